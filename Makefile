@@ -1,0 +1,34 @@
+# The README's two commands: `make figures` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: figures test test-slow bench setup clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## Regenerate the figures (and, once the figures issue lands, the verification report).
+figures: $(STAMP)
+	$(PY) -m convergence figures
+
+## The test suite (under 15 minutes on 2 cores).
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+## Paper-scale checks (slow marker).
+test-slow: $(STAMP)
+	CONVERGENCE_SLOW=1 $(PY) -m pytest -q -p no:cacheprovider -m slow
+
+## Benchmarks (print ratios against baselines measured in the same run).
+bench: $(STAMP)
+	$(PY) benchmarks/bench_steps.py
+
+clean:
+	rm -rf build data/cache .pytest_cache
