@@ -58,12 +58,16 @@ def _check_device(device: Any, name: str = "device") -> AnyDevice:
     return device
 
 
-def _as_weights(w0: Any) -> Array:
+def _as_weights(w0: Any, **hyper: Any) -> Array:
+    """Validate initial weights (trials, d) and that per-trial hyperparameters match the trials."""
     w = np.array(w0, dtype=float, copy=True)
     if w.ndim != 2:
         raise ConfigError(f"initial weights must have shape (trials, d) (got {w.shape})")
     if not np.all(np.isfinite(w)):
         raise ConfigError("initial weights must be finite")
+    for name, value in hyper.items():
+        if np.ndim(value) and np.shape(value)[0] not in (1, w.shape[0]):
+            raise ConfigError(f"{name} has {np.shape(value)[0]} values but there are {w.shape[0]} trials")
     return w
 
 
@@ -86,7 +90,7 @@ def digital_sgd(lr: Any) -> Algorithm:
     lr = hyperparameter("lr", lr)
 
     def init(w0: Any) -> SGDState:
-        return SGDState(_as_weights(w0), 0)
+        return SGDState(_as_weights(w0, lr=lr), 0)
 
     def step(state: SGDState, g: Array, rng: Any = None) -> SGDState:
         return SGDState(state.w - lr * g, state.k + 1)
@@ -109,7 +113,7 @@ def analog_sgd(lr: Any, device: AnyDevice, *, mode: UpdateMode = EXPECTED) -> Al
     mode = check_mode(mode)
 
     def init(w0: Any) -> SGDState:
-        return SGDState(_as_weights(w0), 0)
+        return SGDState(_as_weights(w0, lr=lr), 0)
 
     def step(state: SGDState, g: Array, rng: Any = None) -> SGDState:
         return SGDState(analog_update(state.w, -lr * g, device, mode, rng), state.k + 1)
@@ -155,7 +159,7 @@ def tiki_taka(lr_fast: Any, lr_transfer: Any, device: AnyDevice, *, device_fast:
     has_gamma = not (np.ndim(gamma) == 0 and gamma == 0.0)
 
     def init(w0: Any) -> TikiTakaState:
-        w = _as_weights(w0)
+        w = _as_weights(w0, lr_fast=lr_fast, lr_transfer=lr_transfer, gamma=gamma)
         return TikiTakaState(w, np.zeros_like(w), 0)
 
     def query(state: TikiTakaState) -> Array:

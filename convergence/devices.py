@@ -493,10 +493,10 @@ def saturation(device: AnyDevice, w: Array) -> Array:
     """
     lo, hi = device.bounds
     sym = device.symmetric_point
-    sym = np.where(np.isfinite(sym), sym, 0.5 * (np.asarray(lo) + np.asarray(hi)))
-    up = np.asarray(hi) - sym
-    down = sym - np.asarray(lo)
     with np.errstate(divide="ignore", invalid="ignore"):
+        sym = np.where(np.isfinite(sym), sym, 0.5 * (np.asarray(lo) + np.asarray(hi)))
+        up = np.asarray(hi) - sym
+        down = sym - np.asarray(lo)
         frac = np.where(w >= sym, (w - sym) / up, (sym - w) / down)
     return np.where(np.isfinite(up) & np.isfinite(down), frac, 0.0)
 

@@ -163,11 +163,11 @@ class LeastSquares(Objective):
         return w
 
     def value(self, w: Array) -> Array:
-        r = w @ self.A.T - self.b  # type: ignore[attr-defined]
+        r = _rowwise(w, self.A.T) - self.b  # type: ignore[attr-defined]
         return self._c * np.einsum("tn,tn->t", r, r)  # type: ignore[attr-defined]
 
     def grad(self, w: Array) -> Array:
-        return w @ self.H - self._Atb  # type: ignore[attr-defined]
+        return _rowwise(w, self.H) - self._Atb  # type: ignore[attr-defined]
 
     def sample_grad(self, w: Array, idx: Array) -> Array:
         """Unbiased minibatch gradient: the same loss averaged over the rows ``idx`` (trials, batch)."""
@@ -236,7 +236,7 @@ class LogisticNonconvex(Objective):
 
     def grad(self, w: Array) -> Array:
         _, dm = self._data_terms(w, self.A, self.y)  # type: ignore[attr-defined]
-        return dm @ self.A / self.A.shape[0] + self._reg_grad(w)  # type: ignore[attr-defined]
+        return _rowwise(dm, self.A) / self.A.shape[0] + self._reg_grad(w)  # type: ignore[attr-defined]
 
     def sample_grad(self, w: Array, idx: Array) -> Array:
         A_b, y_b = self.A[idx], self.y[idx]  # type: ignore[attr-defined]
@@ -318,6 +318,16 @@ class TwoLayerRegression(Objective):
 
     def sample_grad(self, w: Array, idx: Array) -> Array:
         return self._grad_from(w, self.X[idx], self.y[idx])  # type: ignore[attr-defined]
+
+
+def _rowwise(w: Array, M: Array) -> Array:
+    """``w @ M`` computed as one vector-matrix product per trial.
+
+    A plain ``w @ M`` lets BLAS pick a kernel (and so a summation order) by the
+    number of rows; per-trial products make a trial's numbers independent of how
+    many trials share the batch, so batches equal stacked single runs bit for bit.
+    """
+    return np.matmul(w[:, None, :], M)[:, 0, :]
 
 
 OBJECTIVES: dict[str, type[Objective]] = {
