@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._alloc import tune_allocator
 from ._validate import ConfigError, finite_float
 from .algorithms import analog_sgd, digital_sgd, tiki_taka
 from .devices import Device, realize
@@ -237,6 +238,7 @@ def describe_device(dev: Device) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tune_allocator()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

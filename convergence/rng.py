@@ -83,25 +83,25 @@ class TrialStreams:
         self._slices = [slice(i, min(i + self.block, self.n_trials)) for i in range(0, self.n_trials, self.block)]
         self._gens = [generator(seed, purpose, first_block + b) for b in range(len(self._slices))]
 
-    def _fill(self, method: str, shape: Sequence[int]) -> np.ndarray:
+    def _fill(self, method: str, shape: Sequence[int], dtype: type = np.float64) -> np.ndarray:
         shape = tuple(int(s) for s in shape)
         if not shape or shape[0] != self.n_trials:
             raise ValueError(f"draw shape {shape} must start with the trials axis ({self.n_trials})")
-        out = np.empty(shape, dtype=np.float64)
+        out = np.empty(shape, dtype=dtype)
         if len(self._gens) == 1:
-            getattr(self._gens[0], method)(out=out)
+            getattr(self._gens[0], method)(out=out, dtype=dtype)
             return out
         for gen, sl in zip(self._gens, self._slices):
-            getattr(gen, method)(out=out[sl])
+            getattr(gen, method)(out=out[sl], dtype=dtype)
         return out
 
-    def random(self, size: Sequence[int]) -> np.ndarray:
-        """Uniform [0, 1) draws of shape ``size`` (``size[0]`` = trials)."""
-        return self._fill("random", size)
+    def random(self, size: Sequence[int], dtype: type = np.float64) -> np.ndarray:
+        """Uniform [0, 1) draws of shape ``size`` (``size[0]`` = trials); float64 or float32."""
+        return self._fill("random", size, dtype)
 
-    def standard_normal(self, size: Sequence[int]) -> np.ndarray:
-        """Standard normal draws of shape ``size`` (``size[0]`` = trials)."""
-        return self._fill("standard_normal", size)
+    def standard_normal(self, size: Sequence[int], dtype: type = np.float64) -> np.ndarray:
+        """Standard normal draws of shape ``size`` (``size[0]`` = trials); float64 or float32."""
+        return self._fill("standard_normal", size, dtype)
 
 
 def block_slices(n_trials: int, n_parts: int, block: int = DEFAULT_BLOCK) -> list[slice]:

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import rng as rngmod
+from ._alloc import tune_allocator
 from ._validate import ConfigError, positive_int
 from .algorithms import Algorithm
 from .devices import saturation
@@ -203,6 +204,7 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
     Returns:
         A :class:`Trajectory`.
     """
+    tune_allocator()
     steps = positive_int("steps", steps)
     record_every = positive_int("record_every", record_every)
     if not (isinstance(tail, (int, float)) and 0.0 < tail <= 1.0):
