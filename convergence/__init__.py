@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from ._validate import ConfigError
+from . import meanfield
 from .algorithms import Algorithm
 from .algorithms import SGDState
 from .algorithms import TikiTakaState
