@@ -28,6 +28,7 @@ from .devices import SoftBounds
 from .devices import Variation
 from .devices import realize
 from .devices import saturation
+from .devices import tau_sweep
 from .noise import Gaussian
 from .noise import Minibatch
 from .noise import NoNoise

@@ -34,7 +34,7 @@ Array = NDArray[np.float64]
 
 __all__ = [
     "Device", "Ideal", "ConstantStep", "SoftBounds", "CLin", "LinearStep", "Power", "Exponential",
-    "Variation", "DeviceArray", "realize", "AnyDevice", "F", "G", "saturation", "DEVICES",
+    "Variation", "DeviceArray", "realize", "tau_sweep", "AnyDevice", "F", "G", "saturation", "DEVICES",
 ]
 
 
@@ -471,6 +471,24 @@ def realize(device: Device, variation: Variation, shape: tuple[int, ...], rng: A
     scale = np.abs(1.0 + variation.range_dtod * xi[2])
     shift = variation.sym_skew + variation.sym_dtod * xi[3]
     return DeviceArray(device, gain, asym, scale, shift, name=device.name)
+
+
+def tau_sweep(device: Device, taus: Any) -> DeviceArray:
+    """One device per trial with dynamic-range radius ``taus[i]`` (shape (trials, 1)), for sweeps.
+
+    Works for devices whose response depends on ``(w - w_sym)/tau`` only (SoftBounds, CLin,
+    Power, Exponential): element i responds as ``device(tau=taus[i])``, realised as the
+    range scale s_i = taus[i]/device.tau and offset w_sym (1 − s_i) of a :class:`DeviceArray`.
+    """
+    if not isinstance(device, (SoftBounds, CLin, Power, Exponential)):
+        raise ConfigError(f"tau_sweep supports softbounds, linear, power and exp devices (got {device.name!r})")
+    taus = np.asarray(taus, dtype=float).reshape(-1, 1)
+    if taus.size == 0 or not np.all(np.isfinite(taus)) or np.any(taus <= 0):
+        raise ConfigError("tau_sweep: every tau must be finite and > 0")
+    scale = taus / device.tau
+    w_sym = getattr(device, "w_sym", 0.0)
+    ones = np.ones_like(scale)
+    return DeviceArray(device, ones, 0.0 * ones, scale, w_sym * (1.0 - scale), name=device.name)
 
 
 # -- helpers over both kinds ---------------------------------------------------------------

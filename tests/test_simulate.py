@@ -216,3 +216,18 @@ def test_realized_device_variation_runs_per_trial():
 def test_bad_algorithm_and_driver_input_is_rejected(call, field):
     with pytest.raises(ConfigError, match=field):
         call()
+
+
+def test_tau_sweep_across_trials_equals_separate_runs():
+    from convergence import tau_sweep
+    taus = [0.6, 1.0, 2.5]
+    for base in (SoftBounds(1.0, w_sym=0.1), CLin(2.0, 0.2)):
+        swept = simulate(analog_sgd(0.05, tau_sweep(base, taus)), LSQ, Gaussian(0.2), 0.05, 100, trials=3,
+                         seed=4, record_w=True, trial_block=1)
+        for i, tau in enumerate(taus):
+            dev = SoftBounds(tau, w_sym=0.1) if isinstance(base, SoftBounds) else CLin(tau, 0.2)
+            single = simulate(analog_sgd(0.05, dev), LSQ, Gaussian(0.2), 0.05, 100, trials=1, seed=4,
+                              record_w=True, trial_block=1, first_trial=i)
+            np.testing.assert_allclose(swept.w[:, i], single.w[:, 0], rtol=1e-11, atol=1e-13)
+    with pytest.raises(ConfigError, match="tau"):
+        tau_sweep(SoftBounds(1.0), [1.0, -2.0])
