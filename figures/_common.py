@@ -1,0 +1,252 @@
+"""Shared helpers of the figure recipes (not a recipe: the runner skips modules starting with ``_``).
+
+Recipes import this module by path-relative import::
+
+    import importlib.util, pathlib
+    _common = _load_common()   # see the two-line loader at the top of every recipe
+
+Contents:
+
+* seeds: :func:`sub` (stable child SeedSequence of the recipe's seed);
+* objectives: :func:`lsq` builds the papers' least-squares problem from a cfg dict;
+* noise: :class:`TrialGaussian` (per-trial Gaussian std, to sweep σ along the trials axis);
+* devices: :func:`softbounds_array` (per-trial τ along the trials axis, a DeviceArray);
+* statistics: :func:`mean_se`, :func:`paired_diff`, :func:`loglog_slope`;
+* theory: :func:`lsq_meanfield_stationary` (multi-dimensional D2 with D1),
+  :func:`digital_lsq_floor` (D4 generalised to a Hessian);
+* claims: :func:`claim` (the report's dict), :data:`K_SIGMA`;
+* plotting: :func:`ema` (papers' smoothing, plots only), :func:`band`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+import convergence as cv
+from convergence.devices import DeviceArray
+from convergence.meanfield import abs_gaussian_mean
+from convergence.noise import Noise
+
+#: claims use k = 3 standard errors (across independent trials) as their statistical margin
+K_SIGMA = 3.0
+
+
+# -- seeds ------------------------------------------------------------------------------------
+
+def sub(seed: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
+    """Child SeedSequence with ``key`` appended to the spawn key (stable identity, not spawn order)."""
+    return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + tuple(int(k) for k in key))
+
+
+def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """Map ``fn`` over independent sweep items: the runner's parallel map if available, else serial.
+
+    Results must not depend on how items are distributed (each item carries its own seed).
+    """
+    try:  # the figures runner (issue 4, part A) may provide a process/dask-parallel map
+        from convergence.figures_api import parallel_map as pmap  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - optional dependency of the recipes
+        return [fn(item) for item in items]
+    return list(pmap(fn, items))
+
+
+# -- problems -----------------------------------------------------------------------------------
+
+def lsq(cfg: dict[str, Any]) -> cv.LeastSquares:
+    """The papers' least-squares problem from cfg keys d, n, sigma_a, x_scale, label_bias, bias (loss mse)."""
+    return cv.LeastSquares(d=int(cfg["d"]), n=int(cfg.get("n", 100)), sigma_a=float(cfg["sigma_a"]),
+                           x_scale=float(cfg["x_scale"]), label_bias=float(cfg.get("label_bias", 0.0)),
+                           bias=bool(cfg.get("bias", True)), loss="mse", seed=int(cfg.get("data_seed", 42)))
+
+
+@dataclass(frozen=True, eq=False)
+class TrialGaussian(Noise):
+    """Additive Gaussian gradient noise whose per-coordinate std differs across trials.
+
+    ``sigma`` has shape (trials, 1) (or broadcastable); draws come from the simulator's
+    trial streams, so results do not depend on how trials are batched.
+    """
+
+    sigma: Any = 0.1
+    name = "trial-gaussian"
+
+    def sample(self, objective: Any, w: np.ndarray, rng: Any, grad: np.ndarray | None = None) -> np.ndarray:
+        g = objective.grad(w) if grad is None else grad
+        return g + self.sigma * rng.standard_normal(w.shape)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "sigma": np.ravel(self.sigma).tolist()}
+
+
+def softbounds_array(tau: Any, trials: int, d: int) -> DeviceArray:
+    """Soft-bounds devices with a per-trial τ (array of shape (trials,)), as a DeviceArray.
+
+    q±(w) = 1 ∓ w/τ_t (P1 eq 8) for every element of trial t: the base SoftBounds(1) with
+    range scale τ_t (and unit gain, no asymmetry, no shift).
+    """
+    tau = np.broadcast_to(np.asarray(tau, dtype=float).reshape(-1, 1), (trials, d)).copy()
+    ones, zeros = np.ones((trials, d)), np.zeros((trials, d))
+    return DeviceArray(cv.SoftBounds(1.0), ones, zeros, tau, zeros, name="softbounds")
+
+
+# -- statistics ---------------------------------------------------------------------------------
+
+def mean_se(x: Any, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of the mean along ``axis`` (the trials axis), ignoring NaN."""
+    x = np.asarray(x, dtype=float)
+    n = np.sum(np.isfinite(x), axis=axis)
+    m = np.nanmean(x, axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.nanstd(x, axis=axis, ddof=1) / np.sqrt(n)
+    return m, se
+
+
+def paired_diff(a: Any, b: Any) -> tuple[float, float]:
+    """Mean and standard error of a − b over paired trials (common random numbers)."""
+    m, se = mean_se(np.asarray(a, float) - np.asarray(b, float))
+    return float(m), float(se)
+
+
+def ratio_se(a: Any, b: Any) -> tuple[float, float]:
+    """Ratio of the trial means mean(a)/mean(b) and its delta-method standard error (independent a, b)."""
+    ma, sa = mean_se(a)
+    mb, sb = mean_se(b)
+    r = float(ma / mb)
+    return r, float(abs(r) * math.sqrt((sa / ma) ** 2 + (sb / mb) ** 2))
+
+
+def loglog_slope(x: Any, y_trials: Any) -> tuple[float, float]:
+    """Least-squares slope of log(mean y) vs log x, with a standard error from the trial spread.
+
+    ``y_trials`` has shape (len(x), trials); the error propagates se(log mean y) = se/mean.
+    """
+    x = np.log(np.asarray(x, float))
+    m, se = mean_se(y_trials)
+    ly, sly = np.log(m), se / m
+    xc = x - x.mean()
+    w = xc / np.sum(xc * xc)
+    return float(np.sum(w * ly)), float(math.sqrt(np.sum((w * sly) ** 2)))
+
+
+# -- theory -------------------------------------------------------------------------------------
+
+def lsq_meanfield_stationary(H: np.ndarray, w_star: np.ndarray, sigma: float, tau: float,
+                             w_sym: float = 0.0, iters: int = 2000) -> np.ndarray:
+    r"""Mean-field stationary point of Analog SGD on f = ½(w − w*)ᵀH(w − w*), soft bounds, N(0, σ²I) noise.
+
+    Solves D2 with D1 coordinatewise: H(w − w*) + ((w − w⋄)/τ) ⊙ E|H(w − w*) + ε| = 0,
+    i.e. w = (H + Diag(a/τ))⁻¹ (H w* + (a/τ) w⋄) with a = E|g + ε| (D1) at g = H(w − w*),
+    by fixed-point iteration (a contraction for the small g of interest).
+    """
+    w = np.array(w_star, dtype=float)
+    for _ in range(iters):
+        g = H @ (w - w_star)
+        a = np.asarray(abs_gaussian_mean(g, sigma)) / tau
+        w_new = np.linalg.solve(H + np.diag(a), H @ w_star + a * w_sym)
+        if np.max(np.abs(w_new - w)) < 1e-14:
+            w = w_new
+            break
+        w = w_new
+    return w
+
+
+def digital_lsq_floor(H: np.ndarray, lr: float, sigma: float) -> float:
+    r"""D4 generalised: stationary E[f − f*] of digital SGD on f = ½ xᵀHx with N(0, σ²I) gradient noise.
+
+    In the eigenbasis h_i the stationary variance is ασ²/(h_i(2 − αh_i)), so
+    E[f − f*] = ½ Σ_i h_i · ασ²/(h_i(2 − αh_i)) = Σ_i ασ²/(2(2 − αh_i)) over h_i > 0
+    (zero-curvature directions carry no loss).
+    """
+    h = np.linalg.eigvalsh(H)
+    h = h[h > 1e-12 * h.max()]
+    return float(np.sum(lr * sigma ** 2 / (2.0 * (2.0 - lr * h))))
+
+
+# -- claims -------------------------------------------------------------------------------------
+
+def claim(id: str, statement: str, prediction: str, measured: Any, uncertainty: Any, holds: bool | str,
+          paper: str) -> dict[str, Any]:
+    """One entry of the verification report (the recipe contract's claim dict).
+
+    ``holds`` is a bool (holds/fails) or a verdict string (e.g. "erratum confirmed").
+    ``measured``/``uncertainty`` are numbers (or short lists); uncertainty is K_SIGMA·stderr.
+    """
+    verdict = holds if isinstance(holds, str) else ("holds" if holds else "fails")
+    return {"id": id, "statement": statement, "prediction": prediction, "measured": _num(measured),
+            "uncertainty": _num(uncertainty), "verdict": verdict, "paper": paper}
+
+
+def _num(x: Any) -> Any:
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_num(v) for v in np.asarray(x, dtype=float).ravel().tolist()]
+    return float(x)
+
+
+def fmt(x: float, se: float | None = None) -> str:
+    """``1.23e-04 ± 4.5e-06`` (the ± is K_SIGMA·se)."""
+    return f"{x:.3g}" if se is None else f"{x:.3g} ± {K_SIGMA * se:.2g}"
+
+
+# -- plotting -----------------------------------------------------------------------------------
+
+def ema(y: Any, beta: float, every: int = 1) -> np.ndarray:
+    """Exponential moving average along the last axis (plots only), as in the papers' scripts.
+
+    s_k = b s_{k-1} + (1 − b) y_k with b = beta**every for curves recorded every ``every`` steps,
+    started at s_0 = y_0.
+    """
+    y = np.asarray(y, dtype=float)
+    b = float(beta) ** int(every)
+    out = np.empty_like(y)
+    s = y[..., 0]
+    for k in range(y.shape[-1]):
+        s = b * s + (1.0 - b) * y[..., k] if k else y[..., 0]
+        out[..., k] = s
+    return out
+
+
+def band(ax: Any, x: Any, m: Any, se: Any, k: float = K_SIGMA, **kw: Any) -> Any:
+    """Line with a ±k·se shaded band; returns the line."""
+    (line,) = ax.plot(x, m, **kw)
+    lo = np.asarray(m) - k * np.asarray(se)
+    hi = np.asarray(m) + k * np.asarray(se)
+    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+    return line
+
+
+def positive_floor(y: Any, floor: float = 1e-300) -> np.ndarray:
+    """Clip to a tiny positive value for log axes."""
+    return np.maximum(np.asarray(y, dtype=float), floor)
+
+
+def curve_stats(traj: cv.Trajectory, scale: float = 1.0, metric: str = "loss_gap") -> tuple[np.ndarray, ...]:
+    """(steps, mean curve, se curve, per-trial tail means) of ``metric`` × ``scale`` from a Trajectory."""
+    vals = traj.metrics[metric] * scale
+    m, se = mean_se(vals, axis=1)
+    return traj.steps.astype(float), m, se, traj.per_trial_tail(metric) * scale
+
+
+def stack(rows: Iterable[Any]) -> np.ndarray:
+    return np.stack([np.asarray(r, dtype=float) for r in rows])
+
+
+def cv_style() -> Any:
+    """The toolkit's shared matplotlib style (Agg backend); a context manager yielding pyplot."""
+    from convergence.plotting import paper_style
+
+    return paper_style()
+
+
+def load_recipe(path: Any) -> Any:
+    """Import a recipe module from its file path (figures/ is not a package)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(path)
+    spec = importlib.util.spec_from_file_location(f"recipe_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
