@@ -250,3 +250,37 @@ def load_recipe(path: Any) -> Any:
     mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(mod)  # type: ignore[union-attr]
     return mod
+
+
+def lsq_algorithm(spec: dict[str, Any]) -> cv.Algorithm:
+    """digital / analog (expected recursion) / pulsed Analog SGD from a series spec.
+
+    spec keys: ``alg`` ∈ {digital, analog, pulsed}, ``lr``, ``tau``, and for pulsed ``dw_min``, ``bl``.
+    """
+    lr = float(spec["lr"])
+    if spec["alg"] == "digital":
+        return cv.digital_sgd(lr)
+    dev = cv.SoftBounds(float(spec["tau"]))
+    if spec["alg"] == "analog":
+        return cv.analog_sgd(lr, dev)
+    if spec["alg"] == "pulsed":
+        return cv.analog_sgd(lr, dev, mode=cv.Pulsed(float(spec["dw_min"]), bl=int(spec["bl"])))
+    raise ValueError(f"unknown algorithm {spec['alg']!r}")
+
+
+def lsq_series(item: tuple[dict[str, Any], dict[str, Any], np.random.SeedSequence]) -> tuple[np.ndarray, ...]:
+    """One least-squares run (a sweep item): (steps, mean curve, se curve, per-trial tail floors).
+
+    ``item = (problem cfg, series spec, seed)``; spec keys as :func:`lsq_algorithm` plus
+    ``noise_std``, ``init`` (scalar or length-d list), ``steps``, ``n_points``, ``tail``,
+    ``y_scale`` (plotted loss = (f − f*) · plot_scale · y_scale).
+    """
+    cfg, spec, seed = item
+    obj = lsq(cfg)
+    steps = int(spec["steps"])
+    every = max(1, steps // int(spec.get("n_points", 200)))
+    init = np.asarray(spec.get("init", 0.0), dtype=float)
+    traj = cv.simulate(lsq_algorithm(spec), obj, cv.Gaussian(float(spec["noise_std"])), init, steps,
+                       trials=int(spec["trials"]), seed=seed, record_every=every, tail=float(spec.get("tail", 0.5)),
+                       progress=False)
+    return curve_stats(traj, obj.plot_scale * float(spec.get("y_scale", 1.0)))
