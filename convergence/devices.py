@@ -47,6 +47,8 @@ class Device:
     name: ClassVar[str] = "device"
     #: equations shown in the README / ``convergence device``
     equations: ClassVar[str] = ""
+    #: True when G/√F is non-decreasing on the range (lets the driver use row max/min)
+    monotone_ratio: ClassVar[bool] = True
 
     # -- response -----------------------------------------------------------------
     def q_plus(self, w: ArrayLike) -> Array:  # pragma: no cover - abstract
@@ -62,6 +64,11 @@ class Device:
     def G(self, w: ArrayLike) -> Array:
         """Asymmetric component G(w) = (q-(w) - q+(w)) / 2."""
         return 0.5 * (self.q_minus(w) - self.q_plus(w))
+
+    def ratio(self, w: ArrayLike) -> Array:
+        """G(w)/√F(w), whose squared max-norm is P2's S_K^{ASGD} summand (P2 Thm 2)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.G(w) / np.sqrt(self.F(w))
 
     # -- geometry -----------------------------------------------------------------
     @property

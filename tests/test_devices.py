@@ -193,3 +193,14 @@ def test_devices_are_hashable_and_immutable():
     with pytest.raises(Exception):
         a.tau = 2.0  # type: ignore[misc]
     assert set(DEVICES) >= {"ideal", "softbounds", "linear", "linearstep", "power", "exp", "constant"}
+
+
+@pytest.mark.parametrize("dev", ALL_DEVICES + [CLin(1.0, -0.6), LinearStep(0.5, -3.0, w_sym=0.2), Power(1.0, 0.2),
+                                               Exponential(2.0, 6.0)], ids=lambda d: d.spec())
+def test_G_over_sqrt_F_is_non_decreasing_where_the_driver_relies_on_it(dev):
+    """simulate() takes max_i (G/√F)² at a row's extreme elements; valid only for monotone G/√F."""
+    assert dev.monotone_ratio
+    lo, hi = [x if math.isfinite(x) else s for x, s in zip(dev.bounds, (-2, 2))]
+    w = np.linspace(lo, hi, 20001)[1:-1]
+    r = dev.ratio(w)
+    assert np.all(np.diff(r) >= -1e-12)
