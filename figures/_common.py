@@ -284,3 +284,19 @@ def lsq_series(item: tuple[dict[str, Any], dict[str, Any], np.random.SeedSequenc
                        trials=int(spec["trials"]), seed=seed, record_every=every, tail=float(spec.get("tail", 0.5)),
                        progress=False)
     return curve_stats(traj, obj.plot_scale * float(spec.get("y_scale", 1.0)))
+
+
+def lsq_meanfield_stationary_device(H: np.ndarray, w_star: np.ndarray, sigma: float, device: Any) -> np.ndarray:
+    r"""Mean-field stationary point of Analog SGD for a generic device (D2 with D1), N(0, σ²I) noise.
+
+    Solves g ⊙ F(w) + E|g + ε| ⊙ G(w) = 0 with g = H(w − w*) by ``scipy.optimize.root``
+    started at w* (the root nearest W* between W* and the symmetric point).
+    """
+    from scipy.optimize import root
+
+    def h(w: np.ndarray) -> np.ndarray:
+        g = H @ (w - w_star)
+        return g * device.F(w) + np.asarray(abs_gaussian_mean(g, sigma)) * device.G(w)
+
+    sol = root(h, np.array(w_star, dtype=float), method="hybr", options={"xtol": 1e-13})
+    return np.asarray(sol.x, dtype=float)
