@@ -1,0 +1,305 @@
+"""The aihwkit-like tile: device pulses, pulse trains, update management, modes, determinism.
+
+Reference numbers come from AIHWKIT.md §8 (measured with the installed aihwkit 1.2.0) or from
+closed forms derived in the test docstrings — never from the code under test.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import convergence as cv
+from convergence._validate import ConfigError
+from convergence.periphery import IOParameters
+from convergence.tile import (AnalogTile, UpdateParameters, coincidence_counts, pulse_train_parameters,
+                              pulse_train_probabilities)
+from convergence.tile_devices import SoftBoundsReference, apply_device_pulses, concatenate_devices
+from convergence.update import apply_pulses
+
+K = 4.0  # statistical margin in standard errors
+
+
+def _single_pulse_trajectory(device, n_up=60, n_down=60, **kw):
+    """aihwkit §8 method: 1×1 tile, lr = granularity, |x| = |d| = 1 ⇒ BL = 1, p = q = 1: one pulse per update."""
+    dw = kw.pop("dw_min", None)
+    tile = AnalogTile(device, (1, 1, 1), update=UpdateParameters(desired_bl=1), rng=0, dw_min=dw, **kw)
+    lr = dw if dw is not None else tile.model.dw_min.item()
+    one = np.ones((1, 1, 1))
+    traj = [tile.w.item()]
+    for k in range(n_up + n_down):
+        # lr > 0, x = 1: d = -1 gives sign(x)sign(d)sign(lr) < 0 -> an up pulse
+        tile.update(one, -one if k < n_up else one, lr)
+        traj.append(tile.w.item())
+    return np.array(traj), tile
+
+
+# -- device pulses: AIHWKIT.md §8 ------------------------------------------------------------
+
+def test_reference_device_reproduces_aihwkit_table():
+    """SoftBoundsReference up_down 0.2, subtract_symmetry_point: w* = 0.111111, 0.624397, −0.451736."""
+    dev = SoftBoundsReference(dw_min=0.02, w_max=1.0, w_min=-1.0, up_down=0.2, subtract_symmetry_point=True)
+    traj, tile = _single_pulse_trajectory(dev)
+    assert tile.device.ref.item() == pytest.approx(0.111111, abs=1e-6)
+    assert traj[0] == 0.0
+    assert traj[60] == pytest.approx(0.624397, abs=2e-6)
+    assert traj[120] == pytest.approx(-0.451736, abs=2e-6)
+
+
+def test_softbounds_row_without_reference():
+    """aihwkit SoftBounds w_max = 1, w_min = −0.5 (noise-free): 0.702447 and −0.396166."""
+    dev = SoftBoundsReference(dw_min=0.02, w_max=1.0, w_min=-0.5)
+    traj, _ = _single_pulse_trajectory(dev)
+    assert traj[60] == pytest.approx(0.702447, abs=2e-6)
+    assert traj[120] == pytest.approx(-0.396166, abs=2e-6)
+
+
+@pytest.mark.parametrize("up_down,after_up,after_down", [(0.0, 1.0, -0.2), (0.3, 1.0, 0.16)])
+def test_constant_step_rows_through_the_fallback_path(up_down, after_up, after_down):
+    """ConstantStep rows of AIHWKIT.md §8 (hard bounds: the sequential, clipping path)."""
+    traj, tile = _single_pulse_trajectory(cv.ConstantStep(1.0, -1.0, up_down), dw_min=0.02)
+    assert not tile.model.closed_form
+    assert traj[60] == pytest.approx(after_up, abs=1e-9)
+    assert traj[120] == pytest.approx(after_down, abs=1e-9)
+
+
+def test_alternating_pulses_settle_at_the_subtracted_symmetric_point():
+    """AIHWKIT.md §8 (i): 4000 alternating ± pulses from visible 0.5 end within one step of 0."""
+    dev = SoftBoundsReference(dw_min=0.02, w_max=1.0, w_min=-1.0, up_down=0.2, subtract_symmetry_point=True)
+    tile = AnalogTile(dev, (1, 1, 1), update=UpdateParameters(desired_bl=1), rng=0, w0=0.5)
+    one = np.ones((1, 1, 1))
+    for k in range(4000):
+        tile.update(one, one if k % 2 else -one, 0.02)
+    assert abs(tile.w.item()) <= 0.02
+
+
+def test_symmetric_point_formula_matches_equal_steps():
+    """At w* − ref the up and down steps are equal (definition of the symmetric point)."""
+    dev = SoftBoundsReference(dw_min=0.01, w_max=0.8, w_min=-1.2, up_down=-0.15, up_down_dtod=0.05,
+                              dw_min_dtod=0.1, w_max_dtod=0.1, w_min_dtod=0.1).realize((3, 2, 4), np.random.default_rng(1))
+    ws = dev.symmetric_point
+    assert np.allclose(dev.q_plus(ws), dev.q_minus(ws), rtol=0, atol=1e-12)
+
+
+def test_closed_form_composition_equals_pulse_by_pulse():
+    """Composed per-sample maps (fast path) equal applying every sample's pulses in order."""
+    rng = np.random.default_rng(3)
+    dev = SoftBoundsReference(dw_min=0.05, w_max=1.0, w_min=-0.7, up_down=0.1, dw_min_dtod=0.2,
+                              w_max_dtod=0.1).realize((5, 2, 3), rng)
+    tile = AnalogTile(dev, (5, 2, 3), update=UpdateParameters(desired_bl=6), rng=4, w0=0.2)
+    assert tile.model.closed_form
+    x = rng.standard_normal((5, 7, 3))
+    d = rng.standard_normal((5, 7, 2))
+    bl, a, b = pulse_train_parameters(x, d, 0.3, 0.05, tile.update_parameters)
+    counts = coincidence_counts(x, d, a, b, bl, rng)
+    sign = -np.sign(d)[:, :, :, None] * np.sign(x)[:, :, None, :]
+    w = tile.w.copy()
+    for s in range(7):
+        w = apply_pulses(w, counts[:, s], sign[:, s], dev, dev.dw_min)
+    from convergence.tile import _compose_pulses
+    t, s_, i, j = np.nonzero(counts)
+    elem = (t * 2 + i) * 3 + j
+    fast = _compose_pulses(tile.w, elem, counts[t, s_, i, j], sign[t, s_, i, j], tile.model)
+    assert np.allclose(fast, w, rtol=0, atol=1e-12)
+    assert np.any(counts > 1)
+
+
+# -- pulse trains and update management -------------------------------------------------------
+
+def test_um_probabilities_closed_form():
+    r"""Without clipping p_j = √(k/BL)|x_j|/max|x|, q_i = √(k/BL)|d_i|/max|d|; with k > BL_des,
+    B = 1/max|x| and A = lr max|x|/(δ BL) (derived from AIHWKIT.md §2)."""
+    x = np.array([[[0.5, -1.0, 0.2, 0.0, 2.0, -0.3]]])
+    d = np.array([[[0.3, -0.1, 0.05, 1.0]]])
+    lr, dw = 0.01, 0.001
+    k = lr * 2.0 * 1.0 / dw                                     # 20 expected pulses
+    bl, p, q = pulse_train_probabilities(x, d, lr, dw, UpdateParameters(desired_bl=5000))
+    assert bl.item() == 20
+    assert np.allclose(p[0, 0], math.sqrt(k / 20) * np.abs(x[0, 0]) / 2.0, atol=1e-15)
+    assert np.allclose(q[0, 0], math.sqrt(k / 20) * np.abs(d[0, 0]) / 1.0, atol=1e-15)
+    bl, p, q = pulse_train_probabilities(x, d, lr, dw, UpdateParameters(desired_bl=8))
+    assert bl.item() == 8
+    assert np.allclose(p[0, 0], np.abs(x[0, 0]) / 2.0, atol=1e-15)
+    assert np.allclose(q[0, 0], np.minimum(1.0, lr * 2.0 * np.abs(d[0, 0]) / (dw * 8)), atol=1e-15)
+    # BL management off: BL = desired_bl
+    bl, _, _ = pulse_train_probabilities(x, d, lr, dw, UpdateParameters(desired_bl=31, update_bl_management=False))
+    assert bl.item() == 31
+    # tiny gradients: BL = 1
+    bl, _, _ = pulse_train_probabilities(x, 1e-6 * d, lr, dw, UpdateParameters(desired_bl=31))
+    assert bl.item() == 1
+    # zero input: no pulses
+    bl, p, q = pulse_train_probabilities(0 * x, d, lr, dw, UpdateParameters())
+    assert bl.item() == 0 and not p.any() and not q.any()
+
+
+def test_coincidence_marginals_are_binomial_and_rows_correlate():
+    """n_ij ~ Binomial(BL, p_j q_i) (chi-square) and Cov(n_ij, n_ij') = BL q_i(1 − q_i) p_j p_j'."""
+    T = 20000
+    x = np.broadcast_to(np.array([0.9, -0.4, 0.25]), (T, 1, 3)).copy()
+    d = np.broadcast_to(np.array([0.5, -0.2]), (T, 1, 2)).copy()
+    up = UpdateParameters(desired_bl=6)
+    lr, dw = 0.1, 0.01                     # k = 4.5: BL = 5, p_max = q_max = √0.9
+    bl, a, b = pulse_train_parameters(x, d, lr, dw, up)
+    _, p, q = pulse_train_probabilities(x[:1], d[:1], lr, dw, up)
+    p, q, BL = p[0, 0], q[0, 0], int(bl[0, 0])
+    counts = coincidence_counts(x, d, a, b, bl, np.random.default_rng(11))[:, 0]      # (T, 2, 3)
+    for i in range(2):
+        for j in range(3):
+            pij = p[j] * q[i]
+            expected = stats.binom.pmf(np.arange(BL + 1), BL, pij) * T
+            observed = np.bincount(counts[:, i, j].astype(int), minlength=BL + 1)
+            keep = expected >= 5
+            obs = np.r_[observed[keep], observed[~keep].sum()]
+            exp = np.r_[expected[keep], expected[~keep].sum()]
+            if exp[-1] < 5:
+                obs, exp = obs[:-1], exp[:-1]
+            exp = exp * obs.sum() / exp.sum()
+            assert stats.chisquare(obs, exp).pvalue > 1e-4, (i, j)
+    for i in range(2):
+        c = np.cov(counts[:, i, 0], counts[:, i, 1])[0, 1]
+        theory = BL * q[i] * (1 - q[i]) * p[0] * p[1]
+        se = np.std((counts[:, i, 0] - counts[:, i, 0].mean()) * (counts[:, i, 1] - counts[:, i, 1].mean())) / math.sqrt(T)
+        assert abs(c - theory) <= K * se + 1e-12
+    # different rows, same column: Cov = BL p_j(1 - p_j) q_i q_i'
+    c = np.cov(counts[:, 0, 1], counts[:, 1, 1])[0, 1]
+    theory = BL * p[1] * (1 - p[1]) * q[0] * q[1]
+    se = np.std((counts[:, 0, 1] - counts[:, 0, 1].mean()) * (counts[:, 1, 1] - counts[:, 1, 1].mean())) / math.sqrt(T)
+    assert abs(c - theory) <= K * se + 1e-12
+
+
+def _mean_update(mode, T=4000, desired_bl=5000, seed=5):
+    x = np.array([0.5, -1.0, 0.2, 0.0, 2.0, -0.3])
+    d = np.array([0.3, -0.1, 0.05, 1.0])
+    tile = AnalogTile(cv.ConstantStep(100.0, -100.0), (T, 4, 6), dw_min=0.001,
+                      update=UpdateParameters(mode=mode, desired_bl=desired_bl), rng=seed)
+    tile.update(np.broadcast_to(x, (T, 1, 6)).copy(), np.broadcast_to(d, (T, 1, 4)).copy(), 0.01)
+    return tile.w, -0.01 * np.outer(d, x)
+
+
+@pytest.mark.parametrize("mode", ["pulse_train", "rounding"])
+def test_expected_update_is_minus_lr_d_xT(mode):
+    """AIHWKIT.md §8 (ii): mean ΔW over 4000 single updates = −lr d xᵀ (constant step, wide bounds)."""
+    dw, target = _mean_update(mode)
+    mean = dw.mean(axis=0)
+    se = dw.std(axis=0, ddof=1) / math.sqrt(dw.shape[0])
+    assert np.all(np.abs(mean - target) <= K * se + 1e-12)
+    if mode == "pulse_train":
+        # row 3, col 4: k = 20 ⇒ BL = 20 and p = q = 1: exactly 20 down pulses in every trial
+        assert np.allclose(dw[:, 3, 4], -0.02, rtol=0, atol=1e-12)
+
+
+def test_expected_mode_matches_sequential_expected_updates():
+    """Expected mode = per-sample ``W + dW F(W) − |dW| G(W)`` applied in sample order (slow loop)."""
+    rng = np.random.default_rng(2)
+    dev = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-0.8, up_down=0.1, dw_min_dtod=0.1).realize((3, 2, 4), rng)
+    tile = AnalogTile(dev, (3, 2, 4), update=UpdateParameters(mode="expected"), rng=0, w0=0.1)
+    x, d = rng.standard_normal((3, 5, 4)), rng.standard_normal((3, 5, 2))
+    w = tile.w.copy()
+    for s in range(5):
+        dwm = -0.2 * d[:, s, :, None] * x[:, s, None, :]
+        w = w + dwm * dev.F(w) - np.abs(dwm) * dev.G(w)
+    tile.update(x, d, 0.2)
+    assert np.allclose(tile.w, w, rtol=0, atol=1e-12)
+
+
+def test_lr_sign_sets_the_direction():
+    """aihwkit: down pulse iff sign(x) sign(d) sign(lr) > 0."""
+    one = np.ones((1, 1, 1))
+    for lr, direction in ((0.01, -1.0), (-0.01, 1.0)):
+        tile = AnalogTile(cv.ConstantStep(1.0, -1.0), (1, 1, 1), dw_min=0.01, update=UpdateParameters(desired_bl=1))
+        tile.update(one, one, lr)
+        assert tile.w.item() == pytest.approx(direction * 0.01, abs=1e-15)
+
+
+def test_per_trial_lr_and_granularity():
+    """lr and dw_min may differ across trials (a τ sweep on the trials axis)."""
+    devs = [SoftBoundsReference(dw_min=t / 300, w_max=t, w_min=-t).realize((1, 1, 1), np.random.default_rng(0))
+            for t in (1.0, 2.0)]
+    tile = AnalogTile(concatenate_devices(devs), (2, 1, 1), update=UpdateParameters(desired_bl=1), rng=0)
+    one = np.ones((2, 1, 1))
+    tile.update(one, -one, np.array([1 / 300, 2 / 300]))
+    # one up pulse each from 0: Δ = dw_min (1 − 0/τ)
+    assert np.allclose(tile.w.ravel(), [1 / 300, 2 / 300], rtol=0, atol=1e-15)
+
+
+# -- noise ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mult", [False, True])
+def test_pulse_noise_moments(mult):
+    """One up pulse at visible w: mean Δ(1 − g/b_max), std Δσ (additive) or Δ(1 − g/b_max)σ (mult)."""
+    T, sigma, dw, w0 = 20000, 0.3, 0.01, 0.4
+    dev = SoftBoundsReference(dw_min=dw, w_max=1.0, w_min=-1.0, dw_min_std=sigma, mult_noise=mult)
+    real = dev.realize((T, 1, 1), np.random.default_rng(0))
+    w = np.full((T, 1, 1), w0)
+    out = apply_device_pulses(w, np.ones_like(w), np.ones_like(w), real, np.random.default_rng(1))
+    step = out.ravel() - w0
+    mean = dw * (1 - w0)
+    std = dw * sigma * ((1 - w0) if mult else 1.0)
+    assert abs(step.mean() - mean) <= K * std / math.sqrt(T)
+    assert abs(step.std(ddof=1) / std - 1.0) <= K * math.sqrt(0.5 / T) * 1.5
+
+
+def test_write_noise_redrawn_only_where_pulsed():
+    T = 20000
+    dev = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, write_noise_std=2.0)
+    tile = AnalogTile(dev, (T, 1, 2), update=UpdateParameters(desired_bl=1), rng=3)
+    before = tile.weights.copy()
+    x = np.broadcast_to(np.array([1.0, 0.0]), (T, 1, 2)).copy()
+    tile.update(x, -np.ones((T, 1, 1)), 0.01)
+    assert np.array_equal(tile.weights[:, 0, 1], before[:, 0, 1])          # never pulsed
+    noise = tile.weights[:, 0, 0] - tile.w[:, 0, 0]
+    assert np.allclose(tile.w[:, 0, 0], 0.01)
+    assert abs(noise.std(ddof=1) / 0.02 - 1.0) <= K * math.sqrt(0.5 / T) * 1.5
+    assert abs(noise.mean()) <= K * 0.02 / math.sqrt(T)
+
+
+# -- determinism and validation --------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["pulse_train", "rounding", "expected"])
+def test_same_seed_same_result(mode):
+    def run(seed):
+        dev = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, dw_min_dtod=0.2, dw_min_std=0.1 if mode != "expected" else 0.0)
+        io = IOParameters(w_noise=0.05, out_noise=0.01, inp_res=1 / 126, out_res=1 / 510, noise_management="abs_max",
+                          bound_management="iterative", out_bound=3.0, inp_bound=1.0)
+        tile = AnalogTile(dev, (3, 2, 4), update=UpdateParameters(mode=mode, desired_bl=7), forward_io=io,
+                          backward_io=io, rng=seed)
+        r = np.random.default_rng(99)
+        for _ in range(3):
+            x = r.standard_normal((3, 5, 4))
+            y = tile.forward(x)
+            tile.update(x, 0.1 * y, 0.1)
+            tile.backward(y)
+        return tile.w.copy()
+    assert np.array_equal(run(1), run(1))
+    if mode != "expected":
+        assert not np.array_equal(run(1), run(2))
+
+
+def test_bad_parameters_raise_config_error():
+    with pytest.raises(ConfigError, match="mode"):
+        UpdateParameters(mode="deterministic")
+    with pytest.raises(ConfigError, match="desired_bl"):
+        UpdateParameters(desired_bl=0)
+    with pytest.raises(ConfigError, match="w_min"):
+        SoftBoundsReference(w_min=0.1)
+    with pytest.raises(ConfigError, match="dw_min"):
+        SoftBoundsReference(dw_min=-0.01)
+    with pytest.raises(ConfigError, match="dw_min"):
+        SoftBoundsReference(dw_min=1.0, w_max=0.6)
+    with pytest.raises(ConfigError, match="up_down"):
+        SoftBoundsReference(up_down=1.5)
+    with pytest.raises(ConfigError, match="dw_min_std"):
+        SoftBoundsReference(dw_min_std=-0.1)
+    with pytest.raises(ConfigError, match="dw_min"):
+        AnalogTile(cv.SoftBounds(1.0), (1, 2, 3))
+    with pytest.raises(ConfigError, match="shape"):
+        AnalogTile(SoftBoundsReference().realize((2, 2, 3), np.random.default_rng(0)), (1, 2, 3))
+    tile = AnalogTile(SoftBoundsReference(), (2, 1, 3))
+    with pytest.raises(ConfigError, match="x must have shape"):
+        tile.update(np.ones((2, 4, 2)), np.ones((2, 4, 1)), 0.1)
+    with pytest.raises(ConfigError, match="d must have shape"):
+        tile.update(np.ones((2, 4, 3)), np.ones((2, 3, 1)), 0.1)
+    with pytest.raises(ConfigError):
+        AnalogTile("softbounds", (1, 1, 1))
