@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._alloc import tune_allocator
+from . import cli_proofs
 from ._validate import ConfigError, finite_float
 from .algorithms import analog_sgd, digital_sgd, tiki_taka
 from .devices import Device, realize
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_simulate(sub)
     _add_device(sub)
+    cli_proofs.add_parser(sub)
     _add_figures(sub)
     return parser
 
@@ -244,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    handler = {"simulate": cmd_simulate, "device": cmd_device, "figures": cmd_figures}[args.command]
+    handler = {"simulate": cmd_simulate, "proofs": cli_proofs.run, "errata": cli_proofs.run, "device": cmd_device, "figures": cmd_figures}[args.command]
     try:
         return handler(args)
     except ConfigError as exc:
