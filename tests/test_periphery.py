@@ -1,0 +1,129 @@
+"""The analog MVM periphery: exactness when perfect, DAC/ADC quantisation, bounds, noise and bound management."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from convergence._validate import ConfigError
+from convergence.periphery import IOParameters, backward, discretize, forward
+
+K = 4.0
+
+
+def _eye(T, n):
+    return np.broadcast_to(np.eye(n), (T, n, n)).copy()
+
+
+def test_perfect_io_is_the_exact_product():
+    rng = np.random.default_rng(0)
+    w, x, d = rng.standard_normal((3, 4, 5)), rng.standard_normal((3, 7, 5)), rng.standard_normal((3, 7, 4))
+    assert IOParameters().is_perfect
+    assert np.allclose(forward(w, x), np.einsum("toi,tsi->tso", w, x), rtol=0, atol=1e-13)
+    assert np.allclose(backward(w, d), np.einsum("toi,tso->tsi", w, d), rtol=0, atol=1e-13)
+
+
+def test_input_quantisation_and_bound():
+    """With W = I the output shows the DAC: Q(x) = res·round(x/res), then clip to ±inp_bound."""
+    x = np.array([[[0.1, -0.37, 0.74, 1.6, -2.2]]])
+    y = forward(_eye(1, 5), x, IOParameters(inp_res=0.25, inp_bound=1.0))
+    assert np.allclose(y, [[[0.0, -0.25, 0.75, 1.0, -1.0]]], rtol=0, atol=1e-15)
+    # aihwkit convention: a resolution > 1 means 1/value (4 -> 0.25)
+    y4 = forward(_eye(1, 5), x, IOParameters(inp_res=4, inp_bound=1.0))
+    assert np.array_equal(y, y4)
+
+
+def test_output_quantisation_and_bound():
+    x = np.array([[[0.123, -0.456, 3.3]]])
+    y = forward(_eye(1, 3), x, IOParameters(out_res=0.1, out_bound=2.0))
+    assert np.allclose(y, [[[0.1, -0.5, 2.0]]], rtol=0, atol=1e-12)
+
+
+def test_noise_management_fits_inputs_into_the_bound():
+    """abs-max NM divides by max|x| before the DAC and multiplies back: exact without res/noise."""
+    rng = np.random.default_rng(1)
+    w, x = rng.standard_normal((2, 3, 4)), 5 * rng.standard_normal((2, 6, 4))
+    io = IOParameters(inp_bound=1.0, noise_management="abs_max")
+    assert np.allclose(forward(w, x, io), np.einsum("toi,tsi->tso", w, x), rtol=0, atol=1e-12)
+    # without NM the input is clipped
+    clipped = np.einsum("toi,tsi->tso", w, np.clip(x, -1, 1))
+    assert np.allclose(forward(w, x, IOParameters(inp_bound=1.0)), clipped, rtol=0, atol=1e-12)
+    # with a DAC: y = s · W Q(x/s), s = max|x|
+    io_r = IOParameters(inp_bound=1.0, inp_res=0.1, noise_management="abs_max")
+    s = np.abs(x).max(axis=-1, keepdims=True)
+    manual = s * np.einsum("toi,tsi->tso", w, 0.1 * np.round(x / s / 0.1))
+    assert np.allclose(forward(w, x, io_r), manual, rtol=0, atol=1e-12)
+    # zero input -> zero output
+    assert not forward(w, np.zeros((2, 1, 4)), io_r).any()
+
+
+def test_iterative_bound_management():
+    """BM halves the input until no output saturates: exact result; stops at max_bm_factor (aihwkit rule)."""
+    w = np.ones((1, 1, 5))
+    x = np.ones((1, 1, 5))                       # W x = 5
+    io = IOParameters(out_bound=1.0, bound_management="iterative")
+    assert forward(w, x, io).item() == pytest.approx(5.0, abs=1e-12)
+    assert forward(w, x, IOParameters(out_bound=1.0)).item() == pytest.approx(1.0, abs=1e-15)
+    # reductions 1, 2 fail and 2 <= 2 allows one more round at 4: 4 · clip(5/4) = 4
+    capped = IOParameters(out_bound=1.0, bound_management="iterative", max_bm_factor=2)
+    assert forward(w, x, capped).item() == pytest.approx(4.0, abs=1e-12)
+    # the DAC limit: stop when reduction > max_bm_res / inp_res = 0.25/0.125 = 2
+    res_cap = IOParameters(out_bound=1.0, bound_management="iterative", inp_res=0.125)
+    assert forward(w, x, res_cap).item() == pytest.approx(4.0, abs=1e-12)
+    # backward never uses bound management (aihwkit forces it off)
+    assert backward(np.ones((1, 5, 1)), x, io).item() == pytest.approx(1.0, abs=1e-15)
+
+
+def test_weight_noise_is_additive_constant():
+    """w_noise σ: y − W x ~ N(0, σ²‖x‖²) independently per output and sample."""
+    T, S = 50, 400
+    rng = np.random.default_rng(2)
+    w, x = rng.standard_normal((T, 2, 3)), rng.standard_normal((T, S, 3))
+    z = (forward(w, x, IOParameters(w_noise=0.2), rng) - np.einsum("toi,tsi->tso", w, x))
+    z = z / (0.2 * np.linalg.norm(x, axis=-1, keepdims=True))
+    n = z.size
+    assert abs(z.mean()) <= K / math.sqrt(n)
+    assert abs(z.var() - 1.0) <= K * math.sqrt(2.0 / n)
+
+
+def test_output_noise_std():
+    T, S = 20, 1000
+    rng = np.random.default_rng(3)
+    w, x = rng.standard_normal((T, 3, 2)), rng.standard_normal((T, S, 2))
+    z = forward(w, x, IOParameters(out_noise=0.05), rng) - np.einsum("toi,tsi->tso", w, x)
+    assert abs(z.std() / 0.05 - 1.0) <= K * math.sqrt(0.5 / z.size)
+
+
+def test_stochastic_rounding_is_unbiased():
+    rng = np.random.default_rng(4)
+    v = np.full((100000,), 0.37)
+    q = discretize(v, 0.25, True, rng)
+    assert set(np.unique(q)) <= {0.25, 0.5}
+    se = q.std() / math.sqrt(q.size)
+    assert abs(q.mean() - 0.37) <= K * se
+
+
+def test_determinism():
+    io = IOParameters(w_noise=0.1, out_noise=0.02, inp_res=1 / 126, out_res=1 / 510, inp_sto_round=True,
+                      out_bound=2.0, bound_management="iterative", noise_management="abs_max", inp_bound=1.0)
+    w, x = np.ones((2, 3, 4)), np.linspace(-3, 3, 2 * 5 * 4).reshape(2, 5, 4)
+    a = forward(w, x, io, np.random.default_rng(7))
+    b = forward(w, x, io, np.random.default_rng(7))
+    c = forward(w, x, io, np.random.default_rng(8))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_bad_io_parameters():
+    with pytest.raises(ConfigError, match="out_bound"):
+        IOParameters(out_bound=-1.0)
+    with pytest.raises(ConfigError, match="w_noise"):
+        IOParameters(w_noise=-0.1)
+    with pytest.raises(ConfigError, match="noise_management"):
+        IOParameters(noise_management="max")
+    with pytest.raises(ConfigError, match="bound_management"):
+        IOParameters(bound_management="iterative_worst_case", out_bound=1.0)
+    with pytest.raises(ConfigError, match="finite out_bound"):
+        IOParameters(bound_management="iterative")
+    with pytest.raises(ConfigError, match="rng"):
+        forward(np.ones((1, 1, 1)), np.ones((1, 1, 1)), IOParameters(out_noise=0.1))
