@@ -1,0 +1,465 @@
+r"""Network layers with explicit forward and backward passes (NumPy, no autograd, no torch).
+
+Every layer maps a batch ``x`` to ``y = layer.forward(x)`` and, given ``dy = ∂L/∂y``, returns
+``dx = layer.backward(dy)`` (using values cached by the last ``forward``). Layers with weights
+(:class:`Linear`, :class:`Conv2d`) keep their weight matrix on a *weight optimizer*
+(:mod:`convergence.nn.optim`): digital SGD, Analog SGD on a device, Tiki-Taka, or any toolkit
+algorithm; ``step(lr, rng)`` applies the optimizer's update with the cached ``x`` and output
+gradient ``d`` (desired ``ΔW = −lr dᵀx``). Compute is in the layer's ``dtype`` (float32 by
+default; the finite-difference tests use float64).
+
+Analog periphery (THEORY §1.7, P1 App. I.2): an analog weight layer computes
+
+.. math:: y = s \odot \mathrm{MVM}_{io}(W, x) + b
+
+where ``MVM_io`` is the analog matrix-vector product through :mod:`convergence.periphery`
+(output/input noise, DAC/ADC quantisation, input/output bounds, noise and bound management;
+perfect by default), ``s`` a per-output *output scale* (aihwkit ``weight_scaling_omega`` with
+``weight_scaling_columnwise`` and ``learn_out_scaling``: the initial weights ``W₀`` are mapped to
+``W₀/s`` with ``s_i = max_j |W₀_ij| / ω`` so every output row's largest weight is ω in device
+units; ``s`` is learnt by digital SGD when ``learn_out_scale``), and ``b`` a digital bias (digital
+SGD). The backward pass ``dx = MVMᵀ_io(W, s ⊙ dy)`` goes through the backward periphery.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special
+
+from .._validate import ConfigError, non_negative, positive, positive_int
+from .optim import DigitalSGD, WeightOptimizer, flat_state, load_flat_state
+
+Array = NDArray[Any]
+
+__all__ = ["Layer", "Linear", "Conv2d", "MaxPool2d", "Flatten", "Sigmoid", "Tanh", "ReLU", "GELU",
+           "LogSoftmax", "LayerNorm", "WeightCore", "im2col", "col2im"]
+
+
+class Layer:
+    """Base class: stateless layers override ``forward``/``backward`` only."""
+
+    def forward(self, x: Array, train: bool = True) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dy: Array) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step(self, lr: float, rng: Any = None) -> None:
+        """Apply the parameter update of the last backward pass (no-op without parameters)."""
+
+    def state_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """All trainable state as named arrays (for checkpoints)."""
+        return {}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
+        """Inverse of :meth:`state_arrays`."""
+
+    def spec(self) -> dict[str, Any]:
+        return {"layer": type(self).__name__}
+
+
+# -- the weight core shared by Linear and Conv2d ---------------------------------------------
+
+class WeightCore:
+    r"""A weight matrix ``W`` (out, in) on a weight optimizer, with output scale, bias and periphery.
+
+    ``forward(x)`` for ``x`` (N, in) returns ``y = s ⊙ MVM(W, x) + b`` (N, out);
+    ``backward(dy)`` returns ``MVMᵀ(W, s ⊙ dy)`` and stores the gradients of ``b`` and ``s``;
+    ``step(lr, rng)`` updates W through the optimizer with ``(x, s ⊙ dy)`` and ``b``, ``s`` by
+    digital SGD.
+
+    Args:
+        w0: initial weights in *network units* (out, in).
+        b0: initial bias (out,) or None for no bias.
+        optimizer: a :class:`~convergence.nn.optim.WeightOptimizer` (default digital SGD).
+        io_forward, io_backward: :class:`convergence.periphery.IOParameters` or None (exact MVM).
+        omega: weight-scaling target ω > 0 (maximal |weight| per output row in device units after
+            mapping) or 0 for no mapping (s = 1).
+        columnwise: one scale per output row (True) or one for the whole matrix.
+        learn_out_scale: learn ``s`` by digital SGD.
+        rng: Generator for the periphery noises.
+    """
+
+    def __init__(self, w0: Array, b0: Array | None, optimizer: WeightOptimizer | None = None, *,
+                 io_forward: Any = None, io_backward: Any = None, omega: float = 0.0, columnwise: bool = True,
+                 learn_out_scale: bool = False, rng: Any = None, dtype: Any = np.float32) -> None:
+        self.dtype = np.dtype(dtype)
+        w0 = np.asarray(w0, dtype=self.dtype)
+        if w0.ndim != 2:
+            raise ConfigError(f"weights must be a matrix (out, in) (got shape {w0.shape})")
+        self.optimizer = optimizer if optimizer is not None else DigitalSGD()
+        if not isinstance(self.optimizer, WeightOptimizer):
+            raise ConfigError("optimizer must implement init/weights/update/arrays/spec (convergence.nn.optim)")
+        self.omega = non_negative("omega", omega)
+        self.columnwise = bool(columnwise)
+        self.learn_out_scale = bool(learn_out_scale)
+        if self.omega > 0:
+            m = np.abs(w0).max(axis=1) if self.columnwise else np.full(w0.shape[0], np.abs(w0).max())
+            scale = np.where(m > 0, m / self.omega, 1.0).astype(self.dtype)
+        else:
+            scale = np.ones(w0.shape[0], dtype=self.dtype)
+        self.out_scale = scale
+        self.has_scale = self.omega > 0 or self.learn_out_scale
+        self.state = self.optimizer.init(w0 / scale[:, None])
+        self.bias = None if b0 is None else np.asarray(b0, dtype=self.dtype).copy()
+        self.io_forward = _check_io(io_forward, "io_forward")
+        self.io_backward = _check_io(io_backward, "io_backward")
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self._x: Array | None = None
+        self._z: Array | None = None
+        self._d: Array | None = None
+        self.grad_bias: Array | None = None
+        self.grad_scale: Array | None = None
+
+    # weights -------------------------------------------------------------------------------
+    @property
+    def weight(self) -> Array:
+        """The array weights used by the MVM (device units)."""
+        return self.optimizer.weights(self.state)
+
+    @property
+    def effective_weight(self) -> Array:
+        """``s ⊙ W`` in network units."""
+        return self.out_scale[:, None] * self.weight
+
+    # passes -------------------------------------------------------------------------------
+    def forward(self, x: Array) -> Array:
+        w = self.weight
+        z = _mvm(w, x, self.io_forward, self.rng, transposed=False, dtype=self.dtype)
+        self._x, self._z = x, z
+        y = z * self.out_scale if self.has_scale else z
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+    def backward(self, dy: Array) -> Array:
+        dy = np.asarray(dy, dtype=self.dtype)
+        d = dy * self.out_scale if self.has_scale else dy
+        self._d = d
+        self.grad_bias = dy.sum(axis=0) if self.bias is not None else None
+        self.grad_scale = np.einsum("no,no->o", dy, self._z) if self.learn_out_scale else None
+        return _mvm(self.weight, d, self.io_backward, self.rng, transposed=True, dtype=self.dtype)
+
+    def weight_grad(self) -> Array:
+        """∂L/∂W (device units) of the last backward pass: ``dᵀx`` (exact MVM)."""
+        return self._d.T @ self._x
+
+    def step(self, lr: float, rng: Any = None) -> None:
+        if self._d is None:
+            raise ConfigError("step() needs a forward and backward pass first")
+        self.state = self.optimizer.update(self.state, self._x, self._d, lr, rng)
+        if self.bias is not None:
+            self.bias -= np.asarray(lr, self.dtype) * self.grad_bias
+        if self.learn_out_scale:
+            self.out_scale -= np.asarray(lr, self.dtype) * self.grad_scale
+        self._x = self._z = self._d = None
+
+    # checkpoints -----------------------------------------------------------------------------
+    def state_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        out = flat_state(self.state, prefix + ".opt")
+        out[prefix + ".out_scale"] = self.out_scale
+        if self.bias is not None:
+            out[prefix + ".bias"] = self.bias
+        return out
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
+        self.state = load_flat_state(self.state, arrays, prefix + ".opt")
+        self.out_scale = np.array(arrays[prefix + ".out_scale"], dtype=self.dtype)
+        if self.bias is not None:
+            self.bias = np.array(arrays[prefix + ".bias"], dtype=self.dtype)
+
+    def spec(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.spec(), "omega": self.omega, "columnwise": self.columnwise,
+                "learn_out_scale": self.learn_out_scale,
+                "io_forward": None if self.io_forward is None else self.io_forward.as_dict(),
+                "io_backward": None if self.io_backward is None else self.io_backward.as_dict()}
+
+
+def _check_io(io: Any, name: str) -> Any:
+    if io is None:
+        return None
+    if not hasattr(io, "is_perfect"):
+        raise ConfigError(f"{name} must be a convergence.periphery.IOParameters or None")
+    return None if io.is_perfect else io
+
+
+def _mvm(w: Array, x: Array, io: Any, rng: Any, *, transposed: bool, dtype: Any) -> Array:
+    """``x Wᵀ`` (forward, x (N, in)) or ``x W`` (backward, x (N, out)), exact or through the periphery."""
+    if io is None:
+        return x @ w if transposed else x @ w.T
+    from .. import periphery
+    fn = periphery.backward if transposed else periphery.forward
+    return fn(w[None], x[None], io, rng)[0].astype(dtype, copy=False)
+
+
+def _torch_like_init(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype: Any) -> Array:
+    """U(−1/√fan_in, 1/√fan_in): PyTorch's default for Linear/Conv weights and biases."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+class _Weighted(Layer):
+    core: WeightCore
+
+    def step(self, lr: float, rng: Any = None) -> None:
+        self.core.step(lr, rng)
+
+    def state_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return self.core.state_arrays(prefix)
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
+        self.core.load_state_arrays(arrays, prefix)
+
+    @property
+    def optimizer(self) -> WeightOptimizer:
+        return self.core.optimizer
+
+
+class Linear(_Weighted):
+    """Fully connected layer ``y = s ⊙ (W x) + b`` on a weight optimizer (see :class:`WeightCore`).
+
+    Args:
+        n_in, n_out: sizes. bias: with a digital bias.
+        optimizer: weight optimizer (default digital SGD). rng: Generator or seed (init + periphery).
+        other keywords: see :class:`WeightCore`.
+    """
+
+    def __init__(self, n_in: int, n_out: int, *, bias: bool = True, optimizer: WeightOptimizer | None = None,
+                 rng: Any = 0, dtype: Any = np.float32, w0: Array | None = None, **core: Any) -> None:
+        self.n_in, self.n_out = positive_int("n_in", n_in), positive_int("n_out", n_out)
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        w = _torch_like_init(rng, (n_out, n_in), n_in, dtype) if w0 is None else np.asarray(w0, dtype)
+        b = _torch_like_init(rng, (n_out,), n_in, dtype) if bias else None
+        self.core = WeightCore(w, b, optimizer, rng=rng, dtype=dtype, **core)
+
+    def forward(self, x: Array, train: bool = True) -> Array:
+        return self.core.forward(x)
+
+    def backward(self, dy: Array) -> Array:
+        return self.core.backward(dy)
+
+    def spec(self) -> dict[str, Any]:
+        return {"layer": "Linear", "n_in": self.n_in, "n_out": self.n_out, **self.core.spec()}
+
+
+# -- convolution ---------------------------------------------------------------------------
+
+def im2col(x: Array, k: int, stride: int = 1, padding: int = 0) -> tuple[Array, tuple[int, int]]:
+    """Patches of ``x`` (B, C, H, W) as rows (B·Ho·Wo, C·k·k), ordered (b, i, j) × (c, u, v)."""
+    if padding:
+        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    B, C, H, W = x.shape
+    ho, wo = (H - k) // stride + 1, (W - k) // stride + 1
+    if ho <= 0 or wo <= 0:
+        raise ConfigError(f"kernel {k} larger than the padded input {H}x{W}")
+    win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+    # (B, C, Ho, Wo, k, k) -> (B, Ho, Wo, C, k, k)
+    cols = np.ascontiguousarray(win[:, :, :ho, :wo].transpose(0, 2, 3, 1, 4, 5)).reshape(B * ho * wo, C * k * k)
+    return cols, (ho, wo)
+
+
+def col2im(cols: Array, x_shape: tuple[int, int, int, int], k: int, stride: int = 1, padding: int = 0) -> Array:
+    """Adjoint of :func:`im2col`: scatter-add rows (B·Ho·Wo, C·k·k) back to (B, C, H, W)."""
+    B, C, H, W = x_shape
+    Hp, Wp = H + 2 * padding, W + 2 * padding
+    ho, wo = (Hp - k) // stride + 1, (Wp - k) // stride + 1
+    c6 = cols.reshape(B, ho, wo, C, k, k).transpose(0, 3, 4, 5, 1, 2)  # (B, C, k, k, Ho, Wo)
+    out = np.zeros((B, C, Hp, Wp), dtype=cols.dtype)
+    for u in range(k):
+        for v in range(k):
+            out[:, :, u:u + stride * ho:stride, v:v + stride * wo:stride] += c6[:, :, u, v]
+    if padding:
+        out = out[:, :, padding:padding + H, padding:padding + W]
+    return out
+
+
+class Conv2d(_Weighted):
+    """2-D convolution (cross-correlation, like ``torch.nn.Conv2d``) by im2col on a weight optimizer.
+
+    The kernel is the matrix W (out_ch, in_ch·k·k); every output pixel is one MVM with its patch
+    (as an analog tile computes a convolution), so analog optimizers and periphery apply unchanged.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, *, stride: int = 1, padding: int = 0,
+                 bias: bool = True, optimizer: WeightOptimizer | None = None, rng: Any = 0,
+                 dtype: Any = np.float32, **core: Any) -> None:
+        self.in_ch, self.out_ch = positive_int("in_ch", in_ch), positive_int("out_ch", out_ch)
+        self.k = positive_int("kernel", kernel)
+        self.stride = positive_int("stride", stride)
+        self.padding = int(non_negative("padding", padding))
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        fan_in = in_ch * kernel * kernel
+        w = _torch_like_init(rng, (out_ch, fan_in), fan_in, dtype)
+        b = _torch_like_init(rng, (out_ch,), fan_in, dtype) if bias else None
+        self.core = WeightCore(w, b, optimizer, rng=rng, dtype=dtype, **core)
+        self._shape: tuple[int, ...] | None = None
+        self._out_hw: tuple[int, int] | None = None
+
+    def forward(self, x: Array, train: bool = True) -> Array:
+        if x.ndim != 4 or x.shape[1] != self.in_ch:
+            raise ConfigError(f"Conv2d expects (batch, {self.in_ch}, H, W) (got {x.shape})")
+        cols, (ho, wo) = im2col(x, self.k, self.stride, self.padding)
+        self._shape, self._out_hw = x.shape, (ho, wo)
+        y = self.core.forward(cols)
+        return y.reshape(x.shape[0], ho, wo, self.out_ch).transpose(0, 3, 1, 2)
+
+    def backward(self, dy: Array) -> Array:
+        d = dy.transpose(0, 2, 3, 1).reshape(-1, self.out_ch)
+        dcols = self.core.backward(d)
+        return col2im(dcols, self._shape, self.k, self.stride, self.padding)  # type: ignore[arg-type]
+
+    def spec(self) -> dict[str, Any]:
+        return {"layer": "Conv2d", "in_ch": self.in_ch, "out_ch": self.out_ch, "kernel": self.k,
+                "stride": self.stride, "padding": self.padding, **self.core.spec()}
+
+
+class MaxPool2d(Layer):
+    """Non-overlapping k×k max pooling (stride k, floor mode like torch); ties route to the first max."""
+
+    def __init__(self, k: int = 2) -> None:
+        self.k = positive_int("kernel", k)
+
+    def forward(self, x: Array, train: bool = True) -> Array:
+        B, C, H, W = x.shape
+        k = self.k
+        ho, wo = H // k, W // k
+        xr = x[:, :, :ho * k, :wo * k].reshape(B, C, ho, k, wo, k).transpose(0, 1, 2, 4, 3, 5)
+        xr = xr.reshape(B, C, ho, wo, k * k)
+        idx = xr.argmax(axis=-1)
+        self._shape, self._idx = x.shape, idx
+        return np.take_along_axis(xr, idx[..., None], axis=-1)[..., 0]
+
+    def backward(self, dy: Array) -> Array:
+        B, C, H, W = self._shape
+        k = self.k
+        ho, wo = H // k, W // k
+        g = np.zeros((B, C, ho, wo, k * k), dtype=dy.dtype)
+        np.put_along_axis(g, self._idx[..., None], dy[..., None], axis=-1)
+        g = g.reshape(B, C, ho, wo, k, k).transpose(0, 1, 2, 4, 3, 5).reshape(B, C, ho * k, wo * k)
+        if ho * k == H and wo * k == W:
+            return g
+        out = np.zeros(self._shape, dtype=dy.dtype)
+        out[:, :, :ho * k, :wo * k] = g
+        return out
+
+    def spec(self) -> dict[str, Any]:
+        return {"layer": "MaxPool2d", "kernel": self.k}
+
+
+class Flatten(Layer):
+    """(B, ...) → (B, prod(...))."""
+
+    def forward(self, x: Array, train: bool = True) -> Array:
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy: Array) -> Array:
+        return dy.reshape(self._shape)
+
+
+# -- activations ---------------------------------------------------------------------------
+
+class Sigmoid(Layer):
+    """σ(x) = 1/(1 + e^{−x}); σ' = σ(1 − σ)."""
+
+    def forward(self, x: Array, train: bool = True) -> Array:
+        self._y = special.expit(x)
+        return self._y
+
+    def backward(self, dy: Array) -> Array:
+        y = self._y
+        return dy * y * (1 - y)
+
+
+class Tanh(Layer):
+    """tanh(x); derivative 1 − tanh²."""
+
+    def forward(self, x: Array, train: bool = True) -> Array:
+        self._y = np.tanh(x)
+        return self._y
+
+    def backward(self, dy: Array) -> Array:
+        return dy * (1 - self._y * self._y)
+
+
+class ReLU(Layer):
+    """max(x, 0); derivative 1{x > 0}."""
+
+    def forward(self, x: Array, train: bool = True) -> Array:
+        self._mask = x > 0
+        return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
+
+    def backward(self, dy: Array) -> Array:
+        return np.where(self._mask, dy, 0).astype(dy.dtype, copy=False)
+
+
+class GELU(Layer):
+    """Exact GELU x Φ(x) (torch default); derivative Φ(x) + x φ(x)."""
+
+    def forward(self, x: Array, train: bool = True) -> Array:
+        self._x = x
+        self._cdf = 0.5 * (1 + special.erf(x * np.asarray(1 / math.sqrt(2), x.dtype)))
+        return x * self._cdf
+
+    def backward(self, dy: Array) -> Array:
+        x = self._x
+        pdf = np.exp(-0.5 * x * x) * np.asarray(1 / math.sqrt(2 * math.pi), x.dtype)
+        return dy * (self._cdf + x * pdf)
+
+
+class LogSoftmax(Layer):
+    """log softmax over the last axis; backward ``dy − softmax · Σ dy``."""
+
+    def forward(self, x: Array, train: bool = True) -> Array:
+        m = x.max(axis=-1, keepdims=True)
+        s = x - m
+        y = s - np.log(np.exp(s).sum(axis=-1, keepdims=True))
+        self._y = y
+        return y
+
+    def backward(self, dy: Array) -> Array:
+        return dy - np.exp(self._y) * dy.sum(axis=-1, keepdims=True)
+
+
+class LayerNorm(Layer):
+    r"""Layer normalisation over the last axis: ``y = γ (x − μ)/√(σ² + ε) + β`` (digital SGD on γ, β)."""
+
+    def __init__(self, n: int, eps: float = 1e-5, dtype: Any = np.float32) -> None:
+        self.n = positive_int("n", n)
+        self.eps = positive("eps", eps)
+        self.gamma = np.ones(n, dtype=dtype)
+        self.beta = np.zeros(n, dtype=dtype)
+
+    def forward(self, x: Array, train: bool = True) -> Array:
+        mu = x.mean(axis=-1, keepdims=True)
+        xc = x - mu
+        var = (xc * xc).mean(axis=-1, keepdims=True)
+        rstd = 1 / np.sqrt(var + np.asarray(self.eps, x.dtype))
+        xh = xc * rstd
+        self._xh, self._rstd = xh, rstd
+        return xh * self.gamma + self.beta
+
+    def backward(self, dy: Array) -> Array:
+        xh, rstd = self._xh, self._rstd
+        red = tuple(range(dy.ndim - 1))
+        self.grad_gamma = (dy * xh).sum(axis=red)
+        self.grad_beta = dy.sum(axis=red)
+        g = dy * self.gamma
+        return rstd * (g - g.mean(axis=-1, keepdims=True) - xh * (g * xh).mean(axis=-1, keepdims=True))
+
+    def step(self, lr: float, rng: Any = None) -> None:
+        self.gamma -= np.asarray(lr, self.gamma.dtype) * self.grad_gamma
+        self.beta -= np.asarray(lr, self.beta.dtype) * self.grad_beta
+
+    def state_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {prefix + ".gamma": self.gamma, prefix + ".beta": self.beta}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
+        self.gamma = np.array(arrays[prefix + ".gamma"], dtype=self.gamma.dtype)
+        self.beta = np.array(arrays[prefix + ".beta"], dtype=self.beta.dtype)
+
+
+_unused: Sequence[Any] = ()

@@ -1,0 +1,136 @@
+"""Minibatch training loop: shuffle, forward, loss, backward, update; evaluation per epoch.
+
+:func:`train` runs ``epochs`` epochs of SGD-style updates with the epoch's learning rate from a
+schedule (:mod:`convergence.nn.schedules`), evaluates test accuracy after each epoch, shows a
+tqdm progress bar (only on a terminal unless ``progress`` says otherwise) and optionally writes a
+checkpoint after every epoch (:mod:`convergence.nn.checkpoint`; ``resume=True`` continues from it).
+All randomness (shuffling, pulses, periphery noise) comes from Generators seeded by ``seed``.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._validate import ConfigError, positive_int
+from ..rng import as_seed_sequence, child
+from .checkpoint import load_checkpoint, save_checkpoint
+from .losses import nll_loss
+from .schedules import Constant, Schedule
+from ._threads import blas_threads
+
+Array = NDArray[Any]
+
+__all__ = ["train", "evaluate", "train_step"]
+
+#: stream purposes of the training loop (never renumber)
+SHUFFLE, UPDATE = 0, 1
+
+
+def train_step(model: Any, x: Array, y: Array, lr: float, rng: Any = None,
+               loss_fn: Callable[[Array, Array], tuple[float, Array]] = nll_loss) -> float:
+    """One forward/backward/update on a batch; returns the batch loss."""
+    out = model.forward(x, True)
+    loss, g = loss_fn(out, y)
+    model.backward(g.astype(out.dtype, copy=False))
+    model.step(lr, rng)
+    return loss
+
+
+def evaluate(model: Any, x: Array, y: Array, batch: int = 1000,
+             loss_fn: Callable[[Array, Array], tuple[float, Array]] = nll_loss) -> tuple[float, float]:
+    """(mean loss, accuracy) over ``x, y`` in batches (forward only)."""
+    n = len(x)
+    if n == 0:
+        raise ConfigError("evaluate needs at least one sample")
+    tot_loss, correct = 0.0, 0
+    for i in range(0, n, batch):
+        out = model.forward(x[i:i + batch], False)
+        loss, _ = loss_fn(out, y[i:i + batch])
+        tot_loss += loss * len(out)
+        correct += int(np.sum(np.argmax(out, axis=-1) == y[i:i + batch]))
+    return tot_loss / n, correct / n
+
+
+def _progress(progress: bool | None, total: int, desc: str) -> Any:
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        show = False
+    if not show:
+        return None
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+
+def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Array, *, epochs: int,
+          batch_size: int, schedule: Schedule | float, seed: int | np.random.SeedSequence = 0,
+          progress: bool | None = None, checkpoint: str | None = None, resume: bool = False,
+          loss_fn: Callable[[Array, Array], tuple[float, Array]] = nll_loss, eval_batch: int = 1000,
+          on_epoch: Callable[[int, dict[str, Any]], None] | None = None, desc: str = "train") -> dict[str, Array]:
+    """Train ``model`` and return the history arrays.
+
+    Returns:
+        ``{"epoch", "lr", "train_loss", "test_loss", "test_acc"}`` (one entry per epoch; accuracy in
+        [0, 1]), plus ``"diverged"`` (1 if a non-finite loss stopped training early).
+    """
+    epochs = positive_int("epochs", epochs)
+    batch_size = positive_int("batch_size", batch_size)
+    sched = Constant(schedule) if isinstance(schedule, (int, float)) else schedule
+    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
+        raise ConfigError("inputs and labels must have the same length")
+    seed = as_seed_sequence(seed)
+    shuffle_rng = np.random.default_rng(child(seed, SHUFFLE))
+    update_rng = np.random.default_rng(child(seed, UPDATE))
+    hist: dict[str, list[float]] = {"epoch": [], "lr": [], "train_loss": [], "test_loss": [], "test_acc": []}
+    start = 0
+    if resume and checkpoint is not None:
+        try:
+            meta = load_checkpoint(checkpoint, model, update_rng)
+        except ConfigError:
+            meta = None
+        if meta is not None:
+            hist = {k: list(v) for k, v in meta["history"].items()}
+            start = int(meta["epoch"]) + 1
+            shuffle_rng.bit_generator.state = meta["shuffle_rng"]
+    n = len(x_train)
+    steps = -(-n // batch_size)
+    bar = _progress(progress, (epochs - start) * steps, desc)
+    diverged = False
+    threads = blas_threads(1)  # batch-10 GEMMs are far faster single-threaded
+    threads.__enter__()
+    try:
+        for epoch in range(start, epochs):
+            lr = sched(epoch)
+            perm = shuffle_rng.permutation(n)
+            total = 0.0
+            for s in range(steps):
+                idx = perm[s * batch_size:(s + 1) * batch_size]
+                loss = train_step(model, x_train[idx], y_train[idx], lr, update_rng, loss_fn)
+                total += loss * len(idx)
+                if bar is not None:
+                    bar.update(1)
+            train_loss = total / n
+            test_loss, test_acc = evaluate(model, x_test, y_test, eval_batch, loss_fn)
+            for k, v in (("epoch", epoch), ("lr", lr), ("train_loss", train_loss), ("test_loss", test_loss),
+                         ("test_acc", test_acc)):
+                hist[k].append(float(v))
+            if bar is not None:
+                bar.set_postfix(epoch=epoch, acc=f"{test_acc:.4f}")
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, model, {"epoch": epoch, "history": hist,
+                                                    "shuffle_rng": shuffle_rng.bit_generator.state}, update_rng)
+            if on_epoch is not None:
+                on_epoch(epoch, {k: v[-1] for k, v in hist.items()})
+            if not np.isfinite(train_loss):
+                diverged = True
+                break
+    finally:
+        threads.__exit__(None, None, None)
+        if bar is not None:
+            bar.close()
+    out = {k: np.asarray(v, dtype=float) for k, v in hist.items()}
+    out["diverged"] = np.asarray(int(diverged))
+    return out

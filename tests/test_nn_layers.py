@@ -1,0 +1,348 @@
+"""Layers of convergence.nn: every backward against central finite differences (float64),
+forward passes against slow reference loops or closed-form values, weight optimizers against
+their defining recursions."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import convergence as cv
+from convergence import periphery
+from convergence.nn import layers as L
+from convergence.nn import losses, optim
+from convergence.nn.model import Sequential, fcn, lenet
+
+F64 = np.float64
+
+
+def fd_grad(f, x, eps=1e-6):
+    """Central finite differences of the scalar f at x (array modified in place and restored)."""
+    g = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + eps
+        fp = f()
+        x[i] = old - eps
+        fm = f()
+        x[i] = old
+        g[i] = (fp - fm) / (2 * eps)
+    return g
+
+
+def check_layer(layer, x, rng, params=()):
+    """Compare dx (and each (array, analytic-grad getter) in params) with finite differences
+    of the scalar loss <R, layer(x)>."""
+    y = layer.forward(x)
+    R = rng.standard_normal(y.shape)
+
+    def loss():
+        return float(np.sum(R * layer.forward(x)))
+
+    layer.forward(x)
+    dx = layer.backward(R)
+    analytic = [get() for _, get in params]
+    np.testing.assert_allclose(dx, fd_grad(loss, x), rtol=1e-5, atol=1e-7)
+    for (arr, _), a in zip(params, analytic):
+        np.testing.assert_allclose(a, fd_grad(loss, arr), rtol=1e-5, atol=1e-7)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+# -- weight layers ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("omega,learn", [(0.0, False), (0.5, True)])
+def test_linear_backward_matches_finite_differences(rng, omega, learn):
+    lay = L.Linear(5, 3, rng=rng, dtype=F64, omega=omega, learn_out_scale=learn)
+    x = rng.standard_normal((4, 5))
+    core = lay.core
+    params = [(core.state["w"], core.weight_grad), (core.bias, lambda: core.grad_bias)]
+    if learn:
+        params.append((core.out_scale, lambda: core.grad_scale))
+    check_layer(lay, x, rng, params)
+
+
+def test_weight_scaling_maps_row_max_to_omega_and_keeps_the_function(rng):
+    w0 = rng.standard_normal((4, 6))
+    lay = L.Linear(6, 4, rng=rng, dtype=F64, w0=w0, omega=0.3)
+    np.testing.assert_allclose(np.abs(lay.core.weight).max(axis=1), 0.3, rtol=1e-12)
+    np.testing.assert_allclose(lay.core.effective_weight, w0, rtol=1e-12)
+    x = rng.standard_normal((2, 6))
+    np.testing.assert_allclose(lay.forward(x), x @ w0.T + lay.core.bias, rtol=1e-12)
+
+
+def _conv_reference(x, w, b, k, stride, pad):
+    x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    B, C, H, W = x.shape
+    O = w.shape[0]
+    ho, wo = (H - k) // stride + 1, (W - k) // stride + 1
+    out = np.zeros((B, O, ho, wo))
+    wk = w.reshape(O, C, k, k)
+    for i in range(ho):
+        for j in range(wo):
+            patch = x[:, :, i * stride:i * stride + k, j * stride:j * stride + k]
+            out[:, :, i, j] = np.einsum("bcuv,ocuv->bo", patch, wk) + b
+    return out
+
+
+@pytest.mark.parametrize("stride,pad", [(1, 0), (2, 1)])
+def test_conv2d_forward_matches_direct_loop_and_backward_matches_fd(rng, stride, pad):
+    conv = L.Conv2d(2, 3, 3, stride=stride, padding=pad, rng=rng, dtype=F64)
+    x = rng.standard_normal((2, 2, 6, 5))
+    ref = _conv_reference(x, conv.core.weight, conv.core.bias, 3, stride, pad)
+    np.testing.assert_allclose(conv.forward(x), ref, rtol=1e-12, atol=1e-12)
+    core = conv.core
+    check_layer(conv, x, rng, [(core.state["w"], core.weight_grad), (core.bias, lambda: core.grad_bias)])
+
+
+def test_col2im_is_the_adjoint_of_im2col(rng):
+    x = rng.standard_normal((2, 3, 7, 6))
+    cols, _ = L.im2col(x, 3, 2, 1)
+    c = rng.standard_normal(cols.shape)
+    lhs = np.sum(cols * c)
+    rhs = np.sum(x * L.col2im(c, x.shape, 3, 2, 1))
+    assert lhs == pytest.approx(rhs, rel=1e-12)
+
+
+def test_maxpool_forward_reference_and_backward_fd(rng):
+    pool = L.MaxPool2d(2)
+    x = rng.standard_normal((2, 3, 5, 4))   # odd height: floor mode drops the last row
+    y = pool.forward(x)
+    ref = np.array([[[[x[b, c, 2 * i:2 * i + 2, 2 * j:2 * j + 2].max() for j in range(2)] for i in range(2)]
+                     for c in range(3)] for b in range(2)])
+    np.testing.assert_array_equal(y, ref)
+    check_layer(pool, x, rng)
+
+
+def test_maxpool_ties_route_the_gradient_to_one_element():
+    pool = L.MaxPool2d(2)
+    x = np.ones((1, 1, 2, 2))
+    pool.forward(x)
+    g = pool.backward(np.ones((1, 1, 1, 1)))
+    assert g.sum() == 1.0 and g[0, 0, 0, 0] == 1.0
+
+
+# -- activations, normalisation, losses ----------------------------------------------------------
+
+@pytest.mark.parametrize("cls", [L.Sigmoid, L.Tanh, L.GELU, L.LogSoftmax, L.Flatten])
+def test_activation_backward_fd(rng, cls):
+    check_layer(cls(), rng.standard_normal((3, 4)), rng)
+
+
+def test_relu_backward_fd_away_from_the_kink(rng):
+    x = rng.standard_normal((3, 5))
+    x[np.abs(x) < 0.01] = 0.5
+    check_layer(L.ReLU(), x, rng)
+
+
+def test_activation_values_closed_form():
+    x = np.array([[-1.0, 0.0, 1.0]])
+    np.testing.assert_allclose(L.GELU().forward(x), [[-0.15865525393145707, 0.0, 0.8413447460685429]], rtol=1e-12)
+    np.testing.assert_allclose(L.Sigmoid().forward(x), [[1 / (1 + math.e), 0.5, 1 / (1 + 1 / math.e)]], rtol=1e-12)
+    np.testing.assert_allclose(L.LogSoftmax().forward(np.zeros((1, 4))), np.full((1, 4), -math.log(4)), rtol=1e-12)
+
+
+def test_layernorm_backward_fd_including_gamma_beta(rng):
+    ln = L.LayerNorm(5, dtype=F64)
+    ln.gamma[:] = rng.standard_normal(5)
+    ln.beta[:] = rng.standard_normal(5)
+    x = rng.standard_normal((3, 5))
+    check_layer(ln, x, rng, [(ln.gamma, lambda: ln.grad_gamma), (ln.beta, lambda: ln.grad_beta)])
+    y = L.LayerNorm(5, dtype=F64).forward(x)
+    np.testing.assert_allclose(y.mean(-1), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(-1), 1 / (1 + 1e-5 / x.var(-1)), rtol=1e-9)
+
+
+def test_cross_entropy_grad_fd_and_equals_nll_of_log_softmax(rng):
+    z = rng.standard_normal((4, 6))
+    y = np.array([0, 5, 2, 2])
+    loss, g = losses.cross_entropy(z, y)
+    np.testing.assert_allclose(g, fd_grad(lambda: losses.cross_entropy(z, y)[0], z), rtol=1e-6, atol=1e-9)
+    assert loss == pytest.approx(losses.nll_loss(losses.log_softmax(z), y)[0], rel=1e-12)
+    assert losses.cross_entropy(np.zeros((2, 10)), np.array([1, 2]))[0] == pytest.approx(math.log(10))
+    lp = losses.log_softmax(z)
+    _, gn = losses.nll_loss(lp, y)
+    np.testing.assert_allclose(gn, fd_grad(lambda: losses.nll_loss(lp, y)[0], lp), atol=1e-9)
+
+
+def test_losses_reject_bad_labels():
+    with pytest.raises(cv.ConfigError, match="labels"):
+        losses.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
+
+
+def test_whole_networks_backward_fd(rng):
+    """End to end: the FCN's and the CNN's input gradients (float64, small shapes)."""
+    net = fcn(sizes=(6, 5, 4, 3), seed=1, dtype=F64)
+    x = rng.standard_normal((2, 6))
+    check_layer(net, x, rng, [(net.layers[0].core.state["w"], net.layers[0].core.weight_grad)])
+    cnn = lenet(channels=(2, 3), hidden=4, n_classes=3, in_hw=16, seed=2, dtype=F64)
+    xc = rng.standard_normal((1, 1, 16, 16))
+    conv1 = cnn.layers[0].core
+    # only a few coordinates of the conv kernel by FD (cost)
+    y = cnn.forward(xc)
+    R = rng.standard_normal(y.shape)
+    cnn.forward(xc)
+    cnn.backward(R)
+    gw = conv1.weight_grad()
+    w = conv1.state["w"]
+    for idx in [(0, 0), (1, 7), (1, 24)]:
+        old = w[idx]
+        w[idx] = old + 1e-6
+        fp = np.sum(R * cnn.forward(xc))
+        w[idx] = old - 1e-6
+        fm = np.sum(R * cnn.forward(xc))
+        w[idx] = old
+        assert gw[idx] == pytest.approx((fp - fm) / 2e-6, rel=1e-5, abs=1e-8)
+
+
+def test_float32_compute_end_to_end():
+    x = np.random.default_rng(0).random((3, 784), dtype=np.float32)
+    out = fcn(seed=0).forward(x)
+    assert out.dtype == np.float32 and out.shape == (3, 10)
+    xc = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    net = lenet(seed=0)
+    out = net.forward(xc)
+    assert out.dtype == np.float32 and out.shape == (2, 10)
+    assert net.backward(np.ones_like(out)).dtype == np.float32
+
+
+# -- weight optimizers -------------------------------------------------------------------------
+
+def _xd(rng, n=4, i=5, o=3):
+    return rng.standard_normal((n, i)), rng.standard_normal((n, o))
+
+
+def test_digital_sgd_update_is_minus_lr_dT_x(rng):
+    w0 = rng.standard_normal((3, 5))
+    x, d = _xd(rng)
+    opt = optim.DigitalSGD()
+    st = opt.update(opt.init(w0), x, d, 0.1, None)
+    ref = w0 - 0.1 * sum(np.outer(d[b], x[b]) for b in range(4))
+    np.testing.assert_allclose(opt.weights(st), ref, rtol=1e-12)
+
+
+def test_analog_sgd_expected_is_the_softbounds_recursion(rng):
+    tau = 0.8
+    w0 = rng.uniform(-0.5, 0.5, (3, 5))
+    x, d = _xd(rng)
+    opt = optim.AnalogSGD(cv.SoftBounds(tau))
+    st = opt.update(opt.init(w0), x, d, 0.05, None)
+    dw = -0.05 * d.T @ x
+    np.testing.assert_allclose(opt.weights(st), w0 + dw - np.abs(dw) * w0 / tau, rtol=1e-12)   # P1 eq 8
+    ideal = optim.AnalogSGD(cv.Ideal())
+    st = ideal.update(ideal.init(w0), x, d, 0.05, None)
+    np.testing.assert_allclose(ideal.weights(st), w0 + dw, rtol=1e-12)
+
+
+def test_analog_sgd_init_clips_to_the_device_range():
+    opt = optim.AnalogSGD(cv.SoftBounds(0.5))
+    np.testing.assert_array_equal(opt.weights(opt.init(np.array([[2.0, -3.0, 0.1]]))), [[0.5, -0.5, 0.1]])
+
+
+def test_analog_sgd_pulsed_mean_matches_expected(rng):
+    """Stochastic rounding is unbiased to first order: mean over 4000 draws within 4 standard errors
+    (+ the O(dw_min) pulse-composition bias, THEORY D9, bounded by n(n-1)δ²/(2τ))."""
+    tau, dwm = 1.0, 1e-3
+    w0 = np.full((1, 4000), 0.3)
+    x = np.ones((1, 4000)) * 0.0137
+    d = np.ones((1, 1))
+    opt = optim.AnalogSGD(cv.SoftBounds(tau), cv.Pulsed(dw_min=dwm))
+    st = opt.update(opt.init(w0), x, d, 1.0, np.random.default_rng(5))
+    got = opt.weights(st)
+    dw = -0.0137
+    expected = 0.3 + dw - abs(dw) * 0.3 / tau
+    se = got.std() / math.sqrt(got.size)
+    assert abs(got.mean() - expected) < 4 * se + 14 * 13 * dwm ** 2 / (2 * tau)
+
+
+def test_tiki_taka_whole_matrix_matches_reference_loop(rng):
+    """Ideal devices, whole-matrix transfer every step: P ← P − β g, W ← W + α P (P1 §4, P2 eqs 10–11)."""
+    w0 = rng.standard_normal((3, 5))
+    opt = optim.TikiTakaV1(cv.Ideal(), fast_lr=0.2, transfer_lr=0.5, columnwise=False)
+    st = opt.init(w0)
+    W, P = w0.copy(), np.zeros_like(w0)
+    for _ in range(3):
+        x, d = _xd(rng)
+        st = opt.update(st, x, d, 0.1, None)
+        P = P - 0.2 * d.T @ x
+        W = W + 0.5 * 0.1 * P
+    np.testing.assert_allclose(st["w"], W, rtol=1e-12)
+    np.testing.assert_allclose(st["p"], P, rtol=1e-12)
+
+
+def test_tiki_taka_columnwise_transfers_one_column_per_step_cyclically(rng):
+    w0 = rng.uniform(-0.1, 0.1, (3, 4))
+    opt = optim.TikiTakaV1(cv.SoftBounds(1.0), fast_lr=0.1, transfer_every=2, columnwise=True)
+    st = opt.init(w0)
+    touched = []
+    for k in range(8):
+        before = st["w"].copy()
+        x, d = _xd(rng, i=4)
+        st = opt.update(st, x, d, 0.1, None)
+        changed = np.flatnonzero(np.any(st["w"] != before, axis=0))
+        touched.append(changed.tolist())
+    assert touched == [[], [0], [], [1], [], [2], [], [3]]
+
+
+def test_tiki_taka_gamma_mixes_the_visible_weights(rng):
+    opt = optim.TikiTakaV1(cv.Ideal(), gamma=0.4)
+    st = opt.init(rng.standard_normal((2, 3)))
+    x, d = _xd(rng, i=3, o=2)
+    st = opt.update(st, x, d, 0.1, None)
+    np.testing.assert_allclose(opt.weights(st), st["w"] + 0.4 * st["p"], rtol=1e-12)
+
+
+def test_algorithm_optimizer_wraps_toolkit_algorithms(rng):
+    w0 = rng.uniform(-0.3, 0.3, (3, 5))
+    x, d = _xd(rng)
+    a = optim.AlgorithmOptimizer(cv.analog_sgd(0.05, cv.SoftBounds(0.8)), lr_ref=0.05)
+    b = optim.AnalogSGD(cv.SoftBounds(0.8))
+    sa = a.update(a.init(w0), x, d, 0.05, None)
+    sb = b.update(b.init(w0), x, d, 0.05, None)
+    np.testing.assert_allclose(a.weights(sa), b.weights(sb), rtol=1e-12)
+    assert a.arrays(sa)[0][1].shape == (3, 5)
+
+
+def test_optimizer_interface_is_checked():
+    with pytest.raises(cv.ConfigError, match="optimizer"):
+        L.Linear(2, 2, optimizer=object())
+    with pytest.raises(cv.ConfigError, match="device"):
+        optim.AnalogSGD("softbounds")
+
+
+def test_analog_layer_trains_through_its_optimizer(rng):
+    lay = L.Linear(5, 3, rng=rng, dtype=F64, optimizer=optim.AnalogSGD(cv.SoftBounds(0.8)))
+    x = rng.standard_normal((4, 5))
+    w_before = lay.core.weight.copy()
+    lay.forward(x)
+    lay.backward(np.ones((4, 3)))
+    d = lay.core._d.copy()
+    lay.step(0.1)
+    dw = -0.1 * d.T @ x
+    np.testing.assert_allclose(lay.core.weight, w_before + dw - np.abs(dw) * w_before / 0.8, rtol=1e-12)
+
+
+# -- periphery -------------------------------------------------------------------------------
+
+def test_periphery_output_quantisation_and_bounds(rng):
+    io = periphery.IOParameters(out_res=0.05, out_bound=1.0)
+    lay = L.Linear(6, 4, rng=rng, dtype=F64, bias=False, io_forward=io)
+    y = lay.forward(rng.standard_normal((8, 6)))
+    np.testing.assert_allclose(y / 0.05, np.round(y / 0.05), atol=1e-9)
+    assert np.abs(y).max() <= 1.0 + 1e-12
+
+
+def test_periphery_output_noise_has_the_stated_std(rng):
+    io = periphery.IOParameters(out_noise=0.1)
+    lay = L.Linear(3, 2000, rng=rng, dtype=F64, bias=False, io_forward=io)
+    x = np.ones((5, 3))
+    err = lay.forward(x) - x @ lay.core.weight.T
+    sd = err.std()
+    # 10000 Gaussian draws: std of the sample std ≈ 0.1/sqrt(2·10000); 5 standard errors
+    assert abs(sd - 0.1) < 5 * 0.1 / math.sqrt(2 * err.size)
