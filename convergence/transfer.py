@@ -343,8 +343,11 @@ def _transfer_family(kind: str, name: str, lr_fast: Any, device: AnyDevice, *, d
     auto_momentum = finite_float("auto_momentum", auto_momentum)
     if not 0.0 <= auto_momentum < 1.0:
         raise ConfigError(f"auto_momentum must lie in [0, 1) (got {auto_momentum!r})")
-    g_fast = _granularity(mode_fast, granularity_fast, "granularity_fast")
-    g_slow = _granularity(mode, granularity, "granularity")
+    buffered = kind != "ttv1"
+    if granularity_fast is None and granularity is not None and isinstance(mode_fast, Expected):
+        granularity_fast = granularity           # one granularity for both arrays in Expected mode
+    g_fast = _granularity(mode_fast, granularity_fast, "granularity_fast") if buffered or auto_scale else None
+    g_slow = _granularity(mode, granularity, "granularity") if buffered else None
     buffer_granularity = positive("buffer_granularity", buffer_granularity)
     auto_granularity = non_negative("auto_granularity", auto_granularity)
     decay = finite_float("decay", decay)
@@ -362,7 +365,6 @@ def _transfer_family(kind: str, name: str, lr_fast: Any, device: AnyDevice, *, d
         raise ConfigError("AGAD needs in_chop_prob > 0 (it sets the chopper period N = ceil(1/in_chop_prob))")
     chop_period = max(math.ceil(1.0 / in_chop_prob), 2) if in_chop_prob > 0 else 0
     beta = min(tail_weightening / chop_period, 1.0) if chop_period else 1.0
-    buffered = kind != "ttv1"
 
     def init(w0: Any) -> TransferState:
         w = _as_tile(w0, lr_fast=lr_fast, transfer_lr=transfer_lr)
