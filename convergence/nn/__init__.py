@@ -3,7 +3,7 @@
 Modules: :mod:`~convergence.nn.layers` (layers with explicit backward), :mod:`~convergence.nn.losses`,
 :mod:`~convergence.nn.optim` (weight optimizers: digital SGD, Analog SGD, Tiki-Taka, toolkit
 algorithms), :mod:`~convergence.nn.model` (Sequential, the papers' FCN and CNN),
-:mod:`~convergence.nn.train`, :mod:`~convergence.nn.schedules`, :mod:`~convergence.nn.checkpoint`,
+:mod:`~convergence.nn.training`, :mod:`~convergence.nn.schedules`, :mod:`~convergence.nn.checkpoint`,
 :mod:`~convergence.nn.experiments` (the P1/P2 MNIST settings used by the figure recipes).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from .losses import accuracy, cross_entropy, log_softmax, nll_loss
 from .model import Sequential, fcn, lenet
 from .optim import AlgorithmOptimizer, AnalogSGD, DigitalSGD, TikiTakaV1, WeightOptimizer
 from .schedules import Constant, StepLR
-from .train import evaluate, train, train_step
+from .training import evaluate, train, train_step
 from .checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["GELU", "Conv2d", "Flatten", "LayerNorm", "Linear", "LogSoftmax", "MaxPool2d", "ReLU", "Sigmoid", "Tanh",

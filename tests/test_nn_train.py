@@ -1,0 +1,120 @@
+"""Training loop, schedules, checkpoints and a small end-to-end learning check (digital and analog)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import convergence as cv
+from convergence import data
+from convergence.nn import checkpoint, optim, schedules, training as T
+from convergence.nn.model import fcn, lenet
+
+
+def blobs(n, d=8, k=3, seed=0, sep=3.0):
+    """Class-conditional Gaussian blobs (linearly separable in expectation)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((k, d)) * sep
+    y = rng.integers(0, k, n)
+    x = (centers[y] + rng.standard_normal((n, d))).astype(np.float32)
+    return x / np.abs(x).max(), y
+
+
+def small_net(kind="digital", seed=0):
+    def make(name, shape):
+        if kind == "digital":
+            return optim.DigitalSGD()
+        if kind == "asgd":
+            return optim.AnalogSGD(cv.SoftBounds(1.0))
+        return optim.TikiTakaV1(cv.SoftBounds(1.0), fast_lr=0.1, columnwise=False)
+    return fcn(make, sizes=(8, 16, 3), seed=seed)
+
+
+def test_steplr_matches_definition():
+    s = schedules.StepLR(0.05, 35, 0.1)
+    assert [s(e) for e in (0, 34, 35, 69, 70)] == pytest.approx([0.05, 0.05, 0.005, 0.005, 0.0005])
+    assert schedules.make_schedule(s.as_dict()) == s
+    with pytest.raises(cv.ConfigError, match="step_size"):
+        schedules.StepLR(0.1, 0)
+
+
+@pytest.mark.parametrize("kind", ["digital", "asgd", "tt"])
+def test_training_learns_blobs(kind):
+    x, y = blobs(600)
+    xt, yt = blobs(300, seed=0)[0][:300], blobs(300, seed=0)[1][:300]
+    hist = T.train(small_net(kind), x, y, xt, yt, epochs=4, batch_size=10, schedule=0.5, seed=3)
+    assert hist["test_acc"][-1] > 0.9, hist["test_acc"]
+    assert hist["train_loss"][-1] < hist["train_loss"][0]
+
+
+def test_training_is_deterministic_given_the_seed():
+    x, y = blobs(200)
+    h1 = T.train(small_net("tt"), x, y, x, y, epochs=2, batch_size=10, schedule=0.3, seed=7)
+    h2 = T.train(small_net("tt"), x, y, x, y, epochs=2, batch_size=10, schedule=0.3, seed=7)
+    np.testing.assert_array_equal(h1["train_loss"], h2["train_loss"])
+
+
+def test_checkpoint_roundtrip_without_pickle(tmp_path):
+    x, y = blobs(100)
+    net = small_net("tt")
+    T.train(net, x, y, x, y, epochs=1, batch_size=10, schedule=0.3, seed=1)
+    path = checkpoint.save_checkpoint(tmp_path / "ck", net, {"epoch": 0, "note": "x"})
+    with np.load(path, allow_pickle=False) as f:     # loadable with pickle disabled
+        assert all(f[k].dtype != object for k in f.files)
+    doc = json.loads((tmp_path / "ck.json").read_text())
+    assert doc["model"]["layers"][0]["optimizer"]["optimizer"] == "tiki-taka"
+    fresh = small_net("tt", seed=99)
+    meta = checkpoint.load_checkpoint(tmp_path / "ck", fresh)
+    assert meta["note"] == "x"
+    np.testing.assert_array_equal(fresh.forward(x), net.forward(x))
+    with pytest.raises(cv.ConfigError, match="not found"):
+        checkpoint.load_checkpoint(tmp_path / "missing", fresh)
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    x, y = blobs(150)
+    full = T.train(small_net("asgd"), x, y, x, y, epochs=3, batch_size=10, schedule=schedules.StepLR(0.3, 2, 0.5),
+                   seed=5)
+    ck = str(tmp_path / "run")
+    T.train(small_net("asgd"), x, y, x, y, epochs=2, batch_size=10, schedule=schedules.StepLR(0.3, 2, 0.5), seed=5,
+            checkpoint=ck)
+    resumed = T.train(small_net("asgd"), x, y, x, y, epochs=3, batch_size=10,
+                      schedule=schedules.StepLR(0.3, 2, 0.5), seed=5, checkpoint=ck, resume=True)
+    np.testing.assert_array_equal(resumed["train_loss"], full["train_loss"])
+    np.testing.assert_array_equal(resumed["lr"], [0.3, 0.3, 0.15])
+
+
+def test_progress_bar_is_off_when_not_a_terminal():
+    assert T._progress(None, 10, "x") is None     # pytest captures stderr: not a tty
+    bar = T._progress(True, 10, "x")
+    assert bar is not None
+    bar.close()
+
+
+def test_bad_arguments_are_config_errors():
+    x, y = blobs(20)
+    with pytest.raises(cv.ConfigError, match="epochs"):
+        T.train(small_net(), x, y, x, y, epochs=0, batch_size=10, schedule=0.1)
+    with pytest.raises(cv.ConfigError, match="same length"):
+        T.train(small_net(), x, y[:5], x, y, epochs=1, batch_size=10, schedule=0.1)
+
+
+def test_cnn_step_reduces_the_loss_on_a_fixed_batch():
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 1, 28, 28), dtype=np.float32)
+    y = np.arange(8) % 10
+    net = lenet(seed=0)
+    losses = [T.train_step(net, x, y, 0.1) for _ in range(30)]
+    assert losses[-1] < 0.9 * losses[0] and np.all(np.diff(losses) < 0)
+
+
+def test_fcn_on_real_data_when_available():
+    try:
+        ds = data.load_mnist_like("auto")
+    except data.DataUnavailable:
+        pytest.skip("neither MNIST nor Fashion-MNIST installed (apt-get install dataset-fashion-mnist)")
+    xtr, ytr, xte, yte = data.prepare(ds, n_train=10000, n_test=2000, seed=0)
+    hist = T.train(fcn(seed=0), xtr, ytr, xte, yte, epochs=2, batch_size=10, schedule=0.1, seed=0)
+    # 10 classes: chance is 0.1; two epochs on 10000 images are well above it on either dataset
+    assert hist["test_acc"][-1] > 0.6
