@@ -251,3 +251,18 @@ def test_from_trajectory_tiki_taka_reports_p_array() -> None:
     assert np.all(v["P_max_sq_empirical"] >= p_inf**2 - 1e-15)
     assert float(get_bound("p1.thm4.p_max_sq")(L=1.0, tau=1.0, D=2, c=float(gaussian_c(2)), sigma=v["sigma"])) > \
         float(np.max(v["P_max_sq_empirical"]))
+
+
+def test_p2_thm3_floor_by_hand_and_zero_shift_on_trajectory() -> None:
+    # 24 * 1.3 * 0.01 * 0.1
+    assert float(get_bound("p2.thm3.floor")(F_max=1.3, sigma=0.1, S_K_rl=0.1)) == pytest.approx(0.0312)
+    obj = cv.Quadratic(d=2, L=1.0, w_star=0.4)
+    b = get_bound("p2.thm3.floor")
+    s_rl = {}
+    for c in (0.0, 0.3):
+        alg = cv.tiki_taka(0.05, 0.05, cv.SoftBounds(1.0), device_fast=cv.CLin(1.0, c), gamma=0.2)
+        v = b.from_trajectory(cv.simulate(alg, obj, cv.Gaussian(0.3), 0.0, 300, trials=8, seed=2))
+        assert v["F_max"] == pytest.approx(1.0 + c, abs=1e-9)
+        s_rl[c] = float(np.mean(v["S_K_rl"]))
+    # with c = 0.3, G(0)/sqrt(F(0)) = -0.3, so S_K^RL stays near 0.09; zero-shifted it is much smaller
+    assert s_rl[0.3] > 0.05 and s_rl[0.0] < 0.5 * s_rl[0.3]

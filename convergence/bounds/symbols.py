@@ -14,6 +14,7 @@ tau        soft-bounds dynamic-range radius τ
 W_max      bound on ‖W_k‖∞ (P1 Assumption 4)
 S_K        P1 saturation sum (1/K) Σ (‖W_k‖²∞/τ²)/(1 − ‖W_k‖²∞/τ²)
 S_K_asgd   P2 S_K^ASGD = (1/K) Σ ‖G(W_k)/√F(W_k)‖²∞
+S_K_rl     P2 S_K^RL = (1/K) Σ ‖G(P_k)/√F(P_k)‖²∞ (residual array P)
 F_max      sup ‖F(W)‖∞ (P2 Lemma 2)
 D          number of weights
 c          P1 Assumption 5 constant (E|g + ε_i| ≥ cσ)
@@ -32,6 +33,7 @@ tau = sp.Symbol("tau", positive=True)
 W_max = sp.Symbol("W_max", nonnegative=True)
 S_K = sp.Symbol("S_K", nonnegative=True)
 S_K_asgd = sp.Symbol("S_K_asgd", nonnegative=True)
+S_K_rl = sp.Symbol("S_K_rl", nonnegative=True)
 F_max = sp.Symbol("F_max", positive=True)
 D = sp.Symbol("D", positive=True)
 c = sp.Symbol("c", positive=True)

@@ -179,7 +179,8 @@ THM4_C_PRINTED = Bound(
 
 def _tt_quantities(traj: Any, **values: Any) -> dict[str, Any]:
     out = p1_quantities(traj, "p", **values)
-    out["P_max_sq_empirical"] = (out["saturation_max"] * out["tau"]) ** 2
+    out["P_max"] = out["saturation_max"] * out["tau"]                 # max_k ||P_k||_inf per trial (w_sym = 0)
+    out["P_max_sq_empirical"] = out["P_max"] ** 2
     return out
 
 

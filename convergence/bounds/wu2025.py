@@ -11,6 +11,8 @@ Registered names:
   at α = (1/Fmax)√((f₀−f*)/(σ²LK)) ≤ 1/(4LFmax) (:func:`asgd_step_size_generic`).
 * ``p2.thm2.floor``        its asymptotic part 8Fmaxσ²S_K^ASGD.
 * ``p2.thm6``              generic Analog GD: 2L(f₀−f*)F²max/(K·M_min) (App. J).
+* ``p2.thm3.floor``        residual learning / Tiki-Taka asymptotic term 24Fmaxσ²S_K^RL (v3 eq 126, Theorem 3 /
+  Corollary 1); S_K^RL → 0 under the zero-shift condition G(0) = 0 (:func:`zero_shift`).
 
 Predicates: :func:`zero_shift` (P2 Assumption 4 / Corollary 1: G(0) = 0), :func:`zero_shift_ratio`
 (G(0)/F(0), the D13 floor coefficient).
@@ -27,7 +29,7 @@ from numpy.typing import ArrayLike
 from .._validate import ConfigError
 from ._core import Bound
 from ._trajectory import p1_quantities
-from .symbols import F_max, K, L, M_min, S_K_asgd, Sigma, dR, f_gap, sigma, tau, w, w_star, w_sym
+from .symbols import F_max, K, L, M_min, S_K_asgd, S_K_rl, Sigma, dR, f_gap, sigma, tau, w, w_star, w_sym
 
 F_SIGMA_ALD = Bound(
     name="p2.thm1.f_sigma_ald",
@@ -104,7 +106,19 @@ THM6 = Bound(
     trajectory=lambda traj, **v: _p2_quantities(traj, **v),
 )
 
-BOUNDS_P2 = (F_SIGMA_ALD, W_S, W_S_PRINTED, THM2, THM2_FLOOR, THM6)
+THM3_FLOOR = Bound(
+    name="p2.thm3.floor",
+    expr=24 * F_max * sigma**2 * S_K_rl,
+    params=(F_max, sigma, S_K_rl),
+    kind="upper",
+    reference="P2 Theorem 3 / Corollary 1, asymptotic term of v3 eq (126)",
+    assumptions=("A1-A3 (strong convexity for unique W*, P*(W))", "alpha = O(1/sqrt(sigma^2 K)), beta = O(alpha gamma^(3/2))",
+                 "gamma large enough that P*(W_k) lies in P's dynamic range"),
+    description="limsup of ||grad f(W + gamma P)||^2 for residual learning; vanishes when G(0) = 0 (zero shift)",
+    trajectory=lambda traj, **v: _rl_quantities(traj, **v),
+)
+
+BOUNDS_P2 = (F_SIGMA_ALD, W_S, W_S_PRINTED, THM2, THM2_FLOOR, THM6, THM3_FLOOR)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -187,13 +201,22 @@ def asgd_step_size_generic_valid(f_gap: ArrayLike, sigma: ArrayLike, L: ArrayLik
                                                                        * np.asarray(F_max, float))
 
 
-def _device_from_config(traj: Any) -> Any:
+def _device_from_config(traj: Any, key: str = "device") -> Any:
     from ..devices import DEVICES
-    dev = traj.config.get("algorithm", {}).get("device")
+    dev = traj.config.get("algorithm", {}).get(key)
     if not isinstance(dev, dict) or dev.get("name") not in DEVICES or dev.get("realized"):
         return None
     params = {k: v for k, v in dev.items() if k != "name"}
     return DEVICES[dev["name"]](**params)
+
+
+def _rl_quantities(traj: Any, **values: Any) -> dict[str, Any]:
+    out = p1_quantities(traj, "p", **values)
+    out["S_K_rl"] = values.get("S_K_rl", out["S_K_asgd"])       # the generic S_K of the P array
+    if "F_max" not in values:
+        device = values.get("device") or _device_from_config(traj, "device_fast")
+        out["F_max"] = f_max(device) if device is not None else math.nan
+    return out
 
 
 def _p2_quantities(traj: Any, **values: Any) -> dict[str, Any]:
@@ -204,6 +227,6 @@ def _p2_quantities(traj: Any, **values: Any) -> dict[str, Any]:
     return out
 
 
-__all__ = ["BOUNDS_P2", "F_SIGMA_ALD", "W_S", "W_S_PRINTED", "THM2", "THM2_FLOOR", "THM6", "f_max", "m_min",
+__all__ = ["BOUNDS_P2", "F_SIGMA_ALD", "W_S", "W_S_PRINTED", "THM2", "THM2_FLOOR", "THM6", "THM3_FLOOR", "f_max", "m_min",
            "dR_at_symmetric_point", "r_c", "implicit_penalty", "zero_shift", "zero_shift_ratio",
            "asgd_step_size_generic", "asgd_step_size_generic_valid"]
