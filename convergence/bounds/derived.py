@@ -17,7 +17,6 @@ Registered names:
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
