@@ -16,6 +16,7 @@ from .algorithms import TikiTakaState
 from .algorithms import analog_sgd
 from .algorithms import digital_sgd
 from .algorithms import tiki_taka
+from .battery import check
 from .devices import CLin
 from .devices import ConstantStep
 from .devices import Device

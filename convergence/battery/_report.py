@@ -1,0 +1,162 @@
+"""Result objects of the property battery: one :class:`ClaimResult` per claim, a :class:`CheckReport` per run."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+__all__ = ["ClaimResult", "CheckReport", "VERDICTS", "FAILING"]
+
+#: holds / fails: the claim was measured; inconclusive: the measurement could not decide
+#: (counts as a failure: increase the budget); skipped: declared not applicable by the factory;
+#: n/a: vacuous for this algorithm (e.g. range claims for an algorithm without analog arrays);
+#: error: the algorithm raised while the claim ran (counts as a failure).
+VERDICTS = ("holds", "fails", "inconclusive", "skipped", "n/a", "error")
+FAILING = ("fails", "inconclusive", "error")
+
+
+def _num(x: Any) -> Any:
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, dict):
+        return {str(k): _num(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_num(v) for v in x]
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if isinstance(x, int) and not isinstance(x, bool):
+        return int(x)
+    return f if math.isfinite(f) else None
+
+
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if isinstance(x, float) and math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.5g}"
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """Outcome of one claim.
+
+    Attributes:
+        name: claim name (e.g. ``"floor-vs-lr"``).
+        statement: what the claim asserts (one line).
+        reference: paper / theorem / THEORY derivation.
+        verdict: one of :data:`VERDICTS`.
+        measured: the headline measured number (see ``measured_label``).
+        uncertainty: its standard error across independent trials (0 for exact comparisons).
+        measured_label: what ``measured`` is.
+        prediction: the theory's number it is compared with (nan if none).
+        prediction_label: what ``prediction`` is, with the comparison rule.
+        classification: e.g. ``"exact"`` / ``"biased"`` for ``floor-vs-lr`` (else "").
+        note: one line explaining the verdict.
+        details: JSON-able numbers behind the verdict (per step size, per scenario, ...).
+        seconds: wall-clock time of the claim.
+    """
+
+    name: str
+    statement: str
+    reference: str
+    verdict: str
+    measured: float = math.nan
+    uncertainty: float = math.nan
+    measured_label: str = ""
+    prediction: float = math.nan
+    prediction_label: str = ""
+    classification: str = ""
+    note: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in FAILING
+
+    def to_dict(self) -> dict[str, Any]:
+        return _num({"name": self.name, "statement": self.statement, "reference": self.reference,
+                     "verdict": self.verdict, "measured": self.measured, "uncertainty": self.uncertainty,
+                     "measured_label": self.measured_label, "prediction": self.prediction,
+                     "prediction_label": self.prediction_label, "classification": self.classification,
+                     "note": self.note, "details": self.details, "seconds": self.seconds})
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """All claim results of one ``check`` run.
+
+    Attributes:
+        target: label of the checked factory.
+        claims: the results, in the order run.
+        budget: budget name.
+        seed: root seed.
+        k: statistical margin in standard errors.
+        seconds: total wall-clock time.
+    """
+
+    target: str
+    claims: tuple[ClaimResult, ...]
+    budget: str
+    seed: int
+    k: float
+    seconds: float
+
+    def __iter__(self) -> Iterator[ClaimResult]:
+        return iter(self.claims)
+
+    def __getitem__(self, name: str) -> ClaimResult:
+        for c in self.claims:
+            if c.name == name:
+                return c
+        raise KeyError(f"no claim {name!r} in this report; ran: {', '.join(c.name for c in self.claims)}")
+
+    @property
+    def all_hold(self) -> bool:
+        """True when no claim failed, was inconclusive or raised."""
+        return not any(c.failed for c in self.claims)
+
+    @property
+    def failed(self) -> list[str]:
+        return [c.name for c in self.claims if c.failed]
+
+    @property
+    def exit_code(self) -> int:
+        """0 if every claim holds (or was skipped / not applicable), else 1."""
+        return 0 if self.all_hold else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return _num({"target": self.target, "budget": self.budget, "seed": self.seed, "k": self.k,
+                     "seconds": self.seconds, "all_hold": self.all_hold, "exit_code": self.exit_code,
+                     "failed": self.failed, "claims": [c.to_dict() for c in self.claims]})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    def table(self) -> str:
+        """A plain-text table: claim, verdict, measured ± uncertainty, prediction, note."""
+        head = (f"convergence check {self.target}  (budget {self.budget}, seed {self.seed}, "
+                f"margin {self.k:g} x stderr, {self.seconds:.1f} s)")
+        rows = [("claim", "verdict", "measured", "prediction", "note")]
+        for c in self.claims:
+            if c.verdict in ("skipped",):
+                meas, pred = "-", "-"
+            else:
+                unc = "" if not c.uncertainty or math.isnan(c.uncertainty) else f" ± {_fmt(c.uncertainty)}"
+                meas = f"{_fmt(c.measured)}{unc} {c.measured_label}".strip()
+                pred = f"{_fmt(c.prediction)} {c.prediction_label}".strip() if c.prediction_label else "-"
+            verdict = c.verdict + (f" ({c.classification})" if c.classification else "")
+            rows.append((c.name, verdict, meas, pred, c.note))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = [head]
+        for r in rows:
+            lines.append("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4])
+        lines.append("result: " + ("all claims hold" if self.all_hold else "FAILED: " + ", ".join(self.failed)))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()

@@ -1,0 +1,68 @@
+r"""Example *user* algorithm factories for the property-battery tests (``convergence check``).
+
+They are written the way a user would write them — from the step API alone, without the
+toolkit's ``analog_update`` — so the battery is exercised on code it has not seen:
+
+* :func:`my_analog_sgd` — a correct re-implementation of Analog SGD on affine devices,
+  W ← W + ΔW·F(W) − |ΔW|·G(W) with ΔW = −lr·g (P2 eq 5). Must be reported *biased* with all
+  claims holding.
+* :func:`flipped_analog_sgd` — the deliberately broken variant: the sign of the asymmetric
+  term is flipped (W ← W + ΔW·F(W) **+** |ΔW|·G(W)), so the noise-driven drift pushes the
+  weights *away* from the symmetric point. It reduces to digital SGD on an ideal device (G = 0)
+  but must be caught by the range, floor and bound claims.
+* :data:`NOT_A_FACTORY`, :func:`returns_a_number`, :data:`AN_ALGORITHM` — bad targets (exit 2).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+import convergence as cv
+from convergence.algorithms import Algorithm
+
+
+class _State(NamedTuple):
+    w: np.ndarray
+    k: int
+
+
+def _sgd_like(name: str, lr: Any, device: Any, sign_of_g_term: float) -> Algorithm:
+    lr = np.asarray(lr, dtype=float)   # scalar or (trials, 1): broadcasts against (trials, d)
+
+    def init(w0: np.ndarray) -> _State:
+        return _State(np.array(w0, dtype=float, copy=True), 0)
+
+    def step(state: _State, g: np.ndarray, rng: Any = None) -> _State:
+        dw = -lr * g
+        w = state.w
+        w_new = w + dw * device.F(w) - sign_of_g_term * np.abs(dw) * device.G(w)
+        return _State(w_new, state.k + 1)
+
+    return Algorithm(name, init, lambda s: s.w, step, lambda s: [("w", s.w, device)],
+                     {"lr": lr.ravel().tolist(), "device": device.as_dict()})
+
+
+def my_analog_sgd(lr: Any, device: Any, *, mode: Any = None) -> Algorithm:
+    """Analog SGD written from scratch (expected update only; ``mode`` is ignored)."""
+    return _sgd_like("my-analog-sgd", lr, device, +1.0)
+
+
+def flipped_analog_sgd(lr: Any, device: Any, *, mode: Any = None) -> Algorithm:
+    """BROKEN: Analog SGD with the sign of the asymmetric term |ΔW|·G(W) flipped."""
+    return _sgd_like("flipped-analog-sgd", lr, device, -1.0)
+
+
+def my_digital_sgd(lr: Any) -> Algorithm:
+    """A factory that takes only ``lr`` (digital algorithms need no device)."""
+    return cv.digital_sgd(lr)
+
+
+NOT_A_FACTORY = 3.0
+
+
+def returns_a_number(lr: Any, device: Any) -> float:
+    return 1.0
+
+
+AN_ALGORITHM = cv.digital_sgd(0.1)
