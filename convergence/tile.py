@@ -155,31 +155,34 @@ def pulse_train_probabilities(x: Array, d: Array, lr: Any, dw_min: Any, up: Upda
     return bl, np.minimum(1.0, b[..., None] * np.abs(x)), np.minimum(1.0, a[..., None] * np.abs(d))
 
 
-def coincidences(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.random.Generator,
-                 max_bits: int = 1 << 22) -> tuple[Array, Array, Array, Array]:
-    """Every coincidence of the stochastic pulse trains, one entry per device pulse.
+def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.random.Generator,
+                max_bits: int) -> list[tuple[Array, Array, Array, Array, Array]]:
+    """Draw the stochastic bit lines; returns chunks ``(t, s, k, d_bits, x_bits)`` of active slots.
 
-    For every sample and slot ``k < BL`` the output-line bits ``D_k,i ~ Bernoulli(q_i)``,
-    ``q_i = min(1, a|d_i|)``, are drawn; input-line bits ``X_k,j ~ Bernoulli(p_j)``,
-    ``p_j = min(1, b|x_j|)``, are drawn only for slots where some output line fires (elsewhere
-    they cannot create a coincidence: same joint law of the counts, fewer draws). The count
-    of element (i, j) is ``n_ij = Σ_k D_k,i X_k,j`` (a product of bit matrices over the slots).
-
-    Returns:
-        ``t, s, i, j`` (n_pulses,) int64: trial, sample, output line and input line of every
-        coincidence, in (trial, sample, slot) order.
+    Output-line bits ``D_k,i ~ Bernoulli(min(1, a|d_i|))`` are drawn for every sample and slot
+    ``k < BL``; input-line bits ``X_k,j ~ Bernoulli(min(1, b|x_j|))`` only for *active* slots
+    (some output line fires): elsewhere they cannot create a coincidence, so the joint law of
+    the counts is unchanged and far fewer draws are needed. Slots come in (trial, sample, slot) order.
+    Sparse inputs (e.g. the one-hot reads of a transfer) are compacted to their nonzero lines;
+    chunks then carry the original column of every compact line (else ``None``).
     """
     T, S, n_out = d.shape
     n_in = x.shape[-1]
-    empty = np.zeros(0, np.int64)
     bl_max = int(bl.max()) if bl.size else 0
     if bl_max == 0:
-        return empty, empty, empty, empty
-    q32 = (a[..., None] * np.abs(d)).astype(np.float32)     # u < min(1, q) <=> u < q
+        return []
+    q32 = (a[..., None] * np.abs(d)).astype(np.float32)     # u < min(1, q) <=> u < q for u in [0, 1)
     x2d = x.reshape(T * S, n_in)
     b2d = b.reshape(T * S)
-    chunk = max(1, min(bl_max, max_bits // max(1, T * S * n_out)))
-    parts = []
+    cols = None
+    if n_in >= 8 and np.count_nonzero(x) <= x.size // 4:
+        m = int(np.count_nonzero(x2d, axis=-1).max())
+        if m <= n_in // 4:
+            order = np.argsort(x2d == 0, axis=-1, kind="stable")[:, :max(m, 1)]   # nonzero lines first
+            x2d = np.take_along_axis(x2d, order, axis=-1)
+            cols = order
+    chunk = max(1, min(bl_max, max_bits // max(1, T * S * max(n_out, 1))))
+    chunks = []
     for k0 in range(0, bl_max, chunk):
         kc = min(chunk, bl_max - k0)
         u = rng.random((T, S, kc, n_out), dtype=np.float32)
@@ -191,22 +194,31 @@ def coincidences(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.rand
         if t_a.size == 0:
             continue
         key = t_a * S + s_a
-        x_rows = np.take(x2d, key, axis=0)
-        # u < min(1, b|x|)  <=>  u < b|x|  for u in [0, 1)
-        thresh = np.abs(x_rows)
+        thresh = np.abs(np.take(x2d, key, axis=0))
         thresh *= np.take(b2d, key)[:, None]
-        xbits = rng.random((t_a.size, n_in), dtype=np.float32) < thresh
-        if n_out == 1:
-            flat = np.flatnonzero(xbits)
-            r, j = np.divmod(flat, n_in)
-            parts.append((t_a[r], s_a[r], np.zeros_like(r), j, k_a[r] + k0))
-        else:
-            flat = np.flatnonzero(dbits[t_a, s_a, k_a][:, :, None] & xbits[:, None, :])
-            r, ij = np.divmod(flat, n_out * n_in)
-            i, j = np.divmod(ij, n_in)
-            parts.append((t_a[r], s_a[r], i, j, k_a[r] + k0))
-    if not parts:
+        xbits = rng.random(thresh.shape, dtype=np.float32) < thresh
+        chunks.append((t_a, s_a, k_a + k0, dbits[t_a, s_a, k_a] if n_out > 1 else None, xbits,
+                       None if cols is None else np.take(cols, key, axis=0)))
+    return chunks
+
+
+def _entries(chunks: list, n_out: int) -> tuple[Array, Array, Array, Array]:
+    """One entry (t, s, i, j) per coincidence, in (trial, sample, slot) order."""
+    empty = np.zeros(0, np.int64)
+    if not chunks:
         return empty, empty, empty, empty
+    parts = []
+    for t_a, s_a, k_a, dsel, xbits, cols in chunks:
+        n_in = xbits.shape[1]
+        if n_out == 1:
+            r, j = np.divmod(np.flatnonzero(xbits), n_in)
+            i = np.zeros_like(r)
+        else:
+            r, ij = np.divmod(np.flatnonzero(dsel[:, :, None] & xbits[:, None, :]), n_out * n_in)
+            i, j = np.divmod(ij, n_in)
+        if cols is not None:
+            j = cols[r, j]
+        parts.append((t_a[r], s_a[r], i, j, k_a[r]))
     t, s, i, j, k = (np.concatenate(c) for c in zip(*parts))
     if len(parts) > 1:
         order = np.lexsort((k, s, t))
@@ -214,14 +226,70 @@ def coincidences(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.rand
     return t, s, i, j
 
 
+def _rows(chunks: list, n_out: int, S: int, n_in: int) -> tuple[Array, Array]:
+    """Per-sample count matrices: sorted keys ``t·S + s`` and counts (n_keys, out, in)."""
+    keys_all, sums_all = [], []
+    for t_a, s_a, _, dsel, xbits, cols in chunks:
+        contrib = (xbits[:, None, :] if n_out == 1 else dsel[:, :, None] & xbits[:, None, :]).astype(np.float64)
+        key = t_a * S + s_a
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        keys_all.append(key[starts])
+        sums = np.add.reduceat(contrib, starts, axis=0)
+        if cols is not None:
+            full = np.zeros((sums.shape[0], n_out, n_in))
+            np.put_along_axis(full, np.broadcast_to(cols[starts][:, None, :], sums.shape), sums, axis=-1)
+            sums = full
+        sums_all.append(sums)
+    keys = np.concatenate(keys_all)
+    sums = np.concatenate(sums_all, axis=0)
+    if len(keys_all) > 1:
+        order = np.argsort(keys, kind="stable")
+        keys, sums = keys[order], sums[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        keys, sums = keys[starts], np.add.reduceat(sums, starts, axis=0)
+    return keys, sums
+
+
+def _n_coincidences(chunks: list, n_out: int) -> int:
+    """Total number of coincidences (device pulses) in the drawn trains."""
+    if n_out == 1:
+        return int(sum(int(c[4].sum()) for c in chunks))
+    return int(sum(int((c[3].sum(axis=1) * c[4].sum(axis=1)).sum()) for c in chunks))
+
+
+def _n_samples(chunks: list, S: int) -> int:
+    """Number of (trial, sample) pairs with an active slot (upper bound across chunks)."""
+    total = 0
+    for t_a, s_a, *_ in chunks:
+        key = t_a * S + s_a
+        total += 1 + int(np.count_nonzero(key[1:] != key[:-1]))
+    return total
+
+
+def coincidences(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.random.Generator,
+                 max_bits: int = 1 << 22) -> tuple[Array, Array, Array, Array]:
+    """Every coincidence of the stochastic pulse trains, one entry per device pulse.
+
+    In each slot ``k < BL`` of a sample, output line i fires with ``q_i = min(1, a|d_i|)`` and
+    input line j with ``p_j = min(1, b|x_j|)``, all independently; element (i, j) receives one
+    pulse per slot where both fire, so ``n_ij = Σ_k D_k,i X_k,j`` (bit-matrix product).
+
+    Returns:
+        ``t, s, i, j`` (n_pulses,) int64 in (trial, sample, slot) order.
+    """
+    return _entries(_bit_trains(x, d, a, b, bl, rng, max_bits), d.shape[-1])
+
+
 def coincidence_counts(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.random.Generator,
                        max_bits: int = 1 << 22) -> Array:
-    """Dense coincidence counts (trials, samples, out, in) of :func:`coincidences`."""
+    """Dense coincidence counts (trials, samples, out, in) of the pulse trains (see :func:`coincidences`)."""
     T, S, n_out = d.shape
-    counts = np.zeros((T, S, n_out, x.shape[-1]))
-    t, s, i, j = coincidences(x, d, a, b, bl, rng, max_bits)
-    np.add.at(counts, (t, s, i, j), 1.0)
-    return counts
+    counts = np.zeros((T * S, n_out, x.shape[-1]))
+    chunks = _bit_trains(x, d, a, b, bl, rng, max_bits)
+    if chunks:
+        keys, sums = _rows(chunks, n_out, S, x.shape[-1])
+        counts[keys] = sums
+    return counts.reshape(T, S, n_out, x.shape[-1])
 
 
 # -- the device adapter ----------------------------------------------------------------------
@@ -351,16 +419,43 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
     if up.mode == "rounding":
         dw = -lr_t * d[:, :, :, None] * x[:, :, None, :]
         n_dense = pulse_counts(dw / model.dw_min[:, None], Pulsed(dw_min=1.0, bl=up.desired_bl), rng)
+        if model.closed_form:
+            up_dir = dw >= 0
+            log_alpha = n_dense * np.where(up_dir, model.log_r_up[:, None], model.log_r_dn[:, None])
+            beta = -np.expm1(log_alpha) * np.where(up_dir, model.hi[:, None], model.lo[:, None])
+            new = _compose(w, np.repeat(np.arange(T), S), log_alpha.reshape((T * S,) + w.shape[1:]),
+                           beta.reshape((T * S,) + w.shape[1:]))
+            np.minimum(new, model.hi, out=new)
+            np.maximum(new, model.lo, out=new)
+            return new, (np.any(n_dense > 0, axis=1) if want_pulsed else None)
         t_idx, s_idx, i_idx, j_idx = np.nonzero(n_dense)
         counts = n_dense[t_idx, s_idx, i_idx, j_idx]
         signs = np.where(dw[t_idx, s_idx, i_idx, j_idx] >= 0, 1.0, -1.0)
     else:
         bl, a, b = pulse_train_parameters(x, d, lr, model.dw_min.reshape(-1), up, x_absmax)
-        t_idx, s_idx, i_idx, j_idx = coincidences(x, d, a, b, bl, rng, up.max_bits)
-        counts = np.ones(t_idx.size)
+        chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits)
         lr_sign = np.sign(np.asarray(lr, float)).reshape(-1) if np.ndim(lr) else np.full(1, math.copysign(1.0, float(lr)))
-        signs = -(np.sign(d[t_idx, s_idx, i_idx]) * np.sign(x[t_idx, s_idx, j_idx])
-                  * (lr_sign[t_idx] if lr_sign.size > 1 else lr_sign[0]))
+        lr_sign = np.broadcast_to(lr_sign, (T,))
+        if chunks and model.closed_form and _n_coincidences(chunks, n_out) > 0.25 * _n_samples(chunks, S) * n_out * n_in:
+            # dense regime: compose per-sample count matrices (fewer, larger operations)
+            keys, rows = _rows(chunks, n_out, S, n_in)
+            t_r, s_r = np.divmod(keys, S)
+            signs = -(np.sign(d[t_r, s_r])[:, :, None] * np.sign(x[t_r, s_r])[:, None, :]
+                      * lr_sign[t_r][:, None, None])
+            up_dir = signs > 0
+            log_alpha = rows * np.where(up_dir, model.log_r_up[t_r], model.log_r_dn[t_r])
+            beta = -np.expm1(log_alpha) * np.where(up_dir, model.hi[t_r], model.lo[t_r])
+            new = _compose(w, t_r, log_alpha, beta)
+            np.minimum(new, model.hi, out=new)
+            np.maximum(new, model.lo, out=new)
+            pulsed = None
+            if want_pulsed:
+                pulsed = np.zeros(w.shape, bool)
+                np.logical_or.at(pulsed, t_r, rows > 0)
+            return new, pulsed
+        t_idx, s_idx, i_idx, j_idx = _entries(chunks, n_out)
+        counts = np.ones(t_idx.size)
+        signs = -(np.sign(d[t_idx, s_idx, i_idx]) * np.sign(x[t_idx, s_idx, j_idx]) * lr_sign[t_idx])
     elem = (t_idx * n_out + i_idx) * n_in + j_idx
     pulsed = None
     if want_pulsed:

@@ -14,8 +14,8 @@ from scipy import stats
 import convergence as cv
 from convergence._validate import ConfigError
 from convergence.periphery import IOParameters
-from convergence.tile import (AnalogTile, UpdateParameters, coincidence_counts, pulse_train_parameters,
-                              pulse_train_probabilities)
+from convergence.tile import (AnalogTile, UpdateParameters, coincidence_counts, coincidences,
+                              pulse_train_parameters, pulse_train_probabilities)
 from convergence.tile_devices import SoftBoundsReference, apply_device_pulses, concatenate_devices
 from convergence.update import apply_pulses
 
@@ -84,7 +84,9 @@ def test_symmetric_point_formula_matches_equal_steps():
 
 
 def test_closed_form_composition_equals_pulse_by_pulse():
-    """Composed per-sample maps (fast path) equal applying every sample's pulses in order."""
+    """Both composers (sparse pulse groups and dense per-sample rows) equal applying every sample's
+    pulses in order with the per-pulse closed form (``apply_pulses``)."""
+    from convergence.tile import _compose, _compose_pulses
     rng = np.random.default_rng(3)
     dev = SoftBoundsReference(dw_min=0.05, w_max=1.0, w_min=-0.7, up_down=0.1, dw_min_dtod=0.2,
                               w_max_dtod=0.1).realize((5, 2, 3), rng)
@@ -94,16 +96,21 @@ def test_closed_form_composition_equals_pulse_by_pulse():
     d = rng.standard_normal((5, 7, 2))
     bl, a, b = pulse_train_parameters(x, d, 0.3, 0.05, tile.update_parameters)
     counts = coincidence_counts(x, d, a, b, bl, rng)
+    assert np.any(counts > 1)
     sign = -np.sign(d)[:, :, :, None] * np.sign(x)[:, :, None, :]
     w = tile.w.copy()
     for s in range(7):
         w = apply_pulses(w, counts[:, s], sign[:, s], dev, dev.dw_min)
-    from convergence.tile import _compose_pulses
     t, s_, i, j = np.nonzero(counts)
     elem = (t * 2 + i) * 3 + j
     fast = _compose_pulses(tile.w, elem, counts[t, s_, i, j], sign[t, s_, i, j], tile.model)
     assert np.allclose(fast, w, rtol=0, atol=1e-12)
-    assert np.any(counts > 1)
+    m = tile.model
+    up = sign > 0
+    log_alpha = counts * np.where(up, m.log_r_up[:, None], m.log_r_dn[:, None])
+    beta = -np.expm1(log_alpha) * np.where(up, m.hi[:, None], m.lo[:, None])
+    dense = _compose(tile.w, np.repeat(np.arange(5), 7), log_alpha.reshape(35, 2, 3), beta.reshape(35, 2, 3))
+    assert np.allclose(dense, w, rtol=0, atol=1e-12)
 
 
 # -- pulse trains and update management -------------------------------------------------------
@@ -134,7 +141,15 @@ def test_um_probabilities_closed_form():
     assert bl.item() == 0 and not p.any() and not q.any()
 
 
-def test_coincidence_marginals_are_binomial_and_rows_correlate():
+def _entries_as_counts(x, d, a, b, bl, rng):
+    counts = np.zeros(d.shape + (x.shape[-1],))
+    t, s, i, j = coincidences(x, d, a, b, bl, rng)
+    np.add.at(counts, (t, s, i, j), 1.0)
+    return counts
+
+
+@pytest.mark.parametrize("sampler", ["dense", "entries"])
+def test_coincidence_marginals_are_binomial_and_rows_correlate(sampler):
     """n_ij ~ Binomial(BL, p_j q_i) (chi-square) and Cov(n_ij, n_ij') = BL q_i(1 − q_i) p_j p_j'."""
     T = 20000
     x = np.broadcast_to(np.array([0.9, -0.4, 0.25]), (T, 1, 3)).copy()
@@ -144,7 +159,8 @@ def test_coincidence_marginals_are_binomial_and_rows_correlate():
     bl, a, b = pulse_train_parameters(x, d, lr, dw, up)
     _, p, q = pulse_train_probabilities(x[:1], d[:1], lr, dw, up)
     p, q, BL = p[0, 0], q[0, 0], int(bl[0, 0])
-    counts = coincidence_counts(x, d, a, b, bl, np.random.default_rng(11))[:, 0]      # (T, 2, 3)
+    sample = coincidence_counts if sampler == "dense" else _entries_as_counts
+    counts = sample(x, d, a, b, bl, np.random.default_rng(11))[:, 0]      # (T, 2, 3)
     for i in range(2):
         for j in range(3):
             pij = p[j] * q[i]
@@ -169,6 +185,29 @@ def test_coincidence_marginals_are_binomial_and_rows_correlate():
     assert abs(c - theory) <= K * se + 1e-12
 
 
+@pytest.mark.parametrize("sampler", ["dense", "entries"])
+def test_sparse_inputs_are_compacted_without_changing_the_law(sampler):
+    """One-hot inputs (transfer reads) use the compact path: pulses only in the hot column,
+    with mean BL·p·q (k·s.e. margin)."""
+    T, n_in = 6000, 16
+    x = np.zeros((T, 2, n_in))
+    x[:, 0, 3] = 0.7
+    x[:, 1, 11] = -0.35
+    d = np.broadcast_to(np.array([[0.4, -0.1], [0.2, 0.3]]), (T, 2, 2)).copy()
+    up = UpdateParameters(desired_bl=4)
+    bl, a, b = pulse_train_parameters(x, d, 0.05, 0.01, up)
+    _, p, q = pulse_train_probabilities(x[:1], d[:1], 0.05, 0.01, up)
+    sample = coincidence_counts if sampler == "dense" else _entries_as_counts
+    counts = sample(x, d, a, b, bl, np.random.default_rng(5))
+    for s, col in ((0, 3), (1, 11)):
+        others = np.delete(counts[:, s], col, axis=-1)
+        assert not others.any()
+        for i in range(2):
+            mean = bl[0, s] * p[0, s, col] * q[0, s, i]
+            c = counts[:, s, i, col]
+            assert abs(c.mean() - mean) <= K * c.std(ddof=1) / math.sqrt(T) + 1e-12
+
+
 def _mean_update(mode, T=4000, desired_bl=5000, seed=5):
     x = np.array([0.5, -1.0, 0.2, 0.0, 2.0, -0.3])
     d = np.array([0.3, -0.1, 0.05, 1.0])
@@ -188,6 +227,23 @@ def test_expected_update_is_minus_lr_d_xT(mode):
     if mode == "pulse_train":
         # row 3, col 4: k = 20 ⇒ BL = 20 and p = q = 1: exactly 20 down pulses in every trial
         assert np.allclose(dw[:, 3, 4], -0.02, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("lr", [0.01, 0.0004])
+def test_expected_update_on_the_closed_form_paths(lr):
+    """Reference device with wide bounds (step ≈ δ): mean ΔW = −lr d xᵀ, through the dense-rows
+    (many pulses, lr 0.01) and the sparse-entries (few pulses, lr 0.0004) regimes."""
+    T = 4000
+    x = np.array([0.5, -1.0, 0.2, 0.0, 2.0, -0.3])
+    d = np.array([0.3, -0.1, 0.05, 1.0])
+    tile = AnalogTile(SoftBoundsReference(dw_min=0.001, w_max=1000.0, w_min=-1000.0), (T, 4, 6),
+                      update=UpdateParameters(desired_bl=5000), rng=8)
+    assert tile.model.closed_form
+    tile.update(np.broadcast_to(x, (T, 1, 6)).copy(), np.broadcast_to(d, (T, 1, 4)).copy(), lr)
+    mean = tile.w.mean(axis=0)
+    se = tile.w.std(axis=0, ddof=1) / math.sqrt(T)
+    target = -lr * np.outer(d, x)
+    assert np.all(np.abs(mean - target) <= K * se + 1e-4 * np.abs(target) + 1e-15)
 
 
 def test_expected_mode_matches_sequential_expected_updates():
