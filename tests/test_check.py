@@ -1,0 +1,154 @@
+"""The property battery (``convergence.check``) on every built-in algorithm and on user factories.
+
+Expected numbers are derived independently of the code under test: D3 = 0.021580 is THEORY's
+reference value (L = tau = 1, w* = sigma = 0.5), D13 = c^2 (2/pi) sigma^2 is evaluated here from
+its closed form, and digital SGD's floor slope is 1 + alpha L/(2 - alpha L) ~ 1 (D4).
+The battery runs at a reduced budget (half the trials of ``quick``); its margins still are
+k = 3 standard errors across independent trials.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+
+import convergence as cv
+from convergence.battery import BUDGETS, CLAIMS, check
+from convergence.testing import assert_claims, stationary_floors
+
+import _example_algorithms as ex
+
+TEST_BUDGET = dataclasses.replace(BUDGETS["quick"], name="test", sweep_trials=128, sweep_steps=4000,
+                                  range_trials=16, range_steps=1000, thm2_instances=2, thm2_trials=32)
+D3_REFERENCE = 0.021580                         # THEORY D3 table
+D13_REFERENCE = 0.3**2 * (2 / math.pi) * 0.5**2  # THEORY D13 closed form, c = 0.3, sigma = 0.5
+
+
+@pytest.fixture(scope="module")
+def reports():
+    targets = {"analog": "convergence.algorithms:analog_sgd", "tt": "convergence.algorithms:tiki_taka",
+               "digital": "convergence.algorithms:digital_sgd", "flipped": ex.flipped_analog_sgd}
+    return {key: check(t, budget=TEST_BUDGET, seed=1) for key, t in targets.items()}
+
+
+def test_analog_sgd_is_biased_with_the_mean_field_floor(reports):
+    r = reports["analog"]
+    assert r.all_hold and r.exit_code == 0, r.table()
+    floor = r["floor-vs-lr"]
+    assert floor.classification == "biased"
+    assert abs(floor.measured - D3_REFERENCE) <= 0.1 * D3_REFERENCE + 3 * floor.uncertainty
+    assert floor.details["slope"] < 0.3            # levels off: far from the exact slope ~1
+    assert r["shifted-symmetric-point"].classification == "biased"
+    assert r["shifted-symmetric-point"].details["agrees_with_prediction"]
+    assert r["stays-in-range"].measured <= 1.0 and r["reduces-to-digital"].measured == 0.0
+
+
+def test_tiki_taka_is_exact_on_a_zero_shifted_device_and_floors_at_D13_when_shifted(reports):
+    r = reports["tt"]
+    assert r.all_hold, r.table()
+    floor = r["floor-vs-lr"]
+    assert floor.classification == "exact"
+    assert abs(floor.measured - 1.0) < 0.25       # E||grad f||^2 ~ lr (THEORY D14)
+    assert r["reduces-to-digital"].verdict == "skipped"
+    shifted = r["shifted-symmetric-point"]
+    assert shifted.classification == "exact"
+    assert abs(shifted.measured - D13_REFERENCE) <= 0.2 * D13_REFERENCE + 3 * shifted.uncertainty
+    # the shift is what creates the floor: the zero-shifted bias is two orders of magnitude smaller
+    zero_bias = shifted.details["per_lr_zero"][0]["bias_sq"]
+    assert zero_bias < 0.05 * shifted.measured
+
+
+def test_digital_sgd_is_exact_with_slope_one_and_robust_to_the_shift(reports):
+    r = reports["digital"]
+    assert r.all_hold, r.table()
+    floor = r["floor-vs-lr"]
+    assert floor.classification == "exact"
+    assert abs(floor.measured - 1.0) <= 3 * floor.uncertainty + 0.05
+    assert r["stays-in-range"].verdict == "n/a"
+    assert r["shifted-symmetric-point"].classification == "robust"
+    assert r["reduces-to-digital"].measured == 0.0
+
+
+def test_the_flipped_asymmetric_term_is_caught(reports):
+    r = reports["flipped"]
+    assert not r.all_hold and r.exit_code == 1
+    for name in ("stays-in-range", "floor-vs-lr", "p1-thm2-bound", "shifted-symmetric-point"):
+        assert r[name].verdict == "fails", r.table()
+    # with G = 0 the flip is invisible: the reduction claim is specific, not a blanket failure
+    assert r["reduces-to-digital"].verdict == "holds"
+
+
+def test_a_user_reimplementation_gives_the_builtin_numbers(reports):
+    """Metamorphic check: Analog SGD written from the step API alone gives the same verdict and numbers."""
+    mine = check(ex.my_analog_sgd, ["floor-vs-lr"], budget=TEST_BUDGET, seed=1)["floor-vs-lr"]
+    builtin = reports["analog"]["floor-vs-lr"]
+    assert mine.classification == "biased" and mine.verdict == "holds"
+    assert mine.measured == pytest.approx(builtin.measured, rel=1e-9)
+
+
+def test_naming_a_not_applicable_claim_runs_it_and_tiki_taka_does_not_reduce_to_sgd():
+    r = check("tiki-taka", ["reduces-to-digital"], budget=TEST_BUDGET)
+    assert r["reduces-to-digital"].verdict == "fails" and r.exit_code == 1
+
+
+def test_expect_turns_a_misclassification_into_a_failure(reports):
+    with pytest.raises(AssertionError, match="expected exact, measured biased"):
+        assert_claims("analog-sgd", ["floor-vs-lr"], budget=TEST_BUDGET, seed=1, expect="exact")
+
+
+def test_lr_only_factories_are_accepted():
+    r = assert_claims(ex.my_digital_sgd, "reduces-to-digital", budget=TEST_BUDGET)
+    assert r["reduces-to-digital"].measured == 0.0
+
+
+def test_report_json_and_table_contain_every_claim(reports):
+    r = reports["analog"]
+    data = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert [c["name"] for c in data["claims"]] == list(CLAIMS)
+    assert data["exit_code"] == 0 and data["budget"] == "test"
+    for c in data["claims"]:
+        assert c["verdict"] in ("holds", "fails", "inconclusive", "skipped", "n/a", "error")
+    table = r.table()
+    for name in CLAIMS:
+        assert name in table
+
+
+def test_stationary_floors_helper_matches_D3():
+    (g,) = stationary_floors("analog-sgd", cv.SoftBounds(1.0), [0.01], trials=200, steps=3000, seed=2)
+    assert g.n_bad == 0
+    assert abs(g.bias - D3_REFERENCE) <= 0.1 * D3_REFERENCE + 3 * g.bias_se
+
+
+@pytest.mark.parametrize("target, needle", [
+    ("no.such.module:f", "cannot import module"),
+    ("convergence.algorithms", "must be 'package.module:factory'"),
+    ("convergence.algorithms:nope", "has no attribute"),
+    (ex.NOT_A_FACTORY, "not callable"),
+    (ex.AN_ALGORITHM, "Algorithm instance, not a factory"),
+    (ex.returns_a_number, "not a convergence Algorithm"),
+])
+def test_bad_targets_are_config_errors(target, needle):
+    with pytest.raises(cv.ConfigError, match=needle):
+        check(target, ["reduces-to-digital"])
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"claims": "floor-vs-lr,bogus"}, "unknown 'bogus'"),
+    ({"budget": "huge"}, "budget must be one of"),
+    ({"expect": "maybe"}, "expect must be one of"),
+    ({"k": -1.0}, "k must be"),
+    ({"seed": -3}, "seed must be"),
+])
+def test_bad_options_are_config_errors(kwargs, needle):
+    with pytest.raises(cv.ConfigError, match=needle):
+        check("digital-sgd", **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["digital-sgd", "analog-sgd", "tiki-taka"])
+def test_quick_budget_runs_under_a_minute(target):
+    r = check(target)
+    assert r.all_hold, r.table()
+    assert r.seconds < 60.0
