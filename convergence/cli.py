@@ -18,6 +18,7 @@ import numpy as np
 
 from ._alloc import tune_allocator
 from . import cli_proofs
+from . import cli_check
 from ._validate import ConfigError, finite_float
 from .algorithms import analog_sgd, digital_sgd, tiki_taka
 from .devices import Device, realize
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(sub)
     cli_proofs.add_parser(sub)
     _add_figures(sub)
+    cli_check.add_parser(sub)
     return parser
 
 
@@ -246,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    handler = {"simulate": cmd_simulate, "proofs": cli_proofs.run, "errata": cli_proofs.run, "device": cmd_device, "figures": cmd_figures}[args.command]
+    handler = {"simulate": cmd_simulate, "proofs": cli_proofs.run, "errata": cli_proofs.run, "device": cmd_device, "figures": cmd_figures, "check": cli_check.run}[args.command]
     try:
         return handler(args)
     except ConfigError as exc:
