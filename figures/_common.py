@@ -124,6 +124,8 @@ def loglog_slope(x: Any, y_trials: Any) -> tuple[float, float]:
     ``y_trials`` has shape (len(x), trials); the error propagates se(log mean y) = se/mean.
     """
     x = np.log(np.asarray(x, float))
+    if x.size < 2:
+        return math.nan, math.nan
     m, se = mean_se(y_trials)
     ly, sly = np.log(m), se / m
     xc = x - x.mean()

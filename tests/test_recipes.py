@@ -1,0 +1,266 @@
+"""Figure recipes (figures/*.py of issue 4 part B): contract, data shapes, and each figure's message.
+
+Every recipe runs at its ``quick`` scale (with tiny overrides where that keeps the message), once
+per module (cached in a fixture); the tests then check array shapes, a few statistics that carry
+the figure's message with explicit margins (k = 3 standard errors across independent trials, or
+paired differences under common random numbers), that ``plot`` returns a Figure with the expected
+number of axes, and that ``claims`` returns well-formed dicts. Recipes are imported by path since
+``figures/`` is not a package.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+FIG = pathlib.Path(__file__).resolve().parents[1] / "figures"
+K = 3.0
+
+#: recipe file -> (tiny overrides of the quick config, expected number of axes of the figure)
+RECIPES = {
+    "p1_fig1_lr": ({}, 3),
+    "p1_fig2_fig6_responses": ({"n_grid": 41, "pulses": 50}, 6),
+    "p1_fig3_dynamics": ({}, 2),
+    "p1_fig4_left_tau": ({}, 2),
+    "p1_fig4_middle_sigma": ({}, 2),
+    "p1_fig4_right_init": ({}, 2),
+    "p2_fig1_3_6_responses": ({"n_grid": 41, "pulses": 50}, 8),
+    "p2_fig2_clin": ({}, 2),
+    "p2_fig5_gamma": ({}, 2),
+    "new_floor_grid": ({}, 3),           # heat map, its colour bar, the scatter
+    "new_stationary_vs_penalty": ({}, 2),
+    "new_floor_vs_lr": ({}, 1),
+    "new_thm2_bound": ({}, 1),
+}
+VERDICTS = {"holds", "fails", "erratum confirmed"}
+
+
+def load(stem: str):
+    name = f"test_recipe_{stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, FIG / f"{stem}.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+_RUNS: dict[str, tuple] = {}
+
+
+def run(stem: str):
+    """(module, cfg, data) of the recipe at quick scale, computed once per test session."""
+    if stem not in _RUNS:
+        mod = load(stem)
+        cfg = {**mod.SCALES["quick"], **RECIPES[stem][0]}
+        data = mod.compute(cfg, np.random.SeedSequence(mod.SEED))
+        _RUNS[stem] = (mod, cfg, data)
+    return _RUNS[stem]
+
+
+def mse(x, axis=-1):
+    x = np.asarray(x, float)
+    return x.mean(axis=axis), x.std(axis=axis, ddof=1) / math.sqrt(x.shape[axis])
+
+
+# -- the contract ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stem", sorted(RECIPES))
+def test_contract(stem):
+    mod = load(stem)
+    for attr in ("NAME", "TITLE", "PAPER", "SEED", "SCALES", "compute", "plot", "claims"):
+        assert hasattr(mod, attr), attr
+    assert set(mod.SCALES) == {"quick", "default", "paper"}
+    for cfg in mod.SCALES.values():
+        json.dumps(cfg)                                   # JSON-able configs (cache keys)
+    assert set(mod.SCALES["quick"]) == set(mod.SCALES["default"]) == set(mod.SCALES["paper"])
+
+
+def test_names_unique():
+    names = [load(s).NAME for s in RECIPES]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("stem", sorted(RECIPES))
+def test_data_plot_claims(stem):
+    import matplotlib.figure
+
+    mod, cfg, data = run(stem)
+    assert data and all(isinstance(v, np.ndarray) for v in data.values())
+    assert all(v.dtype != object for v in data.values())
+    fig = mod.plot(data, cfg)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    assert len(fig.axes) == RECIPES[stem][1]
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    claims = mod.claims(data, cfg)
+    assert claims
+    for c in claims:
+        assert set(c) == {"id", "statement", "prediction", "measured", "uncertainty", "verdict", "paper"}
+        assert c["verdict"] in VERDICTS
+        assert isinstance(c["id"], str) and "." in c["id"] and c["id"].split(".")[0][:2] == mod.NAME[:2]
+        json.dumps(c)
+
+
+def test_compute_is_deterministic():
+    mod = load("p1_fig4_middle_sigma")
+    cfg = {**mod.SCALES["quick"], "trials": 3, "steps": 40}
+    a = mod.compute(cfg, np.random.SeedSequence(mod.SEED))
+    b = mod.compute(cfg, np.random.SeedSequence(mod.SEED))
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+# -- each figure's message ------------------------------------------------------------------------
+
+def test_p1_fig1_analog_floor_does_not_follow_step_size():
+    mod, cfg, d = run("p1_fig1_lr")
+    lrs = d["lrs"]
+    n_a, n_l, n_t = 3, len(lrs), cfg["trials"]
+    assert d["floor_trials"].shape == (n_a, n_l, n_t)
+    assert d["curve_mean"].shape[:2] == (n_a, n_l)
+    big, small = int(np.argmax(lrs)), int(np.argmin(lrs))
+    ft = d["floor_trials"]
+    # digital floors drop with the step size ...
+    m, se = mse(ft[0, big] - ft[0, small])
+    assert m > K * se
+    # ... by much more than the pulsed-device analog floors do (ratios small/large α)
+    r_dig = ft[0, small].mean() / ft[0, big].mean()
+    r_pul = ft[2, small].mean() / ft[2, big].mean()
+    assert r_pul > 1.2 * r_dig
+    # at the smallest step size the analog floors sit above the digital one (paired)
+    for a in (1, 2):
+        m, se = mse(ft[a, small] - ft[0, small])
+        assert m > K * se
+
+
+def test_p1_fig3_recursion_tracks_device_and_floor_falls_with_tau():
+    mod, cfg, d = run("p1_fig3_dynamics")
+    ft = d["floor_trials"]
+    assert ft.shape == (len(cfg["taus"]), 3, cfg["trials"])
+    # analog recursion floor falls with τ (paired across τ: common random numbers per τ differ, so unpaired)
+    m, se = mse(ft[:, 1])
+    assert m[0] - m[-1] > K * math.hypot(se[0], se[-1])
+    # at τ = 1 the recursion is closer to the device than the digital dynamic is
+    gap_a = abs((ft[0, 1] - ft[0, 2]).mean())
+    gap_d = abs((ft[0, 0] - ft[0, 2]).mean())
+    assert gap_a < 0.5 * gap_d
+
+
+def test_p1_fig4_left_floor_decreases_with_tau():
+    mod, cfg, d = run("p1_fig4_left_tau")
+    ft = d["floor_trials"]
+    assert ft.shape == (2, len(cfg["taus"]), cfg["trials"])
+    for mode in range(2):
+        for i in range(len(cfg["taus"]) - 1):
+            m, se = mse(ft[mode, i] - ft[mode, i + 1])      # paired (common random numbers)
+            assert m > K * se
+
+
+def test_p1_fig4_middle_floor_increases_with_sigma():
+    mod, cfg, d = run("p1_fig4_middle_sigma")
+    ft = d["floor_trials"]
+    assert ft.shape == (3, len(cfg["sigma2s"]), cfg["trials"])
+    for a in range(2):
+        for i in range(len(cfg["sigma2s"]) - 1):
+            m, se = mse(ft[a, i + 1] - ft[a, i])
+            assert m > K * se
+
+
+def test_p1_fig4_right_floor_independent_of_init():
+    mod, cfg, d = run("p1_fig4_right_init")
+    ft = d["floor_trials"]
+    n_init = len(cfg["constants"]) + len(cfg["warm_starts"])
+    assert ft.shape == (2, n_init, cfg["trials"]) and d["inits"].shape[0] == n_init
+    assert np.all(np.abs(d["inits"]) <= cfg["tau"])           # clipped into the device range
+    ref = ft[:, -len(cfg["warm_starts"]) - 1]                 # the init 1e-2 (nearest 0)
+    for a in range(2):
+        rel = np.abs(ft[a].mean(axis=1) / ref[a].mean() - 1)
+        assert np.all(rel < 0.05)
+
+
+def test_p1_responses_identities():
+    mod, cfg, d = run("p1_fig2_fig6_responses")
+    assert d["q6_plus"].shape == (3, cfg["n_grid"])
+    assert np.all(np.abs(d["pulse_train"][1]) <= cfg["tau"])
+    verdicts = {c["id"]: c["verdict"] for c in mod.claims(d, cfg)}
+    assert verdicts == {"p1_fig2.ald_F_G": "holds", "p1_fig2.pulse_train": "holds",
+                        "p1_fig6.linear_step_G_sign": "erratum confirmed"}
+
+
+def test_p2_responses_identities():
+    mod, cfg, d = run("p2_fig1_3_6_responses")
+    assert d["F6"].shape == (2, len(cfg["gammas"]), cfg["n_grid"])
+    assert all(c["verdict"] == "holds" for c in mod.claims(d, cfg))
+    # symmetric point of the c_Lin device at c·τ (THEORY D6), derived independently here
+    assert abs(float(d["clin_sym"]) - cfg["c_lin"] * cfg["tau"]) < 1e-12
+
+
+def test_p2_fig2_tt_degrades_with_clin():
+    mod, cfg, d = run("p2_fig2_clin")
+    ft = d["floor_trials"]
+    assert ft.shape == (2, len(cfg["c_lins"]), cfg["trials"])
+    m, se = mse(ft[1])                                       # Tiki-Taka
+    assert m[-1] - m[0] > K * math.hypot(se[-1], se[0])
+    # the D13 bias grows like c²: prediction at c = 0 is zero
+    assert d["tt_excess_pred"][0] == 0.0 and d["tt_excess_pred"][-1] > 0
+
+
+def test_p2_fig5_gamma_not_worse():
+    mod, cfg, d = run("p2_fig5_gamma")
+    ft = d["floor_trials"]
+    assert ft.shape == (len(cfg["gammas"]), cfg["trials"])
+    m, se = mse(ft[-1] - ft[0])                              # paired: γ = max vs γ = 0
+    assert m < K * se
+    ma, sa = mse(d["asgd_trials"])
+    mt, st = mse(ft[-1])
+    assert mt + K * st < ma - K * sa                         # TT beats ASGD on the non-linear device
+
+
+def test_new_floor_grid_matches_d3_and_is_monotone():
+    mod, cfg, d = run("new_floor_grid")
+    shape = (len(cfg["sigmas"]), len(cfg["taus"]), cfg["trials"])
+    assert d["grad_sq_trials"].shape == shape and d["d3_floor"].shape == shape[:2]
+    m, se = mse(d["grad_sq_trials"])
+    assert np.all(np.diff(m, axis=0) > K * np.hypot(se[1:], se[:-1]))     # increases with σ
+    assert np.all(np.diff(m, axis=1) < -K * np.hypot(se[:, 1:], se[:, :-1]))  # decreases with τ
+    g, gse = mse(d["grad_mean_trials"])
+    assert np.all(np.abs(g ** 2 - d["d3_floor"]) <= 0.15 * d["d3_floor"] + K * 2 * np.abs(g) * gse)
+
+
+def test_new_stationary_point_is_penalty_minimiser():
+    mod, cfg, d = run("new_stationary_vs_penalty")
+    assert d["w_trials"].shape == (3, len(cfg["offsets"]), cfg["trials"])
+    m, se = mse(d["w_trials"])
+    w_star = d["w_sym"][:, None] + d["offsets"][None, :]
+    # much closer to argmin f_Σ than to W*, and never past W* or the symmetric point
+    assert np.all(np.abs(m - d["penalty"]) < 0.3 * np.abs(m - w_star) + K * se)
+    assert np.all((m - d["w_sym"][:, None] > 0) & (m < w_star))
+
+
+def test_new_floor_vs_lr_shapes_and_limits():
+    mod, cfg, d = run("new_floor_vs_lr")
+    ft = d["floor_trials"]
+    assert ft.shape == (3, len(cfg["lrs"]), cfg["trials"])
+    big, small = int(np.argmax(d["lrs"])), int(np.argmin(d["lrs"]))
+    for a in (0, 2):                                         # digital SGD and Tiki-Taka fall with α
+        m, se = mse(ft[a, big] - ft[a, small])
+        assert m > K * se
+    m, se = mse(ft[1, small])                                # Analog SGD stays above the D3 floor
+    assert m > float(d["d3_floor"]) - K * se
+    m, se = mse(ft[1, small] - ft[0, small])
+    assert m > K * se
+
+
+def test_new_thm2_bound_holds():
+    mod, cfg, d = run("new_thm2_bound")
+    assert d["measured"].shape == (len(cfg["Ks"]), cfg["trials"])
+    m, se = mse(d["measured"])
+    assert np.all(m <= d["bound"].mean(axis=-1) + K * se)
+    assert np.all(d["alpha_valid"] == 1.0)
+    np.testing.assert_allclose(d["bound"], d["rate_term"] + d["floor_term"], rtol=1e-12)
