@@ -175,7 +175,8 @@ def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.rando
     x2d = x.reshape(T * S, n_in)
     b2d = b.reshape(T * S)
     cols = None
-    if n_in >= 8 and np.count_nonzero(x) <= x.size // 4:
+    probe = x2d[: min(64, x2d.shape[0])]
+    if n_in >= 8 and np.count_nonzero(probe) <= probe.size // 4:       # cheap probe, then the exact check
         m = int(np.count_nonzero(x2d, axis=-1).max())
         if m <= n_in // 4:
             order = np.argsort(x2d == 0, axis=-1, kind="stable")[:, :max(m, 1)]   # nonzero lines first
@@ -232,7 +233,7 @@ def _rows(chunks: list, n_out: int, S: int, n_in: int) -> tuple[Array, Array]:
     for t_a, s_a, _, dsel, xbits, cols in chunks:
         contrib = (xbits[:, None, :] if n_out == 1 else dsel[:, :, None] & xbits[:, None, :]).astype(np.float64)
         key = t_a * S + s_a
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        starts = _segments(key)[0]
         keys_all.append(key[starts])
         sums = np.add.reduceat(contrib, starts, axis=0)
         if cols is not None:
@@ -245,7 +246,7 @@ def _rows(chunks: list, n_out: int, S: int, n_in: int) -> tuple[Array, Array]:
     if len(keys_all) > 1:
         order = np.argsort(keys, kind="stable")
         keys, sums = keys[order], sums[order]
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        starts = _segments(keys)[0]
         keys, sums = keys[starts], np.add.reduceat(sums, starts, axis=0)
     return keys, sums
 
@@ -337,6 +338,11 @@ class _PulseModel:
             if ok:
                 self.closed_form = True
                 self.log_r_up, self.log_r_dn = np.log(r_up), np.log(r_dn)
+                # flat lookup tables, row 0 = down pulses, row 1 = up pulses
+                self.n_elem = int(np.prod(shape))
+                self.log_r_tab = np.concatenate([np.broadcast_to(self.log_r_dn, shape).ravel(),
+                                                 np.broadcast_to(self.log_r_up, shape).ravel()])
+                self.bound_tab = np.concatenate([self.lo.ravel(), self.hi.ravel()])
 
     def pulses(self, w: Array, n: Array, sign: Array, rng: Any) -> Array:
         """Apply n same-sign pulses per element (exact, any device)."""
@@ -347,32 +353,47 @@ class _PulseModel:
         return apply_pulses(w, n, sign, self.device, self.dw_min, c2c=self.c2c, rng=rng)  # type: ignore[arg-type]
 
 
-def _compose_pulses(w: Array, elem: Array, n: Array, sign: Array, model: "_PulseModel") -> Array:
+def _segments(key: Array) -> tuple[Array, Array, Array]:
+    """Runs of equal consecutive ``key``: (starts, ends (inclusive), run id of every position)."""
+    change = np.empty(key.size, dtype=bool)
+    change[0] = True
+    np.not_equal(key[1:], key[:-1], out=change[1:])
+    starts = np.flatnonzero(change)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:] - 1
+    ends[-1] = key.size - 1
+    run = np.cumsum(change) - 1
+    return starts, ends, run
+
+
+def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: "_PulseModel") -> Array:
     r"""Apply pulse groups (flat element index, count, sign), given in sample order, in closed form.
 
     A group of ``n`` pulses maps ``w ↦ f + rⁿ (w − f)`` (``r``, ``f`` = per-pulse factor and fixed
     point = bound of the direction); the groups of one element compose as
     ``w' = e^{Σ log α} w + Σ_g β_g e^{Σ_{g' > g} log α_{g'}}`` with ``α = rⁿ``, ``β = (1 − α) f``.
+    ``n = None`` means one pulse per group.
     """
     out = np.array(w, dtype=float, copy=True)
     if elem.size == 0:
         return out
     order = np.argsort(elem, kind="stable")          # element-major, sample order kept
-    elem, n, sign = elem[order], n[order], sign[order]
-    up = sign > 0
-    log_alpha = n * np.where(up, model.log_r_up.reshape(-1)[elem], model.log_r_dn.reshape(-1)[elem])
-    fixed = np.where(up, model.hi.reshape(-1)[elem], model.lo.reshape(-1)[elem])
-    beta = -np.expm1(log_alpha) * fixed
-    starts = np.flatnonzero(np.r_[True, elem[1:] != elem[:-1]])
-    ends = np.r_[starts[1:], elem.size] - 1
+    elem = elem[order]
+    idx = elem + model.n_elem * (sign[order] > 0)    # row 0: down, row 1: up
+    log_alpha = np.take(model.log_r_tab, idx)
+    if n is not None:
+        log_alpha *= n[order]
+    beta = np.expm1(log_alpha)
+    beta *= np.take(model.bound_tab, idx)
+    np.negative(beta, out=beta)
+    starts, ends, run = _segments(elem)
     cum = np.cumsum(log_alpha)
     cum_end = cum[ends]
-    cum_before = cum[starts] - log_alpha[starts]
-    seg = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, elem.size]))
-    tail = np.add.reduceat(beta * np.exp(cum_end[seg] - cum), starts)
+    beta *= np.exp(cum_end[run] - cum)
+    tail = np.add.reduceat(beta, starts)
     flat = out.reshape(-1)
     hit = elem[starts]
-    flat[hit] = np.exp(cum_end - cum_before) * flat[hit] + tail
+    flat[hit] = np.exp(cum_end - cum[starts] + log_alpha[starts]) * flat[hit] + tail
     return out
 
 
@@ -384,16 +405,12 @@ def _compose(w: Array, t_idx: Array, log_alpha: Array, beta: Array) -> Array:
     out = np.array(w, dtype=float, copy=True)
     if t_idx.size == 0:
         return out
-    starts = np.flatnonzero(np.r_[True, t_idx[1:] != t_idx[:-1]])
-    ends = np.r_[starts[1:], t_idx.size] - 1
+    starts, ends, run = _segments(t_idx)
     cum = np.cumsum(log_alpha, axis=0)
     cum_end = cum[ends]                                  # (n_trials_hit, out, in)
-    cum_before = cum[starts] - log_alpha[starts]
-    seg = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, t_idx.size]))
-    weights = np.exp(cum_end[seg] - cum)
-    tail = np.add.reduceat(beta * weights, starts, axis=0)
+    tail = np.add.reduceat(beta * np.exp(cum_end[run] - cum), starts, axis=0)
     trials = t_idx[starts]
-    out[trials] = np.exp(cum_end - cum_before) * out[trials] + tail
+    out[trials] = np.exp(cum_end - cum[starts] + log_alpha[starts]) * out[trials] + tail
     return out
 
 
@@ -435,13 +452,12 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
         bl, a, b = pulse_train_parameters(x, d, lr, model.dw_min.reshape(-1), up, x_absmax)
         chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits)
         lr_sign = np.sign(np.asarray(lr, float)).reshape(-1) if np.ndim(lr) else np.full(1, math.copysign(1.0, float(lr)))
-        lr_sign = np.broadcast_to(lr_sign, (T,))
         if chunks and model.closed_form and _n_coincidences(chunks, n_out) > 0.25 * _n_samples(chunks, S) * n_out * n_in:
             # dense regime: compose per-sample count matrices (fewer, larger operations)
             keys, rows = _rows(chunks, n_out, S, n_in)
             t_r, s_r = np.divmod(keys, S)
             signs = -(np.sign(d[t_r, s_r])[:, :, None] * np.sign(x[t_r, s_r])[:, None, :]
-                      * lr_sign[t_r][:, None, None])
+                      * (lr_sign[t_r][:, None, None] if lr_sign.size > 1 else lr_sign[0]))
             up_dir = signs > 0
             log_alpha = rows * np.where(up_dir, model.log_r_up[t_r], model.log_r_dn[t_r])
             beta = -np.expm1(log_alpha) * np.where(up_dir, model.hi[t_r], model.lo[t_r])
@@ -454,8 +470,11 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
                 np.logical_or.at(pulsed, t_r, rows > 0)
             return new, pulsed
         t_idx, s_idx, i_idx, j_idx = _entries(chunks, n_out)
-        counts = np.ones(t_idx.size)
-        signs = -(np.sign(d[t_idx, s_idx, i_idx]) * np.sign(x[t_idx, s_idx, j_idx]) * lr_sign[t_idx])
+        counts = None
+        key = t_idx * S + s_idx
+        signs = np.sign(np.take(d.reshape(-1), key * n_out + i_idx))
+        signs *= np.sign(np.take(x.reshape(-1), key * n_in + j_idx))
+        signs *= -lr_sign[t_idx] if lr_sign.size > 1 else -lr_sign[0]
     elem = (t_idx * n_out + i_idx) * n_in + j_idx
     pulsed = None
     if want_pulsed:
@@ -469,7 +488,7 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
     # exact sequential fallback: one sample after the other, all trials at once
     dense_n = np.zeros((T, S, n_out, n_in))
     dense_s = np.ones((T, S, n_out, n_in))
-    np.add.at(dense_n, (t_idx, s_idx, i_idx, j_idx), counts)
+    np.add.at(dense_n, (t_idx, s_idx, i_idx, j_idx), 1.0 if counts is None else counts)
     dense_s[t_idx, s_idx, i_idx, j_idx] = signs
     out = np.array(w, dtype=float, copy=True)
     for s in range(S):

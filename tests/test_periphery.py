@@ -127,3 +127,17 @@ def test_bad_io_parameters():
         IOParameters(bound_management="iterative")
     with pytest.raises(ConfigError, match="rng"):
         forward(np.ones((1, 1, 1)), np.ones((1, 1, 1)), IOParameters(out_noise=0.1))
+
+
+def test_weight_noise_uses_the_clipped_input():
+    """With a finite inp_bound the DAC clips first: mean W clip(x), noise std w_noise·‖clip(x)‖ —
+    both when the bound binds and when every ‖x‖ is already inside it."""
+    T, S = 200, 200
+    w = np.broadcast_to(np.array([[1.0, -2.0, 0.5]]), (T, 1, 3)).copy()
+    for x0 in (np.array([3.0, -0.2, 1.5]), np.array([0.3, -0.2, 0.1])):
+        x = np.broadcast_to(x0, (T, S, 3)).copy()
+        xc = np.clip(x0, -1.0, 1.0)
+        y = forward(w, x, IOParameters(w_noise=0.1, inp_bound=1.0), np.random.default_rng(6))[..., 0]
+        std = 0.1 * np.linalg.norm(xc)
+        assert abs(y.mean() - w[0, 0] @ xc) <= K * std / math.sqrt(y.size)
+        assert abs(y.std() / std - 1.0) <= K * math.sqrt(0.5 / y.size)
