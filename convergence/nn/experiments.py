@@ -1,0 +1,210 @@
+r"""The papers' MNIST network settings (P1 §5.3 / App. I.2, P2 §6 / App. K.3), shared by the figure recipes.
+
+A *setting* is a JSON-able dict::
+
+    {"arch": "fcn"|"cnn", "alg": "digital"|"asgd"|"tt",
+     "device": {"kind": "softbounds"|"power"|"exp", "tau": .., "gamma": ..},
+     "mode": {"mode": "expected"} | {"mode": "pulsed", "dw_min": .., "bl": .., "c2c": ..},
+     "periphery": "none"|"p1"|"p2", "lr": .., "fast_lr": .., "gamma_tt": ..,
+     "epochs": .., "batch": .., "step_size": .., "step_gamma": .., "n_train": .., "n_test": ..,
+     "omega": .., "learn_out_scale": ..}
+
+:func:`run_setting` trains one network and returns its per-epoch test accuracy plus the final
+analog arrays (for the P1 Fig. 7 histograms). Every weight layer is analog for ``asgd``/``tt``
+(aihwkit ``convert_to_analog`` of the whole network, as the papers' scripts do); biases are digital.
+
+Periphery presets (THEORY §1.7):
+
+* ``p1`` — P1 App. I.2 "AIHWKit standard settings": 8-bit input/output quantisation
+  (``inp_res = out_res = 1/254``), input bound 1, output bound 20, output noise 0.1, abs-max noise
+  management and iterative bound management (forward). Backward: same without bound management.
+* ``p2`` — P2-CR Table 4: DAC 7 bit (1/126), input bound 1, ADC 9 bit (1/510), output bound 12,
+  output noise N(0, 0.06²), noise/bound management as above.
+
+Settings choices stated for the report: the TT fast rate β is absolute (P1/P2 β = 0.01), the
+transfer rate α = lr (aihwkit ``transfer_lr = 1`` scaled by the SGD lr); one column of P is
+transferred per mini-batch (P1 App. I.2; aihwkit ``units_in_mbatch``); the initial weights are
+mapped column-wise so every output row's largest |w| equals ``omega`` (default 0.4, below every τ
+used; the papers' ω is not stated) with a learnable digital output scale.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._validate import ConfigError
+from ..devices import Exponential, Power, SoftBounds, saturation
+from ..periphery import IOParameters
+from ..update import Expected, Pulsed
+from .model import fcn, lenet
+from .optim import AnalogSGD, DigitalSGD, TikiTakaV1
+from .schedules import StepLR
+from .training import train
+
+__all__ = ["P1_IO", "P2_IO", "make_device", "make_mode", "make_factory", "build", "run_setting", "periphery_pair"]
+
+P1_IO = IOParameters(inp_res=1 / 254, out_res=1 / 254, inp_bound=1.0, out_bound=20.0, out_noise=0.1,
+                     noise_management="abs_max", bound_management="iterative")
+P2_IO = IOParameters(inp_res=1 / 126, out_res=1 / 510, inp_bound=1.0, out_bound=12.0, out_noise=0.06,
+                     noise_management="abs_max", bound_management="iterative")
+
+
+def periphery_pair(name: str) -> tuple[Any, Any]:
+    """(forward, backward) IOParameters of a preset; backward never uses bound management."""
+    if name == "none":
+        return None, None
+    io = {"p1": P1_IO, "p2": P2_IO}.get(name)
+    if io is None:
+        raise ConfigError(f"periphery must be none, p1 or p2 (got {name!r})")
+    d = io.as_dict()
+    d["bound_management"] = "none"
+    return io, IOParameters(**d)
+
+
+def make_device(spec: dict[str, Any]) -> Any:
+    kind = spec.get("kind", "softbounds")
+    tau = float(spec["tau"])
+    if kind == "softbounds":
+        return SoftBounds(tau)
+    if kind == "power":
+        return Power(tau, float(spec.get("gamma", 1.0)))
+    if kind in ("exp", "exponential"):
+        return Exponential(tau, float(spec.get("gamma", 1.0)))
+    raise ConfigError(f"device kind must be softbounds, power or exp (got {kind!r})")
+
+
+def make_mode(spec: dict[str, Any] | None) -> Any:
+    if not spec or spec.get("mode", "expected") == "expected":
+        return Expected()
+    return Pulsed(dw_min=float(spec["dw_min"]), bl=int(spec.get("bl", 1_000_000)), c2c=float(spec.get("c2c", 0.0)))
+
+
+def make_factory(setting: dict[str, Any]) -> Any:
+    """A per-layer optimizer factory for the setting's algorithm."""
+    alg = setting["alg"]
+    if alg == "digital":
+        return lambda name, shape: DigitalSGD()
+    device = make_device(setting["device"])
+    mode = make_mode(setting.get("mode"))
+    if alg == "asgd":
+        return lambda name, shape: AnalogSGD(device, mode)
+    if alg == "tt":
+        return lambda name, shape: TikiTakaV1(device, fast_lr=float(setting.get("fast_lr", 0.01)), transfer_lr=1.0,
+                                              columnwise=bool(setting.get("columnwise", True)),
+                                              gamma=float(setting.get("gamma_tt", 0.0)), mode=mode)
+    raise ConfigError(f"alg must be digital, asgd or tt (got {alg!r})")
+
+
+def build(setting: dict[str, Any], seed: int | np.random.SeedSequence) -> Any:
+    analog = setting["alg"] != "digital"
+    kw: dict[str, Any] = {}
+    if analog:
+        fwd, bwd = periphery_pair(setting.get("periphery", "none"))
+        kw = {"io_forward": fwd, "io_backward": bwd, "omega": float(setting.get("omega", 0.0)),
+              "learn_out_scale": bool(setting.get("learn_out_scale", True))}
+    arch = setting["arch"]
+    if arch == "fcn":
+        return fcn(make_factory(setting), seed=seed, **kw)
+    if arch == "cnn":
+        return lenet(make_factory(setting), seed=seed, **kw)
+    raise ConfigError(f"arch must be fcn or cnn (got {arch!r})")
+
+
+def run_setting(setting: dict[str, Any], data: tuple[np.ndarray, ...], seed: np.random.SeedSequence,
+                progress: bool | None = None) -> dict[str, np.ndarray]:
+    """Train one network; returns ``test_acc`` (epochs,), ``train_loss``, and the first layer's
+    analog arrays ``w_fc1`` (device units), ``sat_fc1`` (saturation, |W|/τ for soft bounds), ``p_fc1``."""
+    xtr, ytr, xte, yte = data
+    if setting["arch"] == "cnn":
+        xtr, xte = xtr.reshape(-1, 1, 28, 28), xte.reshape(-1, 1, 28, 28)
+    else:
+        xtr, xte = xtr.reshape(len(xtr), -1), xte.reshape(len(xte), -1)
+    init_seed = np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (0,))
+    train_seed = np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (1,))
+    model = build(setting, int(init_seed.generate_state(1)[0]))
+    sched = StepLR(float(setting["lr"]), int(setting.get("step_size", 35)), float(setting.get("step_gamma", 0.1)))
+    hist = train(model, xtr, ytr, xte, yte, epochs=int(setting["epochs"]), batch_size=int(setting["batch"]),
+                 schedule=sched, seed=train_seed, progress=progress, desc=_label(setting))
+    out = {"test_acc": hist["test_acc"], "train_loss": hist["train_loss"]}
+    name, layer = next(iter(model.weighted()))
+    arrays = {n: (a, dev) for n, a, dev in layer.optimizer.arrays(layer.core.state)}
+    w, dev = arrays["w"]
+    out["w_first"] = np.asarray(w, dtype=np.float32).ravel()
+    if dev is not None:
+        out["sat_first"] = np.asarray(saturation(dev, np.asarray(w, float)), np.float32).ravel()
+    else:
+        tau = float(setting.get("device", {}).get("tau", math.inf))
+        out["sat_first"] = (np.abs(w) / tau).astype(np.float32).ravel()
+    if "p" in arrays:
+        out["p_first"] = np.asarray(arrays["p"][0], np.float32).ravel()
+    return out
+
+
+def _label(setting: dict[str, Any]) -> str:
+    dev = setting.get("device", {})
+    return f"{setting['arch']}-{setting['alg']}" + (f"-tau{dev.get('tau')}" if setting["alg"] != "digital" else "")
+
+
+# -- helpers shared by the figure recipes ------------------------------------------------------
+
+def load_data(cfg: dict[str, Any]) -> tuple[str, tuple[np.ndarray, ...]]:
+    """(dataset name, prepared arrays) for a recipe cfg: MNIST if present, else Fashion-MNIST.
+
+    cfg keys: ``dataset`` (auto|mnist|fashion-mnist), ``data_dir``, ``n_train``, ``n_test``
+    (None = all), ``data_seed``. Raises :class:`convergence.data.DataUnavailable` (one message).
+    """
+    from .. import data as _data
+    ds = _data.load_mnist_like(cfg.get("dataset", "auto"), cfg.get("data_dir"))
+    arrays = _data.prepare(ds, n_train=cfg.get("n_train"), n_test=cfg.get("n_test"), flatten=True,
+                           seed=int(cfg.get("data_seed", 0)))
+    return ds.name, arrays
+
+
+def run_grid(settings: list[dict[str, Any]], arrays: tuple[np.ndarray, ...], seed: np.random.SeedSequence,
+             repeats: int, keep_weights: bool = False) -> dict[str, np.ndarray]:
+    """Run every setting ``repeats`` times (independent seeds ``(i, r)``), in parallel when the
+    figures runner provides a map. Returns ``acc`` (S, R, E) and, if ``keep_weights``, ``w``/``sat``/``p``
+    of the first layer of repeat 0 (S, n) (``p`` zeros for algorithms without P)."""
+    items = [(i, r) for i in range(len(settings)) for r in range(repeats)]
+
+    def one(item: tuple[int, int]) -> dict[str, np.ndarray]:
+        i, r = item
+        sub = np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (i, r))
+        return run_setting(settings[i], arrays, sub, progress=False)
+
+    results = _parallel_map(one, items)
+    epochs = max(len(res["test_acc"]) for res in results)
+    acc = np.full((len(settings), repeats, epochs), np.nan)
+    for (i, r), res in zip(items, results):
+        acc[i, r, :len(res["test_acc"])] = res["test_acc"]
+    out = {"acc": acc}
+    if keep_weights:
+        first = [res for (i, r), res in zip(items, results) if r == 0]
+        out["w"] = np.stack([f["w_first"] for f in first])
+        out["sat"] = np.stack([f["sat_first"] for f in first])
+        out["p"] = np.stack([f.get("p_first", np.zeros_like(f["w_first"])) for f in first])
+    return out
+
+
+def _parallel_map(fn: Any, items: list[Any]) -> list[Any]:
+    try:  # the figures runner may provide a process-parallel map
+        from ..figures_api import parallel_map as pmap  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001
+        return [fn(it) for it in items]
+    return list(pmap(fn, items))
+
+
+def final_accuracy(acc: np.ndarray, last: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """P1's table statistic: mean over the last ``last`` epochs of the repeat-mean accuracy, and the
+    mean over those epochs of the across-repeat std (``acc`` (S, R, E), returns (S,), (S,))."""
+    k = min(last, acc.shape[-1])
+    tail = acc[..., -k:]
+    return np.nanmean(tail.mean(axis=1), axis=-1), np.nanmean(tail.std(axis=1), axis=-1)
+
+
+def binomial_se(p: Any, n: int) -> np.ndarray:
+    """Standard error of an accuracy measured on ``n`` test images."""
+    p = np.asarray(p, float)
+    return np.sqrt(np.clip(p * (1 - p), 1e-12, None) / max(n, 1))

@@ -1,0 +1,140 @@
+r"""P2 Fig. 4 — FCN and CNN on a power-response device: digital SGD vs Analog SGD vs Tiki-Taka.
+
+Setup (THEORY §5.2, P2 §6 / App. K.3, repo NeurIPS-2025/S2-mnist-FCN/CNN.py): power response
+q±(w) = (1 ∓ w/τ)^{γ_res} with γ_res = 0.5 (paper text; the repo's README commands use soft bounds —
+a stated discrepancy, we follow the paper), τ ∈ {0.5, 0.6, 0.7} (FCN) / {0.6, 0.7, 0.8} (CNN);
+lr 0.1 digital, 0.05 analog, P rate 0.01; FCN StepLR(15, 0.5), CNN StepLR(35, 0.1); 30 epochs;
+periphery ``p2`` (P2-CR Table 4: 7-bit DAC, 9-bit ADC, bounds 1/12, output noise 0.06).
+``paper`` scale: pulsed updates with Δw_min = 2τ/1200 and at most BL = 32 pulses, full data, 3
+repeats, column-wise TT transfer. ``default``: expected-mode updates, 10k/2k FCN images for 3 epochs,
+2k/1k CNN images for 2 epochs, whole-matrix TT transfer (see p1_fig5_mnist for why). Data: MNIST
+if present, else Fashion-MNIST.
+
+Paper headline: TT within < 1 % of digital; Analog SGD slower on the FCN and stuck near 80 % on
+the CNN.
+"""
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+from typing import Any
+
+import numpy as np
+
+from convergence.nn import experiments as E
+
+
+def _load_common() -> Any:
+    name = "convergence_figures_common"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
+        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return sys.modules[name]
+
+
+C = _load_common()
+
+NAME = "p2_fig4"
+TITLE = "Power response (γ_res = 0.5): Tiki-Taka tracks digital SGD, Analog SGD lags"
+PAPER = "P2 Fig. 4"
+SEED = 20250604
+
+_ARCH = {"fcn": {"taus": [0.5, 0.6, 0.7], "batch": 10, "step_size": 15, "step_gamma": 0.5},
+         "cnn": {"taus": [0.6, 0.7, 0.8], "batch": 8, "step_size": 35, "step_gamma": 0.1}}
+_BASE = {"lr_digital": 0.1, "lr_analog": 0.05, "fast_lr": 0.01, "gamma_res": 0.5, "periphery": "p2",
+         "dataset": "auto", "states": 1200, "bl": 32, "last": 3}
+SCALES = {
+    "quick": {**_BASE, "archs": ["fcn"], "fcn": {"n_train": 1000, "n_test": 500, "epochs": 1}, "repeats": 1,
+              "columnwise": False, "pulsed": False},
+    "default": {**_BASE, "archs": ["fcn", "cnn"], "fcn": {"n_train": 10000, "n_test": 2000, "epochs": 3},
+                "cnn": {"n_train": 2000, "n_test": 1000, "epochs": 2}, "repeats": 1, "columnwise": False,
+                "pulsed": False},
+    "paper": {**_BASE, "archs": ["fcn", "cnn"], "fcn": {"n_train": None, "n_test": None, "epochs": 30},
+              "cnn": {"n_train": None, "n_test": None, "epochs": 30}, "repeats": 3, "columnwise": True,
+              "pulsed": True},
+}
+
+
+def settings(arch: str, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    a = _ARCH[arch]
+    run = {**cfg[arch], "arch": arch, "batch": a["batch"], "step_size": a["step_size"],
+           "step_gamma": a["step_gamma"], "periphery": cfg["periphery"]}
+    out = [{**run, "alg": "digital", "lr": cfg["lr_digital"]}]
+    for alg in ("asgd", "tt"):
+        for tau in a["taus"]:
+            mode = ({"mode": "pulsed", "dw_min": 2 * tau / cfg["states"], "bl": cfg["bl"]} if cfg["pulsed"]
+                    else {"mode": "expected"})
+            out.append({**run, "alg": alg, "lr": cfg["lr_analog"], "fast_lr": cfg["fast_lr"],
+                        "columnwise": cfg["columnwise"], "mode": mode,
+                        "device": {"kind": "power", "tau": tau, "gamma": cfg["gamma_res"]}})
+    return out
+
+
+def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for k, arch in enumerate(cfg["archs"]):
+        name, arrays = E.load_data({**cfg[arch], "dataset": cfg["dataset"], "data_dir": cfg.get("data_dir")})
+        res = E.run_grid(settings(arch, cfg), arrays, C.sub(seed, k), int(cfg["repeats"]))
+        out[f"acc_{arch}"] = res["acc"]
+        out[f"n_test_{arch}"] = np.asarray(len(arrays[3]))
+        out["dataset"] = np.asarray(name)
+    return out
+
+
+def _labels(arch: str) -> list[str]:
+    taus = _ARCH[arch]["taus"]
+    return ["Digital SGD"] + [f"Analog SGD τ={t:g}" for t in taus] + [f"TT τ={t:g}" for t in taus]
+
+
+def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    import matplotlib.pyplot as plt
+    from convergence.plotting import paper_style
+
+    archs = [a for a in ("fcn", "cnn") if f"acc_{a}" in data]
+    with paper_style():
+        fig, axes = plt.subplots(1, len(archs), figsize=(5.2 * len(archs), 3.6), squeeze=False)
+        for ax, arch in zip(axes[0], archs):
+            acc = 100 * data[f"acc_{arch}"]
+            ep = np.arange(1, acc.shape[-1] + 1)
+            colors = ["k", "C0", "C1", "C2", "C0", "C1", "C2"]
+            for i, lab in enumerate(_labels(arch)):
+                ax.plot(ep, acc[i].mean(axis=0), "--" if 1 <= i <= 3 else "-", color=colors[i],
+                        marker="o" if i > 3 else "s", ms=3, label=lab)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("test accuracy (%)")
+            ax.set_title(f"{arch.upper()}, power γ_res = {cfg['gamma_res']:g}, {data['dataset']}")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+    return fig
+
+
+def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    res = []
+    ds = str(data["dataset"])
+    for arch in ("fcn", "cnn"):
+        if f"acc_{arch}" not in data:
+            continue
+        acc = data[f"acc_{arch}"]
+        n = int(data[f"n_test_{arch}"])
+        m, _ = E.final_accuracy(acc, int(cfg["last"]))
+        se = E.binomial_se(m, n) / np.sqrt(acc.shape[1])
+        nt = len(_ARCH[arch]["taus"])
+        asgd, tt = m[1:1 + nt], m[1 + nt:]
+        table = "; ".join(f"{lab}: {100 * m[i]:.2f}" for i, lab in enumerate(_labels(arch)))
+        diff = tt - asgd
+        unc = C.K_SIGMA * np.hypot(se[1 + nt:], se[1:1 + nt])
+        res.append(C.claim(f"{NAME}.{arch}_tt_beats_asgd",
+                           f"{arch.upper()} on {ds}, power response: Tiki-Taka is more accurate than Analog SGD at every "
+                           f"τ (paper Fig. 4: TT within <1 % of digital, ASGD lags; CNN ASGD ≈ 80 %). Ours — {table}",
+                           "TT − ASGD > 0 beyond 3 s.e. at each τ", diff.tolist(), unc.tolist(),
+                           bool(np.all(diff > unc)), PAPER))
+        gap = m[0] - tt
+        res.append(C.claim(f"{NAME}.{arch}_tt_near_digital",
+                           f"{arch.upper()} on {ds}: Tiki-Taka is within 1 percentage point of digital SGD at every τ "
+                           "(paper Fig. 4 headline; expected to hold only at paper scale)",
+                           "digital − TT < 0.01 + 3 s.e.", gap.tolist(), (C.K_SIGMA * se[1 + nt:]).tolist(),
+                           bool(np.all(gap < 0.01 + C.K_SIGMA * se[1 + nt:])), PAPER))
+    return res
