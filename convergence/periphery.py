@@ -130,6 +130,17 @@ def discretize(v: Array, res: float, sto_round: bool = False, rng: Any = None) -
     return res * np.round(v / res)
 
 
+def _absmax_last(a: Array) -> Array:
+    """``max |a|`` over the last axis (NumPy's reduction over a short last axis is slow: unroll it)."""
+    n = a.shape[-1]
+    if n > 8:
+        return np.abs(a).max(axis=-1)
+    out = np.abs(a[..., 0])
+    for j in range(1, n):
+        np.maximum(out, np.abs(a[..., j]), out=out)
+    return out
+
+
 def _matvec(w: Array, x: Array, transposed: bool) -> Array:
     """Batched ``x @ Wᵀ`` (forward) or ``x @ W`` (backward); w (T, out, in), x (T, S, ·)."""
     return np.matmul(x, w) if transposed else np.matmul(x, np.swapaxes(w, -1, -2))
@@ -145,8 +156,8 @@ def _clip(v: Array, bound: float) -> Array:
     return np.minimum(np.maximum(v, -bound), bound)
 
 
-def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: bool) -> tuple[Array, Array]:
-    """One DAC → crossbar → ADC pass for already scaled inputs; returns (output, saturated)."""
+def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: bool) -> tuple[Array, Array | None]:
+    """One DAC → crossbar → ADC pass for already scaled inputs; returns (output, saturated samples or None)."""
     x = discretize(x, io.inp_res, io.inp_sto_round, rng)
     sq = None
     if io.w_noise and not io.inp_noise:
@@ -167,9 +178,15 @@ def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: boo
     if io.out_noise:
         y += io.out_noise * rng.standard_normal(y.shape)
     y = discretize(y, io.out_res, io.out_sto_round, rng)
-    saturated = np.zeros(y.shape[:2], dtype=bool)
+    saturated = None
     if math.isfinite(io.out_bound):
-        saturated = np.any(np.abs(y) > io.out_bound, axis=-1)
+        if io.bound_management != "none" and not transposed:
+            n = y.shape[-1]
+            saturated = np.abs(y[..., 0]) > io.out_bound
+            for i in range(1, n) if n <= 8 else ():
+                saturated |= np.abs(y[..., i]) > io.out_bound
+            if n > 8:
+                saturated = np.any(np.abs(y) > io.out_bound, axis=-1)
         y = _clip(y, io.out_bound)
     return y, saturated
 
@@ -195,7 +212,7 @@ def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, tran
     if needs_rng and rng is None:
         raise ConfigError("a noisy or stochastically rounded periphery needs an rng")
     if io.noise_management == "abs_max":
-        s_nm = np.abs(x).max(axis=-1, keepdims=True)
+        s_nm = _absmax_last(x)[..., None]
         if io.nm_thres > 0:
             s_nm = np.minimum(s_nm, io.nm_thres)
         zero = s_nm <= 0

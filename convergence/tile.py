@@ -34,6 +34,18 @@ per-pulse clipping is inactive) and by a masked pulse loop otherwise. For the cl
 the per-sample maps ``w ↦ f + rⁿ(w − f)`` are composed over the samples of a batch in
 log space (exact, vectorized over samples); samples without any coincidence are skipped.
 
+Differences from aihwkit (CPU, 1.2.0), by design or not modelled:
+
+* randomness: NumPy PCG64 instead of aihwkit's generator (its CPU pulse RNG cannot be seeded), so
+  agreement is statistical; input-line bits are drawn only for slots where an output line fires
+  (same law); float64 instead of float32;
+* pulse types other than ``StochasticCompressed`` (``Stochastic``, ``MeanCount``,
+  ``DeterministicImplicit``), probability resolution ``res``, ``d_sparsity`` and ``x/d_res_implicit``
+  are not modelled; ``"rounding"`` is the toolkit's own per-element stochastic rounding;
+* device: reset, decay, diffusion, corrupted devices and ``perfect_bias`` are not modelled;
+* periphery: see :mod:`convergence.periphery` (no IR drop, offsets, non-linearity, PCM noise);
+* ``"expected"`` mode composes the per-sample mean-field maps and clips once at the end.
+
 Reference: IBM aihwkit ``AnalogTile``/``RPUPulsed`` (C++ ``PulsedRPUWeightUpdater``,
 ``SparseBitLineMaker``), AIHWKIT.md §2; THEORY §1.7.
 """
@@ -48,7 +60,7 @@ from numpy.typing import NDArray
 
 from ._validate import ConfigError, non_negative, positive, positive_int
 from .devices import Device, DeviceArray
-from .periphery import PERFECT, IOParameters, backward as _backward, forward as _forward
+from .periphery import PERFECT, IOParameters, _absmax_last, backward as _backward, forward as _forward
 from .tile_devices import ReferenceArray, SoftBoundsReference, apply_device_pulses
 from .update import Pulsed, apply_pulses, expected_update, pulse_counts
 
@@ -120,8 +132,8 @@ def pulse_train_parameters(x: Array, d: Array, lr: Any, dw_min: Any, up: UpdateP
     T = x.shape[0]
     lr_abs = np.abs(np.asarray(lr, float).reshape(-1, 1) if np.ndim(lr) else np.full((T, 1), float(lr)))
     delta = np.asarray(dw_min, float).reshape(-1, 1) if np.ndim(dw_min) else np.full((T, 1), float(dw_min))
-    xm = np.abs(x).max(axis=-1) if x_absmax is None else np.asarray(x_absmax, float)  # (T, S)
-    dm = np.abs(d).max(axis=-1)
+    xm = _absmax_last(x) if x_absmax is None else np.asarray(x_absmax, float)  # (T, S)
+    dm = _absmax_last(d)
     if up.um_grad_scale != 1.0:
         dm = up.um_grad_scale * dm
     k = (lr_abs / delta) * xm * dm                    # expected pulses of the largest element
