@@ -97,7 +97,8 @@ from .update import Expected, Pulsed, UpdateMode, analog_update, apply_pulses, c
 
 Array = NDArray[np.float64]
 
-__all__ = ["TransferAlgorithm", "TransferState", "TileSGDState", "ttv1", "ttv2", "rlv2", "chopped_ttv2", "agad",
+__all__ = ["TransferAlgorithm", "TransferState", "TileSGDState", "PulseKernel", "gradient_write",
+           "threshold_transfer", "ttv1", "ttv2", "rlv2", "chopped_ttv2", "agad",
            "analog_sgd_tile", "TRANSFER_ALGORITHMS", "ACCUMULATE"]
 
 ACCUMULATE = ("signs", "net", "sample")
@@ -256,35 +257,106 @@ def _auto_scale(m_x: Array, m_d: Array, x: Array, d: Array, momentum: float) -> 
     return m_x, m_d
 
 
+class PulseKernel:
+    r"""Precomputed exact n-pulse map of an affine, contracting device (soft bounds, linear step, c_Lin).
+
+    With ``q_s(w) = a_s + b_s w`` and ``b_+ < 0 < b_-``, n pulses of sign s compose to
+    ``w_n = w_s + r_s^n (w − w_s)``, ``r_+ = 1 + δ b_+``, ``r_- = 1 − δ b_-``, ``w_s = −a_s/b_s``
+    (THEORY D9; the same closed form as :func:`convergence.update.apply_pulses`, whose per-call
+    work — the per-element coefficients, logs and fixed points — is done once here). Exact for
+    any per-element (realised) coefficients; requires ``c2c = 0``.
+    """
+
+    def __init__(self, device: AnyDevice, dw_min: float) -> None:
+        ap, bp, am, bm = (np.asarray(c, dtype=float) for c in device.affine())  # type: ignore[union-attr]
+        self.log_up = np.log1p(dw_min * bp)
+        self.fix_up = -ap / bp
+        self.log_dn = np.log1p(-dw_min * bm)
+        self.fix_dn = -am / bm
+        lo, hi = device.bounds
+        self.lo, self.hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+        # the result lies between w and the fixed point: no clipping when the fixed points are the bounds
+        self.clip = not (np.allclose(self.fix_up, self.hi, rtol=1e-12, atol=1e-15)
+                         and np.allclose(self.fix_dn, self.lo, rtol=1e-12, atol=1e-15))
+
+    @staticmethod
+    def build(device: AnyDevice, mode: UpdateMode) -> "PulseKernel | None":
+        """A kernel if ``device``/``mode`` qualify (Pulsed, no c2c, affine with b+ < 0 < b-, δ|b| < 1), else None."""
+        if not isinstance(mode, Pulsed) or mode.c2c:
+            return None
+        aff = device.affine()
+        if aff is None:
+            return None
+        bp, bm = np.asarray(aff[1], dtype=float), np.asarray(aff[3], dtype=float)
+        if not (np.all(bp < 0) and np.all(bm > 0) and mode.dw_min * max(float(np.max(-bp)), float(np.max(bm))) < 1):
+            return None
+        return PulseKernel(device, mode.dw_min)
+
+    def _finish(self, out: Array) -> Array:
+        if self.clip:
+            np.clip(out, self.lo, self.hi, out=out)
+        return out
+
+    def down_up(self, w: Array, n_down: Array, n_up: Array) -> Array:
+        """``n_down`` down pulses, then ``n_up`` up pulses (counts are consumed as scratch space)."""
+        rn = np.multiply(n_down, self.log_dn, out=n_down)
+        np.exp(rn, out=rn)
+        out = np.subtract(w, self.fix_dn)
+        out *= rn
+        out += self.fix_dn
+        rn = np.multiply(n_up, self.log_up, out=n_up)
+        np.exp(rn, out=rn)
+        out -= self.fix_up
+        out *= rn
+        out += self.fix_up
+        return self._finish(out)
+
+    def signed(self, w: Array, n: Array, up: Array) -> Array:
+        """``n`` pulses of direction ``up`` (bool) per element."""
+        log_r = np.where(up, self.log_up, self.log_dn)
+        fix = np.where(up, self.fix_up, self.fix_dn)
+        rn = np.exp(np.multiply(n, log_r, out=log_r), out=log_r)
+        out = np.subtract(w, fix)
+        out *= rn
+        out += fix
+        return self._finish(out)
+
+
 def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mode: UpdateMode, rng: Any,
-                   accumulate: str = "signs") -> Array:
+                   accumulate: str = "signs", kernel: PulseKernel | None = None) -> Array:
     r"""Write ``−lr Σ_b d_b x_bᵀ`` onto the array ``a`` (trials, out, in) through the device.
 
     ``accumulate="net"``: one update with ``ΔA = −lr Dᵀ X``. ``"signs"``: the positive and
     negative parts ``P = lr Σ_b [d_b x_bᵀ]_−``, ``N = lr Σ_b [d_b x_bᵀ]_+`` are applied as
     separate down/up pulse counts (Expected: ``A + (P − N) F(A) − (P + N) G(A)``), whose
     first-order expectation equals ``len(batch)`` sequential per-sample writes. ``"sample"``
-    is handled by the caller (batch of one).
+    is handled by the caller (batch of one). ``kernel`` (a :class:`PulseKernel` of this
+    device and mode) gives the same result faster.
     """
+    pulsed = isinstance(mode, Pulsed)
+    if pulsed and rng is None and (mode.rounding == "stochastic" or mode.c2c):
+        raise ConfigError("pulsed mode with stochastic rounding or c2c noise needs an rng")
     if accumulate == "net" or x.shape[1] == 1:
         g = np.matmul(d.transpose(0, 2, 1), x)
         g *= -lr
+        if kernel is not None and pulsed:
+            return kernel.signed(a, pulse_counts(g, mode, rng), g >= 0)
         return analog_update(a, g, device, mode, rng)
     dp, dn = np.maximum(d, 0.0), np.minimum(d, 0.0)
     xp, xn = np.maximum(x, 0.0), np.minimum(x, 0.0)
     dpt, dnt = dp.transpose(0, 2, 1), dn.transpose(0, 2, 1)
-    plus = np.matmul(dpt, xp)           # Σ [d x]_+ : desired decrease
-    plus += np.matmul(dnt, xn)
-    minus = np.matmul(dpt, xn)          # Σ [d x]_- (negative): desired increase
-    minus += np.matmul(dnt, xp)
-    up = np.multiply(minus, -lr)        # >= 0: amount to add
-    down = np.multiply(plus, lr)        # >= 0: amount to subtract
-    if isinstance(mode, Expected):
+    down = np.matmul(dpt, xp)           # Σ [d x]_+ : desired decrease (before × lr)
+    down += np.matmul(dnt, xn)
+    up = np.matmul(dpt, xn)             # Σ [d x]_- (≤ 0): desired increase (before × −lr)
+    up += np.matmul(dnt, xp)
+    up *= -lr
+    down *= lr
+    if not pulsed:
         return a + (up - down) * device.F(a) - (up + down) * device.G(a)
-    if rng is None and (mode.rounding == "stochastic" or mode.c2c):
-        raise ConfigError("pulsed mode with stochastic rounding or c2c noise needs an rng")
     n_down = pulse_counts(down, mode, rng)
     n_up = pulse_counts(up, mode, rng)
+    if kernel is not None:
+        return kernel.down_up(a, n_down, n_up)
     out = apply_pulses(a, n_down, np.zeros(a.shape, dtype=bool), device, mode.dw_min, c2c=mode.c2c, rng=rng)
     return apply_pulses(out, n_up, np.ones(a.shape, dtype=bool), device, mode.dw_min, c2c=mode.c2c, rng=rng)
 
@@ -364,6 +436,7 @@ def _transfer_family(kind: str, name: str, lr_fast: Any, device: AnyDevice, *, d
     if kind == "dynamic" and in_chop_prob == 0.0:
         raise ConfigError("AGAD needs in_chop_prob > 0 (it sets the chopper period N = ceil(1/in_chop_prob))")
     chop_period = max(math.ceil(1.0 / in_chop_prob), 2) if in_chop_prob > 0 else 0
+    kernel_fast = PulseKernel.build(device_fast, mode_fast)
     beta = min(tail_weightening / chop_period, 1.0) if chop_period else 1.0
 
     def init(w0: Any) -> TransferState:
@@ -472,7 +545,7 @@ def _transfer_family(kind: str, name: str, lr_fast: Any, device: AnyDevice, *, d
             lr_a = lr_fast
         xc = x * state.c_in[:, None, :] if chop_period else x
         dc = d * state.c_out[:, None, :] if out_chop_prob else d
-        s["a"] = gradient_write(state.a, xc, dc, lr_a, device_fast, mode_fast, rng, accumulate)
+        s["a"] = gradient_write(state.a, xc, dc, lr_a, device_fast, mode_fast, rng, accumulate, kernel_fast)
         k_new = state.k + (1 if units_in_mbatch else batch)
         events = (k_new // transfer_every - state.k // transfer_every) * (n_reads or n_in)
         t = state.t
@@ -647,6 +720,7 @@ def analog_sgd_tile(lr: Any, device: AnyDevice, *, mode: UpdateMode = Expected()
     if not 0.0 <= auto_momentum < 1.0:
         raise ConfigError(f"auto_momentum must lie in [0, 1) (got {auto_momentum!r})")
     gran = _granularity(mode, granularity, "granularity") if auto_scale else None
+    kernel = PulseKernel.build(device, mode)
 
     def init(w0: Any) -> TileSGDState:
         w = _as_tile(w0, lr=lr)
@@ -661,7 +735,7 @@ def analog_sgd_tile(lr: Any, device: AnyDevice, *, mode: UpdateMode = Expected()
             with np.errstate(divide="ignore", invalid="ignore"):
                 scale = desired_bl * gran / (m_x * m_d)
             eff = lr * np.where(np.isfinite(scale), scale, 0.0)[:, None, None]
-        w = gradient_write(state.w, x, d, eff, device, mode, rng, accumulate)
+        w = gradient_write(state.w, x, d, eff, device, mode, rng, accumulate, kernel)
         return TileSGDState(w, m_x, m_d, state.k + x.shape[1])
 
     def step(state: TileSGDState, x: Any, d: Any, rng: Any = None) -> TileSGDState:

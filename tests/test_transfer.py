@@ -225,6 +225,31 @@ def test_signs_matches_per_sample_writes_to_second_order():
     assert s1 < 0.1 * n1
 
 
+def test_pulse_kernel_equals_core_apply_pulses():
+    # the precomputed closed form must reproduce convergence.update.apply_pulses (down then up) for
+    # realised soft-bounds and linear-step devices, including per-element asymmetry and shifts
+    rng = np.random.default_rng(12)
+    shape = (3, 4, 5)
+    var = cv.Variation(dw_min_dtod=0.3, up_down_dtod=0.05, range_dtod=0.1, sym_skew=0.1, sym_dtod=0.2)
+    for base in (cv.SoftBounds(1.0), cv.LinearStep(tau_max=1.25, tau_min=-0.75)):
+        dev = cv.realize(base, var, shape, rng)
+        lo, hi = dev.bounds
+        w = lo + (hi - lo) * rng.uniform(0.05, 0.95, shape)
+        n_dn, n_up = rng.integers(0, 40, shape).astype(float), rng.integers(0, 40, shape).astype(float)
+        kern = T.PulseKernel.build(dev, cv.Pulsed(0.01))
+        assert kern is not None
+        ref = cv.update.apply_pulses(w, n_dn, np.zeros(shape, bool), dev, 0.01)
+        ref = cv.update.apply_pulses(ref, n_up, np.ones(shape, bool), dev, 0.01)
+        np.testing.assert_allclose(kern.down_up(w, n_dn.copy(), n_up.copy()), ref, rtol=1e-12, atol=1e-14)
+        up = rng.random(shape) < 0.5
+        np.testing.assert_allclose(kern.signed(w, n_up, up), cv.update.apply_pulses(w, n_up, up, dev, 0.01),
+                                   rtol=1e-12, atol=1e-14)
+    # no kernel where the closed form does not apply
+    assert T.PulseKernel.build(cv.ConstantStep(), cv.Pulsed(0.01)) is None
+    assert T.PulseKernel.build(cv.SoftBounds(1.0), cv.Pulsed(0.01, c2c=0.1)) is None
+    assert T.PulseKernel.build(cv.SoftBounds(1.0), cv.Expected()) is None
+
+
 # -- convergence and offset robustness ----------------------------------------------------------
 
 def test_ttv2_zero_offset_converges_on_least_squares():
