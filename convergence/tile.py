@@ -232,6 +232,8 @@ def _entries(chunks: list, n_out: int) -> tuple[Array, Array, Array, Array]:
         if cols is not None:
             j = cols[r, j]
         parts.append((t_a[r], s_a[r], i, j, k_a[r]))
+    if len(parts) == 1:
+        return parts[0][:4]
     t, s, i, j, k = (np.concatenate(c) for c in zip(*parts))
     if len(parts) > 1:
         order = np.lexsort((k, s, t))

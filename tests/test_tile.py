@@ -141,14 +141,23 @@ def test_um_probabilities_closed_form():
     assert bl.item() == 0 and not p.any() and not q.any()
 
 
-def _entries_as_counts(x, d, a, b, bl, rng):
+def _entries_as_counts(x, d, a, b, bl, rng, max_bits=1 << 22):
     counts = np.zeros(d.shape + (x.shape[-1],))
-    t, s, i, j = coincidences(x, d, a, b, bl, rng)
+    t, s, i, j = coincidences(x, d, a, b, bl, rng, max_bits)
     np.add.at(counts, (t, s, i, j), 1.0)
     return counts
 
 
-@pytest.mark.parametrize("sampler", ["dense", "entries"])
+SAMPLERS = {
+    "dense": coincidence_counts,
+    "entries": _entries_as_counts,
+    # one BL slot per chunk: exercises the merging of chunks
+    "dense_chunked": lambda *args: coincidence_counts(*args, max_bits=1),
+    "entries_chunked": lambda *args: _entries_as_counts(*args, max_bits=1),
+}
+
+
+@pytest.mark.parametrize("sampler", list(SAMPLERS))
 def test_coincidence_marginals_are_binomial_and_rows_correlate(sampler):
     """n_ij ~ Binomial(BL, p_j q_i) (chi-square) and Cov(n_ij, n_ij') = BL q_i(1 − q_i) p_j p_j'."""
     T = 20000
@@ -159,8 +168,7 @@ def test_coincidence_marginals_are_binomial_and_rows_correlate(sampler):
     bl, a, b = pulse_train_parameters(x, d, lr, dw, up)
     _, p, q = pulse_train_probabilities(x[:1], d[:1], lr, dw, up)
     p, q, BL = p[0, 0], q[0, 0], int(bl[0, 0])
-    sample = coincidence_counts if sampler == "dense" else _entries_as_counts
-    counts = sample(x, d, a, b, bl, np.random.default_rng(11))[:, 0]      # (T, 2, 3)
+    counts = SAMPLERS[sampler](x, d, a, b, bl, np.random.default_rng(11))[:, 0]      # (T, 2, 3)
     for i in range(2):
         for j in range(3):
             pij = p[j] * q[i]
@@ -185,7 +193,7 @@ def test_coincidence_marginals_are_binomial_and_rows_correlate(sampler):
     assert abs(c - theory) <= K * se + 1e-12
 
 
-@pytest.mark.parametrize("sampler", ["dense", "entries"])
+@pytest.mark.parametrize("sampler", list(SAMPLERS))
 def test_sparse_inputs_are_compacted_without_changing_the_law(sampler):
     """One-hot inputs (transfer reads) use the compact path: pulses only in the hot column,
     with mean BL·p·q (k·s.e. margin)."""
@@ -197,8 +205,7 @@ def test_sparse_inputs_are_compacted_without_changing_the_law(sampler):
     up = UpdateParameters(desired_bl=4)
     bl, a, b = pulse_train_parameters(x, d, 0.05, 0.01, up)
     _, p, q = pulse_train_probabilities(x[:1], d[:1], 0.05, 0.01, up)
-    sample = coincidence_counts if sampler == "dense" else _entries_as_counts
-    counts = sample(x, d, a, b, bl, np.random.default_rng(5))
+    counts = SAMPLERS[sampler](x, d, a, b, bl, np.random.default_rng(5))
     for s, col in ((0, 3), (1, 11)):
         others = np.delete(counts[:, s], col, axis=-1)
         assert not others.any()
