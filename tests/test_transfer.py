@@ -80,6 +80,40 @@ def test_chopper_cancels_constant_offset_over_a_period():
     assert states[-1].pulses.sum() == 0
 
 
+def test_output_chopper_dechops_rows():
+    # out_chop_prob = 1: every row flips after each full sweep; the in-chopper (period 100) stays +1.
+    # A constant A then enters H with sign +1 in sweep 1 and −1 in sweep 2: H = λ a0, then 0.
+    n_in, lam = 3, 0.01
+    a0 = np.random.default_rng(6).uniform(-0.9, 0.9, (2, 4, n_in))
+    alg = T.chopped_ttv2(0.1, cv.SoftBounds(1.0), mode=cv.Pulsed(0.05), in_chop_prob=0.01, chop_random=False,
+                         out_chop_prob=1.0, transfer_lr=lam * 0.05)
+    states = _frozen_a_run(alg, a0, 2 * n_in)
+    np.testing.assert_allclose(states[n_in - 1].h, lam * a0, rtol=1e-12)
+    np.testing.assert_array_equal(states[n_in - 1].c_out, -1.0)
+    np.testing.assert_allclose(states[-1].h, 0.0, atol=1e-14)
+    np.testing.assert_array_equal(states[-1].c_in, 1.0)
+
+
+def test_sample_mode_is_sequential_batch_of_one():
+    # accumulate="sample" on a batch of 4 equals four batch-1 steps with the same random stream
+    w_t = target(2, 3)
+    kw = dict(mode=cv.Pulsed(0.05), in_chop_prob=0.3, transfer_lr=0.05, transfer_every=3)
+    a_sample = T.agad(0.1, cv.SoftBounds(1.0), accumulate="sample", **kw)
+    a_one = T.agad(0.1, cv.SoftBounds(1.0), **kw)
+    rng = np.random.default_rng(1)
+    xs, es = rng.standard_normal((20, 2, 4, 3)), 0.1 * rng.standard_normal((20, 2, 4, 3))
+    s1, s2 = a_sample.init(np.zeros_like(w_t)), a_one.init(np.zeros_like(w_t))
+    r1, r2 = np.random.default_rng(2), np.random.default_rng(2)
+    for x, e in zip(xs, es):
+        d = np.matmul(x, (s1.w - w_t).transpose(0, 2, 1)) + e   # error fixed for the whole batch
+        s1 = a_sample.step(s1, x, d, r1)
+        for b in range(4):
+            s2 = a_one.step(s2, x[:, b:b + 1], d[:, b:b + 1], r2)
+    for name in ("w", "a", "h", "c_in", "mean", "ref", "pulses"):
+        np.testing.assert_array_equal(getattr(s1, name), getattr(s2, name))
+    assert s1.k == s2.k == 80 and s1.t == s2.t == 80 // 3
+
+
 def test_random_chopper_flip_rate():
     # one read per step on a 1-column tile: flips ~ Binomial(steps, p) per trial
     trials, steps, p = 400, 50, 0.2
