@@ -346,3 +346,14 @@ def test_periphery_output_noise_has_the_stated_std(rng):
     sd = err.std()
     # 10000 Gaussian draws: std of the sample std ≈ 0.1/sqrt(2·10000); 5 standard errors
     assert abs(sd - 0.1) < 5 * 0.1 / math.sqrt(2 * err.size)
+
+
+@pytest.mark.parametrize("device", [cv.Power(0.8, 0.5), cv.Exponential(0.8, 2.0)])
+def test_analog_sgd_nonaffine_shortcut_equals_the_F_G_form(rng, device):
+    """W + dW⊙q_sign(dW)(W) (the optimizer's shortcut) = W + dW⊙F − |dW|⊙G (P2 eq 5, core update)."""
+    w0 = rng.uniform(-0.6, 0.6, (3, 5))
+    x, d = _xd(rng)
+    opt = optim.AnalogSGD(device)
+    st = opt.update(opt.init(w0), x, d, 0.05, None)
+    dw = -0.05 * d.T @ x
+    np.testing.assert_allclose(opt.weights(st), w0 + dw * device.F(w0) - np.abs(dw) * device.G(w0), rtol=1e-12)
