@@ -342,15 +342,14 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
         if kernel is not None and pulsed:
             return kernel.signed(a, pulse_counts(g, mode, rng), g >= 0)
         return analog_update(a, g, device, mode, rng)
-    dp, dn = np.maximum(d, 0.0), np.minimum(d, 0.0)
-    xp, xn = np.maximum(x, 0.0), np.minimum(x, 0.0)
-    dpt, dnt = dp.transpose(0, 2, 1), dn.transpose(0, 2, 1)
-    down = np.matmul(dpt, xp)           # Σ [d x]_+ : desired decrease (before × lr)
-    down += np.matmul(dnt, xn)
-    up = np.matmul(dpt, xn)             # Σ [d x]_- (≤ 0): desired increase (before × −lr)
-    up += np.matmul(dnt, xp)
-    up *= -lr
-    down *= lr
+    # Σ_b [d x]_± from two products: Σ|d||x| ± Σ d x  (|d_i x_j| = |d_i||x_j|)
+    total = np.matmul(np.abs(d).transpose(0, 2, 1), np.abs(x))
+    net = np.matmul(d.transpose(0, 2, 1), x)
+    half = 0.5 * lr
+    down = np.add(total, net)           # 2 Σ [d x]_+ : desired decrease
+    down *= half
+    up = np.subtract(total, net, out=total)   # 2 Σ [d x]_- magnitude: desired increase
+    up *= half
     if not pulsed:
         return a + (up - down) * device.F(a) - (up + down) * device.G(a)
     n_down = pulse_counts(down, mode, rng)
