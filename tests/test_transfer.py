@@ -21,13 +21,13 @@ K = 4.0  # statistical margin in standard errors
 
 
 def lsq_run(alg, w_target, steps, seed, batch=1):
-    """Drive ``alg`` on f(W) = ½ E‖(W − W*)x‖², x ~ N(0, I) (d = (C − W*) x); returns final state."""
+    """Drive ``alg`` on f(W) = ½ E‖(W − W*)x‖², x ~ N(0, I) (d = (query − W*) x); returns final state."""
     trials, n_out, n_in = w_target.shape
     rng = np.random.default_rng(seed)
     state = alg.init(np.zeros_like(w_target))
     for _ in range(steps):
         x = rng.standard_normal((trials, batch, n_in))
-        d = np.matmul(x, (state.w - w_target).transpose(0, 2, 1))
+        d = np.matmul(x, (alg.query(state) - w_target).transpose(0, 2, 1))   # gradient at the presented W
         state = alg.step(state, x, d, rng)
     return state
 
@@ -294,6 +294,22 @@ def test_ttv2_zero_offset_converges_on_least_squares():
     err = rms(lsq_run(alg, w_t, 3000, seed=1).w - w_t)
     m, se = err.mean(), err.std(ddof=1) / np.sqrt(err.size)
     assert m + K * se < dw
+
+
+def test_ttv1_and_rlv2_converge_and_mixing_helps():
+    # zero offset, δ = 0.05: TT-v1 (column-wise, λ_T = 0.05) and RL-v2 (β = 0.05, all columns every 5 updates)
+    # end within 2δ of the target; RL-v2 with γ = 0.3 (gradient at C + γA) ends within δ/2, below γ = 0
+    dw = 0.05
+    w_t = target()
+    algs = {"ttv1": T.ttv1(0.1, cv.SoftBounds(1.0), mode=cv.Pulsed(dw), transfer_lr=0.05, units_in_mbatch=False),
+            "rlv2": T.rlv2(0.1, cv.SoftBounds(1.0), beta=0.05, mode=cv.Pulsed(dw), transfer_every=5),
+            "rlv2-gamma": T.rlv2(0.1, cv.SoftBounds(1.0), beta=0.05, gamma=0.3, mode=cv.Pulsed(dw), transfer_every=5)}
+    errs = {k: rms(lsq_run(a, w_t, 2000, seed=1).w - w_t) for k, a in algs.items()}
+    ms = {k: (v.mean(), v.std(ddof=1) / np.sqrt(v.size)) for k, v in errs.items()}
+    assert ms["ttv1"][0] + K * ms["ttv1"][1] < 2 * dw
+    assert ms["rlv2"][0] + K * ms["rlv2"][1] < 2 * dw
+    assert ms["rlv2-gamma"][0] + K * ms["rlv2-gamma"][1] < dw / 2
+    assert ms["rlv2-gamma"][0] + K * ms["rlv2-gamma"][1] < ms["rlv2"][0] - K * ms["rlv2"][1]
 
 
 def _offset_runs(steps=6000, skew=0.8, trials=8):
