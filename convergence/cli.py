@@ -3,6 +3,8 @@
 Commands:
     simulate   run an algorithm on an objective with gradient noise, print tail statistics
     device     plot q+, q-, F, G and the symmetric point of a device
+    figures    regenerate the figures and the verification report (cli_figures)
+    demo       teaching demos: ``demo bias`` (cli_figures)
 
 Bad input exits with code 2 and one line naming the bad field.
 """
@@ -16,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import cli_figures
 from ._alloc import tune_allocator
 from . import cli_proofs
 from . import cli_check
@@ -73,41 +76,15 @@ def _add_device(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def _add_figures(sub: Any) -> None:
-    p = sub.add_parser("figures", help="regenerate figures into build/figures",
-                       description="Regenerate the figures (currently: the device-response plots).")
-    p.add_argument("--out", default="build/figures", help="output folder (default build/figures)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Check analog in-memory training theory against simulation.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_simulate(sub)
     _add_device(sub)
     cli_proofs.add_parser(sub)
-    _add_figures(sub)
+    cli_figures.add_parser(sub)
     cli_check.add_parser(sub)
     return parser
-
-
-#: devices drawn by ``convergence figures`` (P1 Fig. 2/6, P2 Fig. 1/3/6 examples)
-DEVICE_GALLERY = ("ideal", "softbounds:tau=1", "softbounds:tau=1,w_sym=0.3", "linear:tau=1,c=0.3",
-                  "linearstep:tau_max=1,tau_min=-0.5", "power:tau=1,gamma=0.5", "power:tau=1,gamma=2",
-                  "exp:tau=1,gamma=2", "constant:w_max=1,w_min=-1,up_down=0.3")
-
-
-def cmd_figures(args: argparse.Namespace) -> int:
-    import os
-
-    from .plotting import plot_device
-
-    for spec in DEVICE_GALLERY:
-        dev = parse_device(spec)
-        stem = spec.replace(":", "_").replace(",", "_").replace("=", "")
-        for ext in ("png", "pdf"):
-            plot_device(dev, os.path.join(args.out, "devices", f"{stem}.{ext}"))
-        print(f"wrote {os.path.join(args.out, 'devices', stem)}.png/.pdf")
-    return 0
 
 
 def _parse_init(text: str, d: int) -> Any:
@@ -248,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    handler = {"simulate": cmd_simulate, "proofs": cli_proofs.run, "errata": cli_proofs.run, "device": cmd_device, "figures": cmd_figures, "check": cli_check.run}[args.command]
+    handler = {"simulate": cmd_simulate, "proofs": cli_proofs.run, "errata": cli_proofs.run, "device": cmd_device, "figures": cli_figures.run, "demo": cli_figures.run, "check": cli_check.run}[args.command]
     try:
         return handler(args)
     except ConfigError as exc:

@@ -1,0 +1,391 @@
+"""The figure runner: discovery, cache hits/misses/invalidation, corruption recovery, atomic writes,
+backend equivalence (joblib 1 vs 2 workers vs a dask LocalCluster) and the CLI contract.
+
+Every test uses tiny fake recipes in a temporary repository, never the real ``figures/``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convergence import figures_api as fa
+from convergence._validate import ConfigError
+from convergence.cli import main
+
+HELPER = '''
+import numpy as np
+
+def draw(task):
+    """One sweep item: (index, SeedSequence) -> a small random vector (its own stream)."""
+    i, ss = task
+    return np.random.default_rng(ss).standard_normal(4) + i
+'''
+
+SWEEP = '''
+"""Fake sweep recipe: independent seeded runs through parallel_map."""
+import importlib.util, pathlib, sys
+import numpy as np
+from convergence.figures_api import parallel_map
+
+_spec = importlib.util.spec_from_file_location("fake_sweep_helper", pathlib.Path(__file__).with_name("_helper.py"))
+H = importlib.util.module_from_spec(_spec); sys.modules["fake_sweep_helper"] = H; _spec.loader.exec_module(H)
+
+NAME = "sweep"
+TITLE = "fake sweep"
+PAPER = "new"
+SEED = 11
+SCALES = {"quick": {"n": 6}, "default": {"n": 8}, "paper": {"n": 8}}
+
+def _run(task):
+    return H.draw(task) * 2.0
+
+def compute(cfg, seed):
+    with open(pathlib.Path(__file__).with_name("calls_sweep.txt"), "a") as f:
+        f.write("x")
+    tasks = [(i, np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (i,)))
+             for i in range(cfg["n"])]
+    return {"x": np.stack(parallel_map(_run, tasks))}
+
+def plot(data, cfg):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot(data["x"].ravel())
+    return fig
+'''
+
+SIMPLE = '''
+"""Fake simple recipe (no parallel_map): sequential compute."""
+import pathlib
+import numpy as np
+
+NAME = "simple_fig"
+TITLE = "fake simple"
+PAPER = "P1 Fig. 0"
+SEED = 5
+SCALES = {"quick": {"a": 1.0, "n": 3}, "default": {"a": 2.0, "n": 3}, "paper": {"a": 3.0, "n": 3}}
+
+def compute(cfg, seed):
+    with open(pathlib.Path(__file__).with_name("calls_simple.txt"), "a") as f:
+        f.write("x")
+    rng = np.random.default_rng(seed)
+    return {"y": cfg["a"] * rng.standard_normal(cfg["n"]), "label": np.array("ok")}
+
+def plot(data, cfg):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot(data["y"])
+    return fig
+
+def claims(data, cfg):
+    return [{"id": "simple.claim", "statement": "y is finite", "prediction": "finite", "measured": float(data["y"][0]),
+             "uncertainty": 0.0, "verdict": "holds", "paper": PAPER}]
+'''
+
+
+def _calls(repo: Path, which: str) -> int:
+    p = repo / "figures" / f"calls_{which}.txt"
+    return len(p.read_text()) if p.exists() else 0
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    figs = tmp_path / "figures"
+    figs.mkdir()
+    (figs / "_helper.py").write_text(HELPER)
+    (figs / "sweep.py").write_text(SWEEP)
+    (figs / "simple.py").write_text(SIMPLE)
+    return tmp_path
+
+
+def _run(repo: Path, names=(), **kw):
+    kw.setdefault("scale", "quick")
+    return fa.run_figures(names, root=repo, out_dir=repo / "build", cache_dir=repo / "cache", progress=False, **kw)
+
+
+def _only(results, name):
+    (r,) = [r for r in results if r.name == name]
+    assert r.status == "ok", r.error
+    return r
+
+
+def _entry(repo: Path, name: str) -> tuple[Path, Path]:
+    (npz,) = sorted((repo / "cache").glob(f"{name}-*.npz"))
+    return npz, npz.with_suffix(".json")
+
+
+# -- discovery ------------------------------------------------------------------------------------
+
+def test_discovery_select_by_name_or_stem_and_helpers_skipped(repo):
+    recipes = fa.discover(repo)
+    assert [r.stem for r in recipes] == ["simple", "sweep"]          # sorted by file; _helper.py skipped
+    assert [r.name for r in fa.select(recipes, ["simple"])] == ["simple_fig"]   # by stem
+    assert [r.name for r in fa.select(recipes, ["simple_fig", "simple"])] == ["simple_fig"]  # no duplicates
+    with pytest.raises(ConfigError, match="unknown figure 'nope'"):
+        fa.select(recipes, ["nope"])
+    with pytest.raises(ConfigError, match="repository root"):
+        fa.find_repo_root(repo / "figures")
+
+
+def test_cache_key_covers_each_input_and_ignores_dict_order():
+    base = dict(name="a", config={"x": 1, "y": [1, 2]}, seed=3, version="0.1.0", source_sha256="s")
+    k = fa.cache_key(**base)
+    assert k == fa.cache_key(**{**base, "config": {"y": [1, 2], "x": 1}})
+    variants = [{"name": "b"}, {"config": {"x": 2, "y": [1, 2]}}, {"seed": 4}, {"version": "0.2.0"},
+                {"source_sha256": "t"}]
+    keys = {fa.cache_key(**{**base, **v}) for v in variants}
+    assert len(keys) == len(variants) and k not in keys
+    # independent recomputation of the definition (canonical JSON, sha256)
+    payload = {"name": "a", "config": {"x": 1, "y": [1, 2]}, "seed": 3, "version": "0.1.0", "source": "s",
+               "format": fa.CACHE_FORMAT}
+    assert k == hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# -- cache hits, misses, invalidation --------------------------------------------------------------
+
+def test_miss_then_hit_then_force(repo):
+    first = _only(_run(repo, ["simple"]), "simple_fig")
+    assert not first.from_cache and first.cache_note == "not in cache" and _calls(repo, "simple") == 1
+    assert Path(first.png).exists() and Path(first.pdf).exists() and not first.plot_skipped
+    npz, side = _entry(repo, "simple_fig")
+    meta = json.loads(side.read_text())
+    assert meta["key"] == first.key and meta["config"] == {"a": 1.0, "n": 3} and meta["seed"]["entropy"] == 5
+    assert meta["versions"]["convergence"] and meta["compute_seconds"] >= 0
+    with np.load(npz, allow_pickle=False) as z:
+        y_first = z["y"].copy()
+
+    second = _only(_run(repo, ["simple"]), "simple_fig")
+    assert second.from_cache and second.plot_skipped and _calls(repo, "simple") == 1
+    assert second.key == first.key and second.claims == first.claims
+
+    forced = _only(_run(repo, ["simple"], force=True), "simple_fig")
+    assert not forced.from_cache and forced.cache_note == "--force" and not forced.plot_skipped
+    assert _calls(repo, "simple") == 2
+    with np.load(_entry(repo, "simple_fig")[0], allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["y"], y_first)       # deterministic given (cfg, seed)
+
+
+def test_invalidation_by_config_seed_version_source_and_helper(repo, monkeypatch):
+    _run(repo, ["simple"])
+    assert _calls(repo, "simple") == 1
+    # another scale = another config
+    _run(repo, ["simple"], scale="default")
+    assert _calls(repo, "simple") == 2
+    _run(repo, ["simple"], scale="quick")
+    assert _calls(repo, "simple") == 2                        # both entries live side by side
+    # package version
+    monkeypatch.setattr(fa, "__version__", "999.0")
+    _run(repo, ["simple"])
+    assert _calls(repo, "simple") == 3
+    monkeypatch.undo()
+    # recipe source (a comment changes the digest) and the same change reverted
+    path = repo / "figures" / "simple.py"
+    path.write_text(SIMPLE + "\n# edited\n")
+    _run(repo, ["simple"])
+    assert _calls(repo, "simple") == 4
+    path.write_text(SIMPLE)
+    _run(repo, ["simple"])
+    assert _calls(repo, "simple") == 4
+    # a shared helper next to the recipes
+    (repo / "figures" / "_helper.py").write_text(HELPER + "\n# edited\n")
+    _run(repo, ["simple"])
+    assert _calls(repo, "simple") == 5
+    # config of the scale edited in place (SEED too) -> new keys
+    path.write_text(SIMPLE.replace('"quick": {"a": 1.0', '"quick": {"a": 1.5'))
+    r = _only(_run(repo, ["simple"]), "simple_fig")
+    assert _calls(repo, "simple") == 6 and r.config["a"] == 1.5
+    path.write_text(SIMPLE.replace('"quick": {"a": 1.0', '"quick": {"a": 1.5').replace("SEED = 5", "SEED = 6"))
+    _run(repo, ["simple"])
+    assert _calls(repo, "simple") == 7
+
+
+# -- corruption and atomicity ----------------------------------------------------------------------
+
+def test_truncated_npz_is_detected_and_recomputed(repo):
+    _run(repo, ["simple"])
+    npz, _ = _entry(repo, "simple_fig")
+    raw = npz.read_bytes()
+    npz.write_bytes(raw[: len(raw) // 2])
+    r = _only(_run(repo, ["simple"]), "simple_fig")
+    assert not r.from_cache and "corrupt" in r.cache_note and "digest" in r.cache_note
+    assert _calls(repo, "simple") == 2
+    assert _only(_run(repo, ["simple"]), "simple_fig").from_cache     # repaired entry is valid again
+
+
+def test_bad_zip_with_matching_digest_is_detected(repo):
+    _run(repo, ["simple"])
+    npz, side = _entry(repo, "simple_fig")
+    garbage = b"not a zip archive at all"
+    npz.write_bytes(garbage)
+    meta = json.loads(side.read_text())
+    meta["npz_sha256"] = hashlib.sha256(garbage).hexdigest()
+    side.write_text(json.dumps(meta))
+    r = _only(_run(repo, ["simple"]), "simple_fig")
+    assert not r.from_cache and "bad archive" in r.cache_note and _calls(repo, "simple") == 2
+
+
+def test_missing_sidecar_and_key_mismatch_are_recomputed(repo):
+    _run(repo, ["simple"])
+    npz, side = _entry(repo, "simple_fig")
+    side.unlink()
+    r = _only(_run(repo, ["simple"]), "simple_fig")
+    assert "sidecar" in r.cache_note and "missing" in r.cache_note and _calls(repo, "simple") == 2
+    meta = json.loads(side.read_text())
+    meta["key"] = "0" * 64
+    side.write_text(json.dumps(meta))
+    r = _only(_run(repo, ["simple"]), "simple_fig")
+    assert "key mismatch" in r.cache_note and _calls(repo, "simple") == 3
+
+
+def test_crash_inside_the_writer_leaves_nothing_readable(tmp_path):
+    target = tmp_path / "c" / "entry.npz"
+
+    def half_then_crash(f):
+        f.write(b"PK\x03\x04 partial")
+        raise KeyboardInterrupt("power cut")
+
+    with pytest.raises(KeyboardInterrupt):
+        fa._atomic_write(target, half_then_crash)
+    assert not target.exists() and list(target.parent.iterdir()) == []   # no temp file left behind
+
+
+def test_crash_between_data_and_sidecar_is_not_read_as_valid(tmp_path, monkeypatch):
+    cache = fa.Cache(tmp_path / "cache")
+    key = "ab" * 32
+    real = fa._atomic_write
+    calls = {"n": 0}
+
+    def crash_on_sidecar(path, write):
+        calls["n"] += 1
+        if path.suffix == ".json":
+            raise OSError("disk full while writing the sidecar")
+        real(path, write)
+
+    # (1) fresh entry: data written, sidecar never -> "missing sidecar"
+    monkeypatch.setattr(fa, "_atomic_write", crash_on_sidecar)
+    with pytest.raises(OSError):
+        cache.store("fig", key, {"a": np.arange(3.0)}, {})
+    monkeypatch.setattr(fa, "_atomic_write", real)
+    with pytest.raises(fa.CacheEntryError, match="sidecar"):
+        cache.load("fig", key)
+    # (2) a valid old entry, then a crash while replacing it with different data -> digest mismatch
+    cache.store("fig", key, {"a": np.arange(3.0)}, {})
+    assert cache.load("fig", key)[0]["a"].tolist() == [0.0, 1.0, 2.0]
+    monkeypatch.setattr(fa, "_atomic_write", crash_on_sidecar)
+    with pytest.raises(OSError):
+        cache.store("fig", key, {"a": np.arange(4.0)}, {})
+    monkeypatch.setattr(fa, "_atomic_write", real)
+    with pytest.raises(fa.CacheEntryError, match="digest"):
+        cache.load("fig", key)
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_object_arrays_and_pickle_are_refused(tmp_path):
+    cache = fa.Cache(tmp_path)
+    with pytest.raises(ConfigError, match="dtype object"):
+        cache.store("fig", "cd" * 32, {"bad": np.array([{"a": 1}], dtype=object)}, {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failing_recipe_is_reported_and_others_still_run(repo):
+    (repo / "figures" / "broken.py").write_text(SIMPLE.replace('NAME = "simple_fig"', 'NAME = "broken"')
+                                                .replace("rng = np.random", "raise RuntimeError('boom'); rng = np.random"))
+    results = _run(repo)
+    by = {r.name: r for r in results}
+    assert by["broken"].status == "error" and "boom" in by["broken"].error
+    assert by["simple_fig"].status == "ok" and by["sweep"].status == "ok"
+    assert not list((repo / "cache").glob("broken-*"))
+
+
+# -- parallelism ------------------------------------------------------------------------------------
+
+def _sweep_data(repo: Path, **kw) -> np.ndarray:
+    r = _only(_run(repo, ["sweep"], force=True, **kw), "sweep")
+    with np.load(_entry(repo, "sweep")[0], allow_pickle=False) as z:
+        assert z["x"].shape == (6, 4)
+        return z["x"].copy()
+
+
+def test_joblib_one_vs_two_workers_bit_identical(repo):
+    serial = _sweep_data(repo, jobs=1)
+    parallel = _sweep_data(repo, jobs=2)
+    assert serial.tobytes() == parallel.tobytes()
+    # and equal to an independent serial loop over the same seeds
+    ref = np.stack([2.0 * (np.random.default_rng(np.random.SeedSequence(11, spawn_key=(i,))).standard_normal(4) + i)
+                    for i in range(6)])
+    assert serial.tobytes() == ref.tobytes()
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_dask_local_cluster_bit_identical(repo, processes):
+    pytest.importorskip("distributed", reason="dask[distributed] (optional extra 'dask') is not installed")
+    from distributed import LocalCluster
+
+    serial = _sweep_data(repo, jobs=1)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=processes, dashboard_address=None) as cluster:
+        on_dask = _sweep_data(repo, backend="dask", scheduler=cluster.scheduler_address)
+    assert serial.tobytes() == on_dask.tobytes()
+
+
+def test_parallel_map_context_defaults_and_bad_settings():
+    f = abs
+    assert fa.current_settings().jobs == 1                       # serial outside the runner
+    assert fa.parallel_map(f, [-1, 2, -3]) == [1, 2, 3]
+    with fa.parallel_settings(jobs=3) as s:
+        assert fa.current_settings() is s and s.jobs == 3
+    assert fa.current_settings().jobs == 1
+    with pytest.raises(ConfigError, match="jobs"):
+        fa.parallel_map(f, [1], jobs=0)
+    with pytest.raises(ConfigError, match="backend"):
+        fa.parallel_map(f, [1], backend="mpi")
+    with pytest.raises(ConfigError, match="scheduler"):
+        with fa.parallel_settings(backend="dask"):
+            pass
+    with pytest.raises(ConfigError, match="inside parallel_settings"):
+        fa.parallel_map(f, [1], backend="dask")
+
+
+def test_progress_bar_is_off_when_stderr_is_not_a_terminal(capsys):
+    bar = fa._progress_bar(3, fa.ParallelSettings(), "x")
+    assert bar.disable
+    bar.close()
+    assert fa._progress_bar(3, fa.ParallelSettings(progress=True), "x").disable is False
+
+
+# -- CLI ----------------------------------------------------------------------------------------------
+
+def test_cli_runs_and_writes_report(repo, monkeypatch, capsys):
+    monkeypatch.chdir(repo)
+    assert main(["figures", "--scale", "quick", "--jobs", "1", "--no-errata", "--cache", "cache",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "simple_fig" in out and "sweep" in out
+    assert (repo / "build" / "REPORT.md").exists() and (repo / "build" / "report.html").exists()
+    assert (repo / "build" / "figures" / "sweep.png").exists()
+    assert "Scale **quick**" in (repo / "build" / "REPORT.md").read_text()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["figures", "nope"], "unknown figure 'nope'"),
+    (["figures", "--scale", "huge"], "invalid choice: 'huge'"),
+    (["figures", "--jobs", "0"], "--jobs"),
+    (["figures", "--backend", "dask"], "--scheduler"),
+    (["figures", "--backend", "spark"], "invalid choice"),
+])
+def test_cli_bad_input_exits_2_with_one_line(repo, monkeypatch, capsys, argv, needle):
+    monkeypatch.chdir(repo)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and needle in err
+
+
+def test_cli_outside_the_repo_root(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["figures", "--scale", "quick"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "repository root" in err
