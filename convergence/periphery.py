@@ -218,10 +218,10 @@ def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, tran
         zero = s_nm <= 0
         s_nm = np.where(zero, 1.0, s_nm)
     else:
-        s_nm = np.ones(x.shape[:2] + (1,))
-        zero = np.zeros_like(s_nm, dtype=bool)
+        s_nm = 1.0
+        zero = None
     bm = io.bound_management == "iterative" and not transposed
-    beta = np.ones_like(s_nm)
+    beta = np.ones(x.shape[:2] + (1,)) if bm else 1.0
     y, sat = _single_pass(w, x / s_nm if io.noise_management != "none" else x, io, rng, transposed)
     if bm:
         limit = io.max_bm_factor
@@ -237,7 +237,7 @@ def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, tran
             todo = todo & sat_new
     if io.noise_management != "none" or bm:
         y = y * (s_nm * beta)
-    if io.noise_management == "abs_max" and io.inp_noise <= 0:
+    if zero is not None and io.inp_noise <= 0:
         y = np.where(zero, 0.0, y)
     return y
 
