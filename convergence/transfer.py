@@ -258,16 +258,22 @@ def _auto_scale(m_x: Array, m_d: Array, x: Array, d: Array, momentum: float) -> 
 
 
 class PulseKernel:
-    r"""Precomputed exact n-pulse map of an affine, contracting device (soft bounds, linear step, c_Lin).
+    r"""Precomputed n-pulse map of an affine, contracting device (soft bounds, linear step, c_Lin).
 
     With ``q_s(w) = a_s + b_s w`` and ``b_+ < 0 < b_-``, n pulses of sign s compose to
     ``w_n = w_s + r_s^n (w − w_s)``, ``r_+ = 1 + δ b_+``, ``r_- = 1 − δ b_-``, ``w_s = −a_s/b_s``
     (THEORY D9; the same closed form as :func:`convergence.update.apply_pulses`, whose per-call
     work — the per-element coefficients, logs and fixed points — is done once here). Exact for
-    any per-element (realised) coefficients; requires ``c2c = 0``.
+    any per-element (realised) coefficients when ``c2c = 0``.
+
+    With cycle-to-cycle noise (each pulse ``w ← w + sδ(q_s(w) + c2c ξ_k)``, the core's model) the
+    recursion stays linear, so n pulses add the Gaussian ``sδ c2c Σ_k r_s^{n−1−k} ξ_k`` with variance
+    ``δ² c2c² (1 − r_s^{2n})/(1 − r_s²)``: one normal draw per element and pass gives the exact
+    distribution of the pulse-by-pulse result (the core loops over the pulse index instead).
+    Clipping to the bounds, if needed, is applied once at the end instead of after every pulse.
     """
 
-    def __init__(self, device: AnyDevice, dw_min: float) -> None:
+    def __init__(self, device: AnyDevice, dw_min: float, c2c: float = 0.0) -> None:
         ap, bp, am, bm = (np.asarray(c, dtype=float) for c in device.affine())  # type: ignore[union-attr]
         self.log_up = np.log1p(dw_min * bp)
         self.fix_up = -ap / bp
@@ -275,14 +281,19 @@ class PulseKernel:
         self.fix_dn = -am / bm
         lo, hi = device.bounds
         self.lo, self.hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+        self.c2c = float(c2c)
+        self.noise_scale = dw_min * self.c2c
+        if self.c2c:
+            self.inv_up = -1.0 / np.expm1(2.0 * self.log_up)     # 1/(1 − r²)
+            self.inv_dn = -1.0 / np.expm1(2.0 * self.log_dn)
         # the result lies between w and the fixed point: no clipping when the fixed points are the bounds
-        self.clip = not (np.allclose(self.fix_up, self.hi, rtol=1e-12, atol=1e-15)
-                         and np.allclose(self.fix_dn, self.lo, rtol=1e-12, atol=1e-15))
+        self.clip = bool(self.c2c) or not (np.allclose(self.fix_up, self.hi, rtol=1e-12, atol=1e-15)
+                                           and np.allclose(self.fix_dn, self.lo, rtol=1e-12, atol=1e-15))
 
     @staticmethod
     def build(device: AnyDevice, mode: UpdateMode) -> "PulseKernel | None":
-        """A kernel if ``device``/``mode`` qualify (Pulsed, no c2c, affine with b+ < 0 < b-, δ|b| < 1), else None."""
-        if not isinstance(mode, Pulsed) or mode.c2c:
+        """A kernel if ``device``/``mode`` qualify (Pulsed, affine with b+ < 0 < b-, δ|b| < 1), else None."""
+        if not isinstance(mode, Pulsed):
             return None
         aff = device.affine()
         if aff is None:
@@ -290,28 +301,42 @@ class PulseKernel:
         bp, bm = np.asarray(aff[1], dtype=float), np.asarray(aff[3], dtype=float)
         if not (np.all(bp < 0) and np.all(bm > 0) and mode.dw_min * max(float(np.max(-bp)), float(np.max(bm))) < 1):
             return None
-        return PulseKernel(device, mode.dw_min)
+        return PulseKernel(device, mode.dw_min, mode.c2c)
 
     def _finish(self, out: Array) -> Array:
         if self.clip:
             np.clip(out, self.lo, self.hi, out=out)
         return out
 
-    def down_up(self, w: Array, n_down: Array, n_up: Array) -> Array:
+    def _noise(self, out: Array, rn: Array, inv: Any, rng: Any) -> None:
+        """Add the summed c2c noise of the pass whose contraction factors are ``rn = r^n`` (in place)."""
+        var = np.multiply(rn, rn)
+        np.subtract(1.0, var, out=var)
+        var *= inv
+        np.sqrt(var, out=var)
+        var *= self.noise_scale
+        var *= rng.standard_normal(out.shape)
+        out += var
+
+    def down_up(self, w: Array, n_down: Array, n_up: Array, rng: Any = None) -> Array:
         """``n_down`` down pulses, then ``n_up`` up pulses (counts are consumed as scratch space)."""
         rn = np.multiply(n_down, self.log_dn, out=n_down)
         np.exp(rn, out=rn)
         out = np.subtract(w, self.fix_dn)
         out *= rn
         out += self.fix_dn
+        if self.c2c:
+            self._noise(out, rn, self.inv_dn, rng)
         rn = np.multiply(n_up, self.log_up, out=n_up)
         np.exp(rn, out=rn)
         out -= self.fix_up
         out *= rn
         out += self.fix_up
+        if self.c2c:
+            self._noise(out, rn, self.inv_up, rng)
         return self._finish(out)
 
-    def signed(self, w: Array, n: Array, up: Array) -> Array:
+    def signed(self, w: Array, n: Array, up: Array, rng: Any = None) -> Array:
         """``n`` pulses of direction ``up`` (bool) per element."""
         log_r = np.where(up, self.log_up, self.log_dn)
         fix = np.where(up, self.fix_up, self.fix_dn)
@@ -319,6 +344,8 @@ class PulseKernel:
         out = np.subtract(w, fix)
         out *= rn
         out += fix
+        if self.c2c:
+            self._noise(out, rn, np.where(up, self.inv_up, self.inv_dn), rng)
         return self._finish(out)
 
 
@@ -340,7 +367,7 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
         g = np.matmul(d.transpose(0, 2, 1), x)
         g *= -lr
         if kernel is not None and pulsed:
-            return kernel.signed(a, pulse_counts(g, mode, rng), g >= 0)
+            return kernel.signed(a, pulse_counts(g, mode, rng), g >= 0, rng)
         return analog_update(a, g, device, mode, rng)
     # Σ_b [d x]_± from two products: Σ|d||x| ± Σ d x  (|d_i x_j| = |d_i||x_j|)
     total = np.matmul(np.abs(d).transpose(0, 2, 1), np.abs(x))
@@ -355,7 +382,7 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
     n_down = pulse_counts(down, mode, rng)
     n_up = pulse_counts(up, mode, rng)
     if kernel is not None:
-        return kernel.down_up(a, n_down, n_up)
+        return kernel.down_up(a, n_down, n_up, rng)
     out = apply_pulses(a, n_down, np.zeros(a.shape, dtype=bool), device, mode.dw_min, c2c=mode.c2c, rng=rng)
     return apply_pulses(out, n_up, np.ones(a.shape, dtype=bool), device, mode.dw_min, c2c=mode.c2c, rng=rng)
 

@@ -280,8 +280,31 @@ def test_pulse_kernel_equals_core_apply_pulses():
                                    rtol=1e-12, atol=1e-14)
     # no kernel where the closed form does not apply
     assert T.PulseKernel.build(cv.ConstantStep(), cv.Pulsed(0.01)) is None
-    assert T.PulseKernel.build(cv.SoftBounds(1.0), cv.Pulsed(0.01, c2c=0.1)) is None
     assert T.PulseKernel.build(cv.SoftBounds(1.0), cv.Expected()) is None
+
+
+def test_pulse_kernel_c2c_noise_matches_pulse_by_pulse_distribution():
+    # c2c noise: the kernel's single Gaussian per pass must match the core's pulse-by-pulse loop in mean
+    # and variance (Monte Carlo over 4000 trials; variance compared through its standard error)
+    trials, c2c, dw = 4000, 0.5, 0.02
+    dev = cv.SoftBounds(1.0)
+    mode = cv.Pulsed(dw, c2c=c2c)
+    kern = T.PulseKernel.build(dev, mode)
+    w = np.full((trials, 1, 2), 0.3)
+    n_dn = np.tile(np.array([[[5.0, 30.0]]]), (trials, 1, 1))
+    n_up = np.tile(np.array([[[20.0, 3.0]]]), (trials, 1, 1))
+    fast = kern.down_up(w, n_dn.copy(), n_up.copy(), np.random.default_rng(1))
+    rng = np.random.default_rng(2)
+    slow = cv.update.apply_pulses(w, n_dn, np.zeros(w.shape, bool), dev, dw, c2c=c2c, rng=rng)
+    slow = cv.update.apply_pulses(slow, n_up, np.ones(w.shape, bool), dev, dw, c2c=c2c, rng=rng)
+    for j in range(2):
+        a, b = fast[:, 0, j], slow[:, 0, j]
+        se_mean = np.sqrt(a.var() / trials + b.var() / trials)
+        assert abs(a.mean() - b.mean()) < K * se_mean
+        # var of a sample variance ≈ 2σ⁴/(n − 1) for near-Gaussian data
+        se_var = np.sqrt(2 * a.var() ** 2 / (trials - 1) + 2 * b.var() ** 2 / (trials - 1))
+        assert abs(a.var() - b.var()) < K * se_var
+        assert a.var() > 0
 
 
 # -- convergence and offset robustness ----------------------------------------------------------
