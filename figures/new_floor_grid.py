@@ -13,7 +13,6 @@ Also drawn: P1 Theorem 2's asymptotic term 4σ²S with S = (w_s/τ)²/(1 − (w_
 from __future__ import annotations
 
 import importlib.util
-import math
 import pathlib
 import sys
 from typing import Any

@@ -15,7 +15,6 @@ printed sign), and the exact mean-field root of D2 (L(w − w*)F + E|L(w − w*)
 from __future__ import annotations
 
 import importlib.util
-import math
 import pathlib
 import sys
 from typing import Any

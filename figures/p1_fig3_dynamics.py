@@ -19,7 +19,6 @@ half of the run with error bars across trials.
 from __future__ import annotations
 
 import importlib.util
-import math
 import pathlib
 import sys
 from typing import Any

@@ -12,7 +12,6 @@ half) with error bars across trials; common random numbers across τ.
 from __future__ import annotations
 
 import importlib.util
-import math
 import pathlib
 import sys
 from typing import Any

@@ -16,7 +16,6 @@ exponential: q±(0) = 1, q₊(τ) = q₋(−τ) = 0, G(0) = 0, G'(0) = γ/τ res
 from __future__ import annotations
 
 import importlib.util
-import math
 import pathlib
 import sys
 from typing import Any
