@@ -44,7 +44,7 @@ SEED = 20260103
 _BASE = {"L": 1.0, "w_star": 0.5, "tau": 1.0, "sigma": 0.5, "tail": 0.5,
          "lrs": [0.1, 0.05, 0.02, 0.01, 0.005, 0.002]}
 SCALES = {
-    "quick": {**_BASE, "lrs": [0.1, 0.01], "n_mix": 100.0, "trials": 16},
+    "quick": {**_BASE, "lrs": [0.1, 0.02], "n_mix": 40.0, "trials": 16},
     "default": {**_BASE, "n_mix": 60.0, "trials": 64},
     "paper": {**_BASE, "n_mix": 1000.0, "trials": 256},
 }
