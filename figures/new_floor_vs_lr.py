@@ -46,7 +46,7 @@ _BASE = {"L": 1.0, "w_star": 0.5, "tau": 1.0, "sigma": 0.5, "tail": 0.5,
 SCALES = {
     "quick": {**_BASE, "lrs": [0.1, 0.02], "n_mix": 40.0, "trials": 16},
     "default": {**_BASE, "n_mix": 60.0, "trials": 64},
-    "paper": {**_BASE, "n_mix": 1000.0, "trials": 256},
+    "paper": {**_BASE, "n_mix": 300.0, "trials": 256},
 }
 ALGS = ("digital SGD", "Analog SGD", "Tiki-Taka")
 

@@ -48,7 +48,7 @@ _BASE = {"L": 1.0, "sigma": 0.5, "lr": 0.01, "tail": 0.75, "offsets": [0.05, 0.1
 SCALES = {
     "quick": {**_BASE, "offsets": [0.1, 0.4], "steps": 4000, "trials": 8},
     "default": {**_BASE, "steps": 20000, "trials": 48},
-    "paper": {**_BASE, "steps": 200000, "trials": 256},
+    "paper": {**_BASE, "steps": 100000, "trials": 200},
 }
 DEVICES = ("soft bounds τ=1", "c_Lin τ=1, c=0.2", "power τ=1, γ=2")
 
