@@ -134,7 +134,8 @@ class TransferState(NamedTuple):
         ref: AGAD frozen reference p_ref (zeros otherwise).
         switched: AGAD flag per column: chopper switched since its last read (trials, in).
         m_x, m_d: auto-scale EMAs of max|x| and max|d| (trials,); NaN before the first update.
-        pulses: cumulative number of pulses written to each element of C by transfers.
+        pulses: cumulative number of threshold-transfer pulses written to each element of C (TT-v2 family;
+            TT-v1 writes through the pulsed update and leaves it at 0).
         k: vector updates so far (mini-batches if units_in_mbatch).
         t: column reads (transfer events) so far; column t % in is read next, sweep = t // in.
     """
