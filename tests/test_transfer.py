@@ -224,6 +224,24 @@ def test_query_mixes_dechopped_fast_array():
 
 # -- the gradient write onto A ---------------------------------------------------------------------
 
+def test_auto_scale_learning_rate():
+    # aihwkit auto_scale: λ_A = fast_lr · desired_bl · δ_A / (m_x m_d); the first update initialises the EMAs
+    # with the batch's mean per-sample abs-max, the second blends them with weight 1 − auto_momentum
+    x1 = np.array([[[0.5, -2.0, 1.0], [1.0, 0.2, -0.1]]])          # per-sample max |x|: 2.0, 1.0
+    d1 = np.array([[[0.1, -0.3], [0.05, 0.02]]])                   # per-sample max |d|: 0.3, 0.05
+    alg = T.ttv2(0.5, cv.Ideal(), mode=cv.Expected(), granularity=0.01, auto_scale=True, desired_bl=31,
+                 auto_momentum=0.9, transfer_lr=1e-9)
+    s = alg.step(alg.init(np.zeros((1, 2, 3))), x1, d1)
+    mx, md = 1.5, 0.175
+    lam = 0.5 * 31 * 0.01 / (mx * md)
+    np.testing.assert_allclose(s.a[0], -lam * d1[0].T @ x1[0], rtol=1e-12)
+    s2 = alg.step(s, 2 * x1, d1)
+    mx2 = 0.9 * mx + 0.1 * 3.0
+    np.testing.assert_allclose([s2.m_x[0], s2.m_d[0]], [mx2, md], rtol=1e-12)
+    lam2 = 0.5 * 31 * 0.01 / (mx2 * md)
+    np.testing.assert_allclose(s2.a[0] - s.a[0], -lam2 * d1[0].T @ (2 * x1[0]), rtol=1e-12)
+
+
 def test_signs_write_is_unbiased_for_constant_step():
     # E[ΔA] = −lr Σ_b d_b x_bᵀ exactly (stochastic rounding; constant step q± = 1, no clipping)
     trials, n_out, n_in, batch, lr, dw = 4000, 2, 3, 4, 0.05, 0.01
