@@ -413,6 +413,8 @@ def _register_by_value(fn: Any) -> None:
         fp = Path(f).resolve()
         if here not in fp.parents and not any(p in fp.parents for p in installed):
             names.add(mod.__name__)
+            _track_by_value(fp.parent)  # helpers the recipe loaded after discovery
+            names |= _BY_VALUE_MODULES
     registered = set(cloudpickle.list_registry_pickle_by_value())
     for n in names:
         if n in sys.modules and n not in registered:

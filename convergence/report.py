@@ -53,6 +53,7 @@ def _check_digest(check_path: Path) -> str:
 def _run_check(root: Path, check: str) -> dict[str, Any]:
     """Import ``proofs_checks.<check>`` from ``root`` and call ``check_<check>()`` (a CheckOutcome)."""
     added = False
+    before = set(sys.modules)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
         added = True
@@ -67,6 +68,9 @@ def _run_check(root: Path, check: str) -> dict[str, Any]:
         outcome = getattr(mod, f"check_{check}")()
         seconds = time.perf_counter() - t0
     finally:
+        for name in set(sys.modules) - before:
+            if name == "proofs_checks" or name.startswith("proofs_checks."):
+                del sys.modules[name]  # leave no modules of this root behind for other importers
         if added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(str(root))
@@ -88,7 +92,7 @@ def collect_errata(root: str | os.PathLike[str], cache_dir: str | os.PathLike[st
     if errata is None or not hasattr(errata, "ERRATA"):
         return None
     log = log or (lambda s: None)
-    root, cache = Path(root), Path(cache_dir)
+    root, cache = Path(root).resolve(), Path(cache_dir)
     out = []
     for e in errata.ERRATA:
         row = {"id": e.id, "source": e.source, "printed": e.printed, "corrected": e.corrected, "kind": e.kind,

@@ -1,0 +1,59 @@
+"""The teaching demo ``convergence demo bias``: the numbers it shows are right and it writes its figure."""
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from convergence.cli import main
+from convergence.demo import bias_demo
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return bias_demo(tau=1.0, sigma=0.5, lr=0.02, w_star=0.5, trials=400, steps=1500, seed=7)
+
+
+def test_predictions_match_the_reference_numbers(demo):
+    # THEORY D3 table: L = tau = 1, w* = 0.5, sigma = 0.5 -> w_s = 0.35310
+    assert demo["w_s"] == pytest.approx(0.35310, abs=5e-6)
+    # D5 closed form, computed here: W^S = L w* / (L + sigma sqrt(2/pi) / tau)
+    assert demo["w_S"] == pytest.approx(0.5 / (1.0 + 0.5 * SQRT_2_OVER_PI), rel=1e-12)
+
+
+def test_simulated_tails_show_the_bias(demo):
+    k = 3.0
+    # digital SGD is unbiased (the initial transient decays as 0.98^750 ~ 3e-7 before the tail)
+    assert abs(demo["tail_digital"] - 0.5) <= k * demo["tail_se_digital"]
+    # Analog SGD sits at the mean-field point; O(lr) finite-step correction allowed (0.01 at lr = 0.02)
+    assert abs(demo["tail_analog"] - demo["w_s"]) <= k * demo["tail_se_analog"] + 0.01
+    assert 0.5 - demo["tail_analog"] > 0.1 + k * demo["tail_se_analog"]
+    # Tiki-Taka removes most of the bias
+    assert abs(demo["tail_tiki-taka"] - 0.5) < 0.25 * (0.5 - demo["tail_analog"])
+    assert demo["mean_analog"].shape == demo["steps"].shape == demo["std_digital"].shape
+
+
+def test_cli_demo_writes_the_figure_and_prints_numbers(tmp_path, capsys):
+    out = tmp_path / "bias.png"
+    t0 = time.perf_counter()
+    assert main(["demo", "bias", "--tau", "1", "--sigma", "0.5", "--lr", "0.05", "--trials", "200",
+                 "--out", str(out)]) == 0
+    assert time.perf_counter() - t0 < 30
+    text = capsys.readouterr().out
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Analog SGD" in text and "w_s = 0.35310" in text and "W^S = 0.35741" in text
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["demo", "bias", "--sigma", "-1"], "--sigma"),
+    (["demo", "bias", "--lr", "2"], "--lr"),
+    (["demo", "bias", "--tau", "0.4"], "w_star"),
+    (["demo", "teach"], "invalid choice"),
+])
+def test_cli_demo_bad_input_exits_2_with_one_line(capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and needle in err
