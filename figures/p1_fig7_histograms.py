@@ -3,7 +3,7 @@ r"""P1 Fig. 7 — weight and saturation histograms of the FCN trained with τ = 
 Setup (THEORY §5.1, P1 App. I.3, repo S6-plot-distribution.py): the FCN of P1 Fig. 5 trained by
 digital SGD, Analog SGD and Tiki-Taka on soft bounds τ = 0.7; histograms of the first layer's
 final weights (device units) and of the saturation |W|/τ. Same settings, data rule (MNIST if
-present, else Fashion-MNIST) and scales as :mod:`p1_fig5_mnist` (default: 10k images, 3 epochs,
+present, else Fashion-MNIST) and scales as :mod:`p1_fig5_mnist` (default: 6k images, 2 epochs,
 whole-matrix TT transfer; paper: full data, 80 epochs, column-wise transfer).
 
 Predictions: Theorem 1 (P1) — soft-bounds weights never leave [−τ, τ] (exact, with weights started
@@ -43,7 +43,7 @@ _BASE = {"tau": 0.7, "lr_digital": 0.1, "lr_analog": 0.05, "fast_lr": 0.01, "ste
          "periphery": "p1", "dataset": "auto", "bins": 60}
 SCALES = {
     "quick": {**_BASE, "n_train": 1000, "n_test": 500, "epochs": 1, "columnwise": False},
-    "default": {**_BASE, "n_train": 10000, "n_test": 2000, "epochs": 3, "columnwise": False},
+    "default": {**_BASE, "n_train": 6000, "n_test": 2000, "epochs": 2, "columnwise": False},
     "paper": {**_BASE, "n_train": None, "n_test": None, "epochs": 80, "columnwise": True},
 }
 ALGS = ("digital", "asgd", "tt")

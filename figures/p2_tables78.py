@@ -11,8 +11,8 @@ r"""P2 Tables 7–8 — cycle-to-cycle variation and the response-function ablat
   pulses). Paper: ASGD fails (< 15 %) for γ_res ≥ 1 and for exponential at small τ; TT ≈ 97 %
   everywhere.
 
-Scales: ``quick`` seconds; ``default`` 4k/1k images, 2 epochs, a subset of the grids (σ_c ∈ {0.1,
-0.6, 1.2}; τ = 0.7 only), whole-matrix TT transfer; ``paper`` full data, 30 epochs, all cells, 3
+Scales: ``quick`` seconds; ``default`` 3k/1k images, 2 epochs, a subset of the grids (σ_c ∈ {0.1,
+1.2}; γ_res ∈ {0.5, 2}; τ = 0.7 only), whole-matrix TT transfer; ``paper`` full data, 30 epochs, all cells, 3
 repeats, column-wise transfer. The FCN periphery is P2's (``p2`` preset). Data: MNIST if present,
 else Fashion-MNIST.
 """
@@ -61,8 +61,8 @@ _BASE = {"lr_digital": 0.1, "lr_analog": 0.05, "fast_lr": 0.01, "periphery": "p2
 SCALES = {
     "quick": {**_BASE, "n_train": 500, "n_test": 300, "epochs": 1, "repeats": 1, "columnwise": False,
               "c2c": [0.1, 1.2], "gammas": [0.5, 2.0], "taus": [0.7], "pulsed8": False},
-    "default": {**_BASE, "n_train": 4000, "n_test": 1000, "epochs": 2, "repeats": 1, "columnwise": False,
-                "c2c": [0.1, 0.6, 1.2], "gammas": [0.5, 1.0, 2.0], "taus": [0.7], "pulsed8": False},
+    "default": {**_BASE, "n_train": 3000, "n_test": 1000, "epochs": 2, "repeats": 1, "columnwise": False,
+                "c2c": [0.1, 1.2], "gammas": [0.5, 2.0], "taus": [0.7], "pulsed8": False},
     "paper": {**_BASE, "n_train": None, "n_test": None, "epochs": 30, "repeats": 3, "columnwise": True,
               "c2c": [0.1, 0.3, 0.6, 0.9, 1.2], "gammas": [0.5, 1.0, 2.0], "taus": TAUS8, "pulsed8": True},
 }

@@ -357,3 +357,56 @@ def test_analog_sgd_nonaffine_shortcut_equals_the_F_G_form(rng, device):
     st = opt.update(opt.init(w0), x, d, 0.05, None)
     dw = -0.05 * d.T @ x
     np.testing.assert_allclose(opt.weights(st), w0 + dw * device.F(w0) - np.abs(dw) * device.G(w0), rtol=1e-12)
+
+
+def test_signed_parts_are_the_per_sample_positive_and_negative_sums(rng):
+    x, d = _xd(rng, n=6)
+    up, down = optim.signed_parts(x, d, 0.3)
+    per = [-0.3 * np.outer(d[b], x[b]) for b in range(6)]
+    np.testing.assert_allclose(up, sum(np.maximum(p, 0) for p in per), rtol=1e-12)
+    np.testing.assert_allclose(down, sum(np.maximum(-p, 0) for p in per), rtol=1e-12)
+
+
+@pytest.mark.parametrize("device", [cv.SoftBounds(0.8), cv.CLin(0.8, 0.2), cv.Power(0.8, 0.5)])
+def test_signs_accumulation_has_the_per_sample_drift(rng, device):
+    """Expected 'signs' write = W + ΔW⊙F − (Σ_b|ΔW_b|)⊙G (P2 eq 5 summed per sample, first order)."""
+    tau = 0.8
+    w0 = rng.uniform(-0.5, 0.5, (3, 5))
+    x, d = _xd(rng, n=6)
+    opt = optim.AnalogSGD(device, accumulate="signs")
+    st = opt.update(opt.init(w0), x, d, 0.05, None)
+    dw = -0.05 * d.T @ x
+    abs_sum = sum(np.abs(-0.05 * np.outer(d[b], x[b])) for b in range(6))
+    np.testing.assert_allclose(opt.weights(st), w0 + dw * device.F(w0) - abs_sum * device.G(w0), rtol=1e-12)
+    with pytest.raises(cv.ConfigError, match="accumulate"):
+        optim.AnalogSGD(cv.SoftBounds(tau), accumulate="per-sample")
+
+
+# -- adapters to the tile and the transfer family ----------------------------------------------
+
+def test_transfer_ttv1_adapter_equals_our_tiki_taka(rng):
+    """Two independent implementations of column-wise TT-v1 (convergence.transfer.ttv1 and
+    nn.optim.TikiTakaV1) agree on ideal devices, step by step."""
+    transfer = pytest.importorskip("convergence.transfer")
+    from convergence.nn.adapters import TransferOptimizer
+    w0 = rng.standard_normal((3, 4))
+    a = TransferOptimizer(transfer.ttv1(0.2, cv.Ideal(), transfer_lr=0.5))
+    b = optim.TikiTakaV1(cv.Ideal(), fast_lr=0.2, transfer_lr=0.5, columnwise=True)
+    sa, sb = a.init(w0), b.init(w0)
+    for _ in range(6):
+        x, d = _xd(rng, i=4)
+        sa = a.update(sa, x, d, 1.0, rng)
+        sb = b.update(sb, x, d, 1.0, rng)
+        np.testing.assert_allclose(a.weights(sa), b.weights(sb), rtol=1e-12, atol=1e-15)
+    names = [n for n, _, _ in a.arrays(sa)]
+    assert names == ["w", "a"]
+
+
+def test_tile_adapter_on_an_ideal_device_is_digital_sgd(rng):
+    tile = pytest.importorskip("convergence.tile")
+    from convergence.nn.adapters import TileOptimizer
+    w0 = rng.standard_normal((3, 5))
+    x, d = _xd(rng)
+    t = TileOptimizer(cv.Ideal(), update=tile.UpdateParameters(mode="expected"), dw_min=1e-3)
+    st = t.update(t.init(w0), x, d, 0.1)
+    np.testing.assert_allclose(t.weights(st), w0 - 0.1 * d.T @ x, rtol=1e-12)

@@ -118,3 +118,22 @@ def test_fcn_on_real_data_when_available():
     hist = T.train(fcn(seed=0), xtr, ytr, xte, yte, epochs=2, batch_size=10, schedule=0.1, seed=0)
     # 10 classes: chance is 0.1; two epochs on 10000 images are well above it on either dataset
     assert hist["test_acc"][-1] > 0.6
+
+
+def test_network_trains_on_aihwkit_style_pulse_trains_and_checkpoints(tmp_path):
+    tile = pytest.importorskip("convergence.tile")
+    from convergence.nn.adapters import TileOptimizer
+
+    def make(name, shape):
+        # τ = 3: at τ = 1 the per-sample drift Σ_b|ΔW_b|⊙W/τ stalls this small net for > 3 epochs
+        # (the same happens with AnalogSGD(accumulate="signs"), its first-order twin)
+        return TileOptimizer(cv.SoftBounds(3.0), update=tile.UpdateParameters(mode="pulse_train", desired_bl=31),
+                             dw_min=1e-3, rng=len(name))
+    x, y = blobs(400)
+    net = fcn(make, sizes=(8, 16, 3), seed=0)
+    hist = T.train(net, x, y, x, y, epochs=3, batch_size=10, schedule=0.5, seed=2)
+    assert hist["test_acc"][-1] > 0.85, hist["test_acc"]
+    checkpoint.save_checkpoint(tmp_path / "tile", net)
+    fresh = fcn(make, sizes=(8, 16, 3), seed=1)
+    checkpoint.load_checkpoint(tmp_path / "tile", fresh)
+    np.testing.assert_allclose(fresh.forward(x), net.forward(x), rtol=1e-6)

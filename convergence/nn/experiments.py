@@ -24,8 +24,11 @@ Periphery presets (THEORY §1.7):
 Settings choices stated for the report: the TT fast rate β is absolute (P1/P2 β = 0.01), the
 transfer rate α = lr (aihwkit ``transfer_lr = 1`` scaled by the SGD lr); one column of P is
 transferred per mini-batch (P1 App. I.2; aihwkit ``units_in_mbatch``); the initial weights are
-mapped column-wise so every output row's largest |w| equals ``omega`` (default 0.4, below every τ
-used; the papers' ω is not stated) with a learnable digital output scale.
+left unmapped (``omega = 0``: device weights = network weights, PyTorch's default initialisation, far
+inside every τ; the papers' ω is not stated and mapping to a small ω slows learning by s²) with a
+learnable digital output scale; the mini-batch is written as its separate up and down requests
+(``accumulate="signs"``, the first-order effect of aihwkit's sample-by-sample pulsing, whose asymmetric
+drift ``Σ_b|ΔW_b|⊙G`` is larger than the net step's).
 """
 from __future__ import annotations
 
@@ -88,12 +91,14 @@ def make_factory(setting: dict[str, Any]) -> Any:
         return lambda name, shape: DigitalSGD()
     device = make_device(setting["device"])
     mode = make_mode(setting.get("mode"))
+    acc = setting.get("accumulate", "signs")
     if alg == "asgd":
-        return lambda name, shape: AnalogSGD(device, mode)
+        return lambda name, shape: AnalogSGD(device, mode, accumulate=acc)
     if alg == "tt":
         return lambda name, shape: TikiTakaV1(device, fast_lr=float(setting.get("fast_lr", 0.01)), transfer_lr=1.0,
                                               columnwise=bool(setting.get("columnwise", True)),
-                                              gamma=float(setting.get("gamma_tt", 0.0)), mode=mode)
+                                              gamma=float(setting.get("gamma_tt", 0.0)), mode=mode,
+                                              accumulate=acc)
     raise ConfigError(f"alg must be digital, asgd or tt (got {alg!r})")
 
 
@@ -168,13 +173,9 @@ def run_grid(settings: list[dict[str, Any]], arrays: tuple[np.ndarray, ...], see
     figures runner provides a map. Returns ``acc`` (S, R, E) and, if ``keep_weights``, ``w``/``sat``/``p``
     of the first layer of repeat 0 (S, n) (``p`` zeros for algorithms without P)."""
     items = [(i, r) for i in range(len(settings)) for r in range(repeats)]
-
-    def one(item: tuple[int, int]) -> dict[str, np.ndarray]:
-        i, r = item
-        sub = np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (i, r))
-        return run_setting(settings[i], arrays, sub, progress=False)
-
-    results = _parallel_map(one, items)
+    tasks = [(settings[i], arrays, np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (i, r)))
+             for i, r in items]
+    results = _parallel_map(_run_task, tasks)
     epochs = max(len(res["test_acc"]) for res in results)
     acc = np.full((len(settings), repeats, epochs), np.nan)
     for (i, r), res in zip(items, results):
@@ -188,12 +189,18 @@ def run_grid(settings: list[dict[str, Any]], arrays: tuple[np.ndarray, ...], see
     return out
 
 
+def _run_task(task: tuple[dict[str, Any], tuple[np.ndarray, ...], np.random.SeedSequence]) -> dict[str, np.ndarray]:
+    """One (setting, data, seed) task; module level so process pools can pickle it."""
+    setting, arrays, seed = task
+    return run_setting(setting, arrays, seed, progress=False)
+
+
 def _parallel_map(fn: Any, items: list[Any]) -> list[Any]:
     try:  # the figures runner may provide a process-parallel map
         from ..figures_api import parallel_map as pmap  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001
         return [fn(it) for it in items]
-    return list(pmap(fn, items))
+    return list(pmap(fn, items, desc="networks"))
 
 
 def final_accuracy(acc: np.ndarray, last: int = 5) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._validate import ConfigError, non_negative, positive, positive_int
-from ..devices import AnyDevice, Device, DeviceArray
+from ..devices import AnyDevice, Device, DeviceArray, _affine_F_G
 from ..update import EXPECTED, UpdateMode, analog_update, check_mode
 
 Array = NDArray[Any]
@@ -133,9 +133,10 @@ class AnalogSGD:
 
     name = "analog-sgd"
 
-    def __init__(self, device: AnyDevice, mode: UpdateMode = EXPECTED) -> None:
+    def __init__(self, device: AnyDevice, mode: UpdateMode = EXPECTED, accumulate: str = "net") -> None:
         self.device = _check_device(device)
         self.mode = check_mode(mode)
+        self.accumulate = _check_accumulate(accumulate)
 
     def init(self, w0: Array) -> State:
         return {"w": clip_to_device(np.array(w0, copy=True), self.device)}
@@ -145,7 +146,7 @@ class AnalogSGD:
 
     def update(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
         w = state["w"]
-        new = _update(w, desired_update(x, d, lr), self.device, self.mode, rng)
+        new = _write(w, x, d, lr, self.device, self.mode, rng, self.accumulate)
         state["w"] = new.astype(w.dtype, copy=False)
         return state
 
@@ -153,7 +154,8 @@ class AnalogSGD:
         return [("w", state["w"], self.device)]
 
     def spec(self) -> dict[str, Any]:
-        return {"optimizer": self.name, "device": _device_spec(self.device), "mode": self.mode.as_dict()}
+        return {"optimizer": self.name, "device": _device_spec(self.device), "mode": self.mode.as_dict(),
+                "accumulate": self.accumulate}
 
 
 class TikiTakaV1:
@@ -182,8 +184,9 @@ class TikiTakaV1:
     def __init__(self, device: AnyDevice, *, device_fast: AnyDevice | None = None, fast_lr: float = 0.01,
                  transfer_lr: float = 1.0, transfer_every: int = 1, columnwise: bool = True, n_reads: int = 1,
                  gamma: float = 0.0, read_noise: float = 0.0, scale_fast_lr: bool = False,
-                 mode: UpdateMode = EXPECTED, mode_fast: UpdateMode | None = None) -> None:
+                 mode: UpdateMode = EXPECTED, mode_fast: UpdateMode | None = None, accumulate: str = "net") -> None:
         self.device = _check_device(device)
+        self.accumulate = _check_accumulate(accumulate)
         self.device_fast = self.device if device_fast is None else _check_device(device_fast)
         self.fast_lr = positive("fast_lr", fast_lr)
         self.transfer_lr = positive("transfer_lr", transfer_lr)
@@ -206,7 +209,7 @@ class TikiTakaV1:
     def update(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
         w, p = state["w"], state["p"]
         beta = self.fast_lr * lr if self.scale_fast_lr else self.fast_lr
-        p = _update(p, desired_update(x, d, beta), self.device_fast, self.mode_fast, rng).astype(p.dtype, copy=False)
+        p = _write(p, x, d, beta, self.device_fast, self.mode_fast, rng, self.accumulate).astype(p.dtype, copy=False)
         k = int(state["k"]) + 1
         if k % self.transfer_every == 0:
             alpha = self.transfer_lr * lr
@@ -236,7 +239,58 @@ class TikiTakaV1:
                 "transfer_lr": self.transfer_lr, "transfer_every": self.transfer_every,
                 "columnwise": self.columnwise, "n_reads": self.n_reads, "gamma": self.gamma,
                 "read_noise": self.read_noise, "scale_fast_lr": self.scale_fast_lr,
-                "mode": self.mode.as_dict(), "mode_fast": self.mode_fast.as_dict()}
+                "mode": self.mode.as_dict(), "mode_fast": self.mode_fast.as_dict(), "accumulate": self.accumulate}
+
+
+ACCUMULATE = ("net", "signs")
+
+
+def _check_accumulate(value: str) -> str:
+    if value not in ACCUMULATE:
+        raise ConfigError(f"accumulate must be one of {', '.join(ACCUMULATE)} (got {value!r})")
+    return value
+
+
+def signed_parts(x: Array, d: Array, lr: float) -> tuple[Array, Array]:
+    r"""The batch's total up and down requests ``(U, D)`` with ``ΔW = U − D`` and ``U + D = Σ_b |ΔW_b|``.
+
+    ``Σ_b |ΔW_b| = lr |d|ᵀ|x|`` (an outer product's magnitude is the product of magnitudes), so
+    ``U = (S + ΔW)/2`` and ``D = (S − ΔW)/2`` with ``S = lr|d|ᵀ|x|`` (two GEMMs).
+    """
+    dw = desired_update(x, d, lr)
+    s = (np.abs(d) * np.asarray(abs(lr), dtype=d.dtype)).T @ np.abs(x)
+    return 0.5 * (s + dw), 0.5 * (s - dw)
+
+
+def _write(w: Array, x: Array, d: Array, lr: float, device: Any, mode: UpdateMode, rng: Any, accumulate: str) -> Array:
+    r"""Write the batch's update ``−lr Σ_b d_b x_bᵀ`` onto ``w`` on ``device``.
+
+    * ``"net"`` — one write of the net update (the theory's minibatch step, P1 eq 3 / P2 eq 2);
+    * ``"signs"`` — the batch's up requests and down requests are written separately, as aihwkit's
+      per-sample pulsing does to first order in δ: expected mode
+      ``W + U ⊙ q₊(W) − D ⊙ q₋(W)`` (= ``W + ΔW⊙F − (Σ_b|ΔW_b|)⊙G``: the asymmetric drift of
+      sample-by-sample updates, larger than the net step's ``|ΔW|⊙G``); pulsed mode: the up pulses,
+      then the down pulses.
+    """
+    if accumulate == "net":
+        return _update(w, desired_update(x, d, lr), device, mode, rng)
+    if isinstance(mode, type(EXPECTED)):
+        dw = desired_update(x, d, lr)
+        s = (np.abs(d) * np.asarray(abs(lr), dtype=d.dtype)).T @ np.abs(x)
+        if isinstance(device, Device) and device.affine() is not None:
+            # F = f0 + f1 W, G = g0 + g1 W:  W' = W (1 + f1 ΔW − g1 S) + f0 ΔW − g0 S  (fused, in w's dtype)
+            f0, f1, g0, g1 = (np.asarray(c, dtype=w.dtype) for c in _affine_F_G(device))
+            out = dw * f1
+            out -= g1 * s
+            out += 1
+            out *= w
+            out += f0 * dw
+            out -= g0 * s
+            return out
+        return w + dw * device.F(w) - s * device.G(w)
+    up, down = signed_parts(x, d, lr)
+    w = analog_update(w, up, device, mode, rng)
+    return analog_update(w, -down, device, mode, rng)
 
 
 def _update(w: Array, dw: Array, device: Any, mode: UpdateMode, rng: Any) -> Array:
