@@ -106,7 +106,7 @@ Array = NDArray[np.float64]
 
 __all__ = ["TransferAlgorithm", "TransferState", "TileSGDState", "PulseKernel", "gradient_write",
            "threshold_transfer", "ttv1", "ttv2", "rlv2", "chopped_ttv2", "agad",
-           "analog_sgd_tile", "TRANSFER_ALGORITHMS", "ACCUMULATE"]
+           "analog_sgd_tile", "as_vector_algorithm", "TRANSFER_ALGORITHMS", "ACCUMULATE"]
 
 ACCUMULATE = ("signs", "net", "sample")
 
@@ -787,3 +787,61 @@ def analog_sgd_tile(lr: Any, device: AnyDevice, *, mode: UpdateMode = Expected()
 
 TRANSFER_ALGORITHMS = {"sgd": analog_sgd_tile, "ttv1": ttv1, "ttv2": ttv2, "rlv2": rlv2, "c-ttv2": chopped_ttv2,
                        "agad": agad}
+
+
+# -- vector adapter ------------------------------------------------------------------------------------
+
+def _flat_device(device: AnyDevice, trials: int, size: int) -> AnyDevice:
+    if isinstance(device, Device):
+        return device
+
+    def flat(a: Any) -> Any:
+        a = np.asarray(a)
+        return a.reshape(a.shape[0], -1) if a.ndim == 3 else a
+
+    return DeviceArray(device.base, flat(device.gain), flat(device.asym), flat(device.scale), flat(device.shift),
+                       name=device.name)
+
+
+def as_vector_algorithm(alg: TransferAlgorithm, shape: tuple[int, int] | None = None) -> Any:
+    r"""Wrap a tile algorithm as a :class:`convergence.algorithms.Algorithm` on vectors (trials, d).
+
+    The weight vector is the tile of ``shape = (out, in)`` (default ``(d, 1)``: one column holds the
+    whole vector, so every transfer reads all of A, as in P2's TT-v2/RL-v2). A gradient sample
+    ``g`` is presented as the batch ``x_b = e_b``, ``d_b = G[:, b]`` (b < in) with ``G = g`` reshaped,
+    so ``Σ_b d_b x_bᵀ = G`` exactly and every element receives a single contribution (``signs`` =
+    ``net``). ``transfer_every`` then counts ``in`` mat-vecs per step unless ``units_in_mbatch``.
+    This lets :func:`convergence.simulate` drive TT-v1/TT-v2/RL-v2/c-TTv2/AGAD on the toolkit's
+    objectives (``analog`` returns the flattened C and A with their devices).
+    """
+    from .algorithms import Algorithm
+
+    def tile_shape(d: int) -> tuple[int, int]:
+        if shape is None:
+            return (d, 1)
+        out_, in_ = (positive_int("shape[0]", shape[0]), positive_int("shape[1]", shape[1]))
+        if out_ * in_ != d:
+            raise ConfigError(f"shape {shape} does not hold {d} weights")
+        return out_, in_
+
+    def init(w0: Any) -> Any:
+        w = np.asarray(w0, dtype=float)
+        if w.ndim != 2:
+            raise ConfigError(f"initial weights must have shape (trials, d) (got {w.shape})")
+        return alg.init(w.reshape(w.shape[0], *tile_shape(w.shape[1])))
+
+    def query(state: Any) -> Array:
+        q = alg.query(state)
+        return q.reshape(q.shape[0], -1)
+
+    def step(state: Any, g: Array, rng: Any = None) -> Any:
+        trials, n_out, n_in = state.w.shape
+        grad = np.asarray(g, dtype=float).reshape(trials, n_out, n_in)
+        x = np.broadcast_to(np.eye(n_in), (trials, n_in, n_in))
+        return alg.step(state, x, grad.transpose(0, 2, 1), rng)
+
+    def analog(state: Any) -> list[tuple[str, Array, AnyDevice]]:
+        t = state.w.shape[0]
+        return [(name, arr.reshape(t, -1), _flat_device(dev, t, arr[0].size)) for name, arr, dev in alg.analog(state)]
+
+    return Algorithm(alg.name, init, query, step, analog, dict(alg.hyper, vector_shape=shape))

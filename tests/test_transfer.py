@@ -457,6 +457,35 @@ def test_per_trial_rates_broadcast():
     np.testing.assert_allclose(s.a[:, 0, 0], -lrs)
 
 
+# -- vector adapter: cross-check against the core Tiki-Taka and run through simulate ----------------------
+
+def test_vector_ttv1_equals_core_tiki_taka():
+    # ideal devices, Expected mode, one full-vector column read per step: A ← A − β g, C ← C + α A, which is
+    # convergence.algorithms.tiki_taka (γ = 0, transfer every step) — same trajectory through simulate
+    obj = cv.Quadratic(d=3, L=1.0, mu=0.5, w_star=[0.5, -0.2, 0.1])
+    core = cv.tiki_taka(0.1, 0.05, cv.Ideal())
+    tile = T.as_vector_algorithm(T.ttv1(0.1, cv.Ideal(), transfer_lr=0.05))
+    kw = dict(trials=3, seed=1, record_every=10, record_w=True, progress=False)
+    a = cv.simulate(core, obj, cv.Gaussian(0.1), 0.0, 200, **kw)
+    b = cv.simulate(tile, obj, cv.Gaussian(0.1), 0.0, 200, **kw)
+    np.testing.assert_allclose(b.w, a.w, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(b.metrics["loss_gap"], a.metrics["loss_gap"], rtol=1e-10, atol=1e-15)
+
+
+def test_vector_agad_through_simulate_converges():
+    # AGAD with an offset A (o = 0.5) on a noiseless quadratic through the toolkit's driver: f − f* falls
+    # below (δ/2)² L d / 2, i.e. every coordinate within about half a pulse
+    d, dw = 4, 0.05
+    obj = cv.Quadratic(d=d, L=1.0, mu=1.0, w_star=[0.4, -0.3, 0.2, -0.1])
+    dev_a = cv.realize(cv.SoftBounds(1.0), cv.Variation(sym_skew=0.5), (8, d, 1), np.random.default_rng(0))
+    alg = T.as_vector_algorithm(T.agad(0.2, cv.SoftBounds(1.0), device_fast=dev_a, mode=cv.Pulsed(dw),
+                                       in_chop_prob=0.1, transfer_lr=0.01))
+    traj = cv.simulate(alg, obj, None, 0.0, 3000, trials=8, seed=2, record_every=100, tail=0.2, progress=False)
+    gap = traj.per_trial_tail("loss_gap")
+    assert gap.mean() + K * gap.std(ddof=1) / np.sqrt(gap.size) < (dw / 2) ** 2 * d / 2
+    assert np.all(traj.status == 0)
+
+
 # -- bad input ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make", [
