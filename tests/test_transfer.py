@@ -173,17 +173,20 @@ def test_threshold_transfer_writes_at_most_max_pulses(max_pulses):
 
 
 @given(h=st.lists(st.floats(-50, 50, allow_nan=False), min_size=1, max_size=30),
-       m=st.integers(1, 5), mom=st.floats(0, 0.9), forget=st.booleans())
-def test_threshold_rule_against_reference_loop(h, m, mom, forget):
+       m=st.integers(1, 5), mom=st.floats(0, 0.9), forget=st.booleans(), cap=st.sampled_from([0.0, 0.5, 2.0]))
+def test_threshold_rule_against_reference_loop(h, m, mom, forget, cap):
     h = np.array(h)
-    n, new = T.threshold_transfer(h, m, mom, forget)
+    n, new = T.threshold_transfer(h, m, mom, forget, cap)
     for hi, ni, newi in zip(h, n, new):
         if abs(hi) < 1:
             assert ni == 0 and newi == hi
         else:
             expect = float(np.sign(hi) * min(int(abs(hi)), m))
             assert ni == expect
-            assert newi == pytest.approx(mom * hi if forget else hi - (1 - mom) * expect)
+            want = mom * hi if forget else hi - (1 - mom) * expect
+            if cap and not forget:                       # AGAD buffer_cap: |H| <= max_pulses * cap after a write
+                want = min(max(want, -m * cap), m * cap)
+            assert newi == pytest.approx(want)
 
 
 # -- transfer schedule -----------------------------------------------------------------------------
