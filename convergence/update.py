@@ -149,9 +149,10 @@ def apply_pulses(w: Array, n: Array, sign: Array, device: AnyDevice, dw_min: flo
 def _apply(w: Array, n: Array, up: Array, device: AnyDevice, dw_min: float, c2c: float, rng: Any) -> Array:
     aff = device.affine()
     lo, hi = device.bounds
+    out = None
     if aff is not None and c2c == 0.0:
         out, clipped = _affine_pulses(w, n, up, aff, dw_min, lo, hi)
-    else:
+    if out is None:
         out, clipped = _looped_pulses(w, n, up, device, dw_min, c2c, rng), True
     if not clipped and (_finite_any(lo) or _finite_any(hi)):
         np.clip(out, lo, hi, out=out)
@@ -163,8 +164,12 @@ def _finite_any(x: Any) -> bool:
 
 
 def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: float,
-                   lo: Any, hi: Any) -> tuple[Array, bool]:
-    """n pulses of an affine response; returns (new weights, whether no clipping is needed)."""
+                   lo: Any, hi: Any) -> tuple[Array | None, bool]:
+    """n pulses of an affine response; returns (new weights, whether no clipping is needed).
+
+    Returns ``(None, True)`` when the closed form does not apply (a pulse overshoots the
+    response's zero), so the caller falls back to the pulse-by-pulse loop.
+    """
     ap, bp, am, bm = aff
     if (all(np.ndim(c) == 0 for c in aff) and bp < 0 < bm and dw_min * max(-bp, bm) < 1):
         # scalar fast path: w_n = w* + r^n (w - w*), with 0 < r < 1 and w* = -a/b per direction
@@ -186,6 +191,10 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
     x = step * b                                # r - 1 per pulse
     if np.all(x == 0):
         return w + n * step * a, False
+    if np.any(x <= -1.0):
+        # a single pulse jumps past the response's zero (range narrower than dw_min, e.g. an
+        # extreme device-to-device draw): only pulse-by-pulse clipping is faithful there
+        return None, True
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rn_minus_1 = np.expm1(n * np.log1p(x))  # r^n - 1, accurate for tiny x
         geometric = np.where(x != 0, rn_minus_1 / np.where(x != 0, x, 1.0), n)  # (r^n - 1)/(r - 1)

@@ -154,3 +154,15 @@ def test_pulsed_weights_stay_inside_the_device_range():
 def test_pulsed_mode_without_rng_is_rejected():
     with pytest.raises(ConfigError, match="rng"):
         analog_update(np.zeros((1, 1)), np.ones((1, 1)), SoftBounds(1.0), Pulsed(0.1))
+
+
+def test_pulses_larger_than_a_narrow_device_range_fall_back_to_per_pulse_clipping():
+    """An element whose range is narrower than dw_min (extreme d2d draw): each pulse clips."""
+    from convergence import DeviceArray
+    dev = DeviceArray(SoftBounds(1.0), np.ones((1, 2)), np.zeros((1, 2)), np.array([[1.0, 0.004]]),
+                      np.zeros((1, 2)))
+    w = np.zeros((1, 2))
+    out = apply_pulses(w, np.full((1, 2), 3.0), np.ones((1, 2)), dev, 0.01)
+    assert np.all(np.isfinite(out))
+    assert out[0, 1] == pytest.approx(0.004)              # clipped at the narrow element's bound
+    assert out[0, 0] == pytest.approx(n_pulse_closed_form_softbounds(0.0, 3, 1.0, 0.01), rel=1e-12)
