@@ -71,7 +71,10 @@ def bias_demo(*, tau: float = 1.0, sigma: float = 0.5, lr: float = 0.02, w_star:
         trials, ``tail_<a>`` and ``tail_se_<a>`` (mean of w over the last half, and its standard error
         across trials), the predictions ``w_s`` (D3), ``w_S`` (D5), ``w_star`` and the inputs.
     """
-    tau, sigma, lr, L = (_positive(n, v) for n, v in (("--tau", tau), ("--sigma", sigma), ("--lr", lr), ("L", L)))
+    tau, lr, L = (_positive(n, v) for n, v in (("--tau", tau), ("--lr", lr), ("L", L)))
+    sigma = float(sigma)
+    if not math.isfinite(sigma) or sigma < 0:
+        raise ConfigError(f"--sigma must be a finite number >= 0 (got {sigma})")
     if not abs(w_star) < tau:
         raise ConfigError(f"w_star must lie inside the device range (-tau, tau) = ({-tau:g}, {tau:g}) (got {w_star})")
     if lr * L >= 1:

@@ -329,6 +329,22 @@ class Cache:
         _atomic_write(side, lambda f: f.write(text.encode()))
         return meta
 
+    def prune(self, name: str, scale: str, keep: str) -> list[Path]:
+        """Remove the entries of ``name`` at ``scale`` other than key ``keep`` (superseded inputs); returns them."""
+        removed = []
+        for side in self.folder.glob(f"{name}-*.json"):
+            try:
+                meta = json.loads(side.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(meta, dict) and meta.get("name") == name and meta.get("scale") == scale \
+                    and meta.get("key") != keep:
+                for p in (side, side.with_suffix(".npz")):
+                    with contextlib.suppress(FileNotFoundError):
+                        p.unlink()
+                        removed.append(p)
+        return removed
+
     def discard(self, name: str, key: str) -> None:
         for p in self.paths(name, key):
             with contextlib.suppress(FileNotFoundError):
@@ -616,6 +632,7 @@ def run_recipe(recipe: Recipe, scale: str, *, cache: Cache, out_dir: str | os.Pa
                 "versions": versions(), "source_sha256": recipe.source_sha256, "recipe": recipe.path.name,
                 "compute_seconds": res.compute_seconds, "jobs": jobs, "backend": backend,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            cache.prune(recipe.name, scale, key)
         _plot(recipe, data, cfg, res, Path(out_dir), force=force)
         if hasattr(recipe.module, "claims"):
             res.claims = _normalise_claims(recipe.module.claims(data, cfg), recipe)
@@ -667,7 +684,9 @@ def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str 
     if not out.is_absolute():
         out = root_p / out
     results = []
-    for r in recipes:
+    for i, r in enumerate(recipes, 1):
+        if log is not None:
+            log(f"[{i}/{len(recipes)}] {r.name} ({r.path.name}) ...")
         res = run_recipe(r, scale, cache=cache, out_dir=out, force=force, jobs=jobs, backend=backend,
                          scheduler=scheduler, progress=progress, log=log)
         results.append(res)

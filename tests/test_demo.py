@@ -57,3 +57,21 @@ def test_cli_demo_bad_input_exits_2_with_one_line(capsys, argv, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and needle in err
+
+
+def test_teaching_walkthrough_commands_parse():
+    """Every ``convergence ...`` command in docs/teaching.md is accepted by the CLI parser."""
+    import pathlib
+    import re
+    import shlex
+
+    from convergence.cli import build_parser
+
+    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "teaching.md"
+    blocks = re.findall(r"```bash\n(.*?)```", doc.read_text(), flags=re.S)
+    text = "\n".join(blocks).replace("\\\n", " ").replace("$alg", "analog-sgd")
+    commands = [ln.split("#")[0].strip() for ln in text.splitlines() if ln.strip().startswith("convergence ")]
+    assert len(commands) >= 8
+    parser = build_parser()
+    for cmd in commands:
+        parser.parse_args(shlex.split(cmd)[1:])

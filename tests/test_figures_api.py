@@ -171,7 +171,7 @@ def test_miss_then_hit_then_force(repo):
 
 
 def test_invalidation_by_config_seed_version_source_and_helper(repo, monkeypatch):
-    _run(repo, ["simple"])
+    key0 = _only(_run(repo, ["simple"]), "simple_fig").key
     assert _calls(repo, "simple") == 1
     # another scale = another config
     _run(repo, ["simple"], scale="default")
@@ -188,20 +188,22 @@ def test_invalidation_by_config_seed_version_source_and_helper(repo, monkeypatch
     path.write_text(SIMPLE + "\n# edited\n")
     _run(repo, ["simple"])
     assert _calls(repo, "simple") == 4
-    path.write_text(SIMPLE)
-    _run(repo, ["simple"])
-    assert _calls(repo, "simple") == 4
+    path.write_text(SIMPLE)     # reverted: the key depends on content only (the superseded entry was pruned)
+    assert _only(_run(repo, ["simple"]), "simple_fig").key == key0
+    assert _calls(repo, "simple") == 5
     # a shared helper next to the recipes
     (repo / "figures" / "_helper.py").write_text(HELPER + "\n# edited\n")
     _run(repo, ["simple"])
-    assert _calls(repo, "simple") == 5
+    assert _calls(repo, "simple") == 6
     # config of the scale edited in place (SEED too) -> new keys
     path.write_text(SIMPLE.replace('"quick": {"a": 1.0', '"quick": {"a": 1.5'))
     r = _only(_run(repo, ["simple"]), "simple_fig")
-    assert _calls(repo, "simple") == 6 and r.config["a"] == 1.5
+    assert _calls(repo, "simple") == 7 and r.config["a"] == 1.5
     path.write_text(SIMPLE.replace('"quick": {"a": 1.0', '"quick": {"a": 1.5').replace("SEED = 5", "SEED = 6"))
     _run(repo, ["simple"])
-    assert _calls(repo, "simple") == 7
+    assert _calls(repo, "simple") == 8
+    _run(repo, ["simple"])
+    assert _calls(repo, "simple") == 8
 
 
 # -- corruption and atomicity ----------------------------------------------------------------------
@@ -389,3 +391,14 @@ def test_cli_outside_the_repo_root(tmp_path, monkeypatch, capsys):
     assert main(["figures", "--scale", "quick"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "repository root" in err
+
+
+def test_superseded_entries_are_pruned_per_scale(repo):
+    _run(repo, ["simple"])
+    _run(repo, ["simple"], scale="default")
+    assert len(list((repo / "cache").glob("simple_fig-*.npz"))) == 2
+    (repo / "figures" / "simple.py").write_text(SIMPLE + "\n# edited\n")
+    r = _only(_run(repo, ["simple"]), "simple_fig")
+    entries = sorted(p.name for p in (repo / "cache").glob("simple_fig-*.json"))
+    scales = sorted(json.loads((repo / "cache" / n).read_text())["scale"] for n in entries)
+    assert scales == ["default", "quick"] and f"simple_fig-{r.key[:16]}.json" in entries
