@@ -11,10 +11,10 @@ claims say which). Fashion-MNIST is harder (digital FCNs reach ≈ 89 %, not 98 
 numbers are not comparable with the paper's; the claims test the paper's *orderings*.
 
 Scales: ``paper`` = full data, 80 epochs, 3 repeats, expected-mode updates, TT transfers one
-column per mini-batch (P1 App. I.2). ``default`` (minutes on 2 cores) = 10k/2k FCN images for 3
+column per mini-batch (P1 App. I.2). ``default`` (about a minute on 2 cores) = 6k/2k FCN images for 2
 epochs and 1.5k/0.5k CNN images for 2 epochs without periphery (the periphery's
 convolution MVMs cost ~40 ms per CNN step), one repeat, and TT transfers the whole P each step
-(with column-wise transfer each of fc1's 784 columns would be visited only ~4 times in this
+(with column-wise transfer each of fc1's 784 columns would be visited only ~1.5 times in this
 budget, so TT would not move; this is a stated scale-down choice). ``quick`` = seconds.
 Table statistic (P1 repo S4.1-plot): mean over the last 5 epochs of the repeat-mean accuracy.
 """

@@ -410,3 +410,15 @@ def test_tile_adapter_on_an_ideal_device_is_digital_sgd(rng):
     t = TileOptimizer(cv.Ideal(), update=tile.UpdateParameters(mode="expected"), dw_min=1e-3)
     st = t.update(t.init(w0), x, d, 0.1)
     np.testing.assert_allclose(t.weights(st), w0 - 0.1 * d.T @ x, rtol=1e-12)
+
+
+@pytest.mark.parametrize("device", [cv.Power(0.7, 0.5), cv.Power(0.7, 2.0), cv.Exponential(0.7, 1.0),
+                                    cv.SoftBounds(0.7)])
+def test_q_pair_equals_the_device_responses(rng, device):
+    w = rng.uniform(-0.8, 0.8, (4, 6))          # includes |w| > τ (the power base clamps at 0)
+    qp, qm = optim.q_pair(device, w)
+    np.testing.assert_allclose(qp, device.q_plus(w), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(qm, device.q_minus(w), rtol=1e-12, atol=1e-15)
+    qp32, qm32 = optim.q_pair(device, w.astype(np.float32))
+    assert qp32.dtype == np.float32 or type(device) is cv.SoftBounds
+    np.testing.assert_allclose(qp32, device.q_plus(w), rtol=2e-5, atol=2e-6)

@@ -47,7 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._validate import ConfigError, non_negative, positive, positive_int
-from ..devices import AnyDevice, Device, DeviceArray, _affine_F_G
+from ..devices import AnyDevice, Device, DeviceArray, Exponential, Power, _affine_F_G
 from ..update import EXPECTED, UpdateMode, analog_update, check_mode
 
 Array = NDArray[Any]
@@ -245,6 +245,37 @@ class TikiTakaV1:
 ACCUMULATE = ("net", "signs")
 
 
+def q_pair(device: Any, w: Array) -> tuple[Array, Array]:
+    r"""``(q₊(W), q₋(W))`` in W's dtype: the power and exponential responses of P2 eqs (144)–(145)
+    evaluated in float32 without a float64 round trip (same formulas as
+    :class:`~convergence.devices.Power` / :class:`~convergence.devices.Exponential`, tested equal);
+    any other device through its own methods."""
+    dt = w.dtype
+    if type(device) is Power:
+        a = w * np.asarray(1.0 / device.tau, dt)
+        qp, qm = 1 - a, 1 + a
+        np.maximum(qp, 0, out=qp)
+        np.maximum(qm, 0, out=qm)
+        g = device.gamma
+        if g == 0.5:
+            np.sqrt(qp, out=qp)
+            np.sqrt(qm, out=qm)
+        elif g != 1.0:
+            np.power(qp, np.asarray(g, dt), out=qp)
+            np.power(qm, np.asarray(g, dt), out=qm)
+        return qp, qm
+    if type(device) is Exponential:
+        g = device.gamma
+        a = w * np.asarray(g / device.tau, dt)
+        inv = np.asarray(1.0 / math.expm1(g), dt)
+        qp = np.expm1(np.asarray(g, dt) - a)
+        qm = np.expm1(np.asarray(g, dt) + a)
+        qp *= inv
+        qm *= inv
+        return qp, qm
+    return device.q_plus(w), device.q_minus(w)
+
+
 def _check_accumulate(value: str) -> str:
     if value not in ACCUMULATE:
         raise ConfigError(f"accumulate must be one of {', '.join(ACCUMULATE)} (got {value!r})")
@@ -287,7 +318,9 @@ def _write(w: Array, x: Array, d: Array, lr: float, device: Any, mode: UpdateMod
             out += f0 * dw
             out -= g0 * s
             return out
-        return w + dw * device.F(w) - s * device.G(w)
+        # W + U⊙q₊ − D⊙q₋ with U = (S + ΔW)/2, D = (S − ΔW)/2 (two response evaluations)
+        qp, qm = q_pair(device, w)
+        return w + 0.5 * ((s + dw) * qp - (s - dw) * qm)
     up, down = signed_parts(x, d, lr)
     w = analog_update(w, up, device, mode, rng)
     return analog_update(w, -down, device, mode, rng)
@@ -298,7 +331,8 @@ def _update(w: Array, dw: Array, device: Any, mode: UpdateMode, rng: Any) -> Arr
     mode: ``W + dW⊙F − |dW|⊙G = W + dW ⊙ q_{sign(dW)}(W)`` (P2 eq 5 rewritten; two response
     evaluations instead of four)."""
     if isinstance(mode, type(EXPECTED)) and device.affine() is None:
-        return w + dw * np.where(dw >= 0, device.q_plus(w), device.q_minus(w))
+        qp, qm = q_pair(device, w)
+        return w + dw * np.where(dw >= 0, qp, qm)
     return analog_update(w, dw, device, mode, rng)
 
 
