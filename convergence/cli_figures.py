@@ -108,7 +108,8 @@ def _run_figures(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr if msg.startswith(("ERROR",)) or ": ERROR" in msg else sys.stdout, flush=True)
 
     t0 = time.perf_counter()
-    print(f"figures: scale {args.scale}, {jobs} job(s), backend {args.backend}; data cache {cache}", flush=True)
+    where = f"dask scheduler {args.scheduler}" if args.backend == "dask" else f"{jobs} local job(s)"
+    print(f"figures: scale {args.scale}, {where}; data cache {cache}", flush=True)
     results = run_figures(args.names, scale=args.scale, root=root, out_dir=out, cache_dir=cache, force=args.force,
                           jobs=jobs, backend=args.backend, scheduler=args.scheduler, progress=args.progress, log=log)
     errata = None if args.no_errata else collect_errata(root, cache, log=log)

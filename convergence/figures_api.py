@@ -633,9 +633,9 @@ def run_recipe(recipe: Recipe, scale: str, *, cache: Cache, out_dir: str | os.Pa
                 "compute_seconds": res.compute_seconds, "jobs": jobs, "backend": backend,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
             cache.prune(recipe.name, scale, key)
-        _plot(recipe, data, cfg, res, Path(out_dir), force=force)
         if hasattr(recipe.module, "claims"):
             res.claims = _normalise_claims(recipe.module.claims(data, cfg), recipe)
+        _plot(recipe, data, cfg, res, Path(out_dir), force=force)
     except Exception as exc:  # noqa: BLE001 - one broken recipe must not stop the others
         res.status = "error"
         res.error = f"{type(exc).__name__}: {exc}"
