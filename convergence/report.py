@@ -200,6 +200,10 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
     L += ["Verdicts: " + (", ".join(f"{VERDICT_MARK.get(k, k)}: {v}" for k, v in sorted(counts.items())) or "none"),
           "", "Uncertainties are the recipes' statistical margins (k × standard error across independent trials, "
           "k stated by the recipe; 3 by default).", ""]
+    failing = [(r, c) for r in results for c in r.claims if c["verdict"] == "fails"]
+    if failing:
+        L += ["## Claims that fail", ""] + [f"- [{r.name}](#{_anchor(r.name)}) `{_md_cell(c['id'])}`: "
+                                             f"{_md_cell(c['statement'])}" for r, c in failing] + [""]
     errors = [r for r in results if r.status != "ok"]
     if errors:
         L += ["## Figures that failed", ""] + [f"- **{r.name}**: `{_md_cell(r.error)}`" for r in errors] + [""]
@@ -277,7 +281,17 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
          + e(", ".join(f"{k} {v}" for k, v in h["versions"].items()))
          + (f"<br>Command: <code>{e(h['command'])}</code>" if h["command"] else "") + "</p>",
          "<p>Verdicts: " + (", ".join(f"{_verdict_html(k)}: {v}" for k, v in sorted(counts.items())) or "none")
-         + "</p>", "<h2>Summary</h2><table><tr><th>figure</th><th>paper</th><th>data</th><th>compute</th>"
+         + "</p>"]
+    failing = [(r, c) for r in results for c in r.claims if c["verdict"] == "fails"]
+    if failing:
+        P.append("<h2>Claims that fail</h2><ul>" + "".join(
+            f"<li><a href='#{_anchor(r.name)}'>{e(r.name)}</a> <code>{e(str(c['id']))}</code>: "
+            f"{e(str(c['statement']))}</li>" for r, c in failing) + "</ul>")
+    errors = [r for r in results if r.status != "ok"]
+    if errors:
+        P.append("<h2>Figures that failed</h2><ul>" + "".join(
+            f"<li>{e(r.name)}: <code>{e(r.error)}</code></li>" for r in errors) + "</ul>")
+    P += ["<h2>Summary</h2><table><tr><th>figure</th><th>paper</th><th>data</th><th>compute</th>"
          "<th>plot</th><th>verdicts</th></tr>"]
     for r in results:
         src = "error" if r.status != "ok" else ("cache" if r.from_cache else "computed")

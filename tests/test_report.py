@@ -65,12 +65,15 @@ def test_markdown_report_lists_each_claim_with_verdict_measurement_and_figure(bu
     # timing: computed this time, and the summary row says so
     assert re.search(r"\| \[fake_claims\]\(#fig-fake-claims\) \| P1 Fig\. 99 \| computed \| \d+\.\d s \|", md)
     assert "Errata" not in md          # errata=None: no section
+    failing = md.split("## Claims that fail", 1)[1].split("##", 1)[0]
+    assert "fake.fails" in failing and "malformed claim" in failing and "fake.holds" not in failing
 
 
 def test_html_report_is_self_contained_with_inline_png(built):
     root, results, paths = built
     page = paths["html"].read_text()
     assert "the floor equals D3 &lt;tag&gt;" in page                       # escaped
+    assert "<h2>Claims that fail</h2>" in page
     srcs = re.findall(r"src='([^']*)'", page)
     assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)   # nothing external
     png = base64.b64decode(srcs[0].split(",", 1)[1])
