@@ -11,7 +11,7 @@ r"""P2 Tables 7–8 — cycle-to-cycle variation and the response-function ablat
   pulses). Paper: ASGD fails (< 15 %) for γ_res ≥ 1 and for exponential at small τ; TT ≈ 97 %
   everywhere.
 
-Scales: ``quick`` seconds; ``default`` 3k/1k images, 2 epochs, a subset of the grids (σ_c ∈ {0.1,
+Scales: ``quick`` seconds; ``default`` 2k/1k images, 2 epochs, a subset of the grids (σ_c ∈ {0.1,
 1.2}; γ_res ∈ {0.5, 2}; τ = 0.7 only), whole-matrix TT transfer; ``paper`` full data, 30 epochs, all cells, 3
 repeats, column-wise transfer. The FCN periphery is P2's (``p2`` preset). Data: MNIST if present,
 else Fashion-MNIST.
@@ -61,7 +61,7 @@ _BASE = {"lr_digital": 0.1, "lr_analog": 0.05, "fast_lr": 0.01, "periphery": "p2
 SCALES = {
     "quick": {**_BASE, "n_train": 500, "n_test": 300, "epochs": 1, "repeats": 1, "columnwise": False,
               "c2c": [0.1, 1.2], "gammas": [0.5, 2.0], "taus": [0.7], "pulsed8": False},
-    "default": {**_BASE, "n_train": 3000, "n_test": 1000, "epochs": 2, "repeats": 1, "columnwise": False,
+    "default": {**_BASE, "n_train": 2000, "n_test": 1000, "epochs": 2, "repeats": 1, "columnwise": False,
                 "c2c": [0.1, 1.2], "gammas": [0.5, 2.0], "taus": [0.7], "pulsed8": False},
     "paper": {**_BASE, "n_train": None, "n_test": None, "epochs": 30, "repeats": 3, "columnwise": True,
               "c2c": [0.1, 0.3, 0.6, 0.9, 1.2], "gammas": [0.5, 1.0, 2.0], "taus": TAUS8, "pulsed8": True},
@@ -162,11 +162,14 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         drop = float(arr[0] - arr[-1])
         unc = C.K_SIGMA * float(np.hypot(se[0], se[-1]))
         paper = PAPER_T7[name]
+        learned = bool(arr[0] > 0.1 + C.K_SIGMA * se[0])     # 10 classes: chance = 0.1
+        note = "" if learned else " — not testable here: at σ_c = %g the network stayed at chance" % cfg["c2c"][0]
         res.append(C.claim(f"{NAME}.t7_{name}_flat_in_c2c",
                            f"FCN on {ds}: {name.upper()} accuracy barely changes from σ_c = {cfg['c2c'][0]:g} to "
                            f"{cfg['c2c'][-1]:g} (paper {paper[0]} → {paper[-1]}; ours "
-                           f"{', '.join(f'{100 * v:.2f}' for v in arr)})",
-                           "drop < 2 pp + 3 s.e.", drop, unc, bool(drop < 0.02 + unc), PAPER))
+                           f"{', '.join(f'{100 * v:.2f}' for v in arr)}){note}",
+                           "learns (above chance) and drop < 2 pp + 3 s.e.", drop, unc,
+                           bool(learned and drop < 0.02 + unc), PAPER))
     # Table 8: TT beats ASGD where the paper reports ASGD failure (gamma >= 1)
     t8 = _t8_table(data, cfg)
     gam = np.asarray(cfg["gammas"])
