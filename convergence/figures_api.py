@@ -527,8 +527,24 @@ def versions() -> dict[str, str]:
     import matplotlib
     import scipy
 
-    return {"convergence": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "matplotlib": matplotlib.__version__}
+    out = {"convergence": __version__, "python": platform.python_version(), "numpy": np.__version__,
+           "scipy": scipy.__version__, "matplotlib": matplotlib.__version__}
+    git = _git_describe()
+    if git:
+        out["git"] = git
+    return out
+
+
+def _git_describe() -> str:
+    """``git describe --always --dirty`` of the source tree ("" outside a git checkout)."""
+    import subprocess
+
+    try:
+        res = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return res.stdout.strip() if res.returncode == 0 else ""
 
 
 @dataclass
