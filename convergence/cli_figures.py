@@ -45,6 +45,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default="build", help="output folder (default build)")
     p.add_argument("--cache", default=None, help="cache folder (default data/cache)")
     p.add_argument("--no-errata", action="store_true", help="leave the errata section out of the report")
+    p.add_argument("--list", action="store_true", help="list the recipes (NAME, file, paper, title) and exit")
+    p.add_argument("--dry-run", action="store_true",
+                   help="say which figures are cached and which would be computed, then exit")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal)")
 
@@ -89,6 +92,22 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
+    from .figures_api import Cache, cache_status, discover, select
+
+    recipes = select(discover(root), args.names)
+    cache = Cache(cache_dir)
+    for r in recipes:
+        if args.list:
+            print(f"{r.name:<28} {r.path.name:<32} {r.paper:<24} {r.title}")
+        else:
+            key, state = cache_status(r, args.scale, cache)
+            todo = "up to date" if state == "cached" and not args.force else \
+                f"would compute ({'--force' if args.force else state})"
+            print(f"{r.name:<28} {args.scale:<8} {key[:16]}  {todo}")
+    return 0
+
+
 def _run_figures(args: argparse.Namespace) -> int:
     from .figures_api import find_repo_root, run_figures
     from .report import collect_errata, write_report
@@ -103,6 +122,8 @@ def _run_figures(args: argparse.Namespace) -> int:
     root = find_repo_root()
     out = args.out if os.path.isabs(args.out) else os.path.join(root, args.out)
     cache = args.cache or os.path.join(root, "data", "cache")
+    if args.list or args.dry_run:
+        return _list(args, root, cache)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr if msg.startswith(("ERROR",)) or ": ERROR" in msg else sys.stdout, flush=True)

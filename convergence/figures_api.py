@@ -59,7 +59,7 @@ from ._validate import ConfigError
 
 __all__ = [
     "SCALES", "BACKENDS", "Recipe", "FigureResult", "ParallelSettings", "CacheEntryError",
-    "find_repo_root", "discover", "select", "load_recipe", "cache_key", "source_digest",
+    "find_repo_root", "discover", "select", "load_recipe", "cache_key", "cache_status", "source_digest",
     "Cache", "parallel_settings", "current_settings", "parallel_map", "run_recipe", "run_figures",
     "versions",
 ]
@@ -605,6 +605,15 @@ def _normalise_claims(raw: Any, recipe: Recipe) -> list[dict[str, Any]]:
         c.setdefault("paper", recipe.paper)
         out.append(c)
     return out
+
+
+def cache_status(recipe: Recipe, scale: str, cache: Cache) -> tuple[str, str]:
+    """(key, state) of a recipe at ``scale`` without computing: state is "cached", "missing" or "corrupt: ..."."""
+    key = cache_key(recipe.name, recipe.config(scale), recipe.seed, __version__, recipe.source_sha256)
+    try:
+        return key, "cached" if cache.load(recipe.name, key) is not None else "missing"
+    except CacheEntryError as exc:
+        return key, f"corrupt: {exc}"
 
 
 def run_recipe(recipe: Recipe, scale: str, *, cache: Cache, out_dir: str | os.PathLike[str],

@@ -402,3 +402,20 @@ def test_superseded_entries_are_pruned_per_scale(repo):
     entries = sorted(p.name for p in (repo / "cache").glob("simple_fig-*.json"))
     scales = sorted(json.loads((repo / "cache" / n).read_text())["scale"] for n in entries)
     assert scales == ["default", "quick"] and f"simple_fig-{r.key[:16]}.json" in entries
+
+
+def test_cli_list_and_dry_run(repo, monkeypatch, capsys):
+    monkeypatch.chdir(repo)
+    assert main(["figures", "--list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in listed] == ["simple_fig", "sweep"] and "simple.py" in listed[0]
+    assert main(["figures", "--dry-run", "--scale", "quick", "--cache", "cache"]) == 0
+    assert capsys.readouterr().out.count("would compute (missing)") == 2
+    _run(repo, ["simple"])
+    (npz, _), = [_entry(repo, "simple_fig")]
+    assert main(["figures", "simple", "--dry-run", "--scale", "quick", "--cache", "cache"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    npz.write_bytes(b"junk")
+    assert main(["figures", "simple", "--dry-run", "--scale", "quick", "--cache", "cache"]) == 0
+    assert "would compute (corrupt:" in capsys.readouterr().out
+    assert _calls(repo, "simple") == 1                       # nothing was computed by --list/--dry-run
