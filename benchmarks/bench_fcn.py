@@ -82,11 +82,13 @@ def configs() -> dict[str, dict]:
     sb = cv.SoftBounds(0.7)
     pulsed = cv.Pulsed(dw_min=1e-3, bl=31)
     fwd, bwd = periphery_pair("p1")
-    return {
+    out = {
         "digital SGD": {"factory": lambda n, s: DigitalSGD()},
         "Analog SGD expected": {"factory": lambda n, s: AnalogSGD(sb), "target": 3.0},
         "TT-v1 expected (column-wise)": {"factory": lambda n, s: TikiTakaV1(sb), "target": 3.0},
         "TT-v1 expected (whole matrix)": {"factory": lambda n, s: TikiTakaV1(sb, columnwise=False)},
+        "Analog SGD expected, signs (per-sample drift)": {"factory": lambda n, s: AnalogSGD(sb, accumulate="signs")},
+        "TT-v1 expected, signs": {"factory": lambda n, s: TikiTakaV1(sb, accumulate="signs")},
         "Analog SGD pulsed (dw_min 1e-3, BL 31)": {"factory": lambda n, s: AnalogSGD(sb, pulsed)},
         "TT-v1 pulsed (column-wise)": {"factory": lambda n, s: TikiTakaV1(sb, mode=pulsed)},
         "Analog SGD power γ=0.5 expected": {"factory": lambda n, s: AnalogSGD(cv.Power(0.7, 0.5))},
@@ -95,6 +97,18 @@ def configs() -> dict[str, dict]:
         "Analog SGD expected + P1 periphery": {"factory": lambda n, s: AnalogSGD(sb),
                                                 "kw": {"io_forward": fwd, "io_backward": bwd}},
     }
+    try:  # the TT-v2 family and the aihwkit-faithful tile, when present
+        from convergence import transfer, tile
+        from convergence.nn.adapters import TileOptimizer, TransferOptimizer
+        out["transfer.ttv1 via TransferOptimizer"] = {
+            "factory": lambda n, s: TransferOptimizer(transfer.ttv1(0.01, sb), lr_ref=0.05)}
+        out["transfer.chopped_ttv2 via TransferOptimizer"] = {
+            "factory": lambda n, s: TransferOptimizer(transfer.chopped_ttv2(0.01, sb, granularity=1e-3, granularity_fast=1e-3), lr_ref=0.05)}
+        out["tile pulse_train (BL 31, UM) via TileOptimizer"] = {
+            "factory": lambda n, s: TileOptimizer(sb, update=tile.UpdateParameters(mode="pulse_train"), dw_min=1e-3)}
+    except ImportError:
+        pass
+    return out
 
 
 def torch_time(python: str | None, steps: int, repeats: int) -> dict | None:
