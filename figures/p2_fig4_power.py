@@ -48,9 +48,9 @@ _ARCH = {"fcn": {"taus": [0.5, 0.6, 0.7], "batch": 10, "step_size": 15, "step_ga
 _BASE = {"lr_digital": 0.1, "lr_analog": 0.05, "fast_lr": 0.01, "gamma_res": 0.5, "periphery": "p2",
          "dataset": "auto", "states": 1200, "bl": 32, "last": 3}
 SCALES = {
-    "quick": {**_BASE, "archs": ["fcn"], "fcn": {"n_train": 1000, "n_test": 500, "epochs": 1}, "repeats": 1,
+    "quick": {**_BASE, "last": 1, "archs": ["fcn"], "fcn": {"n_train": 1000, "n_test": 500, "epochs": 1}, "repeats": 1,
               "columnwise": False, "pulsed": False},
-    "default": {**_BASE, "archs": ["fcn", "cnn"], "fcn": {"n_train": 6000, "n_test": 2000, "epochs": 2},
+    "default": {**_BASE, "last": 1, "archs": ["fcn", "cnn"], "fcn": {"n_train": 6000, "n_test": 2000, "epochs": 2},
                 "cnn": {"n_train": 1500, "n_test": 500, "epochs": 2, "periphery": "none"}, "repeats": 1,
                 "columnwise": False,
                 "pulsed": False},

@@ -59,9 +59,9 @@ TAUS8 = [0.6, 0.7, 0.8]
 _BASE = {"lr_digital": 0.1, "lr_analog": 0.05, "fast_lr": 0.01, "periphery": "p2", "dataset": "auto",
          "step_size": 15, "step_gamma": 0.5, "t7_tau": 0.6, "t7_gamma": 0.5, "states": 1200, "bl": 32, "last": 3}
 SCALES = {
-    "quick": {**_BASE, "n_train": 500, "n_test": 300, "epochs": 1, "repeats": 1, "columnwise": False,
+    "quick": {**_BASE, "last": 1, "n_train": 500, "n_test": 300, "epochs": 1, "repeats": 1, "columnwise": False,
               "c2c": [0.1, 1.2], "gammas": [0.5, 2.0], "taus": [0.7], "pulsed8": False},
-    "default": {**_BASE, "n_train": 2000, "n_test": 1000, "epochs": 2, "repeats": 1, "columnwise": False,
+    "default": {**_BASE, "last": 1, "n_train": 2000, "n_test": 1000, "epochs": 2, "repeats": 1, "columnwise": False,
                 "c2c": [0.1, 1.2], "gammas": [0.5, 2.0], "taus": [0.7], "pulsed8": False},
     "paper": {**_BASE, "n_train": None, "n_test": None, "epochs": 30, "repeats": 3, "columnwise": True,
               "c2c": [0.1, 0.3, 0.6, 0.9, 1.2], "gammas": [0.5, 1.0, 2.0], "taus": TAUS8, "pulsed8": True},
@@ -123,7 +123,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     nc = len(cfg["c2c"])
     t8 = _t8_table(data, cfg)
     with paper_style():
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
         ax = axes[0]
         c = 100 * np.asarray(cfg["c2c"])
         ax.plot(c, 100 * m7[1:1 + nc], "o--", label="Analog SGD (ours)")
