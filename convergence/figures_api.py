@@ -178,10 +178,26 @@ def _track_by_value(folder: Path) -> None:
             _BY_VALUE_MODULES.add(name)
 
 
-def discover(root: str | os.PathLike[str] | None = None) -> list[Recipe]:
-    """Load every recipe ``figures/*.py`` under ``root`` (sorted by file name; ``_*.py`` skipped)."""
+def discover(root: str | os.PathLike[str] | None = None, *,
+             broken: dict[str, str] | None = None) -> list[Recipe]:
+    """Load every recipe ``figures/*.py`` under ``root`` (sorted by file name; ``_*.py`` skipped).
+
+    Args:
+        root: repository root (default: the working directory).
+        broken: if given, recipes that fail to import are recorded here (file stem -> error) instead
+            of raising, so one broken file does not stop the others.
+    """
     root = find_repo_root(root)
-    recipes = [load_recipe(p) for p in sorted((root / "figures").glob("*.py")) if not p.name.startswith("_")]
+    recipes = []
+    for p in sorted((root / "figures").glob("*.py")):
+        if p.name.startswith("_"):
+            continue
+        try:
+            recipes.append(load_recipe(p))
+        except ConfigError as exc:
+            if broken is None:
+                raise
+            broken[p.stem] = str(exc)
     seen: dict[str, Path] = {}
     for r in recipes:
         if r.name in seen:
@@ -703,7 +719,10 @@ def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str 
         raise ConfigError(f"scale must be one of {', '.join(SCALES)} (got {scale!r})")
     _validate_settings(jobs, backend, scheduler)
     root_p = find_repo_root(root)
-    recipes = select(discover(root_p), names)
+    broken: dict[str, str] = {}
+    found = discover(root_p, broken=broken)
+    recipes = select(found, [n for n in names if n not in broken])
+    bad = [stem for stem in broken if not names or stem in names]
     cache = Cache(cache_dir if cache_dir is not None else root_p / "data" / "cache")
     out = Path(out_dir)
     if not out.is_absolute():
@@ -721,4 +740,9 @@ def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str 
             verdicts = [c["verdict"] for c in res.claims]
             log(f"{r.name}: {src}, {plot}; claims: {len(verdicts)} "
                 f"({verdicts.count('holds')} hold, {verdicts.count('fails')} fail)")
+    for stem in bad:
+        if log is not None:
+            log(f"{stem}: ERROR {broken[stem]}")
+        results.append(FigureResult(stem, f"figures/{stem}.py (not importable)", "", stem, scale, -1,
+                                    status="error", error=broken[stem]))
     return results

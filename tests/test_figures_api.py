@@ -419,3 +419,16 @@ def test_cli_list_and_dry_run(repo, monkeypatch, capsys):
     assert main(["figures", "simple", "--dry-run", "--scale", "quick", "--cache", "cache"]) == 0
     assert "would compute (corrupt:" in capsys.readouterr().out
     assert _calls(repo, "simple") == 1                       # nothing was computed by --list/--dry-run
+
+
+def test_unimportable_recipe_is_an_error_row_not_a_crash(repo, monkeypatch, capsys):
+    (repo / "figures" / "zz_broken.py").write_text("NAME = 'zz'\ndef (:\n")
+    results = _run(repo)
+    by = {r.name: r for r in results}
+    assert by["zz_broken"].status == "error" and "SyntaxError" in by["zz_broken"].error
+    assert by["simple_fig"].status == "ok" and by["sweep"].status == "ok"
+    monkeypatch.chdir(repo)
+    assert main(["figures", "zz_broken", "--scale", "quick", "--no-errata", "--cache", "cache"]) == 1
+    assert "zz_broken" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="failed to import"):
+        fa.discover(repo)
