@@ -137,3 +137,60 @@ def test_network_trains_on_aihwkit_style_pulse_trains_and_checkpoints(tmp_path):
     fresh = fcn(make, sizes=(8, 16, 3), seed=1)
     checkpoint.load_checkpoint(tmp_path / "tile", fresh)
     np.testing.assert_allclose(fresh.forward(x), net.forward(x), rtol=1e-6)
+
+
+# -- the network figure recipes (contract + a tiny run when data is present) ----------------------
+
+RECIPES = {"p1_fig5_mnist": 1, "p1_fig7_histograms": 6, "p2_fig4_power": 1, "p2_tables78": 4}
+
+
+def _recipe(stem):
+    import importlib.util
+    import pathlib
+    import sys
+    name = f"test_nn_recipe_{stem}"
+    if name not in sys.modules:
+        path = pathlib.Path(__file__).resolve().parents[1] / "figures" / f"{stem}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+def _tiny(cfg):
+    out = json.loads(json.dumps(cfg))
+    for key in ("fcn", "cnn"):
+        if key in out:
+            out[key].update(n_train=200, n_test=200)
+    if "n_train" in out:
+        out.update(n_train=200, n_test=200)
+    return out
+
+
+@pytest.mark.parametrize("stem", sorted(RECIPES))
+def test_recipe_contract_and_tiny_run(stem):
+    mod = _recipe(stem)
+    for attr in ("NAME", "TITLE", "PAPER", "SEED", "SCALES", "compute", "plot", "claims"):
+        assert hasattr(mod, attr), attr
+    assert set(mod.SCALES) == {"quick", "default", "paper"}
+    for cfg in mod.SCALES.values():
+        json.dumps(cfg)
+    if not any(data.available().values()):
+        pytest.skip("neither MNIST nor Fashion-MNIST installed (apt-get install dataset-fashion-mnist)")
+    cfg = _tiny(mod.SCALES["quick"])
+    out = mod.compute(cfg, np.random.SeedSequence(mod.SEED))
+    again = mod.compute(cfg, np.random.SeedSequence(mod.SEED))
+    for k in out:                                   # deterministic given (cfg, seed)
+        np.testing.assert_array_equal(out[k], again[k])
+    assert str(out["dataset"]) in ("mnist", "fashion-mnist")
+    accs = [v for k, v in out.items() if k.startswith("acc")]
+    assert accs and all(np.all((a >= 0) & (a <= 1)) for a in accs)
+    fig = mod.plot(out, cfg)
+    assert len(fig.axes) >= RECIPES[stem]
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    for c in mod.claims(out, cfg):
+        assert set(c) == {"id", "statement", "prediction", "measured", "uncertainty", "verdict", "paper"}
+        assert c["verdict"] in {"holds", "fails", "erratum confirmed"}
+        json.dumps(c)
