@@ -121,6 +121,13 @@ def test_stationary_floors_helper_matches_D3():
     assert abs(g.bias - D3_REFERENCE) <= 0.1 * D3_REFERENCE + 3 * g.bias_se
 
 
+def test_a_pulsed_mode_is_passed_to_the_factory():
+    r = check("analog-sgd", ["stays-in-range"], budget=TEST_BUDGET, mode=cv.Pulsed(1e-3))
+    assert r["stays-in-range"].verdict == "holds" and r["stays-in-range"].measured <= 1.0
+    with pytest.raises(cv.ConfigError, match="does not accept a mode= keyword"):
+        check(ex.my_digital_sgd, ["reduces-to-digital"], mode=cv.Pulsed(1e-3))
+
+
 @pytest.mark.parametrize("target, needle", [
     ("no.such.module:f", "cannot import module"),
     ("convergence.algorithms", "must be 'package.module:factory'"),

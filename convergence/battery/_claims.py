@@ -74,7 +74,7 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     "quick": Budget("quick"),
-    "full": Budget("full", sweep_lrs=(0.1, 0.03, 0.01, 0.003), sweep_trials=1024, sweep_steps=40000,
+    "full": Budget("full", sweep_lrs=(0.1, 0.03, 0.01, 0.003), sweep_trials=512, sweep_steps=30000,
                    reduce_trials=32, reduce_steps=2000, range_trials=256, range_steps=10000,
                    thm2_instances=8, thm2_trials=256, thm2_steps=10000),
 }

@@ -37,7 +37,10 @@ def _fmt(x: float) -> str:
         return "-"
     if isinstance(x, float) and math.isinf(x):
         return "inf" if x > 0 else "-inf"
-    return f"{x:.5g}"
+    out = f"{x:.5g}"
+    if out in ("1", "-1") and x != float(out):     # e.g. a saturation of 1 - 3e-12: show that it is not 1
+        out = f"{x:.13g}"
+    return out
 
 
 @dataclass(frozen=True)

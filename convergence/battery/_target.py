@@ -200,7 +200,11 @@ def resolve_factory(target: Any, *, mode: Any = None) -> tuple[Factory, str]:
         inner = obj
 
         def factory(lr: Any, device: Any = None, *, mode: Any = None) -> Algorithm:  # type: ignore[misc]
-            return inner(lr) if mode is None else inner(lr, mode=mode)
+            if mode is None:
+                return inner(lr)
+            if not _accepts_mode(inner):
+                raise ConfigError(f"factory {_label(inner)} does not accept a mode= keyword")
+            return inner(lr, mode=mode)
 
         factory.not_applicable = not_applicable(inner)  # type: ignore[attr-defined]
         factory.__qualname__ = getattr(inner, "__qualname__", "factory")

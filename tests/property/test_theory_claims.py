@@ -284,7 +284,7 @@ def test_6_floor_increases_with_distance_to_the_symmetric_point_and_vanishes_as_
     steps = int(30 / (lr * s["L"]))
     # two independent coordinates (elementwise update, isotropic quadratic): w* and w*/2
     obj = cv.Quadratic(d=2, L=s["L"], w_star=[s["w_star"], 0.5 * s["w_star"]])
-    taus = np.repeat([s["tau"], 2 * s["tau"], 8 * s["tau"]], 100)
+    taus = np.repeat([s["tau"], 2 * s["tau"], 64 * s["tau"]], 100)
     traj = cv.simulate(cv.analog_sgd(lr, cv.tau_sweep(cv.SoftBounds(1.0), taus)), obj, cv.Gaussian(s["sigma"]),
                        0.0, steps, trials=taus.size, seed=seed, record_every=5)
     gm = traj.tail_grad_mean
@@ -295,7 +295,8 @@ def test_6_floor_increases_with_distance_to_the_symmetric_point_and_vanishes_as_
     assert far[0] - near[0] > K * math.hypot(far[1], near[1])                      # distance
     b = [stats[i][0] for i in range(3)]
     assert b[0][0] - b[1][0] > K * math.hypot(b[0][1], b[1][1])                    # decreasing in tau
-    assert b[2][0] <= b[0][0] / 16 + K * b[2][1]                                   # ~1/tau^2 -> 0
+    # -> 0: D3 gives b(64 tau)/b(tau) = ((L tau + s)/(64 L tau + s))^2 <= 0.004 here (s = sigma sqrt(2/pi) <= 3.2 L tau)
+    assert b[2][0] <= 0.02 * b[0][0] + K * b[2][1]
 
 
 # -- item 7: floor independent of the initialisation ----------------------------------------------
@@ -628,7 +629,7 @@ def test_16_theorem_4_condition_fails_for_the_fig3_settings_by_orders_of_magnitu
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["analog-sgd", "tiki-taka", "digital-sgd"])
 def test_battery_full_budget_on_builtins(algorithm):
-    """Paper-scale battery (budget ``full``): the classification holds with 4 step sizes and 1024 trials each."""
+    """Paper-scale battery (budget ``full``): the classification holds with 4 step sizes (down to 0.003) and 512 trials each."""
     report = cv.check(algorithm, budget="full")
     assert report.all_hold, report.table()
     expected = {"analog-sgd": "biased", "tiki-taka": "exact", "digital-sgd": "exact"}[algorithm]
