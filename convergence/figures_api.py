@@ -410,8 +410,12 @@ def parallel_settings(jobs: int = 1, backend: str = "joblib", scheduler: str | N
     block and closed at its end.
     """
     _validate_settings(jobs, backend, scheduler)
-    client = None
-    if backend == "dask":
+    client, own = None, False
+    outer = _SETTINGS.get()
+    if backend == "dask" and outer.client is not None and outer.scheduler == scheduler:
+        client = outer.client  # reuse the enclosing block's connection (the runner opens one per run)
+    elif backend == "dask":
+        own = True
         try:
             from distributed import Client
         except ImportError:  # pragma: no cover - depends on the optional extra
@@ -425,7 +429,7 @@ def parallel_settings(jobs: int = 1, backend: str = "joblib", scheduler: str | N
         yield _SETTINGS.get()
     finally:
         _SETTINGS.reset(token)
-        if client is not None:
+        if own and client is not None:
             client.close()
 
 
@@ -710,6 +714,16 @@ def _plot(recipe: Recipe, data: dict[str, np.ndarray], cfg: dict[str, Any], res:
     res.plot_seconds = time.perf_counter() - t0
 
 
+def _log_result(log: Callable[[str], None] | None, res: FigureResult) -> None:
+    if log is None or res.status != "ok":
+        return
+    src = "cache" if res.from_cache else f"computed {res.compute_seconds:.1f} s"
+    plot = "plot up to date" if res.plot_skipped else f"plotted {res.plot_seconds:.1f} s"
+    verdicts = [c["verdict"] for c in res.claims]
+    log(f"{res.name}: {src}, {plot}; claims: {len(verdicts)} "
+        f"({verdicts.count('holds')} hold, {verdicts.count('fails')} fail)")
+
+
 def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str | os.PathLike[str] | None = None,
                 out_dir: str | os.PathLike[str] = "build", cache_dir: str | os.PathLike[str] | None = None,
                 force: bool = False, jobs: int = 1, backend: str = "joblib", scheduler: str | None = None,
@@ -728,18 +742,17 @@ def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str 
     if not out.is_absolute():
         out = root_p / out
     results = []
-    for i, r in enumerate(recipes, 1):
-        if log is not None:
-            log(f"[{i}/{len(recipes)}] {r.name} ({r.path.name}) ...")
-        res = run_recipe(r, scale, cache=cache, out_dir=out, force=force, jobs=jobs, backend=backend,
-                         scheduler=scheduler, progress=progress, log=log)
-        results.append(res)
-        if log is not None and res.status == "ok":
-            src = "cache" if res.from_cache else f"computed {res.compute_seconds:.1f} s"
-            plot = "plot up to date" if res.plot_skipped else f"plotted {res.plot_seconds:.1f} s"
-            verdicts = [c["verdict"] for c in res.claims]
-            log(f"{r.name}: {src}, {plot}; claims: {len(verdicts)} "
-                f"({verdicts.count('holds')} hold, {verdicts.count('fails')} fail)")
+    # one connection per run (a bad dask address fails here, once, with exit code 2)
+    session = parallel_settings(jobs, backend, scheduler, progress=progress) if backend == "dask" \
+        else contextlib.nullcontext()
+    with session:
+        for i, r in enumerate(recipes, 1):
+            if log is not None:
+                log(f"[{i}/{len(recipes)}] {r.name} ({r.path.name}) ...")
+            res = run_recipe(r, scale, cache=cache, out_dir=out, force=force, jobs=jobs, backend=backend,
+                             scheduler=scheduler, progress=progress, log=log)
+            results.append(res)
+            _log_result(log, res)
     for stem in bad:
         if log is not None:
             log(f"{stem}: ERROR {broken[stem]}")
