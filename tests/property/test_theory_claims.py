@@ -220,7 +220,7 @@ PAPER_SCALAR = {"L": 1.0, "tau": 1.0, "sigma": 0.5, "w_star": 0.5}      # THEORY
 
 def _lr_for(s, lr_l):
     """lr·L = lr_l, capped so the stationary spread √(ασ²/2L) stays ≤ 0.15τ (interior, mean field valid)."""
-    return min(lr_l / s["L"], 0.045 * s["tau"] ** 2 * s["L"] / s["sigma"] ** 2 * 1.0)
+    return min(lr_l / s["L"], 0.045 * s["tau"] ** 2 * s["L"] / s["sigma"] ** 2)
 
 
 @scaled(6)
@@ -347,6 +347,40 @@ def test_8_p1_theorem_2_upper_bound_holds(inst, d, rho, s, seed):
     res = get_bound("p1.thm2").check(measured, stderr=se, k=K, f_gap=f_gap, sigma=sigma, L=obj.L, K=steps,
                                      W_max=w_max, tau=tau, S_K=s_k)
     assert res.all_hold and float(res.bound) == pytest.approx(bound, rel=1e-12)
+
+
+@scaled(4)
+@given(kind=st.sampled_from([cv.Power, cv.Exponential, cv.SoftBounds]), gamma=st.floats(0.5, 3.0),
+       inst=st.integers(0, 10_000), rho=st.floats(1.3, 3.0), s=st.floats(0.05, 0.3), seed=seeds())
+@example(kind=cv.Power, gamma=0.5, inst=42, rho=1.5, s=0.15, seed=0)
+def test_8_p2_theorem_2_generic_upper_bound_holds(kind, gamma, inst, rho, s, seed):
+    """P2 Thm 2 with the constants of P2-v3 eq (69): at α = (1/F_max)√((f₀ − f*)/(σ²LK)) ≤ 1/(4LF_max),
+    (1/K)Σ E[‖∇f⊙F + |∇f|⊙G‖² + 4‖∇f‖²_M] ≤ 16F²max√(f₀σ²L/K) + 8F_max σ² S_K^ASGD (M = q₊q₋)."""
+    d = 6
+    obj = cv.LeastSquares(d=d, n=40, x_scale=0.3, loss="half_mse", seed=inst)
+    tau = rho * float(np.max(np.abs(obj.w_star)))
+    dev = cv.SoftBounds(tau) if kind is cv.SoftBounds else kind(tau, gamma)
+    f_max = float(np.max(dev.F(np.linspace(*dev.bounds, 20001))))
+    sigma = s * math.sqrt(d)
+    f_gap = float(obj.value(np.zeros((1, d)))[0] - obj.f_star)
+    steps = max(1000, int(math.ceil(16 * obj.L * f_gap / sigma**2)))     # alpha <= 1/(4 L F_max)
+    alpha = math.sqrt(f_gap / (sigma**2 * obj.L * steps)) / f_max
+    assert alpha <= 1 / (4 * obj.L * f_max)
+    traj = cv.simulate(cv.analog_sgd(alpha, dev), obj, cv.Gaussian(s), 0.0, steps, trials=16, seed=seed,
+                       record_every=1, record_w=True)
+    w = traj.w.reshape(-1, d)
+    grad = obj.grad(w)
+    metric = (np.sum((grad * dev.F(w) + np.abs(grad) * dev.G(w)) ** 2, axis=1)
+              + 4 * np.sum(grad**2 * dev.q_plus(w) * dev.q_minus(w), axis=1)).reshape(steps, -1)
+    per = metric.mean(axis=0)
+    measured, se = float(per.mean()), float(per.std(ddof=1) / math.sqrt(per.size))
+    s_k = float(traj.metrics["s_k_generic_w"][-1].mean())
+    bound = 16 * f_max**2 * math.sqrt(f_gap * sigma**2 * obj.L / steps) + 8 * f_max * sigma**2 * s_k
+    note(f"measured {measured:.4g} ± {se:.2g}, bound {bound:.4g}")
+    assert traj.status_counts()["ok"] == 16
+    assert measured <= bound + K * se
+    assert bound == pytest.approx(float(get_bound("p2.thm2")(f_gap=f_gap, sigma=sigma, L=obj.L, K=steps, F_max=f_max,
+                                                             S_K_asgd=s_k)), rel=1e-12)
 
 
 # -- item 9: the lower-bound instance (which constant?) ------------------------------------------
