@@ -121,7 +121,7 @@ def test_1_pulsed_training_converges_to_the_analog_update_recursion(dev, lr, sig
 
 # -- item 2: box invariance -----------------------------------------------------------------------
 
-@settings(max_examples=max(2, settings.default.max_examples))
+@scaled(12)
 @given(kind=st.sampled_from(["softbounds", "linear"]), tau=st.floats(0.3, 3.0), shift=st.floats(-0.5, 0.5),
        wfrac=st.lists(st.floats(-3.0, 3.0), min_size=1, max_size=3), sigma=st.floats(0.0, 1.0),
        rho=st.floats(0.1, 1.0), alg=st.sampled_from(["analog-sgd", "tiki-taka", "pulsed"]), seed=seeds())
