@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: figures test test-slow bench setup clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,dask]'
 	@touch $(STAMP)
 
 setup: $(STAMP)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import hashlib
 import io
 import json
@@ -132,6 +133,23 @@ class Recipe:
 
 #: modules loaded from figure folders (pickled by value when sent to worker processes)
 _BY_VALUE_MODULES: set[str] = set()
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """``convergence.__version__`` plus a digest of the installed package's Python sources.
+
+    Part of every cache key, so editing the library (a device, the driver, a bound)
+    recomputes the figures that depend on it instead of serving stale data.
+    """
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for p in sorted(root.rglob("*.py")):
+        h.update(str(p.relative_to(root)).encode())
+        h.update(b"\0")
+        h.update(p.read_bytes())
+        h.update(b"\0")
+    return f"{__version__}+{h.hexdigest()[:16]}"
 
 
 def source_digest(path: Path) -> str:
@@ -629,7 +647,7 @@ def _normalise_claims(raw: Any, recipe: Recipe) -> list[dict[str, Any]]:
 
 def cache_status(recipe: Recipe, scale: str, cache: Cache) -> tuple[str, str]:
     """(key, state) of a recipe at ``scale`` without computing: state is "cached", "missing" or "corrupt: ..."."""
-    key = cache_key(recipe.name, recipe.config(scale), recipe.seed, __version__, recipe.source_sha256)
+    key = cache_key(recipe.name, recipe.config(scale), recipe.seed, code_version(), recipe.source_sha256)
     try:
         return key, "cached" if cache.load(recipe.name, key) is not None else "missing"
     except CacheEntryError as exc:
@@ -646,7 +664,7 @@ def run_recipe(recipe: Recipe, scale: str, *, cache: Cache, out_dir: str | os.Pa
     try:
         cfg = recipe.config(scale)
         res.config = cfg
-        key = cache_key(recipe.name, cfg, recipe.seed, __version__, recipe.source_sha256)
+        key = cache_key(recipe.name, cfg, recipe.seed, code_version(), recipe.source_sha256)
         res.key = key
         data: dict[str, np.ndarray] | None = None
         if force:

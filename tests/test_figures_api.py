@@ -178,8 +178,9 @@ def test_invalidation_by_config_seed_version_source_and_helper(repo, monkeypatch
     assert _calls(repo, "simple") == 2
     _run(repo, ["simple"], scale="quick")
     assert _calls(repo, "simple") == 2                        # both entries live side by side
-    # package version
-    monkeypatch.setattr(fa, "__version__", "999.0")
+    # package version or library source (code_version = version + digest of convergence/*.py)
+    assert fa.code_version().startswith(fa.__version__ + "+")
+    monkeypatch.setattr(fa, "code_version", lambda: "999.0+0")
     _run(repo, ["simple"])
     assert _calls(repo, "simple") == 3
     monkeypatch.undo()
