@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import pickle
 import struct
 import tarfile
@@ -210,5 +209,3 @@ def test_installed_fashion_mnist_has_the_documented_shape_and_balance():
     np.testing.assert_array_equal(np.bincount(ds.y_train), np.full(10, 6000))
     np.testing.assert_array_equal(np.bincount(ds.y_test), np.full(10, 1000))
 
-
-_ = io

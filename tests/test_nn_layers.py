@@ -422,3 +422,20 @@ def test_q_pair_equals_the_device_responses(rng, device):
     qp32, qm32 = optim.q_pair(device, w.astype(np.float32))
     assert qp32.dtype == np.float32 or type(device) is cv.SoftBounds
     np.testing.assert_allclose(qp32, device.q_plus(w), rtol=2e-5, atol=2e-6)
+
+
+def test_device_to_device_variation_arrays_work_in_both_optimizers(rng):
+    dev = cv.realize(cv.SoftBounds(0.8), cv.Variation(dw_min_dtod=0.3, up_down_dtod=0.1), (3, 4), rng)
+    w0 = rng.uniform(-0.3, 0.3, (3, 4))
+    x, d = _xd(rng, i=4)
+    a = optim.AnalogSGD(dev)
+    st = a.update(a.init(w0), x, d, 0.05, None)
+    dw = -0.05 * d.T @ x
+    np.testing.assert_allclose(a.weights(st), w0 + dw * dev.F(w0) - np.abs(dw) * dev.G(w0), rtol=1e-12)
+    tt = optim.TikiTakaV1(dev, fast_lr=0.1, columnwise=True)
+    s = tt.update(tt.init(w0), x, d, 0.05, None)
+    p = s["p"]
+    # column 0 of W moved with column 0's own device parameters
+    exp0 = w0[:, 0] + 0.05 * p[:, 0] * dev.F(w0)[:, 0] - np.abs(0.05 * p[:, 0]) * dev.G(w0)[:, 0]
+    np.testing.assert_allclose(s["w"][:, 0], exp0, rtol=1e-12)
+    np.testing.assert_array_equal(s["w"][:, 1:], w0[:, 1:])

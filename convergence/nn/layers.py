@@ -23,7 +23,7 @@ SGD). The backward pass ``dx = MVMᵀ_io(W, s ⊙ dy)`` goes through the backwar
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -463,5 +463,3 @@ class LayerNorm(Layer):
         self.gamma = np.array(arrays[prefix + ".gamma"], dtype=self.gamma.dtype)
         self.beta = np.array(arrays[prefix + ".beta"], dtype=self.beta.dtype)
 
-
-_unused: Sequence[Any] = ()

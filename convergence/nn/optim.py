@@ -435,5 +435,3 @@ def load_flat_state(state: State, arrays: dict[str, np.ndarray], prefix: str) ->
             new[key] = np.array(arr, dtype=np.asarray(val).dtype)
     return new
 
-
-_ = math  # (kept for equations in docstrings)
