@@ -64,7 +64,7 @@ _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0
 
 HOW_TO_GET = ("Get one of them: (a) `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu; "
               "installs Fashion-MNIST to /usr/share/datasets/fashion-mnist), or (b) online: "
-              "`python -m convergence.data fetch-mnist` (downloads MNIST with pinned hashes into "
+              "`convergence data fetch-mnist` (downloads MNIST with pinned hashes into "
               "~/.cache/convergence/mnist), or (c) put the four IDX files "
               "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] into DIR/mnist or DIR/fashion-mnist and pass "
               f"--data-dir DIR or set {ENV_VAR}=DIR.")

@@ -194,3 +194,29 @@ def test_recipe_contract_and_tiny_run(stem):
         assert set(c) == {"id", "statement", "prediction", "measured", "uncertainty", "verdict", "paper"}
         assert c["verdict"] in {"holds", "fails", "erratum confirmed"}
         json.dumps(c)
+
+
+# -- CLI -----------------------------------------------------------------------------------------
+
+def test_cli_train_json_and_checkpoint(tmp_path, capsys):
+    from convergence.cli import main
+    if not any(data.available().values()):
+        pytest.skip("neither MNIST nor Fashion-MNIST installed (apt-get install dataset-fashion-mnist)")
+    ck = str(tmp_path / "ck")
+    rc = main(["train", "--alg", "asgd", "--n-train", "300", "--n-test", "200", "--epochs", "1", "--json",
+               "--checkpoint", ck])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and len(out["test_acc"]) == 1 and out["setting"]["alg"] == "asgd"
+    assert (tmp_path / "ck.npz").exists() and (tmp_path / "ck.json").exists()
+
+
+def test_cli_missing_data_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    from convergence.cli import main
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "none")
+    assert main(["train", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "apt-get install dataset-fashion-mnist" in err[0]
+    assert main(["data"]) == 0
+    assert main(["train", "--resume"]) == 2
