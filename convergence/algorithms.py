@@ -58,11 +58,11 @@ def _check_device(device: Any, name: str = "device") -> AnyDevice:
     return device
 
 
-def _as_weights(w0: Any, **hyper: Any) -> Array:
-    """Validate initial weights (trials, d) and that per-trial hyperparameters match the trials."""
+def _as_weights(w0: Any, *, shape_name: str = "(trials, d)", **hyper: Any) -> Array:
+    """Validate initial weights (``shape_name``: trials first) and that per-trial hyperparameters match."""
     w = np.array(w0, dtype=float, copy=True)
-    if w.ndim != 2:
-        raise ConfigError(f"initial weights must have shape (trials, d) (got {w.shape})")
+    if w.ndim != shape_name.count(",") + 1:
+        raise ConfigError(f"initial weights must have shape {shape_name} (got {w.shape})")
     if not np.all(np.isfinite(w)):
         raise ConfigError("initial weights must be finite")
     for name, value in hyper.items():

@@ -99,6 +99,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validate import ConfigError, finite_float, non_negative, positive, positive_int
+from .algorithms import _as_weights
 from .devices import AnyDevice, Device, DeviceArray
 from .update import Expected, Pulsed, UpdateMode, analog_update, apply_pulses, check_mode, pulse_counts
 
@@ -209,15 +210,7 @@ def _check_accumulate(accumulate: str) -> str:
 
 
 def _as_tile(w0: Any, **rates: Any) -> Array:
-    w = np.array(w0, dtype=float, copy=True)
-    if w.ndim != 3:
-        raise ConfigError(f"initial weights must have shape (trials, out, in) (got {w.shape})")
-    if not np.all(np.isfinite(w)):
-        raise ConfigError("initial weights must be finite")
-    for name, value in rates.items():
-        if np.ndim(value) and np.shape(value)[0] not in (1, w.shape[0]):
-            raise ConfigError(f"{name} has {np.shape(value)[0]} values but there are {w.shape[0]} trials")
-    return w
+    return _as_weights(w0, shape_name="(trials, out, in)", **rates)
 
 
 def _check_inputs(x: Any, d: Any, w: Array) -> tuple[Array, Array]:
