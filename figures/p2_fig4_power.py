@@ -76,14 +76,7 @@ def settings(arch: str, cfg: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for k, arch in enumerate(cfg["archs"]):
-        name, arrays = E.load_data({**cfg[arch], "dataset": cfg["dataset"], "data_dir": cfg.get("data_dir")})
-        res = E.run_grid(settings(arch, cfg), arrays, C.sub(seed, k), int(cfg["repeats"]))
-        out[f"acc_{arch}"] = res["acc"]
-        out[f"n_test_{arch}"] = np.asarray(len(arrays[3]))
-        out["dataset"] = np.asarray(name)
-    return out
+    return E.run_archs(cfg, seed, settings)
 
 
 def _labels(arch: str) -> list[str]:

@@ -189,6 +189,24 @@ def run_grid(settings: list[dict[str, Any]], arrays: tuple[np.ndarray, ...], see
     return out
 
 
+def run_archs(cfg: dict[str, Any], seed: np.random.SeedSequence, settings: Any) -> dict[str, np.ndarray]:
+    """Accuracy curves for every architecture in ``cfg["archs"]`` (the FCN/CNN figure recipes).
+
+    ``settings(arch, cfg)`` lists the runs of one architecture; architecture ``k`` draws from
+    the child stream ``(k,)`` of ``seed``. Returns ``acc_<arch>``, ``n_test_<arch>`` and ``dataset``.
+    """
+    from ..rng import child
+
+    out: dict[str, np.ndarray] = {}
+    for k, arch in enumerate(cfg["archs"]):
+        name, arrays = load_data({**cfg[arch], "dataset": cfg["dataset"], "data_dir": cfg.get("data_dir")})
+        res = run_grid(settings(arch, cfg), arrays, child(seed, k), int(cfg["repeats"]))
+        out[f"acc_{arch}"] = res["acc"]
+        out[f"n_test_{arch}"] = np.asarray(len(arrays[3]))
+        out["dataset"] = np.asarray(name)
+    return out
+
+
 def _run_task(task: tuple[dict[str, Any], tuple[np.ndarray, ...], np.random.SeedSequence]) -> dict[str, np.ndarray]:
     """One (setting, data, seed) task; module level so process pools can pickle it."""
     setting, arrays, seed = task
