@@ -1,0 +1,215 @@
+r"""Training the micro Swin with any subset of its linear layers on analog tiles.
+
+Each analog linear layer is one crossbar tile (aihwkit maps every ``nn.Linear`` to a tile) driven
+by one of the toolkit's matrix-tile algorithms (:mod:`convergence.transfer`: in-memory SGD,
+TT-v2, c-TTv2, AGAD) through :class:`TileOptimizer`. Everything else (biases, LayerNorms,
+bias tables, digital linear layers) is trained by digital SGD with the same learning rate.
+
+Weight mapping (aihwkit ``weight_scaling_omega`` with ``weight_scaling_columnwise``): a tile
+stores ``W_dev = W₀ / s`` with the per-row scale ``s_i = max_j |W₀_ij| / ω``, so every row's
+largest weight sits at ω in device units; the network uses ``W = s ⊙ W_dev``. The tile is fed
+``x`` and ``d / s`` (``d = ∂L/∂y``), so its *desired* update ``ΔW_dev = −lr (d/s)ᵀ x`` is exactly
+digital SGD in network units, ``ΔW = −lr dᵀx`` (on an ideal device with Expected updates the
+analog run equals the digital run; a test checks this). The scales stay fixed.
+
+Per-layer transfer cadence: a layer sees ``N = batch × tokens`` vector updates per mini-batch
+(every token is one rank-1 update, as on a tile). ``transfer_every`` is set per layer to
+``max(1, N // (in · sweeps_per_batch))`` so each layer reads about ``sweeps_per_batch`` full
+column sweeps of A per mini-batch (aihwkit counts ``transfer_every`` in vector updates too).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import transfer as tr
+from .._validate import ConfigError, non_negative, positive, positive_int
+from ..devices import Ideal, SoftBounds, Variation, realize
+from ..transfer_experiments import reference_device
+from ..update import Expected, Pulsed
+from . import model as M
+
+Array = NDArray[Any]
+
+__all__ = ["AnalogSpec", "ALGORITHMS", "TileOptimizer", "make_tile_algorithm", "TrainState", "init_train_state",
+           "train_step", "visible_params", "layer_tokens"]
+
+ALGORITHMS = ("digital", "sgd", "ttv2", "c-ttv2", "agad")
+
+
+@dataclass(frozen=True)
+class AnalogSpec:
+    """Device and algorithm settings of the analog tiles (hashable, JSON-able).
+
+    Device: soft bounds with range [−τ, τ] (τ = 1), ``n_states = 2τ/δ`` pulses over the range
+    (δ = dw_min, TRANSFER.md §1.6), symmetric point at ``sym_skew + sym_dtod ξ`` per element
+    (SP skew and device-to-device SP variability; :func:`convergence.transfer_experiments.reference_device`),
+    up/down asymmetry spread ``asym_dtod``. ``pulsed``: stochastic-rounded pulse counts of δ
+    (:class:`convergence.update.Pulsed`); else the Expected (mean-field) update with granularity δ.
+    The variation applies to every analog array (A and C of the transfer algorithms, W of SGD).
+    """
+
+    algorithm: str = "c-ttv2"
+    n_states: int = 1000
+    sym_skew: float = 0.0
+    sym_dtod: float = 0.0
+    asym_dtod: float = 0.0
+    read_noise: float = 0.0
+    """Std of the additive Gaussian noise on each transfer read of A (device units)."""
+    lr_fast: float = 0.05
+    """λ_A: learning rate of the gradient write onto A (device units, per unit desired update)."""
+    transfer_lr: float = 1.0
+    sweeps_per_batch: float = 1.0
+    in_chop_prob: float = 0.1
+    omega: float = 0.5
+    pulsed: bool = True
+    ideal: bool = False
+    """Ideal device with Expected updates (for the metamorphic test analog SGD == digital SGD)."""
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"algorithm must be one of {', '.join(ALGORITHMS)} (got {self.algorithm!r})")
+        positive_int("n_states", self.n_states, minimum=2)
+        for name in ("sym_dtod", "asym_dtod", "read_noise"):
+            non_negative(name, getattr(self, name))
+        for name in ("lr_fast", "transfer_lr", "sweeps_per_batch", "omega"):
+            positive(name, getattr(self, name))
+        if not 0.0 < self.in_chop_prob <= 1.0:
+            raise ConfigError(f"in_chop_prob must lie in (0, 1] (got {self.in_chop_prob!r})")
+
+    @property
+    def dw_min(self) -> float:
+        return 2.0 / self.n_states
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def layer_tokens(cfg: M.SwinConfig, name: str) -> int:
+    """Rows per image seen by linear layer ``name`` (tokens of its stage; 1 for the head)."""
+    if name == "head":
+        return 1
+    if name == "embed":
+        return (cfg.img // cfg.patch) ** 2
+    s = int(name[1:name.index(".")])
+    res = (cfg.img // cfg.patch) // 2 ** s
+    if ".merge." in name:
+        return (res // 2) ** 2
+    return res * res
+
+
+def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch: int, rng: np.random.Generator
+                        ) -> tuple[tr.TransferAlgorithm, Any]:
+    """The toolkit tile algorithm for one layer of ``shape`` (out, in) and its realised device."""
+    n_out, n_in = shape
+    if spec.ideal:
+        dev: Any = Ideal()
+        mode: Any = Expected()
+    else:
+        dev = reference_device((1, n_out, n_in), rng, skew=spec.sym_skew, sigma_r=spec.sym_dtod,
+                               asym_dtod=spec.asym_dtod, tau=1.0)
+        mode = Pulsed(dw_min=spec.dw_min) if spec.pulsed else Expected()
+    gran = None if isinstance(mode, Pulsed) else spec.dw_min
+    if spec.algorithm == "sgd":
+        return tr.analog_sgd_tile(1.0, dev, mode=mode, accumulate="signs"), dev
+    te = max(1, int(rows_per_batch // (n_in * spec.sweeps_per_batch)))
+    common = dict(mode=mode, transfer_lr=spec.transfer_lr, transfer_every=te, read_noise=spec.read_noise,
+                  granularity=gran, accumulate="signs")
+    if spec.algorithm == "ttv2":
+        return tr.ttv2(spec.lr_fast, dev, **common), dev
+    if spec.algorithm == "c-ttv2":
+        return tr.chopped_ttv2(spec.lr_fast, dev, in_chop_prob=spec.in_chop_prob, **common), dev
+    if spec.algorithm == "agad":
+        return tr.agad(spec.lr_fast, dev, in_chop_prob=spec.in_chop_prob, **common), dev
+    raise ConfigError(f"no tile algorithm for {spec.algorithm!r}")
+
+
+class TileOptimizer:
+    """Adapter: a :class:`convergence.transfer.TransferAlgorithm` (one trial) as a layer's weight store.
+
+    ``weights(state)`` returns the network-unit matrix ``s ⊙ query(state)``; ``update`` feeds the
+    rows ``x`` (N, in) and ``d / s`` scaled by ``lr`` (the algorithms' own rates multiply it; for
+    in-memory SGD the base rate is 1, so its step is exactly ``lr``).
+    """
+
+    def __init__(self, alg: tr.TransferAlgorithm, w0: Array, omega: float, dtype: Any = np.float32) -> None:
+        w0 = np.asarray(w0, dtype=np.float64)
+        m = np.abs(w0).max(axis=1)
+        self.scale = np.where(m > 0, m / omega, 1.0)
+        self.alg = alg
+        self.dtype = np.dtype(dtype)
+        self.state = alg.init((w0 / self.scale[:, None])[None])
+
+    def weights(self) -> Array:
+        return (self.scale[:, None] * self.alg.query(self.state)[0]).astype(self.dtype)
+
+    def device_weights(self) -> Array:
+        return np.asarray(self.alg.query(self.state)[0])
+
+    def update(self, x: Array, d: Array, lr: float, rng: np.random.Generator) -> None:
+        dd = np.asarray(d, dtype=np.float64) * (lr / self.scale)[None, :]
+        self.state = self.alg.step(self.state, np.asarray(x, dtype=np.float64)[None], dd[None], rng)
+
+
+@dataclass
+class TrainState:
+    """Digital parameters and the analog tiles of a network being trained (the imperative shell)."""
+
+    cfg: M.SwinConfig
+    digital: dict[str, Array]
+    tiles: dict[str, TileOptimizer]
+    spec: AnalogSpec | None
+    step: int = 0
+
+
+def init_train_state(params: M.Params, cfg: M.SwinConfig, spec: AnalogSpec | None, analog: list[str] | None,
+                     batch: int, rng: np.random.Generator) -> TrainState:
+    """Split ``params`` into digital arrays and analog tiles (``analog`` layer names; default
+    :func:`convergence.swin.model.default_analog`; ignored when ``spec`` is None or digital)."""
+    digital = {k: np.array(v, copy=True) for k, v in params.items()}
+    tiles: dict[str, TileOptimizer] = {}
+    if spec is not None and spec.algorithm != "digital":
+        names = M.default_analog(params) if analog is None else list(analog)
+        known = set(M.linear_names(params))
+        for name in names:
+            if name not in known:
+                raise ConfigError(f"unknown linear layer {name!r} (known: {', '.join(sorted(known))})")
+            w0 = digital.pop(name + ".w")
+            alg, _ = make_tile_algorithm(spec, w0.shape, batch * layer_tokens(cfg, name), rng)
+            tiles[name] = TileOptimizer(alg, w0, spec.omega, dtype=w0.dtype)
+    return TrainState(cfg, digital, tiles, spec)
+
+
+def visible_params(state: TrainState) -> M.Params:
+    """The parameters the forward pass uses (tiles read as network-unit matrices)."""
+    p = dict(state.digital)
+    for name, tile in state.tiles.items():
+        p[name + ".w"] = tile.weights()
+    return p
+
+
+def train_step(state: TrainState, x: Array, y: Array, lr: float, rng: np.random.Generator,
+               params: M.Params | None = None) -> float:
+    """One SGD step (forward, backward, update) in place; returns the mini-batch loss."""
+    p = visible_params(state) if params is None else params
+    logits, cache = M.forward(p, x, state.cfg)
+    loss, dl = M.cross_entropy(logits, y)
+    grads, io, _ = M.backward(p, cache, dl, state.cfg)
+    lr32 = np.asarray(lr, dtype=next(iter(state.digital.values())).dtype)
+    for name, g in grads.items():
+        state.digital[name] -= lr32 * g
+    for name, (xx, dd) in io.items():
+        tile = state.tiles.get(name)
+        if tile is None:
+            state.digital[name + ".w"] -= (dd * lr32).T @ xx
+        else:
+            tile.update(xx, dd, lr, rng)
+    state.step += 1
+    return loss
+
+
+_unused: tuple[Callable[..., Any], ...] = (realize, Variation, SoftBounds)
