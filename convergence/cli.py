@@ -23,6 +23,7 @@ from ._alloc import tune_allocator
 from . import cli_proofs
 from . import cli_check
 from . import cli_nn
+from . import cli_transfer
 from ._validate import ConfigError, finite_float
 from .algorithms import analog_sgd, digital_sgd, tiki_taka
 from .devices import Device, realize
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_figures.add_parser(sub)
     cli_check.add_parser(sub)
     cli_nn.add_parser(sub)
+    cli_transfer.add_parser(sub)
     return parser
 
 
@@ -227,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    handler = {"simulate": cmd_simulate, "proofs": cli_proofs.run, "errata": cli_proofs.run, "device": cmd_device, "figures": cli_figures.run, "demo": cli_figures.run, "check": cli_check.run, "train": cli_nn.run, "data": cli_nn.run}[args.command]
+    handler = {"simulate": cmd_simulate, "proofs": cli_proofs.run, "errata": cli_proofs.run, "device": cmd_device, "figures": cli_figures.run, "demo": cli_figures.run, "check": cli_check.run, "train": cli_nn.run, "data": cli_nn.run, "transfer": cli_transfer.run}[args.command]
     try:
         return handler(args)
     except ConfigError as exc:

@@ -1,0 +1,176 @@
+"""The study's scales and its single entry point :func:`run_study` (used by the CLI, the figure
+recipes ``figures/transfer_swin_*.py`` and ``paper_repro/transfer_swin``).
+
+One run = fine-tune the cached, digitally pretrained micro Swin on the target task with one
+algorithm and one device setting, for one seed. The main comparison runs every algorithm at the
+nominal device; each sweep changes one device knob (transfer read noise, SP skew, SP
+device-to-device variability, number of states) and reuses the nominal point as its first value.
+All seeds derive from one SeedSequence by stable keys (algorithm index, sweep index, value index,
+seed index), so adding a sweep value does not change the others.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+
+from .._validate import ConfigError
+from . import model as M
+from . import study as S
+from .analog import ALGORITHMS, AnalogSpec
+
+__all__ = ["SCALES", "SWEEPS", "run_study", "summarize"]
+
+_MICRO = {"img": 32, "patch": 4, "embed": 32, "depths": [2, 2], "heads": [2, 4], "window": 4}
+_TINY = {"img": 32, "patch": 8, "embed": 16, "depths": [2], "heads": [2], "window": 2}
+
+#: sweep name -> AnalogSpec field
+SWEEPS = {"read_noise": "read_noise", "sym_skew": "sym_skew", "sym_dtod": "sym_dtod", "n_states": "n_states"}
+
+SCALES: dict[str, dict[str, Any]] = {
+    "quick": {"model": _TINY, "n_source": 500, "n_source_test": 200,
+              "pretrain": {"epochs": 1, "lr": 2e-3, "batch": 50, "seed": 0},
+              "n_per_class": 20, "n_test": 200, "finetune": {"epochs": 1, "batch": 20, "lr": 0.05},
+              "seeds": 1, "sweep_seeds": 1, "algorithms": list(ALGORITHMS),
+              "device": {"n_states": 1000, "lr_fast": 1.0},
+              "sweeps": {"read_noise": {"values": [0.05], "algorithms": ["c-ttv2"]},
+                         "sym_skew": {"values": [0.5], "algorithms": ["ttv2", "c-ttv2"]},
+                         "sym_dtod": {"values": [0.3], "algorithms": ["c-ttv2"]},
+                         "n_states": {"values": [100], "algorithms": ["c-ttv2"]}},
+              "scratch": False},
+    "default": {"model": _MICRO, "n_source": 6000, "n_source_test": 1000,
+                "pretrain": {"epochs": 2, "lr": 2e-3, "batch": 64, "seed": 0},
+                "n_per_class": 100, "n_test": 1000, "finetune": {"epochs": 3, "batch": 32, "lr": 0.05},
+                "seeds": 3, "sweep_seeds": 2, "algorithms": list(ALGORITHMS),
+                "device": {"n_states": 1000, "lr_fast": 1.0},
+                "sweeps": {"read_noise": {"values": [0.01, 0.05], "algorithms": ["ttv2", "c-ttv2"]},
+                           "sym_skew": {"values": [0.3, 0.6], "algorithms": ["sgd", "ttv2", "c-ttv2"]},
+                           "sym_dtod": {"values": [0.3], "algorithms": ["sgd", "ttv2", "c-ttv2"]},
+                           "n_states": {"values": [100, 4000], "algorithms": ["sgd", "c-ttv2"]}},
+                "scratch": True},
+    "paper": {"model": _MICRO, "n_source": 30000, "n_source_test": 5000,
+              "pretrain": {"epochs": 5, "lr": 2e-3, "batch": 64, "seed": 0},
+              "n_per_class": 300, "n_test": 5000, "finetune": {"epochs": 10, "batch": 32, "lr": 0.05},
+              "seeds": 5, "sweep_seeds": 3, "algorithms": list(ALGORITHMS),
+              "device": {"n_states": 1000, "lr_fast": 1.0},
+              "sweeps": {"read_noise": {"values": [0.005, 0.01, 0.02, 0.05, 0.1], "algorithms": ["ttv2", "c-ttv2",
+                                                                                                "agad"]},
+                         "sym_skew": {"values": [0.2, 0.4, 0.6, 0.8], "algorithms": ["sgd", "ttv2", "c-ttv2", "agad"]},
+                         "sym_dtod": {"values": [0.1, 0.3, 0.5], "algorithms": ["sgd", "ttv2", "c-ttv2", "agad"]},
+                         "n_states": {"values": [20, 100, 4000], "algorithms": ["sgd", "ttv2", "c-ttv2", "agad"]}},
+              "scratch": True},
+}
+
+
+def _ss(seed: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + tuple(int(k) for k in key))
+
+
+def _tasks(cfg: dict[str, Any], synthetic: bool) -> tuple[S.Task, S.Task, dict[str, Any]]:
+    if synthetic:
+        src = S.synthetic_task(cfg["n_source"], cfg["n_source_test"], img=cfg["model"]["img"], classes=(0, 1, 2, 3, 4))
+        tgt = S.synthetic_task(5 * cfg["n_per_class"], cfg["n_test"], img=cfg["model"]["img"],
+                               classes=(5, 6, 7, 8, 9), seed=1)
+        return src, tgt, {"source": "synthetic gratings 0-4", "target": "synthetic gratings 5-9"}
+    return S.load_tasks(n_per_class=cfg["n_per_class"], n_test=cfg["n_test"], n_source=cfg["n_source"],
+                        n_source_test=cfg["n_source_test"])
+
+
+def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: bool = False,
+              cache_root: str | None = None, progress: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
+    """Run the study at one scale config; returns named arrays (see keys below).
+
+    Keys: ``algorithms`` (names), ``main_acc`` (alg, seeds, epochs), ``main_ips`` (alg, seeds) images/s,
+    ``source_acc`` (), ``scratch_acc`` (seeds, epochs) digital from random init (if ``scratch``),
+    and per sweep ``<sweep>_values`` (V,), ``<sweep>_algorithms``, ``<sweep>_acc`` (A, V, seeds)
+    final accuracies (value 0 of every sweep is the nominal device, taken from the main runs).
+    """
+    say = progress or (lambda s: None)
+    src, tgt, info = _tasks(cfg, synthetic)
+    mcfg = M.SwinConfig(**{**cfg["model"], "depths": tuple(cfg["model"]["depths"]),
+                           "heads": tuple(cfg["model"]["heads"]), "n_classes": 5})
+    data_id = f"{info['source']}|n={len(src.y_train)}"
+    params, hit = S.pretrained(mcfg, src, dict(cfg["pretrain"]), data_id, cache_root=cache_root, progress=say)
+    src_acc = S.evaluate(params, src, mcfg)
+    say(f"pretrained ({'cache' if hit else 'computed'}): source test acc {src_acc:.3f}")
+    ft = S.FinetuneConfig(**cfg["finetune"])
+    dev = dict(cfg["device"])
+    algs = list(cfg["algorithms"])
+    for a in algs:
+        if a not in ALGORITHMS:
+            raise ConfigError(f"algorithm must be one of {', '.join(ALGORITHMS)} (got {a!r})")
+
+    def spec(alg: str, **kw: Any) -> AnalogSpec | None:
+        return None if alg == "digital" else AnalogSpec(algorithm=alg, **{**dev, **kw})
+
+    n_seeds = int(cfg["seeds"])
+    main = np.zeros((len(algs), n_seeds, ft.epochs))
+    ips = np.zeros((len(algs), n_seeds))
+    for ai, alg in enumerate(algs):
+        for si in range(n_seeds):
+            r = S.finetune(params, mcfg, tgt, spec(alg), ft, _ss(seed, 0, si))
+            main[ai, si], ips[ai, si] = r["acc"], r["images_per_s"]
+            say(f"main {alg} seed {si}: acc {r['acc'][-1]:.3f} ({r['images_per_s']:.0f} img/s)")
+    out: dict[str, np.ndarray] = {"algorithms": np.asarray(algs), "main_acc": main, "main_ips": ips,
+                                  "source_acc": np.asarray(src_acc), "n_target_train": np.asarray(len(tgt.y_train)),
+                                  "n_target_test": np.asarray(len(tgt.y_test)),
+                                  "data": np.asarray([info["source"], info["target"]])}
+    if cfg.get("scratch"):
+        fresh = M.init(mcfg, np.random.default_rng(_ss(seed, 9)))
+        sc = np.stack([S.finetune(fresh, mcfg, tgt, None, ft, _ss(seed, 0, si))["acc"] for si in range(n_seeds)])
+        out["scratch_acc"] = sc
+        say(f"digital from scratch: acc {sc[:, -1].mean():.3f}")
+    nominal = AnalogSpec(**dev)
+    n_sw = int(cfg["sweep_seeds"])
+    for wi, (sweep, scfg) in enumerate(cfg["sweeps"].items()):
+        field = SWEEPS[sweep]
+        values = [getattr(nominal, field)] + list(scfg["values"])
+        salgs = list(scfg["algorithms"])
+        acc = np.full((len(salgs), len(values), n_sw), np.nan)
+        for ai, alg in enumerate(salgs):
+            for vi, val in enumerate(values):
+                for si in range(n_sw):
+                    if vi == 0 and alg in algs and si < n_seeds:
+                        acc[ai, vi, si] = main[algs.index(alg), si, -1]
+                        continue
+                    r = S.finetune(params, mcfg, tgt, spec(alg, **{field: type(getattr(nominal, field))(val)}), ft,
+                                   _ss(seed, 0, si))
+                    acc[ai, vi, si] = r["acc"][-1]
+                    say(f"sweep {sweep}={val} {alg} seed {si}: acc {acc[ai, vi, si]:.3f}")
+        out[f"{sweep}_values"] = np.asarray(values, dtype=float)
+        out[f"{sweep}_algorithms"] = np.asarray(salgs)
+        out[f"{sweep}_acc"] = acc
+        _ = wi
+    return out
+
+
+def summarize(data: dict[str, np.ndarray]) -> list[str]:
+    """Markdown results table: final accuracy mean ± standard error over seeds."""
+    lines = ["| algorithm | final test accuracy (mean ± s.e.) | seeds | images/s |", "|---|---|---|---|"]
+    main = data["main_acc"][..., -1]
+    for ai, alg in enumerate(data["algorithms"]):
+        v = main[ai]
+        se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+        lines.append(f"| {alg} | {v.mean():.3f} ± {se:.3f} | {len(v)} | {data['main_ips'][ai].mean():.0f} |")
+    if "scratch_acc" in data:
+        v = data["scratch_acc"][:, -1]
+        se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+        lines.append(f"| digital from scratch | {v.mean():.3f} ± {se:.3f} | {len(v)} | |")
+    for sweep in SWEEPS:
+        if f"{sweep}_acc" not in data:
+            continue
+        vals, acc = data[f"{sweep}_values"], data[f"{sweep}_acc"]
+        lines += ["", f"| {sweep} | " + " | ".join(f"{v:g}" for v in vals) + " |",
+                  "|---|" + "---|" * len(vals)]
+        for ai, alg in enumerate(data[f"{sweep}_algorithms"]):
+            cells = []
+            for vi in range(len(vals)):
+                v = acc[ai, vi]
+                se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+                cells.append(f"{v.mean():.3f} ± {se:.3f}")
+            lines.append(f"| {alg} | " + " | ".join(cells) + " |")
+    return lines
+
+
+_unused = dataclasses
