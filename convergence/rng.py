@@ -99,6 +99,24 @@ class TrialStreams:
         """Uniform [0, 1) draws of shape ``size`` (``size[0]`` = trials); float64 or float32."""
         return self._fill("random", size, dtype)
 
+    def uniform32(self, size: Sequence[int]) -> np.ndarray:
+        """Uniforms ``k / 2**32`` (32 random bits each, two per raw 64-bit draw of the block's stream).
+
+        About twice as fast as ``random``; used for stochastic rounding of pulse counts, where a
+        2**-32 resolution of the rounding probability is far below any other error.
+        """
+        from .update import uniform32_from
+
+        shape = tuple(int(s) for s in size)
+        if not shape or shape[0] != self.n_trials:
+            raise ValueError(f"draw shape {shape} must start with the trials axis ({self.n_trials})")
+        if len(self._gens) == 1:
+            return uniform32_from(self._gens[0], shape)
+        out = np.empty(shape)
+        for gen, sl in zip(self._gens, self._slices):
+            out[sl] = uniform32_from(gen, (sl.stop - sl.start,) + shape[1:])
+        return out
+
     def standard_normal(self, size: Sequence[int], dtype: type = np.float64) -> np.ndarray:
         """Standard normal draws of shape ``size`` (``size[0]`` = trials); float64 or float32."""
         return self._fill("standard_normal", size, dtype)

@@ -113,8 +113,8 @@ def pulse_counts(dw: Array, mode: Pulsed, rng: Any) -> Array:
     x = np.abs(dw)
     x *= 1.0 / mode.dw_min
     if mode.rounding == "stochastic":
-        # floor(x + u), u ~ U[0, 1): equals floor(x) + 1 with probability frac(x). Single-precision
-        # uniforms (resolution 2**-24) halve the generator's cost; the rounding bias is below 6e-8.
+        # floor(x + u), u ~ U[0, 1): equals floor(x) + 1 with probability frac(x). Uniforms on the
+        # 2**-32 grid (32 raw bits each) halve the generator's cost; the rounding bias is < 2.4e-10.
         x += _uniform32(rng, np.shape(dw))
         n = np.floor(x, out=x)
     elif mode.rounding == "nearest":
@@ -128,10 +128,19 @@ def pulse_counts(dw: Array, mode: Pulsed, rng: Any) -> Array:
 
 
 def _uniform32(rng: Any, shape: tuple[int, ...]) -> Array:
-    try:
-        return rng.random(shape, dtype=np.float32)
-    except TypeError:  # a Generator-like object without dtype support
-        return rng.random(shape)
+    """Uniforms on the 2**-32 grid in [0, 1): 32 random bits each (two per raw 64-bit draw)."""
+    if hasattr(rng, "uniform32"):
+        return rng.uniform32(shape)
+    if isinstance(rng, np.random.Generator):
+        return uniform32_from(rng, shape)
+    return rng.random(shape)
+
+
+def uniform32_from(gen: np.random.Generator, shape: tuple[int, ...]) -> Array:
+    """``k / 2**32`` with k uniform on [0, 2**32) from ``gen``'s raw bit stream (float64 array)."""
+    size = int(np.prod(shape))
+    bits = gen.bit_generator.random_raw((size + 1) // 2).view(np.uint32)[:size]
+    return np.multiply(bits, 2.0 ** -32).reshape(shape)
 
 
 def apply_pulses(w: Array, n: Array, sign: Array, device: AnyDevice, dw_min: float, *,
@@ -174,9 +183,10 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
     if (all(np.ndim(c) == 0 for c in aff) and bp < 0 < bm and dw_min * max(-bp, bm) < 1):
         # scalar fast path: w_n = w* + r^n (w - w*), with 0 < r < 1 and w* = -a/b per direction
         fix_up, fix_down = -ap / bp, -am / bm
-        log_r = np.where(up, math.log1p(dw_min * bp), math.log1p(-dw_min * bm))
+        pick = np.asarray(up, dtype=bool).view(np.uint8)          # 0 = down, 1 = up
+        log_r = np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)]).take(pick)
         rn = np.exp(np.multiply(n, log_r, out=log_r), out=log_r)
-        fixed = np.where(up, fix_up, fix_down)
+        fixed = np.array([fix_down, fix_up]).take(pick)          # take: ~5x faster than np.where on scalars
         out = np.subtract(w, fixed)
         out *= rn
         out += fixed
