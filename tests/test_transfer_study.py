@@ -114,3 +114,14 @@ def test_cli_quick_synthetic(tmp_path, capsys, monkeypatch):
         assert z["main_acc"].shape == (5, 1, 1)
         assert z["sym_skew_acc"].shape == (2, 2, 1)
     assert list(R.SCALES) == ["quick", "default", "paper"]
+
+
+def test_cli_quick_real_data_when_installed(tmp_path, capsys, monkeypatch):
+    from convergence.data import find_idx_dir
+    if find_idx_dir("fashion-mnist") is None:
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+    monkeypatch.setenv("CONVERGENCE_CACHE", str(tmp_path))
+    assert main(["transfer", "--scale", "quick", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "Fashion-MNIST classes 0-4" in text and "| c-ttv2 |" in text
+    assert len(list(tmp_path.glob("swin_pretrain-*.npz"))) == 1
