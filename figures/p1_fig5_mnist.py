@@ -62,8 +62,11 @@ _BASE = {"lr_digital": 0.1, "lr_analog": 0.05, "fast_lr": 0.01, "step_size": 35,
 SCALES = {
     "quick": {**_BASE, "last": 1, "archs": ["fcn"], "fcn": {"n_train": 1000, "n_test": 500, "epochs": 1},
               "repeats": 1, "columnwise": False},
+    # CNN: 6000 images x 3 epochs x 2 repeats is the smallest budget tried that separates the
+    # algorithms (digital 84.5 %, Analog SGD 67.6/69.2/71.0 %, TT 76.5/77.4/76.0 % on Fashion-MNIST);
+    # 1500 images x 2 epochs x 1 repeat left TT and Analog SGD within noise
     "default": {**_BASE, "last": 1, "archs": ["fcn", "cnn"], "fcn": {"n_train": 6000, "n_test": 2000, "epochs": 2},
-                "cnn": {"n_train": 1500, "n_test": 500, "epochs": 2, "periphery": "none"}, "repeats": 1,
+                "cnn": {"n_train": 6000, "n_test": 2000, "epochs": 3, "periphery": "none"}, "repeats": 2,
                 "columnwise": False},
     "paper": {**_BASE, "archs": ["fcn", "cnn"], "fcn": {"n_train": None, "n_test": None, "epochs": 80},
               "cnn": {"n_train": None, "n_test": None, "epochs": 80}, "repeats": 3, "columnwise": True},
