@@ -205,7 +205,7 @@ def train_step(state: TrainState, x: Array, y: Array, lr: float, rng: np.random.
     for name, (xx, dd) in io.items():
         tile = state.tiles.get(name)
         if tile is None:
-            state.digital[name + ".w"] -= (dd * lr32).T @ xx
+            state.digital[name + ".w"] -= lr32 * (dd.T @ xx)
         else:
             tile.update(xx, dd, lr, rng)
     state.step += 1
