@@ -124,6 +124,9 @@ def bench_numpy(algorithm: str, steps: int, batch: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from convergence._alloc import tune_allocator
+
+    tune_allocator()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--batch", type=int, default=128)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,7 +29,10 @@ from scipy import special
 
 Array = NDArray[Any]
 
-__all__ = ["normal_cdf", "gelu", "gelu_grad", "CDF_ABS_ERROR_F32"]
+__all__ = ["normal_cdf", "gelu", "gelu_grad", "run_tasks", "CDF_ABS_ERROR_F32"]
+
+T = TypeVar("T")
+_LOCAL = threading.local()
 
 #: Bound on |normal_cdf(x) − Φ(x)| for float32 inputs (A&S 7.1.26 error / 2 plus float32 rounding).
 CDF_ABS_ERROR_F32 = 4e-7
@@ -55,20 +59,46 @@ def _blocks(n: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="convergence-ew")
+    return _POOL
+
+
+def _inside_task() -> bool:
+    return bool(getattr(_LOCAL, "busy", False))
+
+
+def run_tasks(tasks: Sequence[Callable[[], T]]) -> list[T]:
+    """Run independent callables on the worker threads; results in order.
+
+    The calling thread runs the first task itself. Calls made from inside a task (e.g. a GELU inside a
+    data-parallel shard) run inline, so the pool never waits on itself. With one thread
+    (``CONVERGENCE_ELEMENTWISE_THREADS=1``) the tasks run one after the other — same results.
+    """
+    if len(tasks) <= 1 or _threads() == 1 or _inside_task():
+        return [t() for t in tasks]
+
+    def flagged(task: Callable[[], T]) -> Callable[[], T]:
+        def run() -> T:
+            _LOCAL.busy = True
+            try:
+                return task()
+            finally:
+                _LOCAL.busy = False
+        return run
+
+    futures = [_pool().submit(flagged(t)) for t in tasks[1:]]
+    first = flagged(tasks[0])()
+    return [first] + [f.result() for f in futures]
+
+
 def _run_blocks(fn: Callable[[slice], None], n: int) -> None:
     """Apply ``fn`` to every block of ``range(n)``; NumPy ufuncs release the GIL, so blocks run on
     separate cores. Elementwise results do not depend on the split (bit-identical for any thread count)."""
-    global _POOL
-    blocks = _blocks(n)
-    if len(blocks) == 1:
-        fn(blocks[0])
-        return
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="convergence-ew")
-    futures = [_POOL.submit(fn, blk) for blk in blocks[1:]]
-    fn(blocks[0])
-    for fut in futures:
-        fut.result()
+    blocks = [slice(0, n)] if _inside_task() else _blocks(n)
+    run_tasks([lambda blk=blk: fn(blk) for blk in blocks])
 
 
 def _cdf_f32(x: Array, cdf: Array, gauss: Array) -> None:

@@ -91,3 +91,46 @@ def test_float32_swin_step_agrees_with_float64():
     for k, g in g64.items():
         scale = np.abs(g).max() + 1e-12
         assert np.abs(g32[k] - g).max() <= 1e-3 * scale, k
+
+
+def test_sharded_gradients_equal_the_whole_batch_gradients():
+    """Data-parallel shards (threads) give the whole-batch loss and gradients (float64, exact up to
+    the summation order)."""
+    cfg = M.SwinConfig(img=16, embed=16, heads=(2, 2), n_classes=3)
+    p = M.init(cfg, 7, dtype=np.float64)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((9, 1, 16, 16))
+    y = rng.integers(0, 3, 9)
+    loss, ref = M.loss_and_grads(p, x, y, cfg)
+    keep = {"head", "s0.b0.mlp.fc1"}
+    for shards in (1, 2, 4, 20):
+        l2, g, io = M.sharded_loss_and_grads(p, x, y, cfg, keep_io=keep, shards=shards)
+        assert abs(l2 - loss) <= 1e-13 * abs(loss)
+        assert set(io) == keep and all(k + ".w" not in g for k in keep)
+        for name in keep:
+            xs, ds = io[name]
+            g[name + ".w"] = np.concatenate(ds).T @ np.concatenate(xs)
+        assert set(g) == set(ref)
+        for k, v in ref.items():
+            np.testing.assert_allclose(g[k], v, rtol=1e-10, atol=1e-14 * (np.abs(v).max() + 1e-300))
+
+
+def test_train_step_bit_identical_for_any_thread_count(monkeypatch):
+    from convergence.swin.analog import AnalogSpec, init_train_state, train_step, visible_params
+
+    cfg = M.SwinConfig(img=16, embed=16, heads=(2, 2), n_classes=3)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((12, 1, 16, 16)).astype(np.float32)
+    y = rng.integers(0, 3, 12)
+    out = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("CONVERGENCE_ELEMENTWISE_THREADS", threads)
+        for spec in (None, AnalogSpec(algorithm="c-ttv2", n_states=200)):
+            st = init_train_state(M.init(cfg, 1), cfg, spec, None, 12, np.random.default_rng(2))
+            r = np.random.default_rng(3)
+            losses = [train_step(st, x, y, 0.05, r) for _ in range(3)]
+            out.append((losses, visible_params(st)))
+    for a, b in ((out[0], out[2]), (out[1], out[3])):
+        assert a[0] == b[0]
+        for k in a[1]:
+            np.testing.assert_array_equal(a[1][k], b[1][k])

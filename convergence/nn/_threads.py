@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 from typing import Any, Iterator
 
@@ -18,7 +19,10 @@ __all__ = ["blas_threads"]
 _SUFFIXES = ("", "64_", "_64")
 
 
+@functools.lru_cache(maxsize=1)
 def _openblas_libs() -> list[Any]:
+    """The OpenBLAS set/get-threads entry points loaded in this process (looked up once: reading
+    /proc/self/maps costs ~2 ms, too much for a per-step toggle)."""
     paths: list[str] = []
     try:
         with open("/proc/self/maps") as f:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -128,6 +128,13 @@ def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch
     raise ConfigError(f"no tile algorithm for {spec.algorithm!r}")
 
 
+def _rows64(a: Array | Sequence[Array]) -> Array:
+    """float64 rows from an array or a list of row blocks (one copy either way)."""
+    if isinstance(a, (list, tuple)):
+        return np.concatenate(a, axis=0, dtype=np.float64)
+    return np.array(a, dtype=np.float64)
+
+
 class TileOptimizer:
     """Adapter: a :class:`convergence.transfer.TransferAlgorithm` (one trial) as a layer's weight store.
 
@@ -150,9 +157,13 @@ class TileOptimizer:
     def device_weights(self) -> Array:
         return np.asarray(self.alg.query(self.state)[0])
 
-    def update(self, x: Array, d: Array, lr: float, rng: np.random.Generator) -> None:
-        dd = np.asarray(d, dtype=np.float64) * (lr / self.scale)[None, :]
-        self.state = self.alg.step(self.state, np.asarray(x, dtype=np.float64)[None], dd[None], rng)
+    def update(self, x: Array | Sequence[Array], d: Array | Sequence[Array], lr: float,
+               rng: np.random.Generator) -> None:
+        """One tile update from the rows ``x`` (N, in) and ``d`` (N, out) (or shard lists of them)."""
+        xx = _rows64(x)
+        dd = _rows64(d)
+        dd *= (lr / self.scale)[None, :]
+        self.state = self.alg.step(self.state, xx[None], dd[None], rng)
 
 
 @dataclass
@@ -164,6 +175,8 @@ class TrainState:
     tiles: dict[str, TileOptimizer]
     spec: AnalogSpec | None
     step: int = 0
+    shards: int = 2
+    """Data-parallel shards of each mini-batch (:func:`convergence.swin.model.sharded_loss_and_grads`)."""
 
 
 def init_train_state(params: M.Params, cfg: M.SwinConfig, spec: AnalogSpec | None, analog: list[str] | None,
@@ -196,18 +209,12 @@ def train_step(state: TrainState, x: Array, y: Array, lr: float, rng: np.random.
                params: M.Params | None = None) -> float:
     """One SGD step (forward, backward, update) in place; returns the mini-batch loss."""
     p = visible_params(state) if params is None else params
-    logits, cache = M.forward(p, x, state.cfg)
-    loss, dl = M.cross_entropy(logits, y)
-    grads, io, _ = M.backward(p, cache, dl, state.cfg)
+    loss, grads, io = M.sharded_loss_and_grads(p, x, y, state.cfg, keep_io=state.tiles.keys(), shards=state.shards)
     lr32 = np.asarray(lr, dtype=next(iter(state.digital.values())).dtype)
     for name, g in grads.items():
         state.digital[name] -= lr32 * g
-    for name, (xx, dd) in io.items():
-        tile = state.tiles.get(name)
-        if tile is None:
-            state.digital[name + ".w"] -= lr32 * (dd.T @ xx)
-        else:
-            tile.update(xx, dd, lr, rng)
+    for name, (xs, ds) in io.items():
+        state.tiles[name].update(xs, ds, lr, rng)
     state.step += 1
     return loss
 

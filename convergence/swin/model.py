@@ -40,15 +40,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._fastmath import gelu, gelu_grad
+from .._fastmath import gelu, gelu_grad, run_tasks
 from .._validate import ConfigError, positive_int
+from ..nn._threads import blas_threads
 
 Array = NDArray[Any]
 Params = dict[str, Array]
 
 __all__ = ["SwinConfig", "init", "forward", "backward", "loss_and_grads", "weight_grads", "linear_names",
            "default_analog", "cross_entropy", "predict", "relative_position_index", "shift_mask",
-           "window_partition", "window_reverse", "n_params"]
+           "window_partition", "window_reverse", "n_params", "sharded_loss_and_grads"]
 
 MASK_VALUE = -100.0
 
@@ -533,6 +534,44 @@ def loss_and_grads(params: Params, x: Array, y: Array, cfg: SwinConfig) -> tuple
     grads, io, _ = backward(params, cache, dl, cfg)
     grads.update(weight_grads(io))
     return loss, grads
+
+
+def sharded_loss_and_grads(params: Params, x: Array, y: Array, cfg: SwinConfig, *, keep_io: Any = (),
+                           shards: int = 2) -> tuple[float, Params, dict[str, tuple[tuple[Array, ...], tuple[Array, ...]]]]:
+    """Data-parallel forward + backward: the batch is cut into ``shards`` contiguous parts whose
+    forward and backward passes run on worker threads (:func:`convergence._fastmath.run_tasks`, BLAS
+    single-threaded inside), with the loss normalised over the whole batch.
+
+    Every layer acts on images independently, so the gradient is the sum of the shards' gradients
+    (summed in shard order: the result depends on ``shards`` but not on the number of threads).
+    Returns ``(loss, grads, io)``: ``grads`` holds every non-matrix gradient and ``∂L/∂W = Σ dᵀx``
+    for each linear layer **not** in ``keep_io``; ``io[name] = (x parts, d parts)`` for the layers in
+    ``keep_io`` (analog tiles consume the rows, not ``∂L/∂W``).
+    """
+    positive_int("shards", shards)
+    b = len(x)
+    k = max(1, min(int(shards), b))
+    edges = [b * i // k for i in range(k + 1)]
+    parts = [slice(edges[i], edges[i + 1]) for i in range(k)]
+    keep = frozenset(keep_io)
+
+    def back(i: int, fwd_cache: dict[str, Any], dl: Array) -> tuple[Params, dict[str, tuple[Array, Array]]]:
+        g, io_i, _ = backward(params, fwd_cache, dl, cfg)
+        for name in [n for n in io_i if n not in keep]:
+            xx, dd = io_i.pop(name)
+            g[name + ".w"] = dd.T @ xx
+        return g, io_i
+
+    with blas_threads(1):
+        fw = run_tasks([lambda sl=sl: forward(params, x[sl], cfg) for sl in parts])
+        loss, dl = cross_entropy(np.concatenate([f[0] for f in fw]), y)
+        bw = run_tasks([lambda i=i: back(i, fw[i][1], dl[parts[i]]) for i in range(k)])
+    grads = dict(bw[0][0])
+    for g, _ in bw[1:]:
+        for name, v in g.items():
+            grads[name] = grads[name] + v
+    io = {name: (tuple(r[1][name][0] for r in bw), tuple(r[1][name][1] for r in bw)) for name in bw[0][1]}
+    return loss, grads, io
 
 
 def predict(params: Params, x: Array, cfg: SwinConfig, batch: int = 256) -> Array:

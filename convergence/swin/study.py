@@ -33,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from .._alloc import tune_allocator
 from .._validate import ConfigError
 from . import model as M
 from .analog import AnalogSpec, TrainState, init_train_state, train_step, visible_params
@@ -256,6 +257,7 @@ def finetune(params: M.Params, cfg: M.SwinConfig, task: Task, spec: AnalogSpec |
     epoch), ``seconds`` and ``images_per_s``. Streams: data order, head init and device draws
     come from independent children of ``seed``.
     """
+    tune_allocator()
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     r_order, r_head, r_dev, r_upd = (np.random.default_rng(np.random.SeedSequence(ss.entropy,
                                      spawn_key=tuple(ss.spawn_key) + (k,))) for k in range(4))
