@@ -67,6 +67,8 @@ def test_every_algorithm_trains_and_stays_in_device_bounds(alg):
 def test_bad_spec_and_layer_names_raise():
     with pytest.raises(ConfigError):
         A.AnalogSpec(algorithm="adam")
+    with pytest.raises(ConfigError, match="transfer_max_pulses"):
+        A.AnalogSpec(transfer_max_pulses=0)
     with pytest.raises(ConfigError):
         A.init_train_state(M.init(CFG, 0), CFG, A.AnalogSpec(), ["nope"], 6, np.random.default_rng(0))
 
@@ -125,3 +127,35 @@ def test_cli_quick_real_data_when_installed(tmp_path, capsys, monkeypatch):
     text = capsys.readouterr().out
     assert "Fashion-MNIST classes 0-4" in text and "| c-ttv2 |" in text
     assert len(list(tmp_path.glob("swin_pretrain-*.npz"))) == 1
+
+
+def test_sweeps_reuse_identical_runs_and_apply_fixed_fields(tmp_path, monkeypatch):
+    """A sweep point equal to an earlier run (nominal device, or another sweep's point) is reused —
+    same seed, same numbers — and ``fixed`` settings reach the device spec."""
+    import copy
+
+    cfg = copy.deepcopy(R.SCALES["quick"])
+    cfg["algorithms"] = ["digital", "c-ttv2"]
+    cfg["scratch"] = False
+    cfg["sweeps"] = {"n_states": {"values": [100], "algorithms": ["c-ttv2"]},
+                     "cap_100": {"field": "transfer_max_pulses", "fixed": {"n_states": 100}, "values": [3],
+                                 "algorithms": ["c-ttv2"]}}
+    specs = []
+    real = S.finetune
+
+    def counting(params, cfg_, task, spec, ft, seed, **kw):
+        specs.append(spec)
+        return real(params, cfg_, task, spec, ft, seed, **kw)
+
+    monkeypatch.setattr(S, "finetune", counting)
+    d = R.run_study(cfg, np.random.SeedSequence(3), synthetic=True, cache_root=str(tmp_path))
+    analog = [s for s in specs if s is not None]
+    # main c-ttv2 (1000 states), n_states=100, then cap 3 at 100 states; the cap sweep's first point
+    # (100 states, cap 1) is the n_states sweep's second point, not a new run
+    assert [(s.n_states, s.transfer_max_pulses) for s in analog] == [(1000, 1), (100, 1), (100, 3)]
+    assert d["cap_100_values"].tolist() == [1.0, 3.0] and str(d["cap_100_field"]) == "transfer_max_pulses"
+    assert d["cap_100_acc"][0, 0, 0] == d["n_states_acc"][0, 1, 0]
+    assert d["n_states_acc"][0, 0, 0] == d["main_acc"][1, 0, -1]
+    cfg["sweeps"] = {"bad": {"field": "tau", "values": [1], "algorithms": ["c-ttv2"]}}
+    with pytest.raises(ConfigError, match="field"):
+        R.run_study(cfg, np.random.SeedSequence(3), synthetic=True, cache_root=str(tmp_path))

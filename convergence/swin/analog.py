@@ -65,6 +65,10 @@ class AnalogSpec:
     transfer_lr: float = 1.0
     sweeps_per_batch: float = 1.0
     in_chop_prob: float = 0.1
+    transfer_max_pulses: int = 1
+    """Cap on the pulses written to C per element per read (aihwkit ``transfer_update.desired_bl``; 1 in
+    every preset): C moves at most ``transfer_max_pulses·δ`` per read, so with many states (small δ)
+    the transfer rate, not the gradient, limits how fast the weights can follow."""
     omega: float = 0.5
     pulsed: bool = True
     ideal: bool = False
@@ -74,6 +78,7 @@ class AnalogSpec:
         if self.algorithm not in ALGORITHMS:
             raise ConfigError(f"algorithm must be one of {', '.join(ALGORITHMS)} (got {self.algorithm!r})")
         positive_int("n_states", self.n_states, minimum=2)
+        positive_int("transfer_max_pulses", self.transfer_max_pulses)
         for name in ("sym_dtod", "asym_dtod", "read_noise"):
             non_negative(name, getattr(self, name))
         for name in ("lr_fast", "transfer_lr", "sweeps_per_batch", "omega"):
@@ -118,7 +123,7 @@ def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch
         return tr.analog_sgd_tile(1.0, dev, mode=mode, accumulate="signs"), dev
     te = max(1, int(rows_per_batch // (n_in * spec.sweeps_per_batch)))
     common = dict(mode=mode, transfer_lr=spec.transfer_lr, transfer_every=te, read_noise=spec.read_noise,
-                  granularity=gran, accumulate="signs")
+                  granularity=gran, accumulate="signs", max_pulses=spec.transfer_max_pulses)
     if spec.algorithm == "ttv2":
         return tr.ttv2(spec.lr_fast, dev, **common), dev
     if spec.algorithm == "c-ttv2":

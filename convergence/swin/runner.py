@@ -4,9 +4,11 @@ recipes ``figures/transfer_swin_*.py`` and ``paper_repro/transfer_swin``).
 One run = fine-tune the cached, digitally pretrained micro Swin on the target task with one
 algorithm and one device setting, for one seed. The main comparison runs every algorithm at the
 nominal device; each sweep changes one device knob (transfer read noise, SP skew, SP
-device-to-device variability, number of states) and reuses the nominal point as its first value.
-All seeds derive from one SeedSequence by stable keys (algorithm index, sweep index, value index,
-seed index), so adding a sweep value does not change the others.
+device-to-device variability, number of states; diagnostics: the transfer pulse cap, the chopper
+rate), optionally on top of ``fixed`` settings, and its first value is the unswept point (a run
+already made is reused, not repeated). Run ``si`` of every algorithm and setting uses the same
+seed key (data order, head init, device draws), so comparisons are paired by seed and adding a
+sweep value does not change the others.
 """
 from __future__ import annotations
 
@@ -25,8 +27,9 @@ __all__ = ["SCALES", "SWEEPS", "run_study", "summarize"]
 _MICRO = {"img": 32, "patch": 4, "embed": 32, "depths": [2, 2], "heads": [2, 4], "window": 4}
 _TINY = {"img": 32, "patch": 8, "embed": 16, "depths": [2], "heads": [2], "window": 2}
 
-#: sweep name -> AnalogSpec field
-SWEEPS = {"read_noise": "read_noise", "sym_skew": "sym_skew", "sym_dtod": "sym_dtod", "n_states": "n_states"}
+#: sweep name -> AnalogSpec field (a sweep config may name another ``field`` and hold ``fixed`` fields)
+SWEEPS = {"read_noise": "read_noise", "sym_skew": "sym_skew", "sym_dtod": "sym_dtod", "n_states": "n_states",
+          "in_chop_prob": "in_chop_prob", "transfer_max_pulses": "transfer_max_pulses"}
 
 SCALES: dict[str, dict[str, Any]] = {
     "quick": {"model": _TINY, "n_source": 500, "n_source_test": 200,
@@ -39,26 +42,31 @@ SCALES: dict[str, dict[str, Any]] = {
                          "sym_dtod": {"values": [0.3], "algorithms": ["c-ttv2"]},
                          "n_states": {"values": [100], "algorithms": ["c-ttv2"]}},
               "scratch": False},
-    "default": {"model": _MICRO, "n_source": 6000, "n_source_test": 1000,
-                "pretrain": {"epochs": 2, "lr": 2e-3, "batch": 64, "seed": 0},
-                "n_per_class": 100, "n_test": 1000, "finetune": {"epochs": 3, "batch": 32, "lr": 0.05},
+    "default": {"model": _MICRO, "n_source": 15000, "n_source_test": 1000,
+                "pretrain": {"epochs": 4, "lr": 2e-3, "batch": 64, "seed": 0},
+                "n_per_class": 300, "n_test": 1000, "finetune": {"epochs": 5, "batch": 32, "lr": 0.1},
                 "seeds": 3, "sweep_seeds": 2, "algorithms": list(ALGORITHMS),
                 "device": {"n_states": 1000, "lr_fast": 1.0},
-                "sweeps": {"read_noise": {"values": [0.01, 0.05], "algorithms": ["ttv2", "c-ttv2"]},
-                           "sym_skew": {"values": [0.3, 0.6], "algorithms": ["sgd", "ttv2", "c-ttv2"]},
-                           "sym_dtod": {"values": [0.3], "algorithms": ["sgd", "ttv2", "c-ttv2"]},
-                           "n_states": {"values": [100, 4000], "algorithms": ["sgd", "c-ttv2"]}},
+                "sweeps": {"read_noise": {"values": [0.05], "algorithms": ["ttv2", "c-ttv2"]},
+                           "sym_skew": {"values": [0.6], "algorithms": ["ttv2", "c-ttv2"]},
+                           "sym_dtod": {"values": [0.3], "algorithms": ["ttv2", "c-ttv2"]},
+                           "n_states": {"values": [100, 4000], "algorithms": ["c-ttv2"]},
+                           "transfer_cap_4000": {"field": "transfer_max_pulses", "fixed": {"n_states": 4000},
+                                                 "values": [4], "algorithms": ["c-ttv2"]}},
                 "scratch": True},
     "paper": {"model": _MICRO, "n_source": 30000, "n_source_test": 5000,
               "pretrain": {"epochs": 5, "lr": 2e-3, "batch": 64, "seed": 0},
-              "n_per_class": 300, "n_test": 5000, "finetune": {"epochs": 10, "batch": 32, "lr": 0.05},
+              "n_per_class": 300, "n_test": 5000, "finetune": {"epochs": 20, "batch": 32, "lr": 0.1},
               "seeds": 5, "sweep_seeds": 3, "algorithms": list(ALGORITHMS),
               "device": {"n_states": 1000, "lr_fast": 1.0},
               "sweeps": {"read_noise": {"values": [0.005, 0.01, 0.02, 0.05, 0.1], "algorithms": ["ttv2", "c-ttv2",
                                                                                                 "agad"]},
                          "sym_skew": {"values": [0.2, 0.4, 0.6, 0.8], "algorithms": ["sgd", "ttv2", "c-ttv2", "agad"]},
                          "sym_dtod": {"values": [0.1, 0.3, 0.5], "algorithms": ["sgd", "ttv2", "c-ttv2", "agad"]},
-                         "n_states": {"values": [20, 100, 4000], "algorithms": ["sgd", "ttv2", "c-ttv2", "agad"]}},
+                         "n_states": {"values": [20, 100, 4000], "algorithms": ["sgd", "ttv2", "c-ttv2", "agad"]},
+                         "transfer_cap_4000": {"field": "transfer_max_pulses", "fixed": {"n_states": 4000},
+                                               "values": [2, 4, 8], "algorithms": ["ttv2", "c-ttv2", "agad"]},
+                         "in_chop_prob": {"values": [0.01, 0.3], "algorithms": ["c-ttv2"]}},
               "scratch": True},
 }
 
@@ -104,18 +112,31 @@ def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: b
     def spec(alg: str, **kw: Any) -> AnalogSpec | None:
         return None if alg == "digital" else AnalogSpec(algorithm=alg, **{**dev, **kw})
 
+    runs: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def finetune(alg: str, si: int, **kw: Any) -> dict[str, Any]:
+        """One fine-tune run, memoised on (algorithm, device spec, seed): a sweep point equal to the
+        nominal device (or to another sweep's point) reuses that run — same seed, same numbers."""
+        sp = spec(alg, **kw)
+        key = (alg, sp, si)
+        if key not in runs:
+            r = S.finetune(params, mcfg, tgt, sp, ft, _ss(seed, 0, si))
+            runs[key] = {k: v for k, v in r.items() if k != "state"}
+        return runs[key]
+
     n_seeds = int(cfg["seeds"])
     main = np.zeros((len(algs), n_seeds, ft.epochs))
     ips = np.zeros((len(algs), n_seeds))
     for ai, alg in enumerate(algs):
         for si in range(n_seeds):
-            r = S.finetune(params, mcfg, tgt, spec(alg), ft, _ss(seed, 0, si))
+            r = finetune(alg, si)
             main[ai, si], ips[ai, si] = r["acc"], r["images_per_s"]
             say(f"main {alg} seed {si}: acc {r['acc'][-1]:.3f} ({r['images_per_s']:.0f} img/s)")
     out: dict[str, np.ndarray] = {"algorithms": np.asarray(algs), "main_acc": main, "main_ips": ips,
                                   "source_acc": np.asarray(src_acc), "n_target_train": np.asarray(len(tgt.y_train)),
                                   "n_target_test": np.asarray(len(tgt.y_test)),
-                                  "data": np.asarray([info["source"], info["target"]])}
+                                  "data": np.asarray([info["source"], info["target"]]),
+                                  "sweeps": np.asarray(list(cfg["sweeps"]), dtype=str)}
     if cfg.get("scratch"):
         fresh = M.init(mcfg, np.random.default_rng(_ss(seed, 9)))
         sc = np.stack([S.finetune(fresh, mcfg, tgt, None, ft, _ss(seed, 0, si))["acc"] for si in range(n_seeds)])
@@ -123,25 +144,25 @@ def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: b
         say(f"digital from scratch: acc {sc[:, -1].mean():.3f}")
     nominal = AnalogSpec(**dev)
     n_sw = int(cfg["sweep_seeds"])
-    for wi, (sweep, scfg) in enumerate(cfg["sweeps"].items()):
-        field = SWEEPS[sweep]
-        values = [getattr(nominal, field)] + list(scfg["values"])
+    for sweep, scfg in cfg["sweeps"].items():
+        field = scfg.get("field", SWEEPS.get(sweep))
+        if field not in SWEEPS.values():
+            raise ConfigError(f"sweep {sweep!r}: field must be one of {', '.join(SWEEPS.values())} (got {field!r})")
+        fixed = dict(scfg.get("fixed", {}))
+        base = dataclasses.replace(nominal, **fixed)
+        kind = type(getattr(nominal, field))
+        values = [getattr(base, field)] + list(scfg["values"])
         salgs = list(scfg["algorithms"])
         acc = np.full((len(salgs), len(values), n_sw), np.nan)
         for ai, alg in enumerate(salgs):
             for vi, val in enumerate(values):
                 for si in range(n_sw):
-                    if vi == 0 and alg in algs and si < n_seeds:
-                        acc[ai, vi, si] = main[algs.index(alg), si, -1]
-                        continue
-                    r = S.finetune(params, mcfg, tgt, spec(alg, **{field: type(getattr(nominal, field))(val)}), ft,
-                                   _ss(seed, 0, si))
-                    acc[ai, vi, si] = r["acc"][-1]
-                    say(f"sweep {sweep}={val} {alg} seed {si}: acc {acc[ai, vi, si]:.3f}")
+                    acc[ai, vi, si] = finetune(alg, si, **{**fixed, field: kind(val)})["acc"][-1]
+                    say(f"sweep {sweep}: {field}={val} {alg} seed {si}: acc {acc[ai, vi, si]:.3f}")
         out[f"{sweep}_values"] = np.asarray(values, dtype=float)
         out[f"{sweep}_algorithms"] = np.asarray(salgs)
         out[f"{sweep}_acc"] = acc
-        _ = wi
+        out[f"{sweep}_field"] = np.asarray(field)
     return out
 
 
@@ -157,7 +178,7 @@ def summarize(data: dict[str, np.ndarray]) -> list[str]:
         v = data["scratch_acc"][:, -1]
         se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
         lines.append(f"| digital from scratch | {v.mean():.3f} ± {se:.3f} | {len(v)} | |")
-    for sweep in SWEEPS:
+    for sweep in [str(v) for v in data.get("sweeps", SWEEPS)]:
         if f"{sweep}_acc" not in data:
             continue
         vals, acc = data[f"{sweep}_values"], data[f"{sweep}_acc"]
@@ -172,5 +193,3 @@ def summarize(data: dict[str, np.ndarray]) -> list[str]:
             lines.append(f"| {alg} | " + " | ".join(cells) + " |")
     return lines
 
-
-_unused = dataclasses

@@ -173,6 +173,7 @@ def pretrain(cfg: M.SwinConfig, task: Task, *, epochs: int, lr: float = 2e-3, ba
     .. math:: m \leftarrow \beta_1 m + (1-\beta_1) g,\ v \leftarrow \beta_2 v + (1-\beta_2) g^2,\
               \theta \leftarrow \theta - \eta_t (\hat m/(\sqrt{\hat v}+\epsilon) + \lambda\theta_{\rm matrix})
     """
+    tune_allocator()
     rng = np.random.default_rng(seed)
     p = M.init(cfg, rng)
     m = {k: np.zeros_like(v) for k, v in p.items()}
@@ -185,7 +186,7 @@ def pretrain(cfg: M.SwinConfig, task: Task, *, epochs: int, lr: float = 2e-3, ba
         perm = rng.permutation(n)
         for i in range(max(1, n // batch)):
             idx = perm[i * batch:(i + 1) * batch]
-            loss, g = M.loss_and_grads(p, task.x_train[idx], task.y_train[idx], cfg)
+            loss, g, _ = M.sharded_loss_and_grads(p, task.x_train[idx], task.y_train[idx], cfg)
             t += 1
             eta = lr * 0.5 * (1 + np.cos(np.pi * (t - 1) / steps))
             for k in p:
