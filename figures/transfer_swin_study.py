@@ -102,6 +102,12 @@ def plot(data: dict[str, np.ndarray], cfg: dict) -> Any:
                 ax.errorbar(vals[order], a.mean(1), yerr=K * s, marker="o", label=str(alg), capsize=2)
             if sweep == "n_states":
                 ax.set_xscale("log")
+                cap = "transfer_cap_4000"
+                for ai, alg in enumerate(data.get(f"{cap}_algorithms", [])):
+                    a = data[f"{cap}_acc"][ai][-1]
+                    s = a.std(ddof=1) / np.sqrt(a.size) if a.size > 1 else 0.0
+                    ax.errorbar([4000], [a.mean()], yerr=[K * s], marker="s", ls="none", capsize=2,
+                                label=f"{alg}, ≤ {data[f'{cap}_values'][-1]:g} transfer pulses/read")
             ax.set_xlabel(lab)
             ax.legend(fontsize=7)
         fig.tight_layout()
