@@ -177,4 +177,13 @@ def claims(data: dict[str, np.ndarray], cfg: dict) -> list[dict]:
                            f"diagnostic (ours): at 4000 states c-TTv2 is limited by the one-pulse-per-read transfer cap "
                            f"— raising it to {vals[-1]:g} pulses improves accuracy", f"difference > {K:g}·se", d, K * s,
                            d > K * s, "AIHWKIT.md §3.3 (transfer_update.desired_bl = 1); new"))
+    a = _sweep(data, "in_chop_prob", "c-ttv2")
+    if a is not None:
+        vals = data["in_chop_prob_values"]
+        d, s = C.paired_diff(a[-1], a[0])
+        out.append(C.claim("chopping_costs_at_this_budget",
+                           f"diagnostic (ours): c-TTv2 with chopper probability {vals[-1]:g} (aihwkit presets) instead of "
+                           f"{vals[0]:g} (build_config) is more accurate at zero skew — chopping costs accuracy in a short "
+                           "fine-tune", f"difference > {K:g}·se", d, K * s, d > K * s,
+                           "TRANSFER.md §2.2 (presets 0.01, build_config 0.1); new"))
     return out
