@@ -220,3 +220,35 @@ def test_cli_missing_data_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
     assert len(err) == 1 and "apt-get install dataset-fashion-mnist" in err[0]
     assert main(["data"]) == 0
     assert main(["train", "--resume"]) == 2
+
+
+# -- cycle-to-cycle noise in the Tiki-Taka transfer (P2 eq 26, P2 Table 7) --------------------------
+
+@pytest.mark.parametrize("c2c", [0.0, 1.2])
+def test_tt_transfer_pulses_carry_independent_c2c_noise_of_eq26(c2c):
+    """Whole-matrix transfer of a constant P = 0.1 with α = lr = 0.05 asks for 5 pulses of δ = 1e-3 on
+    every element of W (power response γ = 0.5, τ = 0.6, w = 0.2). P2 eq 26: each pulse adds
+    s·δ·(q_s(w) + σ_c ξ) with independent ξ, so after 5 pulses the mean is the noiseless 5-pulse
+    composition (a scalar loop here) and the std is √5·σ_c·δ (to O(δ/τ)); P receives no pulses
+    because the layer gradient is zero."""
+    dev = cv.Power(0.6, 0.5)
+    delta, n_pulses, w0 = 1e-3, 5, 0.2
+    mode = cv.Pulsed(delta, bl=32, c2c=c2c, rounding="nearest")
+    tt = optim.TikiTakaV1(dev, fast_lr=0.01, columnwise=False, mode=mode)
+    state = tt.init(np.full((200, 200), w0))
+    state["p"][:] = 0.1
+    x, d = np.ones((1, 200)), np.zeros((1, 200))
+    state = tt.update(state, x, d, 0.05, np.random.default_rng(7))
+    np.testing.assert_array_equal(state["p"], 0.1)
+    ref = w0
+    for _ in range(n_pulses):
+        ref += delta * float(dev.q_plus(np.asarray(ref)))
+    w = state["w"].ravel()
+    std_pred = np.sqrt(n_pulses) * c2c * delta
+    if c2c == 0:
+        np.testing.assert_allclose(w, ref, rtol=0, atol=1e-12)
+        return
+    n = w.size
+    assert abs(w.mean() - ref) < 4 * std_pred / np.sqrt(n), (w.mean(), ref)
+    # std of a sample std ≈ σ/√(2n); the O(δ/τ) response change under noise is far smaller
+    assert abs(w.std() - std_pred) < 4 * std_pred / np.sqrt(2 * n) + 1e-3 * std_pred, (w.std(), std_pred)
