@@ -13,6 +13,15 @@ if present, else Fashion-MNIST.
 
 Paper headline: TT within < 1 % of digital; Analog SGD slower on the FCN and stuck near 80 % on
 the CNN.
+
+The CNN's TT > Analog SGD ordering is not resolvable at ``default`` scale, and a larger budget does
+not help within the main job: with P1 Fig. 5's CNN budget (6k/2k images, 3 epochs, 2 repeats; 330 s
+here, over the ~160 s allowed) TT − ASGD = 1.3/2.1/1.4 pp ± 2.9 (3 s.e.) at τ = 0.6/0.7/0.8 (digital
+84.1 %, ASGD 74.6/71.9/73.7 %, TT 75.9/74.0/75.1 %), and one 12k-image, 3-epoch run at τ = 0.6 gave
+ASGD 76.0 vs TT 76.9 %. The power response with γ_res = 0.5 has G(w) ≈ w/(2τ) near 0, half the soft
+bounds' asymmetry, so Analog SGD's drift caps the CNN only late in training (the paper's ≈ 80 %
+plateau after 30 epochs of 60k images); the small original budget (1.5k/0.5k, 2 epochs, 1 repeat)
+is kept and the claim says so.
 """
 from __future__ import annotations
 
@@ -121,9 +130,12 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         table = "; ".join(f"{lab}: {100 * m[i]:.2f}" for i, lab in enumerate(_labels(arch)))
         diff = tt - asgd
         unc = C.K_SIGMA * np.hypot(se[1 + nt:], se[1:1 + nt])
+        small = arch == "cnn" and cfg[arch].get("n_train") is not None and not np.all(diff > unc)
+        note = (" — not resolvable at this scale: the CNN's Analog SGD is not yet drift-limited (at 6× the steps and 2 repeats "
+                "budget the gap was 1–2 pp ± 3 pp; see the recipe docstring)" if small else "")
         res.append(C.claim(f"{NAME}.{arch}_tt_beats_asgd",
                            f"{arch.upper()} on {ds}, power response: Tiki-Taka is more accurate than Analog SGD at every "
-                           f"τ (paper Fig. 4: TT within <1 % of digital, ASGD lags; CNN ASGD ≈ 80 %). Ours — {table}",
+                           f"τ (paper Fig. 4: TT within <1 % of digital, ASGD lags; CNN ASGD ≈ 80 %). Ours — {table}{note}",
                            "TT − ASGD > 0 beyond 3 s.e. at each τ", diff.tolist(), unc.tolist(),
                            bool(np.all(diff > unc)), PAPER))
         gap = m[0] - tt
