@@ -15,7 +15,8 @@ Contents:
 * theory: :func:`lsq_meanfield_stationary` (multi-dimensional D2 with D1),
   :func:`digital_lsq_floor` (D4 generalised to a Hessian);
 * claims: :func:`claim` (the report's dict), :data:`K_SIGMA`;
-* plotting: :func:`ema` (papers' smoothing, plots only), :func:`band`.
+* plotting: :func:`ema` (papers' smoothing, plots only), :func:`band`;
+* network figures: :func:`tau_labels`, :func:`plot_accuracy_curves` (P1 Fig. 5, P2 Fig. 4).
 """
 from __future__ import annotations
 
@@ -302,3 +303,36 @@ def lsq_meanfield_stationary_device(H: np.ndarray, w_star: np.ndarray, sigma: fl
 
     sol = root(h, np.array(w_star, dtype=float), method="hybr", options={"xtol": 1e-13})
     return np.asarray(sol.x, dtype=float)
+
+
+# -- network figures (P1 Fig. 5, P2 Fig. 4): digital SGD, Analog SGD at each τ, TT at each τ -------
+
+def tau_labels(taus: Sequence[float]) -> list[str]:
+    """Legend labels of the network recipes' settings: digital, then Analog SGD and TT at each τ."""
+    return ["Digital SGD"] + [f"Analog SGD τ={t:g}" for t in taus] + [f"TT τ={t:g}" for t in taus]
+
+
+def plot_accuracy_curves(data: dict[str, np.ndarray], labels: Callable[[str], list[str]],
+                         title: Callable[[str], str]) -> Any:
+    """Repeat-mean test accuracy (%) vs epoch, one panel per architecture present (``acc_fcn``,
+    ``acc_cnn`` of shape (settings, repeats, epochs)); Analog SGD dashed with squares, TT solid with
+    circles, one colour per τ; ``labels(arch)`` / ``title(arch)`` name the lines and the panel."""
+    import matplotlib.pyplot as plt
+    from convergence.plotting import paper_style
+
+    archs = [a for a in ("fcn", "cnn") if f"acc_{a}" in data]
+    with paper_style():
+        fig, axes = plt.subplots(1, len(archs), figsize=(5.2 * len(archs), 3.6), squeeze=False)
+        for ax, arch in zip(axes[0], archs):
+            acc = 100 * data[f"acc_{arch}"]
+            ep = np.arange(1, acc.shape[-1] + 1)
+            colors = ["k", "C0", "C1", "C2", "C0", "C1", "C2"]
+            for i, lab in enumerate(labels(arch)):
+                ax.plot(ep, acc[i].mean(axis=0), "--" if 1 <= i <= 3 else "-", color=colors[i],
+                        marker="o" if i > 3 else "s", ms=3, label=lab)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("test accuracy (%)")
+            ax.set_title(title(arch))
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+    return fig

@@ -100,31 +100,11 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def _labels(arch: str) -> list[str]:
-    taus = _ARCH[arch]["taus"]
-    return ["Digital SGD"] + [f"Analog SGD τ={t:g}" for t in taus] + [f"TT τ={t:g}" for t in taus]
+    return C.tau_labels(_ARCH[arch]["taus"])
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
-    import matplotlib.pyplot as plt
-    from convergence.plotting import paper_style
-
-    archs = [a for a in ("fcn", "cnn") if f"acc_{a}" in data]
-    with paper_style():
-        fig, axes = plt.subplots(1, len(archs), figsize=(5.2 * len(archs), 3.6), squeeze=False)
-        for ax, arch in zip(axes[0], archs):
-            acc = 100 * data[f"acc_{arch}"]
-            ep = np.arange(1, acc.shape[-1] + 1)
-            styles = ["-"] + ["--"] * 3 + ["-"] * 3
-            colors = ["k", "C0", "C1", "C2", "C0", "C1", "C2"]
-            for i, lab in enumerate(_labels(arch)):
-                m = acc[i].mean(axis=0)
-                ax.plot(ep, m, styles[i], color=colors[i], marker="o" if i > 3 else "s", ms=3, label=lab)
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("test accuracy (%)")
-            ax.set_title(f"{arch.upper()} on {data['dataset']}")
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-    return fig
+    return C.plot_accuracy_curves(data, _labels, lambda arch: f"{arch.upper()} on {data['dataset']}")
 
 
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
