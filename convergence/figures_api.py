@@ -187,6 +187,28 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     return Recipe(str(module.NAME), path.stem, path, module, source_digest(path))
 
 
+def recipe_helpers(recipe_file: str | os.PathLike[str]) -> types.ModuleType:
+    """The shared helpers ``_common.py`` beside a recipe, imported once per process under the name
+    ``convergence_figures_common`` (recipes are loaded from files, not as a package)."""
+    import importlib.util
+
+    name = "convergence_figures_common"
+    mod = sys.modules.get(name)
+    if mod is None:
+        path = Path(recipe_file).resolve().with_name("_common.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"cannot import the recipe helpers {path}")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except Exception:
+            sys.modules.pop(name, None)
+            raise
+    return mod
+
+
 def _track_by_value(folder: Path) -> None:
     """Remember modules loaded from ``folder`` (recipes and their helpers) for by-value pickling."""
     folder = folder.resolve()

@@ -1,9 +1,9 @@
 """Shared helpers of the figure recipes (not a recipe: the runner skips modules starting with ``_``).
 
-Recipes import this module by path-relative import::
+Recipes load this module from their own folder (they are files, not a package)::
 
-    import importlib.util, pathlib
-    _common = _load_common()   # see the two-line loader at the top of every recipe
+    from convergence.figures_api import recipe_helpers
+    C = recipe_helpers(__file__)
 
 Contents:
 

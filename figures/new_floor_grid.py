@@ -12,28 +12,15 @@ Also drawn: P1 Theorem 2's asymptotic term 4σ²S with S = (w_s/τ)²/(1 − (w_
 """
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
-
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-C = _load_common()
-
 import convergence as cv
+from convergence.figures_api import recipe_helpers
 from convergence.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor
+
+C = recipe_helpers(__file__)
 
 NAME = "new_floor_grid"
 TITLE = "Analog SGD floor over (σ, τ): simulation vs the D3 mean-field contour"

@@ -12,29 +12,16 @@ Predictions: digital SGD αLσ²/(2 − αL) (D4, → 0 ∝ α); Analog SGD → 
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
-
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-C = _load_common()
-
 import convergence as cv
+from convergence.figures_api import recipe_helpers
 from convergence.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor
+
+C = recipe_helpers(__file__)
 
 NAME = "new_floor_vs_lr"
 TITLE = "Error floor vs step size: digital SGD and Tiki-Taka vanish, Analog SGD stalls at the D3 floor"

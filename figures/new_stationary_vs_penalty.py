@@ -14,30 +14,18 @@ printed sign), and the exact mean-field root of D2 (L(w − w*)F + E|L(w − w*)
 """
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
 
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-C = _load_common()
-
 from scipy.optimize import brentq
 
 import convergence as cv
+from convergence.figures_api import recipe_helpers
 from convergence.meanfield import SQRT_2_OVER_PI, asgd_quadratic_fixed_point
+
+C = recipe_helpers(__file__)
 
 NAME = "new_stationary_vs_penalty"
 TITLE = "Analog SGD's stationary point vs the implicit-penalty minimiser W^S (P2 Thm 1/5)"

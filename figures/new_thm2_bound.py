@@ -16,29 +16,16 @@ mean-field floor ‖∇f(W_s)‖² (D2) that E_K approaches as K → ∞ (α →
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
-
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-C = _load_common()
-
 import convergence as cv
 from convergence.bounds import asgd_step_size, asgd_step_size_valid, get_bound
+from convergence.figures_api import recipe_helpers
+
+C = recipe_helpers(__file__)
 
 NAME = "new_thm2_bound"
 TITLE = "P1 Theorem 2: the upper bound vs the measured average squared gradient over K"

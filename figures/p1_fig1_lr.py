@@ -24,28 +24,17 @@ f(W_s) > 0, the multi-dimensional mean-field stationary point (D2 with D1), as Î
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
+from convergence.figures_api import recipe_helpers
+
 import convergence as cv
 
 
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-C = _load_common()
+C = recipe_helpers(__file__)
 
 NAME = "p1_fig1"
 TITLE = "Digital vs Analog SGD over step sizes: analog floors do not vanish as the step size shrinks"

@@ -18,29 +18,16 @@ the exact n-pulse composition (THEORY D9).
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
-
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-C = _load_common()
-
 import convergence as cv
+from convergence.figures_api import recipe_helpers
 from convergence.update import apply_pulses
+
+C = recipe_helpers(__file__)
 
 NAME = "p1_fig2_fig6"
 TITLE = "Response factors q±, F and G of the ALD, linear-step, power and exponential devices (P1)"

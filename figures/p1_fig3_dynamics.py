@@ -18,25 +18,14 @@ half of the run with error bars across trials.
 """
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
-
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
+from convergence.figures_api import recipe_helpers
 
 
-C = _load_common()
+C = recipe_helpers(__file__)
 
 NAME = "p1_fig3"
 TITLE = "Analog dynamic (eq 3) vs digital dynamic (eq 2) vs a pulsed device, four τ"

@@ -16,26 +16,15 @@ coordinates — it is still the same for every initialisation.
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
-
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
+from convergence.figures_api import recipe_helpers
 
 
-C = _load_common()
+C = recipe_helpers(__file__)
 
 NAME = "p1_fig4_right"
 TITLE = "Initialisation ablation: the Analog SGD floor does not depend on the initial weights"

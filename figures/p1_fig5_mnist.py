@@ -30,27 +30,15 @@ Table statistic (P1 repo S4.1-plot): mean over the last 5 epochs of the repeat-m
 """
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
+from convergence.figures_api import recipe_helpers
 from convergence.nn import experiments as E
 
 
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-C = _load_common()
+C = recipe_helpers(__file__)
 
 NAME = "p1_fig5"
 TITLE = "MNIST FCN/CNN: digital SGD vs Analog SGD vs Tiki-Taka over the dynamic range τ"

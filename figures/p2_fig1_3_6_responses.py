@@ -15,28 +15,15 @@ exponential: q±(0) = 1, q₊(τ) = q₋(−τ) = 0, G(0) = 0, G'(0) = γ/τ res
 """
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
-
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-C = _load_common()
-
 import convergence as cv
+from convergence.figures_api import recipe_helpers
 from convergence.update import apply_pulses
+
+C = recipe_helpers(__file__)
 
 NAME = "p2_fig1_3_6"
 TITLE = "Response-function examples, symmetric points and the F/G decomposition (P2)"

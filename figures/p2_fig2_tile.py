@@ -22,31 +22,18 @@ plotting only; plateaus are per-trial means over the last ``tail`` fraction.
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
+import convergence as cv
+from convergence.figures_api import recipe_helpers
+from convergence.periphery import IOParameters, forward
+from convergence.tile import AnalogTile, UpdateParameters
+from convergence.tile_devices import SoftBoundsReference, concatenate_devices
 
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-C = _load_common()
-
-import convergence as cv  # noqa: E402
-from convergence.periphery import IOParameters, forward  # noqa: E402
-from convergence.tile import AnalogTile, UpdateParameters  # noqa: E402
-from convergence.tile_devices import SoftBoundsReference, concatenate_devices  # noqa: E402
+C = recipe_helpers(__file__)
 
 NAME = "p2_fig2_tile"
 TITLE = "P2 Fig. 2 on an aihwkit-like tile: TT vs Analog SGD over c_Lin in expected, rounding and pulse-train modes"

@@ -17,28 +17,17 @@ across trials; EMA 0.9 for plotting only.
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
+from convergence.figures_api import recipe_helpers
 
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-C = _load_common()
 
 import convergence as cv
+
+C = recipe_helpers(__file__)
 
 NAME = "p2_fig5"
 TITLE = "Residual learning: effect of the mixing γ on the error floor (exponential response, least squares)"

@@ -15,29 +15,17 @@ the initial error; AGAD's error with offset equals its error without.
 """
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
 import convergence as cv
 from convergence import transfer as T
+from convergence.figures_api import recipe_helpers
 from convergence.transfer_experiments import programming_run, reference_device
 
 
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-C = _load_common()
+C = recipe_helpers(__file__)
 
 NAME = "rasch_fig3"
 TITLE = "Reference offset on A: TT-v2 breaks down, c-TTv2 slows down, AGAD is exact (5×5 tile, δ = 0.05)"

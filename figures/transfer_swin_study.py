@@ -18,27 +18,14 @@ Panels: (a) test accuracy after fine-tuning per algorithm (digital from scratch 
 """
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
+from convergence.figures_api import recipe_helpers
+from convergence.swin import runner as R
 
-def _load_common() -> Any:
-    name = "convergence_figures_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("_common.py"))
-        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-C = _load_common()
-
-from convergence.swin import runner as R  # noqa: E402
+C = recipe_helpers(__file__)
 
 NAME = "transfer_swin_study"
 TITLE = "Analog fine-tuning of a pretrained micro Swin: c-TTv2 vs TT-v2, AGAD, Analog SGD, digital; device sweeps"
