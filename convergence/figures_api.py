@@ -164,21 +164,29 @@ def source_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_recipe(path: str | os.PathLike[str]) -> Recipe:
-    """Import one recipe file and check the contract's required attributes."""
+def _import_file(mod_name: str, path: Path) -> types.ModuleType:
+    """Import ``path`` as module ``mod_name`` (registered in ``sys.modules``; removed again on failure)."""
     import importlib.util
 
-    path = Path(path).resolve()
-    mod_name = f"convergence_recipe_{path.stem}"
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot import recipe {path}")
+        raise ConfigError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except Exception:
         sys.modules.pop(mod_name, None)
+        raise
+    return module
+
+
+def load_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """Import one recipe file and check the contract's required attributes."""
+    path = Path(path).resolve()
+    try:
+        module = _import_file(f"convergence_recipe_{path.stem}", path)
+    except Exception as exc:
         raise ConfigError(f"recipe {path.name} failed to import: {type(exc).__name__}: {exc}") from exc
     missing = [a for a in ("NAME", "SEED", "SCALES", "compute", "plot") if not hasattr(module, a)]
     if missing:
@@ -190,23 +198,9 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
 def recipe_helpers(recipe_file: str | os.PathLike[str]) -> types.ModuleType:
     """The shared helpers ``_common.py`` beside a recipe, imported once per process under the name
     ``convergence_figures_common`` (recipes are loaded from files, not as a package)."""
-    import importlib.util
-
     name = "convergence_figures_common"
     mod = sys.modules.get(name)
-    if mod is None:
-        path = Path(recipe_file).resolve().with_name("_common.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ConfigError(f"cannot import the recipe helpers {path}")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        try:
-            spec.loader.exec_module(mod)
-        except Exception:
-            sys.modules.pop(name, None)
-            raise
-    return mod
+    return mod if mod is not None else _import_file(name, Path(recipe_file).resolve().with_name("_common.py"))
 
 
 def _track_by_value(folder: Path) -> None:

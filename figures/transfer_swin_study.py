@@ -156,21 +156,21 @@ def claims(data: dict[str, np.ndarray], cfg: dict) -> list[dict]:
         d, s = C.paired_diff(a[hi], a[lo])
         out.append(C.claim("states_matter", f"c-TTv2 with {vals[hi]:g} states beats {vals[lo]:g} states",
                            f"difference > {K:g}·se", d, K * s, d > K * s, "TRANSFER.md §5.4"))
-    a = _sweep(data, "transfer_cap_4000", "c-ttv2")
-    if a is not None:
-        vals = data["transfer_cap_4000_values"]
-        d, s = C.paired_diff(a[-1], a[0])
-        out.append(C.claim("transfer_cap_limits_many_states",
-                           f"diagnostic (ours): at 4000 states c-TTv2 is limited by the one-pulse-per-read transfer cap "
-                           f"— raising it to {vals[-1]:g} pulses improves accuracy", f"difference > {K:g}·se", d, K * s,
-                           d > K * s, "AIHWKIT.md §3.3 (transfer_update.desired_bl = 1); new"))
-    a = _sweep(data, "in_chop_prob", "c-ttv2")
-    if a is not None:
-        vals = data["in_chop_prob_values"]
-        d, s = C.paired_diff(a[-1], a[0])
-        out.append(C.claim("chopping_costs_at_this_budget",
-                           f"diagnostic (ours): c-TTv2 with chopper probability {vals[-1]:g} (aihwkit presets) instead of "
-                           f"{vals[0]:g} (build_config) is more accurate at zero skew — chopping costs accuracy in a short "
-                           "fine-tune", f"difference > {K:g}·se", d, K * s, d > K * s,
-                           "TRANSFER.md §2.2 (presets 0.01, build_config 0.1); new"))
+    diagnostics = [  # (sweep, claim id, statement from the swept values, source): last value beats the first
+        ("transfer_cap_4000", "transfer_cap_limits_many_states",
+         lambda v: f"diagnostic (ours): at 4000 states c-TTv2 is limited by the one-pulse-per-read transfer cap — "
+                   f"raising it to {v[-1]:g} pulses improves accuracy",
+         "AIHWKIT.md §3.3 (transfer_update.desired_bl = 1); new"),
+        ("in_chop_prob", "chopping_costs_at_this_budget",
+         lambda v: f"diagnostic (ours): c-TTv2 with chopper probability {v[-1]:g} (aihwkit presets) instead of "
+                   f"{v[0]:g} (build_config) is more accurate at zero skew — chopping costs accuracy in a short "
+                   "fine-tune",
+         "TRANSFER.md §2.2 (presets 0.01, build_config 0.1); new"),
+    ]
+    for sweep, cid, statement, source in diagnostics:
+        a = _sweep(data, sweep, "c-ttv2")
+        if a is not None:
+            d, s = C.paired_diff(a[-1], a[0])
+            out.append(C.claim(cid, statement(data[f"{sweep}_values"]), f"difference > {K:g}·se", d, K * s,
+                               d > K * s, source))
     return out
