@@ -145,39 +145,40 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
 
 
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Paired differences over repeats (common random numbers; :func:`E.paired_difference`)."""
     res = []
     ds = str(data["dataset"])
     n = int(data["n_test"])
+    last = int(cfg["last"])
     R = data["acc7"].shape[1]
-    m7, _ = E.final_accuracy(data["acc7"], int(cfg["last"]))
-    se7 = E.binomial_se(m7, n) / np.sqrt(R)
+    reps = f"{R} paired repeat{'s' if R > 1 else ''}" + ("" if R > 1 else ", test-set error only")
+    m7, _ = E.final_accuracy(data["acc7"], last)
     nc = len(cfg["c2c"])
-    asgd, tt = m7[1:1 + nc], m7[1 + nc:]
     # Table 7: accuracy nearly flat in c2c (paper: within ~1 pp for ASGD, ~0.7 pp for TT)
-    for name, arr, se in (("asgd", asgd, se7[1:1 + nc]), ("tt", tt, se7[1 + nc:])):
-        drop = float(arr[0] - arr[-1])
-        unc = C.K_SIGMA * float(np.hypot(se[0], se[-1]))
+    for name, first in (("asgd", 1), ("tt", 1 + nc)):
+        arr = m7[first:first + nc]
+        drop, se = E.paired_difference(data["acc7"], first, first + nc - 1, n, last)
+        unc = C.K_SIGMA * float(se)
         paper = PAPER_T7[name]
-        learned = bool(arr[0] > 0.1 + C.K_SIGMA * se[0])     # 10 classes: chance = 0.1
+        learned = bool(arr[0] > 0.1 + C.K_SIGMA * E.binomial_se(arr[0], n))     # 10 classes: chance = 0.1
         note = "" if learned else " — not testable here: at σ_c = %g the network stayed at chance" % cfg["c2c"][0]
         res.append(C.claim(f"{NAME}.t7_{name}_flat_in_c2c",
                            f"FCN on {ds}: {name.upper()} accuracy barely changes (either way) from σ_c = {cfg['c2c'][0]:g} to "
                            f"{cfg['c2c'][-1]:g} (paper {paper[0]} → {paper[-1]}; ours "
-                           f"{', '.join(f'{100 * v:.2f}' for v in arr)}){note}",
-                           "learns (above chance) and |change| < 2 pp + 3 s.e.", drop, unc,
+                           f"{', '.join(f'{100 * v:.2f}' for v in arr)}; {reps}){note}",
+                           "learns (above chance) and |change| < 2 pp + 3 s.e. (paired)", float(drop), unc,
                            bool(learned and abs(drop) < 0.02 + unc), PAPER))
     # Table 8: TT beats ASGD where the paper reports ASGD failure (gamma >= 1)
-    t8 = _t8_table(data, cfg)
-    gam = np.asarray(cfg["gammas"])
-    big = gam >= 1.0
+    G, T = len(cfg["gammas"]), len(cfg["taus"])
+    idx = np.arange(2 * G * T * 2).reshape(2, G, T, 2)          # settings8 order: (response, gamma, tau, alg)
+    big = np.asarray(cfg["gammas"]) >= 1.0
     if np.any(big):
-        sel = t8[:, big]                        # (2, g, tau, alg)
-        diff = (sel[..., 1] - sel[..., 0]).ravel()
-        se = E.binomial_se(sel, n).reshape(-1, 2) / np.sqrt(R)
-        unc = C.K_SIGMA * np.hypot(se[:, 0], se[:, 1])
+        sel = idx[:, big]
+        diff, se = E.paired_difference(data["acc8"], sel[..., 1].ravel(), sel[..., 0].ravel(), n, last)
+        unc = C.K_SIGMA * se
         res.append(C.claim(f"{NAME}.t8_tt_beats_asgd_gamma_ge_1",
                            f"FCN on {ds}: for γ_res ≥ 1 (power and exponential) Tiki-Taka is more accurate than Analog "
-                           "SGD in every cell (paper Table 8: ASGD < 15 %, TT ≈ 97 %)",
-                           "TT − ASGD > 3 s.e. in every cell", diff.tolist(), unc.tolist(),
+                           f"SGD in every cell (paper Table 8: ASGD < 15 %, TT ≈ 97 %; {reps})",
+                           "TT − ASGD > 3 s.e. in every cell (paired)", diff.tolist(), unc.tolist(),
                            bool(np.all(diff > unc)), PAPER))
     return res

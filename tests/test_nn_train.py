@@ -173,7 +173,7 @@ def test_recipe_contract_and_tiny_run(stem):
     mod = _recipe(stem)
     for attr in ("NAME", "TITLE", "PAPER", "SEED", "SCALES", "compute", "plot", "claims"):
         assert hasattr(mod, attr), attr
-    assert set(mod.SCALES) == {"quick", "default", "paper"}
+    assert {"quick", "default", "paper"} <= set(mod.SCALES) <= {"quick", "default", "long", "paper"}
     for cfg in mod.SCALES.values():
         json.dumps(cfg)
     if not any(data.available().values()):
@@ -252,3 +252,41 @@ def test_tt_transfer_pulses_carry_independent_c2c_noise_of_eq26(c2c):
     assert abs(w.mean() - ref) < 4 * std_pred / np.sqrt(n), (w.mean(), ref)
     # std of a sample std ≈ σ/√(2n); the O(δ/τ) response change under noise is far smaller
     assert abs(w.std() - std_pred) < 4 * std_pred / np.sqrt(2 * n) + 1e-3 * std_pred, (w.std(), std_pred)
+
+
+# -- paired comparisons (common random numbers) ----------------------------------------------------
+
+def test_paired_difference_matches_its_definition():
+    from convergence.nn import experiments as E
+    # 3 settings x 4 repeats x 3 epochs; statistic = mean of the last 2 epochs
+    acc = np.array([[[.1, .5, .7], [.1, .6, .6], [.2, .4, .8], [.1, .5, .5]],
+                    [[.1, .3, .5], [.1, .2, .4], [.2, .5, .5], [.1, .3, .5]],
+                    [[.0, .1, .1], [.0, .1, .1], [.0, .1, .1], [.0, .1, .1]]])
+    d = np.array([(.6 - .4), (.6 - .3), (.6 - .5), (.5 - .4)])      # per-repeat tail means, by hand
+    p0, p1 = .575, .4
+    m, se = E.paired_difference(acc, 0, 1, n_test=500, last=2)
+    assert m == pytest.approx(d.mean(), abs=1e-12)
+    want = np.sqrt(d.var(ddof=1) / 4 + (p0 * (1 - p0) + p1 * (1 - p1)) / 500)
+    assert se == pytest.approx(want, rel=1e-12)
+    # vectorised over index arrays; one repeat leaves only the test-set error
+    m2, se2 = E.paired_difference(acc, np.array([0, 0]), np.array([1, 2]), n_test=500, last=2)
+    assert m2[0] == pytest.approx(m) and se2[0] == pytest.approx(se)
+    m1, se1 = E.paired_difference(acc[:, :1], 0, 1, n_test=500, last=1)
+    assert m1 == pytest.approx(.2) and se1 == pytest.approx(np.sqrt((.7 * .3 + .5 * .5) / 500))
+
+
+def test_run_grid_repeats_share_their_seed_across_settings():
+    """Repeat r of every setting uses seed (r,): two identical settings give identical curves (a zero
+    paired difference), different repeats differ. Fails if seeds were drawn per (setting, repeat)."""
+    from convergence.nn import experiments as E
+    rng = np.random.default_rng(3)
+    xtr = rng.random((120, 784), dtype=np.float32)
+    ytr = rng.integers(0, 10, 120)
+    arrays = (xtr, ytr, xtr[:60], ytr[:60])
+    base = {"arch": "fcn", "alg": "asgd", "lr": 0.5, "batch": 10, "epochs": 2,
+            "device": {"kind": "softbounds", "tau": 0.7}, "periphery": "p1"}
+    res = E.run_grid([base, dict(base), {**base, "device": {"kind": "softbounds", "tau": 0.8}}], arrays,
+                     np.random.SeedSequence(9), repeats=2)["acc"]
+    np.testing.assert_array_equal(res[0], res[1])
+    loss = [E.run_setting(base, arrays, np.random.SeedSequence(9, spawn_key=(r,)))["train_loss"] for r in (0, 1)]
+    assert not np.array_equal(loss[0], loss[1])

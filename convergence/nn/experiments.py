@@ -46,7 +46,8 @@ from .optim import AnalogSGD, DigitalSGD, TikiTakaV1
 from .schedules import StepLR
 from .training import train
 
-__all__ = ["P1_IO", "P2_IO", "make_device", "make_mode", "make_factory", "build", "run_setting", "periphery_pair"]
+__all__ = ["P1_IO", "P2_IO", "make_device", "make_mode", "make_factory", "build", "run_setting", "periphery_pair",
+           "run_grid", "run_archs", "load_data", "final_accuracy", "tail_accuracy", "paired_difference", "binomial_se"]
 
 P1_IO = IOParameters(inp_res=1 / 254, out_res=1 / 254, inp_bound=1.0, out_bound=20.0, out_noise=0.1,
                      noise_management="abs_max", bound_management="iterative")
@@ -169,11 +170,18 @@ def load_data(cfg: dict[str, Any]) -> tuple[str, tuple[np.ndarray, ...]]:
 
 def run_grid(settings: list[dict[str, Any]], arrays: tuple[np.ndarray, ...], seed: np.random.SeedSequence,
              repeats: int, keep_weights: bool = False) -> dict[str, np.ndarray]:
-    """Run every setting ``repeats`` times (independent seeds ``(i, r)``), in parallel when the
-    figures runner provides a map. Returns ``acc`` (S, R, E) and, if ``keep_weights``, ``w``/``sat``/``p``
-    of the first layer of repeat 0 (S, n) (``p`` zeros for algorithms without P)."""
+    """Run every setting ``repeats`` times, in parallel when the figures runner provides a map.
+
+    Common random numbers: repeat ``r`` of *every* setting uses the seed ``(r,)`` — the same initial
+    weights, mini-batch order and noise streams — so settings are compared in pairs and the
+    repeat-to-repeat spread of a paired difference (:func:`paired_difference`) measures the effect
+    of the setting, not of the seed (P1 Fig. 5's τ ordering is invisible unpaired at a laptop budget,
+    because when each run leaves the sigmoid FCN's initial plateau depends mostly on the seed).
+
+    Returns ``acc`` (S, R, E) and, if ``keep_weights``, ``w``/``sat``/``p`` of the first layer of
+    repeat 0 (S, n) (``p`` zeros for algorithms without P)."""
     items = [(i, r) for i in range(len(settings)) for r in range(repeats)]
-    tasks = [(settings[i], arrays, np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (i, r)))
+    tasks = [(settings[i], arrays, np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (r,)))
              for i, r in items]
     results = _parallel_map(_run_task, tasks)
     epochs = max(len(res["test_acc"]) for res in results)
@@ -193,14 +201,16 @@ def run_archs(cfg: dict[str, Any], seed: np.random.SeedSequence, settings: Any) 
     """Accuracy curves for every architecture in ``cfg["archs"]`` (the FCN/CNN figure recipes).
 
     ``settings(arch, cfg)`` lists the runs of one architecture; architecture ``k`` draws from
-    the child stream ``(k,)`` of ``seed``. Returns ``acc_<arch>``, ``n_test_<arch>`` and ``dataset``.
+    the child stream ``(k,)`` of ``seed``; ``cfg[arch]["repeats"]`` overrides ``cfg["repeats"]``.
+    Returns ``acc_<arch>``, ``n_test_<arch>`` and ``dataset``.
     """
     from ..rng import child
 
     out: dict[str, np.ndarray] = {}
     for k, arch in enumerate(cfg["archs"]):
         name, arrays = load_data({**cfg[arch], "dataset": cfg["dataset"], "data_dir": cfg.get("data_dir")})
-        res = run_grid(settings(arch, cfg), arrays, child(seed, k), int(cfg["repeats"]))
+        repeats = int(cfg[arch].get("repeats", cfg["repeats"]))
+        res = run_grid(settings(arch, cfg), arrays, child(seed, k), repeats)
         out[f"acc_{arch}"] = res["acc"]
         out[f"n_test_{arch}"] = np.asarray(len(arrays[3]))
         out["dataset"] = np.asarray(name)
@@ -227,6 +237,38 @@ def final_accuracy(acc: np.ndarray, last: int = 5) -> tuple[np.ndarray, np.ndarr
     k = min(last, acc.shape[-1])
     tail = acc[..., -k:]
     return np.nanmean(tail.mean(axis=1), axis=-1), np.nanmean(tail.std(axis=1), axis=-1)
+
+
+def tail_accuracy(acc: np.ndarray, last: int = 1) -> np.ndarray:
+    """Per-run statistic: mean test accuracy over the last ``last`` epochs (``acc`` (S, R, E) → (S, R))."""
+    k = min(max(int(last), 1), acc.shape[-1])
+    return np.nanmean(acc[..., -k:], axis=-1)
+
+
+def paired_difference(acc: np.ndarray, i: Any, j: Any, n_test: int, last: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of ``acc[i] − acc[j]`` over repeats (runs of :func:`run_grid`).
+
+    ``d_r = a_i,r − a_j,r`` with ``a`` the :func:`tail_accuracy` of repeat ``r``; the two runs of a
+    repeat share their seed (common random numbers). The standard error adds two independent parts:
+
+    * seed: ``sd(d_r) / √R`` (sample sd, R − 1 degrees of freedom; 0 when R = 1, which the
+      callers' claim texts then say);
+    * test set: ``√((p_i(1 − p_i) + p_j(1 − p_j)) / n_test)`` — the binomial error of two accuracies
+      measured on the same ``n_test`` images, taken as if independent (conservative: the paired
+      difference on one test set has a smaller variance) and *not* divided by R, because every
+      repeat uses the same test images.
+
+    ``i``/``j`` are setting indices or index arrays (broadcast); returns arrays of their shape.
+    """
+    a = tail_accuracy(acc, last)
+    ai, aj = a[np.asarray(i)], a[np.asarray(j)]
+    d = ai - aj
+    R = d.shape[-1]
+    mean = d.mean(axis=-1)
+    var_seed = d.var(axis=-1, ddof=1) / R if R > 1 else np.zeros_like(mean)
+    pi, pj = ai.mean(axis=-1), aj.mean(axis=-1)
+    var_test = (np.clip(pi * (1 - pi), 0, None) + np.clip(pj * (1 - pj), 0, None)) / max(int(n_test), 1)
+    return mean, np.sqrt(var_seed + var_test)
 
 
 def binomial_se(p: Any, n: int) -> np.ndarray:
