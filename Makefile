@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: figures test test-slow bench setup clean
+.PHONY: figures figures-long test test-slow bench setup clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ setup: $(STAMP)
 ## Regenerate the figures (only those whose inputs changed) and the verification report build/REPORT.md.
 figures: $(STAMP)
 	$(PY) -m convergence figures --scale default
+
+## The network orderings that need more training than the main job allows (the recipes with an
+## optional `long` scale; about an hour on 2 cores). Report: build/long/REPORT.md.
+figures-long: $(STAMP)
+	$(PY) -m convergence figures --scale long --out build/long
 
 ## The test suite (under 15 minutes on 2 cores).
 test: $(STAMP)

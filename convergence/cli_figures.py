@@ -1,6 +1,6 @@
 """CLI subcommands ``figures`` (make-style figure runner + verification report) and ``demo`` (teaching).
 
-``convergence figures [NAME...] [--scale quick|default|paper] [--force] [--jobs N]
+``convergence figures [NAME...] [--scale quick|default|long|paper] [--force] [--jobs N]
 [--backend joblib|dask] [--scheduler ADDRESS] [--out build]`` runs the recipes ``figures/*.py``
 (from the repository root), caches their data under ``data/cache/``, writes
 ``<out>/figures/<NAME>.png|pdf`` and the report ``<out>/REPORT.md`` + ``<out>/report.html``.
@@ -34,8 +34,9 @@ def add_parser(sub: Any) -> None:
                                    "root), rebuilding only those whose inputs changed, and write the verification "
                                    "report build/REPORT.md and build/report.html.")
     p.add_argument("names", nargs="*", metavar="NAME", help="recipes to run (NAME or file stem; default: all)")
-    p.add_argument("--scale", default="default", choices=["quick", "default", "paper"],
-                   help="quick (tests), default (make figures), paper (papers' iteration/repeat counts)")
+    p.add_argument("--scale", default="default", choices=["quick", "default", "long", "paper"],
+                   help="quick (tests), default (make figures), long (make figures-long: only the recipes that "
+                        "define it), paper (papers' iteration/repeat counts)")
     p.add_argument("--force", action="store_true", help="recompute even when the cache is valid")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help=f"local worker processes for sweeps (default: CPU count, here {_default_jobs()})")
@@ -93,9 +94,11 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
-    from .figures_api import Cache, cache_status, discover, select
+    from .figures_api import Cache, cache_status, discover, recipes_for_scale, select
 
     recipes = select(discover(root), args.names)
+    if not args.list:
+        recipes = recipes_for_scale(recipes, args.scale, named=bool(args.names))
     cache = Cache(cache_dir)
     for r in recipes:
         if args.list:

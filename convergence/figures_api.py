@@ -59,14 +59,19 @@ from . import __version__
 from ._validate import ConfigError
 
 __all__ = [
-    "SCALES", "BACKENDS", "Recipe", "FigureResult", "ParallelSettings", "CacheEntryError",
-    "find_repo_root", "discover", "select", "load_recipe", "cache_key", "cache_status", "source_digest",
+    "SCALES", "OPTIONAL_SCALES", "BACKENDS", "Recipe", "FigureResult", "ParallelSettings", "CacheEntryError",
+    "find_repo_root", "discover", "select", "recipes_for_scale", "load_recipe", "cache_key", "cache_status",
+    "source_digest",
     "Cache", "parallel_settings", "current_settings", "parallel_map", "run_recipe", "run_figures",
     "versions",
 ]
 
 #: the three scales every recipe defines (quick: tests; default: ``make figures``; paper: papers' counts)
 SCALES = ("quick", "default", "paper")
+#: scales a recipe *may* define; run without names they select the recipes that do.
+#: ``long`` (``make figures-long``, about an hour on 2 cores): the network orderings that need more
+#: training than the main job's 20 minutes allow (P2 Fig. 4's CNN).
+OPTIONAL_SCALES = ("long",)
 #: parallel backends of :func:`parallel_map`
 BACKENDS = ("joblib", "dask")
 #: format version of cache entries (part of the sidecar; a different value is a mismatch)
@@ -758,18 +763,33 @@ def _log_result(log: Callable[[str], None] | None, res: FigureResult) -> None:
         f"({verdicts.count('holds')} hold, {verdicts.count('fails')} fail)")
 
 
+def recipes_for_scale(recipes: list[Recipe], scale: str, *, named: bool) -> list[Recipe]:
+    """The recipes that define ``scale`` (all of them for a required scale); when the user
+    ``named`` the recipes, one lacking an optional scale is an error rather than silently skipped."""
+    if scale not in OPTIONAL_SCALES:
+        return list(recipes)
+    has = [r for r in recipes if scale in getattr(r.module, "SCALES", {})]
+    if named and len(has) < len(recipes):
+        lacking = ", ".join(r.name for r in recipes if r not in has)
+        raise ConfigError(f"scale {scale!r} is optional and not defined by: {lacking}")
+    if not has:
+        raise ConfigError(f"no recipe defines the optional scale {scale!r}")
+    return has
+
+
 def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str | os.PathLike[str] | None = None,
                 out_dir: str | os.PathLike[str] = "build", cache_dir: str | os.PathLike[str] | None = None,
                 force: bool = False, jobs: int = 1, backend: str = "joblib", scheduler: str | None = None,
                 progress: bool | None = None, log: Callable[[str], None] | None = None) -> list[FigureResult]:
     """Run the selected recipes (all when ``names`` is empty) in file order; returns their results."""
-    if scale not in SCALES:
-        raise ConfigError(f"scale must be one of {', '.join(SCALES)} (got {scale!r})")
+    if scale not in SCALES + OPTIONAL_SCALES:
+        raise ConfigError(f"scale must be one of {', '.join(SCALES + OPTIONAL_SCALES)} (got {scale!r})")
     _validate_settings(jobs, backend, scheduler)
     root_p = find_repo_root(root)
     broken: dict[str, str] = {}
     found = discover(root_p, broken=broken)
     recipes = select(found, [n for n in names if n not in broken])
+    recipes = recipes_for_scale(recipes, scale, named=bool(names))
     bad = [stem for stem in broken if not names or stem in names]
     cache = Cache(cache_dir if cache_dir is not None else root_p / "data" / "cache")
     out = Path(out_dir)

@@ -433,3 +433,16 @@ def test_unimportable_recipe_is_an_error_row_not_a_crash(repo, monkeypatch, caps
     assert "zz_broken" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="failed to import"):
         fa.discover(repo)
+
+
+def test_optional_scale_selects_the_recipes_that_define_it(repo):
+    simple = repo / "figures" / "simple.py"
+    simple.write_text(simple.read_text().replace('"paper": {"a": 3.0, "n": 3}}', '"paper": {"a": 3.0, "n": 3}, '
+                                                 '"long": {"a": 4.0, "n": 3}}'))
+    results = _run(repo, scale="long")
+    assert [r.name for r in results] == ["simple_fig"]                # sweep has no long scale: not run
+    assert _only(results, "simple_fig").scale == "long"
+    with pytest.raises(ConfigError, match="not defined by: sweep"):   # named explicitly: an error
+        _run(repo, ["sweep", "simple"], scale="long")
+    with pytest.raises(ConfigError, match="scale must be one of"):
+        _run(repo, scale="huge")
