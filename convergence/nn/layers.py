@@ -135,12 +135,23 @@ class WeightCore:
             y = y + self.bias
         return y
 
-    def backward(self, dy: Array) -> Array:
+    def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
+        """Store what :meth:`step` needs (``d = s ⊙ dy``, bias and scale gradients) and return
+        ``dx = MVMᵀ(W, d)``.
+
+        With ``input_grad=False`` the backward MVM is skipped and None returned: the network's
+        first layer, whose input gradient training never uses (PyTorch/aihwkit do not compute
+        it since the input does not require grad). For an analog layer with a noisy backward
+        periphery this also skips that MVM's random draws (as aihwkit does), so the periphery
+        generator's stream then differs from a call with ``input_grad=True``.
+        """
         dy = np.asarray(dy, dtype=self.dtype)
         d = dy * self.out_scale if self.has_scale else dy
         self._d = d
         self.grad_bias = dy.sum(axis=0) if self.bias is not None else None
         self.grad_scale = np.einsum("no,no->o", dy, self._z) if self.learn_out_scale else None
+        if not input_grad:
+            return None
         return _mvm(self.weight, d, self.io_backward, self.rng, transposed=True, dtype=self.dtype)
 
     def weight_grad(self) -> Array:
@@ -240,8 +251,10 @@ class Linear(_Weighted):
     def forward(self, x: Array, train: bool = True) -> Array:
         return self.core.forward(x)
 
-    def backward(self, dy: Array) -> Array:
-        return self.core.backward(dy)
+    def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
+        """``dx``; with ``input_grad=False`` only the weight/bias gradients (returns None; see
+        :meth:`WeightCore.backward`)."""
+        return self.core.backward(dy, input_grad)
 
     def spec(self) -> dict[str, Any]:
         return {"layer": "Linear", "n_in": self.n_in, "n_out": self.n_out, **self.core.spec()}
@@ -308,9 +321,13 @@ class Conv2d(_Weighted):
         y = self.core.forward(cols)
         return y.reshape(x.shape[0], ho, wo, self.out_ch).transpose(0, 3, 1, 2)
 
-    def backward(self, dy: Array) -> Array:
+    def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
+        """``dx``; with ``input_grad=False`` only the kernel/bias gradients, skipping the backward
+        MVM and :func:`col2im` (returns None; see :meth:`WeightCore.backward`)."""
         d = dy.transpose(0, 2, 3, 1).reshape(-1, self.out_ch)
-        dcols = self.core.backward(d)
+        dcols = self.core.backward(d, input_grad)
+        if dcols is None:
+            return None
         return col2im(dcols, self._shape, self.k, self.stride, self.padding)  # type: ignore[arg-type]
 
     def spec(self) -> dict[str, Any]:

@@ -42,10 +42,22 @@ class Sequential(Layer):
             x = layer.forward(x, train)
         return x
 
-    def backward(self, dy: Array) -> Array:
+    def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
+        """Back-propagate ``dy = ∂L/∂y``; returns ``∂L/∂x``.
+
+        ``input_grad=False`` (training, where the input needs no gradient) lets the first layer,
+        if it has weights, store only its weight gradients and skip its input-gradient MVM
+        (see :meth:`~convergence.nn.layers.WeightCore.backward`); returns None then.
+        """
+        first = self.layers[0] if self.layers else None
         for layer in reversed(self.layers):
+            if not input_grad and layer is first:
+                if isinstance(layer, (_Weighted, Sequential)):
+                    return layer.backward(dy, input_grad=False)
+                layer.backward(dy)
+                return None
             dy = layer.backward(dy)
-        return dy
+        return None if not input_grad else dy
 
     def step(self, lr: float, rng: Any = None) -> None:
         for layer in self.layers:

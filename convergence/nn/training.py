@@ -18,6 +18,7 @@ from .._validate import ConfigError, positive_int
 from ..rng import as_seed_sequence, child
 from .checkpoint import load_checkpoint, save_checkpoint
 from .losses import nll_loss
+from .model import Sequential
 from .schedules import Constant, Schedule
 from ._threads import blas_threads
 
@@ -34,7 +35,11 @@ def train_step(model: Any, x: Array, y: Array, lr: float, rng: Any = None,
     """One forward/backward/update on a batch; returns the batch loss."""
     out = model.forward(x, True)
     loss, g = loss_fn(out, y)
-    model.backward(g.astype(out.dtype, copy=False))
+    g = g.astype(out.dtype, copy=False)
+    if isinstance(model, Sequential):
+        model.backward(g, input_grad=False)   # the data need no gradient: no first-layer backward MVM
+    else:
+        model.backward(g)
     model.step(lr, rng)
     return loss
 
