@@ -262,33 +262,58 @@ class Linear(_Weighted):
 
 # -- convolution ---------------------------------------------------------------------------
 
+def _out_size(n: int, k: int, stride: int) -> int:
+    return (n - k) // stride + 1
+
+
 def im2col(x: Array, k: int, stride: int = 1, padding: int = 0) -> tuple[Array, tuple[int, int]]:
-    """Patches of ``x`` (B, C, H, W) as rows (B·Ho·Wo, C·k·k), ordered (b, i, j) × (c, u, v)."""
-    if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    """Patches of ``x`` (B, C, H, W) as rows (B·Ho·Wo, C·k·k), ordered (b, i, j) × (c, u, v).
+
+    ``cols[(b, i, j), (c, u, v)] = x_pad[b, c, stride·i + u, stride·j + v]``, C-contiguous, filled
+    by one strided copy per kernel offset (u, v) of a (B, Ho, Wo, C) window (no copy per pixel).
+    Fastest when ``x`` is stored channels-last, i.e. ``x.transpose(0, 2, 3, 1)`` is C-contiguous,
+    as :class:`Conv2d` outputs (and everything computed elementwise from them) are.
+    """
     B, C, H, W = x.shape
-    ho, wo = (H - k) // stride + 1, (W - k) // stride + 1
+    xs = x.transpose(0, 2, 3, 1)                                   # (B, H, W, C) view
+    if padding:
+        p = padding
+        xp = np.zeros((B, H + 2 * p, W + 2 * p, C), dtype=x.dtype)
+        xp[:, p:p + H, p:p + W] = xs
+        xs, H, W = xp, H + 2 * p, W + 2 * p
+    ho, wo = _out_size(H, k, stride), _out_size(W, k, stride)
     if ho <= 0 or wo <= 0:
         raise ConfigError(f"kernel {k} larger than the padded input {H}x{W}")
-    win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
-    # (B, C, Ho, Wo, k, k) -> (B, Ho, Wo, C, k, k)
-    cols = np.ascontiguousarray(win[:, :, :ho, :wo].transpose(0, 2, 3, 1, 4, 5)).reshape(B * ho * wo, C * k * k)
-    return cols, (ho, wo)
+    cols = np.empty((B, ho, wo, C, k, k), dtype=x.dtype)
+    hs, ws = stride * (ho - 1) + 1, stride * (wo - 1) + 1
+    for u in range(k):
+        for v in range(k):
+            cols[..., u, v] = xs[:, u:u + hs:stride, v:v + ws:stride]
+    return cols.reshape(B * ho * wo, C * k * k), (ho, wo)
 
 
 def col2im(cols: Array, x_shape: tuple[int, int, int, int], k: int, stride: int = 1, padding: int = 0) -> Array:
     """Adjoint of :func:`im2col`: scatter-add rows (B·Ho·Wo, C·k·k) back to (B, C, H, W)."""
+    C = x_shape[1]
+    return _scatter_offsets(cols.reshape(-1, C, k * k).transpose(2, 0, 1), x_shape, k, stride, padding)
+
+
+def _scatter_offsets(c: Array, x_shape: tuple[int, int, int, int], k: int, stride: int, padding: int) -> Array:
+    """``col2im`` from per-offset blocks ``c[u·k + v]`` (B·Ho·Wo, C): one strided add per kernel offset
+    into a channels-last (B, H, W, C) buffer; returns its (B, C, H, W) transposed view (the layout of
+    :class:`Conv2d` outputs). Fastest when ``c`` is C-contiguous (k·k, B·Ho·Wo, C)."""
     B, C, H, W = x_shape
     Hp, Wp = H + 2 * padding, W + 2 * padding
-    ho, wo = (Hp - k) // stride + 1, (Wp - k) // stride + 1
-    c6 = cols.reshape(B, ho, wo, C, k, k).transpose(0, 3, 4, 5, 1, 2)  # (B, C, k, k, Ho, Wo)
-    out = np.zeros((B, C, Hp, Wp), dtype=cols.dtype)
+    ho, wo = _out_size(Hp, k, stride), _out_size(Wp, k, stride)
+    c = c.reshape(k, k, B, ho, wo, C)
+    out = np.zeros((B, Hp, Wp, C), dtype=c.dtype)
+    hs, ws = stride * (ho - 1) + 1, stride * (wo - 1) + 1
     for u in range(k):
         for v in range(k):
-            out[:, :, u:u + stride * ho:stride, v:v + stride * wo:stride] += c6[:, :, u, v]
+            out[:, u:u + hs:stride, v:v + ws:stride] += c[u, v]
     if padding:
-        out = out[:, :, padding:padding + H, padding:padding + W]
-    return out
+        out = out[:, padding:padding + H, padding:padding + W]
+    return out.transpose(0, 3, 1, 2)
 
 
 class Conv2d(_Weighted):
@@ -296,6 +321,12 @@ class Conv2d(_Weighted):
 
     The kernel is the matrix W (out_ch, in_ch·k·k); every output pixel is one MVM with its patch
     (as an analog tile computes a convolution), so analog optimizers and periphery apply unchanged.
+
+    Memory layout: the output is the MVM result (B·Ho·Wo, out) seen as (B, out, Ho, Wo), i.e. stored
+    channels-last; :func:`im2col`, :class:`MaxPool2d`, the activations and the input gradient keep
+    that layout, so no layer copies to change it. Without a backward periphery the input gradient
+    is computed per kernel offset (``dx`` gets ``Σ_{u,v} shift_{u,v}(d W[:, (·, u, v)])``), the same
+    sums as ``col2im(d W)``.
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int, *, stride: int = 1, padding: int = 0,
@@ -318,17 +349,28 @@ class Conv2d(_Weighted):
             raise ConfigError(f"Conv2d expects (batch, {self.in_ch}, H, W) (got {x.shape})")
         cols, (ho, wo) = im2col(x, self.k, self.stride, self.padding)
         self._shape, self._out_hw = x.shape, (ho, wo)
-        y = self.core.forward(cols)
+        y = self.core.forward(cols)                        # (B·Ho·Wo, out), C-contiguous
+        # a channels-last (B, Ho, Wo, out) array seen as (B, out, Ho, Wo): no copy here, and the
+        # layout the next elementwise layer, pooling and im2col/col2im work in
         return y.reshape(x.shape[0], ho, wo, self.out_ch).transpose(0, 3, 1, 2)
 
     def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
         """``dx``; with ``input_grad=False`` only the kernel/bias gradients, skipping the backward
         MVM and :func:`col2im` (returns None; see :meth:`WeightCore.backward`)."""
-        d = dy.transpose(0, 2, 3, 1).reshape(-1, self.out_ch)
-        dcols = self.core.backward(d, input_grad)
-        if dcols is None:
-            return None
-        return col2im(dcols, self._shape, self.k, self.stride, self.padding)  # type: ignore[arg-type]
+        d = dy.transpose(0, 2, 3, 1).reshape(-1, self.out_ch)     # (B·Ho·Wo, out), free if channels-last
+        core, k = self.core, self.k
+        if core.io_backward is not None or not input_grad:
+            dcols = core.backward(d, input_grad)                  # periphery: its own MVM (and draws)
+            if dcols is None:
+                return None
+            return col2im(dcols, self._shape, k, self.stride, self.padding)  # type: ignore[arg-type]
+        # exact MVM dcols = d W computed per kernel offset, dc[u·k+v] = d W[:, (·, u, v)] (one batched
+        # GEMM, (k², B·Ho·Wo, C) contiguous), so that col2im's adds read contiguous blocks
+        core.backward(d, input_grad=False)                        # stores d = s ⊙ dy and the gradients
+        w = core.weight
+        wk = np.ascontiguousarray(w.reshape(self.out_ch, self.in_ch, k * k).transpose(2, 0, 1))
+        dc = np.matmul(core._d, wk)
+        return _scatter_offsets(dc, self._shape, k, self.stride, self.padding)  # type: ignore[arg-type]
 
     def spec(self) -> dict[str, Any]:
         return {"layer": "Conv2d", "in_ch": self.in_ch, "out_ch": self.out_ch, "kernel": self.k,
@@ -336,32 +378,48 @@ class Conv2d(_Weighted):
 
 
 class MaxPool2d(Layer):
-    """Non-overlapping k×k max pooling (stride k, floor mode like torch); ties route to the first max."""
+    """Non-overlapping k×k max pooling (stride k, floor mode like torch); ties route to the first max.
+
+    Works on the k² strided views ``x[:, :, u::k, v::k]`` (one per window offset, row-major), so
+    the output keeps the input's memory layout (channels-last after a :class:`Conv2d`). The
+    gradient of each window goes to its first element (in row-major window order) equal to the
+    maximum, like torch (the other elements get ``0·dy``, so only a non-finite ``dy`` reaches them,
+    as NaN); a window containing NaN outputs NaN and routes no gradient.
+    """
 
     def __init__(self, k: int = 2) -> None:
         self.k = positive_int("kernel", k)
 
-    def forward(self, x: Array, train: bool = True) -> Array:
-        B, C, H, W = x.shape
+    def _views(self, x: Array) -> list[Array]:
         k = self.k
-        ho, wo = H // k, W // k
-        xr = x[:, :, :ho * k, :wo * k].reshape(B, C, ho, k, wo, k).transpose(0, 1, 2, 4, 3, 5)
-        xr = xr.reshape(B, C, ho, wo, k * k)
-        idx = xr.argmax(axis=-1)
-        self._shape, self._idx = x.shape, idx
-        return np.take_along_axis(xr, idx[..., None], axis=-1)[..., 0]
+        ho, wo = x.shape[2] // k, x.shape[3] // k
+        return [x[:, :, u:ho * k:k, v:wo * k:k] for u in range(k) for v in range(k)]
+
+    def forward(self, x: Array, train: bool = True) -> Array:
+        views = self._views(x)
+        y = np.maximum(views[0], views[1]) if len(views) > 1 else views[0].copy(order="K")
+        for view in views[2:]:
+            np.maximum(y, view, out=y)
+        self._x, self._y = x, y
+        return y
 
     def backward(self, dy: Array) -> Array:
-        B, C, H, W = self._shape
-        k = self.k
-        ho, wo = H // k, W // k
-        g = np.zeros((B, C, ho, wo, k * k), dtype=dy.dtype)
-        np.put_along_axis(g, self._idx[..., None], dy[..., None], axis=-1)
-        g = g.reshape(B, C, ho, wo, k, k).transpose(0, 1, 2, 4, 3, 5).reshape(B, C, ho * k, wo * k)
-        if ho * k == H and wo * k == W:
-            return g
-        out = np.zeros(self._shape, dtype=dy.dtype)
-        out[:, :, :ho * k, :wo * k] = g
+        x, y = self._x, self._y
+        if dy.strides != y.strides:      # one copy into y's layout; then every op below is aligned
+            aligned = np.empty_like(y, dtype=dy.dtype)
+            aligned[...] = dy
+            dy = aligned
+        views = self._views(x)
+        hits = [view == y for view in views]
+        if sum(np.count_nonzero(h) for h in hits) != y.size or np.isnan(y).any():
+            # ties (or NaN windows): keep only the first hit of every window
+            free = ~hits[0]
+            for h in hits[1:]:
+                h &= free
+                free &= ~h
+        out = np.zeros_like(x, dtype=dy.dtype)   # same memory layout as x
+        for h, o in zip(hits, self._views(out)):
+            np.multiply(dy, h, out=o)
         return out
 
     def spec(self) -> dict[str, Any]:
@@ -401,7 +459,12 @@ class Tanh(Layer):
         return self._y
 
     def backward(self, dy: Array) -> Array:
-        return dy * (1 - self._y * self._y)
+        if dy.dtype != self._y.dtype:
+            return dy * (1 - self._y * self._y)
+        g = self._y * self._y            # in y's memory layout (channels-last after a Conv2d)
+        np.subtract(1, g, out=g)
+        np.multiply(g, dy, out=g)        # = dy (1 − y²), one temporary
+        return g
 
 
 class ReLU(Layer):
