@@ -129,10 +129,11 @@ class WeightCore:
     def forward(self, x: Array) -> Array:
         w = self.weight
         z = _mvm(w, x, self.io_forward, self.rng, transposed=False, dtype=self.dtype)
-        self._x, self._z = x, z
-        y = z * self.out_scale if self.has_scale else z
+        self._x = x
+        self._z = z if self.learn_out_scale else None      # only ∂L/∂s needs the pre-bias z
+        y = z * self.out_scale if self.has_scale else z    # a fresh array either way
         if self.bias is not None:
-            y = y + self.bias
+            y += self.bias                                 # in place (z itself unless scaled)
         return y
 
     def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
