@@ -73,7 +73,7 @@ SCALES = {
     # at 1200 steps every tau was still at chance
     "default": {**_BASE, "last": 1, "archs": ["fcn", "cnn"],
                 "fcn": {"n_train": 12000, "n_test": None, "epochs": 4, "repeats": 3},
-                "cnn": {"n_train": 6000, "n_test": 2000, "epochs": 3, "periphery": "none"}, "repeats": 2,
+                "cnn": {"n_train": 6000, "n_test": None, "epochs": 3, "periphery": "none"}, "repeats": 2,
                 "columnwise": False},
     "paper": {**_BASE, "archs": ["fcn", "cnn"], "fcn": {"n_train": None, "n_test": None, "epochs": 80},
               "cnn": {"n_train": None, "n_test": None, "epochs": 80}, "repeats": 3, "columnwise": True},
@@ -107,7 +107,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
 
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     """Orderings as paired differences over repeats (common random numbers, see
-    :func:`convergence.nn.experiments.paired_difference`: seed spread + test-set binomial error)."""
+    :func:`convergence.nn.experiments.paired_difference`: seed spread + test-set error paired over images)."""
     res = []
     ds = str(data["dataset"])
     for arch in ("fcn", "cnn"):
@@ -115,6 +115,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
             continue
         acc = data[f"acc_{arch}"]
         n = int(data[f"n_test_{arch}"])
+        cor = data.get(f"correct_{arch}")             # per-image correctness: test error paired over images
         last = int(cfg["last"])
         R = acc.shape[1]
         m, _ = E.final_accuracy(acc, last)
@@ -127,7 +128,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         table = "; ".join(f"{lab}: ours {100 * m[i]:.2f} vs paper {paper_vals[i]:.2f}" for i, lab in enumerate(labels))
         reps = f"{R} paired repeat{'s' if R > 1 else ''}" + ("" if R > 1 else " (test-set error only)")
         # TT vs Analog SGD at the smallest tau (paper: FCN 97.64 vs 11.35, CNN 98.84 vs 88.99)
-        diff, se = E.paired_difference(acc, it, ia, n, last)
+        diff, se = E.paired_difference(acc, it, ia, n, last, cor)
         unc = C.K_SIGMA * float(se)
         res.append(C.claim(f"{NAME}.{arch}_tt_beats_asgd_small_tau",
                            f"{arch.upper()} on {ds}: at the smallest τ = {taus[0]:g} Tiki-Taka reaches a higher test "
@@ -136,15 +137,21 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                            "TT − ASGD > 3 s.e. (paired)", float(diff), unc, bool(diff > unc), PAPER))
         # digital above every analog setting
         others = np.arange(1, len(m))
-        gaps, ses = E.paired_difference(acc, np.zeros_like(others), others, n, last)
+        gaps, ses = E.paired_difference(acc, np.zeros_like(others), others, n, last, cor)
         worst = int(np.argmin(gaps / np.maximum(ses, 1e-12)))
+        ok = bool(np.all(gaps >= -C.K_SIGMA * ses))
+        tt_ahead = not ok and 1 + worst >= it and not cfg["columnwise"]
+        note = (" — here Tiki-Taka is ahead: with whole-matrix transfer (a scale-down choice) its W follows P like SGD "
+                "with heavy momentum and trains faster than plain SGD early on; the paper's ordering is after 80 "
+                "epochs with column-wise transfer (the paper scale)" if tt_ahead else "")
         res.append(C.claim(f"{NAME}.{arch}_digital_best",
                            f"{arch.upper()} on {ds}: digital SGD is at least as accurate as every analog setting "
-                           f"(paper: {tab['digital'][0]} above all analog entries; {reps}; closest: {labels[1 + worst]})",
+                           f"(paper: {tab['digital'][0]} above all analog entries; {reps}; closest: "
+                           f"{labels[1 + worst]}){note}",
                            "digital − analog ≥ −3 s.e. for every analog setting (paired)", float(gaps[worst]),
-                           C.K_SIGMA * float(ses[worst]), bool(np.all(gaps >= -C.K_SIGMA * ses)), PAPER))
+                           C.K_SIGMA * float(ses[worst]), ok, PAPER))
         # Analog SGD improves with tau (paper: monotone in both tables)
-        inc, se = E.paired_difference(acc, ia + nt - 1, ia, n, last)
+        inc, se = E.paired_difference(acc, ia + nt - 1, ia, n, last, cor)
         unc = C.K_SIGMA * float(se)
         asgd = m[1:1 + nt]
         stuck = bool(np.all(asgd < 0.1 + C.K_SIGMA * E.binomial_se(asgd, n)))

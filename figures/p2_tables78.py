@@ -102,7 +102,8 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
     name, arrays = E.load_data(cfg)
     r7 = E.run_grid(settings7(cfg), arrays, C.sub(seed, 7), int(cfg["repeats"]))
     r8 = E.run_grid(settings8(cfg), arrays, C.sub(seed, 8), int(cfg["repeats"]))
-    return {"dataset": np.asarray(name), "acc7": r7["acc"], "acc8": r8["acc"], "n_test": np.asarray(len(arrays[3]))}
+    return {"dataset": np.asarray(name), "acc7": r7["acc"], "acc8": r8["acc"], "correct7": r7["correct"],
+            "correct8": r8["correct"], "n_test": np.asarray(len(arrays[3]))}
 
 
 def _t8_table(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> np.ndarray:
@@ -157,7 +158,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     # Table 7: accuracy nearly flat in c2c (paper: within ~1 pp for ASGD, ~0.7 pp for TT)
     for name, first in (("asgd", 1), ("tt", 1 + nc)):
         arr = m7[first:first + nc]
-        drop, se = E.paired_difference(data["acc7"], first, first + nc - 1, n, last)
+        drop, se = E.paired_difference(data["acc7"], first, first + nc - 1, n, last,
+                                         data.get("correct7"))
         unc = C.K_SIGMA * float(se)
         paper = PAPER_T7[name]
         learned = bool(arr[0] > 0.1 + C.K_SIGMA * E.binomial_se(arr[0], n))     # 10 classes: chance = 0.1
@@ -174,7 +176,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     big = np.asarray(cfg["gammas"]) >= 1.0
     if np.any(big):
         sel = idx[:, big]
-        diff, se = E.paired_difference(data["acc8"], sel[..., 1].ravel(), sel[..., 0].ravel(), n, last)
+        diff, se = E.paired_difference(data["acc8"], sel[..., 1].ravel(), sel[..., 0].ravel(), n, last,
+                                       data.get("correct8"))
         unc = C.K_SIGMA * se
         res.append(C.claim(f"{NAME}.t8_tt_beats_asgd_gamma_ge_1",
                            f"FCN on {ds}: for γ_res ≥ 1 (power and exponential) Tiki-Taka is more accurate than Analog "

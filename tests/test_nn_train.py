@@ -290,3 +290,57 @@ def test_run_grid_repeats_share_their_seed_across_settings():
     np.testing.assert_array_equal(res[0], res[1])
     loss = [E.run_setting(base, arrays, np.random.SeedSequence(9, spawn_key=(r,)))["train_loss"] for r in (0, 1)]
     assert not np.array_equal(loss[0], loss[1])
+
+
+def test_paired_difference_pairs_the_test_images():
+    """With per-image correctness the test-set part is sd over images of the repeat-mean paired
+    difference / √n (computed here by explicit loops); with R = 1 it is McNemar's variance
+    (b + c)/n² − (b − c)²/n³ up to the n/(n−1) of the sample variance."""
+    from convergence.nn import experiments as E
+    rng = np.random.default_rng(11)
+    S, R, Ep, n, last = 3, 3, 4, 400, 2
+    correct = rng.random((S, R, Ep, n)) < np.linspace(.5, .8, S)[:, None, None, None]
+    correct[1] = correct[0] ^ (rng.random((R, Ep, n)) < .1)      # setting 1 disagrees with 0 on ~10 %
+    acc = correct.mean(axis=-1)
+    m, se = E.paired_difference(acc, 0, 1, n, last, correct)
+    d_r = [np.mean([correct[0, r, e].mean() - correct[1, r, e].mean() for e in range(Ep - last, Ep)])
+           for r in range(R)]
+    d_x = np.array([np.mean([float(correct[0, r, e, x]) - float(correct[1, r, e, x])
+                             for r in range(R) for e in range(Ep - last, Ep)]) for x in range(n)])
+    assert m == pytest.approx(np.mean(d_r), abs=1e-12) and m == pytest.approx(d_x.mean(), abs=1e-12)
+    want = np.sqrt(np.var(d_r, ddof=1) / R + np.var(d_x, ddof=1) / n)
+    assert se == pytest.approx(want, rel=1e-10)
+    # pairing can only shrink the test-set part when the two settings agree on most images
+    _, se_unpaired = E.paired_difference(acc, 0, 1, n, last)
+    assert se < se_unpaired
+    # R = 1, one epoch: McNemar
+    c1 = correct[:, :1, -1:]
+    b = int(np.sum(c1[0, 0, 0] & ~c1[1, 0, 0]))
+    c = int(np.sum(~c1[0, 0, 0] & c1[1, 0, 0]))
+    _, se1 = E.paired_difference(c1.mean(axis=-1), 0, 1, n, 1, c1)
+    mcnemar = (b + c) / n**2 - (b - c) ** 2 / n**3
+    assert se1**2 == pytest.approx(mcnemar * n / (n - 1), rel=1e-10)
+    with pytest.raises(cv.ConfigError, match="correct must have shape"):
+        E.paired_difference(acc, 0, 1, n + 1, last, correct)
+
+
+def test_run_grid_records_which_test_images_each_run_gets_right():
+    """``correct`` (S, R, E, n) reproduces ``acc`` exactly and is what a separate evaluation of the
+    trained network gives."""
+    from convergence.nn import experiments as E
+    from convergence.nn.training import evaluate, evaluate_samples
+    rng = np.random.default_rng(4)
+    xtr = rng.random((80, 784), dtype=np.float32)
+    ytr = rng.integers(0, 10, 80)
+    arrays = (xtr, ytr, xtr[:50], ytr[:50])
+    base = {"arch": "fcn", "alg": "tt", "lr": 0.5, "fast_lr": 0.1, "batch": 10, "epochs": 2,
+            "device": {"kind": "softbounds", "tau": 0.7}}
+    res = E.run_grid([base, {**base, "alg": "digital"}], arrays, np.random.SeedSequence(2), repeats=2)
+    assert res["correct"].shape == (2, 2, 2, 50) and res["correct"].dtype == bool
+    np.testing.assert_array_equal(res["correct"].sum(axis=-1) / 50, res["acc"])
+    model = E.build(base, 0)
+    loss, acc = evaluate(model, xtr[:50], ytr[:50], batch=7)
+    loss2, cor = evaluate_samples(model, xtr[:50], ytr[:50], batch=7)
+    assert loss2 == loss and acc == cor.mean()
+    out = model.forward(xtr[:50], False)
+    np.testing.assert_array_equal(cor, np.argmax(out, axis=-1) == ytr[:50])

@@ -14,11 +14,11 @@ from .losses import accuracy, cross_entropy, log_softmax, nll_loss
 from .model import Sequential, fcn, lenet
 from .optim import AlgorithmOptimizer, AnalogSGD, DigitalSGD, TikiTakaV1, WeightOptimizer
 from .schedules import Constant, StepLR
-from .training import evaluate, train, train_step
+from .training import evaluate, evaluate_samples, train, train_step
 from .checkpoint import load_checkpoint, save_checkpoint
 from .adapters import TileOptimizer, TransferOptimizer
 
 __all__ = ["GELU", "Conv2d", "Flatten", "LayerNorm", "Linear", "LogSoftmax", "MaxPool2d", "ReLU", "Sigmoid", "Tanh",
            "accuracy", "cross_entropy", "log_softmax", "nll_loss", "Sequential", "fcn", "lenet",
            "AlgorithmOptimizer", "AnalogSGD", "DigitalSGD", "TikiTakaV1", "WeightOptimizer", "Constant", "StepLR",
-           "evaluate", "train", "train_step", "load_checkpoint", "save_checkpoint", "TileOptimizer", "TransferOptimizer"]
+           "evaluate", "evaluate_samples", "train", "train_step", "load_checkpoint", "save_checkpoint", "TileOptimizer", "TransferOptimizer"]

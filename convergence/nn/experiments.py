@@ -120,7 +120,8 @@ def build(setting: dict[str, Any], seed: int | np.random.SeedSequence) -> Any:
 
 def run_setting(setting: dict[str, Any], data: tuple[np.ndarray, ...], seed: np.random.SeedSequence,
                 progress: bool | None = None) -> dict[str, np.ndarray]:
-    """Train one network; returns ``test_acc`` (epochs,), ``train_loss``, and the first layer's
+    """Train one network; returns ``test_acc`` (epochs,), ``test_correct`` (epochs, n_test) bool (which
+    test images each epoch's network classifies correctly), ``train_loss``, and the first layer's
     analog arrays ``w_fc1`` (device units), ``sat_fc1`` (saturation, |W|/τ for soft bounds), ``p_fc1``."""
     xtr, ytr, xte, yte = data
     if setting["arch"] == "cnn":
@@ -132,8 +133,8 @@ def run_setting(setting: dict[str, Any], data: tuple[np.ndarray, ...], seed: np.
     model = build(setting, int(init_seed.generate_state(1)[0]))
     sched = StepLR(float(setting["lr"]), int(setting.get("step_size", 35)), float(setting.get("step_gamma", 0.1)))
     hist = train(model, xtr, ytr, xte, yte, epochs=int(setting["epochs"]), batch_size=int(setting["batch"]),
-                 schedule=sched, seed=train_seed, progress=progress, desc=_label(setting))
-    out = {"test_acc": hist["test_acc"], "train_loss": hist["train_loss"]}
+                 schedule=sched, seed=train_seed, progress=progress, desc=_label(setting), record_correct=True)
+    out = {"test_acc": hist["test_acc"], "test_correct": hist["test_correct"], "train_loss": hist["train_loss"]}
     name, layer = next(iter(model.weighted()))
     arrays = {n: (a, dev) for n, a, dev in layer.optimizer.arrays(layer.core.state)}
     w, dev = arrays["w"]
@@ -178,17 +179,21 @@ def run_grid(settings: list[dict[str, Any]], arrays: tuple[np.ndarray, ...], see
     of the setting, not of the seed (P1 Fig. 5's τ ordering is invisible unpaired at a laptop budget,
     because when each run leaves the sigmoid FCN's initial plateau depends mostly on the seed).
 
-    Returns ``acc`` (S, R, E) and, if ``keep_weights``, ``w``/``sat``/``p`` of the first layer of
+    Returns ``acc`` (S, R, E), ``correct`` (S, R, E, n_test) bool (per test image; epochs a diverged
+    run did not reach are False, as their accuracy is NaN) and, if ``keep_weights``, ``w``/``sat``/``p`` of the first layer of
     repeat 0 (S, n) (``p`` zeros for algorithms without P)."""
     items = [(i, r) for i in range(len(settings)) for r in range(repeats)]
     tasks = [(settings[i], arrays, np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (r,)))
              for i, r in items]
     results = _parallel_map(_run_task, tasks)
     epochs = max(len(res["test_acc"]) for res in results)
+    n_test = len(arrays[3])
     acc = np.full((len(settings), repeats, epochs), np.nan)
+    correct = np.zeros((len(settings), repeats, epochs, n_test), dtype=bool)
     for (i, r), res in zip(items, results):
         acc[i, r, :len(res["test_acc"])] = res["test_acc"]
-    out = {"acc": acc}
+        correct[i, r, :len(res["test_correct"])] = res["test_correct"]
+    out = {"acc": acc, "correct": correct}
     if keep_weights:
         first = [res for (i, r), res in zip(items, results) if r == 0]
         out["w"] = np.stack([f["w_first"] for f in first])
@@ -202,7 +207,7 @@ def run_archs(cfg: dict[str, Any], seed: np.random.SeedSequence, settings: Any) 
 
     ``settings(arch, cfg)`` lists the runs of one architecture; architecture ``k`` draws from
     the child stream ``(k,)`` of ``seed``; ``cfg[arch]["repeats"]`` overrides ``cfg["repeats"]``.
-    Returns ``acc_<arch>``, ``n_test_<arch>`` and ``dataset``.
+    Returns ``acc_<arch>``, ``correct_<arch>``, ``n_test_<arch>`` and ``dataset``.
     """
     from ..rng import child
 
@@ -212,6 +217,7 @@ def run_archs(cfg: dict[str, Any], seed: np.random.SeedSequence, settings: Any) 
         repeats = int(cfg[arch].get("repeats", cfg["repeats"]))
         res = run_grid(settings(arch, cfg), arrays, child(seed, k), repeats)
         out[f"acc_{arch}"] = res["acc"]
+        out[f"correct_{arch}"] = res["correct"]
         out[f"n_test_{arch}"] = np.asarray(len(arrays[3]))
         out["dataset"] = np.asarray(name)
     return out
@@ -245,29 +251,49 @@ def tail_accuracy(acc: np.ndarray, last: int = 1) -> np.ndarray:
     return np.nanmean(acc[..., -k:], axis=-1)
 
 
-def paired_difference(acc: np.ndarray, i: Any, j: Any, n_test: int, last: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def paired_difference(acc: np.ndarray, i: Any, j: Any, n_test: int, last: int = 1,
+                      correct: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard error of ``acc[i] − acc[j]`` over repeats (runs of :func:`run_grid`).
 
     ``d_r = a_i,r − a_j,r`` with ``a`` the :func:`tail_accuracy` of repeat ``r``; the two runs of a
-    repeat share their seed (common random numbers). The standard error adds two independent parts:
+    repeat share their seed (common random numbers), and all runs share the test images. The
+    estimate is the mean of ``d_{r,x} = c_i,r,x − c_j,r,x`` over repeats ``r`` and test images ``x``
+    (``c`` = correct, averaged over the last epochs), a two-way (seed × image) design. Its standard
+    error adds two parts:
 
-    * seed: ``sd(d_r) / √R`` (sample sd, R − 1 degrees of freedom; 0 when R = 1, which the
+    * seed: ``sd_r(d_r) / √R`` (sample sd, R − 1 degrees of freedom; 0 when R = 1, which the
       callers' claim texts then say);
-    * test set: ``√((p_i(1 − p_i) + p_j(1 − p_j)) / n_test)`` — the binomial error of two accuracies
-      measured on the same ``n_test`` images, taken as if independent (conservative: the paired
-      difference on one test set has a smaller variance) and *not* divided by R, because every
-      repeat uses the same test images.
+    * test set, *paired over images* when ``correct`` (S, R, E, n_test) is given:
+      ``sd_x(d̄_x) / √n_test`` with ``d̄_x`` the repeat mean of ``d_{r,x}`` — the McNemar-type
+      variance, in which images that both settings classify alike contribute nothing. Without
+      ``correct`` it falls back to ``√((p_i(1 − p_i) + p_j(1 − p_j)) / n_test)``, the binomial error
+      of two accuracies taken as independent (an upper bound: two networks trained on the same data
+      err on largely the same images). Either is *not* divided by R, since every repeat uses the
+      same test images.
+
+    Under the random-effects model ``d_{r,x} = μ + a_r + b_x + e_{r,x}`` the sum estimates
+    ``σ_a²/R + σ_b²/n + 2σ_e²/(R n)``: the interaction is counted twice, so the error is slightly
+    conservative, never optimistic.
 
     ``i``/``j`` are setting indices or index arrays (broadcast); returns arrays of their shape.
     """
     a = tail_accuracy(acc, last)
-    ai, aj = a[np.asarray(i)], a[np.asarray(j)]
+    ii, jj = np.asarray(i), np.asarray(j)
+    ai, aj = a[ii], a[jj]
     d = ai - aj
     R = d.shape[-1]
     mean = d.mean(axis=-1)
     var_seed = d.var(axis=-1, ddof=1) / R if R > 1 else np.zeros_like(mean)
-    pi, pj = ai.mean(axis=-1), aj.mean(axis=-1)
-    var_test = (np.clip(pi * (1 - pi), 0, None) + np.clip(pj * (1 - pj), 0, None)) / max(int(n_test), 1)
+    if correct is not None:
+        if correct.shape[:3] != acc.shape or correct.shape[-1] != int(n_test):
+            raise ConfigError(f"correct must have shape {acc.shape + (int(n_test),)} (got {correct.shape})")
+        k = min(max(int(last), 1), acc.shape[-1])
+        tail = correct[:, :, -k:].mean(axis=2, dtype=np.float64)              # (S, R, n)
+        d_img = (tail[ii] - tail[jj]).mean(axis=-2)                           # repeat mean: (..., n)
+        var_test = d_img.var(axis=-1, ddof=1) / max(int(n_test), 1)
+    else:
+        pi, pj = ai.mean(axis=-1), aj.mean(axis=-1)
+        var_test = (np.clip(pi * (1 - pi), 0, None) + np.clip(pj * (1 - pj), 0, None)) / max(int(n_test), 1)
     return mean, np.sqrt(var_seed + var_test)
 
 

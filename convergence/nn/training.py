@@ -24,7 +24,7 @@ from ._threads import blas_threads
 
 Array = NDArray[Any]
 
-__all__ = ["train", "evaluate", "train_step"]
+__all__ = ["train", "evaluate", "evaluate_samples", "train_step"]
 
 #: stream purposes of the training loop (never renumber)
 SHUFFLE, UPDATE = 0, 1
@@ -44,19 +44,29 @@ def train_step(model: Any, x: Array, y: Array, lr: float, rng: Any = None,
     return loss
 
 
-def evaluate(model: Any, x: Array, y: Array, batch: int = 1000,
-             loss_fn: Callable[[Array, Array], tuple[float, Array]] = nll_loss) -> tuple[float, float]:
-    """(mean loss, accuracy) over ``x, y`` in batches (forward only)."""
+def evaluate_samples(model: Any, x: Array, y: Array, batch: int = 1000,
+                     loss_fn: Callable[[Array, Array], tuple[float, Array]] = nll_loss) -> tuple[float, Array]:
+    """(mean loss, per-sample correctness ``argmax f(x_n) == y_n`` as a bool array (n,)) over ``x, y``,
+    in batches (forward only). The per-sample record lets two models evaluated on the same test set
+    be compared pairwise (:func:`convergence.nn.experiments.paired_difference`)."""
     n = len(x)
     if n == 0:
         raise ConfigError("evaluate needs at least one sample")
-    tot_loss, correct = 0.0, 0
+    tot_loss = 0.0
+    correct = np.empty(n, dtype=bool)
     for i in range(0, n, batch):
         out = model.forward(x[i:i + batch], False)
         loss, _ = loss_fn(out, y[i:i + batch])
         tot_loss += loss * len(out)
-        correct += int(np.sum(np.argmax(out, axis=-1) == y[i:i + batch]))
-    return tot_loss / n, correct / n
+        correct[i:i + len(out)] = np.argmax(out, axis=-1) == y[i:i + batch]
+    return tot_loss / n, correct
+
+
+def evaluate(model: Any, x: Array, y: Array, batch: int = 1000,
+             loss_fn: Callable[[Array, Array], tuple[float, Array]] = nll_loss) -> tuple[float, float]:
+    """(mean loss, accuracy) over ``x, y`` in batches (forward only)."""
+    loss, correct = evaluate_samples(model, x, y, batch, loss_fn)
+    return loss, float(np.count_nonzero(correct)) / len(correct)
 
 
 def _progress(progress: bool | None, total: int, desc: str) -> Any:
@@ -74,12 +84,15 @@ def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Arr
           batch_size: int, schedule: Schedule | float, seed: int | np.random.SeedSequence = 0,
           progress: bool | None = None, checkpoint: str | None = None, resume: bool = False,
           loss_fn: Callable[[Array, Array], tuple[float, Array]] = nll_loss, eval_batch: int = 1000,
-          on_epoch: Callable[[int, dict[str, Any]], None] | None = None, desc: str = "train") -> dict[str, Array]:
+          on_epoch: Callable[[int, dict[str, Any]], None] | None = None, desc: str = "train",
+          record_correct: bool = False) -> dict[str, Array]:
     """Train ``model`` and return the history arrays.
 
     Returns:
         ``{"epoch", "lr", "train_loss", "test_loss", "test_acc"}`` (one entry per epoch; accuracy in
-        [0, 1]), plus ``"diverged"`` (1 if a non-finite loss stopped training early).
+        [0, 1]), plus ``"diverged"`` (1 if a non-finite loss stopped training early) and, with
+        ``record_correct``, ``"test_correct"`` (epochs, n_test) bool: which test samples each epoch's
+        model classifies correctly (not kept across a ``resume``: the arrays are not checkpointed).
     """
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
@@ -90,6 +103,7 @@ def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Arr
     shuffle_rng = np.random.default_rng(child(seed, SHUFFLE))
     update_rng = np.random.default_rng(child(seed, UPDATE))
     hist: dict[str, list[float]] = {"epoch": [], "lr": [], "train_loss": [], "test_loss": [], "test_acc": []}
+    correct_epochs: list[Array] = []
     start = 0
     if resume and checkpoint is not None:
         try:
@@ -118,7 +132,10 @@ def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Arr
                 if bar is not None:
                     bar.update(1)
             train_loss = total / n
-            test_loss, test_acc = evaluate(model, x_test, y_test, eval_batch, loss_fn)
+            test_loss, correct = evaluate_samples(model, x_test, y_test, eval_batch, loss_fn)
+            test_acc = float(np.count_nonzero(correct)) / len(correct)
+            if record_correct:
+                correct_epochs.append(correct)
             for k, v in (("epoch", epoch), ("lr", lr), ("train_loss", train_loss), ("test_loss", test_loss),
                          ("test_acc", test_acc)):
                 hist[k].append(float(v))
@@ -138,4 +155,7 @@ def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Arr
             bar.close()
     out = {k: np.asarray(v, dtype=float) for k, v in hist.items()}
     out["diverged"] = np.asarray(int(diverged))
+    if record_correct:
+        out["test_correct"] = (np.stack(correct_epochs) if correct_epochs
+                               else np.zeros((0, len(x_test)), dtype=bool))
     return out
