@@ -19,7 +19,7 @@ figures: $(STAMP)
 	$(PY) -m convergence figures --scale default
 
 ## The network orderings that need more training than the main job allows (the recipes with an
-## optional `long` scale; about an hour on 2 cores). Report: build/long/REPORT.md.
+## optional `long` scale; about 20 minutes on 2 cores). Report: build/long/REPORT.md.
 figures-long: $(STAMP)
 	$(PY) -m convergence figures --scale long --out build/long
 
