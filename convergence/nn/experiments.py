@@ -180,8 +180,8 @@ def run_grid(settings: list[dict[str, Any]], arrays: tuple[np.ndarray, ...], see
     because when each run leaves the sigmoid FCN's initial plateau depends mostly on the seed).
 
     Returns ``acc`` (S, R, E), ``correct`` (S, R, E, n_test) bool (per test image; epochs a diverged
-    run did not reach are False, as their accuracy is NaN) and, if ``keep_weights``, ``w``/``sat``/``p`` of the first layer of
-    repeat 0 (S, n) (``p`` zeros for algorithms without P)."""
+    run did not reach are False, as their accuracy is NaN) and, if ``keep_weights``, ``w``/``sat``/``p``
+    of the first layer of repeat 0 (S, n) (``p`` zeros for algorithms without P)."""
     items = [(i, r) for i in range(len(settings)) for r in range(repeats)]
     tasks = [(settings[i], arrays, np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (r,)))
              for i, r in items]
@@ -267,8 +267,9 @@ def paired_difference(acc: np.ndarray, i: Any, j: Any, n_test: int, last: int = 
       ``sd_x(d̄_x) / √n_test`` with ``d̄_x`` the repeat mean of ``d_{r,x}`` — the McNemar-type
       variance, in which images that both settings classify alike contribute nothing. Without
       ``correct`` it falls back to ``√((p_i(1 − p_i) + p_j(1 − p_j)) / n_test)``, the binomial error
-      of two accuracies taken as independent (an upper bound: two networks trained on the same data
-      err on largely the same images). Either is *not* divided by R, since every repeat uses the
+      of two accuracies taken as independent (too large whenever the two networks' errors are
+      positively correlated, as for networks trained on the same data, which err on largely the
+      same images). Either is *not* divided by R, since every repeat uses the
       same test images.
 
     Under the random-effects model ``d_{r,x} = μ + a_r + b_x + e_{r,x}`` the sum estimates
