@@ -23,7 +23,8 @@ not help within the main job. The paired gap is dominated by the seed: at ``defa
 images, so the paired test-set error is only ≈ 0.45 pp) TT − ASGD was 4.6/4.4/4.2 pp in repeat 0 and
 0.6/−0.3/−1.1 pp in repeat 1 at τ = 0.6/0.7/0.8 — with one repeat the claim would have "held" only
 because the seed spread went unestimated. Earlier, unpaired over test images: with P1 Fig. 5's CNN
-budget (6k/2k images, 3 epochs, 2 repeats; 330 s here, over the ~160 s allowed) TT − ASGD = 1.3/2.1/1.4 pp ± 2.9 (3 s.e.) at τ = 0.6/0.7/0.8 (digital
+budget (6k/2k images, 3 epochs, 2 repeats; 330 s here, over the ~160 s allowed) TT − ASGD =
+1.3/2.1/1.4 pp ± 2.9 (3 s.e.) at τ = 0.6/0.7/0.8 (digital
 84.1 %, ASGD 74.6/71.9/73.7 %, TT 75.9/74.0/75.1 %), and one 12k-image, 3-epoch run at τ = 0.6 gave
 ASGD 76.0 vs TT 76.9 %. The power response with γ_res = 0.5 has G(w) ≈ w/(2τ) near 0, half the soft
 bounds' asymmetry, so Analog SGD's drift caps the CNN only late in training (the paper's ≈ 80 %
@@ -34,9 +35,8 @@ Longer training separates them only with the paper's column-wise transfer. ``lon
 (Fashion-MNIST, 2 paired repeats, mean of epochs 6–8, 10k test images; 20 min on 2 cores): digital
 87.7 %, Analog SGD 72.4/75.0/75.7 %, TT 89.4/89.4/89.5 % at τ = 0.6/0.7/0.8, TT − ASGD =
 17.0 ± 1.9, 14.4 ± 2.2, 13.8 ± 0.5 pp (s.e.) — the paper's picture: Analog SGD stalls near 75 % and
-its test accuracy swings between epochs (63–79 %), while TT rises epoch by epoch (80.3–80.9 → 89.4–89.9 %,
-dips of at most 0.5 pp) and
-ends level with or above digital SGD at lr 0.1 (which oscillates between 85 and 89 %). The same
+its test accuracy swings between epochs (63–79 %), while TT rises epoch by epoch (80.3–80.9 →
+89.4–89.9 %, dips of at most 0.5 pp) and ends level with or above digital SGD at lr 0.1 (which oscillates between 85 and 89 %). The same
 budget with *whole-matrix* transfer (the ``default`` choice) did not separate them: TT
 76.7/76.2/69.7 % vs Analog SGD 75.0/75.9/77.3 %, TT − ASGD = 1.7 ± 0.6, 0.3 ± 2.0, −7.6 ± 5.0 pp,
 with TT swinging between epochs as much as Analog SGD (τ = 0.8, repeat 0: 77.6 → 62.8 → 58.4 %):

@@ -325,8 +325,8 @@ def test_paired_difference_pairs_the_test_images():
 
 
 def test_run_grid_records_which_test_images_each_run_gets_right():
-    """``correct`` (S, R, E, n) reproduces ``acc`` exactly and is what a separate evaluation of the
-    trained network gives."""
+    """``correct`` (S, R, E, n) reproduces ``acc`` exactly; ``evaluate_samples`` agrees with
+    ``evaluate`` and with the network's argmax, image by image."""
     from convergence.nn import experiments as E
     from convergence.nn.training import evaluate, evaluate_samples
     rng = np.random.default_rng(4)
