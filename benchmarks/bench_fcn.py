@@ -98,7 +98,8 @@ def configs() -> dict[str, dict]:
                                                 "kw": {"io_forward": fwd, "io_backward": bwd}},
     }
     try:  # the TT-v2 family and the aihwkit-faithful tile, when present
-        from convergence import transfer, tile
+        from convergence.tile import transfer_family as transfer
+        from convergence.tile import analog_tile as tile
         from convergence.nn.adapters import TileOptimizer, TransferOptimizer
         out["transfer.ttv1 via TransferOptimizer"] = {
             "factory": lambda n, s: TransferOptimizer(transfer.ttv1(0.01, sb), lr_ref=0.05)}

@@ -25,9 +25,9 @@ import time
 import numpy as np
 
 import convergence as cv
-from convergence.periphery import IOParameters
-from convergence.tile import AnalogTile, UpdateParameters
-from convergence.tile_devices import SoftBoundsReference, concatenate_devices
+from convergence.physics.periphery import IOParameters
+from convergence.tile.analog_tile import AnalogTile, UpdateParameters
+from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
 
 AIHWKIT_SECONDS_PER_RUN = 2.0          # issue 6: aihwkit 1.2.0, one τ and one seed, 2500 iterations
 TAUS = (1.0, 1.5, 2.0, 2.5)

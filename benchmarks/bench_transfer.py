@@ -5,7 +5,7 @@ Reference (AIHWKIT.md §7): aihwkit 1.2.0, CPU build, this 2-core machine, per b
 (TikiTakaReRamSBPreset, TT-v1) 149 ms, c-TTv2 (ChoppedTTv2ReRamSBPreset) 348 ms, AGAD
 (AGADReRamSBPreset) 313 ms. Target: >= 10x faster in a mode whose expected update matches aihwkit's.
 
-What is timed (``convergence.transfer``), per algorithm, one ``step`` = gradient write of the 32
+What is timed (``convergence.tile.transfer_family``), per algorithm, one ``step`` = gradient write of the 32
 outer products into A (or W for SGD), all transfers due (c-TTv2/AGAD/TT-v2: one column read per
 mat-vec = 32 column reads per batch, as the presets' ``transfer_every=1, units_in_mbatch=False``;
 TT-v1: one column per mini-batch, ``units_in_mbatch=True``), threshold writes to C and chopper
@@ -19,7 +19,7 @@ updates:
   (the closest to aihwkit; Python loop over the batch);
 * ``signs+c2c``: ``signs`` with the presets' additive cycle-to-cycle pulse noise (dw_min_std 0.3
   for SGD's SoftBoundsReferenceDevice defaults, 3.75 for ReRamSB), summed exactly in distribution
-  per pass (:class:`convergence.transfer.PulseKernel`).
+  per pass (:class:`convergence.tile.transfer_family.PulseKernel`).
 
 Devices (realised per element, ~aihwkit presets): SGD — soft bounds ±0.6, dw_min 0.001,
 dw_min_dtod 0.3, up_down_dtod 0.01, bound spread 0.1 (0.3 would let |1 + 0.3ξ| come near 0 on 262k elements, where one pulse overshoots the range); transfer algorithms — ReRamSB-like linear
@@ -55,7 +55,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 import convergence as cv  # noqa: E402
-from convergence import transfer as T  # noqa: E402
+from convergence.tile import transfer_family as T  # noqa: E402
 from convergence._alloc import tune_allocator  # noqa: E402
 
 AIHWKIT_MS = {"sgd": 159.0, "ttv1": 149.0, "ttv2": 149.0, "c-ttv2": 348.0, "agad": 313.0}

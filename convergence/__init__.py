@@ -2,45 +2,47 @@
 
 Public API (one re-export per line)::
 
-    from convergence import SoftBounds, analog_sgd, Quadratic, Gaussian, simulate
+    from convergence import SoftBounds, analog_sgd, Quadratic, Gaussian
+
+    from convergence.sim import simulate
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._validate import ConfigError
-from . import meanfield
-from .algorithms import Algorithm
-from .algorithms import SGDState
-from .algorithms import TikiTakaState
-from .algorithms import analog_sgd
-from .algorithms import digital_sgd
-from .algorithms import tiki_taka
-from .battery import check
-from .devices import CLin
-from .devices import ConstantStep
-from .devices import Device
-from .devices import DeviceArray
-from .devices import Exponential
-from .devices import Ideal
-from .devices import LinearStep
-from .devices import Power
-from .devices import SoftBounds
-from .devices import Variation
-from .devices import realize
-from .devices import saturation
-from .devices import tau_sweep
-from .noise import Gaussian
-from .noise import Minibatch
-from .noise import NoNoise
-from .noise import TwoPoint
-from .objectives import LeastSquares
-from .objectives import LogisticNonconvex
-from .objectives import Quadratic
-from .objectives import TwoLayerRegression
-from .rng import TrialStreams
-from .simulate import Trajectory
-from .simulate import simulate
-from .update import Expected
-from .update import Pulsed
-from .update import analog_update
+from convergence._validate import ConfigError
+from convergence.theory import meanfield
+from convergence.sim.algorithms import Algorithm
+from convergence.sim.algorithms import SGDState
+from convergence.sim.algorithms import TikiTakaState
+from convergence.sim.algorithms import analog_sgd
+from convergence.sim.algorithms import digital_sgd
+from convergence.sim.algorithms import tiki_taka
+from convergence.theory.battery import check
+from convergence.physics.devices import CLin
+from convergence.physics.devices import ConstantStep
+from convergence.physics.devices import Device
+from convergence.physics.devices import DeviceArray
+from convergence.physics.devices import Exponential
+from convergence.physics.devices import Ideal
+from convergence.physics.devices import LinearStep
+from convergence.physics.devices import Power
+from convergence.physics.devices import SoftBounds
+from convergence.physics.devices import Variation
+from convergence.physics.devices import realize
+from convergence.physics.devices import saturation
+from convergence.physics.devices import tau_sweep
+from convergence.sim.noise import Gaussian
+from convergence.sim.noise import Minibatch
+from convergence.sim.noise import NoNoise
+from convergence.sim.noise import TwoPoint
+from convergence.sim.objectives import LeastSquares
+from convergence.sim.objectives import LogisticNonconvex
+from convergence.sim.objectives import Quadratic
+from convergence.sim.objectives import TwoLayerRegression
+from convergence.rng import TrialStreams
+from convergence.sim.simulate import Trajectory
+from convergence.sim.simulate import simulate
+from convergence.physics.pulses import Expected
+from convergence.physics.pulses import Pulsed
+from convergence.physics.pulses import analog_update

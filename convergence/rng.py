@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._validate import ConfigError, positive_int
+from convergence._validate import ConfigError, positive_int
 
 #: Stable stream purposes (never renumber: doing so changes every result).
 NOISE = 0
@@ -105,7 +105,7 @@ class TrialStreams:
         About twice as fast as ``random``; used for stochastic rounding of pulse counts, where a
         2**-32 resolution of the rounding probability is far below any other error.
         """
-        from .update import uniform32_from
+        from convergence.physics.pulses import uniform32_from
 
         shape = tuple(int(s) for s in size)
         if not shape or shape[0] != self.n_trials:

@@ -1,6 +1,6 @@
 r"""Helpers for checking algorithms inside your own pytest / Hypothesis suites.
 
-Assert the battery's claims (see :mod:`convergence.battery`)::
+Assert the battery's claims (see :mod:`convergence.theory.battery`)::
 
     from convergence.testing import assert_claims
 
@@ -29,14 +29,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._validate import ConfigError, positive_int
-from .battery import CLAIMS, CheckReport, check
-from .battery._claims import Group, _group_stats
-from .battery._target import make_algorithm, resolve_factory
-from .devices import CLin, Device, Exponential, Power, SoftBounds
-from .noise import Gaussian
-from .objectives import Quadratic
-from .simulate import simulate
+from convergence._validate import ConfigError, positive_int
+from convergence.theory.battery import CLAIMS, CheckReport, check
+from convergence.theory.battery._claims import Group, _group_stats
+from convergence.theory.battery._target import make_algorithm, resolve_factory
+from convergence.physics.devices import CLin, Device, Exponential, Power, SoftBounds
+from convergence.sim.noise import Gaussian
+from convergence.sim.objectives import Quadratic
+from convergence.sim.simulate import simulate
 
 __all__ = ["assert_claims", "stationary_floors", "Group", "CLAIM_NAMES", "seeds", "step_sizes",
            "soft_bounds", "zero_shifted_devices", "shifted_devices", "scalar_settings"]
@@ -49,7 +49,7 @@ def assert_claims(factory: Any, claims: str | Sequence[str] | None = None, *, bu
                   seed: int = 0, k: float = 3.0, expect: str | None = None, mode: Any = None) -> CheckReport:
     """Run :func:`convergence.check` and raise ``AssertionError`` (with the table) unless all claims hold.
 
-    Returns the :class:`~convergence.battery.CheckReport` for further assertions, e.g.
+    Returns the :class:`~convergence.theory.battery.CheckReport` for further assertions, e.g.
     ``assert_claims(f)["floor-vs-lr"].classification == "exact"``.
     """
     report = check(factory, claims, budget=budget, seed=seed, k=k, mode=mode, expect=expect)
@@ -64,7 +64,7 @@ def stationary_floors(factory: Any, device: Device, lrs: Sequence[float], *, L: 
     """Stationary statistics of ``factory`` on the scalar quadratic (L/2)(w − w*)² with N(0, σ²) noise.
 
     All step sizes run in one batched simulation (``trials`` per step size, the last half of
-    ``steps`` as the tail). Returns one :class:`~convergence.battery._claims.Group` per step
+    ``steps`` as the tail). Returns one :class:`~convergence.theory.battery._claims.Group` per step
     size with ``grad_sq`` = E‖∇f‖² and ``bias`` = ‖E∇f‖² (de-biased), their standard errors
     across trials, the tail-mean weight and the number of ok / bad trials. ``tau`` is accepted
     (and ignored) so a settings dict from :func:`scalar_settings` can be splatted.
@@ -93,7 +93,7 @@ def _st() -> Any:
 
 
 def seeds() -> Any:
-    """Seeds for :func:`convergence.simulate` (draw seeds, not generators)."""
+    """Seeds for :func:`convergence.sim.simulate` (draw seeds, not generators)."""
     return _st().integers(0, 2**32 - 1)
 
 

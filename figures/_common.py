@@ -2,7 +2,7 @@
 
 Recipes load this module from their own folder (they are files, not a package)::
 
-    from convergence.figures_api import recipe_helpers
+    from convergence.experiments.runner import recipe_helpers
     C = recipe_helpers(__file__)
 
 Contents:
@@ -27,9 +27,9 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 import convergence as cv
-from convergence.devices import DeviceArray
-from convergence.meanfield import abs_gaussian_mean
-from convergence.noise import Noise
+from convergence.physics.devices import DeviceArray
+from convergence.theory.meanfield import abs_gaussian_mean
+from convergence.sim.noise import Noise
 
 #: claims use k = 3 standard errors (across independent trials) as their statistical margin
 K_SIGMA = 3.0
@@ -48,7 +48,7 @@ def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     Results must not depend on how items are distributed (each item carries its own seed).
     """
     try:  # the figures runner (issue 4, part A) may provide a process/dask-parallel map
-        from convergence.figures_api import parallel_map as pmap  # type: ignore[attr-defined]
+        from convergence.experiments.runner import parallel_map as pmap  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - optional dependency of the recipes
         return [fn(item) for item in items]
     return list(pmap(fn, items))
@@ -238,7 +238,7 @@ def stack(rows: Iterable[Any]) -> np.ndarray:
 
 def cv_style() -> Any:
     """The toolkit's shared matplotlib style (Agg backend); a context manager yielding pyplot."""
-    from convergence.plotting import paper_style
+    from convergence.experiments.plotting import paper_style
 
     return paper_style()
 
@@ -318,7 +318,7 @@ def plot_accuracy_curves(data: dict[str, np.ndarray], labels: Callable[[str], li
     ``acc_cnn`` of shape (settings, repeats, epochs)); Analog SGD dashed with squares, TT solid with
     circles, one colour per τ; ``labels(arch)`` / ``title(arch)`` name the lines and the panel."""
     import matplotlib.pyplot as plt
-    from convergence.plotting import paper_style
+    from convergence.experiments.plotting import paper_style
 
     archs = [a for a in ("fcn", "cnn") if f"acc_{a}" in data]
     with paper_style():

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from convergence.plotting import device_curves
-from convergence.specs import parse_device
+from convergence.experiments.plotting import device_curves
+from convergence.sim.specs import parse_device
 
 NAME = "devices_gallery"
 TITLE = "Response functions q±, F, G and the symmetric point of every device family"

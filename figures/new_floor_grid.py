@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.figures_api import recipe_helpers
-from convergence.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor
+from convergence.experiments.runner import recipe_helpers
+from convergence.theory.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor
 
 C = recipe_helpers(__file__)
 

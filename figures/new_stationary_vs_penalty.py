@@ -22,8 +22,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 import convergence as cv
-from convergence.figures_api import recipe_helpers
-from convergence.meanfield import SQRT_2_OVER_PI, asgd_quadratic_fixed_point
+from convergence.experiments.runner import recipe_helpers
+from convergence.theory.meanfield import SQRT_2_OVER_PI, asgd_quadratic_fixed_point
 
 C = recipe_helpers(__file__)
 

@@ -4,7 +4,7 @@ P1 Theorem 2 (eq 9/65; THEORY §2.3): with α = √((f(W₀) − f*)/(σ²LK)) (
 
     (1/K) Σ_{k<K} E‖∇f(W_k)‖² ≤ 4√((f(W₀) − f*)σ²L/K) / (1 − W²_max/τ²) + 4σ²S_K,
 
-σ² = E‖ε‖² the *total* noise variance. The bound is evaluated with ``convergence.bounds``
+σ² = E‖ε‖² the *total* noise variance. The bound is evaluated with ``convergence.theory.bounds``
 (``get_bound("p1.thm2")``; S_K and W_max read off each run by ``from_trajectory``) and averaged over
 trials; the measured left side is the average of ‖∇f(W_k)‖² over the recorded steps (every
 ⌈K/400⌉-th step, an unbiased subsample of the K-step average), averaged over trials.
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.bounds import asgd_step_size, asgd_step_size_valid, get_bound
-from convergence.figures_api import recipe_helpers
+from convergence.theory.bounds import asgd_step_size, asgd_step_size_valid, get_bound
+from convergence.experiments.runner import recipe_helpers
 
 C = recipe_helpers(__file__)
 

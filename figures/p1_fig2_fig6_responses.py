@@ -3,7 +3,7 @@ exponential devices, their symmetric/asymmetric parts F and G, and pulse-train r
 
 * Fig. 2 (P1 §2.2): q±(w) of the ideal device (q± = 1) and of the ALD q± = 1 ∓ (w − w⋄)/τ
   (τ = 1, w⋄ ∈ {0, 0.3}), plus the weight under a train of up pulses followed by down pulses
-  (``convergence.update.apply_pulses``; Δw_min = 0.01) — the device-physics view of the same curves.
+  (``convergence.physics.pulses.apply_pulses``; Δw_min = 0.01) — the device-physics view of the same curves.
 * Fig. 6 (P1 App. C): the *un-normalised* P1 forms on w ∈ [−4, 4], which differ from P2's
   zero-shifted power/exponential devices (THEORY §1.3) and are therefore written here:
   linear step q₊ = 1 − w/τ_max, q₋ = 1 − w/τ_min (C.1); power q₊ = ((τ_max − w)/(τ_max − τ_min))^γ₊,
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.figures_api import recipe_helpers
-from convergence.update import apply_pulses
+from convergence.experiments.runner import recipe_helpers
+from convergence.physics.pulses import apply_pulses
 
 C = recipe_helpers(__file__)
 

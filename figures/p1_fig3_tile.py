@@ -12,7 +12,7 @@ noisy forward pass and applied as 100 sequential rank-1 updates with ``desired_b
 Curves per τ (means over repeats; EMA 0.8 for plotting only, as the paper):
 
 * ``eq3`` — the paper's "AnalogGD Dynamic": P1 eq (3) on weights and bias with Gaussian gradient
-  noise of std 0.1 (the paper's comparison curve; :func:`convergence.simulate`);
+  noise of std 0.1 (the paper's comparison curve; :func:`convergence.sim.simulate`);
 * ``expected`` — the tile, per-sample expected update (the theory's recursion driven by the
   tile's own read noise);
 * ``rounding`` — the tile, stochastic rounding of each element's pulse count;
@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.figures_api import recipe_helpers
-from convergence.periphery import IOParameters
-from convergence.tile import AnalogTile, UpdateParameters
-from convergence.tile_devices import SoftBoundsReference, concatenate_devices
+from convergence.experiments.runner import recipe_helpers
+from convergence.physics.periphery import IOParameters
+from convergence.tile.analog_tile import AnalogTile, UpdateParameters
+from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
 
 C = recipe_helpers(__file__)
 

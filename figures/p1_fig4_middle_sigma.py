@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from convergence.figures_api import recipe_helpers
+from convergence.experiments.runner import recipe_helpers
 
 
 C = recipe_helpers(__file__)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from convergence.figures_api import recipe_helpers
+from convergence.experiments.runner import recipe_helpers
 from convergence.nn import experiments as E
 
 
@@ -55,7 +55,7 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     import matplotlib.pyplot as plt
-    from convergence.plotting import paper_style
+    from convergence.experiments.plotting import paper_style
 
     tau = cfg["tau"]
     with paper_style():

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.figures_api import recipe_helpers
-from convergence.update import apply_pulses
+from convergence.experiments.runner import recipe_helpers
+from convergence.physics.pulses import apply_pulses
 
 C = recipe_helpers(__file__)
 

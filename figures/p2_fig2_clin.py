@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.figures_api import recipe_helpers
-from convergence.meanfield import tt_clin_floor_selfconsistent
+from convergence.experiments.runner import recipe_helpers
+from convergence.theory.meanfield import tt_clin_floor_selfconsistent
 
 C = recipe_helpers(__file__)
 

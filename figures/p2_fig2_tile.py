@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.figures_api import recipe_helpers
-from convergence.periphery import IOParameters, forward
-from convergence.tile import AnalogTile, UpdateParameters
-from convergence.tile_devices import SoftBoundsReference, concatenate_devices
+from convergence.experiments.runner import recipe_helpers
+from convergence.physics.periphery import IOParameters, forward
+from convergence.tile.analog_tile import AnalogTile, UpdateParameters
+from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
 
 C = recipe_helpers(__file__)
 

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from convergence.figures_api import recipe_helpers
+from convergence.experiments.runner import recipe_helpers
 from convergence.nn import experiments as E
 
 

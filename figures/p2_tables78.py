@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from convergence.figures_api import recipe_helpers
+from convergence.experiments.runner import recipe_helpers
 from convergence.nn import experiments as E
 
 
@@ -114,7 +114,7 @@ def _t8_table(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> np.ndarray:
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     import matplotlib.pyplot as plt
-    from convergence.plotting import paper_style
+    from convergence.experiments.plotting import paper_style
 
     m7, _ = E.final_accuracy(data["acc7"], int(cfg["last"]))
     nc = len(cfg["c2c"])

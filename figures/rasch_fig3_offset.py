@@ -1,6 +1,6 @@
 r"""Rasch et al. (Nat. Commun. 2024) Fig. 3 — a reference offset breaks TT-v2, slows c-TTv2, leaves AGAD exact.
 
-Setup (qualitative reproduction; our construction, see ``convergence.transfer_experiments``):
+Setup (qualitative reproduction; our construction, see ``convergence.tile.programming``):
 a 5×5 tile programmed to a target W* ~ U(−0.5, 0.5) on f(W) = ½E‖(W − W*)x‖², x ~ N(0, I),
 one sample per update, output error d = (C − W*)x + σ_d ξ (σ_d = 0.1). Devices: soft bounds
 τ = 1 with δ = dw_min = 0.05 (40 states) for both A and C, pulsed with stochastic rounding.
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence import transfer as T
-from convergence.figures_api import recipe_helpers
-from convergence.transfer_experiments import programming_run, reference_device
+from convergence.tile import transfer_family as T
+from convergence.experiments.runner import recipe_helpers
+from convergence.tile.programming import programming_run, reference_device
 
 
 C = recipe_helpers(__file__)

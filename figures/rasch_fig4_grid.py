@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence import transfer as T
-from convergence.figures_api import recipe_helpers
-from convergence.transfer_experiments import programming_run, reference_device
+from convergence.tile import transfer_family as T
+from convergence.experiments.runner import recipe_helpers
+from convergence.tile.programming import programming_run, reference_device
 
 
 C = recipe_helpers(__file__)

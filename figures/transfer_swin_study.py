@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from convergence.figures_api import recipe_helpers
+from convergence.experiments.runner import recipe_helpers
 from convergence.swin import runner as R
 
 C = recipe_helpers(__file__)
@@ -38,7 +38,7 @@ CLOSE = 0.05     # "close to digital" / "graceful": within 5 accuracy points (TR
 
 
 def compute(cfg: dict, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
-    from convergence.data import DataUnavailable
+    from convergence.nn.data import DataUnavailable
     try:
         return R.run_study(cfg, seed, synthetic=bool(cfg.get("synthetic", False)))
     except DataUnavailable:
@@ -61,7 +61,7 @@ def _sweep(data: dict, sweep: str, alg: str) -> np.ndarray | None:
 def plot(data: dict[str, np.ndarray], cfg: dict) -> Any:
     import matplotlib.pyplot as plt
 
-    from convergence.plotting import paper_style
+    from convergence.experiments.plotting import paper_style
 
     with paper_style():
         fig, axes = plt.subplots(1, 5, figsize=(16, 3.4))

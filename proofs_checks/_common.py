@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from convergence.bounds import CheckOutcome
+from convergence.theory.bounds import CheckOutcome
 
 __all__ = ["CheckOutcome", "is_zero", "max_abs_diff", "fmt"]
 

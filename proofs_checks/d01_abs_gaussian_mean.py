@@ -14,8 +14,8 @@ import numpy as np
 import sympy as sp
 from scipy import integrate
 
-from convergence.bounds.symbols import abs_gaussian_mean
-from convergence.meanfield import abs_gaussian_mean as abs_mean_np
+from convergence.theory.bounds.symbols import abs_gaussian_mean
+from convergence.theory.meanfield import abs_gaussian_mean as abs_mean_np
 from proofs_checks._common import CheckOutcome, is_zero, max_abs_diff
 
 

@@ -16,7 +16,7 @@ import sympy as sp
 from scipy.special import ndtri
 
 import convergence as cv
-from convergence.meanfield import abs_gaussian_mean
+from convergence.theory.meanfield import abs_gaussian_mean
 from proofs_checks._common import CheckOutcome, is_zero
 
 

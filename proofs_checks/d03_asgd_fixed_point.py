@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from convergence.bounds import get_bound
-from convergence.bounds.derived import D3_EQUATION
-from convergence.bounds.symbols import L, abs_gaussian_mean, sigma, tau, w, w_star
+from convergence.theory.bounds import get_bound
+from convergence.theory.bounds.derived import D3_EQUATION
+from convergence.theory.bounds.symbols import L, abs_gaussian_mean, sigma, tau, w, w_star
 from proofs_checks._common import CheckOutcome, is_zero, max_abs_diff
 
 

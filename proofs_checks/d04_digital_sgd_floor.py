@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from convergence.bounds import get_bound
-from convergence.bounds.symbols import L, lr, sigma
+from convergence.theory.bounds import get_bound
+from convergence.theory.bounds.symbols import L, lr, sigma
 from proofs_checks._common import CheckOutcome, is_zero
 
 

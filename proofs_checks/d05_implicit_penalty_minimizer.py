@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from convergence.bounds import get_bound
-from convergence.bounds.symbols import L, Sigma, sigma, tau, w, w_star, w_sym
+from convergence.theory.bounds import get_bound
+from convergence.theory.bounds.symbols import L, Sigma, sigma, tau, w, w_star, w_sym
 from proofs_checks._common import CheckOutcome, is_zero
 
 

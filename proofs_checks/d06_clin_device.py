@@ -14,7 +14,7 @@ import numpy as np
 import sympy as sp
 
 import convergence as cv
-from convergence.bounds import dR_at_symmetric_point, r_c
+from convergence.theory.bounds import dR_at_symmetric_point, r_c
 from proofs_checks._common import CheckOutcome, is_zero, max_abs_diff
 
 

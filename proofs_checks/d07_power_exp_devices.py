@@ -13,7 +13,7 @@ from __future__ import annotations
 import sympy as sp
 
 import convergence as cv
-from convergence.bounds import zero_shift
+from convergence.theory.bounds import zero_shift
 from proofs_checks._common import CheckOutcome, is_zero
 
 

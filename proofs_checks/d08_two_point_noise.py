@@ -20,7 +20,7 @@ import numpy as np
 import sympy as sp
 
 import convergence as cv
-from convergence.bounds import get_bound
+from convergence.theory.bounds import get_bound
 from proofs_checks._common import CheckOutcome, is_zero
 
 ERRATA = ("p1-thm3-factor4",)

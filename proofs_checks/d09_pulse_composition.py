@@ -18,7 +18,7 @@ import numpy as np
 import sympy as sp
 
 import convergence as cv
-from convergence.update import apply_pulses, n_pulse_closed_form_softbounds
+from convergence.physics.pulses import apply_pulses, n_pulse_closed_form_softbounds
 from proofs_checks._common import CheckOutcome, is_zero, max_abs_diff
 
 

@@ -18,9 +18,9 @@ import sympy as sp
 from scipy.special import ndtri
 
 import convergence as cv
-from convergence.bounds import get_bound
-from convergence.bounds.symbols import L, abs_g, g as gsym, gamma, tau, w, w_star
-from convergence.meanfield import abs_gaussian_mean
+from convergence.theory.bounds import get_bound
+from convergence.theory.bounds.symbols import L, abs_g, g as gsym, gamma, tau, w, w_star
+from convergence.theory.meanfield import abs_gaussian_mean
 from proofs_checks._common import CheckOutcome, is_zero
 
 

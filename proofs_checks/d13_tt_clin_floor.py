@@ -15,8 +15,8 @@ import numpy as np
 import sympy as sp
 
 import convergence as cv
-from convergence.bounds import get_bound, zero_shift_ratio
-from convergence.bounds.symbols import c_lin, sigma
+from convergence.theory.bounds import get_bound, zero_shift_ratio
+from convergence.theory.bounds.symbols import c_lin, sigma
 from proofs_checks._common import CheckOutcome, is_zero
 
 

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 import convergence as cv
-from convergence.bounds import get_bound
+from convergence.theory.bounds import get_bound
 from proofs_checks._common import CheckOutcome
 
 

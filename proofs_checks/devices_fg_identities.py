@@ -1,4 +1,4 @@
-r"""F/G identities of every device in :mod:`convergence.devices`.
+r"""F/G identities of every device in :mod:`convergence.physics.devices`.
 
 Claim: for each device, the class's ``q_plus``, ``q_minus``, ``F``, ``G`` and
 ``symmetric_point`` equal the sympy expressions of THEORY §1.2–§1.3

@@ -15,9 +15,9 @@ import math
 import numpy as np
 import sympy as sp
 
-from convergence.bounds import get_bound
-from convergence.bounds.symbols import abs_gaussian_mean
-from convergence.meanfield import abs_gaussian_mean as abs_np
+from convergence.theory.bounds import get_bound
+from convergence.theory.bounds.symbols import abs_gaussian_mean
+from convergence.theory.meanfield import abs_gaussian_mean as abs_np
 from proofs_checks._common import CheckOutcome, is_zero
 
 ERRATA = ("p1-assumption5-c",)

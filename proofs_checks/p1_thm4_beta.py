@@ -6,15 +6,15 @@ P1 Fig. 3's settings it is 100–625 times too small).
 Source: P1 Theorem 4 and App. H eqs (137)–(138); THEORY §3.3, §8.
 
 Method: sympy (ratio of the two choices, window non-emptiness); numbers for the Fig. 3 settings of
-:data:`convergence.bounds.FIG3_SETTINGS`.
+:data:`convergence.theory.bounds.FIG3_SETTINGS`.
 """
 from __future__ import annotations
 
 import numpy as np
 import sympy as sp
 
-from convergence.bounds import FIG3_SETTINGS, tt_beta_proof, tt_beta_statement
-from convergence.bounds.symbols import D, L, alpha, c, sigma, tau
+from convergence.theory.bounds import FIG3_SETTINGS, tt_beta_proof, tt_beta_statement
+from convergence.theory.bounds.symbols import D, L, alpha, c, sigma, tau
 from proofs_checks._common import CheckOutcome, is_zero
 
 ERRATA = ("p1-thm4-beta",)

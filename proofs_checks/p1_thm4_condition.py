@@ -7,7 +7,7 @@ very-high-noise regime (THEORY §3.3). (Tiki-Taka nevertheless behaves well in s
 Source: P1 Theorem 4 / Lemma 7; THEORY §3.3, §7 item 16.
 
 Method: sympy (the condition as an expression and its threshold in σ²); numbers from the registered
-bound ``p1.thm4.p_max_sq`` via :func:`convergence.bounds.tt_condition_value`.
+bound ``p1.thm4.p_max_sq`` via :func:`convergence.theory.bounds.tt_condition_value`.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import math
 import numpy as np
 import sympy as sp
 
-from convergence.bounds import FIG3_SETTINGS, get_bound, tt_condition_holds, tt_condition_value
-from convergence.bounds.symbols import D, L, c, sigma, tau
+from convergence.theory.bounds import FIG3_SETTINGS, get_bound, tt_condition_holds, tt_condition_value
+from convergence.theory.bounds.symbols import D, L, c, sigma, tau
 from proofs_checks._common import CheckOutcome, is_zero
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import sympy as sp
 
 import convergence as cv
-from convergence.bounds import get_bound, implicit_penalty
-from convergence.bounds.symbols import L, Sigma, tau, w, w_star, w_sym
+from convergence.theory.bounds import get_bound, implicit_penalty
+from convergence.theory.bounds.symbols import L, Sigma, tau, w, w_star, w_sym
 from proofs_checks._common import CheckOutcome, is_zero, max_abs_diff
 
 

@@ -18,9 +18,9 @@ import numpy as np
 import sympy as sp
 
 import convergence as cv
-from convergence.bounds import dR_at_symmetric_point, get_bound
-from convergence.bounds.symbols import L, Sigma, dR, w, w_star, w_sym
-from convergence.meanfield import asgd_quadratic_fixed_point
+from convergence.theory.bounds import dR_at_symmetric_point, get_bound
+from convergence.theory.bounds.symbols import L, Sigma, dR, w, w_star, w_sym
+from convergence.theory.meanfield import asgd_quadratic_fixed_point
 from proofs_checks._common import CheckOutcome, is_zero
 
 ERRATA = ("p2-ws-sign",)

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import convergence as cv
-from convergence.algorithms import Algorithm
+from convergence.sim.algorithms import Algorithm
 
 
 class _State(NamedTuple):

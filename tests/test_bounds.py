@@ -14,7 +14,7 @@ import sympy as sp
 
 import convergence as cv
 from convergence._validate import ConfigError
-from convergence.bounds import (BOUNDS, FIG3_SETTINGS, Bound, CheckResult, asgd_min_iterations, asgd_step_size,
+from convergence.theory.bounds import (BOUNDS, FIG3_SETTINGS, Bound, CheckResult, asgd_min_iterations, asgd_step_size,
                                 asgd_step_size_valid, f_max, gaussian_c, get_bound, tt_beta_proof, tt_beta_statement,
                                 tt_condition_holds, tt_condition_value, zero_shift, zero_shift_ratio)
 

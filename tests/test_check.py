@@ -15,7 +15,7 @@ import math
 import pytest
 
 import convergence as cv
-from convergence.battery import BUDGETS, CLAIMS, check
+from convergence.theory.battery import BUDGETS, CLAIMS, check
 from convergence.testing import assert_claims, stationary_floors
 
 import _example_algorithms as ex
@@ -28,8 +28,8 @@ D13_REFERENCE = 0.3**2 * (2 / math.pi) * 0.5**2  # THEORY D13 closed form, c = 0
 
 @pytest.fixture(scope="module")
 def reports():
-    targets = {"analog": "convergence.algorithms:analog_sgd", "tt": "convergence.algorithms:tiki_taka",
-               "digital": "convergence.algorithms:digital_sgd", "flipped": ex.flipped_analog_sgd}
+    targets = {"analog": "convergence.sim.algorithms:analog_sgd", "tt": "convergence.sim.algorithms:tiki_taka",
+               "digital": "convergence.sim.algorithms:digital_sgd", "flipped": ex.flipped_analog_sgd}
     return {key: check(t, budget=TEST_BUDGET, seed=1) for key, t in targets.items()}
 
 
@@ -130,8 +130,8 @@ def test_a_pulsed_mode_is_passed_to_the_factory():
 
 @pytest.mark.parametrize("target, needle", [
     ("no.such.module:f", "cannot import module"),
-    ("convergence.algorithms", "must be 'package.module:factory'"),
-    ("convergence.algorithms:nope", "has no attribute"),
+    ("convergence.sim.algorithms", "must be 'package.module:factory'"),
+    ("convergence.sim.algorithms:nope", "has no attribute"),
     (ex.NOT_A_FACTORY, "not callable"),
     (ex.AN_ALGORITHM, "Algorithm instance, not a factory"),
     (ex.returns_a_number, "not a convergence Algorithm"),

@@ -9,11 +9,11 @@ import textwrap
 
 import pytest
 
-from convergence.cli import main
+from convergence.cli.main import main
 
 
 def test_json_output_and_exit_0_for_analog_sgd(capsys):
-    rc = main(["check", "convergence.algorithms:analog_sgd", "--claims", "reduces-to-digital,stays-in-range",
+    rc = main(["check", "convergence.sim.algorithms:analog_sgd", "--claims", "reduces-to-digital,stays-in-range",
                "--json", "--seed", "4"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["exit_code"] == 0 and out["all_hold"] and out["seed"] == 4

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from convergence.cli import main
-from convergence.meanfield import digital_sgd_floor
+from convergence.cli.main import main
+from convergence.theory.meanfield import digital_sgd_floor
 
 BASE = ["simulate", "--objective", "quadratic:d=1,L=1,w_star=0.5", "--noise", "gaussian:sigma=0.5"]
 

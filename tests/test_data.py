@@ -12,7 +12,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from convergence import data
+from convergence.nn import data
 from convergence._validate import ConfigError
 
 _CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}

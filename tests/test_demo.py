@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from convergence.cli import main
-from convergence.demo import bias_demo
+from convergence.cli.main import main
+from convergence.experiments.demo import bias_demo
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
@@ -65,7 +65,7 @@ def test_teaching_walkthrough_commands_parse():
     import re
     import shlex
 
-    from convergence.cli import build_parser
+    from convergence.cli.main import build_parser
 
     doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "teaching.md"
     blocks = re.findall(r"```bash\n(.*?)```", doc.read_text(), flags=re.S)

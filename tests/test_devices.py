@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from convergence import (CLin, ConfigError, ConstantStep, Exponential, Ideal, LinearStep, Power, SoftBounds,
                          Variation, realize)
-from convergence.devices import DEVICES, saturation
+from convergence.physics.devices import DEVICES, saturation
 from convergence.rng import TrialStreams
-from convergence.update import Pulsed, analog_update, apply_pulses
+from convergence.physics.pulses import Pulsed, analog_update, apply_pulses
 
 ALL_DEVICES = [Ideal(), ConstantStep(1.0, -1.0, 0.3), SoftBounds(0.8), SoftBounds(2.0, w_sym=0.3), CLin(3.5, 0.2),
                LinearStep(1.0, -0.5), LinearStep(2.0, -5.0, w_max=1.0, w_min=-1.0), Power(1.0, 0.5), Power(2.0, 3.0),

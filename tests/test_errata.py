@@ -8,9 +8,9 @@ import textwrap
 
 import pytest
 
-from convergence.bounds import BOUNDS
-from convergence.cli import main
-from convergence.errata import ERRATA, get_erratum, math_errata
+from convergence.theory.bounds import BOUNDS
+from convergence.cli.main import main
+from convergence.theory.errata import ERRATA, get_erratum, math_errata
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -71,7 +71,7 @@ def test_failing_and_crashing_checks_exit_1(capsys: pytest.CaptureFixture[str], 
     folder.mkdir()
     (folder / "zz_demo_failing_check.py").write_text(textwrap.dedent('''
         """Claim: 1 = 2. Source: none. Method: sympy."""
-        from convergence.bounds import CheckOutcome
+        from convergence.theory.bounds import CheckOutcome
         def check_zz_demo_failing_check():
             return CheckOutcome("zz_demo_failing_check", "1 = 2", "none", "sympy", False, "1 != 2")
         def check_zz_demo_crashing_check():

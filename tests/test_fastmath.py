@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from convergence import _fastmath as F
+from convergence.nn import _fastmath as F
 from convergence.swin import model as M
 
 

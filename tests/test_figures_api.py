@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convergence import figures_api as fa
+from convergence.experiments import runner as fa
 from convergence._validate import ConfigError
-from convergence.cli import main
+from convergence.cli.main import main
 
 HELPER = '''
 import numpy as np
@@ -31,7 +31,7 @@ SWEEP = '''
 """Fake sweep recipe: independent seeded runs through parallel_map."""
 import importlib.util, pathlib, sys
 import numpy as np
-from convergence.figures_api import parallel_map
+from convergence.experiments.runner import parallel_map
 
 _spec = importlib.util.spec_from_file_location("fake_sweep_helper", pathlib.Path(__file__).with_name("_helper.py"))
 H = importlib.util.module_from_spec(_spec); sys.modules["fake_sweep_helper"] = H; _spec.loader.exec_module(H)

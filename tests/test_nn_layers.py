@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import convergence as cv
-from convergence import periphery
+from convergence.physics import periphery
 from convergence.nn import layers as L
 from convergence.nn import losses, optim
 from convergence.nn.model import Sequential, fcn, lenet
@@ -385,9 +385,9 @@ def test_signs_accumulation_has_the_per_sample_drift(rng, device):
 # -- adapters to the tile and the transfer family ----------------------------------------------
 
 def test_transfer_ttv1_adapter_equals_our_tiki_taka(rng):
-    """Two independent implementations of column-wise TT-v1 (convergence.transfer.ttv1 and
+    """Two independent implementations of column-wise TT-v1 (convergence.tile.transfer_family.ttv1 and
     nn.optim.TikiTakaV1) agree on ideal devices, step by step."""
-    transfer = pytest.importorskip("convergence.transfer")
+    transfer = pytest.importorskip("convergence.tile.transfer_family")
     from convergence.nn.adapters import TransferOptimizer
     w0 = rng.standard_normal((3, 4))
     a = TransferOptimizer(transfer.ttv1(0.2, cv.Ideal(), transfer_lr=0.5))
@@ -403,7 +403,7 @@ def test_transfer_ttv1_adapter_equals_our_tiki_taka(rng):
 
 
 def test_tile_adapter_on_an_ideal_device_is_digital_sgd(rng):
-    tile = pytest.importorskip("convergence.tile")
+    tile = pytest.importorskip("convergence.tile.analog_tile")
     from convergence.nn.adapters import TileOptimizer
     w0 = rng.standard_normal((3, 5))
     x, d = _xd(rng)

@@ -14,7 +14,7 @@ from convergence.nn import optim
 from convergence.nn import training as T
 from convergence.nn.losses import nll_loss
 from convergence.nn.model import fcn, lenet
-from convergence.periphery import IOParameters
+from convergence.physics.periphery import IOParameters
 
 
 @pytest.fixture

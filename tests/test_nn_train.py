@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import convergence as cv
-from convergence import data
+from convergence.nn import data
 from convergence.nn import checkpoint, optim, schedules, training as T
 from convergence.nn.model import fcn, lenet
 
@@ -121,7 +121,7 @@ def test_fcn_on_real_data_when_available():
 
 
 def test_network_trains_on_aihwkit_style_pulse_trains_and_checkpoints(tmp_path):
-    tile = pytest.importorskip("convergence.tile")
+    tile = pytest.importorskip("convergence.tile.analog_tile")
     from convergence.nn.adapters import TileOptimizer
 
     def make(name, shape):
@@ -199,7 +199,7 @@ def test_recipe_contract_and_tiny_run(stem):
 # -- CLI -----------------------------------------------------------------------------------------
 
 def test_cli_train_json_and_checkpoint(tmp_path, capsys):
-    from convergence.cli import main
+    from convergence.cli.main import main
     if not any(data.available().values()):
         pytest.skip("neither MNIST nor Fashion-MNIST installed (apt-get install dataset-fashion-mnist)")
     ck = str(tmp_path / "ck")
@@ -211,7 +211,7 @@ def test_cli_train_json_and_checkpoint(tmp_path, capsys):
 
 
 def test_cli_missing_data_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
-    from convergence.cli import main
+    from convergence.cli.main import main
     monkeypatch.delenv(data.ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "none")

@@ -8,7 +8,7 @@ import pytest
 
 from convergence import (ConfigError, Gaussian, LeastSquares, LogisticNonconvex, Minibatch, NoNoise, Quadratic,
                          TwoLayerRegression, TwoPoint)
-from convergence.objectives import weight_dim
+from convergence.sim.objectives import weight_dim
 
 OBJECTIVES = [Quadratic(d=3, L=2.0, mu=0.5, w_star=0.3), LeastSquares(d=5, n=12, seed=1),
               LeastSquares(d=4, n=10, bias=True, label_bias=0.1, loss="sum", seed=2),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from convergence._validate import ConfigError
-from convergence.periphery import IOParameters, backward, discretize, forward
+from convergence.physics.periphery import IOParameters, backward, discretize, forward
 
 K = 4.0
 

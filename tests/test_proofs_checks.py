@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from convergence.bounds import CheckOutcome
-from convergence.cli_proofs import discover
-from convergence.errata import ERRATA, math_errata
+from convergence.theory.bounds import CheckOutcome
+from convergence.cli.proofs import discover
+from convergence.theory.errata import ERRATA, math_errata
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKS = discover(ROOT)

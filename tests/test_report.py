@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from convergence import figures_api as fa
-from convergence import report
+from convergence.experiments import runner as fa
+from convergence.experiments import report
 
 RECIPE = '''
 """Fake recipe with one claim of each verdict and one malformed claim."""
@@ -108,10 +108,10 @@ def check_{stem}():
 
 
 def test_errata_section_with_evidence_and_cache(tmp_path):
-    errata = pytest.importorskip("convergence.errata", reason="convergence.errata not present in this checkout")
+    errata = pytest.importorskip("convergence.theory.errata", reason="convergence.theory.errata not present in this checkout")
     with_checks = [e for e in errata.ERRATA if e.kind == "math" and e.check]
     if len(with_checks) < 2:
-        pytest.skip("convergence.errata lists fewer than two math errata with checks")
+        pytest.skip("convergence.theory.errata lists fewer than two math errata with checks")
     ok, bad = with_checks[0], with_checks[1]
     pc = tmp_path / "proofs_checks"
     pc.mkdir()

@@ -8,9 +8,9 @@ import pytest
 
 from convergence import (CLin, ConfigError, Gaussian, Ideal, LeastSquares, NoNoise, Pulsed, Quadratic,
                          SoftBounds, Variation, analog_sgd, digital_sgd, realize, simulate, tiki_taka)
-from convergence.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor, tt_clin_floor
+from convergence.theory.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor, tt_clin_floor
 from convergence.rng import TrialStreams, block_slices
-from convergence.simulate import STATUS_NONFINITE, STATUS_OK, STATUS_OUT_OF_RANGE
+from convergence.sim.simulate import STATUS_NONFINITE, STATUS_OK, STATUS_OUT_OF_RANGE
 
 LSQ = LeastSquares(d=6, n=20, sigma_a=0.5, x_scale=0.3, seed=3)
 

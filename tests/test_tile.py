@@ -13,11 +13,11 @@ from scipy import stats
 
 import convergence as cv
 from convergence._validate import ConfigError
-from convergence.periphery import IOParameters
-from convergence.tile import (AnalogTile, UpdateParameters, coincidence_counts, coincidences,
+from convergence.physics.periphery import IOParameters
+from convergence.tile.analog_tile import (AnalogTile, UpdateParameters, coincidence_counts, coincidences,
                               pulse_train_parameters, pulse_train_probabilities)
-from convergence.tile_devices import SoftBoundsReference, apply_device_pulses, concatenate_devices
-from convergence.update import apply_pulses
+from convergence.physics.reference_device import SoftBoundsReference, apply_device_pulses, concatenate_devices
+from convergence.physics.pulses import apply_pulses
 
 K = 4.0  # statistical margin in standard errors
 
@@ -86,7 +86,7 @@ def test_symmetric_point_formula_matches_equal_steps():
 def test_closed_form_composition_equals_pulse_by_pulse():
     """Both composers (sparse pulse groups and dense per-sample rows) equal applying every sample's
     pulses in order with the per-pulse closed form (``apply_pulses``)."""
-    from convergence.tile import _compose, _compose_pulses
+    from convergence.tile.analog_tile import _compose, _compose_pulses
     rng = np.random.default_rng(3)
     dev = SoftBoundsReference(dw_min=0.05, w_max=1.0, w_min=-0.7, up_down=0.1, dw_min_dtod=0.2,
                               w_max_dtod=0.1).realize((5, 2, 3), rng)

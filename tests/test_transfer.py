@@ -1,4 +1,4 @@
-"""Tests of the transfer algorithms on matrix tiles (convergence.transfer; issue 5).
+"""Tests of the transfer algorithms on matrix tiles (convergence.tile.transfer_family; issue 5).
 
 Expected numbers are derived independently of the code under test: closed forms of the
 buffer recursions (chopper sign pattern, RL-v2 geometric decay), exact identities of the
@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import convergence as cv
+from convergence.physics import pulses
 from convergence import ConfigError
-from convergence import transfer as T
+from convergence.tile import transfer_family as T
 from convergence.rng import TrialStreams
 
 K = 4.0  # statistical margin in standard errors
@@ -281,7 +282,7 @@ def test_signs_matches_per_sample_writes_to_second_order():
 
 
 def test_pulse_kernel_equals_core_apply_pulses():
-    # the precomputed closed form must reproduce convergence.update.apply_pulses (down then up) for
+    # the precomputed closed form must reproduce convergence.physics.pulses.apply_pulses (down then up) for
     # realised soft-bounds and linear-step devices, including per-element asymmetry and shifts
     rng = np.random.default_rng(12)
     shape = (3, 4, 5)
@@ -293,11 +294,11 @@ def test_pulse_kernel_equals_core_apply_pulses():
         n_dn, n_up = rng.integers(0, 40, shape).astype(float), rng.integers(0, 40, shape).astype(float)
         kern = T.PulseKernel.build(dev, cv.Pulsed(0.01))
         assert kern is not None
-        ref = cv.update.apply_pulses(w, n_dn, np.zeros(shape, bool), dev, 0.01)
-        ref = cv.update.apply_pulses(ref, n_up, np.ones(shape, bool), dev, 0.01)
+        ref = pulses.apply_pulses(w, n_dn, np.zeros(shape, bool), dev, 0.01)
+        ref = pulses.apply_pulses(ref, n_up, np.ones(shape, bool), dev, 0.01)
         np.testing.assert_allclose(kern.down_up(w, n_dn.copy(), n_up.copy()), ref, rtol=1e-12, atol=1e-14)
         up = rng.random(shape) < 0.5
-        np.testing.assert_allclose(kern.signed(w, n_up, up), cv.update.apply_pulses(w, n_up, up, dev, 0.01),
+        np.testing.assert_allclose(kern.signed(w, n_up, up), pulses.apply_pulses(w, n_up, up, dev, 0.01),
                                    rtol=1e-12, atol=1e-14)
     # no kernel where the closed form does not apply
     assert T.PulseKernel.build(cv.ConstantStep(), cv.Pulsed(0.01)) is None
@@ -316,8 +317,8 @@ def test_pulse_kernel_c2c_noise_matches_pulse_by_pulse_distribution():
     n_up = np.tile(np.array([[[20.0, 3.0]]]), (trials, 1, 1))
     fast = kern.down_up(w, n_dn.copy(), n_up.copy(), np.random.default_rng(1))
     rng = np.random.default_rng(2)
-    slow = cv.update.apply_pulses(w, n_dn, np.zeros(w.shape, bool), dev, dw, c2c=c2c, rng=rng)
-    slow = cv.update.apply_pulses(slow, n_up, np.ones(w.shape, bool), dev, dw, c2c=c2c, rng=rng)
+    slow = pulses.apply_pulses(w, n_dn, np.zeros(w.shape, bool), dev, dw, c2c=c2c, rng=rng)
+    slow = pulses.apply_pulses(slow, n_up, np.ones(w.shape, bool), dev, dw, c2c=c2c, rng=rng)
     for j in range(2):
         a, b = fast[:, 0, j], slow[:, 0, j]
         se_mean = np.sqrt(a.var() / trials + b.var() / trials)
@@ -464,7 +465,7 @@ def test_per_trial_rates_broadcast():
 
 def test_vector_ttv1_equals_core_tiki_taka():
     # ideal devices, Expected mode, one full-vector column read per step: A ← A − β g, C ← C + α A, which is
-    # convergence.algorithms.tiki_taka (γ = 0, transfer every step) — same trajectory through simulate
+    # convergence.sim.algorithms.tiki_taka (γ = 0, transfer every step) — same trajectory through simulate
     obj = cv.Quadratic(d=3, L=1.0, mu=0.5, w_star=[0.5, -0.2, 0.1])
     core = cv.tiki_taka(0.1, 0.05, cv.Ideal())
     tile = T.as_vector_algorithm(T.ttv1(0.1, cv.Ideal(), transfer_lr=0.05))

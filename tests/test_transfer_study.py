@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from convergence import ConfigError
-from convergence.cli import main
+from convergence.cli.main import main
 from convergence.swin import analog as A
 from convergence.swin import model as M
 from convergence.swin import runner as R
@@ -119,7 +119,7 @@ def test_cli_quick_synthetic(tmp_path, capsys, monkeypatch):
 
 
 def test_cli_quick_real_data_when_installed(tmp_path, capsys, monkeypatch):
-    from convergence.data import find_idx_dir
+    from convergence.nn.data import find_idx_dir
     if find_idx_dir("fashion-mnist") is None:
         pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
     monkeypatch.setenv("CONVERGENCE_CACHE", str(tmp_path))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from convergence import CLin, ConfigError, Exponential, LinearStep, Power, SoftBounds
-from convergence.update import (Expected, Pulsed, _looped_pulses, analog_update, apply_pulses,
+from convergence.physics.pulses import (Expected, Pulsed, _looped_pulses, analog_update, apply_pulses,
                                 n_pulse_closed_form_softbounds, pulse_counts)
 
 

@@ -9,14 +9,14 @@ algorithms), :mod:`~convergence.nn.model` (Sequential, the papers' FCN and CNN),
 """
 from __future__ import annotations
 
-from .layers import GELU, Conv2d, Flatten, LayerNorm, Linear, LogSoftmax, MaxPool2d, ReLU, Sigmoid, Tanh
-from .losses import accuracy, cross_entropy, log_softmax, nll_loss
-from .model import Sequential, fcn, lenet
-from .optim import AlgorithmOptimizer, AnalogSGD, DigitalSGD, TikiTakaV1, WeightOptimizer
-from .schedules import Constant, StepLR
-from .training import evaluate, evaluate_samples, train, train_step
-from .checkpoint import load_checkpoint, save_checkpoint
-from .adapters import TileOptimizer, TransferOptimizer
+from convergence.nn.layers import GELU, Conv2d, Flatten, LayerNorm, Linear, LogSoftmax, MaxPool2d, ReLU, Sigmoid, Tanh
+from convergence.nn.losses import accuracy, cross_entropy, log_softmax, nll_loss
+from convergence.nn.model import Sequential, fcn, lenet
+from convergence.nn.optim import AlgorithmOptimizer, AnalogSGD, DigitalSGD, TikiTakaV1, WeightOptimizer
+from convergence.nn.schedules import Constant, StepLR
+from convergence.nn.training import evaluate, evaluate_samples, train, train_step
+from convergence.nn.checkpoint import load_checkpoint, save_checkpoint
+from convergence.nn.adapters import TileOptimizer, TransferOptimizer
 
 __all__ = ["GELU", "Conv2d", "Flatten", "LayerNorm", "Linear", "LogSoftmax", "MaxPool2d", "ReLU", "Sigmoid", "Tanh",
            "accuracy", "cross_entropy", "log_softmax", "nll_loss", "Sequential", "fcn", "lenet",

@@ -1,12 +1,12 @@
 r"""Adapters: the aihwkit-faithful tile and the TT-v2 family as network weight optimizers.
 
-* :class:`TileOptimizer` — a layer's weights on a :class:`convergence.tile.AnalogTile` (one trial):
+* :class:`TileOptimizer` — a layer's weights on a :class:`convergence.tile.analog_tile.AnalogTile` (one trial):
   ``update`` performs the tile's sequential per-sample rank-1 updates
   ``W ← W − lr d_s x_sᵀ`` (modes ``expected`` / ``rounding`` / ``pulse_train`` with aihwkit's
   update and bit-length management; AIHWKIT.md §2). The layer's MVMs still go through the layer's
-  own periphery (the same :mod:`convergence.periphery`), so set the periphery on the layer, not on
+  own periphery (the same :mod:`convergence.physics.periphery`), so set the periphery on the layer, not on
   the tile.
-* :class:`TransferOptimizer` — any :class:`convergence.transfer.TransferAlgorithm` (``ttv1``,
+* :class:`TransferOptimizer` — any :class:`convergence.tile.transfer_family.TransferAlgorithm` (``ttv1``,
   ``ttv2``, ``rlv2``, ``chopped_ttv2``, ``agad``, ``analog_sgd_tile``) on weights (1, out, in).
   Those algorithms carry their own rates (``lr_fast``, ``transfer_lr``) and take no learning
   rate; the training loop's ``lr`` enters as the factor ``lr / lr_ref`` on ``d`` (so a schedule
@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validate import ConfigError, positive
+from convergence._validate import ConfigError, positive
 
 Array = NDArray[Any]
 
@@ -32,11 +32,11 @@ __all__ = ["TileOptimizer", "TransferOptimizer"]
 
 
 class TileOptimizer:
-    """Weights on an aihwkit-faithful :class:`convergence.tile.AnalogTile` (see module docstring).
+    """Weights on an aihwkit-faithful :class:`convergence.tile.analog_tile.AnalogTile` (see module docstring).
 
     Args:
         device: the tile's device (``SoftBoundsReference`` or a toolkit Device; then ``dw_min``).
-        update: :class:`convergence.tile.UpdateParameters` (default: the tile's default,
+        update: :class:`convergence.tile.analog_tile.UpdateParameters` (default: the tile's default,
             ``pulse_train`` with BL 31 and update management).
         dw_min, c2c: granularity and cycle-to-cycle noise for toolkit devices.
         rng: seed or Generator of the tile (pulses, device draw).
@@ -45,14 +45,14 @@ class TileOptimizer:
     name = "tile"
 
     def __init__(self, device: Any, *, update: Any = None, dw_min: Any = None, c2c: float = 0.0, rng: Any = 0) -> None:
-        from ..tile import AnalogTile, UpdateParameters  # noqa: F401 - fail early if the tile is absent
+        from convergence.tile.analog_tile import AnalogTile, UpdateParameters  # noqa: F401 - fail early if the tile is absent
         self.device = device
         self.update_parameters = update
         self.dw_min, self.c2c, self.rng = dw_min, c2c, rng
         self.tile: Any = None
 
     def init(self, w0: Array) -> dict:
-        from ..tile import AnalogTile
+        from convergence.tile.analog_tile import AnalogTile
         w0 = np.asarray(w0)
         self._dtype = w0.dtype
         self.tile = AnalogTile(self.device, (1, *w0.shape), update=self.update_parameters, rng=self.rng,
@@ -84,12 +84,12 @@ class TileOptimizer:
 
 
 class TransferOptimizer:
-    """A :class:`convergence.transfer.TransferAlgorithm` as a weight optimizer (see module docstring)."""
+    """A :class:`convergence.tile.transfer_family.TransferAlgorithm` as a weight optimizer (see module docstring)."""
 
     def __init__(self, algorithm: Any, lr_ref: float = 1.0) -> None:
         for attr in ("init", "query", "step", "analog"):
             if not callable(getattr(algorithm, attr, None)):
-                raise ConfigError(f"algorithm must provide {attr}() (convergence.transfer's TransferAlgorithm API)")
+                raise ConfigError(f"algorithm must provide {attr}() (convergence.tile.transfer_family's TransferAlgorithm API)")
         self.algorithm = algorithm
         self.lr_ref = positive("lr_ref", lr_ref)
         self.name = f"transfer:{getattr(algorithm, 'name', 'algorithm')}"

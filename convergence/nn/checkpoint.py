@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import ConfigError
+from convergence._validate import ConfigError
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 

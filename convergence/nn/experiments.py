@@ -37,14 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import ConfigError
-from ..devices import Exponential, Power, SoftBounds, saturation
-from ..periphery import IOParameters
-from ..update import Expected, Pulsed
-from .model import fcn, lenet
-from .optim import AnalogSGD, DigitalSGD, TikiTakaV1
-from .schedules import StepLR
-from .training import train
+from convergence._validate import ConfigError
+from convergence.physics.devices import Exponential, Power, SoftBounds, saturation
+from convergence.physics.periphery import IOParameters
+from convergence.physics.pulses import Expected, Pulsed
+from convergence.nn.model import fcn, lenet
+from convergence.nn.optim import AnalogSGD, DigitalSGD, TikiTakaV1
+from convergence.nn.schedules import StepLR
+from convergence.nn.training import train
 
 __all__ = ["P1_IO", "P2_IO", "make_device", "make_mode", "make_factory", "build", "run_setting", "periphery_pair",
            "run_grid", "run_archs", "load_data", "final_accuracy", "tail_accuracy", "paired_difference", "binomial_se"]
@@ -160,9 +160,9 @@ def load_data(cfg: dict[str, Any]) -> tuple[str, tuple[np.ndarray, ...]]:
     """(dataset name, prepared arrays) for a recipe cfg: MNIST if present, else Fashion-MNIST.
 
     cfg keys: ``dataset`` (auto|mnist|fashion-mnist), ``data_dir``, ``n_train``, ``n_test``
-    (None = all), ``data_seed``. Raises :class:`convergence.data.DataUnavailable` (one message).
+    (None = all), ``data_seed``. Raises :class:`convergence.nn.data.DataUnavailable` (one message).
     """
-    from .. import data as _data
+    from convergence.nn import data as _data
     ds = _data.load_mnist_like(cfg.get("dataset", "auto"), cfg.get("data_dir"))
     arrays = _data.prepare(ds, n_train=cfg.get("n_train"), n_test=cfg.get("n_test"), flatten=True,
                            seed=int(cfg.get("data_seed", 0)))
@@ -209,7 +209,7 @@ def run_archs(cfg: dict[str, Any], seed: np.random.SeedSequence, settings: Any) 
     the child stream ``(k,)`` of ``seed``; ``cfg[arch]["repeats"]`` overrides ``cfg["repeats"]``.
     Returns ``acc_<arch>``, ``correct_<arch>``, ``n_test_<arch>`` and ``dataset``.
     """
-    from ..rng import child
+    from convergence.rng import child
 
     out: dict[str, np.ndarray] = {}
     for k, arch in enumerate(cfg["archs"]):
@@ -231,7 +231,7 @@ def _run_task(task: tuple[dict[str, Any], tuple[np.ndarray, ...], np.random.Seed
 
 def _parallel_map(fn: Any, items: list[Any]) -> list[Any]:
     try:  # the figures runner may provide a process-parallel map
-        from ..figures_api import parallel_map as pmap  # type: ignore[attr-defined]
+        from convergence.experiments.runner import parallel_map as pmap  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001
         return [fn(it) for it in items]
     return list(pmap(fn, items, desc="networks"))

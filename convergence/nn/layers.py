@@ -12,7 +12,7 @@ Analog periphery (THEORY §1.7, P1 App. I.2): an analog weight layer computes
 
 .. math:: y = s \odot \mathrm{MVM}_{io}(W, x) + b
 
-where ``MVM_io`` is the analog matrix-vector product through :mod:`convergence.periphery`
+where ``MVM_io`` is the analog matrix-vector product through :mod:`convergence.physics.periphery`
 (output/input noise, DAC/ADC quantisation, input/output bounds, noise and bound management;
 perfect by default), ``s`` a per-output *output scale* (aihwkit ``weight_scaling_omega`` with
 ``weight_scaling_columnwise`` and ``learn_out_scaling``: the initial weights ``W₀`` are mapped to
@@ -29,8 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from .._validate import ConfigError, non_negative, positive, positive_int
-from .optim import DigitalSGD, WeightOptimizer, flat_state, load_flat_state
+from convergence._validate import ConfigError, non_negative, positive, positive_int
+from convergence.nn.optim import DigitalSGD, WeightOptimizer, flat_state, load_flat_state
 
 Array = NDArray[Any]
 
@@ -75,7 +75,7 @@ class WeightCore:
         w0: initial weights in *network units* (out, in).
         b0: initial bias (out,) or None for no bias.
         optimizer: a :class:`~convergence.nn.optim.WeightOptimizer` (default digital SGD).
-        io_forward, io_backward: :class:`convergence.periphery.IOParameters` or None (exact MVM).
+        io_forward, io_backward: :class:`convergence.physics.periphery.IOParameters` or None (exact MVM).
         omega: weight-scaling target ω > 0 (maximal |weight| per output row in device units after
             mapping) or 0 for no mapping (s = 1).
         columnwise: one scale per output row (True) or one for the whole matrix.
@@ -196,7 +196,7 @@ def _check_io(io: Any, name: str) -> Any:
     if io is None:
         return None
     if not hasattr(io, "is_perfect"):
-        raise ConfigError(f"{name} must be a convergence.periphery.IOParameters or None")
+        raise ConfigError(f"{name} must be a convergence.physics.periphery.IOParameters or None")
     return None if io.is_perfect else io
 
 
@@ -204,7 +204,7 @@ def _mvm(w: Array, x: Array, io: Any, rng: Any, *, transposed: bool, dtype: Any)
     """``x Wᵀ`` (forward, x (N, in)) or ``x W`` (backward, x (N, out)), exact or through the periphery."""
     if io is None:
         return x @ w if transposed else x @ w.T
-    from .. import periphery
+    from convergence.physics import periphery
     fn = periphery.backward if transposed else periphery.forward
     return fn(w[None], x[None], io, rng)[0].astype(dtype, copy=False)
 

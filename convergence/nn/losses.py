@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validate import ConfigError
+from convergence._validate import ConfigError
 
 Array = NDArray[Any]
 

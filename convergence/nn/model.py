@@ -17,9 +17,9 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validate import ConfigError
-from .layers import (Conv2d, Flatten, Layer, Linear, LogSoftmax, MaxPool2d, Sigmoid, Tanh, _Weighted)
-from .optim import WeightOptimizer
+from convergence._validate import ConfigError
+from convergence.nn.layers import (Conv2d, Flatten, Layer, Linear, LogSoftmax, MaxPool2d, Sigmoid, Tanh, _Weighted)
+from convergence.nn.optim import WeightOptimizer
 
 Array = NDArray[Any]
 OptimizerFactory = Callable[[str, tuple[int, int]], WeightOptimizer]

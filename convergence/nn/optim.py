@@ -23,11 +23,11 @@ States may be updated in place (for speed); the returned state is authoritative.
 Built-in optimizers:
 
 * :class:`DigitalSGD` — ``W ← W − lr dᵀx`` (P1 eq 2).
-* :class:`AnalogSGD` — ``W ← U_q(W, −lr dᵀx)`` on any :mod:`convergence.devices` device, in
-  :class:`~convergence.update.Expected` or :class:`~convergence.update.Pulsed` mode via
-  :func:`convergence.update.analog_update` (P1 eq 3/7, P2 eq 2/5). The mini-batch's summed
+* :class:`AnalogSGD` — ``W ← U_q(W, −lr dᵀx)`` on any :mod:`convergence.physics.devices` device, in
+  :class:`~convergence.physics.pulses.Expected` or :class:`~convergence.physics.pulses.Pulsed` mode via
+  :func:`convergence.physics.pulses.analog_update` (P1 eq 3/7, P2 eq 2/5). The mini-batch's summed
   update is applied once per step (aihwkit applies ``batch`` sequential rank-1 updates; the two
-  agree to first order in ``lr``; the per-sample pulse trains belong to :mod:`convergence.tile`).
+  agree to first order in ``lr``; the per-sample pulse trains belong to :mod:`convergence.tile.analog_tile`).
 * :class:`TikiTakaV1` — fast array P and slow array W (P1 §4, AIHWKIT TransferCompound):
   ``P ← U_q(P, −β dᵀx)`` every step, then every ``transfer_every`` steps
   ``W ← U_q(W, +α P)`` on one column of P (``columnwise=True``, P1 App. I.2 "we transfer 1 column
@@ -35,7 +35,7 @@ Built-in optimizers:
   gradient direction (P2's convention). ``α = transfer_lr·lr`` (aihwkit ``scale_transfer_lr``),
   ``β = fast_lr`` (absolute, the papers' β = 0.01) or ``fast_lr·lr`` when ``scale_fast_lr``.
   With ``gamma > 0`` the layer uses ``W + γP`` (residual learning, P2 eq 10).
-* :class:`AlgorithmOptimizer` — any :class:`convergence.algorithms.Algorithm` (the toolkit's
+* :class:`AlgorithmOptimizer` — any :class:`convergence.sim.algorithms.Algorithm` (the toolkit's
   step API on flattened weights of shape (1, out·in)) with the minibatch gradient ``dᵀx``.
 """
 from __future__ import annotations
@@ -46,9 +46,9 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validate import ConfigError, non_negative, positive, positive_int
-from ..devices import AnyDevice, Device, DeviceArray, Exponential, Power, _affine_F_G
-from ..update import EXPECTED, UpdateMode, analog_update, check_mode
+from convergence._validate import ConfigError, non_negative, positive, positive_int
+from convergence.physics.devices import AnyDevice, Device, DeviceArray, Exponential, Power, _affine_F_G
+from convergence.physics.pulses import EXPECTED, UpdateMode, analog_update, check_mode
 
 Array = NDArray[Any]
 State = dict
@@ -126,9 +126,9 @@ class AnalogSGD:
     r"""Analog SGD on a device: ``W ← U_q(W, −lr dᵀx)`` (P1 eq 3, P2 eq 2).
 
     Args:
-        device: a :class:`~convergence.devices.Device` or realised
-            :class:`~convergence.devices.DeviceArray` of shape (out, in).
-        mode: :class:`~convergence.update.Expected` (default) or :class:`~convergence.update.Pulsed`.
+        device: a :class:`~convergence.physics.devices.Device` or realised
+            :class:`~convergence.physics.devices.DeviceArray` of shape (out, in).
+        mode: :class:`~convergence.physics.pulses.Expected` (default) or :class:`~convergence.physics.pulses.Pulsed`.
     """
 
     name = "analog-sgd"
@@ -248,7 +248,7 @@ ACCUMULATE = ("net", "signs")
 def q_pair(device: Any, w: Array) -> tuple[Array, Array]:
     r"""``(q₊(W), q₋(W))`` in W's dtype: the power and exponential responses of P2 eqs (144)–(145)
     evaluated in float32 without a float64 round trip (same formulas as
-    :class:`~convergence.devices.Power` / :class:`~convergence.devices.Exponential`, tested equal);
+    :class:`~convergence.physics.devices.Power` / :class:`~convergence.physics.devices.Exponential`, tested equal);
     any other device through its own methods."""
     dt = w.dtype
     if type(device) is Power:
@@ -327,7 +327,7 @@ def _write(w: Array, x: Array, d: Array, lr: float, device: Any, mode: UpdateMod
 
 
 def _update(w: Array, dw: Array, device: Any, mode: UpdateMode, rng: Any) -> Array:
-    """:func:`convergence.update.analog_update`, with one shortcut for non-affine devices in expected
+    """:func:`convergence.physics.pulses.analog_update`, with one shortcut for non-affine devices in expected
     mode: ``W + dW⊙F − |dW|⊙G = W + dW ⊙ q_{sign(dW)}(W)`` (P2 eq 5 rewritten; two response
     evaluations instead of four)."""
     if isinstance(mode, type(EXPECTED)) and device.affine() is None:
@@ -356,7 +356,7 @@ def _device_array_columns(dev: DeviceArray, cols: Array) -> DeviceArray:
 
 
 class AlgorithmOptimizer:
-    r"""Any toolkit :class:`~convergence.algorithms.Algorithm` as a weight optimizer.
+    r"""Any toolkit :class:`~convergence.sim.algorithms.Algorithm` as a weight optimizer.
 
     The layer's weights are flattened to (1, out·in) (one trial); ``update`` feeds the
     minibatch gradient ``g = dᵀx`` (flattened) to ``alg.step``. The algorithm's own step sizes

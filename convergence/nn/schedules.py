@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Union
 
-from .._validate import ConfigError, positive, positive_int
+from convergence._validate import ConfigError, positive, positive_int
 
 __all__ = ["Constant", "StepLR", "Schedule", "make_schedule"]
 

@@ -14,13 +14,13 @@ from typing import Any, Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validate import ConfigError, positive_int
-from ..rng import as_seed_sequence, child
-from .checkpoint import load_checkpoint, save_checkpoint
-from .losses import nll_loss
-from .model import Sequential
-from .schedules import Constant, Schedule
-from ._threads import blas_threads
+from convergence._validate import ConfigError, positive_int
+from convergence.rng import as_seed_sequence, child
+from convergence.nn.checkpoint import load_checkpoint, save_checkpoint
+from convergence.nn.losses import nll_loss
+from convergence.nn.model import Sequential
+from convergence.nn.schedules import Constant, Schedule
+from convergence.nn._threads import blas_threads
 
 Array = NDArray[Any]
 

@@ -6,7 +6,7 @@ Modules: :mod:`~convergence.swin.model` (functional micro Swin: ``init``/``forwa
 """
 from __future__ import annotations
 
-from .model import SwinConfig, backward, forward, init, loss_and_grads, weight_grads
-from .analog import AnalogSpec, ALGORITHMS
+from convergence.swin.model import SwinConfig, backward, forward, init, loss_and_grads, weight_grads
+from convergence.swin.analog import AnalogSpec, ALGORITHMS
 
 __all__ = ["SwinConfig", "init", "forward", "backward", "loss_and_grads", "weight_grads", "AnalogSpec", "ALGORITHMS"]

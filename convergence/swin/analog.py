@@ -1,7 +1,7 @@
 r"""Training the micro Swin with any subset of its linear layers on analog tiles.
 
 Each analog linear layer is one crossbar tile (aihwkit maps every ``nn.Linear`` to a tile) driven
-by one of the toolkit's matrix-tile algorithms (:mod:`convergence.transfer`: in-memory SGD,
+by one of the toolkit's matrix-tile algorithms (:mod:`convergence.tile.transfer_family`: in-memory SGD,
 TT-v2, c-TTv2, AGAD) through :class:`TileOptimizer`. Everything else (biases, LayerNorms,
 bias tables, digital linear layers) is trained by digital SGD with the same learning rate.
 
@@ -26,12 +26,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import transfer as tr
-from .._validate import ConfigError, non_negative, positive, positive_int
-from ..devices import Ideal, SoftBounds, Variation, realize
-from ..transfer_experiments import reference_device
-from ..update import Expected, Pulsed
-from . import model as M
+from convergence.tile import transfer_family as tr
+from convergence._validate import ConfigError, non_negative, positive, positive_int
+from convergence.physics.devices import Ideal, SoftBounds, Variation, realize
+from convergence.tile.programming import reference_device
+from convergence.physics.pulses import Expected, Pulsed
+from convergence.swin import model as M
 
 Array = NDArray[Any]
 
@@ -47,9 +47,9 @@ class AnalogSpec:
 
     Device: soft bounds with range [−τ, τ] (τ = 1), ``n_states = 2τ/δ`` pulses over the range
     (δ = dw_min, TRANSFER.md §1.6), symmetric point at ``sym_skew + sym_dtod ξ`` per element
-    (SP skew and device-to-device SP variability; :func:`convergence.transfer_experiments.reference_device`),
+    (SP skew and device-to-device SP variability; :func:`convergence.tile.programming.reference_device`),
     up/down asymmetry spread ``asym_dtod``. ``pulsed``: stochastic-rounded pulse counts of δ
-    (:class:`convergence.update.Pulsed`); else the Expected (mean-field) update with granularity δ.
+    (:class:`convergence.physics.pulses.Pulsed`); else the Expected (mean-field) update with granularity δ.
     The variation applies to every analog array (A and C of the transfer algorithms, W of SGD).
     """
 
@@ -141,7 +141,7 @@ def _rows64(a: Array | Sequence[Array]) -> Array:
 
 
 class TileOptimizer:
-    """Adapter: a :class:`convergence.transfer.TransferAlgorithm` (one trial) as a layer's weight store.
+    """Adapter: a :class:`convergence.tile.transfer_family.TransferAlgorithm` (one trial) as a layer's weight store.
 
     ``weights(state)`` returns the network-unit matrix ``s ⊙ query(state)``; ``update`` feeds the
     rows ``x`` (N, in) and ``d / s`` scaled by ``lr`` (the algorithms' own rates multiply it; for

@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._fastmath import gelu, gelu_grad, run_tasks
-from .._validate import ConfigError, positive_int
-from ..nn._threads import blas_threads
+from convergence.nn._fastmath import gelu, gelu_grad, run_tasks
+from convergence._validate import ConfigError, positive_int
+from convergence.nn._threads import blas_threads
 
 Array = NDArray[Any]
 Params = dict[str, Array]
@@ -279,7 +279,7 @@ def _ln_bwd(dy: Array, g: Array, cache: tuple[Array, Array], grads: Params, name
 
 
 def _gelu_fwd(x: Array) -> tuple[Array, tuple[Array, Array]]:
-    """GELU(x) = x Φ(x) (exact erf form; float32 via :func:`convergence._fastmath.normal_cdf`)."""
+    """GELU(x) = x Φ(x) (exact erf form; float32 via :func:`convergence.nn._fastmath.normal_cdf`)."""
     return gelu(x)
 
 
@@ -539,7 +539,7 @@ def loss_and_grads(params: Params, x: Array, y: Array, cfg: SwinConfig) -> tuple
 def sharded_loss_and_grads(params: Params, x: Array, y: Array, cfg: SwinConfig, *, keep_io: Any = (),
                            shards: int = 2) -> tuple[float, Params, dict[str, tuple[tuple[Array, ...], tuple[Array, ...]]]]:
     """Data-parallel forward + backward: the batch is cut into ``shards`` contiguous parts whose
-    forward and backward passes run on worker threads (:func:`convergence._fastmath.run_tasks`, BLAS
+    forward and backward passes run on worker threads (:func:`convergence.nn._fastmath.run_tasks`, BLAS
     single-threaded inside), with the loss normalised over the whole batch.
 
     Every layer acts on images independently, so the gradient is the sum of the shards' gradients

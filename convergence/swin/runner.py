@@ -17,10 +17,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._validate import ConfigError
-from . import model as M
-from . import study as S
-from .analog import ALGORITHMS, AnalogSpec
+from convergence._validate import ConfigError
+from convergence.swin import model as M
+from convergence.swin import study as S
+from convergence.swin.analog import ALGORITHMS, AnalogSpec
 
 __all__ = ["SCALES", "SWEEPS", "run_study", "summarize"]
 

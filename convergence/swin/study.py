@@ -14,7 +14,7 @@ available offline here; CIFAR archives are used when ``CONVERGENCE_DATA`` holds 
    The head is replaced by a fresh one; the whole network is fine-tuned by SGD: the analog
    layers (default: attention, MLP, head) by the algorithm under test, the rest digitally.
 3. Algorithms: digital SGD, in-memory Analog SGD, TT-v2, c-TTv2, AGAD
-   (:mod:`convergence.transfer`), on soft-bounds devices (:class:`~convergence.swin.analog.AnalogSpec`).
+   (:mod:`convergence.tile.transfer_family`), on soft-bounds devices (:class:`~convergence.swin.analog.AnalogSpec`).
 
 Images: ``[0, 1]`` scaling, zero-padding 28 → 32, normalisation by the source-set mean/std.
 A synthetic class-conditional texture task (:func:`synthetic_task`) keeps tests offline.
@@ -33,10 +33,10 @@ from typing import Any, Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from .._alloc import tune_allocator
-from .._validate import ConfigError
-from . import model as M
-from .analog import AnalogSpec, TrainState, init_train_state, train_step, visible_params
+from convergence._alloc import tune_allocator
+from convergence._validate import ConfigError
+from convergence.swin import model as M
+from convergence.swin.analog import AnalogSpec, TrainState, init_train_state, train_step, visible_params
 
 Array = NDArray[Any]
 
@@ -98,9 +98,9 @@ def load_tasks(*, n_per_class: int, n_test: int, n_source: int | None = None, n_
                seed: int = 0) -> tuple[Task, Task, dict[str, Any]]:
     """Source and target tasks from real data (CIFAR if present, else Fashion-MNIST 0–4 → 5–9).
 
-    Raises :class:`convergence.data.DataUnavailable` when no data set is found.
+    Raises :class:`convergence.nn.data.DataUnavailable` when no data set is found.
     """
-    from .. import data as D
+    from convergence.nn import data as D
 
     rng = np.random.default_rng(seed)
     c10, c100 = _cifar_path("cifar-10"), _cifar_path("cifar-100")

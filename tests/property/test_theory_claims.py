@@ -6,7 +6,7 @@ with ``@example``. Stochastic assertions carry an explicit margin of ``K`` stand
 across independent trials; exact identities use tight tolerances. The predictions are
 re-derived here from THEORY's formulas (D1, D3, D4, D8, D12, D13, P1 Thm 1/2/4/9, P2 Thm 5/6)
 with ``math``/``scipy`` — not read off the code under test — and then, where the toolkit has the
-same quantity as a :mod:`convergence.bounds` object, compared with it.
+same quantity as a :mod:`convergence.theory.bounds` object, compared with it.
 
 These complement (do not repeat) the foundation tests: those check single settings and
 step-level identities; here every claim is checked at the algorithm/simulation level on
@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 import convergence as cv
-from convergence import transfer as T
-from convergence.bounds import get_bound, tt_condition_holds, tt_condition_value
+from convergence.tile import transfer_family as T
+from convergence.theory.bounds import get_bound, tt_condition_holds, tt_condition_value
 from convergence.testing import seeds, stationary_floors
 
 K = 3.0                              # margin in standard errors

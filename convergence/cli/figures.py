@@ -1,0 +1,154 @@
+"""CLI subcommands ``figures`` (make-style figure runner + verification report) and ``demo`` (teaching).
+
+``convergence figures [NAME...] [--scale quick|default|long|paper] [--force] [--jobs N]
+[--backend joblib|dask] [--scheduler ADDRESS] [--out build]`` runs the recipes ``figures/*.py``
+(from the repository root), caches their data under ``data/cache/``, writes
+``<out>/figures/<NAME>.png|pdf`` and the report ``<out>/REPORT.md`` + ``<out>/report.html``.
+Exit code 0 when every figure was produced, 1 when a recipe failed, 2 on bad input.
+
+``convergence demo bias [--tau T --sigma S --lr A --out FILE]`` draws the Analog-SGD bias figure
+(:mod:`convergence.experiments.demo`) and prints its numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from typing import Any
+
+from convergence._validate import ConfigError
+
+__all__ = ["add_parser", "run"]
+
+
+def _default_jobs() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``figures`` and ``demo`` on the main parser's subparsers."""
+    p = sub.add_parser("figures", help="regenerate the figures and the verification report (build/)",
+                       description="Regenerate the paper figures (recipes figures/*.py, run from the repository "
+                                   "root), rebuilding only those whose inputs changed, and write the verification "
+                                   "report build/REPORT.md and build/report.html.")
+    p.add_argument("names", nargs="*", metavar="NAME", help="recipes to run (NAME or file stem; default: all)")
+    p.add_argument("--scale", default="default", choices=["quick", "default", "long", "paper"],
+                   help="quick (tests), default (make figures), long (make figures-long: only the recipes that "
+                        "define it), paper (papers' iteration/repeat counts)")
+    p.add_argument("--force", action="store_true", help="recompute even when the cache is valid")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help=f"local worker processes for sweeps (default: CPU count, here {_default_jobs()})")
+    p.add_argument("--backend", default="joblib", choices=["joblib", "dask"],
+                   help="joblib (local processes) or dask (a distributed cluster, needs --scheduler)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="dask scheduler, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--out", default="build", help="output folder (default build)")
+    p.add_argument("--cache", default=None, help="cache folder (default data/cache)")
+    p.add_argument("--no-errata", action="store_true", help="leave the errata section out of the report")
+    p.add_argument("--list", action="store_true", help="list the recipes (NAME, file, paper, title) and exit")
+    p.add_argument("--dry-run", action="store_true",
+                   help="say which figures are cached and which would be computed, then exit")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default: when stderr is a terminal)")
+
+    d = sub.add_parser("demo", help="teaching demos (demo bias: the Analog SGD bias in one figure)",
+                       description="Teaching demos. 'bias': Analog SGD on a scalar quadratic settles at a biased "
+                                   "point; digital SGD and Tiki-Taka for contrast.")
+    d.add_argument("topic", choices=["bias"], help="which demo")
+    d.add_argument("--tau", type=float, default=1.0, help="soft-bounds τ (default 1)")
+    d.add_argument("--sigma", type=float, default=0.5, help="gradient-noise std σ (default 0.5)")
+    d.add_argument("--lr", type=float, default=0.02, help="step size α (default 0.02)")
+    d.add_argument("--w-star", type=float, default=0.5, help="minimiser w* (default 0.5)")
+    d.add_argument("--trials", type=int, default=1000, help="independent trials (default 1000)")
+    d.add_argument("--steps", type=int, default=None, help="iterations (default 60/α)")
+    d.add_argument("--seed", type=int, default=2024)
+    d.add_argument("--out", default="build/demo_bias.png", help="output image (default build/demo_bias.png)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch ``figures`` / ``demo``."""
+    if args.command == "demo":
+        return _run_demo(args)
+    return _run_figures(args)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from convergence.experiments.demo import bias_demo, format_bias_demo, plot_bias_demo
+    from convergence.experiments.plotting import save_figure
+
+    if args.trials < 2:
+        raise ConfigError(f"--trials must be an integer >= 2 (got {args.trials})")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be a non-negative integer (got {args.seed})")
+    data = bias_demo(tau=args.tau, sigma=args.sigma, lr=args.lr, w_star=args.w_star, trials=args.trials,
+                     steps=args.steps, seed=args.seed)
+    fig = plot_bias_demo(data)
+    save_figure(fig, args.out)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    print(format_bias_demo(data))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
+    from convergence.experiments.runner import Cache, cache_status, discover, recipes_for_scale, select
+
+    recipes = select(discover(root), args.names)
+    if not args.list:
+        recipes = recipes_for_scale(recipes, args.scale, named=bool(args.names))
+    cache = Cache(cache_dir)
+    for r in recipes:
+        if args.list:
+            print(f"{r.name:<28} {r.path.name:<32} {r.paper:<24} {r.title}")
+        else:
+            key, state = cache_status(r, args.scale, cache)
+            todo = "up to date" if state == "cached" and not args.force else \
+                f"would compute ({'--force' if args.force else state})"
+            print(f"{r.name:<28} {args.scale:<8} {key[:16]}  {todo}")
+    return 0
+
+
+def _run_figures(args: argparse.Namespace) -> int:
+    from convergence.experiments.runner import find_repo_root, run_figures
+    from convergence.experiments.report import collect_errata, write_report
+
+    jobs = _default_jobs() if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be an integer >= 1 (got {jobs})")
+    if args.backend == "dask" and not args.scheduler:
+        raise ConfigError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
+    if args.backend == "joblib" and args.scheduler:
+        raise ConfigError("--scheduler is only used with --backend dask")
+    root = find_repo_root()
+    out = args.out if os.path.isabs(args.out) else os.path.join(root, args.out)
+    cache = args.cache or os.path.join(root, "data", "cache")
+    if args.list or args.dry_run:
+        return _list(args, root, cache)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr if msg.startswith(("ERROR",)) or ": ERROR" in msg else sys.stdout, flush=True)
+
+    t0 = time.perf_counter()
+    where = f"dask scheduler {args.scheduler}" if args.backend == "dask" else f"{jobs} local job(s)"
+    print(f"figures: scale {args.scale}, {where}; data cache {cache}", flush=True)
+    results = run_figures(args.names, scale=args.scale, root=root, out_dir=out, cache_dir=cache, force=args.force,
+                          jobs=jobs, backend=args.backend, scheduler=args.scheduler, progress=args.progress, log=log)
+    errata = None if args.no_errata else collect_errata(root, cache, log=log)
+    command = " ".join(["convergence figures", *map(shlex.quote, args.names), "--scale", args.scale]
+                       + (["--force"] if args.force else []) + ["--jobs", str(jobs), "--backend", args.backend]
+                       + (["--scheduler", args.scheduler] if args.scheduler else []))
+    meta = {"command": command, "total_seconds": time.perf_counter() - t0,
+            "jobs": jobs, "backend": args.backend, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    paths = write_report(results, scale=args.scale, out_dir=out, errata=errata, meta=meta)
+    failed = [r.name for r in results if r.status != "ok"]
+    n_claims = sum(len(r.claims) for r in results)
+    n_fail = sum(c["verdict"] == "fails" for r in results for c in r.claims)
+    print(f"{len(results)} figure(s) in {out}/figures, {n_claims} claim(s) ({n_fail} fail); "
+          f"report {paths['md']} and {paths['html']} ({time.perf_counter() - t0:.1f} s)")
+    if failed:
+        print(f"convergence figures: {len(failed)} recipe(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,113 @@
+"""CLI subcommands ``train`` (a network on MNIST / Fashion-MNIST) and ``data`` (dataset status / download).
+
+``convergence train [--arch fcn|cnn] [--alg digital|asgd|tt] [--device softbounds|power|exp --tau T
+--gamma-res G] [--mode expected|pulsed --dw-min D --bl N --c2c S] [--periphery none|p1|p2]
+[--lr A --fast-lr B --epochs E --batch B --step-size K --step-gamma g] [--n-train N --n-test N]
+[--dataset auto|mnist|fashion-mnist] [--data-dir DIR] [--checkpoint PATH [--resume]] [--seed S]
+[--json]`` trains one of the papers' networks (:mod:`convergence.nn.experiments`) and prints the
+test accuracy per epoch (tqdm bar on a terminal). Missing data is one error line (exit 2) that says
+how to get it. ``convergence data [status|fetch-mnist] [--data-dir DIR]`` shows which datasets are
+found or downloads MNIST (pinned hashes).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from convergence._validate import ConfigError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``train`` and ``data`` on the main parser's subparsers."""
+    p = sub.add_parser("train", help="train the papers' FCN/CNN on MNIST or Fashion-MNIST (digital/analog)",
+                       description="Train the FCN 784-256-128-10 or the LeNet-like CNN of P1/P2 with digital SGD, "
+                                   "Analog SGD or Tiki-Taka on a device, printing test accuracy per epoch.")
+    p.add_argument("--arch", default="fcn", choices=["fcn", "cnn"])
+    p.add_argument("--alg", default="digital", choices=["digital", "asgd", "tt"])
+    p.add_argument("--device", default="softbounds", choices=["softbounds", "power", "exp"])
+    p.add_argument("--tau", type=float, default=0.7, help="dynamic-range radius τ")
+    p.add_argument("--gamma-res", type=float, default=1.0, help="γ_res of the power/exp response")
+    p.add_argument("--mode", default="expected", choices=["expected", "pulsed"])
+    p.add_argument("--dw-min", type=float, default=1e-3)
+    p.add_argument("--bl", type=int, default=31)
+    p.add_argument("--c2c", type=float, default=0.0, help="cycle-to-cycle noise σ_c (pulsed mode)")
+    p.add_argument("--accumulate", default="signs", choices=["signs", "net"],
+                   help="write the batch's up/down requests separately (aihwkit-like drift) or its net step")
+    p.add_argument("--periphery", default="none", choices=["none", "p1", "p2"])
+    p.add_argument("--columnwise", action="store_true", help="TT: transfer one column per mini-batch (P1)")
+    p.add_argument("--lr", type=float, default=None, help="default 0.1 digital, 0.05 analog (P1)")
+    p.add_argument("--fast-lr", type=float, default=0.01, help="TT rate β on P")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch", type=int, default=None, help="default 10 (FCN) / 8 (CNN)")
+    p.add_argument("--step-size", type=int, default=35)
+    p.add_argument("--step-gamma", type=float, default=0.1)
+    p.add_argument("--n-train", type=int, default=None, help="random subset of the training set")
+    p.add_argument("--n-test", type=int, default=None)
+    p.add_argument("--dataset", default="auto", choices=["auto", "mnist", "fashion-mnist"])
+    p.add_argument("--data-dir", default=None, help="directory with the IDX files (also $CONVERGENCE_DATA)")
+    p.add_argument("--checkpoint", default=None, metavar="PATH", help="write PATH.npz + PATH.json every epoch")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the history as JSON")
+    q = sub.add_parser("data", help="dataset status, or download MNIST (pinned hashes)")
+    q.add_argument("action", nargs="?", default="status", choices=["status", "fetch-mnist"])
+    q.add_argument("--data-dir", default=None)
+
+
+def _setting(args: Any) -> dict[str, Any]:
+    analog = args.alg != "digital"
+    mode: dict[str, Any] = {"mode": "expected"}
+    if args.mode == "pulsed":
+        mode = {"mode": "pulsed", "dw_min": args.dw_min, "bl": args.bl, "c2c": args.c2c}
+    return {"arch": args.arch, "alg": args.alg, "lr": args.lr if args.lr is not None else (0.05 if analog else 0.1),
+            "fast_lr": args.fast_lr, "columnwise": args.columnwise, "accumulate": args.accumulate,
+            "device": {"kind": args.device, "tau": args.tau, "gamma": args.gamma_res}, "mode": mode,
+            "periphery": args.periphery, "epochs": args.epochs,
+            "batch": args.batch or (10 if args.arch == "fcn" else 8), "step_size": args.step_size,
+            "step_gamma": args.step_gamma}
+
+
+def run(args: Any) -> int:
+    from convergence.nn import data as _data
+    if args.command == "data":
+        if args.action == "fetch-mnist":
+            print(_data.fetch_mnist(None if args.data_dir is None else args.data_dir + "/mnist"))
+            return 0
+        found = _data.available(args.data_dir)
+        for name, where in found.items():
+            print(f"{name}: {where or 'not found'}")
+        if not any(found.values()):
+            print(_data.HOW_TO_GET)
+        return 0
+    from convergence.nn import experiments as E
+    from convergence.nn.schedules import StepLR
+    from convergence.nn.training import train
+    if args.resume and not args.checkpoint:
+        raise ConfigError("--resume needs --checkpoint")
+    setting = _setting(args)
+    name, (xtr, ytr, xte, yte) = E.load_data({"dataset": args.dataset, "data_dir": args.data_dir,
+                                              "n_train": args.n_train, "n_test": args.n_test})
+    if args.arch == "cnn":
+        xtr, xte = xtr.reshape(-1, 1, 28, 28), xte.reshape(-1, 1, 28, 28)
+    seed = np.random.SeedSequence(args.seed)
+    model = E.build(setting, int(np.random.SeedSequence(seed.entropy, spawn_key=(0,)).generate_state(1)[0]))
+    sched = StepLR(setting["lr"], setting["step_size"], setting["step_gamma"])
+
+    def report(epoch: int, row: dict[str, Any]) -> None:
+        if not args.json:
+            print(f"epoch {epoch + 1:3d}  lr {row['lr']:.4g}  train loss {row['train_loss']:.4f}  "
+                  f"test acc {100 * row['test_acc']:.2f} %", flush=True)
+
+    if not args.json:
+        print(f"{args.arch.upper()} / {args.alg} on {name} ({len(xtr)} train, {len(xte)} test images)")
+    hist = train(model, xtr, ytr, xte, yte, epochs=args.epochs, batch_size=setting["batch"], schedule=sched,
+                 seed=np.random.SeedSequence(seed.entropy, spawn_key=(1,)), checkpoint=args.checkpoint,
+                 resume=args.resume, on_epoch=report, desc=E._label(setting))
+    if args.json:
+        print(json.dumps({"dataset": name, "setting": setting,
+                          **{k: np.asarray(v).tolist() for k, v in hist.items()}}))
+    return 0

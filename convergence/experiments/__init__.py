@@ -1,0 +1,1 @@
+"""Experiments: figure recipes' runner, cache and parallel map, the report, plotting, demos."""

@@ -1,0 +1,1 @@
+"""Device physics: response functions, realised devices, pulse application, update modes, periphery."""

@@ -1,0 +1,541 @@
+r"""Device response functions q+(w), q-(w) and their symmetric/asymmetric parts.
+
+A pulse of sign ``s`` moves an analog weight by ``s * dw_min * q_s(w)``; a
+desired update ``dw`` is realised, to first order, as
+
+.. math::  U_q(w, \Delta w) = w + \Delta w\,F(w) - |\Delta w|\,G(w),
+           \quad F = (q_- + q_+)/2,\; G = (q_- - q_+)/2
+
+(P2 eq 5, P1 eq 7). The symmetric point ``w_sym`` solves ``G(w_sym) = 0``.
+
+Every device here is a frozen, hashable dataclass of scalars (usable as a
+cache key). Device-to-device variation is *realised* into per-element arrays
+by :func:`realize`, which returns a :class:`DeviceArray` with the same
+interface. Devices whose responses are affine in ``w`` (ideal, constant
+step, soft bounds, c_Lin, linear step) expose :meth:`Device.affine`, which the
+pulsed update uses for its exact n-pulse closed form (THEORY D9).
+
+References:
+    [P1] Wu et al., NeurIPS 2024, arXiv 2406.12774, §2.2 and App. C.
+    [P2] Wu et al., NeurIPS 2025, arXiv 2502.06309, §1.1, §2, App. K.1.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from convergence._validate import ConfigError, finite_float, in_open_interval, non_negative, positive
+
+Array = NDArray[np.float64]
+
+__all__ = [
+    "Device", "Ideal", "ConstantStep", "SoftBounds", "CLin", "LinearStep", "Power", "Exponential",
+    "Variation", "DeviceArray", "realize", "tau_sweep", "AnyDevice", "F", "G", "saturation", "DEVICES",
+]
+
+
+class Device:
+    """Base class of the response-function devices (subclasses are frozen dataclasses).
+
+    Subclasses implement :meth:`q_plus`, :meth:`q_minus` and :attr:`bounds`.
+    """
+
+    name: ClassVar[str] = "device"
+    #: equations shown in the README / ``convergence device``
+    equations: ClassVar[str] = ""
+    #: True when G/√F is non-decreasing on the range (lets the driver use row max/min)
+    monotone_ratio: ClassVar[bool] = True
+
+    # -- response -----------------------------------------------------------------
+    def q_plus(self, w: ArrayLike) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def q_minus(self, w: ArrayLike) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def F(self, w: ArrayLike) -> Array:
+        """Symmetric component F(w) = (q-(w) + q+(w)) / 2."""
+        return 0.5 * (self.q_minus(w) + self.q_plus(w))
+
+    def G(self, w: ArrayLike) -> Array:
+        """Asymmetric component G(w) = (q-(w) - q+(w)) / 2."""
+        return 0.5 * (self.q_minus(w) - self.q_plus(w))
+
+    def ratio(self, w: ArrayLike) -> Array:
+        """G(w)/√F(w), whose squared max-norm is P2's S_K^{ASGD} summand (P2 Thm 2)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.G(w) / np.sqrt(self.F(w))
+
+    # -- geometry -----------------------------------------------------------------
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """Dynamic range ``(w_min, w_max)`` (may be infinite)."""
+        return (-math.inf, math.inf)
+
+    @property
+    def dynamic_range(self) -> float:
+        lo, hi = self.bounds
+        return hi - lo
+
+    @property
+    def symmetric_point(self) -> float:
+        """The point where q+ = q- (G = 0), found by bisection on G over the range."""
+        lo, hi = self.bounds
+        return float(_bisect_zero(self.G, np.asarray(lo, float), np.asarray(hi, float)))
+
+    def affine(self) -> tuple[float, float, float, float] | None:
+        """``(a+, b+, a-, b-)`` with ``q±(w) = a± + b± w`` if the responses are affine, else None."""
+        return None
+
+    def spec(self) -> str:
+        """The CLI spec string ``name:key=value,...`` that rebuilds this device."""
+        parts = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)]  # type: ignore[arg-type]
+        return self.name + (":" + ",".join(parts) if parts else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
+
+
+def _affine_F_G(dev: Any) -> tuple[float, float, float, float]:
+    """Coefficients (f0, f1, g0, g1) with F = f0 + f1 w, G = g0 + g1 w for an affine device."""
+    ap, bp, am, bm = dev.affine()
+    return 0.5 * (am + ap), 0.5 * (bm + bp), 0.5 * (am - ap), 0.5 * (bm - bp)
+
+
+class _AffineDevice(Device):
+    def q_plus(self, w: ArrayLike) -> Array:
+        a, b, _, _ = self.affine()  # type: ignore[misc]
+        return a + b * np.asarray(w, dtype=float)
+
+    def q_minus(self, w: ArrayLike) -> Array:
+        _, _, a, b = self.affine()  # type: ignore[misc]
+        return a + b * np.asarray(w, dtype=float)
+
+    @property
+    def symmetric_point(self) -> float:
+        f0, f1, g0, g1 = _affine_F_G(self)
+        if g1 == 0.0:
+            return 0.0 if g0 == 0.0 else math.nan
+        return -g0 / g1
+
+
+@dataclass(frozen=True)
+class Ideal(_AffineDevice):
+    """Ideal device: q+ = q- = 1, so the analog update is the digital one (unbounded)."""
+
+    name: ClassVar[str] = "ideal"
+    equations: ClassVar[str] = "q+ = q- = 1; F = 1, G = 0"
+
+    def affine(self) -> tuple[float, float, float, float]:
+        return (1.0, 0.0, 1.0, 0.0)
+
+    @property
+    def symmetric_point(self) -> float:
+        return 0.0  # every point is symmetric; 0 by convention
+
+
+@dataclass(frozen=True)
+class ConstantStep(_AffineDevice):
+    """Constant step with hard bounds and up/down asymmetry (aihwkit ``ConstantStepDevice``).
+
+    ``up_down > 0`` makes up-steps larger: q+ = 1, q- = 1 - up_down; ``up_down < 0``:
+    q+ = 1 + up_down, q- = 1 (aihwkit's up_bias/down_bias convention, AIHWKIT.md §1.1).
+    The weight is clipped to [w_min, w_max] after every pulse.
+    """
+
+    w_max: float = 1.0
+    w_min: float = -1.0
+    up_down: float = 0.0
+
+    name: ClassVar[str] = "constant"
+    equations: ClassVar[str] = "q+ = 1 + min(up_down, 0), q- = 1 - max(up_down, 0); clip to [w_min, w_max]"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "w_max", positive("w_max", self.w_max, allow_inf=True))
+        w_min = finite_float("w_min", self.w_min) if self.w_min != -math.inf else -math.inf
+        if w_min >= 0:
+            raise ConfigError(f"w_min must be < 0 (got {w_min!r})")
+        object.__setattr__(self, "w_min", w_min)
+        object.__setattr__(self, "up_down", in_open_interval("up_down", self.up_down, -1.0, 1.0))
+
+    def affine(self) -> tuple[float, float, float, float]:
+        return (1.0 + min(self.up_down, 0.0), 0.0, 1.0 - max(self.up_down, 0.0), 0.0)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return (self.w_min, self.w_max)
+
+
+@dataclass(frozen=True)
+class SoftBounds(_AffineDevice):
+    r"""Asymmetric linear device / soft bounds (P1 eq 8).
+
+    .. math:: q_\pm(w) = 1 \mp (w - w_\diamond)/\tau,\quad F = 1,\quad G = (w - w_\diamond)/\tau
+
+    ``tau = inf`` gives the ideal device (tested bit for bit against digital SGD).
+    Range ``[w_sym - tau, w_sym + tau]``.
+    """
+
+    tau: float = 1.0
+    w_sym: float = 0.0
+
+    name: ClassVar[str] = "softbounds"
+    equations: ClassVar[str] = "q± = 1 ∓ (w − w_sym)/τ; F = 1, G = (w − w_sym)/τ"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tau", positive("tau", self.tau, allow_inf=True))
+        object.__setattr__(self, "w_sym", finite_float("w_sym", self.w_sym))
+
+    def affine(self) -> tuple[float, float, float, float]:
+        inv = 1.0 / self.tau
+        return (1.0 + self.w_sym * inv, -inv, 1.0 - self.w_sym * inv, inv)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return (self.w_sym - self.tau, self.w_sym + self.tau)
+
+
+@dataclass(frozen=True)
+class CLin(_AffineDevice):
+    r"""The c_Lin linear device of P2 §1.1 (aihwkit soft bounds with ``up_down = c``).
+
+    .. math:: q_+ = (1 + c)(1 - w/\tau),\; q_- = (1 - c)(1 + w/\tau),\;
+              F = 1 - c w/\tau,\; G = w/\tau - c,\; w_\diamond = c\tau
+
+    CLI name ``linear`` (``linear:tau=3.5,c=0.2``); ``c = 0`` is :class:`SoftBounds`.
+    """
+
+    tau: float = 1.0
+    c: float = 0.0
+
+    name: ClassVar[str] = "linear"
+    equations: ClassVar[str] = "q+ = (1+c)(1 − w/τ), q- = (1−c)(1 + w/τ); F = 1 − cw/τ, G = w/τ − c, w_sym = cτ"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tau", positive("tau", self.tau))
+        object.__setattr__(self, "c", in_open_interval("c", self.c, -1.0, 1.0))
+
+    def affine(self) -> tuple[float, float, float, float]:
+        c, t = self.c, self.tau
+        return (1.0 + c, -(1.0 + c) / t, 1.0 - c, (1.0 - c) / t)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return (-self.tau, self.tau)
+
+
+@dataclass(frozen=True)
+class LinearStep(_AffineDevice):
+    r"""General linear step device (P1 App. C.1 eq 21–23), optionally with hard bounds.
+
+    .. math:: q_+ = 1 - (w - w_\diamond)/\tau_{max},\; q_- = 1 - (w - w_\diamond)/\tau_{min}
+
+    with ``tau_min < 0 < tau_max``, so F = 1 − ½(1/τ_max + 1/τ_min)(w − w⋄) and
+    G = +½(1/τ_max − 1/τ_min)(w − w⋄) (P1 prints the opposite sign; see errata).
+    ``w_max``/``w_min`` clip the weight (aihwkit ``LinearStepDevice`` with
+    ``gamma_up = w_max/tau_max``); by default the range is the response's zeros.
+    """
+
+    tau_max: float = 1.0
+    tau_min: float = -1.0
+    w_sym: float = 0.0
+    w_max: float | None = None
+    w_min: float | None = None
+
+    name: ClassVar[str] = "linearstep"
+    equations: ClassVar[str] = "q+ = 1 − (w−w_sym)/τ_max, q- = 1 − (w−w_sym)/τ_min; G = ½(1/τ_max − 1/τ_min)(w − w_sym)"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tau_max", positive("tau_max", self.tau_max, allow_inf=True))
+        tmin = self.tau_min
+        if tmin == -math.inf:
+            pass
+        else:
+            tmin = finite_float("tau_min", tmin)
+            if tmin >= 0:
+                raise ConfigError(f"tau_min must be < 0 (got {tmin!r})")
+        object.__setattr__(self, "tau_min", tmin)
+        object.__setattr__(self, "w_sym", finite_float("w_sym", self.w_sym))
+        lo_nat, hi_nat = self.w_sym + self.tau_min, self.w_sym + self.tau_max
+        if self.w_max is not None:
+            wmax = finite_float("w_max", self.w_max)
+            if not self.w_sym < wmax <= hi_nat:
+                raise ConfigError(f"w_max must lie in (w_sym, w_sym + tau_max] = ({self.w_sym}, {hi_nat}] (got {wmax})")
+            object.__setattr__(self, "w_max", wmax)
+        if self.w_min is not None:
+            wmin = finite_float("w_min", self.w_min)
+            if not lo_nat <= wmin < self.w_sym:
+                raise ConfigError(f"w_min must lie in [w_sym + tau_min, w_sym) = [{lo_nat}, {self.w_sym}) (got {wmin})")
+            object.__setattr__(self, "w_min", wmin)
+
+    def affine(self) -> tuple[float, float, float, float]:
+        ip, im = 1.0 / self.tau_max, 1.0 / self.tau_min
+        return (1.0 + self.w_sym * ip, -ip, 1.0 + self.w_sym * im, -im)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        lo = self.w_sym + self.tau_min if self.w_min is None else self.w_min
+        hi = self.w_sym + self.tau_max if self.w_max is None else self.w_max
+        return (lo, hi)
+
+    @property
+    def symmetric_point(self) -> float:
+        return self.w_sym
+
+
+@dataclass(frozen=True)
+class Power(Device):
+    r"""Power response of P2 App. K.1 eq (144): q+ = (1 − w/τ)^γ, q- = (1 + w/τ)^γ.
+
+    The base is clamped at 0 outside [−τ, τ] so the response stays finite.
+    aihwkit's ``PowStepDevice`` is this device with ``dw_min`` scaled by ``2**-γ``.
+    """
+
+    tau: float = 1.0
+    gamma: float = 1.0
+
+    name: ClassVar[str] = "power"
+    equations: ClassVar[str] = "q+ = (1 − w/τ)^γ, q- = (1 + w/τ)^γ; w_sym = 0"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tau", positive("tau", self.tau))
+        object.__setattr__(self, "gamma", positive("gamma", self.gamma))
+
+    def q_plus(self, w: ArrayLike) -> Array:
+        return np.maximum(1.0 - np.asarray(w, dtype=float) / self.tau, 0.0) ** self.gamma
+
+    def q_minus(self, w: ArrayLike) -> Array:
+        return np.maximum(1.0 + np.asarray(w, dtype=float) / self.tau, 0.0) ** self.gamma
+
+    def affine(self) -> tuple[float, float, float, float] | None:
+        if self.gamma == 1.0:
+            return (1.0, -1.0 / self.tau, 1.0, 1.0 / self.tau)
+        return None
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return (-self.tau, self.tau)
+
+    @property
+    def symmetric_point(self) -> float:
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Exponential(Device):
+    r"""Exponential response of P2 eq (145).
+
+    .. math:: q_\pm(w) = \frac{e^{\gamma(1 \mp w/\tau)} - 1}{e^{\gamma} - 1}
+    """
+
+    tau: float = 1.0
+    gamma: float = 1.0
+
+    name: ClassVar[str] = "exp"
+    equations: ClassVar[str] = "q± = (exp(γ(1 ∓ w/τ)) − 1)/(exp(γ) − 1); w_sym = 0"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tau", positive("tau", self.tau))
+        gamma = positive("gamma", self.gamma)
+        if gamma > 300:
+            raise ConfigError(f"gamma must be <= 300 to keep exp(gamma) finite (got {gamma!r})")
+        object.__setattr__(self, "gamma", gamma)
+
+    def q_plus(self, w: ArrayLike) -> Array:
+        return np.expm1(self.gamma * (1.0 - np.asarray(w, dtype=float) / self.tau)) / math.expm1(self.gamma)
+
+    def q_minus(self, w: ArrayLike) -> Array:
+        return np.expm1(self.gamma * (1.0 + np.asarray(w, dtype=float) / self.tau)) / math.expm1(self.gamma)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return (-self.tau, self.tau)
+
+    @property
+    def symmetric_point(self) -> float:
+        return 0.0
+
+
+#: CLI names -> classes (``exponential`` is an alias of ``exp``).
+DEVICES: dict[str, type[Device]] = {
+    cls.name: cls for cls in (Ideal, ConstantStep, SoftBounds, CLin, LinearStep, Power, Exponential)
+}
+DEVICES["exponential"] = Exponential
+
+
+# -- device-to-device variation ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Variation:
+    r"""Device-to-device variation, realised per element by :func:`realize`.
+
+    Element ``i`` responds as
+
+    .. math:: q^{(i)}_\pm(w) = g_i (1 \pm r_i)\, q_\pm\big((w - o_i)/s_i\big)
+
+    with step gain ``g_i = |1 + dw_min_dtod ξ|`` (aihwkit ``dw_min_dtod``),
+    up/down asymmetry ``r_i = up_down_dtod ξ`` clipped to ±0.95 (``up_down_dtod``),
+    range scale ``s_i = |1 + range_dtod ξ|`` (bound spread, ``w_max_dtod``), and
+    symmetric-point offset ``o_i = sym_skew + sym_dtod ξ`` (skew and variability;
+    aihwkit's reference offset ``reference_mean``/``reference_std`` with opposite sign).
+    """
+
+    dw_min_dtod: float = 0.0
+    up_down_dtod: float = 0.0
+    range_dtod: float = 0.0
+    sym_skew: float = 0.0
+    sym_dtod: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            checked = finite_float(f.name, value) if f.name == "sym_skew" else non_negative(f.name, value)
+            object.__setattr__(self, f.name, checked)
+
+    @property
+    def is_zero(self) -> bool:
+        return all(getattr(self, f.name) == 0.0 for f in fields(self))
+
+
+@dataclass(frozen=True, eq=False)
+class DeviceArray:
+    """A device with per-element parameters (see :class:`Variation`); same interface as Device.
+
+    Attributes are arrays broadcastable to the weights' shape ``(trials, *param_shape)``.
+    """
+
+    base: Device
+    gain: Array
+    asym: Array
+    scale: Array
+    shift: Array
+    name: str = field(default="")
+
+    def _x(self, w: ArrayLike) -> Array:
+        return (np.asarray(w, dtype=float) - self.shift) / self.scale
+
+    def q_plus(self, w: ArrayLike) -> Array:
+        return self.gain * (1.0 + self.asym) * self.base.q_plus(self._x(w))
+
+    def q_minus(self, w: ArrayLike) -> Array:
+        return self.gain * (1.0 - self.asym) * self.base.q_minus(self._x(w))
+
+    def F(self, w: ArrayLike) -> Array:
+        return 0.5 * (self.q_minus(w) + self.q_plus(w))
+
+    def G(self, w: ArrayLike) -> Array:
+        return 0.5 * (self.q_minus(w) - self.q_plus(w))
+
+    @property
+    def bounds(self) -> tuple[Array, Array]:
+        lo, hi = self.base.bounds
+        return (self.shift + self.scale * lo, self.shift + self.scale * hi)
+
+    @property
+    def symmetric_point(self) -> Array:
+        aff = self.affine()
+        if aff is not None:
+            ap, bp, am, bm = aff
+            g0, g1 = 0.5 * (am - ap), 0.5 * (bm - bp)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(g1 != 0, -g0 / np.where(g1 != 0, g1, 1.0), np.where(g0 == 0, 0.0, np.nan))
+        lo, hi = self.bounds
+        return _bisect_zero(self.G, np.broadcast_to(lo, np.shape(self.gain)).astype(float),
+                            np.broadcast_to(hi, np.shape(self.gain)).astype(float))
+
+    def affine(self) -> tuple[Array, Array, Array, Array] | None:
+        base = self.base.affine()
+        if base is None:
+            return None
+        ap, bp, am, bm = base
+        up, down = self.gain * (1.0 + self.asym), self.gain * (1.0 - self.asym)
+        # q(x) = a + b (w - o)/s  =>  a' = a - b o / s,  b' = b / s
+        return (up * (ap - bp * self.shift / self.scale), up * bp / self.scale,
+                down * (am - bm * self.shift / self.scale), down * bm / self.scale)
+
+
+AnyDevice = Union[Device, DeviceArray]
+
+
+def realize(device: Device, variation: Variation, shape: tuple[int, ...], rng: Any) -> DeviceArray:
+    """Draw per-element device parameters of ``shape`` (leading axis = trials).
+
+    Args:
+        device: the nominal (scalar) device.
+        variation: spreads; zero spreads give constant arrays.
+        shape: weight shape ``(trials, *param_shape)``.
+        rng: a Generator or :class:`convergence.rng.TrialStreams` (purpose DEVICE).
+    """
+    if not isinstance(device, Device):
+        raise ConfigError(f"device must be a convergence Device (got {type(device).__name__})")
+    xi = [rng.standard_normal(shape) for _ in range(4)]
+    gain = np.abs(1.0 + variation.dw_min_dtod * xi[0])
+    asym = np.clip(variation.up_down_dtod * xi[1], -0.95, 0.95)
+    scale = np.abs(1.0 + variation.range_dtod * xi[2])
+    shift = variation.sym_skew + variation.sym_dtod * xi[3]
+    return DeviceArray(device, gain, asym, scale, shift, name=device.name)
+
+
+def tau_sweep(device: Device, taus: Any) -> DeviceArray:
+    """One device per trial with dynamic-range radius ``taus[i]`` (shape (trials, 1)), for sweeps.
+
+    Works for devices whose response depends on ``(w - w_sym)/tau`` only (SoftBounds, CLin,
+    Power, Exponential): element i responds as ``device(tau=taus[i])``, realised as the
+    range scale s_i = taus[i]/device.tau and offset w_sym (1 − s_i) of a :class:`DeviceArray`.
+    """
+    if not isinstance(device, (SoftBounds, CLin, Power, Exponential)):
+        raise ConfigError(f"tau_sweep supports softbounds, linear, power and exp devices (got {device.name!r})")
+    taus = np.asarray(taus, dtype=float).reshape(-1, 1)
+    if taus.size == 0 or not np.all(np.isfinite(taus)) or np.any(taus <= 0):
+        raise ConfigError("tau_sweep: every tau must be finite and > 0")
+    scale = taus / device.tau
+    w_sym = getattr(device, "w_sym", 0.0)
+    ones = np.ones_like(scale)
+    return DeviceArray(device, ones, 0.0 * ones, scale, w_sym * (1.0 - scale), name=device.name)
+
+
+# -- helpers over both kinds ---------------------------------------------------------------
+
+def F(device: AnyDevice, w: ArrayLike) -> Array:
+    """Symmetric component of ``device`` at ``w``."""
+    return device.F(w)
+
+
+def G(device: AnyDevice, w: ArrayLike) -> Array:
+    """Asymmetric component of ``device`` at ``w``."""
+    return device.G(w)
+
+
+def saturation(device: AnyDevice, w: Array) -> Array:
+    r"""Per-element saturation degree: the fraction of the way from w⋄ to the bound.
+
+    For soft bounds with w⋄ = 0 this is |w|/τ, so ``saturation(...).max(-1)`` is P1's
+    ``‖W‖∞/τ`` (Assumption 4). Zero for unbounded devices.
+    """
+    lo, hi = device.bounds
+    sym = device.symmetric_point
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sym = np.where(np.isfinite(sym), sym, 0.5 * (np.asarray(lo) + np.asarray(hi)))
+        up = np.asarray(hi) - sym
+        down = sym - np.asarray(lo)
+        frac = np.where(w >= sym, (w - sym) / up, (sym - w) / down)
+    return np.where(np.isfinite(up) & np.isfinite(down), frac, 0.0)
+
+
+def _bisect_zero(fn: Any, lo: Array, hi: Array, iters: int = 80) -> Array:
+    """Vectorized bisection for an increasing function ``fn`` (G is increasing in w)."""
+    lo = np.array(lo, dtype=float, copy=True)
+    hi = np.array(hi, dtype=float, copy=True)
+    finite = np.isfinite(lo) & np.isfinite(hi)
+    lo = np.where(finite, lo, -1e6)
+    hi = np.where(finite, hi, 1e6)
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        pos = fn(mid) > 0
+        hi = np.where(pos, mid, hi)
+        lo = np.where(pos, lo, mid)
+    return 0.5 * (lo + hi)

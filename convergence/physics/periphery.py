@@ -1,0 +1,252 @@
+r"""The analog matrix-vector product with its periphery (aihwkit ``IOParameters``).
+
+One analog MVM of sample ``x`` (forward ``y = W x``; backward ``z = Wᵀ d`` with the
+roles of the sizes swapped) follows aihwkit's ``ForwardBackwardPassIOManaged``
+(paraphrased, AIHWKIT.md §4.2):
+
+1. noise management: ``s_nm = max_j |x_j|`` (``abs_max``; capped by ``nm_thres`` if > 0),
+   or 1 (``none``); a zero input gives a zero output;
+2. bound management round ``r = 0, 1, …`` with reduction ``β = 2^r`` (``iterative``) or 1;
+   the input is scaled by ``1/(s_nm β)``;
+3. DAC: ``x̃ = clip(Q(x/(s_nm β), inp_res), ±inp_bound) + inp_noise·ξ``
+   with ``Q(v, r) = r·round(v/r)`` (stochastic rounding if ``inp_sto_round``);
+4. crossbar: ``ỹ = W x̃ + w_noise·‖x̃‖₂·ξ`` (``w_noise_type = ADDITIVE_CONSTANT``: fresh
+   weight noise of std ``w_noise`` on every element, summed analytically);
+5. ADC: ``ŷ = clip(Q(ỹ + out_noise·ξ, out_res), ±out_bound)``; with bound management the
+   round is repeated with ``β ← 2β`` for samples where ``|ỹ| > out_bound`` until none
+   saturate, or ``β > max_bm_factor``, or (``inp_res > 0`` and ``β > max_bm_res/inp_res``);
+6. ``y = s_nm β ŷ``.
+
+Every non-ideality is **off by default** (our ``IOParameters()`` is a perfect MVM;
+aihwkit's defaults are not). Backward passes never use bound management (aihwkit
+forces it off there). Vectorized over trials and samples: ``W`` (trials, out, in),
+``x`` (trials, samples, in).
+
+Our name = aihwkit name for every field (``noise_management`` ``"none"|"abs_max"`` =
+``NoiseManagementType.NONE|ABS_MAX``; ``bound_management`` ``"none"|"iterative"`` =
+``BoundManagementType.NONE|ITERATIVE``). Not modelled: IR drop, voltage offsets,
+output non-linearity, asymmetries, PCM read noise, ``out_noise_std`` d2d spread,
+``AbsMaxNPSum``/average noise management, ``IterativeWorstCase``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from convergence._validate import ConfigError, non_negative, positive, positive_int
+
+Array = NDArray[np.float64]
+
+__all__ = ["IOParameters", "PERFECT", "mvm", "forward", "backward", "discretize"]
+
+NOISE_MANAGEMENT = ("none", "abs_max")
+BOUND_MANAGEMENT = ("none", "iterative")
+
+
+@dataclass(frozen=True)
+class IOParameters:
+    """Periphery of one analog MVM direction; all fields keep aihwkit's names.
+
+    Attributes:
+        w_noise: std of additive weight noise per MVM (aihwkit ``w_noise`` with
+            ``w_noise_type=ADDITIVE_CONSTANT``); 0 = off.
+        inp_noise: std of additive input noise after the DAC (``inp_noise``).
+        out_noise: std of additive output noise before the ADC (``out_noise``).
+        inp_res: DAC resolution (step in normalised input units; ``inp_res``; 0 = continuous;
+            a value > 1 means 1/value as in aihwkit, e.g. 254 ≈ 8 bit).
+        out_res: ADC resolution (``out_res``; same convention).
+        inp_bound: input clip ±inp_bound (``inp_bound``; inf = off).
+        out_bound: output clip ±out_bound (``out_bound``; inf = off).
+        inp_sto_round, out_sto_round: stochastic instead of nearest rounding.
+        noise_management: ``"none"`` or ``"abs_max"`` (``noise_management``).
+        nm_thres: cap of the abs-max scale if > 0 (``nm_thres``).
+        bound_management: ``"none"`` or ``"iterative"`` (``bound_management``; forward only).
+        max_bm_factor: largest bound-management reduction (``max_bm_factor``, aihwkit 1000).
+        max_bm_res: stop when reduction > max_bm_res/inp_res (``max_bm_res``, aihwkit 0.25).
+    """
+
+    w_noise: float = 0.0
+    inp_noise: float = 0.0
+    out_noise: float = 0.0
+    inp_res: float = 0.0
+    out_res: float = 0.0
+    inp_bound: float = math.inf
+    out_bound: float = math.inf
+    inp_sto_round: bool = False
+    out_sto_round: bool = False
+    noise_management: str = "none"
+    nm_thres: float = 0.0
+    bound_management: str = "none"
+    max_bm_factor: int = 1000
+    max_bm_res: float = 0.25
+
+    def __post_init__(self) -> None:
+        for name in ("w_noise", "inp_noise", "out_noise", "inp_res", "out_res", "nm_thres"):
+            object.__setattr__(self, name, non_negative(name, getattr(self, name)))
+        for name in ("inp_res", "out_res"):
+            v = getattr(self, name)
+            if v > 1.0:
+                object.__setattr__(self, name, 1.0 / v)
+        for name in ("inp_bound", "out_bound"):
+            object.__setattr__(self, name, positive(name, getattr(self, name), allow_inf=True))
+        if self.noise_management not in NOISE_MANAGEMENT:
+            raise ConfigError(f"noise_management must be one of {', '.join(NOISE_MANAGEMENT)} "
+                              f"(got {self.noise_management!r})")
+        if self.bound_management not in BOUND_MANAGEMENT:
+            raise ConfigError(f"bound_management must be one of {', '.join(BOUND_MANAGEMENT)} "
+                              f"(got {self.bound_management!r})")
+        if self.bound_management != "none" and not math.isfinite(self.out_bound):
+            raise ConfigError("bound_management needs a finite out_bound")
+        object.__setattr__(self, "max_bm_factor", positive_int("max_bm_factor", self.max_bm_factor))
+        object.__setattr__(self, "max_bm_res", positive("max_bm_res", self.max_bm_res))
+        for name in ("inp_sto_round", "out_sto_round"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ConfigError(f"{name} must be True or False (got {getattr(self, name)!r})")
+
+    @property
+    def is_perfect(self) -> bool:
+        """True if the MVM is exact (aihwkit ``is_perfect``)."""
+        return (self.w_noise == 0 and self.inp_noise == 0 and self.out_noise == 0 and self.inp_res == 0
+                and self.out_res == 0 and math.isinf(self.inp_bound) and math.isinf(self.out_bound)
+                and self.noise_management == "none" and self.bound_management == "none")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+PERFECT = IOParameters()
+
+
+def discretize(v: Array, res: float, sto_round: bool = False, rng: Any = None) -> Array:
+    """``res·round(v/res)`` (nearest, or stochastic rounding ``res·floor(v/res + u)``); identity if res = 0."""
+    if res <= 0:
+        return v
+    if sto_round:
+        return res * np.floor(v / res + rng.random(np.shape(v)))
+    return res * np.round(v / res)
+
+
+def _absmax_last(a: Array) -> Array:
+    """``max |a|`` over the last axis (NumPy's reduction over a short last axis is slow: unroll it)."""
+    n = a.shape[-1]
+    if n > 8:
+        return np.abs(a).max(axis=-1)
+    out = np.abs(a[..., 0])
+    for j in range(1, n):
+        np.maximum(out, np.abs(a[..., j]), out=out)
+    return out
+
+
+def _matvec(w: Array, x: Array, transposed: bool) -> Array:
+    """Batched ``x @ Wᵀ`` (forward) or ``x @ W`` (backward); w (T, out, in), x (T, S, ·)."""
+    return np.matmul(x, w) if transposed else np.matmul(x, np.swapaxes(w, -1, -2))
+
+
+def _clip(v: Array, bound: float) -> Array:
+    """``clip(v, -bound, bound)``, skipping the copy when nothing exceeds the bound."""
+    if not math.isfinite(bound):
+        return v
+    hi, lo = v.max(initial=-math.inf), v.min(initial=math.inf)
+    if hi <= bound and lo >= -bound:
+        return v
+    return np.minimum(np.maximum(v, -bound), bound)
+
+
+def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: bool) -> tuple[Array, Array | None]:
+    """One DAC → crossbar → ADC pass for already scaled inputs; returns (output, saturated samples or None)."""
+    x = discretize(x, io.inp_res, io.inp_sto_round, rng)
+    sq = None
+    if io.w_noise and not io.inp_noise:
+        # ‖x‖₂ ≤ inp_bound everywhere implies no element exceeds the bound: skip the clip test
+        sq = np.einsum("tsi,tsi->ts", x, x)
+        if math.isfinite(io.inp_bound) and sq.max(initial=0.0) > io.inp_bound ** 2:
+            x = _clip(x, io.inp_bound)
+            sq = np.einsum("tsi,tsi->ts", x, x)
+    else:
+        x = _clip(x, io.inp_bound)
+    if io.inp_noise:
+        x = x + io.inp_noise * rng.standard_normal(x.shape)
+    y = _matvec(w, x, transposed)
+    if io.w_noise:
+        if sq is None:
+            sq = np.einsum("tsi,tsi->ts", x, x)
+        y += io.w_noise * np.sqrt(sq)[..., None] * rng.standard_normal(y.shape)
+    if io.out_noise:
+        y += io.out_noise * rng.standard_normal(y.shape)
+    y = discretize(y, io.out_res, io.out_sto_round, rng)
+    saturated = None
+    if math.isfinite(io.out_bound):
+        if io.bound_management != "none" and not transposed:
+            n = y.shape[-1]
+            saturated = np.abs(y[..., 0]) > io.out_bound
+            for i in range(1, n) if n <= 8 else ():
+                saturated |= np.abs(y[..., i]) > io.out_bound
+            if n > 8:
+                saturated = np.any(np.abs(y) > io.out_bound, axis=-1)
+        y = _clip(y, io.out_bound)
+    return y, saturated
+
+
+def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, transposed: bool = False) -> Array:
+    """The analog MVM ``W x`` (or ``Wᵀ x``) of every sample through the periphery ``io``.
+
+    Args:
+        w: weights (trials, out, in).
+        x: inputs (trials, samples, in) — or (trials, samples, out) if ``transposed``.
+        io: periphery parameters (:class:`IOParameters`).
+        rng: numpy Generator (or TrialStreams) for the noises and stochastic rounding.
+        transposed: compute ``Wᵀ x`` (backward pass; bound management is ignored).
+
+    Returns:
+        (trials, samples, out) — or (trials, samples, in) if ``transposed``.
+    """
+    w = np.asarray(w, dtype=float)
+    x = np.asarray(x, dtype=float)
+    if io.is_perfect:
+        return _matvec(w, x, transposed)
+    needs_rng = io.w_noise or io.inp_noise or io.out_noise or io.inp_sto_round or io.out_sto_round
+    if needs_rng and rng is None:
+        raise ConfigError("a noisy or stochastically rounded periphery needs an rng")
+    if io.noise_management == "abs_max":
+        s_nm = _absmax_last(x)[..., None]
+        if io.nm_thres > 0:
+            s_nm = np.minimum(s_nm, io.nm_thres)
+        zero = s_nm <= 0
+        s_nm = np.where(zero, 1.0, s_nm)
+    else:
+        s_nm = 1.0
+        zero = None
+    bm = io.bound_management == "iterative" and not transposed
+    beta = np.ones(x.shape[:2] + (1,)) if bm else 1.0
+    y, sat = _single_pass(w, x / s_nm if io.noise_management != "none" else x, io, rng, transposed)
+    if bm:
+        limit = io.max_bm_factor
+        if io.inp_res > 0:
+            limit = min(limit, io.max_bm_res / io.inp_res)
+        todo = sat
+        reduction = 1.0
+        while np.any(todo) and reduction <= limit:
+            reduction *= 2.0
+            beta = np.where(todo[..., None], reduction, beta)
+            y_new, sat_new = _single_pass(w, x / (s_nm * beta), io, rng, transposed)
+            y = np.where(todo[..., None], y_new, y)
+            todo = todo & sat_new
+    if io.noise_management != "none" or bm:
+        y = y * (s_nm * beta)
+    if zero is not None and io.inp_noise <= 0:
+        y = np.where(zero, 0.0, y)
+    return y
+
+
+def forward(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None) -> Array:
+    """Forward pass ``y = W x`` (aihwkit ``rpu_config.forward``)."""
+    return mvm(w, x, io, rng)
+
+
+def backward(w: Array, d: Array, io: IOParameters = PERFECT, rng: Any = None) -> Array:
+    """Backward pass ``z = Wᵀ d`` (aihwkit ``rpu_config.backward``; no bound management)."""
+    return mvm(w, d, io, rng, transposed=True)

@@ -1,0 +1,1 @@
+"""Vector simulation: objectives, gradient noise, the step-API algorithms and the step driver."""

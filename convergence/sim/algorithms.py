@@ -1,0 +1,188 @@
+r"""Training algorithms as pure, batched steps ``(state, gradient sample) -> state``.
+
+An :class:`Algorithm` is a triple of functions (optax style) plus metadata:
+
+* ``init(w0) -> state`` — ``w0`` has shape (trials, d);
+* ``query(state) -> x`` — where the gradient is sampled (W, or W + γP);
+* ``step(state, g, rng=None) -> state`` — ``g`` is the gradient sample at
+  ``query(state)``; ``rng`` (Generator or TrialStreams) feeds pulsed updates
+  and noisy transfer reads;
+* ``analog(state) -> [(name, array, device)]`` — the arrays that live on
+  devices, for saturation monitoring and S_K.
+
+Hyperparameters are scalars or arrays of shape (trials, 1) (or (trials,)),
+so one call sweeps step sizes across trials. User algorithms written with the
+same API can be checked by ``convergence check``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from convergence._validate import ConfigError, hyperparameter, non_negative, positive_int
+from convergence.physics.devices import AnyDevice, Device, DeviceArray
+from convergence.physics.pulses import EXPECTED, UpdateMode, analog_update, check_mode
+
+Array = NDArray[np.float64]
+
+__all__ = ["Algorithm", "SGDState", "TikiTakaState", "digital_sgd", "analog_sgd", "tiki_taka", "ALGORITHMS"]
+
+
+class Algorithm(NamedTuple):
+    """A training algorithm in the toolkit's step API."""
+
+    name: str
+    init: Callable[[Array], Any]
+    query: Callable[[Any], Array]
+    step: Callable[..., Any]
+    analog: Callable[[Any], Sequence[tuple[str, Array, AnyDevice]]]
+    hyper: dict[str, Any]
+
+
+class SGDState(NamedTuple):
+    w: Array
+    k: int
+
+
+class TikiTakaState(NamedTuple):
+    w: Array   # slow / main array W
+    p: Array   # fast / residual array P
+    k: int
+
+
+def _check_device(device: Any, name: str = "device") -> AnyDevice:
+    if not isinstance(device, (Device, DeviceArray)):
+        raise ConfigError(f"{name} must be a Device or DeviceArray (got {type(device).__name__})")
+    return device
+
+
+def _as_weights(w0: Any, *, shape_name: str = "(trials, d)", **hyper: Any) -> Array:
+    """Validate initial weights (``shape_name``: trials first) and that per-trial hyperparameters match."""
+    w = np.array(w0, dtype=float, copy=True)
+    if w.ndim != shape_name.count(",") + 1:
+        raise ConfigError(f"initial weights must have shape {shape_name} (got {w.shape})")
+    if not np.all(np.isfinite(w)):
+        raise ConfigError("initial weights must be finite")
+    for name, value in hyper.items():
+        if np.ndim(value) and np.shape(value)[0] not in (1, w.shape[0]):
+            raise ConfigError(f"{name} has {np.shape(value)[0]} values but there are {w.shape[0]} trials")
+    return w
+
+
+def _describe(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.ravel().tolist()
+    if hasattr(x, "as_dict"):
+        return x.as_dict()
+    if isinstance(x, DeviceArray):
+        return {"name": x.name, "realized": True}
+    return x
+
+
+def digital_sgd(lr: Any) -> Algorithm:
+    r"""Digital SGD, W ← W − α g (P1 eq 2).
+
+    Args:
+        lr: step size α (scalar or per-trial array).
+    """
+    lr = hyperparameter("lr", lr)
+
+    def init(w0: Any) -> SGDState:
+        return SGDState(_as_weights(w0, lr=lr), 0)
+
+    def step(state: SGDState, g: Array, rng: Any = None) -> SGDState:
+        return SGDState(state.w - lr * g, state.k + 1)
+
+    return Algorithm("digital-sgd", init, lambda s: s.w, step, lambda s: [], {"lr": _describe(lr)})
+
+
+def analog_sgd(lr: Any, device: AnyDevice, *, mode: UpdateMode = EXPECTED) -> Algorithm:
+    r"""Analog SGD: W ← U_q(W, −α g) (P1 eq 3, P2 eq 2).
+
+    .. math:: W_{k+1} = W_k - \alpha g_k \odot F(W_k) - \alpha |g_k| \odot G(W_k)
+
+    Args:
+        lr: step size α (scalar or per-trial array).
+        device: the weights' device (scalar Device or realised DeviceArray).
+        mode: :class:`~convergence.physics.pulses.Expected` or :class:`~convergence.physics.pulses.Pulsed`.
+    """
+    lr = hyperparameter("lr", lr)
+    device = _check_device(device)
+    mode = check_mode(mode)
+
+    def init(w0: Any) -> SGDState:
+        return SGDState(_as_weights(w0, lr=lr), 0)
+
+    def step(state: SGDState, g: Array, rng: Any = None) -> SGDState:
+        return SGDState(analog_update(state.w, -lr * g, device, mode, rng), state.k + 1)
+
+    return Algorithm("analog-sgd", init, lambda s: s.w, step, lambda s: [("w", s.w, device)],
+                     {"lr": _describe(lr), "device": _describe(device), "mode": mode.as_dict()})
+
+
+def tiki_taka(lr_fast: Any, lr_transfer: Any, device: AnyDevice, *, device_fast: AnyDevice | None = None,
+              gamma: Any = 0.0, transfer_every: int = 1, read_noise: float = 0.0,
+              mode: UpdateMode = EXPECTED, mode_fast: UpdateMode | None = None) -> Algorithm:
+    r"""Tiki-Taka / residual learning (P1 §4 with γ = 0; P2 §4.3 eqs 10–11).
+
+    .. math::
+        \bar W_k = W_k + \gamma P_k, \qquad
+        P_{k+1} = U_q(P_k, -\beta\, g_k), \qquad
+        W_{k+1} = U_q(W_k, +\alpha\, \tilde P_{k+1}) \text{ every } n \text{ steps}
+
+    where ``g_k`` is the gradient sample at W̄_k (``query``), β = ``lr_fast``
+    (the rate on P), α = ``lr_transfer`` and P̃ = P + read_noise·ξ is the
+    (optionally noisy) transfer read. P stores the *negative* gradient direction
+    (P2's convention; P1 writes P for +gradient and W ← W − αP, which is the same
+    algorithm with P negated on a device with q+(w) = q-(−w)).
+
+    Args:
+        lr_fast: β, step size of the gradient update on P.
+        lr_transfer: α, step size of the transfer P → W.
+        device: device of W; ``device_fast`` the device of P (default: same).
+        gamma: mixing γ of the presented weights W + γP (0 is P1's TT-v1).
+        transfer_every: transfer every n steps (after the P update of that step).
+        read_noise: std of additive Gaussian noise on each transfer read of P.
+        mode, mode_fast: update modes of W and P (default: ``mode`` for both).
+    """
+    lr_fast = hyperparameter("lr_fast", lr_fast)
+    lr_transfer = hyperparameter("lr_transfer", lr_transfer)
+    gamma = hyperparameter("gamma", gamma, allow_zero=True)
+    transfer_every = positive_int("transfer_every", transfer_every)
+    read_noise = non_negative("read_noise", read_noise)
+    device = _check_device(device)
+    device_fast = device if device_fast is None else _check_device(device_fast, "device_fast")
+    mode = check_mode(mode)
+    mode_fast = mode if mode_fast is None else check_mode(mode_fast)
+    has_gamma = not (np.ndim(gamma) == 0 and gamma == 0.0)
+
+    def init(w0: Any) -> TikiTakaState:
+        w = _as_weights(w0, lr_fast=lr_fast, lr_transfer=lr_transfer, gamma=gamma)
+        return TikiTakaState(w, np.zeros_like(w), 0)
+
+    def query(state: TikiTakaState) -> Array:
+        return state.w + gamma * state.p if has_gamma else state.w
+
+    def step(state: TikiTakaState, g: Array, rng: Any = None) -> TikiTakaState:
+        p = analog_update(state.p, -lr_fast * g, device_fast, mode_fast, rng)
+        k = state.k + 1
+        w = state.w
+        if k % transfer_every == 0:
+            read = p
+            if read_noise:
+                if rng is None:
+                    raise ConfigError("noisy transfer reads need an rng")
+                read = p + read_noise * rng.standard_normal(p.shape)
+            w = analog_update(w, lr_transfer * read, device, mode, rng)
+        return TikiTakaState(w, p, k)
+
+    hyper = {"lr_fast": _describe(lr_fast), "lr_transfer": _describe(lr_transfer), "gamma": _describe(gamma),
+             "transfer_every": transfer_every, "read_noise": read_noise, "device": _describe(device),
+             "device_fast": _describe(device_fast), "mode": mode.as_dict(), "mode_fast": mode_fast.as_dict()}
+    return Algorithm("tiki-taka", init, query, step,
+                     lambda s: [("w", s.w, device), ("p", s.p, device_fast)], hyper)
+
+
+ALGORITHMS = {"digital-sgd": digital_sgd, "analog-sgd": analog_sgd, "tiki-taka": tiki_taka}

@@ -1,0 +1,326 @@
+r"""The simulation driver: the only loop over steps in the library.
+
+``simulate`` advances all trials together and records, every ``record_every``
+steps (at the weights the algorithm presents, e.g. W + γP):
+
+* ``loss_gap``  f(x_k) − f*            * ``grad_norm_sq``  ‖∇f(x_k)‖²
+* ``dist_sq``   ‖x_k − W*‖²            * ``sat_<a>``       max_i saturation of analog array a
+* ``s_k_<a>``   running P1 S_K = (1/(k+1)) Σ_{j≤k} s_j²/(1 − s_j²), s_j = ‖A_j‖∞/τ (P1 Thm 2)
+* ``s_k_generic_<a>`` running P2 S_K^{ASGD} = (1/(k+1)) Σ ‖G(A_j)/√F(A_j)‖²∞ (P2 Thm 2)
+
+S_K sums are accumulated at every step, not only at recorded ones. Per-trial
+status: 0 ok, −1 non-finite values appeared, −2 an analog array left its device's
+range (finite). The tail (last ``tail`` fraction of the steps) also accumulates
+per-trial means of ∇f(x_k) and x_k for the trial-and-tail mean gradient.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+from numpy.typing import NDArray
+
+from convergence import rng as rngmod
+from convergence._alloc import tune_allocator
+from convergence._validate import ConfigError, positive_int
+from convergence.sim.algorithms import Algorithm
+from convergence.physics.devices import Device, saturation
+from convergence.sim.noise import Noise, NoNoise
+from convergence.sim.objectives import Objective, weight_dim
+
+Array = NDArray[np.float64]
+
+STATUS_OK = 0
+STATUS_NONFINITE = -1
+STATUS_OUT_OF_RANGE = -2
+STATUS_NAMES = {STATUS_OK: "ok", STATUS_NONFINITE: "nonfinite", STATUS_OUT_OF_RANGE: "out_of_range"}
+
+__all__ = ["simulate", "Trajectory", "STATUS_OK", "STATUS_NONFINITE", "STATUS_OUT_OF_RANGE"]
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Recorded metrics of a batch of trials.
+
+    Attributes:
+        steps: (n_rec,) step indices of the records.
+        metrics: name -> (n_rec, trials) arrays.
+        status: (trials,) status codes (0 ok, −1 non-finite, −2 out of device range).
+        first_bad_step: (trials,) first recorded step with a bad status (−1 if none).
+        tail_start: first step of the tail window.
+        tail_grad_mean: (trials, d) mean over recorded tail steps of ∇f(x_k).
+        tail_w_mean: (trials, d) mean over recorded tail steps of x_k.
+        final_state: the algorithm state after the last step.
+        config: JSON-able description of the run.
+        w: (n_rec, trials, d) presented weights, if ``record_w``.
+        seconds: wall-clock time of the loop.
+    """
+
+    steps: Array
+    metrics: Mapping[str, Array]
+    status: Array
+    first_bad_step: Array
+    tail_start: int
+    tail_grad_mean: Array
+    tail_w_mean: Array
+    final_state: Any
+    config: dict[str, Any]
+    w: Array | None = None
+    seconds: float = 0.0
+    _ok: Array = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ok", self.status == STATUS_OK)
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.status.shape[0])
+
+    @property
+    def ok(self) -> Array:
+        """Boolean mask of trials with status ok."""
+        return self._ok
+
+    def _tail_rows(self) -> Array:
+        rows = self.steps >= self.tail_start
+        if not rows.any():
+            rows[-1] = True
+        return rows
+
+    def per_trial_tail(self, name: str) -> Array:
+        """(trials,) mean of metric ``name`` over the recorded tail steps, per trial."""
+        if name not in self.metrics:
+            raise KeyError(f"no metric {name!r}; recorded: {', '.join(sorted(self.metrics))}")
+        return self.metrics[name][self._tail_rows()].mean(axis=0)
+
+    def tail_mean(self, name: str) -> float:
+        """Mean over ok trials and the tail window of metric ``name`` (nan if no trial is ok)."""
+        vals = self.per_trial_tail(name)[self._ok]
+        return float(vals.mean()) if vals.size else math.nan
+
+    def tail_stderr(self, name: str) -> float:
+        """Standard error of :meth:`tail_mean` across independent trials (nan for < 2 ok trials).
+
+        Trials are independent, so the spread of per-trial tail means gives an
+        honest error bar despite the autocorrelation within a trajectory.
+        """
+        vals = self.per_trial_tail(name)[self._ok]
+        return float(vals.std(ddof=1) / math.sqrt(vals.size)) if vals.size >= 2 else math.nan
+
+    def final(self, name: str) -> Array:
+        """(trials,) last recorded value of ``name``."""
+        return self.metrics[name][-1]
+
+    def mean_grad_norm_sq(self) -> float:
+        """Squared norm of the trial-and-tail mean of ∇f(x_k) (ok trials)."""
+        g = self.tail_grad_mean[self._ok]
+        return float(np.sum(g.mean(axis=0) ** 2)) if g.size else math.nan
+
+    def w_mean(self) -> Array:
+        """Per-coordinate mean of the presented weights over ok trials and the tail."""
+        w = self.tail_w_mean[self._ok]
+        return w.mean(axis=0) if w.size else np.full(self.tail_w_mean.shape[1], np.nan)
+
+    def status_counts(self) -> dict[str, int]:
+        return {name: int(np.sum(self.status == code)) for code, name in STATUS_NAMES.items()}
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able summary (the CLI's ``--json`` output)."""
+        def ms(name: str) -> dict[str, float]:
+            return {"mean": self.tail_mean(name), "stderr": self.tail_stderr(name)}
+        tail = {"grad_norm_sq": ms("grad_norm_sq"), "loss": ms("loss_gap"), "dist_sq": ms("dist_sq"),
+                "mean_grad_norm_sq": self.mean_grad_norm_sq(), "w_mean": self.w_mean().tolist(),
+                "start_step": self.tail_start}
+        for name in self.metrics:
+            if name.startswith(("sat_", "s_k_")):
+                tail[name] = ms(name)
+        return {"config": self.config, "tail": tail, "status": self.status_counts(),
+                "final": {name: float(np.mean(self.final(name)[self._ok])) if self._ok.any() else math.nan
+                          for name in self.metrics},
+                "seconds": self.seconds}
+
+
+def _broadcast_init(w0: Any, trials: int, d: int) -> Array:
+    w = np.asarray(w0, dtype=float)
+    if w.ndim == 0:
+        w = np.full((trials, d), float(w))
+    elif w.ndim == 1:
+        if w.shape[0] != d:
+            raise ConfigError(f"init has {w.shape[0]} values but the objective has {d} weights")
+        w = np.broadcast_to(w, (trials, d)).copy()
+    elif w.shape != (trials, d):
+        raise ConfigError(f"init must be a scalar, length {d}, or shape ({trials}, {d}) (got {w.shape})")
+    if not np.all(np.isfinite(w)):
+        raise ConfigError("init must be finite")
+    return w
+
+
+def _saturation_and_ratio(device: Any, a: Array) -> tuple[Array, Array]:
+    """Per trial: max_i saturation(a_i) and max_i (G/√F)(a_i)².
+
+    For a scalar :class:`~convergence.physics.devices.Device` both maxima are attained at the row's
+    largest or smallest element (saturation grows away from w⋄, and G/√F is increasing for
+    every device of the toolkit: ``Device.monotone_ratio``, tested), so two reductions over
+    the weights replace several elementwise passes per step.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if isinstance(device, Device) and device.monotone_ratio:
+            hi_w, lo_w = a.max(axis=1), a.min(axis=1)
+            sat = np.maximum(saturation(device, hi_w), saturation(device, lo_w))
+            r_hi, r_lo = device.ratio(hi_w), device.ratio(lo_w)
+            return sat, np.maximum(r_hi * r_hi, r_lo * r_lo)
+        r = device.G(a) / np.sqrt(device.F(a))
+        return np.max(saturation(device, a), axis=1), np.max(r * r, axis=1)
+
+
+def _p1_s(sat_max: Array) -> Array:
+    s2 = sat_max * sat_max
+    with np.errstate(divide="ignore"):
+        return np.where(s2 < 1.0, s2 / (1.0 - s2), np.inf)
+
+
+def _progress(total: int, enabled: bool | None) -> Any:
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, unit="step", leave=False, dynamic_ncols=True)
+
+
+def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0: Any, steps: int, *,
+             trials: int | None = None, seed: int | np.random.SeedSequence = 0, record_every: int = 1,
+             tail: float = 0.5, record_w: bool = False, progress: bool | None = None,
+             trial_block: int = rngmod.DEFAULT_BLOCK, first_trial: int = 0) -> Trajectory:
+    """Run ``algorithm`` on ``objective`` with gradient ``noise`` for ``steps`` steps.
+
+    Args:
+        algorithm: an :class:`~convergence.sim.algorithms.Algorithm`.
+        objective: the objective (constants and gradient).
+        noise: a noise model (None: exact gradients).
+        w0: initial weights: scalar, (d,) or (trials, d).
+        steps: number of steps K.
+        trials: number of trials (default: from ``w0``'s leading axis, else 1).
+        seed: root seed; noise and algorithm draw from separate per-block streams.
+        record_every: record metrics every n steps (step 0 and the last step always).
+        tail: fraction of the steps at the end that forms the tail window, in (0, 1].
+        record_w: also keep the presented weights at recorded steps.
+        progress: show a progress bar (default: when stderr is a terminal).
+        trial_block: trials per random stream (1: each trial its own stream).
+        first_trial: global index of the first trial (for workers handling a slice).
+
+    Returns:
+        A :class:`Trajectory`.
+    """
+    tune_allocator()
+    steps = positive_int("steps", steps)
+    record_every = positive_int("record_every", record_every)
+    if not (isinstance(tail, (int, float)) and 0.0 < tail <= 1.0):
+        raise ConfigError(f"tail must be a fraction in (0, 1] (got {tail!r})")
+    noise = NoNoise() if noise is None else noise
+    d = weight_dim(objective)
+    w0_arr = np.asarray(w0, dtype=float)
+    if trials is None:
+        trials = w0_arr.shape[0] if w0_arr.ndim == 2 else 1
+    trials = positive_int("trials", trials)
+    w_init = _broadcast_init(w0, trials, d)
+
+    noise_rng = rngmod.TrialStreams(seed, trials, purpose=rngmod.NOISE, block=trial_block, first_trial=first_trial)
+    alg_rng = rngmod.TrialStreams(seed, trials, purpose=rngmod.ALGORITHM, block=trial_block, first_trial=first_trial)
+
+    state = algorithm.init(w_init)
+    tail_start = steps - max(1, int(math.ceil(tail * steps)))
+    record_at = set(range(0, steps, record_every)) | {steps - 1}
+    n_rec = len(record_at)
+
+    analog0 = algorithm.analog(state)
+    names = ["loss_gap", "grad_norm_sq", "dist_sq"]
+    for a_name, _, _ in analog0:
+        names += [f"sat_{a_name}", f"s_k_{a_name}", f"s_k_generic_{a_name}"]
+    metrics = {name: np.empty((n_rec, trials)) for name in names}
+    rec_steps = np.empty(n_rec, dtype=np.int64)
+    w_hist = np.empty((n_rec, trials, d)) if record_w else None
+    s_sum = {a: np.zeros(trials) for a, _, _ in analog0}
+    s_gen_sum = {a: np.zeros(trials) for a, _, _ in analog0}
+    status = np.zeros(trials, dtype=np.int64)
+    first_bad = np.full(trials, -1, dtype=np.int64)
+    tail_g = np.zeros((trials, d))
+    tail_w = np.zeros((trials, d))
+    n_tail = 0
+    w_star = np.asarray(objective.w_star, dtype=float)
+
+    bar = _progress(steps, progress)
+    bar_every = max(1, steps // 200)
+    t0 = time.perf_counter()
+    r = 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(steps):
+            x = algorithm.query(state)
+            analog = algorithm.analog(state)
+            sat_max = {}
+            for a_name, arr, dev in analog:
+                sat_max[a_name], ratio_sq = _saturation_and_ratio(dev, arr)
+                s_sum[a_name] += _p1_s(sat_max[a_name])
+                s_gen_sum[a_name] += ratio_sq
+            grad = None
+            if k in record_at:
+                grad = objective.grad(x)
+                metrics["loss_gap"][r] = objective.value(x) - objective.f_star
+                metrics["grad_norm_sq"][r] = np.einsum("td,td->t", grad, grad)
+                diff = x - w_star
+                metrics["dist_sq"][r] = np.einsum("td,td->t", diff, diff)
+                for a_name, arr, dev in analog:
+                    metrics[f"sat_{a_name}"][r] = sat_max[a_name]
+                    metrics[f"s_k_{a_name}"][r] = s_sum[a_name] / (k + 1)
+                    metrics[f"s_k_generic_{a_name}"][r] = s_gen_sum[a_name] / (k + 1)
+                if w_hist is not None:
+                    w_hist[r] = x
+                rec_steps[r] = k
+                _update_status(status, first_bad, k, x, analog)
+                if k >= tail_start:
+                    tail_g += grad
+                    tail_w += x
+                    n_tail += 1
+                r += 1
+            g = noise.sample(objective, x, noise_rng, grad)
+            state = algorithm.step(state, g, rng=alg_rng)
+            if bar is not None and (k + 1) % bar_every == 0:
+                bar.update(bar_every)
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    # the final state after the last step also decides the status
+    _update_status(status, first_bad, steps, algorithm.query(state), algorithm.analog(state))
+    config = {"steps": steps, "trials": trials, "record_every": record_every, "tail": tail,
+              "seed": _seed_repr(seed), "trial_block": trial_block, "first_trial": first_trial,
+              "algorithm": {"name": algorithm.name, **algorithm.hyper},
+              "objective": objective.describe(), "noise": noise.as_dict()}
+    return Trajectory(rec_steps, metrics, status, first_bad, tail_start,
+                      tail_g / max(n_tail, 1), tail_w / max(n_tail, 1), state, config, w_hist, seconds)
+
+
+def _seed_repr(seed: Any) -> Any:
+    if isinstance(seed, np.random.SeedSequence):
+        return {"entropy": seed.entropy, "spawn_key": list(seed.spawn_key)}
+    return int(seed)
+
+
+def _update_status(status: Array, first_bad: Array, k: int, x: Array, analog: Any) -> None:
+    finite = np.all(np.isfinite(x), axis=1)
+    out_of_range = np.zeros_like(finite)
+    for _, arr, dev in analog:
+        finite &= np.all(np.isfinite(arr), axis=1)
+        lo, hi = dev.bounds
+        span = np.asarray(hi) - np.asarray(lo)
+        tol = np.where(np.isfinite(span), 1e-9 * span, 0.0)
+        out_of_range |= np.any((arr < lo - tol) | (arr > hi + tol), axis=1)
+    newly_nonfinite = ~finite & (status != STATUS_NONFINITE)
+    first_bad[newly_nonfinite & (first_bad < 0)] = k
+    status[newly_nonfinite] = STATUS_NONFINITE
+    newly_out = finite & out_of_range & (status == STATUS_OK)
+    first_bad[newly_out] = k
+    status[newly_out] = STATUS_OUT_OF_RANGE

@@ -1,0 +1,135 @@
+"""Parse ``name:key=value,...`` specs into devices, objectives, noise models and update modes.
+
+Every failure raises :class:`~convergence._validate.ConfigError` with one line
+naming the option, the bad field and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Mapping
+
+from convergence._validate import ConfigError
+from convergence.physics.devices import DEVICES, Device, Variation
+from convergence.sim.noise import NOISES, Noise
+from convergence.sim.objectives import OBJECTIVES, Objective
+from convergence.physics.pulses import Expected, Pulsed, UpdateMode
+
+__all__ = ["parse_spec", "parse_device", "parse_objective", "parse_noise", "parse_pulsed", "parse_variation"]
+
+
+def parse_spec(text: str, what: str) -> tuple[str, dict[str, str]]:
+    """Split ``name:k=v,k=v`` into the name and a dict of raw strings."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"{what}: empty spec (expected name:key=value,...)")
+    name, _, rest = text.strip().partition(":")
+    name = name.strip().lower()
+    params: dict[str, str] = {}
+    if rest.strip():
+        for item in rest.split(","):
+            key, eq, value = item.partition("=")
+            key = key.strip()
+            if not eq or not key or not value.strip():
+                raise ConfigError(f"{what}: bad item {item.strip()!r} in {text!r} (expected key=value)")
+            if key in params:
+                raise ConfigError(f"{what}: key {key!r} given twice")
+            params[key] = value.strip()
+    return name, params
+
+
+def _convert(value: str, like: Any, what: str, key: str) -> Any:
+    """Convert the raw string to the type of the field's default."""
+    low = value.lower()
+    try:
+        if isinstance(like, bool):
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(like, int) and not isinstance(like, bool):
+            f = float(value)
+            if f != int(f):
+                raise ValueError
+            return int(f)
+        if isinstance(like, str):
+            return value
+        if low in ("inf", "+inf", "infinity"):
+            return math.inf
+        if low in ("-inf", "-infinity"):
+            return -math.inf
+        return float(value)
+    except ValueError:
+        kind = {bool: "true/false", int: "an integer", str: "a string"}.get(type(like), "a number")
+        raise ConfigError(f"{what}: {key}={value!r} is not {kind}") from None
+
+
+def _build(cls: type, params: Mapping[str, str], what: str, name: str,
+           convert_overrides: Mapping[str, Callable[[str], Any]] | None = None) -> Any:
+    flds = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(params) - set(flds))
+    if unknown:
+        allowed = ", ".join(flds) or "no keys"
+        raise ConfigError(f"{what}: unknown key {unknown[0]!r} for {name!r} (allowed: {allowed})")
+    kwargs = {}
+    for key, raw in params.items():
+        if convert_overrides and key in convert_overrides:
+            kwargs[key] = convert_overrides[key](raw)
+            continue
+        default = flds[key].default
+        like = default if default not in (dataclasses.MISSING, None) else 0.0
+        kwargs[key] = _convert(raw, like, what, key)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+    except TypeError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+def _choices(registry: Mapping[str, Any]) -> str:
+    return ", ".join(sorted(registry))
+
+
+def parse_device(text: str) -> Device:
+    """``softbounds:tau=0.8``, ``linear:tau=3.5,c=0.2``, ``power:tau=1,gamma=0.5``, ``ideal`` ..."""
+    name, params = parse_spec(text, "--device")
+    if name not in DEVICES:
+        raise ConfigError(f"--device: unknown device {name!r} (allowed: {_choices(DEVICES)})")
+    return _build(DEVICES[name], params, "--device", name)
+
+
+def parse_objective(text: str) -> Objective:
+    """``quadratic:d=1,L=2,w_star=0.3``, ``lsq:d=40,n=100``, ``logistic:d=10``, ``twolayer:p=4,h=6``."""
+    name, params = parse_spec(text, "--objective")
+    if name not in OBJECTIVES:
+        raise ConfigError(f"--objective: unknown objective {name!r} (allowed: {_choices(OBJECTIVES)})")
+    overrides = {"mu": lambda raw: _convert(raw, 0.0, "--objective", "mu"),
+                 "w_star": lambda raw: _convert(raw, 0.0, "--objective", "w_star")}
+    return _build(OBJECTIVES[name], params, "--objective", name, overrides)
+
+
+def parse_noise(text: str) -> Noise:
+    """``none``, ``gaussian:sigma=0.4``, ``twopoint:sigma=0.1,tau=1``, ``minibatch:batch=10``."""
+    name, params = parse_spec(text, "--noise")
+    if name not in NOISES:
+        raise ConfigError(f"--noise: unknown noise {name!r} (allowed: {_choices(NOISES)})")
+    return _build(NOISES[name], params, "--noise", name)
+
+
+def parse_pulsed(text: str | None) -> UpdateMode:
+    """``dw_min=0.001,bl=100[,c2c=0.1,rounding=stochastic]``; None gives the expected mode."""
+    if text is None:
+        return Expected()
+    _, params = parse_spec("pulsed:" + text, "--pulsed")
+    if "dw_min" not in params:
+        raise ConfigError("--pulsed: dw_min is required (e.g. --pulsed dw_min=0.001,bl=100)")
+    return _build(Pulsed, params, "--pulsed", "pulsed")
+
+
+def parse_variation(text: str | None) -> Variation:
+    """``dw_min_dtod=0.3,sym_skew=0.1,sym_dtod=0.05,...`` (device-to-device variation)."""
+    if text is None:
+        return Variation()
+    _, params = parse_spec("variation:" + text, "--variation")
+    return _build(Variation, params, "--variation", "variation")

@@ -1,0 +1,1 @@
+"""Theory: the papers' bounds, the property battery, mean-field predictions and errata."""

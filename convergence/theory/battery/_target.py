@@ -1,0 +1,213 @@
+r"""What ``convergence check`` accepts: an *algorithm factory*, and how built-ins are adapted.
+
+The factory contract
+--------------------
+A factory is a callable::
+
+    factory(lr, device, *, mode=Expected()) -> convergence.sim.algorithms.Algorithm
+
+* ``lr`` — the step size: a Python float, or a float64 array of shape ``(trials, 1)``
+  holding one step size per trial. The battery sweeps step sizes by passing such an
+  array, so a whole sweep runs in one batched simulation; the factory must use ``lr``
+  with NumPy broadcasting against weights of shape ``(trials, d)`` (as the built-ins
+  do via :func:`convergence._validate.hyperparameter`).
+* ``device`` — a :class:`convergence.physics.devices.Device` (the battery uses ``Ideal()``,
+  ``SoftBounds(tau)`` including ``tau = inf``, ``SoftBounds(tau, w_sym)`` and
+  ``CLin(tau, c)``). Every analog array of the algorithm should live on it (or on a
+  device derived from it).
+* ``mode`` (optional keyword) — an update mode; passed only when the user asks for one
+  (``check(..., mode=Pulsed(...))``); the claims' predictions are for ``Expected()``.
+
+The returned :class:`~convergence.sim.algorithms.Algorithm` has the built-ins' step API:
+``init(w0)`` with ``w0`` of shape (trials, d), ``query(state)`` (where the gradient is
+sampled), ``step(state, g, rng=None)`` (pure), ``analog(state)`` listing
+``(name, array, device)`` for every array that lives on a device (an empty list for a
+digital algorithm), and a JSON-able ``hyper`` dict.
+
+A factory may carry an attribute ``not_applicable``: a mapping ``claim name -> reason``
+for claims that do not apply to it (they are reported as ``skipped`` unless named
+explicitly). Factories that take only ``lr`` (digital algorithms) are accepted and
+called without the device.
+
+Built-in adapters
+-----------------
+``convergence.sim.algorithms:digital_sgd`` → ``digital_sgd(lr)`` (device ignored);
+``convergence.sim.algorithms:analog_sgd`` is a factory as is;
+``convergence.sim.algorithms:tiki_taka`` → ``tiki_taka(lr, lr, device, mode=mode)``
+(``lr_fast = lr_transfer = lr``, γ = 0, P on the same device: P1's TT-v1 in P2's sign
+convention). The short names ``digital-sgd``, ``analog-sgd``, ``tiki-taka`` also work.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from convergence._validate import ConfigError
+from convergence.sim.algorithms import EXPECTED, Algorithm, analog_sgd, digital_sgd, tiki_taka
+from convergence.physics.devices import SoftBounds
+
+__all__ = ["Factory", "digital_sgd_factory", "analog_sgd_factory", "tiki_taka_factory", "BUILTIN_FACTORIES",
+           "resolve_factory", "make_algorithm", "not_applicable"]
+
+Factory = Callable[..., Algorithm]
+
+
+def digital_sgd_factory(lr: Any, device: Any = None, *, mode: Any = EXPECTED) -> Algorithm:
+    """Digital SGD in the factory contract (the device and mode are ignored)."""
+    return digital_sgd(lr)
+
+
+def analog_sgd_factory(lr: Any, device: Any, *, mode: Any = EXPECTED) -> Algorithm:
+    """Analog SGD (P1 eq 3, P2 eq 2) in the factory contract."""
+    return analog_sgd(lr, device, mode=mode)
+
+
+def tiki_taka_factory(lr: Any, device: Any, *, mode: Any = EXPECTED) -> Algorithm:
+    """Tiki-Taka with ``lr_fast = lr_transfer = lr``, γ = 0, both arrays on ``device``."""
+    return tiki_taka(lr, lr, device, mode=mode)
+
+
+tiki_taka_factory.not_applicable = {  # type: ignore[attr-defined]
+    "reduces-to-digital": "on an ideal device Tiki-Taka is a double integrator (P never decays: "
+                          "P <- P - lr g, W <- W + lr P), not SGD; the claim does not apply",
+}
+
+#: short names accepted by ``convergence check``
+BUILTIN_FACTORIES: dict[str, Factory] = {"digital-sgd": digital_sgd_factory, "analog-sgd": analog_sgd_factory,
+                                         "tiki-taka": tiki_taka_factory}
+
+#: built-in algorithm constructors whose signatures differ from the contract -> adapter
+_ADAPTERS: dict[Any, Factory] = {digital_sgd: digital_sgd_factory, tiki_taka: tiki_taka_factory,
+                                 analog_sgd: analog_sgd_factory}
+
+
+def not_applicable(factory: Any) -> Mapping[str, str]:
+    """The factory's ``not_applicable`` mapping (claim -> reason), empty if absent."""
+    out = getattr(factory, "not_applicable", None)
+    return dict(out) if isinstance(out, Mapping) else {}
+
+
+def _import_target(text: str) -> Any:
+    if ":" not in text:
+        raise ConfigError(f"target {text!r} must be 'package.module:factory' or one of "
+                          f"{', '.join(BUILTIN_FACTORIES)}")
+    module_name, _, attr = text.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"target {text!r} must be 'package.module:factory'")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())   # like `python -m`: modules in the working directory import
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module {module_name!r}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a user module that fails on import is bad input
+        raise ConfigError(f"importing module {module_name!r} raised {type(exc).__name__}: {exc}") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _accepts_device(fn: Callable[..., Any]) -> bool:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    try:
+        sig.bind(0.1, SoftBounds(1.0))
+        return True
+    except TypeError:
+        try:
+            sig.bind(0.1)
+            return False
+        except TypeError:
+            return True   # neither binds: the probe reports the real error
+
+
+def _accepts_mode(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == "mode" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def make_algorithm(factory: Factory, lr: Any, device: Any, mode: Any = None) -> Algorithm:
+    """Call ``factory`` per the contract (device only if accepted, ``mode`` only if given)."""
+    if mode is not None:
+        if not _accepts_mode(factory):
+            raise ConfigError(f"factory {_label(factory)} does not accept a mode= keyword")
+        return factory(lr, device, mode=mode)
+    return factory(lr, device)
+
+
+def _label(obj: Any) -> str:
+    mod = getattr(obj, "__module__", None)
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
+    return f"{mod}:{name}" if mod else str(name)
+
+
+def _probe(factory: Factory, label: str, mode: Any) -> None:
+    """Build the algorithm once with a per-trial lr array and take one step (contract check)."""
+    lr = np.array([[0.01], [0.02]])
+    try:
+        alg = make_algorithm(factory, lr, SoftBounds(1.0), mode)
+    except ConfigError:
+        raise
+    except TypeError as exc:
+        raise ConfigError(f"{label} cannot be called as factory(lr, device): {exc}") from None
+    if not isinstance(alg, Algorithm) and not all(hasattr(alg, a) for a in ("init", "query", "step", "analog")):
+        raise ConfigError(f"{label}(lr, device) returned {type(alg).__name__}, not a convergence Algorithm "
+                          "(needs init, query, step, analog)")
+    try:
+        state = alg.init(np.zeros((2, 1)))
+        x = np.asarray(alg.query(state))
+        alg.step(state, np.zeros((2, 1)), rng=np.random.default_rng(0))
+        list(alg.analog(state))
+    except Exception as exc:  # noqa: BLE001 - any failure here is a contract violation
+        raise ConfigError(f"{label}: the algorithm does not follow the step API "
+                          f"(init/query/step/analog on weights of shape (trials, d)): {type(exc).__name__}: {exc}") \
+            from None
+    if x.shape != (2, 1):
+        raise ConfigError(f"{label}: query(state) returned shape {x.shape}, expected (trials, d) = (2, 1)")
+
+
+def resolve_factory(target: Any, *, mode: Any = None) -> tuple[Factory, str]:
+    """Turn a target (callable, ``"module:attr"`` or a built-in short name) into a checked factory.
+
+    Returns ``(factory, label)``. Raises :class:`ConfigError` (one line) if the target cannot be
+    imported, is not callable, is an Algorithm instance rather than a factory, or does not
+    produce an Algorithm with the step API.
+    """
+    if isinstance(target, str):
+        label = target
+        obj = BUILTIN_FACTORIES[target] if target in BUILTIN_FACTORIES else _import_target(target)
+    else:
+        obj, label = target, _label(target)
+    if isinstance(obj, Algorithm):
+        raise ConfigError(f"{label} is an Algorithm instance, not a factory; pass a function "
+                          "(lr, device, *, mode) -> Algorithm")
+    if not callable(obj):
+        raise ConfigError(f"{label} is not an Algorithm factory (a {type(obj).__name__}, not callable)")
+    factory: Factory = _ADAPTERS.get(obj, obj)
+    if factory is obj and not _accepts_device(obj):
+        inner = obj
+
+        def factory(lr: Any, device: Any = None, *, mode: Any = None) -> Algorithm:  # type: ignore[misc]
+            if mode is None:
+                return inner(lr)
+            if not _accepts_mode(inner):
+                raise ConfigError(f"factory {_label(inner)} does not accept a mode= keyword")
+            return inner(lr, mode=mode)
+
+        factory.not_applicable = not_applicable(inner)  # type: ignore[attr-defined]
+        factory.__qualname__ = getattr(inner, "__qualname__", "factory")
+        factory.__module__ = getattr(inner, "__module__", None)  # type: ignore[assignment]
+    _probe(factory, label, mode)
+    return factory, label

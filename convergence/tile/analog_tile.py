@@ -1,0 +1,615 @@
+r"""An analog tile like aihwkit's pulsed tile: forward, backward and the pulsed rank-1 update.
+
+A tile holds ``W`` of shape (trials, out, in) on a device and offers
+
+* ``forward(x)``  ``y = W x``  and ``backward(d)``  ``z = Wᵀ d`` through the periphery
+  (:mod:`convergence.physics.periphery`), ``x`` (trials, samples, in), ``d`` (trials, samples, out);
+* ``update(x, d, lr)``: the SGD update ``W ← W − lr d xᵀ`` of every sample, applied as
+  *sequential* rank-1 updates (aihwkit's CPU semantics: a mini-batch is ``m_batch``
+  vector updates), in one of three modes (one switch, :class:`UpdateParameters.mode`):
+
+  - ``"expected"`` — the theory's recursion per sample,
+    ``W ← W + ΔW ⊙ F(W) − |ΔW| ⊙ G(W)``, ``ΔW = −lr d xᵀ`` (P1 eq 3/7, P2 eq 5);
+  - ``"rounding"`` — per element ``n = ⌊|ΔW|/δ + u⌋`` pulses (stochastic rounding, capped at
+    ``desired_bl``; :func:`convergence.physics.pulses.pulse_counts`), sign of ΔW;
+  - ``"pulse_train"`` — aihwkit's ``StochasticCompressed`` pulse trains with update
+    (BL) management (AIHWKIT.md §2). Per sample, with ``δ`` the granularity:
+
+    .. math::
+        k = |lr|\,\max_j|x_j|\,\max_i|d_i|/δ,\quad BL = \min(\lceil k\rceil, BL_{des}),\quad
+        A = B = \sqrt{|lr|/(δ\,BL)}
+
+    and update management rescales ``A ← A\sqrt{x_m/d_m}``, ``B ← B\sqrt{d_m/x_m}`` with
+    ``d_m`` reduced by ``BL_des/k`` when ``k > BL_des`` (the d side saturates: gradient
+    clipping). In each of the BL slots input line ``j`` fires with ``p_j = min(1, B|x_j|)``
+    and output line ``i`` with ``q_i = min(1, A|d_i|)``; element (i, j) receives one pulse per
+    coincidence, downwards iff ``sign(x_j) sign(d_i) sign(lr) > 0``. Hence
+    ``n_ij ~ Binomial(BL, p_j q_i)`` marginally, correlated along rows and columns.
+
+Each pulse is one device pulse (state-dependent step, cycle-to-cycle noise, clipping).
+All pulses of an element within one sample have the same sign, so the ``n`` pulses are
+applied in one go: in closed form for noise-free soft-bounds-type devices (affine
+responses whose fixed points are the bounds: the iterate never leaves the range, so the
+per-pulse clipping is inactive) and by a masked pulse loop otherwise. For the closed form
+the per-sample maps ``w ↦ f + rⁿ(w − f)`` are composed over the samples of a batch in
+log space (exact, vectorized over samples); samples without any coincidence are skipped.
+
+Differences from aihwkit (CPU, 1.2.0), by design or not modelled:
+
+* randomness: NumPy PCG64 instead of aihwkit's generator (its CPU pulse RNG cannot be seeded), so
+  agreement is statistical; input-line bits are drawn only for slots where an output line fires
+  (same law); float64 instead of float32;
+* pulse types other than ``StochasticCompressed`` (``Stochastic``, ``MeanCount``,
+  ``DeterministicImplicit``), probability resolution ``res``, ``d_sparsity`` and ``x/d_res_implicit``
+  are not modelled; ``"rounding"`` is the toolkit's own per-element stochastic rounding;
+* device: reset, decay, diffusion, corrupted devices and ``perfect_bias`` are not modelled;
+* periphery: see :mod:`convergence.physics.periphery` (no IR drop, offsets, non-linearity, PCM noise);
+* ``"expected"`` mode composes the per-sample mean-field maps and clips once at the end.
+
+Reference: IBM aihwkit ``AnalogTile``/``RPUPulsed`` (C++ ``PulsedRPUWeightUpdater``,
+``SparseBitLineMaker``), AIHWKIT.md §2; THEORY §1.7.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from convergence._validate import ConfigError, non_negative, positive, positive_int
+from convergence.physics.devices import Device, DeviceArray
+from convergence.physics.periphery import PERFECT, IOParameters, _absmax_last, backward as _backward, forward as _forward
+from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference, apply_device_pulses
+from convergence.physics.pulses import Pulsed, apply_pulses, expected_update, pulse_counts
+
+Array = NDArray[np.float64]
+
+__all__ = ["UpdateParameters", "AnalogTile", "MODES", "pulse_train_parameters", "pulse_train_probabilities",
+           "coincidences", "coincidence_counts",
+           "tile_update"]
+
+MODES = ("expected", "rounding", "pulse_train")
+
+
+@dataclass(frozen=True)
+class UpdateParameters:
+    """How a tile realises ``W ← W − lr d xᵀ`` (aihwkit ``UpdateParameters`` names).
+
+    Attributes:
+        mode: ``"expected"``, ``"rounding"`` or ``"pulse_train"`` (aihwkit ``pulse_type=
+            StochasticCompressed``).
+        desired_bl: maximal bit length BL (``desired_bl``; aihwkit default 31); in
+            ``"rounding"`` mode the per-element pulse cap.
+        update_bl_management: BL = min(ceil(k), desired_bl) (``update_bl_management``).
+        update_management: rescale A and B (``update_management``; forced on by BL management).
+        um_grad_scale: scale of ``max|d|`` in update management (``um_grad_scale``).
+        max_bits: bit-tensor elements generated at once (memory cap; results do not depend on it
+            only when it is not reached — keep it fixed for reproducibility).
+    """
+
+    mode: str = "pulse_train"
+    desired_bl: int = 31
+    update_bl_management: bool = True
+    update_management: bool = True
+    um_grad_scale: float = 1.0
+    max_bits: int = 1 << 22
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)} (got {self.mode!r})")
+        object.__setattr__(self, "desired_bl", positive_int("desired_bl", self.desired_bl))
+        object.__setattr__(self, "um_grad_scale", positive("um_grad_scale", self.um_grad_scale))
+        object.__setattr__(self, "max_bits", positive_int("max_bits", self.max_bits))
+        for name in ("update_bl_management", "update_management"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ConfigError(f"{name} must be True or False (got {getattr(self, name)!r})")
+
+    @property
+    def um(self) -> bool:
+        return bool(self.update_management or self.update_bl_management)
+
+
+# -- pulse trains ---------------------------------------------------------------------------
+
+def pulse_train_parameters(x: Array, d: Array, lr: Any, dw_min: Any, up: UpdateParameters,
+                           x_absmax: Array | None = None) -> tuple[Array, Array, Array]:
+    """BL and the probability scales A, B of every sample (AIHWKIT.md §2, ``calculateBlAB`` + UM).
+
+    Args:
+        x: inputs (trials, samples, in); d: errors (trials, samples, out).
+        lr: learning rate, scalar or (trials,) (only |lr| matters here).
+        dw_min: granularity δ, scalar or (trials,).
+        up: update parameters.
+        x_absmax: optional precomputed ``max_j |x_j|`` (trials, samples) — an optimisation for
+            fixed data (the reduction over a short last axis is the costliest step).
+
+    Returns:
+        ``bl`` (trials, samples) int64 (0 where x, d or lr vanish), ``a`` and ``b`` (trials, samples):
+        output line i fires with ``min(1, a|d_i|)``, input line j with ``min(1, b|x_j|)``.
+    """
+    T = x.shape[0]
+    lr_abs = np.abs(np.asarray(lr, float).reshape(-1, 1) if np.ndim(lr) else np.full((T, 1), float(lr)))
+    delta = np.asarray(dw_min, float).reshape(-1, 1) if np.ndim(dw_min) else np.full((T, 1), float(dw_min))
+    xm = _absmax_last(x) if x_absmax is None else np.asarray(x_absmax, float)  # (T, S)
+    dm = _absmax_last(d)
+    if up.um_grad_scale != 1.0:
+        dm = up.um_grad_scale * dm
+    k = (lr_abs / delta) * xm * dm                    # expected pulses of the largest element
+    live = k > 0
+    dead = ~live
+    if up.update_bl_management:
+        bl = np.minimum(np.ceil(k), float(up.desired_bl))
+        np.maximum(bl, 1.0, out=bl)
+    else:
+        bl = np.full_like(k, float(up.desired_bl))
+    a = np.sqrt(lr_abs / (delta * bl))
+    if up.um:
+        # d side reduced by desired_bl/k when k > desired_bl (gradient clipping)
+        k_safe = np.where(live, k, 1.0)
+        dm_eff = np.where(k > up.desired_bl, dm * (up.desired_bl / k_safe), dm)
+        root = np.sqrt(np.where(live, xm, 1.0) / np.where(live, dm_eff, 1.0))
+        b = a / root
+        a = a * root
+    else:
+        b = a.copy()
+    a[dead] = 0.0
+    b[dead] = 0.0
+    bl[dead] = 0.0
+    return bl.astype(np.int64), a, b
+
+
+def pulse_train_probabilities(x: Array, d: Array, lr: Any, dw_min: Any, up: UpdateParameters
+                              ) -> tuple[Array, Array, Array]:
+    """``bl`` (trials, samples), ``p = min(1, B|x|)`` (trials, samples, in), ``q = min(1, A|d|)``."""
+    bl, a, b = pulse_train_parameters(x, d, lr, dw_min, up)
+    return bl, np.minimum(1.0, b[..., None] * np.abs(x)), np.minimum(1.0, a[..., None] * np.abs(d))
+
+
+def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.random.Generator,
+                max_bits: int) -> list[tuple[Array, Array, Array, Array, Array]]:
+    """Draw the stochastic bit lines; returns chunks ``(t, s, k, d_bits, x_bits)`` of active slots.
+
+    Output-line bits ``D_k,i ~ Bernoulli(min(1, a|d_i|))`` are drawn for every sample and slot
+    ``k < BL``; input-line bits ``X_k,j ~ Bernoulli(min(1, b|x_j|))`` only for *active* slots
+    (some output line fires): elsewhere they cannot create a coincidence, so the joint law of
+    the counts is unchanged and far fewer draws are needed. Slots come in (trial, sample, slot) order.
+    Sparse inputs (e.g. the one-hot reads of a transfer) are compacted to their nonzero lines;
+    chunks then carry the original column of every compact line (else ``None``).
+    """
+    T, S, n_out = d.shape
+    n_in = x.shape[-1]
+    bl_max = int(bl.max()) if bl.size else 0
+    if bl_max == 0:
+        return []
+    q32 = (a[..., None] * np.abs(d)).astype(np.float32)     # u < min(1, q) <=> u < q for u in [0, 1)
+    x2d = x.reshape(T * S, n_in)
+    b2d = b.reshape(T * S)
+    cols = None
+    probe = x2d[: min(64, x2d.shape[0])]
+    if n_in >= 8 and np.count_nonzero(probe) <= probe.size // 4:       # cheap probe, then the exact check
+        m = int(np.count_nonzero(x2d, axis=-1).max())
+        if m <= n_in // 4:
+            order = np.argsort(x2d == 0, axis=-1, kind="stable")[:, :max(m, 1)]   # nonzero lines first
+            x2d = np.take_along_axis(x2d, order, axis=-1)
+            cols = order
+    chunk = max(1, min(bl_max, max_bits // max(1, T * S * max(n_out, 1))))
+    chunks = []
+    for k0 in range(0, bl_max, chunk):
+        kc = min(chunk, bl_max - k0)
+        u = rng.random((T, S, kc, n_out), dtype=np.float32)
+        dbits = u < q32[:, :, None, :]
+        if bl_max > 1:
+            dbits &= (np.arange(k0, k0 + kc)[None, None, :] < bl[:, :, None])[..., None]
+        active = dbits.any(axis=-1) if n_out > 1 else dbits[..., 0]
+        t_a, s_a, k_a = np.nonzero(active)
+        if t_a.size == 0:
+            continue
+        key = t_a * S + s_a
+        thresh = np.abs(np.take(x2d, key, axis=0))
+        thresh *= np.take(b2d, key)[:, None]
+        xbits = rng.random(thresh.shape, dtype=np.float32) < thresh
+        chunks.append((t_a, s_a, k_a + k0, dbits[t_a, s_a, k_a] if n_out > 1 else None, xbits,
+                       None if cols is None else np.take(cols, key, axis=0)))
+    return chunks
+
+
+def _entries(chunks: list, n_out: int) -> tuple[Array, Array, Array, Array]:
+    """One entry (t, s, i, j) per coincidence, in (trial, sample, slot) order."""
+    empty = np.zeros(0, np.int64)
+    if not chunks:
+        return empty, empty, empty, empty
+    parts = []
+    for t_a, s_a, k_a, dsel, xbits, cols in chunks:
+        n_in = xbits.shape[1]
+        if n_out == 1:
+            r, j = np.divmod(np.flatnonzero(xbits), n_in)
+            i = np.zeros_like(r)
+        else:
+            r, ij = np.divmod(np.flatnonzero(dsel[:, :, None] & xbits[:, None, :]), n_out * n_in)
+            i, j = np.divmod(ij, n_in)
+        if cols is not None:
+            j = cols[r, j]
+        parts.append((t_a[r], s_a[r], i, j, k_a[r]))
+    if len(parts) == 1:
+        return parts[0][:4]
+    t, s, i, j, k = (np.concatenate(c) for c in zip(*parts))
+    if len(parts) > 1:
+        order = np.lexsort((k, s, t))
+        t, s, i, j = t[order], s[order], i[order], j[order]
+    return t, s, i, j
+
+
+def _rows(chunks: list, n_out: int, S: int, n_in: int) -> tuple[Array, Array]:
+    """Per-sample count matrices: sorted keys ``t·S + s`` and counts (n_keys, out, in)."""
+    keys_all, sums_all = [], []
+    for t_a, s_a, _, dsel, xbits, cols in chunks:
+        contrib = (xbits[:, None, :] if n_out == 1 else dsel[:, :, None] & xbits[:, None, :]).astype(np.float64)
+        key = t_a * S + s_a
+        starts = _segments(key)[0]
+        keys_all.append(key[starts])
+        sums = np.add.reduceat(contrib, starts, axis=0)
+        if cols is not None:
+            full = np.zeros((sums.shape[0], n_out, n_in))
+            np.put_along_axis(full, np.broadcast_to(cols[starts][:, None, :], sums.shape), sums, axis=-1)
+            sums = full
+        sums_all.append(sums)
+    keys = np.concatenate(keys_all)
+    sums = np.concatenate(sums_all, axis=0)
+    if len(keys_all) > 1:
+        order = np.argsort(keys, kind="stable")
+        keys, sums = keys[order], sums[order]
+        starts = _segments(keys)[0]
+        keys, sums = keys[starts], np.add.reduceat(sums, starts, axis=0)
+    return keys, sums
+
+
+def _n_coincidences(chunks: list, n_out: int) -> int:
+    """Total number of coincidences (device pulses) in the drawn trains."""
+    if n_out == 1:
+        return int(sum(int(c[4].sum()) for c in chunks))
+    return int(sum(int((c[3].sum(axis=1) * c[4].sum(axis=1)).sum()) for c in chunks))
+
+
+def _n_samples(chunks: list, S: int) -> int:
+    """Number of (trial, sample) pairs with an active slot (upper bound across chunks)."""
+    total = 0
+    for t_a, s_a, *_ in chunks:
+        key = t_a * S + s_a
+        total += 1 + int(np.count_nonzero(key[1:] != key[:-1]))
+    return total
+
+
+def coincidences(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.random.Generator,
+                 max_bits: int = 1 << 22) -> tuple[Array, Array, Array, Array]:
+    """Every coincidence of the stochastic pulse trains, one entry per device pulse.
+
+    In each slot ``k < BL`` of a sample, output line i fires with ``q_i = min(1, a|d_i|)`` and
+    input line j with ``p_j = min(1, b|x_j|)``, all independently; element (i, j) receives one
+    pulse per slot where both fire, so ``n_ij = Σ_k D_k,i X_k,j`` (bit-matrix product).
+
+    Returns:
+        ``t, s, i, j`` (n_pulses,) int64 in (trial, sample, slot) order.
+    """
+    return _entries(_bit_trains(x, d, a, b, bl, rng, max_bits), d.shape[-1])
+
+
+def coincidence_counts(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.random.Generator,
+                       max_bits: int = 1 << 22) -> Array:
+    """Dense coincidence counts (trials, samples, out, in) of the pulse trains (see :func:`coincidences`)."""
+    T, S, n_out = d.shape
+    counts = np.zeros((T * S, n_out, x.shape[-1]))
+    chunks = _bit_trains(x, d, a, b, bl, rng, max_bits)
+    if chunks:
+        keys, sums = _rows(chunks, n_out, S, x.shape[-1])
+        counts[keys] = sums
+    return counts.reshape(T, S, n_out, x.shape[-1])
+
+
+# -- the device adapter ----------------------------------------------------------------------
+
+class _PulseModel:
+    """Uniform view of a ReferenceArray or a toolkit Device/DeviceArray for the tile."""
+
+    def __init__(self, device: Any, shape: tuple[int, int, int], dw_min: Any, c2c: float) -> None:
+        T = shape[0]
+        self.device = device
+        if isinstance(device, ReferenceArray):
+            if device.shape != shape:
+                raise ConfigError(f"device realisation has shape {device.shape}, the tile {shape}")
+            self.dw_min = device.dw_min
+            self.noisy = bool(np.any(device.dw_min_std > 0))
+            self.write_noise = device.write_noise_std * device.dw_min
+        elif isinstance(device, (Device, DeviceArray)):
+            if dw_min is None:
+                raise ConfigError("a toolkit device on a tile needs dw_min")
+            dw = np.asarray(dw_min, float)
+            if np.any(~np.isfinite(dw)) or np.any(dw <= 0):
+                raise ConfigError(f"dw_min must be > 0 (got {dw_min!r})")
+            self.dw_min = dw.reshape(-1, 1, 1) * np.ones((T, 1, 1)) if dw.ndim else np.full((T, 1, 1), float(dw))
+            self.noisy = c2c > 0
+            self.write_noise = None
+        else:
+            raise ConfigError(f"device must be a SoftBoundsReference, ReferenceArray or toolkit Device "
+                              f"(got {type(device).__name__})")
+        self.c2c = non_negative("c2c", c2c)
+        lo, hi = device.bounds
+        self.lo = np.broadcast_to(np.asarray(lo, float), shape) if np.ndim(lo) else np.full(shape, float(lo))
+        self.hi = np.broadcast_to(np.asarray(hi, float), shape) if np.ndim(hi) else np.full(shape, float(hi))
+        aff = device.affine()
+        self.affine = None if aff is None else tuple(np.broadcast_to(np.asarray(c, float), shape) for c in aff)
+        self.closed_form = False
+        if aff is not None and not self.noisy:
+            ap, bp, am, bm = self.affine
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r_up = 1.0 + self.dw_min * bp
+                r_dn = 1.0 - self.dw_min * bm
+                fix_up, fix_dn = -ap / bp, -am / bm
+            ok = (np.all((r_up > 0) & (r_up < 1) & (r_dn > 0) & (r_dn < 1))
+                  and np.allclose(fix_up, self.hi, rtol=1e-12, atol=1e-12)
+                  and np.allclose(fix_dn, self.lo, rtol=1e-12, atol=1e-12))
+            if ok:
+                self.closed_form = True
+                self.log_r_up, self.log_r_dn = np.log(r_up), np.log(r_dn)
+                # flat lookup tables, row 0 = down pulses, row 1 = up pulses
+                self.n_elem = int(np.prod(shape))
+                self.log_r_tab = np.concatenate([np.broadcast_to(self.log_r_dn, shape).ravel(),
+                                                 np.broadcast_to(self.log_r_up, shape).ravel()])
+                self.bound_tab = np.concatenate([self.lo.ravel(), self.hi.ravel()])
+
+    def pulses(self, w: Array, n: Array, sign: Array, rng: Any) -> Array:
+        """Apply n same-sign pulses per element (exact, any device)."""
+        if isinstance(self.device, ReferenceArray):
+            if self.noisy:
+                return apply_device_pulses(w, n, sign, self.device, rng)
+            return apply_pulses(w, n, sign, self.device, self.dw_min)  # type: ignore[arg-type]
+        return apply_pulses(w, n, sign, self.device, self.dw_min, c2c=self.c2c, rng=rng)  # type: ignore[arg-type]
+
+
+def _segments(key: Array) -> tuple[Array, Array, Array]:
+    """Runs of equal consecutive ``key``: (starts, ends (inclusive), run id of every position)."""
+    change = np.empty(key.size, dtype=bool)
+    change[0] = True
+    np.not_equal(key[1:], key[:-1], out=change[1:])
+    starts = np.flatnonzero(change)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:] - 1
+    ends[-1] = key.size - 1
+    run = np.cumsum(change) - 1
+    return starts, ends, run
+
+
+def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: "_PulseModel") -> Array:
+    r"""Apply pulse groups (flat element index, count, sign), given in sample order, in closed form.
+
+    A group of ``n`` pulses maps ``w ↦ f + rⁿ (w − f)`` (``r``, ``f`` = per-pulse factor and fixed
+    point = bound of the direction); the groups of one element compose as
+    ``w' = e^{Σ log α} w + Σ_g β_g e^{Σ_{g' > g} log α_{g'}}`` with ``α = rⁿ``, ``β = (1 − α) f``.
+    ``n = None`` means one pulse per group.
+    """
+    out = np.array(w, dtype=float, copy=True)
+    if elem.size == 0:
+        return out
+    order = np.argsort(elem, kind="stable")          # element-major, sample order kept
+    elem = elem[order]
+    idx = elem + model.n_elem * (sign[order] > 0)    # row 0: down, row 1: up
+    log_alpha = np.take(model.log_r_tab, idx)
+    if n is not None:
+        log_alpha *= n[order]
+    beta = np.expm1(log_alpha)
+    beta *= np.take(model.bound_tab, idx)
+    np.negative(beta, out=beta)
+    starts, ends, run = _segments(elem)
+    cum = np.cumsum(log_alpha)
+    cum_end = cum[ends]
+    beta *= np.exp(cum_end[run] - cum)
+    tail = np.add.reduceat(beta, starts)
+    flat = out.reshape(-1)
+    hit = elem[starts]
+    flat[hit] = np.exp(cum_end - cum[starts] + log_alpha[starts]) * flat[hit] + tail
+    return out
+
+
+def _compose(w: Array, t_idx: Array, log_alpha: Array, beta: Array) -> Array:
+    r"""Apply per-sample affine maps ``w ← α w + β`` (rows sorted by trial, then sample) in order.
+
+    For the rows of trial t: ``w' = e^{Σ log α} w + Σ_r β_r e^{Σ_{r' > r} log α_{r'}}``.
+    """
+    out = np.array(w, dtype=float, copy=True)
+    if t_idx.size == 0:
+        return out
+    starts, ends, run = _segments(t_idx)
+    cum = np.cumsum(log_alpha, axis=0)
+    cum_end = cum[ends]                                  # (n_trials_hit, out, in)
+    tail = np.add.reduceat(beta * np.exp(cum_end[run] - cum), starts, axis=0)
+    trials = t_idx[starts]
+    out[trials] = np.exp(cum_end - cum[starts] + log_alpha[starts]) * out[trials] + tail
+    return out
+
+
+def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: UpdateParameters,
+                rng: np.random.Generator, want_pulsed: bool = False, x_absmax: Array | None = None
+                ) -> tuple[Array, Array | None]:
+    """The rank-1 updates ``W ← W − lr d_s x_sᵀ`` of all samples s, in ``up.mode``.
+
+    Args:
+        w: (trials, out, in) persistent weights; x: (trials, S, in); d: (trials, S, out).
+        lr: scalar or (trials,) learning rate.
+        model: the tile's device adapter. up: update parameters. rng: numpy Generator.
+
+    Returns:
+        the new weights and (if ``want_pulsed``) the boolean mask (trials, out, in) of pulsed elements.
+    """
+    T, S, n_in = x.shape
+    n_out = d.shape[-1]
+    lr_t = np.asarray(lr, float).reshape(-1, 1, 1, 1) if np.ndim(lr) else float(lr)
+    if up.mode == "expected":
+        dw = -lr_t * d[:, :, :, None] * x[:, :, None, :]          # (T, S, out, in)
+        return _expected_sequence(w, dw, model), (np.ones(w.shape, bool) if want_pulsed else None)
+    if up.mode == "rounding":
+        dw = -lr_t * d[:, :, :, None] * x[:, :, None, :]
+        n_dense = pulse_counts(dw / model.dw_min[:, None], Pulsed(dw_min=1.0, bl=up.desired_bl), rng)
+        if model.closed_form:
+            up_dir = dw >= 0
+            log_alpha = n_dense * np.where(up_dir, model.log_r_up[:, None], model.log_r_dn[:, None])
+            beta = -np.expm1(log_alpha) * np.where(up_dir, model.hi[:, None], model.lo[:, None])
+            new = _compose(w, np.repeat(np.arange(T), S), log_alpha.reshape((T * S,) + w.shape[1:]),
+                           beta.reshape((T * S,) + w.shape[1:]))
+            np.minimum(new, model.hi, out=new)
+            np.maximum(new, model.lo, out=new)
+            return new, (np.any(n_dense > 0, axis=1) if want_pulsed else None)
+        t_idx, s_idx, i_idx, j_idx = np.nonzero(n_dense)
+        counts = n_dense[t_idx, s_idx, i_idx, j_idx]
+        signs = np.where(dw[t_idx, s_idx, i_idx, j_idx] >= 0, 1.0, -1.0)
+    else:
+        bl, a, b = pulse_train_parameters(x, d, lr, model.dw_min.reshape(-1), up, x_absmax)
+        chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits)
+        lr_sign = np.sign(np.asarray(lr, float)).reshape(-1) if np.ndim(lr) else np.full(1, math.copysign(1.0, float(lr)))
+        if chunks and model.closed_form and _n_coincidences(chunks, n_out) > 0.25 * _n_samples(chunks, S) * n_out * n_in:
+            # dense regime: compose per-sample count matrices (fewer, larger operations)
+            keys, rows = _rows(chunks, n_out, S, n_in)
+            t_r, s_r = np.divmod(keys, S)
+            signs = -(np.sign(d[t_r, s_r])[:, :, None] * np.sign(x[t_r, s_r])[:, None, :]
+                      * (lr_sign[t_r][:, None, None] if lr_sign.size > 1 else lr_sign[0]))
+            up_dir = signs > 0
+            log_alpha = rows * np.where(up_dir, model.log_r_up[t_r], model.log_r_dn[t_r])
+            beta = -np.expm1(log_alpha) * np.where(up_dir, model.hi[t_r], model.lo[t_r])
+            new = _compose(w, t_r, log_alpha, beta)
+            np.minimum(new, model.hi, out=new)
+            np.maximum(new, model.lo, out=new)
+            pulsed = None
+            if want_pulsed:
+                pulsed = np.zeros(w.shape, bool)
+                np.logical_or.at(pulsed, t_r, rows > 0)
+            return new, pulsed
+        t_idx, s_idx, i_idx, j_idx = _entries(chunks, n_out)
+        counts = None
+        key = t_idx * S + s_idx
+        signs = np.sign(np.take(d.reshape(-1), key * n_out + i_idx))
+        signs *= np.sign(np.take(x.reshape(-1), key * n_in + j_idx))
+        signs *= -lr_sign[t_idx] if lr_sign.size > 1 else -lr_sign[0]
+    elem = (t_idx * n_out + i_idx) * n_in + j_idx
+    pulsed = None
+    if want_pulsed:
+        pulsed = np.zeros(w.shape, bool)
+        pulsed.reshape(-1)[elem] = True
+    if model.closed_form:
+        new = _compose_pulses(w, elem, counts, signs, model)
+        np.minimum(new, model.hi, out=new)
+        np.maximum(new, model.lo, out=new)
+        return new, pulsed
+    # exact sequential fallback: one sample after the other, all trials at once
+    dense_n = np.zeros((T, S, n_out, n_in))
+    dense_s = np.ones((T, S, n_out, n_in))
+    np.add.at(dense_n, (t_idx, s_idx, i_idx, j_idx), 1.0 if counts is None else counts)
+    dense_s[t_idx, s_idx, i_idx, j_idx] = signs
+    out = np.array(w, dtype=float, copy=True)
+    for s in range(S):
+        if np.any(dense_n[:, s] > 0):
+            out = model.pulses(out, dense_n[:, s], dense_s[:, s], rng)
+    return out, pulsed
+
+
+def _expected_sequence(w: Array, dw: Array, model: _PulseModel) -> Array:
+    """Per-sample expected updates ``w ← w + dw F(w) − |dw| G(w)`` in sample order, then clipped."""
+    T, S = dw.shape[:2]
+    if model.affine is not None:
+        ap, bp, am, bm = model.affine
+        f0, f1, g0, g1 = 0.5 * (am + ap), 0.5 * (bm + bp), 0.5 * (am - ap), 0.5 * (bm - bp)
+        ad = np.abs(dw)
+        alpha = 1.0 + f1[:, None] * dw - g1[:, None] * ad
+        if np.all(alpha > 0):
+            beta = f0[:, None] * dw - g0[:, None] * ad
+            t_idx = np.repeat(np.arange(T), S)
+            new = _compose(w, t_idx, np.log(alpha).reshape((T * S,) + w.shape[1:]),
+                           beta.reshape((T * S,) + w.shape[1:]))
+            return np.clip(new, model.lo, model.hi)
+    out = np.array(w, dtype=float, copy=True)
+    for s in range(S):
+        out = np.clip(expected_update(out, dw[:, s], model.device), model.lo, model.hi)
+    return out
+
+
+# -- the tile -----------------------------------------------------------------------------------
+
+class AnalogTile:
+    """A batch of analog tiles (leading trials axis) — the imperative shell around the pure core.
+
+    Args:
+        device: :class:`SoftBoundsReference` (realised here with ``rng``), a realised
+            :class:`ReferenceArray`, or a toolkit :class:`Device`/:class:`DeviceArray`
+            (then ``dw_min`` is required and ``c2c`` is its additive pulse noise).
+        shape: (trials, out, in).
+        update: :class:`UpdateParameters` (mode switch, desired_bl, UM/UBLM).
+        forward_io, backward_io: :class:`convergence.physics.periphery.IOParameters` (perfect by default).
+        rng: numpy Generator (or seed) for pulses, periphery noise and the device draw.
+        dw_min: granularity for toolkit devices, scalar or (trials,).
+        c2c: cycle-to-cycle noise for toolkit devices.
+        w0: initial weights (broadcast to ``shape``; clipped to the range as aihwkit's set_weights).
+    """
+
+    def __init__(self, device: Any, shape: tuple[int, int, int], *, update: UpdateParameters | None = None,
+                 forward_io: IOParameters = PERFECT, backward_io: IOParameters = PERFECT,
+                 rng: Any = 0, dw_min: Any = None, c2c: float = 0.0, w0: Any = 0.0) -> None:
+        if len(shape) != 3:
+            raise ConfigError(f"tile shape must be (trials, out, in) (got {shape!r})")
+        self.shape = tuple(positive_int("tile shape", s) for s in shape)
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        if isinstance(device, SoftBoundsReference):
+            device = device.realize(self.shape, self.rng)
+        self.update_parameters = update if update is not None else UpdateParameters()
+        if not isinstance(self.update_parameters, UpdateParameters):
+            raise ConfigError("update must be an UpdateParameters")
+        for name, io in (("forward_io", forward_io), ("backward_io", backward_io)):
+            if not isinstance(io, IOParameters):
+                raise ConfigError(f"{name} must be an IOParameters")
+        self.forward_io, self.backward_io = forward_io, backward_io
+        self.model = _PulseModel(device, self.shape, dw_min, c2c)
+        self.device = device
+        self.set_weights(w0)
+
+    # state ------------------------------------------------------------------------------------
+    def set_weights(self, w: Any) -> None:
+        """Set the persistent weights (clipped to the device range); write noise is drawn once."""
+        w = np.broadcast_to(np.asarray(w, float), self.shape)
+        self.w = np.clip(w, self.model.lo, self.model.hi)
+        self._visible = self.w.copy()
+        if self.model.write_noise is not None and np.any(self.model.write_noise > 0):
+            self._visible = self.w + self.model.write_noise * self.rng.standard_normal(self.shape)
+
+    @property
+    def weights(self) -> Array:
+        """The visible weights (persistent weights plus the current write noise)."""
+        return self._visible
+
+    # MVMs ---------------------------------------------------------------------------------------
+    def forward(self, x: Array) -> Array:
+        """``y = W x`` through the forward periphery; x (trials, S, in) -> (trials, S, out)."""
+        return _forward(self._visible, x, self.forward_io, self.rng)
+
+    def backward(self, d: Array) -> Array:
+        """``z = Wᵀ d`` through the backward periphery; d (trials, S, out) -> (trials, S, in)."""
+        return _backward(self._visible, d, self.backward_io, self.rng)
+
+    def update(self, x: Array, d: Array, lr: Any, *, x_absmax: Array | None = None) -> None:
+        """Sequential rank-1 updates ``W ← W − lr d_s x_sᵀ`` for s = 1..S (see module docstring).
+
+        ``x_absmax`` (trials, S) may pass a precomputed ``max_j |x_j|`` (fixed data).
+        """
+        x = np.asarray(x, float)
+        d = np.asarray(d, float)
+        T, n_out, n_in = self.shape
+        if x.ndim != 3 or x.shape[0] != T or x.shape[2] != n_in:
+            raise ConfigError(f"x must have shape ({T}, samples, {n_in}) (got {x.shape})")
+        if d.shape != (T, x.shape[1], n_out):
+            raise ConfigError(f"d must have shape ({T}, {x.shape[1]}, {n_out}) (got {d.shape})")
+        wn = self.model.write_noise
+        noisy_write = wn is not None and bool(np.any(wn > 0))
+        self.w, pulsed = tile_update(self.w, x, d, lr, self.model, self.update_parameters, self.rng,
+                                     want_pulsed=noisy_write, x_absmax=x_absmax)
+        if noisy_write:
+            fresh = self.w + wn * self.rng.standard_normal(self.shape)
+            self._visible = np.where(pulsed, fresh, self._visible)   # re-drawn only where pulsed
+        else:
+            self._visible = self.w
