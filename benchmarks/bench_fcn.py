@@ -30,7 +30,7 @@ import numpy as np
 import convergence as cv
 from convergence.nn import AlgorithmOptimizer, AnalogSGD, DigitalSGD, TikiTakaV1, fcn
 from convergence.nn._threads import blas_threads
-from convergence.nn.experiments import periphery_pair
+from convergence.experiments.networks import periphery_pair
 from convergence.nn.training import train_step
 
 SIZES = (784, 256, 128, 10)

@@ -56,6 +56,13 @@ def generator(seed: int | np.random.SeedSequence, *key: int) -> np.random.Genera
     return np.random.Generator(np.random.PCG64(child(seed, *key)))
 
 
+def uniform32_from(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """``k / 2**32`` with k uniform on [0, 2**32) from ``gen``'s raw bit stream (float64 array)."""
+    size = int(np.prod(shape))
+    bits = gen.bit_generator.random_raw((size + 1) // 2).view(np.uint32)[:size]
+    return np.multiply(bits, 2.0 ** -32).reshape(shape)
+
+
 class TrialStreams:
     """Per-block random streams for ``n_trials`` trials, drawn into one array.
 
@@ -105,8 +112,6 @@ class TrialStreams:
         About twice as fast as ``random``; used for stochastic rounding of pulse counts, where a
         2**-32 resolution of the rounding probability is far below any other error.
         """
-        from convergence.physics.pulses import uniform32_from
-
         shape = tuple(int(s) for s in size)
         if not shape or shape[0] != self.n_trials:
             raise ValueError(f"draw shape {shape} must start with the trials axis ({self.n_trials})")

@@ -3,7 +3,7 @@ r"""P1 Fig. 5 and its tables — FCN and LeNet-like CNN: digital SGD vs Analog S
 Setup (THEORY §5.1, P1 §5.3 / App. I.2): FCN 784-256-128-10 (sigmoid, log-softmax/NLL, batch 10)
 and the LeNet-like CNN (batch 8); every weight layer analog on soft bounds τ ∈ {0.70, 0.78, 0.80}
 (FCN) / {0.6, 0.7, 0.8} (CNN); lr α = 0.1 digital, 0.05 analog; TT fast rate β = 0.01 and transfer
-rate α; StepLR(35, 0.1); AIHWKit-style periphery (``p1`` preset of :mod:`convergence.nn.experiments`:
+rate α; StepLR(35, 0.1); AIHWKit-style periphery (``p1`` preset of :mod:`convergence.experiments.networks`:
 8-bit I/O, bounds, output noise, noise/bound management) and a learnable output scale.
 
 Data: MNIST when present, else Fashion-MNIST (the offline machine has only the latter; the
@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from convergence.experiments.runner import recipe_helpers
-from convergence.nn import experiments as E
+from convergence.experiments import networks as E
 
 
 C = recipe_helpers(__file__)
@@ -110,7 +110,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
 
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     """Orderings as paired differences over repeats (common random numbers, see
-    :func:`convergence.nn.experiments.paired_difference`: seed spread + test-set error paired over images)."""
+    :func:`convergence.experiments.networks.paired_difference`: seed spread + test-set error paired over images)."""
     res = []
     ds = str(data["dataset"])
     for arch in ("fcn", "cnn"):

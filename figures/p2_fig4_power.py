@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from convergence.experiments.runner import recipe_helpers
-from convergence.nn import experiments as E
+from convergence.experiments import networks as E
 
 
 C = recipe_helpers(__file__)

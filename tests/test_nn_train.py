@@ -257,7 +257,7 @@ def test_tt_transfer_pulses_carry_independent_c2c_noise_of_eq26(c2c):
 # -- paired comparisons (common random numbers) ----------------------------------------------------
 
 def test_paired_difference_matches_its_definition():
-    from convergence.nn import experiments as E
+    from convergence.experiments import networks as E
     # 3 settings x 4 repeats x 3 epochs; statistic = mean of the last 2 epochs
     acc = np.array([[[.1, .5, .7], [.1, .6, .6], [.2, .4, .8], [.1, .5, .5]],
                     [[.1, .3, .5], [.1, .2, .4], [.2, .5, .5], [.1, .3, .5]],
@@ -278,7 +278,7 @@ def test_paired_difference_matches_its_definition():
 def test_run_grid_repeats_share_their_seed_across_settings():
     """Repeat r of every setting uses seed (r,): two identical settings give identical curves (a zero
     paired difference), different repeats differ. Fails if seeds were drawn per (setting, repeat)."""
-    from convergence.nn import experiments as E
+    from convergence.experiments import networks as E
     rng = np.random.default_rng(3)
     xtr = rng.random((120, 784), dtype=np.float32)
     ytr = rng.integers(0, 10, 120)
@@ -296,7 +296,7 @@ def test_paired_difference_pairs_the_test_images():
     """With per-image correctness the test-set part is sd over images of the repeat-mean paired
     difference / √n (computed here by explicit loops); with R = 1 it is McNemar's variance
     (b + c)/n² − (b − c)²/n³ up to the n/(n−1) of the sample variance."""
-    from convergence.nn import experiments as E
+    from convergence.experiments import networks as E
     rng = np.random.default_rng(11)
     S, R, Ep, n, last = 3, 3, 4, 400, 2
     correct = rng.random((S, R, Ep, n)) < np.linspace(.5, .8, S)[:, None, None, None]
@@ -327,7 +327,7 @@ def test_paired_difference_pairs_the_test_images():
 def test_run_grid_records_which_test_images_each_run_gets_right():
     """``correct`` (S, R, E, n) reproduces ``acc`` exactly; ``evaluate_samples`` agrees with
     ``evaluate`` and with the network's argmax, image by image."""
-    from convergence.nn import experiments as E
+    from convergence.experiments import networks as E
     from convergence.nn.training import evaluate, evaluate_samples
     rng = np.random.default_rng(4)
     xtr = rng.random((80, 784), dtype=np.float32)

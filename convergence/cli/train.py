@@ -4,7 +4,7 @@
 --gamma-res G] [--mode expected|pulsed --dw-min D --bl N --c2c S] [--periphery none|p1|p2]
 [--lr A --fast-lr B --epochs E --batch B --step-size K --step-gamma g] [--n-train N --n-test N]
 [--dataset auto|mnist|fashion-mnist] [--data-dir DIR] [--checkpoint PATH [--resume]] [--seed S]
-[--json]`` trains one of the papers' networks (:mod:`convergence.nn.experiments`) and prints the
+[--json]`` trains one of the papers' networks (:mod:`convergence.experiments.networks`) and prints the
 test accuracy per epoch (tqdm bar on a terminal). Missing data is one error line (exit 2) that says
 how to get it. ``convergence data [status|fetch-mnist] [--data-dir DIR]`` shows which datasets are
 found or downloads MNIST (pinned hashes).
@@ -83,7 +83,7 @@ def run(args: Any) -> int:
         if not any(found.values()):
             print(_data.HOW_TO_GET)
         return 0
-    from convergence.nn import experiments as E
+    from convergence.experiments import networks as E
     from convergence.nn.schedules import StepLR
     from convergence.nn.training import train
     if args.resume and not args.checkpoint:

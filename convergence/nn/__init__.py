@@ -4,7 +4,7 @@ Modules: :mod:`~convergence.nn.layers` (layers with explicit backward), :mod:`~c
 :mod:`~convergence.nn.optim` (weight optimizers: digital SGD, Analog SGD, Tiki-Taka, toolkit
 algorithms), :mod:`~convergence.nn.model` (Sequential, the papers' FCN and CNN),
 :mod:`~convergence.nn.training`, :mod:`~convergence.nn.schedules`, :mod:`~convergence.nn.checkpoint`,
-:mod:`~convergence.nn.experiments` (the P1/P2 MNIST settings used by the figure recipes),
+:mod:`~convergence.experiments.networks` (the P1/P2 MNIST settings used by the figure recipes),
 :mod:`~convergence.nn.adapters` (the aihwkit-faithful tile and the TT-v2 family as weight optimizers).
 """
 from __future__ import annotations

@@ -48,7 +48,7 @@ def evaluate_samples(model: Any, x: Array, y: Array, batch: int = 1000,
                      loss_fn: Callable[[Array, Array], tuple[float, Array]] = nll_loss) -> tuple[float, Array]:
     """(mean loss, per-sample correctness ``argmax f(x_n) == y_n`` as a bool array (n,)) over ``x, y``,
     in batches (forward only). The per-sample record lets two models evaluated on the same test set
-    be compared pairwise (:func:`convergence.nn.experiments.paired_difference`)."""
+    be compared pairwise (:func:`convergence.experiments.networks.paired_difference`)."""
     n = len(x)
     if n == 0:
         raise ConfigError("evaluate needs at least one sample")

@@ -27,6 +27,7 @@ from typing import Any, Union
 import numpy as np
 from numpy.typing import NDArray
 
+from convergence import rng as rngmod
 from convergence._validate import ConfigError, non_negative, positive, positive_int
 from convergence.physics.devices import AnyDevice, Device, DeviceArray, _affine_F_G
 
@@ -132,15 +133,8 @@ def _uniform32(rng: Any, shape: tuple[int, ...]) -> Array:
     if hasattr(rng, "uniform32"):
         return rng.uniform32(shape)
     if isinstance(rng, np.random.Generator):
-        return uniform32_from(rng, shape)
+        return rngmod.uniform32_from(rng, shape)
     return rng.random(shape)
-
-
-def uniform32_from(gen: np.random.Generator, shape: tuple[int, ...]) -> Array:
-    """``k / 2**32`` with k uniform on [0, 2**32) from ``gen``'s raw bit stream (float64 array)."""
-    size = int(np.prod(shape))
-    bits = gen.bit_generator.random_raw((size + 1) // 2).view(np.uint32)[:size]
-    return np.multiply(bits, 2.0 ** -32).reshape(shape)
 
 
 def apply_pulses(w: Array, n: Array, sign: Array, device: AnyDevice, dw_min: float, *,
