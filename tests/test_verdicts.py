@@ -104,6 +104,11 @@ def test_claim_json_round_trip_and_old_names() -> None:
     assert (c.name, c.claim, c.source, c["paper"], c["verdict"]) == ("a.b", "floor = D3", "P1 Thm 2", "P1 Thm 2",
                                                                     "holds")
     assert c.passed and not c.failed
+    assert "paper" in c and "verdict" in c and "nope" not in c and c.get("nope", 5) == 5
+    with pytest.raises(KeyError):
+        c["nope"]
+    with pytest.raises(TypeError):
+        list(c)
     # non-finite numbers become null (JSON has no NaN) and come back as "not measured"
     nan = Claim(id="n", statement="s", verdict=Verdict.INCONCLUSIVE, measured=math.nan)
     assert nan.as_dict()["measured"] is None and nan.failed and not nan.passed

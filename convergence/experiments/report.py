@@ -1,8 +1,10 @@
 """The verification report: ``build/REPORT.md`` and a self-contained ``build/report.html``.
 
-For every claim returned by the figure recipes' ``claims(data, cfg)`` the report gives the paper's
-statement, the prediction, the measured value with its uncertainty, the verdict (holds / fails /
-erratum confirmed) and the figure. When :mod:`convergence.theory.errata` exists, its errata are listed
+For every claim returned by the figure recipes' ``claims(data, cfg)`` (a
+:class:`~convergence.theory.verdicts.Claim` after the runner's normalisation) the report gives the paper's
+statement, the prediction, the measured value with its uncertainty, the verdict
+(:class:`~convergence.theory.verdicts.Verdict`: holds / fails / erratum confirmed / inconclusive at this
+scale) and the figure. When :mod:`convergence.theory.errata` exists, its errata are listed
 with their evidence: each ``math`` erratum's ``proofs_checks`` module is run (results cached under
 ``data/cache/`` keyed by the check's source and the package version) and its verdict is
 "erratum confirmed" when the check reproduces the printed-vs-corrected discrepancy. The report also

@@ -299,10 +299,19 @@ class Claim:
 
     def __getitem__(self, key: str) -> Any:
         """Read access by key (``c["verdict"]``, ``c["paper"]``) for code written against the claim dicts."""
-        key = _ALIASES.get(key, key)
-        if key not in _FIELDS:
+        if not isinstance(key, str):
+            raise TypeError(f"Claim keys are field names (got {key!r})")
+        name = _ALIASES.get(key, key)
+        if name not in _FIELDS:
             raise KeyError(key)
-        return getattr(self, key)
+        return getattr(self, name)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and _ALIASES.get(key, key) in _FIELDS
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``self[key]``, or ``default`` for a key that is not a field."""
+        return self[key] if key in self else default
 
     # -- JSON -----------------------------------------------------------------------------------
     def as_dict(self) -> dict[str, Any]:
