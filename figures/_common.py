@@ -172,12 +172,16 @@ def digital_lsq_floor(H: np.ndarray, lr: float, sigma: float) -> float:
 
 def claim(id: str, statement: str, prediction: str, measured: Any, uncertainty: Any, holds: bool | str,
           paper: str) -> dict[str, Any]:
-    """One entry of the verification report (the recipe contract's claim dict).
+    """One entry of the verification report (the recipe contract's claim dict; the runner turns it into a
+    :class:`convergence.theory.verdicts.Claim`).
 
-    ``holds`` is a bool (holds/fails) or a verdict string (e.g. "erratum confirmed").
+    ``holds`` is a bool (holds/fails) or a :class:`~convergence.theory.verdicts.Verdict` or its text
+    (e.g. "erratum confirmed"; ConfigError if unknown).
     ``measured``/``uncertainty`` are numbers (or short lists); uncertainty is K_SIGMA·stderr.
     """
-    verdict = holds if isinstance(holds, str) else ("holds" if holds else "fails")
+    from convergence.theory.verdicts import Verdict
+
+    verdict = Verdict.parse(holds, f"claim {id}: verdict") if isinstance(holds, str) else Verdict.from_bool(bool(holds))
     return {"id": id, "statement": statement, "prediction": prediction, "measured": _num(measured),
             "uncertainty": _num(uncertainty), "verdict": verdict, "paper": paper}
 

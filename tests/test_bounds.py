@@ -14,6 +14,7 @@ import sympy as sp
 
 import convergence as cv
 from convergence._validate import ConfigError
+from convergence.theory.verdicts import Verdict
 from convergence.theory.bounds import (BOUNDS, FIG3_SETTINGS, Bound, CheckResult, asgd_min_iterations, asgd_step_size,
                                 asgd_step_size_valid, f_max, gaussian_c, get_bound, tt_beta_proof, tt_beta_statement,
                                 tt_condition_holds, tt_condition_value, zero_shift, zero_shift_ratio)
@@ -181,6 +182,13 @@ def test_check_upper_holds_and_fails() -> None:
     np.testing.assert_allclose(res.slack, bound - res.value)
     np.testing.assert_allclose(res.ratio, res.value / bound)
     np.testing.assert_allclose(res.margin, [0.0, 0.0, 0.03 * bound])
+    claims = res.claims()
+    assert [c.verdict for c in claims] == [Verdict.HOLDS, Verdict.FAILS, Verdict.HOLDS]
+    assert [c.id for c in claims] == ["p1.thm2[0]", "p1.thm2[1]", "p1.thm2[2]"]
+    assert all(c.reference == b.reference and c.prediction == pytest.approx(bound) for c in claims)
+    assert claims[2].uncertainty == pytest.approx(0.03 * bound) and claims[1].measured == pytest.approx(1.01 * bound)
+    (one,) = b.check(0.5 * bound, **THM2_VALUES).claims()      # a scalar result: the bound's name as id
+    assert one.id == "p1.thm2" and one.verdict is Verdict.HOLDS and one.statement == b.description
 
 
 def test_check_lower_and_exact() -> None:

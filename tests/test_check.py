@@ -15,7 +15,7 @@ import math
 import pytest
 
 import convergence as cv
-from convergence.theory.battery import BUDGETS, CLAIMS, check
+from convergence.theory.battery import BUDGETS, CLAIMS, VERDICTS, Claim, check
 from convergence.testing import assert_claims, stationary_floors
 
 import _example_algorithms as ex
@@ -110,6 +110,8 @@ def test_report_json_and_table_contain_every_claim(reports):
     assert data["exit_code"] == 0 and data["budget"] == "test"
     for c in data["claims"]:
         assert c["verdict"] in ("holds", "fails", "inconclusive", "skipped", "n/a", "error")
+        assert c["name"] == c["id"]                        # the key of the JSON before the Claim record
+    assert all(type(c) is Claim and c.verdict in VERDICTS for c in r)
     table = r.table()
     for name in CLAIMS:
         assert name in table

@@ -35,6 +35,7 @@ def test_errata_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(rows) == len(ERRATA)
     assert all(r["confirmed"] for r in rows if r["kind"] == "math")
     assert all(r["confirmed"] is None for r in rows if r["kind"] != "math")
+    assert all(r["verdict"] == ("erratum confirmed" if r["kind"] == "math" else "noted") for r in rows)
 
 
 def test_errata_catalogue_links_exist() -> None:
@@ -55,6 +56,9 @@ def test_proofs_subset_table_and_exit_code(capsys: pytest.CaptureFixture[str], m
     assert main(["proofs", "--only", "d09", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["failed"] == 0 and data["checks"][0]["name"] == "d09_pulse_composition"
+    row = data["checks"][0]     # the keys printed before the Claim record, and the record's own
+    assert {"name", "claim", "source", "method", "passed", "details", "erratum", "seconds"} <= set(row)
+    assert row["passed"] is True and row["verdict"] == "holds" and row["id"] == row["name"]
 
 
 def test_proofs_outside_repo_root_exits_2(capsys: pytest.CaptureFixture[str], monkeypatch, tmp_path) -> None:

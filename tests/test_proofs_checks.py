@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from convergence.theory.bounds import CheckOutcome
+from convergence.theory.verdicts import Claim, Verdict
 from convergence.cli.proofs import discover
 from convergence.theory.errata import ERRATA, math_errata
 
@@ -20,8 +20,10 @@ METHOD_WORDS = {"sympy", "numeric (dense evaluation)", "monte carlo"}
 @pytest.mark.parametrize("stem,name,fn", CHECKS, ids=[f"{s}.{n}" for s, n, _ in CHECKS])
 def test_check_passes(stem: str, name: str, fn) -> None:
     out = fn()
-    assert isinstance(out, CheckOutcome)
+    assert type(out) is Claim
     assert out.passed, f"{out.name}: {out.details}"
+    # a check that reproduces an erratum says so in its verdict
+    assert out.verdict is (Verdict.ERRATUM_CONFIRMED if out.erratum else Verdict.HOLDS)
     assert out.claim and out.source and out.details
     assert set(out.method.split(" + ")) <= METHOD_WORDS, out.method
 

@@ -10,6 +10,7 @@ import pytest
 
 from convergence.experiments import runner as fa
 from convergence.experiments import report
+from convergence.theory.verdicts import Claim
 
 RECIPE = '''
 """Fake recipe with one claim of each verdict and one malformed claim."""
@@ -38,6 +39,8 @@ def claims(data, cfg):
          "measured": [1.0, 0.2], "uncertainty": [0.05, 0.03], "verdict": "fails", "paper": PAPER},
         {"id": "fake.erratum", "statement": "printed factor 4", "prediction": "factor 1",
          "measured": 1.01, "uncertainty": None, "verdict": "erratum confirmed", "paper": PAPER},
+        {"id": "fake.small", "statement": "effect below the margin", "prediction": "0.001",
+         "measured": 0.0, "uncertainty": 0.01, "verdict": "inconclusive", "paper": PAPER},
         {"id": "fake.bad", "statement": "no verdict"},
     ]
 '''
@@ -59,7 +62,8 @@ def test_markdown_report_lists_each_claim_with_verdict_measurement_and_figure(bu
     md = paths["md"].read_text()
     assert "Scale **quick**" in md and "2 job(s), backend joblib" in md and "total 1.5 s" in md
     for needle in ("the floor equals D3 <tag>", "0.02161 ± 0.0004", "[1 ± 0.05, 0.2 ± 0.03]",
-                   "✅ holds", "❌ fails", "⚠️ erratum confirmed", "malformed claim", "Seed 3",
+                   "✅ holds", "❌ fails", "⚠️ erratum confirmed", "❔ inconclusive at this scale",
+                   "malformed claim", "Seed 3",
                    "![fake_claims](figures/fake_claims.png)", "numpy", "matplotlib"):
         assert needle in md, needle
     # timing: computed this time, and the summary row says so
@@ -79,7 +83,12 @@ def test_html_report_is_self_contained_with_inline_png(built):
     png = base64.b64decode(srcs[0].split(",", 1)[1])
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == Path(results[0].png).read_bytes()
     data = json.loads(paths["json"].read_text())
-    assert [c["verdict"] for c in data["figures"][0]["claims"]] == ["holds", "fails", "erratum confirmed", "fails"]
+    assert [c["verdict"] for c in data["figures"][0]["claims"]] == ["holds", "fails", "erratum confirmed",
+                                                                   "inconclusive", "fails"]
+    assert all(type(c) is Claim for c in results[0].claims)
+    first = data["figures"][0]["claims"][0]
+    assert Claim.from_dict({k: v for k, v in first.items() if k != "paper"}) == results[0].claims[0]
+    assert first["paper"] == first["reference"] == "P1 Fig. 99"
 
 
 def test_cached_rerun_reports_cache_and_recorded_compute_time(built):

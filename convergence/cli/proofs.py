@@ -21,6 +21,7 @@ from dataclasses import asdict
 from typing import Any, Callable
 
 from convergence.theory.bounds import CheckOutcome
+from convergence.theory.verdicts import Claim
 from convergence.theory.errata import ERRATA, Erratum
 
 __all__ = ["add_parser", "run", "discover", "run_checks", "CHECKS_DIR"]
@@ -37,7 +38,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--verbose", "-v", action="store_true", help="print each check's claim and evidence")
     p.add_argument("--json", action="store_true", help="print the outcomes as JSON")
     e = sub.add_parser("errata", help="print the errata of the papers with their evidence",
-                       description="Print THEORY §8 errata; mathematical ones with the printed vs corrected numbers.")
+                       description="Print the papers' errata; mathematical ones with the printed vs corrected numbers.")
     e.add_argument("--dir", default=None, help="repository root containing proofs_checks/ (default: cwd)")
     e.add_argument("--json", action="store_true", help="print as JSON")
 
@@ -47,7 +48,7 @@ def _root(args: argparse.Namespace) -> str | None:
     return root if os.path.isdir(os.path.join(root, CHECKS_DIR)) else None
 
 
-def discover(root: str) -> list[tuple[str, str, Callable[[], CheckOutcome]]]:
+def discover(root: str) -> list[tuple[str, str, Callable[[], Claim]]]:
     """(module stem, function name, function) of every check in ``root/proofs_checks``, sorted by file name."""
     folder = os.path.join(root, CHECKS_DIR)
     if root not in sys.path:
@@ -65,11 +66,11 @@ def discover(root: str) -> list[tuple[str, str, Callable[[], CheckOutcome]]]:
     return found
 
 
-def _run_one(stem: str, fn: Callable[[], CheckOutcome]) -> tuple[CheckOutcome, float]:
+def _run_one(stem: str, fn: Callable[[], Claim]) -> tuple[Claim, float]:
     t0 = time.perf_counter()
     try:
         out = fn()
-        if not isinstance(out, CheckOutcome):
+        if not isinstance(out, Claim):
             out = CheckOutcome(stem, "(check returned no CheckOutcome)", "", "", False, repr(out))
     except Exception as exc:  # a crashing check is a failing check, reported with its cause
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
@@ -77,7 +78,7 @@ def _run_one(stem: str, fn: Callable[[], CheckOutcome]) -> tuple[CheckOutcome, f
     return out, time.perf_counter() - t0
 
 
-def run_checks(root: str, only: str | None = None) -> list[tuple[CheckOutcome, float]]:
+def run_checks(root: str, only: str | None = None) -> list[tuple[Claim, float]]:
     """Run the discovered checks (optionally filtered by name) and return (outcome, seconds) pairs."""
     results = []
     for stem, name, fn in discover(root):
@@ -87,7 +88,7 @@ def run_checks(root: str, only: str | None = None) -> list[tuple[CheckOutcome, f
     return results
 
 
-def _table(results: list[tuple[CheckOutcome, float]], verbose: bool) -> str:
+def _table(results: list[tuple[Claim, float]], verbose: bool) -> str:
     width = max([len(o.name) for o, _ in results] + [5])
     lines = [f"{'check':<{width}}  {'result':<6}  {'time':>6}  {'method':<48}  claim"]
     lines.append("-" * len(lines[0]))
@@ -107,6 +108,13 @@ def _no_dir(command: str, args: argparse.Namespace) -> int:
     return 2
 
 
+def _as_json(o: Claim, seconds: float) -> dict[str, Any]:
+    """:meth:`Claim.as_dict` plus the keys this command printed before the record (name, claim, source,
+    passed), with this run's time."""
+    return {"name": o.id, "claim": o.statement, "source": o.reference, "passed": o.passed,
+            **o.as_dict(), "seconds": seconds}
+
+
 def cmd_proofs(args: argparse.Namespace) -> int:
     root = _root(args)
     if root is None:
@@ -119,7 +127,7 @@ def cmd_proofs(args: argparse.Namespace) -> int:
         return 2
     n_fail = sum(not o.passed for o, _ in results)
     if args.json:
-        print(json.dumps({"checks": [{**asdict(o), "seconds": s} for o, s in results],
+        print(json.dumps({"checks": [_as_json(o, s) for o, s in results],
                           "passed": len(results) - n_fail, "failed": n_fail, "seconds": total}, indent=2))
     else:
         print(_table(results, args.verbose))
@@ -127,7 +135,7 @@ def cmd_proofs(args: argparse.Namespace) -> int:
     return 1 if n_fail else 0
 
 
-def _erratum_evidence(root: str, e: Erratum) -> tuple[CheckOutcome | None, float]:
+def _erratum_evidence(root: str, e: Erratum) -> tuple[Claim | None, float]:
     for stem, _, fn in discover(root):
         if stem == e.check:
             return _run_one(stem, fn)
@@ -139,7 +147,7 @@ def cmd_errata(args: argparse.Namespace) -> int:
     if root is None:
         return _no_dir("errata", args)
     rows = []
-    cache: dict[str, tuple[CheckOutcome | None, float]] = {}
+    cache: dict[str, tuple[Claim | None, float]] = {}
     for e in ERRATA:
         outcome = None
         if e.check:
@@ -150,6 +158,7 @@ def cmd_errata(args: argparse.Namespace) -> int:
     bad = [e.id for e, o in rows if e.kind == "math" and (o is None or not o.passed)]
     if args.json:
         print(json.dumps([{**asdict(e), "confirmed": None if e.kind != "math" else bool(o and o.passed),
+                           "verdict": e.verdict(o.passed if o is not None else None),
                            "evidence": o.erratum if o else "", "details": o.details if o else ""}
                           for e, o in rows], indent=2))
         return 1 if bad else 0

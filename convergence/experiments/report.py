@@ -1,8 +1,10 @@
 """The verification report: ``build/REPORT.md`` and a self-contained ``build/report.html``.
 
-For every claim returned by the figure recipes' ``claims(data, cfg)`` the report gives the paper's
-statement, the prediction, the measured value with its uncertainty, the verdict (holds / fails /
-erratum confirmed) and the figure. When :mod:`convergence.theory.errata` exists, its errata are listed
+For every claim returned by the figure recipes' ``claims(data, cfg)`` (a
+:class:`~convergence.theory.verdicts.Claim` after the runner's normalisation) the report gives the paper's
+statement, the prediction, the measured value with its uncertainty, the verdict
+(:class:`~convergence.theory.verdicts.Verdict`: holds / fails / erratum confirmed / inconclusive at this
+scale) and the figure. When :mod:`convergence.theory.errata` exists, its errata are listed
 with their evidence: each ``math`` erratum's ``proofs_checks`` module is run (results cached under
 ``data/cache/`` keyed by the check's source and the package version) and its verdict is
 "erratum confirmed" when the check reproduces the printed-vs-corrected discrepancy. The report also
@@ -26,11 +28,20 @@ from typing import Any, Callable, Sequence
 
 from convergence import __version__
 from convergence.experiments.runner import FigureResult, _atomic_write, _json_default, versions
+from convergence.theory.verdicts import VERDICTS, Claim, Verdict, as_claim
 
 __all__ = ["collect_errata", "write_report", "render_markdown", "render_html", "fmt_value"]
 
-VERDICT_MARK = {"holds": "✅ holds", "fails": "❌ fails", "erratum confirmed": "⚠️ erratum confirmed",
-                "not checked": "… not checked", "noted": "ℹ️ noted"}
+_ICON = {Verdict.HOLDS: "✅", Verdict.FAILS: "❌", Verdict.ERRATUM_CONFIRMED: "⚠️", Verdict.INCONCLUSIVE: "❔",
+         Verdict.NOT_CHECKED: "…", Verdict.NOTED: "ℹ️"}
+#: verdict -> its text in the report (icon and label)
+VERDICT_MARK = {v: f"{_ICON[v]} {v.label}" if v in _ICON else v.label for v in Verdict}
+_CLASS = {Verdict.HOLDS: "holds", Verdict.FAILS: "fails", Verdict.ERRATUM_CONFIRMED: "erratum",
+          Verdict.INCONCLUSIVE: "inconclusive"}
+
+
+def _claims(r: FigureResult) -> list[Claim]:
+    return [as_claim(c) for c in r.claims]
 
 
 # -- errata ---------------------------------------------------------------------------------------
@@ -97,10 +108,9 @@ def collect_errata(root: str | os.PathLike[str], cache_dir: str | os.PathLike[st
     for e in errata.ERRATA:
         row = {"id": e.id, "source": e.source, "printed": e.printed, "corrected": e.corrected, "kind": e.kind,
                "check": getattr(e, "check", ""), "bounds": list(getattr(e, "bounds", ())), "evidence": "",
-               "verdict": "noted", "seconds": math.nan, "from_cache": False}
+               "verdict": e.verdict(None), "seconds": math.nan, "from_cache": False}
         check = row["check"]
         if e.kind == "math" or check:
-            row["verdict"] = "not checked"
             path = root / "proofs_checks" / f"{check}.py"
             if not check or not path.exists():
                 row["evidence"] = f"check module proofs_checks/{check}.py not found" if check else "no check"
@@ -125,8 +135,8 @@ def collect_errata(root: str | os.PathLike[str], cache_dir: str | os.PathLike[st
                         res = {"passed": None, "details": f"check raised {type(exc).__name__}: {exc}",
                                "erratum": "", "method": "", "seconds": math.nan}
                         log(f"errata: {check} raised {type(exc).__name__}: {exc}")
-                row["verdict"] = ("erratum confirmed" if res.get("passed") else
-                                  "fails" if res.get("passed") is False else "not checked")
+                passed = res.get("passed")
+                row["verdict"] = e.verdict(None if passed is None else bool(passed))
                 row["evidence"] = "; ".join(x for x in (res.get("erratum", ""), res.get("details", "")) if x)
                 row["method"] = res.get("method", "")
                 row["seconds"] = res.get("seconds", math.nan)
@@ -151,8 +161,8 @@ def fmt_value(x: Any, digits: int = 4) -> str:
     return str(x)
 
 
-def _measured(c: dict[str, Any]) -> str:
-    m, u = c.get("measured"), c.get("uncertainty")
+def _measured(c: Claim) -> str:
+    m, u = c.measured, c.uncertainty
     if u is None or (isinstance(u, float) and not math.isfinite(u)):
         return fmt_value(m)
     if isinstance(m, (list, tuple)) and isinstance(u, (list, tuple)) and len(m) == len(u):
@@ -171,10 +181,11 @@ def _md_cell(text: Any) -> str:
 def _counts(results: Sequence[FigureResult], errata: list[dict[str, Any]] | None) -> dict[str, int]:
     counts: dict[str, int] = {}
     for r in results:
-        for c in r.claims:
-            counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+        for c in _claims(r):
+            counts[c.verdict] = counts.get(c.verdict, 0) + 1
     for e in errata or []:
-        counts[e["verdict"]] = counts.get(e["verdict"], 0) + 1
+        v = Verdict.parse(e["verdict"])
+        counts[v] = counts.get(v, 0) + 1
     return counts
 
 
@@ -197,13 +208,13 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
          "", "Versions: " + ", ".join(f"{k} {v}" for k, v in h["versions"].items()), ""]
     if h["command"]:
         L += [f"Command: `{h['command']}`", ""]
-    L += ["Verdicts: " + (", ".join(f"{VERDICT_MARK.get(k, k)}: {v}" for k, v in sorted(counts.items())) or "none"),
+    L += ["Verdicts: " + (", ".join(f"{VERDICT_MARK[k]}: {v}" for k, v in sorted(counts.items())) or "none"),
           "", "Uncertainties are the recipes' statistical margins (k × standard error across independent trials, "
           "k stated by the recipe; 3 by default).", ""]
-    failing = [(r, c) for r in results for c in r.claims if c["verdict"] == "fails"]
+    failing = [(r, c) for r in results for c in _claims(r) if c.verdict is Verdict.FAILS]
     if failing:
-        L += ["## Claims that fail", ""] + [f"- [{r.name}](#{_anchor(r.name)}) `{_md_cell(c['id'])}`: "
-                                             f"{_md_cell(c['statement'])}" for r, c in failing] + [""]
+        L += ["## Claims that fail", ""] + [f"- [{r.name}](#{_anchor(r.name)}) `{_md_cell(c.id)}`: "
+                                             f"{_md_cell(c.statement)}" for r, c in failing] + [""]
     errors = [r for r in results if r.status != "ok"]
     if errors:
         L += ["## Figures that failed", ""] + [f"- **{r.name}**: `{_md_cell(r.error)}`" for r in errors] + [""]
@@ -212,8 +223,8 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
         src = "error" if r.status != "ok" else ("cache" if r.from_cache else "computed")
         comp = (f"{_secs(r.cached_compute_seconds)} (cached)" if r.from_cache else _secs(r.compute_seconds))
         plot = "up to date" if r.plot_skipped else _secs(r.plot_seconds)
-        v = [c["verdict"] for c in r.claims]
-        cl = ", ".join(f"{v.count(k)} {k}" for k in ("holds", "fails", "erratum confirmed") if v.count(k)) or "—"
+        v = [c.verdict for c in _claims(r)]
+        cl = ", ".join(f"{v.count(k)} {k.label}" for k in VERDICTS if v.count(k)) or "—"
         L.append(f"| [{r.name}](#{_anchor(r.name)}) | {_md_cell(r.paper)} | {src} | {comp} | {plot} | {cl} |")
     L.append("")
     L += ["## Claims", ""]
@@ -228,9 +239,9 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
             continue
         if r.claims:
             L += ["| id | paper's statement | prediction | measured (± margin) | verdict |", "|---|---|---|---|---|"]
-            for c in r.claims:
-                L.append(f"| {_md_cell(c['id'])} | {_md_cell(c['statement'])} | {_md_cell(fmt_value(c['prediction']))}"
-                         f" | {_md_cell(_measured(c))} | {VERDICT_MARK.get(c['verdict'], c['verdict'])} |")
+            for c in _claims(r):
+                L.append(f"| {_md_cell(c.id)} | {_md_cell(c.statement)} | {_md_cell(fmt_value(c.prediction))}"
+                         f" | {_md_cell(_measured(c))} | {VERDICT_MARK[c.verdict]} |")
             L.append("")
         else:
             L += ["(no claims: illustrative figure)", ""]
@@ -247,7 +258,7 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
             ev = e["evidence"] + (f" ({e['check']}, {_secs(e['seconds'])}{', cached' if e['from_cache'] else ''})"
                                   if e["check"] and e["evidence"] else "")
             L.append(f"| {_md_cell(e['id'])} | {_md_cell(e['source'])} | {_md_cell(e['printed'])} | "
-                     f"{_md_cell(e['corrected'])} | {VERDICT_MARK.get(e['verdict'], e['verdict'])} | {_md_cell(ev)} |")
+                     f"{_md_cell(e['corrected'])} | {VERDICT_MARK[Verdict.parse(e['verdict'])]} | {_md_cell(ev)} |")
         L.append("")
     return "\n".join(L)
 
@@ -260,12 +271,13 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:3px 6px;
 vertical-align:top}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}code{font-size:.9em}
 .holds{color:#176117}.fails{color:#a00;font-weight:bold}.erratum{color:#9a5b00;font-weight:bold}
+.inconclusive{color:#555;font-style:italic}
 .meta{color:#555;font-size:.9em}"""
 
 
-def _verdict_html(v: str) -> str:
-    cls = {"holds": "holds", "fails": "fails", "erratum confirmed": "erratum"}.get(v, "")
-    return f'<span class="{cls}">{html.escape(VERDICT_MARK.get(v, v))}</span>'
+def _verdict_html(v: Verdict | str) -> str:
+    v = Verdict.parse(v)
+    return f'<span class="{_CLASS.get(v, "")}">{html.escape(VERDICT_MARK[v])}</span>'
 
 
 def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | None, *, scale: str,
@@ -282,11 +294,11 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
          + (f"<br>Command: <code>{e(h['command'])}</code>" if h["command"] else "") + "</p>",
          "<p>Verdicts: " + (", ".join(f"{_verdict_html(k)}: {v}" for k, v in sorted(counts.items())) or "none")
          + "</p>"]
-    failing = [(r, c) for r in results for c in r.claims if c["verdict"] == "fails"]
+    failing = [(r, c) for r in results for c in _claims(r) if c.verdict is Verdict.FAILS]
     if failing:
         P.append("<h2>Claims that fail</h2><ul>" + "".join(
-            f"<li><a href='#{_anchor(r.name)}'>{e(r.name)}</a> <code>{e(str(c['id']))}</code>: "
-            f"{e(str(c['statement']))}</li>" for r, c in failing) + "</ul>")
+            f"<li><a href='#{_anchor(r.name)}'>{e(r.name)}</a> <code>{e(c.id)}</code>: "
+            f"{e(c.statement)}</li>" for r, c in failing) + "</ul>")
     errors = [r for r in results if r.status != "ok"]
     if errors:
         P.append("<h2>Figures that failed</h2><ul>" + "".join(
@@ -296,7 +308,7 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
     for r in results:
         src = "error" if r.status != "ok" else ("cache" if r.from_cache else "computed")
         comp = f"{_secs(r.cached_compute_seconds)} (cached)" if r.from_cache else _secs(r.compute_seconds)
-        v = " ".join(_verdict_html(c["verdict"]) for c in r.claims) or "—"
+        v = " ".join(_verdict_html(c.verdict) for c in _claims(r)) or "—"
         P.append(f"<tr><td><a href='#{_anchor(r.name)}'>{e(r.name)}</a></td><td>{e(r.paper)}</td><td>{src}</td>"
                  f"<td>{comp}</td><td>{'up to date' if r.plot_skipped else _secs(r.plot_seconds)}</td><td>{v}</td></tr>")
     P.append("</table><h2>Claims and figures</h2>")
@@ -312,10 +324,10 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
         if r.claims:
             P.append("<table><tr><th>id</th><th>paper's statement</th><th>prediction</th>"
                      "<th>measured (± margin)</th><th>verdict</th></tr>")
-            for c in r.claims:
-                P.append(f"<tr><td>{e(str(c['id']))}</td><td>{e(str(c['statement']))}</td>"
-                         f"<td>{e(fmt_value(c['prediction']))}</td><td>{e(_measured(c))}</td>"
-                         f"<td>{_verdict_html(c['verdict'])}</td></tr>")
+            for c in _claims(r):
+                P.append(f"<tr><td>{e(c.id)}</td><td>{e(c.statement)}</td>"
+                         f"<td>{e(fmt_value(c.prediction))}</td><td>{e(_measured(c))}</td>"
+                         f"<td>{_verdict_html(c.verdict)}</td></tr>")
             P.append("</table>")
         if r.png and Path(r.png).exists():
             b64 = base64.b64encode(Path(r.png).read_bytes()).decode()

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import hashlib
 import io
@@ -56,6 +57,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from convergence import __version__
+from convergence.theory.verdicts import VERDICTS, Claim, Verdict, as_claim
 from convergence._validate import ConfigError
 
 __all__ = [
@@ -76,7 +78,7 @@ OPTIONAL_SCALES = ("long",)
 BACKENDS = ("joblib", "dask")
 #: format version of cache entries (part of the sidecar; a different value is a mismatch)
 CACHE_FORMAT = 1
-VERDICTS = ("holds", "fails", "erratum confirmed")
+#: keys every claim dict of a recipe's ``claims(data, cfg)`` must have (``VERDICTS``: its allowed verdicts)
 CLAIM_KEYS = ("id", "statement", "prediction", "measured", "uncertainty", "verdict")
 
 
@@ -627,14 +629,17 @@ class FigureResult:
     plot_skipped: bool = False
     png: str = ""
     pdf: str = ""
-    claims: list[dict[str, Any]] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
     error: str = ""
     docstring: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return asdict(self)
+        out = asdict(self)
+        # "paper": the claims' key for the reference before the Claim record, kept for readers of report.json
+        out["claims"] = [{**c.as_dict(), "paper": c.reference} for c in map(as_claim, self.claims)]
+        return out
 
 
 def _style_digest() -> str:
@@ -649,20 +654,28 @@ def _style_digest() -> str:
     return h.hexdigest()
 
 
-def _normalise_claims(raw: Any, recipe: Recipe) -> list[dict[str, Any]]:
-    """Validate ``claims()`` output; malformed entries become failing claims that say what is wrong."""
-    out: list[dict[str, Any]] = []
+def _normalise_claims(raw: Any, recipe: Recipe) -> list[Claim]:
+    """``claims()`` output as :class:`~convergence.theory.verdicts.Claim` records (reference defaulting to the
+    recipe's paper); malformed entries become failing claims whose note says what is wrong."""
+    out: list[Claim] = []
     if not isinstance(raw, (list, tuple)):
         raw = [raw]
     for i, c in enumerate(raw):
-        if not isinstance(c, dict) or any(k not in c for k in CLAIM_KEYS) or c.get("verdict") not in VERDICTS:
-            out.append({"id": f"{recipe.name}.claim{i}", "statement": f"malformed claim from {recipe.stem}.claims()",
-                        "prediction": "", "measured": None, "uncertainty": None, "verdict": "fails",
-                        "paper": recipe.paper, "invalid": repr(c)[:300]})
+        try:
+            if isinstance(c, Claim):
+                rec = c
+            elif not isinstance(c, dict) or any(k not in c for k in CLAIM_KEYS):
+                raise ConfigError(f"a claim must be a dict with keys {', '.join(CLAIM_KEYS)}")
+            else:   # JSON round trip: NumPy values become plain numbers, NaN kept
+                rec = Claim.from_dict(json.loads(json.dumps(c, default=_json_default, allow_nan=True)))
+            if rec.verdict not in VERDICTS:
+                raise ConfigError(f"claim {rec.id}: verdict must be one of {', '.join(VERDICTS)} (got {rec.verdict!s})")
+        except ConfigError as exc:
+            out.append(Claim(id=f"{recipe.name}.claim{i}", statement=f"malformed claim from {recipe.stem}.claims()",
+                             verdict=Verdict.FAILS, reference=recipe.paper, prediction="", note=str(exc),
+                             details={"invalid": repr(c)[:300]}))
             continue
-        c = json.loads(json.dumps(c, default=_json_default, allow_nan=True))
-        c.setdefault("paper", recipe.paper)
-        out.append(c)
+        out.append(rec if rec.reference else dataclasses.replace(rec, reference=recipe.paper))
     return out
 
 
@@ -758,9 +771,9 @@ def _log_result(log: Callable[[str], None] | None, res: FigureResult) -> None:
         return
     src = "cache" if res.from_cache else f"computed {res.compute_seconds:.1f} s"
     plot = "plot up to date" if res.plot_skipped else f"plotted {res.plot_seconds:.1f} s"
-    verdicts = [c["verdict"] for c in res.claims]
+    verdicts = [c.verdict for c in res.claims]
     log(f"{res.name}: {src}, {plot}; claims: {len(verdicts)} "
-        f"({verdicts.count('holds')} hold, {verdicts.count('fails')} fail)")
+        f"({verdicts.count(Verdict.HOLDS)} hold, {verdicts.count(Verdict.FAILS)} fail)")
 
 
 def recipes_for_scale(recipes: list[Recipe], scale: str, *, named: bool) -> list[Recipe]:

@@ -1,4 +1,4 @@
-r"""Catalogue of the errata and inconsistencies of THEORY §8, each linked to its evidence.
+r"""Catalogue of the errata and inconsistencies found in the papers, each linked to its evidence.
 
 Every entry of kind ``math`` names the ``proofs_checks`` module that reproduces
 both the printed and the corrected statement (``convergence errata`` runs it and
@@ -10,6 +10,8 @@ mathematical check; ``convergence errata`` lists them too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from convergence.theory.verdicts import Verdict
 
 __all__ = ["Erratum", "ERRATA", "math_errata", "get_erratum"]
 
@@ -35,6 +37,16 @@ class Erratum:
     kind: str = "math"
     check: str = ""
     bounds: tuple[str, ...] = ()
+
+    def verdict(self, passed: bool | None) -> Verdict:
+        """The verdict given the outcome of its check: ``noted`` for a finding without a mathematical
+        check, ``not checked`` when the check did not run (``passed`` None), else ``erratum confirmed``
+        (the check reproduced the printed-vs-corrected discrepancy) or ``fails``."""
+        if self.kind != "math" and not self.check:
+            return Verdict.NOTED
+        if passed is None:
+            return Verdict.NOT_CHECKED
+        return Verdict.ERRATUM_CONFIRMED if passed else Verdict.FAILS
 
 
 ERRATA: tuple[Erratum, ...] = (

@@ -13,7 +13,7 @@ Usage (CLI)::
 ``my_factory(lr, device, *, mode=...) -> Algorithm`` (contract: :mod:`convergence.theory.battery._target`;
 built-ins: ``convergence.sim.algorithms:analog_sgd``, ``...:digital_sgd``, ``...:tiki_taka``).
 
-Claims (THEORY §7; implementations in :mod:`convergence.theory.battery._claims`):
+Claims (implementations in :mod:`convergence.theory.battery._claims`):
 
 ========================== =====================================================================
 ``reduces-to-digital``      on ``Ideal()`` and ``SoftBounds(tau=inf)`` the trajectory equals digital
@@ -44,13 +44,15 @@ from typing import Any, Iterable, Sequence
 
 from convergence._validate import ConfigError
 from convergence.rng import as_seed_sequence
-from convergence.theory.battery._claims import BUDGETS, CLAIMS, SCALAR, SHIFT_DEVICE, ZERO_DEVICE, Budget, Context, run_claim
+from convergence.theory.battery._claims import (BUDGETS, CLAIMS, SCALAR, SHIFT_DEVICE, ZERO_DEVICE, Budget, Context,
+                                               run_claim)
 from convergence.theory.battery._report import FAILING, VERDICTS, CheckReport, ClaimResult
-from convergence.theory.battery._target import (BUILTIN_FACTORIES, analog_sgd_factory, digital_sgd_factory, not_applicable,
-                      resolve_factory, tiki_taka_factory)
+from convergence.theory.battery._target import (BUILTIN_FACTORIES, analog_sgd_factory, digital_sgd_factory,
+                                               not_applicable, resolve_factory, tiki_taka_factory)
+from convergence.theory.verdicts import Claim, Verdict
 
-__all__ = ["check", "CheckReport", "ClaimResult", "CLAIMS", "BUDGETS", "Budget", "VERDICTS", "FAILING",
-           "resolve_factory", "parse_claims", "BUILTIN_FACTORIES", "digital_sgd_factory", "analog_sgd_factory",
+__all__ = ["check", "CheckReport", "ClaimResult", "Claim", "Verdict", "CLAIMS", "BUDGETS", "Budget", "VERDICTS",
+           "FAILING", "resolve_factory", "parse_claims", "BUILTIN_FACTORIES", "digital_sgd_factory", "analog_sgd_factory",
            "tiki_taka_factory", "SCALAR", "ZERO_DEVICE", "SHIFT_DEVICE"]
 
 EXPECT = ("exact", "biased")
@@ -117,8 +119,8 @@ def check(factory: Any, claims: str | Sequence[str] | None = None, *, budget: st
     results = []
     for name in names:
         if name in skip and not explicit:
-            results.append(ClaimResult(name, (CLAIMS[name].__doc__ or "").strip().splitlines()[0], "", "skipped",
-                                       note=skip[name]))
+            results.append(ClaimResult(name, (CLAIMS[name].__doc__ or "").strip().splitlines()[0], "",
+                                       Verdict.SKIPPED, note=skip[name]))
             continue
         results.append(run_claim(name, ctx))
     return CheckReport(label, tuple(results), bud.name, int(seed), float(k), time.perf_counter() - t0)

@@ -1,10 +1,10 @@
-r"""The claims of the property battery (THEORY §7), each a function ``claim(ctx) -> ClaimResult``.
+r"""The claims of the property battery, each a function ``claim(ctx) -> Claim``.
 
-Scalar test problem (THEORY D3/D13/D14): f(w) = (L/2)(w − w*)² with L = τ = 1, w* = 0.5,
-Gaussian gradient noise σ = 0.5; zero-shifted device ``SoftBounds(1)``, shifted device
-``CLin(1, c = 0.3)`` (symmetric point 0.3). Reference predictions: Analog SGD's mean-field
-floor D3 = 0.021580 (zero-shifted) and 0.004003 (shifted); Tiki-Taka's c_Lin floor D13 =
-c²(2/π)σ² = 0.014324.
+Scalar test problem (predictions ``d3.*``, ``d13.*`` of :mod:`convergence.theory.bounds.derived`):
+f(w) = (L/2)(w − w*)² with L = τ = 1, w* = 0.5, Gaussian gradient noise σ = 0.5; zero-shifted device
+``SoftBounds(1)``, shifted device ``CLin(1, c = 0.3)`` (symmetric point 0.3). Reference predictions:
+Analog SGD's mean-field floor D3 = 0.021580 (zero-shifted) and 0.004003 (shifted); Tiki-Taka's c_Lin
+floor D13 = c²(2/π)σ² = 0.014324.
 
 Two floor measures are used, both per step size across independent trials:
 ``E‖∇f‖²`` (tail mean: bias² + variance; the variance part is O(lr)) and the bias
@@ -13,6 +13,7 @@ mean-field predictions D3/D13 are statements about this quantity).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,11 +29,12 @@ from convergence.sim.objectives import LeastSquares, Quadratic
 from convergence.rng import child, generator
 from convergence.sim.simulate import STATUS_OK, Trajectory, simulate
 from convergence.theory.battery._report import ClaimResult
+from convergence.theory.verdicts import Claim, Verdict
 from convergence.theory.battery._target import make_algorithm
 
 __all__ = ["Budget", "BUDGETS", "Context", "CLAIMS", "SCALAR", "ZERO_DEVICE", "SHIFT_DEVICE"]
 
-#: the scalar quadratic of THEORY D3 / D13 / D14
+#: the scalar quadratic of the mean-field predictions d3 / d13
 SCALAR = {"L": 1.0, "w_star": 0.5, "sigma": 0.5, "tau": 1.0}
 ZERO_DEVICE = SoftBounds(1.0)
 SHIFT_DEVICE = CLin(1.0, 0.3)
@@ -192,7 +194,7 @@ def _classify(sw: Sweep, k: float) -> tuple[str, float, float]:
 
 # -- claims -------------------------------------------------------------------------------------
 
-def reduces_to_digital(ctx: Context) -> ClaimResult:
+def reduces_to_digital(ctx: Context) -> Claim:
     """On an ideal device (Ideal() and SoftBounds(tau=inf)) the trajectory equals digital SGD's."""
     name = "reduces-to-digital"
     statement = "on an ideal device (F = 1, G = 0) the trajectory equals digital SGD's with the same noise"
@@ -216,7 +218,7 @@ def reduces_to_digital(ctx: Context) -> ClaimResult:
     holds = worst <= tol
     note = ("identical to digital SGD" + (" bit for bit" if worst == 0 else f" within {tol:g}")) if holds else \
         "differs from digital SGD: " + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items())
-    return ClaimResult(name, statement, ref, "holds" if holds else "fails", worst, 0.0,
+    return ClaimResult(name, statement, ref, Verdict.from_bool(holds), worst, 0.0,
                        "max |W - W_digital| / (1 + max|W|)", 0.0, f"(tolerance {tol:g})", "", note,
                        {"per_device": diffs, "steps": b.reduce_steps, "trials": b.reduce_trials,
                         "lr_range": [0.01, 0.3], "tolerance": tol})
@@ -233,7 +235,7 @@ def _range_scenarios() -> list[tuple[str, Device, Quadratic, float, float]]:
     ]
 
 
-def stays_in_range(ctx: Context) -> ClaimResult:
+def stays_in_range(ctx: Context) -> Claim:
     """Weights stay inside the device range under P1 Theorem 1's conditions; report the max saturation."""
     name = "stays-in-range"
     statement = "||W_0|| inside the range and |dW| <= tau  =>  every analog array stays inside its device range"
@@ -255,16 +257,16 @@ def stays_in_range(ctx: Context) -> ClaimResult:
         if sats:
             worst = max(worst, max(sats.values()))
     if not analog_seen:
-        return ClaimResult(name, statement, ref, "n/a", math.nan, math.nan, "", math.nan, "", "",
+        return ClaimResult(name, statement, ref, Verdict.NOT_APPLICABLE, math.nan, math.nan, "", math.nan, "", "",
                            "the algorithm has no analog arrays", per)
     holds = bad == 0 and worst <= 1.0 + 1e-9
     note = "all weights inside their ranges" if holds else \
         f"{bad} trials left the range or became non-finite (max saturation {worst:.4g})"
-    return ClaimResult(name, statement, ref, "holds" if holds else "fails", worst, 0.0, "max saturation",
+    return ClaimResult(name, statement, ref, Verdict.from_bool(holds), worst, 0.0, "max saturation",
                        1.0, "<= 1 (range bound)", "", note, per)
 
 
-def floor_vs_lr(ctx: Context) -> ClaimResult:
+def floor_vs_lr(ctx: Context) -> Claim:
     """Exact (floor -> 0 with lr) or biased (floor levels off) on the scalar quadratic, vs D3."""
     from convergence.theory.bounds import get_bound
 
@@ -280,33 +282,33 @@ def floor_vs_lr(ctx: Context) -> ClaimResult:
                                "d4_digital": {str(g.lr): meanfield.digital_sgd_floor(g.lr, 1.0, 0.5)[1]
                                               for g in sw.groups}}
     if sw.n_bad:
-        return ClaimResult(name, statement, ref, "fails", math.nan, math.nan, "", pred, "", "",
+        return ClaimResult(name, statement, ref, Verdict.FAILS, math.nan, math.nan, "", pred, "", "",
                            f"{sw.n_bad} trials diverged or left the device range", details)
     cls, s, se = _classify(sw, ctx.k)
     details.update(slope=s, slope_stderr=se, classification=cls)
     if cls in ("inconclusive", "undetermined"):
-        return ClaimResult(name, statement, ref, "inconclusive", s, se, "log-log slope", SLOPE_THRESHOLD,
+        return ClaimResult(name, statement, ref, Verdict.INCONCLUSIVE, s, se, "log-log slope", SLOPE_THRESHOLD,
                            "exact/biased threshold", cls,
                            "slope too close to the threshold: use --budget full", details)
     if ctx.expect and ctx.expect != cls:
-        return ClaimResult(name, statement, ref, "fails", s, se, "log-log slope", SLOPE_THRESHOLD,
+        return ClaimResult(name, statement, ref, Verdict.FAILS, s, se, "log-log slope", SLOPE_THRESHOLD,
                            "exact/biased threshold", cls, f"expected {ctx.expect}, measured {cls}", details)
     if cls == "exact":
         g = sw.smallest(1)[0]
         note = (f"E||grad f||^2 ~ lr^{s:.2f}: {g.grad_sq:.3g} at lr {g.lr:g} (bias^2 {g.bias:.2g}); "
                 f"D3 floor of Analog SGD {pred:.4g}")
-        return ClaimResult(name, statement, ref, "holds", s, se, "log-log slope of E||grad f||^2", 1.0,
+        return ClaimResult(name, statement, ref, Verdict.HOLDS, s, se, "log-log slope of E||grad f||^2", 1.0,
                            "(exact: > 0.5)", cls, note, details)
     g = sw.smallest(1)[0]
     res = d3.check(g.bias, stderr=g.bias_se, k=ctx.k, **SCALAR)
     upper = pred * (1.0 + d3.rtol) + ctx.k * g.bias_se
     details.update(d3_check={"agrees": res.all_hold, "ratio": float(res.ratio), "rtol": d3.rtol})
     if g.bias <= upper:
-        verdict = "holds"
+        verdict = Verdict.HOLDS
         note = (f"floor levels off (slope {s:.2f}); bias^2 at lr {g.lr:g} "
                 + ("agrees with" if res.all_hold else "is below") + f" D3 (ratio {float(res.ratio):.3f})")
     else:
-        verdict = "fails"
+        verdict = Verdict.FAILS
         note = f"floor {g.bias:.4g} exceeds Analog SGD's mean-field floor D3 {pred:.4g} (ratio {float(res.ratio):.2f})"
     return ClaimResult(name, statement, ref, verdict, g.bias, g.bias_se, "||E grad f||^2 at smallest lr", pred,
                        f"D3 (<= with rtol {d3.rtol:g})", cls, note, details)
@@ -319,7 +321,7 @@ def _lsq_instance(ctx: Context, i: int) -> tuple[LeastSquares, float, float]:
     return obj, tau, 0.15   # per-coordinate noise std
 
 
-def p1_thm2_bound(ctx: Context) -> ClaimResult:
+def p1_thm2_bound(ctx: Context) -> Claim:
     """P1 Theorem 2's upper bound holds on random least-squares instances at the theorem's step size."""
     from convergence.theory.bounds import asgd_step_size, asgd_step_size_valid, get_bound
 
@@ -369,12 +371,12 @@ def p1_thm2_bound(ctx: Context) -> ClaimResult:
     worst = max(rows, key=lambda r: r.get("ratio", math.inf))
     note = (f"{sum(r['holds'] for r in rows)}/{len(rows)} instances hold; largest measured/bound "
             f"{worst.get('ratio', math.nan):.3g}")
-    return ClaimResult(name, statement, ref, "holds" if ok_all else "fails", worst["measured"], worst["stderr"],
+    return ClaimResult(name, statement, ref, Verdict.from_bool(ok_all), worst["measured"], worst["stderr"],
                        "(1/K) sum E||grad f||^2 (worst instance)", worst.get("bound", math.nan),
                        "P1 Thm 2 bound (upper)", "", note, {"instances": rows})
 
 
-def shifted_symmetric_point(ctx: Context) -> ClaimResult:
+def shifted_symmetric_point(ctx: Context) -> Claim:
     """Floor with a shifted symmetric point vs zero-shifted, against D13 (residual learning) or D3."""
     from convergence.theory.bounds import get_bound
 
@@ -395,7 +397,7 @@ def shifted_symmetric_point(ctx: Context) -> ClaimResult:
                                "d3_shifted": pred_d3, "per_lr_shifted": shifted.details(),
                                "per_lr_zero": zero.select(lrs).details()}
     if shifted.n_bad or zero.n_bad:
-        return ClaimResult(name, statement, ref, "fails", math.nan, math.nan, "", math.nan, "", "",
+        return ClaimResult(name, statement, ref, Verdict.FAILS, math.nan, math.nan, "", math.nan, "", "",
                            f"{shifted.n_bad + zero.n_bad} trials diverged or left the device range", details)
     cls, _, _ = _classify(zero.select(lrs), ctx.k)
     g = shifted.smallest(1)[0]
@@ -408,27 +410,27 @@ def shifted_symmetric_point(ctx: Context) -> ClaimResult:
     elif cls == "biased":
         pred, label, rtol = pred_d3, "D3 on the shifted device", d3.rtol
     else:
-        return ClaimResult(name, statement, ref, "inconclusive", g.bias, g.bias_se, "||E grad f||^2 (shifted)",
+        return ClaimResult(name, statement, ref, Verdict.INCONCLUSIVE, g.bias, g.bias_se, "||E grad f||^2 (shifted)",
                            math.nan, "", cls, "zero-shift class undetermined: use --budget full", details)
     label += f" (<= with rtol {rtol:g})"
     sens = f"bias^2 {g0.bias:.3g} -> {g.bias:.3g} at lr {g.lr:g}"
     if math.isfinite(s_shift) and s_shift - ctx.k * se_shift > SLOPE_THRESHOLD:
-        return ClaimResult(name, statement, ref, "holds", g.bias, g.bias_se, "||E grad f||^2 (shifted)", pred,
+        return ClaimResult(name, statement, ref, Verdict.HOLDS, g.bias, g.bias_se, "||E grad f||^2 (shifted)", pred,
                            label, "robust", f"floor still vanishes with lr (slope {s_shift:.2f}); {sens}", details)
     agrees = abs(g.bias - pred) <= rtol * pred + ctx.k * g.bias_se
     if g.bias <= pred * (1 + rtol) + ctx.k * g.bias_se:
         note = f"{sens}; " + ("agrees with " if agrees else "below ") + label.split(" (")[0]
-        verdict = "holds"
+        verdict = Verdict.HOLDS
     else:
         note = f"{sens}; exceeds {label.split(' (')[0]} ({pred:.4g})"
-        verdict = "fails"
+        verdict = Verdict.FAILS
     details["agrees_with_prediction"] = agrees
     return ClaimResult(name, statement, ref, verdict, g.bias, g.bias_se, "||E grad f||^2 (shifted, smallest lr)",
                        pred, label, cls, note, details)
 
 
 #: claim name -> implementation, in the order they run
-CLAIMS: dict[str, Callable[[Context], ClaimResult]] = {
+CLAIMS: dict[str, Callable[[Context], Claim]] = {
     "reduces-to-digital": reduces_to_digital,
     "stays-in-range": stays_in_range,
     "floor-vs-lr": floor_vs_lr,
@@ -437,13 +439,13 @@ CLAIMS: dict[str, Callable[[Context], ClaimResult]] = {
 }
 
 
-def run_claim(name: str, ctx: Context) -> ClaimResult:
+def run_claim(name: str, ctx: Context) -> Claim:
     """Run one claim, timing it; an exception raised by the algorithm becomes verdict ``error``."""
     t0 = time.perf_counter()
     try:
         res = CLAIMS[name](ctx)
     except Exception as exc:  # noqa: BLE001 - the user's algorithm may raise anything
         fn = CLAIMS[name]
-        res = ClaimResult(name, (fn.__doc__ or "").strip().splitlines()[0], "", "error",
+        res = ClaimResult(name, (fn.__doc__ or "").strip().splitlines()[0], "", Verdict.ERROR,
                           note=f"{type(exc).__name__}: {exc}")
-    return ClaimResult(**{**res.__dict__, "seconds": time.perf_counter() - t0})
+    return dataclasses.replace(res, seconds=time.perf_counter() - t0)

@@ -1,35 +1,23 @@
-"""Result objects of the property battery: one :class:`ClaimResult` per claim, a :class:`CheckReport` per run."""
+"""Result objects of the property battery: one :class:`~convergence.theory.verdicts.Claim` per claim
+(built by :func:`ClaimResult`), a :class:`CheckReport` per run."""
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
+
+from convergence.theory.verdicts import FAILING, Claim, Verdict
 
 __all__ = ["ClaimResult", "CheckReport", "VERDICTS", "FAILING"]
 
-#: holds / fails: the claim was measured; inconclusive: the measurement could not decide
-#: (counts as a failure: increase the budget); skipped: declared not applicable by the factory;
-#: n/a: vacuous for this algorithm (e.g. range claims for an algorithm without analog arrays);
-#: error: the algorithm raised while the claim ran (counts as a failure).
-VERDICTS = ("holds", "fails", "inconclusive", "skipped", "n/a", "error")
-FAILING = ("fails", "inconclusive", "error")
-
-
-def _num(x: Any) -> Any:
-    if isinstance(x, bool) or x is None or isinstance(x, str):
-        return x
-    if isinstance(x, dict):
-        return {str(k): _num(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_num(v) for v in x]
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    if isinstance(x, int) and not isinstance(x, bool):
-        return int(x)
-    return f if math.isfinite(f) else None
+#: the verdicts a battery claim can get: holds / fails (the claim was measured); inconclusive (the
+#: measurement could not decide at this budget; counts as a failure: increase the budget); skipped
+#: (declared not applicable by the factory); n/a (vacuous for this algorithm, e.g. range claims for an
+#: algorithm without analog arrays); error (the algorithm raised; counts as a failure). :data:`FAILING`
+#: lists those that fail the run.
+VERDICTS = (Verdict.HOLDS, Verdict.FAILS, Verdict.INCONCLUSIVE, Verdict.SKIPPED, Verdict.NOT_APPLICABLE,
+            Verdict.ERROR)
 
 
 def _fmt(x: float) -> str:
@@ -43,14 +31,16 @@ def _fmt(x: float) -> str:
     return out
 
 
-@dataclass(frozen=True)
-class ClaimResult:
-    """Outcome of one claim.
+def ClaimResult(name: str, statement: str, reference: str, verdict: Verdict | str, measured: float = math.nan,
+                uncertainty: float = math.nan, measured_label: str = "", prediction: float = math.nan,
+                prediction_label: str = "", classification: str = "", note: str = "",
+                details: dict[str, Any] | None = None, seconds: float = 0.0) -> Claim:
+    """The :class:`~convergence.theory.verdicts.Claim` of one battery claim (arguments in the battery's order).
 
-    Attributes:
-        name: claim name (e.g. ``"floor-vs-lr"``).
+    Args:
+        name: claim name (e.g. ``"floor-vs-lr"``), the record's ``id``.
         statement: what the claim asserts (one line).
-        reference: paper / theorem / THEORY derivation.
+        reference: paper / theorem / derivation.
         verdict: one of :data:`VERDICTS`.
         measured: the headline measured number (see ``measured_label``).
         uncertainty: its standard error across independent trials (0 for exact comparisons).
@@ -62,31 +52,10 @@ class ClaimResult:
         details: JSON-able numbers behind the verdict (per step size, per scenario, ...).
         seconds: wall-clock time of the claim.
     """
-
-    name: str
-    statement: str
-    reference: str
-    verdict: str
-    measured: float = math.nan
-    uncertainty: float = math.nan
-    measured_label: str = ""
-    prediction: float = math.nan
-    prediction_label: str = ""
-    classification: str = ""
-    note: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> bool:
-        return self.verdict in FAILING
-
-    def to_dict(self) -> dict[str, Any]:
-        return _num({"name": self.name, "statement": self.statement, "reference": self.reference,
-                     "verdict": self.verdict, "measured": self.measured, "uncertainty": self.uncertainty,
-                     "measured_label": self.measured_label, "prediction": self.prediction,
-                     "prediction_label": self.prediction_label, "classification": self.classification,
-                     "note": self.note, "details": self.details, "seconds": self.seconds})
+    return Claim(id=name, statement=statement, reference=reference, verdict=verdict, measured=measured,
+                 uncertainty=uncertainty, measured_label=measured_label, prediction=prediction,
+                 prediction_label=prediction_label, classification=classification, note=note,
+                 details={} if details is None else details, seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -103,16 +72,16 @@ class CheckReport:
     """
 
     target: str
-    claims: tuple[ClaimResult, ...]
+    claims: tuple[Claim, ...]
     budget: str
     seed: int
     k: float
     seconds: float
 
-    def __iter__(self) -> Iterator[ClaimResult]:
+    def __iter__(self) -> Iterator[Claim]:
         return iter(self.claims)
 
-    def __getitem__(self, name: str) -> ClaimResult:
+    def __getitem__(self, name: str) -> Claim:
         for c in self.claims:
             if c.name == name:
                 return c
@@ -133,9 +102,10 @@ class CheckReport:
         return 0 if self.all_hold else 1
 
     def to_dict(self) -> dict[str, Any]:
-        return _num({"target": self.target, "budget": self.budget, "seed": self.seed, "k": self.k,
-                     "seconds": self.seconds, "all_hold": self.all_hold, "exit_code": self.exit_code,
-                     "failed": self.failed, "claims": [c.to_dict() for c in self.claims]})
+        """The JSON form; each claim is :meth:`Claim.as_dict` plus ``name`` (= ``id``, its key before the record)."""
+        return {"target": self.target, "budget": self.budget, "seed": int(self.seed), "k": float(self.k),
+                "seconds": float(self.seconds), "all_hold": self.all_hold, "exit_code": self.exit_code,
+                "failed": self.failed, "claims": [{"name": c.id, **c.as_dict()} for c in self.claims]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -146,13 +116,13 @@ class CheckReport:
                 f"margin {self.k:g} x stderr, {self.seconds:.1f} s)")
         rows = [("claim", "verdict", "measured", "prediction", "note")]
         for c in self.claims:
-            if c.verdict in ("skipped",):
+            if c.verdict is Verdict.SKIPPED:
                 meas, pred = "-", "-"
             else:
                 unc = "" if not c.uncertainty or math.isnan(c.uncertainty) else f" ± {_fmt(c.uncertainty)}"
                 meas = f"{_fmt(c.measured)}{unc} {c.measured_label}".strip()
                 pred = f"{_fmt(c.prediction)} {c.prediction_label}".strip() if c.prediction_label else "-"
-            verdict = c.verdict + (f" ({c.classification})" if c.classification else "")
+            verdict = c.verdict.value + (f" ({c.classification})" if c.classification else "")
             rows.append((c.name, verdict, meas, pred, c.note))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         lines = [head]

@@ -1,4 +1,4 @@
-r"""Theorems and derived predictions as executable objects (STYLE §8.7).
+r"""Theorems and derived predictions as executable objects.
 
 Usage::
 
@@ -6,12 +6,13 @@ Usage::
     thm2 = get_bound("p1.thm2")
     thm2(f_gap=0.5, sigma=0.1, L=1.0, K=1e4, W_max=0.5, tau=1.0, S_K=0.3)   # numeric, broadcasts
     res = thm2.check(measured, stderr=se, k=3, **values)                     # CheckResult
+    res.claims()                                                             # Claim records
     values = thm2.from_trajectory(traj)                                      # S_K, W_max, ... of a run
 
 ``BOUNDS`` maps names to :class:`Bound`; bounds with a non-empty ``erratum`` are
 printed statements that the derivation does not support (kept for comparison).
-See :mod:`.wu2024` (P1), :mod:`.wu2025` (P2) and :mod:`.derived` (THEORY §6) for the
-list of names, and :mod:`.symbols` for the meaning of each keyword.
+See :mod:`.wu2024` (P1), :mod:`.wu2025` (P2) and :mod:`.derived` (predictions derived from the
+papers' models) for the list of names, and :mod:`.symbols` for the meaning of each keyword.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from convergence._validate import ConfigError
 from convergence.theory.bounds._core import Bound
 from convergence.theory.bounds._core import CheckOutcome
 from convergence.theory.bounds._core import CheckResult
+from convergence.theory.verdicts import Claim
+from convergence.theory.verdicts import Verdict
 from convergence.theory.bounds._core import KINDS
 from convergence.theory.bounds._core import bisect_roots
 from convergence.theory.bounds.derived import BOUNDS_DERIVED
@@ -55,7 +58,7 @@ def get_bound(name: str) -> Bound:
         raise ConfigError(f"unknown bound {name!r}; known: {', '.join(sorted(BOUNDS))}") from None
 
 
-__all__ = ["Bound", "CheckResult", "CheckOutcome", "BOUNDS", "KINDS", "get_bound", "bisect_roots",
+__all__ = ["Bound", "CheckResult", "CheckOutcome", "Claim", "Verdict", "BOUNDS", "KINDS", "get_bound", "bisect_roots",
            "asgd_step_size", "asgd_step_size_valid", "asgd_min_iterations", "gaussian_c", "tt_condition_value",
            "tt_condition_holds", "tt_beta_statement", "tt_beta_proof", "FIG3_SETTINGS", "asgd_step_size_generic",
            "asgd_step_size_generic_valid", "dR_at_symmetric_point", "f_max", "implicit_penalty", "m_min", "r_c",

@@ -20,7 +20,7 @@ passed to ``check``. ``slack`` is signed so that slack >= 0 means "holds
 without the statistical margin": bound − value (upper), value − bound (lower),
 rtol·|bound| − |value − bound| (exact/asymptotic).
 
-Implicit predictions (e.g. THEORY D3, whose fixed point solves an equation)
+Implicit predictions (e.g. ``d3.asgd_floor``, Analog SGD's mean-field fixed point, which solves an equation)
 store the defining equation ``equation = 0`` in the unknown ``unknown`` and
 evaluate ``expr`` at its root; the root is found numerically (``numeric`` or,
 by default, vectorized bisection on ``bracket``).
@@ -37,12 +37,13 @@ import sympy as sp
 from numpy.typing import ArrayLike, NDArray
 
 from convergence._validate import ConfigError
+from convergence.theory.verdicts import Claim, Verdict
 
 Array = NDArray[np.float64]
 
 KINDS = ("upper", "lower", "exact", "asymptotic")
 
-__all__ = ["Bound", "CheckResult", "CheckOutcome", "KINDS", "LATEX_NAMES", "bisect_roots"]
+__all__ = ["Bound", "CheckResult", "CheckOutcome", "Claim", "Verdict", "KINDS", "LATEX_NAMES", "bisect_roots"]
 
 #: LaTeX spellings of the symbols used in the registry (for :meth:`Bound.latex`).
 LATEX_NAMES: dict[str, str] = {
@@ -100,8 +101,11 @@ class CheckResult:
         ratio: value / bound.
         margin: statistical margin k · stderr.
         holds: bool array, the verdict with the margin.
-        verdict: "holds" / "fails" per element.
+        verdict: :class:`~convergence.theory.verdicts.Verdict` values per element (``"holds"`` /
+            ``"fails"``, a string array).
         rtol: relative tolerance used for exact/asymptotic kinds.
+        reference: the bound's reference (paper, theorem, equation).
+        description: the bound's one-line description.
     """
 
     name: str
@@ -114,11 +118,35 @@ class CheckResult:
     holds: Array
     verdict: Array
     rtol: float = 0.0
+    reference: str = ""
+    description: str = ""
 
     @property
     def all_hold(self) -> bool:
         """True if every element holds."""
         return bool(np.all(self.holds))
+
+    def claims(self) -> tuple[Claim, ...]:
+        """One :class:`~convergence.theory.verdicts.Claim` per element (C order).
+
+        ``id`` is the bound's name (with ``[i, j]`` appended for array results), ``prediction`` the
+        bound, ``measured`` the value, ``uncertainty`` the margin k · stderr; ``details`` holds the
+        slack, ratio and rtol.
+        """
+        out = []
+        shape = np.shape(self.holds)
+        rel = {"upper": "<=", "lower": ">=", "exact": "==", "asymptotic": "~="}[self.kind]
+        for idx in np.ndindex(*shape):
+            label = self.name + (f"[{', '.join(map(str, idx))}]" if shape else "")
+            out.append(Claim(
+                id=label, statement=self.description or f"measured {rel} {self.name}", reference=self.reference,
+                verdict=Verdict(str(self.verdict[idx])), prediction=float(self.bound[idx]),
+                measured=float(self.value[idx]), uncertainty=float(self.margin[idx]),
+                method=f"{self.kind} bound", prediction_label=f"{self.kind} bound (measured {rel} bound)",
+                note=f"slack {float(self.slack[idx]):.4g}, ratio {float(self.ratio[idx]):.4g}",
+                details={"slack": float(self.slack[idx]), "ratio": float(self.ratio[idx]), "rtol": self.rtol,
+                         "index": list(idx)}))
+        return tuple(out)
 
     def __str__(self) -> str:
         v, b = np.ravel(self.value), np.ravel(self.bound)
@@ -129,31 +157,28 @@ class CheckResult:
         return f"{self.name} [{self.kind}]: {int(np.sum(self.holds))}/{self.holds.size} hold"
 
 
-@dataclass(frozen=True)
-class CheckOutcome:
-    """Result of one ``proofs_checks`` module.
+def CheckOutcome(name: str, claim: str, source: str, method: str, passed: bool, details: str = "",
+                 erratum: str = "") -> Claim:
+    """The :class:`~convergence.theory.verdicts.Claim` of one ``proofs_checks`` module.
 
-    Attributes:
-        name: check name (module name).
+    Args:
+        name: check name (module name), the claim's ``id``.
         claim: the statement checked (one line).
-        source: where the claim comes from (paper/equation or THEORY derivation).
+        source: where the claim comes from (paper and equation, or the derivation it checks).
         method: "sympy", "numeric (dense evaluation)" or "monte carlo" (combinations joined by " + ").
         passed: whether the check passed.
         details: the evidence (numbers), printed by ``convergence proofs``/``errata``.
         erratum: for checks reproducing an erratum: "printed: ... | corrected: ..." (else "").
+
+    Returns:
+        A Claim with verdict ``erratum confirmed`` (passed, with an erratum), ``holds`` (passed) or
+        ``fails``; ``claim.passed`` is ``passed``.
     """
-
-    name: str
-    claim: str
-    source: str
-    method: str
-    passed: bool
-    details: str = ""
-    erratum: str = ""
-
-    def __str__(self) -> str:
-        status = "PASS" if self.passed else "FAIL"
-        return f"[{status}] {self.name}: {self.claim} ({self.source}; {self.method})\n    {self.details}"
+    verdict = Verdict.from_bool(bool(passed))
+    if verdict is Verdict.HOLDS and erratum:
+        verdict = Verdict.ERRATUM_CONFIRMED
+    return Claim(id=name, statement=claim, reference=source, method=method, verdict=verdict, details=details,
+                 erratum=erratum)
 
 
 def _as_symbol_tuple(params: Any) -> tuple[sp.Symbol, ...]:
@@ -170,7 +195,7 @@ class Bound:
         params: argument order of the numeric evaluator (sympy Symbols; values are
             passed by the symbols' names).
         kind: "upper" | "lower" | "exact" | "asymptotic".
-        reference: paper, theorem and equation (or THEORY derivation).
+        reference: paper, theorem and equation (or the derivation in :mod:`.derived`).
         assumptions: the hypotheses the statement needs (human-readable).
         description: one line saying what the quantity is and how to measure it.
         rtol: default relative tolerance of :meth:`check` for exact/asymptotic kinds.
@@ -302,9 +327,9 @@ class Bound:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = value / b
         holds = np.asarray(holds & np.isfinite(value), dtype=bool)
-        verdict = np.where(holds, "holds", "fails")
+        verdict = np.where(holds, Verdict.HOLDS.value, Verdict.FAILS.value)
         return CheckResult(self.name, self.kind, np.array(value), np.array(b), np.array(slack), np.array(ratio),
-                           np.array(margin), holds, verdict, rtol)
+                           np.array(margin), holds, verdict, rtol, self.reference, self.description)
 
     # -- presentation -------------------------------------------------------------------
     def latex(self) -> str:

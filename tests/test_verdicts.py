@@ -1,0 +1,171 @@
+"""The result vocabulary: Verdict round-trips through JSON, every producer yields a Claim, the resolving-power rule."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from convergence._validate import ConfigError
+from convergence.experiments import runner
+from convergence.theory.battery import check
+from convergence.theory.bounds import CheckOutcome, get_bound
+from convergence.theory.verdicts import VERDICTS, Claim, ResolvingPower, Verdict, as_claim, decide
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# -- Verdict --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("v", list(Verdict))
+def test_verdict_round_trips_through_json_and_behaves_as_its_string(v: Verdict) -> None:
+    text = json.dumps({"verdict": v, v: 1})
+    back = json.loads(text)
+    assert back == {"verdict": v.value, v.value: 1}
+    assert Verdict.parse(back["verdict"]) is v
+    assert v == v.value and hash(v) == hash(v.value) and v in {v.value} and {v.value: 7}[v] == 7
+    assert f"{v}" == str(v) == v.value
+    assert Verdict.parse(v.name) is v and Verdict.parse(v.label.upper()) is v
+
+
+def test_inconclusive_reads_as_inconclusive_at_this_scale() -> None:
+    assert Verdict.INCONCLUSIVE.label == "inconclusive at this scale"
+    assert Verdict.parse("inconclusive at this scale") is Verdict.INCONCLUSIVE
+    assert VERDICTS == (Verdict.HOLDS, Verdict.FAILS, Verdict.ERRATUM_CONFIRMED, Verdict.INCONCLUSIVE)
+
+
+@pytest.mark.parametrize("bad", ["hold", "pass", "", "erratum", None, 1, True])
+def test_unknown_verdicts_raise_config_error(bad) -> None:
+    with pytest.raises(ConfigError, match="verdict"):
+        Verdict.parse(bad)
+    with pytest.raises(ConfigError, match="verdict"):
+        Claim(id="x", statement="s", verdict=bad)
+    with pytest.raises(ConfigError, match="verdict"):
+        Claim.from_dict({"id": "x", "statement": "s", "verdict": bad})
+
+
+def test_from_bool_accepts_bools_only() -> None:
+    assert Verdict.from_bool(True) is Verdict.HOLDS and Verdict.from_bool(np.False_) is Verdict.FAILS
+    for bad in ("fails", 1, None):
+        with pytest.raises(ConfigError):
+            Verdict.from_bool(bad)
+
+
+# -- resolving power ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("effect,margin,resolvable", [(0.03, 0.02, True), (0.02, 0.02, False), (0.01, 0.02, False),
+                                                      (1e-9, 0.0, True), (0.0, 0.0, False)])
+def test_decide_is_inconclusive_exactly_when_the_effect_does_not_exceed_the_margin(effect, margin, resolvable):
+    power = ResolvingPower(effect=effect, margin=margin)
+    assert power.resolvable is resolvable
+    for holds in (True, False):
+        expected = Verdict.from_bool(holds) if resolvable else Verdict.INCONCLUSIVE
+        assert decide(holds, power) is expected
+        assert decide(holds, resolvable) is expected
+
+
+@pytest.mark.parametrize("points,min_points,resolvable", [(2, 3, False), (3, 3, True), (5, 3, True), (0, 0, True)])
+def test_decide_for_a_slope_needs_the_declared_number_of_points(points, min_points, resolvable):
+    power = ResolvingPower(points=points, min_points=min_points)
+    assert power.resolvable is resolvable
+    assert decide(False, power) is (Verdict.FAILS if resolvable else Verdict.INCONCLUSIVE)
+    # both rules together: either one can make the claim unresolvable
+    both = ResolvingPower(effect=1.0, margin=0.5, points=points, min_points=min_points)
+    assert both.resolvable is resolvable
+    assert ResolvingPower(effect=0.1, margin=0.5, points=points, min_points=min_points).resolvable is False
+    assert str(min_points) in power.describe()
+
+
+def test_no_rule_is_resolvable_and_bad_rules_raise() -> None:
+    assert ResolvingPower().resolvable and decide(True, ResolvingPower()) is Verdict.HOLDS
+    for kw in ({"effect": -1.0, "margin": 0.1}, {"effect": 0.1}, {"points": -1}, {"points": 2.5},
+               {"min_points": True}):
+        with pytest.raises(ConfigError):
+            ResolvingPower(**kw)
+    with pytest.raises(ConfigError):
+        decide(True, "yes")
+
+
+# -- the record -----------------------------------------------------------------------------------
+
+def test_claim_json_round_trip_and_old_names() -> None:
+    c = Claim(id="a.b", statement="floor = D3", verdict="holds", reference="P1 Thm 2", prediction=0.0216,
+              measured=np.float64(0.02161), uncertainty=[0.0004, 0.0005], note="ok",
+              details={"per_lr": np.array([1.0, 2.0]), "n": np.int64(3)}, seconds=1.5)
+    d = c.as_dict()
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+    back = Claim.from_dict(json.loads(json.dumps(d)))
+    assert back.as_dict() == d and back.verdict is Verdict.HOLDS
+    assert back.details == {"per_lr": [1.0, 2.0], "n": 3}
+    assert (c.name, c.claim, c.source, c["paper"], c["verdict"]) == ("a.b", "floor = D3", "P1 Thm 2", "P1 Thm 2",
+                                                                    "holds")
+    assert c.passed and not c.failed
+    assert "paper" in c and "verdict" in c and "nope" not in c and c.get("nope", 5) == 5
+    with pytest.raises(KeyError):
+        c["nope"]
+    with pytest.raises(TypeError):
+        list(c)
+    # non-finite numbers become null (JSON has no NaN) and come back as "not measured"
+    nan = Claim(id="n", statement="s", verdict=Verdict.INCONCLUSIVE, measured=math.nan)
+    assert nan.as_dict()["measured"] is None and nan.failed and not nan.passed
+    # old key names are read
+    old = Claim.from_dict({"name": "chk", "claim": "1 = 1", "source": "none", "method": "sympy", "passed": True,
+                           "details": "ok", "erratum": "printed: 2 | corrected: 1"})
+    assert old.verdict is Verdict.ERRATUM_CONFIRMED and old.reference == "none"
+    with pytest.raises(ConfigError, match="unknown key"):
+        Claim.from_dict({"id": "x", "statement": "s", "verdict": "holds", "verdcit": "x"})
+    with pytest.raises(ConfigError, match="missing statement"):
+        Claim.from_dict({"id": "x", "verdict": "holds"})
+
+
+def test_every_producer_yields_the_same_record_type(tmp_path) -> None:
+    # a bound compared with a measurement
+    res = get_bound("p1.thm2").check(np.array([0.01, 1.0]), f_gap=0.5, sigma=0.1, L=1.0, K=1e4, W_max=0.5, tau=1.0,
+                                     S_K=0.3)
+    bound_claims = res.claims()
+    # a proofs check (the cheapest one, imported from the repository)
+    sys.path.insert(0, ROOT)
+    try:
+        from proofs_checks.p1_linear_step_g_sign import check_p1_linear_step_g_sign
+        proof = check_p1_linear_step_g_sign()
+    finally:
+        sys.path.remove(ROOT)
+    # the battery
+    battery = check("digital-sgd", "reduces-to-digital")["reduces-to-digital"]
+    # a recipe's claim dict, normalised by the figure runner
+    recipe = SimpleNamespace(name="fake", stem="fake", paper="P1 Fig. 99")
+    recipe_claims = runner._normalise_claims([
+        {"id": "fake.ok", "statement": "s", "prediction": "0.1", "measured": np.float64(0.1), "uncertainty": 0.0,
+         "verdict": "holds", "paper": "P1 Fig. 99"},
+        {"id": "fake.bad", "statement": "s", "prediction": "0.1", "measured": 0.1, "uncertainty": 0.0,
+         "verdict": "holdz"},
+        "not a dict"], recipe)
+    for c in (*bound_claims, proof, battery, *recipe_claims, CheckOutcome("x", "c", "s", "sympy", False)):
+        assert type(c) is Claim
+        assert as_claim(c) is c and Claim.from_dict(json.loads(json.dumps(c.as_dict()))).verdict is c.verdict
+    assert [c.verdict for c in bound_claims] == [Verdict.HOLDS, Verdict.FAILS]
+    assert [c.id for c in bound_claims] == ["p1.thm2[0]", "p1.thm2[1]"]
+    assert bound_claims[1].prediction == pytest.approx(float(res.bound[1])) and bound_claims[1].measured == 1.0
+    assert proof.verdict is Verdict.ERRATUM_CONFIRMED and proof.passed
+    assert battery.verdict is Verdict.HOLDS and battery.seconds > 0
+    ok, bad, junk = recipe_claims
+    assert ok.verdict is Verdict.HOLDS and ok.reference == "P1 Fig. 99" and type(ok.measured) is float
+    assert bad.verdict is Verdict.FAILS and "holdz" in bad.note and bad.statement.startswith("malformed claim")
+    assert junk.verdict is Verdict.FAILS and junk.details["invalid"] == "'not a dict'"
+
+
+def test_figure_claim_helper_validates_the_verdict() -> None:
+    sys.path.insert(0, ROOT)
+    try:
+        from figures._common import claim
+    finally:
+        sys.path.remove(ROOT)
+    c = claim("x", "s", "p", np.float64(1.0), 0.1, np.bool_(True), "P1")
+    assert c["verdict"] is Verdict.HOLDS and type(c["measured"]) is float
+    assert claim("x", "s", "p", 1.0, 0.1, "erratum confirmed", "P1")["verdict"] is Verdict.ERRATUM_CONFIRMED
+    with pytest.raises(ConfigError, match="verdict"):
+        claim("x", "s", "p", 1.0, 0.1, "confirmed", "P1")
