@@ -33,7 +33,7 @@ def test_affine_closed_form_equals_masked_loop_for_many_elements(dev):
     n = rng.integers(0, 40, size=w.shape).astype(float)
     sign = np.where(rng.random(w.shape) < 0.5, 1.0, -1.0)
     closed = apply_pulses(w, n, sign, dev, 0.01)
-    loop = np.clip(_looped_pulses(w, n, sign > 0, dev, 0.01, 0.0, None), lo, hi)
+    loop = np.clip(_looped_pulses(w, n, sign > 0, dev, 0.01, None, None), lo, hi)
     np.testing.assert_allclose(closed, loop, rtol=1e-11, atol=1e-13)
 
 

@@ -13,7 +13,7 @@ cache key). Device-to-device variation is *realised* into per-element arrays
 by :func:`realize`, which returns a :class:`DeviceArray` with the same
 interface. Devices whose responses are affine in ``w`` (ideal, constant
 step, soft bounds, c_Lin, linear step) expose :meth:`Device.affine`, which the
-pulsed update uses for its exact n-pulse closed form (THEORY D9).
+pulsed update uses for its exact n-pulse closed form (P1 eq 15–16 iterated).
 
 References:
     [P1] Wu et al., NeurIPS 2024, arXiv 2406.12774, §2.2 and App. C.
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, Protocol, Union, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -33,9 +33,42 @@ from convergence._validate import ConfigError, finite_float, in_open_interval, n
 Array = NDArray[np.float64]
 
 __all__ = [
-    "Device", "Ideal", "ConstantStep", "SoftBounds", "CLin", "LinearStep", "Power", "Exponential",
+    "RealizedDevice", "Device", "Ideal", "ConstantStep", "SoftBounds", "CLin", "LinearStep", "Power", "Exponential",
     "Variation", "DeviceArray", "realize", "tau_sweep", "AnyDevice", "F", "G", "saturation", "DEVICES",
 ]
+
+
+@runtime_checkable
+class RealizedDevice(Protocol):
+    r"""What the update rules need of a device: the responses and the range, per element or scalar.
+
+    Implemented by the nominal :class:`Device` (scalars), its realisation :class:`DeviceArray` and
+    aihwkit's reference device :class:`convergence.physics.reference_device.ReferenceArray`.
+    A pulse of sign s moves w by ``s δ q_s(w)``; F = (q₋ + q₊)/2, G = (q₋ − q₊)/2 (P2 eq 5).
+    """
+
+    def q_plus(self, w: ArrayLike) -> Any:
+        """q₊(w), the up-pulse response."""
+
+    def q_minus(self, w: ArrayLike) -> Any:
+        """q₋(w), the down-pulse response."""
+
+    def F(self, w: ArrayLike) -> Any:
+        """Symmetric component F(w)."""
+
+    def G(self, w: ArrayLike) -> Any:
+        """Asymmetric component G(w)."""
+
+    @property
+    def bounds(self) -> tuple[Any, Any]:
+        """Range ``(w_min, w_max)`` of the weight (per element or scalar, may be infinite)."""
+
+    @property
+    def symmetric_point(self) -> Any:
+        """w⋄ with G(w⋄) = 0."""
+
+    def affine(self) -> tuple[Any, Any, Any, Any] | None:
+        """``(a+, b+, a-, b-)`` with ``q±(w) = a± + b± w`` when the responses are affine, else None."""
 
 
 class Device:
@@ -143,7 +176,7 @@ class ConstantStep(_AffineDevice):
     """Constant step with hard bounds and up/down asymmetry (aihwkit ``ConstantStepDevice``).
 
     ``up_down > 0`` makes up-steps larger: q+ = 1, q- = 1 - up_down; ``up_down < 0``:
-    q+ = 1 + up_down, q- = 1 (aihwkit's up_bias/down_bias convention, AIHWKIT.md §1.1).
+    q+ = 1 + up_down, q- = 1 (aihwkit's up_bias/down_bias convention).
     The weight is clipped to [w_min, w_max] after every pulse.
     """
 

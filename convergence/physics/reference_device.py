@@ -49,6 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, finite_float, non_negative, positive
+from convergence.physics.pulses import PulseNoise, apply_pulses
 
 Array = NDArray[np.float64]
 
@@ -223,6 +224,13 @@ class ReferenceArray:
         ap, bp, am, bm = self.affine()
         return (am - ap) / (bp - bm)
 
+    def pulse_noise(self) -> PulseNoise:
+        """The cycle-to-cycle noise of a pulse: ``dw_min_std`` relative to the pulse's own step Δ±
+        (additive), or a factor ``1 + dw_min_std ξ`` on the step (``mult_noise``)."""
+        if self.mult_noise:
+            return PulseNoise(self.dw_min_std, self.dw_min_std, multiplicative=True)
+        return PulseNoise(self.scale_up * self.dw_min_std, self.scale_down * self.dw_min_std)
+
     @property
     def noisy(self) -> bool:
         """True if pulses carry cycle-to-cycle noise or the device has write noise."""
@@ -249,27 +257,9 @@ def concatenate_devices(devices: Sequence[ReferenceArray]) -> ReferenceArray:
 
 
 def apply_device_pulses(w: Array, n: Array, sign: Array, device: ReferenceArray, rng: Any) -> Array:
-    """Apply ``n`` pulses of sign ``sign`` to ``w`` one at a time, with the device's pulse noise.
+    """Apply ``n`` pulses of sign ``sign`` to ``w`` with the device's pulse noise (aihwkit semantics).
 
-    Exact aihwkit semantics (AIHWKIT.md §1.5): every pulse draws its own noise and is
-    followed by clipping to the visible range. A masked loop over the pulse index,
-    vectorized over all elements. Without noise prefer the closed form
-    (:func:`convergence.physics.pulses.apply_pulses`).
+    Every pulse draws its own noise and is followed by clipping to the visible range; this is
+    :func:`convergence.physics.pulses.apply_pulses` with the device's :meth:`ReferenceArray.pulse_noise`.
     """
-    out = np.array(w, dtype=float, copy=True)
-    n_max = int(n.max()) if n.size else 0
-    lo, hi = device.bounds
-    up = sign > 0
-    step_scale = np.where(up, device.scale_up, device.scale_down) * device.dw_min
-    inv_b = np.where(up, 1.0 / device.b_max, 1.0 / device.b_min)
-    sigma = device.dw_min_std
-    for m in range(n_max):
-        active = n > m
-        base = 1.0 - (out + device.ref) * inv_b
-        if np.any(sigma > 0):
-            xi = rng.standard_normal(out.shape)
-            base = base * (1.0 + sigma * xi) if device.mult_noise else base + sigma * xi
-        new = out + sign * step_scale * base
-        np.clip(new, lo, hi, out=new)
-        out = np.where(active, new, out)
-    return out
+    return apply_pulses(w, n, sign, device, device.dw_min, c2c=device.pulse_noise(), rng=rng)

@@ -61,7 +61,7 @@ from numpy.typing import NDArray
 from convergence._validate import ConfigError, non_negative, positive, positive_int
 from convergence.physics.devices import Device, DeviceArray
 from convergence.physics.periphery import PERFECT, IOParameters, _absmax_last, backward as _backward, forward as _forward
-from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference, apply_device_pulses
+from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference
 from convergence.physics.pulses import Pulsed, apply_pulses, expected_update, pulse_counts
 
 Array = NDArray[np.float64]
@@ -334,6 +334,7 @@ class _PulseModel:
             raise ConfigError(f"device must be a SoftBoundsReference, ReferenceArray or toolkit Device "
                               f"(got {type(device).__name__})")
         self.c2c = non_negative("c2c", c2c)
+        self.noise: Any = device.pulse_noise() if isinstance(device, ReferenceArray) else self.c2c
         lo, hi = device.bounds
         self.lo = np.broadcast_to(np.asarray(lo, float), shape) if np.ndim(lo) else np.full(shape, float(lo))
         self.hi = np.broadcast_to(np.asarray(hi, float), shape) if np.ndim(hi) else np.full(shape, float(hi))
@@ -359,12 +360,8 @@ class _PulseModel:
                 self.bound_tab = np.concatenate([self.lo.ravel(), self.hi.ravel()])
 
     def pulses(self, w: Array, n: Array, sign: Array, rng: Any) -> Array:
-        """Apply n same-sign pulses per element (exact, any device)."""
-        if isinstance(self.device, ReferenceArray):
-            if self.noisy:
-                return apply_device_pulses(w, n, sign, self.device, rng)
-            return apply_pulses(w, n, sign, self.device, self.dw_min)  # type: ignore[arg-type]
-        return apply_pulses(w, n, sign, self.device, self.dw_min, c2c=self.c2c, rng=rng)  # type: ignore[arg-type]
+        """Apply n same-sign pulses per element (exact, any device; noise and clipping per pulse)."""
+        return apply_pulses(w, n, sign, self.device, self.dw_min, c2c=self.noise, rng=rng)
 
 
 def _segments(key: Array) -> tuple[Array, Array, Array]:
