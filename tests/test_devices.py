@@ -204,3 +204,37 @@ def test_G_over_sqrt_F_is_non_decreasing_where_the_driver_relies_on_it(dev):
     w = np.linspace(lo, hi, 20001)[1:-1]
     r = dev.ratio(w)
     assert np.all(np.diff(r) >= -1e-12)
+
+
+@pytest.mark.parametrize("device", [Power(0.7, 0.5), Power(0.7, 2.0), Power(0.7, 1.0), Exponential(0.7, 1.0),
+                                    Exponential(0.7, 4.0)])
+def test_power_and_exponential_responses_keep_float32(device):
+    # float32 in, float32 out (no float64 round trip), equal to the float64 responses to float32 precision;
+    # includes |w| > τ, where the power base clamps at 0
+    w = np.random.default_rng(0).uniform(-0.8, 0.8, (4, 6))
+    for q in ("q_plus", "q_minus", "F", "G"):
+        ref = getattr(device, q)(w)
+        got = getattr(device, q)(w.astype(np.float32))
+        assert got.dtype == np.float32
+        assert ref.dtype == np.float64
+        np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("device", [SoftBounds(0.8), CLin(0.8, 0.2), LinearStep(0.9, -0.7), Ideal(), Power(0.8, 0.5),
+                                    Exponential(0.8, 3.0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_expected_update_keeps_the_dtype_and_both_forms_agree(device, dtype):
+    from convergence.physics.pulses import expected_update
+    rng = np.random.default_rng(1)
+    w = rng.uniform(-0.6, 0.6, (5, 7)).astype(dtype)
+    per = rng.normal(0, 0.01, (4, 5, 7)).astype(dtype)           # per-sample requests ΔW_b
+    dw, s = per.sum(0), np.abs(per).sum(0)
+    up, down = np.maximum(per, 0).sum(0), np.maximum(-per, 0).sum(0)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    net = expected_update(w, dw, device)
+    signs = expected_update(w, dw, device, total=s)
+    assert net.dtype == dtype and signs.dtype == dtype
+    w64 = w.astype(float)
+    np.testing.assert_allclose(net, w64 + dw * device.F(w64) - np.abs(dw) * device.G(w64), **tol)
+    # the "signs" form is W + U q+(W) − D q−(W) with the batch's up/down totals
+    np.testing.assert_allclose(signs, w64 + up * device.q_plus(w64) - down * device.q_minus(w64), **tol)

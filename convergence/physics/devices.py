@@ -133,6 +133,11 @@ class Device:
         return {"name": self.name, **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
 
 
+def _is_f32(w: Any) -> bool:
+    """True for float32 arrays, whose responses are computed in float32 (dtype-preserving)."""
+    return isinstance(w, np.ndarray) and w.dtype == np.float32
+
+
 def _affine_F_G(dev: Any) -> tuple[float, float, float, float]:
     """Coefficients (f0, f1, g0, g1) with F = f0 + f1 w, G = g0 + g1 w for an affine device."""
     ap, bp, am, bm = dev.affine()
@@ -246,7 +251,8 @@ class CLin(_AffineDevice):
     c: float = 0.0
 
     name: ClassVar[str] = "linear"
-    equations: ClassVar[str] = "q+ = (1+c)(1 − w/τ), q- = (1−c)(1 + w/τ); F = 1 − cw/τ, G = w/τ − c, w_sym = cτ"
+    equations: ClassVar[str] = ("q+ = (1+c)(1 − w/τ), q- = (1−c)(1 + w/τ); "
+                                "F = 1 − cw/τ, G = w/τ − c, w_sym = cτ")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tau", positive("tau", self.tau))
@@ -280,7 +286,8 @@ class LinearStep(_AffineDevice):
     w_min: float | None = None
 
     name: ClassVar[str] = "linearstep"
-    equations: ClassVar[str] = "q+ = 1 − (w−w_sym)/τ_max, q- = 1 − (w−w_sym)/τ_min; G = ½(1/τ_max − 1/τ_min)(w − w_sym)"
+    equations: ClassVar[str] = ("q+ = 1 − (w−w_sym)/τ_max, q- = 1 − (w−w_sym)/τ_min; "
+                                "G = ½(1/τ_max − 1/τ_min)(w − w_sym)")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tau_max", positive("tau_max", self.tau_max, allow_inf=True))
@@ -339,10 +346,25 @@ class Power(Device):
         object.__setattr__(self, "gamma", positive("gamma", self.gamma))
 
     def q_plus(self, w: ArrayLike) -> Array:
+        if _is_f32(w):
+            return self._q32(w, -1)
         return np.maximum(1.0 - np.asarray(w, dtype=float) / self.tau, 0.0) ** self.gamma
 
     def q_minus(self, w: ArrayLike) -> Array:
+        if _is_f32(w):
+            return self._q32(w, 1)
         return np.maximum(1.0 + np.asarray(w, dtype=float) / self.tau, 0.0) ** self.gamma
+
+    def _q32(self, w: Array, sign: int) -> Array:
+        """``max(1 ± w/τ, 0)^γ`` in float32, without a float64 round trip."""
+        a = w * np.float32(1.0 / self.tau)
+        q = 1 + a if sign > 0 else 1 - a
+        np.maximum(q, 0, out=q)
+        if self.gamma == 0.5:
+            np.sqrt(q, out=q)
+        elif self.gamma != 1.0:
+            np.power(q, np.float32(self.gamma), out=q)
+        return q
 
     def affine(self) -> tuple[float, float, float, float] | None:
         if self.gamma == 1.0:
@@ -379,10 +401,22 @@ class Exponential(Device):
         object.__setattr__(self, "gamma", gamma)
 
     def q_plus(self, w: ArrayLike) -> Array:
+        if _is_f32(w):
+            return self._q32(w, -1)
         return np.expm1(self.gamma * (1.0 - np.asarray(w, dtype=float) / self.tau)) / math.expm1(self.gamma)
 
     def q_minus(self, w: ArrayLike) -> Array:
+        if _is_f32(w):
+            return self._q32(w, 1)
         return np.expm1(self.gamma * (1.0 + np.asarray(w, dtype=float) / self.tau)) / math.expm1(self.gamma)
+
+    def _q32(self, w: Array, sign: int) -> Array:
+        """``expm1(γ ± γw/τ) / expm1(γ)`` in float32, without a float64 round trip."""
+        a = w * np.float32(self.gamma / self.tau)
+        g = np.float32(self.gamma)
+        q = np.expm1(g + a if sign > 0 else g - a)
+        q *= np.float32(1.0 / math.expm1(self.gamma))
+        return q
 
     @property
     def bounds(self) -> tuple[float, float]:

@@ -82,17 +82,24 @@ UpdateMode = Union[Expected, Pulsed]
 EXPECTED = Expected()
 
 
-def expected_update(w: Array, dw: Array, device: AnyDevice) -> Array:
-    r"""W + dW ⊙ F(W) − |dW| ⊙ G(W) (P2 eq 5). Returns a new array.
+def expected_update(w: Array, dw: Array, device: RealizedDevice, total: Array | None = None) -> Array:
+    r"""The expected update ``W + dW ⊙ F(W) − S ⊙ G(W)`` (P2 eq 5, P1 eq 7). Returns a new array.
+
+    * net form (``total=None``): ``S = |dW|``, one write of ``dW``;
+    * "signs" form: ``S = total`` = the batch's ``Σ_b |ΔW_b|``, i.e. ``W + U ⊙ q₊(W) − D ⊙ q₋(W)``
+      with the batch's up/down totals ``U = (S + dW)/2``, ``D = (S − dW)/2`` (per-sample writes
+      summed to first order in δ).
 
     Affine devices with scalar coefficients take a fused path,
-    ``W (1 + f1 dW − g1 |dW|) + f0 dW − g0 |dW|``, whose terms with zero
-    coefficients are skipped (so an ideal device is exactly ``W + dW``).
+    ``W (1 + f1 dW − g1 S) + f0 dW − g0 S``, whose terms with zero coefficients are skipped (so an
+    ideal device is exactly ``W + dW``); other devices evaluate F and G (net form) or q± ("signs"
+    form). The dtype of ``w`` is kept (float32 in, float32 out) as far as the device's responses
+    keep it (:class:`~convergence.physics.devices.Device` responses do).
     """
     aff = device.affine()
     if aff is not None and isinstance(device, Device):
         f0, f1, g0, g1 = _affine_F_G(device)
-        ad = np.abs(dw) if (g1 or g0) else None
+        ad = (np.abs(dw) if total is None else total) if (g1 or g0) else None
         if f1 or g1:
             coef = np.multiply(ad, -g1) if g1 else np.zeros_like(dw)
             if f1:
@@ -100,7 +107,7 @@ def expected_update(w: Array, dw: Array, device: AnyDevice) -> Array:
             coef += 1.0
             out = np.multiply(w, coef, out=coef)
         else:
-            out = np.array(w, dtype=float, copy=True)
+            out = np.array(w, copy=True)
         if f0 == 1.0:
             out += dw
         elif f0:
@@ -108,7 +115,9 @@ def expected_update(w: Array, dw: Array, device: AnyDevice) -> Array:
         if g0:
             out -= g0 * ad
         return out
-    return w + dw * device.F(w) - np.abs(dw) * device.G(w)
+    if total is None:
+        return w + dw * device.F(w) - np.abs(dw) * device.G(w)
+    return w + 0.5 * ((total + dw) * device.q_plus(w) - (total - dw) * device.q_minus(w))
 
 
 def pulse_counts(dw: Array, mode: Pulsed, rng: Any) -> Array:
@@ -465,7 +474,10 @@ def check_mode(mode: Any) -> UpdateMode:
 
 
 def n_pulse_closed_form_softbounds(w: float, n: int, tau: float, dw_min: float, up: bool = True) -> float:
-    """n soft-bounds pulses (P1 eq 15–16 iterated): ``τ − (1 − δ/τ)^n (τ − w)`` (up) or ``−τ + (1 − δ/τ)^n (τ + w)`` (down)."""
+    """n soft-bounds pulses (P1 eq 15–16 iterated).
+
+    ``τ − (1 − δ/τ)^n (τ − w)`` (up) or ``−τ + (1 − δ/τ)^n (τ + w)`` (down).
+    """
     r = (1.0 - dw_min / tau) ** n
     return tau - r * (tau - w) if up else -tau + r * (tau + w)
 

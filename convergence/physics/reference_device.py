@@ -162,7 +162,8 @@ class SoftBoundsReference:
                 w_sym = (scale_up - scale_down) / (scale_up / b_max - scale_down / b_min)
             ref = ref + np.where(good & np.isfinite(w_sym), w_sym, 0.0)
         dw = np.full((shape[0],) + (1,) * (len(shape) - 1), self.dw_min)
-        return ReferenceArray(scale_up=np.asarray(scale_up, float) * np.ones(shape), scale_down=np.asarray(scale_down, float) * np.ones(shape),
+        return ReferenceArray(scale_up=np.asarray(scale_up, float) * np.ones(shape),
+                              scale_down=np.asarray(scale_down, float) * np.ones(shape),
                               b_max=np.asarray(b_max, float), b_min=np.asarray(b_min, float),
                               ref=np.asarray(ref, float) * np.ones(shape), dw_min=dw,
                               dw_min_std=np.full_like(dw, self.dw_min_std),

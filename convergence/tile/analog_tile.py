@@ -60,7 +60,9 @@ from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, non_negative, positive, positive_int
 from convergence.physics.devices import Device, DeviceArray
-from convergence.physics.periphery import PERFECT, IOParameters, _absmax_last, backward as _backward, forward as _forward
+from convergence.physics.periphery import PERFECT, IOParameters, _absmax_last
+from convergence.physics.periphery import backward as _backward
+from convergence.physics.periphery import forward as _forward
 from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference
 from convergence.physics.pulses import Pulsed, apply_pulses, expected_update, pulse_counts
 
@@ -462,8 +464,11 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
     else:
         bl, a, b = pulse_train_parameters(x, d, lr, model.dw_min.reshape(-1), up, x_absmax)
         chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits)
-        lr_sign = np.sign(np.asarray(lr, float)).reshape(-1) if np.ndim(lr) else np.full(1, math.copysign(1.0, float(lr)))
-        if chunks and model.closed_form and _n_coincidences(chunks, n_out) > 0.25 * _n_samples(chunks, S) * n_out * n_in:
+        lr_sign = (np.sign(np.asarray(lr, float)).reshape(-1) if np.ndim(lr)
+                   else np.full(1, math.copysign(1.0, float(lr))))
+        dense = model.closed_form and chunks and \
+            _n_coincidences(chunks, n_out) > 0.25 * _n_samples(chunks, S) * n_out * n_in
+        if dense:
             # dense regime: compose per-sample count matrices (fewer, larger operations)
             keys, rows = _rows(chunks, n_out, S, n_in)
             t_r, s_r = np.divmod(keys, S)

@@ -103,7 +103,7 @@ from convergence._validate import ConfigError, finite_float, non_negative, posit
 from convergence.sim.algorithms import _as_weights
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
 from convergence.physics.pulses import (Expected, PulseMap, Pulsed, UpdateMode, analog_update, apply_pulses, check_mode,
-                                        pulse_counts)
+                                        expected_update, pulse_counts)
 
 Array = NDArray[np.float64]
 
@@ -294,7 +294,7 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
     up = np.subtract(total, net, out=total)   # 2 Σ [d x]_- magnitude: desired increase
     up *= half
     if not pulsed:
-        return a + (up - down) * device.F(a) - (up + down) * device.G(a)
+        return expected_update(a, up - down, device, total=up + down)
     n_down = pulse_counts(down, mode, rng)
     n_up = pulse_counts(up, mode, rng)
     if kernel is not None:
