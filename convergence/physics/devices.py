@@ -186,8 +186,11 @@ class ConstantStep(_AffineDevice):
     """
 
     w_max: float = 1.0
+    """Upper bound of the weight (aihwkit ``w_max``; inf = unbounded)."""
     w_min: float = -1.0
+    """Lower bound of the weight, < 0 (aihwkit ``w_min``; -inf = unbounded)."""
     up_down: float = 0.0
+    """Up/down asymmetry in (−1, 1) (aihwkit ``up_down``): > 0 makes up steps larger."""
 
     name: ClassVar[str] = "constant"
     equations: ClassVar[str] = "q+ = 1 + min(up_down, 0), q- = 1 - max(up_down, 0); clip to [w_min, w_max]"
@@ -219,7 +222,9 @@ class SoftBounds(_AffineDevice):
     """
 
     tau: float = 1.0
+    """τ: dynamic-range radius, range [w⋄ − τ, w⋄ + τ] (P1 eq 8); inf = ideal device."""
     w_sym: float = 0.0
+    """w⋄: symmetric point, the centre of the range (P1 eq 8)."""
 
     name: ClassVar[str] = "softbounds"
     equations: ClassVar[str] = "q± = 1 ∓ (w − w_sym)/τ; F = 1, G = (w − w_sym)/τ"
@@ -248,7 +253,9 @@ class CLin(_AffineDevice):
     """
 
     tau: float = 1.0
+    """τ: range radius, range [−τ, τ] (P2 §1.1)."""
     c: float = 0.0
+    """c: up/down asymmetry in (−1, 1) (P2 §1.1; aihwkit ``up_down``); the symmetric point is cτ."""
 
     name: ClassVar[str] = "linear"
     equations: ClassVar[str] = ("q+ = (1+c)(1 − w/τ), q- = (1−c)(1 + w/τ); "
@@ -280,10 +287,15 @@ class LinearStep(_AffineDevice):
     """
 
     tau_max: float = 1.0
+    """τ_max > 0: offset of the zero of q+ from w⋄ (P1 App. C.1 eq 21); inf = no slope."""
     tau_min: float = -1.0
+    """τ_min < 0: offset of the zero of q- from w⋄ (P1 App. C.1 eq 21); -inf = no slope."""
     w_sym: float = 0.0
+    """w⋄: symmetric point (P1 App. C.1)."""
     w_max: float | None = None
+    """Hard upper bound in (w⋄, w⋄ + τ_max] (aihwkit ``w_max``); None = w⋄ + τ_max."""
     w_min: float | None = None
+    """Hard lower bound in [w⋄ + τ_min, w⋄) (aihwkit ``w_min``); None = w⋄ + τ_min."""
 
     name: ClassVar[str] = "linearstep"
     equations: ClassVar[str] = ("q+ = 1 − (w−w_sym)/τ_max, q- = 1 − (w−w_sym)/τ_min; "
@@ -336,7 +348,9 @@ class Power(Device):
     """
 
     tau: float = 1.0
+    """τ: range radius, range [−τ, τ] (P2 App. K.1 eq 144)."""
     gamma: float = 1.0
+    """γ > 0: exponent of the response (P2 eq 144); γ = 1 is soft bounds."""
 
     name: ClassVar[str] = "power"
     equations: ClassVar[str] = "q+ = (1 − w/τ)^γ, q- = (1 + w/τ)^γ; w_sym = 0"
@@ -388,7 +402,9 @@ class Exponential(Device):
     """
 
     tau: float = 1.0
+    """τ: range radius, range [−τ, τ] (P2 eq 145)."""
     gamma: float = 1.0
+    """γ in (0, 300]: steepness of the response (P2 eq 145)."""
 
     name: ClassVar[str] = "exp"
     equations: ClassVar[str] = "q± = (exp(γ(1 ∓ w/τ)) − 1)/(exp(γ) − 1); w_sym = 0"
@@ -452,10 +468,15 @@ class Variation:
     """
 
     dw_min_dtod: float = 0.0
+    """Spread of the step gain g_i = |1 + dw_min_dtod ξ| (aihwkit ``dw_min_dtod``)."""
     up_down_dtod: float = 0.0
+    """Spread of the up/down asymmetry r_i = up_down_dtod ξ, clipped to ±0.95 (aihwkit ``up_down_dtod``)."""
     range_dtod: float = 0.0
+    """Spread of the range scale s_i = |1 + range_dtod ξ| (the bound spread, aihwkit ``w_max_dtod``)."""
     sym_skew: float = 0.0
+    """Mean of the symmetric-point offset o_i (aihwkit ``reference_mean`` with opposite sign)."""
     sym_dtod: float = 0.0
+    """σ_r: spread of the symmetric-point offset o_i (aihwkit ``reference_std``)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -476,11 +497,17 @@ class DeviceArray:
     """
 
     base: Device
+    """The nominal device whose response every element scales and shifts."""
     gain: Array
+    """g_i: per-element step gain (see :class:`Variation`)."""
     asym: Array
+    """r_i: per-element up/down asymmetry."""
     scale: Array
+    """s_i: per-element range scale."""
     shift: Array
+    """o_i: per-element symmetric-point offset."""
     name: str = field(default="")
+    """Name of the nominal device (for reports)."""
 
     def _x(self, w: ArrayLike) -> Array:
         return (np.asarray(w, dtype=float) - self.shift) / self.scale

@@ -50,20 +50,18 @@ class Expected:
 
 @dataclass(frozen=True)
 class Pulsed:
-    """Pulsed update mode.
-
-    Attributes:
-        dw_min: pulse granularity Δw_min (> 0).
-        bl: maximum number of pulses per element and update (bit length cap).
-        c2c: cycle-to-cycle noise σ_c, additive relative to the step (P2 eq 26).
-        rounding: how |dW|/dw_min becomes a count: ``stochastic`` (default, unbiased;
-            aihwkit ``sto_round=True``), ``nearest``, ``ceil`` (P2) or ``floor``.
-    """
+    """Pulsed update mode: ``n = round(|ΔW|/δ)`` pulses per element, each with its own noise and clipping."""
 
     dw_min: float
+    """δ = Δw_min > 0: pulse granularity (P1 eq 15, P2 eq 26; aihwkit ``dw_min``)."""
     bl: int = 1_000_000
+    """Largest pulse count per element and update (bit-length cap; aihwkit ``desired_bl``)."""
     c2c: float = 0.0
+    """σ_c: cycle-to-cycle noise of every pulse, additive and relative to the step (P2 eq 26;
+    aihwkit ``dw_min_std``)."""
     rounding: str = "stochastic"
+    """How |ΔW|/δ becomes a count: ``stochastic`` (default, unbiased; aihwkit ``sto_round=True``), ``nearest``,
+    ``ceil`` (P2) or ``floor``."""
 
     name = "pulsed"
 

@@ -62,41 +62,44 @@ class SoftBoundsReference:
 
     All spreads and noises default to 0 (aihwkit's defaults are 0.3 / 0.01: pass them
     explicitly to reproduce an aihwkit default device).
-
-    Attributes:
-        dw_min: mean step δ (aihwkit ``dw_min``; default 0.001 as aihwkit).
-        w_max, w_min: mean bounds, ``w_min < 0 < w_max`` (aihwkit default ±0.6).
-        up_down: systematic up/down asymmetry (``up_down > 0``: up steps larger).
-        dw_min_dtod, dw_min_dtod_log_normal: device-to-device step gain spread.
-        up_down_dtod: d2d spread of the asymmetry.
-        w_max_dtod, w_min_dtod: relative d2d spread of the bounds.
-        slope_up_dtod, slope_down_dtod: d2d spread of the slopes (realised by moving the bounds).
-        dw_min_std: cycle-to-cycle pulse noise σ, additive (``mult_noise=False``, aihwkit's
-            default for this device) or multiplicative.
-        write_noise_std: write noise in units of δ (re-drawn on every pulsed element).
-        reference_mean, reference_std: reference conductance offset and its d2d spread.
-        subtract_symmetry_point: add the symmetric point to the reference.
-        enforce_consistency: abs() of step sizes and ``b_max >= 0 >= b_min`` (aihwkit Python default True).
     """
 
     dw_min: float = 0.001
+    """δ: mean step (aihwkit ``dw_min``; default 0.001 as aihwkit)."""
     w_max: float = 0.6
+    """Mean upper bound b_max > 0 (aihwkit ``w_max``, default 0.6)."""
     w_min: float = -0.6
+    """Mean lower bound b_min < 0 (aihwkit ``w_min``, default −0.6)."""
     up_down: float = 0.0
+    """Systematic up/down asymmetry in (−1, 1) (aihwkit ``up_down``; > 0: up steps larger)."""
     dw_min_dtod: float = 0.0
+    """Device-to-device spread of the step gain (aihwkit ``dw_min_dtod``)."""
     dw_min_dtod_log_normal: bool = False
+    """Log-normal instead of normal gain spread (aihwkit ``dw_min_dtod_log_normal``)."""
     up_down_dtod: float = 0.0
+    """Device-to-device spread of the asymmetry (aihwkit ``up_down_dtod``)."""
     w_max_dtod: float = 0.0
+    """Relative device-to-device spread of b_max (aihwkit ``w_max_dtod``)."""
     w_min_dtod: float = 0.0
+    """Relative device-to-device spread of b_min (aihwkit ``w_min_dtod``)."""
     slope_up_dtod: float = 0.0
+    """Spread of the up slope, realised by moving b_max (aihwkit ``slope_up_dtod``)."""
     slope_down_dtod: float = 0.0
+    """Spread of the down slope, realised by moving b_min (aihwkit ``slope_down_dtod``)."""
     dw_min_std: float = 0.0
+    """σ: cycle-to-cycle pulse noise relative to the step (aihwkit ``dw_min_std``)."""
     mult_noise: bool = False
+    """Multiplicative instead of additive pulse noise (aihwkit ``mult_noise``; False for this device)."""
     write_noise_std: float = 0.0
+    """Write noise in units of δ, re-drawn on every pulsed element (aihwkit ``write_noise_std``)."""
     reference_mean: float = 0.0
+    """Mean reference conductance subtracted from the state (aihwkit ``reference_mean``)."""
     reference_std: float = 0.0
+    """Device-to-device spread of the reference (aihwkit ``reference_std``)."""
     subtract_symmetry_point: bool = False
+    """Add each element's symmetric point to its reference (aihwkit ``subtract_symmetry_point``)."""
     enforce_consistency: bool = True
+    """abs() of the steps and b_max ≥ 0 ≥ b_min (aihwkit ``enforce_consistency``; default True)."""
 
     name = "softbounds_reference"
 
@@ -182,15 +185,25 @@ class ReferenceArray:
     """
 
     scale_up: Array
+    """Δ⁺/δ per element: the up step relative to δ."""
     scale_down: Array
+    """Δ⁻/δ per element: the down step relative to δ."""
     b_max: Array
+    """Physical upper bound b_max per element."""
     b_min: Array
+    """Physical lower bound b_min per element."""
     ref: Array
+    """Reference subtracted from the physical state (visible w = state − ref)."""
     dw_min: Array
+    """δ per trial, shape (trials, 1, 1) (aihwkit ``dw_min``)."""
     dw_min_std: Array
+    """Cycle-to-cycle pulse noise per trial (aihwkit ``dw_min_std``)."""
     write_noise_std: Array
+    """Write noise in units of δ per trial (aihwkit ``write_noise_std``)."""
     mult_noise: bool = False
+    """Multiplicative pulse noise (aihwkit ``mult_noise``)."""
     name: str = "softbounds_reference"
+    """Device name (for reports)."""
 
     @property
     def shape(self) -> tuple[int, ...]:

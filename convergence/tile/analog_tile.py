@@ -77,26 +77,21 @@ MODES = ("expected", "rounding", "pulse_train")
 
 @dataclass(frozen=True)
 class UpdateParameters:
-    """How a tile realises ``W ← W − lr d xᵀ`` (aihwkit ``UpdateParameters`` names).
-
-    Attributes:
-        mode: ``"expected"``, ``"rounding"`` or ``"pulse_train"`` (aihwkit ``pulse_type=
-            StochasticCompressed``).
-        desired_bl: maximal bit length BL (``desired_bl``; aihwkit default 31); in
-            ``"rounding"`` mode the per-element pulse cap.
-        update_bl_management: BL = min(ceil(k), desired_bl) (``update_bl_management``).
-        update_management: rescale A and B (``update_management``; forced on by BL management).
-        um_grad_scale: scale of ``max|d|`` in update management (``um_grad_scale``).
-        max_bits: bit-tensor elements generated at once (memory cap; results do not depend on it
-            only when it is not reached — keep it fixed for reproducibility).
-    """
+    """How a tile realises ``W ← W − lr d xᵀ`` (aihwkit ``UpdateParameters`` names)."""
 
     mode: str = "pulse_train"
+    """``"expected"``, ``"rounding"`` or ``"pulse_train"`` (aihwkit ``pulse_type=StochasticCompressed``)."""
     desired_bl: int = 31
+    """Largest bit length BL (aihwkit ``desired_bl``, default 31); in ``"rounding"`` mode the per-element pulse cap."""
     update_bl_management: bool = True
+    """BL = min(ceil(k), desired_bl) (aihwkit ``update_bl_management``)."""
     update_management: bool = True
+    """Rescale A and B by √(x_m/d_m) (aihwkit ``update_management``; forced on by BL management)."""
     um_grad_scale: float = 1.0
+    """Scale of max|d| in update management (aihwkit ``um_grad_scale``)."""
     max_bits: int = 1 << 22
+    """Bit-tensor elements generated at once (memory cap; results do not depend on it only while it is not reached, so
+    keep it fixed)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
