@@ -238,3 +238,19 @@ def test_fused_expected_update_keeps_the_dtype_and_both_forms_agree(device, dtyp
     np.testing.assert_allclose(net, w64 + dw * device.F(w64) - np.abs(dw) * device.G(w64), **tol)
     # the "signs" form is W + U q+(W) − D q−(W) with the batch's up/down totals
     np.testing.assert_allclose(signs, w64 + up * device.q_plus(w64) - down * device.q_minus(w64), **tol)
+
+
+def test_every_realised_device_kind_implements_the_protocol():
+    from convergence.physics.devices import RealizedDevice
+    from convergence.physics.reference_device import SoftBoundsReference
+    rng = np.random.default_rng(0)
+    kinds = [SoftBounds(0.8), realize(SoftBounds(0.8), Variation(up_down_dtod=0.1), (2, 3), rng),
+             SoftBoundsReference(up_down_dtod=0.1).realize((2, 3, 4), rng)]
+    for dev in kinds:
+        assert isinstance(dev, RealizedDevice)
+        w = np.zeros((2, 3, 4)) if dev is kinds[-1] else np.zeros((2, 3))
+        ap, bp, am, bm = dev.affine()
+        # the affine coefficients are the responses, and G vanishes at the symmetric point
+        np.testing.assert_allclose(dev.q_plus(w), ap + bp * w, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(dev.q_minus(w), am + bm * w, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(dev.G(np.broadcast_to(dev.symmetric_point, w.shape)), 0.0, atol=1e-12)
