@@ -9,7 +9,7 @@ import pytest
 
 from convergence import (CLin, ConstantStep, Exponential, Gaussian, Ideal, LeastSquares, LinearStep, Power, Pulsed,
                          SoftBounds, Variation, analog_sgd, realize, simulate, tiki_taka)
-from convergence.physics import pulses
+
 from convergence.physics.pulses import ENVELOPE_K, PulseMap, PulseNoise, _looped_pulses, apply_pulses
 
 K = 5.0  # margin in standard errors for the Monte Carlo comparisons
@@ -37,18 +37,19 @@ def test_aggregated_noise_matches_the_pulse_by_pulse_reference_in_distribution(m
     n = np.tile(n0, (trials, 1))
     up = np.tile(up0, (trials, 1))
     seen = []
-    real_loop = pulses._looped_pulses
+    real_loop = PulseMap._loop_unsafe
 
-    def spy(w_, n_, *args):
-        seen.append(np.array(n_))
-        return real_loop(w_, n_, *args)
+    def spy(self, out, w_, n_, up_, unsafe, rng):
+        seen.append(np.array(unsafe))
+        return real_loop(self, out, w_, n_, up_, unsafe, rng)
 
-    monkeypatch.setattr(pulses, "_looped_pulses", spy)
+    monkeypatch.setattr(PulseMap, "_loop_unsafe", spy)
     fast = PulseMap.of(dev, dw, noise).signed(w, n, up, np.random.default_rng(1))
     # the loop ran only for the near-bound columns; the interior ones took the summed Gaussian
     assert len(seen) == 1
-    assert np.all(seen[0][:, :2] == 0) and np.all(seen[0][:, 2:] == n[:, 2:])
-    ref = real_loop(w, n, up, dev, dw, noise, np.random.default_rng(2))
+    assert not seen[0][:, :2].any() and seen[0][:, 2:].all()
+    # reference: the generic pulse-by-pulse loop (an independent implementation of the same recursion)
+    ref = _looped_pulses(w, n, up, dev, dw, noise, np.random.default_rng(2))
     for j in range(4):
         _compare(fast[:, j], ref[:, j])
     assert np.all(fast >= -1.0) and np.all(fast <= 1.0)
@@ -56,22 +57,19 @@ def test_aggregated_noise_matches_the_pulse_by_pulse_reference_in_distribution(m
     assert fast[:, 0].std() > 0.5 * dw * c2c * math.sqrt(n0[0])
 
 
-def test_envelope_criterion_is_the_stated_inequality():
+def test_envelope_criterion_is_the_stated_inequality(monkeypatch):
     # an up pass from w of n pulses: aggregated iff max(w, w_n) + K sd_n <= hi and min(w, w_n) - K sd_n >= lo
     dev, dw, c2c = SoftBounds(1.0), 0.01, 0.3
     r = 1 - dw
+    orig = PulseMap._loop_unsafe
     for w, n in ((0.5, 30.0), (0.9, 30.0), (0.97, 5.0), (0.6, 60.0)):
         wn = 1 - r ** n * (1 - w)
         sd = dw * c2c * math.sqrt((1 - r ** (2 * n)) / (1 - r ** 2))
         expect_safe = wn + ENVELOPE_K * sd <= 1.0 and w - ENVELOPE_K * sd >= -1.0
         calls = []
-        orig = pulses._looped_pulses
-        pulses._looped_pulses = lambda *a: (calls.append(a[1]), orig(*a))[1]
-        try:
-            PulseMap.of(dev, dw, PulseNoise(c2c, c2c)).signed(np.full((1, 1), w), np.full((1, 1), n),
-                                                             np.ones((1, 1), bool), np.random.default_rng(0))
-        finally:
-            pulses._looped_pulses = orig
+        monkeypatch.setattr(PulseMap, "_loop_unsafe", lambda self, *a: (calls.append(1), orig(self, *a))[1])
+        PulseMap.of(dev, dw, PulseNoise(c2c, c2c)).signed(np.full((1, 1), w), np.full((1, 1), n),
+                                                         np.ones((1, 1), bool), np.random.default_rng(0))
         assert (not calls) == expect_safe, (w, n)
 
 

@@ -294,15 +294,19 @@ def _looped_pulses(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min
             raise ConfigError("pulses with cycle-to-cycle noise need an rng")
         blocks = [(sl, gen, int(n[sl].max()) if n[sl].size else 0) for sl, gen in _trial_blocks(rng, out.shape[0])]
         n_max = max((b[2] for b in blocks), default=0)
-        sigma = np.where(up, noise.up, noise.down)
+        same = np.ndim(noise.up) == 0 and np.ndim(noise.down) == 0 and noise.up == noise.down
+        sigma = float(noise.up) if same else np.where(up, noise.up, noise.down)
     for m in range(n_max):
         active = n > m
         q = np.where(up, device.q_plus(out), device.q_minus(out))
         if sigma is not None:
-            xi = np.zeros(out.shape)
-            for sl, gen, count in blocks:
-                if m < count:
-                    xi[sl] = gen.standard_normal(xi[sl].shape)
+            if len(blocks) == 1:
+                xi = blocks[0][1].standard_normal(out.shape)
+            else:
+                xi = np.zeros(out.shape)
+                for sl, gen, count in blocks:
+                    if m < count:
+                        xi[sl] = gen.standard_normal(xi[sl].shape)
             xi *= sigma
             if noise.multiplicative:  # type: ignore[union-attr]
                 xi += 1.0
@@ -406,12 +410,51 @@ class PulseMap:
         env = sd * ENVELOPE_K
         safe = np.minimum(w, mean) - env >= self.lo
         safe &= np.maximum(w, mean) + env <= self.hi
+        np.logical_or(safe, n == 0, out=safe)
         if not safe.all():
-            up_b = np.broadcast_to(np.asarray(up, dtype=bool), out.shape)
-            looped = _looped_pulses(w, np.where(safe, 0.0, n), up_b, self.device, self.dw_min, self.noise, rng)
-            out = np.where(safe, out, looped)
+            self._loop_unsafe(out, w, n, up, ~safe, rng)
         np.clip(out, self.lo, self.hi, out=out)
         return out
+
+    def _loop_unsafe(self, out: Array, w: Array, n: Array, up: Any, unsafe: Array, rng: Any) -> None:
+        """The pulse-by-pulse reference on the ``unsafe`` elements only (compacted), written into ``out``.
+
+        Same recursion as :func:`_looped_pulses` with the affine responses ``q_s = a_s + b_s w``; each
+        trial block of ``rng`` draws, per pulse index below its own largest count, one normal for
+        each of its unsafe elements (so the draws depend on the block's own data only).
+        """
+        shape = out.shape
+        idx = np.nonzero(unsafe)
+        ap, bp, am, bm = (np.asarray(c, dtype=float) for c in self.device.affine())  # type: ignore[misc]
+        upc = np.broadcast_to(np.asarray(up, dtype=bool), shape)[idx]
+
+        def pick(u: Any, d: Any) -> Array:
+            return np.where(upc, np.broadcast_to(u, shape)[idx], np.broadcast_to(d, shape)[idx])
+
+        a, b = pick(ap, am), pick(bp, bm)
+        noise = self.noise
+        sigma = pick(np.asarray(noise.up, dtype=float), np.asarray(noise.down, dtype=float))  # type: ignore[union-attr]
+        dw = np.broadcast_to(np.asarray(self.dw_min, dtype=float), shape)[idx]
+        step = np.where(upc, dw, -dw)
+        lo, hi = np.broadcast_to(self.lo, shape)[idx], np.broadcast_to(self.hi, shape)[idx]
+        wc = np.array(np.broadcast_to(w, shape)[idx], dtype=float)
+        nc = np.broadcast_to(n, shape)[idx]
+        streams = _trial_blocks(rng, shape[0])
+        cuts = np.searchsorted(idx[0], [(sl.start, sl.stop) for sl, _ in streams])
+        blocks = [(gen, int(lo_k), int(hi_k), int(nc[lo_k:hi_k].max()) if hi_k > lo_k else 0)
+                  for (_, gen), (lo_k, hi_k) in zip(streams, cuts)]
+        xi = np.zeros(wc.shape)
+        for m in range(max((blk[3] for blk in blocks), default=0)):
+            for gen, lo_k, hi_k, count in blocks:
+                if m < count:
+                    xi[lo_k:hi_k] = gen.standard_normal(hi_k - lo_k)
+            new = a + b * wc                 # q_s(w)
+            new += sigma * xi
+            new *= step
+            new += wc
+            np.clip(new, lo, hi, out=new)
+            wc = np.where(nc > m, new, wc)
+        out[idx] = wc
 
     def down_up(self, w: Array, n_down: Array, n_up: Array, rng: Any = None) -> Array:
         """``n_down`` down pulses, then ``n_up`` up pulses (counts are consumed as scratch space)."""
