@@ -105,7 +105,7 @@ def test_saturation_is_abs_w_over_tau_for_soft_bounds():
     assert np.all(saturation(Ideal(), w) == 0)
 
 
-# --- aihwkit regression table (AIHWKIT.md §8): 60 up pulses from 0, then 60 down, dw_min 0.02 ---------
+# --- aihwkit regression table (measured with aihwkit 1.2.0): 60 up pulses from 0, then 60 down, dw_min 0.02 ---------
 
 def _up_down(dev, dw_min, offset=0.0):
     w = np.array([[0.0 + offset]])
@@ -132,7 +132,7 @@ def test_single_pulse_trajectories_match_aihwkit_table(dev, dw_min, up60, down60
 
 def test_reference_device_with_subtracted_symmetric_point_matches_aihwkit_table():
     """SoftBoundsReference up_down=0.2 (Δ+ = δ, Δ- = 0.8δ, bounds ±1) = CLin(τ=1, c=1/9) with step 0.9δ;
-    visible weight = conductance − w* with w* = 1/9 (AIHWKIT.md §8: 0.624397, −0.451736)."""
+    visible weight = conductance − w* with w* = 1/9 (aihwkit 1.2.0: 0.624397, −0.451736)."""
     dev = CLin(1.0, 1.0 / 9.0)
     assert dev.symmetric_point == pytest.approx(0.111111, abs=1e-6)
     traj = _up_down(dev, 0.02 * 0.9, offset=dev.symmetric_point)

@@ -2,7 +2,7 @@ r"""The analog matrix-vector product with its periphery (aihwkit ``IOParameters`
 
 One analog MVM of sample ``x`` (forward ``y = W x``; backward ``z = Wᵀ d`` with the
 roles of the sizes swapped) follows aihwkit's ``ForwardBackwardPassIOManaged``
-(paraphrased, AIHWKIT.md §4.2):
+(paraphrased from its source):
 
 1. noise management: ``s_nm = max_j |x_j|`` (``abs_max``; capped by ``nm_thres`` if > 0),
    or 1 (``none``); a zero input gives a zero output;

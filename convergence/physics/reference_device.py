@@ -2,7 +2,7 @@ r"""aihwkit's ``SoftBoundsReferenceDevice`` as a per-element device realisation.
 
 The nominal, hashable configuration :class:`SoftBoundsReference` (aihwkit parameter
 names) is *realised* into a :class:`ReferenceArray` holding per-element arrays of
-shape ``(trials, out, in)`` (AIHWKIT.md §1.1 populate, §1.5 reference device):
+shape ``(trials, out, in)`` (as aihwkit populates the device):
 
 .. math::
     b^{max}_{ij} = w_{max}(1 + \sigma^{max}_{dtod}\xi),\quad
@@ -24,7 +24,7 @@ whole step by ``(1 + σξ)`` instead), then clips to ``[b_min, b_max]``.
 ``w* = (Δ⁺ − Δ⁻)/(Δ⁺/b_max − Δ⁻/b_min)`` to the reference, so the visible zero is
 the symmetric point. Write noise (``write_noise_std``) keeps the persistent weight
 hidden and shows ``w + write_noise_std·δ·ξ``, re-drawn whenever an element is pulsed
-(AIHWKIT.md §1.9); the tile handles that part.
+(as aihwkit's write noise); the tile handles that part.
 
 In the toolkit's units (a pulse of sign ``s`` moves ``w`` by ``s δ q_s(w)``) the
 realisation is an affine device with

@@ -13,7 +13,7 @@ A tile holds ``W`` of shape (trials, out, in) on a device and offers
   - ``"rounding"`` — per element ``n = ⌊|ΔW|/δ + u⌋`` pulses (stochastic rounding, capped at
     ``desired_bl``; :func:`convergence.physics.pulses.pulse_counts`), sign of ΔW;
   - ``"pulse_train"`` — aihwkit's ``StochasticCompressed`` pulse trains with update
-    (BL) management (AIHWKIT.md §2). Per sample, with ``δ`` the granularity:
+    (BL) management. Per sample, with ``δ`` the granularity:
 
     .. math::
         k = |lr|\,\max_j|x_j|\,\max_i|d_i|/δ,\quad BL = \min(\lceil k\rceil, BL_{des}),\quad
@@ -47,7 +47,7 @@ Differences from aihwkit (CPU, 1.2.0), by design or not modelled:
 * ``"expected"`` mode composes the per-sample mean-field maps and clips once at the end.
 
 Reference: IBM aihwkit ``AnalogTile``/``RPUPulsed`` (C++ ``PulsedRPUWeightUpdater``,
-``SparseBitLineMaker``), AIHWKIT.md §2; THEORY §1.7.
+``SparseBitLineMaker``).
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ from convergence.physics.periphery import PERFECT, IOParameters, _absmax_last
 from convergence.physics.periphery import backward as _backward
 from convergence.physics.periphery import forward as _forward
 from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference
-from convergence.physics.pulses import Pulsed, apply_pulses, expected_update, pulse_counts
+from convergence.physics.pulses import PulseMap, PulseNoise, Pulsed, apply_pulses, expected_update, pulse_counts
 
 Array = NDArray[np.float64]
 
@@ -112,7 +112,7 @@ class UpdateParameters:
 
 def pulse_train_parameters(x: Array, d: Array, lr: Any, dw_min: Any, up: UpdateParameters,
                            x_absmax: Array | None = None) -> tuple[Array, Array, Array]:
-    """BL and the probability scales A, B of every sample (AIHWKIT.md §2, ``calculateBlAB`` + UM).
+    """BL and the probability scales A, B of every sample (aihwkit ``calculateBlAB`` + update management).
 
     Args:
         x: inputs (trials, samples, in); d: errors (trials, samples, out).
@@ -331,7 +331,9 @@ class _PulseModel:
             raise ConfigError(f"device must be a SoftBoundsReference, ReferenceArray or toolkit Device "
                               f"(got {type(device).__name__})")
         self.c2c = non_negative("c2c", c2c)
-        self.noise: Any = device.pulse_noise() if isinstance(device, ReferenceArray) else self.c2c
+        self.noise: Any = device.pulse_noise() if isinstance(device, ReferenceArray) else PulseNoise(self.c2c, self.c2c)
+        # noisy affine devices: the cached n-pulse map (apply_pulses would rebuild it for every sample)
+        self.noisy_map = PulseMap.of(device, self.dw_min, self.noise) if self.noise.active else None
         lo, hi = device.bounds
         self.lo = np.broadcast_to(np.asarray(lo, float), shape) if np.ndim(lo) else np.full(shape, float(lo))
         self.hi = np.broadcast_to(np.asarray(hi, float), shape) if np.ndim(hi) else np.full(shape, float(hi))
@@ -358,6 +360,8 @@ class _PulseModel:
 
     def pulses(self, w: Array, n: Array, sign: Array, rng: Any) -> Array:
         """Apply n same-sign pulses per element (exact, any device; noise and clipping per pulse)."""
+        if self.noisy_map is not None:
+            return self.noisy_map.signed(w, n, np.asarray(sign) > 0, rng)
         return apply_pulses(w, n, sign, self.device, self.dw_min, c2c=self.noise, rng=rng)
 
 
