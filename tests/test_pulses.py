@@ -135,3 +135,33 @@ def test_c2c_results_do_not_depend_on_the_trial_split(alg, dev):
     assert np.array_equal(batch, singles)
     # the runs reach the bounds, so both pulse paths (aggregated and loop) are exercised for bounded devices
     assert np.isfinite(full).all()
+
+
+@pytest.mark.parametrize("kind", ["realized", "reference"])
+def test_aggregated_noise_matches_the_reference_for_per_element_devices(kind):
+    # per-element gains, asymmetries and shifts (DeviceArray) and aihwkit's reference device (per-direction
+    # noise relative to its own step, per-trial dw_min): down then up passes, interior and near-bound elements
+    trials = 3000
+    rng = np.random.default_rng(5)
+    if kind == "realized":
+        dev = realize(SoftBounds(1.0), Variation(dw_min_dtod=0.2, up_down_dtod=0.1), (1, 4), rng)
+        dev = type(dev)(dev.base, *(np.repeat(np.asarray(a) * np.ones((1, 4)), trials, 0)
+                                    for a in (dev.gain, dev.asym, dev.scale, dev.shift)), name=dev.name)
+        dw, noise = 0.02, PulseNoise(1.0, 1.0)
+        w = np.tile([0.0, 0.3, 0.97, -0.97], (trials, 1))
+    else:
+        from convergence.physics.reference_device import SoftBoundsReference
+        ref_dev = SoftBoundsReference(dw_min=0.02, w_max=1.0, w_min=-1.0, up_down=0.1, dw_min_std=1.0)
+        dev = ref_dev.realize((trials, 1, 4), rng)
+        dw, noise = dev.dw_min, dev.pulse_noise()
+        w = np.tile([0.0, 0.3, 0.97, -0.97], (trials, 1, 1))
+    n_dn = np.broadcast_to(np.array([10.0, 25.0, 1.0, 8.0]), w.shape).copy()
+    n_up = np.broadcast_to(np.array([20.0, 5.0, 6.0, 0.0]), w.shape).copy()
+    fast = PulseMap.of(dev, dw, noise).down_up(w, n_dn.copy(), n_up.copy(), np.random.default_rng(6))
+    g = np.random.default_rng(7)
+    ref = _looped_pulses(w, n_dn, np.zeros(w.shape, bool), dev, dw, noise, g)
+    ref = _looped_pulses(ref, n_up, np.ones(w.shape, bool), dev, dw, noise, g)
+    lo, hi = dev.bounds
+    assert np.all(fast >= lo) and np.all(fast <= hi)
+    for j in range(4):
+        _compare(fast[..., j].ravel(), ref[..., j].ravel())
