@@ -30,7 +30,10 @@ Each pulse is one device pulse (state-dependent step, cycle-to-cycle noise, clip
 All pulses of an element within one sample have the same sign, so the ``n`` pulses are
 applied in one go: in closed form for noise-free soft-bounds-type devices (affine
 responses whose fixed points are the bounds: the iterate never leaves the range, so the
-per-pulse clipping is inactive) and by a masked pulse loop otherwise. For the closed form
+per-pulse clipping is inactive), with cycle-to-cycle noise sample by sample through
+:func:`convergence.physics.pulses.apply_pulses` (noise and clipping at every pulse; the cached
+:class:`~convergence.physics.pulses.PulseMap` for affine devices), and by a masked pulse loop
+otherwise. For the closed form
 the per-sample maps ``w ↦ f + rⁿ(w − f)`` are composed over the samples of a batch in
 log space (exact, vectorized over samples); samples without any coincidence are skipped.
 
