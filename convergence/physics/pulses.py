@@ -203,8 +203,7 @@ def apply_pulses(w: Array, n: Array, sign: Array, device: RealizedDevice, dw_min
         pmap = None if noise.multiplicative else PulseMap.of(device, dw_min, noise)
         if pmap is not None:
             return pmap.signed(w, n, up, rng)
-        out = _looped_pulses(w, n, up, device, dw_min, noise, rng)
-        return out
+        return _looped_pulses(w, n, up, device, dw_min, noise, rng)
     return _apply(w, n, up, device, dw_min, rng)
 
 
@@ -351,7 +350,6 @@ class PulseMap:
         lo, hi = device.bounds
         self.lo, self.hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
         self.noise = noise if noise is not None and noise.active else None
-        self.c2c = 0.0 if self.noise is None else 1.0     # truthiness: noisy or not
         if self.noise is not None:
             self.sig_up = np.asarray(dw_min * np.asarray(self.noise.up, dtype=float))
             self.sig_dn = np.asarray(dw_min * np.asarray(self.noise.down, dtype=float))
