@@ -122,6 +122,15 @@ class TrialStreams:
             out[sl] = uniform32_from(gen, (sl.stop - sl.start,) + shape[1:])
         return out
 
+    def blocks(self) -> list[tuple[slice, np.random.Generator]]:
+        """The (trial slice, Generator) of every block, for draws whose count may differ per block.
+
+        A draw whose size depends on the block's own data (e.g. one noise vector per pulse up to
+        the block's largest pulse count) stays independent of the other trials only if each
+        block draws from its own stream by itself.
+        """
+        return list(zip(self._slices, self._gens))
+
     def standard_normal(self, size: Sequence[int], dtype: type = np.float64) -> np.ndarray:
         """Standard normal draws of shape ``size`` (``size[0]`` = trials); float64 or float32."""
         return self._fill("standard_normal", size, dtype)

@@ -105,7 +105,7 @@ def test_saturation_is_abs_w_over_tau_for_soft_bounds():
     assert np.all(saturation(Ideal(), w) == 0)
 
 
-# --- aihwkit regression table (AIHWKIT.md §8): 60 up pulses from 0, then 60 down, dw_min 0.02 ---------
+# --- aihwkit regression table (measured with aihwkit 1.2.0): 60 up pulses from 0, then 60 down, dw_min 0.02 ---------
 
 def _up_down(dev, dw_min, offset=0.0):
     w = np.array([[0.0 + offset]])
@@ -132,7 +132,7 @@ def test_single_pulse_trajectories_match_aihwkit_table(dev, dw_min, up60, down60
 
 def test_reference_device_with_subtracted_symmetric_point_matches_aihwkit_table():
     """SoftBoundsReference up_down=0.2 (Δ+ = δ, Δ- = 0.8δ, bounds ±1) = CLin(τ=1, c=1/9) with step 0.9δ;
-    visible weight = conductance − w* with w* = 1/9 (AIHWKIT.md §8: 0.624397, −0.451736)."""
+    visible weight = conductance − w* with w* = 1/9 (aihwkit 1.2.0: 0.624397, −0.451736)."""
     dev = CLin(1.0, 1.0 / 9.0)
     assert dev.symmetric_point == pytest.approx(0.111111, abs=1e-6)
     traj = _up_down(dev, 0.02 * 0.9, offset=dev.symmetric_point)
@@ -204,3 +204,53 @@ def test_G_over_sqrt_F_is_non_decreasing_where_the_driver_relies_on_it(dev):
     w = np.linspace(lo, hi, 20001)[1:-1]
     r = dev.ratio(w)
     assert np.all(np.diff(r) >= -1e-12)
+
+
+@pytest.mark.parametrize("device", [Power(0.7, 0.5), Power(0.7, 2.0), Power(0.7, 1.0), Exponential(0.7, 1.0),
+                                    Exponential(0.7, 4.0)])
+def test_power_and_exponential_responses_keep_float32(device):
+    # float32 in, float32 out (no float64 round trip), equal to the float64 responses to float32 precision;
+    # includes |w| > τ, where the power base clamps at 0
+    w = np.random.default_rng(0).uniform(-0.8, 0.8, (4, 6))
+    for q in ("q_plus", "q_minus", "F", "G"):
+        ref = getattr(device, q)(w)
+        got = getattr(device, q)(w.astype(np.float32))
+        assert got.dtype == np.float32
+        assert ref.dtype == np.float64
+        np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("device", [SoftBounds(0.8), CLin(0.8, 0.2), LinearStep(0.9, -0.7), Ideal(), Power(0.8, 0.5),
+                                    Exponential(0.8, 3.0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_expected_update_keeps_the_dtype_and_both_forms_agree(device, dtype):
+    from convergence.physics.pulses import expected_update
+    rng = np.random.default_rng(1)
+    w = rng.uniform(-0.6, 0.6, (5, 7)).astype(dtype)
+    per = rng.normal(0, 0.01, (4, 5, 7)).astype(dtype)           # per-sample requests ΔW_b
+    dw, s = per.sum(0), np.abs(per).sum(0)
+    up, down = np.maximum(per, 0).sum(0), np.maximum(-per, 0).sum(0)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    net = expected_update(w, dw, device)
+    signs = expected_update(w, dw, device, total=s)
+    assert net.dtype == dtype and signs.dtype == dtype
+    w64 = w.astype(float)
+    np.testing.assert_allclose(net, w64 + dw * device.F(w64) - np.abs(dw) * device.G(w64), **tol)
+    # the "signs" form is W + U q+(W) − D q−(W) with the batch's up/down totals
+    np.testing.assert_allclose(signs, w64 + up * device.q_plus(w64) - down * device.q_minus(w64), **tol)
+
+
+def test_every_realised_device_kind_implements_the_protocol():
+    from convergence.physics.devices import RealizedDevice
+    from convergence.physics.reference_device import SoftBoundsReference
+    rng = np.random.default_rng(0)
+    kinds = [SoftBounds(0.8), realize(SoftBounds(0.8), Variation(up_down_dtod=0.1), (2, 3), rng),
+             SoftBoundsReference(up_down_dtod=0.1).realize((2, 3, 4), rng)]
+    for dev in kinds:
+        assert isinstance(dev, RealizedDevice)
+        w = np.zeros((2, 3, 4)) if dev is kinds[-1] else np.zeros((2, 3))
+        ap, bp, am, bm = dev.affine()
+        # the affine coefficients are the responses, and G vanishes at the symmetric point
+        np.testing.assert_allclose(dev.q_plus(w), ap + bp * w, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(dev.q_minus(w), am + bm * w, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(dev.G(np.broadcast_to(dev.symmetric_point, w.shape)), 0.0, atol=1e-12)

@@ -412,18 +412,6 @@ def test_tile_adapter_on_an_ideal_device_is_digital_sgd(rng):
     np.testing.assert_allclose(t.weights(st), w0 - 0.1 * d.T @ x, rtol=1e-12)
 
 
-@pytest.mark.parametrize("device", [cv.Power(0.7, 0.5), cv.Power(0.7, 2.0), cv.Exponential(0.7, 1.0),
-                                    cv.SoftBounds(0.7)])
-def test_q_pair_equals_the_device_responses(rng, device):
-    w = rng.uniform(-0.8, 0.8, (4, 6))          # includes |w| > τ (the power base clamps at 0)
-    qp, qm = optim.q_pair(device, w)
-    np.testing.assert_allclose(qp, device.q_plus(w), rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(qm, device.q_minus(w), rtol=1e-12, atol=1e-15)
-    qp32, qm32 = optim.q_pair(device, w.astype(np.float32))
-    assert qp32.dtype == np.float32 or type(device) is cv.SoftBounds
-    np.testing.assert_allclose(qp32, device.q_plus(w), rtol=2e-5, atol=2e-6)
-
-
 def test_device_to_device_variation_arrays_work_in_both_optimizers(rng):
     dev = cv.realize(cv.SoftBounds(0.8), cv.Variation(dw_min_dtod=0.3, up_down_dtod=0.1), (3, 4), rng)
     w0 = rng.uniform(-0.3, 0.3, (3, 4))

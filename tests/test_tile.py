@@ -1,6 +1,6 @@
 """The aihwkit-like tile: device pulses, pulse trains, update management, modes, determinism.
 
-Reference numbers come from AIHWKIT.md §8 (measured with the installed aihwkit 1.2.0) or from
+Reference numbers were measured with aihwkit 1.2.0 (CPU) or come from
 closed forms derived in the test docstrings — never from the code under test.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _single_pulse_trajectory(device, n_up=60, n_down=60, **kw):
     return np.array(traj), tile
 
 
-# -- device pulses: AIHWKIT.md §8 ------------------------------------------------------------
+# -- device pulses: numbers measured with aihwkit 1.2.0 ------------------------------------------------------------
 
 def test_reference_device_reproduces_aihwkit_table():
     """SoftBoundsReference up_down 0.2, subtract_symmetry_point: w* = 0.111111, 0.624397, −0.451736."""
@@ -58,7 +58,7 @@ def test_softbounds_row_without_reference():
 
 @pytest.mark.parametrize("up_down,after_up,after_down", [(0.0, 1.0, -0.2), (0.3, 1.0, 0.16)])
 def test_constant_step_rows_through_the_fallback_path(up_down, after_up, after_down):
-    """ConstantStep rows of AIHWKIT.md §8 (hard bounds: the sequential, clipping path)."""
+    """ConstantStep numbers measured with aihwkit 1.2.0 (hard bounds: the sequential, clipping path)."""
     traj, tile = _single_pulse_trajectory(cv.ConstantStep(1.0, -1.0, up_down), dw_min=0.02)
     assert not tile.model.closed_form
     assert traj[60] == pytest.approx(after_up, abs=1e-9)
@@ -66,7 +66,7 @@ def test_constant_step_rows_through_the_fallback_path(up_down, after_up, after_d
 
 
 def test_alternating_pulses_settle_at_the_subtracted_symmetric_point():
-    """AIHWKIT.md §8 (i): 4000 alternating ± pulses from visible 0.5 end within one step of 0."""
+    """Measured with aihwkit 1.2.0: 4000 alternating ± pulses from visible 0.5 end within one step of 0."""
     dev = SoftBoundsReference(dw_min=0.02, w_max=1.0, w_min=-1.0, up_down=0.2, subtract_symmetry_point=True)
     tile = AnalogTile(dev, (1, 1, 1), update=UpdateParameters(desired_bl=1), rng=0, w0=0.5)
     one = np.ones((1, 1, 1))
@@ -117,7 +117,7 @@ def test_closed_form_composition_equals_pulse_by_pulse():
 
 def test_um_probabilities_closed_form():
     r"""Without clipping p_j = √(k/BL)|x_j|/max|x|, q_i = √(k/BL)|d_i|/max|d|; with k > BL_des,
-    B = 1/max|x| and A = lr max|x|/(δ BL) (derived from AIHWKIT.md §2)."""
+    B = 1/max|x| and A = lr max|x|/(δ BL) (derived from aihwkit's update management)."""
     x = np.array([[[0.5, -1.0, 0.2, 0.0, 2.0, -0.3]]])
     d = np.array([[[0.3, -0.1, 0.05, 1.0]]])
     lr, dw = 0.01, 0.001
@@ -226,7 +226,7 @@ def _mean_update(mode, T=4000, desired_bl=5000, seed=5):
 
 @pytest.mark.parametrize("mode", ["pulse_train", "rounding"])
 def test_expected_update_is_minus_lr_d_xT(mode):
-    """AIHWKIT.md §8 (ii): mean ΔW over 4000 single updates = −lr d xᵀ (constant step, wide bounds)."""
+    """Measured with aihwkit 1.2.0: mean ΔW over 4000 single updates = −lr d xᵀ (constant step, wide bounds)."""
     dw, target = _mean_update(mode)
     mean = dw.mean(axis=0)
     se = dw.std(axis=0, ddof=1) / math.sqrt(dw.shape[0])

@@ -11,7 +11,7 @@ from convergence.physics.pulses import (Expected, Pulsed, _looped_pulses, analog
                                 n_pulse_closed_form_softbounds, pulse_counts)
 
 
-def test_softbounds_closed_form_matches_theory_D9_and_per_pulse_loop():
+def test_softbounds_closed_form_matches_n_pulse_formula_and_per_pulse_loop():
     tau, dw_min = 0.9, 0.013
     for n in (0, 1, 7, 150):
         for w0, up in ((0.2, True), (-0.5, False), (0.85, True)):
@@ -33,7 +33,7 @@ def test_affine_closed_form_equals_masked_loop_for_many_elements(dev):
     n = rng.integers(0, 40, size=w.shape).astype(float)
     sign = np.where(rng.random(w.shape) < 0.5, 1.0, -1.0)
     closed = apply_pulses(w, n, sign, dev, 0.01)
-    loop = np.clip(_looped_pulses(w, n, sign > 0, dev, 0.01, 0.0, None), lo, hi)
+    loop = np.clip(_looped_pulses(w, n, sign > 0, dev, 0.01, None, None), lo, hi)
     np.testing.assert_allclose(closed, loop, rtol=1e-11, atol=1e-13)
 
 
@@ -83,10 +83,10 @@ def test_pulsed_tends_to_expected_when_dw_min_and_dw_shrink_together(dev):
 
 
 def test_pulsed_error_bound_for_soft_bounds():
-    """Derived bound (THEORY D9): with n pulses for a desired dW, s = sign(dW),
+    """Derived bound (n soft-bounds pulses in closed form): with n pulses for a desired dW, s = sign(dW),
     |U_p - U| <= ((tau - s w)/tau) (|n dw_min - |dW|| + n(n-1) dw_min^2 / (2 tau)).
 
-    P1 eq 20 as transcribed in THEORY §1.1 (dw_min/tau + dW^2/(2 tau)) is not a valid bound: the
+    P1 eq 20 as printed (dw_min/tau + dW^2/(2 tau)) is not a valid bound: the
     rounding term carries the response (tau - s w)/tau in [0, 2], not 1/tau (dimensionally a weight,
     not a ratio), so it fails for tau > 1 and in the fast-reset direction. Recorded in the errata.
     """
@@ -129,7 +129,7 @@ def test_pulsed_mean_matches_expected_update_to_first_order():
     out = analog_update(w, dw, dev, Pulsed(1e-3), rng)
     exp = analog_update(w[:1], dw[:1], dev)[0, 0]
     se = out.std() / math.sqrt(out.size)
-    # model error of 2-3 pulses: <= (tau - w) n(n-1) dw_min^2 / (2 tau^2) (THEORY D9)
+    # model error of 2-3 pulses: <= (tau - w) n(n-1) dw_min^2 / (2 tau^2) (from the n-pulse closed form)
     assert abs(out.mean() - exp) < 4 * se + 0.6 * 3 * 2 * 1e-6 / 2
 
 

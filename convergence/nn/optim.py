@@ -40,15 +40,14 @@ Built-in optimizers:
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, non_negative, positive, positive_int
-from convergence.physics.devices import AnyDevice, Device, DeviceArray, Exponential, Power, _affine_F_G
-from convergence.physics.pulses import EXPECTED, UpdateMode, analog_update, check_mode
+from convergence.physics.devices import AnyDevice, Device, DeviceArray
+from convergence.physics.pulses import EXPECTED, Expected, UpdateMode, analog_update, check_mode, expected_update
 
 Array = NDArray[Any]
 State = dict
@@ -245,37 +244,6 @@ class TikiTakaV1:
 ACCUMULATE = ("net", "signs")
 
 
-def q_pair(device: Any, w: Array) -> tuple[Array, Array]:
-    r"""``(q₊(W), q₋(W))`` in W's dtype: the power and exponential responses of P2 eqs (144)–(145)
-    evaluated in float32 without a float64 round trip (same formulas as
-    :class:`~convergence.physics.devices.Power` / :class:`~convergence.physics.devices.Exponential`, tested equal);
-    any other device through its own methods."""
-    dt = w.dtype
-    if type(device) is Power:
-        a = w * np.asarray(1.0 / device.tau, dt)
-        qp, qm = 1 - a, 1 + a
-        np.maximum(qp, 0, out=qp)
-        np.maximum(qm, 0, out=qm)
-        g = device.gamma
-        if g == 0.5:
-            np.sqrt(qp, out=qp)
-            np.sqrt(qm, out=qm)
-        elif g != 1.0:
-            np.power(qp, np.asarray(g, dt), out=qp)
-            np.power(qm, np.asarray(g, dt), out=qm)
-        return qp, qm
-    if type(device) is Exponential:
-        g = device.gamma
-        a = w * np.asarray(g / device.tau, dt)
-        inv = np.asarray(1.0 / math.expm1(g), dt)
-        qp = np.expm1(np.asarray(g, dt) - a)
-        qm = np.expm1(np.asarray(g, dt) + a)
-        qp *= inv
-        qm *= inv
-        return qp, qm
-    return device.q_plus(w), device.q_minus(w)
-
-
 def _check_accumulate(value: str) -> str:
     if value not in ACCUMULATE:
         raise ConfigError(f"accumulate must be one of {', '.join(ACCUMULATE)} (got {value!r})")
@@ -283,14 +251,15 @@ def _check_accumulate(value: str) -> str:
 
 
 def signed_parts(x: Array, d: Array, lr: float) -> tuple[Array, Array]:
-    r"""The batch's total up and down requests ``(U, D)`` with ``ΔW = U − D`` and ``U + D = Σ_b |ΔW_b|``.
-
-    ``Σ_b |ΔW_b| = lr |d|ᵀ|x|`` (an outer product's magnitude is the product of magnitudes), so
-    ``U = (S + ΔW)/2`` and ``D = (S − ΔW)/2`` with ``S = lr|d|ᵀ|x|`` (two GEMMs).
-    """
-    dw = desired_update(x, d, lr)
-    s = (np.abs(d) * np.asarray(abs(lr), dtype=d.dtype)).T @ np.abs(x)
+    r"""The batch's total up and down requests ``(U, D)`` with ``ΔW = U − D`` and ``U + D = Σ_b |ΔW_b|``."""
+    dw, s = _net_and_total(x, d, lr)
     return 0.5 * (s + dw), 0.5 * (s - dw)
+
+
+def _net_and_total(x: Array, d: Array, lr: float) -> tuple[Array, Array]:
+    """``ΔW = −lr dᵀx`` and ``S = Σ_b |ΔW_b| = |lr| |d|ᵀ|x|`` (an outer product's magnitude is the
+    product of magnitudes: two GEMMs)."""
+    return desired_update(x, d, lr), (np.abs(d) * np.asarray(abs(lr), dtype=d.dtype)).T @ np.abs(x)
 
 
 def _write(w: Array, x: Array, d: Array, lr: float, device: Any, mode: UpdateMode, rng: Any, accumulate: str) -> Array:
@@ -299,40 +268,26 @@ def _write(w: Array, x: Array, d: Array, lr: float, device: Any, mode: UpdateMod
     * ``"net"`` — one write of the net update (the theory's minibatch step, P1 eq 3 / P2 eq 2);
     * ``"signs"`` — the batch's up requests and down requests are written separately, as aihwkit's
       per-sample pulsing does to first order in δ: expected mode
+      :func:`convergence.physics.pulses.expected_update` in its "signs" form
       ``W + U ⊙ q₊(W) − D ⊙ q₋(W)`` (= ``W + ΔW⊙F − (Σ_b|ΔW_b|)⊙G``: the asymmetric drift of
       sample-by-sample updates, larger than the net step's ``|ΔW|⊙G``); pulsed mode: the up pulses,
       then the down pulses.
     """
     if accumulate == "net":
         return _update(w, desired_update(x, d, lr), device, mode, rng)
-    if isinstance(mode, type(EXPECTED)):
-        dw = desired_update(x, d, lr)
-        s = (np.abs(d) * np.asarray(abs(lr), dtype=d.dtype)).T @ np.abs(x)
-        if isinstance(device, Device) and device.affine() is not None:
-            # F = f0 + f1 W, G = g0 + g1 W:  W' = W (1 + f1 ΔW − g1 S) + f0 ΔW − g0 S  (fused, in w's dtype)
-            f0, f1, g0, g1 = (np.asarray(c, dtype=w.dtype) for c in _affine_F_G(device))
-            out = dw * f1
-            out -= g1 * s
-            out += 1
-            out *= w
-            out += f0 * dw
-            out -= g0 * s
-            return out
-        # W + U⊙q₊ − D⊙q₋ with U = (S + ΔW)/2, D = (S − ΔW)/2 (two response evaluations)
-        qp, qm = q_pair(device, w)
-        return w + 0.5 * ((s + dw) * qp - (s - dw) * qm)
+    if isinstance(mode, Expected):
+        dw, s = _net_and_total(x, d, lr)
+        return expected_update(w, dw, device, total=s)
     up, down = signed_parts(x, d, lr)
     w = analog_update(w, up, device, mode, rng)
     return analog_update(w, -down, device, mode, rng)
 
 
 def _update(w: Array, dw: Array, device: Any, mode: UpdateMode, rng: Any) -> Array:
-    """:func:`convergence.physics.pulses.analog_update`, with one shortcut for non-affine devices in expected
-    mode: ``W + dW⊙F − |dW|⊙G = W + dW ⊙ q_{sign(dW)}(W)`` (P2 eq 5 rewritten; two response
-    evaluations instead of four)."""
-    if isinstance(mode, type(EXPECTED)) and device.affine() is None:
-        qp, qm = q_pair(device, w)
-        return w + dw * np.where(dw >= 0, qp, qm)
+    """:func:`convergence.physics.pulses.analog_update`; in expected mode on a non-affine device the
+    "signs" form with ``S = |dW|`` (``W + dW ⊙ q_{sign(dW)}(W)``: two response evaluations instead of four)."""
+    if isinstance(mode, Expected) and device.affine() is None:
+        return expected_update(w, dw, device, total=np.abs(dw))
     return analog_update(w, dw, device, mode, rng)
 
 

@@ -13,7 +13,7 @@ cache key). Device-to-device variation is *realised* into per-element arrays
 by :func:`realize`, which returns a :class:`DeviceArray` with the same
 interface. Devices whose responses are affine in ``w`` (ideal, constant
 step, soft bounds, c_Lin, linear step) expose :meth:`Device.affine`, which the
-pulsed update uses for its exact n-pulse closed form (THEORY D9).
+pulsed update uses for its exact n-pulse closed form (P1 eq 15–16 iterated).
 
 References:
     [P1] Wu et al., NeurIPS 2024, arXiv 2406.12774, §2.2 and App. C.
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, Protocol, Union, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -33,9 +33,42 @@ from convergence._validate import ConfigError, finite_float, in_open_interval, n
 Array = NDArray[np.float64]
 
 __all__ = [
-    "Device", "Ideal", "ConstantStep", "SoftBounds", "CLin", "LinearStep", "Power", "Exponential",
+    "RealizedDevice", "Device", "Ideal", "ConstantStep", "SoftBounds", "CLin", "LinearStep", "Power", "Exponential",
     "Variation", "DeviceArray", "realize", "tau_sweep", "AnyDevice", "F", "G", "saturation", "DEVICES",
 ]
+
+
+@runtime_checkable
+class RealizedDevice(Protocol):
+    r"""What the update rules need of a device: the responses and the range, per element or scalar.
+
+    Implemented by the nominal :class:`Device` (scalars), its realisation :class:`DeviceArray` and
+    aihwkit's reference device :class:`convergence.physics.reference_device.ReferenceArray`.
+    A pulse of sign s moves w by ``s δ q_s(w)``; F = (q₋ + q₊)/2, G = (q₋ − q₊)/2 (P2 eq 5).
+    """
+
+    def q_plus(self, w: ArrayLike) -> Any:
+        """q₊(w), the up-pulse response."""
+
+    def q_minus(self, w: ArrayLike) -> Any:
+        """q₋(w), the down-pulse response."""
+
+    def F(self, w: ArrayLike) -> Any:
+        """Symmetric component F(w)."""
+
+    def G(self, w: ArrayLike) -> Any:
+        """Asymmetric component G(w)."""
+
+    @property
+    def bounds(self) -> tuple[Any, Any]:
+        """Range ``(w_min, w_max)`` of the weight (per element or scalar, may be infinite)."""
+
+    @property
+    def symmetric_point(self) -> Any:
+        """w⋄ with G(w⋄) = 0."""
+
+    def affine(self) -> tuple[Any, Any, Any, Any] | None:
+        """``(a+, b+, a-, b-)`` with ``q±(w) = a± + b± w`` when the responses are affine, else None."""
 
 
 class Device:
@@ -100,6 +133,11 @@ class Device:
         return {"name": self.name, **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
 
 
+def _is_f32(w: Any) -> bool:
+    """True for float32 arrays, whose responses are computed in float32 (dtype-preserving)."""
+    return isinstance(w, np.ndarray) and w.dtype == np.float32
+
+
 def _affine_F_G(dev: Any) -> tuple[float, float, float, float]:
     """Coefficients (f0, f1, g0, g1) with F = f0 + f1 w, G = g0 + g1 w for an affine device."""
     ap, bp, am, bm = dev.affine()
@@ -143,13 +181,16 @@ class ConstantStep(_AffineDevice):
     """Constant step with hard bounds and up/down asymmetry (aihwkit ``ConstantStepDevice``).
 
     ``up_down > 0`` makes up-steps larger: q+ = 1, q- = 1 - up_down; ``up_down < 0``:
-    q+ = 1 + up_down, q- = 1 (aihwkit's up_bias/down_bias convention, AIHWKIT.md §1.1).
+    q+ = 1 + up_down, q- = 1 (aihwkit's up_bias/down_bias convention).
     The weight is clipped to [w_min, w_max] after every pulse.
     """
 
     w_max: float = 1.0
+    """Upper bound of the weight (aihwkit ``w_max``; inf = unbounded)."""
     w_min: float = -1.0
+    """Lower bound of the weight, < 0 (aihwkit ``w_min``; -inf = unbounded)."""
     up_down: float = 0.0
+    """Up/down asymmetry in (−1, 1) (aihwkit ``up_down``): > 0 makes up steps larger."""
 
     name: ClassVar[str] = "constant"
     equations: ClassVar[str] = "q+ = 1 + min(up_down, 0), q- = 1 - max(up_down, 0); clip to [w_min, w_max]"
@@ -181,7 +222,9 @@ class SoftBounds(_AffineDevice):
     """
 
     tau: float = 1.0
+    """τ: dynamic-range radius, range [w⋄ − τ, w⋄ + τ] (P1 eq 8); inf = ideal device."""
     w_sym: float = 0.0
+    """w⋄: symmetric point, the centre of the range (P1 eq 8)."""
 
     name: ClassVar[str] = "softbounds"
     equations: ClassVar[str] = "q± = 1 ∓ (w − w_sym)/τ; F = 1, G = (w − w_sym)/τ"
@@ -210,10 +253,13 @@ class CLin(_AffineDevice):
     """
 
     tau: float = 1.0
+    """τ: range radius, range [−τ, τ] (P2 §1.1)."""
     c: float = 0.0
+    """c: up/down asymmetry in (−1, 1) (P2 §1.1; aihwkit ``up_down``); the symmetric point is cτ."""
 
     name: ClassVar[str] = "linear"
-    equations: ClassVar[str] = "q+ = (1+c)(1 − w/τ), q- = (1−c)(1 + w/τ); F = 1 − cw/τ, G = w/τ − c, w_sym = cτ"
+    equations: ClassVar[str] = ("q+ = (1+c)(1 − w/τ), q- = (1−c)(1 + w/τ); "
+                                "F = 1 − cw/τ, G = w/τ − c, w_sym = cτ")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tau", positive("tau", self.tau))
@@ -241,13 +287,19 @@ class LinearStep(_AffineDevice):
     """
 
     tau_max: float = 1.0
+    """τ_max > 0: offset of the zero of q+ from w⋄ (P1 App. C.1 eq 21); inf = no slope."""
     tau_min: float = -1.0
+    """τ_min < 0: offset of the zero of q- from w⋄ (P1 App. C.1 eq 21); -inf = no slope."""
     w_sym: float = 0.0
+    """w⋄: symmetric point (P1 App. C.1)."""
     w_max: float | None = None
+    """Hard upper bound in (w⋄, w⋄ + τ_max] (aihwkit ``w_max``); None = w⋄ + τ_max."""
     w_min: float | None = None
+    """Hard lower bound in [w⋄ + τ_min, w⋄) (aihwkit ``w_min``); None = w⋄ + τ_min."""
 
     name: ClassVar[str] = "linearstep"
-    equations: ClassVar[str] = "q+ = 1 − (w−w_sym)/τ_max, q- = 1 − (w−w_sym)/τ_min; G = ½(1/τ_max − 1/τ_min)(w − w_sym)"
+    equations: ClassVar[str] = ("q+ = 1 − (w−w_sym)/τ_max, q- = 1 − (w−w_sym)/τ_min; "
+                                "G = ½(1/τ_max − 1/τ_min)(w − w_sym)")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tau_max", positive("tau_max", self.tau_max, allow_inf=True))
@@ -296,7 +348,9 @@ class Power(Device):
     """
 
     tau: float = 1.0
+    """τ: range radius, range [−τ, τ] (P2 App. K.1 eq 144)."""
     gamma: float = 1.0
+    """γ > 0: exponent of the response (P2 eq 144); γ = 1 is soft bounds."""
 
     name: ClassVar[str] = "power"
     equations: ClassVar[str] = "q+ = (1 − w/τ)^γ, q- = (1 + w/τ)^γ; w_sym = 0"
@@ -306,10 +360,25 @@ class Power(Device):
         object.__setattr__(self, "gamma", positive("gamma", self.gamma))
 
     def q_plus(self, w: ArrayLike) -> Array:
+        if _is_f32(w):
+            return self._q32(w, -1)
         return np.maximum(1.0 - np.asarray(w, dtype=float) / self.tau, 0.0) ** self.gamma
 
     def q_minus(self, w: ArrayLike) -> Array:
+        if _is_f32(w):
+            return self._q32(w, 1)
         return np.maximum(1.0 + np.asarray(w, dtype=float) / self.tau, 0.0) ** self.gamma
+
+    def _q32(self, w: Array, sign: int) -> Array:
+        """``max(1 ± w/τ, 0)^γ`` in float32, without a float64 round trip."""
+        a = w * np.float32(1.0 / self.tau)
+        q = 1 + a if sign > 0 else 1 - a
+        np.maximum(q, 0, out=q)
+        if self.gamma == 0.5:
+            np.sqrt(q, out=q)
+        elif self.gamma != 1.0:
+            np.power(q, np.float32(self.gamma), out=q)
+        return q
 
     def affine(self) -> tuple[float, float, float, float] | None:
         if self.gamma == 1.0:
@@ -333,7 +402,9 @@ class Exponential(Device):
     """
 
     tau: float = 1.0
+    """τ: range radius, range [−τ, τ] (P2 eq 145)."""
     gamma: float = 1.0
+    """γ in (0, 300]: steepness of the response (P2 eq 145)."""
 
     name: ClassVar[str] = "exp"
     equations: ClassVar[str] = "q± = (exp(γ(1 ∓ w/τ)) − 1)/(exp(γ) − 1); w_sym = 0"
@@ -346,10 +417,22 @@ class Exponential(Device):
         object.__setattr__(self, "gamma", gamma)
 
     def q_plus(self, w: ArrayLike) -> Array:
+        if _is_f32(w):
+            return self._q32(w, -1)
         return np.expm1(self.gamma * (1.0 - np.asarray(w, dtype=float) / self.tau)) / math.expm1(self.gamma)
 
     def q_minus(self, w: ArrayLike) -> Array:
+        if _is_f32(w):
+            return self._q32(w, 1)
         return np.expm1(self.gamma * (1.0 + np.asarray(w, dtype=float) / self.tau)) / math.expm1(self.gamma)
+
+    def _q32(self, w: Array, sign: int) -> Array:
+        """``expm1(γ ± γw/τ) / expm1(γ)`` in float32, without a float64 round trip."""
+        a = w * np.float32(self.gamma / self.tau)
+        g = np.float32(self.gamma)
+        q = np.expm1(g + a if sign > 0 else g - a)
+        q *= np.float32(1.0 / math.expm1(self.gamma))
+        return q
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -385,10 +468,15 @@ class Variation:
     """
 
     dw_min_dtod: float = 0.0
+    """Spread of the step gain g_i = |1 + dw_min_dtod ξ| (aihwkit ``dw_min_dtod``)."""
     up_down_dtod: float = 0.0
+    """Spread of the up/down asymmetry r_i = up_down_dtod ξ, clipped to ±0.95 (aihwkit ``up_down_dtod``)."""
     range_dtod: float = 0.0
+    """Spread of the range scale s_i = |1 + range_dtod ξ| (the bound spread, aihwkit ``w_max_dtod``)."""
     sym_skew: float = 0.0
+    """Mean of the symmetric-point offset o_i (aihwkit ``reference_mean`` with opposite sign)."""
     sym_dtod: float = 0.0
+    """σ_r: spread of the symmetric-point offset o_i (aihwkit ``reference_std``)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -409,11 +497,17 @@ class DeviceArray:
     """
 
     base: Device
+    """The nominal device whose response every element scales and shifts."""
     gain: Array
+    """g_i: per-element step gain (see :class:`Variation`)."""
     asym: Array
+    """r_i: per-element up/down asymmetry."""
     scale: Array
+    """s_i: per-element range scale."""
     shift: Array
+    """o_i: per-element symmetric-point offset."""
     name: str = field(default="")
+    """Name of the nominal device (for reports)."""
 
     def _x(self, w: ArrayLike) -> Array:
         return (np.asarray(w, dtype=float) - self.shift) / self.scale

@@ -2,7 +2,7 @@ r"""The analog matrix-vector product with its periphery (aihwkit ``IOParameters`
 
 One analog MVM of sample ``x`` (forward ``y = W x``; backward ``z = Wᵀ d`` with the
 roles of the sizes swapped) follows aihwkit's ``ForwardBackwardPassIOManaged``
-(paraphrased, AIHWKIT.md §4.2):
+(paraphrased from its source):
 
 1. noise management: ``s_nm = max_j |x_j|`` (``abs_max``; capped by ``nm_thres`` if > 0),
    or 1 (``none``); a zero input gives a zero output;
@@ -49,40 +49,37 @@ BOUND_MANAGEMENT = ("none", "iterative")
 
 @dataclass(frozen=True)
 class IOParameters:
-    """Periphery of one analog MVM direction; all fields keep aihwkit's names.
-
-    Attributes:
-        w_noise: std of additive weight noise per MVM (aihwkit ``w_noise`` with
-            ``w_noise_type=ADDITIVE_CONSTANT``); 0 = off.
-        inp_noise: std of additive input noise after the DAC (``inp_noise``).
-        out_noise: std of additive output noise before the ADC (``out_noise``).
-        inp_res: DAC resolution (step in normalised input units; ``inp_res``; 0 = continuous;
-            a value > 1 means 1/value as in aihwkit, e.g. 254 ≈ 8 bit).
-        out_res: ADC resolution (``out_res``; same convention).
-        inp_bound: input clip ±inp_bound (``inp_bound``; inf = off).
-        out_bound: output clip ±out_bound (``out_bound``; inf = off).
-        inp_sto_round, out_sto_round: stochastic instead of nearest rounding.
-        noise_management: ``"none"`` or ``"abs_max"`` (``noise_management``).
-        nm_thres: cap of the abs-max scale if > 0 (``nm_thres``).
-        bound_management: ``"none"`` or ``"iterative"`` (``bound_management``; forward only).
-        max_bm_factor: largest bound-management reduction (``max_bm_factor``, aihwkit 1000).
-        max_bm_res: stop when reduction > max_bm_res/inp_res (``max_bm_res``, aihwkit 0.25).
-    """
+    """Periphery of one analog MVM direction; all fields keep aihwkit's names."""
 
     w_noise: float = 0.0
+    """Std of additive weight noise per MVM (aihwkit ``w_noise``, ``w_noise_type=ADDITIVE_CONSTANT``); 0 = off."""
     inp_noise: float = 0.0
+    """Std of additive input noise after the DAC (aihwkit ``inp_noise``)."""
     out_noise: float = 0.0
+    """Std of additive output noise before the ADC (aihwkit ``out_noise``)."""
     inp_res: float = 0.0
+    """DAC resolution, a step in normalised input units (aihwkit ``inp_res``; 0 = continuous; a value > 1 means
+    1/value, e.g. 254 ≈ 8 bit)."""
     out_res: float = 0.0
+    """ADC resolution (aihwkit ``out_res``; same convention as ``inp_res``)."""
     inp_bound: float = math.inf
+    """Input clip ±inp_bound (aihwkit ``inp_bound``; inf = off)."""
     out_bound: float = math.inf
+    """Output clip ±out_bound (aihwkit ``out_bound``; inf = off)."""
     inp_sto_round: bool = False
+    """Stochastic instead of nearest rounding of the DAC (aihwkit ``inp_sto_round``)."""
     out_sto_round: bool = False
+    """Stochastic instead of nearest rounding of the ADC (aihwkit ``out_sto_round``)."""
     noise_management: str = "none"
+    """``"none"`` or ``"abs_max"`` input scaling (aihwkit ``noise_management``)."""
     nm_thres: float = 0.0
+    """Cap of the abs-max scale if > 0 (aihwkit ``nm_thres``)."""
     bound_management: str = "none"
+    """``"none"`` or ``"iterative"`` output-bound management, forward only (aihwkit ``bound_management``)."""
     max_bm_factor: int = 1000
+    """Largest bound-management reduction (aihwkit ``max_bm_factor``, default 1000)."""
     max_bm_res: float = 0.25
+    """Stop when the reduction exceeds max_bm_res/inp_res (aihwkit ``max_bm_res``, default 0.25)."""
 
     def __post_init__(self) -> None:
         for name in ("w_noise", "inp_noise", "out_noise", "inp_res", "out_res", "nm_thres"):

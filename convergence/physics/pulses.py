@@ -7,14 +7,16 @@ r"""The analog update ``W <- U_q(W, dW)`` in its two modes.
 
 * :class:`Pulsed` — ``n = round(|dW| / dw_min)`` pulses (stochastic rounding
   by default, capped at ``bl``), each ``w <- clip(w + s dw_min (q_s(w) + c2c ξ))``
-  (P1 eq 15–16, P2 eq 26). Affine devices without cycle-to-cycle noise use
-  the exact n-pulse composition (THEORY D9, generalised):
+  with fresh noise and clipping at every pulse (P1 eq 15–16, P2 eq 26; aihwkit's
+  semantics). Affine devices use the exact n-pulse composition (P1 eq 15–16 iterated):
 
   .. math:: w_n = w_\star + r^n (w - w_\star),\; r = 1 + s\,\delta\,b_s,\;
             w_\star = -a_s / b_s \quad (q_s(w) = a_s + b_s w)
 
-  and ``w + n s δ a_s`` when ``b_s = 0``; other devices (or c2c noise) use a
-  masked loop over the pulse index, vectorized over all elements.
+  and ``w + n s δ a_s`` when ``b_s = 0``; with c2c noise the composition plus one summed
+  Gaussian per element, where that equals the pulse-by-pulse result in distribution
+  (:class:`PulseMap`). Other devices use a masked loop over the pulse index, vectorized
+  over all elements.
 
 Neither mode loops over trials or elements in Python.
 """
@@ -29,7 +31,7 @@ from numpy.typing import NDArray
 
 from convergence import rng as rngmod
 from convergence._validate import ConfigError, non_negative, positive, positive_int
-from convergence.physics.devices import AnyDevice, Device, DeviceArray, _affine_F_G
+from convergence.physics.devices import AnyDevice, Device, RealizedDevice, _affine_F_G
 
 Array = NDArray[np.float64]
 
@@ -48,20 +50,18 @@ class Expected:
 
 @dataclass(frozen=True)
 class Pulsed:
-    """Pulsed update mode.
-
-    Attributes:
-        dw_min: pulse granularity Δw_min (> 0).
-        bl: maximum number of pulses per element and update (bit length cap).
-        c2c: cycle-to-cycle noise σ_c, additive relative to the step (P2 eq 26).
-        rounding: how |dW|/dw_min becomes a count: ``stochastic`` (default, unbiased;
-            aihwkit ``sto_round=True``), ``nearest``, ``ceil`` (P2) or ``floor``.
-    """
+    """Pulsed update mode: ``n = round(|ΔW|/δ)`` pulses per element, each with its own noise and clipping."""
 
     dw_min: float
+    """δ = Δw_min > 0: pulse granularity (P1 eq 15, P2 eq 26; aihwkit ``dw_min``)."""
     bl: int = 1_000_000
+    """Largest pulse count per element and update (bit-length cap; aihwkit ``desired_bl``)."""
     c2c: float = 0.0
+    """σ_c: cycle-to-cycle noise of every pulse, additive and relative to the step (P2 eq 26;
+    aihwkit ``dw_min_std``)."""
     rounding: str = "stochastic"
+    """How |ΔW|/δ becomes a count: ``stochastic`` (default, unbiased; aihwkit ``sto_round=True``), ``nearest``,
+    ``ceil`` (P2) or ``floor``."""
 
     name = "pulsed"
 
@@ -80,17 +80,24 @@ UpdateMode = Union[Expected, Pulsed]
 EXPECTED = Expected()
 
 
-def expected_update(w: Array, dw: Array, device: AnyDevice) -> Array:
-    r"""W + dW ⊙ F(W) − |dW| ⊙ G(W) (P2 eq 5). Returns a new array.
+def expected_update(w: Array, dw: Array, device: RealizedDevice, total: Array | None = None) -> Array:
+    r"""The expected update ``W + dW ⊙ F(W) − S ⊙ G(W)`` (P2 eq 5, P1 eq 7). Returns a new array.
+
+    * net form (``total=None``): ``S = |dW|``, one write of ``dW``;
+    * "signs" form: ``S = total`` = the batch's ``Σ_b |ΔW_b|``, i.e. ``W + U ⊙ q₊(W) − D ⊙ q₋(W)``
+      with the batch's up/down totals ``U = (S + dW)/2``, ``D = (S − dW)/2`` (per-sample writes
+      summed to first order in δ).
 
     Affine devices with scalar coefficients take a fused path,
-    ``W (1 + f1 dW − g1 |dW|) + f0 dW − g0 |dW|``, whose terms with zero
-    coefficients are skipped (so an ideal device is exactly ``W + dW``).
+    ``W (1 + f1 dW − g1 S) + f0 dW − g0 S``, whose terms with zero coefficients are skipped (so an
+    ideal device is exactly ``W + dW``); other devices evaluate F and G (net form) or q± ("signs"
+    form). The dtype of ``w`` is kept (float32 in, float32 out) as far as the device's responses
+    keep it (:class:`~convergence.physics.devices.Device` responses do).
     """
     aff = device.affine()
     if aff is not None and isinstance(device, Device):
         f0, f1, g0, g1 = _affine_F_G(device)
-        ad = np.abs(dw) if (g1 or g0) else None
+        ad = (np.abs(dw) if total is None else total) if (g1 or g0) else None
         if f1 or g1:
             coef = np.multiply(ad, -g1) if g1 else np.zeros_like(dw)
             if f1:
@@ -98,7 +105,7 @@ def expected_update(w: Array, dw: Array, device: AnyDevice) -> Array:
             coef += 1.0
             out = np.multiply(w, coef, out=coef)
         else:
-            out = np.array(w, dtype=float, copy=True)
+            out = np.array(w, copy=True)
         if f0 == 1.0:
             out += dw
         elif f0:
@@ -106,7 +113,9 @@ def expected_update(w: Array, dw: Array, device: AnyDevice) -> Array:
         if g0:
             out -= g0 * ad
         return out
-    return w + dw * device.F(w) - np.abs(dw) * device.G(w)
+    if total is None:
+        return w + dw * device.F(w) - np.abs(dw) * device.G(w)
+    return w + 0.5 * ((total + dw) * device.q_plus(w) - (total - dw) * device.q_minus(w))
 
 
 def pulse_counts(dw: Array, mode: Pulsed, rng: Any) -> Array:
@@ -137,26 +146,76 @@ def _uniform32(rng: Any, shape: tuple[int, ...]) -> Array:
     return rng.random(shape)
 
 
-def apply_pulses(w: Array, n: Array, sign: Array, device: AnyDevice, dw_min: float, *,
-                 c2c: float = 0.0, rng: Any = None) -> Array:
+#: Width, in standard deviations, of the envelope that licenses the aggregated noise form (see
+#: :meth:`PulseMap.signed`): a pass of n pulses whose deterministic path widened by ``ENVELOPE_K``
+#: times its noise std stays in the range differs from the pulse-by-pulse reference with
+#: probability at most ``2 n Φ̄(9) ≈ 2.3e-19 n``.
+ENVELOPE_K = 9.0
+
+
+@dataclass(frozen=True)
+class PulseNoise:
+    r"""Cycle-to-cycle noise of one pulse of sign ``s`` (per element or scalar, per direction).
+
+    Additive: the pulse is ``w ← w + s δ (q_s(w) + σ_s ξ)`` (P2 eq 26 with ``σ_s = c2c``; aihwkit
+    ``dw_min_std`` with ``mult_noise=False``, there ``σ_s = (Δ_s/δ)·dw_min_std``). Multiplicative:
+    ``w ← w + s δ q_s(w) (1 + σ_s ξ)`` (aihwkit ``mult_noise=True``). ξ ~ N(0, 1) per pulse and element.
+    """
+
+    up: Any
+    """σ₊: noise of an up pulse, relative to δ (scalar or per-element array)."""
+    down: Any
+    """σ₋: noise of a down pulse, relative to δ (scalar or per-element array)."""
+    multiplicative: bool = False
+    """aihwkit ``mult_noise``: the noise multiplies the pulse's step instead of adding to it."""
+
+    @property
+    def active(self) -> bool:
+        return bool(np.any(np.asarray(self.up) > 0) or np.any(np.asarray(self.down) > 0))
+
+
+def _as_noise(c2c: Any) -> PulseNoise | None:
+    """``c2c`` (a float σ_c or a :class:`PulseNoise`) as a PulseNoise, or None when noise-free."""
+    noise = c2c if isinstance(c2c, PulseNoise) else PulseNoise(float(c2c), float(c2c))
+    return noise if noise.active else None
+
+
+def apply_pulses(w: Array, n: Array, sign: Array, device: RealizedDevice, dw_min: Any, *,
+                 c2c: Any = 0.0, rng: Any = None) -> Array:
     """Apply ``n`` pulses of sign ``sign`` (±1, or a boolean "up" mask) to ``w``, elementwise.
 
-    Each pulse is ``w <- clip(w + s dw_min (q_s(w) + c2c ξ), w_min, w_max)``. Exact closed
-    form for affine devices when ``c2c == 0``; otherwise a masked loop over the pulse
-    index (vectorized over all elements).
+    The reference semantics (aihwkit's) is pulse by pulse:
+    ``w <- clip(w + s dw_min (q_s(w) + c2c ξ), w_min, w_max)`` with fresh noise and clipping at
+    every pulse. Computed as
+
+    * noise-free affine devices: the exact closed form ``w_n = w⋆ + rⁿ (w − w⋆)``;
+    * noisy affine contracting devices (``c2c`` a float or a :class:`PulseNoise` with additive
+      noise): :meth:`PulseMap.signed` — closed form plus one summed Gaussian per element where
+      that is equal in distribution to the reference, the pulse loop elsewhere;
+    * everything else: the pulse loop (masked over the pulse index, vectorized over elements).
+
+    Noise draws depend only on the trial block's own counts (see :func:`_looped_pulses`), so
+    any split of the trials into blocks gives the same numbers.
     """
     up = sign if np.asarray(sign).dtype == bool else np.asarray(sign) > 0
-    return _apply(w, n, up, device, dw_min, c2c, rng)
+    noise = _as_noise(c2c)
+    if noise is not None:
+        pmap = None if noise.multiplicative else PulseMap.of(device, dw_min, noise)
+        if pmap is not None:
+            return pmap.signed(w, n, up, rng)
+        return _looped_pulses(w, n, up, device, dw_min, noise, rng)
+    return _apply(w, n, up, device, dw_min, rng)
 
 
-def _apply(w: Array, n: Array, up: Array, device: AnyDevice, dw_min: float, c2c: float, rng: Any) -> Array:
+def _apply(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min: Any, rng: Any) -> Array:
+    """Noise-free pulses: exact closed form for affine responses, else the pulse loop."""
     aff = device.affine()
     lo, hi = device.bounds
     out = None
-    if aff is not None and c2c == 0.0:
+    if aff is not None:
         out, clipped = _affine_pulses(w, n, up, aff, dw_min, lo, hi)
     if out is None:
-        out, clipped = _looped_pulses(w, n, up, device, dw_min, c2c, rng), True
+        out, clipped = _looped_pulses(w, n, up, device, dw_min, None, rng), True
     if not clipped and (_finite_any(lo) or _finite_any(hi)):
         np.clip(out, lo, hi, out=out)
     return out
@@ -166,15 +225,16 @@ def _finite_any(x: Any) -> bool:
     return bool(np.any(np.isfinite(x)))
 
 
-def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: float,
+def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: Any,
                    lo: Any, hi: Any) -> tuple[Array | None, bool]:
-    """n pulses of an affine response; returns (new weights, whether no clipping is needed).
+    """n noise-free pulses of an affine response; returns (new weights, whether no clipping is needed).
 
     Returns ``(None, True)`` when the closed form does not apply (a pulse overshoots the
     response's zero), so the caller falls back to the pulse-by-pulse loop.
     """
     ap, bp, am, bm = aff
-    if (all(np.ndim(c) == 0 for c in aff) and bp < 0 < bm and dw_min * max(-bp, bm) < 1):
+    if (all(np.ndim(c) == 0 for c in aff) and np.ndim(dw_min) == 0 and bp < 0 < bm
+            and dw_min * max(-bp, bm) < 1):
         # scalar fast path: w_n = w* + r^n (w - w*), with 0 < r < 1 and w* = -a/b per direction
         fix_up, fix_down = -ap / bp, -am / bm
         pick = np.asarray(up, dtype=bool).view(np.uint8)          # 0 = down, 1 = up
@@ -206,18 +266,52 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
     return w + rn_minus_1 * w + step * a * geometric, False
 
 
-def _looped_pulses(w: Array, n: Array, up: Array, device: AnyDevice, dw_min: float,
-                   c2c: float, rng: Any) -> Array:
+def _trial_blocks(rng: Any, n_trials: int) -> list[tuple[slice, Any]]:
+    """The random streams of ``rng`` with the trials each one serves (one stream for a Generator)."""
+    if hasattr(rng, "blocks"):
+        return rng.blocks()
+    return [(slice(0, n_trials), rng)]
+
+
+def _looped_pulses(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min: Any,
+                   noise: PulseNoise | None, rng: Any) -> Array:
+    """The pulse-by-pulse reference: a masked loop over the pulse index, vectorized over elements.
+
+    With noise, each trial block of ``rng`` draws one standard normal per element and pulse
+    index ``m`` below the block's own largest count, so what a block draws never depends on
+    the other trials (a batch equals the stack of its blocks run alone).
+    """
     out = np.array(w, dtype=float, copy=True)
-    n_max = int(n.max()) if n.size else 0
+    n = np.broadcast_to(n, out.shape)
     lo, hi = device.bounds
     clip = _finite_any(lo) or _finite_any(hi)
     step = np.where(up, dw_min, -dw_min)
+    if noise is None:
+        n_max, blocks, sigma = (int(n.max()) if n.size else 0), [], None
+    else:
+        if rng is None:
+            raise ConfigError("pulses with cycle-to-cycle noise need an rng")
+        blocks = [(sl, gen, int(n[sl].max()) if n[sl].size else 0) for sl, gen in _trial_blocks(rng, out.shape[0])]
+        n_max = max((b[2] for b in blocks), default=0)
+        same = np.ndim(noise.up) == 0 and np.ndim(noise.down) == 0 and noise.up == noise.down
+        sigma = float(noise.up) if same else np.where(up, noise.up, noise.down)
     for m in range(n_max):
         active = n > m
         q = np.where(up, device.q_plus(out), device.q_minus(out))
-        if c2c:
-            q = q + c2c * rng.standard_normal(out.shape)
+        if sigma is not None:
+            if len(blocks) == 1:
+                xi = blocks[0][1].standard_normal(out.shape)
+            else:
+                xi = np.zeros(out.shape)
+                for sl, gen, count in blocks:
+                    if m < count:
+                        xi[sl] = gen.standard_normal(xi[sl].shape)
+            xi *= sigma
+            if noise.multiplicative:  # type: ignore[union-attr]
+                xi += 1.0
+                q = q * xi
+            else:
+                q = q + xi
         new = out + step * q
         if clip:
             np.clip(new, lo, hi, out=new)
@@ -225,10 +319,174 @@ def _looped_pulses(w: Array, n: Array, up: Array, device: AnyDevice, dw_min: flo
     return out
 
 
-def pulsed_update(w: Array, dw: Array, device: AnyDevice, mode: Pulsed, rng: Any) -> Array:
+class PulseMap:
+    r"""The n-pulse map of an affine, contracting device, with its per-element coefficients cached.
+
+    With ``q_s(w) = a_s + b_s w`` and ``b_+ < 0 < b_-``, n pulses of sign s compose to
+    ``w_n = w_s + r_s^n (w − w_s)``, ``r_+ = 1 + δ b_+``, ``r_- = 1 − δ b_-``, ``w_s = −a_s/b_s``
+    (P1 eq 15–16 iterated). This is :func:`apply_pulses` for such devices with the per-call work
+    (coefficients, logs, fixed points) done once per device and mode; build it with
+    :meth:`build` (from a :class:`Pulsed` mode) or :meth:`of`.
+
+    Additive cycle-to-cycle noise (``w ← w + sδ(q_s(w) + σ_s ξ_k)``) keeps the unclipped
+    recursion linear: n pulses add ``sδσ_s Σ_k r_s^{n−1−k} ξ_k``, a Gaussian of std
+    ``σ_n = δσ_s √((1 − r_s^{2n})/(1 − r_s²))``. The reference clips after every pulse, so the
+    summed Gaussian is used only for elements where clipping provably does not act up to a
+    negligible probability: the deterministic path runs monotonically from ``w`` to ``w_n``, the
+    noise part after m ≤ n pulses has std ``σ_m ≤ σ_n``, so if
+    ``[min(w, w_n) − Kσ_n, max(w, w_n) + Kσ_n]`` lies in the range (K = :data:`ENVELOPE_K`), a
+    union bound over the n pulses bounds the probability that the reference ever clips — the
+    total-variation distance between the two forms — by ``2nΦ̄(K)``. The other elements run the
+    pulse loop (:func:`_looped_pulses`).
+    """
+
+    def __init__(self, device: RealizedDevice, dw_min: Any, noise: PulseNoise | None = None) -> None:
+        ap, bp, am, bm = (np.asarray(c, dtype=float) for c in device.affine())  # type: ignore[misc]
+        self.device, self.dw_min = device, dw_min
+        self.log_up = np.log1p(dw_min * bp)
+        self.fix_up = -ap / bp
+        self.log_dn = np.log1p(-dw_min * bm)
+        self.fix_dn = -am / bm
+        lo, hi = device.bounds
+        self.lo, self.hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+        self.noise = noise if noise is not None and noise.active else None
+        if self.noise is not None:
+            self.sig_up = np.asarray(dw_min * np.asarray(self.noise.up, dtype=float))
+            self.sig_dn = np.asarray(dw_min * np.asarray(self.noise.down, dtype=float))
+            self.inv_up = -1.0 / np.expm1(2.0 * self.log_up)     # 1/(1 − r²)
+            self.inv_dn = -1.0 / np.expm1(2.0 * self.log_dn)
+        # the noise-free result lies between w and the fixed point: no clipping when the fixed points are the bounds
+        self.clip = not (np.allclose(self.fix_up, self.hi, rtol=1e-12, atol=1e-15)
+                         and np.allclose(self.fix_dn, self.lo, rtol=1e-12, atol=1e-15))
+
+    @staticmethod
+    def of(device: RealizedDevice, dw_min: Any, noise: PulseNoise | None = None) -> "PulseMap | None":
+        """A map if ``device`` is affine with ``b+ < 0 < b-`` and ``δ|b| < 1`` everywhere, else None."""
+        if noise is not None and noise.multiplicative and noise.active:
+            return None
+        aff = device.affine()
+        if aff is None:
+            return None
+        bp, bm = np.asarray(aff[1], dtype=float), np.asarray(aff[3], dtype=float)
+        dw = np.asarray(dw_min, dtype=float)
+        if not (np.all(bp < 0) and np.all(bm > 0) and np.all(dw * -bp < 1) and np.all(dw * bm < 1)):
+            return None
+        return PulseMap(device, dw_min, noise)
+
+    @staticmethod
+    def build(device: RealizedDevice, mode: Any) -> "PulseMap | None":
+        """The map of ``device`` in ``mode`` (None unless ``mode`` is :class:`Pulsed` and the device qualifies)."""
+        if not isinstance(mode, Pulsed):
+            return None
+        return PulseMap.of(device, mode.dw_min, _as_noise(mode.c2c))
+
+    def _finish(self, out: Array) -> Array:
+        if self.clip:
+            np.clip(out, self.lo, self.hi, out=out)
+        return out
+
+    def _noisy_pass(self, w: Array, n: Array, up: Any, rng: Any) -> Array:
+        """One pass of ``n`` pulses of direction ``up`` (bool, array or scalar) with c2c noise."""
+        if rng is None:
+            raise ConfigError("pulses with cycle-to-cycle noise need an rng")
+        log_r = np.where(up, self.log_up, self.log_dn)
+        fix = np.where(up, self.fix_up, self.fix_dn)
+        rn = np.exp(np.multiply(n, log_r))
+        mean = np.subtract(w, fix)
+        mean *= rn
+        mean += fix
+        var = np.multiply(rn, rn)
+        np.subtract(1.0, var, out=var)
+        var *= np.where(up, self.inv_up, self.inv_dn)
+        sd = np.sqrt(var, out=var)
+        sd *= np.where(up, self.sig_up, self.sig_dn)
+        try:  # single-precision normals halve the generator's cost; ample for a noise term
+            xi = rng.standard_normal(mean.shape, dtype=np.float32)
+        except TypeError:  # a Generator-like object without dtype support
+            xi = rng.standard_normal(mean.shape)
+        out = mean + sd * xi
+        env = sd * ENVELOPE_K
+        safe = np.minimum(w, mean) - env >= self.lo
+        safe &= np.maximum(w, mean) + env <= self.hi
+        np.logical_or(safe, n == 0, out=safe)
+        if not safe.all():
+            self._loop_unsafe(out, w, n, up, ~safe, rng)
+        np.clip(out, self.lo, self.hi, out=out)
+        return out
+
+    def _loop_unsafe(self, out: Array, w: Array, n: Array, up: Any, unsafe: Array, rng: Any) -> None:
+        """The pulse-by-pulse reference on the ``unsafe`` elements only (compacted), written into ``out``.
+
+        Same recursion as :func:`_looped_pulses` with the affine responses ``q_s = a_s + b_s w``; each
+        trial block of ``rng`` draws, per pulse index below its own largest count, one normal for
+        each of its unsafe elements (so the draws depend on the block's own data only).
+        """
+        shape = out.shape
+        idx = np.nonzero(unsafe)
+        ap, bp, am, bm = (np.asarray(c, dtype=float) for c in self.device.affine())  # type: ignore[misc]
+        upc = np.broadcast_to(np.asarray(up, dtype=bool), shape)[idx]
+
+        def pick(u: Any, d: Any) -> Array:
+            return np.where(upc, np.broadcast_to(u, shape)[idx], np.broadcast_to(d, shape)[idx])
+
+        a, b = pick(ap, am), pick(bp, bm)
+        noise = self.noise
+        sigma = pick(np.asarray(noise.up, dtype=float), np.asarray(noise.down, dtype=float))  # type: ignore[union-attr]
+        dw = np.broadcast_to(np.asarray(self.dw_min, dtype=float), shape)[idx]
+        step = np.where(upc, dw, -dw)
+        lo, hi = np.broadcast_to(self.lo, shape)[idx], np.broadcast_to(self.hi, shape)[idx]
+        wc = np.array(np.broadcast_to(w, shape)[idx], dtype=float)
+        nc = np.broadcast_to(n, shape)[idx]
+        streams = _trial_blocks(rng, shape[0])
+        cuts = np.searchsorted(idx[0], [(sl.start, sl.stop) for sl, _ in streams])
+        blocks = [(gen, int(lo_k), int(hi_k), int(nc[lo_k:hi_k].max()) if hi_k > lo_k else 0)
+                  for (_, gen), (lo_k, hi_k) in zip(streams, cuts)]
+        xi = np.zeros(wc.shape)
+        for m in range(max((blk[3] for blk in blocks), default=0)):
+            for gen, lo_k, hi_k, count in blocks:
+                if m < count:
+                    xi[lo_k:hi_k] = gen.standard_normal(hi_k - lo_k)
+            new = a + b * wc                 # q_s(w)
+            new += sigma * xi
+            new *= step
+            new += wc
+            np.clip(new, lo, hi, out=new)
+            wc = np.where(nc > m, new, wc)
+        out[idx] = wc
+
+    def down_up(self, w: Array, n_down: Array, n_up: Array, rng: Any = None) -> Array:
+        """``n_down`` down pulses, then ``n_up`` up pulses (counts are consumed as scratch space)."""
+        if self.noise is not None:
+            return self._noisy_pass(self._noisy_pass(w, n_down, False, rng), n_up, True, rng)
+        rn = np.multiply(n_down, self.log_dn, out=n_down)
+        np.exp(rn, out=rn)
+        out = np.subtract(w, self.fix_dn)
+        out *= rn
+        out += self.fix_dn
+        rn = np.multiply(n_up, self.log_up, out=n_up)
+        np.exp(rn, out=rn)
+        out -= self.fix_up
+        out *= rn
+        out += self.fix_up
+        return self._finish(out)
+
+    def signed(self, w: Array, n: Array, up: Array, rng: Any = None) -> Array:
+        """``n`` pulses of direction ``up`` (bool) per element."""
+        if self.noise is not None:
+            return self._noisy_pass(w, n, up, rng)
+        log_r = np.where(up, self.log_up, self.log_dn)
+        fix = np.where(up, self.fix_up, self.fix_dn)
+        rn = np.exp(np.multiply(n, log_r, out=log_r), out=log_r)
+        out = np.subtract(w, fix)
+        out *= rn
+        out += fix
+        return self._finish(out)
+
+
+def pulsed_update(w: Array, dw: Array, device: RealizedDevice, mode: Pulsed, rng: Any) -> Array:
     """The pulsed realisation of the desired update ``dw`` (see module docstring)."""
     n = pulse_counts(dw, mode, rng)
-    return _apply(w, n, dw >= 0, device, mode.dw_min, mode.c2c, rng)
+    return apply_pulses(w, n, dw >= 0, device, mode.dw_min, c2c=mode.c2c, rng=rng)
 
 
 def analog_update(w: Array, dw: Array, device: AnyDevice, mode: UpdateMode = EXPECTED, rng: Any = None) -> Array:
@@ -255,10 +513,14 @@ def check_mode(mode: Any) -> UpdateMode:
 
 
 def n_pulse_closed_form_softbounds(w: float, n: int, tau: float, dw_min: float, up: bool = True) -> float:
-    """THEORY D9: ``τ − (1 − δ/τ)^n (τ − w)`` (up) or ``−τ + (1 − δ/τ)^n (τ + w)`` (down)."""
+    """n soft-bounds pulses (P1 eq 15–16 iterated).
+
+    ``τ − (1 − δ/τ)^n (τ − w)`` (up) or ``−τ + (1 − δ/τ)^n (τ + w)`` (down).
+    """
     r = (1.0 - dw_min / tau) ** n
     return tau - r * (tau - w) if up else -tau + r * (tau + w)
 
 
 __all__ = ["Expected", "Pulsed", "UpdateMode", "EXPECTED", "analog_update", "expected_update",
-           "pulsed_update", "pulse_counts", "apply_pulses", "n_pulse_closed_form_softbounds"]
+           "pulsed_update", "pulse_counts", "apply_pulses", "PulseMap", "PulseNoise", "ENVELOPE_K",
+           "n_pulse_closed_form_softbounds"]

@@ -2,7 +2,7 @@ r"""aihwkit's ``SoftBoundsReferenceDevice`` as a per-element device realisation.
 
 The nominal, hashable configuration :class:`SoftBoundsReference` (aihwkit parameter
 names) is *realised* into a :class:`ReferenceArray` holding per-element arrays of
-shape ``(trials, out, in)`` (AIHWKIT.md §1.1 populate, §1.5 reference device):
+shape ``(trials, out, in)`` (as aihwkit populates the device):
 
 .. math::
     b^{max}_{ij} = w_{max}(1 + \sigma^{max}_{dtod}\xi),\quad
@@ -24,7 +24,7 @@ whole step by ``(1 + σξ)`` instead), then clips to ``[b_min, b_max]``.
 ``w* = (Δ⁺ − Δ⁻)/(Δ⁺/b_max − Δ⁻/b_min)`` to the reference, so the visible zero is
 the symmetric point. Write noise (``write_noise_std``) keeps the persistent weight
 hidden and shows ``w + write_noise_std·δ·ξ``, re-drawn whenever an element is pulsed
-(AIHWKIT.md §1.9); the tile handles that part.
+(as aihwkit's write noise); the tile handles that part.
 
 In the toolkit's units (a pulse of sign ``s`` moves ``w`` by ``s δ q_s(w)``) the
 realisation is an affine device with
@@ -49,6 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, finite_float, non_negative, positive
+from convergence.physics.pulses import PulseNoise, apply_pulses
 
 Array = NDArray[np.float64]
 
@@ -61,41 +62,44 @@ class SoftBoundsReference:
 
     All spreads and noises default to 0 (aihwkit's defaults are 0.3 / 0.01: pass them
     explicitly to reproduce an aihwkit default device).
-
-    Attributes:
-        dw_min: mean step δ (aihwkit ``dw_min``; default 0.001 as aihwkit).
-        w_max, w_min: mean bounds, ``w_min < 0 < w_max`` (aihwkit default ±0.6).
-        up_down: systematic up/down asymmetry (``up_down > 0``: up steps larger).
-        dw_min_dtod, dw_min_dtod_log_normal: device-to-device step gain spread.
-        up_down_dtod: d2d spread of the asymmetry.
-        w_max_dtod, w_min_dtod: relative d2d spread of the bounds.
-        slope_up_dtod, slope_down_dtod: d2d spread of the slopes (realised by moving the bounds).
-        dw_min_std: cycle-to-cycle pulse noise σ, additive (``mult_noise=False``, aihwkit's
-            default for this device) or multiplicative.
-        write_noise_std: write noise in units of δ (re-drawn on every pulsed element).
-        reference_mean, reference_std: reference conductance offset and its d2d spread.
-        subtract_symmetry_point: add the symmetric point to the reference.
-        enforce_consistency: abs() of step sizes and ``b_max >= 0 >= b_min`` (aihwkit Python default True).
     """
 
     dw_min: float = 0.001
+    """δ: mean step (aihwkit ``dw_min``; default 0.001 as aihwkit)."""
     w_max: float = 0.6
+    """Mean upper bound b_max > 0 (aihwkit ``w_max``, default 0.6)."""
     w_min: float = -0.6
+    """Mean lower bound b_min < 0 (aihwkit ``w_min``, default −0.6)."""
     up_down: float = 0.0
+    """Systematic up/down asymmetry in (−1, 1) (aihwkit ``up_down``; > 0: up steps larger)."""
     dw_min_dtod: float = 0.0
+    """Device-to-device spread of the step gain (aihwkit ``dw_min_dtod``)."""
     dw_min_dtod_log_normal: bool = False
+    """Log-normal instead of normal gain spread (aihwkit ``dw_min_dtod_log_normal``)."""
     up_down_dtod: float = 0.0
+    """Device-to-device spread of the asymmetry (aihwkit ``up_down_dtod``)."""
     w_max_dtod: float = 0.0
+    """Relative device-to-device spread of b_max (aihwkit ``w_max_dtod``)."""
     w_min_dtod: float = 0.0
+    """Relative device-to-device spread of b_min (aihwkit ``w_min_dtod``)."""
     slope_up_dtod: float = 0.0
+    """Spread of the up slope, realised by moving b_max (aihwkit ``slope_up_dtod``)."""
     slope_down_dtod: float = 0.0
+    """Spread of the down slope, realised by moving b_min (aihwkit ``slope_down_dtod``)."""
     dw_min_std: float = 0.0
+    """σ: cycle-to-cycle pulse noise relative to the step (aihwkit ``dw_min_std``)."""
     mult_noise: bool = False
+    """Multiplicative instead of additive pulse noise (aihwkit ``mult_noise``; False for this device)."""
     write_noise_std: float = 0.0
+    """Write noise in units of δ, re-drawn on every pulsed element (aihwkit ``write_noise_std``)."""
     reference_mean: float = 0.0
+    """Mean reference conductance subtracted from the state (aihwkit ``reference_mean``)."""
     reference_std: float = 0.0
+    """Device-to-device spread of the reference (aihwkit ``reference_std``)."""
     subtract_symmetry_point: bool = False
+    """Add each element's symmetric point to its reference (aihwkit ``subtract_symmetry_point``)."""
     enforce_consistency: bool = True
+    """abs() of the steps and b_max ≥ 0 ≥ b_min (aihwkit ``enforce_consistency``; default True)."""
 
     name = "softbounds_reference"
 
@@ -161,7 +165,8 @@ class SoftBoundsReference:
                 w_sym = (scale_up - scale_down) / (scale_up / b_max - scale_down / b_min)
             ref = ref + np.where(good & np.isfinite(w_sym), w_sym, 0.0)
         dw = np.full((shape[0],) + (1,) * (len(shape) - 1), self.dw_min)
-        return ReferenceArray(scale_up=np.asarray(scale_up, float) * np.ones(shape), scale_down=np.asarray(scale_down, float) * np.ones(shape),
+        return ReferenceArray(scale_up=np.asarray(scale_up, float) * np.ones(shape),
+                              scale_down=np.asarray(scale_down, float) * np.ones(shape),
                               b_max=np.asarray(b_max, float), b_min=np.asarray(b_min, float),
                               ref=np.asarray(ref, float) * np.ones(shape), dw_min=dw,
                               dw_min_std=np.full_like(dw, self.dw_min_std),
@@ -180,15 +185,25 @@ class ReferenceArray:
     """
 
     scale_up: Array
+    """Δ⁺/δ per element: the up step relative to δ."""
     scale_down: Array
+    """Δ⁻/δ per element: the down step relative to δ."""
     b_max: Array
+    """Physical upper bound b_max per element."""
     b_min: Array
+    """Physical lower bound b_min per element."""
     ref: Array
+    """Reference subtracted from the physical state (visible w = state − ref)."""
     dw_min: Array
+    """δ per trial, shape (trials, 1, 1) (aihwkit ``dw_min``)."""
     dw_min_std: Array
+    """Cycle-to-cycle pulse noise per trial (aihwkit ``dw_min_std``)."""
     write_noise_std: Array
+    """Write noise in units of δ per trial (aihwkit ``write_noise_std``)."""
     mult_noise: bool = False
+    """Multiplicative pulse noise (aihwkit ``mult_noise``)."""
     name: str = "softbounds_reference"
+    """Device name (for reports)."""
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -223,6 +238,13 @@ class ReferenceArray:
         ap, bp, am, bm = self.affine()
         return (am - ap) / (bp - bm)
 
+    def pulse_noise(self) -> PulseNoise:
+        """The cycle-to-cycle noise of a pulse: ``dw_min_std`` relative to the pulse's own step Δ±
+        (additive), or a factor ``1 + dw_min_std ξ`` on the step (``mult_noise``)."""
+        if self.mult_noise:
+            return PulseNoise(self.dw_min_std, self.dw_min_std, multiplicative=True)
+        return PulseNoise(self.scale_up * self.dw_min_std, self.scale_down * self.dw_min_std)
+
     @property
     def noisy(self) -> bool:
         """True if pulses carry cycle-to-cycle noise or the device has write noise."""
@@ -249,27 +271,9 @@ def concatenate_devices(devices: Sequence[ReferenceArray]) -> ReferenceArray:
 
 
 def apply_device_pulses(w: Array, n: Array, sign: Array, device: ReferenceArray, rng: Any) -> Array:
-    """Apply ``n`` pulses of sign ``sign`` to ``w`` one at a time, with the device's pulse noise.
+    """Apply ``n`` pulses of sign ``sign`` to ``w`` with the device's pulse noise (aihwkit semantics).
 
-    Exact aihwkit semantics (AIHWKIT.md §1.5): every pulse draws its own noise and is
-    followed by clipping to the visible range. A masked loop over the pulse index,
-    vectorized over all elements. Without noise prefer the closed form
-    (:func:`convergence.physics.pulses.apply_pulses`).
+    Every pulse draws its own noise and is followed by clipping to the visible range; this is
+    :func:`convergence.physics.pulses.apply_pulses` with the device's :meth:`ReferenceArray.pulse_noise`.
     """
-    out = np.array(w, dtype=float, copy=True)
-    n_max = int(n.max()) if n.size else 0
-    lo, hi = device.bounds
-    up = sign > 0
-    step_scale = np.where(up, device.scale_up, device.scale_down) * device.dw_min
-    inv_b = np.where(up, 1.0 / device.b_max, 1.0 / device.b_min)
-    sigma = device.dw_min_std
-    for m in range(n_max):
-        active = n > m
-        base = 1.0 - (out + device.ref) * inv_b
-        if np.any(sigma > 0):
-            xi = rng.standard_normal(out.shape)
-            base = base * (1.0 + sigma * xi) if device.mult_noise else base + sigma * xi
-        new = out + sign * step_scale * base
-        np.clip(new, lo, hi, out=new)
-        out = np.where(active, new, out)
-    return out
+    return apply_pulses(w, n, sign, device, device.dw_min, c2c=device.pulse_noise(), rng=rng)

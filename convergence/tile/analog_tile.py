@@ -13,7 +13,7 @@ A tile holds ``W`` of shape (trials, out, in) on a device and offers
   - ``"rounding"`` — per element ``n = ⌊|ΔW|/δ + u⌋`` pulses (stochastic rounding, capped at
     ``desired_bl``; :func:`convergence.physics.pulses.pulse_counts`), sign of ΔW;
   - ``"pulse_train"`` — aihwkit's ``StochasticCompressed`` pulse trains with update
-    (BL) management (AIHWKIT.md §2). Per sample, with ``δ`` the granularity:
+    (BL) management. Per sample, with ``δ`` the granularity:
 
     .. math::
         k = |lr|\,\max_j|x_j|\,\max_i|d_i|/δ,\quad BL = \min(\lceil k\rceil, BL_{des}),\quad
@@ -30,7 +30,10 @@ Each pulse is one device pulse (state-dependent step, cycle-to-cycle noise, clip
 All pulses of an element within one sample have the same sign, so the ``n`` pulses are
 applied in one go: in closed form for noise-free soft-bounds-type devices (affine
 responses whose fixed points are the bounds: the iterate never leaves the range, so the
-per-pulse clipping is inactive) and by a masked pulse loop otherwise. For the closed form
+per-pulse clipping is inactive), with cycle-to-cycle noise sample by sample through
+:func:`convergence.physics.pulses.apply_pulses` (noise and clipping at every pulse; the cached
+:class:`~convergence.physics.pulses.PulseMap` for affine devices), and by a masked pulse loop
+otherwise. For the closed form
 the per-sample maps ``w ↦ f + rⁿ(w − f)`` are composed over the samples of a batch in
 log space (exact, vectorized over samples); samples without any coincidence are skipped.
 
@@ -47,7 +50,7 @@ Differences from aihwkit (CPU, 1.2.0), by design or not modelled:
 * ``"expected"`` mode composes the per-sample mean-field maps and clips once at the end.
 
 Reference: IBM aihwkit ``AnalogTile``/``RPUPulsed`` (C++ ``PulsedRPUWeightUpdater``,
-``SparseBitLineMaker``), AIHWKIT.md §2; THEORY §1.7.
+``SparseBitLineMaker``).
 """
 from __future__ import annotations
 
@@ -60,9 +63,11 @@ from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, non_negative, positive, positive_int
 from convergence.physics.devices import Device, DeviceArray
-from convergence.physics.periphery import PERFECT, IOParameters, _absmax_last, backward as _backward, forward as _forward
-from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference, apply_device_pulses
-from convergence.physics.pulses import Pulsed, apply_pulses, expected_update, pulse_counts
+from convergence.physics.periphery import PERFECT, IOParameters, _absmax_last
+from convergence.physics.periphery import backward as _backward
+from convergence.physics.periphery import forward as _forward
+from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference
+from convergence.physics.pulses import PulseMap, PulseNoise, Pulsed, apply_pulses, expected_update, pulse_counts
 
 Array = NDArray[np.float64]
 
@@ -75,26 +80,21 @@ MODES = ("expected", "rounding", "pulse_train")
 
 @dataclass(frozen=True)
 class UpdateParameters:
-    """How a tile realises ``W ← W − lr d xᵀ`` (aihwkit ``UpdateParameters`` names).
-
-    Attributes:
-        mode: ``"expected"``, ``"rounding"`` or ``"pulse_train"`` (aihwkit ``pulse_type=
-            StochasticCompressed``).
-        desired_bl: maximal bit length BL (``desired_bl``; aihwkit default 31); in
-            ``"rounding"`` mode the per-element pulse cap.
-        update_bl_management: BL = min(ceil(k), desired_bl) (``update_bl_management``).
-        update_management: rescale A and B (``update_management``; forced on by BL management).
-        um_grad_scale: scale of ``max|d|`` in update management (``um_grad_scale``).
-        max_bits: bit-tensor elements generated at once (memory cap; results do not depend on it
-            only when it is not reached — keep it fixed for reproducibility).
-    """
+    """How a tile realises ``W ← W − lr d xᵀ`` (aihwkit ``UpdateParameters`` names)."""
 
     mode: str = "pulse_train"
+    """``"expected"``, ``"rounding"`` or ``"pulse_train"`` (aihwkit ``pulse_type=StochasticCompressed``)."""
     desired_bl: int = 31
+    """Largest bit length BL (aihwkit ``desired_bl``, default 31); in ``"rounding"`` mode the per-element pulse cap."""
     update_bl_management: bool = True
+    """BL = min(ceil(k), desired_bl) (aihwkit ``update_bl_management``)."""
     update_management: bool = True
+    """Rescale A and B by √(x_m/d_m) (aihwkit ``update_management``; forced on by BL management)."""
     um_grad_scale: float = 1.0
+    """Scale of max|d| in update management (aihwkit ``um_grad_scale``)."""
     max_bits: int = 1 << 22
+    """Bit-tensor elements generated at once (memory cap; results do not depend on it only while it is not reached, so
+    keep it fixed)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -115,7 +115,7 @@ class UpdateParameters:
 
 def pulse_train_parameters(x: Array, d: Array, lr: Any, dw_min: Any, up: UpdateParameters,
                            x_absmax: Array | None = None) -> tuple[Array, Array, Array]:
-    """BL and the probability scales A, B of every sample (AIHWKIT.md §2, ``calculateBlAB`` + UM).
+    """BL and the probability scales A, B of every sample (aihwkit ``calculateBlAB`` + update management).
 
     Args:
         x: inputs (trials, samples, in); d: errors (trials, samples, out).
@@ -334,6 +334,9 @@ class _PulseModel:
             raise ConfigError(f"device must be a SoftBoundsReference, ReferenceArray or toolkit Device "
                               f"(got {type(device).__name__})")
         self.c2c = non_negative("c2c", c2c)
+        self.noise: Any = device.pulse_noise() if isinstance(device, ReferenceArray) else PulseNoise(self.c2c, self.c2c)
+        # noisy affine devices: the cached n-pulse map (apply_pulses would rebuild it for every sample)
+        self.noisy_map = PulseMap.of(device, self.dw_min, self.noise) if self.noise.active else None
         lo, hi = device.bounds
         self.lo = np.broadcast_to(np.asarray(lo, float), shape) if np.ndim(lo) else np.full(shape, float(lo))
         self.hi = np.broadcast_to(np.asarray(hi, float), shape) if np.ndim(hi) else np.full(shape, float(hi))
@@ -359,12 +362,10 @@ class _PulseModel:
                 self.bound_tab = np.concatenate([self.lo.ravel(), self.hi.ravel()])
 
     def pulses(self, w: Array, n: Array, sign: Array, rng: Any) -> Array:
-        """Apply n same-sign pulses per element (exact, any device)."""
-        if isinstance(self.device, ReferenceArray):
-            if self.noisy:
-                return apply_device_pulses(w, n, sign, self.device, rng)
-            return apply_pulses(w, n, sign, self.device, self.dw_min)  # type: ignore[arg-type]
-        return apply_pulses(w, n, sign, self.device, self.dw_min, c2c=self.c2c, rng=rng)  # type: ignore[arg-type]
+        """Apply n same-sign pulses per element (exact, any device; noise and clipping per pulse)."""
+        if self.noisy_map is not None:
+            return self.noisy_map.signed(w, n, np.asarray(sign) > 0, rng)
+        return apply_pulses(w, n, sign, self.device, self.dw_min, c2c=self.noise, rng=rng)
 
 
 def _segments(key: Array) -> tuple[Array, Array, Array]:
@@ -465,8 +466,11 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
     else:
         bl, a, b = pulse_train_parameters(x, d, lr, model.dw_min.reshape(-1), up, x_absmax)
         chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits)
-        lr_sign = np.sign(np.asarray(lr, float)).reshape(-1) if np.ndim(lr) else np.full(1, math.copysign(1.0, float(lr)))
-        if chunks and model.closed_form and _n_coincidences(chunks, n_out) > 0.25 * _n_samples(chunks, S) * n_out * n_in:
+        lr_sign = (np.sign(np.asarray(lr, float)).reshape(-1) if np.ndim(lr)
+                   else np.full(1, math.copysign(1.0, float(lr))))
+        dense = model.closed_form and chunks and \
+            _n_coincidences(chunks, n_out) > 0.25 * _n_samples(chunks, S) * n_out * n_in
+        if dense:
             # dense regime: compose per-sample count matrices (fewer, larger operations)
             keys, rows = _rows(chunks, n_out, S, n_in)
             t_r, s_r = np.divmod(keys, S)

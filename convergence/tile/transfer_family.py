@@ -82,8 +82,9 @@ write (reading up to ``in`` columns at once). Pulse counts use stochastic roundi
 ``|ΔA|/δ`` (aihwkit: Binomial counts from pulse-train coincidences; same mean, smaller
 variance) capped at the Pulsed mode's ``bl`` (per write, i.e. per mini-batch in the batched
 modes); no update/bit-length management clipping. For affine contracting devices the n pulses
-are applied by the exact closed form (:class:`PulseKernel`); cycle-to-cycle noise ``c2c`` is then
-added as its exact Gaussian sum per pass, with clipping once per pass instead of per pulse.
+are applied by the exact closed form (:class:`PulseKernel`, the cached
+:class:`convergence.physics.pulses.PulseMap`); cycle-to-cycle noise ``c2c`` acts at every pulse as in
+aihwkit, computed as one summed Gaussian per pass only where no bound is reachable within the pass.
 The read is ``A[:, k] + σ_read ξ`` (no ADC quantisation or bounds). ``step`` of aihwkit's
 transfer and ``correct_gradient_magnitudes`` are not modelled (both at their defaults).
 
@@ -101,7 +102,8 @@ from numpy.typing import NDArray
 from convergence._validate import ConfigError, finite_float, non_negative, positive, positive_int
 from convergence.sim.algorithms import _as_weights
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
-from convergence.physics.pulses import Expected, Pulsed, UpdateMode, analog_update, apply_pulses, check_mode, pulse_counts
+from convergence.physics.pulses import (Expected, PulseMap, Pulsed, UpdateMode, analog_update, apply_pulses, check_mode,
+                                        expected_update, pulse_counts)
 
 Array = NDArray[np.float64]
 
@@ -258,100 +260,9 @@ def _auto_scale(m_x: Array, m_d: Array, x: Array, d: Array, momentum: float) -> 
     return m_x, m_d
 
 
-class PulseKernel:
-    r"""Precomputed n-pulse map of an affine, contracting device (soft bounds, linear step, c_Lin).
-
-    With ``q_s(w) = a_s + b_s w`` and ``b_+ < 0 < b_-``, n pulses of sign s compose to
-    ``w_n = w_s + r_s^n (w − w_s)``, ``r_+ = 1 + δ b_+``, ``r_- = 1 − δ b_-``, ``w_s = −a_s/b_s``
-    (THEORY D9; the same closed form as :func:`convergence.physics.pulses.apply_pulses`, whose per-call
-    work — the per-element coefficients, logs and fixed points — is done once here). Exact for
-    any per-element (realised) coefficients when ``c2c = 0``.
-
-    With cycle-to-cycle noise (each pulse ``w ← w + sδ(q_s(w) + c2c ξ_k)``, the core's model) the
-    recursion stays linear, so n pulses add the Gaussian ``sδ c2c Σ_k r_s^{n−1−k} ξ_k`` with variance
-    ``δ² c2c² (1 − r_s^{2n})/(1 − r_s²)``: one normal draw per element and pass gives the exact
-    distribution of the pulse-by-pulse result (the core loops over the pulse index instead).
-    Clipping to the bounds, if needed, is applied once at the end instead of after every pulse.
-    """
-
-    def __init__(self, device: AnyDevice, dw_min: float, c2c: float = 0.0) -> None:
-        ap, bp, am, bm = (np.asarray(c, dtype=float) for c in device.affine())  # type: ignore[union-attr]
-        self.log_up = np.log1p(dw_min * bp)
-        self.fix_up = -ap / bp
-        self.log_dn = np.log1p(-dw_min * bm)
-        self.fix_dn = -am / bm
-        lo, hi = device.bounds
-        self.lo, self.hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-        self.c2c = float(c2c)
-        self.noise_scale = dw_min * self.c2c
-        if self.c2c:
-            self.inv_up = -1.0 / np.expm1(2.0 * self.log_up)     # 1/(1 − r²)
-            self.inv_dn = -1.0 / np.expm1(2.0 * self.log_dn)
-        # the result lies between w and the fixed point: no clipping when the fixed points are the bounds
-        self.clip = bool(self.c2c) or not (np.allclose(self.fix_up, self.hi, rtol=1e-12, atol=1e-15)
-                                           and np.allclose(self.fix_dn, self.lo, rtol=1e-12, atol=1e-15))
-
-    @staticmethod
-    def build(device: AnyDevice, mode: UpdateMode) -> "PulseKernel | None":
-        """A kernel if ``device``/``mode`` qualify (Pulsed, affine with b+ < 0 < b-, δ|b| < 1), else None."""
-        if not isinstance(mode, Pulsed):
-            return None
-        aff = device.affine()
-        if aff is None:
-            return None
-        bp, bm = np.asarray(aff[1], dtype=float), np.asarray(aff[3], dtype=float)
-        if not (np.all(bp < 0) and np.all(bm > 0) and mode.dw_min * max(float(np.max(-bp)), float(np.max(bm))) < 1):
-            return None
-        return PulseKernel(device, mode.dw_min, mode.c2c)
-
-    def _finish(self, out: Array) -> Array:
-        if self.clip:
-            np.clip(out, self.lo, self.hi, out=out)
-        return out
-
-    def _noise(self, out: Array, rn: Array, inv: Any, rng: Any) -> None:
-        """Add the summed c2c noise of the pass whose contraction factors are ``rn = r^n`` (in place)."""
-        var = np.multiply(rn, rn)
-        np.subtract(1.0, var, out=var)
-        var *= inv
-        np.sqrt(var, out=var)
-        var *= self.noise_scale
-        try:  # single-precision normals halve the generator's cost; ample for a noise term
-            xi = rng.standard_normal(out.shape, dtype=np.float32)
-        except TypeError:  # a Generator-like object without dtype support
-            xi = rng.standard_normal(out.shape)
-        var *= xi
-        out += var
-
-    def down_up(self, w: Array, n_down: Array, n_up: Array, rng: Any = None) -> Array:
-        """``n_down`` down pulses, then ``n_up`` up pulses (counts are consumed as scratch space)."""
-        rn = np.multiply(n_down, self.log_dn, out=n_down)
-        np.exp(rn, out=rn)
-        out = np.subtract(w, self.fix_dn)
-        out *= rn
-        out += self.fix_dn
-        if self.c2c:
-            self._noise(out, rn, self.inv_dn, rng)
-        rn = np.multiply(n_up, self.log_up, out=n_up)
-        np.exp(rn, out=rn)
-        out -= self.fix_up
-        out *= rn
-        out += self.fix_up
-        if self.c2c:
-            self._noise(out, rn, self.inv_up, rng)
-        return self._finish(out)
-
-    def signed(self, w: Array, n: Array, up: Array, rng: Any = None) -> Array:
-        """``n`` pulses of direction ``up`` (bool) per element."""
-        log_r = np.where(up, self.log_up, self.log_dn)
-        fix = np.where(up, self.fix_up, self.fix_dn)
-        rn = np.exp(np.multiply(n, log_r, out=log_r), out=log_r)
-        out = np.subtract(w, fix)
-        out *= rn
-        out += fix
-        if self.c2c:
-            self._noise(out, rn, np.where(up, self.inv_up, self.inv_dn), rng)
-        return self._finish(out)
+#: The cached n-pulse map of a device and Pulsed mode (``PulseKernel.build(device, mode)``); it lives
+#: with the rest of pulse application in :mod:`convergence.physics.pulses`.
+PulseKernel = PulseMap
 
 
 def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mode: UpdateMode, rng: Any,
@@ -383,7 +294,7 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
     up = np.subtract(total, net, out=total)   # 2 Σ [d x]_- magnitude: desired increase
     up *= half
     if not pulsed:
-        return a + (up - down) * device.F(a) - (up + down) * device.G(a)
+        return expected_update(a, up - down, device, total=up + down)
     n_down = pulse_counts(down, mode, rng)
     n_up = pulse_counts(up, mode, rng)
     if kernel is not None:

@@ -1,0 +1,167 @@
+"""Pulse application with cycle-to-cycle noise: the aggregated form against the pulse-by-pulse
+reference, and bit-identical results under any split of the trials."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from convergence import (CLin, ConstantStep, Exponential, Gaussian, Ideal, LeastSquares, LinearStep, Power, Pulsed,
+                         SoftBounds, Variation, analog_sgd, realize, simulate, tiki_taka)
+
+from convergence.physics.pulses import ENVELOPE_K, PulseMap, PulseNoise, _looped_pulses, apply_pulses
+
+K = 5.0  # margin in standard errors for the Monte Carlo comparisons
+
+
+def _compare(a: np.ndarray, b: np.ndarray) -> None:
+    """Same mean and variance within K standard errors (independent samples of equal size)."""
+    n = a.size
+    se_mean = math.sqrt(a.var() / n + b.var() / n)
+    assert abs(a.mean() - b.mean()) < K * se_mean
+    se_var = math.sqrt(2 * a.var() ** 2 / (n - 1) + 2 * b.var() ** 2 / (n - 1))
+    assert abs(a.var() - b.var()) < K * se_var
+
+
+def test_aggregated_noise_matches_the_pulse_by_pulse_reference_in_distribution(monkeypatch):
+    trials, dw, c2c = 4000, 0.02, 0.5
+    dev = SoftBounds(1.0)
+    noise = PulseNoise(c2c, c2c)
+    # columns: interior up pass, interior down pass, up pass ending near the upper bound, down pass from near
+    # the lower bound (the last two must take the loop: a bound is within the noise envelope)
+    w0 = np.array([0.0, 0.2, 0.9, -0.95])
+    n0 = np.array([20.0, 35.0, 25.0, 10.0])
+    up0 = np.array([True, False, True, False])
+    w = np.tile(w0, (trials, 1))
+    n = np.tile(n0, (trials, 1))
+    up = np.tile(up0, (trials, 1))
+    seen = []
+    real_loop = PulseMap._loop_unsafe
+
+    def spy(self, out, w_, n_, up_, unsafe, rng):
+        seen.append(np.array(unsafe))
+        return real_loop(self, out, w_, n_, up_, unsafe, rng)
+
+    monkeypatch.setattr(PulseMap, "_loop_unsafe", spy)
+    fast = PulseMap.of(dev, dw, noise).signed(w, n, up, np.random.default_rng(1))
+    # the loop ran only for the near-bound columns; the interior ones took the summed Gaussian
+    assert len(seen) == 1
+    assert not seen[0][:, :2].any() and seen[0][:, 2:].all()
+    # reference: the generic pulse-by-pulse loop (an independent implementation of the same recursion)
+    ref = _looped_pulses(w, n, up, dev, dw, noise, np.random.default_rng(2))
+    for j in range(4):
+        _compare(fast[:, j], ref[:, j])
+    assert np.all(fast >= -1.0) and np.all(fast <= 1.0)
+    # the noise is present where the closed form alone would be deterministic
+    assert fast[:, 0].std() > 0.5 * dw * c2c * math.sqrt(n0[0])
+
+
+def test_envelope_criterion_is_the_stated_inequality(monkeypatch):
+    # an up pass from w of n pulses: aggregated iff max(w, w_n) + K sd_n <= hi and min(w, w_n) - K sd_n >= lo
+    dev, dw, c2c = SoftBounds(1.0), 0.01, 0.3
+    r = 1 - dw
+    orig = PulseMap._loop_unsafe
+    for w, n in ((0.5, 30.0), (0.9, 30.0), (0.97, 5.0), (0.6, 60.0)):
+        wn = 1 - r ** n * (1 - w)
+        sd = dw * c2c * math.sqrt((1 - r ** (2 * n)) / (1 - r ** 2))
+        expect_safe = wn + ENVELOPE_K * sd <= 1.0 and w - ENVELOPE_K * sd >= -1.0
+        calls = []
+        monkeypatch.setattr(PulseMap, "_loop_unsafe", lambda self, *a: (calls.append(1), orig(self, *a))[1])
+        PulseMap.of(dev, dw, PulseNoise(c2c, c2c)).signed(np.full((1, 1), w), np.full((1, 1), n),
+                                                         np.ones((1, 1), bool), np.random.default_rng(0))
+        assert (not calls) == expect_safe, (w, n)
+
+
+def test_per_pulse_clipping_changes_the_law_near_a_bound():
+    # near the bound the per-pulse reference piles mass onto the bound; the result of apply_pulses must too
+    trials, dw, c2c = 20000, 0.02, 1.0
+    dev = SoftBounds(1.0)
+    w = np.full((trials, 1), 0.99)
+    n = np.full((trials, 1), 3.0)
+    up = np.ones((trials, 1), bool)
+    out = apply_pulses(w, n, up, dev, dw, c2c=c2c, rng=np.random.default_rng(3))
+    ref = _looped_pulses(w, n, up, dev, dw, PulseNoise(c2c, c2c), np.random.default_rng(4))
+    p_out, p_ref = np.mean(out == 1.0), np.mean(ref == 1.0)
+    assert p_ref > 0.05
+    assert abs(p_out - p_ref) < K * math.sqrt(2 * p_ref * (1 - p_ref) / trials)
+    _compare(out, ref)
+
+
+def test_reference_device_noise_is_relative_to_its_own_step():
+    # SoftBoundsReference additive noise: σ_s = (Δ_s/δ) dw_min_std, so one up pulse from the reference point
+    # has std δ scale_up dw_min_std
+    from convergence.physics.reference_device import SoftBoundsReference, apply_device_pulses
+    dev = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, up_down=0.2, dw_min_std=0.5)
+    real = dev.realize((20000, 1, 1), np.random.default_rng(0))
+    w = np.zeros(real.shape)
+    out = apply_device_pulses(w, np.ones_like(w), np.ones_like(w), real, np.random.default_rng(1))
+    sd = 0.01 * 1.0 * 0.5          # Δ+/δ = 1 + 0 (up_down > 0 shrinks the down step)
+    assert abs(out.std() - sd) < K * sd / math.sqrt(2 * w.size)
+    assert abs(out.mean() - 0.01) < K * sd / math.sqrt(w.size)
+
+
+# -- determinism: any split of the trials gives the same numbers ------------------------------------------
+
+LSQ = LeastSquares(d=5, n=12, sigma_a=0.5, x_scale=0.3, seed=3)
+
+DEVICES = {
+    "ideal": Ideal(), "constant": ConstantStep(up_down=0.2), "softbounds": SoftBounds(0.3),
+    "linear": CLin(0.3, 0.2), "linearstep": LinearStep(tau_max=0.4, tau_min=-0.3, w_max=0.25),
+    "power": Power(0.3, 0.5), "exp": Exponential(0.3, 3.0),
+}
+
+
+def _algorithm(name, device):
+    mode = Pulsed(0.01, bl=40, c2c=0.6)
+    if name == "analog_sgd":
+        return analog_sgd(0.2, device, mode=mode)
+    return tiki_taka(0.2, 0.1, device, transfer_every=2, read_noise=0.01, mode=mode)
+
+
+@pytest.mark.parametrize("alg", ["analog_sgd", "tiki_taka"])
+@pytest.mark.parametrize("dev", list(DEVICES) + ["realized"])
+def test_c2c_results_do_not_depend_on_the_trial_split(alg, dev):
+    device = DEVICES.get(dev) or realize(SoftBounds(0.3), Variation(dw_min_dtod=0.3, up_down_dtod=0.1,
+                                                                    sym_dtod=0.05), (1, 5), np.random.default_rng(0))
+    a = _algorithm(alg, device)
+    kw = dict(seed=7, record_w=True)
+    run = lambda trials, **k: np.asarray(simulate(a, LSQ, Gaussian(0.3), 0.1, 25, trials=trials, **kw, **k).w)
+    full = run(192)
+    parts = np.concatenate([run(64), run(128, first_trial=64)], axis=1)
+    assert np.array_equal(full, parts)
+    batch = run(3, trial_block=1)
+    singles = np.concatenate([run(1, trial_block=1, first_trial=i) for i in range(3)], axis=1)
+    assert np.array_equal(batch, singles)
+    # the runs reach the bounds, so both pulse paths (aggregated and loop) are exercised for bounded devices
+    assert np.isfinite(full).all()
+
+
+@pytest.mark.parametrize("kind", ["realized", "reference"])
+def test_aggregated_noise_matches_the_reference_for_per_element_devices(kind):
+    # per-element gains, asymmetries and shifts (DeviceArray) and aihwkit's reference device (per-direction
+    # noise relative to its own step, per-trial dw_min): down then up passes, interior and near-bound elements
+    trials = 3000
+    rng = np.random.default_rng(5)
+    if kind == "realized":
+        dev = realize(SoftBounds(1.0), Variation(dw_min_dtod=0.2, up_down_dtod=0.1), (1, 4), rng)
+        dev = type(dev)(dev.base, *(np.repeat(np.asarray(a) * np.ones((1, 4)), trials, 0)
+                                    for a in (dev.gain, dev.asym, dev.scale, dev.shift)), name=dev.name)
+        dw, noise = 0.02, PulseNoise(1.0, 1.0)
+        w = np.tile([0.0, 0.3, 0.97, -0.97], (trials, 1))
+    else:
+        from convergence.physics.reference_device import SoftBoundsReference
+        ref_dev = SoftBoundsReference(dw_min=0.02, w_max=1.0, w_min=-1.0, up_down=0.1, dw_min_std=1.0)
+        dev = ref_dev.realize((trials, 1, 4), rng)
+        dw, noise = dev.dw_min, dev.pulse_noise()
+        w = np.tile([0.0, 0.3, 0.97, -0.97], (trials, 1, 1))
+    n_dn = np.broadcast_to(np.array([10.0, 25.0, 1.0, 8.0]), w.shape).copy()
+    n_up = np.broadcast_to(np.array([20.0, 5.0, 6.0, 0.0]), w.shape).copy()
+    fast = PulseMap.of(dev, dw, noise).down_up(w, n_dn.copy(), n_up.copy(), np.random.default_rng(6))
+    g = np.random.default_rng(7)
+    ref = _looped_pulses(w, n_dn, np.zeros(w.shape, bool), dev, dw, noise, g)
+    ref = _looped_pulses(ref, n_up, np.ones(w.shape, bool), dev, dw, noise, g)
+    lo, hi = dev.bounds
+    assert np.all(fast >= lo) and np.all(fast <= hi)
+    for j in range(4):
+        _compare(fast[..., j].ravel(), ref[..., j].ravel())
