@@ -16,6 +16,7 @@ same API can be checked by ``convergence check``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -30,15 +31,75 @@ Array = NDArray[np.float64]
 __all__ = ["Algorithm", "SGDState", "TikiTakaState", "digital_sgd", "analog_sgd", "tiki_taka", "ALGORITHMS"]
 
 
-class Algorithm(NamedTuple):
-    """A training algorithm in the toolkit's step API."""
+@dataclass(frozen=True, eq=False)
+class Algorithm:
+    r"""A training algorithm as pure functions over an explicit state (the toolkit's step API).
+
+    One type serves the vector algorithms of this module (``inputs = ("g",)``) and the matrix
+    (tile) algorithms of :mod:`convergence.tile.transfer_family` (``inputs = ("x", "d")``).
+    Every array carries a leading *trials* axis: T independent runs advance in one call.
+
+    * ``init(w0) -> state`` — ``w0`` has shape (T, d) (vector) or (T, out, in) (matrix); the
+      state holds every piece of hidden state (fast arrays, buffers, choppers, counters).
+    * ``query(state) -> w`` — the weights at which the next gradient is taken, same shape as
+      ``w0`` (W for Analog SGD, the mixed weights W + γP of residual learning, P2 eq 10).
+    * ``step(state, g, rng=None) -> state`` (vector): ``g`` (T, d) is a stochastic gradient
+      sample taken at ``query(state)``.
+      ``step(state, x, d, rng=None) -> state`` (matrix): ``x`` (T, batch, in) are the layer
+      inputs and ``d`` (T, batch, out) the output errors ∂L/∂y of ``y = W x``, so the desired
+      SGD step is ``−lr Σ_b d_b x_bᵀ``.
+      ``rng`` (a :class:`numpy.random.Generator` or :class:`convergence.rng.TrialStreams`) feeds
+      pulsed updates, noisy reads and random choppers; deterministic configurations accept
+      ``None``. ``step`` never mutates its input state; the returned state is the new one.
+    * ``analog(state) -> [(name, array, device)]`` — the arrays that live on analog devices
+      (each with the trials axis) and their devices, for saturation monitoring and the
+      bound terms S_K.
+
+    Hyperparameters (step sizes) are scalars or per-trial arrays (shape (T,) or (T, 1) for
+    vectors, (T, 1, 1) for matrices), so one call sweeps them across trials.
+
+    Attributes are the five above plus ``name``, ``config`` and ``inputs``; ``hyper`` is the
+    JSON-able description of ``config``.
+    """
 
     name: str
+    """Short identifier used in reports (e.g. ``"analog-sgd"``, ``"c-ttv2"``)."""
     init: Callable[[Array], Any]
+    """``init(w0) -> state``."""
     query: Callable[[Any], Array]
+    """``query(state) -> w``: where the gradient is sampled."""
     step: Callable[..., Any]
+    """``step(state, g, rng=None)`` (vector) or ``step(state, x, d, rng=None)`` (matrix)."""
     analog: Callable[[Any], Sequence[tuple[str, Array, AnyDevice]]]
-    hyper: dict[str, Any]
+    """``analog(state) -> [(name, array, device)]``."""
+    config: Any = None
+    """The hyperparameters: a frozen dataclass config with ``as_dict()`` (built-ins) or a JSON-able dict."""
+    inputs: tuple[str, ...] = ("g",)
+    """The signal arguments of ``step`` after the state: ``("g",)`` or ``("x", "d")``."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ConfigError(f"Algorithm name must be a string (got {type(self.name).__name__})")
+        for attr in ("init", "query", "step", "analog"):
+            if not callable(getattr(self, attr)):
+                raise ConfigError(f"Algorithm {attr} must be callable")
+        if tuple(self.inputs) not in (("g",), ("x", "d")):
+            raise ConfigError(f"Algorithm inputs must be ('g',) or ('x', 'd') (got {self.inputs!r})")
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+
+    @property
+    def matrix(self) -> bool:
+        """True for the matrix (tile) step ``step(state, x, d, rng)``."""
+        return self.inputs == ("x", "d")
+
+    @property
+    def hyper(self) -> dict[str, Any]:
+        """JSON-able description of :attr:`config` (a dict; empty if there is no config)."""
+        if self.config is None:
+            return {}
+        if hasattr(self.config, "as_dict"):
+            return self.config.as_dict()
+        return dict(self.config)
 
 
 class SGDState(NamedTuple):
