@@ -261,6 +261,11 @@ def test_analog_sgd_pulsed_mean_matches_expected(rng):
     assert abs(got.mean() - expected) < 4 * se + 14 * 13 * dwm ** 2 / (2 * tau)
 
 
+def _named(opt, state):
+    """The optimizer's device arrays by name (TT-v1: W is "w", the fast array P is "a")."""
+    return {name: arr for name, arr, _ in opt.arrays(state)}
+
+
 def test_tiki_taka_whole_matrix_matches_reference_loop(rng):
     """Ideal devices, whole-matrix transfer every step: P ← P − β g, W ← W + α P (P1 §4, P2 eqs 10–11)."""
     w0 = rng.standard_normal((3, 5))
@@ -272,8 +277,8 @@ def test_tiki_taka_whole_matrix_matches_reference_loop(rng):
         st = opt.update(st, x, d, 0.1, None)
         P = P - 0.2 * d.T @ x
         W = W + 0.5 * 0.1 * P
-    np.testing.assert_allclose(st["w"], W, rtol=1e-12)
-    np.testing.assert_allclose(st["p"], P, rtol=1e-12)
+    np.testing.assert_allclose(_named(opt, st)["w"], W, rtol=1e-12)
+    np.testing.assert_allclose(_named(opt, st)["a"], P, rtol=1e-12)
 
 
 def test_tiki_taka_columnwise_transfers_one_column_per_step_cyclically(rng):
@@ -282,10 +287,12 @@ def test_tiki_taka_columnwise_transfers_one_column_per_step_cyclically(rng):
     st = opt.init(w0)
     touched = []
     for k in range(8):
-        before = st["w"].copy()
+        before = _named(opt, st)["w"]
         x, d = _xd(rng, i=4)
-        st = opt.update(st, x, d, 0.1, None)
-        changed = np.flatnonzero(np.any(st["w"] != before, axis=0))
+        new = opt.update(st, x, d, 0.1, None)
+        np.testing.assert_array_equal(_named(opt, st)["w"], before)      # the input state is unchanged
+        st = new
+        changed = np.flatnonzero(np.any(_named(opt, st)["w"] != before, axis=0))
         touched.append(changed.tolist())
     assert touched == [[], [0], [], [1], [], [2], [], [3]]
 
@@ -295,7 +302,8 @@ def test_tiki_taka_gamma_mixes_the_visible_weights(rng):
     st = opt.init(rng.standard_normal((2, 3)))
     x, d = _xd(rng, i=3, o=2)
     st = opt.update(st, x, d, 0.1, None)
-    np.testing.assert_allclose(opt.weights(st), st["w"] + 0.4 * st["p"], rtol=1e-12)
+    arr = _named(opt, st)
+    np.testing.assert_allclose(opt.weights(st), arr["w"] + 0.4 * arr["a"], rtol=1e-12)
 
 
 def test_algorithm_optimizer_wraps_toolkit_algorithms(rng):
@@ -434,7 +442,8 @@ def test_device_to_device_variation_arrays_work_in_both_optimizers(rng):
     np.testing.assert_allclose(a.weights(st), w0 + dw * dev.F(w0) - np.abs(dw) * dev.G(w0), rtol=1e-12)
     tt = optim.TikiTakaV1(dev, fast_lr=0.1, columnwise=True)
     s = tt.update(tt.init(w0), x, d, 0.05, None)
-    p = s["p"]
+    s = _named(tt, s)
+    p = s["a"]
     # column 0 of W moved with column 0's own device parameters
     exp0 = w0[:, 0] + 0.05 * p[:, 0] * dev.F(w0)[:, 0] - np.abs(0.05 * p[:, 0]) * dev.G(w0)[:, 0]
     np.testing.assert_allclose(s["w"][:, 0], exp0, rtol=1e-12)

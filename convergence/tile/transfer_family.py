@@ -104,7 +104,7 @@ from numpy.typing import NDArray
 from convergence._validate import ConfigError, finite_float, non_negative, positive, positive_int
 from convergence.sim.algorithms import Algorithm, _as_weights
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
-from convergence.physics.pulses import Expected, Pulsed, UpdateMode, analog_update, apply_pulses, check_mode, pulse_counts
+from convergence.physics.pulses import EXPECTED, Expected, Pulsed, UpdateMode, analog_update, apply_pulses, check_mode, pulse_counts
 
 Array = NDArray[np.float64]
 
@@ -417,6 +417,55 @@ def threshold_transfer(h: Array, max_pulses: int, momentum: float, forget_buffer
     return n, new
 
 
+# -- numerics: how the arrays are held and written -----------------------------------------------
+
+class TileNumerics:
+    r"""The tile numerics: float64 arrays with any number of trials, gradient writes by
+    :func:`gradient_write` (with the :class:`PulseKernel` fast path), transfers by
+    :func:`convergence.physics.pulses.analog_update` on column slices of the device.
+
+    A config's ``numerics`` says how its arrays are held and written; the algorithm (which array
+    is written when, by how much) does not depend on it. The network layers use
+    :class:`convergence.nn.optim.NetworkNumerics` (one trial, float32, fused expected-mode writes).
+    """
+
+    accumulate: tuple[str, ...] = ACCUMULATE
+    """The ``accumulate`` choices these numerics implement."""
+
+    def weights(self, w0: Any, device: AnyDevice, **rates: Any) -> Array:
+        """Validated float64 copy of the initial weights (trials, out, in)."""
+        return _as_tile(w0, **rates)
+
+    def inputs(self, x: Any, d: Any, w: Array) -> tuple[Array, Array]:
+        """``x`` (trials, batch, in) and ``d`` (trials, batch, out) as float64, shapes checked against ``w``."""
+        return _check_inputs(x, d, w)
+
+    def write(self, a: Array, x: Array, d: Array, rate: Any, device: AnyDevice, mode: UpdateMode, rng: Any,
+              accumulate: str, kernel: "PulseKernel | None") -> Array:
+        """The gradient write ``A ← U_q(A, −rate Σ_b d_b x_bᵀ)``."""
+        return gradient_write(a, x, d, rate, device, mode, rng, accumulate, kernel)
+
+    def transfer(self, w: Array, dw: Array, device: AnyDevice, sl: slice, mode: UpdateMode, rng: Any) -> Array:
+        """``U_q(W[:, :, sl], dw)`` on the device's columns ``sl``."""
+        return analog_update(w, dw, _columns(device, sl), mode, rng)
+
+    def noise(self, rng: Any, shape: tuple[int, ...], dtype: Any) -> Array:
+        """Standard normal read noise."""
+        return rng.standard_normal(shape)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"numerics": "tile"}
+
+
+TILE = TileNumerics()
+"""The default numerics of the tile algorithms."""
+
+
+def _scaled(rate: Any, lr: float, flag: bool) -> Any:
+    """``rate·lr`` when the optimizer learning rate scales this rate (aihwkit ``scale_*_lr``), else ``rate``."""
+    return rate * lr if flag and lr != 1.0 else rate
+
+
 # -- configs ---------------------------------------------------------------------------------------
 
 def _check_rate_fields(cfg: Any, *names: str) -> None:
@@ -425,7 +474,9 @@ def _check_rate_fields(cfg: Any, *names: str) -> None:
 
 
 def _check_auto_scale(cfg: Any) -> None:
-    object.__setattr__(cfg, "accumulate", _check_accumulate(cfg.accumulate))
+    choices = cfg.numerics.accumulate
+    if cfg.accumulate not in choices:
+        raise ConfigError(f"accumulate must be one of {', '.join(choices)} (got {cfg.accumulate!r})")
     object.__setattr__(cfg, "desired_bl", positive_int("desired_bl", cfg.desired_bl))
     momentum = finite_float("auto_momentum", cfg.auto_momentum)
     if not 0.0 <= momentum < 1.0:
@@ -442,7 +493,7 @@ class TileSGDConfig:
     """λ, step size of the gradient write (aihwkit optimizer ``lr``); scalar or per trial."""
     device: AnyDevice
     """Device of W (aihwkit ``device``)."""
-    mode: UpdateMode = Expected()
+    mode: UpdateMode = EXPECTED
     """Update mode: Expected (mean-field) or Pulsed (aihwkit pulse trains, ``dw_min``)."""
     accumulate: str = "signs"
     """How a mini-batch is written: ``"signs"``, ``"net"`` or ``"sample"`` (module docstring)."""
@@ -454,6 +505,8 @@ class TileSGDConfig:
     """aihwkit ``update.desired_bl``: pulses of the largest coincidence when auto-scaling."""
     granularity: Any = None
     """δ used by auto-scaling in Expected mode (aihwkit ``dw_min``); Pulsed modes use their ``dw_min``."""
+    numerics: Any = TILE
+    """How the arrays are held and written (:class:`TileNumerics`; networks: ``NetworkNumerics``)."""
 
     name: ClassVar[str] = "analog-sgd-tile"
 
@@ -477,7 +530,8 @@ class TileSGDConfig:
     def as_dict(self) -> dict[str, Any]:
         return {"algorithm": self.name, "lr": _describe(self.lr), "device": _describe(self.device),
                 "mode": self.mode.as_dict(), "accumulate": self.accumulate, "auto_scale": self.auto_scale,
-                "auto_momentum": self.auto_momentum, "desired_bl": self.desired_bl, "granularity": self.granularity}
+                "auto_momentum": self.auto_momentum, "desired_bl": self.desired_bl, "granularity": self.granularity,
+                **self.numerics.as_dict()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -492,7 +546,7 @@ class TransferConfig:
     """λ_A, rate of the gradient write onto the fast array A (aihwkit ``fast_lr``, ``scale_fast_lr=False``)."""
     device: AnyDevice
     """Device of the slow array C (aihwkit ``unit_cell_devices[1]``)."""
-    mode: UpdateMode = Expected()
+    mode: UpdateMode = EXPECTED
     """Update mode of C: Expected or Pulsed (aihwkit ``transfer_update`` pulse type / ``dw_min``)."""
     device_fast: AnyDevice | None = None
     """Device of A (aihwkit ``unit_cell_devices[0]``); None: the same as ``device``."""
@@ -522,6 +576,12 @@ class TransferConfig:
     """δ_C in Expected mode (aihwkit ``dw_min`` of C); Pulsed modes use their ``dw_min``."""
     granularity_fast: Any = None
     """δ_A in Expected mode (aihwkit ``dw_min`` of A); default ``granularity``."""
+    scale_fast_lr: bool = False
+    """aihwkit ``scale_fast_lr``: the step's optimizer learning rate ``lr`` multiplies λ_A."""
+    scale_transfer_lr: bool = True
+    """aihwkit ``scale_transfer_lr``: the step's optimizer learning rate ``lr`` multiplies λ_T."""
+    numerics: Any = TILE
+    """How the arrays are held and written (:class:`TileNumerics`; networks: ``NetworkNumerics``)."""
 
     name: ClassVar[str] = "transfer"
     buffered: ClassVar[bool] = True
@@ -540,6 +600,8 @@ class TransferConfig:
         object.__setattr__(self, "read_noise", non_negative("read_noise", self.read_noise))
         object.__setattr__(self, "gamma", non_negative("gamma", self.gamma))
         object.__setattr__(self, "units_in_mbatch", bool(self.units_in_mbatch))
+        object.__setattr__(self, "scale_fast_lr", bool(self.scale_fast_lr))
+        object.__setattr__(self, "scale_transfer_lr", bool(self.scale_transfer_lr))
         _check_auto_scale(self)
         _ = self.g_fast, self.g_slow        # granularity errors at construction
 
@@ -577,7 +639,8 @@ class TransferConfig:
         out: dict[str, Any] = {"algorithm": self.name}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            out[f.name] = value.as_dict() if f.name in ("mode", "mode_fast") and value is not None else _describe(value)
+            out[f.name] = value.as_dict() if f.name in ("mode", "mode_fast", "numerics") and value is not None \
+                else _describe(value)
         out["chop_period"] = self.chop_period
         return out
 
@@ -754,27 +817,28 @@ def _auto_rate(rate: Any, gran: float, desired_bl: int, momentum: float, m_x: Ar
     return rate * np.where(np.isfinite(scale), scale, 0.0)[:, None, None], m_x, m_d
 
 
-def _per_sample(update: Callable[..., Any], accumulate: str) -> Callable[..., Any]:
-    """The matrix ``step``: inputs checked, and one update per sample for ``accumulate="sample"``."""
+def _per_sample(cfg: Any, update: Callable[..., Any]) -> Callable[..., Any]:
+    """The matrix ``step(state, x, d, rng=None, lr=1.0)``: inputs checked, one update per sample for
+    ``accumulate="sample"``; ``lr`` is the optimizer learning rate (aihwkit's SGD ``lr``)."""
 
-    def step(state: Any, x: Any, d: Any, rng: Any = None) -> Any:
-        x, d = _check_inputs(x, d, state.w)
-        if accumulate == "sample" and x.shape[1] > 1:
+    def step(state: Any, x: Any, d: Any, rng: Any = None, lr: float = 1.0) -> Any:
+        x, d = cfg.numerics.inputs(x, d, state.w)
+        if cfg.accumulate == "sample" and x.shape[1] > 1:
             for b in range(x.shape[1]):
-                state = update(state, x[:, b:b + 1], d[:, b:b + 1], rng)
+                state = update(cfg, state, x[:, b:b + 1], d[:, b:b + 1], rng, lr)
             return state
-        return update(state, x, d, rng)
+        return update(cfg, state, x, d, rng, lr)
 
     return step
 
 
-def _read_columns(a: Array, sl: slice, read_noise: float, rng: Any) -> Array:
+def _read_columns(cfg: TransferConfig, a: Array, sl: slice, rng: Any) -> Array:
     """``ω = A[:, sl] + σ_read ξ``: the (noisy) read of the columns ``sl`` of A."""
     read = a[:, :, sl]
-    if read_noise:
+    if cfg.read_noise:
         if rng is None:
             raise ConfigError("noisy transfer reads need an rng")
-        read = read + read_noise * rng.standard_normal(read.shape)
+        read = read + cfg.read_noise * cfg.numerics.noise(rng, read.shape, read.dtype)
     return read
 
 
@@ -785,10 +849,9 @@ def _set_columns(arr: Array, sl: slice, value: Array) -> Array:
     return out
 
 
-def _direct_transfer(cfg: TransferConfig, w: Array, sl: slice, read: Array, rng: Any) -> Array:
-    """TT-v1: ``C[:, sl] ← U_q(C[:, sl], +λ_T ω)``."""
-    return _set_columns(w, sl, analog_update(w[:, :, sl], cfg.transfer_lr * read, _columns(cfg.device, sl), cfg.mode,
-                                             rng))
+def _direct_transfer(cfg: TransferConfig, w: Array, sl: slice, read: Array, rate: Any, rng: Any) -> Array:
+    """TT-v1: ``C[:, sl] ← U_q(C[:, sl], +λ_T ω)`` (``rate`` = λ_T)."""
+    return _set_columns(w, sl, cfg.numerics.transfer(w[:, :, sl], rate * read, cfg.device, sl, cfg.mode, rng))
 
 
 def _agad_reference(ref: Array, switched: Array, mean: Array, sl: slice) -> tuple[Array, Array]:
@@ -864,26 +927,27 @@ def _buffered_transfer(cfg: TTv2Config, s: dict[str, Any], t0: int, r: int, read
         s["c_out"] = np.where(flip, -s["c_out"], s["c_out"])
 
 
-def _transfer_reads(cfg: TransferConfig, s: dict[str, Any], t0: int, r: int, rng: Any) -> None:
+def _transfer_reads(cfg: TransferConfig, s: dict[str, Any], t0: int, r: int, lr: float, rng: Any) -> None:
     """Transfer events t0 .. t0 + r − 1 on the contiguous columns of one sweep (updates ``s``)."""
     n_in = s["w"].shape[2]
     sl = slice(t0 % n_in, t0 % n_in + r)
-    read = _read_columns(s["a"], sl, cfg.read_noise, rng)
+    read = _read_columns(cfg, s["a"], sl, rng)
     if isinstance(cfg, TTv2Config):
         _buffered_transfer(cfg, s, t0, r, read, rng)
     else:
-        s["w"] = _direct_transfer(cfg, s["w"], sl, read, rng)
+        s["w"] = _direct_transfer(cfg, s["w"], sl, read, _scaled(cfg.transfer_lr, lr, cfg.scale_transfer_lr), rng)
 
 
 def transfer_init(cfg: TransferConfig, w0: Any) -> TransferState:
     """The initial :class:`TransferState` for the weights ``w0`` (trials, out, in): A = H = 0, choppers +1."""
-    w = _as_tile(w0, lr_fast=cfg.lr_fast, transfer_lr=cfg.transfer_lr)
+    w = cfg.numerics.weights(w0, cfg.device, lr_fast=cfg.lr_fast, transfer_lr=cfg.transfer_lr)
     t, o, i = w.shape
     zeros = np.zeros_like(w)
     agad_shape = w.shape if isinstance(cfg, AGADConfig) else (t, 0, 0)
     nan = np.full(t, np.nan)
     return TransferState(w, zeros.copy(), zeros.copy() if cfg.buffered else np.zeros((t, 0, 0)),
-                         np.ones((t, i)), np.ones((t, o)), np.zeros(agad_shape), np.zeros(agad_shape),
+                         np.ones((t, i), dtype=w.dtype), np.ones((t, o), dtype=w.dtype), np.zeros(agad_shape),
+                         np.zeros(agad_shape),
                          np.zeros((t, i), dtype=bool), nan, nan.copy(), np.zeros(w.shape, dtype=np.int64), 0, 0)
 
 
@@ -894,24 +958,25 @@ def transfer_query(cfg: TransferConfig, state: TransferState) -> Array:
     return state.w + cfg.gamma * state.a * state.c_in[:, None, :] * state.c_out[:, :, None]
 
 
-def transfer_update(cfg: TransferConfig, state: TransferState, x: Array, d: Array, rng: Any) -> TransferState:
+def transfer_update(cfg: TransferConfig, state: TransferState, x: Array, d: Array, rng: Any,
+                    lr: float = 1.0) -> TransferState:
     """One mini-batch: the (chopped) gradient write onto A, then every transfer due (column reads)."""
     s = state._asdict()
     n_in = state.w.shape[2]
-    lr_a = cfg.lr_fast
+    lr_a = _scaled(cfg.lr_fast, lr, cfg.scale_fast_lr)
     if cfg.auto_scale:
-        lr_a, s["m_x"], s["m_d"] = _auto_rate(cfg.lr_fast, cfg.g_fast, cfg.desired_bl, cfg.auto_momentum,
+        lr_a, s["m_x"], s["m_d"] = _auto_rate(lr_a, cfg.g_fast, cfg.desired_bl, cfg.auto_momentum,
                                               state.m_x, state.m_d, x, d)
     xc = x * state.c_in[:, None, :] if cfg.chop_period else x
     dc = d * state.c_out[:, None, :] if getattr(cfg, "out_chop_prob", 0.0) else d
-    s["a"] = gradient_write(state.a, xc, dc, lr_a, cfg.fast_device, cfg.fast_mode, rng, cfg.accumulate,
-                            cfg.kernel_fast)
+    s["a"] = cfg.numerics.write(state.a, xc, dc, lr_a, cfg.fast_device, cfg.fast_mode, rng, cfg.accumulate,
+                                cfg.kernel_fast)
     k_new = state.k + (1 if cfg.units_in_mbatch else x.shape[1])
     events = (k_new // cfg.transfer_every - state.k // cfg.transfer_every) * (cfg.n_reads or n_in)
     t = state.t
     while events > 0:
         r = min(events, n_in - t % n_in)
-        _transfer_reads(cfg, s, t, r, rng)
+        _transfer_reads(cfg, s, t, r, lr, rng)
         t += r
         events -= r
     s["k"], s["t"] = k_new, t
@@ -928,22 +993,23 @@ def transfer_algorithm(cfg: TransferConfig) -> Algorithm:
         return [("w", state.w, device), ("a", state.a, device_fast)]
 
     return Algorithm(cfg.name, partial(transfer_init, cfg), partial(transfer_query, cfg),
-                     _per_sample(partial(transfer_update, cfg), cfg.accumulate), analog, cfg, ("x", "d"))
+                     _per_sample(cfg, transfer_update), analog, cfg, ("x", "d"))
 
 
 def tile_sgd_init(cfg: TileSGDConfig, w0: Any) -> TileSGDState:
-    w = _as_tile(w0, lr=cfg.lr)
+    w = cfg.numerics.weights(w0, cfg.device, lr=cfg.lr)
     nan = np.full(w.shape[0], np.nan)
     return TileSGDState(w, nan, nan.copy(), 0)
 
 
-def tile_sgd_update(cfg: TileSGDConfig, state: TileSGDState, x: Array, d: Array, rng: Any) -> TileSGDState:
-    """``W ← U_q(W, −λ Σ_b d_b x_bᵀ)`` (λ auto-scaled if configured)."""
+def tile_sgd_update(cfg: TileSGDConfig, state: TileSGDState, x: Array, d: Array, rng: Any,
+                    lr: float = 1.0) -> TileSGDState:
+    """``W ← U_q(W, −λ·lr Σ_b d_b x_bᵀ)`` (λ auto-scaled if configured; ``lr`` the optimizer learning rate)."""
     m_x, m_d = state.m_x, state.m_d
-    eff = cfg.lr
+    eff = _scaled(cfg.lr, lr, True)
     if cfg.auto_scale:
-        eff, m_x, m_d = _auto_rate(cfg.lr, cfg.scale_granularity, cfg.desired_bl, cfg.auto_momentum, m_x, m_d, x, d)
-    w = gradient_write(state.w, x, d, eff, cfg.device, cfg.mode, rng, cfg.accumulate, cfg.kernel)
+        eff, m_x, m_d = _auto_rate(eff, cfg.scale_granularity, cfg.desired_bl, cfg.auto_momentum, m_x, m_d, x, d)
+    w = cfg.numerics.write(state.w, x, d, eff, cfg.device, cfg.mode, rng, cfg.accumulate, cfg.kernel)
     return TileSGDState(w, m_x, m_d, state.k + x.shape[1])
 
 
@@ -951,7 +1017,7 @@ def tile_sgd_algorithm(cfg: TileSGDConfig) -> Algorithm:
     """The :class:`Algorithm` (matrix step API) of in-memory SGD on a tile."""
     device = cfg.device
     return Algorithm(cfg.name, partial(tile_sgd_init, cfg), lambda s: s.w,
-                     _per_sample(partial(tile_sgd_update, cfg), cfg.accumulate),
+                     _per_sample(cfg, tile_sgd_update),
                      lambda s: [("w", s.w, device)], cfg, ("x", "d"))
 
 
