@@ -3,16 +3,19 @@ r"""Transfer-based analog training on matrix tiles: TT-v1, TT-v2, RL-v2, c-TTv2 
 All algorithms act on weights of shape ``(trials, out, in)`` and are driven by
 inputs ``x`` of shape ``(trials, batch, in)`` and output errors ``d`` of shape
 ``(trials, batch, out)`` (``d = ∂L/∂y`` for ``y = W x``, so the SGD update is
-``W ← W − lr · Σ_b d_b x_bᵀ``). The step API mirrors :mod:`convergence.sim.algorithms`:
-a :class:`TransferAlgorithm` holds pure functions ``init(w0)``, ``query(state)``,
-``step(state, x, d, rng)`` and ``analog(state)``; every piece of hidden state
-(A, C, H, choppers, running means, references, counters, pulse counts) lives in
-the explicit :class:`TransferState`. Hyperparameters ``lr_fast``/``transfer_lr``
-are scalars or per-trial arrays (shape (trials,) or (trials, 1, 1)).
+``W ← W − lr · Σ_b d_b x_bᵀ``). Every algorithm is an :class:`~convergence.sim.algorithms.Algorithm`
+(the toolkit's one step-API type, matrix form ``step(state, x, d, rng=None, lr=1.0)``) built from one
+frozen config: :class:`TTv1Config`, :class:`TTv2Config`, :class:`RLv2Config`, :class:`ChoppedTTv2Config`,
+:class:`AGADConfig` (presets of :class:`TransferConfig`) or :class:`TileSGDConfig`; the factories
+:func:`ttv1`, :func:`ttv2`, :func:`rlv2`, :func:`chopped_ttv2`, :func:`agad` and :func:`analog_sgd_tile`
+are thin constructors of those configs. Every piece of hidden state (A, C, H, choppers, running
+means, references, counters, pulse counts) lives in the explicit :class:`TransferState`; ``step``
+returns a new state. Hyperparameters ``lr_fast``/``transfer_lr`` are scalars or per-trial arrays
+(shape (trials,) or (trials, 1, 1)). A config's ``numerics`` says how arrays are held and written
+(:class:`TileNumerics`: float64, any number of trials; the network layers use one float32 trial).
 
 The shared skeleton (Rasch et al., Nat. Commun. 15:7133 (2024), arXiv 2303.04721,
-Fig. 1; aihwkit ``ChoppedTransferCompound``/``DynamicTransferCompound``;
-TRANSFER.md §2.2–2.3, AIHWKIT.md §3.1–3.4):
+Fig. 1; aihwkit ``TransferCompound``/``ChoppedTransferCompound``/``DynamicTransferCompound``):
 
 1. **Gradient write onto the fast array A** (chopped for c-TTv2/AGAD):
 
@@ -46,7 +49,9 @@ Units and the mapping to aihwkit's parameter names
   granularity ``bg = buffer_granularity · δ_A`` (``auto_granularity = 0``) or
   ``bg = buffer_granularity · δ_A · auto_granularity / (in · transfer_every)``;
   ``transfer_lr`` here is aihwkit's ``transfer_lr`` × the optimizer lr
-  (``scale_transfer_lr=True``; there is no separate optimizer lr in this API).
+  when ``step`` is called with the default ``lr=1``. A ``step(..., lr=η)`` passes aihwkit's optimizer
+  learning rate η: it multiplies λ_T if ``scale_transfer_lr`` (default True) and λ_A if
+  ``scale_fast_lr`` (default False), as in aihwkit; in-memory SGD's rate is always multiplied.
   ``correct_gradient_magnitudes`` is not modelled (aihwkit default False).
 * ``max_pulses`` = ``transfer_update.desired_bl`` (1 in every preset); ``step`` is fixed
   at 1 (one full pulse of C per count). ``momentum``, ``forget_buffer``, ``buffer_cap``,
@@ -402,7 +407,7 @@ def threshold_transfer(h: Array, max_pulses: int, momentum: float, forget_buffer
 
     ``n = clip(trunc(h), ±max_pulses)`` where ``|h| ≥ 1`` (else 0); where ``n ≠ 0``:
     ``h ← momentum·h`` (forget_buffer) or ``h ← h − (1 − momentum) n`` (then
-    ``|h| ≤ max_pulses·buffer_cap`` if ``buffer_cap > 0``). AIHWKIT.md §3.3.
+    ``|h| ≤ max_pulses·buffer_cap`` if ``buffer_cap > 0``), as aihwkit's ``ChoppedTransferCompound``.
     """
     n = np.trunc(h)
     np.clip(n, -max_pulses, max_pulses, out=n)
@@ -543,7 +548,7 @@ class TransferConfig:
     """
 
     lr_fast: Any
-    """λ_A, rate of the gradient write onto the fast array A (aihwkit ``fast_lr``, ``scale_fast_lr=False``)."""
+    """λ_A, rate of the gradient write onto the fast array A (aihwkit ``fast_lr``)."""
     device: AnyDevice
     """Device of the slow array C (aihwkit ``unit_cell_devices[1]``)."""
     mode: UpdateMode = EXPECTED
@@ -553,7 +558,7 @@ class TransferConfig:
     mode_fast: UpdateMode | None = None
     """Update mode of A (aihwkit ``update``); None: the same as ``mode``."""
     transfer_lr: Any = 1.0
-    """λ_T, transfer rate (aihwkit ``transfer_lr`` × optimizer lr, ``scale_transfer_lr=True``)."""
+    """λ_T, transfer rate (aihwkit ``transfer_lr``; × the step's ``lr`` if ``scale_transfer_lr``)."""
     transfer_every: int = 1
     """aihwkit ``transfer_every``: vector updates (or mini-batches, ``units_in_mbatch``) between transfers."""
     n_reads: int | None = 1
@@ -1151,7 +1156,7 @@ def _flat_device(device: AnyDevice, trials: int, size: int) -> AnyDevice:
                        name=device.name)
 
 
-def as_vector_algorithm(alg: TransferAlgorithm, shape: tuple[int, int] | None = None) -> Any:
+def as_vector_algorithm(alg: Algorithm, shape: tuple[int, int] | None = None) -> Any:
     r"""Wrap a tile algorithm as a :class:`convergence.sim.algorithms.Algorithm` on vectors (trials, d).
 
     The weight vector is the tile of ``shape = (out, in)`` (default ``(d, 1)``: one column holds the
