@@ -45,9 +45,10 @@ class Algorithm:
       ``w0`` (W for Analog SGD, the mixed weights W + γP of residual learning, P2 eq 10).
     * ``step(state, g, rng=None) -> state`` (vector): ``g`` (T, d) is a stochastic gradient
       sample taken at ``query(state)``.
-      ``step(state, x, d, rng=None) -> state`` (matrix): ``x`` (T, batch, in) are the layer
-      inputs and ``d`` (T, batch, out) the output errors ∂L/∂y of ``y = W x``, so the desired
-      SGD step is ``−lr Σ_b d_b x_bᵀ``.
+      ``step(state, x, d, rng=None, lr=1.0) -> state`` (matrix): ``x`` (T, batch, in) are the
+      layer inputs and ``d`` (T, batch, out) the output errors ∂L/∂y of ``y = W x``, so the
+      desired SGD step is ``−lr Σ_b d_b x_bᵀ``; ``lr`` is the optimizer learning rate of a
+      training loop (aihwkit's), which multiplies the rates the config says it scales.
       ``rng`` (a :class:`numpy.random.Generator` or :class:`convergence.rng.TrialStreams`) feeds
       pulsed updates, noisy reads and random choppers; deterministic configurations accept
       ``None``. ``step`` never mutates its input state; the returned state is the new one.
@@ -69,7 +70,7 @@ class Algorithm:
     query: Callable[[Any], Array]
     """``query(state) -> w``: where the gradient is sampled."""
     step: Callable[..., Any]
-    """``step(state, g, rng=None)`` (vector) or ``step(state, x, d, rng=None)`` (matrix)."""
+    """``step(state, g, rng=None)`` (vector) or ``step(state, x, d, rng=None, lr=1.0)`` (matrix)."""
     analog: Callable[[Any], Sequence[tuple[str, Array, AnyDevice]]]
     """``analog(state) -> [(name, array, device)]``."""
     config: Any = None
