@@ -148,8 +148,8 @@ class ScaledTile:
 
     ``weights()`` returns the network-unit matrix ``s ⊙ W_dev``; ``update`` feeds the rows ``x`` (N, in)
     and ``lr · d / s`` (the algorithms' own rates multiply it; for in-memory SGD the base rate is 1,
-    so its step is exactly ``lr``). This object is the imperative shell: it replaces its ``state``
-    by the adapter's new state on every update.
+    so its step is exactly ``lr``). This object is the imperative shell: it replaces its adapter
+    state by the new one on every update; ``state`` is the algorithm's state (for ``alg.analog``).
     """
 
     def __init__(self, alg: Algorithm, w0: Array, omega: float, dtype: Any = np.float32) -> None:
@@ -159,13 +159,18 @@ class ScaledTile:
         self.alg = alg
         self.layer = AlgorithmLayer(alg)
         self.dtype = np.dtype(dtype)
-        self.state = self.layer.init(w0 / self.scale[:, None])
+        self.layer_state = self.layer.init(w0 / self.scale[:, None])
+
+    @property
+    def state(self) -> Any:
+        """The algorithm's current state (one trial)."""
+        return self.layer_state["inner"]
 
     def weights(self) -> Array:
-        return (self.scale[:, None] * self.layer.weights(self.state)).astype(self.dtype)
+        return (self.scale[:, None] * self.layer.weights(self.layer_state)).astype(self.dtype)
 
     def device_weights(self) -> Array:
-        return self.layer.weights(self.state)
+        return self.layer.weights(self.layer_state)
 
     def update(self, x: Array | Sequence[Array], d: Array | Sequence[Array], lr: float,
                rng: np.random.Generator) -> None:
@@ -173,7 +178,7 @@ class ScaledTile:
         xx = _rows64(x)
         dd = _rows64(d)
         dd *= (lr / self.scale)[None, :]
-        self.state = self.layer.update(self.state, xx, dd, 1.0, rng)
+        self.layer_state = self.layer.update(self.layer_state, xx, dd, 1.0, rng)
 
 
 @dataclass
