@@ -561,18 +561,21 @@ def test_factories_build_the_preset_configs_and_the_one_algorithm_type():
     dev = cv.SoftBounds(1.0)
     mode = cv.Pulsed(0.05)
     cases = {T.TTv1Config: T.ttv1(0.1, dev, mode=mode), T.TTv2Config: T.ttv2(0.1, dev, mode=mode),
-             T.RLv2Config: T.rlv2(0.1, dev, beta=0.2, mode=mode), T.ChoppedTTv2Config: T.chopped_ttv2(0.1, dev, mode=mode),
+             T.RLv2Config: T.rlv2(0.1, dev, beta=0.2, mode=mode),
+             T.ChoppedTTv2Config: T.chopped_ttv2(0.1, dev, mode=mode),
              T.AGADConfig: T.agad(0.1, dev, mode=mode), T.TileSGDConfig: T.analog_sgd_tile(0.1, dev, mode=mode)}
     for cls, alg in cases.items():
         assert type(alg.config) is cls and isinstance(alg, cv.Algorithm) and alg.matrix
         assert alg.hyper == alg.config.as_dict() and alg.hyper["algorithm"] == alg.name
     assert T.TransferAlgorithm is cv.Algorithm
     # presets are the base config with other defaults
-    assert T.ChoppedTTv2Config(0.1, dev, mode=mode).in_chop_prob == 0.1 and T.TTv2Config(0.1, dev, mode=mode).in_chop_prob == 0
+    assert T.ChoppedTTv2Config(0.1, dev, mode=mode).in_chop_prob == 0.1
+    assert T.TTv2Config(0.1, dev, mode=mode).in_chop_prob == 0
     agad = T.AGADConfig(0.1, dev, mode=mode)
     assert agad.chop_random is False and agad.chop_period == 10 and agad.beta_mean == 0.5
     rl = T.RLv2Config(0.1, dev, beta=0.2, mode=mode)
-    assert (rl.transfer_lr, rl.decay, rl.forget_buffer, rl.granularity_fast, rl.n_reads) == (0.2, 0.2, False, 0.05, None)
+    assert (rl.transfer_lr, rl.decay, rl.forget_buffer, rl.granularity_fast, rl.n_reads) == \
+        (0.2, 0.2, False, 0.05, None)
     assert isinstance(T.TTv1Config(0.1, dev).units_in_mbatch, bool) and T.TTv1Config(0.1, dev).units_in_mbatch
 
 

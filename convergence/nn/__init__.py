@@ -21,5 +21,5 @@ from convergence.nn.adapters import AlgorithmLayer, TileOptimizer, TransferOptim
 __all__ = ["GELU", "Conv2d", "Flatten", "LayerNorm", "Linear", "LogSoftmax", "MaxPool2d", "ReLU", "Sigmoid", "Tanh",
            "accuracy", "cross_entropy", "log_softmax", "nll_loss", "Sequential", "fcn", "lenet",
            "AlgorithmOptimizer", "AnalogSGD", "DigitalSGD", "TikiTakaV1", "WeightOptimizer", "Constant", "StepLR",
-           "evaluate", "evaluate_samples", "train", "train_step", "load_checkpoint", "save_checkpoint", "AlgorithmLayer",
-           "TileOptimizer", "TransferOptimizer"]
+           "evaluate", "evaluate_samples", "train", "train_step", "load_checkpoint",
+           "save_checkpoint", "AlgorithmLayer", "TileOptimizer", "TransferOptimizer"]

@@ -108,7 +108,7 @@ class TileOptimizer:
     name = "tile"
 
     def __init__(self, device: Any, *, update: Any = None, dw_min: Any = None, c2c: float = 0.0, rng: Any = 0) -> None:
-        from convergence.tile.analog_tile import AnalogTile, UpdateParameters  # noqa: F401 - fail early if the tile is absent
+        from convergence.tile.analog_tile import AnalogTile, UpdateParameters  # noqa: F401 - fail early if absent
         self.device = device
         self.update_parameters = update
         self.dw_min, self.c2c, self.rng = dw_min, c2c, rng

@@ -2,7 +2,8 @@ r"""Training the micro Swin with any subset of its linear layers on analog tiles
 
 Each analog linear layer is one crossbar tile (aihwkit maps every ``nn.Linear`` to a tile) driven
 by one of the toolkit's matrix-tile algorithms (:mod:`convergence.tile.transfer_family`: in-memory SGD,
-TT-v2, c-TTv2, AGAD) through :class:`ScaledTile` (an :class:`~convergence.nn.adapters.AlgorithmLayer`). Everything else (biases, LayerNorms,
+TT-v2, c-TTv2, AGAD) through :class:`ScaledTile` (an :class:`~convergence.nn.adapters.AlgorithmLayer`).
+Everything else (biases, LayerNorms,
 bias tables, digital linear layers) is trained by digital SGD with the same learning rate.
 
 Weight mapping (aihwkit ``weight_scaling_omega`` with ``weight_scaling_columnwise``): a tile

@@ -109,13 +109,15 @@ from numpy.typing import NDArray
 from convergence._validate import ConfigError, finite_float, non_negative, positive, positive_int
 from convergence.sim.algorithms import Algorithm, _as_weights
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
-from convergence.physics.pulses import EXPECTED, Expected, Pulsed, UpdateMode, analog_update, apply_pulses, check_mode, pulse_counts
+from convergence.physics.pulses import (EXPECTED, Expected, Pulsed, UpdateMode, analog_update, apply_pulses, check_mode,
+                                        pulse_counts)
 
 Array = NDArray[np.float64]
 
 __all__ = ["TransferAlgorithm", "TransferState", "TileSGDState", "PulseKernel", "gradient_write",
            "threshold_transfer", "TileSGDConfig", "TransferConfig", "TTv1Config", "TTv2Config", "RLv2Config",
-           "ChoppedTTv2Config", "AGADConfig", "transfer_algorithm", "tile_sgd_algorithm", "ttv1", "ttv2", "rlv2", "chopped_ttv2", "agad",
+           "ChoppedTTv2Config", "AGADConfig", "TileNumerics", "transfer_algorithm", "tile_sgd_algorithm", "ttv1",
+           "ttv2", "rlv2", "chopped_ttv2", "agad",
            "analog_sgd_tile", "as_vector_algorithm", "TRANSFER_ALGORITHMS", "ACCUMULATE"]
 
 ACCUMULATE = ("signs", "net", "sample")
@@ -1009,7 +1011,7 @@ def tile_sgd_init(cfg: TileSGDConfig, w0: Any) -> TileSGDState:
 
 def tile_sgd_update(cfg: TileSGDConfig, state: TileSGDState, x: Array, d: Array, rng: Any,
                     lr: float = 1.0) -> TileSGDState:
-    """``W ← U_q(W, −λ·lr Σ_b d_b x_bᵀ)`` (λ auto-scaled if configured; ``lr`` the optimizer learning rate)."""
+    """``W ← U_q(W, −λ·lr Σ_b d_b x_bᵀ)`` (λ auto-scaled if configured; ``lr``: the optimizer's rate)."""
     m_x, m_d = state.m_x, state.m_d
     eff = _scaled(cfg.lr, lr, True)
     if cfg.auto_scale:
@@ -1129,7 +1131,9 @@ def agad(lr_fast: Any, device: AnyDevice, *, in_chop_prob: float = 0.1, tail_wei
 def analog_sgd_tile(lr: Any, device: AnyDevice, *, mode: UpdateMode = Expected(), accumulate: str = "signs",
                     auto_scale: bool = False, auto_momentum: float = 0.99, desired_bl: int = 31,
                     granularity: Any = None) -> Algorithm:
-    r"""In-memory SGD on a tile: ``W ← U_q(W, −λ Σ_b d_b x_bᵀ)`` (aihwkit ``SingleRPUConfig``; :class:`TileSGDConfig`).
+    r"""In-memory SGD on a tile: ``W ← U_q(W, −λ Σ_b d_b x_bᵀ)`` (aihwkit ``SingleRPUConfig``).
+
+    Builds a :class:`TileSGDConfig`.
 
     Same ``accumulate`` choices and ``auto_scale`` rule as the transfer algorithms
     (``λ = lr · desired_bl · δ / (m_x m_d)`` when auto-scaling).
