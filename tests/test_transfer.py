@@ -531,7 +531,8 @@ def test_bad_shapes_rejected():
 
 # -- the one Algorithm type and the frozen configs ----------------------------------------------------
 
-CONFIGS = [T.TileSGDConfig, T.TTv1Config, T.TTv2Config, T.RLv2Config, T.ChoppedTTv2Config, T.AGADConfig]
+CONFIGS = [T.TileSGDConfig, T.TTv1Config, T.TTv2Config, T.RLv2Config, T.ChoppedTTv2Config, T.AGADConfig,
+           cv.sim.algorithms.DigitalSGDConfig, cv.sim.algorithms.AnalogSGDConfig, cv.sim.algorithms.TikiTakaConfig]
 
 
 def _field_docstrings(cls):
