@@ -261,6 +261,11 @@ def test_analog_sgd_pulsed_mean_matches_expected(rng):
     assert abs(got.mean() - expected) < 4 * se + 14 * 13 * dwm ** 2 / (2 * tau)
 
 
+def _named(opt, state):
+    """The optimizer's device arrays by name (TT-v1: W is "w", the fast array P is "a")."""
+    return {name: arr for name, arr, _ in opt.arrays(state)}
+
+
 def test_tiki_taka_whole_matrix_matches_reference_loop(rng):
     """Ideal devices, whole-matrix transfer every step: P ← P − β g, W ← W + α P (P1 §4, P2 eqs 10–11)."""
     w0 = rng.standard_normal((3, 5))
@@ -272,8 +277,8 @@ def test_tiki_taka_whole_matrix_matches_reference_loop(rng):
         st = opt.update(st, x, d, 0.1, None)
         P = P - 0.2 * d.T @ x
         W = W + 0.5 * 0.1 * P
-    np.testing.assert_allclose(st["w"], W, rtol=1e-12)
-    np.testing.assert_allclose(st["p"], P, rtol=1e-12)
+    np.testing.assert_allclose(_named(opt, st)["w"], W, rtol=1e-12)
+    np.testing.assert_allclose(_named(opt, st)["a"], P, rtol=1e-12)
 
 
 def test_tiki_taka_columnwise_transfers_one_column_per_step_cyclically(rng):
@@ -282,10 +287,12 @@ def test_tiki_taka_columnwise_transfers_one_column_per_step_cyclically(rng):
     st = opt.init(w0)
     touched = []
     for k in range(8):
-        before = st["w"].copy()
+        before = _named(opt, st)["w"]
         x, d = _xd(rng, i=4)
-        st = opt.update(st, x, d, 0.1, None)
-        changed = np.flatnonzero(np.any(st["w"] != before, axis=0))
+        new = opt.update(st, x, d, 0.1, None)
+        np.testing.assert_array_equal(_named(opt, st)["w"], before)      # the input state is unchanged
+        st = new
+        changed = np.flatnonzero(np.any(_named(opt, st)["w"] != before, axis=0))
         touched.append(changed.tolist())
     assert touched == [[], [0], [], [1], [], [2], [], [3]]
 
@@ -295,7 +302,8 @@ def test_tiki_taka_gamma_mixes_the_visible_weights(rng):
     st = opt.init(rng.standard_normal((2, 3)))
     x, d = _xd(rng, i=3, o=2)
     st = opt.update(st, x, d, 0.1, None)
-    np.testing.assert_allclose(opt.weights(st), st["w"] + 0.4 * st["p"], rtol=1e-12)
+    arr = _named(opt, st)
+    np.testing.assert_allclose(opt.weights(st), arr["w"] + 0.4 * arr["a"], rtol=1e-12)
 
 
 def test_algorithm_optimizer_wraps_toolkit_algorithms(rng):
@@ -422,8 +430,55 @@ def test_device_to_device_variation_arrays_work_in_both_optimizers(rng):
     np.testing.assert_allclose(a.weights(st), w0 + dw * dev.F(w0) - np.abs(dw) * dev.G(w0), rtol=1e-12)
     tt = optim.TikiTakaV1(dev, fast_lr=0.1, columnwise=True)
     s = tt.update(tt.init(w0), x, d, 0.05, None)
-    p = s["p"]
+    s = _named(tt, s)
+    p = s["a"]
     # column 0 of W moved with column 0's own device parameters
     exp0 = w0[:, 0] + 0.05 * p[:, 0] * dev.F(w0)[:, 0] - np.abs(0.05 * p[:, 0]) * dev.G(w0)[:, 0]
     np.testing.assert_allclose(s["w"][:, 0], exp0, rtol=1e-12)
     np.testing.assert_array_equal(s["w"][:, 1:], w0[:, 1:])
+
+
+# -- one adapter: AlgorithmLayer ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [lambda: optim.AnalogSGD(cv.SoftBounds(0.8), accumulate="signs"),
+                                  lambda: optim.TikiTakaV1(cv.SoftBounds(0.8), fast_lr=0.1, gamma=0.2),
+                                  lambda: optim.DigitalSGD(),
+                                  lambda: optim.AlgorithmOptimizer(cv.analog_sgd(0.05, cv.SoftBounds(0.8)), 0.05)],
+                         ids=["asgd", "tt", "digital", "vector"])
+def test_updates_are_pure_and_keep_the_layer_dtype(rng, make):
+    opt = make()
+    w0 = rng.uniform(-0.3, 0.3, (3, 5)).astype(np.float32)
+    st = opt.init(w0)
+    for _ in range(4):
+        x, d = (a.astype(np.float32) for a in _xd(rng))
+        before = opt.weights(st).copy()
+        new = opt.update(st, x, d, 0.1, None)
+        np.testing.assert_array_equal(opt.weights(st), before)
+        assert opt.weights(new).dtype == np.float32
+        assert not np.array_equal(opt.weights(new), before)
+        st = new
+
+
+def test_network_optimizers_are_algorithm_layers_over_the_tile_configs():
+    from convergence.nn.adapters import AlgorithmLayer, TransferOptimizer
+    from convergence.tile import transfer_family as T
+    a, tt = optim.AnalogSGD(cv.SoftBounds(0.8)), optim.TikiTakaV1(cv.SoftBounds(0.8), columnwise=False)
+    assert isinstance(a, AlgorithmLayer) and isinstance(tt, AlgorithmLayer)
+    assert type(a.algorithm.config) is T.TileSGDConfig and type(tt.algorithm.config) is T.TTv1Config
+    assert tt.algorithm.config.n_reads is None and tt.algorithm.config.scale_transfer_lr
+    assert isinstance(TransferOptimizer(T.ttv2(0.1, cv.SoftBounds(1.0), mode=cv.Pulsed(0.01))), AlgorithmLayer)
+
+
+def test_network_and_tile_numerics_agree_on_tt_v1_with_a_learning_rate(rng):
+    """TikiTakaV1 (float64 weights, network numerics) and ttv1 through AlgorithmLayer (tile numerics) run
+    the same algorithm: β absolute, α = transfer_lr·lr (aihwkit scale_transfer_lr)."""
+    from convergence.nn.adapters import AlgorithmLayer
+    from convergence.tile import transfer_family as T
+    w0 = rng.uniform(-1.0, 1.0, (3, 4))         # inside the device range (the network layer clips)
+    a = AlgorithmLayer(T.ttv1(0.2, cv.SoftBounds(2.0), transfer_lr=0.5, n_reads=3, accumulate="net"), lr_ref=0.5)
+    b = optim.TikiTakaV1(cv.SoftBounds(2.0), fast_lr=0.2, transfer_lr=0.5, n_reads=3)
+    sa, sb = a.init(w0), b.init(w0)
+    for _ in range(7):
+        x, d = _xd(rng, i=4)
+        sa, sb = a.update(sa, x, d, 0.25, None), b.update(sb, x, d, 0.25 / 0.5, None)   # lr / lr_ref
+        np.testing.assert_allclose(a.weights(sa), b.weights(sb), rtol=1e-12, atol=1e-14)

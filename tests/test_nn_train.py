@@ -236,14 +236,15 @@ def test_tt_transfer_pulses_carry_independent_c2c_noise_of_eq26(c2c):
     mode = cv.Pulsed(delta, bl=32, c2c=c2c, rounding="nearest")
     tt = optim.TikiTakaV1(dev, fast_lr=0.01, columnwise=False, mode=mode)
     state = tt.init(np.full((200, 200), w0))
-    state["p"][:] = 0.1
+    state = {**state, "inner": state["inner"]._replace(a=np.full_like(state["inner"].a, 0.1))}
     x, d = np.ones((1, 200)), np.zeros((1, 200))
     state = tt.update(state, x, d, 0.05, np.random.default_rng(7))
-    np.testing.assert_array_equal(state["p"], 0.1)
+    arrays = {name: arr for name, arr, _ in tt.arrays(state)}
+    np.testing.assert_array_equal(arrays["a"], 0.1)
     ref = w0
     for _ in range(n_pulses):
         ref += delta * float(dev.q_plus(np.asarray(ref)))
-    w = state["w"].ravel()
+    w = arrays["w"].ravel()
     std_pred = np.sqrt(n_pulses) * c2c * delta
     if c2c == 0:
         np.testing.assert_allclose(w, ref, rtol=0, atol=1e-12)

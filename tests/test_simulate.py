@@ -231,3 +231,33 @@ def test_tau_sweep_across_trials_equals_separate_runs():
             np.testing.assert_allclose(swept.w[:, i], single.w[:, 0], rtol=1e-11, atol=1e-13)
     with pytest.raises(ConfigError, match="tau"):
         tau_sweep(SoftBounds(1.0), [1.0, -2.0])
+
+
+# -- the Algorithm type --------------------------------------------------------------------------------
+
+def test_algorithm_is_a_documented_frozen_dataclass_with_a_json_config():
+    import dataclasses
+
+    import convergence as cv
+    alg = tiki_taka(0.1, 0.05, SoftBounds(1.0), transfer_every=3)
+    assert dataclasses.is_dataclass(cv.Algorithm) and not isinstance(alg, tuple)
+    assert "trials" in cv.Algorithm.__doc__ and "rng" in cv.Algorithm.__doc__
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        alg.name = "other"
+    assert alg.inputs == ("g",) and not alg.matrix
+    assert alg.hyper["transfer_every"] == 3 and alg.hyper == alg.config.as_dict()
+    assert alg.hyper["device_fast"] == alg.hyper["device"] and alg.config.transfer_every == 3
+    with pytest.raises(ConfigError, match="transfer_every"):
+        dataclasses.replace(alg.config, transfer_every=0)
+    # a user algorithm: positional fields with a dict config, as before
+    user = cv.Algorithm("mine", lambda w0: w0, lambda s: s, lambda s, g, rng=None: s - g, lambda s: [], {"lr": 1.0})
+    assert user.hyper == {"lr": 1.0}
+    assert cv.Algorithm("bare", user.init, user.query, user.step, user.analog).hyper == {}
+
+
+@pytest.mark.parametrize("bad", [dict(step=None), dict(inputs=("x",)), dict(name=3)])
+def test_algorithm_rejects_malformed_fields(bad):
+    from convergence import Algorithm
+    fields = dict(name="a", init=lambda w: w, query=lambda s: s, step=lambda s, g, rng=None: s, analog=lambda s: [])
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        Algorithm(**{**fields, **bad})

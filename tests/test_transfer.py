@@ -1,4 +1,4 @@
-"""Tests of the transfer algorithms on matrix tiles (convergence.tile.transfer_family; issue 5).
+"""Tests of the transfer algorithms on matrix tiles (convergence.tile.transfer_family).
 
 Expected numbers are derived independently of the code under test: closed forms of the
 buffer recursions (chopper sign pattern, RL-v2 geometric decay), exact identities of the
@@ -6,6 +6,8 @@ ideal device, Monte Carlo means against the requested update (k standard errors)
 convergence criteria stated in units of the device granularity.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -525,3 +527,157 @@ def test_bad_shapes_rejected():
         alg.step(s, np.zeros((2, 1, 3)), np.zeros((2, 1, 3)), np.random.default_rng(0))
     with pytest.raises(ConfigError, match="trials"):
         T.ttv2(np.array([0.1, 0.2, 0.3]), cv.SoftBounds(1.0), mode=cv.Pulsed(0.05)).init(np.zeros((2, 3, 4)))
+
+
+# -- the one Algorithm type and the frozen configs ----------------------------------------------------
+
+CONFIGS = [T.TileSGDConfig, T.TTv1Config, T.TTv2Config, T.RLv2Config, T.ChoppedTTv2Config, T.AGADConfig,
+           cv.sim.algorithms.DigitalSGDConfig, cv.sim.algorithms.AnalogSGDConfig, cv.sim.algorithms.TikiTakaConfig]
+
+
+def _field_docstrings(cls):
+    """Field names of ``cls`` and its bases that have a string literal right below their annotation."""
+    import ast
+    import inspect
+    import textwrap
+    out = set()
+    for klass in cls.__mro__:
+        if klass is object or not dataclasses.is_dataclass(klass):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
+        for stmt, nxt in zip(body, body[1:]):
+            if isinstance(stmt, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) \
+                    and isinstance(nxt.value.value, str):
+                out.add(stmt.target.id)
+    return out
+
+
+@pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
+def test_every_config_field_has_an_attribute_docstring(cls):
+    missing = {f.name for f in dataclasses.fields(cls)} - _field_docstrings(cls)
+    assert not missing, f"{cls.__name__} fields without a docstring: {sorted(missing)}"
+
+
+def test_factories_build_the_preset_configs_and_the_one_algorithm_type():
+    dev = cv.SoftBounds(1.0)
+    mode = cv.Pulsed(0.05)
+    cases = {T.TTv1Config: T.ttv1(0.1, dev, mode=mode), T.TTv2Config: T.ttv2(0.1, dev, mode=mode),
+             T.RLv2Config: T.rlv2(0.1, dev, beta=0.2, mode=mode),
+             T.ChoppedTTv2Config: T.chopped_ttv2(0.1, dev, mode=mode),
+             T.AGADConfig: T.agad(0.1, dev, mode=mode), T.TileSGDConfig: T.analog_sgd_tile(0.1, dev, mode=mode)}
+    for cls, alg in cases.items():
+        assert type(alg.config) is cls and isinstance(alg, cv.Algorithm) and alg.matrix
+        assert alg.hyper == alg.config.as_dict() and alg.hyper["algorithm"] == alg.name
+    assert T.TransferAlgorithm is cv.Algorithm
+    # presets are the base config with other defaults
+    assert T.ChoppedTTv2Config(0.1, dev, mode=mode).in_chop_prob == 0.1
+    assert T.TTv2Config(0.1, dev, mode=mode).in_chop_prob == 0
+    agad = T.AGADConfig(0.1, dev, mode=mode)
+    assert agad.chop_random is False and agad.chop_period == 10 and agad.beta_mean == 0.5
+    rl = T.RLv2Config(0.1, dev, beta=0.2, mode=mode)
+    assert (rl.transfer_lr, rl.decay, rl.forget_buffer, rl.granularity_fast, rl.n_reads) == \
+        (0.2, 0.2, False, 0.05, None)
+    assert isinstance(T.TTv1Config(0.1, dev).units_in_mbatch, bool) and T.TTv1Config(0.1, dev).units_in_mbatch
+
+
+def test_config_from_a_factory_runs_the_same_trajectory_as_the_factory():
+    """transfer_algorithm(config) is the factory's algorithm; dataclasses.replace makes a new preset."""
+    dev = cv.SoftBounds(1.0)
+    a = T.chopped_ttv2(0.3, dev, mode=cv.Pulsed(0.05), in_chop_prob=0.2, transfer_lr=0.5)
+    b = T.transfer_algorithm(T.ChoppedTTv2Config(0.3, dev, mode=cv.Pulsed(0.05), in_chop_prob=0.2, transfer_lr=0.5))
+    w_t = target(trials=3, n=4)
+    sa, sb = lsq_run(a, w_t, 30, seed=4), lsq_run(b, w_t, 30, seed=4)
+    np.testing.assert_array_equal(sa.w, sb.w)
+    faster = dataclasses.replace(a.config, transfer_lr=1.0)
+    assert faster.transfer_lr == 1.0 and faster.in_chop_prob == 0.2 and type(faster) is T.ChoppedTTv2Config
+
+
+@pytest.mark.parametrize("cls,kwargs,field", [
+    (T.TTv2Config, {"transfer_every": 0}, "transfer_every"),
+    (T.TTv2Config, {"momentum": 1.0}, "momentum"),
+    (T.TTv2Config, {"decay": 1.0}, "decay"),
+    (T.TTv2Config, {"max_pulses": 0}, "max_pulses"),
+    (T.TTv2Config, {"in_chop_prob": 0.1}, "in_chop_prob"),
+    (T.ChoppedTTv2Config, {"in_chop_prob": 1.5}, "in_chop_prob"),
+    (T.AGADConfig, {"tail_weightening": 0.0}, "tail_weightening"),
+    (T.TTv1Config, {"accumulate": "per-sample"}, "accumulate"),
+    (T.TTv1Config, {"auto_momentum": 1.0}, "auto_momentum"),
+    (T.TTv1Config, {"read_noise": -1.0}, "read_noise"),
+    (T.RLv2Config, {"beta": 1.0}, "beta"),
+    (T.TileSGDConfig, {"lr": -0.1}, "lr"),
+])
+def test_config_validation_names_the_field(cls, kwargs, field):
+    valid = {"lr" if cls is T.TileSGDConfig else "lr_fast": 0.1, "device": cv.SoftBounds(1.0), "mode": cv.Pulsed(0.05)}
+    if cls is T.RLv2Config:
+        valid["beta"] = 0.5
+    with pytest.raises(ConfigError, match=field):
+        cls(**{**valid, **kwargs})
+    with pytest.raises(ConfigError, match=field):          # replace() validates too
+        dataclasses.replace(cls(**valid), **kwargs)
+
+
+def test_rlv2_fixed_fields_are_not_arguments():
+    with pytest.raises(TypeError):
+        T.RLv2Config(0.1, cv.SoftBounds(1.0), beta=0.5, mode=cv.Pulsed(0.05), transfer_lr=2.0)
+    with pytest.raises(ConfigError, match="fixed by RL-v2"):
+        T.rlv2(0.1, cv.SoftBounds(1.0), beta=0.5, mode=cv.Pulsed(0.05), momentum=0.5)
+
+
+def test_unknown_factory_options_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown option 'tail_weightening'"):
+        T.ttv2(0.1, cv.SoftBounds(1.0), mode=cv.Pulsed(0.05), tail_weightening=3.0)
+    with pytest.raises(ConfigError, match="in_chop_prob is not an option of TT-v1"):
+        T.ttv1(0.1, cv.SoftBounds(1.0), in_chop_prob=0.1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda dev: T.agad(0.3, dev, mode=cv.Pulsed(0.05), in_chop_prob=0.25, read_noise=0.01, out_chop_prob=0.1),
+    lambda dev: T.ttv1(0.3, dev, mode=cv.Pulsed(0.05), transfer_lr=0.5, read_noise=0.01, n_reads=3),
+    lambda dev: T.analog_sgd_tile(0.3, dev, mode=cv.Pulsed(0.05), auto_scale=True),
+], ids=["agad", "ttv1", "sgd"])
+def test_step_leaves_its_input_state_unchanged(make):
+    alg = make(cv.SoftBounds(1.0))
+    rng = np.random.default_rng(2)
+    state = alg.init(rng.uniform(-0.2, 0.2, (2, 3, 4)))
+    for _ in range(12):
+        before = [np.array(v, copy=True) for v in state]
+        x, d = rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 3))
+        new = alg.step(state, x, d, rng)
+        for old, now in zip(before, state):
+            np.testing.assert_array_equal(old, now)
+        state = new
+    assert np.any(state.w != before[0])
+
+
+def test_step_lr_scales_the_flagged_rates_only():
+    """A transfer of λ_T·lr (scale_transfer_lr) and a fast write of λ_A (not scaled) on an ideal device:
+    A = −λ_A g, then C = λ_T·lr·A exactly."""
+    dev = cv.Ideal()
+    x = np.ones((1, 1, 1))
+    d = np.full((1, 1, 2), 2.0)
+    for scale_fast, expect_a in ((False, -0.2), (True, -0.2 * 0.5)):
+        cfg = T.TTv1Config(0.1, dev, transfer_lr=0.4, scale_fast_lr=scale_fast)
+        alg = T.transfer_algorithm(cfg)
+        s = alg.step(alg.init(np.zeros((1, 2, 1))), x, d, None, lr=0.5)
+        np.testing.assert_allclose(s.a[0, :, 0], expect_a, rtol=1e-15)
+        np.testing.assert_allclose(s.w[0, :, 0], 0.4 * 0.5 * expect_a, rtol=1e-15)
+
+
+@pytest.mark.parametrize("mode", [cv.Expected(), cv.Pulsed(0.01)], ids=["expected", "pulsed"])
+def test_vector_algorithms_are_the_rank_one_case_of_the_tile_algorithms(mode):
+    """cv.analog_sgd / cv.tiki_taka equal analog_sgd_tile / ttv1 on a (d, 1) tile bit for bit."""
+    rng = np.random.default_rng(1)
+    w0 = rng.uniform(-0.3, 0.3, (3, 5))
+    dev = cv.SoftBounds(0.8)
+    pairs = [(cv.analog_sgd(0.05, dev, mode=mode),
+              T.as_vector_algorithm(T.analog_sgd_tile(0.05, dev, mode=mode, accumulate="net"))),
+             (cv.tiki_taka(0.1, 0.05, dev, transfer_every=2, read_noise=0.01, gamma=0.3, mode=mode),
+              T.as_vector_algorithm(T.ttv1(0.1, dev, mode=mode, transfer_lr=0.05, transfer_every=2, read_noise=0.01,
+                                           gamma=0.3)))]
+    for a, b in pairs:
+        sa, sb = a.init(w0), b.init(w0)
+        ra, rb = np.random.default_rng(5), np.random.default_rng(5)
+        for _ in range(20):
+            g = rng.standard_normal((3, 5))
+            sa, sb = a.step(sa, g, ra), b.step(sb, g, rb)
+        np.testing.assert_array_equal(a.query(sa), b.query(sb))

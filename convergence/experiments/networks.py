@@ -144,8 +144,8 @@ def run_setting(setting: dict[str, Any], data: tuple[np.ndarray, ...], seed: np.
     else:
         tau = float(setting.get("device", {}).get("tau", math.inf))
         out["sat_first"] = (np.abs(w) / tau).astype(np.float32).ravel()
-    if "p" in arrays:
-        out["p_first"] = np.asarray(arrays["p"][0], np.float32).ravel()
+    if "a" in arrays:          # the fast array P of Tiki-Taka (the transfer algorithms' A)
+        out["p_first"] = np.asarray(arrays["a"][0], np.float32).ravel()
     return out
 
 

@@ -16,9 +16,10 @@ from convergence.nn.optim import AlgorithmOptimizer, AnalogSGD, DigitalSGD, Tiki
 from convergence.nn.schedules import Constant, StepLR
 from convergence.nn.training import evaluate, evaluate_samples, train, train_step
 from convergence.nn.checkpoint import load_checkpoint, save_checkpoint
-from convergence.nn.adapters import TileOptimizer, TransferOptimizer
+from convergence.nn.adapters import AlgorithmLayer, TileOptimizer, TransferOptimizer
 
 __all__ = ["GELU", "Conv2d", "Flatten", "LayerNorm", "Linear", "LogSoftmax", "MaxPool2d", "ReLU", "Sigmoid", "Tanh",
            "accuracy", "cross_entropy", "log_softmax", "nll_loss", "Sequential", "fcn", "lenet",
            "AlgorithmOptimizer", "AnalogSGD", "DigitalSGD", "TikiTakaV1", "WeightOptimizer", "Constant", "StepLR",
-           "evaluate", "evaluate_samples", "train", "train_step", "load_checkpoint", "save_checkpoint", "TileOptimizer", "TransferOptimizer"]
+           "evaluate", "evaluate_samples", "train", "train_step", "load_checkpoint",
+           "save_checkpoint", "AlgorithmLayer", "TileOptimizer", "TransferOptimizer"]

@@ -1,21 +1,24 @@
-r"""Adapters: the aihwkit-faithful tile and the TT-v2 family as network weight optimizers.
+r"""Adapters: toolkit algorithms and the aihwkit-faithful tile as network weight optimizers.
 
+* :class:`AlgorithmLayer` — the one adapter from an :class:`convergence.sim.algorithms.Algorithm` to a
+  layer's weight matrix (out, in), held as a single trial. Matrix (tile) algorithms
+  (:mod:`convergence.tile.transfer_family`: TT-v1, TT-v2, RL-v2, c-TTv2, AGAD, in-memory SGD, and the
+  network optimizers :class:`convergence.nn.optim.AnalogSGD` / :class:`convergence.nn.optim.TikiTakaV1`
+  built on them) get ``x`` (1, batch, in), ``d`` (1, batch, out) and the optimizer learning rate
+  ``lr / lr_ref``, which multiplies the rates the algorithm's config flags (aihwkit ``scale_fast_lr``,
+  ``scale_transfer_lr``; always the step size of in-memory SGD). Vector algorithms
+  (:mod:`convergence.sim.algorithms`) see the weights flattened to (1, out·in) and the gradient sample
+  ``g = (lr / lr_ref) dᵀx``.
+* :class:`TransferOptimizer` — the old name of :class:`AlgorithmLayer` for matrix algorithms.
 * :class:`TileOptimizer` — a layer's weights on a :class:`convergence.tile.analog_tile.AnalogTile` (one trial):
   ``update`` performs the tile's sequential per-sample rank-1 updates
   ``W ← W − lr d_s x_sᵀ`` (modes ``expected`` / ``rounding`` / ``pulse_train`` with aihwkit's
-  update and bit-length management; AIHWKIT.md §2). The layer's MVMs still go through the layer's
+  update and bit-length management). The layer's MVMs still go through the layer's
   own periphery (the same :mod:`convergence.physics.periphery`), so set the periphery on the layer, not on
-  the tile.
-* :class:`TransferOptimizer` — any :class:`convergence.tile.transfer_family.TransferAlgorithm` (``ttv1``,
-  ``ttv2``, ``rlv2``, ``chopped_ttv2``, ``agad``, ``analog_sgd_tile``) on weights (1, out, in).
-  Those algorithms carry their own rates (``lr_fast``, ``transfer_lr``) and take no learning
-  rate; the training loop's ``lr`` enters as the factor ``lr / lr_ref`` on ``d`` (so a schedule
-  scales the gradient write onto the fast array, aihwkit's ``scale_fast_lr``, while the transfer
-  rate stays fixed; with auto-scaling (c-TTv2) the factor is normalised away).
+  the tile. The tile is a stateful object, not an :class:`~convergence.sim.algorithms.Algorithm`.
 
-Both keep their hidden state inside the wrapped object/NamedTuple; checkpoints store the
-TransferState arrays, and for tiles the persistent weights (a realised device-to-device draw is
-rebuilt from the tile's seed, not stored).
+States are dicts (checkpoints store their arrays, NamedTuple algorithm states flattened); ``update``
+returns a new state and leaves its input unchanged.
 """
 from __future__ import annotations
 
@@ -28,7 +31,67 @@ from convergence._validate import ConfigError, positive
 
 Array = NDArray[Any]
 
-__all__ = ["TileOptimizer", "TransferOptimizer"]
+__all__ = ["AlgorithmLayer", "TileOptimizer", "TransferOptimizer"]
+
+
+class AlgorithmLayer:
+    """A layer's weight matrix (out, in) driven by an :class:`~convergence.sim.algorithms.Algorithm`.
+
+    Implements the :class:`convergence.nn.optim.WeightOptimizer` interface (see the module docstring).
+
+    Args:
+        algorithm: the algorithm (matrix step API, or vector step API on the flattened weights).
+        lr_ref: the training loop's ``lr`` is passed on as ``lr / lr_ref`` (the schedule's base rate
+            gives factor 1).
+    """
+
+    def __init__(self, algorithm: Any, lr_ref: float = 1.0, name: str | None = None) -> None:
+        for attr in ("init", "query", "step", "analog"):
+            if not callable(getattr(algorithm, attr, None)):
+                raise ConfigError(f"algorithm must provide {attr}() (the toolkit's Algorithm API)")
+        self.algorithm = algorithm
+        self.lr_ref = positive("lr_ref", lr_ref)
+        self.matrix = tuple(getattr(algorithm, "inputs", ("g",))) == ("x", "d")
+        self.name = name if name is not None else getattr(algorithm, "name", "algorithm")
+        self._shape: tuple[int, ...] | None = None
+
+    def init(self, w0: Array) -> dict:
+        w0 = np.asarray(w0)
+        if w0.ndim != 2:
+            raise ConfigError(f"weights must be a matrix (out, in) (got shape {w0.shape})")
+        self._shape = w0.shape
+        inner = self.algorithm.init(w0[None] if self.matrix else w0.reshape(1, -1).astype(np.float64))
+        return {"inner": inner, "dtype": w0.dtype}
+
+    def weights(self, state: dict) -> Array:
+        w = np.asarray(self.algorithm.query(state["inner"]))
+        return (w[0] if self.matrix else w.reshape(self._shape)).astype(state["dtype"], copy=False)
+
+    def update(self, state: dict, x: Array, d: Array, lr: float, rng: Any = None) -> dict:
+        factor = lr / self.lr_ref
+        if self.matrix:
+            inner = self.algorithm.step(state["inner"], np.asarray(x)[None], np.asarray(d)[None], rng, lr=factor)
+        else:
+            g = (d.T @ x).reshape(1, -1).astype(np.float64) * factor
+            inner = self.algorithm.step(state["inner"], g, rng)
+        return {**state, "inner": inner}
+
+    def arrays(self, state: dict) -> Sequence[tuple[str, Array, Any]]:
+        out = []
+        for n, a, dev in self.algorithm.analog(state["inner"]):
+            a = np.asarray(a)
+            out.append((n, a[0] if self.matrix else a.reshape(self._shape), dev))
+        return out
+
+    def spec(self) -> dict[str, Any]:
+        return {"optimizer": self.name, "hyper": getattr(self.algorithm, "hyper", {}), "lr_ref": self.lr_ref}
+
+
+class TransferOptimizer(AlgorithmLayer):
+    """:class:`AlgorithmLayer` under its old name (for the transfer-family algorithms)."""
+
+    def __init__(self, algorithm: Any, lr_ref: float = 1.0) -> None:
+        super().__init__(algorithm, lr_ref, name=f"transfer:{getattr(algorithm, 'name', 'algorithm')}")
 
 
 class TileOptimizer:
@@ -45,7 +108,7 @@ class TileOptimizer:
     name = "tile"
 
     def __init__(self, device: Any, *, update: Any = None, dw_min: Any = None, c2c: float = 0.0, rng: Any = 0) -> None:
-        from convergence.tile.analog_tile import AnalogTile, UpdateParameters  # noqa: F401 - fail early if the tile is absent
+        from convergence.tile.analog_tile import AnalogTile, UpdateParameters  # noqa: F401 - fail early if absent
         self.device = device
         self.update_parameters = update
         self.dw_min, self.c2c, self.rng = dw_min, c2c, rng
@@ -81,34 +144,3 @@ class TileOptimizer:
     def load(self, state: dict) -> None:
         """Restore the persistent weights after :func:`convergence.nn.checkpoint.load_checkpoint`."""
         self.tile.set_weights(np.asarray(state["w"], float)[None])
-
-
-class TransferOptimizer:
-    """A :class:`convergence.tile.transfer_family.TransferAlgorithm` as a weight optimizer (see module docstring)."""
-
-    def __init__(self, algorithm: Any, lr_ref: float = 1.0) -> None:
-        for attr in ("init", "query", "step", "analog"):
-            if not callable(getattr(algorithm, attr, None)):
-                raise ConfigError(f"algorithm must provide {attr}() (convergence.tile.transfer_family's TransferAlgorithm API)")
-        self.algorithm = algorithm
-        self.lr_ref = positive("lr_ref", lr_ref)
-        self.name = f"transfer:{getattr(algorithm, 'name', 'algorithm')}"
-
-    def init(self, w0: Array) -> dict:
-        w0 = np.asarray(w0)
-        return {"inner": self.algorithm.init(w0[None].astype(float)), "dtype": w0.dtype}
-
-    def weights(self, state: dict) -> Array:
-        return np.asarray(self.algorithm.query(state["inner"]))[0].astype(state["dtype"], copy=False)
-
-    def update(self, state: dict, x: Array, d: Array, lr: float, rng: Any = None) -> dict:
-        scale = lr / self.lr_ref
-        state["inner"] = self.algorithm.step(state["inner"], np.asarray(x, float)[None],
-                                             (np.asarray(d, float) * scale)[None], rng)
-        return state
-
-    def arrays(self, state: dict) -> Sequence[tuple[str, Array, Any]]:
-        return [(n, np.asarray(a)[0], dev) for n, a, dev in self.algorithm.analog(state["inner"])]
-
-    def spec(self) -> dict[str, Any]:
-        return {"optimizer": self.name, "hyper": getattr(self.algorithm, "hyper", {}), "lr_ref": self.lr_ref}

@@ -18,25 +18,30 @@ arrays so checkpoints need no pickle):
   (for saturation histograms, P1 Fig. 7);
 * ``spec() -> dict`` — JSON-able description (goes into checkpoints and reports).
 
-States may be updated in place (for speed); the returned state is authoritative.
+``update`` returns a new state and leaves its input unchanged.
 
 Built-in optimizers:
 
 * :class:`DigitalSGD` — ``W ← W − lr dᵀx`` (P1 eq 2).
 * :class:`AnalogSGD` — ``W ← U_q(W, −lr dᵀx)`` on any :mod:`convergence.physics.devices` device, in
-  :class:`~convergence.physics.pulses.Expected` or :class:`~convergence.physics.pulses.Pulsed` mode via
-  :func:`convergence.physics.pulses.analog_update` (P1 eq 3/7, P2 eq 2/5). The mini-batch's summed
-  update is applied once per step (aihwkit applies ``batch`` sequential rank-1 updates; the two
-  agree to first order in ``lr``; the per-sample pulse trains belong to :mod:`convergence.tile.analog_tile`).
-* :class:`TikiTakaV1` — fast array P and slow array W (P1 §4, AIHWKIT TransferCompound):
-  ``P ← U_q(P, −β dᵀx)`` every step, then every ``transfer_every`` steps
-  ``W ← U_q(W, +α P)`` on one column of P (``columnwise=True``, P1 App. I.2 "we transfer 1 column
-  every time"; columns cycle ``k mod in``) or on the whole matrix. P stores the negative
-  gradient direction (P2's convention). ``α = transfer_lr·lr`` (aihwkit ``scale_transfer_lr``),
-  ``β = fast_lr`` (absolute, the papers' β = 0.01) or ``fast_lr·lr`` when ``scale_fast_lr``.
-  With ``gamma > 0`` the layer uses ``W + γP`` (residual learning, P2 eq 10).
-* :class:`AlgorithmOptimizer` — any :class:`convergence.sim.algorithms.Algorithm` (the toolkit's
-  step API on flattened weights of shape (1, out·in)) with the minibatch gradient ``dᵀx``.
+  :class:`~convergence.physics.pulses.Expected` or :class:`~convergence.physics.pulses.Pulsed` mode (P1 eq 3/7,
+  P2 eq 2/5). The mini-batch's summed update is applied once per step (``"net"``) or as its up and
+  down parts (``"signs"``); aihwkit applies ``batch`` sequential rank-1 updates, which agree to first
+  order in ``lr`` (the per-sample pulse trains belong to :mod:`convergence.tile.analog_tile`).
+* :class:`TikiTakaV1` — fast array P and slow array W (P1 §4, aihwkit ``TransferCompound``):
+  ``P ← U_q(P, −β dᵀx)`` every step, then every ``transfer_every`` steps ``W ← U_q(W, +α P)`` on
+  ``n_reads`` columns of P (``columnwise=True``, P1 App. I.2 "we transfer 1 column every time";
+  columns cycle) or on the whole matrix. P stores the negative gradient direction (P2's
+  convention). ``α = transfer_lr·lr`` (aihwkit ``scale_transfer_lr``), ``β = fast_lr`` (absolute, the
+  papers' β = 0.01) or ``fast_lr·lr`` when ``scale_fast_lr``. With ``gamma > 0`` the layer uses
+  ``W + γP`` (residual learning, P2 eq 10).
+* :class:`AlgorithmOptimizer` — any :class:`convergence.sim.algorithms.Algorithm`.
+
+Analog SGD and TT-v1 are not re-implemented here: :class:`AnalogSGD` and :class:`TikiTakaV1` are
+:class:`convergence.nn.adapters.AlgorithmLayer` s over the tile algorithms of
+:mod:`convergence.tile.transfer_family` (:class:`~convergence.tile.transfer_family.TileSGDConfig`,
+:class:`~convergence.tile.transfer_family.TTv1Config`) with :class:`NetworkNumerics`, which keeps the
+layer's dtype (float32) and this module's fused expected-mode writes.
 """
 from __future__ import annotations
 
@@ -45,14 +50,16 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from convergence._validate import ConfigError, non_negative, positive, positive_int
+from convergence._validate import ConfigError, positive, positive_int
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
 from convergence.physics.pulses import EXPECTED, Expected, UpdateMode, analog_update, check_mode, expected_update
+from convergence.nn.adapters import AlgorithmLayer
+from convergence.tile.transfer_family import TileSGDConfig, TTv1Config, tile_sgd_algorithm, transfer_algorithm
 
 Array = NDArray[Any]
 State = dict
 
-__all__ = ["WeightOptimizer", "DigitalSGD", "AnalogSGD", "TikiTakaV1", "AlgorithmOptimizer",
+__all__ = ["WeightOptimizer", "DigitalSGD", "AnalogSGD", "TikiTakaV1", "AlgorithmOptimizer", "NetworkNumerics",
            "desired_update", "clip_to_device"]
 
 
@@ -110,9 +117,7 @@ class DigitalSGD:
         return state["w"]
 
     def update(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
-        # in place: W -= (lr d)ᵀ x  (one GEMM, no temporary of W's size beyond the product)
-        state["w"] += desired_update(x, d, lr)
-        return state
+        return {**state, "w": state["w"] + desired_update(x, d, lr)}
 
     def arrays(self, state: State) -> Sequence[tuple[str, Array, Any]]:
         return [("w", state["w"], None)]
@@ -121,64 +126,99 @@ class DigitalSGD:
         return {"optimizer": self.name}
 
 
-class AnalogSGD:
+class NetworkNumerics:
+    r"""The numerics of the network layers, for the tile algorithms' ``numerics`` field.
+
+    One trial (weights (1, out, in)) held in the weights' own dtype (float32 networks): the gradient
+    write is :func:`_write` (``accumulate`` ``"net"`` or ``"signs"``, fused expected-mode updates),
+    transfers are :func:`_update` on the device's selected columns, read noise is cast to the weights'
+    dtype, and the initial weights are clipped to the device range (aihwkit ``set_weights``).
+    """
+
+    accumulate: tuple[str, ...] = ("net", "signs")
+    """The ``accumulate`` choices of :func:`_write`."""
+
+    def weights(self, w0: Any, device: Any, **rates: Any) -> Array:
+        w = np.array(w0, copy=True)
+        if w.ndim != 3 or w.shape[0] != 1:
+            raise ConfigError(f"network layers hold one trial: weights of shape (1, out, in) (got {w.shape})")
+        for name, value in rates.items():
+            if np.size(value) != 1:
+                raise ConfigError(f"{name} must be a scalar for a network layer")
+        return clip_to_device(w, device)
+
+    def inputs(self, x: Any, d: Any, w: Array) -> tuple[Array, Array]:
+        x, d = np.asarray(x), np.asarray(d)
+        if x.ndim != 3 or d.ndim != 3 or x.shape[0] != 1 or d.shape[0] != 1 or x.shape[2] != w.shape[2] \
+                or d.shape[2] != w.shape[1] or x.shape[1] != d.shape[1]:
+            raise ConfigError(f"x must have shape (1, batch, {w.shape[2]}) and d (1, batch, {w.shape[1]}) "
+                              f"(got {x.shape} and {d.shape})")
+        return x, d
+
+    def write(self, a: Array, x: Array, d: Array, rate: Any, device: Any, mode: UpdateMode, rng: Any,
+              accumulate: str, kernel: Any = None) -> Array:
+        return _write(a[0], x[0], d[0], _scalar(rate), device, mode, rng, accumulate).astype(a.dtype, copy=False)[None]
+
+    def transfer(self, w: Array, dw: Array, device: Any, sl: slice, mode: UpdateMode, rng: Any) -> Array:
+        return _update(w[0], dw[0], _select_columns(device, np.arange(sl.start, sl.stop)), mode, rng)[None]
+
+    def noise(self, rng: Any, shape: tuple[int, ...], dtype: Any) -> Array:
+        return rng.standard_normal(shape).astype(dtype)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"numerics": "network"}
+
+
+NETWORK = NetworkNumerics()
+
+
+def _scalar(rate: Any) -> Any:
+    return rate if np.ndim(rate) == 0 else float(np.ravel(rate)[0])
+
+
+class AnalogSGD(AlgorithmLayer):
     r"""Analog SGD on a device: ``W ← U_q(W, −lr dᵀx)`` (P1 eq 3, P2 eq 2).
+
+    The layer form of :func:`convergence.tile.transfer_family.analog_sgd_tile` (rate 1, so the step is
+    the training loop's ``lr``) with :class:`NetworkNumerics`.
 
     Args:
         device: a :class:`~convergence.physics.devices.Device` or realised
             :class:`~convergence.physics.devices.DeviceArray` of shape (out, in).
         mode: :class:`~convergence.physics.pulses.Expected` (default) or :class:`~convergence.physics.pulses.Pulsed`.
+        accumulate: ``"net"`` (one write of the summed update) or ``"signs"`` (up and down parts apart).
     """
-
-    name = "analog-sgd"
 
     def __init__(self, device: AnyDevice, mode: UpdateMode = EXPECTED, accumulate: str = "net") -> None:
         self.device = _check_device(device)
         self.mode = check_mode(mode)
         self.accumulate = _check_accumulate(accumulate)
-
-    def init(self, w0: Array) -> State:
-        return {"w": clip_to_device(np.array(w0, copy=True), self.device)}
-
-    def weights(self, state: State) -> Array:
-        return state["w"]
-
-    def update(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
-        w = state["w"]
-        new = _write(w, x, d, lr, self.device, self.mode, rng, self.accumulate)
-        state["w"] = new.astype(w.dtype, copy=False)
-        return state
-
-    def arrays(self, state: State) -> Sequence[tuple[str, Array, Any]]:
-        return [("w", state["w"], self.device)]
-
-    def spec(self) -> dict[str, Any]:
-        return {"optimizer": self.name, "device": _device_spec(self.device), "mode": self.mode.as_dict(),
-                "accumulate": self.accumulate}
+        self.config = TileSGDConfig(1.0, self.device, self.mode, self.accumulate, numerics=NETWORK)
+        super().__init__(tile_sgd_algorithm(self.config), name="analog-sgd")
 
 
-class TikiTakaV1:
+class TikiTakaV1(AlgorithmLayer):
     r"""Tiki-Taka v1 (P1 §4; aihwkit ``TransferCompound``) with optional mixing γ (P2 RL).
 
     .. math::
         P \leftarrow U_q(P, -\beta\, d^\top x), \qquad
         W_{:,c} \leftarrow U_q(W_{:,c}, +\alpha\, P_{:,c}) \text{ every ``transfer_every`` steps}
 
-    with ``c = (k/transfer_every) mod in`` cycling through the columns (``columnwise``) or all
+    with ``c`` cycling through the columns (``n_reads`` per transfer, ``columnwise``) or all
     columns at once. ``α = transfer_lr·lr``; ``β = fast_lr`` (``scale_fast_lr=False``, the
-    papers' absolute β) or ``fast_lr·lr``. Forward weights ``W + γP``.
+    papers' absolute β) or ``fast_lr·lr``. Forward weights ``W + γP``. The layer form of
+    :func:`convergence.tile.transfer_family.ttv1` (:class:`~convergence.tile.transfer_family.TTv1Config`)
+    with :class:`NetworkNumerics`; the fast array P is the algorithm's A (``arrays`` name ``"a"``).
 
     Args:
         device: device of W; ``device_fast`` that of P (default the same).
         fast_lr: β. transfer_lr: α / lr. transfer_every: steps between transfers.
-        columnwise: transfer one column per transfer (P1) instead of the whole matrix.
+        columnwise: transfer ``n_reads`` columns per transfer (P1) instead of the whole matrix.
         n_reads: columns per transfer when ``columnwise`` (aihwkit ``n_reads_per_transfer``).
         gamma: mixing γ ≥ 0 of the visible weights (0 = TT-v1).
         read_noise: std of additive Gaussian noise on each transfer read of P.
         mode, mode_fast: update modes of W and P.
     """
-
-    name = "tiki-taka"
 
     def __init__(self, device: AnyDevice, *, device_fast: AnyDevice | None = None, fast_lr: float = 0.01,
                  transfer_lr: float = 1.0, transfer_every: int = 1, columnwise: bool = True, n_reads: int = 1,
@@ -188,57 +228,21 @@ class TikiTakaV1:
         self.accumulate = _check_accumulate(accumulate)
         self.device_fast = self.device if device_fast is None else _check_device(device_fast)
         self.fast_lr = positive("fast_lr", fast_lr)
-        self.transfer_lr = positive("transfer_lr", transfer_lr)
-        self.transfer_every = positive_int("transfer_every", transfer_every)
         self.columnwise = bool(columnwise)
-        self.n_reads = positive_int("n_reads", n_reads)
-        self.gamma = non_negative("gamma", gamma)
-        self.read_noise = non_negative("read_noise", read_noise)
-        self.scale_fast_lr = bool(scale_fast_lr)
         self.mode = check_mode(mode)
         self.mode_fast = self.mode if mode_fast is None else check_mode(mode_fast)
-
-    def init(self, w0: Array) -> State:
-        w = clip_to_device(np.array(w0, copy=True), self.device)
-        return {"w": w, "p": np.zeros_like(w), "k": np.array(0, dtype=np.int64)}
-
-    def weights(self, state: State) -> Array:
-        return state["w"] + np.asarray(self.gamma, state["p"].dtype) * state["p"] if self.gamma else state["w"]
-
-    def update(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
-        w, p = state["w"], state["p"]
-        beta = self.fast_lr * lr if self.scale_fast_lr else self.fast_lr
-        p = _write(p, x, d, beta, self.device_fast, self.mode_fast, rng, self.accumulate).astype(p.dtype, copy=False)
-        k = int(state["k"]) + 1
-        if k % self.transfer_every == 0:
-            alpha = self.transfer_lr * lr
-            if self.columnwise:
-                n_in = p.shape[1]
-                t = k // self.transfer_every - 1
-                cols = (t * self.n_reads + np.arange(self.n_reads)) % n_in
-                read = p[:, cols]
-                if self.read_noise:
-                    read = read + self.read_noise * rng.standard_normal(read.shape).astype(p.dtype)
-                dev = _select_columns(self.device, cols)
-                w[:, cols] = _update(w[:, cols], alpha * read, dev, self.mode, rng)
-            else:
-                read = p
-                if self.read_noise:
-                    read = p + self.read_noise * rng.standard_normal(p.shape).astype(p.dtype)
-                w = _update(w, alpha * read, self.device, self.mode, rng).astype(w.dtype, copy=False)
-        state["w"], state["p"], state["k"] = w, p, np.array(k, dtype=np.int64)
-        return state
-
-    def arrays(self, state: State) -> Sequence[tuple[str, Array, Any]]:
-        return [("w", state["w"], self.device), ("p", state["p"], self.device_fast)]
-
-    def spec(self) -> dict[str, Any]:
-        return {"optimizer": self.name, "device": _device_spec(self.device),
-                "device_fast": _device_spec(self.device_fast), "fast_lr": self.fast_lr,
-                "transfer_lr": self.transfer_lr, "transfer_every": self.transfer_every,
-                "columnwise": self.columnwise, "n_reads": self.n_reads, "gamma": self.gamma,
-                "read_noise": self.read_noise, "scale_fast_lr": self.scale_fast_lr,
-                "mode": self.mode.as_dict(), "mode_fast": self.mode_fast.as_dict(), "accumulate": self.accumulate}
+        self.config = TTv1Config(self.fast_lr, self.device, self.mode, device_fast=self.device_fast,
+                                 mode_fast=self.mode_fast, transfer_lr=positive("transfer_lr", transfer_lr),
+                                 transfer_every=transfer_every,
+                                 n_reads=positive_int("n_reads", n_reads) if self.columnwise else None,
+                                 read_noise=read_noise, gamma=gamma, accumulate=self.accumulate,
+                                 units_in_mbatch=True, scale_fast_lr=scale_fast_lr, scale_transfer_lr=True,
+                                 numerics=NETWORK)
+        self.transfer_lr, self.transfer_every = self.config.transfer_lr, self.config.transfer_every
+        self.n_reads, self.gamma, self.read_noise = positive_int("n_reads", n_reads), self.config.gamma, \
+            self.config.read_noise
+        self.scale_fast_lr = self.config.scale_fast_lr
+        super().__init__(transfer_algorithm(self.config), name="tiki-taka")
 
 
 ACCUMULATE = ("net", "signs")
@@ -310,42 +314,17 @@ def _device_array_columns(dev: DeviceArray, cols: Array) -> DeviceArray:
     return dataclasses.replace(dev, **changes)
 
 
-class AlgorithmOptimizer:
-    r"""Any toolkit :class:`~convergence.sim.algorithms.Algorithm` as a weight optimizer.
+class AlgorithmOptimizer(AlgorithmLayer):
+    r"""Any toolkit :class:`~convergence.sim.algorithms.Algorithm` as a weight optimizer (old name of
+    :class:`convergence.nn.adapters.AlgorithmLayer`).
 
-    The layer's weights are flattened to (1, out·in) (one trial); ``update`` feeds the
-    minibatch gradient ``g = dᵀx`` (flattened) to ``alg.step``. The algorithm's own step sizes
-    are used: ``lr`` of the training loop is passed as a multiplier (``lr / lr_ref``) on the
-    gradient, so a learning-rate schedule scales the algorithm's effective step
-    (``lr_ref`` = the schedule's base rate).
+    A vector algorithm sees the layer's weights flattened to (1, out·in) (one trial) and the
+    minibatch gradient ``g = (lr / lr_ref) dᵀx``; a matrix algorithm the rows ``x``, ``d`` and the
+    learning rate ``lr / lr_ref``. ``lr_ref`` = the schedule's base rate.
     """
 
     def __init__(self, algorithm: Any, lr_ref: float = 1.0) -> None:
-        for attr in ("init", "query", "step", "analog"):
-            if not callable(getattr(algorithm, attr, None)):
-                raise ConfigError(f"algorithm must provide {attr}() (the toolkit's Algorithm API)")
-        self.algorithm = algorithm
-        self.lr_ref = positive("lr_ref", lr_ref)
-        self.name = getattr(algorithm, "name", "algorithm")
-        self._shape: tuple[int, int] | None = None
-
-    def init(self, w0: Array) -> State:
-        w0 = np.asarray(w0)
-        self._shape = w0.shape
-        st = self.algorithm.init(w0.reshape(1, -1).astype(np.float64))
-        return {"inner": st, "dtype": w0.dtype}
-
-    def weights(self, state: State) -> Array:
-        return np.asarray(self.algorithm.query(state["inner"])).reshape(self._shape).astype(state["dtype"],
-                                                                                          copy=False)
-
-    def update(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
-        g = (d.T @ x).reshape(1, -1).astype(np.float64) * (lr / self.lr_ref)
-        state["inner"] = self.algorithm.step(state["inner"], g, rng)
-        return state
-
-    def arrays(self, state: State) -> Sequence[tuple[str, Array, Any]]:
-        return [(n, np.asarray(a).reshape(self._shape), dev) for n, a, dev in self.algorithm.analog(state["inner"])]
+        super().__init__(algorithm, lr_ref)
 
     def spec(self) -> dict[str, Any]:
         return {"optimizer": "algorithm", "name": self.name, "hyper": getattr(self.algorithm, "hyper", {}),

@@ -16,6 +16,7 @@ same API can be checked by ``convergence check``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -27,18 +28,80 @@ from convergence.physics.pulses import EXPECTED, UpdateMode, analog_update, chec
 
 Array = NDArray[np.float64]
 
-__all__ = ["Algorithm", "SGDState", "TikiTakaState", "digital_sgd", "analog_sgd", "tiki_taka", "ALGORITHMS"]
+__all__ = ["Algorithm", "SGDState", "TikiTakaState", "DigitalSGDConfig", "AnalogSGDConfig", "TikiTakaConfig",
+           "digital_sgd", "analog_sgd", "tiki_taka", "ALGORITHMS"]
 
 
-class Algorithm(NamedTuple):
-    """A training algorithm in the toolkit's step API."""
+@dataclass(frozen=True, eq=False)
+class Algorithm:
+    r"""A training algorithm as pure functions over an explicit state (the toolkit's step API).
+
+    One type serves the vector algorithms of this module (``inputs = ("g",)``) and the matrix
+    (tile) algorithms of :mod:`convergence.tile.transfer_family` (``inputs = ("x", "d")``).
+    Every array carries a leading *trials* axis: T independent runs advance in one call.
+
+    * ``init(w0) -> state`` — ``w0`` has shape (T, d) (vector) or (T, out, in) (matrix); the
+      state holds every piece of hidden state (fast arrays, buffers, choppers, counters).
+    * ``query(state) -> w`` — the weights at which the next gradient is taken, same shape as
+      ``w0`` (W for Analog SGD, the mixed weights W + γP of residual learning, P2 eq 10).
+    * ``step(state, g, rng=None) -> state`` (vector): ``g`` (T, d) is a stochastic gradient
+      sample taken at ``query(state)``.
+      ``step(state, x, d, rng=None, lr=1.0) -> state`` (matrix): ``x`` (T, batch, in) are the
+      layer inputs and ``d`` (T, batch, out) the output errors ∂L/∂y of ``y = W x``, so the
+      desired SGD step is ``−lr Σ_b d_b x_bᵀ``; ``lr`` is the optimizer learning rate of a
+      training loop (aihwkit's), which multiplies the rates the config says it scales.
+      ``rng`` (a :class:`numpy.random.Generator` or :class:`convergence.rng.TrialStreams`) feeds
+      pulsed updates, noisy reads and random choppers; deterministic configurations accept
+      ``None``. ``step`` never mutates its input state; the returned state is the new one.
+    * ``analog(state) -> [(name, array, device)]`` — the arrays that live on analog devices
+      (each with the trials axis) and their devices, for saturation monitoring and the
+      bound terms S_K.
+
+    Hyperparameters (step sizes) are scalars or per-trial arrays (shape (T,) or (T, 1) for
+    vectors, (T, 1, 1) for matrices), so one call sweeps them across trials.
+
+    Attributes are the five above plus ``name``, ``config`` and ``inputs``; ``hyper`` is the
+    JSON-able description of ``config``.
+    """
 
     name: str
+    """Short identifier used in reports (e.g. ``"analog-sgd"``, ``"c-ttv2"``)."""
     init: Callable[[Array], Any]
+    """``init(w0) -> state``."""
     query: Callable[[Any], Array]
+    """``query(state) -> w``: where the gradient is sampled."""
     step: Callable[..., Any]
+    """``step(state, g, rng=None)`` (vector) or ``step(state, x, d, rng=None, lr=1.0)`` (matrix)."""
     analog: Callable[[Any], Sequence[tuple[str, Array, AnyDevice]]]
-    hyper: dict[str, Any]
+    """``analog(state) -> [(name, array, device)]``."""
+    config: Any = None
+    """The hyperparameters: a frozen dataclass config with ``as_dict()`` (built-ins) or a JSON-able dict."""
+    inputs: tuple[str, ...] = ("g",)
+    """The signal arguments of ``step`` after the state: ``("g",)`` or ``("x", "d")``."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ConfigError(f"Algorithm name must be a string (got {type(self.name).__name__})")
+        for attr in ("init", "query", "step", "analog"):
+            if not callable(getattr(self, attr)):
+                raise ConfigError(f"Algorithm {attr} must be callable")
+        if tuple(self.inputs) not in (("g",), ("x", "d")):
+            raise ConfigError(f"Algorithm inputs must be ('g',) or ('x', 'd') (got {self.inputs!r})")
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+
+    @property
+    def matrix(self) -> bool:
+        """True for the matrix (tile) step ``step(state, x, d, rng)``."""
+        return self.inputs == ("x", "d")
+
+    @property
+    def hyper(self) -> dict[str, Any]:
+        """JSON-able description of :attr:`config` (a dict; empty if there is no config)."""
+        if self.config is None:
+            return {}
+        if hasattr(self.config, "as_dict"):
+            return self.config.as_dict()
+        return dict(self.config)
 
 
 class SGDState(NamedTuple):
@@ -81,13 +144,99 @@ def _describe(x: Any) -> Any:
     return x
 
 
+@dataclass(frozen=True, eq=False)
+class DigitalSGDConfig:
+    """Digital SGD (P1 eq 2)."""
+
+    lr: Any
+    """α, the step size (scalar or per-trial, shape (trials,) or (trials, 1))."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", hyperparameter("lr", self.lr))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lr": _describe(self.lr)}
+
+
+@dataclass(frozen=True, eq=False)
+class AnalogSGDConfig:
+    """Analog SGD on vectors (P1 eq 3, P2 eq 2)."""
+
+    lr: Any
+    """α, the step size (scalar or per-trial); aihwkit's optimizer ``lr``."""
+    device: AnyDevice
+    """The weights' device (scalar Device or realised DeviceArray of shape (trials, d))."""
+    mode: UpdateMode = EXPECTED
+    """Expected (mean-field) or Pulsed (aihwkit's pulse trains with ``dw_min``)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", hyperparameter("lr", self.lr))
+        _check_device(self.device)
+        object.__setattr__(self, "mode", check_mode(self.mode))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lr": _describe(self.lr), "device": _describe(self.device), "mode": self.mode.as_dict()}
+
+
+@dataclass(frozen=True, eq=False)
+class TikiTakaConfig:
+    """Tiki-Taka / residual learning on vectors (P1 §4 with γ = 0; P2 §4.3 eqs 10–11)."""
+
+    lr_fast: Any
+    """β, the step size of the gradient write on P (aihwkit ``fast_lr``)."""
+    lr_transfer: Any
+    """α, the step size of the transfer P → W (aihwkit ``transfer_lr``)."""
+    device: AnyDevice
+    """Device of W (aihwkit ``unit_cell_devices[1]``)."""
+    device_fast: AnyDevice | None = None
+    """Device of P (aihwkit ``unit_cell_devices[0]``); None: the same as ``device``."""
+    gamma: Any = 0.0
+    """γ ≥ 0, mixing of the presented weights W + γP (P2 eq 10; 0 is P1's TT-v1); scalar or per trial."""
+    transfer_every: int = 1
+    """aihwkit ``transfer_every``: steps between transfers (after that step's P update)."""
+    read_noise: float = 0.0
+    """Std of additive Gaussian noise on each transfer read of P (aihwkit ``transfer_forward.out_noise``)."""
+    mode: UpdateMode = EXPECTED
+    """Update mode of W."""
+    mode_fast: UpdateMode | None = None
+    """Update mode of P; None: ``mode``."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr_fast", hyperparameter("lr_fast", self.lr_fast))
+        object.__setattr__(self, "lr_transfer", hyperparameter("lr_transfer", self.lr_transfer))
+        object.__setattr__(self, "gamma", hyperparameter("gamma", self.gamma, allow_zero=True))
+        object.__setattr__(self, "transfer_every", positive_int("transfer_every", self.transfer_every))
+        object.__setattr__(self, "read_noise", non_negative("read_noise", self.read_noise))
+        _check_device(self.device)
+        if self.device_fast is not None:
+            _check_device(self.device_fast, "device_fast")
+        object.__setattr__(self, "mode", check_mode(self.mode))
+        if self.mode_fast is not None:
+            object.__setattr__(self, "mode_fast", check_mode(self.mode_fast))
+
+    @property
+    def fast_device(self) -> AnyDevice:
+        return self.device if self.device_fast is None else self.device_fast
+
+    @property
+    def fast_mode(self) -> UpdateMode:
+        return self.mode if self.mode_fast is None else self.mode_fast
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lr_fast": _describe(self.lr_fast), "lr_transfer": _describe(self.lr_transfer),
+                "gamma": _describe(self.gamma), "transfer_every": self.transfer_every, "read_noise": self.read_noise,
+                "device": _describe(self.device), "device_fast": _describe(self.fast_device),
+                "mode": self.mode.as_dict(), "mode_fast": self.fast_mode.as_dict()}
+
+
 def digital_sgd(lr: Any) -> Algorithm:
     r"""Digital SGD, W ← W − α g (P1 eq 2).
 
     Args:
         lr: step size α (scalar or per-trial array).
     """
-    lr = hyperparameter("lr", lr)
+    cfg = DigitalSGDConfig(lr)
+    lr = cfg.lr
 
     def init(w0: Any) -> SGDState:
         return SGDState(_as_weights(w0, lr=lr), 0)
@@ -95,22 +244,24 @@ def digital_sgd(lr: Any) -> Algorithm:
     def step(state: SGDState, g: Array, rng: Any = None) -> SGDState:
         return SGDState(state.w - lr * g, state.k + 1)
 
-    return Algorithm("digital-sgd", init, lambda s: s.w, step, lambda s: [], {"lr": _describe(lr)})
+    return Algorithm("digital-sgd", init, lambda s: s.w, step, lambda s: [], cfg)
 
 
 def analog_sgd(lr: Any, device: AnyDevice, *, mode: UpdateMode = EXPECTED) -> Algorithm:
-    r"""Analog SGD: W ← U_q(W, −α g) (P1 eq 3, P2 eq 2).
+    r"""Analog SGD: W ← U_q(W, −α g) (P1 eq 3, P2 eq 2); :class:`AnalogSGDConfig`.
 
     .. math:: W_{k+1} = W_k - \alpha g_k \odot F(W_k) - \alpha |g_k| \odot G(W_k)
+
+    The rank-1 case of :func:`convergence.tile.transfer_family.analog_sgd_tile` (a (d, 1) tile fed
+    ``x = 1``, ``d = g``; a test checks they agree bit for bit).
 
     Args:
         lr: step size α (scalar or per-trial array).
         device: the weights' device (scalar Device or realised DeviceArray).
         mode: :class:`~convergence.physics.pulses.Expected` or :class:`~convergence.physics.pulses.Pulsed`.
     """
-    lr = hyperparameter("lr", lr)
-    device = _check_device(device)
-    mode = check_mode(mode)
+    cfg = AnalogSGDConfig(lr, device, mode)
+    lr, device, mode = cfg.lr, cfg.device, cfg.mode
 
     def init(w0: Any) -> SGDState:
         return SGDState(_as_weights(w0, lr=lr), 0)
@@ -118,14 +269,13 @@ def analog_sgd(lr: Any, device: AnyDevice, *, mode: UpdateMode = EXPECTED) -> Al
     def step(state: SGDState, g: Array, rng: Any = None) -> SGDState:
         return SGDState(analog_update(state.w, -lr * g, device, mode, rng), state.k + 1)
 
-    return Algorithm("analog-sgd", init, lambda s: s.w, step, lambda s: [("w", s.w, device)],
-                     {"lr": _describe(lr), "device": _describe(device), "mode": mode.as_dict()})
+    return Algorithm("analog-sgd", init, lambda s: s.w, step, lambda s: [("w", s.w, device)], cfg)
 
 
 def tiki_taka(lr_fast: Any, lr_transfer: Any, device: AnyDevice, *, device_fast: AnyDevice | None = None,
               gamma: Any = 0.0, transfer_every: int = 1, read_noise: float = 0.0,
               mode: UpdateMode = EXPECTED, mode_fast: UpdateMode | None = None) -> Algorithm:
-    r"""Tiki-Taka / residual learning (P1 §4 with γ = 0; P2 §4.3 eqs 10–11).
+    r"""Tiki-Taka / residual learning (P1 §4 with γ = 0; P2 §4.3 eqs 10–11); :class:`TikiTakaConfig`.
 
     .. math::
         \bar W_k = W_k + \gamma P_k, \qquad
@@ -136,7 +286,8 @@ def tiki_taka(lr_fast: Any, lr_transfer: Any, device: AnyDevice, *, device_fast:
     (the rate on P), α = ``lr_transfer`` and P̃ = P + read_noise·ξ is the
     (optionally noisy) transfer read. P stores the *negative* gradient direction
     (P2's convention; P1 writes P for +gradient and W ← W − αP, which is the same
-    algorithm with P negated on a device with q+(w) = q-(−w)).
+    algorithm with P negated on a device with q+(w) = q-(−w)). The rank-1 case of
+    :func:`convergence.tile.transfer_family.ttv1` (a (d, 1) tile; a test checks they agree bit for bit).
 
     Args:
         lr_fast: β, step size of the gradient update on P.
@@ -147,15 +298,11 @@ def tiki_taka(lr_fast: Any, lr_transfer: Any, device: AnyDevice, *, device_fast:
         read_noise: std of additive Gaussian noise on each transfer read of P.
         mode, mode_fast: update modes of W and P (default: ``mode`` for both).
     """
-    lr_fast = hyperparameter("lr_fast", lr_fast)
-    lr_transfer = hyperparameter("lr_transfer", lr_transfer)
-    gamma = hyperparameter("gamma", gamma, allow_zero=True)
-    transfer_every = positive_int("transfer_every", transfer_every)
-    read_noise = non_negative("read_noise", read_noise)
-    device = _check_device(device)
-    device_fast = device if device_fast is None else _check_device(device_fast, "device_fast")
-    mode = check_mode(mode)
-    mode_fast = mode if mode_fast is None else check_mode(mode_fast)
+    cfg = TikiTakaConfig(lr_fast, lr_transfer, device, device_fast, gamma, transfer_every, read_noise, mode,
+                         mode_fast)
+    lr_fast, lr_transfer, gamma, transfer_every, read_noise = (cfg.lr_fast, cfg.lr_transfer, cfg.gamma,
+                                                               cfg.transfer_every, cfg.read_noise)
+    device, device_fast, mode, mode_fast = cfg.device, cfg.fast_device, cfg.mode, cfg.fast_mode
     has_gamma = not (np.ndim(gamma) == 0 and gamma == 0.0)
 
     def init(w0: Any) -> TikiTakaState:
@@ -178,11 +325,7 @@ def tiki_taka(lr_fast: Any, lr_transfer: Any, device: AnyDevice, *, device_fast:
             w = analog_update(w, lr_transfer * read, device, mode, rng)
         return TikiTakaState(w, p, k)
 
-    hyper = {"lr_fast": _describe(lr_fast), "lr_transfer": _describe(lr_transfer), "gamma": _describe(gamma),
-             "transfer_every": transfer_every, "read_noise": read_noise, "device": _describe(device),
-             "device_fast": _describe(device_fast), "mode": mode.as_dict(), "mode_fast": mode_fast.as_dict()}
-    return Algorithm("tiki-taka", init, query, step,
-                     lambda s: [("w", s.w, device), ("p", s.p, device_fast)], hyper)
+    return Algorithm("tiki-taka", init, query, step, lambda s: [("w", s.w, device), ("p", s.p, device_fast)], cfg)
 
 
 ALGORITHMS = {"digital-sgd": digital_sgd, "analog-sgd": analog_sgd, "tiki-taka": tiki_taka}

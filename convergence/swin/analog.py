@@ -2,7 +2,8 @@ r"""Training the micro Swin with any subset of its linear layers on analog tiles
 
 Each analog linear layer is one crossbar tile (aihwkit maps every ``nn.Linear`` to a tile) driven
 by one of the toolkit's matrix-tile algorithms (:mod:`convergence.tile.transfer_family`: in-memory SGD,
-TT-v2, c-TTv2, AGAD) through :class:`TileOptimizer`. Everything else (biases, LayerNorms,
+TT-v2, c-TTv2, AGAD) through :class:`ScaledTile` (an :class:`~convergence.nn.adapters.AlgorithmLayer`).
+Everything else (biases, LayerNorms,
 bias tables, digital linear layers) is trained by digital SGD with the same learning rate.
 
 Weight mapping (aihwkit ``weight_scaling_omega`` with ``weight_scaling_columnwise``): a tile
@@ -27,6 +28,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convergence.tile import transfer_family as tr
+from convergence.nn.adapters import AlgorithmLayer
+from convergence.sim.algorithms import Algorithm
 from convergence._validate import ConfigError, non_negative, positive, positive_int
 from convergence.physics.devices import Ideal, SoftBounds, Variation, realize
 from convergence.tile.programming import reference_device
@@ -35,7 +38,7 @@ from convergence.swin import model as M
 
 Array = NDArray[Any]
 
-__all__ = ["AnalogSpec", "ALGORITHMS", "TileOptimizer", "make_tile_algorithm", "TrainState", "init_train_state",
+__all__ = ["AnalogSpec", "ALGORITHMS", "ScaledTile", "make_tile_algorithm", "TrainState", "init_train_state",
            "train_step", "visible_params", "layer_tokens"]
 
 ALGORITHMS = ("digital", "sgd", "ttv2", "c-ttv2", "agad")
@@ -46,7 +49,7 @@ class AnalogSpec:
     """Device and algorithm settings of the analog tiles (hashable, JSON-able).
 
     Device: soft bounds with range [−τ, τ] (τ = 1), ``n_states = 2τ/δ`` pulses over the range
-    (δ = dw_min, TRANSFER.md §1.6), symmetric point at ``sym_skew + sym_dtod ξ`` per element
+    (δ = dw_min), symmetric point at ``sym_skew + sym_dtod ξ`` per element
     (SP skew and device-to-device SP variability; :func:`convergence.tile.programming.reference_device`),
     up/down asymmetry spread ``asym_dtod``. ``pulsed``: stochastic-rounded pulse counts of δ
     (:class:`convergence.physics.pulses.Pulsed`); else the Expected (mean-field) update with granularity δ.
@@ -108,7 +111,7 @@ def layer_tokens(cfg: M.SwinConfig, name: str) -> int:
 
 
 def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch: int, rng: np.random.Generator
-                        ) -> tuple[tr.TransferAlgorithm, Any]:
+                        ) -> tuple[Algorithm, Any]:
     """The toolkit tile algorithm for one layer of ``shape`` (out, in) and its realised device."""
     n_out, n_in = shape
     if spec.ideal:
@@ -140,27 +143,35 @@ def _rows64(a: Array | Sequence[Array]) -> Array:
     return np.array(a, dtype=np.float64)
 
 
-class TileOptimizer:
-    """Adapter: a :class:`convergence.tile.transfer_family.TransferAlgorithm` (one trial) as a layer's weight store.
+class ScaledTile:
+    """One analog linear layer of the Swin: an :class:`~convergence.nn.adapters.AlgorithmLayer` (one trial of a
+    tile algorithm) behind the fixed per-row weight scales ``s`` (module docstring).
 
-    ``weights(state)`` returns the network-unit matrix ``s ⊙ query(state)``; ``update`` feeds the
-    rows ``x`` (N, in) and ``d / s`` scaled by ``lr`` (the algorithms' own rates multiply it; for
-    in-memory SGD the base rate is 1, so its step is exactly ``lr``).
+    ``weights()`` returns the network-unit matrix ``s ⊙ W_dev``; ``update`` feeds the rows ``x`` (N, in)
+    and ``lr · d / s`` (the algorithms' own rates multiply it; for in-memory SGD the base rate is 1,
+    so its step is exactly ``lr``). This object is the imperative shell: it replaces its adapter
+    state by the new one on every update; ``state`` is the algorithm's state (for ``alg.analog``).
     """
 
-    def __init__(self, alg: tr.TransferAlgorithm, w0: Array, omega: float, dtype: Any = np.float32) -> None:
+    def __init__(self, alg: Algorithm, w0: Array, omega: float, dtype: Any = np.float32) -> None:
         w0 = np.asarray(w0, dtype=np.float64)
         m = np.abs(w0).max(axis=1)
         self.scale = np.where(m > 0, m / omega, 1.0)
         self.alg = alg
+        self.layer = AlgorithmLayer(alg)
         self.dtype = np.dtype(dtype)
-        self.state = alg.init((w0 / self.scale[:, None])[None])
+        self.layer_state = self.layer.init(w0 / self.scale[:, None])
+
+    @property
+    def state(self) -> Any:
+        """The algorithm's current state (one trial)."""
+        return self.layer_state["inner"]
 
     def weights(self) -> Array:
-        return (self.scale[:, None] * self.alg.query(self.state)[0]).astype(self.dtype)
+        return (self.scale[:, None] * self.layer.weights(self.layer_state)).astype(self.dtype)
 
     def device_weights(self) -> Array:
-        return np.asarray(self.alg.query(self.state)[0])
+        return self.layer.weights(self.layer_state)
 
     def update(self, x: Array | Sequence[Array], d: Array | Sequence[Array], lr: float,
                rng: np.random.Generator) -> None:
@@ -168,7 +179,7 @@ class TileOptimizer:
         xx = _rows64(x)
         dd = _rows64(d)
         dd *= (lr / self.scale)[None, :]
-        self.state = self.alg.step(self.state, xx[None], dd[None], rng)
+        self.layer_state = self.layer.update(self.layer_state, xx, dd, 1.0, rng)
 
 
 @dataclass
@@ -177,7 +188,7 @@ class TrainState:
 
     cfg: M.SwinConfig
     digital: dict[str, Array]
-    tiles: dict[str, TileOptimizer]
+    tiles: dict[str, ScaledTile]
     spec: AnalogSpec | None
     step: int = 0
     shards: int = 2
@@ -189,7 +200,7 @@ def init_train_state(params: M.Params, cfg: M.SwinConfig, spec: AnalogSpec | Non
     """Split ``params`` into digital arrays and analog tiles (``analog`` layer names; default
     :func:`convergence.swin.model.default_analog`; ignored when ``spec`` is None or digital)."""
     digital = {k: np.array(v, copy=True) for k, v in params.items()}
-    tiles: dict[str, TileOptimizer] = {}
+    tiles: dict[str, ScaledTile] = {}
     if spec is not None and spec.algorithm != "digital":
         names = M.default_analog(params) if analog is None else list(analog)
         known = set(M.linear_names(params))
@@ -198,7 +209,7 @@ def init_train_state(params: M.Params, cfg: M.SwinConfig, spec: AnalogSpec | Non
                 raise ConfigError(f"unknown linear layer {name!r} (known: {', '.join(sorted(known))})")
             w0 = digital.pop(name + ".w")
             alg, _ = make_tile_algorithm(spec, w0.shape, batch * layer_tokens(cfg, name), rng)
-            tiles[name] = TileOptimizer(alg, w0, spec.omega, dtype=w0.dtype)
+            tiles[name] = ScaledTile(alg, w0, spec.omega, dtype=w0.dtype)
     return TrainState(cfg, digital, tiles, spec)
 
 

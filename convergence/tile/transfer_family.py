@@ -3,16 +3,19 @@ r"""Transfer-based analog training on matrix tiles: TT-v1, TT-v2, RL-v2, c-TTv2 
 All algorithms act on weights of shape ``(trials, out, in)`` and are driven by
 inputs ``x`` of shape ``(trials, batch, in)`` and output errors ``d`` of shape
 ``(trials, batch, out)`` (``d = ∂L/∂y`` for ``y = W x``, so the SGD update is
-``W ← W − lr · Σ_b d_b x_bᵀ``). The step API mirrors :mod:`convergence.sim.algorithms`:
-a :class:`TransferAlgorithm` holds pure functions ``init(w0)``, ``query(state)``,
-``step(state, x, d, rng)`` and ``analog(state)``; every piece of hidden state
-(A, C, H, choppers, running means, references, counters, pulse counts) lives in
-the explicit :class:`TransferState`. Hyperparameters ``lr_fast``/``transfer_lr``
-are scalars or per-trial arrays (shape (trials,) or (trials, 1, 1)).
+``W ← W − lr · Σ_b d_b x_bᵀ``). Every algorithm is an :class:`~convergence.sim.algorithms.Algorithm`
+(the toolkit's one step-API type, matrix form ``step(state, x, d, rng=None, lr=1.0)``) built from one
+frozen config: :class:`TTv1Config`, :class:`TTv2Config`, :class:`RLv2Config`, :class:`ChoppedTTv2Config`,
+:class:`AGADConfig` (presets of :class:`TransferConfig`) or :class:`TileSGDConfig`; the factories
+:func:`ttv1`, :func:`ttv2`, :func:`rlv2`, :func:`chopped_ttv2`, :func:`agad` and :func:`analog_sgd_tile`
+are thin constructors of those configs. Every piece of hidden state (A, C, H, choppers, running
+means, references, counters, pulse counts) lives in the explicit :class:`TransferState`; ``step``
+returns a new state. Hyperparameters ``lr_fast``/``transfer_lr`` are scalars or per-trial arrays
+(shape (trials,) or (trials, 1, 1)). A config's ``numerics`` says how arrays are held and written
+(:class:`TileNumerics`: float64, any number of trials; the network layers use one float32 trial).
 
 The shared skeleton (Rasch et al., Nat. Commun. 15:7133 (2024), arXiv 2303.04721,
-Fig. 1; aihwkit ``ChoppedTransferCompound``/``DynamicTransferCompound``;
-TRANSFER.md §2.2–2.3, AIHWKIT.md §3.1–3.4):
+Fig. 1; aihwkit ``TransferCompound``/``ChoppedTransferCompound``/``DynamicTransferCompound``):
 
 1. **Gradient write onto the fast array A** (chopped for c-TTv2/AGAD):
 
@@ -46,7 +49,9 @@ Units and the mapping to aihwkit's parameter names
   granularity ``bg = buffer_granularity · δ_A`` (``auto_granularity = 0``) or
   ``bg = buffer_granularity · δ_A · auto_granularity / (in · transfer_every)``;
   ``transfer_lr`` here is aihwkit's ``transfer_lr`` × the optimizer lr
-  (``scale_transfer_lr=True``; there is no separate optimizer lr in this API).
+  when ``step`` is called with the default ``lr=1``. A ``step(..., lr=η)`` passes aihwkit's optimizer
+  learning rate η: it multiplies λ_T if ``scale_transfer_lr`` (default True) and λ_A if
+  ``scale_fast_lr`` (default False), as in aihwkit; in-memory SGD's rate is always multiplied.
   ``correct_gradient_magnitudes`` is not modelled (aihwkit default False).
 * ``max_pulses`` = ``transfer_update.desired_bl`` (1 in every preset); ``step`` is fixed
   at 1 (one full pulse of C per count). ``momentum``, ``forget_buffer``, ``buffer_cap``,
@@ -94,35 +99,33 @@ update for SGD, TT-v2, c-TTv2 and AGAD (aihwkit 1.2.0 CPU: 159/149/348/313 ms).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Sequence
+import dataclasses
+from dataclasses import dataclass, field
+from functools import cached_property, partial
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, finite_float, non_negative, positive, positive_int
-from convergence.sim.algorithms import _as_weights
+from convergence.sim.algorithms import Algorithm, _as_weights
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
-from convergence.physics.pulses import (Expected, PulseMap, Pulsed, UpdateMode, analog_update, apply_pulses, check_mode,
-                                        expected_update, pulse_counts)
+from convergence.physics.pulses import (EXPECTED, Expected, PulseMap, Pulsed, UpdateMode, analog_update, apply_pulses,
+                                        check_mode, expected_update, pulse_counts)
 
 Array = NDArray[np.float64]
 
 __all__ = ["TransferAlgorithm", "TransferState", "TileSGDState", "PulseKernel", "gradient_write",
-           "threshold_transfer", "ttv1", "ttv2", "rlv2", "chopped_ttv2", "agad",
+           "threshold_transfer", "TileSGDConfig", "TransferConfig", "TTv1Config", "TTv2Config", "RLv2Config",
+           "ChoppedTTv2Config", "AGADConfig", "TileNumerics", "transfer_algorithm", "tile_sgd_algorithm", "ttv1",
+           "ttv2", "rlv2", "chopped_ttv2", "agad",
            "analog_sgd_tile", "as_vector_algorithm", "TRANSFER_ALGORITHMS", "ACCUMULATE"]
 
 ACCUMULATE = ("signs", "net", "sample")
 
 
-class TransferAlgorithm(NamedTuple):
-    """A matrix-tile training algorithm: ``step(state, x, d, rng)`` with x (trials, batch, in), d (trials, batch, out)."""
-
-    name: str
-    init: Callable[[Array], Any]
-    query: Callable[[Any], Array]
-    step: Callable[..., Any]
-    analog: Callable[[Any], Sequence[tuple[str, Array, AnyDevice]]]
-    hyper: dict[str, Any]
+TransferAlgorithm = Algorithm
+"""The matrix step API is the toolkit's one :class:`~convergence.sim.algorithms.Algorithm` type (old name)."""
 
 
 class TransferState(NamedTuple):
@@ -316,7 +319,7 @@ def threshold_transfer(h: Array, max_pulses: int, momentum: float, forget_buffer
 
     ``n = clip(trunc(h), ±max_pulses)`` where ``|h| ≥ 1`` (else 0); where ``n ≠ 0``:
     ``h ← momentum·h`` (forget_buffer) or ``h ← h − (1 − momentum) n`` (then
-    ``|h| ≤ max_pulses·buffer_cap`` if ``buffer_cap > 0``). AIHWKIT.md §3.3.
+    ``|h| ≤ max_pulses·buffer_cap`` if ``buffer_cap > 0``), as aihwkit's ``ChoppedTransferCompound``.
     """
     n = np.trunc(h)
     np.clip(n, -max_pulses, max_pulses, out=n)
@@ -331,221 +334,623 @@ def threshold_transfer(h: Array, max_pulses: int, momentum: float, forget_buffer
     return n, new
 
 
-# -- the algorithms -------------------------------------------------------------------------------
+# -- numerics: how the arrays are held and written -----------------------------------------------
 
-def _transfer_family(kind: str, name: str, lr_fast: Any, device: AnyDevice, *, device_fast: AnyDevice | None,
-                     mode: UpdateMode, mode_fast: UpdateMode | None, transfer_lr: Any, transfer_every: int,
-                     n_reads: int | None, read_noise: float, gamma: float, accumulate: str,
-                     units_in_mbatch: bool, auto_scale: bool, auto_momentum: float, desired_bl: int,
-                     granularity: Any, granularity_fast: Any, buffer_granularity: float,
-                     auto_granularity: float, decay: float, max_pulses: int, momentum: float,
-                     forget_buffer: bool, buffer_cap: float, in_chop_prob: float, chop_random: bool,
-                     out_chop_prob: float, tail_weightening: float) -> TransferAlgorithm:
-    lr_fast = _rate("lr_fast", lr_fast)
-    transfer_lr = _rate("transfer_lr", transfer_lr)
-    device = _check_device(device, "device")
-    device_fast = device if device_fast is None else _check_device(device_fast, "device_fast")
-    mode = check_mode(mode)
-    mode_fast = mode if mode_fast is None else check_mode(mode_fast)
-    transfer_every = positive_int("transfer_every", transfer_every)
-    if n_reads is not None:
-        n_reads = positive_int("n_reads", n_reads)
-    read_noise = non_negative("read_noise", read_noise)
-    gamma = non_negative("gamma", gamma)
-    accumulate = _check_accumulate(accumulate)
-    desired_bl = positive_int("desired_bl", desired_bl)
-    auto_momentum = finite_float("auto_momentum", auto_momentum)
-    if not 0.0 <= auto_momentum < 1.0:
-        raise ConfigError(f"auto_momentum must lie in [0, 1) (got {auto_momentum!r})")
-    buffered = kind != "ttv1"
-    if granularity_fast is None and granularity is not None and isinstance(mode_fast, Expected):
-        granularity_fast = granularity           # one granularity for both arrays in Expected mode
-    g_fast = _granularity(mode_fast, granularity_fast, "granularity_fast") if buffered or auto_scale else None
-    g_slow = _granularity(mode, granularity, "granularity") if buffered else None
-    buffer_granularity = positive("buffer_granularity", buffer_granularity)
-    auto_granularity = non_negative("auto_granularity", auto_granularity)
-    decay = finite_float("decay", decay)
-    if not 0.0 <= decay < 1.0:
-        raise ConfigError(f"decay must lie in [0, 1) (got {decay!r})")
-    max_pulses = positive_int("max_pulses", max_pulses)
-    momentum = finite_float("momentum", momentum)
+class TileNumerics:
+    r"""The tile numerics: float64 arrays with any number of trials, gradient writes by
+    :func:`gradient_write` (with the :class:`PulseKernel` fast path), transfers by
+    :func:`convergence.physics.pulses.analog_update` on column slices of the device.
+
+    A config's ``numerics`` says how its arrays are held and written; the algorithm (which array
+    is written when, by how much) does not depend on it. The network layers use
+    :class:`convergence.nn.optim.NetworkNumerics` (one trial, float32, fused expected-mode writes).
+    """
+
+    accumulate: tuple[str, ...] = ACCUMULATE
+    """The ``accumulate`` choices these numerics implement."""
+
+    def weights(self, w0: Any, device: AnyDevice, **rates: Any) -> Array:
+        """Validated float64 copy of the initial weights (trials, out, in)."""
+        return _as_tile(w0, **rates)
+
+    def inputs(self, x: Any, d: Any, w: Array) -> tuple[Array, Array]:
+        """``x`` (trials, batch, in) and ``d`` (trials, batch, out) as float64, shapes checked against ``w``."""
+        return _check_inputs(x, d, w)
+
+    def write(self, a: Array, x: Array, d: Array, rate: Any, device: AnyDevice, mode: UpdateMode, rng: Any,
+              accumulate: str, kernel: "PulseKernel | None") -> Array:
+        """The gradient write ``A ← U_q(A, −rate Σ_b d_b x_bᵀ)``."""
+        return gradient_write(a, x, d, rate, device, mode, rng, accumulate, kernel)
+
+    def transfer(self, w: Array, dw: Array, device: AnyDevice, sl: slice, mode: UpdateMode, rng: Any) -> Array:
+        """``U_q(W[:, :, sl], dw)`` on the device's columns ``sl``."""
+        return analog_update(w, dw, _columns(device, sl), mode, rng)
+
+    def noise(self, rng: Any, shape: tuple[int, ...], dtype: Any) -> Array:
+        """Standard normal read noise."""
+        return rng.standard_normal(shape)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"numerics": "tile"}
+
+
+TILE = TileNumerics()
+"""The default numerics of the tile algorithms."""
+
+
+def _scaled(rate: Any, lr: float, flag: bool) -> Any:
+    """``rate·lr`` when the optimizer learning rate scales this rate (aihwkit ``scale_*_lr``), else ``rate``."""
+    return rate * lr if flag and lr != 1.0 else rate
+
+
+# -- configs ---------------------------------------------------------------------------------------
+
+def _check_rate_fields(cfg: Any, *names: str) -> None:
+    for name in names:
+        object.__setattr__(cfg, name, _rate(name, getattr(cfg, name)))
+
+
+def _check_auto_scale(cfg: Any) -> None:
+    choices = cfg.numerics.accumulate
+    if cfg.accumulate not in choices:
+        raise ConfigError(f"accumulate must be one of {', '.join(choices)} (got {cfg.accumulate!r})")
+    object.__setattr__(cfg, "desired_bl", positive_int("desired_bl", cfg.desired_bl))
+    momentum = finite_float("auto_momentum", cfg.auto_momentum)
     if not 0.0 <= momentum < 1.0:
-        raise ConfigError(f"momentum must lie in [0, 1) (got {momentum!r})")
-    buffer_cap = non_negative("buffer_cap", buffer_cap)
-    in_chop_prob = _probability("in_chop_prob", in_chop_prob)
-    out_chop_prob = _probability("out_chop_prob", out_chop_prob)
-    tail_weightening = positive("tail_weightening", tail_weightening)
-    if kind == "dynamic" and in_chop_prob == 0.0:
-        raise ConfigError("AGAD needs in_chop_prob > 0 (it sets the chopper period N = ceil(1/in_chop_prob))")
-    chop_period = max(math.ceil(1.0 / in_chop_prob), 2) if in_chop_prob > 0 else 0
-    kernel_fast = PulseKernel.build(device_fast, mode_fast)
-    beta = min(tail_weightening / chop_period, 1.0) if chop_period else 1.0
+        raise ConfigError(f"auto_momentum must lie in [0, 1) (got {momentum!r})")
+    object.__setattr__(cfg, "auto_momentum", momentum)
+    object.__setattr__(cfg, "auto_scale", bool(cfg.auto_scale))
 
-    def init(w0: Any) -> TransferState:
-        w = _as_tile(w0, lr_fast=lr_fast, transfer_lr=transfer_lr)
-        t, o, i = w.shape
-        zeros = np.zeros_like(w)
-        agad_shape = w.shape if kind == "dynamic" else (t, 0, 0)
-        nan = np.full(t, np.nan)
-        return TransferState(w, zeros.copy(), zeros.copy() if buffered else np.zeros((t, 0, 0)),
-                             np.ones((t, i)), np.ones((t, o)), np.zeros(agad_shape), np.zeros(agad_shape),
-                             np.zeros((t, i), dtype=bool), nan, nan.copy(), np.zeros(w.shape, dtype=np.int64), 0, 0)
 
-    def query(state: TransferState) -> Array:
-        if gamma == 0.0:
-            return state.w
-        return state.w + gamma * state.a * state.c_in[:, None, :] * state.c_out[:, :, None]
+@dataclass(frozen=True, eq=False)
+class TileSGDConfig:
+    r"""In-memory (analog) SGD on a tile, ``W ← U_q(W, −λ Σ_b d_b x_bᵀ)`` (aihwkit ``SingleRPUConfig``)."""
 
-    def lam_h(n_in: int) -> Any:
-        bg = buffer_granularity * g_fast
-        if auto_granularity > 0:
-            bg *= auto_granularity / (n_in * transfer_every)
-        return transfer_lr / bg
+    lr: Any
+    """λ, step size of the gradient write (aihwkit optimizer ``lr``); scalar or per trial."""
+    device: AnyDevice
+    """Device of W (aihwkit ``device``)."""
+    mode: UpdateMode = EXPECTED
+    """Update mode: Expected (mean-field) or Pulsed (aihwkit pulse trains, ``dw_min``)."""
+    accumulate: str = "signs"
+    """How a mini-batch is written: ``"signs"``, ``"net"`` or ``"sample"`` (module docstring)."""
+    auto_scale: bool = False
+    """aihwkit ``update.auto_scale``: rate λ·desired_bl·δ/(m_x m_d) from EMAs of max|x|, max|d|."""
+    auto_momentum: float = 0.99
+    """aihwkit ``update.auto_momentum``: momentum μ of those EMAs."""
+    desired_bl: int = 31
+    """aihwkit ``update.desired_bl``: pulses of the largest coincidence when auto-scaling."""
+    granularity: Any = None
+    """δ used by auto-scaling in Expected mode (aihwkit ``dw_min``); Pulsed modes use their ``dw_min``."""
+    numerics: Any = TILE
+    """How the arrays are held and written (:class:`TileNumerics`; networks: ``NetworkNumerics``)."""
 
-    def read_columns(state: dict[str, Any], t0: int, r: int, rng: Any) -> None:
-        """Transfer events t0 .. t0 + r − 1 on the contiguous columns c0 .. c0 + r − 1 of one sweep."""
-        trials, n_out, n_in = state["w"].shape
-        c0 = t0 % n_in
-        sl = slice(c0, c0 + r)
-        sweep = t0 // n_in
-        read = state["a"][:, :, sl]
-        if read_noise:
-            if rng is None:
-                raise ConfigError("noisy transfer reads need an rng")
-            read = read + read_noise * rng.standard_normal((trials, n_out, r))
-        w = state["w"]
-        if kind == "ttv1":
-            new = analog_update(w[:, :, sl], transfer_lr * read, _columns(device, sl), mode, rng)
-            w = w.copy()
-            w[:, :, sl] = new
-            state["w"] = w
-            return
-        sign = state["c_in"][:, None, sl] * state["c_out"][:, :, None]
-        z = read
-        if kind == "dynamic":
-            sw = state["switched"][:, sl]
-            if sw.any():
-                ref = state["ref"].copy()
-                ref[:, :, sl] = np.where(sw[:, None, :], state["mean"][:, :, sl], ref[:, :, sl])
-                state["ref"] = ref
-                switched = state["switched"].copy()
-                switched[:, sl] = False
-                state["switched"] = switched
-            z = read - state["ref"][:, :, sl]
-        h = state["h"]
-        hk = h[:, :, sl]
-        hk = (1.0 - decay) * hk if decay else hk
-        hk = hk + lam_h(n_in) * sign * z
-        n, hk = threshold_transfer(hk, max_pulses, momentum, forget_buffer, buffer_cap)
-        h = h.copy()
-        h[:, :, sl] = hk
-        state["h"] = h
-        if kind == "dynamic":
-            mean = state["mean"].copy()
-            mean[:, :, sl] = (1.0 - beta) * mean[:, :, sl] + beta * read
-            state["mean"] = mean
-        write = np.any(n) and not (kind == "dynamic" and sweep <= chop_period)
-        if write:
-            w = w.copy()
-            w[:, :, sl] = _write_pulses(w[:, :, sl], n, _columns(device, sl), mode, g_slow, rng)
-            state["w"] = w
-            pulses = state["pulses"].copy()
-            pulses[:, :, sl] += np.abs(n).astype(np.int64)
-            state["pulses"] = pulses
-        # chopper switches after the reads of this round
-        if chop_period:
-            if chop_random:
-                if rng is None:
-                    raise ConfigError("random choppers need an rng")
-                flip = rng.random((trials, r)) < in_chop_prob
-            else:
-                flip = np.full((trials, r), sweep % chop_period == chop_period - 1)
-            if flip.any():
-                c_in = state["c_in"].copy()
-                c_in[:, sl] = np.where(flip, -c_in[:, sl], c_in[:, sl])
-                state["c_in"] = c_in
-                if kind == "dynamic":
-                    switched = state["switched"].copy()
-                    switched[:, sl] |= flip
-                    state["switched"] = switched
-        if out_chop_prob and c0 + r == n_in:
-            if rng is None:
-                raise ConfigError("output choppers need an rng")
-            flip = rng.random((trials, n_out)) < out_chop_prob
-            state["c_out"] = np.where(flip, -state["c_out"], state["c_out"])
+    name: ClassVar[str] = "analog-sgd-tile"
 
-    def update(state: TransferState, x: Array, d: Array, rng: Any) -> TransferState:
-        s = state._asdict()
-        trials, n_out, n_in = state.w.shape
-        batch = x.shape[1]
-        if auto_scale:
-            s["m_x"], s["m_d"] = _auto_scale(state.m_x, state.m_d, x, d, auto_momentum)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scale = desired_bl * g_fast / (s["m_x"] * s["m_d"])
-            lr_a = lr_fast * np.where(np.isfinite(scale), scale, 0.0)[:, None, None]
-        else:
-            lr_a = lr_fast
-        xc = x * state.c_in[:, None, :] if chop_period else x
-        dc = d * state.c_out[:, None, :] if out_chop_prob else d
-        s["a"] = gradient_write(state.a, xc, dc, lr_a, device_fast, mode_fast, rng, accumulate, kernel_fast)
-        k_new = state.k + (1 if units_in_mbatch else batch)
-        events = (k_new // transfer_every - state.k // transfer_every) * (n_reads or n_in)
-        t = state.t
-        while events > 0:
-            c0 = t % n_in
-            r = min(events, n_in - c0)
-            read_columns(s, t, r, rng)
-            t += r
-            events -= r
-        s["k"], s["t"] = k_new, t
-        return TransferState(**s)
+    def __post_init__(self) -> None:
+        _check_rate_fields(self, "lr")
+        _check_device(self.device, "device")
+        object.__setattr__(self, "mode", check_mode(self.mode))
+        _check_auto_scale(self)
+        if self.auto_scale:
+            _ = self.scale_granularity
 
-    def step(state: TransferState, x: Any, d: Any, rng: Any = None) -> TransferState:
-        x, d = _check_inputs(x, d, state.w)
-        if accumulate == "sample" and x.shape[1] > 1:
+    @cached_property
+    def scale_granularity(self) -> float | None:
+        """δ of the auto-scale rule (None without auto-scaling)."""
+        return _granularity(self.mode, self.granularity, "granularity") if self.auto_scale else None
+
+    @cached_property
+    def kernel(self) -> "PulseKernel | None":
+        return PulseKernel.build(self.device, self.mode)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"algorithm": self.name, "lr": _describe(self.lr), "device": _describe(self.device),
+                "mode": self.mode.as_dict(), "accumulate": self.accumulate, "auto_scale": self.auto_scale,
+                "auto_momentum": self.auto_momentum, "desired_bl": self.desired_bl, "granularity": self.granularity,
+                **self.numerics.as_dict()}
+
+
+@dataclass(frozen=True, eq=False)
+class TransferConfig:
+    r"""Fields shared by TT-v1 and the TT-v2 family (see the module docstring for the units).
+
+    Use a concrete preset: :class:`TTv1Config`, :class:`TTv2Config`, :class:`RLv2Config`,
+    :class:`ChoppedTTv2Config` or :class:`AGADConfig`.
+    """
+
+    lr_fast: Any
+    """λ_A, rate of the gradient write onto the fast array A (aihwkit ``fast_lr``)."""
+    device: AnyDevice
+    """Device of the slow array C (aihwkit ``unit_cell_devices[1]``)."""
+    mode: UpdateMode = EXPECTED
+    """Update mode of C: Expected or Pulsed (aihwkit ``transfer_update`` pulse type / ``dw_min``)."""
+    device_fast: AnyDevice | None = None
+    """Device of A (aihwkit ``unit_cell_devices[0]``); None: the same as ``device``."""
+    mode_fast: UpdateMode | None = None
+    """Update mode of A (aihwkit ``update``); None: the same as ``mode``."""
+    transfer_lr: Any = 1.0
+    """λ_T, transfer rate (aihwkit ``transfer_lr``; × the step's ``lr`` if ``scale_transfer_lr``)."""
+    transfer_every: int = 1
+    """aihwkit ``transfer_every``: vector updates (or mini-batches, ``units_in_mbatch``) between transfers."""
+    n_reads: int | None = 1
+    """aihwkit ``n_reads_per_transfer``: columns read per transfer; None reads all ``in`` columns."""
+    read_noise: float = 0.0
+    """σ_read, std of additive Gaussian noise on each column read of A (aihwkit ``transfer_forward.out_noise``)."""
+    gamma: float = 0.0
+    """γ ≥ 0, mixing of the presented weights C + γA (P2 eq 10; 0 in every aihwkit preset)."""
+    accumulate: str = "signs"
+    """How a mini-batch is written onto A: ``"signs"``, ``"net"`` or ``"sample"`` (module docstring)."""
+    units_in_mbatch: bool = False
+    """aihwkit ``units_in_mbatch``: ``transfer_every`` counts mini-batches instead of vector updates."""
+    auto_scale: bool = False
+    """aihwkit ``update.auto_scale``: λ_A·desired_bl·δ_A/(m_x m_d) from EMAs of max|x|, max|d|."""
+    auto_momentum: float = 0.99
+    """aihwkit ``update.auto_momentum``: momentum μ of the auto-scale EMAs."""
+    desired_bl: int = 31
+    """aihwkit ``update.desired_bl``: pulses of the largest coincidence when auto-scaling."""
+    granularity: Any = None
+    """δ_C in Expected mode (aihwkit ``dw_min`` of C); Pulsed modes use their ``dw_min``."""
+    granularity_fast: Any = None
+    """δ_A in Expected mode (aihwkit ``dw_min`` of A); default ``granularity``."""
+    scale_fast_lr: bool = False
+    """aihwkit ``scale_fast_lr``: the step's optimizer learning rate ``lr`` multiplies λ_A."""
+    scale_transfer_lr: bool = True
+    """aihwkit ``scale_transfer_lr``: the step's optimizer learning rate ``lr`` multiplies λ_T."""
+    numerics: Any = TILE
+    """How the arrays are held and written (:class:`TileNumerics`; networks: ``NetworkNumerics``)."""
+
+    name: ClassVar[str] = "transfer"
+    buffered: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _check_rate_fields(self, "lr_fast", "transfer_lr")
+        _check_device(self.device, "device")
+        if self.device_fast is not None:
+            _check_device(self.device_fast, "device_fast")
+        object.__setattr__(self, "mode", check_mode(self.mode))
+        if self.mode_fast is not None:
+            object.__setattr__(self, "mode_fast", check_mode(self.mode_fast))
+        object.__setattr__(self, "transfer_every", positive_int("transfer_every", self.transfer_every))
+        if self.n_reads is not None:
+            object.__setattr__(self, "n_reads", positive_int("n_reads", self.n_reads))
+        object.__setattr__(self, "read_noise", non_negative("read_noise", self.read_noise))
+        object.__setattr__(self, "gamma", non_negative("gamma", self.gamma))
+        object.__setattr__(self, "units_in_mbatch", bool(self.units_in_mbatch))
+        object.__setattr__(self, "scale_fast_lr", bool(self.scale_fast_lr))
+        object.__setattr__(self, "scale_transfer_lr", bool(self.scale_transfer_lr))
+        _check_auto_scale(self)
+        _ = self.g_fast, self.g_slow        # granularity errors at construction
+
+    @property
+    def fast_device(self) -> AnyDevice:
+        return self.device if self.device_fast is None else self.device_fast
+
+    @property
+    def fast_mode(self) -> UpdateMode:
+        return self.mode if self.mode_fast is None else self.mode_fast
+
+    @cached_property
+    def g_fast(self) -> float | None:
+        """δ_A (the buffer's and auto-scale's unit), None where unused."""
+        given = self.granularity_fast
+        if given is None and self.granularity is not None and isinstance(self.fast_mode, Expected):
+            given = self.granularity            # one granularity for both arrays in Expected mode
+        return _granularity(self.fast_mode, given, "granularity_fast") if self.buffered or self.auto_scale else None
+
+    @cached_property
+    def g_slow(self) -> float | None:
+        """δ_C (the size of one threshold-transfer pulse), None for TT-v1."""
+        return _granularity(self.mode, self.granularity, "granularity") if self.buffered else None
+
+    @cached_property
+    def kernel_fast(self) -> "PulseKernel | None":
+        return PulseKernel.build(self.fast_device, self.fast_mode)
+
+    @property
+    def chop_period(self) -> int:
+        """Reads of a column per regular chopper period N (0: no input choppers)."""
+        return 0
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"algorithm": self.name}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.as_dict() if f.name in ("mode", "mode_fast", "numerics") and value is not None \
+                else _describe(value)
+        out["chop_period"] = self.chop_period
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class TTv1Config(TransferConfig):
+    r"""TT-v1 with column-wise transfer (aihwkit ``TransferCompound``): no buffer, C written by the read."""
+
+    units_in_mbatch: bool = True
+    """aihwkit ``units_in_mbatch`` (True in aihwkit's TT-v1 preset): ``transfer_every`` counts mini-batches."""
+
+    name: ClassVar[str] = "ttv1"
+    buffered: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, eq=False)
+class TTv2Config(TransferConfig):
+    r"""TT-v2: column reads accumulated in a digital buffer H, threshold pulses into C (Rasch et al. 2024)."""
+
+    buffer_granularity: float = 1.0
+    """aihwkit ``buffer_granularity``: the buffer unit is ``buffer_granularity·δ_A``."""
+    auto_granularity: float = 0.0
+    """aihwkit ``auto_granularity``: if > 0 the unit is scaled by ``auto_granularity/(in·transfer_every)``."""
+    decay: float = 0.0
+    """Buffer decay per read, ``H ← (1 − decay) H + …`` (0 in aihwkit; β of RL-v2, P2 §5)."""
+    max_pulses: int = 1
+    """Cap on the pulses per element per read (aihwkit ``transfer_update.desired_bl``)."""
+    momentum: float = 0.0
+    """aihwkit ``momentum``: fraction of H kept after a threshold transfer."""
+    forget_buffer: bool = True
+    """aihwkit ``forget_buffer``: ``H ← momentum·H`` after a transfer (else ``H ← H − (1 − momentum) n``)."""
+    buffer_cap: float = 0.0
+    """aihwkit ``buffer_cap``: |H| ≤ max_pulses·buffer_cap after a transfer when not forgetting (0: no cap)."""
+    in_chop_prob: float = 0.0
+    """aihwkit ``in_chop_prob``: input-chopper switch probability per column read (0 for TT-v2)."""
+    chop_random: bool = True
+    """aihwkit ``in_chop_random``: random switches; False switches every N = max(ceil(1/p), 2) reads."""
+    out_chop_prob: float = 0.0
+    """aihwkit ``out_chop_prob``: output-chopper switch probability per row after each full sweep."""
+
+    name: ClassVar[str] = "ttv2"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "buffer_granularity", positive("buffer_granularity", self.buffer_granularity))
+        object.__setattr__(self, "auto_granularity", non_negative("auto_granularity", self.auto_granularity))
+        decay = finite_float("decay", self.decay)
+        if not 0.0 <= decay < 1.0:
+            raise ConfigError(f"decay must lie in [0, 1) (got {decay!r})")
+        object.__setattr__(self, "decay", decay)
+        object.__setattr__(self, "max_pulses", positive_int("max_pulses", self.max_pulses))
+        momentum = finite_float("momentum", self.momentum)
+        if not 0.0 <= momentum < 1.0:
+            raise ConfigError(f"momentum must lie in [0, 1) (got {momentum!r})")
+        object.__setattr__(self, "momentum", momentum)
+        object.__setattr__(self, "forget_buffer", bool(self.forget_buffer))
+        object.__setattr__(self, "buffer_cap", non_negative("buffer_cap", self.buffer_cap))
+        object.__setattr__(self, "in_chop_prob", _probability("in_chop_prob", self.in_chop_prob))
+        object.__setattr__(self, "out_chop_prob", _probability("out_chop_prob", self.out_chop_prob))
+        object.__setattr__(self, "chop_random", bool(self.chop_random))
+        self._check_choppers()
+
+    def _check_choppers(self) -> None:
+        if self.in_chop_prob:
+            raise ConfigError("in_chop_prob must be 0 for TT-v2 (use chopped_ttv2)")
+
+    @property
+    def chop_period(self) -> int:
+        return max(math.ceil(1.0 / self.in_chop_prob), 2) if self.in_chop_prob > 0 else 0
+
+    def lam_h(self, n_in: int) -> Any:
+        """λ_H = transfer_lr / bg, the buffer increment per unit read (H counts pulses of C)."""
+        bg = self.buffer_granularity * self.g_fast
+        if self.auto_granularity > 0:
+            bg *= self.auto_granularity / (n_in * self.transfer_every)
+        return self.transfer_lr / bg
+
+
+@dataclass(frozen=True, eq=False)
+class RLv2Config(TTv2Config):
+    r"""RL-v2 (P2 §5): TT-v2 with buffer decay β, one-pulse transfers and mixing γ; λ_H = β/δ_C.
+
+    ``transfer_lr``, ``decay``, ``forget_buffer``, ``max_pulses``, ``momentum``, ``buffer_granularity``,
+    ``auto_granularity`` and ``granularity_fast`` are fixed by ``beta`` (not arguments).
+    """
+
+    beta: float | None = None
+    """β ∈ (0, 1): buffer decay and buffer rate of P2's RL-v2 (h ← (1 − β)h + β(A + ε)/δ_C)."""
+    n_reads: int | None = None
+    """Columns per transfer; None (P2) reads all columns."""
+    transfer_lr: Any = field(default=1.0, init=False)
+    """= β."""
+    decay: float = field(default=0.0, init=False)
+    """= β."""
+    forget_buffer: bool = field(default=False, init=False)
+    """False: ``h ← h ∓ 1`` after a pulse."""
+    max_pulses: int = field(default=1, init=False)
+    """1: one pulse per read."""
+    momentum: float = field(default=0.0, init=False)
+    """0."""
+    buffer_granularity: float = field(default=1.0, init=False)
+    """1: the buffer counts pulses of δ_C."""
+    auto_granularity: float = field(default=0.0, init=False)
+    """0."""
+    granularity_fast: Any = field(default=None, init=False)
+    """= δ_C (the buffer unit)."""
+
+    name: ClassVar[str] = "rlv2"
+
+    def __post_init__(self) -> None:
+        if self.beta is None:
+            raise ConfigError("beta is required for RL-v2")
+        beta = finite_float("beta", self.beta)
+        if not 0.0 < beta < 1.0:
+            raise ConfigError(f"beta must lie in (0, 1) (got {beta!r})")
+        g = _granularity(check_mode(self.mode), self.granularity, "granularity")
+        for name, value in (("beta", beta), ("transfer_lr", beta), ("decay", beta), ("granularity", g),
+                            ("granularity_fast", g)):
+            object.__setattr__(self, name, value)
+        super().__post_init__()
+
+    def _check_choppers(self) -> None:
+        pass
+
+
+@dataclass(frozen=True, eq=False)
+class ChoppedTTv2Config(TTv2Config):
+    r"""c-TTv2 (chopped TT-v2; Rasch et al. 2024; aihwkit ``ChoppedTransferCompound``)."""
+
+    in_chop_prob: float = 0.1
+    """aihwkit ``in_chop_prob`` ∈ (0, 1]: input-chopper switch probability per column read."""
+
+    name: ClassVar[str] = "c-ttv2"
+
+    def _check_choppers(self) -> None:
+        if not 0.0 < self.in_chop_prob <= 1.0:
+            raise ConfigError(f"in_chop_prob must lie in (0, 1] (got {self.in_chop_prob!r})")
+
+
+@dataclass(frozen=True, eq=False)
+class AGADConfig(ChoppedTTv2Config):
+    r"""AGAD (Rasch et al. 2024; aihwkit ``DynamicTransferCompound``): c-TTv2 with a dynamic reference."""
+
+    chop_random: bool = False
+    """aihwkit ``in_chop_random`` (False in aihwkit's AGAD preset: regular switches every N reads)."""
+    tail_weightening: float = 5.0
+    """aihwkit ``tail_weightening``: the running mean's rate is β = min(tail_weightening/N, 1)."""
+
+    name: ClassVar[str] = "agad"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "tail_weightening", positive("tail_weightening", self.tail_weightening))
+
+    def _check_choppers(self) -> None:
+        if self.in_chop_prob == 0.0:
+            raise ConfigError("AGAD needs in_chop_prob > 0 (it sets the chopper period N = ceil(1/in_chop_prob))")
+        super()._check_choppers()
+
+    @property
+    def beta_mean(self) -> float:
+        """β = min(tail_weightening/N, 1), the rate of the running mean of the reads."""
+        return min(self.tail_weightening / self.chop_period, 1.0)
+
+
+# -- the steps, as small pure functions --------------------------------------------------------------
+
+def _auto_rate(rate: Any, gran: float, desired_bl: int, momentum: float, m_x: Array, m_d: Array, x: Array,
+               d: Array) -> tuple[Any, Array, Array]:
+    """aihwkit ``auto_scale``: the write rate ``rate·desired_bl·δ/(m_x m_d)`` and the updated EMAs."""
+    m_x, m_d = _auto_scale(m_x, m_d, x, d, momentum)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = desired_bl * gran / (m_x * m_d)
+    return rate * np.where(np.isfinite(scale), scale, 0.0)[:, None, None], m_x, m_d
+
+
+def _per_sample(cfg: Any, update: Callable[..., Any]) -> Callable[..., Any]:
+    """The matrix ``step(state, x, d, rng=None, lr=1.0)``: inputs checked, one update per sample for
+    ``accumulate="sample"``; ``lr`` is the optimizer learning rate (aihwkit's SGD ``lr``)."""
+
+    def step(state: Any, x: Any, d: Any, rng: Any = None, lr: float = 1.0) -> Any:
+        x, d = cfg.numerics.inputs(x, d, state.w)
+        if cfg.accumulate == "sample" and x.shape[1] > 1:
             for b in range(x.shape[1]):
-                state = update(state, x[:, b:b + 1], d[:, b:b + 1], rng)
+                state = update(cfg, state, x[:, b:b + 1], d[:, b:b + 1], rng, lr)
             return state
-        return update(state, x, d, rng)
+        return update(cfg, state, x, d, rng, lr)
+
+    return step
+
+
+def _read_columns(cfg: TransferConfig, a: Array, sl: slice, rng: Any) -> Array:
+    """``ω = A[:, sl] + σ_read ξ``: the (noisy) read of the columns ``sl`` of A."""
+    read = a[:, :, sl]
+    if cfg.read_noise:
+        if rng is None:
+            raise ConfigError("noisy transfer reads need an rng")
+        read = read + cfg.read_noise * cfg.numerics.noise(rng, read.shape, read.dtype)
+    return read
+
+
+def _set_columns(arr: Array, sl: slice, value: Array) -> Array:
+    """A copy of ``arr`` with the columns ``sl`` replaced (inputs are never mutated)."""
+    out = arr.copy()
+    out[:, :, sl] = value
+    return out
+
+
+def _direct_transfer(cfg: TransferConfig, w: Array, sl: slice, read: Array, rate: Any, rng: Any) -> Array:
+    """TT-v1: ``C[:, sl] ← U_q(C[:, sl], +λ_T ω)`` (``rate`` = λ_T)."""
+    return _set_columns(w, sl, cfg.numerics.transfer(w[:, :, sl], rate * read, cfg.device, sl, cfg.mode, rng))
+
+
+def _agad_reference(ref: Array, switched: Array, mean: Array, sl: slice) -> tuple[Array, Array]:
+    """AGAD: ``p_ref[:, k] ← M[:, k]`` for the columns whose chopper switched since their last read."""
+    sw = switched[:, sl]
+    if not sw.any():
+        return ref, switched
+    ref = _set_columns(ref, sl, np.where(sw[:, None, :], mean[:, :, sl], ref[:, :, sl]))
+    switched = switched.copy()
+    switched[:, sl] = False
+    return ref, switched
+
+
+def _buffer_columns(cfg: TTv2Config, h: Array, sl: slice, sign: Array, z: Array, n_in: int) -> tuple[Array, Array]:
+    """``H[:, k] ← (1 − decay) H[:, k] + λ_H c_in[k] c_out ⊙ z``, then the threshold rule: (pulses n, new H)."""
+    hk = h[:, :, sl]
+    hk = (1.0 - cfg.decay) * hk if cfg.decay else hk
+    hk = hk + cfg.lam_h(n_in) * sign * z
+    n, hk = threshold_transfer(hk, cfg.max_pulses, cfg.momentum, cfg.forget_buffer, cfg.buffer_cap)
+    return n, _set_columns(h, sl, hk)
+
+
+def _pulse_columns(cfg: TTv2Config, w: Array, pulses: Array, sl: slice, n: Array, rng: Any) -> tuple[Array, Array]:
+    """Write the signed pulse counts ``n`` onto ``C[:, sl]`` and count them."""
+    w = _set_columns(w, sl, _write_pulses(w[:, :, sl], n, _columns(cfg.device, sl), cfg.mode, cfg.g_slow, rng))
+    pulses = pulses.copy()
+    pulses[:, :, sl] += np.abs(n).astype(np.int64)
+    return w, pulses
+
+
+def _in_chopper_flips(cfg: TTv2Config, trials: int, r: int, sweep: int, rng: Any) -> Array:
+    """Which of the r input choppers switch after this read (random with ``in_chop_prob`` or regular)."""
+    if cfg.chop_random:
+        if rng is None:
+            raise ConfigError("random choppers need an rng")
+        return rng.random((trials, r)) < cfg.in_chop_prob
+    period = cfg.chop_period
+    return np.full((trials, r), sweep % period == period - 1)
+
+
+def _buffered_transfer(cfg: TTv2Config, s: dict[str, Any], t0: int, r: int, read: Array, rng: Any) -> None:
+    """TT-v2 family: buffer, threshold pulses and chopper switches for the reads t0 .. t0 + r − 1."""
+    trials, n_out, n_in = s["w"].shape
+    c0 = t0 % n_in
+    sl = slice(c0, c0 + r)
+    sweep = t0 // n_in
+    agad = isinstance(cfg, AGADConfig)
+    sign = s["c_in"][:, None, sl] * s["c_out"][:, :, None]
+    z = read
+    if agad:
+        s["ref"], s["switched"] = _agad_reference(s["ref"], s["switched"], s["mean"], sl)
+        z = read - s["ref"][:, :, sl]
+    n, s["h"] = _buffer_columns(cfg, s["h"], sl, sign, z, n_in)
+    if agad:
+        beta = cfg.beta_mean                      # type: ignore[attr-defined]
+        s["mean"] = _set_columns(s["mean"], sl, (1.0 - beta) * s["mean"][:, :, sl] + beta * read)
+    if np.any(n) and not (agad and sweep <= cfg.chop_period):   # AGAD: no C writes in the first period
+        s["w"], s["pulses"] = _pulse_columns(cfg, s["w"], s["pulses"], sl, n, rng)
+    if cfg.chop_period:
+        flip = _in_chopper_flips(cfg, trials, r, sweep, rng)
+        if flip.any():
+            c_in = s["c_in"].copy()
+            c_in[:, sl] = np.where(flip, -c_in[:, sl], c_in[:, sl])
+            s["c_in"] = c_in
+            if agad:
+                switched = s["switched"].copy()
+                switched[:, sl] |= flip
+                s["switched"] = switched
+    if cfg.out_chop_prob and c0 + r == n_in:
+        if rng is None:
+            raise ConfigError("output choppers need an rng")
+        flip = rng.random((trials, n_out)) < cfg.out_chop_prob
+        s["c_out"] = np.where(flip, -s["c_out"], s["c_out"])
+
+
+def _transfer_reads(cfg: TransferConfig, s: dict[str, Any], t0: int, r: int, lr: float, rng: Any) -> None:
+    """Transfer events t0 .. t0 + r − 1 on the contiguous columns of one sweep (updates ``s``)."""
+    n_in = s["w"].shape[2]
+    sl = slice(t0 % n_in, t0 % n_in + r)
+    read = _read_columns(cfg, s["a"], sl, rng)
+    if isinstance(cfg, TTv2Config):
+        _buffered_transfer(cfg, s, t0, r, read, rng)
+    else:
+        s["w"] = _direct_transfer(cfg, s["w"], sl, read, _scaled(cfg.transfer_lr, lr, cfg.scale_transfer_lr), rng)
+
+
+def transfer_init(cfg: TransferConfig, w0: Any) -> TransferState:
+    """The initial :class:`TransferState` for the weights ``w0`` (trials, out, in): A = H = 0, choppers +1."""
+    w = cfg.numerics.weights(w0, cfg.device, lr_fast=cfg.lr_fast, transfer_lr=cfg.transfer_lr)
+    t, o, i = w.shape
+    zeros = np.zeros_like(w)
+    agad_shape = w.shape if isinstance(cfg, AGADConfig) else (t, 0, 0)
+    nan = np.full(t, np.nan)
+    return TransferState(w, zeros.copy(), zeros.copy() if cfg.buffered else np.zeros((t, 0, 0)),
+                         np.ones((t, i), dtype=w.dtype), np.ones((t, o), dtype=w.dtype), np.zeros(agad_shape),
+                         np.zeros(agad_shape),
+                         np.zeros((t, i), dtype=bool), nan, nan.copy(), np.zeros(w.shape, dtype=np.int64), 0, 0)
+
+
+def transfer_query(cfg: TransferConfig, state: TransferState) -> Array:
+    """The presented weights ``C + γ (c_out c_inᵀ) ⊙ A`` (C when γ = 0)."""
+    if cfg.gamma == 0.0:
+        return state.w
+    return state.w + cfg.gamma * state.a * state.c_in[:, None, :] * state.c_out[:, :, None]
+
+
+def transfer_update(cfg: TransferConfig, state: TransferState, x: Array, d: Array, rng: Any,
+                    lr: float = 1.0) -> TransferState:
+    """One mini-batch: the (chopped) gradient write onto A, then every transfer due (column reads)."""
+    s = state._asdict()
+    n_in = state.w.shape[2]
+    lr_a = _scaled(cfg.lr_fast, lr, cfg.scale_fast_lr)
+    if cfg.auto_scale:
+        lr_a, s["m_x"], s["m_d"] = _auto_rate(lr_a, cfg.g_fast, cfg.desired_bl, cfg.auto_momentum,
+                                              state.m_x, state.m_d, x, d)
+    xc = x * state.c_in[:, None, :] if cfg.chop_period else x
+    dc = d * state.c_out[:, None, :] if getattr(cfg, "out_chop_prob", 0.0) else d
+    s["a"] = cfg.numerics.write(state.a, xc, dc, lr_a, cfg.fast_device, cfg.fast_mode, rng, cfg.accumulate,
+                                cfg.kernel_fast)
+    k_new = state.k + (1 if cfg.units_in_mbatch else x.shape[1])
+    events = (k_new // cfg.transfer_every - state.k // cfg.transfer_every) * (cfg.n_reads or n_in)
+    t = state.t
+    while events > 0:
+        r = min(events, n_in - t % n_in)
+        _transfer_reads(cfg, s, t, r, lr, rng)
+        t += r
+        events -= r
+    s["k"], s["t"] = k_new, t
+    return TransferState(**s)
+
+
+def transfer_algorithm(cfg: TransferConfig) -> Algorithm:
+    """The :class:`Algorithm` (matrix step API) of a transfer-family config."""
+    if not isinstance(cfg, TransferConfig) or type(cfg) is TransferConfig:
+        raise ConfigError(f"transfer_algorithm needs a TT-v1/TT-v2-family config (got {type(cfg).__name__})")
+    device, device_fast = cfg.device, cfg.fast_device
 
     def analog(state: TransferState) -> list[tuple[str, Array, AnyDevice]]:
         return [("w", state.w, device), ("a", state.a, device_fast)]
 
-    hyper = {"kind": kind, "lr_fast": _describe(lr_fast), "transfer_lr": _describe(transfer_lr),
-             "transfer_every": transfer_every, "n_reads": n_reads, "read_noise": read_noise, "gamma": gamma,
-             "accumulate": accumulate, "units_in_mbatch": units_in_mbatch, "auto_scale": auto_scale,
-             "auto_momentum": auto_momentum, "desired_bl": desired_bl, "granularity": g_slow,
-             "granularity_fast": g_fast, "buffer_granularity": buffer_granularity,
-             "auto_granularity": auto_granularity, "decay": decay, "max_pulses": max_pulses,
-             "momentum": momentum, "forget_buffer": forget_buffer, "buffer_cap": buffer_cap,
-             "in_chop_prob": in_chop_prob, "chop_random": chop_random, "out_chop_prob": out_chop_prob,
-             "chop_period": chop_period, "tail_weightening": tail_weightening, "beta_mean": beta,
-             "device": _describe(device), "device_fast": _describe(device_fast), "mode": mode.as_dict(),
-             "mode_fast": mode_fast.as_dict()}
-    return TransferAlgorithm(name, init, query, step, analog, hyper)
+    return Algorithm(cfg.name, partial(transfer_init, cfg), partial(transfer_query, cfg),
+                     _per_sample(cfg, transfer_update), analog, cfg, ("x", "d"))
 
 
-_COMMON_DEFAULTS: dict[str, Any] = dict(
-    device_fast=None, mode_fast=None, transfer_lr=1.0, transfer_every=1, n_reads=1, read_noise=0.0, gamma=0.0,
-    accumulate="signs", units_in_mbatch=False, auto_scale=False, auto_momentum=0.99, desired_bl=31,
-    granularity=None, granularity_fast=None, buffer_granularity=1.0, auto_granularity=0.0, decay=0.0,
-    max_pulses=1, momentum=0.0, forget_buffer=True, buffer_cap=0.0, in_chop_prob=0.0, chop_random=True,
-    out_chop_prob=0.0, tail_weightening=5.0)
+def tile_sgd_init(cfg: TileSGDConfig, w0: Any) -> TileSGDState:
+    w = cfg.numerics.weights(w0, cfg.device, lr=cfg.lr)
+    nan = np.full(w.shape[0], np.nan)
+    return TileSGDState(w, nan, nan.copy(), 0)
 
 
-def _kw(overrides: dict[str, Any], **fixed: Any) -> dict[str, Any]:
-    out = dict(_COMMON_DEFAULTS)
-    for key, value in overrides.items():
-        if key not in out:
-            raise ConfigError(f"unknown option {key!r} (allowed: {', '.join(sorted(out))})")
-        out[key] = value
-    out.update(fixed)
-    return out
+def tile_sgd_update(cfg: TileSGDConfig, state: TileSGDState, x: Array, d: Array, rng: Any,
+                    lr: float = 1.0) -> TileSGDState:
+    """``W ← U_q(W, −λ·lr Σ_b d_b x_bᵀ)`` (λ auto-scaled if configured; ``lr``: the optimizer's rate)."""
+    m_x, m_d = state.m_x, state.m_d
+    eff = _scaled(cfg.lr, lr, True)
+    if cfg.auto_scale:
+        eff, m_x, m_d = _auto_rate(eff, cfg.scale_granularity, cfg.desired_bl, cfg.auto_momentum, m_x, m_d, x, d)
+    w = cfg.numerics.write(state.w, x, d, eff, cfg.device, cfg.mode, rng, cfg.accumulate, cfg.kernel)
+    return TileSGDState(w, m_x, m_d, state.k + x.shape[1])
+
+
+def tile_sgd_algorithm(cfg: TileSGDConfig) -> Algorithm:
+    """The :class:`Algorithm` (matrix step API) of in-memory SGD on a tile."""
+    device = cfg.device
+    return Algorithm(cfg.name, partial(tile_sgd_init, cfg), lambda s: s.w,
+                     _per_sample(cfg, tile_sgd_update),
+                     lambda s: [("w", s.w, device)], cfg, ("x", "d"))
+
+
+# -- factories (thin constructors of the configs) ---------------------------------------------------
+
+def _config(cls: type, lr_fast: Any, device: AnyDevice, options: dict[str, Any], **given: Any) -> Any:
+    allowed = {f.name for f in dataclasses.fields(cls) if f.init} - {"lr_fast", "device"}
+    for key in options:
+        if key not in allowed:
+            raise ConfigError(f"unknown option {key!r} of {cls.name} (allowed: {', '.join(sorted(allowed))})")
+    return cls(lr_fast, device, **given, **options)
 
 
 def ttv1(lr_fast: Any, device: AnyDevice, *, mode: UpdateMode = Expected(), transfer_lr: Any = 1.0,
-         transfer_every: int = 1, n_reads: int = 1, **options: Any) -> TransferAlgorithm:
-    r"""Tiki-Taka v1 with column-wise transfer (aihwkit ``TransferCompound``, AIHWKIT.md §3.1).
+         transfer_every: int = 1, n_reads: int = 1, **options: Any) -> Algorithm:
+    r"""Tiki-Taka v1 with column-wise transfer (aihwkit ``TransferCompound``; :class:`TTv1Config`).
 
     .. math:: A \leftarrow U_q(A, -\lambda_A \textstyle\sum_b d_b x_b^\top);\quad
               C[:, k] \leftarrow U_q(C[:, k], +\lambda_T (A[:, k] + \sigma\xi))
@@ -554,37 +959,34 @@ def ttv1(lr_fast: Any, device: AnyDevice, *, mode: UpdateMode = Expected(), tran
     (aihwkit ``n_reads_per_transfer``; ``units_in_mbatch=True`` is aihwkit's TT-v1 default).
     ``transfer_lr`` = λ_T (aihwkit ``transfer_lr`` × optimizer lr). No digital buffer.
     """
-    options.setdefault("units_in_mbatch", True)
     for bad in ("in_chop_prob", "out_chop_prob"):
         if options.get(bad):
             raise ConfigError(f"{bad} is not an option of TT-v1 (use chopped_ttv2)")
-    return _transfer_family("ttv1", "ttv1", lr_fast, device, **_kw(options, mode=mode, transfer_lr=transfer_lr,
-                                                                     transfer_every=transfer_every, n_reads=n_reads))
+        options.pop(bad, None)
+    return transfer_algorithm(_config(TTv1Config, lr_fast, device, options, mode=mode, transfer_lr=transfer_lr,
+                                      transfer_every=transfer_every, n_reads=n_reads))
 
 
 def ttv2(lr_fast: Any, device: AnyDevice, *, mode: UpdateMode = Expected(), transfer_lr: Any = 1.0,
-         transfer_every: int = 1, **options: Any) -> TransferAlgorithm:
-    r"""TT-v2: column reads of A accumulated in a digital buffer H, threshold pulses into C.
+         transfer_every: int = 1, **options: Any) -> Algorithm:
+    r"""TT-v2: column reads of A accumulated in a digital buffer H, threshold pulses into C (:class:`TTv2Config`).
 
     .. math:: H[:, k] \leftarrow H[:, k] + \lambda_H (A[:, k] + \sigma\xi);\quad
               n = \mathrm{clip}(\mathrm{trunc}(H[:, k]), \pm n_{max}) \text{ where } |H| \ge 1
 
     then ``n`` pulses into ``C[:, k]`` and ``H ← momentum·H`` (``forget_buffer``, default,
-    momentum 0 ⇒ reset) or ``H ← H − (1 − momentum)n`` (AIHWKIT.md §3.2–3.3; aihwkit's
-    ``ttv2`` = ``ChoppedTransferCompound`` with ``in_chop_prob = 0``; Rasch et al. 2024 Fig. 1).
+    momentum 0 ⇒ reset) or ``H ← H − (1 − momentum)n`` (aihwkit's ``ttv2`` preset =
+    ``ChoppedTransferCompound`` with ``in_chop_prob = 0``; Rasch et al. 2024 Fig. 1).
     The reference is the nominal symmetric point 0: a device offset is read as signal.
-    Options: see the module docstring (``n_reads``, ``read_noise``, ``max_pulses``,
-    ``momentum``, ``forget_buffer``, ``buffer_granularity``, ``auto_granularity``, ``auto_scale``, …).
+    Options: the fields of :class:`TTv2Config`.
     """
-    if options.get("in_chop_prob"):
-        raise ConfigError("in_chop_prob must be 0 for TT-v2 (use chopped_ttv2)")
-    return _transfer_family("buffered", "ttv2", lr_fast, device, **_kw(options, mode=mode, transfer_lr=transfer_lr,
-                                                                       transfer_every=transfer_every))
+    return transfer_algorithm(_config(TTv2Config, lr_fast, device, options, mode=mode, transfer_lr=transfer_lr,
+                                      transfer_every=transfer_every))
 
 
 def rlv2(lr_fast: Any, device: AnyDevice, *, beta: float, gamma: float = 0.0, mode: UpdateMode = Expected(),
-         transfer_every: int = 1, n_reads: int | None = None, **options: Any) -> TransferAlgorithm:
-    r"""RL-v2 (P2 §5, THEORY §4.5): decaying digital buffer and one-pulse threshold transfer.
+         transfer_every: int = 1, n_reads: int | None = None, **options: Any) -> Algorithm:
+    r"""RL-v2 (P2 §5): decaying digital buffer and one-pulse threshold transfer (:class:`RLv2Config`).
 
     In pulse units h = H/δ_C of the paper's buffer:
 
@@ -595,25 +997,18 @@ def rlv2(lr_fast: Any, device: AnyDevice, *, beta: float, gamma: float = 0.0, mo
     columns are read every ``transfer_every`` updates (``n_reads = in``), as in P2; a smaller
     ``n_reads`` gives column-wise transfer. (TT-v2 differs by no (1 − β) decay and γ = 0.)
     """
-    beta = finite_float("beta", beta)
-    if not 0.0 < beta < 1.0:
-        raise ConfigError(f"beta must lie in (0, 1) (got {beta!r})")
-    g_slow = _granularity(check_mode(mode), options.pop("granularity", None), "granularity")
     for fixed in ("transfer_lr", "decay", "forget_buffer", "max_pulses", "momentum", "buffer_granularity",
                   "auto_granularity", "granularity_fast"):
         if fixed in options:
             raise ConfigError(f"{fixed} is fixed by RL-v2 (set beta instead)")
-    # λ_H = β/δ_C: transfer_lr = β and buffer granularity δ_C expressed via granularity_fast
-    return _transfer_family("buffered", "rlv2", lr_fast, device,
-                            **_kw(options, mode=mode, transfer_every=transfer_every, n_reads=n_reads, gamma=gamma,
-                                  transfer_lr=beta, decay=beta, forget_buffer=False, max_pulses=1, momentum=0.0,
-                                  granularity=g_slow, granularity_fast=g_slow))
+    return transfer_algorithm(_config(RLv2Config, lr_fast, device, options, beta=beta, gamma=gamma, mode=mode,
+                                      transfer_every=transfer_every, n_reads=n_reads))
 
 
 def chopped_ttv2(lr_fast: Any, device: AnyDevice, *, in_chop_prob: float = 0.1, chop_random: bool = True,
                  mode: UpdateMode = Expected(), transfer_lr: Any = 1.0, transfer_every: int = 1,
-                 **options: Any) -> TransferAlgorithm:
-    r"""c-TTv2 (chopped TT-v2; Rasch et al. 2024; aihwkit ``ChoppedTransferCompound``, TRANSFER.md §2.2).
+                 **options: Any) -> Algorithm:
+    r"""c-TTv2 (chopped TT-v2; Rasch et al. 2024; aihwkit ``ChoppedTransferCompound``; :class:`ChoppedTTv2Config`).
 
     A accumulates the chopped gradient ``−λ_A (c_out ⊙ d)(c_in ⊙ x)ᵀ``; the read of column k
     is un-chopped before accumulation, ``H[:, k] += λ_H c_in[k] c_out ⊙ ω``, so a constant
@@ -621,17 +1016,16 @@ def chopped_ttv2(lr_fast: Any, device: AnyDevice, *, in_chop_prob: float = 0.1, 
     flip with probability ``in_chop_prob`` per read (``chop_random=True``) or regularly every
     ``max(ceil(1/in_chop_prob), 2)`` reads of a column (``chop_random=False``).
     """
-    if positive("in_chop_prob", in_chop_prob) > 1:
-        raise ConfigError(f"in_chop_prob must lie in (0, 1] (got {in_chop_prob!r})")
-    return _transfer_family("buffered", "c-ttv2", lr_fast, device,
-                            **_kw(options, mode=mode, transfer_lr=transfer_lr, transfer_every=transfer_every,
-                                  in_chop_prob=in_chop_prob, chop_random=chop_random))
+    positive("in_chop_prob", in_chop_prob)
+    return transfer_algorithm(_config(ChoppedTTv2Config, lr_fast, device, options, in_chop_prob=in_chop_prob,
+                                      chop_random=chop_random, mode=mode, transfer_lr=transfer_lr,
+                                      transfer_every=transfer_every))
 
 
 def agad(lr_fast: Any, device: AnyDevice, *, in_chop_prob: float = 0.1, tail_weightening: float = 5.0,
          chop_random: bool = False, mode: UpdateMode = Expected(), transfer_lr: Any = 1.0, transfer_every: int = 1,
-         **options: Any) -> TransferAlgorithm:
-    r"""AGAD (Rasch et al. 2024; aihwkit ``DynamicTransferCompound``, TRANSFER.md §2.3, AIHWKIT.md §3.4).
+         **options: Any) -> Algorithm:
+    r"""AGAD (Rasch et al. 2024; aihwkit ``DynamicTransferCompound``; :class:`AGADConfig`).
 
     c-TTv2 whose buffer input is the read relative to a dynamic reference,
     ``H[:, k] += λ_H c_in[k] c_out ⊙ (ω − p_ref[:, k])``, where ``p_ref[:, k]`` is the running
@@ -639,58 +1033,23 @@ def agad(lr_fast: Any, device: AnyDevice, *, in_chop_prob: float = 0.1, tail_wei
     frozen at the first read after column k's chopper switched. Regular choppers by default;
     C is not written during the first chopper period.
     """
-    return _transfer_family("dynamic", "agad", lr_fast, device,
-                            **_kw(options, mode=mode, transfer_lr=transfer_lr, transfer_every=transfer_every,
-                                  in_chop_prob=in_chop_prob, chop_random=chop_random,
-                                  tail_weightening=tail_weightening))
+    return transfer_algorithm(_config(AGADConfig, lr_fast, device, options, in_chop_prob=in_chop_prob,
+                                      tail_weightening=tail_weightening, chop_random=chop_random, mode=mode,
+                                      transfer_lr=transfer_lr, transfer_every=transfer_every))
 
 
 def analog_sgd_tile(lr: Any, device: AnyDevice, *, mode: UpdateMode = Expected(), accumulate: str = "signs",
                     auto_scale: bool = False, auto_momentum: float = 0.99, desired_bl: int = 31,
-                    granularity: Any = None) -> TransferAlgorithm:
+                    granularity: Any = None) -> Algorithm:
     r"""In-memory SGD on a tile: ``W ← U_q(W, −λ Σ_b d_b x_bᵀ)`` (aihwkit ``SingleRPUConfig``).
+
+    Builds a :class:`TileSGDConfig`.
 
     Same ``accumulate`` choices and ``auto_scale`` rule as the transfer algorithms
     (``λ = lr · desired_bl · δ / (m_x m_d)`` when auto-scaling).
     """
-    lr = _rate("lr", lr)
-    device = _check_device(device, "device")
-    mode = check_mode(mode)
-    accumulate = _check_accumulate(accumulate)
-    desired_bl = positive_int("desired_bl", desired_bl)
-    auto_momentum = finite_float("auto_momentum", auto_momentum)
-    if not 0.0 <= auto_momentum < 1.0:
-        raise ConfigError(f"auto_momentum must lie in [0, 1) (got {auto_momentum!r})")
-    gran = _granularity(mode, granularity, "granularity") if auto_scale else None
-    kernel = PulseKernel.build(device, mode)
-
-    def init(w0: Any) -> TileSGDState:
-        w = _as_tile(w0, lr=lr)
-        nan = np.full(w.shape[0], np.nan)
-        return TileSGDState(w, nan, nan.copy(), 0)
-
-    def update(state: TileSGDState, x: Array, d: Array, rng: Any) -> TileSGDState:
-        m_x, m_d = state.m_x, state.m_d
-        eff = lr
-        if auto_scale:
-            m_x, m_d = _auto_scale(m_x, m_d, x, d, auto_momentum)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scale = desired_bl * gran / (m_x * m_d)
-            eff = lr * np.where(np.isfinite(scale), scale, 0.0)[:, None, None]
-        w = gradient_write(state.w, x, d, eff, device, mode, rng, accumulate, kernel)
-        return TileSGDState(w, m_x, m_d, state.k + x.shape[1])
-
-    def step(state: TileSGDState, x: Any, d: Any, rng: Any = None) -> TileSGDState:
-        x, d = _check_inputs(x, d, state.w)
-        if accumulate == "sample" and x.shape[1] > 1:
-            for b in range(x.shape[1]):
-                state = update(state, x[:, b:b + 1], d[:, b:b + 1], rng)
-            return state
-        return update(state, x, d, rng)
-
-    hyper = {"lr": _describe(lr), "device": _describe(device), "mode": mode.as_dict(), "accumulate": accumulate,
-             "auto_scale": auto_scale, "desired_bl": desired_bl}
-    return TransferAlgorithm("analog-sgd-tile", init, lambda s: s.w, step, lambda s: [("w", s.w, device)], hyper)
+    return tile_sgd_algorithm(TileSGDConfig(lr, device, mode, accumulate, auto_scale, auto_momentum, desired_bl,
+                                            granularity))
 
 
 TRANSFER_ALGORITHMS = {"sgd": analog_sgd_tile, "ttv1": ttv1, "ttv2": ttv2, "rlv2": rlv2, "c-ttv2": chopped_ttv2,
@@ -711,7 +1070,7 @@ def _flat_device(device: AnyDevice, trials: int, size: int) -> AnyDevice:
                        name=device.name)
 
 
-def as_vector_algorithm(alg: TransferAlgorithm, shape: tuple[int, int] | None = None) -> Any:
+def as_vector_algorithm(alg: Algorithm, shape: tuple[int, int] | None = None) -> Any:
     r"""Wrap a tile algorithm as a :class:`convergence.sim.algorithms.Algorithm` on vectors (trials, d).
 
     The weight vector is the tile of ``shape = (out, in)`` (default ``(d, 1)``: one column holds the
