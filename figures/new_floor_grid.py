@@ -17,10 +17,8 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.theory.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor
-
-C = recipe_helpers(__file__)
 
 NAME = "new_floor_grid"
 TITLE = "Analog SGD floor over (σ, τ): simulation vs the D3 mean-field contour"

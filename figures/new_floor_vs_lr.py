@@ -18,10 +18,8 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.theory.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor
-
-C = recipe_helpers(__file__)
 
 NAME = "new_floor_vs_lr"
 TITLE = "Error floor vs step size: digital SGD and Tiki-Taka vanish, Analog SGD stalls at the D3 floor"

@@ -22,10 +22,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.theory.meanfield import SQRT_2_OVER_PI, asgd_quadratic_fixed_point
-
-C = recipe_helpers(__file__)
 
 NAME = "new_stationary_vs_penalty"
 TITLE = "Analog SGD's stationary point vs the implicit-penalty minimiser W^S (P2 Thm 1/5)"

@@ -24,10 +24,8 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.physics.pulses import apply_pulses
-
-C = recipe_helpers(__file__)
 
 NAME = "p1_fig2_fig6"
 TITLE = "Response factors q±, F and G of the ALD, linear-step, power and exponential devices (P1)"

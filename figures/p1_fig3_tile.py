@@ -30,12 +30,10 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.physics.periphery import IOParameters
 from convergence.tile.analog_tile import AnalogTile, UpdateParameters
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
-
-C = recipe_helpers(__file__)
 
 NAME = "p1_fig3_tile"
 TITLE = "P1 Fig. 3 on an aihwkit-like tile: eq (3) vs expected, rounding and pulse-train updates"

@@ -15,10 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 
-
-C = recipe_helpers(__file__)
 
 NAME = "p1_fig4_left"
 TITLE = "τ ablation: the Analog SGD error floor decreases as τ grows and approaches digital SGD"

@@ -31,10 +31,8 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.theory.meanfield import tt_clin_floor_selfconsistent
-
-C = recipe_helpers(__file__)
 
 NAME = "p2_fig2"
 TITLE = "Tiki-Taka degrades as c_Lin shifts the residual array's symmetric point; Analog SGD for contrast"

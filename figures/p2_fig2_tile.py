@@ -28,12 +28,10 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.physics.periphery import IOParameters, forward
 from convergence.tile.analog_tile import AnalogTile, UpdateParameters
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
-
-C = recipe_helpers(__file__)
 
 NAME = "p2_fig2_tile"
 TITLE = "P2 Fig. 2 on an aihwkit-like tile: TT vs Analog SGD over c_Lin in expected, rounding and pulse-train modes"

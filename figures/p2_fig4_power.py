@@ -51,11 +51,9 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.experiments import networks as E
 
-
-C = recipe_helpers(__file__)
 
 NAME = "p2_fig4"
 TITLE = "Power response (γ_res = 0.5): Tiki-Taka tracks digital SGD, Analog SGD lags"

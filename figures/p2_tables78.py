@@ -23,11 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.experiments import networks as E
 
-
-C = recipe_helpers(__file__)
 
 NAME = "p2_tables78"
 TITLE = "Cycle-to-cycle variation (Table 7) and response-function ablation (Table 8) on the FCN"

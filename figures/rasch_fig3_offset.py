@@ -21,11 +21,9 @@ import numpy as np
 
 import convergence as cv
 from convergence.tile import transfer_family as T
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.tile.programming import programming_run, reference_device
 
-
-C = recipe_helpers(__file__)
 
 NAME = "rasch_fig3"
 TITLE = "Reference offset on A: TT-v2 breaks down, c-TTv2 slows down, AGAD is exact (5×5 tile, δ = 0.05)"

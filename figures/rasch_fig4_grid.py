@@ -24,11 +24,9 @@ import numpy as np
 
 import convergence as cv
 from convergence.tile import transfer_family as T
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.tile.programming import programming_run, reference_device
 
-
-C = recipe_helpers(__file__)
 
 NAME = "rasch_fig4"
 TITLE = "Weight-programming error vs reference-offset spread σ_r and number of states (SGD, TT-v2, c-TTv2, AGAD)"

@@ -22,10 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.swin import runner as R
-
-C = recipe_helpers(__file__)
 
 NAME = "transfer_swin_study"
 TITLE = "Analog fine-tuning of a pretrained micro Swin: c-TTv2 vs TT-v2, AGAD, Analog SGD, digital; device sweeps"
