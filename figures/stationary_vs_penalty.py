@@ -25,7 +25,7 @@ import convergence as cv
 from convergence.experiments import recipe_kit as C
 from convergence.theory.meanfield import SQRT_2_OVER_PI, asgd_quadratic_fixed_point
 
-NAME = "new_stationary_vs_penalty"
+NAME = "stationary_vs_penalty"
 TITLE = "Analog SGD's stationary point vs the implicit-penalty minimiser W^S (P2 Thm 1/5)"
 PAPER = "new"
 SEED = 20260102

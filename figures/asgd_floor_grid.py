@@ -20,7 +20,7 @@ import convergence as cv
 from convergence.experiments import recipe_kit as C
 from convergence.theory.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor
 
-NAME = "new_floor_grid"
+NAME = "asgd_floor_grid"
 TITLE = "Analog SGD floor over (σ, τ): simulation vs the D3 mean-field contour"
 PAPER = "new"
 SEED = 20260101

@@ -25,7 +25,7 @@ import convergence as cv
 from convergence.theory.bounds import asgd_step_size, asgd_step_size_valid, get_bound
 from convergence.experiments import recipe_kit as C
 
-NAME = "new_thm2_bound"
+NAME = "p1_thm2_bound"
 TITLE = "P1 Theorem 2: the upper bound vs the measured average squared gradient over K"
 PAPER = "new"
 SEED = 20260104

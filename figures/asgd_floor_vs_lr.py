@@ -21,7 +21,7 @@ import convergence as cv
 from convergence.experiments import recipe_kit as C
 from convergence.theory.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor
 
-NAME = "new_floor_vs_lr"
+NAME = "asgd_floor_vs_lr"
 TITLE = "Error floor vs step size: digital SGD and Tiki-Taka vanish, Analog SGD stalls at the D3 floor"
 PAPER = "new"
 SEED = 20260103
