@@ -216,7 +216,7 @@ def test_code_version_digests_every_layer_of_the_package(tmp_path, monkeypatch):
     change to a device, the step driver or the recipes' kit invalidates cached figures."""
     root = Path(convergence.__file__).resolve().parent
     names = {p.relative_to(root).as_posix() for p in fc.package_sources()}
-    assert {"physics/devices.py", "sim/simulate.py", "tile/programming.py",
+    assert {"physics/devices.py", "sim/driver.py", "sim/simulate.py", "tile/programming.py",
             "experiments/recipe_kit.py", "rng.py"} <= names
     # an edited source gives another version: digest a copy of the package with one byte changed
     copy = tmp_path / "convergence"
