@@ -66,7 +66,6 @@ def _symmetric_point(w: np.ndarray, G: np.ndarray) -> float:
 def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
     tau = float(cfg["tau"])
     n = int(cfg["n_grid"])
-    w2 = np.linspace(-tau, tau, n)
     syms = [float(s) for s in cfg["w_syms"]]
     ald = [cv.SoftBounds(tau, w_sym=s) for s in syms]
     w2s = [np.linspace(d.bounds[0], d.bounds[1], n) for d in ald]

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -325,8 +323,9 @@ def test_object_arrays_and_pickle_are_refused(tmp_path):
 
 
 def test_failing_recipe_is_reported_and_others_still_run(repo):
-    (repo / "figures" / "broken.py").write_text(SIMPLE.replace('NAME = "simple_fig"', 'NAME = "broken"')
-                                                .replace("rng = np.random", "raise RuntimeError('boom'); rng = np.random"))
+    broken = SIMPLE.replace('NAME = "simple_fig"', 'NAME = "broken"')
+    (repo / "figures" / "broken.py").write_text(broken.replace("rng = np.random",
+                                                               "raise RuntimeError('boom'); rng = np.random"))
     results = _run(repo)
     by = {r.name: r for r in results}
     assert by["broken"].status == "error" and "boom" in by["broken"].error
@@ -337,7 +336,7 @@ def test_failing_recipe_is_reported_and_others_still_run(repo):
 # -- parallelism ------------------------------------------------------------------------------------
 
 def _sweep_data(repo: Path, **kw) -> np.ndarray:
-    r = _only(_run(repo, ["sweep"], force=True, **kw), "sweep")
+    _only(_run(repo, ["sweep"], force=True, **kw), "sweep")
     with np.load(_entry(repo, "sweep")[0], allow_pickle=False) as z:
         assert z["x"].shape == (6, 4)
         return z["x"].copy()
