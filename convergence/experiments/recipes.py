@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from convergence._validate import ConfigError
-from convergence.experiments.cache import _canonical_json
+from convergence.experiments.cache import _canonical_json, _json_default
 
-__all__ = ["SCALES", "OPTIONAL_SCALES", "Recipe", "find_repo_root", "discover", "select", "recipes_for_scale",
-           "load_recipe", "source_digest"]
+__all__ = ["SCALES", "OPTIONAL_SCALES", "VERDICTS", "CLAIM_KEYS", "Recipe", "find_repo_root", "discover", "select",
+           "recipes_for_scale", "load_recipe", "normalise_claims", "source_digest"]
 
 #: the three scales every recipe defines (quick: tests; default: ``make figures``; paper: papers' counts)
 SCALES = ("quick", "default", "paper")
@@ -29,6 +29,10 @@ SCALES = ("quick", "default", "paper")
 #: ``long`` (``make figures-long``, about an hour on 2 cores): the network orderings that need more
 #: training than the main job's 20 minutes allow (P2 Fig. 4's CNN).
 OPTIONAL_SCALES = ("long",)
+#: the verdicts a claim may carry
+VERDICTS = ("holds", "fails", "erratum confirmed")
+#: the keys every claim dict has (``paper`` is added from the recipe's ``PAPER`` when missing)
+CLAIM_KEYS = ("id", "statement", "prediction", "measured", "uncertainty", "verdict")
 
 
 def find_repo_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -195,3 +199,21 @@ def recipes_for_scale(recipes: list[Recipe], scale: str, *, named: bool) -> list
     if not has:
         raise ConfigError(f"no recipe defines the optional scale {scale!r}")
     return has
+
+
+def normalise_claims(raw: Any, recipe: Recipe) -> list[dict[str, Any]]:
+    """Check ``claims()`` output against the contract (a list of dicts with :data:`CLAIM_KEYS` and a verdict in
+    :data:`VERDICTS`); malformed entries become failing claims that say what is wrong."""
+    out: list[dict[str, Any]] = []
+    if not isinstance(raw, (list, tuple)):
+        raw = [raw]
+    for i, c in enumerate(raw):
+        if not isinstance(c, dict) or any(k not in c for k in CLAIM_KEYS) or c.get("verdict") not in VERDICTS:
+            out.append({"id": f"{recipe.name}.claim{i}", "statement": f"malformed claim from {recipe.stem}.claims()",
+                        "prediction": "", "measured": None, "uncertainty": None, "verdict": "fails",
+                        "paper": recipe.paper, "invalid": repr(c)[:300]})
+            continue
+        c = json.loads(json.dumps(c, default=_json_default, allow_nan=True))
+        c.setdefault("paper", recipe.paper)
+        out.append(c)
+    return out

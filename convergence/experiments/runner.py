@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import os
 import platform
@@ -28,16 +27,12 @@ import numpy as np
 from convergence import __version__
 from convergence._validate import ConfigError
 from convergence.experiments.cache import (Cache, CacheEntryError, _atomic_write, _canonical_json, _check_arrays,
-                                           _json_default, cache_key, code_version)
+                                           cache_key, code_version)
 from convergence.experiments.parallel import _validate_settings, parallel_settings
 from convergence.experiments.recipes import (OPTIONAL_SCALES, SCALES, Recipe, discover, find_repo_root,
-                                             recipes_for_scale, select)
+                                             normalise_claims, recipes_for_scale, select)
 
-__all__ = ["FigureResult", "cache_status", "run_recipe", "run_figures", "versions", "VERDICTS", "CLAIM_KEYS"]
-
-VERDICTS = ("holds", "fails", "erratum confirmed")
-CLAIM_KEYS = ("id", "statement", "prediction", "measured", "uncertainty", "verdict")
-
+__all__ = ["FigureResult", "cache_status", "run_recipe", "run_figures", "versions"]
 
 def versions() -> dict[str, str]:
     """Versions of the interpreter and the numerical stack (recorded in sidecars and the report)."""
@@ -107,23 +102,6 @@ def _style_digest() -> str:
     return h.hexdigest()
 
 
-def _normalise_claims(raw: Any, recipe: Recipe) -> list[dict[str, Any]]:
-    """Validate ``claims()`` output; malformed entries become failing claims that say what is wrong."""
-    out: list[dict[str, Any]] = []
-    if not isinstance(raw, (list, tuple)):
-        raw = [raw]
-    for i, c in enumerate(raw):
-        if not isinstance(c, dict) or any(k not in c for k in CLAIM_KEYS) or c.get("verdict") not in VERDICTS:
-            out.append({"id": f"{recipe.name}.claim{i}", "statement": f"malformed claim from {recipe.stem}.claims()",
-                        "prediction": "", "measured": None, "uncertainty": None, "verdict": "fails",
-                        "paper": recipe.paper, "invalid": repr(c)[:300]})
-            continue
-        c = json.loads(json.dumps(c, default=_json_default, allow_nan=True))
-        c.setdefault("paper", recipe.paper)
-        out.append(c)
-    return out
-
-
 def cache_status(recipe: Recipe, scale: str, cache: Cache) -> tuple[str, str]:
     """(key, state) of a recipe at ``scale`` without computing: state is "cached", "missing" or "corrupt: ..."."""
     key = cache_key(recipe.name, recipe.config(scale), recipe.seed, code_version(), recipe.source_sha256)
@@ -176,7 +154,7 @@ def run_recipe(recipe: Recipe, scale: str, *, cache: Cache, out_dir: str | os.Pa
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
             cache.prune(recipe.name, scale, key)
         if hasattr(recipe.module, "claims"):
-            res.claims = _normalise_claims(recipe.module.claims(data, cfg), recipe)
+            res.claims = normalise_claims(recipe.module.claims(data, cfg), recipe)
         _plot(recipe, data, cfg, res, Path(out_dir), force=force)
     except Exception as exc:  # noqa: BLE001 - one broken recipe must not stop the others
         res.status = "error"
