@@ -54,8 +54,8 @@ def programming_run(alg: Any, w_target: Array, steps: int, rng: Any, *, noise_st
 
     Step k draws x ~ N(0, I) (trials, 1, in), then (if ``noise_std``) ξ, and applies
     ``alg.step`` with ``d = (W − W*) x + noise_std ξ``, all from ``rng`` in this order; the loop is
-    :func:`convergence.sim.driver.run`. Records are taken after 0, ``record_every``, 2·``record_every``,
-    … updates and after the last one.
+    :func:`convergence.sim.driver.run` (``progress``: its progress bar). Records are taken after 0,
+    ``record_every``, 2·``record_every``, … updates and after the last one.
 
     Returns ``steps`` (recorded update counts, starting at 0), ``rms`` (records, trials): the RMS
     over elements of ``W − W*`` (W = ``alg.query``), ``w_final`` and, if ``track`` is a trial
