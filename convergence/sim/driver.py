@@ -57,16 +57,17 @@ def run(state: S, step: Callable[[int, S], S], steps: int, *,
         raise ConfigError(f"steps must be an integer >= 0 (got {steps!r})")
     bar = _progress(steps, progress, unit)
     bar_every = max(1, steps // _BAR_CHUNKS)
-    every = observe_at is None
+    every = observe is not None and observe_at is None
+    some = observe is not None and observe_at is not None
     try:
         for k in range(steps):
-            if observe is not None and (every or k in observe_at):  # type: ignore[operator]
-                observe(k, state)
+            if every or (some and k in observe_at):  # type: ignore[operator]
+                observe(k, state)  # type: ignore[misc]
             state = step(k, state)
             if bar is not None and (k + 1) % bar_every == 0:
                 bar.update(bar_every)
-        if observe is not None and (every or steps in observe_at):  # type: ignore[operator]
-            observe(steps, state)
+        if every or (some and steps in observe_at):  # type: ignore[operator]
+            observe(steps, state)  # type: ignore[misc]
     finally:
         if bar is not None:
             bar.close()

@@ -244,11 +244,13 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
     n_tail = 0
     w_star = np.asarray(objective.w_star, dtype=float)
 
-    cur: dict[str, Any] = {}   # what observe(k) computed for step(k): the presented x_k and ∇f(x_k) if recorded
+    # what observe(k) computed for step(k): the presented weights x_k and, at recorded steps, ∇f(x_k)
+    x_k: Array = w_init
+    grad_k: Array | None = None
     r = 0
 
     def observe(k: int, state: Any) -> None:
-        nonlocal r, n_tail
+        nonlocal r, n_tail, x_k, grad_k
         x = algorithm.query(state)
         analog = algorithm.analog(state)
         if k == steps:  # the final state after the last step also decides the status
@@ -279,10 +281,10 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
                 np.add(tail_w, x, out=tail_w)
                 n_tail += 1
             r += 1
-        cur["x"], cur["grad"] = x, grad
+        x_k, grad_k = x, grad
 
     def step(k: int, state: Any) -> Any:
-        g = noise.sample(objective, cur["x"], noise_rng, cur["grad"])
+        g = noise.sample(objective, x_k, noise_rng, grad_k)
         return algorithm.step(state, g, rng=alg_rng)
 
     t0 = time.perf_counter()
