@@ -29,12 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 
 import convergence as cv
 
-
-C = recipe_helpers(__file__)
 
 NAME = "p1_fig1"
 TITLE = "Digital vs Analog SGD over step sizes: analog floors do not vanish as the step size shrinks"

@@ -24,10 +24,8 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.physics.pulses import apply_pulses
-
-C = recipe_helpers(__file__)
 
 NAME = "p1_fig2_fig6"
 TITLE = "Response factors q±, F and G of the ALD, linear-step, power and exponential devices (P1)"
@@ -68,7 +66,6 @@ def _symmetric_point(w: np.ndarray, G: np.ndarray) -> float:
 def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
     tau = float(cfg["tau"])
     n = int(cfg["n_grid"])
-    w2 = np.linspace(-tau, tau, n)
     syms = [float(s) for s in cfg["w_syms"]]
     ald = [cv.SoftBounds(tau, w_sym=s) for s in syms]
     w2s = [np.linspace(d.bounds[0], d.bounds[1], n) for d in ald]

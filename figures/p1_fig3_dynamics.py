@@ -22,10 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 
-
-C = recipe_helpers(__file__)
 
 NAME = "p1_fig3"
 TITLE = "Analog dynamic (eq 3) vs digital dynamic (eq 2) vs a pulsed device, four τ"

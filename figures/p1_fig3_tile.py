@@ -30,12 +30,11 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
+from convergence.sim import driver
 from convergence.physics.periphery import IOParameters
 from convergence.tile.analog_tile import AnalogTile, UpdateParameters
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
-
-C = recipe_helpers(__file__)
 
 NAME = "p1_fig3_tile"
 TITLE = "P1 Fig. 3 on an aihwkit-like tile: eq (3) vs expected, rounding and pulse-train updates"
@@ -93,13 +92,20 @@ def run_tile(cfg: dict[str, Any], mode: str, seed: np.random.SeedSequence) -> np
     lr = float(cfg["lr"])
     iters = int(cfg["iters"])
     out = np.empty((iters, T))
-    for k in range(iters):
+
+    def loss(k: int, state: tuple[AnalogTile, np.ndarray]) -> None:
+        tile, bias = state
         resid = tile.w[:, 0, :] @ A.T + bias[:, 0] - y_true            # exact weights, as get_loss(False)
         out[k] = 0.5 * np.einsum("tn,tn->t", resid, resid) / (n * d)
+
+    def step(k: int, state: tuple[AnalogTile, np.ndarray]) -> tuple[AnalogTile, np.ndarray]:
+        tile, bias = state
         y = tile.forward(X) + bias                                     # noisy analog forward + digital bias
         err = (y - y_true[None, :, None]) / n                          # d(MSE/2)/dy
         tile.update(X, err, lr, x_absmax=x_absmax)
-        bias -= lr * err.sum(axis=1, keepdims=True)
+        return tile, bias - lr * err.sum(axis=1, keepdims=True)
+
+    driver.run((tile, bias), step, iters, observe=loss, observe_at=range(iters), progress=False)
     return out.T.reshape(len(taus), reps, iters)
 
 

@@ -15,10 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 
-
-C = recipe_helpers(__file__)
 
 NAME = "p1_fig4_left"
 TITLE = "τ ablation: the Analog SGD error floor decreases as τ grows and approaches digital SGD"
@@ -109,7 +107,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         diffs = [C.paired_diff(ft[m_i, i + 1], ft[m_i, i]) for i in range(len(taus) - 1)]
         ok = all(d + C.K_SIGMA * s < 0 for d, s in diffs)
         res.append(C.claim(f"{NAME}.floor_decreases_with_tau.{mode}",
-                           f"The Analog SGD ({mode}) error floor decreases as τ increases (P1 Fig. 4 left; THEORY §7.6)",
+                           f"The Analog SGD ({mode}) error floor decreases as τ increases "
+                           "(P1 Fig. 4 left; THEORY §7.6)",
                            "floor(τ) strictly decreasing (paired differences < −3 se)", m, C.K_SIGMA * se, ok, PAPER))
     m, se = C.mean_se(ft[0, -1])
     d, s = C.paired_diff(ft[0, -1], data["digital_trials"])

@@ -17,10 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 
-
-C = recipe_helpers(__file__)
 
 NAME = "p1_fig4_middle"
 TITLE = "σ ablation: the Analog SGD error floor increases with the noise variance σ²"

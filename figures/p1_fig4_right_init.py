@@ -21,10 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 
-
-C = recipe_helpers(__file__)
 
 NAME = "p1_fig4_right"
 TITLE = "Initialisation ablation: the Analog SGD floor does not depend on the initial weights"

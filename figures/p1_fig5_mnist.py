@@ -42,11 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.experiments import networks as E
 
-
-C = recipe_helpers(__file__)
 
 NAME = "p1_fig5"
 TITLE = "MNIST FCN/CNN: digital SGD vs Analog SGD vs Tiki-Taka over the dynamic range τ"

@@ -16,11 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.experiments import networks as E
 
-
-C = recipe_helpers(__file__)
 
 NAME = "p1_fig7"
 TITLE = "FCN (τ = 0.7): histograms of final weights and saturation |W|/τ"

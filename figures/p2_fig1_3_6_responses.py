@@ -20,10 +20,8 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.physics.pulses import apply_pulses
-
-C = recipe_helpers(__file__)
 
 NAME = "p2_fig1_3_6"
 TITLE = "Response-function examples, symmetric points and the F/G decomposition (P2)"

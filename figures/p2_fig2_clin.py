@@ -31,10 +31,8 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.theory.meanfield import tt_clin_floor_selfconsistent
-
-C = recipe_helpers(__file__)
 
 NAME = "p2_fig2"
 TITLE = "Tiki-Taka degrades as c_Lin shifts the residual array's symmetric point; Analog SGD for contrast"
@@ -161,11 +159,13 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     # which curve family is which: TT is the family that is lowest at c = 0 and degrades most (relatively)
     rel_tt, rel_as = m_tt[-1] / m_tt[0], m_as[-1] / m_as[0]
     ok = d0 > C.K_SIGMA * s0 and rel_tt > rel_as
-    res.append(C.claim(f"{NAME}.family_identification", "Which curve family is which: in our runs Tiki-Taka (run_TT) is "
+    res.append(C.claim(f"{NAME}.family_identification",
+                       "Which curve family is which: in our runs Tiki-Taka (run_TT) is "
                        "the family that is lowest at c_Lin = 0 and rises most steeply (relatively) with c_Lin, while "
                        "Analog SGD (run_AGD) is higher at c_Lin = 0 and changes less. The released script styles "
                        "run_AGD '-'/'*' but its custom legend calls '-'/'*' Tiki-Taka, i.e. the legend is swapped "
                        "relative to the data (THEORY §5.2, §8)",
-                       "TT: lower floor at c = 0 and larger ratio floor(c_max)/floor(0) [measured: TT ratio, ASGD ratio]",
+                       "TT: lower floor at c = 0 and larger ratio floor(c_max)/floor(0) "
+                       "[measured: TT ratio, ASGD ratio]",
                        [rel_tt, rel_as], [0.0, 0.0], ok, PAPER))
     return res

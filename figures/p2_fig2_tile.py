@@ -28,12 +28,11 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
+from convergence.sim import driver
 from convergence.physics.periphery import IOParameters, forward
 from convergence.tile.analog_tile import AnalogTile, UpdateParameters
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
-
-C = recipe_helpers(__file__)
 
 NAME = "p2_fig2_tile"
 TITLE = "P2 Fig. 2 on an aihwkit-like tile: TT vs Analog SGD over c_Lin in expected, rounding and pulse-train modes"
@@ -91,18 +90,29 @@ def run(cfg: dict[str, Any], alg: str, mode: str, seed: np.random.SeedSequence) 
     y_true = obj.b
     iters = int(cfg["iters"])
     out = np.empty((iters, T))
-    for k in range(iters):
-        w_vis = main.weights if fast is None else gamma * fast.weights + main.weights
-        resid = w_vis[:, 0, :] @ obj.A.T - y_true
+    Tiles = tuple[AnalogTile, "AnalogTile | None"]
+
+    def visible(state: Tiles) -> np.ndarray:
+        c, p = state
+        return c.weights if p is None else gamma * p.weights + c.weights
+
+    def loss(k: int, state: Tiles) -> None:
+        resid = visible(state)[:, 0, :] @ obj.A.T - y_true
         out[k] = 0.5 * np.einsum("tn,tn->t", resid, resid) / (n * d)
-        y = forward(w_vis, X, io, rng)                              # analog forward of the visible weight
+
+    def step(k: int, state: Tiles) -> Tiles:
+        c, p = state
+        y = forward(visible(state), X, io, rng)                     # analog forward of the visible weight
         err = (y - y_true[None, :, None]) / n
-        if fast is None:
-            main.update(X, err, lr, x_absmax=x_absmax)
+        if p is None:
+            c.update(X, err, lr, x_absmax=x_absmax)
         else:
-            fast.update(X, err, lr_fast, x_absmax=x_absmax)
-            read = forward(fast.weights, e, io, rng)                 # column j of P (T, d, 1)
-            main.update(e, -read, lr_transfer, x_absmax=e_absmax)    # W_C += lr_t P[:, j] e_jᵀ
+            p.update(X, err, lr_fast, x_absmax=x_absmax)
+            read = forward(p.weights, e, io, rng)                    # column j of P (T, d, 1)
+            c.update(e, -read, lr_transfer, x_absmax=e_absmax)       # W_C += lr_t P[:, j] e_jᵀ
+        return state
+
+    driver.run((main, fast), step, iters, observe=loss, observe_at=range(iters), progress=False)
     return out.T.reshape(len(cfg["cs"]), reps, iters)
 
 

@@ -51,11 +51,9 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.experiments import networks as E
 
-
-C = recipe_helpers(__file__)
 
 NAME = "p2_fig4"
 TITLE = "Power response (γ_res = 0.5): Tiki-Taka tracks digital SGD, Analog SGD lags"
@@ -137,7 +135,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                 "changes with the seed by more than its size (`make figures-long` trains on all images for 8 epochs "
                 "with column-wise transfer; see the recipe docstring)" if small else "")
         res.append(C.claim(f"{NAME}.{arch}_tt_beats_asgd",
-                           f"{arch.upper()} on {ds}, power response: Tiki-Taka is more accurate than Analog SGD at every "
+                           f"{arch.upper()} on {ds}, power response: Tiki-Taka is more accurate than Analog SGD "
+                           "at every "
                            f"τ (paper Fig. 4: TT within <1 % of digital, ASGD lags; CNN ASGD ≈ 80 %; {reps}). "
                            f"Ours — {table}{note}",
                            "TT − ASGD > 3 s.e. at each τ (paired)", diff.tolist(), unc.tolist(),

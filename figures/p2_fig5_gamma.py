@@ -22,12 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 
 
 import convergence as cv
-
-C = recipe_helpers(__file__)
 
 NAME = "p2_fig5"
 TITLE = "Residual learning: effect of the mixing γ on the error floor (exponential response, least squares)"

@@ -23,11 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.experiments import networks as E
 
-
-C = recipe_helpers(__file__)
 
 NAME = "p2_tables78"
 TITLE = "Cycle-to-cycle variation (Table 7) and response-function ablation (Table 8) on the FCN"
@@ -165,7 +163,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         learned = bool(arr[0] > 0.1 + C.K_SIGMA * E.binomial_se(arr[0], n))     # 10 classes: chance = 0.1
         note = "" if learned else " — not testable here: at σ_c = %g the network stayed at chance" % cfg["c2c"][0]
         res.append(C.claim(f"{NAME}.t7_{name}_flat_in_c2c",
-                           f"FCN on {ds}: {name.upper()} accuracy barely changes (either way) from σ_c = {cfg['c2c'][0]:g} to "
+                           f"FCN on {ds}: {name.upper()} accuracy barely changes (either way) from "
+                           f"σ_c = {cfg['c2c'][0]:g} to "
                            f"{cfg['c2c'][-1]:g} (paper {paper[0]} → {paper[-1]}; ours "
                            f"{', '.join(f'{100 * v:.2f}' for v in arr)}; {reps}){note}",
                            "learns (above chance) and |change| < 2 pp + 3 s.e. (paired)", float(drop), unc,

@@ -21,11 +21,9 @@ import numpy as np
 
 import convergence as cv
 from convergence.tile import transfer_family as T
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.tile.programming import programming_run, reference_device
 
-
-C = recipe_helpers(__file__)
 
 NAME = "rasch_fig3"
 TITLE = "Reference offset on A: TT-v2 breaks down, c-TTv2 slows down, AGAD is exact (5×5 tile, δ = 0.05)"
@@ -125,7 +123,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     offsets = list(data["offsets"])
     j0, j1 = offsets.index(0.0), int(np.argmax(np.abs(data["offsets"])))
     off = float(data["offsets"][j1])
-    rms, steps, dw = data["rms"], data["steps"], float(cfg["dw_min"])
+    rms, dw = data["rms"], float(cfg["dw_min"])
     final = rms[:, :, -1, :]                                             # (alg, offset, trial)
     init, init_se = C.mean_se(data["init_rms"])
     res = []
@@ -142,13 +140,15 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     d, dse = C.paired_diff(avg1, avg0)
     mc, sec = C.mean_se(final[1, j1])
     ok = d - C.K_SIGMA * dse > 0 and mc + C.K_SIGMA * sec < init / 3
-    res.append(C.claim(f"{NAME}.cttv2_slows", f"c-TTv2 with offset {off:g} only slows down: its RMS error averaged over the "
+    res.append(C.claim(f"{NAME}.cttv2_slows",
+                       f"c-TTv2 with offset {off:g} only slows down: its RMS error averaged over the "
                        f"second half of the run "
                        f"is larger than without offset (by {d:.3g} ± {C.K_SIGMA * dse:.2g}), yet its final error "
                        f"{mc:.3g} ± {C.K_SIGMA * sec:.2g} is below a third of the initial {init:.3g}",
                        "second-half mean RMS: offset > no offset; final RMS(offset) < initial/3",
                        [float(avg0.mean()), float(avg1.mean()), mc],
-                       [C.K_SIGMA * C.mean_se(avg0)[1], C.K_SIGMA * C.mean_se(avg1)[1], C.K_SIGMA * sec], bool(ok), PAPER))
+                       [C.K_SIGMA * C.mean_se(avg0)[1], C.K_SIGMA * C.mean_se(avg1)[1], C.K_SIGMA * sec],
+                       bool(ok), PAPER))
     ma, sa = C.mean_se(final[2, j1])
     ma0, sa0 = C.mean_se(final[2, j0])
     d, dse = C.paired_diff(final[2, j1], final[2, j0])

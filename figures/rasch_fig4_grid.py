@@ -24,11 +24,9 @@ import numpy as np
 
 import convergence as cv
 from convergence.tile import transfer_family as T
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.tile.programming import programming_run, reference_device
 
-
-C = recipe_helpers(__file__)
 
 NAME = "rasch_fig4"
 TITLE = "Weight-programming error vs reference-offset spread σ_r and number of states (SGD, TT-v2, c-TTv2, AGAD)"
@@ -151,13 +149,15 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     # AGAD most robust: its worst cell over the grid is the smallest worst cell of the four algorithms
     mean = err.mean(axis=-1)
     worst = mean.reshape(len(ALGS), -1).max(axis=1)
-    res.append(C.claim(f"{NAME}.agad_most_robust", "AGAD is the most robust: its largest mean error over the grid is the "
+    res.append(C.claim(f"{NAME}.agad_most_robust",
+                       "AGAD is the most robust: its largest mean error over the grid is the "
                        "smallest among SGD, TT-v2, c-TTv2, AGAD", "max_grid err_AGAD = min over algorithms",
                        worst, np.zeros_like(worst), bool(np.argmin(worst) == a["agad"]), PAPER))
     # SGD also degrades with σ_r (the drift to its offset symmetric point)
     m0, s0 = ms(err[a["sgd"], :, j0])
     m1, s1 = ms(err[a["sgd"], :, j1])
-    res.append(C.claim(f"{NAME}.sgd_degrades", f"In-memory SGD's error grows with σ_r (σ_r = {sig[j0]:g} → {sig[j1]:g}) "
+    res.append(C.claim(f"{NAME}.sgd_degrades",
+                       f"In-memory SGD's error grows with σ_r (σ_r = {sig[j0]:g} → {sig[j1]:g}) "
                        "at every n_states", "err(σ_max) > err(σ_min)", np.concatenate([m0, m1]),
                        k * np.concatenate([s0, s1]), bool(np.all(m1 - k * s1 > m0 + k * s0)), PAPER))
     # more states help AGAD (σ_r = 0): error at the most states below error at the fewest

@@ -9,9 +9,9 @@ Analog SGD, TT-v2, c-TTv2 and AGAD (Rasch et al., Nat. Commun. 2024) on soft-bou
 skew, symmetry-point device-to-device variability and number of states. A diagnostic sweep
 raises aihwkit's one-pulse-per-read transfer cap (``transfer_update.desired_bl = 1``) at 4000
 states, to tell a slow transfer from a bad device. Nominal settings are aihwkit's ``build_config``
-defaults (in_chop_prob 0.1, one transfer pulse per read); they were not tuned to make claims hold. The paper's own numbers
-are not recoverable (TRANSFER.md §0), so the claims are the qualitative ones of TRANSFER.md §1.4/§5,
-checked with our measured numbers (means over seeds ± 2 standard errors; paired by seed).
+defaults (in_chop_prob 0.1, one transfer pulse per read); they were not tuned to make claims hold.
+The paper's own numbers are not recoverable (TRANSFER.md §0), so the claims are the qualitative
+ones of TRANSFER.md §1.4/§5, checked with our measured numbers (means over seeds ± 2 standard errors; paired by seed).
 
 Panels: (a) test accuracy after fine-tuning per algorithm (digital from scratch for reference);
 (b)–(e) final accuracy vs each device knob.
@@ -22,10 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.swin import runner as R
-
-C = recipe_helpers(__file__)
 
 NAME = "transfer_swin_study"
 TITLE = "Analog fine-tuning of a pretrained micro Swin: c-TTv2 vs TT-v2, AGAD, Analog SGD, digital; device sweeps"

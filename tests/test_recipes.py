@@ -1,4 +1,4 @@
-"""Figure recipes (figures/*.py of issue 4 part B): contract, data shapes, and each figure's message.
+"""Figure recipes (figures/*.py): contract, data shapes, and each figure's message.
 
 Every recipe runs at its ``quick`` scale (with tiny overrides where that keeps the message), once
 per module (cached in a fixture); the tests then check array shapes, a few statistics that carry
@@ -32,10 +32,10 @@ RECIPES = {
     "p2_fig1_3_6_responses": ({"n_grid": 41, "pulses": 50}, 8),
     "p2_fig2_clin": ({}, 2),
     "p2_fig5_gamma": ({}, 2),
-    "new_floor_grid": ({}, 3),           # heat map, its colour bar, the scatter
-    "new_stationary_vs_penalty": ({}, 2),
-    "new_floor_vs_lr": ({}, 1),
-    "new_thm2_bound": ({}, 1),
+    "asgd_floor_grid": ({}, 3),           # heat map, its colour bar, the scatter
+    "stationary_vs_penalty": ({}, 2),
+    "asgd_floor_vs_lr": ({}, 1),
+    "p1_thm2_bound": ({}, 1),
 }
 VERDICTS = {"holds", "fails", "erratum confirmed"}
 
@@ -222,8 +222,8 @@ def test_p2_fig5_gamma_not_worse():
     assert mt + K * st < ma - K * sa                         # TT beats ASGD on the non-linear device
 
 
-def test_new_floor_grid_matches_d3_and_is_monotone():
-    mod, cfg, d = run("new_floor_grid")
+def test_asgd_floor_grid_matches_the_meanfield_floor_and_is_monotone():
+    mod, cfg, d = run("asgd_floor_grid")
     shape = (len(cfg["sigmas"]), len(cfg["taus"]), cfg["trials"])
     assert d["grad_sq_trials"].shape == shape and d["d3_floor"].shape == shape[:2]
     m, se = mse(d["grad_sq_trials"])
@@ -233,8 +233,8 @@ def test_new_floor_grid_matches_d3_and_is_monotone():
     assert np.all(np.abs(g ** 2 - d["d3_floor"]) <= 0.15 * d["d3_floor"] + K * 2 * np.abs(g) * gse)
 
 
-def test_new_stationary_point_is_penalty_minimiser():
-    mod, cfg, d = run("new_stationary_vs_penalty")
+def test_stationary_point_is_penalty_minimiser():
+    mod, cfg, d = run("stationary_vs_penalty")
     assert d["w_trials"].shape == (3, len(cfg["offsets"]), cfg["trials"])
     m, se = mse(d["w_trials"])
     w_star = d["w_sym"][:, None] + d["offsets"][None, :]
@@ -243,22 +243,22 @@ def test_new_stationary_point_is_penalty_minimiser():
     assert np.all((m - d["w_sym"][:, None] > 0) & (m < w_star))
 
 
-def test_new_floor_vs_lr_shapes_and_limits():
-    mod, cfg, d = run("new_floor_vs_lr")
+def test_asgd_floor_vs_lr_shapes_and_limits():
+    mod, cfg, d = run("asgd_floor_vs_lr")
     ft = d["floor_trials"]
     assert ft.shape == (3, len(cfg["lrs"]), cfg["trials"])
     big, small = int(np.argmax(d["lrs"])), int(np.argmin(d["lrs"]))
     for a in (0, 2):                                         # digital SGD and Tiki-Taka fall with α
         m, se = mse(ft[a, big] - ft[a, small])
         assert m > K * se
-    m, se = mse(ft[1, small])                                # Analog SGD stays above the D3 floor
+    m, se = mse(ft[1, small])                                # Analog SGD stays above the mean-field floor
     assert m > float(d["d3_floor"]) - K * se
     m, se = mse(ft[1, small] - ft[0, small])
     assert m > K * se
 
 
-def test_new_thm2_bound_holds():
-    mod, cfg, d = run("new_thm2_bound")
+def test_p1_thm2_bound_holds():
+    mod, cfg, d = run("p1_thm2_bound")
     assert d["measured"].shape == (len(cfg["Ks"]), cfg["trials"])
     m, se = mse(d["measured"])
     assert np.all(m <= d["bound"].mean(axis=-1) + K * se)

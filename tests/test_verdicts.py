@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from convergence._validate import ConfigError
-from convergence.experiments import runner
+from convergence.experiments import recipes
 from convergence.theory.battery import check
 from convergence.theory.bounds import CheckOutcome, get_bound
 from convergence.theory.verdicts import VERDICTS, Claim, ResolvingPower, Verdict, as_claim, decide
@@ -138,7 +138,7 @@ def test_every_producer_yields_the_same_record_type(tmp_path) -> None:
     battery = check("digital-sgd", "reduces-to-digital")["reduces-to-digital"]
     # a recipe's claim dict, normalised by the figure runner
     recipe = SimpleNamespace(name="fake", stem="fake", paper="P1 Fig. 99")
-    recipe_claims = runner._normalise_claims([
+    recipe_claims = recipes.normalise_claims([
         {"id": "fake.ok", "statement": "s", "prediction": "0.1", "measured": np.float64(0.1), "uncertainty": 0.0,
          "verdict": "holds", "paper": "P1 Fig. 99"},
         {"id": "fake.bad", "statement": "s", "prediction": "0.1", "measured": 0.1, "uncertainty": 0.0,
@@ -159,11 +159,8 @@ def test_every_producer_yields_the_same_record_type(tmp_path) -> None:
 
 
 def test_figure_claim_helper_validates_the_verdict() -> None:
-    sys.path.insert(0, ROOT)
-    try:
-        from figures._common import claim
-    finally:
-        sys.path.remove(ROOT)
+    from convergence.experiments.recipe_kit import claim
+
     c = claim("x", "s", "p", np.float64(1.0), 0.1, np.bool_(True), "P1")
     assert c["verdict"] is Verdict.HOLDS and type(c["measured"]) is float
     assert claim("x", "s", "p", 1.0, 0.1, "erratum confirmed", "P1")["verdict"] is Verdict.ERRATUM_CONFIRMED

@@ -94,7 +94,9 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
-    from convergence.experiments.runner import Cache, cache_status, discover, recipes_for_scale, select
+    from convergence.experiments.cache import Cache
+    from convergence.experiments.recipes import discover, recipes_for_scale, select
+    from convergence.experiments.runner import cache_status
 
     recipes = select(discover(root), args.names)
     if not args.list:
@@ -112,7 +114,8 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
 
 
 def _run_figures(args: argparse.Namespace) -> int:
-    from convergence.experiments.runner import find_repo_root, run_figures
+    from convergence.experiments.recipes import find_repo_root
+    from convergence.experiments.runner import run_figures
     from convergence.experiments.report import collect_errata, write_report
 
     jobs = _default_jobs() if args.jobs is None else args.jobs

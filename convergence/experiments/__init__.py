@@ -1,1 +1,2 @@
-"""Experiments: figure recipes' runner, cache and parallel map, the report, plotting, demos."""
+"""Experiments: figure recipes (``recipes``), their cache (``cache``), parallel map (``parallel``) and runner
+(``runner``), the recipes' library (``recipe_kit``), network settings, the report, plotting, demos."""

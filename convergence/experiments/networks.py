@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from convergence._validate import ConfigError
+from convergence.experiments.parallel import parallel_map
 from convergence.physics.devices import Exponential, Power, SoftBounds, saturation
 from convergence.physics.periphery import IOParameters
 from convergence.physics.pulses import Expected, Pulsed
@@ -230,11 +231,8 @@ def _run_task(task: tuple[dict[str, Any], tuple[np.ndarray, ...], np.random.Seed
 
 
 def _parallel_map(fn: Any, items: list[Any]) -> list[Any]:
-    try:  # the figures runner may provide a process-parallel map
-        from convergence.experiments.runner import parallel_map as pmap  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001
-        return [fn(it) for it in items]
-    return list(pmap(fn, items, desc="networks"))
+    """The runner's parallel map (serial outside the figures runner), labelled "networks"."""
+    return parallel_map(fn, items, desc="networks")
 
 
 def final_accuracy(acc: np.ndarray, last: int = 5) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from convergence import __version__
-from convergence.experiments.runner import FigureResult, _atomic_write, _json_default, versions
+from convergence.experiments.cache import _atomic_write, _json_default
+from convergence.experiments.runner import FigureResult, versions
 from convergence.theory.verdicts import VERDICTS, Claim, Verdict, as_claim
 
 __all__ = ["collect_errata", "write_report", "render_markdown", "render_html", "fmt_value"]

@@ -1,4 +1,4 @@
-r"""The simulation driver: the only loop over steps in the library.
+r"""Simulation of a vector algorithm on an objective, through the step driver :func:`convergence.sim.driver.run`.
 
 ``simulate`` advances all trials together and records, every ``record_every``
 steps (at the weights the algorithm presents, e.g. W + γP):
@@ -16,7 +16,6 @@ per-trial means of ∇f(x_k) and x_k for the trial-and-tail mean gradient.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -27,6 +26,7 @@ from numpy.typing import NDArray
 from convergence import rng as rngmod
 from convergence._alloc import tune_allocator
 from convergence._validate import ConfigError, positive_int
+from convergence.sim import driver
 from convergence.sim.algorithms import Algorithm
 from convergence.physics.devices import Device, saturation
 from convergence.sim.noise import Noise, NoNoise
@@ -183,15 +183,6 @@ def _p1_s(sat_max: Array) -> Array:
         return np.where(s2 < 1.0, s2 / (1.0 - s2), np.inf)
 
 
-def _progress(total: int, enabled: bool | None) -> Any:
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return None
-    from tqdm import tqdm
-    return tqdm(total=total, unit="step", leave=False, dynamic_ncols=True)
-
-
 def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0: Any, steps: int, *,
              trials: int | None = None, seed: int | np.random.SeedSequence = 0, record_every: int = 1,
              tail: float = 0.5, record_w: bool = False, progress: bool | None = None,
@@ -253,48 +244,53 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
     n_tail = 0
     w_star = np.asarray(objective.w_star, dtype=float)
 
-    bar = _progress(steps, progress)
-    bar_every = max(1, steps // 200)
-    t0 = time.perf_counter()
+    # what observe(k) computed for step(k): the presented weights x_k and, at recorded steps, ∇f(x_k)
+    x_k: Array = w_init
+    grad_k: Array | None = None
     r = 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(steps):
-            x = algorithm.query(state)
-            analog = algorithm.analog(state)
-            sat_max = {}
+
+    def observe(k: int, state: Any) -> None:
+        nonlocal r, n_tail, x_k, grad_k
+        x = algorithm.query(state)
+        analog = algorithm.analog(state)
+        if k == steps:  # the final state after the last step also decides the status
+            _update_status(status, first_bad, steps, x, analog)
+            return
+        sat_max = {}
+        for a_name, arr, dev in analog:
+            sat_max[a_name], ratio_sq = _saturation_and_ratio(dev, arr)
+            s_sum[a_name] += _p1_s(sat_max[a_name])
+            s_gen_sum[a_name] += ratio_sq
+        grad = None
+        if k in record_at:
+            grad = objective.grad(x)
+            metrics["loss_gap"][r] = objective.value(x) - objective.f_star
+            metrics["grad_norm_sq"][r] = np.einsum("td,td->t", grad, grad)
+            diff = x - w_star
+            metrics["dist_sq"][r] = np.einsum("td,td->t", diff, diff)
             for a_name, arr, dev in analog:
-                sat_max[a_name], ratio_sq = _saturation_and_ratio(dev, arr)
-                s_sum[a_name] += _p1_s(sat_max[a_name])
-                s_gen_sum[a_name] += ratio_sq
-            grad = None
-            if k in record_at:
-                grad = objective.grad(x)
-                metrics["loss_gap"][r] = objective.value(x) - objective.f_star
-                metrics["grad_norm_sq"][r] = np.einsum("td,td->t", grad, grad)
-                diff = x - w_star
-                metrics["dist_sq"][r] = np.einsum("td,td->t", diff, diff)
-                for a_name, arr, dev in analog:
-                    metrics[f"sat_{a_name}"][r] = sat_max[a_name]
-                    metrics[f"s_k_{a_name}"][r] = s_sum[a_name] / (k + 1)
-                    metrics[f"s_k_generic_{a_name}"][r] = s_gen_sum[a_name] / (k + 1)
-                if w_hist is not None:
-                    w_hist[r] = x
-                rec_steps[r] = k
-                _update_status(status, first_bad, k, x, analog)
-                if k >= tail_start:
-                    tail_g += grad
-                    tail_w += x
-                    n_tail += 1
-                r += 1
-            g = noise.sample(objective, x, noise_rng, grad)
-            state = algorithm.step(state, g, rng=alg_rng)
-            if bar is not None and (k + 1) % bar_every == 0:
-                bar.update(bar_every)
-    if bar is not None:
-        bar.close()
+                metrics[f"sat_{a_name}"][r] = sat_max[a_name]
+                metrics[f"s_k_{a_name}"][r] = s_sum[a_name] / (k + 1)
+                metrics[f"s_k_generic_{a_name}"][r] = s_gen_sum[a_name] / (k + 1)
+            if w_hist is not None:
+                w_hist[r] = x
+            rec_steps[r] = k
+            _update_status(status, first_bad, k, x, analog)
+            if k >= tail_start:
+                np.add(tail_g, grad, out=tail_g)
+                np.add(tail_w, x, out=tail_w)
+                n_tail += 1
+            r += 1
+        x_k, grad_k = x, grad
+
+    def step(k: int, state: Any) -> Any:
+        g = noise.sample(objective, x_k, noise_rng, grad_k)
+        return algorithm.step(state, g, rng=alg_rng)
+
+    t0 = time.perf_counter()
+    with np.errstate(over="ignore", invalid="ignore"):
+        state = driver.run(state, step, steps, observe=observe, progress=progress)
     seconds = time.perf_counter() - t0
-    # the final state after the last step also decides the status
-    _update_status(status, first_bad, steps, algorithm.query(state), algorithm.analog(state))
     config = {"steps": steps, "trials": trials, "record_every": record_every, "tail": tail,
               "seed": _seed_repr(seed), "trial_block": trial_block, "first_trial": first_trial,
               "algorithm": {"name": algorithm.name, **algorithm.hyper},

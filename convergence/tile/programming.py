@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convergence.physics.devices import DeviceArray, SoftBounds, Variation, realize
+from convergence.sim import driver
 
 Array = NDArray[np.float64]
 
@@ -48,33 +49,38 @@ def reference_device(shape: tuple[int, ...], rng: Any, *, skew: Any = 0.0, sigma
 
 
 def programming_run(alg: Any, w_target: Array, steps: int, rng: Any, *, noise_std: float = 0.0,
-                    record_every: int = 100, track: int | None = 0) -> dict[str, Array]:
+                    record_every: int = 100, track: int | None = 0, progress: bool | None = False) -> dict[str, Array]:
     """Run ``alg`` (a :class:`~convergence.tile.transfer_family.TransferAlgorithm`) from W = 0 on the programming task.
+
+    Step k draws x ~ N(0, I) (trials, 1, in), then (if ``noise_std``) ξ, and applies
+    ``alg.step`` with ``d = (W − W*) x + noise_std ξ``, all from ``rng`` in this order; the loop is
+    :func:`convergence.sim.driver.run` (``progress``: its progress bar). Records are taken after 0,
+    ``record_every``, 2·``record_every``, … updates and after the last one.
 
     Returns ``steps`` (recorded update counts, starting at 0), ``rms`` (records, trials): the RMS
     over elements of ``W − W*`` (W = ``alg.query``), ``w_final`` and, if ``track`` is a trial
     index, ``w_track`` (records, out·in) of that trial.
     """
     trials, n_out, n_in = w_target.shape
-    state = alg.init(np.zeros_like(w_target))
     rec_steps, rms, track_w = [], [], []
 
-    def record(k: int) -> None:
+    def record(k: int, state: Any) -> None:
         w = alg.query(state)
         rec_steps.append(k)
         rms.append(np.sqrt(np.mean((w - w_target) ** 2, axis=(1, 2))))
         if track is not None:
             track_w.append(w[track].ravel().copy())
 
-    record(0)
-    for k in range(1, steps + 1):
+    def step(k: int, state: Any) -> Any:
         x = rng.standard_normal((trials, 1, n_in))
         d = np.matmul(x, (alg.query(state) - w_target).transpose(0, 2, 1))
         if noise_std:
             d += noise_std * rng.standard_normal((trials, 1, n_out))
-        state = alg.step(state, x, d, rng)
-        if k % record_every == 0 or k == steps:
-            record(k)
+        return alg.step(state, x, d, rng)
+
+    record_at = set(range(0, steps + 1, record_every)) | {steps}
+    state = driver.run(alg.init(np.zeros_like(w_target)), step, steps, observe=record, observe_at=record_at,
+                progress=progress, unit="update")
     out = {"steps": np.asarray(rec_steps, dtype=float), "rms": np.stack(rms), "w_final": alg.query(state)}
     if track is not None:
         out["w_track"] = np.stack(track_w)

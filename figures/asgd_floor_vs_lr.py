@@ -1,14 +1,15 @@
-r"""New figure — error floor vs step size on log-log axes: digital SGD, Analog SGD and Tiki-Taka.
+r"""Error floor vs step size on log-log axes: digital SGD, Analog SGD and Tiki-Taka.
 
 Problem: scalar quadratic f(w) = (L/2)(w − w*)², L = 1, w* = 0.5, soft bounds τ = 1, Gaussian
-gradient noise σ = 0.5 (THEORY D3/D4/D14 reference problem), w₀ = 0. Step sizes
+gradient noise σ = 0.5, w₀ = 0. Step sizes
 α ∈ {0.1, 0.05, 0.02, 0.01, 0.005, 0.002}; Tiki-Taka (γ = 0, P1's TT-v1 with P2's sign convention)
 uses α = β (rate on P = transfer rate). All step sizes run in one batched simulation per algorithm
 (per-trial step sizes) for n_mix/α_min steps; the floor of each trial is its mean ‖∇f‖² over the
 last half of the run (every run has mixed: the slowest one, α_min, runs n_mix/α_min steps).
 
-Predictions: digital SGD αLσ²/(2 − αL) (D4, → 0 ∝ α); Analog SGD → the D3 mean-field floor
-‖∇f(w_s)‖² > 0 as α → 0 (plus ≈ D4 at finite α); Tiki-Taka → 0 (≈ ∝ α, D14; P1 Thm 4).
+Predictions: digital SGD αLσ²/(2 − αL) (the stationary variance of the linear recursion, → 0 ∝ α);
+Analog SGD → the mean-field floor ‖∇f(w_s)‖² > 0 as α → 0 (w_s the root of the mean drift; plus
+≈ αLσ²/(2 − αL) at finite α); Tiki-Taka → 0 (≈ ∝ α; P1 Thm 4).
 """
 from __future__ import annotations
 
@@ -18,13 +19,11 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.theory.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor
 
-C = recipe_helpers(__file__)
-
-NAME = "new_floor_vs_lr"
-TITLE = "Error floor vs step size: digital SGD and Tiki-Taka vanish, Analog SGD stalls at the D3 floor"
+NAME = "asgd_floor_vs_lr"
+TITLE = "Error floor vs step size: digital SGD and Tiki-Taka vanish, Analog SGD stalls at the mean-field floor"
 PAPER = "new"
 SEED = 20260103
 
@@ -53,7 +52,7 @@ def _run(item: tuple[dict[str, Any], int, np.random.SeedSequence]) -> np.ndarray
 
 
 def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
-    """Per-trial floors (alg, lr, trial) and the D3/D4 predictions."""
+    """Per-trial floors (alg, lr, trial), the mean-field floor (``d3_floor``) and αLσ²/(2 − αL) (``d4_floor``)."""
     lrs = np.array([float(x) for x in cfg["lrs"]])
     s = C.sub(seed, 0)   # common random numbers across algorithms
     out = C.parallel_map(_run, [(cfg, a, s) for a in range(len(ALGS))])
@@ -70,9 +69,10 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         for a, (name, fmt) in enumerate(zip(ALGS, ("^-", "o-", "s-"))):
             m, se = C.mean_se(data["floor_trials"][a])
             ax.errorbar(lrs, m, yerr=C.K_SIGMA * se, fmt=fmt, capsize=2, ms=4, label=name)
-        ax.plot(lrs, data["d4_floor"], "k:", lw=1.0, label="D4: αLσ²/(2 − αL)")
-        ax.axhline(float(data["d3_floor"]), color="k", ls="--", lw=1.0, label="D3 mean-field floor (α → 0)")
-        ax.plot(lrs, data["d3_floor"] + data["d4_floor"], color="0.5", lw=0.8, label="D3 + D4 (small-α approximation)")
+        ax.plot(lrs, data["d4_floor"], "k:", lw=1.0, label="digital: αLσ²/(2 − αL)")
+        ax.axhline(float(data["d3_floor"]), color="k", ls="--", lw=1.0, label="mean-field floor (α → 0)")
+        ax.plot(lrs, data["d3_floor"] + data["d4_floor"], color="0.5", lw=0.8,
+                label="mean-field + αLσ²/(2 − αL) (small α)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("step size α (TT: α = β)")
@@ -89,8 +89,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     m, se = C.mean_se(ft[0])
     rel = m / data["d4_floor"] - 1
     ok = bool(np.all(np.abs(rel) <= 0.05 + C.K_SIGMA * se / data["d4_floor"]))
-    res.append(C.claim(f"{NAME}.digital_D4", "Digital SGD's floor equals αLσ²/(2 − αL) and vanishes as α → 0 (D4)",
-                       "relative error ≤ 5 % at every α", rel, C.K_SIGMA * se / data["d4_floor"], ok, "THEORY D4"))
+    res.append(C.claim(f"{NAME}.digital_D4", "Digital SGD's floor equals αLσ²/(2 − αL) and vanishes as α → 0",
+                       "relative error ≤ 5 % at every α", rel, C.K_SIGMA * se / data["d4_floor"], ok, "new"))
     i = int(np.argmin(lrs))
     ma, sa = C.mean_se(ft[1])
     d3 = float(data["d3_floor"])
@@ -98,20 +98,20 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     small = lrs <= 0.01
     ok = bool(np.all(np.abs(ma - pred)[small] <= 0.1 * pred[small] + C.K_SIGMA * sa[small])
               and np.all(ma > d3 - C.K_SIGMA * sa))
-    res.append(C.claim(f"{NAME}.analog_D3", "Analog SGD's floor tends to the positive D3 mean-field floor as α → 0 "
-                       "(THEORY §7.5; P1 Thm 2/3): never below D3, ≈ D3 + D4 for α ≤ 0.01 (the additive "
+    res.append(C.claim(f"{NAME}.analog_D3", "Analog SGD's floor tends to the positive mean-field floor as α → 0 "
+                       "(P1 Thm 2/3): never below it, ≈ floor + αLσ²/(2 − αL) for α ≤ 0.01 (the additive "
                        "approximation overshoots at larger α)",
-                       f"D3 = {d3:.4g}; D3 + D4 within 10 % for α ≤ 0.01", ma, C.K_SIGMA * sa, ok,
-                       "P1 Thm 2 / THEORY D3"))
+                       f"floor = {d3:.4g}; floor + αLσ²/(2 − αL) within 10 % for α ≤ 0.01", ma, C.K_SIGMA * sa, ok,
+                       "P1 Thm 2"))
     slope_t, s_t = C.loglog_slope(lrs, ft[2])
     mt, st = C.mean_se(ft[2])
     ok = slope_t - C.K_SIGMA * s_t > 0.7 and mt[i] + C.K_SIGMA * st[i] < 0.5 * (ma[i] - C.K_SIGMA * sa[i])
-    res.append(C.claim(f"{NAME}.tt_vanishes", "Tiki-Taka's floor vanishes with the step size (≈ ∝ α; D14, P1 Thm 4) "
+    res.append(C.claim(f"{NAME}.tt_vanishes", "Tiki-Taka's floor vanishes with the step size (≈ ∝ α; P1 Thm 4) "
                        "and falls well below Analog SGD's", "log-log slope > 0.7 and TT < ½ ASGD at the smallest α",
                        [slope_t, mt[i], ma[i]], [C.K_SIGMA * s_t, C.K_SIGMA * st[i], C.K_SIGMA * sa[i]], ok,
-                       "P1 Thm 4 / THEORY D14"))
+                       "P1 Thm 4"))
     slope_a, s_a = C.loglog_slope(lrs[lrs <= np.median(lrs)], ft[1][lrs <= np.median(lrs)])
     res.append(C.claim(f"{NAME}.analog_flat", "Analog SGD's floor is flat in α at small α (log-log slope ≈ 0)",
                        "slope over the smaller half of the α grid < 0.2", slope_a, C.K_SIGMA * s_a,
-                       slope_a + C.K_SIGMA * s_a < 0.2, "P1 Fig. 1 / THEORY §7.5"))
+                       slope_a + C.K_SIGMA * s_a < 0.2, "P1 Fig. 1"))
     return res

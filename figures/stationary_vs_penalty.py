@@ -1,16 +1,16 @@
-r"""New figure — where Analog SGD settles: simulated stationary point vs the implicit-penalty minimiser.
+r"""Where Analog SGD settles: simulated stationary point vs the implicit-penalty minimiser.
 
 P2 Theorem 1/5: Analog SGD implicitly minimises f_Σ(W) = f(W) + ⟨Σ, R_c(W)⟩ with R = G/F and
 Σ = E|∇f(W*; ξ)|; its stationary point W^S satisfies ‖∇f_Σ(W^S)‖ = O(‖W⋄ − W*‖²), while W* and W⋄
-are Θ(‖W⋄ − W*‖) away. The first-order formula, with the **corrected sign** (THEORY §4.1):
-W^S = (∇²f + Diag(Σ)∇R(W⋄))⁻¹(∇²f W* + Diag(Σ)∇R(W⋄) W⋄); P2-v3 eq (48) prints minus signs.
+are Θ(‖W⋄ − W*‖) away. The first-order formula (expanding the stationarity condition about W⋄),
+with the **corrected sign**: W^S = (∇²f + Diag(Σ)∇R(W⋄))⁻¹(∇²f W* + Diag(Σ)∇R(W⋄) W⋄); P2-v3 eq (48) prints minus signs.
 
 Problem: f(w) = (L/2)‖w − w*‖² with independent coordinates (one coordinate per offset
 δ = w* − w⋄ ∈ {0.05, …, 0.5}), L = 1, Gaussian noise σ = 0.5 (so Σ = σ√(2/π)), Analog SGD in the
 expected mode with α = 0.01 from w₀ = w⋄, devices: soft bounds τ = 1 (w⋄ = 0), c_Lin τ = 1, c = 0.2
 (w⋄ = 0.2), power τ = 1, γ_res = 2 (w⋄ = 0). Measured: trial-and-tail mean of w (tail = last 75 %).
 Predictions per coordinate: argmin f_Σ (root of L(w − w*) + Σ R(w) = 0), W^S (corrected and
-printed sign), and the exact mean-field root of D2 (L(w − w*)F + E|L(w − w*) + ε|G = 0).
+printed sign), and the exact root of the mean drift (L(w − w*)F + E|L(w − w*) + ε|G = 0).
 """
 from __future__ import annotations
 
@@ -22,12 +22,10 @@ import numpy as np
 from scipy.optimize import brentq
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.theory.meanfield import SQRT_2_OVER_PI, asgd_quadratic_fixed_point
 
-C = recipe_helpers(__file__)
-
-NAME = "new_stationary_vs_penalty"
+NAME = "stationary_vs_penalty"
 TITLE = "Analog SGD's stationary point vs the implicit-penalty minimiser W^S (P2 Thm 1/5)"
 PAPER = "new"
 SEED = 20260102
@@ -50,7 +48,7 @@ def _R(dev: Any, w: Any) -> Any:
 
 
 def predictions(dev: Any, w_star: np.ndarray, L: float, sigma: float) -> dict[str, np.ndarray]:
-    """argmin f_Σ, W^S (corrected / printed sign) and the D2 root, per coordinate."""
+    """argmin f_Σ, W^S (corrected / printed sign) and the mean-field root (``d2_root``), per coordinate."""
     big = sigma * SQRT_2_OVER_PI
     ws = float(dev.symmetric_point)
     h = 1e-6
@@ -132,7 +130,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     ratio = err_pen / err_star
     ok = bool(np.all(err_pen <= 0.15 * err_star + C.K_SIGMA * se))
     res.append(C.claim(f"{NAME}.penalty_minimiser", "Analog SGD settles at argmin f_Σ = f + ⟨Σ, R_c⟩, not at W* "
-                       "(P2 Thm 1/5, THEORY §7.10): its distance to argmin f_Σ is a small fraction of its distance "
+                       "(P2 Thm 1/5): its distance to argmin f_Σ is a small fraction of its distance "
                        "to W*", "|w̄ − argmin f_Σ| ≤ 15 % of |w̄ − w*| (max ratio over devices and offsets)",
                        [float(np.max(ratio))], [float(np.max(C.K_SIGMA * se / err_star))], ok, "P2 Thm 1"))
     e_c = np.abs(m - data["ws_corrected"])
@@ -146,7 +144,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                        "erratum confirmed" if ok else "fails", "P2-v3 eq (48)"))
     e_d2 = np.abs(m - data["d2_root"])
     ok = bool(np.all(e_d2 <= 2e-3 + C.K_SIGMA * se))
-    res.append(C.claim(f"{NAME}.d2_root", "The exact mean-field root (D2 with D1) predicts the stationary mean",
-                       "|w̄ − w_D2| ≤ 2e-3 (finite-α tolerance)", [float(np.max(e_d2))],
-                       [float(np.max(C.K_SIGMA * se))], ok, "THEORY D2/D3"))
+    res.append(C.claim(f"{NAME}.d2_root", "The exact mean-field root (zero mean drift, E|g + ε| for Gaussian ε) "
+                       "predicts the stationary mean",
+                       "|w̄ − w_root| ≤ 2e-3 (finite-α tolerance)", [float(np.max(e_d2))],
+                       [float(np.max(C.K_SIGMA * se))], ok, "new"))
     return res

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import convergence
+from convergence.experiments import cache as fc
+from convergence.experiments import parallel as fp
+from convergence.experiments import recipes as fr
 from convergence.experiments import runner as fa
 from convergence._validate import ConfigError
 from convergence.cli.main import main
@@ -31,7 +33,7 @@ SWEEP = '''
 """Fake sweep recipe: independent seeded runs through parallel_map."""
 import importlib.util, pathlib, sys
 import numpy as np
-from convergence.experiments.runner import parallel_map
+from convergence.experiments.parallel import parallel_map
 
 _spec = importlib.util.spec_from_file_location("fake_sweep_helper", pathlib.Path(__file__).with_name("_helper.py"))
 H = importlib.util.module_from_spec(_spec); sys.modules["fake_sweep_helper"] = H; _spec.loader.exec_module(H)
@@ -122,27 +124,27 @@ def _entry(repo: Path, name: str) -> tuple[Path, Path]:
 # -- discovery ------------------------------------------------------------------------------------
 
 def test_discovery_select_by_name_or_stem_and_helpers_skipped(repo):
-    recipes = fa.discover(repo)
+    recipes = fr.discover(repo)
     assert [r.stem for r in recipes] == ["simple", "sweep"]          # sorted by file; _helper.py skipped
-    assert [r.name for r in fa.select(recipes, ["simple"])] == ["simple_fig"]   # by stem
-    assert [r.name for r in fa.select(recipes, ["simple_fig", "simple"])] == ["simple_fig"]  # no duplicates
+    assert [r.name for r in fr.select(recipes, ["simple"])] == ["simple_fig"]   # by stem
+    assert [r.name for r in fr.select(recipes, ["simple_fig", "simple"])] == ["simple_fig"]  # no duplicates
     with pytest.raises(ConfigError, match="unknown figure 'nope'"):
-        fa.select(recipes, ["nope"])
+        fr.select(recipes, ["nope"])
     with pytest.raises(ConfigError, match="repository root"):
-        fa.find_repo_root(repo / "figures")
+        fr.find_repo_root(repo / "figures")
 
 
 def test_cache_key_covers_each_input_and_ignores_dict_order():
     base = dict(name="a", config={"x": 1, "y": [1, 2]}, seed=3, version="0.1.0", source_sha256="s")
-    k = fa.cache_key(**base)
-    assert k == fa.cache_key(**{**base, "config": {"y": [1, 2], "x": 1}})
+    k = fc.cache_key(**base)
+    assert k == fc.cache_key(**{**base, "config": {"y": [1, 2], "x": 1}})
     variants = [{"name": "b"}, {"config": {"x": 2, "y": [1, 2]}}, {"seed": 4}, {"version": "0.2.0"},
                 {"source_sha256": "t"}]
-    keys = {fa.cache_key(**{**base, **v}) for v in variants}
+    keys = {fc.cache_key(**{**base, **v}) for v in variants}
     assert len(keys) == len(variants) and k not in keys
     # independent recomputation of the definition (canonical JSON, sha256)
     payload = {"name": "a", "config": {"x": 1, "y": [1, 2]}, "seed": 3, "version": "0.1.0", "source": "s",
-               "format": fa.CACHE_FORMAT}
+               "format": fc.CACHE_FORMAT}
     assert k == hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -179,7 +181,7 @@ def test_invalidation_by_config_seed_version_source_and_helper(repo, monkeypatch
     _run(repo, ["simple"], scale="quick")
     assert _calls(repo, "simple") == 2                        # both entries live side by side
     # package version or library source (code_version = version + digest of convergence/*.py)
-    assert fa.code_version().startswith(fa.__version__ + "+")
+    assert fc.code_version().startswith(convergence.__version__ + "+")
     monkeypatch.setattr(fa, "code_version", lambda: "999.0+0")
     _run(repo, ["simple"])
     assert _calls(repo, "simple") == 3
@@ -205,6 +207,31 @@ def test_invalidation_by_config_seed_version_source_and_helper(repo, monkeypatch
     assert _calls(repo, "simple") == 8
     _run(repo, ["simple"])
     assert _calls(repo, "simple") == 8
+
+
+def test_code_version_digests_every_layer_of_the_package(tmp_path, monkeypatch):
+    """The key's code version covers the whole package (not only the experiments layer), so a
+    change to a device, the step driver or the recipes' kit invalidates cached figures."""
+    root = Path(convergence.__file__).resolve().parent
+    names = {p.relative_to(root).as_posix() for p in fc.package_sources()}
+    assert {"physics/devices.py", "sim/driver.py", "sim/simulate.py", "tile/programming.py",
+            "experiments/recipe_kit.py", "rng.py"} <= names
+    # an edited source gives another version: digest a copy of the package with one byte changed
+    copy = tmp_path / "convergence"
+    for p in fc.package_sources():
+        (copy / p.relative_to(root)).parent.mkdir(parents=True, exist_ok=True)
+        (copy / p.relative_to(root)).write_bytes(p.read_bytes())
+    monkeypatch.setattr(convergence, "__file__", str(copy / "__init__.py"))
+    fc.code_version.cache_clear()
+    try:
+        before = fc.code_version()
+        dev = copy / "physics" / "devices.py"
+        dev.write_bytes(dev.read_bytes() + b"\n# edited\n")
+        fc.code_version.cache_clear()
+        assert fc.code_version() != before
+    finally:
+        monkeypatch.undo()
+        fc.code_version.cache_clear()
 
 
 # -- corruption and atomicity ----------------------------------------------------------------------
@@ -253,14 +280,14 @@ def test_crash_inside_the_writer_leaves_nothing_readable(tmp_path):
         raise KeyboardInterrupt("power cut")
 
     with pytest.raises(KeyboardInterrupt):
-        fa._atomic_write(target, half_then_crash)
+        fc._atomic_write(target, half_then_crash)
     assert not target.exists() and list(target.parent.iterdir()) == []   # no temp file left behind
 
 
 def test_crash_between_data_and_sidecar_is_not_read_as_valid(tmp_path, monkeypatch):
-    cache = fa.Cache(tmp_path / "cache")
+    cache = fc.Cache(tmp_path / "cache")
     key = "ab" * 32
-    real = fa._atomic_write
+    real = fc._atomic_write
     calls = {"n": 0}
 
     def crash_on_sidecar(path, write):
@@ -270,34 +297,35 @@ def test_crash_between_data_and_sidecar_is_not_read_as_valid(tmp_path, monkeypat
         real(path, write)
 
     # (1) fresh entry: data written, sidecar never -> "missing sidecar"
-    monkeypatch.setattr(fa, "_atomic_write", crash_on_sidecar)
+    monkeypatch.setattr(fc, "_atomic_write", crash_on_sidecar)
     with pytest.raises(OSError):
         cache.store("fig", key, {"a": np.arange(3.0)}, {})
-    monkeypatch.setattr(fa, "_atomic_write", real)
-    with pytest.raises(fa.CacheEntryError, match="sidecar"):
+    monkeypatch.setattr(fc, "_atomic_write", real)
+    with pytest.raises(fc.CacheEntryError, match="sidecar"):
         cache.load("fig", key)
     # (2) a valid old entry, then a crash while replacing it with different data -> digest mismatch
     cache.store("fig", key, {"a": np.arange(3.0)}, {})
     assert cache.load("fig", key)[0]["a"].tolist() == [0.0, 1.0, 2.0]
-    monkeypatch.setattr(fa, "_atomic_write", crash_on_sidecar)
+    monkeypatch.setattr(fc, "_atomic_write", crash_on_sidecar)
     with pytest.raises(OSError):
         cache.store("fig", key, {"a": np.arange(4.0)}, {})
-    monkeypatch.setattr(fa, "_atomic_write", real)
-    with pytest.raises(fa.CacheEntryError, match="digest"):
+    monkeypatch.setattr(fc, "_atomic_write", real)
+    with pytest.raises(fc.CacheEntryError, match="digest"):
         cache.load("fig", key)
     assert not [p for p in (tmp_path / "cache").iterdir() if p.name.endswith(".tmp")]
 
 
 def test_object_arrays_and_pickle_are_refused(tmp_path):
-    cache = fa.Cache(tmp_path)
+    cache = fc.Cache(tmp_path)
     with pytest.raises(ConfigError, match="dtype object"):
         cache.store("fig", "cd" * 32, {"bad": np.array([{"a": 1}], dtype=object)}, {})
     assert list(tmp_path.iterdir()) == []
 
 
 def test_failing_recipe_is_reported_and_others_still_run(repo):
-    (repo / "figures" / "broken.py").write_text(SIMPLE.replace('NAME = "simple_fig"', 'NAME = "broken"')
-                                                .replace("rng = np.random", "raise RuntimeError('boom'); rng = np.random"))
+    broken = SIMPLE.replace('NAME = "simple_fig"', 'NAME = "broken"')
+    (repo / "figures" / "broken.py").write_text(broken.replace("rng = np.random",
+                                                               "raise RuntimeError('boom'); rng = np.random"))
     results = _run(repo)
     by = {r.name: r for r in results}
     assert by["broken"].status == "error" and "boom" in by["broken"].error
@@ -308,7 +336,7 @@ def test_failing_recipe_is_reported_and_others_still_run(repo):
 # -- parallelism ------------------------------------------------------------------------------------
 
 def _sweep_data(repo: Path, **kw) -> np.ndarray:
-    r = _only(_run(repo, ["sweep"], force=True, **kw), "sweep")
+    _only(_run(repo, ["sweep"], force=True, **kw), "sweep")
     with np.load(_entry(repo, "sweep")[0], allow_pickle=False) as z:
         assert z["x"].shape == (6, 4)
         return z["x"].copy()
@@ -337,27 +365,27 @@ def test_dask_local_cluster_bit_identical(repo, processes):
 
 def test_parallel_map_context_defaults_and_bad_settings():
     f = abs
-    assert fa.current_settings().jobs == 1                       # serial outside the runner
-    assert fa.parallel_map(f, [-1, 2, -3]) == [1, 2, 3]
-    with fa.parallel_settings(jobs=3) as s:
-        assert fa.current_settings() is s and s.jobs == 3
-    assert fa.current_settings().jobs == 1
+    assert fp.current_settings().jobs == 1                       # serial outside the runner
+    assert fp.parallel_map(f, [-1, 2, -3]) == [1, 2, 3]
+    with fp.parallel_settings(jobs=3) as s:
+        assert fp.current_settings() is s and s.jobs == 3
+    assert fp.current_settings().jobs == 1
     with pytest.raises(ConfigError, match="jobs"):
-        fa.parallel_map(f, [1], jobs=0)
+        fp.parallel_map(f, [1], jobs=0)
     with pytest.raises(ConfigError, match="backend"):
-        fa.parallel_map(f, [1], backend="mpi")
+        fp.parallel_map(f, [1], backend="mpi")
     with pytest.raises(ConfigError, match="scheduler"):
-        with fa.parallel_settings(backend="dask"):
+        with fp.parallel_settings(backend="dask"):
             pass
     with pytest.raises(ConfigError, match="inside parallel_settings"):
-        fa.parallel_map(f, [1], backend="dask")
+        fp.parallel_map(f, [1], backend="dask")
 
 
 def test_progress_bar_is_off_when_stderr_is_not_a_terminal(capsys):
-    bar = fa._progress_bar(3, fa.ParallelSettings(), "x")
+    bar = fp._progress_bar(3, fp.ParallelSettings(), "x")
     assert bar.disable
     bar.close()
-    assert fa._progress_bar(3, fa.ParallelSettings(progress=True), "x").disable is False
+    assert fp._progress_bar(3, fp.ParallelSettings(progress=True), "x").disable is False
 
 
 # -- CLI ----------------------------------------------------------------------------------------------
@@ -432,7 +460,7 @@ def test_unimportable_recipe_is_an_error_row_not_a_crash(repo, monkeypatch, caps
     assert main(["figures", "zz_broken", "--scale", "quick", "--no-errata", "--cache", "cache"]) == 1
     assert "zz_broken" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="failed to import"):
-        fa.discover(repo)
+        fr.discover(repo)
 
 
 def test_optional_scale_selects_the_recipes_that_define_it(repo):

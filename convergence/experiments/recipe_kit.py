@@ -1,35 +1,42 @@
-"""Shared helpers of the figure recipes (not a recipe: the runner skips modules starting with ``_``).
+r"""Library code of the figure recipes: seeds, problems, per-trial noise, statistics, theory, claims, plots.
 
-Recipes load this module from their own folder (they are files, not a package)::
+Recipes (``figures/*.py``) import it as an ordinary module::
 
-    from convergence.experiments.runner import recipe_helpers
-    C = recipe_helpers(__file__)
+    from convergence.experiments import recipe_kit as C
 
 Contents:
 
-* seeds: :func:`sub` (stable child SeedSequence of the recipe's seed);
+* seeds and sweeps: :func:`sub` (stable child SeedSequence of the recipe's seed),
+  :func:`parallel_map` (the runner's map, :mod:`convergence.experiments.parallel`);
 * objectives: :func:`lsq` builds the papers' least-squares problem from a cfg dict;
 * noise: :class:`TrialGaussian` (per-trial Gaussian std, to sweep σ along the trials axis);
-* devices: :func:`softbounds_array` (per-trial τ along the trials axis, a DeviceArray);
-* statistics: :func:`mean_se`, :func:`paired_diff`, :func:`loglog_slope`;
-* theory: :func:`lsq_meanfield_stationary` (multi-dimensional D2 with D1),
-  :func:`digital_lsq_floor` (D4 generalised to a Hessian);
+  per-trial τ comes from :func:`convergence.physics.devices.tau_sweep`;
+* statistics: :func:`mean_se`, :func:`paired_diff`, :func:`ratio_se`, :func:`loglog_slope`;
+* theory: :func:`lsq_meanfield_stationary` and :func:`lsq_meanfield_stationary_device` (mean-field
+  stationary point of Analog SGD on a quadratic), :func:`digital_lsq_floor` (digital SGD's
+  stationary loss on a quadratic);
 * claims: :func:`claim` (the report's dict), :data:`K_SIGMA`;
-* plotting: :func:`ema` (papers' smoothing, plots only), :func:`band`;
+* least-squares series: :func:`lsq_algorithm`, :func:`lsq_series`, :func:`curve_stats`;
+* plotting: :func:`ema` (papers' smoothing, plots only), :func:`band`, :func:`positive_floor`, :func:`cv_style`;
 * network figures: :func:`tau_labels`, :func:`plot_accuracy_curves` (P1 Fig. 5, P2 Fig. 4).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 import convergence as cv
-from convergence.physics.devices import DeviceArray
-from convergence.theory.meanfield import abs_gaussian_mean
+from convergence.experiments.parallel import parallel_map
 from convergence.sim.noise import Noise
+from convergence.theory.meanfield import abs_gaussian_mean
+
+__all__ = ["K_SIGMA", "sub", "parallel_map", "lsq", "TrialGaussian", "mean_se", "paired_diff", "ratio_se",
+           "loglog_slope", "lsq_meanfield_stationary", "lsq_meanfield_stationary_device", "digital_lsq_floor",
+           "claim", "ema", "band", "positive_floor", "curve_stats", "cv_style", "lsq_algorithm",
+           "lsq_series", "tau_labels", "plot_accuracy_curves"]
 
 #: claims use k = 3 standard errors (across independent trials) as their statistical margin
 K_SIGMA = 3.0
@@ -40,18 +47,6 @@ K_SIGMA = 3.0
 def sub(seed: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
     """Child SeedSequence with ``key`` appended to the spawn key (stable identity, not spawn order)."""
     return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + tuple(int(k) for k in key))
-
-
-def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-    """Map ``fn`` over independent sweep items: the runner's parallel map if available, else serial.
-
-    Results must not depend on how items are distributed (each item carries its own seed).
-    """
-    try:  # the figures runner (issue 4, part A) may provide a process/dask-parallel map
-        from convergence.experiments.runner import parallel_map as pmap  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - optional dependency of the recipes
-        return [fn(item) for item in items]
-    return list(pmap(fn, items))
 
 
 # -- problems -----------------------------------------------------------------------------------
@@ -80,17 +75,6 @@ class TrialGaussian(Noise):
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "sigma": np.ravel(self.sigma).tolist()}
-
-
-def softbounds_array(tau: Any, trials: int, d: int) -> DeviceArray:
-    """Soft-bounds devices with a per-trial τ (array of shape (trials,)), as a DeviceArray.
-
-    q±(w) = 1 ∓ w/τ_t (P1 eq 8) for every element of trial t: the base SoftBounds(1) with
-    range scale τ_t (and unit gain, no asymmetry, no shift).
-    """
-    tau = np.broadcast_to(np.asarray(tau, dtype=float).reshape(-1, 1), (trials, d)).copy()
-    ones, zeros = np.ones((trials, d)), np.zeros((trials, d))
-    return DeviceArray(cv.SoftBounds(1.0), ones, zeros, tau, zeros, name="softbounds")
 
 
 # -- statistics ---------------------------------------------------------------------------------
@@ -140,9 +124,10 @@ def lsq_meanfield_stationary(H: np.ndarray, w_star: np.ndarray, sigma: float, ta
                              w_sym: float = 0.0, iters: int = 2000) -> np.ndarray:
     r"""Mean-field stationary point of Analog SGD on f = ½(w − w*)ᵀH(w − w*), soft bounds, N(0, σ²I) noise.
 
-    Solves D2 with D1 coordinatewise: H(w − w*) + ((w − w⋄)/τ) ⊙ E|H(w − w*) + ε| = 0,
-    i.e. w = (H + Diag(a/τ))⁻¹ (H w* + (a/τ) w⋄) with a = E|g + ε| (D1) at g = H(w − w*),
-    by fixed-point iteration (a contraction for the small g of interest).
+    The mean drift of the update vanishes coordinatewise (soft bounds, P1 eq 8):
+    H(w − w*) + ((w − w⋄)/τ) ⊙ E|H(w − w*) + ε| = 0, i.e. w = (H + Diag(a/τ))⁻¹ (H w* + (a/τ) w⋄)
+    with a = E|g + ε| at g = H(w − w*) (:func:`~convergence.theory.meanfield.abs_gaussian_mean`),
+    solved by fixed-point iteration (a contraction for the small g of interest).
     """
     w = np.array(w_star, dtype=float)
     for _ in range(iters):
@@ -157,7 +142,7 @@ def lsq_meanfield_stationary(H: np.ndarray, w_star: np.ndarray, sigma: float, ta
 
 
 def digital_lsq_floor(H: np.ndarray, lr: float, sigma: float) -> float:
-    r"""D4 generalised: stationary E[f − f*] of digital SGD on f = ½ xᵀHx with N(0, σ²I) gradient noise.
+    r"""Stationary E[f − f*] of digital SGD on f = ½ xᵀHx with N(0, σ²I) gradient noise.
 
     In the eigenbasis h_i the stationary variance is ασ²/(h_i(2 − αh_i)), so
     E[f − f*] = ½ Σ_i h_i · ασ²/(h_i(2 − αh_i)) = Σ_i ασ²/(2(2 − αh_i)) over h_i > 0
@@ -190,11 +175,6 @@ def _num(x: Any) -> Any:
     if isinstance(x, (list, tuple, np.ndarray)):
         return [_num(v) for v in np.asarray(x, dtype=float).ravel().tolist()]
     return float(x)
-
-
-def fmt(x: float, se: float | None = None) -> str:
-    """``1.23e-04 ± 4.5e-06`` (the ± is K_SIGMA·se)."""
-    return f"{x:.3g}" if se is None else f"{x:.3g} ± {K_SIGMA * se:.2g}"
 
 
 # -- plotting -----------------------------------------------------------------------------------
@@ -236,27 +216,11 @@ def curve_stats(traj: cv.Trajectory, scale: float = 1.0, metric: str = "loss_gap
     return traj.steps.astype(float), m, se, traj.per_trial_tail(metric) * scale
 
 
-def stack(rows: Iterable[Any]) -> np.ndarray:
-    return np.stack([np.asarray(r, dtype=float) for r in rows])
-
-
 def cv_style() -> Any:
     """The toolkit's shared matplotlib style (Agg backend); a context manager yielding pyplot."""
     from convergence.experiments.plotting import paper_style
 
     return paper_style()
-
-
-def load_recipe(path: Any) -> Any:
-    """Import a recipe module from its file path (figures/ is not a package)."""
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(path)
-    spec = importlib.util.spec_from_file_location(f"recipe_{path.stem}", path)
-    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
 
 
 def lsq_algorithm(spec: dict[str, Any]) -> cv.Algorithm:
@@ -294,7 +258,7 @@ def lsq_series(item: tuple[dict[str, Any], dict[str, Any], np.random.SeedSequenc
 
 
 def lsq_meanfield_stationary_device(H: np.ndarray, w_star: np.ndarray, sigma: float, device: Any) -> np.ndarray:
-    r"""Mean-field stationary point of Analog SGD for a generic device (D2 with D1), N(0, σ²I) noise.
+    r"""Mean-field stationary point of Analog SGD for a generic device, N(0, σ²I) noise.
 
     Solves g ⊙ F(w) + E|g + ε| ⊙ G(w) = 0 with g = H(w − w*) by ``scipy.optimize.root``
     started at w* (the root nearest W* between W* and the symmetric point).

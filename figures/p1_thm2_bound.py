@@ -1,6 +1,6 @@
-r"""New figure — P1 Theorem 2's upper bound against the measured error of Analog SGD, over K.
+r"""P1 Theorem 2's upper bound against the measured error of Analog SGD, over K.
 
-P1 Theorem 2 (eq 9/65; THEORY §2.3): with α = √((f(W₀) − f*)/(σ²LK)) (≤ 1/(2L)),
+P1 Theorem 2 (eq 9/65): with α = √((f(W₀) − f*)/(σ²LK)) (≤ 1/(2L)),
 
     (1/K) Σ_{k<K} E‖∇f(W_k)‖² ≤ 4√((f(W₀) − f*)σ²L/K) / (1 − W²_max/τ²) + 4σ²S_K,
 
@@ -12,7 +12,7 @@ trials; the measured left side is the average of ‖∇f(W_k)‖² over the reco
 Problem: the P1 Fig. 3 least squares (D = 40, N = 100, A ~ N(0, 0.5²), x* ~ N(0, 0.3²), bias,
 init 0), Gaussian gradient noise std 0.1 per coordinate (σ = 0.1·√41), soft bounds τ = 1,
 expected-mode recursion, K ∈ {100, …, 30000} (paper scale up to 3·10⁵). Also drawn: the
-mean-field floor ‖∇f(W_s)‖² (D2) that E_K approaches as K → ∞ (α → 0).
+mean-field floor ‖∇f(W_s)‖² (W_s: zero mean drift) that E_K approaches as K → ∞ (α → 0).
 """
 from __future__ import annotations
 
@@ -23,11 +23,9 @@ import numpy as np
 
 import convergence as cv
 from convergence.theory.bounds import asgd_step_size, asgd_step_size_valid, get_bound
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 
-C = recipe_helpers(__file__)
-
-NAME = "new_thm2_bound"
+NAME = "p1_thm2_bound"
 TITLE = "P1 Theorem 2: the upper bound vs the measured average squared gradient over K"
 PAPER = "new"
 SEED = 20260104
@@ -91,7 +89,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.plot(Ks, data["bound"].mean(axis=-1), "s-", label="P1 Thm 2 bound")
         ax.plot(Ks, data["rate_term"].mean(axis=-1), ":", label="rate term 4√(f₀σ²L/K)/(1 − W²max/τ²)")
         ax.plot(Ks, data["floor_term"].mean(axis=-1), "--", label="asymptotic term 4σ²S_K")
-        ax.axhline(float(data["meanfield_floor"]), color="k", lw=0.8, ls="-.", label="mean-field floor ‖∇f(W_s)‖² (D2)")
+        ax.axhline(float(data["meanfield_floor"]), color="k", lw=0.8, ls="-.", label="mean-field floor ‖∇f(W_s)‖²")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("iterations K (α = √(f₀/(σ²LK)))")
@@ -110,7 +108,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                    "measured ≤ bound (ratios measured/bound reported)", m / b, C.K_SIGMA * se / b, ok, "P1 Thm 2")]
     ratio_last = float(m[-1] / b[-1])
     res.append(C.claim(f"{NAME}.bound_tightness", f"Slack of the bound at K = {int(data['Ks'][-1])}: the bound is "
-                       "conservative by the factor 4 and the worst-case S_K (THEORY D3: the mean-field floor is "
+                       "conservative by the factor 4 and the worst-case S_K (the mean-field floor is "
                        "below σ²S)", "measured/bound < 1", ratio_last, float(C.K_SIGMA * se[-1] / b[-1]),
                        ratio_last < 1, "P1 Thm 2"))
     mf = float(data["meanfield_floor"])

@@ -1,4 +1,4 @@
-r"""New figure — the Analog SGD error floor over a (σ, τ) grid, with the D3 mean-field prediction.
+r"""The Analog SGD error floor over a (σ, τ) grid, with the mean-field prediction.
 
 Problem: scalar quadratic f(w) = (L/2)(w − w*)², L = 1, w* = 0.5, soft bounds (ALD) with τ on the
 grid, additive Gaussian gradient noise with std σ on the grid, Analog SGD (P1 eq 3, expected mode)
@@ -6,8 +6,8 @@ with a small step α = 0.01 from w₀ = 0. The whole grid runs as **one** batche
 along the trials axis through ``cv.tau_sweep`` and σ through a per-trial Gaussian noise.
 
 Measured per cell (trials × tail, last 75 % of the steps): the squared mean gradient ‖E∇f‖² (the
-quantity D3 predicts: L²(w_s − w*)² at the exact mean-field root w_s of L(w − w*) + (w/τ)E|L(w − w*) + ε| = 0)
-and the mean squared gradient E‖∇f‖² (≈ D3 + the digital fluctuation D4 = αLσ²/(2 − αL)).
+mean-field floor: L²(w_s − w*)² at the exact root w_s of the mean drift, L(w − w*) + (w/τ)E|L(w − w*) + ε| = 0)
+and the mean squared gradient E‖∇f‖² (≈ that floor + digital SGD's fluctuation αLσ²/(2 − αL)).
 Also drawn: P1 Theorem 2's asymptotic term 4σ²S with S = (w_s/τ)²/(1 − (w_s/τ)²) — an upper bound.
 """
 from __future__ import annotations
@@ -17,13 +17,11 @@ from typing import Any
 import numpy as np
 
 import convergence as cv
-from convergence.experiments.runner import recipe_helpers
+from convergence.experiments import recipe_kit as C
 from convergence.theory.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor
 
-C = recipe_helpers(__file__)
-
-NAME = "new_floor_grid"
-TITLE = "Analog SGD floor over (σ, τ): simulation vs the D3 mean-field contour"
+NAME = "asgd_floor_grid"
+TITLE = "Analog SGD floor over (σ, τ): simulation vs the mean-field contour"
 PAPER = "new"
 SEED = 20260101
 
@@ -37,7 +35,8 @@ SCALES = {
 
 
 def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
-    """Per-cell per-trial tail statistics (n_sigma, n_tau, trials) and the D3/D4 predictions."""
+    """Per-cell per-trial tail statistics (n_sigma, n_tau, trials), the mean-field floor (``d3_*``) and the digital
+    fluctuation (``d4_floor``)."""
     sig = np.array([float(s) for s in cfg["sigmas"]])
     taus = np.array([float(t) for t in cfg["taus"]])
     r = int(cfg["trials"])
@@ -91,13 +90,13 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.set_yscale("log")
         ax.set_xlabel("τ")
         ax.set_ylabel("σ (gradient-noise std)")
-        ax.set_title("simulation (colour) vs D3 prediction (white contours)")
+        ax.set_title("simulation (colour) vs mean-field prediction (white contours)")
         lo, hi = float(np.min(data["d3_floor"])), float(np.max(data["d3_floor"]))
         bx.plot([lo, hi], [lo, hi], "k-", lw=0.7, label="identity")
         bx.errorbar(data["d3_floor"].ravel(), mg.ravel(), yerr=C.K_SIGMA * mg_se.ravel(), fmt="o", ms=3,
-                    capsize=2, label="‖E∇f‖² vs D3")
+                    capsize=2, label="‖E∇f‖² vs mean-field floor")
         bx.plot((data["d3_floor"] + data["d4_floor"]).ravel(), meas.ravel(), "s", ms=3, mfc="none",
-                label="E‖∇f‖² vs D3 + D4")
+                label="E‖∇f‖² vs mean-field floor + αLσ²/(2 − αL)")
         bx.plot(data["d3_floor"].ravel(), data["thm2_floor"].ravel(), "^", ms=3, color="0.5",
                 label="P1 Thm 2 term 4σ²S (upper bound)")
         bx.set_xscale("log")
@@ -116,25 +115,26 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     rel = (mg - d3) / d3
     rel_se = mg_se / d3
     ok = bool(np.all(np.abs(rel) <= 0.05 + C.K_SIGMA * rel_se))
-    res.append(C.claim(f"{NAME}.d3_matches", "The stationary mean gradient of Analog SGD matches the D3 mean-field "
-                       "floor over the whole (σ, τ) grid (THEORY D3, §7.5)", "relative error ≤ 5 % in every cell",
+    res.append(C.claim(f"{NAME}.d3_matches", "The stationary mean gradient of Analog SGD matches the mean-field "
+                       "floor over the whole (σ, τ) grid", "relative error ≤ 5 % in every cell",
                        [float(np.max(np.abs(rel)))], [float(C.K_SIGMA * rel_se.ravel()[np.argmax(np.abs(rel))])],
-                       ok, "new (THEORY D3)"))
+                       ok, "new"))
     meas, se = C.mean_se(data["grad_sq_trials"])
     pred = d3 + data["d4_floor"]
     rel2 = (meas - pred) / pred
     ok = bool(np.all(np.abs(rel2) <= 0.1 + C.K_SIGMA * se / pred))
-    res.append(C.claim(f"{NAME}.d3_plus_d4", "E‖∇f‖² ≈ D3 floor + D4 digital fluctuation in every cell",
+    res.append(C.claim(f"{NAME}.d3_plus_d4",
+                       "E‖∇f‖² ≈ mean-field floor + digital fluctuation αLσ²/(2 − αL) in every cell",
                        "relative error ≤ 10 %", [float(np.max(np.abs(rel2)))], [float(np.max(C.K_SIGMA * se / pred))],
-                       ok, "new (THEORY D3, D4)"))
+                       ok, "new"))
     inc_sigma = np.diff(meas, axis=0) > C.K_SIGMA * np.hypot(se[1:], se[:-1])
     dec_tau = np.diff(meas, axis=1) < -C.K_SIGMA * np.hypot(se[:, 1:], se[:, :-1])
-    res.append(C.claim(f"{NAME}.monotone", "The floor increases with σ and decreases with τ (THEORY §7.6)",
+    res.append(C.claim(f"{NAME}.monotone", "The floor increases with σ and decreases with τ",
                        "all neighbouring cells ordered (fractions of pairs ordered)",
                        [float(inc_sigma.mean()), float(dec_tau.mean())], [0.0, 0.0],
                        bool(inc_sigma.all() and dec_tau.all()), "P1 §3 / new"))
     ok = bool(np.all(meas <= data["thm2_floor"] + C.K_SIGMA * se))
-    res.append(C.claim(f"{NAME}.thm2_term_upper", "P1 Theorem 2's asymptotic term 4σ²S (S at the D3 stationary "
-                       "point) bounds the simulated floor in every cell", "E‖∇f‖² ≤ 4σ²S",
+    res.append(C.claim(f"{NAME}.thm2_term_upper", "P1 Theorem 2's asymptotic term 4σ²S (S at the mean-field "
+                       "stationary point) bounds the simulated floor in every cell", "E‖∇f‖² ≤ 4σ²S",
                        [float(np.max(meas / data["thm2_floor"]))], [0.0], ok, "P1 Thm 2"))
     return res

@@ -1,0 +1,199 @@
+r"""Parallel sweeps of the figure recipes: the settings context and :func:`parallel_map`.
+
+Recipes call :func:`parallel_map` on a list of independent tasks, each carrying its own
+``SeedSequence``-derived seed. The runner sets the backend (``joblib`` local processes or a
+``dask`` distributed cluster) and the number of workers in a context variable for the duration of
+``compute`` (:func:`parallel_settings`); :func:`parallel_map` reads it. Outside the runner (or
+inside a worker) the map is serial. Results come back in task order, so a recipe's output is
+bit-identical whatever the backend and number of workers.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from convergence._validate import ConfigError
+from convergence.experiments.recipes import _BY_VALUE_MODULES, _track_by_value
+
+__all__ = ["BACKENDS", "ParallelSettings", "parallel_settings", "current_settings", "parallel_map"]
+
+#: parallel backends of :func:`parallel_map`
+BACKENDS = ("joblib", "dask")
+
+
+@dataclass(frozen=True)
+class ParallelSettings:
+    """How :func:`parallel_map` runs: ``jobs`` workers on ``backend`` (``scheduler``: dask address)."""
+
+    jobs: int = 1
+    backend: str = "joblib"
+    scheduler: str | None = None
+    progress: bool | None = None
+    label: str = ""
+    client: Any = field(default=None, compare=False, repr=False)
+
+
+_SETTINGS: contextvars.ContextVar[ParallelSettings] = contextvars.ContextVar(
+    "convergence_parallel_settings", default=ParallelSettings())
+
+
+def current_settings() -> ParallelSettings:
+    """The settings :func:`parallel_map` uses now (serial outside :func:`parallel_settings`)."""
+    return _SETTINGS.get()
+
+
+def _validate_settings(jobs: int, backend: str, scheduler: str | None) -> None:
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs must be an integer >= 1 (got {jobs!r})")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
+    if backend == "dask" and not scheduler:
+        raise ConfigError("backend dask needs a scheduler address (--scheduler tcp://host:8786)")
+    if backend == "joblib" and scheduler:
+        raise ConfigError("--scheduler is only used with --backend dask")
+
+
+@contextlib.contextmanager
+def parallel_settings(jobs: int = 1, backend: str = "joblib", scheduler: str | None = None, *,
+                      progress: bool | None = None, label: str = "") -> Iterator[ParallelSettings]:
+    """Set how :func:`parallel_map` runs inside the ``with`` block (the runner wraps ``compute`` in it).
+
+    With ``backend="dask"`` one ``distributed.Client`` connected to ``scheduler`` is opened for the
+    block and closed at its end.
+    """
+    _validate_settings(jobs, backend, scheduler)
+    client, own = None, False
+    outer = _SETTINGS.get()
+    if backend == "dask" and outer.client is not None and outer.scheduler == scheduler:
+        client = outer.client  # reuse the enclosing block's connection (the runner opens one per run)
+    elif backend == "dask":
+        own = True
+        try:
+            from distributed import Client
+        except ImportError:  # pragma: no cover - depends on the optional extra
+            raise ConfigError("backend dask needs the optional extra: pip install 'analog-convergence[dask]'") from None
+        try:
+            client = Client(scheduler, set_as_default=False, timeout=30)
+        except Exception as exc:  # noqa: BLE001 - connection errors of all kinds
+            raise ConfigError(f"cannot connect to the dask scheduler {scheduler!r}: {exc}") from None
+    token = _SETTINGS.set(ParallelSettings(jobs, backend, scheduler, progress, label, client))
+    try:
+        yield _SETTINGS.get()
+    finally:
+        _SETTINGS.reset(token)
+        if own and client is not None:
+            client.close()
+
+
+def _register_by_value(fn: Any) -> None:
+    """Let worker processes receive recipe code by value (recipe modules are not importable there)."""
+    try:
+        import cloudpickle
+    except ImportError:  # pragma: no cover - joblib and dask both ship cloudpickle
+        return
+    names = set(_BY_VALUE_MODULES)
+    mod = sys.modules.get(getattr(fn, "__module__", "") or "")
+    f = getattr(mod, "__file__", None)
+    if mod is not None and f and mod.__name__ != "__main__":
+        installed = {Path(p).resolve() for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+                                                 sysconfig.get_paths()["stdlib"]}}
+        here = Path(__file__).resolve().parents[1]  # the convergence package: importable by workers
+        fp = Path(f).resolve()
+        if here not in fp.parents and not any(p in fp.parents for p in installed):
+            names.add(mod.__name__)
+            _track_by_value(fp.parent)  # helpers the recipe loaded after discovery
+            names |= _BY_VALUE_MODULES
+    registered = set(cloudpickle.list_registry_pickle_by_value())
+    for n in names:
+        if n in sys.modules and n not in registered:
+            cloudpickle.register_pickle_by_value(sys.modules[n])
+
+
+def _progress_bar(total: int, settings: ParallelSettings, desc: str | None) -> Any:
+    from tqdm.auto import tqdm
+
+    show = settings.progress if settings.progress is not None else sys.stderr.isatty()
+    return tqdm(total=total, desc=desc or settings.label or "sweep", unit="run", disable=not show,
+                leave=False, file=sys.stderr)
+
+
+def _call_pickled(blob: bytes) -> Any:
+    """Worker side of the dask backend: ``fn(task)`` from cloudpickle bytes (transport only, never stored)."""
+    import cloudpickle
+
+    fn, task = cloudpickle.loads(blob)
+    return fn(task)
+
+
+def parallel_map(fn: Callable[[Any], Any], tasks: Sequence[Any], *, jobs: int | None = None,
+                 backend: str | None = None, desc: str | None = None) -> list[Any]:
+    """``[fn(t) for t in tasks]``, run in parallel as the runner (or the arguments) say.
+
+    Each task must carry everything it needs, including its own seed (a ``SeedSequence`` child of
+    the recipe's seed keyed by the task's stable identity), and ``fn`` must be pure: then the
+    result is bit-identical whatever the backend and the number of workers. Results are returned
+    in task order. ``jobs``/``backend`` override the context set by :func:`parallel_settings`
+    (``backend="dask"`` needs that context's client). A tqdm bar shows progress when stderr is a
+    terminal.
+
+    Args:
+        fn: a module-level function of one task.
+        tasks: the independent tasks.
+        jobs: number of local worker processes (joblib); default from the context (1 outside the runner).
+        backend: "joblib" or "dask"; default from the context.
+        desc: progress-bar label.
+
+    Returns:
+        The list of results, in task order.
+    """
+    settings = _SETTINGS.get()
+    jobs = settings.jobs if jobs is None else jobs
+    backend = settings.backend if backend is None else backend
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs must be an integer >= 1 (got {jobs!r})")
+    tasks = list(tasks)
+    results: list[Any] = [None] * len(tasks)
+    bar = _progress_bar(len(tasks), settings, desc)
+    try:
+        if backend == "dask":
+            if settings.client is None:
+                raise ConfigError("backend dask: parallel_map must run inside parallel_settings(backend='dask', "
+                                  "scheduler=...)")
+            from distributed import as_completed
+
+            import cloudpickle
+
+            _register_by_value(fn)
+            # dask pickles callables wrapped in its task objects by reference, which fails for recipe
+            # modules that worker processes cannot import: ship (fn, task) as cloudpickle bytes instead
+            blobs = [cloudpickle.dumps((fn, t)) for t in tasks]
+            futures = settings.client.map(_call_pickled, blobs, pure=False)
+            index = {f.key: i for i, f in enumerate(futures)}
+            for fut in as_completed(futures, loop=settings.client.loop):
+                results[index[fut.key]] = fut.result()
+                bar.update(1)
+        elif jobs == 1 or len(tasks) <= 1:
+            for i, t in enumerate(tasks):
+                results[i] = fn(t)
+                bar.update(1)
+        else:
+            from joblib import Parallel, delayed
+
+            _register_by_value(fn)
+            gen = Parallel(n_jobs=min(jobs, len(tasks)), backend="loky", return_as="generator")(
+                delayed(fn)(t) for t in tasks)
+            for i, r in enumerate(gen):
+                results[i] = r
+                bar.update(1)
+    finally:
+        bar.close()
+    return results
+
+
