@@ -9,7 +9,7 @@ trial-steps/s and element-updates/s and two ratios:
 * ``loop/batched``: the same workload as a Python loop over trials (one step call
   per trial, the papers' per-run style) / the batched step (only for trials > 1).
 
-Targets (issue 2): expected Analog SGD <= 4x stream; pulsed soft-bounds <= 10x
+Targets: expected Analog SGD <= 4x stream; pulsed soft-bounds <= 10x
 stream; batched >= 50x faster than the per-trial loop at (1024, 50). Timings
 take the minimum over repeats (robust to a loaded machine); the ratios are what
 matter. Run: ``make bench`` or ``python benchmarks/bench_steps.py [--quick]``.

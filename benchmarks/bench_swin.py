@@ -1,7 +1,7 @@
 """Micro-Swin training-step benchmark: NumPy (digital and every analog algorithm) vs PyTorch CPU.
 
 One step = forward + backward + update on a batch of 128 float32 images (1×32×32), the micro
-config of TRANSFER.md §4.3 (~135k parameters). PyTorch is never a dependency: when a Python with
+config of docs/theory/transfer-study.md#micro-swin (~135k parameters). PyTorch is never a dependency: when a Python with
 torch is given (``--torch-python``, env ``TORCH_PYTHON``, or ``/tmp/torchvenv/bin/python``), the
 identical architecture (same layer shapes, window/shifted attention with relative bias and mask,
 patch merging, SGD update) is timed there in a subprocess with the same thread count.

@@ -1,6 +1,6 @@
 """The P1 Fig. 3 workload on the aihwkit-like tile (pulse-train mode) against aihwkit's time.
 
-Workload per run (THEORY §5.1, issue 6): least squares D = 40, N = 100; each of 2500 iterations
+Workload per run (P1 Fig. 3 set-up, docs/theory/theorems.md#p1-experiments): least squares D = 40, N = 100; each of 2500 iterations
 reads the full batch through the noisy forward pass (``w_noise = 0.1/s̄_A``, bounds 10) and
 applies it as 100 sequential rank-1 pulse-train updates (``desired_bl = 5000``, BL and update
 management) to a (1 × 40) SoftBoundsReference tile with ``dw_min = τ/300``; the bias is digital.
@@ -29,7 +29,7 @@ from convergence.physics.periphery import IOParameters
 from convergence.tile.analog_tile import AnalogTile, UpdateParameters
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
 
-AIHWKIT_SECONDS_PER_RUN = 2.0          # issue 6: aihwkit 1.2.0, one τ and one seed, 2500 iterations
+AIHWKIT_SECONDS_PER_RUN = 2.0          # aihwkit 1.2.0 (docs/theory/aihwkit.md#aihwkit-peer), one τ and one seed, 2500 iterations
 TAUS = (1.0, 1.5, 2.0, 2.5)
 
 
@@ -83,7 +83,7 @@ def main() -> None:
     print(f"  4 taus x 10 seeds batched (40 trials): best {t_b:.2f} s wall (median {t_b_med:.2f} s), "
           f"{c_b:.2f} s CPU")
     print(f"  1 tau x 1 seed: best {t_1:.2f} s")
-    print(f"  aihwkit 1.2.0, one run (issue 6 figure): {AIHWKIT_SECONDS_PER_RUN:.2f} s")
+    print(f"  aihwkit 1.2.0, one run (measured on this project's reference machine): {AIHWKIT_SECONDS_PER_RUN:.2f} s")
     print(f"  batched 40 runs / one aihwkit run: {t_b / AIHWKIT_SECONDS_PER_RUN:.2f} wall, "
           f"{c_b / AIHWKIT_SECONDS_PER_RUN:.2f} CPU (target < 1)")
     print(f"  per-run speed-up vs aihwkit: {40 * AIHWKIT_SECONDS_PER_RUN / t_b:.1f}x (target >= 40x); "

@@ -1,6 +1,6 @@
 """One training update of a 512x512 tile (batch 32) for Analog SGD, TT-v1, TT-v2, c-TTv2 and AGAD, pulsed mode.
 
-Reference (AIHWKIT.md §7): aihwkit 1.2.0, CPU build, this 2-core machine, per batch-32 update
+Reference (docs/theory/aihwkit.md#aihwkit-peer): aihwkit 1.2.0, CPU build, this 2-core machine, per batch-32 update
 (aihwkit pulses sample by sample): SGD (SoftBoundsReferenceDevice defaults) 159 ms, Tiki-Taka
 (TikiTakaReRamSBPreset, TT-v1) 149 ms, c-TTv2 (ChoppedTTv2ReRamSBPreset) 348 ms, AGAD
 (AGADReRamSBPreset) 313 ms. Target: >= 10x faster in a mode whose expected update matches aihwkit's.
@@ -176,7 +176,7 @@ def main() -> None:
     if side:
         print("aihwkit side by side (median ms): " + ", ".join(f"{k} {v:.1f}" for k, v in side.items()))
     else:
-        print("aihwkit not importable: speed-ups are against the reference numbers of AIHWKIT.md §7")
+        print("aihwkit not importable: speed-ups are against the reference numbers of docs/theory/aihwkit.md#aihwkit-peer")
     print("modelling differences: per-batch (signs/net) instead of per-sample pulse counts; stochastic rounding "
           "instead of Bernoulli pulse trains (same mean); c2c pulse noise only in signs+c2c rows (summed per pass); "
           "no IO/ADC noise on transfer reads; "

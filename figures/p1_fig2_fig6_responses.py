@@ -5,7 +5,7 @@ exponential devices, their symmetric/asymmetric parts F and G, and pulse-train r
   (τ = 1, w⋄ ∈ {0, 0.3}), plus the weight under a train of up pulses followed by down pulses
   (``convergence.physics.pulses.apply_pulses``; Δw_min = 0.01) — the device-physics view of the same curves.
 * Fig. 6 (P1 App. C): the *un-normalised* P1 forms on w ∈ [−4, 4], which differ from P2's
-  zero-shifted power/exponential devices (THEORY §1.3) and are therefore written here:
+  zero-shifted power/exponential devices (docs/theory/device-model.md#devices) and are therefore written here:
   linear step q₊ = 1 − w/τ_max, q₋ = 1 − w/τ_min (C.1); power q₊ = ((τ_max − w)/(τ_max − τ_min))^γ₊,
   q₋ = ((w − τ_min)/(τ_max − τ_min))^γ₋ (C.2); exponential q₊ = 1 − exp(−γ₊(τ_max − w)/(τ_max − τ_min)),
   q₋ = 1 − exp(−γ₋(w − τ_min)/(τ_max − τ_min)) (C.3). P1 does not state the plotted parameters;
@@ -14,7 +14,7 @@ exponential devices, their symmetric/asymmetric parts F and G, and pulse-train r
 
 Deterministic (the seed is unused). Claims: the ALD identities F ≡ 1, G = (w − w⋄)/τ; the sign
 erratum of P1 eq (23) for the linear-step G; pulse trains stay inside [−τ, τ] (P1 Thm 1) and match
-the exact n-pulse composition (THEORY D9).
+the exact n-pulse composition (D9 (docs/theory/derivations.md)).
 """
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
             x = apply_pulses(x, np.ones((1, 1)), sign, dev, dw)
             trains[j, p + 1] = x[0, 0]
     out["pulse_train"] = trains
-    # exact composition (THEORY D9) of the ALD train: up n pulses from 0, then down
+    # exact composition (D9 (docs/theory/derivations.md)) of the ALD train: up n pulses from 0, then down
     n_up = np.arange(k + 1)
     up = tau - (1 - dw / tau) ** n_up * tau
     top = up[-1]
@@ -171,7 +171,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     gap = float(np.max(np.abs(tr - data["pulse_train_exact"])))
     inside = float(np.max(np.abs(tr)))
     res.append(C.claim("p1_fig2.pulse_train", "ALD pulse trains stay in [−τ, τ] (P1 Thm 1) and equal the exact "
-                       "n-pulse composition τ − (1 − δ/τ)^n (τ − w) (THEORY D9)",
+                       "n-pulse composition τ − (1 − δ/τ)^n (τ − w) (D9 (docs/theory/derivations.md))",
                        f"max|w| ≤ τ = {tau}; |pulsed − closed form| ≤ 1e-12", [inside, gap], [0.0, 0.0],
                        inside <= tau and gap <= 1e-12, "P1 Thm 1 / App. B"))
     d_corr = float(np.nanmax(np.abs(data["G6"][0] - data["G_linear_corrected"])))

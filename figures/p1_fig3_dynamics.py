@@ -1,6 +1,6 @@
 r"""P1 Fig. 3 — the analog recursion (eq 3) tracks the device; the digital SGD dynamic (eq 2) does not.
 
-Setup (THEORY §5.1, repo NeurIPS-2024/S2-dynamic-verification.py): least squares D = 40, N = 100,
+Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), repo NeurIPS-2024/S2-dynamic-verification.py): least squares D = 40, N = 100,
 A ~ N(0, 0.5²), x* ~ N(0, 0.3²), model with bias, init 0, MSE loss; α = 0.03, 2500 iterations,
 τ ∈ {1.0, 1.5, 2.0, 2.5}, one panel per τ with three curves:
 
@@ -116,7 +116,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     m, se = C.mean_se(ft[:, 1])
     steps_ok = np.diff(m) < -C.K_SIGMA * np.hypot(se[1:], se[:-1])
     res.append(C.claim(f"{NAME}.floor_decreases_with_tau", "Analog SGD's error floor decreases as τ grows "
-                       "(THEORY §7.6)", "floor(τ) strictly decreasing", m, C.K_SIGMA * se,
+                       "(docs/theory/theorems.md#property-checks (property 6))", "floor(τ) strictly decreasing", m, C.K_SIGMA * se,
                        bool(np.all(steps_ok)), PAPER))
     # the mean-field prediction f(W_s) + digital fluctuation (D2 + D4 generalised)
     pred = data["meanfield_bias"] + float(data["digital_pred"])

@@ -1,6 +1,6 @@
 r"""P1 Fig. 3 on the aihwkit-faithful tile: eq (3) vs the tile in expected, rounding and pulse-train modes.
 
-Setup (THEORY §5.1; repo NeurIPS-2024/S2-dynamic-verification.py, ``run_AGD``): least squares
+Setup (P1 experiments (docs/theory/theorems.md#p1-experiments); repo NeurIPS-2024/S2-dynamic-verification.py, ``run_AGD``): least squares
 D = 40, N = 100, A ~ N(0, 0.5²), x* ~ 0.3·N(0, I), labels A x*; ``Linear(40, 1)`` with a
 **digital bias**, init 0, loss MSE/2, lr α = 0.03, 2500 iterations, τ ∈ {1, 1.5, 2, 2.5}.
 Device: ``SoftBoundsReference(dw_min = τ/300, w_max = −w_min = τ, subtract_symmetry_point)``,
@@ -178,6 +178,6 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         ok = bool(np.all(np.abs(r - 1.0) <= C.K_SIGMA * se))
         res.append(C.claim(f"{NAME}.expected_equals_pulse_train", "With the same read noise, the tile's "
                            "expected (dw_min → 0) update reproduces the pulse-train plateau at 300 states "
-                           "(THEORY §1.7: granularity is a higher-order effect)",
+                           "(docs/theory/device-model.md#paper-pulse-settings: granularity is a higher-order effect)",
                            "ratio expected/pulse-train = 1 within 3 s.e.", r, C.K_SIGMA * se, ok, PAPER))
     return res

@@ -1,6 +1,6 @@
 r"""P1 Fig. 4 (left) — τ ablation: the Analog SGD error floor decreases as the dynamic range τ grows.
 
-Settings: **RECONSTRUCTION** (THEORY §5.1: the repo's S3.1-ablation-tau.py duplicates S2, so the
+Settings: **RECONSTRUCTION** (P1 experiments (docs/theory/theorems.md#p1-experiments): the repo's S3.1-ablation-tau.py duplicates S2, so the
 exact Fig. 4-left settings are not released). We use the S3.2 base setup — least squares D = 50,
 N = 100, A ~ N(0, 1), x* ~ N(0, 0.5²), model with bias, init 0, α = 0.1, 400 iterations (the
 figure's x-axis) — with τ ∈ {2, 3, 5, 10, 20, 50} plus digital SGD, and a fixed gradient noise of
@@ -108,14 +108,14 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         ok = all(d + C.K_SIGMA * s < 0 for d, s in diffs)
         res.append(C.claim(f"{NAME}.floor_decreases_with_tau.{mode}",
                            f"The Analog SGD ({mode}) error floor decreases as τ increases "
-                           "(P1 Fig. 4 left; THEORY §7.6)",
+                           "(P1 Fig. 4 left; docs/theory/theorems.md#property-checks (property 6))",
                            "floor(τ) strictly decreasing (paired differences < −3 se)", m, C.K_SIGMA * se, ok, PAPER))
     m, se = C.mean_se(ft[0, -1])
     d, s = C.paired_diff(ft[0, -1], data["digital_trials"])
     md, _ = C.mean_se(data["digital_trials"])
     ok = abs(d) / md <= 0.1 + C.K_SIGMA * s / md
     res.append(C.claim(f"{NAME}.large_tau_is_digital", f"With τ = {taus[-1]:g} Analog SGD ≈ digital SGD "
-                       "(P1 Fig. 4 left; THEORY §7.3)", "relative floor gap ≤ 10 %", d / md, C.K_SIGMA * s / md, ok,
+                       "(P1 Fig. 4 left; docs/theory/theorems.md#property-checks (property 3))", "relative floor gap ≤ 10 %", d / md, C.K_SIGMA * s / md, ok,
                        PAPER))
     m, se = C.mean_se(ft[0])
     pred = data["meanfield_bias"] + float(data["digital_pred"])

@@ -1,6 +1,6 @@
 r"""P1 Fig. 4 (middle) — σ ablation: the Analog SGD error floor increases with the noise level.
 
-Setup (THEORY §5.1, repo NeurIPS-2024/S3.2-ablation-sigma.py): least squares D = 50, N = 100,
+Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), repo NeurIPS-2024/S3.2-ablation-sigma.py): least squares D = 50, N = 100,
 A ~ N(0, 1), x* ~ N(0, 0.5²), model with bias, init 0, α = 0.1, 200 iterations, τ = 2; noise
 variance σ² ∈ {1e-3, 1e-2, 1e-1, 1}.
 
@@ -103,7 +103,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         diffs = [C.paired_diff(ft[a_i, i + 1], ft[a_i, i]) for i in range(len(s2) - 1)]
         ok = all(d - C.K_SIGMA * s > 0 for d, s in diffs)
         res.append(C.claim(f"{NAME}.floor_increases_with_sigma.{mode}",
-                           f"The Analog SGD ({mode}) error floor increases with σ² (P1 Fig. 4 middle; THEORY §7.6)",
+                           f"The Analog SGD ({mode}) error floor increases with σ² (P1 Fig. 4 middle; docs/theory/theorems.md#property-checks (property 6))",
                            "floor(σ²) strictly increasing (paired differences > 3 se)", m, C.K_SIGMA * se, ok, PAPER))
     slope, sse = C.loglog_slope(s2, ft[0])
     ok = abs(slope - 1.0) <= 0.15 + C.K_SIGMA * sse

@@ -1,6 +1,6 @@
 r"""P2 Fig. 2 — Tiki-Taka degrades as the symmetric point of the residual array moves away from 0 (c_Lin).
 
-Setup (THEORY §5.2, repo NeurIPS-2025/S1-TT-fails.py): least squares D = 50, N = 100, A ~ N(0, 1),
+Setup (P2 experiments (docs/theory/theorems.md#p2-experiments), repo NeurIPS-2025/S1-TT-fails.py): least squares D = 50, N = 100, A ~ N(0, 1),
 x* ~ N(0, 0.5²), **no** bias in model or labels, all weights initialised to 1.0; both arrays are the
 c_Lin linear device (soft bounds τ = 3.5 with up/down asymmetry c_Lin ∈ {0, 0.1, 0.2, 0.3}, so
 w⋄ = c·τ and G(0) = −c); Analog SGD vs Tiki-Taka / residual learning with γ = 0.4, transfer of all
@@ -131,14 +131,14 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     m_as, se_as = C.mean_se(ft[0])
     ok = bool(np.all(np.diff(m_tt) > C.K_SIGMA * np.hypot(se_tt[1:], se_tt[:-1])))
     res.append(C.claim(f"{NAME}.tt_degrades_with_clin", "Tiki-Taka's error floor grows as c_Lin grows "
-                       "(P2 Fig. 2 headline; THEORY §7.13)", "floor(c_Lin) strictly increasing", m_tt,
+                       "(P2 Fig. 2 headline; docs/theory/theorems.md#property-checks (property 13))", "floor(c_Lin) strictly increasing", m_tt,
                        C.K_SIGMA * se_tt, ok, PAPER))
     excess = m_tt - m_tt[0]
     ex_se = np.hypot(se_tt, se_tt[0])
     pred = data["tt_excess_pred"]
     ok = bool(np.all(np.abs(excess[1:] - pred[1:]) <= 0.2 * pred[1:] + C.K_SIGMA * ex_se[1:]))
     res.append(C.claim(f"{NAME}.tt_floor_D13", "TT's extra floor equals the shifted-symmetric-point bias "
-                       "½gᵀH⁻¹g, g = c·E|g + ε| per coordinate (THEORY D13), 20 % tolerance",
+                       "½gᵀH⁻¹g, g = c·E|g + ε| per coordinate (D13 (docs/theory/derivations.md)), 20 % tolerance",
                        "predicted " + ", ".join(f"{p:.3g}" for p in pred[1:]), excess[1:], C.K_SIGMA * ex_se[1:],
                        ok, PAPER))
     pred_as = data["asgd_bias_pred"] + float(data["digital_pred"])
@@ -164,7 +164,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                        "the family that is lowest at c_Lin = 0 and rises most steeply (relatively) with c_Lin, while "
                        "Analog SGD (run_AGD) is higher at c_Lin = 0 and changes less. The released script styles "
                        "run_AGD '-'/'*' but its custom legend calls '-'/'*' Tiki-Taka, i.e. the legend is swapped "
-                       "relative to the data (THEORY §5.2, §8)",
+                       "relative to the data (P2 experiments (docs/theory/theorems.md#p2-experiments); docs/theory/errata.md#errata)",
                        "TT: lower floor at c = 0 and larger ratio floor(c_max)/floor(0) "
                        "[measured: TT ratio, ASGD ratio]",
                        [rel_tt, rel_as], [0.0, 0.0], ok, PAPER))

@@ -1,6 +1,6 @@
 r"""P2 Fig. 2 on the aihwkit-like tile: Tiki-Taka vs Analog SGD over c_Lin, in three update modes.
 
-Setup (THEORY §5.2; repo NeurIPS-2025/S1-TT-fails.py): least squares D = 50, N = 100,
+Setup (P2 experiments (docs/theory/theorems.md#p2-experiments); repo NeurIPS-2025/S1-TT-fails.py): least squares D = 50, N = 100,
 A ~ N(0, 1), x* ~ 0.5·N(0, I), labels A x*, ``Linear(50, 1, bias=False)``, all weights
 initialised to 1.0, loss MSE/2 on the full batch, 1000 iterations, no gradient noise.
 Device ``SoftBoundsReference(dw_min = 1e-4, w_max = −w_min = 3.5, up_down = c_Lin)``
@@ -9,7 +9,7 @@ periphery ``inp_bound = out_bound = 10`` (forward, backward and transfer reads),
 
 * Analog SGD: lr 0.8, ``desired_bl = 8`` (the 100 samples applied as sequential rank-1 updates);
 * Tiki-Taka (aihwkit ``TransferCompound``): fast tile P updated with ``fast_lr·lr`` (aihwkit's
-  ``scale_fast_lr = True``: 0.8·0.8 = 0.64; THEORY writes "P lr 0.8"), ``desired_bl = 8``;
+  ``scale_fast_lr = True``: 0.8·0.8 = 0.64; the theory guide writes "P lr 0.8"), ``desired_bl = 8``;
   after each mini-batch (``transfer_every = 1`` with ``units_in_mbatch``) all 50 columns of P are
   read through the transfer forward pass and written to C with ``x = e_j``, ``d = −P[:, j]``,
   lr = ``transfer_lr·lr = 0.8`` and aihwkit's default transfer update (``desired_bl = 31``, UM on);

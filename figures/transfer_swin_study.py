@@ -10,8 +10,8 @@ skew, symmetry-point device-to-device variability and number of states. A diagno
 raises aihwkit's one-pulse-per-read transfer cap (``transfer_update.desired_bl = 1``) at 4000
 states, to tell a slow transfer from a bad device. Nominal settings are aihwkit's ``build_config``
 defaults (in_chop_prob 0.1, one transfer pulse per read); they were not tuned to make claims hold.
-The paper's own numbers are not recoverable (TRANSFER.md §0), so the claims are the qualitative
-ones of TRANSFER.md §1.4/§5, checked with our measured numbers (means over seeds ± 2 standard errors; paired by seed).
+The paper's own numbers are not recoverable (docs/theory/transfer-study.md#transfer-status), so the claims are the qualitative
+ones of docs/theory/transfer-study.md#transfer-claims; docs/theory/transfer-study.md#transfer-acceptance, checked with our measured numbers (means over seeds ± 2 standard errors; paired by seed).
 
 Panels: (a) test accuracy after fine-tuning per algorithm (digital from scratch for reference);
 (b)–(e) final accuracy vs each device knob.
@@ -32,7 +32,7 @@ SEED = 20250516
 SCALES = {k: dict(v) for k, v in R.SCALES.items()}
 
 K = 2.0          # claims use mean ± K standard errors over seeds
-CLOSE = 0.05     # "close to digital" / "graceful": within 5 accuracy points (TRANSFER.md §5.2 "a few points")
+CLOSE = 0.05     # "close to digital" / "graceful": within 5 accuracy points (docs/theory/transfer-study.md#transfer-acceptance "a few points")
 
 
 def compute(cfg: dict, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
@@ -101,7 +101,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict) -> Any:
 
 def claims(data: dict[str, np.ndarray], cfg: dict) -> list[dict]:
     out: list[dict] = []
-    src = "arXiv 2505.11067 (abstract) / TRANSFER.md §1.4, §5"
+    src = "arXiv 2505.11067 (abstract) / docs/theory/transfer-study.md#transfer-claims; docs/theory/transfer-study.md#transfer-acceptance"
     dig, sgd, ctt = _final(data, "digital"), _final(data, "sgd"), _final(data, "c-ttv2")
     n = len(dig)
     if n < 2:   # the quick scale has one seed: no uncertainty, no verdicts
@@ -118,7 +118,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict) -> list[dict]:
         d, s = C.paired_diff(dig, data["scratch_acc"][:, -1])
         out.append(C.claim("transfer_happens", "digital fine-tuning of the pretrained net beats training from "
                            "scratch on the same few images", f"difference > {K:g}·se", d, K * s, d > K * s,
-                           "TRANSFER.md §5.1"))
+                           "docs/theory/transfer-study.md#transfer-acceptance"))
     a = _sweep(data, "read_noise", "c-ttv2")
     if a is not None:
         d, s = C.paired_diff(a[0], a[-1])
@@ -146,24 +146,24 @@ def claims(data: dict[str, np.ndarray], cfg: dict) -> list[dict]:
         out.append(C.claim("variability_hurts", "accuracy drop at SP variability σ_r = "
                            f"{data['sym_dtod_values'][-1]:g} for " + ", ".join(names) +
                            " (expected: TT-v2 hurt more than c-TTv2)", "drop(TT-v2) > drop(c-TTv2)", drops, ses,
-                           ok, "Rasch et al. 2024 Fig. 4; TRANSFER.md §5.3"))
+                           ok, "Rasch et al. 2024 Fig. 4; docs/theory/transfer-study.md#transfer-acceptance"))
     a = _sweep(data, "n_states", "c-ttv2")
     if a is not None:
         vals = data["n_states_values"]
         lo, hi = int(np.argmin(vals)), int(np.argmax(vals))
         d, s = C.paired_diff(a[hi], a[lo])
         out.append(C.claim("states_matter", f"c-TTv2 with {vals[hi]:g} states beats {vals[lo]:g} states",
-                           f"difference > {K:g}·se", d, K * s, d > K * s, "TRANSFER.md §5.4"))
+                           f"difference > {K:g}·se", d, K * s, d > K * s, "docs/theory/transfer-study.md#transfer-acceptance"))
     diagnostics = [  # (sweep, claim id, statement from the swept values, source): last value beats the first
         ("transfer_cap_4000", "transfer_cap_limits_many_states",
          lambda v: f"diagnostic (ours): at 4000 states c-TTv2 is limited by the one-pulse-per-read transfer cap — "
                    f"raising it to {v[-1]:g} pulses improves accuracy",
-         "AIHWKIT.md §3.3 (transfer_update.desired_bl = 1); new"),
+         "docs/theory/aihwkit.md#aihwkit-transfer (transfer_update.desired_bl = 1); new"),
         ("in_chop_prob", "chopping_costs_at_this_budget",
          lambda v: f"diagnostic (ours): c-TTv2 with chopper probability {v[-1]:g} (aihwkit presets) instead of "
                    f"{v[0]:g} (build_config) is more accurate at zero skew — chopping costs accuracy in a short "
                    "fine-tune",
-         "TRANSFER.md §2.2 (presets 0.01, build_config 0.1); new"),
+         "docs/theory/algorithms.md#chopped-ttv2 (presets 0.01, build_config 0.1); new"),
     ]
     for sweep, cid, statement, source in diagnostics:
         a = _sweep(data, sweep, "c-ttv2")

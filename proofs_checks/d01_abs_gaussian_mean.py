@@ -1,8 +1,8 @@
-r"""THEORY D1: first absolute moment of a shifted Gaussian.
+r"""D1 (docs/theory/derivations.md): first absolute moment of a shifted Gaussian.
 
 Claim: for Z ~ N(0, 1), E|μ + σZ| = σ√(2/π)e^{−μ²/(2σ²)} + μ·erf(μ/(σ√2)); the function is even and
 convex in μ with minimum σ√(2/π) at μ = 0, and = σ√(2/π) + μ²/(σ√(2π)) + O(μ⁴).
-Source: THEORY §1.5 and D1 (used by P1 App. D.2 and every mean-field prediction).
+Source: docs/theory/device-model.md#noise-model; D1 (docs/theory/derivations.md) (used by P1 App. D.2 and every mean-field prediction).
 
 Method: sympy evaluates the integral ∫|μ + σz|φ(z)dz (split at z = −μ/σ) and compares it with the
 closed form; derivatives and the series symbolically; the toolkit's ``meanfield.abs_gaussian_mean``
@@ -46,7 +46,7 @@ def check_d01_abs_gaussian_mean() -> CheckOutcome:
     return CheckOutcome(
         name="d01_abs_gaussian_mean",
         claim="E|mu + sigma Z| = sigma sqrt(2/pi) exp(-mu^2/(2 sigma^2)) + mu erf(mu/(sigma sqrt 2)); even, convex, min sigma sqrt(2/pi)",
-        source="THEORY D1, §1.5",
+        source="D1 (docs/theory/derivations.md); docs/theory/device-model.md#noise-model",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=(f"integral=closed form: {ok_integral}; even {ok_even}; f'(0)=0 {ok_stationary}; "

@@ -1,9 +1,9 @@
-r"""THEORY D2: mean-field stationarity of Analog SGD for a generic response.
+r"""D2 (docs/theory/derivations.md): mean-field stationarity of Analog SGD for a generic response.
 
 Claim: E_ε[U_q(W, −α(g + ε))] − W = −α(g ⊙ F(W) + E|g + ε| ⊙ G(W)) (linearity of P2 eq 5), so
 the mean drift vanishes iff g = −(G/F)(W)·E|g + ε| (D2); for Gaussian noise and small g this gives
 |g| ≈ |R(W)|σ√(2/π), R = G/F.
-Source: THEORY D2, §1.6 (P1 eq 11, P2 eq 6).
+Source: D2 (docs/theory/derivations.md); docs/theory/algorithms.md#analog-sgd (P1 eq 11, P2 eq 6).
 
 Method: sympy solves the drift equation for g; the toolkit's ``analog_update`` is averaged over
 200 001 stratified Gaussian quantiles (a deterministic dense evaluation of the expectation) for four
@@ -45,7 +45,7 @@ def check_d02_meanfield_stationarity() -> CheckOutcome:
     return CheckOutcome(
         name="d02_meanfield_stationarity",
         claim="E[U_q(W, -alpha(g+eps))] - W = -alpha(g F + E|g+eps| G); stationary iff g = -(G/F) E|g+eps|",
-        source="THEORY D2; P1 eq (11), P2 eq (6)",
+        source="D2 (docs/theory/derivations.md); P1 eq (11), P2 eq (6)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=(f"sympy solution g = -(G/F) m: {ok_sym}; analog_update averaged over {n} quantiles vs closed form, "

@@ -1,11 +1,11 @@
-r"""THEORY D3: exact mean-field fixed point and floor of scalar Analog SGD.
+r"""D3 (docs/theory/derivations.md): exact mean-field fixed point and floor of scalar Analog SGD.
 
 Claim: on f = (L/2)(w − w*)² with soft bounds and ε ~ N(0, σ²), the stationary point solves
 h(w) = L(w − w*) + (w/τ)E|L(w − w*) + ε| = 0 (D2 with D1, F = 1, G = w/τ), with a root between 0 and
 w*. Reference numbers (L = τ = 1, w* = σ = 0.5): w_s = 0.35310, floor ‖∇f(w_s)‖² = 0.021580; the
 approximation E|g + ε| ≈ σ√(2/π) gives w_s ≈ w*Lτ/(Lτ + σ√(2/π)) = 0.35741. The floor is below σ²S(w_s)
 and below P1's 4σ²S.
-Source: THEORY D3.
+Source: D3 (docs/theory/derivations.md).
 
 Method: sympy checks that the stored equation of the bound ``d3.asgd_fixed_point`` is D2 specialised
 to the ALD; the bound's generic bisection root, ``meanfield.asgd_quadratic_fixed_point`` and the
@@ -48,7 +48,7 @@ def check_d03_asgd_fixed_point() -> CheckOutcome:
     return CheckOutcome(
         name="d03_asgd_fixed_point",
         claim="scalar Analog SGD mean-field root w_s = 0.35310, floor 0.021580 (L = tau = 1, w* = sigma = 0.5) < sigma^2 S < 4 sigma^2 S",
-        source="THEORY D3 (D1, D2)",
+        source="D3 (docs/theory/derivations.md) (D1, D2)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=(f"equation = D2 for ALD: {ok_eq}; w_s = {w_s:.6f}, floor = {fl:.6f}, h(w_s) = {residual:.1e}; "

@@ -1,8 +1,8 @@
-r"""THEORY D4: stationary error of digital SGD on a quadratic.
+r"""D4 (docs/theory/derivations.md): stationary error of digital SGD on a quadratic.
 
 Claim: for w_{k+1} = w_k − α(L(w_k − w*) + ε_k), ε iid with variance σ², the stationary
 E(w − w*)² = ασ²/(L(2 − αL)) and E‖∇f‖² = αLσ²/(2 − αL) → 0 as α → 0 (for 0 < αL < 2).
-Source: THEORY D4.
+Source: D4 (docs/theory/derivations.md).
 
 Method: sympy solves the stationary-variance equation v = (1 − αL)²v + α²σ² of the AR(1)
 recursion e' = (1 − αL)e − αε and compares with the registered bounds ``d4.dsgd_dist`` and
@@ -28,7 +28,7 @@ def check_d04_digital_sgd_floor() -> CheckOutcome:
     return CheckOutcome(
         name="d04_digital_sgd_floor",
         claim="digital SGD: E(w-w*)^2 = alpha sigma^2/(L(2 - alpha L)), E||grad f||^2 = alpha L sigma^2/(2 - alpha L) -> 0",
-        source="THEORY D4",
+        source="D4 (docs/theory/derivations.md)",
         method="sympy",
         passed=bool(ok),
         details=f"AR(1) stationary variance = bound: {ok_dist}; gradient = L^2 v: {ok_grad}; limit alpha->0 = 0: {ok_limit}; "

@@ -1,9 +1,9 @@
-r"""THEORY D5: minimiser of the ALD implicit penalty.
+r"""D5 (docs/theory/derivations.md): minimiser of the ALD implicit penalty.
 
 Claim: argmin_w (L/2)(w − w*)² + (Σ/(2τ))w² = Lw*/(L + Σ/τ); with Σ = E|ε| = σ√(2/π) this equals the
 D3 small-gradient approximation w*Lτ/(Lτ + σ√(2/π)), and it agrees with the exact D3 root to
 third order in w* (the neglected term of E|g + ε| is O(g²)).
-Source: THEORY D5; P2 Theorem 1 (eq 7, 45/49).
+Source: D5 (docs/theory/derivations.md); P2 Theorem 1 (eq 7, 45/49).
 
 Method: sympy (stationarity, convexity, equality with the registered bounds); the order of the
 agreement with the exact root by dense evaluation over w* ∈ [1e-3, 1e-1] (log-log slope).
@@ -34,7 +34,7 @@ def check_d05_implicit_penalty_minimizer() -> CheckOutcome:
     return CheckOutcome(
         name="d05_implicit_penalty_minimizer",
         claim="argmin (L/2)(w-w*)^2 + Sigma w^2/(2 tau) = L w*/(L + Sigma/tau) = D3 approximation; matches the exact root to O(w*^3)",
-        source="THEORY D5; P2 Theorem 1",
+        source="D5 (docs/theory/derivations.md); P2 Theorem 1",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"stationary point {ok_min}, convex {ok_convex}, = d5 bound {ok_d5}, = D3 approx {ok_d3}; "

@@ -1,9 +1,9 @@
-r"""THEORY D6: the c_Lin linear device of P2 §1.1.
+r"""D6 (docs/theory/derivations.md): the c_Lin linear device of P2 §1.1.
 
 Claim: q₊ = (1 + c)(1 − w/τ), q₋ = (1 − c)(1 + w/τ) give F = 1 − cw/τ, G = w/τ − c, symmetric point
 w⋄ = cτ, F(w⋄) = 1 − c², R = G/F = (w − cτ)/(τ − cw) and R_c = −w/c + ((c² − 1)τ/c²)ln(τ − cw) + const
 with dR_c/dw = R.
-Source: THEORY §1.3 and D6; P2-CR §1.1, Fig. 2.
+Source: docs/theory/device-model.md#devices; D6 (docs/theory/derivations.md); P2-CR §1.1, Fig. 2.
 
 Method: sympy for every identity; ``CLin`` and ``bounds.r_c`` (Gauss-Legendre) numerically against the
 closed forms on a dense grid.
@@ -46,7 +46,7 @@ def check_d06_clin_device() -> CheckOutcome:
     return CheckOutcome(
         name="d06_clin_device",
         claim="c_Lin: F = 1 - cw/tau, G = w/tau - c, w_sym = c tau, F(w_sym) = 1 - c^2, dR_c/dw = R",
-        source="THEORY D6, §1.3; P2 §1.1",
+        source="D6 (docs/theory/derivations.md); docs/theory/device-model.md#devices; P2 §1.1",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details="; ".join(f"{k}: {v}" for k, v in checks.items())

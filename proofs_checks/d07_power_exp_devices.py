@@ -1,9 +1,9 @@
-r"""THEORY D7: power and exponential responses of P2 App. K.1.
+r"""D7 (docs/theory/derivations.md): power and exponential responses of P2 App. K.1.
 
 Claim: both have q±(0) = 1, q₊(τ) = q₋(−τ) = 0, G(0) = 0 (zero-shifted, P2 Assumption 4);
 power: F = 1 + γ(γ − 1)w²/(2τ²) + O(w⁴), G = γw/τ + O(w³);
 exponential: G = γe^γ/(e^γ − 1)·w/τ + O(w²).
-Source: THEORY §1.3 and D7; P2-v3 eq (144)–(145).
+Source: docs/theory/device-model.md#devices; D7 (docs/theory/derivations.md); P2-v3 eq (144)–(145).
 
 Method: sympy (exact values and series); the device classes' ``zero_shift`` predicate and
 slope of G at 0 numerically.
@@ -50,7 +50,7 @@ def check_d07_power_exp_devices() -> CheckOutcome:
     return CheckOutcome(
         name="d07_power_exp_devices",
         claim="power/exp responses: q(0) = 1, q+(tau) = q-(-tau) = 0, G(0) = 0, series of F and G",
-        source="THEORY D7, §1.3; P2 eq (144)-(145)",
+        source="D7 (docs/theory/derivations.md); docs/theory/device-model.md#devices; P2 eq (144)-(145)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details="; ".join(f"{k}: {v}" for k, v in res.items()),

@@ -1,11 +1,11 @@
-r"""THEORY D8 and the factor-4 erratum of P1 Theorem 3 (lower-bound instance, App. G.2 eqs 66–68, 83, 98).
+r"""D8 (docs/theory/derivations.md) and the factor-4 erratum of P1 Theorem 3 (lower-bound instance, App. G.2 eqs 66–68, 83, 98).
 
 Claim: the two-point noise ξ⁺ = s√((1−p)/p) w.p. p, ξ⁻ = −s√(p/(1−p)) w.p. 1 − p, p = ½(1 − w/τ),
 s = σ/√D has E ξ = 0, E ξ² = σ²/D and, while g + ξ⁻ < 0 < g + ξ⁺,
 E|g + ξ| = s√(1 − w²/τ²) − (w/τ)g. Mean-field stationarity of Analog SGD, g + (w/τ)E|g + ξ| = 0, then
 gives ‖∇f‖² = D g² = σ²(w²/τ²)/(1 − w²/τ²) = σ²S — not 4σ²S as printed: eq (98) uses
 √(p(1 − p)) = √(1 − w²/τ²) where the identity is 2√(p(1 − p)) = √(1 − w²/τ²).
-Source: THEORY §2.4 and D8; P1 Theorem 3.
+Source: P1 Theorem 3 (docs/theory/theorems.md#p1-thm3); D8 (docs/theory/derivations.md); P1 Theorem 3.
 
 Method: sympy for the moments, E|g + ξ|, the stationary value, and the printed chain (which yields
 4σ²S); Monte Carlo: the toolkit's Analog SGD with ``noise.TwoPoint`` on the instance (D = 1, L = τ = 1,
@@ -95,7 +95,7 @@ def check_d08_two_point_noise() -> CheckOutcome:
         name="d08_two_point_noise",
         claim="two-point noise: E xi = 0, E xi^2 = sigma^2/D, E|g+xi| = (sigma/sqrt D) sqrt(1-w^2/tau^2) - (w/tau) g; "
               "instance floor sigma^2 S (printed: 4 sigma^2 S)",
-        source="THEORY D8, §2.4; P1 Theorem 3, App. G.2 eqs (66)-(68), (83), (98)",
+        source="D8 (docs/theory/derivations.md); P1 Theorem 3 (docs/theory/theorems.md#p1-thm3); P1 Theorem 3, App. G.2 eqs (66)-(68), (83), (98)",
         method="sympy + monte carlo",
         passed=bool(ok),
         details=details,

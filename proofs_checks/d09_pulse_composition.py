@@ -1,11 +1,11 @@
-r"""THEORY D9: exact n-pulse composition of the soft-bounds device and its error vs the continuous model.
+r"""D9 (docs/theory/derivations.md): exact n-pulse composition of the soft-bounds device and its error vs the continuous model.
 
 Claim: with pulse size δ and q± = 1 ∓ w/τ, n up-pulses give w_n = τ − (1 − δ/τ)^n(τ − w), n down-pulses
 w_n = −τ + (1 − δ/τ)^n(τ + w); the continuous model's U(w, nδ) = w + nδ(1 − w/τ) overshoots:
 U(w, nδ) − w_n = (τ − w)[(1 − δ/τ)^n − 1 + nδ/τ] ∈ [0, (τ − w)n(n − 1)δ²/(2τ²)] (Bernoulli).
 For an affine response q_s = a_s + b_s w (e.g. c_Lin) the same recursion gives
 w_n = w⋆ + (1 + sδb_s)^n (w − w⋆), w⋆ = −a_s/b_s.
-Source: THEORY §1.1 and D9; P1 App. B eq (15)–(20).
+Source: docs/theory/device-model.md#pulse-update; D9 (docs/theory/derivations.md); P1 App. B eq (15)–(20).
 
 Method: sympy proves the recursion w_{n+1} = w_n + sδq_s(w_n) for symbolic n and the error identity;
 the error range by dense evaluation (n ≤ 400, δ/τ ∈ (0, 0.5]); ``update.apply_pulses`` and
@@ -70,7 +70,7 @@ def check_d09_pulse_composition() -> CheckOutcome:
         name="d09_pulse_composition",
         claim="n soft-bounds pulses: w_n = tau - (1 - delta/tau)^n (tau - w); continuous model overshoots by "
               "(tau - w)[(1-delta/tau)^n - 1 + n delta/tau] in [0, (tau-w) n(n-1) delta^2/(2 tau^2)]",
-        source="THEORY D9, §1.1; P1 eq (15)-(20)",
+        source="D9 (docs/theory/derivations.md); docs/theory/device-model.md#pulse-update; P1 eq (15)-(20)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details="; ".join(f"{k}: {v}" for k, v in res.items()) + f" (64 random cases, max err {err:.1e})",

@@ -1,9 +1,9 @@
-r"""THEORY D10 / P1 Lemma 1 (saturation and fast reset of the soft-bounds device).
+r"""D10 (docs/theory/derivations.md) / P1 Lemma 1 (saturation and fast reset of the soft-bounds device).
 
 Claim: for w' = w + Δ − (|Δ|/τ)(w − w⋄), |w' − w| = |sign(Δ) − (w − w⋄)/τ|·|Δ|; hence if
 sign(Δ) = sign(w − w⋄) the step is |1 − |w − w⋄|/τ|·|Δ| (saturation), otherwise
 |1 + |w − w⋄|/τ|·|Δ| (fast reset).
-Source: P1 §2.3 Lemma 1; THEORY §1.4.
+Source: P1 §2.3 Lemma 1; P1 Lemma 1 / Theorem 1 (docs/theory/derivations.md).
 
 Method: sympy on the four sign cases (Δ = ±a, w − w⋄ = ±u with a, u > 0); ``analog_update`` against the
 identity on a dense 201 × 201 grid of (w, Δ).
@@ -37,7 +37,7 @@ def check_d10a_p1_lemma1() -> CheckOutcome:
     return CheckOutcome(
         name="d10a_p1_lemma1",
         claim="|w' - w| = |sign(dw) - (w - w_sym)/tau| |dw|: saturation |1 - |w-w_sym|/tau||dw|, fast reset |1 + |w-w_sym|/tau||dw|",
-        source="P1 Lemma 1; THEORY §1.4, D10",
+        source="P1 Lemma 1; P1 Lemma 1 / Theorem 1 (docs/theory/derivations.md); D10 (docs/theory/derivations.md)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"4 sign cases proved: {ok_cases}; analog_update vs identity on 201x201 grid: max err {err:.1e}",

@@ -1,8 +1,8 @@
-r"""THEORY D10 / P1 Theorem 1 (bounded weight, no projection needed).
+r"""D10 (docs/theory/derivations.md) / P1 Theorem 1 (bounded weight, no projection needed).
 
 Claim: if |w₀| ≤ τ and |Δ_k| ≤ τ for all k, the soft-bounds recursion w' = w + Δ − (|Δ|/τ)w keeps
 |w_k| ≤ τ for all k; the hypothesis |Δ| ≤ τ cannot be dropped.
-Source: P1 §2.3 Theorem 1 (proof: |w'| ≤ (1 − |Δ|/τ)|w| + |Δ| ≤ τ); THEORY §1.4.
+Source: P1 §2.3 Theorem 1 (proof: |w'| ≤ (1 − |Δ|/τ)|w| + |Δ| ≤ τ); P1 Lemma 1 / Theorem 1 (docs/theory/derivations.md).
 
 Method: sympy: for fixed Δ the map is affine in w, so it suffices that the images of w = ±τ lie in
 [−τ, τ] for Δ ∈ [−τ, τ] (both branches, symbolic); numeric: 4096 random trajectories of 2000 steps with
@@ -45,7 +45,7 @@ def check_d10b_p1_thm1_box() -> CheckOutcome:
     return CheckOutcome(
         name="d10b_p1_thm1_box",
         claim="|w_0| <= tau and |dw_k| <= tau imply |w_k| <= tau for all k (soft bounds)",
-        source="P1 Theorem 1; THEORY §1.4, D10",
+        source="P1 Theorem 1; P1 Lemma 1 / Theorem 1 (docs/theory/derivations.md); D10 (docs/theory/derivations.md)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"corner images inside the box (symbolic): {ok_sym}; 4096 x 2000 random steps: max |w| = {worst:.6f} "

@@ -1,9 +1,9 @@
-r"""THEORY D11: drifts at a critical point (P1 eqs 11–13).
+r"""D11 (docs/theory/derivations.md): drifts at a critical point (P1 eqs 11–13).
 
 Claim: at ∇f(W) = 0, Analog SGD drifts by E[W'] − W = −αE|ε| ⊙ G(W) = O(α) (ALD: −(α/τ)E|ε|W);
 Tiki-Taka with P = 0 and γ = 0 drifts by −(αβ/τ)E|ε|W = O(αβ); and the P recursion at g = 0
 contracts, E[P'] = (1 − (β/τ)E|ε|)P.
-Source: THEORY D11, §3.2; P1 eqs (11)–(13).
+Source: D11 (docs/theory/derivations.md); P1 eqs (11)-(13) (docs/theory/derivations.md); P1 eqs (11)–(13).
 
 Method: sympy with a symmetric two-point ε = ±e (E ε = 0, E|ε| = e; the drifts are linear in the
 law of ε given E ε and E|ε|); numeric: one step of the toolkit's ``analog_sgd`` and ``tiki_taka``
@@ -50,7 +50,7 @@ def check_d11_drifts() -> CheckOutcome:
     return CheckOutcome(
         name="d11_drifts",
         claim="drift at a critical point: ASGD -alpha E|eps| G(W) = O(alpha); TT (P = 0) -(alpha beta/tau) E|eps| W = O(alpha beta)",
-        source="THEORY D11, §3.2; P1 eqs (11)-(13)",
+        source="D11 (docs/theory/derivations.md); P1 eqs (11)-(13) (docs/theory/derivations.md); P1 eqs (11)-(13)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details="; ".join(f"{k}: {v}" for k, v in res.items())

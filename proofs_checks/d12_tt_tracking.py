@@ -1,10 +1,10 @@
-r"""THEORY D12: mean-field fixed point of the Tiki-Taka / residual-learning array P.
+r"""D12 (docs/theory/derivations.md): mean-field fixed point of the Tiki-Taka / residual-learning array P.
 
 Claim: with W frozen, f = (L/2)‖W − W*‖², soft bounds on P and g = ∇f(W + γP) + ε, the mean of
 P' = P − αg − (α/τ)|g| ⊙ P (P2 eq 10) vanishes at P̄ = L(W* − W)/(Lγ + E|g|/τ); for γ = 0 in P1's
 convention (P' = P + βg − (β/τ)|g| ⊙ P) at P̄ = τE[g]/E|g|. Noise shrinks P̄ relative to
 P*(W) = (W* − W)/γ, and P̄ → 0 as W → W*.
-Source: THEORY D12, §3.2, §4.3.
+Source: D12 (docs/theory/derivations.md), §3.2, §4.3.
 
 Method: sympy solves both fixed-point equations and compares with the registered bounds
 ``d12.tt_tracking`` / ``d12.tt_tracking_p1``; numeric: the toolkit's ``analog_update`` of P, averaged
@@ -53,7 +53,7 @@ def check_d12_tt_tracking() -> CheckOutcome:
     return CheckOutcome(
         name="d12_tt_tracking",
         claim="P fixed point: L(W* - W)/(L gamma + E|g|/tau) (P2); tau E[g]/E|g| (P1, gamma = 0); -> (W*-W)/gamma without noise",
-        source="THEORY D12, §3.2, §4.3",
+        source="D12 (docs/theory/derivations.md); P1 eqs (11)-(13) (docs/theory/derivations.md); P2 §4 (residual learning) (docs/theory/algorithms.md#mixing-gamma)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"P2 solve = bound: {ok_p2}; P1 solve = bound: {ok_p1}; E|g| -> 0 gives P*(W): {ok_shrink}; "

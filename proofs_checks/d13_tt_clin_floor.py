@@ -1,9 +1,9 @@
-r"""THEORY D13: Tiki-Taka floor with a shifted symmetric point on the residual array (c_Lin ≠ 0).
+r"""D13 (docs/theory/derivations.md): Tiki-Taka floor with a shifted symmetric point on the residual array (c_Lin ≠ 0).
 
 Claim: with P on a c_Lin device (F(0) = 1, G(0) = −c), stationarity of P at P̄ ≈ 0 (P2 eq 10) forces
 E[∇f(W̄)]F(0) + E|∇f(W̄) + ε|G(0) = 0, i.e. E∇f = −(G(0)/F(0))E|∇f + ε| = c·E|∇f + ε| ≈ cσ√(2/π): a floor
 c²(2/π)σ² per coordinate, independent of τ, γ, W* and the step sizes (P2 Assumption 4 violated).
-Source: THEORY D13; P2 §4.4, Fig. 2.
+Source: D13 (docs/theory/derivations.md); P2 §4.4, Fig. 2.
 
 Method: sympy (drift of P at 0 for the symbolic c_Lin device, the floor expression and its free
 symbols); the self-consistent floor g = cE|g + ε| (bound ``d13.tt_clin_floor_selfconsistent``) against
@@ -41,7 +41,7 @@ def check_d13_tt_clin_floor() -> CheckOutcome:
     return CheckOutcome(
         name="d13_tt_clin_floor",
         claim="TT with c_Lin on P: E grad f = c E|grad f + eps| ~ c sigma sqrt(2/pi); floor c^2 (2/pi) sigma^2, free of tau, gamma, W*, step sizes",
-        source="THEORY D13; P2 §4.4, Fig. 2",
+        source="D13 (docs/theory/derivations.md); P2 §4.4, Fig. 2",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"P drift at 0 solved: {ok_sol}; floor = bound: {ok_floor}; free symbols {{c, sigma}}: {ok_free}; "

@@ -1,9 +1,9 @@
-r"""THEORY D14: Tiki-Taka on a zero-shifted device has no error floor.
+r"""D14 (docs/theory/derivations.md): Tiki-Taka on a zero-shifted device has no error floor.
 
 Claim: on f = (L/2)(w − w*)² (L = τ = 1, w* = 0.5, σ = 0.5, γ = 0, soft bounds with c_Lin = 0) the
 stationary E‖∇f(W)‖² of Tiki-Taka with α = β shrinks roughly linearly with the step size
-(0.0108 / 0.0047 at α = β = 0.05 / 0.02 in THEORY), while Analog SGD's floor stays at the D3 value 0.02158.
-Source: THEORY D14; P1 Theorem 4 (qualitatively), P2 Corollary 1.
+(0.0108 / 0.0047 at α = β = 0.05 / 0.02 in docs/theory/derivations.md), while Analog SGD's floor stays at the D3 value 0.02158.
+Source: D14 (docs/theory/derivations.md); P1 Theorem 4 (qualitatively), P2 Corollary 1.
 
 Method: Monte Carlo with the toolkit's ``tiki_taka`` (2 × 500 independent chains, 8000 steps, tail half);
 assertions with a 3-standard-error margin: both values below the D3 floor, the α = 0.02 value below
@@ -36,7 +36,7 @@ def check_d14_tt_no_floor() -> CheckOutcome:
     return CheckOutcome(
         name="d14_tt_no_floor",
         claim="Tiki-Taka (zero-shifted soft bounds) floor shrinks ~linearly with the step size; Analog SGD's does not",
-        source="THEORY D14; P1 Theorem 4, P2 Corollary 1",
+        source="D14 (docs/theory/derivations.md); P1 Theorem 4, P2 Corollary 1",
         method="monte carlo",
         passed=bool(ok),
         details=f"E||grad f||^2 = {m[0]:.4f} +- {se[0]:.4f} (alpha=beta=0.05), {m[1]:.4f} +- {se[1]:.4f} (0.02); "

@@ -1,7 +1,7 @@
 r"""F/G identities of every device in :mod:`convergence.physics.devices`.
 
 Claim: for each device, the class's ``q_plus``, ``q_minus``, ``F``, ``G`` and
-``symmetric_point`` equal the sympy expressions of THEORY §1.2–§1.3
+``symmetric_point`` equal the sympy expressions of docs/theory/device-model.md#response-functions; docs/theory/device-model.md#devices
 (F = (q₋ + q₊)/2, G = (q₋ − q₊)/2, G(w⋄) = 0) and M = q₊q₋ = F² − G².
 Sources: P1 §2.2 eq (6)–(8), App. C.1; P2 §1.1, §2 eq (3)–(5), App. K.1 eq (144)–(145).
 
@@ -97,7 +97,7 @@ def check_devices_fg_identities() -> CheckOutcome:
     return CheckOutcome(
         name="devices_fg_identities",
         claim="q+, q-, F, G, symmetric point of all 7 device classes match sympy; M = q+q- = F^2 - G^2",
-        source="P1 eq (6)-(8), App. C.1; P2 eq (3)-(5), (144)-(145); THEORY §1.2-1.3",
+        source="P1 eq (6)-(8), App. C.1; P2 eq (3)-(5), (144)-(145); docs/theory/device-model.md#response-functions; docs/theory/device-model.md#devices",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"max |class - sympy| over 8 devices x 2001 points = {worst:.2e}; " + "; ".join(notes),

@@ -3,7 +3,7 @@ r"""Erratum P1 Assumption 5 / App. D.2: the Gaussian constant c under per-coordi
 Claim: for ε_i ~ N(0, σ²/D), inf_g E|g + ε_i| = σ√(2/(πD)) (D1 with s = σ/√D, minimum at g = 0), so the
 largest admissible c in E|g + ε_i| ≥ cσ is √(2/(πD)); the printed c = √(2/π) is the constant of N(0, σ²)
 coordinates and overstates c by √D.
-Source: P1 Assumption 5, App. D.2; THEORY §1.5, §8.
+Source: P1 Assumption 5, App. D.2; docs/theory/device-model.md#noise-model, §8.
 
 Method: sympy (minimum of the D1 closed form with s = σ/√D); dense evaluation of inf_g over a grid;
 Monte Carlo of E|ε_i| (D = 41, σ = 0.64, 200 000 samples, 3-standard-error margin).
@@ -40,7 +40,7 @@ def check_p1_assumption5_gaussian_c() -> CheckOutcome:
     return CheckOutcome(
         name="p1_assumption5_gaussian_c",
         claim="eps_i ~ N(0, sigma^2/D): inf_g E|g + eps_i| = sigma sqrt(2/(pi D)), so c = sqrt(2/(pi D)) (printed sqrt(2/pi))",
-        source="P1 Assumption 5, App. D.2; THEORY §1.5",
+        source="P1 Assumption 5, App. D.2; docs/theory/device-model.md#noise-model",
         method="sympy + numeric (dense evaluation) + monte carlo",
         passed=bool(ok),
         details=f"symbolic minimum at g = 0 equals sigma sqrt(2/(pi D)): {ok_sym}; D = 41: dense inf/sigma = {inf_num:.5f}, "

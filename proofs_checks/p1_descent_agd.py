@@ -2,7 +2,7 @@ r"""P1 eq (57): descent inequality of Analog GD (exact gradients, soft bounds).
 
 Claim: if f is L-smooth and α ≤ 1/L, one Analog GD step W' = W − α∇f − (α/τ)|∇f| ⊙ W satisfies
 f(W') ≤ f(W) − (α/2)(1 − ‖W‖²∞/τ²)‖∇f(W)‖².
-Source: P1 Theorem 9 proof, App. F eq (57); THEORY §2.2.
+Source: P1 Theorem 9 proof, App. F eq (57); P1 Theorem 9 (docs/theory/theorems.md#p1-thm9).
 
 Method: sympy proves the per-coordinate identity behind it: with x_i = sign(g_i)w_i/τ the step is
 d_i = g_i(1 + x_i), and −α g_i d_i + (Lα²/2) d_i² ≤ −α g_i²(1 + x_i) + (α/2)g_i²(1 + x_i)² = −(α/2)g_i²(1 − x_i²)
@@ -43,7 +43,7 @@ def check_p1_descent_agd() -> CheckOutcome:
     return CheckOutcome(
         name="p1_descent_agd",
         claim="Analog GD, alpha <= 1/L: f(W') <= f(W) - (alpha/2)(1 - ||W||_inf^2/tau^2)||grad f(W)||^2",
-        source="P1 App. F eq (57); THEORY §2.2",
+        source="P1 App. F eq (57); P1 Theorem 9 (docs/theory/theorems.md#p1-thm9)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"per-coordinate identity: {ok_sym}; 20000 random quadratics (d = 5, L = 2): "

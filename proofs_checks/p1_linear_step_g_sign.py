@@ -4,7 +4,7 @@ Claim: for q₊ = 1 − (w − w⋄)/τ_max, q₋ = 1 − (w − w⋄)/τ_min (�
 G = (q₋ − q₊)/2 = +½(1/τ_max − 1/τ_min)(w − w⋄); P1 prints −½(1/τ_max − 1/τ_min)(w − w⋄). Only the
 corrected sign reduces to the soft-bounds G = (w − w⋄)/τ for τ_max = −τ_min = τ, and only it makes G
 increasing, i.e. drift toward w⋄ (q₋ > q₊ above w⋄).
-Source: P1 App. C.1 eq (21)–(23); THEORY §1.3, §8.
+Source: P1 App. C.1 eq (21)–(23); docs/theory/device-model.md#devices, §8.
 
 Method: sympy; ``LinearStep.G`` numerically compared with both versions on a dense grid.
 """
@@ -42,7 +42,7 @@ def check_p1_linear_step_g_sign() -> CheckOutcome:
     return CheckOutcome(
         name="p1_linear_step_g_sign",
         claim="linear step device: G = +1/2 (1/tau_max - 1/tau_min)(w - w_sym) (printed with a minus sign)",
-        source="P1 App. C.1 eq (23); THEORY §1.3",
+        source="P1 App. C.1 eq (23); docs/theory/device-model.md#devices",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"(q- - q+)/2 = corrected: {ok_corr}, = printed: {not ok_not_printed}; reduces to (w - w_sym)/tau at "

@@ -3,7 +3,7 @@ r"""Erratum P1 Theorem 4: the statement's β = 8αL vs the proof's β = 8αLτ²
 Claim: the proof's step-size window (eq 137) is 8αLτ²D/σ² ≤ β ≤ c²σ⁴/(64αLτ⁴D) and the proof takes its
 lower end β = 8αLτ²D/σ² (eq 138); the statement's β = 8αL lies in the window only if σ² ≥ τ²D (for
 P1 Fig. 3's settings it is 100–625 times too small).
-Source: P1 Theorem 4 and App. H eqs (137)–(138); THEORY §3.3, §8.
+Source: P1 Theorem 4 and App. H eqs (137)–(138); P1 Theorem 4 (docs/theory/theorems.md#p1-thm4), §8.
 
 Method: sympy (ratio of the two choices, window non-emptiness); numbers for the Fig. 3 settings of
 :data:`convergence.theory.bounds.FIG3_SETTINGS`.
@@ -40,7 +40,7 @@ def check_p1_thm4_beta() -> CheckOutcome:
     return CheckOutcome(
         name="p1_thm4_beta",
         claim="P1 Thm 4 proof uses beta = 8 alpha L tau^2 D / sigma^2 (window lower end); the statement's 8 alpha L is smaller by tau^2 D / sigma^2",
-        source="P1 Theorem 4, App. H eqs (137)-(138); THEORY §3.3",
+        source="P1 Theorem 4, App. H eqs (137)-(138); P1 Theorem 4 (docs/theory/theorems.md#p1-thm4)",
         method="sympy",
         passed=bool(ok),
         details=f"proof/statement = tau^2 D/sigma^2: {ok_ratio}; equal iff sigma^2 = tau^2 D: {ok_cond}; window non-empty iff "

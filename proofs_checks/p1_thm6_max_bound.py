@@ -3,7 +3,7 @@ r"""Erratum P1 Theorem 6: scalar Analog GD stays between w₀ and w*, so |w_k| �
 Claim: for a scalar strongly convex quadratic f = (L/2)(w − w*)² and α ≤ 1/(2L), Analog GD on soft bounds converges
 monotonically: w_k lies between w₀ and w* for all k, hence |w_k| ≤ max{|w₀|, |w*|}; the printed
 min{|w₀|, |w*|} fails whenever |w₀| > |w*| (e.g. at k = 0).
-Source: P1 App. D.1 Theorem 6; THEORY §2.5, §8.
+Source: P1 App. D.1 Theorem 6; P1 Theorems 5-8 (docs/theory/theorems.md#p1-strongly-convex), §8.
 
 Method: dense evaluation: 20 000 random scalar problems f = (L/2)(w − w*)² (L ∈ [0.1, 2]), |w₀|, |w*| < τ,
 α ∈ (0, 1/(2L)], 300 Analog GD steps through the toolkit (``analog_sgd`` with exact gradients).
@@ -48,7 +48,7 @@ def check_p1_thm6_max_bound() -> CheckOutcome:
     return CheckOutcome(
         name="p1_thm6_max_bound",
         claim="scalar Analog GD (alpha <= 1/(2L)) moves monotonically from w0 to w*: |w_k| <= max{|w0|, |w*|} (printed: min)",
-        source="P1 Theorem 6 (App. D.1); THEORY §2.5",
+        source="P1 Theorem 6 (App. D.1); P1 Theorems 5-8 (docs/theory/theorems.md#p1-strongly-convex)",
         method="numeric (dense evaluation)",
         passed=bool(ok),
         details=f"20000 problems x 300 steps: always between w0 and w*: {between}; |w_k - w*| non-increasing: {monotone}; "

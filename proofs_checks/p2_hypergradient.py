@@ -3,7 +3,7 @@ r"""Erratum P2-v3 §4: the residual-learning hypergradient omits 1/γ (fixed in 
 Claim: for the bilevel problem min_W ‖P*(W)‖² s.t. P*(W) ∈ argmin_P f(W + γP) with unique minimiser W*,
 γP*(W) + W = W*, so ∇P*(W) = −(1/γ)I and ∇‖P*(W)‖² = −(2/γ)P*(W); v3 writes P*(W) + W = W* and ∇P* = −I,
 inconsistent with its own P*(W) = (W* − W)/γ unless γ = 1.
-Source: P2-CR §4 (eq 9), P2-v3 §4; THEORY §4.3, §8.
+Source: P2-CR §4 (eq 9), P2-v3 §4; P2 §4 (residual learning) (docs/theory/algorithms.md#mixing-gamma), §8.
 
 Method: sympy on f = (L/2)‖W − W*‖² (two coordinates).
 """
@@ -33,7 +33,7 @@ def check_p2_hypergradient() -> CheckOutcome:
     return CheckOutcome(
         name="p2_hypergradient",
         claim="gamma P*(W) + W = W*, grad P* = -I/gamma, grad ||P*||^2 = -(2/gamma) P* (v3 prints P* + W = W*, grad P* = -I)",
-        source="P2-CR §4 eq (9); P2-v3 §4; THEORY §4.3",
+        source="P2-CR §4 eq (9); P2-v3 §4; P2 §4 (residual learning) (docs/theory/algorithms.md#mixing-gamma)",
         method="sympy",
         passed=bool(ok),
         details=f"P* = (W* - W)/gamma: {ok_pstar}; gamma P* + W = W*: {ok_identity}; Jacobian -I/gamma: {ok_jac}; "

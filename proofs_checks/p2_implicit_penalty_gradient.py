@@ -3,7 +3,7 @@ r"""P2 Theorem 1/5: gradient of the implicit penalty.
 Claim: with [R_c(W)]_i = ∫^{W_i} R_i (R = G/F), ∇⟨C, R_c(W)⟩ = C ⊙ R(W), so ∇f_Σ = ∇f + Σ ⊙ R and the
 stationary points of f_Σ are those of the mean-field Analog SGD drift (D2) with E|∇f + ε| replaced by Σ.
 For soft bounds R_c = (w − w⋄)²/(2τ), f_Σ = f + (Σ/(2τ))‖W − W⋄‖² (P2 eq 45/49).
-Source: P2-CR §3.1 Theorem 1, App. G Theorem 5, v3 eq (42); THEORY §4.1.
+Source: P2-CR §3.1 Theorem 1, App. G Theorem 5, v3 eq (42); P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1).
 
 Method: sympy for two coordinates with the c_Lin and soft-bounds closed forms (D6) and for the registered
 ``p2.thm1.f_sigma_ald``; numeric: finite-difference gradient of ``bounds.implicit_penalty`` (Gauss-Legendre
@@ -46,7 +46,7 @@ def check_p2_implicit_penalty_gradient() -> CheckOutcome:
     return CheckOutcome(
         name="p2_implicit_penalty_gradient",
         claim="grad <C, R_c(W)> = C . R(W), so grad f_Sigma = grad f + Sigma . R (ALD: Sigma (w - w_sym)/tau)",
-        source="P2 Theorem 1/5, v3 eq (42), (45)/(49); THEORY §4.1",
+        source="P2 Theorem 1/5, v3 eq (42), (45)/(49); P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"two-coordinate c_Lin/soft-bounds gradient: {ok_grad}; f_sigma_ald derivative: {ok_ald}; "

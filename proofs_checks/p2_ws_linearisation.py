@@ -4,7 +4,7 @@ Claim: linearising ∇f_Σ = ∇f + Σ ⊙ R around W* and W⋄ gives
 W^S = (H + Diag(Σ)∇R(W⋄))⁻¹(H W* + Diag(Σ)∇R(W⋄)W⋄), which is within O(‖W⋄ − W*‖²) of the exact mean-field
 stationary point of Analog SGD; v3 eq (48) prints minus signs, which is Θ(‖W⋄ − W*‖) off and moves W^S away
 from W⋄ (L = 1, W* = 0.5, Σ/τ = 0.4, w⋄ = 0: printed 0.83, corrected 0.36).
-Source: P2-CR App. G Theorem 5, P2-v3 eq (48); THEORY §4.1, §8.
+Source: P2-CR App. G Theorem 5, P2-v3 eq (48); P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1), §8.
 
 Method: sympy (linearised stationarity solved for w); dense evaluation: the exact mean-field root
 (``meanfield.asgd_quadratic_fixed_point``, Gaussian noise, Σ = σ√(2/π)) for three devices with a shifted or
@@ -55,7 +55,7 @@ def check_p2_ws_linearisation() -> CheckOutcome:
     return CheckOutcome(
         name="p2_ws_linearisation",
         claim="W^S = (H + Sigma R'(w_sym))^-1 (H W* + Sigma R'(w_sym) w_sym) is O(delta^2)-close to the exact stationary point; printed minus signs are Theta(delta) off",
-        source="P2 Theorem 5, v3 eq (48); THEORY §4.1",
+        source="P2 Theorem 5, v3 eq (48); P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"linearised solve = p2.thm5.w_s: {ok_sym}; L = 1, W* = 0.5, Sigma/tau = 0.4: corrected {corr:.4f}, printed {prin:.4f}, "

@@ -1,6 +1,6 @@
-"""Statistical agreement of the pulse-train tile with IBM aihwkit 1.2.0 on P1 Fig. 3 (issue 6).
+"""Statistical agreement of the pulse-train tile with IBM aihwkit 1.2.0 on P1 Fig. 3.
 
-Peer numbers: aihwkit 1.2.0 built from source (AIHWKIT.md §7) in a separate venv outside the
+Peer numbers: aihwkit 1.2.0 built from source (docs/theory/aihwkit.md#aihwkit-peer) in a separate venv outside the
 repository, torch 2.13.0+cpu, on 2026-11-22. Script (not committed: it imports torch/aihwkit) ran
 the set-up of ``figures/p1_fig3_tile.py`` — AnalogLinear(40, 1) with a digital bias,
 SoftBoundsReferenceDevice(dw_min = τ/300, w_max = −w_min = τ, all variations and pulse noise 0,

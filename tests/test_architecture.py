@@ -6,6 +6,8 @@ experiments -> cli); import-linter fails when a lower layer imports a higher one
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,3 +25,57 @@ def test_import_layers_are_respected(capsys):
         os.chdir(cwd)
     out = capsys.readouterr().out
     assert code == 0, out
+
+
+def _tracked_text_files() -> list[Path]:
+    """Files git tracks (or, outside a checkout, every file but build products), text only."""
+    try:
+        out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        paths = [ROOT / p for p in out.split("\n") if p]
+    except (OSError, subprocess.CalledProcessError):
+        skip = {".git", ".venv", "build", "data", "__pycache__", ".hypothesis"}
+        paths = [p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.relative_to(ROOT).parts)]
+    texts = []
+    for p in paths:
+        if p.suffix in {".py", ".md", ".toml", ".txt", ".cfg", ".ini", ".yml", ".yaml", ".cff"} or p.name == "Makefile":
+            texts.append(p)
+    return texts
+
+
+# Spelled in pieces so this file does not match itself.
+_OUTSIDE = re.compile("|".join([
+    r"\b" + "THE" + r"ORY(\.md)?\b",            # the unshipped theory notes
+    r"\b" + "AIHW" + r"KIT\.md\b",
+    r"\b" + "TRANS" + r"FER\.md\b",
+    r"\b" + "STY" + r"LE( §|\.md)",
+    r"shared/" + "reference",
+    r"\b" + "iss" + r"ue [0-9]+\b",
+    "helpers' " + "brief",
+]))
+
+
+def test_no_file_cites_a_document_outside_the_repository():
+    hits = []
+    for p in _tracked_text_files():
+        if p.parent.name == ".ci":
+            continue
+        for i, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if _OUTSIDE.search(line):
+                hits.append(f"{p.relative_to(ROOT)}:{i}: {line.strip()[:100]}")
+    assert not hits, "references to documents a user cannot open:\n" + "\n".join(hits[:40])
+
+
+_GUIDE_LINK = re.compile(r"docs/theory/([\w-]+\.md)(?:#([\w-]+))?")
+
+
+def test_every_citation_of_the_theory_guide_resolves():
+    labels: dict[str, set[str]] = {}
+    for md in (ROOT / "docs" / "theory").glob("*.md"):
+        labels[md.name] = set(re.findall(r"^\(([\w-]+)\)=\s*$", md.read_text(encoding="utf-8"), flags=re.M))
+    bad = []
+    for p in _tracked_text_files():
+        for i, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            for page, anchor in _GUIDE_LINK.findall(line):
+                if page not in labels or (anchor and anchor not in labels[page]):
+                    bad.append(f"{p.relative_to(ROOT)}:{i}: docs/theory/{page}#{anchor}")
+    assert not bad, "citations of the theory guide that do not resolve:\n" + "\n".join(bad[:40])

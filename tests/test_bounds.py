@@ -1,7 +1,7 @@
 """Bounds as executable objects: evaluators vs hand-computed numbers, broadcasting, verdicts, trajectories.
 
 Expected numbers are computed by hand in the test (closed forms with plain arithmetic) or taken from
-THEORY.md (D3 table, D8 Monte Carlo, D13), never from the code under test.
+the theory guide (docs/theory/derivations.md: D3 table, D8 Monte Carlo, D13), never from the code under test.
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_p1_thm2_thm9_thm3_by_hand() -> None:
 
 
 def test_p1_thm3_instance_floor_matches_theory_number() -> None:
-    # THEORY §2.4: D = 1, L = tau = 1, sigma = 0.1, w* = 0.2 -> sigma^2 S = 3.41e-4, printed 4 sigma^2 S = 1.36e-3
+    # P1 Theorem 3 (docs/theory/theorems.md#p1-thm3): D = 1, L = tau = 1, sigma = 0.1, w* = 0.2 -> sigma^2 S = 3.41e-4, printed 4 sigma^2 S = 1.36e-3
     vals = dict(L=1.0, w_star=0.2, sigma=0.1, tau=1.0, D=1)
     assert float(get_bound("p1.thm3.instance_floor")(**vals)) == pytest.approx(3.41e-4, abs=0.006e-4)
     assert float(get_bound("p1.thm3.instance_floor_printed")(**vals)) == pytest.approx(1.36e-3, abs=0.006e-3)
@@ -113,7 +113,7 @@ def test_p2_bounds_by_hand() -> None:
     assert v == pytest.approx(0.384, rel=1e-14)
     # 2 * 2 * 0.5 * 2.25 / (100 * 0.5)
     assert float(get_bound("p2.thm6")(f_gap=0.5, L=2.0, K=100, F_max=1.5, M_min=0.5)) == pytest.approx(0.09)
-    ex = dict(L=1.0, w_star=0.5, Sigma=0.4, dR=1.0, w_sym=0.0)           # THEORY §4.1 example
+    ex = dict(L=1.0, w_star=0.5, Sigma=0.4, dR=1.0, w_sym=0.0)           # P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1) example
     assert float(get_bound("p2.thm5.w_s")(**ex)) == pytest.approx(0.5 / 1.4)
     assert float(get_bound("p2.thm5.w_s_printed")(**ex)) == pytest.approx(0.5 / 0.6)
     # f_Sigma at w = 0.2: 0.5 * 0.09 + 0.4 * 0.01 / 2
@@ -122,7 +122,7 @@ def test_p2_bounds_by_hand() -> None:
 
 
 def test_derived_predictions_match_theory_numbers() -> None:
-    ref = dict(L=1.0, w_star=0.5, sigma=0.5, tau=1.0)                  # THEORY D3 table
+    ref = dict(L=1.0, w_star=0.5, sigma=0.5, tau=1.0)                  # D3 (docs/theory/derivations.md) table
     assert float(get_bound("d3.asgd_fixed_point")(**ref)) == pytest.approx(0.35310, abs=5e-6)
     assert float(get_bound("d3.asgd_floor")(**ref)) == pytest.approx(0.021580, abs=5e-7)
     w_a = 0.5 / (1 + 0.5 * math.sqrt(2 / math.pi))
@@ -165,7 +165,7 @@ def test_broadcasting_explicit_and_implicit() -> None:
     inst = get_bound("p1.thm3.instance_floor")(L=1.0, w_star=np.array([0.05, 0.1, 0.2]), sigma=0.1, tau=1.0, D=1)
     assert inst.shape == (3,) and np.all(np.diff(inst) > 0)
     floors = get_bound("d3.asgd_floor")(L=1.0, w_star=0.5, sigma=np.array([0.1, 0.5, 1.0]), tau=1.0)
-    assert floors.shape == (3,) and np.all(np.diff(floors) > 0)       # floor increases with sigma (THEORY §7 item 6)
+    assert floors.shape == (3,) and np.all(np.diff(floors) > 0)       # floor increases with sigma (docs/theory/theorems.md#property-checks (property 6))
 
 
 # -- check() verdicts ---------------------------------------------------------------------------------

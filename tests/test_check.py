@@ -1,6 +1,6 @@
 """The property battery (``convergence.check``) on every built-in algorithm and on user factories.
 
-Expected numbers are derived independently of the code under test: D3 = 0.021580 is THEORY's
+Expected numbers are derived independently of the code under test: D3 = 0.021580 is the theory guide's
 reference value (L = tau = 1, w* = sigma = 0.5), D13 = c^2 (2/pi) sigma^2 is evaluated here from
 its closed form, and digital SGD's floor slope is 1 + alpha L/(2 - alpha L) ~ 1 (D4).
 The battery runs at a reduced budget (half the trials of ``quick``); its margins still are
@@ -22,8 +22,8 @@ import _example_algorithms as ex
 
 TEST_BUDGET = dataclasses.replace(BUDGETS["quick"], name="test", sweep_trials=128, sweep_steps=4000,
                                   range_trials=16, range_steps=1000, thm2_instances=2, thm2_trials=32)
-D3_REFERENCE = 0.021580                         # THEORY D3 table
-D13_REFERENCE = 0.3**2 * (2 / math.pi) * 0.5**2  # THEORY D13 closed form, c = 0.3, sigma = 0.5
+D3_REFERENCE = 0.021580                         # D3 (docs/theory/derivations.md) table
+D13_REFERENCE = 0.3**2 * (2 / math.pi) * 0.5**2  # D13 (docs/theory/derivations.md) closed form, c = 0.3, sigma = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_tiki_taka_is_exact_on_a_zero_shifted_device_and_floors_at_D13_when_shif
     assert r.all_hold, r.table()
     floor = r["floor-vs-lr"]
     assert floor.classification == "exact"
-    assert abs(floor.measured - 1.0) < 0.25       # E||grad f||^2 ~ lr (THEORY D14)
+    assert abs(floor.measured - 1.0) < 0.25       # E||grad f||^2 ~ lr (D14 (docs/theory/derivations.md))
     assert r["reduces-to-digital"].verdict == "skipped"
     shifted = r["shifted-symmetric-point"]
     assert shifted.classification == "exact"

@@ -18,7 +18,7 @@ def demo():
 
 
 def test_predictions_match_the_reference_numbers(demo):
-    # THEORY D3 table: L = tau = 1, w* = 0.5, sigma = 0.5 -> w_s = 0.35310
+    # D3 (docs/theory/derivations.md) table: L = tau = 1, w* = 0.5, sigma = 0.5 -> w_s = 0.35310
     assert demo["w_s"] == pytest.approx(0.35310, abs=5e-6)
     # D5 closed form, computed here: W^S = L w* / (L + sigma sqrt(2/pi) / tau)
     assert demo["w_S"] == pytest.approx(0.5 / (1.0 + 0.5 * SQRT_2_OVER_PI), rel=1e-12)

@@ -247,7 +247,7 @@ def test_analog_sgd_init_clips_to_the_device_range():
 
 def test_analog_sgd_pulsed_mean_matches_expected(rng):
     """Stochastic rounding is unbiased to first order: mean over 4000 draws within 4 standard errors
-    (+ the O(dw_min) pulse-composition bias, THEORY D9, bounded by n(n-1)δ²/(2τ))."""
+    (+ the O(dw_min) pulse-composition bias, D9 (docs/theory/derivations.md), bounded by n(n-1)δ²/(2τ))."""
     tau, dwm = 1.0, 1e-3
     w0 = np.full((1, 4000), 0.3)
     x = np.ones((1, 4000)) * 0.0137

@@ -197,7 +197,7 @@ def test_p2_responses_identities():
     mod, cfg, d = run("p2_fig1_3_6_responses")
     assert d["F6"].shape == (2, len(cfg["gammas"]), cfg["n_grid"])
     assert all(c["verdict"] == "holds" for c in mod.claims(d, cfg))
-    # symmetric point of the c_Lin device at c·τ (THEORY D6), derived independently here
+    # symmetric point of the c_Lin device at c·τ (D6 (docs/theory/derivations.md)), derived independently here
     assert abs(float(d["clin_sym"]) - cfg["c_lin"] * cfg["tau"]) < 1e-12
 
 

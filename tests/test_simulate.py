@@ -97,7 +97,7 @@ def _floor(alg, steps, trials=2000, seed=0, every=5):
 
 
 def test_analog_sgd_stationary_point_and_floor_match_the_mean_field_prediction_D3():
-    """THEORY D3 (L = tau = 1, w* = 0.5, sigma = 0.5): exact root w_s = 0.35310, floor 0.021580.
+    """D3 (docs/theory/derivations.md) (L = tau = 1, w* = 0.5, sigma = 0.5): exact root w_s = 0.35310, floor 0.021580.
 
     The stationary mean matches w_s within 4 stderr + the O(lr) fluctuation bias; the floor is
     extrapolated to lr -> 0 from lr and lr/2 (Richardson, floor(lr) = floor0 + c lr + O(lr^2)).
@@ -143,7 +143,7 @@ def test_tiki_taka_floor_shrinks_proportionally_to_the_step_size_on_a_zero_shift
 
 def test_tiki_taka_with_shifted_symmetric_point_levels_off_at_D13():
     """D13: with c_Lin = 0.3 on P the floor tends to c^2 (2/pi) sigma^2 = 0.0143 (not to 0);
-    THEORY's simulation: 0.0124/0.0132/0.0137 for 0.05/0.02/0.01."""
+    The theory guide's simulation: 0.0124/0.0132/0.0137 for 0.05/0.02/0.01."""
     pred = tt_clin_floor(0.3, 0.5)
     vals = []
     for i, lr in enumerate((0.04, 0.02)):

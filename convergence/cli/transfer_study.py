@@ -1,4 +1,4 @@
-"""``convergence transfer``: the analog transfer-learning study on the micro Swin (issue 8).
+"""``convergence transfer``: the analog transfer-learning study on the micro Swin.
 
 Pretrains (or loads from ``data/cache``) a digital micro Swin on the source task, fine-tunes it on
 the target task with digital SGD, Analog SGD, TT-v2, c-TTv2 and AGAD and runs the device sweeps of

@@ -8,7 +8,7 @@ Setting: the scalar quadratic f(w) = (L/2)(w − w*)² with additive Gaussian gr
   the term −α|g + ε| w/τ pulls w towards the symmetric point 0 *on average*, because E|g + ε| > 0
   even where the mean gradient vanishes. The mean settles where the two drifts cancel, the D3
   mean-field root of L(w − w*) + (w/τ)E|L(w − w*) + ε| = 0 (``asgd_quadratic_fixed_point``),
-  close to the implicit-penalty minimiser W^S = Lw*/(L + Σ/τ), Σ = σ√(2/π) (P2 Theorem 5, THEORY
+  close to the implicit-penalty minimiser W^S = Lw*/(L + Σ/τ), Σ = σ√(2/π) (P2 Theorem 5,
   D5: Analog SGD behaves like SGD on f + (Σ/2τ)w²). The bias does not shrink with α.
 * Tiki-Taka (P1 §4, P2 eqs 10–11) accumulates gradients on a second array P that hovers near
   its symmetric point, so the bias largely disappears: W ends near w*.

@@ -13,7 +13,7 @@ A *setting* is a JSON-able dict::
 analog arrays (for the P1 Fig. 7 histograms). Every weight layer is analog for ``asgd``/``tt``
 (aihwkit ``convert_to_analog`` of the whole network, as the papers' scripts do); biases are digital.
 
-Periphery presets (THEORY §1.7):
+Periphery presets (docs/theory/device-model.md#paper-pulse-settings):
 
 * ``p1`` — P1 App. I.2 "AIHWKit standard settings": 8-bit input/output quantisation
   (``inp_res = out_res = 1/254``), input bound 1, output bound 20, output noise 0.1, abs-max noise

@@ -8,7 +8,7 @@ algorithm; ``step(lr, rng)`` applies the optimizer's update with the cached ``x`
 gradient ``d`` (desired ``ΔW = −lr dᵀx``). Compute is in the layer's ``dtype`` (float32 by
 default; the finite-difference tests use float64).
 
-Analog periphery (THEORY §1.7, P1 App. I.2): an analog weight layer computes
+Analog periphery (docs/theory/device-model.md#paper-pulse-settings, P1 App. I.2): an analog weight layer computes
 
 .. math:: y = s \odot \mathrm{MVM}_{io}(W, x) + b
 

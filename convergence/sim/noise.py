@@ -7,9 +7,9 @@ already computed ∇f(w).
 
 * :class:`NoNoise` — g = ∇f(W).
 * :class:`Gaussian` — g = ∇f(W) + σ ξ, ξ ~ N(0, I): per-coordinate std σ, so
-  E‖ε‖² = dσ² (the papers' code injects noise this way, THEORY §1.5).
+  E‖ε‖² = dσ² (the papers' code injects noise this way, docs/theory/device-model.md#noise-model).
 * :class:`TwoPoint` — the state-dependent two-point noise of P1's lower-bound
-  instance (P1 App. G.2, eqs 66–68; THEORY §2.4): ε = ξ·1 with
+  instance (P1 App. G.2, eqs 66–68; P1 Theorem 3 (docs/theory/theorems.md#p1-thm3)): ε = ξ·1 with
   ξ⁺ = (σ/√D)√((1−p)/p) w.p. p, ξ⁻ = −(σ/√D)√(p/(1−p)) w.p. 1−p, p = ½(1 − w/τ),
   so E ξ = 0 and E ξ² = σ²/D (total variance σ²). Coordinates share one uniform
   per trial; p is evaluated per coordinate (identical coordinates give ε = ξ·1).

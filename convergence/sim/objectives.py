@@ -4,7 +4,7 @@ Every objective evaluates ``value(w) -> (trials,)`` and ``grad(w) -> (trials, d)
 for weights of shape ``(trials, d)``; objectives built from samples also
 provide ``sample_grad(w, idx)`` for minibatch noise (``idx``: (trials, batch)).
 
-References: THEORY §5 (least-squares conventions of both papers' code).
+References: docs/theory/theorems.md#lsq-conventions (least-squares conventions of both papers' code).
 """
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ LOSSES = ("mse", "half_mse", "sum")
 
 @dataclass(frozen=True, eq=False)
 class LeastSquares(Objective):
-    r"""The papers' least-squares problem (THEORY §5).
+    r"""The papers' least-squares problem (docs/theory/theorems.md#lsq-conventions).
 
     ``A ~ N(0, sigma_a²)`` of shape (n, d); ``x* = x_scale · N(0, I_d)``;
     labels ``b = A x* + label_bias``. With ``bias=True`` the model has a digital-

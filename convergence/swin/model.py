@@ -1,13 +1,13 @@
 r"""A micro Swin transformer in NumPy with an explicit (manual) backward pass.
 
-Functional style (STYLE §8.13): ``init(cfg, rng) -> params`` is a flat ``dict[str, ndarray]`` keyed
+Functional style (docs/theory/transfer-study.md#micro-swin): ``init(cfg, rng) -> params`` is a flat ``dict[str, ndarray]`` keyed
 by layer path; :func:`forward` returns the logits and a cache; :func:`backward` returns the
 gradients of every non-matrix parameter **and**, for every linear layer, the pair ``(x, d)`` of its
 input rows and output gradients (``dW = dᵀx``), because analog optimizers consume ``(x, d)`` (a
 crossbar tile is updated by the outer products, not by a digital ``dW``). :func:`weight_grads`
 turns the pairs into ``dW``. No object holds mutable weights.
 
-Architecture (Liu et al., ICCV 2021, arXiv 2103.14030, §3; TRANSFER.md §4.1/§4.3):
+Architecture (Liu et al., ICCV 2021, arXiv 2103.14030, §3; docs/theory/transfer-study.md#micro-swin):
 
 * patch embedding: non-overlapping p×p patches → Linear(p²·C_in → C) → LayerNorm;
 * per stage, blocks alternate W-MSA and SW-MSA (pre-norm residuals)

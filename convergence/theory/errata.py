@@ -61,7 +61,7 @@ ERRATA: tuple[Erratum, ...] = (
             "G(w) = -1/2 (1/tau_max - 1/tau_min)(w - w_sym)",
             "G(w) = (q- - q+)/2 = +1/2 (1/tau_max - 1/tau_min)(w - w_sym) (reduces to w/tau for tau_max = -tau_min)",
             check="p1_linear_step_g_sign"),
-    Erratum("p1-eq20-pulse-error", "P1 App. B eq (20), as transcribed in THEORY §1.1",
+    Erratum("p1-eq20-pulse-error", "P1 App. B eq (20), as transcribed in docs/theory/device-model.md#pulse-update",
             "|U_p^BL(w, s) - U(w, dW)| <= dw_min/tau + dW^2/(2 tau)",
             "|w_n - U| <= ((tau - w)/tau)(|n dw_min - dW| + n(n-1) dw_min^2/(2 tau)); the factor q+(w) = (tau - w)/tau "
             "reaches 2 in the fast-reset direction, so the transcribed bound fails for nearest and ceiling rounding "

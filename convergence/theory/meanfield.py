@@ -1,4 +1,4 @@
-r"""Mean-field predictions (THEORY §6, derivations D1–D5, D12–D13) as plain functions.
+r"""Mean-field predictions (docs/theory/derivations.md#derivations, derivations D1–D5, D12–D13) as plain functions.
 
 These are the numbers the simulations are compared with. They broadcast over
 NumPy arrays of parameters where noted; root finding is scalar (brentq) and

@@ -1,10 +1,10 @@
-r"""Hypothesis property tests of the papers' claims (THEORY §7 items 1–16) over random instances.
+r"""Hypothesis property tests of the papers' claims (docs/theory/theorems.md#property-checks (property 1–16)) over random instances.
 
 Each test draws devices, τ, σ, step sizes and *seeds* (never generators), constrains the inputs
-to the claim's hypotheses by construction, and pins the papers' / THEORY's reference setting
+to the claim's hypotheses by construction, and pins the papers' / the theory guide's reference setting
 with ``@example``. Stochastic assertions carry an explicit margin of ``K`` standard errors
 across independent trials; exact identities use tight tolerances. The predictions are
-re-derived here from THEORY's formulas (D1, D3, D4, D8, D12, D13, P1 Thm 1/2/4/9, P2 Thm 5/6)
+re-derived here from the theory guide's formulas (docs/theory) (D1, D3, D4, D8, D12, D13, P1 Thm 1/2/4/9, P2 Thm 5/6)
 with ``math``/``scipy`` — not read off the code under test — and then, where the toolkit has the
 same quantity as a :mod:`convergence.theory.bounds` object, compared with it.
 
@@ -14,7 +14,7 @@ randomized instances. Per-example cost is kept small (the default ``ci`` profile
 examples; expensive tests draw a profile-scaled fraction); paper-scale variants are marked
 ``slow``.
 
-Finding recorded here (THEORY §2.4, §7 item 9): the simulation of P1's lower-bound instance
+Finding recorded here (P1 Theorem 3 (docs/theory/theorems.md#p1-thm3); docs/theory/theorems.md#property-checks (property 9)): the simulation of P1's lower-bound instance
 supports the constant **1** (floor σ²S), not the printed 4 (4σ²S) — see
 :func:`test_p1_lower_bound_instance_supports_constant_1_not_4`.
 """
@@ -42,7 +42,7 @@ def scaled(n: int) -> settings:
     return settings(max_examples=max(2, round(settings.default.max_examples * n / 12)))
 
 
-# -- independent re-derivations of THEORY's formulas --------------------------------------------
+# -- independent re-derivations of the guide's formulas --------------------------------------------
 
 def abs_gauss(mu: float, s: float) -> float:
     """D1: E|μ + sZ| = s√(2/π) exp(−μ²/2s²) + μ erf(μ/(s√2))."""
@@ -99,7 +99,7 @@ def test_1_pulsed_training_converges_to_the_analog_update_recursion(dev, lr, sig
     ΔW → 0 (Δw_min = o(ΔW)).
 
     Pulsed and expected runs share the gradient noise. Over a fixed horizon in "time" K·lr the
-    pathwise gap has an O(ΔW²) part (pulse composition vs first-order update, THEORY D9), ∝ lr in
+    pathwise gap has an O(ΔW²) part (pulse composition vs first-order update, D9 (docs/theory/derivations.md)), ∝ lr in
     total, and a stochastic-rounding part ∝ √Δw_min; dividing lr by 4 and Δw_min by 16 must
     therefore shrink the gap by about 4 (asserted: at least 2).
     """
@@ -215,7 +215,7 @@ def _scalar_settings():
                      st.sampled_from([-1.0, 1.0]))
 
 
-PAPER_SCALAR = {"L": 1.0, "tau": 1.0, "sigma": 0.5, "w_star": 0.5}      # THEORY D3 / D13 / D14
+PAPER_SCALAR = {"L": 1.0, "tau": 1.0, "sigma": 0.5, "w_star": 0.5}      # D3 (docs/theory/derivations.md) / D13 / D14
 
 
 def _lr_for(s, lr_l):
@@ -404,9 +404,9 @@ def _instance_run(D, L, tau, w_star, sigma, seed, trials, lr_frac=0.1, steps_fac
 @scaled(5)
 @given(D=st.sampled_from([1, 2, 4]), L=st.floats(0.5, 2.0), tau=st.floats(0.5, 2.0), frac=st.floats(0.1, 0.25),
        sign=st.sampled_from([-1.0, 1.0]), s=st.floats(0.3, 1.0), seed=seeds())
-@example(D=1, L=1.0, tau=1.0, frac=0.2, sign=1.0, s=0.1 * 4 * math.sqrt(3), seed=0)   # THEORY §2.4: σ = 0.1
+@example(D=1, L=1.0, tau=1.0, frac=0.2, sign=1.0, s=0.1 * 4 * math.sqrt(3), seed=0)   # P1 Theorem 3 (docs/theory/theorems.md#p1-thm3): σ = 0.1
 def test_p1_lower_bound_instance_supports_constant_1_not_4(D, L, tau, frac, sign, s, seed):
-    """P1 Thm 3 (App. G.2): on the two-point instance the floor is σ²S (THEORY D8), not the printed 4σ²S.
+    """P1 Thm 3 (App. G.2): on the two-point instance the floor is σ²S (D8 (docs/theory/derivations.md)), not the printed 4σ²S.
 
     Conditions by construction: |w*| ≤ τ/4, σ ≤ τL√D/(4√3), α ≤ min{1/(2L), 1/(L + 6σ/(τ√D))}.
     Also the Ω(σ²S_K) direction: at each α > 0 the error is ≥ σ²S_K (S_K of the run) up to 15 %.
@@ -426,13 +426,13 @@ def test_p1_lower_bound_instance_supports_constant_1_not_4(D, L, tau, frac, sign
 
 
 def test_instance_floor_reproduces_theory_reference_numbers():
-    """THEORY §2.4: D = 1, L = τ = 1, σ = 0.1, w* = 0.2 gives σ²S = 3.41e-4 (4σ²S = 1.36e-3)."""
+    """P1 Theorem 3 (docs/theory/theorems.md#p1-thm3): D = 1, L = τ = 1, σ = 0.1, w* = 0.2 gives σ²S = 3.41e-4 (4σ²S = 1.36e-3)."""
     assert instance_floor(1.0, 0.2, 0.1, 1.0, 1) == pytest.approx(3.41e-4, abs=0.005e-4)
 
 
 @pytest.mark.slow
 def test_p1_lower_bound_instance_paper_scale():
-    """THEORY's Monte Carlo (4000 chains, α down to 0.002): the constant is 1 within 5 %."""
+    """The guide's Monte Carlo (4000 chains, α down to 0.002): the constant is 1 within 5 %."""
     extrap, se, _, _ = _instance_run(1, 1.0, 1.0, 0.2, 0.1, 7, trials=4000, lr_frac=0.02, steps_factor=60)
     floor1 = instance_floor(1.0, 0.2, 0.1, 1.0, 1)
     assert abs(extrap / floor1 - 1) <= 0.05 + K * se / floor1
@@ -445,7 +445,7 @@ def test_p1_lower_bound_instance_paper_scale():
        sign=st.sampled_from([-1.0, 1.0]), sigma=st.floats(0.3, 1.0), seed=seeds())
 @example(L=1.0, tau=1.0, sym=0.0, dist=0.5, sign=1.0, sigma=0.5, seed=0)
 def test_10_stationary_point_is_the_implicit_penalty_minimiser(L, tau, sym, dist, sign, sigma, seed):
-    """P2 Thm 1/5 (corrected sign, THEORY §4.1/D5): Analog SGD settles at argmin f + (Σ/2τ)(w − w⋄)²,
+    """P2 Thm 1/5 (corrected sign, P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1); D5 (docs/theory/derivations.md)): Analog SGD settles at argmin f + (Σ/2τ)(w − w⋄)²,
     Σ = σ√(2/π), up to |w_s − w⋄| g²/(σ√(2π) τ (L + Σ/τ)) (third order in |w* − w⋄|, from
     E|g + ε| ≤ Σ + g²/(σ√(2π))); the printed-sign W^S is rejected."""
     w_sym, w_star = sym * tau, sym * tau + sign * dist * tau
@@ -472,7 +472,7 @@ def test_10_stationary_point_is_the_implicit_penalty_minimiser(L, tau, sym, dist
        frac=st.floats(-0.6, 0.6), lr=st.floats(0.01, 0.1), sigma=st.floats(0.2, 1.0), seed=seeds())
 @example(dev=cv.SoftBounds(1.0), frac=0.5, lr=0.05, sigma=0.5, seed=0)
 def test_10_11_one_step_drift_at_a_critical_point(dev, frac, lr, sigma, seed):
-    """P1 eqs 11–12, P2 eq 6, THEORY D11: at ∇f(W) = 0 the mean one-step drift is −αE|ε|G(W) for Analog SGD
+    """P1 eqs 11–12, P2 eq 6, D11 (docs/theory/derivations.md): at ∇f(W) = 0 the mean one-step drift is −αE|ε|G(W) for Analog SGD
     (toward W⋄) and −αβE|ε|G(W) for Tiki-Taka with P = 0 on a zero-shifted P device (order αβ)."""
     lo, hi = dev.bounds
     w = dev.symmetric_point + frac * (hi - lo) / 2
@@ -505,7 +505,7 @@ zero_shifted = st.one_of(st.floats(0.5, 2.0).map(cv.SoftBounds),
        seed=seeds())
 @example(dev=cv.SoftBounds(1.0), frac=0.5, sigma=0.5, lr=0.04, seed=0)
 def test_12_tiki_taka_floor_vanishes_with_the_step_size_and_P_stays_inside(dev, frac, sigma, lr, seed):
-    """P1 Thm 4, P2 Cor. 1, THEORY D14: with G(0) = 0 Tiki-Taka's stationary E‖∇f‖² ∝ step size
+    """P1 Thm 4, P2 Cor. 1, D14 (docs/theory/derivations.md): with G(0) = 0 Tiki-Taka's stationary E‖∇f‖² ∝ step size
     (→ 0), and the auxiliary array P stays well inside its range."""
     tau = dev.bounds[1]
     obj = cv.Quadratic(d=1, L=1.0, w_star=frac * tau)
@@ -526,9 +526,9 @@ def test_12_tiki_taka_floor_vanishes_with_the_step_size_and_P_stays_inside(dev, 
 @scaled(3)
 @given(tau=st.floats(0.7, 2.0), c=st.floats(0.15, 0.4), sigma=st.floats(0.3, 1.0), frac=st.floats(-0.5, 0.5),
        seed=seeds())
-@example(tau=1.0, c=0.3, sigma=0.5, frac=0.5, seed=0)                 # THEORY D13 verification setting
+@example(tau=1.0, c=0.3, sigma=0.5, frac=0.5, seed=0)                 # D13 (docs/theory/derivations.md) verification setting
 def test_13_shifted_symmetric_point_gives_tiki_taka_a_floor_near_D13(tau, c, sigma, frac, seed):
-    """P2 Assumption 4 / Fig. 2, THEORY D13: with c_Lin ≠ 0 Tiki-Taka's bias (E∇f)² does not vanish with the
+    """P2 Assumption 4 / Fig. 2, D13 (docs/theory/derivations.md): with c_Lin ≠ 0 Tiki-Taka's bias (E∇f)² does not vanish with the
     step size and sits near c²(2/π)σ² (self-consistent: g = c E|g + ε|). The approach to D13 is slow in the
     step size (≈ 25 % off at lr = 0.01 in some settings), so the tolerance is a factor [0.6, 1.6]."""
     g_sc = brentq(lambda g: g - c * abs_gauss(g, sigma), 0.0, 10 * sigma)
@@ -550,7 +550,7 @@ def test_13_shifted_symmetric_point_gives_tiki_taka_a_floor_near_D13(tau, c, sig
        sign=st.sampled_from([-1.0, 1.0]), sigma=st.floats(0.02, 0.5), seed=seeds())
 @example(gamma=0.4, tau=1.0, frac=0.3, sign=1.0, sigma=0.05, seed=0)
 def test_14_residual_array_settles_at_the_D12_fixed_point(gamma, tau, frac, sign, sigma, seed):
-    """THEORY D12 / P2 §4.3: with W frozen, P → P̄ solving g = −E|g + ε| P/τ, g = L(W + γP − W*);
+    """D12 (docs/theory/derivations.md) / P2 §4.3: with W frozen, P → P̄ solving g = −E|g + ε| P/τ, g = L(W + γP − W*);
     as σ → 0, P̄ → P*(W) = (W* − W)/γ (the lower-level solution)."""
     L, w = 1.0, 0.0
     w_star = w + sign * frac * gamma * tau                     # P*(W) = (W* − W)/γ inside the range
@@ -623,7 +623,7 @@ def test_15_rlv2_transfers_at_most_one_pulse_per_element(tau, dw, beta, lr_fast,
 @given(g=st.floats(-3.0, 3.0), sigma=st.floats(0.05, 2.0), D=st.integers(1, 64), seed=seeds())
 @example(g=0.0, sigma=1.0, D=41, seed=0)
 def test_16_first_absolute_moment_of_gaussian_noise(g, sigma, D, seed):
-    """P1 Assumption 5 / THEORY §1.5, D1: E|g + ε| ≥ σ√(2/π) for ε ~ N(0, σ²) (exact, = D1); with the
+    """P1 Assumption 5 / docs/theory/device-model.md#noise-model; D1 (docs/theory/derivations.md): E|g + ε| ≥ σ√(2/π) for ε ~ N(0, σ²) (exact, = D1); with the
     per-coordinate variance σ²/D of Assumption 5 the constant is √(2/(πD)) — the printed √(2/π) fails
     at g = 0 for D ≥ 2."""
     n = 200_000
@@ -645,7 +645,7 @@ def test_16_theorem_4_condition_fails_for_the_fig3_settings_by_orders_of_magnitu
     """P1 Thm 4 needs 33 P²max/τ² = 33·41 L²τ²D/(c²σ²) < 1. For P1 Fig. 3 (L ≈ 0.66, τ ∈ [1, 2.5], D = 41,
     σ² ≈ 0.41 total) it is violated by ~5 orders of magnitude with the printed c = √(2/π), and by ~7 with
     the Gaussian constant √(2/(πD)) of Assumption 5."""
-    # L of the Fig. 3 problem (THEORY's 0.66: the data block, A ~ N(0, 0.5^2) of size 100 x 40, f = ||Aw - b||^2/(2n))
+    # L of the Fig. 3 problem (the guide's 0.66: the data block, A ~ N(0, 0.5^2) of size 100 x 40, f = ||Aw - b||^2/(2n))
     L = cv.LeastSquares(d=40, n=100, sigma_a=0.5, x_scale=0.3, loss="half_mse", seed=42).L
     assert L == pytest.approx(0.66, rel=0.15)
     taus, D, sigma2 = np.array([1.0, 1.5, 2.0, 2.5]), 41, 0.41

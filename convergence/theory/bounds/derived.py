@@ -1,4 +1,4 @@
-r"""Derived predictions of THEORY §6 as Bound objects (scalar problems, per-coordinate noise std σ).
+r"""Derived predictions of docs/theory/derivations.md#derivations as Bound objects (scalar problems, per-coordinate noise std σ).
 
 Registered names:
 
@@ -51,7 +51,7 @@ D3_FIXED_POINT = Bound(
     expr=w,
     params=(L, w_star, sigma, tau),
     kind="asymptotic",
-    reference="THEORY D3 (with D1); P1 eq (3), mean-field stationarity (D2)",
+    reference="D3 (docs/theory/derivations.md) (with D1); P1 eq (3), mean-field stationarity (D2)",
     assumptions=_ASSUME_D3,
     description="mean stationary weight of scalar Analog SGD as alpha -> 0",
     rtol=0.02,
@@ -66,7 +66,7 @@ D3_FLOOR = Bound(
     expr=L**2 * (w - w_star) ** 2,
     params=(L, w_star, sigma, tau),
     kind="asymptotic",
-    reference="THEORY D3: floor ||grad f(w_s)||^2; reference 0.021580 at L = tau = 1, w* = sigma = 0.5",
+    reference="D3 (docs/theory/derivations.md): floor ||grad f(w_s)||^2; reference 0.021580 at L = tau = 1, w* = sigma = 0.5",
     assumptions=_ASSUME_D3,
     description="stationary E||grad f||^2 of scalar Analog SGD as alpha -> 0 (does not vanish)",
     rtol=0.1,
@@ -83,7 +83,7 @@ D3_FLOOR_APPROX = Bound(
     expr=(2 / sp.pi) * sigma**2 * _w_a**2 / tau**2,
     params=(L, w_star, sigma, tau),
     kind="asymptotic",
-    reference="THEORY D3 approximation E|g + eps| ~ sigma sqrt(2/pi)",
+    reference="D3 (docs/theory/derivations.md) approximation E|g + eps| ~ sigma sqrt(2/pi)",
     assumptions=_ASSUME_D3 + ("small gradients |g| << sigma",),
     description="approximate floor (2/pi) sigma^2 w_a^2 / tau^2",
     rtol=0.1,
@@ -97,7 +97,7 @@ D4_FLOOR = Bound(
     expr=lr * L * sigma**2 / (2 - lr * L),
     params=(lr, L, sigma),
     kind="exact",
-    reference="THEORY D4 (stationary variance of an AR(1) recursion)",
+    reference="D4 (docs/theory/derivations.md) (stationary variance of an AR(1) recursion)",
     assumptions=_ASSUME_D4,
     description="stationary E||grad f||^2 of digital SGD per coordinate (-> 0 as alpha -> 0)",
 )
@@ -107,7 +107,7 @@ D4_DIST = Bound(
     expr=lr * sigma**2 / (L * (2 - lr * L)),
     params=(lr, L, sigma),
     kind="exact",
-    reference="THEORY D4",
+    reference="D4 (docs/theory/derivations.md)",
     assumptions=_ASSUME_D4,
     description="stationary E(w - w*)^2 of digital SGD per coordinate",
 )
@@ -117,7 +117,7 @@ D5_MINIMIZER = Bound(
     expr=L * w_star / (L + sigma * sp.sqrt(2 / sp.pi) / tau),
     params=(L, w_star, sigma, tau),
     kind="asymptotic",
-    reference="THEORY D5; P2 Theorem 1 with Sigma = sigma sqrt(2/pi)",
+    reference="D5 (docs/theory/derivations.md); P2 Theorem 1 with Sigma = sigma sqrt(2/pi)",
     assumptions=_ASSUME_D3,
     description="argmin of (L/2)(w - w*)^2 + (Sigma/(2 tau)) w^2",
     rtol=0.05,
@@ -128,7 +128,7 @@ D12_TRACKING = Bound(
     expr=L * (w_star - w) / (L * gamma + abs_g / tau),
     params=(L, w, w_star, gamma, tau, abs_g),
     kind="exact",
-    reference="THEORY D12 / §4.3 (P2 eq 10, quadratic, soft bounds on P)",
+    reference="D12 (docs/theory/derivations.md) / §4.3 (P2 eq 10, quadratic, soft bounds on P)",
     assumptions=("f = (L/2)||W - W*||^2", "soft bounds on P, w_sym = 0", "W frozen, mean field",
                  "abs_g = E|grad f(W + gamma P) + eps| at the fixed point"),
     description="mean-field fixed point of the residual array P (P2 convention: P stores -gradient)",
@@ -139,7 +139,7 @@ D12_TRACKING_P1 = Bound(
     expr=tau * g / abs_g,
     params=(tau, g, abs_g),
     kind="exact",
-    reference="THEORY D12 / §3.2 (P1 TT-P, gamma = 0)",
+    reference="D12 (docs/theory/derivations.md) / §3.2 (P1 TT-P, gamma = 0)",
     assumptions=("soft bounds on P, w_sym = 0", "W frozen, mean field", "abs_g = E|g + eps|"),
     description="mean-field fixed point of P in P1's convention (P accumulates +gradient)",
 )
@@ -149,7 +149,7 @@ D13_FLOOR = Bound(
     expr=c_lin**2 * (2 / sp.pi) * sigma**2,
     params=(c_lin, sigma),
     kind="asymptotic",
-    reference="THEORY D13 (P2 §4, Fig. 2: Assumption 4 violated)",
+    reference="D13 (docs/theory/derivations.md) (P2 §4, Fig. 2: Assumption 4 violated)",
     assumptions=("c_Lin device on P (G(0)/F(0) = -c)", "eps ~ N(0, sigma^2) per coordinate",
                  "small gradients, alpha, beta -> 0"),
     description="Tiki-Taka stationary (E grad f)^2 per coordinate; independent of tau, gamma, W*, step sizes",
@@ -166,7 +166,7 @@ D13_FLOOR_SELF = Bound(
     expr=g**2,
     params=(c_lin, sigma),
     kind="asymptotic",
-    reference="THEORY D13 without the small-gradient approximation",
+    reference="D13 (docs/theory/derivations.md) without the small-gradient approximation",
     assumptions=D13_FLOOR.assumptions[:2] + ("alpha, beta -> 0",),
     description="g^2 where g = |c| E|g + eps| (D1 closed form)",
     rtol=0.2,

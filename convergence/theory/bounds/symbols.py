@@ -53,7 +53,7 @@ g = sp.Symbol("g", real=True)
 
 
 def abs_gaussian_mean(mu: sp.Expr, s: sp.Expr) -> sp.Expr:
-    r"""THEORY D1 in sympy: E|μ + sZ| = s√(2/π) e^{−μ²/(2s²)} + μ erf(μ/(s√2))."""
+    r"""D1 (docs/theory/derivations.md) in sympy: E|μ + sZ| = s√(2/π) e^{−μ²/(2s²)} + μ erf(μ/(s√2))."""
     return s * sp.sqrt(2 / sp.pi) * sp.exp(-mu**2 / (2 * s**2)) + mu * sp.erf(mu / (s * sp.sqrt(2)))
 
 M_min = sp.Symbol("M_min", positive=True)

@@ -1,4 +1,4 @@
-r"""P1 bounds: Wu, Gokmen, Rasch, Chen, NeurIPS 2024, arXiv 2406.12774 (v1 numbering; THEORY §2–§3).
+r"""P1 bounds: Wu, Gokmen, Rasch, Chen, NeurIPS 2024, arXiv 2406.12774 (v1 numbering; docs/theory/theorems.md#p1-statements; docs/theory/algorithms.md#tiki-taka).
 
 Registered names:
 
@@ -6,7 +6,7 @@ Registered names:
                          at α = √((f₀−f*)/(σ²LK)) (:func:`asgd_step_size`, valid if α ≤ 1/(2L)).
 * ``p1.thm2.floor``      its asymptotic part 4σ²S_K (limsup of the bound).
 * ``p1.thm9``            Analog GD (σ = 0): 2(f₀−f*)L/(K(1 − W²max/τ²)) at α = 1/L (eq 53).
-* ``p1.thm3.lower``      lower-bound instance, constant the derivation supports: σ²S_K (THEORY D8).
+* ``p1.thm3.lower``      lower-bound instance, constant the derivation supports: σ²S_K (D8 (docs/theory/derivations.md)).
 * ``p1.thm3.lower_printed``  the printed Ω(4σ²S_K) — ERRATUM (eq 98 drops a factor ½).
 * ``p1.thm3.instance_floor`` exact mean-field floor σ²S(w_s) of the instance, w_s solving
                          L(w − w*) + (σ/√D)(w/τ)/√(1 − w²/τ²) = 0 (per coordinate).
@@ -80,7 +80,7 @@ THM3_LOWER = Bound(
     expr=sigma**2 * S_K,
     params=(sigma, S_K),
     kind="lower",
-    reference="P1 Theorem 3 (App. G.2) with the constant of THEORY D8 / §2.4",
+    reference="P1 Theorem 3 (App. G.2) with the constant of D8 (docs/theory/derivations.md) / §2.4",
     assumptions=_ASSUME_THM3,
     description="(1/K) sum_k E||grad f||^2 on the lower-bound instance is >= sigma^2 S_K - Theta(alpha)",
     trajectory=lambda traj, **v: p1_quantities(traj, "w", **v),
@@ -99,7 +99,7 @@ THM3_LOWER_PRINTED = Bound(
     trajectory=lambda traj, **v: p1_quantities(traj, "w", **v),
 )
 
-#: per-coordinate stationarity of the instance (THEORY D8): g + (w/τ) E|g + ξ| = 0 with
+#: per-coordinate stationarity of the instance (D8 (docs/theory/derivations.md)): g + (w/τ) E|g + ξ| = 0 with
 #: E|g + ξ| = (σ/√D)√(1 − w²/τ²) − (w/τ) g  and g = L(w − w*).
 _g_inst = L * (w - w_star)
 INSTANCE_EQUATION = _g_inst * (1 - w**2 / tau**2) + (w / tau) * (sigma / sp.sqrt(D)) * sp.sqrt(1 - w**2 / tau**2)
@@ -116,7 +116,7 @@ THM3_INSTANCE_FLOOR = Bound(
     expr=sigma**2 * (w**2 / tau**2) / (1 - w**2 / tau**2),
     params=(L, w_star, sigma, tau, D),
     kind="asymptotic",
-    reference="P1 Theorem 3 instance (App. G.2, eqs 66-68); THEORY D8 mean-field stationary value",
+    reference="P1 Theorem 3 instance (App. G.2, eqs 66-68); D8 (docs/theory/derivations.md) mean-field stationary value",
     assumptions=_ASSUME_THM3,
     description="stationary ||grad f||^2 = D g^2 of the instance at the mean-field root w_s (alpha -> 0)",
     rtol=0.1,
@@ -159,7 +159,7 @@ THM4_C_GAUSSIAN = Bound(
     expr=sp.sqrt(2 / (sp.pi * D)),
     params=(D,),
     kind="exact",
-    reference="P1 Assumption 5 / App. D.2; THEORY §1.5 (D1 with per-coordinate variance sigma^2/D)",
+    reference="P1 Assumption 5 / App. D.2; docs/theory/device-model.md#noise-model (D1 with per-coordinate variance sigma^2/D)",
     assumptions=("eps_i ~ N(0, sigma^2/D)",),
     description="largest c with E|g + eps_i| >= c sigma for all g",
 )
@@ -240,7 +240,7 @@ def tt_beta_proof(alpha: ArrayLike, L: ArrayLike, tau: ArrayLike, D: ArrayLike, 
         * np.asarray(D, float) / np.asarray(sigma, float) ** 2
 
 
-#: P1 Fig. 3 settings (THEORY §5.1 and §7 item 16): L ≈ 0.66 (largest Hessian eigenvalue of the
+#: P1 Fig. 3 settings (P1 experiments (docs/theory/theorems.md#p1-experiments); docs/theory/theorems.md#property-checks (property 16)): L ≈ 0.66 (largest Hessian eigenvalue of the
 #: LS problem), τ ∈ {1, 1.5, 2, 2.5}, D = 41 weights (40 + bias), σ² ≈ 0.41 (total variance, code: std 0.1
 #: per coordinate → 0.01·41).
 FIG3_SETTINGS: dict[str, Any] = {"L": 0.66, "tau": np.array([1.0, 1.5, 2.0, 2.5]), "D": 41, "sigma": math.sqrt(0.41)}

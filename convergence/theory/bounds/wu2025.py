@@ -1,11 +1,11 @@
-r"""P2 bounds: Wu, Xiao, Gokmen, Fagbohungbe, Chen, NeurIPS 2025, arXiv 2502.06309 (THEORY §4).
+r"""P2 bounds: Wu, Xiao, Gokmen, Fagbohungbe, Chen, NeurIPS 2025, arXiv 2502.06309 (docs/theory/theorems.md#p2-statements).
 
 Registered names:
 
 * ``p2.thm1.f_sigma_ald``  implicit penalty f_Σ(w) = (L/2)(w − w*)² + Σ(w − w⋄)²/(2τ) of scalar Analog SGD
   on soft bounds (P2 Thm 1, eq 7 with R_c = (w − w⋄)²/(2τ)); generic devices: :func:`implicit_penalty`.
 * ``p2.thm5.w_s``          minimiser W^S = (H W* + Σ R'(w⋄) w⋄)/(H + Σ R'(w⋄)) with the CORRECTED sign
-  (THEORY §4.1; scalar/diagonal form, H = ∇²f(W*)).
+  (P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1); scalar/diagonal form, H = ∇²f(W*)).
 * ``p2.thm5.w_s_printed``  P2-v3 eq (48) as printed (minus signs) — ERRATUM.
 * ``p2.thm2``              generic Analog SGD: 16F²max√((f₀−f*)σ²L/K) + 8Fmaxσ²S_K^ASGD (v3 eq 69),
   at α = (1/Fmax)√((f₀−f*)/(σ²LK)) ≤ 1/(4LFmax) (:func:`asgd_step_size_generic`).
@@ -50,7 +50,7 @@ W_S = Bound(
     expr=(L * w_star + Sigma * dR * w_sym) / (L + Sigma * dR),
     params=(L, w_star, Sigma, dR, w_sym),
     kind="asymptotic",
-    reference="P2 Theorem 5 (App. G), W^S linearisation with corrected sign (THEORY §4.1)",
+    reference="P2 Theorem 5 (App. G), W^S linearisation with corrected sign (P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1))",
     assumptions=_ASSUME_WS,
     description="stationary point of Analog SGD to second order in |w_sym - W*| (here L stands for H)",
     rtol=0.05,
