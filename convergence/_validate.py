@@ -96,7 +96,7 @@ def hyperparameter(name: str, value: Any, trials: int | None = None, *, allow_ze
 # no hex), optional exponent; ``inf``/``nan`` spelled out. A literal that overflows a float
 # (``1e400``) is refused rather than silently becoming infinity.
 
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _INF = {"inf": math.inf, "+inf": math.inf, "infinity": math.inf, "+infinity": math.inf,
         "-inf": -math.inf, "-infinity": -math.inf}
 #: the largest integer any size/count/seed field accepts (numpy's int64)
@@ -164,7 +164,7 @@ def integer(name: str, value: Any, *, minimum: int | None = None, maximum: int |
         out = int(value)
     else:
         text = value.strip() if isinstance(value, str) else None
-        if text is not None and re.fullmatch(r"[+-]?\d+", text):
+        if text is not None and re.fullmatch(r"[+-]?[0-9]+", text):
             out = int(text)
         else:
             try:
@@ -185,7 +185,7 @@ _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1
 
 def byte_size(name: str, value: Any) -> int:
     """Bytes from ``2G``, ``500M``, ``1.5GB`` or a plain number of bytes (> 0)."""
-    m = re.fullmatch(r"\s*(\d+\.?\d*|\.\d+)\s*([a-zA-Z]*)\s*", str(value))
+    m = re.fullmatch(r"\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
     unit = m.group(2).lower() if m else None
     if m is None or unit not in _SIZE_UNITS:
         raise ConfigError(f"{name} must be a size like 2G, 500M or 1000000 (got {value!r})")

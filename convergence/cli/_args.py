@@ -6,11 +6,14 @@ integer >= 1 (got '0')`` and exit with code 2, before any work starts.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+import contextlib
+import signal
+import threading
+from typing import Any, Callable, Iterator
 
 from convergence._validate import ConfigError, INT_MAX, byte_size, integer, number
 
-__all__ = ["int_arg", "float_arg", "size_arg", "SEED_MAX"]
+__all__ = ["int_arg", "float_arg", "size_arg", "SEED_MAX", "interrupt_guard", "interrupted"]
 
 #: seeds are fed to numpy's SeedSequence, which takes any non-negative integer; keep them in int64
 SEED_MAX = INT_MAX
@@ -40,3 +43,31 @@ def float_arg(minimum: float | None = None, maximum: float | None = None, *, str
 def size_arg() -> Callable[[str], int]:
     """A memory size such as ``2G`` or ``500M``, in bytes."""
     return _wrap(lambda t: byte_size("value", t), "size")
+
+
+_interrupted = threading.Event()
+
+
+def interrupted() -> bool:
+    """True once SIGINT arrived during :func:`interrupt_guard` (library code may have swallowed the
+    KeyboardInterrupt, e.g. inside a C extension; callbacks check this and raise it again)."""
+    return _interrupted.is_set()
+
+
+@contextlib.contextmanager
+def interrupt_guard() -> Iterator[None]:
+    """Within the block SIGINT raises KeyboardInterrupt and is remembered; the old handler is restored."""
+    _interrupted.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        _interrupted.set()
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)

@@ -26,7 +26,7 @@ from convergence.cli import check as cli_check
 from convergence.cli import train as cli_nn
 from convergence.cli import transfer_study as cli_transfer
 from convergence._validate import ConfigError, available_memory, check_memory, finite_float, format_bytes, output_file
-from convergence.cli._args import SEED_MAX, float_arg, int_arg, size_arg
+from convergence.cli._args import SEED_MAX, float_arg, int_arg, interrupt_guard, interrupted, size_arg
 from convergence.physics.pulses import Pulsed
 from convergence.sim.algorithms import analog_sgd, digital_sgd, tiki_taka
 from convergence.physics.devices import Device, realize
@@ -327,27 +327,39 @@ def main(argv: Sequence[str] | None = None) -> int:
                "data": cli_nn.run, "transfer": cli_transfer.run}[args.command]
     where = f"{PROG} {args.command}"
     try:
-        return handler(args)
-    except ConfigError as exc:
-        print(f"{where}: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+        with interrupt_guard():
+            code = handler(args)
+        if interrupted():   # the interrupt was swallowed below us: still stop with exit 130
+            raise KeyboardInterrupt
+        return code
     except KeyboardInterrupt:
         print(f"{where}: {_interrupted(args)}", file=sys.stderr)
         return 130
-    except MemoryError:
+    except Exception as exc:  # noqa: BLE001 - an error caused by an interrupt is an interrupt
+        if interrupted():
+            print(f"{where}: {_interrupted(args)}", file=sys.stderr)
+            return 130
+        return _report(where, exc)
+
+
+def _report(where: str, exc: Exception) -> int:
+    """One stderr line for an exception; the exit code (2 bad input, 1 internal error)."""
+    if isinstance(exc, ConfigError):
+        print(f"{where}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    if isinstance(exc, MemoryError):
         print(f"{where}: error: out of memory; use smaller sizes (fewer trials/steps, --record-every, "
               f"--max-memory to check first)", file=sys.stderr)
         return 2
-    except OSError as exc:  # a file could not be read or written (disk full, permissions, ...)
-        name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+    if isinstance(exc, OSError):  # a file could not be read or written (disk full, permissions, ...)
+        name = f" {exc.filename}:" if getattr(exc, "filename", None) else ""
         print(f"{where}: error:{name} {exc.strerror or _one_line(exc)}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
-        if os.environ.get("CONVERGENCE_DEBUG"):
-            raise
-        print(f"{where}: internal error (please report; CONVERGENCE_DEBUG=1 shows the traceback): "
-              f"{type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
-        return 1
+    if os.environ.get("CONVERGENCE_DEBUG"):
+        raise exc
+    print(f"{where}: internal error (please report; CONVERGENCE_DEBUG=1 shows the traceback): "
+          f"{type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+    return 1
 
 
 def _one_line(exc: BaseException) -> str:

@@ -20,6 +20,7 @@ import traceback
 from dataclasses import asdict
 from typing import Any, Callable
 
+from convergence._validate import ConfigError
 from convergence.theory.bounds import CheckOutcome
 from convergence.theory.errata import ERRATA, Erratum
 
@@ -37,7 +38,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--verbose", "-v", action="store_true", help="print each check's claim and evidence")
     p.add_argument("--json", action="store_true", help="print the outcomes as JSON")
     e = sub.add_parser("errata", help="print the errata of the papers with their evidence",
-                       description="Print THEORY §8 errata; mathematical ones with the printed vs corrected numbers.")
+                       description="Print the errata of the papers; mathematical ones with the printed vs corrected numbers.")
     e.add_argument("--dir", default=None, help="repository root containing proofs_checks/ (default: cwd)")
     e.add_argument("--json", action="store_true", help="print as JSON")
 
@@ -57,7 +58,12 @@ def discover(root: str) -> list[tuple[str, str, Callable[[], CheckOutcome]]]:
         if not fname.endswith(".py") or fname.startswith("_"):
             continue
         stem = fname[:-3]
-        module = importlib.import_module(f"{CHECKS_DIR}.{stem}")
+        try:
+            module = importlib.import_module(f"{CHECKS_DIR}.{stem}")
+        except Exception as exc:  # noqa: BLE001 - a checks file that does not import is bad input, one line
+            where = f" line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
+            raise ConfigError(f"{os.path.join(folder, fname)}{where} cannot be imported: {type(exc).__name__}: "
+                              f"{getattr(exc, 'msg', None) or exc}") from None
         for attr in sorted(dir(module)):
             fn = getattr(module, attr)
             if attr.startswith("check_") and callable(fn) and getattr(fn, "__module__", None) == module.__name__:

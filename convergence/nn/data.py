@@ -381,7 +381,8 @@ def load_cifar(path: str | os.PathLike[str], *, coarse: bool = False) -> ImageDa
                         if f is not None:
                             members[pathlib.PurePosixPath(m.name).name] = f.read()
         except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{p}: not a readable CIFAR tar archive ({type(exc).__name__}: {exc})") from None
+            why = " ".join(str(exc).split())
+            raise DataError(f"{p}: not a readable CIFAR tar archive ({type(exc).__name__}: {why})") from None
     else:
         for sub in [p, *[c for c in p.iterdir() if c.is_dir()]]:
             for f in sub.iterdir():

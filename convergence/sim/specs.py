@@ -180,5 +180,7 @@ def parse_variation(text: str | None) -> Variation:
     """``dw_min_dtod=0.3,sym_skew=0.1,sym_dtod=0.05,...`` (device-to-device variation)."""
     if text is None:
         return Variation()
+    if not text.strip():
+        raise ConfigError("--variation: empty value (expected KEY=V,..., e.g. dw_min_dtod=0.3)")
     _, params = parse_spec("variation:" + text, "--variation")
     return _build(Variation, params, "--variation", "variation")
