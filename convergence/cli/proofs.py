@@ -38,7 +38,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--verbose", "-v", action="store_true", help="print each check's claim and evidence")
     p.add_argument("--json", action="store_true", help="print the outcomes as JSON")
     e = sub.add_parser("errata", help="print the errata of the papers with their evidence",
-                       description="Print the errata of the papers; mathematical ones with the printed vs corrected numbers.")
+                       description="Print the errata of the papers; mathematical ones with the printed vs "
+                                   "corrected numbers.")
     e.add_argument("--dir", default=None, help="repository root containing proofs_checks/ (default: cwd)")
     e.add_argument("--json", action="store_true", help="print as JSON")
 

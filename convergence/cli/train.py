@@ -98,7 +98,8 @@ def run(args: Any) -> int:
     name, (xtr, ytr, xte, yte) = E.load_data({"dataset": args.dataset, "data_dir": args.data_dir,
                                               "n_train": args.n_train, "n_test": args.n_test})
     if setting["batch"] > len(xtr):
-        raise ConfigError(f"--batch {setting['batch']} exceeds the {len(xtr)} training images (allowed: 1 to {len(xtr)})")
+        raise ConfigError(f"--batch {setting['batch']} exceeds the {len(xtr)} training images "
+                          f"(allowed: 1 to {len(xtr)})")
     if args.arch == "cnn":
         xtr, xte = xtr.reshape(-1, 1, 28, 28), xte.reshape(-1, 1, 28, 28)
     seed = np.random.SeedSequence(args.seed)

@@ -14,7 +14,8 @@ from convergence.sim.noise import NOISES, Noise
 from convergence.sim.objectives import OBJECTIVES, Objective
 from convergence.physics.pulses import Expected, Pulsed, UpdateMode
 
-__all__ = ["parse_spec", "parse_device", "parse_objective", "objective_bytes", "objective_step_bytes", "parse_noise", "parse_pulsed", "parse_variation"]
+__all__ = ["parse_spec", "parse_device", "parse_objective", "objective_bytes", "objective_step_bytes", "parse_noise",
+           "parse_pulsed", "parse_variation"]
 
 
 def parse_spec(text: str, what: str) -> tuple[str, dict[str, str]]:
