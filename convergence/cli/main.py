@@ -157,7 +157,7 @@ def build_algorithm(args: argparse.Namespace, shape: tuple[int, int]) -> Any:
                      gamma=args.gamma, transfer_every=args.transfer_every, read_noise=args.read_noise, mode=mode)
 
 
-def simulate_bytes(args: argparse.Namespace, d: int, record_every: int) -> tuple[float, float]:
+def simulate_bytes(args: argparse.Namespace, objective: Any, noise: Any, d: int, record_every: int) -> tuple[float, float]:
     """(total, recording) estimated peak bytes of a ``simulate`` run, before anything is allocated.
 
     Per trial and weight: the algorithm's arrays (tiki-taka keeps W and P), the init, the tail sums and
@@ -167,12 +167,11 @@ def simulate_bytes(args: argparse.Namespace, d: int, record_every: int) -> tuple
     """
     trials, n_arrays = args.trials, {"digital-sgd": 1, "analog-sgd": 1, "tiki-taka": 2}[args.algorithm]
     per_weight = n_arrays + 14 + (6 * n_arrays if args.variation else 0)
-    obj_name, obj_params = parse_spec(args.objective, "--objective")
-    noise_name, noise_params = parse_spec(args.noise, "--noise")
-    kw = {k: int(v) for k, v in obj_params.items() if v.isdigit()}
-    per_trial = objective_step_bytes(obj_name, kw) if obj_name in ("quadratic", "lsq", "logistic", "twolayer") else 0
-    if noise_name == "minibatch":
-        batch = int(noise_params["batch"]) if noise_params.get("batch", "").isdigit() else 10
+    obj_name, _ = parse_spec(args.objective, "--objective")
+    sizes = {"d": d, "n": int(getattr(objective, "n_samples", None) or 1), "h": int(getattr(objective, "h", 1))}
+    per_trial = objective_step_bytes(obj_name, sizes)
+    batch = getattr(noise, "batch", None)
+    if isinstance(batch, int):
         per_trial += 8 * batch * (d + 2)
     n_rec = -(-args.steps // record_every) + 1
     n_metrics = 3 + 3 * (0 if args.algorithm == "digital-sgd" else n_arrays)
@@ -208,7 +207,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     noise = parse_noise(args.noise)
     d = weight_dim(objective)
     record_every = args.record_every if args.record_every is not None else max(1, -(-args.steps // MAX_RECORDS))
-    need, recording = simulate_bytes(args, d, record_every)
+    need, recording = simulate_bytes(args, objective, noise, d, record_every)
     if recording > need / 2 and args.steps // record_every > 100:
         hint = f"record less often with --record-every (now {record_every})"
     else:

@@ -155,7 +155,7 @@ def parse_objective(text: str, *, max_bytes: int | None = None) -> Objective:
         need = objective_bytes(name, kwargs)
         if need > max_bytes:
             raise ConfigError(f"--objective: {name} with these sizes needs about {format_bytes(need)} for its data "
-                              f"but only {format_bytes(max_bytes)} is available; choose smaller d/n")
+                              f"but the memory limit is {format_bytes(max_bytes)}; choose smaller d/n")
     return _construct(OBJECTIVES[name], kwargs, "--objective")
 
 
