@@ -168,7 +168,10 @@ def simulate_bytes(args: argparse.Namespace, objective: Any, noise: Any, d: int,
     trials, n_arrays = args.trials, {"digital-sgd": 1, "analog-sgd": 1, "tiki-taka": 2}[args.algorithm]
     per_weight = n_arrays + 14 + (6 * n_arrays if args.variation else 0)
     obj_name, _ = parse_spec(args.objective, "--objective")
-    sizes = {"d": d, "n": int(getattr(objective, "n_samples", None) or 1), "h": int(getattr(objective, "h", 1))}
+    n = getattr(objective, "n_samples", None)
+    sizes = {"d": d, "n": n if isinstance(n, int) else 1}
+    if obj_name == "twolayer":
+        sizes["h"] = int(objective.h)
     per_trial = objective_step_bytes(obj_name, sizes)
     batch = getattr(noise, "batch", None)
     if isinstance(batch, int):
