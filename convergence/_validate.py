@@ -7,6 +7,8 @@ instead of a NaN three modules later.
 from __future__ import annotations
 
 import math
+import os
+import re
 from typing import Any
 
 import numpy as np
@@ -56,7 +58,7 @@ def positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
         raise ConfigError(f"{name} must be an integer >= {minimum} (got {value!r})")
     try:
         as_float = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{name} must be an integer >= {minimum} (got {value!r})") from None
     if not math.isfinite(as_float) or as_float != int(as_float) or int(as_float) < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum} (got {value!r})")
@@ -87,3 +89,208 @@ def hyperparameter(name: str, value: Any, trials: int | None = None, *, allow_ze
             raise ConfigError(f"{name} has {arr.shape[0]} values but there are {trials} trials")
         arr = arr[:, None]
     return arr
+
+
+# -- text and CLI values ------------------------------------------------------------------------
+# One grammar for every number a user types: ASCII decimal (no underscores, no unicode digits,
+# no hex), optional exponent; ``inf``/``nan`` spelled out. A literal that overflows a float
+# (``1e400``) is refused rather than silently becoming infinity.
+
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_INF = {"inf": math.inf, "+inf": math.inf, "infinity": math.inf, "+infinity": math.inf,
+        "-inf": -math.inf, "-infinity": -math.inf}
+#: the largest integer any size/count/seed field accepts (numpy's int64)
+INT_MAX = 2**63 - 1
+
+
+def _range_text(minimum: float | None, maximum: float | None, integer: bool) -> str:
+    kind = "an integer" if integer else "a number"
+    if minimum is not None and maximum is not None:
+        return f"{kind} in [{minimum:g}, {maximum:g}]" if not integer else f"{kind} in [{minimum}, {maximum}]"
+    if minimum is not None:
+        return f"{kind} >= {minimum:g}" if not integer else f"{kind} >= {minimum}"
+    if maximum is not None:
+        return f"{kind} <= {maximum:g}" if not integer else f"{kind} <= {maximum}"
+    return kind
+
+
+def parse_number(name: str, value: Any, *, allow_inf: bool = False) -> float:
+    """A float from a number or a user's text; refuses nan, overflowing literals and (unless allowed) inf."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be a number (got {value!r})")
+    if isinstance(value, str):
+        text = value.strip()
+        low = text.lower()
+        if low in ("nan", "+nan", "-nan"):
+            raise ConfigError(f"{name} must be a finite number (got {value!r})")
+        if low in _INF:
+            out = _INF[low]
+        elif _NUMBER.fullmatch(text):
+            out = float(text)
+            if math.isinf(out):
+                raise ConfigError(f"{name} must be a finite number (got {value!r}, which overflows)")
+        else:
+            raise ConfigError(f"{name} must be a number (got {value!r})")
+    else:
+        try:
+            out = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{name} must be a number (got {value!r})") from None
+    if math.isnan(out) or (math.isinf(out) and not allow_inf):
+        raise ConfigError(f"{name} must be a finite number (got {value!r})")
+    return out
+
+
+def number(name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
+           strict_min: bool = False, allow_inf: bool = False) -> float:
+    """A finite float in ``[minimum, maximum]`` (``(minimum, maximum]`` with ``strict_min``)."""
+    out = parse_number(name, value, allow_inf=allow_inf)
+    low_bad = minimum is not None and (out <= minimum if strict_min else out < minimum)
+    if low_bad or (maximum is not None and out > maximum):
+        if strict_min and minimum is not None:
+            allowed = f"a number > {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")
+        else:
+            allowed = _range_text(minimum, maximum, False)
+        raise ConfigError(f"{name} must be {allowed} (got {value!r})")
+    return out
+
+
+def integer(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = INT_MAX) -> int:
+    """An integer in ``[minimum, maximum]``; integral floats and texts like ``1e3`` are accepted."""
+    allowed = _range_text(minimum, maximum, True)
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be {allowed} (got {value!r})")
+    if isinstance(value, (int, np.integer)):
+        out = int(value)
+    else:
+        text = value.strip() if isinstance(value, str) else None
+        if text is not None and re.fullmatch(r"[+-]?[0-9]+", text):
+            out = int(text)
+        else:
+            try:
+                f = parse_number(name, value)
+            except ConfigError:
+                raise ConfigError(f"{name} must be {allowed} (got {value!r})") from None
+            if f != math.floor(f):
+                raise ConfigError(f"{name} must be {allowed} (got {value!r})")
+            out = int(f)
+    if (minimum is not None and out < minimum) or (maximum is not None and out > maximum):
+        raise ConfigError(f"{name} must be {allowed} (got {value!r})")
+    return out
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30,
+               "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40}
+
+
+def byte_size(name: str, value: Any) -> int:
+    """Bytes from ``2G``, ``500M``, ``1.5GB`` or a plain number of bytes (> 0)."""
+    m = re.fullmatch(r"\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
+    unit = m.group(2).lower() if m else None
+    if m is None or unit not in _SIZE_UNITS:
+        raise ConfigError(f"{name} must be a size like 2G, 500M or 1000000 (got {value!r})")
+    out = float(m.group(1)) * _SIZE_UNITS[unit]
+    if not 1 <= out <= INT_MAX:
+        raise ConfigError(f"{name} must be a size between 1 byte and 8 EiB (got {value!r})")
+    return int(out)
+
+
+def format_bytes(n: float) -> str:
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def available_memory() -> int:
+    """Bytes this process may still allocate: MemAvailable (Linux), else physical memory, capped by RLIMIT_AS."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            avail = 8 << 30
+    try:
+        import resource
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            avail = min(avail, soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return int(avail)
+
+
+def check_memory(what: str, nbytes: float, *, limit: int | None = None, hint: str = "") -> None:
+    """Refuse (one ConfigError line) a run whose estimated peak ``nbytes`` exceeds ``limit``.
+
+    ``limit`` defaults to the memory available now (:func:`available_memory`); ``hint`` names the
+    option that makes the run fit.
+    """
+    cap = available_memory() if limit is None else limit
+    if nbytes > cap:
+        source = "--max-memory" if limit is not None else "available memory"
+        raise ConfigError(f"{what} needs about {format_bytes(nbytes)} but {source} is {format_bytes(cap)}"
+                          + (f"; {hint}" if hint else ""))
+
+
+# -- paths --------------------------------------------------------------------------------------
+
+def input_path(name: str, path: Any, *, kind: str = "any") -> str:
+    """An existing file (``kind="file"``), folder (``"dir"``) or either."""
+    text = os.fspath(path) if path is not None else ""
+    if not text:
+        raise ConfigError(f"{name}: empty path")
+    if not os.path.exists(text):
+        raise ConfigError(f"{name}: {text} does not exist")
+    if kind == "file" and not os.path.isfile(text):
+        raise ConfigError(f"{name}: {text} is not a file")
+    if kind == "dir" and not os.path.isdir(text):
+        raise ConfigError(f"{name}: {text} is not a folder")
+    return text
+
+
+def output_file(name: str, path: Any, formats: tuple[str, ...] | None = None) -> str:
+    """A file to write: its folder exists and is writable, it is not a folder, its extension is supported."""
+    text = os.fspath(path) if path is not None else ""
+    if not text:
+        raise ConfigError(f"{name}: empty path")
+    if os.path.isdir(text) or text.endswith(os.sep):
+        raise ConfigError(f"{name}: {text} is a folder; give a file name"
+                          + (f" ending in {', '.join('.' + f for f in formats)}" if formats else ""))
+    if formats is not None:
+        ext = os.path.splitext(text)[1].lower().lstrip(".")
+        if ext not in formats:
+            raise ConfigError(f"{name}: unsupported file type {'.' + ext if ext else '(no extension)'} "
+                              f"(allowed: {', '.join('.' + f for f in formats)})")
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"{name}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name}: folder {folder} is not writable")
+    return text
+
+
+def output_dir(name: str, path: Any) -> str:
+    """A folder to write into: it is a writable folder, or it can be created under a writable parent."""
+    text = os.fspath(path) if path is not None else ""
+    if not text:
+        raise ConfigError(f"{name}: empty path")
+    probe = os.path.abspath(text)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise ConfigError(f"{name}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name}: folder {probe} is not writable")
+    return text

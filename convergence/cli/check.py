@@ -15,6 +15,9 @@ import argparse
 import sys
 from typing import Any
 
+from convergence._validate import ConfigError
+from convergence.cli._args import SEED_MAX, float_arg, int_arg
+
 __all__ = ["add_parser", "run"]
 
 
@@ -29,8 +32,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--claims", default=None, metavar="NAME,...", help="comma-separated claims (default: all)")
     p.add_argument("--budget", default="quick", choices=list(BUDGETS),
                    help="quick (default, < 60 s per algorithm on 2 cores) or full")
-    p.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
-    p.add_argument("--k", type=float, default=3.0, help="statistical margin in standard errors (default 3)")
+    p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=0, help="root seed (default 0)")
+    p.add_argument("--k", type=float_arg(0.0, 100.0, strict_min=True), default=3.0,
+                   help="statistical margin in standard errors (default 3)")
     p.add_argument("--expect", default=None, choices=["exact", "biased"],
                    help="also require this floor-vs-lr classification")
     p.add_argument("--pulsed", default=None, metavar="dw_min=X,bl=N",
@@ -41,9 +45,19 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the battery; return the exit code (ConfigError propagates to the CLI's exit-2 handler)."""
     from convergence.theory.battery import check
+    from convergence.theory.battery import resolve_factory
     from convergence.sim.specs import parse_pulsed
 
-    mode = parse_pulsed(args.pulsed) if args.pulsed else None
+    mode = parse_pulsed(args.pulsed) if args.pulsed is not None else None
+    if mode is not None and args.target == "digital-sgd":
+        raise ConfigError("--pulsed: digital-sgd has no analog device, so an update mode does not apply "
+                          "(use analog-sgd, tiki-taka or your own factory)")
+    try:   # the factory is user code: whatever it raises while being probed is bad input, one line
+        resolve_factory(args.target, mode=mode)
+    except (ConfigError, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - includes SystemExit from a user module
+        raise ConfigError(f"target {args.target}: the factory raised {type(exc).__name__}: {exc}") from None
     report = check(args.target, args.claims, budget=args.budget, seed=args.seed, k=args.k, mode=mode,
                    expect=args.expect)
     print(report.to_json() if args.json else report.table())

@@ -18,9 +18,13 @@ import sys
 import time
 from typing import Any
 
-from convergence._validate import ConfigError
+from convergence._validate import ConfigError, check_memory, output_dir, output_file
+from convergence.cli._args import SEED_MAX, float_arg, int_arg, interrupted
 
 __all__ = ["add_parser", "run"]
+
+
+DEMO_OUT = os.path.join("build", "demo_bias.png")
 
 
 def _default_jobs() -> int:
@@ -38,7 +42,7 @@ def add_parser(sub: Any) -> None:
                    help="quick (tests), default (make figures), long (make figures-long: only the recipes that "
                         "define it), paper (papers' iteration/repeat counts)")
     p.add_argument("--force", action="store_true", help="recompute even when the cache is valid")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=int_arg(1, 4096), default=None, metavar="N",
                    help=f"local worker processes for sweeps (default: CPU count, here {_default_jobs()})")
     p.add_argument("--backend", default="joblib", choices=["joblib", "dask"],
                    help="joblib (local processes) or dask (a distributed cluster, needs --scheduler)")
@@ -56,14 +60,16 @@ def add_parser(sub: Any) -> None:
                        description="Teaching demos. 'bias': Analog SGD on a scalar quadratic settles at a biased "
                                    "point; digital SGD and Tiki-Taka for contrast.")
     d.add_argument("topic", choices=["bias"], help="which demo")
-    d.add_argument("--tau", type=float, default=1.0, help="soft-bounds τ (default 1)")
-    d.add_argument("--sigma", type=float, default=0.5, help="gradient-noise std σ (default 0.5)")
-    d.add_argument("--lr", type=float, default=0.02, help="step size α (default 0.02)")
-    d.add_argument("--w-star", type=float, default=0.5, help="minimiser w* (default 0.5)")
-    d.add_argument("--trials", type=int, default=1000, help="independent trials (default 1000)")
-    d.add_argument("--steps", type=int, default=None, help="iterations (default 60/α)")
-    d.add_argument("--seed", type=int, default=2024)
-    d.add_argument("--out", default="build/demo_bias.png", help="output image (default build/demo_bias.png)")
+    d.add_argument("--tau", type=float_arg(0.0, strict_min=True), default=1.0, help="soft-bounds τ (default 1)")
+    d.add_argument("--sigma", type=float_arg(0.0), default=0.5, help="gradient-noise std σ (default 0.5)")
+    d.add_argument("--lr", type=float_arg(0.0, 1.0, strict_min=True), default=0.02,
+                   help="step size α in (0, 1) (default 0.02)")
+    d.add_argument("--w-star", type=float_arg(), default=0.5, help="minimiser w* inside (-τ, τ) (default 0.5)")
+    d.add_argument("--trials", type=int_arg(2), default=1000, help="independent trials (default 1000)")
+    d.add_argument("--steps", type=int_arg(2, 10**8), default=None, help="iterations (default 60/α)")
+    d.add_argument("--seed", type=int_arg(0, SEED_MAX), default=2024)
+    d.add_argument("--out", default=DEMO_OUT,
+                   help="output image, .png/.pdf/.svg (default build/demo_bias.png)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,10 +83,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     from convergence.experiments.demo import bias_demo, format_bias_demo, plot_bias_demo
     from convergence.experiments.plotting import save_figure
 
-    if args.trials < 2:
-        raise ConfigError(f"--trials must be an integer >= 2 (got {args.trials})")
-    if args.seed < 0:
-        raise ConfigError(f"--seed must be a non-negative integer (got {args.seed})")
+    if args.out == DEMO_OUT:   # the default folder is created; a folder the user names must exist
+        os.makedirs(os.path.dirname(DEMO_OUT), exist_ok=True)
+    output_file("--out", args.out, ("png", "pdf", "svg"))
+    # per trial: three algorithms' weights and temporaries plus ~300 recorded weights and metrics each
+    check_memory(f"demo bias with {args.trials} trials", 8.0 * args.trials * (3 * 300 * 4 + 40),
+                 hint="use fewer --trials")
     data = bias_demo(tau=args.tau, sigma=args.sigma, lr=args.lr, w_star=args.w_star, trials=args.trials,
                      steps=args.steps, seed=args.seed)
     fig = plot_bias_demo(data)
@@ -119,8 +127,6 @@ def _run_figures(args: argparse.Namespace) -> int:
     from convergence.experiments.report import collect_errata, write_report
 
     jobs = _default_jobs() if args.jobs is None else args.jobs
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be an integer >= 1 (got {jobs})")
     if args.backend == "dask" and not args.scheduler:
         raise ConfigError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
     if args.backend == "joblib" and args.scheduler:
@@ -128,10 +134,15 @@ def _run_figures(args: argparse.Namespace) -> int:
     root = find_repo_root()
     out = args.out if os.path.isabs(args.out) else os.path.join(root, args.out)
     cache = args.cache or os.path.join(root, "data", "cache")
+    output_dir("--cache", cache)
+    if not (args.list or args.dry_run):
+        output_dir("--out", out)
     if args.list or args.dry_run:
         return _list(args, root, cache)
 
     def log(msg: str) -> None:
+        if interrupted():   # a recipe error caused by Ctrl-C: stop instead of reporting it
+            raise KeyboardInterrupt
         print(msg, file=sys.stderr if msg.startswith(("ERROR",)) or ": ERROR" in msg else sys.stdout, flush=True)
 
     t0 = time.perf_counter()

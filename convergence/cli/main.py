@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from typing import Any, Sequence
 
@@ -24,15 +25,22 @@ from convergence.cli import proofs as cli_proofs
 from convergence.cli import check as cli_check
 from convergence.cli import train as cli_nn
 from convergence.cli import transfer_study as cli_transfer
-from convergence._validate import ConfigError, finite_float
+from convergence._validate import ConfigError, available_memory, check_memory, finite_float, format_bytes, output_file
+from convergence.cli._args import SEED_MAX, float_arg, int_arg, interrupt_guard, interrupted, size_arg
+from convergence.physics.pulses import Pulsed
 from convergence.sim.algorithms import analog_sgd, digital_sgd, tiki_taka
 from convergence.physics.devices import Device, realize
 from convergence.sim.objectives import weight_dim
 from convergence.rng import DEVICE, DEFAULT_BLOCK, TrialStreams
 from convergence.sim.simulate import simulate
-from convergence.sim.specs import parse_device, parse_noise, parse_objective, parse_pulsed, parse_variation
+from convergence.sim.specs import (objective_step_bytes, parse_device, parse_noise, parse_objective, parse_pulsed,
+                                   parse_spec, parse_variation)
 
 PROG = "convergence"
+#: default bound on the number of recorded steps of ``simulate`` (``--record-every`` overrides it)
+MAX_RECORDS = 10_000
+#: image formats ``device --out`` and ``demo --out`` write
+IMAGE_FORMATS = ("png", "pdf", "svg")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,22 +58,29 @@ def _add_simulate(sub: Any) -> None:
     p.add_argument("--device-fast", default=None, help="device of the fast array P (tiki-taka; default: --device)")
     p.add_argument("--objective", required=True, help="objective spec, e.g. quadratic:d=1,L=2,w_star=0.3")
     p.add_argument("--noise", default="none", help="noise spec, e.g. gaussian:sigma=0.4")
-    p.add_argument("--lr", type=float, default=None, help="step size α (SGD; tiki-taka transfer default)")
-    p.add_argument("--lr-fast", type=float, default=None, help="tiki-taka: step size on P (default --lr)")
-    p.add_argument("--lr-transfer", type=float, default=None, help="tiki-taka: transfer step size (default --lr)")
-    p.add_argument("--gamma", type=float, default=0.0, help="tiki-taka: mixing W + γP")
-    p.add_argument("--transfer-every", type=int, default=1)
-    p.add_argument("--read-noise", type=float, default=0.0, help="tiki-taka: std of transfer-read noise")
+    p.add_argument("--lr", type=float_arg(0.0, strict_min=True), default=None,
+                   help="step size α (SGD; tiki-taka transfer default)")
+    p.add_argument("--lr-fast", type=float_arg(0.0, strict_min=True), default=None,
+                   help="tiki-taka: step size on P (default --lr)")
+    p.add_argument("--lr-transfer", type=float_arg(0.0, strict_min=True), default=None,
+                   help="tiki-taka: transfer step size (default --lr)")
+    p.add_argument("--gamma", type=float_arg(0.0), default=0.0, help="tiki-taka: mixing W + γP")
+    p.add_argument("--transfer-every", type=int_arg(1), default=1)
+    p.add_argument("--read-noise", type=float_arg(0.0), default=0.0, help="tiki-taka: std of transfer-read noise")
     p.add_argument("--pulsed", default=None, metavar="dw_min=X,bl=N", help="pulsed mode (default: expected)")
     p.add_argument("--variation", default=None, metavar="KEY=V,...",
                    help="device-to-device variation: dw_min_dtod, up_down_dtod, range_dtod, sym_skew, sym_dtod")
-    p.add_argument("--steps", type=int, required=True)
-    p.add_argument("--trials", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int_arg(1), required=True)
+    p.add_argument("--trials", type=int_arg(1), default=1)
+    p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=0)
     p.add_argument("--init", default="0", metavar="W0", help="initial weight: scalar or comma-separated vector")
-    p.add_argument("--tail", type=float, default=0.5, help="tail fraction of the steps (default 0.5)")
-    p.add_argument("--record-every", type=int, default=1)
-    p.add_argument("--trial-block", type=int, default=DEFAULT_BLOCK, help="trials per random stream")
+    p.add_argument("--tail", type=float_arg(0.0, 1.0, strict_min=True), default=0.5,
+                   help="tail fraction of the steps (default 0.5)")
+    p.add_argument("--record-every", type=int_arg(1), default=None,
+                   help=f"record metrics every N steps (default: about {MAX_RECORDS} records in all)")
+    p.add_argument("--trial-block", type=int_arg(1), default=DEFAULT_BLOCK, help="trials per random stream")
+    p.add_argument("--max-memory", type=size_arg(), default=None, metavar="SIZE",
+                   help="refuse runs estimated to need more than SIZE (e.g. 2G; default: available memory)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
 
@@ -74,7 +89,7 @@ def _add_device(sub: Any) -> None:
     p = sub.add_parser("device", help="plot a device's response functions",
                        description="Plot q+, q-, F, G and the symmetric point of a device; print its summary.")
     p.add_argument("spec", help="device spec, e.g. softbounds:tau=0.8")
-    p.add_argument("--out", default=None, help="output image (png/pdf/svg); default: print only")
+    p.add_argument("--out", default=None, help="output image (.png/.pdf/.svg); default: print only")
     p.add_argument("--json", action="store_true")
 
 
@@ -142,21 +157,76 @@ def build_algorithm(args: argparse.Namespace, shape: tuple[int, int]) -> Any:
                      gamma=args.gamma, transfer_every=args.transfer_every, read_noise=args.read_noise, mode=mode)
 
 
+def simulate_bytes(args: argparse.Namespace, objective: Any, noise: Any, d: int, record_every: int) -> tuple[float, float]:
+    """(total, recording) estimated peak bytes of a ``simulate`` run, before anything is allocated.
+
+    Per trial and weight: the algorithm's arrays (tiki-taka keeps W and P), the init, the tail sums and
+    about ten step temporaries; realised device variation adds six per-element parameters per array.
+    Per trial: the objective's gradient temporaries and minibatch rows. Recording: 3 + 3 per analog
+    array metrics per recorded step and trial, plus the set of recorded step indices (~64 B each).
+    """
+    trials, n_arrays = args.trials, {"digital-sgd": 1, "analog-sgd": 1, "tiki-taka": 2}[args.algorithm]
+    per_weight = n_arrays + 14 + (6 * n_arrays if args.variation else 0)
+    obj_name, _ = parse_spec(args.objective, "--objective")
+    n = getattr(objective, "n_samples", None)
+    sizes = {"d": d, "n": n if isinstance(n, int) else 1}
+    if obj_name == "twolayer":
+        sizes["h"] = int(objective.h)
+    per_trial = objective_step_bytes(obj_name, sizes)
+    batch = getattr(noise, "batch", None)
+    if isinstance(batch, int):
+        per_trial += 8 * batch * (d + 2)
+    n_rec = -(-args.steps // record_every) + 1
+    n_metrics = 3 + 3 * (0 if args.algorithm == "digital-sgd" else n_arrays)
+    recording = 8.0 * n_rec * trials * n_metrics + 64.0 * n_rec
+    return 8.0 * trials * d * per_weight + float(trials) * per_trial + recording, recording
+
+
+def _warn_slow_pulses(args: argparse.Namespace, alg: Any, objective: Any, noise: Any, w0: Any, d: int) -> None:
+    """Warn once when the pulse-by-pulse loop (no closed form) will take long: its cost per update is
+    the largest pulse count, about min(bl, α·|g|/Δw_min) passes over all trials × d elements."""
+    mode = parse_pulsed(args.pulsed) if args.pulsed is not None else None
+    if not isinstance(mode, Pulsed) or args.algorithm == "digital-sgd":
+        return
+    dev = parse_device(args.device)
+    if dev.affine() is not None and mode.c2c == 0.0:
+        return
+    g0 = np.asarray(objective.grad(np.broadcast_to(np.asarray(w0, dtype=float), (1, d)).copy()))
+    scale = float(np.sqrt(np.mean(g0 * g0))) + float(getattr(noise, "sigma", 0.0) or 0.0)
+    lr = max(v for v in (args.lr, args.lr_fast, args.lr_transfer) if v is not None)
+    pulses = min(float(mode.bl), max(1.0, lr * scale / mode.dw_min))
+    elements = args.trials * d
+    seconds = args.steps * pulses * (5e-6 + 2e-8 * elements)
+    if seconds > 10:
+        print(f"{PROG} simulate: warning: pulsed mode needs about {pulses:.3g} pulses per element and update "
+              f"(alpha |g| / dw_min, cap bl={mode.bl}) on a device without a closed form: {args.steps} steps x "
+              f"{pulses:.3g} pulses x {elements} elements, roughly {seconds:.3g} s; raise dw_min or lower bl",
+              file=sys.stderr, flush=True)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
-    objective = parse_objective(args.objective)
+    limit = args.max_memory if args.max_memory is not None else available_memory()
+    objective = parse_objective(args.objective, max_bytes=limit)
     noise = parse_noise(args.noise)
-    for name in ("steps", "trials", "record_every", "trial_block"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= 1 (got {getattr(args, name)})")
-    if args.seed < 0:
-        raise ConfigError(f"--seed must be a non-negative integer (got {args.seed})")
-    if not (0.0 < args.tail <= 1.0):
-        raise ConfigError(f"--tail must be a fraction in (0, 1] (got {args.tail})")
     d = weight_dim(objective)
+    record_every = args.record_every if args.record_every is not None else max(1, -(-args.steps // MAX_RECORDS))
+    need, recording = simulate_bytes(args, objective, noise, d, record_every)
+    if recording > need / 2 and args.steps // record_every > 100:
+        hint = f"record less often with --record-every (now {record_every})"
+    else:
+        hint = "use fewer --trials or a smaller objective"
+    check_memory(f"simulate with {args.trials} trials x {d} weights x {args.steps} steps", need,
+                 limit=args.max_memory, hint=hint)
     w0 = _parse_init(args.init, d)
     alg = build_algorithm(args, (args.trials, d))
+    _warn_slow_pulses(args, alg, objective, noise, w0, d)
+    seconds = args.steps * (2e-5 + 3e-8 * args.trials * d)
+    if seconds > 3600:
+        print(f"{PROG} simulate: warning: {args.steps} steps x {args.trials * d} elements will take roughly "
+              f"{seconds / 3600:.3g} h; Ctrl-C stops it", file=sys.stderr, flush=True)
+    args.record_every = record_every
     traj = simulate(alg, objective, noise, w0, args.steps, trials=args.trials, seed=args.seed,
-                    record_every=args.record_every, tail=args.tail, progress=args.progress,
+                    record_every=record_every, tail=args.tail, progress=args.progress,
                     trial_block=args.trial_block)
     summary = traj.summary()
     summary["config"]["cli"] = {k: v for k, v in vars(args).items() if k not in ("func",)}
@@ -201,8 +271,10 @@ def _format_summary(s: dict[str, Any]) -> str:
 
 def cmd_device(args: argparse.Namespace) -> int:
     dev = parse_device(args.spec)
+    if args.out is not None:
+        output_file("--out", args.out, IMAGE_FORMATS)
     info = describe_device(dev)
-    if args.out:
+    if args.out is not None:
         from convergence.experiments.plotting import plot_device
         plot_device(dev, args.out)
         info["out"] = args.out
@@ -222,19 +294,78 @@ def describe_device(dev: Device) -> dict[str, Any]:
             "F_at_sym": float(dev.F(sym)) if math.isfinite(sym) else math.nan}
 
 
+def _interrupted(args: argparse.Namespace) -> str:
+    """What an interrupt kept, and how to continue, per subcommand (one line)."""
+    cmd = args.command
+    if cmd == "train" and getattr(args, "checkpoint", None):
+        return (f"interrupted; {args.checkpoint}.npz/.json hold the last finished epoch (if one finished); "
+                f"continue with the same command plus --resume")
+    if cmd == "figures":
+        return ("interrupted; figures computed so far are in the data cache; rerun the same command to compute "
+                "only the rest")
+    if cmd == "transfer":
+        return ("interrupted; a finished pretraining is in the cache (reused by the next run); "
+                "nothing else was kept")
+    return "interrupted; nothing was kept (rerun the command to start again)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand. Exit codes: 0 ok, 1 a check/recipe failed, 2 bad input, 130 interrupted.
+
+    Every refusal is one line on stderr; no traceback reaches the user (``CONVERGENCE_DEBUG=1`` re-raises
+    unexpected errors for debugging).
+    """
     tune_allocator()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return int(exc.code or 0)
-    handler = {"simulate": cmd_simulate, "proofs": cli_proofs.run, "errata": cli_proofs.run, "device": cmd_device, "figures": cli_figures.run, "demo": cli_figures.run, "check": cli_check.run, "train": cli_nn.run, "data": cli_nn.run, "transfer": cli_transfer.run}[args.command]
+        return int(exc.code or 0) if isinstance(exc.code, (int, type(None))) else 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    handler = {"simulate": cmd_simulate, "proofs": cli_proofs.run, "errata": cli_proofs.run, "device": cmd_device,
+               "figures": cli_figures.run, "demo": cli_figures.run, "check": cli_check.run, "train": cli_nn.run,
+               "data": cli_nn.run, "transfer": cli_transfer.run}[args.command]
+    where = f"{PROG} {args.command}"
     try:
-        return handler(args)
-    except ConfigError as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        with interrupt_guard():
+            code = handler(args)
+        if interrupted():   # the interrupt was swallowed below us: still stop with exit 130
+            raise KeyboardInterrupt
+        return code
+    except KeyboardInterrupt:
+        print(f"{where}: {_interrupted(args)}", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - an error caused by an interrupt is an interrupt
+        if interrupted():
+            print(f"{where}: {_interrupted(args)}", file=sys.stderr)
+            return 130
+        return _report(where, exc)
+
+
+def _report(where: str, exc: Exception) -> int:
+    """One stderr line for an exception; the exit code (2 bad input, 1 internal error)."""
+    if isinstance(exc, ConfigError):
+        print(f"{where}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    if isinstance(exc, MemoryError):
+        print(f"{where}: error: out of memory; use smaller sizes (fewer trials/steps, --record-every, "
+              f"--max-memory to check first)", file=sys.stderr)
+        return 2
+    if isinstance(exc, OSError):  # a file could not be read or written (disk full, permissions, ...)
+        name = f" {exc.filename}:" if getattr(exc, "filename", None) else ""
+        print(f"{where}: error:{name} {exc.strerror or _one_line(exc)}", file=sys.stderr)
+        return 2
+    if os.environ.get("CONVERGENCE_DEBUG"):
+        raise exc
+    print(f"{where}: internal error (please report; CONVERGENCE_DEBUG=1 shows the traceback): "
+          f"{type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+    return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

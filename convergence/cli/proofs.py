@@ -20,6 +20,7 @@ import traceback
 from dataclasses import asdict
 from typing import Any, Callable
 
+from convergence._validate import ConfigError
 from convergence.theory.bounds import CheckOutcome
 from convergence.theory.verdicts import Claim
 from convergence.theory.errata import ERRATA, Erratum
@@ -58,7 +59,12 @@ def discover(root: str) -> list[tuple[str, str, Callable[[], Claim]]]:
         if not fname.endswith(".py") or fname.startswith("_"):
             continue
         stem = fname[:-3]
-        module = importlib.import_module(f"{CHECKS_DIR}.{stem}")
+        try:
+            module = importlib.import_module(f"{CHECKS_DIR}.{stem}")
+        except Exception as exc:  # noqa: BLE001 - a checks file that does not import is bad input, one line
+            where = f" line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
+            raise ConfigError(f"{os.path.join(folder, fname)}{where} cannot be imported: {type(exc).__name__}: "
+                              f"{getattr(exc, 'msg', None) or exc}") from None
         for attr in sorted(dir(module)):
             fn = getattr(module, attr)
             if attr.startswith("check_") and callable(fn) and getattr(fn, "__module__", None) == module.__name__:

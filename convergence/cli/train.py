@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from convergence._validate import ConfigError
+from convergence._validate import ConfigError, output_file
+from convergence.cli._args import SEED_MAX, float_arg, int_arg
 
 __all__ = ["add_parser", "run"]
 
@@ -29,30 +30,33 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--arch", default="fcn", choices=["fcn", "cnn"])
     p.add_argument("--alg", default="digital", choices=["digital", "asgd", "tt"])
     p.add_argument("--device", default="softbounds", choices=["softbounds", "power", "exp"])
-    p.add_argument("--tau", type=float, default=0.7, help="dynamic-range radius τ")
-    p.add_argument("--gamma-res", type=float, default=1.0, help="γ_res of the power/exp response")
+    p.add_argument("--tau", type=float_arg(0.0, strict_min=True), default=0.7, help="dynamic-range radius τ")
+    p.add_argument("--gamma-res", type=float_arg(0.0, strict_min=True), default=1.0,
+                   help="γ_res of the power/exp response")
     p.add_argument("--mode", default="expected", choices=["expected", "pulsed"])
-    p.add_argument("--dw-min", type=float, default=1e-3)
-    p.add_argument("--bl", type=int, default=31)
-    p.add_argument("--c2c", type=float, default=0.0, help="cycle-to-cycle noise σ_c (pulsed mode)")
+    p.add_argument("--dw-min", type=float_arg(0.0, strict_min=True), default=1e-3)
+    p.add_argument("--bl", type=int_arg(1), default=31)
+    p.add_argument("--c2c", type=float_arg(0.0), default=0.0, help="cycle-to-cycle noise σ_c (pulsed mode)")
     p.add_argument("--accumulate", default="signs", choices=["signs", "net"],
                    help="write the batch's up/down requests separately (aihwkit-like drift) or its net step")
     p.add_argument("--periphery", default="none", choices=["none", "p1", "p2"])
     p.add_argument("--columnwise", action="store_true", help="TT: transfer one column per mini-batch (P1)")
-    p.add_argument("--lr", type=float, default=None, help="default 0.1 digital, 0.05 analog (P1)")
-    p.add_argument("--fast-lr", type=float, default=0.01, help="TT rate β on P")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--batch", type=int, default=None, help="default 10 (FCN) / 8 (CNN)")
-    p.add_argument("--step-size", type=int, default=35)
-    p.add_argument("--step-gamma", type=float, default=0.1)
-    p.add_argument("--n-train", type=int, default=None, help="random subset of the training set")
-    p.add_argument("--n-test", type=int, default=None)
+    p.add_argument("--lr", type=float_arg(0.0, strict_min=True), default=None,
+                   help="default 0.1 digital, 0.05 analog (P1)")
+    p.add_argument("--fast-lr", type=float_arg(0.0, strict_min=True), default=0.01, help="TT rate β on P")
+    p.add_argument("--epochs", type=int_arg(1, 10**6), default=1)
+    p.add_argument("--batch", type=int_arg(1), default=None, help="default 10 (FCN) / 8 (CNN)")
+    p.add_argument("--step-size", type=int_arg(1), default=35)
+    p.add_argument("--step-gamma", type=float_arg(0.0, strict_min=True), default=0.1)
+    p.add_argument("--n-train", type=int_arg(1), default=None, help="random subset of the training set")
+    p.add_argument("--n-test", type=int_arg(1), default=None)
     p.add_argument("--dataset", default="auto", choices=["auto", "mnist", "fashion-mnist"])
     p.add_argument("--data-dir", default=None, help="directory with the IDX files (also $CONVERGENCE_DATA)")
     p.add_argument("--checkpoint", default=None, metavar="PATH", help="write PATH.npz + PATH.json every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print the history as JSON")
+    p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=0)
+    p.add_argument("--json", action="store_true",
+                   help="print the history as JSON (non-finite values as null; status ok or diverged)")
     q = sub.add_parser("data", help="dataset status, or download MNIST (pinned hashes)")
     q.add_argument("action", nargs="?", default="status", choices=["status", "fetch-mnist"])
     q.add_argument("--data-dir", default=None)
@@ -88,26 +92,67 @@ def run(args: Any) -> int:
     from convergence.nn.training import train
     if args.resume and not args.checkpoint:
         raise ConfigError("--resume needs --checkpoint")
+    if args.checkpoint is not None:
+        output_file("--checkpoint", args.checkpoint)
     setting = _setting(args)
     name, (xtr, ytr, xte, yte) = E.load_data({"dataset": args.dataset, "data_dir": args.data_dir,
                                               "n_train": args.n_train, "n_test": args.n_test})
+    if setting["batch"] > len(xtr):
+        raise ConfigError(f"--batch {setting['batch']} exceeds the {len(xtr)} training images "
+                          f"(allowed: 1 to {len(xtr)})")
     if args.arch == "cnn":
         xtr, xte = xtr.reshape(-1, 1, 28, 28), xte.reshape(-1, 1, 28, 28)
     seed = np.random.SeedSequence(args.seed)
     model = E.build(setting, int(np.random.SeedSequence(seed.entropy, spawn_key=(0,)).generate_state(1)[0]))
     sched = StepLR(setting["lr"], setting["step_size"], setting["step_gamma"])
+    if args.resume:
+        _check_resume(args.checkpoint, model, sched)
 
     def report(epoch: int, row: dict[str, Any]) -> None:
         if not args.json:
-            print(f"epoch {epoch + 1:3d}  lr {row['lr']:.4g}  train loss {row['train_loss']:.4f}  "
-                  f"test acc {100 * row['test_acc']:.2f} %", flush=True)
+            acc = (f"test acc {100 * row['test_acc']:.2f} %" if _finite(row) else
+                   "diverged (non-finite loss; no accuracy)")
+            print(f"epoch {epoch + 1:3d}  lr {row['lr']:.4g}  train loss {row['train_loss']:.4f}  {acc}", flush=True)
 
     if not args.json:
         print(f"{args.arch.upper()} / {args.alg} on {name} ({len(xtr)} train, {len(xte)} test images)")
-    hist = train(model, xtr, ytr, xte, yte, epochs=args.epochs, batch_size=setting["batch"], schedule=sched,
-                 seed=np.random.SeedSequence(seed.entropy, spawn_key=(1,)), checkpoint=args.checkpoint,
-                 resume=args.resume, on_epoch=report, desc=E._label(setting))
+    with np.errstate(over="ignore", invalid="ignore"):   # a diverging run is reported by its status instead
+        hist = train(model, xtr, ytr, xte, yte, epochs=args.epochs, batch_size=setting["batch"], schedule=sched,
+                     seed=np.random.SeedSequence(seed.entropy, spawn_key=(1,)), checkpoint=args.checkpoint,
+                     resume=args.resume, on_epoch=report, desc=E._label(setting))
     if args.json:
-        print(json.dumps({"dataset": name, "setting": setting,
-                          **{k: np.asarray(v).tolist() for k, v in hist.items()}}))
+        print(json.dumps(history_json(name, setting, hist)))
     return 0
+
+
+def _finite(row: dict[str, Any]) -> bool:
+    return bool(np.isfinite(row["train_loss"]) and np.isfinite(row["test_loss"]))
+
+
+def history_json(name: str, setting: dict[str, Any], hist: dict[str, Any]) -> dict[str, Any]:
+    """The ``--json`` document: valid JSON (non-finite numbers become null), ``status`` ok or diverged,
+    and no accuracy (null) for an epoch whose model produced a non-finite loss."""
+    rows = {k: np.asarray(v, dtype=float) for k, v in hist.items() if k not in ("diverged", "test_correct")}
+    bad = ~(np.isfinite(rows["train_loss"]) & np.isfinite(rows["test_loss"]))
+    rows["test_acc"] = np.where(bad, np.nan, rows["test_acc"])
+    diverged = bool(bad.any() or int(np.asarray(hist.get("diverged", 0))))
+    clean = {k: [float(x) if np.isfinite(x) else None for x in v] for k, v in rows.items()}
+    return {"dataset": name, "setting": setting, "status": "diverged" if diverged else "ok",
+            **({"reason": "non-finite training or test loss"} if diverged else {}), **clean}
+
+
+def _check_resume(path: str, model: Any, sched: Any) -> None:
+    """Refuse a resume whose checkpoint is corrupt or was made with another configuration (naming it)."""
+    from convergence.nn.checkpoint import checkpoint_exists, read_checkpoint, spec_differences, _jsonable
+    if not checkpoint_exists(path):
+        return
+    doc, _ = read_checkpoint(path)
+    diff = spec_differences(doc["model"], _jsonable(model.spec()))
+    if diff:
+        raise ConfigError(f"--resume: checkpoint {path} was made with a different --arch/--alg/--device/--mode/"
+                          f"--periphery ({'; '.join(diff[:2])}); use another --checkpoint or the same options")
+    lrs = doc.get("meta", {}).get("history", {}).get("lr", [])
+    for epoch, lr in enumerate(lrs):
+        if not np.isclose(float(lr), sched(epoch), rtol=1e-12, atol=0.0):
+            raise ConfigError(f"--resume: checkpoint {path} used lr {float(lr):g} in epoch {epoch + 1} but these "
+                              f"options give {sched(epoch):g} (--lr/--step-size/--step-gamma differ)")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import os
 import pathlib
 import pickle
@@ -37,6 +38,7 @@ import struct
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -44,7 +46,7 @@ from numpy.typing import NDArray
 
 from convergence._validate import ConfigError
 
-__all__ = ["DataUnavailable", "ImageData", "read_idx", "find_idx_dir", "load_mnist_like", "fetch_mnist",
+__all__ = ["DataUnavailable", "DataError", "ImageData", "read_idx", "find_idx_dir", "load_mnist_like", "fetch_mnist",
            "prepare", "safe_unpickle", "load_cifar", "MNIST_FILES", "DEBIAN_FASHION_MNIST", "available"]
 
 DEBIAN_FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
@@ -74,6 +76,10 @@ class DataUnavailable(ConfigError):
     """The requested dataset is not on this machine (the message says how to get it)."""
 
 
+class DataError(ConfigError):
+    """A data file is corrupt, truncated, hostile or of the wrong shape (the message names the file)."""
+
+
 class ImageData(NamedTuple):
     """A classification dataset: images uint8 (N, H, W) or (N, C, H, W), labels int64 (N,)."""
 
@@ -87,28 +93,41 @@ class ImageData(NamedTuple):
 
 # -- IDX --------------------------------------------------------------------------------------
 
+#: the largest decompressed IDX file accepted (MNIST's training images are 47 MB)
+MAX_IDX_BYTES = 1 << 31
+
+
 def _read_bytes(path: str | os.PathLike[str]) -> bytes:
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if raw[:2] == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as g:
+                raw = g.read(MAX_IDX_BYTES + 1)
+            if len(raw) > MAX_IDX_BYTES:
+                raise DataError(f"{path}: decompresses to more than {MAX_IDX_BYTES} bytes (not an image set)")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc}); the file is corrupt or truncated, "
+                        "download it again") from None
     return raw
 
 
 def parse_idx(raw: bytes, what: str = "IDX data") -> np.ndarray:
     """Parse IDX bytes (already decompressed) into an array of the stored type and shape."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ConfigError(f"{what} is not an IDX file (bad magic {raw[:4]!r})")
+        raise DataError(f"{what} is not an IDX file (bad magic {raw[:4]!r})")
     ndim = raw[3]
     if ndim == 0 or len(raw) < 4 + 4 * ndim:
-        raise ConfigError(f"{what}: truncated IDX header")
+        raise DataError(f"{what}: truncated IDX header")
     shape = struct.unpack(f">{ndim}i", raw[4:4 + 4 * ndim])
+    if any(n <= 0 for n in shape):
+        raise DataError(f"{what}: IDX header has a zero or negative dimension {shape}")
     dtype = np.dtype(_IDX_TYPES[raw[2]])
-    count = int(np.prod(shape))
+    count = math.prod(shape)   # exact: np.prod would overflow int64 for hostile headers
     offset = 4 + 4 * ndim
     if len(raw) - offset != count * dtype.itemsize:
-        raise ConfigError(f"{what}: header says {shape} of {dtype} ({count * dtype.itemsize} bytes) but "
-                          f"{len(raw) - offset} data bytes follow")
+        raise DataError(f"{what}: header says {shape} of {dtype} ({count * dtype.itemsize} bytes) but "
+                        f"{len(raw) - offset} data bytes follow (truncated or corrupt)")
     arr = np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(shape)
     return arr.astype(dtype.newbyteorder("="), copy=False)
 
@@ -143,13 +162,19 @@ def find_idx_dir(name: str, data_dir: str | os.PathLike[str] | None = None) -> p
     """The directory holding the four IDX files of ``name`` (see module docstring), or None."""
     if name not in NAMES:
         raise ConfigError(f"dataset must be one of {', '.join(NAMES)} or auto (got {name!r})")
-    roots = [pathlib.Path(p) for p in (data_dir, os.environ.get(ENV_VAR)) if p]
+    if data_dir is not None and not os.fspath(data_dir):
+        raise DataUnavailable("--data-dir: empty path")
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise DataUnavailable(f"--data-dir {data_dir} is not a folder")
+    # an explicit data_dir is the only place looked in: never a silent fallback to another data set
+    roots = [pathlib.Path(p) for p in ((data_dir,) if data_dir is not None else (os.environ.get(ENV_VAR),)) if p]
     cands: list[pathlib.Path] = []
     for root in roots:
         cands += [root / name, root / name.replace("-", "_"), root / name.replace("-", ""), root]
-    cands.append(cache_dir() / name)
-    if name == "fashion-mnist":
-        cands.append(DEBIAN_FASHION_MNIST)
+    if data_dir is None:
+        cands.append(cache_dir() / name)
+        if name == "fashion-mnist":
+            cands.append(DEBIAN_FASHION_MNIST)
     for c in cands:
         if _complete(c):
             if c in roots and not _looks_like(c, name):
@@ -180,13 +205,20 @@ def load_mnist_like(name: str = "auto", data_dir: str | os.PathLike[str] | None 
             continue
         files = [_idx_file(d, s) for s in IDX_STEMS]
         xtr, ytr, xte, yte = (read_idx(f) for f in files)  # type: ignore[arg-type]
-        if xtr.ndim != 3 or len(xtr) != len(ytr) or xte.ndim != 3 or len(xte) != len(yte):
-            raise ConfigError(f"{d}: IDX files have inconsistent shapes {xtr.shape}, {ytr.shape}, {xte.shape}, "
-                              f"{yte.shape}")
-        return ImageData(n, str(d), xtr.astype(np.uint8, copy=False), ytr.astype(np.int64),
-                         xte.astype(np.uint8, copy=False), yte.astype(np.int64))
+        for f, x in ((files[0], xtr), (files[2], xte)):
+            if x.ndim != 3 or x.shape[1:] != (28, 28) or x.dtype != np.uint8:
+                raise DataError(f"{f}: expected uint8 images of 28 x 28 pixels (got {x.dtype} {x.shape})")
+        for f, y, x in ((files[1], ytr, xtr), (files[3], yte, xte)):
+            if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+                raise DataError(f"{f}: expected {len(x)} integer labels (got {y.dtype} {y.shape})")
+            if y.min() < 0 or y.max() > 9:
+                raise DataError(f"{f}: labels must lie in 0..9 (got {int(y.min())}..{int(y.max())})")
+        return ImageData(n, str(d), xtr, ytr.astype(np.int64), xte, yte.astype(np.int64))
     wanted = "MNIST or Fashion-MNIST" if name == "auto" else name
-    raise DataUnavailable(f"No {wanted} data found (looked in --data-dir, ${ENV_VAR}, {cache_dir()}, "
+    if data_dir is not None:
+        raise DataUnavailable(f"No {wanted} IDX files in --data-dir {data_dir} (nor in its mnist/ or "
+                              f"fashion-mnist/ subfolder). {HOW_TO_GET}")
+    raise DataUnavailable(f"No {wanted} data found (looked in ${ENV_VAR}, {cache_dir()}, "
                           f"{DEBIAN_FASHION_MNIST}). {HOW_TO_GET}")
 
 
@@ -310,11 +342,19 @@ def _key(d: dict[Any, Any], *names: str) -> Any:
 
 
 def _cifar_batch(raw: bytes, label_key: str, what: str) -> tuple[np.ndarray, np.ndarray]:
-    d = safe_unpickle(raw)
+    try:
+        d = safe_unpickle(raw)
+    except pickle.UnpicklingError as exc:
+        raise DataError(f"{what}: refused or corrupt pickle ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - any failure to decode hostile bytes is a data error
+        raise DataError(f"{what}: corrupt pickle ({type(exc).__name__}: {exc})") from None
     if not isinstance(d, dict):
-        raise ConfigError(f"{what}: not a CIFAR batch (a pickled dict)")
-    x = np.asarray(_key(d, "data"), dtype=np.uint8)
-    y = np.asarray(_key(d, label_key), dtype=np.int64)
+        raise DataError(f"{what}: not a CIFAR batch (a pickled dict)")
+    try:
+        x = np.asarray(_key(d, "data"), dtype=np.uint8)
+        y = np.asarray(_key(d, label_key), dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DataError(f"{what}: data or labels are not numeric arrays ({exc})") from None
     if x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x):
         raise ConfigError(f"{what}: expected data (N, 3072) and N labels (got {x.shape}, {y.shape})")
     return x.reshape(-1, 3, 32, 32), y
@@ -333,12 +373,16 @@ def load_cifar(path: str | os.PathLike[str], *, coarse: bool = False) -> ImageDa
                               "and pass its path (archive or extracted directory).")
     members: dict[str, bytes] = {}
     if p.is_file():
-        with tarfile.open(p, "r:*") as tar:
-            for m in tar.getmembers():
-                if m.isfile():
-                    f = tar.extractfile(m)
-                    if f is not None:
-                        members[pathlib.PurePosixPath(m.name).name] = f.read()
+        try:
+            with tarfile.open(p, "r:*") as tar:
+                for m in tar.getmembers():
+                    if m.isfile():
+                        f = tar.extractfile(m)
+                        if f is not None:
+                            members[pathlib.PurePosixPath(m.name).name] = f.read()
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+            why = " ".join(str(exc).split())
+            raise DataError(f"{p}: not a readable CIFAR tar archive ({type(exc).__name__}: {why})") from None
     else:
         for sub in [p, *[c for c in p.iterdir() if c.is_dir()]]:
             for f in sub.iterdir():
@@ -355,8 +399,8 @@ def load_cifar(path: str | os.PathLike[str], *, coarse: bool = False) -> ImageDa
         raise ConfigError(f"{p}: neither a CIFAR-10 (data_batch_*) nor a CIFAR-100 (train/test) python archive")
     if test not in members:
         raise ConfigError(f"{p}: missing {test}")
-    parts = [_cifar_batch(members[b], label_key, b) for b in train]
-    xte, yte = _cifar_batch(members[test], label_key, test)
+    parts = [_cifar_batch(members[b], label_key, f"{p}: {b}") for b in train]
+    xte, yte = _cifar_batch(members[test], label_key, f"{p}: {test}")
     return ImageData(name, str(p), np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts]),
                      xte, yte)
 

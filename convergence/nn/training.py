@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, positive_int
 from convergence.rng import as_seed_sequence, child
-from convergence.nn.checkpoint import load_checkpoint, save_checkpoint
+from convergence.nn.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from convergence.nn.losses import nll_loss
 from convergence.nn.model import Sequential
 from convergence.nn.schedules import Constant, Schedule
@@ -105,11 +105,9 @@ def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Arr
     hist: dict[str, list[float]] = {"epoch": [], "lr": [], "train_loss": [], "test_loss": [], "test_acc": []}
     correct_epochs: list[Array] = []
     start = 0
-    if resume and checkpoint is not None:
-        try:
-            meta = load_checkpoint(checkpoint, model, update_rng)
-        except ConfigError:
-            meta = None
+    if resume and checkpoint is not None and checkpoint_exists(checkpoint):
+        # a missing checkpoint starts afresh; a corrupt, torn or mismatched one is refused (never overwritten)
+        meta = load_checkpoint(checkpoint, model, update_rng)
         if meta is not None:
             hist = {k: list(v) for k, v in meta["history"].items()}
             start = int(meta["epoch"]) + 1

@@ -208,27 +208,68 @@ def cache_path(key: str, root: str | os.PathLike[str] | None = None) -> pathlib.
     return base / f"swin_pretrain-{key}.npz"
 
 
+def _params_digest(params: M.Params) -> str:
+    """SHA-256 over every array's name, dtype, shape and bytes (sorted by name)."""
+    h = hashlib.sha256()
+    for k in sorted(params):
+        a = np.ascontiguousarray(params[k])
+        h.update(f"{k}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+_DIGEST_KEY = "__sha256__"
+
+
+def load_cached_params(path: pathlib.Path, cfg: M.SwinConfig) -> tuple[M.Params | None, str]:
+    """Verified parameters from a pretraining cache file, or ``(None, why)`` if it is unusable.
+
+    The file stores a digest of its arrays (:func:`_params_digest`); a truncated, garbage or edited file,
+    or one without the digest or with the wrong shapes, is reported, never used.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            params = {k: z[k] for k in z.files}
+    except Exception as exc:  # noqa: BLE001 - any unreadable cache file is recomputed
+        return None, f"unreadable ({type(exc).__name__})"
+    stored = params.pop(_DIGEST_KEY, None)
+    if stored is None or stored.shape != () or str(stored) != _params_digest(params):
+        return None, "its digest does not match its contents (edited or corrupt)"
+    ref = M.init(cfg, 0)
+    if set(params) != set(ref) or any(params[k].shape != ref[k].shape for k in ref):
+        return None, "its arrays do not match the model"
+    return params, ""
+
+
+def save_cached_params(path: pathlib.Path, params: M.Params) -> None:
+    """Write the parameters and their digest atomically (temporary file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **params, **{_DIGEST_KEY: np.array(_params_digest(params))})
+    os.replace(tmp, path)
+
+
 def pretrained(cfg: M.SwinConfig, task: Task, pre: dict[str, Any], data_id: str, *,
                cache_root: str | os.PathLike[str] | None = None, progress: Callable[[str], None] | None = None
                ) -> tuple[M.Params, bool]:
     """Pretrained parameters from the npz cache (``allow_pickle=False``) or by :func:`pretrain`.
 
-    Returns ``(params, from_cache)``. The key digests the model config, ``pre`` and ``data_id``.
+    Returns ``(params, from_cache)``. The key digests the model config, ``pre`` and ``data_id``. A cache
+    file that fails its self-check (:func:`load_cached_params`) is recomputed and replaced, with a
+    note through ``progress``.
     """
     key = hashlib.sha256(json.dumps({"model": cfg.as_dict(), "pre": pre, "data": data_id},
                                     sort_keys=True).encode()).hexdigest()[:16]
     path = cache_path(key, cache_root)
     if path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            params = {k: z[k] for k in z.files}
-        ref = M.init(cfg, 0)
-        if set(params) == set(ref) and all(params[k].shape == ref[k].shape for k in ref):
+        params, why = load_cached_params(path, cfg)
+        if params is not None:
             return params, True
+        if progress is not None:
+            progress(f"pretraining cache {path} is not usable ({why}); recomputing it")
     params = pretrain(cfg, task, progress=progress, **pre)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **params)
-    os.replace(tmp, path)
+    save_cached_params(path, params)
     return params, False
 
 
