@@ -32,7 +32,7 @@ def test_every_bound_is_well_formed(name: str) -> None:
     allowed = set(b.params) | ({b.unknown} if b.unknown is not None else set())
     assert b.expr.free_symbols <= allowed
     assert b.latex()
-    json.dumps(b.describe())
+    json.dumps(b.as_dict())
 
 
 def test_required_names_exist() -> None:

@@ -105,7 +105,7 @@ def test_lr_only_factories_are_accepted():
 
 def test_report_json_and_table_contain_every_claim(reports):
     r = reports["analog"]
-    data = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    data = json.loads(json.dumps(r.as_dict(), allow_nan=False))
     assert [c["name"] for c in data["claims"]] == list(CLAIMS)
     assert data["exit_code"] == 0 and data["budget"] == "test"
     for c in data["claims"]:

@@ -245,14 +245,14 @@ def test_algorithm_is_a_documented_frozen_dataclass_with_a_json_config():
     with pytest.raises(dataclasses.FrozenInstanceError):
         alg.name = "other"
     assert alg.inputs == ("g",) and not alg.matrix
-    assert alg.hyper["transfer_every"] == 3 and alg.hyper == alg.config.as_dict()
-    assert alg.hyper["device_fast"] == alg.hyper["device"] and alg.config.transfer_every == 3
+    assert alg.as_dict()["transfer_every"] == 3 and alg.as_dict() == alg.config.as_dict()
+    assert alg.as_dict()["device_fast"] == alg.as_dict()["device"] and alg.config.transfer_every == 3
     with pytest.raises(ConfigError, match="transfer_every"):
         dataclasses.replace(alg.config, transfer_every=0)
     # a user algorithm: positional fields with a dict config, as before
     user = cv.Algorithm("mine", lambda w0: w0, lambda s: s, lambda s, g, rng=None: s - g, lambda s: [], {"lr": 1.0})
-    assert user.hyper == {"lr": 1.0}
-    assert cv.Algorithm("bare", user.init, user.query, user.step, user.analog).hyper == {}
+    assert user.as_dict() == {"lr": 1.0}
+    assert cv.Algorithm("bare", user.init, user.query, user.step, user.analog).as_dict() == {}
 
 
 @pytest.mark.parametrize("bad", [dict(step=None), dict(inputs=("x",)), dict(name=3)])

@@ -567,7 +567,7 @@ def test_factories_build_the_preset_configs_and_the_one_algorithm_type():
              T.AGADConfig: T.agad(0.1, dev, mode=mode), T.TileSGDConfig: T.analog_sgd_tile(0.1, dev, mode=mode)}
     for cls, alg in cases.items():
         assert type(alg.config) is cls and isinstance(alg, cv.Algorithm) and alg.matrix
-        assert alg.hyper == alg.config.as_dict() and alg.hyper["algorithm"] == alg.name
+        assert alg.as_dict() == alg.config.as_dict() and alg.as_dict()["algorithm"] == alg.name
     assert T.TransferAlgorithm is cv.Algorithm
     # presets are the base config with other defaults
     assert T.ChoppedTTv2Config(0.1, dev, mode=mode).in_chop_prob == 0.1

@@ -46,7 +46,7 @@ def test_tile_mapping_reproduces_initial_weights_and_omega():
 def test_transfer_cadence_is_one_sweep_per_batch():
     spec = A.AnalogSpec(algorithm="ttv2")
     alg, _ = A.make_tile_algorithm(spec, (24, 8), rows_per_batch=6 * 16, rng=np.random.default_rng(0))
-    assert alg.hyper["transfer_every"] == 6 * 16 // 8
+    assert alg.as_dict()["transfer_every"] == 6 * 16 // 8
     assert A.layer_tokens(CFG, "s0.b0.attn.qkv") == 16 and A.layer_tokens(CFG, "head") == 1
 
 

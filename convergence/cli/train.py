@@ -147,7 +147,7 @@ def _check_resume(path: str, model: Any, sched: Any) -> None:
     if not checkpoint_exists(path):
         return
     doc, _ = read_checkpoint(path)
-    diff = spec_differences(doc["model"], _jsonable(model.spec()))
+    diff = spec_differences(doc["model"], _jsonable(model.as_dict()))
     if diff:
         raise ConfigError(f"--resume: checkpoint {path} was made with a different --arch/--alg/--device/--mode/"
                           f"--periphery ({'; '.join(diff[:2])}); use another --checkpoint or the same options")

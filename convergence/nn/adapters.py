@@ -83,7 +83,7 @@ class AlgorithmLayer:
             out.append((n, a[0] if self.matrix else a.reshape(self._shape), dev))
         return out
 
-    def spec(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {"optimizer": self.name, "hyper": getattr(self.algorithm, "hyper", {}), "lr_ref": self.lr_ref}
 
 
@@ -133,7 +133,7 @@ class TileOptimizer:
     def arrays(self, state: dict) -> Sequence[tuple[str, Array, Any]]:
         return [("w", self.tile.w[0], getattr(self.tile, "device", None))]
 
-    def spec(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         up = self.update_parameters
         return {"optimizer": self.name, "device": getattr(self.device, "as_dict", lambda: repr(self.device))(),
                 "update": None if up is None else {k: getattr(up, k) for k in ("mode", "desired_bl",

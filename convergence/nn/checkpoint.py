@@ -72,7 +72,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: Any, meta: dict[str, An
     for k, v in arrays.items():
         if v.dtype == object:
             raise ConfigError(f"checkpoint array {k!r} has dtype object (not storable without pickle)")
-    doc = {"format": FORMAT, "model": _jsonable(model.spec()), "meta": _jsonable(meta or {}),
+    doc = {"format": FORMAT, "model": _jsonable(model.as_dict()), "meta": _jsonable(meta or {}),
            "rng": _jsonable(rng.bit_generator.state) if rng is not None else None}
     tmp = npz.with_name(npz.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -135,7 +135,7 @@ def load_checkpoint(path: str | os.PathLike[str], model: Any, rng: np.random.Gen
     (naming the first differences), before touching ``model``.
     """
     doc, arrays = read_checkpoint(path)
-    diff = spec_differences(doc["model"], _jsonable(model.spec()))
+    diff = spec_differences(doc["model"], _jsonable(model.as_dict()))
     if diff:
         shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
         raise ConfigError(f"checkpoint {_paths(path)[0].with_suffix('')} was saved with a different model: {shown}")

@@ -57,7 +57,7 @@ class Layer:
     def load_state_arrays(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
         """Inverse of :meth:`state_arrays`."""
 
-    def spec(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {"layer": type(self).__name__}
 
 
@@ -185,8 +185,8 @@ class WeightCore:
         if self.bias is not None:
             self.bias = np.array(arrays[prefix + ".bias"], dtype=self.dtype)
 
-    def spec(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.spec(), "omega": self.omega, "columnwise": self.columnwise,
+    def as_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.as_dict(), "omega": self.omega, "columnwise": self.columnwise,
                 "learn_out_scale": self.learn_out_scale,
                 "io_forward": None if self.io_forward is None else self.io_forward.as_dict(),
                 "io_backward": None if self.io_backward is None else self.io_backward.as_dict()}
@@ -257,8 +257,8 @@ class Linear(_Weighted):
         :meth:`WeightCore.backward`)."""
         return self.core.backward(dy, input_grad)
 
-    def spec(self) -> dict[str, Any]:
-        return {"layer": "Linear", "n_in": self.n_in, "n_out": self.n_out, **self.core.spec()}
+    def as_dict(self) -> dict[str, Any]:
+        return {"layer": "Linear", "n_in": self.n_in, "n_out": self.n_out, **self.core.as_dict()}
 
 
 # -- convolution ---------------------------------------------------------------------------
@@ -373,9 +373,9 @@ class Conv2d(_Weighted):
         dc = np.matmul(core._d, wk)
         return _scatter_offsets(dc, self._shape, k, self.stride, self.padding)  # type: ignore[arg-type]
 
-    def spec(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {"layer": "Conv2d", "in_ch": self.in_ch, "out_ch": self.out_ch, "kernel": self.k,
-                "stride": self.stride, "padding": self.padding, **self.core.spec()}
+                "stride": self.stride, "padding": self.padding, **self.core.as_dict()}
 
 
 class MaxPool2d(Layer):
@@ -423,7 +423,7 @@ class MaxPool2d(Layer):
             np.multiply(dy, h, out=o)
         return out
 
-    def spec(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {"layer": "MaxPool2d", "kernel": self.k}
 
 

@@ -79,8 +79,8 @@ class Sequential(Layer):
         for name, layer in zip(self.names, self.layers):
             layer.load_state_arrays(arrays, prefix + name)
 
-    def spec(self) -> dict[str, Any]:
-        return {"layer": "Sequential", "layers": [dict(name=n, **l.spec()) for n, l in zip(self.names, self.layers)]}
+    def as_dict(self) -> dict[str, Any]:
+        return {"layer": "Sequential", "layers": [dict(name=n, **l.as_dict()) for n, l in zip(self.names, self.layers)]}
 
 
 def _opt(factory: OptimizerFactory | None, name: str, shape: tuple[int, int]) -> WeightOptimizer | None:

@@ -16,7 +16,7 @@ arrays so checkpoints need no pickle):
   which each optimizer realises in its own way (exactly, on a device, or via a fast array);
 * ``arrays(state) -> [(name, array, device)]`` — the arrays that live on devices
   (for saturation histograms, P1 Fig. 7);
-* ``spec() -> dict`` — JSON-able description (goes into checkpoints and reports).
+* ``as_dict() -> dict`` — JSON-able description (goes into checkpoints and reports).
 
 ``update`` returns a new state and leaves its input unchanged.
 
@@ -77,7 +77,7 @@ class WeightOptimizer(Protocol):
 
     def arrays(self, state: State) -> Sequence[tuple[str, Array, Any]]: ...
 
-    def spec(self) -> dict[str, Any]: ...
+    def as_dict(self) -> dict[str, Any]: ...
 
 
 def desired_update(x: Array, d: Array, lr: float) -> Array:
@@ -122,7 +122,7 @@ class DigitalSGD:
     def arrays(self, state: State) -> Sequence[tuple[str, Array, Any]]:
         return [("w", state["w"], None)]
 
-    def spec(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {"optimizer": self.name}
 
 
@@ -326,7 +326,7 @@ class AlgorithmOptimizer(AlgorithmLayer):
     def __init__(self, algorithm: Any, lr_ref: float = 1.0) -> None:
         super().__init__(algorithm, lr_ref)
 
-    def spec(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {"optimizer": "algorithm", "name": self.name, "hyper": getattr(self.algorithm, "hyper", {}),
                 "lr_ref": self.lr_ref}
 

@@ -94,8 +94,7 @@ class Algorithm:
         """True for the matrix (tile) step ``step(state, x, d, rng)``."""
         return self.inputs == ("x", "d")
 
-    @property
-    def hyper(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-able description of :attr:`config` (a dict; empty if there is no config)."""
         if self.config is None:
             return {}
@@ -134,7 +133,8 @@ def _as_weights(w0: Any, *, shape_name: str = "(trials, d)", **hyper: Any) -> Ar
     return w
 
 
-def _describe(x: Any) -> Any:
+def json_value(x: Any) -> Any:
+    """A hyperparameter as JSON: arrays as lists, devices and modes by ``as_dict()``, realised devices by name."""
     if isinstance(x, np.ndarray):
         return x.ravel().tolist()
     if hasattr(x, "as_dict"):
@@ -155,7 +155,7 @@ class DigitalSGDConfig:
         object.__setattr__(self, "lr", hyperparameter("lr", self.lr))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"lr": _describe(self.lr)}
+        return {"lr": json_value(self.lr)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,7 +175,7 @@ class AnalogSGDConfig:
         object.__setattr__(self, "mode", check_mode(self.mode))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"lr": _describe(self.lr), "device": _describe(self.device), "mode": self.mode.as_dict()}
+        return {"lr": json_value(self.lr), "device": json_value(self.device), "mode": self.mode.as_dict()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,9 +223,9 @@ class TikiTakaConfig:
         return self.mode if self.mode_fast is None else self.mode_fast
 
     def as_dict(self) -> dict[str, Any]:
-        return {"lr_fast": _describe(self.lr_fast), "lr_transfer": _describe(self.lr_transfer),
-                "gamma": _describe(self.gamma), "transfer_every": self.transfer_every, "read_noise": self.read_noise,
-                "device": _describe(self.device), "device_fast": _describe(self.fast_device),
+        return {"lr_fast": json_value(self.lr_fast), "lr_transfer": json_value(self.lr_transfer),
+                "gamma": json_value(self.gamma), "transfer_every": self.transfer_every, "read_noise": self.read_noise,
+                "device": json_value(self.device), "device_fast": json_value(self.fast_device),
                 "mode": self.mode.as_dict(), "mode_fast": self.fast_mode.as_dict()}
 
 

@@ -51,7 +51,7 @@ class Objective:
             raise ConfigError(f"weights must have shape (trials, {self.d}) for {self.name} (got {w.shape})")
         return w
 
-    def describe(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "d": self.d, "L": self.L, "mu": self.mu, "f_star": self.f_star,
                 "convex": self.convex}
 
@@ -176,8 +176,8 @@ class LeastSquares(Objective):
         scale = 2.0 * self._c * self.n / idx.shape[1]  # type: ignore[attr-defined]
         return scale * np.einsum("tbd,tb->td", A_b, r)
 
-    def describe(self) -> dict[str, Any]:
-        out = super().describe()
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
         out.update(n=self.n, sigma_a=self.sigma_a, x_scale=self.x_scale, label_bias=self.label_bias,
                    bias=self.bias, loss=self.loss, seed=self.seed, weights=self.dim)  # type: ignore[attr-defined]
         return out

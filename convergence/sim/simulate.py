@@ -293,8 +293,8 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
     seconds = time.perf_counter() - t0
     config = {"steps": steps, "trials": trials, "record_every": record_every, "tail": tail,
               "seed": _seed_repr(seed), "trial_block": trial_block, "first_trial": first_trial,
-              "algorithm": {"name": algorithm.name, **algorithm.hyper},
-              "objective": objective.describe(), "noise": noise.as_dict()}
+              "algorithm": {"name": algorithm.name, **algorithm.as_dict()},
+              "objective": objective.as_dict(), "noise": noise.as_dict()}
     return Trajectory(rec_steps, metrics, status, first_bad, tail_start,
                       tail_g / max(n_tail, 1), tail_w / max(n_tail, 1), state, config, w_hist, seconds)
 

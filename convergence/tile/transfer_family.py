@@ -108,7 +108,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, finite_float, non_negative, positive, positive_int
-from convergence.sim.algorithms import Algorithm, _as_weights
+from convergence.sim.algorithms import Algorithm, _as_weights, json_value
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
 from convergence.physics.pulses import (EXPECTED, Expected, PulseMap, Pulsed, UpdateMode, analog_update, apply_pulses,
                                         check_mode, expected_update, pulse_counts)
@@ -227,16 +227,6 @@ def _check_inputs(x: Any, d: Any, w: Array) -> tuple[Array, Array]:
         raise ConfigError(f"x must have shape (trials, batch, {i}) and d (trials, batch, {o}) with trials = {t} "
                           f"(got {x.shape} and {d.shape})")
     return x, d
-
-
-def _describe(x: Any) -> Any:
-    if isinstance(x, np.ndarray):
-        return x.ravel().tolist()
-    if hasattr(x, "as_dict"):
-        return x.as_dict()
-    if isinstance(x, DeviceArray):
-        return {"name": x.name, "realized": True}
-    return x
 
 
 # -- numerics shared by the algorithms -------------------------------------------------------------
@@ -445,7 +435,7 @@ class TileSGDConfig:
         return PulseKernel.build(self.device, self.mode)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"algorithm": self.name, "lr": _describe(self.lr), "device": _describe(self.device),
+        return {"algorithm": self.name, "lr": json_value(self.lr), "device": json_value(self.device),
                 "mode": self.mode.as_dict(), "accumulate": self.accumulate, "auto_scale": self.auto_scale,
                 "auto_momentum": self.auto_momentum, "desired_bl": self.desired_bl, "granularity": self.granularity,
                 **self.numerics.as_dict()}
@@ -557,7 +547,7 @@ class TransferConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             out[f.name] = value.as_dict() if f.name in ("mode", "mode_fast", "numerics") and value is not None \
-                else _describe(value)
+                else json_value(value)
         out["chop_period"] = self.chop_period
         return out
 
@@ -1111,4 +1101,4 @@ def as_vector_algorithm(alg: Algorithm, shape: tuple[int, int] | None = None) ->
         t = state.w.shape[0]
         return [(name, arr.reshape(t, -1), _flat_device(dev, t, arr[0].size)) for name, arr, dev in alg.analog(state)]
 
-    return Algorithm(alg.name, init, query, step, analog, dict(alg.hyper, vector_shape=shape))
+    return Algorithm(alg.name, init, query, step, analog, dict(alg.as_dict(), vector_shape=shape))

@@ -100,7 +100,7 @@ def check(factory: Any, claims: str | Sequence[str] | None = None, *, budget: st
         expect: ``"exact"`` or ``"biased"``: additionally require this floor-vs-lr class.
 
     Returns:
-        A :class:`CheckReport` (``.table()``, ``.to_dict()``, ``.all_hold``, ``.exit_code``).
+        A :class:`CheckReport` (``.table()``, ``.as_dict()``, ``.all_hold``, ``.exit_code``).
 
     Raises:
         ConfigError: bad target, claim names, budget, seed, k or expect.

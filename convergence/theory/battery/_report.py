@@ -101,14 +101,15 @@ class CheckReport:
         """0 if every claim holds (or was skipped / not applicable), else 1."""
         return 0 if self.all_hold else 1
 
-    def to_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """The JSON form; each claim is :meth:`Claim.as_dict` plus ``name`` (= ``id``, its key before the record)."""
         return {"target": self.target, "budget": self.budget, "seed": int(self.seed), "k": float(self.k),
                 "seconds": float(self.seconds), "all_hold": self.all_hold, "exit_code": self.exit_code,
                 "failed": self.failed, "claims": [{"name": c.id, **c.as_dict()} for c in self.claims]}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        """``json.dumps(self.as_dict())`` (the ``convergence check --json`` output)."""
+        return json.dumps(self.as_dict())
 
     def table(self) -> str:
         """A plain-text table: claim, verdict, measured ± uncertainty, prediction, note."""

@@ -356,7 +356,7 @@ class Bound:
             raise ConfigError(f"bound {self.name} does not depend on a trajectory")
         return self.trajectory(traj, **values)
 
-    def describe(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """A JSON-able description."""
         return {"name": self.name, "kind": self.kind, "expr": str(self.expr), "latex": self.latex(),
                 "params": list(self.param_names), "reference": self.reference,
