@@ -84,7 +84,7 @@ class AlgorithmLayer:
         return out
 
     def as_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.name, "hyper": getattr(self.algorithm, "hyper", {}), "lr_ref": self.lr_ref}
+        return {"optimizer": self.name, "hyper": self.algorithm.as_dict(), "lr_ref": self.lr_ref}
 
 
 class TransferOptimizer(AlgorithmLayer):

@@ -327,7 +327,7 @@ class AlgorithmOptimizer(AlgorithmLayer):
         super().__init__(algorithm, lr_ref)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"optimizer": "algorithm", "name": self.name, "hyper": getattr(self.algorithm, "hyper", {}),
+        return {"optimizer": "algorithm", "name": self.name, "hyper": self.algorithm.as_dict(),
                 "lr_ref": self.lr_ref}
 
 

@@ -60,7 +60,7 @@ class Algorithm:
     Hyperparameters (step sizes) are scalars or per-trial arrays (shape (T,) or (T, 1) for
     vectors, (T, 1, 1) for matrices), so one call sweeps them across trials.
 
-    Attributes are the five above plus ``name``, ``config`` and ``inputs``; ``hyper`` is the
+    Attributes are the five above plus ``name``, ``config`` and ``inputs``; ``as_dict()`` gives the
     JSON-able description of ``config``.
     """
 

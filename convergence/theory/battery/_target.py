@@ -22,7 +22,7 @@ The returned :class:`~convergence.sim.algorithms.Algorithm` has the built-ins' s
 ``init(w0)`` with ``w0`` of shape (trials, d), ``query(state)`` (where the gradient is
 sampled), ``step(state, g, rng=None)`` (pure), ``analog(state)`` listing
 ``(name, array, device)`` for every array that lives on a device (an empty list for a
-digital algorithm), and a JSON-able ``hyper`` dict.
+digital algorithm), and ``as_dict()``, a JSON-able description of its configuration.
 
 A factory may carry an attribute ``not_applicable``: a mapping ``claim name -> reason``
 for claims that do not apply to it (they are reported as ``skipped`` unless named
