@@ -1,6 +1,7 @@
 """The P1 Fig. 3 workload on the aihwkit-like tile (pulse-train mode) against aihwkit's time.
 
-Workload per run (P1 Fig. 3 set-up, docs/theory/theorems.md#p1-experiments): least squares D = 40, N = 100; each of 2500 iterations
+Workload per run (P1 Fig. 3 set-up, docs/theory/theorems.md#p1-experiments): least squares D = 40, N = 100; each of 2500
+iterations
 reads the full batch through the noisy forward pass (``w_noise = 0.1/s̄_A``, bounds 10) and
 applies it as 100 sequential rank-1 pulse-train updates (``desired_bl = 5000``, BL and update
 management) to a (1 × 40) SoftBoundsReference tile with ``dw_min = τ/300``; the bias is digital.

@@ -1,6 +1,7 @@
 r"""P1 Fig. 3 on the aihwkit-faithful tile: eq (3) vs the tile in expected, rounding and pulse-train modes.
 
-Setup (P1 experiments (docs/theory/theorems.md#p1-experiments); repo NeurIPS-2024/S2-dynamic-verification.py, ``run_AGD``): least squares
+Setup (P1 experiments (docs/theory/theorems.md#p1-experiments); repo NeurIPS-2024/S2-dynamic-verification.py,
+``run_AGD``): least squares
 D = 40, N = 100, A ~ N(0, 0.5²), x* ~ 0.3·N(0, I), labels A x*; ``Linear(40, 1)`` with a
 **digital bias**, init 0, loss MSE/2, lr α = 0.03, 2500 iterations, τ ∈ {1, 1.5, 2, 2.5}.
 Device: ``SoftBoundsReference(dw_min = τ/300, w_max = −w_min = τ, subtract_symmetry_point)``,

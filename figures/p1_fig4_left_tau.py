@@ -1,6 +1,7 @@
 r"""P1 Fig. 4 (left) — τ ablation: the Analog SGD error floor decreases as the dynamic range τ grows.
 
-Settings: **RECONSTRUCTION** (P1 experiments (docs/theory/theorems.md#p1-experiments): the repo's S3.1-ablation-tau.py duplicates S2, so the
+Settings: **RECONSTRUCTION** (P1 experiments (docs/theory/theorems.md#p1-experiments): the repo's S3.1-ablation-tau.py
+duplicates S2, so the
 exact Fig. 4-left settings are not released). We use the S3.2 base setup — least squares D = 50,
 N = 100, A ~ N(0, 1), x* ~ N(0, 0.5²), model with bias, init 0, α = 0.1, 400 iterations (the
 figure's x-axis) — with τ ∈ {2, 3, 5, 10, 20, 50} plus digital SGD, and a fixed gradient noise of

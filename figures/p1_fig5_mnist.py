@@ -1,6 +1,7 @@
 r"""P1 Fig. 5 and its tables — FCN and LeNet-like CNN: digital SGD vs Analog SGD vs TT-v1 over τ.
 
-Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), P1 §5.3 / App. I.2): FCN 784-256-128-10 (sigmoid, log-softmax/NLL, batch 10)
+Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), P1 §5.3 / App. I.2): FCN 784-256-128-10 (sigmoid,
+log-softmax/NLL, batch 10)
 and the LeNet-like CNN (batch 8); every weight layer analog on soft bounds τ ∈ {0.70, 0.78, 0.80}
 (FCN) / {0.6, 0.7, 0.8} (CNN); lr α = 0.1 digital, 0.05 analog; TT fast rate β = 0.01 and transfer
 rate α; StepLR(35, 0.1); AIHWKit-style periphery (``p1`` preset of :mod:`convergence.experiments.networks`:

@@ -1,6 +1,7 @@
 r"""P2 Fig. 2 — Tiki-Taka degrades as the symmetric point of the residual array moves away from 0 (c_Lin).
 
-Setup (P2 experiments (docs/theory/theorems.md#p2-experiments), repo NeurIPS-2025/S1-TT-fails.py): least squares D = 50, N = 100, A ~ N(0, 1),
+Setup (P2 experiments (docs/theory/theorems.md#p2-experiments), repo NeurIPS-2025/S1-TT-fails.py): least squares D = 50,
+N = 100, A ~ N(0, 1),
 x* ~ N(0, 0.5²), **no** bias in model or labels, all weights initialised to 1.0; both arrays are the
 c_Lin linear device (soft bounds τ = 3.5 with up/down asymmetry c_Lin ∈ {0, 0.1, 0.2, 0.3}, so
 w⋄ = c·τ and G(0) = −c); Analog SGD vs Tiki-Taka / residual learning with γ = 0.4, transfer of all

@@ -1,6 +1,7 @@
 r"""P2 Fig. 4 — FCN and CNN on a power-response device: digital SGD vs Analog SGD vs Tiki-Taka.
 
-Setup (P2 experiments (docs/theory/theorems.md#p2-experiments), P2 §6 / App. K.3, repo NeurIPS-2025/S2-mnist-FCN/CNN.py): power response
+Setup (P2 experiments (docs/theory/theorems.md#p2-experiments), P2 §6 / App. K.3, repo
+NeurIPS-2025/S2-mnist-FCN/CNN.py): power response
 q±(w) = (1 ∓ w/τ)^{γ_res} with γ_res = 0.5 (paper text; the repo's README commands use soft bounds —
 a stated discrepancy, we follow the paper), τ ∈ {0.5, 0.6, 0.7} (FCN) / {0.6, 0.7, 0.8} (CNN);
 lr 0.1 digital, 0.05 analog, P rate 0.01; FCN StepLR(15, 0.5), CNN StepLR(35, 0.1); 30 epochs;

@@ -3,7 +3,8 @@ r"""P2 Fig. 5 (CR; Fig. 6 in v3) style — the mixing γ of residual learning, o
 The paper's γ ablation fine-tunes ResNets on CIFAR (README "Simulation 4": exponential response,
 γ_res = 3, τ = 0.1, TT with γ ∈ {0, 0.1, 0.2, 0.3, 0.4}) and reports final accuracy vs γ: a large
 gain from γ = 0 to 0.1 that saturates for 0.1–0.4. That workload is out of scope for a NumPy
-toolkit; this recipe asks the same question on the papers' least-squares problem (docs/theory/theorems.md#property-checks (property 14)):
+toolkit; this recipe asks the same question on the papers' least-squares problem
+(docs/theory/theorems.md#property-checks (property 14)):
 
 * least squares D = 50, N = 100, A ~ N(0, 1), x* ~ N(0, 0.3²) (0.3 rather than the usual 0.5 so
   that W* lies inside the dynamic range), no bias, init 0, Gaussian gradient noise std 0.1;

@@ -10,8 +10,10 @@ skew, symmetry-point device-to-device variability and number of states. A diagno
 raises aihwkit's one-pulse-per-read transfer cap (``transfer_update.desired_bl = 1``) at 4000
 states, to tell a slow transfer from a bad device. Nominal settings are aihwkit's ``build_config``
 defaults (in_chop_prob 0.1, one transfer pulse per read); they were not tuned to make claims hold.
-The paper's own numbers are not recoverable (docs/theory/transfer-study.md#transfer-status), so the claims are the qualitative
-ones of docs/theory/transfer-study.md#transfer-claims; docs/theory/transfer-study.md#transfer-acceptance, checked with our measured numbers (means over seeds ± 2 standard errors; paired by seed).
+The paper's own numbers are not recoverable (docs/theory/transfer-study.md#transfer-status), so the claims are the
+qualitative
+ones of docs/theory/transfer-study.md#transfer-claims; docs/theory/transfer-study.md#transfer-acceptance, checked with
+our measured numbers (means over seeds ± 2 standard errors; paired by seed).
 
 Panels: (a) test accuracy after fine-tuning per algorithm (digital from scratch for reference);
 (b)–(e) final accuracy vs each device knob.

@@ -2,7 +2,8 @@ r"""D1 (docs/theory/derivations.md): first absolute moment of a shifted Gaussian
 
 Claim: for Z ~ N(0, 1), E|μ + σZ| = σ√(2/π)e^{−μ²/(2σ²)} + μ·erf(μ/(σ√2)); the function is even and
 convex in μ with minimum σ√(2/π) at μ = 0, and = σ√(2/π) + μ²/(σ√(2π)) + O(μ⁴).
-Source: docs/theory/device-model.md#noise-model; D1 (docs/theory/derivations.md) (used by P1 App. D.2 and every mean-field prediction).
+Source: docs/theory/device-model.md#noise-model; D1 (docs/theory/derivations.md) (used by P1 App. D.2 and every
+mean-field prediction).
 
 Method: sympy evaluates the integral ∫|μ + σz|φ(z)dz (split at z = −μ/σ) and compares it with the
 closed form; derivatives and the series symbolically; the toolkit's ``meanfield.abs_gaussian_mean``

@@ -2,7 +2,8 @@ r"""D14 (docs/theory/derivations.md): Tiki-Taka on a zero-shifted device has no 
 
 Claim: on f = (L/2)(w − w*)² (L = τ = 1, w* = 0.5, σ = 0.5, γ = 0, soft bounds with c_Lin = 0) the
 stationary E‖∇f(W)‖² of Tiki-Taka with α = β shrinks roughly linearly with the step size
-(0.0108 / 0.0047 at α = β = 0.05 / 0.02 in docs/theory/derivations.md), while Analog SGD's floor stays at the D3 value 0.02158.
+(0.0108 / 0.0047 at α = β = 0.05 / 0.02 in docs/theory/derivations.md), while Analog SGD's floor stays at the D3 value
+0.02158.
 Source: D14 (docs/theory/derivations.md); P1 Theorem 4 (qualitatively), P2 Corollary 1.
 
 Method: Monte Carlo with the toolkit's ``tiki_taka`` (2 × 500 independent chains, 8000 steps, tail half);

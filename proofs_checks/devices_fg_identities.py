@@ -1,7 +1,8 @@
 r"""F/G identities of every device in :mod:`convergence.physics.devices`.
 
 Claim: for each device, the class's ``q_plus``, ``q_minus``, ``F``, ``G`` and
-``symmetric_point`` equal the sympy expressions of docs/theory/device-model.md#response-functions; docs/theory/device-model.md#devices
+``symmetric_point`` equal the sympy expressions of docs/theory/device-model.md#response-functions;
+docs/theory/device-model.md#devices
 (F = (q₋ + q₊)/2, G = (q₋ − q₊)/2, G(w⋄) = 0) and M = q₊q₋ = F² − G².
 Sources: P1 §2.2 eq (6)–(8), App. C.1; P2 §1.1, §2 eq (3)–(5), App. K.1 eq (144)–(145).
 

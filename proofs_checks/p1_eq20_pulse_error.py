@@ -3,11 +3,13 @@ r"""Erratum (as transcribed) P1 eq (20): the pulsed-vs-continuous error bound of
 Claim: n up pulses of size δ from w give w_n = τ − (1 − δ/τ)^n (τ − w) (D9 (docs/theory/derivations.md)), so against the
 continuous update U(w, Δw) = w + Δw (1 − w/τ)
 
-.. math:: w_n - U = \frac{\tau - w}{\tau}\Big[(n\delta - \Delta w) - \tau\big((1-\delta/\tau)^n - 1 + n\delta/\tau\big)\Big],
+.. math:: w_n - U = \frac{\tau - w}{\tau}\Big[(n\delta - \Delta w) - \tau\big((1-\delta/\tau)^n - 1 +
+n\delta/\tau\big)\Big],
 
 hence |w_n − U| ≤ ((τ − w)/τ) (|nδ − Δw| + n(n−1)δ²/(2τ)) (Bernoulli). The factor (τ − w)/τ = q₊(w)
 lies in [0, 2]: it exceeds 1 in the fast-reset direction (w < 0 for up pulses). The bound as
-transcribed in docs/theory/device-model.md#pulse-update, δ/τ + Δw²/(2τ), therefore fails — for nearest and for ceiling rounding
+transcribed in docs/theory/device-model.md#pulse-update, δ/τ + Δw²/(2τ), therefore fails — for nearest and for ceiling
+rounding
 of n — and its first term is not even a weight for τ ≠ 1. (The theory guide notes that P1's rounding bracket
 in eq 16 was lost in the text read, so this is recorded against the transcription.)
 Source: P1 App. B eq (19)–(20); docs/theory/device-model.md#pulse-update, D9.

@@ -3,7 +3,8 @@ r"""P1 Theorem 4's condition 33P²max/τ² < 1 evaluated for the paper's own Fig
 Claim: with P²max = 41L²τ⁴D/(c²σ²), the condition reads 33·41L²τ²D/(c²σ²) < 1. For P1 Fig. 3 (L ≈ 0.66,
 τ ∈ [1, 2.5], D = 41, σ² ≈ 0.41 total) it is violated by ~5 orders of magnitude with the printed
 c = √(2/π) and by ~7 with the consistent c = √(2/(πD)); it holds only for σ² ≳ 33·41L²τ²D/c², a
-very-high-noise regime (P1 Theorem 4 (docs/theory/theorems.md#p1-thm4)). (Tiki-Taka nevertheless behaves well in simulation, D14.)
+very-high-noise regime (P1 Theorem 4 (docs/theory/theorems.md#p1-thm4)). (Tiki-Taka nevertheless behaves well in
+simulation, D14.)
 Source: P1 Theorem 4 / Lemma 7; P1 Theorem 4 (docs/theory/theorems.md#p1-thm4), §7 item 16.
 
 Method: sympy (the condition as an expression and its threshold in σ²); numbers from the registered

@@ -79,7 +79,8 @@ def test_p1_thm2_thm9_thm3_by_hand() -> None:
 
 
 def test_p1_thm3_instance_floor_matches_theory_number() -> None:
-    # P1 Theorem 3 (docs/theory/theorems.md#p1-thm3): D = 1, L = tau = 1, sigma = 0.1, w* = 0.2 -> sigma^2 S = 3.41e-4, printed 4 sigma^2 S = 1.36e-3
+    # P1 Theorem 3 (docs/theory/theorems.md#p1-thm3): D = 1, L = tau = 1, sigma = 0.1, w* = 0.2 -> sigma^2 S = 3.41e-4,
+    # printed 4 sigma^2 S = 1.36e-3
     vals = dict(L=1.0, w_star=0.2, sigma=0.1, tau=1.0, D=1)
     assert float(get_bound("p1.thm3.instance_floor")(**vals)) == pytest.approx(3.41e-4, abs=0.006e-4)
     assert float(get_bound("p1.thm3.instance_floor_printed")(**vals)) == pytest.approx(1.36e-3, abs=0.006e-3)

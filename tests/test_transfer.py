@@ -133,7 +133,8 @@ def test_random_chopper_flip_rate():
 
 
 def test_rlv2_buffer_geometric_decay():
-    # constant A, no threshold crossing: h_k = (1 − (1 − β)^k) A/δ  (P2 §5 (RL-v2) (docs/theory/algorithms.md#rl-v2) eq 14 in pulse units)
+    # constant A, no threshold crossing: h_k = (1 − (1 − β)^k) A/δ  (P2 §5 (RL-v2) (docs/theory/algorithms.md#rl-v2) eq
+    # 14 in pulse units)
     beta, dw = 0.1, 0.05
     a0 = np.random.default_rng(2).uniform(-0.04, 0.04, (2, 3, 4))     # |A|/δ < 1 ⇒ |h| < 1 forever
     alg = T.rlv2(0.1, cv.SoftBounds(1.0), beta=beta, mode=cv.Pulsed(dw))

@@ -2,7 +2,8 @@ r"""Sequential models and the papers' two architectures.
 
 * :func:`fcn` — P1 §5.3 / P2 §6 FCN 784-256-128-10 with sigmoid activations, log-softmax output
   (train with :func:`~convergence.nn.losses.nll_loss`).
-* :func:`lenet` — the LeNet-like CNN of P1/P2 (P1 experiments (docs/theory/theorems.md#p1-experiments)): conv5×5 16 → tanh → maxpool2 →
+* :func:`lenet` — the LeNet-like CNN of P1/P2 (P1 experiments (docs/theory/theorems.md#p1-experiments)): conv5×5 16 →
+  tanh → maxpool2 →
   conv5×5 32 → tanh → maxpool2 → tanh → flatten (512) → FC 128 → tanh → FC 10 → log-softmax.
 
 Every weight layer gets its own weight optimizer from ``make_optimizer(name, shape)`` (so the

@@ -1,6 +1,7 @@
 r"""A micro Swin transformer in NumPy with an explicit (manual) backward pass.
 
-Functional style (docs/theory/transfer-study.md#micro-swin): ``init(cfg, rng) -> params`` is a flat ``dict[str, ndarray]`` keyed
+Functional style (docs/theory/transfer-study.md#micro-swin): ``init(cfg, rng) -> params`` is a flat ``dict[str,
+ndarray]`` keyed
 by layer path; :func:`forward` returns the logits and a cache; :func:`backward` returns the
 gradients of every non-matrix parameter **and**, for every linear layer, the pair ``(x, d)`` of its
 input rows and output gradients (``dW = dᵀx``), because analog optimizers consume ``(x, d)`` (a

@@ -1,6 +1,7 @@
 r"""The analog transfer-learning study (Fagbohungbe et al., arXiv 2505.11067) on the micro Swin.
 
-Protocol (docs/theory/transfer-study.md#transfer-protocol, our stand-in for CIFAR-10 → CIFAR-100 subset, because no CIFAR is
+Protocol (docs/theory/transfer-study.md#transfer-protocol, our stand-in for CIFAR-10 → CIFAR-100 subset, because no
+CIFAR is
 available offline here; CIFAR archives are used when ``CONVERGENCE_DATA`` holds them):
 
 1. **Source task**, digital pretraining (AdamW, float32): Fashion-MNIST classes 0–4 (T-shirt,

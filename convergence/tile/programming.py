@@ -9,7 +9,8 @@ one sample per update, with output error ``d = (W − W*) x + σ_d ξ`` (ξ ~ N(
 σ_d term keeps a gradient-noise floor, so a symmetric-point offset causes a bias). For
 the transfer algorithms W is the slow array C; the gradient is taken at C (γ = 0). This
 is our construction: the paper's exact "constant gradient" settings are not recoverable
-(docs/theory/algorithms.md#chopped-ttv2; docs/theory/transfer-study.md#transfer-claims), so the recipes reproduce the *qualitative* claims only.
+(docs/theory/algorithms.md#chopped-ttv2; docs/theory/transfer-study.md#transfer-claims), so the recipes reproduce the
+*qualitative* claims only.
 
 Devices: soft bounds with τ = 1 (range [−1, 1], ``n_states = 2/δ``) realised per element by
 :func:`reference_device`: up/down asymmetry spread ``σ_±`` (``up_down_dtod``) with the

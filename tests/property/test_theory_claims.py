@@ -14,7 +14,8 @@ randomized instances. Per-example cost is kept small (the default ``ci`` profile
 examples; expensive tests draw a profile-scaled fraction); paper-scale variants are marked
 ``slow``.
 
-Finding recorded here (P1 Theorem 3 (docs/theory/theorems.md#p1-thm3); docs/theory/theorems.md#property-checks (property 9)): the simulation of P1's lower-bound instance
+Finding recorded here (P1 Theorem 3 (docs/theory/theorems.md#p1-thm3); docs/theory/theorems.md#property-checks (property
+9)): the simulation of P1's lower-bound instance
 supports the constant **1** (floor σ²S), not the printed 4 (4σ²S) — see
 :func:`test_p1_lower_bound_instance_supports_constant_1_not_4`.
 """
@@ -649,7 +650,8 @@ def test_16_theorem_4_condition_fails_for_the_fig3_settings_by_orders_of_magnitu
     """P1 Thm 4 needs 33 P²max/τ² = 33·41 L²τ²D/(c²σ²) < 1. For P1 Fig. 3 (L ≈ 0.66, τ ∈ [1, 2.5], D = 41,
     σ² ≈ 0.41 total) it is violated by ~5 orders of magnitude with the printed c = √(2/π), and by ~7 with
     the Gaussian constant √(2/(πD)) of Assumption 5."""
-    # L of the Fig. 3 problem (the guide's 0.66: the data block, A ~ N(0, 0.5^2) of size 100 x 40, f = ||Aw - b||^2/(2n))
+    # L of the Fig. 3 problem (the guide's 0.66: the data block, A ~ N(0, 0.5^2) of size 100 x 40, f = ||Aw -
+    # b||^2/(2n))
     L = cv.LeastSquares(d=40, n=100, sigma_a=0.5, x_scale=0.3, loss="half_mse", seed=42).L
     assert L == pytest.approx(0.66, rel=0.15)
     taus, D, sigma2 = np.array([1.0, 1.5, 2.0, 2.5]), 41, 0.41

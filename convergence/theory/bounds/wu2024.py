@@ -6,7 +6,8 @@ Registered names:
                          at α = √((f₀−f*)/(σ²LK)) (:func:`asgd_step_size`, valid if α ≤ 1/(2L)).
 * ``p1.thm2.floor``      its asymptotic part 4σ²S_K (limsup of the bound).
 * ``p1.thm9``            Analog GD (σ = 0): 2(f₀−f*)L/(K(1 − W²max/τ²)) at α = 1/L (eq 53).
-* ``p1.thm3.lower``      lower-bound instance, constant the derivation supports: σ²S_K (D8 (docs/theory/derivations.md)).
+* ``p1.thm3.lower``      lower-bound instance, constant the derivation supports: σ²S_K (D8
+  (docs/theory/derivations.md)).
 * ``p1.thm3.lower_printed``  the printed Ω(4σ²S_K) — ERRATUM (eq 98 drops a factor ½).
 * ``p1.thm3.instance_floor`` exact mean-field floor σ²S(w_s) of the instance, w_s solving
                          L(w − w*) + (σ/√D)(w/τ)/√(1 − w²/τ²) = 0 (per coordinate).
@@ -240,7 +241,8 @@ def tt_beta_proof(alpha: ArrayLike, L: ArrayLike, tau: ArrayLike, D: ArrayLike, 
         * np.asarray(D, float) / np.asarray(sigma, float) ** 2
 
 
-#: P1 Fig. 3 settings (P1 experiments (docs/theory/theorems.md#p1-experiments); docs/theory/theorems.md#property-checks (property 16)): L ≈ 0.66 (largest Hessian eigenvalue of the
+# : P1 Fig. 3 settings (P1 experiments (docs/theory/theorems.md#p1-experiments); docs/theory/theorems.md#property-checks
+# (property 16)): L ≈ 0.66 (largest Hessian eigenvalue of the
 #: LS problem), τ ∈ {1, 1.5, 2, 2.5}, D = 41 weights (40 + bias), σ² ≈ 0.41 (total variance, code: std 0.1
 #: per coordinate → 0.01·41).
 FIG3_SETTINGS: dict[str, Any] = {"L": 0.66, "tau": np.array([1.0, 1.5, 2.0, 2.5]), "D": 41, "sigma": math.sqrt(0.41)}
