@@ -750,7 +750,14 @@ def _read_columns(cfg: TransferConfig, a: Array, sl: slice, rng: Any) -> Array:
 
 
 def _set_columns(arr: Array, sl: slice, value: Array) -> Array:
-    """A copy of ``arr`` with the columns ``sl`` replaced (inputs are never mutated)."""
+    """A copy of ``arr`` with the columns ``sl`` replaced (inputs are never mutated).
+
+    When ``sl`` covers every column, the fresh ``value`` is the result itself (no copy of the whole matrix:
+    the whole-matrix transfer of TT-v1 pays one array pass less per transfer)."""
+    start, stop, stride = sl.indices(arr.shape[2])
+    if (start, stop, stride) == (0, arr.shape[2], 1) and value.shape == arr.shape and value is not arr \
+            and not np.shares_memory(value, arr):
+        return value.astype(arr.dtype, copy=False)
     out = arr.copy()
     out[:, :, sl] = value
     return out
