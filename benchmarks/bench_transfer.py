@@ -18,8 +18,10 @@ updates:
 * ``sample`` (``--sample``): sequential per-sample writes, transfers at exact mat-vec counts
   (the closest to aihwkit; Python loop over the batch);
 * ``signs+c2c``: ``signs`` with the presets' additive cycle-to-cycle pulse noise (dw_min_std 0.3
-  for SGD's SoftBoundsReferenceDevice defaults, 3.75 for ReRamSB), summed exactly in distribution
-  per pass (:class:`convergence.tile.transfer_family.PulseKernel`).
+  for SGD's SoftBoundsReferenceDevice defaults, 3.75 for ReRamSB), with noise and clipping at every
+  pulse as in aihwkit (:class:`convergence.physics.pulses.PulseMap`: one Gaussian sum per pass only for
+  elements whose pass cannot reach a bound, the pulse loop for the others; with 3.75 per-pulse noise many
+  elements reach a bound, so these rows cost more than an aggregated-only write).
 
 Devices (realised per element, ~aihwkit presets): SGD — soft bounds ±0.6, dw_min 0.001,
 dw_min_dtod 0.3, up_down_dtod 0.01, bound spread 0.1 (0.3 would let |1 + 0.3ξ| come near 0 on 262k elements, where one
@@ -31,8 +33,7 @@ with auto_scale, fast_lr 0.5, desired_bl 31, auto_granularity 1000, in_chop_prob
 Modelling differences vs aihwkit (also printed): per-batch instead of per-sample pulse counts
 (signs/net); stochastic rounding of |ΔW|/dw_min instead of Bernoulli pulse-train coincidences
 (same mean, smaller variance; no update-management clipping, cap = 31 pulses × 32 samples);
-cycle-to-cycle pulse noise only in the ``signs+c2c`` rows (Gaussian sum per pass, clipped once at
-the end, instead of per pulse); transfer
+cycle-to-cycle pulse noise only in the ``signs+c2c`` rows; transfer
 reads without ADC/IO noise; TT-v1 transfer through the stochastic-rounded pulsed update.
 If ``aihwkit`` is importable, its tiles are timed side by side (never a dependency; untested on
 this machine, where it is not installed).
@@ -179,7 +180,7 @@ def main() -> None:
     else:
         print("aihwkit not importable: speed-ups are against the reference numbers of docs/theory/aihwkit.md#aihwkit-peer")
     print("modelling differences: per-batch (signs/net) instead of per-sample pulse counts; stochastic rounding "
-          "instead of Bernoulli pulse trains (same mean); c2c pulse noise only in signs+c2c rows (summed per pass); "
+          "instead of Bernoulli pulse trains (same mean); c2c pulse noise only in signs+c2c rows; "
           "no IO/ADC noise on transfer reads; "
           "cap 31 pulses x 32 samples per element and batch")
 
