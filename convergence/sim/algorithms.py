@@ -178,8 +178,28 @@ class AnalogSGDConfig:
         return {"lr": json_value(self.lr), "device": json_value(self.device), "mode": self.mode.as_dict()}
 
 
+class TwoArrayConfig:
+    """Mixin of the configs with a slow array W (``device``, ``mode``) and a fast array P or A
+    (``device_fast``, ``mode_fast``, defaulting to the slow array's)."""
+
+    device: AnyDevice
+    device_fast: AnyDevice | None
+    mode: UpdateMode
+    mode_fast: UpdateMode | None
+
+    @property
+    def fast_device(self) -> AnyDevice:
+        """The fast array's device (``device_fast``, else ``device``)."""
+        return self.device if self.device_fast is None else self.device_fast
+
+    @property
+    def fast_mode(self) -> UpdateMode:
+        """The fast array's update mode (``mode_fast``, else ``mode``)."""
+        return self.mode if self.mode_fast is None else self.mode_fast
+
+
 @dataclass(frozen=True, eq=False)
-class TikiTakaConfig:
+class TikiTakaConfig(TwoArrayConfig):
     """Tiki-Taka / residual learning on vectors (P1 §4 with γ = 0; P2 §4.3 eqs 10–11)."""
 
     lr_fast: Any
@@ -213,14 +233,6 @@ class TikiTakaConfig:
         object.__setattr__(self, "mode", check_mode(self.mode))
         if self.mode_fast is not None:
             object.__setattr__(self, "mode_fast", check_mode(self.mode_fast))
-
-    @property
-    def fast_device(self) -> AnyDevice:
-        return self.device if self.device_fast is None else self.device_fast
-
-    @property
-    def fast_mode(self) -> UpdateMode:
-        return self.mode if self.mode_fast is None else self.mode_fast
 
     def as_dict(self) -> dict[str, Any]:
         return {"lr_fast": json_value(self.lr_fast), "lr_transfer": json_value(self.lr_transfer),

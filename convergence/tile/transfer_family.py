@@ -108,7 +108,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, finite_float, non_negative, positive, positive_int
-from convergence.sim.algorithms import Algorithm, _as_weights, json_value
+from convergence.sim.algorithms import Algorithm, TwoArrayConfig, _as_weights, json_value
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
 from convergence.physics.pulses import (EXPECTED, Expected, PulseMap, Pulsed, UpdateMode, analog_update, apply_pulses,
                                         check_mode, expected_update, pulse_counts)
@@ -442,7 +442,7 @@ class TileSGDConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class TransferConfig:
+class TransferConfig(TwoArrayConfig):
     r"""Fields shared by TT-v1 and the TT-v2 family (see the module docstring for the units).
 
     Use a concrete preset: :class:`TTv1Config`, :class:`TTv2Config`, :class:`RLv2Config`,
@@ -511,14 +511,6 @@ class TransferConfig:
         object.__setattr__(self, "scale_transfer_lr", bool(self.scale_transfer_lr))
         _check_auto_scale(self)
         _ = self.g_fast, self.g_slow        # granularity errors at construction
-
-    @property
-    def fast_device(self) -> AnyDevice:
-        return self.device if self.device_fast is None else self.device_fast
-
-    @property
-    def fast_mode(self) -> UpdateMode:
-        return self.mode if self.mode_fast is None else self.mode_fast
 
     @cached_property
     def g_fast(self) -> float | None:
