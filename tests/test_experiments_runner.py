@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -474,3 +476,38 @@ def test_optional_scale_selects_the_recipes_that_define_it(repo):
         _run(repo, ["sweep", "simple"], scale="long")
     with pytest.raises(ConfigError, match="scale must be one of"):
         _run(repo, scale="huge")
+
+
+# -- figure outputs: self-verifying and safe under concurrent runs ---------------------------------
+
+def test_truncated_or_edited_figure_is_redrawn(repo):
+    first = _only(_run(repo, ["simple"]), "simple_fig")
+    png, pdf = Path(first.png), Path(first.pdf)
+    good = png.read_bytes()
+    assert _only(_run(repo, ["simple"]), "simple_fig").plot_skipped
+    png.write_bytes(good[: len(good) // 2])                       # truncated, stamp unchanged
+    again = _only(_run(repo, ["simple"]), "simple_fig")
+    assert not again.plot_skipped and png.read_bytes() == good   # redrawn, byte-identical
+    pdf.write_bytes(pdf.read_bytes() + b"%edit")
+    assert not _only(_run(repo, ["simple"]), "simple_fig").plot_skipped
+
+
+def _run_in_subprocess(repo: Path) -> subprocess.Popen:
+    code = ("import sys; from convergence.experiments import runner as r\n"
+            f"res = r.run_figures(['simple'], root={str(repo)!r}, out_dir={str(repo / 'build')!r}, "
+            f"cache_dir={str(repo / 'cache')!r}, scale='quick', force=True, progress=False)\n"
+            "sys.exit(0 if all(x.status == 'ok' for x in res) else 1)\n")
+    return subprocess.Popen([sys.executable, "-c", code], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_two_concurrent_runs_on_one_cache_and_output_both_succeed(repo):
+    procs = [_run_in_subprocess(repo) for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+    leftovers = [p.name for p in (repo / "build" / "figures").iterdir() if ".tmp" in p.name or p.name.count(".") > 2]
+    assert not leftovers, leftovers
+    # the result is complete and consistent: a later run finds everything up to date
+    later = _only(_run(repo, ["simple"]), "simple_fig")
+    assert later.from_cache and later.plot_skipped

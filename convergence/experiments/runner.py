@@ -6,16 +6,18 @@ For each selected recipe (:mod:`convergence.experiments.recipes`) the runner
    (:mod:`convergence.experiments.cache`), with ``compute`` running inside
    :func:`~convergence.experiments.parallel.parallel_settings`;
 2. plots to ``build/figures/<NAME>.png`` and ``.pdf`` (Agg, the shared style), skipping the plot when
-   the figure files exist and a stamp records the same key and style;
+   a stamp records the same key and style and the sha256 of both figure files as they are on disk;
 3. collects the recipe's claims for the verification report (:mod:`convergence.experiments.report`).
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 import os
 import platform
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -167,29 +169,58 @@ def run_recipe(recipe: Recipe, scale: str, *, cache: Cache, out_dir: str | os.Pa
     return res
 
 
+def _file_digest(path: Path) -> str:
+    """sha256 of a file's bytes ("" when it cannot be read)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
 def _plot(recipe: Recipe, data: dict[str, np.ndarray], cfg: dict[str, Any], res: FigureResult,
           out_dir: Path, *, force: bool) -> None:
+    """Plot to ``<out>/figures/<NAME>.png`` and ``.pdf`` unless both are up to date.
+
+    Up to date means: the stamp names the same cache key and style and the sha256 of each figure file's
+    bytes, so a truncated or edited figure is redrawn. Each file is written under a unique temporary name
+    and renamed into place, so concurrent runs on one output folder never collide (the last rename wins,
+    and every file is always complete)."""
     from convergence.experiments.plotting import paper_style, save_figure
 
     fig_dir = out_dir / "figures"
     png, pdf = fig_dir / f"{recipe.name}.png", fig_dir / f"{recipe.name}.pdf"
     stamp = fig_dir / f".{recipe.name}.stamp"
-    want = _canonical_json({"key": res.key, "style": _style_digest()})
+    key = {"key": res.key, "style": _style_digest()}
     res.png, res.pdf = str(png), str(pdf)
-    if not force and png.exists() and pdf.exists() and stamp.exists() and stamp.read_text() == want:
-        res.plot_seconds, res.plot_skipped = 0.0, True
-        return
+    if not force and stamp.exists():
+        try:
+            recorded = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            recorded = None
+        if isinstance(recorded, dict) and all(recorded.get(k) == v for k, v in key.items()) \
+                and recorded.get("png") == _file_digest(png) != "" and recorded.get("pdf") == _file_digest(pdf) != "":
+            res.plot_seconds, res.plot_skipped = 0.0, True
+            return
     t0 = time.perf_counter()
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    digests = {}
     with paper_style() as plt:
         fig = recipe.module.plot(data, cfg)
         try:
             for path in (png, pdf):
-                tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-                save_figure(fig, tmp)
-                os.replace(tmp, path)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=fig_dir)
+                os.close(fd)
+                try:
+                    save_figure(fig, tmp)
+                    digests[path.suffix[1:]] = _file_digest(Path(tmp))
+                    os.replace(tmp, path)
+                except BaseException:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp)
+                    raise
         finally:
             plt.close(fig)
-    _atomic_write(stamp, lambda f: f.write(want.encode()))
+    _atomic_write(stamp, lambda f: f.write(_canonical_json({**key, **digests}).encode()))
     res.plot_seconds = time.perf_counter() - t0
 
 
