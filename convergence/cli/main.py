@@ -25,7 +25,7 @@ from convergence.cli import proofs as cli_proofs
 from convergence.cli import check as cli_check
 from convergence.cli import train as cli_nn
 from convergence.cli import transfer_study as cli_transfer
-from convergence._validate import ConfigError, available_memory, check_memory, finite_float, format_bytes, output_file
+from convergence._validate import ConfigError, available_memory, check_memory, finite_float, output_file
 from convergence.cli._args import SEED_MAX, float_arg, int_arg, interrupt_guard, interrupted, size_arg
 from convergence.physics.pulses import Pulsed
 from convergence.sim.algorithms import analog_sgd, digital_sgd, tiki_taka

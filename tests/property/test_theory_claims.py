@@ -476,8 +476,7 @@ def test_10_11_one_step_drift_at_a_critical_point(dev, frac, lr, sigma, seed):
     """P1 eqs 11–12, P2 eq 6, D11 (docs/theory/derivations.md): at ∇f(W) = 0 the mean one-step drift is −αE|ε|G(W) for Analog SGD
     (toward W⋄) and −αβE|ε|G(W) for Tiki-Taka with P = 0 on a zero-shifted P device (order αβ)."""
     lo, hi = dev.bounds
-    w = dev.symmetric_point + frac * (hi - lo) / 2
-    obj = cv.Quadratic(d=1, L=1.0, w_star=w)               # W = W* is a critical point
+    w = dev.symmetric_point + frac * (hi - lo) / 2             # W = W*: a critical point of f = (L/2)|W - W*|^2
     n = 40_000
     G = float(dev.G(w))
     rng = np.random.default_rng(seed)

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike
 
 from convergence.theory.bounds._core import Bound
 from convergence.theory.bounds._trajectory import p1_quantities
-from convergence.theory.bounds.symbols import D, K, L, S_K, W_max, alpha, c, f_gap, sigma, tau, w, w_star
+from convergence.theory.bounds.symbols import D, K, L, S_K, W_max, c, f_gap, sigma, tau, w, w_star
 
 _ASSUME_THM2 = ("A1: f is L-smooth", "A2: f >= f*", "A3: E[eps] = 0, E||eps||^2 <= sigma^2 (total)",
                 "A4: ||W_k||_inf <= W_max < tau for all k", "device: soft bounds (ALD), w_sym = 0",
