@@ -36,8 +36,8 @@ def check_p2_implicit_penalty_gradient() -> CheckOutcome:
     worst = 0.0
     grid = np.linspace(-0.8, 0.8, 81)[:, None]
     h = 1e-5
+    Sig, Lv, ws = 0.3, 1.0, 0.2
     for dev in (cv.Power(1.0, 0.5), cv.Power(1.0, 2.0), cv.Exponential(1.0, 2.0), cv.CLin(1.0, 0.3)):
-        Sig, Lv, ws = 0.3, 1.0, 0.2
         f = lambda x: 0.5 * Lv * np.sum((x - ws) ** 2, axis=-1)
         fd = (implicit_penalty(f(grid + h), dev, Sig, grid + h) - implicit_penalty(f(grid - h), dev, Sig, grid - h)) / (2 * h)
         exact = Lv * (grid[:, 0] - ws) + Sig * dev.G(grid[:, 0]) / dev.F(grid[:, 0])

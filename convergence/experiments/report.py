@@ -131,7 +131,7 @@ def collect_errata(root: str | os.PathLike[str], cache_dir: str | os.PathLike[st
                     try:
                         res = {**_run_check(root, check), "key": key}
                         text = json.dumps(res, default=_json_default)
-                        _atomic_write(entry, lambda f: f.write(text.encode()))
+                        _atomic_write(entry, lambda f, text=text: f.write(text.encode()))
                     except Exception as exc:  # noqa: BLE001 - one broken check must not stop the report
                         res = {"passed": None, "details": f"check raised {type(exc).__name__}: {exc}",
                                "erratum": "", "method": "", "seconds": math.nan}
