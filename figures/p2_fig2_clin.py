@@ -165,7 +165,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                        "the family that is lowest at c_Lin = 0 and rises most steeply (relatively) with c_Lin, while "
                        "Analog SGD (run_AGD) is higher at c_Lin = 0 and changes less. The released script styles "
                        "run_AGD '-'/'*' but its custom legend calls '-'/'*' Tiki-Taka, i.e. the legend is swapped "
-                       "relative to the data (P2 experiments (docs/theory/theorems.md#p2-experiments); docs/theory/errata.md#errata)",
+                       "relative to the data (P2 experiments (docs/theory/theorems.md#p2-experiments); "
+                       "docs/theory/errata.md#errata)",
                        "TT: lower floor at c = 0 and larger ratio floor(c_max)/floor(0) "
                        "[measured: TT ratio, ASGD ratio]",
                        [rel_tt, rel_as], [0.0, 0.0], ok, PAPER))

@@ -37,7 +37,8 @@ def check_p1_thm4_condition() -> CheckOutcome:
     return CheckOutcome(
         name="p1_thm4_condition",
         claim="33 P_max^2/tau^2 < 1 fails for P1 Fig. 3 settings (L = 0.66, tau = 1..2.5, D = 41, sigma^2 = 0.41)",
-        source="P1 Theorem 4; P1 Theorem 4 (docs/theory/theorems.md#p1-thm4); docs/theory/theorems.md#property-checks (property 16)",
+        source="P1 Theorem 4; P1 Theorem 4 (docs/theory/theorems.md#p1-thm4); docs/theory/theorems.md#property-checks "
+               "(property 16)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"33 P_max^2/tau^2 = 33*41 L^2 tau^2 D/(c^2 sigma^2): {ok_expr}; Fig. 3, tau = {s['tau'].tolist()}: "

@@ -50,7 +50,8 @@ def check_p2_implicit_penalty_gradient() -> CheckOutcome:
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"two-coordinate c_Lin/soft-bounds gradient: {ok_grad}; f_sigma_ald derivative: {ok_ald}; "
-                f"implicit_penalty finite differences vs f' + Sigma G/F (power 0.5/2, exp 2, c_Lin 0.3; 81 points): {worst:.1e}",
+                f"implicit_penalty finite differences vs f' + Sigma G/F (power 0.5/2, exp 2, c_Lin 0.3; 81 points): "
+                f"{worst:.1e}",
     )
 
 

@@ -117,7 +117,8 @@ THM3_INSTANCE_FLOOR = Bound(
     expr=sigma**2 * (w**2 / tau**2) / (1 - w**2 / tau**2),
     params=(L, w_star, sigma, tau, D),
     kind="asymptotic",
-    reference="P1 Theorem 3 instance (App. G.2, eqs 66-68); D8 (docs/theory/derivations.md) mean-field stationary value",
+    reference="P1 Theorem 3 instance (App. G.2, eqs 66-68); D8 (docs/theory/derivations.md) mean-field stationary "
+              "value",
     assumptions=_ASSUME_THM3,
     description="stationary ||grad f||^2 = D g^2 of the instance at the mean-field root w_s (alpha -> 0)",
     rtol=0.1,
@@ -160,7 +161,8 @@ THM4_C_GAUSSIAN = Bound(
     expr=sp.sqrt(2 / (sp.pi * D)),
     params=(D,),
     kind="exact",
-    reference="P1 Assumption 5 / App. D.2; docs/theory/device-model.md#noise-model (D1 with per-coordinate variance sigma^2/D)",
+    reference="P1 Assumption 5 / App. D.2; docs/theory/device-model.md#noise-model (D1 with per-coordinate variance "
+              "sigma^2/D)",
     assumptions=("eps_i ~ N(0, sigma^2/D)",),
     description="largest c with E|g + eps_i| >= c sigma for all g",
 )

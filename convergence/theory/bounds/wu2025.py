@@ -50,7 +50,8 @@ W_S = Bound(
     expr=(L * w_star + Sigma * dR * w_sym) / (L + Sigma * dR),
     params=(L, w_star, Sigma, dR, w_sym),
     kind="asymptotic",
-    reference="P2 Theorem 5 (App. G), W^S linearisation with corrected sign (P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1))",
+    reference="P2 Theorem 5 (App. G), W^S linearisation with corrected sign (P2 Theorems 1 and 5 "
+              "(docs/theory/theorems.md#p2-thm1))",
     assumptions=_ASSUME_WS,
     description="stationary point of Analog SGD to second order in |w_sym - W*| (here L stands for H)",
     rtol=0.05,
@@ -112,7 +113,8 @@ THM3_FLOOR = Bound(
     params=(F_max, sigma, S_K_rl),
     kind="upper",
     reference="P2 Theorem 3 / Corollary 1, asymptotic term of v3 eq (126)",
-    assumptions=("A1-A3 (strong convexity for unique W*, P*(W))", "alpha = O(1/sqrt(sigma^2 K)), beta = O(alpha gamma^(3/2))",
+    assumptions=("A1-A3 (strong convexity for unique W*, P*(W))", "alpha = O(1/sqrt(sigma^2 K)), beta = O(alpha "
+                                                                  "gamma^(3/2))",
                  "gamma large enough that P*(W_k) lies in P's dynamic range"),
     description="limsup of ||grad f(W + gamma P)||^2 for residual learning; vanishes when G(0) = 0 (zero shift)",
     trajectory=lambda traj, **v: _rl_quantities(traj, **v),
