@@ -134,8 +134,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     tau, c = float(cfg["tau"]), float(cfg["c_lin"])
     res = []
     err = [abs(float(data["clin_sym"]) - c * tau), abs(float(data["clin_F_sym"]) - (1 - c * c))]
-    res.append(C.claim("p2_fig3.clin_symmetric_point", "c_Lin device: w⋄ = c·τ and F(w⋄) = 1 − c² (P2 §4; D6 "
-                                                       "(docs/theory/derivations.md))",
+    res.append(C.claim("p2_fig3.clin_symmetric_point",
+                       "c_Lin device: w⋄ = c·τ and F(w⋄) = 1 − c² (P2 §4; D6 (docs/theory/derivations.md))",
                        "deviations ≤ 1e-12", err, [0.0, 0.0], max(err) <= 1e-12, "P2 §1.1/§4"))
     v = data["d7_values"]
     g = data["gammas"]

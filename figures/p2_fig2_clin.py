@@ -132,7 +132,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     m_as, se_as = C.mean_se(ft[0])
     ok = bool(np.all(np.diff(m_tt) > C.K_SIGMA * np.hypot(se_tt[1:], se_tt[:-1])))
     res.append(C.claim(f"{NAME}.tt_degrades_with_clin", "Tiki-Taka's error floor grows as c_Lin grows "
-                       "(P2 Fig. 2 headline; docs/theory/theorems.md#property-checks (property 13))", "floor(c_Lin) strictly increasing", m_tt,
+                       "(P2 Fig. 2 headline; docs/theory/theorems.md#property-checks (property 13))",
+                       "floor(c_Lin) strictly increasing", m_tt,
                        C.K_SIGMA * se_tt, ok, PAPER))
     excess = m_tt - m_tt[0]
     ex_se = np.hypot(se_tt, se_tt[0])

@@ -55,8 +55,8 @@ def check_d11_drifts() -> CheckOutcome:
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details="; ".join(f"{k}: {v}" for k, v in res.items())
-        + f"; numbers (alpha=0.05, beta=0.1, tau=1.2, w=0.4, sigma=0.3): ASGD {d_asgd:.3e} (pred "
-          f"{-alpha * m * w0 / tau_v:.3e}), "
+        + f"; numbers (alpha=0.05, beta=0.1, tau=1.2, w=0.4, sigma=0.3): "
+          f"ASGD {d_asgd:.3e} (pred {-alpha * m * w0 / tau_v:.3e}), "
           f"TT {d_tt:.3e} (pred {-alpha * beta * m * w0 / tau_v:.3e})",
     )
 

@@ -59,8 +59,8 @@ def check_d12_tt_tracking() -> CheckOutcome:
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"P2 solve = bound: {ok_p2}; P1 solve = bound: {ok_p1}; E|g| -> 0 gives P*(W): {ok_shrink}; "
-                f"toolkit mean map fixed point {p:.10f} vs formula {pred_q:.10f} (same quantiles), {pred:.8f} (D1 E|g| "
-                f"= {m:.5f}); "
+                f"toolkit mean map fixed point {p:.10f} vs formula {pred_q:.10f} (same quantiles), "
+                f"{pred:.8f} (D1 E|g| = {m:.5f}); "
                 f"P*(W) = {(wsv - wv) / gam:.3f}",
     )
 

@@ -40,8 +40,8 @@ def check_d13_tt_clin_floor() -> CheckOutcome:
     ok = ok_sol and ok_floor and ok_free and ok_ratio and ok_small
     return CheckOutcome(
         name="d13_tt_clin_floor",
-        claim="TT with c_Lin on P: E grad f = c E|grad f + eps| ~ c sigma sqrt(2/pi); floor c^2 (2/pi) sigma^2, free "
-              "of tau, gamma, W*, step sizes",
+        claim="TT with c_Lin on P: E grad f = c E|grad f + eps| ~ c sigma sqrt(2/pi); "
+              "floor c^2 (2/pi) sigma^2, free of tau, gamma, W*, step sizes",
         source="D13 (docs/theory/derivations.md); P2 §4.4, Fig. 2",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),

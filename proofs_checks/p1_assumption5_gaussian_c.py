@@ -39,8 +39,8 @@ def check_p1_assumption5_gaussian_c() -> CheckOutcome:
     ok = ok_sym and abs(inf_num - c_corr) < 1e-12 and abs(mc - c_corr) < 3 * se and mc < c_print - 10 * se
     return CheckOutcome(
         name="p1_assumption5_gaussian_c",
-        claim="eps_i ~ N(0, sigma^2/D): inf_g E|g + eps_i| = sigma sqrt(2/(pi D)), so c = sqrt(2/(pi D)) (printed "
-              "sqrt(2/pi))",
+        claim="eps_i ~ N(0, sigma^2/D): inf_g E|g + eps_i| = sigma sqrt(2/(pi D)), "
+              "so c = sqrt(2/(pi D)) (printed sqrt(2/pi))",
         source="P1 Assumption 5, App. D.2; docs/theory/device-model.md#noise-model",
         method="sympy + numeric (dense evaluation) + monte carlo",
         passed=bool(ok),

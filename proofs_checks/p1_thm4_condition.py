@@ -1,4 +1,5 @@
-r"""P1 Theorem 4's condition 33P²max/τ² < 1 evaluated for the paper's own Fig. 3 settings (docs/theory/theorems.md#property-checks (property 16)).
+r"""P1 Theorem 4's condition 33P²max/τ² < 1 evaluated for the paper's own Fig. 3 settings
+(docs/theory/theorems.md#property-checks (property 16)).
 
 Claim: with P²max = 41L²τ⁴D/(c²σ²), the condition reads 33·41L²τ²D/(c²σ²) < 1. For P1 Fig. 3 (L ≈ 0.66,
 τ ∈ [1, 2.5], D = 41, σ² ≈ 0.41 total) it is violated by ~5 orders of magnitude with the printed

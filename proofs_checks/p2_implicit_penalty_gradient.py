@@ -39,7 +39,8 @@ def check_p2_implicit_penalty_gradient() -> CheckOutcome:
     Sig, Lv, ws = 0.3, 1.0, 0.2
     for dev in (cv.Power(1.0, 0.5), cv.Power(1.0, 2.0), cv.Exponential(1.0, 2.0), cv.CLin(1.0, 0.3)):
         f = lambda x: 0.5 * Lv * np.sum((x - ws) ** 2, axis=-1)
-        fd = (implicit_penalty(f(grid + h), dev, Sig, grid + h) - implicit_penalty(f(grid - h), dev, Sig, grid - h)) / (2 * h)
+        fd = (implicit_penalty(f(grid + h), dev, Sig, grid + h)
+              - implicit_penalty(f(grid - h), dev, Sig, grid - h)) / (2 * h)
         exact = Lv * (grid[:, 0] - ws) + Sig * dev.G(grid[:, 0]) / dev.F(grid[:, 0])
         worst = max(worst, max_abs_diff(fd, exact))
     ok = ok_grad and ok_ald and worst < 1e-7

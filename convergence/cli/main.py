@@ -157,7 +157,8 @@ def build_algorithm(args: argparse.Namespace, shape: tuple[int, int]) -> Any:
                      gamma=args.gamma, transfer_every=args.transfer_every, read_noise=args.read_noise, mode=mode)
 
 
-def simulate_bytes(args: argparse.Namespace, objective: Any, noise: Any, d: int, record_every: int) -> tuple[float, float]:
+def simulate_bytes(args: argparse.Namespace, objective: Any, noise: Any, d: int,
+                   record_every: int) -> tuple[float, float]:
     """(total, recording) estimated peak bytes of a ``simulate`` run, before anything is allocated.
 
     Per trial and weight: the algorithm's arrays (tiki-taka keeps W and P), the init, the tail sums and

@@ -311,7 +311,8 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
         comp = f"{_secs(r.cached_compute_seconds)} (cached)" if r.from_cache else _secs(r.compute_seconds)
         v = " ".join(_verdict_html(c.verdict) for c in _claims(r)) or "—"
         P.append(f"<tr><td><a href='#{_anchor(r.name)}'>{e(r.name)}</a></td><td>{e(r.paper)}</td><td>{src}</td>"
-                 f"<td>{comp}</td><td>{'up to date' if r.plot_skipped else _secs(r.plot_seconds)}</td><td>{v}</td></tr>")
+                 f"<td>{comp}</td><td>{'up to date' if r.plot_skipped else _secs(r.plot_seconds)}</td>"
+                 f"<td>{v}</td></tr>")
     P.append("</table><h2>Claims and figures</h2>")
     for r in results:
         P.append(f"<h3 id='{_anchor(r.name)}'>{e(r.name)} — {e(r.title)}</h3>"

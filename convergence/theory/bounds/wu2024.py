@@ -1,4 +1,5 @@
-r"""P1 bounds: Wu, Gokmen, Rasch, Chen, NeurIPS 2024, arXiv 2406.12774 (v1 numbering; docs/theory/theorems.md#p1-statements; docs/theory/algorithms.md#tiki-taka).
+r"""P1 bounds: Wu, Gokmen, Rasch, Chen, NeurIPS 2024, arXiv 2406.12774 (v1 numbering;
+docs/theory/theorems.md#p1-statements; docs/theory/algorithms.md#tiki-taka).
 
 Registered names:
 
@@ -117,8 +118,8 @@ THM3_INSTANCE_FLOOR = Bound(
     expr=sigma**2 * (w**2 / tau**2) / (1 - w**2 / tau**2),
     params=(L, w_star, sigma, tau, D),
     kind="asymptotic",
-    reference="P1 Theorem 3 instance (App. G.2, eqs 66-68); D8 (docs/theory/derivations.md) mean-field stationary "
-              "value",
+    reference="P1 Theorem 3 instance (App. G.2, eqs 66-68); D8 (docs/theory/derivations.md) "
+              "mean-field stationary value",
     assumptions=_ASSUME_THM3,
     description="stationary ||grad f||^2 = D g^2 of the instance at the mean-field root w_s (alpha -> 0)",
     rtol=0.1,
