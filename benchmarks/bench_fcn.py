@@ -104,7 +104,8 @@ def configs() -> dict[str, dict]:
         out["transfer.ttv1 via TransferOptimizer"] = {
             "factory": lambda n, s: TransferOptimizer(transfer.ttv1(0.01, sb), lr_ref=0.05)}
         out["transfer.chopped_ttv2 via TransferOptimizer"] = {
-            "factory": lambda n, s: TransferOptimizer(transfer.chopped_ttv2(0.01, sb, granularity=1e-3, granularity_fast=1e-3), lr_ref=0.05)}
+            "factory": lambda n, s: TransferOptimizer(
+                transfer.chopped_ttv2(0.01, sb, granularity=1e-3, granularity_fast=1e-3), lr_ref=0.05)}
         out["tile pulse_train (BL 31, UM) via TileOptimizer"] = {
             "factory": lambda n, s: TileOptimizer(sb, update=tile.UpdateParameters(mode="pulse_train"), dw_min=1e-3)}
     except ImportError:

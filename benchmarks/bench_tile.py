@@ -30,7 +30,8 @@ from convergence.physics.periphery import IOParameters
 from convergence.tile.analog_tile import AnalogTile, UpdateParameters
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
 
-AIHWKIT_SECONDS_PER_RUN = 2.0          # aihwkit 1.2.0 (docs/theory/aihwkit.md#aihwkit-peer), one τ and one seed, 2500 iterations
+# aihwkit 1.2.0 (docs/theory/aihwkit.md#aihwkit-peer), one τ and one seed, 2500 iterations
+AIHWKIT_SECONDS_PER_RUN = 2.0
 TAUS = (1.0, 1.5, 2.0, 2.5)
 
 

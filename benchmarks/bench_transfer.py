@@ -178,7 +178,8 @@ def main() -> None:
     if side:
         print("aihwkit side by side (median ms): " + ", ".join(f"{k} {v:.1f}" for k, v in side.items()))
     else:
-        print("aihwkit not importable: speed-ups are against the reference numbers of docs/theory/aihwkit.md#aihwkit-peer")
+        print("aihwkit not importable: speed-ups are against the reference numbers of "
+              "docs/theory/aihwkit.md#aihwkit-peer")
     print("modelling differences: per-batch (signs/net) instead of per-sample pulse counts; stochastic rounding "
           "instead of Bernoulli pulse trains (same mean); c2c pulse noise only in signs+c2c rows; "
           "no IO/ADC noise on transfer reads; "

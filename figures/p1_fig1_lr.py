@@ -153,7 +153,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     ratio_se = se / data["digital_pred"]
     ok = bool(np.all(np.abs(ratio - 1) <= 0.1 + C.K_SIGMA * ratio_se))
     res.append(C.claim(f"{NAME}.digital_floor_D4", "Digital SGD's error floor decreases linearly with the step size "
-                       "(docs/theory/theorems.md#property-checks (property 5); D4 (docs/theory/derivations.md) generalised to the Hessian)",
+                       "(docs/theory/theorems.md#property-checks (property 5); D4 (docs/theory/derivations.md) "
+                       "generalised to the Hessian)",
                        "measured/predicted = 1 (±10 % model tolerance) at every α", ratio, C.K_SIGMA * ratio_se,
                        ok, PAPER))
     # headline: slopes of floor vs α
@@ -173,6 +174,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     ok = abs(ma - pred) <= 0.15 * pred + C.K_SIGMA * sea and ma - md > C.K_SIGMA * math.hypot(sea, sed)
     res.append(C.claim(f"{NAME}.analog_meanfield_floor", f"At the smallest step size (α = {lrs[i]:g}) the analog "
                        "recursion's error sits at the mean-field floor f(W_s) (+ the digital fluctuation), above "
-                       "digital SGD (docs/theory/theorems.md#property-checks (property 5); D2 (docs/theory/derivations.md); D3 (docs/theory/derivations.md))",
+                       "digital SGD (docs/theory/theorems.md#property-checks (property 5); D2 "
+                       "(docs/theory/derivations.md); D3 (docs/theory/derivations.md))",
                        f"f(W_s) + D4 = {pred:.3g} (±15 %); digital {md:.3g}", ma, C.K_SIGMA * sea, ok, PAPER))
     return res

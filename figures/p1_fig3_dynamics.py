@@ -117,7 +117,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     m, se = C.mean_se(ft[:, 1])
     steps_ok = np.diff(m) < -C.K_SIGMA * np.hypot(se[1:], se[:-1])
     res.append(C.claim(f"{NAME}.floor_decreases_with_tau", "Analog SGD's error floor decreases as τ grows "
-                       "(docs/theory/theorems.md#property-checks (property 6))", "floor(τ) strictly decreasing", m, C.K_SIGMA * se,
+                       "(docs/theory/theorems.md#property-checks (property 6))", "floor(τ) strictly decreasing", m,
+                       C.K_SIGMA * se,
                        bool(np.all(steps_ok)), PAPER))
     # the mean-field prediction f(W_s) + digital fluctuation (D2 + D4 generalised)
     pred = data["meanfield_bias"] + float(data["digital_pred"])

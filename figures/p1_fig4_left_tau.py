@@ -116,7 +116,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     md, _ = C.mean_se(data["digital_trials"])
     ok = abs(d) / md <= 0.1 + C.K_SIGMA * s / md
     res.append(C.claim(f"{NAME}.large_tau_is_digital", f"With τ = {taus[-1]:g} Analog SGD ≈ digital SGD "
-                       "(P1 Fig. 4 left; docs/theory/theorems.md#property-checks (property 3))", "relative floor gap ≤ 10 %", d / md, C.K_SIGMA * s / md, ok,
+                       "(P1 Fig. 4 left; docs/theory/theorems.md#property-checks (property 3))",
+                       "relative floor gap ≤ 10 %", d / md, C.K_SIGMA * s / md, ok,
                        PAPER))
     m, se = C.mean_se(ft[0])
     pred = data["meanfield_bias"] + float(data["digital_pred"])

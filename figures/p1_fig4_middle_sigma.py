@@ -104,7 +104,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         diffs = [C.paired_diff(ft[a_i, i + 1], ft[a_i, i]) for i in range(len(s2) - 1)]
         ok = all(d - C.K_SIGMA * s > 0 for d, s in diffs)
         res.append(C.claim(f"{NAME}.floor_increases_with_sigma.{mode}",
-                           f"The Analog SGD ({mode}) error floor increases with σ² (P1 Fig. 4 middle; docs/theory/theorems.md#property-checks (property 6))",
+                           f"The Analog SGD ({mode}) error floor increases with σ² (P1 Fig. 4 middle; "
+                           f"docs/theory/theorems.md#property-checks (property 6))",
                            "floor(σ²) strictly increasing (paired differences > 3 se)", m, C.K_SIGMA * se, ok, PAPER))
     slope, sse = C.loglog_slope(s2, ft[0])
     ok = abs(slope - 1.0) <= 0.15 + C.K_SIGMA * sse

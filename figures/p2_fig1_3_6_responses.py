@@ -134,7 +134,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     tau, c = float(cfg["tau"]), float(cfg["c_lin"])
     res = []
     err = [abs(float(data["clin_sym"]) - c * tau), abs(float(data["clin_F_sym"]) - (1 - c * c))]
-    res.append(C.claim("p2_fig3.clin_symmetric_point", "c_Lin device: w⋄ = c·τ and F(w⋄) = 1 − c² (P2 §4; D6 (docs/theory/derivations.md))",
+    res.append(C.claim("p2_fig3.clin_symmetric_point",
+                       "c_Lin device: w⋄ = c·τ and F(w⋄) = 1 − c² (P2 §4; D6 (docs/theory/derivations.md))",
                        "deviations ≤ 1e-12", err, [0.0, 0.0], max(err) <= 1e-12, "P2 §1.1/§4"))
     v = data["d7_values"]
     g = data["gammas"]
@@ -143,7 +144,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                     np.max(np.abs(v[:, 3])), np.max(np.abs(v[:, 4])), np.max(np.abs(v[:, 5] - slope))])
     ok = bool(np.all(dev[:5] <= 1e-12) and dev[5] <= 1e-6)
     res.append(C.claim("p2_fig6.power_exp_identities", "Power/exponential responses: q±(0) = 1, q₊(τ) = q₋(−τ) = 0, "
-                       "G(0) = 0 (zero-shifted) and G'(0) = γ/τ (power), γe^γ/((e^γ − 1)τ) (exp) (D7 (docs/theory/derivations.md))",
+                       "G(0) = 0 (zero-shifted) and G'(0) = γ/τ (power), γe^γ/((e^γ − 1)τ) (exp) (D7 "
+                       "(docs/theory/derivations.md))",
                        "identities to 1e-12, slopes to 1e-6 (finite difference)", dev, np.zeros_like(dev), ok,
                        "P2 App. K.1"))
     n_sym = int(np.sum(np.isfinite(data["sym3"][2])))

@@ -132,7 +132,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     m_as, se_as = C.mean_se(ft[0])
     ok = bool(np.all(np.diff(m_tt) > C.K_SIGMA * np.hypot(se_tt[1:], se_tt[:-1])))
     res.append(C.claim(f"{NAME}.tt_degrades_with_clin", "Tiki-Taka's error floor grows as c_Lin grows "
-                       "(P2 Fig. 2 headline; docs/theory/theorems.md#property-checks (property 13))", "floor(c_Lin) strictly increasing", m_tt,
+                       "(P2 Fig. 2 headline; docs/theory/theorems.md#property-checks (property 13))",
+                       "floor(c_Lin) strictly increasing", m_tt,
                        C.K_SIGMA * se_tt, ok, PAPER))
     excess = m_tt - m_tt[0]
     ex_se = np.hypot(se_tt, se_tt[0])
@@ -165,7 +166,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                        "the family that is lowest at c_Lin = 0 and rises most steeply (relatively) with c_Lin, while "
                        "Analog SGD (run_AGD) is higher at c_Lin = 0 and changes less. The released script styles "
                        "run_AGD '-'/'*' but its custom legend calls '-'/'*' Tiki-Taka, i.e. the legend is swapped "
-                       "relative to the data (P2 experiments (docs/theory/theorems.md#p2-experiments); docs/theory/errata.md#errata)",
+                       "relative to the data (P2 experiments (docs/theory/theorems.md#p2-experiments); "
+                       "docs/theory/errata.md#errata)",
                        "TT: lower floor at c = 0 and larger ratio floor(c_max)/floor(0) "
                        "[measured: TT ratio, ASGD ratio]",
                        [rel_tt, rel_as], [0.0, 0.0], ok, PAPER))

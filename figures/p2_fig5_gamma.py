@@ -109,7 +109,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     diffs = [C.paired_diff(ft[i], ft[0]) for i in range(1, len(g))]
     ok = all(d <= C.K_SIGMA * s for d, s in diffs)
     res.append(C.claim(f"{NAME}.gamma_not_worse", "Residual learning with γ ∈ (0, 0.4] is not worse than γ = 0 "
-                       "(P2 Fig. 5; docs/theory/theorems.md#property-checks (property 14))", "floor(γ) − floor(0) ≤ 3 se for every γ > 0",
+                       "(P2 Fig. 5; docs/theory/theorems.md#property-checks (property 14))",
+                       "floor(γ) − floor(0) ≤ 3 se for every γ > 0",
                        [d for d, _ in diffs], [C.K_SIGMA * s for _, s in diffs], ok, PAPER))
     if len(g) >= 3:
         first, s1 = C.paired_diff(ft[0], ft[1])

@@ -53,7 +53,7 @@ def predictions(dev: Any, w_star: np.ndarray, L: float, sigma: float) -> dict[st
     ws = float(dev.symmetric_point)
     h = 1e-6
     dR = float((_R(dev, ws + h) - _R(dev, ws - h)) / (2 * h))
-    pen = np.array([brentq(lambda w: L * (w - t) + big * float(_R(dev, w)), ws, t, xtol=1e-14) for t in w_star])
+    pen = np.array([brentq(lambda w, t=t: L * (w - t) + big * float(_R(dev, w)), ws, t, xtol=1e-14) for t in w_star])
     corrected = (L * w_star + big * dR * ws) / (L + big * dR)
     printed = (L * w_star - big * dR * ws) / (L - big * dR)
     d2, _ = asgd_quadratic_fixed_point(L, w_star, sigma, dev)

@@ -34,7 +34,9 @@ SEED = 20250516
 SCALES = {k: dict(v) for k, v in R.SCALES.items()}
 
 K = 2.0          # claims use mean ± K standard errors over seeds
-CLOSE = 0.05     # "close to digital" / "graceful": within 5 accuracy points (docs/theory/transfer-study.md#transfer-acceptance "a few points")
+# "close to digital" / "graceful": within 5 accuracy points (docs/theory/transfer-study.md#transfer-acceptance
+# "a few points")
+CLOSE = 0.05
 
 
 def compute(cfg: dict, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
@@ -103,7 +105,8 @@ def plot(data: dict[str, np.ndarray], cfg: dict) -> Any:
 
 def claims(data: dict[str, np.ndarray], cfg: dict) -> list[dict]:
     out: list[dict] = []
-    src = "arXiv 2505.11067 (abstract) / docs/theory/transfer-study.md#transfer-claims; docs/theory/transfer-study.md#transfer-acceptance"
+    src = ("arXiv 2505.11067 (abstract) / docs/theory/transfer-study.md#transfer-claims; "
+           "docs/theory/transfer-study.md#transfer-acceptance")
     dig, sgd, ctt = _final(data, "digital"), _final(data, "sgd"), _final(data, "c-ttv2")
     n = len(dig)
     if n < 2:   # the quick scale has one seed: no uncertainty, no verdicts
@@ -155,7 +158,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict) -> list[dict]:
         lo, hi = int(np.argmin(vals)), int(np.argmax(vals))
         d, s = C.paired_diff(a[hi], a[lo])
         out.append(C.claim("states_matter", f"c-TTv2 with {vals[hi]:g} states beats {vals[lo]:g} states",
-                           f"difference > {K:g}·se", d, K * s, d > K * s, "docs/theory/transfer-study.md#transfer-acceptance"))
+                           f"difference > {K:g}·se", d, K * s, d > K * s,
+                           "docs/theory/transfer-study.md#transfer-acceptance"))
     diagnostics = [  # (sweep, claim id, statement from the swept values, source): last value beats the first
         ("transfer_cap_4000", "transfer_cap_limits_many_states",
          lambda v: f"diagnostic (ours): at 4000 states c-TTv2 is limited by the one-pulse-per-read transfer cap — "

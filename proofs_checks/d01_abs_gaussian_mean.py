@@ -46,7 +46,8 @@ def check_d01_abs_gaussian_mean() -> CheckOutcome:
     ok = ok_integral and ok_even and ok_stationary and ok_convex and ok_min and ok_series and err < 1e-8
     return CheckOutcome(
         name="d01_abs_gaussian_mean",
-        claim="E|mu + sigma Z| = sigma sqrt(2/pi) exp(-mu^2/(2 sigma^2)) + mu erf(mu/(sigma sqrt 2)); even, convex, min sigma sqrt(2/pi)",
+        claim="E|mu + sigma Z| = sigma sqrt(2/pi) exp(-mu^2/(2 sigma^2)) + mu erf(mu/(sigma sqrt 2)); even, convex, "
+              "min sigma sqrt(2/pi)",
         source="D1 (docs/theory/derivations.md); docs/theory/device-model.md#noise-model",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),

@@ -47,13 +47,15 @@ def check_d03_asgd_fixed_point() -> CheckOutcome:
     ok = ok_eq and ok_ref and ok_approx and residual < 1e-12 and err < 1e-10 and between and ok_order
     return CheckOutcome(
         name="d03_asgd_fixed_point",
-        claim="scalar Analog SGD mean-field root w_s = 0.35310, floor 0.021580 (L = tau = 1, w* = sigma = 0.5) < sigma^2 S < 4 sigma^2 S",
+        claim="scalar Analog SGD mean-field root w_s = 0.35310, floor 0.021580 (L = tau = 1, w* = sigma = 0.5) < "
+              "sigma^2 S < 4 sigma^2 S",
         source="D3 (docs/theory/derivations.md) (D1, D2)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=(f"equation = D2 for ALD: {ok_eq}; w_s = {w_s:.6f}, floor = {fl:.6f}, h(w_s) = {residual:.1e}; "
                  f"approx w_s = {w_a:.5f}; sigma^2 S(w_s) = {sigma2S:.5f}, 4 sigma^2 S = {4 * sigma2S:.5f}; "
-                 f"bisection vs brentq on {root_brent.size} settings: max diff {err:.1e}, roots between 0 and w*: {between}"),
+                 f"bisection vs brentq on {root_brent.size} settings: max diff {err:.1e}, roots between 0 and w*: "
+                 f"{between}"),
     )
 
 

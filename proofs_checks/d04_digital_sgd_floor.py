@@ -27,11 +27,13 @@ def check_d04_digital_sgd_floor() -> CheckOutcome:
     ok = ok_dist and ok_grad and ok_limit and abs(val - 0.01 * 0.25 / 1.99) < 1e-15
     return CheckOutcome(
         name="d04_digital_sgd_floor",
-        claim="digital SGD: E(w-w*)^2 = alpha sigma^2/(L(2 - alpha L)), E||grad f||^2 = alpha L sigma^2/(2 - alpha L) -> 0",
+        claim="digital SGD: E(w-w*)^2 = alpha sigma^2/(L(2 - alpha L)), "
+              "E||grad f||^2 = alpha L sigma^2/(2 - alpha L) -> 0",
         source="D4 (docs/theory/derivations.md)",
         method="sympy",
         passed=bool(ok),
-        details=f"AR(1) stationary variance = bound: {ok_dist}; gradient = L^2 v: {ok_grad}; limit alpha->0 = 0: {ok_limit}; "
+        details=f"AR(1) stationary variance = bound: {ok_dist}; gradient = L^2 v: {ok_grad}; limit alpha->0 = 0: "
+                f"{ok_limit}; "
                 f"value at alpha = 0.01, L = 1, sigma = 0.5: {val:.6g}",
     )
 

@@ -33,7 +33,8 @@ def check_d05_implicit_penalty_minimizer() -> CheckOutcome:
     ok = ok_min and ok_convex and ok_d5 and ok_d3 and slope > 2.8
     return CheckOutcome(
         name="d05_implicit_penalty_minimizer",
-        claim="argmin (L/2)(w-w*)^2 + Sigma w^2/(2 tau) = L w*/(L + Sigma/tau) = D3 approximation; matches the exact root to O(w*^3)",
+        claim="argmin (L/2)(w-w*)^2 + Sigma w^2/(2 tau) = L w*/(L + Sigma/tau) = D3 approximation; "
+              "matches the exact root to O(w*^3)",
         source="D5 (docs/theory/derivations.md); P2 Theorem 1",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),

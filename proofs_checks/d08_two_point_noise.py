@@ -1,4 +1,5 @@
-r"""D8 (docs/theory/derivations.md) and the factor-4 erratum of P1 Theorem 3 (lower-bound instance, App. G.2 eqs 66–68, 83, 98).
+r"""D8 (docs/theory/derivations.md) and the factor-4 erratum of P1 Theorem 3 (lower-bound instance, App. G.2
+eqs 66–68, 83, 98).
 
 Claim: the two-point noise ξ⁺ = s√((1−p)/p) w.p. p, ξ⁻ = −s√(p/(1−p)) w.p. 1 − p, p = ½(1 − w/τ),
 s = σ/√D has E ξ = 0, E ξ² = σ²/D and, while g + ξ⁻ < 0 < g + ξ⁺,
@@ -86,7 +87,8 @@ def check_d08_two_point_noise() -> CheckOutcome:
     rejects_4 = abs(mc["extrap"] - 4 * mc["sigma2S"]) > tol and mc["mean1"] < 4 * mc["sigma2S"]
     ok = all(sym.values()) and supports_1 and rejects_4
     details = ("; ".join(f"{k}: {v}" for k, v in sym.items())
-               + f"; MC (2x1500 chains, D=1, L=tau=1, sigma=0.1, w*=0.2): E||grad f||^2 = {mc['mean1']:.4e} +- {mc['se1']:.1e}"
+               + f"; MC (2x1500 chains, D=1, L=tau=1, sigma=0.1, w*=0.2): E||grad f||^2 = {mc['mean1']:.4e} +- "
+                 f"{mc['se1']:.1e}"
                f" (alpha={mc['lr1']}), {mc['mean2']:.4e} +- {mc['se2']:.1e} (alpha={mc['lr2']}), alpha->0: "
                f"{mc['extrap']:.4e} +- {mc['se_extrap']:.1e}; derived sigma^2 S = {mc['sigma2S']:.4e} "
                f"(ratio {mc['ratio']:.3f}), printed 4 sigma^2 S = {4 * mc['sigma2S']:.4e}; sigma^2 S_K of the run "
@@ -95,7 +97,8 @@ def check_d08_two_point_noise() -> CheckOutcome:
         name="d08_two_point_noise",
         claim="two-point noise: E xi = 0, E xi^2 = sigma^2/D, E|g+xi| = (sigma/sqrt D) sqrt(1-w^2/tau^2) - (w/tau) g; "
               "instance floor sigma^2 S (printed: 4 sigma^2 S)",
-        source="D8 (docs/theory/derivations.md); P1 Theorem 3 (docs/theory/theorems.md#p1-thm3); P1 Theorem 3, App. G.2 eqs (66)-(68), (83), (98)",
+        source="D8 (docs/theory/derivations.md); P1 Theorem 3 (docs/theory/theorems.md#p1-thm3); "
+               "P1 Theorem 3, App. G.2 eqs (66)-(68), (83), (98)",
         method="sympy + monte carlo",
         passed=bool(ok),
         details=details,

@@ -1,4 +1,5 @@
-r"""D9 (docs/theory/derivations.md): exact n-pulse composition of the soft-bounds device and its error vs the continuous model.
+r"""D9 (docs/theory/derivations.md): exact n-pulse composition of the soft-bounds device and its error vs the
+continuous model.
 
 Claim: with pulse size δ and q± = 1 ∓ w/τ, n up-pulses give w_n = τ − (1 − δ/τ)^n(τ − w), n down-pulses
 w_n = −τ + (1 − δ/τ)^n(τ + w); the continuous model's U(w, nδ) = w + nδ(1 − w/τ) overshoots:
@@ -36,7 +37,8 @@ def check_d09_pulse_composition() -> CheckOutcome:
     down = -tau + r**n * (tau + w)
     res = {}
     res["up recursion"] = is_zero(up.subs(n, n + 1) - (up + d * (1 - up / tau))) and is_zero(up.subs(n, 0) - w)
-    res["down recursion"] = is_zero(down.subs(n, n + 1) - (down - d * (1 + down / tau))) and is_zero(down.subs(n, 0) - w)
+    res["down recursion"] = (is_zero(down.subs(n, n + 1) - (down - d * (1 + down / tau)))
+                             and is_zero(down.subs(n, 0) - w))
     cont = w + n * d * (1 - w / tau)
     res["error identity"] = is_zero(cont - up - (tau - w) * (r**n - 1 + n * d / tau))
     a, b, s = sp.symbols("a b s", real=True)
@@ -59,7 +61,8 @@ def check_d09_pulse_composition() -> CheckOutcome:
     got = apply_pulses(w0[None, :], counts[None, :], sign[None, :], cv.SoftBounds(tau_v), dwm)[0]
     closed = np.array([n_pulse_closed_form_softbounds(a_, int(k), tau_v, dwm, up=sg > 0)
                        for a_, k, sg in zip(w0, counts, sign)])
-    slow = np.array([_slow_pulses(a_, int(k), sg > 0, cv.SoftBounds(tau_v), dwm) for a_, k, sg in zip(w0, counts, sign)])
+    slow = np.array([_slow_pulses(a_, int(k), sg > 0, cv.SoftBounds(tau_v), dwm)
+                     for a_, k, sg in zip(w0, counts, sign)])
     clin = cv.CLin(tau_v, 0.25)
     got_c = apply_pulses(w0[None, :], counts[None, :], sign[None, :], clin, dwm)[0]
     slow_c = np.array([_slow_pulses(a_, int(k), sg > 0, clin, dwm) for a_, k, sg in zip(w0, counts, sign)])

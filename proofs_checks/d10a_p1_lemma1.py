@@ -36,7 +36,8 @@ def check_d10a_p1_lemma1() -> CheckOutcome:
     ok = all(ok_cases) and err < 1e-14
     return CheckOutcome(
         name="d10a_p1_lemma1",
-        claim="|w' - w| = |sign(dw) - (w - w_sym)/tau| |dw|: saturation |1 - |w-w_sym|/tau||dw|, fast reset |1 + |w-w_sym|/tau||dw|",
+        claim="|w' - w| = |sign(dw) - (w - w_sym)/tau| |dw|: saturation |1 - |w-w_sym|/tau||dw|, "
+              "fast reset |1 + |w-w_sym|/tau||dw|",
         source="P1 Lemma 1; P1 Lemma 1 / Theorem 1 (docs/theory/derivations.md); D10 (docs/theory/derivations.md)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),

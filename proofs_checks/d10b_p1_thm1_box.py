@@ -27,7 +27,8 @@ def check_d10b_p1_thm1_box() -> CheckOutcome:
             img = sp.expand(w0 + delta - x * w0)   # |delta|/tau = x
             # tau - img >= 0 and img + tau >= 0 for x in [0, 1]: both are affine in x, check the ends
             for xv in (0, 1):
-                ok_sym &= bool(sp.simplify((tau - img).subs(x, xv)) >= 0) and bool(sp.simplify((img + tau).subs(x, xv)) >= 0)
+                ok_sym &= (bool(sp.simplify((tau - img).subs(x, xv)) >= 0)
+                           and bool(sp.simplify((img + tau).subs(x, xv)) >= 0))
     rng = np.random.default_rng(11)
     tau_v = 0.8
     dev = cv.SoftBounds(tau_v)

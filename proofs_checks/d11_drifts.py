@@ -49,12 +49,14 @@ def check_d11_drifts() -> CheckOutcome:
     ok = all(res.values())
     return CheckOutcome(
         name="d11_drifts",
-        claim="drift at a critical point: ASGD -alpha E|eps| G(W) = O(alpha); TT (P = 0) -(alpha beta/tau) E|eps| W = O(alpha beta)",
+        claim="drift at a critical point: ASGD -alpha E|eps| G(W) = O(alpha); TT (P = 0) -(alpha beta/tau) E|eps| W = "
+              "O(alpha beta)",
         source="D11 (docs/theory/derivations.md); P1 eqs (11)-(13) (docs/theory/derivations.md); P1 eqs (11)-(13)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details="; ".join(f"{k}: {v}" for k, v in res.items())
-        + f"; numbers (alpha=0.05, beta=0.1, tau=1.2, w=0.4, sigma=0.3): ASGD {d_asgd:.3e} (pred {-alpha * m * w0 / tau_v:.3e}), "
+        + f"; numbers (alpha=0.05, beta=0.1, tau=1.2, w=0.4, sigma=0.3): "
+          f"ASGD {d_asgd:.3e} (pred {-alpha * m * w0 / tau_v:.3e}), "
           f"TT {d_tt:.3e} (pred {-alpha * beta * m * w0 / tau_v:.3e})",
     )
 

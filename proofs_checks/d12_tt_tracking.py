@@ -52,12 +52,15 @@ def check_d12_tt_tracking() -> CheckOutcome:
     ok = ok_p2 and ok_p1 and ok_shrink and ok_num
     return CheckOutcome(
         name="d12_tt_tracking",
-        claim="P fixed point: L(W* - W)/(L gamma + E|g|/tau) (P2); tau E[g]/E|g| (P1, gamma = 0); -> (W*-W)/gamma without noise",
-        source="D12 (docs/theory/derivations.md); P1 eqs (11)-(13) (docs/theory/derivations.md); P2 §4 (residual learning) (docs/theory/algorithms.md#mixing-gamma)",
+        claim="P fixed point: L(W* - W)/(L gamma + E|g|/tau) (P2); tau E[g]/E|g| (P1, gamma = 0); -> (W*-W)/gamma "
+              "without noise",
+        source="D12 (docs/theory/derivations.md); P1 eqs (11)-(13) (docs/theory/derivations.md); P2 §4 (residual "
+               "learning) (docs/theory/algorithms.md#mixing-gamma)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"P2 solve = bound: {ok_p2}; P1 solve = bound: {ok_p1}; E|g| -> 0 gives P*(W): {ok_shrink}; "
-                f"toolkit mean map fixed point {p:.10f} vs formula {pred_q:.10f} (same quantiles), {pred:.8f} (D1 E|g| = {m:.5f}); "
+                f"toolkit mean map fixed point {p:.10f} vs formula {pred_q:.10f} (same quantiles), "
+                f"{pred:.8f} (D1 E|g| = {m:.5f}); "
                 f"P*(W) = {(wsv - wv) / gam:.3f}",
     )
 

@@ -40,13 +40,15 @@ def check_d13_tt_clin_floor() -> CheckOutcome:
     ok = ok_sol and ok_floor and ok_free and ok_ratio and ok_small
     return CheckOutcome(
         name="d13_tt_clin_floor",
-        claim="TT with c_Lin on P: E grad f = c E|grad f + eps| ~ c sigma sqrt(2/pi); floor c^2 (2/pi) sigma^2, free of tau, gamma, W*, step sizes",
+        claim="TT with c_Lin on P: E grad f = c E|grad f + eps| ~ c sigma sqrt(2/pi); "
+              "floor c^2 (2/pi) sigma^2, free of tau, gamma, W*, step sizes",
         source="D13 (docs/theory/derivations.md); P2 §4.4, Fig. 2",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"P drift at 0 solved: {ok_sol}; floor = bound: {ok_floor}; free symbols {{c, sigma}}: {ok_free}; "
                 f"G(0)/F(0) = -c: {ok_ratio}; self-consistent vs approximation: rel. diff {rel[0]:.1e} (c=0.02) .. "
-                f"{rel[-1]:.2f} (c=0.5); at c = 0.3, sigma = 0.5: {float(get_bound('d13.tt_clin_floor')(c_lin=0.3, sigma=0.5)):.4f}",
+                f"{rel[-1]:.2f} (c=0.5); at c = 0.3, sigma = 0.5: "
+                f"{float(get_bound('d13.tt_clin_floor')(c_lin=0.3, sigma=0.5)):.4f}",
     )
 
 

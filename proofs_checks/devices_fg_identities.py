@@ -98,7 +98,8 @@ def check_devices_fg_identities() -> CheckOutcome:
     return CheckOutcome(
         name="devices_fg_identities",
         claim="q+, q-, F, G, symmetric point of all 7 device classes match sympy; M = q+q- = F^2 - G^2",
-        source="P1 eq (6)-(8), App. C.1; P2 eq (3)-(5), (144)-(145); docs/theory/device-model.md#response-functions; docs/theory/device-model.md#devices",
+        source="P1 eq (6)-(8), App. C.1; P2 eq (3)-(5), (144)-(145); docs/theory/device-model.md#response-functions; "
+               "docs/theory/device-model.md#devices",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"max |class - sympy| over 8 devices x 2001 points = {worst:.2e}; " + "; ".join(notes),

@@ -39,11 +39,13 @@ def check_p1_assumption5_gaussian_c() -> CheckOutcome:
     ok = ok_sym and abs(inf_num - c_corr) < 1e-12 and abs(mc - c_corr) < 3 * se and mc < c_print - 10 * se
     return CheckOutcome(
         name="p1_assumption5_gaussian_c",
-        claim="eps_i ~ N(0, sigma^2/D): inf_g E|g + eps_i| = sigma sqrt(2/(pi D)), so c = sqrt(2/(pi D)) (printed sqrt(2/pi))",
+        claim="eps_i ~ N(0, sigma^2/D): inf_g E|g + eps_i| = sigma sqrt(2/(pi D)), "
+              "so c = sqrt(2/(pi D)) (printed sqrt(2/pi))",
         source="P1 Assumption 5, App. D.2; docs/theory/device-model.md#noise-model",
         method="sympy + numeric (dense evaluation) + monte carlo",
         passed=bool(ok),
-        details=f"symbolic minimum at g = 0 equals sigma sqrt(2/(pi D)): {ok_sym}; D = 41: dense inf/sigma = {inf_num:.5f}, "
+        details=f"symbolic minimum at g = 0 equals sigma sqrt(2/(pi D)): {ok_sym}; D = 41: dense inf/sigma = "
+                f"{inf_num:.5f}, "
                 f"MC E|eps_i|/sigma = {mc:.5f} +- {se:.5f}; corrected c = {c_corr:.5f}, printed c = {c_print:.5f}",
         erratum=f"printed: c = sqrt(2/pi) = {c_print:.4f} | corrected: c = sqrt(2/(pi D)) = {c_corr:.4f} (D = 41) | "
                 f"Monte Carlo E|eps_i|/sigma = {mc:.4f} +- {se:.4f}",

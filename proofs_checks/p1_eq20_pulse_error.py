@@ -68,7 +68,8 @@ def check_p1_eq20_pulse_error() -> CheckOutcome:
                 f"{results['nearest'][1]:.1%} (nearest) / {results['ceil'][1]:.1%} (ceil) of cases, "
                 f"worst ratio {max(results['nearest'][2], results['ceil'][2]):.3g}; tau=1 counterexample "
                 f"(w=-0.9, delta=0.01, dW=0.001): error {e1:.4g} > transcribed bound {p1:.4g}",
-        erratum=f"printed (as transcribed): delta/tau + dW^2/(2 tau) (fails, e.g. error {e1:.4g} vs {p1:.4g} at tau=1) | "
+        erratum=f"printed (as transcribed): delta/tau + dW^2/(2 tau) "
+                f"(fails, e.g. error {e1:.4g} vs {p1:.4g} at tau=1) | "
                 f"corrected: ((tau - w)/tau)(|n delta - dW| + n(n-1) delta^2/(2 tau)) (0 violations)",
     )
 

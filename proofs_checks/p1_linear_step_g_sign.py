@@ -46,9 +46,11 @@ def check_p1_linear_step_g_sign() -> CheckOutcome:
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"(q- - q+)/2 = corrected: {ok_corr}, = printed: {not ok_not_printed}; reduces to (w - w_sym)/tau at "
-                f"tau_max = -tau_min: corrected {ok_reduces}, printed {printed_reduces}; LinearStep(1.2, -0.7, 0.1).G vs "
+                f"tau_max = -tau_min: corrected {ok_reduces}, printed {printed_reduces}; "
+                f"LinearStep(1.2, -0.7, 0.1).G vs "
                 f"corrected: {err_corr:.1e}, vs printed: {err_print:.2f}",
-        erratum="printed: G = -1/2 (1/tau_max - 1/tau_min)(w - w_sym) | corrected: G = +1/2 (1/tau_max - 1/tau_min)(w - w_sym) "
+        erratum="printed: G = -1/2 (1/tau_max - 1/tau_min)(w - w_sym) "
+                "| corrected: G = +1/2 (1/tau_max - 1/tau_min)(w - w_sym) "
                 f"| at w - w_sym = 1, tau_max = 1.2, tau_min = -0.7: printed {-(0.5 * (1 / 1.2 + 1 / 0.7)):.4f}, "
                 f"corrected {0.5 * (1 / 1.2 + 1 / 0.7):.4f}",
     )

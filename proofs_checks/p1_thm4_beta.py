@@ -39,15 +39,19 @@ def check_p1_thm4_beta() -> CheckOutcome:
     ok = ok_ratio and ok_cond and ok_nonempty and ok_fig3
     return CheckOutcome(
         name="p1_thm4_beta",
-        claim="P1 Thm 4 proof uses beta = 8 alpha L tau^2 D / sigma^2 (window lower end); the statement's 8 alpha L is smaller by tau^2 D / sigma^2",
+        claim="P1 Thm 4 proof uses beta = 8 alpha L tau^2 D / sigma^2 (window lower end); the statement's 8 alpha L is "
+              "smaller by tau^2 D / sigma^2",
         source="P1 Theorem 4, App. H eqs (137)-(138); P1 Theorem 4 (docs/theory/theorems.md#p1-thm4)",
         method="sympy",
         passed=bool(ok),
-        details=f"proof/statement = tau^2 D/sigma^2: {ok_ratio}; equal iff sigma^2 = tau^2 D: {ok_cond}; window non-empty iff "
-                f"alpha^2 <= c^2 sigma^6/(512 L^2 tau^6 D^2): {ok_nonempty}; Fig. 3 (alpha = 0.03, L = 0.66, D = 41, sigma^2 = 0.41, "
+        details=f"proof/statement = tau^2 D/sigma^2: {ok_ratio}; equal iff sigma^2 = tau^2 D: {ok_cond}; "
+                f"window non-empty iff "
+                f"alpha^2 <= c^2 sigma^6/(512 L^2 tau^6 D^2): {ok_nonempty}; "
+                f"Fig. 3 (alpha = 0.03, L = 0.66, D = 41, sigma^2 = 0.41, "
                 f"tau = 1..2.5): statement beta = {b_stmt:.4f}, proof beta = {np.array2string(b_proof, precision=2)} "
                 f"(x{factor.min():.0f}..x{factor.max():.0f})",
-        erratum=f"printed (statement): beta = 8 alpha L = {b_stmt:.4f} | corrected (proof eq 138): beta = 8 alpha L tau^2 D/sigma^2 = "
+        erratum=f"printed (statement): beta = 8 alpha L = {b_stmt:.4f} | "
+                f"corrected (proof eq 138): beta = 8 alpha L tau^2 D/sigma^2 = "
                 f"{b_proof.min():.2f}..{b_proof.max():.2f} for P1 Fig. 3 settings",
     )
 

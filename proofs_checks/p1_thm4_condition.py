@@ -1,4 +1,5 @@
-r"""P1 Theorem 4's condition 33P²max/τ² < 1 evaluated for the paper's own Fig. 3 settings (docs/theory/theorems.md#property-checks (property 16)).
+r"""P1 Theorem 4's condition 33P²max/τ² < 1 evaluated for the paper's own Fig. 3 settings
+(docs/theory/theorems.md#property-checks (property 16)).
 
 Claim: with P²max = 41L²τ⁴D/(c²σ²), the condition reads 33·41L²τ²D/(c²σ²) < 1. For P1 Fig. 3 (L ≈ 0.66,
 τ ∈ [1, 2.5], D = 41, σ² ≈ 0.41 total) it is violated by ~5 orders of magnitude with the printed
@@ -37,7 +38,8 @@ def check_p1_thm4_condition() -> CheckOutcome:
     return CheckOutcome(
         name="p1_thm4_condition",
         claim="33 P_max^2/tau^2 < 1 fails for P1 Fig. 3 settings (L = 0.66, tau = 1..2.5, D = 41, sigma^2 = 0.41)",
-        source="P1 Theorem 4; P1 Theorem 4 (docs/theory/theorems.md#p1-thm4); docs/theory/theorems.md#property-checks (property 16)",
+        source="P1 Theorem 4; P1 Theorem 4 (docs/theory/theorems.md#p1-thm4); docs/theory/theorems.md#property-checks "
+               "(property 16)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"33 P_max^2/tau^2 = 33*41 L^2 tau^2 D/(c^2 sigma^2): {ok_expr}; Fig. 3, tau = {s['tau'].tolist()}: "

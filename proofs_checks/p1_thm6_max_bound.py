@@ -47,11 +47,13 @@ def check_p1_thm6_max_bound() -> CheckOutcome:
     ok = between and monotone and viol_max == 0 and frac_min > 0.3
     return CheckOutcome(
         name="p1_thm6_max_bound",
-        claim="scalar Analog GD (alpha <= 1/(2L)) moves monotonically from w0 to w*: |w_k| <= max{|w0|, |w*|} (printed: min)",
+        claim="scalar Analog GD (alpha <= 1/(2L)) moves monotonically from w0 to w*: |w_k| <= max{|w0|, |w*|} "
+              "(printed: min)",
         source="P1 Theorem 6 (App. D.1); P1 Theorems 5-8 (docs/theory/theorems.md#p1-strongly-convex)",
         method="numeric (dense evaluation)",
         passed=bool(ok),
-        details=f"20000 problems x 300 steps: always between w0 and w*: {between}; |w_k - w*| non-increasing: {monotone}; "
+        details=f"20000 problems x 300 steps: always between w0 and w*: {between}; |w_k - w*| non-increasing: "
+                f"{monotone}; "
                 f"violations of the max bound: {viol_max}; problems violating the printed min bound: {frac_min:.1%}",
         erratum=f"printed: |w_k| <= min{{|w0|, |w*|}} (violated in {frac_min:.1%} of random problems) | corrected: "
                 f"|w_k| <= max{{|w0|, |w*|}} (0 violations)",

@@ -32,13 +32,16 @@ def check_p2_hypergradient() -> CheckOutcome:
     ok = ok_pstar and ok_identity and ok_jac and ok_hyper and not printed_ok and only_gamma_1
     return CheckOutcome(
         name="p2_hypergradient",
-        claim="gamma P*(W) + W = W*, grad P* = -I/gamma, grad ||P*||^2 = -(2/gamma) P* (v3 prints P* + W = W*, grad P* = -I)",
+        claim="gamma P*(W) + W = W*, grad P* = -I/gamma, grad ||P*||^2 = -(2/gamma) P* "
+              "(v3 prints P* + W = W*, grad P* = -I)",
         source="P2-CR §4 eq (9); P2-v3 §4; P2 §4 (residual learning) (docs/theory/algorithms.md#mixing-gamma)",
         method="sympy",
         passed=bool(ok),
         details=f"P* = (W* - W)/gamma: {ok_pstar}; gamma P* + W = W*: {ok_identity}; Jacobian -I/gamma: {ok_jac}; "
-                f"hypergradient -(2/gamma) P*: {ok_hyper}; printed P* + W - W* = {printed_identity} (zero only if gamma = 1: {only_gamma_1})",
-        erratum="printed (v3): P*(W) + W = W*, grad P*(W) = -I | corrected (CR): gamma P*(W) + W = W*, grad P*(W) = -I/gamma, "
+                f"hypergradient -(2/gamma) P*: {ok_hyper}; printed P* + W - W* = {printed_identity} (zero only if "
+                f"gamma = 1: {only_gamma_1})",
+        erratum="printed (v3): P*(W) + W = W*, grad P*(W) = -I "
+                "| corrected (CR): gamma P*(W) + W = W*, grad P*(W) = -I/gamma, "
                 "e.g. gamma = 0.4: Jacobian -2.5 instead of -1",
     )
 

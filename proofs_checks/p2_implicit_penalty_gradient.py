@@ -36,10 +36,11 @@ def check_p2_implicit_penalty_gradient() -> CheckOutcome:
     worst = 0.0
     grid = np.linspace(-0.8, 0.8, 81)[:, None]
     h = 1e-5
+    Sig, Lv, ws = 0.3, 1.0, 0.2
     for dev in (cv.Power(1.0, 0.5), cv.Power(1.0, 2.0), cv.Exponential(1.0, 2.0), cv.CLin(1.0, 0.3)):
-        Sig, Lv, ws = 0.3, 1.0, 0.2
         f = lambda x: 0.5 * Lv * np.sum((x - ws) ** 2, axis=-1)
-        fd = (implicit_penalty(f(grid + h), dev, Sig, grid + h) - implicit_penalty(f(grid - h), dev, Sig, grid - h)) / (2 * h)
+        fd = (implicit_penalty(f(grid + h), dev, Sig, grid + h)
+              - implicit_penalty(f(grid - h), dev, Sig, grid - h)) / (2 * h)
         exact = Lv * (grid[:, 0] - ws) + Sig * dev.G(grid[:, 0]) / dev.F(grid[:, 0])
         worst = max(worst, max_abs_diff(fd, exact))
     ok = ok_grad and ok_ald and worst < 1e-7
@@ -50,7 +51,8 @@ def check_p2_implicit_penalty_gradient() -> CheckOutcome:
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"two-coordinate c_Lin/soft-bounds gradient: {ok_grad}; f_sigma_ald derivative: {ok_ald}; "
-                f"implicit_penalty finite differences vs f' + Sigma G/F (power 0.5/2, exp 2, c_Lin 0.3; 81 points): {worst:.1e}",
+                f"implicit_penalty finite differences vs f' + Sigma G/F (power 0.5/2, exp 2, c_Lin 0.3; 81 points): "
+                f"{worst:.1e}",
     )
 
 

@@ -45,7 +45,8 @@ def check_p2_ws_linearisation() -> CheckOutcome:
         for dl in deltas:
             exact, _ = asgd_quadratic_fixed_point(1.0, ws + dl, sigma, dev)
             e_c.append(abs(exact - float(get_bound("p2.thm5.w_s")(L=1.0, w_star=ws + dl, Sigma=Sig, dR=dr, w_sym=ws))))
-            e_p.append(abs(exact - float(get_bound("p2.thm5.w_s_printed")(L=1.0, w_star=ws + dl, Sigma=Sig, dR=dr, w_sym=ws))))
+            e_p.append(abs(exact - float(get_bound("p2.thm5.w_s_printed")(L=1.0, w_star=ws + dl, Sigma=Sig, dR=dr,
+                                                                          w_sym=ws))))
         slopes[dev.name] = (float(np.polyfit(np.log(deltas), np.log(e_c), 1)[0]),
                             float(np.polyfit(np.log(deltas), np.log(e_p), 1)[0]))
     ok_slopes = all(sc > 1.8 and 0.8 < sp_ < 1.2 for sc, sp_ in slopes.values())
@@ -54,13 +55,16 @@ def check_p2_ws_linearisation() -> CheckOutcome:
     sl = "; ".join(f"{k}: corrected ~delta^{v[0]:.2f}, printed ~delta^{v[1]:.2f}" for k, v in slopes.items())
     return CheckOutcome(
         name="p2_ws_linearisation",
-        claim="W^S = (H + Sigma R'(w_sym))^-1 (H W* + Sigma R'(w_sym) w_sym) is O(delta^2)-close to the exact stationary point; printed minus signs are Theta(delta) off",
+        claim="W^S = (H + Sigma R'(w_sym))^-1 (H W* + Sigma R'(w_sym) w_sym) is O(delta^2)-close to the exact "
+              "stationary point; printed minus signs are Theta(delta) off",
         source="P2 Theorem 5, v3 eq (48); P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
-        details=f"linearised solve = p2.thm5.w_s: {ok_sym}; L = 1, W* = 0.5, Sigma/tau = 0.4: corrected {corr:.4f}, printed {prin:.4f}, "
+        details=f"linearised solve = p2.thm5.w_s: {ok_sym}; L = 1, W* = 0.5, Sigma/tau = 0.4: corrected {corr:.4f}, "
+                f"printed {prin:.4f}, "
                 f"exact mean-field root {exact_ex:.4f}; error scaling: {sl}",
-        erratum=f"printed: W^S = (H - grad R Sigma)^-1 (H W* - grad R Sigma W_sym) = {prin:.2f} | corrected: plus signs, W^S = {corr:.2f} "
+        erratum=f"printed: W^S = (H - grad R Sigma)^-1 (H W* - grad R Sigma W_sym) = {prin:.2f} "
+                f"| corrected: plus signs, W^S = {corr:.2f} "
                 f"(exact mean-field stationary point {exact_ex:.3f}; L = 1, W* = 0.5, Sigma/tau = 0.4, w_sym = 0)",
     )
 

@@ -16,7 +16,6 @@ import importlib.util
 import pathlib
 
 import numpy as np
-import pytest
 
 #: tau -> (mean plateau, standard error over 10 repeats) measured with aihwkit 1.2.0
 AIHWKIT_PLATEAU = {1.0: (3.4882e-4, 1.129e-5), 1.5: (1.4776e-4, 6.20e-6), 2.0: (1.0319e-4, 6.67e-6),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,14 @@ def test_import_layers_are_respected(capsys):
         os.chdir(cwd)
     out = capsys.readouterr().out
     assert code == 0, out
+
+
+def test_ruff_passes():
+    # the lint rules configured in pyproject.toml ([tool.ruff]) hold for the whole repository
+    pytest.importorskip("ruff", reason="ruff is a test dependency")
+    res = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def _tracked_text_files() -> list[Path]:

@@ -36,8 +36,9 @@ def test_every_bound_is_well_formed(name: str) -> None:
 
 
 def test_required_names_exist() -> None:
-    for name in ("p1.thm2", "p1.thm9", "p1.thm3.lower", "p1.thm3.lower_printed", "p1.thm4.p_max_sq", "p2.thm1.f_sigma_ald",
-                 "p2.thm5.w_s", "p2.thm5.w_s_printed", "p2.thm2", "d3.asgd_fixed_point", "d3.asgd_floor", "d4.dsgd_floor",
+    for name in ("p1.thm2", "p1.thm9", "p1.thm3.lower", "p1.thm3.lower_printed", "p1.thm4.p_max_sq",
+                 "p2.thm1.f_sigma_ald", "p2.thm5.w_s", "p2.thm5.w_s_printed", "p2.thm2", "d3.asgd_fixed_point",
+                 "d3.asgd_floor", "d4.dsgd_floor",
                  "d12.tt_tracking", "d13.tt_clin_floor"):
         assert isinstance(get_bound(name), Bound)
 
@@ -114,7 +115,8 @@ def test_p2_bounds_by_hand() -> None:
     assert v == pytest.approx(0.384, rel=1e-14)
     # 2 * 2 * 0.5 * 2.25 / (100 * 0.5)
     assert float(get_bound("p2.thm6")(f_gap=0.5, L=2.0, K=100, F_max=1.5, M_min=0.5)) == pytest.approx(0.09)
-    ex = dict(L=1.0, w_star=0.5, Sigma=0.4, dR=1.0, w_sym=0.0)           # P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1) example
+    # the example of P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1)
+    ex = dict(L=1.0, w_star=0.5, Sigma=0.4, dR=1.0, w_sym=0.0)
     assert float(get_bound("p2.thm5.w_s")(**ex)) == pytest.approx(0.5 / 1.4)
     assert float(get_bound("p2.thm5.w_s_printed")(**ex)) == pytest.approx(0.5 / 0.6)
     # f_Sigma at w = 0.2: 0.5 * 0.09 + 0.4 * 0.01 / 2
@@ -166,7 +168,8 @@ def test_broadcasting_explicit_and_implicit() -> None:
     inst = get_bound("p1.thm3.instance_floor")(L=1.0, w_star=np.array([0.05, 0.1, 0.2]), sigma=0.1, tau=1.0, D=1)
     assert inst.shape == (3,) and np.all(np.diff(inst) > 0)
     floors = get_bound("d3.asgd_floor")(L=1.0, w_star=0.5, sigma=np.array([0.1, 0.5, 1.0]), tau=1.0)
-    assert floors.shape == (3,) and np.all(np.diff(floors) > 0)       # floor increases with sigma (docs/theory/theorems.md#property-checks (property 6))
+    # the floor increases with sigma (docs/theory/theorems.md#property-checks (property 6))
+    assert floors.shape == (3,) and np.all(np.diff(floors) > 0)
 
 
 # -- check() verdicts ---------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402 - only after the importorskip
 
-from convergence.cli.main import main
+from convergence.cli.main import main  # noqa: E402 - kept below the importorskip with the other imports
 
 NASTY = ["inf", "-inf", "nan", "1e400", "-1e400", "1e12", "4000000000", "99999999999999999999999", "-1", "0",
          "1.5", "", " ", "abc", "\u0669", "\uff11", "1_0", "0x10", "2", "0.5", "1e-400", "\u00e9\u00e8", "\x00"]

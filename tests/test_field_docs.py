@@ -22,7 +22,8 @@ def _documented_fields(cls: type) -> set[str]:
     out = set()
     for stmt, nxt in zip(body, body[1:]):
         if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and isinstance(nxt, ast.Expr)
-                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str) and nxt.value.value.strip()):
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)
+                and nxt.value.value.strip()):
             out.add(stmt.target.id)
     return out
 

@@ -12,7 +12,7 @@ import convergence as cv
 from convergence.physics import periphery
 from convergence.nn import layers as L
 from convergence.nn import losses, optim
-from convergence.nn.model import Sequential, fcn, lenet
+from convergence.nn.model import fcn, lenet
 
 F64 = np.float64
 
@@ -286,7 +286,7 @@ def test_tiki_taka_columnwise_transfers_one_column_per_step_cyclically(rng):
     opt = optim.TikiTakaV1(cv.SoftBounds(1.0), fast_lr=0.1, transfer_every=2, columnwise=True)
     st = opt.init(w0)
     touched = []
-    for k in range(8):
+    for _ in range(8):
         before = _named(opt, st)["w"]
         x, d = _xd(rng, i=4)
         new = opt.update(st, x, d, 0.1, None)

@@ -62,11 +62,12 @@ def test_envelope_criterion_is_the_stated_inequality(monkeypatch):
     dev, dw, c2c = SoftBounds(1.0), 0.01, 0.3
     r = 1 - dw
     orig = PulseMap._loop_unsafe
+    calls = []
     for w, n in ((0.5, 30.0), (0.9, 30.0), (0.97, 5.0), (0.6, 60.0)):
         wn = 1 - r ** n * (1 - w)
         sd = dw * c2c * math.sqrt((1 - r ** (2 * n)) / (1 - r ** 2))
         expect_safe = wn + ENVELOPE_K * sd <= 1.0 and w - ENVELOPE_K * sd >= -1.0
-        calls = []
+        calls.clear()
         monkeypatch.setattr(PulseMap, "_loop_unsafe", lambda self, *a: (calls.append(1), orig(self, *a))[1])
         PulseMap.of(dev, dw, PulseNoise(c2c, c2c)).signed(np.full((1, 1), w), np.full((1, 1), n),
                                                          np.ones((1, 1), bool), np.random.default_rng(0))

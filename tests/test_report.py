@@ -117,7 +117,8 @@ def check_{stem}():
 
 
 def test_errata_section_with_evidence_and_cache(tmp_path):
-    errata = pytest.importorskip("convergence.theory.errata", reason="convergence.theory.errata not present in this checkout")
+    errata = pytest.importorskip("convergence.theory.errata", reason="convergence.theory.errata not present in this "
+                                                                     "checkout")
     with_checks = [e for e in errata.ERRATA if e.kind == "math" and e.check]
     if len(with_checks) < 2:
         pytest.skip("convergence.theory.errata lists fewer than two math errata with checks")

@@ -78,7 +78,8 @@ def test_alternating_pulses_settle_at_the_subtracted_symmetric_point():
 def test_symmetric_point_formula_matches_equal_steps():
     """At w* − ref the up and down steps are equal (definition of the symmetric point)."""
     dev = SoftBoundsReference(dw_min=0.01, w_max=0.8, w_min=-1.2, up_down=-0.15, up_down_dtod=0.05,
-                              dw_min_dtod=0.1, w_max_dtod=0.1, w_min_dtod=0.1).realize((3, 2, 4), np.random.default_rng(1))
+                              dw_min_dtod=0.1, w_max_dtod=0.1, w_min_dtod=0.1
+                              ).realize((3, 2, 4), np.random.default_rng(1))
     ws = dev.symmetric_point
     assert np.allclose(dev.q_plus(ws), dev.q_minus(ws), rtol=0, atol=1e-12)
 
@@ -184,7 +185,8 @@ def test_coincidence_marginals_are_binomial_and_rows_correlate(sampler):
     for i in range(2):
         c = np.cov(counts[:, i, 0], counts[:, i, 1])[0, 1]
         theory = BL * q[i] * (1 - q[i]) * p[0] * p[1]
-        se = np.std((counts[:, i, 0] - counts[:, i, 0].mean()) * (counts[:, i, 1] - counts[:, i, 1].mean())) / math.sqrt(T)
+        se = np.std((counts[:, i, 0] - counts[:, i, 0].mean())
+                    * (counts[:, i, 1] - counts[:, i, 1].mean())) / math.sqrt(T)
         assert abs(c - theory) <= K * se + 1e-12
     # different rows, same column: Cov = BL p_j(1 - p_j) q_i q_i'
     c = np.cov(counts[:, 0, 1], counts[:, 1, 1])[0, 1]
@@ -323,7 +325,8 @@ def test_write_noise_redrawn_only_where_pulsed():
 @pytest.mark.parametrize("mode", ["pulse_train", "rounding", "expected"])
 def test_same_seed_same_result(mode):
     def run(seed):
-        dev = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, dw_min_dtod=0.2, dw_min_std=0.1 if mode != "expected" else 0.0)
+        dev = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, dw_min_dtod=0.2,
+                                  dw_min_std=0.1 if mode != "expected" else 0.0)
         io = IOParameters(w_noise=0.05, out_noise=0.01, inp_res=1 / 126, out_res=1 / 510, noise_management="abs_max",
                           bound_management="iterative", out_bound=3.0, inp_bound=1.0)
         tile = AnalogTile(dev, (3, 2, 4), update=UpdateParameters(mode=mode, desired_bl=7), forward_io=io,

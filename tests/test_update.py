@@ -21,7 +21,8 @@ def test_softbounds_closed_form_matches_n_pulse_formula_and_per_pulse_loop():
             for _ in range(n):  # one pulse at a time: w + s dw_min q_s(w)
                 loop = loop + (dw_min * (1 - loop / tau) if up else -dw_min * (1 + loop / tau))
             assert closed[0, 0] == pytest.approx(loop, rel=1e-12, abs=1e-14)
-            assert closed[0, 0] == pytest.approx(n_pulse_closed_form_softbounds(w0, n, tau, dw_min, up), rel=1e-12, abs=1e-14)
+            assert closed[0, 0] == pytest.approx(n_pulse_closed_form_softbounds(w0, n, tau, dw_min, up),
+                                                 rel=1e-12, abs=1e-14)
 
 
 @pytest.mark.parametrize("dev", [SoftBounds(1.3, w_sym=0.2), CLin(2.0, 0.3), LinearStep(1.0, -0.4)],

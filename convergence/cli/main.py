@@ -25,7 +25,7 @@ from convergence.cli import proofs as cli_proofs
 from convergence.cli import check as cli_check
 from convergence.cli import train as cli_nn
 from convergence.cli import transfer_study as cli_transfer
-from convergence._validate import ConfigError, available_memory, check_memory, finite_float, format_bytes, output_file
+from convergence._validate import ConfigError, available_memory, check_memory, finite_float, output_file
 from convergence.cli._args import SEED_MAX, float_arg, int_arg, interrupt_guard, interrupted, size_arg
 from convergence.physics.pulses import Pulsed
 from convergence.sim.algorithms import analog_sgd, digital_sgd, tiki_taka
@@ -157,7 +157,8 @@ def build_algorithm(args: argparse.Namespace, shape: tuple[int, int]) -> Any:
                      gamma=args.gamma, transfer_every=args.transfer_every, read_noise=args.read_noise, mode=mode)
 
 
-def simulate_bytes(args: argparse.Namespace, objective: Any, noise: Any, d: int, record_every: int) -> tuple[float, float]:
+def simulate_bytes(args: argparse.Namespace, objective: Any, noise: Any, d: int,
+                   record_every: int) -> tuple[float, float]:
     """(total, recording) estimated peak bytes of a ``simulate`` run, before anything is allocated.
 
     Per trial and weight: the algorithm's arrays (tiki-taka keeps W and P), the init, the tail sums and

@@ -21,8 +21,6 @@ import math
 import time
 from typing import Any
 
-import numpy as np
-
 from convergence.sim import algorithms
 from convergence._validate import ConfigError
 from convergence.physics.devices import SoftBounds

@@ -38,8 +38,10 @@ class ParallelSettings:
     client: Any = field(default=None, compare=False, repr=False)
 
 
+#: the settings outside any :func:`parallel_settings` block (frozen, so one shared instance is safe)
+_SERIAL = ParallelSettings()
 _SETTINGS: contextvars.ContextVar[ParallelSettings] = contextvars.ContextVar(
-    "convergence_parallel_settings", default=ParallelSettings())
+    "convergence_parallel_settings", default=_SERIAL)
 
 
 def current_settings() -> ParallelSettings:

@@ -131,7 +131,7 @@ def collect_errata(root: str | os.PathLike[str], cache_dir: str | os.PathLike[st
                     try:
                         res = {**_run_check(root, check), "key": key}
                         text = json.dumps(res, default=_json_default)
-                        _atomic_write(entry, lambda f: f.write(text.encode()))
+                        _atomic_write(entry, lambda f, text=text: f.write(text.encode()))
                     except Exception as exc:  # noqa: BLE001 - one broken check must not stop the report
                         res = {"passed": None, "details": f"check raised {type(exc).__name__}: {exc}",
                                "erratum": "", "method": "", "seconds": math.nan}
@@ -311,7 +311,8 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
         comp = f"{_secs(r.cached_compute_seconds)} (cached)" if r.from_cache else _secs(r.compute_seconds)
         v = " ".join(_verdict_html(c.verdict) for c in _claims(r)) or "—"
         P.append(f"<tr><td><a href='#{_anchor(r.name)}'>{e(r.name)}</a></td><td>{e(r.paper)}</td><td>{src}</td>"
-                 f"<td>{comp}</td><td>{'up to date' if r.plot_skipped else _secs(r.plot_seconds)}</td><td>{v}</td></tr>")
+                 f"<td>{comp}</td><td>{'up to date' if r.plot_skipped else _secs(r.plot_seconds)}</td>"
+                 f"<td>{v}</td></tr>")
     P.append("</table><h2>Claims and figures</h2>")
     for r in results:
         P.append(f"<h3 id='{_anchor(r.name)}'>{e(r.name)} — {e(r.title)}</h3>"

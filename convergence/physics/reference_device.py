@@ -41,7 +41,6 @@ P1 App. I (the papers' least-squares runs use it with all variations zero).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any, Sequence
 

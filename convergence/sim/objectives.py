@@ -82,7 +82,8 @@ class Quadratic(Objective):
             ws = np.full(d, float(finite_float("w_star", ws)))
         if ws.shape != (d,) or not np.all(np.isfinite(ws)):
             raise ConfigError(f"w_star must be a finite scalar or have length d={d} (got shape {ws.shape})")
-        for k, v in (("d", d), ("L", L), ("mu", mu), ("w_star", ws), ("h", np.linspace(mu, L, d) if d > 1 else np.array([L]))):
+        for k, v in (("d", d), ("L", L), ("mu", mu), ("w_star", ws),
+                     ("h", np.linspace(mu, L, d) if d > 1 else np.array([L]))):
             object.__setattr__(self, k, v)
 
     def value(self, w: Array) -> Array:

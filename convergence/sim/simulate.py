@@ -268,7 +268,7 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
             metrics["grad_norm_sq"][r] = np.einsum("td,td->t", grad, grad)
             diff = x - w_star
             metrics["dist_sq"][r] = np.einsum("td,td->t", diff, diff)
-            for a_name, arr, dev in analog:
+            for a_name, _arr, _dev in analog:
                 metrics[f"sat_{a_name}"][r] = sat_max[a_name]
                 metrics[f"s_k_{a_name}"][r] = s_sum[a_name] / (k + 1)
                 metrics[f"s_k_generic_{a_name}"][r] = s_gen_sum[a_name] / (k + 1)

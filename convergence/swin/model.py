@@ -538,7 +538,8 @@ def loss_and_grads(params: Params, x: Array, y: Array, cfg: SwinConfig) -> tuple
 
 
 def sharded_loss_and_grads(params: Params, x: Array, y: Array, cfg: SwinConfig, *, keep_io: Any = (),
-                           shards: int = 2) -> tuple[float, Params, dict[str, tuple[tuple[Array, ...], tuple[Array, ...]]]]:
+                           shards: int = 2
+                           ) -> tuple[float, Params, dict[str, tuple[tuple[Array, ...], tuple[Array, ...]]]]:
     """Data-parallel forward + backward: the batch is cut into ``shards`` contiguous parts whose
     forward and backward passes run on worker threads (:func:`convergence.nn._fastmath.run_tasks`, BLAS
     single-threaded inside), with the loss normalised over the whole batch.

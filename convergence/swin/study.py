@@ -111,7 +111,8 @@ def load_tasks(*, n_per_class: int, n_test: int, n_source: int | None = None, n_
         xs, ys, xst, yst = gray(src.x_train), src.y_train, gray(src.x_test), src.y_test
         keep_t = tgt.y_train < 5
         keep_tt = tgt.y_test < 5
-        xt, yt, xtt, ytt = gray(tgt.x_train[keep_t]), tgt.y_train[keep_t], gray(tgt.x_test[keep_tt]), tgt.y_test[keep_tt]
+        xt, yt = gray(tgt.x_train[keep_t]), tgt.y_train[keep_t]
+        xtt, ytt = gray(tgt.x_test[keep_tt]), tgt.y_test[keep_tt]
         info = {"source": f"CIFAR-10 ({c10})", "target": f"CIFAR-100 fine classes 0-4 ({c100})", "img": 32}
     else:
         fm = D.load_mnist_like("fashion-mnist")

@@ -52,7 +52,8 @@ class Erratum:
 ERRATA: tuple[Erratum, ...] = (
     Erratum("p1-thm3-factor4", "P1 Theorem 3, App. G.2 eq (98)",
             "the lower-bound instance has error 4 sigma^2 S_K + Theta(alpha) (so 4 sigma^2 S_K cannot be improved)",
-            "the instance gives sigma^2 S_K + Theta(alpha): eq (98) drops the 1/2 in sqrt(p(1-p)) = sqrt(1-w^2/tau^2)/2; "
+            "the instance gives sigma^2 S_K + Theta(alpha): "
+            "eq (98) drops the 1/2 in sqrt(p(1-p)) = sqrt(1-w^2/tau^2)/2; "
             "Omega(sigma^2 S_K + 1/sqrt K) survives, a factor-4 gap between bound and instance remains",
             check="d08_two_point_noise",
             bounds=("p1.thm3.lower", "p1.thm3.lower_printed", "p1.thm3.instance_floor",
@@ -98,7 +99,8 @@ ERRATA: tuple[Erratum, ...] = (
             "tau ablation of Fig. 4-left", "file duplicates S2 (tau in {1, 1.5, 2, 2.5}); Fig. 4-left settings missing",
             kind="code"),
     Erratum("p2-s1-legend", "P2 repo NeurIPS-2025/S1-TT-fails.py",
-            "legend: '-'/'*' = Tiki-Taka", "the '-'/'*' curves come from run_AGD (legend appears swapped)", kind="code"),
+            "legend: '-'/'*' = Tiki-Taka", "the '-'/'*' curves come from run_AGD (legend appears swapped)",
+            kind="code"),
     Erratum("p2-tables-identical", "P2 Table 1 vs Table 5 (CR)",
             "power and exponential responses", "identical numbers in both tables (likely copy error)",
             kind="presentation"),

@@ -1,4 +1,5 @@
-r"""Hypothesis property tests of the papers' claims (docs/theory/theorems.md#property-checks (property 1–16)) over random instances.
+r"""Hypothesis property tests of the papers' claims (docs/theory/theorems.md#property-checks (property 1–16)) over
+random instances.
 
 Each test draws devices, τ, σ, step sizes and *seeds* (never generators), constrains the inputs
 to the claim's hypotheses by construction, and pins the papers' / the theory guide's reference setting
@@ -405,9 +406,11 @@ def _instance_run(D, L, tau, w_star, sigma, seed, trials, lr_frac=0.1, steps_fac
 @scaled(5)
 @given(D=st.sampled_from([1, 2, 4]), L=st.floats(0.5, 2.0), tau=st.floats(0.5, 2.0), frac=st.floats(0.1, 0.25),
        sign=st.sampled_from([-1.0, 1.0]), s=st.floats(0.3, 1.0), seed=seeds())
-@example(D=1, L=1.0, tau=1.0, frac=0.2, sign=1.0, s=0.1 * 4 * math.sqrt(3), seed=0)   # P1 Theorem 3 (docs/theory/theorems.md#p1-thm3): σ = 0.1
+# P1 Theorem 3 (docs/theory/theorems.md#p1-thm3): σ = 0.1
+@example(D=1, L=1.0, tau=1.0, frac=0.2, sign=1.0, s=0.1 * 4 * math.sqrt(3), seed=0)
 def test_p1_lower_bound_instance_supports_constant_1_not_4(D, L, tau, frac, sign, s, seed):
-    """P1 Thm 3 (App. G.2): on the two-point instance the floor is σ²S (D8 (docs/theory/derivations.md)), not the printed 4σ²S.
+    """P1 Thm 3 (App. G.2): on the two-point instance the floor is σ²S (D8 (docs/theory/derivations.md)), not the
+    printed 4σ²S.
 
     Conditions by construction: |w*| ≤ τ/4, σ ≤ τL√D/(4√3), α ≤ min{1/(2L), 1/(L + 6σ/(τ√D))}.
     Also the Ω(σ²S_K) direction: at each α > 0 the error is ≥ σ²S_K (S_K of the run) up to 15 %.
@@ -427,7 +430,8 @@ def test_p1_lower_bound_instance_supports_constant_1_not_4(D, L, tau, frac, sign
 
 
 def test_instance_floor_reproduces_theory_reference_numbers():
-    """P1 Theorem 3 (docs/theory/theorems.md#p1-thm3): D = 1, L = τ = 1, σ = 0.1, w* = 0.2 gives σ²S = 3.41e-4 (4σ²S = 1.36e-3)."""
+    """P1 Theorem 3 (docs/theory/theorems.md#p1-thm3): D = 1, L = τ = 1, σ = 0.1, w* = 0.2 gives σ²S = 3.41e-4
+    (4σ²S = 1.36e-3)."""
     assert instance_floor(1.0, 0.2, 0.1, 1.0, 1) == pytest.approx(3.41e-4, abs=0.005e-4)
 
 
@@ -446,7 +450,8 @@ def test_p1_lower_bound_instance_paper_scale():
        sign=st.sampled_from([-1.0, 1.0]), sigma=st.floats(0.3, 1.0), seed=seeds())
 @example(L=1.0, tau=1.0, sym=0.0, dist=0.5, sign=1.0, sigma=0.5, seed=0)
 def test_10_stationary_point_is_the_implicit_penalty_minimiser(L, tau, sym, dist, sign, sigma, seed):
-    """P2 Thm 1/5 (corrected sign, P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1); D5 (docs/theory/derivations.md)): Analog SGD settles at argmin f + (Σ/2τ)(w − w⋄)²,
+    """P2 Thm 1/5 (corrected sign, P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1); D5
+    (docs/theory/derivations.md)): Analog SGD settles at argmin f + (Σ/2τ)(w − w⋄)²,
     Σ = σ√(2/π), up to |w_s − w⋄| g²/(σ√(2π) τ (L + Σ/τ)) (third order in |w* − w⋄|, from
     E|g + ε| ≤ Σ + g²/(σ√(2π))); the printed-sign W^S is rejected."""
     w_sym, w_star = sym * tau, sym * tau + sign * dist * tau
@@ -473,11 +478,11 @@ def test_10_stationary_point_is_the_implicit_penalty_minimiser(L, tau, sym, dist
        frac=st.floats(-0.6, 0.6), lr=st.floats(0.01, 0.1), sigma=st.floats(0.2, 1.0), seed=seeds())
 @example(dev=cv.SoftBounds(1.0), frac=0.5, lr=0.05, sigma=0.5, seed=0)
 def test_10_11_one_step_drift_at_a_critical_point(dev, frac, lr, sigma, seed):
-    """P1 eqs 11–12, P2 eq 6, D11 (docs/theory/derivations.md): at ∇f(W) = 0 the mean one-step drift is −αE|ε|G(W) for Analog SGD
+    """P1 eqs 11–12, P2 eq 6, D11 (docs/theory/derivations.md): at ∇f(W) = 0 the mean one-step drift is −αE|ε|G(W)
+    for Analog SGD
     (toward W⋄) and −αβE|ε|G(W) for Tiki-Taka with P = 0 on a zero-shifted P device (order αβ)."""
     lo, hi = dev.bounds
-    w = dev.symmetric_point + frac * (hi - lo) / 2
-    obj = cv.Quadratic(d=1, L=1.0, w_star=w)               # W = W* is a critical point
+    w = dev.symmetric_point + frac * (hi - lo) / 2             # W = W*: a critical point of f = (L/2)|W - W*|^2
     n = 40_000
     G = float(dev.G(w))
     rng = np.random.default_rng(seed)
@@ -527,9 +532,10 @@ def test_12_tiki_taka_floor_vanishes_with_the_step_size_and_P_stays_inside(dev, 
 @scaled(3)
 @given(tau=st.floats(0.7, 2.0), c=st.floats(0.15, 0.4), sigma=st.floats(0.3, 1.0), frac=st.floats(-0.5, 0.5),
        seed=seeds())
-@example(tau=1.0, c=0.3, sigma=0.5, frac=0.5, seed=0)                 # D13 (docs/theory/derivations.md) verification setting
+@example(tau=1.0, c=0.3, sigma=0.5, frac=0.5, seed=0)  # D13 (docs/theory/derivations.md) verification setting
 def test_13_shifted_symmetric_point_gives_tiki_taka_a_floor_near_D13(tau, c, sigma, frac, seed):
-    """P2 Assumption 4 / Fig. 2, D13 (docs/theory/derivations.md): with c_Lin ≠ 0 Tiki-Taka's bias (E∇f)² does not vanish with the
+    """P2 Assumption 4 / Fig. 2, D13 (docs/theory/derivations.md): with c_Lin ≠ 0 Tiki-Taka's bias (E∇f)² does not
+    vanish with the
     step size and sits near c²(2/π)σ² (self-consistent: g = c E|g + ε|). The approach to D13 is slow in the
     step size (≈ 25 % off at lr = 0.01 in some settings), so the tolerance is a factor [0.6, 1.6]."""
     g_sc = brentq(lambda g: g - c * abs_gauss(g, sigma), 0.0, 10 * sigma)
@@ -624,7 +630,8 @@ def test_15_rlv2_transfers_at_most_one_pulse_per_element(tau, dw, beta, lr_fast,
 @given(g=st.floats(-3.0, 3.0), sigma=st.floats(0.05, 2.0), D=st.integers(1, 64), seed=seeds())
 @example(g=0.0, sigma=1.0, D=41, seed=0)
 def test_16_first_absolute_moment_of_gaussian_noise(g, sigma, D, seed):
-    """P1 Assumption 5 / docs/theory/device-model.md#noise-model; D1 (docs/theory/derivations.md): E|g + ε| ≥ σ√(2/π) for ε ~ N(0, σ²) (exact, = D1); with the
+    """P1 Assumption 5 / docs/theory/device-model.md#noise-model; D1 (docs/theory/derivations.md): E|g + ε| ≥ σ√(2/π)
+    for ε ~ N(0, σ²) (exact, = D1); with the
     per-coordinate variance σ²/D of Assumption 5 the constant is √(2/(πD)) — the printed √(2/π) fails
     at g = 0 for D ≥ 2."""
     # 12 examples x 3 Monte Carlo comparisons: a Bonferroni margin of 4.5 standard errors keeps the chance of
@@ -669,7 +676,8 @@ def test_16_theorem_4_condition_fails_for_the_fig3_settings_by_orders_of_magnitu
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["analog-sgd", "tiki-taka", "digital-sgd"])
 def test_battery_full_budget_on_builtins(algorithm):
-    """Paper-scale battery (budget ``full``): the classification holds with 4 step sizes (down to 0.003) and 512 trials each."""
+    """Paper-scale battery (budget ``full``): the classification holds with 4 step sizes (down to 0.003) and 512
+    trials each."""
     report = cv.check(algorithm, budget="full")
     assert report.all_hold, report.table()
     expected = {"analog-sgd": "biased", "tiki-taka": "exact", "digital-sgd": "exact"}[algorithm]

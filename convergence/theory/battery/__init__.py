@@ -52,8 +52,8 @@ from convergence.theory.battery._target import (BUILTIN_FACTORIES, analog_sgd_fa
 from convergence.theory.verdicts import Claim, Verdict
 
 __all__ = ["check", "CheckReport", "ClaimResult", "Claim", "Verdict", "CLAIMS", "BUDGETS", "Budget", "VERDICTS",
-           "FAILING", "resolve_factory", "parse_claims", "BUILTIN_FACTORIES", "digital_sgd_factory", "analog_sgd_factory",
-           "tiki_taka_factory", "SCALAR", "ZERO_DEVICE", "SHIFT_DEVICE"]
+           "FAILING", "resolve_factory", "parse_claims", "BUILTIN_FACTORIES", "digital_sgd_factory",
+           "analog_sgd_factory", "tiki_taka_factory", "SCALAR", "ZERO_DEVICE", "SHIFT_DEVICE"]
 
 EXPECT = ("exact", "biased")
 

@@ -239,7 +239,8 @@ def stays_in_range(ctx: Context) -> Claim:
     """Weights stay inside the device range under P1 Theorem 1's conditions; report the max saturation."""
     name = "stays-in-range"
     statement = "||W_0|| inside the range and |dW| <= tau  =>  every analog array stays inside its device range"
-    ref = "P1 Theorem 1 (bounded weights, no projection); P1 Lemma 1 / Theorem 1 (docs/theory/derivations.md); docs/theory/theorems.md#property-checks (property 2)"
+    ref = ("P1 Theorem 1 (bounded weights, no projection); P1 Lemma 1 / Theorem 1 (docs/theory/derivations.md); "
+           "docs/theory/theorems.md#property-checks (property 2)")
     b = ctx.budget
     per: dict[str, Any] = {}
     worst, bad, analog_seen = 0.0, 0, False
@@ -273,7 +274,8 @@ def floor_vs_lr(ctx: Context) -> Claim:
     name = "floor-vs-lr"
     statement = ("the stationary E||grad f||^2 vanishes as lr -> 0 (exact), or levels off at a floor no larger "
                  "than Analog SGD's mean-field floor (biased)")
-    ref = "D3 (docs/theory/derivations.md); D4 (docs/theory/derivations.md); D14 (docs/theory/derivations.md); docs/theory/theorems.md#property-checks (property 5 and 12); P1 Fig. 1, P1 Thm 4, P2 Cor. 1"
+    ref = ("D3 (docs/theory/derivations.md); D4 (docs/theory/derivations.md); D14 (docs/theory/derivations.md); "
+           "docs/theory/theorems.md#property-checks (property 5 and 12); P1 Fig. 1, P1 Thm 4, P2 Cor. 1")
     sw = ctx.sweep(ZERO_DEVICE)
     d3 = get_bound("d3.asgd_floor")
     pred = float(d3(**SCALAR))
@@ -328,7 +330,8 @@ def p1_thm2_bound(ctx: Context) -> Claim:
     name = "p1-thm2-bound"
     statement = ("(1/K) sum_k E||grad f(W_k)||^2 <= 4 sqrt((f0 - f*) sigma^2 L / K)/(1 - W_max^2/tau^2) "
                  "+ 4 sigma^2 S_K at alpha = sqrt((f0 - f*)/(sigma^2 L K))")
-    ref = "P1 Theorem 2, eq (9)/(65); P1 Theorem 2 (docs/theory/theorems.md#p1-thm2); docs/theory/theorems.md#property-checks (property 8)"
+    ref = ("P1 Theorem 2, eq (9)/(65); P1 Theorem 2 (docs/theory/theorems.md#p1-thm2); "
+           "docs/theory/theorems.md#property-checks (property 8)")
     thm2 = get_bound("p1.thm2")
     b = ctx.budget
     K = b.thm2_steps
@@ -383,7 +386,8 @@ def shifted_symmetric_point(ctx: Context) -> Claim:
     name = "shifted-symmetric-point"
     statement = ("with the symmetric point shifted (c_Lin = 0.3) the floor is no larger than the theory's "
                  "prediction: D13 for exact (residual-learning type), D3 on the shifted device for biased")
-    ref = "P2 Assumption 4 / Corollary 1, P2 Fig. 2; D13 (docs/theory/derivations.md); docs/theory/theorems.md#property-checks (property 13)"
+    ref = ("P2 Assumption 4 / Corollary 1, P2 Fig. 2; D13 (docs/theory/derivations.md); "
+           "docs/theory/theorems.md#property-checks (property 13)")
     lrs = ctx.budget.shift_lrs()
     zero = ctx.sweep(ZERO_DEVICE)
     shifted = ctx.sweep(SHIFT_DEVICE, lrs)

@@ -48,7 +48,8 @@ __all__ = ["Bound", "CheckResult", "CheckOutcome", "Claim", "Verdict", "KINDS", 
 #: LaTeX spellings of the symbols used in the registry (for :meth:`Bound.latex`).
 LATEX_NAMES: dict[str, str] = {
     "f_gap": r"f(W_0) - f^*", "sigma": r"\sigma", "tau": r"\tau", "K": "K", "L": "L",
-    "W_max": r"W_{\max}", "S_K": "S_K", "S_K_asgd": r"S_K^{\mathrm{ASGD}}", "S_K_rl": r"S_K^{\mathrm{RL}}", "F_max": r"F_{\max}",
+    "W_max": r"W_{\max}", "S_K": "S_K", "S_K_asgd": r"S_K^{\mathrm{ASGD}}", "S_K_rl": r"S_K^{\mathrm{RL}}",
+    "F_max": r"F_{\max}",
     "alpha": r"\alpha", "beta": r"\beta", "gamma": r"\gamma", "c": "c", "D": "D", "w": "w",
     "w_star": "w^*", "w_sym": r"w_\diamond", "Sigma": r"\Sigma", "dR": r"R'(w_\diamond)",
     "w_s": "w_s", "abs_g": r"\mathbb{E}|g|", "g": "g", "p": "p", "P_max": r"P_{\max}",

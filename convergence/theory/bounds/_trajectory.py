@@ -33,7 +33,8 @@ def total_sigma(traj: Any) -> float:
 
 
 def grad_average(traj: Any) -> dict[str, Any]:
-    """Per-trial ``measured`` (1/K) Σ ‖∇f(W_k)‖² estimated from the recorded steps, plus mean and stderr over ok trials."""
+    """Per-trial ``measured`` (1/K) Σ ‖∇f(W_k)‖² estimated from the recorded steps, plus mean and stderr over ok
+    trials."""
     per_trial = traj.metrics["grad_norm_sq"].mean(axis=0)
     ok = traj.ok
     vals = per_trial[ok]

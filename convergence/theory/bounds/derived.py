@@ -1,4 +1,5 @@
-r"""Derived predictions of docs/theory/derivations.md#derivations as Bound objects (scalar problems, per-coordinate noise std σ).
+r"""Derived predictions of docs/theory/derivations.md#derivations as Bound objects (scalar problems, per-coordinate
+noise std σ).
 
 Registered names:
 
@@ -66,7 +67,8 @@ D3_FLOOR = Bound(
     expr=L**2 * (w - w_star) ** 2,
     params=(L, w_star, sigma, tau),
     kind="asymptotic",
-    reference="D3 (docs/theory/derivations.md): floor ||grad f(w_s)||^2; reference 0.021580 at L = tau = 1, w* = sigma = 0.5",
+    reference="D3 (docs/theory/derivations.md): floor ||grad f(w_s)||^2; "
+              "reference 0.021580 at L = tau = 1, w* = sigma = 0.5",
     assumptions=_ASSUME_D3,
     description="stationary E||grad f||^2 of scalar Analog SGD as alpha -> 0 (does not vanish)",
     rtol=0.1,

@@ -1,4 +1,5 @@
-r"""P1 bounds: Wu, Gokmen, Rasch, Chen, NeurIPS 2024, arXiv 2406.12774 (v1 numbering; docs/theory/theorems.md#p1-statements; docs/theory/algorithms.md#tiki-taka).
+r"""P1 bounds: Wu, Gokmen, Rasch, Chen, NeurIPS 2024, arXiv 2406.12774 (v1 numbering;
+docs/theory/theorems.md#p1-statements; docs/theory/algorithms.md#tiki-taka).
 
 Registered names:
 
@@ -29,7 +30,7 @@ from numpy.typing import ArrayLike
 
 from convergence.theory.bounds._core import Bound
 from convergence.theory.bounds._trajectory import p1_quantities
-from convergence.theory.bounds.symbols import D, K, L, S_K, W_max, alpha, c, f_gap, sigma, tau, w, w_star
+from convergence.theory.bounds.symbols import D, K, L, S_K, W_max, c, f_gap, sigma, tau, w, w_star
 
 _ASSUME_THM2 = ("A1: f is L-smooth", "A2: f >= f*", "A3: E[eps] = 0, E||eps||^2 <= sigma^2 (total)",
                 "A4: ||W_k||_inf <= W_max < tau for all k", "device: soft bounds (ALD), w_sym = 0",
@@ -117,7 +118,8 @@ THM3_INSTANCE_FLOOR = Bound(
     expr=sigma**2 * (w**2 / tau**2) / (1 - w**2 / tau**2),
     params=(L, w_star, sigma, tau, D),
     kind="asymptotic",
-    reference="P1 Theorem 3 instance (App. G.2, eqs 66-68); D8 (docs/theory/derivations.md) mean-field stationary value",
+    reference="P1 Theorem 3 instance (App. G.2, eqs 66-68); D8 (docs/theory/derivations.md) "
+              "mean-field stationary value",
     assumptions=_ASSUME_THM3,
     description="stationary ||grad f||^2 = D g^2 of the instance at the mean-field root w_s (alpha -> 0)",
     rtol=0.1,
@@ -160,7 +162,8 @@ THM4_C_GAUSSIAN = Bound(
     expr=sp.sqrt(2 / (sp.pi * D)),
     params=(D,),
     kind="exact",
-    reference="P1 Assumption 5 / App. D.2; docs/theory/device-model.md#noise-model (D1 with per-coordinate variance sigma^2/D)",
+    reference="P1 Assumption 5 / App. D.2; docs/theory/device-model.md#noise-model (D1 with per-coordinate variance "
+              "sigma^2/D)",
     assumptions=("eps_i ~ N(0, sigma^2/D)",),
     description="largest c with E|g + eps_i| >= c sigma for all g",
 )

@@ -1,4 +1,5 @@
-r"""P2 bounds: Wu, Xiao, Gokmen, Fagbohungbe, Chen, NeurIPS 2025, arXiv 2502.06309 (docs/theory/theorems.md#p2-statements).
+r"""P2 bounds: Wu, Xiao, Gokmen, Fagbohungbe, Chen, NeurIPS 2025, arXiv 2502.06309
+(docs/theory/theorems.md#p2-statements).
 
 Registered names:
 
@@ -29,7 +30,8 @@ from numpy.typing import ArrayLike
 from convergence._validate import ConfigError
 from convergence.theory.bounds._core import Bound
 from convergence.theory.bounds._trajectory import p1_quantities
-from convergence.theory.bounds.symbols import F_max, K, L, M_min, S_K_asgd, S_K_rl, Sigma, dR, f_gap, sigma, tau, w, w_star, w_sym
+from convergence.theory.bounds.symbols import (F_max, K, L, M_min, S_K_asgd, S_K_rl, Sigma, dR, f_gap, sigma, tau, w,
+                                               w_star, w_sym)
 
 F_SIGMA_ALD = Bound(
     name="p2.thm1.f_sigma_ald",
@@ -50,7 +52,8 @@ W_S = Bound(
     expr=(L * w_star + Sigma * dR * w_sym) / (L + Sigma * dR),
     params=(L, w_star, Sigma, dR, w_sym),
     kind="asymptotic",
-    reference="P2 Theorem 5 (App. G), W^S linearisation with corrected sign (P2 Theorems 1 and 5 (docs/theory/theorems.md#p2-thm1))",
+    reference="P2 Theorem 5 (App. G), W^S linearisation with corrected sign (P2 Theorems 1 and 5 "
+              "(docs/theory/theorems.md#p2-thm1))",
     assumptions=_ASSUME_WS,
     description="stationary point of Analog SGD to second order in |w_sym - W*| (here L stands for H)",
     rtol=0.05,
@@ -112,7 +115,8 @@ THM3_FLOOR = Bound(
     params=(F_max, sigma, S_K_rl),
     kind="upper",
     reference="P2 Theorem 3 / Corollary 1, asymptotic term of v3 eq (126)",
-    assumptions=("A1-A3 (strong convexity for unique W*, P*(W))", "alpha = O(1/sqrt(sigma^2 K)), beta = O(alpha gamma^(3/2))",
+    assumptions=("A1-A3 (strong convexity for unique W*, P*(W))",
+                 "alpha = O(1/sqrt(sigma^2 K)), beta = O(alpha gamma^(3/2))",
                  "gamma large enough that P*(W_k) lies in P's dynamic range"),
     description="limsup of ||grad f(W + gamma P)||^2 for residual learning; vanishes when G(0) = 0 (zero shift)",
     trajectory=lambda traj, **v: _rl_quantities(traj, **v),
@@ -227,6 +231,7 @@ def _p2_quantities(traj: Any, **values: Any) -> dict[str, Any]:
     return out
 
 
-__all__ = ["BOUNDS_P2", "F_SIGMA_ALD", "W_S", "W_S_PRINTED", "THM2", "THM2_FLOOR", "THM6", "THM3_FLOOR", "f_max", "m_min",
+__all__ = ["BOUNDS_P2", "F_SIGMA_ALD", "W_S", "W_S_PRINTED", "THM2", "THM2_FLOOR", "THM6", "THM3_FLOOR",
+           "f_max", "m_min",
            "dR_at_symmetric_point", "r_c", "implicit_penalty", "zero_shift", "zero_shift_ratio",
            "asgd_step_size_generic", "asgd_step_size_generic_valid"]
