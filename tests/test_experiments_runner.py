@@ -504,7 +504,7 @@ def _run_in_subprocess(repo: Path) -> subprocess.Popen:
 def test_two_concurrent_runs_on_one_cache_and_output_both_succeed(repo):
     procs = [_run_in_subprocess(repo) for _ in range(3)]
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
     leftovers = [p.name for p in (repo / "build" / "figures").iterdir() if ".tmp" in p.name or p.name.count(".") > 2]
     assert not leftovers, leftovers
