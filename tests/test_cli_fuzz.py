@@ -2,7 +2,7 @@
 
 Hypothesis draws spec strings and argument lists (non-finite numbers, huge integers, unicode, empty
 strings) and runs them through ``convergence.cli.main.main(argv)``. Runs stay tiny: few steps and
-trials, and ``--max-memory 64M`` so a huge size is refused by the estimate without allocating.
+trials, and ``--max-memory 8M`` so a huge size is refused by the estimate without allocating.
 A corpus of corrupt data files, generated in ``tmp_path``, is checked the same way.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ SPEC_KEYS = {
 }
 NOISE_KEYS = {"none": [], "gaussian": ["sigma"], "twopoint": ["sigma", "tau"], "minibatch": ["batch"]}
 PULSED_KEYS = ["dw_min", "bl", "c2c", "rounding", "bogus"]
-FUZZ = settings(max_examples=60, deadline=5000, derandomize=True,
+FUZZ = settings(max_examples=60, deadline=20000, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
@@ -55,7 +55,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     return code, err
 
 
-TINY = ["--steps", "3", "--max-memory", "64M", "--trials", "2"]
+TINY = ["--steps", "3", "--max-memory", "8M", "--trials", "2"]
 
 
 @FUZZ
@@ -84,7 +84,7 @@ FLAGS = ["--trials", "--steps", "--seed", "--lr", "--tail", "--record-every", "-
        flags=st.lists(st.tuples(st.sampled_from(FLAGS), _value()), max_size=4))
 def test_fuzz_simulate_arguments(alg, flags, capsys):
     argv = ["simulate", "--algorithm", alg, "--objective", "quadratic:d=2", "--lr", "0.1", "--steps", "3",
-            "--max-memory", "64M"]
+            "--max-memory", "8M"]
     for flag, value in flags:
         if flag == "--steps" and value not in NASTY[:10] and value.strip().isdigit() and int(value) > 1000:
             value = "1000"   # an accepted huge step count would run for hours: keep accepted runs tiny
