@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -261,3 +262,24 @@ def test_algorithm_rejects_malformed_fields(bad):
     fields = dict(name="a", init=lambda w: w, query=lambda s: s, step=lambda s, g, rng=None: s, analog=lambda s: [])
     with pytest.raises(ConfigError, match=next(iter(bad))):
         Algorithm(**{**fields, **bad})
+
+
+@pytest.mark.parametrize("steps,every", [(1, 1), (10, 1), (10, 3), (10, 5), (9, 3), (7, 10), (1000, 7)])
+def test_recorded_steps_are_every_nth_and_the_last(steps, every):
+    # the rule as stated in the docstring, written out independently: k = 0, n, 2n, ... < steps, plus steps - 1
+    expected = sorted(set(range(0, steps, every)) | {steps - 1})
+    alg = digital_sgd(0.1)
+    traj = simulate(alg, Quadratic(d=2), None, 1.0, steps, trials=2, record_every=every)
+    assert traj.steps.tolist() == expected
+    from convergence.sim.simulate import recorded_steps
+    assert recorded_steps(steps, every) == len(expected)
+
+
+def test_a_recording_that_cannot_fit_is_refused_before_any_allocation():
+    alg = analog_sgd(0.1, SoftBounds(1.0))
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"recording .* steps .* record less often"):
+        simulate(alg, Quadratic(d=2), None, 0.0, 10**11, trials=4)
+    with pytest.raises(ConfigError, match="record_every > 1000"):
+        simulate(alg, Quadratic(d=2), None, 0.0, 10**9, trials=4, record_every=1000, max_record_bytes=1 << 20)
+    assert time.perf_counter() - t0 < 5.0        # refused up front, not after running or allocating

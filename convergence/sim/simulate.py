@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from convergence import rng as rngmod
 from convergence._alloc import tune_allocator
-from convergence._validate import ConfigError, positive_int
+from convergence._validate import ConfigError, check_memory, positive_int
 from convergence.sim import driver
 from convergence.sim.algorithms import Algorithm
 from convergence.physics.devices import Device, saturation
@@ -39,7 +39,8 @@ STATUS_NONFINITE = -1
 STATUS_OUT_OF_RANGE = -2
 STATUS_NAMES = {STATUS_OK: "ok", STATUS_NONFINITE: "nonfinite", STATUS_OUT_OF_RANGE: "out_of_range"}
 
-__all__ = ["simulate", "Trajectory", "STATUS_OK", "STATUS_NONFINITE", "STATUS_OUT_OF_RANGE"]
+__all__ = ["simulate", "Trajectory", "recorded_steps", "recording_bytes", "STATUS_OK", "STATUS_NONFINITE",
+           "STATUS_OUT_OF_RANGE"]
 
 
 @dataclass(frozen=True)
@@ -183,10 +184,21 @@ def _p1_s(sat_max: Array) -> Array:
         return np.where(s2 < 1.0, s2 / (1.0 - s2), np.inf)
 
 
+def recorded_steps(steps: int, record_every: int) -> int:
+    """Number of recorded steps: k = 0, record_every, 2·record_every, … and always the last step."""
+    return -(-steps // record_every) + (1 if (steps - 1) % record_every else 0)
+
+
+def recording_bytes(n_rec: int, trials: int, n_metrics: int, d: int, record_w: bool) -> float:
+    """Bytes of a recording: ``n_metrics`` float64 per recorded step and trial, plus the weights if kept."""
+    return 8.0 * n_rec * (trials * n_metrics + 1) + (8.0 * n_rec * trials * d if record_w else 0.0)
+
+
 def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0: Any, steps: int, *,
              trials: int | None = None, seed: int | np.random.SeedSequence = 0, record_every: int = 1,
              tail: float = 0.5, record_w: bool = False, progress: bool | None = None,
-             trial_block: int = rngmod.DEFAULT_BLOCK, first_trial: int = 0) -> Trajectory:
+             trial_block: int = rngmod.DEFAULT_BLOCK, first_trial: int = 0,
+             max_record_bytes: int | None = None) -> Trajectory:
     """Run ``algorithm`` on ``objective`` with gradient ``noise`` for ``steps`` steps.
 
     Args:
@@ -203,6 +215,8 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
         progress: show a progress bar (default: when stderr is a terminal).
         trial_block: trials per random stream (1: each trial its own stream).
         first_trial: global index of the first trial (for workers handling a slice).
+        max_record_bytes: refuse (ConfigError, before any allocation) a recording larger than this many
+            bytes (default: the memory available now), naming the ``record_every`` that would fit.
 
     Returns:
         A :class:`Trajectory`.
@@ -225,13 +239,16 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
 
     state = algorithm.init(w_init)
     tail_start = steps - max(1, int(math.ceil(tail * steps)))
-    record_at = set(range(0, steps, record_every)) | {steps - 1}
-    n_rec = len(record_at)
+    last = steps - 1
+    n_rec = recorded_steps(steps, record_every)
 
     analog0 = algorithm.analog(state)
     names = ["loss_gap", "grad_norm_sq", "dist_sq"]
     for a_name, _, _ in analog0:
         names += [f"sat_{a_name}", f"s_k_{a_name}", f"s_k_generic_{a_name}"]
+    # refuse before allocating: the recording grows with steps / record_every
+    check_memory(f"recording {n_rec} steps of {trials} trials", recording_bytes(n_rec, trials, len(names), d, record_w),
+                 limit=max_record_bytes, hint=f"record less often (record_every > {record_every}) or run fewer trials")
     metrics = {name: np.empty((n_rec, trials)) for name in names}
     rec_steps = np.empty(n_rec, dtype=np.int64)
     w_hist = np.empty((n_rec, trials, d)) if record_w else None
@@ -262,7 +279,7 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
             s_sum[a_name] += _p1_s(sat_max[a_name])
             s_gen_sum[a_name] += ratio_sq
         grad = None
-        if k in record_at:
+        if k % record_every == 0 or k == last:
             grad = objective.grad(x)
             metrics["loss_gap"][r] = objective.value(x) - objective.f_star
             metrics["grad_norm_sq"][r] = np.einsum("td,td->t", grad, grad)
