@@ -22,7 +22,8 @@ import numpy as np
 import convergence as cv
 from convergence.tile import transfer_family as T
 from convergence.experiments import recipe_kit as C
-from convergence.tile.programming import programming_run, reference_device
+from convergence.physics.reference_device import offset_softbounds
+from convergence.tile.programming import programming_run
 
 
 NAME = "rasch_fig3"
@@ -63,7 +64,7 @@ def _run(item: tuple[dict[str, Any], str, float, np.random.SeedSequence]) -> dic
     trials, n = int(cfg["trials"]), int(cfg["n"])
     w_rng = np.random.default_rng(C.sub(seed, 0))          # same targets for every algorithm/offset
     w_t = w_rng.uniform(-float(cfg["target"]), float(cfg["target"]), (trials, n, n))
-    dev_a = reference_device((trials, n, n), np.random.default_rng(C.sub(seed, 1)), skew=offset,
+    dev_a = offset_softbounds((trials, n, n), np.random.default_rng(C.sub(seed, 1)), skew=offset,
                              tau=float(cfg["tau"]))
     alg = make_algorithm(name, cfg, dev_a)
     return programming_run(alg, w_t, int(cfg["steps"]), np.random.default_rng(C.sub(seed, 2)),

@@ -25,7 +25,8 @@ import numpy as np
 import convergence as cv
 from convergence.tile import transfer_family as T
 from convergence.experiments import recipe_kit as C
-from convergence.tile.programming import programming_run, reference_device
+from convergence.physics.reference_device import offset_softbounds
+from convergence.tile.programming import programming_run
 
 
 NAME = "rasch_fig4"
@@ -73,8 +74,8 @@ def _run(item: tuple[dict[str, Any], str, int, int, np.random.SeedSequence]) -> 
     w_t = np.random.default_rng(C.sub(seed, 0)).uniform(-float(cfg["target"]), float(cfg["target"]), (trials, n, n))
     dev_rng = np.random.default_rng(C.sub(seed, 1, i_states))
     shape = (trials, n, n)
-    dev_a = reference_device(shape, dev_rng, sigma_r=sig_t, asym_dtod=float(cfg["asym_dtod"]), tau=tau)
-    dev_c = reference_device(shape, dev_rng, asym_dtod=float(cfg["asym_dtod"]), tau=tau)
+    dev_a = offset_softbounds(shape, dev_rng, sigma_r=sig_t, asym_dtod=float(cfg["asym_dtod"]), tau=tau)
+    dev_c = offset_softbounds(shape, dev_rng, asym_dtod=float(cfg["asym_dtod"]), tau=tau)
     alg = make_algorithm(name, cfg, dw, dev_a, dev_c)
     run = programming_run(alg, w_t, int(cfg["steps"]), np.random.default_rng(C.sub(seed, 2, i_states)),
                           noise_std=float(cfg["noise_std"]), record_every=int(cfg["steps"]), track=None)

@@ -9,7 +9,8 @@ import convergence as cv
 from convergence._validate import ConfigError
 from convergence.sim import driver
 from convergence.tile import transfer_family as T
-from convergence.tile.programming import programming_run, reference_device
+from convergence.physics.reference_device import offset_softbounds
+from convergence.tile.programming import programming_run
 
 
 def _trace(steps, observe_at=None):
@@ -97,7 +98,7 @@ def _reference_programming(alg, w_target, steps, rng, noise_std, record_every):
 def test_programming_run_equals_the_explicit_loop(monkeypatch, noise_std, steps, record_every):
     trials, n = 3, 4
     w_t = np.random.default_rng(0).uniform(-0.5, 0.5, (trials, n, n))
-    dev = reference_device((trials, n, n), np.random.default_rng(1), skew=0.1, tau=1.0)
+    dev = offset_softbounds((trials, n, n), np.random.default_rng(1), skew=0.1, tau=1.0)
     alg = T.ttv2(0.1, cv.SoftBounds(1.0), mode=cv.Pulsed(0.01), device_fast=dev, transfer_lr=0.5)
     ref_steps, ref_rms, ref_w = _reference_programming(alg, w_t, steps, np.random.default_rng(2), noise_std,
                                                        record_every)

@@ -47,12 +47,13 @@ from typing import Any, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from convergence.physics.devices import DeviceArray, SoftBounds, Variation, realize
 from convergence._validate import ConfigError, finite_float, non_negative, positive
 from convergence.physics.pulses import PulseNoise, apply_pulses
 
 Array = NDArray[np.float64]
 
-__all__ = ["SoftBoundsReference", "ReferenceArray", "concatenate_devices", "apply_device_pulses"]
+__all__ = ["offset_softbounds", "SoftBoundsReference", "ReferenceArray", "concatenate_devices", "apply_device_pulses"]
 
 
 @dataclass(frozen=True)
@@ -276,3 +277,25 @@ def apply_device_pulses(w: Array, n: Array, sign: Array, device: ReferenceArray,
     :func:`convergence.physics.pulses.apply_pulses` with the device's :meth:`ReferenceArray.pulse_noise`.
     """
     return apply_pulses(w, n, sign, device, device.dw_min, c2c=device.pulse_noise(), rng=rng)
+
+
+def offset_softbounds(shape: tuple[int, ...], rng: Any, *, skew: Any = 0.0, sigma_r: Any = 0.0,
+                      asym_dtod: float = 0.0, tau: float = 1.0) -> DeviceArray:
+    r"""Soft-bounds devices whose symmetric point sits at ``skew + sigma_r ξ`` per element, as a DeviceArray.
+
+    The toolkit's form of aihwkit's reference offset on a soft-bounds device: an up/down asymmetry spread
+    ``asym_dtod`` (aihwkit ``up_down_dtod``) whose symmetric-point shift is compensated (aihwkit
+    ``subtract_symmetry_point=True``), plus an offset ``o_i`` (aihwkit ``reference_mean``/``reference_std``
+    with opposite sign). It draws differently from :meth:`SoftBoundsReference.realize` (5 normals per
+    element, not 7), which the Rasch et al. and transfer-study recipes' numbers are pinned to.
+
+    Element i responds as ``q±(w) = (1 ± r_i)(1 ∓ (w − s_i)/τ)`` with ``r_i = asym_dtod ξ``;
+    its symmetric point is ``s_i + τ r_i``, so the shift ``s_i = o_i − τ r_i`` places it at
+    ``o_i = skew + sigma_r ξ'`` (``skew``/``sigma_r`` may be arrays broadcasting over
+    ``shape``, e.g. one σ_r per trial). The range is ``[s_i − τ, s_i + τ]``.
+    """
+    dev = realize(SoftBounds(tau), Variation(up_down_dtod=asym_dtod), shape, rng)
+    offset = np.asarray(skew, dtype=float) + np.asarray(sigma_r, dtype=float) * rng.standard_normal(shape)
+    shift = offset - dev.scale * tau * dev.asym
+    return DeviceArray(dev.base, dev.gain, dev.asym, dev.scale, np.broadcast_to(shift, shape).copy(),
+                       name="softbounds")

@@ -32,7 +32,7 @@ from convergence.nn.adapters import AlgorithmLayer
 from convergence.sim.algorithms import Algorithm
 from convergence._validate import ConfigError, non_negative, positive, positive_int
 from convergence.physics.devices import Ideal, SoftBounds, Variation, realize
-from convergence.tile.programming import reference_device
+from convergence.physics.reference_device import offset_softbounds
 from convergence.physics.pulses import Expected, Pulsed
 from convergence.swin import model as M
 
@@ -50,7 +50,7 @@ class AnalogSpec:
 
     Device: soft bounds with range [−τ, τ] (τ = 1), ``n_states = 2τ/δ`` pulses over the range
     (δ = dw_min), symmetric point at ``sym_skew + sym_dtod ξ`` per element
-    (SP skew and device-to-device SP variability; :func:`convergence.tile.programming.reference_device`),
+    (SP skew and device-to-device SP variability; :func:`convergence.physics.reference_device.offset_softbounds`),
     up/down asymmetry spread ``asym_dtod``. ``pulsed``: stochastic-rounded pulse counts of δ
     (:class:`convergence.physics.pulses.Pulsed`); else the Expected (mean-field) update with granularity δ.
     The variation applies to every analog array (A and C of the transfer algorithms, W of SGD).
@@ -118,7 +118,7 @@ def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch
         dev: Any = Ideal()
         mode: Any = Expected()
     else:
-        dev = reference_device((1, n_out, n_in), rng, skew=spec.sym_skew, sigma_r=spec.sym_dtod,
+        dev = offset_softbounds((1, n_out, n_in), rng, skew=spec.sym_skew, sigma_r=spec.sym_dtod,
                                asym_dtod=spec.asym_dtod, tau=1.0)
         mode = Pulsed(dw_min=spec.dw_min) if spec.pulsed else Expected()
     gran = None if isinstance(mode, Pulsed) else spec.dw_min

@@ -13,8 +13,8 @@ is our construction: the paper's exact "constant gradient" settings are not reco
 *qualitative* claims only.
 
 Devices: soft bounds with τ = 1 (range [−1, 1], ``n_states = 2/δ``) realised per element by
-:func:`reference_device`: up/down asymmetry spread ``σ_±`` (``up_down_dtod``) with the
-resulting symmetric-point shift compensated (aihwkit ``subtract_symmetry_point=True``),
+:func:`convergence.physics.reference_device.offset_softbounds`: up/down asymmetry spread ``σ_±``
+(``up_down_dtod``) with the resulting symmetric-point shift compensated (aihwkit ``subtract_symmetry_point=True``),
 plus a symmetric-point offset ``o_i = skew + σ_r ξ`` (aihwkit's reference offset
 ``reference_mean``/``reference_std`` with opposite sign).
 """
@@ -25,28 +25,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from convergence.physics.devices import DeviceArray, SoftBounds, Variation, realize
 from convergence.sim import driver
 
 Array = NDArray[np.float64]
 
-__all__ = ["reference_device", "programming_run"]
-
-
-def reference_device(shape: tuple[int, ...], rng: Any, *, skew: Any = 0.0, sigma_r: Any = 0.0,
-                     asym_dtod: float = 0.0, tau: float = 1.0) -> DeviceArray:
-    r"""Soft-bounds devices whose symmetric point sits at ``skew + sigma_r ξ`` per element.
-
-    Element i responds as ``q±(w) = (1 ± r_i)(1 ∓ (w − s_i)/τ)`` with ``r_i = asym_dtod ξ``;
-    its symmetric point is ``s_i + τ r_i``, so the shift ``s_i = o_i − τ r_i`` places it at
-    ``o_i = skew + sigma_r ξ'`` (``skew``/``sigma_r`` may be arrays broadcasting over
-    ``shape``, e.g. one σ_r per trial). The range is ``[s_i − τ, s_i + τ]``.
-    """
-    dev = realize(SoftBounds(tau), Variation(up_down_dtod=asym_dtod), shape, rng)
-    offset = np.asarray(skew, dtype=float) + np.asarray(sigma_r, dtype=float) * rng.standard_normal(shape)
-    shift = offset - dev.scale * tau * dev.asym
-    return DeviceArray(dev.base, dev.gain, dev.asym, dev.scale, np.broadcast_to(shift, shape).copy(),
-                       name="softbounds")
+__all__ = ["programming_run"]
 
 
 def programming_run(alg: Any, w_target: Array, steps: int, rng: Any, *, noise_std: float = 0.0,
