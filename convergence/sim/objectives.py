@@ -279,7 +279,10 @@ class TwoLayerRegression(Objective):
         object.__setattr__(self, "y", np.tanh(X @ W1.T) @ v)
         object.__setattr__(self, "d", h * p + h)
         J = self._jacobian(theta)
-        L = float(np.linalg.eigvalsh(J.T @ J / n)[-1])
+        # JᵀJ and JJᵀ share their nonzero eigenvalues: decompose the smaller one (d = hp + h can reach
+        # thousands while n stays in the hundreds: O(min(n, d)³) instead of O(d³))
+        gram = J.T @ J if J.shape[1] <= J.shape[0] else J @ J.T
+        L = float(np.linalg.eigvalsh(gram / n)[-1])
         for k, val in (("L", L), ("mu", 0.0), ("w_star", theta), ("f_star", 0.0), ("n_samples", n)):
             object.__setattr__(self, k, val)
 
