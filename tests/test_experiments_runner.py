@@ -511,3 +511,47 @@ def test_two_concurrent_runs_on_one_cache_and_output_both_succeed(repo):
     # the result is complete and consistent: a later run finds everything up to date
     later = _only(_run(repo, ["simple"]), "simple_fig")
     assert later.from_cache and later.plot_skipped
+
+
+NEEDS_DATA = '''
+"""Fake network recipe: needs MNIST or Fashion-MNIST."""
+import numpy as np
+
+NAME = "needs_data"
+TITLE = "fake network recipe"
+PAPER = "P1 Fig. 0"
+SEED = 1
+SCALES = {"quick": {}, "default": {}, "paper": {}}
+
+def compute(cfg, seed):
+    from convergence.nn.data import load_mnist_like
+    data = load_mnist_like()
+    return {"n": np.array(len(data.y_train))}
+
+def plot(data, cfg):
+    import matplotlib.pyplot as plt
+    return plt.figure(figsize=(2, 2))
+'''
+
+
+def test_without_any_data_set_network_recipes_are_skipped_with_the_fix(repo, monkeypatch, tmp_path):
+    from convergence.cli.main import main
+    from convergence.nn import data as nd
+
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setattr(nd, "DEBIAN_FASHION_MNIST", empty / "fashion-mnist")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(empty))
+    monkeypatch.delenv(nd.ENV_VAR, raising=False)
+    (repo / "figures" / "needs_data.py").write_text(NEEDS_DATA)
+    results = _run(repo, ["needs_data", "simple"])
+    by = {r.name: r for r in results}
+    assert by["needs_data"].status == "skipped" and "data unavailable" in by["needs_data"].error
+    assert by["simple_fig"].status == "ok"
+    monkeypatch.chdir(repo)
+    code = main(["figures", "needs_data", "simple", "--scale", "quick", "--no-errata", "--out", str(repo / "out"),
+                 "--cache", str(repo / "cache"), "--no-progress"])
+    assert code == 0                                     # a skipped recipe is not a failure
+    report = (repo / "out" / "REPORT.md").read_text()
+    assert "Figures skipped: data unavailable" in report and "make data" in report
+    assert "Figures that failed" not in report

@@ -4,7 +4,7 @@
 [--backend joblib|dask] [--scheduler ADDRESS] [--out build]`` runs the recipes ``figures/*.py``
 (from the repository root), caches their data under ``data/cache/``, writes
 ``<out>/figures/<NAME>.png|pdf`` and the report ``<out>/REPORT.md`` + ``<out>/report.html``.
-Exit code 0 when every figure was produced, 1 when a recipe failed, 2 on bad input.
+Exit code 0 when every figure was produced or skipped for lack of data, 1 when a recipe failed, 2 on bad input.
 
 ``convergence demo bias [--tau T --sigma S --lr A --out FILE]`` draws the Analog-SGD bias figure
 (:mod:`convergence.experiments.demo`) and prints its numbers.
@@ -157,11 +157,15 @@ def _run_figures(args: argparse.Namespace) -> int:
     meta = {"command": command, "total_seconds": time.perf_counter() - t0,
             "jobs": jobs, "backend": args.backend, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     paths = write_report(results, scale=args.scale, out_dir=out, errata=errata, meta=meta)
-    failed = [r.name for r in results if r.status != "ok"]
+    failed = [r.name for r in results if r.status == "error"]
+    skipped = [r.name for r in results if r.status == "skipped"]
     n_claims = sum(len(r.claims) for r in results)
     n_fail = sum(c["verdict"] == "fails" for r in results for c in r.claims)
     print(f"{len(results)} figure(s) in {out}/figures, {n_claims} claim(s) ({n_fail} fail); "
           f"report {paths['md']} and {paths['html']} ({time.perf_counter() - t0:.1f} s)")
+    if skipped:
+        print(f"convergence figures: {len(skipped)} recipe(s) skipped, data unavailable: {', '.join(skipped)} "
+              "(get a data set with `make data`, then rerun)", file=sys.stderr)
     if failed:
         print(f"convergence figures: {len(failed)} recipe(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -33,6 +33,10 @@ from convergence.theory.verdicts import VERDICTS, Claim, Verdict, as_claim
 
 __all__ = ["collect_errata", "write_report", "render_markdown", "render_html", "fmt_value"]
 
+#: the one command that makes a skipped network recipe run
+DATA_FIX = ("`make data` (MNIST by the pinned-hash download when online, else Fashion-MNIST from the Debian "
+            "package `dataset-fashion-mnist`)")
+
 _ICON = {Verdict.HOLDS: "✅", Verdict.FAILS: "❌", Verdict.ERRATUM_CONFIRMED: "⚠️", Verdict.INCONCLUSIVE: "❔",
          Verdict.NOT_CHECKED: "…", Verdict.NOTED: "ℹ️"}
 #: verdict -> its text in the report (icon and label)
@@ -216,12 +220,16 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
     if failing:
         L += ["## Claims that fail", ""] + [f"- [{r.name}](#{_anchor(r.name)}) `{_md_cell(c.id)}`: "
                                              f"{_md_cell(c.statement)}" for r, c in failing] + [""]
-    errors = [r for r in results if r.status != "ok"]
+    skipped = [r for r in results if r.status == "skipped"]
+    if skipped:
+        L += ["## Figures skipped: data unavailable", "",
+              f"Get a data set, then rerun: {DATA_FIX}.", ""] + [f"- **{r.name}**" for r in skipped] + [""]
+    errors = [r for r in results if r.status == "error"]
     if errors:
         L += ["## Figures that failed", ""] + [f"- **{r.name}**: `{_md_cell(r.error)}`" for r in errors] + [""]
     L += ["## Summary", "", "| figure | paper | data | compute | plot | claims |", "|---|---|---|---|---|---|"]
     for r in results:
-        src = "error" if r.status != "ok" else ("cache" if r.from_cache else "computed")
+        src = r.status if r.status != "ok" else ("cache" if r.from_cache else "computed")
         comp = (f"{_secs(r.cached_compute_seconds)} (cached)" if r.from_cache else _secs(r.compute_seconds))
         plot = "up to date" if r.plot_skipped else _secs(r.plot_seconds)
         v = [c.verdict for c in _claims(r)]
@@ -235,6 +243,9 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
               + ("data from cache" if r.from_cache else f"data computed ({r.cache_note})") + " · "
               f"compute {_secs(r.cached_compute_seconds if r.from_cache else r.compute_seconds)} · "
               f"plot {'up to date' if r.plot_skipped else _secs(r.plot_seconds)}", ""]
+        if r.status == "skipped":
+            L += [f"**Skipped, data unavailable.** {DATA_FIX}.", ""]
+            continue
         if r.status != "ok":
             L += [f"**Error:** `{_md_cell(r.error)}`", ""]
             continue
@@ -300,14 +311,18 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
         P.append("<h2>Claims that fail</h2><ul>" + "".join(
             f"<li><a href='#{_anchor(r.name)}'>{e(r.name)}</a> <code>{e(c.id)}</code>: "
             f"{e(c.statement)}</li>" for r, c in failing) + "</ul>")
-    errors = [r for r in results if r.status != "ok"]
+    skipped = [r for r in results if r.status == "skipped"]
+    if skipped:
+        P.append(f"<h2>Figures skipped: data unavailable</h2><p>Get a data set, then rerun: {e(DATA_FIX)}.</p><ul>"
+                 + "".join(f"<li>{e(r.name)}</li>" for r in skipped) + "</ul>")
+    errors = [r for r in results if r.status == "error"]
     if errors:
         P.append("<h2>Figures that failed</h2><ul>" + "".join(
             f"<li>{e(r.name)}: <code>{e(r.error)}</code></li>" for r in errors) + "</ul>")
     P += ["<h2>Summary</h2><table><tr><th>figure</th><th>paper</th><th>data</th><th>compute</th>"
          "<th>plot</th><th>verdicts</th></tr>"]
     for r in results:
-        src = "error" if r.status != "ok" else ("cache" if r.from_cache else "computed")
+        src = r.status if r.status != "ok" else ("cache" if r.from_cache else "computed")
         comp = f"{_secs(r.cached_compute_seconds)} (cached)" if r.from_cache else _secs(r.compute_seconds)
         v = " ".join(_verdict_html(c.verdict) for c in _claims(r)) or "—"
         P.append(f"<tr><td><a href='#{_anchor(r.name)}'>{e(r.name)}</a></td><td>{e(r.paper)}</td><td>{src}</td>"
@@ -320,6 +335,9 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
                  + ("data from cache" if r.from_cache else e(f"data computed ({r.cache_note})"))
                  + f" · compute {_secs(r.cached_compute_seconds if r.from_cache else r.compute_seconds)}"
                  f" · plot {'up to date' if r.plot_skipped else _secs(r.plot_seconds)}</p>")
+        if r.status == "skipped":
+            P.append(f"<p class='meta'>Skipped, data unavailable. {e(DATA_FIX)}.</p>")
+            continue
         if r.status != "ok":
             P.append(f"<p class='fails'>Error: <code>{e(r.error)}</code></p>")
             continue

@@ -28,6 +28,7 @@ import numpy as np
 
 from convergence import __version__
 from convergence._validate import ConfigError
+from convergence.nn.data import DataUnavailable
 from convergence.theory.verdicts import Claim, Verdict, as_claim
 from convergence.experiments.cache import (Cache, CacheEntryError, _atomic_write, _canonical_json, _check_arrays,
                                            cache_key, code_version)
@@ -74,7 +75,7 @@ class FigureResult:
     seed: int
     key: str = ""
     config: dict[str, Any] = field(default_factory=dict)
-    status: str = "ok"                 # "ok" | "error"
+    status: str = "ok"                 # "ok" | "skipped" (data unavailable) | "error"
     from_cache: bool = False
     cache_note: str = ""               # why the cache was not used (corrupt entry, --force, missing)
     compute_seconds: float = math.nan  # this run's compute time (0 when cached)
@@ -162,6 +163,10 @@ def run_recipe(recipe: Recipe, scale: str, *, cache: Cache, out_dir: str | os.Pa
         if hasattr(recipe.module, "claims"):
             res.claims = normalise_claims(recipe.module.claims(data, cfg), recipe)
         _plot(recipe, data, cfg, res, Path(out_dir), force=force)
+    except DataUnavailable as exc:   # a data set is missing: the report says how to get it, the rest runs
+        res.status = "skipped"
+        res.error = f"data unavailable: {exc}"
+        log(f"{recipe.name}: skipped, data unavailable (the report says how to get it)")
     except Exception as exc:  # noqa: BLE001 - one broken recipe must not stop the others
         res.status = "error"
         res.error = f"{type(exc).__name__}: {exc}"
