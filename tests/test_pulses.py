@@ -10,6 +10,8 @@ import pytest
 from convergence import (CLin, ConstantStep, Exponential, Gaussian, Ideal, LeastSquares, LinearStep, Power, Pulsed,
                          SoftBounds, Variation, analog_sgd, realize, simulate, tiki_taka)
 
+from convergence.physics.devices import DeviceArray
+from convergence.rng import TrialStreams
 from convergence.physics.pulses import ENVELOPE_K, PulseMap, PulseNoise, _looped_pulses, apply_pulses
 
 K = 5.0  # margin in standard errors for the Monte Carlo comparisons
@@ -166,3 +168,26 @@ def test_aggregated_noise_matches_the_reference_for_per_element_devices(kind):
     assert np.all(fast >= lo) and np.all(fast <= hi)
     for j in range(4):
         _compare(fast[..., j].ravel(), ref[..., j].ravel())
+
+
+def test_an_extreme_device_draw_in_one_block_does_not_change_other_blocks():
+    # trial 100 (second block of 64) has a range narrower than one pulse (δ|b| > 1): it must take the pulse
+    # loop on its own, while every other trial keeps the aggregated path and the same random stream
+    T = 128
+    ones = np.ones((T, 4))
+    scale = ones.copy()
+    scale[100, 0] = 0.02
+    dev = DeviceArray(SoftBounds(0.3), ones, 0 * ones, scale, 0 * ones, name="softbounds")
+    w, n, up = np.zeros((T, 4)), np.full((T, 4), 30.0), np.ones((T, 4), bool)
+    full = apply_pulses(w, n, up, dev, 0.01, c2c=0.5, rng=TrialStreams(7, T, purpose=1))
+
+    def part(sl: slice) -> np.ndarray:
+        d = DeviceArray(SoftBounds(0.3), ones[sl], 0 * ones[sl], scale[sl], 0 * ones[sl], name="softbounds")
+        return apply_pulses(w[sl], n[sl], up[sl], d, 0.01, c2c=0.5,
+                            rng=TrialStreams(7, sl.stop - sl.start, purpose=1, first_trial=sl.start))
+
+    np.testing.assert_array_equal(full[:64], part(slice(0, 64)))
+    np.testing.assert_array_equal(full[64:], part(slice(64, 128)))
+    # the narrow element ends inside its own range (clipped at every pulse), never NaN
+    lo, hi = dev.bounds
+    assert np.all(np.isfinite(full)) and lo[100, 0] <= full[100, 0] <= hi[100, 0]

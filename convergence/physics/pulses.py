@@ -343,9 +343,18 @@ class PulseMap:
     def __init__(self, device: RealizedDevice, dw_min: Any, noise: PulseNoise | None = None) -> None:
         ap, bp, am, bm = (np.asarray(c, dtype=float) for c in device.affine())  # type: ignore[misc]
         self.device, self.dw_min = device, dw_min
-        self.log_up = np.log1p(dw_min * bp)
+        dw = np.asarray(dw_min, dtype=float)
+        # elements whose map is a contraction (b+ < 0 < b-, δ|b| < 1); the others (e.g. an extreme
+        # device-to-device draw) always take the pulse loop, decided per element so that one trial's
+        # draw never changes another trial's path or random stream
+        self.qualify = (bp < 0) & (bm > 0) & (dw * -bp < 1) & (dw * bm < 1)
+        if not np.all(self.qualify):
+            bp = np.where(self.qualify, bp, -1.0)
+            bm = np.where(self.qualify, bm, 1.0)
+            dw = np.where(self.qualify, dw, 0.5)
+        self.log_up = np.log1p(dw * bp)
         self.fix_up = -ap / bp
-        self.log_dn = np.log1p(-dw_min * bm)
+        self.log_dn = np.log1p(-dw * bm)
         self.fix_dn = -am / bm
         lo, hi = device.bounds
         self.lo, self.hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
@@ -361,7 +370,8 @@ class PulseMap:
 
     @staticmethod
     def of(device: RealizedDevice, dw_min: Any, noise: PulseNoise | None = None) -> "PulseMap | None":
-        """A map if ``device`` is affine with ``b+ < 0 < b-`` and ``δ|b| < 1`` everywhere, else None."""
+        """A map if ``device`` is affine and, without noise, contracting everywhere (``b+ < 0 < b-``,
+        ``δ|b| < 1``); with additive noise the elements that are not contracting use the pulse loop."""
         if noise is not None and noise.multiplicative and noise.active:
             return None
         aff = device.affine()
@@ -369,7 +379,10 @@ class PulseMap:
             return None
         bp, bm = np.asarray(aff[1], dtype=float), np.asarray(aff[3], dtype=float)
         dw = np.asarray(dw_min, dtype=float)
-        if not (np.all(bp < 0) and np.all(bm > 0) and np.all(dw * -bp < 1) and np.all(dw * bm < 1)):
+        noisy = noise is not None and noise.active
+        # with noise, elements that do not qualify take the per-element loop inside the map (their own
+        # blocks' streams); without noise the map is exact only if every element qualifies
+        if not noisy and not (np.all(bp < 0) and np.all(bm > 0) and np.all(dw * -bp < 1) and np.all(dw * bm < 1)):
             return None
         return PulseMap(device, dw_min, noise)
 
@@ -409,6 +422,7 @@ class PulseMap:
         safe = np.minimum(w, mean) - env >= self.lo
         safe &= np.maximum(w, mean) + env <= self.hi
         np.logical_or(safe, n == 0, out=safe)
+        safe &= self.qualify
         if not safe.all():
             self._loop_unsafe(out, w, n, up, ~safe, rng)
         np.clip(out, self.lo, self.hi, out=out)
