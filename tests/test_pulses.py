@@ -191,3 +191,15 @@ def test_an_extreme_device_draw_in_one_block_does_not_change_other_blocks():
     # the narrow element ends inside its own range (clipped at every pulse), never NaN
     lo, hi = dev.bounds
     assert np.all(np.isfinite(full)) and lo[100, 0] <= full[100, 0] <= hi[100, 0]
+
+
+@pytest.mark.parametrize("w_dtype,dw_dtype", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_fused_expected_update_never_downcasts_a_float64_operand(w_dtype, dw_dtype):
+    from convergence.physics.pulses import expected_update
+
+    w = np.linspace(-0.5, 0.5, 7).astype(w_dtype)[None]
+    dw = np.full((1, 7), 0.01, dtype=dw_dtype)
+    out = expected_update(w, dw, SoftBounds(1.0))
+    assert out.dtype == np.float64
+    ref = w.astype(np.float64) + dw.astype(np.float64) * 1.0 - np.abs(dw.astype(np.float64)) * w.astype(np.float64)
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-15)     # F = 1, G = w for soft bounds with τ = 1

@@ -682,3 +682,12 @@ def test_vector_algorithms_are_the_rank_one_case_of_the_tile_algorithms(mode):
             g = rng.standard_normal((3, 5))
             sa, sb = a.step(sa, g, ra), b.step(sb, g, rb)
         np.testing.assert_array_equal(a.query(sa), b.query(sb))
+
+
+def test_replacing_the_mode_of_an_rlv2_config_derives_its_granularities_afresh():
+    import dataclasses
+
+    cfg = T.RLv2Config(lr_fast=0.1, device=cv.SoftBounds(1.0), mode=cv.Pulsed(0.01), beta=0.5)
+    assert cfg.g_slow == cfg.g_fast == 0.01
+    new = dataclasses.replace(cfg, mode=cv.Pulsed(0.001))
+    assert new.g_slow == new.g_fast == 0.001

@@ -166,3 +166,13 @@ def test_figure_claim_helper_validates_the_verdict() -> None:
     assert claim("x", "s", "p", 1.0, 0.1, "erratum confirmed", "P1")["verdict"] is Verdict.ERRATUM_CONFIRMED
     with pytest.raises(ConfigError, match="verdict"):
         claim("x", "s", "p", 1.0, 0.1, "confirmed", "P1")
+
+
+def test_a_claim_value_json_cannot_hold_becomes_a_failing_claim_not_an_error():
+    recipe = SimpleNamespace(name="fake", stem="fake", paper="P1 Fig. 99")
+    good = {"id": "fake.ok", "statement": "s", "prediction": "p", "measured": 1.0, "uncertainty": 0.0,
+            "verdict": "holds"}
+    bad = dict(good, id="fake.bad", measured=object())
+    ok, broken = recipes.normalise_claims([good, bad], recipe)
+    assert ok.verdict is Verdict.HOLDS
+    assert broken.verdict is Verdict.FAILS and broken.statement.startswith("malformed claim")

@@ -218,7 +218,7 @@ def normalise_claims(raw: Any, recipe: Recipe) -> list[Claim]:
                 rec = Claim.from_dict(json.loads(json.dumps(c, default=_json_default, allow_nan=True)))
             if rec.verdict not in VERDICTS:
                 raise ConfigError(f"claim {rec.id}: verdict must be one of {', '.join(VERDICTS)} (got {rec.verdict!s})")
-        except ConfigError as exc:
+        except (ConfigError, TypeError, ValueError) as exc:   # TypeError/ValueError: values JSON cannot hold
             out.append(Claim(id=f"{recipe.name}.claim{i}", statement=f"malformed claim from {recipe.stem}.claims()",
                              verdict=Verdict.FAILS, reference=recipe.paper, prediction="", note=str(exc),
                              details={"invalid": repr(c)[:300]}))

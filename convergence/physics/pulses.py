@@ -91,9 +91,15 @@ def expected_update(w: Array, dw: Array, device: RealizedDevice, total: Array | 
     Affine devices with scalar coefficients take a fused path,
     ``W (1 + f1 dW − g1 S) + f0 dW − g0 S``, whose terms with zero coefficients are skipped (so an
     ideal device is exactly ``W + dW``); other devices evaluate F and G (net form) or q± ("signs"
-    form). The dtype of ``w`` is kept (float32 in, float32 out) as far as the device's responses
-    keep it (:class:`~convergence.physics.devices.Device` responses do).
+    form). The result has the inputs' common dtype (float32 in, float32 out; a float64 operand makes it
+    float64, never a silent downcast of ``w``) as far as the device's responses keep it
+    (:class:`~convergence.physics.devices.Device` responses do).
     """
+    w, dw = np.asarray(w), np.asarray(dw)
+    dt = np.result_type(w, dw) if total is None else np.result_type(w, dw, np.asarray(total))
+    if dt.kind == "f":
+        w, dw = w.astype(dt, copy=False), dw.astype(dt, copy=False)
+        total = None if total is None else np.asarray(total).astype(dt, copy=False)
     aff = device.affine()
     if aff is not None and isinstance(device, Device):
         f0, f1, g0, g1 = _affine_F_G(device)

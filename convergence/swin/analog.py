@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,7 +31,7 @@ from convergence.tile import transfer_family as tr
 from convergence.nn.adapters import AlgorithmLayer
 from convergence.sim.algorithms import Algorithm
 from convergence._validate import ConfigError, non_negative, positive, positive_int
-from convergence.physics.devices import Ideal, SoftBounds, Variation, realize
+from convergence.physics.devices import Ideal
 from convergence.physics.reference_device import offset_softbounds
 from convergence.physics.pulses import Expected, Pulsed
 from convergence.swin import model as M
@@ -233,6 +233,3 @@ def train_step(state: TrainState, x: Array, y: Array, lr: float, rng: np.random.
         state.tiles[name].update(xs, ds, lr, rng)
     state.step += 1
     return loss
-
-
-_unused: tuple[Callable[..., Any], ...] = (realize, Variation, SoftBounds)

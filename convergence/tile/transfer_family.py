@@ -655,9 +655,10 @@ class RLv2Config(TTv2Config):
         beta = finite_float("beta", self.beta)
         if not 0.0 < beta < 1.0:
             raise ConfigError(f"beta must lie in (0, 1) (got {beta!r})")
+        # the given granularity stays as given (None: the Pulsed mode's dw_min), so dataclasses.replace with
+        # another mode derives it afresh; only the init=False buffer unit is filled in
         g = _granularity(check_mode(self.mode), self.granularity, "granularity")
-        for name, value in (("beta", beta), ("transfer_lr", beta), ("decay", beta), ("granularity", g),
-                            ("granularity_fast", g)):
+        for name, value in (("beta", beta), ("transfer_lr", beta), ("decay", beta), ("granularity_fast", g)):
             object.__setattr__(self, name, value)
         super().__post_init__()
 
