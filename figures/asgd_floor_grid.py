@@ -22,7 +22,7 @@ from convergence.theory.meanfield import asgd_quadratic_fixed_point, digital_sgd
 
 NAME = "asgd_floor_grid"
 TITLE = "Analog SGD floor over (σ, τ): simulation vs the mean-field contour"
-PAPER = "new"
+PAPER = "toolkit figure (P1/P2 theory, not a paper figure)"
 SEED = 20260101
 
 _BASE = {"L": 1.0, "w_star": 0.5, "lr": 0.01, "tail": 0.75, "sigmas": [0.1, 0.2, 0.35, 0.5, 0.8],

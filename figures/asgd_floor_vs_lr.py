@@ -24,7 +24,7 @@ from convergence.theory.meanfield import asgd_quadratic_fixed_point, digital_sgd
 
 NAME = "asgd_floor_vs_lr"
 TITLE = "Error floor vs step size: digital SGD and Tiki-Taka vanish, Analog SGD stalls at the mean-field floor"
-PAPER = "new"
+PAPER = "toolkit figure (P1/P2 theory, not a paper figure)"
 SEED = 20260103
 
 _BASE = {"L": 1.0, "w_star": 0.5, "tau": 1.0, "sigma": 0.5, "tail": 0.5,

@@ -27,7 +27,7 @@ from convergence.experiments import recipe_kit as C
 
 NAME = "p1_thm2_bound"
 TITLE = "P1 Theorem 2: the upper bound vs the measured average squared gradient over K"
-PAPER = "new"
+PAPER = "toolkit figure (P1 Theorem 2, not a paper figure)"
 SEED = 20260104
 
 _BASE = {"d": 40, "n": 100, "sigma_a": 0.5, "x_scale": 0.3, "bias": True, "tau": 1.0, "noise_std": 0.1,

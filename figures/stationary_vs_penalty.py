@@ -27,7 +27,7 @@ from convergence.theory.meanfield import SQRT_2_OVER_PI, asgd_quadratic_fixed_po
 
 NAME = "stationary_vs_penalty"
 TITLE = "Analog SGD's stationary point vs the implicit-penalty minimiser W^S (P2 Thm 1/5)"
-PAPER = "new"
+PAPER = "toolkit figure (P1/P2 theory, not a paper figure)"
 SEED = 20260102
 
 _BASE = {"L": 1.0, "sigma": 0.5, "lr": 0.01, "tail": 0.75, "offsets": [0.05, 0.1, 0.2, 0.3, 0.4, 0.5]}

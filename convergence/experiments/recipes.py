@@ -71,7 +71,7 @@ class Recipe:
 
     @property
     def paper(self) -> str:
-        return str(getattr(self.module, "PAPER", "new"))
+        return str(getattr(self.module, "PAPER", "toolkit figure"))
 
     @property
     def seed(self) -> int:
