@@ -60,7 +60,9 @@ class Objective:
 class Quadratic(Objective):
     r"""f(w) = ½ Σ_i h_i (w_i − w*_i)², h linearly spaced in [mu, L] (isotropic when mu = L).
 
-    ``w_star`` may be a scalar (all coordinates) or a length-d sequence.
+    ``w_star`` may be a scalar (all coordinates), a length-d sequence, or a (T, d) array: a batch of
+    T instances that differ only in their optimum, one per trial (then :attr:`instances` = T and a
+    simulation must run exactly T trials; f* = 0 for every instance).
     """
 
     d: int = 1
@@ -68,6 +70,8 @@ class Quadratic(Objective):
     mu: float | None = None
     w_star: Any = 0.0
     name: ClassVar[str] = "quadratic"
+    instances: int | None = field(init=False, default=None)
+    """T when ``w_star`` is a (T, d) batch of instances (one per trial), else None."""
     h: Array = field(init=False, repr=False)
     f_star: float = field(init=False, default=0.0)
 
@@ -80,8 +84,10 @@ class Quadratic(Objective):
         ws = np.asarray(self.w_star, dtype=float)
         if ws.ndim == 0:
             ws = np.full(d, float(finite_float("w_star", ws)))
-        if ws.shape != (d,) or not np.all(np.isfinite(ws)):
-            raise ConfigError(f"w_star must be a finite scalar or have length d={d} (got shape {ws.shape})")
+        if ws.shape[-1:] != (d,) or ws.ndim > 2 or ws.size == 0 or not np.all(np.isfinite(ws)):
+            raise ConfigError(f"w_star must be a finite scalar, have length d={d} or shape (instances, {d}) "
+                              f"(got shape {ws.shape})")
+        object.__setattr__(self, "instances", int(ws.shape[0]) if ws.ndim == 2 else None)
         for k, v in (("d", d), ("L", L), ("mu", mu), ("w_star", ws),
                      ("h", np.linspace(mu, L, d) if d > 1 else np.array([L]))):
             object.__setattr__(self, k, v)

@@ -232,6 +232,10 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
     if trials is None:
         trials = w0_arr.shape[0] if w0_arr.ndim == 2 else 1
     trials = positive_int("trials", trials)
+    batch = getattr(objective, "instances", None)
+    if batch is not None and batch != trials:
+        raise ConfigError(f"the objective is a batch of {batch} instances (one per trial); trials must be {batch} "
+                          f"(got {trials})")
     w_init = _broadcast_init(w0, trials, d)
 
     noise_rng = rngmod.TrialStreams(seed, trials, purpose=rngmod.NOISE, block=trial_block, first_trial=first_trial)
