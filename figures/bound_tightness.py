@@ -11,12 +11,14 @@ r = measured/bound (instance spaces, stages and the analytic ceiling: docs/theor
   Reference: the same ratio on random least-squares instances (the battery's generator: D = 8,
   N = 40, τ = 1.5 max|x*|, per-coordinate noise std 0.15).
 * P1 Theorem 9 (Analog GD, α = 1/L): 1-D quadratics over the optimum and the start.
+* P2 Theorem 6 (Analog GD on a generic device, α = 1/(L F_max)): the same, on power-response devices
+  q± = (1 ∓ w/τ)^γ for γ on a grid.
 
 Claims (rules fixed before the run): P1 Theorem 2 is not violated on any searched instance (r − k·SE ≤ 1,
 k with a Bonferroni correction over the instances); the search reaches the analytic ceiling
 r ≤ 3/(4(2 − αL)) ≤ ½ of the rate term to within 20 % (inconclusive at a scale with fewer than two
 refinement rounds); P1 Theorem 9 is tight (r ≥ 0.95: one exact step from a start near the symmetric
-point). The tightest instance is at least 3× tighter than the random least-squares ones (a 10× gap cannot exist
+point); P2 Theorem 6 is not exceeded on any instance (deterministic runs: r ≤ 1 exactly). The tightest instance is at least 3× tighter than the random least-squares ones (a 10× gap cannot exist
 when ten times their largest ratio exceeds the ceiling ½).
 
 Measured at ``default`` on 2 cores (2026-12-06): Theorem 2's tightest instance r = 0.47 (two-point
@@ -37,14 +39,14 @@ TITLE = "Worst-case search: the tightest instances of P1 Theorems 2 and 9"
 PAPER = "toolkit figure (P1 Theorems 2 and 9, not a paper figure)"
 SEED = 20261206
 
-_SEARCH_KEYS = ("u_star", "alpha_l", "side", "u0", "sigma", "K", "noise", "group")
+_SEARCH_KEYS = ("u_star", "alpha_l", "side", "u0", "sigma", "K", "noise", "gamma", "group")
 SCALES = {
     "quick": {"Ks": [100], "sigmas": [0.1], "n_random": 16, "rounds": 1, "top": 4, "children": 4, "reps": 8,
-              "confirm_reps": 64, "lsq_instances": 2, "lsq_steps": 500, "lsq_trials": 8},
+              "confirm_reps": 64, "gammas": [1.0, 2.0], "lsq_instances": 2, "lsq_steps": 500, "lsq_trials": 8},
     "default": {"Ks": [100, 1000], "sigmas": [0.03, 0.3], "n_random": 48, "rounds": 3, "top": 8, "children": 8,
-                "reps": 32, "confirm_reps": 256, "lsq_instances": 8, "lsq_steps": 2000, "lsq_trials": 16},
+                "reps": 32, "confirm_reps": 256, "gammas": [0.5, 1.0, 2.0], "lsq_instances": 8, "lsq_steps": 2000, "lsq_trials": 16},
     "paper": {"Ks": [100, 1000, 10000], "sigmas": [0.01, 0.03, 0.1, 0.3], "n_random": 128, "rounds": 5, "top": 16,
-              "children": 16, "reps": 64, "confirm_reps": 1024, "lsq_instances": 32, "lsq_steps": 10000,
+              "children": 16, "reps": 64, "confirm_reps": 1024, "gammas": [0.5, 1.0, 2.0, 3.0], "lsq_instances": 32, "lsq_steps": 10000,
               "lsq_trials": 32},
 }
 
@@ -82,11 +84,12 @@ def _pack(prefix: str, ev: T.Evaluation, keys: tuple[str, ...]) -> dict[str, np.
 
 def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
     """Search results of both bounds (every evaluated instance) and the random least-squares reference."""
-    s2, s9, s_lsq = seed.spawn(3)
-    spaces = T.spaces(tuple(int(k) for k in cfg["Ks"]), tuple(float(s) for s in cfg["sigmas"]))
+    s2, s9, s_lsq, s6 = seed.spawn(4)
+    spaces = T.spaces(tuple(int(k) for k in cfg["Ks"]), tuple(float(s) for s in cfg["sigmas"]),
+                      tuple(float(g) for g in cfg["gammas"]))
     kw = {k: int(cfg[k]) for k in ("n_random", "rounds", "top", "children", "reps", "confirm_reps")}
     data: dict[str, np.ndarray] = {}
-    for prefix, name, s in (("thm2", "p1.thm2", s2), ("thm9", "p1.thm9", s9)):
+    for prefix, name, s in (("thm2", "p1.thm2", s2), ("thm9", "p1.thm9", s9), ("thm6", "p2.thm6", s6)):
         res = T.search(spaces[name], s, **kw)
         data.update(_pack(f"{prefix}_random", res.random, _SEARCH_KEYS))
         data.update(_pack(f"{prefix}_refined", res.refined, _SEARCH_KEYS))
@@ -103,7 +106,7 @@ def _all(data: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.4), constrained_layout=True)
+        fig, axes = plt.subplots(1, 4, figsize=(13.5, 3.4), constrained_layout=True)
         ax = axes[0]
         a = _all(data, "thm2")
         ok = a["valid"] > 0
@@ -150,6 +153,20 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.set_ylabel("measured / bound")
         ax.set_ylim(0, 1.05)
         ax.set_title(f"(c) P1 Theorem 9: tightest {data['thm9_best'][0]:.3f}")
+
+        ax = axes[3]
+        b6 = _all(data, "thm6")
+        ok6 = b6["valid"] > 0
+        for g in sorted(set(b6["gamma"][ok6].tolist())):
+            sel = ok6 & (b6["gamma"] == g)
+            ax.scatter(np.abs(b6["u0"][sel]), b6["measured"][sel] / b6["bound"][sel], s=9, alpha=0.6,
+                       label=rf"$\gamma$ = {g:g}")
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_xlabel(r"start $|w_0|/\tau$")
+        ax.set_ylabel("measured / bound")
+        ax.set_ylim(0, 1.05)
+        ax.set_title("(d) P2 Theorem 6, power devices")
+        ax.legend(fontsize=6, loc="lower left")
     return fig
 
 
@@ -183,6 +200,14 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                        + ("above the ceiling ½, so none exists" if 10 * r_lsq > 0.5 else "within the ceiling ½"),
                        "r_worst / r_random ≥ 3", gap, C.K_SIGMA * best_se / r_lsq,
                        (gap >= 3.0) if int(cfg["rounds"]) >= 2 else "inconclusive", "P1 Thm 2"))
+    b6 = _all(data, "thm6")
+    ok6 = b6["valid"] > 0
+    r6 = b6["measured"][ok6] / b6["bound"][ok6]
+    per_gamma = ", ".join(f"γ = {g:g}: {np.max(r6[b6['gamma'][ok6] == g]):.3f}"
+                          for g in sorted(set(b6["gamma"][ok6].tolist())))
+    res.append(C.claim(f"{NAME}.thm6_not_violated", f"P2 Theorem 6's bound holds on all {int(ok6.sum())} searched "
+                       f"instances (tightest per γ: {per_gamma})", "measured/bound ≤ 1 (exact gradients)",
+                       float(np.max(r6)), 0.0, bool(np.all(r6 <= 1.0 + 1e-9)), "P2 Thm 6"))
     b9, b9_se = (float(x) for x in data["thm9_best"])
     res.append(C.claim(f"{NAME}.thm9_tight", "P1 Theorem 9's bound is attained up to 5 % (one exact analog step from "
                        "a start near the symmetric point)", "r ≥ 0.95", b9, 0.0, b9 >= 0.95, "P1 Thm 9"))

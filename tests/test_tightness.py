@@ -84,3 +84,15 @@ def test_search_refuses_bad_budgets():
         T.search(T.SPACES["p1.thm9"], 0, reps=0)
     with pytest.raises(ConfigError, match="rounds"):
         T.search(T.SPACES["p1.thm9"], 0, rounds=-1)
+
+
+def test_p2_thm6_on_soft_bounds_is_p1_thm9():
+    """γ = 1 power device = soft bounds: F_max = 1 and M = 1 − w², so P2 Theorem 6 reduces to P1 Theorem 9."""
+    u_star, u0 = np.array([0.4, -0.2, 0.7]), np.array([0.0, 0.5, -0.3])
+    a = T.evaluate_p2_thm6(u_star, u0, K=30, gamma=1.0)
+    b = T.evaluate_p1_thm9(u_star, u0, K=30)
+    np.testing.assert_allclose(a.measured, b.measured, rtol=1e-12)
+    np.testing.assert_allclose(a.ratio, b.ratio, rtol=1e-9)
+    # a steeper response slows Analog GD down relative to its bound
+    c = T.evaluate_p2_thm6(np.array([0.05]), np.array([0.0]), K=30, gamma=2.0)
+    assert c.ratio[0] < 0.9

@@ -19,6 +19,8 @@ coordinate at the largest curvature):
   model (Gaussian or P1's two-point noise), σ and K. Measured: (1/K) Σ_{k<K} ‖∇f(W_k)‖², every step,
   averaged over ``reps`` trials per instance.
 * ``p1.thm9`` (Analog GD, P1 Theorem 9, α = 1/L, σ = 0): u* and u₀, K. Deterministic.
+* ``p2.thm6`` (Analog GD on a generic device, P2 Theorem 6, α = 1/(L F_max), σ = 0): u* and u₀ on the
+  power-response device q± = (1 ∓ w/τ)^γ with γ on a grid (γ = 1 is soft bounds). Deterministic.
 
 The search is a declared, seeded procedure: (1) ``n_random`` instances drawn uniformly from the space
 (their largest ratio is the *random-instance* reference), (2) ``rounds`` of local refinement around
@@ -42,14 +44,14 @@ from typing import Any, Callable
 import numpy as np
 
 from convergence._validate import ConfigError, positive_int
-from convergence.physics.devices import SoftBounds
+from convergence.physics.devices import Power, SoftBounds
 from convergence.sim.algorithms import analog_sgd
 from convergence.sim.noise import Gaussian, NoNoise, TwoPoint
 from convergence.sim.objectives import Quadratic
 from convergence.sim.simulate import simulate
 from convergence.theory.bounds import get_bound
 
-__all__ = ["Evaluation", "SearchResult", "evaluate_p1_thm2", "evaluate_p1_thm9", "search", "SPACES",
+__all__ = ["Evaluation", "SearchResult", "evaluate_p1_thm2", "evaluate_p1_thm9", "evaluate_p2_thm6", "search", "SPACES",
            "rate_ceiling_p1_thm2"]
 
 #: the P1 Theorem 2 step size is capped at α ≤ 1/(2L); αL is searched in (0, ½]
@@ -171,6 +173,34 @@ def evaluate_p1_thm9(u_star: Any, u0: Any, *, K: int) -> Evaluation:
     return Evaluation(params, np.asarray(v["measured"], float), np.zeros(n), bound, valid)
 
 
+def evaluate_p2_thm6(u_star: Any, u0: Any, *, K: int, gamma: float) -> Evaluation:
+    r"""P2 Theorem 6's ratio (Analog GD, α = 1/(L F_max), σ = 0) on 1-D instances, L = τ = 1, power device γ.
+
+    The bound 2L(f₀ − f*)F²_max/(K M_min) uses M_min = min_k q+(W_k)q-(W_k) of the run itself.
+    """
+    from convergence.theory.bounds.wu2025 import f_max
+
+    u_star, u0 = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (u_star, u0))
+    n = u_star.size
+    K = positive_int("K", K)
+    dev = Power(1.0, float(gamma))
+    fm = f_max(dev)
+    inside = (np.abs(u0) < _U_MAX) & (np.abs(u_star) < _U_MAX) & (u0 != u_star)
+    u0 = np.where(inside, u0, u_star + 1e-3)
+    traj = simulate(analog_sgd(1.0 / fm, dev), Quadratic(d=1, L=1.0, w_star=u_star[:, None]), NoNoise(), u0[:, None],
+                    K, trials=n, seed=0, record_every=1, record_w=True, progress=False)
+    w = traj.w[..., 0]                                        # (recorded step, trial)
+    with np.errstate(over="ignore", invalid="ignore"):        # diverged runs are masked as invalid below
+        m_min = np.min(dev.q_plus(w) * dev.q_minus(w), axis=0)
+    measured = traj.metrics["grad_norm_sq"].mean(axis=0)
+    valid = inside & traj.ok & (m_min > 0)
+    f_gap = 0.5 * (u0 - u_star) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = np.where(valid, get_bound("p2.thm6")(f_gap=f_gap, L=1.0, K=K, F_max=fm, M_min=m_min), np.nan)
+    params = {"u_star": u_star, "u0": u0, "K": np.full(n, float(K)), "gamma": np.full(n, float(gamma))}
+    return Evaluation(params, measured, np.zeros(n), bound, valid)
+
+
 @dataclass(frozen=True)
 class Space:
     """An instance space: how to draw, perturb and evaluate instances of one bound."""
@@ -217,8 +247,13 @@ def _eval_thm9(*, u_star: Any, u0: Any, K: int, reps: int = 1, seed: Any = 0) ->
     return evaluate_p1_thm9(u_star, u0, K=K)
 
 
-def spaces(Ks: tuple[int, ...] = (100, 1000), sigmas: tuple[float, ...] = (0.03, 0.3)) -> dict[str, Space]:
-    """The searched instance spaces, one per bound, with the σ and K grids given."""
+def _eval_thm6(*, u_star: Any, u0: Any, K: int, gamma: float, reps: int = 1, seed: Any = 0) -> Evaluation:
+    return evaluate_p2_thm6(u_star, u0, K=K, gamma=gamma)
+
+
+def spaces(Ks: tuple[int, ...] = (100, 1000), sigmas: tuple[float, ...] = (0.03, 0.3),
+           gammas: tuple[float, ...] = (0.5, 1.0, 2.0)) -> dict[str, Space]:
+    """The searched instance spaces, one per bound, with the σ, K and γ grids given."""
     thm2_groups = tuple({"sigma": s, "K": k, "noise": nz} for nz in ("gaussian", "twopoint") for s in sigmas
                         for k in Ks)
     return {
@@ -226,10 +261,12 @@ def spaces(Ks: tuple[int, ...] = (100, 1000), sigmas: tuple[float, ...] = (0.03,
                          ("u_star", "alpha_l", "side")),
         "p1.thm9": Space("p1.thm9", tuple({"K": k} for k in Ks), _draw_thm9, _perturb_thm9, _eval_thm9,
                          ("u_star", "u0"), stochastic=False),
+        "p2.thm6": Space("p2.thm6", tuple({"K": k, "gamma": g} for g in gammas for k in Ks), _draw_thm9,
+                         _perturb_thm9, _eval_thm6, ("u_star", "u0"), stochastic=False),
     }
 
 
-#: the default spaces (P1 Theorems 2 and 9)
+#: the default spaces (P1 Theorems 2 and 9, P2 Theorem 6)
 SPACES = spaces()
 
 
