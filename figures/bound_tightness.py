@@ -43,13 +43,14 @@ SEED = 20261206
 
 _SEARCH_KEYS = ("u_star", "alpha_l", "side", "u0", "sigma", "K", "noise", "gamma", "group")
 SCALES = {
-    "quick": {"Ks": [100], "sigmas": [0.1], "n_random": 16, "rounds": 1, "top": 4, "children": 4, "reps": 8,
-              "confirm_reps": 64, "gammas": [1.0, 2.0], "lsq_instances": 2, "lsq_steps": 500, "lsq_trials": 8},
-    "default": {"Ks": [100, 1000], "sigmas": [0.03, 0.3], "n_random": 48, "rounds": 3, "top": 8, "children": 8,
-                "reps": 32, "confirm_reps": 256, "gammas": [0.5, 1.0, 2.0], "lsq_instances": 8, "lsq_steps": 2000, "lsq_trials": 16},
-    "paper": {"Ks": [100, 1000, 10000], "sigmas": [0.01, 0.03, 0.1, 0.3], "n_random": 128, "rounds": 5, "top": 16,
-              "children": 16, "reps": 64, "confirm_reps": 1024, "gammas": [0.5, 1.0, 2.0, 3.0], "lsq_instances": 32, "lsq_steps": 10000,
-              "lsq_trials": 32},
+    "quick": {"Ks": [100], "sigmas": [0.1], "gammas": [1.0, 2.0], "n_random": 16, "rounds": 1, "top": 4,
+              "children": 4, "reps": 8, "confirm_reps": 64, "lsq_instances": 2, "lsq_steps": 500, "lsq_trials": 8},
+    "default": {"Ks": [100, 1000], "sigmas": [0.03, 0.3], "gammas": [0.5, 1.0, 2.0], "n_random": 48, "rounds": 3,
+                "top": 8, "children": 8, "reps": 32, "confirm_reps": 256, "lsq_instances": 8, "lsq_steps": 2000,
+                "lsq_trials": 16},
+    "paper": {"Ks": [100, 1000, 10000], "sigmas": [0.01, 0.03, 0.1, 0.3], "gammas": [0.5, 1.0, 2.0, 3.0],
+              "n_random": 128, "rounds": 5, "top": 16, "children": 16, "reps": 64, "confirm_reps": 1024,
+              "lsq_instances": 32, "lsq_steps": 10000, "lsq_trials": 32},
 }
 
 
