@@ -278,3 +278,18 @@ def test_p2_thm3_floor_by_hand_and_zero_shift_on_trajectory() -> None:
         s_rl[c] = float(np.mean(v["S_K_rl"]))
     # with c = 0.3, G(0)/sqrt(F(0)) = -0.3, so S_K^RL stays near 0.09; zero-shifted it is much smaller
     assert s_rl[0.3] > 0.05 and s_rl[0.0] < 0.5 * s_rl[0.3]
+
+
+def test_p2_remark1_rate_term_is_p1_theorem_2s_for_soft_bounds() -> None:
+    """Soft bounds: F_max = 1 and M = q+q- = 1 − w²/τ², so Remark 1's rate term equals P1 Theorem 2's exactly."""
+    import sympy as sp
+
+    from convergence.theory.bounds.symbols import F_max, K, L, M_min, S_K, S_K_asgd, W_max, f_gap, sigma, tau
+
+    r1 = get_bound("p2.remark1").expr.subs({F_max: 1, M_min: 1 - W_max**2 / tau**2, S_K_asgd: 0})
+    p1 = get_bound("p1.thm2").expr.subs({S_K: 0})
+    assert sp.simplify(r1 - p1) == 0
+    # and numbers: the floor part is 2σ² S/M_min (half of P2 Theorem 2's 8 F_max σ² S at M_min = 1, F_max = 1)
+    v = dict(f_gap=0.5, sigma=0.3, L=2.0, K=100, F_max=1.0, M_min=1.0, S_K_asgd=0.2)
+    assert float(get_bound("p2.remark1")(**v)) == pytest.approx(4 * math.sqrt(0.5 * 0.09 * 2 / 100) + 2 * 0.09 * 0.2)
+    assert {str(s) for s in (f_gap, sigma, L, K)} <= {str(p) for p in get_bound("p2.remark1").params}

@@ -385,6 +385,35 @@ def test_8_p2_theorem_2_generic_upper_bound_holds(kind, gamma, inst, rho, s, see
                                                              S_K_asgd=s_k)), rel=1e-12)
 
 
+@scaled(6)
+@given(kind=st.sampled_from([cv.Power, cv.Exponential]), gamma=st.floats(0.5, 3.0), inst=st.integers(0, 10_000),
+       rho=st.floats(1.5, 3.0), s=st.floats(0.05, 0.3), seed=seeds())
+@example(kind=cv.Power, gamma=2.0, inst=7, rho=1.5, s=0.3, seed=0)
+def test_8_p2_remark_1_no_saturation_bound_holds(kind, gamma, inst, rho, s, seed):
+    """P2 Remark 1 (generic Analog SGD, M(W_k) ≥ M_min > 0 along the run): at P2 Theorem 2's step size,
+    (1/K)Σ E‖∇f(W_k)‖² ≤ (4F²max/M_min)√(f₀σ²L/K) + 2F_max σ² S_K^ASGD/M_min."""
+    d = 6
+    obj = cv.LeastSquares(d=d, n=40, x_scale=0.3, loss="half_mse", seed=inst)
+    tau = rho * float(np.max(np.abs(obj.w_star)))
+    dev = kind(tau, gamma)
+    f_max = float(np.max(dev.F(np.linspace(*dev.bounds, 20001))))
+    sigma = s * math.sqrt(d)
+    f_gap = float(obj.value(np.zeros((1, d)))[0] - obj.f_star)
+    steps = max(1000, int(math.ceil(16 * obj.L * f_gap / sigma**2)))
+    alpha = math.sqrt(f_gap / (sigma**2 * obj.L * steps)) / f_max
+    traj = cv.simulate(cv.analog_sgd(alpha, dev), obj, cv.Gaussian(s), 0.0, steps, trials=16, seed=seed,
+                       record_every=1, record_w=True)
+    m_min = float(np.min(dev.q_plus(traj.w) * dev.q_minus(traj.w)))
+    per = traj.metrics["grad_norm_sq"].mean(axis=0)
+    measured, se = float(per.mean()), float(per.std(ddof=1) / math.sqrt(per.size))
+    s_k = float(traj.metrics["s_k_generic_w"][-1].mean())
+    bound = float(get_bound("p2.remark1")(f_gap=f_gap, sigma=sigma, L=obj.L, K=steps, F_max=f_max, M_min=m_min,
+                                          S_K_asgd=s_k))
+    note(f"measured {measured:.4g} ± {se:.2g}, bound {bound:.4g}, M_min {m_min:.3g}")
+    assert traj.status_counts()["ok"] == 16 and m_min > 0
+    assert measured <= bound + K * se
+
+
 # -- item 9: the lower-bound instance (which constant?) ------------------------------------------
 
 def _instance_run(D, L, tau, w_star, sigma, seed, trials, lr_frac=0.1, steps_factor=30):

@@ -11,6 +11,7 @@ Registered names:
 * ``p2.thm2``              generic Analog SGD: 16F²max√((f₀−f*)σ²L/K) + 8Fmaxσ²S_K^ASGD (v3 eq 69),
   at α = (1/Fmax)√((f₀−f*)/(σ²LK)) ≤ 1/(4LFmax) (:func:`asgd_step_size_generic`).
 * ``p2.thm2.floor``        its asymptotic part 8Fmaxσ²S_K^ASGD.
+* ``p2.remark1``           Theorem 2 without saturation: (4F²max/M_min)√((f₀−f*)σ²L/K) + 2F_max σ² S_K^ASGD/M_min.
 * ``p2.thm6``              generic Analog GD: 2L(f₀−f*)F²max/(K·M_min) (App. J).
 * ``p2.thm3.floor``        residual learning / Tiki-Taka asymptotic term 24Fmaxσ²S_K^RL (v3 eq 126, Theorem 3 /
   Corollary 1); S_K^RL → 0 under the zero-shift condition G(0) = 0 (:func:`zero_shift`).
@@ -98,6 +99,18 @@ THM2_FLOOR = Bound(
     trajectory=lambda traj, **v: _p2_quantities(traj, **v),
 )
 
+REMARK1 = Bound(
+    name="p2.remark1",
+    expr=4 * F_max**2 / M_min * sp.sqrt(f_gap * sigma**2 * L / K) + 2 * F_max * sigma**2 * S_K_asgd / M_min,
+    params=(f_gap, sigma, L, K, F_max, M_min, S_K_asgd),
+    kind="upper",
+    reference="P2 Remark 1 (App. H): Theorem 2 without saturation, M(W_k) >= M_min > 0",
+    assumptions=_ASSUME_THM2 + ("M_min = min_k min Q+(W_k) Q-(W_k) > 0 along the run",),
+    description="(1/K) sum E||grad f(W_k)||^2 of generic Analog SGD; for soft bounds (F_max = 1, "
+                "M_min = 1 - W_max^2/tau^2) its rate term is P1 Theorem 2's",
+    trajectory=lambda traj, **v: _p2_quantities(traj, **v),
+)
+
 THM6 = Bound(
     name="p2.thm6",
     expr=2 * L * f_gap * F_max**2 / (K * M_min),
@@ -122,7 +135,7 @@ THM3_FLOOR = Bound(
     trajectory=lambda traj, **v: _rl_quantities(traj, **v),
 )
 
-BOUNDS_P2 = (F_SIGMA_ALD, W_S, W_S_PRINTED, THM2, THM2_FLOOR, THM6, THM3_FLOOR)
+BOUNDS_P2 = (F_SIGMA_ALD, W_S, W_S_PRINTED, THM2, THM2_FLOOR, REMARK1, THM6, THM3_FLOOR)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -231,7 +244,7 @@ def _p2_quantities(traj: Any, **values: Any) -> dict[str, Any]:
     return out
 
 
-__all__ = ["BOUNDS_P2", "F_SIGMA_ALD", "W_S", "W_S_PRINTED", "THM2", "THM2_FLOOR", "THM6", "THM3_FLOOR",
+__all__ = ["BOUNDS_P2", "F_SIGMA_ALD", "W_S", "W_S_PRINTED", "THM2", "THM2_FLOOR", "REMARK1", "THM6", "THM3_FLOOR",
            "f_max", "m_min",
            "dR_at_symmetric_point", "r_c", "implicit_penalty", "zero_shift", "zero_shift_ratio",
            "asgd_step_size_generic", "asgd_step_size_generic_valid"]
