@@ -1,0 +1,165 @@
+r"""P1 Table 2 and P2 Tables 1, 5, 6 scaled down: fine-tuning with only the last layer analog.
+
+The papers fine-tune ImageNet-pretrained ResNet-18/34/50 (P1 Table 2; P2 Tables 1 and 5) and
+MobileNet-V2/V3 (P2 Table 6) on CIFAR-10/100 with the last fully connected layer on analog devices:
+
+* P1 Table 2: soft bounds τ = 0.8 (dw_min = τ/600); D-SGD 93.0/93.4/95.9, A-SGD 93.6/93.6/95.5,
+  TT 93.7/95.2/95.5 (ResNet-18/34/50, CIFAR-10): analog is not worse than digital there;
+* P2 Table 1 (power response γ = 3, τ = 0.1) and Table 5 (exponential γ = 4, τ = 0.1): ResNet-18
+  CIFAR-10 D-SGD 95.4, A-SGD 84.5, TT/RL 94.8, TT-v2 95.3, RL-v2 95.1 (CIFAR-100: 81.1 / 69.0 / 76.2 /
+  78.6 / 79.8): every Tiki-Taka variant beats Analog SGD, the buffered ones come close to digital;
+* P2 Table 6 (MobileNet, power γ = 4, τ = 0.05): MobileNet-V2 CIFAR-10 95.3 / 94.3 / 95.1 / 95.2 / 95.3
+  (CIFAR-100 80.6 / 63.4 / 73.3 / 78.4 / 79.6).
+
+Here (:mod:`convergence.experiments.finetune`): a small NumPy ResNet and a MobileNet-style network are
+pretrained digitally on the source classes 0–4 of MNIST (Fashion-MNIST when MNIST is absent) and frozen;
+the analog last layer is fine-tuned on the target classes 5–9 with the papers' device settings and
+rates (α = 0.075, fast rate 0.01, γ = 0.4, pulsed writes of dw_min = τ/600, at most 31 pulses), all
+heads from the same initial weights and mini-batch orders per repeat, so differences are paired.
+
+Claims (rules fixed before the run; margins 3 standard errors of the paired difference over
+repeats and test images): in each P2 setting the Tiki-Taka family (TT, TT-v2, RL-v2, on average) beats
+Analog SGD; in P1's soft-bounds setting analog (A-SGD and TT) is within 1 point of digital. A claim is
+inconclusive at a scale whose margin exceeds the smallest effect the paper reports for it (1 point), or
+with fewer than 3 repeats (a paired standard error from two values is not an estimate).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from convergence.experiments import finetune as FT
+from convergence.experiments import networks as E
+from convergence.experiments import recipe_kit as C
+from convergence.physics.devices import Exponential, Power, SoftBounds
+
+NAME = "finetune_tables"
+TITLE = "Fine-tuning with an analog last layer: P1 Table 2 and P2 Tables 1, 5, 6 (orderings)"
+PAPER = "P1 Table 2; P2 Tables 1, 5, 6"
+SEED = 20261208
+
+#: (id, backbone, device kind, tau, gamma, heads, paper reference)
+SETTINGS = (
+    ("p1_t2", "resnet", "softbounds", 0.8, 1.0, ("digital", "asgd", "tt"), "P1 Table 2"),
+    ("p2_t1", "resnet", "power", 0.1, 3.0, FT.HEADS, "P2 Table 1"),
+    ("p2_t5", "resnet", "exp", 0.1, 4.0, FT.HEADS, "P2 Table 5"),
+    ("p2_t6", "mobilenet", "power", 0.05, 4.0, FT.HEADS, "P2 Table 6"),
+)
+_HEAD = {"lr": 0.075, "lr_digital": 0.15, "fast_lr": 0.01, "gamma_tt": 0.4, "rl_beta": 0.1, "bl": 31,
+         "batch": 32, "step_gamma": 0.1}
+_BASE = {"dataset": "auto", "source": [0, 1, 2, 3, 4], "target": [5, 6, 7, 8, 9], "pre_lr": 0.1, "pre_batch": 32,
+         "min_effect": 1.0, **_HEAD}
+SCALES = {
+    "quick": {**_BASE, "n_train": 1200, "n_test": 400, "pre_epochs": 1, "epochs": 2, "step_size": 100, "repeats": 2},
+    "default": {**_BASE, "n_train": 10000, "n_test": 4000, "pre_epochs": 2, "epochs": 6, "step_size": 4,
+                "repeats": 3},
+    "paper": {**_BASE, "n_train": None, "n_test": None, "pre_epochs": 5, "epochs": 30, "step_size": 20,
+              "repeats": 5},
+}
+
+
+def _device(kind: str, tau: float, gamma: float) -> Any:
+    return SoftBounds(tau) if kind == "softbounds" else Power(tau, gamma) if kind == "power" else Exponential(tau,
+                                                                                                          gamma)
+
+
+def _images(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.reshape(-1, 1, 28, 28), dtype=np.float32)
+
+
+def _head_task(item: tuple[Any, ...]) -> np.ndarray:
+    head, kind, tau, gamma, feats, cfg, seed = item
+    f_tr, y_tr, f_te, y_te = feats
+    hc = {**cfg, "tau": tau, "dw_min": tau / 600}
+    return FT.train_head(head, _device(kind, tau, gamma), f_tr, y_tr, f_te, y_te, hc, seed)
+
+
+def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
+    """Test accuracy (setting, head, repeat, epoch) of every head; NaN where a setting has no such head."""
+    name, (x_tr, y_tr, x_te, y_te) = E.load_data(cfg)
+    x_tr, x_te = _images(x_tr), _images(x_te)
+    xs, ys = FT.split_classes(x_tr, y_tr, cfg["source"])
+    xt, yt = FT.split_classes(x_tr, y_tr, cfg["target"])
+    xv, yv = FT.split_classes(x_te, y_te, cfg["target"])
+    s_pre, s_heads = seed.spawn(2)
+    feats = {}
+    for i, arch in enumerate(sorted({s[1] for s in SETTINGS})):
+        model = FT.pretrain(arch, xs, ys, len(cfg["source"]), epochs=int(cfg["pre_epochs"]),
+                            batch=int(cfg["pre_batch"]), lr=float(cfg["pre_lr"]), seed=C.sub(s_pre, i))
+        f_tr, f_te = FT.features(model, xt), FT.features(model, xv)
+        mu, sd = f_tr.mean(axis=0), f_tr.std(axis=0) + 1e-8          # standardised on the training set
+        feats[arch] = ((f_tr - mu) / sd, yt, (f_te - mu) / sd, yv)
+    items, where = [], []
+    for i, (_sid, arch, kind, tau, gamma, heads, _ref) in enumerate(SETTINGS):
+        for j, head in enumerate(FT.HEADS):
+            if head in heads:     # one seed per setting: every head of a setting starts alike (paired)
+                items.append((head, kind, tau, gamma, feats[arch], cfg, C.sub(s_heads, i)))
+                where.append((i, j))
+    out = C.parallel_map(_head_task, items)
+    acc = np.full((len(SETTINGS), len(FT.HEADS), int(cfg["repeats"]), int(cfg["epochs"])), np.nan)
+    for (i, j), a in zip(where, out):
+        acc[i, j] = a
+    return {"acc": acc, "n_test": np.array(len(yv)), "dataset": np.array(name),
+            "n_features": np.array([feats[a][0].shape[1] for a in sorted(feats)])}
+
+
+def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    acc = 100 * data["acc"][..., -1]                                  # (setting, head, repeat)
+    with C.cv_style() as plt:
+        fig, axes = plt.subplots(1, len(SETTINGS), figsize=(12, 3.2), constrained_layout=True, sharey=False)
+        for ax, (i, (sid, arch, kind, tau, gamma, heads, ref)) in zip(axes, enumerate(SETTINGS)):
+            js = [FT.HEADS.index(h) for h in heads]
+            m = np.nanmean(acc[i, js], axis=-1)
+            se = np.nanstd(acc[i, js], axis=-1, ddof=1) / math.sqrt(acc.shape[-1]) if acc.shape[-1] > 1 \
+                else np.zeros(len(js))
+            ax.bar(range(len(js)), m, yerr=C.K_SIGMA * se, color=[f"C{j}" for j in js], capsize=3)
+            ax.set_xticks(range(len(js)), [h.upper() if h != "digital" else "D-SGD" for h in heads], fontsize=7)
+            lo = float(np.nanmin(m - C.K_SIGMA * se))
+            ax.set_ylim(max(0.0, lo - 5), min(100.0, float(np.nanmax(m + C.K_SIGMA * se)) + 2))
+            dev = f"soft bounds τ = {tau:g}" if kind == "softbounds" else f"{kind} γ = {gamma:g}, τ = {tau:g}"
+            ax.set_title(f"{ref}: {arch}\n{dev}", fontsize=8)
+            ax.set_ylabel("test accuracy (%)")
+        fig.suptitle(f"last layer analog, fine-tuned on {data['dataset']} classes 5–9", fontsize=9)
+    return fig
+
+
+def _paired(acc: np.ndarray, a: Any, b: Any, n_test: int) -> tuple[float, float]:
+    """Mean of acc[a] − acc[b] (final epoch, points) and its standard error: repeats give the paired spread;
+    with one repeat, the binomial error of the two accuracies."""
+    fa, fb = acc[a][..., -1], acc[b][..., -1]
+    diff = 100 * (fa - fb)
+    if diff.size > 1:
+        return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(diff.size))
+    p = np.array([fa.mean(), fb.mean()])
+    return float(diff.mean()), float(100 * math.sqrt(np.sum(p * (1 - p)) / n_test))
+
+
+def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    acc, n_test = data["acc"], int(data["n_test"])
+    ds = str(data["dataset"])
+    eff = float(cfg["min_effect"])
+    # a paired standard error from fewer than 3 repeats is not trusted: such a scale decides nothing
+    few = acc.shape[2] < 3
+    res = []
+    for i, (sid, arch, kind, tau, gamma, heads, ref) in enumerate(SETTINGS):
+        if sid == "p1_t2":
+            for h in ("asgd", "tt"):
+                d, se = _paired(acc, (i, FT.HEADS.index(h)), (i, FT.HEADS.index("digital")), n_test)
+                ok: Any = (d >= -eff - C.K_SIGMA * se) if C.K_SIGMA * se < eff and not few else "inconclusive"
+                res.append(C.claim(f"{NAME}.{sid}_{h}_not_worse", f"{ref} ({ds}, {arch}, soft bounds τ = {tau:g}): "
+                                   f"{h.upper()} is within {eff:g} point of digital SGD (paper: analog ≥ digital on "
+                                   "CIFAR-10); undecided when 3 SE ≥ 1 point or fewer than 3 repeats", f"≥ −{eff:g} pt", d, C.K_SIGMA * se,
+                                   ok, ref))
+            continue
+        fam = [FT.HEADS.index(h) for h in ("tt", "ttv2", "rlv2")]
+        fa = acc[i, fam].mean(axis=0)                                     # family mean per repeat
+        d, se = _paired(np.stack([fa, acc[i, FT.HEADS.index("asgd")]]), 0, 1, n_test)
+        ok = (d - C.K_SIGMA * se > 0) if C.K_SIGMA * se < eff and not few else "inconclusive"
+        dev = f"{kind} γ = {gamma:g}, τ = {tau:g}"
+        res.append(C.claim(f"{NAME}.{sid}_tt_family_beats_asgd", f"{ref} ({ds}, {arch}, {dev}): the Tiki-Taka "
+                           "family (TT, TT-v2, RL-v2, mean) beats Analog SGD on the fine-tuned analog layer "
+                           "(paper: by 1–10 points on CIFAR); undecided when 3 SE ≥ 1 point or fewer than 3 repeats", "> 0 pt", d,
+                           C.K_SIGMA * se, ok, ref))
+    return res
