@@ -139,7 +139,6 @@ def train_head(name: str, device: Any, f_train: np.ndarray, y_train: np.ndarray,
     rng = np.random.default_rng(s_alg)
     onehot = np.eye(C)[y_train]
     acc = np.zeros((T, E))
-    rows = np.arange(T)[:, None]
 
     def step(k: int, st: Any) -> Any:
         nonlocal bias
