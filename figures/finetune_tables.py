@@ -109,7 +109,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     acc = 100 * data["acc"][..., -1]                                  # (setting, head, repeat)
     with C.cv_style() as plt:
         fig, axes = plt.subplots(1, len(SETTINGS), figsize=(12, 3.2), constrained_layout=True, sharey=False)
-        for ax, (i, (sid, arch, kind, tau, gamma, heads, ref)) in zip(axes, enumerate(SETTINGS)):
+        for ax, (i, (_sid, arch, kind, tau, gamma, heads, ref)) in zip(axes, enumerate(SETTINGS)):
             js = [FT.HEADS.index(h) for h in heads]
             m = np.nanmean(acc[i, js], axis=-1)
             se = np.nanstd(acc[i, js], axis=-1, ddof=1) / math.sqrt(acc.shape[-1]) if acc.shape[-1] > 1 \
