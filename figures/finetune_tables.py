@@ -143,15 +143,15 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     # a paired standard error from fewer than 3 repeats is not trusted: such a scale decides nothing
     few = acc.shape[2] < 3
     res = []
-    for i, (sid, arch, kind, tau, gamma, heads, ref) in enumerate(SETTINGS):
+    for i, (sid, arch, kind, tau, gamma, _heads, ref) in enumerate(SETTINGS):
         if sid == "p1_t2":
             for h in ("asgd", "tt"):
                 d, se = _paired(acc, (i, FT.HEADS.index(h)), (i, FT.HEADS.index("digital")), n_test)
                 ok: Any = (d >= -eff - C.K_SIGMA * se) if C.K_SIGMA * se < eff and not few else "inconclusive"
                 res.append(C.claim(f"{NAME}.{sid}_{h}_not_worse", f"{ref} ({ds}, {arch}, soft bounds τ = {tau:g}): "
                                    f"{h.upper()} is within {eff:g} point of digital SGD (paper: analog ≥ digital on "
-                                   "CIFAR-10); undecided when 3 SE ≥ 1 point or fewer than 3 repeats", f"≥ −{eff:g} pt", d, C.K_SIGMA * se,
-                                   ok, ref))
+                                   "CIFAR-10); undecided when 3 SE ≥ 1 point or fewer than 3 repeats",
+                                   f"≥ −{eff:g} pt", d, C.K_SIGMA * se, ok, ref))
             continue
         fam = [FT.HEADS.index(h) for h in ("tt", "ttv2", "rlv2")]
         fa = acc[i, fam].mean(axis=0)                                     # family mean per repeat
@@ -160,6 +160,6 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         dev = f"{kind} γ = {gamma:g}, τ = {tau:g}"
         res.append(C.claim(f"{NAME}.{sid}_tt_family_beats_asgd", f"{ref} ({ds}, {arch}, {dev}): the Tiki-Taka "
                            "family (TT, TT-v2, RL-v2, mean) beats Analog SGD on the fine-tuned analog layer "
-                           "(paper: by 1–10 points on CIFAR); undecided when 3 SE ≥ 1 point or fewer than 3 repeats", "> 0 pt", d,
-                           C.K_SIGMA * se, ok, ref))
+                           "(paper: by 1–10 points on CIFAR); undecided when 3 SE ≥ 1 point or fewer than 3 repeats",
+                           "> 0 pt", d, C.K_SIGMA * se, ok, ref))
     return res
