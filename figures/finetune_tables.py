@@ -17,11 +17,13 @@ the analog last layer is fine-tuned on the target classes 5–9 with the papers'
 rates (α = 0.075, fast rate 0.01, γ = 0.4, pulsed writes of dw_min = τ/600, at most 31 pulses), all
 heads from the same initial weights and mini-batch orders per repeat, so differences are paired.
 
-Claims (rules fixed before the run; margins 3 standard errors of the paired difference over
-repeats and test images): in each P2 setting the Tiki-Taka family (TT, TT-v2, RL-v2, on average) beats
-Analog SGD; in P1's soft-bounds setting analog (A-SGD and TT) is within 1 point of digital. A claim is
-inconclusive at a scale whose margin exceeds the smallest effect the paper reports for it (1 point), or
-with fewer than 3 repeats (a paired standard error from two values is not an estimate).
+Claims (margins: 3 standard errors of the paired difference over repeats): in each P2 setting the
+Tiki-Taka family (TT, TT-v2, RL-v2, on average) beats Analog SGD; in P1's soft-bounds setting analog
+(A-SGD and TT) is within 1 point of digital. The papers compare final accuracies, so a claim is decided
+only when the digital head has converged (its accuracy moved by less than 1 point over the last epoch),
+with at least 3 repeats, and when the margin is below the effect the paper reports for its smallest
+network on CIFAR-10 (P2 Tables 1/5: 10.3 points for ResNet-18; Table 6: 0.7 for MobileNet-V2);
+otherwise it is inconclusive at that scale.
 """
 from __future__ import annotations
 
@@ -40,21 +42,22 @@ TITLE = "Fine-tuning with an analog last layer: P1 Table 2 and P2 Tables 1, 5, 6
 PAPER = "P1 Table 2; P2 Tables 1, 5, 6"
 SEED = 20261208
 
-#: (id, backbone, device kind, tau, gamma, heads, paper reference)
+#: (id, backbone, device kind, tau, gamma, heads, paper reference, the paper's effect in points for its smallest
+#: network on CIFAR-10: P1 Table 2 the tolerance of "not worse than digital", P2 the Tiki-Taka-vs-Analog-SGD gap)
 SETTINGS = (
-    ("p1_t2", "resnet", "softbounds", 0.8, 1.0, ("digital", "asgd", "tt"), "P1 Table 2"),
-    ("p2_t1", "resnet", "power", 0.1, 3.0, FT.HEADS, "P2 Table 1"),
-    ("p2_t5", "resnet", "exp", 0.1, 4.0, FT.HEADS, "P2 Table 5"),
-    ("p2_t6", "mobilenet", "power", 0.05, 4.0, FT.HEADS, "P2 Table 6"),
+    ("p1_t2", "resnet", "softbounds", 0.8, 1.0, ("digital", "asgd", "tt"), "P1 Table 2", 1.0),
+    ("p2_t1", "resnet", "power", 0.1, 3.0, FT.HEADS, "P2 Table 1", 94.81 - 84.47),
+    ("p2_t5", "resnet", "exp", 0.1, 4.0, FT.HEADS, "P2 Table 5", 94.81 - 84.47),
+    ("p2_t6", "mobilenet", "power", 0.05, 4.0, FT.HEADS, "P2 Table 6", 95.05 - 94.34),
 )
 _HEAD = {"lr": 0.075, "lr_digital": 0.15, "fast_lr": 0.01, "gamma_tt": 0.4, "rl_beta": 0.1, "bl": 31,
          "batch": 32, "step_gamma": 0.1}
 _BASE = {"dataset": "auto", "source": [0, 1, 2, 3, 4], "target": [5, 6, 7, 8, 9], "pre_lr": 0.1, "pre_batch": 32,
-         "min_effect": 1.0, **_HEAD}
+         "converged_pt": 1.0, **_HEAD}
 SCALES = {
     "quick": {**_BASE, "n_train": 1200, "n_test": 400, "pre_epochs": 1, "epochs": 2, "step_size": 100, "repeats": 2},
     "default": {**_BASE, "n_train": 10000, "n_test": 4000, "pre_epochs": 2, "epochs": 6, "step_size": 4,
-                "repeats": 3},
+                "repeats": 6},
     "paper": {**_BASE, "n_train": None, "n_test": None, "pre_epochs": 5, "epochs": 30, "step_size": 20,
               "repeats": 5},
 }
@@ -92,7 +95,7 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
         mu, sd = f_tr.mean(axis=0), f_tr.std(axis=0) + 1e-8          # standardised on the training set
         feats[arch] = ((f_tr - mu) / sd, yt, (f_te - mu) / sd, yv)
     items, where = [], []
-    for i, (_sid, arch, kind, tau, gamma, heads, _ref) in enumerate(SETTINGS):
+    for i, (_sid, arch, kind, tau, gamma, heads, _ref, _eff) in enumerate(SETTINGS):
         for j, head in enumerate(FT.HEADS):
             if head in heads:     # one seed per setting: every head of a setting starts alike (paired)
                 items.append((head, kind, tau, gamma, feats[arch], cfg, C.sub(s_heads, i)))
@@ -109,7 +112,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     acc = 100 * data["acc"][..., -1]                                  # (setting, head, repeat)
     with C.cv_style() as plt:
         fig, axes = plt.subplots(1, len(SETTINGS), figsize=(12, 3.2), constrained_layout=True, sharey=False)
-        for ax, (i, (_sid, arch, kind, tau, gamma, heads, ref)) in zip(axes, enumerate(SETTINGS)):
+        for ax, (i, (_sid, arch, kind, tau, gamma, heads, ref, _eff)) in zip(axes, enumerate(SETTINGS)):
             js = [FT.HEADS.index(h) for h in heads]
             m = np.nanmean(acc[i, js], axis=-1)
             se = np.nanstd(acc[i, js], axis=-1, ddof=1) / math.sqrt(acc.shape[-1]) if acc.shape[-1] > 1 \
@@ -136,30 +139,35 @@ def _paired(acc: np.ndarray, a: Any, b: Any, n_test: int) -> tuple[float, float]
     return float(diff.mean()), float(100 * math.sqrt(np.sum(p * (1 - p)) / n_test))
 
 
+def _decide(ok: bool, se: float, effect: float, digital_converged: bool, few: bool) -> Any:
+    """The declared rule: decided only with ≥ 3 repeats, a converged digital head and 3 SE below the effect."""
+    return ok if (not few and digital_converged and C.K_SIGMA * se < effect) else "inconclusive"
+
+
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     acc, n_test = data["acc"], int(data["n_test"])
     ds = str(data["dataset"])
-    eff = float(cfg["min_effect"])
-    # a paired standard error from fewer than 3 repeats is not trusted: such a scale decides nothing
-    few = acc.shape[2] < 3
+    few = acc.shape[2] < 3                # a paired standard error from two values is not an estimate
     res = []
-    for i, (sid, arch, kind, tau, gamma, _heads, ref) in enumerate(SETTINGS):
+    for i, (sid, arch, kind, tau, gamma, _heads, ref, effect) in enumerate(SETTINGS):
+        dig = 100 * acc[i, FT.HEADS.index("digital")].mean(axis=0)            # (epoch,)
+        converged = dig.size >= 2 and abs(dig[-1] - dig[-2]) < float(cfg["converged_pt"])
+        rule = (f"undecided with fewer than 3 repeats, while digital SGD still moves by ≥ {cfg['converged_pt']:g} "
+                f"point per epoch, or when 3 SE ≥ the paper's {effect:.2g}-point effect")
         if sid == "p1_t2":
             for h in ("asgd", "tt"):
                 d, se = _paired(acc, (i, FT.HEADS.index(h)), (i, FT.HEADS.index("digital")), n_test)
-                ok: Any = (d >= -eff - C.K_SIGMA * se) if C.K_SIGMA * se < eff and not few else "inconclusive"
                 res.append(C.claim(f"{NAME}.{sid}_{h}_not_worse", f"{ref} ({ds}, {arch}, soft bounds τ = {tau:g}): "
-                                   f"{h.upper()} is within {eff:g} point of digital SGD (paper: analog ≥ digital on "
-                                   "CIFAR-10); undecided when 3 SE ≥ 1 point or fewer than 3 repeats",
-                                   f"≥ −{eff:g} pt", d, C.K_SIGMA * se, ok, ref))
+                                   f"{h.upper()} is within {effect:g} point of digital SGD (paper: analog ≥ digital on "
+                                   f"CIFAR-10); {rule}", f"≥ −{effect:g} pt", d, C.K_SIGMA * se,
+                                   _decide(d >= -effect - C.K_SIGMA * se, se, effect, converged, few), ref))
             continue
         fam = [FT.HEADS.index(h) for h in ("tt", "ttv2", "rlv2")]
         fa = acc[i, fam].mean(axis=0)                                     # family mean per repeat
         d, se = _paired(np.stack([fa, acc[i, FT.HEADS.index("asgd")]]), 0, 1, n_test)
-        ok = (d - C.K_SIGMA * se > 0) if C.K_SIGMA * se < eff and not few else "inconclusive"
         dev = f"{kind} γ = {gamma:g}, τ = {tau:g}"
         res.append(C.claim(f"{NAME}.{sid}_tt_family_beats_asgd", f"{ref} ({ds}, {arch}, {dev}): the Tiki-Taka "
                            "family (TT, TT-v2, RL-v2, mean) beats Analog SGD on the fine-tuned analog layer "
-                           "(paper: by 1–10 points on CIFAR); undecided when 3 SE ≥ 1 point or fewer than 3 repeats",
-                           "> 0 pt", d, C.K_SIGMA * se, ok, ref))
+                           f"(paper, smallest network, CIFAR-10: by {effect:.2g} points); {rule}", "> 0 pt", d,
+                           C.K_SIGMA * se, _decide(d - C.K_SIGMA * se > 0, se, effect, converged, few), ref))
     return res

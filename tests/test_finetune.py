@@ -62,3 +62,39 @@ def test_analog_heads_learn_separable_blobs_and_refuse_bad_shapes():
         FT.train_head("asgd", SoftBounds(1.0), x, y, xt, yt, cfg, np.random.SeedSequence(2), w0=np.zeros((1, 3, 4)))
     with pytest.raises(ConfigError, match="head algorithm"):
         FT.head_algorithm("sgd", SoftBounds(1.0), cfg)
+
+
+def _recipe():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "figures" / "finetune_tables.py"
+    spec = importlib.util.spec_from_file_location("finetune_tables_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_finetune_claims_follow_their_declared_rules():
+    rec = _recipe()
+    cfg = rec.SCALES["default"]
+    rng = np.random.default_rng(4)
+    S, H, R, E = len(rec.SETTINGS), len(FT.HEADS), 6, 4
+    base = np.full((S, H, R, E), 0.80) + 0.002 * rng.standard_normal((S, H, R, E))
+    base[:, FT.HEADS.index("asgd")] -= 0.05                    # Analog SGD 5 points behind everyone
+    data = {"acc": base, "n_test": np.array(4000), "dataset": np.array("fashion-mnist")}
+    v = {c["id"].split(".")[1]: c["verdict"] for c in rec.claims(data, cfg)}
+    assert v["p1_t2_asgd_not_worse"] == "fails" and v["p1_t2_tt_not_worse"] == "holds"
+    assert v["p2_t1_tt_family_beats_asgd"] == "holds"
+    assert v["p2_t6_tt_family_beats_asgd"] == "holds"          # 3 SE ≈ 0.3 pt, below the paper's 0.7-point effect
+    noisy = base.copy()
+    noisy[:, FT.HEADS.index("asgd")] += 0.03 * rng.standard_normal((S, R, E))   # 3-point spread over repeats
+    v1 = {c["id"].split(".")[1]: c["verdict"] for c in rec.claims({**data, "acc": noisy}, cfg)}
+    assert v1["p2_t6_tt_family_beats_asgd"] == "inconclusive"  # margin ≈ 3.7 pt ≥ 0.7
+    assert v1["p2_t1_tt_family_beats_asgd"] != "inconclusive"  # but < 10.3: decided
+    moving = base.copy()
+    moving[:, FT.HEADS.index("digital"), :, -1] += 0.03       # digital still gains 3 points in the last epoch
+    v2 = {c["id"].split(".")[1]: c["verdict"] for c in rec.claims({**data, "acc": moving}, cfg)}
+    assert set(v2.values()) == {"inconclusive"}
+    two = {**data, "acc": base[:, :, :2]}
+    assert {c["verdict"] for c in rec.claims(two, cfg)} == {"inconclusive"}
