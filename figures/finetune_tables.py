@@ -24,6 +24,13 @@ only when the digital head has converged (its accuracy moved by less than 1 poin
 with at least 3 repeats, and when the margin is below the effect the paper reports for its smallest
 network on CIFAR-10 (P2 Tables 1/5: 10.3 points for ResNet-18; Table 6: 0.7 for MobileNet-V2);
 otherwise it is inconclusive at that scale.
+
+Measured at ``default`` (Fashion-MNIST, 2026-12-06; 3.4 min on 2 heavily shared cores), final accuracy
+differences in points (± 3 SE): P2 Table 1 family − A-SGD +4.8 ± 3.2 (holds), Table 5 +6.7 ± 2.7
+(holds), Table 6 +10.0 ± 6.0 (inconclusive: the paper's MobileNet-V2 effect is 0.7 points); P1 Table 2
+A-SGD − D-SGD −7.0 ± 0.3 and TT − D-SGD −3.4 ± 0.4 (fail: with the papers' halved analog rate and 6
+epochs instead of 100, the soft-bounds analog head has not caught up with digital SGD when the step
+schedule freezes the rates; the papers' "analog ≥ digital" is not reproduced at this scale).
 """
 from __future__ import annotations
 
