@@ -19,6 +19,8 @@ coordinate at the largest curvature):
   model (Gaussian or P1's two-point noise), σ and K. Measured: (1/K) Σ_{k<K} ‖∇f(W_k)‖², every step,
   averaged over ``reps`` trials per instance.
 * ``p1.thm9`` (Analog GD, P1 Theorem 9, α = 1/L, σ = 0): u* and u₀, K. Deterministic.
+* ``p2.remark1`` (generic Analog SGD without saturation, P2 Remark 1, P2 Theorem 2's step size): as
+  ``p1.thm2`` (Gaussian noise) on the power-response device with γ on a grid.
 * ``p2.thm6`` (Analog GD on a generic device, P2 Theorem 6, α = 1/(L F_max), σ = 0): u* and u₀ on the
   power-response device q± = (1 ∓ w/τ)^γ with γ on a grid (γ = 1 is soft bounds). Deterministic.
 
@@ -51,7 +53,8 @@ from convergence.sim.objectives import Quadratic
 from convergence.sim.simulate import simulate
 from convergence.theory.bounds import get_bound
 
-__all__ = ["Evaluation", "SearchResult", "evaluate_p1_thm2", "evaluate_p1_thm9", "evaluate_p2_thm6", "search", "SPACES",
+__all__ = ["Evaluation", "SearchResult", "evaluate_p1_thm2", "evaluate_p1_thm9", "evaluate_p2_thm6",
+           "evaluate_p2_remark1", "search", "SPACES",
            "rate_ceiling_p1_thm2"]
 
 #: the P1 Theorem 2 step size is capped at α ≤ 1/(2L); αL is searched in (0, ½]
@@ -106,6 +109,37 @@ def _per_instance(per_trial: np.ndarray, n: int, reps: int) -> tuple[np.ndarray,
     return x.mean(axis=1), se
 
 
+def _asgd_instances(u_star: Any, step: Any, side: Any, *, sigma: float, K: int, noise: str, reps: int, seed: Any,
+                    device: Any, f_max: float, step_max: float, record_w: bool = False) -> tuple[Any, ...]:
+    """One batched Analog SGD run of 1-D instances (L = τ = 1) at the step-size rule α = √(f₀/(σ²K))/F_max.
+
+    ``step`` = αL·F_max ∈ (0, ``step_max``]; the start u₀ = u* + side·step·σ√(2K) makes f₀ − f* =
+    ½(u₀ − u*)² = step²σ²K, so that α = step/F_max. Returns (traj, u_star, step, side, u0, f_gap, alpha,
+    inside, n).
+    """
+    u_star, step, side = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (u_star, step, side))
+    n = u_star.size
+    if not (step.size == side.size == n):
+        raise ConfigError("u_star, the step sizes and side must have the same length")
+    reps, K = positive_int("reps", reps), positive_int("K", K)
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ConfigError(f"sigma must be a positive finite number (got {sigma!r})")
+    step = np.clip(step, 1e-6, step_max)
+    side = np.where(side >= 0, 1.0, -1.0)
+    u0 = u_star + side * step * sigma * math.sqrt(2.0 * K)
+    inside = (np.abs(u0) < _U_MAX) & (np.abs(u_star) < _U_MAX)
+    u0 = np.where(inside, u0, u_star + side * 1e-3)           # keep invalid instances finite; they are masked
+    f_gap = 0.5 * (u0 - u_star) ** 2
+    alpha = np.sqrt(f_gap / (sigma**2 * K)) / f_max
+    nz = Gaussian(sigma) if noise == "gaussian" else TwoPoint(sigma, 1.0) if noise == "twopoint" else None
+    if nz is None:
+        raise ConfigError(f"noise must be 'gaussian' or 'twopoint' (got {noise!r})")
+    obj = Quadratic(d=1, L=1.0, w_star=np.repeat(u_star, reps)[:, None])
+    traj = simulate(analog_sgd(np.repeat(alpha, reps)[:, None], device), obj, nz, np.repeat(u0, reps)[:, None], K,
+                    trials=n * reps, seed=seed, record_every=1, record_w=record_w, progress=False)
+    return traj, u_star, step, side, u0, f_gap, alpha, inside, n
+
+
 def evaluate_p1_thm2(u_star: Any, alpha_l: Any, side: Any, *, sigma: float, K: int, noise: str = "gaussian",
                      reps: int = 64, seed: Any = 0) -> Evaluation:
     r"""Measure P1 Theorem 2's ratio on a batch of 1-D instances (L = τ = 1), ``reps`` trials each.
@@ -115,27 +149,9 @@ def evaluate_p1_thm2(u_star: Any, alpha_l: Any, side: Any, *, sigma: float, K: i
     (``side`` = ±1), noise ``gaussian`` (N(0, σ²)) or ``twopoint`` (P1's lower-bound noise of total
     variance σ²). One simulation runs every instance and repeat (trial t = i·reps + r).
     """
-    u_star, alpha_l, side = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (u_star, alpha_l, side))
-    n = u_star.size
-    if not (alpha_l.size == side.size == n):
-        raise ConfigError("u_star, alpha_l and side must have the same length")
-    reps, K = positive_int("reps", reps), positive_int("K", K)
-    if not (math.isfinite(sigma) and sigma > 0):
-        raise ConfigError(f"sigma must be a positive finite number (got {sigma!r})")
-    alpha_l = np.clip(alpha_l, 1e-6, _AL_MAX)
-    side = np.where(side >= 0, 1.0, -1.0)
-    u0 = u_star + side * alpha_l * sigma * math.sqrt(2.0 * K)
-    inside = (np.abs(u0) < _U_MAX) & (np.abs(u_star) < _U_MAX)
-    u0 = np.where(inside, u0, u_star + side * 1e-3)           # keep invalid instances finite; they are masked
-    f_gap = 0.5 * (u0 - u_star) ** 2
-    alpha = np.sqrt(f_gap / (sigma**2 * K))
-    T = n * reps
-    nz = Gaussian(sigma) if noise == "gaussian" else TwoPoint(sigma, 1.0) if noise == "twopoint" else None
-    if nz is None:
-        raise ConfigError(f"noise must be 'gaussian' or 'twopoint' (got {noise!r})")
-    obj = Quadratic(d=1, L=1.0, w_star=np.repeat(u_star, reps)[:, None])
-    traj = simulate(analog_sgd(np.repeat(alpha, reps)[:, None], SoftBounds(1.0)), obj, nz,
-                    np.repeat(u0, reps)[:, None], K, trials=T, seed=seed, record_every=1, progress=False)
+    traj, u_star, alpha_l, side, u0, f_gap, alpha, inside, n = _asgd_instances(
+        u_star, alpha_l, side, sigma=sigma, K=K, noise=noise, reps=reps, seed=seed, device=SoftBounds(1.0),
+        f_max=1.0, step_max=_AL_MAX)
     thm2 = get_bound("p1.thm2")
     v = thm2.from_trajectory(traj, tau=1.0)
     measured, se = _per_instance(v["measured"], n, reps)
@@ -149,6 +165,36 @@ def evaluate_p1_thm2(u_star: Any, alpha_l: Any, side: Any, *, sigma: float, K: i
     params = {"u_star": u_star, "alpha_l": alpha_l, "side": side, "u0": u0,
               "sigma": np.full(n, sigma), "K": np.full(n, float(K)),
               "noise": np.full(n, 0.0 if noise == "gaussian" else 1.0)}
+    return Evaluation(params, measured, se, bound, valid)
+
+
+def evaluate_p2_remark1(u_star: Any, alpha_l: Any, side: Any, *, sigma: float, K: int, gamma: float,
+                        noise: str = "gaussian", reps: int = 64, seed: Any = 0) -> Evaluation:
+    r"""P2 Remark 1's ratio on 1-D instances on the power device q± = (1 ∓ w)^γ (L = τ = 1).
+
+    Step size P2 Theorem 2's α = (1/F_max)√((f₀ − f*)/(σ²LK)) with ``alpha_l`` = αLF_max ∈ (0, ¼];
+    the bound uses the run's M_min = min_k q+(w_k)q-(w_k) and S_K^ASGD (mean over repeats).
+    """
+    from convergence.theory.bounds.wu2025 import f_max
+
+    dev = Power(1.0, float(gamma))
+    fm = f_max(dev)
+    traj, u_star, alpha_l, side, u0, f_gap, alpha, inside, n = _asgd_instances(
+        u_star, alpha_l, side, sigma=sigma, K=K, noise=noise, reps=reps, seed=seed, device=dev, f_max=fm,
+        step_max=0.25, record_w=True)
+    w = traj.w[..., 0]                                        # (step, trial)
+    with np.errstate(over="ignore", invalid="ignore"):
+        m = np.min(dev.q_plus(w) * dev.q_minus(w), axis=0).reshape(n, reps).min(axis=1)
+    measured, se = _per_instance(traj.metrics["grad_norm_sq"].mean(axis=0), n, reps)
+    s_k = traj.metrics["s_k_generic_w"][-1].reshape(n, reps).mean(axis=1)
+    ok = traj.ok.reshape(n, reps).all(axis=1)
+    valid = inside & ok & (m > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = np.where(valid, get_bound("p2.remark1")(f_gap=f_gap, sigma=sigma, L=1.0, K=K, F_max=fm,
+                                                          M_min=np.where(m > 0, m, 1.0), S_K_asgd=s_k), np.nan)
+    params = {"u_star": u_star, "alpha_l": alpha_l, "side": side, "u0": u0, "sigma": np.full(n, sigma),
+              "K": np.full(n, float(K)), "noise": np.full(n, 0.0 if noise == "gaussian" else 1.0),
+              "gamma": np.full(n, float(gamma))}
     return Evaluation(params, measured, se, bound, valid)
 
 
@@ -251,6 +297,18 @@ def _eval_thm6(*, u_star: Any, u0: Any, K: int, gamma: float, reps: int = 1, see
     return evaluate_p2_thm6(u_star, u0, K=K, gamma=gamma)
 
 
+def _draw_remark1(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    d = _draw_thm2(rng, n)
+    d["alpha_l"] = d["alpha_l"] / 2                            # αLF_max ∈ (0, ¼]
+    return d
+
+
+def _perturb_remark1(rng: np.random.Generator, p: dict[str, np.ndarray], scale: float) -> dict[str, np.ndarray]:
+    d = _perturb_thm2(rng, p, scale)
+    d["alpha_l"] = np.clip(d["alpha_l"], 1e-3, 0.25)
+    return d
+
+
 def spaces(Ks: tuple[int, ...] = (100, 1000), sigmas: tuple[float, ...] = (0.03, 0.3),
            gammas: tuple[float, ...] = (0.5, 1.0, 2.0)) -> dict[str, Space]:
     """The searched instance spaces, one per bound, with the σ, K and γ grids given."""
@@ -263,10 +321,13 @@ def spaces(Ks: tuple[int, ...] = (100, 1000), sigmas: tuple[float, ...] = (0.03,
                          ("u_star", "u0"), stochastic=False),
         "p2.thm6": Space("p2.thm6", tuple({"K": k, "gamma": g} for g in gammas for k in Ks), _draw_thm9,
                          _perturb_thm9, _eval_thm6, ("u_star", "u0"), stochastic=False),
+        "p2.remark1": Space("p2.remark1", tuple({"sigma": s, "K": k, "noise": "gaussian", "gamma": g} for g in gammas
+                                                for s in sigmas for k in Ks), _draw_remark1, _perturb_remark1,
+                            evaluate_p2_remark1, ("u_star", "alpha_l", "side")),
     }
 
 
-#: the default spaces (P1 Theorems 2 and 9, P2 Theorem 6)
+#: the default spaces (P1 Theorems 2 and 9, P2 Theorem 6 and Remark 1)
 SPACES = spaces()
 
 
