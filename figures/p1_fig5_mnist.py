@@ -107,6 +107,22 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     return C.plot_accuracy_curves(data, _labels, lambda arch: f"{arch.upper()} on {data['dataset']}")
 
 
+#: mini-batch steps an ordering needs (declared before the run): the FCN must leave its initial plateau
+#: (:data:`~convergence.experiments.recipe_kit.MIN_FCN_STEPS`); the CNN separated the algorithms first at
+#: 6000 images x 3 epochs = 2250 steps (1500 x 2 = 375 steps left TT and Analog SGD within noise)
+_NEED = {"fcn": C.MIN_FCN_STEPS, "cnn": 2250}
+#: Analog SGD's τ ordering on the FCN needs more (:data:`~convergence.experiments.recipe_kit.MIN_FCN_STEPS_ASGD_TAU`)
+_NEED_TAU = {"fcn": C.MIN_FCN_STEPS_ASGD_TAU, "cnn": 2250}
+
+
+def _rule(arch: str, need: dict[str, int]) -> Any:
+    """The resolving-power rule of an ``arch`` ordering: the scale's mini-batch steps against ``need[arch]``."""
+    def rule(cfg: dict[str, Any]) -> Any:
+        a = cfg[arch]
+        return C.network_rule(C.sgd_steps(a.get("n_train"), a["epochs"], _ARCH[arch]["batch"]), need[arch])
+    return rule
+
+
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     """Orderings as paired differences over repeats (common random numbers, see
     :func:`convergence.experiments.networks.paired_difference`: seed spread + test-set error paired over images)."""
@@ -136,7 +152,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                            f"{arch.upper()} on {ds}: at the smallest τ = {taus[0]:g} Tiki-Taka reaches a higher test "
                            f"accuracy than Analog SGD (paper {arch.upper()}/MNIST: TT {tab['tt'][0][0]} vs ASGD "
                            f"{tab['asgd'][0][0]}; {reps}). Table — {table}",
-                           "TT − ASGD > 3 s.e. (paired)", float(diff), unc, bool(diff > unc), PAPER))
+                           "TT − ASGD > 3 s.e. (paired)", float(diff), unc, bool(diff > unc), PAPER,
+                           rule=_rule(arch, _NEED), cfg=cfg, scales=SCALES))
         # digital above every analog setting
         others = np.arange(1, len(m))
         gaps, ses = E.paired_difference(acc, np.zeros_like(others), others, n, last, cor)
@@ -151,7 +168,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                            f"(paper: {tab['digital'][0]} above all analog entries; {reps}; closest: "
                            f"{labels[1 + worst]}){note}",
                            "digital − analog ≥ −3 s.e. for every analog setting (paired)", float(gaps[worst]),
-                           C.K_SIGMA * float(ses[worst]), ok, PAPER))
+                           C.K_SIGMA * float(ses[worst]), ok, PAPER, rule=_rule(arch, _NEED), cfg=cfg,
+                           scales=SCALES))
         # Analog SGD improves with tau (paper: monotone in both tables)
         inc, se = E.paired_difference(acc, ia + nt - 1, ia, n, last, cor)
         unc = C.K_SIGMA * float(se)
@@ -162,5 +180,6 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         res.append(C.claim(f"{NAME}.{arch}_asgd_improves_with_tau",
                            f"{arch.upper()} on {ds}: Analog SGD accuracy increases from τ = {taus[0]:g} to "
                            f"τ = {taus[-1]:g} (paper: {tab['asgd'][0][0]} → {tab['asgd'][-1][0]}; {reps}){note}",
-                           "ASGD(τ_max) − ASGD(τ_min) > 3 s.e. (paired)", float(inc), unc, bool(inc > unc), PAPER))
+                           "ASGD(τ_max) − ASGD(τ_min) > 3 s.e. (paired)", float(inc), unc, bool(inc > unc), PAPER,
+                           rule=_rule(arch, _NEED_TAU), cfg=cfg, scales=SCALES))
     return res
