@@ -154,9 +154,13 @@ def _run_figures(args: argparse.Namespace) -> int:
     command = " ".join(["convergence figures", *map(shlex.quote, args.names), "--scale", args.scale]
                        + (["--force"] if args.force else []) + ["--jobs", str(jobs), "--backend", args.backend]
                        + (["--scheduler", args.scheduler] if args.scheduler else []))
+    rerun = (["--out", args.out] if args.out not in ("build", "build/") else []) \
+        + (["--cache", args.cache] if args.cache else [])
     meta = {"command": command, "total_seconds": time.perf_counter() - t0,
-            "jobs": jobs, "backend": args.backend, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    paths = write_report(results, scale=args.scale, out_dir=out, errata=errata, meta=meta)
+            "jobs": jobs, "backend": args.backend, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "rerun_args": " ".join(map(shlex.quote, rerun))}
+    # a run of named figures updates their entries in the report and keeps the others
+    paths = write_report(results, scale=args.scale, out_dir=out, errata=errata, meta=meta, partial=bool(args.names))
     failed = [r.name for r in results if r.status == "error"]
     skipped = [r.name for r in results if r.status == "skipped"]
     n_claims = sum(len(r.claims) for r in results)
