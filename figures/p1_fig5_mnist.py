@@ -180,7 +180,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                 "at every τ; see the recipe docstring" if stuck else "")
         res.append(C.claim(f"{NAME}.{arch}_asgd_improves_with_tau",
                            f"{arch.upper()} on {ds}: Analog SGD accuracy increases from τ = {taus[0]:g} to "
-                           f"τ = {taus[-1]:g} (paper, on MNIST: {tab['asgd'][0][0]} → {tab['asgd'][-1][0]}; {reps}){note}",
+                           f"τ = {taus[-1]:g} (paper, on MNIST: {tab['asgd'][0][0]} → {tab['asgd'][-1][0]}; "
+                           f"{reps}){note}",
                            "ASGD(τ_max) − ASGD(τ_min) > 3 s.e. (paired)", float(inc), unc, bool(inc > unc), PAPER,
                            rule=_rule(arch, _NEED_TAU), cfg=cfg, scales=SCALES))
     return res

@@ -149,7 +149,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         res.append(C.claim(f"{NAME}.{arch}_tt_beats_asgd",
                            f"{arch.upper()} on {ds}, power response: Tiki-Taka is more accurate than Analog SGD "
                            "at every "
-                           f"τ (paper Fig. 4, on MNIST: TT within <1 % of digital, ASGD lags; CNN ASGD ≈ 80 %; {reps}). "
+                           f"τ (paper Fig. 4, on MNIST: TT within <1 % of digital, ASGD lags; CNN ASGD ≈ 80 %; "
+                           f"{reps}). "
                            f"Ours — {table}{note}",
                            "TT − ASGD > 3 s.e. at each τ (paired)", diff.tolist(), unc.tolist(),
                            bool(np.all(diff > unc)), PAPER, **_gate(arch, cfg)))

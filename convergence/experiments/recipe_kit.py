@@ -236,7 +236,8 @@ def sgd_steps(n_train: int | None, epochs: int, batch: int) -> int:
 
 
 def network_rule(steps: int, need: int = MIN_FCN_STEPS) -> Any:
-    """The resolving-power rule of a network ordering: at least ``need`` mini-batch steps (see :data:`MIN_FCN_STEPS`)."""
+    """The resolving-power rule of a network ordering: at least ``need`` mini-batch steps
+    (see :data:`MIN_FCN_STEPS`)."""
     return count_rule(steps, need, "training steps", "to leave the network's initial plateau at chance")
 
 

@@ -316,7 +316,8 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
     attention = _attention(results)
     bad_errata = _failing_errata(errata)
     skipped = [r for r in results if r.status == "skipped"]
-    L += ["## Contents", "", f"- [Claims that fail or are inconclusive](#attention) ({len(attention) + len(bad_errata)})"]
+    L += ["## Contents", "",
+          f"- [Claims that fail or are inconclusive](#attention) ({len(attention) + len(bad_errata)})"]
     if skipped:
         L.append("- [Figures skipped: data unavailable](#skipped)")
     L += ["- [Summary](#summary)", "- [Claims and figures](#figures)"]
@@ -364,7 +365,7 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
                 note = f"<br>*{_md_cell(_sentence(c.note))}*" if c.note else ""
                 L.append(f'| <a id="{_claim_anchor(r, c)}"></a>{_md_cell(c.id)} | {_md_cell(c.statement)}{note} | '
                          f"{_md_cell(fmt_value(c.prediction))} | {_md_cell(_measured(c))} | "
-                         f"{'**' + VERDICT_MARK[c.verdict] + '**' if not c.verdict.passed else VERDICT_MARK[c.verdict]} |")
+                         f"{VERDICT_MARK[c.verdict] if c.verdict.passed else '**' + VERDICT_MARK[c.verdict] + '**'} |")
             L.append("")
         else:
             L += ["(no claims: illustrative figure)", ""]
@@ -390,7 +391,7 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
 # -- HTML -----------------------------------------------------------------------------------------
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;
-line-height:1.4}
+line-height:1.4;overflow-wrap:break-word}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em;max-width:100%}
 td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}
 table.claims,table.errata{width:100%;table-layout:fixed}th{overflow-wrap:normal}
@@ -448,7 +449,8 @@ def _html_entry(r: FigureResult, c: Claim | None, scale: str, meta: dict[str, An
         return (f"<li class='entry'>{_verdict_html(Verdict.ERROR)} figure {e(r.name)}: "
                 f"<code>{e(_sentence(r.error))}</code>{where}</li>")
     note = f"<div class='note'>{math_html(_sentence(c.note))}</div>" if c.note else ""
-    return (f"<li class='entry'>{_verdict_html(c.verdict)} <a href='#{_claim_anchor(r, c)}'><code>{e(c.id)}</code></a>: "
+    return (f"<li class='entry'>{_verdict_html(c.verdict)} "
+            f"<a href='#{_claim_anchor(r, c)}'><code>{e(c.id)}</code></a>: "
             f"{math_html(_sentence(c.statement))} Prediction: {math_html(_sentence(fmt_value(c.prediction)))} "
             f"Measured: {math_html(_sentence(_measured(c)))}{note}{where}</li>")
 
