@@ -26,7 +26,7 @@ mini-batch order and noise streams, and the claims test paired differences.
 
 Why the FCN needs 4800 steps: the sigmoid FCN starts on a plateau (loss ≈ ln 10), and Analog SGD's
 asymmetric term −Σ_b|ΔW_b|⊙W/τ pulls the small initial weights back towards 0 and lengthens it, more
-so at small τ — the paper's ASGD at τ = 0.70 never leaves it (11.35 %). At the old 1200-step budget
+so at small τ — the paper's ASGD at τ = 0.70 never leaves it (11.35 %). After 1200 steps
 every τ was still at chance (digital SGD leaves the plateau after ~500 steps; Analog SGD with τ = 100
 behaves like digital; the periphery changes little). When a run leaves the plateau depends strongly on
 its seed (four seeds, 6k images, 6000 steps: τ = 0.8 − 0.7 = +12.7, +7.8, +16.7, −2.9 pp), so the
