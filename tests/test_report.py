@@ -358,3 +358,16 @@ def test_the_rendering_check_sees_a_broken_image_and_an_overflowing_figure(built
     got = _render(paths["html"], tmp_path, 800, lambda t: t.replace("base64,iVBOR", "base64,AAAA", 1)
                   .replace("img{max-width:100%;", "img{"))
     assert any(b.startswith("image ") for b in got["bad"]) and any(b.startswith("wide image") for b in got["bad"])
+
+
+def test_a_recipe_that_raised_is_listed_first_as_an_error_with_its_rerun_command():
+    broken = fa.FigureResult("broken_fig", "t", "P1 Fig. 9", "broken", "default", 1, status="error",
+                             error="ValueError: the config has no key 'n'")
+    md = report.render_markdown([broken], None, scale="default", meta={"rerun_args": "--out elsewhere"})
+    first = _sections(md)["Claims that fail or are inconclusive"]
+    assert ("- **error** in figure broken_fig: ValueError: the config has no key 'n'. Figure [broken_fig]"
+            "(#fig-broken-fig), recipe `figures/broken.py`; rerun it alone: "
+            "`convergence figures broken_fig --scale default --out elsewhere`.") in first
+    assert not re.search("[\u2600-\u27bf\U0001f000-\U0001ffff]", md)
+    page = report.render_html([broken], None, scale="default")
+    assert '<span class="badge b-fails">error</span>' in page.split("<h2 id='summary'>")[0]

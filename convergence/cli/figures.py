@@ -3,7 +3,8 @@
 ``convergence figures [NAME...] [--scale quick|default|long|paper] [--force] [--jobs N]
 [--backend joblib|dask] [--scheduler ADDRESS] [--out build]`` runs the recipes ``figures/*.py``
 (from the repository root), caches their data under ``data/cache/``, writes
-``<out>/figures/<NAME>.png|pdf`` and the report ``<out>/REPORT.md`` + ``<out>/report.html``.
+``<out>/figures/<NAME>.png|pdf`` and the report ``<out>/REPORT.md`` + ``<out>/report.html``; with NAMEs
+it updates those figures' entries in the report and keeps the others.
 Exit code 0 when every figure was produced or skipped for lack of data, 1 when a recipe failed, 2 on bad input.
 
 ``convergence demo bias [--tau T --sigma S --lr A --out FILE]`` draws the Analog-SGD bias figure
