@@ -371,3 +371,15 @@ def test_a_recipe_that_raised_is_listed_first_as_an_error_with_its_rerun_command
     assert not re.search("[\u2600-\u27bf\U0001f000-\U0001ffff]", md)
     page = report.render_html([broken], None, scale="default")
     assert '<span class="badge b-fails">error</span>' in page.split("<h2 id='summary'>")[0]
+
+
+@pytest.mark.skipif(not Path("/usr/bin/make").exists(), reason="no make")
+def test_one_make_target_per_figure_hands_the_figure_to_the_runner():
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    for args, scale in (([], "default"), (["SCALE=quick"], "quick")):
+        res = subprocess.run(["make", "-n", "-C", str(root), "build/figures/p1_fig3.png", *args], capture_output=True,
+                             text=True, timeout=60, check=False)
+        assert res.returncode == 0, res.stderr
+        assert f"-m convergence figures p1_fig3 --scale {scale}" in res.stdout
