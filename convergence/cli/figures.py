@@ -166,7 +166,9 @@ def _run_figures(args: argparse.Namespace) -> int:
     skipped = [r.name for r in results if r.status == "skipped"]
     n_claims = sum(len(r.claims) for r in results)
     n_fail = sum(c["verdict"] == "fails" for r in results for c in r.claims)
-    print(f"{len(results)} figure(s) in {out}/figures, {n_claims} claim(s) ({n_fail} fail); "
+    n_open = sum(c["verdict"] == "inconclusive" for r in results for c in r.claims)
+    print(f"{len(results)} figure(s) in {out}/figures, {n_claims} claim(s) ({n_fail} fail, {n_open} inconclusive at "
+          f"this scale{'; the quick scale is a smoke test' if args.scale == 'quick' else ''}); "
           f"report {paths['md']} and {paths['html']} ({time.perf_counter() - t0:.1f} s)")
     if skipped:
         print(f"convergence figures: {len(skipped)} recipe(s) skipped, data unavailable: {', '.join(skipped)} "
