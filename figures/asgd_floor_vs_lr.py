@@ -82,6 +82,13 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     return fig
 
 
+def _flat_rule(cfg: dict[str, Any]) -> Any:
+    """Declared before the run: a slope over the smaller half of the α grid needs at least 3 step sizes."""
+    lrs = np.asarray(cfg["lrs"], float)
+    return C.count_rule(int(np.sum(lrs <= np.median(lrs))), 3, "step sizes in the smaller half of the α grid",
+                        "for a slope")
+
+
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     lrs = data["lrs"]
     ft = data["floor_trials"]
@@ -113,5 +120,5 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     slope_a, s_a = C.loglog_slope(lrs[lrs <= np.median(lrs)], ft[1][lrs <= np.median(lrs)])
     res.append(C.claim(f"{NAME}.analog_flat", "Analog SGD's floor is flat in α at small α (log-log slope ≈ 0)",
                        "slope over the smaller half of the α grid < 0.2", slope_a, C.K_SIGMA * s_a,
-                       slope_a + C.K_SIGMA * s_a < 0.2, "P1 Fig. 1"))
+                       slope_a + C.K_SIGMA * s_a < 0.2, "P1 Fig. 1", rule=_flat_rule, cfg=cfg, scales=SCALES))
     return res

@@ -1,7 +1,7 @@
 r"""Device gallery — response functions q±(w) and their symmetric/asymmetric parts F, G of every device family.
 
-This recipe keeps the device-response plots the placeholder ``convergence figures`` used to draw
-(P1 Fig. 2/6 and P2 Fig. 1/3/6 show examples of the same curves): one panel per device with
+The response curves of every device family side by side (P1 Fig. 2/6 and P2 Fig. 1/3/6 show
+examples of the same curves): one panel per device with
 q+(w) (up), q−(w) (down), F = (q− + q+)/2, G = (q− − q+)/2 and the symmetric point w⋄ (G(w⋄) = 0).
 Single devices: ``convergence device SPEC --out FILE``.
 """

@@ -143,6 +143,12 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     return fig
 
 
+def _slope_rule(cfg: dict[str, Any]) -> Any:
+    """Declared before the run: a log-log slope of floor vs α needs at least 3 step sizes (two points always
+    lie on a line; the analog floor flattens only at the small step sizes, where f(W_s) exceeds the D4 term)."""
+    return C.count_rule(len(cfg["lrs"]), 3, "step sizes", "for a slope")
+
+
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     lrs = data["lrs"]
     ft = data["floor_trials"]
@@ -165,7 +171,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                        "digital SGD's does (P1 Fig. 1 headline; pulsed device vs digital)",
                        "log-log slope of floor vs α: digital ≈ 1 (> 0.8), pulsed analog < 0.5",
                        [s_d[0], s_a[0], s_p[0]], [C.K_SIGMA * s_d[1], C.K_SIGMA * s_a[1], C.K_SIGMA * s_p[1]],
-                       ok, PAPER))
+                       ok, PAPER, rule=_slope_rule, cfg=cfg, scales=SCALES))
     # analog recursion tends to the positive mean-field floor (not to zero)
     i = int(np.argmin(lrs))
     ma, sea = C.mean_se(ft[1, i])

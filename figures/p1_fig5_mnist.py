@@ -26,7 +26,7 @@ mini-batch order and noise streams, and the claims test paired differences.
 
 Why the FCN needs 4800 steps: the sigmoid FCN starts on a plateau (loss ≈ ln 10), and Analog SGD's
 asymmetric term −Σ_b|ΔW_b|⊙W/τ pulls the small initial weights back towards 0 and lengthens it, more
-so at small τ — the paper's ASGD at τ = 0.70 never leaves it (11.35 %). At the old 1200-step budget
+so at small τ — the paper's ASGD at τ = 0.70 never leaves it (11.35 %). After 1200 steps
 every τ was still at chance (digital SGD leaves the plateau after ~500 steps; Analog SGD with τ = 100
 behaves like digital; the periphery changes little). When a run leaves the plateau depends strongly on
 its seed (four seeds, 6k images, 6000 steps: τ = 0.8 − 0.7 = +12.7, +7.8, +16.7, −2.9 pp), so the
@@ -107,6 +107,22 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     return C.plot_accuracy_curves(data, _labels, lambda arch: f"{arch.upper()} on {data['dataset']}")
 
 
+#: mini-batch steps an ordering needs (declared before the run): the FCN must leave its initial plateau
+#: (:data:`~convergence.experiments.recipe_kit.MIN_FCN_STEPS`); the CNN separated the algorithms first at
+#: 6000 images x 3 epochs = 2250 steps (1500 x 2 = 375 steps left TT and Analog SGD within noise)
+_NEED = {"fcn": C.MIN_FCN_STEPS, "cnn": 2250}
+#: Analog SGD's τ ordering on the FCN needs more (:data:`~convergence.experiments.recipe_kit.MIN_FCN_STEPS_ASGD_TAU`)
+_NEED_TAU = {"fcn": C.MIN_FCN_STEPS_ASGD_TAU, "cnn": 2250}
+
+
+def _rule(arch: str, need: dict[str, int]) -> Any:
+    """The resolving-power rule of an ``arch`` ordering: the scale's mini-batch steps against ``need[arch]``."""
+    def rule(cfg: dict[str, Any]) -> Any:
+        a = cfg[arch]
+        return C.network_rule(C.sgd_steps(a.get("n_train"), a["epochs"], _ARCH[arch]["batch"]), need[arch])
+    return rule
+
+
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     """Orderings as paired differences over repeats (common random numbers, see
     :func:`convergence.experiments.networks.paired_difference`: seed spread + test-set error paired over images)."""
@@ -128,15 +144,17 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         paper_vals = [tab["digital"][0]] + [v[0] for v in tab["asgd"]] + [v[0] for v in tab["tt"]]
         labels = _labels(arch)
         table = "; ".join(f"{lab}: ours {100 * m[i]:.2f} vs paper {paper_vals[i]:.2f}" for i, lab in enumerate(labels))
+        table = f"Table, ours on {ds} vs the paper's MNIST — {table}"
         reps = f"{R} paired repeat{'s' if R > 1 else ''}" + ("" if R > 1 else " (test-set error only)")
         # TT vs Analog SGD at the smallest tau (paper: FCN 97.64 vs 11.35, CNN 98.84 vs 88.99)
         diff, se = E.paired_difference(acc, it, ia, n, last, cor)
         unc = C.K_SIGMA * float(se)
         res.append(C.claim(f"{NAME}.{arch}_tt_beats_asgd_small_tau",
                            f"{arch.upper()} on {ds}: at the smallest τ = {taus[0]:g} Tiki-Taka reaches a higher test "
-                           f"accuracy than Analog SGD (paper {arch.upper()}/MNIST: TT {tab['tt'][0][0]} vs ASGD "
-                           f"{tab['asgd'][0][0]}; {reps}). Table — {table}",
-                           "TT − ASGD > 3 s.e. (paired)", float(diff), unc, bool(diff > unc), PAPER))
+                           f"accuracy than Analog SGD (paper {arch.upper()} on MNIST: TT {tab['tt'][0][0]} vs ASGD "
+                           f"{tab['asgd'][0][0]}; {reps}). {table}",
+                           "TT − ASGD > 3 s.e. (paired)", float(diff), unc, bool(diff > unc), PAPER,
+                           rule=_rule(arch, _NEED), cfg=cfg, scales=SCALES))
         # digital above every analog setting
         others = np.arange(1, len(m))
         gaps, ses = E.paired_difference(acc, np.zeros_like(others), others, n, last, cor)
@@ -148,10 +166,11 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                 "epochs with column-wise transfer (the paper scale)" if tt_ahead else "")
         res.append(C.claim(f"{NAME}.{arch}_digital_best",
                            f"{arch.upper()} on {ds}: digital SGD is at least as accurate as every analog setting "
-                           f"(paper: {tab['digital'][0]} above all analog entries; {reps}; closest: "
+                           f"(paper, on MNIST: {tab['digital'][0]} above all analog entries; {reps}; closest: "
                            f"{labels[1 + worst]}){note}",
                            "digital − analog ≥ −3 s.e. for every analog setting (paired)", float(gaps[worst]),
-                           C.K_SIGMA * float(ses[worst]), ok, PAPER))
+                           C.K_SIGMA * float(ses[worst]), ok, PAPER, rule=_rule(arch, _NEED), cfg=cfg,
+                           scales=SCALES))
         # Analog SGD improves with tau (paper: monotone in both tables)
         inc, se = E.paired_difference(acc, ia + nt - 1, ia, n, last, cor)
         unc = C.K_SIGMA * float(se)
@@ -161,6 +180,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                 "at every τ; see the recipe docstring" if stuck else "")
         res.append(C.claim(f"{NAME}.{arch}_asgd_improves_with_tau",
                            f"{arch.upper()} on {ds}: Analog SGD accuracy increases from τ = {taus[0]:g} to "
-                           f"τ = {taus[-1]:g} (paper: {tab['asgd'][0][0]} → {tab['asgd'][-1][0]}; {reps}){note}",
-                           "ASGD(τ_max) − ASGD(τ_min) > 3 s.e. (paired)", float(inc), unc, bool(inc > unc), PAPER))
+                           f"τ = {taus[-1]:g} (paper, on MNIST: {tab['asgd'][0][0]} → {tab['asgd'][-1][0]}; "
+                           f"{reps}){note}",
+                           "ASGD(τ_max) − ASGD(τ_min) > 3 s.e. (paired)", float(inc), unc, bool(inc > unc), PAPER,
+                           rule=_rule(arch, _NEED_TAU), cfg=cfg, scales=SCALES))
     return res

@@ -191,8 +191,9 @@ def test_recipe_contract_and_tiny_run(stem):
     import matplotlib.pyplot as plt
     plt.close(fig)
     for c in mod.claims(out, cfg):
-        assert set(c) == {"id", "statement", "prediction", "measured", "uncertainty", "verdict", "paper"}
-        assert c["verdict"] in {"holds", "fails", "erratum confirmed"}
+        keys = {"id", "statement", "prediction", "measured", "uncertainty", "verdict", "paper"}
+        assert keys <= set(c) <= keys | {"note"}                # note: the resolving-power rule's reading
+        assert c["verdict"] in {"holds", "fails", "erratum confirmed", "inconclusive"}
         json.dumps(c)
 
 

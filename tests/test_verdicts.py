@@ -176,3 +176,101 @@ def test_a_claim_value_json_cannot_hold_becomes_a_failing_claim_not_an_error():
     ok, broken = recipes.normalise_claims([good, bad], recipe)
     assert ok.verdict is Verdict.HOLDS
     assert broken.verdict is Verdict.FAILS and broken.statement.startswith("malformed claim")
+
+
+# -- scale rules declared in the recipes' claim code ----------------------------------------------
+
+def test_count_rule_describes_its_unit_and_purpose() -> None:
+    from convergence.experiments import recipe_kit as C
+
+    rule = C.count_rule(100, 1200, "training steps", "to leave the plateau")
+    assert not rule.resolvable and rule.describe() == "100 training steps < 1200 needed to leave the plateau"
+    assert C.count_rule(1200, 1200, "training steps", "x").resolvable
+    with pytest.raises(ConfigError, match="unit"):
+        ResolvingPower(points=1, min_points=1, unit=3)
+    # mini-batch steps: ceil(n / batch) per epoch; None is the full 60000-image training set
+    assert C.sgd_steps(1001, 2, 10) == 2 * 101 and C.sgd_steps(None, 1, 8) == 7500
+
+
+_SCALES = {"quick": {"n": 2}, "default": {"n": 5}, "paper": {"n": 9}}
+
+
+def _n_rule(cfg):
+    from convergence.experiments import recipe_kit as C
+
+    return C.count_rule(cfg["n"], 3, "points", "for the slope")
+
+
+@pytest.mark.parametrize("holds", [True, False])
+def test_a_rule_makes_the_claim_inconclusive_whatever_it_measured_and_names_the_deciding_scale(holds) -> None:
+    from convergence.experiments import recipe_kit as C
+
+    c = C.claim("fig.slope", "s", "p", 1.0, 0.1, holds, "P1", rule=_n_rule, cfg=_SCALES["quick"], scales=_SCALES)
+    assert c["verdict"] is Verdict.INCONCLUSIVE
+    assert "2 points < 3 needed for the slope" in c["note"] and "'default' scale decides it" in c["note"]
+    assert "`convergence figures fig --scale default`" in c["note"] and c["note"].endswith(".")
+    d = C.claim("fig.slope", "s", "p", 1.0, 0.1, holds, "P1", rule=_n_rule, cfg=_SCALES["default"], scales=_SCALES)
+    assert d["verdict"] is Verdict.from_bool(holds) and d["note"].startswith("Resolving power: 5 points >= 3")
+    # an erratum check is not a measurement a budget can undecide, and no rule means no note
+    e = C.claim("fig.e", "s", "p", 1.0, 0.1, "erratum confirmed", "P1", rule=_n_rule, cfg=_SCALES["quick"],
+                scales=_SCALES)
+    assert e["verdict"] is Verdict.ERRATUM_CONFIRMED
+    assert "note" not in C.claim("fig.x", "s", "p", 1.0, 0.1, holds, "P1")
+    with pytest.raises(ValueError, match="cfg and scales"):
+        C.claim("fig.x", "s", "p", 1.0, 0.1, holds, "P1", rule=_n_rule)
+
+
+def test_deciding_scale_passes_over_scales_the_rule_cannot_read() -> None:
+    from convergence.experiments import recipe_kit as C
+
+    assert C.deciding_scale(_n_rule, {"quick": {"n": 1}, "long": {"m": 7}, "paper": {"n": 3}}) == "paper"
+    assert C.deciding_scale(_n_rule, {"quick": {"n": 1}}) == ""
+    c = C.claim("fig.s", "s", "p", 1.0, 0.1, True, "P1", rule=_n_rule, cfg={"n": 1}, scales={"quick": {"n": 1}})
+    assert "no scale of this recipe decides it" in c["note"]
+
+
+def _recipe(stem: str):
+    return recipes.load_recipe(os.path.join(ROOT, "figures", f"{stem}.py")).module
+
+
+#: every claim the declared rules gate: (recipe file stem, the rule as a function of the module)
+GATED = {
+    "asgd_floor_vs_lr.analog_flat": ("asgd_floor_vs_lr", lambda m: m._flat_rule),
+    "p1_fig1.analog_floor_flat": ("p1_fig1_lr", lambda m: m._slope_rule),
+    "p1_fig5.fcn orderings": ("p1_fig5_mnist", lambda m: m._rule("fcn", m._NEED)),
+    "p1_fig5.fcn_asgd_improves_with_tau": ("p1_fig5_mnist", lambda m: m._rule("fcn", m._NEED_TAU)),
+    "p1_fig7.tt_wmax_larger": ("p1_fig7_histograms", lambda m: m._rule),
+    "p2_fig2 c_Lin = 0 claims": ("p2_fig2_clin", lambda m: m._zero_rule),
+    "p2_fig2_tile.tt_beats_asgd_symmetric": ("p2_fig2_tile", lambda m: m._iters_rule),
+    "p2_fig4.fcn claims": ("p2_fig4_power", lambda m: m._fcn_rule),
+    "p2_tables78 claims": ("p2_tables78", lambda m: m._rule),
+}
+
+
+@pytest.mark.parametrize("what", sorted(GATED))
+def test_each_scale_rule_undecides_quick_only_and_default_decides(what) -> None:
+    """The rules are functions of a scale's config: quick cannot decide these claims, default and paper can (so a
+    claim that fails at default still fails there; the rules cannot hide it)."""
+    stem, get = GATED[what]
+    mod = _recipe(stem)
+    rule = get(mod)
+    assert not rule(mod.SCALES["quick"]).resolvable
+    assert rule(mod.SCALES["default"]).resolvable and rule(mod.SCALES["paper"]).resolvable
+
+
+def test_the_zero_rule_compares_the_meanfield_bias_with_the_fluctuation_margin() -> None:
+    """p2_fig2's rule from theory alone: effect = ASGD's D2 bias at c_Lin = 0, margin = 2·k·D4/√trials with
+    D4 = Σ ασ²/(2(2 − αh_i)) (digital SGD's stationary floor), both in plotted units."""
+    from convergence.experiments import recipe_kit as C
+
+    mod = _recipe("p2_fig2_clin")
+    for scale in ("quick", "default"):
+        cfg = mod.SCALES[scale]
+        power = mod._zero_rule(cfg)
+        obj = C.lsq(cfg)
+        h = np.linalg.eigvalsh(obj.H)
+        h = h[h > 1e-12 * h.max()]
+        d4 = float(np.sum(cfg["lr"] * cfg["noise_std"] ** 2 / (2 * (2 - cfg["lr"] * h)))) * obj.plot_scale
+        assert power.margin == pytest.approx(C.K_SIGMA * 2 * d4 / math.sqrt(cfg["trials"]), rel=1e-12)
+        assert power.effect > 0
+    assert mod._zero_rule(mod.SCALES["quick"]).effect == pytest.approx(mod._zero_rule(mod.SCALES["default"]).effect)

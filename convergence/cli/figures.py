@@ -3,7 +3,8 @@
 ``convergence figures [NAME...] [--scale quick|default|long|paper] [--force] [--jobs N]
 [--backend joblib|dask] [--scheduler ADDRESS] [--out build]`` runs the recipes ``figures/*.py``
 (from the repository root), caches their data under ``data/cache/``, writes
-``<out>/figures/<NAME>.png|pdf`` and the report ``<out>/REPORT.md`` + ``<out>/report.html``.
+``<out>/figures/<NAME>.png|pdf`` and the report ``<out>/REPORT.md`` + ``<out>/report.html``; with NAMEs
+it updates those figures' entries in the report and keeps the others.
 Exit code 0 when every figure was produced or skipped for lack of data, 1 when a recipe failed, 2 on bad input.
 
 ``convergence demo bias [--tau T --sigma S --lr A --out FILE]`` draws the Analog-SGD bias figure
@@ -154,14 +155,20 @@ def _run_figures(args: argparse.Namespace) -> int:
     command = " ".join(["convergence figures", *map(shlex.quote, args.names), "--scale", args.scale]
                        + (["--force"] if args.force else []) + ["--jobs", str(jobs), "--backend", args.backend]
                        + (["--scheduler", args.scheduler] if args.scheduler else []))
+    rerun = (["--out", args.out] if args.out not in ("build", "build/") else []) \
+        + (["--cache", args.cache] if args.cache else [])
     meta = {"command": command, "total_seconds": time.perf_counter() - t0,
-            "jobs": jobs, "backend": args.backend, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    paths = write_report(results, scale=args.scale, out_dir=out, errata=errata, meta=meta)
+            "jobs": jobs, "backend": args.backend, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "rerun_args": " ".join(map(shlex.quote, rerun))}
+    # a run of named figures updates their entries in the report and keeps the others
+    paths = write_report(results, scale=args.scale, out_dir=out, errata=errata, meta=meta, partial=bool(args.names))
     failed = [r.name for r in results if r.status == "error"]
     skipped = [r.name for r in results if r.status == "skipped"]
     n_claims = sum(len(r.claims) for r in results)
     n_fail = sum(c["verdict"] == "fails" for r in results for c in r.claims)
-    print(f"{len(results)} figure(s) in {out}/figures, {n_claims} claim(s) ({n_fail} fail); "
+    n_open = sum(c["verdict"] == "inconclusive" for r in results for c in r.claims)
+    print(f"{len(results)} figure(s) in {out}/figures, {n_claims} claim(s) ({n_fail} fail, {n_open} inconclusive at "
+          f"this scale{'; the quick scale is a smoke test' if args.scale == 'quick' else ''}); "
           f"report {paths['md']} and {paths['html']} ({time.perf_counter() - t0:.1f} s)")
     if skipped:
         print(f"convergence figures: {len(skipped)} recipe(s) skipped, data unavailable: {', '.join(skipped)} "

@@ -15,7 +15,8 @@ Contents:
 * theory: :func:`lsq_meanfield_stationary` and :func:`lsq_meanfield_stationary_device` (mean-field
   stationary point of Analog SGD on a quadratic), :func:`digital_lsq_floor` (digital SGD's
   stationary loss on a quadratic);
-* claims: :func:`claim` (the report's dict), :data:`K_SIGMA`;
+* claims: :func:`claim` (the report's dict, with an optional resolving-power rule), :data:`K_SIGMA`,
+  :func:`count_rule`, :func:`network_rule` (:data:`MIN_FCN_STEPS`), :func:`deciding_scale`;
 * least-squares series: :func:`lsq_algorithm`, :func:`lsq_series`, :func:`curve_stats`;
 * plotting: :func:`ema` (papers' smoothing, plots only), :func:`band`, :func:`positive_floor`, :func:`cv_style`;
 * network figures: :func:`tau_labels`, :func:`plot_accuracy_curves` (P1 Fig. 5, P2 Fig. 4).
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -35,7 +36,8 @@ from convergence.theory.meanfield import abs_gaussian_mean
 
 __all__ = ["K_SIGMA", "sub", "parallel_map", "lsq", "TrialGaussian", "mean_se", "paired_diff", "ratio_se",
            "loglog_slope", "lsq_meanfield_stationary", "lsq_meanfield_stationary_device", "digital_lsq_floor",
-           "claim", "ema", "band", "positive_floor", "curve_stats", "cv_style", "lsq_algorithm",
+           "claim", "deciding_scale", "count_rule", "MIN_FCN_STEPS", "MIN_FCN_STEPS_ASGD_TAU", "sgd_steps",
+           "network_rule", "ema", "band", "positive_floor", "curve_stats", "cv_style", "lsq_algorithm",
            "lsq_series", "tau_labels", "plot_accuracy_curves"]
 
 #: claims use k = 3 standard errors (across independent trials) as their statistical margin
@@ -156,19 +158,87 @@ def digital_lsq_floor(H: np.ndarray, lr: float, sigma: float) -> float:
 # -- claims -------------------------------------------------------------------------------------
 
 def claim(id: str, statement: str, prediction: str, measured: Any, uncertainty: Any, holds: bool | str,
-          paper: str) -> dict[str, Any]:
+          paper: str, *, rule: Callable[[dict[str, Any]], Any] | None = None, cfg: dict[str, Any] | None = None,
+          scales: Mapping[str, dict[str, Any]] | None = None, note: str = "") -> dict[str, Any]:
     """One entry of the verification report (the recipe contract's claim dict; the runner turns it into a
     :class:`convergence.theory.verdicts.Claim`).
 
     ``holds`` is a bool (holds/fails) or a :class:`~convergence.theory.verdicts.Verdict` or its text
     (e.g. "erratum confirmed"; ConfigError if unknown).
     ``measured``/``uncertainty`` are numbers (or short lists); uncertainty is K_SIGMA·stderr.
+
+    ``rule`` (with ``cfg``, the run's config, and ``scales``, the recipe's ``SCALES``) is the claim's
+    resolving-power rule, declared in the recipe before the run: a function of a config alone returning a
+    :class:`~convergence.theory.verdicts.ResolvingPower`. When it says this scale cannot decide the claim
+    the verdict is "inconclusive" whatever was measured (:func:`~convergence.theory.verdicts.decide`), and
+    the note names the first scale of ``scales`` whose config the same rule accepts.
     """
-    from convergence.theory.verdicts import Verdict
+    from convergence.theory.verdicts import Verdict, decide
 
     verdict = Verdict.parse(holds, f"claim {id}: verdict") if isinstance(holds, str) else Verdict.from_bool(bool(holds))
-    return {"id": id, "statement": statement, "prediction": prediction, "measured": _num(measured),
-            "uncertainty": _num(uncertainty), "verdict": verdict, "paper": paper}
+    if rule is not None:
+        if cfg is None or scales is None:
+            raise ValueError(f"claim {id}: a rule needs cfg and scales")
+        power = rule(cfg)
+        if verdict.decided and verdict is not Verdict.ERRATUM_CONFIRMED:
+            verdict = decide(verdict is Verdict.HOLDS, power)
+        if verdict is Verdict.INCONCLUSIVE:
+            where = deciding_scale(rule, scales)
+            then = (f"the {where!r} scale decides it (`convergence figures {id.split('.')[0]} --scale {where}`)"
+                    if where else "no scale of this recipe decides it")
+            why = f"Not decidable at this scale: {power.describe()}; {then}."
+        else:
+            why = f"Resolving power: {power.describe()}."
+        note = f"{note} {why}".strip()
+    out = {"id": id, "statement": statement, "prediction": prediction, "measured": _num(measured),
+           "uncertainty": _num(uncertainty), "verdict": verdict, "paper": paper}
+    if note:
+        out["note"] = note
+    return out
+
+
+def deciding_scale(rule: Callable[[dict[str, Any]], Any], scales: Mapping[str, dict[str, Any]]) -> str:
+    """The first scale in ``scales`` (the recipe's SCALES, in its order) whose config ``rule`` accepts ("" if none;
+    a scale whose config the rule cannot read, e.g. one without the claim's architecture, is passed over)."""
+    for name, scfg in scales.items():
+        try:
+            if rule(scfg).resolvable:
+                return str(name)
+        except (KeyError, TypeError):
+            continue
+    return ""
+
+
+def count_rule(count: int, need: int, unit: str, purpose: str) -> Any:
+    """A :class:`~convergence.theory.verdicts.ResolvingPower` that needs ``count >= need`` (e.g. step sizes for
+    a slope, training steps for a network ordering)."""
+    from convergence.theory.verdicts import ResolvingPower
+
+    return ResolvingPower(points=int(count), min_points=int(need), unit=unit, purpose=purpose)
+
+
+#: The sigmoid FCN (784-256-128-10, batch 10) of the network figures starts on a plateau at chance accuracy.
+#: Measured on Fashion-MNIST (the P1 Fig. 5 and P2 Tables 7/8 recipes' docstrings): digital SGD leaves it after
+#: about 500 mini-batch steps, Analog SGD and Tiki-Taka by 1200 (at 400 steps every analog setting was still
+#: at chance), so an ordering between settings needs at least this many steps.
+MIN_FCN_STEPS = 1200
+#: Analog SGD's dependence on τ needs longer (P1 Fig. 5 recipe, 6 paired seeds: τ = 0.80 ahead of 0.70 for
+#: every seed only from 3600 steps on; at 1200 steps every τ was at chance).
+MIN_FCN_STEPS_ASGD_TAU = 3600
+#: training images when a scale says ``n_train: None`` (all of MNIST's or Fashion-MNIST's training set)
+FULL_TRAIN = 60000
+
+
+def sgd_steps(n_train: int | None, epochs: int, batch: int) -> int:
+    """Mini-batch steps of a network run: ⌈n_train / batch⌉ · epochs (``n_train`` None: the full training set)."""
+    n = FULL_TRAIN if n_train is None else int(n_train)
+    return int(math.ceil(n / int(batch))) * int(epochs)
+
+
+def network_rule(steps: int, need: int = MIN_FCN_STEPS) -> Any:
+    """The resolving-power rule of a network ordering: at least ``need`` mini-batch steps
+    (see :data:`MIN_FCN_STEPS`)."""
+    return count_rule(steps, need, "training steps", "to leave the network's initial plateau at chance")
 
 
 def _num(x: Any) -> Any:

@@ -236,7 +236,8 @@ def _log_result(log: Callable[[str], None] | None, res: FigureResult) -> None:
     plot = "plot up to date" if res.plot_skipped else f"plotted {res.plot_seconds:.1f} s"
     verdicts = [c.verdict for c in res.claims]
     log(f"{res.name}: {src}, {plot}; claims: {len(verdicts)} "
-        f"({verdicts.count(Verdict.HOLDS)} hold, {verdicts.count(Verdict.FAILS)} fail)")
+        f"({verdicts.count(Verdict.HOLDS)} hold, {verdicts.count(Verdict.FAILS)} fail, "
+        f"{verdicts.count(Verdict.INCONCLUSIVE)} inconclusive at this scale)")
 
 
 def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str | os.PathLike[str] | None = None,

@@ -138,9 +138,14 @@ class ResolvingPower:
     margin: float = math.nan
     """Margin the scale can reach: k × the standard error expected at this scale (same units as ``effect``)."""
     points: int | None = None
-    """Number of points available for a slope fit (None: the claim is not a slope)."""
+    """A count the scale provides: points available for a slope fit, or training steps of a network
+    (None: no count rule)."""
     min_points: int = 0
-    """Minimum number of points the slope needs."""
+    """Minimum of that count the claim needs."""
+    unit: str = "points"
+    """What ``points`` counts (``points``, ``step sizes``, ``training steps``)."""
+    purpose: str = "for the slope"
+    """What the count is needed for (one phrase, e.g. ``to leave the network's initial plateau``)."""
 
     def __post_init__(self) -> None:
         for name in ("effect", "margin"):
@@ -153,6 +158,9 @@ class ResolvingPower:
             raise ConfigError(f"ResolvingPower.points must be an int >= 0 or None (got {self.points!r})")
         if not _count(self.min_points):
             raise ConfigError(f"ResolvingPower.min_points must be an int >= 0 (got {self.min_points!r})")
+        for name in ("unit", "purpose"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"ResolvingPower.{name} must be a string (got {getattr(self, name)!r})")
 
     @property
     def resolvable(self) -> bool:
@@ -172,7 +180,7 @@ class ResolvingPower:
             parts.append(f"predicted effect {self.effect:.3g} {rel} margin {self.margin:.3g} at this scale")
         if self.points is not None:
             rel = ">=" if self.points >= self.min_points else "<"
-            parts.append(f"{self.points} points {rel} {self.min_points} needed for the slope")
+            parts.append(f"{self.points} {self.unit} {rel} {self.min_points} needed {self.purpose}".rstrip())
         return "; ".join(parts) or "no resolving-power rule"
 
 
