@@ -57,6 +57,9 @@ SCALES = {
     # varying noise through the every-step transfer, which perturbs the plateau; by 1200-1800 steps it is gone.
     "default": {**_BASE, "last": 1, "n_train": 6000, "n_test": 2000, "epochs": 2, "repeats": 1, "columnwise": False,
                 "c2c": [0.1, 1.2], "gammas": [0.5, 2.0], "taus": [0.7], "pulsed8": False},
+    # long (make figures-long): every cell of both tables at the default's per-run budget, 2 paired repeats
+    "long": {**_BASE, "last": 1, "n_train": 6000, "n_test": 2000, "epochs": 2, "repeats": 2, "columnwise": False,
+             "c2c": [0.1, 0.3, 0.6, 0.9, 1.2], "gammas": [0.5, 1.0, 2.0], "taus": TAUS8, "pulsed8": False},
     "paper": {**_BASE, "n_train": None, "n_test": None, "epochs": 30, "repeats": 3, "columnwise": True,
               "c2c": [0.1, 0.3, 0.6, 0.9, 1.2], "gammas": [0.5, 1.0, 2.0], "taus": TAUS8, "pulsed8": True},
 }
