@@ -183,7 +183,8 @@ def plot_bias_demo(d: dict[str, Any]) -> Any:
     """Full-width figure: (a) mean weight ± one std across trials over iterations with the predictions and
     the symmetric point, (b) the bias of Analog SGD against the step size (simulation and mean field),
     a legend and the caption of :func:`demo_story`."""
-    from convergence.experiments.plotting import figure_size, label_panels, paper_style, unique_handles, wrap_text
+    from convergence.experiments.plotting import (figure_size, label_panels, paper_style, ticks_at, unique_handles,
+                                                  wrap_text)
 
     title, caption = demo_story(d)
     with paper_style() as plt:
@@ -216,8 +217,7 @@ def plot_bias_demo(d: dict[str, Any]) -> Any:
                 label="mean-field bias $w^*-w_s$")
         bx.axhline(0.0, color="0.45", lw=0.9, zorder=1, label="no bias (digital SGD)")
         bx.set_xscale("log")
-        bx.set_xticks(lrs, [f"{a:g}" for a in lrs], minor=False)
-        bx.set_xticks([], minor=True)
+        ticks_at(bx, lrs)
         bx.set_xlabel("step size α")
         bx.set_ylabel("bias $w^*-$ tail mean of $w$")
         bx.set_title("bias against the step size")

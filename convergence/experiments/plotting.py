@@ -99,12 +99,19 @@ def unique_handles(axes: Iterable[Any]) -> tuple[list[Any], list[str]]:
 def legend_outside(ax: Any, side: str = "right", **kw: Any) -> Any:
     """Legend of ``ax`` (unique labels) outside its data area: to the ``right`` or ``below`` the axes.
 
-    Constrained layout makes room for it, so it never covers data."""
+    Constrained layout makes room for it, so it never covers data. A legend below must not be wider than
+    its axes (constrained layout then misplaces the panels): keep ``ncols`` small."""
     handles, labels = unique_handles([ax])
     if side == "right":
         kw = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0, **kw}
     elif side == "below":
-        kw = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.22), "borderaxespad": 0.0, "ncols": 2, **kw}
+        from matplotlib.transforms import offset_copy
+
+        # below the tick labels and the x label: their depth in points does not change with the layout
+        fig = ax.get_figure()
+        depth = (ax.bbox.y0 - ax.get_tightbbox(fig.canvas.get_renderer()).y0) * 72.0 / fig.dpi + 3.0
+        kw = {"loc": "upper center", "bbox_to_anchor": (0.5, 0.0), "borderaxespad": 0.0, "ncols": 1,
+              "bbox_transform": offset_copy(ax.transAxes, fig=fig, y=-depth, units="points"), **kw}
     else:
         raise ValueError(f"side must be 'right' or 'below' (got {side!r})")
     return ax.legend(handles, labels, **kw)
@@ -183,6 +190,18 @@ def wrap_text(fig: Any, text: str, width: float, fontsize: float) -> str:
     return "\n".join(lines)
 
 
+def ticks_at(ax: Any, values: Any, axis: str = "x") -> None:
+    """Major ticks of ``ax`` at the swept ``values`` with plain labels (``:g``), no minor tick labels: a log
+    axis spanning less than a decade otherwise prints overlapping "2×10⁰ 3×10⁰ ..." labels."""
+    from matplotlib.ticker import NullFormatter, NullLocator
+
+    v = np.unique(np.asarray(values, dtype=float).ravel())
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(v, [f"{x:g}" for x in v])
+    a.set_minor_locator(NullLocator())
+    a.set_minor_formatter(NullFormatter())
+
+
 def clean_number(x: float, fmt: str = ".3g") -> str:
     """``x`` formatted with ``fmt``, without a minus sign on a value that rounds to zero (no "−0")."""
     s = format(float(x), fmt)
@@ -244,12 +263,15 @@ def figure_problems(fig: Any) -> list[str]:
         probs.append(f"figure width {width:.3f} in is not a column width {sorted(COLUMN_WIDTHS.values())}")
     fig.canvas.draw()
     fbox = fig.bbox
+    ticks = {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) for t in axis.get_ticklabels(which="both")}
     for t in fig.findobj(mtext.Text):
         s = t.get_text()
         if not s or not t.get_visible():
             continue
         if raw_markup(s):
             probs.append(f"raw ^ or _ outside $...$ in text {s!r}")
+        if id(t) in ticks:   # laid out by matplotlib; labels of ticks outside the view are never drawn
+            continue
         bb = t.get_window_extent()
         if bb.x0 < fbox.x0 - 1 or bb.x1 > fbox.x1 + 1 or bb.y0 < fbox.y0 - 1 or bb.y1 > fbox.y1 + 1:
             probs.append(f"text {s!r} extends outside the figure")
@@ -286,6 +308,8 @@ def figure_problems(fig: Any) -> list[str]:
             xy = xy[np.all(np.isfinite(xy), axis=1)]
             if ax.get_yscale() == "log":
                 xy = xy[xy[:, 1] > 0]
+            if ax.get_xscale() == "log":
+                xy = xy[xy[:, 0] > 0]
             tol_x, tol_y = 1e-9 * (abs(x0) + abs(x1)), 1e-9 * (abs(y0) + abs(y1))
             if xy.size and (xy[:, 0].min() < x0 - tol_x or xy[:, 0].max() > x1 + tol_x
                             or xy[:, 1].min() < y0 - tol_y or xy[:, 1].max() > y1 + tol_y):
@@ -326,9 +350,10 @@ _PARAM = {"tau": "\\tau", "w_sym": "w_\\diamond", "c": "c", "gamma": "\\gamma", 
 _PARAM_TEXT = {"up_down": "up/down asymmetry"}
 
 
-def device_title(spec: str) -> str:
+def device_title(spec: str, multiline: bool = False) -> str:
     """A readable title of a device spec string: ``"softbounds:tau=1,w_sym=0.3"`` becomes
-    "soft bounds, $\\tau$ = 1, $w_\\diamond$ = 0.3" (parameter names as symbols)."""
+    "soft bounds, $\\tau$ = 1, $w_\\diamond$ = 0.3" (parameter names as symbols); ``multiline``: the
+    parameters on a second line."""
     family, _, params = str(spec).partition(":")
     parts = [_FAMILY.get(family, family.replace("_", " "))]
     for item in filter(None, params.split(",")):
@@ -341,6 +366,8 @@ def device_title(spec: str) -> str:
             pass
         sym = _PARAM.get(key)
         parts.append(f"${sym}$ = {val}" if sym else f"{_PARAM_TEXT.get(key, key.replace('_', ' '))} = {val}")
+    if multiline and len(parts) > 1:
+        return parts[0] + "\n" + ", ".join(parts[1:])
     return ", ".join(parts)
 
 
