@@ -166,8 +166,8 @@ def demo_story(d: dict[str, Any]) -> tuple[str, str]:
            f"$\\alpha|g+\\varepsilon|w/\\tau$, and $|g+\\varepsilon|$ stays positive on average even where the mean "
            f"gradient is zero. The weight settles where this pull balances the gradient, the mean-field "
            f"stationary point $w_s$ = {d['w_s']:.4f} ({'the mean is within' if agree else 'the mean misses it by'} "
-           f"{abs(tail - d['w_s']):.4f}{' of it' if agree else ''}), close to the minimiser $W^{{\\mathrm{{S}}}}$ = {d['w_S']:.4f} of the "
-           f"penalised $f+(\\Sigma/2\\tau)w^2$, Σ = σ√(2/π).")
+           f"{abs(tail - d['w_s']):.4f}{' of it' if agree else ''}), close to the minimiser "
+           f"$W^{{\\mathrm{{S}}}}$ = {d['w_S']:.4f} of the penalised $f+(\\Sigma/2\\tau)w^2$, Σ = σ√(2/π).")
     sb = d["sweep_bias"]
     lrs = d["sweep_lrs"]
     if sb.size > 1:

@@ -399,7 +399,8 @@ def plot_device(device: Device, out: str | os.PathLike[str]) -> None:
         b.axhline(0.0, color="0.6", lw=0.5)
         for ax in (a, b):
             if np.isfinite(sym):
-                ax.axvline(sym, color="k", ls="-.", lw=0.8, label=f"symmetric point $w_\\diamond$ = {clean_number(sym)}")
+                ax.axvline(sym, color="k", ls="-.", lw=0.8,
+                           label=f"symmetric point $w_\\diamond$ = {clean_number(sym)}")
             ax.set_xlabel("weight $w$")
         a.set_ylabel("response factor $q_\\pm(w)$")
         b.set_ylabel("$F(w)$, $G(w)$")
