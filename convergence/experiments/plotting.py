@@ -347,7 +347,7 @@ _FAMILY = {"ideal": "ideal device", "softbounds": "soft bounds", "linear": "line
            "linearstep": "linear step", "power": "power", "exp": "exponential", "constant": "constant step"}
 _PARAM = {"tau": "\\tau", "w_sym": "w_\\diamond", "c": "c", "gamma": "\\gamma", "tau_max": "\\tau_{\\max}",
           "tau_min": "\\tau_{\\min}", "w_max": "w_{\\max}", "w_min": "w_{\\min}"}
-_PARAM_TEXT = {"up_down": "up/down asymmetry"}
+_PARAM_TEXT = {"up_down": "up/down"}
 
 
 def device_title(spec: str, multiline: bool = False) -> str:
@@ -356,14 +356,18 @@ def device_title(spec: str, multiline: bool = False) -> str:
     parameters on a second line."""
     family, _, params = str(spec).partition(":")
     parts = [_FAMILY.get(family, family.replace("_", " "))]
+    vals: dict[str, str] = {}
     for item in filter(None, params.split(",")):
         key, _, val = item.partition("=")
         if val in ("None", ""):
             continue
         try:
-            val = clean_number(float(val), "g")
+            vals[key] = clean_number(float(val), "g")
         except ValueError:
-            pass
+            vals[key] = val
+    if "w_min" in vals and "w_max" in vals:   # hard bounds as one range
+        parts.append(f"$w\\in[{vals.pop('w_min')}, {vals.pop('w_max')}]$")
+    for key, val in vals.items():
         sym = _PARAM.get(key)
         parts.append(f"${sym}$ = {val}" if sym else f"{_PARAM_TEXT.get(key, key.replace('_', ' '))} = {val}")
     if multiline and len(parts) > 1:
@@ -371,43 +375,36 @@ def device_title(spec: str, multiline: bool = False) -> str:
     return ", ".join(parts)
 
 
-def draw_device(ax: Any, w: np.ndarray, q_plus: np.ndarray, q_minus: np.ndarray, F: np.ndarray, G: np.ndarray,
-                symmetric_point: float) -> None:
-    """q₊, q₋, F, G of one device against w on one axes, with the symmetric point marked."""
-    ax.plot(w, q_plus, label="$q_+(w)$ (up)")
-    ax.plot(w, q_minus, label="$q_-(w)$ (down)")
-    ax.plot(w, F, "--", label="$F = (q_- + q_+)/2$")
-    ax.plot(w, G, ":", label="$G = (q_- - q_+)/2$")
-    ax.axhline(0.0, color="0.6", lw=0.5)
-    if np.isfinite(symmetric_point):
-        ax.axvline(symmetric_point, color="k", lw=0.8, ls="-.",
-                   label=f"symmetric point $w_\\diamond$ = {clean_number(symmetric_point)}")
-    ax.set_xlabel("weight $w$")
-    ax.set_ylabel("response factor")
+def device_figure(device: Device) -> Any:
+    """Full-width figure of one device: (a) q+ and q-, (b) F and G, the symmetric point marked, titled with
+    :func:`device_title`. Call inside :func:`paper_style`."""
+    import matplotlib.pyplot as plt
+
+    c = device_curves(device)
+    sym = device.symmetric_point
+    fig, (a, b) = plt.subplots(1, 2, figsize=figure_size("full", 0.42), sharex=True)
+    a.plot(c["w"], c["q_plus"], label="$q_+(w)$ (up)")
+    a.plot(c["w"], c["q_minus"], label="$q_-(w)$ (down)")
+    b.plot(c["w"], c["F"], color="C2", ls="--", label="$F = (q_- + q_+)/2$")
+    b.plot(c["w"], c["G"], color="C3", ls=":", label="$G = (q_- - q_+)/2$")
+    b.axhline(0.0, color="0.6", lw=0.5)
+    for ax in (a, b):
+        if np.isfinite(sym):
+            ax.axvline(sym, color="k", ls="-.", lw=0.8, label=f"symmetric point $w_\\diamond$ = {clean_number(sym)}")
+        ax.set_xlabel("weight $w$")
+    a.set_ylabel("response factor $q_\\pm(w)$")
+    b.set_ylabel("$F(w)$, $G(w)$")
+    a.set_title("response functions")
+    b.set_title("symmetric and asymmetric parts")
+    label_panels((a, b))
+    figure_legend(fig, ncols=3)
+    fig.suptitle(device_title(device.spec()))
+    return fig
 
 
 def plot_device(device: Device, out: str | os.PathLike[str]) -> None:
-    """Two panels: q+ and q- (left), F and G (right), with the symmetric point marked."""
-    c = device_curves(device)
-    sym = device.symmetric_point
+    """Write :func:`device_figure` of ``device`` to ``out``."""
     with paper_style() as plt:
-        fig, (a, b) = plt.subplots(1, 2, figsize=figure_size("full", 0.42), sharex=True)
-        a.plot(c["w"], c["q_plus"], label="$q_+(w)$ (up)")
-        a.plot(c["w"], c["q_minus"], label="$q_-(w)$ (down)")
-        b.plot(c["w"], c["F"], color="C2", ls="--", label="$F = (q_- + q_+)/2$")
-        b.plot(c["w"], c["G"], color="C3", ls=":", label="$G = (q_- - q_+)/2$")
-        b.axhline(0.0, color="0.6", lw=0.5)
-        for ax in (a, b):
-            if np.isfinite(sym):
-                ax.axvline(sym, color="k", ls="-.", lw=0.8,
-                           label=f"symmetric point $w_\\diamond$ = {clean_number(sym)}")
-            ax.set_xlabel("weight $w$")
-        a.set_ylabel("response factor $q_\\pm(w)$")
-        b.set_ylabel("$F(w)$, $G(w)$")
-        a.set_title("response functions")
-        b.set_title("symmetric and asymmetric parts")
-        label_panels((a, b))
-        figure_legend(fig, ncols=3)
-        fig.suptitle(device_title(device.spec()))
+        fig = device_figure(device)
         save_figure(fig, out)
         plt.close(fig)
