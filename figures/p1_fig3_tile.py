@@ -135,7 +135,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     with C.cv_style() as plt:
         ncol = min(len(taus), 4)
         nrow = -(-len(taus) // ncol)
-        fig, axes = plt.subplots(nrow, ncol, figsize=P.figure_size("full", (0.45 if ncol <= 2 else 0.34) * nrow),
+        fig, axes = plt.subplots(nrow, ncol, figsize=P.figure_size("full", (0.45 if ncol <= 2 else 0.36) * nrow),
                                  sharey=True, squeeze=False)
         for i, ax in enumerate(axes.ravel()[:len(taus)]):
             for m_i, mode in enumerate(modes):

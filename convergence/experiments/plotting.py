@@ -123,7 +123,13 @@ def figure_legend(fig: Any, axes: Sequence[Any] | None = None, loc: str = "outsi
     default all panels)."""
     handles, labels = unique_handles(panels(fig) if axes is None else axes)
     ncols = kw.pop("ncols", min(len(labels), 4) or 1)
-    return fig.legend(handles, labels, loc=loc, ncols=ncols, **kw)
+    renderer = fig.canvas.get_renderer()
+    while True:   # fewer columns until the legend fits the figure's width
+        lg = fig.legend(handles, labels, loc=loc, ncols=ncols, **kw)
+        if ncols <= 1 or lg.get_window_extent(renderer).width <= 0.98 * fig.bbox.width:
+            return lg
+        lg.remove()
+        ncols -= 1
 
 
 def log_errorbar(ax: Any, x: Any, y: Any, err: Any, **kw: Any) -> Any:

@@ -307,7 +307,7 @@ def plot_accuracy_curves(data: dict[str, np.ndarray], labels: Callable[[str], li
                 ax.set_xticks(ep if acc.shape[-1] <= 10 else ep[::max(1, acc.shape[-1] // 8)])
             else:
                 ax.set_xticks(ep)
+            P.legend_outside(ax, "below", ncols=2)   # per panel: the τ values differ between architectures
         if len(archs) > 1:
             P.label_panels(axes[0])
-        P.figure_legend(fig, ncols=4 if len(archs) > 1 else 2)
     return fig
