@@ -198,11 +198,15 @@ def wrap_text(fig: Any, text: str, width: float, fontsize: float) -> str:
 
 def ticks_at(ax: Any, values: Any, axis: str = "x") -> None:
     """Major ticks of ``ax`` at the swept ``values`` with plain labels (``:g``), no minor tick labels: a log
-    axis spanning less than a decade otherwise prints overlapping "2×10⁰ 3×10⁰ ..." labels."""
+    axis spanning less than a decade otherwise prints overlapping "2×10⁰ 3×10⁰ ..." labels. Over a decade or
+    more only the minor labels are dropped."""
     from matplotlib.ticker import NullFormatter, NullLocator
 
     v = np.unique(np.asarray(values, dtype=float).ravel())
     a = ax.xaxis if axis == "x" else ax.yaxis
+    if (ax.get_xscale() if axis == "x" else ax.get_yscale()) == "log" and v.size and v.max() >= 10 * v.min():
+        a.set_minor_formatter(NullFormatter())   # a decade or more: the decade ticks read well, labels would crowd
+        return
     (ax.set_xticks if axis == "x" else ax.set_yticks)(v, [f"{x:g}" for x in v])
     a.set_minor_locator(NullLocator())
     a.set_minor_formatter(NullFormatter())
