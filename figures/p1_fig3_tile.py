@@ -128,23 +128,31 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     taus = data["taus"]
     modes = list(cfg["modes"])
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, len(taus), figsize=(3.2 * len(taus), 3.2), constrained_layout=True,
+        ncol = min(len(taus), 4)
+        nrow = -(-len(taus) // ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=P.figure_size("full", (0.45 if ncol <= 2 else 0.36) * nrow),
                                  sharey=True, squeeze=False)
-        for i, ax in enumerate(axes[0]):
+        for i, ax in enumerate(axes.ravel()[:len(taus)]):
             for m_i, mode in enumerate(modes):
                 color, ls = STYLES.get(mode, (None, "-"))
                 y = C.ema(data["curve_mean"][m_i, i], float(cfg["ema"]))
                 ax.plot(data["steps"], C.positive_floor(y), ls, color=color, label=LABELS.get(mode, mode))
             ax.set_yscale("log")
-            ax.set_title(f"τ = {taus[i]:g}, Δw_min = τ/{cfg['states']}")
-            ax.set_xlabel("iteration k")
-        axes[0][0].set_ylabel("f(W_k) − f*  (MSE/2D, EMA)")
-        axes[0][0].legend(loc="upper right", fontsize=7)
-        fig.suptitle(f"{PAPER} on an aihwkit-like tile: α = {cfg['lr']}, desired_bl {cfg['desired_bl']}, "
-                     f"weight noise {cfg['weight_noise']}/s̄_A", fontsize=9)
+            ax.set_title(f"τ = {taus[i]:g}, $\\Delta w_{{\\min}}$ = τ/{cfg['states']}")
+            ax.set_xlabel("iteration $k$")
+        for ax in axes.ravel()[len(taus):]:
+            ax.set_visible(False)
+        for row in axes:
+            row[0].set_ylabel("$f(W_k)-f^*$ (MSE/2D, EMA)")
+        P.label_panels(axes.ravel()[:len(taus)])
+        P.figure_legend(fig, ncols=4)
+        fig.suptitle(f"{PAPER} on an aihwkit-like tile: α = {cfg['lr']:g}, desired BL {cfg['desired_bl']}, "
+                     f"weight noise {cfg['weight_noise']:g}/$\\bar{{s}}_A$")
     return fig
 
 

@@ -128,24 +128,25 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     modes = list(cfg["modes"])
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, len(modes), figsize=(3.4 * len(modes), 3.3), constrained_layout=True,
-                                 sharey=True, squeeze=False)
+        fig, axes = plt.subplots(1, len(modes), figsize=P.figure_size("full", 0.4), sharey=True, squeeze=False)
         for m_i, ax in enumerate(axes[0]):
             for a_i, alg in enumerate(ALGS):
                 for c_i, c in enumerate(data["cs"]):
                     y = C.ema(data["curve_mean"][a_i, m_i, c_i], float(cfg["ema"]))
                     ax.plot(data["steps"], C.positive_floor(y), "-" if alg == "tt" else "--", color=f"C{c_i}",
-                            label=f"{ALG_LABELS[alg]}, c_Lin = {c:g}")
+                            label=f"{ALG_LABELS[alg]}, $c_{{\\mathrm{{Lin}}}}$ = {c:g}")
             ax.set_yscale("log")
-            ax.set_title(f"update mode: {modes[m_i]}")
-            ax.set_xlabel("iteration k")
-        axes[0][0].set_ylabel("f(W_k)  (MSE/2D, EMA 0.9)")
-        axes[0][-1].legend(loc="upper right", fontsize=6, ncol=2)
-        fig.suptitle(f"{PAPER} on an aihwkit-like tile: τ = {cfg['tau']}, Δw_min = {cfg['dw_min']}, "
-                     f"desired_bl = {cfg['desired_bl']}, lr = {cfg['lr']}, γ = {cfg['gamma']} "
-                     "(solid: TT, dashed: Analog SGD)", fontsize=8)
+            ax.set_title(f"update mode: {modes[m_i].replace('_', ' ')}")
+            ax.set_xlabel("iteration $k$")
+        axes[0][0].set_ylabel("$f(W_k)$ (MSE/2D, EMA 0.9)")
+        P.label_panels(axes[0])
+        P.figure_legend(fig, ncols=4)
+        fig.suptitle(f"{PAPER} on an aihwkit-like tile: τ = {cfg['tau']:g}, $\\Delta w_{{\\min}}$ = {cfg['dw_min']:g}, "
+                     f"desired BL = {cfg['desired_bl']}, lr = {cfg['lr']:g}, γ = {cfg['gamma']:g}")
     return fig
 
 
