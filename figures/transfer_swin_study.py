@@ -42,9 +42,9 @@ CLOSE = 0.05
 def compute(cfg: dict, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
     from convergence.nn.data import DataUnavailable
     try:
-        return R.run_study(cfg, seed, synthetic=bool(cfg.get("synthetic", False)))
+        return R.run_study(cfg, seed, synthetic=bool(cfg.get("synthetic", False)), pmap=C.parallel_map)
     except DataUnavailable:
-        return R.run_study(cfg, seed, synthetic=True)
+        return R.run_study(cfg, seed, synthetic=True, pmap=C.parallel_map)
 
 
 def _final(data: dict, alg: str) -> np.ndarray:

@@ -31,10 +31,29 @@ from typing import Any, Callable, Iterator, Sequence
 from convergence._validate import ConfigError
 from convergence.experiments.recipes import _BY_VALUE_MODULES, _track_by_value
 
-__all__ = ["BACKENDS", "ParallelSettings", "TaskPool", "parallel_settings", "current_settings", "parallel_map"]
+__all__ = ["BACKENDS", "Meter", "ParallelSettings", "TaskPool", "parallel_settings", "current_settings", "parallel_map"]
 
 #: parallel backends of :func:`parallel_map`
 BACKENDS = ("joblib", "dask")
+
+
+@dataclass
+class Meter:
+    """What one recipe's sweeps cost on the pool's workers (the runner records it in the cache sidecar)."""
+
+    cpu_seconds: float = 0.0
+    """CPU time of the tasks on the workers (process time, so other load on the machine does not count)"""
+    peak_rss_bytes: int = 0
+    """largest resident-set peak of a worker after one of the tasks (an upper bound of one task's memory)"""
+    tasks: int = 0
+    """number of tasks run"""
+    _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, cpu_seconds: float, peak_rss_bytes: int) -> None:
+        with self._lock:
+            self.cpu_seconds += cpu_seconds
+            self.peak_rss_bytes = max(self.peak_rss_bytes, peak_rss_bytes)
+            self.tasks += 1
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,8 @@ class ParallelSettings:
     client: Any = field(default=None, compare=False, repr=False)
     pool: Any = field(default=None, compare=False, repr=False)
     """the run's shared :class:`TaskPool` (None: this map opens its own workers, as outside the runner)"""
+    meter: Meter | None = field(default=None, compare=False, repr=False)
+    """where the pool's tasks add their cost (the runner's per-recipe :class:`Meter`)"""
 
 
 #: the settings outside any :func:`parallel_settings` block (frozen, so one shared instance is safe)
@@ -123,10 +144,11 @@ class TaskPool:
         return blob
 
     def submit(self, blob: bytes, shared: Any = None) -> Any:
-        """Start ``_call_pickled(blob, shared)`` on a worker; returns a future with ``.result()``."""
+        """Start ``_call_metered(blob, shared)`` on a worker; returns a future whose ``.result()`` is
+        ``(result, cpu seconds, peak RSS bytes)``."""
         if self.client is not None:
-            return self.client.submit(_call_pickled, blob, shared, pure=False)
-        return self._executor.submit(_call_pickled, blob, shared)
+            return self.client.submit(_call_metered, blob, shared, pure=False)
+        return self._executor.submit(_call_metered, blob, shared)
 
     def close(self, cancel: bool = False) -> None:
         """Shut the pool down (``cancel``: drop queued tasks and stop the workers now)."""
@@ -150,7 +172,7 @@ class TaskPool:
 @contextlib.contextmanager
 def parallel_settings(jobs: int = 1, backend: str = "joblib", scheduler: str | None = None, *,
                       progress: bool | None = None, label: str = "",
-                      pool: TaskPool | None = None) -> Iterator[ParallelSettings]:
+                      pool: TaskPool | None = None, meter: Meter | None = None) -> Iterator[ParallelSettings]:
     """Set how :func:`parallel_map` runs inside the ``with`` block (the runner wraps ``compute`` in it).
 
     With ``pool`` every map submits to that shared pool. Otherwise, with ``backend="dask"``, one
@@ -166,7 +188,7 @@ def parallel_settings(jobs: int = 1, backend: str = "joblib", scheduler: str | N
     elif backend == "dask":
         own = True
         client = _connect(scheduler)
-    token = _SETTINGS.set(ParallelSettings(jobs, backend, scheduler, progress, label, client, pool))
+    token = _SETTINGS.set(ParallelSettings(jobs, backend, scheduler, progress, label, client, pool, meter))
     try:
         yield _SETTINGS.get()
     finally:
@@ -237,6 +259,44 @@ def _call_pickled(blob: bytes, shared: bytes | None = None) -> Any:
     return fn(task) if shared is None else fn(_load_shared(shared), task)
 
 
+def _reset_peak_rss() -> bool:
+    """Restart this process's resident-set peak (Linux: ``/proc/self/clear_refs``); False where impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_bytes() -> int:
+    """This process's resident-set peak since :func:`_reset_peak_rss` (Linux ``VmHWM``; elsewhere the
+    lifetime peak from ``resource``; 0 when neither is available)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)   # bytes on macOS, KiB on Linux
+
+
+def _call_metered(blob: bytes, shared: bytes | None = None) -> tuple[Any, float, int]:
+    """:func:`_call_pickled` plus its CPU time (this thread) and the worker's resident-set peak during it."""
+    import time
+
+    _reset_peak_rss()
+    t0 = time.thread_time()
+    out = _call_pickled(blob, shared)
+    return out, time.thread_time() - t0, _peak_rss_bytes()
+
+
 def parallel_map(fn: Callable[..., Any], tasks: Sequence[Any], *, jobs: int | None = None,
                  backend: str | None = None, desc: str | None = None, shared: Any = None) -> list[Any]:
     """``[fn(t) for t in tasks]`` (``[fn(shared, t) ...]`` when ``shared`` is given), run in parallel as the
@@ -281,7 +341,9 @@ def parallel_map(fn: Callable[..., Any], tasks: Sequence[Any], *, jobs: int | No
             ref = None if shared is None else pool.share(cloudpickle.dumps(shared))
             futures = [pool.submit(cloudpickle.dumps((fn, t)), ref) for t in tasks]
             for i, fut in enumerate(futures):   # in task order; the pool runs them in any order
-                results[i] = fut.result()
+                results[i], cpu, rss = fut.result()
+                if settings.meter is not None:
+                    settings.meter.add(cpu, rss)
                 bar.update(1)
         elif backend == "dask":
             if settings.client is None:

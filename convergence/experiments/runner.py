@@ -32,7 +32,8 @@ from convergence.nn.data import DataUnavailable
 from convergence.theory.verdicts import Claim, Verdict, as_claim
 from convergence.experiments.cache import (Cache, CacheEntryError, _atomic_write, _canonical_json, _check_arrays,
                                            cache_key, code_version)
-from convergence.experiments.parallel import TaskPool, _validate_settings, parallel_settings
+from convergence.experiments.parallel import (Meter, TaskPool, _peak_rss_bytes, _reset_peak_rss, _validate_settings,
+                                              parallel_settings)
 from convergence.experiments.recipes import (OPTIONAL_SCALES, SCALES, Recipe, discover, find_repo_root,
                                              normalise_claims, recipes_for_scale, select)
 
@@ -181,14 +182,20 @@ def _obtain(recipe: Recipe, scale: str, *, cache: Cache, force: bool, jobs: int,
                 res.cache_note = "not in cache"
         if data is None:
             seed = np.random.SeedSequence(recipe.seed)
-            t0 = time.perf_counter()
-            with parallel_settings(jobs, backend, scheduler, progress=progress, label=recipe.name, pool=pool):
+            if pool is None:
+                _reset_peak_rss()   # serial: this process's peak is the recipe's
+            t0, c0, meter = time.perf_counter(), time.thread_time(), Meter()
+            with parallel_settings(jobs, backend, scheduler, progress=progress, label=recipe.name, pool=pool,
+                                   meter=meter):
                 data = _check_arrays(recipe.module.compute(cfg, seed), recipe.name)
             res.compute_seconds = res.cached_compute_seconds = time.perf_counter() - t0
+            # the cost model of `figures --dry-run`: CPU of this thread plus the pool's tasks, and peak memory
+            cost = {"cpu_seconds": time.thread_time() - c0 + meter.cpu_seconds, "tasks": meter.tasks,
+                    "peak_rss_bytes": meter.peak_rss_bytes if pool is not None else _peak_rss_bytes()}
             cache.store(recipe.name, key, data, {
                 "scale": scale, "config": cfg, "seed": {"entropy": recipe.seed, "spawn_key": []},
                 "versions": versions(), "source_sha256": recipe.source_sha256, "recipe": recipe.path.name,
-                "compute_seconds": res.compute_seconds, "jobs": jobs, "backend": backend,
+                "compute_seconds": res.compute_seconds, **cost, "jobs": jobs, "backend": backend,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
             cache.prune(recipe.name, scale, key)
         return data
@@ -343,7 +350,7 @@ def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str 
     results: list[FigureResult] = []
     common = dict(cache=cache, force=force, jobs=jobs, backend=backend, scheduler=scheduler, progress=progress,
                   log=log)
-    if backend == "joblib" and (jobs == 1 or len(recipes) <= 1):
+    if backend == "joblib" and jobs == 1:
         for i, r in enumerate(recipes, 1):
             if log is not None:
                 log(f"[{i}/{len(recipes)}] {r.name} ({r.path.name}) ...")
