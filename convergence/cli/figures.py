@@ -139,7 +139,7 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
 def _hours(h: float) -> str:
     """CPU time for people: seconds, minutes or hours."""
     s = 3600.0 * h
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{h:.1f} h"
+    return f"{s:.2g} s" if s < 10 else f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{h:.1f} h"
 
 
 def _run_figures(args: argparse.Namespace) -> int:

@@ -189,9 +189,10 @@ def _obtain(recipe: Recipe, scale: str, *, cache: Cache, force: bool, jobs: int,
                                    meter=meter):
                 data = _check_arrays(recipe.module.compute(cfg, seed), recipe.name)
             res.compute_seconds = res.cached_compute_seconds = time.perf_counter() - t0
-            # the cost model of `figures --dry-run`: CPU of this thread plus the pool's tasks, and peak memory
+            # the cost model of `figures --dry-run`: CPU of this thread plus the pool's tasks, and the peak memory
+            # of a worker during one task (without tasks: this process's peak, an upper bound when concurrent)
             cost = {"cpu_seconds": time.thread_time() - c0 + meter.cpu_seconds, "tasks": meter.tasks,
-                    "peak_rss_bytes": meter.peak_rss_bytes if pool is not None else _peak_rss_bytes()}
+                    "peak_rss_bytes": meter.peak_rss_bytes if meter.tasks else _peak_rss_bytes()}
             cache.store(recipe.name, key, data, {
                 "scale": scale, "config": cfg, "seed": {"entropy": recipe.seed, "spawn_key": []},
                 "versions": versions(), "source_sha256": recipe.source_sha256, "recipe": recipe.path.name,
