@@ -216,3 +216,25 @@ def test_dry_run_prints_estimates_for_paper_scale_on_dask(repo, monkeypatch, cap
     assert next(ln for ln in out if ln.startswith("depend")).endswith("not measured (run: convergence figures "
                                                                       "--scale quick)")
     assert out[-1].startswith("total:") and "2 recipe(s) not measured" in out[-1]
+
+
+def test_bench_all_quick_prints_one_table_with_measured_ratios(monkeypatch, capsys):
+    """``make bench`` in quick mode: every benchmark's rows in one table, ratios measured in the run, the
+    PyTorch rows 'not measured' without TORCH_PYTHON, and the simulate row's recursion checked equal."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_all.py"
+    spec = importlib.util.spec_from_file_location("_bench_all_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    monkeypatch.delenv("TORCH_PYTHON", raising=False)
+    assert mod.main(["--quick"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    body = [ln for ln in out if ln and not ln.startswith(("benchmark", "-", "ratio ="))]
+    assert {ln.split()[0] for ln in body} == {"steps", "simulate", "tile", "transfer", "fcn", "swin"}
+    assert sum("not measured (set TORCH_PYTHON)" in ln for ln in body) == 2
+    assert sum("streaming pass" in ln for ln in body) >= 2 and any("bare NumPy loop" in ln for ln in body)
+    assert any("per-trial loop" in ln for ln in body) and any("digital step" in ln for ln in body)
+    assert out[-1].startswith("ratio = time / baseline time") and "load average" in out[-1]

@@ -211,7 +211,9 @@ class _RunningS:
     def add(self, arr: Array) -> tuple[Array, Array] | None:
         """Store step data; returns (row max, row min) of a monotone device (for the status check)."""
         if self.monotone:
-            hi, lo = np.max(arr, axis=1, out=self.a[self.n]), np.min(arr, axis=1, out=self.b[self.n])
+            # the ufuncs' reduce directly (what arr.max / arr.min call, without their Python wrappers)
+            hi = np.maximum.reduce(arr, axis=1, out=self.a[self.n])
+            lo = np.minimum.reduce(arr, axis=1, out=self.b[self.n])
             self.n += 1
             return hi, lo
         self.a[self.n], self.b[self.n] = _saturation_and_ratio(self.device, arr)
