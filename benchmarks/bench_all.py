@@ -163,8 +163,9 @@ def bench_swin(quick: bool) -> list[dict]:
         out = subprocess.run([tp, "-c", m.TORCH_SCRIPT, str(threads), str(steps), str(batch)], capture_output=True,
                              text=True, env=dict(os.environ, OMP_NUM_THREADS=str(threads)), timeout=600)
         tt = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else None
+    note = "" if tt is not None else "not measured (set TORCH_PYTHON)"
     rows.append(row("swin", f"NumPy digital step, batch {batch}", dig, "PyTorch CPU step",
-                    None if tt is None else tt["min_s"], None, "" if tt is not None else "not measured (set TORCH_PYTHON)"))
+                    None if tt is None else tt["min_s"], None, note))
     return rows
 
 

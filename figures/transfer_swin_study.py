@@ -46,7 +46,8 @@ def WORK(cfg: dict) -> float:
     280 s against 436 s measured)."""
     runs = len(cfg["algorithms"]) * cfg["seeds"] + (cfg["seeds"] if cfg.get("scratch") else 0)
     runs += sum(len(s["algorithms"]) * len(s["values"]) * cfg["sweep_seeds"] for s in cfg["sweeps"].values())
-    return float(cfg["pretrain"]["epochs"] * cfg["n_source"] + runs * cfg["finetune"]["epochs"] * 5 * cfg["n_per_class"])
+    finetune = runs * cfg["finetune"]["epochs"] * 5 * cfg["n_per_class"]
+    return float(cfg["pretrain"]["epochs"] * cfg["n_source"] + finetune)
 
 
 def compute(cfg: dict, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:

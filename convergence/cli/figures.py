@@ -4,6 +4,8 @@
 [--backend joblib|dask] [--scheduler ADDRESS] [--out build]`` runs the recipes ``figures/*.py``
 (from the repository root), caches their data under ``data/cache/``, writes
 ``<out>/figures/<NAME>.png|pdf`` and the report ``<out>/REPORT.md`` + ``<out>/report.html``.
+All recipes share one pool of workers (``--jobs`` local processes or the dask cluster); ``--dry-run``
+prints what would be computed with each recipe's estimated CPU time and memory (docs/scale.md).
 Exit code 0 when every figure was produced or skipped for lack of data, 1 when a recipe failed, 2 on bad input.
 
 ``convergence demo bias [--tau T --sigma S --lr A --out FILE]`` draws the Analog-SGD bias figure

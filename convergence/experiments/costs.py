@@ -30,7 +30,8 @@ from typing import Any
 from convergence.experiments.cache import Cache
 from convergence.experiments.recipes import Recipe
 
-__all__ = ["TIME_KEYS", "SIZE_KEYS", "PROCESS_BYTES", "FULL_DATA", "work_units", "size_units", "Estimate", "estimate", "measured"]
+__all__ = ["TIME_KEYS", "SIZE_KEYS", "PROCESS_BYTES", "FULL_DATA", "work_units", "size_units", "Estimate", "estimate",
+           "measured"]
 
 #: config keys counting repetitions in time (steps of a recursion, training epochs, pulses)
 TIME_KEYS = frozenset({"steps", "iters", "epochs", "pulses", "Ks"})
