@@ -238,3 +238,22 @@ def test_bench_all_quick_prints_one_table_with_measured_ratios(monkeypatch, caps
     assert sum("streaming pass" in ln for ln in body) >= 2 and any("bare NumPy loop" in ln for ln in body)
     assert any("per-trial loop" in ln for ln in body) and any("digital step" in ln for ln in body)
     assert out[-1].startswith("ratio = time / baseline time") and "load average" in out[-1]
+
+
+def test_simulate_running_s_k_across_blocks_matches_a_step_by_step_sum():
+    """The block-wise S_K sums of ``simulate`` (blocks of 256 steps) equal the step-by-step definition
+    (P1 Thm 2: S_K = (1/(K+1)) Σ_{j≤K} s_j²/(1 − s_j²), s_j = ‖W_j‖∞/τ; P2 Thm 2's ‖G/√F‖²∞, which for
+    soft bounds (F = 1, G = w/τ) is s_j²) recomputed from the recorded weights."""
+    import convergence as cv
+
+    tau, steps = 0.8, 700
+    traj = cv.simulate(cv.analog_sgd(0.05, cv.SoftBounds(tau)), cv.Quadratic(d=3, L=1.0, w_star=0.5),
+                       cv.Gaussian(0.5), 0.0, steps, trials=4, seed=3, record_every=1, record_w=True, progress=False)
+    s = np.abs(traj.w).max(axis=2) / tau                              # (steps, trials): k = 0..K-1
+    term = s * s / (1 - s * s)
+    want = np.cumsum(term, axis=0) / (np.arange(steps) + 1)[:, None]
+    np.testing.assert_allclose(traj.metrics["sat_w"], s, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(traj.metrics["s_k_w"], want, rtol=1e-12, atol=0)
+    want_gen = np.cumsum(s * s, axis=0) / (np.arange(steps) + 1)[:, None]
+    np.testing.assert_allclose(traj.metrics["s_k_generic_w"], want_gen, rtol=1e-12, atol=0)
+    assert (traj.status == 0).all()

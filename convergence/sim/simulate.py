@@ -337,8 +337,10 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
         for a_name, acc in running.items():
             acc.flush(metrics[f"sat_{a_name}"], metrics[f"s_k_{a_name}"], metrics[f"s_k_generic_{a_name}"])
 
+    clean = True   # every trial's status still ok (then the status check may take its shortcut)
+
     def observe(k: int, state: Any) -> None:
-        nonlocal r, n_tail, x_k, grad_k
+        nonlocal r, n_tail, x_k, grad_k, clean
         x = algorithm.query(state)
         analog = algorithm.analog(state)
         if k == steps:  # the final state after the last step also decides the status
@@ -365,8 +367,9 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
             if w_hist is not None:
                 w_hist[r] = x
             rec_steps[r] = k
-            if not _all_fine(status, dist, analog, extremes):
+            if not (clean and _all_fine(dist, analog, extremes)):
                 _update_status(status, first_bad, k, x, analog)
+                clean = not status.any()
             if k >= tail_start:
                 np.add(tail_g, grad, out=tail_g)
                 np.add(tail_w, x, out=tail_w)
@@ -397,22 +400,21 @@ def _seed_repr(seed: Any) -> Any:
     return int(seed)
 
 
-def _all_fine(status: Array, dist_sq: Array, analog: Any, extremes: list[tuple[Array, Array] | None]) -> bool:
-    """True when :func:`_update_status` would change nothing: every trial ok so far, every presented weight
-    finite (‖x − W*‖² finite implies it) and every analog array finite and inside its scalar device's range
-    (checked on each row's largest and smallest weight; NaN propagates through max and min). A cheap exact
-    shortcut for the usual step; False sends the step through the full check."""
-    if status.any() or not np.isfinite(dist_sq).all():
+def _all_fine(dist_sq: Array, analog: Any, extremes: list[tuple[Array, Array] | None]) -> bool:
+    """True when :func:`_update_status` would change nothing for trials whose status is ok: every presented
+    weight finite (a finite sum of ‖x − W*‖² over trials implies it) and every analog array finite and inside
+    its scalar device's range (from each row's largest and smallest weight; NaN propagates through max, min
+    and sum). A cheap exact shortcut for the usual step; False sends the step through the full check."""
+    if not math.isfinite(float(np.add.reduce(dist_sq))):
         return False
     for (_, _, dev), ext in zip(analog, extremes):
         if ext is None:
             return False
-        hi_w, lo_w = ext
         lo, hi = dev.bounds
         span = hi - lo
         tol = 1e-9 * span if math.isfinite(span) else 0.0
-        if not (np.isfinite(hi_w).all() and np.isfinite(lo_w).all()
-                and lo_w.min() >= lo - tol and hi_w.max() <= hi + tol):
+        w_lo, w_hi = float(np.minimum.reduce(ext[1])), float(np.maximum.reduce(ext[0]))
+        if not (math.isfinite(w_lo) and math.isfinite(w_hi) and w_lo >= lo - tol and w_hi <= hi + tol):
             return False
     return True
 
