@@ -110,17 +110,24 @@ def run_tile(cfg: dict[str, Any], mode: str, seed: np.random.SeedSequence) -> np
     return out.T.reshape(len(taus), reps, iters)
 
 
+def _run(item: tuple[dict[str, Any], str, int, np.random.SeedSequence]) -> np.ndarray:
+    """One task: the eq-3 recursion at tau index ``t_i``, or the tile in ``mode`` at every tau."""
+    cfg, mode, t_i, seed = item
+    return run_eq3(cfg, float(cfg["taus"][t_i]), seed) if mode == "eq3" else run_tile(cfg, mode, seed)
+
+
 def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
     """Mean curves (mode, tau, iter) and per-trial plateaus (mode, tau, repeat)."""
     taus = [float(t) for t in cfg["taus"]]
     modes = list(cfg["modes"])
-    curves = []
-    for m_i, mode in enumerate(modes):
-        if mode == "eq3":
-            curves.append(np.stack([run_eq3(cfg, t, C.sub(seed, 0, t_i)) for t_i, t in enumerate(taus)]))
-        else:
-            curves.append(run_tile(cfg, mode, C.sub(seed, 1, m_i)))
-    curves = np.stack(curves)                                           # (mode, tau, rep, iter)
+    # independent tasks (the runner's pool): eq3 per tau, each tile mode with all taus on its trials axis
+    items = [(cfg, mode, t_i, C.sub(seed, 0, t_i)) for m_i, mode in enumerate(modes) if mode == "eq3"
+             for t_i in range(len(taus))]
+    items += [(cfg, mode, -1, C.sub(seed, 1, m_i)) for m_i, mode in enumerate(modes) if mode != "eq3"]
+    out = iter(C.parallel_map(_run, items))
+    eq3 = [np.stack([next(out) for _ in taus]) for mode in modes if mode == "eq3"]
+    tiles = list(out)
+    curves = np.stack([eq3.pop(0) if mode == "eq3" else tiles.pop(0) for mode in modes])  # (mode, tau, rep, iter)
     iters = curves.shape[-1]
     start = iters - max(1, int(math.ceil(float(cfg["tail"]) * iters)))
     return {"taus": np.array(taus), "steps": np.arange(iters, dtype=float),

@@ -117,10 +117,17 @@ def run(cfg: dict[str, Any], alg: str, mode: str, seed: np.random.SeedSequence) 
     return out.T.reshape(len(cfg["cs"]), reps, iters)
 
 
+def _run(item: tuple[dict[str, Any], str, str, np.random.SeedSequence]) -> np.ndarray:
+    """One task of the sweep: :func:`run` of one algorithm and update mode."""
+    return run(*item)
+
+
 def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
     """Mean curves (alg, mode, c, iter) and per-trial plateaus (alg, mode, c, repeat)."""
-    curves = np.stack([np.stack([run(cfg, alg, mode, C.sub(seed, a_i, m_i)) for m_i, mode in enumerate(cfg["modes"])])
-                       for a_i, alg in enumerate(ALGS)])             # (alg, mode, c, rep, iter)
+    modes = list(cfg["modes"])
+    out = C.parallel_map(_run, [(cfg, alg, mode, C.sub(seed, a_i, m_i)) for a_i, alg in enumerate(ALGS)
+                                for m_i, mode in enumerate(modes)])
+    curves = np.stack(out).reshape(len(ALGS), len(modes), *out[0].shape)  # (alg, mode, c, rep, iter)
     iters = curves.shape[-1]
     start = iters - max(1, int(math.ceil(float(cfg["tail"]) * iters)))
     return {"cs": np.array(cfg["cs"], float), "steps": np.arange(iters, dtype=float),

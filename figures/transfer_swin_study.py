@@ -39,12 +39,23 @@ K = 2.0          # claims use mean ± K standard errors over seeds
 CLOSE = 0.05
 
 
+def WORK(cfg: dict) -> float:
+    """Cost model for ``figures --dry-run``: images through the network, pretraining plus every fine-tune
+    run (sweep points counted as separate runs). The model's width is left out: the small quick-scale model
+    is dominated by per-batch overheads, so its flops would mislead (checked: quick -> default predicts
+    280 s against 436 s measured)."""
+    runs = len(cfg["algorithms"]) * cfg["seeds"] + (cfg["seeds"] if cfg.get("scratch") else 0)
+    runs += sum(len(s["algorithms"]) * len(s["values"]) * cfg["sweep_seeds"] for s in cfg["sweeps"].values())
+    finetune = runs * cfg["finetune"]["epochs"] * 5 * cfg["n_per_class"]
+    return float(cfg["pretrain"]["epochs"] * cfg["n_source"] + finetune)
+
+
 def compute(cfg: dict, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
     from convergence.nn.data import DataUnavailable
     try:
-        return R.run_study(cfg, seed, synthetic=bool(cfg.get("synthetic", False)))
+        return R.run_study(cfg, seed, synthetic=bool(cfg.get("synthetic", False)), pmap=C.parallel_map)
     except DataUnavailable:
-        return R.run_study(cfg, seed, synthetic=True)
+        return R.run_study(cfg, seed, synthetic=True, pmap=C.parallel_map)
 
 
 def _final(data: dict, alg: str) -> np.ndarray:
