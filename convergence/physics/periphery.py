@@ -50,7 +50,7 @@ from convergence._validate import ConfigError, non_negative, positive, positive_
 
 Array = NDArray[np.float64]
 
-__all__ = ["IOParameters", "PERFECT", "mvm", "forward", "backward", "discretize"]
+__all__ = ["IOParameters", "PERFECT", "AIHWKIT_TRANSFER_FORWARD", "mvm", "forward", "backward", "discretize"]
 
 NOISE_MANAGEMENT = ("none", "abs_max")
 BOUND_MANAGEMENT = ("none", "iterative")
@@ -141,6 +141,12 @@ class IOParameters:
 
 
 PERFECT = IOParameters()
+
+AIHWKIT_TRANSFER_FORWARD = IOParameters(inp_res=1 / 126, inp_bound=1.0, out_res=1 / 510, out_bound=12.0,
+                                        out_noise=0.06)
+"""The read of a transfer compound's fast array by default in aihwkit: its ``IOParameters()`` defaults (7-bit DAC
+on ±1, 9-bit ADC on ±12, i.e. steps 2/126 and 24/510, output noise 0.06, no weight noise) with noise and bound
+management off, as ``TransferCompound`` sets them for ``transfer_forward``."""
 
 
 def discretize(v: Array, res: float, sto_round: bool = False, rng: Any = None) -> Array:
