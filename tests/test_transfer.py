@@ -697,7 +697,7 @@ def test_replacing_the_mode_of_an_rlv2_config_derives_its_granularities_afresh()
 
 from convergence.physics.periphery import AIHWKIT_TRANSFER_FORWARD, IOParameters  # noqa: E402
 from convergence.physics.reference_device import SoftBoundsReference  # noqa: E402
-from convergence.tile.analog_tile import AnalogTile, PulseTrain, UpdateParameters  # noqa: E402
+from convergence.tile.analog_tile import AnalogTile, TileWrite, UpdateParameters  # noqa: E402
 
 ALL_ALGS = {
     "sgd": lambda m: T.analog_sgd_tile(0.1, cv.SoftBounds(1.0), mode=m),
@@ -708,13 +708,15 @@ ALL_ALGS = {
     "agad": lambda m: T.agad(0.1, cv.SoftBounds(1.0), mode=m, transfer_lr=0.2, granularity=0.01),
 }
 MODES_ALL = {"expected": cv.Expected(), "rounding": cv.Pulsed(0.01),
-             "pulse_train": PulseTrain(0.01, UpdateParameters(desired_bl=31))}
+             **{f"tile-{m}": TileWrite(0.01, UpdateParameters(mode=m, desired_bl=31))
+                for m in ("expected", "rounding", "pulse_train")}}
 
 
 @pytest.mark.parametrize("mode", list(MODES_ALL))
 @pytest.mark.parametrize("name", list(ALL_ALGS))
 def test_every_algorithm_runs_in_every_write_mode(name, mode):
-    """One switch (``mode``) selects the write; every algorithm learns the least-squares target in every mode:
+    """One switch (``mode``) selects the write (batch: Expected, Pulsed; per sample as the tile: TileWrite in its
+    three modes); every algorithm learns the least-squares target in every mode:
     the error after 400 updates is below 60 % of the initial one (a clear decrease, not a tuned bound)."""
     w_t = target(4)
     alg = ALL_ALGS[name](MODES_ALL[mode])
@@ -723,13 +725,14 @@ def test_every_algorithm_runs_in_every_write_mode(name, mode):
     assert rms(alg.query(st_) - w_t).mean() < 0.6 * rms(w_t).mean()
 
 
-def test_pulse_train_mode_is_the_tiles_pulse_train_update():
-    """analog_sgd_tile in PulseTrain mode writes exactly what the AnalogTile writes in pulse_train mode
+@pytest.mark.parametrize("tile_mode", ["expected", "rounding", "pulse_train"])
+def test_tile_write_mode_is_the_tiles_update(tile_mode):
+    """analog_sgd_tile in TileWrite mode writes exactly what the AnalogTile writes in the same mode
     (same device, same generator state): the same function, not a copy."""
     rng = np.random.default_rng(0)
     x, d = rng.standard_normal((3, 4, 5)), 0.3 * rng.standard_normal((3, 4, 2))
-    up = UpdateParameters(desired_bl=7)
-    alg = T.analog_sgd_tile(0.05, cv.SoftBounds(1.0), mode=PulseTrain(0.01, up, c2c=0.2))
+    up = UpdateParameters(mode=tile_mode, desired_bl=7)
+    alg = T.analog_sgd_tile(0.05, cv.SoftBounds(1.0), mode=TileWrite(0.01, up, c2c=0.2))
     s = alg.step(alg.init(np.full((3, 2, 5), 0.1)), x, d, np.random.default_rng(4))
     tile = AnalogTile(cv.SoftBounds(1.0), (3, 2, 5), update=up, rng=np.random.default_rng(4), dw_min=0.01, c2c=0.2,
                       w0=0.1)
@@ -743,7 +746,7 @@ def test_pulse_train_write_has_the_requested_mean():
     T_, lr = 4000, 0.1
     x = np.broadcast_to(np.array([0.5, -1.0, 0.2]), (T_, 1, 3)).copy()
     d = np.broadcast_to(np.array([0.3, -0.1]), (T_, 1, 2)).copy()
-    alg = T.analog_sgd_tile(lr, cv.Ideal(), mode=PulseTrain(0.01, UpdateParameters(desired_bl=31)))
+    alg = T.analog_sgd_tile(lr, cv.Ideal(), mode=TileWrite(0.01, UpdateParameters(desired_bl=31)))
     dw = alg.step(alg.init(np.zeros((T_, 2, 3))), x, d, np.random.default_rng(1)).w
     want = -lr * np.outer([0.3, -0.1], [0.5, -1.0, 0.2])
     se = dw.std(axis=0, ddof=1) / np.sqrt(T_)
@@ -752,12 +755,12 @@ def test_pulse_train_write_has_the_requested_mean():
 
 
 def test_ttv1_pulse_train_transfer_moves_the_read_column():
-    """TT-v1 in PulseTrain mode: the transfer is a pulse-train update of C with x = e_k, d = −A[:, k], lr λ_T;
+    """TT-v1 in TileWrite mode: the transfer is a pulse-train update of C with x = e_k, d = −A[:, k], lr λ_T;
     on an ideal device its mean is +λ_T A[:, k] on column k only (A written exactly in Expected mode) while the
     largest element needs fewer than desired_bl pulses (here λ_T·0.2/δ = 10 < 31)."""
     T_ = 3000
     dev = cv.Ideal()
-    alg = T.ttv1(1.0, dev, mode=PulseTrain(0.01), mode_fast=cv.Expected(), transfer_lr=0.5)
+    alg = T.ttv1(1.0, dev, mode=TileWrite(0.01), mode_fast=cv.Expected(), transfer_lr=0.5)
     x = np.zeros((T_, 1, 3))
     x[:, 0, 1] = 1.0
     d = np.broadcast_to(np.array([-0.2, 0.1]), (T_, 1, 2)).copy()
@@ -810,9 +813,9 @@ def test_transfer_algorithms_run_on_a_realised_reference_device(name):
     rng = np.random.default_rng(5)
     dev = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, dw_min_std=0.1).realize((2, 2, 4), rng)
     fast = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0).realize((2, 2, 4), rng)
-    mode = PulseTrain(update=UpdateParameters(desired_bl=1, update_bl_management=False, update_management=False))
-    kw = dict(mode=mode, mode_fast=PulseTrain(), device_fast=fast, transfer_forward=AIHWKIT_TRANSFER_FORWARD)
-    alg = {"ttv1": lambda: T.ttv1(0.5, dev, **{**kw, "mode": PulseTrain()}),
+    mode = TileWrite(update=UpdateParameters(desired_bl=1, update_bl_management=False, update_management=False))
+    kw = dict(mode=mode, mode_fast=TileWrite(), device_fast=fast, transfer_forward=AIHWKIT_TRANSFER_FORWARD)
+    alg = {"ttv1": lambda: T.ttv1(0.5, dev, **{**kw, "mode": TileWrite()}),
            "c-ttv2": lambda: T.chopped_ttv2(0.5, dev, **kw),
            "agad": lambda: T.agad(0.5, dev, **kw)}[name]()
     w_t = np.random.default_rng(7).uniform(-0.5, 0.5, (2, 2, 4))
@@ -820,3 +823,28 @@ def test_transfer_algorithms_run_on_a_realised_reference_device(name):
     assert np.all(np.isfinite(alg.query(s)))
     if name != "ttv1":
         assert s.pulses.sum() > 0
+
+
+def test_ttv1_tile_write_is_two_tiles_driven_by_hand():
+    """TT-v1 in TileWrite mode with an exact read = aihwkit's TransferCompound written out with two AnalogTiles:
+    A.update(x, d, fast_lr·lr), then C.update(e_j, −A[:, j], transfer_lr·lr) for every column j (bit for bit)."""
+    rng = np.random.default_rng(8)
+    shape = (2, 3, 4)
+    dev_c = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, up_down=0.2).realize(shape, rng)
+    dev_a = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, up_down=0.2).realize(shape, rng)
+    up_a, up_c = UpdateParameters(desired_bl=8), UpdateParameters(desired_bl=31)
+    alg = T.ttv1(0.8, dev_c, device_fast=dev_a, mode=TileWrite(update=up_c), mode_fast=TileWrite(update=up_a),
+                 n_reads=None, gamma=0.4)
+    g1, g2 = np.random.default_rng(9), np.random.default_rng(9)
+    c = AnalogTile(dev_c, shape, update=up_c, rng=g2, w0=0.5)
+    a = AnalogTile(dev_a, shape, update=up_a, rng=g2, w0=0.0)
+    s = alg.init(np.full(shape, 0.5))
+    e = np.broadcast_to(np.eye(4), (2, 4, 4)).copy()
+    for _ in range(4):
+        x, d = rng.standard_normal((2, 5, 4)), 0.2 * rng.standard_normal((2, 5, 3))
+        s = alg.step(s, x, d, g1, lr=0.5)
+        a.update(x, d, 0.8 * 0.5)
+        c.update(e, -a.weights.transpose(0, 2, 1), 0.5)
+        np.testing.assert_array_equal(s.a, a.weights)
+        np.testing.assert_array_equal(s.w, c.weights)
+        np.testing.assert_array_equal(alg.query(s), c.weights + 0.4 * a.weights)

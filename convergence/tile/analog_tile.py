@@ -72,7 +72,7 @@ from convergence.physics.pulses import PulseMap, PulseNoise, Pulsed, apply_pulse
 
 Array = NDArray[np.float64]
 
-__all__ = ["UpdateParameters", "AnalogTile", "MODES", "PulseTrain", "pulse_train_parameters",
+__all__ = ["UpdateParameters", "AnalogTile", "MODES", "TileWrite", "pulse_train_parameters",
            "pulse_train_probabilities", "coincidences", "coincidence_counts", "tile_update", "pulse_model",
            "train_write", "device_pulses"]
 
@@ -117,36 +117,39 @@ class UpdateParameters:
 
 
 @dataclass(frozen=True)
-class PulseTrain:
-    r"""The pulse-train write as an update mode of the matrix algorithms (:mod:`convergence.tile.transfer_family`).
+class TileWrite:
+    r"""The tile's per-sample write as an update mode of the matrix algorithms (``tile.transfer_family``).
 
-    With this mode an algorithm writes ``W ← W − lr Σ_s d_s x_sᵀ`` as the tile does in ``"pulse_train"`` mode
-    (:func:`tile_update`): per sample a stochastic bit train of length BL with update and bit-length management
-    (aihwkit ``StochasticCompressed``), samples in order, each pulse a device pulse. It is the third value of the
-    algorithms' one mode switch, beside :class:`~convergence.physics.pulses.Expected` (mean field) and
-    :class:`~convergence.physics.pulses.Pulsed` (stochastic rounding of per-element counts).
+    With this mode an algorithm writes ``W ← W − lr Σ_s d_s x_sᵀ`` exactly as :class:`AnalogTile` does
+    (:func:`tile_update`): sample after sample, in the tile's one mode switch ``update.mode`` —
+    ``"pulse_train"`` (aihwkit's ``StochasticCompressed`` bit trains of length BL with update and bit-length
+    management, the default), ``"rounding"`` (stochastic rounding of each element's count, capped at
+    ``desired_bl``) or ``"expected"`` (the per-sample mean-field maps, composed). The algorithms' other modes,
+    :class:`~convergence.physics.pulses.Expected` and :class:`~convergence.physics.pulses.Pulsed`, write a
+    mini-batch at once (``accumulate``).
     """
 
     dw_min: Any = None
     """δ, the pulse granularity (aihwkit ``dw_min``) for a toolkit Device/DeviceArray; None for a realised
     SoftBoundsReference (:class:`~convergence.physics.reference_device.ReferenceArray`), which carries its own."""
     update: UpdateParameters = field(default_factory=UpdateParameters)
-    """aihwkit ``update`` (or ``transfer_update`` for the slow array): ``desired_bl``, ``update_bl_management``,
-    ``update_management``, ``um_grad_scale``; its ``mode`` must be ``"pulse_train"``."""
+    """aihwkit ``update`` (or ``transfer_update`` for the slow array): the write ``mode``, ``desired_bl``,
+    ``update_bl_management``, ``update_management``, ``um_grad_scale``."""
     c2c: float = 0.0
     """σ_c, additive cycle-to-cycle noise of every pulse relative to δ (aihwkit ``dw_min_std``) for a toolkit
     device; a ReferenceArray carries its own."""
-
-    name = "pulse_train"
 
     def __post_init__(self) -> None:
         if self.dw_min is not None:
             object.__setattr__(self, "dw_min", positive("dw_min", self.dw_min))
         if not isinstance(self.update, UpdateParameters):
             raise ConfigError("update must be an UpdateParameters")
-        if self.update.mode != "pulse_train":
-            raise ConfigError(f"PulseTrain needs update.mode = 'pulse_train' (got {self.update.mode!r})")
         object.__setattr__(self, "c2c", non_negative("c2c", self.c2c))
+
+    @property
+    def name(self) -> str:
+        """The tile write mode (``update.mode``)."""
+        return self.update.mode
 
     def granularity(self, device: Any) -> Any:
         """δ of ``device`` in this mode: ``dw_min``, else the realised reference device's own (trials, 1, 1)."""
@@ -154,10 +157,10 @@ class PulseTrain:
             return self.dw_min
         if isinstance(device, ReferenceArray):
             return device.dw_min
-        raise ConfigError("PulseTrain on a toolkit device needs dw_min")
+        raise ConfigError("TileWrite on a toolkit device needs dw_min")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"mode": "pulse_train", "dw_min": self.dw_min, "c2c": self.c2c, "update": self.update.as_dict()}
+        return {"mode": "tile", "dw_min": self.dw_min, "c2c": self.c2c, "update": self.update.as_dict()}
 
 
 # -- pulse trains ---------------------------------------------------------------------------
@@ -584,7 +587,7 @@ def _expected_sequence(w: Array, dw: Array, model: _PulseModel) -> Array:
     return out
 
 
-# -- the pulse-train write as a mode of the matrix algorithms ----------------------------------------
+# -- the tile's write as a mode of the matrix algorithms -----------------------------------------------
 
 _MODELS: "OrderedDict[tuple[int, tuple[int, ...], Any, float], tuple[Any, _PulseModel]]" = OrderedDict()
 
@@ -606,9 +609,9 @@ def pulse_model(device: Any, shape: tuple[int, int, int], dw_min: Any = None, c2
     return model
 
 
-def train_write(w: Array, x: Array, d: Array, lr: Any, device: Any, mode: PulseTrain, rng: Any) -> Array:
-    """``W ← W − lr Σ_s d_s x_sᵀ`` by pulse trains, sample after sample (:func:`tile_update` in ``"pulse_train"``
-    mode); ``lr`` scalar or per trial ((trials,) or (trials, 1, 1))."""
+def train_write(w: Array, x: Array, d: Array, lr: Any, device: Any, mode: TileWrite, rng: Any) -> Array:
+    """``W ← W − lr Σ_s d_s x_sᵀ`` sample after sample as the tile writes (:func:`tile_update` in
+    ``mode.update.mode``); ``lr`` scalar or per trial ((trials,) or (trials, 1, 1))."""
     model = pulse_model(device, w.shape, mode.dw_min, mode.c2c)
     lr = np.asarray(lr, float).reshape(-1) if np.ndim(lr) else lr
     return tile_update(w, x, d, lr, model, mode.update, rng)[0]

@@ -24,15 +24,16 @@ Fig. 1; aihwkit ``TransferCompound``/``ChoppedTransferCompound``/``DynamicTransf
    realised by the device's update in one of three write modes, the config's ``mode`` switch:
    ``Expected()`` (mean field, :func:`convergence.physics.pulses.analog_update`), ``Pulsed(δ)``
    (stochastic rounding of per-element pulse counts, :func:`~convergence.physics.pulses.apply_pulses`) or
-   ``PulseTrain(δ, update)`` (aihwkit's per-sample stochastic bit trains with update and bit-length
-   management, :func:`convergence.tile.analog_tile.tile_update`).
+   ``TileWrite(δ, update)`` (the tile's per-sample write, :func:`convergence.tile.analog_tile.tile_update`,
+   in its own switch ``update.mode``: aihwkit's stochastic bit trains with update and bit-length management,
+   per-element stochastic rounding, or the composed per-sample expected maps).
 2. **Transfer** every ``transfer_every`` vector updates: read the next column ``k``
    (cycling 0, 1, …, in − 1) of A, ``ω = MVM_io(A, e_k) + σ_read ξ`` (a forward MVM through the
    ``transfer_forward`` periphery, exact when None; aihwkit's default read is noisy and quantised,
    :data:`convergence.physics.periphery.AIHWKIT_TRANSFER_FORWARD`).
 
-   * TT-v1 (``ttv1``): ``C[:, k] ← U_q(C[:, k], +transfer_lr · ω)`` (no buffer); in PulseTrain mode a
-     pulse-train update of C with ``x = e_k``, ``d = −ω`` (aihwkit's ``transfer_update``).
+   * TT-v1 (``ttv1``): ``C[:, k] ← U_q(C[:, k], +transfer_lr · ω)`` (no buffer); in TileWrite mode a
+     tile update of C with ``x = e_k``, ``d = −ω`` (aihwkit's ``transfer_update``).
    * TT-v2 family: ``H[:, k] ← (1 − decay) H[:, k] + λ_H c_in[k] c_out ⊙ (ω − p_ref[:, k])``
      (``p_ref = 0`` except AGAD); where ``|H| ≥ 1``: ``n = clip(trunc(H), ±max_pulses)``
      pulses are written to ``C[:, k]`` and ``H ← momentum·H`` (``forget_buffer``) or
@@ -89,8 +90,8 @@ length BL). Here the gradient write is chosen by ``accumulate``:
   instead of ``Σ_b |…|``).
 
 With ``"signs"``/``"net"`` all transfers due within a batch happen after the batch's A
-write (reading up to ``in`` columns at once). In ``PulseTrain`` mode the batch is always written
-sample by sample by bit trains (aihwkit's law of the counts), and ``accumulate="sample"`` interleaves the
+write (reading up to ``in`` columns at once). In ``TileWrite`` mode the batch is always written
+sample by sample as the tile does (bit trains: aihwkit's law of the counts), and ``accumulate="sample"`` interleaves the
 transfers at the exact mat-vec counts. In ``Pulsed`` mode pulse counts use stochastic rounding of
 ``|ΔA|/δ`` (aihwkit: Binomial counts from pulse-train coincidences; same mean, smaller
 variance) capped at the Pulsed mode's ``bl`` (per write, i.e. per mini-batch in the batched
@@ -123,7 +124,7 @@ from convergence.physics.periphery import IOParameters, forward
 from convergence.physics.pulses import (EXPECTED, Expected, PulseMap, Pulsed, UpdateMode, analog_update, apply_pulses,
                                         check_mode, expected_update, pulse_counts)
 from convergence.physics.reference_device import ReferenceArray
-from convergence.tile.analog_tile import PulseTrain, device_pulses, train_write
+from convergence.tile.analog_tile import TileWrite, device_pulses, train_write
 
 Array = NDArray[np.float64]
 
@@ -192,11 +193,11 @@ def _check_device(device: Any, name: str) -> AnyDevice:
 
 
 def _check_mode(mode: Any) -> Any:
-    """The write-mode switch: Expected(), Pulsed(...) (stochastic rounding) or PulseTrain(...) (pulse trains)."""
-    if isinstance(mode, PulseTrain):
+    """The write-mode switch: Expected(), Pulsed(...) (batch writes) or TileWrite(...) (the tile's per-sample write)."""
+    if isinstance(mode, TileWrite):
         return mode
     if not isinstance(mode, (Expected, Pulsed)):
-        raise ConfigError(f"mode must be Expected(), Pulsed(...) or PulseTrain(...) (got {mode!r})")
+        raise ConfigError(f"mode must be Expected(), Pulsed(...) or TileWrite(...) (got {mode!r})")
     return check_mode(mode)
 
 
@@ -227,7 +228,7 @@ def _granularity(mode: UpdateMode, given: Any, name: str, device: Any = None) ->
         return positive(name, given)
     if isinstance(mode, Pulsed):
         return mode.dw_min
-    if isinstance(mode, PulseTrain):
+    if isinstance(mode, TileWrite):
         return mode.granularity(device)
     raise ConfigError(f"{name} is required in Expected mode (the weight granularity δ used by the buffer units)")
 
@@ -295,10 +296,10 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
     separate down/up pulse counts (Expected: ``A + (P − N) F(A) − (P + N) G(A)``), whose
     first-order expectation equals ``len(batch)`` sequential per-sample writes. ``"sample"``
     is handled by the caller (batch of one). ``kernel`` (a :class:`PulseKernel` of this
-    device and mode) gives the same result faster. In :class:`~convergence.tile.analog_tile.PulseTrain`
-    mode the batch is written by per-sample pulse trains in sample order, whatever ``accumulate``.
+    device and mode) gives the same result faster. In :class:`~convergence.tile.analog_tile.TileWrite`
+    mode the batch is written sample by sample as the tile writes, whatever ``accumulate``.
     """
-    if isinstance(mode, PulseTrain):
+    if isinstance(mode, TileWrite):
         return train_write(a, x, d, lr, device, mode, rng)
     pulsed = isinstance(mode, Pulsed)
     if pulsed and rng is None and (mode.rounding == "stochastic" or mode.c2c):
@@ -328,13 +329,14 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
 
 
 def _write_pulses(c: Array, n: Array, device: AnyDevice, mode: UpdateMode, granularity: float, rng: Any) -> Array:
-    """Write integer pulse counts ``n`` (signed) onto ``c``: exact pulses (Pulsed, PulseTrain) or the expected update.
+    """Write integer pulse counts ``n`` (signed) onto ``c``: exact pulses or the expected update.
 
-    In PulseTrain mode this is aihwkit's transfer update with ``x = e_k``, ``d = −n``, BL = 1 and no update
-    management (every preset's ``transfer_update``): both lines fire with probability 1, one pulse per count."""
-    if isinstance(mode, Expected):
-        return analog_update(c, n * granularity, device, mode)
-    if isinstance(mode, PulseTrain):
+    In TileWrite pulse-train mode this is aihwkit's transfer update with ``x = e_k``, ``d = −n``, BL = 1 and no
+    update management (every preset's ``transfer_update``): both lines fire with probability 1, one pulse per
+    count."""
+    if isinstance(mode, Expected) or (isinstance(mode, TileWrite) and mode.update.mode == "expected"):
+        return analog_update(c, n * granularity, device, EXPECTED)
+    if isinstance(mode, TileWrite):
         return device_pulses(c, np.abs(n), n > 0, device, mode, rng)
     return apply_pulses(c, np.abs(n), n > 0, device, mode.dw_min, c2c=mode.c2c, rng=rng)
 
@@ -821,9 +823,9 @@ def _set_columns(arr: Array, sl: slice, value: Array) -> Array:
 def _direct_transfer(cfg: TransferConfig, w: Array, sl: slice, read: Array, rate: Any, rng: Any) -> Array:
     """TT-v1: ``C[:, sl] ← U_q(C[:, sl], +λ_T ω)`` (``rate`` = λ_T).
 
-    In PulseTrain mode this is aihwkit's transfer: a pulse-train update of C with ``x = e_k``, ``d = −ω_k`` and
+    In TileWrite mode this is aihwkit's transfer: a tile update of C with ``x = e_k``, ``d = −ω_k`` and
     lr λ_T for each column k in order (``transfer_update`` = the mode's update parameters)."""
-    if isinstance(cfg.mode, PulseTrain):
+    if isinstance(cfg.mode, TileWrite):
         e = _one_hot(w.shape[0], w.shape[2], sl)
         return train_write(w, e, -read.transpose(0, 2, 1), rate, cfg.device, cfg.mode, rng)
     return _set_columns(w, sl, cfg.numerics.transfer(w[:, :, sl], rate * read, cfg.device, sl, cfg.mode, rng))
