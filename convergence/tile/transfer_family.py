@@ -118,7 +118,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, finite_float, non_negative, positive, positive_int
-from convergence.sim.algorithms import Algorithm, TwoArrayConfig, _as_weights, json_value
+from convergence.sim.algorithms import (Algorithm, TwoArrayConfig, _as_weights, json_value, sgd_write, transfer_read,
+                                        transfer_write)
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
 from convergence.physics.periphery import IOParameters, forward
 from convergence.physics.pulses import (EXPECTED, Expected, PulseMap, Pulsed, UpdateMode, analog_update, apply_pulses,
@@ -305,11 +306,8 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
     if pulsed and rng is None and (mode.rounding == "stochastic" or mode.c2c):
         raise ConfigError("pulsed mode with stochastic rounding or c2c noise needs an rng")
     if accumulate == "net" or x.shape[1] == 1:
-        g = np.matmul(d.transpose(0, 2, 1), x)
-        g *= -lr
-        if kernel is not None and pulsed:
-            return kernel.signed(a, pulse_counts(g, mode, rng), g >= 0, rng)
-        return analog_update(a, g, device, mode, rng)
+        # the net batch gradient through the Analog SGD write of the vector algorithms (one implementation)
+        return sgd_write(a, np.matmul(d.transpose(0, 2, 1), x), lr, device, mode, rng, kernel, scratch=True)
     # Σ_b [d x]_± from two products: Σ|d||x| ± Σ d x  (|d_i x_j| = |d_i||x_j|)
     total = np.matmul(np.abs(d).transpose(0, 2, 1), np.abs(x))
     net = np.matmul(d.transpose(0, 2, 1), x)
@@ -391,8 +389,9 @@ class TileNumerics:
         return gradient_write(a, x, d, rate, device, mode, rng, accumulate, kernel)
 
     def transfer(self, w: Array, dw: Array, device: AnyDevice, sl: slice, mode: UpdateMode, rng: Any) -> Array:
-        """``U_q(W[:, :, sl], dw)`` on the device's columns ``sl``."""
-        return analog_update(w, dw, _columns(device, sl), mode, rng)
+        """``U_q(W[:, :, sl], dw)`` on the device's columns ``sl`` (the Tiki-Taka transfer write of the vector
+        algorithm, :func:`convergence.sim.algorithms.transfer_write`, with the rate already in ``dw``)."""
+        return transfer_write(w, dw, 1.0, _columns(device, sl), mode, rng)
 
     def noise(self, rng: Any, shape: tuple[int, ...], dtype: Any) -> Array:
         """Standard normal read noise."""
@@ -799,11 +798,7 @@ def _read_columns(cfg: TransferConfig, a: Array, sl: slice, rng: Any) -> Array:
         read = forward(a, e, cfg.transfer_forward, rng).transpose(0, 2, 1)
     else:
         read = a[:, :, sl]
-    if cfg.read_noise:
-        if rng is None:
-            raise ConfigError("noisy transfer reads need an rng")
-        read = read + cfg.read_noise * cfg.numerics.noise(rng, read.shape, read.dtype)
-    return read
+    return transfer_read(read, cfg.read_noise, rng, cfg.numerics.noise)
 
 
 def _set_columns(arr: Array, sl: slice, value: Array) -> Array:
