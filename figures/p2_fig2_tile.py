@@ -40,8 +40,9 @@ import numpy as np
 import convergence as cv
 from convergence.experiments import recipe_kit as C
 from convergence.sim import driver
-from convergence.physics.periphery import AIHWKIT_TRANSFER_FORWARD, IOParameters, forward
+from convergence.physics.periphery import AIHWKIT_TRANSFER_FORWARD, IOParameters
 from convergence.tile.analog_tile import TileWrite, UpdateParameters
+from convergence.tile.layer import AnalogLinear
 from convergence.tile.transfer_family import analog_sgd_tile, ttv1
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
 
@@ -66,9 +67,18 @@ MODE_STYLE = {"expected": ":", "rounding": "--", "pulse_train": "-"}
 TRANSFER_READS = {"aihwkit": AIHWKIT_TRANSFER_FORWARD, "perfect": None}
 
 
-def problem(cfg: dict[str, Any]) -> cv.LeastSquares:
-    return cv.LeastSquares(d=int(cfg["d"]), n=int(cfg["n"]), sigma_a=float(cfg["sigma_a"]),
-                           x_scale=float(cfg["x_scale"]), bias=False, loss="half_mse", seed=int(cfg["data_seed"]))
+def problem(cfg: dict[str, Any], data: Any = None) -> cv.LeastSquares:
+    """The least-squares instance (no bias, loss MSE/2): the script's draw from ``cfg``, or the user's ``data`` — a
+    :class:`~convergence.sim.objectives.LeastSquares` or a pair ``(A, y)`` of features (n, d) and labels (n,)."""
+    if data is None:
+        return cv.LeastSquares(d=int(cfg["d"]), n=int(cfg["n"]), sigma_a=float(cfg["sigma_a"]),
+                               x_scale=float(cfg["x_scale"]), bias=False, loss="half_mse",
+                               seed=int(cfg["data_seed"]))
+    if isinstance(data, cv.LeastSquares):
+        return cv.LeastSquares.from_data(data.A[:, :-1] if data.bias else data.A, data.b, loss="half_mse")
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return cv.LeastSquares.from_data(data[0], data[1], loss="half_mse")
+    raise cv.ConfigError("problem must be a LeastSquares or a pair (A, y)")
 
 
 def _devices(cfg: dict[str, Any], reps: int, d: int, rng: np.random.Generator) -> Any:
@@ -99,37 +109,42 @@ def algorithm(cfg: dict[str, Any], alg: str, mode: str, rng: np.random.Generator
                 scale_fast_lr=bool(cfg["scale_fast_lr"]), transfer_forward=TRANSFER_READS[read])
 
 
-def run(cfg: dict[str, Any], alg: str, mode: str, seed: np.random.SeedSequence) -> np.ndarray:
-    """Loss curves (n_cs, repeats, iters) of ``alg`` in write ``mode``; all c × repeats on the trials axis."""
-    obj = problem(cfg)
-    d, n, reps = int(cfg["d"]), int(cfg["n"]), int(cfg["repeats"])
+def run(cfg: dict[str, Any], alg: str, mode: str, seed: np.random.SeedSequence, data: Any = None) -> np.ndarray:
+    """Loss curves (n_cs, repeats, iters) of ``alg`` in write ``mode``; all c × repeats on the trials axis.
+
+    The model is an :class:`~convergence.tile.layer.AnalogLinear` without bias over the algorithm."""
+    obj = problem(cfg, data)
+    d, n, reps = obj.d, obj.n, int(cfg["repeats"])
     T = len(cfg["cs"]) * reps
     rng = np.random.default_rng(seed)
     io = IOParameters(inp_bound=float(cfg["io_bound"]), out_bound=float(cfg["io_bound"]))
     lr = float(cfg["lr"])
-    algo = algorithm(cfg, alg, mode, rng, reps)
-    state = algo.init(np.full((T, 1, d), float(cfg["init"])))
+    layer = AnalogLinear(algorithm({**cfg, "d": d}, alg, mode, rng, reps), np.full((T, 1, d), float(cfg["init"])),
+                         forward_io=io, backward_io=io, rng=rng)
     X = np.ascontiguousarray(np.broadcast_to(obj.A, (T, n, d)))
     y_true = obj.b
     iters = int(cfg["iters"])
     out = np.empty((iters, T))
 
-    def loss(k: int, state: Any) -> None:
-        resid = algo.query(state)[:, 0, :] @ obj.A.T - y_true
+    def loss(k: int, layer: AnalogLinear) -> None:
+        resid = layer.weights[:, 0, :] @ obj.A.T - y_true
         out[k] = 0.5 * np.einsum("tn,tn->t", resid, resid) / (n * d)
 
-    def step(k: int, state: Any) -> Any:
-        y = forward(algo.query(state), X, io, rng)                  # analog forward of the visible weight
-        err = (y - y_true[None, :, None]) / n                       # d(MSE/2)/dy
-        return algo.step(state, X, err, rng, lr=lr)
+    def step(k: int, layer: AnalogLinear) -> AnalogLinear:
+        err = (layer.forward(X) - y_true[None, :, None]) / n         # d(MSE/2)/dy of the analog forward
+        layer.step(X, err, lr)
+        return layer
 
-    driver.run(state, step, iters, observe=loss, observe_at=range(iters), progress=False)
+    driver.run(layer, step, iters, observe=loss, observe_at=range(iters), progress=False)
     return out.T.reshape(len(cfg["cs"]), reps, iters)
 
 
-def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
-    """Mean curves (alg, mode, c, iter) and per-trial plateaus (alg, mode, c, repeat)."""
-    curves = np.stack([np.stack([run(cfg, alg, mode, C.sub(seed, a_i, m_i)) for m_i, mode in enumerate(cfg["modes"])])
+def compute(cfg: dict[str, Any], seed: np.random.SeedSequence, problem: Any = None) -> dict[str, np.ndarray]:
+    """Mean curves (alg, mode, c, iter) and per-trial plateaus (alg, mode, c, repeat).
+
+    ``problem``: a user's least-squares instance (a LeastSquares or ``(A, y)``); default the script's draw."""
+    curves = np.stack([np.stack([run(cfg, alg, mode, C.sub(seed, a_i, m_i), problem)
+                                 for m_i, mode in enumerate(cfg["modes"])])
                        for a_i, alg in enumerate(ALGS)])             # (alg, mode, c, rep, iter)
     iters = curves.shape[-1]
     start = iters - max(1, int(math.ceil(float(cfg["tail"]) * iters)))
