@@ -26,6 +26,10 @@ A tile holds ``W`` of shape (trials, out, in) on a device and offers
     coincidence, downwards iff ``sign(x_j) sign(d_i) sign(lr) > 0``. Hence
     ``n_ij ~ Binomial(BL, p_j q_i)`` marginally, correlated along rows and columns.
 
+The same write serves the matrix algorithms of :mod:`convergence.tile.transfer_family` as their
+:class:`TileWrite` mode (:func:`train_write`), so in-memory SGD, TT-v1, TT-v2, RL-v2, c-TTv2 and AGAD
+run on this tile's per-sample write in any of the three modes.
+
 Each pulse is one device pulse (state-dependent step, cycle-to-cycle noise, clipping).
 All pulses of an element within one sample have the same sign, so the ``n`` pulses are
 applied in one go: in closed form for noise-free soft-bounds-type devices (affine
