@@ -20,7 +20,8 @@ the toolkit's algorithms (:func:`convergence.tile.transfer_family.analog_sgd_til
   output noise 0.06, 9-bit ADC on ±12, i.e. steps of 24/510 ≈ 0.047, 7-bit DAC) and written to C with
   ``x = e_j``, ``d = −read_j``, lr ``transfer_lr·lr = 0.8`` and the default ``transfer_update``
   (``desired_bl = 31``, update and BL management on); visible weight ``W = γ A + C``, γ = 0.4.
-  Initialisation: C = 1, A = 0 (assumed: aihwkit's set_weights on a transfer compound writes the slow device).
+  Initialisation: C = 1, A = 0 (aihwkit's set_weights on a transfer compound zeroes the fast device and writes
+  the weights, divided by the last γ = 1, to the slow one).
 
 Each algorithm runs in the tile's three write modes (one switch,
 :class:`~convergence.tile.analog_tile.TileWrite` ``update.mode``), sample by sample: ``expected``
