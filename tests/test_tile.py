@@ -464,3 +464,21 @@ def test_tile_recipes_take_a_users_least_squares_instance(name):
     assert not np.array_equal(rec.compute(cfg, seed, problem=other)["curve_mean"], base["curve_mean"])
     with pytest.raises(cv.ConfigError, match="problem"):
         rec.compute(cfg, seed, problem="lsq")
+
+
+def test_least_squares_from_data_matches_the_drawn_instance():
+    """LeastSquares.from_data(A, b) of a drawn instance's features and labels has the same derived quantities."""
+    import convergence as cv
+    for bias in (False, True):
+        own = cv.LeastSquares(d=7, n=30, bias=bias, loss="half_mse", seed=5)
+        feats = own.A[:, :-1] if bias else own.A
+        new = cv.LeastSquares.from_data(feats, own.b, bias=bias, loss="half_mse")
+        for k in ("A", "b", "H", "w_star"):
+            np.testing.assert_array_equal(getattr(new, k), getattr(own, k))
+        assert (new.L, new.mu, new.f_star, new.d, new.n, new.dim) == (own.L, own.mu, own.f_star, own.d, own.n, own.dim)
+        w = np.random.default_rng(0).standard_normal((3, own.dim))
+        np.testing.assert_array_equal(new.value(w), own.value(w))
+    with pytest.raises(ConfigError, match="least-squares data"):
+        cv.LeastSquares.from_data(np.ones((3, 2)), np.ones(4))
+    with pytest.raises(ConfigError, match="loss"):
+        cv.LeastSquares.from_data(np.ones((3, 2)), np.ones(3), loss="l1")
