@@ -57,9 +57,10 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	CONVERGENCE_SLOW=1 $(PY) -m pytest -q -p no:cacheprovider -m slow
 
-## Benchmarks (print ratios against baselines measured in the same run).
+## Benchmarks: every benchmarks/bench_*.py in one run, one table of ratios against baselines measured in
+## the same run (PyTorch rows only when TORCH_PYTHON names an interpreter with torch). BENCH_ARGS=--quick: seconds.
 bench: $(STAMP)
-	$(PY) benchmarks/bench_steps.py
+	$(PY) benchmarks/bench_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build data/cache .pytest_cache

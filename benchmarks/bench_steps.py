@@ -74,6 +74,43 @@ def bench_case(alg_name: str, mode_name: str, trials: int, d: int, repeats: int,
     return out
 
 
+def simulate_vs_loop(d: int = 10, trials: int = 100, steps: int = 20000, repeats: int = 3) -> dict:
+    """``convergence.simulate`` at the CLI's default recording (about 10 000 records) against a bare loop of
+    the same recursion (Analog SGD, soft bounds, Gaussian noise on a quadratic: the same step and noise
+    calls and random streams, nothing recorded). Returns both best times; the final weights must agree
+    bit for bit (checked)."""
+    from convergence import Gaussian, Quadratic, simulate
+    from convergence import rng as rngmod
+
+    obj, noise = Quadratic(d=d, L=1.0, w_star=0.3), Gaussian(0.5)
+    alg = analog_sgd(0.01, SoftBounds(1.0))
+    record_every = max(1, -(-steps // 10_000))     # the CLI default (convergence.cli.main.MAX_RECORDS)
+
+    def sim() -> np.ndarray:
+        return simulate(alg, obj, noise, 0.0, steps, trials=trials, seed=1, record_every=record_every,
+                        progress=False).final_state.w
+
+    def bare() -> np.ndarray:
+        nr = TrialStreams(1, trials, purpose=rngmod.NOISE)
+        ar = TrialStreams(1, trials, purpose=rngmod.ALGORITHM)
+        st = alg.init(np.zeros((trials, d)))
+        for _ in range(steps):
+            st = alg.step(st, noise.sample(obj, st.w, nr), rng=ar)
+        return st.w
+
+    t_sim = t_bare = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        w_sim = sim()
+        t1 = time.perf_counter()
+        w_bare = bare()
+        t2 = time.perf_counter()
+        t_sim, t_bare = min(t_sim, t1 - t0), min(t_bare, t2 - t1)
+    if not np.array_equal(w_sim, w_bare):
+        raise AssertionError("simulate and the bare loop disagree: not the same recursion")
+    return {"d": d, "trials": trials, "steps": steps, "record_every": record_every, "t_sim": t_sim, "t_bare": t_bare}
+
+
 def main() -> None:
     tune_allocator()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -71,40 +71,45 @@ def _mean_grad_sq(data: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     sig, taus = data["sigmas"], data["taus"]
     meas, _ = C.mean_se(data["grad_sq_trials"])
     mg, mg_se = _mean_grad_sq(data)
     with C.cv_style() as plt:
         from matplotlib.colors import LogNorm
-        fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.5, 4.0), constrained_layout=True)
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=P.figure_size("full", 0.5), width_ratios=[1.15, 1.0])
         pos = C.positive_floor(mg, 1e-12)
         norm = LogNorm(vmin=pos.min(), vmax=pos.max())
         mesh = ax.pcolormesh(taus, sig, pos, norm=norm, shading="nearest", cmap="viridis")
-        fig.colorbar(mesh, ax=ax, label="simulated ‖E∇f‖² (stationary)")
+        fig.colorbar(mesh, ax=ax, label="simulated $\\|\\mathbb{E}\\nabla f\\|^2$ (stationary)")
         levels = np.geomspace(pos.min(), pos.max(), 6)[1:-1]
         if len(taus) > 1 and len(sig) > 1:
             cs = ax.contour(taus, sig, C.positive_floor(data["d3_floor"], 1e-12), levels=levels, colors="w",
                             linewidths=1.0, norm=norm)
-            ax.clabel(cs, fmt="%.1e", fontsize=6)
+            ax.clabel(cs, fmt="%.1e", fontsize=5.5)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("τ")
-        ax.set_ylabel("σ (gradient-noise std)")
-        ax.set_title("simulation (colour) vs mean-field prediction (white contours)")
+        P.ticks_at(ax, taus)
+        P.ticks_at(ax, sig, "y")
+        ax.set_xlabel("device range τ")
+        ax.set_ylabel("gradient-noise std σ")
+        ax.set_title("simulation (colour), mean field (white contours)")
         lo, hi = float(np.min(data["d3_floor"])), float(np.max(data["d3_floor"]))
         bx.plot([lo, hi], [lo, hi], "k-", lw=0.7, label="identity")
-        bx.errorbar(data["d3_floor"].ravel(), mg.ravel(), yerr=C.K_SIGMA * mg_se.ravel(), fmt="o", ms=3,
-                    capsize=2, label="‖E∇f‖² vs mean-field floor")
+        P.log_errorbar(bx, data["d3_floor"].ravel(), mg.ravel(), C.K_SIGMA * mg_se.ravel(), fmt="o", ms=3,
+                       label=f"$\\|\\mathbb{{E}}\\nabla f\\|^2$ vs mean-field floor (± {C.K_SIGMA:g} s.e.)")
         bx.plot((data["d3_floor"] + data["d4_floor"]).ravel(), meas.ravel(), "s", ms=3, mfc="none",
-                label="E‖∇f‖² vs mean-field floor + αLσ²/(2 − αL)")
+                label="$\\mathbb{E}\\|\\nabla f\\|^2$ vs mean-field floor $+\\,\\alpha L\\sigma^2/(2-\\alpha L)$")
         bx.plot(data["d3_floor"].ravel(), data["thm2_floor"].ravel(), "^", ms=3, color="0.5",
-                label="P1 Thm 2 term 4σ²S (upper bound)")
+                label="P1 Thm 2 term $4\\sigma^2 S$ (upper bound)")
         bx.set_xscale("log")
         bx.set_yscale("log")
         bx.set_xlabel("predicted floor")
         bx.set_ylabel("simulated floor")
-        bx.set_title(f"α = {cfg['lr']}, L = {cfg['L']}, w* = {cfg['w_star']}")
-        bx.legend(fontsize=7)
+        bx.set_title(f"α = {cfg['lr']:g}, L = {cfg['L']:g}, $w^*$ = {cfg['w_star']:g}")
+        P.label_panels((ax, bx))
+        P.figure_legend(fig, [bx], ncols=2)
     return fig
 
 

@@ -63,22 +63,25 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     lrs = data["lrs"]
     with C.cv_style() as plt:
-        fig, ax = plt.subplots(figsize=(6.0, 4.2), constrained_layout=True)
+        fig, ax = plt.subplots(figsize=P.figure_size("half", 1.25))
         for a, (name, fmt) in enumerate(zip(ALGS, ("^-", "o-", "s-"))):
             m, se = C.mean_se(data["floor_trials"][a])
-            ax.errorbar(lrs, m, yerr=C.K_SIGMA * se, fmt=fmt, capsize=2, ms=4, label=name)
-        ax.plot(lrs, data["d4_floor"], "k:", lw=1.0, label="digital: αLσ²/(2 − αL)")
-        ax.axhline(float(data["d3_floor"]), color="k", ls="--", lw=1.0, label="mean-field floor (α → 0)")
+            P.log_errorbar(ax, lrs, m, C.K_SIGMA * se, fmt=fmt, ms=4, label=name)
+        ax.plot(lrs, data["d4_floor"], "k:", lw=1.0, label="digital: $\\alpha L\\sigma^2/(2-\\alpha L)$")
+        ax.axhline(float(data["d3_floor"]), color="k", ls="--", lw=1.0, label="mean-field floor ($\\alpha\\to 0$)")
         ax.plot(lrs, data["d3_floor"] + data["d4_floor"], color="0.5", lw=0.8,
-                label="mean-field + αLσ²/(2 − αL) (small α)")
+                label="mean-field floor $+\\,\\alpha L\\sigma^2/(2-\\alpha L)$")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("step size α (TT: α = β)")
-        ax.set_ylabel("stationary E‖∇f(W)‖²")
-        ax.set_title(f"scalar quadratic, τ = {cfg['tau']}, σ = {cfg['sigma']}, w* = {cfg['w_star']}")
-        ax.legend(fontsize=7)
+        P.ticks_at(ax, lrs)
+        ax.set_xlabel("step size α (Tiki-Taka: α = β)")
+        ax.set_ylabel("stationary $\\mathbb{E}\\|\\nabla f(W)\\|^2$")
+        ax.set_title(f"scalar quadratic, τ = {cfg['tau']:g}, σ = {cfg['sigma']:g}, $w^*$ = {cfg['w_star']:g}")
+        P.legend_outside(ax, "below", ncols=1)
     return fig
 
 

@@ -40,27 +40,32 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     import matplotlib.pyplot as plt
 
+    from convergence.experiments import plotting as P
+
     n = len(data["specs"])
     cols = 3
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(11.0, 2.6 * rows), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=P.figure_size("full", 0.3 * rows + 0.12), squeeze=False)
+    shown = []
     for i, ax in enumerate(axes.ravel()):
         if i >= n:
             ax.set_visible(False)
             continue
+        shown.append(ax)
         w = data["w"][i]
         ax.plot(w, data["q_plus"][i], label="$q_+$ (up)")
         ax.plot(w, data["q_minus"][i], label="$q_-$ (down)")
-        ax.plot(w, data["F"][i], "--", label="$F$")
-        ax.plot(w, data["G"][i], ":", label="$G$")
+        ax.plot(w, data["F"][i], "--", label="$F=(q_-+q_+)/2$")
+        ax.plot(w, data["G"][i], ":", label="$G=(q_--q_+)/2$")
         s = data["symmetric_point"][i]
         if np.isfinite(s):
-            ax.axvline(s, color="k", lw=0.8, ls="-.", label=r"$w_\diamond$")
+            ax.axvline(s, color="k", lw=0.8, ls="-.", label="symmetric point $w_\\diamond$")
         ax.axhline(0.0, color="0.6", lw=0.5)
-        ax.set_title(str(data["specs"][i]), fontsize=8)
-        ax.set_xlabel("w")
-        if i == 0:
-            ax.legend(loc="best", fontsize=7)
+        ax.set_title(P.device_title(str(data["specs"][i]), multiline=True), fontsize=7)
+        ax.set_xlabel("weight $w$")
+        ax.set_ylabel("response factor")
+    P.label_panels(shown)
+    P.figure_legend(fig, ncols=5)
     return fig
 
 

@@ -104,13 +104,15 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, 3, figsize=(13.0, 3.8), constrained_layout=True)
+        fig, axes = plt.subplots(1, 3, figsize=P.figure_size("full", 0.4))
         lrs = data["lrs"]
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         styles = {"digital": ":", "analog": "-", "pulsed": "--"}
         for ax, algs, title in ((axes[0], ("digital",), "Digital SGD"),
-                                (axes[1], ("analog", "pulsed"), "Analog SGD (recursion —, pulsed --)")):
+                                (axes[1], ("analog", "pulsed"), "Analog SGD (— eq 3, -- pulsed)")):
             for a_i, alg in enumerate(ALGS):
                 if alg not in algs:
                     continue
@@ -121,25 +123,27 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
                             label=f"α = {lr:g}" if alg != "pulsed" else None)
             ax.set_yscale("log")
             ax.set_xscale("log")
-            ax.set_xlabel("iteration k")
-            ax.set_ylabel("f(W_k) − f*  (MSE/D, EMA)")
+            ax.set_xlabel("iteration $k$")
+            ax.set_ylabel("$f(W_k)-f^*$ (MSE/D, EMA)")
             ax.set_title(title)
-            ax.legend(loc="upper right", ncol=2)
+            P.span_limits(ax, "y")
+            P.legend_outside(ax, "below", ncols=2)
         ax = axes[2]
         for a_i, alg in enumerate(ALGS):
             m, se = C.mean_se(data["floor_trials"][a_i])
-            ax.errorbar(lrs, m, yerr=C.K_SIGMA * se, fmt="o" + styles[alg], capsize=2, label=ALG_LABELS[alg])
-        ax.plot(lrs, data["digital_pred"], color="0.4", lw=0.8, label="D4 prediction (digital)")
+            P.log_errorbar(ax, lrs, m, C.K_SIGMA * se, fmt="o" + styles[alg], label=ALG_LABELS[alg])
+        ax.plot(lrs, data["digital_pred"], color="0.4", lw=0.8, label="digital: $\\alpha L\\sigma^2/(2-\\alpha L)$")
         ax.axhline(float(data["meanfield_floor"]), color="k", lw=0.8, ls="-.",
-                   label="mean-field analog floor f(W_s) (D2)")
+                   label="mean-field analog floor $f(W_s)$")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        P.ticks_at(ax, lrs)
         ax.set_xlabel("step size α")
         ax.set_ylabel("learning error (tail mean)")
         ax.set_title("learning error vs step size")
-        ax.legend(loc="lower right")
-        fig.suptitle(f"{PAPER}: least squares D={cfg['d']}, τ={cfg['tau']}, noise std {cfg['noise_std']:.2g}",
-                     fontsize=9)
+        P.legend_outside(ax, "below", ncols=1)
+        P.label_panels(axes)
+        fig.suptitle(f"{PAPER}: least squares D = {cfg['d']}, τ = {cfg['tau']:g}, noise std {cfg['noise_std']:.2g}")
     return fig
 
 

@@ -112,51 +112,58 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(2, 3, figsize=(12.0, 6.6), constrained_layout=True)
+        fig, axes = plt.subplots(2, 3, figsize=P.figure_size("full", 0.86))
         ax = axes[0, 0]
-        ax.axhline(1.0, color="k", lw=1.0, label="ideal: q± = 1")
+        ax.axhline(1.0, color="k", lw=1.0, label="ideal: $q_\\pm = 1$")
         for i, s in enumerate(data["w_syms"]):
             x = data["w_ald"][i]
-            ax.plot(x, data["ald_q_plus"][i], "-", label=f"ALD q₊, w⋄ = {s:g}")
-            ax.plot(x, data["ald_q_minus"][i], "--", label=f"ALD q₋, w⋄ = {s:g}")
+            ax.plot(x, data["ald_q_plus"][i], "-", label=f"ALD $q_+$, $w_\\diamond$ = {s:g}")
+            ax.plot(x, data["ald_q_minus"][i], "--", label=f"ALD $q_-$, $w_\\diamond$ = {s:g}")
             ax.axvline(s, color="0.5", ls=":", lw=0.8)
-        ax.set_xlabel("weight w")
+        ax.set_xlabel("weight $w$")
         ax.set_ylabel("response factor")
-        ax.set_title(f"P1 Fig. 2: response factors (τ = {cfg['tau']})")
-        ax.legend(fontsize=7)
+        ax.set_title(f"ALD responses (τ = {cfg['tau']:g})")
+        P.legend_outside(ax, "below", ncols=1)
         ax = axes[0, 1]
         for i, s in enumerate(data["w_syms"]):
-            ax.plot(data["w_ald"][i], data["ald_F"][i], "-", label=f"F, w⋄ = {s:g}")
-            ax.plot(data["w_ald"][i], data["ald_G"][i], "--", label=f"G, w⋄ = {s:g}")
+            ax.plot(data["w_ald"][i], data["ald_F"][i], "-", label=f"$F$, $w_\\diamond$ = {s:g}")
+            ax.plot(data["w_ald"][i], data["ald_G"][i], "--", label=f"$G$, $w_\\diamond$ = {s:g}")
         ax.axhline(0, color="k", lw=0.5)
-        ax.set_xlabel("weight w")
-        ax.set_title("ALD: F ≡ 1, G = (w − w⋄)/τ")
-        ax.legend(fontsize=7)
+        ax.set_xlabel("weight $w$")
+        ax.set_ylabel("$F(w)$, $G(w)$")
+        ax.set_title("ALD: $F\\equiv 1$, $G=(w-w_\\diamond)/\\tau$")
+        P.legend_outside(ax, "below", ncols=1)
         ax = axes[0, 2]
         n = np.arange(data["pulse_train"].shape[1])
         ax.plot(n, data["pulse_train"][0], label="ideal device")
         ax.plot(n, data["pulse_train"][1], label="ALD (pulsed)")
-        ax.plot(n, data["pulse_train_exact"], "k:", label="exact composition (D9)")
+        ax.plot(n, data["pulse_train_exact"], "k:", label="exact composition")
         ax.set_xlabel("pulse number (up, then down)")
-        ax.set_ylabel("weight")
-        ax.set_title(f"pulse response, Δw_min = {cfg['dw_min']}")
-        ax.legend(fontsize=7)
+        ax.set_ylabel("weight $w$")
+        ax.set_title(f"pulse response, $\\Delta w_{{\\min}}$ = {cfg['dw_min']:g}")
+        P.legend_outside(ax, "below", ncols=1)
         for j, name in enumerate(DEVICES6):
             ax = axes[1, j]
             w = data["w6"]
-            ax.plot(w, data["q6_plus"][j], label="q₊")
-            ax.plot(w, data["q6_minus"][j], label="q₋")
-            ax.plot(w, data["F6"][j], "--", label="F")
-            ax.plot(w, data["G6"][j], ":", label="G")
+            ax.plot(w, data["q6_plus"][j], label="$q_+$")
+            ax.plot(w, data["q6_minus"][j], label="$q_-$")
+            ax.plot(w, data["F6"][j], "--", label="$F$")
+            ax.plot(w, data["G6"][j], ":", label="$G$")
             if np.isfinite(data["sym6"][j]):
-                ax.axvline(data["sym6"][j], color="k", lw=0.7, ls="-.", label=f"w⋄ = {data['sym6'][j]:.2f}")
+                ax.axvline(data["sym6"][j], color="k", lw=0.7, ls="-.", label="symmetric point $w_\\diamond$")
             if name == "linear step":
-                ax.plot(w, data["G_linear_printed"], color="r", lw=0.8, alpha=0.6, label="G as printed (eq 23)")
+                ax.plot(w, data["G_linear_printed"], color="#E69F00", lw=0.9, ls="-.", label="$G$ as printed (eq 23)")
             ax.axhline(0, color="k", lw=0.5)
-            ax.set_xlabel("weight w")
-            ax.set_title(f"P1 Fig. 6: {name}")
-            ax.legend(fontsize=7)
+            ax.set_xlabel("weight $w$")
+            ax.set_ylabel("response factor")
+            sym = data["sym6"][j]
+            ax.set_title(name + (f", $w_\\diamond$ = {P.clean_number(sym, '.2f')}" if np.isfinite(sym) else ""))
+        P.label_panels(axes.ravel())
+        P.figure_legend(fig, list(axes[1]), ncols=6)
+        fig.suptitle("P1 Fig. 2 (a–c): the asymmetric linear device (ALD); P1 Fig. 6 (d–f): other response families")
     return fig
 
 

@@ -40,7 +40,7 @@ SCALES = {
 }
 ALGS = ("digital", "analog", "pulsed")
 LABELS = {"digital": "digital SGD dynamic (eq 2)", "analog": "analog dynamic (eq 3)",
-          "pulsed": "pulsed device (Δw_min = τ/300)"}
+          "pulsed": "pulsed device ($\\Delta w_{\\min}$ = τ/300)"}
 
 
 def _spec(cfg: dict[str, Any], alg: str, tau: float) -> dict[str, Any]:
@@ -73,23 +73,31 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     taus = data["taus"]
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, len(taus), figsize=(3.3 * len(taus), 3.3), constrained_layout=True,
+        ncol = min(len(taus), 4)
+        nrow = -(-len(taus) // ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=P.figure_size("full", (0.45 if ncol <= 2 else 0.36) * nrow),
                                  sharey=True, squeeze=False)
         every = max(1, int(cfg["steps"]) // int(cfg["n_points"]))
-        for i, ax in enumerate(axes[0]):
+        for i, ax in enumerate(axes.ravel()[:len(taus)]):
             for a_i, alg in enumerate(ALGS):
                 y = C.ema(data["curve_mean"][i, a_i], float(cfg["ema"]), every)
                 ax.plot(data["steps"], C.positive_floor(y), ("-", "-", "--")[a_i], label=LABELS[alg])
-            ax.axhline(float(data["meanfield_bias"][i]), color="k", lw=0.7, ls=":",
-                       label="mean-field bias f(W_s)")
+            ax.axhline(float(data["meanfield_bias"][i]), color="k", lw=0.8, ls=":",
+                       label="mean-field bias $f(W_s)$")
             ax.set_yscale("log")
             ax.set_title(f"τ = {taus[i]:g}")
-            ax.set_xlabel("iteration k")
-        axes[0][0].set_ylabel("f(W_k) − f*  (MSE/2D, EMA)")
-        axes[0][0].legend(loc="upper right")
-        fig.suptitle(f"{PAPER}: α = {cfg['lr']}, noise std {cfg['noise_std']}", fontsize=9)
+            ax.set_xlabel("iteration $k$")
+        for ax in axes.ravel()[len(taus):]:
+            ax.set_visible(False)
+        for row in axes:
+            row[0].set_ylabel("$f(W_k)-f^*$ (MSE/2D, EMA)")
+        P.label_panels(axes.ravel()[:len(taus)])
+        P.figure_legend(fig, ncols=4)
+        fig.suptitle(f"{PAPER}: α = {cfg['lr']:g}, noise std {cfg['noise_std']:g}")
     return fig
 
 

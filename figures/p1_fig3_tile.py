@@ -34,7 +34,9 @@ import convergence as cv
 from convergence.experiments import recipe_kit as C
 from convergence.sim import driver
 from convergence.physics.periphery import IOParameters
-from convergence.tile.analog_tile import AnalogTile, UpdateParameters
+from convergence.tile.analog_tile import TileWrite, UpdateParameters
+from convergence.tile.layer import AnalogLinear
+from convergence.tile.transfer_family import analog_sgd_tile
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
 
 NAME = "p1_fig3_tile"
@@ -55,25 +57,37 @@ LABELS = {"eq3": "eq (3), grad. noise 0.1", "expected": "tile: expected update",
 STYLES = {"eq3": ("C1", "-"), "expected": ("C0", ":"), "rounding": ("C3", "--"), "pulse_train": ("C2", "-")}
 
 
-def problem(cfg: dict[str, Any]) -> cv.LeastSquares:
-    """The script's data and loss (MSE/2) with the bias column (weights d + 1)."""
-    return cv.LeastSquares(d=int(cfg["d"]), n=int(cfg["n"]), sigma_a=float(cfg["sigma_a"]),
-                           x_scale=float(cfg["x_scale"]), bias=True, loss="half_mse",
-                           seed=int(cfg["data_seed"]))
+def problem(cfg: dict[str, Any], data: Any = None) -> cv.LeastSquares:
+    """The least-squares instance with the bias column (weights d + 1), loss MSE/2: the script's draw from
+    ``cfg``, or the user's ``data`` — a :class:`~convergence.sim.objectives.LeastSquares` (its features without
+    the bias column are used) or a pair ``(A, y)`` of features (n, d) and labels (n,)."""
+    if data is None:
+        return cv.LeastSquares(d=int(cfg["d"]), n=int(cfg["n"]), sigma_a=float(cfg["sigma_a"]),
+                               x_scale=float(cfg["x_scale"]), bias=True, loss="half_mse",
+                               seed=int(cfg["data_seed"]))
+    if isinstance(data, cv.LeastSquares):
+        A = data.A[:, :-1] if data.bias else data.A
+        return cv.LeastSquares.from_data(A, data.b, bias=True, loss="half_mse")
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return cv.LeastSquares.from_data(data[0], data[1], bias=True, loss="half_mse")
+    raise cv.ConfigError("problem must be a LeastSquares or a pair (A, y)")
 
 
-def run_eq3(cfg: dict[str, Any], tau: float, seed: np.random.SeedSequence) -> np.ndarray:
+def run_eq3(cfg: dict[str, Any], tau: float, seed: np.random.SeedSequence, data: Any = None) -> np.ndarray:
     """P1 eq (3) with N(0, grad_noise²) gradient noise on weights and bias: (repeats, iters) losses/D."""
-    obj = problem(cfg)
+    obj = problem(cfg, data)
     traj = cv.simulate(cv.analog_sgd(float(cfg["lr"]), cv.SoftBounds(tau)), obj, cv.Gaussian(float(cfg["grad_noise"])),
                        0.0, int(cfg["iters"]), trials=int(cfg["repeats"]), seed=seed, record_every=1, progress=False)
     return (traj.metrics["loss_gap"] / obj.d).T
 
 
-def run_tile(cfg: dict[str, Any], mode: str, seed: np.random.SeedSequence) -> np.ndarray:
-    """The tile experiment for all τ × repeats at once (trials axis): (n_taus, repeats, iters) losses/D."""
-    obj = problem(cfg)
-    d, n, reps = int(cfg["d"]), int(cfg["n"]), int(cfg["repeats"])
+def run_tile(cfg: dict[str, Any], mode: str, seed: np.random.SeedSequence, data: Any = None) -> np.ndarray:
+    """The tile experiment for all τ × repeats at once (trials axis): (n_taus, repeats, iters) losses/D.
+
+    An :class:`~convergence.tile.layer.AnalogLinear` with a digital bias over in-memory SGD on the tile
+    (:func:`~convergence.tile.transfer_family.analog_sgd_tile` in the tile's write ``mode``)."""
+    obj = problem(cfg, data)
+    d, n, reps = obj.d, obj.n, int(cfg["repeats"])
     taus = [float(t) for t in cfg["taus"]]
     T = len(taus) * reps
     A = obj.A[:, :d]
@@ -85,42 +99,48 @@ def run_tile(cfg: dict[str, Any], mode: str, seed: np.random.SeedSequence) -> np
     s_mean = float(np.linalg.svd(A, compute_uv=False).mean())
     io = IOParameters(w_noise=float(cfg["weight_noise"]) / s_mean, inp_bound=float(cfg["io_bound"]),
                       out_bound=float(cfg["io_bound"]))
-    tile = AnalogTile(dev, (T, 1, d), update=UpdateParameters(mode=mode, desired_bl=int(cfg["desired_bl"])),
-                      forward_io=io, backward_io=io, rng=rng)
+    write = TileWrite(update=UpdateParameters(mode=mode, desired_bl=int(cfg["desired_bl"])))
+    layer = AnalogLinear(analog_sgd_tile(1.0, dev, mode=write), np.zeros((T, 1, d)), bias="digital",
+                         forward_io=io, backward_io=io, rng=rng)
     X = np.ascontiguousarray(np.broadcast_to(A, (T, n, d)))
-    x_absmax = np.abs(X).max(axis=-1)
-    bias = np.zeros((T, 1, 1))
     lr = float(cfg["lr"])
     iters = int(cfg["iters"])
     out = np.empty((iters, T))
 
-    def loss(k: int, state: tuple[AnalogTile, np.ndarray]) -> None:
-        tile, bias = state
-        resid = tile.w[:, 0, :] @ A.T + bias[:, 0] - y_true            # exact weights, as get_loss(False)
+    def loss(k: int, layer: AnalogLinear) -> None:
+        resid = layer.weights[:, 0, :] @ A.T + layer.bias - y_true    # exact weights, as get_loss(False)
         out[k] = 0.5 * np.einsum("tn,tn->t", resid, resid) / (n * d)
 
-    def step(k: int, state: tuple[AnalogTile, np.ndarray]) -> tuple[AnalogTile, np.ndarray]:
-        tile, bias = state
-        y = tile.forward(X) + bias                                     # noisy analog forward + digital bias
-        err = (y - y_true[None, :, None]) / n                          # d(MSE/2)/dy
-        tile.update(X, err, lr, x_absmax=x_absmax)
-        return tile, bias - lr * err.sum(axis=1, keepdims=True)
+    def step(k: int, layer: AnalogLinear) -> AnalogLinear:
+        err = (layer.forward(X) - y_true[None, :, None]) / n         # d(MSE/2)/dy of the noisy analog forward
+        layer.step(X, err, lr)
+        return layer
 
-    driver.run((tile, bias), step, iters, observe=loss, observe_at=range(iters), progress=False)
+    driver.run(layer, step, iters, observe=loss, observe_at=range(iters), progress=False)
     return out.T.reshape(len(taus), reps, iters)
 
 
-def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
-    """Mean curves (mode, tau, iter) and per-trial plateaus (mode, tau, repeat)."""
+def _run(item: tuple[dict[str, Any], str, int, np.random.SeedSequence, Any]) -> np.ndarray:
+    """One task: the eq-3 recursion at tau index ``t_i``, or the tile in ``mode`` at every tau."""
+    cfg, mode, t_i, seed, problem = item
+    return run_eq3(cfg, float(cfg["taus"][t_i]), seed, problem) if mode == "eq3" else run_tile(cfg, mode, seed,
+                                                                                                problem)
+
+
+def compute(cfg: dict[str, Any], seed: np.random.SeedSequence, problem: Any = None) -> dict[str, np.ndarray]:
+    """Mean curves (mode, tau, iter) and per-trial plateaus (mode, tau, repeat).
+
+    ``problem``: a user's least-squares instance (a LeastSquares or ``(A, y)``); default the script's draw."""
     taus = [float(t) for t in cfg["taus"]]
     modes = list(cfg["modes"])
-    curves = []
-    for m_i, mode in enumerate(modes):
-        if mode == "eq3":
-            curves.append(np.stack([run_eq3(cfg, t, C.sub(seed, 0, t_i)) for t_i, t in enumerate(taus)]))
-        else:
-            curves.append(run_tile(cfg, mode, C.sub(seed, 1, m_i)))
-    curves = np.stack(curves)                                           # (mode, tau, rep, iter)
+    # independent tasks (the runner's pool): eq3 per tau, each tile mode with all taus on its trials axis
+    items = [(cfg, mode, t_i, C.sub(seed, 0, t_i), problem) for m_i, mode in enumerate(modes) if mode == "eq3"
+             for t_i in range(len(taus))]
+    items += [(cfg, mode, -1, C.sub(seed, 1, m_i), problem) for m_i, mode in enumerate(modes) if mode != "eq3"]
+    out = iter(C.parallel_map(_run, items))
+    eq3 = [np.stack([next(out) for _ in taus]) for mode in modes if mode == "eq3"]
+    tiles = list(out)
+    curves = np.stack([eq3.pop(0) if mode == "eq3" else tiles.pop(0) for mode in modes])  # (mode, tau, rep, iter)
     iters = curves.shape[-1]
     start = iters - max(1, int(math.ceil(float(cfg["tail"]) * iters)))
     return {"taus": np.array(taus), "steps": np.arange(iters, dtype=float),
@@ -128,23 +148,31 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     taus = data["taus"]
     modes = list(cfg["modes"])
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, len(taus), figsize=(3.2 * len(taus), 3.2), constrained_layout=True,
+        ncol = min(len(taus), 4)
+        nrow = -(-len(taus) // ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=P.figure_size("full", (0.45 if ncol <= 2 else 0.36) * nrow),
                                  sharey=True, squeeze=False)
-        for i, ax in enumerate(axes[0]):
+        for i, ax in enumerate(axes.ravel()[:len(taus)]):
             for m_i, mode in enumerate(modes):
                 color, ls = STYLES.get(mode, (None, "-"))
                 y = C.ema(data["curve_mean"][m_i, i], float(cfg["ema"]))
                 ax.plot(data["steps"], C.positive_floor(y), ls, color=color, label=LABELS.get(mode, mode))
             ax.set_yscale("log")
-            ax.set_title(f"τ = {taus[i]:g}, Δw_min = τ/{cfg['states']}")
-            ax.set_xlabel("iteration k")
-        axes[0][0].set_ylabel("f(W_k) − f*  (MSE/2D, EMA)")
-        axes[0][0].legend(loc="upper right", fontsize=7)
-        fig.suptitle(f"{PAPER} on an aihwkit-like tile: α = {cfg['lr']}, desired_bl {cfg['desired_bl']}, "
-                     f"weight noise {cfg['weight_noise']}/s̄_A", fontsize=9)
+            ax.set_title(f"τ = {taus[i]:g}, $\\Delta w_{{\\min}}$ = τ/{cfg['states']}")
+            ax.set_xlabel("iteration $k$")
+        for ax in axes.ravel()[len(taus):]:
+            ax.set_visible(False)
+        for row in axes:
+            row[0].set_ylabel("$f(W_k)-f^*$ (MSE/2D, EMA)")
+        P.label_panels(axes.ravel()[:len(taus)])
+        P.figure_legend(fig, ncols=4)
+        fig.suptitle(f"{PAPER} on an aihwkit-like tile: α = {cfg['lr']:g}, desired BL {cfg['desired_bl']}, "
+                     f"weight noise {cfg['weight_noise']:g}/$\\bar{{s}}_A$")
     return fig
 
 

@@ -66,10 +66,12 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     taus = data["taus"]
     every = max(1, int(cfg["steps"]) // int(cfg["n_points"]))
     with C.cv_style() as plt:
-        fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.0, 3.6), constrained_layout=True)
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=P.figure_size("full", 0.42))
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for i, t in enumerate(taus):
             for m_i, ls in enumerate(("-", "--")):
@@ -78,24 +80,27 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.plot(data["steps"], C.positive_floor(C.ema(data["digital_curve"], float(cfg["ema"]), every)), "k-",
                 lw=1.0, label="digital SGD")
         ax.set_yscale("log")
-        ax.set_xlabel("iteration k")
-        ax.set_ylabel("f(W_k) − f*  (MSE/2D, EMA)")
+        ax.set_xlabel("iteration $k$")
+        ax.set_ylabel("$f(W_k)-f^*$ (MSE/2D, EMA)")
         ax.set_title("training curves (— recursion, -- pulsed)")
-        ax.legend(ncol=2)
+        P.legend_outside(ax, "right")
         for m_i, (mode, fmt) in enumerate(zip(MODES, ("o-", "s--"))):
             m, se = C.mean_se(data["floor_trials"][m_i])
-            bx.errorbar(taus, m, yerr=C.K_SIGMA * se, fmt=fmt, capsize=2, label=f"Analog SGD ({mode})")
+            P.log_errorbar(bx, taus, m, C.K_SIGMA * se, fmt=fmt, label=f"Analog SGD ({mode})")
         md, sd = C.mean_se(data["digital_trials"])
         bx.axhspan(md - C.K_SIGMA * sd, md + C.K_SIGMA * sd, color="k", alpha=0.15, lw=0)
-        bx.axhline(md, color="k", lw=1.0, label="digital SGD")
-        bx.plot(taus, data["meanfield_bias"] + data["digital_pred"], "k:", label="f(W_s) + D4 (mean field)")
+        bx.axhline(md, color="k", lw=1.0, label=f"digital SGD (± {C.K_SIGMA:g} s.e.)")
+        bx.plot(taus, data["meanfield_bias"] + data["digital_pred"], "k:",
+                label="mean field: $f(W_s)+\\alpha L\\sigma^2/(2-\\alpha L)$")
         bx.set_xscale("log")
         bx.set_yscale("log")
-        bx.set_xlabel("τ")
+        P.ticks_at(bx, taus)
+        bx.set_xlabel("device range τ")
         bx.set_ylabel("error floor (tail mean)")
         bx.set_title("floor vs τ")
-        bx.legend()
-        fig.suptitle(f"{PAPER} [reconstructed settings]: α = {cfg['lr']}, noise std {cfg['noise_std']}", fontsize=9)
+        P.legend_outside(bx, "below")
+        P.label_panels((ax, bx))
+        fig.suptitle(f"{PAPER} [reconstructed settings]: α = {cfg['lr']:g}, noise std {cfg['noise_std']:g}")
     return fig
 
 

@@ -65,33 +65,36 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     s2 = data["sigma2s"]
     every = max(1, int(cfg["steps"]) // int(cfg["n_points"]))
     with C.cv_style() as plt:
-        fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.0, 3.6), constrained_layout=True)
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=P.figure_size("full", 0.42))
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for i, v in enumerate(s2):
             for a_i, ls in enumerate(("-", "--")):
                 ax.plot(data["steps"], C.positive_floor(C.ema(data["curve_mean"][a_i, i], float(cfg["ema"]), every)),
                         ls, color=colors[i % len(colors)], label=f"σ² = {v:g}" if a_i == 0 else None)
         ax.set_yscale("log")
-        ax.set_xlabel("iteration k")
-        ax.set_ylabel("f(W_k) − f*  (MSE/2D, EMA)")
-        ax.set_title(f"Analog SGD, τ = {cfg['tau']} (— recursion, -- pulsed)")
-        ax.legend()
+        ax.set_xlabel("iteration $k$")
+        ax.set_ylabel("$f(W_k)-f^*$ (MSE/2D, EMA)")
+        ax.set_title(f"Analog SGD, τ = {cfg['tau']:g} (— recursion, -- pulsed)")
+        P.legend_outside(ax, "right")
         labels = ("Analog SGD (recursion)", "Analog SGD (pulsed)", "digital SGD")
         for a_i, fmt in enumerate(("o-", "s--", "k^:")):
             m, se = C.mean_se(data["floor_trials"][a_i])
-            bx.errorbar(s2, m, yerr=C.K_SIGMA * se, fmt=fmt, capsize=2, label=labels[a_i])
+            P.log_errorbar(bx, s2, m, C.K_SIGMA * se, fmt=fmt, label=labels[a_i])
         bx.plot(s2, data["meanfield_bias"] + data["digital_pred"], color="0.5", lw=0.8,
-                label="f(W_s) + D4 (mean field)")
+                label="mean field: $f(W_s)+\\alpha L\\sigma^2/(2-\\alpha L)$")
         bx.set_xscale("log")
         bx.set_yscale("log")
         bx.set_xlabel("noise variance σ² (per coordinate)")
         bx.set_ylabel("error floor (tail mean)")
         bx.set_title("floor vs σ²")
-        bx.legend()
-        fig.suptitle(f"{PAPER}: α = {cfg['lr']}, {cfg['steps']} iterations", fontsize=9)
+        P.legend_outside(bx, "right")
+        P.label_panels((ax, bx))
+        fig.suptitle(f"{PAPER}: α = {cfg['lr']:g}, {cfg['steps']} iterations")
     return fig
 
 

@@ -83,20 +83,23 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     every = max(1, int(cfg["steps"]) // int(cfg["n_points"]))
     names = labels(cfg)
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.6), constrained_layout=True, sharey=True)
+        fig, axes = plt.subplots(1, 2, figsize=P.figure_size("full", 0.42), sharey=True)
         for m_i, ax in enumerate(axes):
             for i, name in enumerate(names):
                 y = C.ema(data["curve_mean"][m_i, i], float(cfg["ema"]), every)
                 ax.plot(data["steps"], C.positive_floor(y), "-" if i < len(cfg["constants"]) else "--", label=name)
             ax.set_yscale("log")
-            ax.set_xlabel("iteration k")
-            ax.set_title(f"Analog SGD ({MODES[m_i]}), τ = {cfg['tau']}")
-        axes[0].set_ylabel("f(W_k) − f*  (MSE/D, EMA)")
-        axes[0].legend(ncol=2)
-        fig.suptitle(f"{PAPER}: α = {cfg['lr']}, {cfg['steps']} iterations", fontsize=9)
+            ax.set_xlabel("iteration $k$")
+            ax.set_title(f"Analog SGD ({MODES[m_i]}), τ = {cfg['tau']:g}")
+        axes[0].set_ylabel("$f(W_k)-f^*$ (MSE/D, EMA)")
+        P.label_panels(axes)
+        P.figure_legend(fig, ncols=4)
+        fig.suptitle(f"{PAPER}: α = {cfg['lr']:g}, {cfg['steps']} iterations")
     return fig
 
 

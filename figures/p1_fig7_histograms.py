@@ -54,22 +54,26 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     import matplotlib.pyplot as plt
-    from convergence.experiments.plotting import paper_style
+    from convergence.experiments import plotting as P
 
     tau = cfg["tau"]
-    with paper_style():
-        fig, axes = plt.subplots(2, 3, figsize=(11, 5.5))
+    with P.paper_style():
+        fig, axes = plt.subplots(2, 3, figsize=P.figure_size("full", 0.62))
         for j, lab in enumerate(LABELS):
             w = data["w"][j]
             axes[0, j].hist(w, bins=cfg["bins"], color=f"C{j}")
-            axes[0, j].axvline(tau, color="k", ls=":")
-            axes[0, j].axvline(-tau, color="k", ls=":")
-            axes[0, j].set_title(f"{lab}: W (W_max = {np.abs(w).max():.3f})")
+            axes[0, j].axvline(tau, color="k", ls=":", lw=0.9)
+            axes[0, j].axvline(-tau, color="k", ls=":", lw=0.9)
+            axes[0, j].set_title(f"{lab}: $W$ ($W_{{\\max}}$ = {np.abs(w).max():.3f})")
+            axes[0, j].set_xlabel("weight $W$ (dotted: $\\pm\\tau$)")
+            axes[0, j].set_ylabel("count")
             axes[1, j].hist(np.abs(w) / tau, bins=cfg["bins"], color=f"C{j}")
-            axes[1, j].set_xlabel("saturation |W|/τ")
+            axes[1, j].set_title(f"{lab}: saturation")
+            axes[1, j].set_xlabel("saturation $|W|/\\tau$")
+            axes[1, j].set_ylabel("count")
             axes[1, j].set_yscale("log")
+        P.label_panels(axes.ravel())
         fig.suptitle(f"FCN first layer, τ = {tau:g}, {data['dataset']}")
-        fig.tight_layout()
     return fig
 
 

@@ -81,21 +81,25 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     Ks = data["Ks"]
     with C.cv_style() as plt:
-        fig, ax = plt.subplots(figsize=(6.2, 4.2), constrained_layout=True)
+        fig, ax = plt.subplots(figsize=P.figure_size("half", 1.2))
         m, se = C.mean_se(data["measured"])
-        ax.errorbar(Ks, m, yerr=C.K_SIGMA * se, fmt="o-", capsize=2, label="measured (1/K)Σ‖∇f(W_k)‖²")
+        P.log_errorbar(ax, Ks, m, C.K_SIGMA * se, fmt="o-", label="measured $(1/K)\\sum_k\\|\\nabla f(W_k)\\|^2$")
         ax.plot(Ks, data["bound"].mean(axis=-1), "s-", label="P1 Thm 2 bound")
-        ax.plot(Ks, data["rate_term"].mean(axis=-1), ":", label="rate term 4√(f₀σ²L/K)/(1 − W²max/τ²)")
-        ax.plot(Ks, data["floor_term"].mean(axis=-1), "--", label="asymptotic term 4σ²S_K")
-        ax.axhline(float(data["meanfield_floor"]), color="k", lw=0.8, ls="-.", label="mean-field floor ‖∇f(W_s)‖²")
+        ax.plot(Ks, data["rate_term"].mean(axis=-1), ":",
+                label="rate term $4\\sqrt{f_0\\sigma^2 L/K}/(1-W_{\\max}^2/\\tau^2)$")
+        ax.plot(Ks, data["floor_term"].mean(axis=-1), "--", label="asymptotic term $4\\sigma^2 S_K$")
+        ax.axhline(float(data["meanfield_floor"]), color="k", lw=0.8, ls="-.",
+                   label="mean-field floor $\\|\\nabla f(W_s)\\|^2$")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("iterations K (α = √(f₀/(σ²LK)))")
+        ax.set_xlabel("iterations $K$ ($\\alpha=\\sqrt{f_0/(\\sigma^2 LK)}$)")
         ax.set_ylabel("average squared gradient")
-        ax.set_title(f"Analog SGD, least squares D = {cfg['d']}, τ = {cfg['tau']}")
-        ax.legend(fontsize=7, loc="center right")
+        ax.set_title(f"Analog SGD, least squares D = {cfg['d']}, τ = {cfg['tau']:g}")
+        P.legend_outside(ax, "below")
     return fig
 
 

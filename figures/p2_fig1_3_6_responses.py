@@ -93,40 +93,49 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     w = data["w"]
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(2, 4, figsize=(15.0, 6.6), constrained_layout=True)
+        fig, axes = plt.subplots(2, 4, figsize=P.figure_size("full", 0.62))
         ax = axes[0, 0]
         for j, name in enumerate(FIG1):
-            ax.plot(np.arange(data["pulse_train"].shape[1]), data["pulse_train"][j], label=name)
+            ax.plot(np.arange(data["pulse_train"].shape[1]), data["pulse_train"][j],
+                    label=name.replace("c_Lin", "$c_{\\mathrm{Lin}}$"))
         ax.set_xlabel("pulse number (up, then down)")
-        ax.set_ylabel("weight")
-        ax.set_title(f"P2 Fig. 1: pulse responses (Δw_min = {cfg['dw_min']})")
-        ax.legend(fontsize=7)
+        ax.set_ylabel("weight $w$")
+        ax.set_title(f"pulses, $\\Delta w_{{\\min}}$ = {cfg['dw_min']:g}")
+        P.legend_outside(ax, "below")
         for j, name in enumerate(FIG3):
             ax = axes[0, j + 1]
-            ax.plot(w, data["q3_plus"][j], label="q₊")
-            ax.plot(w, data["q3_minus"][j], label="q₋")
-            ax.plot(w, data["G3"][j], ":", label="G")
+            ax.plot(w, data["q3_plus"][j], label="$q_+$")
+            ax.plot(w, data["q3_minus"][j], label="$q_-$")
+            ax.plot(w, data["G3"][j], ":", label="$G$")
             for z in data["sym3"][j]:
                 if np.isfinite(z):
-                    ax.axvline(z, color="k", lw=0.7, ls="-.")
+                    ax.axvline(z, color="k", lw=0.7, ls="-.", label="symmetric point(s)")
             ax.axhline(0, color="k", lw=0.5)
-            ax.set_xlabel("weight w")
-            ax.set_title(f"P2 Fig. 3: {name}")
-            ax.legend(fontsize=7, title="-. = symmetric point(s)", title_fontsize=7)
+            ax.set_xlabel("weight $w$")
+            ax.set_ylabel("response factor")
+            ax.set_title(name.replace("c_Lin", "$c_{\\mathrm{Lin}}$"))
+        P.legend_outside(axes[0, 3], "below")
         for r, kind in enumerate(("power", "exponential")):
             ax, bx = axes[1, 2 * r], axes[1, 2 * r + 1]
             for i, g in enumerate(data["gammas"]):
                 (line,) = ax.plot(w, data["q6_plus"][r, i], label=f"γ = {g:g}")
                 ax.plot(w, data["q6_minus"][r, i], "--", color=line.get_color())
-                bx.plot(w, data["F6"][r, i], color=line.get_color(), label=f"F, γ = {g:g}")
-                bx.plot(w, data["G6"][r, i], ":", color=line.get_color(), label=f"G, γ = {g:g}")
-            ax.set_title(f"P2 Fig. 6: {kind} q₊ (—), q₋ (--)")
-            bx.set_title(f"P2 Fig. 6: {kind} F (—), G (··)")
+                bx.plot(w, data["F6"][r, i], color=line.get_color(), label=f"γ = {g:g}")
+                bx.plot(w, data["G6"][r, i], ":", color=line.get_color())
+            short = {"exponential": "exp."}.get(kind, kind)
+            ax.set_title(f"{short}: $q_+$ (—), $q_-$ (--)")
+            bx.set_title(f"{short}: $F$ (—), $G$ (··)")
+            ax.set_ylabel("response factor")
+            bx.set_ylabel("$F(w)$, $G(w)$")
             for a in (ax, bx):
-                a.set_xlabel("weight w")
-                a.legend(fontsize=7)
+                a.set_xlabel("weight $w$")
+        P.label_panels(axes.ravel())
+        P.figure_legend(fig, [axes[1, 0]], ncols=3)
+        fig.suptitle("P2 Fig. 1 (a), Fig. 3 (b–d) and Fig. 6 (e–h): response functions and symmetric points")
     return fig
 
 

@@ -1,4 +1,4 @@
-r"""P2 Fig. 2 on the aihwkit-like tile: Tiki-Taka vs Analog SGD over c_Lin, in three update modes.
+r"""P2 Fig. 2 on the aihwkit-like tile: Tiki-Taka vs Analog SGD over c_Lin, in three write modes.
 
 Setup (P2 experiments (docs/theory/theorems.md#p2-experiments); repo NeurIPS-2025/S1-TT-fails.py): least squares D = 50,
 N = 100,
@@ -6,20 +6,30 @@ A ~ N(0, 1), x* ~ 0.5·N(0, I), labels A x*, ``Linear(50, 1, bias=False)``, all 
 initialised to 1.0, loss MSE/2 on the full batch, 1000 iterations, no gradient noise.
 Device ``SoftBoundsReference(dw_min = 1e-4, w_max = −w_min = 3.5, up_down = c_Lin)``
 (no symmetric-point subtraction, all variations 0), c_Lin ∈ {0, 0.1, 0.2, 0.3};
-periphery ``inp_bound = out_bound = 10`` (forward, backward and transfer reads), no noise.
+forward and backward periphery ``inp_bound = out_bound = 10``, no noise.
 
-* Analog SGD: lr 0.8, ``desired_bl = 8`` (the 100 samples applied as sequential rank-1 updates);
-* Tiki-Taka (aihwkit ``TransferCompound``): fast tile P updated with ``fast_lr·lr`` (aihwkit's
-  ``scale_fast_lr = True``: 0.8·0.8 = 0.64; the theory guide writes "P lr 0.8"), ``desired_bl = 8``;
-  after each mini-batch (``transfer_every = 1`` with ``units_in_mbatch``) all 50 columns of P are
-  read through the transfer forward pass and written to C with ``x = e_j``, ``d = −P[:, j]``,
-  lr = ``transfer_lr·lr = 0.8`` and aihwkit's default transfer update (``desired_bl = 31``, UM on);
-  the visible weight is ``W = γ P + C`` with γ = 0.4. Initialisation: C = 1, P = 0 (assumed:
-  aihwkit's set_weights on a transfer compound writes the slow device).
+The authors' configuration (aihwkit ``SingleRPUConfig`` / ``UnitCellRPUConfig(TransferCompound)``), run with
+the toolkit's algorithms (:func:`convergence.tile.transfer_family.analog_sgd_tile`,
+:func:`~convergence.tile.transfer_family.ttv1`) and the optimizer learning rate lr = 0.8 passed to every step:
 
-Each algorithm runs in the tile's three update modes (expected / rounding / pulse_train). The
-plotted loss is MSE/(2D) of the visible weights (the script's ``loss / INPUT_SIZE``), EMA 0.9 for
-plotting only; plateaus are per-trial means over the last ``tail`` fraction.
+* Analog SGD: rate 1 × lr, ``desired_bl = 8`` (the 100 samples written as sequential rank-1 updates);
+* Tiki-Taka (``TransferCompound``): ``fast_lr = 0.8`` with ``scale_fast_lr = True`` (λ_A = 0.8·0.8 = 0.64;
+  the theory guide writes "P lr 0.8"), ``desired_bl = 8`` on A; after each mini-batch
+  (``transfer_every = 1``, ``units_in_mbatch``) all 50 columns of A are read (``n_reads_per_transfer = 50``)
+  through aihwkit's default transfer read (:data:`~convergence.physics.periphery.AIHWKIT_TRANSFER_FORWARD`:
+  output noise 0.06, 9-bit ADC on ±12, i.e. steps of 24/510 ≈ 0.047, 7-bit DAC) and written to C with
+  ``x = e_j``, ``d = −read_j``, lr ``transfer_lr·lr = 0.8`` and the default ``transfer_update``
+  (``desired_bl = 31``, update and BL management on); visible weight ``W = γ A + C``, γ = 0.4.
+  Initialisation: C = 1, A = 0 (aihwkit's set_weights on a transfer compound zeroes the fast device and writes
+  the weights, divided by the last γ = 1, to the slow one).
+
+Each algorithm runs in the tile's three write modes (one switch,
+:class:`~convergence.tile.analog_tile.TileWrite` ``update.mode``), sample by sample: ``expected``
+(mean field), ``rounding`` (stochastic rounding of each element's count, capped at BL) and
+``pulse_train`` (aihwkit's bit trains; the main curves). ``transfer_read = "perfect"`` replaces the
+transfer read by an exact one (the recipe's earlier setting). The plotted loss is MSE/(2D) of the
+visible weights (the script's ``loss / INPUT_SIZE``), EMA 0.9 for plotting only; plateaus are per-trial
+means over the last ``tail`` fraction.
 """
 from __future__ import annotations
 
@@ -31,8 +41,10 @@ import numpy as np
 import convergence as cv
 from convergence.experiments import recipe_kit as C
 from convergence.sim import driver
-from convergence.physics.periphery import IOParameters, forward
-from convergence.tile.analog_tile import AnalogTile, UpdateParameters
+from convergence.physics.periphery import AIHWKIT_TRANSFER_FORWARD, IOParameters
+from convergence.tile.analog_tile import TileWrite, UpdateParameters
+from convergence.tile.layer import AnalogLinear
+from convergence.tile.transfer_family import analog_sgd_tile, ttv1
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
 
 NAME = "p2_fig2_tile"
@@ -42,8 +54,9 @@ SEED = 20250203
 
 _BASE = {"d": 50, "n": 100, "sigma_a": 1.0, "x_scale": 0.5, "data_seed": 42, "init": 1.0, "tau": 3.5,
          "dw_min": 1e-4, "desired_bl": 8, "transfer_desired_bl": 31, "lr": 0.8, "fast_lr": 0.8,
-         "scale_fast_lr": True, "transfer_lr": 1.0, "gamma": 0.4, "io_bound": 10.0, "iters": 1000,
-         "tail": 0.2, "ema": 0.9, "cs": [0.0, 0.1, 0.2, 0.3], "modes": ["expected", "rounding", "pulse_train"]}
+         "scale_fast_lr": True, "transfer_lr": 1.0, "gamma": 0.4, "io_bound": 10.0, "transfer_read": "aihwkit",
+         "iters": 1000, "tail": 0.2, "ema": 0.9, "cs": [0.0, 0.1, 0.2, 0.3],
+         "modes": ["expected", "rounding", "pulse_train"]}
 SCALES = {
     "quick": {**_BASE, "cs": [0.0, 0.3], "repeats": 2, "iters": 150},
     "default": {**_BASE, "repeats": 2, "iters": 1000},
@@ -52,11 +65,21 @@ SCALES = {
 ALGS = ("asgd", "tt")
 ALG_LABELS = {"asgd": "Analog SGD", "tt": "Tiki-Taka"}
 MODE_STYLE = {"expected": ":", "rounding": "--", "pulse_train": "-"}
+TRANSFER_READS = {"aihwkit": AIHWKIT_TRANSFER_FORWARD, "perfect": None}
 
 
-def problem(cfg: dict[str, Any]) -> cv.LeastSquares:
-    return cv.LeastSquares(d=int(cfg["d"]), n=int(cfg["n"]), sigma_a=float(cfg["sigma_a"]),
-                           x_scale=float(cfg["x_scale"]), bias=False, loss="half_mse", seed=int(cfg["data_seed"]))
+def problem(cfg: dict[str, Any], data: Any = None) -> cv.LeastSquares:
+    """The least-squares instance (no bias, loss MSE/2): the script's draw from ``cfg``, or the user's ``data`` — a
+    :class:`~convergence.sim.objectives.LeastSquares` or a pair ``(A, y)`` of features (n, d) and labels (n,)."""
+    if data is None:
+        return cv.LeastSquares(d=int(cfg["d"]), n=int(cfg["n"]), sigma_a=float(cfg["sigma_a"]),
+                               x_scale=float(cfg["x_scale"]), bias=False, loss="half_mse",
+                               seed=int(cfg["data_seed"]))
+    if isinstance(data, cv.LeastSquares):
+        return cv.LeastSquares.from_data(data.A[:, :-1] if data.bias else data.A, data.b, loss="half_mse")
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return cv.LeastSquares.from_data(data[0], data[1], loss="half_mse")
+    raise cv.ConfigError("problem must be a LeastSquares or a pair (A, y)")
 
 
 def _devices(cfg: dict[str, Any], reps: int, d: int, rng: np.random.Generator) -> Any:
@@ -65,62 +88,71 @@ def _devices(cfg: dict[str, Any], reps: int, d: int, rng: np.random.Generator) -
                                 .realize((reps, 1, d), rng) for c in cfg["cs"]])
 
 
-def run(cfg: dict[str, Any], alg: str, mode: str, seed: np.random.SeedSequence) -> np.ndarray:
-    """Loss curves (n_cs, repeats, iters) of ``alg`` in update ``mode``; all c × repeats on the trials axis."""
-    obj = problem(cfg)
-    d, n, reps = int(cfg["d"]), int(cfg["n"]), int(cfg["repeats"])
+def write_mode(mode: str, desired_bl: int) -> TileWrite:
+    """The tile's per-sample write in ``mode`` with the bit-length cap ``desired_bl`` (aihwkit ``desired_bl``)."""
+    return TileWrite(update=UpdateParameters(mode=mode, desired_bl=desired_bl))
+
+
+def algorithm(cfg: dict[str, Any], alg: str, mode: str, rng: np.random.Generator, reps: int) -> Any:
+    """Analog SGD or TT-v1 (aihwkit ``TransferCompound``) on freshly realised devices, in write ``mode``."""
+    d = int(cfg["d"])
+    fast = write_mode(mode, int(cfg["desired_bl"]))
+    if alg == "asgd":
+        return analog_sgd_tile(1.0, _devices(cfg, reps, d, rng), mode=fast)
+    dev_c = _devices(cfg, reps, d, rng)
+    dev_a = _devices(cfg, reps, d, rng)
+    read = cfg.get("transfer_read", "aihwkit")
+    if read not in TRANSFER_READS:
+        raise cv.ConfigError(f"transfer_read must be one of {', '.join(TRANSFER_READS)} (got {read!r})")
+    slow = write_mode(mode, int(cfg["transfer_desired_bl"]))
+    return ttv1(float(cfg["fast_lr"]), dev_c, device_fast=dev_a, mode=slow, mode_fast=fast,
+                transfer_lr=float(cfg["transfer_lr"]), n_reads=None, gamma=float(cfg["gamma"]),
+                scale_fast_lr=bool(cfg["scale_fast_lr"]), transfer_forward=TRANSFER_READS[read])
+
+
+def run(cfg: dict[str, Any], alg: str, mode: str, seed: np.random.SeedSequence, data: Any = None) -> np.ndarray:
+    """Loss curves (n_cs, repeats, iters) of ``alg`` in write ``mode``; all c × repeats on the trials axis.
+
+    The model is an :class:`~convergence.tile.layer.AnalogLinear` without bias over the algorithm."""
+    obj = problem(cfg, data)
+    d, n, reps = obj.d, obj.n, int(cfg["repeats"])
     T = len(cfg["cs"]) * reps
     rng = np.random.default_rng(seed)
     io = IOParameters(inp_bound=float(cfg["io_bound"]), out_bound=float(cfg["io_bound"]))
-    up = UpdateParameters(mode=mode, desired_bl=int(cfg["desired_bl"]))
     lr = float(cfg["lr"])
-    main = AnalogTile(_devices(cfg, reps, d, rng), (T, 1, d), update=up, forward_io=io, backward_io=io, rng=rng,
-                      w0=float(cfg["init"]))
-    fast = None
-    if alg == "tt":
-        fast = AnalogTile(_devices(cfg, reps, d, rng), (T, 1, d), update=up, forward_io=io, backward_io=io,
-                          rng=rng, w0=0.0)
-        main.update_parameters = UpdateParameters(mode=mode, desired_bl=int(cfg["transfer_desired_bl"]))
-        lr_fast = float(cfg["fast_lr"]) * (lr if cfg["scale_fast_lr"] else 1.0)
-        lr_transfer = float(cfg["transfer_lr"]) * lr
-        e = np.ascontiguousarray(np.broadcast_to(np.eye(d), (T, d, d)))
-        e_absmax = np.ones((T, d))
-    gamma = float(cfg["gamma"])
+    layer = AnalogLinear(algorithm({**cfg, "d": d}, alg, mode, rng, reps), np.full((T, 1, d), float(cfg["init"])),
+                         forward_io=io, backward_io=io, rng=rng)
     X = np.ascontiguousarray(np.broadcast_to(obj.A, (T, n, d)))
-    x_absmax = np.abs(X).max(axis=-1)
     y_true = obj.b
     iters = int(cfg["iters"])
     out = np.empty((iters, T))
-    Tiles = tuple[AnalogTile, "AnalogTile | None"]
 
-    def visible(state: Tiles) -> np.ndarray:
-        c, p = state
-        return c.weights if p is None else gamma * p.weights + c.weights
-
-    def loss(k: int, state: Tiles) -> None:
-        resid = visible(state)[:, 0, :] @ obj.A.T - y_true
+    def loss(k: int, layer: AnalogLinear) -> None:
+        resid = layer.weights[:, 0, :] @ obj.A.T - y_true
         out[k] = 0.5 * np.einsum("tn,tn->t", resid, resid) / (n * d)
 
-    def step(k: int, state: Tiles) -> Tiles:
-        c, p = state
-        y = forward(visible(state), X, io, rng)                     # analog forward of the visible weight
-        err = (y - y_true[None, :, None]) / n
-        if p is None:
-            c.update(X, err, lr, x_absmax=x_absmax)
-        else:
-            p.update(X, err, lr_fast, x_absmax=x_absmax)
-            read = forward(p.weights, e, io, rng)                    # column j of P (T, d, 1)
-            c.update(e, -read, lr_transfer, x_absmax=e_absmax)       # W_C += lr_t P[:, j] e_jᵀ
-        return state
+    def step(k: int, layer: AnalogLinear) -> AnalogLinear:
+        err = (layer.forward(X) - y_true[None, :, None]) / n         # d(MSE/2)/dy of the analog forward
+        layer.step(X, err, lr)
+        return layer
 
-    driver.run((main, fast), step, iters, observe=loss, observe_at=range(iters), progress=False)
+    driver.run(layer, step, iters, observe=loss, observe_at=range(iters), progress=False)
     return out.T.reshape(len(cfg["cs"]), reps, iters)
 
 
-def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
-    """Mean curves (alg, mode, c, iter) and per-trial plateaus (alg, mode, c, repeat)."""
-    curves = np.stack([np.stack([run(cfg, alg, mode, C.sub(seed, a_i, m_i)) for m_i, mode in enumerate(cfg["modes"])])
-                       for a_i, alg in enumerate(ALGS)])             # (alg, mode, c, rep, iter)
+def _run(item: tuple[dict[str, Any], str, str, np.random.SeedSequence, Any]) -> np.ndarray:
+    """One task of the sweep: :func:`run` of one algorithm and update mode."""
+    return run(*item)
+
+
+def compute(cfg: dict[str, Any], seed: np.random.SeedSequence, problem: Any = None) -> dict[str, np.ndarray]:
+    """Mean curves (alg, mode, c, iter) and per-trial plateaus (alg, mode, c, repeat).
+
+    ``problem``: a user's least-squares instance (a LeastSquares or ``(A, y)``); default the script's draw."""
+    modes = list(cfg["modes"])
+    out = C.parallel_map(_run, [(cfg, alg, mode, C.sub(seed, a_i, m_i), problem) for a_i, alg in enumerate(ALGS)
+                                for m_i, mode in enumerate(modes)])
+    curves = np.stack(out).reshape(len(ALGS), len(modes), *out[0].shape)  # (alg, mode, c, rep, iter)
     iters = curves.shape[-1]
     start = iters - max(1, int(math.ceil(float(cfg["tail"]) * iters)))
     return {"cs": np.array(cfg["cs"], float), "steps": np.arange(iters, dtype=float),
@@ -128,24 +160,25 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     modes = list(cfg["modes"])
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, len(modes), figsize=(3.4 * len(modes), 3.3), constrained_layout=True,
-                                 sharey=True, squeeze=False)
+        fig, axes = plt.subplots(1, len(modes), figsize=P.figure_size("full", 0.4), sharey=True, squeeze=False)
         for m_i, ax in enumerate(axes[0]):
             for a_i, alg in enumerate(ALGS):
                 for c_i, c in enumerate(data["cs"]):
                     y = C.ema(data["curve_mean"][a_i, m_i, c_i], float(cfg["ema"]))
                     ax.plot(data["steps"], C.positive_floor(y), "-" if alg == "tt" else "--", color=f"C{c_i}",
-                            label=f"{ALG_LABELS[alg]}, c_Lin = {c:g}")
+                            label=f"{ALG_LABELS[alg]}, $c_{{\\mathrm{{Lin}}}}$ = {c:g}")
             ax.set_yscale("log")
-            ax.set_title(f"update mode: {modes[m_i]}")
-            ax.set_xlabel("iteration k")
-        axes[0][0].set_ylabel("f(W_k)  (MSE/2D, EMA 0.9)")
-        axes[0][-1].legend(loc="upper right", fontsize=6, ncol=2)
-        fig.suptitle(f"{PAPER} on an aihwkit-like tile: τ = {cfg['tau']}, Δw_min = {cfg['dw_min']}, "
-                     f"desired_bl = {cfg['desired_bl']}, lr = {cfg['lr']}, γ = {cfg['gamma']} "
-                     "(solid: TT, dashed: Analog SGD)", fontsize=8)
+            ax.set_title(f"update mode: {modes[m_i].replace('_', ' ')}")
+            ax.set_xlabel("iteration $k$")
+        axes[0][0].set_ylabel("$f(W_k)$ (MSE/2D, EMA 0.9)")
+        P.label_panels(axes[0])
+        P.figure_legend(fig, ncols=4)
+        fig.suptitle(f"{PAPER} on an aihwkit-like tile: τ = {cfg['tau']:g}, $\\Delta w_{{\\min}}$ = {cfg['dw_min']:g}, "
+                     f"desired BL = {cfg['desired_bl']}, lr = {cfg['lr']:g}, γ = {cfg['gamma']:g}")
     return fig
 
 

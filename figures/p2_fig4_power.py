@@ -108,7 +108,7 @@ def _labels(arch: str) -> list[str]:
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     def title(arch: str) -> str:
-        return f"{arch.upper()}, power γ_res = {cfg['gamma_res']:g}, {data['dataset']}"
+        return f"{arch.upper()}, power $\\gamma_{{\\mathrm{{res}}}}$ = {cfg['gamma_res']:g}, {data['dataset']}"
 
     return C.plot_accuracy_curves(data, _labels, title)
 

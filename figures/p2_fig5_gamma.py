@@ -74,30 +74,32 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     g = data["gammas"]
     every = max(1, int(cfg["steps"]) // int(cfg["n_points"]))
     with C.cv_style() as plt:
-        fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.0, 3.6), constrained_layout=True)
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=P.figure_size("full", 0.42))
         for i, gam in enumerate(g):
             ax.plot(data["steps"], C.positive_floor(C.ema(data["curve_mean"][i], float(cfg["ema"]), every)),
-                    label=f"TT/RL γ = {gam:g}")
+                    label=f"TT / residual learning, γ = {gam:g}")
         ax.plot(data["steps"], C.positive_floor(C.ema(data["asgd_curve"], float(cfg["ema"]), every)), "k--",
                 label="Analog SGD")
         ax.set_yscale("log")
-        ax.set_xlabel("iteration k")
-        ax.set_ylabel("f(W_k) − f*  (MSE/2D, EMA)")
-        ax.set_title(f"exponential response γ_res = {cfg['res_gamma']}, τ = {cfg['tau']}")
-        ax.legend()
+        ax.set_xlabel("iteration $k$")
+        ax.set_ylabel("$f(W_k)-f^*$ (MSE/2D, EMA)")
+        ax.set_title(f"exponential response $\\gamma_{{\\mathrm{{res}}}}$ = {cfg['res_gamma']:g}, τ = {cfg['tau']:g}")
         m, se = C.mean_se(data["floor_trials"])
-        bx.errorbar(g, m, yerr=C.K_SIGMA * se, fmt="o-", capsize=2, label="TT / residual learning")
+        P.log_errorbar(bx, g, m, C.K_SIGMA * se, fmt="o-", label=f"TT / residual learning (± {C.K_SIGMA:g} s.e.)")
         ma, sa = C.mean_se(data["asgd_trials"])
         bx.axhline(ma, color="k", ls="--", label="Analog SGD")
         bx.set_yscale("log")
         bx.set_xlabel("mixing γ")
         bx.set_ylabel("error floor (tail mean)")
         bx.set_title("floor vs γ")
-        bx.legend()
-        fig.suptitle(f"{PAPER}, least-squares stand-in: α = β = {cfg['lr']}, noise std {cfg['noise_std']}", fontsize=9)
+        P.label_panels((ax, bx))
+        P.figure_legend(fig, ncols=4)
+        fig.suptitle(f"{PAPER}, least-squares stand-in: α = β = {cfg['lr']:g}, noise std {cfg['noise_std']:g}")
     return fig
 
 

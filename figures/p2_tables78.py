@@ -115,34 +115,41 @@ def _t8_table(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> np.ndarray:
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     import matplotlib.pyplot as plt
-    from convergence.experiments.plotting import paper_style
+    from convergence.experiments import plotting as P
 
     m7, _ = E.final_accuracy(data["acc7"], int(cfg["last"]))
     nc = len(cfg["c2c"])
     t8 = _t8_table(data, cfg)
-    with paper_style():
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
+    with P.paper_style():
+        fig, axes = plt.subplots(1, 3, figsize=P.figure_size("full", 0.36), width_ratios=[1.3, 1.0, 1.0])
         ax = axes[0]
         c = 100 * np.asarray(cfg["c2c"])
         ax.plot(c, 100 * m7[1:1 + nc], "o--", label="Analog SGD (ours)")
         ax.plot(c, 100 * m7[1 + nc:], "s-", label="Tiki-Taka (ours)")
         ax.axhline(100 * m7[0], color="k", label="Digital SGD (ours)")
-        ax.plot(100 * np.asarray(PAPER_T7["c2c"]), PAPER_T7["asgd"], "o:", color="C0", alpha=0.4, label="ASGD (paper)")
-        ax.plot(100 * np.asarray(PAPER_T7["c2c"]), PAPER_T7["tt"], "s:", color="C1", alpha=0.4, label="TT (paper)")
-        ax.set_xlabel("cycle-to-cycle variation σ_c (%)")
+        ax.plot(100 * np.asarray(PAPER_T7["c2c"]), PAPER_T7["asgd"], "o:", color="C0", alpha=0.4,
+                label="Analog SGD (paper)")
+        ax.plot(100 * np.asarray(PAPER_T7["c2c"]), PAPER_T7["tt"], "s:", color="C1", alpha=0.4,
+                label="Tiki-Taka (paper)")
+        ax.set_xlabel("cycle-to-cycle variation $\\sigma_c$ (%)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"Table 7 ({data['dataset']})")
-        ax.legend(fontsize=7)
         for j, kind in enumerate(("power", "exp")):
             ax = axes[1 + j]
-            im = ax.imshow(100 * t8[j].reshape(len(cfg["gammas"]), -1), vmin=0, vmax=100, cmap="viridis")
-            ax.set_yticks(range(len(cfg["gammas"])), [f"γ={g:g}" for g in cfg["gammas"]])
+            im = ax.imshow(100 * t8[j].reshape(len(cfg["gammas"]), -1), vmin=0, vmax=100, cmap="viridis",
+                           aspect="auto")
+            ax.set_yticks(range(len(cfg["gammas"])), [f"{g:g}" for g in cfg["gammas"]])
             ax.set_xticks(range(2 * len(cfg["taus"])),
-                          [f"{a}\nτ={t:g}" for t in cfg["taus"] for a in ("ASGD", "TT")], fontsize=7)
+                          [f"{a}\nτ={t:g}" for t in cfg["taus"] for a in ("ASGD", "TT")], fontsize=6.5)
+            ax.grid(False)
             for (gi, k), v in np.ndenumerate(100 * t8[j].reshape(len(cfg["gammas"]), -1)):
-                ax.text(k, gi, f"{v:.1f}", ha="center", va="center", color="w", fontsize=7)
+                ax.text(k, gi, f"{v:.1f}", ha="center", va="center", color="w" if v < 60 else "k", fontsize=6.5)
             ax.set_title(f"Table 8, {kind} response")
-        fig.colorbar(im, ax=axes[1:], shrink=0.8)
+            ax.set_xlabel("algorithm, device range")
+            ax.set_ylabel("response exponent γ")
+        fig.colorbar(im, ax=axes[1:], shrink=0.9, label="test accuracy (%)")
+        P.label_panels(axes)
+        P.figure_legend(fig, [axes[0]], ncols=3)
     return fig
 
 

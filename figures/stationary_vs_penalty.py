@@ -85,38 +85,58 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    import matplotlib.lines as mlines
+    from convergence.experiments import plotting as P
+
     off = data["offsets"]
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.9), constrained_layout=True)
+        fig, axes = plt.subplots(1, 2, figsize=P.figure_size("full", 0.5))
         ax, bx = axes
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        rel_lines = []
         for j, name in enumerate(DEVICES):
             col = colors[j]
             m, se = C.mean_se(data["w_trials"][j])
             w_star = data["w_sym"][j] + off
-            ax.errorbar(off, (m - w_star) / off, yerr=C.K_SIGMA * se / off, fmt="o", color=col, ms=4, capsize=2,
-                        label=f"{name}: simulated")
-            ax.plot(off, (data["penalty"][j] - w_star) / off, "-", color=col, lw=1.0, label="argmin f_Σ")
-            ax.plot(off, (data["ws_corrected"][j] - w_star) / off, "--", color=col, lw=0.8, label="W^S (corrected)")
-            ax.plot(off, (data["ws_printed"][j] - w_star) / off, ":", color=col, lw=0.8, label="W^S (printed eq 48)")
+            ax.errorbar(off, (m - w_star) / off, yerr=C.K_SIGMA * se / off, fmt="o", color=col, ms=4,
+                        label=name.replace("c_Lin", "$c_{\\mathrm{Lin}}$"))
+            rel_lines.append((data["penalty"][j] - w_star) / off)
+            ax.plot(off, rel_lines[-1], "-", color=col, lw=1.0)
+            ax.plot(off, (data["ws_corrected"][j] - w_star) / off, "--", color=col, lw=0.9)
+            rel_lines.append((data["ws_printed"][j] - w_star) / off)
+            ax.plot(off, rel_lines[-1], ":", color=col, lw=0.9)
             err = np.abs(m - data["penalty"][j])
-            bx.errorbar(off, C.positive_floor(err, 1e-7), yerr=C.K_SIGMA * se, fmt="o-", color=col, ms=4, capsize=2,
-                        label=name)
+            P.log_errorbar(bx, off, C.positive_floor(err, 1e-7), C.K_SIGMA * se, fmt="o-", color=col, ms=4,
+                           label=name.replace("c_Lin", "$c_{\\mathrm{Lin}}$"))
         ax.axhline(0.0, color="k", lw=0.5)
         ax.axhline(-1.0, color="k", lw=0.5, ls="-.")
-        ax.set_xlabel("offset δ = w* − w⋄")
-        ax.set_ylabel("(w − w*)/δ   (0: at w*, −1: at w⋄)")
-        ax.set_ylim(-1.15, 1.0)
-        ax.set_title("stationary point relative to w* and w⋄ (printed W^S may lie off scale)", fontsize=8)
-        ax.legend(fontsize=6, ncol=2)
+        ax.set_xlabel("offset $\\delta = w^* - w_\\diamond$")
+        ax.set_ylabel("$(w-w^*)/\\delta$ (0: at $w^*$, −1: at $w_\\diamond$)")
+        # symlog: linear on [-1, 1] (between w⋄ and beyond w*), compressed above, so the printed W^S (which
+        # can lie far off) is shown without squashing the stationary points
+        ax.set_yscale("symlog", linthresh=1.0, linscale=2.0)
+        top = max(1.0, float(np.nanmax(rel_lines))) * 1.25
+        ax.set_ylim(-1.15, top)
+        ticks = [t for t in (-1, -0.5, 0, 0.5, 1, 2, 4, 8, 16, 32) if t <= top]
+        ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        ax.yaxis.set_minor_locator(plt.NullLocator())
+        ax.set_title("stationary point relative to $w^*$ and $w_\\diamond$")
+        # line styles once, in black: one legend entry per meaning, not per device
+        styles = [mlines.Line2D([], [], color="k", ls="none", marker="o", ms=4, label="simulated"),
+                  mlines.Line2D([], [], color="k", ls="-", lw=1.0, label="$\\arg\\min f_\\Sigma$"),
+                  mlines.Line2D([], [], color="k", ls="--", lw=0.9, label="$W^{\\mathrm{S}}$ (corrected)"),
+                  mlines.Line2D([], [], color="k", ls=":", lw=0.9, label="$W^{\\mathrm{S}}$ (printed eq 48)")]
         ref = off ** 2 * 0.05
-        bx.plot(off, ref, "k:", label="∝ δ² (Thm 5 order)")
+        bx.plot(off, ref, "k:", label="$\\propto\\delta^2$ (P2 Thm 5 order)")
         bx.set_xscale("log")
         bx.set_yscale("log")
+        P.ticks_at(bx, off)
         bx.set_xlabel("offset δ")
-        bx.set_ylabel("|simulated − argmin f_Σ|")
-        bx.set_title(f"α = {cfg['lr']}, σ = {cfg['sigma']}")
-        bx.legend(fontsize=7)
+        bx.set_ylabel("$|$simulated $-\\arg\\min f_\\Sigma|$")
+        bx.set_title(f"α = {cfg['lr']:g}, σ = {cfg['sigma']:g}")
+        P.label_panels(axes)
+        handles, labels = P.unique_handles([bx])
+        fig.legend(handles + styles, labels + [s.get_label() for s in styles], loc="outside lower center", ncols=4)
     return fig
 
 

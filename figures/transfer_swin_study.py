@@ -39,12 +39,23 @@ K = 2.0          # claims use mean ± K standard errors over seeds
 CLOSE = 0.05
 
 
+def WORK(cfg: dict) -> float:
+    """Cost model for ``figures --dry-run``: images through the network, pretraining plus every fine-tune
+    run (sweep points counted as separate runs). The model's width is left out: the small quick-scale model
+    is dominated by per-batch overheads, so its flops would mislead (checked: quick -> default predicts
+    280 s against 436 s measured)."""
+    runs = len(cfg["algorithms"]) * cfg["seeds"] + (cfg["seeds"] if cfg.get("scratch") else 0)
+    runs += sum(len(s["algorithms"]) * len(s["values"]) * cfg["sweep_seeds"] for s in cfg["sweeps"].values())
+    finetune = runs * cfg["finetune"]["epochs"] * 5 * cfg["n_per_class"]
+    return float(cfg["pretrain"]["epochs"] * cfg["n_source"] + finetune)
+
+
 def compute(cfg: dict, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
     from convergence.nn.data import DataUnavailable
     try:
-        return R.run_study(cfg, seed, synthetic=bool(cfg.get("synthetic", False)))
+        return R.run_study(cfg, seed, synthetic=bool(cfg.get("synthetic", False)), pmap=C.parallel_map)
     except DataUnavailable:
-        return R.run_study(cfg, seed, synthetic=True)
+        return R.run_study(cfg, seed, synthetic=True, pmap=C.parallel_map)
 
 
 def _final(data: dict, alg: str) -> np.ndarray:
@@ -63,43 +74,53 @@ def _sweep(data: dict, sweep: str, alg: str) -> np.ndarray | None:
 def plot(data: dict[str, np.ndarray], cfg: dict) -> Any:
     import matplotlib.pyplot as plt
 
-    from convergence.experiments.plotting import paper_style
+    from convergence.experiments import plotting as P
 
-    with paper_style():
-        fig, axes = plt.subplots(1, 5, figsize=(16, 3.4))
+    sweeps = [(s, lab) for s, lab in [("read_noise", "transfer read noise σ"), ("sym_skew", "SP skew"),
+                                      ("sym_dtod", "SP variability $\\sigma_r$"), ("n_states", "number of states")]
+              if f"{s}_acc" in data]
+    with P.paper_style():
+        n = 1 + len(sweeps)
+        ncol = min(n, 3)
+        nrow = -(-n // ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=P.figure_size("full", 0.36 * nrow), squeeze=False)
+        flat = list(axes.ravel())
         algs = [str(a) for a in data["algorithms"]]
         fin = data["main_acc"][..., -1]
         m, se = fin.mean(1), fin.std(1, ddof=1) / np.sqrt(fin.shape[1]) if fin.shape[1] > 1 else 0 * fin.mean(1)
-        ax = axes[0]
-        ax.bar(range(len(algs)), m, yerr=K * se, color="C0")
+        ax = flat[0]
+        color = {a: f"C{i % 7}" for i, a in enumerate(algs)}   # one colour per algorithm in every panel
+        ax.bar(range(len(algs)), m, yerr=K * se, color=[color[a] for a in algs], capsize=2)
         if "scratch_acc" in data:
             ax.axhline(data["scratch_acc"][:, -1].mean(), color="k", ls=":", label="digital, no pretraining")
-            ax.legend(fontsize=7)
+            P.legend_outside(ax, "right")
         ax.set_xticks(range(len(algs)), algs, rotation=30)
+        ax.set_xlabel("algorithm")
         ax.set_ylabel("target test accuracy")
-        ax.set_title("(a) fine-tuning")
-        for ax, (sweep, lab) in zip(axes[1:], [("read_noise", "transfer read noise σ"), ("sym_skew", "SP skew"),
-                                               ("sym_dtod", "SP variability σ_r"), ("n_states", "number of states")]):
-            if f"{sweep}_acc" not in data:
-                ax.set_visible(False)
-                continue
+        ax.set_title("fine-tuning")
+        for ax, (sweep, lab) in zip(flat[1:], sweeps):
             vals = data[f"{sweep}_values"]
             order = np.argsort(vals)
             for ai, alg in enumerate(data[f"{sweep}_algorithms"]):
                 a = data[f"{sweep}_acc"][ai][order]
                 s = a.std(1, ddof=1) / np.sqrt(a.shape[1]) if a.shape[1] > 1 else 0 * a.mean(1)
-                ax.errorbar(vals[order], a.mean(1), yerr=K * s, marker="o", label=str(alg), capsize=2)
+                ax.errorbar(vals[order], a.mean(1), yerr=K * s, marker="o", label=str(alg), color=color.get(str(alg)))
             if sweep == "n_states":
                 ax.set_xscale("log")
                 cap = "transfer_cap_4000"
                 for ai, alg in enumerate(data.get(f"{cap}_algorithms", [])):
                     a = data[f"{cap}_acc"][ai][-1]
                     s = a.std(ddof=1) / np.sqrt(a.size) if a.size > 1 else 0.0
-                    ax.errorbar([4000], [a.mean()], yerr=[K * s], marker="s", ls="none", capsize=2,
+                    ax.errorbar([4000], [a.mean()], yerr=[K * s], marker="s", ls="none", color=color.get(str(alg)),
                                 label=f"{alg}, ≤ {data[f'{cap}_values'][-1]:g} transfer pulses/read")
             ax.set_xlabel(lab)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
+            ax.set_ylabel("target test accuracy")
+            ax.set_title(f"sweep: {lab}")
+        for ax in flat[n:]:
+            ax.set_visible(False)
+        P.label_panels(flat[:n])
+        if sweeps:
+            P.figure_legend(fig, flat[1:n], ncols=4)
     return fig
 
 

@@ -475,7 +475,8 @@ def test_network_and_tile_numerics_agree_on_tt_v1_with_a_learning_rate(rng):
     from convergence.nn.adapters import AlgorithmLayer
     from convergence.tile import transfer_family as T
     w0 = rng.uniform(-1.0, 1.0, (3, 4))         # inside the device range (the network layer clips)
-    a = AlgorithmLayer(T.ttv1(0.2, cv.SoftBounds(2.0), transfer_lr=0.5, n_reads=3, accumulate="net"), lr_ref=0.5)
+    tt = T.ttv1(0.2, cv.SoftBounds(2.0), transfer_lr=0.5, n_reads=3, accumulate="net", scale_fast_lr=False)
+    a = AlgorithmLayer(tt, lr_ref=0.5)
     b = optim.TikiTakaV1(cv.SoftBounds(2.0), fast_lr=0.2, transfer_lr=0.5, n_reads=3)
     sa, sb = a.init(w0), b.init(w0)
     for _ in range(7):

@@ -25,19 +25,43 @@ def test_perfect_io_is_the_exact_product():
 
 
 def test_input_quantisation_and_bound():
-    """With W = I the output shows the DAC: Q(x) = res·round(x/res), then clip to ±inp_bound."""
+    """With W = I the output shows the DAC: Q(x) = Δ·round(x/Δ), Δ = inp_res·2·inp_bound, then clip to ±inp_bound."""
     x = np.array([[[0.1, -0.37, 0.74, 1.6, -2.2]]])
-    y = forward(_eye(1, 5), x, IOParameters(inp_res=0.25, inp_bound=1.0))
+    y = forward(_eye(1, 5), x, IOParameters(inp_res=0.125, inp_bound=1.0))      # Δ = 0.125·2 = 0.25
     assert np.allclose(y, [[[0.0, -0.25, 0.75, 1.0, -1.0]]], rtol=0, atol=1e-15)
-    # aihwkit convention: a resolution > 1 means 1/value (4 -> 0.25)
-    y4 = forward(_eye(1, 5), x, IOParameters(inp_res=4, inp_bound=1.0))
-    assert np.array_equal(y, y4)
+    # aihwkit convention: a resolution r > 1 means 1/r (8 steps over the range [-1, 1])
+    y8 = forward(_eye(1, 5), x, IOParameters(inp_res=8, inp_bound=1.0))
+    assert np.array_equal(y, y8)
+    # the same fraction on a wider range is a coarser step: inp_bound 2 -> Δ = 0.5
+    y2 = forward(_eye(1, 5), x, IOParameters(inp_res=0.125, inp_bound=2.0))
+    assert np.allclose(y2, [[[0.0, -0.5, 0.5, 1.5, -2.0]]], rtol=0, atol=1e-15)
 
 
 def test_output_quantisation_and_bound():
     x = np.array([[[0.123, -0.456, 3.3]]])
-    y = forward(_eye(1, 3), x, IOParameters(out_res=0.1, out_bound=2.0))
+    y = forward(_eye(1, 3), x, IOParameters(out_res=0.025, out_bound=2.0))       # Δ = 0.025·4 = 0.1
     assert np.allclose(y, [[[0.1, -0.5, 2.0]]], rtol=0, atol=1e-12)
+
+
+def test_resolution_is_a_fraction_of_the_range():
+    """aihwkit's rule: step = res·2·bound (res > 1 read as 1/res), e.g. the default transfer read of a
+    TransferCompound (out_bound 12, out_res 1/510) quantises in steps of 24/510."""
+    io = IOParameters(out_res=1 / 510, out_bound=12.0)
+    assert io.out_step == pytest.approx(24 / 510, rel=1e-15)
+    assert IOParameters(out_res=510, out_bound=12.0).out_step == pytest.approx(24 / 510, rel=1e-15)
+    assert IOParameters(inp_res=1 / 126, inp_bound=1.0).inp_step == pytest.approx(1 / 63, rel=1e-15)
+    assert IOParameters().inp_step == 0.0 and IOParameters().out_step == 0.0
+    # hand-computed reads through W = I: 0.1 = 2.125 steps -> 2 steps = 0.0941176..; 0.07 = 1.4875 -> 1 step;
+    # -0.3 = -6.375 -> -6 steps; 13 -> clipped to 12
+    x = np.array([[[0.1, 0.07, -0.3, 13.0]]])
+    y = forward(_eye(1, 4), x, io)
+    assert np.allclose(y, [[[2 * 24 / 510, 24 / 510, -6 * 24 / 510, 12.0]]], rtol=0, atol=1e-12)
+    # a 1/510 step of the *fraction* alone (the old reading) would have kept 0.1 at 51 steps of 1/510
+    assert abs(y[0, 0, 0] - 0.1) > 0.005
+    with pytest.raises(ConfigError, match="inp_res > 0 needs a finite inp_bound"):
+        IOParameters(inp_res=0.1)
+    with pytest.raises(ConfigError, match="out_res > 0 needs a finite out_bound"):
+        IOParameters(out_res=0.1)
 
 
 def test_noise_management_fits_inputs_into_the_bound():
@@ -50,7 +74,7 @@ def test_noise_management_fits_inputs_into_the_bound():
     clipped = np.einsum("toi,tsi->tso", w, np.clip(x, -1, 1))
     assert np.allclose(forward(w, x, IOParameters(inp_bound=1.0)), clipped, rtol=0, atol=1e-12)
     # with a DAC: y = s · W Q(x/s), s = max|x|
-    io_r = IOParameters(inp_bound=1.0, inp_res=0.1, noise_management="abs_max")
+    io_r = IOParameters(inp_bound=1.0, inp_res=0.05, noise_management="abs_max")      # Δ = 0.05·2 = 0.1
     s = np.abs(x).max(axis=-1, keepdims=True)
     manual = s * np.einsum("toi,tsi->tso", w, 0.1 * np.round(x / s / 0.1))
     assert np.allclose(forward(w, x, io_r), manual, rtol=0, atol=1e-12)
@@ -68,9 +92,12 @@ def test_iterative_bound_management():
     # reductions 1, 2 fail and 2 <= 2 allows one more round at 4: 4 · clip(5/4) = 4
     capped = IOParameters(out_bound=1.0, bound_management="iterative", max_bm_factor=2)
     assert forward(w, x, capped).item() == pytest.approx(4.0, abs=1e-12)
-    # the DAC limit: stop when reduction > max_bm_res / inp_res = 0.25/0.125 = 2
-    res_cap = IOParameters(out_bound=1.0, bound_management="iterative", inp_res=0.125)
+    # the DAC limit: stop when reduction > max_bm_res / Δ_in = 0.25/(0.0625·2) = 2
+    res_cap = IOParameters(out_bound=1.0, bound_management="iterative", inp_res=0.0625, inp_bound=1.0)
     assert forward(w, x, res_cap).item() == pytest.approx(4.0, abs=1e-12)
+    # a wider input range makes the same fraction a coarser step: Δ_in = 0.0625·2·2 = 0.25, limit 1, stop at 2
+    res_cap = IOParameters(out_bound=1.0, bound_management="iterative", inp_res=0.0625, inp_bound=2.0)
+    assert forward(w, x, res_cap).item() == pytest.approx(2.0, abs=1e-12)
     # backward never uses bound management (aihwkit forces it off)
     assert backward(np.ones((1, 5, 1)), x, io).item() == pytest.approx(1.0, abs=1e-15)
 

@@ -38,6 +38,8 @@ RECIPES = {
     "p1_thm2_bound": ({}, 1),
 }
 VERDICTS = {"holds", "fails", "erratum confirmed", "inconclusive"}
+#: recipes whose plot is being rewritten elsewhere and does not yet follow the figure rules
+STYLE_PENDING = {"p2_fig2_clin"}
 
 
 def load(stem: str):
@@ -93,9 +95,14 @@ def test_data_plot_claims(stem):
     mod, cfg, data = run(stem)
     assert data and all(isinstance(v, np.ndarray) for v in data.values())
     assert all(v.dtype != object for v in data.values())
-    fig = mod.plot(data, cfg)
-    assert isinstance(fig, matplotlib.figure.Figure)
-    assert len(fig.axes) == RECIPES[stem][1]
+    from convergence.experiments.plotting import figure_problems, paper_style
+
+    with paper_style():                          # as the runner plots
+        fig = mod.plot(data, cfg)
+        assert isinstance(fig, matplotlib.figure.Figure)
+        assert len(fig.axes) == RECIPES[stem][1]
+        if stem not in STYLE_PENDING:
+            assert figure_problems(fig) == []    # column width, labels, letters, legends, mathtext, limits
     import matplotlib.pyplot as plt
     plt.close(fig)
     claims = mod.claims(data, cfg)

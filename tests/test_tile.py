@@ -369,3 +369,116 @@ def test_bad_parameters_raise_config_error():
         tile.update(np.ones((2, 4, 3)), np.ones((2, 3, 1)), 0.1)
     with pytest.raises(ConfigError):
         AnalogTile("softbounds", (1, 1, 1))
+
+
+# -- the analog linear layer ----------------------------------------------------------------------------------
+
+def _layer_imports():
+    from convergence.tile.analog_tile import TileWrite
+    from convergence.tile.layer import AnalogLinear
+    from convergence.tile.transfer_family import analog_sgd_tile
+    return TileWrite, AnalogLinear, analog_sgd_tile
+
+
+@pytest.mark.parametrize("mode", ["pulse_train", "rounding", "expected"])
+def test_layer_over_tile_sgd_is_the_hand_written_tile_loop(mode):
+    """AnalogLinear(analog_sgd_tile(TileWrite)) with a digital bias = an AnalogTile driven by hand (noisy forward,
+    update, b ← b − lr Σ d), bit for bit: the layer is the recipes' loop."""
+    TileWrite, AnalogLinear, analog_sgd_tile = _layer_imports()
+    rng = np.random.default_rng(0)
+    dev = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, subtract_symmetry_point=True).realize((3, 2, 4), rng)
+    io = IOParameters(w_noise=0.05, inp_bound=10.0, out_bound=10.0)
+    up = UpdateParameters(mode=mode, desired_bl=50)
+    layer = AnalogLinear(analog_sgd_tile(1.0, dev, mode=TileWrite(update=up)), np.zeros((3, 2, 4)), bias="digital",
+                         forward_io=io, backward_io=io, rng=np.random.default_rng(1))
+    tile = AnalogTile(dev, (3, 2, 4), update=up, forward_io=io, backward_io=io, rng=np.random.default_rng(1))
+    bias = np.zeros((3, 1, 2))
+    x = rng.standard_normal((3, 6, 4))
+    y_true = rng.standard_normal((3, 6, 2))
+    for _ in range(5):
+        err_l = 0.1 * (layer.forward(x) - y_true)
+        layer.step(x, err_l, 0.3)
+        err_t = 0.1 * (tile.forward(x) + bias - y_true)
+        tile.update(x, err_t, 0.3)
+        bias = bias - 0.3 * err_t.sum(axis=1, keepdims=True)
+        np.testing.assert_array_equal(layer.weights, tile.w)
+        np.testing.assert_array_equal(layer.bias, bias[:, 0, :])
+
+
+def test_layer_passes_and_analog_bias():
+    """Exact periphery, ideal device, expected write: y = W x + b, z = Wᵀ d (no bias row), and one step moves
+    W by −lr Σ d xᵀ and an analog bias (an extra column fed 1) by −lr Σ d, like a digital one."""
+    TileWrite, AnalogLinear, analog_sgd_tile = _layer_imports()
+    import convergence as cv
+    rng = np.random.default_rng(2)
+    w0, b0 = rng.uniform(-0.5, 0.5, (2, 3, 4)), rng.uniform(-0.5, 0.5, (2, 3))
+    x, d = rng.standard_normal((2, 5, 4)), 0.1 * rng.standard_normal((2, 5, 3))
+    for kind in ("analog", "digital"):
+        layer = AnalogLinear(analog_sgd_tile(1.0, cv.Ideal(), mode=cv.Expected()), w0, bias=kind, bias0=b0)
+        np.testing.assert_allclose(layer.forward(x), np.einsum("toi,tsi->tso", w0, x) + b0[:, None, :],
+                                   rtol=0, atol=1e-13)
+        z = layer.backward(d)
+        assert z.shape == (2, 5, 4)
+        np.testing.assert_allclose(z, np.einsum("toi,tso->tsi", w0, d), rtol=0, atol=1e-13)
+        layer.step(x, d, 0.5)
+        np.testing.assert_allclose(layer.weights, w0 - 0.5 * np.einsum("tso,tsi->toi", d, x), rtol=0, atol=1e-13)
+        np.testing.assert_allclose(layer.bias, b0 - 0.5 * d.sum(axis=1), rtol=0, atol=1e-13)
+    plain = AnalogLinear(analog_sgd_tile(1.0, cv.Ideal()), w0)
+    assert plain.bias is None
+
+
+def test_layer_bad_input():
+    TileWrite, AnalogLinear, analog_sgd_tile = _layer_imports()
+    import convergence as cv
+    alg = analog_sgd_tile(1.0, cv.Ideal())
+    with pytest.raises(ConfigError, match="bias"):
+        AnalogLinear(alg, np.zeros((1, 2, 2)), bias="float")
+    with pytest.raises(ConfigError, match="w0"):
+        AnalogLinear(alg, np.zeros((2, 2)))
+    with pytest.raises(ConfigError, match="matrix Algorithm"):
+        AnalogLinear(cv.analog_sgd(0.1, cv.Ideal()), np.zeros((1, 2, 2)))
+    with pytest.raises(ConfigError, match="forward_io"):
+        AnalogLinear(alg, np.zeros((1, 2, 2)), forward_io="perfect")
+
+
+@pytest.mark.parametrize("name", ["p1_fig3_tile", "p2_fig2_tile"])
+def test_tile_recipes_take_a_users_least_squares_instance(name):
+    """compute(cfg, seed, problem): the recipe's own draw passed as a LeastSquares or as (A, y) gives the
+    default result bit for bit; another instance gives another result."""
+    import importlib.util
+    import pathlib
+
+    import convergence as cv
+    path = pathlib.Path(__file__).resolve().parents[1] / "figures" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_user", path)
+    rec = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rec)
+    cfg = {**rec.SCALES["quick"], "iters": 6, "repeats": 2}
+    own = rec.problem(cfg)
+    feats = own.A[:, :-1] if own.bias else own.A
+    seed = np.random.SeedSequence(3)
+    base = rec.compute(cfg, seed)
+    for user in (own, (feats, own.b)):
+        np.testing.assert_array_equal(rec.compute(cfg, seed, problem=user)["curve_mean"], base["curve_mean"])
+    other = (np.random.default_rng(4).standard_normal(feats.shape), own.b)
+    assert not np.array_equal(rec.compute(cfg, seed, problem=other)["curve_mean"], base["curve_mean"])
+    with pytest.raises(cv.ConfigError, match="problem"):
+        rec.compute(cfg, seed, problem="lsq")
+
+
+def test_least_squares_from_data_matches_the_drawn_instance():
+    """LeastSquares.from_data(A, b) of a drawn instance's features and labels has the same derived quantities."""
+    import convergence as cv
+    for bias in (False, True):
+        own = cv.LeastSquares(d=7, n=30, bias=bias, loss="half_mse", seed=5)
+        feats = own.A[:, :-1] if bias else own.A
+        new = cv.LeastSquares.from_data(feats, own.b, bias=bias, loss="half_mse")
+        for k in ("A", "b", "H", "w_star"):
+            np.testing.assert_array_equal(getattr(new, k), getattr(own, k))
+        assert (new.L, new.mu, new.f_star, new.d, new.n, new.dim) == (own.L, own.mu, own.f_star, own.d, own.n, own.dim)
+        w = np.random.default_rng(0).standard_normal((3, own.dim))
+        np.testing.assert_array_equal(new.value(w), own.value(w))
+    with pytest.raises(ConfigError, match="least-squares data"):
+        cv.LeastSquares.from_data(np.ones((3, 2)), np.ones(4))
+    with pytest.raises(ConfigError, match="loss"):
+        cv.LeastSquares.from_data(np.ones((3, 2)), np.ones(3), loss="l1")

@@ -691,3 +691,160 @@ def test_replacing_the_mode_of_an_rlv2_config_derives_its_granularities_afresh()
     assert cfg.g_slow == cfg.g_fast == 0.01
     new = dataclasses.replace(cfg, mode=cv.Pulsed(0.001))
     assert new.g_slow == new.g_fast == 0.001
+
+
+# -- the pulse-train write mode and the transfer read through the periphery -------------------------------------
+
+from convergence.physics.periphery import AIHWKIT_TRANSFER_FORWARD, IOParameters  # noqa: E402
+from convergence.physics.reference_device import SoftBoundsReference  # noqa: E402
+from convergence.tile.analog_tile import AnalogTile, TileWrite, UpdateParameters  # noqa: E402
+
+ALL_ALGS = {
+    "sgd": lambda m: T.analog_sgd_tile(0.1, cv.SoftBounds(1.0), mode=m),
+    "ttv1": lambda m: T.ttv1(0.1, cv.SoftBounds(1.0), mode=m, transfer_lr=0.2),
+    "ttv2": lambda m: T.ttv2(0.1, cv.SoftBounds(1.0), mode=m, transfer_lr=0.2, granularity=0.01),
+    "rlv2": lambda m: T.rlv2(0.1, cv.SoftBounds(1.0), beta=0.2, mode=m, granularity=0.01),
+    "c-ttv2": lambda m: T.chopped_ttv2(0.1, cv.SoftBounds(1.0), mode=m, transfer_lr=0.2, granularity=0.01),
+    "agad": lambda m: T.agad(0.1, cv.SoftBounds(1.0), mode=m, transfer_lr=0.2, granularity=0.01),
+}
+MODES_ALL = {"expected": cv.Expected(), "rounding": cv.Pulsed(0.01),
+             **{f"tile-{m}": TileWrite(0.01, UpdateParameters(mode=m, desired_bl=31))
+                for m in ("expected", "rounding", "pulse_train")}}
+
+
+@pytest.mark.parametrize("mode", list(MODES_ALL))
+@pytest.mark.parametrize("name", list(ALL_ALGS))
+def test_every_algorithm_runs_in_every_write_mode(name, mode):
+    """One switch (``mode``) selects the write (batch: Expected, Pulsed; per sample as the tile: TileWrite in its
+    three modes); every algorithm learns the least-squares target in every mode:
+    the error after 400 updates is below 60 % of the initial one (a clear decrease, not a tuned bound)."""
+    w_t = target(4)
+    alg = ALL_ALGS[name](MODES_ALL[mode])
+    st_ = lsq_run(alg, w_t, 400, seed=3)
+    assert np.all(np.isfinite(alg.query(st_)))
+    assert rms(alg.query(st_) - w_t).mean() < 0.6 * rms(w_t).mean()
+
+
+@pytest.mark.parametrize("tile_mode", ["expected", "rounding", "pulse_train"])
+def test_tile_write_mode_is_the_tiles_update(tile_mode):
+    """analog_sgd_tile in TileWrite mode writes exactly what the AnalogTile writes in the same mode
+    (same device, same generator state): the same function, not a copy."""
+    rng = np.random.default_rng(0)
+    x, d = rng.standard_normal((3, 4, 5)), 0.3 * rng.standard_normal((3, 4, 2))
+    up = UpdateParameters(mode=tile_mode, desired_bl=7)
+    alg = T.analog_sgd_tile(0.05, cv.SoftBounds(1.0), mode=TileWrite(0.01, up, c2c=0.2))
+    s = alg.step(alg.init(np.full((3, 2, 5), 0.1)), x, d, np.random.default_rng(4))
+    tile = AnalogTile(cv.SoftBounds(1.0), (3, 2, 5), update=up, rng=np.random.default_rng(4), dw_min=0.01, c2c=0.2,
+                      w0=0.1)
+    tile.update(x, d, 0.05)
+    np.testing.assert_array_equal(s.w, tile.w)
+
+
+def test_pulse_train_write_has_the_requested_mean():
+    """Ideal device, δ = 0.01: the mean pulse-train write over many trials is −lr d xᵀ (k standard errors),
+    also when the largest coincidence asks for more than desired_bl pulses is *not* reached (k < BL)."""
+    T_, lr = 4000, 0.1
+    x = np.broadcast_to(np.array([0.5, -1.0, 0.2]), (T_, 1, 3)).copy()
+    d = np.broadcast_to(np.array([0.3, -0.1]), (T_, 1, 2)).copy()
+    alg = T.analog_sgd_tile(lr, cv.Ideal(), mode=TileWrite(0.01, UpdateParameters(desired_bl=31)))
+    dw = alg.step(alg.init(np.zeros((T_, 2, 3))), x, d, np.random.default_rng(1)).w
+    want = -lr * np.outer([0.3, -0.1], [0.5, -1.0, 0.2])
+    se = dw.std(axis=0, ddof=1) / np.sqrt(T_)
+    assert np.all(np.abs(dw.mean(axis=0) - want) <= K * se + 1e-12)
+    assert np.all(np.abs(np.round(dw / 0.01) - dw / 0.01) < 1e-9)        # whole pulses of δ
+
+
+def test_ttv1_pulse_train_transfer_moves_the_read_column():
+    """TT-v1 in TileWrite mode: the transfer is a pulse-train update of C with x = e_k, d = −A[:, k], lr λ_T;
+    on an ideal device its mean is +λ_T A[:, k] on column k only (A written exactly in Expected mode) while the
+    largest element needs fewer than desired_bl pulses (here λ_T·0.2/δ = 10 < 31)."""
+    T_ = 3000
+    dev = cv.Ideal()
+    alg = T.ttv1(1.0, dev, mode=TileWrite(0.01), mode_fast=cv.Expected(), transfer_lr=0.5)
+    x = np.zeros((T_, 1, 3))
+    x[:, 0, 1] = 1.0
+    d = np.broadcast_to(np.array([-0.2, 0.1]), (T_, 1, 2)).copy()
+    s = alg.step(alg.init(np.zeros((T_, 2, 3))), x, d, np.random.default_rng(2))
+    # one read per mini-batch of column 0 (still zero in A): nothing moves; the next reads column 1
+    assert not s.w.any()
+    s = alg.step(s, np.zeros_like(x), np.zeros_like(d), np.random.default_rng(3))
+    col = s.w[:, :, 1]
+    se = col.std(axis=0, ddof=1) / np.sqrt(T_)
+    np.testing.assert_allclose(s.a[0, :, 1], [0.2, -0.1], rtol=1e-14)
+    assert np.all(np.abs(col.mean(axis=0) - 0.5 * np.array([0.2, -0.1])) <= K * se + 1e-12)
+    assert not s.w[:, :, [0, 2]].any()
+
+
+def test_transfer_read_goes_through_the_periphery():
+    """A read through an ADC of step 24/510 (out_bound 12, out_res 1/510, no noise) moves C by λ_T·Q(A[:, k]):
+    hand-computed 0.1 -> 2 steps, -0.07 -> -1 step, 0.3 -> 6 steps (Expected writes: exact)."""
+    io = IOParameters(out_res=1 / 510, out_bound=12.0)
+    alg = T.ttv1(1.0, cv.Ideal(), transfer_lr=1.0, n_reads=None, transfer_forward=io)
+    x = np.array([[[1.0]]])
+    d = -np.array([[[0.1, -0.07, 0.3]]])
+    s = alg.step(alg.init(np.zeros((1, 3, 1))), x, d, np.random.default_rng(0))
+    step = 24 / 510
+    np.testing.assert_allclose(s.w[0, :, 0], [2 * step, -step, 6 * step], rtol=1e-13)
+    # aihwkit's default transfer read: noisy (std 0.06) and quantised; its mean over trials is the column
+    T_ = 4000
+    alg = T.ttv1(1.0, cv.Ideal(), transfer_lr=1.0, n_reads=None, transfer_forward=AIHWKIT_TRANSFER_FORWARD)
+    s = alg.step(alg.init(np.zeros((T_, 3, 1))), np.ones((T_, 1, 1)), np.broadcast_to(d, (T_, 1, 3)).copy(),
+                 np.random.default_rng(1))
+    c = s.w[:, :, 0]
+    assert np.allclose(np.round(c / step) * step, c, rtol=0, atol=1e-12)
+    se = c.std(axis=0, ddof=1) / np.sqrt(T_)
+    assert np.all(np.abs(c.mean(axis=0) - [0.1, -0.07, 0.3]) <= K * se)
+    assert np.all(np.abs(c.std(axis=0) / np.sqrt(0.06 ** 2 + step ** 2 / 12) - 1) < 0.1)
+    with pytest.raises(ConfigError, match="transfer_forward"):
+        T.ttv1(1.0, cv.Ideal(), transfer_forward="aihwkit")
+
+
+def test_ttv1_scales_the_fast_rate_by_default_as_aihwkit():
+    """TransferCompound's scale_fast_lr = True: a step with optimizer lr 0.5 writes −fast_lr·0.5·d xᵀ onto A."""
+    alg = T.ttv1(0.1, cv.Ideal())
+    s = alg.step(alg.init(np.zeros((1, 2, 1))), np.ones((1, 1, 1)), np.full((1, 1, 2), 2.0), None, lr=0.5)
+    np.testing.assert_allclose(s.a[0, :, 0], -0.1 * 0.5 * 2.0, rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["ttv1", "c-ttv2", "agad"])
+def test_transfer_algorithms_run_on_a_realised_reference_device(name):
+    """aihwkit's SoftBoundsReference (realised, its own δ and c2c noise) on both arrays, pulse trains and a noisy
+    transfer read: the C pulses come in whole steps of the device's δ."""
+    rng = np.random.default_rng(5)
+    dev = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, dw_min_std=0.1).realize((2, 2, 4), rng)
+    fast = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0).realize((2, 2, 4), rng)
+    mode = TileWrite(update=UpdateParameters(desired_bl=1, update_bl_management=False, update_management=False))
+    kw = dict(mode=mode, mode_fast=TileWrite(), device_fast=fast, transfer_forward=AIHWKIT_TRANSFER_FORWARD)
+    alg = {"ttv1": lambda: T.ttv1(0.5, dev, **{**kw, "mode": TileWrite()}),
+           "c-ttv2": lambda: T.chopped_ttv2(0.5, dev, **kw),
+           "agad": lambda: T.agad(0.5, dev, **kw)}[name]()
+    w_t = np.random.default_rng(7).uniform(-0.5, 0.5, (2, 2, 4))
+    s = lsq_run(alg, w_t, 200, seed=6)
+    assert np.all(np.isfinite(alg.query(s)))
+    if name != "ttv1":
+        assert s.pulses.sum() > 0
+
+
+def test_ttv1_tile_write_is_two_tiles_driven_by_hand():
+    """TT-v1 in TileWrite mode with an exact read = aihwkit's TransferCompound written out with two AnalogTiles:
+    A.update(x, d, fast_lr·lr), then C.update(e_j, −A[:, j], transfer_lr·lr) for every column j (bit for bit)."""
+    rng = np.random.default_rng(8)
+    shape = (2, 3, 4)
+    dev_c = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, up_down=0.2).realize(shape, rng)
+    dev_a = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, up_down=0.2).realize(shape, rng)
+    up_a, up_c = UpdateParameters(desired_bl=8), UpdateParameters(desired_bl=31)
+    alg = T.ttv1(0.8, dev_c, device_fast=dev_a, mode=TileWrite(update=up_c), mode_fast=TileWrite(update=up_a),
+                 n_reads=None, gamma=0.4)
+    g1, g2 = np.random.default_rng(9), np.random.default_rng(9)
+    c = AnalogTile(dev_c, shape, update=up_c, rng=g2, w0=0.5)
+    a = AnalogTile(dev_a, shape, update=up_a, rng=g2, w0=0.0)
+    s = alg.init(np.full(shape, 0.5))
+    e = np.broadcast_to(np.eye(4), (2, 4, 4)).copy()
+    for _ in range(4):
+        x, d = rng.standard_normal((2, 5, 4)), 0.2 * rng.standard_normal((2, 5, 3))
+        s = alg.step(s, x, d, g1, lr=0.5)
+        a.update(x, d, 0.8 * 0.5)
+        c.update(e, -a.weights.transpose(0, 2, 1), 0.5)
+        np.testing.assert_array_equal(s.a, a.weights)
+        np.testing.assert_array_equal(s.w, c.weights)
+        np.testing.assert_array_equal(alg.query(s), c.weights + 0.4 * a.weights)

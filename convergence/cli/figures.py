@@ -5,6 +5,8 @@
 (from the repository root), caches their data under ``data/cache/``, writes
 ``<out>/figures/<NAME>.png|pdf`` and the report ``<out>/REPORT.md`` + ``<out>/report.html``; with NAMEs
 it updates those figures' entries in the report and keeps the others.
+All recipes share one pool of workers (``--jobs`` local processes or the dask cluster); ``--dry-run``
+prints what would be computed with each recipe's estimated CPU time and memory (docs/scale.md).
 Exit code 0 when every figure was produced or skipped for lack of data, 1 when a recipe failed, 2 on bad input.
 
 ``convergence demo bias [--tau T --sigma S --lr A --out FILE]`` draws the Analog-SGD bias figure
@@ -53,7 +55,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-errata", action="store_true", help="leave the errata section out of the report")
     p.add_argument("--list", action="store_true", help="list the recipes (NAME, file, paper, title) and exit")
     p.add_argument("--dry-run", action="store_true",
-                   help="say which figures are cached and which would be computed, then exit")
+                   help="say which figures are cached and which would be computed, with each recipe's estimated "
+                        "CPU time and memory (from the costs recorded by earlier runs), then exit")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal)")
 
@@ -110,7 +113,10 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
     recipes = select(discover(root), args.names)
     if not args.list:
         recipes = recipes_for_scale(recipes, args.scale, named=bool(args.names))
+    from convergence.experiments.costs import estimate
+
     cache = Cache(cache_dir)
+    cpu_total, mem_max, unknown = 0.0, 0.0, 0
     for r in recipes:
         if args.list:
             print(f"{r.name:<28} {r.path.name:<32} {r.paper:<24} {r.title}")
@@ -118,8 +124,25 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
             key, state = cache_status(r, args.scale, cache)
             todo = "up to date" if state == "cached" and not args.force else \
                 f"would compute ({'--force' if args.force else state})"
-            print(f"{r.name:<28} {args.scale:<8} {key[:16]}  {todo}")
+            est = estimate(r, args.scale, cache)
+            if est.cpu_hours == est.cpu_hours:   # not NaN
+                cpu_total += est.cpu_hours
+                mem_max = max(mem_max, est.peak_gb)
+                cost = f"~{_hours(est.cpu_hours)} CPU, ~{est.peak_gb:.2g} GB ({est.basis})"
+            else:
+                unknown += 1
+                cost = est.basis
+            print(f"{r.name:<28} {args.scale:<8} {key[:16]}  {todo:<28} {cost}")
+    if not args.list:
+        print(f"total: ~{_hours(cpu_total)} CPU (~{cpu_total:.3g} CPU-hours), largest worker ~{mem_max:.2g} GB"
+              + (f"; {unknown} recipe(s) not measured" if unknown else ""))
     return 0
+
+
+def _hours(h: float) -> str:
+    """CPU time for people: seconds, minutes or hours."""
+    s = 3600.0 * h
+    return f"{s:.2g} s" if s < 10 else f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{h:.1f} h"
 
 
 def _run_figures(args: argparse.Namespace) -> int:

@@ -290,7 +290,7 @@ def cmd_device(args: argparse.Namespace) -> int:
 
 def describe_device(dev: Device) -> dict[str, Any]:
     lo, hi = dev.bounds
-    sym = dev.symmetric_point
+    sym = dev.symmetric_point + 0.0   # + 0.0 turns a -0.0 into 0.0 (no "symmetric point -0")
     return {"device": dev.as_dict(), "w_min": lo, "w_max": hi, "symmetric_point": sym,
             "F_at_sym": float(dev.F(sym)) if math.isfinite(sym) else math.nan}
 

@@ -26,6 +26,7 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -205,6 +206,20 @@ class Cache:
                         p.unlink()
                         removed.append(p)
         return removed
+
+    def recorded_seconds(self, name: str, scale: str) -> float:
+        """The compute time the newest entry of ``name`` at ``scale`` recorded (NaN when there is none)."""
+        best, when = math.nan, ""
+        for side in self.folder.glob(f"{name}-*.json"):
+            try:
+                meta = json.loads(side.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(meta, dict) and meta.get("name") == name and meta.get("scale") == scale:
+                t = meta.get("compute_seconds")
+                if isinstance(t, (int, float)) and str(meta.get("created", "")) >= when:
+                    best, when = float(t), str(meta.get("created", ""))
+        return best
 
     def discard(self, name: str, key: str) -> None:
         for p in self.paths(name, key):

@@ -356,11 +356,13 @@ def plot_accuracy_curves(data: dict[str, np.ndarray], labels: Callable[[str], li
     ``acc_cnn`` of shape (settings, repeats, epochs)); Analog SGD dashed with squares, TT solid with
     circles, one colour per τ; ``labels(arch)`` / ``title(arch)`` name the lines and the panel."""
     import matplotlib.pyplot as plt
-    from convergence.experiments.plotting import paper_style
+    from convergence.experiments import plotting as P
 
     archs = [a for a in ("fcn", "cnn") if f"acc_{a}" in data]
-    with paper_style():
-        fig, axes = plt.subplots(1, len(archs), figsize=(5.2 * len(archs), 3.6), squeeze=False)
+    with P.paper_style():
+        fig, axes = plt.subplots(1, len(archs), figsize=P.figure_size("full" if len(archs) > 1 else "half",
+                                                                      0.5 if len(archs) > 1 else 1.2),
+                                 squeeze=False)
         for ax, arch in zip(axes[0], archs):
             acc = 100 * data[f"acc_{arch}"]
             ep = np.arange(1, acc.shape[-1] + 1)
@@ -371,6 +373,11 @@ def plot_accuracy_curves(data: dict[str, np.ndarray], labels: Callable[[str], li
             ax.set_xlabel("epoch")
             ax.set_ylabel("test accuracy (%)")
             ax.set_title(title(arch))
-            ax.legend(fontsize=7)
-        fig.tight_layout()
+            if acc.shape[-1] > 1:
+                ax.set_xticks(ep if acc.shape[-1] <= 10 else ep[::max(1, acc.shape[-1] // 8)])
+            else:
+                ax.set_xticks(ep)
+            P.legend_outside(ax, "below", ncols=2)   # per panel: the τ values differ between architectures
+        if len(archs) > 1:
+            P.label_panels(axes[0])
     return fig

@@ -32,7 +32,8 @@ from convergence.nn.data import DataUnavailable
 from convergence.theory.verdicts import Claim, Verdict, as_claim
 from convergence.experiments.cache import (Cache, CacheEntryError, _atomic_write, _canonical_json, _check_arrays,
                                            cache_key, code_version)
-from convergence.experiments.parallel import _validate_settings, parallel_settings
+from convergence.experiments.parallel import (Meter, TaskPool, _peak_rss_bytes, _reset_peak_rss, _validate_settings,
+                                              parallel_settings)
 from convergence.experiments.recipes import (OPTIONAL_SCALES, SCALES, Recipe, discover, find_repo_root,
                                              normalise_claims, recipes_for_scale, select)
 
@@ -120,12 +121,43 @@ def cache_status(recipe: Recipe, scale: str, cache: Cache) -> tuple[str, str]:
 
 def run_recipe(recipe: Recipe, scale: str, *, cache: Cache, out_dir: str | os.PathLike[str],
                force: bool = False, jobs: int = 1, backend: str = "joblib", scheduler: str | None = None,
-               progress: bool | None = None, log: Callable[[str], None] | None = None) -> FigureResult:
-    """Compute (or load), plot and collect claims for one recipe; errors are caught into the result."""
+               progress: bool | None = None, log: Callable[[str], None] | None = None,
+               pool: TaskPool | None = None) -> FigureResult:
+    """Compute (or load), plot and collect claims for one recipe; errors are caught into the result.
+
+    With ``pool`` (the run's shared :class:`~convergence.experiments.parallel.TaskPool`) the recipe's
+    sweeps submit their tasks there."""
+    res, data = _obtain(recipe, scale, cache=cache, force=force, jobs=jobs, backend=backend, scheduler=scheduler,
+                        progress=progress, log=log, pool=pool)
+    return _finish(recipe, res, data, out_dir, force=force, log=log)
+
+
+def _guard(res: FigureResult, recipe: Recipe, log: Callable[[str], None], step: Callable[[], Any]) -> Any:
+    """``step()``, with a missing data set or any error caught into ``res`` (one broken recipe must not stop
+    the others); None when it failed."""
+    try:
+        return step()
+    except DataUnavailable as exc:   # a data set is missing: the report says how to get it, the rest runs
+        res.status = "skipped"
+        res.error = f"data unavailable: {exc}"
+        log(f"{recipe.name}: skipped, data unavailable (the report says how to get it)")
+    except Exception as exc:  # noqa: BLE001 - one broken recipe must not stop the others
+        res.status = "error"
+        res.error = f"{type(exc).__name__}: {exc}"
+        log(f"{recipe.name}: ERROR {res.error}\n{traceback.format_exc(limit=6)}")
+    return None
+
+
+def _obtain(recipe: Recipe, scale: str, *, cache: Cache, force: bool, jobs: int, backend: str,
+            scheduler: str | None, progress: bool | None, log: Callable[[str], None] | None,
+            pool: TaskPool | None) -> tuple[FigureResult, dict[str, np.ndarray] | None]:
+    """The recipe's data from the cache or from ``compute`` (stored); thread-safe, so the runner can obtain
+    several recipes at once. Returns the result row and the data (None after an error)."""
     log = log or (lambda s: None)
     res = FigureResult(recipe.name, recipe.title, recipe.paper, recipe.stem, scale, recipe.seed,
                        docstring=recipe.docstring)
-    try:
+
+    def step() -> dict[str, np.ndarray]:
         cfg = recipe.config(scale)
         res.config = cfg
         key = cache_key(recipe.name, cfg, recipe.seed, code_version(), recipe.source_sha256)
@@ -150,27 +182,40 @@ def run_recipe(recipe: Recipe, scale: str, *, cache: Cache, out_dir: str | os.Pa
                 res.cache_note = "not in cache"
         if data is None:
             seed = np.random.SeedSequence(recipe.seed)
-            t0 = time.perf_counter()
-            with parallel_settings(jobs, backend, scheduler, progress=progress, label=recipe.name):
+            if pool is None:
+                _reset_peak_rss()   # serial: this process's peak is the recipe's
+            t0, c0, meter = time.perf_counter(), time.thread_time(), Meter()
+            with parallel_settings(jobs, backend, scheduler, progress=progress, label=recipe.name, pool=pool,
+                                   meter=meter):
                 data = _check_arrays(recipe.module.compute(cfg, seed), recipe.name)
             res.compute_seconds = res.cached_compute_seconds = time.perf_counter() - t0
+            # the cost model of `figures --dry-run`: CPU of this thread plus the pool's tasks, and the peak memory
+            # of a worker during one task (without tasks: this process's peak, an upper bound when concurrent)
+            cost = {"cpu_seconds": time.thread_time() - c0 + meter.cpu_seconds, "tasks": meter.tasks,
+                    "peak_rss_bytes": meter.peak_rss_bytes if meter.tasks else _peak_rss_bytes()}
             cache.store(recipe.name, key, data, {
                 "scale": scale, "config": cfg, "seed": {"entropy": recipe.seed, "spawn_key": []},
                 "versions": versions(), "source_sha256": recipe.source_sha256, "recipe": recipe.path.name,
-                "compute_seconds": res.compute_seconds, "jobs": jobs, "backend": backend,
+                "compute_seconds": res.compute_seconds, **cost, "jobs": jobs, "backend": backend,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
             cache.prune(recipe.name, scale, key)
+        return data
+
+    return res, _guard(res, recipe, log, step)
+
+
+def _finish(recipe: Recipe, res: FigureResult, data: dict[str, np.ndarray] | None, out_dir: str | os.PathLike[str],
+            *, force: bool, log: Callable[[str], None] | None) -> FigureResult:
+    """Claims and plot of obtained data (main thread only: pyplot is not thread-safe)."""
+    if data is None:
+        return res
+
+    def step() -> None:
         if hasattr(recipe.module, "claims"):
-            res.claims = normalise_claims(recipe.module.claims(data, cfg), recipe)
-        _plot(recipe, data, cfg, res, Path(out_dir), force=force)
-    except DataUnavailable as exc:   # a data set is missing: the report says how to get it, the rest runs
-        res.status = "skipped"
-        res.error = f"data unavailable: {exc}"
-        log(f"{recipe.name}: skipped, data unavailable (the report says how to get it)")
-    except Exception as exc:  # noqa: BLE001 - one broken recipe must not stop the others
-        res.status = "error"
-        res.error = f"{type(exc).__name__}: {exc}"
-        log(f"{recipe.name}: ERROR {res.error}\n{traceback.format_exc(limit=6)}")
+            res.claims = normalise_claims(recipe.module.claims(data, res.config), recipe)
+        _plot(recipe, data, res.config, res, Path(out_dir), force=force)
+
+    _guard(res, recipe, log or (lambda s: None), step)
     return res
 
 
@@ -240,11 +285,57 @@ def _log_result(log: Callable[[str], None] | None, res: FigureResult) -> None:
         f"{verdicts.count(Verdict.INCONCLUSIVE)} inconclusive at this scale)")
 
 
+def _longest_first(recipes: Sequence[Recipe], scale: str, cache: Cache) -> list[Recipe]:
+    """The recipes by the compute time their last cached run at ``scale`` recorded, longest first (unknown
+    first of all): submitting the long sweeps first keeps them off the end of the run."""
+    def last(r: Recipe) -> float:
+        t = cache.recorded_seconds(r.name, scale)
+        return math.inf if math.isnan(t) else t
+
+    return sorted(recipes, key=last, reverse=True)   # stable: file order among equals
+
+
+def _run_concurrently(recipes: Sequence[Recipe], scale: str, out: Path, common: dict[str, Any]) -> list[FigureResult]:
+    """One task graph for the run: every recipe's ``compute`` runs in its own driver thread and all their
+    sweeps submit to one :class:`~convergence.experiments.parallel.TaskPool`; claims and plots follow in the
+    main thread as each recipe's data arrives. Returns the results in ``recipes`` order."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    log = common["log"]
+    order = _longest_first(recipes, scale, common["cache"])
+    code_version()   # computed once, before the threads
+    done: dict[str, FigureResult] = {}
+    pool = TaskPool(common["jobs"], common["backend"], common["scheduler"])
+    drivers = ThreadPoolExecutor(max_workers=max(1, len(order)), thread_name_prefix="recipe")
+    try:
+        if log is not None:
+            where = "the dask cluster" if common["backend"] == "dask" else f"{common['jobs']} worker processes"
+            log(f"computing {len(order)} recipe(s) concurrently on {where}")
+        futures = {drivers.submit(_obtain, r, scale, pool=pool, **common): r for r in order}
+        for i, fut in enumerate(as_completed(futures), 1):
+            r = futures[fut]
+            res, data = fut.result()
+            if log is not None:
+                log(f"[{i}/{len(order)}] {r.name} ({r.path.name})")
+            done[r.name] = _finish(r, res, data, out, force=common["force"], log=log)
+            _log_result(log, done[r.name])
+    except BaseException:   # Ctrl-C or a failing log: stop the workers instead of finishing every recipe
+        pool.close(cancel=True)
+        drivers.shutdown(wait=False, cancel_futures=True)
+        raise
+    drivers.shutdown()
+    pool.close()
+    return [done[r.name] for r in recipes]
+
+
 def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str | os.PathLike[str] | None = None,
                 out_dir: str | os.PathLike[str] = "build", cache_dir: str | os.PathLike[str] | None = None,
                 force: bool = False, jobs: int = 1, backend: str = "joblib", scheduler: str | None = None,
                 progress: bool | None = None, log: Callable[[str], None] | None = None) -> list[FigureResult]:
-    """Run the selected recipes (all when ``names`` is empty) in file order; returns their results."""
+    """Run the selected recipes (all when ``names`` is empty); returns their results in file order.
+
+    With one local job they run one after the other; otherwise concurrently on one shared task pool
+    (:func:`_run_concurrently`), with results bit-identical to the serial run."""
     if scale not in SCALES + OPTIONAL_SCALES:
         raise ConfigError(f"scale must be one of {', '.join(SCALES + OPTIONAL_SCALES)} (got {scale!r})")
     _validate_settings(jobs, backend, scheduler)
@@ -258,18 +349,18 @@ def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str 
     out = Path(out_dir)
     if not out.is_absolute():
         out = root_p / out
-    results = []
-    # one connection per run (a bad dask address fails here, once, with exit code 2)
-    session = parallel_settings(jobs, backend, scheduler, progress=progress) if backend == "dask" \
-        else contextlib.nullcontext()
-    with session:
+    results: list[FigureResult] = []
+    common = dict(cache=cache, force=force, jobs=jobs, backend=backend, scheduler=scheduler, progress=progress,
+                  log=log)
+    if backend == "joblib" and jobs == 1:
         for i, r in enumerate(recipes, 1):
             if log is not None:
                 log(f"[{i}/{len(recipes)}] {r.name} ({r.path.name}) ...")
-            res = run_recipe(r, scale, cache=cache, out_dir=out, force=force, jobs=jobs, backend=backend,
-                             scheduler=scheduler, progress=progress, log=log)
+            res = run_recipe(r, scale, out_dir=out, **common)
             results.append(res)
             _log_result(log, res)
+    else:
+        results = _run_concurrently(recipes, scale, out, common)
     for stem in bad:
         if log is not None:
             log(f"{stem}: ERROR {broken[stem]}")

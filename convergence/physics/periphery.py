@@ -8,14 +8,23 @@ roles of the sizes swapped) follows aihwkit's ``ForwardBackwardPassIOManaged``
    or 1 (``none``); a zero input gives a zero output;
 2. bound management round ``r = 0, 1, …`` with reduction ``β = 2^r`` (``iterative``) or 1;
    the input is scaled by ``1/(s_nm β)``;
-3. DAC: ``x̃ = clip(Q(x/(s_nm β), inp_res), ±inp_bound) + inp_noise·ξ``
-   with ``Q(v, r) = r·round(v/r)`` (stochastic rounding if ``inp_sto_round``);
+3. DAC: ``x̃ = clip(Q(x/(s_nm β), Δ_in), ±inp_bound) + inp_noise·ξ``
+   with ``Q(v, r) = r·round(v/r)`` (stochastic rounding if ``inp_sto_round``) and the step
+   ``Δ_in = inp_res·2·inp_bound`` (see below);
 4. crossbar: ``ỹ = W x̃ + w_noise·‖x̃‖₂·ξ`` (``w_noise_type = ADDITIVE_CONSTANT``: fresh
    weight noise of std ``w_noise`` on every element, summed analytically);
-5. ADC: ``ŷ = clip(Q(ỹ + out_noise·ξ, out_res), ±out_bound)``; with bound management the
-   round is repeated with ``β ← 2β`` for samples where ``|ỹ| > out_bound`` until none
-   saturate, or ``β > max_bm_factor``, or (``inp_res > 0`` and ``β > max_bm_res/inp_res``);
+5. ADC: ``ŷ = clip(Q(ỹ + out_noise·ξ, Δ_out), ±out_bound)``, ``Δ_out = out_res·2·out_bound``;
+   with bound management the round is repeated with ``β ← 2β`` for samples where
+   ``|ỹ| > out_bound`` until none saturate, or ``β > max_bm_factor``, or (``inp_res > 0`` and
+   ``β > max_bm_res/Δ_in``);
 6. ``y = s_nm β ŷ``.
+
+Resolutions are aihwkit's: ``inp_res``/``out_res`` are fractions of the full range
+``[−bound, bound]`` (a value ``r > 1`` is read as ``1/r``, i.e. ``r`` steps over the range), so
+the quantisation step is ``Δ = res·2·bound``. Examples: ``inp_res = 1/126`` with
+``inp_bound = 1`` is a 7-bit DAC of step 2/126 ≈ 0.0159; ``out_res = 1/510`` with
+``out_bound = 12`` (aihwkit's default transfer read) is an ADC of step 24/510 ≈ 0.047.
+A resolution therefore needs a finite bound.
 
 Every non-ideality is **off by default** (our ``IOParameters()`` is a perfect MVM;
 aihwkit's defaults are not). Backward passes never use bound management (aihwkit
@@ -41,7 +50,7 @@ from convergence._validate import ConfigError, non_negative, positive, positive_
 
 Array = NDArray[np.float64]
 
-__all__ = ["IOParameters", "PERFECT", "mvm", "forward", "backward", "discretize"]
+__all__ = ["IOParameters", "PERFECT", "AIHWKIT_TRANSFER_FORWARD", "mvm", "forward", "backward", "discretize"]
 
 NOISE_MANAGEMENT = ("none", "abs_max")
 BOUND_MANAGEMENT = ("none", "iterative")
@@ -58,10 +67,13 @@ class IOParameters:
     out_noise: float = 0.0
     """Std of additive output noise before the ADC (aihwkit ``out_noise``)."""
     inp_res: float = 0.0
-    """DAC resolution, a step in normalised input units (aihwkit ``inp_res``; 0 = continuous; a value > 1 means
-    1/value, e.g. 254 ≈ 8 bit)."""
+    """DAC resolution as a fraction of the input range ``2·inp_bound`` (aihwkit ``inp_res``): the step is
+    ``Δ_in = inp_res·2·inp_bound`` (:attr:`inp_step`); 0 = continuous; a value r > 1 is read as 1/r (r steps over
+    the range, e.g. 1/126 or 126: a 7-bit DAC with 127 levels); needs a finite ``inp_bound``."""
     out_res: float = 0.0
-    """ADC resolution (aihwkit ``out_res``; same convention as ``inp_res``)."""
+    """ADC resolution as a fraction of the output range ``2·out_bound`` (aihwkit ``out_res``): the step is
+    ``Δ_out = out_res·2·out_bound`` (:attr:`out_step`), e.g. 1/510 with out_bound 12 gives 24/510 ≈ 0.047 (a 9-bit
+    ADC); same conventions as ``inp_res``; needs a finite ``out_bound``."""
     inp_bound: float = math.inf
     """Input clip ±inp_bound (aihwkit ``inp_bound``; inf = off)."""
     out_bound: float = math.inf
@@ -79,7 +91,7 @@ class IOParameters:
     max_bm_factor: int = 1000
     """Largest bound-management reduction (aihwkit ``max_bm_factor``, default 1000)."""
     max_bm_res: float = 0.25
-    """Stop when the reduction exceeds max_bm_res/inp_res (aihwkit ``max_bm_res``, default 0.25)."""
+    """Stop when the reduction exceeds max_bm_res/Δ_in, Δ_in the DAC step (aihwkit ``max_bm_res``, default 0.25)."""
 
     def __post_init__(self) -> None:
         for name in ("w_noise", "inp_noise", "out_noise", "inp_res", "out_res", "nm_thres"):
@@ -90,6 +102,9 @@ class IOParameters:
                 object.__setattr__(self, name, 1.0 / v)
         for name in ("inp_bound", "out_bound"):
             object.__setattr__(self, name, positive(name, getattr(self, name), allow_inf=True))
+        for res, bound in (("inp_res", "inp_bound"), ("out_res", "out_bound")):
+            if getattr(self, res) > 0 and not math.isfinite(getattr(self, bound)):
+                raise ConfigError(f"{res} > 0 needs a finite {bound} (the step is {res}·2·{bound})")
         if self.noise_management not in NOISE_MANAGEMENT:
             raise ConfigError(f"noise_management must be one of {', '.join(NOISE_MANAGEMENT)} "
                               f"(got {self.noise_management!r})")
@@ -111,11 +126,27 @@ class IOParameters:
                 and self.out_res == 0 and math.isinf(self.inp_bound) and math.isinf(self.out_bound)
                 and self.noise_management == "none" and self.bound_management == "none")
 
+    @property
+    def inp_step(self) -> float:
+        """DAC step ``Δ_in = inp_res·2·inp_bound`` in input units (0 = continuous)."""
+        return self.inp_res * 2.0 * self.inp_bound if self.inp_res > 0 else 0.0
+
+    @property
+    def out_step(self) -> float:
+        """ADC step ``Δ_out = out_res·2·out_bound`` in output units (0 = continuous)."""
+        return self.out_res * 2.0 * self.out_bound if self.out_res > 0 else 0.0
+
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 PERFECT = IOParameters()
+
+AIHWKIT_TRANSFER_FORWARD = IOParameters(inp_res=1 / 126, inp_bound=1.0, out_res=1 / 510, out_bound=12.0,
+                                        out_noise=0.06)
+"""The read of a transfer compound's fast array by default in aihwkit: its ``IOParameters()`` defaults (7-bit DAC
+on ±1, 9-bit ADC on ±12, i.e. steps 2/126 and 24/510, output noise 0.06, no weight noise) with noise and bound
+management off, as ``TransferCompound`` sets them for ``transfer_forward``."""
 
 
 def discretize(v: Array, res: float, sto_round: bool = False, rng: Any = None) -> Array:
@@ -155,7 +186,7 @@ def _clip(v: Array, bound: float) -> Array:
 
 def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: bool) -> tuple[Array, Array | None]:
     """One DAC → crossbar → ADC pass for already scaled inputs; returns (output, saturated samples or None)."""
-    x = discretize(x, io.inp_res, io.inp_sto_round, rng)
+    x = discretize(x, io.inp_step, io.inp_sto_round, rng)
     sq = None
     if io.w_noise and not io.inp_noise:
         # ‖x‖₂ ≤ inp_bound everywhere implies no element exceeds the bound: skip the clip test
@@ -174,7 +205,7 @@ def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: boo
         y += io.w_noise * np.sqrt(sq)[..., None] * rng.standard_normal(y.shape)
     if io.out_noise:
         y += io.out_noise * rng.standard_normal(y.shape)
-    y = discretize(y, io.out_res, io.out_sto_round, rng)
+    y = discretize(y, io.out_step, io.out_sto_round, rng)
     saturated = None
     if math.isfinite(io.out_bound):
         if io.bound_management != "none" and not transposed:
@@ -223,7 +254,7 @@ def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, tran
     if bm:
         limit = io.max_bm_factor
         if io.inp_res > 0:
-            limit = min(limit, io.max_bm_res / io.inp_res)
+            limit = min(limit, io.max_bm_res / io.inp_step)
         todo = sat
         reduction = 1.0
         while np.any(todo) and reduction <= limit:

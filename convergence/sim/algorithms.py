@@ -24,12 +24,12 @@ from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, hyperparameter, non_negative, positive_int
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
-from convergence.physics.pulses import EXPECTED, UpdateMode, analog_update, check_mode
+from convergence.physics.pulses import EXPECTED, Pulsed, UpdateMode, analog_update, check_mode, pulse_counts
 
 Array = NDArray[np.float64]
 
 __all__ = ["Algorithm", "SGDState", "TikiTakaState", "DigitalSGDConfig", "AnalogSGDConfig", "TikiTakaConfig",
-           "digital_sgd", "analog_sgd", "tiki_taka", "ALGORITHMS"]
+           "digital_sgd", "analog_sgd", "tiki_taka", "ALGORITHMS", "sgd_write", "transfer_read", "transfer_write"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,6 +241,40 @@ class TikiTakaConfig(TwoArrayConfig):
                 "mode": self.mode.as_dict(), "mode_fast": self.fast_mode.as_dict()}
 
 
+# -- the writes of Analog SGD and Tiki-Taka, shared by the vector and the tile algorithms -----------------------
+
+def sgd_write(w: Array, grad: Array, rate: Any, device: AnyDevice, mode: UpdateMode, rng: Any = None,
+              kernel: Any = None, scratch: bool = False) -> Array:
+    r"""The Analog SGD write ``W ← U_q(W, −rate·grad)`` (P1 eq 3, P2 eq 2), the one implementation.
+
+    The vector algorithms pass the gradient sample ``g``; the tile algorithms
+    (:mod:`convergence.tile.transfer_family`) the batch gradient ``Σ_b d_b x_bᵀ`` (net form). ``kernel``
+    (a :class:`~convergence.physics.pulses.PulseMap` of ``device`` in a Pulsed ``mode``) is its cached form.
+    ``scratch``: ``grad`` is the caller's temporary and is overwritten (one allocation less).
+    """
+    g = np.multiply(grad, -rate, out=grad) if scratch else np.multiply(-rate, grad)
+    if kernel is not None and isinstance(mode, Pulsed):
+        return kernel.signed(w, pulse_counts(g, mode, rng), g >= 0, rng)
+    return analog_update(w, g, device, mode, rng)
+
+
+def transfer_read(p: Array, sigma: float, rng: Any, normal: Any = None) -> Array:
+    """The transfer read of the fast array, ``P + σ ξ`` (``σ`` = read noise; ``normal(rng, shape, dtype)`` draws ξ,
+    default ``rng.standard_normal``); P itself when σ = 0."""
+    if not sigma:
+        return p
+    if rng is None:
+        raise ConfigError("noisy transfer reads need an rng")
+    xi = rng.standard_normal(p.shape) if normal is None else normal(rng, p.shape, p.dtype)
+    return p + sigma * xi
+
+
+def transfer_write(w: Array, read: Array, rate: Any, device: AnyDevice, mode: UpdateMode, rng: Any = None) -> Array:
+    r"""The Tiki-Taka transfer ``W ← U_q(W, +rate·read)`` (P1 §4, P2 eq 11), the one implementation (vector
+    algorithm: the whole of P; tile algorithms: the read columns)."""
+    return analog_update(w, rate * read, device, mode, rng)
+
+
 def digital_sgd(lr: Any) -> Algorithm:
     r"""Digital SGD, W ← W − α g (P1 eq 2).
 
@@ -265,7 +299,7 @@ def analog_sgd(lr: Any, device: AnyDevice, *, mode: UpdateMode = EXPECTED) -> Al
     .. math:: W_{k+1} = W_k - \alpha g_k \odot F(W_k) - \alpha |g_k| \odot G(W_k)
 
     The rank-1 case of :func:`convergence.tile.transfer_family.analog_sgd_tile` (a (d, 1) tile fed
-    ``x = 1``, ``d = g``; a test checks they agree bit for bit).
+    ``x = 1``, ``d = g``): both write through :func:`sgd_write`, so they agree bit for bit (a test checks it).
 
     Args:
         lr: step size α (scalar or per-trial array).
@@ -279,7 +313,7 @@ def analog_sgd(lr: Any, device: AnyDevice, *, mode: UpdateMode = EXPECTED) -> Al
         return SGDState(_as_weights(w0, lr=lr), 0)
 
     def step(state: SGDState, g: Array, rng: Any = None) -> SGDState:
-        return SGDState(analog_update(state.w, -lr * g, device, mode, rng), state.k + 1)
+        return SGDState(sgd_write(state.w, g, lr, device, mode, rng), state.k + 1)
 
     return Algorithm("analog-sgd", init, lambda s: s.w, step, lambda s: [("w", s.w, device)], cfg)
 
@@ -299,7 +333,9 @@ def tiki_taka(lr_fast: Any, lr_transfer: Any, device: AnyDevice, *, device_fast:
     (optionally noisy) transfer read. P stores the *negative* gradient direction
     (P2's convention; P1 writes P for +gradient and W ← W − αP, which is the same
     algorithm with P negated on a device with q+(w) = q-(−w)). The rank-1 case of
-    :func:`convergence.tile.transfer_family.ttv1` (a (d, 1) tile; a test checks they agree bit for bit).
+    :func:`convergence.tile.transfer_family.ttv1` (a (d, 1) tile, one column read per transfer): both write
+    through :func:`sgd_write`, :func:`transfer_read` and :func:`transfer_write` (a test checks they agree bit
+    for bit).
 
     Args:
         lr_fast: β, step size of the gradient update on P.
@@ -325,16 +361,11 @@ def tiki_taka(lr_fast: Any, lr_transfer: Any, device: AnyDevice, *, device_fast:
         return state.w + gamma * state.p if has_gamma else state.w
 
     def step(state: TikiTakaState, g: Array, rng: Any = None) -> TikiTakaState:
-        p = analog_update(state.p, -lr_fast * g, device_fast, mode_fast, rng)
+        p = sgd_write(state.p, g, lr_fast, device_fast, mode_fast, rng)
         k = state.k + 1
         w = state.w
         if k % transfer_every == 0:
-            read = p
-            if read_noise:
-                if rng is None:
-                    raise ConfigError("noisy transfer reads need an rng")
-                read = p + read_noise * rng.standard_normal(p.shape)
-            w = analog_update(w, lr_transfer * read, device, mode, rng)
+            w = transfer_write(w, transfer_read(p, read_noise, rng), lr_transfer, device, mode, rng)
         return TikiTakaState(w, p, k)
 
     return Algorithm("tiki-taka", init, query, step, lambda s: [("w", s.w, device), ("p", s.p, device_fast)], cfg)

@@ -144,6 +144,30 @@ class LeastSquares(Objective):
         A = sigma_a * rng.standard_normal((n, d))
         x_true = x_scale * rng.standard_normal(d)
         b = A @ x_true + label_bias
+        self._derive(A, b, x_true)
+
+    @classmethod
+    def from_data(cls, A: Any, b: Any, *, bias: bool = False, loss: str = "mse") -> "LeastSquares":
+        """The problem of a user's data: features ``A`` (n, d) (without the bias column) and labels ``b`` (n,).
+
+        ``seed`` is −1 and ``x_true`` the least-squares solution of the features alone (the data's own truth is
+        unknown); everything else as for a drawn instance."""
+        A = np.asarray(A, dtype=float)
+        b = np.asarray(b, dtype=float).reshape(-1)
+        if A.ndim != 2 or b.shape != (A.shape[0],) or not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+            raise ConfigError(f"least-squares data must be finite A (n, d) and b (n,) (got {A.shape} and {b.shape})")
+        if loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)} (got {loss!r})")
+        obj = cls.__new__(cls)
+        for k, v in (("d", A.shape[1]), ("n", A.shape[0]), ("sigma_a", float(A.std())), ("x_scale", 0.0),
+                     ("label_bias", 0.0), ("bias", bool(bias)), ("loss", loss), ("seed", -1)):
+            object.__setattr__(obj, k, v)
+        obj._derive(A, b, np.linalg.lstsq(A, b, rcond=None)[0])
+        return obj
+
+    def _derive(self, A: Array, b: Array, x_true: Array) -> None:
+        """The derived quantities (Hessian, L, μ, w*, f*) of features ``A`` and labels ``b``."""
+        n, d = A.shape
         if self.bias:
             A = np.hstack([A, np.ones((n, 1))])
         c = {"mse": 1.0 / n, "half_mse": 0.5 / n, "sum": 0.5}[self.loss]

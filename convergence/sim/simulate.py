@@ -166,22 +166,90 @@ def _saturation_and_ratio(device: Any, a: Array) -> tuple[Array, Array]:
     For a scalar :class:`~convergence.physics.devices.Device` both maxima are attained at the row's
     largest or smallest element (saturation grows away from w⋄, and G/√F is increasing for
     every device of the toolkit: ``Device.monotone_ratio``, tested), so two reductions over
-    the weights replace several elementwise passes per step.
+    the weights replace several elementwise passes per step (:func:`_extremes_saturation_and_ratio`).
     """
+    if _monotone(device):
+        return _extremes_saturation_and_ratio(device, a.max(axis=1), a.min(axis=1))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if isinstance(device, Device) and device.monotone_ratio:
-            hi_w, lo_w = a.max(axis=1), a.min(axis=1)
-            sat = np.maximum(saturation(device, hi_w), saturation(device, lo_w))
-            r_hi, r_lo = device.ratio(hi_w), device.ratio(lo_w)
-            return sat, np.maximum(r_hi * r_hi, r_lo * r_lo)
         r = device.G(a) / np.sqrt(device.F(a))
         return np.max(saturation(device, a), axis=1), np.max(r * r, axis=1)
+
+
+def _monotone(device: Any) -> bool:
+    """A scalar device whose saturation and (G/√F)² peak at a row's largest or smallest weight."""
+    return isinstance(device, Device) and device.monotone_ratio
+
+
+def _extremes_saturation_and_ratio(device: Device, hi_w: Array, lo_w: Array) -> tuple[Array, Array]:
+    """:func:`_saturation_and_ratio` of a monotone scalar device from each row's largest and smallest weight
+    (elementwise, so any leading shape: one step's (trials,) or a block of steps' (steps, trials))."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        sat = np.maximum(saturation(device, hi_w), saturation(device, lo_w))
+        r_hi, r_lo = device.ratio(hi_w), device.ratio(lo_w)
+        return sat, np.maximum(r_hi * r_hi, r_lo * r_lo)
+
+
+class _RunningS:
+    """P1's S_K and P2's S_K^{ASGD} of one analog array, accumulated at every step in blocks of steps.
+
+    Each step stores only what the sums need (a monotone device: each row's largest and smallest weight;
+    otherwise the per-trial maxima); every ``block`` steps the elementwise terms are evaluated on the
+    whole block at once and added in step order (``np.add.accumulate``: the same sequence of additions
+    as one ``+=`` per step, so the sums are bit-identical to the step-by-step loop), and the recorded
+    steps of the block get their ``sat`` / ``s_k`` / ``s_k_generic`` values.
+    """
+
+    def __init__(self, device: Any, trials: int, block: int) -> None:
+        self.device, self.monotone = device, _monotone(device)
+        self.a = np.empty((block, trials))   # largest weight per row (monotone) or max saturation
+        self.b = np.empty((block, trials))   # smallest weight per row (monotone) or max (G/√F)²
+        self.s_sum = np.zeros(trials)
+        self.gen_sum = np.zeros(trials)
+        self.n = 0
+        self.rows: list[tuple[int, int, int]] = []   # (record row, step k, position in block)
+
+    def add(self, arr: Array) -> tuple[Array, Array] | None:
+        """Store step data; returns (row max, row min) of a monotone device (for the status check)."""
+        if self.monotone:
+            # the ufuncs' reduce directly (what arr.max / arr.min call, without their Python wrappers)
+            hi = np.maximum.reduce(arr, axis=1, out=self.a[self.n])
+            lo = np.minimum.reduce(arr, axis=1, out=self.b[self.n])
+            self.n += 1
+            return hi, lo
+        self.a[self.n], self.b[self.n] = _saturation_and_ratio(self.device, arr)
+        self.n += 1
+        return None
+
+    def full(self) -> bool:
+        return self.n == len(self.a)
+
+    def flush(self, sat_out: Array, s_out: Array, gen_out: Array) -> None:
+        """Evaluate the stored block, extend the running sums and fill the block's recorded rows."""
+        n = self.n
+        if n == 0:
+            return
+        if self.monotone:
+            sat, ratio_sq = _extremes_saturation_and_ratio(self.device, self.a[:n], self.b[:n])
+        else:
+            sat, ratio_sq = self.a[:n], self.b[:n]
+        s_run = np.add.accumulate(np.concatenate([self.s_sum[None], _p1_s(sat)]), axis=0)[1:]
+        g_run = np.add.accumulate(np.concatenate([self.gen_sum[None], ratio_sq]), axis=0)[1:]
+        for r, k, pos in self.rows:
+            sat_out[r] = sat[pos]
+            s_out[r] = s_run[pos] / (k + 1)
+            gen_out[r] = g_run[pos] / (k + 1)
+        self.s_sum, self.gen_sum = s_run[-1].copy(), g_run[-1].copy()
+        self.n, self.rows = 0, []
 
 
 def _p1_s(sat_max: Array) -> Array:
     s2 = sat_max * sat_max
     with np.errstate(divide="ignore"):
         return np.where(s2 < 1.0, s2 / (1.0 - s2), np.inf)
+
+
+#: steps per block of the running S_K sums (:class:`_RunningS`)
+_S_BLOCK = 256
 
 
 def recorded_steps(steps: int, record_every: int) -> int:
@@ -256,8 +324,7 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
     metrics = {name: np.empty((n_rec, trials)) for name in names}
     rec_steps = np.empty(n_rec, dtype=np.int64)
     w_hist = np.empty((n_rec, trials, d)) if record_w else None
-    s_sum = {a: np.zeros(trials) for a, _, _ in analog0}
-    s_gen_sum = {a: np.zeros(trials) for a, _, _ in analog0}
+    running = {a: _RunningS(dev, trials, min(steps, _S_BLOCK)) for a, _, dev in analog0}
     status = np.zeros(trials, dtype=np.int64)
     first_bad = np.full(trials, -1, dtype=np.int64)
     tail_g = np.zeros((trials, d))
@@ -270,33 +337,43 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
     grad_k: Array | None = None
     r = 0
 
+    def flush() -> None:
+        for a_name, acc in running.items():
+            acc.flush(metrics[f"sat_{a_name}"], metrics[f"s_k_{a_name}"], metrics[f"s_k_generic_{a_name}"])
+
+    clean = True   # every trial's status still ok (then the status check may take its shortcut)
+
     def observe(k: int, state: Any) -> None:
-        nonlocal r, n_tail, x_k, grad_k
+        nonlocal r, n_tail, x_k, grad_k, clean
         x = algorithm.query(state)
         analog = algorithm.analog(state)
         if k == steps:  # the final state after the last step also decides the status
+            flush()
             _update_status(status, first_bad, steps, x, analog)
             return
-        sat_max = {}
-        for a_name, arr, dev in analog:
-            sat_max[a_name], ratio_sq = _saturation_and_ratio(dev, arr)
-            s_sum[a_name] += _p1_s(sat_max[a_name])
-            s_gen_sum[a_name] += ratio_sq
+        recorded = k % record_every == 0 or k == last
+        extremes = []
+        for a_name, arr, _dev in analog:
+            acc = running[a_name]
+            if acc.full():
+                flush()
+            extremes.append(acc.add(arr))
+            if recorded:
+                acc.rows.append((r, k, acc.n - 1))
         grad = None
-        if k % record_every == 0 or k == last:
+        if recorded:
             grad = objective.grad(x)
             metrics["loss_gap"][r] = objective.value(x) - objective.f_star
             metrics["grad_norm_sq"][r] = np.einsum("td,td->t", grad, grad)
             diff = x - w_star
-            metrics["dist_sq"][r] = np.einsum("td,td->t", diff, diff)
-            for a_name, _arr, _dev in analog:
-                metrics[f"sat_{a_name}"][r] = sat_max[a_name]
-                metrics[f"s_k_{a_name}"][r] = s_sum[a_name] / (k + 1)
-                metrics[f"s_k_generic_{a_name}"][r] = s_gen_sum[a_name] / (k + 1)
+            dist = metrics["dist_sq"][r]
+            dist[...] = np.einsum("td,td->t", diff, diff)
             if w_hist is not None:
                 w_hist[r] = x
             rec_steps[r] = k
-            _update_status(status, first_bad, k, x, analog)
+            if not (clean and _all_fine(dist, analog, extremes)):
+                _update_status(status, first_bad, k, x, analog)
+                clean = not status.any()
             if k >= tail_start:
                 np.add(tail_g, grad, out=tail_g)
                 np.add(tail_w, x, out=tail_w)
@@ -311,6 +388,7 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
     t0 = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):
         state = driver.run(state, step, steps, observe=observe, progress=progress)
+    flush()
     seconds = time.perf_counter() - t0
     config = {"steps": steps, "trials": trials, "record_every": record_every, "tail": tail,
               "seed": _seed_repr(seed), "trial_block": trial_block, "first_trial": first_trial,
@@ -324,6 +402,25 @@ def _seed_repr(seed: Any) -> Any:
     if isinstance(seed, np.random.SeedSequence):
         return {"entropy": seed.entropy, "spawn_key": list(seed.spawn_key)}
     return int(seed)
+
+
+def _all_fine(dist_sq: Array, analog: Any, extremes: list[tuple[Array, Array] | None]) -> bool:
+    """True when :func:`_update_status` would change nothing for trials whose status is ok: every presented
+    weight finite (a finite sum of ‖x − W*‖² over trials implies it) and every analog array finite and inside
+    its scalar device's range (from each row's largest and smallest weight; NaN propagates through max, min
+    and sum). A cheap exact shortcut for the usual step; False sends the step through the full check."""
+    if not math.isfinite(float(np.add.reduce(dist_sq))):
+        return False
+    for (_, _, dev), ext in zip(analog, extremes):
+        if ext is None:
+            return False
+        lo, hi = dev.bounds
+        span = hi - lo
+        tol = 1e-9 * span if math.isfinite(span) else 0.0
+        w_lo, w_hi = float(np.minimum.reduce(ext[1])), float(np.maximum.reduce(ext[0]))
+        if not (math.isfinite(w_lo) and math.isfinite(w_hi) and w_lo >= lo - tol and w_hi <= hi + tol):
+            return False
+    return True
 
 
 def _update_status(status: Array, first_bad: Array, k: int, x: Array, analog: Any) -> None:

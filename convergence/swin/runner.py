@@ -86,9 +86,36 @@ def _tasks(cfg: dict[str, Any], synthetic: bool) -> tuple[S.Task, S.Task, dict[s
                         n_source_test=cfg["n_source_test"])
 
 
+def _pretrain_task(item: tuple[M.SwinConfig, S.Task, dict[str, Any]]) -> M.Params:
+    """The digital pretraining as one task (runs on a worker)."""
+    mcfg, src, pre = item
+    return S.pretrain(mcfg, src, **pre)
+
+
+def _finetune_task(shared: tuple[M.Params, M.SwinConfig, S.Task, S.FinetuneConfig],
+                   task: tuple[AnalogSpec | None, np.random.SeedSequence, M.Params | None]) -> dict[str, Any]:
+    """One fine-tune run (a task): the pretrained weights, model, target task and schedule are the map's
+    shared input; the task holds the device spec, the seed and, for a run from scratch, its own weights."""
+    params, mcfg, tgt, ft = shared
+    sp, ss, own = task
+    r = S.finetune(params if own is None else own, mcfg, tgt, sp, ft, ss)
+    return {k: v for k, v in r.items() if k != "state"}
+
+
+def _serial_map(fn: Callable[..., Any], tasks: list[Any], *, shared: Any = None, desc: str | None = None) -> list[Any]:
+    return [fn(shared, t) for t in tasks]
+
+
 def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: bool = False,
-              cache_root: str | None = None, progress: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
+              cache_root: str | None = None, progress: Callable[[str], None] | None = None,
+              pmap: Callable[..., list[Any]] | None = None) -> dict[str, np.ndarray]:
     """Run the study at one scale config; returns named arrays (see keys below).
+
+    The runs are independent tasks: the pretraining is one task (or the npz cache), then every distinct
+    fine-tune run (main comparison, runs from scratch, sweep points) is one task of a single map whose
+    shared input is the pretrained weights. ``pmap(fn, tasks, shared=x, desc=...)`` runs them (the figure
+    runner's :func:`~convergence.experiments.parallel.parallel_map`; default: one after the other);
+    results are the same either way.
 
     Keys: ``algorithms`` (names), ``main_acc`` (alg, seeds, epochs), ``main_ips`` (alg, seeds) images/s,
     ``source_acc`` (), ``scratch_acc`` (seeds, epochs) digital from random init (if ``scratch``),
@@ -100,7 +127,9 @@ def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: b
     mcfg = M.SwinConfig(**{**cfg["model"], "depths": tuple(cfg["model"]["depths"]),
                            "heads": tuple(cfg["model"]["heads"]), "n_classes": 5})
     data_id = f"{info['source']}|n={len(src.y_train)}"
-    params, hit = S.pretrained(mcfg, src, dict(cfg["pretrain"]), data_id, cache_root=cache_root, progress=say)
+    pre = dict(cfg["pretrain"])
+    remote = None if pmap is None else (lambda: pmap(_pretrain_task, [(mcfg, src, pre)], desc="pretrain")[0])
+    params, hit = S.pretrained(mcfg, src, pre, data_id, cache_root=cache_root, progress=say, compute=remote)
     src_acc = S.evaluate(params, src, mcfg)
     say(f"pretrained ({'cache' if hit else 'computed'}): source test acc {src_acc:.3f}")
     ft = S.FinetuneConfig(**cfg["finetune"])
@@ -113,38 +142,29 @@ def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: b
     def spec(alg: str, **kw: Any) -> AnalogSpec | None:
         return None if alg == "digital" else AnalogSpec(algorithm=alg, **{**dev, **kw})
 
-    runs: dict[tuple[Any, ...], dict[str, Any]] = {}
+    # the distinct runs, keyed on (algorithm, device spec, seed): a sweep point equal to the nominal
+    # device (or to another sweep's point) reuses that run -- same seed, same numbers
+    runs: dict[tuple[Any, ...], int] = {}
+    tasks: list[tuple[AnalogSpec | None, np.random.SeedSequence, M.Params | None]] = []
 
-    def finetune(alg: str, si: int, **kw: Any) -> dict[str, Any]:
-        """One fine-tune run, memoised on (algorithm, device spec, seed): a sweep point equal to the
-        nominal device (or to another sweep's point) reuses that run — same seed, same numbers."""
+    def want(alg: str, si: int, **kw: Any) -> int:
         sp = spec(alg, **kw)
         key = (alg, sp, si)
         if key not in runs:
-            r = S.finetune(params, mcfg, tgt, sp, ft, _ss(seed, 0, si))
-            runs[key] = {k: v for k, v in r.items() if k != "state"}
+            runs[key] = len(tasks)
+            tasks.append((sp, _ss(seed, 0, si), None))
         return runs[key]
 
     n_seeds = int(cfg["seeds"])
-    main = np.zeros((len(algs), n_seeds, ft.epochs))
-    ips = np.zeros((len(algs), n_seeds))
-    for ai, alg in enumerate(algs):
-        for si in range(n_seeds):
-            r = finetune(alg, si)
-            main[ai, si], ips[ai, si] = r["acc"], r["images_per_s"]
-            say(f"main {alg} seed {si}: acc {r['acc'][-1]:.3f} ({r['images_per_s']:.0f} img/s)")
-    out: dict[str, np.ndarray] = {"algorithms": np.asarray(algs), "main_acc": main, "main_ips": ips,
-                                  "source_acc": np.asarray(src_acc), "n_target_train": np.asarray(len(tgt.y_train)),
-                                  "n_target_test": np.asarray(len(tgt.y_test)),
-                                  "data": np.asarray([info["source"], info["target"]]),
-                                  "sweeps": np.asarray(list(cfg["sweeps"]), dtype=str)}
+    main_idx = [[want(alg, si) for si in range(n_seeds)] for alg in algs]
+    scratch_idx: list[int] = []
     if cfg.get("scratch"):
         fresh = M.init(mcfg, np.random.default_rng(_ss(seed, 9)))
-        sc = np.stack([S.finetune(fresh, mcfg, tgt, None, ft, _ss(seed, 0, si))["acc"] for si in range(n_seeds)])
-        out["scratch_acc"] = sc
-        say(f"digital from scratch: acc {sc[:, -1].mean():.3f}")
+        scratch_idx = list(range(len(tasks), len(tasks) + n_seeds))
+        tasks.extend((None, _ss(seed, 0, si), fresh) for si in range(n_seeds))
     nominal = AnalogSpec(**dev)
     n_sw = int(cfg["sweep_seeds"])
+    sweeps: list[tuple[str, str, list[Any], list[str], list[list[list[int]]]]] = []
     for sweep, scfg in cfg["sweeps"].items():
         field = scfg.get("field", SWEEPS.get(sweep))
         if field not in SWEEPS.values():
@@ -154,11 +174,34 @@ def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: b
         kind = type(getattr(nominal, field))
         values = [getattr(base, field)] + list(scfg["values"])
         salgs = list(scfg["algorithms"])
+        idx = [[[want(alg, si, **{**fixed, field: kind(val)}) for si in range(n_sw)] for val in values]
+               for alg in salgs]
+        sweeps.append((sweep, field, values, salgs, idx))
+
+    done = (pmap or _serial_map)(_finetune_task, tasks, shared=(params, mcfg, tgt, ft), desc="swin runs")
+
+    main = np.zeros((len(algs), n_seeds, ft.epochs))
+    ips = np.zeros((len(algs), n_seeds))
+    for ai, alg in enumerate(algs):
+        for si in range(n_seeds):
+            r = done[main_idx[ai][si]]
+            main[ai, si], ips[ai, si] = r["acc"], r["images_per_s"]
+            say(f"main {alg} seed {si}: acc {r['acc'][-1]:.3f} ({r['images_per_s']:.0f} img/s)")
+    out: dict[str, np.ndarray] = {"algorithms": np.asarray(algs), "main_acc": main, "main_ips": ips,
+                                  "source_acc": np.asarray(src_acc), "n_target_train": np.asarray(len(tgt.y_train)),
+                                  "n_target_test": np.asarray(len(tgt.y_test)),
+                                  "data": np.asarray([info["source"], info["target"]]),
+                                  "sweeps": np.asarray(list(cfg["sweeps"]), dtype=str)}
+    if scratch_idx:
+        sc = np.stack([done[i]["acc"] for i in scratch_idx])
+        out["scratch_acc"] = sc
+        say(f"digital from scratch: acc {sc[:, -1].mean():.3f}")
+    for sweep, field, values, salgs, idx in sweeps:
         acc = np.full((len(salgs), len(values), n_sw), np.nan)
         for ai, alg in enumerate(salgs):
             for vi, val in enumerate(values):
                 for si in range(n_sw):
-                    acc[ai, vi, si] = finetune(alg, si, **{**fixed, field: kind(val)})["acc"][-1]
+                    acc[ai, vi, si] = done[idx[ai][vi][si]]["acc"][-1]
                     say(f"sweep {sweep}: {field}={val} {alg} seed {si}: acc {acc[ai, vi, si]:.3f}")
         out[f"{sweep}_values"] = np.asarray(values, dtype=float)
         out[f"{sweep}_algorithms"] = np.asarray(salgs)

@@ -253,13 +253,14 @@ def save_cached_params(path: pathlib.Path, params: M.Params) -> None:
 
 
 def pretrained(cfg: M.SwinConfig, task: Task, pre: dict[str, Any], data_id: str, *,
-               cache_root: str | os.PathLike[str] | None = None, progress: Callable[[str], None] | None = None
-               ) -> tuple[M.Params, bool]:
+               cache_root: str | os.PathLike[str] | None = None, progress: Callable[[str], None] | None = None,
+               compute: Callable[[], M.Params] | None = None) -> tuple[M.Params, bool]:
     """Pretrained parameters from the npz cache (``allow_pickle=False``) or by :func:`pretrain`.
 
     Returns ``(params, from_cache)``. The key digests the model config, ``pre`` and ``data_id``. A cache
     file that fails its self-check (:func:`load_cached_params`) is recomputed and replaced, with a
-    note through ``progress``.
+    note through ``progress``. ``compute`` (default: :func:`pretrain` here) runs the pretraining
+    elsewhere, e.g. as one task on a worker; it must return what :func:`pretrain` returns.
     """
     key = hashlib.sha256(json.dumps({"model": cfg.as_dict(), "pre": pre, "data": data_id},
                                     sort_keys=True).encode()).hexdigest()[:16]
@@ -270,7 +271,7 @@ def pretrained(cfg: M.SwinConfig, task: Task, pre: dict[str, Any], data_id: str,
             return params, True
         if progress is not None:
             progress(f"pretraining cache {path} is not usable ({why}); recomputing it")
-    params = pretrain(cfg, task, progress=progress, **pre)
+    params = pretrain(cfg, task, progress=progress, **pre) if compute is None else compute()
     save_cached_params(path, params)
     return params, False
 

@@ -26,6 +26,10 @@ A tile holds ``W`` of shape (trials, out, in) on a device and offers
     coincidence, downwards iff ``sign(x_j) sign(d_i) sign(lr) > 0``. Hence
     ``n_ij ~ Binomial(BL, p_j q_i)`` marginally, correlated along rows and columns.
 
+The same write serves the matrix algorithms of :mod:`convergence.tile.transfer_family` as their
+:class:`TileWrite` mode (:func:`train_write`), so in-memory SGD, TT-v1, TT-v2, RL-v2, c-TTv2 and AGAD
+run on this tile's per-sample write in any of the three modes.
+
 Each pulse is one device pulse (state-dependent step, cycle-to-cycle noise, clipping).
 All pulses of an element within one sample have the same sign, so the ``n`` pulses are
 applied in one go: in closed form for noise-free soft-bounds-type devices (affine
@@ -55,7 +59,8 @@ Reference: IBM aihwkit ``AnalogTile``/``RPUPulsed`` (C++ ``PulsedRPUWeightUpdate
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -66,14 +71,14 @@ from convergence.physics.devices import Device, DeviceArray
 from convergence.physics.periphery import PERFECT, IOParameters, _absmax_last
 from convergence.physics.periphery import backward as _backward
 from convergence.physics.periphery import forward as _forward
-from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference
+from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference, apply_device_pulses
 from convergence.physics.pulses import PulseMap, PulseNoise, Pulsed, apply_pulses, expected_update, pulse_counts
 
 Array = NDArray[np.float64]
 
-__all__ = ["UpdateParameters", "AnalogTile", "MODES", "pulse_train_parameters", "pulse_train_probabilities",
-           "coincidences", "coincidence_counts",
-           "tile_update"]
+__all__ = ["UpdateParameters", "AnalogTile", "MODES", "TileWrite", "pulse_train_parameters",
+           "pulse_train_probabilities", "coincidences", "coincidence_counts", "tile_update", "pulse_model",
+           "train_write", "device_pulses"]
 
 MODES = ("expected", "rounding", "pulse_train")
 
@@ -109,6 +114,57 @@ class UpdateParameters:
     @property
     def um(self) -> bool:
         return bool(self.update_management or self.update_bl_management)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "desired_bl": self.desired_bl, "update_bl_management": self.update_bl_management,
+                "update_management": self.update_management, "um_grad_scale": self.um_grad_scale}
+
+
+@dataclass(frozen=True)
+class TileWrite:
+    r"""The tile's per-sample write as an update mode of the matrix algorithms (``tile.transfer_family``).
+
+    With this mode an algorithm writes ``W ← W − lr Σ_s d_s x_sᵀ`` exactly as :class:`AnalogTile` does
+    (:func:`tile_update`): sample after sample, in the tile's one mode switch ``update.mode`` —
+    ``"pulse_train"`` (aihwkit's ``StochasticCompressed`` bit trains of length BL with update and bit-length
+    management, the default), ``"rounding"`` (stochastic rounding of each element's count, capped at
+    ``desired_bl``) or ``"expected"`` (the per-sample mean-field maps, composed). The algorithms' other modes,
+    :class:`~convergence.physics.pulses.Expected` and :class:`~convergence.physics.pulses.Pulsed`, write a
+    mini-batch at once (``accumulate``).
+    """
+
+    dw_min: Any = None
+    """δ, the pulse granularity (aihwkit ``dw_min``) for a toolkit Device/DeviceArray; None for a realised
+    SoftBoundsReference (:class:`~convergence.physics.reference_device.ReferenceArray`), which carries its own."""
+    update: UpdateParameters = field(default_factory=UpdateParameters)
+    """aihwkit ``update`` (or ``transfer_update`` for the slow array): the write ``mode``, ``desired_bl``,
+    ``update_bl_management``, ``update_management``, ``um_grad_scale``."""
+    c2c: float = 0.0
+    """σ_c, additive cycle-to-cycle noise of every pulse relative to δ (aihwkit ``dw_min_std``) for a toolkit
+    device; a ReferenceArray carries its own."""
+
+    def __post_init__(self) -> None:
+        if self.dw_min is not None:
+            object.__setattr__(self, "dw_min", positive("dw_min", self.dw_min))
+        if not isinstance(self.update, UpdateParameters):
+            raise ConfigError("update must be an UpdateParameters")
+        object.__setattr__(self, "c2c", non_negative("c2c", self.c2c))
+
+    @property
+    def name(self) -> str:
+        """The tile write mode (``update.mode``)."""
+        return self.update.mode
+
+    def granularity(self, device: Any) -> Any:
+        """δ of ``device`` in this mode: ``dw_min``, else the realised reference device's own (trials, 1, 1)."""
+        if self.dw_min is not None:
+            return self.dw_min
+        if isinstance(device, ReferenceArray):
+            return device.dw_min
+        raise ConfigError("TileWrite on a toolkit device needs dw_min")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mode": "tile", "dw_min": self.dw_min, "c2c": self.c2c, "update": self.update.as_dict()}
 
 
 # -- pulse trains ---------------------------------------------------------------------------
@@ -533,6 +589,44 @@ def _expected_sequence(w: Array, dw: Array, model: _PulseModel) -> Array:
     for s in range(S):
         out = np.clip(expected_update(out, dw[:, s], model.device), model.lo, model.hi)
     return out
+
+
+# -- the tile's write as a mode of the matrix algorithms -----------------------------------------------
+
+_MODELS: "OrderedDict[tuple[int, tuple[int, ...], Any, float], tuple[Any, _PulseModel]]" = OrderedDict()
+
+
+def pulse_model(device: Any, shape: tuple[int, int, int], dw_min: Any = None, c2c: float = 0.0) -> _PulseModel:
+    """The tile's device adapter for ``device`` on weights of ``shape`` (a small cache: the algorithms call this
+    for every write; the entry keeps its device alive, so its id is not reused while cached)."""
+    cacheable = np.ndim(dw_min) == 0
+    key = (id(device), tuple(shape), None if dw_min is None or not cacheable else float(dw_min), float(c2c))
+    hit = _MODELS.get(key) if cacheable else None
+    if hit is not None and hit[0] is device:
+        _MODELS.move_to_end(key)
+        return hit[1]
+    model = _PulseModel(device, tuple(shape), dw_min, c2c)
+    if cacheable:
+        _MODELS[key] = (device, model)
+        while len(_MODELS) > 32:
+            _MODELS.popitem(last=False)
+    return model
+
+
+def train_write(w: Array, x: Array, d: Array, lr: Any, device: Any, mode: TileWrite, rng: Any) -> Array:
+    """``W ← W − lr Σ_s d_s x_sᵀ`` sample after sample as the tile writes (:func:`tile_update` in
+    ``mode.update.mode``); ``lr`` scalar or per trial ((trials,) or (trials, 1, 1))."""
+    model = pulse_model(device, w.shape, mode.dw_min, mode.c2c)
+    lr = np.asarray(lr, float).reshape(-1) if np.ndim(lr) else lr
+    return tile_update(w, x, d, lr, model, mode.update, rng)[0]
+
+
+def device_pulses(w: Array, n: Array, up: Array, device: Any, mode: Any, rng: Any) -> Array:
+    """Exactly ``n`` pulses of direction ``up`` per element on ``device`` (noise and clipping at every pulse):
+    a realised reference device with its own δ and noise, a toolkit device with the mode's ``dw_min`` and ``c2c``."""
+    if isinstance(device, ReferenceArray):
+        return apply_device_pulses(w, n, np.where(up, 1.0, -1.0), device, rng)
+    return apply_pulses(w, n, up, device, mode.dw_min, c2c=mode.c2c, rng=rng)
 
 
 # -- the tile -----------------------------------------------------------------------------------

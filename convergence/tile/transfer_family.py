@@ -21,12 +21,19 @@ Fig. 1; aihwkit ``TransferCompound``/``ChoppedTransferCompound``/``DynamicTransf
 
    .. math:: \Delta A^{\rm desired} = -\lambda_A \sum_b (c_{out}\odot d_b)(c_{in}\odot x_b)^\top
 
-   realised by the device's update (:func:`convergence.physics.pulses.analog_update` /
-   :func:`~convergence.physics.pulses.apply_pulses`) in ``Expected`` or ``Pulsed`` mode.
+   realised by the device's update in one of three write modes, the config's ``mode`` switch:
+   ``Expected()`` (mean field, :func:`convergence.physics.pulses.analog_update`), ``Pulsed(δ)``
+   (stochastic rounding of per-element pulse counts, :func:`~convergence.physics.pulses.apply_pulses`) or
+   ``TileWrite(δ, update)`` (the tile's per-sample write, :func:`convergence.tile.analog_tile.tile_update`,
+   in its own switch ``update.mode``: aihwkit's stochastic bit trains with update and bit-length management,
+   per-element stochastic rounding, or the composed per-sample expected maps).
 2. **Transfer** every ``transfer_every`` vector updates: read the next column ``k``
-   (cycling 0, 1, …, in − 1) of A with additive read noise, ``ω = A[:, k] + σ_read ξ``.
+   (cycling 0, 1, …, in − 1) of A, ``ω = MVM_io(A, e_k) + σ_read ξ`` (a forward MVM through the
+   ``transfer_forward`` periphery, exact when None; aihwkit's default read is noisy and quantised,
+   :data:`convergence.physics.periphery.AIHWKIT_TRANSFER_FORWARD`).
 
-   * TT-v1 (``ttv1``): ``C[:, k] ← U_q(C[:, k], +transfer_lr · ω)`` (no buffer).
+   * TT-v1 (``ttv1``): ``C[:, k] ← U_q(C[:, k], +transfer_lr · ω)`` (no buffer); in TileWrite mode a
+     tile update of C with ``x = e_k``, ``d = −ω`` (aihwkit's ``transfer_update``).
    * TT-v2 family: ``H[:, k] ← (1 − decay) H[:, k] + λ_H c_in[k] c_out ⊙ (ω − p_ref[:, k])``
      (``p_ref = 0`` except AGAD); where ``|H| ≥ 1``: ``n = clip(trunc(H), ±max_pulses)``
      pulses are written to ``C[:, k]`` and ``H ← momentum·H`` (``forget_buffer``) or
@@ -83,15 +90,18 @@ length BL). Here the gradient write is chosen by ``accumulate``:
   instead of ``Σ_b |…|``).
 
 With ``"signs"``/``"net"`` all transfers due within a batch happen after the batch's A
-write (reading up to ``in`` columns at once). Pulse counts use stochastic rounding of
+write (reading up to ``in`` columns at once). In ``TileWrite`` mode the batch is always written
+sample by sample as the tile does (bit trains: aihwkit's law of the counts), and ``accumulate="sample"`` interleaves the
+transfers at the exact mat-vec counts. In ``Pulsed`` mode pulse counts use stochastic rounding of
 ``|ΔA|/δ`` (aihwkit: Binomial counts from pulse-train coincidences; same mean, smaller
 variance) capped at the Pulsed mode's ``bl`` (per write, i.e. per mini-batch in the batched
 modes); no update/bit-length management clipping. For affine contracting devices the n pulses
 are applied by the exact closed form (:class:`PulseKernel`, the cached
 :class:`convergence.physics.pulses.PulseMap`); cycle-to-cycle noise ``c2c`` acts at every pulse as in
 aihwkit, computed as one summed Gaussian per pass only where no bound is reachable within the pass.
-The read is ``A[:, k] + σ_read ξ`` (no ADC quantisation or bounds). ``step`` of aihwkit's
-transfer and ``correct_gradient_magnitudes`` are not modelled (both at their defaults).
+The TT-v2 family writes exactly ``|n|`` pulses into C (aihwkit with ``transfer_update.desired_bl = 1`` and no
+update management, every preset, fires one pulse per count; with a larger BL aihwkit's count is random with
+that mean). ``step`` of aihwkit's transfer, ``correct_gradient_magnitudes`` and write noise are not modelled.
 
 Throughput (``benchmarks/bench_transfer.py``, 512×512, batch 32, ``"signs"``): ≈ 5 ms CPU per
 update for SGD, TT-v2, c-TTv2 and AGAD (aihwkit 1.2.0 CPU: 159/149/348/313 ms).
@@ -108,10 +118,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, finite_float, non_negative, positive, positive_int
-from convergence.sim.algorithms import Algorithm, TwoArrayConfig, _as_weights, json_value
+from convergence.sim.algorithms import (Algorithm, TwoArrayConfig, _as_weights, json_value, sgd_write, transfer_read,
+                                        transfer_write)
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
+from convergence.physics.periphery import IOParameters, forward
 from convergence.physics.pulses import (EXPECTED, Expected, PulseMap, Pulsed, UpdateMode, analog_update, apply_pulses,
                                         check_mode, expected_update, pulse_counts)
+from convergence.physics.reference_device import ReferenceArray
+from convergence.tile.analog_tile import TileWrite, device_pulses, train_write
 
 Array = NDArray[np.float64]
 
@@ -173,9 +187,19 @@ class TileSGDState(NamedTuple):
 # -- validation helpers ----------------------------------------------------------------------------
 
 def _check_device(device: Any, name: str) -> AnyDevice:
-    if not isinstance(device, (Device, DeviceArray)):
-        raise ConfigError(f"{name} must be a Device or DeviceArray (got {type(device).__name__})")
+    if not isinstance(device, (Device, DeviceArray, ReferenceArray)):
+        raise ConfigError(f"{name} must be a Device, DeviceArray or realised SoftBoundsReference "
+                          f"(got {type(device).__name__})")
     return device
+
+
+def _check_mode(mode: Any) -> Any:
+    """The write-mode switch: Expected(), Pulsed(...) (batch writes) or TileWrite(...) (the tile's per-sample write)."""
+    if isinstance(mode, TileWrite):
+        return mode
+    if not isinstance(mode, (Expected, Pulsed)):
+        raise ConfigError(f"mode must be Expected(), Pulsed(...) or TileWrite(...) (got {mode!r})")
+    return check_mode(mode)
 
 
 def _rate(name: str, value: Any, allow_zero: bool = False) -> Any:
@@ -200,11 +224,13 @@ def _probability(name: str, value: Any) -> float:
     return out
 
 
-def _granularity(mode: UpdateMode, given: Any, name: str) -> float:
+def _granularity(mode: UpdateMode, given: Any, name: str, device: Any = None) -> float:
     if given is not None:
         return positive(name, given)
     if isinstance(mode, Pulsed):
         return mode.dw_min
+    if isinstance(mode, TileWrite):
+        return mode.granularity(device)
     raise ConfigError(f"{name} is required in Expected mode (the weight granularity δ used by the buffer units)")
 
 
@@ -240,6 +266,10 @@ def _columns(device: AnyDevice, sl: slice) -> AnyDevice:
         a = np.asarray(a)
         return a[..., sl] if a.ndim >= 1 and a.shape[-1] > 1 else a
 
+    if isinstance(device, ReferenceArray):
+        return ReferenceArray(cut(device.scale_up), cut(device.scale_down), cut(device.b_max), cut(device.b_min),
+                              cut(device.ref), device.dw_min, device.dw_min_std, device.write_noise_std,
+                              mult_noise=device.mult_noise, name=device.name)
     return DeviceArray(device.base, cut(device.gain), cut(device.asym), cut(device.scale), cut(device.shift),
                        name=device.name)
 
@@ -267,17 +297,17 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
     separate down/up pulse counts (Expected: ``A + (P − N) F(A) − (P + N) G(A)``), whose
     first-order expectation equals ``len(batch)`` sequential per-sample writes. ``"sample"``
     is handled by the caller (batch of one). ``kernel`` (a :class:`PulseKernel` of this
-    device and mode) gives the same result faster.
+    device and mode) gives the same result faster. In :class:`~convergence.tile.analog_tile.TileWrite`
+    mode the batch is written sample by sample as the tile writes, whatever ``accumulate``.
     """
+    if isinstance(mode, TileWrite):
+        return train_write(a, x, d, lr, device, mode, rng)
     pulsed = isinstance(mode, Pulsed)
     if pulsed and rng is None and (mode.rounding == "stochastic" or mode.c2c):
         raise ConfigError("pulsed mode with stochastic rounding or c2c noise needs an rng")
     if accumulate == "net" or x.shape[1] == 1:
-        g = np.matmul(d.transpose(0, 2, 1), x)
-        g *= -lr
-        if kernel is not None and pulsed:
-            return kernel.signed(a, pulse_counts(g, mode, rng), g >= 0, rng)
-        return analog_update(a, g, device, mode, rng)
+        # the net batch gradient through the Analog SGD write of the vector algorithms (one implementation)
+        return sgd_write(a, np.matmul(d.transpose(0, 2, 1), x), lr, device, mode, rng, kernel, scratch=True)
     # Σ_b [d x]_± from two products: Σ|d||x| ± Σ d x  (|d_i x_j| = |d_i||x_j|)
     total = np.matmul(np.abs(d).transpose(0, 2, 1), np.abs(x))
     net = np.matmul(d.transpose(0, 2, 1), x)
@@ -297,9 +327,15 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
 
 
 def _write_pulses(c: Array, n: Array, device: AnyDevice, mode: UpdateMode, granularity: float, rng: Any) -> Array:
-    """Write integer pulse counts ``n`` (signed) onto ``c``: exact pulses (Pulsed) or the expected update."""
-    if isinstance(mode, Expected):
-        return analog_update(c, n * granularity, device, mode)
+    """Write integer pulse counts ``n`` (signed) onto ``c``: exact pulses or the expected update.
+
+    In TileWrite pulse-train mode this is aihwkit's transfer update with ``x = e_k``, ``d = −n``, BL = 1 and no
+    update management (every preset's ``transfer_update``): both lines fire with probability 1, one pulse per
+    count."""
+    if isinstance(mode, Expected) or (isinstance(mode, TileWrite) and mode.update.mode == "expected"):
+        return analog_update(c, n * granularity, device, EXPECTED)
+    if isinstance(mode, TileWrite):
+        return device_pulses(c, np.abs(n), n > 0, device, mode, rng)
     return apply_pulses(c, np.abs(n), n > 0, device, mode.dw_min, c2c=mode.c2c, rng=rng)
 
 
@@ -353,8 +389,9 @@ class TileNumerics:
         return gradient_write(a, x, d, rate, device, mode, rng, accumulate, kernel)
 
     def transfer(self, w: Array, dw: Array, device: AnyDevice, sl: slice, mode: UpdateMode, rng: Any) -> Array:
-        """``U_q(W[:, :, sl], dw)`` on the device's columns ``sl``."""
-        return analog_update(w, dw, _columns(device, sl), mode, rng)
+        """``U_q(W[:, :, sl], dw)`` on the device's columns ``sl`` (the Tiki-Taka transfer write of the vector
+        algorithm, :func:`convergence.sim.algorithms.transfer_write`, with the rate already in ``dw``)."""
+        return transfer_write(w, dw, 1.0, _columns(device, sl), mode, rng)
 
     def noise(self, rng: Any, shape: tuple[int, ...], dtype: Any) -> Array:
         """Standard normal read noise."""
@@ -420,7 +457,7 @@ class TileSGDConfig:
     def __post_init__(self) -> None:
         _check_rate_fields(self, "lr")
         _check_device(self.device, "device")
-        object.__setattr__(self, "mode", check_mode(self.mode))
+        object.__setattr__(self, "mode", _check_mode(self.mode))
         _check_auto_scale(self)
         if self.auto_scale:
             _ = self.scale_granularity
@@ -428,7 +465,7 @@ class TileSGDConfig:
     @cached_property
     def scale_granularity(self) -> float | None:
         """δ of the auto-scale rule (None without auto-scaling)."""
-        return _granularity(self.mode, self.granularity, "granularity") if self.auto_scale else None
+        return _granularity(self.mode, self.granularity, "granularity", self.device) if self.auto_scale else None
 
     @cached_property
     def kernel(self) -> "PulseKernel | None":
@@ -489,6 +526,10 @@ class TransferConfig(TwoArrayConfig):
     """aihwkit ``scale_transfer_lr``: the step's optimizer learning rate ``lr`` multiplies λ_T."""
     numerics: Any = TILE
     """How the arrays are held and written (:class:`TileNumerics`; networks: ``NetworkNumerics``)."""
+    transfer_forward: IOParameters | None = None
+    """aihwkit ``transfer_forward``: the periphery of the column reads of A, each a forward MVM of A with the
+    one-hot input e_k (noise, DAC/ADC steps, bounds; :mod:`convergence.physics.periphery`); None: an exact read.
+    aihwkit's default is :data:`convergence.physics.periphery.AIHWKIT_TRANSFER_FORWARD`. ``read_noise`` adds to it."""
 
     name: ClassVar[str] = "transfer"
     buffered: ClassVar[bool] = True
@@ -498,9 +539,11 @@ class TransferConfig(TwoArrayConfig):
         _check_device(self.device, "device")
         if self.device_fast is not None:
             _check_device(self.device_fast, "device_fast")
-        object.__setattr__(self, "mode", check_mode(self.mode))
+        object.__setattr__(self, "mode", _check_mode(self.mode))
         if self.mode_fast is not None:
-            object.__setattr__(self, "mode_fast", check_mode(self.mode_fast))
+            object.__setattr__(self, "mode_fast", _check_mode(self.mode_fast))
+        if self.transfer_forward is not None and not isinstance(self.transfer_forward, IOParameters):
+            raise ConfigError("transfer_forward must be an IOParameters or None")
         object.__setattr__(self, "transfer_every", positive_int("transfer_every", self.transfer_every))
         if self.n_reads is not None:
             object.__setattr__(self, "n_reads", positive_int("n_reads", self.n_reads))
@@ -518,12 +561,13 @@ class TransferConfig(TwoArrayConfig):
         given = self.granularity_fast
         if given is None and self.granularity is not None and isinstance(self.fast_mode, Expected):
             given = self.granularity            # one granularity for both arrays in Expected mode
-        return _granularity(self.fast_mode, given, "granularity_fast") if self.buffered or self.auto_scale else None
+        return (_granularity(self.fast_mode, given, "granularity_fast", self.fast_device)
+                if self.buffered or self.auto_scale else None)
 
     @cached_property
     def g_slow(self) -> float | None:
         """δ_C (the size of one threshold-transfer pulse), None for TT-v1."""
-        return _granularity(self.mode, self.granularity, "granularity") if self.buffered else None
+        return _granularity(self.mode, self.granularity, "granularity", self.device) if self.buffered else None
 
     @cached_property
     def kernel_fast(self) -> "PulseKernel | None":
@@ -550,6 +594,8 @@ class TTv1Config(TransferConfig):
 
     units_in_mbatch: bool = True
     """aihwkit ``units_in_mbatch`` (True in aihwkit's TT-v1 preset): ``transfer_every`` counts mini-batches."""
+    scale_fast_lr: bool = True
+    """aihwkit ``scale_fast_lr`` (True for ``TransferCompound``): the step's optimizer ``lr`` multiplies λ_A."""
 
     name: ClassVar[str] = "ttv1"
     buffered: ClassVar[bool] = False
@@ -657,7 +703,7 @@ class RLv2Config(TTv2Config):
             raise ConfigError(f"beta must lie in (0, 1) (got {beta!r})")
         # the given granularity stays as given (None: the Pulsed mode's dw_min), so dataclasses.replace with
         # another mode derives it afresh; only the init=False buffer unit is filled in
-        g = _granularity(check_mode(self.mode), self.granularity, "granularity")
+        g = _granularity(_check_mode(self.mode), self.granularity, "granularity", self.device)
         for name, value in (("beta", beta), ("transfer_lr", beta), ("decay", beta), ("granularity_fast", g)):
             object.__setattr__(self, name, value)
         super().__post_init__()
@@ -712,6 +758,8 @@ def _auto_rate(rate: Any, gran: float, desired_bl: int, momentum: float, m_x: Ar
                d: Array) -> tuple[Any, Array, Array]:
     """aihwkit ``auto_scale``: the write rate ``rate·desired_bl·δ/(m_x m_d)`` and the updated EMAs."""
     m_x, m_d = _auto_scale(m_x, m_d, x, d, momentum)
+    if np.ndim(gran):
+        gran = np.asarray(gran, float).reshape(-1)      # per-trial δ (a realised reference device)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = desired_bl * gran / (m_x * m_d)
     return rate * np.where(np.isfinite(scale), scale, 0.0)[:, None, None], m_x, m_d
@@ -732,14 +780,25 @@ def _per_sample(cfg: Any, update: Callable[..., Any]) -> Callable[..., Any]:
     return step
 
 
+def _one_hot(trials: int, n_in: int, sl: slice) -> Array:
+    """The inputs e_k (trials, r, in) of the columns k in ``sl``."""
+    start, stop, _ = sl.indices(n_in)
+    e = np.zeros((trials, stop - start, n_in))
+    e[:, np.arange(stop - start), np.arange(start, stop)] = 1.0
+    return e
+
+
 def _read_columns(cfg: TransferConfig, a: Array, sl: slice, rng: Any) -> Array:
-    """``ω = A[:, sl] + σ_read ξ``: the (noisy) read of the columns ``sl`` of A."""
-    read = a[:, :, sl]
-    if cfg.read_noise:
-        if rng is None:
+    """``ω = MVM_io(A, e_k) + σ_read ξ`` for the columns k in ``sl``: A[:, sl] read through ``transfer_forward``
+    (exact when None), plus additive read noise; (trials, out, r)."""
+    if cfg.transfer_forward is not None:
+        if rng is None and not cfg.transfer_forward.is_perfect:
             raise ConfigError("noisy transfer reads need an rng")
-        read = read + cfg.read_noise * cfg.numerics.noise(rng, read.shape, read.dtype)
-    return read
+        e = _one_hot(a.shape[0], a.shape[2], sl)
+        read = forward(a, e, cfg.transfer_forward, rng).transpose(0, 2, 1)
+    else:
+        read = a[:, :, sl]
+    return transfer_read(read, cfg.read_noise, rng, cfg.numerics.noise)
 
 
 def _set_columns(arr: Array, sl: slice, value: Array) -> Array:
@@ -757,7 +816,13 @@ def _set_columns(arr: Array, sl: slice, value: Array) -> Array:
 
 
 def _direct_transfer(cfg: TransferConfig, w: Array, sl: slice, read: Array, rate: Any, rng: Any) -> Array:
-    """TT-v1: ``C[:, sl] ← U_q(C[:, sl], +λ_T ω)`` (``rate`` = λ_T)."""
+    """TT-v1: ``C[:, sl] ← U_q(C[:, sl], +λ_T ω)`` (``rate`` = λ_T).
+
+    In TileWrite mode this is aihwkit's transfer: a tile update of C with ``x = e_k``, ``d = −ω_k`` and
+    lr λ_T for each column k in order (``transfer_update`` = the mode's update parameters)."""
+    if isinstance(cfg.mode, TileWrite):
+        e = _one_hot(w.shape[0], w.shape[2], sl)
+        return train_write(w, e, -read.transpose(0, 2, 1), rate, cfg.device, cfg.mode, rng)
     return _set_columns(w, sl, cfg.numerics.transfer(w[:, :, sl], rate * read, cfg.device, sl, cfg.mode, rng))
 
 

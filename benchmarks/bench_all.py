@@ -1,0 +1,218 @@
+"""Every benchmark in one run, one table of ratios against baselines measured in the same run.
+
+Rows (benchmark: case, then what it is compared with):
+
+* steps (``bench_steps.py``): one Analog SGD / Tiki-Taka step vs a bare NumPy streaming pass over the
+  same array (``np.add(w, g, out=w)``), and a Python loop over trials vs the batched step;
+* simulate (``bench_steps.simulate_vs_loop``): ``convergence.simulate`` at the CLI's default recording
+  vs a bare loop of the same recursion (same calls and random streams, final weights checked equal);
+* tile (``bench_tile.py``): the P1 Fig. 3 pulse-train workload, 4 τ × 10 seeds batched on the trials
+  axis vs 40 single runs one after the other (a per-trial loop);
+* transfer (``bench_transfer.py``): one 512×512 batch-32 update of each transfer algorithm vs the
+  digital update ``W -= lr dᵀx`` of the same tile;
+* fcn (``bench_fcn.py``) and swin (``bench_swin.py``): an analog training step vs the digital step of the
+  same network; NumPy's digital step vs PyTorch CPU's when ``TORCH_PYTHON`` names an interpreter with
+  torch (torch is never a dependency; without it the row says "not measured").
+
+Times are minima over repeats (robust to a shared machine); the load average is printed with the
+table. ``--quick`` shrinks every workload so the whole run takes a few seconds (a smoke test: its
+ratios are noisier). Run: ``make bench`` or ``python benchmarks/bench_all.py [--quick]``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def _load(name: str) -> ModuleType:
+    """A sibling benchmark script as a module (they are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", HERE / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def row(bench: str, case: str, t: float | None, baseline: str, t_base: float | None,
+        target: tuple[str, float] | None = None, note: str = "") -> dict[str, Any]:
+    """One table row: ratio = t / t_base; ``target`` = ("<=" or ">=", value) on that ratio."""
+    ratio = None if t is None or t_base is None else t / t_base
+    verdict = ""
+    if ratio is not None and target is not None:
+        op, v = target
+        verdict = "met" if (ratio <= v if op == "<=" else ratio >= v) else "NOT met"
+    return {"bench": bench, "case": case, "t": t, "baseline": baseline, "t_base": t_base, "ratio": ratio,
+            "target": "" if target is None else f"{target[0]} {target[1]:g}", "verdict": verdict, "note": note}
+
+
+def best(fn: Callable[[], Any], repeats: int) -> float:
+    out = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out = min(out, time.perf_counter() - t0)
+    return out
+
+
+def bench_steps(quick: bool) -> list[dict]:
+    m = _load("bench_steps")
+    repeats = 2 if quick else 7
+    cases = [("analog-sgd", "expected", 1024, 50), ("analog-sgd", "pulsed", 1024, 50)]
+    if not quick:
+        cases += [(a, mo, t, d) for a in ("analog-sgd", "tiki-taka") for mo in ("expected", "pulsed")
+                  for (t, d) in ((1024, 50), (1, 512 * 512)) if (a, mo, t, d) not in cases]
+    rows = []
+    for alg, mode, t, d in cases:
+        r = m.bench_case(alg, mode, t, d, repeats, loop_trials=16 if quick else 128)
+        target = ("<=", 4.0 if mode == "expected" else 10.0) if alg == "analog-sgd" else None
+        rows.append(row("steps", f"{alg} {mode} {t}x{d}", r["t_step"], "streaming pass", r["t_stream"], target))
+        if "t_loop" in r:
+            rows.append(row("steps", f"{alg} {mode} {t}x{d}: per-trial loop", r["t_loop"], "batched step", r["t_step"],
+                            (">=", 50.0) if alg == "analog-sgd" else None))
+    s = m.simulate_vs_loop(steps=2000 if quick else 20000, repeats=2 if quick else 3)
+    rows.append(row("simulate", f"analog-sgd {s['trials']}x{s['d']}, {s['steps']} steps, record every "
+                    f"{s['record_every']}", s["t_sim"], "bare NumPy loop", s["t_bare"], ("<=", 1.3)))
+    return rows
+
+
+def bench_tile(quick: bool) -> list[dict]:
+    m = _load("bench_tile")
+    iters, repeats = (20, 1) if quick else (2500, 3)
+    batched = min(m.fig3_run(m.TAUS, 10, iters, seed=r)[0] for r in range(repeats))
+    single = min(m.fig3_run((1.0,), 1, iters, seed=r)[0] for r in range(repeats))
+    loop = 40 * single
+    return [row("tile", f"P1 Fig. 3 pulse train, 4 taus x 10 seeds, {iters} iterations: per-trial loop", loop,
+                "batched run", batched, (">=", 1.0))]
+
+
+def bench_transfer(quick: bool) -> list[dict]:
+    m = _load("bench_transfer")
+    repeats, warmup = (2, 1) if quick else (15, 3)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((m.BATCH, m.N))
+    d = 0.1 * rng.standard_normal((m.BATCH, m.N))
+    w = np.zeros((m.N, m.N))
+
+    def digital() -> None:
+        np.subtract(w, m.LR * (d.T @ x), out=w)
+
+    t_dig = best(digital, 5 * repeats)
+    algs = m.algorithms("signs", np.random.default_rng(1))
+    names = ("sgd", "c-ttv2") if quick else tuple(algs)
+    rows = []
+    for name in names:
+        wall, _ = m.time_steps(algs[name], repeats, warmup, seed=2)
+        rows.append(row("transfer", f"{name} 512x512 batch 32 (signs)", statistics.median(wall), "digital update",
+                        t_dig))
+    return rows
+
+
+def _torch_python() -> str | None:
+    """The interpreter named by ``TORCH_PYTHON`` if it exists (PyTorch is compared only from a separate env)."""
+    p = os.environ.get("TORCH_PYTHON")
+    return p if p and os.path.exists(p) else None
+
+
+def bench_fcn(quick: bool) -> list[dict]:
+    m = _load("bench_fcn")
+    steps, repeats = (5, 1) if quick else (200, 5)
+    cfgs = m.configs()
+    names = ["digital SGD"] + [n for n, c in cfgs.items() if c.get("target") is not None]
+    times = {}
+    with m.blas_threads(1):
+        for n in names:
+            model = m.fcn(cfgs[n]["factory"], sizes=m.SIZES, seed=0, **cfgs[n].get("kw", {}))
+            times[n] = m.time_steps(model, steps, repeats)
+    dig = times["digital SGD"]
+    rows = [row("fcn", n, times[n], "digital step", dig, ("<=", cfgs[n]["target"])) for n in names[1:]]
+    tp = _torch_python()
+    tt = None
+    if tp is not None:
+        out = subprocess.run([tp, "-c", m.TORCH_SCRIPT, str(steps), str(repeats), str(m.BATCH)], capture_output=True,
+                             text=True, timeout=600)
+        tt = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else None
+    rows.append(row("fcn", "NumPy digital step", dig, "PyTorch CPU step", None if tt is None else tt["torch_step_s"],
+                    ("<=", 1.5), "" if tt is not None else "not measured (set TORCH_PYTHON)"))
+    return rows
+
+
+def bench_swin(quick: bool) -> list[dict]:
+    m = _load("bench_swin")
+    steps, batch = (2, 8) if quick else (10, 128)
+    algs = ("c-ttv2",) if quick else ("sgd", "ttv2", "c-ttv2", "agad")
+    dig = m.bench_numpy("digital", steps, batch)["min_s"]
+    rows = [row("swin", f"{a} step, batch {batch}", m.bench_numpy(a, steps, batch)["min_s"], "digital step", dig)
+            for a in algs]
+    tp = _torch_python()
+    tt = None
+    if tp is not None:
+        threads = 2
+        out = subprocess.run([tp, "-c", m.TORCH_SCRIPT, str(threads), str(steps), str(batch)], capture_output=True,
+                             text=True, env=dict(os.environ, OMP_NUM_THREADS=str(threads)), timeout=600)
+        tt = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else None
+    note = "" if tt is not None else "not measured (set TORCH_PYTHON)"
+    rows.append(row("swin", f"NumPy digital step, batch {batch}", dig, "PyTorch CPU step",
+                    None if tt is None else tt["min_s"], None, note))
+    return rows
+
+
+BENCHES = {"steps": bench_steps, "tile": bench_tile, "transfer": bench_transfer, "fcn": bench_fcn, "swin": bench_swin}
+
+
+def _ms(t: float | None) -> str:
+    return "-" if t is None else f"{1e3 * t:.3g}"
+
+
+def table(rows: list[dict]) -> str:
+    head = ("benchmark", "case", "ms", "baseline", "baseline ms", "ratio", "target", "")
+    lines = [head] + [(r["bench"], r["case"], _ms(r["t"]), r["baseline"], _ms(r["t_base"]),
+                       "not measured" if r["ratio"] is None else f"{r['ratio']:.3g}", r["target"],
+                       r["verdict"] or r["note"]) for r in rows]
+    widths = [max(len(str(ln[i])) for ln in lines) for i in range(len(head))]
+    fmt = "  ".join(f"{{:{'<' if i in (0, 1, 3, 7) else '>'}{w}}}" for i, w in enumerate(widths))
+    out = [fmt.format(*ln).rstrip() for ln in lines]
+    out.insert(1, "-" * len(out[0]))
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny workloads: the whole run in a few seconds")
+    ap.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {', '.join(BENCHES)}")
+    ap.add_argument("--json", default=None, metavar="FILE", help="also write the rows as JSON")
+    args = ap.parse_args(argv)
+    from convergence._alloc import tune_allocator
+
+    tune_allocator()
+    load0 = os.getloadavg()
+    t0 = time.perf_counter()
+    rows: list[dict] = []
+    for name in args.only.split(","):
+        if name not in BENCHES:
+            ap.error(f"unknown benchmark {name!r} (known: {', '.join(BENCHES)})")
+        rows += BENCHES[name](args.quick)
+    load1 = os.getloadavg()
+    print(table(rows))
+    print(f"\nratio = time / baseline time, both measured in this run (minimum over repeats); "
+          f"{'quick mode, ' if args.quick else ''}{time.perf_counter() - t0:.1f} s; "
+          f"load average before/after {load0[0]:.2f} / {load1[0]:.2f} on {os.cpu_count()} cores")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+r"""Cost estimates of the figure recipes for ``convergence figures --dry-run`` (CPU-hours and memory).
+
+Every computed cache entry records what its recipe cost: ``cpu_seconds`` (CPU time of the recipe's
+driver thread plus its tasks on the workers) and ``peak_rss_bytes`` (the largest resident-set peak
+of a process during one task). Those sidecars are the calibration table: a quick run
+(``convergence figures --scale quick``, about a minute) measures every recipe. A scale that was
+not measured is extrapolated from the largest measured one by the ratio of *work units*,
+
+.. math::  \widehat{\mathrm{cpu}}(s) = \mathrm{cpu}(m)\,\frac{W(\mathrm{cfg}_s)}{W(\mathrm{cfg}_m)},\qquad
+           \widehat{\mathrm{mem}}(s) = P + (\mathrm{mem}(m) - P)\,V(\mathrm{cfg}_m \to \mathrm{cfg}_s),
+
+or, when two scales were measured, by the line through them (a fixed cost plus a cost per work unit),
+where :math:`W` multiplies the config's counts (steps, iterations, epochs, trials, repeats, seeds,
+training-set sizes, grid points) and the lengths of its sweep lists (nested parts, e.g. one per
+architecture, add up), :math:`V` is the largest growth of a count that sizes arrays (trials, data and
+grid sizes, not steps) and :math:`P` the memory of an idle worker process (:data:`PROCESS_BYTES`).
+A recipe may define ``WORK(cfg)`` (a float) when this generic count is a poor model of its cost.
+Checked against the default scale (``make figures``, 2 cores) from the quick scale: within a factor of
+about 10, mostly overestimating, because a quick run is dominated by fixed costs that do not grow;
+with both scales measured, the fit removes most of that. These are order-of-magnitude planning
+numbers, not promises.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from convergence.experiments.cache import Cache
+from convergence.experiments.recipes import Recipe
+
+__all__ = ["TIME_KEYS", "SIZE_KEYS", "PROCESS_BYTES", "FULL_DATA", "work_units", "size_units", "Estimate", "estimate",
+           "measured"]
+
+#: config keys counting repetitions in time (steps of a recursion, training epochs, pulses)
+TIME_KEYS = frozenset({"steps", "iters", "epochs", "pulses", "Ks"})
+#: config keys counting things held in memory at once (trials, repeats, data points, grid points)
+SIZE_KEYS = frozenset({"trials", "repeats", "seeds", "sweep_seeds", "n_train", "n_per_class", "n_source", "n_grid"})
+#: resident memory of a worker process before any task (interpreter, NumPy, SciPy, the package)
+PROCESS_BYTES = 80e6
+#: the size a ``None`` data count means (the whole data set: an MNIST-like training set)
+FULL_DATA = {"n_train": 60000, "n_source": 30000}
+
+
+def _walk(cfg: Any, keys: frozenset[str], lists: bool, key: str = "") -> float:
+    """The count of a config: at each level of nesting, the product of the numbers under ``keys`` (a list
+    under such a key counts by its sum) and, when ``lists``, of the lengths of the other flat lists (sweep
+    axes), times the *sum* over the nested dicts (parts that run one after the other, e.g. per architecture)."""
+    if isinstance(cfg, dict):
+        prod, parts = 1.0, []
+        for k, v in cfg.items():
+            if isinstance(v, dict):
+                parts.append(_walk(v, keys, lists, str(k)))
+            else:
+                prod *= _walk(v, keys, lists, str(k))
+        return prod * (sum(parts) if parts else 1.0)
+    if key in keys:
+        if cfg is None:
+            return float(FULL_DATA.get(key, 1))
+        if isinstance(cfg, (list, tuple)):
+            vals = [float(v) for v in cfg if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            return max(1.0, sum(vals))
+        if isinstance(cfg, (int, float)) and not isinstance(cfg, bool):
+            return max(1.0, float(cfg))
+        return 1.0
+    if lists and isinstance(cfg, (list, tuple)) and cfg and not isinstance(cfg[0], (list, tuple, dict)):
+        return float(len(cfg))
+    return 1.0
+
+
+def work_units(recipe: Recipe, cfg: dict[str, Any]) -> float:
+    """The work proxy :math:`W`: the recipe's ``WORK(cfg)`` if it defines one, else the generic count."""
+    fn = getattr(recipe.module, "WORK", None)
+    if callable(fn):
+        return float(fn(cfg))
+    return _walk(cfg, TIME_KEYS | SIZE_KEYS, True)
+
+
+def size_units(cfg: dict[str, Any], ref: dict[str, Any]) -> float:
+    """The memory growth :math:`V` from config ``ref`` to ``cfg``: the largest ratio of a count that sizes
+    arrays (trials, data and grid sizes), at least 1."""
+    def counts(c: Any, out: dict[str, float], path: str = "") -> dict[str, float]:
+        if isinstance(c, dict):
+            for k, v in c.items():
+                if k in SIZE_KEYS and not isinstance(v, (dict, list, tuple, bool)):
+                    out[f"{path}{k}"] = float(FULL_DATA.get(k, 1) if v is None else v)
+                counts(v, out, f"{path}{k}.")
+        return out
+
+    new, old = counts(cfg, {}), counts(ref, {})
+    return max([1.0] + [new[k] / old[k] for k in new if old.get(k, 0) > 0])
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Estimated cost of one recipe at one scale."""
+
+    name: str
+    scale: str
+    cpu_hours: float
+    """estimated CPU time, hours (NaN: nothing measured yet)"""
+    peak_gb: float
+    """estimated peak resident memory of one worker process, GB (NaN: nothing measured yet)"""
+    basis: str
+    """where the numbers come from: "measured at <scale>" or "from <scale> x<ratio>", or why there are none"""
+
+
+def measured(recipe: Recipe, cache: Cache) -> dict[str, dict[str, Any]]:
+    """The newest recorded cost of ``recipe`` per scale: scale -> sidecar (with ``cpu_seconds``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for side in cache.folder.glob(f"{recipe.name}-*.json"):
+        try:
+            meta = json.loads(side.read_text())
+        except (OSError, ValueError):
+            continue
+        if not (isinstance(meta, dict) and meta.get("name") == recipe.name
+                and isinstance(meta.get("cpu_seconds"), (int, float)) and isinstance(meta.get("config"), dict)):
+            continue
+        scale = str(meta.get("scale", ""))
+        if scale not in out or str(meta.get("created", "")) >= str(out[scale].get("created", "")):
+            out[scale] = meta
+    return out
+
+
+def estimate(recipe: Recipe, scale: str, cache: Cache) -> Estimate:
+    """CPU-hours and peak memory of ``recipe`` at ``scale`` from its recorded costs (see the module docstring)."""
+    runs = measured(recipe, cache)
+    cfg = recipe.config(scale)
+    if not runs:
+        return Estimate(recipe.name, scale, math.nan, math.nan, "not measured (run: convergence figures --scale quick)")
+    if scale in runs and runs[scale].get("config") == cfg:
+        m, cpu, vratio, basis = runs[scale], float(runs[scale]["cpu_seconds"]), 1.0, f"measured at {scale}"
+    else:   # extrapolate from the measured runs with the most work (closest to the target)
+        pts = sorted(((work_units(recipe, r["config"]), float(r["cpu_seconds"]), s) for s, r in runs.items()),
+                     reverse=True)
+        w = work_units(recipe, cfg)
+        (w2, t2, ref), m = pts[0], runs[pts[0][2]]
+        cpu, basis = t2 * w / max(w2, 1e-300), f"from {ref} x{w / max(w2, 1e-300):.3g}"
+        if len(pts) > 1 and pts[1][0] < w2 and t2 > pts[1][1]:   # two scales: fixed cost + cost per work unit
+            w1, t1, ref1 = pts[1]
+            slope = (t2 - t1) / (w2 - w1)
+            cpu = max(0.0, t2 - slope * w2) + slope * w
+            basis = f"fit to {ref1} and {ref}"
+        vratio = size_units(cfg, m["config"])
+    peak = float(m.get("peak_rss_bytes", math.nan))
+    mem = min(peak, PROCESS_BYTES) + max(0.0, peak - PROCESS_BYTES) * vratio
+    return Estimate(recipe.name, scale, cpu / 3600.0, mem / 1e9, basis)

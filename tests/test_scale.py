@@ -1,0 +1,259 @@
+"""Scale-out of the figure runner: one shared task pool per run (recipes concurrently, shared inputs sent
+once), bit-identical across serial / local processes / a dask LocalCluster, the metered costs and the
+``--dry-run`` estimates built on them."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convergence.cli.main import main
+from convergence.experiments import costs as K
+from convergence.experiments import parallel as fp
+from convergence.experiments import runner as fa
+from convergence.experiments.cache import Cache
+from convergence.experiments.recipes import discover
+
+SWEEP = '''
+"""Sweep recipe: seeded tasks through parallel_map."""
+import numpy as np
+from convergence.experiments.parallel import parallel_map
+
+NAME = "sweep"
+SEED = 11
+SCALES = {"quick": {"repeats": 6, "trials": 4}, "default": {"repeats": 6, "trials": 8},
+          "paper": {"repeats": 12, "trials": 8}}
+
+def _run(task):
+    i, ss, trials = task
+    return np.random.default_rng(ss).standard_normal(trials) + i
+
+def compute(cfg, seed):
+    tasks = [(i, np.random.SeedSequence(seed.entropy, spawn_key=(i,)), cfg["trials"]) for i in range(cfg["repeats"])]
+    return {"x": np.stack(parallel_map(_run, tasks))}
+
+def plot(data, cfg):
+    import matplotlib.pyplot as plt
+    return plt.figure(figsize=(1, 1))
+'''
+
+DEPEND = '''
+"""Two-stage recipe: one task computes an input (like a pretraining), a second map shares it with every task."""
+import numpy as np
+from convergence.experiments.parallel import parallel_map
+
+NAME = "depend"
+SEED = 7
+SCALES = {"quick": {"d": 50, "runs": 5}, "default": {"d": 50, "runs": 5}, "paper": {"d": 50, "runs": 5}}
+
+def _base(task):
+    d, ss = task
+    a = np.random.default_rng(ss).standard_normal((d, d))
+    return a @ a.T / d
+
+def _use(shared, task):
+    i, ss = task
+    v = np.random.default_rng(ss).standard_normal(shared.shape[0])
+    for _ in range(20):
+        v = shared @ v
+        v /= np.linalg.norm(v)
+    return v * (i + 1)
+
+def compute(cfg, seed):
+    base = parallel_map(_base, [(cfg["d"], np.random.SeedSequence(seed.entropy, spawn_key=(0,)))])[0]
+    tasks = [(i, np.random.SeedSequence(seed.entropy, spawn_key=(1, i))) for i in range(cfg["runs"])]
+    return {"base": base, "v": np.stack(parallel_map(_use, tasks, shared=base))}
+
+def plot(data, cfg):
+    import matplotlib.pyplot as plt
+    return plt.figure(figsize=(1, 1))
+'''
+
+INLINE = '''
+"""A recipe without a map: computes in its driver thread."""
+import numpy as np
+
+NAME = "inline"
+SEED = 3
+SCALES = {"quick": {"n": 5}, "default": {"n": 5}, "paper": {"n": 5}}
+
+def compute(cfg, seed):
+    return {"y": np.cumsum(np.random.default_rng(seed).standard_normal(cfg["n"]))}
+
+def plot(data, cfg):
+    import matplotlib.pyplot as plt
+    return plt.figure(figsize=(1, 1))
+'''
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    figs = tmp_path / "figures"
+    figs.mkdir()
+    for name, text in (("sweep", SWEEP), ("depend", DEPEND), ("inline", INLINE)):
+        (figs / f"{name}.py").write_text(text)
+    return tmp_path
+
+
+def _arrays(repo: Path, cache: str, **kw) -> dict[str, dict[str, np.ndarray]]:
+    res = fa.run_figures((), scale="quick", root=repo, out_dir=repo / f"build_{cache}", cache_dir=repo / cache,
+                         progress=False, force=True, **kw)
+    assert [r.status for r in res] == ["ok"] * 3, [r.error for r in res]
+    out = {}
+    for npz in sorted((repo / cache).glob("*.npz")):
+        with np.load(npz, allow_pickle=False) as z:
+            out[npz.name.split("-")[0]] = {k: z[k].copy() for k in z.files if k != "__key__"}
+    return out
+
+
+def _same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys() == {"sweep", "depend", "inline"}
+    for name in a:
+        assert a[name].keys() == b[name].keys()
+        for k in a[name]:
+            assert a[name][k].tobytes() == b[name][k].tobytes(), (name, k)
+
+
+def test_one_pool_for_the_run_is_bit_identical_to_serial_and_to_dask(repo):
+    """Serial (one recipe after another, in-process) vs every recipe concurrently on one pool of 2 local
+    processes vs a dask LocalCluster of 2 processes: the same bytes in every cached array."""
+    serial = _arrays(repo, "serial", jobs=1)
+    # independent reference of the shared-input recipe (no runner): the same recursion by hand
+    ss = lambda *k: np.random.SeedSequence(7, spawn_key=k)  # noqa: E731
+    a = np.random.default_rng(ss(0)).standard_normal((50, 50))
+    base = a @ a.T / 50
+    assert serial["depend"]["base"].tobytes() == base.tobytes()
+    pooled = _arrays(repo, "pooled", jobs=2)
+    _same(serial, pooled)
+    pytest.importorskip("distributed", reason="dask[distributed] (optional extra 'dask') is not installed")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        on_dask = _arrays(repo, "dask", backend="dask", scheduler=cluster.scheduler_address)
+    _same(serial, on_dask)
+
+
+def test_pool_meters_each_recipe_and_shared_input_is_unpickled_once(repo):
+    _arrays(repo, "pooled", jobs=2)
+    metas = {json.loads(p.read_text())["name"]: json.loads(p.read_text()) for p in (repo / "pooled").glob("*.json")}
+    assert metas["sweep"]["tasks"] == 6 and metas["depend"]["tasks"] == 1 + 5 and metas["inline"]["tasks"] == 0
+    for m in metas.values():
+        assert m["cpu_seconds"] > 0 and m["peak_rss_bytes"] > 10e6
+    # the worker-side cache: the same bytes give the same object without a second unpickling
+    import cloudpickle
+
+    blob = cloudpickle.dumps(np.arange(3.0))
+    assert fp._load_shared(blob) is fp._load_shared(blob)
+
+
+def test_parallel_map_shared_argument_in_every_mode():
+    tasks = list(range(5))
+    want = [10 * t for t in tasks]
+    assert fp.parallel_map(_times, tasks, shared=10) == want
+    assert fp.parallel_map(_times, tasks, shared=10, jobs=2) == want
+    with fp.TaskPool(2) as pool, fp.parallel_settings(jobs=2, pool=pool, meter=fp.Meter()) as s:
+        assert fp.parallel_map(_times, tasks, shared=10) == want
+        assert s.meter.tasks == 5
+
+
+def _times(shared, t):
+    return shared * t
+
+
+def test_swin_study_tasks_on_a_pool_equal_the_serial_study(tmp_path):
+    """The Swin study as tasks (pretraining one task, fine-tune runs sharing its weights) on two worker
+    processes gives the serial study's numbers."""
+    from convergence.swin import runner as R
+
+    cfg = copy.deepcopy(R.SCALES["quick"])
+    cfg.update(n_source=100, n_source_test=50, n_per_class=8, n_test=50, algorithms=["digital", "c-ttv2"])
+    cfg["sweeps"] = {"n_states": {"values": [100], "algorithms": ["c-ttv2"]}}
+    serial = R.run_study(cfg, np.random.SeedSequence(5), synthetic=True, cache_root=str(tmp_path / "a"))
+    with fp.TaskPool(2) as pool, fp.parallel_settings(jobs=2, pool=pool):
+        pooled = R.run_study(cfg, np.random.SeedSequence(5), synthetic=True, cache_root=str(tmp_path / "b"),
+                             pmap=fp.parallel_map)
+    assert serial.keys() == pooled.keys()
+    for k in serial:
+        if k != "main_ips":   # images per second: timing
+            assert np.asarray(serial[k]).tobytes() == np.asarray(pooled[k]).tobytes(), k
+
+
+def _sidecar(cache: Path, name: str, scale: str, cfg: dict, cpu: float, rss: float, created: str) -> None:
+    cache.mkdir(exist_ok=True)
+    (cache / f"{name}-{scale}.json").write_text(json.dumps(
+        {"name": name, "scale": scale, "config": cfg, "cpu_seconds": cpu, "peak_rss_bytes": rss, "created": created}))
+
+
+def test_estimates_from_recorded_costs(repo):
+    (r,) = [x for x in discover(repo) if x.name == "sweep"]
+    cache = Cache(repo / "cache")
+    assert math.isnan(K.estimate(r, "paper", cache).cpu_hours)
+    # W = repeats * trials: quick 24, default 48, paper 96; memory grows with trials (4 -> 8)
+    _sidecar(repo / "cache", "sweep", "quick", r.config("quick"), 36.0, 180e6, "1")
+    one = K.estimate(r, "paper", cache)
+    assert one.cpu_hours == pytest.approx(36.0 * 96 / 24 / 3600, rel=1e-12)
+    assert one.peak_gb == pytest.approx((K.PROCESS_BYTES + 100e6 * 2) / 1e9, rel=1e-12)
+    # two measured scales: the line through them (fixed 12 s + 1 s per unit)
+    _sidecar(repo / "cache", "sweep", "default", r.config("default"), 60.0, 180e6, "2")
+    two = K.estimate(r, "paper", cache)
+    assert two.cpu_hours == pytest.approx((12.0 + 96.0) / 3600, rel=1e-12) and "fit" in two.basis
+    assert K.estimate(r, "default", cache).basis == "measured at default"
+
+
+def test_dry_run_prints_estimates_for_paper_scale_on_dask(repo, monkeypatch, capsys):
+    monkeypatch.chdir(repo)
+    fa.run_figures(("sweep",), scale="quick", root=repo, out_dir=repo / "build", cache_dir=repo / "cache",
+                   progress=False)
+    assert main(["figures", "--scale", "paper", "--backend", "dask", "--scheduler", "tcp://127.0.0.1:1",
+                 "--dry-run", "--cache", "cache"]) == 0     # no connection is made for a dry run
+    out = capsys.readouterr().out.splitlines()
+    row = next(ln for ln in out if ln.startswith("sweep"))
+    assert "CPU" in row and "GB" in row and "from quick x4" in row
+    assert next(ln for ln in out if ln.startswith("depend")).endswith("not measured (run: convergence figures "
+                                                                      "--scale quick)")
+    assert out[-1].startswith("total:") and "2 recipe(s) not measured" in out[-1]
+
+
+def test_bench_all_quick_prints_one_table_with_measured_ratios(monkeypatch, capsys):
+    """``make bench`` in quick mode: every benchmark's rows in one table, ratios measured in the run, the
+    PyTorch rows 'not measured' without TORCH_PYTHON, and the simulate row's recursion checked equal."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_all.py"
+    spec = importlib.util.spec_from_file_location("_bench_all_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    monkeypatch.delenv("TORCH_PYTHON", raising=False)
+    assert mod.main(["--quick"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    body = [ln for ln in out if ln and not ln.startswith(("benchmark", "-", "ratio ="))]
+    assert {ln.split()[0] for ln in body} == {"steps", "simulate", "tile", "transfer", "fcn", "swin"}
+    assert sum("not measured (set TORCH_PYTHON)" in ln for ln in body) == 2
+    assert sum("streaming pass" in ln for ln in body) >= 2 and any("bare NumPy loop" in ln for ln in body)
+    assert any("per-trial loop" in ln for ln in body) and any("digital step" in ln for ln in body)
+    assert out[-1].startswith("ratio = time / baseline time") and "load average" in out[-1]
+
+
+def test_simulate_running_s_k_across_blocks_matches_a_step_by_step_sum():
+    """The block-wise S_K sums of ``simulate`` (blocks of 256 steps) equal the step-by-step definition
+    (P1 Thm 2: S_K = (1/(K+1)) Σ_{j≤K} s_j²/(1 − s_j²), s_j = ‖W_j‖∞/τ; P2 Thm 2's ‖G/√F‖²∞, which for
+    soft bounds (F = 1, G = w/τ) is s_j²) recomputed from the recorded weights."""
+    import convergence as cv
+
+    tau, steps = 0.8, 700
+    traj = cv.simulate(cv.analog_sgd(0.05, cv.SoftBounds(tau)), cv.Quadratic(d=3, L=1.0, w_star=0.5),
+                       cv.Gaussian(0.5), 0.0, steps, trials=4, seed=3, record_every=1, record_w=True, progress=False)
+    s = np.abs(traj.w).max(axis=2) / tau                              # (steps, trials): k = 0..K-1
+    term = s * s / (1 - s * s)
+    want = np.cumsum(term, axis=0) / (np.arange(steps) + 1)[:, None]
+    np.testing.assert_allclose(traj.metrics["sat_w"], s, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(traj.metrics["s_k_w"], want, rtol=1e-12, atol=0)
+    want_gen = np.cumsum(s * s, axis=0) / (np.arange(steps) + 1)[:, None]
+    np.testing.assert_allclose(traj.metrics["s_k_generic_w"], want_gen, rtol=1e-12, atol=0)
+    assert (traj.status == 0).all()
