@@ -176,3 +176,12 @@ def test_a_claim_value_json_cannot_hold_becomes_a_failing_claim_not_an_error():
     ok, broken = recipes.normalise_claims([good, bad], recipe)
     assert ok.verdict is Verdict.HOLDS
     assert broken.verdict is Verdict.FAILS and broken.statement.startswith("malformed claim")
+
+
+def test_a_recipe_may_state_a_finding_but_not_claim_a_status():
+    recipe = SimpleNamespace(name="fake", stem="fake", paper="P1 Fig. 99")
+    base = {"statement": "s", "prediction": "p", "measured": 1.0, "uncertainty": 0.0}
+    noted, skipped = recipes.normalise_claims([dict(base, id="fake.finding", verdict="noted"),
+                                               dict(base, id="fake.skip", verdict="skipped")], recipe)
+    assert noted.verdict is Verdict.NOTED and not noted.failed and noted.id == "fake.finding"
+    assert skipped.verdict is Verdict.FAILS and "skipped" in skipped.note
