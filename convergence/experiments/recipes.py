@@ -2,7 +2,8 @@ r"""Figure recipes: discovery, loading, the contract's checks and the source dig
 
 A *recipe* is a file ``figures/<stem>.py`` (files starting with ``_`` are not recipes) exposing
 ``NAME``, ``TITLE``, ``PAPER``, ``SEED``, ``SCALES``, ``compute(cfg, seed)``, ``plot(data, cfg)``
-and optionally ``claims(data, cfg)``. Recipes are files, not a package: :func:`discover` imports
+and optionally ``claims(data, cfg)`` and ``table(data, cfg)`` (a Markdown table the report shows
+under the claims, for the papers' tables). Recipes are files, not a package: :func:`discover` imports
 every ``figures/*.py`` below the repository root, :func:`load_recipe` one of them. Their library
 code lives in :mod:`convergence.experiments.recipe_kit`.
 """

@@ -257,6 +257,8 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
             L.append("")
         else:
             L += ["(no claims: illustrative figure)", ""]
+        if r.table:
+            L += [r.table, ""]
         if r.png:
             rel = os.path.relpath(r.png, out_dir) if os.path.isabs(r.png) else r.png
             L += [f"![{r.name}]({Path(rel).as_posix()})", ""]
@@ -285,6 +287,18 @@ vertical-align:top}th{background:#f3f3f3}img{max-width:100%;border:1px solid #ee
 .holds{color:#176117}.fails{color:#a00;font-weight:bold}.erratum{color:#9a5b00;font-weight:bold}
 .inconclusive{color:#555;font-style:italic}
 .meta{color:#555;font-size:.9em}"""
+
+
+def _table_html(md: str) -> str:
+    """A recipe's Markdown table (pipe rows; the ``|---|`` rule skipped) as an HTML table, text escaped."""
+    rows = [ln.strip().strip("|").split("|") for ln in md.splitlines() if ln.strip().startswith("|")]
+    rows = [r for r in rows if not all(set(c.strip()) <= set("-: ") for c in r)]
+    if not rows:
+        return f"<pre>{html.escape(md)}</pre>"
+    head, body = rows[0], rows[1:]
+    return ("<table><tr>" + "".join(f"<th>{html.escape(c.strip())}</th>" for c in head) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in body)
+            + "</table>")
 
 
 def _verdict_html(v: Verdict | str) -> str:
@@ -349,6 +363,8 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
                          f"<td>{e(fmt_value(c.prediction))}</td><td>{e(_measured(c))}</td>"
                          f"<td>{_verdict_html(c.verdict)}</td></tr>")
             P.append("</table>")
+        if r.table:
+            P.append(_table_html(r.table))
         if r.png and Path(r.png).exists():
             b64 = base64.b64encode(Path(r.png).read_bytes()).decode()
             P.append(f"<img alt='{e(r.name)}' src='data:image/png;base64,{b64}'>")

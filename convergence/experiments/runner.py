@@ -87,6 +87,7 @@ class FigureResult:
     claims: list[Claim] = field(default_factory=list)
     error: str = ""
     docstring: str = ""
+    table: str = ""                    # Markdown table from the recipe's optional ``table(data, cfg)``
 
     def as_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -162,6 +163,8 @@ def run_recipe(recipe: Recipe, scale: str, *, cache: Cache, out_dir: str | os.Pa
             cache.prune(recipe.name, scale, key)
         if hasattr(recipe.module, "claims"):
             res.claims = normalise_claims(recipe.module.claims(data, cfg), recipe)
+        if hasattr(recipe.module, "table"):
+            res.table = str(recipe.module.table(data, cfg))
         _plot(recipe, data, cfg, res, Path(out_dir), force=force)
     except DataUnavailable as exc:   # a data set is missing: the report says how to get it, the rest runs
         res.status = "skipped"
