@@ -146,3 +146,24 @@ def test_errata_section_with_evidence_and_cache(tmp_path):
     assert "## Errata" in md and ok.source.split("|")[0].strip()[:20] in md and "⚠️ erratum confirmed" in md
     page = report.render_html([], rows, scale="quick")
     assert "<h2>Errata</h2>" in page
+
+
+def test_a_recipes_table_and_finding_appear_in_both_reports(tmp_path: Path):
+    src = RECIPE.replace('''        {"id": "fake.bad", "statement": "no verdict"},''', '''        {"id": "fake.finding", "statement": "not reproduced here", "prediction": "p", "measured": 1.0,
+         "uncertainty": 0.0, "verdict": "noted", "paper": PAPER},''') + '''
+
+def table(data, cfg):
+    return "| a | b<c |\\n|---|---|\\n| 1 | 2 |"
+'''
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "fake.py").write_text(src)
+    results = fa.run_figures(scale="quick", root=tmp_path, out_dir=tmp_path / "build", cache_dir=tmp_path / "cache",
+                             progress=False)
+    assert results[0].table.startswith("| a |")
+    paths = report.write_report(results, scale="quick", out_dir=tmp_path / "build", errata=None, meta={})
+    md, page = paths["md"].read_text(), paths["html"].read_text()
+    assert "| a | b<c |\n|---|---|\n| 1 | 2 |" in md and "ℹ️ noted" in md
+    assert "<th>b&lt;c</th>" in page and "<td>2</td>" in page
+    failing = md.split("## Claims that fail", 1)[1].split("##", 1)[0]
+    assert "fake.finding" not in failing
+    assert json.loads(paths["json"].read_text())["figures"][0]["table"].startswith("| a |")
