@@ -174,7 +174,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     edge_tt = float(rho[np.isfinite(ft)].max())
     ok = bool(np.all(np.isfinite(fr)) and np.all(fr > 0) and edge_tt < float(data["tt_limit"]))
     res.append(C.claim(f"{NAME}.rl_wider_range",
-                       f"P2's linear-response rate is finite on the whole range P_max/τ < 1 (checked up to {rho[-1]:g}),"
+                       "P2's linear-response rate is finite on the whole range P_max/τ < 1 "
+                       f"(checked up to {rho[-1]:g}),"
                        f" P1's only below 1/√33 (largest valid grid point {edge_tt:.3g})",
                        "RL finite on all ρ < 1; TT void for ρ ≥ 1/√33", [float(rho[-1]), edge_tt], [0.0, 0.0],
                        _decided(ok, rho[-1] - edge_tt), PAPER))

@@ -69,7 +69,8 @@ def _rows(data: dict[str, np.ndarray]) -> list[list[str]]:
     for i, name in enumerate(("Analog SGD", "residual learning")):
         out.append([name] + [f"{t[i, j]:.1f} (printed {p[i, j]:.1f})" for j in range(3)]
                    + [f"{t[i].sum():.1f}"])
-    out.append(["ratio RL / ASGD"] + [f"{t[1, j] / t[0, j]:.3g}" for j in range(3)] + [f"{t[1].sum() / t[0].sum():.3g}"])
+    out.append(["ratio RL / ASGD"] + [f"{t[1, j] / t[0, j]:.3g}" for j in range(3)]
+               + [f"{t[1].sum() / t[0].sum():.3g}"])
     return out
 
 

@@ -37,7 +37,7 @@ RECIPES = {
     "asgd_floor_vs_lr": ({}, 1),
     "p1_thm2_bound": ({}, 1),
 }
-VERDICTS = {"holds", "fails", "erratum confirmed"}
+VERDICTS = {"holds", "fails", "erratum confirmed", "noted"}   # noted: a stated finding (p2_fig2_clin)
 
 
 def load(stem: str):

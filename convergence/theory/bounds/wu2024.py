@@ -263,6 +263,7 @@ def tt_beta_proof(alpha: ArrayLike, L: ArrayLike, tau: ArrayLike, D: ArrayLike, 
 FIG3_SETTINGS: dict[str, Any] = {"L": 0.66, "tau": np.array([1.0, 1.5, 2.0, 2.5]), "D": 41, "sigma": math.sqrt(0.41)}
 
 __all__ = ["BOUNDS_P1", "THM2", "THM2_FLOOR", "THM9", "THM3_LOWER", "THM3_LOWER_PRINTED", "THM3_INSTANCE_FLOOR",
-           "THM3_INSTANCE_FLOOR_PRINTED", "THM4_P_MAX_SQ", "THM4_RATE", "THM4_C_GAUSSIAN", "THM4_C_PRINTED", "INSTANCE_EQUATION",
+           "THM3_INSTANCE_FLOOR_PRINTED", "THM4_P_MAX_SQ", "THM4_RATE", "THM4_C_GAUSSIAN", "THM4_C_PRINTED",
+           "INSTANCE_EQUATION",
            "asgd_step_size", "asgd_step_size_valid", "asgd_min_iterations", "gaussian_c", "tt_condition_value",
            "tt_condition_holds", "tt_beta_statement", "tt_beta_proof", "FIG3_SETTINGS"]
