@@ -150,7 +150,8 @@ def test_errata_section_with_evidence_and_cache(tmp_path):
 
 def test_a_recipes_table_and_finding_appear_in_both_reports(tmp_path: Path):
     bad = '''        {"id": "fake.bad", "statement": "no verdict"},'''
-    src = RECIPE.replace(bad, '''        {"id": "fake.finding", "statement": "not reproduced here", "prediction": "p", "measured": 1.0,
+    src = RECIPE.replace(bad, '''        {"id": "fake.finding", "statement": "not reproduced here", "prediction": "p",
+         "measured": 1.0,
          "uncertainty": 0.0, "verdict": "noted", "paper": PAPER},''') + '''
 
 def table(data, cfg):
