@@ -32,9 +32,9 @@ import numpy as np
 
 import convergence as cv
 from convergence.experiments import recipe_kit as C
-from convergence.sim import driver
 from convergence.physics.periphery import IOParameters
 from convergence.tile.analog_tile import AnalogTile, UpdateParameters
+from convergence.tile.programming import lsq_tile_losses
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
 
 NAME = "p1_fig3_tile"
@@ -87,26 +87,8 @@ def run_tile(cfg: dict[str, Any], mode: str, seed: np.random.SeedSequence) -> np
                       out_bound=float(cfg["io_bound"]))
     tile = AnalogTile(dev, (T, 1, d), update=UpdateParameters(mode=mode, desired_bl=int(cfg["desired_bl"])),
                       forward_io=io, backward_io=io, rng=rng)
-    X = np.ascontiguousarray(np.broadcast_to(A, (T, n, d)))
-    x_absmax = np.abs(X).max(axis=-1)
-    bias = np.zeros((T, 1, 1))
-    lr = float(cfg["lr"])
-    iters = int(cfg["iters"])
-    out = np.empty((iters, T))
-
-    def loss(k: int, state: tuple[AnalogTile, np.ndarray]) -> None:
-        tile, bias = state
-        resid = tile.w[:, 0, :] @ A.T + bias[:, 0] - y_true            # exact weights, as get_loss(False)
-        out[k] = 0.5 * np.einsum("tn,tn->t", resid, resid) / (n * d)
-
-    def step(k: int, state: tuple[AnalogTile, np.ndarray]) -> tuple[AnalogTile, np.ndarray]:
-        tile, bias = state
-        y = tile.forward(X) + bias                                     # noisy analog forward + digital bias
-        err = (y - y_true[None, :, None]) / n                          # d(MSE/2)/dy
-        tile.update(X, err, lr, x_absmax=x_absmax)
-        return tile, bias - lr * err.sum(axis=1, keepdims=True)
-
-    driver.run((tile, bias), step, iters, observe=loss, observe_at=range(iters), progress=False)
+    out = 0.5 * lsq_tile_losses(tile, A, y_true, float(cfg["lr"]), int(cfg["iters"])) / (n * d)
+    iters = out.shape[0]
     return out.T.reshape(len(taus), reps, iters)
 
 

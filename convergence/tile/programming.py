@@ -2,6 +2,8 @@ r"""The weight-programming experiment of Rasch et al. (Nat. Commun. 2024, arXiv 
 
 Two drivers: :func:`programming_run` (Fig. 4: program a tile to a target under a noisy stochastic gradient)
 and :func:`constant_gradient_run` (Fig. 3: one constant gradient, traces of A, H and C of one element).
+A third, :func:`lsq_tile_losses`, runs P1's least-squares experiments on an aihwkit-like tile (the papers'
+AIHWKit runs, where the noise is read noise of the tile's forward pass).
 
 Fig. 4's task ("programming a matrix to a target under a stochastic gradient"): a tile W of shape
 (out, in) is trained on
@@ -33,7 +35,7 @@ from convergence.sim import driver
 
 Array = NDArray[np.float64]
 
-__all__ = ["programming_run", "constant_gradient_run"]
+__all__ = ["programming_run", "constant_gradient_run", "lsq_tile_losses"]
 
 
 def programming_run(alg: Any, w_target: Array, steps: int, rng: Any, *, noise_std: float = 0.0,
@@ -111,3 +113,40 @@ def constant_gradient_run(alg: Any, x: Array, d: Array, steps: int, rng: Any, *,
     driver.run(state, lambda k, s: alg.step(s, x, d, rng), steps, observe=observe, progress=progress,
                unit="update")
     return {k: np.stack(v) for k, v in rec.items()}
+
+
+def lsq_tile_losses(tile: Any, A: Array, y: Array, lr: float, iters: int, *,
+                    progress: bool | None = False) -> Array:
+    r"""P1's least-squares runs on an aihwkit-like tile with a digital bias (P1 App. I.1, the AIHWKit curves).
+
+    ``tile`` (an :class:`~convergence.tile.analog_tile.AnalogTile` of shape (trials, 1, d)) holds the weights of
+    ``Linear(d, 1)``, the bias b is digital and starts at 0. Every iteration reads the full batch
+    ``X = A`` (n, d) through the tile's forward periphery (its read noise is the only noise: aihwkit ``w_noise``),
+    forms the error ``e = (y_pred + b − y)/n`` of f = ½·MSE, applies the n sequential rank-1 updates
+    ``W ← W − lr e_s x_sᵀ`` of :meth:`AnalogTile.update` and ``b ← b − lr Σ_s e_s``. The loop is
+    :func:`convergence.sim.driver.run`.
+
+    Returns the residual sum of squares ``‖W A^T + b − y‖²`` on the exact (noise-free) weights before each
+    iteration, shape (iters, trials); ½·rss/(n d) is the scripts' ``get_loss(for_training=False)``.
+    """
+    trials = tile.shape[0]
+    n, d = A.shape
+    X = np.ascontiguousarray(np.broadcast_to(A, (trials, n, d)))
+    x_absmax = np.abs(X).max(axis=-1)
+    out = np.empty((iters, trials))
+
+    def loss(k: int, state: tuple[Any, Array]) -> None:
+        tile, bias = state
+        resid = tile.w[:, 0, :] @ A.T + bias[:, 0] - y                  # exact weights, as get_loss(False)
+        out[k] = np.einsum("tn,tn->t", resid, resid)
+
+    def step(k: int, state: tuple[Any, Array]) -> tuple[Any, Array]:
+        tile, bias = state
+        y_pred = tile.forward(X) + bias                                  # noisy analog forward + digital bias
+        err = (y_pred - y[None, :, None]) / n                            # d(MSE/2)/dy
+        tile.update(X, err, lr, x_absmax=x_absmax)
+        return tile, bias - lr * err.sum(axis=1, keepdims=True)
+
+    driver.run((tile, np.zeros((trials, 1, 1))), step, iters, observe=loss, observe_at=range(iters),
+               progress=progress, unit="iteration")
+    return out
