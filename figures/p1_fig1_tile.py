@@ -6,10 +6,11 @@ sizes α ∈ {0.2, 0.1, 0.05, 0.03}; soft-bounds reference device τ = 3 (``w_ma
 Δw_min = 1e-4, symmetric point subtracted, no variations), aihwkit pulse trains with ``desired_bl = 800``.
 The noise is **read noise on the tile** — additive weight noise of std 0.01/√D on every forward read
 (aihwkit ``w_noise``, no correction in S1) — not gradient noise; each iteration applies the batch as 100
-sequential rank-1 updates (:func:`convergence.tile.programming.lsq_tile_losses`). Digital SGD runs on the same
-tile periphery with an ideal device and exact updates, so both see the same read noise (common random
-numbers per step size). The paper scale adds α = 0.01 so the α → 0 trend is visible; runs last
-max(2500, n_mix/α) iterations. Loss MSE/D (as S1), EMA 0.9 for plots; floors = per-trial tail means (last ``tail`` fraction).
+sequential rank-1 updates (:func:`convergence.tile.programming.lsq_tile_losses`). Digital SGD runs on the
+same tile periphery with an ideal device and exact updates, so both see the same read noise (common
+random numbers per step size). The paper scale adds α = 0.01 so the α → 0 trend is visible; runs last
+max(2500, n_mix/α) iterations. Loss MSE/D (as S1), EMA 0.9 for plots; floors = per-trial tail means (last
+``tail`` fraction).
 
 Claims as for the gradient-noise version (``p1_fig1``): digital SGD's floor falls ≈ ∝ α (log-log slope > 0.8)
 while the analog tile's does not (slope < 0.5), and at the smallest α the analog floor lies above digital's.

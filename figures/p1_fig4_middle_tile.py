@@ -127,8 +127,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     s_dig, se_dig = C.loglog_slope(s2, ft[1])
     res.append(C.claim(f"{NAME}.floor_vs_sigma2_slope_finding",
                        f"Finding: on the tile the analog floor grows with σ² with log-log slope {slope:.2f} ± "
-                       f"{k * sse:.2g}, not ≈ 1 as with gradient noise (p1_fig4_middle), while digital SGD's floor on the "
-                       f"same tile has slope {s_dig:.2f}: the pulse trains add noise of their own, so σ² (read noise) is "
-                       "not the total gradient noise of P1 Theorem 2",
+                       f"{k * sse:.2g}, not ≈ 1 as with gradient noise (p1_fig4_middle), while digital SGD's floor "
+                       f"on the same tile has slope {s_dig:.2f}: the pulse trains add noise of their own, so σ² (read "
+                       "noise) is not the total gradient noise of P1 Theorem 2",
                        "finding: slopes [analog, digital]", [slope, s_dig], [k * sse, k * se_dig], "noted", PAPER))
     return res

@@ -40,7 +40,8 @@ from convergence.tile import transfer_family as T
 from convergence.tile.programming import constant_gradient_run
 
 NAME = "rasch_fig3"
-TITLE = "Constant gradient: TT-v2 breaks down, c-TTv2 slows down, AGAD is exact under a reference offset (5×5, δ = 0.05)"
+TITLE = ("Constant gradient: TT-v2 breaks down, c-TTv2 slows down, AGAD is exact under a reference offset "
+         "(5×5, δ = 0.05)")
 PAPER = "Rasch et al. 2024 Fig. 3"
 SEED = 20240304
 
@@ -174,7 +175,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     ratio = float(prog[0, j1].mean() / prog[0, j0].mean())
     ok = bool(mb - k * sb > 0 and ratio < 0.25)
     res.append(C.claim(f"{NAME}.ttv2_breaks",
-                       f"TT-v2 breaks down with offset {off:g}: the {broken.mean():.0%} of elements whose A cannot read "
+                       f"TT-v2 breaks down with offset {off:g}: the {broken.mean():.0%} of elements whose A cannot "
+                       "read "
                        f"below the reference (A's lower bound > 0) move the wrong way (mean ΔC {mb:.3g} > 0), and its "
                        f"overall progress is {ratio:.2f} of the offset-free one (< 0.25)",
                        "ΔC(broken elements) − 3se > 0; progress ratio < 0.25 [measured: ΔC broken, ratio]",
