@@ -117,6 +117,8 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
             ax.errorbar(lrs, m, yerr=C.K_SIGMA * se, fmt=fmt, capsize=2, label=LABELS[alg])
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(lrs, [f"{a:g}" for a in lrs])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
         ax.set_xlabel("step size α")
         ax.set_ylabel("learning error (tail mean)")
         ax.set_title("learning error vs step size")
