@@ -39,7 +39,7 @@ SEED = 20240612
 _BASE = {"d": 50, "n": 100, "sigma_a": 1.0, "x_scale": 0.5, "bias": True, "lr": 0.1, "tau": 2.0, "dw_min": 1e-4,
          "desired_bl": 5000, "iters": 200, "tail": 0.5, "ema": 0.9}
 SCALES = {
-    "quick": {**_BASE, "sigma2s": [1e-3, 1e-1, 1.0], "repeats": 4},
+    "quick": {**_BASE, "sigma2s": [1e-3, 1e-1, 1.0], "repeats": 3, "iters": 100},
     "default": {**_BASE, "sigma2s": [1e-3, 1e-2, 1e-1, 1.0], "repeats": 8},
     "paper": {**_BASE, "sigma2s": [1e-3, 1e-2, 1e-1, 1.0], "repeats": 100},
 }
