@@ -137,10 +137,8 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
                 ax.set_ylim(-1.6, 1.6)
                 ax.set_title(f"({'ABCDEF'[3 * j + i]}) {LABELS[alg]}, offset {off:g}")
                 ax.set_xlabel("updates")
-                if i == 0:
-                    ax.legend(fontsize=6, loc="lower left")
-                if alg == "agad" and j == 0:
-                    ax.legend(fontsize=6, loc="lower left")
+                if i == 0 or (alg == "agad" and j == 0):
+                    ax.legend(fontsize=5.5, loc="upper right", framealpha=0.9)
             ax = axes[j][-1]
             for i, alg in enumerate(ALGS):
                 m, se = C.mean_se(data["w_mean"][i, j], axis=1)
