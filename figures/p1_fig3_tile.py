@@ -32,11 +32,9 @@ import numpy as np
 
 import convergence as cv
 from convergence.experiments import recipe_kit as C
-from convergence.sim import driver
 from convergence.physics.periphery import IOParameters
-from convergence.tile.analog_tile import TileWrite, UpdateParameters
-from convergence.tile.layer import AnalogLinear
-from convergence.tile.transfer_family import analog_sgd_tile
+from convergence.tile.analog_tile import AnalogTile, UpdateParameters
+from convergence.tile.programming import lsq_tile_losses
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
 
 NAME = "p1_fig3_tile"
@@ -84,8 +82,8 @@ def run_eq3(cfg: dict[str, Any], tau: float, seed: np.random.SeedSequence, data:
 def run_tile(cfg: dict[str, Any], mode: str, seed: np.random.SeedSequence, data: Any = None) -> np.ndarray:
     """The tile experiment for all τ × repeats at once (trials axis): (n_taus, repeats, iters) losses/D.
 
-    An :class:`~convergence.tile.layer.AnalogLinear` with a digital bias over in-memory SGD on the tile
-    (:func:`~convergence.tile.transfer_family.analog_sgd_tile` in the tile's write ``mode``)."""
+    P1's least-squares loop on the tile with a digital bias (:func:`convergence.tile.programming.lsq_tile_losses`),
+    the tile's update in its write ``mode``."""
     obj = problem(cfg, data)
     d, n, reps = obj.d, obj.n, int(cfg["repeats"])
     taus = [float(t) for t in cfg["taus"]]
@@ -99,24 +97,10 @@ def run_tile(cfg: dict[str, Any], mode: str, seed: np.random.SeedSequence, data:
     s_mean = float(np.linalg.svd(A, compute_uv=False).mean())
     io = IOParameters(w_noise=float(cfg["weight_noise"]) / s_mean, inp_bound=float(cfg["io_bound"]),
                       out_bound=float(cfg["io_bound"]))
-    write = TileWrite(update=UpdateParameters(mode=mode, desired_bl=int(cfg["desired_bl"])))
-    layer = AnalogLinear(analog_sgd_tile(1.0, dev, mode=write), np.zeros((T, 1, d)), bias="digital",
-                         forward_io=io, backward_io=io, rng=rng)
-    X = np.ascontiguousarray(np.broadcast_to(A, (T, n, d)))
-    lr = float(cfg["lr"])
-    iters = int(cfg["iters"])
-    out = np.empty((iters, T))
-
-    def loss(k: int, layer: AnalogLinear) -> None:
-        resid = layer.weights[:, 0, :] @ A.T + layer.bias - y_true    # exact weights, as get_loss(False)
-        out[k] = 0.5 * np.einsum("tn,tn->t", resid, resid) / (n * d)
-
-    def step(k: int, layer: AnalogLinear) -> AnalogLinear:
-        err = (layer.forward(X) - y_true[None, :, None]) / n         # d(MSE/2)/dy of the noisy analog forward
-        layer.step(X, err, lr)
-        return layer
-
-    driver.run(layer, step, iters, observe=loss, observe_at=range(iters), progress=False)
+    tile = AnalogTile(dev, (T, 1, d), update=UpdateParameters(mode=mode, desired_bl=int(cfg["desired_bl"])),
+                      forward_io=io, backward_io=io, rng=rng)
+    out = 0.5 * lsq_tile_losses(tile, A, y_true, float(cfg["lr"]), int(cfg["iters"])) / (n * d)
+    iters = out.shape[0]
     return out.T.reshape(len(taus), reps, iters)
 
 

@@ -23,6 +23,11 @@ Settings choices (and why they differ from the script):
 
 Predictions: TT floor(c) − floor(0) = ½ gᵀH⁻¹g with g = g_c·1, g_c = c·E|g_c + ε| (D13,
 self-consistent); Analog SGD floor from the mean-field stationary point of the c_Lin device (D2).
+
+Finding (stated with its numbers, verdict ``noted``): this stand-in does not reproduce the paper's "TT
+worse than Analog SGD at c_Lin = 0.3" (default scale: TT 1.6e-4 vs Analog SGD 2.0e-4, TT lower), and its
+own mean-field predictions (D13 vs D2 + D4) give no TT deficit either; the pulse-train tile version
+``p2_fig2_tile`` reproduces the paper's order.
 """
 from __future__ import annotations
 
@@ -167,11 +172,24 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     res.append(C.claim(f"{NAME}.tt_beats_asgd_at_zero", "With c_Lin = 0 (zero-shifted P) Tiki-Taka reaches a lower "
                        "error than Analog SGD (P2 Fig. 2)", "floor(ASGD) − floor(TT) > 0", d0, C.K_SIGMA * s0,
                        d0 > C.K_SIGMA * s0, PAPER, rule=_zero_rule, cfg=cfg, scales=SCALES))
+    # A stated finding, not a claim: this stand-in (Gaussian gradient noise on the expected recursion) does not
+    # reproduce the paper's "TT worse than Analog SGD at c_Lin = 0.3"; its mean-field predictions (D13 for TT,
+    # D2 + D4 for Analog SGD) are stated next to the measurement. The pulse-train tile version does reproduce it.
     dl = m_tt[-1] - m_as[-1]
     sl = math.hypot(se_as[-1], se_tt[-1])
-    res.append(C.claim(f"{NAME}.tt_worse_than_asgd_at_max", f"At c_Lin = {cs[-1]:g} Tiki-Taka is worse than Analog "
-                       "SGD (P2 Fig. 2 text)", "floor(TT) − floor(ASGD) > 0", dl, C.K_SIGMA * sl, dl > C.K_SIGMA * sl,
-                       PAPER))
+    pred_tt_max = float(m_tt[0] + data["tt_excess_pred"][-1])
+    sign = "above" if dl > C.K_SIGMA * sl else ("below" if dl < -C.K_SIGMA * sl else "indistinguishable from")
+    ratio = pred_tt_max / pred_as[-1]
+    res.append(C.claim(
+        f"{NAME}.tt_vs_asgd_at_max_finding",
+        f"Finding (not reproduced by this stand-in): P2 Fig. 2's text says Tiki-Taka is worse than Analog SGD at "
+        f"c_Lin = {cs[-1]:g}. In this recursion with Gaussian gradient noise TT's floor {m_tt[-1]:.3g} is "
+        f"{sign} Analog SGD's {m_as[-1]:.3g} (difference {dl:.3g} ± {C.K_SIGMA * sl:.2g}); the mean-field "
+        f"predictions of this set-up give TT floor(0) + D13 = {pred_tt_max:.3g} and Analog SGD D2 + D4 = "
+        f"{pred_as[-1]:.3g} (ratio {ratio:.2f}), i.e. no clear TT deficit either. The paper's order comes with "
+        "AIHWKit's pulse-train update, which the tile version reproduces (p2_fig2_tile.tt_worse_at_clin_0.3)",
+        "finding: floor(TT) − floor(ASGD) at c_Lin max, with the D13 and D2 + D4 predictions [measured: TT, ASGD]",
+        [dl, m_tt[-1], m_as[-1]], [C.K_SIGMA * sl, C.K_SIGMA * se_tt[-1], C.K_SIGMA * se_as[-1]], "noted", PAPER))
     # which curve family is which: TT is the family that is lowest at c = 0 and degrades most (relatively)
     rel_tt, rel_as = m_tt[-1] / m_tt[0], m_as[-1] / m_as[0]
     ok = d0 > C.K_SIGMA * s0 and rel_tt > rel_as

@@ -37,7 +37,7 @@ RECIPES = {
     "asgd_floor_vs_lr": ({}, 1),
     "p1_thm2_bound": ({}, 1),
 }
-VERDICTS = {"holds", "fails", "erratum confirmed", "inconclusive"}
+VERDICTS = {"holds", "fails", "erratum confirmed", "inconclusive", "noted"}   # noted: a stated finding
 #: recipes whose plot is being rewritten elsewhere and does not yet follow the figure rules
 STYLE_PENDING = {"p2_fig2_clin"}
 

@@ -383,3 +383,26 @@ def test_one_make_target_per_figure_hands_the_figure_to_the_runner():
                              text=True, timeout=60, check=False)
         assert res.returncode == 0, res.stderr
         assert f"-m convergence figures p1_fig3 --scale {scale}" in res.stdout
+
+
+def test_a_recipes_table_and_finding_appear_in_both_reports(tmp_path: Path):
+    bad = '''        {"id": "fake.bad", "statement": "no verdict"},'''
+    src = RECIPE.replace(bad, '''        {"id": "fake.finding", "statement": "not reproduced here", "prediction": "p",
+         "measured": 1.0,
+         "uncertainty": 0.0, "verdict": "noted", "paper": PAPER},''') + '''
+
+def table(data, cfg):
+    return "| a | b<c |\\n|---|---|\\n| 1 | 2 |"
+'''
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "fake.py").write_text(src)
+    results = fa.run_figures(scale="quick", root=tmp_path, out_dir=tmp_path / "build", cache_dir=tmp_path / "cache",
+                             progress=False)
+    assert results[0].table.startswith("| a |")
+    paths = report.write_report(results, scale="quick", out_dir=tmp_path / "build", errata=None, meta={})
+    md, page = paths["md"].read_text(), paths["html"].read_text()
+    assert "| a | b<c |\n|---|---|\n| 1 | 2 |" in md and re.search(r"\| \*{0,2}noted\*{0,2} \|", md)
+    assert "<th>b&lt;c</th>" in page and "<td>2</td>" in page
+    failing = md.split("## Claims that fail", 1)[1].split("##", 1)[0]
+    assert "fake.finding" not in failing
+    assert json.loads(paths["json"].read_text())["figures"][0]["table"].startswith("| a |")

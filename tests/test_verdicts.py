@@ -274,3 +274,10 @@ def test_the_zero_rule_compares_the_meanfield_bias_with_the_fluctuation_margin()
         assert power.margin == pytest.approx(C.K_SIGMA * 2 * d4 / math.sqrt(cfg["trials"]), rel=1e-12)
         assert power.effect > 0
     assert mod._zero_rule(mod.SCALES["quick"]).effect == pytest.approx(mod._zero_rule(mod.SCALES["default"]).effect)
+def test_a_recipe_may_state_a_finding_but_not_claim_a_status():
+    recipe = SimpleNamespace(name="fake", stem="fake", paper="P1 Fig. 99")
+    base = {"statement": "s", "prediction": "p", "measured": 1.0, "uncertainty": 0.0}
+    noted, skipped = recipes.normalise_claims([dict(base, id="fake.finding", verdict="noted"),
+                                               dict(base, id="fake.skip", verdict="skipped")], recipe)
+    assert noted.verdict is Verdict.NOTED and not noted.failed and noted.id == "fake.finding"
+    assert skipped.verdict is Verdict.FAILS and "skipped" in skipped.note

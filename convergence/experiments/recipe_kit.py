@@ -19,7 +19,8 @@ Contents:
   :func:`count_rule`, :func:`network_rule` (:data:`MIN_FCN_STEPS`), :func:`deciding_scale`;
 * least-squares series: :func:`lsq_algorithm`, :func:`lsq_series`, :func:`curve_stats`;
 * plotting: :func:`ema` (papers' smoothing, plots only), :func:`band`, :func:`positive_floor`, :func:`cv_style`;
-* network figures: :func:`tau_labels`, :func:`plot_accuracy_curves` (P1 Fig. 5, P2 Fig. 4).
+* network figures: :func:`tau_labels`, :func:`plot_accuracy_curves` (P1 Fig. 5, P2 Fig. 4);
+* tables: :func:`markdown_table` (a recipe's ``table``), :func:`draw_table` (a table as a figure).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ __all__ = ["K_SIGMA", "sub", "parallel_map", "lsq", "TrialGaussian", "mean_se", 
            "loglog_slope", "lsq_meanfield_stationary", "lsq_meanfield_stationary_device", "digital_lsq_floor",
            "claim", "deciding_scale", "count_rule", "MIN_FCN_STEPS", "MIN_FCN_STEPS_ASGD_TAU", "sgd_steps",
            "network_rule", "ema", "band", "positive_floor", "curve_stats", "cv_style", "lsq_algorithm",
-           "lsq_series", "tau_labels", "plot_accuracy_curves"]
+           "lsq_series", "tau_labels", "plot_accuracy_curves", "markdown_table", "draw_table"]
 
 #: claims use k = 3 standard errors (across independent trials) as their statistical margin
 K_SIGMA = 3.0
@@ -381,3 +382,31 @@ def plot_accuracy_curves(data: dict[str, np.ndarray], labels: Callable[[str], li
         if len(archs) > 1:
             P.label_panels(axes[0])
     return fig
+
+
+# -- tables (the papers' rate and cost tables) ------------------------------------------------------
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown pipe table (cells as given; ``|`` in a cell escaped) for a recipe's ``table(data, cfg)``."""
+    def cell(x: Any) -> str:
+        return str(x).replace("|", r"\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def draw_table(ax: Any, header: Sequence[str], rows: Sequence[Sequence[Any]], *, fontsize: float = 7.5,
+               col_widths: Sequence[float] | None = None, row_scale: float = 1.9) -> Any:
+    """Draw a table filling ``ax`` (axis hidden), header row shaded; cells may hold mathtext ``$...$``."""
+    ax.axis("off")
+    tab = ax.table(cellText=[[str(c) for c in r] for r in rows], colLabels=[str(h) for h in header],
+                   cellLoc="center", loc="center", colWidths=list(col_widths) if col_widths else None)
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(fontsize)
+    tab.scale(1.0, row_scale)
+    for (r, _), cell in tab.get_celld().items():
+        if r == 0:
+            cell.set_facecolor("0.9")
+            cell.set_text_props(weight="bold")
+    return tab

@@ -2,7 +2,8 @@ r"""Figure recipes: discovery, loading, the contract's checks and the source dig
 
 A *recipe* is a file ``figures/<stem>.py`` (files starting with ``_`` are not recipes) exposing
 ``NAME``, ``TITLE``, ``PAPER``, ``SEED``, ``SCALES``, ``compute(cfg, seed)``, ``plot(data, cfg)``
-and optionally ``claims(data, cfg)``. Recipes are files, not a package: :func:`discover` imports
+and optionally ``claims(data, cfg)`` and ``table(data, cfg)`` (a Markdown table the report shows
+under the claims, for the papers' tables). Recipes are files, not a package: :func:`discover` imports
 every ``figures/*.py`` below the repository root, :func:`load_recipe` one of them. Their library
 code lives in :mod:`convergence.experiments.recipe_kit`.
 """
@@ -22,8 +23,8 @@ from convergence._validate import ConfigError
 from convergence.experiments.cache import _canonical_json, _json_default
 from convergence.theory.verdicts import VERDICTS, Claim, Verdict
 
-__all__ = ["SCALES", "OPTIONAL_SCALES", "VERDICTS", "CLAIM_KEYS", "Recipe", "find_repo_root", "discover", "select",
-           "recipes_for_scale", "load_recipe", "normalise_claims", "source_digest"]
+__all__ = ["SCALES", "OPTIONAL_SCALES", "VERDICTS", "RECIPE_VERDICTS", "CLAIM_KEYS", "Recipe", "find_repo_root",
+           "discover", "select", "recipes_for_scale", "load_recipe", "normalise_claims", "source_digest"]
 
 #: the three scales every recipe defines (quick: tests; default: ``make figures``; paper: papers' counts)
 SCALES = ("quick", "default", "paper")
@@ -33,6 +34,9 @@ SCALES = ("quick", "default", "paper")
 OPTIONAL_SCALES = ("long",)
 #: the keys every claim dict has (``paper`` is added from the recipe's ``PAPER`` when missing)
 CLAIM_KEYS = ("id", "statement", "prediction", "measured", "uncertainty", "verdict")
+#: what a recipe's claim may conclude: a verdict, or ``noted`` for a stated finding with its numbers (e.g. a
+#: paper's statement that a stand-in set-up does not reproduce, with the reason); a finding never counts as failing
+RECIPE_VERDICTS = (*VERDICTS, Verdict.NOTED)
 
 
 def find_repo_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -204,7 +208,7 @@ def recipes_for_scale(recipes: list[Recipe], scale: str, *, named: bool) -> list
 def normalise_claims(raw: Any, recipe: Recipe) -> list[Claim]:
     """``claims()`` output as :class:`~convergence.theory.verdicts.Claim` records (reference defaulting to the
     recipe's paper); malformed entries (not a dict with :data:`CLAIM_KEYS`, or a verdict outside
-    :data:`VERDICTS`) become failing claims whose note says what is wrong."""
+    :data:`RECIPE_VERDICTS`) become failing claims whose note says what is wrong."""
     out: list[Claim] = []
     if not isinstance(raw, (list, tuple)):
         raw = [raw]
@@ -216,8 +220,9 @@ def normalise_claims(raw: Any, recipe: Recipe) -> list[Claim]:
                 raise ConfigError(f"a claim must be a dict with keys {', '.join(CLAIM_KEYS)}")
             else:   # JSON round trip: NumPy values become plain numbers, NaN kept
                 rec = Claim.from_dict(json.loads(json.dumps(c, default=_json_default, allow_nan=True)))
-            if rec.verdict not in VERDICTS:
-                raise ConfigError(f"claim {rec.id}: verdict must be one of {', '.join(VERDICTS)} (got {rec.verdict!s})")
+            if rec.verdict not in RECIPE_VERDICTS:
+                raise ConfigError(f"claim {rec.id}: verdict must be one of {', '.join(RECIPE_VERDICTS)} "
+                                  f"(got {rec.verdict!s})")
         except (ConfigError, TypeError, ValueError) as exc:   # TypeError/ValueError: values JSON cannot hold
             out.append(Claim(id=f"{recipe.name}.claim{i}", statement=f"malformed claim from {recipe.stem}.claims()",
                              verdict=Verdict.FAILS, reference=recipe.paper, prediction="", note=str(exc),

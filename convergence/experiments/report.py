@@ -369,6 +369,8 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
             L.append("")
         else:
             L += ["(no claims: illustrative figure)", ""]
+        if r.table:
+            L += [r.table, ""]
         if r.png:
             L += [f"![{r.name}]({_rel(r.png, out_dir)})", ""]
         L += ["<details><summary>config</summary>", "", "```json", json.dumps(r.config, sort_keys=True),
@@ -433,6 +435,18 @@ def math_html(text: Any) -> str:
 def _breakable(ident: str) -> str:
     """Escaped ``ident`` with line-break opportunities after its dots and underscores (long claim ids)."""
     return html.escape(ident).replace(".", ".<wbr>").replace("_", "_<wbr>")
+
+
+def _table_html(md: str) -> str:
+    """A recipe's Markdown table (pipe rows; the ``|---|`` rule skipped) as an HTML table, text escaped."""
+    rows = [ln.strip().strip("|").split("|") for ln in md.splitlines() if ln.strip().startswith("|")]
+    rows = [r for r in rows if not all(set(c.strip()) <= set("-: ") for c in r)]
+    if not rows:
+        return f"<pre>{html.escape(md)}</pre>"
+    head, body = rows[0], rows[1:]
+    return ("<table><tr>" + "".join(f"<th>{html.escape(c.strip())}</th>" for c in head) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in body)
+            + "</table>")
 
 
 def _verdict_html(v: Verdict | str) -> str:
@@ -539,6 +553,8 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
                          f"<td>{math_html(c.statement)}{note}</td><td>{math_html(fmt_value(c.prediction))}</td>"
                          f"<td>{e(_measured(c))}</td><td>{_verdict_html(c.verdict)}</td></tr>")
             P.append("</table>")
+        if r.table:
+            P.append(_table_html(r.table))
         if r.png and Path(r.png).exists():
             b64 = base64.b64encode(Path(r.png).read_bytes()).decode()
             P.append(f"<img alt='{e(r.name)}' src='data:image/png;base64,{b64}'>")

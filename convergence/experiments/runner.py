@@ -88,6 +88,7 @@ class FigureResult:
     claims: list[Claim] = field(default_factory=list)
     error: str = ""
     docstring: str = ""
+    table: str = ""                    # Markdown table from the recipe's optional ``table(data, cfg)``
 
     def as_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -213,6 +214,8 @@ def _finish(recipe: Recipe, res: FigureResult, data: dict[str, np.ndarray] | Non
     def step() -> None:
         if hasattr(recipe.module, "claims"):
             res.claims = normalise_claims(recipe.module.claims(data, res.config), recipe)
+        if hasattr(recipe.module, "table"):
+            res.table = str(recipe.module.table(data, res.config))
         _plot(recipe, data, res.config, res, Path(out_dir), force=force)
 
     _guard(res, recipe, log or (lambda s: None), step)

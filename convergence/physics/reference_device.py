@@ -280,7 +280,8 @@ def apply_device_pulses(w: Array, n: Array, sign: Array, device: ReferenceArray,
 
 
 def offset_softbounds(shape: tuple[int, ...], rng: Any, *, skew: Any = 0.0, sigma_r: Any = 0.0,
-                      asym_dtod: float = 0.0, tau: float = 1.0) -> DeviceArray:
+                      asym_dtod: float = 0.0, tau: float = 1.0, dw_min_dtod: float = 0.0,
+                      range_dtod: float = 0.0) -> DeviceArray:
     r"""Soft-bounds devices whose symmetric point sits at ``skew + sigma_r ξ`` per element, as a DeviceArray.
 
     The toolkit's form of aihwkit's reference offset on a soft-bounds device: an up/down asymmetry spread
@@ -289,12 +290,16 @@ def offset_softbounds(shape: tuple[int, ...], rng: Any, *, skew: Any = 0.0, sigm
     with opposite sign). It draws differently from :meth:`SoftBoundsReference.realize` (5 normals per
     element, not 7), which the Rasch et al. and transfer-study recipes' numbers are pinned to.
 
-    Element i responds as ``q±(w) = (1 ± r_i)(1 ∓ (w − s_i)/τ)`` with ``r_i = asym_dtod ξ``;
-    its symmetric point is ``s_i + τ r_i``, so the shift ``s_i = o_i − τ r_i`` places it at
-    ``o_i = skew + sigma_r ξ'`` (``skew``/``sigma_r`` may be arrays broadcasting over
-    ``shape``, e.g. one σ_r per trial). The range is ``[s_i − τ, s_i + τ]``.
+    Element i responds as ``q±(w) = g_i (1 ± r_i)(1 ∓ (w − s_i)/(b_i τ))`` with ``r_i = asym_dtod ξ``,
+    step gain ``g_i = |1 + dw_min_dtod ξ|`` (aihwkit ``dw_min_dtod``) and range scale
+    ``b_i = |1 + range_dtod ξ|`` (the bound spread σ_b, aihwkit ``w_max_dtod``); its symmetric point is
+    ``s_i + b_i τ r_i``, so the shift ``s_i = o_i − b_i τ r_i`` places it at ``o_i = skew + sigma_r ξ'``
+    (``skew``/``sigma_r`` may be arrays broadcasting over ``shape``, e.g. one σ_r per trial). The range is
+    ``[s_i − b_i τ, s_i + b_i τ]``. The draws do not depend on the spreads (zero spreads give the same
+    random stream).
     """
-    dev = realize(SoftBounds(tau), Variation(up_down_dtod=asym_dtod), shape, rng)
+    dev = realize(SoftBounds(tau), Variation(up_down_dtod=asym_dtod, dw_min_dtod=dw_min_dtod,
+                                             range_dtod=range_dtod), shape, rng)
     offset = np.asarray(skew, dtype=float) + np.asarray(sigma_r, dtype=float) * rng.standard_normal(shape)
     shift = offset - dev.scale * tau * dev.asym
     return DeviceArray(dev.base, dev.gain, dev.asym, dev.scale, np.broadcast_to(shift, shape).copy(),

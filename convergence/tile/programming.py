@@ -1,22 +1,28 @@
 r"""The weight-programming experiment of Rasch et al. (Nat. Commun. 2024, arXiv 2303.04721) Figs. 3–4.
 
-Task ("programming a matrix to a target under a stochastic gradient"): a tile W of shape
+Two drivers: :func:`programming_run` (Fig. 4: program a tile to a target under a noisy stochastic gradient)
+and :func:`constant_gradient_run` (Fig. 3: one constant gradient, traces of A, H and C of one element).
+A third, :func:`lsq_tile_losses`, runs P1's least-squares experiments on an aihwkit-like tile (the papers'
+AIHWKit runs, where the noise is read noise of the tile's forward pass).
+
+Fig. 4's task ("programming a matrix to a target under a stochastic gradient"): a tile W of shape
 (out, in) is trained on
 
 .. math:: f(W) = \tfrac12\,\mathbb E_x \|(W - W^\ast) x\|^2,\qquad x \sim \mathcal N(0, I),
 
 one sample per update, with output error ``d = (W − W*) x + σ_d ξ`` (ξ ~ N(0, I); the
 σ_d term keeps a gradient-noise floor, so a symmetric-point offset causes a bias). For
-the transfer algorithms W is the slow array C; the gradient is taken at C (γ = 0). This
-is our construction: the paper's exact "constant gradient" settings are not recoverable
-(docs/theory/algorithms.md#chopped-ttv2; docs/theory/transfer-study.md#transfer-claims), so the recipes reproduce the
-*qualitative* claims only.
+the transfer algorithms W is the slow array C; the gradient is taken at C (γ = 0). The paper states the
+device settings (Fig. 3: 5×5, δ = 0.05, every spread 0.3, reads every 25 updates, regular choppers;
+Fig. 4: the same with σ_r and δ varied, σ_b = 0 for W, σ_± = 0.1) but not its learning rates, target
+distribution or noise level; those are ours. Fig. 3's task is a constant gradient ``d xᵀ`` (the same x, d at
+every update).
 
 Devices: soft bounds with τ = 1 (range [−1, 1], ``n_states = 2/δ``) realised per element by
 :func:`convergence.physics.reference_device.offset_softbounds`: up/down asymmetry spread ``σ_±``
 (``up_down_dtod``) with the resulting symmetric-point shift compensated (aihwkit ``subtract_symmetry_point=True``),
-plus a symmetric-point offset ``o_i = skew + σ_r ξ`` (aihwkit's reference offset
-``reference_mean``/``reference_std`` with opposite sign).
+step and bound spreads (``dw_min_dtod``, σ_b), plus a symmetric-point offset ``o_i = skew + σ_r ξ`` (aihwkit's
+reference offset ``reference_mean``/``reference_std`` with opposite sign).
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ from convergence.sim import driver
 
 Array = NDArray[np.float64]
 
-__all__ = ["programming_run"]
+__all__ = ["programming_run", "constant_gradient_run", "lsq_tile_losses"]
 
 
 def programming_run(alg: Any, w_target: Array, steps: int, rng: Any, *, noise_std: float = 0.0,
@@ -68,4 +74,79 @@ def programming_run(alg: Any, w_target: Array, steps: int, rng: Any, *, noise_st
     out = {"steps": np.asarray(rec_steps, dtype=float), "rms": np.stack(rms), "w_final": alg.query(state)}
     if track is not None:
         out["w_track"] = np.stack(track_w)
+    return out
+
+
+def constant_gradient_run(alg: Any, x: Array, d: Array, steps: int, rng: Any, *, w0: Array | None = None,
+                          a0: Array | None = None, element: tuple[int, int] = (0, 0),
+                          progress: bool | None = False) -> dict[str, Array]:
+    r"""Drive a TT-v2-family algorithm with one constant input/error pair (Rasch et al. Fig. 3 set-up).
+
+    Every update is ``alg.step(state, x, d)`` with the same ``x`` (trials, 1, in) and ``d`` (trials, 1, out), so
+    the desired write onto A is the constant ``−λ_A d xᵀ`` (a constant gradient ``d xᵀ``); the weights start at
+    ``w0`` (default 0) and the fast array A at ``a0`` (default: the algorithm's initial A = 0; pass A's symmetric
+    point to start it where a device rests). The loop is :func:`convergence.sim.driver.run`.
+
+    Returns, per update k = 0..steps (the state before update k, and the final state), the traces of one
+    ``element`` (row, column) across trials: ``a`` (A as read, against the reference 0), ``h`` (the digital
+    buffer H, in pulses of C), ``w`` (C), ``chop`` (the input chopper of the element's column), ``mean``
+    and ``ref`` (AGAD's running mean and frozen reference; zeros for the others), each (steps + 1, trials),
+    and ``w_all`` (steps + 1, trials, out, in) — the whole C, for claims over every element.
+    """
+    trials, _, n_in = x.shape
+    n_out = d.shape[2]
+    state = alg.init(np.zeros((trials, n_out, n_in)) if w0 is None else w0)
+    if a0 is not None:
+        state = state._replace(a=np.broadcast_to(np.asarray(a0, dtype=float), state.a.shape).copy())
+    i, j = element
+    rec: dict[str, list[Array]] = {k: [] for k in ("a", "h", "w", "chop", "mean", "ref", "w_all")}
+
+    def observe(k: int, s: Any) -> None:
+        rec["a"].append(s.a[:, i, j].copy())
+        rec["h"].append(s.h[:, i, j].copy() if s.h.size else np.zeros(trials))
+        rec["w"].append(s.w[:, i, j].copy())
+        rec["chop"].append(s.c_in[:, j].copy())
+        rec["mean"].append(s.mean[:, i, j].copy() if s.mean.size else np.zeros(trials))
+        rec["ref"].append(s.ref[:, i, j].copy() if s.ref.size else np.zeros(trials))
+        rec["w_all"].append(s.w.copy())
+
+    driver.run(state, lambda k, s: alg.step(s, x, d, rng), steps, observe=observe, progress=progress,
+               unit="update")
+    return {k: np.stack(v) for k, v in rec.items()}
+
+
+def lsq_tile_losses(tile: Any, A: Array, y: Array, lr: float, iters: int, *,
+                    progress: bool | None = False) -> Array:
+    r"""P1's least-squares runs on an aihwkit-like tile with a digital bias (P1 App. I.1, the AIHWKit curves).
+
+    ``tile`` (an :class:`~convergence.tile.analog_tile.AnalogTile` of shape (trials, 1, d)) holds the weights of
+    ``Linear(d, 1)``, the bias b is digital and starts at 0. Every iteration reads the full batch
+    ``X = A`` (n, d) through the tile's forward periphery (its read noise is the only noise: aihwkit ``w_noise``),
+    forms the error ``e = (y_pred + b − y)/n`` of f = ½·MSE, applies the n sequential rank-1 updates
+    ``W ← W − lr e_s x_sᵀ`` of :meth:`AnalogTile.update` and ``b ← b − lr Σ_s e_s``. The loop is
+    :func:`convergence.sim.driver.run`.
+
+    Returns the residual sum of squares ``‖W A^T + b − y‖²`` on the exact (noise-free) weights before each
+    iteration, shape (iters, trials); ½·rss/(n d) is the scripts' ``get_loss(for_training=False)``.
+    """
+    trials = tile.shape[0]
+    n, d = A.shape
+    X = np.ascontiguousarray(np.broadcast_to(A, (trials, n, d)))
+    x_absmax = np.abs(X).max(axis=-1)
+    out = np.empty((iters, trials))
+
+    def loss(k: int, state: tuple[Any, Array]) -> None:
+        tile, bias = state
+        resid = tile.w[:, 0, :] @ A.T + bias[:, 0] - y                  # exact weights, as get_loss(False)
+        out[k] = np.einsum("tn,tn->t", resid, resid)
+
+    def step(k: int, state: tuple[Any, Array]) -> tuple[Any, Array]:
+        tile, bias = state
+        y_pred = tile.forward(X) + bias                                  # noisy analog forward + digital bias
+        err = (y_pred - y[None, :, None]) / n                            # d(MSE/2)/dy
+        tile.update(X, err, lr, x_absmax=x_absmax)
+        return tile, bias - lr * err.sum(axis=1, keepdims=True)
+
+    driver.run((tile, np.zeros((trials, 1, 1))), step, iters, observe=loss, observe_at=range(iters),
+               progress=progress, unit="iteration")
     return out

@@ -19,6 +19,8 @@ F_max      sup ‖F(W)‖∞ (P2 Lemma 2)
 D          number of weights
 c          P1 Assumption 5 constant (E|g + ε_i| ≥ cσ)
 alpha      step size α (P1: transfer rate for Tiki-Taka)
+P_max      bound on ‖P_k‖∞ of the auxiliary / residual array (P1 Lemma 7, P2 Table 2)
+M_min      lower bound on the saturation vector M = q₊ ⊙ q₋ over the run (P2 Theorems 3, 6)
 ========== ==========================================================================
 """
 from __future__ import annotations
@@ -57,3 +59,4 @@ def abs_gaussian_mean(mu: sp.Expr, s: sp.Expr) -> sp.Expr:
     return s * sp.sqrt(2 / sp.pi) * sp.exp(-mu**2 / (2 * s**2)) + mu * sp.erf(mu / (s * sp.sqrt(2)))
 
 M_min = sp.Symbol("M_min", positive=True)
+P_max = sp.Symbol("P_max", nonnegative=True)

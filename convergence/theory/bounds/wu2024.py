@@ -13,6 +13,8 @@ Registered names:
 * ``p1.thm3.instance_floor`` exact mean-field floor σ²S(w_s) of the instance, w_s solving
                          L(w − w*) + (σ/√D)(w/τ)/√(1 − w²/τ²) = 0 (per coordinate).
 * ``p1.thm4.p_max_sq``   Tiki-Taka E‖P‖²∞ ≤ P²max = 41L²τ⁴D/(c²σ²) (Lemma 7).
+* ``p1.thm4.rate``       Tiki-Taka rate term √((f₀−f*)σ²L/K)/(1 − 33P²max/τ²) of eq (14), O(·) constant 1
+                         (no asymptotic term); meaningful only where 33P²max/τ² < 1.
 * ``p1.thm4.c_gaussian`` Assumption 5 constant of N(0, σ²/D) coordinates: √(2/(πD)) (exact);
   ``p1.thm4.c_printed``  the printed √(2/π) — ERRATUM (per-coordinate variance σ²/D).
 
@@ -30,7 +32,7 @@ from numpy.typing import ArrayLike
 
 from convergence.theory.bounds._core import Bound
 from convergence.theory.bounds._trajectory import p1_quantities
-from convergence.theory.bounds.symbols import D, K, L, S_K, W_max, c, f_gap, sigma, tau, w, w_star
+from convergence.theory.bounds.symbols import D, K, L, P_max, S_K, W_max, c, f_gap, sigma, tau, w, w_star
 
 _ASSUME_THM2 = ("A1: f is L-smooth", "A2: f >= f*", "A3: E[eps] = 0, E||eps||^2 <= sigma^2 (total)",
                 "A4: ||W_k||_inf <= W_max < tau for all k", "device: soft bounds (ALD), w_sym = 0",
@@ -157,6 +159,16 @@ THM4_P_MAX_SQ = Bound(
     trajectory=lambda traj, **v: _tt_quantities(traj, **v),
 )
 
+THM4_RATE = Bound(
+    name="p1.thm4.rate",
+    expr=sp.sqrt(f_gap * sigma**2 * L / K) / (1 - 33 * P_max**2 / tau**2),
+    params=(f_gap, sigma, L, K, P_max, tau),
+    kind="upper",
+    reference="P1 Theorem 4, eq (14) (O(.) constant taken as 1)",
+    assumptions=_ASSUME_THM4 + ("33 P_max^2 / tau^2 < 1 (else the statement is void)",),
+    description="order of (1/K) sum_k E||grad f(W_k)||^2 of Tiki-Taka: the rate term only, no asymptotic term",
+)
+
 THM4_C_GAUSSIAN = Bound(
     name="p1.thm4.c_gaussian",
     expr=sp.sqrt(2 / (sp.pi * D)),
@@ -189,7 +201,7 @@ def _tt_quantities(traj: Any, **values: Any) -> dict[str, Any]:
 
 
 BOUNDS_P1 = (THM2, THM2_FLOOR, THM9, THM3_LOWER, THM3_LOWER_PRINTED, THM3_INSTANCE_FLOOR,
-             THM3_INSTANCE_FLOOR_PRINTED, THM4_P_MAX_SQ, THM4_C_GAUSSIAN, THM4_C_PRINTED)
+             THM3_INSTANCE_FLOOR_PRINTED, THM4_P_MAX_SQ, THM4_RATE, THM4_C_GAUSSIAN, THM4_C_PRINTED)
 
 
 # -- step sizes and conditions ----------------------------------------------------------------
@@ -251,6 +263,7 @@ def tt_beta_proof(alpha: ArrayLike, L: ArrayLike, tau: ArrayLike, D: ArrayLike, 
 FIG3_SETTINGS: dict[str, Any] = {"L": 0.66, "tau": np.array([1.0, 1.5, 2.0, 2.5]), "D": 41, "sigma": math.sqrt(0.41)}
 
 __all__ = ["BOUNDS_P1", "THM2", "THM2_FLOOR", "THM9", "THM3_LOWER", "THM3_LOWER_PRINTED", "THM3_INSTANCE_FLOOR",
-           "THM3_INSTANCE_FLOOR_PRINTED", "THM4_P_MAX_SQ", "THM4_C_GAUSSIAN", "THM4_C_PRINTED", "INSTANCE_EQUATION",
+           "THM3_INSTANCE_FLOOR_PRINTED", "THM4_P_MAX_SQ", "THM4_RATE", "THM4_C_GAUSSIAN", "THM4_C_PRINTED",
+           "INSTANCE_EQUATION",
            "asgd_step_size", "asgd_step_size_valid", "asgd_min_iterations", "gaussian_c", "tt_condition_value",
            "tt_condition_holds", "tt_beta_statement", "tt_beta_proof", "FIG3_SETTINGS"]

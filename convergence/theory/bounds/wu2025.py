@@ -13,6 +13,8 @@ Registered names:
 * ``p2.thm2.floor``        its asymptotic part 8Fmaxσ²S_K^ASGD.
 * ``p2.remark1``           Theorem 2 without saturation: (4F²max/M_min)√((f₀−f*)σ²L/K) + 2F_max σ² S_K^ASGD/M_min.
 * ``p2.thm6``              generic Analog GD: 2L(f₀−f*)F²max/(K·M_min) (App. J).
+* ``p2.thm3.rate``         residual learning / Tiki-Taka rate term √((f₀−f*)σ²L/K)/M_min^RL (P2 Table 2, O(·)
+  constant 1); on soft bounds M_min^RL = 1 − P²max/τ² (:func:`m_min` of the device at ±P_max).
 * ``p2.thm3.floor``        residual learning / Tiki-Taka asymptotic term 24Fmaxσ²S_K^RL (v3 eq 126, Theorem 3 /
   Corollary 1); S_K^RL → 0 under the zero-shift condition G(0) = 0 (:func:`zero_shift`).
 
@@ -122,6 +124,18 @@ THM6 = Bound(
     trajectory=lambda traj, **v: _p2_quantities(traj, **v),
 )
 
+THM3_RATE = Bound(
+    name="p2.thm3.rate",
+    expr=sp.sqrt(f_gap * sigma**2 * L / K) / M_min,
+    params=(f_gap, sigma, L, K, M_min),
+    kind="upper",
+    reference="P2 Theorem 3 / Corollary 1 and Table 2 (App. A), O(.) constant taken as 1",
+    assumptions=("A1-A3 (strong convexity for unique W*, P*(W))", "A4: zero-shifted symmetric point G(0) = 0",
+                 "alpha = O(1/sqrt(sigma^2 K)), beta = O(alpha gamma^(3/2)), gamma > 0 large enough",
+                 "M_min = min_k min Q+(P_k) Q-(P_k) > 0 (soft bounds: 1 - P_max^2 / tau^2)"),
+    description="order of the residual-learning error E_K^RL under zero shift: the rate term only",
+)
+
 THM3_FLOOR = Bound(
     name="p2.thm3.floor",
     expr=24 * F_max * sigma**2 * S_K_rl,
@@ -135,7 +149,7 @@ THM3_FLOOR = Bound(
     trajectory=lambda traj, **v: _rl_quantities(traj, **v),
 )
 
-BOUNDS_P2 = (F_SIGMA_ALD, W_S, W_S_PRINTED, THM2, THM2_FLOOR, REMARK1, THM6, THM3_FLOOR)
+BOUNDS_P2 = (F_SIGMA_ALD, W_S, W_S_PRINTED, THM2, THM2_FLOOR, REMARK1, THM6, THM3_RATE, THM3_FLOOR)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -244,7 +258,8 @@ def _p2_quantities(traj: Any, **values: Any) -> dict[str, Any]:
     return out
 
 
-__all__ = ["BOUNDS_P2", "F_SIGMA_ALD", "W_S", "W_S_PRINTED", "THM2", "THM2_FLOOR", "REMARK1", "THM6", "THM3_FLOOR",
+__all__ = ["BOUNDS_P2", "F_SIGMA_ALD", "W_S", "W_S_PRINTED", "THM2", "THM2_FLOOR", "REMARK1", "THM6", "THM3_RATE",
+           "THM3_FLOOR",
            "f_max", "m_min",
            "dR_at_symmetric_point", "r_c", "implicit_penalty", "zero_shift", "zero_shift_ratio",
            "asgd_step_size_generic", "asgd_step_size_generic_valid"]

@@ -1,0 +1,144 @@
+"""Rasch et al. Figs. 3-4 and the P1 tile recipes: their drivers against hand calculations, their claims' rules.
+
+The drivers of :mod:`convergence.tile.programming` are checked on an ideal device in Expected mode, where the
+tile update is exact arithmetic that can be written out by hand; the recipes' claims are checked on synthetic
+data that must fail, and on a tiny run for form.
+"""
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+import convergence as cv
+from convergence.physics.periphery import IOParameters
+from convergence.physics.reference_device import offset_softbounds
+from convergence.tile import transfer_family as T
+from convergence.tile.analog_tile import AnalogTile, UpdateParameters
+from convergence.tile.programming import constant_gradient_run, lsq_tile_losses
+
+FIG = pathlib.Path(__file__).resolve().parents[1] / "figures"
+
+
+def load(stem: str):
+    name = f"test_rt_recipe_{stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, FIG / f"{stem}.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+def test_offset_softbounds_places_the_symmetric_point_and_bounds_as_stated():
+    shape = (3, 4, 5)
+    dev = offset_softbounds(shape, np.random.default_rng(0), skew=0.8, asym_dtod=0.3, dw_min_dtod=0.3,
+                            range_dtod=0.3, tau=1.0)
+    np.testing.assert_allclose(dev.symmetric_point, 0.8, atol=1e-12)          # compensated asymmetry
+    # range [s − bτ, s + bτ] with s = o − bτr (hand formula of the docstring)
+    s = 0.8 - dev.scale * dev.asym
+    np.testing.assert_allclose(dev.bounds[0], s - dev.scale, atol=1e-12)
+    np.testing.assert_allclose(dev.bounds[1], s + dev.scale, atol=1e-12)
+    # zero extra spreads draw the same stream as before (4 normals in realize, then the offset)
+    a = offset_softbounds(shape, np.random.default_rng(1), sigma_r=0.2, asym_dtod=0.1)
+    b = offset_softbounds(shape, np.random.default_rng(1), sigma_r=0.2, asym_dtod=0.1, dw_min_dtod=0.0,
+                          range_dtod=0.0)
+    np.testing.assert_array_equal(a.shift, b.shift)
+    c = offset_softbounds(shape, np.random.default_rng(1), sigma_r=0.2, asym_dtod=0.1, dw_min_dtod=0.3)
+    np.testing.assert_array_equal(a.asym, c.asym)                               # spreads do not shift the draws
+
+
+def test_constant_gradient_run_on_an_ideal_device_matches_hand_arithmetic():
+    lam_a, tlr, delta, every, steps = 0.01, 0.02, 0.05, 25, 150
+    alg = T.ttv2(lam_a, cv.Ideal(), granularity=delta, transfer_lr=tlr, transfer_every=every, n_reads=None)
+    x = np.full((2, 1, 3), 1.0)
+    d = np.full((2, 1, 2), 0.5)
+    r = constant_gradient_run(alg, x, d, steps, np.random.default_rng(0), a0=0.3)
+    k = np.arange(steps + 1)
+    np.testing.assert_allclose(r["a"][:, 0], 0.3 - k * lam_a * 0.5, atol=1e-12)     # A ← A − λ_A d x exactly
+    # H (pulses of C) gains λ_H · A at every read (every 25 updates), λ_H = tlr/δ; a pulse when |H| ≥ 1
+    lam_h = tlr / delta
+    h, w = 0.0, 0.0
+    for kk in range(1, steps + 1):
+        if kk % every == 0:
+            h += lam_h * (0.3 - kk * lam_a * 0.5)
+            if abs(h) >= 1:
+                w += np.sign(h) * delta * min(abs(np.trunc(h)), 1)
+                h = 0.0
+        assert r["h"][kk, 0] == pytest.approx(h, abs=1e-12)
+        assert r["w"][kk, 0] == pytest.approx(w, abs=1e-12)
+    assert r["w_all"].shape == (steps + 1, 2, 2, 3) and np.all(r["chop"] == 1.0)
+
+
+def test_lsq_tile_losses_is_full_batch_gradient_descent_without_noise():
+    rng = np.random.default_rng(3)
+    n, dim, lr, iters = 20, 4, 0.1, 30
+    A = rng.standard_normal((n, dim))
+    y = A @ rng.standard_normal(dim) + 0.3
+    tile = AnalogTile(cv.Ideal(), (2, 1, dim), update=UpdateParameters(mode="expected"), dw_min=1e-3,
+                      forward_io=IOParameters(), rng=0)
+    rss = lsq_tile_losses(tile, A, y, lr, iters)
+    w, b = np.zeros(dim), 0.0
+    for k in range(iters):
+        e = (A @ w + b - y) / n
+        assert rss[k, 0] == pytest.approx(np.sum((A @ w + b - y) ** 2), rel=1e-10)
+        w, b = w - lr * A.T @ e, b - lr * e.sum()
+    np.testing.assert_allclose(rss[:, 1], rss[:, 0], rtol=1e-12)
+
+
+def test_rasch_fig3_quick_run_claims_and_a_breakdown_that_fails():
+    mod = load("rasch_fig3_offset")
+    cfg = {**mod.SCALES["quick"], "steps": 300, "trials": 2}
+    data = mod.compute(cfg, np.random.SeedSequence(mod.SEED))
+    assert data["a"].shape == (3, 2, 301) and data["w_final"].shape == (3, 2, 2, 5, 5)
+    # A's lowest visible value is the device's lower bound, hand formula of offset_softbounds
+    dev_a, _ = mod.devices(cfg, 0.8, np.random.SeedSequence(mod.SEED))
+    np.testing.assert_allclose(data["a_low"][0, 1], 0.8 - dev_a.scale * (1 + dev_a.asym), atol=1e-12)
+    cl = mod.claims(data, cfg)
+    assert [c["id"].split(".")[1] for c in cl] == ["correct_without_offset", "ttv2_breaks", "cttv2_slows",
+                                                   "agad_exact"]
+    # if TT-v2 with offset moved every element the right way, the breakdown claim must fail
+    good = dict(data, w_final=data["w_final"].copy())
+    good["w_final"][0, 1] = -np.abs(good["w_final"][0, 0]) - 0.5
+    assert {c["id"]: c["verdict"] for c in mod.claims(good, cfg)}["rasch_fig3.ttv2_breaks"] == "fails"
+
+
+def test_rasch_fig4_anchors_are_decided_only_on_the_papers_axes():
+    mod = load("rasch_fig4_grid")
+    states = np.array(mod.SCALES["paper"]["states"], float)
+    sig = np.array(mod.SCALES["paper"]["sigmas"], float)
+    rng = np.random.default_rng(0)
+    err = np.empty((4, states.size, sig.size, 3))
+    for i, alg in enumerate(mod.ALGS):
+        err[i] = {"sgd": 0.3, "ttv2": 0.4, "c-ttv2": 0.09, "agad": 0.05}[alg] * (1 + 0.01 * rng.standard_normal(
+            err[i].shape))
+    data = {"states": states, "sigmas": sig, "err": err}
+    verdicts = {c["id"]: c["verdict"] for c in mod.anchor_claims(data, mod.SCALES["paper"])}
+    assert set(verdicts.values()) == {"holds"}
+    bad = dict(data, err=err.copy())
+    bad["err"][mod.ALGS.index("agad")] *= 4                                   # AGAD at 20 %: not "about 5 %"
+    assert {c["id"]: c["verdict"] for c in mod.anchor_claims(bad, mod.SCALES["paper"])}[
+        "rasch_fig4.anchor_agad"] == "fails"
+    small = {"states": states[:3], "sigmas": sig, "err": err[:, :3]}
+    assert {c["verdict"] for c in mod.anchor_claims(small, mod.SCALES["paper"])} == {"inconclusive"}
+
+
+@pytest.mark.parametrize("stem,over", [("p1_fig1_tile", {"iters": 40, "n_points": 10, "n_mix": 1.0, "repeats": 2}),
+                                       ("p1_fig4_middle_tile", {"iters": 20, "repeats": 2})])
+def test_tile_recipes_run_and_state_their_claims(stem, over):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    mod = load(stem)
+    cfg = {**mod.SCALES["quick"], **over}
+    data = mod.compute(cfg, np.random.SeedSequence(mod.SEED))
+    assert data["floor_trials"].shape[0] == len(mod.ALGS) and data["floor_trials"].shape[-1] == 2
+    assert np.all(np.isfinite(data["floor_trials"])) and np.all(data["floor_trials"] > 0)
+    for c in mod.claims(data, cfg):
+        assert c["verdict"] in {"holds", "fails", "noted"} and c["id"].startswith(mod.NAME + ".")
+    plt.close(mod.plot(data, cfg))
