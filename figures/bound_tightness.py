@@ -111,8 +111,12 @@ def _all(data: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, 5, figsize=(16.5, 3.4), constrained_layout=True)
+        fig, grid = plt.subplots(2, 3, figsize=P.figure_size("full", 0.78))
+        fig.delaxes(grid[1, 2])
+        axes = [grid[0, 0], grid[0, 1], grid[0, 2], grid[1, 0], grid[1, 1]]
         ax = axes[0]
         a = _all(data, "thm2")
         ok = a["valid"] > 0
@@ -130,8 +134,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.set_yscale("log")
         ax.set_xlabel("P1 Thm 2 bound")
         ax.set_ylabel(r"measured $(1/K)\sum_k \|\nabla f(W_k)\|^2$")
-        ax.set_title("(a) P1 Theorem 2: every searched instance")
-        ax.legend(fontsize=6, loc="upper left")
+        ax.set_title("P1 Thm 2: all instances")
 
         ax = axes[1]
         ratio = np.where(ok, a["measured"] / a["bound"], np.nan)
@@ -142,12 +145,11 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         best, best_se = data["thm2_best"]
         p = data["thm2_best_params"]
         ax.errorbar([p[1]], [best], yerr=[C.K_SIGMA * best_se], fmt="*", ms=10, color="C3",
-                    label=f"tightest, re-measured: {best:.3f}")
+                    label=f"tightest (re-measured {best:.3f})")
         ax.set_xlabel(r"step size $\alpha L$")
         ax.set_ylabel("measured / bound")
         ax.set_ylim(0, 0.6)
-        ax.set_title("(b) ratio against the step size")
-        ax.legend(fontsize=6, loc="upper left")
+        ax.set_title("P1 Thm 2: ratio")
 
         ax = axes[2]
         b9 = _all(data, "thm9")
@@ -158,7 +160,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.set_xlabel(r"start $|w_0|/\tau$")
         ax.set_ylabel("measured / bound")
         ax.set_ylim(0, 1.05)
-        ax.set_title(f"(c) P1 Theorem 9: tightest {data['thm9_best'][0]:.3f}")
+        ax.set_title(f"P1 Thm 9 (best {data['thm9_best'][0]:.2f})")
 
         ax = axes[3]
         b6 = _all(data, "thm6")
@@ -171,8 +173,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.set_xlabel(r"start $|w_0|/\tau$")
         ax.set_ylabel("measured / bound")
         ax.set_ylim(0, 1.05)
-        ax.set_title("(d) P2 Theorem 6, power devices")
-        ax.legend(fontsize=6, loc="lower left")
+        ax.set_title("P2 Thm 6, power devices")
 
         ax = axes[4]
         r1 = _all(data, "rem1")
@@ -184,8 +185,11 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.set_xlabel(r"step size $\alpha L F_{\max}$")
         ax.set_ylabel("measured / bound")
         ax.set_ylim(0, 0.6)
-        ax.set_title(f"(e) P2 Remark 1: tightest {data['rem1_best'][0]:.3f}")
-        ax.legend(fontsize=6, loc="upper left")
+        ax.set_title(f"P2 Remark 1 (best {data['rem1_best'][0]:.2f})")
+        P.label_panels(axes)
+        fig.legend(*P.unique_handles(axes[:2]), loc="outside lower center", ncols=3, fontsize=6)
+        for ax in axes[3:]:
+            P.legend_outside(ax, "right", fontsize=6)
     return fig
 
 

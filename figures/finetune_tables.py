@@ -117,8 +117,11 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     acc = 100 * data["acc"][..., -1]                                  # (setting, head, repeat)
+    from convergence.experiments import plotting as P
+
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, len(SETTINGS), figsize=(12, 3.2), constrained_layout=True, sharey=False)
+        fig, grid = plt.subplots(2, 2, figsize=P.figure_size("full", 0.7))
+        axes = grid.ravel()
         for ax, (i, (_sid, arch, kind, tau, gamma, heads, ref, _eff)) in zip(axes, enumerate(SETTINGS)):
             js = [FT.HEADS.index(h) for h in heads]
             m = np.nanmean(acc[i, js], axis=-1)
@@ -126,12 +129,14 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
                 else np.zeros(len(js))
             ax.bar(range(len(js)), m, yerr=C.K_SIGMA * se, color=[f"C{j}" for j in js], capsize=3)
             ax.set_xticks(range(len(js)), [h.upper() if h != "digital" else "D-SGD" for h in heads], fontsize=7)
+            ax.set_xlabel("last-layer algorithm")
             lo = float(np.nanmin(m - C.K_SIGMA * se))
             ax.set_ylim(max(0.0, lo - 5), min(100.0, float(np.nanmax(m + C.K_SIGMA * se)) + 2))
             dev = f"soft bounds τ = {tau:g}" if kind == "softbounds" else f"{kind} γ = {gamma:g}, τ = {tau:g}"
-            ax.set_title(f"{ref}: {arch}\n{dev}", fontsize=8)
+            ax.set_title(f"{ref}: {arch}, {dev}", fontsize=7)
             ax.set_ylabel("test accuracy (%)")
-        fig.suptitle(f"last layer analog, fine-tuned on {data['dataset']} classes 5–9", fontsize=9)
+        P.label_panels(axes)
+        fig.suptitle(f"last layer analog, fine-tuned on {data['dataset']} classes 5–9", fontsize=8)
     return fig
 
 

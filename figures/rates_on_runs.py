@@ -123,8 +123,10 @@ def _rate_scale(data: dict[str, np.ndarray]) -> np.ndarray:
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     Ks = data["Ks"]
+    from convergence.experiments import plotting as P
+
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, 3, figsize=(11.5, 3.5), constrained_layout=True)
+        fig, axes = plt.subplots(1, 3, figsize=P.figure_size("full", 0.42))
         ax = axes[0]
         for kind in ALGOS:
             m, se = C.mean_se(data[f"{kind}_E"])
@@ -135,8 +137,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.set_yscale("log")
         ax.set_xlabel(r"iterations $K$ (step sizes $\propto 1/\sqrt{K}$)")
         ax.set_ylabel(r"$E_K = (1/K)\sum_k \|\nabla f(\bar W_k)\|^2$")
-        ax.set_title("(a) rate against floor")
-        ax.legend(fontsize=6, loc="lower left")
+        ax.set_title("rate against floor")
 
         ax = axes[1]
         for kind in ALGOS:
@@ -145,7 +146,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.set_xscale("log")
         ax.set_xlabel(r"iterations $K$")
         ax.set_ylabel(r"$E_K / \sqrt{(f_0 - f^*)\sigma^2 L/K}$")
-        ax.set_title("(b) the rate's constant: bounded for exact methods")
+        ax.set_title("the rate's constant")
         ax.set_ylim(bottom=0)
 
         ax = axes[2]
@@ -157,8 +158,9 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.set_xscale("log")
         ax.set_xlabel(r"mixing $\gamma$")
         ax.set_ylabel(r"$E_K^{\mathrm{RL}}$" + f" at K = {int(cfg['K_gamma'])}")
-        ax.set_title("(c) P2 Corollary 1: larger mixing")
-        ax.legend(fontsize=6)
+        ax.set_title("P2 Corollary 1: mixing")
+        P.label_panels(axes)
+        P.figure_legend(fig, axes, fontsize=6)
     return fig
 
 
