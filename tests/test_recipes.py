@@ -36,6 +36,8 @@ RECIPES = {
     "stationary_vs_penalty": ({}, 2),
     "asgd_floor_vs_lr": ({}, 1),
     "p1_thm2_bound": ({}, 1),
+    "bound_tightness": ({"n_random": 8, "confirm_reps": 16, "lsq_instances": 1, "lsq_steps": 200}, 5),
+    "rates_on_runs": ({"Ks": [100, 300], "K_gamma": 100}, 3),
 }
 VERDICTS = {"holds", "fails", "erratum confirmed", "inconclusive", "noted"}   # noted: a stated finding
 #: recipes whose plot is being rewritten elsewhere and does not yet follow the figure rules
