@@ -49,7 +49,6 @@ from convergence.physics.pulses import analog_update
 
 # The public API: every name re-exported above (also what `from convergence import *` binds).
 __all__ = [
-    "annotations",
     "ConfigError",
     "meanfield",
     "Algorithm",

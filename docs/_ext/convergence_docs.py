@@ -1,0 +1,123 @@
+"""Two directives of this documentation. ``.. publicnames:: package``: a table of a package's public names (its ``__all__``), each linked
+to the page that documents it, followed by the autodoc entries of the names documented nowhere else.
+
+A name defined in a public module that the reference documents (:data:`DOCUMENTED`) links there;
+a name defined in a private module (``_core``, ``_report``, ...) or in the package itself is
+documented on the package's page. The table is built from ``__all__`` at build time, so it cannot
+fall out of date.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.util.docutils import SphinxDirective
+
+#: the modules that have their own ``automodule`` entry in docs/api (set by conf.py)
+DOCUMENTED: set[str] = set()
+
+
+def home(obj: object, package: str) -> str | None:
+    """The documented public module that defines ``obj``, or None (document it on the package page)."""
+    mod = getattr(obj, "__module__", None)
+    if inspect.ismodule(obj):
+        return obj.__name__ if obj.__name__ in DOCUMENTED else None
+    if isinstance(mod, str) and mod in DOCUMENTED and mod != package:
+        return mod
+    return None
+
+
+def summary(obj: object) -> str:
+    doc = inspect.getdoc(obj) if (inspect.isclass(obj) or callable(obj) or inspect.ismodule(obj)) else None
+    line = (doc or "").strip().split("\n\n")[0].replace("\n", " ")
+    return line.replace("|", "\\|")
+
+
+def data_doc(package: str, name: str, obj: object) -> list[str]:
+    """The ``#:`` comment (or string literal) documenting constant ``name`` in the module of
+    ``package`` that defines it (searched among the package's submodules, private ones included)."""
+    import sys
+
+    from sphinx.pycode import ModuleAnalyzer
+
+    for modname in sorted(m for m in list(sys.modules) if m == package or m.startswith(package + ".")):
+        mod = sys.modules[modname]
+        if getattr(mod, name, None) is not obj:
+            continue
+        try:
+            docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
+        except Exception:  # noqa: BLE001 - no source: fall through to the next candidate
+            continue
+        if ("", name) in docs:
+            return list(docs[("", name)])
+    return [f"A constant of type ``{type(obj).__name__}``."]
+
+
+class PublicNames(SphinxDirective):
+    required_arguments = 1
+    has_content = False
+
+    def run(self):
+        package = self.arguments[0]
+        pkg = importlib.import_module(package)
+        names = list(getattr(pkg, "__all__", []))
+        rows, local = [], []
+        for name in names:
+            obj = getattr(pkg, name)
+            where = home(obj, package)
+            if where is None:
+                local.append(name)
+                target = f"{package}.{name}"
+            else:
+                target = obj.__name__ if inspect.ismodule(obj) else f"{where}.{name}"
+            rows.append((name, target, summary(obj)))
+        lines = [".. list-table::", "   :header-rows: 1", "   :widths: 25 75", "",
+                 "   * - name", "     - summary"]
+        for name, target, text in rows:
+            role = "mod" if target == name or inspect.ismodule(getattr(pkg, name)) else "obj"
+            lines += [f"   * - :py:{role}:`{name} <{target}>`", f"     - {text or ' '}"]
+        lines.append("")
+        if local:
+            lines += [f".. currentmodule:: {package}", ""]
+            for name in local:
+                obj = getattr(pkg, name)
+                if inspect.isclass(obj) or inspect.isroutine(obj):
+                    kind = "class" if inspect.isclass(obj) else "function"
+                    lines += [f".. auto{kind}:: {name}", ""]
+                else:   # a constant: its ``#:`` comment where it is defined, not its type's docstring
+                    lines += [f".. py:data:: {name}", ""]
+                    lines += ["   " + ln for ln in data_doc(package, name, obj)] + [""]
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines, source=f"publicnames {package}"), self.content_offset, container)
+        return container.children
+
+
+class CliHelp(SphinxDirective):
+    """``.. clihelp:: [subcommand]``: the ``--help`` text of ``convergence [subcommand]``, built from the
+    parser itself, so the page always matches the installed command."""
+
+    optional_arguments = 1
+
+    def run(self):
+        import os
+
+        from convergence.cli.main import build_parser
+
+        parser = build_parser()
+        if self.arguments:
+            sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+            parser = sub.choices[self.arguments[0]]
+        os.environ.setdefault("COLUMNS", "100")
+        text = parser.format_help()
+        block = nodes.literal_block(text, text)
+        block["language"] = "text"
+        return [block]
+
+
+def setup(app):
+    app.add_directive("publicnames", PublicNames)
+    app.add_directive("clihelp", CliHelp)
+    return {"parallel_read_safe": True, "version": "1"}
+
