@@ -1,15 +1,23 @@
-"""Two directives of this documentation. ``.. publicnames:: package``: a table of a package's public names (its ``__all__``), each linked
+"""The directives and hooks of this documentation.
+
+``.. publicnames:: package``: a table of a package's public names (its ``__all__``), each linked
 to the page that documents it, followed by the autodoc entries of the names documented nowhere else.
 
 A name defined in a public module that the reference documents (:data:`DOCUMENTED`) links there;
 a name defined in a private module (``_core``, ``_report``, ...) or in the package itself is
 documented on the package's page. The table is built from ``__all__`` at build time, so it cannot
 fall out of date.
+
+``.. clihelp:: [subcommand]``: the parser's own ``--help`` text.
+
+``autodoc-process-docstring``: each module's page shows ``docs/api/examples/<module>.txt``, a doctest
+transcript that tests/test_docs.py runs.
 """
 from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 
 from docutils import nodes
 from docutils.statemachine import StringList
@@ -116,7 +124,18 @@ class CliHelp(SphinxDirective):
         return [block]
 
 
+def add_module_example(app, what, name, obj, options, lines):
+    """Append ``docs/api/examples/<module>.txt`` (a doctest transcript, run by tests/test_docs.py)
+    to the module's docstring, so each module's page shows a runnable example below its summary."""
+    if what != "module":
+        return
+    path = Path(app.srcdir) / "api" / "examples" / f"{name}.txt"
+    if path.is_file():
+        lines += ["", ".. rubric:: Example", ""] + path.read_text(encoding="utf-8").splitlines() + [""]
+
+
 def setup(app):
+    app.connect("autodoc-process-docstring", add_module_example)
     app.add_directive("publicnames", PublicNames)
     app.add_directive("clihelp", CliHelp)
     return {"parallel_read_safe": True, "version": "1"}
