@@ -7,13 +7,11 @@ never ``.ipynb``.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # document the checkout, not an installed copy
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 import convergence  # noqa: E402
 

@@ -188,3 +188,30 @@ def test_sphinx_quick_build_has_no_warnings_and_documents_every_public_name():
             if f"{home}.{public}" not in objects and getattr(obj, "__name__", None) not in objects:
                 missing.append(f"{name}.{public}")
     assert not missing, "public names missing from the API reference: " + ", ".join(missing)
+
+
+#: pages whose ```python blocks are complete programs; (page, replacements that shrink the run)
+PYTHON_BLOCKS = [
+    ("quickstart.md", {"steps=20_000": "steps=3_000", "trials=1_000": "trials=200"}),
+    ("tutorials/property-testing.md", {}),
+    ("tutorials/figures.md", {}),
+]
+
+
+@pytest.mark.parametrize("page, shrink", PYTHON_BLOCKS, ids=[p for p, _ in PYTHON_BLOCKS])
+def test_python_blocks_of_the_pages_run(page, shrink, tmp_path, monkeypatch):
+    text = (DOCS / page).read_text("utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, f"no python block in {page}"
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.syspath_prepend(str(TUTORIAL_CODE))
+    monkeypatch.delitem(sys.modules, "my_algorithms", raising=False)
+    for code in blocks:
+        code = code.replace("/tmp/my-cache", str(tmp_path / "cache")).replace("/tmp/my-figures", str(tmp_path))
+        for old, new in shrink.items():
+            code = code.replace(old, new)
+        exec(compile(code, page, "exec"), {"__name__": "__doc_block__"})
+    all_blocks = [(p.relative_to(DOCS).as_posix(), len(re.findall(r"```python\n", p.read_text("utf-8"))))
+                  for p in DOCS.rglob("*.md")]
+    assert {p for p, n in all_blocks if n} == {p for p, _ in PYTHON_BLOCKS}, "a page's python blocks are untested"

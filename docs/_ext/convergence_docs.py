@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from pathlib import Path
 
 from docutils import nodes
@@ -124,6 +125,19 @@ class CliHelp(SphinxDirective):
         return [block]
 
 
+_LITERAL = re.compile(r"(``.*?``|`[^`]*`)")
+
+
+def escape_bars(app, what, name, obj, options, lines):
+    """Docstrings write absolute values and norms as ``|x|`` and ``‖x‖``; reStructuredText would read
+    ``|x|`` as a substitution. Escape bars outside literals and roles (table lines are left alone)."""
+    for i, line in enumerate(lines):
+        if "|" not in line or line.lstrip().startswith(("|", "+")):
+            continue
+        parts = _LITERAL.split(line)
+        lines[i] = "".join(p if k % 2 else p.replace("|", "\\|") for k, p in enumerate(parts))
+
+
 def add_module_example(app, what, name, obj, options, lines):
     """Append ``docs/api/examples/<module>.txt`` (a doctest transcript, run by tests/test_docs.py)
     to the module's docstring, so each module's page shows a runnable example below its summary."""
@@ -135,6 +149,7 @@ def add_module_example(app, what, name, obj, options, lines):
 
 
 def setup(app):
+    app.connect("autodoc-process-docstring", escape_bars)
     app.connect("autodoc-process-docstring", add_module_example)
     app.add_directive("publicnames", PublicNames)
     app.add_directive("clihelp", CliHelp)
