@@ -28,11 +28,22 @@ from sphinx.util.docutils import SphinxDirective
 DOCUMENTED: set[str] = set()
 
 
-def home(obj: object, package: str) -> str | None:
+def _is_data(obj: object) -> bool:
+    return not (inspect.isclass(obj) or inspect.isroutine(obj) or inspect.ismodule(obj))
+
+
+def home(obj: object, package: str, name: str = "") -> str | None:
     """The documented public module that defines ``obj``, or None (document it on the package page)."""
-    mod = getattr(obj, "__module__", None)
     if inspect.ismodule(obj):
         return obj.__name__ if obj.__name__ in DOCUMENTED else None
+    if _is_data(obj):   # an instance's __module__ is its class's: look for the submodule exporting it
+        for modname in sorted(DOCUMENTED):
+            if modname.startswith(package + ".") and modname != package:
+                mod = importlib.import_module(modname)
+                if name in getattr(mod, "__all__", ()) and getattr(mod, name, None) is obj:
+                    return modname
+        return None
+    mod = getattr(obj, "__module__", None)
     if isinstance(mod, str) and mod in DOCUMENTED and mod != package:
         return mod
     return None
@@ -64,6 +75,41 @@ def data_doc(package: str, name: str, obj: object) -> list[str]:
     return [f"A constant of type ``{type(obj).__name__}``."]
 
 
+def constant_entry(name: str, doc: list[str], obj: object) -> list[str]:
+    """reST for one public constant: ``py:data`` with its value when the value is short."""
+    lines = [f".. py:data:: {name}"]
+    text = repr(obj)
+    if len(text) <= 70 and "\n" not in text:
+        lines.append(f"   :value: {text}")
+    return lines + [""] + ["   " + ln for ln in doc] + [""]
+
+
+def undocumented_constants(modname: str) -> list[str]:
+    """Names in a module's ``__all__`` that are constants without a ``#:`` comment or docstring:
+    autodoc's ``automodule`` leaves those out, so every public name would not be documented."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    mod = importlib.import_module(modname)
+    try:
+        docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
+    except Exception:  # noqa: BLE001 - no source
+        docs = {}
+    return [n for n in getattr(mod, "__all__", ()) if _is_data(getattr(mod, n)) and ("", n) not in docs]
+
+
+def add_module_constants(app, what, name, obj, options, lines):
+    """Document the undocumented public constants of a (non-package) module below its docstring."""
+    if what != "module" or hasattr(obj, "__path__"):
+        return
+    extra = []
+    for const in undocumented_constants(name):
+        value = getattr(obj, const)
+        doc = [f"A public constant of type ``{type(value).__name__}``."]
+        extra += constant_entry(const, doc, value)
+    if extra:
+        lines += ["", ".. rubric:: Constants", ""] + extra
+
+
 class PublicNames(SphinxDirective):
     required_arguments = 1
     has_content = False
@@ -75,7 +121,7 @@ class PublicNames(SphinxDirective):
         rows, local = [], []
         for name in names:
             obj = getattr(pkg, name)
-            where = home(obj, package)
+            where = home(obj, package, name)
             if where is None:
                 local.append(name)
                 target = f"{package}.{name}"
@@ -96,8 +142,7 @@ class PublicNames(SphinxDirective):
                     kind = "class" if inspect.isclass(obj) else "function"
                     lines += [f".. auto{kind}:: {name}", ""]
                 else:   # a constant: its ``#:`` comment where it is defined, not its type's docstring
-                    lines += [f".. py:data:: {name}", ""]
-                    lines += ["   " + ln for ln in data_doc(package, name, obj)] + [""]
+                    lines += constant_entry(name, data_doc(package, name, obj), obj)
         container = nodes.container()
         self.state.nested_parse(StringList(lines, source=f"publicnames {package}"), self.content_offset, container)
         return container.children
@@ -151,6 +196,7 @@ def add_module_example(app, what, name, obj, options, lines):
 def setup(app):
     app.connect("autodoc-process-docstring", escape_bars)
     app.connect("autodoc-process-docstring", add_module_example)
+    app.connect("autodoc-process-docstring", add_module_constants)
     app.add_directive("publicnames", PublicNames)
     app.add_directive("clihelp", CliHelp)
     return {"parallel_read_safe": True, "version": "1"}
