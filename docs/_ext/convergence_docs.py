@@ -175,9 +175,26 @@ _LITERAL = re.compile(r"(``.*?``|`[^`]*`)")
 
 def escape_bars(app, what, name, obj, options, lines):
     """Docstrings write absolute values and norms as ``|x|`` and ``‖x‖``; reStructuredText would read
-    ``|x|`` as a substitution. Escape bars outside literals and roles (table lines are left alone)."""
+    ``|x|`` as a substitution. Escape bars in prose only: not in literals, roles, literal blocks
+    (after ``::``), doctest blocks or table lines."""
+    literal_indent = None      # indentation of the line that opened a literal block
+    doctest = False
     for i, line in enumerate(lines):
-        if "|" not in line or line.lstrip().startswith(("|", "+")):
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if literal_indent is not None:
+            if not stripped or indent > literal_indent:
+                continue
+            literal_indent = None
+        if doctest:
+            doctest = bool(stripped)
+            continue
+        if stripped.startswith(">>>"):
+            doctest = True
+            continue
+        if stripped.endswith("::"):
+            literal_indent = indent
+        if "|" not in line or stripped.startswith(("|", "+")):
             continue
         parts = _LITERAL.split(line)
         lines[i] = "".join(p if k % 2 else p.replace("|", "\\|") for k, p in enumerate(parts))
