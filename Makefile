@@ -1,10 +1,12 @@
-# The README's two commands: `make figures` and `make test`. Both create .venv on first use.
+# The README's two commands: `make figures` and `make test` (and `make docs`). All create .venv on first use.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: figures figures-long test test-slow bench setup data clean FORCE
+DOCS_STAMP := $(VENV)/.docs-installed
+
+.PHONY: figures figures-long test test-slow bench setup data docs clean FORCE
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +58,15 @@ test: $(STAMP)
 ## Paper-scale checks (slow marker).
 test-slow: $(STAMP)
 	CONVERGENCE_SLOW=1 $(PY) -m pytest -q -p no:cacheprovider -m slow
+
+## The documentation (Sphinx, furo theme): API reference, tutorials, theory guide, with every notebook
+## executed; warnings are errors. Output: build/docs/html/index.html.
+$(DOCS_STAMP): $(STAMP) pyproject.toml Makefile
+	$(PY) -m pip install --quiet -e '.[test,dask,data,docs]'
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -b html -W --keep-going docs build/docs/html
 
 ## Benchmarks: every benchmarks/bench_*.py in one run, one table of ratios against baselines measured in
 ## the same run (PyTorch rows only when TORCH_PYTHON names an interpreter with torch). BENCH_ARGS=--quick: seconds.

@@ -5,6 +5,16 @@ Public API (one re-export per line)::
     from convergence import SoftBounds, analog_sgd, Quadratic, Gaussian
 
     from convergence.sim import simulate
+
+Example: Analog SGD on a noisy quadratic stalls below the minimiser w* = 0.5, at the point the
+mean-field theory predicts (docs/theory/derivations.md#d3-asgd-fixed-point):
+
+>>> import convergence as cv
+>>> traj = cv.simulate(cv.analog_sgd(0.02, cv.SoftBounds(tau=1.0)), cv.Quadratic(d=1, w_star=0.5),
+...                    cv.Gaussian(sigma=0.5), w0=0.0, steps=2000, trials=200, seed=0)
+>>> w_s, floor = cv.meanfield.asgd_quadratic_fixed_point(L=1.0, w_star=0.5, sigma=0.5, tau=1.0)
+>>> round(float(traj.w_mean()[0]), 2), round(float(w_s), 2)
+(0.35, 0.35)
 """
 from __future__ import annotations
 
@@ -49,7 +59,6 @@ from convergence.physics.pulses import analog_update
 
 # The public API: every name re-exported above (also what `from convergence import *` binds).
 __all__ = [
-    "annotations",
     "ConfigError",
     "meanfield",
     "Algorithm",

@@ -1,4 +1,4 @@
-r"""D1 (docs/theory/derivations.md): first absolute moment of a shifted Gaussian.
+r"""D1 (docs/theory/derivations.md#d1-abs-gaussian-mean): first absolute moment of a shifted Gaussian.
 
 Claim: for Z ~ N(0, 1), E|μ + σZ| = σ√(2/π)e^{−μ²/(2σ²)} + μ·erf(μ/(σ√2)); the function is even and
 convex in μ with minimum σ√(2/π) at μ = 0, and = σ√(2/π) + μ²/(σ√(2π)) + O(μ⁴).

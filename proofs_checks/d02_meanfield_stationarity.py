@@ -1,4 +1,5 @@
-r"""D2 (docs/theory/derivations.md): mean-field stationarity of Analog SGD for a generic response.
+r"""D2 (docs/theory/derivations.md#d2-meanfield-stationarity): mean-field stationarity of Analog SGD for a generic
+response.
 
 Claim: E_ε[U_q(W, −α(g + ε))] − W = −α(g ⊙ F(W) + E|g + ε| ⊙ G(W)) (linearity of P2 eq 5), so
 the mean drift vanishes iff g = −(G/F)(W)·E|g + ε| (D2); for Gaussian noise and small g this gives

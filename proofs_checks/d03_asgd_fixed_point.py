@@ -1,4 +1,4 @@
-r"""D3 (docs/theory/derivations.md): exact mean-field fixed point and floor of scalar Analog SGD.
+r"""D3 (docs/theory/derivations.md#d3-asgd-fixed-point): exact mean-field fixed point and floor of scalar Analog SGD.
 
 Claim: on f = (L/2)(w − w*)² with soft bounds and ε ~ N(0, σ²), the stationary point solves
 h(w) = L(w − w*) + (w/τ)E|L(w − w*) + ε| = 0 (D2 with D1, F = 1, G = w/τ), with a root between 0 and

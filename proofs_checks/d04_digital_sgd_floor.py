@@ -1,4 +1,4 @@
-r"""D4 (docs/theory/derivations.md): stationary error of digital SGD on a quadratic.
+r"""D4 (docs/theory/derivations.md#d4-digital-sgd-floor): stationary error of digital SGD on a quadratic.
 
 Claim: for w_{k+1} = w_k − α(L(w_k − w*) + ε_k), ε iid with variance σ², the stationary
 E(w − w*)² = ασ²/(L(2 − αL)) and E‖∇f‖² = αLσ²/(2 − αL) → 0 as α → 0 (for 0 < αL < 2).

@@ -1,4 +1,4 @@
-r"""D5 (docs/theory/derivations.md): minimiser of the ALD implicit penalty.
+r"""D5 (docs/theory/derivations.md#d5-implicit-penalty-minimiser): minimiser of the ALD implicit penalty.
 
 Claim: argmin_w (L/2)(w − w*)² + (Σ/(2τ))w² = Lw*/(L + Σ/τ); with Σ = E|ε| = σ√(2/π) this equals the
 D3 small-gradient approximation w*Lτ/(Lτ + σ√(2/π)), and it agrees with the exact D3 root to

@@ -1,4 +1,4 @@
-r"""D6 (docs/theory/derivations.md): the c_Lin linear device of P2 §1.1.
+r"""D6 (docs/theory/derivations.md#d6-clin-device): the c_Lin linear device of P2 §1.1.
 
 Claim: q₊ = (1 + c)(1 − w/τ), q₋ = (1 − c)(1 + w/τ) give F = 1 − cw/τ, G = w/τ − c, symmetric point
 w⋄ = cτ, F(w⋄) = 1 − c², R = G/F = (w − cτ)/(τ − cw) and R_c = −w/c + ((c² − 1)τ/c²)ln(τ − cw) + const

@@ -1,4 +1,4 @@
-r"""D7 (docs/theory/derivations.md): power and exponential responses of P2 App. K.1.
+r"""D7 (docs/theory/derivations.md#d7-power-exp-devices): power and exponential responses of P2 App. K.1.
 
 Claim: both have q±(0) = 1, q₊(τ) = q₋(−τ) = 0, G(0) = 0 (zero-shifted, P2 Assumption 4);
 power: F = 1 + γ(γ − 1)w²/(2τ²) + O(w⁴), G = γw/τ + O(w³);

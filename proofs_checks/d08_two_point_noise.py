@@ -1,4 +1,5 @@
-r"""D8 (docs/theory/derivations.md) and the factor-4 erratum of P1 Theorem 3 (lower-bound instance, App. G.2
+r"""D8 (docs/theory/derivations.md#d8-two-point-noise) and the factor-4 erratum of P1 Theorem 3 (lower-bound
+instance, App. G.2
 eqs 66–68, 83, 98).
 
 Claim: the two-point noise ξ⁺ = s√((1−p)/p) w.p. p, ξ⁻ = −s√(p/(1−p)) w.p. 1 − p, p = ½(1 − w/τ),

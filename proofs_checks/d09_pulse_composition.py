@@ -1,4 +1,5 @@
-r"""D9 (docs/theory/derivations.md): exact n-pulse composition of the soft-bounds device and its error vs the
+r"""D9 (docs/theory/derivations.md#d9-n-pulse-composition): exact n-pulse composition of the soft-bounds device and
+its error vs the
 continuous model.
 
 Claim: with pulse size δ and q± = 1 ∓ w/τ, n up-pulses give w_n = τ − (1 − δ/τ)^n(τ − w), n down-pulses

@@ -1,4 +1,4 @@
-r"""D10 (docs/theory/derivations.md) / P1 Lemma 1 (saturation and fast reset of the soft-bounds device).
+r"""D10 (docs/theory/derivations.md#d10a-p1-lemma1) / P1 Lemma 1 (saturation and fast reset of the soft-bounds device).
 
 Claim: for w' = w + Δ − (|Δ|/τ)(w − w⋄), |w' − w| = |sign(Δ) − (w − w⋄)/τ|·|Δ|; hence if
 sign(Δ) = sign(w − w⋄) the step is |1 − |w − w⋄|/τ|·|Δ| (saturation), otherwise

@@ -1,4 +1,4 @@
-r"""D10 (docs/theory/derivations.md) / P1 Theorem 1 (bounded weight, no projection needed).
+r"""D10 (docs/theory/derivations.md#d10b-p1-thm1-box) / P1 Theorem 1 (bounded weight, no projection needed).
 
 Claim: if |w₀| ≤ τ and |Δ_k| ≤ τ for all k, the soft-bounds recursion w' = w + Δ − (|Δ|/τ)w keeps
 |w_k| ≤ τ for all k; the hypothesis |Δ| ≤ τ cannot be dropped.

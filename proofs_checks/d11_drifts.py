@@ -1,4 +1,4 @@
-r"""D11 (docs/theory/derivations.md): drifts at a critical point (P1 eqs 11–13).
+r"""D11 (docs/theory/derivations.md#d11-drifts): drifts at a critical point (P1 eqs 11–13).
 
 Claim: at ∇f(W) = 0, Analog SGD drifts by E[W'] − W = −αE|ε| ⊙ G(W) = O(α) (ALD: −(α/τ)E|ε|W);
 Tiki-Taka with P = 0 and γ = 0 drifts by −(αβ/τ)E|ε|W = O(αβ); and the P recursion at g = 0

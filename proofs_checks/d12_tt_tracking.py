@@ -1,4 +1,5 @@
-r"""D12 (docs/theory/derivations.md): mean-field fixed point of the Tiki-Taka / residual-learning array P.
+r"""D12 (docs/theory/derivations.md#d12-tt-tracking): mean-field fixed point of the Tiki-Taka / residual-learning
+array P.
 
 Claim: with W frozen, f = (L/2)‖W − W*‖², soft bounds on P and g = ∇f(W + γP) + ε, the mean of
 P' = P − αg − (α/τ)|g| ⊙ P (P2 eq 10) vanishes at P̄ = L(W* − W)/(Lγ + E|g|/τ); for γ = 0 in P1's

@@ -1,4 +1,5 @@
-r"""D13 (docs/theory/derivations.md): Tiki-Taka floor with a shifted symmetric point on the residual array (c_Lin ≠ 0).
+r"""D13 (docs/theory/derivations.md#d13-tt-shifted-floor): Tiki-Taka floor with a shifted symmetric point on the
+residual array (c_Lin ≠ 0).
 
 Claim: with P on a c_Lin device (F(0) = 1, G(0) = −c), stationarity of P at P̄ ≈ 0 (P2 eq 10) forces
 E[∇f(W̄)]F(0) + E|∇f(W̄) + ε|G(0) = 0, i.e. E∇f = −(G(0)/F(0))E|∇f + ε| = c·E|∇f + ε| ≈ cσ√(2/π): a floor

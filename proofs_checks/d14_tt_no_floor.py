@@ -1,4 +1,4 @@
-r"""D14 (docs/theory/derivations.md): Tiki-Taka on a zero-shifted device has no error floor.
+r"""D14 (docs/theory/derivations.md#d14-tt-no-floor): Tiki-Taka on a zero-shifted device has no error floor.
 
 Claim: on f = (L/2)(w − w*)² (L = τ = 1, w* = 0.5, σ = 0.5, γ = 0, soft bounds with c_Lin = 0) the
 stationary E‖∇f(W)‖² of Tiki-Taka with α = β shrinks roughly linearly with the step size

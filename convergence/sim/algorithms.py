@@ -62,6 +62,25 @@ class Algorithm:
 
     Attributes are the five above plus ``name``, ``config`` and ``inputs``; ``as_dict()`` gives the
     JSON-able description of ``config``.
+
+    Your own algorithm is an ``Algorithm`` built from your four functions. To put it through the
+    property battery (``convergence check``, :func:`convergence.check`), wrap it in a *factory*
+    ``factory(lr, device, *, mode=...) -> Algorithm``: ``lr`` is a float or a float64 array of
+    shape (T, 1) (one step size per trial; use it by broadcasting), ``device`` the
+    :class:`~convergence.physics.devices.Device` every analog array lives on, ``mode`` an optional
+    update mode for :func:`convergence.analog_update`. A factory attribute ``not_applicable``
+    (a dict claim name -> reason) reports those claims as skipped. Walk-through:
+    docs/tutorials/property-testing.md.
+
+    Example (digital SGD written in this API; ``analog`` is empty because nothing lives on a device):
+
+    >>> import numpy as np
+    >>> import convergence as cv
+    >>> sgd = cv.Algorithm("my-sgd", init=lambda w0: np.array(w0, dtype=float), query=lambda w: w,
+    ...                    step=lambda w, g, rng=None: w - 0.1 * g, analog=lambda w: [])
+    >>> sgd.step(sgd.init(np.ones((2, 3))), np.ones((2, 3)))     # T = 2 trials, d = 3
+    array([[0.9, 0.9, 0.9],
+           [0.9, 0.9, 0.9]])
     """
 
     name: str

@@ -15,7 +15,7 @@ built-ins: ``convergence.sim.algorithms:analog_sgd``, ``...:digital_sgd``, ``...
 
 Claims (implementations in :mod:`convergence.theory.battery._claims`):
 
-========================== =====================================================================
+=========================== ====================================================================
 ``reduces-to-digital``      on ``Ideal()`` and ``SoftBounds(tau=inf)`` the trajectory equals digital
                             SGD's with the same noise and per-trial step sizes (relative 1e-12)
 ``stays-in-range``          under P1 Thm 1's conditions every analog array stays inside its device
@@ -30,7 +30,7 @@ Claims (implementations in :mod:`convergence.theory.battery._claims`):
 ``shifted-symmetric-point`` same quadratic on ``CLin(1, c=0.3)``: the shifted floor vs the zero-
                             shifted one, and vs D13 = c²(2/π)σ² (exact/residual-learning type) or D3
                             on the shifted device (biased type); a floor that still vanishes is "robust"
-========================== =====================================================================
+=========================== ====================================================================
 
 Every stochastic comparison uses a margin of ``k`` standard errors across independent trials.
 Verdicts: holds, fails, inconclusive (budget too small to decide; counts as failing), skipped
