@@ -10,28 +10,31 @@ r"""Adapters: toolkit algorithms and the aihwkit-faithful tile as network weight
   (:mod:`convergence.sim.algorithms`) see the weights flattened to (1, out·in) and the gradient sample
   ``g = (lr / lr_ref) dᵀx``.
 * :class:`TransferOptimizer` — the old name of :class:`AlgorithmLayer` for matrix algorithms.
-* :class:`TileOptimizer` — a layer's weights on a :class:`convergence.tile.analog_tile.AnalogTile` (one trial):
-  ``update`` performs the tile's sequential per-sample rank-1 updates
-  ``W ← W − lr d_s x_sᵀ`` (modes ``expected`` / ``rounding`` / ``pulse_train`` with aihwkit's
-  update and bit-length management). The layer's MVMs still go through the layer's
-  own periphery (the same :mod:`convergence.physics.periphery`), so set the periphery on the layer, not on
-  the tile. The tile is a stateful object, not an :class:`~convergence.sim.algorithms.Algorithm`.
+* :class:`TileOptimizer` — a layer's weights on a :class:`convergence.tile.analog_tile.AnalogTile` (one trial),
+  the same :class:`AlgorithmLayer` over :func:`tile_algorithm`: ``update`` performs the tile's sequential
+  per-sample rank-1 updates ``W ← W − lr d_s x_sᵀ`` (modes ``expected`` / ``rounding`` / ``pulse_train``
+  with aihwkit's update and bit-length management) on a :class:`TileState`. The layer's MVMs still go
+  through the layer's own periphery (the same :mod:`convergence.physics.periphery`), so set the periphery
+  on the layer, not on the tile.
+
+The Swin's analog layers (:class:`convergence.swin.analog.ScaledTile`) use :class:`AlgorithmLayer` too.
 
 States are dicts (checkpoints store their arrays, NamedTuple algorithm states flattened); ``update``
 returns a new state and leaves its input unchanged.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, positive
+from convergence.sim.algorithms import Algorithm
 
 Array = NDArray[Any]
 
-__all__ = ["AlgorithmLayer", "TileOptimizer", "TransferOptimizer"]
+__all__ = ["AlgorithmLayer", "TileOptimizer", "TileState", "TransferOptimizer", "tile_algorithm"]
 
 
 class AlgorithmLayer:
@@ -94,8 +97,40 @@ class TransferOptimizer(AlgorithmLayer):
         super().__init__(algorithm, lr_ref, name=f"transfer:{getattr(algorithm, 'name', 'algorithm')}")
 
 
-class TileOptimizer:
-    """Weights on an aihwkit-faithful :class:`convergence.tile.analog_tile.AnalogTile` (see module docstring).
+class TileState(NamedTuple):
+    """The state of a layer on an aihwkit-like tile (one trial)."""
+
+    w: Array
+    """The persistent weights (1, out, in) (aihwkit's device weights)."""
+    visible: Array
+    """The weights the MVMs see (1, out, in): ``w`` plus the write noise drawn at the last pulse, if any."""
+
+
+def tile_algorithm(tile: Any) -> Algorithm:
+    r"""The pure step API of an :class:`convergence.tile.analog_tile.AnalogTile`'s update.
+
+    ``step(state, x, d, rng, lr)`` performs the tile's sequential per-sample rank-1 updates
+    ``W ← W − lr d_s x_sᵀ`` on ``state`` and returns a new :class:`TileState`; ``tile`` supplies the
+    realised device, the update parameters and its own pulse generator (``rng`` is not used: the tile
+    draws its pulse trains from its own stream, as aihwkit's tile does). The tile object is a scratch
+    engine: it is loaded with ``state`` before each update, so the returned state is authoritative.
+    """
+    def init(w0: Array) -> TileState:
+        tile.set_weights(np.asarray(w0, float))
+        return TileState(tile.w, tile.weights)
+
+    def step(state: TileState, x: Array, d: Array, rng: Any = None, lr: float = 1.0) -> TileState:
+        tile.w, tile._visible = state.w, state.visible
+        tile.update(np.asarray(x, float), np.asarray(d, float), lr)
+        return TileState(tile.w, tile.weights)
+
+    return Algorithm("tile", init, lambda s: s.visible, step, lambda s: [("w", s.w, tile.device)],
+                     {"tile": tile.update_parameters.mode}, ("x", "d"))
+
+
+class TileOptimizer(AlgorithmLayer):
+    """Weights on an aihwkit-faithful :class:`convergence.tile.analog_tile.AnalogTile`: an
+    :class:`AlgorithmLayer` over :func:`tile_algorithm` (see module docstring).
 
     Args:
         device: the tile's device (``SoftBoundsReference`` or a toolkit Device; then ``dw_min``).
@@ -105,33 +140,25 @@ class TileOptimizer:
         rng: seed or Generator of the tile (pulses, device draw).
     """
 
-    name = "tile"
-
     def __init__(self, device: Any, *, update: Any = None, dw_min: Any = None, c2c: float = 0.0, rng: Any = 0) -> None:
         from convergence.tile.analog_tile import AnalogTile, UpdateParameters  # noqa: F401 - fail early if absent
         self.device = device
         self.update_parameters = update
         self.dw_min, self.c2c, self.rng = dw_min, c2c, rng
-        self.tile: Any = None
+        self.name = "tile"
+        self.lr_ref = 1.0
+        self.matrix = True
+        self._shape = None
 
     def init(self, w0: Array) -> dict:
         from convergence.tile.analog_tile import AnalogTile
         w0 = np.asarray(w0)
-        self._dtype = w0.dtype
-        self.tile = AnalogTile(self.device, (1, *w0.shape), update=self.update_parameters, rng=self.rng,
-                               dw_min=self.dw_min, c2c=self.c2c, w0=w0[None].astype(float))
-        return {"w": self.tile.w[0]}
-
-    def weights(self, state: dict) -> Array:
-        return self.tile.weights[0].astype(self._dtype, copy=False)
-
-    def update(self, state: dict, x: Array, d: Array, lr: float, rng: Any = None) -> dict:
-        self.tile.update(np.asarray(x, float)[None], np.asarray(d, float)[None], lr)
-        state["w"] = self.tile.w[0]
-        return state
-
-    def arrays(self, state: dict) -> Sequence[tuple[str, Array, Any]]:
-        return [("w", self.tile.w[0], getattr(self.tile, "device", None))]
+        if w0.ndim != 2:
+            raise ConfigError(f"weights must be a matrix (out, in) (got shape {w0.shape})")
+        # the tile (realised device, pulse stream) is built once per init; the weights live in the state
+        self.algorithm = tile_algorithm(AnalogTile(self.device, (1, *w0.shape), update=self.update_parameters,
+                                                   rng=self.rng, dw_min=self.dw_min, c2c=self.c2c))
+        return super().init(w0)
 
     def as_dict(self) -> dict[str, Any]:
         up = self.update_parameters
@@ -140,7 +167,3 @@ class TileOptimizer:
                                                                                  "update_bl_management",
                                                                                  "update_management")},
                 "dw_min": self.dw_min, "c2c": self.c2c}
-
-    def load(self, state: dict) -> None:
-        """Restore the persistent weights after :func:`convergence.nn.checkpoint.load_checkpoint`."""
-        self.tile.set_weights(np.asarray(state["w"], float)[None])

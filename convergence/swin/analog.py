@@ -145,12 +145,13 @@ def _rows64(a: Array | Sequence[Array]) -> Array:
 
 class ScaledTile:
     """One analog linear layer of the Swin: an :class:`~convergence.nn.adapters.AlgorithmLayer` (one trial of a
-    tile algorithm) behind the fixed per-row weight scales ``s`` (module docstring).
+    tile algorithm, the adapter the network layers use) behind the fixed per-row weight scales ``s``
+    (module docstring).
 
-    ``weights()`` returns the network-unit matrix ``s ⊙ W_dev``; ``update`` feeds the rows ``x`` (N, in)
+    Pure: the layer state (the adapter's dict, from :meth:`init`) is passed in and returned.
+    :meth:`weights` gives the network-unit matrix ``s ⊙ W_dev``; :meth:`update` feeds the rows ``x`` (N, in)
     and ``lr · d / s`` (the algorithms' own rates multiply it; for in-memory SGD the base rate is 1,
-    so its step is exactly ``lr``). This object is the imperative shell: it replaces its adapter
-    state by the new one on every update; ``state`` is the algorithm's state (for ``alg.analog``).
+    so its step is exactly ``lr``) and returns the new state.
     """
 
     def __init__(self, alg: Algorithm, w0: Array, omega: float, dtype: Any = np.float32) -> None:
@@ -160,36 +161,42 @@ class ScaledTile:
         self.alg = alg
         self.layer = AlgorithmLayer(alg)
         self.dtype = np.dtype(dtype)
-        self.layer_state = self.layer.init(w0 / self.scale[:, None])
+        self._w0 = w0 / self.scale[:, None]
 
-    @property
-    def state(self) -> Any:
-        """The algorithm's current state (one trial)."""
-        return self.layer_state["inner"]
+    def init(self) -> dict:
+        """The initial layer state (device weights ``W₀ / s``)."""
+        return self.layer.init(self._w0)
 
-    def weights(self) -> Array:
-        return (self.scale[:, None] * self.layer.weights(self.layer_state)).astype(self.dtype)
+    def weights(self, state: dict) -> Array:
+        return (self.scale[:, None] * self.layer.weights(state)).astype(self.dtype)
 
-    def device_weights(self) -> Array:
-        return self.layer.weights(self.layer_state)
+    def device_weights(self, state: dict) -> Array:
+        return self.layer.weights(state)
 
-    def update(self, x: Array | Sequence[Array], d: Array | Sequence[Array], lr: float,
-               rng: np.random.Generator) -> None:
-        """One tile update from the rows ``x`` (N, in) and ``d`` (N, out) (or shard lists of them)."""
+    def analog(self, state: dict) -> Sequence[tuple[str, Array, Any]]:
+        """The arrays on devices (name, (out, in) array, device) of ``state``."""
+        return self.layer.arrays(state)
+
+    def update(self, state: dict, x: Array | Sequence[Array], d: Array | Sequence[Array], lr: float,
+               rng: np.random.Generator) -> dict:
+        """One tile update from the rows ``x`` (N, in) and ``d`` (N, out) (or shard lists of them); the new state."""
         xx = _rows64(x)
         dd = _rows64(d)
         dd *= (lr / self.scale)[None, :]
-        self.layer_state = self.layer.update(self.layer_state, xx, dd, 1.0, rng)
+        return self.layer.update(state, xx, dd, 1.0, rng)
 
 
 @dataclass
 class TrainState:
-    """Digital parameters and the analog tiles of a network being trained (the imperative shell)."""
+    """Digital parameters and the analog tiles of a network being trained (the imperative shell:
+    :func:`train_step` replaces its arrays and tile states by the new ones)."""
 
     cfg: M.SwinConfig
     digital: dict[str, Array]
     tiles: dict[str, ScaledTile]
     spec: AnalogSpec | None
+    tile_states: dict[str, dict] = dataclasses.field(default_factory=dict)
+    """The layer state of each tile (:meth:`ScaledTile.init`)."""
     step: int = 0
     shards: int = 2
     """Data-parallel shards of each mini-batch (:func:`convergence.swin.model.sharded_loss_and_grads`)."""
@@ -210,14 +217,14 @@ def init_train_state(params: M.Params, cfg: M.SwinConfig, spec: AnalogSpec | Non
             w0 = digital.pop(name + ".w")
             alg, _ = make_tile_algorithm(spec, w0.shape, batch * layer_tokens(cfg, name), rng)
             tiles[name] = ScaledTile(alg, w0, spec.omega, dtype=w0.dtype)
-    return TrainState(cfg, digital, tiles, spec)
+    return TrainState(cfg, digital, tiles, spec, {name: tile.init() for name, tile in tiles.items()})
 
 
 def visible_params(state: TrainState) -> M.Params:
     """The parameters the forward pass uses (tiles read as network-unit matrices)."""
     p = dict(state.digital)
     for name, tile in state.tiles.items():
-        p[name + ".w"] = tile.weights()
+        p[name + ".w"] = tile.weights(state.tile_states[name])
     return p
 
 
@@ -230,6 +237,6 @@ def train_step(state: TrainState, x: Array, y: Array, lr: float, rng: np.random.
     for name, g in grads.items():
         state.digital[name] -= lr32 * g
     for name, (xs, ds) in io.items():
-        state.tiles[name].update(xs, ds, lr, rng)
+        state.tile_states[name] = state.tiles[name].update(state.tile_states[name], xs, ds, lr, rng)
     state.step += 1
     return loss
