@@ -244,9 +244,8 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
         # scalar fast path: w_n = w* + r^n (w - w*), with 0 < r < 1 and w* = -a/b per direction
         fix_up, fix_down = -ap / bp, -am / bm
         pick = np.asarray(up, dtype=bool).view(np.uint8)          # 0 = down, 1 = up
-        log_r = np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)]).take(pick)
-        rn = np.exp(np.multiply(n, log_r, out=log_r), out=log_r)
-        fixed = np.array([fix_down, fix_up]).take(pick)          # take: ~5x faster than np.where on scalars
+        rn = _power_by_sign(n, pick, np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)]))
+        fixed = np.array([fix_down, fix_up])[pick]               # a gather: far faster than np.where on scalars
         out = np.subtract(w, fixed)
         out *= rn
         out += fixed
@@ -270,6 +269,27 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
         geometric = np.where(x != 0, rn_minus_1 / np.where(x != 0, x, 1.0), n)  # (r^n - 1)/(r - 1)
     # w_n = r^n w + s δ a (r^n - 1)/(r - 1)
     return w + rn_minus_1 * w + step * a * geometric, False
+
+
+#: Largest pulse count for which :func:`_power_by_sign` tabulates ``r^n`` instead of exponentiating per element.
+_TABLE_MAX = 4096
+
+
+def _power_by_sign(n: Array, pick: Array, log_r: Array) -> Array:
+    """``exp(n · log_r[pick])`` (float64) for integer-valued counts ``n`` and a direction index ``pick`` (0/1).
+
+    With at most :data:`_TABLE_MAX` pulses the two rows ``exp(j · log_r[s])``, j = 0..max n, are computed once
+    and gathered (the same float64 products and exponentials, so the same bits); else per element.
+    """
+    if n.size and n.dtype.kind in "fiu" and 0 <= n.min() and n.max() <= _TABLE_MAX:
+        idx = n.astype(np.intp)
+        if n.dtype.kind != "f" or np.array_equal(idx, n):        # integer counts only
+            m = int(idx.max()) + 1
+            table = np.exp(np.multiply(np.arange(m, dtype=np.float64)[None, :], log_r[:, None]))
+            idx += np.multiply(pick, m, dtype=np.intp)
+            return table.ravel()[idx]
+    log = log_r[pick]
+    return np.exp(np.multiply(n, log, out=log), out=log)
 
 
 def _trial_blocks(rng: Any, n_trials: int) -> list[tuple[slice, Any]]:
