@@ -167,3 +167,18 @@ def test_pulses_larger_than_a_narrow_device_range_fall_back_to_per_pulse_clippin
     assert np.all(np.isfinite(out))
     assert out[0, 1] == pytest.approx(0.004)              # clipped at the narrow element's bound
     assert out[0, 0] == pytest.approx(n_pulse_closed_form_softbounds(0.0, 3, 1.0, 0.01), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_tabulated_pulse_powers_equal_the_per_element_exponentials(dtype):
+    """The r^n table of the noise-free affine pulses gives the same bits as exp(n log r) element by element."""
+    import math
+    from convergence.physics import pulses as P
+    rng = np.random.default_rng(3)
+    log_r = np.array([math.log1p(-1e-3 / 0.7), math.log1p(-1e-3 * 1.3)])
+    pick = (rng.random((40, 70)) > 0.5).view(np.uint8)
+    for top in (0, 1, 31, 500):
+        n = np.floor(rng.random((40, 70)) * (top + 1)).astype(dtype)
+        np.testing.assert_array_equal(P._power_by_sign(n, pick, log_r), np.exp(n * log_r[pick]))
+    frac = rng.random((40, 70)) * 3                        # non-integer counts: the per-element path
+    np.testing.assert_array_equal(P._power_by_sign(frac, pick, log_r), np.exp(frac * log_r[pick]))

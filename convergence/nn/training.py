@@ -3,8 +3,10 @@
 :func:`train` runs ``epochs`` epochs of SGD-style updates with the epoch's learning rate from a
 schedule (:mod:`convergence.nn.schedules`) through the library's step driver
 (:func:`convergence.sim.driver.run` fed by :class:`~convergence.sim.driver.Minibatches`), evaluates
-test accuracy after each epoch (the driver's observation points), shows a tqdm progress bar (only on a terminal unless ``progress`` says otherwise) and optionally writes a
-checkpoint after every epoch (:mod:`convergence.nn.checkpoint`; ``resume=True`` continues from it).
+test accuracy after each epoch (the driver's observation points), shows a tqdm progress bar (only
+on a terminal unless ``progress`` says otherwise), stops after an epoch whose training loss is not
+finite, and optionally writes a checkpoint after every epoch (:mod:`convergence.nn.checkpoint`;
+``resume=True`` continues from it).
 All randomness (shuffling, pulses, periphery noise) comes from Generators seeded by ``seed``.
 """
 from __future__ import annotations
