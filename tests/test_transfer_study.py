@@ -173,3 +173,38 @@ def test_scaled_tile_update_is_pure():
     np.testing.assert_array_equal(tile.weights(s0), before)
     np.testing.assert_array_equal(tile.weights(tile.update(s0, x, rows, 0.1, None)), tile.weights(s1))
     assert s1["inner"].k == s0["inner"].k + 12        # one vector update per row, as aihwkit counts
+
+
+def _run_rows(alg, pulsed, numerics, steps=3):
+    p = M.init(CFG, 5)
+    st = A.init_train_state(p, CFG, A.AnalogSpec(algorithm=alg, pulsed=pulsed), None, 6, np.random.default_rng(0),
+                            numerics=numerics)
+    r = np.random.default_rng(9)
+    losses = [A.train_step(st, *_batch(k), 0.1, r) for k in range(steps)]
+    return losses, st
+
+
+@pytest.mark.parametrize("alg", ["sgd", "c-ttv2"])
+def test_float32_rows_match_the_float64_reference(alg):
+    """The gradient write on float32 rows (ROWS, the default) against float64 rows (TILE).
+
+    Expected mode: the arrays differ by float32 rounding of the desired update only; stated tolerance
+    1e-6 of the largest array entry per step (observed ~1e-7). Pulsed mode: a count moves only where
+    |ΔA|/δ + u lies within float32 rounding of an integer, so (almost) no element differs (tolerance 1e-3
+    of the elements; observed none).
+    """
+    from convergence.tile import transfer_family as tr
+    assert A.make_tile_algorithm(A.AnalogSpec(algorithm=alg), (8, 4), 12, np.random.default_rng(0))[0] \
+        .config.numerics.dtype == np.float32
+    for pulsed in (False, True):
+        l32, s32 = _run_rows(alg, pulsed, None)
+        l64, s64 = _run_rows(alg, pulsed, tr.TILE)
+        np.testing.assert_allclose(l32, l64, rtol=1e-5)
+        for name, tile in s32.tiles.items():
+            for (n, a32, _), (_, a64, _) in zip(tile.analog(s32.tile_states[name]),
+                                                s64.tiles[name].analog(s64.tile_states[name])):
+                assert a32.dtype == a64.dtype == np.float64          # the arrays stay float64
+                if pulsed:
+                    assert np.count_nonzero(a32 != a64) <= 1e-3 * a32.size, (name, n)
+                else:
+                    assert np.abs(a32 - a64).max() <= 1e-6 * 3 * max(np.abs(a64).max(), 1e-3), (name, n)

@@ -182,3 +182,24 @@ def test_tabulated_pulse_powers_equal_the_per_element_exponentials(dtype):
         np.testing.assert_array_equal(P._power_by_sign(n, pick, log_r), np.exp(n * log_r[pick]))
     frac = rng.random((40, 70)) * 3                        # non-integer counts: the per-element path
     np.testing.assert_array_equal(P._power_by_sign(frac, pick, log_r), np.exp(frac * log_r[pick]))
+
+
+def test_pulse_power_table_with_a_known_count_bound_is_the_same():
+    import math
+    from convergence.physics import pulses as P
+    rng = np.random.default_rng(5)
+    log_r = np.array([math.log1p(-2e-3), math.log1p(-1e-3)])
+    pick = (rng.random((30, 20)) > 0.5).view(np.uint8)
+    n = np.floor(rng.random((30, 20)) * 8).astype(np.float32)
+    np.testing.assert_array_equal(P._power_by_sign(n, pick, log_r, max_count=31), np.exp(n * log_r[pick]))
+
+
+def test_pulse_power_table_keeps_nan_counts_nan():
+    import math
+    from convergence.physics import pulses as P
+    n = np.array([[0.0, 2.0], [np.nan, 1.0]])
+    pick = np.array([[0, 1], [1, 0]], dtype=np.uint8)
+    log_r = np.array([math.log1p(-2e-3), math.log1p(-1e-3)])
+    with np.errstate(invalid="ignore"):
+        got = P._power_by_sign(n, pick, log_r, max_count=31)
+    assert np.isnan(got[1, 0]) and np.array_equal(got[~np.isnan(n)], np.exp(n * log_r[pick])[~np.isnan(n)])

@@ -105,7 +105,10 @@ def expected_update(w: Array, dw: Array, device: RealizedDevice, total: Array | 
         f0, f1, g0, g1 = _affine_F_G(device)
         ad = (np.abs(dw) if total is None else total) if (g1 or g0) else None
         if f1 or g1:
-            coef = np.multiply(ad, -g1) if g1 else np.zeros_like(dw)
+            if g1 and total is None and not g0:     # |dW| is needed only here: scale it in place
+                coef = np.multiply(ad, -g1, out=ad)
+            else:
+                coef = np.multiply(ad, -g1) if g1 else np.zeros_like(dw)
             if f1:
                 coef += f1 * dw
             coef += 1.0
@@ -187,7 +190,7 @@ def _as_noise(c2c: Any) -> PulseNoise | None:
 
 
 def apply_pulses(w: Array, n: Array, sign: Array, device: RealizedDevice, dw_min: Any, *,
-                 c2c: Any = 0.0, rng: Any = None) -> Array:
+                 c2c: Any = 0.0, rng: Any = None, max_count: int | None = None) -> Array:
     """Apply ``n`` pulses of sign ``sign`` (±1, or a boolean "up" mask) to ``w``, elementwise.
 
     The reference semantics (aihwkit's) is pulse by pulse:
@@ -201,7 +204,8 @@ def apply_pulses(w: Array, n: Array, sign: Array, device: RealizedDevice, dw_min
     * everything else: the pulse loop (masked over the pulse index, vectorized over elements).
 
     Noise draws depend only on the trial block's own counts (see :func:`_looped_pulses`), so
-    any split of the trials into blocks gives the same numbers.
+    any split of the trials into blocks gives the same numbers. ``max_count``: the caller's guarantee that
+    ``n`` holds integers in ``0..max_count`` (:func:`pulse_counts` output; lets the closed form skip its scans).
     """
     up = sign if np.asarray(sign).dtype == bool else np.asarray(sign) > 0
     noise = _as_noise(c2c)
@@ -210,16 +214,17 @@ def apply_pulses(w: Array, n: Array, sign: Array, device: RealizedDevice, dw_min
         if pmap is not None:
             return pmap.signed(w, n, up, rng)
         return _looped_pulses(w, n, up, device, dw_min, noise, rng)
-    return _apply(w, n, up, device, dw_min, rng)
+    return _apply(w, n, up, device, dw_min, rng, max_count)
 
 
-def _apply(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min: Any, rng: Any) -> Array:
+def _apply(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min: Any, rng: Any,
+           max_count: int | None = None) -> Array:
     """Noise-free pulses: exact closed form for affine responses, else the pulse loop."""
     aff = device.affine()
     lo, hi = device.bounds
     out = None
     if aff is not None:
-        out, clipped = _affine_pulses(w, n, up, aff, dw_min, lo, hi)
+        out, clipped = _affine_pulses(w, n, up, aff, dw_min, lo, hi, max_count)
     if out is None:
         out, clipped = _looped_pulses(w, n, up, device, dw_min, None, rng), True
     if not clipped and (_finite_any(lo) or _finite_any(hi)):
@@ -232,7 +237,7 @@ def _finite_any(x: Any) -> bool:
 
 
 def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: Any,
-                   lo: Any, hi: Any) -> tuple[Array | None, bool]:
+                   lo: Any, hi: Any, max_count: int | None = None) -> tuple[Array | None, bool]:
     """n noise-free pulses of an affine response; returns (new weights, whether no clipping is needed).
 
     Returns ``(None, True)`` when the closed form does not apply (a pulse overshoots the
@@ -244,7 +249,7 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
         # scalar fast path: w_n = w* + r^n (w - w*), with 0 < r < 1 and w* = -a/b per direction
         fix_up, fix_down = -ap / bp, -am / bm
         pick = np.asarray(up, dtype=bool).view(np.uint8)          # 0 = down, 1 = up
-        rn = _power_by_sign(n, pick, np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)]))
+        rn = _power_by_sign(n, pick, np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)]), max_count)
         fixed = np.array([fix_down, fix_up])[pick]               # a gather: far faster than np.where on scalars
         out = np.subtract(w, fixed)
         out *= rn
@@ -275,13 +280,21 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
 _TABLE_MAX = 4096
 
 
-def _power_by_sign(n: Array, pick: Array, log_r: Array) -> Array:
-    """``exp(n · log_r[pick])`` (float64) for integer-valued counts ``n`` and a direction index ``pick`` (0/1).
+def _power_by_sign(n: Array, pick: Array, log_r: Array, max_count: int | None = None) -> Array:
+    """``exp(n · log_r[pick])`` (float64) for counts ``n`` and a direction index ``pick`` (0/1).
 
-    With at most :data:`_TABLE_MAX` pulses the two rows ``exp(j · log_r[s])``, j = 0..max n, are computed once
-    and gathered (the same float64 products and exponentials, so the same bits); else per element.
+    With integer counts of at most :data:`_TABLE_MAX` pulses the two rows ``exp(j · log_r[s])``, j = 0..max n,
+    are computed once and gathered (the same float64 products and exponentials, so the same bits); else per
+    element. ``max_count`` (counts known to be integers in 0..max_count) skips the checks.
     """
-    if n.size and n.dtype.kind in "fiu" and 0 <= n.min() and n.max() <= _TABLE_MAX:
+    top = n.max() if n.size else 0
+    if max_count is not None and max_count <= _TABLE_MAX and top <= max_count:   # False for NaN counts
+        m = int(top) + 1
+        table = np.exp(np.multiply(np.arange(m, dtype=np.float64)[None, :], log_r[:, None]))
+        idx = n.astype(np.intp)
+        idx += np.multiply(pick, m, dtype=np.intp)
+        return table.ravel()[idx]
+    if n.size and n.dtype.kind in "fiu" and 0 <= n.min() and top <= _TABLE_MAX:
         idx = n.astype(np.intp)
         if n.dtype.kind != "f" or np.array_equal(idx, n):        # integer counts only
             m = int(idx.max()) + 1
@@ -495,9 +508,11 @@ class PulseMap:
         out[idx] = wc
 
     def down_up(self, w: Array, n_down: Array, n_up: Array, rng: Any = None) -> Array:
-        """``n_down`` down pulses, then ``n_up`` up pulses (counts are consumed as scratch space)."""
+        """``n_down`` down pulses, then ``n_up`` up pulses (float64 counts are consumed as scratch space;
+        counts of another dtype are copied to float64 first, so ``r^n`` is always evaluated in float64)."""
         if self.noise is not None:
             return self._noisy_pass(self._noisy_pass(w, n_down, False, rng), n_up, True, rng)
+        n_down, n_up = np.asarray(n_down, dtype=np.float64), np.asarray(n_up, dtype=np.float64)
         rn = np.multiply(n_down, self.log_dn, out=n_down)
         np.exp(rn, out=rn)
         out = np.subtract(w, self.fix_dn)
@@ -526,7 +541,7 @@ class PulseMap:
 def pulsed_update(w: Array, dw: Array, device: RealizedDevice, mode: Pulsed, rng: Any) -> Array:
     """The pulsed realisation of the desired update ``dw`` (see module docstring)."""
     n = pulse_counts(dw, mode, rng)
-    return apply_pulses(w, n, dw >= 0, device, mode.dw_min, c2c=mode.c2c, rng=rng)
+    return apply_pulses(w, n, dw >= 0, device, mode.dw_min, c2c=mode.c2c, rng=rng, max_count=mode.bl)
 
 
 def analog_update(w: Array, dw: Array, device: AnyDevice, mode: UpdateMode = EXPECTED, rng: Any = None) -> Array:

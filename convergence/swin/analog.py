@@ -110,9 +110,13 @@ def layer_tokens(cfg: M.SwinConfig, name: str) -> int:
     return res * res
 
 
-def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch: int, rng: np.random.Generator
-                        ) -> tuple[Algorithm, Any]:
-    """The toolkit tile algorithm for one layer of ``shape`` (out, in) and its realised device."""
+def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch: int, rng: np.random.Generator,
+                        numerics: Any = None) -> tuple[Algorithm, Any]:
+    """The toolkit tile algorithm for one layer of ``shape`` (out, in) and its realised device.
+
+    ``numerics``: how the tile holds and writes its arrays (default :data:`ROWS`: the rows in the network's
+    dtype; :data:`convergence.tile.transfer_family.TILE` gives the float64 reference)."""
+    numerics = ROWS if numerics is None else numerics
     n_out, n_in = shape
     if spec.ideal:
         dev: Any = Ideal()
@@ -123,10 +127,10 @@ def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch
         mode = Pulsed(dw_min=spec.dw_min) if spec.pulsed else Expected()
     gran = None if isinstance(mode, Pulsed) else spec.dw_min
     if spec.algorithm == "sgd":
-        return tr.analog_sgd_tile(1.0, dev, mode=mode, accumulate="signs"), dev
+        return tr.tile_sgd_algorithm(tr.TileSGDConfig(1.0, dev, mode, "signs", numerics=numerics)), dev
     te = max(1, int(rows_per_batch // (n_in * spec.sweeps_per_batch)))
     common = dict(mode=mode, transfer_lr=spec.transfer_lr, transfer_every=te, read_noise=spec.read_noise,
-                  granularity=gran, accumulate="signs", max_pulses=spec.transfer_max_pulses)
+                  granularity=gran, accumulate="signs", max_pulses=spec.transfer_max_pulses, numerics=numerics)
     if spec.algorithm == "ttv2":
         return tr.ttv2(spec.lr_fast, dev, **common), dev
     if spec.algorithm == "c-ttv2":
@@ -136,11 +140,45 @@ def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch
     raise ConfigError(f"no tile algorithm for {spec.algorithm!r}")
 
 
-def _rows64(a: Array | Sequence[Array]) -> Array:
-    """float64 rows from an array or a list of row blocks (one copy either way)."""
+def _rows(a: Array | Sequence[Array], dtype: Any) -> Array:
+    """Rows of ``dtype`` from an array or a list of row blocks (one copy either way)."""
     if isinstance(a, (list, tuple)):
-        return np.concatenate(a, axis=0, dtype=np.float64)
-    return np.array(a, dtype=np.float64)
+        return np.concatenate(a, axis=0, dtype=dtype)
+    return np.array(a, dtype=dtype)
+
+
+class RowNumerics(tr.TileNumerics):
+    r"""The tile numerics with the rows ``x`` (N, in) and ``d`` (N, out) in the network's float dtype.
+
+    The gradient write's two products ``Σ_b d_b x_bᵀ`` and ``Σ_b |d_b||x_b|ᵀ`` over the ``N = batch × tokens``
+    rows (:func:`convergence.tile.transfer_family.gradient_write`), the bulk of an analog Swin step, then run
+    in ``dtype`` (float32) like the network's own weight gradients; the arrays A, C, H, the pulse application
+    and the transfers stay float64. Chopped rows ``c_in ⊙ x`` are ±x, so casting them back is exact. Relative
+    to float64 rows the desired update changes by float32 rounding (about 1e-7 relative), which moves a
+    stochastically rounded pulse count only where ``|ΔA|/δ + u`` lies that close to an integer.
+    """
+
+    def __init__(self, dtype: Any = np.float32) -> None:
+        self.dtype = np.dtype(dtype)
+        """The dtype of the rows and of the gradient write's products."""
+
+    def inputs(self, x: Any, d: Any, w: Array) -> tuple[Array, Array]:
+        x, d = np.asarray(x), np.asarray(d)
+        if x.ndim != 3 or d.ndim != 3 or x.shape[1] != d.shape[1]:
+            return super().inputs(x, d, w)            # raises; its error names the shapes
+        super().inputs(x[:, :0], d[:, :0], w)         # the other shape checks, on empty views (no copy)
+        return x.astype(self.dtype, copy=False), d.astype(self.dtype, copy=False)
+
+    def write(self, a: Array, x: Array, d: Array, rate: Any, device: Any, mode: Any, rng: Any, accumulate: str,
+              kernel: Any) -> Array:
+        return super().write(a, x.astype(self.dtype, copy=False), d.astype(self.dtype, copy=False), rate, device,
+                             mode, rng, accumulate, kernel)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"numerics": f"tile, {self.dtype.name} rows"}
+
+
+ROWS = RowNumerics()
 
 
 class ScaledTile:
@@ -162,6 +200,9 @@ class ScaledTile:
         self.layer = AlgorithmLayer(alg)
         self.dtype = np.dtype(dtype)
         self._w0 = w0 / self.scale[:, None]
+        numerics = getattr(getattr(alg, "config", None), "numerics", None)
+        self.rows_dtype = numerics.dtype if isinstance(numerics, RowNumerics) else np.dtype(np.float64)
+        """The dtype the rows reach the algorithm in (:class:`RowNumerics`: the network's)."""
 
     def init(self) -> dict:
         """The initial layer state (device weights ``W₀ / s``)."""
@@ -180,8 +221,8 @@ class ScaledTile:
     def update(self, state: dict, x: Array | Sequence[Array], d: Array | Sequence[Array], lr: float,
                rng: np.random.Generator) -> dict:
         """One tile update from the rows ``x`` (N, in) and ``d`` (N, out) (or shard lists of them); the new state."""
-        xx = _rows64(x)
-        dd = _rows64(d)
+        xx = _rows(x, self.rows_dtype)
+        dd = _rows(d, self.rows_dtype)
         dd *= (lr / self.scale)[None, :]
         return self.layer.update(state, xx, dd, 1.0, rng)
 
@@ -203,9 +244,10 @@ class TrainState:
 
 
 def init_train_state(params: M.Params, cfg: M.SwinConfig, spec: AnalogSpec | None, analog: list[str] | None,
-                     batch: int, rng: np.random.Generator) -> TrainState:
+                     batch: int, rng: np.random.Generator, numerics: Any = None) -> TrainState:
     """Split ``params`` into digital arrays and analog tiles (``analog`` layer names; default
-    :func:`convergence.swin.model.default_analog`; ignored when ``spec`` is None or digital)."""
+    :func:`convergence.swin.model.default_analog`; ignored when ``spec`` is None or digital);
+    ``numerics`` as in :func:`make_tile_algorithm`."""
     digital = {k: np.array(v, copy=True) for k, v in params.items()}
     tiles: dict[str, ScaledTile] = {}
     if spec is not None and spec.algorithm != "digital":
@@ -215,7 +257,7 @@ def init_train_state(params: M.Params, cfg: M.SwinConfig, spec: AnalogSpec | Non
             if name not in known:
                 raise ConfigError(f"unknown linear layer {name!r} (known: {', '.join(sorted(known))})")
             w0 = digital.pop(name + ".w")
-            alg, _ = make_tile_algorithm(spec, w0.shape, batch * layer_tokens(cfg, name), rng)
+            alg, _ = make_tile_algorithm(spec, w0.shape, batch * layer_tokens(cfg, name), rng, numerics)
             tiles[name] = ScaledTile(alg, w0, spec.omega, dtype=w0.dtype)
     return TrainState(cfg, digital, tiles, spec, {name: tile.init() for name, tile in tiles.items()})
 
