@@ -498,3 +498,24 @@ def test_tile_adapter_is_pure_the_returned_state_is_the_new_one(rng):
     s1b = t.update(s0, x, d, 0.1)                                  # same state in, same state out
     np.testing.assert_array_equal(t.weights(s1), t.weights(s1b))
     assert not np.array_equal(t.weights(s1), before)
+
+
+def test_tile_adapter_equals_driving_the_tile_directly_with_write_noise(rng):
+    """The pure adapter reproduces the imperative tile step for step, write noise included."""
+    tile = pytest.importorskip("convergence.tile.analog_tile")
+    from convergence.physics.reference_device import SoftBoundsReference
+    from convergence.nn.adapters import TileOptimizer
+    dev = SoftBoundsReference(dw_min=0.01, write_noise_std=2.0, dw_min_dtod=0.2)
+    up = tile.UpdateParameters(mode="pulse_train", desired_bl=15)
+    w0 = rng.uniform(-0.3, 0.3, (4, 6))
+    ref = tile.AnalogTile(dev, (1, 4, 6), update=up, rng=7, w0=w0[None])
+    opt = TileOptimizer(dev, update=up, rng=7)
+    st = opt.init(w0)
+    np.testing.assert_array_equal(opt.weights(st), ref.weights[0])
+    for _ in range(4):
+        x, d = _xd(rng, i=6, o=4)
+        ref.update(x[None], d[None], 0.2)
+        st = opt.update(st, x, d, 0.2)
+        np.testing.assert_array_equal(opt.weights(st), ref.weights[0])
+        np.testing.assert_array_equal(opt.arrays(st)[0][1], ref.w[0])
+    assert not np.array_equal(ref.weights, ref.w)        # the write noise is visible

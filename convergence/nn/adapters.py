@@ -24,7 +24,7 @@ returns a new state and leaves its input unchanged.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -106,26 +106,33 @@ class TileState(NamedTuple):
     """The weights the MVMs see (1, out, in): ``w`` plus the write noise drawn at the last pulse, if any."""
 
 
-def tile_algorithm(tile: Any) -> Algorithm:
+def tile_algorithm(make_tile: Callable[[Array], Any]) -> Algorithm:
     r"""The pure step API of an :class:`convergence.tile.analog_tile.AnalogTile`'s update.
 
+    ``init(w0)`` builds the tile ``make_tile(w0)`` (the realised device, the update parameters and its own
+    pulse generator; ``w0`` of shape (1, out, in)) and returns its :class:`TileState`;
     ``step(state, x, d, rng, lr)`` performs the tile's sequential per-sample rank-1 updates
-    ``W ← W − lr d_s x_sᵀ`` on ``state`` and returns a new :class:`TileState`; ``tile`` supplies the
-    realised device, the update parameters and its own pulse generator (``rng`` is not used: the tile
-    draws its pulse trains from its own stream, as aihwkit's tile does). The tile object is a scratch
-    engine: it is loaded with ``state`` before each update, so the returned state is authoritative.
+    ``W ← W − lr d_s x_sᵀ`` on ``state`` and returns a new :class:`TileState` (``rng`` is not used: the
+    tile draws its pulse trains from its own stream, as aihwkit's tile does). The tile object is a
+    scratch engine loaded with ``state`` before each update, so the returned state is authoritative
+    and the input state is left unchanged.
     """
+    engine: dict[str, Any] = {}
+
     def init(w0: Array) -> TileState:
-        tile.set_weights(np.asarray(w0, float))
+        tile = engine["tile"] = make_tile(np.asarray(w0, float))
         return TileState(tile.w, tile.weights)
 
     def step(state: TileState, x: Array, d: Array, rng: Any = None, lr: float = 1.0) -> TileState:
+        tile = engine["tile"]
         tile.w, tile._visible = state.w, state.visible
         tile.update(np.asarray(x, float), np.asarray(d, float), lr)
         return TileState(tile.w, tile.weights)
 
-    return Algorithm("tile", init, lambda s: s.visible, step, lambda s: [("w", s.w, tile.device)],
-                     {"tile": tile.update_parameters.mode}, ("x", "d"))
+    def analog(state: TileState) -> list[tuple[str, Array, Any]]:
+        return [("w", state.w, engine["tile"].device)]
+
+    return Algorithm("tile", init, lambda s: s.visible, step, analog, {"algorithm": "tile"}, ("x", "d"))
 
 
 class TileOptimizer(AlgorithmLayer):
@@ -137,28 +144,19 @@ class TileOptimizer(AlgorithmLayer):
         update: :class:`convergence.tile.analog_tile.UpdateParameters` (default: the tile's default,
             ``pulse_train`` with BL 31 and update management).
         dw_min, c2c: granularity and cycle-to-cycle noise for toolkit devices.
-        rng: seed or Generator of the tile (pulses, device draw).
+        rng: seed or Generator of the tile (pulses, device draw); a seed gives every ``init`` the same stream.
     """
 
     def __init__(self, device: Any, *, update: Any = None, dw_min: Any = None, c2c: float = 0.0, rng: Any = 0) -> None:
-        from convergence.tile.analog_tile import AnalogTile, UpdateParameters  # noqa: F401 - fail early if absent
+        from convergence.tile.analog_tile import AnalogTile
         self.device = device
         self.update_parameters = update
         self.dw_min, self.c2c, self.rng = dw_min, c2c, rng
-        self.name = "tile"
-        self.lr_ref = 1.0
-        self.matrix = True
-        self._shape = None
 
-    def init(self, w0: Array) -> dict:
-        from convergence.tile.analog_tile import AnalogTile
-        w0 = np.asarray(w0)
-        if w0.ndim != 2:
-            raise ConfigError(f"weights must be a matrix (out, in) (got shape {w0.shape})")
-        # the tile (realised device, pulse stream) is built once per init; the weights live in the state
-        self.algorithm = tile_algorithm(AnalogTile(self.device, (1, *w0.shape), update=self.update_parameters,
-                                                   rng=self.rng, dw_min=self.dw_min, c2c=self.c2c))
-        return super().init(w0)
+        def make_tile(w0: Array) -> Any:
+            return AnalogTile(device, w0.shape, update=update, rng=rng, dw_min=dw_min, c2c=c2c, w0=w0)
+
+        super().__init__(tile_algorithm(make_tile), name="tile")
 
     def as_dict(self) -> dict[str, Any]:
         up = self.update_parameters
