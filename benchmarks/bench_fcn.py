@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 import convergence as cv
+from convergence._alloc import tune_allocator
 from convergence.nn import AlgorithmOptimizer, AnalogSGD, DigitalSGD, TikiTakaV1, fcn
 from convergence.nn._threads import blas_threads
 from convergence.experiments.networks import periphery_pair
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="wall: time.perf_counter; cpu: time.process_time (this process's CPU time)")
     args = ap.parse_args(argv)
+    tune_allocator()   # as the training loop does (nn.training.train)
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     steps = args.steps or (30 if args.quick else 200)

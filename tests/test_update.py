@@ -179,9 +179,9 @@ def test_tabulated_pulse_powers_equal_the_per_element_exponentials(dtype):
     pick = (rng.random((40, 70)) > 0.5).view(np.uint8)
     for top in (0, 1, 31, 500):
         n = np.floor(rng.random((40, 70)) * (top + 1)).astype(dtype)
-        np.testing.assert_array_equal(P._power_by_sign(n, pick, log_r), np.exp(n * log_r[pick]))
+        np.testing.assert_array_equal(P._power_by_sign(n, pick, log_r)[0], np.exp(n * log_r[pick]))
     frac = rng.random((40, 70)) * 3                        # non-integer counts: the per-element path
-    np.testing.assert_array_equal(P._power_by_sign(frac, pick, log_r), np.exp(frac * log_r[pick]))
+    np.testing.assert_array_equal(P._power_by_sign(frac, pick, log_r)[0], np.exp(frac * log_r[pick]))
 
 
 def test_pulse_power_table_with_a_known_count_bound_is_the_same():
@@ -191,7 +191,9 @@ def test_pulse_power_table_with_a_known_count_bound_is_the_same():
     log_r = np.array([math.log1p(-2e-3), math.log1p(-1e-3)])
     pick = (rng.random((30, 20)) > 0.5).view(np.uint8)
     n = np.floor(rng.random((30, 20)) * 8).astype(np.float32)
-    np.testing.assert_array_equal(P._power_by_sign(n, pick, log_r, max_count=31), np.exp(n * log_r[pick]))
+    rn, fixed = P._power_by_sign(n, pick, log_r, max_count=31, fixed=np.array([-0.5, 0.7]))
+    np.testing.assert_array_equal(rn, np.exp(n * log_r[pick]))
+    np.testing.assert_array_equal(fixed, np.array([-0.5, 0.7])[pick])
 
 
 def test_pulse_power_table_keeps_nan_counts_nan():
@@ -201,5 +203,5 @@ def test_pulse_power_table_keeps_nan_counts_nan():
     pick = np.array([[0, 1], [1, 0]], dtype=np.uint8)
     log_r = np.array([math.log1p(-2e-3), math.log1p(-1e-3)])
     with np.errstate(invalid="ignore"):
-        got = P._power_by_sign(n, pick, log_r, max_count=31)
+        got = P._power_by_sign(n, pick, log_r, max_count=31)[0]
     assert np.isnan(got[1, 0]) and np.array_equal(got[~np.isnan(n)], np.exp(n * log_r[pick])[~np.isnan(n)])

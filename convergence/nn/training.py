@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from convergence._alloc import tune_allocator
 from convergence._validate import ConfigError, positive_int
 from convergence.rng import as_seed_sequence, child
 from convergence.nn.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
@@ -89,6 +90,7 @@ def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Arr
     """
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
+    tune_allocator()   # the analog steps' large temporaries: reuse heap blocks instead of fresh mmap pages
     sched = Constant(schedule) if isinstance(schedule, (int, float)) else schedule
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise ConfigError("inputs and labels must have the same length")

@@ -142,7 +142,8 @@ def pulse_counts(dw: Array, mode: Pulsed, rng: Any) -> Array:
         n = np.ceil(x)
     else:
         n = np.floor(x)
-    np.minimum(n, mode.bl, out=n)
+    if n.size and n.max() > mode.bl:   # the cap rarely binds: a reduction is cheaper than the pass
+        np.minimum(n, mode.bl, out=n)
     return n
 
 
@@ -249,8 +250,9 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
         # scalar fast path: w_n = w* + r^n (w - w*), with 0 < r < 1 and w* = -a/b per direction
         fix_up, fix_down = -ap / bp, -am / bm
         pick = np.asarray(up, dtype=bool).view(np.uint8)          # 0 = down, 1 = up
-        rn = _power_by_sign(n, pick, np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)]), max_count)
-        fixed = np.array([fix_down, fix_up])[pick]               # a gather: far faster than np.where on scalars
+        # gathers from two-row tables: far faster than np.where on scalars
+        rn, fixed = _power_by_sign(n, pick, np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)]),
+                                   max_count, np.array([fix_down, fix_up]))
         out = np.subtract(w, fixed)
         out *= rn
         out += fixed
@@ -280,29 +282,30 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
 _TABLE_MAX = 4096
 
 
-def _power_by_sign(n: Array, pick: Array, log_r: Array, max_count: int | None = None) -> Array:
-    """``exp(n · log_r[pick])`` (float64) for counts ``n`` and a direction index ``pick`` (0/1).
+def _power_by_sign(n: Array, pick: Array, log_r: Array, max_count: int | None = None,
+                   fixed: Array | None = None) -> tuple[Array, Array | None]:
+    """``(exp(n · log_r[pick]), fixed[pick])`` (float64) for counts ``n`` and a direction index ``pick`` (0/1).
 
     With integer counts of at most :data:`_TABLE_MAX` pulses the two rows ``exp(j · log_r[s])``, j = 0..max n,
-    are computed once and gathered (the same float64 products and exponentials, so the same bits); else per
-    element. ``max_count`` (counts known to be integers in 0..max_count) skips the checks.
+    are computed once and gathered (the same float64 products and exponentials, so the same bits), and
+    ``fixed[pick]`` is gathered with the same index; else per element. ``max_count`` (counts known to be
+    integers in 0..max_count) skips the checks. The second entry is None when ``fixed`` is None.
     """
     top = n.max() if n.size else 0
+    idx = None
     if max_count is not None and max_count <= _TABLE_MAX and top <= max_count:   # False for NaN counts
+        idx = n.astype(np.intp)
+    elif n.size and n.dtype.kind in "fiu" and 0 <= n.min() and top <= _TABLE_MAX:
+        idx = n.astype(np.intp)
+        if n.dtype.kind == "f" and not np.array_equal(idx, n):   # integer counts only
+            idx = None
+    if idx is not None:
         m = int(top) + 1
         table = np.exp(np.multiply(np.arange(m, dtype=np.float64)[None, :], log_r[:, None]))
-        idx = n.astype(np.intp)
         idx += np.multiply(pick, m, dtype=np.intp)
-        return table.ravel()[idx]
-    if n.size and n.dtype.kind in "fiu" and 0 <= n.min() and top <= _TABLE_MAX:
-        idx = n.astype(np.intp)
-        if n.dtype.kind != "f" or np.array_equal(idx, n):        # integer counts only
-            m = int(idx.max()) + 1
-            table = np.exp(np.multiply(np.arange(m, dtype=np.float64)[None, :], log_r[:, None]))
-            idx += np.multiply(pick, m, dtype=np.intp)
-            return table.ravel()[idx]
+        return table.ravel()[idx], None if fixed is None else np.repeat(fixed, m)[idx]
     log = log_r[pick]
-    return np.exp(np.multiply(n, log, out=log), out=log)
+    return np.exp(np.multiply(n, log, out=log), out=log), None if fixed is None else fixed[pick]
 
 
 def _trial_blocks(rng: Any, n_trials: int) -> list[tuple[slice, Any]]:
