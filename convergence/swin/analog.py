@@ -223,7 +223,7 @@ class ScaledTile:
         """One tile update from the rows ``x`` (N, in) and ``d`` (N, out) (or shard lists of them); the new state."""
         xx = _rows(x, self.rows_dtype)
         dd = _rows(d, self.rows_dtype)
-        dd *= (lr / self.scale)[None, :]
+        dd *= (lr / self.scale).astype(dd.dtype)[None, :]   # one rounding of the factor, then a same-dtype pass
         return self.layer.update(state, xx, dd, 1.0, rng)
 
 
