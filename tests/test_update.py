@@ -169,39 +169,13 @@ def test_pulses_larger_than_a_narrow_device_range_fall_back_to_per_pulse_clippin
     assert out[0, 0] == pytest.approx(n_pulse_closed_form_softbounds(0.0, 3, 1.0, 0.01), rel=1e-12)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
-def test_tabulated_pulse_powers_equal_the_per_element_exponentials(dtype):
-    """The r^n table of the noise-free affine pulses gives the same bits as exp(n log r) element by element."""
-    import math
-    from convergence.physics import pulses as P
-    rng = np.random.default_rng(3)
-    log_r = np.array([math.log1p(-1e-3 / 0.7), math.log1p(-1e-3 * 1.3)])
-    pick = (rng.random((40, 70)) > 0.5).view(np.uint8)
-    for top in (0, 1, 31, 500):
-        n = np.floor(rng.random((40, 70)) * (top + 1)).astype(dtype)
-        np.testing.assert_array_equal(P._power_by_sign(n, pick, log_r)[0], np.exp(n * log_r[pick]))
-    frac = rng.random((40, 70)) * 3                        # non-integer counts: the per-element path
-    np.testing.assert_array_equal(P._power_by_sign(frac, pick, log_r)[0], np.exp(frac * log_r[pick]))
-
-
-def test_pulse_power_table_with_a_known_count_bound_is_the_same():
-    import math
-    from convergence.physics import pulses as P
-    rng = np.random.default_rng(5)
-    log_r = np.array([math.log1p(-2e-3), math.log1p(-1e-3)])
-    pick = (rng.random((30, 20)) > 0.5).view(np.uint8)
-    n = np.floor(rng.random((30, 20)) * 8).astype(np.float32)
-    rn, fixed = P._power_by_sign(n, pick, log_r, max_count=31, fixed=np.array([-0.5, 0.7]))
-    np.testing.assert_array_equal(rn, np.exp(n * log_r[pick]))
-    np.testing.assert_array_equal(fixed, np.array([-0.5, 0.7])[pick])
-
-
-def test_pulse_power_table_keeps_nan_counts_nan():
-    import math
-    from convergence.physics import pulses as P
-    n = np.array([[0.0, 2.0], [np.nan, 1.0]])
-    pick = np.array([[0, 1], [1, 0]], dtype=np.uint8)
-    log_r = np.array([math.log1p(-2e-3), math.log1p(-1e-3)])
-    with np.errstate(invalid="ignore"):
-        got = P._power_by_sign(n, pick, log_r, max_count=31)[0]
-    assert np.isnan(got[1, 0]) and np.array_equal(got[~np.isnan(n)], np.exp(n * log_r[pick])[~np.isnan(n)])
+def test_pulse_map_down_up_evaluates_float32_counts_in_float64():
+    """float32 counts (from float32 desired updates) give the same pulses as their float64 copies."""
+    from convergence.physics.pulses import PulseMap
+    dev = SoftBounds(1.0)
+    pmap = PulseMap.of(dev, 1e-3)
+    rng = np.random.default_rng(2)
+    w = rng.uniform(-0.5, 0.5, (3, 40))
+    n_down, n_up = np.floor(rng.random((2, 3, 40)) * 7)
+    ref = pmap.down_up(w, n_down.copy(), n_up.copy())
+    np.testing.assert_array_equal(pmap.down_up(w, n_down.astype(np.float32), n_up.astype(np.float32)), ref)

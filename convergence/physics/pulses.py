@@ -191,7 +191,7 @@ def _as_noise(c2c: Any) -> PulseNoise | None:
 
 
 def apply_pulses(w: Array, n: Array, sign: Array, device: RealizedDevice, dw_min: Any, *,
-                 c2c: Any = 0.0, rng: Any = None, max_count: int | None = None) -> Array:
+                 c2c: Any = 0.0, rng: Any = None) -> Array:
     """Apply ``n`` pulses of sign ``sign`` (±1, or a boolean "up" mask) to ``w``, elementwise.
 
     The reference semantics (aihwkit's) is pulse by pulse:
@@ -205,8 +205,7 @@ def apply_pulses(w: Array, n: Array, sign: Array, device: RealizedDevice, dw_min
     * everything else: the pulse loop (masked over the pulse index, vectorized over elements).
 
     Noise draws depend only on the trial block's own counts (see :func:`_looped_pulses`), so
-    any split of the trials into blocks gives the same numbers. ``max_count``: the caller's guarantee that
-    ``n`` holds integers in ``0..max_count`` (:func:`pulse_counts` output; lets the closed form skip its scans).
+    any split of the trials into blocks gives the same numbers.
     """
     up = sign if np.asarray(sign).dtype == bool else np.asarray(sign) > 0
     noise = _as_noise(c2c)
@@ -215,17 +214,16 @@ def apply_pulses(w: Array, n: Array, sign: Array, device: RealizedDevice, dw_min
         if pmap is not None:
             return pmap.signed(w, n, up, rng)
         return _looped_pulses(w, n, up, device, dw_min, noise, rng)
-    return _apply(w, n, up, device, dw_min, rng, max_count)
+    return _apply(w, n, up, device, dw_min, rng)
 
 
-def _apply(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min: Any, rng: Any,
-           max_count: int | None = None) -> Array:
+def _apply(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min: Any, rng: Any) -> Array:
     """Noise-free pulses: exact closed form for affine responses, else the pulse loop."""
     aff = device.affine()
     lo, hi = device.bounds
     out = None
     if aff is not None:
-        out, clipped = _affine_pulses(w, n, up, aff, dw_min, lo, hi, max_count)
+        out, clipped = _affine_pulses(w, n, up, aff, dw_min, lo, hi)
     if out is None:
         out, clipped = _looped_pulses(w, n, up, device, dw_min, None, rng), True
     if not clipped and (_finite_any(lo) or _finite_any(hi)):
@@ -238,7 +236,7 @@ def _finite_any(x: Any) -> bool:
 
 
 def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: Any,
-                   lo: Any, hi: Any, max_count: int | None = None) -> tuple[Array | None, bool]:
+                   lo: Any, hi: Any) -> tuple[Array | None, bool]:
     """n noise-free pulses of an affine response; returns (new weights, whether no clipping is needed).
 
     Returns ``(None, True)`` when the closed form does not apply (a pulse overshoots the
@@ -250,9 +248,9 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
         # scalar fast path: w_n = w* + r^n (w - w*), with 0 < r < 1 and w* = -a/b per direction
         fix_up, fix_down = -ap / bp, -am / bm
         pick = np.asarray(up, dtype=bool).view(np.uint8)          # 0 = down, 1 = up
-        # gathers from two-row tables: far faster than np.where on scalars
-        rn, fixed = _power_by_sign(n, pick, np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)]),
-                                   max_count, np.array([fix_down, fix_up]))
+        log_r = np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)]).take(pick)
+        rn = np.exp(np.multiply(n, log_r, out=log_r), out=log_r)
+        fixed = np.array([fix_down, fix_up]).take(pick)          # take: ~5x faster than np.where on scalars
         out = np.subtract(w, fixed)
         out *= rn
         out += fixed
@@ -276,36 +274,6 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
         geometric = np.where(x != 0, rn_minus_1 / np.where(x != 0, x, 1.0), n)  # (r^n - 1)/(r - 1)
     # w_n = r^n w + s δ a (r^n - 1)/(r - 1)
     return w + rn_minus_1 * w + step * a * geometric, False
-
-
-#: Largest pulse count for which :func:`_power_by_sign` tabulates ``r^n`` instead of exponentiating per element.
-_TABLE_MAX = 4096
-
-
-def _power_by_sign(n: Array, pick: Array, log_r: Array, max_count: int | None = None,
-                   fixed: Array | None = None) -> tuple[Array, Array | None]:
-    """``(exp(n · log_r[pick]), fixed[pick])`` (float64) for counts ``n`` and a direction index ``pick`` (0/1).
-
-    With integer counts of at most :data:`_TABLE_MAX` pulses the two rows ``exp(j · log_r[s])``, j = 0..max n,
-    are computed once and gathered (the same float64 products and exponentials, so the same bits), and
-    ``fixed[pick]`` is gathered with the same index; else per element. ``max_count`` (counts known to be
-    integers in 0..max_count) skips the checks. The second entry is None when ``fixed`` is None.
-    """
-    top = n.max() if n.size else 0
-    idx = None
-    if max_count is not None and max_count <= _TABLE_MAX and top <= max_count:   # False for NaN counts
-        idx = n.astype(np.intp)
-    elif n.size and n.dtype.kind in "fiu" and 0 <= n.min() and top <= _TABLE_MAX:
-        idx = n.astype(np.intp)
-        if n.dtype.kind == "f" and not np.array_equal(idx, n):   # integer counts only
-            idx = None
-    if idx is not None:
-        m = int(top) + 1
-        table = np.exp(np.multiply(np.arange(m, dtype=np.float64)[None, :], log_r[:, None]))
-        idx += np.multiply(pick, m, dtype=np.intp)
-        return table.ravel()[idx], None if fixed is None else np.repeat(fixed, m)[idx]
-    log = log_r[pick]
-    return np.exp(np.multiply(n, log, out=log), out=log), None if fixed is None else fixed[pick]
 
 
 def _trial_blocks(rng: Any, n_trials: int) -> list[tuple[slice, Any]]:
@@ -544,7 +512,7 @@ class PulseMap:
 def pulsed_update(w: Array, dw: Array, device: RealizedDevice, mode: Pulsed, rng: Any) -> Array:
     """The pulsed realisation of the desired update ``dw`` (see module docstring)."""
     n = pulse_counts(dw, mode, rng)
-    return apply_pulses(w, n, dw >= 0, device, mode.dw_min, c2c=mode.c2c, rng=rng, max_count=mode.bl)
+    return apply_pulses(w, n, dw >= 0, device, mode.dw_min, c2c=mode.c2c, rng=rng)
 
 
 def analog_update(w: Array, dw: Array, device: AnyDevice, mode: UpdateMode = EXPECTED, rng: Any = None) -> Array:
