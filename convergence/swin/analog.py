@@ -11,7 +11,9 @@ stores ``W_dev = W₀ / s`` with the per-row scale ``s_i = max_j |W₀_ij| / ω`
 largest weight sits at ω in device units; the network uses ``W = s ⊙ W_dev``. The tile is fed
 ``x`` and ``d / s`` (``d = ∂L/∂y``), so its *desired* update ``ΔW_dev = −lr (d/s)ᵀ x`` is exactly
 digital SGD in network units, ``ΔW = −lr dᵀx`` (on an ideal device with Expected updates the
-analog run equals the digital run; a test checks this). The scales stay fixed.
+analog run equals the digital run; a test checks this). The scales stay fixed. The rows reach the
+tile algorithm in the network's dtype (:class:`RowNumerics`): the gradient write's products over
+``N`` rows run in float32 while the tile's arrays stay float64.
 
 Per-layer transfer cadence: a layer sees ``N = batch × tokens`` vector updates per mini-batch
 (every token is one rank-1 update, as on a tile). ``transfer_every`` is set per layer to
@@ -38,8 +40,8 @@ from convergence.swin import model as M
 
 Array = NDArray[Any]
 
-__all__ = ["AnalogSpec", "ALGORITHMS", "ScaledTile", "make_tile_algorithm", "TrainState", "init_train_state",
-           "train_step", "visible_params", "layer_tokens"]
+__all__ = ["AnalogSpec", "ALGORITHMS", "ScaledTile", "RowNumerics", "ROWS", "make_tile_algorithm", "TrainState",
+           "init_train_state", "train_step", "visible_params", "layer_tokens"]
 
 ALGORITHMS = ("digital", "sgd", "ttv2", "c-ttv2", "agad")
 
