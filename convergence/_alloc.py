@@ -5,8 +5,8 @@ mmap threshold (128 KiB at start) with fresh ``mmap`` pages, so a (1024, 50)
 float64 temporary costs ~100 page faults on every step — in the benchmark an
 expected-mode Analog SGD step took 490 µs instead of 50 µs. Raising the mmap and
 trim thresholds lets freed blocks be reused. The setting is process-wide, so the
-toolkit applies it only from its own entry points (``simulate``, the CLI,
-benchmarks); library users can call :func:`tune_allocator` themselves. It is a
+toolkit applies it only from its own entry points (``simulate``, network and Swin
+training, the CLI, benchmarks); library users can call :func:`tune_allocator` themselves. It is a
 no-op off glibc.
 """
 from __future__ import annotations

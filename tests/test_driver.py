@@ -111,3 +111,59 @@ def test_programming_run_equals_the_explicit_loop(monkeypatch, noise_std, steps,
     np.testing.assert_array_equal(out["steps"], ref_steps)
     assert out["rms"].tobytes() == ref_rms.tobytes() and out["w_final"].tobytes() == ref_w.tobytes()
     assert out["w_track"].shape == (len(ref_steps), n * n)
+
+
+def test_stop_ends_the_run_right_after_the_observation_that_asks():
+    seen = []
+    out = driver.run(0, lambda k, s: s + 1, 10, observe=lambda k, s: seen.append(k), observe_at={2, 5, 8},
+                     stop=lambda k, s: s >= 5)
+    assert out == 5 and seen == [2, 5]
+
+
+@pytest.mark.parametrize("n,batch,drop_last,per_epoch", [(25, 10, False, 3), (25, 10, True, 2), (7, 10, True, 1)])
+def test_minibatches_cover_each_epoch_in_the_permutation_order(n, batch, drop_last, per_epoch):
+    feed = driver.Minibatches(n, batch, np.random.default_rng(4), drop_last=drop_last)
+    assert feed.per_epoch == per_epoch
+    ref = np.random.default_rng(4)
+    for epoch in range(3):
+        perm = ref.permutation(n)
+        got = np.concatenate([feed.batch(epoch * per_epoch + j) for j in range(per_epoch)])
+        want = perm if not drop_last else perm[:max(1, n // batch) * batch]
+        np.testing.assert_array_equal(got, want)
+    assert list(feed.epoch_ends(3)) == [per_epoch, 2 * per_epoch, 3 * per_epoch]
+
+
+def test_minibatches_bad_sizes_are_config_errors():
+    with pytest.raises(ConfigError, match="batch"):
+        driver.Minibatches(10, 0, np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="sample"):
+        driver.Minibatches(0, 3, np.random.default_rng(0))
+
+
+def test_network_training_goes_through_the_driver(monkeypatch):
+    from convergence.nn import fcn
+    from convergence.nn import training as TR
+    calls = []
+    real = driver.run
+
+    def spy(*args, **kw):
+        calls.append(kw.get("observe_at"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(driver, "run", spy)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((30, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    hist = TR.train(fcn(sizes=(4, 3, 2), seed=0), x, y, x, y, epochs=2, batch_size=10, schedule=0.1)
+    assert calls == [{3, 6}] and list(hist["epoch"]) == [0.0, 1.0]
+
+
+def test_a_diverging_network_run_stops_after_its_first_non_finite_epoch():
+    from convergence.nn import fcn
+    from convergence.nn import training as TR
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 4)).astype(np.float32)
+    x[3, 0] = np.nan
+    y = (rng.random(20) > 0.5).astype(int)
+    hist = TR.train(fcn(sizes=(4, 3, 2), seed=0), x, y, x, y, epochs=4, batch_size=10, schedule=0.1)
+    assert int(hist["diverged"]) == 1 and len(hist["epoch"]) == 1

@@ -483,3 +483,40 @@ def test_network_and_tile_numerics_agree_on_tt_v1_with_a_learning_rate(rng):
         x, d = _xd(rng, i=4)
         sa, sb = a.update(sa, x, d, 0.25, None), b.update(sb, x, d, 0.25 / 0.5, None)   # lr / lr_ref
         np.testing.assert_allclose(a.weights(sa), b.weights(sb), rtol=1e-12, atol=1e-14)
+
+
+def test_tile_adapter_is_pure_the_returned_state_is_the_new_one(rng):
+    tile = pytest.importorskip("convergence.tile.analog_tile")
+    from convergence.nn.adapters import AlgorithmLayer, TileOptimizer
+    w0 = rng.uniform(-0.5, 0.5, (3, 5))
+    x, d = _xd(rng)
+    t = TileOptimizer(cv.SoftBounds(1.0), update=tile.UpdateParameters(mode="expected"), dw_min=1e-3)
+    assert isinstance(t, AlgorithmLayer)        # one adapter for tiles, tile algorithms and the Swin
+    s0 = t.init(w0)
+    before = t.weights(s0).copy()
+    s1 = t.update(s0, x, d, 0.1)
+    np.testing.assert_array_equal(t.weights(s0), before)          # the input state is untouched
+    s1b = t.update(s0, x, d, 0.1)                                  # same state in, same state out
+    np.testing.assert_array_equal(t.weights(s1), t.weights(s1b))
+    assert not np.array_equal(t.weights(s1), before)
+
+
+def test_tile_adapter_equals_driving_the_tile_directly_with_write_noise(rng):
+    """The pure adapter reproduces the imperative tile step for step, write noise included."""
+    tile = pytest.importorskip("convergence.tile.analog_tile")
+    from convergence.physics.reference_device import SoftBoundsReference
+    from convergence.nn.adapters import TileOptimizer
+    dev = SoftBoundsReference(dw_min=0.01, write_noise_std=2.0, dw_min_dtod=0.2)
+    up = tile.UpdateParameters(mode="pulse_train", desired_bl=15)
+    w0 = rng.uniform(-0.3, 0.3, (4, 6))
+    ref = tile.AnalogTile(dev, (1, 4, 6), update=up, rng=7, w0=w0[None])
+    opt = TileOptimizer(dev, update=up, rng=7)
+    st = opt.init(w0)
+    np.testing.assert_array_equal(opt.weights(st), ref.weights[0])
+    for _ in range(4):
+        x, d = _xd(rng, i=6, o=4)
+        ref.update(x[None], d[None], 0.2)
+        st = opt.update(st, x, d, 0.2)
+        np.testing.assert_array_equal(opt.weights(st), ref.weights[0])
+        np.testing.assert_array_equal(opt.arrays(st)[0][1], ref.w[0])
+    assert not np.array_equal(ref.weights, ref.w)        # the write noise is visible

@@ -86,8 +86,9 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
 
 
 def test_progress_bar_is_off_when_not_a_terminal():
-    assert T._progress(None, 10, "x") is None     # pytest captures stderr: not a tty
-    bar = T._progress(True, 10, "x")
+    from convergence.sim.driver import _progress
+    assert _progress(10, None, "batch", "x") is None     # pytest captures stderr: not a tty
+    bar = _progress(10, True, "batch", "x")
     assert bar is not None
     bar.close()
 

@@ -167,3 +167,15 @@ def test_pulses_larger_than_a_narrow_device_range_fall_back_to_per_pulse_clippin
     assert np.all(np.isfinite(out))
     assert out[0, 1] == pytest.approx(0.004)              # clipped at the narrow element's bound
     assert out[0, 0] == pytest.approx(n_pulse_closed_form_softbounds(0.0, 3, 1.0, 0.01), rel=1e-12)
+
+
+def test_pulse_map_down_up_evaluates_float32_counts_in_float64():
+    """float32 counts (from float32 desired updates) give the same pulses as their float64 copies."""
+    from convergence.physics.pulses import PulseMap
+    dev = SoftBounds(1.0)
+    pmap = PulseMap.of(dev, 1e-3)
+    rng = np.random.default_rng(2)
+    w = rng.uniform(-0.5, 0.5, (3, 40))
+    n_down, n_up = np.floor(rng.random((2, 3, 40)) * 7)
+    ref = pmap.down_up(w, n_down.copy(), n_up.copy())
+    np.testing.assert_array_equal(pmap.down_up(w, n_down.astype(np.float32), n_up.astype(np.float32)), ref)

@@ -10,28 +10,31 @@ r"""Adapters: toolkit algorithms and the aihwkit-faithful tile as network weight
   (:mod:`convergence.sim.algorithms`) see the weights flattened to (1, out·in) and the gradient sample
   ``g = (lr / lr_ref) dᵀx``.
 * :class:`TransferOptimizer` — the old name of :class:`AlgorithmLayer` for matrix algorithms.
-* :class:`TileOptimizer` — a layer's weights on a :class:`convergence.tile.analog_tile.AnalogTile` (one trial):
-  ``update`` performs the tile's sequential per-sample rank-1 updates
-  ``W ← W − lr d_s x_sᵀ`` (modes ``expected`` / ``rounding`` / ``pulse_train`` with aihwkit's
-  update and bit-length management). The layer's MVMs still go through the layer's
-  own periphery (the same :mod:`convergence.physics.periphery`), so set the periphery on the layer, not on
-  the tile. The tile is a stateful object, not an :class:`~convergence.sim.algorithms.Algorithm`.
+* :class:`TileOptimizer` — a layer's weights on a :class:`convergence.tile.analog_tile.AnalogTile` (one trial),
+  the same :class:`AlgorithmLayer` over :func:`tile_algorithm`: ``update`` performs the tile's sequential
+  per-sample rank-1 updates ``W ← W − lr d_s x_sᵀ`` (modes ``expected`` / ``rounding`` / ``pulse_train``
+  with aihwkit's update and bit-length management) on a :class:`TileState`. The layer's MVMs still go
+  through the layer's own periphery (the same :mod:`convergence.physics.periphery`), so set the periphery
+  on the layer, not on the tile.
+
+The Swin's analog layers (:class:`convergence.swin.analog.ScaledTile`) use :class:`AlgorithmLayer` too.
 
 States are dicts (checkpoints store their arrays, NamedTuple algorithm states flattened); ``update``
 returns a new state and leaves its input unchanged.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, positive
+from convergence.sim.algorithms import Algorithm
 
 Array = NDArray[Any]
 
-__all__ = ["AlgorithmLayer", "TileOptimizer", "TransferOptimizer"]
+__all__ = ["AlgorithmLayer", "TileOptimizer", "TileState", "TransferOptimizer", "tile_algorithm"]
 
 
 class AlgorithmLayer:
@@ -94,44 +97,66 @@ class TransferOptimizer(AlgorithmLayer):
         super().__init__(algorithm, lr_ref, name=f"transfer:{getattr(algorithm, 'name', 'algorithm')}")
 
 
-class TileOptimizer:
-    """Weights on an aihwkit-faithful :class:`convergence.tile.analog_tile.AnalogTile` (see module docstring).
+class TileState(NamedTuple):
+    """The state of a layer on an aihwkit-like tile (one trial)."""
+
+    w: Array
+    """The persistent weights (1, out, in) (aihwkit's device weights)."""
+    visible: Array
+    """The weights the MVMs see (1, out, in): ``w`` plus the write noise drawn at the last pulse, if any."""
+
+
+def tile_algorithm(make_tile: Callable[[Array], Any]) -> Algorithm:
+    r"""The pure step API of an :class:`convergence.tile.analog_tile.AnalogTile`'s update.
+
+    ``init(w0)`` builds the tile ``make_tile(w0)`` (the realised device, the update parameters and its own
+    pulse generator; ``w0`` of shape (1, out, in)) and returns its :class:`TileState`;
+    ``step(state, x, d, rng, lr)`` performs the tile's sequential per-sample rank-1 updates
+    ``W ← W − lr d_s x_sᵀ`` on ``state`` and returns a new :class:`TileState` (``rng`` is not used: the
+    tile draws its pulse trains from its own stream, as aihwkit's tile does). The tile object is a
+    scratch engine loaded with ``state`` before each update, so the returned state is authoritative
+    and the input state is left unchanged.
+    """
+    engine: dict[str, Any] = {}
+
+    def init(w0: Array) -> TileState:
+        tile = engine["tile"] = make_tile(np.asarray(w0, float))
+        return TileState(tile.w, tile.weights)
+
+    def step(state: TileState, x: Array, d: Array, rng: Any = None, lr: float = 1.0) -> TileState:
+        tile = engine["tile"]
+        tile.w, tile._visible = state.w, state.visible
+        tile.update(np.asarray(x, float), np.asarray(d, float), lr)
+        return TileState(tile.w, tile.weights)
+
+    def analog(state: TileState) -> list[tuple[str, Array, Any]]:
+        return [("w", state.w, engine["tile"].device)]
+
+    return Algorithm("tile", init, lambda s: s.visible, step, analog, {"algorithm": "tile"}, ("x", "d"))
+
+
+class TileOptimizer(AlgorithmLayer):
+    """Weights on an aihwkit-faithful :class:`convergence.tile.analog_tile.AnalogTile`: an
+    :class:`AlgorithmLayer` over :func:`tile_algorithm` (see module docstring).
 
     Args:
         device: the tile's device (``SoftBoundsReference`` or a toolkit Device; then ``dw_min``).
         update: :class:`convergence.tile.analog_tile.UpdateParameters` (default: the tile's default,
             ``pulse_train`` with BL 31 and update management).
         dw_min, c2c: granularity and cycle-to-cycle noise for toolkit devices.
-        rng: seed or Generator of the tile (pulses, device draw).
+        rng: seed or Generator of the tile (pulses, device draw); a seed gives every ``init`` the same stream.
     """
 
-    name = "tile"
-
     def __init__(self, device: Any, *, update: Any = None, dw_min: Any = None, c2c: float = 0.0, rng: Any = 0) -> None:
-        from convergence.tile.analog_tile import AnalogTile, UpdateParameters  # noqa: F401 - fail early if absent
+        from convergence.tile.analog_tile import AnalogTile
         self.device = device
         self.update_parameters = update
         self.dw_min, self.c2c, self.rng = dw_min, c2c, rng
-        self.tile: Any = None
 
-    def init(self, w0: Array) -> dict:
-        from convergence.tile.analog_tile import AnalogTile
-        w0 = np.asarray(w0)
-        self._dtype = w0.dtype
-        self.tile = AnalogTile(self.device, (1, *w0.shape), update=self.update_parameters, rng=self.rng,
-                               dw_min=self.dw_min, c2c=self.c2c, w0=w0[None].astype(float))
-        return {"w": self.tile.w[0]}
+        def make_tile(w0: Array) -> Any:
+            return AnalogTile(device, w0.shape, update=update, rng=rng, dw_min=dw_min, c2c=c2c, w0=w0)
 
-    def weights(self, state: dict) -> Array:
-        return self.tile.weights[0].astype(self._dtype, copy=False)
-
-    def update(self, state: dict, x: Array, d: Array, lr: float, rng: Any = None) -> dict:
-        self.tile.update(np.asarray(x, float)[None], np.asarray(d, float)[None], lr)
-        state["w"] = self.tile.w[0]
-        return state
-
-    def arrays(self, state: dict) -> Sequence[tuple[str, Array, Any]]:
-        return [("w", self.tile.w[0], getattr(self.tile, "device", None))]
+        super().__init__(tile_algorithm(make_tile), name="tile")
 
     def as_dict(self) -> dict[str, Any]:
         up = self.update_parameters
@@ -140,7 +165,3 @@ class TileOptimizer:
                                                                                  "update_bl_management",
                                                                                  "update_management")},
                 "dw_min": self.dw_min, "c2c": self.c2c}
-
-    def load(self, state: dict) -> None:
-        """Restore the persistent weights after :func:`convergence.nn.checkpoint.load_checkpoint`."""
-        self.tile.set_weights(np.asarray(state["w"], float)[None])

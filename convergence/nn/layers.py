@@ -179,8 +179,6 @@ class WeightCore:
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
         self.state = load_flat_state(self.state, arrays, prefix + ".opt")
-        if callable(getattr(self.optimizer, "load", None)):   # stateful optimizers (tiles) resync
-            self.optimizer.load(self.state)
         self.out_scale = np.array(arrays[prefix + ".out_scale"], dtype=self.dtype)
         if self.bias is not None:
             self.bias = np.array(arrays[prefix + ".bias"], dtype=self.dtype)

@@ -1,19 +1,22 @@
 """Minibatch training loop: shuffle, forward, loss, backward, update; evaluation per epoch.
 
 :func:`train` runs ``epochs`` epochs of SGD-style updates with the epoch's learning rate from a
-schedule (:mod:`convergence.nn.schedules`), evaluates test accuracy after each epoch, shows a
-tqdm progress bar (only on a terminal unless ``progress`` says otherwise) and optionally writes a
-checkpoint after every epoch (:mod:`convergence.nn.checkpoint`; ``resume=True`` continues from it).
+schedule (:mod:`convergence.nn.schedules`) through the library's step driver
+(:func:`convergence.sim.driver.run` fed by :class:`~convergence.sim.driver.Minibatches`), evaluates
+test accuracy after each epoch (the driver's observation points), shows a tqdm progress bar (only
+on a terminal unless ``progress`` says otherwise), stops after an epoch whose training loss is not
+finite, and optionally writes a checkpoint after every epoch (:mod:`convergence.nn.checkpoint`;
+``resume=True`` continues from it).
 All randomness (shuffling, pulses, periphery noise) comes from Generators seeded by ``seed``.
 """
 from __future__ import annotations
 
-import sys
 from typing import Any, Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
+from convergence._alloc import tune_allocator
 from convergence._validate import ConfigError, positive_int
 from convergence.rng import as_seed_sequence, child
 from convergence.nn.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
@@ -21,6 +24,8 @@ from convergence.nn.losses import nll_loss
 from convergence.nn.model import Sequential
 from convergence.nn.schedules import Constant, Schedule
 from convergence.nn._threads import blas_threads
+from convergence.sim import driver
+from convergence.sim.driver import Minibatches
 
 Array = NDArray[Any]
 
@@ -69,17 +74,6 @@ def evaluate(model: Any, x: Array, y: Array, batch: int = 1000,
     return loss, float(np.count_nonzero(correct)) / len(correct)
 
 
-def _progress(progress: bool | None, total: int, desc: str) -> Any:
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        show = False
-    if not show:
-        return None
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
-
-
 def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Array, *, epochs: int,
           batch_size: int, schedule: Schedule | float, seed: int | np.random.SeedSequence = 0,
           progress: bool | None = None, checkpoint: str | None = None, resume: bool = False,
@@ -96,6 +90,7 @@ def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Arr
     """
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
+    tune_allocator()   # the analog steps' large temporaries: reuse heap blocks instead of fresh mmap pages
     sched = Constant(schedule) if isinstance(schedule, (int, float)) else schedule
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise ConfigError("inputs and labels must have the same length")
@@ -113,44 +108,39 @@ def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Arr
             start = int(meta["epoch"]) + 1
             shuffle_rng.bit_generator.state = meta["shuffle_rng"]
     n = len(x_train)
-    steps = -(-n // batch_size)
-    bar = _progress(progress, (epochs - start) * steps, desc)
-    diverged = False
-    threads = blas_threads(1)  # batch-10 GEMMs are far faster single-threaded
-    threads.__enter__()
-    try:
-        for epoch in range(start, epochs):
-            lr = sched(epoch)
-            perm = shuffle_rng.permutation(n)
-            total = 0.0
-            for s in range(steps):
-                idx = perm[s * batch_size:(s + 1) * batch_size]
-                loss = train_step(model, x_train[idx], y_train[idx], lr, update_rng, loss_fn)
-                total += loss * len(idx)
-                if bar is not None:
-                    bar.update(1)
-            train_loss = total / n
-            test_loss, correct = evaluate_samples(model, x_test, y_test, eval_batch, loss_fn)
-            test_acc = float(np.count_nonzero(correct)) / len(correct)
-            if record_correct:
-                correct_epochs.append(correct)
-            for k, v in (("epoch", epoch), ("lr", lr), ("train_loss", train_loss), ("test_loss", test_loss),
-                         ("test_acc", test_acc)):
-                hist[k].append(float(v))
-            if bar is not None:
-                bar.set_postfix(epoch=epoch, acc=f"{test_acc:.4f}")
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, model, {"epoch": epoch, "history": hist,
-                                                    "shuffle_rng": shuffle_rng.bit_generator.state}, update_rng)
-            if on_epoch is not None:
-                on_epoch(epoch, {k: v[-1] for k, v in hist.items()})
-            if not np.isfinite(train_loss):
-                diverged = True
-                break
-    finally:
-        threads.__exit__(None, None, None)
-        if bar is not None:
-            bar.close()
+    feed = Minibatches(n, batch_size, shuffle_rng)
+    steps = feed.per_epoch
+    recorded = len(hist["epoch"])
+
+    # the driver's state is the epoch's running loss sum (the model is the imperative shell)
+    def step(k: int, total: float) -> float:
+        idx = feed.batch(k)
+        loss = train_step(model, x_train[idx], y_train[idx], sched(start + k // steps), update_rng, loss_fn)
+        return (0.0 if k % steps == 0 else total) + loss * len(idx)
+
+    def end_of_epoch(k: int, total: float) -> None:
+        epoch = start + k // steps - 1
+        test_loss, correct = evaluate_samples(model, x_test, y_test, eval_batch, loss_fn)
+        test_acc = float(np.count_nonzero(correct)) / len(correct)
+        if record_correct:
+            correct_epochs.append(correct)
+        for key, v in (("epoch", epoch), ("lr", sched(epoch)), ("train_loss", total / n), ("test_loss", test_loss),
+                       ("test_acc", test_acc)):
+            hist[key].append(float(v))
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, {"epoch": epoch, "history": hist,
+                                                "shuffle_rng": shuffle_rng.bit_generator.state}, update_rng)
+        if on_epoch is not None:
+            on_epoch(epoch, {key: v[-1] for key, v in hist.items()})
+
+    def diverging(k: int, total: float) -> bool:
+        return not np.isfinite(total / n)
+
+    with blas_threads(1):  # batch-10 GEMMs are far faster single-threaded
+        driver.run(0.0, step, (epochs - start) * steps, observe=end_of_epoch,
+                   observe_at=set(feed.epoch_ends(epochs - start)), stop=diverging, progress=progress,
+                   unit="batch", desc=desc)
+    diverged = len(hist["epoch"]) > recorded and not np.isfinite(hist["train_loss"][-1])
     out = {k: np.asarray(v, dtype=float) for k, v in hist.items()}
     out["diverged"] = np.asarray(int(diverged))
     if record_correct:

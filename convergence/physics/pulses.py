@@ -105,7 +105,10 @@ def expected_update(w: Array, dw: Array, device: RealizedDevice, total: Array | 
         f0, f1, g0, g1 = _affine_F_G(device)
         ad = (np.abs(dw) if total is None else total) if (g1 or g0) else None
         if f1 or g1:
-            coef = np.multiply(ad, -g1) if g1 else np.zeros_like(dw)
+            if g1 and total is None and not g0:     # |dW| is needed only here: scale it in place
+                coef = np.multiply(ad, -g1, out=ad)
+            else:
+                coef = np.multiply(ad, -g1) if g1 else np.zeros_like(dw)
             if f1:
                 coef += f1 * dw
             coef += 1.0
@@ -139,7 +142,8 @@ def pulse_counts(dw: Array, mode: Pulsed, rng: Any) -> Array:
         n = np.ceil(x)
     else:
         n = np.floor(x)
-    np.minimum(n, mode.bl, out=n)
+    if n.size and n.max() > mode.bl:   # the cap rarely binds: a reduction is cheaper than the pass
+        np.minimum(n, mode.bl, out=n)
     return n
 
 
@@ -475,9 +479,11 @@ class PulseMap:
         out[idx] = wc
 
     def down_up(self, w: Array, n_down: Array, n_up: Array, rng: Any = None) -> Array:
-        """``n_down`` down pulses, then ``n_up`` up pulses (counts are consumed as scratch space)."""
+        """``n_down`` down pulses, then ``n_up`` up pulses (float64 counts are consumed as scratch space;
+        counts of another dtype are copied to float64 first, so ``r^n`` is always evaluated in float64)."""
         if self.noise is not None:
             return self._noisy_pass(self._noisy_pass(w, n_down, False, rng), n_up, True, rng)
+        n_down, n_up = np.asarray(n_down, dtype=np.float64), np.asarray(n_up, dtype=np.float64)
         rn = np.multiply(n_down, self.log_dn, out=n_down)
         np.exp(rn, out=rn)
         out = np.subtract(w, self.fix_dn)

@@ -11,7 +11,9 @@ stores ``W_dev = W₀ / s`` with the per-row scale ``s_i = max_j |W₀_ij| / ω`
 largest weight sits at ω in device units; the network uses ``W = s ⊙ W_dev``. The tile is fed
 ``x`` and ``d / s`` (``d = ∂L/∂y``), so its *desired* update ``ΔW_dev = −lr (d/s)ᵀ x`` is exactly
 digital SGD in network units, ``ΔW = −lr dᵀx`` (on an ideal device with Expected updates the
-analog run equals the digital run; a test checks this). The scales stay fixed.
+analog run equals the digital run; a test checks this). The scales stay fixed. The rows reach the
+tile algorithm in the network's dtype (:class:`RowNumerics`): the gradient write's products over
+``N`` rows run in float32 while the tile's arrays stay float64.
 
 Per-layer transfer cadence: a layer sees ``N = batch × tokens`` vector updates per mini-batch
 (every token is one rank-1 update, as on a tile). ``transfer_every`` is set per layer to
@@ -38,8 +40,8 @@ from convergence.swin import model as M
 
 Array = NDArray[Any]
 
-__all__ = ["AnalogSpec", "ALGORITHMS", "ScaledTile", "make_tile_algorithm", "TrainState", "init_train_state",
-           "train_step", "visible_params", "layer_tokens"]
+__all__ = ["AnalogSpec", "ALGORITHMS", "ScaledTile", "RowNumerics", "ROWS", "make_tile_algorithm", "TrainState",
+           "init_train_state", "train_step", "visible_params", "layer_tokens"]
 
 ALGORITHMS = ("digital", "sgd", "ttv2", "c-ttv2", "agad")
 
@@ -110,9 +112,13 @@ def layer_tokens(cfg: M.SwinConfig, name: str) -> int:
     return res * res
 
 
-def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch: int, rng: np.random.Generator
-                        ) -> tuple[Algorithm, Any]:
-    """The toolkit tile algorithm for one layer of ``shape`` (out, in) and its realised device."""
+def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch: int, rng: np.random.Generator,
+                        numerics: Any = None) -> tuple[Algorithm, Any]:
+    """The toolkit tile algorithm for one layer of ``shape`` (out, in) and its realised device.
+
+    ``numerics``: how the tile holds and writes its arrays (default :data:`ROWS`: the rows in the network's
+    dtype; :data:`convergence.tile.transfer_family.TILE` gives the float64 reference)."""
+    numerics = ROWS if numerics is None else numerics
     n_out, n_in = shape
     if spec.ideal:
         dev: Any = Ideal()
@@ -123,10 +129,10 @@ def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch
         mode = Pulsed(dw_min=spec.dw_min) if spec.pulsed else Expected()
     gran = None if isinstance(mode, Pulsed) else spec.dw_min
     if spec.algorithm == "sgd":
-        return tr.analog_sgd_tile(1.0, dev, mode=mode, accumulate="signs"), dev
+        return tr.tile_sgd_algorithm(tr.TileSGDConfig(1.0, dev, mode, "signs", numerics=numerics)), dev
     te = max(1, int(rows_per_batch // (n_in * spec.sweeps_per_batch)))
     common = dict(mode=mode, transfer_lr=spec.transfer_lr, transfer_every=te, read_noise=spec.read_noise,
-                  granularity=gran, accumulate="signs", max_pulses=spec.transfer_max_pulses)
+                  granularity=gran, accumulate="signs", max_pulses=spec.transfer_max_pulses, numerics=numerics)
     if spec.algorithm == "ttv2":
         return tr.ttv2(spec.lr_fast, dev, **common), dev
     if spec.algorithm == "c-ttv2":
@@ -136,21 +142,56 @@ def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch
     raise ConfigError(f"no tile algorithm for {spec.algorithm!r}")
 
 
-def _rows64(a: Array | Sequence[Array]) -> Array:
-    """float64 rows from an array or a list of row blocks (one copy either way)."""
+def _rows(a: Array | Sequence[Array], dtype: Any) -> Array:
+    """Rows of ``dtype`` from an array or a list of row blocks (one copy either way)."""
     if isinstance(a, (list, tuple)):
-        return np.concatenate(a, axis=0, dtype=np.float64)
-    return np.array(a, dtype=np.float64)
+        return np.concatenate(a, axis=0, dtype=dtype)
+    return np.array(a, dtype=dtype)
+
+
+class RowNumerics(tr.TileNumerics):
+    r"""The tile numerics with the rows ``x`` (N, in) and ``d`` (N, out) in the network's float dtype.
+
+    The gradient write's two products ``Σ_b d_b x_bᵀ`` and ``Σ_b |d_b||x_b|ᵀ`` over the ``N = batch × tokens``
+    rows (:func:`convergence.tile.transfer_family.gradient_write`), the bulk of an analog Swin step, then run
+    in ``dtype`` (float32) like the network's own weight gradients; the arrays A, C, H, the pulse application
+    and the transfers stay float64. Chopped rows ``c_in ⊙ x`` are ±x, so casting them back is exact. Relative
+    to float64 rows the desired update changes by float32 rounding (about 1e-7 relative), which moves a
+    stochastically rounded pulse count only where ``|ΔA|/δ + u`` lies that close to an integer.
+    """
+
+    def __init__(self, dtype: Any = np.float32) -> None:
+        self.dtype = np.dtype(dtype)
+        """The dtype of the rows and of the gradient write's products."""
+
+    def inputs(self, x: Any, d: Any, w: Array) -> tuple[Array, Array]:
+        x, d = np.asarray(x), np.asarray(d)
+        if x.ndim != 3 or d.ndim != 3 or x.shape[1] != d.shape[1]:
+            return super().inputs(x, d, w)            # raises; its error names the shapes
+        super().inputs(x[:, :0], d[:, :0], w)         # the other shape checks, on empty views (no copy)
+        return x.astype(self.dtype, copy=False), d.astype(self.dtype, copy=False)
+
+    def write(self, a: Array, x: Array, d: Array, rate: Any, device: Any, mode: Any, rng: Any, accumulate: str,
+              kernel: Any) -> Array:
+        return super().write(a, x.astype(self.dtype, copy=False), d.astype(self.dtype, copy=False), rate, device,
+                             mode, rng, accumulate, kernel)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"numerics": f"tile, {self.dtype.name} rows"}
+
+
+ROWS = RowNumerics()
 
 
 class ScaledTile:
     """One analog linear layer of the Swin: an :class:`~convergence.nn.adapters.AlgorithmLayer` (one trial of a
-    tile algorithm) behind the fixed per-row weight scales ``s`` (module docstring).
+    tile algorithm, the adapter the network layers use) behind the fixed per-row weight scales ``s``
+    (module docstring).
 
-    ``weights()`` returns the network-unit matrix ``s ⊙ W_dev``; ``update`` feeds the rows ``x`` (N, in)
+    Pure: the layer state (the adapter's dict, from :meth:`init`) is passed in and returned.
+    :meth:`weights` gives the network-unit matrix ``s ⊙ W_dev``; :meth:`update` feeds the rows ``x`` (N, in)
     and ``lr · d / s`` (the algorithms' own rates multiply it; for in-memory SGD the base rate is 1,
-    so its step is exactly ``lr``). This object is the imperative shell: it replaces its adapter
-    state by the new one on every update; ``state`` is the algorithm's state (for ``alg.analog``).
+    so its step is exactly ``lr``) and returns the new state.
     """
 
     def __init__(self, alg: Algorithm, w0: Array, omega: float, dtype: Any = np.float32) -> None:
@@ -160,45 +201,55 @@ class ScaledTile:
         self.alg = alg
         self.layer = AlgorithmLayer(alg)
         self.dtype = np.dtype(dtype)
-        self.layer_state = self.layer.init(w0 / self.scale[:, None])
+        self._w0 = w0 / self.scale[:, None]
+        numerics = getattr(getattr(alg, "config", None), "numerics", None)
+        self.rows_dtype = numerics.dtype if isinstance(numerics, RowNumerics) else np.dtype(np.float64)
+        """The dtype the rows reach the algorithm in (:class:`RowNumerics`: the network's)."""
 
-    @property
-    def state(self) -> Any:
-        """The algorithm's current state (one trial)."""
-        return self.layer_state["inner"]
+    def init(self) -> dict:
+        """The initial layer state (device weights ``W₀ / s``)."""
+        return self.layer.init(self._w0)
 
-    def weights(self) -> Array:
-        return (self.scale[:, None] * self.layer.weights(self.layer_state)).astype(self.dtype)
+    def weights(self, state: dict) -> Array:
+        return (self.scale[:, None] * self.layer.weights(state)).astype(self.dtype)
 
-    def device_weights(self) -> Array:
-        return self.layer.weights(self.layer_state)
+    def device_weights(self, state: dict) -> Array:
+        return self.layer.weights(state)
 
-    def update(self, x: Array | Sequence[Array], d: Array | Sequence[Array], lr: float,
-               rng: np.random.Generator) -> None:
-        """One tile update from the rows ``x`` (N, in) and ``d`` (N, out) (or shard lists of them)."""
-        xx = _rows64(x)
-        dd = _rows64(d)
-        dd *= (lr / self.scale)[None, :]
-        self.layer_state = self.layer.update(self.layer_state, xx, dd, 1.0, rng)
+    def analog(self, state: dict) -> Sequence[tuple[str, Array, Any]]:
+        """The arrays on devices (name, (out, in) array, device) of ``state``."""
+        return self.layer.arrays(state)
+
+    def update(self, state: dict, x: Array | Sequence[Array], d: Array | Sequence[Array], lr: float,
+               rng: np.random.Generator) -> dict:
+        """One tile update from the rows ``x`` (N, in) and ``d`` (N, out) (or shard lists of them); the new state."""
+        xx = _rows(x, self.rows_dtype)
+        dd = _rows(d, self.rows_dtype)
+        dd *= (lr / self.scale).astype(dd.dtype)[None, :]   # one rounding of the factor, then a same-dtype pass
+        return self.layer.update(state, xx, dd, 1.0, rng)
 
 
 @dataclass
 class TrainState:
-    """Digital parameters and the analog tiles of a network being trained (the imperative shell)."""
+    """Digital parameters and the analog tiles of a network being trained (the imperative shell:
+    :func:`train_step` replaces its arrays and tile states by the new ones)."""
 
     cfg: M.SwinConfig
     digital: dict[str, Array]
     tiles: dict[str, ScaledTile]
     spec: AnalogSpec | None
+    tile_states: dict[str, dict] = dataclasses.field(default_factory=dict)
+    """The layer state of each tile (:meth:`ScaledTile.init`)."""
     step: int = 0
     shards: int = 2
     """Data-parallel shards of each mini-batch (:func:`convergence.swin.model.sharded_loss_and_grads`)."""
 
 
 def init_train_state(params: M.Params, cfg: M.SwinConfig, spec: AnalogSpec | None, analog: list[str] | None,
-                     batch: int, rng: np.random.Generator) -> TrainState:
+                     batch: int, rng: np.random.Generator, numerics: Any = None) -> TrainState:
     """Split ``params`` into digital arrays and analog tiles (``analog`` layer names; default
-    :func:`convergence.swin.model.default_analog`; ignored when ``spec`` is None or digital)."""
+    :func:`convergence.swin.model.default_analog`; ignored when ``spec`` is None or digital);
+    ``numerics`` as in :func:`make_tile_algorithm`."""
     digital = {k: np.array(v, copy=True) for k, v in params.items()}
     tiles: dict[str, ScaledTile] = {}
     if spec is not None and spec.algorithm != "digital":
@@ -208,16 +259,16 @@ def init_train_state(params: M.Params, cfg: M.SwinConfig, spec: AnalogSpec | Non
             if name not in known:
                 raise ConfigError(f"unknown linear layer {name!r} (known: {', '.join(sorted(known))})")
             w0 = digital.pop(name + ".w")
-            alg, _ = make_tile_algorithm(spec, w0.shape, batch * layer_tokens(cfg, name), rng)
+            alg, _ = make_tile_algorithm(spec, w0.shape, batch * layer_tokens(cfg, name), rng, numerics)
             tiles[name] = ScaledTile(alg, w0, spec.omega, dtype=w0.dtype)
-    return TrainState(cfg, digital, tiles, spec)
+    return TrainState(cfg, digital, tiles, spec, {name: tile.init() for name, tile in tiles.items()})
 
 
 def visible_params(state: TrainState) -> M.Params:
     """The parameters the forward pass uses (tiles read as network-unit matrices)."""
     p = dict(state.digital)
     for name, tile in state.tiles.items():
-        p[name + ".w"] = tile.weights()
+        p[name + ".w"] = tile.weights(state.tile_states[name])
     return p
 
 
@@ -230,6 +281,6 @@ def train_step(state: TrainState, x: Array, y: Array, lr: float, rng: np.random.
     for name, g in grads.items():
         state.digital[name] -= lr32 * g
     for name, (xs, ds) in io.items():
-        state.tiles[name].update(xs, ds, lr, rng)
+        state.tile_states[name] = state.tiles[name].update(state.tile_states[name], xs, ds, lr, rng)
     state.step += 1
     return loss

@@ -36,6 +36,8 @@ from numpy.typing import NDArray
 
 from convergence._alloc import tune_allocator
 from convergence._validate import ConfigError
+from convergence.sim import driver
+from convergence.sim.driver import Minibatches
 from convergence.swin import model as M
 from convergence.swin.analog import AnalogSpec, TrainState, init_train_state, train_step, visible_params
 
@@ -178,29 +180,38 @@ def pretrain(cfg: M.SwinConfig, task: Task, *, epochs: int, lr: float = 2e-3, ba
     tune_allocator()
     rng = np.random.default_rng(seed)
     p = M.init(cfg, rng)
-    m = {k: np.zeros_like(v) for k, v in p.items()}
-    v2 = {k: np.zeros_like(v) for k, v in p.items()}
     b1, b2, eps = 0.9, 0.999, 1e-8
-    n = len(task.y_train)
-    steps = epochs * max(1, n // batch)
-    t = 0
-    for ep in range(epochs):
-        perm = rng.permutation(n)
-        for i in range(max(1, n // batch)):
-            idx = perm[i * batch:(i + 1) * batch]
-            loss, g, _ = M.sharded_loss_and_grads(p, task.x_train[idx], task.y_train[idx], cfg)
-            t += 1
-            eta = lr * 0.5 * (1 + np.cos(np.pi * (t - 1) / steps))
-            for k in p:
-                m[k] = b1 * m[k] + (1 - b1) * g[k]
-                v2[k] = b2 * v2[k] + (1 - b2) * g[k] * g[k]
-                upd = (m[k] / (1 - b1 ** t)) / (np.sqrt(v2[k] / (1 - b2 ** t)) + eps)
-                if p[k].ndim == 2:
-                    upd = upd + weight_decay * p[k]
-                p[k] = (p[k] - eta * upd).astype(np.float32)
+    feed = Minibatches(len(task.y_train), batch, rng, drop_last=True)
+    steps = epochs * feed.per_epoch
+    last = {"loss": float("nan")}
+
+    Adam = tuple[M.Params, M.Params, M.Params]   # (θ, m, v)
+
+    def step(k: int, s: Adam) -> Adam:
+        p, m, v2 = s
+        idx = feed.batch(k)
+        loss, g, _ = M.sharded_loss_and_grads(p, task.x_train[idx], task.y_train[idx], cfg)
+        last["loss"] = loss
+        t = k + 1
+        eta = lr * 0.5 * (1 + np.cos(np.pi * (t - 1) / steps))
+        new_p, new_m, new_v = {}, {}, {}
+        for key in p:
+            new_m[key] = b1 * m[key] + (1 - b1) * g[key]
+            new_v[key] = b2 * v2[key] + (1 - b2) * g[key] * g[key]
+            upd = (new_m[key] / (1 - b1 ** t)) / (np.sqrt(new_v[key] / (1 - b2 ** t)) + eps)
+            if p[key].ndim == 2:
+                upd = upd + weight_decay * p[key]
+            new_p[key] = (p[key] - eta * upd).astype(np.float32)
+        return new_p, new_m, new_v
+
+    def report(k: int, s: Adam) -> None:
         if progress is not None:
-            progress(f"pretrain epoch {ep + 1}/{epochs}: loss {loss:.3f}, source test acc "
-                     f"{evaluate(p, task, cfg):.3f}")
+            progress(f"pretrain epoch {k // feed.per_epoch}/{epochs}: loss {last['loss']:.3f}, source test acc "
+                     f"{evaluate(s[0], task, cfg):.3f}")
+
+    zeros = {k: np.zeros_like(v) for k, v in p.items()}
+    p, _, _ = driver.run((p, zeros, dict(zeros)), step, steps, observe=report,
+                         observe_at=set(feed.epoch_ends(epochs)), progress=False)
     return p
 
 
@@ -312,18 +323,21 @@ def finetune(params: M.Params, cfg: M.SwinConfig, task: Task, spec: AnalogSpec |
         fresh = M.init(ccfg, r_head)
         p["head.w"], p["head.b"] = fresh["head.w"], fresh["head.b"]
     state = init_train_state(p, ccfg, spec, None if ft.analog is None else list(ft.analog), ft.batch, r_dev)
-    n = len(task.y_train)
-    nb = max(1, n // ft.batch)
+    feed = Minibatches(len(task.y_train), ft.batch, r_order, drop_last=True)
+    nb = feed.per_epoch
     accs, losses = [], []
-    t0 = time.perf_counter()
-    for _ in range(ft.epochs):
-        perm = r_order.permutation(n)
-        tot = 0.0
-        for i in range(nb):
-            idx = perm[i * ft.batch:(i + 1) * ft.batch]
-            tot += train_step(state, task.x_train[idx], task.y_train[idx], ft.lr, r_upd)
-        losses.append(tot / nb)
+
+    def step(k: int, total: float) -> float:   # the driver's state: the epoch's loss sum
+        idx = feed.batch(k)
+        return (0.0 if k % nb == 0 else total) + train_step(state, task.x_train[idx], task.y_train[idx], ft.lr, r_upd)
+
+    def end_of_epoch(k: int, total: float) -> None:
+        losses.append(total / nb)
         accs.append(evaluate(visible_params(state), task, ccfg))
+
+    t0 = time.perf_counter()
+    driver.run(0.0, step, ft.epochs * nb, observe=end_of_epoch, observe_at=set(feed.epoch_ends(ft.epochs)),
+               progress=False)
     sec = time.perf_counter() - t0
     return {"acc": np.asarray(accs), "loss": np.asarray(losses), "seconds": sec,
             "images_per_s": ft.epochs * nb * ft.batch / sec, "state": state}
