@@ -26,7 +26,8 @@ from convergence.cli import check as cli_check
 from convergence.cli import train as cli_nn
 from convergence.cli import transfer_study as cli_transfer
 from convergence._validate import ConfigError, available_memory, check_memory, finite_float, output_file
-from convergence.cli._args import SEED_MAX, float_arg, int_arg, interrupt_guard, interrupted, size_arg
+from convergence.cli._args import (SEED_MAX, float_arg, int_arg, interrupt_guard, interrupted, path_arg,
+                                   size_arg)
 from convergence.physics.pulses import Pulsed
 from convergence.sim.algorithms import analog_sgd, digital_sgd, tiki_taka
 from convergence.physics.devices import Device, realize
@@ -89,7 +90,7 @@ def _add_device(sub: Any) -> None:
     p = sub.add_parser("device", help="plot a device's response functions",
                        description="Plot q+, q-, F, G and the symmetric point of a device; print its summary.")
     p.add_argument("spec", help="device spec, e.g. softbounds:tau=0.8")
-    p.add_argument("--out", default=None, help="output image (.png/.pdf/.svg); default: print only")
+    p.add_argument("--out", type=path_arg(), default=None, help="output image (.png/.pdf/.svg); default: print only")
     p.add_argument("--json", action="store_true")
 
 
