@@ -36,12 +36,14 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("proofs", help="run the symbolic/numeric derivation checks (proofs_checks/)",
                        description="Run every check_* in proofs_checks/*.py (run from the repository root).")
     p.add_argument("--only", default=None, help="run only checks whose name contains this text")
-    p.add_argument("--dir", type=path_arg(), default=None, help="repository root containing proofs_checks/ (default: cwd)")
+    p.add_argument("--dir", type=path_arg(), default=None,
+                   help="repository root containing proofs_checks/ (default: cwd)")
     p.add_argument("--verbose", "-v", action="store_true", help="print each check's claim and evidence")
     p.add_argument("--json", action="store_true", help="print the outcomes as JSON")
     e = sub.add_parser("errata", help="print the errata of the papers with their evidence",
                        description="Print the papers' errata; mathematical ones with the printed vs corrected numbers.")
-    e.add_argument("--dir", type=path_arg(), default=None, help="repository root containing proofs_checks/ (default: cwd)")
+    e.add_argument("--dir", type=path_arg(), default=None,
+                   help="repository root containing proofs_checks/ (default: cwd)")
     e.add_argument("--json", action="store_true", help="print as JSON")
 
 

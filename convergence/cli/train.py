@@ -51,8 +51,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--n-train", type=int_arg(1), default=None, help="random subset of the training set")
     p.add_argument("--n-test", type=int_arg(1), default=None)
     p.add_argument("--dataset", default="auto", choices=["auto", "mnist", "fashion-mnist"])
-    p.add_argument("--data-dir", type=path_arg(), default=None, help="directory with the IDX files (also $CONVERGENCE_DATA)")
-    p.add_argument("--checkpoint", type=path_arg(), default=None, metavar="PATH", help="write PATH.npz + PATH.json every epoch")
+    p.add_argument("--data-dir", type=path_arg(), default=None,
+                   help="directory with the IDX files (also $CONVERGENCE_DATA)")
+    p.add_argument("--checkpoint", type=path_arg(), default=None, metavar="PATH",
+                   help="write PATH.npz + PATH.json every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=0)
     p.add_argument("--json", action="store_true",

@@ -27,7 +27,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--scale", choices=["quick", "default", "paper"], default="quick")
     p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=SEED)
     p.add_argument("--synthetic", action="store_true", help="synthetic gratings instead of Fashion-MNIST/CIFAR")
-    p.add_argument("--out", type=path_arg(), default=None, help="save the result arrays to this .npz (checked before the study runs)")
+    p.add_argument("--out", type=path_arg(), default=None,
+                   help="save the result arrays to this .npz (checked before the study runs)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--max-memory", type=size_arg(), default=None, metavar="SIZE",
                    help="refuse a study estimated to need more than SIZE (e.g. 2G; default: available memory)")
