@@ -306,8 +306,8 @@ def _interrupted(args: argparse.Namespace) -> str:
         return ("interrupted; figures computed so far are in the data cache; rerun the same command to compute "
                 "only the rest")
     if cmd == "transfer":
-        return ("interrupted; a finished pretraining is in the cache (reused by the next run); "
-                "nothing else was kept")
+        return ("interrupted; the pretraining is in the cache if it had finished (the next run reuses it), "
+                "the fine-tuning runs were not kept; rerun the same command to continue")
     return "interrupted; nothing was kept (rerun the command to start again)"
 
 

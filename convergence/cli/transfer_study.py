@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from convergence._validate import available_memory, check_memory, output_dir, output_file
+from convergence._validate import available_memory, check_memory, format_bytes, output_dir, output_file
 from convergence.cli._args import SEED_MAX, int_arg, path_arg, size_arg
 
 SEED = 20250516
@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     say = (lambda s: None) if args.quiet else (lambda s: print(f"[{time.perf_counter() - t0:6.1f}s] {s}",
                                                                  file=sys.stderr, flush=True))
+    say(f"transfer: scale {args.scale}{' (synthetic data)' if args.synthetic else ''}, estimated peak memory "
+        f"{format_bytes(need)}")
     data = R.run_study(cfg, np.random.SeedSequence(args.seed), synthetic=args.synthetic,
                        progress=say)
     print(f"data: {data['data'][0]} -> {data['data'][1]}; source acc {float(data['source_acc']):.3f}")
