@@ -108,7 +108,8 @@ def test_transfer_estimate_refuses_and_names_a_setting_that_fits(capsys, tmp_pat
     from convergence.swin.runner import SCALES
     monkeypatch.chdir(tmp_path)
     # the estimate grows with the scale and real data costs more than the synthetic task
-    assert study_bytes(SCALES["quick"], True) < study_bytes(SCALES["default"], True) < study_bytes(SCALES["paper"], True)
+    syn = [study_bytes(SCALES[s], True) for s in ("quick", "default", "paper")]
+    assert syn == sorted(syn)
     assert study_bytes(SCALES["quick"], True) < study_bytes(SCALES["quick"], False)
     cap = int(study_bytes(SCALES["quick"], True)) + 1
     err = _one_line_exit_2(["transfer", "--scale", "paper", "--max-memory", str(cap)], capsys, "--max-memory")
