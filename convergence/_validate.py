@@ -254,6 +254,10 @@ def path_text(name: str, path: Any) -> str:
         raise ConfigError(f"{name}: empty path")
     if "\0" in text:
         raise ConfigError(f"{name}: path contains a NUL character ({text!r})")
+    try:
+        os.fsencode(text)
+    except UnicodeError:
+        raise ConfigError(f"{name}: path cannot be encoded for this file system ({text!r})") from None
     return text
 
 
