@@ -242,6 +242,33 @@ def check_memory(what: str, nbytes: float, *, limit: int | None = None, hint: st
                           + (f"; {hint}" if hint else ""))
 
 
+# -- JSON output ----------------------------------------------------------------------------------
+
+def json_safe(x: Any) -> Any:
+    """``x`` with NumPy values as plain Python ones and every non-finite float as None (JSON null)."""
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return json_safe(x.tolist())
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (float, np.floating)):
+        f = float(x)
+        return f if math.isfinite(f) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def json_text(doc: Any, **kwargs: Any) -> str:
+    """Strict JSON of ``doc`` (:func:`json_safe` first; ``NaN``/``Infinity`` can never be emitted)."""
+    import json
+
+    return json.dumps(json_safe(doc), allow_nan=False, **kwargs)
+
+
 # -- paths --------------------------------------------------------------------------------------
 
 def path_text(name: str, path: Any) -> str:

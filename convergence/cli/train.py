@@ -11,12 +11,11 @@ found or downloads MNIST (pinned hashes).
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
-from convergence._validate import ConfigError, output_file
+from convergence._validate import ConfigError, json_text, output_file
 from convergence.cli._args import SEED_MAX, float_arg, int_arg, path_arg
 
 __all__ = ["add_parser", "run"]
@@ -130,7 +129,7 @@ def run(args: Any) -> int:
                      seed=np.random.SeedSequence(seed.entropy, spawn_key=(1,)), checkpoint=args.checkpoint,
                      resume=args.resume, on_epoch=report, desc=E._label(setting), run_info=run_info)
     if args.json:
-        print(json.dumps(history_json(name, setting, hist)))
+        print(json_text(history_json(name, setting, hist)))
     return 0
 
 
