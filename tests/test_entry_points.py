@@ -219,3 +219,34 @@ def test_two_figures_commands_on_one_cache_and_output_both_succeed(tmp_path):
     assert report   # complete, parseable
     assert (tmp_path / "o" / "figures" / "tiny.png").stat().st_size > 1000
     assert not [f for f in (tmp_path / "o").rglob("*") if f.suffix in (".part", ".tmp") or ".tmp" in f.name]
+
+
+# -- strict JSON ---------------------------------------------------------------------------------
+
+def _strict(text: str):
+    def refuse(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_text_never_emits_nan_or_infinity():
+    from convergence._validate import json_text
+    doc = _strict(json_text({"a": float("nan"), "b": [np.inf, np.float32(-np.inf), 1.5], "c": np.arange(2),
+                             "d": np.bool_(True)}))
+    assert doc == {"a": None, "b": [None, None, 1.5], "c": [0, 1], "d": True}
+
+
+def test_json_outputs_are_strict_and_carry_a_status(capsys):
+    assert main(["simulate", "--algorithm", "digital-sgd", "--lr", "5", "--objective", "quadratic:d=2,L=1",
+                 "--steps", "2000", "--init", "1", "--json"]) == 0
+    doc = _strict(capsys.readouterr().out)
+    assert doc["status"]["nonfinite"] == 1 and doc["tail"]["loss"]["mean"] is None   # overflowed: null, not NaN
+    assert main(["device", "softbounds:tau=inf", "--json"]) == 0
+    doc = _strict(capsys.readouterr().out)
+    assert doc["status"] == "ok" and doc["w_min"] is None and doc["w_max"] is None
+
+
+def test_proofs_json_has_a_status(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["proofs", "--only", "d09", "--json"]) == 0
+    assert _strict(capsys.readouterr().out)["status"] == "ok"
