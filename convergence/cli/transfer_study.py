@@ -46,13 +46,15 @@ def study_bytes(cfg: dict[str, Any], synthetic: bool) -> float:
     float32 task images, source and target, train and test, at img x img; and the training activations
     (batch x tokens x embed x blocks, about 64 floats each for attention, MLP and their gradients).
     """
+    from convergence.swin.study import _cifar_path
+
     m = cfg["model"]
     img = int(m["img"])
     n_img = int(cfg["n_source"]) + int(cfg["n_source_test"]) + 5 * int(cfg["n_per_class"]) + int(cfg["n_test"])
     tasks = 4.0 * img * img * n_img * 2
     if synthetic:
         data = 0.0
-    elif os.environ.get("CONVERGENCE_DATA"):
+    elif _cifar_path("cifar-10") is not None and _cifar_path("cifar-100") is not None:   # as load_tasks decides
         data = 2 * 60000 * 3072 * (1.0 + 8.0 / 3)
     else:
         data = 70000 * 784 * (1.0 + 4.0)
@@ -82,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     say = (lambda s: None) if args.quiet else (lambda s: print(f"[{time.perf_counter() - t0:6.1f}s] {s}",
                                                                  file=sys.stderr, flush=True))
-    say(f"transfer: scale {args.scale}{' (synthetic data)' if args.synthetic else ''}, estimated peak memory "
-        f"{format_bytes(need)}")
+    if not args.quiet:   # on stdout, like figures' first line: stderr stays one line when the data is refused
+        print(f"transfer: scale {args.scale}{' (synthetic data)' if args.synthetic else ''}, estimated peak memory "
+              f"{format_bytes(need)}", flush=True)
     data = R.run_study(cfg, np.random.SeedSequence(args.seed), synthetic=args.synthetic,
                        progress=say)
     print(f"data: {data['data'][0]} -> {data['data'][1]}; source acc {float(data['source_acc']):.3f}")
