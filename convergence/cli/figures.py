@@ -149,18 +149,16 @@ def _network_images(cfg: Any) -> int | None:
     return max(found) if found else None
 
 
-def recipe_bytes(recipe: Any, scale: str, jobs: int) -> float:
-    """Estimated peak bytes of one recipe: the recipe's own ``memory_bytes(cfg, jobs)`` when it defines
-    one, else the main process plus one per worker, plus the data set of a network recipe (recipes
-    run one after another, so a run's peak is the largest of its recipes)."""
-    cfg = recipe.config(scale)
-    own = getattr(recipe.module, "memory_bytes", None)
-    if callable(own):
-        return float(own(cfg, jobs))
+def _bytes(n_images: int | None, jobs: int) -> float:
     workers = jobs if jobs > 1 else 0
-    n = _network_images(cfg)
-    data = 0.0 if n is None else NETWORK_BYTES + workers * n * 784 * 4.0
+    data = 0.0 if n_images is None else NETWORK_BYTES + workers * n_images * 784 * 4.0
     return float(PROCESS_BYTES * (1 + workers)) + data
+
+
+def recipe_bytes(recipe: Any, scale: str, jobs: int) -> float:
+    """Estimated peak bytes of one recipe: the main process plus one per worker, plus the data set of a
+    network recipe (recipes run one after another, so a run's peak is the largest of its recipes)."""
+    return _bytes(_network_images(recipe.config(scale)), jobs)
 
 
 def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, jobs: int) -> None:
@@ -171,6 +169,8 @@ def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, j
     from convergence.experiments.runner import cache_status
 
     limit = args.max_memory if args.max_memory is not None else available_memory()
+    if _bytes(60000, jobs) <= limit:   # the largest estimate of any recipe fits: skip loading them all
+        return
     recipes = recipes_for_scale(select(discover(root), args.names), args.scale, named=bool(args.names))
     cache = Cache(cache_dir)
     for r in recipes:
