@@ -198,7 +198,8 @@ def byte_size(name: str, value: Any) -> int:
 def format_bytes(n: float) -> str:
     for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
-            return f"{n / size:.3g} {unit}"
+            v = n / size
+            return f"{v:.3g} {unit}" if v < 1000 else f"{v:.0f} {unit}"
     return f"{int(n)} B"
 
 
@@ -241,13 +242,55 @@ def check_memory(what: str, nbytes: float, *, limit: int | None = None, hint: st
                           + (f"; {hint}" if hint else ""))
 
 
+# -- JSON output ----------------------------------------------------------------------------------
+
+def json_safe(x: Any) -> Any:
+    """``x`` with NumPy values as plain Python ones and every non-finite float as None (JSON null)."""
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return json_safe(x.tolist())
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (float, np.floating)):
+        f = float(x)
+        return f if math.isfinite(f) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def json_text(doc: Any, **kwargs: Any) -> str:
+    """Strict JSON of ``doc`` (:func:`json_safe` first; ``NaN``/``Infinity`` can never be emitted)."""
+    import json
+
+    return json.dumps(json_safe(doc), allow_nan=False, **kwargs)
+
+
 # -- paths --------------------------------------------------------------------------------------
+
+def path_text(name: str, path: Any) -> str:
+    """A path a user typed: not empty or blank and free of NUL characters (the OS cannot open those).
+
+    An empty ``--out`` would otherwise resolve to the working directory and write into it.
+    """
+    text = os.fspath(path) if path is not None else ""
+    if not text.strip():
+        raise ConfigError(f"{name}: empty path")
+    if "\0" in text:
+        raise ConfigError(f"{name}: path contains a NUL character ({text!r})")
+    try:
+        os.fsencode(text)
+    except UnicodeError:
+        raise ConfigError(f"{name}: path cannot be encoded for this file system ({text!r})") from None
+    return text
+
 
 def input_path(name: str, path: Any, *, kind: str = "any") -> str:
     """An existing file (``kind="file"``), folder (``"dir"``) or either."""
-    text = os.fspath(path) if path is not None else ""
-    if not text:
-        raise ConfigError(f"{name}: empty path")
+    text = path_text(name, path)
     if not os.path.exists(text):
         raise ConfigError(f"{name}: {text} does not exist")
     if kind == "file" and not os.path.isfile(text):
@@ -259,9 +302,7 @@ def input_path(name: str, path: Any, *, kind: str = "any") -> str:
 
 def output_file(name: str, path: Any, formats: tuple[str, ...] | None = None) -> str:
     """A file to write: its folder exists and is writable, it is not a folder, its extension is supported."""
-    text = os.fspath(path) if path is not None else ""
-    if not text:
-        raise ConfigError(f"{name}: empty path")
+    text = path_text(name, path)
     if os.path.isdir(text) or text.endswith(os.sep):
         raise ConfigError(f"{name}: {text} is a folder; give a file name"
                           + (f" ending in {', '.join('.' + f for f in formats)}" if formats else ""))
@@ -280,9 +321,7 @@ def output_file(name: str, path: Any, formats: tuple[str, ...] | None = None) ->
 
 def output_dir(name: str, path: Any) -> str:
     """A folder to write into: it is a writable folder, or it can be created under a writable parent."""
-    text = os.fspath(path) if path is not None else ""
-    if not text:
-        raise ConfigError(f"{name}: empty path")
+    text = path_text(name, path)
     probe = os.path.abspath(text)
     while not os.path.exists(probe):
         parent = os.path.dirname(probe)

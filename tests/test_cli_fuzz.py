@@ -8,6 +8,7 @@ A corpus of corrupt data files, generated in ``tmp_path``, is checked the same w
 from __future__ import annotations
 
 import gzip
+import socket
 import struct
 
 import numpy as np
@@ -114,6 +115,41 @@ def test_fuzz_every_subcommand_refuses_bad_values(cmd, bad, flags, capsys, tmp_p
     if cmd == "train":
         argv += ["--data-dir", str(tmp_path / "missing")]
     code, _ = run(argv, capsys)
+    assert code == 2
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No network: every host name fails to resolve, as on a machine without a connection."""
+    def fail(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (offline test)")
+    monkeypatch.setattr(socket, "getaddrinfo", fail)
+
+
+@FUZZ
+@given(action=st.sampled_from(["fetch-mnist", "status", "bogus", ""]),
+       sub=st.one_of(st.sampled_from(["", " ", "x", "a/b", "\x00", "\udcff", "\ud800", "."]), st.text(max_size=8)))
+def test_fuzz_data_command_offline(action, sub, capsys, tmp_path, offline):
+    """``data fetch-mnist`` without a network fails with one line (exit 2) naming what to do; ``status``
+    and bad folders are one line too."""
+    argv = ["data", action, "--data-dir", sub if sub.strip() in ("", ".") else str(tmp_path / "d" / sub)]
+    code, err = run(argv, capsys)
+    if action == "fetch-mnist":
+        assert code == 2
+        assert ("could not download" in err or "--data-dir" in err or "path" in err or "File exists" in err
+                or "Not a directory" in err), err
+
+
+@FUZZ
+@given(flags=st.lists(st.tuples(st.sampled_from(["--scale", "--seed", "--out", "--max-memory", "--quiet"]), _value()),
+                      max_size=4))
+def test_fuzz_transfer_arguments(flags, capsys, tmp_path, monkeypatch):
+    """Whatever the flags, the command validates them and (with a 1-byte memory cap last) stops before work."""
+    monkeypatch.setenv("CONVERGENCE_CACHE", str(tmp_path / "cache"))
+    argv = ["transfer", "--synthetic"]
+    for flag, value in flags:
+        argv += [flag] if flag == "--quiet" else [flag, value if flag != "--out" else str(tmp_path / value)]
+    code, _ = run(argv + ["--max-memory", "1"], capsys)
     assert code == 2
 
 

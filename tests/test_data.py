@@ -134,8 +134,8 @@ def test_mnist_pins_are_the_official_ones():
 def _batch(n, rng, label_keys=(b"labels",)):
     d = {b"batch_label": b"testing batch", b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
          b"filenames": [b"img%d.png" % i for i in range(n)]}
-    for k in label_keys:
-        d[k] = rng.integers(0, 100, n).tolist()
+    for k in label_keys:   # CIFAR-10 has 10 classes, CIFAR-100 100 fine and 20 coarse ones
+        d[k] = rng.integers(0, {b"labels": 10, b"fine_labels": 100, b"coarse_labels": 20}[k], n).tolist()
     return pickle.dumps(d, protocol=2)
 
 

@@ -11,9 +11,9 @@ import signal
 import threading
 from typing import Any, Callable, Iterator
 
-from convergence._validate import ConfigError, INT_MAX, byte_size, integer, number
+from convergence._validate import ConfigError, INT_MAX, byte_size, integer, number, path_text
 
-__all__ = ["int_arg", "float_arg", "size_arg", "SEED_MAX", "interrupt_guard", "interrupted"]
+__all__ = ["int_arg", "float_arg", "size_arg", "path_arg", "SEED_MAX", "interrupt_guard", "interrupted"]
 
 #: seeds are fed to numpy's SeedSequence, which takes any non-negative integer; keep them in int64
 SEED_MAX = INT_MAX
@@ -43,6 +43,12 @@ def float_arg(minimum: float | None = None, maximum: float | None = None, *, str
 def size_arg() -> Callable[[str], int]:
     """A memory size such as ``2G`` or ``500M``, in bytes."""
     return _wrap(lambda t: byte_size("value", t), "size")
+
+
+def path_arg() -> Callable[[str], str]:
+    """A file or folder path: refuses empty or blank text and NUL characters (whether it must exist,
+    or be writable, is checked by the command, which knows)."""
+    return _wrap(lambda t: path_text("value", t), "path")
 
 
 _interrupted = threading.Event()

@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import Any
 
-from convergence._validate import ConfigError
+from convergence._validate import ConfigError, json_text
 from convergence.cli._args import SEED_MAX, float_arg, int_arg
 
 __all__ = ["add_parser", "run"]
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"target {args.target}: the factory raised {type(exc).__name__}: {exc}") from None
     report = check(args.target, args.claims, budget=args.budget, seed=args.seed, k=args.k, mode=mode,
                    expect=args.expect)
-    print(report.to_json() if args.json else report.table())
+    print(json_text({"status": "ok" if report.all_hold else "failed", **report.as_dict()}) if args.json
+          else report.table())
     sys.stdout.flush()
     return report.exit_code

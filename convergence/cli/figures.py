@@ -21,8 +21,8 @@ import sys
 import time
 from typing import Any
 
-from convergence._validate import ConfigError, check_memory, output_dir, output_file
-from convergence.cli._args import SEED_MAX, float_arg, int_arg, interrupted
+from convergence._validate import ConfigError, available_memory, check_memory, output_dir, output_file
+from convergence.cli._args import SEED_MAX, float_arg, int_arg, interrupted, path_arg, size_arg
 
 __all__ = ["add_parser", "run"]
 
@@ -50,8 +50,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--backend", default="joblib", choices=["joblib", "dask"],
                    help="joblib (local processes) or dask (a distributed cluster, needs --scheduler)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="dask scheduler, e.g. tcp://10.0.0.5:8786")
-    p.add_argument("--out", default="build", help="output folder (default build)")
-    p.add_argument("--cache", default=None, help="cache folder (default data/cache)")
+    p.add_argument("--out", type=path_arg(), default="build", help="output folder (default build)")
+    p.add_argument("--cache", type=path_arg(), default=None, help="cache folder (default data/cache)")
     p.add_argument("--no-errata", action="store_true", help="leave the errata section out of the report")
     p.add_argument("--list", action="store_true", help="list the recipes (NAME, file, paper, title) and exit")
     p.add_argument("--dry-run", action="store_true",
@@ -59,6 +59,8 @@ def add_parser(sub: Any) -> None:
                         "CPU time and memory (from the costs recorded by earlier runs), then exit")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal)")
+    p.add_argument("--max-memory", type=size_arg(), default=None, metavar="SIZE",
+                   help="refuse recipes estimated to need more than SIZE (e.g. 2G; default: available memory)")
 
     d = sub.add_parser("demo", help="teaching demos (demo bias: the Analog SGD bias in one figure)",
                        description="Teaching demos. 'bias': Analog SGD on a scalar quadratic settles at a biased "
@@ -72,7 +74,7 @@ def add_parser(sub: Any) -> None:
     d.add_argument("--trials", type=int_arg(2), default=1000, help="independent trials (default 1000)")
     d.add_argument("--steps", type=int_arg(2, 10**8), default=None, help="iterations (default 60/α)")
     d.add_argument("--seed", type=int_arg(0, SEED_MAX), default=2024)
-    d.add_argument("--out", default=DEMO_OUT,
+    d.add_argument("--out", type=path_arg(), default=DEMO_OUT,
                    help="output image, .png/.pdf/.svg (default build/demo_bias.png)")
 
 
@@ -145,6 +147,67 @@ def _hours(h: float) -> str:
     return f"{s:.2g} s" if s < 10 else f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{h:.1f} h"
 
 
+#: resident size of a process that imported numpy, scipy and matplotlib (measured: about 140 MiB)
+PROCESS_BYTES = 160 << 20
+#: a network recipe holds the full MNIST-like set (70000 x 784 bytes) and its float32 copies
+#: (train and test, 4 bytes per pixel) in the main process and a float32 subset in each worker
+NETWORK_BYTES = 70000 * 784 * (1 + 4 + 4)
+
+
+def _network_images(cfg: Any) -> int | None:
+    """The largest ``n_train`` anywhere in a recipe config (None = the full set: 60000), or None if it
+    trains no network."""
+    found: list[int] = []
+
+    def walk(x: Any) -> None:
+        if isinstance(x, dict):
+            for k, v in x.items():
+                if k == "n_train":
+                    found.append(60000 if v is None else int(v))
+                else:
+                    walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+    walk(cfg)
+    return max(found) if found else None
+
+
+def _bytes(n_images: int | None, jobs: int) -> float:
+    workers = jobs if jobs > 1 else 0
+    data = 0.0 if n_images is None else NETWORK_BYTES + workers * n_images * 784 * 4.0
+    return float(PROCESS_BYTES * (1 + workers)) + data
+
+
+def recipe_bytes(recipe: Any, scale: str, jobs: int) -> float:
+    """Estimated peak bytes of one recipe: the main process plus one per worker, plus the data set of a
+    network recipe (recipes run one after another, so a run's peak is the largest of its recipes)."""
+    return _bytes(_network_images(recipe.config(scale)), jobs)
+
+
+def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, jobs: int) -> None:
+    """Refuse, before any recipe runs, a recipe that is not cached and whose estimate exceeds the limit;
+    the message names the option that makes it fit (fewer --jobs, else a smaller --scale)."""
+    from convergence.experiments.cache import Cache
+    from convergence.experiments.recipes import discover, recipes_for_scale, select
+    from convergence.experiments.runner import cache_status
+
+    limit = args.max_memory if args.max_memory is not None else available_memory()
+    if _bytes(60000, jobs) <= limit:   # the largest estimate of any recipe fits: skip loading them all
+        return
+    recipes = recipes_for_scale(select(discover(root), args.names), args.scale, named=bool(args.names))
+    cache = Cache(cache_dir)
+    for r in recipes:
+        need = recipe_bytes(r, args.scale, jobs)
+        if need <= limit or (not args.force and cache_status(r, args.scale, cache)[1] == "cached"):
+            continue
+        fits = [j for j in range(jobs - 1, 0, -1) if recipe_bytes(r, args.scale, j) <= limit]
+        hint = (f"use --jobs {fits[0]}" if fits else
+                "use a smaller --scale" if args.scale != "quick" else "free memory or raise --max-memory")
+        check_memory(f"figure {r.name} at scale {args.scale} with {jobs} job(s)", need, limit=args.max_memory,
+                     hint=hint)
+
+
 def _run_figures(args: argparse.Namespace) -> int:
     from convergence.experiments.recipes import find_repo_root
     from convergence.experiments.runner import run_figures
@@ -163,6 +226,7 @@ def _run_figures(args: argparse.Namespace) -> int:
         output_dir("--out", out)
     if args.list or args.dry_run:
         return _list(args, root, cache)
+    _check_figures_memory(args, root, cache, jobs)
 
     def log(msg: str) -> None:
         if interrupted():   # a recipe error caused by Ctrl-C: stop instead of reporting it

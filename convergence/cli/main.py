@@ -11,7 +11,7 @@ Bad input exits with code 2 and one line naming the bad field.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import math
 import os
 import sys
@@ -25,8 +25,10 @@ from convergence.cli import proofs as cli_proofs
 from convergence.cli import check as cli_check
 from convergence.cli import train as cli_nn
 from convergence.cli import transfer_study as cli_transfer
-from convergence._validate import ConfigError, available_memory, check_memory, finite_float, output_file
-from convergence.cli._args import SEED_MAX, float_arg, int_arg, interrupt_guard, interrupted, size_arg
+from convergence._validate import (ConfigError, available_memory, check_memory, finite_float, json_text,
+                                   output_file)
+from convergence.cli._args import (SEED_MAX, float_arg, int_arg, interrupt_guard, interrupted, path_arg,
+                                   size_arg)
 from convergence.physics.pulses import Pulsed
 from convergence.sim.algorithms import analog_sgd, digital_sgd, tiki_taka
 from convergence.physics.devices import Device, realize
@@ -89,7 +91,7 @@ def _add_device(sub: Any) -> None:
     p = sub.add_parser("device", help="plot a device's response functions",
                        description="Plot q+, q-, F, G and the symmetric point of a device; print its summary.")
     p.add_argument("spec", help="device spec, e.g. softbounds:tau=0.8")
-    p.add_argument("--out", default=None, help="output image (.png/.pdf/.svg); default: print only")
+    p.add_argument("--out", type=path_arg(), default=None, help="output image (.png/.pdf/.svg); default: print only")
     p.add_argument("--json", action="store_true")
 
 
@@ -232,25 +234,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     summary = traj.summary()
     summary["config"]["cli"] = {k: v for k, v in vars(args).items() if k not in ("func",)}
     if args.json:
-        print(json.dumps(_jsonable(summary)))
+        print(json_text(summary))
     else:
         print(_format_summary(summary))
     return 0
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        f = float(x)
-        return f if math.isfinite(f) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    return x
 
 
 def _format_summary(s: dict[str, Any]) -> str:
@@ -280,7 +269,7 @@ def cmd_device(args: argparse.Namespace) -> int:
         plot_device(dev, args.out)
         info["out"] = args.out
     if args.json:
-        print(json.dumps(_jsonable(info)))
+        print(json_text({"status": "ok", **info}))
     else:
         print(f"{dev.spec()}\n  {dev.equations}\n  range [{info['w_min']:.6g}, {info['w_max']:.6g}], "
               f"symmetric point {info['symmetric_point']:.6g}, F(w_sym) = {info['F_at_sym']:.6g}"
@@ -305,8 +294,8 @@ def _interrupted(args: argparse.Namespace) -> str:
         return ("interrupted; figures computed so far are in the data cache; rerun the same command to compute "
                 "only the rest")
     if cmd == "transfer":
-        return ("interrupted; a finished pretraining is in the cache (reused by the next run); "
-                "nothing else was kept")
+        return ("interrupted; the pretraining is in the cache if it had finished (the next run reuses it), "
+                "the fine-tuning runs were not kept; rerun the same command to continue")
     return "interrupted; nothing was kept (rerun the command to start again)"
 
 
@@ -354,6 +343,10 @@ def _report(where: str, exc: Exception) -> int:
         print(f"{where}: error: out of memory; use smaller sizes (fewer trials/steps, --record-every, "
               f"--max-memory to check first)", file=sys.stderr)
         return 2
+    if isinstance(exc, BrokenPipeError):  # the reader stopped (``| head``): stop quietly, as other tools do
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     if isinstance(exc, OSError):  # a file could not be read or written (disk full, permissions, ...)
         name = f" {exc.filename}:" if getattr(exc, "filename", None) else ""
         print(f"{where}: error:{name} {exc.strerror or _one_line(exc)}", file=sys.stderr)

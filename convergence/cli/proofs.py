@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import time
@@ -20,7 +19,8 @@ import traceback
 from dataclasses import asdict
 from typing import Any, Callable
 
-from convergence._validate import ConfigError
+from convergence._validate import ConfigError, json_text
+from convergence.cli._args import path_arg
 from convergence.theory.bounds import CheckOutcome
 from convergence.theory.verdicts import Claim
 from convergence.theory.errata import ERRATA, Erratum
@@ -35,12 +35,14 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("proofs", help="run the symbolic/numeric derivation checks (proofs_checks/)",
                        description="Run every check_* in proofs_checks/*.py (run from the repository root).")
     p.add_argument("--only", default=None, help="run only checks whose name contains this text")
-    p.add_argument("--dir", default=None, help="repository root containing proofs_checks/ (default: cwd)")
+    p.add_argument("--dir", type=path_arg(), default=None,
+                   help="repository root containing proofs_checks/ (default: cwd)")
     p.add_argument("--verbose", "-v", action="store_true", help="print each check's claim and evidence")
     p.add_argument("--json", action="store_true", help="print the outcomes as JSON")
     e = sub.add_parser("errata", help="print the errata of the papers with their evidence",
                        description="Print the papers' errata; mathematical ones with the printed vs corrected numbers.")
-    e.add_argument("--dir", default=None, help="repository root containing proofs_checks/ (default: cwd)")
+    e.add_argument("--dir", type=path_arg(), default=None,
+                   help="repository root containing proofs_checks/ (default: cwd)")
     e.add_argument("--json", action="store_true", help="print as JSON")
 
 
@@ -133,8 +135,8 @@ def cmd_proofs(args: argparse.Namespace) -> int:
         return 2
     n_fail = sum(not o.passed for o, _ in results)
     if args.json:
-        print(json.dumps({"checks": [_as_json(o, s) for o, s in results],
-                          "passed": len(results) - n_fail, "failed": n_fail, "seconds": total}, indent=2))
+        print(json_text({"status": "failed" if n_fail else "ok", "checks": [_as_json(o, s) for o, s in results],
+                         "passed": len(results) - n_fail, "failed": n_fail, "seconds": total}, indent=2))
     else:
         print(_table(results, args.verbose))
         print(f"\n{len(results)} checks: {len(results) - n_fail} passed, {n_fail} failed ({total:.1f} s)")
@@ -163,7 +165,7 @@ def cmd_errata(args: argparse.Namespace) -> int:
         rows.append((e, outcome))
     bad = [e.id for e, o in rows if e.kind == "math" and (o is None or not o.passed)]
     if args.json:
-        print(json.dumps([{**asdict(e), "confirmed": None if e.kind != "math" else bool(o and o.passed),
+        print(json_text([{**asdict(e), "confirmed": None if e.kind != "math" else bool(o and o.passed),
                            "verdict": e.verdict(o.passed if o is not None else None),
                            "evidence": o.erratum if o else "", "details": o.details if o else ""}
                           for e, o in rows], indent=2))

@@ -11,13 +11,12 @@ found or downloads MNIST (pinned hashes).
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
-from convergence._validate import ConfigError, output_file
-from convergence.cli._args import SEED_MAX, float_arg, int_arg
+from convergence._validate import ConfigError, json_text, output_file
+from convergence.cli._args import SEED_MAX, float_arg, int_arg, path_arg
 
 __all__ = ["add_parser", "run"]
 
@@ -51,15 +50,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--n-train", type=int_arg(1), default=None, help="random subset of the training set")
     p.add_argument("--n-test", type=int_arg(1), default=None)
     p.add_argument("--dataset", default="auto", choices=["auto", "mnist", "fashion-mnist"])
-    p.add_argument("--data-dir", default=None, help="directory with the IDX files (also $CONVERGENCE_DATA)")
-    p.add_argument("--checkpoint", default=None, metavar="PATH", help="write PATH.npz + PATH.json every epoch")
+    p.add_argument("--data-dir", type=path_arg(), default=None,
+                   help="directory with the IDX files (also $CONVERGENCE_DATA)")
+    p.add_argument("--checkpoint", type=path_arg(), default=None, metavar="PATH",
+                   help="write PATH.npz + PATH.json every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=0)
     p.add_argument("--json", action="store_true",
                    help="print the history as JSON (non-finite values as null; status ok or diverged)")
     q = sub.add_parser("data", help="dataset status, or download MNIST (pinned hashes)")
     q.add_argument("action", nargs="?", default="status", choices=["status", "fetch-mnist"])
-    q.add_argument("--data-dir", default=None)
+    q.add_argument("--data-dir", type=path_arg(), default=None)
 
 
 def _setting(args: Any) -> dict[str, Any]:
@@ -95,8 +96,12 @@ def run(args: Any) -> int:
     if args.checkpoint is not None:
         output_file("--checkpoint", args.checkpoint)
     setting = _setting(args)
-    name, (xtr, ytr, xte, yte) = E.load_data({"dataset": args.dataset, "data_dir": args.data_dir,
-                                              "n_train": args.n_train, "n_test": args.n_test})
+    ds = _data.load_mnist_like(args.dataset, args.data_dir)
+    for flag, n, have in (("--n-train", args.n_train, len(ds.y_train)), ("--n-test", args.n_test, len(ds.y_test))):
+        if n is not None and n > have:   # a silent clamp would report a run on fewer images than asked
+            raise ConfigError(f"{flag} {n} exceeds the {have} images of {ds.name} (allowed: 1 to {have})")
+    name = ds.name
+    xtr, ytr, xte, yte = _data.prepare(ds, n_train=args.n_train, n_test=args.n_test, flatten=True, seed=0)
     if setting["batch"] > len(xtr):
         raise ConfigError(f"--batch {setting['batch']} exceeds the {len(xtr)} training images "
                           f"(allowed: 1 to {len(xtr)})")
@@ -105,8 +110,11 @@ def run(args: Any) -> int:
     seed = np.random.SeedSequence(args.seed)
     model = E.build(setting, int(np.random.SeedSequence(seed.entropy, spawn_key=(0,)).generate_state(1)[0]))
     sched = StepLR(setting["lr"], setting["step_size"], setting["step_gamma"])
+    # what else makes a run: resuming with another seed, data subset or batch size would splice two runs
+    run_info = {"seed": args.seed, "dataset": name, "n_train": len(xtr), "n_test": len(xte),
+                "batch": setting["batch"]}
     if args.resume:
-        _check_resume(args.checkpoint, model, sched)
+        _check_resume(args.checkpoint, model, sched, run_info)
 
     def report(epoch: int, row: dict[str, Any]) -> None:
         if not args.json:
@@ -119,9 +127,9 @@ def run(args: Any) -> int:
     with np.errstate(over="ignore", invalid="ignore"):   # a diverging run is reported by its status instead
         hist = train(model, xtr, ytr, xte, yte, epochs=args.epochs, batch_size=setting["batch"], schedule=sched,
                      seed=np.random.SeedSequence(seed.entropy, spawn_key=(1,)), checkpoint=args.checkpoint,
-                     resume=args.resume, on_epoch=report, desc=E._label(setting))
+                     resume=args.resume, on_epoch=report, desc=E._label(setting), run_info=run_info)
     if args.json:
-        print(json.dumps(history_json(name, setting, hist)))
+        print(json_text(history_json(name, setting, hist)))
     return 0
 
 
@@ -141,7 +149,11 @@ def history_json(name: str, setting: dict[str, Any], hist: dict[str, Any]) -> di
             **({"reason": "non-finite training or test loss"} if diverged else {}), **clean}
 
 
-def _check_resume(path: str, model: Any, sched: Any) -> None:
+_RUN_FLAGS = {"seed": "--seed", "dataset": "--dataset/--data-dir", "n_train": "--n-train", "n_test": "--n-test",
+              "batch": "--batch"}
+
+
+def _check_resume(path: str, model: Any, sched: Any, run_info: dict[str, Any] | None = None) -> None:
     """Refuse a resume whose checkpoint is corrupt or was made with another configuration (naming it)."""
     from convergence.nn.checkpoint import checkpoint_exists, read_checkpoint, spec_differences, _jsonable
     if not checkpoint_exists(path):
@@ -151,6 +163,13 @@ def _check_resume(path: str, model: Any, sched: Any) -> None:
     if diff:
         raise ConfigError(f"--resume: checkpoint {path} was made with a different --arch/--alg/--device/--mode/"
                           f"--periphery ({'; '.join(diff[:2])}); use another --checkpoint or the same options")
+    saved = doc.get("meta", {}).get("run")
+    if run_info is not None and isinstance(saved, dict):
+        for key, flag in _RUN_FLAGS.items():
+            if key in saved and saved[key] != run_info.get(key):
+                raise ConfigError(f"--resume: checkpoint {path} was made with {flag} giving {key}={saved[key]!r}, "
+                                  f"these options give {run_info.get(key)!r}; use the same options or another "
+                                  f"--checkpoint")
     lrs = doc.get("meta", {}).get("history", {}).get("lr", [])
     for epoch, lr in enumerate(lrs):
         if not np.isclose(float(lr), sched(epoch), rtol=1e-12, atol=0.0):

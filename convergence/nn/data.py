@@ -278,6 +278,7 @@ def _urllib_fetch(url: str, md5: str, dest: pathlib.Path) -> pathlib.Path:
 def _pooch_fetch(url: str, md5: str, dest: pathlib.Path) -> pathlib.Path:
     import pooch  # optional; only for http(s) downloads
 
+    pooch.get_logger().setLevel("WARNING")   # its "Downloading ..." notice would be a second line on failure
     path = pooch.retrieve(url, known_hash=f"md5:{md5}", fname=dest.name, path=dest.parent, progressbar=False)
     return pathlib.Path(path)
 
@@ -341,7 +342,7 @@ def _key(d: dict[Any, Any], *names: str) -> Any:
     raise ConfigError(f"CIFAR batch lacks any of the keys {names}")
 
 
-def _cifar_batch(raw: bytes, label_key: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _cifar_batch(raw: bytes, label_key: str, what: str, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     try:
         d = safe_unpickle(raw)
     except pickle.UnpicklingError as exc:
@@ -355,8 +356,10 @@ def _cifar_batch(raw: bytes, label_key: str, what: str) -> tuple[np.ndarray, np.
         y = np.asarray(_key(d, label_key), dtype=np.int64)
     except (TypeError, ValueError, OverflowError) as exc:
         raise DataError(f"{what}: data or labels are not numeric arrays ({exc})") from None
-    if x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x):
-        raise ConfigError(f"{what}: expected data (N, 3072) and N labels (got {x.shape}, {y.shape})")
+    if x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x) or len(x) == 0:
+        raise DataError(f"{what}: expected data (N, 3072) with N >= 1 and N labels (got {x.shape}, {y.shape})")
+    if y.ndim != 1 or y.min() < 0 or y.max() >= n_classes:
+        raise DataError(f"{what}: labels must lie in 0..{n_classes - 1} (got {y.min()}..{y.max()})")
     return x.reshape(-1, 3, 32, 32), y
 
 
@@ -399,8 +402,9 @@ def load_cifar(path: str | os.PathLike[str], *, coarse: bool = False) -> ImageDa
         raise ConfigError(f"{p}: neither a CIFAR-10 (data_batch_*) nor a CIFAR-100 (train/test) python archive")
     if test not in members:
         raise ConfigError(f"{p}: missing {test}")
-    parts = [_cifar_batch(members[b], label_key, f"{p}: {b}") for b in train]
-    xte, yte = _cifar_batch(members[test], label_key, f"{p}: {test}")
+    n_classes = 10 if name == "cifar-10" else 20 if coarse else 100
+    parts = [_cifar_batch(members[b], label_key, f"{p}: {b}", n_classes) for b in train]
+    xte, yte = _cifar_batch(members[test], label_key, f"{p}: {test}", n_classes)
     return ImageData(name, str(p), np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts]),
                      xte, yte)
 

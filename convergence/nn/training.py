@@ -79,7 +79,7 @@ def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Arr
           progress: bool | None = None, checkpoint: str | None = None, resume: bool = False,
           loss_fn: Callable[[Array, Array], tuple[float, Array]] = nll_loss, eval_batch: int = 1000,
           on_epoch: Callable[[int, dict[str, Any]], None] | None = None, desc: str = "train",
-          record_correct: bool = False) -> dict[str, Array]:
+          record_correct: bool = False, run_info: dict[str, Any] | None = None) -> dict[str, Array]:
     """Train ``model`` and return the history arrays.
 
     Returns:
@@ -87,6 +87,8 @@ def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Arr
         [0, 1]), plus ``"diverged"`` (1 if a non-finite loss stopped training early) and, with
         ``record_correct``, ``"test_correct"`` (epochs, n_test) bool: which test samples each epoch's
         model classifies correctly (not kept across a ``resume``: the arrays are not checkpointed).
+        ``run_info`` (JSON values, e.g. the seed and data subset) is stored in every checkpoint under
+        ``run`` so a resume can be checked against the run that wrote it.
     """
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
@@ -129,7 +131,9 @@ def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Arr
             hist[key].append(float(v))
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, {"epoch": epoch, "history": hist,
-                                                "shuffle_rng": shuffle_rng.bit_generator.state}, update_rng)
+                                                "shuffle_rng": shuffle_rng.bit_generator.state,
+                                                **({"run": run_info} if run_info is not None else {})},
+                            update_rng)
         if on_epoch is not None:
             on_epoch(epoch, {key: v[-1] for key, v in hist.items()})
 

@@ -1,0 +1,252 @@
+"""Every entry point as a user meets it: refusals found by an adversarial sweep, resource estimates,
+Ctrl-C in a real subprocess, and two ``convergence figures`` processes on one folder."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convergence.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _idx(arr: np.ndarray) -> bytes:
+    return bytes([0, 0, 8, arr.ndim]) + struct.pack(f">{arr.ndim}i", *arr.shape) + arr.astype(">u1").tobytes()
+
+
+def _fake_mnist(root: Path, n_train: int = 20, n_test: int = 10) -> Path:
+    d = root / "mnist"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for stem, n in (("train", n_train), ("t10k", n_test)):
+        (d / f"{stem}-images-idx3-ubyte").write_bytes(_idx(rng.integers(0, 256, (n, 28, 28))))
+        (d / f"{stem}-labels-idx1-ubyte").write_bytes(_idx(np.arange(n) % 10))
+    return root
+
+
+def _one_line_exit_2(argv, capsys, needle):
+    assert main(argv) == 2, argv
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err, err
+    return err
+
+
+# -- refusals the sweep found accepted ----------------------------------------------------------
+
+@pytest.mark.parametrize("argv, needle", [
+    (["figures", "--out", ""], "--out"), (["figures", "--cache", " "], "--cache"),
+    (["train", "--data-dir", ""], "--data-dir"), (["train", "--checkpoint", ""], "--checkpoint"),
+    (["proofs", "--dir", ""], "--dir"), (["data", "--data-dir", ""], "--data-dir"),
+    (["transfer", "--out", "a\x00.npz"], "NUL"), (["device", "softbounds", "--out", ""], "--out"),
+])
+def test_empty_or_nul_paths_are_refused(argv, needle, capsys, tmp_path, monkeypatch):
+    """An empty --out used to resolve to the working directory (figures wrote into figures/)."""
+    monkeypatch.chdir(tmp_path)
+    _one_line_exit_2(argv, capsys, needle)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_subset_larger_than_the_data_set_is_refused(tmp_path, capsys):
+    root = _fake_mnist(tmp_path)
+    base = ["train", "--dataset", "mnist", "--data-dir", str(root)]
+    _one_line_exit_2(base + ["--n-train", "21"], capsys, "--n-train 21 exceeds the 20 images")
+    _one_line_exit_2(base + ["--n-test", "1e12"], capsys, "--n-test")
+
+
+def test_resume_with_another_seed_or_subset_is_refused(tmp_path, capsys):
+    root = _fake_mnist(tmp_path)
+    ck = str(tmp_path / "ck")
+    base = ["train", "--dataset", "mnist", "--data-dir", str(root), "--checkpoint", ck, "--n-test", "10"]
+    assert main(base + ["--n-train", "20"]) == 0
+    capsys.readouterr()
+    _one_line_exit_2(base + ["--n-train", "20", "--resume", "--seed", "5"], capsys, "--seed")
+    _one_line_exit_2(base + ["--n-train", "19", "--resume"], capsys, "--n-train")
+    _one_line_exit_2(base + ["--n-train", "20", "--resume", "--batch", "4"], capsys, "--batch")
+    assert main(base + ["--n-train", "20", "--resume", "--epochs", "2"]) == 0   # the same run, continued
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> None:
+    import io
+    with tarfile.open(path, "w:gz") as t:
+        for name, raw in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(raw)
+            t.addfile(info, io.BytesIO(raw))
+
+
+def test_cifar_labels_outside_the_classes_are_a_data_error(tmp_path):
+    from convergence.nn import data as D
+    batch = pickle.dumps({b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 1, 10]})
+    _tar(tmp_path / "c10.tar.gz", {"cifar-10-batches-py/data_batch_1": batch, "cifar-10-batches-py/test_batch": batch})
+    with pytest.raises(D.DataError, match=r"labels must lie in 0\.\.9"):
+        D.load_cifar(tmp_path / "c10.tar.gz")
+
+
+def test_transfer_cache_that_is_a_file_is_refused_before_pretraining(tmp_path, capsys, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("CONVERGENCE_CACHE", str(tmp_path / "afile"))
+    t0 = time.perf_counter()
+    _one_line_exit_2(["transfer", "--synthetic"], capsys, "CONVERGENCE_CACHE")
+    assert time.perf_counter() - t0 < 5
+
+
+# -- resource estimates -------------------------------------------------------------------------
+
+def test_transfer_estimate_refuses_and_names_a_setting_that_fits(capsys, tmp_path, monkeypatch):
+    from convergence.cli.transfer_study import study_bytes
+    from convergence.swin.runner import SCALES
+    monkeypatch.chdir(tmp_path)
+    # the estimate grows with the scale and real data costs more than the synthetic task
+    syn = [study_bytes(SCALES[s], True) for s in ("quick", "default", "paper")]
+    assert syn == sorted(syn)
+    assert study_bytes(SCALES["quick"], True) < study_bytes(SCALES["quick"], False)
+    cap = int(study_bytes(SCALES["quick"], True)) + 1
+    err = _one_line_exit_2(["transfer", "--scale", "paper", "--max-memory", str(cap)], capsys, "--max-memory")
+    assert "use --scale quick --synthetic" in err
+    _one_line_exit_2(["transfer", "--synthetic", "--max-memory", "1M"], capsys, "raise --max-memory")
+
+
+def test_figures_estimate_refuses_an_uncached_recipe_and_suggests_fewer_jobs(capsys, tmp_path, monkeypatch):
+    from convergence.cli import figures as F
+    monkeypatch.chdir(ROOT)
+    one = F.PROCESS_BYTES + F.NETWORK_BYTES
+    args = ["figures", "p1_fig7", "--scale", "quick", "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")]
+    err = _one_line_exit_2(args + ["--jobs", "4", "--max-memory", str(one + 2 * F.PROCESS_BYTES)], capsys,
+                           "--max-memory")
+    assert "use --jobs" in err
+    err = _one_line_exit_2(args + ["--jobs", "1", "--max-memory", "100M"], capsys, "--max-memory")
+    assert not (tmp_path / "o").exists() and not (tmp_path / "c").exists()
+
+
+# -- Ctrl-C in a real process ------------------------------------------------------------------
+
+def _interrupt(argv: list[str], cwd: Path, marker: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Start ``python -m convergence argv``, wait for ``marker`` in its output, send SIGINT."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", **(env or {})}
+    p = subprocess.Popen([sys.executable, "-u", "-m", "convergence", *argv], cwd=cwd, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    try:
+        deadline = time.monotonic() + 120
+        for line in p.stdout:   # type: ignore[union-attr]
+            seen.append(line)
+            if marker in line or time.monotonic() > deadline:
+                break
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        rest, _ = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    return p.returncode, "".join(seen) + rest
+
+
+@pytest.mark.parametrize("cmd", ["simulate", "train", "transfer", "figures"])
+def test_sigint_stops_with_one_line_saying_what_was_kept(cmd, tmp_path):
+    if cmd == "simulate":
+        argv, marker = ["simulate", "--algorithm", "analog-sgd", "--lr", "0.01", "--objective", "quadratic:d=50",
+                        "--steps", "100000000", "--trials", "50", "--progress"], "simulate"
+        kept = "nothing was kept"
+    elif cmd == "train":
+        root = _fake_mnist(tmp_path / "d", n_train=2000, n_test=10)
+        argv, marker = ["train", "--dataset", "mnist", "--data-dir", str(root), "--epochs", "100000", "--batch", "1",
+                        "--checkpoint", str(tmp_path / "ck")], "FCN / digital"
+        kept = "--resume"
+    elif cmd == "transfer":
+        argv, marker = ["transfer", "--synthetic", "--scale", "paper"], "estimated peak memory"
+        kept = "cache"
+    else:
+        argv, marker = ["figures", "p1_fig1", "--scale", "paper", "--force", "--jobs", "1", "--no-progress",
+                        "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")], "[1/1]"
+        kept = "rerun the same command"
+    code, out = _interrupt(argv, ROOT if cmd == "figures" else tmp_path, marker,
+                           env={"CONVERGENCE_CACHE": str(tmp_path / "swin")})
+    lines = [ln for ln in out.splitlines() if "interrupted" in ln]
+    assert code == 130, out[-2000:]
+    assert len(lines) == 1 and kept in lines[0] and "Traceback" not in out, out[-2000:]
+
+
+# -- concurrency ---------------------------------------------------------------------------------
+
+TINY = '''
+"""Tiny recipe for the concurrency test."""
+import numpy as np
+
+NAME = "tiny"
+TITLE = "tiny"
+PAPER = "P1 Fig. 0"
+SEED = 3
+SCALES = {"quick": {"n": 3}, "default": {"n": 3}, "paper": {"n": 3}}
+
+def compute(cfg, seed):
+    return {"y": np.random.default_rng(seed).standard_normal(cfg["n"])}
+
+def plot(data, cfg):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot(data["y"])
+    return fig
+
+def claims(data, cfg):
+    return [{"id": "tiny.finite", "statement": "y is finite", "prediction": "finite", "measured": float(data["y"][0]),
+             "uncertainty": 0.0, "verdict": "holds", "paper": PAPER}]
+'''
+
+
+def test_two_figures_commands_on_one_cache_and_output_both_succeed(tmp_path):
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "tiny.py").write_text(TINY)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    argv = [sys.executable, "-m", "convergence", "figures", "tiny", "--scale", "quick", "--force", "--jobs", "1",
+            "--no-progress", "--no-errata", "--cache", "c", "--out", "o"]
+    procs = [subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, (out, err)
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report   # complete, parseable
+    assert (tmp_path / "o" / "figures" / "tiny.png").stat().st_size > 1000
+    assert not [f for f in (tmp_path / "o").rglob("*") if f.suffix in (".part", ".tmp") or ".tmp" in f.name]
+
+
+# -- strict JSON ---------------------------------------------------------------------------------
+
+def _strict(text: str):
+    def refuse(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_text_never_emits_nan_or_infinity():
+    from convergence._validate import json_text
+    doc = _strict(json_text({"a": float("nan"), "b": [np.inf, np.float32(-np.inf), 1.5], "c": np.arange(2),
+                             "d": np.bool_(True)}))
+    assert doc == {"a": None, "b": [None, None, 1.5], "c": [0, 1], "d": True}
+
+
+def test_json_outputs_are_strict_and_carry_a_status(capsys):
+    assert main(["simulate", "--algorithm", "digital-sgd", "--lr", "5", "--objective", "quadratic:d=2,L=1",
+                 "--steps", "2000", "--init", "1", "--json"]) == 0
+    doc = _strict(capsys.readouterr().out)
+    assert doc["status"]["nonfinite"] == 1 and doc["tail"]["loss"]["mean"] is None   # overflowed: null, not NaN
+    assert main(["device", "softbounds:tau=inf", "--json"]) == 0
+    doc = _strict(capsys.readouterr().out)
+    assert doc["status"] == "ok" and doc["w_min"] is None and doc["w_max"] is None
+
+
+def test_proofs_json_has_a_status(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["proofs", "--only", "d09", "--json"]) == 0
+    assert _strict(capsys.readouterr().out)["status"] == "ok"
