@@ -34,7 +34,7 @@ def add_parser(sub: Any) -> None:
                    help="refuse a study estimated to need more than SIZE (e.g. 2G; default: available memory)")
 
 
-#: resident size of the interpreter with numpy and the model code (measured: about 140 MiB)
+#: resident size of the interpreter with numpy and the model code (about 140 MiB on the reference machine)
 PROCESS_BYTES = 160 << 20
 
 

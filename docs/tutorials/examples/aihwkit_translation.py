@@ -29,7 +29,7 @@ device = SoftBoundsReference(dw_min=0.001, w_max=0.6, w_min=-0.6, up_down=0.0,
                              reference_mean=0.0, reference_std=0.05, subtract_symmetry_point=True)
 
 # aihwkit's PresetIOParameters, spelled out: IOParameters() alone is a perfect MVM.
-preset_io = IOParameters(inp_res=1 / 126, out_res=1 / 510, out_bound=20.0, out_noise=0.1,
+preset_io = IOParameters(inp_res=1 / 126, out_res=1 / 510, inp_bound=1.0, out_bound=20.0, out_noise=0.1,
                          noise_management="abs_max", bound_management="iterative")
 
 # SingleRPUConfig + AnalogSGD: a batch of 8 independent tiles (leading trials axis) of 4 x 6 weights.
