@@ -14,8 +14,15 @@ r"""P2 Tables 7–8 — cycle-to-cycle variation and the response-function ablat
 Scales: ``quick`` seconds; ``default`` 6k/2k images, 2 epochs (1200 steps: the least that gets the
 sigmoid FCN off its initial plateau, see SCALES), a subset of the grids (σ_c ∈ {0.1,
 1.2}; γ_res ∈ {0.5, 2}; τ = 0.7 only), whole-matrix TT transfer; ``paper`` full data, 30 epochs, all cells, 3
-repeats, column-wise transfer. The FCN periphery is P2's (``p2`` preset). Data: MNIST if present,
-else Fashion-MNIST.
+repeats, column-wise transfer; ``long`` (``make figures-long``) every σ_c and every (γ_res, τ) cell of
+both responses at the default's per-run budget, 2 paired repeats. The FCN periphery is P2's (``p2``
+preset). Data: MNIST if present, else Fashion-MNIST.
+
+Run once at ``long`` (2026-12-06, Fashion-MNIST, 12 CPU-minutes; before the periphery's resolution
+steps became aihwkit's res·2·bound, which moves network accuracies by noise-sized amounts): Table 7,
+Analog SGD 20.7 / 20.5 / 21.3 / 22.2 / 22.8 % and TT 76.1 / 76.5 / 78.0 / 78.5 / 77.8 % over
+σ_c = 10 … 120 % (both flat: holds); Table 8, TT − ASGD between +52.0 and +53.9 points (± 3–5) in all
+12 cells with γ_res ≥ 1, power and exponential, τ = 0.6 / 0.7 / 0.8 (holds).
 """
 from __future__ import annotations
 
