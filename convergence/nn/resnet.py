@@ -160,6 +160,17 @@ def _opt(factory: OptimizerFactory | None, name: str, shape: tuple[int, int]) ->
     return None if factory is None else factory(name, shape)
 
 
+def _pooled(layers: list[Layer], names: list[str], cin: int, n_classes: int,
+            make_optimizer: OptimizerFactory | None, rng: np.random.Generator, dtype: Any, head: bool) -> Sequential:
+    """Append the global average pool and, with ``head``, the linear classifier and log-softmax."""
+    layers, names = [*layers, GlobalAvgPool()], [*names, "pool"]
+    if head:
+        layers += [Linear(cin, n_classes, optimizer=_opt(make_optimizer, "fc", (n_classes, cin)), rng=rng,
+                          dtype=dtype), LogSoftmax()]
+        names += ["fc", "log_softmax"]
+    return Sequential(layers, names)
+
+
 def resnet_small(make_optimizer: OptimizerFactory | None = None, *, channels: tuple[int, ...] = (8, 16),
                  n_classes: int = 10, in_ch: int = 1, seed: int | np.random.SeedSequence = 0,
                  dtype: Any = np.float32, head: bool = True) -> Sequential:
@@ -185,13 +196,7 @@ def resnet_small(make_optimizer: OptimizerFactory | None = None, *, channels: tu
         layers += [Residual(body, short), ReLU()]
         names += [f"block{i}", f"relu{i + 1}"]
         cin = c
-    layers.append(GlobalAvgPool())
-    names.append("pool")
-    if head:
-        layers += [Linear(cin, n_classes, optimizer=_opt(make_optimizer, "fc", (n_classes, cin)), rng=rng,
-                          dtype=dtype), LogSoftmax()]
-        names += ["fc", "log_softmax"]
-    return Sequential(layers, names)
+    return _pooled(layers, names, cin, n_classes, make_optimizer, rng, dtype, head)
 
 
 def mobilenet_small(make_optimizer: OptimizerFactory | None = None, *, channels: tuple[int, ...] = (8, 16, 32),
@@ -212,10 +217,4 @@ def mobilenet_small(make_optimizer: OptimizerFactory | None = None, *, channels:
                    ReLU()]
         names += [f"dw{i}", f"relu_dw{i}", f"pw{i}", f"relu_pw{i}"]
         cin = c
-    layers.append(GlobalAvgPool())
-    names.append("pool")
-    if head:
-        layers += [Linear(cin, n_classes, optimizer=_opt(make_optimizer, "fc", (n_classes, cin)), rng=rng,
-                          dtype=dtype), LogSoftmax()]
-        names += ["fc", "log_softmax"]
-    return Sequential(layers, names)
+    return _pooled(layers, names, cin, n_classes, make_optimizer, rng, dtype, head)
