@@ -98,35 +98,41 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     cs = data["c_lins"]
     every = max(1, int(cfg["steps"]) // int(cfg["n_points"]))
+    names = {"analog-sgd": "Analog SGD", "tiki-taka": "Tiki-Taka"}
     with C.cv_style() as plt:
-        fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.5, 3.8), constrained_layout=True)
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=P.figure_size("full", 0.45))
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for a_i, (alg, ls) in enumerate(zip(ALGS, ("--", "-"))):
             for i, c in enumerate(cs):
                 y = C.ema(data["curve_mean"][a_i, i], float(cfg["ema"]), every)
                 ax.plot(data["steps"], C.positive_floor(y), ls, color=colors[i % len(colors)],
-                        label=f"{'TT' if alg == 'tiki-taka' else 'ASGD'}, c_Lin = {c:g}")
+                        label=f"{'TT' if alg == 'tiki-taka' else 'ASGD'}, $c_{{\\mathrm{{Lin}}}}$ = {c:g}")
         ax.set_yscale("log")
-        ax.set_xlabel("iteration k")
-        ax.set_ylabel("f(W_k) − f*  (MSE/2D, EMA)")
+        ax.set_xlabel("iteration $k$")
+        ax.set_ylabel("$f(W_k)-f^*$ (MSE/2D, EMA)")
         ax.set_title("Tiki-Taka (—) and Analog SGD (--)")
-        ax.legend(ncol=2, fontsize=7)
+        P.span_limits(ax, "y")
+        P.legend_outside(ax, "below", ncols=2)
         for a_i, (alg, fmt) in enumerate(zip(ALGS, ("s--", "o-"))):
             m, se = C.mean_se(data["floor_trials"][a_i])
-            bx.errorbar(cs, m, yerr=C.K_SIGMA * se, fmt=fmt, capsize=2, label=alg)
+            P.log_errorbar(bx, cs, m, C.K_SIGMA * se, fmt=fmt, capsize=2, label=names[alg])
         m0, _ = C.mean_se(data["floor_trials"][1, 0])
-        bx.plot(cs, m0 + data["tt_excess_pred"], "k:", label="TT: floor(0) + D13 bias")
+        bx.plot(cs, m0 + data["tt_excess_pred"], "k:", label="TT: floor at $c_{\\mathrm{Lin}}$ = 0 + D13 bias")
         bx.plot(cs, data["asgd_bias_pred"] + data["digital_pred"], color="0.5", lw=0.8,
                 label="ASGD: mean field (D2) + D4")
         bx.set_yscale("log")
-        bx.set_xlabel("c_Lin")
+        bx.set_xlabel("$c_{\\mathrm{Lin}}$")
         bx.set_ylabel("error floor (tail mean)")
-        bx.set_title("floor vs c_Lin")
-        bx.legend(fontsize=7)
-        fig.suptitle(f"{PAPER}: τ = {cfg['tau']}, γ = {cfg['gamma']}, α = β = {cfg['lr']}, "
-                     f"noise std {cfg['noise_std']}", fontsize=9)
+        bx.set_title("floor vs $c_{\\mathrm{Lin}}$")
+        P.span_limits(bx, "y")
+        P.legend_outside(bx, "below", ncols=1)
+        P.label_panels((ax, bx))
+        fig.suptitle(f"{PAPER}: $\\tau$ = {cfg['tau']:g}, $\\gamma$ = {cfg['gamma']:g}, $\\alpha = \\beta$ = "
+                     f"{cfg['lr']:g}, noise std {cfg['noise_std']:g}")
     return fig
 
 
