@@ -96,9 +96,11 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     lrs = data["lrs"]
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, 3, figsize=(13.0, 3.8), constrained_layout=True)
+        fig, axes = plt.subplots(1, 3, figsize=P.figure_size("full", 0.42))
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for ax, a_i in ((axes[0], 0), (axes[1], 1)):
             for i, lr in enumerate(lrs):
@@ -107,24 +109,26 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
                 ax.plot(data["steps"][i], C.positive_floor(y), color=colors[i % len(colors)], label=f"α = {lr:g}")
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_xlabel("iteration k")
-            ax.set_ylabel("f(W_k) − f*  (MSE/D, EMA)")
+            ax.set_xlabel("iteration $k$")
+            ax.set_ylabel("$f(W_k)-f^*$ (MSE/D, EMA)")
             ax.set_title(LABELS[ALGS[a_i]])
-            ax.legend(loc="upper right", ncol=2)
+            P.span_limits(ax, "y")
+        P.legend_outside(axes[0], "below", ncols=2)
         ax = axes[2]
         for a_i, (alg, fmt) in enumerate(zip(ALGS, ("k^:", "o-"))):
             m, se = C.mean_se(data["floor_trials"][a_i])
-            ax.errorbar(lrs, m, yerr=C.K_SIGMA * se, fmt=fmt, capsize=2, label=LABELS[alg])
+            P.log_errorbar(ax, lrs, m, C.K_SIGMA * se, fmt=fmt, capsize=2, label=LABELS[alg])
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xticks(lrs, [f"{a:g}" for a in lrs])
-        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        P.ticks_at(ax, lrs)
         ax.set_xlabel("step size α")
         ax.set_ylabel("learning error (tail mean)")
         ax.set_title("learning error vs step size")
-        ax.legend(loc="lower right")
-        fig.suptitle(f"{PAPER} on an aihwkit-like tile: τ = {cfg['tau']}, Δw_min = {cfg['dw_min']}, BL "
-                     f"{cfg['desired_bl']}, read noise std {cfg['read_noise']:.2g} (no gradient noise)", fontsize=9)
+        P.legend_outside(ax, "below", ncols=1)
+        P.label_panels(axes)
+        fig.suptitle(f"{PAPER} on an aihwkit-like tile: $\\tau$ = {cfg['tau']:g}, $\\Delta w_{{\\min}}$ = "
+                     f"{cfg['dw_min']:g}, BL {cfg['desired_bl']}, read noise std {cfg['read_noise']:.2g} "
+                     "(no gradient noise)")
     return fig
 
 

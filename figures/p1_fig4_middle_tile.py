@@ -82,31 +82,36 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     s2 = data["sigma2s"]
     with C.cv_style() as plt:
-        fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.0, 3.6), constrained_layout=True)
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=P.figure_size("full", 0.42))
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for i, v in enumerate(s2):
             for a_i, ls in enumerate(("-", ":")):
                 y = C.ema(data["curve_mean"][a_i, i], float(cfg["ema"]))
                 ax.plot(data["steps"], C.positive_floor(y), ls, color=colors[i % len(colors)],
-                        label=f"σ² = {v:g}" if a_i == 0 else None)
+                        label=f"$\\sigma^2$ = {v:g}" if a_i == 0 else None)
         ax.set_yscale("log")
-        ax.set_xlabel("iteration k")
-        ax.set_ylabel("f(W_k) − f*  (MSE/2D, EMA)")
-        ax.set_title(f"tile, τ = {cfg['tau']} (— analog, ··· digital)")
-        ax.legend()
+        ax.set_xlabel("iteration $k$")
+        ax.set_ylabel("$f(W_k)-f^*$ (MSE/2D, EMA)")
+        ax.set_title(f"tile, $\\tau$ = {cfg['tau']:g} (— analog, ··· digital)")
+        P.span_limits(ax, "y")
+        P.legend_outside(ax, "below", ncols=2)
         for a_i, (alg, fmt) in enumerate(zip(ALGS, ("o-", "k^:"))):
             m, se = C.mean_se(data["floor_trials"][a_i])
-            bx.errorbar(s2, m, yerr=C.K_SIGMA * se, fmt=fmt, capsize=2, label=LABELS[alg])
+            P.log_errorbar(bx, s2, m, C.K_SIGMA * se, fmt=fmt, capsize=2, label=LABELS[alg])
         bx.set_xscale("log")
         bx.set_yscale("log")
-        bx.set_xlabel("read-noise variance σ² (aihwkit w_noise²)")
+        P.ticks_at(bx, s2)
+        bx.set_xlabel("read-noise variance $\\sigma^2$ (aihwkit $w_{\\mathrm{noise}}^2$)")
         bx.set_ylabel("error floor (tail mean)")
-        bx.set_title("floor vs σ²")
-        bx.legend()
-        fig.suptitle(f"{PAPER} on an aihwkit-like tile: α = {cfg['lr']}, {cfg['iters']} iterations, BL "
-                     f"{cfg['desired_bl']}, read noise instead of gradient noise", fontsize=9)
+        bx.set_title("floor vs $\\sigma^2$")
+        P.legend_outside(bx, "below", ncols=1)
+        P.label_panels((ax, bx))
+        fig.suptitle(f"{PAPER} on an aihwkit-like tile: α = {cfg['lr']:g}, {cfg['iters']} iterations, BL "
+                     f"{cfg['desired_bl']}, read noise instead of gradient noise")
     return fig
 
 
