@@ -14,6 +14,8 @@ max(2500, n_mix/α) iterations. Loss MSE/D (as S1), EMA 0.9 for plots; floors = 
 
 Claims as for the gradient-noise version (``p1_fig1``): digital SGD's floor falls ≈ ∝ α (log-log slope > 0.8)
 while the analog tile's does not (slope < 0.5), and at the smallest α the analog floor lies above digital's.
+The slope claim is decided only with at least 3 step sizes and runs of at least 2500 iterations (the
+default and paper scales); the quick scale's 2 step sizes and 400 iterations leave it inconclusive.
 """
 from __future__ import annotations
 
@@ -132,6 +134,21 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     return fig
 
 
+#: iterations the shortest run needs before its tail is a floor: the default scale's run length (the authors'
+#: 2500); the quick scale's 400 iterations stop while the small-α runs are still falling
+MIN_ITERS = 2500
+
+
+def _slope_rule(cfg: dict[str, Any]) -> Any:
+    """Declared before the run: a log-log slope of floor vs α needs at least 3 step sizes (two points always lie
+    on a line), and every run must last ``MIN_ITERS`` iterations so its tail mean is a floor, not a point on
+    the way down."""
+    if len(cfg["lrs"]) < 3:
+        return C.count_rule(len(cfg["lrs"]), 3, "step sizes", "for a slope")
+    shortest = min(iterations(cfg, float(a)) for a in cfg["lrs"])
+    return C.count_rule(shortest, MIN_ITERS, "iterations", "in the shortest run to reach its floor")
+
+
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     lrs, ft, k = data["lrs"], data["floor_trials"], C.K_SIGMA
     (s_d, e_d), (s_a, e_a) = (C.loglog_slope(lrs, ft[a]) for a in range(len(ALGS)))
@@ -139,7 +156,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                    "With the authors' read noise on the tile, Analog SGD's error does not decrease with the step "
                    "size while digital SGD's does (P1 Fig. 1 headline)",
                    "log-log slope of floor vs α: digital > 0.8, analog tile < 0.5", [s_d, s_a], [k * e_d, k * e_a],
-                   bool(s_d - k * e_d > 0.8 and s_a + k * e_a < 0.5), PAPER)]
+                   bool(s_d - k * e_d > 0.8 and s_a + k * e_a < 0.5), PAPER, rule=_slope_rule, cfg=cfg,
+                   scales=SCALES)]
     i = int(np.argmin(lrs))
     d, dse = C.paired_diff(ft[1, i], ft[0, i])
     res.append(C.claim(f"{NAME}.analog_above_digital",

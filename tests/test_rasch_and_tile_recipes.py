@@ -129,10 +129,9 @@ def test_rasch_fig4_anchors_are_decided_only_on_the_papers_axes():
 @pytest.mark.parametrize("stem,over", [("p1_fig1_tile", {"iters": 40, "n_points": 10, "n_mix": 1.0, "repeats": 2}),
                                        ("p1_fig4_middle_tile", {"iters": 20, "repeats": 2})])
 def test_tile_recipes_run_and_state_their_claims(stem, over):
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+
+    from convergence.experiments.plotting import figure_problems, paper_style
 
     mod = load(stem)
     cfg = {**mod.SCALES["quick"], **over}
@@ -140,5 +139,24 @@ def test_tile_recipes_run_and_state_their_claims(stem, over):
     assert data["floor_trials"].shape[0] == len(mod.ALGS) and data["floor_trials"].shape[-1] == 2
     assert np.all(np.isfinite(data["floor_trials"])) and np.all(data["floor_trials"] > 0)
     for c in mod.claims(data, cfg):
-        assert c["verdict"] in {"holds", "fails", "noted"} and c["id"].startswith(mod.NAME + ".")
-    plt.close(mod.plot(data, cfg))
+        assert c["verdict"] in {"holds", "fails", "noted", "inconclusive"} and c["id"].startswith(mod.NAME + ".")
+    with paper_style():                              # as the runner plots
+        fig = mod.plot(data, cfg)
+        assert len(fig.axes) == {"p1_fig1_tile": 3, "p1_fig4_middle_tile": 2}[stem]
+        assert figure_problems(fig) == []
+    plt.close(fig)
+
+
+def test_p1_fig1_tile_slope_needs_three_step_sizes_and_the_full_run_length():
+    """The analog-floor-flat claim is left undecided where a slope cannot be read (2 step sizes, or runs that stop
+    before their floor) and decided at the default and paper scales, whatever was measured."""
+    mod = load("p1_fig1_tile")
+    rule = mod._slope_rule
+    assert not rule(mod.SCALES["quick"]).resolvable                                   # 2 step sizes
+    assert rule(mod.SCALES["default"]).resolvable and rule(mod.SCALES["paper"]).resolvable
+    short = {**mod.SCALES["default"], "iters": 400, "n_mix": 40.0, "n_points": 40}   # 4 step sizes, short runs
+    assert not rule(short).resolvable and "iterations" in rule(short).describe()
+    lrs = np.array(mod.SCALES["quick"]["lrs"], float)
+    ft = np.stack([np.outer(lrs, np.ones(4)), np.ones((2, 4))])                       # a clean "holds" pattern
+    c = mod.claims({"lrs": lrs, "floor_trials": ft}, mod.SCALES["quick"])[0]
+    assert c["verdict"] == "inconclusive" and "'default' scale decides it" in c["note"]
