@@ -140,33 +140,43 @@ def table(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> str:
     return C.markdown_table(_HEADER, _rows(data, cfg))
 
 
+#: the table's header as drawn in the figure (mathtext; the Markdown table keeps ``_HEADER``)
+_PLOT_HEADER = ("algorithm", "rate of $(1/K)\\Sigma_k\\mathbb{E}\\|\\nabla f(W_k)\\|^2$", "asympt. error", "bound object",
+                "$\\rho$", "factor at $\\rho$", "error at $\\rho$")
+
+
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
+    rows = _rows(data, cfg)
+    rows[0][3] = "p1.thm2, $W_{\\max} = S_K = 0$"
     with C.cv_style() as plt:
-        fig = plt.figure(figsize=(11.0, 7.0), constrained_layout=True)
-        gs = fig.add_gridspec(2, 2, height_ratios=[1.1, 1.2])
-        C.draw_table(fig.add_subplot(gs[0, :]), _HEADER, _rows(data, cfg), fontsize=9, row_scale=2.8,
-                     col_widths=[0.15, 0.30, 0.11, 0.19, 0.04, 0.08, 0.08])
+        fig = plt.figure(figsize=P.figure_size("full", 0.95))
+        gs = fig.add_gridspec(2, 2, height_ratios=[1.0, 1.25])
+        C.draw_table(fig.add_subplot(gs[0, :]), _PLOT_HEADER, rows, fontsize=6.5, row_scale=3.2,
+                     col_widths=[0.17, 0.26, 0.12, 0.19, 0.05, 0.105, 0.105])
         ax = fig.add_subplot(gs[1, 0])
         K = data["K"]
         ax.loglog(K, data["bound_digital_K"], "k-", label="digital SGD")
-        ax.loglog(K, data["bound_asgd_K"], "C0-", label=f"Analog SGD, ρ = {cfg['rho']:g}")
-        ax.loglog(K, data["bound_tt_K"], "C2-", label=f"Tiki-Taka (O(·) const. 1), ρ = {cfg['rho_tt']:g}")
-        ax.axhline(float(data["floor_asgd"]), color="C0", ls=":", label="Analog SGD asymptotic 4σ²S_K")
-        ax.axhline(float(data["lower"]), color="C3", ls="--", label="lower bound σ²S_K (Thm 3)")
-        ax.set_xlabel("iterations K")
-        ax.set_ylabel("bound on (1/K) Σ E‖∇f(W_k)‖²")
-        ax.set_title("bounds vs K (σ = L = Δ₀ = τ = 1)")
-        ax.legend(fontsize=7)
+        ax.loglog(K, data["bound_asgd_K"], "C0-", label=f"Analog SGD, $\\rho$ = {cfg['rho']:g}")
+        ax.loglog(K, data["bound_tt_K"], "C2-", label=f"Tiki-Taka ($O(\\cdot)$ const. 1), $\\rho$ = {cfg['rho_tt']:g}")
+        ax.axhline(float(data["floor_asgd"]), color="C0", ls=":", label="Analog SGD asymptotic $4\\sigma^2 S_K$")
+        ax.axhline(float(data["lower"]), color="C3", ls="--", label="lower bound $\\sigma^2 S_K$ (Thm 3)")
+        ax.set_xlabel("iterations $K$")
+        ax.set_ylabel("bound on $(1/K)\\Sigma_k\\mathbb{E}\\|\\nabla f(W_k)\\|^2$")
+        ax.set_title("bounds vs $K$ ($\\sigma = L = \\Delta_0 = \\tau = 1$)")
+        P.legend_outside(ax, "below", ncols=1)
         bx = fig.add_subplot(gs[1, 1])
-        bx.semilogy(data["rho"], data["factor_asgd"], "C0-", label="Analog SGD: 1/(1 − W²max/τ²)")
-        bx.semilogy(data["rho"], data["factor_tt"], "C2-", label="Tiki-Taka: 1/(1 − 33P²max/τ²)")
-        bx.axvline(float(data["tt_limit"]), color="C2", ls=":", lw=0.8, label="TT condition edge 1/√33")
+        bx.semilogy(data["rho"], data["factor_asgd"], "C0-", label="Analog SGD: $1/(1 - W_{\\max}^2/\\tau^2)$")
+        bx.semilogy(data["rho"], data["factor_tt"], "C2-", label="Tiki-Taka: $1/(1 - 33P_{\\max}^2/\\tau^2)$")
+        bx.axvline(float(data["tt_limit"]), color="C2", ls=":", lw=0.8, label="TT condition edge $1/\\sqrt{33}$")
         bx.axhline(1.0, color="k", lw=0.8, label="digital SGD")
-        bx.set_xlabel("saturation degree ρ (W_max/τ or P_max/τ)")
+        bx.set_xlabel("saturation degree $\\rho$ ($W_{\\max}/\\tau$ or $P_{\\max}/\\tau$)")
         bx.set_ylabel("rate factor vs digital SGD")
         bx.set_title("rate slow-down by saturation")
-        bx.legend(fontsize=7)
-        fig.suptitle(f"{PAPER}: rates and asymptotic errors, evaluated from the bound objects", fontsize=10)
+        P.legend_outside(bx, "below", ncols=1)
+        P.label_panels((ax, bx))
+        fig.suptitle(f"{PAPER}: rates and asymptotic errors, evaluated from the bound objects")
     return fig
 
 
