@@ -123,37 +123,50 @@ def table(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> str:
     return C.markdown_table(_header(data), rows)
 
 
+#: plain-text cells of ``_rows`` as drawn in the figure (mathtext; the Markdown table keeps the plain text)
+_PLOT_CELLS = {"P_max < τ/√33": "$P_{\\max} < \\tau/\\sqrt{33}$", "M_min^RL > 0": "$M_{\\min}^{\\mathrm{RL}} > 0$",
+               "P_max < τ": "$P_{\\max} < \\tau$"}
+
+
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
+    rows = [[_PLOT_CELLS.get(c, c) for c in r] for r in _rows(data, cfg)]
+    rows[2][1] = "generic\n(power / exp)"
     with C.cv_style() as plt:
-        fig = plt.figure(figsize=(11.0, 6.6), constrained_layout=True)
-        gs = fig.add_gridspec(2, 2, height_ratios=[1.0, 1.2])
-        rows = _rows(data, cfg)
-        rows[2][1] = "generic\n(power / exp)"
-        C.draw_table(fig.add_subplot(gs[0, :]), _header(data), rows, fontsize=9, row_scale=2.8,
-                     col_widths=[0.19, 0.13, 0.27, 0.11, 0.12, 0.12])
+        fig = plt.figure(figsize=P.figure_size("full", 0.9))
+        gs = fig.add_gridspec(2, 2, height_ratios=[1.0, 1.3])
+        header = list(_header(data))
+        header[2] = "rate\n(zero shift, no asympt. term)"
+        C.draw_table(fig.add_subplot(gs[0, :]), header, rows, fontsize=6.5, row_scale=3.2,
+                     col_widths=[0.2, 0.16, 0.25, 0.12, 0.135, 0.135])
         ax = fig.add_subplot(gs[1, 0])
         rho = data["rho"]
         ax.semilogy(rho, data["factor_tt"], "C2-", label="P1 Tiki-Taka, soft bounds")
         ax.semilogy(rho, data["factor_rl_ald"], "C1-", label="P2 residual learning, soft bounds")
         for i, s in enumerate(data["generic"]):
-            ax.semilogy(rho, data["factor_rl_generic"][i], ls="--", color=f"C{4 + i}", label=f"P2, {s}")
-        ax.axvline(float(data["tt_limit"]), color="C2", ls=":", lw=0.8, label="P1 condition edge 1/√33")
+            ax.semilogy(rho, data["factor_rl_generic"][i], ls="--", color=f"C{4 + i}",
+                        label=f"P2, {P.device_title(str(s))}")
+        ax.axvline(float(data["tt_limit"]), color="C2", ls=":", lw=0.8, label="P1 condition edge $1/\\sqrt{33}$")
         ax.axhline(1.0, color="k", lw=0.8)
-        ax.set_xlabel("ρ = P_max/τ")
+        ax.set_xlabel("$\\rho = P_{\\max}/\\tau$")
         ax.set_ylabel("rate factor vs ideal device")
         ax.set_title("rate factors over the residual array's range")
-        ax.legend(fontsize=7)
+        P.legend_outside(ax, "below", ncols=1)
         bx = fig.add_subplot(gs[1, 1])
-        bx.plot(rho, data["m_ald"], "C1-", label="soft bounds: min q₊q₋ at ±P_max")
-        bx.plot(rho, 1 - rho**2, "k:", label="1 − P²max/τ² (Table 2)")
-        bx.plot(rho, 1 - 33 * rho**2, "C2:", label="1 − 33P²max/τ² (P1)")
+        edge = float(data["tt_limit"])
+        inside = rho < edge                     # P1's denominator, drawn down to its zero at 1/√33
+        r_p1 = np.append(rho[inside], edge)
+        bx.plot(rho, data["m_ald"], "C1-", label="soft bounds: min $q_+q_-$ at $\\pm P_{\\max}$")
+        bx.plot(rho, 1 - rho**2, "k:", label="$1 - P_{\\max}^2/\\tau^2$ (Table 2)")
+        bx.plot(r_p1, 1 - 33 * r_p1**2, "C2:", label="$1 - 33P_{\\max}^2/\\tau^2$ (P1), down to its zero")
         bx.set_ylim(-0.05, 1.05)
-        bx.set_xlabel("ρ = P_max/τ")
+        bx.set_xlabel("$\\rho = P_{\\max}/\\tau$")
         bx.set_ylabel("denominator of the rate")
-        bx.set_title("M_min^RL on soft bounds vs P1's denominator")
-        bx.legend(fontsize=7)
-        fig.suptitle(f"{PAPER}: rates of Tiki-Taka (P1) and residual learning (P2), from the bound objects",
-                     fontsize=10)
+        bx.set_title("$M_{\\min}^{\\mathrm{RL}}$ on soft bounds vs P1's denominator")
+        P.legend_outside(bx, "below", ncols=1)
+        P.label_panels((ax, bx))
+        fig.suptitle(f"{PAPER}: rates of Tiki-Taka (P1) and residual learning (P2), from the bound objects")
     return fig
 
 
