@@ -83,10 +83,12 @@ def table(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> str:
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     with C.cv_style() as plt:
-        fig = plt.figure(figsize=(10.5, 5.6), constrained_layout=True)
-        gs = fig.add_gridspec(2, 2, height_ratios=[0.8, 1.2])
-        C.draw_table(fig.add_subplot(gs[0, :]), _HEADER, _rows(data), fontsize=9, row_scale=2.2)
+        fig = plt.figure(figsize=P.figure_size("full", 0.72))
+        gs = fig.add_gridspec(2, 2, height_ratios=[0.7, 1.3])
+        C.draw_table(fig.add_subplot(gs[0, :]), _HEADER, _rows(data), fontsize=7, row_scale=2.0)
         ax = fig.add_subplot(gs[1, 0])
         t = data["times"]
         x = np.arange(2)
@@ -96,21 +98,25 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
             bottom += t[:, j]
         ax.plot(x, data["printed"].sum(axis=1), "k_", ms=30, mew=1.5, label="printed total")
         ax.set_xticks(x, ["Analog SGD", "residual learning"])
+        ax.set_xlim(-0.6, 1.6)
+        ax.set_xlabel("algorithm")
         ax.set_ylabel("time per layer and iteration (ns)")
         ax.set_title(f"{cfg['pulse_cycles']} pulse cycles × {cfg['t_cycle']:g} ns + {cfg['t_pre']:g} ns")
-        ax.set_xlim(-0.6, 1.9)
-        ax.legend(fontsize=7, loc="upper right")
+        P.legend_outside(ax, "right", markerscale=0.4)
         bx = fig.add_subplot(gs[1, 1])
         sw, n = data["sweep"], data["cycles"]
         bx.semilogx(n, sw[1, 2] / sw[0, 2], "o-", label="update: RL / ASGD")
         bx.semilogx(n, sw[1].sum(axis=0) / sw[0].sum(axis=0), "s-", label="iteration: RL / ASGD")
         bx.axvline(float(cfg["pulse_cycles"]), color="0.5", ls=":", lw=0.8, label="P2's setting")
         bx.axhline(2.0, color="k", lw=0.6)
+        bx.set_xticks(n, [f"{c:g}" for c in n])      # the swept counts, not decades
+        bx.xaxis.set_minor_locator(plt.NullLocator())
         bx.set_xlabel("pulse cycles per update")
         bx.set_ylabel("time ratio")
         bx.set_title("overhead of residual learning")
-        bx.legend(fontsize=7)
-        fig.suptitle(f"{PAPER}: cost model (MVM {cfg['t_mvm']:g} ns) against the printed table", fontsize=10)
+        P.legend_outside(bx, "below", ncols=2)
+        P.label_panels((ax, bx))
+        fig.suptitle(f"{PAPER}: cost model (MVM {cfg['t_mvm']:g} ns) against the printed table")
     return fig
 
 
