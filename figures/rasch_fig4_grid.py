@@ -120,16 +120,17 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     from matplotlib.colors import LogNorm
 
+    from convergence.experiments import plotting as P
+
     mean = data["err"].mean(axis=-1)
     lo, hi = float(mean.min()), float(mean.max())
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(1, len(ALGS), figsize=(3.1 * len(ALGS) + 0.8, 3.0), constrained_layout=True,
-                                 squeeze=False)
+        fig, axes = plt.subplots(1, len(ALGS), figsize=P.figure_size("full", 0.36), sharey=True, squeeze=False)
         im = None
         for i, alg in enumerate(ALGS):
             ax = axes[0][i]
             im = ax.imshow(mean[i], origin="lower", aspect="auto", cmap="viridis", norm=LogNorm(lo, hi))
-            step_x = -(-len(data["sigmas"]) // 5)             # at most 5 σ_r labels, 10 n_states labels
+            step_x = -(-len(data["sigmas"]) // 4)             # at most 4 σ_r labels, 10 n_states labels
             step_y = -(-len(data["states"]) // 10)
             ax.grid(False)
             ax.set_xticks(range(0, len(data["sigmas"]), step_x), [f"{s:.2g}" for s in data["sigmas"][::step_x]])
@@ -138,14 +139,15 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
                 for (r, c), v in np.ndenumerate(mean[i]):
                     ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6,
                             color="w" if v < np.sqrt(lo * hi) else "k")
-            ax.set_title(f"({'ABCD'[i]}) {LABELS[alg]}")
-            ax.set_xlabel("reference offset spread σ_r")
-            if i == 0:
-                ax.set_ylabel("number of states 2τ/δ")
-        fig.colorbar(im, ax=axes[0].tolist(), label="std(W − W*) (mean over seeds)")
-        fig.suptitle(f"{PAPER}: 5×5, σ_± = {cfg['asym_dtod']}, σ_d-to-d = σ_c-to-c = {cfg['c2c']}, σ_b(A) = "
-                     f"{cfg['bound_dtod']}, σ_d = {cfg['noise_std']}, {cfg['steps']} updates, "
-                     f"{cfg['seeds']} device seeds", fontsize=9)
+            ax.set_title(LABELS[alg])
+            ax.set_xlabel("offset spread $\\sigma_r$")
+        axes[0][0].set_ylabel("number of states $2\\tau/\\delta$")
+        P.label_panels(axes[0])
+        fig.colorbar(im, ax=axes[0].tolist(), label="std$(W - W^*)$, mean over seeds")
+        title = (f"{PAPER}: 5×5, $\\sigma_\\pm$ = {cfg['asym_dtod']:g}, device-to-device and cycle-to-cycle spread "
+                 f"{cfg['c2c']:g}, $\\sigma_b(A)$ = {cfg['bound_dtod']:g}, $\\sigma_d$ = {cfg['noise_std']:g}, "
+                 f"{cfg['steps']} updates, {cfg['seeds']} device seeds")
+        fig.suptitle(P.wrap_text(fig, title, 0.95 * fig.get_figwidth(), plt.rcParams["figure.titlesize"]))
     return fig
 
 
