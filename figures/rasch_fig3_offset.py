@@ -110,45 +110,57 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
     return data
 
 
+#: colours of the mean-C panels, apart from the trace colours (A C0, C C1, H C2, p C3, p_ref C4)
+_ALG_COLORS = {"ttv2": "C6", "c-ttv2": "C5", "agad": "0.55"}
+
+
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
+    from convergence.experiments import plotting as P
+
     offsets, k = data["offsets"], data["steps"]
     every = int(cfg["transfer_every"])
     with C.cv_style() as plt:
-        fig, axes = plt.subplots(len(offsets), len(ALGS) + 1, figsize=(3.1 * (len(ALGS) + 1), 2.8 * len(offsets)),
-                                 constrained_layout=True, squeeze=False)
+        fig, axes = plt.subplots(len(offsets), len(ALGS) + 1, figsize=P.figure_size("full", 0.3 * len(offsets) + 0.05),
+                                 squeeze=False)
         for j, off in enumerate(offsets):
             for i, alg in enumerate(ALGS):
                 ax = axes[j][i]
                 a = data["a"][i, j]
                 ax.plot(k, a, color="C0", lw=0.8, label="A (read)")
-                ax.plot(k[::every], a[::every], ".", color="C0", ms=2.5)
+                ax.plot(k[::every], a[::every], ".", color="C0", ms=2.0)
                 ax.plot(k, data["h"][i, j], color="C2", lw=0.8, label="H (pulses of C)")
                 ax.plot(k, data["w"][i, j], color="C1", lw=1.4, label="C (weight)")
                 if alg == "agad":
-                    ax.plot(k, data["mean"][i, j], color="C3", lw=0.7, label="p (running mean)")
-                    ax.plot(k, data["ref"][i, j], color="C4", lw=0.7, label="p_ref")
+                    ax.plot(k, data["mean"][i, j], color="C3", lw=0.7, label="$p$ (running mean)")
+                    ax.plot(k, data["ref"][i, j], color="C4", lw=0.7, label="$p_{\\mathrm{ref}}$ (reference)")
                 for t in k[1:][np.diff(data["chop"][i, j]) != 0]:
                     ax.axvline(t, color="0.6", ls="--", lw=0.5)
                 for y in (-1.0, 1.0):
                     ax.axhline(y, color="k", ls=":", lw=0.6)
                 ax.axhline(0.0, color="0.3", lw=0.4)
                 if off:
-                    ax.axhline(off, color="C0", ls="--", lw=0.7, label=f"A's symmetric point (+{off:g} vs reference)")
+                    ax.axhline(off, color="C0", ls="--", lw=0.7, label="A's symmetric point (offset vs reference)")
+                if i:
+                    ax.sharey(axes[j][0])
+                    ax.tick_params(labelleft=False)
                 ax.set_ylim(-1.6, 1.6)
-                ax.set_title(f"({'ABCDEF'[3 * j + i]}) {LABELS[alg]}, offset {off:g}")
+                ax.set_title(f"{LABELS[alg]}, offset {off:g}")
                 ax.set_xlabel("updates")
-                if i == 0 or (alg == "agad" and j == 0):
-                    ax.legend(fontsize=5.5, loc="upper right", framealpha=0.9)
+            axes[j][0].set_ylabel("A, H, C (first element)")
             ax = axes[j][-1]
             for i, alg in enumerate(ALGS):
                 m, se = C.mean_se(data["w_mean"][i, j], axis=1)
-                C.band(ax, data["record_steps"], m, se, label=LABELS[alg])
+                C.band(ax, data["record_steps"], m, se, color=_ALG_COLORS[alg], label=f"mean C, {LABELS[alg]}")
             ax.axhline(0.0, color="k", lw=0.6)
-            ax.set_title(f"mean C over all elements, offset {off:g}")
+            ax.set_title(f"all elements, offset {off:g}")
             ax.set_xlabel("updates")
-            ax.legend(fontsize=7, loc="lower left")
-        fig.suptitle(f"{PAPER}: constant gradient, 5×5, δ = {cfg['dw_min']}, σ_b = σ_± = σ_d-to-d = σ_c-to-c = "
-                     f"{cfg['spread']}, read every {every} updates (first element, trial 0)", fontsize=9)
+            ax.set_ylabel("mean of C")
+        P.label_panels(axes.ravel())
+        P.figure_legend(fig, ncols=4)
+        title = (f"{PAPER}: constant gradient, 5×5, $\\delta$ = {cfg['dw_min']:g}, spreads $\\sigma_b$, $\\sigma_\\pm$, "
+                 f"device-to-device and cycle-to-cycle = {cfg['spread']:g}; A read every {every} updates (dots); "
+                 "traces of the first element in trial 0, dashed grey lines: chopper sign flips")
+        fig.suptitle(P.wrap_text(fig, title, 0.95 * fig.get_figwidth(), plt.rcParams["figure.titlesize"]))
     return fig
 
 

@@ -97,6 +97,14 @@ def test_rasch_fig3_quick_run_claims_and_a_breakdown_that_fails():
     # A's lowest visible value is the device's lower bound, hand formula of offset_softbounds
     dev_a, _ = mod.devices(cfg, 0.8, np.random.SeedSequence(mod.SEED))
     np.testing.assert_allclose(data["a_low"][0, 1], 0.8 - dev_a.scale * (1 + dev_a.asym), atol=1e-12)
+    import matplotlib.pyplot as plt
+
+    from convergence.experiments.plotting import figure_problems, paper_style
+
+    with paper_style():                              # as the runner plots
+        fig = mod.plot(data, cfg)
+        assert len(fig.axes) == 8 and figure_problems(fig) == []
+    plt.close(fig)
     cl = mod.claims(data, cfg)
     assert [c["id"].split(".")[1] for c in cl] == ["correct_without_offset", "ttv2_breaks", "cttv2_slows",
                                                    "agad_exact"]
@@ -124,6 +132,24 @@ def test_rasch_fig4_anchors_are_decided_only_on_the_papers_axes():
         "rasch_fig4.anchor_agad"] == "fails"
     small = {"states": states[:3], "sigmas": sig, "err": err[:, :3]}
     assert {c["verdict"] for c in mod.anchor_claims(small, mod.SCALES["paper"])} == {"inconclusive"}
+
+
+@pytest.mark.parametrize("scale", ["quick", "default"])
+def test_rasch_fig4_figure_follows_the_rules(scale):
+    """The heat maps at the quick (annotated 2 × 2) and default (11 × 11) grid sizes, on synthetic errors: the
+    plot only reads the grid and the errors."""
+    import matplotlib.pyplot as plt
+
+    from convergence.experiments.plotting import figure_problems, paper_style
+
+    mod = load("rasch_fig4_grid")
+    cfg = mod.SCALES[scale]
+    states, sig = np.array(cfg["states"], float), np.array(cfg["sigmas"], float)
+    err = np.random.default_rng(1).uniform(0.02, 0.5, (len(mod.ALGS), states.size, sig.size, cfg["seeds"]))
+    with paper_style():
+        fig = mod.plot({"states": states, "sigmas": sig, "err": err}, cfg)
+        assert len(fig.axes) == len(mod.ALGS) + 1 and figure_problems(fig) == []      # + the colour bar
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("stem,over", [("p1_fig1_tile", {"iters": 40, "n_points": 10, "n_mix": 1.0, "repeats": 2}),
