@@ -141,8 +141,8 @@ def table(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> str:
 
 
 #: the table's header as drawn in the figure (mathtext; the Markdown table keeps ``_HEADER``)
-_PLOT_HEADER = ("algorithm", "rate of $(1/K)\\Sigma_k\\mathbb{E}\\|\\nabla f(W_k)\\|^2$", "asympt. error", "bound object",
-                "$\\rho$", "factor at $\\rho$", "error at $\\rho$")
+_PLOT_HEADER = ("algorithm", "rate of $(1/K)\\Sigma_k\\mathbb{E}\\|\\nabla f(W_k)\\|^2$", "asympt. error",
+                "bound object", "$\\rho$", "factor at $\\rho$", "error at $\\rho$")
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:

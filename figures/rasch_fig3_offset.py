@@ -157,9 +157,9 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
             ax.set_ylabel("mean of C")
         P.label_panels(axes.ravel())
         P.figure_legend(fig, ncols=4)
-        title = (f"{PAPER}: constant gradient, 5×5, $\\delta$ = {cfg['dw_min']:g}, spreads $\\sigma_b$, $\\sigma_\\pm$, "
-                 f"device-to-device and cycle-to-cycle = {cfg['spread']:g}; A read every {every} updates (dots); "
-                 "traces of the first element in trial 0, dashed grey lines: chopper sign flips")
+        title = (f"{PAPER}: constant gradient, 5×5, $\\delta$ = {cfg['dw_min']:g}, spreads $\\sigma_b$, "
+                 f"$\\sigma_\\pm$, device-to-device and cycle-to-cycle = {cfg['spread']:g}; A read every {every} "
+                 "updates (dots); traces of the first element in trial 0, dashed grey lines: chopper sign flips")
         fig.suptitle(P.wrap_text(fig, title, 0.95 * fig.get_figwidth(), plt.rcParams["figure.titlesize"]))
     return fig
 
