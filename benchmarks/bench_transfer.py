@@ -58,6 +58,7 @@ import numpy as np  # noqa: E402
 
 import convergence as cv  # noqa: E402
 from convergence.tile import transfer_family as T  # noqa: E402
+from convergence.tile.analog_tile import TileWrite, UpdateParameters  # noqa: E402
 from convergence._alloc import tune_allocator  # noqa: E402
 
 AIHWKIT_MS = {"sgd": 159.0, "ttv1": 149.0, "ttv2": 149.0, "c-ttv2": 348.0, "agad": 313.0}
@@ -86,6 +87,16 @@ def algorithms(accumulate: str, rng: np.random.Generator, c2c: bool = False) -> 
         "c-ttv2": T.chopped_ttv2(0.5, dev, in_chop_prob=0.01, **chopped),
         "agad": T.agad(0.5, dev, in_chop_prob=0.02, tail_weightening=5.0, **chopped),
     }
+
+
+def tile_write_algorithms(update_mode: str, rng: np.random.Generator) -> dict[str, T.TransferAlgorithm]:
+    """Analog SGD and TT-v2 writing through the tile's per-sample write (``TileWrite``) in ``update_mode``
+    (``"pulse_train"``: aihwkit's bit trains; ``"rounding"``; ``"expected"``), same devices and rates."""
+    dev_sgd, dev = devices(rng)
+    up = UpdateParameters(mode=update_mode)
+    return {"sgd": T.analog_sgd_tile(LR, dev_sgd, mode=TileWrite(0.001, up)),
+            "ttv2": T.ttv2(0.5, dev, mode=TileWrite(0.002, up), transfer_lr=LR, auto_scale=True, desired_bl=31,
+                           auto_granularity=1000.0)}
 
 
 def time_steps(alg: T.TransferAlgorithm, repeats: int, warmup: int, seed: int) -> tuple[list[float], list[float]]:

@@ -84,10 +84,11 @@ def test_symmetric_point_formula_matches_equal_steps():
     assert np.allclose(dev.q_plus(ws), dev.q_minus(ws), rtol=0, atol=1e-12)
 
 
-def test_closed_form_composition_equals_pulse_by_pulse():
+def test_closed_form_composition_equals_pulse_by_pulse(monkeypatch):
     """Both composers (sparse pulse groups and dense per-sample rows) equal applying every sample's
     pulses in order with the per-pulse closed form (``apply_pulses``)."""
-    from convergence.tile.analog_tile import _compose, _compose_pulses
+    from convergence.tile import analog_tile
+    from convergence.tile.analog_tile import _compose, _compose_counts, _compose_pulses
     rng = np.random.default_rng(3)
     dev = SoftBoundsReference(dw_min=0.05, w_max=1.0, w_min=-0.7, up_down=0.1, dw_min_dtod=0.2,
                               w_max_dtod=0.1).realize((5, 2, 3), rng)
@@ -112,6 +113,32 @@ def test_closed_form_composition_equals_pulse_by_pulse():
     beta = -np.expm1(log_alpha) * np.where(up, m.hi[:, None], m.lo[:, None])
     dense = _compose(tile.w, np.repeat(np.arange(5), 7), log_alpha.reshape(35, 2, 3), beta.reshape(35, 2, 3))
     assert np.allclose(dense, w, rtol=0, atol=1e-12)
+    # the counts composer, batched and row by row (the large-tile order of evaluation)
+    rows, ups = counts.reshape(35, 2, 3), up.reshape(35, 2, 3)
+    t_rows = np.repeat(np.arange(5), 7)
+    batched = _compose_counts(tile.w, t_rows, rows, lambda r: ups[r], m)
+    assert np.array_equal(batched, dense)
+    monkeypatch.setattr(analog_tile, "_ROW_LOOP_MIN", 1)
+    by_row = _compose_counts(tile.w, t_rows, rows, lambda r: ups[r], m)
+    assert np.allclose(by_row, w, rtol=0, atol=1e-12)
+    assert np.allclose(by_row, batched, rtol=0, atol=4 * np.finfo(float).eps)
+
+
+@pytest.mark.parametrize("n_out, sparse, max_bits", [(4, False, 1 << 22), (4, False, 1), (1, False, 1 << 22),
+                                                     (4, True, 1 << 22), (4, True, 1)])
+def test_dense_counts_are_the_coincidences_of_the_same_trains(n_out, sparse, max_bits):
+    """The per-sample count matrices (a float32 bit-matrix product) equal, exactly, the coincidences of
+    the same drawn trains counted one by one (same generator state)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 6, 16))
+    if sparse:                                   # one-hot inputs take the compacted path
+        x = np.zeros_like(x)
+        x[:, np.arange(6), rng.integers(0, 16, 6)] = 1.0
+    d = rng.standard_normal((3, 6, n_out))
+    bl, a, b = pulse_train_parameters(x, d, 0.5, 0.01, UpdateParameters(desired_bl=9))
+    dense = coincidence_counts(x, d, a, b, bl, np.random.default_rng(8), max_bits=max_bits)
+    assert dense.sum() > 50
+    assert np.array_equal(dense, _entries_as_counts(x, d, a, b, bl, np.random.default_rng(8), max_bits=max_bits))
 
 
 # -- pulse trains and update management -------------------------------------------------------
