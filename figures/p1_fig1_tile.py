@@ -24,12 +24,9 @@ from typing import Any
 
 import numpy as np
 
-import convergence as cv
 from convergence.experiments import recipe_kit as C
-from convergence.physics.periphery import IOParameters
-from convergence.physics.reference_device import SoftBoundsReference
-from convergence.tile.analog_tile import AnalogTile, UpdateParameters
-from convergence.tile.programming import lsq_tile_losses
+from convergence.tile.analog_tile import AnalogTile
+from convergence.tile.programming import lsq_tile, lsq_tile_losses
 
 NAME = "p1_fig1_tile"
 TITLE = "P1 Fig. 1 on an aihwkit-like tile with read noise: digital floors fall with α, analog floors do not"
@@ -57,15 +54,8 @@ def iterations(cfg: dict[str, Any], lr: float) -> int:
 
 def make_tile(cfg: dict[str, Any], alg: str, trials: int, rng: np.random.Generator) -> AnalogTile:
     """The analog tile (soft-bounds reference device, pulse trains) or the ideal digital one, same read noise."""
-    d, tau = int(cfg["d"]), float(cfg["tau"])
-    io = IOParameters(w_noise=float(cfg["read_noise"]))
-    if alg == "digital":
-        return AnalogTile(cv.Ideal(), (trials, 1, d), update=UpdateParameters(mode="expected"), forward_io=io,
-                          rng=rng, dw_min=float(cfg["dw_min"]))
-    dev = SoftBoundsReference(dw_min=float(cfg["dw_min"]), w_max=tau, w_min=-tau, subtract_symmetry_point=True)
-    return AnalogTile(dev, (trials, 1, d), update=UpdateParameters(mode="pulse_train",
-                                                                   desired_bl=int(cfg["desired_bl"])),
-                      forward_io=io, rng=rng)
+    return lsq_tile(alg, trials, int(cfg["d"]), tau=float(cfg["tau"]), dw_min=float(cfg["dw_min"]),
+                    desired_bl=int(cfg["desired_bl"]), read_noise=float(cfg["read_noise"]), rng=rng)
 
 
 def _run(item: tuple[dict[str, Any], str, int, np.random.SeedSequence]) -> tuple[np.ndarray, np.ndarray]:

@@ -24,12 +24,9 @@ from typing import Any
 
 import numpy as np
 
-import convergence as cv
 from convergence.experiments import recipe_kit as C
-from convergence.physics.periphery import IOParameters
-from convergence.physics.reference_device import SoftBoundsReference
-from convergence.tile.analog_tile import AnalogTile, UpdateParameters
-from convergence.tile.programming import lsq_tile_losses
+from convergence.tile.analog_tile import AnalogTile
+from convergence.tile.programming import lsq_tile, lsq_tile_losses
 
 NAME = "p1_fig4_middle_tile"
 TITLE = "P1 Fig. 4 (middle) on an aihwkit-like tile with read noise: the Analog SGD floor grows with σ²"
@@ -49,15 +46,8 @@ LABELS = {"analog": "Analog SGD, tile pulse trains", "digital": "digital SGD (sa
 
 def make_tile(cfg: dict[str, Any], alg: str, sigma2: float, rng: np.random.Generator) -> AnalogTile:
     """The analog tile (soft-bounds reference device, pulse trains) or the ideal digital one, read noise √σ²."""
-    d, tau, reps = int(cfg["d"]), float(cfg["tau"]), int(cfg["repeats"])
-    io = IOParameters(w_noise=math.sqrt(sigma2))
-    if alg == "digital":
-        return AnalogTile(cv.Ideal(), (reps, 1, d), update=UpdateParameters(mode="expected"), forward_io=io,
-                          rng=rng, dw_min=float(cfg["dw_min"]))
-    dev = SoftBoundsReference(dw_min=float(cfg["dw_min"]), w_max=tau, w_min=-tau, subtract_symmetry_point=True)
-    return AnalogTile(dev, (reps, 1, d), update=UpdateParameters(mode="pulse_train",
-                                                                 desired_bl=int(cfg["desired_bl"])),
-                      forward_io=io, rng=rng)
+    return lsq_tile(alg, int(cfg["repeats"]), int(cfg["d"]), tau=float(cfg["tau"]), dw_min=float(cfg["dw_min"]),
+                    desired_bl=int(cfg["desired_bl"]), read_noise=math.sqrt(sigma2), rng=rng)
 
 
 def _run(item: tuple[dict[str, Any], str, float, np.random.SeedSequence]) -> tuple[np.ndarray, np.ndarray]:

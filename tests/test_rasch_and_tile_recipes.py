@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 
 import convergence as cv
-from convergence.physics.periphery import IOParameters
+from convergence._validate import ConfigError
 from convergence.physics.reference_device import offset_softbounds
 from convergence.tile import transfer_family as T
-from convergence.tile.analog_tile import AnalogTile, UpdateParameters
-from convergence.tile.programming import constant_gradient_run, lsq_tile_losses
+from convergence.tile.programming import constant_gradient_run, lsq_tile, lsq_tile_losses
 
 FIG = pathlib.Path(__file__).resolve().parents[1] / "figures"
 
@@ -78,8 +77,7 @@ def test_lsq_tile_losses_is_full_batch_gradient_descent_without_noise():
     n, dim, lr, iters = 20, 4, 0.1, 30
     A = rng.standard_normal((n, dim))
     y = A @ rng.standard_normal(dim) + 0.3
-    tile = AnalogTile(cv.Ideal(), (2, 1, dim), update=UpdateParameters(mode="expected"), dw_min=1e-3,
-                      forward_io=IOParameters(), rng=0)
+    tile = lsq_tile("digital", 2, dim, tau=1.0, dw_min=1e-3, desired_bl=1, read_noise=0.0, rng=np.random.default_rng(0))
     rss = lsq_tile_losses(tile, A, y, lr, iters)
     w, b = np.zeros(dim), 0.0
     for k in range(iters):
@@ -87,6 +85,22 @@ def test_lsq_tile_losses_is_full_batch_gradient_descent_without_noise():
         assert rss[k, 0] == pytest.approx(np.sum((A @ w + b - y) ** 2), rel=1e-10)
         w, b = w - lr * A.T @ e, b - lr * e.sum()
     np.testing.assert_allclose(rss[:, 1], rss[:, 0], rtol=1e-12)
+
+
+def test_lsq_tile_kinds_differ_only_by_the_device():
+    """Both tiles read with the same noise; the analog one is aihwkit's soft-bounds reference device
+    (bounds ±τ, dw_min, symmetric point subtracted) in pulse-train mode."""
+    rng = np.random.default_rng(0)
+    analog = lsq_tile("analog", 3, 4, tau=0.7, dw_min=0.01, desired_bl=50, read_noise=0.2, rng=rng)
+    digital = lsq_tile("digital", 3, 4, tau=0.7, dw_min=0.01, desired_bl=50, read_noise=0.2, rng=rng)
+    assert analog.forward_io.w_noise == digital.forward_io.w_noise == 0.2
+    assert analog.update_parameters.mode == "pulse_train" and analog.update_parameters.desired_bl == 50
+    assert digital.update_parameters.mode == "expected"
+    lo, hi = analog.model.lo, analog.model.hi
+    np.testing.assert_array_equal(hi, 0.7)
+    np.testing.assert_array_equal(lo, -0.7)
+    with pytest.raises(ConfigError, match="kind"):
+        lsq_tile("quantum", 3, 4, tau=0.7, dw_min=0.01, desired_bl=50, read_noise=0.2, rng=rng)
 
 
 def test_rasch_fig3_quick_run_claims_and_a_breakdown_that_fails():

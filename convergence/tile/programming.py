@@ -3,7 +3,7 @@ r"""The weight-programming experiment of Rasch et al. (Nat. Commun. 2024, arXiv 
 Two drivers: :func:`programming_run` (Fig. 4: program a tile to a target under a noisy stochastic gradient)
 and :func:`constant_gradient_run` (Fig. 3: one constant gradient, traces of A, H and C of one element).
 A third, :func:`lsq_tile_losses`, runs P1's least-squares experiments on an aihwkit-like tile (the papers'
-AIHWKit runs, where the noise is read noise of the tile's forward pass).
+AIHWKit runs, where the noise is read noise of the tile's forward pass), on tiles built by :func:`lsq_tile`.
 
 Fig. 4's task ("programming a matrix to a target under a stochastic gradient"): a tile W of shape
 (out, in) is trained on
@@ -31,11 +31,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from convergence._validate import ConfigError
+from convergence.physics.devices import Ideal
+from convergence.physics.periphery import IOParameters
+from convergence.physics.reference_device import SoftBoundsReference
 from convergence.sim import driver
+from convergence.tile.analog_tile import AnalogTile, UpdateParameters
 
 Array = NDArray[np.float64]
 
-__all__ = ["programming_run", "constant_gradient_run", "lsq_tile_losses"]
+__all__ = ["programming_run", "constant_gradient_run", "lsq_tile", "lsq_tile_losses"]
 
 
 def programming_run(alg: Any, w_target: Array, steps: int, rng: Any, *, noise_std: float = 0.0,
@@ -113,6 +118,26 @@ def constant_gradient_run(alg: Any, x: Array, d: Array, steps: int, rng: Any, *,
     driver.run(state, lambda k, s: alg.step(s, x, d, rng), steps, observe=observe, progress=progress,
                unit="update")
     return {k: np.stack(v) for k, v in rec.items()}
+
+
+def lsq_tile(kind: str, trials: int, d: int, *, tau: float, dw_min: float, desired_bl: int, read_noise: float,
+             rng: np.random.Generator) -> Any:
+    """The tile of P1's least-squares runs on a tile (P1 App. I.1): ``Linear(d, 1)`` weights, ``trials`` copies.
+
+    ``kind="analog"``: aihwkit's soft-bounds reference device (``w_max = −w_min = τ``, ``dw_min``, symmetric point
+    subtracted) written by pulse trains (``desired_bl``); ``kind="digital"``: an ideal device in expected
+    mode, i.e. digital SGD. Both read through the same forward periphery with read noise ``read_noise``
+    (aihwkit ``w_noise``), so the two differ only by the device.
+    """
+    io = IOParameters(w_noise=float(read_noise))
+    if kind == "digital":
+        return AnalogTile(Ideal(), (trials, 1, d), update=UpdateParameters(mode="expected"), forward_io=io, rng=rng,
+                          dw_min=float(dw_min))
+    if kind != "analog":
+        raise ConfigError(f"kind must be 'analog' or 'digital' (got {kind!r})")
+    dev = SoftBoundsReference(dw_min=float(dw_min), w_max=tau, w_min=-tau, subtract_symmetry_point=True)
+    return AnalogTile(dev, (trials, 1, d), update=UpdateParameters(mode="pulse_train", desired_bl=int(desired_bl)),
+                      forward_io=io, rng=rng)
 
 
 def lsq_tile_losses(tile: Any, A: Array, y: Array, lr: float, iters: int, *,
