@@ -99,6 +99,13 @@ ERRATA: tuple[Erratum, ...] = (
             "its Lipschitz constant is max{q+(W), q-(W)} = F(W) + |G(W)| <= q_max <= 2 F_max (the proof's "
             "|(x - y)F - (|x| - |y|)G| <= |x - y|(F - |G|) has the wrong sign); soft bounds tau = 1, w = 0.5: 1.5 > F_max = 1",
             check="p2_lemma3_update_lipschitz"),
+    Erratum("p2-lemma6-gamma", "P2-v3 Lemma 6 (App. I.3), eqs (73), (107)-(111)",
+            "||W_k+1 - W*||^2 <= ... + (2 beta F_max^3/gamma) ||P_k+1 - P*||^2_{R^dagger} + 2 beta^2 ||P_k+1 - P*||^2 "
+            "for beta <= gamma/(2 F_max)",
+            "eq (107) writes the cross term 2 beta <W - W*, .> as (2 beta/gamma) <., .> and uses Lemma 3's constant; "
+            "the bound holds with (2 beta gamma F_max q_max^2) and 2 beta^2 q_max^2 and beta <= gamma/(4 F_max); "
+            "the printed one fails on soft bounds for gamma >= 2",
+            check="p2_lemmas_5_6_7_rl_one_step"),
     Erratum("p2-rlv2-buffer-radius", "P2 §5, after eq (14)",
             "with a fixed P, H_k converges to a neighbourhood of P with radius O(beta)",
             "E||H_k - P||^2 -> D sigma^2 beta/(2 - beta): the squared radius is O(beta), the radius O(sqrt(beta)) "
