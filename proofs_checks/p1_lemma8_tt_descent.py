@@ -162,7 +162,8 @@ def check_p1_lemma8_tt_descent() -> CheckOutcome:
                 f"eq (136) at sigma = {sigma}, alpha = {alpha}, beta = {beta:.3g} (window and Lemma 5-7 caps hold: "
                 f"{in_window}), {len(states)} x {states[0][0].shape[0]} states x {M} draws: largest (mean - rhs)/SE "
                 f"{z_full:.2f} (all terms), {z_win:.2f} (window form), k = {k:.2f}; smallest slack {slack_full:.3g}, "
-                f"{slack_win:.3g}; eq (138)'s gradient coefficient 1 - 128/(c^2 D) - ... = {coef138:.4g} (< 0: no descent)",
+                f"{slack_win:.3g}; eq (138)'s gradient coefficient 1 - 128/(c^2 D) - ... = {coef138:.4g} "
+                "(< 0: no descent)",
         erratum="printed: Lemma 8 under Assumption 1 alone, last term alpha ||P_{k+1}||^2 | corrected: the last step "
                 "needs sigma ||W_k||_inf^2 <= tau^3 sqrt(D); in general the term is "
                 "(alpha sigma ||W_k||_inf^2/(tau^3 sqrt D)) ||P_{k+1}||^2",

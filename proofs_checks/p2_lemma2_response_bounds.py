@@ -103,7 +103,8 @@ def check_p2_lemma2_response_bounds() -> CheckOutcome:
     return CheckOutcome(
         name="p2_lemma2_response_bounds",
         claim="P2 Lemma 2 on [-tau, tau]: F_max and L_Q finite for the exponential response (every gamma) and the "
-              "power response with gamma >= 1; the power response with gamma < 1 has unbounded slope (outside the lemma)",
+              "power response with gamma >= 1; the power response with gamma < 1 has unbounded slope "
+              "(outside the lemma)",
         source="P2 Lemma 2 (v3 App. E.2), Definition 1, eqs (144)-(145) (docs/theory/theorems.md#p2-lemma2)",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),

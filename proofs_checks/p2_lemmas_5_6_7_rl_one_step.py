@@ -12,7 +12,8 @@ W̄ = W + γP, P*(W) = (W* − W)/γ, R = Q₊ ⊙ Q₋ the saturation vector, �
 * Lemma 6 (descent of W, deterministic; proof's condition β ≤ γ/(2F_max)): ‖W_{k+1} − W*‖² ≤ ‖W_k − W*‖²
   − (β/(2γF_max))‖W_k − W*‖²_{R(W_k)} − (βγ/(2F_max))‖P*(W_k) ⊙ F(W_k) − |P*(W_k)| ⊙ G(W_k)‖²
   + (2βF_max³/γ)‖P_{k+1} − P*(W_k)‖²_{R(W_k)†} + 2β²‖P_{k+1} − P*(W_k)‖² (eq 73) **fails** for large γ
-  (soft bounds from γ = 2, power and exponential γ_res = 2 at γ = 10; it holds at γ ≤ 1): the proof writes the cross term 2β⟨W_k − W*, Δ⟩ as (2β/γ)⟨·,·⟩ (eq 107)
+  (soft bounds from γ = 2, power and exponential γ_res = 2 at γ = 10; it holds at γ ≤ 1): the proof
+  writes the cross term 2β⟨W_k − W*, Δ⟩ as (2β/γ)⟨·,·⟩ (eq 107)
   and uses Lemma 3's constant F_max (see the Lemma 3 erratum). With those two steps redone, the bound
   holds with (2βγF_max q_max²) and (2β² q_max²) as the last two coefficients and β ≤ γ/(4F_max)
   (q_max = sup max{q₊, q₋}).
@@ -175,7 +176,8 @@ def check_p2_lemmas_5_6_7_rl_one_step() -> CheckOutcome:
                 + ", ".join(f"{key} {v:.2f}" for key, v in z.items()) + f" (must be <= k = {k:.2f})",
         erratum="printed: Lemma 6 with (2 beta F_max^3/gamma) ||P_k+1 - P*||^2_{R^dagger} + 2 beta^2 ||P_k+1 - P*||^2, "
                 "beta <= gamma/(2 F_max) | corrected: (2 beta gamma F_max q_max^2) ||.||^2_{R^dagger} + "
-                "2 beta^2 q_max^2 ||.||^2, beta <= gamma/(4 F_max) (the printed form fails on soft bounds for gamma >= 2)",
+                "2 beta^2 q_max^2 ||.||^2, beta <= gamma/(4 F_max) "
+                "(the printed form fails on soft bounds for gamma >= 2)",
     )
 
 

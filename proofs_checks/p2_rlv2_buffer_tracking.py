@@ -106,6 +106,7 @@ def check_p2_rlv2_buffer_tracking() -> CheckOutcome:
     e0, k0 = _run(0.1, 0.0, p, rng)
     ok_clean = abs(math.sqrt(float(e0.max())) - (0.9**k0) * math.sqrt(p2)) <= 1e-12 * math.sqrt(p2)
     rms_over_beta = np.sqrt(y) / b
+    per_c = [m / (N_OUT * N_IN * SIGMA**2 * bb) for m, bb in zip(means, BETAS)]
     ok = bool(ok_sympy and z_max <= k_z and c_ok and ok_slope and ok_rms and ok_clean)
     return CheckOutcome(
         name="p2_rlv2_buffer_tracking",
@@ -117,7 +118,7 @@ def check_p2_rlv2_buffer_tracking() -> CheckOutcome:
         details=f"sympy closed forms: {ok_sympy}; beta = {list(BETAS)}, D = {N_OUT * N_IN}, sigma = {SIGMA}, "
                 f"{TRIALS} trials; E||H-P||^2 = {', '.join(f'{m:.3g}' for m in means)} vs closed form "
                 f"{', '.join(f'{q:.3g}' for q in preds)} (largest |z| {z_max:.2f} <= k = {k_z:.2f}); "
-                f"measured / (D sigma^2 beta) = {', '.join(f'{m / (N_OUT * N_IN * SIGMA**2 * bb):.3f}' for m, bb in zip(means, BETAS))} "
+                f"measured / (D sigma^2 beta) = {', '.join(f'{r:.3f}' for r in per_c)} "
                 f"(c = D sigma^2 = {N_OUT * N_IN * SIGMA**2:.3g} bounds it: {c_ok}); log-log slope of E||H-P||^2 "
                 f"{slope:.3f} +- {slope_se:.3f} (closed form {slope_pred:.3f}), of the RMS distance "
                 f"{rms_slope:.3f} +- {rms_se:.3f}; RMS distance / beta = "
