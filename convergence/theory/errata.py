@@ -89,6 +89,30 @@ ERRATA: tuple[Erratum, ...] = (
             "P*(W) + W = W*, grad P*(W) = -I",
             "gamma P*(W) + W = W*, grad P*(W) = -(1/gamma) I, grad ||P*(W)||^2 = -(2/gamma) P*(W)",
             check="p2_hypergradient"),
+    Erratum("p1-lemma8-condition", "P1 Lemma 8 (App. H.4), eq (128)",
+            "under Assumption 1: f(W_k+1) <= ... + alpha sigma/(tau sqrt D) ||P_k+1 - C grad f(W_k)||^2 "
+            "+ alpha ||P_k+1||^2",
+            "the last step needs sigma ||W_k||_inf^2 <= tau^3 sqrt(D); in general the last term is "
+            "(alpha sigma ||W_k||_inf^2/(tau^3 sqrt D)) ||P_k+1||^2 (D = 4, sigma = 4, W_k = W* = 0.9: printed fails)",
+            check="p1_lemma8_tt_descent"),
+    Erratum("p2-lemma3-lipschitz", "P2-v3 Lemma 3 (App. E.3), eqs (30)-(32)",
+            "the increment dW F(W) - |dW| G(W) is F_max-Lipschitz in dW",
+            "its Lipschitz constant is max{q+(W), q-(W)} = F(W) + |G(W)| <= q_max <= 2 F_max (the proof's "
+            "|(x - y)F - (|x| - |y|)G| <= |x - y|(F - |G|) has the wrong sign); "
+            "soft bounds tau = 1, w = 0.5: 1.5 > F_max = 1",
+            check="p2_lemma3_update_lipschitz"),
+    Erratum("p2-lemma6-gamma", "P2-v3 Lemma 6 (App. I.3), eqs (73), (107)-(111)",
+            "||W_k+1 - W*||^2 <= ... + (2 beta F_max^3/gamma) ||P_k+1 - P*||^2_{R^dagger} + 2 beta^2 ||P_k+1 - P*||^2 "
+            "for beta <= gamma/(2 F_max)",
+            "eq (107) writes the cross term 2 beta <W - W*, .> as (2 beta/gamma) <., .> and uses Lemma 3's constant; "
+            "the bound holds with (2 beta gamma F_max q_max^2) and 2 beta^2 q_max^2 and beta <= gamma/(4 F_max); "
+            "the printed one fails on soft bounds for gamma >= 2",
+            check="p2_lemmas_5_6_7_rl_one_step"),
+    Erratum("p2-rlv2-buffer-radius", "P2 §5, after eq (14)",
+            "with a fixed P, H_k converges to a neighbourhood of P with radius O(beta)",
+            "E||H_k - P||^2 -> D sigma^2 beta/(2 - beta): the squared radius is O(beta), the radius O(sqrt(beta)) "
+            "(0 without read noise)",
+            check="p2_rlv2_buffer_tracking"),
     Erratum("p1-fig1-noise", "P1 App. I.1 vs repo S1-SGD-diff-lr.py",
             "gradient noise variance (0.01/D)^2", "code: noise std 0.01/sqrt(D)", kind="settings"),
     Erratum("p1-fig3-settings", "P1 App. I.1 vs repo S2-dynamic-verification.py",
