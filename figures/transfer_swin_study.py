@@ -54,9 +54,14 @@ CLOSE = 0.05
 #: sweep name -> axis label of its panel (the order of the panels)
 LABELS = {"read_noise": "transfer read noise σ", "sym_skew": "SP skew", "sym_dtod": "SP variability $\\sigma_r$",
           "n_states": "number of states (mean pulse response 2/n)", "write_noise": "write noise (units of δ)",
-          "dw_min_std": "pulse-to-pulse noise (units of δ)", "dw_min_dtod": "step d2d spread",
-          "range_dtod": "range d2d spread (w_max/w_min)", "out_noise": "forward output noise",
-          "io_res": "DAC/ADC resolution (fraction of range)"}
+          "dw_min_std": "pulse noise (units of δ)", "dw_min_dtod": "step d2d spread",
+          "range_dtod": "range d2d spread ($w_{max}$, $w_{min}$)", "out_noise": "forward output noise",
+          "io_res": "DAC/ADC step / range"}
+
+
+#: panel titles where the axis label is too long for one
+TITLES = {"write_noise": "write noise", "dw_min_std": "pulse-to-pulse noise", "range_dtod": "range d2d spread",
+          "out_noise": "output noise", "io_res": "I/O resolution", "n_states": "number of states"}
 
 
 def WORK(cfg: dict) -> float:
@@ -132,7 +137,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict) -> Any:
                 a = data[f"{sweep}_acc"][ai][order]
                 s = a.std(1, ddof=1) / np.sqrt(a.shape[1]) if a.shape[1] > 1 else 0 * a.mean(1)
                 ax.errorbar(vals[order], a.mean(1), yerr=K * s, marker="o", label=str(alg), color=color.get(str(alg)))
-            if sweep in ("n_states", "io_res"):
+            if sweep == "n_states":
                 ax.set_xscale("log")
                 cap = "transfer_cap_4000"
                 for ai, alg in enumerate(data.get(f"{cap}_algorithms", [])):
@@ -142,28 +147,27 @@ def plot(data: dict[str, np.ndarray], cfg: dict) -> Any:
                                 label=f"{alg}, ≤ {data[f'{cap}_values'][-1]:g} transfer pulses/read")
             ax.set_xlabel(lab)
             ax.set_ylabel("target test accuracy")
-            ax.set_title(f"sweep: {lab}")
-        if variants:
+            ax.set_title(TITLES.get(sweep, lab))
+        if variants:   # one bar per (variant, algorithm), coloured by algorithm
             ax = flat[len(sweeps) + 1]
-            width = 0.8 / len(variants)
-            for vi, v in enumerate(variants):
-                valg = [str(a) for a in data[f"{v}_algorithms"]]
+            ticks: list[str] = []
+            for v in variants:
                 f = data[f"{v}_main_acc"][..., -1]
                 vm = f.mean(1)
                 vs = f.std(1, ddof=1) / np.sqrt(f.shape[1]) if f.shape[1] > 1 else 0 * vm
-                ax.bar(np.arange(len(valg)) + (vi - (len(variants) - 1) / 2) * width, vm, width, yerr=K * vs,
-                       capsize=2, color=[color.get(a, "C7") for a in valg], hatch=["", "//", "xx"][vi % 3],
-                       edgecolor="k", label=v)
-            ax.set_xticks(range(len(valg)), valg, rotation=30)
-            ax.set_xlabel("algorithm")
+                valg = [str(a) for a in data[f"{v}_algorithms"]]
+                ax.bar(len(ticks) + np.arange(len(valg)), vm, yerr=K * vs, capsize=2,
+                       color=[color.get(a, "C7") for a in valg])
+                ticks += [f"{v}: {a}" for a in valg]
+            ax.set_xticks(range(len(ticks)), ticks, rotation=60, fontsize="small")
+            ax.set_xlabel("variant: algorithm")
             ax.set_ylabel("target test accuracy")
-            ax.set_title("second subset / second model")
-            P.legend_outside(ax, "right")
+            ax.set_title("second subset, second model")
         for ax in flat[n:]:
             ax.set_visible(False)
         P.label_panels(flat[:n])
         if sweeps:
-            P.figure_legend(fig, flat[1:n], ncols=4)
+            P.figure_legend(fig, flat[1:len(sweeps) + 1], ncols=4)
     return fig
 
 

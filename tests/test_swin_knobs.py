@@ -229,3 +229,10 @@ def test_knob_and_variant_claims_follow_the_measurements_and_their_rules():
     few = {c["id"]: c for c in rec.claims(_fake_long(0.3, seeds=2), one)}
     assert all(few[i]["verdict"] == "inconclusive" for i in ids)
     assert "'long' scale decides it" in few["write_noise_hurts"]["note"]
+
+
+def test_long_scale_figure_follows_the_figure_rules():
+    from convergence.experiments import plotting as P
+    rec = _recipe()
+    fig = rec.plot(_fake_long(0.3), rec.SCALES["long"])
+    assert P.figure_problems(fig) == []
