@@ -27,9 +27,10 @@ target subset (the three footwear classes 5, 7, 9: a fine-grained task) and on a
 have. The long scale's fine-tune is shorter than the default's (200 images per class, 3 epochs, same
 pretraining) so that it fits in about 40 minutes on two shared cores.
 
-Run once at ``long`` (2026-12-06, Fashion-MNIST, about 27 minutes wall for the main comparison, the knob sweeps
-and the footwear subset on two cores shared with four other jobs; :func:`convergence.swin.runner.run_study`
-with the recipe's seed, pieces saved as they ended). Final target accuracy, mean ± standard error over seeds
+Run once at ``long`` (2026-12-06, Fashion-MNIST, about 36 minutes wall on two cores shared with four other jobs:
+pretraining 1.3 min, main comparison and knob sweeps 25 min, footwear subset 2 min, second model 7.5 min of which
+4.5 min its pretraining; :func:`convergence.swin.runner.run_study` with the recipe's seed, one piece per
+variant). Final target accuracy, mean ± standard error over seeds
 (main: 3 seeds; knobs: 2 paired seeds; value 0 is the nominal device, the main runs of seeds 0 and 1):
 
 * main comparison: digital 0.736 ± 0.017, Analog SGD 0.598 ± 0.024, c-TTv2 0.609 ± 0.023;
@@ -45,7 +46,9 @@ with the recipe's seed, pieces saved as they ended). Final target accuracy, mean
   c-TTv2 0.607 ± 0.040, 0.626 ± 0.035, 0.624 ± 0.008;
 * I/O resolution 0 / 1/254 (8 bit) / 1/30 (5 bit): SGD 0.621 ± 0.009, 0.549 ± 0.144, 0.561 ± 0.007;
   c-TTv2 0.607 ± 0.040, 0.628 ± 0.014, 0.596 ± 0.035;
-* footwear subset (classes 5, 7, 9; 3 seeds): digital 0.805 ± 0.024, SGD 0.727 ± 0.006, c-TTv2 0.723 ± 0.041.
+* footwear subset (classes 5, 7, 9; 3 seeds): digital 0.805 ± 0.024, SGD 0.727 ± 0.006, c-TTv2 0.723 ± 0.041;
+* second model (1.5 times wider; 2 seeds; source accuracy 0.847 as the micro Swin's): digital 0.788 ± 0.011,
+  SGD 0.621 ± 0.077, c-TTv2 0.593 ± 0.008.
 
 Verdicts (prediction declared before the run; measured ± 2 se): ``coarse_io_hurts`` holds (drops 0.061 ± 0.031
 SGD, 0.011 ± 0.008 c-TTv2 at 5 bits); every other knob claim fails: ``write_noise_hurts`` (drops −0.002 ± 0.036,
@@ -58,7 +61,10 @@ seed-to-seed spread of a 3-epoch fine-tune (paired standard errors 0.01–0.10),
 0.05 band; more seeds (``sweep_seeds``) are what a rerun needs. The only effect outside the noise is Analog SGD
 losing 0.138 ± 0.051 (2 se) at a range spread of 0.4 while c-TTv2 does not (0.010 ± 0.073 higher).
 The main claims fail at this short budget: c-TTv2 (0.609) stays 0.128 ± 0.052 below digital and level with
-Analog SGD; on the footwear subset likewise (digital − c-TTv2 0.082 ± 0.129, SGD 0.078 ± 0.037 below digital).
+Analog SGD; on the footwear subset likewise (digital − c-TTv2 0.082 ± 0.129, SGD 0.078 ± 0.037 below digital),
+and on the wider model (digital − c-TTv2 0.195 ± 0.005: ``small_ctt_close_to_digital`` fails clearly;
+``small_sgd_falls_behind`` fails, SGD 0.167 ± 0.175 below digital, level with c-TTv2). Over the variants the
+ordering digital > c-TTv2 ≈ Analog SGD of the main comparison at this budget repeats.
 
 Panels: (a) test accuracy after fine-tuning per algorithm (digital from scratch for reference);
 then final accuracy vs each device knob present in the data; last, the variants' main comparison.
