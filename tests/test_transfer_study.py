@@ -115,7 +115,7 @@ def test_cli_quick_synthetic(tmp_path, capsys, monkeypatch):
     with np.load(out, allow_pickle=False) as z:
         assert z["main_acc"].shape == (5, 1, 1)
         assert z["sym_skew_acc"].shape == (2, 2, 1)
-    assert list(R.SCALES) == ["quick", "default", "paper"]
+    assert list(R.SCALES) == ["quick", "default", "long", "paper"]
 
 
 def test_cli_quick_real_data_when_installed(tmp_path, capsys, monkeypatch):

@@ -24,7 +24,7 @@ SEED = 20250516
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("transfer", help="analog transfer-learning study on a NumPy micro Swin",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scale", choices=["quick", "default", "paper"], default="quick")
+    p.add_argument("--scale", choices=["quick", "default", "long", "paper"], default="quick")
     p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=SEED)
     p.add_argument("--synthetic", action="store_true", help="synthetic gratings instead of Fashion-MNIST/CIFAR")
     p.add_argument("--out", type=path_arg(), default=None,
@@ -44,7 +44,8 @@ def study_bytes(cfg: dict[str, Any], synthetic: bool) -> float:
     The process; the data set as loaded (Fashion-MNIST: 70000 28x28 bytes and their float copies, about
     270 MiB measured; CIFAR-10 + CIFAR-100: 2 x 60000 x 3072 bytes plus float64 grey conversions); the
     float32 task images, source and target, train and test, at img x img; and the training activations
-    (batch x tokens x embed x blocks, about 64 floats each for attention, MLP and their gradients).
+    (batch x tokens x embed x blocks, about 64 floats each for attention, MLP and their gradients) of the widest
+    model (the main one or a variant's).
     """
     from convergence.swin.study import _cifar_path
 
@@ -59,8 +60,10 @@ def study_bytes(cfg: dict[str, Any], synthetic: bool) -> float:
     else:
         data = 70000 * 784 * (1.0 + 4.0)
     batch = max(int(cfg["pretrain"]["batch"]), int(cfg["finetune"]["batch"]))
-    tokens = (img // int(m["patch"])) ** 2
-    act = 4.0 * 64 * batch * tokens * int(m["embed"]) * sum(m["depths"]) * 2 ** (len(m["depths"]) - 1)
+    act = 0.0
+    for mm in [m] + [v["model"] for v in (cfg.get("variants") or {}).values() if "model" in v]:   # the widest model
+        tokens = (int(mm["img"]) // int(mm["patch"])) ** 2
+        act = max(act, 4.0 * 64 * batch * tokens * int(mm["embed"]) * sum(mm["depths"]) * 2 ** (len(mm["depths"]) - 1))
     return float(PROCESS_BYTES) + data + tasks + act
 
 

@@ -53,7 +53,8 @@ from convergence.physics.pulses import PulseNoise, apply_pulses
 
 Array = NDArray[np.float64]
 
-__all__ = ["offset_softbounds", "SoftBoundsReference", "ReferenceArray", "concatenate_devices", "apply_device_pulses"]
+__all__ = ["offset_softbounds", "SoftBoundsReference", "ReferenceArray", "concatenate_devices", "apply_device_pulses",
+           "write_noise"]
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,18 @@ def apply_device_pulses(w: Array, n: Array, sign: Array, device: ReferenceArray,
     :func:`convergence.physics.pulses.apply_pulses` with the device's :meth:`ReferenceArray.pulse_noise`.
     """
     return apply_pulses(w, n, sign, device, device.dw_min, c2c=device.pulse_noise(), rng=rng)
+
+
+def write_noise(w: Array, std: Any, rng: Any, visible: Array | None = None, where: Array | None = None) -> Array:
+    r"""The visible weights under write noise (aihwkit ``write_noise_std``), the one implementation.
+
+    The device keeps the persistent weights ``w`` hidden and shows ``w + σ_w ξ`` (``σ_w = write_noise_std·δ`` in
+    weight units, ξ ~ N(0, 1) per element), re-drawn whenever an element is written: every element when
+    ``where`` is None (programming, aihwkit ``set_weights``), else only where ``where`` is True (the elements a
+    pulse reached), keeping ``visible`` elsewhere. One normal is drawn per element of ``w`` either way.
+    """
+    fresh = w + std * rng.standard_normal(np.shape(w))
+    return fresh if where is None else np.where(where, fresh, visible)
 
 
 def offset_softbounds(shape: tuple[int, ...], rng: Any, *, skew: Any = 0.0, sigma_r: Any = 0.0,

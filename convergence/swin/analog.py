@@ -15,6 +15,14 @@ analog run equals the digital run; a test checks this). The scales stay fixed. T
 tile algorithm in the network's dtype (:class:`RowNumerics`): the gradient write's products over
 ``N`` rows run in float32 while the tile's arrays stay float64.
 
+Device knobs beyond the symmetric point (all off by default; each calls the toolkit's one implementation):
+cycle-to-cycle pulse noise (:class:`convergence.physics.pulses.Pulsed` ``c2c``), device-to-device spreads of
+the step and of the range (:func:`convergence.physics.reference_device.offset_softbounds`), write noise on the
+weights the network sees (:func:`convergence.physics.reference_device.write_noise`), and the forward pass of
+every analog layer through aihwkit's periphery (:func:`convergence.physics.periphery.forward`: output noise,
+DAC/ADC steps), computed in device units, ``y = s ⊙ MVM_io(W_dev, x)``. The mean pulse response is the step
+δ = 2τ/n_states itself: with the range fixed, the number of states is the knob that moves it.
+
 Per-layer transfer cadence: a layer sees ``N = batch × tokens`` vector updates per mini-batch
 (every token is one rank-1 update, as on a tile). ``transfer_every`` is set per layer to
 ``max(1, N // (in · sweeps_per_batch))`` so each layer reads about ``sweeps_per_batch`` full
@@ -34,14 +42,15 @@ from convergence.nn.adapters import AlgorithmLayer
 from convergence.sim.algorithms import Algorithm
 from convergence._validate import ConfigError, non_negative, positive, positive_int
 from convergence.physics.devices import Ideal
-from convergence.physics.reference_device import offset_softbounds
+from convergence.physics.periphery import IOParameters, forward as periphery_forward
+from convergence.physics.reference_device import offset_softbounds, write_noise
 from convergence.physics.pulses import Expected, Pulsed
 from convergence.swin import model as M
 
 Array = NDArray[Any]
 
 __all__ = ["AnalogSpec", "ALGORITHMS", "ScaledTile", "RowNumerics", "ROWS", "make_tile_algorithm", "TrainState",
-           "init_train_state", "train_step", "visible_params", "layer_tokens"]
+           "init_train_state", "train_step", "visible_params", "layer_tokens", "PeripheryParams"]
 
 ALGORITHMS = ("digital", "sgd", "ttv2", "c-ttv2", "agad")
 
@@ -56,6 +65,9 @@ class AnalogSpec:
     up/down asymmetry spread ``asym_dtod``. ``pulsed``: stochastic-rounded pulse counts of δ
     (:class:`convergence.physics.pulses.Pulsed`); else the Expected (mean-field) update with granularity δ.
     The variation applies to every analog array (A and C of the transfer algorithms, W of SGD).
+
+    The mean pulse response (aihwkit ``dw_min``) is δ = 2τ/``n_states``: on a fixed range [−τ, τ] a larger mean
+    step is the same thing as fewer states, so ``n_states`` is this study's mean-pulse-response knob.
     """
 
     algorithm: str = "c-ttv2"
@@ -78,15 +90,43 @@ class AnalogSpec:
     pulsed: bool = True
     ideal: bool = False
     """Ideal device with Expected updates (for the metamorphic test analog SGD == digital SGD)."""
+    write_noise: float = 0.0
+    """Write noise in units of δ (aihwkit ``write_noise_std``): the network sees the persistent weights of C (of W
+    for in-memory SGD) plus ``write_noise·δ·ξ``, drawn when the layer is programmed and re-drawn on every element
+    an update moves (:func:`convergence.physics.reference_device.write_noise`); the fast array A is read without
+    it (not modelled)."""
+    dw_min_std: float = 0.0
+    """Cycle-to-cycle (pulse-to-pulse) update noise σ_c relative to δ, additive at every pulse (aihwkit
+    ``dw_min_std``; :class:`convergence.physics.pulses.Pulsed` ``c2c``); pulsed mode only."""
+    dw_min_dtod: float = 0.0
+    """Device-to-device spread of the mean step, gain ``|1 + dw_min_dtod ξ|`` per element (aihwkit ``dw_min_dtod``;
+    :func:`convergence.physics.reference_device.offset_softbounds`)."""
+    range_dtod: float = 0.0
+    """Device-to-device spread of the conductance range, bounds ``±τ|1 + range_dtod ξ|`` around the element's
+    symmetric point (aihwkit ``w_max_dtod`` = ``w_min_dtod``;
+    :func:`convergence.physics.reference_device.offset_softbounds`)."""
+    out_noise: float = 0.0
+    """Std of the additive output noise of every forward MVM of an analog layer (aihwkit ``forward.out_noise``), in
+    units of the abs-max-normalised input times device weights (:func:`convergence.physics.periphery.forward`)."""
+    inp_res: float = 0.0
+    """DAC resolution of the forward pass as a fraction of the input range ±1 (aihwkit ``forward.inp_res``; step
+    ``inp_res·2``; 0 = continuous; a value r > 1 means 1/r)."""
+    out_res: float = 0.0
+    """ADC resolution of the forward pass as a fraction of the output range ``±out_bound`` (aihwkit
+    ``forward.out_res``; step ``out_res·2·out_bound``; 0 = continuous)."""
+    out_bound: float = 12.0
+    """Output clip of the forward periphery in device units (aihwkit ``forward.out_bound``, default 12); used only
+    when ``out_noise``, ``inp_res`` or ``out_res`` switch the periphery on."""
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise ConfigError(f"algorithm must be one of {', '.join(ALGORITHMS)} (got {self.algorithm!r})")
         positive_int("n_states", self.n_states, minimum=2)
         positive_int("transfer_max_pulses", self.transfer_max_pulses)
-        for name in ("sym_dtod", "asym_dtod", "read_noise"):
+        for name in ("sym_dtod", "asym_dtod", "read_noise", "write_noise", "dw_min_std", "dw_min_dtod", "range_dtod",
+                     "out_noise", "inp_res", "out_res"):
             non_negative(name, getattr(self, name))
-        for name in ("lr_fast", "transfer_lr", "sweeps_per_batch", "omega"):
+        for name in ("lr_fast", "transfer_lr", "sweeps_per_batch", "omega", "out_bound"):
             positive(name, getattr(self, name))
         if not 0.0 < self.in_chop_prob <= 1.0:
             raise ConfigError(f"in_chop_prob must lie in (0, 1] (got {self.in_chop_prob!r})")
@@ -94,6 +134,15 @@ class AnalogSpec:
     @property
     def dw_min(self) -> float:
         return 2.0 / self.n_states
+
+    @property
+    def forward_io(self) -> IOParameters | None:
+        """The forward periphery of the analog layers (aihwkit ``rpu_config.forward``: abs-max noise management,
+        inputs on ±1, outputs clipped at ±``out_bound``), or None for an exact MVM (the default)."""
+        if not (self.out_noise or self.inp_res or self.out_res):
+            return None
+        return IOParameters(out_noise=self.out_noise, inp_res=self.inp_res, out_res=self.out_res, inp_bound=1.0,
+                            out_bound=self.out_bound, noise_management="abs_max")
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,8 +174,9 @@ def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch
         mode: Any = Expected()
     else:
         dev = offset_softbounds((1, n_out, n_in), rng, skew=spec.sym_skew, sigma_r=spec.sym_dtod,
-                               asym_dtod=spec.asym_dtod, tau=1.0)
-        mode = Pulsed(dw_min=spec.dw_min) if spec.pulsed else Expected()
+                               asym_dtod=spec.asym_dtod, tau=1.0, dw_min_dtod=spec.dw_min_dtod,
+                               range_dtod=spec.range_dtod)
+        mode = Pulsed(dw_min=spec.dw_min, c2c=spec.dw_min_std) if spec.pulsed else Expected()
     gran = None if isinstance(mode, Pulsed) else spec.dw_min
     if spec.algorithm == "sgd":
         return tr.tile_sgd_algorithm(tr.TileSGDConfig(1.0, dev, mode, "signs", numerics=numerics)), dev
@@ -192,9 +242,14 @@ class ScaledTile:
     :meth:`weights` gives the network-unit matrix ``s ⊙ W_dev``; :meth:`update` feeds the rows ``x`` (N, in)
     and ``lr · d / s`` (the algorithms' own rates multiply it; for in-memory SGD the base rate is 1,
     so its step is exactly ``lr``) and returns the new state.
+
+    ``write_noise`` (σ_w in device units, aihwkit ``write_noise_std·dw_min``): the state also holds the visible
+    device weights ``"visible"`` (:func:`convergence.physics.reference_device.write_noise`), drawn at :meth:`init`
+    and re-drawn where an update moved the persistent weights; :meth:`weights` then shows them.
     """
 
-    def __init__(self, alg: Algorithm, w0: Array, omega: float, dtype: Any = np.float32) -> None:
+    def __init__(self, alg: Algorithm, w0: Array, omega: float, dtype: Any = np.float32,
+                 write_noise: float = 0.0) -> None:
         w0 = np.asarray(w0, dtype=np.float64)
         m = np.abs(w0).max(axis=1)
         self.scale = np.where(m > 0, m / omega, 1.0)
@@ -205,16 +260,24 @@ class ScaledTile:
         numerics = getattr(getattr(alg, "config", None), "numerics", None)
         self.rows_dtype = numerics.dtype if isinstance(numerics, RowNumerics) else np.dtype(np.float64)
         """The dtype the rows reach the algorithm in (:class:`RowNumerics`: the network's)."""
+        self.write_noise = non_negative("write_noise", write_noise)
+        """σ_w: write noise std in device units (0: the visible weights are the persistent ones)."""
 
-    def init(self) -> dict:
-        """The initial layer state (device weights ``W₀ / s``)."""
-        return self.layer.init(self._w0)
+    def init(self, rng: np.random.Generator | None = None) -> dict:
+        """The initial layer state (device weights ``W₀ / s``; with write noise, programming draws it from ``rng``)."""
+        state = self.layer.init(self._w0)
+        if self.write_noise:
+            if rng is None:
+                raise ConfigError("a layer with write noise needs an rng to program its weights")
+            state["visible"] = write_noise(self.layer.weights(state), self.write_noise, rng)
+        return state
 
     def weights(self, state: dict) -> Array:
-        return (self.scale[:, None] * self.layer.weights(state)).astype(self.dtype)
+        return (self.scale[:, None] * self.device_weights(state)).astype(self.dtype)
 
     def device_weights(self, state: dict) -> Array:
-        return self.layer.weights(state)
+        """The device weights the network sees (with write noise: the visible ones)."""
+        return state["visible"] if "visible" in state else self.layer.weights(state)
 
     def analog(self, state: dict) -> Sequence[tuple[str, Array, Any]]:
         """The arrays on devices (name, (out, in) array, device) of ``state``."""
@@ -226,7 +289,22 @@ class ScaledTile:
         xx = _rows(x, self.rows_dtype)
         dd = _rows(d, self.rows_dtype)
         dd *= (lr / self.scale).astype(dd.dtype)[None, :]   # one rounding of the factor, then a same-dtype pass
-        return self.layer.update(state, xx, dd, 1.0, rng)
+        new = self.layer.update(state, xx, dd, 1.0, rng)
+        if self.write_noise:
+            w = self.layer.weights(new)
+            new["visible"] = write_noise(w, self.write_noise, rng, state["visible"], w != self.layer.weights(state))
+        return new
+
+    def mvm(self, state: dict, io: IOParameters, rng: np.random.Generator) -> Any:
+        """The layer's forward MVM through the periphery ``io`` for :func:`convergence.swin.model.forward`:
+        ``x ↦ s ⊙ MVM_io(W_dev, x)`` (rows x (N, in), device weights as :meth:`device_weights`)."""
+        wd = np.asarray(self.device_weights(state), dtype=np.float64)[None]
+        scale = self.scale
+
+        def run(x: Array, w: Array) -> Array:
+            y = periphery_forward(wd, np.asarray(x, dtype=np.float64)[None], io, rng)[0]
+            return (y * scale).astype(x.dtype, copy=False)
+        return run
 
 
 @dataclass
@@ -243,6 +321,8 @@ class TrainState:
     step: int = 0
     shards: int = 2
     """Data-parallel shards of each mini-batch (:func:`convergence.swin.model.sharded_loss_and_grads`)."""
+    io_rng: np.random.Generator | None = None
+    """Stream of the forward periphery's noise (None when the spec has no forward periphery)."""
 
 
 def init_train_state(params: M.Params, cfg: M.SwinConfig, spec: AnalogSpec | None, analog: list[str] | None,
@@ -260,15 +340,39 @@ def init_train_state(params: M.Params, cfg: M.SwinConfig, spec: AnalogSpec | Non
                 raise ConfigError(f"unknown linear layer {name!r} (known: {', '.join(sorted(known))})")
             w0 = digital.pop(name + ".w")
             alg, _ = make_tile_algorithm(spec, w0.shape, batch * layer_tokens(cfg, name), rng, numerics)
-            tiles[name] = ScaledTile(alg, w0, spec.omega, dtype=w0.dtype)
-    return TrainState(cfg, digital, tiles, spec, {name: tile.init() for name, tile in tiles.items()})
+            tiles[name] = ScaledTile(alg, w0, spec.omega, dtype=w0.dtype, write_noise=spec.write_noise * spec.dw_min)
+    # the knobs that are off draw nothing, so the default spec's streams are unchanged
+    states = {name: tile.init(rng if tile.write_noise else None) for name, tile in tiles.items()}
+    io_rng = None
+    if tiles and spec is not None and spec.forward_io is not None:
+        io_rng = np.random.default_rng(rng.integers(2 ** 63))
+    return TrainState(cfg, digital, tiles, spec, states, io_rng=io_rng)
+
+
+class PeripheryParams(dict):
+    """The network parameters with the analog layers' forward MVMs through the periphery: ``mvm[name](x, w)``
+    replaces ``x @ wᵀ`` in :func:`convergence.swin.model.forward`. :meth:`for_shard` gives each data-parallel
+    shard its own noise stream (drawn in order before the shards run, so results do not depend on threads)."""
+
+    def __init__(self, params: M.Params, state: TrainState, rng: np.random.Generator) -> None:
+        super().__init__(params)
+        self._state = state
+        io = state.spec.forward_io if state.spec is not None else None
+        self.mvm = {name: tile.mvm(state.tile_states[name], io, rng) for name, tile in state.tiles.items()}
+        self._rng = rng
+
+    def for_shard(self, i: int) -> "PeripheryParams":
+        return PeripheryParams(self, self._state, np.random.default_rng(self._rng.integers(2 ** 63)))
 
 
 def visible_params(state: TrainState) -> M.Params:
-    """The parameters the forward pass uses (tiles read as network-unit matrices)."""
+    """The parameters the forward pass uses (tiles read as network-unit matrices; with a forward periphery a
+    :class:`PeripheryParams` whose analog layers compute through it)."""
     p = dict(state.digital)
     for name, tile in state.tiles.items():
         p[name + ".w"] = tile.weights(state.tile_states[name])
+    if state.io_rng is not None:
+        return PeripheryParams(p, state, state.io_rng)
     return p
 
 

@@ -290,7 +290,10 @@ def _gelu_bwd(dy: Array, x: Array, cache: tuple[Array, Array]) -> Array:
 
 
 def _linear(x: Array, params: Params, name: str) -> Array:
-    y = x @ params[name + ".w"].T
+    """``x Wᵀ + b``; a params mapping with an ``mvm`` dict computes the layers it names by ``mvm[name](x, W)``
+    (an analog layer's forward MVM through its periphery, :class:`convergence.swin.analog.PeripheryParams`)."""
+    hook = getattr(params, "mvm", None)
+    y = hook[name](x, params[name + ".w"]) if hook and name in hook else x @ params[name + ".w"].T
     b = params.get(name + ".b")
     if b is not None:
         y += b
@@ -564,8 +567,11 @@ def sharded_loss_and_grads(params: Params, x: Array, y: Array, cfg: SwinConfig, 
             g[name + ".w"] = dd.T @ xx
         return g, io_i
 
+    # a params mapping with per-shard MVM streams (for_shard) gives each shard its own, drawn here in order
+    per_shard = getattr(params, "for_shard", None)
+    shard_params = [per_shard(i) for i in range(k)] if per_shard is not None else [params] * k
     with blas_threads(1):
-        fw = run_tasks([lambda sl=sl: forward(params, x[sl], cfg) for sl in parts])
+        fw = run_tasks([lambda i=i, sl=sl: forward(shard_params[i], x[sl], cfg) for i, sl in enumerate(parts)])
         loss, dl = cross_entropy(np.concatenate([f[0] for f in fw]), y)
         bw = run_tasks([lambda i=i: back(i, fw[i][1], dl[parts[i]]) for i in range(k)])
     grads = dict(bw[0][0])

@@ -4,11 +4,14 @@ recipes ``figures/transfer_swin_*.py`` and ``paper_repro/transfer_swin``).
 One run = fine-tune the cached, digitally pretrained micro Swin on the target task with one
 algorithm and one device setting, for one seed. The main comparison runs every algorithm at the
 nominal device; each sweep changes one device knob (transfer read noise, SP skew, SP
-device-to-device variability, number of states; diagnostics: the transfer pulse cap, the chopper
-rate), optionally on top of ``fixed`` settings, and its first value is the unswept point (a run
-already made is reused, not repeated). Run ``si`` of every algorithm and setting uses the same
-seed key (data order, head init, device draws), so comparisons are paired by seed and adding a
-sweep value does not change the others.
+device-to-device variability, number of states = the mean pulse response; on the ``long`` scale also
+write noise, pulse-to-pulse update noise, device-to-device spreads of the step and of the conductance
+range, forward output noise and I/O resolution; diagnostics: the transfer pulse cap, the chopper
+rate), optionally on top of ``fixed`` settings (and ``also``: further fields set to the swept value),
+and its first value is the unswept point (a run already made is reused, not repeated). ``variants``
+repeat the main comparison on a second target subset or a second model (keys ``<variant>_…``).
+Run ``si`` of every algorithm and setting uses the same seed key (data order, head init, device
+draws), so comparisons are paired by seed and adding a sweep value does not change the others.
 """
 from __future__ import annotations
 
@@ -26,10 +29,30 @@ __all__ = ["SCALES", "SWEEPS", "run_study", "summarize"]
 
 _MICRO = {"img": 32, "patch": 4, "embed": 32, "depths": [2, 2], "heads": [2, 4], "window": 4}
 _TINY = {"img": 32, "patch": 8, "embed": 16, "depths": [2], "heads": [2], "window": 2}
+#: the second model: the micro Swin 1.5 times wider (48 → 96 channels, 3 → 6 heads), about twice the parameters
+_SMALL = {"img": 32, "patch": 4, "embed": 48, "depths": [2, 2], "heads": [3, 6], "window": 4}
+#: the second target subset: the three footwear classes of Fashion-MNIST (Sandal, Sneaker, Ankle boot), a
+#: fine-grained task among classes the source never saw
+_FOOTWEAR = [5, 7, 9]
 
 #: sweep name -> AnalogSpec field (a sweep config may name another ``field`` and hold ``fixed`` fields)
 SWEEPS = {"read_noise": "read_noise", "sym_skew": "sym_skew", "sym_dtod": "sym_dtod", "n_states": "n_states",
-          "in_chop_prob": "in_chop_prob", "transfer_max_pulses": "transfer_max_pulses"}
+          "in_chop_prob": "in_chop_prob", "transfer_max_pulses": "transfer_max_pulses",
+          "write_noise": "write_noise", "dw_min_std": "dw_min_std", "dw_min_dtod": "dw_min_dtod",
+          "range_dtod": "range_dtod", "out_noise": "out_noise", "io_res": "inp_res", "out_res": "out_res"}
+
+_KNOB_ALGS = ["sgd", "c-ttv2"]
+#: the device knobs of the journal version's list that the default scale does not sweep (values: aihwkit's
+#: presets lie inside each range, e.g. write_noise_std 56, dw_min_std 3.75 (ReRAM soft-bounds preset; additive
+#: relative noise), dw_min_dtod 0.3, w_max_dtod 0.24-0.4, out_noise 0.04-0.1, 7-9 bit DAC/ADC)
+_KNOB_SWEEPS: dict[str, dict[str, Any]] = {
+    "write_noise": {"values": [20.0, 60.0], "algorithms": _KNOB_ALGS},
+    "dw_min_std": {"values": [1.0, 4.0], "algorithms": _KNOB_ALGS},
+    "dw_min_dtod": {"values": [0.3, 0.6], "algorithms": _KNOB_ALGS},
+    "range_dtod": {"values": [0.2, 0.4], "algorithms": _KNOB_ALGS},
+    "out_noise": {"values": [0.1, 0.3], "algorithms": _KNOB_ALGS},
+    "io_res": {"also": ["out_res"], "values": [1 / 254, 1 / 30], "algorithms": _KNOB_ALGS},
+}
 
 SCALES: dict[str, dict[str, Any]] = {
     "quick": {"model": _TINY, "n_source": 500, "n_source_test": 200,
@@ -70,6 +93,16 @@ SCALES: dict[str, dict[str, Any]] = {
                          "in_chop_prob": {"values": [0.01, 0.3], "algorithms": ["c-ttv2"]}},
               "scratch": True},
 }
+# long: the default's pretraining (same cache entry), a shorter fine-tune (200 images per class, 3 epochs) so that
+# every device knob of the journal version's list that the default leaves out fits in about 40 minutes on two
+# shared cores, then the main comparison on the second target subset and on the second model (2 seeds)
+_VARIANT_ALGS = ["digital", "sgd", "c-ttv2"]
+SCALES["long"] = {**{k: v for k, v in SCALES["default"].items() if k != "sweeps"},
+                  "n_per_class": 200, "finetune": {"epochs": 3, "batch": 32, "lr": 0.1},
+                  "algorithms": _VARIANT_ALGS, "sweeps": dict(_KNOB_SWEEPS), "scratch": False,
+                  "variants": {"footwear": {"target_classes": _FOOTWEAR, "algorithms": _VARIANT_ALGS},
+                               "small": {"model": _SMALL, "algorithms": _VARIANT_ALGS, "seeds": 2}}}
+SCALES = {k: SCALES[k] for k in ("quick", "default", "long", "paper")}
 
 
 def _ss(seed: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
@@ -77,13 +110,17 @@ def _ss(seed: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
 
 
 def _tasks(cfg: dict[str, Any], synthetic: bool) -> tuple[S.Task, S.Task, dict[str, Any]]:
+    classes = cfg.get("target_classes")
     if synthetic:
         src = S.synthetic_task(cfg["n_source"], cfg["n_source_test"], img=cfg["model"]["img"], classes=(0, 1, 2, 3, 4))
-        tgt = S.synthetic_task(5 * cfg["n_per_class"], cfg["n_test"], img=cfg["model"]["img"],
-                               classes=(5, 6, 7, 8, 9), seed=1)
-        return src, tgt, {"source": "synthetic gratings 0-4", "target": "synthetic gratings 5-9"}
+        tc = (5, 6, 7, 8, 9) if classes is None else tuple(int(c) for c in classes)
+        tgt = S.synthetic_task(len(tc) * cfg["n_per_class"], cfg["n_test"], img=cfg["model"]["img"],
+                               classes=tc, seed=1)
+        return src, tgt, {"source": "synthetic gratings 0-4",
+                          "target": "synthetic gratings " + ("5-9" if classes is None else ",".join(map(str, tc)))}
     return S.load_tasks(n_per_class=cfg["n_per_class"], n_test=cfg["n_test"], n_source=cfg["n_source"],
-                        n_source_test=cfg["n_source_test"])
+                        n_source_test=cfg["n_source_test"],
+                        target_classes=None if classes is None else tuple(int(c) for c in classes))
 
 
 def _pretrain_task(item: tuple[M.SwinConfig, S.Task, dict[str, Any]]) -> M.Params:
@@ -116,6 +153,10 @@ def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: b
     shared input is the pretrained weights. ``pmap(fn, tasks, shared=x, desc=...)`` runs them (the figure
     runner's :func:`~convergence.experiments.parallel.parallel_map`; default: one after the other);
     results are the same either way.
+
+    ``cfg["variants"]`` (optional): name → overrides of the config (e.g. ``model``, ``target_classes``,
+    ``algorithms``) under which the main comparison is repeated (no sweeps, no runs from scratch); its arrays
+    come back as ``<name>_<key>`` and ``variants`` lists the names.
 
     Keys: ``algorithms`` (names), ``main_acc`` (alg, seeds, epochs), ``main_ips`` (alg, seeds) images/s,
     ``source_acc`` (), ``scratch_acc`` (seeds, epochs) digital from random init (if ``scratch``),
@@ -170,12 +211,17 @@ def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: b
         if field not in SWEEPS.values():
             raise ConfigError(f"sweep {sweep!r}: field must be one of {', '.join(SWEEPS.values())} (got {field!r})")
         fixed = dict(scfg.get("fixed", {}))
+        also = list(scfg.get("also", []))
+        for f in also:
+            if f not in SWEEPS.values():
+                raise ConfigError(f"sweep {sweep!r}: also must name fields among {', '.join(SWEEPS.values())} "
+                                  f"(got {f!r})")
         base = dataclasses.replace(nominal, **fixed)
         kind = type(getattr(nominal, field))
         values = [getattr(base, field)] + list(scfg["values"])
         salgs = list(scfg["algorithms"])
-        idx = [[[want(alg, si, **{**fixed, field: kind(val)}) for si in range(n_sw)] for val in values]
-               for alg in salgs]
+        idx = [[[want(alg, si, **{**fixed, **{f: kind(val) for f in [field] + also}}) for si in range(n_sw)]
+                for val in values] for alg in salgs]
         sweeps.append((sweep, field, values, salgs, idx))
 
     done = (pmap or _serial_map)(_finetune_task, tasks, shared=(params, mcfg, tgt, ft), desc="swin runs")
@@ -207,6 +253,15 @@ def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: b
         out[f"{sweep}_algorithms"] = np.asarray(salgs)
         out[f"{sweep}_acc"] = acc
         out[f"{sweep}_field"] = np.asarray(field)
+    variants = dict(cfg.get("variants") or {})
+    if variants:
+        out["variants"] = np.asarray(list(variants), dtype=str)
+    for name, over in variants.items():
+        say(f"variant {name}: {over}")
+        sub = {**cfg, "sweeps": {}, "scratch": False, "variants": {}, **over}
+        for k, v in run_study(sub, seed, synthetic=synthetic, cache_root=cache_root, progress=progress,
+                              pmap=pmap).items():
+            out[f"{name}_{k}"] = v
     return out
 
 
@@ -235,5 +290,10 @@ def summarize(data: dict[str, np.ndarray]) -> list[str]:
                 se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
                 cells.append(f"{v.mean():.3f} ± {se:.3f}")
             lines.append(f"| {alg} | " + " | ".join(cells) + " |")
+    for name in [str(v) for v in data.get("variants", [])]:
+        sub = {k[len(name) + 1:]: v for k, v in data.items() if k.startswith(name + "_")}
+        if "main_acc" in sub:
+            lines += ["", f"variant {name}: {' -> '.join(str(t) for t in sub.get('data', []))}", ""]
+            lines += summarize(sub)
     return lines
 

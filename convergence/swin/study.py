@@ -98,9 +98,12 @@ def _cifar_path(name: str) -> pathlib.Path | None:
 
 
 def load_tasks(*, n_per_class: int, n_test: int, n_source: int | None = None, n_source_test: int = 1000,
-               seed: int = 0) -> tuple[Task, Task, dict[str, Any]]:
+               seed: int = 0, target_classes: tuple[int, ...] | None = None) -> tuple[Task, Task, dict[str, Any]]:
     """Source and target tasks from real data (CIFAR if present, else Fashion-MNIST 0–4 → 5–9).
 
+    ``target_classes``: the target subset, relabelled 0, 1, … in the given order (Fashion-MNIST: classes
+    among 5–9, the ones the source task never saw; CIFAR-100: fine classes); None = all five (5–9, or
+    CIFAR-100 fine classes 0–4). ``n_test`` test images are split evenly over the target classes.
     Raises :class:`convergence.nn.data.DataUnavailable` when no data set is found.
     """
     from convergence.nn import data as D
@@ -111,30 +114,54 @@ def load_tasks(*, n_per_class: int, n_test: int, n_source: int | None = None, n_
         src, tgt = D.load_cifar(c10), D.load_cifar(c100)
         gray = lambda a: a.mean(axis=1, keepdims=True).astype(np.uint8)  # noqa: E731 - 1 channel model
         xs, ys, xst, yst = gray(src.x_train), src.y_train, gray(src.x_test), src.y_test
-        keep_t = tgt.y_train < 5
-        keep_tt = tgt.y_test < 5
-        xt, yt = gray(tgt.x_train[keep_t]), tgt.y_train[keep_t]
-        xtt, ytt = gray(tgt.x_test[keep_tt]), tgt.y_test[keep_tt]
-        info = {"source": f"CIFAR-10 ({c10})", "target": f"CIFAR-100 fine classes 0-4 ({c100})", "img": 32}
+        classes = (0, 1, 2, 3, 4) if target_classes is None else tuple(int(c) for c in target_classes)
+        keep_t = np.isin(tgt.y_train, classes)
+        keep_tt = np.isin(tgt.y_test, classes)
+        xt, yt = gray(tgt.x_train[keep_t]), _relabel(tgt.y_train[keep_t], classes)
+        xtt, ytt = gray(tgt.x_test[keep_tt]), _relabel(tgt.y_test[keep_tt], classes)
+        fine = "0-4" if target_classes is None else _names(classes)
+        info = {"source": f"CIFAR-10 ({c10})", "target": f"CIFAR-100 fine classes {fine} ({c100})", "img": 32}
     else:
         fm = D.load_mnist_like("fashion-mnist")
         src_tr, src_te = fm.y_train < 5, fm.y_test < 5
         xs, ys, xst, yst = fm.x_train[src_tr], fm.y_train[src_tr], fm.x_test[src_te], fm.y_test[src_te]
-        xt, yt = fm.x_train[~src_tr], fm.y_train[~src_tr] - 5
-        xtt, ytt = fm.x_test[~src_te], fm.y_test[~src_te] - 5
-        info = {"source": f"Fashion-MNIST classes 0-4 ({fm.source})", "target": "Fashion-MNIST classes 5-9",
-                "img": 32}
+        if target_classes is None:
+            classes: tuple[int, ...] = (5, 6, 7, 8, 9)
+            xt, yt = fm.x_train[~src_tr], fm.y_train[~src_tr] - 5
+            xtt, ytt = fm.x_test[~src_te], fm.y_test[~src_te] - 5
+            target = "Fashion-MNIST classes 5-9"
+        else:
+            classes = tuple(int(c) for c in target_classes)
+            if not classes or any(c not in (5, 6, 7, 8, 9) for c in classes) or len(set(classes)) != len(classes):
+                raise ConfigError(f"target_classes must be distinct Fashion-MNIST classes among 5-9, the ones the "
+                                  f"source task never saw (got {list(target_classes)})")
+            keep_t, keep_tt = np.isin(fm.y_train, classes), np.isin(fm.y_test, classes)
+            xt, yt = fm.x_train[keep_t], _relabel(fm.y_train[keep_t], classes)
+            xtt, ytt = fm.x_test[keep_tt], _relabel(fm.y_test[keep_tt], classes)
+            target = f"Fashion-MNIST classes {_names(classes)}"
+        info = {"source": f"Fashion-MNIST classes 0-4 ({fm.source})", "target": target, "img": 32}
     mean = float(xs.mean() / 255.0)
     std = float(xs.std() / 255.0)
     per_src = None if n_source is None else max(1, n_source // 5)
     xs, ys = _subsample(xs, ys, per_src, rng)
     xst, yst = _subsample(xst, yst, max(1, n_source_test // 5), rng)
     xt, yt = _subsample(xt, yt, n_per_class, rng)
-    xtt, ytt = _subsample(xtt, ytt, max(1, n_test // 5), rng)
+    xtt, ytt = _subsample(xtt, ytt, max(1, n_test // len(classes)), rng)
     f = lambda a: _pad_norm(a, 32, mean, std)  # noqa: E731
     info.update(mean=mean, std=std, n_source=len(ys), n_target_train=len(yt), n_target_test=len(ytt))
     return (Task("source", f(xs), ys.astype(np.int64), f(xst), yst.astype(np.int64)),
             Task("target", f(xt), yt.astype(np.int64), f(xtt), ytt.astype(np.int64)), info)
+
+
+def _relabel(y: Array, classes: tuple[int, ...]) -> Array:
+    """Labels ``classes[i]`` → ``i``."""
+    lut = np.full(int(max(classes)) + 1, -1, dtype=np.int64)
+    lut[list(classes)] = np.arange(len(classes))
+    return lut[y]
+
+
+def _names(classes: tuple[int, ...]) -> str:
+    return ",".join(str(c) for c in classes)
 
 
 def synthetic_task(n_train: int, n_test: int, *, img: int = 16, classes: tuple[int, ...] = (0, 1, 2, 3, 4),

@@ -71,7 +71,7 @@ from convergence.physics.devices import Device, DeviceArray
 from convergence.physics.periphery import PERFECT, IOParameters, _absmax_last
 from convergence.physics.periphery import backward as _backward
 from convergence.physics.periphery import forward as _forward
-from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference, apply_device_pulses
+from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference, apply_device_pulses, write_noise
 from convergence.physics.pulses import PulseMap, PulseNoise, Pulsed, apply_pulses, expected_update, pulse_counts
 
 Array = NDArray[np.float64]
@@ -723,7 +723,7 @@ class AnalogTile:
         self.w = np.clip(w, self.model.lo, self.model.hi)
         self._visible = self.w.copy()
         if self.model.write_noise is not None and np.any(self.model.write_noise > 0):
-            self._visible = self.w + self.model.write_noise * self.rng.standard_normal(self.shape)
+            self._visible = write_noise(self.w, self.model.write_noise, self.rng)
 
     @property
     def weights(self) -> Array:
@@ -756,7 +756,6 @@ class AnalogTile:
         self.w, pulsed = tile_update(self.w, x, d, lr, self.model, self.update_parameters, self.rng,
                                      want_pulsed=noisy_write, x_absmax=x_absmax)
         if noisy_write:
-            fresh = self.w + wn * self.rng.standard_normal(self.shape)
-            self._visible = np.where(pulsed, fresh, self._visible)   # re-drawn only where pulsed
+            self._visible = write_noise(self.w, wn, self.rng, self._visible, pulsed)   # re-drawn only where pulsed
         else:
             self._visible = self.w

@@ -1,6 +1,6 @@
 """Study driver: run the transfer study at a scale, write results.npz, RESULTS.md (table + claims) and the figure.
 
-Usage (from the repository root): ``python paper_repro/transfer_swin/run.py [quick|default|paper] [--out DIR]``
+Usage (from the repository root): ``python paper_repro/transfer_swin/run.py [quick|default|long|paper] [--out DIR]``
 (default out: ``build/transfer_swin``; nothing here is committed). ``convergence transfer`` prints the table only.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _recipe():
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("scale", nargs="?", default="default", choices=["quick", "default", "paper"])
+    ap.add_argument("scale", nargs="?", default="default", choices=["quick", "default", "long", "paper"])
     ap.add_argument("--out", default=str(ROOT / "build" / "transfer_swin"))
     ap.add_argument("--from-npz", default=None, help="skip computing; report an existing results.npz")
     args = ap.parse_args(argv)
