@@ -27,8 +27,8 @@ The CNN half of Table 7 is decided only at ``long`` (rule :func:`_cnn_rule`: 2 p
 375 steps, 1 repeat, 2000 test images), which that rule leaves inconclusive; there the column-wise TT is
 still at chance. ``long`` trains it on 7500 images × 4 epochs (3752 steps; statistic: mean of the last 2
 epochs), 5000 test images, 2 paired repeats, at σ_c ∈ {0.1, 0.6, 1.2}: three of the paper's five levels,
-so that it takes about 11 CPU-minutes (41 minutes on 2 cores shared with other jobs; all five levels would
-take about 18 CPU-minutes; ``paper`` has all five).
+so that it ran in 41 minutes on 2 cores shared with other jobs (all five levels: 22 instead of 14 runs;
+``paper`` has all five).
 
 Run once at ``long`` (2026-12-06, Fashion-MNIST, 12 CPU-minutes; before the periphery's resolution
 steps became aihwkit's res·2·bound, which moves network accuracies by noise-sized amounts): Table 7,
@@ -43,7 +43,8 @@ change from σ_c = 10 to 120 %: Analog SGD −1.33 ± 0.39 pp (s.e.), TT −0.03
 (``t7_cnn_asgd_flat_in_c2c``, ``t7_cnn_tt_flat_in_c2c``: hold). Analog SGD's small but resolved loss is the
 paper's too (92.68 → 91.57 on MNIST); TT's curve is flat to 0.2 pp. At 3752 steps TT is still rising
 (35–40 → 59–60 → 68–70 → 72–73 % over the 4 epochs) while Analog SGD swings between epochs (74 → 63 % in
-repeat 0), the paper's picture at a smaller budget.
+repeat 0), as in p2_fig4_power's long run; at this budget TT is not yet ahead of Analog SGD (the paper's CNN:
+98.7 vs 92.7 %).
 """
 from __future__ import annotations
 
