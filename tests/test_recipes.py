@@ -274,3 +274,88 @@ def test_p1_thm2_bound_holds():
     assert np.all(m <= d["bound"].mean(axis=-1) + K * se)
     assert np.all(d["alpha_valid"] == 1.0)
     np.testing.assert_allclose(d["bound"], d["rate_term"] + d["floor_term"], rtol=1e-12)
+
+
+# -- P2 Table 7's CNN half (p2_tables78; the whole recipe's tiny run is in tests/test_nn_train.py) ------------
+
+def _t7_cnn_data(cfg, shift, n=1000):
+    """Synthetic Table 7 CNN arrays at ``cfg``'s shape: every run classifies the same 70 % of the images correctly
+    (plus one image that depends on the repeat); Analog SGD and TT at the largest σ_c get ``shift`` of the images
+    that all the other runs classify correctly wrong, in every repeat and epoch."""
+    c = cfg["cnn"]
+    nc, R, E = len(c["c2c"]), int(c["repeats"]), int(c["epochs"])
+    correct = np.zeros((1 + 2 * nc, R, E, n), dtype=bool)
+    correct[..., :700] = True
+    for r in range(R):
+        correct[:, r, :, 700 + r] = True
+    k = int(round(shift * n))
+    for last in (nc, 2 * nc):
+        correct[last, :, :, :k] = False
+    return {"acc7_cnn": correct.mean(axis=-1), "correct7_cnn": correct, "n_test_cnn": np.asarray(n),
+            "dataset": np.asarray("fashion-mnist")}
+
+
+def test_p2_tables78_cnn_rule_leaves_quick_and_default_undecided_and_long_decides():
+    mod = load("p2_tables78")
+    power = {s: mod._cnn_rule(cfg) for s, cfg in mod.SCALES.items()}
+    assert not power["quick"].resolvable and not power["default"].resolvable
+    assert power["long"].resolvable and power["paper"].resolvable
+    from convergence.experiments import recipe_kit as C
+    assert C.deciding_scale(mod._cnn_rule, mod.SCALES) == "long"
+    long = mod.SCALES["long"]["cnn"]
+    assert C.sgd_steps(long["n_train"], long["epochs"], long["batch"]) >= mod.MIN_CNN_STEPS
+
+
+@pytest.mark.parametrize("shift, verdict", [(0.0, "holds"), (0.10, "fails")])
+def test_p2_tables78_cnn_claims_read_the_paired_change(shift, verdict):
+    mod = load("p2_tables78")
+    cfg = mod.SCALES["long"]
+    claims = mod._t7_claims(_t7_cnn_data(cfg, shift), cfg, "cnn")
+    assert [c["id"] for c in claims] == ["p2_tables78.t7_cnn_asgd_flat_in_c2c", "p2_tables78.t7_cnn_tt_flat_in_c2c"]
+    for c in claims:
+        assert c["measured"] == pytest.approx(shift, abs=1e-12)           # acc(σ_c min) − acc(σ_c max), paired
+        # no seed spread here, so the margin is the paired test-set error: 3·sd over images / √n
+        assert c["uncertainty"] == pytest.approx(3 * math.sqrt(shift * (1 - shift) * 1000 / 999 / 1000), rel=1e-9)
+        assert c["verdict"] == verdict and "CNN" in c["statement"]
+    # the same data at the default scale's shape (1 repeat) cannot decide it
+    cfg = mod.SCALES["default"]
+    assert {c["verdict"] for c in mod._t7_claims(_t7_cnn_data(cfg, shift), cfg, "cnn")} == {"inconclusive"}
+
+
+def test_p2_tables78_plot_has_the_cnn_panel():
+    from convergence.experiments.plotting import figure_problems, paper_style
+    import matplotlib.pyplot as plt
+
+    mod = load("p2_tables78")
+    cfg = mod.SCALES["long"]
+    rng = np.random.default_rng(0)
+    data = {**_t7_cnn_data(cfg, 0.0), "acc7": rng.uniform(0.5, 0.9, (1 + 2 * len(cfg["c2c"]), 2, 2)),
+            "acc8": rng.uniform(0.1, 0.9, (len(mod.settings8(cfg)), 2, 2))}
+    with paper_style():
+        fig = mod.plot(data, cfg)
+        assert len(fig.axes) == 5                                        # Table 7 FCN and CNN, Table 8 x 2, colour bar
+        assert figure_problems(fig) == []
+        assert "CNN" in fig.axes[1].get_title()
+        ours = [ln for ln in fig.axes[1].get_lines() if "ours" in ln.get_label() and len(ln.get_xdata()) > 2]
+        np.testing.assert_allclose(ours[0].get_xdata(), 100 * np.asarray(cfg["cnn"]["c2c"]))
+    plt.close(fig)
+
+
+def test_p2_tables78_cnn_half_uses_the_fcn_devices_and_its_own_arrays():
+    mod = load("p2_tables78")
+    cfg = mod.SCALES["quick"]
+    cnn, fcn = mod.settings7_cnn(cfg), mod.settings7(cfg)
+    assert cfg["cnn"]["c2c"] == cfg["c2c"] and len(cnn) == len(fcn)
+    for a, b in zip(cnn, fcn):                          # same algorithm, device, pulses and c2c level as the FCN
+        assert a["arch"] == "cnn" and b["arch"] == "fcn"
+        for key in ("alg", "lr", "mode", "device"):
+            assert a.get(key) == b.get(key), key
+    from convergence.nn import data as nn_data
+    if not any(nn_data.available().values()):
+        pytest.skip("neither MNIST nor Fashion-MNIST installed (apt-get install dataset-fashion-mnist)")
+    tiny = {**cfg, "cnn": {**cfg["cnn"], "n_train": 64, "n_test": 50}}
+    out = mod.compute_cnn(tiny, np.random.SeedSequence(mod.SEED))
+    assert set(out) == {"acc7_cnn", "correct7_cnn", "n_test_cnn"}
+    assert out["acc7_cnn"].shape == (len(cnn), 1, 1) and out["correct7_cnn"].shape == (len(cnn), 1, 1, 50)
+    assert out["correct7_cnn"].dtype == bool and int(out["n_test_cnn"]) == 50
+    np.testing.assert_allclose(out["acc7_cnn"], out["correct7_cnn"].mean(axis=-1), rtol=0, atol=1e-12)
