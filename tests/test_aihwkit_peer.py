@@ -12,11 +12,10 @@ only means with standard errors are comparable). aihwkit needed 75 s for the 40 
 """
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 
 import numpy as np
 from _torch_draw import p1_authors_problem
+from _recipes import load as _load_recipe
 
 #: tau -> (mean plateau, standard error over 10 repeats) measured with aihwkit 1.2.0
 AIHWKIT_PLATEAU = {1.0: (3.4882e-4, 1.129e-5), 1.5: (1.4776e-4, 6.20e-6), 2.0: (1.0319e-4, 6.67e-6),
@@ -24,11 +23,7 @@ AIHWKIT_PLATEAU = {1.0: (3.4882e-4, 1.129e-5), 1.5: (1.4776e-4, 6.20e-6), 2.0: (
 
 
 def _recipe():
-    path = pathlib.Path(__file__).resolve().parents[1] / "figures" / "p1_fig3_tile.py"
-    spec = importlib.util.spec_from_file_location("p1_fig3_tile_peer", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _load_recipe("p1_fig3_tile")
 
 
 def test_pulse_train_tile_plateaus_agree_with_aihwkit_within_3_standard_errors():
@@ -105,10 +100,7 @@ def test_pulse_train_tile_agrees_with_aihwkit_on_the_authors_draw():
 
 
 def test_p2_fig2_tile_agrees_with_aihwkit_for_analog_sgd_and_tiki_taka_over_clin():
-    path = pathlib.Path(__file__).resolve().parents[1] / "figures" / "p2_fig2_tile.py"
-    spec = importlib.util.spec_from_file_location("p2_fig2_tile_peer", path)
-    rec = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rec)
+    rec = _load_recipe("p2_fig2_tile")
     cfg = {**rec.SCALES["paper"], "repeats": 10}
     bad = []
     for a_i, alg in enumerate(("asgd", "tt")):

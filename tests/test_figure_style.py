@@ -11,6 +11,7 @@ import pytest
 from convergence.experiments import plotting as P
 from convergence.experiments.demo import bias_demo, demo_story, plot_bias_demo
 from convergence.sim.specs import parse_device
+from _recipes import load as _load_recipe
 
 
 @pytest.fixture()
@@ -157,14 +158,7 @@ def test_demo_figure_follows_the_rules(plt, demos, sigma):
 
 
 def _recipe(stem):
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).resolve().parents[1] / "figures" / f"{stem}.py"
-    spec = importlib.util.spec_from_file_location(f"style_recipe_{stem}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _load_recipe(stem)
 
 
 def test_devices_gallery_follows_the_rules(plt):

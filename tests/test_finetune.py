@@ -7,6 +7,7 @@ import pytest
 from convergence._validate import ConfigError
 from convergence.experiments import finetune as FT
 from convergence.physics.devices import SoftBounds
+from _recipes import load as _load_recipe
 
 CFG = {"lr": 0.075, "lr_digital": 0.5, "fast_lr": 0.01, "gamma_tt": 0.4, "rl_beta": 0.1, "bl": 31, "epochs": 4,
        "batch": 60, "repeats": 1, "step_size": 100, "step_gamma": 0.1, "tau": 1.0, "dw_min": 0.001}
@@ -65,14 +66,7 @@ def test_analog_heads_learn_separable_blobs_and_refuse_bad_shapes():
 
 
 def _recipe():
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).resolve().parents[1] / "figures" / "finetune_tables.py"
-    spec = importlib.util.spec_from_file_location("finetune_tables_test", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _load_recipe("finetune_tables")
 
 
 def test_finetune_claims_follow_their_declared_rules():

@@ -10,6 +10,7 @@ import convergence as cv
 from convergence.nn import data
 from convergence.nn import checkpoint, optim, schedules, training as T
 from convergence.nn.model import fcn, lenet
+from _recipes import load as _load_recipe
 
 
 def blobs(n, d=8, k=3, seed=0, sep=3.0):
@@ -146,17 +147,7 @@ RECIPES = {"p1_fig5_mnist": 1, "p1_fig7_histograms": 6, "p2_fig4_power": 1, "p2_
 
 
 def _recipe(stem):
-    import importlib.util
-    import pathlib
-    import sys
-    name = f"test_nn_recipe_{stem}"
-    if name not in sys.modules:
-        path = pathlib.Path(__file__).resolve().parents[1] / "figures" / f"{stem}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+    return _load_recipe(stem)
 
 
 def _tiny(cfg):

@@ -6,9 +6,7 @@ data that must fail, and on a tiny run for form.
 """
 from __future__ import annotations
 
-import importlib.util
 import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -18,18 +16,13 @@ from convergence._validate import ConfigError
 from convergence.physics.reference_device import offset_softbounds
 from convergence.tile import transfer_family as T
 from convergence.tile.programming import constant_gradient_run, lsq_tile, lsq_tile_losses
+from _recipes import load as _load_recipe
 
 FIG = pathlib.Path(__file__).resolve().parents[1] / "figures"
 
 
 def load(stem: str):
-    name = f"test_rt_recipe_{stem}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIG / f"{stem}.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+    return _load_recipe(stem)
 
 
 def test_offset_softbounds_places_the_symmetric_point_and_bounds_as_stated():

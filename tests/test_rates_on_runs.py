@@ -1,19 +1,14 @@
 """The rate recipe's slope fit and verdict rules, on synthetic data with known answers."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import pathlib
 
 import numpy as np
+from _recipes import load as _load_recipe
 
 
 def _recipe():
-    path = pathlib.Path(__file__).resolve().parents[1] / "figures" / "rates_on_runs.py"
-    spec = importlib.util.spec_from_file_location("rates_on_runs_test", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _load_recipe("rates_on_runs")
 
 
 def _synthetic(Ks, slope, rng, trials=16, scale=1.0, noise=0.01):

@@ -6,24 +6,17 @@ table and the figure (against the figure rules) are checked for form.
 """
 from __future__ import annotations
 
-import importlib.util
 import pathlib
-import sys
 
 import numpy as np
 import pytest
+from _recipes import load as _load_recipe
 
 FIG = pathlib.Path(__file__).resolve().parents[1] / "figures"
 
 
 def load(stem: str):
-    name = f"test_table_recipe_{stem}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIG / f"{stem}.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+    return _load_recipe(stem)
 
 
 def run(stem: str, scale: str = "quick"):

@@ -9,14 +9,13 @@ number of axes, and that ``claims`` returns well-formed dicts. Recipes are impor
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import pathlib
-import sys
 
 import numpy as np
 import pytest
+from _recipes import load as _load_recipe
 
 FIG = pathlib.Path(__file__).resolve().parents[1] / "figures"
 K = 3.0
@@ -45,13 +44,7 @@ STYLE_PENDING: set[str] = set()
 
 
 def load(stem: str):
-    name = f"test_recipe_{stem}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIG / f"{stem}.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+    return _load_recipe(stem)
 
 
 _RUNS: dict[str, tuple] = {}

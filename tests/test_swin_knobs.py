@@ -2,7 +2,6 @@
 device-to-device spreads, the forward periphery (output noise, DAC/ADC steps); target subsets, variants, claims."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import pathlib
 
@@ -13,6 +12,7 @@ from convergence import ConfigError
 from convergence.swin import analog as A
 from convergence.swin import model as M
 from convergence.swin import runner as R
+from _recipes import load as _load_recipe
 
 CFG = M.SwinConfig(img=16, patch=4, embed=8, depths=(2,), heads=(2,), window=2, n_classes=5)
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -186,10 +186,7 @@ def test_io_res_sweep_sets_both_resolutions_and_variants_run(tmp_path):
 
 
 def _recipe():
-    spec = importlib.util.spec_from_file_location("transfer_swin_study_t", ROOT / "figures" / "transfer_swin_study.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _load_recipe("transfer_swin_study")
 
 
 def _fake_long(drop: float, seeds: int = 3) -> dict:

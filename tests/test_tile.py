@@ -472,14 +472,10 @@ def test_layer_bad_input():
 def test_tile_recipes_take_a_users_least_squares_instance(name):
     """compute(cfg, seed, problem): the recipe's own draw passed as a LeastSquares or as (A, y) gives the
     default result bit for bit; another instance gives another result."""
-    import importlib.util
-    import pathlib
+    from _recipes import load
 
     import convergence as cv
-    path = pathlib.Path(__file__).resolve().parents[1] / "figures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_user", path)
-    rec = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rec)
+    rec = load(name)
     cfg = {**rec.SCALES["quick"], "iters": 6, "repeats": 2}
     own = rec.problem(cfg)
     feats = own.A[:, :-1] if own.bias else own.A
