@@ -58,8 +58,11 @@ def bench_case(alg_name: str, mode_name: str, trials: int, d: int, repeats: int,
     buf, inc = w0.copy(), np.full_like(w0, 1e-12)
     t_stream = best_time(lambda: np.add(buf, inc, out=buf), repeats, number)
     t_rng = best_time(lambda: streams.uniform32((trials, d)), repeats, number)
+    # the step's generator drawing one uniform per weight, same shape and dtype (float64): the cost of the
+    # stochastic-rounding randomness in its plain form (uniform32 above is the cheaper 32-bit draw the step uses)
+    t_uniform = best_time(lambda: streams.random((trials, d)), repeats, number)
     out = {"alg": alg_name, "mode": mode_name, "trials": trials, "d": d, "t_step": t_step, "t_stream": t_stream,
-           "t_rng": t_rng,
+           "t_rng": t_rng, "t_uniform": t_uniform,
            "trial_steps_per_s": trials / t_step, "elem_updates_per_s": n_elem / t_step}
     if trials > 1:
         # per-trial loop: one single-trial step call per trial (timed on loop_trials, scaled to all trials)
