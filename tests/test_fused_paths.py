@@ -25,13 +25,15 @@ def test_uniform32_fills_each_block_from_its_own_raw_stream(trials, block, shape
 
 
 def _closed_form_by_gathers(w, n, up, aff, dw_min):
-    """The scalar closed form w_n = w* + r^n (w − w*) with r^n and w* gathered per element (the plain form)."""
+    """The scalar closed form w_n = w* + r^n (w − w*) with r^n and w* gathered per element (the plain form), in
+    the weights' precision (float32 for float32 weights, else float64)."""
     import math
     ap, bp, am, bm = aff
+    ct = np.float32 if w.dtype == np.float32 else np.float64
     pick = np.asarray(up, dtype=bool).view(np.uint8)
-    log_r = np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)]).take(pick)
+    log_r = np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)], dtype=ct).take(pick)
     rn = np.exp(np.multiply(n, log_r, out=log_r), out=log_r)
-    fixed = np.array([-am / bm, -ap / bp]).take(pick)
+    fixed = np.array([-am / bm, -ap / bp], dtype=ct).take(pick)
     out = np.subtract(w, fixed)
     out *= rn
     out += fixed
@@ -42,7 +44,7 @@ def _closed_form_by_gathers(w, n, up, aff, dw_min):
 @pytest.mark.parametrize("device", ["softbounds 1", "softbounds 0.7 shifted", "clin", "softbounds 0.3"])
 def test_affine_pulses_without_gathers_equal_the_gathered_closed_form(device, dtype):
     """_affine_pulses's scalar path (one ratio for symmetric responses, w* by exact arithmetic) = the closed form
-    with both gathered per element, bit for bit, for counts of either dtype, including zero counts and −0 steps."""
+    with both gathered per element, bit for bit, in float64 and (float32 weights) in float32, zero counts included."""
     from convergence import CLin, SoftBounds
     from convergence.physics.pulses import _affine_pulses
 
@@ -97,3 +99,28 @@ def test_expected_map_and_analog_sgd_equal_the_expected_update_bit_for_bit(devic
     alg = analog_sgd(0.03, dev)
     w64 = w.astype(np.float64)
     np.testing.assert_array_equal(alg.step(alg.init(w64), g).w, sgd_write(w64, g, 0.03, dev, Expected()))
+
+
+@pytest.mark.parametrize("device", ["softbounds 0.7", "softbounds 1", "clin", "shifted"])
+def test_affine_pulses_on_float32_weights_are_within_6_float32_ulps_of_the_float64_evaluation(device):
+    """Float32 weights (the networks) take the closed form in float32: against the float64 evaluation of the same
+    counts the error is a few rounding steps of float32 at the range's scale (stated tolerance: 6 ulp of
+    max(|w_min|, |w_max|), about 4e-4 of a pulse of 1e-3 at τ = 0.7), and the result stays inside the range."""
+    from convergence import CLin, SoftBounds
+    from convergence.physics.pulses import _affine_pulses
+
+    dev = {"softbounds 0.7": SoftBounds(0.7), "softbounds 1": SoftBounds(1.0), "clin": CLin(0.3),
+           "shifted": SoftBounds(0.3, w_sym=0.1)}[device]
+    rng = np.random.default_rng(3)
+    lo, hi = dev.bounds
+    w = rng.uniform(lo, hi, (200, 300)).astype(np.float32)
+    w[0, :10] = np.float32(lo) if np.float32(lo) >= lo else np.nextafter(np.float32(lo), np.float32(0))
+    n = np.minimum(np.floor(rng.exponential(8.0, w.shape)), 31).astype(np.float32)
+    up = rng.random(w.shape) < 0.5
+    o32, in_range = _affine_pulses(w, n, up, dev.affine(), 1e-3, lo, hi)
+    o64, _ = _affine_pulses(w.astype(np.float64), n.astype(np.float64), up, dev.affine(), 1e-3, lo, hi)
+    assert o32.dtype == np.float32 and in_range
+    ulp = float(np.spacing(np.float32(max(abs(lo), abs(hi)))))
+    assert np.abs(o32 - o64).max() <= 6 * ulp
+    assert o32.min() >= lo and o32.max() <= hi
+    assert np.abs(o32 - o64).max() > 0        # it is the float32 evaluation (not a cast of the float64 one)

@@ -16,7 +16,9 @@ r"""The analog update ``W <- U_q(W, dW)`` in its two modes.
   and ``w + n s δ a_s`` when ``b_s = 0``; with c2c noise the composition plus one summed
   Gaussian per element, where that equals the pulse-by-pulse result in distribution
   (:class:`PulseMap`). Other devices use a masked loop over the pulse index, vectorized
-  over all elements.
+  over all elements. The noise-free closed form of a scalar affine device keeps float32 weights (the
+  networks') in float32, within a few float32 rounding steps at the range's scale of the float64
+  evaluation; float64 weights are evaluated in float64.
 
 Neither mode loops over trials or elements in Python.
 """
@@ -282,27 +284,30 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
             and dw_min * max(-bp, bm) < 1):
         # scalar fast path: w_n = w* + r^n (w - w*), with 0 < r < 1 and w* = -a/b per direction
         fix_up, fix_down = -ap / bp, -am / bm
+        # float32 weights (the networks) are evaluated in float32, everything else in float64
+        ct = np.float32 if isinstance(w, np.ndarray) and w.dtype == np.float32 else np.float64
         pick = np.asarray(up, dtype=bool).view(np.uint8)          # 0 = down, 1 = up
         log_dn, log_up = math.log1p(-dw_min * bm), math.log1p(dw_min * bp)
         if log_dn == log_up:     # symmetric responses (b+ = −b-): one ratio for both directions, no gather
-            rn = np.exp(np.multiply(n, log_up, dtype=np.float64))
+            rn = np.exp(np.multiply(n, ct(log_up), dtype=ct))
         else:
-            log_r = np.array([log_dn, log_up]).take(pick)
-            rn = np.exp(np.multiply(n, log_r, out=log_r), out=log_r)
-        span = fix_up - fix_down
-        if span + fix_down == fix_up and math.isfinite(span) and fix_down != 0.0:
+            log_r = np.array([log_dn, log_up], dtype=ct).take(pick)
+            rn = np.exp(np.multiply(n, log_r, out=log_r, dtype=ct), out=log_r)
+        f_up, f_dn = ct(fix_up), ct(fix_down)
+        span = f_up - f_dn
+        if span + f_dn == f_up and np.isfinite(span) and f_dn != 0.0:
             # fix_down + pick·(fix_up − fix_down) is exactly fix_down or fix_up: cheaper than a gather
-            fixed = np.multiply(pick, span, dtype=np.float64)
-            fixed += fix_down
+            fixed = np.multiply(pick, span, dtype=ct)
+            fixed += f_dn
         else:
-            fixed = np.array([fix_down, fix_up]).take(pick)      # take: ~5x faster than np.where on scalars
-        out = np.subtract(w, fixed)
+            fixed = np.array([f_dn, f_up], dtype=ct).take(pick)      # take: ~5x faster than np.where on scalars
+        out = np.subtract(w, fixed, dtype=ct)
         out *= rn
         out += fixed
-        # the result lies between w and the fixed point: when the fixed points are the range's
-        # ends (soft bounds, c_Lin, linear step without hard bounds) no clipping is needed
+        # the result lies between w and the fixed point (rounding is monotone): when the fixed points are the
+        # range's ends (soft bounds, c_Lin, linear step without hard bounds) no clipping is needed
         in_range = math.isclose(fix_up, hi, rel_tol=1e-12, abs_tol=1e-15) and \
-            math.isclose(fix_down, lo, rel_tol=1e-12, abs_tol=1e-15)
+            math.isclose(fix_down, lo, rel_tol=1e-12, abs_tol=1e-15) and f_up <= hi and f_dn >= lo
         return out, in_range
     a = np.where(up, ap, am)
     b = np.where(up, bp, bm)
