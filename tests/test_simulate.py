@@ -350,10 +350,16 @@ _VAR_DEV = realize(SoftBounds(0.8), Variation(sym_skew=0.2, sym_dtod=0.1), (6, 3
     ("digital diverging", lambda: digital_sgd(np.array([0.1, 5.0, 0.1, 0.1, 4.5, 0.2])),
      lambda: Quadratic(d=3, L=1.0, w_star=0.5), 7),
 ], ids=lambda c: c[0])
-def test_block_recording_equals_the_step_by_step_recording_bit_for_bit(case):
-    """simulate's block-wise recording (arrays stacked over up to 256 steps, reduced once per block) against
-    the step-by-step definition: every metric, the weights, status, first bad step and tail means bit-identical,
-    across block ends (700 steps), with per-trial devices, γ-mixed weights, batched objectives and divergence."""
+@pytest.mark.parametrize("block_bytes", [None, 500, 1], ids=["256 steps", "3 steps", "by reference"])
+def test_block_recording_equals_the_step_by_step_recording_bit_for_bit(case, block_bytes, monkeypatch):
+    """simulate's block-wise recording (arrays stacked over up to 256 steps, reduced once per block; blocks of 3
+    steps; arrays too large to stack held by reference and reduced at once) against the step-by-step definition:
+    every metric, the weights, status, first bad step and tail means bit-identical, across block ends (700
+    steps), with per-trial devices, γ-mixed weights, batched objectives and divergence."""
+    import convergence.sim.simulate as sim_mod
+
+    if block_bytes is not None:
+        monkeypatch.setattr(sim_mod, "_BLOCK_BYTES", block_bytes)
     _, make_alg, make_obj, every = case
     alg, obj = make_alg(), make_obj()
     steps, trials = 700, 6

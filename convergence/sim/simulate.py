@@ -240,12 +240,19 @@ class _StepBlock:
         self.g: Array | None = None     # (rec_cap, trials, d) ∇f at recorded steps
         self.n = 0                      # steps stored
         self.rec: list[tuple[int, int, int]] = []   # (record row, step k, position in block)
+        self.direct = False             # one step per block, held by reference and reduced at once (large arrays)
 
     def allocate(self, analog: Any, x: Array, grad: Array | None) -> None:
         """(Re)size the buffers for this step's arrays (the gradient buffer once a gradient is known)."""
         per_step = max([x.nbytes] + [arr.nbytes for _, arr, _ in analog])
         self.cap = max(1, min(self.steps, _S_BLOCK, _BLOCK_BYTES // max(per_step, 1)))
         self.rec_cap = min(self.cap, -(-self.cap // self.record_every) + 1)
+        self.kinds = [(arr.shape, arr.dtype) for _, arr, _ in analog]
+        self.rec_kind = None if grad is None else (x.shape, x.dtype, grad.shape, grad.dtype)
+        # arrays too large to stack: no copies, the step's own arrays are reduced before the next step runs
+        self.direct = self.cap == 1
+        if self.direct:
+            return
         self.arrays, self.raw = [], []
         for _, arr, _ in analog:
             # (trials, d) arrays with few weights per trial are stored transposed, (d, trials) per step: the
@@ -254,15 +261,24 @@ class _StepBlock:
             raw = np.empty((self.cap,) + (arr.shape[::-1] if t else arr.shape), dtype=arr.dtype)
             self.raw.append((raw, 1 if t else -1))
             self.arrays.append(raw.transpose(0, 2, 1) if t else raw)
-        self.kinds = [(arr.shape, arr.dtype) for _, arr, _ in analog]
         self.x = np.empty((self.rec_cap,) + x.shape, dtype=x.dtype)
         self.g = None if grad is None else np.empty((self.rec_cap,) + grad.shape, dtype=grad.dtype)
-        self.rec_kind = None if grad is None else (x.shape, x.dtype, grad.shape, grad.dtype)
 
     def store(self, analog: Any, k: int, r: int, x: Array, grad: Array | None) -> bool:
         """Store step ``k``'s analog arrays and, if it is recorded (as row ``r``), x_k and ∇f(x_k); False (and
         nothing stored) when the block is full or the arrays do not match its buffers (shape or dtype)."""
         n = self.n
+        if self.direct:
+            if n or len(analog) != len(self.kinds) or any((a.shape, a.dtype) != kd
+                                                           for (_, a, _), kd in zip(analog, self.kinds)):
+                return False
+            self.arrays = [arr[None] for _, arr, _ in analog]
+            self.raw = [(arr[None], -1) for _, arr, _ in analog]
+            if grad is not None:
+                self.x, self.g = x[None], grad[None]
+                self.rec.append((r, k, 0))
+            self.n = 1
+            return True
         if n >= self.cap or len(analog) != len(self.arrays):
             return False
         for buf, kind, (_, arr, _) in zip(self.arrays, self.kinds, analog):
@@ -440,6 +456,8 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
                 blk.allocate(analog, x, grad)
                 meta = [(a_name, dev) for a_name, _, dev in analog]
                 blk.store(analog, k, r, x, grad)
+        if blk.direct:
+            flush()
         if grad is not None:
             r += 1
         x_k, grad_k = x, grad
