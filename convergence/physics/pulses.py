@@ -223,6 +223,8 @@ class PulseNoise:
 
 def _as_noise(c2c: Any) -> PulseNoise | None:
     """``c2c`` (a float σ_c or a :class:`PulseNoise`) as a PulseNoise, or None when noise-free."""
+    if isinstance(c2c, (float, int)) and c2c == 0:     # the usual noise-free write, without building a PulseNoise
+        return None
     noise = c2c if isinstance(c2c, PulseNoise) else PulseNoise(float(c2c), float(c2c))
     return noise if noise.active else None
 
@@ -280,7 +282,7 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
     response's zero), so the caller falls back to the pulse-by-pulse loop.
     """
     ap, bp, am, bm = aff
-    if (all(np.ndim(c) == 0 for c in aff) and np.ndim(dw_min) == 0 and bp < 0 < bm
+    if (all(isinstance(c, float) or np.ndim(c) == 0 for c in aff) and np.ndim(dw_min) == 0 and bp < 0 < bm
             and dw_min * max(-bp, bm) < 1):
         # scalar fast path: w_n = w* + r^n (w - w*), with 0 < r < 1 and w* = -a/b per direction
         fix_up, fix_down = -ap / bp, -am / bm
