@@ -3,7 +3,9 @@
 Rows (benchmark: case, then what it is compared with):
 
 * steps (``bench_steps.py``): one Analog SGD / Tiki-Taka step vs a bare NumPy streaming pass over the
-  same array (``np.add(w, g, out=w)``), and a Python loop over trials vs the batched step;
+  same array (``np.add(w, g, out=w)``), and a Python loop over trials vs the batched step; the pulsed Analog
+  SGD step also vs its generator drawing one uniform per weight (same shape, float64: ``uniform draw``) and
+  vs the 32-bit uniforms its stochastic rounding actually draws (``uniform32 draw``);
 * simulate (``bench_steps.simulate_vs_loop``): ``convergence.simulate`` at the CLI's default recording
   vs a bare loop of the same recursion (same calls and random streams, final weights checked equal);
 * tile (``bench_tile.py``): the P1 Fig. 3 pulse-train workload, 4 τ × 10 seeds batched on the trials
@@ -79,6 +81,9 @@ def bench_steps(quick: bool) -> list[dict]:
         r = m.bench_case(alg, mode, t, d, repeats, loop_trials=16 if quick else 128)
         target = ("<=", 4.0 if mode == "expected" else 10.0) if alg == "analog-sgd" else None
         rows.append(row("steps", f"{alg} {mode} {t}x{d}", r["t_step"], "streaming pass", r["t_stream"], target))
+        if mode == "pulsed" and alg == "analog-sgd":
+            rows.append(row("steps", f"{alg} {mode} {t}x{d}", r["t_step"], "uniform draw", r["t_uniform"], ("<=", 2.0)))
+            rows.append(row("steps", f"{alg} {mode} {t}x{d}", r["t_step"], "uniform32 draw", r["t_rng"]))
         if "t_loop" in r:
             rows.append(row("steps", f"{alg} {mode} {t}x{d}: per-trial loop", r["t_loop"], "batched step", r["t_step"],
                             (">=", 50.0) if alg == "analog-sgd" else None))

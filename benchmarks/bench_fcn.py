@@ -8,7 +8,7 @@ Prints, for batch 10 (the papers' FCN batch):
   pulsed), a toolkit Algorithm through :class:`~convergence.nn.optim.AlgorithmOptimizer`, and the
   P1 periphery (8-bit I/O, noise, bound management) on top of Analog SGD;
 * the analog overhead ratio ``step(analog) / step(digital)`` (target < 3 for Analog SGD and TT-v1
-  in expected mode);
+  in expected and pulsed mode and for c-TTv2 in pulsed mode);
 * ``numpy / torch``: our digital step over PyTorch CPU's on identical shapes (target ≤ 1.5), when
   torch is importable here or through ``--torch-python PATH`` (a separate interpreter with torch;
   torch is never a dependency of this project). Both sides use one BLAS/intra-op thread, the
@@ -95,8 +95,8 @@ def configs() -> dict[str, dict]:
         "TT-v1 expected (whole matrix)": {"factory": lambda n, s: TikiTakaV1(sb, columnwise=False)},
         "Analog SGD expected, signs (per-sample drift)": {"factory": lambda n, s: AnalogSGD(sb, accumulate="signs")},
         "TT-v1 expected, signs": {"factory": lambda n, s: TikiTakaV1(sb, accumulate="signs")},
-        "Analog SGD pulsed (dw_min 1e-3, BL 31)": {"factory": lambda n, s: AnalogSGD(sb, pulsed)},
-        "TT-v1 pulsed (column-wise)": {"factory": lambda n, s: TikiTakaV1(sb, mode=pulsed)},
+        "Analog SGD pulsed (dw_min 1e-3, BL 31)": {"factory": lambda n, s: AnalogSGD(sb, pulsed), "target": 3.0},
+        "TT-v1 pulsed (column-wise)": {"factory": lambda n, s: TikiTakaV1(sb, mode=pulsed), "target": 3.0},
         "Analog SGD power γ=0.5 expected": {"factory": lambda n, s: AnalogSGD(cv.Power(0.7, 0.5))},
         "toolkit analog_sgd via AlgorithmOptimizer": {
             "factory": lambda n, s: AlgorithmOptimizer(cv.analog_sgd(0.05, sb), lr_ref=0.05)},
@@ -109,6 +109,10 @@ def configs() -> dict[str, dict]:
         from convergence.nn.adapters import TileOptimizer, TransferOptimizer
         out["transfer.ttv1 via TransferOptimizer"] = {
             "factory": lambda n, s: TransferOptimizer(transfer.ttv1(0.01, sb), lr_ref=0.05)}
+        from convergence.nn.optim import NETWORK
+        out["c-TTv2 pulsed (network numerics)"] = {
+            "factory": lambda n, s: TransferOptimizer(transfer.chopped_ttv2(0.01, sb, mode=pulsed, numerics=NETWORK),
+                                                      lr_ref=0.05), "target": 3.0}
         out["transfer.chopped_ttv2 via TransferOptimizer"] = {
             "factory": lambda n, s: TransferOptimizer(
                 transfer.chopped_ttv2(0.01, sb, granularity=1e-3, granularity_fast=1e-3), lr_ref=0.05)}

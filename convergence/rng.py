@@ -12,6 +12,7 @@ stream is identified by its (purpose, block) key and not by spawn order,
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -56,11 +57,15 @@ def generator(seed: int | np.random.SeedSequence, *key: int) -> np.random.Genera
     return np.random.Generator(np.random.PCG64(child(seed, *key)))
 
 
-def uniform32_from(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """``k / 2**32`` with k uniform on [0, 2**32) from ``gen``'s raw bit stream (float64 array)."""
-    size = int(np.prod(shape))
+def uniform32_from(gen: np.random.Generator, shape: tuple[int, ...], out: np.ndarray | None = None) -> np.ndarray:
+    """``k / 2**32`` with k uniform on [0, 2**32) from ``gen``'s raw bit stream (float64 array); ``out``: a
+    C-contiguous float64 array of ``shape`` to fill instead of a new one."""
+    size = math.prod(shape)
     bits = gen.bit_generator.random_raw((size + 1) // 2).view(np.uint32)[:size]
-    return np.multiply(bits, 2.0 ** -32).reshape(shape)
+    if out is None:
+        return np.multiply(bits, 2.0 ** -32).reshape(shape)
+    np.multiply(bits, 2.0 ** -32, out=out.reshape(size))
+    return out
 
 
 class TrialStreams:
@@ -118,8 +123,8 @@ class TrialStreams:
         if len(self._gens) == 1:
             return uniform32_from(self._gens[0], shape)
         out = np.empty(shape)
-        for gen, sl in zip(self._gens, self._slices):
-            out[sl] = uniform32_from(gen, (sl.stop - sl.start,) + shape[1:])
+        for gen, sl in zip(self._gens, self._slices):   # each block's rows are contiguous: filled in place
+            uniform32_from(gen, (sl.stop - sl.start,) + shape[1:], out[sl])
         return out
 
     def blocks(self) -> list[tuple[slice, np.random.Generator]]:

@@ -283,3 +283,111 @@ def test_a_recording_that_cannot_fit_is_refused_before_any_allocation():
     with pytest.raises(ConfigError, match="record_every > 1000"):
         simulate(alg, Quadratic(d=2), None, 0.0, 10**9, trials=4, record_every=1000, max_record_bytes=1 << 20)
     assert time.perf_counter() - t0 < 5.0        # refused up front, not after running or allocating
+
+
+# --- the block-wise recording against the step-by-step definition ------------------------------------------
+
+def _recording_step_by_step(alg, obj, noise, w0, steps, trials, seed, record_every, tail=0.5):
+    """The recording of ``simulate`` written out one step at a time from its definitions (module docstring):
+    metrics at recorded steps, S_K sums with one += per step, the status from the full check."""
+    from convergence import rng as rngmod
+    from convergence.physics.devices import saturation
+    from convergence.sim.simulate import _update_status
+
+    nr = TrialStreams(seed, trials, purpose=rngmod.NOISE)
+    ar = TrialStreams(seed, trials, purpose=rngmod.ALGORITHM)
+    state = alg.init(np.broadcast_to(np.asarray(w0, float), (trials, obj.d)).copy())
+    tail_start = steps - max(1, int(math.ceil(tail * steps)))
+    rec = {}
+    sums = {}
+    status, first_bad = np.zeros(trials, np.int64), np.full(trials, -1, np.int64)
+    tail_g, tail_w, n_tail = np.zeros((trials, obj.d)), np.zeros((trials, obj.d)), 0
+    for k in range(steps + 1):
+        x, analog = alg.query(state), alg.analog(state)
+        if k == steps:
+            _update_status(status, first_bad, k, x, analog)
+            break
+        row = {}
+        for name, arr, dev in analog:
+            with np.errstate(all="ignore"):
+                sat = np.max(saturation(dev, arr), axis=1)
+                r = dev.G(arr) / np.sqrt(dev.F(arr))
+                ratio_sq = np.max(r * r, axis=1)
+                s2 = sat * sat
+                term = np.where(s2 < 1.0, s2 / (1.0 - s2), np.inf)
+            s_sum, g_sum = sums.get(name, (np.zeros(trials), np.zeros(trials)))
+            sums[name] = (s_sum + term, g_sum + ratio_sq)
+            row.update({f"sat_{name}": sat, f"s_k_{name}": sums[name][0] / (k + 1),
+                        f"s_k_generic_{name}": sums[name][1] / (k + 1)})
+        grad = None
+        if k % record_every == 0 or k == steps - 1:
+            grad = obj.grad(x)
+            diff = x - np.asarray(obj.w_star, float)
+            row.update(loss_gap=obj.value(x) - obj.f_star, grad_norm_sq=np.einsum("td,td->t", grad, grad),
+                       dist_sq=np.einsum("td,td->t", diff, diff), w=x.copy(), k=k)
+            for key, v in row.items():
+                rec.setdefault(key, []).append(v)
+            _update_status(status, first_bad, k, x, analog)
+            if k >= tail_start:
+                tail_g += grad
+                tail_w += x
+                n_tail += 1
+        state = alg.step(state, noise.sample(obj, x, nr, grad), rng=ar)
+    return ({key: np.array(v) for key, v in rec.items()}, status, first_bad, tail_g / max(n_tail, 1),
+            tail_w / max(n_tail, 1), state)
+
+
+_VAR_DEV = realize(SoftBounds(0.8), Variation(sym_skew=0.2, sym_dtod=0.1), (6, 3), TrialStreams(2, 6, purpose=2))
+
+
+@pytest.mark.parametrize("case", [
+    ("asgd softbounds", lambda: analog_sgd(np.array([[0.05], [0.3], [0.02], [2.5], [0.1], [0.07]]), SoftBounds(0.6)),
+     lambda: Quadratic(d=3, L=1.0, w_star=0.5), 1),
+    ("asgd pulsed lsq", lambda: analog_sgd(0.05, SoftBounds(0.9), mode=Pulsed(0.01, bl=20)),
+     lambda: LeastSquares(d=3, n=20, sigma_a=0.5, x_scale=0.3, seed=3), 3),
+    ("tt gamma realized device", lambda: tiki_taka(0.05, 0.02, _VAR_DEV, gamma=0.3, transfer_every=2),
+     lambda: Quadratic(d=3, L=1.0, w_star=np.linspace(-0.3, 0.3, 18).reshape(6, 3)), 2),
+    ("digital diverging", lambda: digital_sgd(np.array([0.1, 5.0, 0.1, 0.1, 4.5, 0.2])),
+     lambda: Quadratic(d=3, L=1.0, w_star=0.5), 7),
+], ids=lambda c: c[0])
+@pytest.mark.parametrize("block_bytes", [None, 500, 1], ids=["256 steps", "3 steps", "by reference"])
+def test_block_recording_equals_the_step_by_step_recording_bit_for_bit(case, block_bytes, monkeypatch):
+    """simulate's block-wise recording (arrays stacked over up to 256 steps, reduced once per block; blocks of 3
+    steps; arrays too large to stack held by reference and reduced at once) against the step-by-step definition:
+    every metric, the weights, status, first bad step and tail means bit-identical, across block ends (700
+    steps), with per-trial devices, γ-mixed weights, batched objectives and divergence."""
+    import convergence.sim.simulate as sim_mod
+
+    if block_bytes is not None:
+        monkeypatch.setattr(sim_mod, "_BLOCK_BYTES", block_bytes)
+    _, make_alg, make_obj, every = case
+    alg, obj = make_alg(), make_obj()
+    steps, trials = 700, 6
+    traj = simulate(alg, obj, Gaussian(0.4), 0.2, steps, trials=trials, seed=9, record_every=every, record_w=True,
+                    trial_block=64, progress=False)
+    with np.errstate(all="ignore"):
+        rec, status, first_bad, tg, tw, state = _recording_step_by_step(alg, obj, Gaussian(0.4), 0.2, steps, trials,
+                                                                        9, every)
+    assert set(traj.metrics) == {k for k in rec if k not in ("w", "k")}
+    for name, arr in traj.metrics.items():
+        np.testing.assert_array_equal(arr, rec[name], err_msg=name)
+    np.testing.assert_array_equal(traj.w, rec["w"])
+    np.testing.assert_array_equal(traj.steps, rec["k"])
+    np.testing.assert_array_equal(traj.status, status)
+    np.testing.assert_array_equal(traj.first_bad_step, first_bad)
+    np.testing.assert_array_equal(traj.tail_grad_mean, tg)
+    np.testing.assert_array_equal(traj.tail_w_mean, tw)
+    np.testing.assert_array_equal(alg.query(traj.final_state), alg.query(state))
+    if case[0] == "digital diverging":
+        assert (traj.status != STATUS_OK).sum() == 2
+    if case[0] == "asgd softbounds":
+        assert (traj.status != STATUS_OK).sum() >= 1
+
+
+def test_quadratic_value_stack_is_value_of_each_slice():
+    rng = np.random.default_rng(4)
+    for obj in (Quadratic(d=7, L=2.0, mu=0.1, w_star=0.3), Quadratic(d=4, w_star=rng.standard_normal((5, 4)))):
+        ws = rng.standard_normal((9, 5, obj.d))
+        np.testing.assert_array_equal(obj.value_stack(ws), np.stack([obj.value(w) for w in ws]))
+        np.testing.assert_array_equal(LSQ.value_stack(ws[:, :, :1].repeat(LSQ.dim, 2)),
+                                      np.stack([LSQ.value(w) for w in ws[:, :, :1].repeat(LSQ.dim, 2)]))

@@ -16,7 +16,9 @@ r"""The analog update ``W <- U_q(W, dW)`` in its two modes.
   and ``w + n s δ a_s`` when ``b_s = 0``; with c2c noise the composition plus one summed
   Gaussian per element, where that equals the pulse-by-pulse result in distribution
   (:class:`PulseMap`). Other devices use a masked loop over the pulse index, vectorized
-  over all elements.
+  over all elements. The noise-free closed form of a scalar affine device keeps float32 weights (the
+  networks') in float32, within a few float32 rounding steps at the range's scale of the float64
+  evaluation; float64 weights are evaluated in float64.
 
 Neither mode loops over trials or elements in Python.
 """
@@ -102,9 +104,20 @@ def expected_update(w: Array, dw: Array, device: RealizedDevice, total: Array | 
         total = None if total is None else np.asarray(total).astype(dt, copy=False)
     aff = device.affine()
     if aff is not None and isinstance(device, Device):
-        f0, f1, g0, g1 = _affine_F_G(device)
-        ad = (np.abs(dw) if total is None else total) if (g1 or g0) else None
-        if f1 or g1:
+        return _affine_expected(w, dw, total, *_affine_F_G(device))
+    if total is None:
+        return w + dw * device.F(w) - np.abs(dw) * device.G(w)
+    return w + 0.5 * ((total + dw) * device.q_plus(w) - (total - dw) * device.q_minus(w))
+
+
+def _affine_expected(w: Array, dw: Array, total: Array | None, f0: float, f1: float, g0: float, g1: float) -> Array:
+    """The fused affine path of :func:`expected_update`, ``W (1 + f1 dW − g1 S) + f0 dW − g0 S`` (``w``, ``dw`` of
+    one float dtype), skipping the terms with zero coefficients and the multiplication by a unit ``g1``."""
+    ad = (np.abs(dw) if total is None else total) if (g1 or g0) else None
+    if f1 or g1:
+        if g1 == 1.0 and total is None and not g0 and not f1:   # 1 − |dW|, exactly (−|dW|)·1 + 1
+            coef = np.subtract(1.0, ad, out=ad)
+        else:
             if g1 and total is None and not g0:     # |dW| is needed only here: scale it in place
                 coef = np.multiply(ad, -g1, out=ad)
             else:
@@ -112,19 +125,41 @@ def expected_update(w: Array, dw: Array, device: RealizedDevice, total: Array | 
             if f1:
                 coef += f1 * dw
             coef += 1.0
-            out = np.multiply(w, coef, out=coef)
-        else:
-            out = np.array(w, copy=True)
-        if f0 == 1.0:
-            out += dw
-        elif f0:
-            out += f0 * dw
-        if g0:
-            out -= g0 * ad
-        return out
-    if total is None:
-        return w + dw * device.F(w) - np.abs(dw) * device.G(w)
-    return w + 0.5 * ((total + dw) * device.q_plus(w) - (total - dw) * device.q_minus(w))
+        out = np.multiply(w, coef, out=coef)
+    else:
+        out = np.array(w, copy=True)
+    if f0 == 1.0:
+        out += dw
+    elif f0:
+        out += f0 * dw
+    if g0:
+        out -= g0 * ad
+    return out
+
+
+class ExpectedMap:
+    """:func:`expected_update` (net form) of a scalar affine :class:`~convergence.physics.devices.Device` with its
+    coefficients ``F = f0 + f1 w``, ``G = g0 + g1 w`` computed once (the per-step checks skipped for the usual
+    call: two float arrays of one dtype). Build it with :meth:`build`."""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+        self.coef = _affine_F_G(device)
+
+    @staticmethod
+    def build(device: Any, mode: Any) -> "ExpectedMap | None":
+        """The map of ``device`` in ``mode`` (None unless ``mode`` is :class:`Expected` and ``device`` a scalar
+        affine Device)."""
+        if isinstance(mode, Expected) and isinstance(device, Device) and device.affine() is not None:
+            return ExpectedMap(device)
+        return None
+
+    def __call__(self, w: Array, dw: Array) -> Array:
+        """``W + dW ⊙ F(W) − |dW| ⊙ G(W)`` (P2 eq 5, P1 eq 7), a new array."""
+        if (type(w) is np.ndarray and type(dw) is np.ndarray and w.dtype == dw.dtype and w.dtype.kind == "f"
+                and w.shape == dw.shape):
+            return _affine_expected(w, dw, None, *self.coef)
+        return expected_update(w, dw, self.device)
 
 
 def pulse_counts(dw: Array, mode: Pulsed, rng: Any) -> Array:
@@ -186,6 +221,8 @@ class PulseNoise:
 
 def _as_noise(c2c: Any) -> PulseNoise | None:
     """``c2c`` (a float σ_c or a :class:`PulseNoise`) as a PulseNoise, or None when noise-free."""
+    if isinstance(c2c, (float, int)) and c2c == 0:     # the usual noise-free write, without building a PulseNoise
+        return None
     noise = c2c if isinstance(c2c, PulseNoise) else PulseNoise(float(c2c), float(c2c))
     return noise if noise.active else None
 
@@ -243,21 +280,34 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
     response's zero), so the caller falls back to the pulse-by-pulse loop.
     """
     ap, bp, am, bm = aff
-    if (all(np.ndim(c) == 0 for c in aff) and np.ndim(dw_min) == 0 and bp < 0 < bm
+    if (all(isinstance(c, float) or np.ndim(c) == 0 for c in aff) and np.ndim(dw_min) == 0 and bp < 0 < bm
             and dw_min * max(-bp, bm) < 1):
         # scalar fast path: w_n = w* + r^n (w - w*), with 0 < r < 1 and w* = -a/b per direction
         fix_up, fix_down = -ap / bp, -am / bm
+        # float32 weights (the networks) are evaluated in float32, everything else in float64
+        ct = np.float32 if isinstance(w, np.ndarray) and w.dtype == np.float32 else np.float64
         pick = np.asarray(up, dtype=bool).view(np.uint8)          # 0 = down, 1 = up
-        log_r = np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)]).take(pick)
-        rn = np.exp(np.multiply(n, log_r, out=log_r), out=log_r)
-        fixed = np.array([fix_down, fix_up]).take(pick)          # take: ~5x faster than np.where on scalars
-        out = np.subtract(w, fixed)
+        log_dn, log_up = math.log1p(-dw_min * bm), math.log1p(dw_min * bp)
+        if log_dn == log_up:     # symmetric responses (b+ = −b-): one ratio for both directions, no gather
+            rn = np.exp(np.multiply(n, ct(log_up), dtype=ct))
+        else:
+            log_r = np.array([log_dn, log_up], dtype=ct).take(pick)
+            rn = np.exp(np.multiply(n, log_r, out=log_r, dtype=ct), out=log_r)
+        f_up, f_dn = ct(fix_up), ct(fix_down)
+        span = f_up - f_dn
+        if span + f_dn == f_up and np.isfinite(span) and f_dn != 0.0:
+            # fix_down + pick·(fix_up − fix_down) is exactly fix_down or fix_up: cheaper than a gather
+            fixed = np.multiply(pick, span, dtype=ct)
+            fixed += f_dn
+        else:
+            fixed = np.array([f_dn, f_up], dtype=ct).take(pick)      # take: ~5x faster than np.where on scalars
+        out = np.subtract(w, fixed, dtype=ct)
         out *= rn
         out += fixed
-        # the result lies between w and the fixed point: when the fixed points are the range's
-        # ends (soft bounds, c_Lin, linear step without hard bounds) no clipping is needed
+        # the result lies between w and the fixed point (rounding is monotone): when the fixed points are the
+        # range's ends (soft bounds, c_Lin, linear step without hard bounds) no clipping is needed
         in_range = math.isclose(fix_up, hi, rel_tol=1e-12, abs_tol=1e-15) and \
-            math.isclose(fix_down, lo, rel_tol=1e-12, abs_tol=1e-15)
+            math.isclose(fix_down, lo, rel_tol=1e-12, abs_tol=1e-15) and f_up <= hi and f_dn >= lo
         return out, in_range
     a = np.where(up, ap, am)
     b = np.where(up, bp, bm)
@@ -548,5 +598,5 @@ def n_pulse_closed_form_softbounds(w: float, n: int, tau: float, dw_min: float, 
 
 
 __all__ = ["Expected", "Pulsed", "UpdateMode", "EXPECTED", "analog_update", "expected_update",
-           "pulsed_update", "pulse_counts", "apply_pulses", "PulseMap", "PulseNoise", "ENVELOPE_K",
+           "pulsed_update", "pulse_counts", "apply_pulses", "PulseMap", "ExpectedMap", "PulseNoise", "ENVELOPE_K",
            "n_pulse_closed_form_softbounds"]

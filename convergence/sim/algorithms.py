@@ -24,7 +24,8 @@ from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, hyperparameter, non_negative, positive_int
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
-from convergence.physics.pulses import EXPECTED, Pulsed, UpdateMode, analog_update, check_mode, pulse_counts
+from convergence.physics.pulses import (EXPECTED, Expected, ExpectedMap, Pulsed, UpdateMode, analog_update, check_mode,
+                                       pulse_counts)
 
 Array = NDArray[np.float64]
 
@@ -268,12 +269,16 @@ def sgd_write(w: Array, grad: Array, rate: Any, device: AnyDevice, mode: UpdateM
 
     The vector algorithms pass the gradient sample ``g``; the tile algorithms
     (:mod:`convergence.tile.transfer_family`) the batch gradient ``Σ_b d_b x_bᵀ`` (net form). ``kernel``
-    (a :class:`~convergence.physics.pulses.PulseMap` of ``device`` in a Pulsed ``mode``) is its cached form.
+    (a :class:`~convergence.physics.pulses.PulseMap` of ``device`` in a Pulsed ``mode``, or an
+    :class:`~convergence.physics.pulses.ExpectedMap` in the Expected mode) is its cached form.
     ``scratch``: ``grad`` is the caller's temporary and is overwritten (one allocation less).
     """
     g = np.multiply(grad, -rate, out=grad) if scratch else np.multiply(-rate, grad)
-    if kernel is not None and isinstance(mode, Pulsed):
-        return kernel.signed(w, pulse_counts(g, mode, rng), g >= 0, rng)
+    if kernel is not None:
+        if isinstance(mode, Pulsed) and not isinstance(kernel, ExpectedMap):
+            return kernel.signed(w, pulse_counts(g, mode, rng), g >= 0, rng)
+        if isinstance(mode, Expected) and isinstance(kernel, ExpectedMap):
+            return kernel(w, g)
     return analog_update(w, g, device, mode, rng)
 
 
@@ -327,12 +332,13 @@ def analog_sgd(lr: Any, device: AnyDevice, *, mode: UpdateMode = EXPECTED) -> Al
     """
     cfg = AnalogSGDConfig(lr, device, mode)
     lr, device, mode = cfg.lr, cfg.device, cfg.mode
+    kernel = ExpectedMap.build(device, mode)
 
     def init(w0: Any) -> SGDState:
         return SGDState(_as_weights(w0, lr=lr), 0)
 
     def step(state: SGDState, g: Array, rng: Any = None) -> SGDState:
-        return SGDState(sgd_write(state.w, g, lr, device, mode, rng), state.k + 1)
+        return SGDState(sgd_write(state.w, g, lr, device, mode, rng, kernel), state.k + 1)
 
     return Algorithm("analog-sgd", init, lambda s: s.w, step, lambda s: [("w", s.w, device)], cfg)
 
@@ -371,6 +377,7 @@ def tiki_taka(lr_fast: Any, lr_transfer: Any, device: AnyDevice, *, device_fast:
                                                                cfg.transfer_every, cfg.read_noise)
     device, device_fast, mode, mode_fast = cfg.device, cfg.fast_device, cfg.mode, cfg.fast_mode
     has_gamma = not (np.ndim(gamma) == 0 and gamma == 0.0)
+    kernel_fast = ExpectedMap.build(device_fast, mode_fast)
 
     def init(w0: Any) -> TikiTakaState:
         w = _as_weights(w0, lr_fast=lr_fast, lr_transfer=lr_transfer, gamma=gamma)
@@ -380,7 +387,7 @@ def tiki_taka(lr_fast: Any, lr_transfer: Any, device: AnyDevice, *, device_fast:
         return state.w + gamma * state.p if has_gamma else state.w
 
     def step(state: TikiTakaState, g: Array, rng: Any = None) -> TikiTakaState:
-        p = sgd_write(state.p, g, lr_fast, device_fast, mode_fast, rng)
+        p = sgd_write(state.p, g, lr_fast, device_fast, mode_fast, rng, kernel_fast)
         k = state.k + 1
         w = state.w
         if k % transfer_every == 0:

@@ -161,7 +161,7 @@ def _broadcast_init(w0: Any, trials: int, d: int) -> Array:
 
 
 def _saturation_and_ratio(device: Any, a: Array) -> tuple[Array, Array]:
-    """Per trial: max_i saturation(a_i) and max_i (G/√F)(a_i)².
+    """Per trial (the last axis holds the weights): max_i saturation(a_i) and max_i (G/√F)(a_i)².
 
     For a scalar :class:`~convergence.physics.devices.Device` both maxima are attained at the row's
     largest or smallest element (saturation grows away from w⋄, and G/√F is increasing for
@@ -169,10 +169,10 @@ def _saturation_and_ratio(device: Any, a: Array) -> tuple[Array, Array]:
     the weights replace several elementwise passes per step (:func:`_extremes_saturation_and_ratio`).
     """
     if _monotone(device):
-        return _extremes_saturation_and_ratio(device, a.max(axis=1), a.min(axis=1))
+        return _extremes_saturation_and_ratio(device, a.max(axis=-1), a.min(axis=-1))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         r = device.G(a) / np.sqrt(device.F(a))
-        return np.max(saturation(device, a), axis=1), np.max(r * r, axis=1)
+        return np.max(saturation(device, a), axis=-1), np.max(r * r, axis=-1)
 
 
 def _monotone(device: Any) -> bool:
@@ -190,56 +190,22 @@ def _extremes_saturation_and_ratio(device: Device, hi_w: Array, lo_w: Array) -> 
 
 
 class _RunningS:
-    """P1's S_K and P2's S_K^{ASGD} of one analog array, accumulated at every step in blocks of steps.
+    """P1's S_K and P2's S_K^{ASGD} of one analog array, accumulated at every step.
 
-    Each step stores only what the sums need (a monotone device: each row's largest and smallest weight;
-    otherwise the per-trial maxima); every ``block`` steps the elementwise terms are evaluated on the
-    whole block at once and added in step order (``np.add.accumulate``: the same sequence of additions
-    as one ``+=`` per step, so the sums are bit-identical to the step-by-step loop), and the recorded
-    steps of the block get their ``sat`` / ``s_k`` / ``s_k_generic`` values.
+    :meth:`extend` takes a block of consecutive steps' per-trial maxima (saturation and (G/√F)²) and adds
+    them in step order (``np.add.accumulate``: the same sequence of additions as one ``+=`` per step, so
+    the sums are bit-identical to the step-by-step loop), returning the running sums of the block's steps.
     """
 
-    def __init__(self, device: Any, trials: int, block: int) -> None:
-        self.device, self.monotone = device, _monotone(device)
-        self.a = np.empty((block, trials))   # largest weight per row (monotone) or max saturation
-        self.b = np.empty((block, trials))   # smallest weight per row (monotone) or max (G/√F)²
+    def __init__(self, trials: int) -> None:
         self.s_sum = np.zeros(trials)
         self.gen_sum = np.zeros(trials)
-        self.n = 0
-        self.rows: list[tuple[int, int, int]] = []   # (record row, step k, position in block)
 
-    def add(self, arr: Array) -> tuple[Array, Array] | None:
-        """Store step data; returns (row max, row min) of a monotone device (for the status check)."""
-        if self.monotone:
-            # the ufuncs' reduce directly (what arr.max / arr.min call, without their Python wrappers)
-            hi = np.maximum.reduce(arr, axis=1, out=self.a[self.n])
-            lo = np.minimum.reduce(arr, axis=1, out=self.b[self.n])
-            self.n += 1
-            return hi, lo
-        self.a[self.n], self.b[self.n] = _saturation_and_ratio(self.device, arr)
-        self.n += 1
-        return None
-
-    def full(self) -> bool:
-        return self.n == len(self.a)
-
-    def flush(self, sat_out: Array, s_out: Array, gen_out: Array) -> None:
-        """Evaluate the stored block, extend the running sums and fill the block's recorded rows."""
-        n = self.n
-        if n == 0:
-            return
-        if self.monotone:
-            sat, ratio_sq = _extremes_saturation_and_ratio(self.device, self.a[:n], self.b[:n])
-        else:
-            sat, ratio_sq = self.a[:n], self.b[:n]
+    def extend(self, sat: Array, ratio_sq: Array) -> tuple[Array, Array]:
         s_run = np.add.accumulate(np.concatenate([self.s_sum[None], _p1_s(sat)]), axis=0)[1:]
         g_run = np.add.accumulate(np.concatenate([self.gen_sum[None], ratio_sq]), axis=0)[1:]
-        for r, k, pos in self.rows:
-            sat_out[r] = sat[pos]
-            s_out[r] = s_run[pos] / (k + 1)
-            gen_out[r] = g_run[pos] / (k + 1)
         self.s_sum, self.gen_sum = s_run[-1].copy(), g_run[-1].copy()
-        self.n, self.rows = 0, []
+        return s_run, g_run
 
 
 def _p1_s(sat_max: Array) -> Array:
@@ -248,8 +214,86 @@ def _p1_s(sat_max: Array) -> Array:
         return np.where(s2 < 1.0, s2 / (1.0 - s2), np.inf)
 
 
-#: steps per block of the running S_K sums (:class:`_RunningS`)
+#: most steps per block of the recording (:class:`_StepBlock`)
 _S_BLOCK = 256
+#: bytes one stored array of a block may take (the block shrinks for large trials x d)
+_BLOCK_BYTES = 1 << 23
+
+
+class _StepBlock:
+    """Copies of the analog arrays of a block of consecutive steps (and, at recorded steps, the presented
+    weights and their gradients), so that the per-step reductions of the recording (row maxima, ‖∇f‖²,
+    ‖x − W*‖², f(x)) run once per block on stacked arrays instead of once per step: for the small arrays
+    of the vector simulations a reduction's fixed cost dwarfs its work. Every quantity is the same
+    elementwise expression or the same reduction over the same axis as the per-step form, so the
+    results are bit-identical (tests/test_simulate.py checks this against a step-by-step recording).
+    """
+
+    def __init__(self, steps: int, record_every: int) -> None:
+        self.cap, self.rec_cap = 1, 1
+        self.steps, self.record_every = steps, record_every
+        self.arrays: list[Array] = []   # per analog array: (cap, *shape) copies (possibly a transposed view)
+        self.raw: list[tuple[Array, int]] = []   # per analog array: its buffer and the axis of the row maxima
+        self.kinds: list[tuple[Any, Any]] = []    # per analog array: (shape, dtype) of one step's copy
+        self.rec_kind: tuple[Any, ...] | None = None   # (shape, dtype) of x and of ∇f
+        self.x: Array | None = None     # (rec_cap, trials, d) presented weights at recorded steps
+        self.g: Array | None = None     # (rec_cap, trials, d) ∇f at recorded steps
+        self.n = 0                      # steps stored
+        self.rec: list[tuple[int, int, int]] = []   # (record row, step k, position in block)
+        self.direct = False             # one step per block, held by reference and reduced at once (large arrays)
+
+    def allocate(self, analog: Any, x: Array, grad: Array | None) -> None:
+        """(Re)size the buffers for this step's arrays (the gradient buffer once a gradient is known)."""
+        per_step = max([x.nbytes] + [arr.nbytes for _, arr, _ in analog])
+        self.cap = max(1, min(self.steps, _S_BLOCK, _BLOCK_BYTES // max(per_step, 1)))
+        self.rec_cap = min(self.cap, -(-self.cap // self.record_every) + 1)
+        self.kinds = [(arr.shape, arr.dtype) for _, arr, _ in analog]
+        self.rec_kind = None if grad is None else (x.shape, x.dtype, grad.shape, grad.dtype)
+        # arrays too large to stack: no copies, the step's own arrays are reduced before the next step runs
+        self.direct = self.cap == 1
+        if self.direct:
+            return
+        self.arrays, self.raw = [], []
+        for _, arr, _ in analog:
+            # (trials, d) arrays with few weights per trial are stored transposed, (d, trials) per step: the
+            # row maxima are then reductions over a middle axis with long contiguous inner loops
+            t = arr.ndim == 2 and arr.shape[1] < arr.shape[0]
+            raw = np.empty((self.cap,) + (arr.shape[::-1] if t else arr.shape), dtype=arr.dtype)
+            self.raw.append((raw, 1 if t else -1))
+            self.arrays.append(raw.transpose(0, 2, 1) if t else raw)
+        self.x = np.empty((self.rec_cap,) + x.shape, dtype=x.dtype)
+        self.g = None if grad is None else np.empty((self.rec_cap,) + grad.shape, dtype=grad.dtype)
+
+    def store(self, analog: Any, k: int, r: int, x: Array, grad: Array | None) -> bool:
+        """Store step ``k``'s analog arrays and, if it is recorded (as row ``r``), x_k and ∇f(x_k); False (and
+        nothing stored) when the block is full or the arrays do not match its buffers (shape or dtype)."""
+        n = self.n
+        if self.direct:
+            if n or len(analog) != len(self.kinds) or any((a.shape, a.dtype) != kd
+                                                           for (_, a, _), kd in zip(analog, self.kinds)):
+                return False
+            self.arrays = [arr[None] for _, arr, _ in analog]
+            self.raw = [(arr[None], -1) for _, arr, _ in analog]
+            if grad is not None:
+                self.x, self.g = x[None], grad[None]
+                self.rec.append((r, k, 0))
+            self.n = 1
+            return True
+        if n >= self.cap or len(analog) != len(self.arrays):
+            return False
+        for buf, kind, (_, arr, _) in zip(self.arrays, self.kinds, analog):
+            if (arr.shape, arr.dtype) != kind:
+                return False
+            buf[n] = arr
+        if grad is not None:
+            j = len(self.rec)
+            if j >= self.rec_cap or self.g is None or (x.shape, x.dtype, grad.shape, grad.dtype) != self.rec_kind:
+                return False
+            self.x[j] = x       # type: ignore[index]
+            self.g[j] = grad
+            self.rec.append((r, k, n))
+        self.n = n + 1
+        return True
 
 
 def recorded_steps(steps: int, record_every: int) -> int:
@@ -324,60 +368,97 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
     metrics = {name: np.empty((n_rec, trials)) for name in names}
     rec_steps = np.empty(n_rec, dtype=np.int64)
     w_hist = np.empty((n_rec, trials, d)) if record_w else None
-    running = {a: _RunningS(dev, trials, min(steps, _S_BLOCK)) for a, _, dev in analog0}
+    running = {a: _RunningS(trials) for a, _, _ in analog0}
     status = np.zeros(trials, dtype=np.int64)
     first_bad = np.full(trials, -1, dtype=np.int64)
     tail_g = np.zeros((trials, d))
     tail_w = np.zeros((trials, d))
     n_tail = 0
     w_star = np.asarray(objective.w_star, dtype=float)
+    value_stack = getattr(objective, "value_stack", None)
 
     # what observe(k) computed for step(k): the presented weights x_k and, at recorded steps, ∇f(x_k)
     x_k: Array = w_init
     grad_k: Array | None = None
     r = 0
-
-    def flush() -> None:
-        for a_name, acc in running.items():
-            acc.flush(metrics[f"sat_{a_name}"], metrics[f"s_k_{a_name}"], metrics[f"s_k_generic_{a_name}"])
-
+    blk = _StepBlock(steps, record_every)
+    meta = [(a_name, dev) for a_name, _, dev in analog0]   # (name, device) of the arrays in the block
     clean = True   # every trial's status still ok (then the status check may take its shortcut)
 
+    def flush() -> None:
+        """The recording of the block's steps: S_K sums at every step, the metrics at the recorded ones."""
+        nonlocal n_tail, clean
+        n, rows = blk.n, blk.rec
+        if n == 0:
+            return
+        pos = np.array([p for _, _, p in rows], dtype=np.intp)
+        ks = np.array([k for _, k, _ in rows], dtype=np.int64)
+        rs = slice(rows[0][0], rows[0][0] + len(rows)) if rows else slice(0, 0)
+        extremes: list[tuple[Array, Array] | None] = []
+        for (a_name, dev), buf, (raw, axis) in zip(meta, blk.arrays, blk.raw):
+            data = buf[:n]
+            if _monotone(dev):
+                hi, lo = np.maximum.reduce(raw[:n], axis=axis), np.minimum.reduce(raw[:n], axis=axis)
+                sat, ratio_sq = _extremes_saturation_and_ratio(dev, hi.astype(float, copy=False),
+                                                               lo.astype(float, copy=False))
+                extremes.append((hi[pos], lo[pos]))
+            else:
+                sat, ratio_sq = _saturation_and_ratio(dev, data)
+                extremes.append(None)
+            sat, ratio_sq = sat.astype(float, copy=False), ratio_sq.astype(float, copy=False)
+            s_run, g_run = running[a_name].extend(sat, ratio_sq)
+            if rows:
+                denom = (ks + 1)[:, None]
+                metrics[f"sat_{a_name}"][rs] = sat[pos]
+                metrics[f"s_k_{a_name}"][rs] = s_run[pos] / denom
+                metrics[f"s_k_generic_{a_name}"][rs] = g_run[pos] / denom
+        if rows:
+            m = len(rows)
+            xs, gs = blk.x[:m], blk.g[:m]  # type: ignore[index]
+            if value_stack is not None:
+                metrics["loss_gap"][rs] = value_stack(xs) - objective.f_star
+            else:
+                metrics["loss_gap"][rs] = [objective.value(xi) - objective.f_star for xi in xs]
+            metrics["grad_norm_sq"][rs] = np.einsum("ntd,ntd->nt", gs, gs)
+            diff = _minus_rows(xs, w_star)
+            dist = metrics["dist_sq"][rs]
+            dist[...] = np.einsum("ntd,ntd->nt", diff, diff)
+            if w_hist is not None:
+                w_hist[rs] = xs
+            rec_steps[rs] = ks
+            # the per-step status check, with its shortcut taken for the whole block when it holds for all
+            if not (clean and _all_fine(dist, [(a, None, dev) for a, dev in meta], extremes)):
+                for i, (_, k, p) in enumerate(rows):
+                    analog = [(a, buf[p], dev) for (a, dev), buf in zip(meta, blk.arrays)]
+                    ext = [None if e is None else (e[0][i], e[1][i]) for e in extremes]
+                    if not (clean and _all_fine(dist[i], analog, ext)):
+                        _update_status(status, first_bad, k, xs[i], analog)
+                        clean = not status.any()
+            i0 = int(np.searchsorted(ks, tail_start))   # the block's recorded tail steps: rows i0..m-1
+            if i0 < m:   # the same sequence of additions as one += per recorded step
+                np.add.reduce(np.concatenate([tail_g[None], gs[i0:]]), axis=0, out=tail_g)
+                np.add.reduce(np.concatenate([tail_w[None], xs[i0:]]), axis=0, out=tail_w)
+                n_tail += m - i0
+        blk.n, blk.rec = 0, []
+
     def observe(k: int, state: Any) -> None:
-        nonlocal r, n_tail, x_k, grad_k, clean
+        nonlocal r, x_k, grad_k, meta
         x = algorithm.query(state)
         analog = algorithm.analog(state)
         if k == steps:  # the final state after the last step also decides the status
             flush()
             _update_status(status, first_bad, steps, x, analog)
             return
-        recorded = k % record_every == 0 or k == last
-        extremes = []
-        for a_name, arr, _dev in analog:
-            acc = running[a_name]
-            if acc.full():
-                flush()
-            extremes.append(acc.add(arr))
-            if recorded:
-                acc.rows.append((r, k, acc.n - 1))
-        grad = None
-        if recorded:
-            grad = objective.grad(x)
-            metrics["loss_gap"][r] = objective.value(x) - objective.f_star
-            metrics["grad_norm_sq"][r] = np.einsum("td,td->t", grad, grad)
-            diff = x - w_star
-            dist = metrics["dist_sq"][r]
-            dist[...] = np.einsum("td,td->t", diff, diff)
-            if w_hist is not None:
-                w_hist[r] = x
-            rec_steps[r] = k
-            if not (clean and _all_fine(dist, analog, extremes)):
-                _update_status(status, first_bad, k, x, analog)
-                clean = not status.any()
-            if k >= tail_start:
-                np.add(tail_g, grad, out=tail_g)
-                np.add(tail_w, x, out=tail_w)
-                n_tail += 1
+        grad = objective.grad(x) if k % record_every == 0 or k == last else None
+        if not blk.store(analog, k, r, x, grad):
+            flush()
+            if not blk.store(analog, k, r, x, grad):
+                blk.allocate(analog, x, grad)
+                meta = [(a_name, dev) for a_name, _, dev in analog]
+                blk.store(analog, k, r, x, grad)
+        if blk.direct:
+            flush()
+        if grad is not None:
             r += 1
         x_k, grad_k = x, grad
 
@@ -398,6 +479,14 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
                       tail_g / max(n_tail, 1), tail_w / max(n_tail, 1), state, config, w_hist, seconds)
 
 
+def _minus_rows(xs: Array, row: Array) -> Array:
+    """``xs - row`` for a stack ``xs`` (n, trials, d) and ``row`` of shape (d,) or (trials, d), with ``row`` spread
+    over one trial-by-weight plane first (the same elementwise subtraction, without a broadcast over a short last
+    axis, whose inner loops of d elements cost more than the work)."""
+    plane = np.ascontiguousarray(np.broadcast_to(row, xs.shape[1:])).reshape(-1)
+    return np.subtract(xs.reshape(len(xs), -1), plane).reshape(xs.shape)
+
+
 def _seed_repr(seed: Any) -> Any:
     if isinstance(seed, np.random.SeedSequence):
         return {"entropy": seed.entropy, "spawn_key": list(seed.spawn_key)}
@@ -409,7 +498,7 @@ def _all_fine(dist_sq: Array, analog: Any, extremes: list[tuple[Array, Array] | 
     weight finite (a finite sum of ‖x − W*‖² over trials implies it) and every analog array finite and inside
     its scalar device's range (from each row's largest and smallest weight; NaN propagates through max, min
     and sum). A cheap exact shortcut for the usual step; False sends the step through the full check."""
-    if not math.isfinite(float(np.add.reduce(dist_sq))):
+    if not math.isfinite(float(np.add.reduce(dist_sq, axis=None))):
         return False
     for (_, _, dev), ext in zip(analog, extremes):
         if ext is None:
@@ -417,7 +506,7 @@ def _all_fine(dist_sq: Array, analog: Any, extremes: list[tuple[Array, Array] | 
         lo, hi = dev.bounds
         span = hi - lo
         tol = 1e-9 * span if math.isfinite(span) else 0.0
-        w_lo, w_hi = float(np.minimum.reduce(ext[1])), float(np.maximum.reduce(ext[0]))
+        w_lo, w_hi = float(np.minimum.reduce(ext[1], axis=None)), float(np.maximum.reduce(ext[0], axis=None))
         if not (math.isfinite(w_lo) and math.isfinite(w_hi) and w_lo >= lo - tol and w_hi <= hi + tol):
             return False
     return True

@@ -1,0 +1,126 @@
+"""Fused and cached forms of the hot paths against the plain forms they replace (bit for bit)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convergence import rng as rngmod
+from convergence.rng import TrialStreams
+
+
+@pytest.mark.parametrize("trials, block, shape", [(10, 4, (5,)), (1, 64, (7, 3)), (130, 64, (3,)), (3, 1, (0,))])
+def test_uniform32_fills_each_block_from_its_own_raw_stream(trials, block, shape):
+    """TrialStreams.uniform32 (filled in place per block) = k / 2**32 with k the 32-bit halves of each block's raw
+    64-bit draws, rebuilt here from fresh generators of the same (purpose, block) keys."""
+    seed, purpose = 5, rngmod.ALGORITHM
+    got = TrialStreams(seed, trials, purpose=purpose, block=block).uniform32((trials,) + shape)
+    want = []
+    for b, start in enumerate(range(0, trials, block)):
+        rows = min(block, trials - start)
+        size = rows * int(np.prod(shape))
+        raw = rngmod.generator(seed, purpose, b).bit_generator.random_raw((size + 1) // 2)
+        want.append((raw.view(np.uint32)[:size] * 2.0 ** -32).reshape((rows,) + shape))
+    np.testing.assert_array_equal(got, np.concatenate(want))
+    assert got.dtype == np.float64 and got.shape == (trials,) + shape
+
+
+def _closed_form_by_gathers(w, n, up, aff, dw_min):
+    """The scalar closed form w_n = w* + r^n (w − w*) with r^n and w* gathered per element (the plain form), in
+    the weights' precision (float32 for float32 weights, else float64)."""
+    import math
+    ap, bp, am, bm = aff
+    ct = np.float32 if w.dtype == np.float32 else np.float64
+    pick = np.asarray(up, dtype=bool).view(np.uint8)
+    log_r = np.array([math.log1p(-dw_min * bm), math.log1p(dw_min * bp)], dtype=ct).take(pick)
+    rn = np.exp(np.multiply(n, log_r, out=log_r), out=log_r)
+    fixed = np.array([-am / bm, -ap / bp], dtype=ct).take(pick)
+    out = np.subtract(w, fixed)
+    out *= rn
+    out += fixed
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("device", ["softbounds 1", "softbounds 0.7 shifted", "clin", "softbounds 0.3"])
+def test_affine_pulses_without_gathers_equal_the_gathered_closed_form(device, dtype):
+    """_affine_pulses's scalar path (one ratio for symmetric responses, w* by exact arithmetic) = the closed form
+    with both gathered per element, bit for bit, in float64 and (float32 weights) in float32, zero counts included."""
+    from convergence import CLin, SoftBounds
+    from convergence.physics.pulses import _affine_pulses
+
+    dev = {"softbounds 1": SoftBounds(1.0), "softbounds 0.7 shifted": SoftBounds(0.7, w_sym=0.1),
+           "clin": CLin(0.3), "softbounds 0.3": SoftBounds(0.3)}[device]
+    rng = np.random.default_rng(1)
+    lo, hi = dev.bounds
+    w = rng.uniform(lo, hi, (40, 30)).astype(dtype)
+    n = np.floor(rng.exponential(5.0, w.shape)).astype(dtype)
+    n[::3] = 0
+    up = rng.random(w.shape) < 0.5
+    got, _ = _affine_pulses(w, n, up, dev.affine(), 1e-3, lo, hi)
+    want = _closed_form_by_gathers(w, n, up, dev.affine(), 1e-3)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
+
+
+def _expected_by_steps(w, dw, f0, f1, g0, g1):
+    """W (1 + f1 dW − g1 |dW|) + f0 dW − g0 |dW| evaluated term by term, each multiplication done."""
+    ad = np.abs(dw)
+    coef = np.multiply(ad, -g1)
+    coef += f1 * dw if f1 else 0.0
+    coef += 1.0
+    out = np.multiply(w, coef)
+    out += f0 * dw if f0 != 1.0 else dw
+    out -= g0 * ad if g0 else 0.0
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("device", ["softbounds 1", "softbounds 0.6", "clin", "shifted"])
+def test_expected_map_and_analog_sgd_equal_the_expected_update_bit_for_bit(device, dtype):
+    """ExpectedMap (coefficients cached, the unit g1 multiply skipped) = expected_update = the term-by-term form;
+    analog_sgd's step through it = sgd_write's plain path."""
+    from convergence import CLin, Expected, SoftBounds, analog_sgd
+    from convergence.physics.devices import _affine_F_G
+    from convergence.physics.pulses import ExpectedMap, expected_update
+    from convergence.sim.algorithms import sgd_write
+
+    dev = {"softbounds 1": SoftBounds(1.0), "softbounds 0.6": SoftBounds(0.6), "clin": CLin(0.3),
+           "shifted": SoftBounds(0.8, w_sym=0.2)}[device]
+    rng = np.random.default_rng(2)
+    w = rng.uniform(-0.5, 0.5, (16, 20)).astype(dtype)
+    dw = (0.05 * rng.standard_normal(w.shape)).astype(dtype)
+    dw[0, :5] = -0.0
+    kern = ExpectedMap.build(dev, Expected())
+    got = kern(w, dw)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, expected_update(w, dw, dev))
+    np.testing.assert_array_equal(got, _expected_by_steps(w, dw, *(dtype(c) for c in _affine_F_G(dev))))
+    g = rng.standard_normal(w.shape)
+    alg = analog_sgd(0.03, dev)
+    w64 = w.astype(np.float64)
+    np.testing.assert_array_equal(alg.step(alg.init(w64), g).w, sgd_write(w64, g, 0.03, dev, Expected()))
+
+
+@pytest.mark.parametrize("device", ["softbounds 0.7", "softbounds 1", "clin", "shifted"])
+def test_affine_pulses_on_float32_weights_are_within_6_float32_ulps_of_the_float64_evaluation(device):
+    """Float32 weights (the networks) take the closed form in float32: against the float64 evaluation of the same
+    counts the error is a few rounding steps of float32 at the range's scale (stated tolerance: 6 ulp of
+    max(|w_min|, |w_max|), about 4e-4 of a pulse of 1e-3 at τ = 0.7), and the result stays inside the range."""
+    from convergence import CLin, SoftBounds
+    from convergence.physics.pulses import _affine_pulses
+
+    dev = {"softbounds 0.7": SoftBounds(0.7), "softbounds 1": SoftBounds(1.0), "clin": CLin(0.3),
+           "shifted": SoftBounds(0.3, w_sym=0.1)}[device]
+    rng = np.random.default_rng(3)
+    lo, hi = dev.bounds
+    w = rng.uniform(lo, hi, (200, 300)).astype(np.float32)
+    w[0, :10] = np.float32(lo) if np.float32(lo) >= lo else np.nextafter(np.float32(lo), np.float32(0))
+    n = np.minimum(np.floor(rng.exponential(8.0, w.shape)), 31).astype(np.float32)
+    up = rng.random(w.shape) < 0.5
+    o32, in_range = _affine_pulses(w, n, up, dev.affine(), 1e-3, lo, hi)
+    o64, _ = _affine_pulses(w.astype(np.float64), n.astype(np.float64), up, dev.affine(), 1e-3, lo, hi)
+    assert o32.dtype == np.float32 and in_range
+    ulp = float(np.spacing(np.float32(max(abs(lo), abs(hi)))))
+    assert np.abs(o32 - o64).max() <= 6 * ulp
+    assert o32.min() >= lo and o32.max() <= hi
+    assert np.abs(o32 - o64).max() > 0        # it is the float32 evaluation (not a cast of the float64 one)
