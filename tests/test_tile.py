@@ -116,10 +116,10 @@ def test_closed_form_composition_equals_pulse_by_pulse(monkeypatch):
     # the counts composer, batched and row by row (the large-tile order of evaluation)
     rows, ups = counts.reshape(35, 2, 3), up.reshape(35, 2, 3)
     t_rows = np.repeat(np.arange(5), 7)
-    batched = _compose_counts(tile.w, t_rows, rows, lambda r: ups[r], m)
+    batched = _compose_counts(tile.w, t_rows, rows, lambda r, out: np.where(ups[r], 1.0, -1.0), m)
     assert np.array_equal(batched, dense)
     monkeypatch.setattr(analog_tile, "_ROW_LOOP_MIN", 1)
-    by_row = _compose_counts(tile.w, t_rows, rows, lambda r: ups[r], m)
+    by_row = _compose_counts(tile.w, t_rows, rows, lambda r, out: np.where(ups[r], 1.0, -1.0), m)
     assert np.allclose(by_row, w, rtol=0, atol=1e-12)
     assert np.allclose(by_row, batched, rtol=0, atol=4 * np.finfo(float).eps)
 

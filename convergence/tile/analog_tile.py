@@ -417,6 +417,7 @@ class _PulseModel:
         aff = device.affine()
         self.affine = None if aff is None else tuple(np.broadcast_to(np.asarray(c, float), shape) for c in aff)
         self.closed_form = False
+        self._split: tuple[Array, Array, Array, Array] | None = None
         if aff is not None and not self.noisy:
             ap, bp, am, bm = self.affine
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -434,6 +435,14 @@ class _PulseModel:
                 self.log_r_tab = np.concatenate([np.broadcast_to(self.log_r_dn, shape).ravel(),
                                                  np.broadcast_to(self.log_r_up, shape).ravel()])
                 self.bound_tab = np.concatenate([self.lo.ravel(), self.hi.ravel()])
+
+    def split_constants(self) -> tuple[Array, Array, Array, Array]:
+        """(mid, half) of ``log r`` and of the bound over the two directions (cached): ``x_σ = mid + σ·half``."""
+        if self._split is None:
+            self._split = tuple(np.ascontiguousarray(v) for v in (
+                0.5 * (self.log_r_up + self.log_r_dn), 0.5 * (self.log_r_up - self.log_r_dn),
+                0.5 * (self.hi + self.lo), 0.5 * (self.hi - self.lo)))
+        return self._split
 
     def pulses(self, w: Array, n: Array, sign: Array, rng: Any) -> Array:
         """Apply n same-sign pulses per element (exact, any device; noise and clipping per pulse)."""
@@ -507,33 +516,41 @@ def _compose(w: Array, t_idx: Array, log_alpha: Array, beta: Array) -> Array:
 _ROW_LOOP_MIN = 1 << 14
 
 
-def _compose_counts(w: Array, t_idx: Array, counts: Array, up_of: Callable[[Any], Array],
+def _compose_counts(w: Array, t_idx: Array, counts: Array, sign_of: Callable[[Any, Any], Array],
                     model: "_PulseModel") -> Array:
     r"""Apply per-sample pulse counts in order (rows sorted by trial, then sample), in closed form.
 
-    Row r moves each element by ``n`` pulses of its direction σ (``up_of(rows)`` is the mask of up
-    pulses): ``w ← α w + β`` with ``α = r_σⁿ = e^{n log r_σ}``, ``β = −(α − 1) f_σ`` (``r``, ``f`` =
-    per-pulse factor and bound of the direction). Small rows are composed all at once by
-    :func:`_compose`; rows of many elements (a 512×512 tile) are applied one after the other, every pass
-    on one row staying in cache. The two orders of evaluation agree to rounding (tested).
+    Row r moves each element by ``n`` pulses of its direction σ (``sign_of(rows, out)``: +1 up, −1 or 0 down,
+    written into ``out`` when it is an array):
+    ``w ← α w + β`` with ``α = r_σⁿ = e^{n log r_σ}``, ``β = −(α − 1) f_σ`` (``r``, ``f`` = per-pulse factor
+    and bound of the direction). Small rows are composed all at once by :func:`_compose`. Rows of many
+    elements (a 512×512 tile) are applied one after the other as ``w ← w + (α − 1)(w − f_σ)``, every pass
+    on one row staying in cache, with the direction's constants taken branch-free as mid-point ± half-range
+    (``log r_σ = m + σ h``, exact up to one rounding); the two orders of evaluation agree to rounding (tested).
     """
     if counts.shape[0] == 0 or counts[0].size < _ROW_LOOP_MIN:
-        up_dir = up_of(slice(None))
+        up_dir = sign_of(slice(None), None) > 0
         log_alpha = counts * np.where(up_dir, model.log_r_up[t_idx], model.log_r_dn[t_idx])
         beta = -np.expm1(log_alpha) * np.where(up_dir, model.hi[t_idx], model.lo[t_idx])
         return _compose(w, t_idx, log_alpha, beta)
-    out = np.array(w, dtype=float, copy=True)
+    mid_log_r, half_log_r, mid_bound, half_bound = model.split_constants()
+    v = np.array(w, dtype=float, copy=True)
+    v -= mid_bound                          # v = w − (hi + lo)/2, so that w − f_σ = v − σ (hi − lo)/2
     shape = counts.shape[1:]
-    log_alpha, step = np.empty(shape), np.empty(shape)
+    log_alpha, step, sign = np.empty(shape), np.empty(shape), np.empty(shape)
     for r in range(counts.shape[0]):        # samples in order (sequential by nature), each a whole matrix
         t = int(t_idx[r])
-        up_dir = up_of(r)
-        np.multiply(counts[r], np.where(up_dir, model.log_r_up[t], model.log_r_dn[t]), out=log_alpha)
+        sign_r = sign_of(r, sign)
+        np.multiply(sign_r, half_log_r[t], out=log_alpha)
+        np.add(log_alpha, mid_log_r[t], out=log_alpha)
+        np.multiply(log_alpha, counts[r], out=log_alpha)
         np.expm1(log_alpha, out=log_alpha)                          # α − 1
-        np.subtract(out[t], np.where(up_dir, model.hi[t], model.lo[t]), out=step)
-        step *= log_alpha
-        out[t] += step                                              # w + (α − 1)(w − f) = f + α (w − f)
-    return out
+        np.multiply(sign_r, half_bound[t], out=step)
+        np.subtract(v[t], step, out=step)                           # w − f_σ (irrelevant where n = 0)
+        np.multiply(step, log_alpha, out=step)
+        np.add(v[t], step, out=v[t])                                # w + (α − 1)(w − f) = f + α (w − f)
+    v += mid_bound
+    return v
 
 
 def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: UpdateParameters,
@@ -561,7 +578,7 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
         if model.closed_form:
             rows_dw = dw.reshape((T * S,) + w.shape[1:])
             new = _compose_counts(w, np.repeat(np.arange(T), S), n_dense.reshape(rows_dw.shape),
-                                  lambda r: rows_dw[r] >= 0, model)
+                                  lambda r, out: np.where(rows_dw[r] >= 0, 1.0, -1.0), model)
             np.minimum(new, model.hi, out=new)
             np.maximum(new, model.lo, out=new)
             return new, (np.any(n_dense > 0, axis=1) if want_pulsed else None)
@@ -580,11 +597,10 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
             keys, rows = _rows(chunks, n_out, S, n_in)
             t_r, s_r = np.divmod(keys, S)
             # the sign of −lr d_i x_j: a row factor times a column factor (values in {−1, 0, 1}, exact)
-            row_sign = (-np.sign(d[t_r, s_r]) * (lr_sign[t_r][:, None] if lr_sign.size > 1 else lr_sign[0])
-                        ).astype(np.int8)
-            col_sign = np.sign(x[t_r, s_r]).astype(np.int8)
-            new = _compose_counts(w, t_r, rows, lambda r: row_sign[r][..., :, None] * col_sign[r][..., None, :] > 0,
-                                  model)
+            row_sign = -np.sign(d[t_r, s_r]) * (lr_sign[t_r][:, None] if lr_sign.size > 1 else lr_sign[0])
+            col_sign = np.sign(x[t_r, s_r])
+            new = _compose_counts(w, t_r, rows, lambda r, out: np.multiply(row_sign[r][..., :, None],
+                                                                           col_sign[r][..., None, :], out=out), model)
             np.minimum(new, model.hi, out=new)
             np.maximum(new, model.lo, out=new)
             pulsed = None
