@@ -103,6 +103,14 @@ def bench_tile(quick: bool) -> list[dict]:
 
 
 def bench_transfer(quick: bool) -> list[dict]:
+    """One BLAS thread, as ``bench_transfer.py`` sets it and as the aihwkit references were measured."""
+    from convergence.nn._threads import blas_threads
+
+    with blas_threads(1):
+        return _bench_transfer(quick)
+
+
+def _bench_transfer(quick: bool) -> list[dict]:
     m = _load("bench_transfer")
     repeats, warmup = (2, 1) if quick else (15, 3)
     rng = np.random.default_rng(0)

@@ -514,43 +514,56 @@ def _compose(w: Array, t_idx: Array, log_alpha: Array, beta: Array) -> Array:
 
 #: elements per row from which :func:`_compose_counts` walks the rows one by one (cache-sized passes)
 _ROW_LOOP_MIN = 1 << 14
+#: elements per block of output lines in that walk (64 Ki float64 = 512 KiB per array: the block's few arrays fit L2)
+_ROW_BLOCK_ELEMENTS = 1 << 16
 
 
 def _compose_counts(w: Array, t_idx: Array, counts: Array, sign_of: Callable[[Any, Any], Array],
                     model: "_PulseModel") -> Array:
     r"""Apply per-sample pulse counts in order (rows sorted by trial, then sample), in closed form.
 
-    Row r moves each element by ``n`` pulses of its direction σ (``sign_of(rows, out)``: +1 up, −1 or 0 down,
-    written into ``out`` when it is an array):
+    Row r moves each element by ``n`` pulses of its direction σ (``sign_of((rows, output lines), out)``: +1 up,
+    −1 or 0 down, written into ``out`` when it is an array):
     ``w ← α w + β`` with ``α = r_σⁿ = e^{n log r_σ}``, ``β = −(α − 1) f_σ`` (``r``, ``f`` = per-pulse factor
     and bound of the direction). Small rows are composed all at once by :func:`_compose`. Rows of many
-    elements (a 512×512 tile) are applied one after the other as ``w ← w + (α − 1)(w − f_σ)``, every pass
-    on one row staying in cache, with the direction's constants taken branch-free as mid-point ± half-range
-    (``log r_σ = m + σ h``, exact up to one rounding); the two orders of evaluation agree to rounding (tested).
+    elements (a 512×512 tile) are applied one after the other as ``w ← w + (α − 1)(w − f_σ)`` on the position
+    between the bounds, every pass on a block of output lines staying in cache, with the direction's constants
+    taken branch-free as mid-point ± half-range (``log r_σ = m + σ h``, exact up to one rounding); the two orders
+    of evaluation agree to rounding (tested).
     """
     if counts.shape[0] == 0 or counts[0].size < _ROW_LOOP_MIN:
-        up_dir = sign_of(slice(None), None) > 0
+        up_dir = sign_of((slice(None), slice(None)), None) > 0
         log_alpha = counts * np.where(up_dir, model.log_r_up[t_idx], model.log_r_dn[t_idx])
         beta = -np.expm1(log_alpha) * np.where(up_dir, model.hi[t_idx], model.lo[t_idx])
         return _compose(w, t_idx, log_alpha, beta)
     mid_log_r, half_log_r, mid_bound, half_bound = model.split_constants()
-    v = np.array(w, dtype=float, copy=True)
-    v -= mid_bound                          # v = w − (hi + lo)/2, so that w − f_σ = v − σ (hi − lo)/2
-    shape = counts.shape[1:]
-    log_alpha, step, sign = np.empty(shape), np.empty(shape), np.empty(shape)
-    for r in range(counts.shape[0]):        # samples in order (sequential by nature), each a whole matrix
-        t = int(t_idx[r])
-        sign_r = sign_of(r, sign)
-        np.multiply(sign_r, half_log_r[t], out=log_alpha)
-        np.add(log_alpha, mid_log_r[t], out=log_alpha)
-        np.multiply(log_alpha, counts[r], out=log_alpha)
-        np.expm1(log_alpha, out=log_alpha)                          # α − 1
-        np.multiply(sign_r, half_bound[t], out=step)
-        np.subtract(v[t], step, out=step)                           # w − f_σ (irrelevant where n = 0)
-        np.multiply(step, log_alpha, out=step)
-        np.add(v[t], step, out=v[t])                                # w + (α − 1)(w − f) = f + α (w − f)
-    v += mid_bound
-    return v
+    # the position between the bounds, p = (w − (hi + lo)/2) / ((hi − lo)/2): f_σ is p = σ, so a pulse group is
+    # p ← p + (α − 1)(p − σ)
+    p = np.array(w, dtype=float, copy=True)
+    p -= mid_bound
+    p /= half_bound
+    n_out, n_in = counts.shape[1:]
+    block = max(1, min(n_out, _ROW_BLOCK_ELEMENTS // n_in))
+    log_alpha, step, sign = (np.empty((block, n_in)) for _ in range(3))
+    # elements are independent: blocks of output lines stay in cache while every sample passes over them
+    for i0 in range(0, n_out, block):
+        lines = slice(i0, min(n_out, i0 + block))
+        k = lines.stop - lines.start
+        la, st = log_alpha[:k], step[:k]
+        for r in range(counts.shape[0]):    # samples in order (sequential by nature)
+            t = int(t_idx[r])
+            pb = p[t, lines]
+            sign_r = sign_of((r, lines), sign[:k])
+            np.multiply(sign_r, half_log_r[t, lines], out=la)
+            np.add(la, mid_log_r[t, lines], out=la)                 # log r_σ
+            np.multiply(la, counts[r, lines], out=la)
+            np.expm1(la, out=la)                                    # α − 1
+            np.subtract(pb, sign_r, out=st)                         # p − σ (irrelevant where n = 0)
+            np.multiply(st, la, out=st)
+            np.add(pb, st, out=pb)
+    p *= half_bound
+    p += mid_bound
+    return p
 
 
 def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: UpdateParameters,
@@ -578,7 +591,7 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
         if model.closed_form:
             rows_dw = dw.reshape((T * S,) + w.shape[1:])
             new = _compose_counts(w, np.repeat(np.arange(T), S), n_dense.reshape(rows_dw.shape),
-                                  lambda r, out: np.where(rows_dw[r] >= 0, 1.0, -1.0), model)
+                                  lambda ri, out: np.where(rows_dw[ri] >= 0, 1.0, -1.0), model)
             np.minimum(new, model.hi, out=new)
             np.maximum(new, model.lo, out=new)
             return new, (np.any(n_dense > 0, axis=1) if want_pulsed else None)
@@ -599,8 +612,9 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
             # the sign of −lr d_i x_j: a row factor times a column factor (values in {−1, 0, 1}, exact)
             row_sign = -np.sign(d[t_r, s_r]) * (lr_sign[t_r][:, None] if lr_sign.size > 1 else lr_sign[0])
             col_sign = np.sign(x[t_r, s_r])
-            new = _compose_counts(w, t_r, rows, lambda r, out: np.multiply(row_sign[r][..., :, None],
-                                                                           col_sign[r][..., None, :], out=out), model)
+            new = _compose_counts(w, t_r, rows, lambda ri, out: np.multiply(row_sign[ri][..., :, None],
+                                                                            col_sign[ri[0]][..., None, :], out=out),
+                                  model)
             np.minimum(new, model.hi, out=new)
             np.maximum(new, model.lo, out=new)
             pulsed = None
