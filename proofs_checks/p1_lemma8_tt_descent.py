@@ -36,7 +36,7 @@ from scipy.stats import norm
 import convergence as cv
 from convergence.physics.pulses import EXPECTED, analog_update
 from proofs_checks._common import CheckOutcome
-from proofs_checks.p1_lemmas_5_6_7_tt_one_step import D, L, M, TAU, W_STAR, _states
+from proofs_checks.p1_lemmas_5_6_7_tt_one_step import D, L, M, TAU, W_STAR, _next_p, _states
 
 ERRATA = ("p1-lemma8-condition",)
 
@@ -87,13 +87,8 @@ def _lyapunov_terms(obj, sigma: float, c: float, w: np.ndarray, p: np.ndarray) -
 
 def _descent(sigma: float, alpha: float, beta: float, state, rng: np.random.Generator):
     """Samples of V_{k+1} − V_k over ε_{k+1}, and the two right sides of eq (136)."""
-    obj = cv.Quadratic(d=D, L=L, w_star=W_STAR)
     wk, wk1, p1 = state
-    c = math.sqrt(2 / (math.pi * D))
-    C = TAU * math.sqrt(D) / sigma
-    g0, g1 = obj.grad(wk), obj.grad(wk1)
-    gn = g1[None] + rng.standard_normal((M,) + p1.shape) * sigma / math.sqrt(D)
-    p2 = -analog_update(np.broadcast_to(-p1, gn.shape).copy(), -beta * gn, cv.SoftBounds(TAU), EXPECTED)
+    obj, c, C, g0, _, p2 = _next_p(sigma, beta, state, rng)
     dv = _lyapunov_terms(obj, sigma, c, wk1[None], p2) - _lyapunov_terms(obj, sigma, c, wk, p1)
     sq = math.sqrt(D)
     full = (-(alpha * TAU * sq / (2 * sigma) - 8 * beta * sigma / (L * c**2 * TAU * D**1.5)

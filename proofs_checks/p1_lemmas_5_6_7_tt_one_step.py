@@ -50,7 +50,10 @@ def _states(sigma: float, beta: float, alpha: float, rng: np.random.Generator) -
     return out
 
 
-def _sides(sigma: float, beta: float, state: tuple[np.ndarray, ...], rng: np.random.Generator):
+def _next_p(sigma: float, beta: float, state: tuple[np.ndarray, ...], rng: np.random.Generator):
+    """M samples of P_{k+2} from a state (W_k, W_{k+1}, P_{k+1}) over the noise ε_{k+1} (one Tiki-Taka write of
+    P with ∇f(W_{k+1}) + ε, soft bounds, expected mode); returns (objective, c, C = τ√D/σ, ∇f(W_k),
+    ∇f(W_{k+1}), P_{k+2}), shared with the Lemma 8 check."""
     obj = cv.Quadratic(d=D, L=L, w_star=W_STAR)
     wk, wk1, p1 = state
     c = math.sqrt(2 / (math.pi * D))
@@ -58,6 +61,12 @@ def _sides(sigma: float, beta: float, state: tuple[np.ndarray, ...], rng: np.ran
     g0, g1 = obj.grad(wk), obj.grad(wk1)
     gn = g1[None] + rng.standard_normal((M,) + p1.shape) * sigma / math.sqrt(D)
     p2 = -analog_update(np.broadcast_to(-p1, gn.shape).copy(), -beta * gn, cv.SoftBounds(TAU), EXPECTED)
+    return obj, c, C, g0, g1, p2
+
+
+def _sides(sigma: float, beta: float, state: tuple[np.ndarray, ...], rng: np.random.Generator):
+    wk, wk1, p1 = state
+    _, c, C, g0, g1, p2 = _next_p(sigma, beta, state, rng)
 
     def n2(x):
         return np.sum(x * x, axis=-1)
