@@ -164,6 +164,32 @@ def _times(shared, t):
     return shared * t
 
 
+_HELD: list = []
+
+
+def _hold_memory(t):
+    """Task that keeps 400 MB alive in its worker after it returns (what loky takes for a leak)."""
+    import os
+    import time
+
+    if t == 1:
+        _HELD.append(np.ones(50_000_000))
+    time.sleep(1.1)   # loky looks at a worker's memory at most once a second
+    return t * t, os.getpid()
+
+
+def test_a_worker_restarted_for_its_memory_changes_no_result_and_prints_no_warning(recwarn):
+    pytest.importorskip("psutil")   # loky measures worker memory only with psutil
+    import cloudpickle
+
+    with fp.TaskPool(1) as pool:
+        futures = [pool.submit(cloudpickle.dumps((_hold_memory, t))) for t in range(4)]
+        out = [f.result()[0] for f in futures]
+    assert [v for v, _ in out] == [0, 1, 4, 9]
+    assert len({pid for _, pid in out}) >= 2, "the worker holding 400 MB was not replaced: the test tests nothing"
+    assert not [w for w in recwarn if "worker stopped" in str(w.message)]
+
+
 def test_swin_study_tasks_on_a_pool_equal_the_serial_study(tmp_path):
     """The Swin study as tasks (pretraining one task, fine-tune runs sharing its weights) on two worker
     processes gives the serial study's numbers."""

@@ -111,6 +111,18 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "B
                 "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
+def _quiet_worker_restarts() -> None:
+    """Silence loky's warning when it replaces a worker whose resident memory grew by more than 300 MB.
+
+    loky takes such growth for a leak and starts a fresh worker between two tasks; here it is expected
+    (network tasks hold a data set, the Swin study its pretrained weights) and harmless: tasks are pure
+    and carry their own seeds, so the restart changes no result, only costs the new worker's imports."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor",
+                            category=UserWarning)
+
+
 class TaskPool:
     """One executor shared by every :func:`parallel_map` of a run (thread-safe ``submit``).
 
@@ -133,6 +145,7 @@ class TaskPool:
         else:
             from joblib.externals.loky.process_executor import ProcessPoolExecutor
 
+            _quiet_worker_restarts()
             threads = str(max(1, (os.cpu_count() or 1) // jobs))
             env = {v: os.environ.get(v, threads) for v in _THREAD_VARS}
             self._executor = ProcessPoolExecutor(max_workers=jobs, env=env)
