@@ -184,9 +184,9 @@ def run_grid(settings: list[dict[str, Any]], arrays: tuple[np.ndarray, ...], see
     run did not reach are False, as their accuracy is NaN) and, if ``keep_weights``, ``w``/``sat``/``p``
     of the first layer of repeat 0 (S, n) (``p`` zeros for algorithms without P)."""
     items = [(i, r) for i in range(len(settings)) for r in range(repeats)]
-    tasks = [(settings[i], arrays, np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (r,)))
+    tasks = [(settings[i], np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (r,)))
              for i, r in items]
-    results = _parallel_map(_run_task, tasks)
+    results = _parallel_map(_run_task, tasks, shared=arrays)   # the data set travels once per worker
     epochs = max(len(res["test_acc"]) for res in results)
     n_test = len(arrays[3])
     acc = np.full((len(settings), repeats, epochs), np.nan)
@@ -224,15 +224,16 @@ def run_archs(cfg: dict[str, Any], seed: np.random.SeedSequence, settings: Any) 
     return out
 
 
-def _run_task(task: tuple[dict[str, Any], tuple[np.ndarray, ...], np.random.SeedSequence]) -> dict[str, np.ndarray]:
-    """One (setting, data, seed) task; module level so process pools can pickle it."""
-    setting, arrays, seed = task
+def _run_task(arrays: tuple[np.ndarray, ...],
+              task: tuple[dict[str, Any], np.random.SeedSequence]) -> dict[str, np.ndarray]:
+    """One (setting, seed) task on the shared data; module level so process pools can pickle it."""
+    setting, seed = task
     return run_setting(setting, arrays, seed, progress=False)
 
 
-def _parallel_map(fn: Any, items: list[Any]) -> list[Any]:
+def _parallel_map(fn: Any, items: list[Any], shared: Any = None) -> list[Any]:
     """The runner's parallel map (serial outside the figures runner), labelled "networks"."""
-    return parallel_map(fn, items, desc="networks")
+    return parallel_map(fn, items, desc="networks", shared=shared)
 
 
 def final_accuracy(acc: np.ndarray, last: int = 5) -> tuple[np.ndarray, np.ndarray]:
