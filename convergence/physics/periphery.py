@@ -184,13 +184,18 @@ def _clip(v: Array, bound: float) -> Array:
     return np.minimum(np.maximum(v, -bound), bound)
 
 
-def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: bool) -> tuple[Array, Array | None]:
-    """One DAC → crossbar → ADC pass for already scaled inputs; returns (output, saturated samples or None)."""
-    x = discretize(x, io.inp_step, io.inp_sto_round, rng)
+def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: bool,
+                 x_sq: Array | None = None) -> tuple[Array, Array | None]:
+    """One DAC → crossbar → ADC pass for already scaled inputs; returns (output, saturated samples or None).
+
+    ``x_sq``: ``Σ_j x_j²`` per sample (trials, samples) of these inputs, precomputed for fixed inputs; used only
+    when the DAC does not quantise (the crossbar then sees the inputs unchanged)."""
+    if io.inp_step > 0:
+        x, x_sq = discretize(x, io.inp_step, io.inp_sto_round, rng), None
     sq = None
     if io.w_noise and not io.inp_noise:
         # ‖x‖₂ ≤ inp_bound everywhere implies no element exceeds the bound: skip the clip test
-        sq = np.einsum("tsi,tsi->ts", x, x)
+        sq = np.einsum("tsi,tsi->ts", x, x) if x_sq is None else x_sq
         if math.isfinite(io.inp_bound) and sq.max(initial=0.0) > io.inp_bound ** 2:
             x = _clip(x, io.inp_bound)
             sq = np.einsum("tsi,tsi->ts", x, x)
@@ -219,7 +224,8 @@ def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: boo
     return y, saturated
 
 
-def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, transposed: bool = False) -> Array:
+def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, transposed: bool = False,
+        x_sq: Array | None = None) -> Array:
     """The analog MVM ``W x`` (or ``Wᵀ x``) of every sample through the periphery ``io``.
 
     Args:
@@ -228,6 +234,8 @@ def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, tran
         io: periphery parameters (:class:`IOParameters`).
         rng: numpy Generator (or TrialStreams) for the noises and stochastic rounding.
         transposed: compute ``Wᵀ x`` (backward pass; bound management is ignored).
+        x_sq: optional precomputed ``Σ_j x_j²`` (trials, samples) of ``x`` (``np.einsum("tsi,tsi->ts", x, x)``),
+            an optimisation for fixed inputs; used where the inputs enter the DAC unscaled.
 
     Returns:
         (trials, samples, out) — or (trials, samples, in) if ``transposed``.
@@ -250,7 +258,10 @@ def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, tran
         zero = None
     bm = io.bound_management == "iterative" and not transposed
     beta = np.ones(x.shape[:2] + (1,)) if bm else 1.0
-    y, sat = _single_pass(w, x / s_nm if io.noise_management != "none" else x, io, rng, transposed)
+    if io.noise_management != "none":
+        y, sat = _single_pass(w, x / s_nm, io, rng, transposed)
+    else:
+        y, sat = _single_pass(w, x, io, rng, transposed, x_sq)
     if bm:
         limit = io.max_bm_factor
         if io.inp_res > 0:
@@ -270,9 +281,9 @@ def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, tran
     return y
 
 
-def forward(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None) -> Array:
-    """Forward pass ``y = W x`` (aihwkit ``rpu_config.forward``)."""
-    return mvm(w, x, io, rng)
+def forward(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, x_sq: Array | None = None) -> Array:
+    """Forward pass ``y = W x`` (aihwkit ``rpu_config.forward``); ``x_sq`` as in :func:`mvm`."""
+    return mvm(w, x, io, rng, x_sq=x_sq)
 
 
 def backward(w: Array, d: Array, io: IOParameters = PERFECT, rng: Any = None) -> Array:

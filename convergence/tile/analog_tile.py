@@ -76,7 +76,7 @@ from convergence.physics.pulses import PulseMap, PulseNoise, Pulsed, apply_pulse
 
 Array = NDArray[np.float64]
 
-__all__ = ["UpdateParameters", "AnalogTile", "MODES", "TileWrite", "pulse_train_parameters",
+__all__ = ["UpdateParameters", "AnalogTile", "FixedInput", "MODES", "TileWrite", "pulse_train_parameters",
            "pulse_train_probabilities", "coincidences", "coincidence_counts", "tile_update", "pulse_model",
            "train_write", "device_pulses"]
 
@@ -167,6 +167,38 @@ class TileWrite:
         return {"mode": "tile", "dw_min": self.dw_min, "c2c": self.c2c, "update": self.update.as_dict()}
 
 
+# -- fixed inputs ----------------------------------------------------------------------------
+
+class FixedInput:
+    """Inputs ``x`` (trials, samples, in) that a tile reads and writes many times (e.g. the full batch of a
+    least-squares run), with what the tile derives from them per sample computed once: ``max_j |x_j|`` (update
+    management), ``Σ_j x_j²`` (the weight noise of a read, :func:`convergence.physics.periphery.mvm`) and the input
+    lines of the pulse trains. It keeps a private read-only copy of ``x``, so the cached values stay valid. Pass it
+    to :meth:`AnalogTile.forward` / :meth:`AnalogTile.update` (or :func:`tile_update`) in place of ``x``: the
+    results are those of passing the array itself.
+    """
+
+    def __init__(self, x: Any) -> None:
+        x = np.array(x, dtype=float, order="C")
+        if x.ndim != 3:
+            raise ConfigError(f"fixed inputs must have shape (trials, samples, in) (got {x.shape})")
+        x.setflags(write=False)
+        self.x = x
+        self.shape = x.shape
+        self.absmax = _absmax_last(x)
+        """``max_j |x_j|`` per sample (trials, samples)."""
+        self.sq = np.einsum("tsi,tsi->ts", x, x)
+        """``Σ_j x_j²`` per sample (trials, samples)."""
+        self._lines: tuple[Array, Array | None] | None = None
+
+    def lines(self) -> tuple[Array, Array | None]:
+        """The input lines of the pulse trains, ``|x|`` as rows (:func:`_input_lines`), computed on first use."""
+        if self._lines is None:
+            x2d, cols = _input_lines(self.x)
+            self._lines = (np.abs(x2d), cols)
+        return self._lines
+
+
 # -- pulse trains ---------------------------------------------------------------------------
 
 def pulse_train_parameters(x: Array, d: Array, lr: Any, dw_min: Any, up: UpdateParameters,
@@ -193,26 +225,39 @@ def pulse_train_parameters(x: Array, d: Array, lr: Any, dw_min: Any, up: UpdateP
     if up.um_grad_scale != 1.0:
         dm = up.um_grad_scale * dm
     k = (lr_abs / delta) * xm * dm                    # expected pulses of the largest element
-    live = k > 0
-    dead = ~live
+    # every sample live (the usual case): the masks below are all-true and their passes are skipped
+    all_live = k.size > 0 and bool(k.min() > 0)
+    k_max = float(k.max()) if all_live else math.inf
+    live = None if all_live else k > 0
     if up.update_bl_management:
-        bl = np.minimum(np.ceil(k), float(up.desired_bl))
-        np.maximum(bl, 1.0, out=bl)
+        if k_max <= 1.0:                              # ceil(k) = 1 everywhere: BL = 1, δ·BL = δ exactly
+            bl = None
+        else:
+            bl = np.minimum(np.ceil(k), float(up.desired_bl))
+            np.maximum(bl, 1.0, out=bl)
     else:
         bl = np.full_like(k, float(up.desired_bl))
-    a = np.sqrt(lr_abs / (delta * bl))
+    a = np.sqrt(lr_abs / (delta * bl)) if bl is not None else np.sqrt(lr_abs / delta)
     if up.um:
         # d side reduced by desired_bl/k when k > desired_bl (gradient clipping)
-        k_safe = np.where(live, k, 1.0)
-        dm_eff = np.where(k > up.desired_bl, dm * (up.desired_bl / k_safe), dm)
-        root = np.sqrt(np.where(live, xm, 1.0) / np.where(live, dm_eff, 1.0))
+        if all_live:
+            dm_eff = dm if k_max <= up.desired_bl else np.where(k > up.desired_bl, dm * (up.desired_bl / k), dm)
+            root = np.sqrt(xm / dm_eff)
+        else:
+            k_safe = np.where(live, k, 1.0)
+            dm_eff = np.where(k > up.desired_bl, dm * (up.desired_bl / k_safe), dm)
+            root = np.sqrt(np.where(live, xm, 1.0) / np.where(live, dm_eff, 1.0))
         b = a / root
         a = a * root
     else:
         b = a.copy()
-    a[dead] = 0.0
-    b[dead] = 0.0
-    bl[dead] = 0.0
+    if bl is None:
+        return np.ones(k.shape, np.int64), a, b
+    if live is not None:
+        dead = ~live
+        a[dead] = 0.0
+        b[dead] = 0.0
+        bl[dead] = 0.0
     return bl.astype(np.int64), a, b
 
 
@@ -223,33 +268,39 @@ def pulse_train_probabilities(x: Array, d: Array, lr: Any, dw_min: Any, up: Upda
     return bl, np.minimum(1.0, b[..., None] * np.abs(x)), np.minimum(1.0, a[..., None] * np.abs(d))
 
 
-def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.random.Generator,
-                max_bits: int) -> list[tuple[Array, Array, Array, Array, Array]]:
-    """Draw the stochastic bit lines; returns chunks ``(t, s, k, d_bits, x_bits)`` of active slots.
-
-    Output-line bits ``D_k,i ~ Bernoulli(min(1, a|d_i|))`` are drawn for every sample and slot
-    ``k < BL``; input-line bits ``X_k,j ~ Bernoulli(min(1, b|x_j|))`` only for *active* slots
-    (some output line fires): elsewhere they cannot create a coincidence, so the joint law of
-    the counts is unchanged and far fewer draws are needed. Slots come in (trial, sample, slot) order.
-    Sparse inputs (e.g. the one-hot reads of a transfer) are compacted to their nonzero lines;
-    chunks then carry the original column of every compact line (else ``None``).
-    """
-    T, S, n_out = d.shape
-    n_in = x.shape[-1]
-    bl_max = int(bl.max()) if bl.size else 0
-    if bl_max == 0:
-        return []
-    q32 = (a[..., None] * np.abs(d)).astype(np.float32)     # u < min(1, q) <=> u < q for u in [0, 1)
+def _input_lines(x: Array) -> tuple[Array, Array | None]:
+    """The input lines of every sample as rows (trials·samples, in); sparse inputs (e.g. the one-hot reads of a
+    transfer) compacted to their nonzero lines, with the original column of every compact line (else None)."""
+    T, S, n_in = x.shape
     x2d = x.reshape(T * S, n_in)
-    b2d = b.reshape(T * S)
-    cols = None
     probe = x2d[: min(64, x2d.shape[0])]
     if n_in >= 8 and np.count_nonzero(probe) <= probe.size // 4:       # cheap probe, then the exact check
         m = int(np.count_nonzero(x2d, axis=-1).max())
         if m <= n_in // 4:
             order = np.argsort(x2d == 0, axis=-1, kind="stable")[:, :max(m, 1)]   # nonzero lines first
-            x2d = np.take_along_axis(x2d, order, axis=-1)
-            cols = order
+            return np.take_along_axis(x2d, order, axis=-1), order
+    return x2d, None
+
+
+def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.random.Generator,
+                max_bits: int, lines: tuple[Array, Array | None] | None = None) -> list[tuple[Array, ...]]:
+    """Draw the stochastic bit lines; returns chunks ``(t, s, k, d_bits, x_bits, cols, key)`` of active slots.
+
+    Output-line bits ``D_k,i ~ Bernoulli(min(1, a|d_i|))`` are drawn for every sample and slot
+    ``k < BL``; input-line bits ``X_k,j ~ Bernoulli(min(1, b|x_j|))`` only for *active* slots
+    (some output line fires): elsewhere they cannot create a coincidence, so the joint law of
+    the counts is unchanged and far fewer draws are needed. Slots come in (trial, sample, slot) order,
+    ``key = t·samples + s``. Sparse inputs are compacted to their nonzero lines (:func:`_input_lines`); chunks then
+    carry the original column of every compact line (else ``None``). ``lines``: :func:`_input_lines` of ``x`` with
+    the absolute value taken, precomputed for fixed inputs (:class:`FixedInput`).
+    """
+    T, S, n_out = d.shape
+    bl_max = int(bl.max()) if bl.size else 0
+    if bl_max == 0:
+        return []
+    q32 = (a[..., None] * np.abs(d)).astype(np.float32)     # u < min(1, q) <=> u < q for u in [0, 1)
+    x2d, cols = _input_lines(x) if lines is None else lines
+    b2d = b.reshape(T * S)
     chunk = max(1, min(bl_max, max_bits // max(1, T * S * max(n_out, 1))))
     chunks = []
     for k0 in range(0, bl_max, chunk):
@@ -259,15 +310,22 @@ def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.rando
         if bl_max > 1:
             dbits &= (np.arange(k0, k0 + kc)[None, None, :] < bl[:, :, None])[..., None]
         active = dbits.any(axis=-1) if n_out > 1 else dbits[..., 0]
-        t_a, s_a, k_a = np.nonzero(active)
-        if t_a.size == 0:
+        flat = np.flatnonzero(active)                       # (trial, sample, slot) order
+        if flat.size == 0:
             continue
-        key = t_a * S + s_a
-        thresh = np.abs(np.take(x2d, key, axis=0))
+        if kc == 1:
+            key, k_a = flat, np.full(flat.size, k0)
+        else:
+            key, k_a = np.divmod(flat, kc)
+            k_a += k0
+        t_a, s_a = np.divmod(key, S)
+        thresh = np.take(x2d, key, axis=0)
+        if lines is None:
+            np.abs(thresh, out=thresh)
         thresh *= np.take(b2d, key)[:, None]
         xbits = rng.random(thresh.shape, dtype=np.float32) < thresh
-        chunks.append((t_a, s_a, k_a + k0, dbits[t_a, s_a, k_a] if n_out > 1 else None, xbits,
-                       None if cols is None else np.take(cols, key, axis=0)))
+        chunks.append((t_a, s_a, k_a, dbits.reshape(-1, n_out)[flat] if n_out > 1 else None, xbits,
+                       None if cols is None else np.take(cols, key, axis=0), key))
     return chunks
 
 
@@ -277,7 +335,7 @@ def _entries(chunks: list, n_out: int) -> tuple[Array, Array, Array, Array]:
     if not chunks:
         return empty, empty, empty, empty
     parts = []
-    for t_a, s_a, k_a, dsel, xbits, cols in chunks:
+    for t_a, s_a, k_a, dsel, xbits, cols, _ in chunks:
         n_in = xbits.shape[1]
         if n_out == 1:
             r, j = np.divmod(np.flatnonzero(xbits), n_in)
@@ -303,7 +361,7 @@ def _rows(chunks: list, n_out: int, S: int, n_in: int) -> tuple[Array, Array]:
     ``n = Dᵀ X`` per sample, a product of the sample's active-slot bit matrices (D: slots × out, X: slots ×
     in), in float32: exact, the counts being integers ≤ BL < 2²⁴.
     """
-    key = np.concatenate([c[0] * S + c[1] for c in chunks])
+    key = np.concatenate([c[6] for c in chunks])
     slot = np.concatenate([c[2] for c in chunks])
     order = np.lexsort((slot, key)) if len(chunks) > 1 else None
     if order is not None:
@@ -342,15 +400,15 @@ def _rows(chunks: list, n_out: int, S: int, n_in: int) -> tuple[Array, Array]:
 def _n_coincidences(chunks: list, n_out: int) -> int:
     """Total number of coincidences (device pulses) in the drawn trains."""
     if n_out == 1:
-        return int(sum(int(c[4].sum()) for c in chunks))
+        return int(sum(np.count_nonzero(c[4]) for c in chunks))
     return int(sum(int((c[3].sum(axis=1) * c[4].sum(axis=1)).sum()) for c in chunks))
 
 
 def _n_samples(chunks: list, S: int) -> int:
     """Number of (trial, sample) pairs with an active slot (upper bound across chunks)."""
     total = 0
-    for t_a, s_a, *_ in chunks:
-        key = t_a * S + s_a
+    for chunk in chunks:
+        key = chunk[6]
         total += 1 + int(np.count_nonzero(key[1:] != key[:-1]))
     return total
 
@@ -566,19 +624,22 @@ def _compose_counts(w: Array, t_idx: Array, counts: Array, sign_of: Callable[[An
     return p
 
 
-def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: UpdateParameters,
+def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _PulseModel, up: UpdateParameters,
                 rng: np.random.Generator, want_pulsed: bool = False, x_absmax: Array | None = None
                 ) -> tuple[Array, Array | None]:
     """The rank-1 updates ``W ← W − lr d_s x_sᵀ`` of all samples s, in ``up.mode``.
 
     Args:
-        w: (trials, out, in) persistent weights; x: (trials, S, in); d: (trials, S, out).
+        w: (trials, out, in) persistent weights; x: (trials, S, in) or a :class:`FixedInput`; d: (trials, S, out).
         lr: scalar or (trials,) learning rate.
         model: the tile's device adapter. up: update parameters. rng: numpy Generator.
 
     Returns:
         the new weights and (if ``want_pulsed``) the boolean mask (trials, out, in) of pulsed elements.
     """
+    lines = None
+    if isinstance(x, FixedInput):
+        x, x_absmax, lines = x.x, x.absmax, (x.lines() if up.mode == "pulse_train" else None)
     T, S, n_in = x.shape
     n_out = d.shape[-1]
     lr_t = np.asarray(lr, float).reshape(-1, 1, 1, 1) if np.ndim(lr) else float(lr)
@@ -600,7 +661,7 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
         signs = np.where(dw[t_idx, s_idx, i_idx, j_idx] >= 0, 1.0, -1.0)
     else:
         bl, a, b = pulse_train_parameters(x, d, lr, model.dw_min.reshape(-1), up, x_absmax)
-        chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits)
+        chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits, lines)
         lr_sign = (np.sign(np.asarray(lr, float)).reshape(-1) if np.ndim(lr)
                    else np.full(1, math.copysign(1.0, float(lr))))
         dense = model.closed_form and chunks and \
@@ -744,6 +805,8 @@ class AnalogTile:
         self.forward_io, self.backward_io = forward_io, backward_io
         self.model = _PulseModel(device, self.shape, dw_min, c2c)
         self.device = device
+        wn = self.model.write_noise
+        self._noisy_write = wn is not None and bool(np.any(wn > 0))
         self.set_weights(w0)
 
     # state ------------------------------------------------------------------------------------
@@ -752,7 +815,7 @@ class AnalogTile:
         w = np.broadcast_to(np.asarray(w, float), self.shape)
         self.w = np.clip(w, self.model.lo, self.model.hi)
         self._visible = self.w.copy()
-        if self.model.write_noise is not None and np.any(self.model.write_noise > 0):
+        if self._noisy_write:
             self._visible = write_noise(self.w, self.model.write_noise, self.rng)
 
     @property
@@ -761,31 +824,35 @@ class AnalogTile:
         return self._visible
 
     # MVMs ---------------------------------------------------------------------------------------
-    def forward(self, x: Array) -> Array:
-        """``y = W x`` through the forward periphery; x (trials, S, in) -> (trials, S, out)."""
+    def forward(self, x: Array | FixedInput) -> Array:
+        """``y = W x`` through the forward periphery; x (trials, S, in) or a :class:`FixedInput` -> (trials, S, out)."""
+        if isinstance(x, FixedInput):
+            return _forward(self._visible, x.x, self.forward_io, self.rng, x_sq=x.sq)
         return _forward(self._visible, x, self.forward_io, self.rng)
 
     def backward(self, d: Array) -> Array:
         """``z = Wᵀ d`` through the backward periphery; d (trials, S, out) -> (trials, S, in)."""
         return _backward(self._visible, d, self.backward_io, self.rng)
 
-    def update(self, x: Array, d: Array, lr: Any, *, x_absmax: Array | None = None) -> None:
+    def update(self, x: Array | FixedInput, d: Array, lr: Any, *, x_absmax: Array | None = None) -> None:
         """Sequential rank-1 updates ``W ← W − lr d_s x_sᵀ`` for s = 1..S (see module docstring).
 
-        ``x_absmax`` (trials, S) may pass a precomputed ``max_j |x_j|`` (fixed data).
+        ``x`` (trials, S, in) or a :class:`FixedInput` (fixed data: its per-sample quantities are cached);
+        ``x_absmax`` (trials, S) may pass a precomputed ``max_j |x_j|``.
         """
-        x = np.asarray(x, float)
+        if not isinstance(x, FixedInput):
+            x = np.asarray(x, float)
         d = np.asarray(d, float)
         T, n_out, n_in = self.shape
-        if x.ndim != 3 or x.shape[0] != T or x.shape[2] != n_in:
+        if len(x.shape) != 3 or x.shape[0] != T or x.shape[2] != n_in:
             raise ConfigError(f"x must have shape ({T}, samples, {n_in}) (got {x.shape})")
         if d.shape != (T, x.shape[1], n_out):
             raise ConfigError(f"d must have shape ({T}, {x.shape[1]}, {n_out}) (got {d.shape})")
-        wn = self.model.write_noise
-        noisy_write = wn is not None and bool(np.any(wn > 0))
+        noisy_write = self._noisy_write
         self.w, pulsed = tile_update(self.w, x, d, lr, self.model, self.update_parameters, self.rng,
                                      want_pulsed=noisy_write, x_absmax=x_absmax)
         if noisy_write:
-            self._visible = write_noise(self.w, wn, self.rng, self._visible, pulsed)   # re-drawn only where pulsed
+            self._visible = write_noise(self.w, self.model.write_noise, self.rng, self._visible,
+                                        pulsed)   # re-drawn only where pulsed
         else:
             self._visible = self.w
