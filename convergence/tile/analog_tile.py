@@ -189,13 +189,19 @@ class FixedInput:
         """``max_j |x_j|`` per sample (trials, samples)."""
         self.sq = np.einsum("tsi,tsi->ts", x, x)
         """``Σ_j x_j²`` per sample (trials, samples)."""
-        self._lines: tuple[Array, Array | None] | None = None
+        self.shared = x.shape[0] > 1 and bool(np.all(x == x[:1]))
+        """The same inputs in every trial (a batch broadcast over the trials): sample-indexed tables suffice."""
+        self._lines: tuple[Array, Array | None, bool] | None = None
 
-    def lines(self) -> tuple[Array, Array | None]:
-        """The input lines of the pulse trains, ``|x|`` as rows (:func:`_input_lines`), computed on first use."""
+    def lines(self) -> tuple[Array, Array | None, bool]:
+        """The input lines of the pulse trains, ``|x|`` as rows (:func:`_input_lines`), computed on first use,
+        with :attr:`shared` (then only the first trial's rows are kept, indexed by sample)."""
         if self._lines is None:
-            x2d, cols = _input_lines(self.x)
-            self._lines = (np.abs(x2d), cols)
+            x2d, cols = _input_lines(self.x)    # on the whole batch: the compaction decision is the reference's
+            if self.shared:
+                n = self.shape[1]
+                x2d, cols = x2d[:n], (None if cols is None else cols[:n])
+            self._lines = (np.ascontiguousarray(np.abs(x2d)), cols, self.shared)
         return self._lines
 
 
@@ -224,7 +230,16 @@ def pulse_train_parameters(x: Array, d: Array, lr: Any, dw_min: Any, up: UpdateP
     dm = _absmax_last(d)
     if up.um_grad_scale != 1.0:
         dm = up.um_grad_scale * dm
-    k = (lr_abs / delta) * xm * dm                    # expected pulses of the largest element
+    bl, a, b = _train_scales(lr_abs, delta, lr_abs / delta, xm, dm, up)
+    return (np.ones(xm.shape, np.int64) if bl is None else bl), a, b
+
+
+def _train_scales(lr_abs: Array, delta: Array, ratio: Array, xm: Array, dm: Array, up: UpdateParameters,
+                  a_one: Array | None = None) -> tuple[Array | None, Array, Array]:
+    """:func:`pulse_train_parameters` from ``|lr|``, ``δ``, ``ratio = |lr|/δ`` (trials, 1) and the per-sample
+    ``max|x|``, ``max|d|`` (trials, samples); ``bl`` is None when BL = 1 for every sample. ``a_one``: ``√(|lr|/δ)``
+    if precomputed (the scale A of a sample with BL = 1 before update management)."""
+    k = ratio * xm * dm                               # expected pulses of the largest element
     # every sample live (the usual case): the masks below are all-true and their passes are skipped
     all_live = k.size > 0 and bool(k.min() > 0)
     k_max = float(k.max()) if all_live else math.inf
@@ -237,7 +252,10 @@ def pulse_train_parameters(x: Array, d: Array, lr: Any, dw_min: Any, up: UpdateP
             np.maximum(bl, 1.0, out=bl)
     else:
         bl = np.full_like(k, float(up.desired_bl))
-    a = np.sqrt(lr_abs / (delta * bl)) if bl is not None else np.sqrt(lr_abs / delta)
+    if bl is not None:
+        a = np.sqrt(lr_abs / (delta * bl))
+    else:
+        a = np.sqrt(ratio) if a_one is None else a_one
     if up.um:
         # d side reduced by desired_bl/k when k > desired_bl (gradient clipping)
         if all_live:
@@ -252,7 +270,7 @@ def pulse_train_parameters(x: Array, d: Array, lr: Any, dw_min: Any, up: UpdateP
     else:
         b = a.copy()
     if bl is None:
-        return np.ones(k.shape, np.int64), a, b
+        return None, a, b
     if live is not None:
         dead = ~live
         a[dead] = 0.0
@@ -282,8 +300,9 @@ def _input_lines(x: Array) -> tuple[Array, Array | None]:
     return x2d, None
 
 
-def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.random.Generator,
-                max_bits: int, lines: tuple[Array, Array | None] | None = None) -> list[tuple[Array, ...]]:
+def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array | None, rng: np.random.Generator,
+                max_bits: int, lines: tuple[Array, Array | None, bool] | None = None,
+                d_abs: Array | None = None) -> list[tuple[Array, ...]]:
     """Draw the stochastic bit lines; returns chunks ``(t, s, k, d_bits, x_bits, cols, key)`` of active slots.
 
     Output-line bits ``D_k,i ~ Bernoulli(min(1, a|d_i|))`` are drawn for every sample and slot
@@ -292,14 +311,17 @@ def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.rando
     the counts is unchanged and far fewer draws are needed. Slots come in (trial, sample, slot) order,
     ``key = t·samples + s``. Sparse inputs are compacted to their nonzero lines (:func:`_input_lines`); chunks then
     carry the original column of every compact line (else ``None``). ``lines``: :func:`_input_lines` of ``x`` with
-    the absolute value taken, precomputed for fixed inputs (:class:`FixedInput`).
+    the absolute value taken, precomputed for fixed inputs (:class:`FixedInput`); ``bl`` None: BL = 1 everywhere;
+    ``d_abs``: ``|d|`` if already computed.
     """
     T, S, n_out = d.shape
-    bl_max = int(bl.max()) if bl.size else 0
+    bl_max = 1 if bl is None else (int(bl.max()) if bl.size else 0)
     if bl_max == 0:
         return []
-    q32 = (a[..., None] * np.abs(d)).astype(np.float32)     # u < min(1, q) <=> u < q for u in [0, 1)
-    x2d, cols = _input_lines(x) if lines is None else lines
+    # u < min(1, q) <=> u < q for u in [0, 1)
+    q32 = (a[..., None] * (np.abs(d) if d_abs is None else d_abs)).astype(np.float32)
+    x2d, cols = _input_lines(x) if lines is None else lines[:2]
+    by_sample = lines is not None and lines[2]               # rows shared by the trials: indexed by sample
     b2d = b.reshape(T * S)
     chunk = max(1, min(bl_max, max_bits // max(1, T * S * max(n_out, 1))))
     chunks = []
@@ -309,50 +331,51 @@ def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.rando
         dbits = u < q32[:, :, None, :]
         if bl_max > 1:
             dbits &= (np.arange(k0, k0 + kc)[None, None, :] < bl[:, :, None])[..., None]
-        active = dbits.any(axis=-1) if n_out > 1 else dbits[..., 0]
-        flat = np.flatnonzero(active)                       # (trial, sample, slot) order
+        active = dbits.any(axis=-1) if n_out > 1 else dbits
+        flat = active.reshape(-1).nonzero()[0]              # (trial, sample, slot) order
         if flat.size == 0:
             continue
         if kc == 1:
-            key, k_a = flat, np.full(flat.size, k0)
+            key = flat
+            k_a = np.zeros(flat.size, np.intp) if k0 == 0 else np.full(flat.size, k0, np.intp)
         else:
             key, k_a = np.divmod(flat, kc)
             k_a += k0
         t_a, s_a = np.divmod(key, S)
-        thresh = np.take(x2d, key, axis=0)
+        row = s_a if by_sample else key
+        thresh = x2d[row]
         if lines is None:
             np.abs(thresh, out=thresh)
-        thresh *= np.take(b2d, key)[:, None]
+        thresh *= b2d[key][:, None]
         xbits = rng.random(thresh.shape, dtype=np.float32) < thresh
         chunks.append((t_a, s_a, k_a, dbits.reshape(-1, n_out)[flat] if n_out > 1 else None, xbits,
-                       None if cols is None else np.take(cols, key, axis=0), key))
+                       None if cols is None else cols[row], key))
     return chunks
 
 
-def _entries(chunks: list, n_out: int) -> tuple[Array, Array, Array, Array]:
-    """One entry (t, s, i, j) per coincidence, in (trial, sample, slot) order."""
+def _entries(chunks: list, n_out: int, with_key: bool = False) -> tuple[Array, ...]:
+    """One entry (t, s, i, j) per coincidence, in (trial, sample, slot) order (and ``key = t·samples + s``)."""
     empty = np.zeros(0, np.int64)
     if not chunks:
-        return empty, empty, empty, empty
+        return (empty,) * (5 if with_key else 4)
     parts = []
-    for t_a, s_a, k_a, dsel, xbits, cols, _ in chunks:
+    for t_a, s_a, k_a, dsel, xbits, cols, key in chunks:
         n_in = xbits.shape[1]
         if n_out == 1:
-            r, j = np.divmod(np.flatnonzero(xbits), n_in)
-            i = np.zeros_like(r)
+            r, j = np.divmod(xbits.reshape(-1).nonzero()[0], n_in)
+            i = np.zeros(r.size, np.intp)
         else:
-            r, ij = np.divmod(np.flatnonzero(dsel[:, :, None] & xbits[:, None, :]), n_out * n_in)
+            r, ij = np.divmod((dsel[:, :, None] & xbits[:, None, :]).reshape(-1).nonzero()[0], n_out * n_in)
             i, j = np.divmod(ij, n_in)
         if cols is not None:
             j = cols[r, j]
-        parts.append((t_a[r], s_a[r], i, j, k_a[r]))
+        parts.append((t_a[r], s_a[r], i, j, key[r], k_a[r]))
     if len(parts) == 1:
-        return parts[0][:4]
-    t, s, i, j, k = (np.concatenate(c) for c in zip(*parts))
-    if len(parts) > 1:
-        order = np.lexsort((k, s, t))
-        t, s, i, j = t[order], s[order], i[order], j[order]
-    return t, s, i, j
+        return parts[0][:5 if with_key else 4]
+    t, s, i, j, key, k = (np.concatenate(c) for c in zip(*parts))
+    order = np.lexsort((k, s, t))
+    out = (t[order], s[order], i[order], j[order])
+    return out + (key[order],) if with_key else out
 
 
 def _rows(chunks: list, n_out: int, S: int, n_in: int) -> tuple[Array, Array]:
@@ -476,6 +499,7 @@ class _PulseModel:
         self.affine = None if aff is None else tuple(np.broadcast_to(np.asarray(c, float), shape) for c in aff)
         self.closed_form = False
         self._split: tuple[Array, Array, Array, Array] | None = None
+        self._lr: tuple[Any, tuple[Array, ...]] = (None, ())
         if aff is not None and not self.noisy:
             ap, bp, am, bm = self.affine
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -493,6 +517,28 @@ class _PulseModel:
                 self.log_r_tab = np.concatenate([np.broadcast_to(self.log_r_dn, shape).ravel(),
                                                  np.broadcast_to(self.log_r_up, shape).ravel()])
                 self.bound_tab = np.concatenate([self.lo.ravel(), self.hi.ravel()])
+                # β = (1 − r) f of one pulse, as _compose_pulses forms it from the two tables
+                self.beta_tab = np.expm1(self.log_r_tab)
+                self.beta_tab *= self.bound_tab
+                np.negative(self.beta_tab, out=self.beta_tab)
+
+    def lr_terms(self, lr: Any) -> tuple[Array, ...]:
+        """``|lr|``, ``δ``, ``|lr|/δ``, ``√(|lr|/δ)`` per trial (trials, 1) and the sign of ``lr`` (one entry for a
+        scalar, else per trial) of a write with learning rate ``lr``; kept for the last scalar ``lr`` (a run writes
+        with the same rate every step)."""
+        scalar = np.ndim(lr) == 0
+        key = (float(lr), math.copysign(1.0, float(lr))) if scalar else None
+        if scalar and self._lr[0] == key:
+            return self._lr[1]
+        T = self.dw_min.shape[0]
+        lr_abs = np.abs(np.full((T, 1), float(lr)) if scalar else np.asarray(lr, float).reshape(-1, 1))
+        delta = self.dw_min.reshape(-1, 1)
+        ratio = lr_abs / delta
+        lr_sign = np.full(1, key[1]) if scalar else np.sign(np.asarray(lr, float)).reshape(-1)
+        terms = (lr_abs, delta, ratio, np.sqrt(ratio), lr_sign)
+        if scalar:
+            self._lr = (key, terms)
+        return terms
 
     def split_constants(self) -> tuple[Array, Array, Array, Array]:
         """(mid, half) of ``log r`` and of the bound over the two directions (cached): ``x_σ = mid + σ·half``."""
@@ -514,11 +560,13 @@ def _segments(key: Array) -> tuple[Array, Array, Array]:
     change = np.empty(key.size, dtype=bool)
     change[0] = True
     np.not_equal(key[1:], key[:-1], out=change[1:])
-    starts = np.flatnonzero(change)
+    starts = change.nonzero()[0]
     ends = np.empty_like(starts)
-    ends[:-1] = starts[1:] - 1
-    ends[-1] = key.size - 1
-    run = np.cumsum(change) - 1
+    ends[:-1] = starts[1:]
+    ends[-1] = key.size
+    ends -= 1
+    run = change.cumsum()
+    run -= 1
     return starts, ends, run
 
 
@@ -533,17 +581,20 @@ def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: 
     out = np.array(w, dtype=float, copy=True)
     if elem.size == 0:
         return out
-    order = np.argsort(elem, kind="stable")          # element-major, sample order kept
+    # element-major, sample order kept (a stable sort; 16-bit keys take NumPy's radix sort)
+    order = (elem.astype(np.int16) if model.n_elem <= 1 << 15 else elem).argsort(kind="stable")
     elem = elem[order]
     idx = elem + model.n_elem * (sign[order] > 0)    # row 0: down, row 1: up
-    log_alpha = np.take(model.log_r_tab, idx)
+    log_alpha = model.log_r_tab[idx]
     if n is not None:
         log_alpha *= n[order]
-    beta = np.expm1(log_alpha)
-    beta *= np.take(model.bound_tab, idx)
-    np.negative(beta, out=beta)
+        beta = np.expm1(log_alpha)
+        beta *= model.bound_tab[idx]
+        np.negative(beta, out=beta)
+    else:                                            # one pulse per group: β of one pulse, tabulated
+        beta = model.beta_tab[idx]
     starts, ends, run = _segments(elem)
-    cum = np.cumsum(log_alpha)
+    cum = log_alpha.cumsum()
     cum_end = cum[ends]
     beta *= np.exp(cum_end[run] - cum)
     tail = np.add.reduceat(beta, starts)
@@ -637,12 +688,15 @@ def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _Puls
     Returns:
         the new weights and (if ``want_pulsed``) the boolean mask (trials, out, in) of pulsed elements.
     """
-    lines = None
+    lines = shared_x = None
     if isinstance(x, FixedInput):
-        x, x_absmax, lines = x.x, x.absmax, (x.lines() if up.mode == "pulse_train" else None)
+        if up.mode == "pulse_train":
+            lines, shared_x = x.lines(), (x.x[0] if x.shared else None)
+        x, x_absmax = x.x, x.absmax
     T, S, n_in = x.shape
     n_out = d.shape[-1]
-    lr_t = np.asarray(lr, float).reshape(-1, 1, 1, 1) if np.ndim(lr) else float(lr)
+    if up.mode != "pulse_train":
+        lr_t = np.asarray(lr, float).reshape(-1, 1, 1, 1) if np.ndim(lr) else float(lr)
     if up.mode == "expected":
         dw = -lr_t * d[:, :, :, None] * x[:, :, None, :]          # (T, S, out, in)
         return _expected_sequence(w, dw, model), (np.ones(w.shape, bool) if want_pulsed else None)
@@ -660,10 +714,15 @@ def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _Puls
         counts = n_dense[t_idx, s_idx, i_idx, j_idx]
         signs = np.where(dw[t_idx, s_idx, i_idx, j_idx] >= 0, 1.0, -1.0)
     else:
-        bl, a, b = pulse_train_parameters(x, d, lr, model.dw_min.reshape(-1), up, x_absmax)
-        chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits, lines)
-        lr_sign = (np.sign(np.asarray(lr, float)).reshape(-1) if np.ndim(lr)
-                   else np.full(1, math.copysign(1.0, float(lr))))
+        # pulse_train_parameters with the per-trial learning-rate terms cached on the model
+        lr_abs, delta, ratio, a_one, lr_sign = model.lr_terms(lr)
+        xm = _absmax_last(x) if x_absmax is None else np.asarray(x_absmax, float)
+        dm = _absmax_last(d)
+        if up.um_grad_scale != 1.0:
+            dm = up.um_grad_scale * dm
+        bl, a, b = _train_scales(lr_abs, delta, ratio, xm, dm, up, a_one)
+        chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits, lines,
+                             d_abs=dm[..., None] if n_out == 1 and up.um_grad_scale == 1.0 else None)
         dense = model.closed_form and chunks and \
             _n_coincidences(chunks, n_out) > 0.25 * _n_samples(chunks, S) * n_out * n_in
         if dense:
@@ -683,13 +742,20 @@ def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _Puls
                 pulsed = np.zeros(w.shape, bool)
                 np.logical_or.at(pulsed, t_r, rows > 0)
             return new, pulsed
-        t_idx, s_idx, i_idx, j_idx = _entries(chunks, n_out)
+        t_idx, s_idx, i_idx, j_idx, key = _entries(chunks, n_out, with_key=True)
         counts = None
-        key = t_idx * S + s_idx
-        signs = np.sign(np.take(d.reshape(-1), key * n_out + i_idx))
-        signs *= np.sign(np.take(x.reshape(-1), key * n_in + j_idx))
-        signs *= -lr_sign[t_idx] if lr_sign.size > 1 else -lr_sign[0]
-    elem = (t_idx * n_out + i_idx) * n_in + j_idx
+        signs = np.sign(d.reshape(-1)[key * n_out + i_idx if n_out > 1 else key])
+        if shared_x is not None:                         # inputs shared by the trials: look up by sample
+            signs *= np.sign(shared_x.reshape(-1)[s_idx * n_in + j_idx])
+        else:
+            signs *= np.sign(x.reshape(-1)[key * n_in + j_idx])
+        if lr_sign.size > 1:
+            signs *= -lr_sign[t_idx]
+        elif lr_sign[0] == 1.0:
+            np.negative(signs, out=signs)
+        elif lr_sign[0] != -1.0:
+            signs *= -lr_sign[0]
+    elem = (t_idx * n_out + i_idx) * n_in + j_idx if n_out > 1 else t_idx * n_in + j_idx
     pulsed = None
     if want_pulsed:
         pulsed = np.zeros(w.shape, bool)
