@@ -173,17 +173,16 @@ class FixedInput:
     """Inputs ``x`` (trials, samples, in) that a tile reads and writes many times (e.g. the full batch of a
     least-squares run), with what the tile derives from them per sample computed once: ``max_j |x_j|`` (update
     management), ``Σ_j x_j²`` (the weight noise of a read, :func:`convergence.physics.periphery.mvm`) and the input
-    lines of the pulse trains. It keeps a private read-only copy of ``x``, so the cached values stay valid. Pass it
-    to :meth:`AnalogTile.forward` / :meth:`AnalogTile.update` (or :func:`tile_update`) in place of ``x``: the
-    results are those of passing the array itself.
+    lines of the pulse trains. It keeps a private read-only copy of ``x``, so the cached values stay valid; inputs
+    that are the same in every trial are kept once (:attr:`x` is then a broadcast view, which a read multiplies
+    with every trial's weights from one copy). Pass it to :meth:`AnalogTile.forward` / :meth:`AnalogTile.update`
+    (or :func:`tile_update`) in place of ``x``: the results are those of passing the array itself.
     """
 
     def __init__(self, x: Any) -> None:
         x = np.array(x, dtype=float, order="C")
         if x.ndim != 3:
             raise ConfigError(f"fixed inputs must have shape (trials, samples, in) (got {x.shape})")
-        x.setflags(write=False)
-        self.x = x
         self.shape = x.shape
         self.absmax = _absmax_last(x)
         """``max_j |x_j|`` per sample (trials, samples)."""
@@ -192,16 +191,25 @@ class FixedInput:
         self.shared = x.shape[0] > 1 and bool(np.all(x == x[:1]))
         """The same inputs in every trial (a batch broadcast over the trials): sample-indexed tables suffice."""
         self._lines: tuple[Array, Array | None, bool] | None = None
+        if self.shared:
+            self._lines = self._input_lines(x)
+            x = np.broadcast_to(np.array(x[0]), x.shape)
+        x.setflags(write=False)
+        self.x = x
+        """The inputs (read-only)."""
+
+    def _input_lines(self, x: Array) -> tuple[Array, Array | None, bool]:
+        x2d, cols = _input_lines(x)          # on the whole batch: the compaction decision is the reference's
+        if self.shared:
+            n = self.shape[1]
+            x2d, cols = x2d[:n], (None if cols is None else cols[:n])
+        return np.ascontiguousarray(np.abs(x2d)), cols, self.shared
 
     def lines(self) -> tuple[Array, Array | None, bool]:
         """The input lines of the pulse trains, ``|x|`` as rows (:func:`_input_lines`), computed on first use,
         with :attr:`shared` (then only the first trial's rows are kept, indexed by sample)."""
         if self._lines is None:
-            x2d, cols = _input_lines(self.x)    # on the whole batch: the compaction decision is the reference's
-            if self.shared:
-                n = self.shape[1]
-                x2d, cols = x2d[:n], (None if cols is None else cols[:n])
-            self._lines = (np.ascontiguousarray(np.abs(x2d)), cols, self.shared)
+            self._lines = self._input_lines(self.x)
         return self._lines
 
 
