@@ -68,7 +68,7 @@ from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, non_negative, positive, positive_int
 from convergence.physics.devices import Device, DeviceArray
-from convergence.physics.periphery import PERFECT, IOParameters, _absmax_last
+from convergence.physics.periphery import PERFECT, InputNorms, IOParameters, _absmax_last
 from convergence.physics.periphery import backward as _backward
 from convergence.physics.periphery import forward as _forward
 from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference, apply_device_pulses, write_noise
@@ -186,8 +186,8 @@ class FixedInput:
         self.shape = x.shape
         self.absmax = _absmax_last(x)
         """``max_j |x_j|`` per sample (trials, samples)."""
-        self.sq = np.einsum("tsi,tsi->ts", x, x)
-        """``Σ_j x_j²`` per sample (trials, samples)."""
+        self.norms = InputNorms(x)
+        """``Σ_j x_j²`` per sample and the read's weight-noise scale (:class:`~convergence.physics.periphery.InputNorms`)."""
         self.shared = x.shape[0] > 1 and bool(np.all(x == x[:1]))
         """The same inputs in every trial (a batch broadcast over the trials): sample-indexed tables suffice."""
         self._lines: tuple[Array, Array | None, bool] | None = None
@@ -534,6 +534,9 @@ class _PulseModel:
         """``|lr|``, ``δ``, ``|lr|/δ``, ``√(|lr|/δ)`` per trial (trials, 1) and the sign of ``lr`` (one entry for a
         scalar, else per trial) of a write with learning rate ``lr``; kept for the last scalar ``lr`` (a run writes
         with the same rate every step)."""
+        if type(lr) is float and self._lr[0] is not None and lr == self._lr[0][0] \
+                and math.copysign(1.0, lr) == self._lr[0][1]:
+            return self._lr[1]
         scalar = np.ndim(lr) == 0
         key = (float(lr), math.copysign(1.0, float(lr))) if scalar else None
         if scalar and self._lr[0] == key:
@@ -901,7 +904,7 @@ class AnalogTile:
     def forward(self, x: Array | FixedInput) -> Array:
         """``y = W x`` through the forward periphery; x (trials, S, in) or a :class:`FixedInput` -> (trials, S, out)."""
         if isinstance(x, FixedInput):
-            return _forward(self._visible, x.x, self.forward_io, self.rng, x_sq=x.sq)
+            return _forward(self._visible, x.x, self.forward_io, self.rng, x_norms=x.norms)
         return _forward(self._visible, x, self.forward_io, self.rng)
 
     def backward(self, d: Array) -> Array:
