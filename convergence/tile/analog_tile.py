@@ -191,6 +191,8 @@ class FixedInput:
         self.shared = x.shape[0] > 1 and bool(np.all(x == x[:1]))
         """The same inputs in every trial (a batch broadcast over the trials): sample-indexed tables suffice."""
         self._lines: tuple[Array, Array | None, bool] | None = None
+        self._rate: tuple[Any, tuple[float, float]] = (None, (0.0, 0.0))
+        self._signs: Array | None = None
         if self.shared:
             self._lines = self._input_lines(x)
             x = np.broadcast_to(np.array(x[0]), x.shape)
@@ -204,6 +206,20 @@ class FixedInput:
             n = self.shape[1]
             x2d, cols = x2d[:n], (None if cols is None else cols[:n])
         return np.ascontiguousarray(np.abs(x2d)), cols, self.shared
+
+    def rate_range(self, ratio: Array) -> tuple[float, float]:
+        """Smallest and largest ``ratio·max_j|x_j|`` over trials and samples (``ratio`` (trials, 1), e.g. |lr|/δ),
+        kept for the last ``ratio`` array."""
+        if self._rate[0] is not ratio:
+            rx = ratio * self.absmax
+            self._rate = (ratio, (float(rx.min()), float(rx.max())))
+        return self._rate[1]
+
+    def signs(self) -> Array:
+        """``sign(x)`` flat, by sample (``s·in + j``) if :attr:`shared`, else by trial and sample."""
+        if self._signs is None:
+            self._signs = np.sign(self.x[0] if self.shared else self.x).reshape(-1)
+        return self._signs
 
     def lines(self) -> tuple[Array, Array | None, bool]:
         """The input lines of the pulse trains, ``|x|`` as rows (:func:`_input_lines`), computed on first use,
@@ -699,8 +715,9 @@ def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _Puls
     Returns:
         the new weights and (if ``want_pulsed``) the boolean mask (trials, out, in) of pulsed elements.
     """
-    lines = shared_x = None
+    lines = shared_x = fixed = None
     if isinstance(x, FixedInput):
+        fixed = x
         if up.mode == "pulse_train":
             lines, shared_x = x.lines(), (x.x[0] if x.shared else None)
         x, x_absmax = x.x, x.absmax
@@ -726,14 +743,22 @@ def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _Puls
         signs = np.where(dw[t_idx, s_idx, i_idx, j_idx] >= 0, 1.0, -1.0)
     else:
         # pulse_train_parameters with the per-trial learning-rate terms cached on the model
-        lr_abs, delta, ratio, a_one, lr_sign = model.lr_terms(lr)
-        xm = _absmax_last(x) if x_absmax is None else np.asarray(x_absmax, float)
-        dm = _absmax_last(d)
-        if up.um_grad_scale != 1.0:
-            dm = up.um_grad_scale * dm
-        bl, a, b = _train_scales(lr_abs, delta, ratio, xm, dm, up, a_one)
-        chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits, lines,
-                             d_abs=dm[..., None] if n_out == 1 and up.um_grad_scale == 1.0 else None)
+        terms = model.lr_terms(lr)
+        lr_abs, delta, ratio, a_one, lr_sign = terms
+        chunks = None
+        if fixed is not None and n_out == 1 and model.closed_form and not want_pulsed:
+            done = _one_line_write(w, fixed, d, terms, model, up, rng)
+            if isinstance(done, np.ndarray):
+                return done, None
+            chunks = done                                 # None: not that case (nothing drawn); else dense trains
+        if chunks is None:
+            xm = _absmax_last(x) if x_absmax is None else np.asarray(x_absmax, float)
+            dm = _absmax_last(d)
+            if up.um_grad_scale != 1.0:
+                dm = up.um_grad_scale * dm
+            bl, a, b = _train_scales(lr_abs, delta, ratio, xm, dm, up, a_one)
+            chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits, lines,
+                                 d_abs=dm[..., None] if n_out == 1 and up.um_grad_scale == 1.0 else None)
         dense = model.closed_form and chunks and \
             _n_coincidences(chunks, n_out) > 0.25 * _n_samples(chunks, S) * n_out * n_in
         if dense:
@@ -760,12 +785,7 @@ def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _Puls
             signs *= np.sign(shared_x.reshape(-1)[s_idx * n_in + j_idx])
         else:
             signs *= np.sign(x.reshape(-1)[key * n_in + j_idx])
-        if lr_sign.size > 1:
-            signs *= -lr_sign[t_idx]
-        elif lr_sign[0] == 1.0:
-            np.negative(signs, out=signs)
-        elif lr_sign[0] != -1.0:
-            signs *= -lr_sign[0]
+        _times_minus_lr_sign(signs, lr_sign, t_idx)
     elem = (t_idx * n_out + i_idx) * n_in + j_idx if n_out > 1 else t_idx * n_in + j_idx
     pulsed = None
     if want_pulsed:
@@ -786,6 +806,65 @@ def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _Puls
         if np.any(dense_n[:, s] > 0):
             out = model.pulses(out, dense_n[:, s], dense_s[:, s], rng)
     return out, pulsed
+
+
+def _times_minus_lr_sign(signs: Array, lr_sign: Array, t_idx: Array) -> None:
+    """``signs *= −sign(lr)`` in place (one sign, or per trial indexed by ``t_idx``)."""
+    if lr_sign.size > 1:
+        signs *= -lr_sign[t_idx]
+    elif lr_sign[0] == 1.0:
+        np.negative(signs, out=signs)
+    elif lr_sign[0] != -1.0:
+        signs *= -lr_sign[0]
+
+
+def _one_line_write(w: Array, fixed: FixedInput, d: Array, terms: tuple[Array, ...], model: _PulseModel,
+                    up: UpdateParameters, rng: np.random.Generator) -> Array | list | None:
+    """The pulse-train write of a tile with one output line on fixed inputs when every sample is live with BL = 1
+    (the usual case of P1's least-squares loop): :func:`_train_scales`, :func:`_bit_trains`, :func:`_entries` and
+    the signs of :func:`tile_update` fused for that case, bit for bit (tested against the general path).
+
+    Returns the new (clipped) weights; the drawn trains (chunks of :func:`_bit_trains`) when their coincidences
+    are dense (the caller composes them); or None, having drawn nothing, when the case does not apply.
+    """
+    lr_abs, delta, ratio, a_one, lr_sign = terms
+    T, S, n_in = fixed.shape
+    lines, cols, by_sample = fixed.lines()
+    if not (up.um and up.update_bl_management and up.um_grad_scale == 1.0 and cols is None and lr_sign.size == 1
+            and T * S > 0):
+        return None
+    xm = fixed.absmax
+    dm = np.abs(d[..., 0])                                   # max|d| of one output line
+    # k = (|lr|/δ)·max|x|·max|d| lies in (0, 1] for every sample when it does for the extreme factors (rounding is
+    # monotone): every sample live, BL = 1, no gradient clipping
+    rx_min, rx_max = fixed.rate_range(ratio)
+    if not (rx_min * dm.min() > 0 and rx_max * dm.max() <= 1.0):
+        return None
+    root = np.sqrt(xm / dm)                                  # update management: A = a·root, B = a/root
+    q = a_one * root
+    q *= dm
+    u = rng.random((T, S, 1, 1), dtype=np.float32)
+    key = (u.reshape(T, S) < q.astype(np.float32)).reshape(-1).nonzero()[0]      # active samples
+    if key.size == 0:
+        new = np.array(w, dtype=float, copy=True)
+    else:
+        t_a, s_a = np.divmod(key, S)
+        row = s_a if by_sample else key
+        thresh = lines[row]
+        thresh *= (a_one[t_a, 0] / root.reshape(-1)[key])[:, None]
+        xbits = rng.random(thresh.shape, dtype=np.float32) < thresh
+        f = xbits.reshape(-1).nonzero()[0]
+        if f.size > 0.25 * key.size * n_in:                 # tile_update's dense regime
+            return [(t_a, s_a, np.zeros(key.size, np.intp), None, xbits, None, key)]
+        r, j = np.divmod(f, n_in)
+        t_idx = t_a[r]
+        signs = np.sign(d.reshape(-1)[key])[r]
+        signs *= fixed.signs()[row[r] * n_in + j]
+        _times_minus_lr_sign(signs, lr_sign, t_idx)
+        new = _compose_pulses(w, t_idx * n_in + j, None, signs, model)
+    np.minimum(new, model.hi, out=new)
+    np.maximum(new, model.lo, out=new)
+    return new
 
 
 def _expected_sequence(w: Array, dw: Array, model: _PulseModel) -> Array:
