@@ -231,7 +231,9 @@ def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: boo
     y = _matvec(w, x, transposed)
     if io.w_noise:
         if norms is not None:
-            y += norms.noise_scale(io.w_noise) * rng.standard_normal(y.shape)
+            z = rng.standard_normal(y.shape)
+            z *= norms.noise_scale(io.w_noise)
+            y += z
         else:
             if sq is None:
                 sq = np.einsum("tsi,tsi->ts", x, x)

@@ -605,7 +605,7 @@ def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: 
     ``w' = e^{Σ log α} w + Σ_g β_g e^{Σ_{g' > g} log α_{g'}}`` with ``α = rⁿ``, ``β = (1 − α) f``.
     ``n = None`` means one pulse per group.
     """
-    out = np.array(w, dtype=float, copy=True)
+    out = w.copy() if type(w) is np.ndarray and w.dtype == np.float64 else np.array(w, dtype=float, copy=True)
     if elem.size == 0:
         return out
     # element-major, sample order kept (a stable sort; 16-bit keys take NumPy's radix sort)
