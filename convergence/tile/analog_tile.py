@@ -216,9 +216,9 @@ class FixedInput:
         return self._rate[1]
 
     def signs(self) -> Array:
-        """``sign(x)`` flat, by sample (``s·in + j``) if :attr:`shared`, else by trial and sample."""
+        """``sign(x)`` as rows, (samples, in) if :attr:`shared`, else (trials·samples, in)."""
         if self._signs is None:
-            self._signs = np.sign(self.x[0] if self.shared else self.x).reshape(-1)
+            self._signs = np.sign(self.x[0] if self.shared else self.x).reshape(-1, self.shape[2])
         return self._signs
 
     def lines(self) -> tuple[Array, Array | None, bool]:
@@ -859,7 +859,7 @@ def _one_line_write(w: Array, fixed: FixedInput, d: Array, terms: tuple[Array, .
         r, j = np.divmod(f, n_in)
         t_idx = t_a[r]
         signs = np.sign(d.reshape(-1)[key])[r]
-        signs *= fixed.signs()[row[r] * n_in + j]
+        signs *= fixed.signs()[row[r], j]
         _times_minus_lr_sign(signs, lr_sign, t_idx)
         new = _compose_pulses(w, t_idx * n_in + j, None, signs, model)
     np.minimum(new, model.hi, out=new)
