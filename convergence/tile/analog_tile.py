@@ -187,7 +187,7 @@ class FixedInput:
         self.absmax = _absmax_last(x)
         """``max_j |x_j|`` per sample (trials, samples)."""
         self.norms = InputNorms(x)
-        """``Σ_j x_j²`` per sample and the read's weight-noise scale (:class:`~convergence.physics.periphery.InputNorms`)."""
+        """``Σ_j x_j²`` per sample and a read's noise scale (:class:`~convergence.physics.periphery.InputNorms`)."""
         self.shared = x.shape[0] > 1 and bool(np.all(x == x[:1]))
         """The same inputs in every trial (a batch broadcast over the trials): sample-indexed tables suffice."""
         self._lines: tuple[Array, Array | None, bool] | None = None
