@@ -177,10 +177,9 @@ def _matvec(w: Array, x: Array, transposed: bool) -> Array:
 
 def _clip(v: Array, bound: float) -> Array:
     """``clip(v, -bound, bound)``, skipping the copy when nothing exceeds the bound."""
-    if not math.isfinite(bound):
+    if not math.isfinite(bound) or v.size == 0:
         return v
-    hi, lo = v.max(initial=-math.inf), v.min(initial=math.inf)
-    if hi <= bound and lo >= -bound:
+    if v.max() <= bound and v.min() >= -bound:
         return v
     return np.minimum(np.maximum(v, -bound), bound)
 
