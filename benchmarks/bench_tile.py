@@ -4,7 +4,8 @@ Workload per run (P1 Fig. 3 set-up, docs/theory/theorems.md#p1-experiments): lea
 iterations
 reads the full batch through the noisy forward pass (``w_noise = 0.1/s̄_A``, bounds 10) and
 applies it as 100 sequential rank-1 pulse-train updates (``desired_bl = 5000``, BL and update
-management) to a (1 × 40) SoftBoundsReference tile with ``dw_min = τ/300``; the bias is digital.
+management) to a (1 × 40) SoftBoundsReference tile with ``dw_min = τ/300``; the bias is digital. The batch is
+passed as a ``FixedInput`` (its per-sample quantities computed once), as the figure's loop does.
 
 Reference: aihwkit 1.2.0, built from source (CPU) in a separate environment on this 2-core machine, ran the
 same 40 runs (4 τ × 10 seeds, one torch thread, the settings of ``tests/test_aihwkit_peer.py``) in 55 s,
