@@ -192,7 +192,7 @@ class FixedInput:
         """The same inputs in every trial (a batch broadcast over the trials): sample-indexed tables suffice."""
         self._lines: tuple[Array, Array | None, bool] | None = None
         self._rate: tuple[Any, tuple[float, float]] = (None, (0.0, 0.0))
-        self._signs: Array | None = None
+        self._positive: Array | None = None
         if self.shared:
             self._lines = self._input_lines(x)
             x = np.broadcast_to(np.array(x[0]), x.shape)
@@ -215,11 +215,11 @@ class FixedInput:
             self._rate = (ratio, (float(rx.min()), float(rx.max())))
         return self._rate[1]
 
-    def signs(self) -> Array:
-        """``sign(x)`` as rows, (samples, in) if :attr:`shared`, else (trials·samples, in)."""
-        if self._signs is None:
-            self._signs = np.sign(self.x[0] if self.shared else self.x).reshape(-1, self.shape[2])
-        return self._signs
+    def positive(self) -> Array:
+        """``x > 0`` as rows, (samples, in) if :attr:`shared`, else (trials·samples, in)."""
+        if self._positive is None:
+            self._positive = ((self.x[0] if self.shared else self.x) > 0).reshape(-1, self.shape[2])
+        return self._positive
 
     def lines(self) -> tuple[Array, Array | None, bool]:
         """The input lines of the pulse trains, ``|x|`` as rows (:func:`_input_lines`), computed on first use,
@@ -603,7 +603,7 @@ def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: 
     A group of ``n`` pulses maps ``w ↦ f + rⁿ (w − f)`` (``r``, ``f`` = per-pulse factor and fixed
     point = bound of the direction); the groups of one element compose as
     ``w' = e^{Σ log α} w + Σ_g β_g e^{Σ_{g' > g} log α_{g'}}`` with ``α = rⁿ``, ``β = (1 − α) f``.
-    ``n = None`` means one pulse per group.
+    ``n = None`` means one pulse per group; ``sign`` may be the boolean "up" of every group.
     """
     out = w.copy() if type(w) is np.ndarray and w.dtype == np.float64 else np.array(w, dtype=float, copy=True)
     if elem.size == 0:
@@ -611,7 +611,9 @@ def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: 
     # element-major, sample order kept (a stable sort; 16-bit keys take NumPy's radix sort)
     order = (elem.astype(np.int16) if model.n_elem <= 1 << 15 else elem).argsort(kind="stable")
     elem = elem[order]
-    idx = elem + model.n_elem * (sign[order] > 0)    # row 0: down, row 1: up
+    up = sign[order] if sign.dtype == bool else sign[order] > 0
+    idx = up * model.n_elem                          # row 0: down, row 1: up
+    idx += elem
     log_alpha = model.log_r_tab[idx]
     if n is not None:
         log_alpha *= n[order]
@@ -623,11 +625,18 @@ def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: 
     starts, ends, run = _segments(elem)
     cum = log_alpha.cumsum()
     cum_end = cum[ends]
-    beta *= np.exp(cum_end[run] - cum)
+    decay = cum_end[run]
+    decay -= cum
+    beta *= np.exp(decay, out=decay)
     tail = np.add.reduceat(beta, starts)
     flat = out.reshape(-1)
     hit = elem[starts]
-    flat[hit] = np.exp(cum_end - cum[starts] + log_alpha[starts]) * flat[hit] + tail
+    scale = cum_end - cum[starts]
+    scale += log_alpha[starts]
+    new = np.exp(scale, out=scale)
+    new *= flat[hit]
+    new += tail
+    flat[hit] = new
     return out
 
 
@@ -858,10 +867,11 @@ def _one_line_write(w: Array, fixed: FixedInput, d: Array, terms: tuple[Array, .
             return [(t_a, s_a, np.zeros(key.size, np.intp), None, xbits, None, key)]
         r, j = np.divmod(f, n_in)
         t_idx = t_a[r]
-        signs = np.sign(d.reshape(-1)[key])[r]
-        signs *= fixed.signs()[row[r], j]
-        _times_minus_lr_sign(signs, lr_sign, t_idx)
-        new = _compose_pulses(w, t_idx * n_in + j, None, signs, model)
+        # up iff sign(x_j) sign(d) sign(lr) < 0; a coincidence has x_j ≠ 0 and d ≠ 0 (else it cannot fire)
+        d_pos = (d.reshape(-1)[key] > 0)[r]
+        x_pos = fixed.positive()[row[r], j]
+        up_dir = np.equal(x_pos, d_pos, out=d_pos) if lr_sign[0] < 0 else np.not_equal(x_pos, d_pos, out=d_pos)
+        new = _compose_pulses(w, t_idx * n_in + j, None, up_dir, model)
     np.minimum(new, model.hi, out=new)
     np.maximum(new, model.lo, out=new)
     return new
