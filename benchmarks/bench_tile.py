@@ -4,7 +4,8 @@ Workload per run (P1 Fig. 3 set-up, docs/theory/theorems.md#p1-experiments): lea
 iterations
 reads the full batch through the noisy forward pass (``w_noise = 0.1/s̄_A``, bounds 10) and
 applies it as 100 sequential rank-1 pulse-train updates (``desired_bl = 5000``, BL and update
-management) to a (1 × 40) SoftBoundsReference tile with ``dw_min = τ/300``; the bias is digital.
+management) to a (1 × 40) SoftBoundsReference tile with ``dw_min = τ/300``; the bias is digital. The batch is
+passed as a ``FixedInput`` (its per-sample quantities computed once), as the figure's loop does.
 
 Reference: aihwkit 1.2.0, built from source (CPU) in a separate environment on this 2-core machine, ran the
 same 40 runs (4 τ × 10 seeds, one torch thread, the settings of ``tests/test_aihwkit_peer.py``) in 55 s,
@@ -28,7 +29,7 @@ import numpy as np
 
 import convergence as cv
 from convergence.physics.periphery import IOParameters
-from convergence.tile.analog_tile import AnalogTile, UpdateParameters
+from convergence.tile.analog_tile import AnalogTile, FixedInput, UpdateParameters
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
 
 # aihwkit 1.2.0 (docs/theory/aihwkit.md#aihwkit-peer), one τ and one seed, 2500 iterations
@@ -51,14 +52,13 @@ def fig3_run(taus: tuple[float, ...], seeds: int, iters: int, seed: int = 0) -> 
                       out_bound=10.0)
     tile = AnalogTile(dev, (T, 1, 40), update=UpdateParameters(desired_bl=5000), forward_io=io, backward_io=io,
                       rng=rng)
-    X = np.ascontiguousarray(np.broadcast_to(A, (T, 100, 40)))
-    x_absmax = np.abs(X).max(axis=-1)
+    X = FixedInput(np.broadcast_to(A, (T, 100, 40)))        # the full batch, read every iteration
     bias = np.zeros((T, 1, 1))
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(iters):
         y = tile.forward(X) + bias
         err = (y - y_true[None, :, None]) / 100.0
-        tile.update(X, err, 0.03, x_absmax=x_absmax)
+        tile.update(X, err, 0.03)
         bias -= 0.03 * err.sum(axis=1, keepdims=True)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     resid = tile.w[:, 0, :] @ A.T + bias[:, 0] - y_true

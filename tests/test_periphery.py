@@ -168,3 +168,24 @@ def test_weight_noise_uses_the_clipped_input():
         std = 0.1 * np.linalg.norm(xc)
         assert abs(y.mean() - w[0, 0] @ xc) <= K * std / math.sqrt(y.size)
         assert abs(y.std() / std - 1.0) <= K * math.sqrt(0.5 / y.size)
+
+
+@pytest.mark.parametrize("io", [
+    IOParameters(w_noise=0.1, inp_bound=10.0, out_bound=10.0),                      # norms used, bounds inactive
+    IOParameters(w_noise=0.1, inp_bound=1.0, out_bound=2.0),                        # the input clip binds
+    IOParameters(w_noise=0.1, inp_noise=0.05, inp_bound=10.0),                      # input noise: norms unusable
+    IOParameters(w_noise=0.1, inp_res=1 / 126, inp_bound=3.0),                      # DAC steps: norms unusable
+    IOParameters(w_noise=0.1, out_noise=0.02, noise_management="abs_max", inp_bound=1.0, out_bound=3.0,
+                 bound_management="iterative"),                                      # scaled inputs: norms unusable
+], ids=["inside", "clipped", "inp_noise", "inp_res", "nm_bm"])
+def test_precomputed_input_norms_change_nothing(io):
+    """A read of fixed inputs with their InputNorms (Σx², its maximum, the weight-noise scale) equals, bit for bit,
+    the read that computes them, whether or not the norms apply to the inputs the crossbar sees."""
+    from convergence.physics.periphery import InputNorms
+    rng = np.random.default_rng(5)
+    w, x = rng.standard_normal((3, 2, 6)), 0.6 * rng.standard_normal((3, 8, 6))
+    norms = InputNorms(x)
+    for _ in range(2):            # the second read uses the kept noise scale
+        a = forward(w, x, io, np.random.default_rng(9))
+        b = forward(w, x, io, np.random.default_rng(9), x_norms=norms)
+        assert np.array_equal(a, b)

@@ -14,7 +14,7 @@ from scipy import stats
 import convergence as cv
 from convergence._validate import ConfigError
 from convergence.physics.periphery import IOParameters
-from convergence.tile.analog_tile import (AnalogTile, UpdateParameters, coincidence_counts, coincidences,
+from convergence.tile.analog_tile import (AnalogTile, FixedInput, UpdateParameters, coincidence_counts, coincidences,
                               pulse_train_parameters, pulse_train_probabilities)
 from convergence.physics.reference_device import SoftBoundsReference, apply_device_pulses, concatenate_devices
 from convergence.physics.pulses import apply_pulses
@@ -345,6 +345,96 @@ def test_write_noise_redrawn_only_where_pulsed():
     assert np.allclose(tile.w[:, 0, 0], 0.01)
     assert abs(noise.std(ddof=1) / 0.02 - 1.0) <= K * math.sqrt(0.5 / T) * 1.5
     assert abs(noise.mean()) <= K * 0.02 / math.sqrt(T)
+
+
+# -- fixed inputs: the cached and fused forms equal the array path ------------------------------------------------
+
+def _fixed_input_cases():
+    """(name, n_out, inputs shared by the trials, sparse inputs, device write noise, learning rates, error scale)."""
+    return [
+        ("one line, shared", 1, True, False, 0.0, (0.03, 0.03, -0.03, 0.05), 0.02),
+        ("one line, per trial", 1, False, False, 0.0, (0.03, 0.03), 0.02),
+        ("one line, BL > 1", 1, True, False, 0.0, (0.03, 0.03), 0.5),
+        ("one line, dense trains", 1, True, False, 0.0, (0.3, 0.3, 0.3), 0.03),
+        ("one line, write noise", 1, True, False, 1.0, (0.03, 0.03), 0.02),
+        ("one line, sparse inputs", 1, True, True, 0.0, (0.03, 0.03), 0.02),
+        ("three lines", 3, True, False, 0.0, (0.03, 0.03), 0.05),
+        ("three lines, sparse inputs", 3, False, True, 0.0, (0.03, 0.03), 0.05),
+    ]
+
+
+@pytest.mark.parametrize("case", _fixed_input_cases(), ids=lambda c: c[0])
+def test_fixed_input_reads_and_writes_equal_the_array_path(case, monkeypatch):
+    """A FixedInput (cached max|x|, norms, input lines and signs; inputs shared by the trials kept once; the fused
+    one-output-line write) gives, bit for bit, the reads and writes of passing the array itself (the general
+    path), in every write mode and over several steps (changing learning rate, dense trains, BL > 1, write noise,
+    compacted sparse inputs)."""
+    from convergence.tile import analog_tile
+    name, n_out, shared, sparse, wn, lrs, scale = case
+    T, S, n_in = 6, 12, 16
+    rng = np.random.default_rng(7)
+    x = rng.choice([-1.0, 1.0], (1 if shared else T, S, n_in)) * rng.uniform(0.5, 1.0, (1 if shared else T, S, n_in))
+    if sparse:
+        x[..., 2:] = 0.0
+    x = np.ascontiguousarray(np.broadcast_to(x, (T, S, n_in)))
+    dev = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-1.0, dw_min_dtod=0.1, write_noise_std=wn,
+                              subtract_symmetry_point=True).realize((T, n_out, n_in), rng)
+    io = IOParameters(w_noise=0.1, inp_bound=10.0, out_bound=10.0)
+    fused = []
+    original = analog_tile._one_line_write
+
+    def spy(*args):
+        out = original(*args)
+        fused.append(type(out).__name__)
+        return out
+
+    monkeypatch.setattr(analog_tile, "_one_line_write", spy)
+    for mode in ("pulse_train", "rounding", "expected"):
+        tiles = [AnalogTile(dev, (T, n_out, n_in), update=UpdateParameters(mode=mode, desired_bl=20), forward_io=io,
+                            backward_io=io, rng=11, w0=0.1) for _ in range(2)]
+        fixed = FixedInput(x)
+        for lr in lrs:
+            ys = [tile.forward(inp) for tile, inp in zip(tiles, (x, fixed))]
+            assert np.array_equal(ys[0], ys[1])
+            d = scale * np.tanh(ys[0])
+            for tile, inp in zip(tiles, (x, fixed)):
+                tile.update(inp, d, lr)
+            assert np.array_equal(tiles[0].w, tiles[1].w)
+            assert np.array_equal(tiles[0].weights, tiles[1].weights)
+    if n_out == 1 and not sparse and not wn:      # the fused write ran (the dense case handing its trains on)
+        assert "ndarray" in fused or "list" in fused
+        if name == "one line, dense trains":
+            assert "list" in fused
+        if name == "one line, BL > 1":
+            assert "NoneType" in fused
+
+
+def test_pulse_train_parameters_fast_forms_equal_the_masked_form():
+    """The all-live (no masks) and BL = 1 forms of update management give exactly the values of the masked general
+    form: adding a dead sample (zero error) or one with many pulses (BL > 1) changes no other sample's A, B, BL."""
+    rng = np.random.default_rng(3)
+    x, d = rng.standard_normal((4, 9, 5)), 0.01 * rng.standard_normal((4, 9, 2))
+    up = UpdateParameters(desired_bl=40)
+    bl, a, b = pulse_train_parameters(x, d, 0.05, 0.01, up)
+    assert np.all(bl == 1)                                     # the BL = 1, all-live form
+    for extra in (0.0, 30.0, 1e4):                             # dead; BL > 1; BL capped with gradient clipping
+        d2 = np.concatenate([d, np.full((4, 1, 2), extra)], axis=1)
+        x2 = np.concatenate([x, np.ones((4, 1, 5))], axis=1)
+        bl2, a2, b2 = pulse_train_parameters(x2, d2, 0.05, 0.01, up)
+        assert np.array_equal(bl2[:, :9], bl) and np.array_equal(a2[:, :9], a) and np.array_equal(b2[:, :9], b)
+        assert (bl2[:, 9] == 0).all() if extra == 0 else (bl2[:, 9] > 1).all()
+
+
+def test_one_pulse_groups_equal_groups_of_count_one():
+    """_compose_pulses with one pulse per group (tabulated β) equals the same groups given counts of 1."""
+    from convergence.tile.analog_tile import _compose_pulses
+    rng = np.random.default_rng(2)
+    dev = SoftBoundsReference(dw_min=0.02, w_max=1.0, w_min=-0.8, up_down=0.1, dw_min_dtod=0.2).realize((3, 2, 5), rng)
+    tile = AnalogTile(dev, (3, 2, 5), rng=0, w0=0.3)
+    elem = rng.integers(0, 30, 400)
+    sign = rng.choice([-1.0, 1.0], 400)
+    assert np.array_equal(_compose_pulses(tile.w, elem, None, sign, tile.model),
+                          _compose_pulses(tile.w, elem, np.ones(400), sign, tile.model))
 
 
 # -- determinism and validation --------------------------------------------------------------

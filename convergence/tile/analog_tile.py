@@ -68,7 +68,7 @@ from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, non_negative, positive, positive_int
 from convergence.physics.devices import Device, DeviceArray
-from convergence.physics.periphery import PERFECT, IOParameters, _absmax_last
+from convergence.physics.periphery import PERFECT, InputNorms, IOParameters, _absmax_last
 from convergence.physics.periphery import backward as _backward
 from convergence.physics.periphery import forward as _forward
 from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference, apply_device_pulses, write_noise
@@ -76,7 +76,7 @@ from convergence.physics.pulses import PulseMap, PulseNoise, Pulsed, apply_pulse
 
 Array = NDArray[np.float64]
 
-__all__ = ["UpdateParameters", "AnalogTile", "MODES", "TileWrite", "pulse_train_parameters",
+__all__ = ["UpdateParameters", "AnalogTile", "FixedInput", "MODES", "TileWrite", "pulse_train_parameters",
            "pulse_train_probabilities", "coincidences", "coincidence_counts", "tile_update", "pulse_model",
            "train_write", "device_pulses"]
 
@@ -167,6 +167,68 @@ class TileWrite:
         return {"mode": "tile", "dw_min": self.dw_min, "c2c": self.c2c, "update": self.update.as_dict()}
 
 
+# -- fixed inputs ----------------------------------------------------------------------------
+
+class FixedInput:
+    """Inputs ``x`` (trials, samples, in) that a tile reads and writes many times (e.g. the full batch of a
+    least-squares run), with what the tile derives from them per sample computed once: ``max_j |x_j|`` (update
+    management), ``Σ_j x_j²`` (the weight noise of a read, :func:`convergence.physics.periphery.mvm`) and the input
+    lines of the pulse trains. It keeps a private read-only copy of ``x``, so the cached values stay valid; inputs
+    that are the same in every trial are kept once (:attr:`x` is then a broadcast view, which a read multiplies
+    with every trial's weights from one copy). Pass it to :meth:`AnalogTile.forward` / :meth:`AnalogTile.update`
+    (or :func:`tile_update`) in place of ``x``: the results are those of passing the array itself.
+    """
+
+    def __init__(self, x: Any) -> None:
+        x = np.array(x, dtype=float, order="C")
+        if x.ndim != 3:
+            raise ConfigError(f"fixed inputs must have shape (trials, samples, in) (got {x.shape})")
+        self.shape = x.shape
+        self.absmax = _absmax_last(x)
+        """``max_j |x_j|`` per sample (trials, samples)."""
+        self.norms = InputNorms(x)
+        """``Σ_j x_j²`` per sample and a read's noise scale (:class:`~convergence.physics.periphery.InputNorms`)."""
+        self.shared = x.shape[0] > 1 and bool(np.all(x == x[:1]))
+        """The same inputs in every trial (a batch broadcast over the trials): sample-indexed tables suffice."""
+        self._lines: tuple[Array, Array | None, bool] | None = None
+        self._rate: tuple[Any, tuple[float, float]] = (None, (0.0, 0.0))
+        self._positive: Array | None = None
+        if self.shared:
+            self._lines = self._input_lines(x)
+            x = np.broadcast_to(np.array(x[0]), x.shape)
+        x.setflags(write=False)
+        self.x = x
+        """The inputs (read-only)."""
+
+    def _input_lines(self, x: Array) -> tuple[Array, Array | None, bool]:
+        x2d, cols = _input_lines(x)          # on the whole batch: the compaction decision is the reference's
+        if self.shared:
+            n = self.shape[1]
+            x2d, cols = x2d[:n], (None if cols is None else cols[:n])
+        return np.ascontiguousarray(np.abs(x2d)), cols, self.shared
+
+    def rate_range(self, ratio: Array) -> tuple[float, float]:
+        """Smallest and largest ``ratio·max_j|x_j|`` over trials and samples (``ratio`` (trials, 1), e.g. |lr|/δ),
+        kept for the last ``ratio`` array."""
+        if self._rate[0] is not ratio:
+            rx = ratio * self.absmax
+            self._rate = (ratio, (float(rx.min()), float(rx.max())))
+        return self._rate[1]
+
+    def positive(self) -> Array:
+        """``x > 0`` as rows, (samples, in) if :attr:`shared`, else (trials·samples, in)."""
+        if self._positive is None:
+            self._positive = ((self.x[0] if self.shared else self.x) > 0).reshape(-1, self.shape[2])
+        return self._positive
+
+    def lines(self) -> tuple[Array, Array | None, bool]:
+        """The input lines of the pulse trains, ``|x|`` as rows (:func:`_input_lines`), computed on first use,
+        with :attr:`shared` (then only the first trial's rows are kept, indexed by sample)."""
+        if self._lines is None:
+            self._lines = self._input_lines(self.x)
+        return self._lines
+
+
 # -- pulse trains ---------------------------------------------------------------------------
 
 def pulse_train_parameters(x: Array, d: Array, lr: Any, dw_min: Any, up: UpdateParameters,
@@ -192,27 +254,52 @@ def pulse_train_parameters(x: Array, d: Array, lr: Any, dw_min: Any, up: UpdateP
     dm = _absmax_last(d)
     if up.um_grad_scale != 1.0:
         dm = up.um_grad_scale * dm
-    k = (lr_abs / delta) * xm * dm                    # expected pulses of the largest element
-    live = k > 0
-    dead = ~live
+    bl, a, b = _train_scales(lr_abs, delta, lr_abs / delta, xm, dm, up)
+    return (np.ones(xm.shape, np.int64) if bl is None else bl), a, b
+
+
+def _train_scales(lr_abs: Array, delta: Array, ratio: Array, xm: Array, dm: Array, up: UpdateParameters,
+                  a_one: Array | None = None) -> tuple[Array | None, Array, Array]:
+    """:func:`pulse_train_parameters` from ``|lr|``, ``δ``, ``ratio = |lr|/δ`` (trials, 1) and the per-sample
+    ``max|x|``, ``max|d|`` (trials, samples); ``bl`` is None when BL = 1 for every sample. ``a_one``: ``√(|lr|/δ)``
+    if precomputed (the scale A of a sample with BL = 1 before update management)."""
+    k = ratio * xm * dm                               # expected pulses of the largest element
+    # every sample live (the usual case): the masks below are all-true and their passes are skipped
+    all_live = k.size > 0 and bool(k.min() > 0)
+    k_max = float(k.max()) if all_live else math.inf
+    live = None if all_live else k > 0
     if up.update_bl_management:
-        bl = np.minimum(np.ceil(k), float(up.desired_bl))
-        np.maximum(bl, 1.0, out=bl)
+        if k_max <= 1.0:                              # ceil(k) = 1 everywhere: BL = 1, δ·BL = δ exactly
+            bl = None
+        else:
+            bl = np.minimum(np.ceil(k), float(up.desired_bl))
+            np.maximum(bl, 1.0, out=bl)
     else:
         bl = np.full_like(k, float(up.desired_bl))
-    a = np.sqrt(lr_abs / (delta * bl))
+    if bl is not None:
+        a = np.sqrt(lr_abs / (delta * bl))
+    else:
+        a = np.sqrt(ratio) if a_one is None else a_one
     if up.um:
         # d side reduced by desired_bl/k when k > desired_bl (gradient clipping)
-        k_safe = np.where(live, k, 1.0)
-        dm_eff = np.where(k > up.desired_bl, dm * (up.desired_bl / k_safe), dm)
-        root = np.sqrt(np.where(live, xm, 1.0) / np.where(live, dm_eff, 1.0))
+        if all_live:
+            dm_eff = dm if k_max <= up.desired_bl else np.where(k > up.desired_bl, dm * (up.desired_bl / k), dm)
+            root = np.sqrt(xm / dm_eff)
+        else:
+            k_safe = np.where(live, k, 1.0)
+            dm_eff = np.where(k > up.desired_bl, dm * (up.desired_bl / k_safe), dm)
+            root = np.sqrt(np.where(live, xm, 1.0) / np.where(live, dm_eff, 1.0))
         b = a / root
         a = a * root
     else:
         b = a.copy()
-    a[dead] = 0.0
-    b[dead] = 0.0
-    bl[dead] = 0.0
+    if bl is None:
+        return None, a, b
+    if live is not None:
+        dead = ~live
+        a[dead] = 0.0
+        b[dead] = 0.0
+        bl[dead] = 0.0
     return bl.astype(np.int64), a, b
 
 
@@ -223,33 +310,43 @@ def pulse_train_probabilities(x: Array, d: Array, lr: Any, dw_min: Any, up: Upda
     return bl, np.minimum(1.0, b[..., None] * np.abs(x)), np.minimum(1.0, a[..., None] * np.abs(d))
 
 
-def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.random.Generator,
-                max_bits: int) -> list[tuple[Array, Array, Array, Array, Array]]:
-    """Draw the stochastic bit lines; returns chunks ``(t, s, k, d_bits, x_bits)`` of active slots.
-
-    Output-line bits ``D_k,i ~ Bernoulli(min(1, a|d_i|))`` are drawn for every sample and slot
-    ``k < BL``; input-line bits ``X_k,j ~ Bernoulli(min(1, b|x_j|))`` only for *active* slots
-    (some output line fires): elsewhere they cannot create a coincidence, so the joint law of
-    the counts is unchanged and far fewer draws are needed. Slots come in (trial, sample, slot) order.
-    Sparse inputs (e.g. the one-hot reads of a transfer) are compacted to their nonzero lines;
-    chunks then carry the original column of every compact line (else ``None``).
-    """
-    T, S, n_out = d.shape
-    n_in = x.shape[-1]
-    bl_max = int(bl.max()) if bl.size else 0
-    if bl_max == 0:
-        return []
-    q32 = (a[..., None] * np.abs(d)).astype(np.float32)     # u < min(1, q) <=> u < q for u in [0, 1)
+def _input_lines(x: Array) -> tuple[Array, Array | None]:
+    """The input lines of every sample as rows (trials·samples, in); sparse inputs (e.g. the one-hot reads of a
+    transfer) compacted to their nonzero lines, with the original column of every compact line (else None)."""
+    T, S, n_in = x.shape
     x2d = x.reshape(T * S, n_in)
-    b2d = b.reshape(T * S)
-    cols = None
     probe = x2d[: min(64, x2d.shape[0])]
     if n_in >= 8 and np.count_nonzero(probe) <= probe.size // 4:       # cheap probe, then the exact check
         m = int(np.count_nonzero(x2d, axis=-1).max())
         if m <= n_in // 4:
             order = np.argsort(x2d == 0, axis=-1, kind="stable")[:, :max(m, 1)]   # nonzero lines first
-            x2d = np.take_along_axis(x2d, order, axis=-1)
-            cols = order
+            return np.take_along_axis(x2d, order, axis=-1), order
+    return x2d, None
+
+
+def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array | None, rng: np.random.Generator,
+                max_bits: int, lines: tuple[Array, Array | None, bool] | None = None,
+                d_abs: Array | None = None) -> list[tuple[Array, ...]]:
+    """Draw the stochastic bit lines; returns chunks ``(t, s, k, d_bits, x_bits, cols, key)`` of active slots.
+
+    Output-line bits ``D_k,i ~ Bernoulli(min(1, a|d_i|))`` are drawn for every sample and slot
+    ``k < BL``; input-line bits ``X_k,j ~ Bernoulli(min(1, b|x_j|))`` only for *active* slots
+    (some output line fires): elsewhere they cannot create a coincidence, so the joint law of
+    the counts is unchanged and far fewer draws are needed. Slots come in (trial, sample, slot) order,
+    ``key = t·samples + s``. Sparse inputs are compacted to their nonzero lines (:func:`_input_lines`); chunks then
+    carry the original column of every compact line (else ``None``). ``lines``: :func:`_input_lines` of ``x`` with
+    the absolute value taken, precomputed for fixed inputs (:class:`FixedInput`); ``bl`` None: BL = 1 everywhere;
+    ``d_abs``: ``|d|`` if already computed.
+    """
+    T, S, n_out = d.shape
+    bl_max = 1 if bl is None else (int(bl.max()) if bl.size else 0)
+    if bl_max == 0:
+        return []
+    # u < min(1, q) <=> u < q for u in [0, 1)
+    q32 = (a[..., None] * (np.abs(d) if d_abs is None else d_abs)).astype(np.float32)
+    x2d, cols = _input_lines(x) if lines is None else lines[:2]
+    by_sample = lines is not None and lines[2]               # rows shared by the trials: indexed by sample
+    b2d = b.reshape(T * S)
     chunk = max(1, min(bl_max, max_bits // max(1, T * S * max(n_out, 1))))
     chunks = []
     for k0 in range(0, bl_max, chunk):
@@ -258,43 +355,51 @@ def _bit_trains(x: Array, d: Array, a: Array, b: Array, bl: Array, rng: np.rando
         dbits = u < q32[:, :, None, :]
         if bl_max > 1:
             dbits &= (np.arange(k0, k0 + kc)[None, None, :] < bl[:, :, None])[..., None]
-        active = dbits.any(axis=-1) if n_out > 1 else dbits[..., 0]
-        t_a, s_a, k_a = np.nonzero(active)
-        if t_a.size == 0:
+        active = dbits.any(axis=-1) if n_out > 1 else dbits
+        flat = active.reshape(-1).nonzero()[0]              # (trial, sample, slot) order
+        if flat.size == 0:
             continue
-        key = t_a * S + s_a
-        thresh = np.abs(np.take(x2d, key, axis=0))
-        thresh *= np.take(b2d, key)[:, None]
+        if kc == 1:
+            key = flat
+            k_a = np.zeros(flat.size, np.intp) if k0 == 0 else np.full(flat.size, k0, np.intp)
+        else:
+            key, k_a = np.divmod(flat, kc)
+            k_a += k0
+        t_a, s_a = np.divmod(key, S)
+        row = s_a if by_sample else key
+        thresh = x2d[row]
+        if lines is None:
+            np.abs(thresh, out=thresh)
+        thresh *= b2d[key][:, None]
         xbits = rng.random(thresh.shape, dtype=np.float32) < thresh
-        chunks.append((t_a, s_a, k_a + k0, dbits[t_a, s_a, k_a] if n_out > 1 else None, xbits,
-                       None if cols is None else np.take(cols, key, axis=0)))
+        chunks.append((t_a, s_a, k_a, dbits.reshape(-1, n_out)[flat] if n_out > 1 else None, xbits,
+                       None if cols is None else cols[row], key))
     return chunks
 
 
-def _entries(chunks: list, n_out: int) -> tuple[Array, Array, Array, Array]:
-    """One entry (t, s, i, j) per coincidence, in (trial, sample, slot) order."""
+def _entries(chunks: list, n_out: int, with_key: bool = False) -> tuple[Array, ...]:
+    """One entry (t, s, i, j) per coincidence, in (trial, sample, slot) order (and ``key = t·samples + s``)."""
     empty = np.zeros(0, np.int64)
     if not chunks:
-        return empty, empty, empty, empty
+        return (empty,) * (5 if with_key else 4)
     parts = []
-    for t_a, s_a, k_a, dsel, xbits, cols in chunks:
+    for t_a, s_a, k_a, dsel, xbits, cols, key in chunks:
         n_in = xbits.shape[1]
         if n_out == 1:
-            r, j = np.divmod(np.flatnonzero(xbits), n_in)
-            i = np.zeros_like(r)
+            r, j = np.divmod(xbits.reshape(-1).nonzero()[0], n_in)
+            i = np.zeros(r.size, np.intp)
         else:
-            r, ij = np.divmod(np.flatnonzero(dsel[:, :, None] & xbits[:, None, :]), n_out * n_in)
+            r, ij = np.divmod((dsel[:, :, None] & xbits[:, None, :]).reshape(-1).nonzero()[0], n_out * n_in)
             i, j = np.divmod(ij, n_in)
         if cols is not None:
             j = cols[r, j]
-        parts.append((t_a[r], s_a[r], i, j, k_a[r]))
+        parts.append((t_a[r], s_a[r], i, j, key[r], k_a[r]))
     if len(parts) == 1:
-        return parts[0][:4]
-    t, s, i, j, k = (np.concatenate(c) for c in zip(*parts))
-    if len(parts) > 1:
-        order = np.lexsort((k, s, t))
-        t, s, i, j = t[order], s[order], i[order], j[order]
-    return t, s, i, j
+        return parts[0][:5 if with_key else 4]
+    t, s, i, j, key, k = (np.concatenate(c) for c in zip(*parts))
+    order = np.lexsort((k, s, t))
+    out = (t[order], s[order], i[order], j[order])
+    return out + (key[order],) if with_key else out
 
 
 def _rows(chunks: list, n_out: int, S: int, n_in: int) -> tuple[Array, Array]:
@@ -303,7 +408,7 @@ def _rows(chunks: list, n_out: int, S: int, n_in: int) -> tuple[Array, Array]:
     ``n = Dᵀ X`` per sample, a product of the sample's active-slot bit matrices (D: slots × out, X: slots ×
     in), in float32: exact, the counts being integers ≤ BL < 2²⁴.
     """
-    key = np.concatenate([c[0] * S + c[1] for c in chunks])
+    key = np.concatenate([c[6] for c in chunks])
     slot = np.concatenate([c[2] for c in chunks])
     order = np.lexsort((slot, key)) if len(chunks) > 1 else None
     if order is not None:
@@ -342,15 +447,15 @@ def _rows(chunks: list, n_out: int, S: int, n_in: int) -> tuple[Array, Array]:
 def _n_coincidences(chunks: list, n_out: int) -> int:
     """Total number of coincidences (device pulses) in the drawn trains."""
     if n_out == 1:
-        return int(sum(int(c[4].sum()) for c in chunks))
+        return int(sum(np.count_nonzero(c[4]) for c in chunks))
     return int(sum(int((c[3].sum(axis=1) * c[4].sum(axis=1)).sum()) for c in chunks))
 
 
 def _n_samples(chunks: list, S: int) -> int:
     """Number of (trial, sample) pairs with an active slot (upper bound across chunks)."""
     total = 0
-    for t_a, s_a, *_ in chunks:
-        key = t_a * S + s_a
+    for chunk in chunks:
+        key = chunk[6]
         total += 1 + int(np.count_nonzero(key[1:] != key[:-1]))
     return total
 
@@ -418,6 +523,7 @@ class _PulseModel:
         self.affine = None if aff is None else tuple(np.broadcast_to(np.asarray(c, float), shape) for c in aff)
         self.closed_form = False
         self._split: tuple[Array, Array, Array, Array] | None = None
+        self._lr: tuple[Any, tuple[Array, ...]] = (None, ())
         if aff is not None and not self.noisy:
             ap, bp, am, bm = self.affine
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -435,6 +541,31 @@ class _PulseModel:
                 self.log_r_tab = np.concatenate([np.broadcast_to(self.log_r_dn, shape).ravel(),
                                                  np.broadcast_to(self.log_r_up, shape).ravel()])
                 self.bound_tab = np.concatenate([self.lo.ravel(), self.hi.ravel()])
+                # β = (1 − r) f of one pulse, as _compose_pulses forms it from the two tables
+                self.beta_tab = np.expm1(self.log_r_tab)
+                self.beta_tab *= self.bound_tab
+                np.negative(self.beta_tab, out=self.beta_tab)
+
+    def lr_terms(self, lr: Any) -> tuple[Array, ...]:
+        """``|lr|``, ``δ``, ``|lr|/δ``, ``√(|lr|/δ)`` per trial (trials, 1) and the sign of ``lr`` (one entry for a
+        scalar, else per trial) of a write with learning rate ``lr``; kept for the last scalar ``lr`` (a run writes
+        with the same rate every step)."""
+        if type(lr) is float and self._lr[0] is not None and lr == self._lr[0][0] \
+                and math.copysign(1.0, lr) == self._lr[0][1]:
+            return self._lr[1]
+        scalar = np.ndim(lr) == 0
+        key = (float(lr), math.copysign(1.0, float(lr))) if scalar else None
+        if scalar and self._lr[0] == key:
+            return self._lr[1]
+        T = self.dw_min.shape[0]
+        lr_abs = np.abs(np.full((T, 1), float(lr)) if scalar else np.asarray(lr, float).reshape(-1, 1))
+        delta = self.dw_min.reshape(-1, 1)
+        ratio = lr_abs / delta
+        lr_sign = np.full(1, key[1]) if scalar else np.sign(np.asarray(lr, float)).reshape(-1)
+        terms = (lr_abs, delta, ratio, np.sqrt(ratio), lr_sign)
+        if scalar:
+            self._lr = (key, terms)
+        return terms
 
     def split_constants(self) -> tuple[Array, Array, Array, Array]:
         """(mid, half) of ``log r`` and of the bound over the two directions (cached): ``x_σ = mid + σ·half``."""
@@ -456,11 +587,13 @@ def _segments(key: Array) -> tuple[Array, Array, Array]:
     change = np.empty(key.size, dtype=bool)
     change[0] = True
     np.not_equal(key[1:], key[:-1], out=change[1:])
-    starts = np.flatnonzero(change)
+    starts = change.nonzero()[0]
     ends = np.empty_like(starts)
-    ends[:-1] = starts[1:] - 1
-    ends[-1] = key.size - 1
-    run = np.cumsum(change) - 1
+    ends[:-1] = starts[1:]
+    ends[-1] = key.size
+    ends -= 1
+    run = change.cumsum()
+    run -= 1
     return starts, ends, run
 
 
@@ -470,28 +603,40 @@ def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: 
     A group of ``n`` pulses maps ``w ↦ f + rⁿ (w − f)`` (``r``, ``f`` = per-pulse factor and fixed
     point = bound of the direction); the groups of one element compose as
     ``w' = e^{Σ log α} w + Σ_g β_g e^{Σ_{g' > g} log α_{g'}}`` with ``α = rⁿ``, ``β = (1 − α) f``.
-    ``n = None`` means one pulse per group.
+    ``n = None`` means one pulse per group; ``sign`` may be the boolean "up" of every group.
     """
-    out = np.array(w, dtype=float, copy=True)
+    out = w.copy() if type(w) is np.ndarray and w.dtype == np.float64 else np.array(w, dtype=float, copy=True)
     if elem.size == 0:
         return out
-    order = np.argsort(elem, kind="stable")          # element-major, sample order kept
+    # element-major, sample order kept (a stable sort; 16-bit keys take NumPy's radix sort)
+    order = (elem.astype(np.int16) if model.n_elem <= 1 << 15 else elem).argsort(kind="stable")
     elem = elem[order]
-    idx = elem + model.n_elem * (sign[order] > 0)    # row 0: down, row 1: up
-    log_alpha = np.take(model.log_r_tab, idx)
+    up = sign[order] if sign.dtype == bool else sign[order] > 0
+    idx = up * model.n_elem                          # row 0: down, row 1: up
+    idx += elem
+    log_alpha = model.log_r_tab[idx]
     if n is not None:
         log_alpha *= n[order]
-    beta = np.expm1(log_alpha)
-    beta *= np.take(model.bound_tab, idx)
-    np.negative(beta, out=beta)
+        beta = np.expm1(log_alpha)
+        beta *= model.bound_tab[idx]
+        np.negative(beta, out=beta)
+    else:                                            # one pulse per group: β of one pulse, tabulated
+        beta = model.beta_tab[idx]
     starts, ends, run = _segments(elem)
-    cum = np.cumsum(log_alpha)
+    cum = log_alpha.cumsum()
     cum_end = cum[ends]
-    beta *= np.exp(cum_end[run] - cum)
+    decay = cum_end[run]
+    decay -= cum
+    beta *= np.exp(decay, out=decay)
     tail = np.add.reduceat(beta, starts)
     flat = out.reshape(-1)
     hit = elem[starts]
-    flat[hit] = np.exp(cum_end - cum[starts] + log_alpha[starts]) * flat[hit] + tail
+    scale = cum_end - cum[starts]
+    scale += log_alpha[starts]
+    new = np.exp(scale, out=scale)
+    new *= flat[hit]
+    new += tail
+    flat[hit] = new
     return out
 
 
@@ -566,22 +711,29 @@ def _compose_counts(w: Array, t_idx: Array, counts: Array, sign_of: Callable[[An
     return p
 
 
-def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: UpdateParameters,
+def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _PulseModel, up: UpdateParameters,
                 rng: np.random.Generator, want_pulsed: bool = False, x_absmax: Array | None = None
                 ) -> tuple[Array, Array | None]:
     """The rank-1 updates ``W ← W − lr d_s x_sᵀ`` of all samples s, in ``up.mode``.
 
     Args:
-        w: (trials, out, in) persistent weights; x: (trials, S, in); d: (trials, S, out).
+        w: (trials, out, in) persistent weights; x: (trials, S, in) or a :class:`FixedInput`; d: (trials, S, out).
         lr: scalar or (trials,) learning rate.
         model: the tile's device adapter. up: update parameters. rng: numpy Generator.
 
     Returns:
         the new weights and (if ``want_pulsed``) the boolean mask (trials, out, in) of pulsed elements.
     """
+    lines = shared_x = fixed = None
+    if isinstance(x, FixedInput):
+        fixed = x
+        if up.mode == "pulse_train":
+            lines, shared_x = x.lines(), (x.x[0] if x.shared else None)
+        x, x_absmax = x.x, x.absmax
     T, S, n_in = x.shape
     n_out = d.shape[-1]
-    lr_t = np.asarray(lr, float).reshape(-1, 1, 1, 1) if np.ndim(lr) else float(lr)
+    if up.mode != "pulse_train":
+        lr_t = np.asarray(lr, float).reshape(-1, 1, 1, 1) if np.ndim(lr) else float(lr)
     if up.mode == "expected":
         dw = -lr_t * d[:, :, :, None] * x[:, :, None, :]          # (T, S, out, in)
         return _expected_sequence(w, dw, model), (np.ones(w.shape, bool) if want_pulsed else None)
@@ -599,10 +751,23 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
         counts = n_dense[t_idx, s_idx, i_idx, j_idx]
         signs = np.where(dw[t_idx, s_idx, i_idx, j_idx] >= 0, 1.0, -1.0)
     else:
-        bl, a, b = pulse_train_parameters(x, d, lr, model.dw_min.reshape(-1), up, x_absmax)
-        chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits)
-        lr_sign = (np.sign(np.asarray(lr, float)).reshape(-1) if np.ndim(lr)
-                   else np.full(1, math.copysign(1.0, float(lr))))
+        # pulse_train_parameters with the per-trial learning-rate terms cached on the model
+        terms = model.lr_terms(lr)
+        lr_abs, delta, ratio, a_one, lr_sign = terms
+        chunks = None
+        if fixed is not None and n_out == 1 and model.closed_form and not want_pulsed:
+            done = _one_line_write(w, fixed, d, terms, model, up, rng)
+            if isinstance(done, np.ndarray):
+                return done, None
+            chunks = done                                 # None: not that case (nothing drawn); else dense trains
+        if chunks is None:
+            xm = _absmax_last(x) if x_absmax is None else np.asarray(x_absmax, float)
+            dm = _absmax_last(d)
+            if up.um_grad_scale != 1.0:
+                dm = up.um_grad_scale * dm
+            bl, a, b = _train_scales(lr_abs, delta, ratio, xm, dm, up, a_one)
+            chunks = _bit_trains(x, d, a, b, bl, rng, up.max_bits, lines,
+                                 d_abs=dm[..., None] if n_out == 1 and up.um_grad_scale == 1.0 else None)
         dense = model.closed_form and chunks and \
             _n_coincidences(chunks, n_out) > 0.25 * _n_samples(chunks, S) * n_out * n_in
         if dense:
@@ -622,13 +787,15 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
                 pulsed = np.zeros(w.shape, bool)
                 np.logical_or.at(pulsed, t_r, rows > 0)
             return new, pulsed
-        t_idx, s_idx, i_idx, j_idx = _entries(chunks, n_out)
+        t_idx, s_idx, i_idx, j_idx, key = _entries(chunks, n_out, with_key=True)
         counts = None
-        key = t_idx * S + s_idx
-        signs = np.sign(np.take(d.reshape(-1), key * n_out + i_idx))
-        signs *= np.sign(np.take(x.reshape(-1), key * n_in + j_idx))
-        signs *= -lr_sign[t_idx] if lr_sign.size > 1 else -lr_sign[0]
-    elem = (t_idx * n_out + i_idx) * n_in + j_idx
+        signs = np.sign(d.reshape(-1)[key * n_out + i_idx if n_out > 1 else key])
+        if shared_x is not None:                         # inputs shared by the trials: look up by sample
+            signs *= np.sign(shared_x.reshape(-1)[s_idx * n_in + j_idx])
+        else:
+            signs *= np.sign(x.reshape(-1)[key * n_in + j_idx])
+        _times_minus_lr_sign(signs, lr_sign, t_idx)
+    elem = (t_idx * n_out + i_idx) * n_in + j_idx if n_out > 1 else t_idx * n_in + j_idx
     pulsed = None
     if want_pulsed:
         pulsed = np.zeros(w.shape, bool)
@@ -648,6 +815,66 @@ def tile_update(w: Array, x: Array, d: Array, lr: Any, model: _PulseModel, up: U
         if np.any(dense_n[:, s] > 0):
             out = model.pulses(out, dense_n[:, s], dense_s[:, s], rng)
     return out, pulsed
+
+
+def _times_minus_lr_sign(signs: Array, lr_sign: Array, t_idx: Array) -> None:
+    """``signs *= −sign(lr)`` in place (one sign, or per trial indexed by ``t_idx``)."""
+    if lr_sign.size > 1:
+        signs *= -lr_sign[t_idx]
+    elif lr_sign[0] == 1.0:
+        np.negative(signs, out=signs)
+    elif lr_sign[0] != -1.0:
+        signs *= -lr_sign[0]
+
+
+def _one_line_write(w: Array, fixed: FixedInput, d: Array, terms: tuple[Array, ...], model: _PulseModel,
+                    up: UpdateParameters, rng: np.random.Generator) -> Array | list | None:
+    """The pulse-train write of a tile with one output line on fixed inputs when every sample is live with BL = 1
+    (the usual case of P1's least-squares loop): :func:`_train_scales`, :func:`_bit_trains`, :func:`_entries` and
+    the signs of :func:`tile_update` fused for that case, bit for bit (tested against the general path).
+
+    Returns the new (clipped) weights; the drawn trains (chunks of :func:`_bit_trains`) when their coincidences
+    are dense (the caller composes them); or None, having drawn nothing, when the case does not apply.
+    """
+    lr_abs, delta, ratio, a_one, lr_sign = terms
+    T, S, n_in = fixed.shape
+    lines, cols, by_sample = fixed.lines()
+    if not (up.um and up.update_bl_management and up.um_grad_scale == 1.0 and cols is None and lr_sign.size == 1
+            and T * S > 0):
+        return None
+    xm = fixed.absmax
+    dm = np.abs(d[..., 0])                                   # max|d| of one output line
+    # k = (|lr|/δ)·max|x|·max|d| lies in (0, 1] for every sample when it does for the extreme factors (rounding is
+    # monotone): every sample live, BL = 1, no gradient clipping
+    rx_min, rx_max = fixed.rate_range(ratio)
+    if not (rx_min * dm.min() > 0 and rx_max * dm.max() <= 1.0):
+        return None
+    root = np.sqrt(xm / dm)                                  # update management: A = a·root, B = a/root
+    q = a_one * root
+    q *= dm
+    u = rng.random((T, S, 1, 1), dtype=np.float32)
+    key = (u.reshape(T, S) < q.astype(np.float32)).reshape(-1).nonzero()[0]      # active samples
+    if key.size == 0:
+        new = np.array(w, dtype=float, copy=True)
+    else:
+        t_a, s_a = np.divmod(key, S)
+        row = s_a if by_sample else key
+        thresh = lines[row]
+        thresh *= (a_one[t_a, 0] / root.reshape(-1)[key])[:, None]
+        xbits = rng.random(thresh.shape, dtype=np.float32) < thresh
+        f = xbits.reshape(-1).nonzero()[0]
+        if f.size > 0.25 * key.size * n_in:                 # tile_update's dense regime
+            return [(t_a, s_a, np.zeros(key.size, np.intp), None, xbits, None, key)]
+        r, j = np.divmod(f, n_in)
+        t_idx = t_a[r]
+        # up iff sign(x_j) sign(d) sign(lr) < 0; a coincidence has x_j ≠ 0 and d ≠ 0 (else it cannot fire)
+        d_pos = (d.reshape(-1)[key] > 0)[r]
+        x_pos = fixed.positive()[row[r], j]
+        up_dir = np.equal(x_pos, d_pos, out=d_pos) if lr_sign[0] < 0 else np.not_equal(x_pos, d_pos, out=d_pos)
+        new = _compose_pulses(w, t_idx * n_in + j, None, up_dir, model)
+    np.minimum(new, model.hi, out=new)
+    np.maximum(new, model.lo, out=new)
+    return new
 
 
 def _expected_sequence(w: Array, dw: Array, model: _PulseModel) -> Array:
@@ -744,6 +971,8 @@ class AnalogTile:
         self.forward_io, self.backward_io = forward_io, backward_io
         self.model = _PulseModel(device, self.shape, dw_min, c2c)
         self.device = device
+        wn = self.model.write_noise
+        self._noisy_write = wn is not None and bool(np.any(wn > 0))
         self.set_weights(w0)
 
     # state ------------------------------------------------------------------------------------
@@ -752,7 +981,7 @@ class AnalogTile:
         w = np.broadcast_to(np.asarray(w, float), self.shape)
         self.w = np.clip(w, self.model.lo, self.model.hi)
         self._visible = self.w.copy()
-        if self.model.write_noise is not None and np.any(self.model.write_noise > 0):
+        if self._noisy_write:
             self._visible = write_noise(self.w, self.model.write_noise, self.rng)
 
     @property
@@ -761,31 +990,35 @@ class AnalogTile:
         return self._visible
 
     # MVMs ---------------------------------------------------------------------------------------
-    def forward(self, x: Array) -> Array:
-        """``y = W x`` through the forward periphery; x (trials, S, in) -> (trials, S, out)."""
+    def forward(self, x: Array | FixedInput) -> Array:
+        """``y = W x`` through the forward periphery; x (trials, S, in) or a :class:`FixedInput` -> (trials, S, out)."""
+        if isinstance(x, FixedInput):
+            return _forward(self._visible, x.x, self.forward_io, self.rng, x_norms=x.norms)
         return _forward(self._visible, x, self.forward_io, self.rng)
 
     def backward(self, d: Array) -> Array:
         """``z = Wᵀ d`` through the backward periphery; d (trials, S, out) -> (trials, S, in)."""
         return _backward(self._visible, d, self.backward_io, self.rng)
 
-    def update(self, x: Array, d: Array, lr: Any, *, x_absmax: Array | None = None) -> None:
+    def update(self, x: Array | FixedInput, d: Array, lr: Any, *, x_absmax: Array | None = None) -> None:
         """Sequential rank-1 updates ``W ← W − lr d_s x_sᵀ`` for s = 1..S (see module docstring).
 
-        ``x_absmax`` (trials, S) may pass a precomputed ``max_j |x_j|`` (fixed data).
+        ``x`` (trials, S, in) or a :class:`FixedInput` (fixed data: its per-sample quantities are cached);
+        ``x_absmax`` (trials, S) may pass a precomputed ``max_j |x_j|``.
         """
-        x = np.asarray(x, float)
+        if not isinstance(x, FixedInput):
+            x = np.asarray(x, float)
         d = np.asarray(d, float)
         T, n_out, n_in = self.shape
-        if x.ndim != 3 or x.shape[0] != T or x.shape[2] != n_in:
+        if len(x.shape) != 3 or x.shape[0] != T or x.shape[2] != n_in:
             raise ConfigError(f"x must have shape ({T}, samples, {n_in}) (got {x.shape})")
         if d.shape != (T, x.shape[1], n_out):
             raise ConfigError(f"d must have shape ({T}, {x.shape[1]}, {n_out}) (got {d.shape})")
-        wn = self.model.write_noise
-        noisy_write = wn is not None and bool(np.any(wn > 0))
+        noisy_write = self._noisy_write
         self.w, pulsed = tile_update(self.w, x, d, lr, self.model, self.update_parameters, self.rng,
                                      want_pulsed=noisy_write, x_absmax=x_absmax)
         if noisy_write:
-            self._visible = write_noise(self.w, wn, self.rng, self._visible, pulsed)   # re-drawn only where pulsed
+            self._visible = write_noise(self.w, self.model.write_noise, self.rng, self._visible,
+                                        pulsed)   # re-drawn only where pulsed
         else:
             self._visible = self.w

@@ -36,7 +36,7 @@ from convergence.physics.devices import Ideal
 from convergence.physics.periphery import IOParameters
 from convergence.physics.reference_device import SoftBoundsReference
 from convergence.sim import driver
-from convergence.tile.analog_tile import AnalogTile, UpdateParameters
+from convergence.tile.analog_tile import AnalogTile, FixedInput, UpdateParameters
 
 Array = NDArray[np.float64]
 
@@ -156,8 +156,7 @@ def lsq_tile_losses(tile: Any, A: Array, y: Array, lr: float, iters: int, *,
     """
     trials = tile.shape[0]
     n, d = A.shape
-    X = np.ascontiguousarray(np.broadcast_to(A, (trials, n, d)))
-    x_absmax = np.abs(X).max(axis=-1)
+    X = FixedInput(np.broadcast_to(A, (trials, n, d)))              # the same batch every iteration
     out = np.empty((iters, trials))
 
     def loss(k: int, state: tuple[Any, Array]) -> None:
@@ -169,7 +168,7 @@ def lsq_tile_losses(tile: Any, A: Array, y: Array, lr: float, iters: int, *,
         tile, bias = state
         y_pred = tile.forward(X) + bias                                  # noisy analog forward + digital bias
         err = (y_pred - y[None, :, None]) / n                            # d(MSE/2)/dy
-        tile.update(X, err, lr, x_absmax=x_absmax)
+        tile.update(X, err, lr)
         return tile, bias - lr * err.sum(axis=1, keepdims=True)
 
     driver.run((tile, np.zeros((trials, 1, 1))), step, iters, observe=loss, observe_at=range(iters),
