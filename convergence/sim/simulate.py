@@ -200,18 +200,31 @@ class _RunningS:
     def __init__(self, trials: int) -> None:
         self.s_sum = np.zeros(trials)
         self.gen_sum = np.zeros(trials)
+        self._buf = np.empty((2, 1, trials))   # row 0 of each: the sum so far, rows 1..n: the block's terms
 
     def extend(self, sat: Array, ratio_sq: Array) -> tuple[Array, Array]:
-        s_run = np.add.accumulate(np.concatenate([self.s_sum[None], _p1_s(sat)]), axis=0)[1:]
-        g_run = np.add.accumulate(np.concatenate([self.gen_sum[None], ratio_sq]), axis=0)[1:]
+        n = len(sat)
+        if self._buf.shape[1] < n + 1:
+            self._buf = np.empty((2, n + 1) + self._buf.shape[2:])
+        s_buf, g_buf = self._buf[0, :n + 1], self._buf[1, :n + 1]
+        s_buf[0], g_buf[0] = self.s_sum, self.gen_sum
+        _p1_s(sat, out=s_buf[1:])
+        g_buf[1:] = ratio_sq
+        s_run = np.add.accumulate(s_buf, axis=0, out=s_buf)[1:]
+        g_run = np.add.accumulate(g_buf, axis=0, out=g_buf)[1:]
         self.s_sum, self.gen_sum = s_run[-1].copy(), g_run[-1].copy()
         return s_run, g_run
 
 
-def _p1_s(sat_max: Array) -> Array:
-    s2 = sat_max * sat_max
-    with np.errstate(divide="ignore"):
-        return np.where(s2 < 1.0, s2 / (1.0 - s2), np.inf)
+def _p1_s(sat_max: Array, out: Array | None = None) -> Array:
+    """P1's S_K summand s²/(1 − s²) (∞ from s ≥ 1 on, and for NaN), into ``out`` if given."""
+    s2 = np.multiply(sat_max, sat_max, out=out)
+    big = None if np.maximum.reduce(s2, axis=None) < 1.0 else ~(s2 < 1.0)   # s ≥ 1 (or NaN) somewhere: ∞ there
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.divide(s2, np.subtract(1.0, s2), out=s2)
+    if big is not None:
+        term[big] = np.inf
+    return term
 
 
 #: most steps per block of the recording (:class:`_StepBlock`)
@@ -238,6 +251,8 @@ class _StepBlock:
         self.rec_kind: tuple[Any, ...] | None = None   # (shape, dtype) of x and of ∇f
         self.x: Array | None = None     # (rec_cap, trials, d) presented weights at recorded steps
         self.g: Array | None = None     # (rec_cap, trials, d) ∇f at recorded steps
+        self.x_buf: Array | None = None   # (rec_cap + 1, trials, d): x with a spare row in front
+        self.g_buf: Array | None = None
         self.n = 0                      # steps stored
         self.rec: list[tuple[int, int, int]] = []   # (record row, step k, position in block)
         self.direct = False             # one step per block, held by reference and reduced at once (large arrays)
@@ -255,14 +270,16 @@ class _StepBlock:
             return
         self.arrays, self.raw = [], []
         for _, arr, _ in analog:
-            # (trials, d) arrays with few weights per trial are stored transposed, (d, trials) per step: the
-            # row maxima are then reductions over a middle axis with long contiguous inner loops
+            # (trials, d) arrays with few weights per trial are stored weight-major, one (steps, trials) plane per
+            # weight: the row maxima are then d − 1 elementwise maxima of contiguous planes
             t = arr.ndim == 2 and arr.shape[1] < arr.shape[0]
-            raw = np.empty((self.cap,) + (arr.shape[::-1] if t else arr.shape), dtype=arr.dtype)
-            self.raw.append((raw, 1 if t else -1))
-            self.arrays.append(raw.transpose(0, 2, 1) if t else raw)
-        self.x = np.empty((self.rec_cap,) + x.shape, dtype=x.dtype)
-        self.g = None if grad is None else np.empty((self.rec_cap,) + grad.shape, dtype=grad.dtype)
+            raw = np.empty((arr.shape[1], self.cap, arr.shape[0]) if t else (self.cap,) + arr.shape, dtype=arr.dtype)
+            self.raw.append((raw, t))
+            self.arrays.append(raw.transpose(1, 2, 0) if t else raw)
+        # one spare row in front: the tail sums are added in step order starting from it (flush)
+        self.x_buf = np.empty((self.rec_cap + 1,) + x.shape, dtype=x.dtype)
+        self.g_buf = None if grad is None else np.empty((self.rec_cap + 1,) + grad.shape, dtype=grad.dtype)
+        self.x, self.g = self.x_buf[1:], None if self.g_buf is None else self.g_buf[1:]
 
     def store(self, analog: Any, k: int, r: int, x: Array, grad: Array | None) -> bool:
         """Store step ``k``'s analog arrays and, if it is recorded (as row ``r``), x_k and ∇f(x_k); False (and
@@ -273,7 +290,7 @@ class _StepBlock:
                                                            for (_, a, _), kd in zip(analog, self.kinds)):
                 return False
             self.arrays = [arr[None] for _, arr, _ in analog]
-            self.raw = [(arr[None], -1) for _, arr, _ in analog]
+            self.raw = [(arr[None], False) for _, arr, _ in analog]
             if grad is not None:
                 self.x, self.g = x[None], grad[None]
                 self.rec.append((r, k, 0))
@@ -395,10 +412,10 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
         ks = np.array([k for _, k, _ in rows], dtype=np.int64)
         rs = slice(rows[0][0], rows[0][0] + len(rows)) if rows else slice(0, 0)
         extremes: list[tuple[Array, Array] | None] = []
-        for (a_name, dev), buf, (raw, axis) in zip(meta, blk.arrays, blk.raw):
+        for (a_name, dev), buf, (raw, weight_major) in zip(meta, blk.arrays, blk.raw):
             data = buf[:n]
             if _monotone(dev):
-                hi, lo = np.maximum.reduce(raw[:n], axis=axis), np.minimum.reduce(raw[:n], axis=axis)
+                hi, lo = _row_extremes(raw, n, weight_major)
                 sat, ratio_sq = _extremes_saturation_and_ratio(dev, hi.astype(float, copy=False),
                                                                lo.astype(float, copy=False))
                 extremes.append((hi[pos], lo[pos]))
@@ -436,8 +453,8 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
                         clean = not status.any()
             i0 = int(np.searchsorted(ks, tail_start))   # the block's recorded tail steps: rows i0..m-1
             if i0 < m:   # the same sequence of additions as one += per recorded step
-                np.add.reduce(np.concatenate([tail_g[None], gs[i0:]]), axis=0, out=tail_g)
-                np.add.reduce(np.concatenate([tail_w[None], xs[i0:]]), axis=0, out=tail_w)
+                _add_rows(tail_g, gs, blk.g_buf, i0, m, blk.direct)
+                _add_rows(tail_w, xs, blk.x_buf, i0, m, blk.direct)
                 n_tail += m - i0
         blk.n, blk.rec = 0, []
 
@@ -477,6 +494,33 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
               "objective": objective.as_dict(), "noise": noise.as_dict()}
     return Trajectory(rec_steps, metrics, status, first_bad, tail_start,
                       tail_g / max(n_tail, 1), tail_w / max(n_tail, 1), state, config, w_hist, seconds)
+
+
+def _row_extremes(raw: Array, n: int, weight_major: bool) -> tuple[Array, Array]:
+    """Each stored step's row maxima and minima over the weights: (n, trials) from the weight-major buffer (d, cap,
+    trials) as d − 1 elementwise maxima (minima) of its planes, in weight order (what the reduction over that axis
+    computes), else from (cap, trials, d) by a reduction over the last axis."""
+    if not weight_major:
+        return np.maximum.reduce(raw[:n], axis=-1), np.minimum.reduce(raw[:n], axis=-1)
+    if len(raw) == 1:
+        return raw[0, :n].copy(), raw[0, :n].copy()
+    hi, lo = np.maximum(raw[0, :n], raw[1, :n]), np.minimum(raw[0, :n], raw[1, :n])
+    for plane in raw[2:, :n]:
+        np.maximum(hi, plane, out=hi)
+        np.minimum(lo, plane, out=lo)
+    return hi, lo
+
+
+def _add_rows(total: Array, rows: Array, buf: Array | None, i0: int, m: int, direct: bool) -> None:
+    """``total += rows[i]`` for i = i0..m-1 in order, as one reduction over a stack of ``total`` and those rows: in
+    the block's buffer ``buf`` (``rows[i]`` is ``buf[i + 1]``) ``total`` goes into the row before ``rows[i0]`` (the
+    spare row or a record already consumed); held by reference (``direct``) the stack is a new array."""
+    if direct or buf is None:
+        np.add.reduce(np.concatenate([total[None], rows[i0:m]]), axis=0, out=total)
+        return
+    stack = buf[i0:m + 1]
+    stack[0] = total
+    np.add.reduce(stack, axis=0, out=total)
 
 
 def _minus_rows(xs: Array, row: Array) -> Array:
