@@ -166,3 +166,18 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
         np.testing.assert_array_equal(out.view(np.uint64), want.view(np.uint64))
     if not scratch:
         np.testing.assert_array_equal(d, dw)
+
+
+def test_device_ratio_with_the_responses_evaluated_once_equals_g_over_root_f():
+    """Device.ratio evaluates q± once for G and F (when the class keeps the default F and G): bit for bit
+    G(w)/√F(w), for every scalar device, including points outside the range (NaN where F < 0)."""
+    from convergence.physics.devices import DEVICES, Device
+
+    w = np.linspace(-3.0, 3.0, 601)
+    for cls in DEVICES.values():
+        dev = cls()
+        if not isinstance(dev, Device):
+            continue
+        with np.errstate(all="ignore"):
+            want = dev.G(w) / np.sqrt(dev.F(w))
+        np.testing.assert_array_equal(dev.ratio(w), want, err_msg=cls.__name__)

@@ -99,8 +99,13 @@ class Device:
         return 0.5 * (self.q_minus(w) - self.q_plus(w))
 
     def ratio(self, w: ArrayLike) -> Array:
-        """G(w)/√F(w), whose squared max-norm is P2's S_K^{ASGD} summand (P2 Thm 2)."""
+        """G(w)/√F(w), whose squared max-norm is P2's S_K^{ASGD} summand (P2 Thm 2). With this class's own F and G
+        the responses q± are evaluated once for both (the same arithmetic)."""
         with np.errstate(divide="ignore", invalid="ignore"):
+            cls = type(self)
+            if cls.F is Device.F and cls.G is Device.G:
+                q_minus, q_plus = self.q_minus(w), self.q_plus(w)
+                return (0.5 * (q_minus - q_plus)) / np.sqrt(0.5 * (q_minus + q_plus))
             return self.G(w) / np.sqrt(self.F(w))
 
     # -- geometry -----------------------------------------------------------------

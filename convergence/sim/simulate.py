@@ -169,7 +169,7 @@ def _saturation_and_ratio(device: Any, a: Array) -> tuple[Array, Array]:
     the weights replace several elementwise passes per step (:func:`_extremes_saturation_and_ratio`).
     """
     if _monotone(device):
-        return _extremes_saturation_and_ratio(device, a.max(axis=-1), a.min(axis=-1))
+        return _extremes_saturation_and_ratio(device, np.stack([a.max(axis=-1), a.min(axis=-1)]))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         r = device.G(a) / np.sqrt(device.F(a))
         return np.max(saturation(device, a), axis=-1), np.max(r * r, axis=-1)
@@ -180,13 +180,15 @@ def _monotone(device: Any) -> bool:
     return isinstance(device, Device) and device.monotone_ratio
 
 
-def _extremes_saturation_and_ratio(device: Device, hi_w: Array, lo_w: Array) -> tuple[Array, Array]:
-    """:func:`_saturation_and_ratio` of a monotone scalar device from each row's largest and smallest weight
-    (elementwise, so any leading shape: one step's (trials,) or a block of steps' (steps, trials))."""
+def _extremes_saturation_and_ratio(device: Device, ext: Array) -> tuple[Array, Array]:
+    """:func:`_saturation_and_ratio` of a monotone scalar device from each row's largest weight ``ext[0]`` and
+    smallest ``ext[1]`` (elementwise, so any shape after the first axis: one step's (trials,) or a block of steps'
+    (steps, trials)); both evaluated in one call per function."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        sat = np.maximum(saturation(device, hi_w), saturation(device, lo_w))
-        r_hi, r_lo = device.ratio(hi_w), device.ratio(lo_w)
-        return sat, np.maximum(r_hi * r_hi, r_lo * r_lo)
+        sat = saturation(device, ext)
+        r = device.ratio(ext)
+        r = r * r
+        return np.maximum(sat[0], sat[1]), np.maximum(r[0], r[1])
 
 
 class _RunningS:
@@ -393,6 +395,7 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
     n_tail = 0
     w_star = np.asarray(objective.w_star, dtype=float)
     value_stack = getattr(objective, "value_stack", None)
+    value_of_diffs = getattr(objective, "value_of_diffs", None)   # f from the stack of x − W* (computed anyway)
 
     # what observe(k) computed for step(k): the presented weights x_k and, at recorded steps, ∇f(x_k)
     x_k: Array = w_init
@@ -408,17 +411,16 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
         n, rows = blk.n, blk.rec
         if n == 0:
             return
-        pos = np.array([p for _, _, p in rows], dtype=np.intp)
+        pos = _regular(np.array([p for _, _, p in rows], dtype=np.intp))
         ks = np.array([k for _, k, _ in rows], dtype=np.int64)
         rs = slice(rows[0][0], rows[0][0] + len(rows)) if rows else slice(0, 0)
         extremes: list[tuple[Array, Array] | None] = []
         for (a_name, dev), buf, (raw, weight_major) in zip(meta, blk.arrays, blk.raw):
             data = buf[:n]
             if _monotone(dev):
-                hi, lo = _row_extremes(raw, n, weight_major)
-                sat, ratio_sq = _extremes_saturation_and_ratio(dev, hi.astype(float, copy=False),
-                                                               lo.astype(float, copy=False))
-                extremes.append((hi[pos], lo[pos]))
+                ext = _row_extremes(raw, n, weight_major)
+                sat, ratio_sq = _extremes_saturation_and_ratio(dev, ext.astype(float, copy=False))
+                extremes.append((ext[0, pos], ext[1, pos]))
             else:
                 sat, ratio_sq = _saturation_and_ratio(dev, data)
                 extremes.append(None)
@@ -432,12 +434,14 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
         if rows:
             m = len(rows)
             xs, gs = blk.x[:m], blk.g[:m]  # type: ignore[index]
-            if value_stack is not None:
+            diff = _minus_rows(xs, w_star)
+            if value_of_diffs is not None:
+                metrics["loss_gap"][rs] = value_of_diffs(diff) - objective.f_star
+            elif value_stack is not None:
                 metrics["loss_gap"][rs] = value_stack(xs) - objective.f_star
             else:
                 metrics["loss_gap"][rs] = [objective.value(xi) - objective.f_star for xi in xs]
             metrics["grad_norm_sq"][rs] = np.einsum("ntd,ntd->nt", gs, gs)
-            diff = _minus_rows(xs, w_star)
             dist = metrics["dist_sq"][rs]
             dist[...] = np.einsum("ntd,ntd->nt", diff, diff)
             if w_hist is not None:
@@ -496,19 +500,24 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
                       tail_g / max(n_tail, 1), tail_w / max(n_tail, 1), state, config, w_hist, seconds)
 
 
-def _row_extremes(raw: Array, n: int, weight_major: bool) -> tuple[Array, Array]:
-    """Each stored step's row maxima and minima over the weights: (n, trials) from the weight-major buffer (d, cap,
-    trials) as d − 1 elementwise maxima (minima) of its planes, in weight order (what the reduction over that axis
-    computes), else from (cap, trials, d) by a reduction over the last axis."""
+def _row_extremes(raw: Array, n: int, weight_major: bool) -> Array:
+    """Each stored step's row maxima and minima over the weights, stacked (2, n, trials): from the weight-major
+    buffer (d, cap, trials) as d − 1 elementwise maxima (minima) of its planes in weight order (what the reduction
+    over that axis computes), else from (cap, trials, d) by a reduction over the last axis."""
     if not weight_major:
-        return np.maximum.reduce(raw[:n], axis=-1), np.minimum.reduce(raw[:n], axis=-1)
+        return np.stack([np.maximum.reduce(raw[:n], axis=-1), np.minimum.reduce(raw[:n], axis=-1)])
+    ext = np.empty((2,) + raw.shape[1:], dtype=raw.dtype)[:, :n]
+    hi, lo = ext
     if len(raw) == 1:
-        return raw[0, :n].copy(), raw[0, :n].copy()
-    hi, lo = np.maximum(raw[0, :n], raw[1, :n]), np.minimum(raw[0, :n], raw[1, :n])
+        hi[...] = raw[0, :n]
+        lo[...] = raw[0, :n]
+        return ext
+    np.maximum(raw[0, :n], raw[1, :n], out=hi)
+    np.minimum(raw[0, :n], raw[1, :n], out=lo)
     for plane in raw[2:, :n]:
         np.maximum(hi, plane, out=hi)
         np.minimum(lo, plane, out=lo)
-    return hi, lo
+    return ext
 
 
 def _add_rows(total: Array, rows: Array, buf: Array | None, i0: int, m: int, direct: bool) -> None:
@@ -521,6 +530,15 @@ def _add_rows(total: Array, rows: Array, buf: Array | None, i0: int, m: int, dir
     stack = buf[i0:m + 1]
     stack[0] = total
     np.add.reduce(stack, axis=0, out=total)
+
+
+def _regular(pos: Array) -> Array | slice:
+    """The positions ``pos`` as a slice when they are evenly spaced (a view instead of a gather), else as they are."""
+    if len(pos) > 1:
+        step = int(pos[1] - pos[0])
+        if step > 0 and np.all(np.diff(pos) == step):
+            return slice(int(pos[0]), int(pos[-1]) + 1, step)
+    return pos
 
 
 def _minus_rows(xs: Array, row: Array) -> Array:
