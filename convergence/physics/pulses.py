@@ -111,13 +111,20 @@ def expected_update(w: Array, dw: Array, device: RealizedDevice, total: Array | 
     return w + 0.5 * ((total + dw) * device.q_plus(w) - (total - dw) * device.q_minus(w))
 
 
-def _affine_expected(w: Array, dw: Array, total: Array | None, f0: float, f1: float, g0: float, g1: float) -> Array:
+def _affine_expected(w: Array, dw: Array, total: Array | None, f0: float, f1: float, g0: float, g1: float,
+                     scratch: bool = False) -> Array:
     """The fused affine path of :func:`expected_update`, ``W (1 + f1 dW − g1 S) + f0 dW − g0 S`` (``w``, ``dw`` of
-    one float dtype), skipping the terms with zero coefficients and the multiplication by a unit ``g1``."""
+    one float dtype), skipping the terms with zero coefficients and the multiplication by a unit ``g1``.
+    ``scratch``: ``dw`` is the caller's temporary; soft bounds (``W (1 − |dW|) + dW``) then return it, holding
+    ``dW + W (1 − |dW|)`` (the same sum: addition commutes exactly)."""
     ad = (np.abs(dw) if total is None else total) if (g1 or g0) else None
     if f1 or g1:
         if g1 == 1.0 and total is None and not g0 and not f1:   # 1 − |dW|, exactly (−|dW|)·1 + 1
             coef = np.subtract(1.0, ad, out=ad)
+            if scratch and f0 == 1.0:
+                np.multiply(w, coef, out=coef)
+                dw += coef
+                return dw
         else:
             if g1 and total is None and not g0:     # |dW| is needed only here: scale it in place
                 coef = np.multiply(ad, -g1, out=ad)
@@ -155,11 +162,12 @@ class ExpectedMap:
             return ExpectedMap(device)
         return None
 
-    def __call__(self, w: Array, dw: Array) -> Array:
-        """``W + dW ⊙ F(W) − |dW| ⊙ G(W)`` (P2 eq 5, P1 eq 7), a new array."""
+    def __call__(self, w: Array, dw: Array, scratch: bool = False) -> Array:
+        """``W + dW ⊙ F(W) − |dW| ⊙ G(W)`` (P2 eq 5, P1 eq 7), a new array (``dw`` itself when ``scratch``, the
+        caller's temporary, and the result fits in it)."""
         if (type(w) is np.ndarray and type(dw) is np.ndarray and w.dtype == dw.dtype and w.dtype.kind == "f"
                 and w.shape == dw.shape):
-            return _affine_expected(w, dw, None, *self.coef)
+            return _affine_expected(w, dw, None, *self.coef, scratch=scratch)
         return expected_update(w, dw, self.device)
 
 
