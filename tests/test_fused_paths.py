@@ -183,3 +183,20 @@ def test_device_ratio_with_the_responses_evaluated_once_equals_g_over_root_f():
         with np.errstate(all="ignore"):
             want = dev.G(w) / np.sqrt(dev.F(w))
         np.testing.assert_array_equal(dev.ratio(w), want, err_msg=cls.__name__)
+
+
+def test_saturation_of_a_bounded_scalar_device_is_the_where_form():
+    """saturation returns its fraction array itself when a scalar device's range is finite: the same values as
+    the full form ``where(finite range, fraction, 0)``, for a bounded, a shifted and an unbounded device."""
+    from convergence import CLin, Ideal, SoftBounds
+    from convergence.physics.devices import saturation
+
+    w = np.linspace(-2.0, 2.0, 402).reshape(2, -1)
+    for dev in (SoftBounds(0.7), CLin(1.0, c=0.3), Ideal()):
+        lo, hi = dev.bounds
+        sym = dev.symmetric_point
+        sym = sym if np.isfinite(sym) else 0.5 * (lo + hi)
+        with np.errstate(all="ignore"):
+            frac = np.where(w >= sym, (w - sym) / (hi - sym), (sym - w) / (sym - lo))
+            want = np.where(np.isfinite(hi - sym) & np.isfinite(sym - lo), frac, 0.0)
+        np.testing.assert_array_equal(saturation(dev, w), want)
