@@ -111,20 +111,13 @@ def expected_update(w: Array, dw: Array, device: RealizedDevice, total: Array | 
     return w + 0.5 * ((total + dw) * device.q_plus(w) - (total - dw) * device.q_minus(w))
 
 
-def _affine_expected(w: Array, dw: Array, total: Array | None, f0: float, f1: float, g0: float, g1: float,
-                     scratch: bool = False) -> Array:
+def _affine_expected(w: Array, dw: Array, total: Array | None, f0: float, f1: float, g0: float, g1: float) -> Array:
     """The fused affine path of :func:`expected_update`, ``W (1 + f1 dW − g1 S) + f0 dW − g0 S`` (``w``, ``dw`` of
-    one float dtype), skipping the terms with zero coefficients and the multiplication by a unit ``g1``.
-    ``scratch``: ``dw`` is the caller's temporary; soft bounds (``W (1 − |dW|) + dW``) then return it, holding
-    ``dW + W (1 − |dW|)`` (the same sum: addition commutes exactly)."""
+    one float dtype), skipping the terms with zero coefficients and the multiplication by a unit ``g1``."""
     ad = (np.abs(dw) if total is None else total) if (g1 or g0) else None
     if f1 or g1:
         if g1 == 1.0 and total is None and not g0 and not f1:   # 1 − |dW|, exactly (−|dW|)·1 + 1
             coef = np.subtract(1.0, ad, out=ad)
-            if scratch and f0 == 1.0:
-                np.multiply(w, coef, out=coef)
-                dw += coef
-                return dw
         else:
             if g1 and total is None and not g0:     # |dW| is needed only here: scale it in place
                 coef = np.multiply(ad, -g1, out=ad)
@@ -153,6 +146,8 @@ class ExpectedMap:
     def __init__(self, device: Device) -> None:
         self.device = device
         self.coef = _affine_F_G(device)
+        f0, f1, g0, g1 = self.coef
+        self.soft = f0 == 1.0 and not f1 and not g0 and g1 == 1.0    # W (1 − |dW|) + dW (soft bounds, τ = 1)
 
     @staticmethod
     def build(device: Any, mode: Any) -> "ExpectedMap | None":
@@ -167,7 +162,13 @@ class ExpectedMap:
         caller's temporary, and the result fits in it)."""
         if (type(w) is np.ndarray and type(dw) is np.ndarray and w.dtype == dw.dtype and w.dtype.kind == "f"
                 and w.shape == dw.shape):
-            return _affine_expected(w, dw, None, *self.coef, scratch=scratch)
+            if scratch and self.soft:     # _affine_expected's soft-bounds branch, the sum dW + W (1 − |dW|) in dw
+                coef = np.abs(dw)
+                np.subtract(1.0, coef, out=coef)
+                np.multiply(w, coef, out=coef)
+                dw += coef
+                return dw
+            return _affine_expected(w, dw, None, *self.coef)
         return expected_update(w, dw, self.device)
 
 
