@@ -616,9 +616,9 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
 
     ``w_n = F + rⁿ (w − F)`` with ``F = ±w⋆`` by the sign of dW (dW ≥ 0: up) taken from its sign bit (−0.0, the
     one value where sign bit and ``dW ≥ 0`` disagree, is mended), and ``n = ⌊|dW|/δ + k/2³²⌋`` evaluated as
-    ``⌊(|dW|·(2³²/δ) + k)·2⁻³²⌋`` (scaling by powers of 2 is exact, so the sum rounds alike) with k the raw
-    32-bit draws added per trial block in place. Returns None (nothing drawn, ``dw`` untouched) when the
-    fused form does not apply.
+    ``⌊(|dW|·(2³²/δ) + k)·2⁻³²⌋`` (scaling by powers of 2 is exact, so the sum rounds alike) with k the 32-bit
+    draws of each trial block's stream (:func:`convergence.rng.bits32_from`, what ``uniform32`` scales) added in
+    one mixed-type addition. Returns None (nothing drawn, ``dw`` untouched) when the fused form does not apply.
     """
     if (mode.c2c or mode.rounding != "stochastic" or not isinstance(device, Device) or type(w) is not np.ndarray
             or type(dw) is not np.ndarray or w.dtype != np.float64 or dw.dtype != np.float64 or w.shape != dw.shape
