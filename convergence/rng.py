@@ -57,11 +57,17 @@ def generator(seed: int | np.random.SeedSequence, *key: int) -> np.random.Genera
     return np.random.Generator(np.random.PCG64(child(seed, *key)))
 
 
+def bits32_from(gen: np.random.Generator, size: int) -> np.ndarray:
+    """``size`` integers k uniform on [0, 2**32) (uint32): the 32-bit halves of ``gen``'s raw 64-bit draws, two per
+    draw (the k of :func:`uniform32_from`)."""
+    return gen.bit_generator.random_raw((size + 1) // 2).view(np.uint32)[:size]
+
+
 def uniform32_from(gen: np.random.Generator, shape: tuple[int, ...], out: np.ndarray | None = None) -> np.ndarray:
     """``k / 2**32`` with k uniform on [0, 2**32) from ``gen``'s raw bit stream (float64 array); ``out``: a
     C-contiguous float64 array of ``shape`` to fill instead of a new one."""
     size = math.prod(shape)
-    bits = gen.bit_generator.random_raw((size + 1) // 2).view(np.uint32)[:size]
+    bits = bits32_from(gen, size)
     if out is None:
         return np.multiply(bits, 2.0 ** -32).reshape(shape)
     np.multiply(bits, 2.0 ** -32, out=out.reshape(size))

@@ -77,8 +77,9 @@ def _expected_by_steps(w, dw, f0, f1, g0, g1):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("device", ["softbounds 1", "softbounds 0.6", "clin", "shifted"])
 def test_expected_map_and_analog_sgd_equal_the_expected_update_bit_for_bit(device, dtype):
-    """ExpectedMap (coefficients cached, the unit g1 multiply skipped) = expected_update = the term-by-term form;
-    analog_sgd's step through it = sgd_write's plain path."""
+    """ExpectedMap (coefficients cached, the unit g1 multiply skipped; with a scratch dW the soft-bounds result
+    written into it) = expected_update = the term-by-term form; analog_sgd's step through it = sgd_write's plain
+    path."""
     from convergence import CLin, Expected, SoftBounds, analog_sgd
     from convergence.physics.devices import _affine_F_G
     from convergence.physics.pulses import ExpectedMap, expected_update
@@ -94,6 +95,7 @@ def test_expected_map_and_analog_sgd_equal_the_expected_update_bit_for_bit(devic
     got = kern(w, dw)
     assert got.dtype == dtype
     np.testing.assert_array_equal(got, expected_update(w, dw, dev))
+    np.testing.assert_array_equal(kern(w, dw.copy(), scratch=True).view(np.uint8), got.view(np.uint8))
     np.testing.assert_array_equal(got, _expected_by_steps(w, dw, *(dtype(c) for c in _affine_F_G(dev))))
     g = rng.standard_normal(w.shape)
     alg = analog_sgd(0.03, dev)
@@ -124,3 +126,77 @@ def test_affine_pulses_on_float32_weights_are_within_6_float32_ulps_of_the_float
     assert np.abs(o32 - o64).max() <= 6 * ulp
     assert o32.min() >= lo and o32.max() <= hi
     assert np.abs(o32 - o64).max() > 0        # it is the float32 evaluation (not a cast of the float64 one)
+
+
+@pytest.mark.parametrize("device", ["softbounds 1", "softbounds 0.7", "shifted", "clin"])
+@pytest.mark.parametrize("streams", ["blocks of 4", "one block", "generator"])
+@pytest.mark.parametrize("scratch", [False, True])
+def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, streams, scratch):
+    """pulsed_update's fused form (_pulsed_symmetric: signs from the sign bit, counts at the 2**32 scale with the
+    raw bits added in place) = pulse_counts then apply_pulses with the same streams, bit for bit, including
+    ±0.0 updates, counts above the cap and a NaN; the devices it does not cover (shifted soft bounds, c_Lin) fall
+    back to that form."""
+    from convergence import CLin, Pulsed, SoftBounds
+    from convergence.physics.pulses import _pulsed_symmetric, apply_pulses, pulse_counts, pulsed_update
+
+    dev = {"softbounds 1": SoftBounds(1.0), "softbounds 0.7": SoftBounds(0.7), "shifted": SoftBounds(0.8, w_sym=0.2),
+           "clin": CLin(1.0, c=0.3)}[device]
+    mode = Pulsed(1e-3, bl=40)
+    rng = np.random.default_rng(4)
+    lo, hi = dev.bounds
+    w = rng.uniform(lo, hi, (9, 7))
+    dw = 0.01 * rng.standard_normal(w.shape)
+    dw[0, :3] = [0.0, -0.0, 1e-320]
+    w[0, :3] = 0.1                   # (0.1 − w⋆) + w⋆ differs from (0.1 + w⋆) − w⋆: the sign of a zero update matters
+    dw[1, :2] = [0.5, -0.5]          # 500 pulses: capped at bl
+    dw[2, 0] = np.nan
+    w[3, :2] = [0.0, -0.0]
+
+    def make():
+        if streams == "generator":
+            return np.random.default_rng(9)
+        return TrialStreams(3, w.shape[0], purpose=rngmod.ALGORITHM, block=4 if streams == "blocks of 4" else 64)
+
+    r_ref = make()
+    n = pulse_counts(dw, mode, r_ref)
+    want = apply_pulses(w, n, dw >= 0, dev, mode.dw_min, rng=r_ref)
+    d = dw.copy()
+    fused = _pulsed_symmetric(w, d, dev, mode, make(), scratch)
+    assert (fused is not None) == (device in ("softbounds 1", "softbounds 0.7"))
+    got = pulsed_update(w, dw.copy(), dev, mode, make(), scratch=scratch)
+    for out in (got,) if fused is None else (got, fused):
+        np.testing.assert_array_equal(out.view(np.uint64), want.view(np.uint64))
+    if not scratch:
+        np.testing.assert_array_equal(d, dw)
+
+
+def test_device_ratio_with_the_responses_evaluated_once_equals_g_over_root_f():
+    """Device.ratio evaluates q± once for G and F (when the class keeps the default F and G): bit for bit
+    G(w)/√F(w), for every scalar device, including points outside the range (NaN where F < 0)."""
+    from convergence.physics.devices import DEVICES, Device
+
+    w = np.linspace(-3.0, 3.0, 601)
+    for cls in DEVICES.values():
+        dev = cls()
+        if not isinstance(dev, Device):
+            continue
+        with np.errstate(all="ignore"):
+            want = dev.G(w) / np.sqrt(dev.F(w))
+        np.testing.assert_array_equal(dev.ratio(w), want, err_msg=cls.__name__)
+
+
+def test_saturation_of_a_bounded_scalar_device_is_the_where_form():
+    """saturation returns its fraction array itself when a scalar device's range is finite: the same values as
+    the full form ``where(finite range, fraction, 0)``, for a bounded, a shifted and an unbounded device."""
+    from convergence import CLin, Ideal, SoftBounds
+    from convergence.physics.devices import saturation
+
+    w = np.linspace(-2.0, 2.0, 402).reshape(2, -1)
+    for dev in (SoftBounds(0.7), CLin(1.0, c=0.3), Ideal()):
+        lo, hi = dev.bounds
+        sym = dev.symmetric_point
+        sym = sym if np.isfinite(sym) else 0.5 * (lo + hi)
+        with np.errstate(all="ignore"):
+            frac = np.where(w >= sym, (w - sym) / (hi - sym), (sym - w) / (sym - lo))
+            want = np.where(np.isfinite(hi - sym) & np.isfinite(sym - lo), frac, 0.0)
+        np.testing.assert_array_equal(saturation(dev, w), want)

@@ -349,6 +349,7 @@ _VAR_DEV = realize(SoftBounds(0.8), Variation(sym_skew=0.2, sym_dtod=0.1), (6, 3
      lambda: Quadratic(d=3, L=1.0, w_star=np.linspace(-0.3, 0.3, 18).reshape(6, 3)), 2),
     ("digital diverging", lambda: digital_sgd(np.array([0.1, 5.0, 0.1, 0.1, 4.5, 0.2])),
      lambda: Quadratic(d=3, L=1.0, w_star=0.5), 7),
+    ("asgd one weight", lambda: analog_sgd(0.05, SoftBounds(0.7)), lambda: Quadratic(d=1, L=1.0, w_star=0.4), 2),
 ], ids=lambda c: c[0])
 @pytest.mark.parametrize("block_bytes", [None, 500, 1], ids=["256 steps", "3 steps", "by reference"])
 def test_block_recording_equals_the_step_by_step_recording_bit_for_bit(case, block_bytes, monkeypatch):

@@ -99,8 +99,18 @@ class Device:
         return 0.5 * (self.q_minus(w) - self.q_plus(w))
 
     def ratio(self, w: ArrayLike) -> Array:
-        """G(w)/√F(w), whose squared max-norm is P2's S_K^{ASGD} summand (P2 Thm 2)."""
+        """G(w)/√F(w), whose squared max-norm is P2's S_K^{ASGD} summand (P2 Thm 2). With this class's own F and G
+        the responses q± are evaluated once for both (the same arithmetic)."""
         with np.errstate(divide="ignore", invalid="ignore"):
+            cls = type(self)
+            if cls.F is Device.F and cls.G is Device.G:
+                q_minus, q_plus = self.q_minus(w), self.q_plus(w)
+                g, f = np.subtract(q_minus, q_plus), np.add(q_minus, q_plus)
+                if type(g) is np.ndarray and type(f) is np.ndarray and g.shape == f.shape:   # in place: 2 arrays
+                    np.multiply(g, 0.5, out=g)
+                    np.multiply(f, 0.5, out=f)
+                    return np.divide(g, np.sqrt(f, out=f), out=g)
+                return (0.5 * g) / np.sqrt(0.5 * f)
             return self.G(w) / np.sqrt(self.F(w))
 
     # -- geometry -----------------------------------------------------------------
@@ -617,7 +627,10 @@ def saturation(device: AnyDevice, w: Array) -> Array:
         up = np.asarray(hi) - sym
         down = sym - np.asarray(lo)
         frac = np.where(w >= sym, (w - sym) / up, (sym - w) / down)
-    return np.where(np.isfinite(up) & np.isfinite(down), frac, 0.0)
+    bounded = np.isfinite(up) & np.isfinite(down)
+    if np.ndim(bounded) == 0 and bounded and type(frac) is np.ndarray and frac.ndim:   # a scalar device's range
+        return frac
+    return np.where(bounded, frac, 0.0)
 
 
 def _bisect_zero(fn: Any, lo: Array, hi: Array, iters: int = 80) -> Array:

@@ -24,6 +24,7 @@ Neither mode loops over trials or elements in Python.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Union
@@ -145,6 +146,8 @@ class ExpectedMap:
     def __init__(self, device: Device) -> None:
         self.device = device
         self.coef = _affine_F_G(device)
+        f0, f1, g0, g1 = self.coef
+        self.soft = f0 == 1.0 and not f1 and not g0 and g1 == 1.0    # W (1 − |dW|) + dW (soft bounds, τ = 1)
 
     @staticmethod
     def build(device: Any, mode: Any) -> "ExpectedMap | None":
@@ -154,10 +157,17 @@ class ExpectedMap:
             return ExpectedMap(device)
         return None
 
-    def __call__(self, w: Array, dw: Array) -> Array:
-        """``W + dW ⊙ F(W) − |dW| ⊙ G(W)`` (P2 eq 5, P1 eq 7), a new array."""
+    def __call__(self, w: Array, dw: Array, scratch: bool = False) -> Array:
+        """``W + dW ⊙ F(W) − |dW| ⊙ G(W)`` (P2 eq 5, P1 eq 7), a new array (``dw`` itself when ``scratch``, the
+        caller's temporary, and the result fits in it)."""
         if (type(w) is np.ndarray and type(dw) is np.ndarray and w.dtype == dw.dtype and w.dtype.kind == "f"
                 and w.shape == dw.shape):
+            if scratch and self.soft:     # _affine_expected's soft-bounds branch, the sum dW + W (1 − |dW|) in dw
+                coef = np.abs(dw)
+                np.subtract(1.0, coef, out=coef)
+                np.multiply(w, coef, out=coef)
+                dw += coef
+                return dw
             return _affine_expected(w, dw, None, *self.coef)
         return expected_update(w, dw, self.device)
 
@@ -304,11 +314,7 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
         out = np.subtract(w, fixed, dtype=ct)
         out *= rn
         out += fixed
-        # the result lies between w and the fixed point (rounding is monotone): when the fixed points are the
-        # range's ends (soft bounds, c_Lin, linear step without hard bounds) no clipping is needed
-        in_range = math.isclose(fix_up, hi, rel_tol=1e-12, abs_tol=1e-15) and \
-            math.isclose(fix_down, lo, rel_tol=1e-12, abs_tol=1e-15) and f_up <= hi and f_dn >= lo
-        return out, in_range
+        return out, _fixed_points_are_bounds(fix_up, fix_down, lo, hi, f_up, f_dn)
     a = np.where(up, ap, am)
     b = np.where(up, bp, bm)
     step = np.where(up, dw_min, -dw_min)
@@ -324,6 +330,14 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
         geometric = np.where(x != 0, rn_minus_1 / np.where(x != 0, x, 1.0), n)  # (r^n - 1)/(r - 1)
     # w_n = r^n w + s δ a (r^n - 1)/(r - 1)
     return w + rn_minus_1 * w + step * a * geometric, False
+
+
+def _fixed_points_are_bounds(fix_up: float, fix_down: float, lo: Any, hi: Any, f_up: Any, f_dn: Any) -> bool:
+    """True when the closed form's result needs no clipping: it lies between w and the fixed point (rounding is
+    monotone), and the fixed points (``f_up``, ``f_dn`` in the evaluation precision) are the range's ends (soft
+    bounds, c_Lin, linear step without hard bounds)."""
+    return math.isclose(fix_up, hi, rel_tol=1e-12, abs_tol=1e-15) and \
+        math.isclose(fix_down, lo, rel_tol=1e-12, abs_tol=1e-15) and f_up <= hi and f_dn >= lo
 
 
 def _trial_blocks(rng: Any, n_trials: int) -> list[tuple[slice, Any]]:
@@ -559,13 +573,98 @@ class PulseMap:
         return self._finish(out)
 
 
-def pulsed_update(w: Array, dw: Array, device: RealizedDevice, mode: Pulsed, rng: Any) -> Array:
-    """The pulsed realisation of the desired update ``dw`` (see module docstring)."""
+def pulsed_update(w: Array, dw: Array, device: RealizedDevice, mode: Pulsed, rng: Any, scratch: bool = False) -> Array:
+    """The pulsed realisation of the desired update ``dw`` (see module docstring): :func:`pulse_counts`, then
+    :func:`apply_pulses` with the signs of ``dw``. ``scratch``: ``dw`` is the caller's temporary and may be
+    overwritten. The usual noise-free scalar soft-bounds write takes :func:`_pulsed_symmetric`, the same
+    arithmetic fused."""
+    out = _pulsed_symmetric(w, dw, device, mode, rng, scratch)
+    if out is not None:
+        return out
     n = pulse_counts(dw, mode, rng)
     return apply_pulses(w, n, dw >= 0, device, mode.dw_min, c2c=mode.c2c, rng=rng)
 
 
-def analog_update(w: Array, dw: Array, device: AnyDevice, mode: UpdateMode = EXPECTED, rng: Any = None) -> Array:
+@functools.lru_cache(maxsize=256)
+def _symmetric_ratio(device: Device, dw_min: float) -> tuple[float, float, Any, float] | None:
+    """``(log r, w⋆, w⋆'s bits as int64, 2³²/δ)`` when n noise-free pulses of the scalar affine ``device`` take
+    :func:`_affine_pulses`'s scalar path (float64) with one ratio ``r`` for both directions, fixed points ``±w⋆``
+    (w⋆ > 0) and no clipping, as for soft bounds symmetric about 0; else None."""
+    aff = device.affine()
+    if aff is None or not all(isinstance(c, float) for c in aff):
+        return None
+    ap, bp, am, bm = aff
+    if not (bp < 0 < bm and dw_min * max(-bp, bm) < 1):
+        return None
+    log_dn, log_up = math.log1p(-dw_min * bm), math.log1p(dw_min * bp)
+    fix_up, fix_down = -ap / bp, -am / bm
+    lo, hi = device.bounds
+    if log_dn != log_up or not (fix_up > 0 and fix_down == -fix_up and math.isfinite(fix_up)):
+        return None
+    if not _fixed_points_are_bounds(fix_up, fix_down, lo, hi, fix_up, fix_down):
+        return None
+    return log_up, fix_up, np.float64(fix_up).view(np.int64), (1.0 / dw_min) * 2.0 ** 32
+
+
+_SIGN = np.int64(np.iinfo(np.int64).min)   # the float64 sign bit, as int64
+
+
+def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, scratch: bool) -> Array | None:
+    r""":func:`pulse_counts` (stochastic rounding) then :func:`apply_pulses` for a noise-free scalar device with
+    one pulse ratio r and fixed points ±w⋆ (:func:`_symmetric_ratio`), float64 arrays: the same operations on
+    every element, fused (tests/test_fused_paths.py checks it bit for bit against the two-step form).
+
+    ``w_n = F + rⁿ (w − F)`` with ``F = ±w⋆`` by the sign of dW (dW ≥ 0: up) taken from its sign bit (−0.0, the
+    one value where sign bit and ``dW ≥ 0`` disagree, is mended), and ``n = ⌊|dW|/δ + k/2³²⌋`` evaluated as
+    ``⌊(|dW|·(2³²/δ) + k)·2⁻³²⌋`` (scaling by powers of 2 is exact, so the sum rounds alike) with k the 32-bit
+    draws of each trial block's stream (:func:`convergence.rng.bits32_from`, what ``uniform32`` scales) added in
+    one mixed-type addition. Returns None (nothing drawn, ``dw`` untouched) when the fused form does not apply.
+    """
+    if (mode.c2c or mode.rounding != "stochastic" or not isinstance(device, Device) or type(w) is not np.ndarray
+            or type(dw) is not np.ndarray or w.dtype != np.float64 or dw.dtype != np.float64 or w.shape != dw.shape
+            or not dw.size):
+        return None
+    if isinstance(rng, rngmod.TrialStreams):
+        if rng.n_trials != dw.shape[0]:
+            return None
+        blocks = rng.blocks()
+    elif isinstance(rng, np.random.Generator):
+        blocks = [(slice(None), rng)]
+    else:
+        return None
+    try:
+        const = _symmetric_ratio(device, float(mode.dw_min))
+    except TypeError:   # an unhashable Device subclass
+        return None
+    if const is None:
+        return None
+    log_r, fix, fix_bits, scale = const
+    fixed = np.bitwise_and(dw.view(np.int64), _SIGN)      # copysign(w⋆, dW) by the sign bit
+    fixed |= fix_bits
+    fixed = fixed.view(np.float64)
+    x = np.abs(dw, out=dw if scratch else None)
+    if not np.minimum.reduce(x, axis=None) > 0.0:    # zeros (−0.0 counts as up) or NaN (its result is NaN whatever F)
+        fixed[x == 0.0] = fix
+    x *= scale      # (1/δ)·2³², as pulse_counts's 1/δ
+    if len(blocks) == 1:
+        bits = rngmod.bits32_from(blocks[0][1], x.size)
+    else:    # one mixed-type addition over the whole array costs less than one per block
+        per = x.size // x.shape[0]
+        bits = np.concatenate([rngmod.bits32_from(gen, (sl.stop - sl.start) * per) for sl, gen in blocks])
+    np.add(x, bits.reshape(x.shape), out=x)
+    x *= 2.0 ** -32
+    n = np.floor(x, out=x)
+    if np.maximum.reduce(n, axis=None) > mode.bl:
+        np.minimum(n, mode.bl, out=n)
+    rn = np.multiply(n, log_r, out=n)
+    np.exp(rn, out=rn)
+    rn *= np.subtract(w, fixed)      # (w − F) rⁿ + F, in the counts' buffer
+    rn += fixed
+    return rn
+
+
+def analog_update(w: Array, dw: Array, device: AnyDevice, mode: UpdateMode = EXPECTED, rng: Any = None,
+                  scratch: bool = False) -> Array:
     """Apply the desired update ``dw`` to weights ``w`` living on ``device`` in ``mode``.
 
     Args:
@@ -574,12 +673,13 @@ def analog_update(w: Array, dw: Array, device: AnyDevice, mode: UpdateMode = EXP
         device: a Device or DeviceArray.
         mode: :class:`Expected` or :class:`Pulsed`.
         rng: Generator or TrialStreams; required by stochastic rounding and c2c noise.
+        scratch: ``dw`` is the caller's temporary and may be overwritten (pulsed mode).
     """
     if isinstance(mode, Expected):
         return expected_update(w, dw, device)
     if rng is None and (mode.rounding == "stochastic" or mode.c2c):
         raise ConfigError("pulsed mode with stochastic rounding or c2c noise needs an rng")
-    return pulsed_update(w, dw, device, mode, rng)
+    return pulsed_update(w, dw, device, mode, rng, scratch)
 
 
 def check_mode(mode: Any) -> UpdateMode:

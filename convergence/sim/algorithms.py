@@ -278,8 +278,8 @@ def sgd_write(w: Array, grad: Array, rate: Any, device: AnyDevice, mode: UpdateM
         if isinstance(mode, Pulsed) and not isinstance(kernel, ExpectedMap):
             return kernel.signed(w, pulse_counts(g, mode, rng), g >= 0, rng)
         if isinstance(mode, Expected) and isinstance(kernel, ExpectedMap):
-            return kernel(w, g)
-    return analog_update(w, g, device, mode, rng)
+            return kernel(w, g, True)
+    return analog_update(w, g, device, mode, rng, scratch=True)
 
 
 def transfer_read(p: Array, sigma: float, rng: Any, normal: Any = None) -> Array:
@@ -296,7 +296,7 @@ def transfer_read(p: Array, sigma: float, rng: Any, normal: Any = None) -> Array
 def transfer_write(w: Array, read: Array, rate: Any, device: AnyDevice, mode: UpdateMode, rng: Any = None) -> Array:
     r"""The Tiki-Taka transfer ``W ← U_q(W, +rate·read)`` (P1 §4, P2 eq 11), the one implementation (vector
     algorithm: the whole of P; tile algorithms: the read columns)."""
-    return analog_update(w, rate * read, device, mode, rng)
+    return analog_update(w, rate * read, device, mode, rng, scratch=True)
 
 
 def digital_sgd(lr: Any) -> Algorithm:

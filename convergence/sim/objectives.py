@@ -105,6 +105,10 @@ class Quadratic(Objective):
         same order over d, so bit-identical to the per-slice calls; tested)."""
         plane = np.ascontiguousarray(np.broadcast_to(self.w_star, ws.shape[1:])).reshape(-1)
         diff = np.subtract(ws.reshape(len(ws), -1), plane).reshape(ws.shape)   # ws - w*, long inner loops
+        return self.value_of_diffs(diff)
+
+    def value_of_diffs(self, diff: Array) -> Array:
+        """:meth:`value_stack` from the stack ``diff`` = ws − w* (n, trials, d)."""
         return 0.5 * np.einsum("ntd,d,ntd->nt", diff, self.h, diff)
 
     def grad(self, w: Array) -> Array:

@@ -169,7 +169,7 @@ def _saturation_and_ratio(device: Any, a: Array) -> tuple[Array, Array]:
     the weights replace several elementwise passes per step (:func:`_extremes_saturation_and_ratio`).
     """
     if _monotone(device):
-        return _extremes_saturation_and_ratio(device, a.max(axis=-1), a.min(axis=-1))
+        return _extremes_saturation_and_ratio(device, np.stack([a.max(axis=-1), a.min(axis=-1)]))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         r = device.G(a) / np.sqrt(device.F(a))
         return np.max(saturation(device, a), axis=-1), np.max(r * r, axis=-1)
@@ -180,13 +180,15 @@ def _monotone(device: Any) -> bool:
     return isinstance(device, Device) and device.monotone_ratio
 
 
-def _extremes_saturation_and_ratio(device: Device, hi_w: Array, lo_w: Array) -> tuple[Array, Array]:
-    """:func:`_saturation_and_ratio` of a monotone scalar device from each row's largest and smallest weight
-    (elementwise, so any leading shape: one step's (trials,) or a block of steps' (steps, trials))."""
+def _extremes_saturation_and_ratio(device: Device, ext: Array) -> tuple[Array, Array]:
+    """:func:`_saturation_and_ratio` of a monotone scalar device from each row's largest weight ``ext[0]`` and
+    smallest ``ext[1]`` (elementwise, so any shape after the first axis: one step's (trials,) or a block of steps'
+    (steps, trials)); both evaluated in one call per function."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        sat = np.maximum(saturation(device, hi_w), saturation(device, lo_w))
-        r_hi, r_lo = device.ratio(hi_w), device.ratio(lo_w)
-        return sat, np.maximum(r_hi * r_hi, r_lo * r_lo)
+        sat = saturation(device, ext)
+        r = device.ratio(ext)
+        r = r * r
+        return np.maximum(sat[0], sat[1]), np.maximum(r[0], r[1])
 
 
 class _RunningS:
@@ -200,18 +202,31 @@ class _RunningS:
     def __init__(self, trials: int) -> None:
         self.s_sum = np.zeros(trials)
         self.gen_sum = np.zeros(trials)
+        self._buf = np.empty((2, 1, trials))   # row 0 of each: the sum so far, rows 1..n: the block's terms
 
     def extend(self, sat: Array, ratio_sq: Array) -> tuple[Array, Array]:
-        s_run = np.add.accumulate(np.concatenate([self.s_sum[None], _p1_s(sat)]), axis=0)[1:]
-        g_run = np.add.accumulate(np.concatenate([self.gen_sum[None], ratio_sq]), axis=0)[1:]
+        n = len(sat)
+        if self._buf.shape[1] < n + 1:
+            self._buf = np.empty((2, n + 1) + self._buf.shape[2:])
+        s_buf, g_buf = self._buf[0, :n + 1], self._buf[1, :n + 1]
+        s_buf[0], g_buf[0] = self.s_sum, self.gen_sum
+        _p1_s(sat, out=s_buf[1:])
+        g_buf[1:] = ratio_sq
+        s_run = np.add.accumulate(s_buf, axis=0, out=s_buf)[1:]
+        g_run = np.add.accumulate(g_buf, axis=0, out=g_buf)[1:]
         self.s_sum, self.gen_sum = s_run[-1].copy(), g_run[-1].copy()
         return s_run, g_run
 
 
-def _p1_s(sat_max: Array) -> Array:
-    s2 = sat_max * sat_max
-    with np.errstate(divide="ignore"):
-        return np.where(s2 < 1.0, s2 / (1.0 - s2), np.inf)
+def _p1_s(sat_max: Array, out: Array | None = None) -> Array:
+    """P1's S_K summand s²/(1 − s²) (∞ from s ≥ 1 on, and for NaN), into ``out`` if given."""
+    s2 = np.multiply(sat_max, sat_max, out=out)
+    big = None if np.maximum.reduce(s2, axis=None) < 1.0 else ~(s2 < 1.0)   # s ≥ 1 (or NaN) somewhere: ∞ there
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.divide(s2, np.subtract(1.0, s2), out=s2)
+    if big is not None:
+        term[big] = np.inf
+    return term
 
 
 #: most steps per block of the recording (:class:`_StepBlock`)
@@ -238,6 +253,8 @@ class _StepBlock:
         self.rec_kind: tuple[Any, ...] | None = None   # (shape, dtype) of x and of ∇f
         self.x: Array | None = None     # (rec_cap, trials, d) presented weights at recorded steps
         self.g: Array | None = None     # (rec_cap, trials, d) ∇f at recorded steps
+        self.x_buf: Array | None = None   # (rec_cap + 1, trials, d): x with a spare row in front
+        self.g_buf: Array | None = None
         self.n = 0                      # steps stored
         self.rec: list[tuple[int, int, int]] = []   # (record row, step k, position in block)
         self.direct = False             # one step per block, held by reference and reduced at once (large arrays)
@@ -255,14 +272,16 @@ class _StepBlock:
             return
         self.arrays, self.raw = [], []
         for _, arr, _ in analog:
-            # (trials, d) arrays with few weights per trial are stored transposed, (d, trials) per step: the
-            # row maxima are then reductions over a middle axis with long contiguous inner loops
+            # (trials, d) arrays with few weights per trial are stored weight-major, one (steps, trials) plane per
+            # weight: the row maxima are then d − 1 elementwise maxima of contiguous planes
             t = arr.ndim == 2 and arr.shape[1] < arr.shape[0]
-            raw = np.empty((self.cap,) + (arr.shape[::-1] if t else arr.shape), dtype=arr.dtype)
-            self.raw.append((raw, 1 if t else -1))
-            self.arrays.append(raw.transpose(0, 2, 1) if t else raw)
-        self.x = np.empty((self.rec_cap,) + x.shape, dtype=x.dtype)
-        self.g = None if grad is None else np.empty((self.rec_cap,) + grad.shape, dtype=grad.dtype)
+            raw = np.empty((arr.shape[1], self.cap, arr.shape[0]) if t else (self.cap,) + arr.shape, dtype=arr.dtype)
+            self.raw.append((raw, t))
+            self.arrays.append(raw.transpose(1, 2, 0) if t else raw)
+        # one spare row in front: the tail sums are added in step order starting from it (flush)
+        self.x_buf = np.empty((self.rec_cap + 1,) + x.shape, dtype=x.dtype)
+        self.g_buf = None if grad is None else np.empty((self.rec_cap + 1,) + grad.shape, dtype=grad.dtype)
+        self.x, self.g = self.x_buf[1:], None if self.g_buf is None else self.g_buf[1:]
 
     def store(self, analog: Any, k: int, r: int, x: Array, grad: Array | None) -> bool:
         """Store step ``k``'s analog arrays and, if it is recorded (as row ``r``), x_k and ∇f(x_k); False (and
@@ -273,7 +292,7 @@ class _StepBlock:
                                                            for (_, a, _), kd in zip(analog, self.kinds)):
                 return False
             self.arrays = [arr[None] for _, arr, _ in analog]
-            self.raw = [(arr[None], -1) for _, arr, _ in analog]
+            self.raw = [(arr[None], False) for _, arr, _ in analog]
             if grad is not None:
                 self.x, self.g = x[None], grad[None]
                 self.rec.append((r, k, 0))
@@ -376,6 +395,7 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
     n_tail = 0
     w_star = np.asarray(objective.w_star, dtype=float)
     value_stack = getattr(objective, "value_stack", None)
+    value_of_diffs = getattr(objective, "value_of_diffs", None)   # f from the stack of x − W* (computed anyway)
 
     # what observe(k) computed for step(k): the presented weights x_k and, at recorded steps, ∇f(x_k)
     x_k: Array = w_init
@@ -391,17 +411,16 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
         n, rows = blk.n, blk.rec
         if n == 0:
             return
-        pos = np.array([p for _, _, p in rows], dtype=np.intp)
+        pos = _regular(np.array([p for _, _, p in rows], dtype=np.intp))
         ks = np.array([k for _, k, _ in rows], dtype=np.int64)
         rs = slice(rows[0][0], rows[0][0] + len(rows)) if rows else slice(0, 0)
         extremes: list[tuple[Array, Array] | None] = []
-        for (a_name, dev), buf, (raw, axis) in zip(meta, blk.arrays, blk.raw):
+        for (a_name, dev), buf, (raw, weight_major) in zip(meta, blk.arrays, blk.raw):
             data = buf[:n]
             if _monotone(dev):
-                hi, lo = np.maximum.reduce(raw[:n], axis=axis), np.minimum.reduce(raw[:n], axis=axis)
-                sat, ratio_sq = _extremes_saturation_and_ratio(dev, hi.astype(float, copy=False),
-                                                               lo.astype(float, copy=False))
-                extremes.append((hi[pos], lo[pos]))
+                ext = _row_extremes(raw, n, weight_major)
+                sat, ratio_sq = _extremes_saturation_and_ratio(dev, ext.astype(float, copy=False))
+                extremes.append((ext[0, pos], ext[1, pos]))
             else:
                 sat, ratio_sq = _saturation_and_ratio(dev, data)
                 extremes.append(None)
@@ -415,12 +434,14 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
         if rows:
             m = len(rows)
             xs, gs = blk.x[:m], blk.g[:m]  # type: ignore[index]
-            if value_stack is not None:
+            diff = _minus_rows(xs, w_star)
+            if value_of_diffs is not None:
+                metrics["loss_gap"][rs] = value_of_diffs(diff) - objective.f_star
+            elif value_stack is not None:
                 metrics["loss_gap"][rs] = value_stack(xs) - objective.f_star
             else:
                 metrics["loss_gap"][rs] = [objective.value(xi) - objective.f_star for xi in xs]
             metrics["grad_norm_sq"][rs] = np.einsum("ntd,ntd->nt", gs, gs)
-            diff = _minus_rows(xs, w_star)
             dist = metrics["dist_sq"][rs]
             dist[...] = np.einsum("ntd,ntd->nt", diff, diff)
             if w_hist is not None:
@@ -436,8 +457,8 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
                         clean = not status.any()
             i0 = int(np.searchsorted(ks, tail_start))   # the block's recorded tail steps: rows i0..m-1
             if i0 < m:   # the same sequence of additions as one += per recorded step
-                np.add.reduce(np.concatenate([tail_g[None], gs[i0:]]), axis=0, out=tail_g)
-                np.add.reduce(np.concatenate([tail_w[None], xs[i0:]]), axis=0, out=tail_w)
+                _add_rows(tail_g, gs, blk.g_buf, i0, m, blk.direct)
+                _add_rows(tail_w, xs, blk.x_buf, i0, m, blk.direct)
                 n_tail += m - i0
         blk.n, blk.rec = 0, []
 
@@ -477,6 +498,47 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
               "objective": objective.as_dict(), "noise": noise.as_dict()}
     return Trajectory(rec_steps, metrics, status, first_bad, tail_start,
                       tail_g / max(n_tail, 1), tail_w / max(n_tail, 1), state, config, w_hist, seconds)
+
+
+def _row_extremes(raw: Array, n: int, weight_major: bool) -> Array:
+    """Each stored step's row maxima and minima over the weights, stacked (2, n, trials): from the weight-major
+    buffer (d, cap, trials) as d − 1 elementwise maxima (minima) of its planes in weight order (what the reduction
+    over that axis computes), else from (cap, trials, d) by a reduction over the last axis."""
+    if not weight_major:
+        return np.stack([np.maximum.reduce(raw[:n], axis=-1), np.minimum.reduce(raw[:n], axis=-1)])
+    ext = np.empty((2,) + raw.shape[1:], dtype=raw.dtype)[:, :n]
+    hi, lo = ext
+    if len(raw) == 1:
+        hi[...] = raw[0, :n]
+        lo[...] = raw[0, :n]
+        return ext
+    np.maximum(raw[0, :n], raw[1, :n], out=hi)
+    np.minimum(raw[0, :n], raw[1, :n], out=lo)
+    for plane in raw[2:, :n]:
+        np.maximum(hi, plane, out=hi)
+        np.minimum(lo, plane, out=lo)
+    return ext
+
+
+def _add_rows(total: Array, rows: Array, buf: Array | None, i0: int, m: int, direct: bool) -> None:
+    """``total += rows[i]`` for i = i0..m-1 in order, as one reduction over a stack of ``total`` and those rows: in
+    the block's buffer ``buf`` (``rows[i]`` is ``buf[i + 1]``) ``total`` goes into the row before ``rows[i0]`` (the
+    spare row or a record already consumed); held by reference (``direct``) the stack is a new array."""
+    if direct or buf is None:
+        np.add.reduce(np.concatenate([total[None], rows[i0:m]]), axis=0, out=total)
+        return
+    stack = buf[i0:m + 1]
+    stack[0] = total
+    np.add.reduce(stack, axis=0, out=total)
+
+
+def _regular(pos: Array) -> Array | slice:
+    """The positions ``pos`` as a slice when they are evenly spaced (a view instead of a gather), else as they are."""
+    if len(pos) > 1:
+        step = int(pos[1] - pos[0])
+        if step > 0 and np.all(np.diff(pos) == step):
+            return slice(int(pos[0]), int(pos[-1]) + 1, step)
+    return pos
 
 
 def _minus_rows(xs: Array, row: Array) -> Array:
