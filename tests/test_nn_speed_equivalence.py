@@ -175,7 +175,11 @@ IM2COL_CASES = [((2, 3, 7, 6), 3, 2, 1), ((3, 1, 9, 9), 5, 1, 0), ((2, 4, 8, 8),
 
 @pytest.mark.parametrize("shape,k,s,p", IM2COL_CASES)
 @pytest.mark.parametrize("layout", ["nchw", "channels_last", "strided"])
-def test_im2col_and_col2im_match_pixel_loops(rng, shape, k, s, p, layout):
+@pytest.mark.parametrize("window_min", [None, 0])
+def test_im2col_and_col2im_match_pixel_loops(rng, monkeypatch, shape, k, s, p, layout, window_min):
+    """Both im2col forms (k² offset copies; one copy of the window view, ``window_min=0``) against the loops."""
+    if window_min is not None:
+        monkeypatch.setattr(L, "IM2COL_WINDOW_MIN", window_min)
     x = rng.standard_normal(shape)
     xin = {"nchw": x, "channels_last": _channels_last(x),
            "strided": np.repeat(x, 2, axis=3)[..., ::2]}[layout]
