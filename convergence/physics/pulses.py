@@ -340,12 +340,16 @@ def _looped_pulses(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min
     With noise, each trial block of ``rng`` draws one standard normal per element and pulse
     index ``m`` below the block's own largest count, so what a block draws never depends on
     the other trials (a batch equals the stack of its blocks run alone).
+
+    For a scalar :class:`~convergence.physics.devices.Device` (elementwise responses) a pass in which few
+    elements are still active (``n > m``; typically most counts are 0 or 1) updates only those elements,
+    gathered: the same elementwise operations on the same values, so the same result, and the same draws.
     """
     out = np.array(w, dtype=float, copy=True)
     n = np.broadcast_to(n, out.shape)
     lo, hi = device.bounds
     clip = _finite_any(lo) or _finite_any(hi)
-    step = np.where(up, dw_min, -dw_min)
+    step = None                                  # np.where(up, dw_min, -dw_min), built when a full pass needs it
     if noise is None:
         n_max, blocks, sigma = (int(n.max()) if n.size else 0), [], None
     else:
@@ -355,9 +359,9 @@ def _looped_pulses(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min
         n_max = max((b[2] for b in blocks), default=0)
         same = np.ndim(noise.up) == 0 and np.ndim(noise.down) == 0 and noise.up == noise.down
         sigma = float(noise.up) if same else np.where(up, noise.up, noise.down)
+    compact = isinstance(device, Device) and np.ndim(dw_min) == 0 and out.size >= _COMPACT_MIN
     for m in range(n_max):
         active = n > m
-        q = np.where(up, device.q_plus(out), device.q_minus(out))
         if sigma is not None:
             if len(blocks) == 1:
                 xi = blocks[0][1].standard_normal(out.shape)
@@ -366,17 +370,53 @@ def _looped_pulses(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min
                 for sl, gen, count in blocks:
                     if m < count:
                         xi[sl] = gen.standard_normal(xi[sl].shape)
+        idx = np.flatnonzero(active) if compact else None
+        if idx is not None and 4 * idx.size <= out.size:
+            _compact_pass(out, idx, up, device, dw_min, lo, hi, clip,
+                          None if sigma is None else (xi, sigma, noise.multiplicative))  # type: ignore[union-attr]
+            continue
+        q = np.where(up, device.q_plus(out), device.q_minus(out))
+        if sigma is not None:
             xi *= sigma
             if noise.multiplicative:  # type: ignore[union-attr]
                 xi += 1.0
                 q = q * xi
             else:
                 q = q + xi
+        if step is None:
+            step = np.where(up, dw_min, -dw_min)
         new = out + step * q
         if clip:
             np.clip(new, lo, hi, out=new)
         out = np.where(active, new, out)
     return out
+
+
+#: Elements from which :func:`_looped_pulses` may run a pass on the active elements only.
+_COMPACT_MIN = 4096
+
+
+def _compact_pass(out: Array, idx: Array, up: Any, device: Device, dw_min: float, lo: Any, hi: Any, clip: bool,
+                  noise: tuple[Array, Any, bool] | None) -> None:
+    """One pulse of :func:`_looped_pulses` on the flat indices ``idx`` of ``out`` (in place): the full pass's
+    ``clip(w + s δ (q_s(w) + σ ξ))`` (or ``q_s(w)(1 + σ ξ)``) evaluated on the gathered elements only."""
+    flat = out.reshape(-1)
+    oc = flat[idx]
+    upc = np.broadcast_to(up, out.shape).reshape(-1)[idx]
+    q = np.where(upc, device.q_plus(oc), device.q_minus(oc))
+    if noise is not None:
+        xi, sigma, multiplicative = noise
+        xic = xi.reshape(-1)[idx]
+        xic *= sigma if np.ndim(sigma) == 0 else np.broadcast_to(sigma, out.shape).reshape(-1)[idx]
+        if multiplicative:
+            xic += 1.0
+            q = q * xic
+        else:
+            q = q + xic
+    new = oc + np.where(upc, dw_min, -dw_min) * q
+    if clip:
+        np.clip(new, lo, hi, out=new)
+    flat[idx] = new
 
 
 class PulseMap:
