@@ -179,3 +179,28 @@ def test_pulse_map_down_up_evaluates_float32_counts_in_float64():
     n_down, n_up = np.floor(rng.random((2, 3, 40)) * 7)
     ref = pmap.down_up(w, n_down.copy(), n_up.copy())
     np.testing.assert_array_equal(pmap.down_up(w, n_down.astype(np.float32), n_up.astype(np.float32)), ref)
+
+
+@pytest.mark.parametrize("dev", [SoftBounds(0.7), SoftBounds(1.3, w_sym=0.2), CLin(2.0, 0.3)], ids=lambda d: d.spec())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_closed_form_on_the_few_pulsing_elements_is_bit_identical_to_every_element(monkeypatch, dev, dtype):
+    """Noise-free affine pulses with few nonzero counts evaluate r^n only where n ≠ 0 (r^0 = 1 exactly): the same
+    weights, bit for bit, as evaluating every element (forced by a huge threshold), NaN counts included."""
+    import convergence.physics.pulses as pulses
+    rng = np.random.default_rng(8)
+    lo, hi = dev.bounds
+    w = rng.uniform(lo, hi, size=(96, 130)).astype(dtype)
+    w[0, :3] = -0.0
+    n = np.where(rng.random(w.shape) < 0.006, rng.integers(1, 9, w.shape), 0).astype(dtype)
+    n[5, 7] = np.nan
+    up = rng.random(w.shape) < 0.5
+    hits = []
+    real = pulses._sparse_hits
+    monkeypatch.setattr(pulses, "_sparse_hits", lambda *a: hits.append(real(*a)) or hits[-1])
+    sparse = apply_pulses(w, n, up, dev, 0.01)
+    assert hits[-1] is not None and 0 < hits[-1].size < n.size // 64
+    monkeypatch.setattr(pulses, "_SPARSE_MIN", 10 ** 12)
+    dense = apply_pulses(w, n, up, dev, 0.01)
+    assert hits[-1] is None and sparse.dtype == dense.dtype == dtype
+    np.testing.assert_array_equal(sparse, dense)
+    assert np.isnan(sparse[5, 7]) and np.any(sparse != w)
