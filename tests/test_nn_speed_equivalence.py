@@ -315,8 +315,8 @@ def test_analog_cnn_trains_with_and_without_periphery(rng, alg, noisy):
         assert np.all(np.isfinite(after[k])) and not np.array_equal(after[k], before[k]), k
 
 
-@pytest.mark.parametrize("dev", [cv.SoftBounds(0.7), cv.Ideal(), cv.ConstantStep(0.5, -0.5, up_down=0.2), cv.Power(0.6, 0.5),
-                                 cv.Power(0.6, 1.0)], ids=lambda d: d.spec())
+@pytest.mark.parametrize("dev", [cv.SoftBounds(0.7), cv.Ideal(), cv.ConstantStep(0.5, -0.5, up_down=0.2),
+                                 cv.Power(0.6, 0.5), cv.Power(0.6, 1.0)], ids=lambda d: d.spec())
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_network_expected_write_with_cached_coefficients_is_the_expected_update(rng, dev, dtype):
     """The layers' expected-mode write (``optim._update``: an affine device's coefficients cached once) equals
