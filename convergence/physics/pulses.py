@@ -291,13 +291,12 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
         # r^n = exp(n log r) is exactly 1 where n = 0 and (w − w⋆)·1 = w − w⋆: with few pulsing elements (the usual
         # network step) r^n is evaluated and multiplied only where n ≠ 0, the same numbers with a fraction of the work
         hits = _sparse_hits(n, pick, np.shape(w))
-        if hits is not None:
-            pass
-        elif log_dn == log_up:     # symmetric responses (b+ = −b-): one ratio for both directions, no gather
-            rn = np.exp(np.multiply(n, ct(log_up), dtype=ct))
-        else:
-            log_r = np.array([log_dn, log_up], dtype=ct).take(pick)
-            rn = np.exp(np.multiply(n, log_r, out=log_r, dtype=ct), out=log_r)
+        if hits is None:
+            if log_dn == log_up:     # symmetric responses (b+ = −b-): one ratio for both directions, no gather
+                rn = np.exp(np.multiply(n, ct(log_up), dtype=ct))
+            else:
+                log_r = np.array([log_dn, log_up], dtype=ct).take(pick)
+                rn = np.exp(np.multiply(n, log_r, out=log_r, dtype=ct), out=log_r)
         f_up, f_dn = ct(fix_up), ct(fix_down)
         span = f_up - f_dn
         if span + f_dn == f_up and np.isfinite(span) and f_dn != 0.0:
