@@ -204,3 +204,26 @@ def test_closed_form_on_the_few_pulsing_elements_is_bit_identical_to_every_eleme
     assert hits[-1] is None and sparse.dtype == dense.dtype == dtype
     np.testing.assert_array_equal(sparse, dense)
     assert np.isnan(sparse[5, 7]) and np.any(sparse != w)
+
+
+@pytest.mark.parametrize("dev", [SoftBounds(0.7), SoftBounds(1.3, w_sym=0.2)], ids=lambda d: d.spec())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("direction", [True, False])
+@pytest.mark.parametrize("density", [0.005, 0.5])
+def test_one_direction_pass_equals_the_mixed_pass_elementwise(dev, dtype, direction, density):
+    """A pass whose pulses all go one way (the up or the down write of a "signs" step) uses a scalar fixed point;
+    every element equals, bit for bit, the same element of a pass with mixed directions (one element flipped)."""
+    rng = np.random.default_rng(9)
+    lo, hi = dev.bounds
+    w = rng.uniform(lo, hi, size=(80, 70)).astype(dtype)
+    n = np.where(rng.random(w.shape) < density, rng.integers(1, 9, w.shape), 0).astype(dtype)
+    same = np.full(w.shape, direction)
+    mixed = same.copy()
+    mixed[3, 4] = not direction
+    one_way = apply_pulses(w, n, same, dev, 0.01)
+    ref = apply_pulses(w, n, mixed, dev, 0.01)
+    keep = np.ones(w.shape, dtype=bool)
+    keep[3, 4] = False
+    assert one_way.dtype == dtype
+    np.testing.assert_array_equal(one_way[keep], ref[keep])
+    assert np.any(one_way != w)

@@ -299,7 +299,10 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
                 rn = np.exp(np.multiply(n, log_r, out=log_r, dtype=ct), out=log_r)
         f_up, f_dn = ct(fix_up), ct(fix_down)
         span = f_up - f_dn
-        if span + f_dn == f_up and np.isfinite(span) and f_dn != 0.0:
+        one_way = pick.shape == np.shape(w) and pick.size > 0 and (pick.all() or not pick.any())
+        if one_way:           # one direction everywhere (the up or down pass of a "signs" write): a scalar w⋆
+            fixed = f_up if pick.flat[0] else f_dn
+        elif span + f_dn == f_up and np.isfinite(span) and f_dn != 0.0:
             # fix_down + pick·(fix_up − fix_down) is exactly fix_down or fix_up: cheaper than a gather
             fixed = np.multiply(pick, span, dtype=ct)
             fixed += f_dn
