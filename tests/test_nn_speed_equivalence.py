@@ -175,7 +175,11 @@ IM2COL_CASES = [((2, 3, 7, 6), 3, 2, 1), ((3, 1, 9, 9), 5, 1, 0), ((2, 4, 8, 8),
 
 @pytest.mark.parametrize("shape,k,s,p", IM2COL_CASES)
 @pytest.mark.parametrize("layout", ["nchw", "channels_last", "strided"])
-def test_im2col_and_col2im_match_pixel_loops(rng, shape, k, s, p, layout):
+@pytest.mark.parametrize("window_min", [None, 0])
+def test_im2col_and_col2im_match_pixel_loops(rng, monkeypatch, shape, k, s, p, layout, window_min):
+    """Both im2col forms (k² offset copies; one copy of the window view, ``window_min=0``) against the loops."""
+    if window_min is not None:
+        monkeypatch.setattr(L, "IM2COL_WINDOW_MIN", window_min)
     x = rng.standard_normal(shape)
     xin = {"nchw": x, "channels_last": _channels_last(x),
            "strided": np.repeat(x, 2, axis=3)[..., ::2]}[layout]
@@ -309,3 +313,20 @@ def test_analog_cnn_trains_with_and_without_periphery(rng, alg, noisy):
     for n in ("conv1", "conv2", "fc1", "fc2"):
         k = n + ".opt.w" if n + ".opt.w" in after else next(a for a in after if a.startswith(n + ".opt"))
         assert np.all(np.isfinite(after[k])) and not np.array_equal(after[k], before[k]), k
+
+
+@pytest.mark.parametrize("dev", [cv.SoftBounds(0.7), cv.Ideal(), cv.ConstantStep(0.5, -0.5, up_down=0.2),
+                                 cv.Power(0.6, 0.5), cv.Power(0.6, 1.0)], ids=lambda d: d.spec())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_network_expected_write_with_cached_coefficients_is_the_expected_update(rng, dev, dtype):
+    """The layers' expected-mode write (``optim._update``: an affine device's coefficients cached once) equals
+    :func:`convergence.physics.pulses.expected_update` bit for bit (net form; a non-affine device's net write is
+    its "signs" form with S = |ΔW|)."""
+    from convergence.physics.pulses import EXPECTED, expected_update
+    w = rng.uniform(-0.3, 0.3, (7, 9)).astype(dtype)
+    dw = (rng.standard_normal((7, 9)) * 0.05).astype(dtype)
+    got = optim._update(w, dw, dev, EXPECTED, None)
+    ref = expected_update(w, dw, dev) if dev.affine() is not None else expected_update(w, dw, dev, total=np.abs(dw))
+    assert got.dtype == ref.dtype == dtype
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(optim._update(w, dw, dev, EXPECTED, None), ref)     # second call: the cached map

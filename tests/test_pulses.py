@@ -203,3 +203,37 @@ def test_fused_expected_update_never_downcasts_a_float64_operand(w_dtype, dw_dty
     assert out.dtype == np.float64
     ref = w.astype(np.float64) + dw.astype(np.float64) * 1.0 - np.abs(dw.astype(np.float64)) * w.astype(np.float64)
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-15)     # F = 1, G = w for soft bounds with τ = 1
+
+
+@pytest.mark.parametrize("dev,noise", [
+    (Power(0.6, 0.5), PulseNoise(1.2, 1.2)),
+    (Exponential(0.7, 2.0), PulseNoise(0.3, np.float64(0.5))),
+    (SoftBounds(0.8), PulseNoise(0.4, 0.4, multiplicative=True)),
+    (Power(0.6, 2.0), None),
+], ids=["power-c2c", "exp-asym-noise", "softbounds-mult", "power-noise-free"])
+def test_pulse_loop_on_the_active_elements_only_is_bit_identical_to_the_full_passes(monkeypatch, dev, noise):
+    """_looped_pulses gathers the few elements still active in a pass (scalar devices): the same weights, bit for
+    bit, and the same stream consumption as the full masked passes (forced by a huge compaction threshold)."""
+    import convergence.physics.pulses as pulses
+    g = np.random.default_rng(7)
+    lo, hi = dev.bounds
+    w = g.uniform(max(lo, -0.5), min(hi, 0.5), (3, 64, 97))
+    w[0, 0, :5] = hi - 1e-4                  # next to a bound: clipping acts
+    n = np.where(g.random(w.shape) < 0.05, g.integers(1, 6, w.shape), 0).astype(np.float32)
+    n[1, 3, :] = 4.0                           # a dense row: later passes stay sparse, the first ones are mixed
+    up = g.random(w.shape) < 0.5
+    calls = []
+    real = pulses._compact_pass
+    monkeypatch.setattr(pulses, "_compact_pass", lambda *a: calls.append(1) or real(*a))
+    for n_used in (n, np.where(g.random(w.shape) < 0.5, 2.0, n)):      # sparse passes, then a dense first pass
+        ga, gb = np.random.default_rng(3), np.random.default_rng(3)
+        calls.clear()
+        fast = _looped_pulses(w, n_used, up, dev, 0.01, noise, ga)
+        passes = int(n_used.max())
+        assert len(calls) == passes if n_used is n else 0 < len(calls) < passes   # which passes were gathered
+        monkeypatch.setattr(pulses, "_COMPACT_MIN", 10 ** 12)
+        full = _looped_pulses(w, n_used, up, dev, 0.01, noise, gb)
+        monkeypatch.setattr(pulses, "_COMPACT_MIN", 4096)
+        np.testing.assert_array_equal(fast, full)
+        assert ga.bit_generator.state == gb.bit_generator.state
+        assert np.any(fast != w)

@@ -179,3 +179,51 @@ def test_pulse_map_down_up_evaluates_float32_counts_in_float64():
     n_down, n_up = np.floor(rng.random((2, 3, 40)) * 7)
     ref = pmap.down_up(w, n_down.copy(), n_up.copy())
     np.testing.assert_array_equal(pmap.down_up(w, n_down.astype(np.float32), n_up.astype(np.float32)), ref)
+
+
+@pytest.mark.parametrize("dev", [SoftBounds(0.7), SoftBounds(1.3, w_sym=0.2), CLin(2.0, 0.3)], ids=lambda d: d.spec())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_closed_form_on_the_few_pulsing_elements_is_bit_identical_to_every_element(monkeypatch, dev, dtype):
+    """Noise-free affine pulses with few nonzero counts evaluate r^n only where n ≠ 0 (r^0 = 1 exactly): the same
+    weights, bit for bit, as evaluating every element (forced by a huge threshold), NaN counts included."""
+    import convergence.physics.pulses as pulses
+    rng = np.random.default_rng(8)
+    lo, hi = dev.bounds
+    w = rng.uniform(lo, hi, size=(96, 130)).astype(dtype)
+    w[0, :3] = -0.0
+    n = np.where(rng.random(w.shape) < 0.006, rng.integers(1, 9, w.shape), 0).astype(dtype)
+    n[5, 7] = np.nan
+    up = rng.random(w.shape) < 0.5
+    hits = []
+    real = pulses._sparse_hits
+    monkeypatch.setattr(pulses, "_sparse_hits", lambda *a: hits.append(real(*a)) or hits[-1])
+    sparse = apply_pulses(w, n, up, dev, 0.01)
+    assert hits[-1] is not None and 0 < hits[-1].size < n.size // 64
+    monkeypatch.setattr(pulses, "_SPARSE_MIN", 10 ** 12)
+    dense = apply_pulses(w, n, up, dev, 0.01)
+    assert hits[-1] is None and sparse.dtype == dense.dtype == dtype
+    np.testing.assert_array_equal(sparse, dense)
+    assert np.isnan(sparse[5, 7]) and np.any(sparse != w)
+
+
+@pytest.mark.parametrize("dev", [SoftBounds(0.7), SoftBounds(1.3, w_sym=0.2)], ids=lambda d: d.spec())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("direction", [True, False])
+@pytest.mark.parametrize("density", [0.005, 0.5])
+def test_one_direction_pass_equals_the_mixed_pass_elementwise(dev, dtype, direction, density):
+    """A pass whose pulses all go one way (the up or the down write of a "signs" step) uses a scalar fixed point;
+    every element equals, bit for bit, the same element of a pass with mixed directions (one element flipped)."""
+    rng = np.random.default_rng(9)
+    lo, hi = dev.bounds
+    w = rng.uniform(lo, hi, size=(80, 70)).astype(dtype)
+    n = np.where(rng.random(w.shape) < density, rng.integers(1, 9, w.shape), 0).astype(dtype)
+    same = np.full(w.shape, direction)
+    mixed = same.copy()
+    mixed[3, 4] = not direction
+    one_way = apply_pulses(w, n, same, dev, 0.01)
+    ref = apply_pulses(w, n, mixed, dev, 0.01)
+    keep = np.ones(w.shape, dtype=bool)
+    keep[3, 4] = False
+    assert one_way.dtype == dtype
+    np.testing.assert_array_equal(one_way[keep], ref[keep])
+    assert np.any(one_way != w)

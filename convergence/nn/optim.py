@@ -45,6 +45,7 @@ layer's dtype (float32) and this module's fused expected-mode writes.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -52,7 +53,8 @@ from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, positive, positive_int
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
-from convergence.physics.pulses import EXPECTED, Expected, UpdateMode, analog_update, check_mode, expected_update
+from convergence.physics.pulses import (EXPECTED, Expected, ExpectedMap, UpdateMode, analog_update, check_mode,
+                                        expected_update)
 from convergence.nn.adapters import AlgorithmLayer
 from convergence.tile.transfer_family import TileSGDConfig, TTv1Config, tile_sgd_algorithm, transfer_algorithm
 
@@ -160,7 +162,9 @@ class NetworkNumerics:
         return _write(a[0], x[0], d[0], _scalar(rate), device, mode, rng, accumulate).astype(a.dtype, copy=False)[None]
 
     def transfer(self, w: Array, dw: Array, device: Any, sl: slice, mode: UpdateMode, rng: Any) -> Array:
-        return _update(w[0], dw[0], _select_columns(device, np.arange(sl.start, sl.stop)), mode, rng)[None]
+        if isinstance(device, DeviceArray):
+            device = _select_columns(device, np.arange(sl.start, sl.stop))
+        return _update(w[0], dw[0], device, mode, rng)[None]
 
     def noise(self, rng: Any, shape: tuple[int, ...], dtype: Any) -> Array:
         return rng.standard_normal(shape).astype(dtype)
@@ -173,6 +177,8 @@ NETWORK = NetworkNumerics()
 
 
 def _scalar(rate: Any) -> Any:
+    if type(rate) is float:          # the usual rate: skip np.ndim's array conversion (a per-layer, per-step call)
+        return rate
     return rate if np.ndim(rate) == 0 else float(np.ravel(rate)[0])
 
 
@@ -290,9 +296,20 @@ def _write(w: Array, x: Array, d: Array, lr: float, device: Any, mode: UpdateMod
 def _update(w: Array, dw: Array, device: Any, mode: UpdateMode, rng: Any) -> Array:
     """:func:`convergence.physics.pulses.analog_update`; in expected mode on a non-affine device the
     "signs" form with ``S = |dW|`` (``W + dW ⊙ q_{sign(dW)}(W)``: two response evaluations instead of four)."""
-    if isinstance(mode, Expected) and device.affine() is None:
-        return expected_update(w, dw, device, total=np.abs(dw))
+    if isinstance(mode, Expected):
+        emap = _expected_map(device) if isinstance(device, Device) else None
+        if emap is not None:
+            return emap(w, dw)
+        if device.affine() is None:
+            return expected_update(w, dw, device, total=np.abs(dw))
     return analog_update(w, dw, device, mode, rng)
+
+
+@functools.lru_cache(maxsize=64)
+def _expected_map(device: Any) -> ExpectedMap | None:
+    """The cached :class:`~convergence.physics.pulses.ExpectedMap` of a scalar affine device (None otherwise): the
+    expected write with its coefficients computed once instead of every layer and step."""
+    return ExpectedMap.build(device, EXPECTED)
 
 
 def _select_columns(device: Any, cols: Array) -> Any:

@@ -298,21 +298,33 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
         ct = np.float32 if isinstance(w, np.ndarray) and w.dtype == np.float32 else np.float64
         pick = np.asarray(up, dtype=bool).view(np.uint8)          # 0 = down, 1 = up
         log_dn, log_up = math.log1p(-dw_min * bm), math.log1p(dw_min * bp)
-        if log_dn == log_up:     # symmetric responses (b+ = −b-): one ratio for both directions, no gather
-            rn = np.exp(np.multiply(n, ct(log_up), dtype=ct))
-        else:
-            log_r = np.array([log_dn, log_up], dtype=ct).take(pick)
-            rn = np.exp(np.multiply(n, log_r, out=log_r, dtype=ct), out=log_r)
+        # r^n = exp(n log r) is exactly 1 where n = 0 and (w − w⋆)·1 = w − w⋆: with few pulsing elements (the usual
+        # network step) r^n is evaluated and multiplied only where n ≠ 0, the same numbers with a fraction of the work
+        hits = _sparse_hits(n, pick, np.shape(w))
+        if hits is None:
+            if log_dn == log_up:     # symmetric responses (b+ = −b-): one ratio for both directions, no gather
+                rn = np.exp(np.multiply(n, ct(log_up), dtype=ct))
+            else:
+                log_r = np.array([log_dn, log_up], dtype=ct).take(pick)
+                rn = np.exp(np.multiply(n, log_r, out=log_r, dtype=ct), out=log_r)
         f_up, f_dn = ct(fix_up), ct(fix_down)
         span = f_up - f_dn
-        if span + f_dn == f_up and np.isfinite(span) and f_dn != 0.0:
+        one_way = pick.shape == np.shape(w) and pick.size > 0 and (pick.all() or not pick.any())
+        if one_way:           # one direction everywhere (the up or down pass of a "signs" write): a scalar w⋆
+            fixed = f_up if pick.flat[0] else f_dn
+        elif span + f_dn == f_up and np.isfinite(span) and f_dn != 0.0:
             # fix_down + pick·(fix_up − fix_down) is exactly fix_down or fix_up: cheaper than a gather
             fixed = np.multiply(pick, span, dtype=ct)
             fixed += f_dn
         else:
             fixed = np.array([f_dn, f_up], dtype=ct).take(pick)      # take: ~5x faster than np.where on scalars
         out = np.subtract(w, fixed, dtype=ct)
-        out *= rn
+        if hits is None:
+            out *= rn
+        else:
+            log_r = ct(log_up) if log_dn == log_up else np.array([log_dn, log_up], dtype=ct).take(pick.ravel()[hits])
+            flat = out.reshape(-1)
+            flat[hits] *= np.exp(np.multiply(n.ravel()[hits], log_r, dtype=ct))
         out += fixed
         return out, _fixed_points_are_bounds(fix_up, fix_down, lo, hi, f_up, f_dn)
     a = np.where(up, ap, am)
@@ -340,6 +352,19 @@ def _fixed_points_are_bounds(fix_up: float, fix_down: float, lo: Any, hi: Any, f
         math.isclose(fix_down, lo, rel_tol=1e-12, abs_tol=1e-15) and f_up <= hi and f_dn >= lo
 
 
+#: Elements from which the closed form of :func:`_affine_pulses` looks for the few nonzero counts.
+_SPARSE_MIN = 4096
+
+
+def _sparse_hits(n: Any, pick: Array, shape: tuple[int, ...]) -> Array | None:
+    """Flat indices of the nonzero counts ``n`` (NaN included) when at most 1/64 of the elements pulse and the
+    arrays have the weights' shape; None otherwise (then every element is evaluated)."""
+    if not (isinstance(n, np.ndarray) and n.shape == shape and pick.shape == shape and n.size >= _SPARSE_MIN):
+        return None
+    mask = n != 0
+    return np.flatnonzero(mask) if 64 * np.count_nonzero(mask) <= n.size else None
+
+
 def _trial_blocks(rng: Any, n_trials: int) -> list[tuple[slice, Any]]:
     """The random streams of ``rng`` with the trials each one serves (one stream for a Generator)."""
     if hasattr(rng, "blocks"):
@@ -354,12 +379,16 @@ def _looped_pulses(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min
     With noise, each trial block of ``rng`` draws one standard normal per element and pulse
     index ``m`` below the block's own largest count, so what a block draws never depends on
     the other trials (a batch equals the stack of its blocks run alone).
+
+    For a scalar :class:`~convergence.physics.devices.Device` (elementwise responses) a pass in which few
+    elements are still active (``n > m``; typically most counts are 0 or 1) updates only those elements,
+    gathered: the same elementwise operations on the same values, so the same result, and the same draws.
     """
     out = np.array(w, dtype=float, copy=True)
     n = np.broadcast_to(n, out.shape)
     lo, hi = device.bounds
     clip = _finite_any(lo) or _finite_any(hi)
-    step = np.where(up, dw_min, -dw_min)
+    step = None                                  # np.where(up, dw_min, -dw_min), built when a full pass needs it
     if noise is None:
         n_max, blocks, sigma = (int(n.max()) if n.size else 0), [], None
     else:
@@ -369,9 +398,9 @@ def _looped_pulses(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min
         n_max = max((b[2] for b in blocks), default=0)
         same = np.ndim(noise.up) == 0 and np.ndim(noise.down) == 0 and noise.up == noise.down
         sigma = float(noise.up) if same else np.where(up, noise.up, noise.down)
+    compact = isinstance(device, Device) and np.ndim(dw_min) == 0 and out.size >= _COMPACT_MIN
     for m in range(n_max):
         active = n > m
-        q = np.where(up, device.q_plus(out), device.q_minus(out))
         if sigma is not None:
             if len(blocks) == 1:
                 xi = blocks[0][1].standard_normal(out.shape)
@@ -380,17 +409,53 @@ def _looped_pulses(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min
                 for sl, gen, count in blocks:
                     if m < count:
                         xi[sl] = gen.standard_normal(xi[sl].shape)
+        idx = np.flatnonzero(active) if compact else None
+        if idx is not None and 4 * idx.size <= out.size:
+            _compact_pass(out, idx, up, device, dw_min, lo, hi, clip,
+                          None if sigma is None else (xi, sigma, noise.multiplicative))  # type: ignore[union-attr]
+            continue
+        q = np.where(up, device.q_plus(out), device.q_minus(out))
+        if sigma is not None:
             xi *= sigma
             if noise.multiplicative:  # type: ignore[union-attr]
                 xi += 1.0
                 q = q * xi
             else:
                 q = q + xi
+        if step is None:
+            step = np.where(up, dw_min, -dw_min)
         new = out + step * q
         if clip:
             np.clip(new, lo, hi, out=new)
         out = np.where(active, new, out)
     return out
+
+
+#: Elements from which :func:`_looped_pulses` may run a pass on the active elements only.
+_COMPACT_MIN = 4096
+
+
+def _compact_pass(out: Array, idx: Array, up: Any, device: Device, dw_min: float, lo: Any, hi: Any, clip: bool,
+                  noise: tuple[Array, Any, bool] | None) -> None:
+    """One pulse of :func:`_looped_pulses` on the flat indices ``idx`` of ``out`` (in place): the full pass's
+    ``clip(w + s δ (q_s(w) + σ ξ))`` (or ``q_s(w)(1 + σ ξ)``) evaluated on the gathered elements only."""
+    flat = out.reshape(-1)
+    oc = flat[idx]
+    upc = np.broadcast_to(up, out.shape).reshape(-1)[idx]
+    q = np.where(upc, device.q_plus(oc), device.q_minus(oc))
+    if noise is not None:
+        xi, sigma, multiplicative = noise
+        xic = xi.reshape(-1)[idx]
+        xic *= sigma if np.ndim(sigma) == 0 else np.broadcast_to(sigma, out.shape).reshape(-1)[idx]
+        if multiplicative:
+            xic += 1.0
+            q = q * xic
+        else:
+            q = q + xic
+    new = oc + np.where(upc, dw_min, -dw_min) * q
+    if clip:
+        np.clip(new, lo, hi, out=new)
+    flat[idx] = new
 
 
 class PulseMap:
