@@ -39,6 +39,8 @@ from numpy.typing import NDArray
 
 from convergence.tile import transfer_family as tr
 from convergence.nn.adapters import AlgorithmLayer
+from convergence.nn._fastmath import run_tasks
+from convergence.nn._threads import blas_threads
 from convergence.sim.algorithms import Algorithm
 from convergence._validate import ConfigError, non_negative, positive, positive_int
 from convergence.physics.devices import Ideal
@@ -192,11 +194,20 @@ def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch
     raise ConfigError(f"no tile algorithm for {spec.algorithm!r}")
 
 
-def _rows(a: Array | Sequence[Array], dtype: Any) -> Array:
-    """Rows of ``dtype`` from an array or a list of row blocks (one copy either way)."""
-    if isinstance(a, (list, tuple)):
-        return np.concatenate(a, axis=0, dtype=dtype)
-    return np.array(a, dtype=dtype)
+def _rows(a: Array | Sequence[Array], dtype: Any, factor: Array | None = None) -> Array:
+    """Rows of ``dtype`` from an array or a list of row blocks (one pass either way), times ``factor``
+    (per column, already in ``dtype``) if given: each block is multiplied straight into its rows."""
+    blocks = list(a) if isinstance(a, (list, tuple)) else [a]
+    n = sum(len(b) for b in blocks)
+    out = np.empty((n,) + np.shape(blocks[0])[1:], dtype=dtype)
+    i = 0
+    for b in blocks:
+        if factor is None:
+            out[i:i + len(b)] = b
+        else:
+            np.multiply(b, factor, out=out[i:i + len(b)], dtype=dtype)
+        i += len(b)
+    return out
 
 
 class RowNumerics(tr.TileNumerics):
@@ -210,9 +221,11 @@ class RowNumerics(tr.TileNumerics):
     stochastically rounded pulse count only where ``|ΔA|/δ + u`` lies that close to an integer.
     """
 
-    def __init__(self, dtype: Any = np.float32) -> None:
+    def __init__(self, dtype: Any = np.float32, run: Any = run_tasks) -> None:
         self.dtype = np.dtype(dtype)
         """The dtype of the rows and of the gradient write's products."""
+        self.run = run
+        """Task runner of the two products (:func:`convergence.nn._fastmath.run_tasks`: on two threads)."""
 
     def inputs(self, x: Any, d: Any, w: Array) -> tuple[Array, Array]:
         x, d = np.asarray(x), np.asarray(d)
@@ -287,8 +300,8 @@ class ScaledTile:
                rng: np.random.Generator) -> dict:
         """One tile update from the rows ``x`` (N, in) and ``d`` (N, out) (or shard lists of them); the new state."""
         xx = _rows(x, self.rows_dtype)
-        dd = _rows(d, self.rows_dtype)
-        dd *= (lr / self.scale).astype(dd.dtype)[None, :]   # one rounding of the factor, then a same-dtype pass
+        # one rounding of the factor, then a same-dtype multiply of each row block into place
+        dd = _rows(d, self.rows_dtype, (lr / self.scale).astype(self.rows_dtype)[None, :])
         new = self.layer.update(state, xx, dd, 1.0, rng)
         if self.write_noise:
             w = self.layer.weights(new)
@@ -384,7 +397,8 @@ def train_step(state: TrainState, x: Array, y: Array, lr: float, rng: np.random.
     lr32 = np.asarray(lr, dtype=next(iter(state.digital.values())).dtype)
     for name, g in grads.items():
         state.digital[name] -= lr32 * g
-    for name, (xs, ds) in io.items():
-        state.tile_states[name] = state.tiles[name].update(state.tile_states[name], xs, ds, lr, rng)
+    with blas_threads(1):     # the tiles' products run two at a time (RowNumerics), one BLAS thread each
+        for name, (xs, ds) in io.items():
+            state.tile_states[name] = state.tiles[name].update(state.tile_states[name], xs, ds, lr, rng)
     state.step += 1
     return loss

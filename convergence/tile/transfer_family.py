@@ -288,8 +288,25 @@ def _auto_scale(m_x: Array, m_d: Array, x: Array, d: Array, momentum: float) -> 
 PulseKernel = PulseMap
 
 
+def _signs_products(x: Array, d: Array, run: Callable[[list[Callable[[], Array]]], list[Array]] | None = None
+                    ) -> tuple[Array, Array]:
+    """``(Σ_b |d_b||x_b|ᵀ, Σ_b d_b x_bᵀ)`` (trials, out, in) in the rows' dtype; ``run`` (a task runner such as
+    :func:`convergence.nn._fastmath.run_tasks`) computes the two products on separate threads (same numbers)."""
+    def total() -> Array:
+        return np.matmul(np.abs(d).transpose(0, 2, 1), np.abs(x))
+
+    def net() -> Array:
+        return np.matmul(d.transpose(0, 2, 1), x)
+
+    if run is None:
+        return total(), net()
+    t, n = run([total, net])
+    return t, n
+
+
 def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mode: UpdateMode, rng: Any,
-                   accumulate: str = "signs", kernel: PulseKernel | None = None) -> Array:
+                   accumulate: str = "signs", kernel: PulseKernel | None = None,
+                   run: Callable[[list[Callable[[], Array]]], list[Array]] | None = None) -> Array:
     r"""Write ``−lr Σ_b d_b x_bᵀ`` onto the array ``a`` (trials, out, in) through the device.
 
     ``accumulate="net"``: one update with ``ΔA = −lr Dᵀ X``. ``"signs"``: the positive and
@@ -298,7 +315,8 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
     first-order expectation equals ``len(batch)`` sequential per-sample writes. ``"sample"``
     is handled by the caller (batch of one). ``kernel`` (a :class:`PulseKernel` of this
     device and mode) gives the same result faster. In :class:`~convergence.tile.analog_tile.TileWrite`
-    mode the batch is written sample by sample as the tile writes, whatever ``accumulate``.
+    mode the batch is written sample by sample as the tile writes, whatever ``accumulate``. ``run``: a task
+    runner that computes the two products of ``"signs"`` on separate threads (same result).
     """
     if isinstance(mode, TileWrite):
         return train_write(a, x, d, lr, device, mode, rng)
@@ -309,8 +327,7 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
         # the net batch gradient through the Analog SGD write of the vector algorithms (one implementation)
         return sgd_write(a, np.matmul(d.transpose(0, 2, 1), x), lr, device, mode, rng, kernel, scratch=True)
     # Σ_b [d x]_± from two products: Σ|d||x| ± Σ d x  (|d_i x_j| = |d_i||x_j|)
-    total = np.matmul(np.abs(d).transpose(0, 2, 1), np.abs(x))
-    net = np.matmul(d.transpose(0, 2, 1), x)
+    total, net = _signs_products(x, d, run)
     half = 0.5 * lr
     down = np.add(total, net)           # 2 Σ [d x]_+ : desired decrease
     down *= half
@@ -374,6 +391,8 @@ class TileNumerics:
 
     accumulate: tuple[str, ...] = ACCUMULATE
     """The ``accumulate`` choices these numerics implement."""
+    run: Any = None
+    """Task runner of the gradient write's two products (None: one after the other on this thread)."""
 
     def weights(self, w0: Any, device: AnyDevice, **rates: Any) -> Array:
         """Validated float64 copy of the initial weights (trials, out, in)."""
@@ -386,7 +405,7 @@ class TileNumerics:
     def write(self, a: Array, x: Array, d: Array, rate: Any, device: AnyDevice, mode: UpdateMode, rng: Any,
               accumulate: str, kernel: "PulseKernel | None") -> Array:
         """The gradient write ``A ← U_q(A, −rate Σ_b d_b x_bᵀ)``."""
-        return gradient_write(a, x, d, rate, device, mode, rng, accumulate, kernel)
+        return gradient_write(a, x, d, rate, device, mode, rng, accumulate, kernel, run=self.run)
 
     def transfer(self, w: Array, dw: Array, device: AnyDevice, sl: slice, mode: UpdateMode, rng: Any) -> Array:
         """``U_q(W[:, :, sl], dw)`` on the device's columns ``sl`` (the Tiki-Taka transfer write of the vector
@@ -939,8 +958,9 @@ def transfer_update(cfg: TransferConfig, state: TransferState, x: Array, d: Arra
     if cfg.auto_scale:
         lr_a, s["m_x"], s["m_d"] = _auto_rate(lr_a, cfg.g_fast, cfg.desired_bl, cfg.auto_momentum,
                                               state.m_x, state.m_d, x, d)
-    xc = x * state.c_in[:, None, :] if cfg.chop_period else x
-    dc = d * state.c_out[:, None, :] if getattr(cfg, "out_chop_prob", 0.0) else d
+    # the signs are ±1, so the chopped rows stay in the rows' dtype exactly
+    xc = np.multiply(x, state.c_in[:, None, :], dtype=x.dtype) if cfg.chop_period else x
+    dc = np.multiply(d, state.c_out[:, None, :], dtype=d.dtype) if getattr(cfg, "out_chop_prob", 0.0) else d
     s["a"] = cfg.numerics.write(state.a, xc, dc, lr_a, cfg.fast_device, cfg.fast_mode, rng, cfg.accumulate,
                                 cfg.kernel_fast)
     k_new = state.k + (1 if cfg.units_in_mbatch else x.shape[1])
