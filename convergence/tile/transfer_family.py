@@ -129,7 +129,8 @@ from convergence.tile.analog_tile import TileWrite, device_pulses, train_write
 
 Array = NDArray[np.float64]
 
-__all__ = ["TransferAlgorithm", "TransferState", "TileSGDState", "PulseKernel", "gradient_write",
+__all__ = ["TransferAlgorithm", "TransferState", "TileSGDState", "PulseKernel", "gradient_write", "signs_products",
+           "chopped_products", "signs_write",
            "threshold_transfer", "TileSGDConfig", "TransferConfig", "TTv1Config", "TTv2Config", "RLv2Config",
            "ChoppedTTv2Config", "AGADConfig", "TileNumerics", "transfer_algorithm", "tile_sgd_algorithm", "ttv1",
            "ttv2", "rlv2", "chopped_ttv2", "agad",
@@ -288,25 +289,29 @@ def _auto_scale(m_x: Array, m_d: Array, x: Array, d: Array, momentum: float) -> 
 PulseKernel = PulseMap
 
 
-def _signs_products(x: Array, d: Array, run: Callable[[list[Callable[[], Array]]], list[Array]] | None = None
-                    ) -> tuple[Array, Array]:
-    """``(Σ_b |d_b||x_b|ᵀ, Σ_b d_b x_bᵀ)`` (trials, out, in) in the rows' dtype; ``run`` (a task runner such as
-    :func:`convergence.nn._fastmath.run_tasks`) computes the two products on separate threads (same numbers)."""
-    def total() -> Array:
-        return np.matmul(np.abs(d).transpose(0, 2, 1), np.abs(x))
+def signs_products(x: Array, d: Array) -> tuple[Array, Array]:
+    """The two products of a ``"signs"`` write, ``(Σ_b |d_b||x_b|ᵀ, Σ_b d_b x_bᵀ)`` (trials, out, in), in the
+    rows' dtype.
 
-    def net() -> Array:
-        return np.matmul(d.transpose(0, 2, 1), x)
+    Chopping the rows (``c_in ⊙ x``, ``c_out ⊙ d`` with signs ±1) leaves the first unchanged and flips the signs of
+    the second's columns/rows, exactly (a sign flip commutes with every rounding of the sum), so they may be
+    computed from the unchopped rows ahead of the write (:func:`chopped_products`)."""
+    return np.matmul(np.abs(d).transpose(0, 2, 1), np.abs(x)), np.matmul(d.transpose(0, 2, 1), x)
 
-    if run is None:
-        return total(), net()
-    t, n = run([total, net])
-    return t, n
+
+def chopped_products(products: tuple[Array, Array], c_in: Array | None, c_out: Array | None
+                     ) -> tuple[Array, Array]:
+    """:func:`signs_products` of the chopped rows ``(c_in ⊙ x, c_out ⊙ d)`` from those of ``(x, d)`` (exact)."""
+    total, net = products
+    if c_in is not None:
+        net = np.multiply(net, c_in[:, None, :], dtype=net.dtype)
+    if c_out is not None:
+        net = np.multiply(net, c_out[:, :, None], dtype=net.dtype)
+    return total, net
 
 
 def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mode: UpdateMode, rng: Any,
-                   accumulate: str = "signs", kernel: PulseKernel | None = None,
-                   run: Callable[[list[Callable[[], Array]]], list[Array]] | None = None) -> Array:
+                   accumulate: str = "signs", kernel: PulseKernel | None = None) -> Array:
     r"""Write ``−lr Σ_b d_b x_bᵀ`` onto the array ``a`` (trials, out, in) through the device.
 
     ``accumulate="net"``: one update with ``ΔA = −lr Dᵀ X``. ``"signs"``: the positive and
@@ -315,25 +320,35 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
     first-order expectation equals ``len(batch)`` sequential per-sample writes. ``"sample"``
     is handled by the caller (batch of one). ``kernel`` (a :class:`PulseKernel` of this
     device and mode) gives the same result faster. In :class:`~convergence.tile.analog_tile.TileWrite`
-    mode the batch is written sample by sample as the tile writes, whatever ``accumulate``. ``run``: a task
-    runner that computes the two products of ``"signs"`` on separate threads (same result).
+    mode the batch is written sample by sample as the tile writes, whatever ``accumulate``.
     """
     if isinstance(mode, TileWrite):
         return train_write(a, x, d, lr, device, mode, rng)
-    pulsed = isinstance(mode, Pulsed)
-    if pulsed and rng is None and (mode.rounding == "stochastic" or mode.c2c):
-        raise ConfigError("pulsed mode with stochastic rounding or c2c noise needs an rng")
+    _check_pulse_rng(mode, rng)
     if accumulate == "net" or x.shape[1] == 1:
         # the net batch gradient through the Analog SGD write of the vector algorithms (one implementation)
         return sgd_write(a, np.matmul(d.transpose(0, 2, 1), x), lr, device, mode, rng, kernel, scratch=True)
+    return signs_write(a, signs_products(x, d), lr, device, mode, rng, kernel)
+
+
+def _check_pulse_rng(mode: UpdateMode, rng: Any) -> None:
+    if isinstance(mode, Pulsed) and rng is None and (mode.rounding == "stochastic" or mode.c2c):
+        raise ConfigError("pulsed mode with stochastic rounding or c2c noise needs an rng")
+
+
+def signs_write(a: Array, products: tuple[Array, Array], lr: Any, device: AnyDevice, mode: UpdateMode, rng: Any,
+                kernel: PulseKernel | None = None) -> Array:
+    """The ``"signs"`` write of :func:`gradient_write` from the batch's :func:`signs_products` (Expected or
+    Pulsed mode; ``products`` are consumed as scratch space)."""
+    _check_pulse_rng(mode, rng)
     # Σ_b [d x]_± from two products: Σ|d||x| ± Σ d x  (|d_i x_j| = |d_i||x_j|)
-    total, net = _signs_products(x, d, run)
+    total, net = products
     half = 0.5 * lr
     down = np.add(total, net)           # 2 Σ [d x]_+ : desired decrease
     down *= half
     up = np.subtract(total, net, out=total)   # 2 Σ [d x]_- magnitude: desired increase
     up *= half
-    if not pulsed:
+    if not isinstance(mode, Pulsed):
         return expected_update(a, up - down, device, total=up + down)
     n_down = pulse_counts(down, mode, rng)
     n_up = pulse_counts(up, mode, rng)
@@ -391,8 +406,6 @@ class TileNumerics:
 
     accumulate: tuple[str, ...] = ACCUMULATE
     """The ``accumulate`` choices these numerics implement."""
-    run: Any = None
-    """Task runner of the gradient write's two products (None: one after the other on this thread)."""
 
     def weights(self, w0: Any, device: AnyDevice, **rates: Any) -> Array:
         """Validated float64 copy of the initial weights (trials, out, in)."""
@@ -405,7 +418,16 @@ class TileNumerics:
     def write(self, a: Array, x: Array, d: Array, rate: Any, device: AnyDevice, mode: UpdateMode, rng: Any,
               accumulate: str, kernel: "PulseKernel | None") -> Array:
         """The gradient write ``A ← U_q(A, −rate Σ_b d_b x_bᵀ)``."""
-        return gradient_write(a, x, d, rate, device, mode, rng, accumulate, kernel, run=self.run)
+        return gradient_write(a, x, d, rate, device, mode, rng, accumulate, kernel)
+
+    def chopped_write(self, a: Array, x: Array, d: Array, c_in: Array | None, c_out: Array | None, rate: Any,
+                      device: AnyDevice, mode: UpdateMode, rng: Any, accumulate: str,
+                      kernel: "PulseKernel | None") -> Array:
+        """The gradient write of the chopped rows ``c_in ⊙ x`` and ``c_out ⊙ d`` (None: that side unchopped);
+        the signs are ±1, so the chopped rows stay in the rows' dtype exactly."""
+        xc = x if c_in is None else np.multiply(x, c_in[:, None, :], dtype=x.dtype)
+        dc = d if c_out is None else np.multiply(d, c_out[:, None, :], dtype=d.dtype)
+        return self.write(a, xc, dc, rate, device, mode, rng, accumulate, kernel)
 
     def transfer(self, w: Array, dw: Array, device: AnyDevice, sl: slice, mode: UpdateMode, rng: Any) -> Array:
         """``U_q(W[:, :, sl], dw)`` on the device's columns ``sl`` (the Tiki-Taka transfer write of the vector
@@ -958,11 +980,18 @@ def transfer_update(cfg: TransferConfig, state: TransferState, x: Array, d: Arra
     if cfg.auto_scale:
         lr_a, s["m_x"], s["m_d"] = _auto_rate(lr_a, cfg.g_fast, cfg.desired_bl, cfg.auto_momentum,
                                               state.m_x, state.m_d, x, d)
-    # the signs are ±1, so the chopped rows stay in the rows' dtype exactly
-    xc = np.multiply(x, state.c_in[:, None, :], dtype=x.dtype) if cfg.chop_period else x
-    dc = np.multiply(d, state.c_out[:, None, :], dtype=d.dtype) if getattr(cfg, "out_chop_prob", 0.0) else d
-    s["a"] = cfg.numerics.write(state.a, xc, dc, lr_a, cfg.fast_device, cfg.fast_mode, rng, cfg.accumulate,
-                                cfg.kernel_fast)
+    c_in = state.c_in if cfg.chop_period else None
+    c_out = state.c_out if getattr(cfg, "out_chop_prob", 0.0) else None
+    num = cfg.numerics
+    if c_in is None and c_out is None:
+        s["a"] = num.write(state.a, x, d, lr_a, cfg.fast_device, cfg.fast_mode, rng, cfg.accumulate, cfg.kernel_fast)
+    elif hasattr(num, "chopped_write"):
+        s["a"] = num.chopped_write(state.a, x, d, c_in, c_out, lr_a, cfg.fast_device, cfg.fast_mode, rng,
+                                   cfg.accumulate, cfg.kernel_fast)
+    else:
+        s["a"] = num.write(state.a, x * state.c_in[:, None, :] if c_in is not None else x,
+                           d * state.c_out[:, None, :] if c_out is not None else d, lr_a, cfg.fast_device,
+                           cfg.fast_mode, rng, cfg.accumulate, cfg.kernel_fast)
     k_new = state.k + (1 if cfg.units_in_mbatch else x.shape[1])
     events = (k_new // cfg.transfer_every - state.k // cfg.transfer_every) * (cfg.n_reads or n_in)
     t = state.t
