@@ -275,6 +275,24 @@ def _columns(device: AnyDevice, sl: slice) -> AnyDevice:
                        name=device.name)
 
 
+class _FixedDevice:
+    """A realised device whose ``affine()`` and ``bounds`` are computed once (they depend on its parameters only);
+    every other attribute is the device's own."""
+
+    def __init__(self, device: AnyDevice) -> None:
+        self.device = device
+        self._affine = device.affine()
+        self.bounds = device.bounds
+
+    def affine(self) -> Any:
+        return self._affine
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("device", "_affine", "bounds"):   # not set yet (e.g. unpickling)
+            raise AttributeError(name)
+        return getattr(self.device, name)
+
+
 def _auto_scale(m_x: Array, m_d: Array, x: Array, d: Array, momentum: float) -> tuple[Array, Array]:
     """EMAs of the per-sample abs-max of x and d (aihwkit ``auto_scale``), one step per mini-batch."""
     bx = np.abs(x).max(axis=2).mean(axis=1)
@@ -614,6 +632,19 @@ class TransferConfig(TwoArrayConfig):
     def kernel_fast(self) -> "PulseKernel | None":
         return PulseKernel.build(self.fast_device, self.fast_mode)
 
+    @cached_property
+    def _column_devices(self) -> dict[tuple[int, int, int], "_FixedDevice"]:
+        return {}
+
+    def column_device(self, sl: slice) -> "_FixedDevice":
+        """The device of C on the columns ``sl`` (:func:`_columns`), its affine coefficients and bounds computed
+        once per column range (the pulse application asks for them at every transfer)."""
+        key = (sl.start, sl.stop, sl.step)
+        dev = self._column_devices.get(key)
+        if dev is None:
+            dev = self._column_devices[key] = _FixedDevice(_columns(self.device, sl))
+        return dev
+
     @property
     def chop_period(self) -> int:
         """Reads of a column per regular chopper period N (0: no input choppers)."""
@@ -889,9 +920,13 @@ def _buffer_columns(cfg: TTv2Config, h: Array, sl: slice, sign: Array, z: Array,
 
 def _pulse_columns(cfg: TTv2Config, w: Array, pulses: Array, sl: slice, n: Array, rng: Any) -> tuple[Array, Array]:
     """Write the signed pulse counts ``n`` onto ``C[:, sl]`` and count them."""
-    w = _set_columns(w, sl, _write_pulses(w[:, :, sl], n, _columns(cfg.device, sl), cfg.mode, cfg.g_slow, rng))
+    device = cfg.column_device(sl) if isinstance(cfg.mode, Pulsed) else _columns(cfg.device, sl)
+    w = _set_columns(w, sl, _write_pulses(w[:, :, sl], n, device, cfg.mode, cfg.g_slow, rng))
+    count = np.abs(n).astype(np.int64)
+    if count.shape == pulses.shape:                 # every column: one pass, no copy of the old counts
+        return w, np.add(pulses, count, out=count)
     pulses = pulses.copy()
-    pulses[:, :, sl] += np.abs(n).astype(np.int64)
+    pulses[:, :, sl] += count
     return w, pulses
 
 
