@@ -122,8 +122,8 @@ from convergence.sim.algorithms import (Algorithm, TwoArrayConfig, _as_weights, 
                                         transfer_write)
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
 from convergence.physics.periphery import IOParameters, forward
-from convergence.physics.pulses import (EXPECTED, Expected, PulseMap, Pulsed, UpdateMode, analog_update, apply_pulses,
-                                        check_mode, expected_update, pulse_counts)
+from convergence.physics.pulses import (EXPECTED, AffineResponse, Expected, PulseMap, Pulsed, UpdateMode, analog_update,
+                                        apply_pulses, check_mode, expected_update, pulse_counts)
 from convergence.physics.reference_device import ReferenceArray
 from convergence.tile.analog_tile import TileWrite, device_pulses, train_write
 
@@ -276,12 +276,14 @@ def _columns(device: AnyDevice, sl: slice) -> AnyDevice:
 
 
 class _FixedDevice:
-    """A realised device whose ``affine()`` and ``bounds`` are computed once (they depend on its parameters only);
+    """A realised device whose ``affine()`` (a :class:`convergence.physics.pulses.AffineResponse`, with the pulse
+    formula's per-direction factors cached) and ``bounds`` are computed once (they depend on its parameters only);
     every other attribute is the device's own."""
 
     def __init__(self, device: AnyDevice) -> None:
         self.device = device
-        self._affine = device.affine()
+        aff = device.affine()
+        self._affine = None if aff is None else AffineResponse(aff)
         self.bounds = device.bounds
 
     def affine(self) -> Any:
