@@ -221,6 +221,10 @@ class RowNumerics(tr.TileNumerics):
     and the transfers stay float64. Chopped rows ``c_in ⊙ x`` are ±x, so casting them back is exact. Relative
     to float64 rows the desired update changes by float32 rounding (about 1e-7 relative), which moves a
     stochastically rounded pulse count only where ``|ΔA|/δ + u`` lies that close to an integer.
+
+    The products may be handed over ready (:meth:`offer`, from :meth:`ScaledTile.prepare`): the write then skips
+    them, and a chopped write takes them with the signs flipped
+    (:func:`convergence.tile.transfer_family.chopped_products`, exact). One instance per layer.
     """
 
     def __init__(self, dtype: Any = np.float32) -> None:
@@ -434,6 +438,10 @@ def visible_params(state: TrainState) -> M.Params:
     return p
 
 
+#: Layers whose rows and products are prepared ahead of the update in progress (bounds the rows held at once).
+_LOOKAHEAD = 4
+
+
 def _ahead(fn: Callable[[], Any]) -> Future:
     """``fn`` started on a worker thread of :mod:`convergence.nn._fastmath` (run here when single-threaded)."""
     if _fastmath._threads() == 1 or _fastmath._inside_task():
@@ -445,7 +453,11 @@ def _ahead(fn: Callable[[], Any]) -> Future:
 
 def train_step(state: TrainState, x: Array, y: Array, lr: float, rng: np.random.Generator,
                params: M.Params | None = None) -> float:
-    """One SGD step (forward, backward, update) in place; returns the mini-batch loss."""
+    """One SGD step (forward, backward, update) in place; returns the mini-batch loss.
+
+    The tile updates: each layer's rows and gradient-write products (:meth:`ScaledTile.prepare`, no random
+    draws) are computed a few layers ahead on worker threads while this thread runs the updates, with their
+    random draws, in layer order, so the results do not depend on the threads."""
     p = visible_params(state) if params is None else params
     loss, grads, io = M.sharded_loss_and_grads(p, x, y, state.cfg, keep_io=state.tiles.keys(), shards=state.shards)
     lr32 = np.asarray(lr, dtype=next(iter(state.digital.values())).dtype)
@@ -453,9 +465,13 @@ def train_step(state: TrainState, x: Array, y: Array, lr: float, rng: np.random.
         state.digital[name] -= lr32 * g
     with blas_threads(1):     # the layers' rows and products are prepared on worker threads, one BLAS thread each
         names = list(io)
-        ahead = [_ahead(partial(state.tiles[name].prepare, *io[name], lr)) for name in names]
-        for name, prepared in zip(names, ahead):     # the updates (random draws) in layer order
-            state.tile_states[name] = state.tiles[name].update(state.tile_states[name], None, None, lr, rng,
-                                                               prepared.result())
+        ahead = {j: _ahead(partial(state.tiles[names[j]].prepare, *io[names[j]], lr))
+                 for j in range(min(_LOOKAHEAD, len(names)))}
+        for i, name in enumerate(names):             # the updates (random draws) in layer order
+            prepared = ahead.pop(i).result()
+            j = i + _LOOKAHEAD
+            if j < len(names):
+                ahead[j] = _ahead(partial(state.tiles[names[j]].prepare, *io[names[j]], lr))
+            state.tile_states[name] = state.tiles[name].update(state.tile_states[name], None, None, lr, rng, prepared)
     state.step += 1
     return loss
