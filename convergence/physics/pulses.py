@@ -301,7 +301,8 @@ class AffineResponse(tuple):
         x = np.where(up, x_up, x_dn)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             rn_minus_1 = np.where(up, log_up, log_dn)
-            if rn_minus_1.shape != np.shape(w) or rn_minus_1.dtype != np.float64 or x.shape != np.shape(w):
+            if rn_minus_1.shape != np.shape(w) or x.shape != np.shape(w) or rn_minus_1.dtype != np.float64 \
+                    or x.dtype != np.float64:
                 return None
             rn_minus_1 *= n
             np.expm1(rn_minus_1, out=rn_minus_1)
