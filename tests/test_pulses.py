@@ -237,3 +237,40 @@ def test_pulse_loop_on_the_active_elements_only_is_bit_identical_to_the_full_pas
         np.testing.assert_array_equal(fast, full)
         assert ga.bit_generator.state == gb.bit_generator.state
         assert np.any(fast != w)
+
+
+def test_cached_affine_response_gives_the_reference_pulses_exactly():
+    # AffineResponse keeps the per-direction factors of _affine_pulses' per-element form; the results must be the
+    # reference's numbers bit for bit, and the reference path must be kept where its closed form does not apply
+    from convergence.physics.pulses import AffineResponse, _affine_pulses
+    from convergence.physics.reference_device import offset_softbounds
+    rng = np.random.default_rng(11)
+    dev = offset_softbounds((3, 7, 9), rng, sigma_r=0.3, asym_dtod=0.2, dw_min_dtod=0.3, range_dtod=0.2)
+    aff = dev.affine()
+    lo, hi = dev.bounds
+    cached = AffineResponse(aff)
+    for dw in (0.002, 0.05):
+        for _ in range(3):
+            w = rng.uniform(-0.8, 0.8, (3, 7, 9))
+            n = rng.integers(0, 6, w.shape).astype(float)
+            up = rng.random(w.shape) < 0.5
+            assert cached.pulses(w, n, up, dw) is not None        # the cached form is taken here
+            got, clip_got = _affine_pulses(w, n, up, cached, dw, lo, hi)
+            want, clip_want = _affine_pulses(w, n, up, aff, dw, lo, hi)
+            np.testing.assert_array_equal(got, want)
+            assert clip_got == clip_want
+    # a zero slope (r − 1 = 0) or a step past the response's zero: the cached form steps aside
+    ap, bp, am, bm = (np.array(c, dtype=float) for c in aff)
+    for bad in (0.0, -1e4):
+        bp2 = bp.copy()
+        bp2[0, 0, 0] = bad
+        odd = AffineResponse((ap, bp2, am, bm))
+        w = rng.uniform(-0.5, 0.5, (3, 7, 9))
+        n = np.ones(w.shape)
+        up = np.ones(w.shape, dtype=bool)
+        assert odd.pulses(w, n, up, 0.01) is None
+        got = _affine_pulses(w, n, up, odd, 0.01, lo, hi)
+        want = _affine_pulses(w, n, up, (ap, bp2, am, bm), 0.01, lo, hi)
+        assert (got[0] is None) == (want[0] is None)
+        if got[0] is not None:
+            np.testing.assert_array_equal(got[0], want[0])

@@ -848,3 +848,58 @@ def test_ttv1_tile_write_is_two_tiles_driven_by_hand():
         np.testing.assert_array_equal(s.a, a.weights)
         np.testing.assert_array_equal(s.w, c.weights)
         np.testing.assert_array_equal(alg.query(s), c.weights + 0.4 * a.weights)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chopped_products_are_the_products_of_the_chopped_rows(dtype):
+    # c ⊙ x with c = ±1 flips signs only, and a sign flip commutes with every rounding of the sums: exact equality
+    rng = np.random.default_rng(3)
+    trials, batch, n_in, n_out = 2, 257, 9, 5
+    x = rng.standard_normal((trials, batch, n_in)).astype(dtype)
+    d = rng.standard_normal((trials, batch, n_out)).astype(dtype)
+    c_in = rng.choice([-1.0, 1.0], (trials, n_in))
+    c_out = rng.choice([-1.0, 1.0], (trials, n_out))
+    for ci, co in ((c_in, None), (None, c_out), (c_in, c_out)):
+        xc = x if ci is None else (x * ci[:, None, :]).astype(dtype)
+        dc = d if co is None else (d * co[:, None, :]).astype(dtype)
+        want = (np.matmul(np.abs(dc).transpose(0, 2, 1), np.abs(xc)), np.matmul(dc.transpose(0, 2, 1), xc))
+        got = T.chopped_products(T.signs_products(x, d), ci, co)
+        for g, w in zip(got, want):
+            assert g.dtype == dtype
+            np.testing.assert_array_equal(g, w)
+    # the tile numerics' chopped write is the write of the chopped rows (rows in the numerics' dtype, float64)
+    x, d = x.astype(np.float64), d.astype(np.float64)
+    dev = cv.SoftBounds(1.0)
+    a0 = rng.uniform(-0.5, 0.5, (trials, n_out, n_in))
+    xc, dc = x * c_in[:, None, :], d * c_out[:, None, :]
+    for mode in (cv.Expected(), cv.Pulsed(0.01)):
+        got = T.TILE.chopped_write(a0, x, d, c_in, c_out, 0.05, dev, mode, np.random.default_rng(1), "signs", None)
+        want = T.gradient_write(a0, xc, dc, 0.05, dev, mode, np.random.default_rng(1), "signs")
+        np.testing.assert_array_equal(got, want)
+
+
+def test_column_device_keeps_the_columns_coefficients_and_pickles():
+    # the cached device of C on a column range has the affine coefficients and bounds of the sliced device, and a
+    # threshold transfer through it writes exactly what the plain sliced device writes
+    import pickle
+    from convergence.physics.reference_device import offset_softbounds
+    rng = np.random.default_rng(4)
+    dev = offset_softbounds((1, 6, 8), rng, sigma_r=0.2, asym_dtod=0.1, dw_min_dtod=0.1, range_dtod=0.1)
+    cfg = T.ttv2(0.1, dev, mode=cv.Pulsed(0.01)).config
+    for sl in (slice(0, 8), slice(2, 5)):
+        fixed, plain = cfg.column_device(sl), T._columns(dev, sl)
+        assert cfg.column_device(sl) is fixed
+        for f, p in zip(fixed.affine(), plain.affine()):
+            np.testing.assert_array_equal(f, p)
+        for f, p in zip(fixed.bounds, plain.bounds):
+            np.testing.assert_array_equal(f, p)
+        w = rng.uniform(-0.6, 0.6, (1, 6, sl.stop - sl.start))
+        n = rng.integers(-2, 3, w.shape).astype(float)
+        for c2c in (0.0, 0.3):
+            mode = cv.Pulsed(0.01, c2c=c2c)
+            got = T._write_pulses(w, n, fixed, mode, 0.01, np.random.default_rng(5))
+            want = T._write_pulses(w, n, plain, mode, 0.01, np.random.default_rng(5))
+            np.testing.assert_array_equal(got, want)
+    back = pickle.loads(pickle.dumps(cfg))             # configs travel to worker processes with their caches
+    full = slice(0, 8)
+    np.testing.assert_array_equal(back.column_device(full).affine()[1], cfg.column_device(full).affine()[1])

@@ -186,7 +186,7 @@ def _run_rows(alg, pulsed, numerics, steps=3):
 
 @pytest.mark.parametrize("alg", ["sgd", "c-ttv2"])
 def test_float32_rows_match_the_float64_reference(alg):
-    """The gradient write on float32 rows (ROWS, the default) against float64 rows (TILE).
+    """The gradient write on float32 rows (RowNumerics, the default) against float64 rows (TILE).
 
     Expected mode: the arrays differ by float32 rounding of the desired update only; stated tolerance
     1e-6 of the largest array entry per step (observed ~1e-7). Pulsed mode: a count moves only where
@@ -208,3 +208,43 @@ def test_float32_rows_match_the_float64_reference(alg):
                     assert np.count_nonzero(a32 != a64) <= 1e-3 * a32.size, (name, n)
                 else:
                     assert np.abs(a32 - a64).max() <= 1e-6 * 3 * max(np.abs(a64).max(), 1e-3), (name, n)
+
+
+class _NoOffers(A.RowNumerics):
+    """RowNumerics that never takes the products prepared ahead: every write computes them from its own rows."""
+
+    def _offered(self, *args):
+        return None
+
+
+@pytest.mark.parametrize("alg", ["sgd", "ttv2", "c-ttv2", "agad"])
+def test_products_prepared_ahead_give_the_same_arrays(alg):
+    """train_step prepares every layer's rows and products on worker threads and hands them to the write (chopped
+    products as sign flips of the unchopped ones); the arrays must equal, bit for bit, those of writes that form
+    the (chopped) rows and multiply them themselves, and every write must have taken its prepared products."""
+    taken = []
+    original = A.RowNumerics._offered
+
+    def counting(self, *args):
+        out = original(self, *args)
+        taken.append(out is not None)
+        return out
+
+    spec = A.AnalogSpec(algorithm=alg, n_states=50, sym_dtod=0.3, dw_min_std=0.2, read_noise=0.01, in_chop_prob=0.5)
+    runs = []
+    for numerics in (None, _NoOffers()):   # default: a RowNumerics per layer, fed the products prepared ahead
+        st = A.init_train_state(M.init(CFG, 5), CFG, spec, None, 6, np.random.default_rng(0), numerics=numerics)
+        r = np.random.default_rng(9)
+        A.RowNumerics._offered = counting
+        try:
+            losses = [A.train_step(st, *_batch(k), 0.1, r) for k in range(4)]
+        finally:
+            A.RowNumerics._offered = original
+        runs.append((losses, st))
+    assert len(taken) == 4 * len(runs[0][1].tiles) and all(taken)     # the default run took every one
+    (l1, s1), (l2, s2) = runs
+    assert l1 == l2
+    for name, tile in s1.tiles.items():
+        other = s2.tiles[name].analog(s2.tile_states[name])
+        for (n, a1, _), (_, a2, _) in zip(tile.analog(s1.tile_states[name]), other):
+            np.testing.assert_array_equal(a1, a2, err_msg=f"{name} {n}")

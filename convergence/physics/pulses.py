@@ -282,6 +282,49 @@ def _finite_any(x: Any) -> bool:
     return bool(np.any(np.isfinite(x)))
 
 
+class AffineResponse(tuple):
+    """The coefficients ``(a+, b+, a-, b-)`` of an affine response ``q_s(w) = a_s + b_s w`` (a device's ``affine()``)
+    that keep, per step δ, the per-direction factors of :func:`_affine_pulses`' per-element form: ``s δ b_s``,
+    ``log1p(s δ b_s)`` and ``s δ a_s``. A device whose ``affine()`` returns one gets the same pulses for less work
+    per call (no logarithms, fewer selections); the results are the same numbers."""
+
+    def _factors(self, dw_min: float) -> tuple[Array, ...] | None:
+        cache = self.__dict__.setdefault("_factors_by_step", {})
+        if dw_min not in cache:
+            ap, bp, am, bm = self
+            x_up, x_dn = dw_min * np.asarray(bp), -dw_min * np.asarray(bm)
+            ok = bool(np.all(x_up > -1.0) and np.all(x_dn > -1.0) and np.all(x_up != 0) and np.all(x_dn != 0))
+            # only where every element's r − 1 is nonzero and above −1: then the reference takes its closed form
+            cache[dw_min] = (x_up, x_dn, np.log1p(x_up), np.log1p(x_dn), dw_min * np.asarray(ap),
+                             -dw_min * np.asarray(am)) if ok else None
+        return cache[dw_min]
+
+    def pulses(self, w: Array, n: Array, up: Array, dw_min: Any) -> Array | None:
+        """``w_n = w + (rⁿ − 1) w + s δ a (rⁿ − 1)/(r − 1)`` as :func:`_affine_pulses` computes it, or None where
+        that function would take another path (a zero or sub −1 ``r − 1``, a per-element δ)."""
+        if np.ndim(dw_min) != 0 or np.shape(n) != np.shape(w) or np.shape(up) != np.shape(w):
+            return None
+        f = self._factors(float(dw_min))
+        if f is None:
+            return None
+        x_up, x_dn, log_up, log_dn, sa_up, sa_dn = f
+        x = np.where(up, x_up, x_dn)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            rn_minus_1 = np.where(up, log_up, log_dn)
+            if rn_minus_1.shape != np.shape(w) or x.shape != np.shape(w) or rn_minus_1.dtype != np.float64 \
+                    or x.dtype != np.float64:
+                return None
+            rn_minus_1 *= n
+            np.expm1(rn_minus_1, out=rn_minus_1)
+            geometric = np.divide(rn_minus_1, x, out=x)
+        out = rn_minus_1 * w
+        out = np.add(w, out, out=out)
+        sa = np.where(up, sa_up, sa_dn)
+        sa *= geometric
+        out += sa
+        return out
+
+
 def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: Any,
                    lo: Any, hi: Any) -> tuple[Array | None, bool]:
     """n noise-free pulses of an affine response; returns (new weights, whether no clipping is needed).
@@ -327,6 +370,10 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
             flat[hits] *= np.exp(np.multiply(n.ravel()[hits], log_r, dtype=ct))
         out += fixed
         return out, _fixed_points_are_bounds(fix_up, fix_down, lo, hi, f_up, f_dn)
+    if isinstance(aff, AffineResponse):
+        fast = aff.pulses(w, n, up, dw_min)
+        if fast is not None:
+            return fast, False
     a = np.where(up, ap, am)
     b = np.where(up, bp, bm)
     step = np.where(up, dw_min, -dw_min)
@@ -763,5 +810,6 @@ def n_pulse_closed_form_softbounds(w: float, n: int, tau: float, dw_min: float, 
 
 
 __all__ = ["Expected", "Pulsed", "UpdateMode", "EXPECTED", "analog_update", "expected_update",
-           "pulsed_update", "pulse_counts", "apply_pulses", "PulseMap", "ExpectedMap", "PulseNoise", "ENVELOPE_K",
+           "pulsed_update", "pulse_counts", "apply_pulses", "AffineResponse", "PulseMap", "ExpectedMap", "PulseNoise",
+           "ENVELOPE_K",
            "n_pulse_closed_form_softbounds"]

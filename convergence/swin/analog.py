@@ -32,13 +32,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Sequence
+from concurrent.futures import Future
+from functools import partial
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from convergence.tile import transfer_family as tr
 from convergence.nn.adapters import AlgorithmLayer
+from convergence.nn import _fastmath
+from convergence.nn._threads import blas_threads
 from convergence.sim.algorithms import Algorithm
 from convergence._validate import ConfigError, non_negative, positive, positive_int
 from convergence.physics.devices import Ideal
@@ -165,9 +169,9 @@ def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch
                         numerics: Any = None) -> tuple[Algorithm, Any]:
     """The toolkit tile algorithm for one layer of ``shape`` (out, in) and its realised device.
 
-    ``numerics``: how the tile holds and writes its arrays (default :data:`ROWS`: the rows in the network's
-    dtype; :data:`convergence.tile.transfer_family.TILE` gives the float64 reference)."""
-    numerics = ROWS if numerics is None else numerics
+    ``numerics``: how the tile holds and writes its arrays (default: a :class:`RowNumerics` of the layer's own, the
+    rows in the network's dtype; :data:`convergence.tile.transfer_family.TILE` gives the float64 reference)."""
+    numerics = RowNumerics() if numerics is None else numerics
     n_out, n_in = shape
     if spec.ideal:
         dev: Any = Ideal()
@@ -192,11 +196,20 @@ def make_tile_algorithm(spec: AnalogSpec, shape: tuple[int, int], rows_per_batch
     raise ConfigError(f"no tile algorithm for {spec.algorithm!r}")
 
 
-def _rows(a: Array | Sequence[Array], dtype: Any) -> Array:
-    """Rows of ``dtype`` from an array or a list of row blocks (one copy either way)."""
-    if isinstance(a, (list, tuple)):
-        return np.concatenate(a, axis=0, dtype=dtype)
-    return np.array(a, dtype=dtype)
+def _rows(a: Array | Sequence[Array], dtype: Any, factor: Array | None = None) -> Array:
+    """Rows of ``dtype`` from an array or a list of row blocks (one pass either way), times ``factor``
+    (per column, already in ``dtype``) if given: each block is multiplied straight into its rows."""
+    blocks = list(a) if isinstance(a, (list, tuple)) else [a]
+    n = sum(len(b) for b in blocks)
+    out = np.empty((n,) + np.shape(blocks[0])[1:], dtype=dtype)
+    i = 0
+    for b in blocks:
+        if factor is None:
+            out[i:i + len(b)] = b
+        else:
+            np.multiply(b, factor, out=out[i:i + len(b)], dtype=dtype)
+        i += len(b)
+    return out
 
 
 class RowNumerics(tr.TileNumerics):
@@ -208,11 +221,33 @@ class RowNumerics(tr.TileNumerics):
     and the transfers stay float64. Chopped rows ``c_in ⊙ x`` are ±x, so casting them back is exact. Relative
     to float64 rows the desired update changes by float32 rounding (about 1e-7 relative), which moves a
     stochastically rounded pulse count only where ``|ΔA|/δ + u`` lies that close to an integer.
+
+    The products may be handed over ready (:meth:`offer`, from :meth:`ScaledTile.prepare`): the write then skips
+    them, and a chopped write takes them with the signs flipped
+    (:func:`convergence.tile.transfer_family.chopped_products`, exact). One instance per layer.
     """
 
     def __init__(self, dtype: Any = np.float32) -> None:
         self.dtype = np.dtype(dtype)
         """The dtype of the rows and of the gradient write's products."""
+        self._offer: tuple[Array, Array, tuple[Array, Array]] | None = None
+
+    def offer(self, x: Array, d: Array, products: tuple[Array, Array]) -> None:
+        """Hand over the :func:`~convergence.tile.transfer_family.signs_products` of the rows ``x`` (N, in) and
+        ``d`` (N, out), computed ahead (:meth:`ScaledTile.prepare`), for the next write of exactly these rows
+        (chopped or not: :func:`~convergence.tile.transfer_family.chopped_products`); used once."""
+        self._offer = (x, d, products)
+
+    def withdraw(self) -> None:
+        self._offer = None
+
+    def _offered(self, x: Array, d: Array, accumulate: str, mode: Any) -> tuple[Array, Array] | None:
+        o = self._offer
+        if o is None or accumulate != "signs" or isinstance(mode, tr.TileWrite) or x.shape[1] == 1 \
+                or x.base is not o[0] or d.base is not o[1] or x.shape[1:] != o[0].shape or d.shape[1:] != o[1].shape:
+            return None
+        self._offer = None
+        return o[2]
 
     def inputs(self, x: Any, d: Any, w: Array) -> tuple[Array, Array]:
         x, d = np.asarray(x), np.asarray(d)
@@ -223,8 +258,19 @@ class RowNumerics(tr.TileNumerics):
 
     def write(self, a: Array, x: Array, d: Array, rate: Any, device: Any, mode: Any, rng: Any, accumulate: str,
               kernel: Any) -> Array:
+        products = self._offered(x, d, accumulate, mode)
+        if products is not None:
+            return tr.signs_write(a, products, rate, device, mode, rng, kernel)
         return super().write(a, x.astype(self.dtype, copy=False), d.astype(self.dtype, copy=False), rate, device,
                              mode, rng, accumulate, kernel)
+
+    def chopped_write(self, a: Array, x: Array, d: Array, c_in: Array | None, c_out: Array | None, rate: Any,
+                      device: Any, mode: Any, rng: Any, accumulate: str, kernel: Any) -> Array:
+        products = self._offered(x, d, accumulate, mode)
+        if products is not None:
+            return tr.signs_write(a, tr.chopped_products(products, c_in, c_out), rate, device, mode, rng, kernel)
+        return super().chopped_write(a, x.astype(self.dtype, copy=False), d.astype(self.dtype, copy=False), c_in,
+                                     c_out, rate, device, mode, rng, accumulate, kernel)
 
     def as_dict(self) -> dict[str, Any]:
         return {"numerics": f"tile, {self.dtype.name} rows"}
@@ -258,6 +304,7 @@ class ScaledTile:
         self.dtype = np.dtype(dtype)
         self._w0 = w0 / self.scale[:, None]
         numerics = getattr(getattr(alg, "config", None), "numerics", None)
+        self._rows_numerics = numerics if isinstance(numerics, RowNumerics) else None
         self.rows_dtype = numerics.dtype if isinstance(numerics, RowNumerics) else np.dtype(np.float64)
         """The dtype the rows reach the algorithm in (:class:`RowNumerics`: the network's)."""
         self.write_noise = non_negative("write_noise", write_noise)
@@ -283,13 +330,28 @@ class ScaledTile:
         """The arrays on devices (name, (out, in) array, device) of ``state``."""
         return self.layer.arrays(state)
 
-    def update(self, state: dict, x: Array | Sequence[Array], d: Array | Sequence[Array], lr: float,
-               rng: np.random.Generator) -> dict:
-        """One tile update from the rows ``x`` (N, in) and ``d`` (N, out) (or shard lists of them); the new state."""
+    def prepare(self, x: Array | Sequence[Array], d: Array | Sequence[Array], lr: float
+                ) -> tuple[Array, Array, tuple[Array, Array] | None]:
+        """The rows the tile is fed, ``x`` and ``lr · d / s``, and (:class:`RowNumerics`) the gradient write's
+        products of them (:func:`convergence.tile.transfer_family.signs_products`). Pure and free of random draws,
+        so :func:`train_step` runs it for every layer ahead, on worker threads."""
         xx = _rows(x, self.rows_dtype)
-        dd = _rows(d, self.rows_dtype)
-        dd *= (lr / self.scale).astype(dd.dtype)[None, :]   # one rounding of the factor, then a same-dtype pass
-        new = self.layer.update(state, xx, dd, 1.0, rng)
+        # one rounding of the factor, then a same-dtype multiply of each row block into place
+        dd = _rows(d, self.rows_dtype, (lr / self.scale).astype(self.rows_dtype)[None, :])
+        return xx, dd, tr.signs_products(xx[None], dd[None]) if self._rows_numerics is not None else None
+
+    def update(self, state: dict, x: Array | Sequence[Array] | None, d: Array | Sequence[Array] | None, lr: float,
+               rng: np.random.Generator, prepared: tuple[Array, Array, Any] | None = None) -> dict:
+        """One tile update from the rows ``x`` (N, in) and ``d`` (N, out) (or shard lists of them), or from
+        ``prepared`` = :meth:`prepare` ``(x, d, lr)``; the new state."""
+        xx, dd, products = self.prepare(x, d, lr) if prepared is None else prepared
+        if products is not None:
+            self._rows_numerics.offer(xx, dd, products)         # type: ignore[union-attr]
+        try:
+            new = self.layer.update(state, xx, dd, 1.0, rng)
+        finally:
+            if products is not None:
+                self._rows_numerics.withdraw()                  # type: ignore[union-attr]
         if self.write_noise:
             w = self.layer.weights(new)
             new["visible"] = write_noise(w, self.write_noise, rng, state["visible"], w != self.layer.weights(state))
@@ -376,15 +438,40 @@ def visible_params(state: TrainState) -> M.Params:
     return p
 
 
+#: Layers whose rows and products are prepared ahead of the update in progress (bounds the rows held at once).
+_LOOKAHEAD = 4
+
+
+def _ahead(fn: Callable[[], Any]) -> Future:
+    """``fn`` started on a worker thread of :mod:`convergence.nn._fastmath` (run here when single-threaded)."""
+    if _fastmath._threads() == 1 or _fastmath._inside_task():
+        done: Future = Future()
+        done.set_result(fn())
+        return done
+    return _fastmath._pool().submit(fn)
+
+
 def train_step(state: TrainState, x: Array, y: Array, lr: float, rng: np.random.Generator,
                params: M.Params | None = None) -> float:
-    """One SGD step (forward, backward, update) in place; returns the mini-batch loss."""
+    """One SGD step (forward, backward, update) in place; returns the mini-batch loss.
+
+    The tile updates: each layer's rows and gradient-write products (:meth:`ScaledTile.prepare`, no random
+    draws) are computed a few layers ahead on worker threads while this thread runs the updates, with their
+    random draws, in layer order, so the results do not depend on the threads."""
     p = visible_params(state) if params is None else params
     loss, grads, io = M.sharded_loss_and_grads(p, x, y, state.cfg, keep_io=state.tiles.keys(), shards=state.shards)
     lr32 = np.asarray(lr, dtype=next(iter(state.digital.values())).dtype)
     for name, g in grads.items():
         state.digital[name] -= lr32 * g
-    for name, (xs, ds) in io.items():
-        state.tile_states[name] = state.tiles[name].update(state.tile_states[name], xs, ds, lr, rng)
+    with blas_threads(1):     # the layers' rows and products are prepared on worker threads, one BLAS thread each
+        names = list(io)
+        ahead = {j: _ahead(partial(state.tiles[names[j]].prepare, *io[names[j]], lr))
+                 for j in range(min(_LOOKAHEAD, len(names)))}
+        for i, name in enumerate(names):             # the updates (random draws) in layer order
+            prepared = ahead.pop(i).result()
+            j = i + _LOOKAHEAD
+            if j < len(names):
+                ahead[j] = _ahead(partial(state.tiles[names[j]].prepare, *io[names[j]], lr))
+            state.tile_states[name] = state.tiles[name].update(state.tile_states[name], None, None, lr, rng, prepared)
     state.step += 1
     return loss

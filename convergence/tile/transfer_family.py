@@ -122,14 +122,15 @@ from convergence.sim.algorithms import (Algorithm, TwoArrayConfig, _as_weights, 
                                         transfer_write)
 from convergence.physics.devices import AnyDevice, Device, DeviceArray
 from convergence.physics.periphery import IOParameters, forward
-from convergence.physics.pulses import (EXPECTED, Expected, PulseMap, Pulsed, UpdateMode, analog_update, apply_pulses,
-                                        check_mode, expected_update, pulse_counts)
+from convergence.physics.pulses import (EXPECTED, AffineResponse, Expected, PulseMap, Pulsed, UpdateMode, analog_update,
+                                        apply_pulses, check_mode, expected_update, pulse_counts)
 from convergence.physics.reference_device import ReferenceArray
 from convergence.tile.analog_tile import TileWrite, device_pulses, train_write
 
 Array = NDArray[np.float64]
 
-__all__ = ["TransferAlgorithm", "TransferState", "TileSGDState", "PulseKernel", "gradient_write",
+__all__ = ["TransferAlgorithm", "TransferState", "TileSGDState", "PulseKernel", "gradient_write", "signs_products",
+           "chopped_products", "signs_write",
            "threshold_transfer", "TileSGDConfig", "TransferConfig", "TTv1Config", "TTv2Config", "RLv2Config",
            "ChoppedTTv2Config", "AGADConfig", "TileNumerics", "transfer_algorithm", "tile_sgd_algorithm", "ttv1",
            "ttv2", "rlv2", "chopped_ttv2", "agad",
@@ -274,6 +275,26 @@ def _columns(device: AnyDevice, sl: slice) -> AnyDevice:
                        name=device.name)
 
 
+class _FixedDevice:
+    """A realised device whose ``affine()`` (a :class:`convergence.physics.pulses.AffineResponse`, with the pulse
+    formula's per-direction factors cached) and ``bounds`` are computed once (they depend on its parameters only);
+    every other attribute is the device's own."""
+
+    def __init__(self, device: AnyDevice) -> None:
+        self.device = device
+        aff = device.affine()
+        self._affine = None if aff is None else AffineResponse(aff)
+        self.bounds = device.bounds
+
+    def affine(self) -> Any:
+        return self._affine
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("device", "_affine", "bounds"):   # not set yet (e.g. unpickling)
+            raise AttributeError(name)
+        return getattr(self.device, name)
+
+
 def _auto_scale(m_x: Array, m_d: Array, x: Array, d: Array, momentum: float) -> tuple[Array, Array]:
     """EMAs of the per-sample abs-max of x and d (aihwkit ``auto_scale``), one step per mini-batch."""
     bx = np.abs(x).max(axis=2).mean(axis=1)
@@ -286,6 +307,27 @@ def _auto_scale(m_x: Array, m_d: Array, x: Array, d: Array, momentum: float) -> 
 #: The cached n-pulse map of a device and Pulsed mode (``PulseKernel.build(device, mode)``); it lives
 #: with the rest of pulse application in :mod:`convergence.physics.pulses`.
 PulseKernel = PulseMap
+
+
+def signs_products(x: Array, d: Array) -> tuple[Array, Array]:
+    """The two products of a ``"signs"`` write, ``(Σ_b |d_b||x_b|ᵀ, Σ_b d_b x_bᵀ)`` (trials, out, in), in the
+    rows' dtype.
+
+    Chopping the rows (``c_in ⊙ x``, ``c_out ⊙ d`` with signs ±1) leaves the first unchanged and flips the signs of
+    the second's columns/rows, exactly (a sign flip commutes with every rounding of the sum), so they may be
+    computed from the unchopped rows ahead of the write (:func:`chopped_products`)."""
+    return np.matmul(np.abs(d).transpose(0, 2, 1), np.abs(x)), np.matmul(d.transpose(0, 2, 1), x)
+
+
+def chopped_products(products: tuple[Array, Array], c_in: Array | None, c_out: Array | None
+                     ) -> tuple[Array, Array]:
+    """:func:`signs_products` of the chopped rows ``(c_in ⊙ x, c_out ⊙ d)`` from those of ``(x, d)`` (exact)."""
+    total, net = products
+    if c_in is not None:
+        net = np.multiply(net, c_in[:, None, :], dtype=net.dtype)
+    if c_out is not None:
+        net = np.multiply(net, c_out[:, :, None], dtype=net.dtype)
+    return total, net
 
 
 def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mode: UpdateMode, rng: Any,
@@ -302,21 +344,31 @@ def gradient_write(a: Array, x: Array, d: Array, lr: Any, device: AnyDevice, mod
     """
     if isinstance(mode, TileWrite):
         return train_write(a, x, d, lr, device, mode, rng)
-    pulsed = isinstance(mode, Pulsed)
-    if pulsed and rng is None and (mode.rounding == "stochastic" or mode.c2c):
-        raise ConfigError("pulsed mode with stochastic rounding or c2c noise needs an rng")
+    _check_pulse_rng(mode, rng)
     if accumulate == "net" or x.shape[1] == 1:
         # the net batch gradient through the Analog SGD write of the vector algorithms (one implementation)
         return sgd_write(a, np.matmul(d.transpose(0, 2, 1), x), lr, device, mode, rng, kernel, scratch=True)
+    return signs_write(a, signs_products(x, d), lr, device, mode, rng, kernel)
+
+
+def _check_pulse_rng(mode: UpdateMode, rng: Any) -> None:
+    if isinstance(mode, Pulsed) and rng is None and (mode.rounding == "stochastic" or mode.c2c):
+        raise ConfigError("pulsed mode with stochastic rounding or c2c noise needs an rng")
+
+
+def signs_write(a: Array, products: tuple[Array, Array], lr: Any, device: AnyDevice, mode: UpdateMode, rng: Any,
+                kernel: PulseKernel | None = None) -> Array:
+    """The ``"signs"`` write of :func:`gradient_write` from the batch's :func:`signs_products` (Expected or
+    Pulsed mode; ``products`` are consumed as scratch space)."""
+    _check_pulse_rng(mode, rng)
     # Σ_b [d x]_± from two products: Σ|d||x| ± Σ d x  (|d_i x_j| = |d_i||x_j|)
-    total = np.matmul(np.abs(d).transpose(0, 2, 1), np.abs(x))
-    net = np.matmul(d.transpose(0, 2, 1), x)
+    total, net = products
     half = 0.5 * lr
     down = np.add(total, net)           # 2 Σ [d x]_+ : desired decrease
     down *= half
     up = np.subtract(total, net, out=total)   # 2 Σ [d x]_- magnitude: desired increase
     up *= half
-    if not pulsed:
+    if not isinstance(mode, Pulsed):
         return expected_update(a, up - down, device, total=up + down)
     n_down = pulse_counts(down, mode, rng)
     n_up = pulse_counts(up, mode, rng)
@@ -387,6 +439,15 @@ class TileNumerics:
               accumulate: str, kernel: "PulseKernel | None") -> Array:
         """The gradient write ``A ← U_q(A, −rate Σ_b d_b x_bᵀ)``."""
         return gradient_write(a, x, d, rate, device, mode, rng, accumulate, kernel)
+
+    def chopped_write(self, a: Array, x: Array, d: Array, c_in: Array | None, c_out: Array | None, rate: Any,
+                      device: AnyDevice, mode: UpdateMode, rng: Any, accumulate: str,
+                      kernel: "PulseKernel | None") -> Array:
+        """The gradient write of the chopped rows ``c_in ⊙ x`` and ``c_out ⊙ d`` (None: that side unchopped);
+        the signs are ±1, so the chopped rows stay in the rows' dtype exactly."""
+        xc = x if c_in is None else np.multiply(x, c_in[:, None, :], dtype=x.dtype)
+        dc = d if c_out is None else np.multiply(d, c_out[:, None, :], dtype=d.dtype)
+        return self.write(a, xc, dc, rate, device, mode, rng, accumulate, kernel)
 
     def transfer(self, w: Array, dw: Array, device: AnyDevice, sl: slice, mode: UpdateMode, rng: Any) -> Array:
         """``U_q(W[:, :, sl], dw)`` on the device's columns ``sl`` (the Tiki-Taka transfer write of the vector
@@ -572,6 +633,19 @@ class TransferConfig(TwoArrayConfig):
     @cached_property
     def kernel_fast(self) -> "PulseKernel | None":
         return PulseKernel.build(self.fast_device, self.fast_mode)
+
+    @cached_property
+    def _column_devices(self) -> dict[tuple[int, int, int], "_FixedDevice"]:
+        return {}
+
+    def column_device(self, sl: slice) -> "_FixedDevice":
+        """The device of C on the columns ``sl`` (:func:`_columns`), its affine coefficients and bounds computed
+        once per column range (the pulse application asks for them at every transfer)."""
+        key = (sl.start, sl.stop, sl.step)
+        dev = self._column_devices.get(key)
+        if dev is None:
+            dev = self._column_devices[key] = _FixedDevice(_columns(self.device, sl))
+        return dev
 
     @property
     def chop_period(self) -> int:
@@ -848,9 +922,13 @@ def _buffer_columns(cfg: TTv2Config, h: Array, sl: slice, sign: Array, z: Array,
 
 def _pulse_columns(cfg: TTv2Config, w: Array, pulses: Array, sl: slice, n: Array, rng: Any) -> tuple[Array, Array]:
     """Write the signed pulse counts ``n`` onto ``C[:, sl]`` and count them."""
-    w = _set_columns(w, sl, _write_pulses(w[:, :, sl], n, _columns(cfg.device, sl), cfg.mode, cfg.g_slow, rng))
+    device = cfg.column_device(sl) if isinstance(cfg.mode, Pulsed) else _columns(cfg.device, sl)
+    w = _set_columns(w, sl, _write_pulses(w[:, :, sl], n, device, cfg.mode, cfg.g_slow, rng))
+    count = np.abs(n).astype(np.int64)
+    if count.shape == pulses.shape:                 # every column: one pass, no copy of the old counts
+        return w, np.add(pulses, count, out=count)
     pulses = pulses.copy()
-    pulses[:, :, sl] += np.abs(n).astype(np.int64)
+    pulses[:, :, sl] += count
     return w, pulses
 
 
@@ -939,10 +1017,18 @@ def transfer_update(cfg: TransferConfig, state: TransferState, x: Array, d: Arra
     if cfg.auto_scale:
         lr_a, s["m_x"], s["m_d"] = _auto_rate(lr_a, cfg.g_fast, cfg.desired_bl, cfg.auto_momentum,
                                               state.m_x, state.m_d, x, d)
-    xc = x * state.c_in[:, None, :] if cfg.chop_period else x
-    dc = d * state.c_out[:, None, :] if getattr(cfg, "out_chop_prob", 0.0) else d
-    s["a"] = cfg.numerics.write(state.a, xc, dc, lr_a, cfg.fast_device, cfg.fast_mode, rng, cfg.accumulate,
-                                cfg.kernel_fast)
+    c_in = state.c_in if cfg.chop_period else None
+    c_out = state.c_out if getattr(cfg, "out_chop_prob", 0.0) else None
+    num = cfg.numerics
+    if c_in is None and c_out is None:
+        s["a"] = num.write(state.a, x, d, lr_a, cfg.fast_device, cfg.fast_mode, rng, cfg.accumulate, cfg.kernel_fast)
+    elif hasattr(num, "chopped_write"):
+        s["a"] = num.chopped_write(state.a, x, d, c_in, c_out, lr_a, cfg.fast_device, cfg.fast_mode, rng,
+                                   cfg.accumulate, cfg.kernel_fast)
+    else:
+        s["a"] = num.write(state.a, x * state.c_in[:, None, :] if c_in is not None else x,
+                           d * state.c_out[:, None, :] if c_out is not None else d, lr_a, cfg.fast_device,
+                           cfg.fast_mode, rng, cfg.accumulate, cfg.kernel_fast)
     k_new = state.k + (1 if cfg.units_in_mbatch else x.shape[1])
     events = (k_new // cfg.transfer_every - state.k // cfg.transfer_every) * (cfg.n_reads or n_in)
     t = state.t
