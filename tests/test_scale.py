@@ -283,3 +283,21 @@ def test_simulate_running_s_k_across_blocks_matches_a_step_by_step_sum():
     want_gen = np.cumsum(s * s, axis=0) / (np.arange(steps) + 1)[:, None]
     np.testing.assert_allclose(traj.metrics["s_k_generic_w"], want_gen, rtol=1e-12, atol=0)
     assert (traj.status == 0).all()
+
+
+def _worker_threads(_):
+    import os
+
+    from convergence.nn import _fastmath
+    return os.environ.get("OPENBLAS_NUM_THREADS"), _fastmath._threads()
+
+
+def test_local_workers_split_the_cores_for_blas_and_elementwise_threads(monkeypatch):
+    import os
+
+    monkeypatch.delenv("CONVERGENCE_ELEMENTWISE_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    share = max(1, (os.cpu_count() or 1) // 2)
+    with fp.TaskPool(2) as pool:
+        blas, elementwise = pool.submit(__import__("cloudpickle").dumps((_worker_threads, 0))).result()[0]
+    assert blas == str(share) and elementwise == share

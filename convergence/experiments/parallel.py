@@ -106,9 +106,11 @@ def _connect(scheduler: str | None) -> Any:
         raise ConfigError(f"cannot connect to the dask scheduler {scheduler!r}: {exc}") from None
 
 
-#: environment of local worker processes: BLAS/OpenMP threads = cores // workers (as joblib's loky backend)
+#: environment of local worker processes: BLAS/OpenMP threads = cores // workers (as joblib's loky backend), and
+#: so many threads for the networks' elementwise and data-parallel work (:mod:`convergence.nn._fastmath`), so
+#: that the workers together never run more threads than there are cores (results do not depend on either)
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-                "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+                "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS", "NUMEXPR_NUM_THREADS", "CONVERGENCE_ELEMENTWISE_THREADS")
 
 
 def _quiet_worker_restarts() -> None:
