@@ -164,16 +164,15 @@ def _times(shared, t):
     return shared * t
 
 
-_HELD: list = []
-
-
 def _hold_memory(t):
-    """Task that keeps 400 MB alive in its worker after it returns (what loky takes for a leak)."""
+    """Task that keeps 400 MB alive in its worker after it returns (what loky takes for a leak). The array is
+    parked on the worker's ``sys`` module: this function may travel by value, with a fresh copy of its globals."""
     import os
+    import sys
     import time
 
     if t == 1:
-        _HELD.append(np.ones(50_000_000))
+        sys.__dict__.setdefault("_held_by_test", []).append(np.ones(50_000_000))
     time.sleep(1.1)   # loky looks at a worker's memory at most once a second
     return t * t, os.getpid()
 
@@ -301,3 +300,28 @@ def test_local_workers_split_the_cores_for_blas_and_elementwise_threads(monkeypa
     with fp.TaskPool(2) as pool:
         blas, elementwise = pool.submit(__import__("cloudpickle").dumps((_worker_threads, 0))).result()[0]
     assert blas == str(share) and elementwise == share
+
+
+def _busy_on_a_helper_thread(seconds):
+    import threading
+    import time
+
+    def spin():
+        t0 = time.process_time()
+        while time.process_time() - t0 < seconds:
+            pass
+
+    t = threading.Thread(target=spin)
+    t.start()
+    t.join()
+    return seconds
+
+
+def test_local_workers_meter_the_cpu_of_a_tasks_helper_threads():
+    import cloudpickle
+
+    meter = fp.Meter()
+    with fp.TaskPool(1) as pool:
+        _, cpu, rss = pool.submit(cloudpickle.dumps((_busy_on_a_helper_thread, 0.3))).result()
+    meter.add(cpu, rss)
+    assert 0.25 <= meter.cpu_seconds < 2.0, meter.cpu_seconds    # the main thread alone would show ~0

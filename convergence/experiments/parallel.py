@@ -42,7 +42,9 @@ class Meter:
     """What one recipe's sweeps cost on the pool's workers (the runner records it in the cache sidecar)."""
 
     cpu_seconds: float = 0.0
-    """CPU time of the tasks on the workers (process time, so other load on the machine does not count)"""
+    """CPU time of the tasks on the workers, so other load on the machine does not count: the worker process's
+    CPU time on local workers (which run one task at a time; a task's helper threads count), the task's thread's
+    on a dask cluster (whose workers may run several tasks at once)"""
     peak_rss_bytes: int = 0
     """largest resident-set peak of a worker after one of the tasks (an upper bound of one task's memory)"""
     tasks: int = 0
@@ -163,7 +165,7 @@ class TaskPool:
         ``(result, cpu seconds, peak RSS bytes)``."""
         if self.client is not None:
             return self.client.submit(_call_metered, blob, shared, pure=False)
-        return self._executor.submit(_call_metered, blob, shared)
+        return self._executor.submit(_call_metered, blob, shared, True)
 
     def close(self, cancel: bool = False) -> None:
         """Shut the pool down (``cancel``: drop queued tasks and stop the workers now)."""
@@ -302,14 +304,17 @@ def _peak_rss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)   # bytes on macOS, KiB on Linux
 
 
-def _call_metered(blob: bytes, shared: bytes | None = None) -> tuple[Any, float, int]:
-    """:func:`_call_pickled` plus its CPU time (this thread) and the worker's resident-set peak during it."""
+def _call_metered(blob: bytes, shared: bytes | None = None, whole_process: bool = False) -> tuple[Any, float, int]:
+    """:func:`_call_pickled` plus its CPU time (of this thread, or of the whole process when ``whole_process``:
+    a worker that runs one task at a time, whose helper threads work for that task) and the worker's resident-set
+    peak during it."""
     import time
 
+    clock = time.process_time if whole_process else time.thread_time
     _reset_peak_rss()
-    t0 = time.thread_time()
+    t0 = clock()
     out = _call_pickled(blob, shared)
-    return out, time.thread_time() - t0, _peak_rss_bytes()
+    return out, clock() - t0, _peak_rss_bytes()
 
 
 def parallel_map(fn: Callable[..., Any], tasks: Sequence[Any], *, jobs: int | None = None,
