@@ -125,10 +125,12 @@ def WORK(cfg: dict) -> float:
 
 def compute(cfg: dict, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
     from convergence.nn.data import DataUnavailable
+    folder = C.cache_folder()   # the pretrained weights are cached next to the run's entries
+    root = None if folder is None else str(folder)
     try:
-        return R.run_study(cfg, seed, synthetic=bool(cfg.get("synthetic", False)), pmap=C.parallel_map)
+        return R.run_study(cfg, seed, synthetic=bool(cfg.get("synthetic", False)), pmap=C.parallel_map, cache_root=root)
     except DataUnavailable:
-        return R.run_study(cfg, seed, synthetic=True, pmap=C.parallel_map)
+        return R.run_study(cfg, seed, synthetic=True, pmap=C.parallel_map, cache_root=root)
 
 
 def _final(data: dict, alg: str) -> np.ndarray:

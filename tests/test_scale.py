@@ -325,3 +325,37 @@ def test_local_workers_meter_the_cpu_of_a_tasks_helper_threads():
         _, cpu, rss = pool.submit(cloudpickle.dumps((_busy_on_a_helper_thread, 0.3))).result()
     meter.add(cpu, rss)
     assert 0.25 <= meter.cpu_seconds < 2.0, meter.cpu_seconds    # the main thread alone would show ~0
+
+
+KEEPER = '''
+"""A recipe that caches an input of its own (as the Swin study its pretraining) in the run's cache folder."""
+import numpy as np
+from convergence.experiments import recipe_kit as C
+
+NAME = "keeper"
+SEED = 5
+SCALES = {"quick": {"n": 3}, "default": {"n": 3}, "paper": {"n": 3}}
+
+def compute(cfg, seed):
+    folder = C.cache_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "keeper-input.txt").write_text("kept")
+    return {"y": np.arange(cfg["n"], dtype=float)}
+
+def plot(data, cfg):
+    import matplotlib.pyplot as plt
+    return plt.figure(figsize=(1, 1))
+'''
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_recipe_caches_its_own_inputs_in_the_runs_cache_folder(tmp_path, jobs):
+    from convergence.experiments.recipe_kit import cache_folder
+
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "keeper.py").write_text(KEEPER)
+    res = fa.run_figures((), scale="quick", root=tmp_path, out_dir=tmp_path / "build", cache_dir=tmp_path / "elsewhere",
+                         progress=False, jobs=jobs)
+    assert [r.status for r in res] == ["ok"], [r.error for r in res]
+    assert (tmp_path / "elsewhere" / "keeper-input.txt").read_text() == "kept"
+    assert cache_folder() is None   # only inside the runner

@@ -22,6 +22,7 @@ No pickle is used for stored data.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import hashlib
 import io
@@ -39,7 +40,27 @@ import convergence
 from convergence import __version__
 from convergence._validate import ConfigError
 
-__all__ = ["CACHE_FORMAT", "Cache", "CacheEntryError", "cache_key", "code_version", "package_sources"]
+__all__ = ["CACHE_FORMAT", "Cache", "CacheEntryError", "cache_key", "code_version", "package_sources", "current_folder",
+           "using_folder"]
+
+#: the cache folder of the run whose recipe is computing in this thread (set by the runner)
+_FOLDER: contextvars.ContextVar[Path | None] = contextvars.ContextVar("convergence_cache_folder", default=None)
+
+
+def current_folder() -> Path | None:
+    """The cache folder of the figures run computing the current recipe (None outside the runner): where a recipe
+    keeps an input it caches itself (the Swin study's pretrained weights), next to the run's own entries."""
+    return _FOLDER.get()
+
+
+@contextlib.contextmanager
+def using_folder(folder: str | os.PathLike[str]) -> Any:
+    """Make ``folder`` the :func:`current_folder` inside the ``with`` block (this thread and context only)."""
+    token = _FOLDER.set(Path(folder))
+    try:
+        yield Path(folder)
+    finally:
+        _FOLDER.reset(token)
 
 #: format version of cache entries (part of the sidecar; a different value is a mismatch)
 CACHE_FORMAT = 1

@@ -7,7 +7,8 @@ Recipes (``figures/*.py``) import it as an ordinary module::
 Contents:
 
 * seeds and sweeps: :func:`sub` (stable child SeedSequence of the recipe's seed),
-  :func:`parallel_map` (the runner's map, :mod:`convergence.experiments.parallel`);
+  :func:`parallel_map` (the runner's map, :mod:`convergence.experiments.parallel`), :func:`cache_folder` (the
+  run's cache folder, for inputs a recipe caches itself);
 * objectives: :func:`lsq` builds the papers' least-squares problem from a cfg dict;
 * noise: :class:`TrialGaussian` (per-trial Gaussian std, to sweep σ along the trials axis);
   per-trial τ comes from :func:`convergence.physics.devices.tau_sweep`;
@@ -31,11 +32,13 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 import convergence as cv
+from convergence.experiments.cache import current_folder as cache_folder
 from convergence.experiments.parallel import parallel_map
 from convergence.sim.noise import Noise
 from convergence.theory.meanfield import abs_gaussian_mean
 
-__all__ = ["K_SIGMA", "sub", "parallel_map", "lsq", "TrialGaussian", "mean_se", "paired_diff", "ratio_se",
+__all__ = ["K_SIGMA", "sub", "parallel_map", "cache_folder",
+           "lsq", "TrialGaussian", "mean_se", "paired_diff", "ratio_se",
            "loglog_slope", "lsq_meanfield_stationary", "lsq_meanfield_stationary_device", "digital_lsq_floor",
            "claim", "deciding_scale", "count_rule", "MIN_FCN_STEPS", "MIN_FCN_STEPS_ASGD_TAU", "sgd_steps",
            "network_rule", "ema", "band", "positive_floor", "curve_stats", "cv_style", "lsq_algorithm",

@@ -31,7 +31,7 @@ from convergence._validate import ConfigError
 from convergence.nn.data import DataUnavailable
 from convergence.theory.verdicts import Claim, Verdict, as_claim
 from convergence.experiments.cache import (Cache, CacheEntryError, _atomic_write, _canonical_json, _check_arrays,
-                                           cache_key, code_version)
+                                           cache_key, code_version, using_folder)
 from convergence.experiments.parallel import (Meter, TaskPool, _peak_rss_bytes, _reset_peak_rss, _validate_settings,
                                               parallel_settings)
 from convergence.experiments.recipes import (OPTIONAL_SCALES, SCALES, Recipe, discover, find_repo_root,
@@ -187,7 +187,7 @@ def _obtain(recipe: Recipe, scale: str, *, cache: Cache, force: bool, jobs: int,
                 _reset_peak_rss()   # serial: this process's peak is the recipe's
             t0, c0, meter = time.perf_counter(), time.thread_time(), Meter()
             with parallel_settings(jobs, backend, scheduler, progress=progress, label=recipe.name, pool=pool,
-                                   meter=meter):
+                                   meter=meter), using_folder(cache.folder):
                 data = _check_arrays(recipe.module.compute(cfg, seed), recipe.name)
             res.compute_seconds = res.cached_compute_seconds = time.perf_counter() - t0
             # the cost model of `figures --dry-run`: CPU of this thread plus the pool's tasks, and the peak memory

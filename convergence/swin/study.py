@@ -6,8 +6,9 @@ available offline here; CIFAR archives are used when ``CONVERGENCE_DATA`` holds 
 
 1. **Source task**, digital pretraining (AdamW, float32): Fashion-MNIST classes 0–4 (T-shirt,
    Trouser, Pullover, Dress, Coat) — or CIFAR-10 when ``$CONVERGENCE_DATA/cifar-10-python.tar.gz``
-   (or the extracted ``cifar-10-batches-py``) exists. Weights cached as
-   ``data/cache/swin_pretrain-<key>.npz`` (``allow_pickle=False``), key = digest of the model and
+   (or the extracted ``cifar-10-batches-py``) exists. Weights cached as ``swin_pretrain-<key>.npz``
+   (``allow_pickle=False``) in the figures run's cache folder (``data/cache`` unless ``--cache`` says
+   otherwise; ``$CONVERGENCE_CACHE`` or ``data/cache`` outside the runner), key = digest of the model and
    pretraining configs and the data identity.
 2. **Target task**: the new classes 5–9 (Sandal, Shirt, Sneaker, Bag, Ankle boot) relabelled 0–4,
    with ``n_per_class`` training images per class (a class-stratified subsample), tested on
