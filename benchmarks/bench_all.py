@@ -179,8 +179,8 @@ def bench_swin(quick: bool) -> list[dict]:
     steps, batch = (2, 8) if quick else (10, 128)
     algs = ("c-ttv2",) if quick else ("sgd", "ttv2", "c-ttv2", "agad")
     dig = m.bench_numpy("digital", steps, batch)["min_s"]
-    rows = [row("swin", f"{a} step, batch {batch}", m.bench_numpy(a, steps, batch)["min_s"], "digital step", dig)
-            for a in algs]
+    rows = [row("swin", f"{a} step, batch {batch}", m.bench_numpy(a, steps, batch)["min_s"], "digital step", dig,
+                ("<=", 1.3)) for a in algs]
     tp = _torch_python()
     tt = None
     if tp is not None:
