@@ -153,14 +153,12 @@ def _torch_python() -> str | None:
 
 def bench_fcn(quick: bool) -> list[dict]:
     m = _load("bench_fcn")
-    steps, repeats = (5, 1) if quick else (200, 5)
+    steps, repeats = (5, 1) if quick else (100, 10)
     cfgs = m.configs()
     names = ["digital SGD"] + [n for n, c in cfgs.items() if c.get("target") is not None]
-    times = {}
-    with m.blas_threads(1):
-        for n in names:
-            model = m.fcn(cfgs[n]["factory"], sizes=m.SIZES, seed=0, **cfgs[n].get("kw", {}))
-            times[n] = m.time_steps(model, steps, repeats)
+    with m.blas_threads(1):   # the models timed in turn in every repeat, so the ratios share the machine's state
+        models = {n: m.fcn(cfgs[n]["factory"], sizes=m.SIZES, seed=0, **cfgs[n].get("kw", {})) for n in names}
+        times = m.time_interleaved(models, steps, repeats)
     dig = times["digital SGD"]
     rows = [row("fcn", n, times[n], "digital step", dig, ("<=", cfgs[n]["target"])) for n in names[1:]]
     tp = _torch_python()

@@ -14,8 +14,8 @@ Prints, for batch 10 (the papers' FCN batch):
   torch is never a dependency of this project). Both sides use one BLAS/intra-op thread, the
   setting our training loop uses (batch-10 GEMMs are much slower multi-threaded on 2 cores).
 
-Timings are the minimum over repeats of the mean over ``--steps`` steps (robust on a shared
-machine); ``--clock cpu`` times with the process's CPU time instead of the wall clock (on an
+Timings are the minimum over repeats of the mean over ``--steps`` steps, every model timed once per repeat
+in turn (robust on a shared machine); ``--clock cpu`` times with the process's CPU time instead of the wall clock (on an
 oversubscribed machine the wall clock mostly measures waiting for a core). Run:
 ``python benchmarks/bench_fcn.py [--quick] [--clock cpu] [--torch-python /tmp/torchvenv/bin/python]``.
 """
@@ -69,18 +69,27 @@ CLOCK = time.perf_counter
 
 
 def time_steps(model, steps: int, repeats: int, seed: int = 0) -> float:
+    """Seconds per training step of one model (minimum over ``repeats`` runs of ``steps`` steps)."""
+    return time_interleaved({"model": model}, steps, repeats, seed)["model"]
+
+
+def time_interleaved(models: dict, steps: int, repeats: int, seed: int = 0) -> dict:
+    """Seconds per training step of each model, the models timed in turn within every repeat (minimum over the
+    repeats): a slow spell of the machine then hits every model alike instead of the ratios."""
     rng = np.random.default_rng(seed)
     x = rng.random((BATCH, SIZES[0]), dtype=np.float32)
     y = np.arange(BATCH) % 10
-    upd = np.random.default_rng(seed + 1)
-    for _ in range(20):
-        train_step(model, x, y, 0.05, upd)
-    best = float("inf")
+    upd = {name: np.random.default_rng(seed + 1) for name in models}
+    for name, model in models.items():
+        for _ in range(20):
+            train_step(model, x, y, 0.05, upd[name])
+    best = dict.fromkeys(models, float("inf"))
     for _ in range(repeats):
-        t0 = CLOCK()
-        for _ in range(steps):
-            train_step(model, x, y, 0.05, upd)
-        best = min(best, (CLOCK() - t0) / steps)
+        for name, model in models.items():
+            t0 = CLOCK()
+            for _ in range(steps):
+                train_step(model, x, y, 0.05, upd[name])
+            best[name] = min(best[name], (CLOCK() - t0) / steps)
     return best
 
 
@@ -155,11 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or (30 if args.quick else 200)
     repeats = args.repeats or (2 if args.quick else 5)
     per_epoch = -(-args.epoch_samples // BATCH)
-    results = {}
     with blas_threads(1):
-        for name, c in configs().items():
-            model = fcn(c["factory"], sizes=SIZES, seed=0, **c.get("kw", {}))
-            results[name] = time_steps(model, steps, repeats)
+        models = {name: fcn(c["factory"], sizes=SIZES, seed=0, **c.get("kw", {})) for name, c in configs().items()}
+        results = time_interleaved(models, steps, repeats)
     dig = results["digital SGD"]
     print(f"FCN {'-'.join(map(str, SIZES))}, batch {BATCH}, {steps} steps x {repeats} repeats (min), 1 BLAS thread, "
           f"{args.clock} clock")
