@@ -239,6 +239,31 @@ def test_pulse_loop_on_the_active_elements_only_is_bit_identical_to_the_full_pas
         assert np.any(fast != w)
 
 
+@pytest.mark.parametrize("shape", [(1, 32, 96), (2, 17, 31)])
+def test_single_pulse_counts_give_the_reference_pulses_bitwise(shape):
+    # counts of 0 and 1 only (one-pulse transfer writes) take AffineResponse's kept expm1 factors; the numbers must
+    # be the per-element reference form's bit for bit, signed zeros of w and n included
+    from convergence.physics.pulses import AffineResponse, _affine_pulses
+    from convergence.physics.reference_device import offset_softbounds
+    rng = np.random.default_rng(13)
+    dev = offset_softbounds(shape, rng, sigma_r=0.3, asym_dtod=0.2, dw_min_dtod=0.3, range_dtod=0.2)
+    aff = dev.affine()
+    lo, hi = dev.bounds
+    cached = AffineResponse(aff)
+    for dw in (0.002, 0.05):
+        for density in (0.0, 0.1, 0.5, 1.0):
+            w = rng.uniform(-0.8, 0.8, shape)
+            w.ravel()[:3] = [0.0, -0.0, 0.0]
+            n = (rng.random(shape) < density).astype(float)
+            n.ravel()[2:4] = [-0.0, 1.0]
+            up = rng.random(shape) < 0.5
+            got, clip_got = _affine_pulses(w, n, up, cached, dw, lo, hi)
+            want, clip_want = _affine_pulses(w, n, up, aff, dw, lo, hi)
+            np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))
+            assert clip_got == clip_want
+    assert set(cached.__dict__["_unit_by_step"]) == {0.002, 0.05}    # the single-pulse form was taken
+
+
 def test_cached_affine_response_gives_the_reference_pulses_exactly():
     # AffineResponse keeps the per-direction factors of _affine_pulses' per-element form; the results must be the
     # reference's numbers bit for bit, and the reference path must be kept where its closed form does not apply

@@ -193,6 +193,35 @@ def test_threshold_rule_against_reference_loop(h, m, mom, forget, cap):
             assert newi == pytest.approx(want)
 
 
+def test_threshold_rule_without_momentum_is_bitwise_h_minus_n():
+    # momentum 0 skips the multiply by 1 − 0: the same numbers as h − 1.0·n, signed zeros included
+    h = np.random.default_rng(3).standard_normal(400) * 3.0
+    h[:4] = [-0.0, 0.0, -0.5, 1.0]
+    n, new = T.threshold_transfer(h, 2, 0.0, False)
+    want = np.where(n != 0, h - 1.0 * n, h)
+    np.testing.assert_array_equal(new.view(np.int64), want.view(np.int64))
+
+
+def test_buffer_increment_scales_the_chopper_vector_exactly():
+    # a scalar λ_H times c_in before the outer product equals λ_H·(c_in c_out) elementwise (signs ±1), bitwise
+    rng = np.random.default_rng(4)
+    cfg = T.chopped_ttv2(0.1, cv.SoftBounds(1.0), mode=cv.Pulsed(0.01)).config
+    trials, n_out, n_in = 3, 5, 7
+    h = rng.standard_normal((trials, n_out, n_in))
+    z = rng.standard_normal((trials, n_out, 4))
+    c_in = np.where(rng.random((trials, n_in)) < 0.5, -1.0, 1.0)
+    c_out = np.where(rng.random((trials, n_out)) < 0.5, -1.0, 1.0)
+    sl = slice(2, 6)
+    n, new = T._buffer_columns(cfg, h, sl, c_in[:, sl], c_out, z, n_in)
+    lam = cfg.lam_h(n_in)
+    assert np.ndim(lam) == 0
+    hk = h[:, :, sl] + lam * (c_in[:, None, sl] * c_out[:, :, None]) * z
+    n_ref, hk_ref = T.threshold_transfer(hk, cfg.max_pulses, cfg.momentum, cfg.forget_buffer, cfg.buffer_cap)
+    np.testing.assert_array_equal(n, n_ref)
+    np.testing.assert_array_equal(new[:, :, sl], hk_ref)
+    np.testing.assert_array_equal(np.delete(new, np.s_[2:6], axis=2), np.delete(h, np.s_[2:6], axis=2))
+
+
 # -- transfer schedule -----------------------------------------------------------------------------
 
 def test_ttv1_column_wise_transfer_is_cyclic_and_exact():

@@ -308,6 +308,8 @@ class AffineResponse(tuple):
         if f is None:
             return None
         x_up, x_dn, log_up, log_dn, sa_up, sa_dn = f
+        if isinstance(n, np.ndarray) and n.dtype == np.float64 and np.count_nonzero(n == 1) == np.count_nonzero(n):
+            return self._single_pulses(w, n, up, float(dw_min), sa_up, sa_dn)
         x = np.where(up, x_up, x_dn)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             rn_minus_1 = np.where(up, log_up, log_dn)
@@ -317,6 +319,31 @@ class AffineResponse(tuple):
             rn_minus_1 *= n
             np.expm1(rn_minus_1, out=rn_minus_1)
             geometric = np.divide(rn_minus_1, x, out=x)
+        out = rn_minus_1 * w
+        out = np.add(w, out, out=out)
+        sa = np.where(up, sa_up, sa_dn)
+        sa *= geometric
+        out += sa
+        return out
+
+    def _single_pulses(self, w: Array, n: Array, up: Array, dw_min: float, sa_up: Array, sa_dn: Array
+                       ) -> Array | None:
+        """:meth:`pulses` for counts that are all 0 or 1 (a transfer's one-pulse threshold writes), with
+        ``rⁿ − 1 = expm1(n log r)`` and ``(rⁿ − 1)/(r − 1)`` kept per direction for n = 1: times n they are the
+        formula's numbers for n ∈ {0, 1} bit for bit (n = 1: the same operations; n = 0: a zero of the same sign,
+        ``expm1(±0) = ±0``), without a logarithm-exponential pass per call."""
+        cache = self.__dict__.setdefault("_unit_by_step", {})
+        if dw_min not in cache:
+            x_up, x_dn, log_up, log_dn = self._factors(dw_min)[:4]      # type: ignore[index]
+            e_up, e_dn = np.expm1(log_up), np.expm1(log_dn)
+            cache[dw_min] = (e_up, e_dn, e_up / x_up, e_dn / x_dn)
+        e_up, e_dn, g_up, g_dn = cache[dw_min]
+        rn_minus_1 = np.where(up, e_up, e_dn)
+        geometric = np.where(up, g_up, g_dn)
+        if rn_minus_1.shape != np.shape(w) or geometric.shape != np.shape(w) or rn_minus_1.dtype != np.float64:
+            return None
+        rn_minus_1 *= n
+        geometric *= n
         out = rn_minus_1 * w
         out = np.add(w, out, out=out)
         sa = np.where(up, sa_up, sa_dn)
@@ -659,18 +686,26 @@ class PulseMap:
         counts of another dtype are copied to float64 first, so ``r^n`` is always evaluated in float64)."""
         if self.noise is not None:
             return self._noisy_pass(self._noisy_pass(w, n_down, False, rng), n_up, True, rng)
-        n_down, n_up = np.asarray(n_down, dtype=np.float64), np.asarray(n_up, dtype=np.float64)
-        rn = np.multiply(n_down, self.log_dn, out=n_down)
+        rn = self._times(n_down, self.log_dn)
         np.exp(rn, out=rn)
         out = np.subtract(w, self.fix_dn)
         out *= rn
         out += self.fix_dn
-        rn = np.multiply(n_up, self.log_up, out=n_up)
+        rn = self._times(n_up, self.log_up)
         np.exp(rn, out=rn)
         out -= self.fix_up
         out *= rn
         out += self.fix_up
         return self._finish(out)
+
+    @staticmethod
+    def _times(n: Any, log_r: Any) -> Array:
+        """``n · log r`` in float64: into ``n`` when it is a float64 array (scratch), else a new array (a float32
+        count is exact in float64, so the mixed multiply equals casting first, one pass fewer)."""
+        n = np.asarray(n)
+        if n.dtype == np.float64:
+            return np.multiply(n, log_r, out=n)
+        return np.multiply(n, log_r, dtype=np.float64)
 
     def signed(self, w: Array, n: Array, up: Array, rng: Any = None) -> Array:
         """``n`` pulses of direction ``up`` (bool) per element."""

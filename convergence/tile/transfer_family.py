@@ -405,7 +405,7 @@ def threshold_transfer(h: Array, max_pulses: int, momentum: float, forget_buffer
     if forget_buffer:
         new = np.where(fire, momentum * h, h)
     else:
-        new = np.where(fire, h - (1.0 - momentum) * n, h)
+        new = np.where(fire, h - (n if momentum == 0.0 else (1.0 - momentum) * n), h)   # 1.0 · n is n
         if buffer_cap > 0:
             cap = max_pulses * buffer_cap
             new = np.where(fire, np.clip(new, -cap, cap), new)
@@ -911,11 +911,19 @@ def _agad_reference(ref: Array, switched: Array, mean: Array, sl: slice) -> tupl
     return ref, switched
 
 
-def _buffer_columns(cfg: TTv2Config, h: Array, sl: slice, sign: Array, z: Array, n_in: int) -> tuple[Array, Array]:
-    """``H[:, k] ← (1 − decay) H[:, k] + λ_H c_in[k] c_out ⊙ z``, then the threshold rule: (pulses n, new H)."""
+def _buffer_columns(cfg: TTv2Config, h: Array, sl: slice, c_in: Array, c_out: Array, z: Array, n_in: int
+                    ) -> tuple[Array, Array]:
+    """``H[:, k] ← (1 − decay) H[:, k] + λ_H c_in[k] c_out ⊙ z``, then the threshold rule: (pulses n, new H).
+    ``c_in`` (trials, columns of ``sl``) and ``c_out`` (trials, out) are the chopper signs ±1."""
     hk = h[:, :, sl]
     hk = (1.0 - cfg.decay) * hk if cfg.decay else hk
-    hk = hk + cfg.lam_h(n_in) * sign * z
+    lam = cfg.lam_h(n_in)
+    # ±λ_H is exact in any order, so a scalar λ_H scales the short vector c_in instead of the (out, columns) matrix
+    if np.ndim(lam) == 0:
+        sign = (lam * c_in)[:, None, :] * c_out[:, :, None]
+    else:
+        sign = lam * (c_in[:, None, :] * c_out[:, :, None])
+    hk = hk + sign * z
     n, hk = threshold_transfer(hk, cfg.max_pulses, cfg.momentum, cfg.forget_buffer, cfg.buffer_cap)
     return n, _set_columns(h, sl, hk)
 
@@ -949,12 +957,11 @@ def _buffered_transfer(cfg: TTv2Config, s: dict[str, Any], t0: int, r: int, read
     sl = slice(c0, c0 + r)
     sweep = t0 // n_in
     agad = isinstance(cfg, AGADConfig)
-    sign = s["c_in"][:, None, sl] * s["c_out"][:, :, None]
     z = read
     if agad:
         s["ref"], s["switched"] = _agad_reference(s["ref"], s["switched"], s["mean"], sl)
         z = read - s["ref"][:, :, sl]
-    n, s["h"] = _buffer_columns(cfg, s["h"], sl, sign, z, n_in)
+    n, s["h"] = _buffer_columns(cfg, s["h"], sl, s["c_in"][:, sl], s["c_out"], z, n_in)
     if agad:
         beta = cfg.beta_mean                      # type: ignore[attr-defined]
         s["mean"] = _set_columns(s["mean"], sl, (1.0 - beta) * s["mean"][:, :, sl] + beta * read)
