@@ -244,7 +244,7 @@ def test_analog_sgd_expected_is_the_softbounds_recursion(rng):
                          ids=["softbounds-0.7", "softbounds-1", "linear-step", "ideal"])
 @pytest.mark.parametrize("lr", [0.05, 1.0])
 def test_analog_sgd_bound_expected_map_equals_the_generic_step(rng, device, lr):
-    """AnalogSGD's direct expected write (its bound map) gives the bits of the generic tile step, float32 and float64."""
+    """AnalogSGD's direct expected write (its bound map) gives the generic tile step's bits, float32 and float64."""
     from convergence.nn.adapters import AlgorithmLayer
     for dtype in (np.float32, np.float64):
         opt = optim.AnalogSGD(device)
