@@ -216,6 +216,10 @@ class AnalogSGD(AlgorithmLayer):
         # the usual layer write (expected mode, one net write, scalar affine device): its map bound once
         self._emap = _expected_map(self.device) if self.accumulate == "net" and not self.config.auto_scale else None
 
+    def weights(self, state: State) -> Array:
+        w = state["inner"].w[0]      # the tile state's W itself (NetworkNumerics keeps the layer's dtype)
+        return w if w.dtype == state["dtype"] else super().weights(state)
+
     def update(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
         """:meth:`AlgorithmLayer.update`; with a bound expected map the same write without the generic step's
         re-dispatch (per layer and step): ``W ← ExpectedMap(W, −lr dᵀx)``, the operations of
@@ -278,6 +282,13 @@ class TikiTakaV1(AlgorithmLayer):
             self.config.read_noise
         self.scale_fast_lr = self.config.scale_fast_lr
         super().__init__(transfer_algorithm(self.config), name="tiki-taka")
+
+    def weights(self, state: State) -> Array:
+        if self.gamma == 0.0:        # the presented weights are C itself (transfer_query), in the layer's dtype
+            w = state["inner"].w[0]
+            if w.dtype == state["dtype"]:
+                return w
+        return super().weights(state)
 
     def update_owned(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
         """:meth:`update` for a caller that owns ``state`` and drops it (a network layer's step): the same new state,
