@@ -249,13 +249,19 @@ def test_analog_sgd_bound_expected_map_equals_the_generic_step(rng, device, lr):
     for dtype in (np.float32, np.float64):
         opt = optim.AnalogSGD(device)
         assert opt._emap is not None
-        fast = slow = opt.init(rng.uniform(-0.3, 0.3, (6, 9)).astype(dtype))
+        w0 = rng.uniform(-0.3, 0.3, (6, 9)).astype(dtype)
+        fast = slow = opt.init(w0)
+        owned = opt.init(w0)
         for _ in range(4):
             x, d = rng.standard_normal((5, 9)).astype(dtype), rng.standard_normal((5, 6)).astype(dtype)
+            w_before = owned["inner"].w
+            owned = opt.update_owned(owned, x, d, lr)
             fast, slow = opt.update(fast, x, d, lr), AlgorithmLayer.update(opt, slow, x, d, lr)
+            assert owned["inner"].w is w_before                          # written in place
             assert fast["inner"].w.dtype == slow["inner"].w.dtype == dtype
             np.testing.assert_array_equal(fast["inner"].w, slow["inner"].w)
-            assert fast["inner"].k == slow["inner"].k
+            np.testing.assert_array_equal(owned["inner"].w, slow["inner"].w)
+            assert fast["inner"].k == slow["inner"].k == owned["inner"].k
     with pytest.raises(cv.ConfigError):       # wrong shapes still reach the generic step's check
         opt.update(fast, np.ones((5, 8)), np.ones((5, 6)), lr)
 

@@ -220,7 +220,7 @@ class AnalogSGD(AlgorithmLayer):
         w = state["inner"].w[0]      # the tile state's W itself (NetworkNumerics keeps the layer's dtype)
         return w if w.dtype == state["dtype"] else super().weights(state)
 
-    def update(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
+    def update(self, state: State, x: Array, d: Array, lr: float, rng: Any = None, owned: bool = False) -> State:
         """:meth:`AlgorithmLayer.update`; with a bound expected map the same write without the generic step's
         re-dispatch (per layer and step): ``W ← ExpectedMap(W, −lr dᵀx)``, the operations of
         :func:`convergence.tile.transfer_family.tile_sgd_update` with :class:`NetworkNumerics` in the same order."""
@@ -231,8 +231,18 @@ class AnalogSGD(AlgorithmLayer):
             return super().update(state, x, d, lr, rng)     # checks and every other case
         factor = lr / self.lr_ref
         rate = _scalar(self.config.lr * factor if factor != 1.0 else self.config.lr)    # tile_sgd_update's rate
-        new = emap(w[0], desired_update(x, d, rate)).astype(w.dtype, copy=False)[None]
+        dw = desired_update(x, d, rate)
+        if owned and dw.dtype == w.dtype:
+            new = w
+            emap.into(w[0], dw)
+        else:
+            new = emap(w[0], dw).astype(w.dtype, copy=False)[None]
         return {**state, "inner": inner._replace(w=new, k=inner.k + x.shape[0])}
+
+    def update_owned(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
+        """:meth:`update` for a caller that owns ``state`` and drops it (a network layer's step): the same new weights,
+        written into the old state's W (no new matrix) when the expected map is bound."""
+        return self.update(state, x, d, lr, rng, owned=True)
 
 
 class TikiTakaV1(AlgorithmLayer):
