@@ -97,6 +97,9 @@ def test_expected_map_and_analog_sgd_equal_the_expected_update_bit_for_bit(devic
     np.testing.assert_array_equal(got, expected_update(w, dw, dev))
     np.testing.assert_array_equal(kern(w, dw.copy(), scratch=True).view(np.uint8), got.view(np.uint8))
     np.testing.assert_array_equal(got, _expected_by_steps(w, dw, *(dtype(c) for c in _affine_F_G(dev))))
+    w_in = w.copy()
+    assert kern.into(w_in, dw) is w_in                                    # in place: the same bits in w itself
+    np.testing.assert_array_equal(w_in.view(np.uint8), got.view(np.uint8))
     g = rng.standard_normal(w.shape)
     alg = analog_sgd(0.03, dev)
     w64 = w.astype(np.float64)

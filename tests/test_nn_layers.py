@@ -240,6 +240,32 @@ def test_analog_sgd_expected_is_the_softbounds_recursion(rng):
     np.testing.assert_allclose(ideal.weights(st), w0 + dw, rtol=1e-12)
 
 
+@pytest.mark.parametrize("device", [cv.SoftBounds(0.7), cv.SoftBounds(1.0), cv.LinearStep(0.8, -0.6, 0.1), cv.Ideal()],
+                         ids=["softbounds-0.7", "softbounds-1", "linear-step", "ideal"])
+@pytest.mark.parametrize("lr", [0.05, 1.0])
+def test_analog_sgd_bound_expected_map_equals_the_generic_step(rng, device, lr):
+    """AnalogSGD's direct expected write (its bound map) gives the generic tile step's bits, float32 and float64."""
+    from convergence.nn.adapters import AlgorithmLayer
+    for dtype in (np.float32, np.float64):
+        opt = optim.AnalogSGD(device)
+        assert opt._emap is not None
+        w0 = rng.uniform(-0.3, 0.3, (6, 9)).astype(dtype)
+        fast = slow = opt.init(w0)
+        owned = opt.init(w0)
+        for _ in range(4):
+            x, d = rng.standard_normal((5, 9)).astype(dtype), rng.standard_normal((5, 6)).astype(dtype)
+            w_before = owned["inner"].w
+            owned = opt.update_owned(owned, x, d, lr)
+            fast, slow = opt.update(fast, x, d, lr), AlgorithmLayer.update(opt, slow, x, d, lr)
+            assert owned["inner"].w is w_before                          # written in place
+            assert fast["inner"].w.dtype == slow["inner"].w.dtype == dtype
+            np.testing.assert_array_equal(fast["inner"].w, slow["inner"].w)
+            np.testing.assert_array_equal(owned["inner"].w, slow["inner"].w)
+            assert fast["inner"].k == slow["inner"].k == owned["inner"].k
+    with pytest.raises(cv.ConfigError):       # wrong shapes still reach the generic step's check
+        opt.update(fast, np.ones((5, 8)), np.ones((5, 6)), lr)
+
+
 def test_analog_sgd_init_clips_to_the_device_range():
     opt = optim.AnalogSGD(cv.SoftBounds(0.5))
     np.testing.assert_array_equal(opt.weights(opt.init(np.array([[2.0, -3.0, 0.1]]))), [[0.5, -0.5, 0.1]])
@@ -295,6 +321,36 @@ def test_tiki_taka_columnwise_transfers_one_column_per_step_cyclically(rng):
         changed = np.flatnonzero(np.any(_named(opt, st)["w"] != before, axis=0))
         touched.append(changed.tolist())
     assert touched == [[], [0], [], [1], [], [2], [], [3]]
+
+
+@pytest.mark.parametrize("columnwise", [True, False])
+@pytest.mark.parametrize("mode", [cv.Expected(), cv.Pulsed(0.01)], ids=["expected", "pulsed"])
+def test_tiki_taka_update_owned_equals_update_and_writes_only_the_transferred_column(rng, columnwise, mode):
+    """The layer's in-place update gives update's bits; column-wise it writes the slow array's column in place."""
+    opt = optim.TikiTakaV1(cv.SoftBounds(0.7), fast_lr=0.1, columnwise=columnwise, n_reads=2, mode=mode)
+    ref = own = opt.init(rng.uniform(-0.3, 0.3, (3, 5)).astype(np.float32))
+    for step in range(7):
+        x, d = rng.standard_normal((4, 5)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+        w_own = own["inner"].w
+        before = w_own.copy()
+        ref = opt.update(ref, x, d, 0.05, np.random.default_rng(step))
+        own = opt.update_owned(own, x, d, 0.05, np.random.default_rng(step))
+        for name in ("w", "a"):
+            np.testing.assert_array_equal(_named(opt, own)[name], _named(opt, ref)[name])
+        if columnwise:
+            assert own["inner"].w is w_own                                   # no copy of the slow array
+            cols = [(2 * step + j) % 5 for j in range(2)]
+            untouched = np.setdiff1d(np.arange(5), cols)
+            np.testing.assert_array_equal(w_own[..., untouched], before[..., untouched])
+
+
+def test_layer_step_uses_the_owned_update():
+    layer = L.Linear(4, 3, optimizer=optim.TikiTakaV1(cv.SoftBounds(1.0), fast_lr=0.1), rng=0)
+    w = layer.core.state["inner"].w
+    layer.forward(np.ones((2, 4), np.float32))
+    layer.backward(np.ones((2, 3), np.float32))
+    layer.step(0.1)
+    assert layer.core.state["inner"].w is w
 
 
 def test_tiki_taka_gamma_mixes_the_visible_weights(rng):

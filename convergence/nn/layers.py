@@ -163,7 +163,9 @@ class WeightCore:
     def step(self, lr: float, rng: Any = None) -> None:
         if self._d is None:
             raise ConfigError("step() needs a forward and backward pass first")
-        self.state = self.optimizer.update(self.state, self._x, self._d, lr, rng)
+        # the layer owns its optimizer state and drops the old one: an optimizer may then update it in place
+        update = getattr(self.optimizer, "update_owned", None) or self.optimizer.update
+        self.state = update(self.state, self._x, self._d, lr, rng)
         if self.bias is not None:
             self.bias -= np.asarray(lr, self.dtype) * self.grad_bias
         if self.learn_out_scale:

@@ -176,6 +176,18 @@ class NetworkNumerics:
 NETWORK = NetworkNumerics()
 
 
+class OwnedNetworkNumerics(NetworkNumerics):
+    """:class:`NetworkNumerics` for a caller that owns the state and discards the old one (a network layer's
+    :meth:`~convergence.nn.layers.WeightCore.step`): a column-wise transfer writes its columns into the slow
+    array in place instead of copying the whole matrix (same values; the input state is then changed)."""
+
+    in_place = True
+    """The transfer writes the selected columns of the slow array in place."""
+
+
+NETWORK_OWNED = OwnedNetworkNumerics()
+
+
 def _scalar(rate: Any) -> Any:
     if type(rate) is float:          # the usual rate: skip np.ndim's array conversion (a per-layer, per-step call)
         return rate
@@ -201,6 +213,36 @@ class AnalogSGD(AlgorithmLayer):
         self.accumulate = _check_accumulate(accumulate)
         self.config = TileSGDConfig(1.0, self.device, self.mode, self.accumulate, numerics=NETWORK)
         super().__init__(tile_sgd_algorithm(self.config), name="analog-sgd")
+        # the usual layer write (expected mode, one net write, scalar affine device): its map bound once
+        self._emap = _expected_map(self.device) if self.accumulate == "net" and not self.config.auto_scale else None
+
+    def weights(self, state: State) -> Array:
+        w = state["inner"].w[0]      # the tile state's W itself (NetworkNumerics keeps the layer's dtype)
+        return w if w.dtype == state["dtype"] else super().weights(state)
+
+    def update(self, state: State, x: Array, d: Array, lr: float, rng: Any = None, owned: bool = False) -> State:
+        """:meth:`AlgorithmLayer.update`; with a bound expected map the same write without the generic step's
+        re-dispatch (per layer and step): ``W ← ExpectedMap(W, −lr dᵀx)``, the operations of
+        :func:`convergence.tile.transfer_family.tile_sgd_update` with :class:`NetworkNumerics` in the same order."""
+        emap, inner = self._emap, state["inner"]
+        w = inner.w
+        if emap is None or type(x) is not np.ndarray or type(d) is not np.ndarray or x.ndim != 2 or d.ndim != 2 \
+                or x.shape[0] != d.shape[0] or x.shape[1] != w.shape[2] or d.shape[1] != w.shape[1]:
+            return super().update(state, x, d, lr, rng)     # checks and every other case
+        factor = lr / self.lr_ref
+        rate = _scalar(self.config.lr * factor if factor != 1.0 else self.config.lr)    # tile_sgd_update's rate
+        dw = desired_update(x, d, rate)
+        if owned and dw.dtype == w.dtype:
+            new = w
+            emap.into(w[0], dw)
+        else:
+            new = emap(w[0], dw).astype(w.dtype, copy=False)[None]
+        return {**state, "inner": inner._replace(w=new, k=inner.k + x.shape[0])}
+
+    def update_owned(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
+        """:meth:`update` for a caller that owns ``state`` and drops it (a network layer's step): the same new weights,
+        written into the old state's W (no new matrix) when the expected map is bound."""
+        return self.update(state, x, d, lr, rng, owned=True)
 
 
 class TikiTakaV1(AlgorithmLayer):
@@ -237,18 +279,32 @@ class TikiTakaV1(AlgorithmLayer):
         self.columnwise = bool(columnwise)
         self.mode = check_mode(mode)
         self.mode_fast = self.mode if mode_fast is None else check_mode(mode_fast)
-        self.config = TTv1Config(self.fast_lr, self.device, self.mode, device_fast=self.device_fast,
-                                 mode_fast=self.mode_fast, transfer_lr=positive("transfer_lr", transfer_lr),
-                                 transfer_every=transfer_every,
-                                 n_reads=positive_int("n_reads", n_reads) if self.columnwise else None,
-                                 read_noise=read_noise, gamma=gamma, accumulate=self.accumulate,
-                                 units_in_mbatch=True, scale_fast_lr=scale_fast_lr, scale_transfer_lr=True,
-                                 numerics=NETWORK)
+        kw = dict(device_fast=self.device_fast, mode_fast=self.mode_fast,
+                  transfer_lr=positive("transfer_lr", transfer_lr), transfer_every=transfer_every,
+                  n_reads=positive_int("n_reads", n_reads) if self.columnwise else None, read_noise=read_noise,
+                  gamma=gamma, accumulate=self.accumulate, units_in_mbatch=True, scale_fast_lr=scale_fast_lr,
+                  scale_transfer_lr=True)
+        self.config = TTv1Config(self.fast_lr, self.device, self.mode, numerics=NETWORK, **kw)
+        # the same algorithm for update_owned: the column transfer writes the slow array in place
+        self._owned = transfer_algorithm(TTv1Config(self.fast_lr, self.device, self.mode, numerics=NETWORK_OWNED, **kw))
         self.transfer_lr, self.transfer_every = self.config.transfer_lr, self.config.transfer_every
         self.n_reads, self.gamma, self.read_noise = positive_int("n_reads", n_reads), self.config.gamma, \
             self.config.read_noise
         self.scale_fast_lr = self.config.scale_fast_lr
         super().__init__(transfer_algorithm(self.config), name="tiki-taka")
+
+    def weights(self, state: State) -> Array:
+        if self.gamma == 0.0:        # the presented weights are C itself (transfer_query), in the layer's dtype
+            w = state["inner"].w[0]
+            if w.dtype == state["dtype"]:
+                return w
+        return super().weights(state)
+
+    def update_owned(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
+        """:meth:`update` for a caller that owns ``state`` and drops it (a network layer's step): the same new state,
+        but a column-wise transfer touches only its columns of the slow array, which it changes in ``state`` too."""
+        inner = self._owned.step(state["inner"], np.asarray(x)[None], np.asarray(d)[None], rng, lr=lr / self.lr_ref)
+        return {**state, "inner": inner}
 
 
 ACCUMULATE = ("net", "signs")

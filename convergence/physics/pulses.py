@@ -111,9 +111,11 @@ def expected_update(w: Array, dw: Array, device: RealizedDevice, total: Array | 
     return w + 0.5 * ((total + dw) * device.q_plus(w) - (total - dw) * device.q_minus(w))
 
 
-def _affine_expected(w: Array, dw: Array, total: Array | None, f0: float, f1: float, g0: float, g1: float) -> Array:
+def _affine_expected(w: Array, dw: Array, total: Array | None, f0: float, f1: float, g0: float, g1: float,
+                     out: Array | None = None) -> Array:
     """The fused affine path of :func:`expected_update`, ``W (1 + f1 dW − g1 S) + f0 dW − g0 S`` (``w``, ``dw`` of
-    one float dtype), skipping the terms with zero coefficients and the multiplication by a unit ``g1``."""
+    one float dtype), skipping the terms with zero coefficients and the multiplication by a unit ``g1``; written
+    into ``out`` (which may be ``w`` itself: the same operations in the same order) when given."""
     ad = (np.abs(dw) if total is None else total) if (g1 or g0) else None
     if f1 or g1:
         if g1 == 1.0 and total is None and not g0 and not f1:   # 1 − |dW|, exactly (−|dW|)·1 + 1
@@ -126,9 +128,11 @@ def _affine_expected(w: Array, dw: Array, total: Array | None, f0: float, f1: fl
             if f1:
                 coef += f1 * dw
             coef += 1.0
-        out = np.multiply(w, coef, out=coef)
-    else:
+        out = np.multiply(w, coef, out=coef if out is None else out)
+    elif out is None:
         out = np.array(w, copy=True)
+    elif out is not w:
+        np.copyto(out, w)
     if f0 == 1.0:
         out += dw
     elif f0:
@@ -170,6 +174,14 @@ class ExpectedMap:
                 return dw
             return _affine_expected(w, dw, None, *self.coef)
         return expected_update(w, dw, self.device)
+
+    def into(self, w: Array, dw: Array) -> Array:
+        """The same map written into ``w`` itself (a caller that owns ``w`` and drops its old value); returns ``w``."""
+        if (type(w) is np.ndarray and type(dw) is np.ndarray and w.dtype == dw.dtype and w.dtype.kind == "f"
+                and w.shape == dw.shape and w.flags.writeable):
+            return _affine_expected(w, dw, None, *self.coef, out=w)
+        w[...] = self(w, dw)
+        return w
 
 
 def pulse_counts(dw: Array, mode: Pulsed, rng: Any) -> Array:

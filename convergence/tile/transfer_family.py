@@ -897,7 +897,11 @@ def _direct_transfer(cfg: TransferConfig, w: Array, sl: slice, read: Array, rate
     if isinstance(cfg.mode, TileWrite):
         e = _one_hot(w.shape[0], w.shape[2], sl)
         return train_write(w, e, -read.transpose(0, 2, 1), rate, cfg.device, cfg.mode, rng)
-    return _set_columns(w, sl, cfg.numerics.transfer(w[:, :, sl], rate * read, cfg.device, sl, cfg.mode, rng))
+    cols = cfg.numerics.transfer(w[:, :, sl], rate * read, cfg.device, sl, cfg.mode, rng)
+    if getattr(cfg.numerics, "in_place", False) and cols.shape != w.shape:
+        w[:, :, sl] = cols          # numerics whose caller owns the state: only the transferred columns are touched
+        return w
+    return _set_columns(w, sl, cols)
 
 
 def _agad_reference(ref: Array, switched: Array, mean: Array, sl: slice) -> tuple[Array, Array]:
