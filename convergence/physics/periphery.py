@@ -174,7 +174,7 @@ def _absmax_last(a: Array) -> Array:
 
 def _matvec(w: Array, x: Array, transposed: bool) -> Array:
     """Batched ``x @ Wᵀ`` (forward) or ``x @ W`` (backward); w (T, out, in), x (T, S, ·)."""
-    return np.matmul(x, w) if transposed else np.matmul(x, np.swapaxes(w, -1, -2))
+    return np.matmul(x, w) if transposed else np.matmul(x, w.swapaxes(-1, -2))
 
 
 def _clip(v: Array, bound: float) -> Array:

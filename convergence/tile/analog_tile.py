@@ -585,8 +585,9 @@ class _PulseModel:
         return apply_pulses(w, n, sign, self.device, self.dw_min, c2c=self.noise, rng=rng)
 
 
-def _segments(key: Array) -> tuple[Array, Array, Array]:
-    """Runs of equal consecutive ``key``: (starts, ends (inclusive), run id of every position)."""
+def _segments(key: Array, runs: bool = True) -> tuple[Array, Array, Array | None]:
+    """Runs of equal consecutive ``key``: (starts, ends (inclusive), run id of every position, or None if not
+    ``runs``)."""
     change = np.empty(key.size, dtype=bool)
     change[0] = True
     np.not_equal(key[1:], key[:-1], out=change[1:])
@@ -595,6 +596,8 @@ def _segments(key: Array) -> tuple[Array, Array, Array]:
     ends[:-1] = starts[1:]
     ends[-1] = key.size
     ends -= 1
+    if not runs:
+        return starts, ends, None
     run = change.cumsum()
     run -= 1
     return starts, ends, run
@@ -625,10 +628,12 @@ def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: 
         np.negative(beta, out=beta)
     else:                                            # one pulse per group: β of one pulse, tabulated
         beta = model.beta_tab[idx]
-    starts, ends, run = _segments(elem)
+    starts, ends, _ = _segments(elem, runs=False)
     cum = log_alpha.cumsum()
     cum_end = cum[ends]
-    decay = cum_end[run]
+    length = ends - starts
+    length += 1
+    decay = cum_end.repeat(length)                   # the group's element's last cumulative sum, per group
     decay -= cum
     beta *= np.exp(decay, out=decay)
     tail = np.add.reduceat(beta, starts)
@@ -862,7 +867,7 @@ def _one_line_write(w: Array, fixed: FixedInput, d: Array, terms: tuple[Array, .
     else:
         t_a, s_a = np.divmod(key, S)
         row = s_a if by_sample else key
-        thresh = lines[row]
+        thresh = lines.take(row, axis=0)                   # rows gathered by take: a copy per row, no index machinery
         b_key = a_one.reshape(-1)[t_a]
         b_key /= root.reshape(-1)[key]
         thresh *= b_key[:, None]
