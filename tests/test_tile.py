@@ -595,3 +595,18 @@ def test_least_squares_from_data_matches_the_drawn_instance():
         cv.LeastSquares.from_data(np.ones((3, 2)), np.ones(4))
     with pytest.raises(ConfigError, match="loss"):
         cv.LeastSquares.from_data(np.ones((3, 2)), np.ones(3), loss="l1")
+
+
+def test_segments_without_run_ids_and_repeated_ends_equal_the_run_id_form():
+    """``_segments(key, runs=False)`` gives the same starts and ends, and repeating a per-run value by the run
+    lengths (what ``_compose_pulses`` does) equals indexing it by the run ids."""
+    from convergence.tile.analog_tile import _segments
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 17, 600):
+        key = np.sort(rng.integers(0, max(1, n // 3), n))
+        starts, ends, run = _segments(key)
+        s2, e2, none = _segments(key, runs=False)
+        assert none is None and np.array_equal(starts, s2) and np.array_equal(ends, e2)
+        assert np.array_equal(run, np.searchsorted(np.unique(key), key))        # run ids from first principles
+        value = rng.standard_normal(starts.size)
+        assert np.array_equal(value.repeat(ends - starts + 1), value[run])
