@@ -610,3 +610,20 @@ def test_segments_without_run_ids_and_repeated_ends_equal_the_run_id_form():
         assert np.array_equal(run, np.searchsorted(np.unique(key), key))        # run ids from first principles
         value = rng.standard_normal(starts.size)
         assert np.array_equal(value.repeat(ends - starts + 1), value[run])
+
+
+def test_compose_pulses_radix_and_timsort_orders_agree(monkeypatch):
+    """_compose_pulses gives the same weights whichever stable sort orders its groups (radix sort of 16-bit keys from
+    ``_RADIX_MIN`` groups, timsort below), for groups in trial order (the one-line write) and in random order."""
+    from convergence.tile import analog_tile
+    rng = np.random.default_rng(8)
+    dev = SoftBoundsReference(dw_min=0.02, w_max=1.0, w_min=-0.8, up_down=0.1, dw_min_dtod=0.2).realize((4, 1, 9), rng)
+    tile = AnalogTile(dev, (4, 1, 9), rng=0, w0=0.1)
+    for elem in (np.sort(rng.integers(0, 4, 700)) * 9 + rng.integers(0, 9, 700), rng.integers(0, 36, 700)):
+        up = rng.random(700) < 0.5
+        outs = []
+        for radix_min in (0, 10 ** 9):
+            monkeypatch.setattr(analog_tile, "_RADIX_MIN", radix_min)
+            outs.append(analog_tile._compose_pulses(tile.w, elem, None, up, tile.model))
+        assert np.array_equal(outs[0], outs[1])
+        assert not np.array_equal(outs[0], tile.w)
