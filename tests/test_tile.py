@@ -595,3 +595,35 @@ def test_least_squares_from_data_matches_the_drawn_instance():
         cv.LeastSquares.from_data(np.ones((3, 2)), np.ones(4))
     with pytest.raises(ConfigError, match="loss"):
         cv.LeastSquares.from_data(np.ones((3, 2)), np.ones(3), loss="l1")
+
+
+def test_segments_without_run_ids_and_repeated_ends_equal_the_run_id_form():
+    """``_segments(key, runs=False)`` gives the same starts and ends, and repeating a per-run value by the run
+    lengths (what ``_compose_pulses`` does) equals indexing it by the run ids."""
+    from convergence.tile.analog_tile import _segments
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 17, 600):
+        key = np.sort(rng.integers(0, max(1, n // 3), n))
+        starts, ends, run = _segments(key)
+        s2, e2, none = _segments(key, runs=False)
+        assert none is None and np.array_equal(starts, s2) and np.array_equal(ends, e2)
+        assert np.array_equal(run, np.searchsorted(np.unique(key), key))        # run ids from first principles
+        value = rng.standard_normal(starts.size)
+        assert np.array_equal(value.repeat(ends - starts + 1), value[run])
+
+
+def test_compose_pulses_radix_and_timsort_orders_agree(monkeypatch):
+    """_compose_pulses gives the same weights whichever stable sort orders its groups (radix sort of 16-bit keys from
+    ``_RADIX_MIN`` groups, timsort below), for groups in trial order (the one-line write) and in random order."""
+    from convergence.tile import analog_tile
+    rng = np.random.default_rng(8)
+    dev = SoftBoundsReference(dw_min=0.02, w_max=1.0, w_min=-0.8, up_down=0.1, dw_min_dtod=0.2).realize((4, 1, 9), rng)
+    tile = AnalogTile(dev, (4, 1, 9), rng=0, w0=0.1)
+    for elem in (np.sort(rng.integers(0, 4, 700)) * 9 + rng.integers(0, 9, 700), rng.integers(0, 36, 700)):
+        up = rng.random(700) < 0.5
+        outs = []
+        for radix_min in (0, 10 ** 9):
+            monkeypatch.setattr(analog_tile, "_RADIX_MIN", radix_min)
+            outs.append(analog_tile._compose_pulses(tile.w, elem, None, up, tile.model))
+        assert np.array_equal(outs[0], outs[1])
+        assert not np.array_equal(outs[0], tile.w)

@@ -54,6 +54,8 @@ __all__ = ["IOParameters", "PERFECT", "AIHWKIT_TRANSFER_FORWARD", "InputNorms", 
            "discretize"]
 
 NOISE_MANAGEMENT = ("none", "abs_max")
+# the reductions behind ndarray.min/max without their Python wrappers (same values, NaN included)
+_amin, _amax = np.minimum.reduce, np.maximum.reduce
 BOUND_MANAGEMENT = ("none", "iterative")
 
 
@@ -172,14 +174,14 @@ def _absmax_last(a: Array) -> Array:
 
 def _matvec(w: Array, x: Array, transposed: bool) -> Array:
     """Batched ``x @ Wᵀ`` (forward) or ``x @ W`` (backward); w (T, out, in), x (T, S, ·)."""
-    return np.matmul(x, w) if transposed else np.matmul(x, np.swapaxes(w, -1, -2))
+    return np.matmul(x, w) if transposed else np.matmul(x, w.swapaxes(-1, -2))
 
 
 def _clip(v: Array, bound: float) -> Array:
     """``clip(v, -bound, bound)``, skipping the copy when nothing exceeds the bound."""
     if not math.isfinite(bound) or v.size == 0:
         return v
-    if v.max() <= bound and v.min() >= -bound:
+    if _amax(v, axis=None) <= bound and _amin(v, axis=None) >= -bound:
         return v
     return np.minimum(np.maximum(v, -bound), bound)
 

@@ -76,6 +76,9 @@ from convergence.physics.pulses import PulseMap, PulseNoise, Pulsed, apply_pulse
 
 Array = NDArray[np.float64]
 
+# the reductions behind ndarray.min/max without their Python wrappers (same values, NaN included)
+_amin, _amax = np.minimum.reduce, np.maximum.reduce
+
 __all__ = ["UpdateParameters", "AnalogTile", "FixedInput", "MODES", "TileWrite", "pulse_train_parameters",
            "pulse_train_probabilities", "coincidences", "coincidence_counts", "tile_update", "pulse_model",
            "train_write", "device_pulses"]
@@ -582,8 +585,9 @@ class _PulseModel:
         return apply_pulses(w, n, sign, self.device, self.dw_min, c2c=self.noise, rng=rng)
 
 
-def _segments(key: Array) -> tuple[Array, Array, Array]:
-    """Runs of equal consecutive ``key``: (starts, ends (inclusive), run id of every position)."""
+def _segments(key: Array, runs: bool = True) -> tuple[Array, Array, Array | None]:
+    """Runs of equal consecutive ``key``: (starts, ends (inclusive), run id of every position, or None if not
+    ``runs``)."""
     change = np.empty(key.size, dtype=bool)
     change[0] = True
     np.not_equal(key[1:], key[:-1], out=change[1:])
@@ -592,9 +596,15 @@ def _segments(key: Array) -> tuple[Array, Array, Array]:
     ends[:-1] = starts[1:]
     ends[-1] = key.size
     ends -= 1
+    if not runs:
+        return starts, ends, None
     run = change.cumsum()
     run -= 1
     return starts, ends, run
+
+
+#: pulse groups from which :func:`_compose_pulses` sorts 16-bit keys (radix sort; timsort below, measured)
+_RADIX_MIN = 1024
 
 
 def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: "_PulseModel") -> Array:
@@ -608,8 +618,12 @@ def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: 
     out = w.copy() if type(w) is np.ndarray and w.dtype == np.float64 else np.array(w, dtype=float, copy=True)
     if elem.size == 0:
         return out
-    # element-major, sample order kept (a stable sort; 16-bit keys take NumPy's radix sort)
-    order = (elem.astype(np.int16) if model.n_elem <= 1 << 15 else elem).argsort(kind="stable")
+    # element-major, sample order kept (a stable sort: every stable sort gives the same order). A few hundred groups
+    # sort fastest as they come (timsort on runs already in trial order); many take the radix sort of 16-bit keys
+    if elem.size >= _RADIX_MIN and model.n_elem <= 1 << 15:
+        order = elem.astype(np.int16).argsort(kind="stable")
+    else:
+        order = elem.argsort(kind="stable")
     elem = elem[order]
     up = sign[order] if sign.dtype == bool else sign[order] > 0
     idx = up * model.n_elem                          # row 0: down, row 1: up
@@ -622,10 +636,12 @@ def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: 
         np.negative(beta, out=beta)
     else:                                            # one pulse per group: β of one pulse, tabulated
         beta = model.beta_tab[idx]
-    starts, ends, run = _segments(elem)
+    starts, ends, _ = _segments(elem, runs=False)
     cum = log_alpha.cumsum()
     cum_end = cum[ends]
-    decay = cum_end[run]
+    length = ends - starts
+    length += 1
+    decay = cum_end.repeat(length)                   # the group's element's last cumulative sum, per group
     decay -= cum
     beta *= np.exp(decay, out=decay)
     tail = np.add.reduceat(beta, starts)
@@ -724,9 +740,13 @@ def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _Puls
     Returns:
         the new weights and (if ``want_pulsed``) the boolean mask (trials, out, in) of pulsed elements.
     """
-    lines = shared_x = fixed = None
+    lines = shared_x = fused = None
     if isinstance(x, FixedInput):
-        fixed = x
+        if up.mode == "pulse_train" and d.shape[-1] == 1 and model.closed_form and not want_pulsed:
+            done = _one_line_write(w, x, d, model.lr_terms(lr), model, up, rng)
+            if type(done) is np.ndarray:
+                return done, None
+            fused = done                                  # None: not that case (nothing drawn); else dense trains
         if up.mode == "pulse_train":
             lines, shared_x = x.lines(), (x.x[0] if x.shared else None)
         x, x_absmax = x.x, x.absmax
@@ -754,12 +774,7 @@ def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _Puls
         # pulse_train_parameters with the per-trial learning-rate terms cached on the model
         terms = model.lr_terms(lr)
         lr_abs, delta, ratio, a_one, lr_sign = terms
-        chunks = None
-        if fixed is not None and n_out == 1 and model.closed_form and not want_pulsed:
-            done = _one_line_write(w, fixed, d, terms, model, up, rng)
-            if isinstance(done, np.ndarray):
-                return done, None
-            chunks = done                                 # None: not that case (nothing drawn); else dense trains
+        chunks = fused
         if chunks is None:
             xm = _absmax_last(x) if x_absmax is None else np.asarray(x_absmax, float)
             dm = _absmax_last(d)
@@ -847,31 +862,39 @@ def _one_line_write(w: Array, fixed: FixedInput, d: Array, terms: tuple[Array, .
     # k = (|lr|/δ)·max|x|·max|d| lies in (0, 1] for every sample when it does for the extreme factors (rounding is
     # monotone): every sample live, BL = 1, no gradient clipping
     rx_min, rx_max = fixed.rate_range(ratio)
-    if not (rx_min * dm.min() > 0 and rx_max * dm.max() <= 1.0):
+    if not (rx_min * _amin(dm, axis=None) > 0 and rx_max * _amax(dm, axis=None) <= 1.0):
         return None
-    root = np.sqrt(xm / dm)                                  # update management: A = a·root, B = a/root
-    q = a_one * root
-    q *= dm
-    u = rng.random((T, S, 1, 1), dtype=np.float32)
-    key = (u.reshape(T, S) < q.astype(np.float32)).reshape(-1).nonzero()[0]      # active samples
+    root = np.divide(xm, dm)                                 # update management: A = a·root, B = a/root
+    np.sqrt(root, out=root)
+    q = np.multiply(a_one, root)
+    q32 = np.multiply(q, dm, out=np.empty((T, S), np.float32))   # float32(A·|d|), one rounding as astype
+    u = rng.random((T, S), dtype=np.float32)
+    key = np.less(u, q32).reshape(-1).nonzero()[0]         # active samples
     if key.size == 0:
         new = np.array(w, dtype=float, copy=True)
     else:
         t_a, s_a = np.divmod(key, S)
         row = s_a if by_sample else key
-        thresh = lines[row]
-        thresh *= (a_one[t_a, 0] / root.reshape(-1)[key])[:, None]
+        thresh = lines.take(row, axis=0)                   # rows gathered by take: a copy per row, no index machinery
+        b_key = a_one.reshape(-1)[t_a]
+        b_key /= root.reshape(-1)[key]
+        thresh *= b_key[:, None]
         xbits = rng.random(thresh.shape, dtype=np.float32) < thresh
         f = xbits.reshape(-1).nonzero()[0]
         if f.size > 0.25 * key.size * n_in:                 # tile_update's dense regime
             return [(t_a, s_a, np.zeros(key.size, np.intp), None, xbits, None, key)]
         r, j = np.divmod(f, n_in)
-        t_idx = t_a[r]
         # up iff sign(x_j) sign(d) sign(lr) < 0; a coincidence has x_j ≠ 0 and d ≠ 0 (else it cannot fire)
         d_pos = (d.reshape(-1)[key] > 0)[r]
-        x_pos = fixed.positive()[row[r], j]
+        at = row[r]                                          # flat index of x_j among the input rows
+        at *= n_in
+        at += j
+        x_pos = fixed.positive().reshape(-1)[at]
         up_dir = np.equal(x_pos, d_pos, out=d_pos) if lr_sign[0] < 0 else np.not_equal(x_pos, d_pos, out=d_pos)
-        new = _compose_pulses(w, t_idx * n_in + j, None, up_dir, model)
+        elem = t_a[r]
+        elem *= n_in
+        elem += j
+        new = _compose_pulses(w, elem, None, up_dir, model)
     np.minimum(new, model.hi, out=new)
     np.maximum(new, model.lo, out=new)
     return new
