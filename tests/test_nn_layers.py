@@ -576,3 +576,20 @@ def test_tile_adapter_equals_driving_the_tile_directly_with_write_noise(rng):
         np.testing.assert_array_equal(opt.weights(st), ref.weights[0])
         np.testing.assert_array_equal(opt.arrays(st)[0][1], ref.w[0])
     assert not np.array_equal(ref.weights, ref.w)        # the write noise is visible
+
+
+@pytest.mark.parametrize("accumulate", ["net", "signs"])
+def test_analog_sgd_pulsed_layer_writes_pulses_not_the_expected_map(rng, accumulate):
+    """A pulsed AnalogSGD layer takes the generic pulsed step (same draws, same bits) and no expected-mode shortcut:
+    its result differs from the expected write (stochastic rounding to whole pulses of dw_min)."""
+    from convergence.nn.adapters import AlgorithmLayer
+    dev, pulsed = cv.SoftBounds(0.7), cv.Pulsed(dw_min=1e-3, bl=31)
+    opt = optim.AnalogSGD(dev, pulsed, accumulate=accumulate)
+    assert opt._emap is None
+    w0 = rng.uniform(-0.3, 0.3, (6, 9)).astype(np.float32)
+    x, d = rng.standard_normal((5, 9)).astype(np.float32), rng.standard_normal((5, 6)).astype(np.float32)
+    got = opt.update_owned(opt.init(w0), x, d, 0.05, np.random.default_rng(3))
+    ref = AlgorithmLayer.update(opt, opt.init(w0), x, d, 0.05, np.random.default_rng(3))
+    np.testing.assert_array_equal(got["inner"].w, ref["inner"].w)
+    expected = optim.AnalogSGD(dev, accumulate=accumulate).update(opt.init(w0), x, d, 0.05)
+    assert np.any(got["inner"].w != expected["inner"].w)

@@ -214,7 +214,8 @@ class AnalogSGD(AlgorithmLayer):
         self.config = TileSGDConfig(1.0, self.device, self.mode, self.accumulate, numerics=NETWORK)
         super().__init__(tile_sgd_algorithm(self.config), name="analog-sgd")
         # the usual layer write (expected mode, one net write, scalar affine device): its map bound once
-        self._emap = _expected_map(self.device) if self.accumulate == "net" and not self.config.auto_scale else None
+        self._emap = (_expected_map(self.device) if isinstance(self.mode, Expected) and self.accumulate == "net"
+                      and not self.config.auto_scale else None)
 
     def weights(self, state: State) -> Array:
         w = state["inner"].w[0]      # the tile state's W itself (NetworkNumerics keeps the layer's dtype)
@@ -364,7 +365,7 @@ def _update(w: Array, dw: Array, device: Any, mode: UpdateMode, rng: Any) -> Arr
 @functools.lru_cache(maxsize=64)
 def _expected_map(device: Any) -> ExpectedMap | None:
     """The cached :class:`~convergence.physics.pulses.ExpectedMap` of a scalar affine device (None otherwise): the
-    expected write with its coefficients computed once instead of every layer and step."""
+    expected-mode write with its coefficients computed once instead of every layer and step (callers check the mode)."""
     return ExpectedMap.build(device, EXPECTED)
 
 
