@@ -331,12 +331,7 @@ class AffineResponse(tuple):
             rn_minus_1 *= n
             np.expm1(rn_minus_1, out=rn_minus_1)
             geometric = np.divide(rn_minus_1, x, out=x)
-        out = rn_minus_1 * w
-        out = np.add(w, out, out=out)
-        sa = np.where(up, sa_up, sa_dn)
-        sa *= geometric
-        out += sa
-        return out
+        return self._compose(w, rn_minus_1, geometric, up, sa_up, sa_dn)
 
     def _single_pulses(self, w: Array, n: Array, up: Array, dw_min: float, sa_up: Array, sa_dn: Array
                        ) -> Array | None:
@@ -356,6 +351,11 @@ class AffineResponse(tuple):
             return None
         rn_minus_1 *= n
         geometric *= n
+        return self._compose(w, rn_minus_1, geometric, up, sa_up, sa_dn)
+
+    @staticmethod
+    def _compose(w: Array, rn_minus_1: Array, geometric: Array, up: Array, sa_up: Array, sa_dn: Array) -> Array:
+        """``w + (rⁿ − 1) w + s δ a (rⁿ − 1)/(r − 1)`` in :func:`_affine_pulses`' order of operations."""
         out = rn_minus_1 * w
         out = np.add(w, out, out=out)
         sa = np.where(up, sa_up, sa_dn)
