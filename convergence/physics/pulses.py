@@ -150,8 +150,6 @@ class ExpectedMap:
     def __init__(self, device: Device) -> None:
         self.device = device
         self.coef = _affine_F_G(device)
-        f0, f1, g0, g1 = self.coef
-        self.soft = f0 == 1.0 and not f1 and not g0 and g1 == 1.0    # W (1 − |dW|) + dW (soft bounds, τ = 1)
 
     @staticmethod
     def build(device: Any, mode: Any) -> "ExpectedMap | None":
@@ -161,17 +159,10 @@ class ExpectedMap:
             return ExpectedMap(device)
         return None
 
-    def __call__(self, w: Array, dw: Array, scratch: bool = False) -> Array:
-        """``W + dW ⊙ F(W) − |dW| ⊙ G(W)`` (P2 eq 5, P1 eq 7), a new array (``dw`` itself when ``scratch``, the
-        caller's temporary, and the result fits in it)."""
+    def __call__(self, w: Array, dw: Array) -> Array:
+        """``W + dW ⊙ F(W) − |dW| ⊙ G(W)`` (P2 eq 5, P1 eq 7), a new array."""
         if (type(w) is np.ndarray and type(dw) is np.ndarray and w.dtype == dw.dtype and w.dtype.kind == "f"
                 and w.shape == dw.shape):
-            if scratch and self.soft:     # _affine_expected's soft-bounds branch, the sum dW + W (1 − |dW|) in dw
-                coef = np.abs(dw)
-                np.subtract(1.0, coef, out=coef)
-                np.multiply(w, coef, out=coef)
-                dw += coef
-                return dw
             return _affine_expected(w, dw, None, *self.coef)
         return expected_update(w, dw, self.device)
 

@@ -278,7 +278,7 @@ def sgd_write(w: Array, grad: Array, rate: Any, device: AnyDevice, mode: UpdateM
         if isinstance(mode, Pulsed) and not isinstance(kernel, ExpectedMap):
             return kernel.signed(w, pulse_counts(g, mode, rng), g >= 0, rng)
         if isinstance(mode, Expected) and isinstance(kernel, ExpectedMap):
-            return kernel(w, g, True)
+            return kernel(w, g)
     return analog_update(w, g, device, mode, rng, scratch=True)
 
 
