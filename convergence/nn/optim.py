@@ -56,7 +56,8 @@ from convergence.physics.devices import AnyDevice, Device, DeviceArray
 from convergence.physics.pulses import (EXPECTED, Expected, ExpectedMap, UpdateMode, analog_update, check_mode,
                                         expected_update)
 from convergence.nn.adapters import AlgorithmLayer
-from convergence.tile.transfer_family import TileSGDConfig, TTv1Config, tile_sgd_algorithm, transfer_algorithm
+from convergence.tile.transfer_family import (TileNumerics, TileSGDConfig, TTv1Config, tile_sgd_algorithm,
+                                              transfer_algorithm)
 
 Array = NDArray[Any]
 State = dict
@@ -128,7 +129,7 @@ class DigitalSGD:
         return {"optimizer": self.name}
 
 
-class NetworkNumerics:
+class NetworkNumerics(TileNumerics):
     r"""The numerics of the network layers, for the tile algorithms' ``numerics`` field.
 
     One trial (weights (1, out, in)) held in the weights' own dtype (float32 networks): the gradient
@@ -161,6 +162,14 @@ class NetworkNumerics:
               accumulate: str, kernel: Any = None) -> Array:
         return _write(a[0], x[0], d[0], _scalar(rate), device, mode, rng, accumulate).astype(a.dtype, copy=False)[None]
 
+    def chopped_write(self, a: Array, x: Array, d: Array, c_in: Array | None, c_out: Array | None, rate: Any,
+                      device: Any, mode: UpdateMode, rng: Any, accumulate: str, kernel: Any = None) -> Array:
+        """The gradient write of the chopped rows ``c_in ⊙ x``, ``c_out ⊙ d`` formed in the signs' dtype (float64
+        chopper signs promote float32 rows, so the products dᵀx of a chopped network layer are float64)."""
+        xc = x if c_in is None else x * c_in[:, None, :]
+        dc = d if c_out is None else d * c_out[:, None, :]
+        return self.write(a, xc, dc, rate, device, mode, rng, accumulate, kernel)
+
     def transfer(self, w: Array, dw: Array, device: Any, sl: slice, mode: UpdateMode, rng: Any) -> Array:
         if isinstance(device, DeviceArray):
             device = _select_columns(device, np.arange(sl.start, sl.stop))
@@ -181,8 +190,13 @@ class OwnedNetworkNumerics(NetworkNumerics):
     :meth:`~convergence.nn.layers.WeightCore.step`): a column-wise transfer writes its columns into the slow
     array in place instead of copying the whole matrix (same values; the input state is then changed)."""
 
-    in_place = True
-    """The transfer writes the selected columns of the slow array in place."""
+    def set_columns(self, arr: Array, sl: slice, value: Array) -> Array:
+        """The columns ``sl`` of ``arr`` itself replaced by ``value`` (``value`` itself when it covers every
+        column, as the copying form returns)."""
+        if value.shape == arr.shape:
+            return super().set_columns(arr, sl, value)
+        arr[:, :, sl] = value
+        return arr
 
 
 NETWORK_OWNED = OwnedNetworkNumerics()

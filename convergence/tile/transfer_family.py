@@ -454,6 +454,11 @@ class TileNumerics:
         algorithm, :func:`convergence.sim.algorithms.transfer_write`, with the rate already in ``dw``)."""
         return transfer_write(w, dw, 1.0, _columns(device, sl), mode, rng)
 
+    def set_columns(self, arr: Array, sl: slice, value: Array) -> Array:
+        """``arr`` with its columns ``sl`` replaced by ``value`` (a transfer's write-back), as a new array: the
+        input state is never changed."""
+        return _set_columns(arr, sl, value)
+
     def noise(self, rng: Any, shape: tuple[int, ...], dtype: Any) -> Array:
         """Standard normal read noise."""
         return rng.standard_normal(shape)
@@ -898,10 +903,7 @@ def _direct_transfer(cfg: TransferConfig, w: Array, sl: slice, read: Array, rate
         e = _one_hot(w.shape[0], w.shape[2], sl)
         return train_write(w, e, -read.transpose(0, 2, 1), rate, cfg.device, cfg.mode, rng)
     cols = cfg.numerics.transfer(w[:, :, sl], rate * read, cfg.device, sl, cfg.mode, rng)
-    if getattr(cfg.numerics, "in_place", False) and cols.shape != w.shape:
-        w[:, :, sl] = cols          # numerics whose caller owns the state: only the transferred columns are touched
-        return w
-    return _set_columns(w, sl, cols)
+    return cfg.numerics.set_columns(w, sl, cols)
 
 
 def _agad_reference(ref: Array, switched: Array, mean: Array, sl: slice) -> tuple[Array, Array]:
@@ -1033,13 +1035,9 @@ def transfer_update(cfg: TransferConfig, state: TransferState, x: Array, d: Arra
     num = cfg.numerics
     if c_in is None and c_out is None:
         s["a"] = num.write(state.a, x, d, lr_a, cfg.fast_device, cfg.fast_mode, rng, cfg.accumulate, cfg.kernel_fast)
-    elif hasattr(num, "chopped_write"):
+    else:
         s["a"] = num.chopped_write(state.a, x, d, c_in, c_out, lr_a, cfg.fast_device, cfg.fast_mode, rng,
                                    cfg.accumulate, cfg.kernel_fast)
-    else:
-        s["a"] = num.write(state.a, x * state.c_in[:, None, :] if c_in is not None else x,
-                           d * state.c_out[:, None, :] if c_out is not None else d, lr_a, cfg.fast_device,
-                           cfg.fast_mode, rng, cfg.accumulate, cfg.kernel_fast)
     k_new = state.k + (1 if cfg.units_in_mbatch else x.shape[1])
     events = (k_new // cfg.transfer_every - state.k // cfg.transfer_every) * (cfg.n_reads or n_in)
     t = state.t
