@@ -220,6 +220,35 @@ def test_a_rule_makes_the_claim_inconclusive_whatever_it_measured_and_names_the_
         C.claim("fig.x", "s", "p", 1.0, 0.1, holds, "P1", rule=_n_rule)
 
 
+def test_a_claim_the_recipe_leaves_undecided_under_a_satisfied_rule_keeps_the_rule_as_its_resolving_power() -> None:
+    """A recipe's own declared margin rule may leave a claim inconclusive where the scale rule is met: the note then
+    states the rule as met, never that the scale cannot decide it."""
+    from convergence.experiments import recipe_kit as C
+
+    c = C.claim("fig.band", "s", "p", 0.0, 0.5, "inconclusive", "P1", rule=_n_rule, cfg=_SCALES["default"],
+                scales=_SCALES, note="Undecided: the margin is not below the band.")
+    assert c["verdict"] is Verdict.INCONCLUSIVE
+    assert c["note"] == ("Undecided: the margin is not below the band. "
+                         "Resolving power: 5 points >= 3 needed for the slope.")
+
+
+def test_p2_fig4_cnn_claims_need_the_long_budget_with_columnwise_transfer_and_band_claims_a_narrow_margin() -> None:
+    """The CNN's rule reads the config only: 2 paired repeats and MIN_CNN_STEPS steps of column-wise transfer
+    (default: whole-matrix, 375 steps, undecided; long and paper decide); a near-digital claim is decided only
+    when every 3-s.e. margin is below the 1-point band, whatever it measured."""
+    mod = _recipe("p2_fig4_power")
+    assert not mod._cnn_rule(mod.SCALES["default"]).resolvable
+    assert mod._cnn_rule(mod.SCALES["long"]).resolvable and mod._cnn_rule(mod.SCALES["paper"]).resolvable
+    short = {**mod.SCALES["long"], "cnn": {**mod.SCALES["long"]["cnn"], "epochs": 7}}      # 52 500 steps
+    assert not mod._cnn_rule(short).resolvable
+    assert not mod._cnn_rule({**mod.SCALES["long"], "repeats": 1}).resolvable
+    assert not mod._cnn_rule({**mod.SCALES["long"], "columnwise": False}).resolvable
+    for ok in (True, False):
+        assert mod._near_verdict(ok, np.array([0.002, 0.009])) == (ok, "")
+        verdict, note = mod._near_verdict(ok, np.array([0.002, 0.01]))
+        assert verdict == "inconclusive" and "0.01" in note
+
+
 def test_deciding_scale_passes_over_scales_the_rule_cannot_read() -> None:
     from convergence.experiments import recipe_kit as C
 

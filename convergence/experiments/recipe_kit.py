@@ -186,7 +186,7 @@ def claim(id: str, statement: str, prediction: str, measured: Any, uncertainty: 
         power = rule(cfg)
         if verdict.decided and verdict is not Verdict.ERRATUM_CONFIRMED:
             verdict = decide(verdict is Verdict.HOLDS, power)
-        if verdict is Verdict.INCONCLUSIVE:
+        if verdict is Verdict.INCONCLUSIVE and not power.resolvable:
             where = deciding_scale(rule, scales)
             then = (f"the {where!r} scale decides it (`convergence figures {id.split('.')[0]} --scale {where}`)"
                     if where else "no scale of this recipe decides it")
