@@ -20,9 +20,10 @@ Paper headline: TT within < 1 % of digital; Analog SGD slower on the FCN and stu
 the CNN.
 
 Declared rules (before the run): the CNN's two claims are decided only with 2 paired repeats and at least
-:data:`MIN_CNN_STEPS` steps of column-wise TT transfer (:func:`_cnn_rule`: the ``long`` budget, the least at which
-the ordering below was resolved), so ``default`` leaves them inconclusive; a ``*_tt_near_digital`` claim is
-decided only when its 3-s.e. margin is below the 1-point band (:func:`_near_verdict`), else it would hold on noise.
+:data:`MIN_CNN_STEPS` steps of column-wise TT transfer (:func:`_cnn_rule`: the ``long`` budget, the least at
+which the ordering below was resolved), so ``default`` leaves them inconclusive; a ``*_tt_near_digital`` claim
+is decided only when its 3-s.e. margin is below the 1-point band
+(:func:`~convergence.experiments.recipe_kit.band_verdict`), else it would hold on noise.
 
 The CNN's TT > Analog SGD ordering is not resolvable at ``default`` scale, and a larger budget does
 not help within the main job. The paired gap is dominated by the seed: at ``default`` (all 10k test
@@ -151,16 +152,6 @@ def _gate(arch: str, cfg: dict[str, Any]) -> dict[str, Any]:
     return {"rule": _fcn_rule if arch == "fcn" else _cnn_rule, "cfg": cfg, "scales": SCALES}
 
 
-def _near_verdict(ok: bool, margin: np.ndarray) -> tuple[Any, str]:
-    """Declared before the run (as finetune_tables' band claims): a band claim is decided only when its margin
-    (3 s.e. of every paired gap) is below the band :data:`NEAR`; a wider margin would let it hold on noise.
-    Returns the claim's ``holds`` and a note."""
-    if bool(np.all(margin < NEAR)):
-        return ok, ""
-    return "inconclusive", (f"Undecided: the margin (3 s.e., up to {float(np.max(margin)):.3g}) is not below the "
-                            f"{NEAR:g} band.")
-
-
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     res = []
     ds = str(data["dataset"])
@@ -188,7 +179,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                            "TT − ASGD > 3 s.e. at each τ (paired)", diff.tolist(), unc.tolist(),
                            bool(np.all(diff > unc)), PAPER, **_gate(arch, cfg)))
         gap, se = E.paired_difference(acc, np.zeros_like(it), it, n, last, cor)
-        near, why = _near_verdict(bool(np.all(gap < NEAR + C.K_SIGMA * se)), C.K_SIGMA * se)
+        near, why = C.band_verdict(bool(np.all(gap < NEAR + C.K_SIGMA * se)), C.K_SIGMA * se, NEAR)
         res.append(C.claim(f"{NAME}.{arch}_tt_near_digital",
                            f"{arch.upper()} on {ds}: Tiki-Taka is within 1 percentage point of digital SGD at every τ "
                            f"(paper Fig. 4 headline, on MNIST; expected to hold only at paper scale; {reps})",

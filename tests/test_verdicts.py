@@ -232,10 +232,9 @@ def test_a_claim_the_recipe_leaves_undecided_under_a_satisfied_rule_keeps_the_ru
                          "Resolving power: 5 points >= 3 needed for the slope.")
 
 
-def test_p2_fig4_cnn_claims_need_the_long_budget_with_columnwise_transfer_and_band_claims_a_narrow_margin() -> None:
+def test_p2_fig4_cnn_claims_need_the_long_budget_with_columnwise_transfer() -> None:
     """The CNN's rule reads the config only: 2 paired repeats and MIN_CNN_STEPS steps of column-wise transfer
-    (default: whole-matrix, 375 steps, undecided; long and paper decide); a near-digital claim is decided only
-    when every 3-s.e. margin is below the 1-point band, whatever it measured."""
+    (default: whole-matrix, 375 steps, undecided; long and paper decide)."""
     mod = _recipe("p2_fig4_power")
     assert not mod._cnn_rule(mod.SCALES["default"]).resolvable
     assert mod._cnn_rule(mod.SCALES["long"]).resolvable and mod._cnn_rule(mod.SCALES["paper"]).resolvable
@@ -243,10 +242,17 @@ def test_p2_fig4_cnn_claims_need_the_long_budget_with_columnwise_transfer_and_ba
     assert not mod._cnn_rule(short).resolvable
     assert not mod._cnn_rule({**mod.SCALES["long"], "repeats": 1}).resolvable
     assert not mod._cnn_rule({**mod.SCALES["long"], "columnwise": False}).resolvable
+
+
+def test_a_band_claim_is_decided_only_when_every_margin_is_below_the_band() -> None:
+    """recipe_kit.band_verdict: whatever was measured, a margin at or above the band leaves the claim undecided."""
+    from convergence.experiments import recipe_kit as C
+
     for ok in (True, False):
-        assert mod._near_verdict(ok, np.array([0.002, 0.009])) == (ok, "")
-        verdict, note = mod._near_verdict(ok, np.array([0.002, 0.01]))
-        assert verdict == "inconclusive" and "0.01" in note
+        assert C.band_verdict(ok, np.array([0.002, 0.009]), 0.01) == (ok, "")
+        assert C.band_verdict(ok, 0.019, 0.02) == (ok, "")
+        verdict, note = C.band_verdict(ok, np.array([0.002, 0.01]), 0.01)
+        assert verdict == "inconclusive" and "up to 0.01" in note and "0.01 band" in note
 
 
 def test_deciding_scale_passes_over_scales_the_rule_cannot_read() -> None:

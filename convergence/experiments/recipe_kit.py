@@ -201,6 +201,17 @@ def claim(id: str, statement: str, prediction: str, measured: Any, uncertainty: 
     return out
 
 
+def band_verdict(ok: bool, margin: Any, band: float) -> tuple[Any, str]:
+    """A band claim's declared rule ("|x| < band + margin"): decided only when every margin (K_SIGMA standard
+    errors) is below the band, else the claim could hold on noise alone. Returns the claim's ``holds`` (``ok`` or
+    "inconclusive") and a note for the undecided case ("" otherwise)."""
+    m = np.asarray(margin, dtype=float)
+    if bool(np.all(m < band)):
+        return ok, ""
+    return "inconclusive", (f"Undecided: the margin ({K_SIGMA:g} s.e., up to {float(np.max(m)):.3g}) is not below the "
+                            f"{band:g} band.")
+
+
 def deciding_scale(rule: Callable[[dict[str, Any]], Any], scales: Mapping[str, dict[str, Any]]) -> str:
     """The first scale in ``scales`` (the recipe's SCALES, in its order) whose config ``rule`` accepts ("" if none;
     a scale whose config the rule cannot read, e.g. one without the claim's architecture, is passed over)."""
