@@ -255,6 +255,35 @@ def test_a_band_claim_is_decided_only_when_every_margin_is_below_the_band() -> N
         assert verdict == "inconclusive" and "up to 0.01" in note and "0.01 band" in note
 
 
+@pytest.mark.parametrize("measured, margin, expected", [
+    (0.01, 0.03, True),                        # the whole interval inside the band
+    (0.10, 0.03, False),                       # shown outside it
+    (0.04, 0.03, "inconclusive"),              # the edge 0.05 inside [0.01, 0.07]
+    ([0.01, 0.10], [0.01, 0.01], False),       # one value shown outside decides
+    ([0.01, 0.04], [0.01, 0.03], "inconclusive"),
+])
+def test_within_verdict_decides_a_band_claim_by_its_interval(measured, margin, expected) -> None:
+    from convergence.experiments import recipe_kit as C
+
+    holds, note = C.within_verdict(measured, margin, 0.05)
+    assert holds == expected and (note == "") == (expected != "inconclusive")
+
+
+@pytest.mark.parametrize("measured, margin, expected", [
+    (0.20, 0.05, True),                        # shown above 0
+    (0.00, 0.01, False),                       # shown below the least effect 0.05: no effect
+    (-0.30, 0.05, False),                      # shown of the other sign
+    (0.07, 0.075, "inconclusive"),             # reaches both 0 and 0.05
+    ([0.20, 0.07], [0.05, 0.075], "inconclusive"),
+    ([0.20, 0.00], [0.05, 0.01], False),
+])
+def test_exceeds_verdict_decides_an_effect_claim_by_its_interval(measured, margin, expected) -> None:
+    from convergence.experiments import recipe_kit as C
+
+    holds, note = C.exceeds_verdict(measured, margin, 0.05)
+    assert holds == expected and (note == "") == (expected != "inconclusive")
+
+
 def test_deciding_scale_passes_over_scales_the_rule_cannot_read() -> None:
     from convergence.experiments import recipe_kit as C
 

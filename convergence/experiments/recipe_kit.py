@@ -40,7 +40,8 @@ from convergence.theory.meanfield import abs_gaussian_mean
 __all__ = ["K_SIGMA", "sub", "parallel_map", "cache_folder",
            "lsq", "TrialGaussian", "mean_se", "paired_diff", "ratio_se",
            "loglog_slope", "lsq_meanfield_stationary", "lsq_meanfield_stationary_device", "digital_lsq_floor",
-           "claim", "deciding_scale", "count_rule", "MIN_FCN_STEPS", "MIN_FCN_STEPS_ASGD_TAU", "sgd_steps",
+           "claim", "band_verdict", "within_verdict", "exceeds_verdict", "deciding_scale", "count_rule",
+           "MIN_FCN_STEPS", "MIN_FCN_STEPS_ASGD_TAU", "sgd_steps",
            "network_rule", "ema", "band", "positive_floor", "curve_stats", "cv_style", "lsq_algorithm",
            "lsq_series", "tau_labels", "plot_accuracy_curves", "markdown_table", "draw_table"]
 
@@ -210,6 +211,33 @@ def band_verdict(ok: bool, margin: Any, band: float) -> tuple[Any, str]:
         return ok, ""
     return "inconclusive", (f"Undecided: the margin ({K_SIGMA:g} s.e., up to {float(np.max(m)):.3g}) is not below the "
                             f"{band:g} band.")
+
+
+def within_verdict(measured: Any, margin: Any, band: float) -> tuple[Any, str]:
+    """The interval rule of a claim "measured ≤ band", declared with it (the property battery's rule for slopes):
+    holds when every ``measured + margin ≤ band``, fails when some ``measured − margin > band`` (shown outside),
+    and is inconclusive when the band's edge lies inside an interval ``measured ± margin``. Returns the claim's
+    ``holds`` and a note ("" when decided)."""
+    x, m = np.asarray(measured, dtype=float), np.asarray(margin, dtype=float)
+    if bool(np.all(x + m <= band)):
+        return True, ""
+    if bool(np.any(x - m > band)):
+        return False, ""
+    return "inconclusive", f"Undecided: the band's edge {band:g} lies inside the measured value ± its margin."
+
+
+def exceeds_verdict(measured: Any, margin: Any, negligible: float) -> tuple[Any, str]:
+    """The interval rule of a claim "measured > 0" (an effect), declared with it: holds when every
+    ``measured − margin > 0``, fails when some ``measured + margin < negligible`` (shown smaller than the least effect
+    the claim means), and is inconclusive otherwise: the interval reaches both 0 and ``negligible``. Returns the
+    claim's ``holds`` and a note ("" when decided)."""
+    x, m = np.asarray(measured, dtype=float), np.asarray(margin, dtype=float)
+    if bool(np.all(x - m > 0)):
+        return True, ""
+    if bool(np.any(x + m < negligible)):
+        return False, ""
+    return "inconclusive", (f"Undecided: the measured value ± its margin reaches both 0 and the least effect the "
+                            f"claim means ({negligible:g}).")
 
 
 def deciding_scale(rule: Callable[[dict[str, Any]], Any], scales: Mapping[str, dict[str, Any]]) -> str:
