@@ -18,7 +18,9 @@ Verdicts (the outcome of a measurement or derivation):
   predicts against the margin the scale can reach, or the number of points a slope needs
   (:class:`ResolvingPower`, :func:`decide`). Never assign it after seeing the result because the result
   was inconvenient. The property battery's rule is of this kind: the exact/biased slope is undecided
-  when the threshold lies inside the k-standard-error interval fixed by ``k`` before the run.
+  when the threshold lies inside the k-standard-error interval fixed by ``k`` before the run. So are the
+  figure recipes' interval rules (:func:`convergence.experiments.recipe_kit.within_verdict`,
+  ``exceeds_verdict``, ``band_verdict``), declared with each claim's prediction.
 
 Statuses (no verdict was reached): ``skipped`` (declared not applicable by the algorithm's author),
 ``n/a`` (vacuous, e.g. a range claim for an algorithm without analog arrays), ``error`` (the code under
