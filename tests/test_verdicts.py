@@ -270,6 +270,19 @@ def test_within_verdict_decides_a_band_claim_by_its_interval(measured, margin, e
 
 
 @pytest.mark.parametrize("measured, margin, expected", [
+    ([1.0, 1.5], [0.3, 0.4], True),            # every interval inside [0.5, 2]
+    ([1.0, 3.0], [0.3, 0.5], False),           # one wholly above 2
+    ([1.0, 0.3], [0.3, 0.1], False),           # one wholly below 0.5
+    ([1.6, 3.0], [0.4, 1.5], "inconclusive"),  # 2 inside [1.5, 4.5] and none wholly outside
+])
+def test_within_verdict_with_a_lower_edge_reads_both_sides(measured, margin, expected) -> None:
+    from convergence.experiments import recipe_kit as C
+
+    holds, note = C.within_verdict(measured, margin, 2.0, low=0.5)
+    assert holds == expected and (note == "") == (expected != "inconclusive")
+
+
+@pytest.mark.parametrize("measured, margin, expected", [
     (0.20, 0.05, True),                        # shown above 0
     (0.00, 0.01, False),                       # shown below the least effect 0.05: no effect
     (-0.30, 0.05, False),                      # shown of the other sign

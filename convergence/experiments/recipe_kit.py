@@ -213,17 +213,19 @@ def band_verdict(ok: bool, margin: Any, band: float) -> tuple[Any, str]:
                             f"{band:g} band.")
 
 
-def within_verdict(measured: Any, margin: Any, band: float) -> tuple[Any, str]:
-    """The interval rule of a claim "measured ≤ band", declared with it (the property battery's rule for slopes):
-    holds when every ``measured + margin ≤ band``, fails when some ``measured − margin > band`` (shown outside),
-    and is inconclusive when the band's edge lies inside an interval ``measured ± margin``. Returns the claim's
-    ``holds`` and a note ("" when decided)."""
+def within_verdict(measured: Any, margin: Any, band: float, low: float | None = None) -> tuple[Any, str]:
+    """The interval rule of a claim "measured ≤ band" (or "low ≤ measured ≤ band"), declared with it (the property
+    battery's rule for slopes): holds when every interval ``measured ± margin`` lies inside, fails when one lies
+    wholly outside, and is inconclusive when an edge lies inside an interval. Returns the claim's ``holds`` and a
+    note ("" when decided)."""
     x, m = np.asarray(measured, dtype=float), np.asarray(margin, dtype=float)
-    if bool(np.all(x + m <= band)):
+    lo = -np.inf if low is None else low
+    if bool(np.all((x + m <= band) & (x - m >= lo))):
         return True, ""
-    if bool(np.any(x - m > band)):
+    if bool(np.any((x - m > band) | (x + m < lo))):
         return False, ""
-    return "inconclusive", f"Undecided: the band's edge {band:g} lies inside the measured value ± its margin."
+    edges = f"{band:g}" if low is None else f"[{low:g}, {band:g}]"
+    return "inconclusive", f"Undecided: an edge of {edges} lies inside the measured value ± its margin."
 
 
 def exceeds_verdict(measured: Any, margin: Any, negligible: float) -> tuple[Any, str]:
