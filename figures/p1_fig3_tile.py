@@ -21,7 +21,13 @@ Curves per τ (means over repeats; EMA 0.8 for plotting only, as the paper):
 
 The loss is recorded on the exact (noise-free) weights as MSE/(2D), as the script's
 ``get_loss(for_training=False)``. Plateaus are per-trial means over the last ``tail`` fraction.
-The aihwkit run itself is not repeated here (no peer installed in this session).
+aihwkit 1.2.0's own plateaus on this set-up (measured in a separate environment; aihwkit is not a dependency)
+are compared with the pulse-train tile in ``tests/test_aihwkit_peer.py``.
+
+At ``default`` (10 repeats, 2026-12-06): plateau ratio eq3/pulse-train 1.74 ± 0.20, 2.74 ± 0.48, 2.37 ± 0.37,
+2.06 ± 0.38 (3 s.e.) at τ = 1, 1.5, 2, 2.5, so ``eq3_tracks_tile`` fails at τ = 1.5 (with 4 repeats the
+margins, up to 1.5, had left it undecided); expected/pulse-train 0.78 … 0.18 (fails: at 300 states the pulse
+granularity is not a higher-order effect here); rounding/pulse-train 0.94 … 1.11 (holds).
 """
 from __future__ import annotations
 
@@ -47,7 +53,9 @@ _BASE = {"d": 40, "n": 100, "sigma_a": 0.5, "x_scale": 0.3, "data_seed": 42, "lr
          "tail": 0.2, "ema": 0.8, "modes": ["eq3", "expected", "rounding", "pulse_train"]}
 SCALES = {
     "quick": {**_BASE, "taus": [1.0, 2.5], "repeats": 2, "iters": 300},
-    "default": {**_BASE, "taus": [1.0, 1.5, 2.0, 2.5], "repeats": 4},
+    # the paper's 10 repeats: the whole recipe costs about 15 CPU-seconds, and with 4 repeats the 3-s.e. margins of
+    # the plateau ratios (up to 1.5 at tau = 1.5) were too wide to place them against eq3_tracks_tile's factor 2
+    "default": {**_BASE, "taus": [1.0, 1.5, 2.0, 2.5], "repeats": 10},
     "paper": {**_BASE, "taus": [1.0, 1.5, 2.0, 2.5], "repeats": 10},
 }
 LABELS = {"eq3": "eq (3), grad. noise 0.1", "expected": "tile: expected update",
