@@ -120,6 +120,16 @@ def _parse_init(text: str, d: int) -> Any:
     return np.array(vals)
 
 
+def _check_init_in_range(w0: Any, device: Device, spec: str) -> None:
+    """Refuse an initial weight outside the device's range: no conductance starts there, and every trial
+    would be flagged out of range and its statistics left NaN."""
+    lo, hi = device.bounds
+    w = np.atleast_1d(np.asarray(w0, dtype=float))
+    outside = w[(w < lo) | (w > hi)]
+    if outside.size:
+        raise ConfigError(f"--init: {outside[0]:g} lies outside the range [{lo:g}, {hi:g}] of --device {spec}")
+
+
 def _require_positive(name: str, value: float | None) -> float:
     if value is None:
         raise ConfigError(f"{name} is required for this algorithm")
@@ -221,6 +231,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     check_memory(f"simulate with {args.trials} trials x {d} weights x {args.steps} steps", need,
                  limit=args.max_memory, hint=hint)
     w0 = _parse_init(args.init, d)
+    if args.algorithm != "digital-sgd":
+        _check_init_in_range(w0, parse_device(args.device), args.device)
     alg = build_algorithm(args, (args.trials, d))
     _warn_slow_pulses(args, alg, objective, noise, w0, d)
     seconds = args.steps * (2e-5 + 3e-8 * args.trials * d)
