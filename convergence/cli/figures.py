@@ -224,6 +224,7 @@ def _run_figures(args: argparse.Namespace) -> int:
     output_dir("--cache", cache)
     if not (args.list or args.dry_run):
         output_dir("--out", out)
+        output_dir("--out", os.path.join(out, "figures"))   # where the images go: a file there fails every plot
     if args.list or args.dry_run:
         return _list(args, root, cache)
     _check_figures_memory(args, root, cache, jobs)
