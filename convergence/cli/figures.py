@@ -135,8 +135,12 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
                 unknown += 1
                 cost = est.basis
             print(f"{r.name:<28} {args.scale:<8} {key[:16]}  {todo:<28} {cost}")
-    if not args.list:
-        print(f"total: ~{_hours(cpu_total)} CPU (~{cpu_total:.3g} CPU-hours), largest worker ~{mem_max:.2g} GB"
+    if not args.list and unknown == len(recipes):   # a total of 0 s would read as "free"
+        print(f"total: unknown, none of the {unknown} recipe(s) measured yet (run: convergence figures --scale quick, "
+              "then --dry-run again)")
+    elif not args.list:
+        print(f"total{f' of the {len(recipes) - unknown} measured' if unknown else ''}: ~{_hours(cpu_total)} CPU "
+              f"(~{cpu_total:.3g} CPU-hours), largest worker ~{mem_max:.2g} GB"
               + (f"; {unknown} recipe(s) not measured" if unknown else ""))
     return 0
 
