@@ -3,8 +3,14 @@
 Commands:
     simulate   run an algorithm on an objective with gradient noise, print tail statistics
     device     plot q+, q-, F, G and the symmetric point of a device
+    proofs     run the sympy / numerical checks of proofs_checks/ (cli_proofs)
+    errata     print the papers' errata with their evidence (cli_proofs)
     figures    regenerate the figures and the verification report (cli_figures)
     demo       teaching demos: ``demo bias`` (cli_figures)
+    check      the property battery on an algorithm factory (cli_check)
+    train      train the papers' FCN/CNN with an analog optimizer (cli_nn)
+    data       data-set status and the MNIST download (cli_nn)
+    transfer   the analog transfer-learning study on the micro Swin (cli_transfer)
 
 Bad input exits with code 2 and one line naming the bad field.
 """
