@@ -50,7 +50,7 @@ def test_cli_demo_writes_the_figure_and_prints_numbers(tmp_path, capsys):
 @pytest.mark.parametrize("argv, needle", [
     (["demo", "bias", "--sigma", "-1"], "--sigma"),
     (["demo", "bias", "--lr", "2"], "--lr"),
-    (["demo", "bias", "--tau", "0.4"], "w_star"),
+    (["demo", "bias", "--tau", "0.4"], "--w-star"),   # the default w* = 0.5 lies outside (-0.4, 0.4)
     (["demo", "teach"], "invalid choice"),
 ])
 def test_cli_demo_bad_input_exits_2_with_one_line(capsys, argv, needle):
