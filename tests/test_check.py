@@ -130,7 +130,17 @@ def test_a_pulsed_mode_is_passed_to_the_factory():
         check(ex.my_digital_sgd, ["reduces-to-digital"], mode=cv.Pulsed(1e-3))
 
 
+def _scalar_lr_factory(lr, device, *, mode=None):
+    return cv.analog_sgd(float(lr), device)      # the mistake the contract warns about: lr is (trials, 1)
+
+
+def _three_argument_factory(lr, device, extra):
+    return cv.analog_sgd(lr, device)
+
+
 @pytest.mark.parametrize("target, needle", [
+    (_scalar_lr_factory, r"_scalar_lr_factory\(lr, device\) raised TypeError: .*never float\(lr\)"),
+    (_three_argument_factory, r"cannot be called as factory\(lr, device\): .*'extra'"),
     ("no.such.module:f", "cannot import module"),
     ("convergence.sim.algorithms", "must be 'package.module:factory'"),
     ("convergence.sim.algorithms:nope", "has no attribute"),
