@@ -417,6 +417,18 @@ def test_cli_bad_input_exits_2_with_one_line(repo, monkeypatch, capsys, argv, ne
     assert len(err.strip().splitlines()) == 1 and needle in err
 
 
+@pytest.mark.parametrize("argv, needle", [
+    (["figures", "nope", "--scale", "quick"], "unknown figure 'nope'"),
+    (["figures", "simple", "--scale", "long"], "not defined by"),
+])
+def test_cli_bad_selection_prints_nothing_but_the_error(repo, monkeypatch, capsys, argv, needle):
+    # the run header is printed with the run's first message, so a refused selection is one line in all
+    monkeypatch.chdir(repo)
+    assert main([*argv, "--cache", "cache", "--no-errata"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and needle in err
+
+
 def test_cli_refuses_an_out_folder_whose_figures_entry_is_a_file(repo, monkeypatch, capsys):
     # every recipe would compute, then fail to save its plot, each with a traceback in the log
     monkeypatch.chdir(repo)

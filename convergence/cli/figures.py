@@ -233,16 +233,27 @@ def _run_figures(args: argparse.Namespace) -> int:
         return _list(args, root, cache)
     _check_figures_memory(args, root, cache, jobs)
 
+    where = f"dask scheduler {args.scheduler}" if args.backend == "dask" else f"{jobs} local job(s)"
+    # the header waits for the run's first message, so that a bad name or scale is one line on stderr;
+    # with dask it comes at once, since connecting to the scheduler may take a while
+    header = [f"figures: scale {args.scale}, {where}; data cache {cache}"]
+
+    def flush_header() -> None:
+        if header:
+            print(header.pop(), flush=True)
+
     def log(msg: str) -> None:
         if interrupted():   # a recipe error caused by Ctrl-C: stop instead of reporting it
             raise KeyboardInterrupt
+        flush_header()
         print(msg, file=sys.stderr if msg.startswith(("ERROR",)) or ": ERROR" in msg else sys.stdout, flush=True)
 
     t0 = time.perf_counter()
-    where = f"dask scheduler {args.scheduler}" if args.backend == "dask" else f"{jobs} local job(s)"
-    print(f"figures: scale {args.scale}, {where}; data cache {cache}", flush=True)
+    if args.backend == "dask":
+        flush_header()
     results = run_figures(args.names, scale=args.scale, root=root, out_dir=out, cache_dir=cache, force=args.force,
                           jobs=jobs, backend=args.backend, scheduler=args.scheduler, progress=args.progress, log=log)
+    flush_header()
     errata = None if args.no_errata else collect_errata(root, cache, log=log)
     command = " ".join(["convergence figures", *map(shlex.quote, args.names), "--scale", args.scale]
                        + (["--force"] if args.force else []) + ["--jobs", str(jobs), "--backend", args.backend]
