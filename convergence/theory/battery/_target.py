@@ -105,7 +105,7 @@ def _import_target(text: str) -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"cannot import module {module_name!r}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - a user module that fails on import is bad input
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a user module that fails on import is bad input
         raise ConfigError(f"importing module {module_name!r} raised {type(exc).__name__}: {exc}") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
