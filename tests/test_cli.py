@@ -113,6 +113,17 @@ def test_device_command_writes_a_plot_and_reports_the_symmetric_point(tmp_path, 
     assert main(["device", "power:tau=1,gamma=0"]) == 2
 
 
+def test_a_bad_device_spec_names_the_argument_it_came_from(capsys):
+    # `convergence device` takes its spec positionally (there is no --device option there); the fast array's
+    # device of tiki-taka is --device-fast
+    assert main(["device", "constant:up_down=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("convergence device: error: device spec: up_down") and len(err.splitlines()) == 1
+    assert main(["simulate", "--algorithm", "tiki-taka", "--lr", "0.1", "--objective", "quadratic:d=1", "--steps", "3",
+                 "--device-fast", "softbounds:tau=-1"]) == 2
+    assert "error: --device-fast: tau must be > 0" in capsys.readouterr().err
+
+
 def test_python_dash_m_entry_point():
     res = subprocess.run([sys.executable, "-m", "convergence", "device", "softbounds:tau=0.8"],
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})

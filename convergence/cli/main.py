@@ -152,7 +152,7 @@ def build_algorithm(args: argparse.Namespace, shape: tuple[int, int]) -> Any:
         return digital_sgd(_require_positive("--lr", args.lr))
 
     def device_of(spec: str, purpose_offset: int) -> Any:
-        dev = parse_device(spec)
+        dev = parse_device(spec, "--device-fast" if purpose_offset else "--device")
         if variation.is_zero:
             return dev
         streams = TrialStreams(args.seed, shape[0], purpose=DEVICE + 16 * purpose_offset, block=args.trial_block)
@@ -278,7 +278,7 @@ def _format_summary(s: dict[str, Any]) -> str:
 
 
 def cmd_device(args: argparse.Namespace) -> int:
-    dev = parse_device(args.spec)
+    dev = parse_device(args.spec, "device spec")
     if args.out is not None:
         output_file("--out", args.out, IMAGE_FORMATS)
     info = describe_device(dev)
