@@ -47,7 +47,7 @@ build/figures/%.png build/figures/%.pdf: $(STAMP) FORCE
 FORCE:
 
 ## The network orderings that need more training than the main job allows (the recipes with an
-## optional `long` scale; about 20 minutes on 2 cores). Report: build/long/REPORT.md.
+## optional `long` scale; on 2 cores P2 Fig. 4 took 20 minutes, the Swin study 36). Report: build/long/REPORT.md.
 figures-long: $(STAMP)
 	$(PY) -m convergence figures --scale long --out build/long
 

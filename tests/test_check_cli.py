@@ -61,3 +61,13 @@ def test_user_module_in_the_working_directory(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["claims"][0]["verdict"] == "holds"
+
+
+def test_a_module_that_exits_on_import_is_named_as_the_culprit(tmp_path, monkeypatch, capsys):
+    # a script-style module (sys.exit at import) is reported as an import failure, not as the factory's
+    (tmp_path / "exits_on_import.py").write_text("import sys\nsys.exit(3)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["check", "exits_on_import:f"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "importing module 'exits_on_import' raised SystemExit: 3" in err

@@ -77,6 +77,8 @@ def test_human_readable_output(capsys):
     (["--algorithm", "analog-sgd", "--lr", "0.1", "--pulsed", "dw_min=abc"], "dw_min"),
     (["--algorithm", "analog-sgd", "--lr", "0.1", "--variation", "sym_dtod=-1"], "sym_dtod"),
     (["--algorithm", "analog-sgd", "--lr", "0.1", "--init", "1,2"], "--init"),
+    (["--algorithm", "analog-sgd", "--lr", "0.1", "--init", "5"], "outside the range [-1, 1]"),   # tau = 1 default
+    (["--algorithm", "tiki-taka", "--lr", "0.1", "--device", "linear:tau=1,c=0.3", "--init", "-1.5"], "--init"),
     (["--algorithm", "analog-sgd", "--lr", "0.1", "--tail", "0"], "--tail"),
     (["--algorithm", "analog-sgd", "--lr", "0.1", "--trials", "0"], "--trials"),
     (["--algorithm", "adam", "--lr", "0.1"], "adam"),
@@ -111,7 +113,25 @@ def test_device_command_writes_a_plot_and_reports_the_symmetric_point(tmp_path, 
     assert main(["device", "power:tau=1,gamma=0"]) == 2
 
 
+def test_a_bad_device_spec_names_the_argument_it_came_from(capsys):
+    # `convergence device` takes its spec positionally (there is no --device option there); the fast array's
+    # device of tiki-taka is --device-fast
+    assert main(["device", "constant:up_down=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("convergence device: error: device spec: up_down") and len(err.splitlines()) == 1
+    assert main(["simulate", "--algorithm", "tiki-taka", "--lr", "0.1", "--objective", "quadratic:d=1", "--steps", "3",
+                 "--device-fast", "softbounds:tau=-1"]) == 2
+    assert "error: --device-fast: tau must be > 0" in capsys.readouterr().err
+
+
 def test_python_dash_m_entry_point():
     res = subprocess.run([sys.executable, "-m", "convergence", "device", "softbounds:tau=0.8"],
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert res.returncode == 0 and "softbounds" in res.stdout
+
+
+def test_an_initial_weight_on_the_bound_is_accepted_and_digital_sgd_has_no_range(capsys):
+    base = ["simulate", "--objective", "quadratic:d=1", "--steps", "5", "--lr", "0.1"]
+    assert main(base + ["--algorithm", "analog-sgd", "--init", "-1"]) == 0      # softbounds:tau=1: range [-1, 1]
+    assert main(base + ["--algorithm", "digital-sgd", "--init", "5"]) == 0
+    assert "status: ok 1," in capsys.readouterr().out

@@ -50,7 +50,7 @@ def test_cli_demo_writes_the_figure_and_prints_numbers(tmp_path, capsys):
 @pytest.mark.parametrize("argv, needle", [
     (["demo", "bias", "--sigma", "-1"], "--sigma"),
     (["demo", "bias", "--lr", "2"], "--lr"),
-    (["demo", "bias", "--tau", "0.4"], "w_star"),
+    (["demo", "bias", "--tau", "0.4"], "--w-star"),   # the default w* = 0.5 lies outside (-0.4, 0.4)
     (["demo", "teach"], "invalid choice"),
 ])
 def test_cli_demo_bad_input_exits_2_with_one_line(capsys, argv, needle):
@@ -75,3 +75,26 @@ def test_teaching_walkthrough_commands_parse():
     parser = build_parser()
     for cmd in commands:
         parser.parse_args(shlex.split(cmd)[1:])
+
+
+def test_teaching_walkthrough_device_commands_run_in_a_fresh_folder(tmp_path, monkeypatch):
+    """Section 1 of docs/teaching.md, run as written in an empty folder: the commands that write into
+    ``build/teach`` must find it (the CLI creates no folder the user names, so the page creates it)."""
+    import os
+    import pathlib
+    import re
+    import shlex
+
+    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "teaching.md"
+    first = re.findall(r"```bash\n(.*?)```", doc.read_text(), flags=re.S)[0]
+    monkeypatch.chdir(tmp_path)
+    ran = []
+    for line in first.splitlines():
+        words = shlex.split(line.split("#")[0])
+        if words[:2] == ["mkdir", "-p"]:
+            for folder in words[2:]:
+                os.makedirs(folder, exist_ok=True)
+        elif words[:2] == ["convergence", "device"]:
+            assert main(words[1:]) == 0, line
+            ran.append(words[words.index("--out") + 1])
+    assert len(ran) == 3 and all((tmp_path / f).read_bytes()[:4] == b"\x89PNG" for f in ran)

@@ -215,3 +215,27 @@ def test_python_blocks_of_the_pages_run(page, shrink, tmp_path, monkeypatch):
     all_blocks = [(p.relative_to(DOCS).as_posix(), len(re.findall(r"```python\n", p.read_text("utf-8"))))
                   for p in DOCS.rglob("*.md")]
     assert {p for p, n in all_blocks if n} == {p for p, _ in PYTHON_BLOCKS}, "a page's python blocks are untested"
+
+
+def test_included_example_code_shows_its_imports(tmp_path):
+    """A reader copies what a page shows: every ``literalinclude`` of a Python example shows the file from
+    before its first import, and the shown part, saved alone, imports and runs its module level."""
+    shown = 0
+    include = re.compile(r"```\{literalinclude\} (\S+\.py)\n((?::\S+:.*\n)*)```")
+    for page in DOCS.rglob("*.md"):
+        for path, options in include.findall(page.read_text("utf-8")):
+            source = (page.parent / path).read_text("utf-8")
+            start = re.search(r"^:start-at: (.*)$", options, re.M)
+            text = source[source.index(start.group(1)):] if start else source
+            lines = source.splitlines()
+            first_import = next(ln for ln in lines if ln.startswith(("import ", "from ")))
+            assert first_import in text, f"{page.name} shows {path} without its imports"
+            copy = tmp_path / f"shown_{shown}.py"
+            copy.write_text(text, "utf-8")
+            sys.path.insert(0, str(TUTORIAL_CODE))
+            try:
+                _import_file(f"shown_{shown}", copy)
+            finally:
+                sys.path.remove(str(TUTORIAL_CODE))
+            shown += 1
+    assert shown >= 4

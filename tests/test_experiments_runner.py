@@ -417,6 +417,29 @@ def test_cli_bad_input_exits_2_with_one_line(repo, monkeypatch, capsys, argv, ne
     assert len(err.strip().splitlines()) == 1 and needle in err
 
 
+@pytest.mark.parametrize("argv, needle", [
+    (["figures", "nope", "--scale", "quick"], "unknown figure 'nope'"),
+    (["figures", "simple", "--scale", "long"], "not defined by"),
+])
+def test_cli_bad_selection_prints_nothing_but_the_error(repo, monkeypatch, capsys, argv, needle):
+    # the run header is printed with the run's first message, so a refused selection is one line in all
+    monkeypatch.chdir(repo)
+    assert main([*argv, "--cache", "cache", "--no-errata"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and needle in err
+
+
+def test_cli_refuses_an_out_folder_whose_figures_entry_is_a_file(repo, monkeypatch, capsys):
+    # every recipe would compute, then fail to save its plot, each with a traceback in the log
+    monkeypatch.chdir(repo)
+    (repo / "blocked").mkdir()
+    (repo / "blocked" / "figures").write_text("not a folder")
+    assert main(["figures", "simple", "--scale", "quick", "--out", "blocked", "--cache", "cache"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--out" in err and "not a folder" in err
+    assert _calls(repo, "simple") == 0                       # refused before anything was computed
+
+
 def test_cli_outside_the_repo_root(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["figures", "--scale", "quick"]) == 2

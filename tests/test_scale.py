@@ -240,7 +240,15 @@ def test_dry_run_prints_estimates_for_paper_scale_on_dask(repo, monkeypatch, cap
     assert "CPU" in row and "GB" in row and "from quick x4" in row
     assert next(ln for ln in out if ln.startswith("depend")).endswith("not measured (run: convergence figures "
                                                                       "--scale quick)")
-    assert out[-1].startswith("total:") and "2 recipe(s) not measured" in out[-1]
+    assert out[-1].startswith("total of the 1 measured: ~") and "2 recipe(s) not measured" in out[-1]
+
+
+def test_dry_run_without_any_measurement_gives_no_total(repo, monkeypatch, capsys):
+    # an empty cache has no costs: the last line says the total is unknown instead of "~0 s CPU, ~0 GB"
+    monkeypatch.chdir(repo)
+    assert main(["figures", "--scale", "paper", "--dry-run", "--cache", "empty"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("total: unknown") and "3 recipe(s)" in last and "~0" not in last
 
 
 def test_bench_all_quick_prints_one_table_with_measured_ratios(monkeypatch, capsys):

@@ -72,7 +72,7 @@ def add_parser(sub: Any) -> None:
                    help="step size α in (0, 1) (default 0.02)")
     d.add_argument("--w-star", type=float_arg(), default=0.5, help="minimiser w* inside (-τ, τ) (default 0.5)")
     d.add_argument("--trials", type=int_arg(2), default=1000, help="independent trials (default 1000)")
-    d.add_argument("--steps", type=int_arg(2, 10**8), default=None, help="iterations (default 60/α)")
+    d.add_argument("--steps", type=int_arg(2, 10**8), default=None, help="iterations (default 60/α, at least 500)")
     d.add_argument("--seed", type=int_arg(0, SEED_MAX), default=2024)
     d.add_argument("--out", type=path_arg(), default=DEMO_OUT,
                    help="output image, .png/.pdf/.svg (default build/demo_bias.png)")
@@ -135,8 +135,12 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
                 unknown += 1
                 cost = est.basis
             print(f"{r.name:<28} {args.scale:<8} {key[:16]}  {todo:<28} {cost}")
-    if not args.list:
-        print(f"total: ~{_hours(cpu_total)} CPU (~{cpu_total:.3g} CPU-hours), largest worker ~{mem_max:.2g} GB"
+    if not args.list and unknown == len(recipes):   # a total of 0 s would read as "free"
+        print(f"total: unknown, none of the {unknown} recipe(s) measured yet (run: convergence figures --scale quick, "
+              "then --dry-run again)")
+    elif not args.list:
+        print(f"total{f' of the {len(recipes) - unknown} measured' if unknown else ''}: ~{_hours(cpu_total)} CPU "
+              f"(~{cpu_total:.3g} CPU-hours), largest worker ~{mem_max:.2g} GB"
               + (f"; {unknown} recipe(s) not measured" if unknown else ""))
     return 0
 
@@ -224,20 +228,32 @@ def _run_figures(args: argparse.Namespace) -> int:
     output_dir("--cache", cache)
     if not (args.list or args.dry_run):
         output_dir("--out", out)
+        output_dir("--out", os.path.join(out, "figures"))   # where the images go: a file there fails every plot
     if args.list or args.dry_run:
         return _list(args, root, cache)
     _check_figures_memory(args, root, cache, jobs)
 
+    where = f"dask scheduler {args.scheduler}" if args.backend == "dask" else f"{jobs} local job(s)"
+    # the header waits for the run's first message, so that a bad name or scale is one line on stderr;
+    # with dask it comes at once, since connecting to the scheduler may take a while
+    header = [f"figures: scale {args.scale}, {where}; data cache {cache}"]
+
+    def flush_header() -> None:
+        if header:
+            print(header.pop(), flush=True)
+
     def log(msg: str) -> None:
         if interrupted():   # a recipe error caused by Ctrl-C: stop instead of reporting it
             raise KeyboardInterrupt
+        flush_header()
         print(msg, file=sys.stderr if msg.startswith(("ERROR",)) or ": ERROR" in msg else sys.stdout, flush=True)
 
     t0 = time.perf_counter()
-    where = f"dask scheduler {args.scheduler}" if args.backend == "dask" else f"{jobs} local job(s)"
-    print(f"figures: scale {args.scale}, {where}; data cache {cache}", flush=True)
+    if args.backend == "dask":
+        flush_header()
     results = run_figures(args.names, scale=args.scale, root=root, out_dir=out, cache_dir=cache, force=args.force,
                           jobs=jobs, backend=args.backend, scheduler=args.scheduler, progress=args.progress, log=log)
+    flush_header()
     errata = None if args.no_errata else collect_errata(root, cache, log=log)
     command = " ".join(["convergence figures", *map(shlex.quote, args.names), "--scale", args.scale]
                        + (["--force"] if args.force else []) + ["--jobs", str(jobs), "--backend", args.backend]

@@ -3,8 +3,14 @@
 Commands:
     simulate   run an algorithm on an objective with gradient noise, print tail statistics
     device     plot q+, q-, F, G and the symmetric point of a device
+    proofs     run the sympy / numerical checks of proofs_checks/ (cli_proofs)
+    errata     print the papers' errata with their evidence (cli_proofs)
     figures    regenerate the figures and the verification report (cli_figures)
     demo       teaching demos: ``demo bias`` (cli_figures)
+    check      the property battery on an algorithm factory (cli_check)
+    train      train the papers' FCN/CNN with an analog optimizer (cli_nn)
+    data       data-set status and the MNIST download (cli_nn)
+    transfer   the analog transfer-learning study on the micro Swin (cli_transfer)
 
 Bad input exits with code 2 and one line naming the bad field.
 """
@@ -120,6 +126,16 @@ def _parse_init(text: str, d: int) -> Any:
     return np.array(vals)
 
 
+def _check_init_in_range(w0: Any, device: Device, spec: str) -> None:
+    """Refuse an initial weight outside the device's range: no conductance starts there, and every trial
+    would be flagged out of range and its statistics left NaN."""
+    lo, hi = device.bounds
+    w = np.atleast_1d(np.asarray(w0, dtype=float))
+    outside = w[(w < lo) | (w > hi)]
+    if outside.size:
+        raise ConfigError(f"--init: {outside[0]:g} lies outside the range [{lo:g}, {hi:g}] of --device {spec}")
+
+
 def _require_positive(name: str, value: float | None) -> float:
     if value is None:
         raise ConfigError(f"{name} is required for this algorithm")
@@ -136,7 +152,7 @@ def build_algorithm(args: argparse.Namespace, shape: tuple[int, int]) -> Any:
         return digital_sgd(_require_positive("--lr", args.lr))
 
     def device_of(spec: str, purpose_offset: int) -> Any:
-        dev = parse_device(spec)
+        dev = parse_device(spec, "--device-fast" if purpose_offset else "--device")
         if variation.is_zero:
             return dev
         streams = TrialStreams(args.seed, shape[0], purpose=DEVICE + 16 * purpose_offset, block=args.trial_block)
@@ -221,6 +237,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     check_memory(f"simulate with {args.trials} trials x {d} weights x {args.steps} steps", need,
                  limit=args.max_memory, hint=hint)
     w0 = _parse_init(args.init, d)
+    if args.algorithm != "digital-sgd":
+        _check_init_in_range(w0, parse_device(args.device), args.device)
     alg = build_algorithm(args, (args.trials, d))
     _warn_slow_pulses(args, alg, objective, noise, w0, d)
     seconds = args.steps * (2e-5 + 3e-8 * args.trials * d)
@@ -260,7 +278,7 @@ def _format_summary(s: dict[str, Any]) -> str:
 
 
 def cmd_device(args: argparse.Namespace) -> int:
-    dev = parse_device(args.spec)
+    dev = parse_device(args.spec, "device spec")
     if args.out is not None:
         output_file("--out", args.out, IMAGE_FORMATS)
     info = describe_device(dev)

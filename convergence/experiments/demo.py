@@ -77,7 +77,7 @@ def bias_demo(*, tau: float = 1.0, sigma: float = 0.5, lr: float = 0.02, w_star:
     if not math.isfinite(sigma) or sigma < 0:
         raise ConfigError(f"--sigma must be a finite number >= 0 (got {sigma})")
     if not abs(w_star) < tau:
-        raise ConfigError(f"w_star must lie inside the device range (-tau, tau) = ({-tau:g}, {tau:g}) (got {w_star})")
+        raise ConfigError(f"--w-star must lie inside the device range (-tau, tau) = ({-tau:g}, {tau:g}) (got {w_star})")
     if lr * L >= 1:
         raise ConfigError(f"--lr must be < 1/L = {1 / L:g} for a stable demo (got {lr})")
     steps = int(steps) if steps is not None else max(500, int(math.ceil(60.0 / (lr * L))))

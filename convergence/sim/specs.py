@@ -132,12 +132,14 @@ def _choices(registry: Mapping[str, Any]) -> str:
     return ", ".join(sorted(registry))
 
 
-def parse_device(text: str) -> Device:
-    """``softbounds:tau=0.8``, ``linear:tau=3.5,c=0.2``, ``power:tau=1,gamma=0.5``, ``ideal`` ..."""
-    name, params = parse_spec(text, "--device")
+def parse_device(text: str, what: str = "--device") -> Device:
+    """``softbounds:tau=0.8``, ``linear:tau=3.5,c=0.2``, ``power:tau=1,gamma=0.5``, ``ideal`` ...
+
+    ``what`` names the argument in error messages (``convergence device`` takes the spec positionally)."""
+    name, params = parse_spec(text, what)
     if name not in DEVICES:
-        raise ConfigError(f"--device: unknown device {name!r} (allowed: {_choices(DEVICES)})")
-    return _build(DEVICES[name], params, "--device", name)
+        raise ConfigError(f"{what}: unknown device {name!r} (allowed: {_choices(DEVICES)})")
+    return _build(DEVICES[name], params, what, name)
 
 
 def parse_objective(text: str, *, max_bytes: int | None = None) -> Objective:

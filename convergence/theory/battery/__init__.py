@@ -17,7 +17,8 @@ Claims (implementations in :mod:`convergence.theory.battery._claims`):
 
 =========================== ====================================================================
 ``reduces-to-digital``      on ``Ideal()`` and ``SoftBounds(tau=inf)`` the trajectory equals digital
-                            SGD's with the same noise and per-trial step sizes (relative 1e-12)
+                            SGD's with the same noise and per-trial step sizes (relative 1e-12);
+                            n/a under a pulsed mode (whole pulses of dw_min round every step)
 ``stays-in-range``          under P1 Thm 1's conditions every analog array stays inside its device
                             range (three devices, optima outside the range); reports max saturation
 ``floor-vs-lr``             scalar quadratic (L = τ = 1, w* = 0.5, σ = 0.5): log-log slope of the

@@ -105,7 +105,7 @@ def _import_target(text: str) -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"cannot import module {module_name!r}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - a user module that fails on import is bad input
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a user module that fails on import is bad input
         raise ConfigError(f"importing module {module_name!r} raised {type(exc).__name__}: {exc}") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -128,6 +128,15 @@ def _accepts_device(fn: Callable[..., Any]) -> bool:
             return False
         except TypeError:
             return True   # neither binds: the probe reports the real error
+
+
+def _binds(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """True if ``fn``'s signature accepts these arguments (False when it has no readable signature)."""
+    try:
+        inspect.signature(fn).bind(*args, **kwargs)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def _accepts_mode(fn: Callable[..., Any]) -> bool:
@@ -161,6 +170,11 @@ def _probe(factory: Factory, label: str, mode: Any) -> None:
     except ConfigError:
         raise
     except TypeError as exc:
+        if _binds(factory, lr, SoftBounds(1.0), **({} if mode is None else {"mode": mode})):
+            # the call matched the signature, so the TypeError came from inside the factory (often float(lr))
+            raise ConfigError(f"{label}(lr, device) raised TypeError: {exc} (lr is a float64 array of shape "
+                              "(trials, 1), one step size per trial: use it by broadcasting, never float(lr))") \
+                from None
         raise ConfigError(f"{label} cannot be called as factory(lr, device): {exc}") from None
     if not isinstance(alg, Algorithm) and not all(hasattr(alg, a) for a in ("init", "query", "step", "analog")):
         raise ConfigError(f"{label}(lr, device) returned {type(alg).__name__}, not a convergence Algorithm "
