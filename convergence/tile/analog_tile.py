@@ -866,7 +866,7 @@ def _one_line_write(w: Array, fixed: FixedInput, d: Array, terms: tuple[Array, .
         return None
     root = np.divide(xm, dm)                                 # update management: A = a·root, B = a/root
     np.sqrt(root, out=root)
-    q = np.multiply(a_one, root)
+    q = np.multiply(a_one.reshape(T, 1, 1), root.reshape(T, 1, S)).reshape(T, S)   # as (T, 1, S): no buffering
     q *= dm
     q32 = q.astype(np.float32)                               # float32(A·|d|): the float64 product rounded once
     u = rng.random((T, S), dtype=np.float32)
