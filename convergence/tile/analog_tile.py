@@ -866,11 +866,10 @@ def _one_line_write(w: Array, fixed: FixedInput, d: Array, terms: tuple[Array, .
         return None
     root = np.divide(xm, dm)                                 # update management: A = a·root, B = a/root
     np.sqrt(root, out=root)
-    q = np.multiply(a_one.reshape(T, 1, 1), root.reshape(T, 1, S)).reshape(T, S)   # as (T, 1, S): no buffering
-    q *= dm
-    q32 = q.astype(np.float32)                               # float32(A·|d|): the float64 product rounded once
+    q = np.multiply(a_one, root)
+    q32 = np.multiply(q, dm, out=np.empty((T, S), np.float32))   # float32(A·|d|), one rounding as astype
     u = rng.random((T, S), dtype=np.float32)
-    key = (u < q32).reshape(-1).nonzero()[0]                 # active samples
+    key = np.less(u, q32).reshape(-1).nonzero()[0]         # active samples
     if key.size == 0:
         new = np.array(w, dtype=float, copy=True)
     else:
@@ -879,8 +878,7 @@ def _one_line_write(w: Array, fixed: FixedInput, d: Array, terms: tuple[Array, .
         thresh = lines.take(row, axis=0)                   # rows gathered by take: a copy per row, no index machinery
         b_key = a_one.reshape(-1)[t_a]
         b_key /= root.reshape(-1)[key]
-        rows3 = thresh.reshape(key.size, 1, n_in)          # B·|x_j|: as (rows, 1, in) NumPy skips buffering B's rows
-        np.multiply(rows3, b_key.reshape(key.size, 1, 1), out=rows3)
+        thresh *= b_key[:, None]
         xbits = rng.random(thresh.shape, dtype=np.float32) < thresh
         f = xbits.reshape(-1).nonzero()[0]
         if f.size > 0.25 * key.size * n_in:                 # tile_update's dense regime
@@ -888,7 +886,10 @@ def _one_line_write(w: Array, fixed: FixedInput, d: Array, terms: tuple[Array, .
         r, j = np.divmod(f, n_in)
         # up iff sign(x_j) sign(d) sign(lr) < 0; a coincidence has x_j ≠ 0 and d ≠ 0 (else it cannot fire)
         d_pos = (d.reshape(-1)[key] > 0)[r]
-        x_pos = fixed.positive().take(row, axis=0).reshape(-1)[f]   # x_j > 0, its rows gathered as thresh's
+        at = row[r]                                          # flat index of x_j among the input rows
+        at *= n_in
+        at += j
+        x_pos = fixed.positive().reshape(-1)[at]
         up_dir = np.equal(x_pos, d_pos, out=d_pos) if lr_sign[0] < 0 else np.not_equal(x_pos, d_pos, out=d_pos)
         elem = t_a[r]
         elem *= n_in
