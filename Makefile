@@ -69,7 +69,8 @@ docs: $(DOCS_STAMP)
 	$(PY) -m sphinx -b html -W --keep-going docs build/docs/html
 
 ## Benchmarks: every benchmarks/bench_*.py in one run, one table of ratios against baselines measured in
-## the same run (PyTorch rows only when TORCH_PYTHON names an interpreter with torch). BENCH_ARGS=--quick: seconds.
+## the same run (PyTorch rows only when TORCH_PYTHON names an interpreter with torch; aihwkit's P1 Fig. 3 runs
+## measured when AIHWKIT_PYTHON names one with aihwkit, else its stated time). BENCH_ARGS=--quick: seconds.
 bench: $(STAMP)
 	$(PY) benchmarks/bench_all.py $(BENCH_ARGS)
 

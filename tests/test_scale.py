@@ -263,14 +263,59 @@ def test_bench_all_quick_prints_one_table_with_measured_ratios(monkeypatch, caps
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
     monkeypatch.delenv("TORCH_PYTHON", raising=False)
+    monkeypatch.delenv("AIHWKIT_PYTHON", raising=False)
     assert mod.main(["--quick"]) == 0
     out = capsys.readouterr().out.splitlines()
     body = [ln for ln in out if ln and not ln.startswith(("benchmark", "-", "ratio ="))]
     assert {ln.split()[0] for ln in body} == {"steps", "simulate", "tile", "transfer", "fcn", "swin"}
     assert sum("not measured (set TORCH_PYTHON)" in ln for ln in body) == 2
+    assert not any("aihwkit" in ln for ln in body)          # quick mode states no reference it did not measure
     assert sum("streaming pass" in ln for ln in body) >= 2 and any("bare NumPy loop" in ln for ln in body)
     assert any("per-trial loop" in ln for ln in body) and any("digital step" in ln for ln in body)
     assert out[-1].startswith("ratio = time / baseline time") and "load average" in out[-1]
+
+
+def _bench_module(name: str):
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_tile_measures_aihwkit_in_the_run_when_aihwkit_python_is_set(monkeypatch, tmp_path):
+    """The tile rows: with ``AIHWKIT_PYTHON`` the aihwkit reference is the named interpreter's time for the same
+    runs (here a stand-in interpreter that records what it was sent and answers with a time), sent the workload's
+    problem and settings; without it the full run states aihwkit 1.2.0's 55 s and says so."""
+    all_ = _bench_module("bench_all")
+    tile = _bench_module("bench_tile")
+    sent = tmp_path / "sent.json"
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\ncat > {sent}\n"
+                    "echo '{\"seconds\": 12.5, \"aihwkit\": \"stand-in\", \"torch\": \"-\", \"final_loss\": []}'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("AIHWKIT_PYTHON", str(fake))
+    rows = all_.bench_tile(quick=True)
+    peer = [r for r in rows if "aihwkit" in r["case"]]
+    assert len(peer) == 1 and "stand-in (measured)" in peer[0]["case"] and peer[0]["t"] == 12.5
+    assert peer[0]["ratio"] == pytest.approx(12.5 / peer[0]["t_base"], rel=1e-12) and peer[0]["note"] == ""
+    cfg = json.loads(sent.read_text())
+    A, y, w_noise = tile.problem()
+    assert np.array_equal(cfg["A"], A) and np.array_equal(cfg["y"], y) and cfg["w_noise"] == w_noise
+    assert (cfg["taus"], cfg["seeds"], cfg["iters"]) == ([1.0, 1.5, 2.0, 2.5], 10, 20)
+    assert (cfg["desired_bl"], cfg["lr"], cfg["bound"], cfg["states"]) == (5000, 0.03, 10.0, 300)
+    fake.write_text("#!/bin/sh\nexit 3\n")                  # a failing interpreter: no row, no traceback
+    assert tile.aihwkit_run((1.0,), 1, 5) is None
+    monkeypatch.delenv("AIHWKIT_PYTHON")
+    monkeypatch.setattr(tile, "fig3_run", lambda *a, **k: (1.0, 1.0, None))
+    monkeypatch.setattr(all_, "_load", lambda name: tile)
+    stated = [r for r in all_.bench_tile(quick=False) if "aihwkit" in r["case"]]
+    assert len(stated) == 1 and stated[0]["t"] == 55.0 and stated[0]["note"] == "stated reference (set AIHWKIT_PYTHON)"
+    assert "stated reference (set AIHWKIT_PYTHON)" in all_.table(stated)
 
 
 def test_simulate_running_s_k_across_blocks_matches_a_step_by_step_sum():
