@@ -11,7 +11,8 @@ Reference: aihwkit running the same 40 runs (4 τ × 10 seeds, one after the oth
 of ``tests/test_aihwkit_peer.py``), measured in the same run when ``AIHWKIT_PYTHON`` names an interpreter with
 aihwkit and torch (:data:`AIHWKIT_SCRIPT` runs there; neither is a dependency, nor imported here). Without it the
 reference is the stated one: aihwkit 1.2.0, built from source (CPU) in a separate environment on this 2-core
-machine, ran them in 55 s, **1.4 s per run** (docs/theory/aihwkit.md#aihwkit-peer). Targets: the 40 runs batched
+machine, ran them in 42.7 s on the nearly idle machine, **1.07 s per run** (docs/theory/aihwkit.md#aihwkit-peer;
+an earlier run gave 55 s). Targets: the 40 runs batched
 along the trials axis in less time than aihwkit needs for one run, and at least 100× faster per run.
 
 Prints the best (minimum over repeats, robust to a shared machine) and median wall time of the
@@ -36,7 +37,7 @@ from convergence.tile.analog_tile import AnalogTile, FixedInput, UpdateParameter
 from convergence.physics.reference_device import SoftBoundsReference, concatenate_devices
 
 # aihwkit 1.2.0 (docs/theory/aihwkit.md#aihwkit-peer), one τ and one seed, 2500 iterations: the stated reference
-AIHWKIT_SECONDS_PER_RUN = 55.0 / 40
+AIHWKIT_SECONDS_PER_RUN = 42.7 / 40
 TAUS = (1.0, 1.5, 2.0, 2.5)
 
 # The same runs in aihwkit, for an interpreter that has it (run with ``-c``; the problem arrives as JSON on stdin).
