@@ -44,7 +44,8 @@ Longer training separates them only with the paper's column-wise transfer. ``lon
 17.0 ± 1.9, 14.4 ± 2.2, 13.8 ± 0.5 pp (s.e.) — the paper's picture: Analog SGD stalls near 75 % and
 its test accuracy swings between epochs (63–79 %), while TT rises epoch by epoch (80.3–80.9 →
 89.4–89.9 %, dips of at most 0.5 pp) and ends level with or above digital SGD at lr 0.1 (which
-oscillates between 85 and 89 %). The same
+oscillates between 85 and 89 %). Under :func:`_cnn_rule` that run decides ``cnn_tt_beats_asgd``: it holds
+(each gap is more than 3 s.e.). The same
 budget with *whole-matrix* transfer (the ``default`` choice) did not separate them: TT
 76.7/76.2/69.7 % vs Analog SGD 75.0/75.9/77.3 %, TT − ASGD = 1.7 ± 0.6, 0.3 ± 2.0, −7.6 ± 5.0 pp,
 with TT swinging between epochs as much as Analog SGD (τ = 0.8, repeat 0: 77.6 → 62.8 → 58.4 %):
