@@ -463,6 +463,8 @@ def test_cli_list_and_dry_run(repo, monkeypatch, capsys):
     assert main(["figures", "--list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [ln.split()[0] for ln in listed] == ["simple_fig", "sweep"] and "simple.py" in listed[0]
+    # the file column starts at one offset, and paper and title follow it, joined by a dash
+    assert len({ln.index(ln.split()[1]) for ln in listed}) == 1 and all(" — " in ln for ln in listed)
     assert main(["figures", "--dry-run", "--scale", "quick", "--cache", "cache"]) == 0
     assert capsys.readouterr().out.count("would compute (missing)") == 2
     _run(repo, ["simple"])

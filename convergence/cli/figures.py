@@ -53,7 +53,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", type=path_arg(), default="build", help="output folder (default build)")
     p.add_argument("--cache", type=path_arg(), default=None, help="cache folder (default data/cache)")
     p.add_argument("--no-errata", action="store_true", help="leave the errata section out of the report")
-    p.add_argument("--list", action="store_true", help="list the recipes (NAME, file, paper, title) and exit")
+    p.add_argument("--list", action="store_true", help="list the recipes (NAME, file, paper — title) and exit")
     p.add_argument("--dry-run", action="store_true",
                    help="say which figures are cached and which would be computed, with each recipe's estimated "
                         "CPU time and memory (from the costs recorded by earlier runs), then exit")
@@ -119,9 +119,12 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
 
     cache = Cache(cache_dir)
     cpu_total, mem_max, unknown = 0.0, 0.0, 0
+    # the short columns padded to their longest entry; paper and title, of any length, last (so nothing misaligns)
+    w_name = max((len(r.name) for r in recipes), default=0)
+    w_file = max((len(r.path.name) for r in recipes), default=0)
     for r in recipes:
         if args.list:
-            print(f"{r.name:<28} {r.path.name:<32} {r.paper:<24} {r.title}")
+            print(f"{r.name:<{w_name}}  {r.path.name:<{w_file}}  {r.paper} — {r.title}")
         else:
             key, state = cache_status(r, args.scale, cache)
             todo = "up to date" if state == "cached" and not args.force else \
