@@ -114,22 +114,6 @@ def _import_target(text: str) -> Any:
     return obj
 
 
-def _accepts_device(fn: Callable[..., Any]) -> bool:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return True
-    try:
-        sig.bind(0.1, SoftBounds(1.0))
-        return True
-    except TypeError:
-        try:
-            sig.bind(0.1)
-            return False
-        except TypeError:
-            return True   # neither binds: the probe reports the real error
-
-
 def _binds(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     """True if ``fn``'s signature accepts these arguments (False when it has no readable signature)."""
     try:
@@ -137,6 +121,11 @@ def _binds(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
         return True
     except (TypeError, ValueError):
         return False
+
+
+def _accepts_device(fn: Callable[..., Any]) -> bool:
+    """False only when ``fn`` binds ``(lr)`` but not ``(lr, device)``; otherwise the probe reports any error."""
+    return _binds(fn, 0.1, SoftBounds(1.0)) or not _binds(fn, 0.1)
 
 
 def _accepts_mode(fn: Callable[..., Any]) -> bool:
