@@ -593,3 +593,26 @@ def test_analog_sgd_pulsed_layer_writes_pulses_not_the_expected_map(rng, accumul
     np.testing.assert_array_equal(got["inner"].w, ref["inner"].w)
     expected = optim.AnalogSGD(dev, accumulate=accumulate).update(opt.init(w0), x, d, 0.05)
     assert np.any(got["inner"].w != expected["inner"].w)
+
+
+@pytest.mark.parametrize("numerics, rows_dtype", [("tile", np.float32), ("network", np.float64)])
+def test_chopped_rows_take_the_dtype_the_numerics_declare(numerics, rows_dtype):
+    """TileNumerics keeps chopped float32 rows in float32 (the signs are ±1); the network numerics form them in the
+    float64 signs' dtype. Either way the chopped write equals the plain write of rows multiplied out by hand."""
+    from convergence.tile.transfer_family import TILE
+
+    num = {"tile": TILE, "network": optim.NETWORK}[numerics]
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 4, 6)).astype(np.float32)
+    d = rng.standard_normal((1, 4, 3)).astype(np.float32)
+    c_in, c_out = np.where(rng.random((1, 6)) < 0.5, -1.0, 1.0), np.where(rng.random((1, 3)) < 0.5, -1.0, 1.0)
+    a = rng.uniform(-0.3, 0.3, (1, 3, 6)).astype(np.float32 if numerics == "network" else np.float64)
+    dev, mode = cv.SoftBounds(1.0), cv.Expected()
+    got = num.chopped_write(a, x, d, c_in, c_out, 0.1, dev, mode, None, "net", None)
+    xc = (x.astype(rows_dtype) * c_in[:, None, :]).astype(rows_dtype)
+    dc = (d.astype(rows_dtype) * c_out[:, None, :]).astype(rows_dtype)
+    np.testing.assert_array_equal(got, num.write(a, xc, dc, 0.1, dev, mode, None, "net", None))
+    if numerics == "tile":   # float32 rows: the write of float64 rows differs in the last bits
+        assert not np.array_equal(got, num.write(a, x.astype(np.float64) * c_in[:, None, :],
+                                                 d.astype(np.float64) * c_out[:, None, :], 0.1, dev, mode, None,
+                                                 "net", None))

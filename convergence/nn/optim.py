@@ -141,6 +141,9 @@ class NetworkNumerics(TileNumerics):
     accumulate: tuple[str, ...] = ("net", "signs")
     """The ``accumulate`` choices of :func:`_write`."""
 
+    chop_in_row_dtype = False
+    """Chopped float32 rows take the float64 signs' dtype, so a chopped layer's products dᵀx are float64."""
+
     def weights(self, w0: Any, device: Any, **rates: Any) -> Array:
         w = np.array(w0, copy=True)
         if w.ndim != 3 or w.shape[0] != 1:
@@ -161,14 +164,6 @@ class NetworkNumerics(TileNumerics):
     def write(self, a: Array, x: Array, d: Array, rate: Any, device: Any, mode: UpdateMode, rng: Any,
               accumulate: str, kernel: Any = None) -> Array:
         return _write(a[0], x[0], d[0], _scalar(rate), device, mode, rng, accumulate).astype(a.dtype, copy=False)[None]
-
-    def chopped_write(self, a: Array, x: Array, d: Array, c_in: Array | None, c_out: Array | None, rate: Any,
-                      device: Any, mode: UpdateMode, rng: Any, accumulate: str, kernel: Any = None) -> Array:
-        """The gradient write of the chopped rows ``c_in ⊙ x``, ``c_out ⊙ d`` formed in the signs' dtype (float64
-        chopper signs promote float32 rows, so the products dᵀx of a chopped network layer are float64)."""
-        xc = x if c_in is None else x * c_in[:, None, :]
-        dc = d if c_out is None else d * c_out[:, None, :]
-        return self.write(a, xc, dc, rate, device, mode, rng, accumulate, kernel)
 
     def transfer(self, w: Array, dw: Array, device: Any, sl: slice, mode: UpdateMode, rng: Any) -> Array:
         if isinstance(device, DeviceArray):

@@ -427,6 +427,10 @@ class TileNumerics:
     accumulate: tuple[str, ...] = ACCUMULATE
     """The ``accumulate`` choices these numerics implement."""
 
+    chop_in_row_dtype: bool = True
+    """Chopped rows ``c_in ⊙ x``, ``c_out ⊙ d`` keep the rows' dtype (exact: the signs are ±1); False: they take
+    the result dtype of rows and signs (the network layers' float32 rows times float64 signs: float64)."""
+
     def weights(self, w0: Any, device: AnyDevice, **rates: Any) -> Array:
         """Validated float64 copy of the initial weights (trials, out, in)."""
         return _as_tile(w0, **rates)
@@ -443,10 +447,11 @@ class TileNumerics:
     def chopped_write(self, a: Array, x: Array, d: Array, c_in: Array | None, c_out: Array | None, rate: Any,
                       device: AnyDevice, mode: UpdateMode, rng: Any, accumulate: str,
                       kernel: "PulseKernel | None") -> Array:
-        """The gradient write of the chopped rows ``c_in ⊙ x`` and ``c_out ⊙ d`` (None: that side unchopped);
-        the signs are ±1, so the chopped rows stay in the rows' dtype exactly."""
-        xc = x if c_in is None else np.multiply(x, c_in[:, None, :], dtype=x.dtype)
-        dc = d if c_out is None else np.multiply(d, c_out[:, None, :], dtype=d.dtype)
+        """The gradient write of the chopped rows ``c_in ⊙ x`` and ``c_out ⊙ d`` (None: that side unchopped), in the
+        dtype :attr:`chop_in_row_dtype` says."""
+        keep = self.chop_in_row_dtype
+        xc = x if c_in is None else np.multiply(x, c_in[:, None, :], dtype=x.dtype if keep else None)
+        dc = d if c_out is None else np.multiply(d, c_out[:, None, :], dtype=d.dtype if keep else None)
         return self.write(a, xc, dc, rate, device, mode, rng, accumulate, kernel)
 
     def transfer(self, w: Array, dw: Array, device: AnyDevice, sl: slice, mode: UpdateMode, rng: Any) -> Array:
