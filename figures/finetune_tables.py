@@ -164,8 +164,9 @@ def _paired(acc: np.ndarray, a: Any, b: Any, n_test: int) -> tuple[float, float]
 
 
 def _decide(ok: bool, se: float, effect: float, digital_converged: bool, few: bool) -> Any:
-    """The declared rule: decided only with ≥ 3 repeats, a converged digital head and 3 SE below the effect."""
-    return ok if (not few and digital_converged and C.K_SIGMA * se < effect) else "inconclusive"
+    """The declared rule: decided only with ≥ 3 repeats, a converged digital head and 3 SE below the effect
+    (:func:`~convergence.experiments.recipe_kit.band_verdict`)."""
+    return C.band_verdict(ok, C.K_SIGMA * se, effect)[0] if (not few and digital_converged) else "inconclusive"
 
 
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
