@@ -15,7 +15,7 @@ import pathlib
 
 import numpy as np
 import pytest
-from _recipes import load as _load_recipe
+from _recipes import FIGURES, load as _load_recipe
 
 FIG = pathlib.Path(__file__).resolve().parents[1] / "figures"
 K = 3.0
@@ -76,6 +76,28 @@ def test_contract(stem):
     for cfg in mod.SCALES.values():
         json.dumps(cfg)                                   # JSON-able configs (cache keys)
     assert set(mod.SCALES["quick"]) == set(mod.SCALES["default"]) == set(mod.SCALES["paper"])
+
+
+#: budget knobs that decide how much a scale can resolve (evaluation set, repeats, seeds, trials)
+RESOLVING_KNOBS = ("n_test", "repeats", "seeds", "trials")
+
+
+def _knobs(cfg, prefix=""):
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            yield from _knobs(value, f"{prefix}{key}.")
+        elif key in RESOLVING_KNOBS and isinstance(value, int) and not isinstance(value, bool):
+            yield f"{prefix}{key}", value
+
+
+@pytest.mark.parametrize("stem", [f.stem for f in sorted(FIGURES.glob("*.py")) if "long" in load(f.stem).SCALES])
+def test_long_scale_never_resolves_less_than_default(stem):
+    """``long`` exists to decide what ``default`` cannot: none of its test sets, repeats, seeds or trials is smaller
+    (``paper`` follows the papers' own counts instead, which may be fewer repeats than the default's)."""
+    scales = load(stem).SCALES
+    default = dict(_knobs(scales["default"]))
+    smaller = {k: (default[k], v) for k, v in _knobs(scales["long"]) if k in default and v < default[k]}
+    assert not smaller, f"long has less than default (default, long): {smaller}"
 
 
 def test_names_unique():
