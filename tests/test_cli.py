@@ -63,6 +63,15 @@ def test_human_readable_output(capsys):
     assert main(BASE + ["--algorithm", "analog-sgd", "--lr", "0.1", "--steps", "50", "--trials", "4"]) == 0
     text = capsys.readouterr().out
     assert "E||grad f||^2" in text and "status: ok 4" in text
+    assert " ± nan" not in text and "raise --trials" not in text
+
+
+def test_one_trial_says_why_there_is_no_standard_error(capsys):
+    # the default is one trial: its standard error is undefined, which the table says instead of "± nan"
+    assert main(BASE + ["--algorithm", "analog-sgd", "--lr", "0.1", "--steps", "50"]) == 0
+    text = capsys.readouterr().out
+    assert "nan" not in text and text.count("± n/a (stderr)") == 3
+    assert "a standard error needs at least 2 trials that end ok: raise --trials" in text
 
 
 @pytest.mark.parametrize("args, needle", [
