@@ -93,6 +93,37 @@ def returns_a_number(lr: Any, device: Any) -> float:
     return 1.0
 
 
+def step_changes_the_shape(lr: Any, device: Any, *, mode: Any = None) -> Algorithm:
+    """BROKEN contract: step keeps only the first weight of every trial (code written for d = 1)."""
+    lr = np.asarray(lr, dtype=float)
+    return Algorithm("first-weight-only", lambda w0: np.array(w0, dtype=float), lambda w: w,
+                     lambda w, g, rng=None: (w - lr * g)[:, :1], lambda w: [("w", w, device)], {})
+
+
+def analog_lists_the_state(lr: Any, device: Any, *, mode: Any = None) -> Algorithm:
+    """BROKEN contract: analog(state) returns [state] instead of [(name, array, device)]."""
+    alg = cv.analog_sgd(lr, device)
+    return Algorithm("bad-analog", alg.init, alg.query, alg.step, lambda s: [s], {})
+
+
+def analog_without_trials_axis(lr: Any, device: Any, *, mode: Any = None) -> Algorithm:
+    """BROKEN contract: analog(state) lists the array of the first trial only."""
+    alg = cv.analog_sgd(lr, device)
+    return Algorithm("no-trials-axis", alg.init, alg.query, alg.step, lambda s: [("w", s.w[0, 0], device)], {})
+
+
+def goes_non_finite(lr: Any, device: Any, *, mode: Any = None) -> Algorithm:
+    """BROKEN: every step after the first turns the weights into NaN (after the contract probe's one step)."""
+    lr = np.asarray(lr, dtype=float)
+
+    def step(state: _State, g: np.ndarray, rng: Any = None) -> _State:
+        w = state.w - lr * g
+        return _State(w if state.k == 0 else np.full_like(w, np.nan), state.k + 1)
+
+    return Algorithm("goes-nan", lambda w0: _State(np.array(w0, dtype=float), 0), lambda s: s.w, step,
+                     lambda s: [("w", s.w, device)], {})
+
+
 def swapped_arguments(device: Any, lr: Any) -> Algorithm:
     """BROKEN contract: the arguments in the wrong order (the battery calls factory(lr, device))."""
     return cv.analog_sgd(float(lr), device)

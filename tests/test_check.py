@@ -105,6 +105,13 @@ def test_a_biased_algorithm_with_a_small_shifted_bias_is_not_called_robust():
     assert r["reduces-to-digital"].verdict == "fails" and "not_applicable" in r["reduces-to-digital"].note
 
 
+def test_a_non_finite_trajectory_is_named_as_such_not_as_a_different_algorithm():
+    r = check(ex.goes_non_finite, ["reduces-to-digital"], budget=TEST_BUDGET)
+    c = r["reduces-to-digital"]
+    assert c.verdict == "fails" and c.measured == math.inf
+    assert "non-finite" in c.note and "not_applicable" not in c.note
+
+
 def test_the_table_does_not_repeat_an_inconclusive_verdict_as_its_class():
     inc = ClaimResult("floor-vs-lr", "s", "r", "inconclusive", 0.5, 0.1, "log-log slope", 0.5, "threshold",
                       "inconclusive", "slope too close to the threshold")
@@ -177,6 +184,9 @@ def _three_argument_factory(lr, device, extra):
     ("examples/my_algorithms.py:compensated_sgd", "not a file path: my_algorithms:compensated_sgd"),
     ("surely_not_a_module_here:f", "modules import from the working directory"),
     (ex.swapped_arguments, r"calls factory\(lr, device\) in this order"),
+    (ex.step_changes_the_shape, r"query\(step\(state, g\)\) returned shape \(2, 1\), expected .* = \(2, 3\)"),
+    (ex.analog_lists_the_state, r"analog\(state\) must list \(name, array, device\).*got a SGDState of length 2"),
+    (ex.analog_without_trials_axis, r"trials axis first \(got an array of shape \(\) for 'w'\)"),
     (ex.NOT_A_FACTORY, "not callable"),
     (ex.AN_ALGORITHM, "Algorithm instance, not a factory"),
     (ex.returns_a_number, "not a convergence Algorithm"),

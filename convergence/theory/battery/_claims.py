@@ -224,8 +224,9 @@ def reduces_to_digital(ctx: Context) -> Claim:
     holds = worst <= tol
     note = ("identical to digital SGD" + (" bit for bit" if worst == 0 else f" within {tol:g}")) if holds else \
         ("differs from digital SGD: " + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items())
-         + "; if it is not meant to be SGD on an ideal device (momentum, residual learning), declare this claim "
-           "in the factory's not_applicable")
+         + ("; the weights became non-finite" if math.isinf(worst) else
+            "; if it is not meant to be SGD on an ideal device (momentum, residual learning), declare this claim "
+            "in the factory's not_applicable"))
     return ClaimResult(name, statement, ref, Verdict.from_bool(holds), worst, 0.0,
                        "max |W - W_digital| / (1 + max|W|)", 0.0, f"(tolerance {tol:g})", "", note,
                        {"per_device": diffs, "steps": b.reduce_steps, "trials": b.reduce_trials,

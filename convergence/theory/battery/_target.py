@@ -188,17 +188,28 @@ def _probe(factory: Factory, label: str, mode: Any) -> None:
     if not isinstance(alg, Algorithm) and not all(hasattr(alg, a) for a in ("init", "query", "step", "analog")):
         raise ConfigError(f"{label}(lr, device) returned {type(alg).__name__}, not a convergence Algorithm "
                           "(needs init, query, step, analog)")
+    shape = (2, 3)   # (trials, d), d > 1 so that code that only works for scalar weights shows here
     try:
-        state = alg.init(np.zeros((2, 1)))
+        state = alg.init(np.zeros(shape))
         x = np.asarray(alg.query(state))
-        alg.step(state, np.zeros((2, 1)), rng=np.random.default_rng(0))
-        list(alg.analog(state))
+        after = alg.step(state, np.zeros(shape), rng=np.random.default_rng(0))
+        x_after = np.asarray(alg.query(after))
+        arrays = list(alg.analog(after))
     except Exception as exc:  # noqa: BLE001 - any failure here is a contract violation
         raise ConfigError(f"{label}: the algorithm does not follow the step API "
                           f"(init/query/step/analog on weights of shape (trials, d)): {type(exc).__name__}: {exc}") \
             from None
-    if x.shape != (2, 1):
-        raise ConfigError(f"{label}: query(state) returned shape {x.shape}, expected (trials, d) = (2, 1)")
+    for what, got in (("query(state)", x), ("query(step(state, g))", x_after)):
+        if got.shape != shape:
+            raise ConfigError(f"{label}: {what} returned shape {got.shape}, expected (trials, d) = {shape}")
+    for entry in arrays:
+        seq = isinstance(entry, (tuple, list))
+        if not (seq and len(entry) == 3 and np.ndim(entry[1]) >= 1 and np.shape(entry[1])[0] == shape[0]):
+            got = f"a {type(entry).__name__}" + (f" of length {len(entry)}" if seq and len(entry) != 3 else "")
+            if seq and len(entry) == 3:
+                got = f"an array of shape {np.shape(entry[1])} for {entry[0]!r}"
+            raise ConfigError(f"{label}: analog(state) must list (name, array, device) for every array on a device, "
+                              f"each array with the trials axis first (got {got})")
 
 
 def resolve_factory(target: Any, *, mode: Any = None) -> tuple[Factory, str]:
