@@ -122,6 +122,15 @@ def test_device_command_writes_a_plot_and_reports_the_symmetric_point(tmp_path, 
     assert main(["device", "power:tau=1,gamma=0"]) == 2
 
 
+def test_a_device_without_a_symmetric_point_says_so_instead_of_nan(capsys):
+    # constant step with up_down = 0.1: q+ = 1, q- = 0.9, so G = -0.05 everywhere (README: "none if u != 0")
+    assert main(["device", "constant:up_down=0.1"]) == 0
+    text = capsys.readouterr().out
+    assert "nan" not in text and "no symmetric point (G is nonzero in the whole range)" in text
+    assert main(["device", "constant:up_down=0"]) == 0
+    assert "symmetric point 0, F(w_sym) = 1" in capsys.readouterr().out
+
+
 def test_a_bad_device_spec_names_the_argument_it_came_from(capsys):
     # `convergence device` takes its spec positionally (there is no --device option there); the fast array's
     # device of tiki-taka is --device-fast

@@ -293,8 +293,9 @@ def cmd_device(args: argparse.Namespace) -> int:
     if args.json:
         print(json_text({"status": "ok", **info}))
     else:
-        print(f"{dev.spec()}\n  {dev.equations}\n  range [{info['w_min']:.6g}, {info['w_max']:.6g}], "
-              f"symmetric point {info['symmetric_point']:.6g}, F(w_sym) = {info['F_at_sym']:.6g}"
+        sym = (f"symmetric point {info['symmetric_point']:.6g}, F(w_sym) = {info['F_at_sym']:.6g}"
+               if math.isfinite(info["symmetric_point"]) else "no symmetric point (G is nonzero in the whole range)")
+        print(f"{dev.spec()}\n  {dev.equations}\n  range [{info['w_min']:.6g}, {info['w_max']:.6g}], {sym}"
               + (f"\n  wrote {args.out}" if args.out else ""))
     return 0
 
