@@ -27,7 +27,8 @@ def test_simulate_json_contract(capsys):
         assert key in out
     tail = out["tail"]
     assert set(tail["grad_norm_sq"]) == {"mean", "stderr"} and set(tail["loss"]) == {"mean", "stderr"}
-    assert isinstance(tail["mean_grad_norm_sq"], float) and len(tail["w_mean"]) == 1
+    assert isinstance(tail["mean_grad_norm_sq"], float) and len(tail["w_mean"]) == len(tail["w_stderr"]) == 1
+    assert 0 < tail["w_stderr"][0] < 0.1
     alg = out["config"]["algorithm"]
     assert alg["name"] == "tiki-taka" and alg["lr_fast"] == 0.02 and alg["lr_transfer"] == 0.05
     assert alg["gamma"] == 0.1 and alg["transfer_every"] == 2 and alg["device"]["tau"] == 0.8
@@ -64,6 +65,8 @@ def test_human_readable_output(capsys):
     text = capsys.readouterr().out
     assert "E||grad f||^2" in text and "status: ok 4" in text
     assert " ± nan" not in text and "raise --trials" not in text
+    mean_w = next(line for line in text.splitlines() if "mean W" in line)
+    assert "] ± [" in mean_w and mean_w.endswith("] (stderr)")
 
 
 def test_one_trial_says_why_there_is_no_standard_error(capsys):

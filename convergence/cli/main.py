@@ -273,9 +273,12 @@ def _format_summary(s: dict[str, Any]) -> str:
     if not math.isfinite(t["grad_norm_sq"]["stderr"]):
         lines.append("  (a standard error needs at least 2 trials that end ok: raise --trials)")
     lines.append(f"  {'||E grad f||^2':<18} {t['mean_grad_norm_sq']:.6g}")
-    w_mean = t["w_mean"]
-    shown = ", ".join(f"{v:.5g}" for v in w_mean[:5]) + (", ..." if len(w_mean) > 5 else "")
-    lines.append(f"  {'mean W':<18} [{shown}]")
+    w_mean, w_se = t["w_mean"], t["w_stderr"]
+    more = ", ..." if len(w_mean) > 5 else ""
+    shown = ", ".join(f"{v:.5g}" for v in w_mean[:5]) + more
+    se = " ± [" + ", ".join(f"{v:.2g}" for v in w_se[:5]) + more + "] (stderr)" \
+        if all(math.isfinite(v) for v in w_se[:5]) else ""
+    lines.append(f"  {'mean W':<18} [{shown}]{se}")
     lines.append("status: " + ", ".join(f"{k} {v}" for k, v in s["status"].items()))
     lines.append(f"time: {s['seconds']:.2f} s")
     return "\n".join(lines)
