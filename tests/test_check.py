@@ -15,7 +15,7 @@ import math
 import pytest
 
 import convergence as cv
-from convergence.theory.battery import BUDGETS, CLAIMS, VERDICTS, Claim, check
+from convergence.theory.battery import BUDGETS, CLAIMS, VERDICTS, CheckReport, Claim, ClaimResult, check
 from convergence.testing import assert_claims, stationary_floors
 
 import _example_algorithms as ex
@@ -88,6 +88,39 @@ def test_a_user_reimplementation_gives_the_builtin_numbers(reports):
     assert mine.measured == pytest.approx(builtin.measured, rel=1e-9)
 
 
+def test_a_biased_algorithm_with_a_small_shifted_bias_is_not_called_robust():
+    """Momentum Analog SGD is biased; on the shifted device (w⋄ = 0.3 near w* = 0.5) its bias^2 is small but
+    clearly nonzero, so E||grad f||^2 between the two smallest lrs is variance-dominated with a slope above 0.5.
+    That slope must not make it "robust" (a floor that vanishes): it is compared with D3 on the shifted device."""
+    r = check(ex.momentum_analog_sgd, ["reduces-to-digital", "floor-vs-lr", "shifted-symmetric-point"],
+              budget=TEST_BUDGET, seed=1)
+    assert r["floor-vs-lr"].classification == "biased", r.table()
+    shifted = r["shifted-symmetric-point"]
+    d = shifted.details
+    assert d["shifted_slope"] - 3 * d["shifted_slope_stderr"] > 0.5       # the case in question
+    assert shifted.measured > 3 * shifted.uncertainty                     # the shifted bias does not vanish
+    assert shifted.classification == "biased" and "robust" not in shifted.note
+    assert shifted.verdict == "holds" and shifted.measured < d["d3_shifted"]
+    # momentum is not SGD on an ideal device: the failure says how to declare that
+    assert r["reduces-to-digital"].verdict == "fails" and "not_applicable" in r["reduces-to-digital"].note
+
+
+def test_a_non_finite_trajectory_is_named_as_such_not_as_a_different_algorithm():
+    r = check(ex.goes_non_finite, ["reduces-to-digital"], budget=TEST_BUDGET)
+    c = r["reduces-to-digital"]
+    assert c.verdict == "fails" and c.measured == math.inf
+    assert "non-finite" in c.note and "not_applicable" not in c.note
+
+
+def test_the_table_does_not_repeat_an_inconclusive_verdict_as_its_class():
+    inc = ClaimResult("floor-vs-lr", "s", "r", "inconclusive", 0.5, 0.1, "log-log slope", 0.5, "threshold",
+                      "inconclusive", "slope too close to the threshold")
+    exact = ClaimResult("stays-in-range", "s", "r", "holds", classification="exact")
+    table = CheckReport("t", (inc, exact), "quick", 0, 3.0, 0.0).table()
+    assert "inconclusive (inconclusive)" not in table and "inconclusive  " in table
+    assert "holds (exact)" in table
+
+
 def test_naming_a_not_applicable_claim_runs_it_and_tiki_taka_does_not_reduce_to_sgd():
     r = check("tiki-taka", ["reduces-to-digital"], budget=TEST_BUDGET)
     assert r["reduces-to-digital"].verdict == "fails" and r.exit_code == 1
@@ -144,6 +177,16 @@ def _three_argument_factory(lr, device, extra):
     ("no.such.module:f", "cannot import module"),
     ("convergence.sim.algorithms", "must be 'package.module:factory'"),
     ("convergence.sim.algorithms:nope", "has no attribute"),
+    ("convergence.sim.algorithms:analog_sdg", r"has no attribute 'analog_sdg' \(did you mean 'analog_sgd'\?\)"),
+    ("analog_sgd", r"\(did you mean 'analog-sgd'\?\)"),
+    ("Tiki-Taka", r"\(did you mean 'tiki-taka'\?\)"),
+    ("my_algorithms.py:compensated_sgd", "not a file path: my_algorithms:compensated_sgd"),
+    ("examples/my_algorithms.py:compensated_sgd", "not a file path: my_algorithms:compensated_sgd"),
+    ("surely_not_a_module_here:f", "modules import from the working directory"),
+    (ex.swapped_arguments, r"calls factory\(lr, device\) in this order"),
+    (ex.step_changes_the_shape, r"query\(step\(state, g\)\) returned shape \(2, 1\), expected .* = \(2, 3\)"),
+    (ex.analog_lists_the_state, r"analog\(state\) must list \(name, array, device\).*got a SGDState of length 2"),
+    (ex.analog_without_trials_axis, r"trials axis first \(got an array of shape \(\) for 'w'\)"),
     (ex.NOT_A_FACTORY, "not callable"),
     (ex.AN_ALGORITHM, "Algorithm instance, not a factory"),
     (ex.returns_a_number, "not a convergence Algorithm"),
@@ -155,6 +198,7 @@ def test_bad_targets_are_config_errors(target, needle):
 
 @pytest.mark.parametrize("kwargs, needle", [
     ({"claims": "floor-vs-lr,bogus"}, "unknown 'bogus'"),
+    ({"claims": "floor_vs_lr"}, r"unknown 'floor_vs_lr' \(did you mean 'floor-vs-lr'\?\)"),
     ({"budget": "huge"}, "budget must be one of"),
     ({"expect": "maybe"}, "expect must be one of"),
     ({"k": -1.0}, "k must be"),

@@ -33,6 +33,11 @@ def test_a_failing_claim_exits_1_and_the_table_names_it(capsys):
 
 @pytest.mark.parametrize("args, needle", [
     (["no_such_module:f"], "cannot import module 'no_such_module'"),
+    (["no_such_module:f"], "modules import from the working directory"),
+    (["./my_algos.py:f"], "not a file path: my_algos:f"),
+    (["_example_algorithms:flipped_analog_sdg"], "did you mean 'flipped_analog_sgd'"),
+    (["analog_sgd"], "did you mean 'analog-sgd'"),
+    (["analog-sgd", "--claims", "stays_in_range"], "did you mean 'stays-in-range'"),
     (["_example_algorithms:NOT_A_FACTORY"], "not callable"),
     (["_example_algorithms:AN_ALGORITHM"], "not a factory"),
     (["_example_algorithms:returns_a_number"], "not a convergence Algorithm"),
@@ -61,6 +66,14 @@ def test_user_module_in_the_working_directory(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["claims"][0]["verdict"] == "holds"
+
+
+def test_help_states_the_exit_codes_and_where_modules_import_from(capsys):
+    rc = main(["check", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert rc == 0
+    assert "working directory on the import path" in out and "Exit code 0" in out and "2 on bad input" in out
+    assert "docs/tutorials/property-testing.md" in out.replace("- ", "-")
 
 
 def test_a_module_that_exits_on_import_is_named_as_the_culprit(tmp_path, monkeypatch, capsys):

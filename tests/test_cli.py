@@ -27,7 +27,8 @@ def test_simulate_json_contract(capsys):
         assert key in out
     tail = out["tail"]
     assert set(tail["grad_norm_sq"]) == {"mean", "stderr"} and set(tail["loss"]) == {"mean", "stderr"}
-    assert isinstance(tail["mean_grad_norm_sq"], float) and len(tail["w_mean"]) == 1
+    assert isinstance(tail["mean_grad_norm_sq"], float) and len(tail["w_mean"]) == len(tail["w_stderr"]) == 1
+    assert 0 < tail["w_stderr"][0] < 0.1
     alg = out["config"]["algorithm"]
     assert alg["name"] == "tiki-taka" and alg["lr_fast"] == 0.02 and alg["lr_transfer"] == 0.05
     assert alg["gamma"] == 0.1 and alg["transfer_every"] == 2 and alg["device"]["tau"] == 0.8
@@ -63,6 +64,17 @@ def test_human_readable_output(capsys):
     assert main(BASE + ["--algorithm", "analog-sgd", "--lr", "0.1", "--steps", "50", "--trials", "4"]) == 0
     text = capsys.readouterr().out
     assert "E||grad f||^2" in text and "status: ok 4" in text
+    assert " ± nan" not in text and "raise --trials" not in text
+    mean_w = next(line for line in text.splitlines() if "mean W" in line)
+    assert "] ± [" in mean_w and mean_w.endswith("] (stderr)")
+
+
+def test_one_trial_says_why_there_is_no_standard_error(capsys):
+    # the default is one trial: its standard error is undefined, which the table says instead of "± nan"
+    assert main(BASE + ["--algorithm", "analog-sgd", "--lr", "0.1", "--steps", "50"]) == 0
+    text = capsys.readouterr().out
+    assert "nan" not in text and text.count("± n/a (stderr)") == 3
+    assert "a standard error needs at least 2 trials that end ok: raise --trials" in text
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -111,6 +123,15 @@ def test_device_command_writes_a_plot_and_reports_the_symmetric_point(tmp_path, 
     assert info["symmetric_point"] == pytest.approx(0.7) and info["F_at_sym"] == pytest.approx(0.96)
     assert out.stat().st_size > 5000 and out.read_bytes()[:4] == b"\x89PNG"
     assert main(["device", "power:tau=1,gamma=0"]) == 2
+
+
+def test_a_device_without_a_symmetric_point_says_so_instead_of_nan(capsys):
+    # constant step with up_down = 0.1: q+ = 1, q- = 0.9, so G = -0.05 everywhere (README: "none if u != 0")
+    assert main(["device", "constant:up_down=0.1"]) == 0
+    text = capsys.readouterr().out
+    assert "nan" not in text and "no symmetric point (G is nonzero in the whole range)" in text
+    assert main(["device", "constant:up_down=0"]) == 0
+    assert "symmetric point 0, F(w_sym) = 1" in capsys.readouterr().out
 
 
 def test_a_bad_device_spec_names_the_argument_it_came_from(capsys):

@@ -98,3 +98,18 @@ def test_teaching_walkthrough_device_commands_run_in_a_fresh_folder(tmp_path, mo
             assert main(words[1:]) == 0, line
             ran.append(words[words.index("--out") + 1])
     assert len(ran) == 3 and all((tmp_path / f).read_bytes()[:4] == b"\x89PNG" for f in ran)
+
+
+def test_noise_free_caption_explains_that_tiki_taka_is_still_swinging():
+    """With σ = 0 the only fixed point of Tiki-Taka is w*, so an offset of its tail mean is a transient
+    (the W-P oscillation is undamped as |g| -> 0); the caption says so instead of leaving 0.5019 unexplained."""
+    from convergence.experiments.demo import demo_story
+
+    d = bias_demo(tau=1.0, sigma=0.0, lr=0.02, w_star=0.5, trials=2, steps=3000, seed=0)
+    assert d["tail_analog"] == pytest.approx(0.5, abs=1e-6) and abs(d["tail_tiki-taka"] - 0.5) > 1e-3
+    title, caption = demo_story(d)
+    assert "reaches the minimiser" in title
+    assert "Tiki-Taka has not settled yet" in caption and caption.endswith("standard errors)")
+    # with noise the damping stays on: no such sentence
+    d_noisy = bias_demo(tau=1.0, sigma=0.5, lr=0.02, w_star=0.5, trials=50, steps=600, seed=0)
+    assert "not settled" not in demo_story(d_noisy)[1]

@@ -580,3 +580,18 @@ def test_without_any_data_set_network_recipes_are_skipped_with_the_fix(repo, mon
     report = (repo / "out" / "REPORT.md").read_text()
     assert "Figures skipped: data unavailable" in report and "make data" in report
     assert "Figures that failed" not in report
+
+
+def test_the_per_recipe_log_line_counts_every_verdict():
+    """The console line after each recipe adds up: an erratum confirmed (or any other status) is counted
+    next to hold / fail / inconclusive instead of being left out of the total."""
+    from convergence.theory.verdicts import Claim
+
+    claims = [Claim(id=f"r.c{i}", statement="s", verdict=v)
+              for i, v in enumerate(["holds", "holds", "erratum confirmed", "inconclusive", "n/a"])]
+    res = fa.FigureResult(name="r", title="t", paper="p", stem="r", scale="quick", seed=0, claims=claims,
+                          compute_seconds=1.0, plot_seconds=1.0)
+    lines: list[str] = []
+    fa._log_result(lines.append, res)
+    assert lines == ["r: computed 1.0 s, plotted 1.0 s; claims: 5 (2 hold, 0 fail, 1 inconclusive at this scale, "
+                     "1 erratum confirmed, 1 n/a)"]

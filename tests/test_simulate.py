@@ -392,3 +392,19 @@ def test_quadratic_value_stack_is_value_of_each_slice():
         np.testing.assert_array_equal(obj.value_stack(ws), np.stack([obj.value(w) for w in ws]))
         np.testing.assert_array_equal(LSQ.value_stack(ws[:, :, :1].repeat(LSQ.dim, 2)),
                                       np.stack([LSQ.value(w) for w in ws[:, :, :1].repeat(LSQ.dim, 2)]))
+
+
+def test_w_stderr_is_the_spread_of_per_trial_tail_means_and_covers_the_mean_field_root():
+    """Trajectory.w_stderr: the standard error of w_mean across independent trials (what simulate's text and
+    --json print next to the mean weight), so a reader can compare the mean with a prediction at a margin."""
+    traj = simulate(analog_sgd(0.01, SoftBounds(1.0)), Quadratic(d=1, L=1.0, w_star=0.5), Gaussian(0.5), 0.0, 4000,
+                    trials=400, seed=5)
+    per_trial = traj.tail_w_mean[traj.ok][:, 0]
+    assert traj.w_stderr()[0] == pytest.approx(per_trial.std(ddof=1) / math.sqrt(per_trial.size), rel=1e-12)
+    w_s = asgd_quadratic_fixed_point(1.0, 0.5, 0.5, tau=1.0)[0]   # D3 mean-field root, 0.35310
+    # O(lr) finite-step correction of the mean-field root: 0.002 at lr = 0.01 (D3 reference runs)
+    assert abs(traj.w_mean()[0] - w_s) <= 3 * traj.w_stderr()[0] + 0.002
+    assert traj.summary()["tail"]["w_stderr"] == traj.w_stderr().tolist()
+    one = simulate(analog_sgd(0.01, SoftBounds(1.0)), Quadratic(d=1, L=1.0, w_star=0.5), Gaussian(0.5), 0.0, 10,
+                   trials=1, seed=5)
+    assert np.isnan(one.w_stderr()).all()

@@ -27,7 +27,11 @@ def add_parser(sub: Any) -> None:
 
     p = sub.add_parser("check", help="check the theory's claims on your algorithm (property battery)",
                        description="Run the property battery (claims: " + ", ".join(CLAIMS) + ") on an algorithm "
-                                   "factory(lr, device, *, mode) -> Algorithm and print a verdict per claim.")
+                                   "factory(lr, device, *, mode) -> Algorithm and print a verdict per claim.",
+                       epilog="The module is imported with the working directory on the import path (as with "
+                              "python -m). Exit code 0 when every claim holds (skipped and n/a do not count), 1 when "
+                              "one fails, is inconclusive or raised, 2 on bad input (one line). The factory contract "
+                              "and how to read every line: docs/tutorials/property-testing.md.")
     p.add_argument("target", help="package.module:factory, or digital-sgd / analog-sgd / tiki-taka")
     p.add_argument("--claims", default=None, metavar="NAME,...", help="comma-separated claims (default: all)")
     p.add_argument("--budget", default="quick", choices=list(BUDGETS),

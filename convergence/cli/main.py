@@ -73,14 +73,15 @@ def _add_simulate(sub: Any) -> None:
     p.add_argument("--lr-transfer", type=float_arg(0.0, strict_min=True), default=None,
                    help="tiki-taka: transfer step size (default --lr)")
     p.add_argument("--gamma", type=float_arg(0.0), default=0.0, help="tiki-taka: mixing W + γP")
-    p.add_argument("--transfer-every", type=int_arg(1), default=1)
+    p.add_argument("--transfer-every", type=int_arg(1), default=1, help="tiki-taka: transfer every N steps (default 1)")
     p.add_argument("--read-noise", type=float_arg(0.0), default=0.0, help="tiki-taka: std of transfer-read noise")
     p.add_argument("--pulsed", default=None, metavar="dw_min=X,bl=N", help="pulsed mode (default: expected)")
     p.add_argument("--variation", default=None, metavar="KEY=V,...",
                    help="device-to-device variation: dw_min_dtod, up_down_dtod, range_dtod, sym_skew, sym_dtod")
-    p.add_argument("--steps", type=int_arg(1), required=True)
-    p.add_argument("--trials", type=int_arg(1), default=1)
-    p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=0)
+    p.add_argument("--steps", type=int_arg(1), required=True, help="iterations per trial")
+    p.add_argument("--trials", type=int_arg(1), default=1,
+                   help="independent trials (default 1; standard errors need at least 2)")
+    p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=0, help="root seed (default 0)")
     p.add_argument("--init", default="0", metavar="W0", help="initial weight: scalar or comma-separated vector")
     p.add_argument("--tail", type=float_arg(0.0, 1.0, strict_min=True), default=0.5,
                    help="tail fraction of the steps (default 0.5)")
@@ -267,11 +268,17 @@ def _format_summary(s: dict[str, Any]) -> str:
              f"{cfg['trials']} trials x {cfg['steps']} steps, seed {cfg['seed']}",
              f"tail (last {cfg['tail']:.0%} of steps, from step {t['start_step']}):"]
     for key, label in (("grad_norm_sq", "E||grad f||^2"), ("loss", "E f - f*"), ("dist_sq", "E||W - W*||^2")):
-        lines.append(f"  {label:<18} {t[key]['mean']:.6g} ± {t[key]['stderr']:.2g} (stderr)")
+        se = t[key]["stderr"]
+        lines.append(f"  {label:<18} {t[key]['mean']:.6g} ± {f'{se:.2g}' if math.isfinite(se) else 'n/a'} (stderr)")
+    if not math.isfinite(t["grad_norm_sq"]["stderr"]):
+        lines.append("  (a standard error needs at least 2 trials that end ok: raise --trials)")
     lines.append(f"  {'||E grad f||^2':<18} {t['mean_grad_norm_sq']:.6g}")
-    w_mean = t["w_mean"]
-    shown = ", ".join(f"{v:.5g}" for v in w_mean[:5]) + (", ..." if len(w_mean) > 5 else "")
-    lines.append(f"  {'mean W':<18} [{shown}]")
+    w_mean, w_se = t["w_mean"], t["w_stderr"]
+    more = ", ..." if len(w_mean) > 5 else ""
+    shown = ", ".join(f"{v:.5g}" for v in w_mean[:5]) + more
+    se = " ± [" + ", ".join(f"{v:.2g}" for v in w_se[:5]) + more + "] (stderr)" \
+        if all(math.isfinite(v) for v in w_se[:5]) else ""
+    lines.append(f"  {'mean W':<18} [{shown}]{se}")
     lines.append("status: " + ", ".join(f"{k} {v}" for k, v in s["status"].items()))
     lines.append(f"time: {s['seconds']:.2f} s")
     return "\n".join(lines)
@@ -289,8 +296,9 @@ def cmd_device(args: argparse.Namespace) -> int:
     if args.json:
         print(json_text({"status": "ok", **info}))
     else:
-        print(f"{dev.spec()}\n  {dev.equations}\n  range [{info['w_min']:.6g}, {info['w_max']:.6g}], "
-              f"symmetric point {info['symmetric_point']:.6g}, F(w_sym) = {info['F_at_sym']:.6g}"
+        sym = (f"symmetric point {info['symmetric_point']:.6g}, F(w_sym) = {info['F_at_sym']:.6g}"
+               if math.isfinite(info["symmetric_point"]) else "no symmetric point (G is nonzero in the whole range)")
+        print(f"{dev.spec()}\n  {dev.equations}\n  range [{info['w_min']:.6g}, {info['w_max']:.6g}], {sym}"
               + (f"\n  wrote {args.out}" if args.out else ""))
     return 0
 

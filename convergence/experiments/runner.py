@@ -283,9 +283,12 @@ def _log_result(log: Callable[[str], None] | None, res: FigureResult) -> None:
     src = "cache" if res.from_cache else f"computed {res.compute_seconds:.1f} s"
     plot = "plot up to date" if res.plot_skipped else f"plotted {res.plot_seconds:.1f} s"
     verdicts = [c.verdict for c in res.claims]
+    # the three verdicts always shown, then every other verdict or status that occurs, so the counts add up
+    others = [f"{verdicts.count(v)} {v.label}" for v in Verdict
+              if v not in (Verdict.HOLDS, Verdict.FAILS, Verdict.INCONCLUSIVE) and v in verdicts]
     log(f"{res.name}: {src}, {plot}; claims: {len(verdicts)} "
         f"({verdicts.count(Verdict.HOLDS)} hold, {verdicts.count(Verdict.FAILS)} fail, "
-        f"{verdicts.count(Verdict.INCONCLUSIVE)} inconclusive at this scale)")
+        f"{verdicts.count(Verdict.INCONCLUSIVE)} inconclusive at this scale{''.join(', ' + o for o in others)})")
 
 
 def _longest_first(recipes: Sequence[Recipe], scale: str, cache: Cache) -> list[Recipe]:

@@ -126,6 +126,13 @@ class Trajectory:
         w = self.tail_w_mean[self._ok]
         return w.mean(axis=0) if w.size else np.full(self.tail_w_mean.shape[1], np.nan)
 
+    def w_stderr(self) -> Array:
+        """Per-coordinate standard error of :meth:`w_mean` across independent ok trials (nan for < 2)."""
+        w = self.tail_w_mean[self._ok]
+        if w.shape[0] < 2:
+            return np.full(self.tail_w_mean.shape[1], np.nan)
+        return w.std(axis=0, ddof=1) / math.sqrt(w.shape[0])
+
     def status_counts(self) -> dict[str, int]:
         return {name: int(np.sum(self.status == code)) for code, name in STATUS_NAMES.items()}
 
@@ -135,7 +142,7 @@ class Trajectory:
             return {"mean": self.tail_mean(name), "stderr": self.tail_stderr(name)}
         tail = {"grad_norm_sq": ms("grad_norm_sq"), "loss": ms("loss_gap"), "dist_sq": ms("dist_sq"),
                 "mean_grad_norm_sq": self.mean_grad_norm_sq(), "w_mean": self.w_mean().tolist(),
-                "start_step": self.tail_start}
+                "w_stderr": self.w_stderr().tolist(), "start_step": self.tail_start}
         for name in self.metrics:
             if name.startswith(("sat_", "s_k_")):
                 tail[name] = ms(name)

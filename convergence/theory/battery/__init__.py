@@ -30,7 +30,8 @@ Claims (implementations in :mod:`convergence.theory.battery._claims`):
                             step size, with S_K and W_max read off the run (A4 must hold)
 ``shifted-symmetric-point`` same quadratic on ``CLin(1, c=0.3)``: the shifted floor vs the zero-
                             shifted one, and vs D13 = c²(2/π)σ² (exact/residual-learning type) or D3
-                            on the shifted device (biased type); a floor that still vanishes is "robust"
+                            on the shifted device (biased type); an exact algorithm whose floor still
+                            vanishes is "robust"
 =========================== ====================================================================
 
 Every stochastic comparison uses a margin of ``k`` standard errors across independent trials.
@@ -48,8 +49,8 @@ from convergence.rng import as_seed_sequence
 from convergence.theory.battery._claims import (BUDGETS, CLAIMS, SCALAR, SHIFT_DEVICE, ZERO_DEVICE, Budget, Context,
                                                run_claim)
 from convergence.theory.battery._report import FAILING, VERDICTS, CheckReport, ClaimResult
-from convergence.theory.battery._target import (BUILTIN_FACTORIES, analog_sgd_factory, digital_sgd_factory,
-                                               not_applicable, resolve_factory, tiki_taka_factory)
+from convergence.theory.battery._target import (BUILTIN_FACTORIES, analog_sgd_factory, did_you_mean,
+                                               digital_sgd_factory, not_applicable, resolve_factory, tiki_taka_factory)
 from convergence.theory.verdicts import Claim, Verdict
 
 __all__ = ["check", "CheckReport", "ClaimResult", "Claim", "Verdict", "CLAIMS", "BUDGETS", "Budget", "VERDICTS",
@@ -72,7 +73,8 @@ def parse_claims(claims: str | Iterable[str] | None) -> tuple[list[str], bool]:
         raise ConfigError(f"claims: give at least one of {', '.join(CLAIMS)}")
     unknown = [c for c in names if c not in CLAIMS]
     if unknown:
-        raise ConfigError(f"claims: unknown {', '.join(repr(c) for c in unknown)}; known: {', '.join(CLAIMS)}")
+        hint = did_you_mean(unknown[0].replace("_", "-").lower(), CLAIMS) if len(unknown) == 1 else ""
+        raise ConfigError(f"claims: unknown {', '.join(repr(c) for c in unknown)}{hint}; known: {', '.join(CLAIMS)}")
     return list(dict.fromkeys(names)), True
 
 

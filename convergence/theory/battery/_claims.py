@@ -223,7 +223,10 @@ def reduces_to_digital(ctx: Context) -> Claim:
     tol = 1e-12
     holds = worst <= tol
     note = ("identical to digital SGD" + (" bit for bit" if worst == 0 else f" within {tol:g}")) if holds else \
-        "differs from digital SGD: " + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items())
+        ("differs from digital SGD: " + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items())
+         + ("; the weights became non-finite" if math.isinf(worst) else
+            "; if it is not meant to be SGD on an ideal device (momentum, residual learning), declare this claim "
+            "in the factory's not_applicable"))
     return ClaimResult(name, statement, ref, Verdict.from_bool(holds), worst, 0.0,
                        "max |W - W_digital| / (1 + max|W|)", 0.0, f"(tolerance {tol:g})", "", note,
                        {"per_device": diffs, "steps": b.reduce_steps, "trials": b.reduce_trials,
@@ -424,7 +427,9 @@ def shifted_symmetric_point(ctx: Context) -> Claim:
                            math.nan, "", cls, "zero-shift class undetermined: use --budget full", details)
     label += f" (<= with rtol {rtol:g})"
     sens = f"bias^2 {g0.bias:.3g} -> {g.bias:.3g} at lr {g.lr:g}"
-    if math.isfinite(s_shift) and s_shift - ctx.k * se_shift > SLOPE_THRESHOLD:
+    # "robust" is for an exact algorithm only: a biased one whose shifted bias is small (w⋄ = 0.3 near w* = 0.5)
+    # can show a variance-dominated slope > 0.5 although its bias^2 does not vanish
+    if cls == "exact" and math.isfinite(s_shift) and s_shift - ctx.k * se_shift > SLOPE_THRESHOLD:
         return ClaimResult(name, statement, ref, Verdict.HOLDS, g.bias, g.bias_se, "||E grad f||^2 (shifted)", pred,
                            label, "robust", f"floor still vanishes with lr (slope {s_shift:.2f}); {sens}", details)
     agrees = abs(g.bias - pred) <= rtol * pred + ctx.k * g.bias_se

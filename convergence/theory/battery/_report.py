@@ -123,7 +123,8 @@ class CheckReport:
                 unc = "" if not c.uncertainty or math.isnan(c.uncertainty) else f" ± {_fmt(c.uncertainty)}"
                 meas = f"{_fmt(c.measured)}{unc} {c.measured_label}".strip()
                 pred = f"{_fmt(c.prediction)} {c.prediction_label}".strip() if c.prediction_label else "-"
-            verdict = c.verdict.value + (f" ({c.classification})" if c.classification else "")
+            shown = c.classification and c.classification != c.verdict.value   # no "inconclusive (inconclusive)"
+            verdict = c.verdict.value + (f" ({c.classification})" if shown else "")
             rows.append((c.name, verdict, meas, pred, c.note))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         lines = [head]

@@ -39,6 +39,7 @@ convention). The short names ``digital-sgd``, ``analog-sgd``, ``tiki-taka`` also
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import os
@@ -92,24 +93,43 @@ def not_applicable(factory: Any) -> Mapping[str, str]:
     return dict(out) if isinstance(out, Mapping) else {}
 
 
+def did_you_mean(name: str, choices: Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` to a mistyped ``name``, else ``""``."""
+    close = difflib.get_close_matches(name, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _import_target(text: str) -> Any:
     if ":" not in text:
+        hint = did_you_mean(text.lower().replace("_", "-"), BUILTIN_FACTORIES)
         raise ConfigError(f"target {text!r} must be 'package.module:factory' or one of "
-                          f"{', '.join(BUILTIN_FACTORIES)}")
+                          f"{', '.join(BUILTIN_FACTORIES)}{hint}")
     module_name, _, attr = text.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"target {text!r} must be 'package.module:factory'")
+    stem = os.path.splitext(os.path.basename(module_name.replace("\\", "/")))[0]
+    path_hint = (f"give the module's import name, not a file path: {stem}:{attr}, run from the folder that holds "
+                 f"{stem}.py or with that folder on PYTHONPATH")
+    if "/" in module_name or "\\" in module_name:   # never part of a module name
+        raise ConfigError(f"target {text!r}: {path_hint}")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())   # like `python -m`: modules in the working directory import
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"cannot import module {module_name!r}: {exc}") from None
+        if module_name.endswith(".py"):
+            raise ConfigError(f"cannot import module {module_name!r}: {path_hint}") from None
+        where = ""
+        if isinstance(exc, ModuleNotFoundError) and exc.name == module_name.split(".")[0]:
+            where = (f" (modules import from the working directory {os.getcwd()} and from PYTHONPATH: run from the "
+                     "folder that holds it, or add that folder to PYTHONPATH)")
+        raise ConfigError(f"cannot import module {module_name!r}: {exc}{where}") from None
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a user module that fails on import is bad input
         raise ConfigError(f"importing module {module_name!r} raised {type(exc).__name__}: {exc}") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}")
+            public = [n for n in dir(obj) if not n.startswith("_")]
+            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}{did_you_mean(part, public)}")
         obj = getattr(obj, part)
     return obj
 
@@ -161,24 +181,35 @@ def _probe(factory: Factory, label: str, mode: Any) -> None:
     except TypeError as exc:
         if _binds(factory, lr, SoftBounds(1.0), **({} if mode is None else {"mode": mode})):
             # the call matched the signature, so the TypeError came from inside the factory (often float(lr))
-            raise ConfigError(f"{label}(lr, device) raised TypeError: {exc} (lr is a float64 array of shape "
-                              "(trials, 1), one step size per trial: use it by broadcasting, never float(lr))") \
-                from None
+            raise ConfigError(f"{label}(lr, device) raised TypeError: {exc} (the battery calls factory(lr, device) "
+                              "in this order; lr is a float64 array of shape (trials, 1), one step size per trial: "
+                              "use it by broadcasting, never float(lr))") from None
         raise ConfigError(f"{label} cannot be called as factory(lr, device): {exc}") from None
     if not isinstance(alg, Algorithm) and not all(hasattr(alg, a) for a in ("init", "query", "step", "analog")):
         raise ConfigError(f"{label}(lr, device) returned {type(alg).__name__}, not a convergence Algorithm "
                           "(needs init, query, step, analog)")
+    shape = (2, 3)   # (trials, d), d > 1 so that code that only works for scalar weights shows here
     try:
-        state = alg.init(np.zeros((2, 1)))
+        state = alg.init(np.zeros(shape))
         x = np.asarray(alg.query(state))
-        alg.step(state, np.zeros((2, 1)), rng=np.random.default_rng(0))
-        list(alg.analog(state))
+        after = alg.step(state, np.zeros(shape), rng=np.random.default_rng(0))
+        x_after = np.asarray(alg.query(after))
+        arrays = list(alg.analog(after))
     except Exception as exc:  # noqa: BLE001 - any failure here is a contract violation
         raise ConfigError(f"{label}: the algorithm does not follow the step API "
                           f"(init/query/step/analog on weights of shape (trials, d)): {type(exc).__name__}: {exc}") \
             from None
-    if x.shape != (2, 1):
-        raise ConfigError(f"{label}: query(state) returned shape {x.shape}, expected (trials, d) = (2, 1)")
+    for what, got in (("query(state)", x), ("query(step(state, g))", x_after)):
+        if got.shape != shape:
+            raise ConfigError(f"{label}: {what} returned shape {got.shape}, expected (trials, d) = {shape}")
+    for entry in arrays:
+        seq = isinstance(entry, (tuple, list))
+        if not (seq and len(entry) == 3 and np.ndim(entry[1]) >= 1 and np.shape(entry[1])[0] == shape[0]):
+            got = f"a {type(entry).__name__}" + (f" of length {len(entry)}" if seq and len(entry) != 3 else "")
+            if seq and len(entry) == 3:
+                got = f"an array of shape {np.shape(entry[1])} for {entry[0]!r}"
+            raise ConfigError(f"{label}: analog(state) must list (name, array, device) for every array on a device, "
+                              f"each array with the trials axis first (got {got})")
 
 
 def resolve_factory(target: Any, *, mode: Any = None) -> tuple[Factory, str]:
