@@ -11,7 +11,7 @@ from convergence import (CLin, ConfigError, Gaussian, Ideal, LeastSquares, NoNoi
                          SoftBounds, Variation, analog_sgd, digital_sgd, realize, simulate, tiki_taka)
 from convergence.theory.meanfield import asgd_quadratic_fixed_point, digital_sgd_floor, tt_clin_floor
 from convergence.rng import TrialStreams, block_slices
-from convergence.sim.simulate import STATUS_NONFINITE, STATUS_OK, STATUS_OUT_OF_RANGE
+from convergence.sim.simulate import STATUS_NONFINITE, STATUS_OK, STATUS_OUT_OF_RANGE, Trajectory
 
 LSQ = LeastSquares(d=6, n=20, sigma_a=0.5, x_scale=0.3, seed=3)
 
@@ -408,3 +408,46 @@ def test_w_stderr_is_the_spread_of_per_trial_tail_means_and_covers_the_mean_fiel
     one = simulate(analog_sgd(0.01, SoftBounds(1.0)), Quadratic(d=1, L=1.0, w_star=0.5), Gaussian(0.5), 0.0, 10,
                    trials=1, seed=5)
     assert np.isnan(one.w_stderr()).all()
+
+
+def _trajectory_of_tail_gradients(g: np.ndarray) -> Trajectory:
+    """A Trajectory holding only per-trial tail-mean gradients ``g`` (trials, d): what bias_sq reads."""
+    t = g.shape[0]
+    return Trajectory(np.zeros(1, dtype=np.int64), {}, np.full(t, STATUS_OK), np.full(t, -1), 0, g, np.zeros_like(g),
+                      None, {})
+
+
+@pytest.mark.parametrize("mu", [(0.0, 0.0, 0.0), (0.05, -0.02, 0.01)])
+def test_bias_sq_removes_the_plug_in_bias_and_its_stderr_is_the_spread(mu):
+    """Trajectory.bias_sq, ‖m‖² − Σ s_i², is unbiased for ‖E∇f‖² (the plug-in ‖m‖² is not: it exceeds it by
+    Σ Var(m_i)), and its standard error is never narrower than the estimate's spread over replications.
+    R = 4000 replications of n = 20 trials with known mean ``mu`` and per-trial std 0.1 in one Trajectory,
+    read back by slices (the battery's per-step-size groups)."""
+    rng = np.random.default_rng(11)
+    mu = np.asarray(mu)
+    R, n, sd = 4000, 20, 0.1
+    traj = _trajectory_of_tail_gradients(mu + sd * rng.standard_normal((R * n, mu.size)))
+    est = np.array([traj.bias_sq(slice(i * n, (i + 1) * n)) for i in range(R)])
+    plug = np.array([np.sum(traj.tail_grad_mean[i * n:(i + 1) * n].mean(axis=0) ** 2) for i in range(R)])
+    truth, k = float(np.sum(mu * mu)), 4.0
+    se_mean = est[:, 0].std(ddof=1) / math.sqrt(R)
+    assert abs(est[:, 0].mean() - truth) <= k * se_mean
+    excess = mu.size * sd**2 / n      # Σ Var(m_i): the plug-in's bias, 1.5e-3
+    assert plug.mean() - truth == pytest.approx(excess, abs=k * plug.std(ddof=1) / math.sqrt(R))
+    # the reported stderr errs on the wide side of the estimate's spread: about √3 at zero bias (1.72 for n = 20)
+    ratio = np.sqrt(np.mean(est[:, 1] ** 2)) / est[:, 0].std(ddof=1)
+    assert 0.95 <= ratio <= 2.0
+    whole = traj.bias_sq()
+    assert whole[0] == pytest.approx(truth, abs=k * whole[1])
+
+
+def test_bias_sq_needs_two_ok_trials_and_is_what_summary_reports():
+    traj = simulate(analog_sgd(0.01, SoftBounds(1.0)), Quadratic(d=1, L=1.0, w_star=0.5), Gaussian(0.5), 0.0, 2000,
+                    trials=200, seed=3)
+    b, se = traj.bias_sq()
+    assert traj.summary()["tail"]["bias_sq"] == {"mean": b, "stderr": se}
+    # Analog SGD's floor is its bias: the mean-field L²(w_s − w*)² (D3) within k·se and the O(lr) correction
+    w_s = asgd_quadratic_fixed_point(1.0, 0.5, 0.5, tau=1.0)[0]
+    assert abs(b - (w_s - 0.5) ** 2) <= 4 * se + 2 * 0.002 * abs(w_s - 0.5)
+    one = _trajectory_of_tail_gradients(np.ones((1, 2)))
+    assert all(math.isnan(v) for v in one.bias_sq())

@@ -272,7 +272,13 @@ def _format_summary(s: dict[str, Any]) -> str:
         lines.append(f"  {label:<18} {t[key]['mean']:.6g} ± {f'{se:.2g}' if math.isfinite(se) else 'n/a'} (stderr)")
     if not math.isfinite(t["grad_norm_sq"]["stderr"]):
         lines.append("  (a standard error needs at least 2 trials that end ok: raise --trials)")
-    lines.append(f"  {'||E grad f||^2':<18} {t['mean_grad_norm_sq']:.6g}")
+    bias = t["bias_sq"]     # ‖E∇f‖² with the mean's sampling variance removed (Trajectory.bias_sq)
+    if math.isfinite(bias["stderr"]):
+        lines.append(f"  {'||E grad f||^2':<18} {bias['mean']:.6g} ± {bias['stderr']:.2g} (stderr; squared mean "
+                     "gradient, its sampling variance removed)")
+    else:
+        lines.append(f"  {'||E grad f||^2':<18} {t['mean_grad_norm_sq']:.6g} (squared mean gradient of one trial's "
+                     "tail, noise included)")
     w_mean, w_se = t["w_mean"], t["w_stderr"]
     more = ", ..." if len(w_mean) > 5 else ""
     shown = ", ".join(f"{v:.5g}" for v in w_mean[:5]) + more

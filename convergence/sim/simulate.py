@@ -117,9 +117,37 @@ class Trajectory:
         return self.metrics[name][-1]
 
     def mean_grad_norm_sq(self) -> float:
-        """Squared norm of the trial-and-tail mean of ∇f(x_k) (ok trials)."""
+        """Squared norm of the trial-and-tail mean of ∇f(x_k) (ok trials): the plug-in ‖m‖², biased up by the
+        mean's sampling variance (see :meth:`bias_sq` for the estimate with that removed and its error bar)."""
         g = self.tail_grad_mean[self._ok]
         return float(np.sum(g.mean(axis=0) ** 2)) if g.size else math.nan
+
+    def bias_sq(self, trials: slice = slice(None)) -> tuple[float, float]:
+        r"""‖E∇f‖², the squared mean gradient (the bias part of E‖∇f‖², P1 Thm 2's asymptotic floor), estimated
+        from the ok trials among ``trials`` without the plug-in's upward bias, and its standard error.
+
+        With ``m`` the mean over n trials of the per-trial tail-mean gradients and ``s_i`` the standard error of
+        its coordinate i, E‖m‖² = ‖E∇f‖² + Σ Var(m_i), so
+
+        .. math:: \widehat{‖E∇f‖²} = ‖m‖² − Σ_i s_i², \qquad
+                  \mathrm{se} = \sqrt{Σ_i (4 m_i² s_i² + 2 s_i⁴)}
+
+        (the variance of ‖m‖² for Gaussian m_i, 4μ_i²σ_i² + 2σ_i⁴, with m_i for μ_i: E m_i² = μ_i² + σ_i² makes it
+        err on the wide side, by about √3 where the bias is zero (a little more for few trials) and by σ_i²/μ_i²
+        relatively where it is not).
+        Trials are independent, so the error bar holds despite the autocorrelation within a trajectory. The
+        estimate may be slightly negative when the bias is zero (exact algorithms). ``(nan, nan)`` with fewer than
+        2 ok trials.
+        """
+        ok = self._ok[trials]
+        gm = self.tail_grad_mean[trials][ok]
+        n = int(ok.sum())
+        if n < 2:
+            return math.nan, math.nan
+        m = gm.mean(axis=0)
+        se_m = gm.std(axis=0, ddof=1) / math.sqrt(n)
+        bias = float(np.sum(m * m) - np.sum(se_m * se_m))
+        return bias, float(math.sqrt(np.sum(4 * m * m * se_m * se_m + 2 * se_m**4)))
 
     def w_mean(self) -> Array:
         """Per-coordinate mean of the presented weights over ok trials and the tail."""
@@ -141,7 +169,8 @@ class Trajectory:
         def ms(name: str) -> dict[str, float]:
             return {"mean": self.tail_mean(name), "stderr": self.tail_stderr(name)}
         tail = {"grad_norm_sq": ms("grad_norm_sq"), "loss": ms("loss_gap"), "dist_sq": ms("dist_sq"),
-                "mean_grad_norm_sq": self.mean_grad_norm_sq(), "w_mean": self.w_mean().tolist(),
+                "mean_grad_norm_sq": self.mean_grad_norm_sq(), "bias_sq": dict(zip(("mean", "stderr"), self.bias_sq())),
+                "w_mean": self.w_mean().tolist(),
                 "w_stderr": self.w_stderr().tolist(), "start_step": self.tail_start}
         for name in self.metrics:
             if name.startswith(("sat_", "s_k_")):

@@ -162,14 +162,10 @@ class Sweep:
 def _group_stats(traj: Trajectory, sl: slice, lr: float) -> Group:
     ok = traj.ok[sl]
     per = traj.per_trial_tail("grad_norm_sq")[sl][ok]
-    gm = traj.tail_grad_mean[sl][ok]
     n = int(ok.sum())
     if n < 2:
         return Group(lr, math.nan, math.nan, math.nan, math.nan, math.nan, n, int((~ok).sum()))
-    m = gm.mean(axis=0)
-    se_m = gm.std(axis=0, ddof=1) / math.sqrt(n)
-    bias = float(np.sum(m * m) - np.sum(se_m * se_m))
-    bias_se = float(math.sqrt(np.sum(4 * m * m * se_m * se_m + 2 * se_m**4)))
+    bias, bias_se = traj.bias_sq(sl)
     return Group(lr, float(per.mean()), float(per.std(ddof=1) / math.sqrt(n)), bias, bias_se,
                  float(traj.tail_w_mean[sl][ok].mean()), n, int((~ok).sum()))
 
