@@ -239,3 +239,253 @@ def test_included_example_code_shows_its_imports(tmp_path):
                 sys.path.remove(str(TUTORIAL_CODE))
             shown += 1
     assert shown >= 4
+
+
+# -- configuration facts the pages state --------------------------------------------------------------------------
+# Each test below reads what the prose says about the code (a command, a make target, a name, a count) and checks it
+# against the code itself, so a renamed option, a removed target or a changed count fails here instead of going stale.
+
+#: every page that describes the code to a user
+PAGES = sorted([ROOT / "README.md", *DOCS.rglob("*.md"), *(ROOT / "paper_repro").rglob("README*")])
+
+
+def _docstrings() -> list[tuple[str, str]]:
+    """(file, module docstring) of every figure recipe and benchmark: they state settings too."""
+    import ast
+
+    out = []
+    for p in sorted([*(ROOT / "figures").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]):
+        doc = ast.get_docstring(ast.parse(p.read_text("utf-8")))
+        if doc:
+            out.append((p.relative_to(ROOT).as_posix(), doc))
+    return out
+
+
+def _texts() -> list[tuple[str, str]]:
+    return [(p.relative_to(ROOT).as_posix(), p.read_text("utf-8")) for p in PAGES] + _docstrings()
+
+
+def _commands(word: str) -> list[tuple[str, str]]:
+    """(file, command) for every ``word ...`` command the texts show: lines of shell/plain code blocks, ``$ ``-prompted
+    lines of transcripts, and inline code spans that start with ``word``."""
+    found = []
+    for name, text in _texts():
+        for info, body in re.findall(r"```([^\n]*)\n(.*?)```", text, re.S):
+            shell = info.strip() in ("", "bash", "sh", "shell", "console")
+            for line in body.replace("\\\n", " ").splitlines():
+                line = line.strip()
+                if line.startswith("$ "):
+                    line = line[2:]
+                elif not shell:
+                    continue
+                if line.startswith(word + " "):
+                    found.append((name, line.split(" #")[0].strip()))
+        for span in re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S)):
+            if span.startswith(word + " "):
+                found.append((name, span.strip()))
+    return found
+
+
+def _placeholder(command: str) -> bool:
+    """A command written as a pattern (``convergence <command> ...``, ``[--claims NAME,...]``), not one to run."""
+    return any(s in command for s in ("...", "…", "<", "[", "$("))
+
+
+def _recipe_names() -> set[str]:
+    names = set()
+    for p in (ROOT / "figures").glob("[!_]*.py"):
+        names.add(p.stem)
+        m = re.search(r'^NAME = "([^"]+)"', p.read_text("utf-8"), re.M)
+        if m:
+            names.add(m.group(1))
+    return names
+
+
+def _commands_of(parser) -> dict:
+    import argparse
+
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def _subparser(parser, command: str):
+    return _commands_of(parser)[command]
+
+
+def test_every_convergence_command_the_pages_show_is_accepted(capsys):
+    """Every ``convergence ...`` command of the pages parses with the CLI's own parser, its device/objective/noise
+    specs parse, the recipes it names exist, and an option written with its alternatives (``--scale a|b|c``) lists
+    exactly the option's choices."""
+    import shlex
+
+    from convergence.cli.main import build_parser
+    from convergence.sim import specs
+
+    parser = build_parser()
+    recipes = _recipe_names()
+    commands = [(n, c) for n, c in _commands("convergence") if not _placeholder(c)]
+    assert len(commands) >= 40, "the command extraction found too few commands"
+    bad = []
+    for name, command in commands:
+        words = shlex.split(command.replace("$alg", "analog-sgd"))[1:]
+        if len(words) == 1:                       # a subcommand named in the prose (`convergence check`)
+            if words[0] not in _commands_of(parser):
+                bad.append(f"{name}: {command!r}: no such subcommand")
+            continue
+        variants = [words]
+        for i, w in enumerate(words):
+            if "|" in w and i > 0 and words[i - 1].startswith("--"):
+                action = _subparser(parser, words[0])._option_string_actions.get(words[i - 1])
+                alternatives = w.split("|")
+                if action is not None and action.choices is not None and set(alternatives) != set(action.choices):
+                    bad.append(f"{name}: {command!r} lists {words[i - 1]} {w}, the choices are "
+                               f"{'|'.join(action.choices)}")
+                variants = [words[:i] + [a] + words[i + 1:] for a in alternatives]
+        for argv in variants:
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit:
+                bad.append(f"{name}: {command!r}: {capsys.readouterr().err.strip()}")
+                continue
+            try:
+                if args.command == "simulate":
+                    specs.parse_device(args.device), specs.parse_objective(args.objective)
+                    specs.parse_noise(args.noise), specs.parse_pulsed(args.pulsed)
+                    specs.parse_variation(args.variation)
+                elif args.command == "device" and not args.spec.isupper():   # SPEC: a placeholder
+                    specs.parse_device(args.spec)
+            except Exception as exc:  # noqa: BLE001 - report every failing command at once
+                bad.append(f"{name}: {command!r}: {exc}")
+            if args.command == "figures":
+                bad += [f"{name}: {command!r}: no recipe {r!r}" for r in args.names
+                        if r not in recipes and not r.isupper()]
+    assert not bad, "\n".join(bad)
+
+
+def _make_targets() -> list[str]:
+    """Target patterns of the Makefile as regular expressions (``%`` matches any stem)."""
+    targets = []
+    for line in (ROOT / "Makefile").read_text("utf-8").splitlines():
+        m = re.match(r"^([A-Za-z0-9_./%$() -]+):(?!=)", line)
+        if m and not line.startswith("\t"):
+            targets += [re.escape(t).replace("%", ".+") for t in m.group(1).split() if "$" not in t]
+    return targets
+
+
+def test_every_make_target_the_pages_name_exists():
+    targets = _make_targets()
+    named = [(n, c.split()[1]) for n, c in _commands("make") if len(c.split()) > 1 and "=" not in c.split()[1]]
+    assert len(named) >= 10
+    bad = [f"{n}: make {t}" for n, t in named if not any(re.fullmatch(p, t) for p in targets)]
+    assert not bad, "make targets the Makefile does not define:\n" + "\n".join(bad)
+
+
+def test_every_environment_variable_the_pages_name_is_read_by_the_code():
+    code = "\n".join(p.read_text("utf-8") for p in [*(ROOT / "convergence").rglob("*.py"),
+                                                     *(ROOT / "benchmarks").glob("*.py"), ROOT / "Makefile",
+                                                     ROOT / "tests" / "conftest.py"])
+    named = {(n, v) for n, text in _texts() for v in re.findall(r"\b(CONVERGENCE_[A-Z_]+|[A-Z]+_PYTHON)\b", text)}
+    assert named
+    bad = [f"{n}: {v}" for n, v in sorted(named) if not re.search(rf"\b{v}\b", code)]
+    assert not bad, "environment variables nothing reads:\n" + "\n".join(bad)
+
+
+def test_every_pytest_marker_the_pages_name_is_registered():
+    import tomllib
+
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        markers = {m.split(":")[0] for m in tomllib.load(f)["tool"]["pytest"]["ini_options"]["markers"]}
+    named = {(n, m) for n, text in _texts() for m in re.findall(r"`(\w+)` marker", text)}
+    assert named
+    assert not [x for x in named if x[1] not in markers], f"unregistered markers: {named} vs {markers}"
+
+
+def _resolves(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def test_every_name_and_file_the_pages_cite_exists():
+    """``convergence.x.y`` names resolve to a module or attribute, and repository paths (``figures/...``,
+    ``tests/...``, ``proofs_checks/...``, ...) exist; patterns with placeholders (``NAME``, ``dNN_``) are skipped."""
+    bad = []
+    cited = 0
+    for name, text in _texts():
+        for dotted in set(re.findall(r"(?<![\w/.-])convergence(?:\.[A-Za-z_]\w*)+", text)):
+            cited += 1
+            if not _resolves(dotted):
+                bad.append(f"{name}: {dotted}")
+        roots = "figures|tests|proofs_checks|benchmarks|paper_repro|docs|convergence"
+        for path in set(re.findall(rf"(?<![\w/.~-])((?:{roots})/[\w./-]*\w)", text)):
+            if re.search(r"[A-Z]{2}|_$|\*", path):
+                continue
+            cited += 1
+            if not (ROOT / path).exists() and not (ROOT / (path + ".py")).exists():
+                bad.append(f"{name}: {path}")
+    assert cited > 100
+    assert not bad, "cited names or files that do not exist:\n" + "\n".join(sorted(bad))
+
+
+def test_the_property_list_counts_the_tests_it_names():
+    """The theory guide's property table says how many ``test_N_…`` tests check property N."""
+    words = {"two": 2, "three": 3, "four": 4, "five": 5}
+    source = (ROOT / "tests" / "property" / "test_theory_claims.py").read_text("utf-8")
+    table = (DOCS / "theory" / "theorems.md").read_text("utf-8").split("(property-checks)=")[1]
+    rows = re.findall(r"^\| (\d+) \|.*?`(test_\d+_)…`( \((\w+) tests\))?", table, re.M)
+    assert len(rows) >= 12
+    for number, prefix, _, count in rows:
+        found = re.findall(rf"^def {prefix}(?!\d)", source, re.M)
+        assert len(found) == (words[count] if count else 1), f"property {number}: {len(found)} tests {prefix}*"
+
+
+def test_the_errata_page_has_one_entry_per_catalogue_erratum():
+    from convergence.theory.errata import ERRATA
+
+    anchors = re.findall(r"^\(erratum-([a-z0-9-]+)\)=", (DOCS / "theory" / "errata.md").read_text("utf-8"), re.M)
+    assert sorted(anchors) == sorted(e.id for e in ERRATA)
+
+
+def test_the_transfer_study_table_names_analog_spec_fields():
+    """The device-parameter table of the transfer study names the fields of ``AnalogSpec`` (its toolkit column)."""
+    import dataclasses
+
+    from convergence.swin.analog import AnalogSpec
+
+    fields = {f.name for f in dataclasses.fields(AnalogSpec)}
+    table = (DOCS / "theory" / "transfer-study.md").read_text("utf-8").split("(transfer-setup)=")[1]
+    cells = [row.split(" | ")[2] for row in re.findall(r"^\| (?!study knob|---).*\|$", table, re.M)]
+    assert len(cells) >= 10
+    named = [n for cell in cells for n in re.findall(r"`(?:AnalogSpec\.)?(\w+)`", cell)]
+    assert named and set(named) <= fields, f"not AnalogSpec fields: {sorted(set(named) - fields)}"
+
+
+def test_the_swin_manifest_readme_states_the_model_it_runs():
+    """paper_repro/transfer_swin/README.md: the micro Swin's parameter count and its default number of analog tiles."""
+    import numpy as np
+
+    from convergence.swin import model
+
+    text = (ROOT / "paper_repro" / "transfer_swin" / "README.md").read_text("utf-8")
+    params = model.init(model.SwinConfig(), np.random.default_rng(0))
+    assert int(re.search(r"([\d,]+)\s+parameters", text).group(1).replace(",", "")) == model.n_params(params)
+    assert int(re.search(r"= (\d+) tiles", text).group(1)) == len(model.default_analog(params))
+
+
+def test_rasch_fig4_docstring_states_the_map_sizes_of_its_scales():
+    """rasch_fig4_grid's docstring gives the σ_r × n_states map of the paper and default scales."""
+    recipe = _import_file("rasch_fig4_doc", ROOT / "figures" / "rasch_fig4_grid.py")
+    doc = " ".join(recipe.__doc__.split())
+    patterns = {"paper": r"(\d+) × (\d+) at the paper scale", "default": r"default scale[^(]*\((\d+) × (\d+)"}
+    for scale, pattern in patterns.items():
+        cfg = recipe.SCALES[scale]
+        stated = tuple(int(x) for x in re.search(pattern, doc).groups())
+        assert stated == (len(cfg["states"]), len(cfg["sigmas"])), f"{scale}: docstring {stated}"
