@@ -7,7 +7,10 @@
   aihwkit translation) runs, and the text notebooks execute in a Jupyter kernel (nbclient);
 * a quick Sphinx build (notebooks not executed: they run in the notebook test) passes with warnings
   as errors, and its inventory holds every public name. Skipped when the docs tools are missing
-  (they are in the ``test`` extra, so CI runs it).
+  (they are in the ``test`` extra, so CI runs it);
+* the configuration facts the pages (and the recipes' and benchmarks' docstrings) state match the code: the
+  commands they show parse, the make targets, environment variables, markers, names and files they cite exist,
+  and the counts they give (tests per property, errata, tiles, map sizes) are the code's.
 """
 from __future__ import annotations
 

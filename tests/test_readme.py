@@ -1,4 +1,5 @@
-"""The README's Python example runs (with fewer steps) and prints what the text says."""
+"""The README's Python examples run (with fewer steps) and print what the text says; its scale list and spec table
+are the CLI's."""
 from __future__ import annotations
 
 import contextlib
