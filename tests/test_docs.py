@@ -492,3 +492,16 @@ def test_rasch_fig4_docstring_states_the_map_sizes_of_its_scales():
         cfg = recipe.SCALES[scale]
         stated = tuple(int(x) for x in re.search(pattern, doc).groups())
         assert stated == (len(cfg["states"]), len(cfg["sigmas"])), f"{scale}: docstring {stated}"
+
+
+def test_the_derivation_range_the_pages_cite_is_the_guide_s():
+    """"D1–D14" wherever it is written: the derivations page has exactly D1 … DN and each has a proof-check file
+    ``proofs_checks/dNN_*.py``."""
+    numbers = [int(n) for n in re.findall(r"^## D(\d+) ", (DOCS / "theory" / "derivations.md").read_text("utf-8"),
+                                            re.M)]
+    assert numbers == list(range(1, len(numbers) + 1))
+    for n in numbers:
+        assert list((ROOT / "proofs_checks").glob(f"d{n:02d}*.py")), f"D{n} has no proofs_checks/d{n:02d}_*.py"
+    ranges = [(name, int(m)) for name, text in _texts() for m in re.findall(r"\bD1\s*(?:[–-]|…)\s*D(\d+)", text)]
+    assert len(ranges) >= 5
+    assert all(m == numbers[-1] for _, m in ranges), f"the guide has D1–D{numbers[-1]}: {ranges}"
