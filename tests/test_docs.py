@@ -505,3 +505,27 @@ def test_the_derivation_range_the_pages_cite_is_the_guide_s():
     ranges = [(name, int(m)) for name, text in _texts() for m in re.findall(r"\bD1\s*(?:[–-]|…)\s*D(\d+)", text)]
     assert len(ranges) >= 5
     assert all(m == numbers[-1] for _, m in ranges), f"the guide has D1–D{numbers[-1]}: {ranges}"
+
+
+def test_the_bounds_battery_claims_and_property_tests_the_pages_cite_exist():
+    """``p1.thm2``-style bound names are registered, "battery `name`" is a battery claim, "property test N" is a
+    row of the property list (whose test names the property-list test checks)."""
+    from convergence.theory.battery import CLAIMS
+    from convergence.theory.bounds import BOUNDS
+
+    table = (DOCS / "theory" / "theorems.md").read_text("utf-8").split("(property-checks)=")[1]
+    properties = {int(n) for n in re.findall(r"^\| (\d+) \|", table, re.M)}
+    bad, cited = [], 0
+    for name, text in _texts():
+        for bound in re.findall(r"`((?:p[12]|d\d+)\.[\w.]+)`", text):
+            cited += 1
+            bad += [] if bound in BOUNDS else [f"{name}: bound {bound}"]
+        for claim in re.findall(r"battery (?:claims? )?`([\w-]+)`", text):
+            cited += 1
+            bad += [] if claim in CLAIMS else [f"{name}: battery claim {claim}"]
+        for first, last in re.findall(r"property tests? (\d+)(?:[–-](\d+))?", text):
+            for n in range(int(first), int(last or first) + 1):
+                cited += 1
+                bad += [] if n in properties else [f"{name}: property test {n}"]
+    assert cited > 50
+    assert not bad, "\n".join(bad)
