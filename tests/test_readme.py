@@ -71,3 +71,14 @@ def test_readme_spec_table_matches_the_spec_parser():
     assert pulsed == {f.name for f in dataclasses.fields(cv.Pulsed)}
     variation = set(re.findall(r"(\w+)", rows["variation"].split("(")[0]))
     assert variation == {f.name for f in dataclasses.fields(cv.Variation)}
+
+
+def test_readme_layout_lists_every_part_of_the_package():
+    """The README's package layout names every top-level module and subpackage of ``convergence/`` (code only)."""
+    root = README.parent / "convergence"
+    block = re.search(r"```text\nconvergence/\n(.*?)\n\S", README.read_text(), re.S).group(1)
+    listed = {name.rstrip("/") for line in block.splitlines() if not line.startswith("    ")
+              for name in re.findall(r"(\w+\.py|\w+/)", line.split("   ")[0])}
+    present = {p.name for p in root.iterdir()
+               if (p.is_dir() and (p / "__init__.py").exists()) or (p.suffix == ".py" and not p.name.startswith("__"))}
+    assert listed == present
