@@ -529,3 +529,27 @@ def test_the_bounds_battery_claims_and_property_tests_the_pages_cite_exist():
                 bad += [] if n in properties else [f"{name}: property test {n}"]
     assert cited > 50
     assert not bad, "\n".join(bad)
+
+
+def test_the_property_testing_transcripts_are_what_the_battery_prints(monkeypatch, capsys):
+    """The two ``convergence check`` transcripts of the property-testing tutorial, rerun (seeded, about a second
+    each): the same table, the same exit code; only the wall time in the header may differ. The factory default
+    the page states (``max_gain``, default 2) is the example's."""
+    import inspect
+
+    from convergence.cli.main import main
+
+    text = (DOCS / "tutorials" / "property-testing.md").read_text("utf-8")
+    monkeypatch.chdir(TUTORIAL_CODE)
+    monkeypatch.syspath_prepend(str(TUTORIAL_CODE))
+    monkeypatch.delitem(sys.modules, "my_algorithms", raising=False)
+    shown = re.findall(r"^\$ convergence (check \S+)\n(.*?)^\$ echo \$\?\n(\d+)$", text, re.M | re.S)
+    assert len(shown) == 2
+    timing = re.compile(r", \d+(\.\d+)? s\)")
+    for command, table, code in shown:
+        assert main(command.split()) == int(code), command
+        assert timing.sub(", s)", capsys.readouterr().out) == timing.sub(", s)", table), command
+    import my_algorithms
+
+    stated = float(re.search(r"capped at `max_gain` \(default ([\d.]+)\)", " ".join(text.split())).group(1))
+    assert stated == inspect.signature(my_algorithms.compensated_sgd).parameters["max_gain"].default

@@ -82,3 +82,18 @@ def test_readme_layout_lists_every_part_of_the_package():
     present = {p.name for p in root.iterdir()
                if (p.is_dir() and (p / "__init__.py").exists()) or (p.suffix == ".py" and not p.name.startswith("__"))}
     assert listed == present
+
+
+def test_readme_states_the_defaults_the_code_has():
+    """``--tail`` (default 0.5) of ``convergence simulate`` and the trial-block size (default 64) of the random
+    streams."""
+    import argparse
+
+    from convergence.cli.main import build_parser
+    from convergence.rng import DEFAULT_BLOCK
+
+    text = " ".join(README.read_text().split())
+    simulate = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["simulate"]
+    tail = float(re.search(r"last `--tail` fraction of the steps \(default ([\d.]+)\)", text).group(1))
+    assert tail == simulate.get_default("tail")
+    assert int(re.search(r"Trials are grouped into blocks \(default (\d+)\)", text).group(1)) == DEFAULT_BLOCK
