@@ -553,3 +553,29 @@ def test_the_property_testing_transcripts_are_what_the_battery_prints(monkeypatc
 
     stated = float(re.search(r"capped at `max_gain` \(default ([\d.]+)\)", " ".join(text.split())).group(1))
     assert stated == inspect.signature(my_algorithms.compensated_sgd).parameters["max_gain"].default
+
+
+def test_the_teaching_page_shows_what_the_demo_and_the_simulator_print(tmp_path, capsys, monkeypatch):
+    """docs/teaching.md quotes the seeded output of ``convergence demo bias`` (section 2) and a table of
+    ``convergence simulate`` results (section 3): rerun, they print the same numbers."""
+    import json
+
+    from convergence.cli.main import main
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+    text = (DOCS / "teaching.md").read_text("utf-8")
+    shown = re.search(r"the seed is fixed\):\n\n```\n(.*?)```", text, re.S).group(1).splitlines()
+    assert main(["demo", "bias", "--out", str(tmp_path / "bias.png")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert all(line in printed for line in shown), (shown, printed)
+    table = dict(re.findall(r"^\| (digital SGD|Analog SGD|Tiki-Taka) +\| ([\d.]+ +\| [\d.]+) +\|$", text, re.M))
+    assert len(table) == 3
+    for alg, name in (("digital-sgd", "digital SGD"), ("analog-sgd", "Analog SGD"), ("tiki-taka", "Tiki-Taka")):
+        assert main(["simulate", "--algorithm", alg, "--device", "softbounds:tau=1", "--objective",
+                     "quadratic:d=1,L=1,w_star=0.5", "--noise", "gaussian:sigma=0.5", "--lr", "0.01", "--steps", "5000",
+                     "--trials", "1000", "--seed", "1", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        grad, w = (s.strip() for s in table[name].split("|"))
+        assert f"{out['tail']['grad_norm_sq']['mean']:.3g}" == grad, (name, out["tail"]["grad_norm_sq"])
+        assert f"{out['tail']['w_mean'][0]:.4f}" == w, (name, out["tail"]["w_mean"])
