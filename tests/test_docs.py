@@ -472,7 +472,8 @@ def test_the_transfer_study_table_names_analog_spec_fields():
 
 
 def test_the_swin_manifest_readme_states_the_model_it_runs():
-    """paper_repro/transfer_swin/README.md: the micro Swin's parameter count and its default number of analog tiles."""
+    """The micro Swin's parameter count (paper_repro/transfer_swin/README.md exactly, elsewhere "about 135k") and
+    its default number of analog tiles."""
     import numpy as np
 
     from convergence.swin import model
@@ -481,6 +482,8 @@ def test_the_swin_manifest_readme_states_the_model_it_runs():
     params = model.init(model.SwinConfig(), np.random.default_rng(0))
     assert int(re.search(r"([\d,]+)\s+parameters", text).group(1).replace(",", "")) == model.n_params(params)
     assert int(re.search(r"= (\d+) tiles", text).group(1)) == len(model.default_analog(params))
+    rounded = [(name, int(k)) for name, t in _texts() for k in re.findall(r"(?:about |~)(\d+)k parameters", t)]
+    assert len(rounded) >= 2 and all(k == round(model.n_params(params) / 1000) for _, k in rounded), rounded
 
 
 def test_rasch_fig4_docstring_states_the_map_sizes_of_its_scales():
