@@ -582,3 +582,19 @@ def test_the_teaching_page_shows_what_the_demo_and_the_simulator_print(tmp_path,
         grad, w = (s.strip() for s in table[name].split("|"))
         assert f"{out['tail']['grad_norm_sq']['mean']:.3g}" == grad, (name, out["tail"]["grad_norm_sq"])
         assert f"{out['tail']['w_mean'][0]:.4f}" == w, (name, out["tail"]["w_mean"])
+
+
+def test_the_options_of_the_scripts_the_pages_show_exist():
+    """``python benchmarks/bench_x.py [--option ...]`` and ``python paper_repro/.../run.py ...``: the script exists and
+    declares every option shown."""
+    shown = 0
+    bad = []
+    for name, text in _texts():
+        for script, rest in re.findall(r"python ((?:benchmarks|paper_repro)/[\w/]+\.py)([^`\n]*)", text):
+            source = (ROOT / script).read_text("utf-8")
+            for option in re.findall(r"(--[\w-]+)", rest):
+                shown += 1
+                if f'"{option}"' not in source:
+                    bad.append(f"{name}: {script} {option}")
+    assert shown >= 8
+    assert not bad, "options the scripts do not declare:\n" + "\n".join(bad)
