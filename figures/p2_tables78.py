@@ -10,9 +10,9 @@ r"""P2 Tables 7–8 — cycle-to-cycle variation (FCN and CNN) and the response-
   The CNN half (P2 Fig. 4's LeNet-like CNN, batch 8, StepLR(35, 0.1)) uses the same device and pulses,
   column-wise TT transfer at every scale and, below ``paper``, no periphery (as p2_fig4_power's CNN).
 * **Table 8** (P2-CR Table 8 / v3 Table 6): γ_res ∈ {0.5, 1, 2} × τ ∈ {0.6, 0.7, 0.8}, power and
-  exponential responses, Analog SGD vs TT (expected-mode updates here; the paper used AIHWKit
-  pulses). Paper: ASGD fails (< 15 %) for γ_res ≥ 1 and for exponential at small τ; TT ≈ 97 %
-  everywhere.
+  exponential responses, Analog SGD vs TT (expected-mode updates below ``paper``, pulsed at ``paper``
+  like the paper's AIHWKit runs). Paper: ASGD fails (< 15 %) for γ_res ≥ 1 and for exponential at small τ;
+  TT ≈ 97 % everywhere.
 
 Scales: ``quick`` seconds; ``default`` 6k/5k images, 2 epochs (1200 steps: the least that gets the
 sigmoid FCN off its initial plateau, see SCALES), a subset of the grids (σ_c ∈ {0.1,
