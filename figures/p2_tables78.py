@@ -81,8 +81,8 @@ TAUS8 = [0.6, 0.7, 0.8]
 _BASE = {"lr_digital": 0.1, "lr_analog": 0.05, "fast_lr": 0.01, "periphery": "p2", "dataset": "auto",
          "step_size": 15, "step_gamma": 0.5, "t7_tau": 0.6, "t7_gamma": 0.5, "states": 1200, "bl": 32, "last": 3}
 #: Table 7's CNN half (P2 Fig. 4's CNN: batch 8, StepLR(35, 0.1)); the FCN's c2c levels, device and pulses.
-#: No periphery (it doubles the CNN's cost per step) and column-wise TT transfer at every scale: with
-#: whole-matrix transfer the CNN's TT accuracy swings between epochs as much as Analog SGD's (p2_fig4_power).
+#: No periphery below ``paper`` (it doubles the CNN's cost per step) and column-wise TT transfer at every scale:
+#: with whole-matrix transfer the CNN's TT accuracy swings between epochs as much as Analog SGD's (p2_fig4_power).
 _CNN = {"batch": 8, "step_size": 35, "step_gamma": 0.1, "periphery": "none", "columnwise": True}
 SCALES = {
     "quick": {**_BASE, "last": 1, "n_train": 500, "n_test": 300, "epochs": 1, "repeats": 1, "columnwise": False,
