@@ -27,7 +27,7 @@ Devices (realised per element, ~aihwkit presets): SGD — soft bounds ±0.6, dw_
 dw_min_dtod 0.3, up_down_dtod 0.01, bound spread 0.1 (0.3 would let |1 + 0.3ξ| come near 0 on 262k elements, where one
 pulse overshoots the range); transfer algorithms — ReRamSB-like linear
 step (bounds −0.75/+1.25, symmetric point 0), dw_min 0.002, dw_min_dtod 0.3, up_down_dtod 0.01,
-bound spread 0.3, symmetric point subtracted. x ~ N(0, 1), d ~ 0.1 N(0, 1), lr 0.01; c-TTv2/AGAD
+bound spread 0.1 (as for SGD), symmetric point subtracted. x ~ N(0, 1), d ~ 0.1 N(0, 1), lr 0.01; c-TTv2/AGAD
 with auto_scale, fast_lr 0.5, desired_bl 31, auto_granularity 1000, in_chop_prob 0.01/0.02.
 
 Modelling differences vs aihwkit (also printed): per-batch instead of per-sample pulse counts

@@ -15,7 +15,8 @@ Claims as for the gradient-noise version (``p1_fig4_middle``): the analog tile's
 vector version's stronger "floor ∝ σ²" (slope 1) is stated here as a finding with its number, not a claim: on
 the tile the pulse trains add noise of their own (aihwkit's stochastic pulse coincidences), so the analog
 floor at the smallest σ² sits far above the read-noise-only value and the slope over σ² is well below 1
-(quick scale: about 0.36); the noise σ of P1 Theorem 2 is the total gradient noise, not the read noise.
+(quick scale: about 0.36 when it ran 200 iterations with 4 repeats, 0.33 at its present 100 iterations with 3);
+the noise σ of P1 Theorem 2 is the total gradient noise, not the read noise.
 """
 from __future__ import annotations
 

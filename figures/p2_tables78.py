@@ -10,9 +10,9 @@ r"""P2 Tables 7–8 — cycle-to-cycle variation (FCN and CNN) and the response-
   The CNN half (P2 Fig. 4's LeNet-like CNN, batch 8, StepLR(35, 0.1)) uses the same device and pulses,
   column-wise TT transfer at every scale and, below ``paper``, no periphery (as p2_fig4_power's CNN).
 * **Table 8** (P2-CR Table 8 / v3 Table 6): γ_res ∈ {0.5, 1, 2} × τ ∈ {0.6, 0.7, 0.8}, power and
-  exponential responses, Analog SGD vs TT (expected-mode updates here; the paper used AIHWKit
-  pulses). Paper: ASGD fails (< 15 %) for γ_res ≥ 1 and for exponential at small τ; TT ≈ 97 %
-  everywhere.
+  exponential responses, Analog SGD vs TT (expected-mode updates below ``paper``, pulsed at ``paper``
+  like the paper's AIHWKit runs). Paper: ASGD fails (< 15 %) for γ_res ≥ 1 and for exponential at small τ;
+  TT ≈ 97 % everywhere.
 
 Scales: ``quick`` seconds; ``default`` 6k/5k images, 2 epochs (1200 steps: the least that gets the
 sigmoid FCN off its initial plateau, see SCALES), a subset of the grids (σ_c ∈ {0.1,
@@ -81,8 +81,8 @@ TAUS8 = [0.6, 0.7, 0.8]
 _BASE = {"lr_digital": 0.1, "lr_analog": 0.05, "fast_lr": 0.01, "periphery": "p2", "dataset": "auto",
          "step_size": 15, "step_gamma": 0.5, "t7_tau": 0.6, "t7_gamma": 0.5, "states": 1200, "bl": 32, "last": 3}
 #: Table 7's CNN half (P2 Fig. 4's CNN: batch 8, StepLR(35, 0.1)); the FCN's c2c levels, device and pulses.
-#: No periphery (it doubles the CNN's cost per step) and column-wise TT transfer at every scale: with
-#: whole-matrix transfer the CNN's TT accuracy swings between epochs as much as Analog SGD's (p2_fig4_power).
+#: No periphery below ``paper`` (it doubles the CNN's cost per step) and column-wise TT transfer at every scale:
+#: with whole-matrix transfer the CNN's TT accuracy swings between epochs as much as Analog SGD's (p2_fig4_power).
 _CNN = {"batch": 8, "step_size": 35, "step_gamma": 0.1, "periphery": "none", "columnwise": True}
 SCALES = {
     "quick": {**_BASE, "last": 1, "n_train": 500, "n_test": 300, "epochs": 1, "repeats": 1, "columnwise": False,

@@ -7,8 +7,8 @@ device-to-device spread σ_r of the reference (symmetric-point) offset are varie
 (C, or SGD's only array), σ_± = 0.1 (its symmetric-point shift compensated, aihwkit
 ``subtract_symmetry_point``), the target and inputs fixed per case, 3 device-construction seeds. The map is
 20 × 20 at the paper scale: n_states from 10 (ReRAM-like) to 1000 (ECRAM-like, log-spaced), σ_r from 0 to
-0.8 (the offset of Fig. 3); the default scale takes every other row and column (10 × 10, to stay within a
-minute on 2 cores).
+0.8 (the offset of Fig. 3); the default scale takes every other row and column plus the last ones, so that
+both axes keep their ends 1000 and 0.8 (11 × 11, to stay within a minute on 2 cores).
 
 The programming task and rates are ours (the paper does not state them; ``convergence.tile.programming``):
 target W* ~ U(−0.5, 0.5), f = ½E‖(W − W*)x‖², d = (W − W*)x + σ_d ξ with σ_d = 0.1, one sample per update;
