@@ -572,16 +572,33 @@ def test_the_teaching_page_shows_what_the_demo_and_the_simulator_print(tmp_path,
     assert main(["demo", "bias", "--out", str(tmp_path / "bias.png")]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert all(line in printed for line in shown), (shown, printed)
-    table = dict(re.findall(r"^\| (digital SGD|Analog SGD|Tiki-Taka) +\| ([\d.]+ +\| [\d.]+) +\|$", text, re.M))
+    num = r"([\d.]+) ± ([\d.]+)"
+    table = {m[0]: m[1:] for m in re.findall(rf"^\| (digital SGD|Analog SGD|Tiki-Taka) +\| {num} +\| {num} +\|$",
+                                             text, re.M)}
     assert len(table) == 3
     for alg, name in (("digital-sgd", "digital SGD"), ("analog-sgd", "Analog SGD"), ("tiki-taka", "Tiki-Taka")):
         assert main(["simulate", "--algorithm", alg, "--device", "softbounds:tau=1", "--objective",
                      "quadratic:d=1,L=1,w_star=0.5", "--noise", "gaussian:sigma=0.5", "--lr", "0.01", "--steps", "5000",
                      "--trials", "1000", "--seed", "1", "--json"]) == 0
         out = json.loads(capsys.readouterr().out)
-        grad, w = (s.strip() for s in table[name].split("|"))
-        assert f"{out['tail']['grad_norm_sq']['mean']:.3g}" == grad, (name, out["tail"]["grad_norm_sq"])
-        assert f"{out['tail']['w_mean'][0]:.4f}" == w, (name, out["tail"]["w_mean"])
+        grad, grad_se, w, w_se = table[name]
+        tail = out["tail"]
+        # the page gives each value to the decimal place of its ± and each ± rounded up to one significant digit
+        assert f"{tail['grad_norm_sq']['mean']:.{len(grad_se.split('.')[1])}f}" == grad, (name, tail["grad_norm_sq"])
+        assert f"{tail['w_mean'][0]:.{len(w_se.split('.')[1])}f}" == w, (name, tail["w_mean"])
+        assert _rounded_up(tail["grad_norm_sq"]["stderr"], grad_se), (name, tail["grad_norm_sq"])
+        assert _rounded_up(tail["w_stderr"][0], w_se), (name, tail["w_stderr"])
+        if name == "Analog SGD":   # the bias line the page quotes with its error bar
+            quoted = re.search(r"sampling variance removed, ([\d.]+) ± ([\d.]+)\)", text)
+            bias = tail["bias_sq"]
+            assert f"{bias['mean']:.{len(quoted.group(2).split('.')[1])}f}" == quoted.group(1), bias
+            assert _rounded_up(bias["stderr"], quoted.group(2)), bias
+
+
+def _rounded_up(se: float, shown: str) -> bool:
+    """``shown`` (e.g. "0.00007") is ``se`` rounded up to its one significant digit."""
+    unit = 10.0 ** -len(shown.split(".")[1])
+    return float(shown) - unit < se <= float(shown) * (1 + 1e-12)
 
 
 def test_the_options_of_the_scripts_the_pages_show_exist():
