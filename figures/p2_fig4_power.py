@@ -148,9 +148,18 @@ def _cnn_rule(cfg: dict[str, Any]) -> Any:
                         "for Analog SGD's drift to cap the CNN")
 
 
-def _gate(arch: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    """The claim's resolving-power rule: the FCN's step rule, the CNN's :func:`_cnn_rule`."""
-    return {"rule": _fcn_rule if arch == "fcn" else _cnn_rule, "cfg": cfg, "scales": SCALES}
+def _fcn_band_rule(cfg: dict[str, Any]) -> Any:
+    """Declared before the run: the FCN's band claim (TT near digital) needs
+    :data:`~convergence.experiments.recipe_kit.MIN_BAND_REPEATS` paired repeats (its margin must hold the
+    seed-to-seed spread), then the FCN's step rule."""
+    return C.band_rule(int(cfg["fcn"].get("repeats", cfg["repeats"])), _fcn_rule(cfg))
+
+
+def _gate(arch: str, cfg: dict[str, Any], band: bool = False) -> dict[str, Any]:
+    """The claim's resolving-power rule: the FCN's step rule (with the repeats of a band claim), the CNN's
+    :func:`_cnn_rule`."""
+    fcn = _fcn_band_rule if band else _fcn_rule
+    return {"rule": fcn if arch == "fcn" else _cnn_rule, "cfg": cfg, "scales": SCALES}
 
 
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -185,5 +194,5 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                            f"{arch.upper()} on {ds}: Tiki-Taka is within 1 percentage point of digital SGD at every τ "
                            f"(paper Fig. 4 headline, on MNIST; expected to hold only at paper scale; {reps})",
                            f"digital − TT < {NEAR:g} + 3 s.e. (paired); decided only when 3 s.e. < {NEAR:g}",
-                           gap.tolist(), (C.K_SIGMA * se).tolist(), near, PAPER, note=why, **_gate(arch, cfg)))
+                           gap.tolist(), (C.K_SIGMA * se).tolist(), near, PAPER, note=why, **_gate(arch, cfg, True)))
     return res

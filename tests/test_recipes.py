@@ -321,6 +321,33 @@ def test_p2_tables78_cnn_rule_leaves_quick_and_default_undecided_and_long_decide
     assert C.sgd_steps(long["n_train"], long["epochs"], long["batch"]) >= mod.MIN_CNN_STEPS
 
 
+def test_network_band_claims_need_two_paired_repeats():
+    """A band claim's margin must hold the seed-to-seed spread: with one repeat (test-set error only) the FCN band
+    claims of P2 Table 7 and P2 Fig. 4 are not decidable, whatever their data; the scale that decides them has 2+."""
+    from convergence.experiments import recipe_kit as C
+    ok = C.network_rule(C.MIN_FCN_STEPS)
+    assert not C.band_rule(1, ok).resolvable and C.band_rule(2, ok) is ok
+    assert not C.band_rule(3, C.network_rule(10)).resolvable      # then the inner rule
+    t78, fig4 = load("p2_tables78"), load("p2_fig4_power")
+    for mod, rule in ((t78, t78._band_rule), (fig4, fig4._fcn_band_rule)):
+        scale = C.deciding_scale(rule, mod.SCALES)
+        cfg = mod.SCALES[scale]
+        assert int(cfg.get("fcn", {}).get("repeats", cfg["repeats"])) >= C.MIN_BAND_REPEATS, (mod.NAME, scale)
+        for name, cfg in mod.SCALES.items():
+            try:
+                reps = int(cfg.get("fcn", {}).get("repeats", cfg["repeats"]))
+            except KeyError:
+                continue
+            if "fcn" in cfg.get("archs", ["fcn"]) and reps < 2:
+                assert not rule(cfg).resolvable, (mod.NAME, name)
+    # the claims read the rule: one repeat leaves the FCN flat claims undecided although the test-set margin is small
+    data = {"dataset": np.asarray("fashion-mnist"), "acc7": np.full((5, 1, 2), 0.5), "n_test": np.asarray(100000),
+            "acc8": np.full((8, 1, 2), 0.5)}
+    cfg = {**t78.SCALES["default"], "repeats": 1}
+    flat = [c for c in t78.claims(data, cfg) if c["id"].endswith("_flat_in_c2c")]
+    assert flat and all(c["verdict"] == "inconclusive" for c in flat)
+
+
 @pytest.mark.parametrize("shift, n, verdict", [(0.0, 1000, "holds"), (0.10, 5000, "fails"),
                                                 (0.10, 1000, "inconclusive")])
 def test_p2_tables78_cnn_claims_read_the_paired_change(shift, n, verdict):

@@ -262,6 +262,22 @@ def count_rule(count: int, need: int, unit: str, purpose: str) -> Any:
     return ResolvingPower(points=int(count), min_points=int(need), unit=unit, purpose=purpose)
 
 
+#: Paired repeats a band claim on a network ("barely changes", "within a band of") needs: its margin must hold the
+#: seed-to-seed spread, which one repeat cannot estimate (with one repeat the margin is the test set's alone, so a
+#: claim could hold on a margin that leaves out the larger part of the noise). In P2 Table 7's long run (FCN,
+#: Fashion-MNIST, 1200 steps, 5000 test images) the seed spread took Analog SGD's 3-s.e. margin of the paired
+#: change to 2.8 points, about twice its test-set part.
+MIN_BAND_REPEATS = 2
+
+
+def band_rule(repeats: int, then: Any) -> Any:
+    """The resolving-power rule of a band claim on a network: :data:`MIN_BAND_REPEATS` paired repeats, then the
+    rule ``then`` (e.g. :func:`network_rule`)."""
+    if int(repeats) < MIN_BAND_REPEATS:
+        return count_rule(int(repeats), MIN_BAND_REPEATS, "paired repeats", "to estimate the seed-to-seed spread")
+    return then
+
+
 #: The sigmoid FCN (784-256-128-10, batch 10) of the network figures starts on a plateau at chance accuracy.
 #: Measured on Fashion-MNIST (the P1 Fig. 5 and P2 Tables 7/8 recipes' docstrings): digital SGD leaves it after
 #: about 500 mini-batch steps, Analog SGD and Tiki-Taka by 1200 (at 400 steps every analog setting was still
