@@ -123,3 +123,13 @@ def test_no_noise_is_the_gradient():
 def test_bad_objective_and_noise_parameters_are_rejected(make, field):
     with pytest.raises(ConfigError, match=field):
         make()
+
+
+def test_convexity_is_a_property_of_the_objective_not_a_setting():
+    """A spec cannot label a nonconvex objective convex (the run's config record reads ``convex``)."""
+    from convergence.sim.specs import parse_objective
+    assert LogisticNonconvex(d=3, n=20).as_dict()["convex"] is False
+    assert Quadratic(d=2).as_dict()["convex"] is True
+    for spec in ("logistic:convex=1", "twolayer:convex=1", "quadratic:convex=0"):
+        with pytest.raises(ConfigError, match="unknown key 'convex'"):
+            parse_objective(spec)

@@ -34,7 +34,8 @@ class Objective:
     n_samples: int | None = None
     #: multiply ``value - f_star`` by this to get the papers' plotted loss
     plot_scale: float = 1.0
-    convex: bool = True
+    #: whether f is convex: a property of the class (the nonconvex objectives set False), not a setting
+    convex: ClassVar[bool] = True
 
     def value(self, w: Array) -> Array:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -246,7 +247,7 @@ class LogisticNonconvex(Objective):
     lam: float = 0.1
     seed: int = 0
     name: ClassVar[str] = "logistic"
-    convex: bool = False
+    convex: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         from scipy.optimize import minimize
@@ -311,7 +312,7 @@ class TwoLayerRegression(Objective):
     n: int = 200
     seed: int = 0
     name: ClassVar[str] = "twolayer"
-    convex: bool = False
+    convex: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         p, h, n = positive_int("p", self.p), positive_int("h", self.h), positive_int("n", self.n)
