@@ -106,6 +106,15 @@ def analog_lists_the_state(lr: Any, device: Any, *, mode: Any = None) -> Algorit
     return Algorithm("bad-analog", alg.init, alg.query, alg.step, lambda s: [s], {})
 
 
+def steps_in_place(lr: Any, device: Any, *, mode: Any = None) -> Algorithm:
+    """BROKEN contract: step updates its input state's weights in place (``w -= ...``) and returns them."""
+    def step(w: Any, g: Any, rng: Any = None) -> Any:
+        w -= lr * g
+        return w
+    return Algorithm("in-place", lambda w0: np.array(w0, dtype=float), lambda w: w, step,
+                     lambda w: [("w", w, device)], {})
+
+
 def analog_without_trials_axis(lr: Any, device: Any, *, mode: Any = None) -> Algorithm:
     """BROKEN contract: analog(state) lists the array of the first trial only."""
     alg = cv.analog_sgd(lr, device)

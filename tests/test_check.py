@@ -187,6 +187,7 @@ def _three_argument_factory(lr, device, extra):
     (ex.step_changes_the_shape, r"query\(step\(state, g\)\) returned shape \(2, 1\), expected .* = \(2, 3\)"),
     (ex.analog_lists_the_state, r"analog\(state\) must list \(name, array, device\).*got a SGDState of length 2"),
     (ex.analog_without_trials_axis, r"trials axis first \(got an array of shape \(\) for 'w'\)"),
+    (ex.steps_in_place, r"step changed its input state in place"),
     (ex.NOT_A_FACTORY, "not callable"),
     (ex.AN_ALGORITHM, "Algorithm instance, not a factory"),
     (ex.returns_a_number, "not a convergence Algorithm"),

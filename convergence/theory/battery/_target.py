@@ -171,6 +171,15 @@ def _label(obj: Any) -> str:
     return f"{mod}:{name}" if mod else str(name)
 
 
+def _state_arrays(alg: Any, state: Any) -> list[np.ndarray]:
+    """query(state) and the arrays analog(state) lists (entries of another form are left to the probe's check)."""
+    out = [np.asarray(alg.query(state))]
+    for entry in alg.analog(state):
+        if isinstance(entry, (tuple, list)) and len(entry) == 3:
+            out.append(np.asarray(entry[1]))
+    return out
+
+
 def _probe(factory: Factory, label: str, mode: Any) -> None:
     """Build the algorithm once with a per-trial lr array and take one step (contract check)."""
     lr = np.array([[0.01], [0.02]])
@@ -190,15 +199,20 @@ def _probe(factory: Factory, label: str, mode: Any) -> None:
                           "(needs init, query, step, analog)")
     shape = (2, 3)   # (trials, d), d > 1 so that code that only works for scalar weights shows here
     try:
-        state = alg.init(np.zeros(shape))
+        state = alg.init(np.full(shape, 0.1))
         x = np.asarray(alg.query(state))
-        after = alg.step(state, np.zeros(shape), rng=np.random.default_rng(0))
+        kept = [np.array(a, copy=True) for a in _state_arrays(alg, state)]
+        after = alg.step(state, np.full(shape, 0.5), rng=np.random.default_rng(0))   # a step that moves W
         x_after = np.asarray(alg.query(after))
         arrays = list(alg.analog(after))
+        now = _state_arrays(alg, state)
     except Exception as exc:  # noqa: BLE001 - any failure here is a contract violation
         raise ConfigError(f"{label}: the algorithm does not follow the step API "
                           f"(init/query/step/analog on weights of shape (trials, d)): {type(exc).__name__}: {exc}") \
             from None
+    if any(a.shape != b.shape or not np.array_equal(a, b, equal_nan=True) for a, b in zip(kept, now)):
+        raise ConfigError(f"{label}: step changed its input state in place; the step API's step returns the new "
+                          "state and leaves its input as it was (write w = w - lr * g, not w -= lr * g)")
     for what, got in (("query(state)", x), ("query(step(state, g))", x_after)):
         if got.shape != shape:
             raise ConfigError(f"{label}: {what} returned shape {got.shape}, expected (trials, d) = {shape}")
