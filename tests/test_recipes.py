@@ -396,6 +396,27 @@ def test_vector_band_claims_are_decided_only_when_the_margin_is_below_the_band(s
     for cid, c in verdicts(1e-6).items():
         assert c["verdict"] in ("holds", "fails"), cid
 
+
+@pytest.mark.parametrize("spread, lead, verdict", [(0.0, 0.0, "holds"), (0.0, 0.05, "fails"),
+                                                   (0.05, 0.0, "inconclusive")])
+def test_p1_fig5_digital_best_is_a_band_claim(spread, lead, verdict):
+    """'Digital best' (no analog setting ahead of digital) is a band claim like P2 Fig. 4's near-digital one: an analog
+    setting ahead by more than 1 pp fails it when 3 s.e. is below 1 pp; a seed spread whose 3 s.e. exceeds the band
+    leaves it undecided although every gap lies inside its margin."""
+    mod = load("p1_fig5_mnist")
+    cfg = {**mod.SCALES["default"], "archs": ["fcn"]}
+    R = int(cfg["fcn"]["repeats"])
+    seeds = np.array([-1.0, 0.0, 1.0])[:R] * spread                       # paired: one offset per repeat
+    acc = np.full((7, R, 1), 0.80)
+    acc[1:4] = 0.60                                                         # Analog SGD
+    acc[4:] = 0.80 + lead + seeds[:, None]                                  # TT
+    data = {"dataset": np.asarray("fashion-mnist"), "acc_fcn": acc, "n_test_fcn": np.asarray(10 ** 9)}
+    c = next(c for c in mod.claims(data, cfg) if c["id"] == "p1_fig5.fcn_digital_best")
+    assert c["verdict"] == verdict
+    one = {**cfg, "fcn": {**cfg["fcn"], "repeats": 1}}                    # one repeat: no seed spread to read
+    data1 = dict(data, acc_fcn=acc[:, :1])
+    assert next(c for c in mod.claims(data1, one) if c["id"] == "p1_fig5.fcn_digital_best")["verdict"] == "inconclusive"
+
 @pytest.mark.parametrize("shift, n, verdict", [(0.0, 1000, "holds"), (0.10, 5000, "fails"),
                                                 (0.10, 1000, "inconclusive")])
 def test_p2_tables78_cnn_claims_read_the_paired_change(shift, n, verdict):
