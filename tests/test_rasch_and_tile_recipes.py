@@ -231,3 +231,19 @@ def test_p1_fig1_tile_slope_needs_three_step_sizes_and_the_full_run_length():
     ft = np.stack([np.outer(lrs, np.ones(4)), np.ones((2, 4))])                       # a clean "holds" pattern
     c = mod.claims({"lrs": lrs, "floor_trials": ft}, mod.SCALES["quick"])[0]
     assert c["verdict"] == "inconclusive" and "'default' scale decides it" in c["note"]
+
+
+@pytest.mark.parametrize("spread, shift, verdict", [(1e-4, 0.0, "holds"), (1e-4, 0.3, "fails"),
+                                                    (0.3, 0.0, "inconclusive")])
+def test_p1_fig3_tile_equals_claims_are_band_claims(spread, shift, verdict):
+    """'rounding (expected) equals pulse-train' is a band claim: ratio = 1 within 10 %, decided only when 3 s.e. is
+    below the band; with no band, '= 1 within 3 s.e.' held on any run too noisy to see a difference."""
+    mod = load("p1_fig3_tile")
+    cfg = mod.SCALES["default"]
+    reps, taus = int(cfg["repeats"]), np.array(cfg["taus"], float)
+    z = np.random.default_rng(3).standard_normal((len(cfg["modes"]), taus.size, reps))
+    plateau = 1.0 + spread * (z - z.mean(axis=-1, keepdims=True))
+    plateau[cfg["modes"].index("rounding")] *= 1 + shift
+    plateau[cfg["modes"].index("expected")] *= 1 + shift
+    got = {c["id"].split(".")[1]: c["verdict"] for c in mod.claims({"taus": taus, "plateau": plateau}, cfg)}
+    assert got["rounding_equals_pulse_train"] == got["expected_equals_pulse_train"] == verdict
