@@ -18,7 +18,6 @@ across trials; EMA 0.9 for plotting only.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -117,11 +116,14 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     if len(g) >= 3:
         first, s1 = C.paired_diff(ft[0], ft[1])
         rest, s2 = C.paired_diff(ft[1], ft[-1])
+        # the two gains share floor(γ₁) and every trial (common random numbers): the s.e. of their difference is
+        # that of the per-trial floor(0) − 2 floor(γ₁) + floor(γ_max), not the two s.e. added in quadrature
+        gap, s12 = C.paired_diff(ft[0] - ft[1], ft[1] - ft[-1])
         res.append(C.claim(f"{NAME}.gain_then_saturation", f"The largest gain comes from γ = 0 → {g[1]:g}; it "
                            f"saturates over {g[1]:g}–{g[-1]:g} (P2 Fig. 5 text)",
                            f"floor(0) − floor({g[1]:g}) > floor({g[1]:g}) − floor({g[-1]:g})",
                            [first, rest], [C.K_SIGMA * s1, C.K_SIGMA * s2],
-                           first - rest > C.K_SIGMA * math.hypot(s1, s2), PAPER))
+                           bool(gap > C.K_SIGMA * s12), PAPER))
     ma, sa = C.mean_se(data["asgd_trials"])
     ok = bool(np.all(m + C.K_SIGMA * se < ma - C.K_SIGMA * sa))
     res.append(C.claim(f"{NAME}.tt_beats_asgd_nonlinear", "On a zero-shifted non-linear response, TT/RL reaches a "

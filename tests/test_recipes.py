@@ -473,3 +473,25 @@ def test_p2_tables78_cnn_half_uses_the_fcn_devices_and_its_own_arrays():
     assert out["acc7_cnn"].shape == (len(cnn), 1, 1) and out["correct7_cnn"].shape == (len(cnn), 1, 1, 50)
     assert out["correct7_cnn"].dtype == bool and int(out["n_test_cnn"]) == 50
     np.testing.assert_allclose(out["acc7_cnn"], out["correct7_cnn"].mean(axis=-1), rtol=0, atol=1e-12)
+
+
+def test_p2_fig5_gain_then_saturation_reads_the_paired_contrast():
+    """The two gains floor(0) − floor(γ₁) and floor(γ₁) − floor(γ_max) share floor(γ₁) on common random numbers:
+    the claim's s.e. is that of the per-trial contrast floor(0) − 2 floor(γ₁) + floor(γ_max). With the trial noise
+    in floor(γ₁) alone that s.e. is 2 sd/√n, not √2 sd/√n, and a gap between the two leaves the claim undecided."""
+    mod = load("p2_fig5_gamma")
+    cfg = mod.SCALES["default"]
+    g = np.array(cfg["gammas"], float)
+    n = 64
+    e = np.random.default_rng(4).standard_normal(n)
+    e = (e - e.mean()) / e.std(ddof=1)                                      # sd 1, mean 0 exactly
+    ft = np.empty((g.size, n))
+    ft[0], ft[1:] = 10.0, 8.0                                               # first gain 2 ...
+    ft[-1] = 8.0 - 1.35                                                     # ... second 1.35: contrast 0.65
+    ft[1] = 8.0 + e                                                         # noise in floor(γ₁) only
+    data = {"gammas": g, "floor_trials": ft, "asgd_trials": np.full(n, 20.0)}
+    c = next(c for c in mod.claims(data, cfg) if c["id"].endswith("gain_then_saturation"))
+    assert 3 * math.sqrt(2) / math.sqrt(n) < 0.65 < 3 * 2 / math.sqrt(n)   # 0.53 < 0.65 < 0.75
+    assert c["verdict"] == "fails"
+    ft[-1] = 8.0 - 1.2                                                      # contrast 0.8 > 0.75: holds
+    assert next(c for c in mod.claims(data, cfg) if c["id"].endswith("gain_then_saturation"))["verdict"] == "holds"
