@@ -495,3 +495,13 @@ def test_p2_fig5_gain_then_saturation_reads_the_paired_contrast():
     assert c["verdict"] == "fails"
     ft[-1] = 8.0 - 1.2                                                      # contrast 0.8 > 0.75: holds
     assert next(c for c in mod.claims(data, cfg) if c["id"].endswith("gain_then_saturation"))["verdict"] == "holds"
+
+
+def test_bound_tightness_search_rule_is_declared():
+    """The search claims need 2 refinement rounds, declared with recipe_kit.count_rule: an undecided verdict names
+    the scale that decides it."""
+    mod, cfg, data = run("bound_tightness")
+    assert int(cfg["rounds"]) < 2
+    got = {c["id"].split(".")[1]: c for c in mod.claims(data, cfg)}
+    for cid in ("thm2_reaches_ceiling", "thm2_worst_vs_random"):
+        assert got[cid]["verdict"] == "inconclusive" and "'default' scale decides it" in got[cid]["note"], cid
