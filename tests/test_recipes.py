@@ -288,6 +288,12 @@ def test_p1_thm2_bound_holds():
     m, se = mse(d["measured"])
     assert np.all(m <= d["bound"].mean(axis=-1) + K * se)
     assert np.all(d["alpha_valid"] == 1.0)
+    # the slack claim reads the factor 4 its statement names, not "< 1" (bound_holds' own test): a run at half the
+    # bound fails it, one at a tenth holds it
+    for frac, verdict in ((0.5, "fails"), (0.1, "holds")):
+        scaled = dict(d, measured=d["bound"] * frac * (1 + 1e-3 * np.sign(np.arange(cfg["trials"]) % 2 - 0.5)))
+        c = next(c for c in mod.claims(scaled, cfg) if c["id"].endswith("bound_tightness"))
+        assert c["verdict"] == verdict, frac
     np.testing.assert_allclose(d["bound"], d["rate_term"] + d["floor_term"], rtol=1e-12)
 
 
