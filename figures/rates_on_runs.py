@@ -164,6 +164,11 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     return fig
 
 
+#: the band of the "no larger" claim of P2 Corollary 1, relative to the best E_K below γ_c (10 %, as the toolkit's
+#: other tolerance claims)
+NOT_WORSE = 0.1
+
+
 def _slope_rule(cfg: dict[str, Any]) -> Any:
     """Declared before the run: a rate (a slope over K) needs at least 3 values of K, like the other slope claims."""
     return C.count_rule(len(cfg["Ks"]), 3, "values of K", "for a slope")
@@ -214,11 +219,14 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         best_below = int(np.flatnonzero(below)[np.argmin(m[below])])
         diff = m[worst_above] - m[best_below]
         unc = C.K_SIGMA * math.hypot(se_g[worst_above], se_g[best_below])
-        ok_g: Any = bool(diff <= unc)
+        # "no larger" is a band claim: within NOT_WORSE of the best γ < γ_c, decided only when the margin is below
+        # that band (recipe_kit.band_verdict)
+        ok_g, why = C.band_verdict(bool(diff <= NOT_WORSE * m[best_below] + unc), unc / m[best_below], NOT_WORSE)
         meas = [float(m[best_below]), float(m[worst_above])]
     else:
-        ok_g, meas, unc = "inconclusive", [math.nan, math.nan], 0.0
+        ok_g, why, meas, unc = "inconclusive", "", [math.nan, math.nan], 0.0
     res.append(C.claim(f"{NAME}.cor1_gamma", f"P2 Corollary 1 (γ large enough): with γ ≥ γ_c = {gc:g} residual "
                        "learning's E_K is no larger than with any γ < γ_c (worst above vs best below, within 3 SE)",
-                       "E_K(γ ≥ γ_c) ≤ E_K(γ < γ_c)", meas, unc, ok_g, "P2 Cor 1"))
+                       f"E_K(γ ≥ γ_c) ≤ (1 + {NOT_WORSE:g})·E_K(γ < γ_c) + 3 SE; decided only when 3 SE < "
+                       f"{NOT_WORSE:g}·E_K(γ < γ_c)", meas, unc, ok_g, "P2 Cor 1", note=why))
     return res

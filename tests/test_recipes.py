@@ -511,3 +511,17 @@ def test_bound_tightness_search_rule_is_declared():
     got = {c["id"].split(".")[1]: c for c in mod.claims(data, cfg)}
     for cid in ("thm2_reaches_ceiling", "thm2_worst_vs_random"):
         assert got[cid]["verdict"] == "inconclusive" and "'default' scale decides it" in got[cid]["note"], cid
+
+
+@pytest.mark.parametrize("sd, verdict", [(1e-3, "holds"), (1.0, "inconclusive")])
+def test_p2_fig5_not_worse_is_a_band_claim(sd, verdict):
+    """'γ > 0 is not worse than γ = 0' is a band claim (within 10 % of floor(0)): with no difference and a trial
+    spread whose 3 s.e. exceeds the band it is undecided ('≤ 3 s.e.' alone held on any noise)."""
+    mod = load("p2_fig5_gamma")
+    cfg = mod.SCALES["default"]
+    g = np.array(cfg["gammas"], float)
+    z = np.random.default_rng(5).standard_normal((g.size, 16))
+    data = {"gammas": g, "floor_trials": 1.0 + sd * (z - z.mean(axis=1, keepdims=True)),
+            "asgd_trials": np.full(16, 5.0)}
+    c = next(c for c in mod.claims(data, cfg) if c["id"].endswith("gamma_not_worse"))
+    assert c["verdict"] == verdict
