@@ -161,12 +161,12 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     m, se = C.mean_se(ft[0])
     ratio = m / data["digital_pred"]
     ratio_se = se / data["digital_pred"]
-    ok = bool(np.all(np.abs(ratio - 1) <= 0.1 + C.K_SIGMA * ratio_se))
+    ok, why = C.band_verdict(bool(np.all(np.abs(ratio - 1) <= 0.1 + C.K_SIGMA * ratio_se)), C.K_SIGMA * ratio_se, 0.1)
     res.append(C.claim(f"{NAME}.digital_floor_D4", "Digital SGD's error floor decreases linearly with the step size "
                        "(docs/theory/theorems.md#property-checks (property 5); D4 (docs/theory/derivations.md) "
                        "generalised to the Hessian)",
                        "measured/predicted = 1 (±10 % model tolerance) at every α", ratio, C.K_SIGMA * ratio_se,
-                       ok, PAPER))
+                       ok, PAPER, note=why))
     # headline: slopes of floor vs α
     slopes = [C.loglog_slope(lrs, ft[a]) for a in range(len(ALGS))]
     s_d, s_a, s_p = slopes
@@ -181,10 +181,12 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     ma, sea = C.mean_se(ft[1, i])
     md, sed = C.mean_se(ft[0, i])
     pred = float(data["meanfield_floor"]) + float(data["digital_pred"][i])
-    ok = abs(ma - pred) <= 0.15 * pred + C.K_SIGMA * sea and ma - md > C.K_SIGMA * math.hypot(sea, sed)
+    ok, why = C.band_verdict(bool(abs(ma - pred) <= 0.15 * pred + C.K_SIGMA * sea
+                                  and ma - md > C.K_SIGMA * math.hypot(sea, sed)), C.K_SIGMA * sea / pred, 0.15)
     res.append(C.claim(f"{NAME}.analog_meanfield_floor", f"At the smallest step size (α = {lrs[i]:g}) the analog "
                        "recursion's error sits at the mean-field floor f(W_s) (+ the digital fluctuation), above "
                        "digital SGD (docs/theory/theorems.md#property-checks (property 5); D2 "
                        "(docs/theory/derivations.md); D3 (docs/theory/derivations.md))",
-                       f"f(W_s) + D4 = {pred:.3g} (±15 %); digital {md:.3g}", ma, C.K_SIGMA * sea, ok, PAPER))
+                       f"f(W_s) + D4 = {pred:.3g} (±15 %); digital {md:.3g}", ma, C.K_SIGMA * sea, ok, PAPER,
+                       note=why))
     return res

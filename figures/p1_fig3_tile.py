@@ -27,7 +27,13 @@ are compared with the pulse-train tile in ``tests/test_aihwkit_peer.py``.
 At ``default`` (10 repeats, 2026-12-06): plateau ratio eq3/pulse-train 1.74 ± 0.20, 2.74 ± 0.48, 2.37 ± 0.37,
 2.06 ± 0.38 (3 s.e.) at τ = 1, 1.5, 2, 2.5, so ``eq3_tracks_tile`` fails at τ = 1.5 (with 4 repeats the
 margins, up to 1.5, had left it undecided); expected/pulse-train 0.78 … 0.18 (fails: at 300 states the pulse
-granularity is not a higher-order effect here); rounding/pulse-train 0.94 … 1.11 (holds).
+granularity is not a higher-order effect here); rounding/pulse-train 0.94 … 1.11 (holds on margins up to 0.29,
+undecided by the band rule below).
+
+"Equals" claims are band claims: ratio = 1 within ``EQUAL_BAND`` (10 %, the tolerance of the toolkit's other
+"≈ equal" claims, e.g. ``p1_fig4_left.large_tau_is_digital``), decided only when every 3-s.e. margin is below the
+band (:func:`~convergence.experiments.recipe_kit.band_verdict`): with no band, "= 1 within 3 s.e." holds whenever
+the run is too noisy to see a difference.
 """
 from __future__ import annotations
 
@@ -168,6 +174,10 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     return fig
 
 
+#: the band of the "equals" claims (relative plateau difference), declared with them
+EQUAL_BAND = 0.1
+
+
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     modes = list(cfg["modes"])
     taus = data["taus"]
@@ -187,18 +197,22 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         a, p = modes.index("rounding"), modes.index("pulse_train")
         rs = [C.ratio_se(pl[a, i], pl[p, i]) for i in range(len(taus))]
         r, se = np.array([x[0] for x in rs]), np.array([x[1] for x in rs])
-        ok = bool(np.all(np.abs(r - 1.0) <= C.K_SIGMA * se))
+        ok, why = C.band_verdict(bool(np.all(np.abs(r - 1.0) <= EQUAL_BAND + C.K_SIGMA * se)), C.K_SIGMA * se,
+                                 EQUAL_BAND)
         res.append(C.claim(f"{NAME}.rounding_equals_pulse_train", "Stochastic rounding of per-element counts "
                            "and correlated pulse trains give the same plateau (only the mean pulse count "
-                           "matters at this granularity)", "ratio rounding/pulse-train = 1 within 3 s.e.",
-                           r, C.K_SIGMA * se, ok, "new"))
+                           "matters at this granularity)",
+                           f"ratio rounding/pulse-train = 1 within {EQUAL_BAND:g} + 3 s.e.; decided only when "
+                           f"3 s.e. < {EQUAL_BAND:g}", r, C.K_SIGMA * se, ok, "new", note=why))
     if "expected" in modes and "pulse_train" in modes:
         a, p = modes.index("expected"), modes.index("pulse_train")
         rs = [C.ratio_se(pl[a, i], pl[p, i]) for i in range(len(taus))]
         r, se = np.array([x[0] for x in rs]), np.array([x[1] for x in rs])
-        ok = bool(np.all(np.abs(r - 1.0) <= C.K_SIGMA * se))
+        ok, why = C.band_verdict(bool(np.all(np.abs(r - 1.0) <= EQUAL_BAND + C.K_SIGMA * se)), C.K_SIGMA * se,
+                                 EQUAL_BAND)
         res.append(C.claim(f"{NAME}.expected_equals_pulse_train", "With the same read noise, the tile's "
                            "expected (dw_min → 0) update reproduces the pulse-train plateau at 300 states "
                            "(docs/theory/device-model.md#paper-pulse-settings: granularity is a higher-order effect)",
-                           "ratio expected/pulse-train = 1 within 3 s.e.", r, C.K_SIGMA * se, ok, PAPER))
+                           f"ratio expected/pulse-train = 1 within {EQUAL_BAND:g} + 3 s.e.; decided only when "
+                           f"3 s.e. < {EQUAL_BAND:g}", r, C.K_SIGMA * se, ok, PAPER, note=why))
     return res

@@ -141,6 +141,44 @@ def test_rasch_fig4_anchors_are_decided_only_on_the_papers_axes():
     assert {c["verdict"] for c in mod.anchor_claims(small, mod.SCALES["paper"])} == {"inconclusive"}
 
 
+
+def test_rasch_fig4_orderings_and_anchors_read_the_seed_spread():
+    """agad_most_robust is an ordering, decided like the recipe's others (paired by seed, > 3 s.e.); an anchor band
+    is decided only when its margin is below the band's half-width (recipe_kit.band_verdict). With a seed spread so
+    large that 3 s.e. covers every gap, neither can hold; with a tiny spread both hold on the same means."""
+    mod = load("rasch_fig4_grid")
+    cfg = mod.SCALES["paper"]
+    states, sig = np.array(cfg["states"], float), np.array(cfg["sigmas"], float)
+    level = np.array([0.3, 0.4, 0.09, 0.05])[:, None, None, None]            # sgd, ttv2, c-ttv2, agad
+    noise = np.random.default_rng(1).standard_normal((4, 1, 1, 3))          # one offset per seed over the grid
+
+    def verdicts(spread):
+        err = np.broadcast_to(level * (1 + spread * (noise - noise.mean(axis=-1, keepdims=True))),
+                              (4, states.size, sig.size, 3))
+        data = {"states": states, "sigmas": sig, "err": np.array(err)}
+        return {c["id"].split(".")[1]: c["verdict"] for c in mod.claims(data, cfg)}
+
+    quiet, noisy = verdicts(1e-3), verdicts(30.0)
+    assert quiet["agad_most_robust"] == "holds" and noisy["agad_most_robust"] != "holds"
+    assert quiet["anchor_agad"] == quiet["anchor_cttv2"] == "holds"
+    assert noisy["anchor_agad"] == noisy["anchor_cttv2"] == "inconclusive"
+
+
+def test_rasch_fig3_agad_exact_is_a_band_claim():
+    """AGAD's 'unaffected by the offset' is |ΔC(offset) − ΔC(0)| ≤ δ: decided only when 3 s.e. is below δ."""
+    mod = load("rasch_fig3_offset")
+    cfg = {**mod.SCALES["quick"], "trials": 4}
+    rng = np.random.default_rng(2)
+    w = -0.3 + 0.01 * rng.standard_normal((3, 2, 4, 5, 5))
+    low = np.full_like(w, -1.0)
+    low[0, 1] = 0.5                                                          # TT-v2's elements all broken
+    data = {"offsets": np.array([0.0, 0.8]), "w_final": w, "a_low": low}
+    ok = {c["id"]: c["verdict"] for c in mod.claims(data, cfg)}["rasch_fig3.agad_exact"]
+    noisy = dict(data, w_final=w.copy())
+    noisy["w_final"][2, 1] += 5 * cfg["dw_min"] * rng.standard_normal((4, 1, 1))   # per-trial spread of 5 δ
+    bad = {c["id"]: c for c in mod.claims(noisy, cfg)}["rasch_fig3.agad_exact"]
+    assert ok == "holds" and bad["verdict"] == "inconclusive" and "not below the" in bad["note"]
+
 @pytest.mark.parametrize("scale", ["quick", "default"])
 def test_rasch_fig4_figure_follows_the_rules(scale):
     """The heat maps at the quick (annotated 2 × 2) and default (11 × 11) grid sizes, on synthetic errors: the
@@ -193,3 +231,19 @@ def test_p1_fig1_tile_slope_needs_three_step_sizes_and_the_full_run_length():
     ft = np.stack([np.outer(lrs, np.ones(4)), np.ones((2, 4))])                       # a clean "holds" pattern
     c = mod.claims({"lrs": lrs, "floor_trials": ft}, mod.SCALES["quick"])[0]
     assert c["verdict"] == "inconclusive" and "'default' scale decides it" in c["note"]
+
+
+@pytest.mark.parametrize("spread, shift, verdict", [(1e-4, 0.0, "holds"), (1e-4, 0.3, "fails"),
+                                                    (0.3, 0.0, "inconclusive")])
+def test_p1_fig3_tile_equals_claims_are_band_claims(spread, shift, verdict):
+    """'rounding (expected) equals pulse-train' is a band claim: ratio = 1 within 10 %, decided only when 3 s.e. is
+    below the band; with no band, '= 1 within 3 s.e.' held on any run too noisy to see a difference."""
+    mod = load("p1_fig3_tile")
+    cfg = mod.SCALES["default"]
+    reps, taus = int(cfg["repeats"]), np.array(cfg["taus"], float)
+    z = np.random.default_rng(3).standard_normal((len(cfg["modes"]), taus.size, reps))
+    plateau = 1.0 + spread * (z - z.mean(axis=-1, keepdims=True))
+    plateau[cfg["modes"].index("rounding")] *= 1 + shift
+    plateau[cfg["modes"].index("expected")] *= 1 + shift
+    got = {c["id"].split(".")[1]: c["verdict"] for c in mod.claims({"taus": taus, "plateau": plateau}, cfg)}
+    assert got["rounding_equals_pulse_train"] == got["expected_equals_pulse_train"] == verdict
