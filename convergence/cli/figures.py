@@ -226,6 +226,10 @@ def _run_figures(args: argparse.Namespace) -> int:
         raise ConfigError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
     if args.backend == "joblib" and args.scheduler:
         raise ConfigError("--scheduler is only used with --backend dask")
+    if args.scheduler:   # before the run's first line, which names the scheduler
+        from convergence.experiments.parallel import _check_address
+
+        _check_address(args.scheduler)
     root = find_repo_root()
     out = args.out if os.path.isabs(args.out) else os.path.join(root, args.out)
     cache = args.cache or os.path.join(root, "data", "cache")

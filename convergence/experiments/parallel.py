@@ -21,6 +21,7 @@ import contextlib
 import contextvars
 import hashlib
 import os
+import re
 import sys
 import threading
 import sysconfig
@@ -94,6 +95,23 @@ def _validate_settings(jobs: int, backend: str, scheduler: str | None) -> None:
         raise ConfigError("backend dask needs a scheduler address (--scheduler tcp://host:8786)")
     if backend == "joblib" and scheduler:
         raise ConfigError("--scheduler is only used with --backend dask")
+    if backend == "dask" and scheduler and scheduler != "client":
+        _check_address(scheduler)
+
+
+#: a dask scheduler address: [tcp|tls|ws|wss|ucx://]HOST:PORT (inproc:// addresses of in-process clusters pass)
+_ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})/?")
+
+
+def _check_address(scheduler: str) -> None:
+    """One line at once for an address no scheduler can have (a malformed one made distributed's Client fail and
+    then hang a minute at exit with a traceback)."""
+    if scheduler.startswith("inproc://"):
+        return
+    m = _ADDRESS.fullmatch(scheduler)
+    if m is None or not 0 < int(m.group(1)) < 65536:
+        raise ConfigError(f"--scheduler {scheduler!r} is not a dask scheduler address: expected tcp://HOST:PORT with "
+                          "a port in 1-65535 (e.g. tcp://127.0.0.1:8786, as `dask scheduler` prints)")
 
 
 def _connect(scheduler: str | None) -> Any:
@@ -105,7 +123,8 @@ def _connect(scheduler: str | None) -> Any:
     try:
         return Client(scheduler, set_as_default=False, timeout=30)
     except Exception as exc:  # noqa: BLE001 - connection errors of all kinds
-        raise ConfigError(f"cannot connect to the dask scheduler {scheduler!r}: {exc}") from None
+        raise ConfigError(f"cannot connect to the dask scheduler {scheduler!r}: {exc} (is `dask scheduler` running "
+                          "there, and its port reachable from here?)") from None
 
 
 #: environment of local worker processes: BLAS/OpenMP threads = cores // workers (as joblib's loky backend), and
