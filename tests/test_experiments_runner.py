@@ -470,6 +470,28 @@ def test_cli_bad_selection_prints_nothing_but_the_error(repo, monkeypatch, capsy
     assert out == "" and len(err.strip().splitlines()) == 1 and needle in err
 
 
+@pytest.mark.parametrize("flag", ["--out", "--cache"])
+def test_cli_refuses_a_folder_it_cannot_create_before_computing(repo, monkeypatch, capsys, flag):
+    # a path the permission checks pass (root on /proc) but mkdir refuses: one line before anything runs, not a
+    # recipe traceback after the computation (--out) or an error per erratum and recipe (--cache)
+    import errno
+    import os
+
+    monkeypatch.chdir(repo)
+    makedirs = os.makedirs
+
+    def read_only(path, *a, **k):   # a read-only file system under "ro": access() says writable, mkdir fails
+        if "ro" in Path(path).parts:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return makedirs(path, *a, **k)
+    monkeypatch.setattr(os, "makedirs", read_only)
+    other = "--cache" if flag == "--out" else "--out"
+    assert main(["figures", "simple", "--scale", "quick", flag, "ro/sub", other, "elsewhere"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"{flag}: " in err
+    assert _calls(repo, "simple") == 0
+
+
 def test_cli_refuses_an_out_folder_whose_figures_entry_is_a_file(repo, monkeypatch, capsys):
     # every recipe would compute, then fail to save its plot, each with a traceback in the log
     monkeypatch.chdir(repo)

@@ -216,6 +216,18 @@ def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, j
                      hint=hint)
 
 
+def _writable_folder(name: str, path: str) -> None:
+    """Create ``path`` (with its parents) and write a temporary file in it; ConfigError naming ``name`` if not."""
+    import tempfile
+
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot write into the folder {path} ({exc.strerror or exc})") from None
+
+
 def _run_figures(args: argparse.Namespace) -> int:
     from convergence.experiments.recipes import find_repo_root
     from convergence.experiments.runner import run_figures
@@ -237,6 +249,10 @@ def _run_figures(args: argparse.Namespace) -> int:
     if not (args.list or args.dry_run):
         output_dir("--out", out)
         output_dir("--out", os.path.join(out, "figures"))   # where the images go: a file there fails every plot
+        # made and written to now, so that a folder the checks above cannot judge (a read-only or special file
+        # system, where root passes every permission test) fails here in one line, not after the computation
+        _writable_folder("--cache", cache)
+        _writable_folder("--out", os.path.join(out, "figures"))
     if args.list or args.dry_run:
         return _list(args, root, cache)
     _check_figures_memory(args, root, cache, jobs)
