@@ -164,31 +164,35 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     return fig
 
 
+def _slope_rule(cfg: dict[str, Any]) -> Any:
+    """A rate needs a slope over at least three values of K."""
+    return C.count_rule(len(cfg["Ks"]), 3, "values of K", "for a slope")
+
+
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     Ks = data["Ks"]
-    enough = Ks.size >= 3
+    rule = dict(rule=_slope_rule, cfg=cfg, scales=SCALES)
     res = []
     slopes = {kind: fit_slope(Ks, data[f"{kind}_E"]) for kind in ALGOS}
     names = {"tt": "Tiki-Taka (γ = 0)", "rl": "residual learning (γ = 0.5)"}
     for kind, thm in (("tt", "P1 Thm 4"), ("rl", "P2 Thm 3")):
         s, se = slopes[kind]
-        ok: Any = (s + C.K_SIGMA * se <= -0.35) if enough else "inconclusive"
+        ok = bool(s + C.K_SIGMA * se <= -0.35)
         res.append(C.claim(f"{NAME}.{kind}_rate", f"{names[kind]} converges at the 1/√K rate: the "
                            f"slope of log E_K against log K is ≤ −0.35 (rate −½, a floor 0; needs ≥ 3 values of K)",
-                           "slope ≈ −0.5", s, C.K_SIGMA * se, ok, thm))
+                           "slope ≈ −0.5", s, C.K_SIGMA * se, ok, thm, **rule))
     ref = _rate_scale(data)
     c_tt = data["tt_E"].mean(axis=-1) / ref
     res.append(C.claim(f"{NAME}.tt_rate_constant", "P1 Theorem 4's rate constant is bounded on the run: "
                        "E_K/√((f₀ − f*)σ²L/K) of Tiki-Taka varies by less than 2× over the K range",
                        "max/min < 2", float(c_tt.max() / c_tt.min()), 0.0,
-                       bool(c_tt.max() / c_tt.min() < 2.0) if enough else "inconclusive", "P1 Thm 4"))
+                       bool(c_tt.max() / c_tt.min() < 2.0), "P1 Thm 4", **rule))
     s, se = slopes["asgd"]
     c_asgd = data["asgd_E"].mean(axis=-1) / ref
     floor_shows = (s - C.K_SIGMA * se >= -0.3) and (c_asgd[-1] / c_asgd[0] > 2.0)
     res.append(C.claim(f"{NAME}.asgd_floor", "Analog SGD, same problem and P1 Theorem 2's step size, does not "
                        "converge at the rate: slope ≥ −0.3 and E_K·√K grows by more than 2× (its floor, P1 Thm 2/3)",
-                       "slope ≈ 0 (floor)", s, C.K_SIGMA * se, bool(floor_shows) if enough else "inconclusive",
-                       "P1 Thm 2/3"))
+                       "slope ≈ 0 (floor)", s, C.K_SIGMA * se, bool(floor_shows), "P1 Thm 2/3", **rule))
     # P1 Lemma 7: E||P||_inf^2 <= 41 L^2 tau^4 D / (c^2 sigma^2)
     d = int(cfg["d"])
     sigma, L, tau = float(data["sigma_total"]), float(data["L"]), float(cfg["tau"])

@@ -48,5 +48,6 @@ def test_claims_tell_a_rate_from_a_floor():
     # two values of K: every slope claim is inconclusive by the declared rule, never holds/fails
     short = {k: (v[:2] if k != "gamma_E" and (k.endswith("_E") or k.endswith("_sq")) else v) for k, v in data.items()}
     short["Ks"] = Ks[:2]
-    v2 = {c["id"].split(".")[1]: c["verdict"] for c in rec.claims(short, cfg)}
+    # (the rule is declared from the config, as every resolving-power rule: a config with two values of K)
+    v2 = {c["id"].split(".")[1]: c["verdict"] for c in rec.claims(short, {**cfg, "Ks": cfg["Ks"][:2]})}
     assert v2["tt_rate"] == v2["rl_rate"] == v2["asgd_floor"] == v2["tt_rate_constant"] == "inconclusive"
