@@ -430,3 +430,10 @@ def test_work_model_of_every_recipe_stays_within_a_plausible_ratio_of_quick():
     # 60000 training images each
     r = recipes["p2_tables78"]
     assert K.work_units(r, r.config("paper")) == (11 + 36 + 11) * 3 * 30 * 60000
+
+
+def test_dry_run_cpu_times_read_as_people_write_them():
+    from convergence.cli.figures import _hours
+
+    assert [_hours(s / 3600) for s in (1.8e-4, 0.046, 59, 300, 7199, 3 * 3600)] == [
+        "< 0.01 s", "0.046 s", "59 s", "5 min", "120 min", "3.0 h"]

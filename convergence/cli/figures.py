@@ -152,6 +152,8 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
 def _hours(h: float) -> str:
     """CPU time for people: seconds, minutes or hours."""
     s = 3600.0 * h
+    if s < 0.01:   # "~0.00018 s" reads as a measurement of that precision
+        return "< 0.01 s"
     return f"{s:.2g} s" if s < 10 else f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{h:.1f} h"
 
 
