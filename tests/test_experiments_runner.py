@@ -379,6 +379,19 @@ def test_a_run_on_a_dask_cluster_without_workers_says_it_waits_for_them(repo):
             assert fa._dask_where(pool) == "the dask cluster (1 worker(s))"
 
 
+def test_dask_workers_running_other_code_are_refused_before_any_task(repo, monkeypatch):
+    # their results would be cached under this code's key: one line naming a worker and both versions
+    pytest.importorskip("distributed", reason="dask[distributed] (optional extra 'dask') is not installed")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        _sweep_data(repo, backend="dask", scheduler=cluster.scheduler_address)     # same code: runs
+        monkeypatch.setattr(fp, "_worker_code_version", lambda: "0.0.9+0123456789abcdef")
+        with pytest.raises(ConfigError, match=r"1 of 1 dask worker\(s\) run other convergence code .*0\.0\.9\+"):
+            fa.run_figures(["sweep"], scale="quick", root=repo, out_dir=repo / "build", cache_dir=repo / "cache",
+                           force=True, backend="dask", scheduler=cluster.scheduler_address)
+
+
 def test_a_recipe_whose_cluster_lost_its_tasks_is_one_line_without_a_traceback(repo):
     # a worker that dies with the only copy of a scattered input cancels the tasks that need it: the error
     # row says what happened and what to do, and the log has no traceback (the recipe is not at fault)

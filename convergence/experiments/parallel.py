@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from convergence._validate import ConfigError
+from convergence.experiments.cache import code_version
 from convergence.experiments.recipes import _BY_VALUE_MODULES, _track_by_value
 
 __all__ = ["BACKENDS", "Meter", "ParallelSettings", "TaskPool", "parallel_settings", "current_settings", "parallel_map"]
@@ -121,10 +122,38 @@ def _connect(scheduler: str | None) -> Any:
     except ImportError:  # pragma: no cover - depends on the optional extra
         raise ConfigError("backend dask needs the optional extra: pip install 'analog-convergence[dask]'") from None
     try:
-        return Client(scheduler, set_as_default=False, timeout=30)
+        client = Client(scheduler, set_as_default=False, timeout=30)
     except Exception as exc:  # noqa: BLE001 - connection errors of all kinds
         raise ConfigError(f"cannot connect to the dask scheduler {scheduler!r}: {exc} (is `dask scheduler` running "
                           "there, and its port reachable from here?)") from None
+    try:
+        _check_workers_code(client, scheduler)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+#: what every dask worker runs to report its code (pickled by reference, so workers with older versions of the
+#: package, which have this function but not any newer helper, can answer)
+_worker_code_version = code_version
+
+
+def _check_workers_code(client: Any, scheduler: str | None) -> None:
+    """ConfigError unless every connected worker runs this package's code: the results of workers with other code
+    would be cached under this code's key (workers that join later are not checked)."""
+    here = code_version()
+    try:
+        theirs = client.run(_worker_code_version)   # {worker address: code version}
+    except Exception as exc:  # noqa: BLE001 - e.g. a worker that cannot import convergence
+        raise ConfigError(f"the dask workers of {scheduler} cannot run convergence ({type(exc).__name__}: {exc}); "
+                          "install this checkout on every worker (docs/scale.md)") from None
+    other = {w: v for w, v in theirs.items() if v != here}
+    if other:
+        w, v = sorted(other.items())[0]
+        raise ConfigError(f"{len(other)} of {len(theirs)} dask worker(s) run other convergence code ({w}: {v}; here: "
+                          f"{here}), whose results would be cached as this code's: install this checkout's commit on "
+                          "every worker (docs/scale.md)")
 
 
 #: environment of local worker processes: BLAS/OpenMP threads = cores // workers (as joblib's loky backend), and
