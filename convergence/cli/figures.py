@@ -251,13 +251,14 @@ def _run_figures(args: argparse.Namespace) -> int:
     if not (args.list or args.dry_run):
         output_dir("--out", out)
         output_dir("--out", os.path.join(out, "figures"))   # where the images go: a file there fails every plot
-        # made and written to now, so that a folder the checks above cannot judge (a read-only or special file
-        # system, where root passes every permission test) fails here in one line, not after the computation
-        _writable_folder("--cache", cache)
-        _writable_folder("--out", os.path.join(out, "figures"))
     if args.list or args.dry_run:
         return _list(args, root, cache)
     _check_figures_memory(args, root, cache, jobs)
+    # made and written to now (after every refusal, which leaves nothing behind), so that a folder the checks above
+    # cannot judge (a read-only or special file system, where root passes every permission test) fails here in one
+    # line, not after the computation
+    _writable_folder("--cache", cache)
+    _writable_folder("--out", os.path.join(out, "figures"))
 
     where = f"dask scheduler {args.scheduler}" if args.backend == "dask" else f"{jobs} local job(s)"
     # the header waits for the run's first message, so that a bad name or scale is one line on stderr;
