@@ -167,16 +167,27 @@ def _paired(acc: np.ndarray, a: Any, b: Any, n_test: int) -> tuple[float, float]
     return float(diff.mean()), float(100 * math.sqrt(np.sum(p * (1 - p)) / n_test))
 
 
-def _decide(ok: Any, digital_converged: bool, few: bool) -> Any:
-    """The declared budget rule: undecided with < 3 repeats or a digital head still moving; otherwise ``ok``, the
-    claim's own rule (band or effect)."""
-    return ok if (not few and digital_converged) else "inconclusive"
+def _repeats_rule(cfg: dict[str, Any]) -> Any:
+    """The declared rule's budget part: a paired standard error needs ≥ 3 repeats (from two it is not an estimate)."""
+    return C.count_rule(int(cfg["repeats"]), 3, "repeats", "for a paired standard error")
+
+
+def _decide(verdict: tuple[Any, str], digital_converged: bool, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The declared rule: decided only with ≥ 3 repeats (:func:`_repeats_rule`) and a converged digital head; then
+    ``verdict``, the (holds, note) of the claim's own rule (the band rule of the "within 1 point" claims, the
+    interval rule of the "beats" effect claims). Returns the claim's ``holds``, ``note`` and rule arguments, so that
+    the report says why an undecided claim is undecided."""
+    if digital_converged:
+        holds, note = verdict
+    else:
+        holds, note = "inconclusive", (f"Undecided: digital SGD still moved by ≥ {cfg['converged_pt']:g} point in its "
+                                       "last epoch (more epochs decide it).")
+    return {"holds": holds, "note": note, "rule": _repeats_rule, "cfg": cfg, "scales": SCALES}
 
 
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     acc, n_test = data["acc"], int(data["n_test"])
     ds = str(data["dataset"])
-    few = acc.shape[2] < 3                # a paired standard error from two values is not an estimate
     res = []
     for i, (sid, arch, kind, tau, gamma, _heads, ref, effect) in enumerate(SETTINGS):
         dig = 100 * acc[i, FT.HEADS.index("digital")].mean(axis=0)            # (epoch,)
@@ -190,9 +201,9 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                 d, se = _paired(acc, (i, FT.HEADS.index(h)), (i, FT.HEADS.index("digital")), n_test)
                 res.append(C.claim(f"{NAME}.{sid}_{h}_not_worse", f"{ref} ({ds}, {arch}, soft bounds τ = {tau:g}): "
                                    f"{h.upper()} is within {effect:g} point of digital SGD (paper: analog ≥ digital on "
-                                   f"CIFAR-10); {rule}", f"≥ −{effect:g} pt", d, C.K_SIGMA * se,
-                                   _decide(C.band_verdict(d >= -effect - C.K_SIGMA * se, C.K_SIGMA * se, effect)[0],
-                                           converged, few), ref))
+                                   f"CIFAR-10); {rule}", f"≥ −{effect:g} pt", d, C.K_SIGMA * se, paper=ref,
+                                   **_decide(C.band_verdict(d >= -effect - C.K_SIGMA * se, C.K_SIGMA * se, effect),
+                                             converged, cfg)))
             continue
         fam = [FT.HEADS.index(h) for h in ("tt", "ttv2", "rlv2")]
         fa = acc[i, fam].mean(axis=0)                                     # family mean per repeat
@@ -202,6 +213,6 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         res.append(C.claim(f"{NAME}.{sid}_tt_family_beats_asgd", f"{ref} ({ds}, {arch}, {dev}): the Tiki-Taka "
                            "family (TT, TT-v2, RL-v2, mean) beats Analog SGD on the fine-tuned analog layer "
                            f"(paper, smallest network, CIFAR-10: by {effect:.2g} points); {rule}", "> 0 pt", d,
-                           C.K_SIGMA * se, _decide(C.exceeds_verdict(d, C.K_SIGMA * se, effect)[0], converged, few),
-                           ref))
+                           C.K_SIGMA * se, paper=ref,
+                           **_decide(C.exceeds_verdict(d, C.K_SIGMA * se, effect), converged, cfg)))
     return res

@@ -168,6 +168,17 @@ def settings8(cfg: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def WORK(cfg: dict[str, Any]) -> float:
+    """Cost model for ``figures --dry-run``: training images through a network, summed over every run of both
+    tables and the CNN half (runs × repeats × images × epochs). The generic count would multiply the CNN half's
+    counts into the FCN tables' and Table 7's σ_c levels into Table 8's grid (estimating 10⁷ CPU-hours at
+    ``paper``), while they run one after the other."""
+    c = cfg["cnn"]
+    fcn = (len(settings7(cfg)) + len(settings8(cfg))) * int(cfg["repeats"]) * cfg["epochs"]
+    cnn = len(settings7_cnn(cfg)) * int(c["repeats"]) * c["epochs"]
+    return float(fcn * (cfg["n_train"] or C.FULL_TRAIN) + cnn * (c["n_train"] or C.FULL_TRAIN))
+
+
 def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
     name, arrays = E.load_data(cfg)
     r7 = E.run_grid(settings7(cfg), arrays, C.sub(seed, 7), int(cfg["repeats"]))

@@ -33,7 +33,7 @@ import convergence as cv
 from convergence.tile import transfer_family as T
 from convergence.experiments import recipe_kit as C
 from convergence.physics.reference_device import offset_softbounds
-from convergence.theory.verdicts import ResolvingPower, decide
+from convergence.theory.verdicts import ResolvingPower
 from convergence.tile.programming import programming_run
 
 
@@ -211,13 +211,19 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     return res
 
 
+def _anchor_rule(cfg: dict[str, Any]) -> ResolvingPower:
+    """The anchors need the paper's axes: at least :data:`ANCHOR_MIN_STATES` n_states values spanning 10..1000 and
+    σ_r up to 0.8 (a grid off those axes counts as 0 values)."""
+    states, sig = cfg["states"], cfg["sigmas"]
+    on_axes = len(states) >= ANCHOR_MIN_STATES and min(states) <= 10 and max(states) >= 1000 and max(sig) >= 0.8
+    return ResolvingPower(points=len(states) if on_axes else 0, min_points=ANCHOR_MIN_STATES, unit="n_states values",
+                          purpose="on the paper's axes (10 to 1000 states, σ_r up to 0.8)")
+
+
 def anchor_claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     """The paper's anchors on the right-hand column (largest σ_r) of each map, mean over n_states and seeds."""
     err, sig, states = data["err"], data["sigmas"], data["states"]
     j1 = int(np.argmax(sig))
-    on_axes = bool(len(states) >= ANCHOR_MIN_STATES and states.min() <= 10 and states.max() >= 1000
-                   and sig.max() >= 0.8)
-    rp = ResolvingPower(points=len(states) if on_axes else 0, min_points=ANCHOR_MIN_STATES)
     res = []
     for alg, anchor in ANCHORS.items():
         col = err[ALGS.index(alg), :, j1, :]                     # (states, seeds)
@@ -235,6 +241,6 @@ def anchor_claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict
         res.append(C.claim(f"{NAME}.anchor_{alg.replace('-', '')}",
                            f"{LABELS[alg]}'s programming error at σ_r = {sig[j1]:g} (mean over n_states "
                            f"{int(states.min())}–{int(states.max())}) is {text} of the weight scale (paper's anchor)",
-                           pred, m, C.K_SIGMA * se, ok if ok == "inconclusive" else decide(bool(ok), rp).value,
-                           PAPER, note=why))
+                           pred, m, C.K_SIGMA * se, ok if ok == "inconclusive" else bool(ok), PAPER, note=why,
+                           rule=_anchor_rule, cfg=cfg, scales=SCALES))
     return res

@@ -365,6 +365,60 @@ def test_dask_local_cluster_bit_identical(repo, processes):
     assert serial.tobytes() == on_dask.tobytes()
 
 
+def test_a_run_on_a_dask_cluster_without_workers_says_it_waits_for_them(repo):
+    # dask queues the tasks until a worker joins: the run's first line must say so, not look like a silent hang
+    pytest.importorskip("distributed", reason="dask[distributed] (optional extra 'dask') is not installed")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        with fp.TaskPool(backend="dask", scheduler=cluster.scheduler_address) as pool:
+            assert "no workers yet: waiting for them" in fa._dask_where(pool)
+            assert "dask worker" in fa._dask_where(pool)
+            cluster.scale(1)
+            cluster.wait_for_workers(1)
+            assert fa._dask_where(pool) == "the dask cluster (1 worker(s))"
+
+
+def test_dask_workers_running_other_code_are_refused_before_any_task(repo, monkeypatch):
+    # their results would be cached under this code's key: one line naming a worker and both versions
+    pytest.importorskip("distributed", reason="dask[distributed] (optional extra 'dask') is not installed")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        _sweep_data(repo, backend="dask", scheduler=cluster.scheduler_address)     # same code: runs
+        monkeypatch.setattr(fp, "_worker_code_version", lambda: "0.0.9+0123456789abcdef")
+        with pytest.raises(ConfigError, match=r"1 of 1 dask worker\(s\) run other convergence code .*0\.0\.9\+"):
+            fa.run_figures(["sweep"], scale="quick", root=repo, out_dir=repo / "build", cache_dir=repo / "cache",
+                           force=True, backend="dask", scheduler=cluster.scheduler_address)
+
+
+def test_a_recipe_whose_cluster_lost_its_tasks_is_one_line_without_a_traceback(repo):
+    # a worker that dies with the only copy of a scattered input cancels the tasks that need it: the error
+    # row says what happened and what to do, and the log has no traceback (the recipe is not at fault)
+    lost = SIMPLE.replace('NAME = "simple_fig"', 'NAME = "lost"').replace(
+        "rng = np.random", "E = type('FutureCancelledError', (Exception,), {'__module__': 'distributed.client'}); "
+        "raise E('lost dependencies'); rng = np.random")
+    (repo / "figures" / "lost.py").write_text(lost)
+    lines: list[str] = []
+    (res,) = fa.run_figures(["lost"], scale="quick", root=repo, out_dir=repo / "build", cache_dir=repo / "cache",
+                            log=lines.append)
+    assert res.status == "error" and "dask cluster lost" in res.error and "rerun the same command" in res.error
+    (msg,) = [ln for ln in lines if "ERROR" in ln]
+    assert "Traceback" not in msg and len(msg.splitlines()) == 1
+
+
+@pytest.mark.parametrize("address", ["foo", "http://127.0.0.1:8786", "tcp://127.0.0.1:99999", "tcp://host",
+                                     "tcp://host:8786/extra"])
+def test_cli_malformed_scheduler_address_is_one_line_before_any_connection(repo, monkeypatch, capsys, address):
+    # distributed's Client failed on these and then hung for a minute at exit with a traceback
+    monkeypatch.chdir(repo)
+    assert main(["figures", "--scale", "quick", "--backend", "dask", "--scheduler", address, "--cache", "cache"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and "not a dask scheduler address" in err
+    for ok in ("tcp://127.0.0.1:8786", "127.0.0.1:8786", "tls://[::1]:8786", "inproc://10.0.0.1/42/1"):
+        fp._check_address(ok)
+
+
 def test_parallel_map_context_defaults_and_bad_settings():
     f = abs
     assert fp.current_settings().jobs == 1                       # serial outside the runner
@@ -427,6 +481,28 @@ def test_cli_bad_selection_prints_nothing_but_the_error(repo, monkeypatch, capsy
     assert main([*argv, "--cache", "cache", "--no-errata"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and needle in err
+
+
+@pytest.mark.parametrize("flag", ["--out", "--cache"])
+def test_cli_refuses_a_folder_it_cannot_create_before_computing(repo, monkeypatch, capsys, flag):
+    # a path the permission checks pass (root on /proc) but mkdir refuses: one line before anything runs, not a
+    # recipe traceback after the computation (--out) or an error per erratum and recipe (--cache)
+    import errno
+    import os
+
+    monkeypatch.chdir(repo)
+    makedirs = os.makedirs
+
+    def read_only(path, *a, **k):   # a read-only file system under "ro": access() says writable, mkdir fails
+        if "ro" in Path(path).parts:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return makedirs(path, *a, **k)
+    monkeypatch.setattr(os, "makedirs", read_only)
+    other = "--cache" if flag == "--out" else "--out"
+    assert main(["figures", "simple", "--scale", "quick", flag, "ro/sub", other, "elsewhere"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"{flag}: " in err
+    assert _calls(repo, "simple") == 0
 
 
 def test_cli_refuses_an_out_folder_whose_figures_entry_is_a_file(repo, monkeypatch, capsys):

@@ -104,4 +104,4 @@ def test_finetune_claims_follow_their_declared_rules():
     v2 = {c["id"].split(".")[1]: c["verdict"] for c in rec.claims({**data, "acc": moving}, cfg)}
     assert set(v2.values()) == {"inconclusive"}
     two = {**data, "acc": base[:, :, :2]}
-    assert {c["verdict"] for c in rec.claims(two, cfg)} == {"inconclusive"}
+    assert {c["verdict"] for c in rec.claims(two, {**cfg, "repeats": 2})} == {"inconclusive"}   # the rule reads cfg

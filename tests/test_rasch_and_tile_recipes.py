@@ -138,7 +138,8 @@ def test_rasch_fig4_anchors_are_decided_only_on_the_papers_axes():
     assert {c["id"]: c["verdict"] for c in mod.anchor_claims(bad, mod.SCALES["paper"])}[
         "rasch_fig4.anchor_agad"] == "fails"
     small = {"states": states[:3], "sigmas": sig, "err": err[:, :3]}
-    assert {c["verdict"] for c in mod.anchor_claims(small, mod.SCALES["paper"])} == {"inconclusive"}
+    few = {**mod.SCALES["paper"], "states": [int(x) for x in states[:3]]}    # the rule reads the config's grid
+    assert {c["verdict"] for c in mod.anchor_claims(small, few)} == {"inconclusive"}
 
 
 

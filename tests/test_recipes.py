@@ -128,6 +128,8 @@ def test_data_plot_claims(stem):
         keys = {"id", "statement", "prediction", "measured", "uncertainty", "verdict", "paper"}
         assert keys <= set(c) <= keys | {"note"}                # note: a resolving-power rule's reading
         assert c["verdict"] in VERDICTS
+        if c["verdict"] == "inconclusive":   # the report must say why, and which scale (or what) decides it
+            assert "decides it" in c.get("note", "") or "Undecided" in c.get("note", ""), c["id"]
         assert isinstance(c["id"], str) and "." in c["id"] and c["id"].split(".")[0][:2] == mod.NAME[:2]
         json.dumps(c)
 

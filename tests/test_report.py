@@ -406,3 +406,20 @@ def table(data, cfg):
     failing = md.split("## Claims that fail", 1)[1].split("##", 1)[0]
     assert "fake.finding" not in failing
     assert json.loads(paths["json"].read_text())["figures"][0]["table"].startswith("| a |")
+
+
+def test_the_deciding_scale_command_of_an_undecided_claim_uses_this_runs_out_and_cache():
+    # run as printed, the command must update this report from this cache, as the rerun command does
+    from convergence.experiments import recipe_kit as C
+
+    scales = {"quick": {"n": 2}, "default": {"n": 5}}
+    raw = C.claim("slopes.rate", "a rate", "slope < 0", -0.4, 0.1, True, "P1",
+                  rule=lambda cfg: C.count_rule(cfg["n"], 3, "points", "for a slope"), cfg=scales["quick"],
+                  scales=scales)
+    res = fa.FigureResult("slopes", "t", "P1 Fig. 1", "slopes", "quick", 1, claims=[Claim.from_dict(raw)])
+    meta = {"rerun_args": "--out /tmp/o --cache /tmp/c"}
+    want = "convergence figures slopes --scale default --out /tmp/o --cache /tmp/c"
+    md = report.render_markdown([res], None, scale="quick", meta=meta)
+    assert md.count(f"`{want}`") == 2                       # in the attention list and in the figure's table
+    assert report.render_html([res], None, scale="quick", meta=meta).count(want) == 2
+    assert "`convergence figures slopes --scale default`" in report.render_markdown([res], None, scale="quick")

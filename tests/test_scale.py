@@ -413,3 +413,27 @@ def test_a_recipe_caches_its_own_inputs_in_the_runs_cache_folder(tmp_path, jobs)
     assert [r.status for r in res] == ["ok"], [r.error for r in res]
     assert (tmp_path / "elsewhere" / "keeper-input.txt").read_text() == "kept"
     assert cache_folder() is None   # only inside the runner
+
+
+def test_work_model_of_every_recipe_stays_within_a_plausible_ratio_of_quick():
+    """``--dry-run`` extrapolates CPU time by the ratio of work units; a model that multiplies parts run one after
+    the other (P2 Tables 7-8's CNN half times its FCN tables) estimated 10⁷ CPU-hours at ``paper``. The largest
+    honest ratio (P1 Fig. 5: full data, the paper's epochs and repeats) is below 10⁵."""
+    from convergence.experiments.recipes import find_repo_root
+
+    recipes = {r.name: r for r in discover(find_repo_root())}
+    for r in recipes.values():
+        ratio = K.work_units(r, r.config("paper")) / K.work_units(r, r.config("quick"))
+        assert 1.0 <= ratio < 1e6, (r.name, ratio)
+    # P2 Tables 7-8 at paper, by hand: FCN Table 7 (digital + 2 algorithms x 5 levels = 11 runs) and Table 8
+    # (2 responses x 3 gammas x 3 taus x 2 algorithms = 36 runs), CNN Table 7 (11 runs); 3 repeats, 30 epochs,
+    # 60000 training images each
+    r = recipes["p2_tables78"]
+    assert K.work_units(r, r.config("paper")) == (11 + 36 + 11) * 3 * 30 * 60000
+
+
+def test_dry_run_cpu_times_read_as_people_write_them():
+    from convergence.cli.figures import _hours
+
+    assert [_hours(s / 3600) for s in (1.8e-4, 0.046, 59, 300, 7199, 3 * 3600)] == [
+        "< 0.01 s", "0.046 s", "59 s", "5 min", "120 min", "3.0 h"]

@@ -116,6 +116,18 @@ def test_cli_quick_synthetic(tmp_path, capsys, monkeypatch):
         assert z["main_acc"].shape == (5, 1, 1)
         assert z["sym_skew_acc"].shape == (2, 2, 1)
     assert list(R.SCALES) == ["quick", "default", "long", "paper"]
+    # the study driver of paper_repro/transfer_swin reports those arrays; with one seed it says why it has no claims
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "paper_repro" / "transfer_swin" / "run.py"
+    spec = importlib.util.spec_from_file_location("transfer_swin_run", path)
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    assert run.main(["quick", "--out", str(tmp_path / "rep"), "--from-npz", str(out)]) == 0
+    results = (tmp_path / "rep" / "RESULTS.md").read_text()
+    assert "None at scale quick: 1 seed(s) give no uncertainty" in results
+    assert (tmp_path / "rep" / "transfer_swin_study.png").exists()
 
 
 def test_cli_quick_real_data_when_installed(tmp_path, capsys, monkeypatch):

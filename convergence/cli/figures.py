@@ -152,6 +152,8 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
 def _hours(h: float) -> str:
     """CPU time for people: seconds, minutes or hours."""
     s = 3600.0 * h
+    if s < 0.01:   # "~0.00018 s" reads as a measurement of that precision
+        return "< 0.01 s"
     return f"{s:.2g} s" if s < 10 else f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{h:.1f} h"
 
 
@@ -216,6 +218,18 @@ def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, j
                      hint=hint)
 
 
+def _writable_folder(name: str, path: str) -> None:
+    """Create ``path`` (with its parents) and write a temporary file in it; ConfigError naming ``name`` if not."""
+    import tempfile
+
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot write into the folder {path} ({exc.strerror or exc})") from None
+
+
 def _run_figures(args: argparse.Namespace) -> int:
     from convergence.experiments.recipes import find_repo_root
     from convergence.experiments.runner import run_figures
@@ -226,6 +240,10 @@ def _run_figures(args: argparse.Namespace) -> int:
         raise ConfigError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
     if args.backend == "joblib" and args.scheduler:
         raise ConfigError("--scheduler is only used with --backend dask")
+    if args.scheduler:   # before the run's first line, which names the scheduler
+        from convergence.experiments.parallel import _check_address
+
+        _check_address(args.scheduler)
     root = find_repo_root()
     out = args.out if os.path.isabs(args.out) else os.path.join(root, args.out)
     cache = args.cache or os.path.join(root, "data", "cache")
@@ -236,6 +254,11 @@ def _run_figures(args: argparse.Namespace) -> int:
     if args.list or args.dry_run:
         return _list(args, root, cache)
     _check_figures_memory(args, root, cache, jobs)
+    # made and written to now (after every refusal, which leaves nothing behind), so that a folder the checks above
+    # cannot judge (a read-only or special file system, where root passes every permission test) fails here in one
+    # line, not after the computation
+    _writable_folder("--cache", cache)
+    _writable_folder("--out", os.path.join(out, "figures"))
 
     where = f"dask scheduler {args.scheduler}" if args.backend == "dask" else f"{jobs} local job(s)"
     # the header waits for the run's first message, so that a bad name or scale is one line on stderr;

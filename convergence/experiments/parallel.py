@@ -21,6 +21,7 @@ import contextlib
 import contextvars
 import hashlib
 import os
+import re
 import sys
 import threading
 import sysconfig
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from convergence._validate import ConfigError
+from convergence.experiments.cache import code_version
 from convergence.experiments.recipes import _BY_VALUE_MODULES, _track_by_value
 
 __all__ = ["BACKENDS", "Meter", "ParallelSettings", "TaskPool", "parallel_settings", "current_settings", "parallel_map"]
@@ -94,6 +96,23 @@ def _validate_settings(jobs: int, backend: str, scheduler: str | None) -> None:
         raise ConfigError("backend dask needs a scheduler address (--scheduler tcp://host:8786)")
     if backend == "joblib" and scheduler:
         raise ConfigError("--scheduler is only used with --backend dask")
+    if backend == "dask" and scheduler and scheduler != "client":
+        _check_address(scheduler)
+
+
+#: a dask scheduler address: [tcp|tls|ws|wss|ucx://]HOST:PORT (inproc:// addresses of in-process clusters pass)
+_ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})/?")
+
+
+def _check_address(scheduler: str) -> None:
+    """One line at once for an address no scheduler can have (a malformed one made distributed's Client fail and
+    then hang a minute at exit with a traceback)."""
+    if scheduler.startswith("inproc://"):
+        return
+    m = _ADDRESS.fullmatch(scheduler)
+    if m is None or not 0 < int(m.group(1)) < 65536:
+        raise ConfigError(f"--scheduler {scheduler!r} is not a dask scheduler address: expected tcp://HOST:PORT with "
+                          "a port in 1-65535 (e.g. tcp://127.0.0.1:8786, as `dask scheduler` prints)")
 
 
 def _connect(scheduler: str | None) -> Any:
@@ -103,9 +122,38 @@ def _connect(scheduler: str | None) -> Any:
     except ImportError:  # pragma: no cover - depends on the optional extra
         raise ConfigError("backend dask needs the optional extra: pip install 'analog-convergence[dask]'") from None
     try:
-        return Client(scheduler, set_as_default=False, timeout=30)
+        client = Client(scheduler, set_as_default=False, timeout=30)
     except Exception as exc:  # noqa: BLE001 - connection errors of all kinds
-        raise ConfigError(f"cannot connect to the dask scheduler {scheduler!r}: {exc}") from None
+        raise ConfigError(f"cannot connect to the dask scheduler {scheduler!r}: {exc} (is `dask scheduler` running "
+                          "there, and its port reachable from here?)") from None
+    try:
+        _check_workers_code(client, scheduler)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+#: what every dask worker runs to report its code (pickled by reference, so workers with older versions of the
+#: package, which have this function but not any newer helper, can answer)
+_worker_code_version = code_version
+
+
+def _check_workers_code(client: Any, scheduler: str | None) -> None:
+    """ConfigError unless every connected worker runs this package's code: the results of workers with other code
+    would be cached under this code's key (workers that join later are not checked)."""
+    here = code_version()
+    try:
+        theirs = client.run(_worker_code_version)   # {worker address: code version}
+    except Exception as exc:  # noqa: BLE001 - e.g. a worker that cannot import convergence
+        raise ConfigError(f"the dask workers of {scheduler} cannot run convergence ({type(exc).__name__}: {exc}); "
+                          "install this checkout on every worker (docs/scale.md)") from None
+    other = {w: v for w, v in theirs.items() if v != here}
+    if other:
+        w, v = sorted(other.items())[0]
+        raise ConfigError(f"{len(other)} of {len(theirs)} dask worker(s) run other convergence code ({w}: {v}; here: "
+                          f"{here}), whose results would be cached as this code's: install this checkout's commit on "
+                          "every worker (docs/scale.md)")
 
 
 #: environment of local worker processes: BLAS/OpenMP threads = cores // workers (as joblib's loky backend), and

@@ -243,6 +243,17 @@ def rerun_command(name: str, scale: str, meta: dict[str, Any] | None = None) -> 
     return f"convergence figures {name} --scale {scale}" + (f" {extra}" if extra else "")
 
 
+#: the command a claim's note gives for the scale that decides it (recipe_kit.claim)
+_DECIDING_COMMAND = re.compile(r"`(convergence figures [\w.-]+ --scale \w+)`")
+
+
+def _note(c: Claim, meta: dict[str, Any] | None) -> str:
+    """The claim's note, its deciding-scale command completed with this run's --out/--cache (as the rerun command
+    is), so that running it updates this report from this cache rather than the default ones."""
+    extra = str((meta or {}).get("rerun_args", "")).strip()
+    return _DECIDING_COMMAND.sub(lambda m: f"`{m.group(1)} {extra}`", c.note) if extra else c.note
+
+
 def recipe_file(r: FigureResult) -> str:
     """The recipe's file, relative to the repository root."""
     return f"figures/{r.stem}.py"
@@ -282,7 +293,7 @@ def _md_entry(r: FigureResult, c: Claim | None, scale: str, meta: dict[str, Any]
              _sentence(_md_cell(c.statement)), f"Prediction: {_sentence(_md_cell(fmt_value(c.prediction)))}",
              f"Measured: {_sentence(_md_cell(_measured(c)))}"]
     if c.note:
-        parts.append(_sentence(_md_cell(c.note)))
+        parts.append(_sentence(_md_cell(_note(c, meta))))
     return " ".join(parts + [where])
 
 
@@ -362,7 +373,7 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
         if r.claims:
             L += ["| id | paper's statement | prediction | measured (± margin) | verdict |", "|---|---|---|---|---|"]
             for c in _claims(r):
-                note = f"<br>*{_md_cell(_sentence(c.note))}*" if c.note else ""
+                note = f"<br>*{_md_cell(_sentence(_note(c, meta)))}*" if c.note else ""
                 L.append(f'| <a id="{_claim_anchor(r, c)}"></a>{_md_cell(c.id)} | {_md_cell(c.statement)}{note} | '
                          f"{_md_cell(fmt_value(c.prediction))} | {_md_cell(_measured(c))} | "
                          f"{VERDICT_MARK[c.verdict] if c.verdict.passed else '**' + VERDICT_MARK[c.verdict] + '**'} |")
@@ -462,7 +473,7 @@ def _html_entry(r: FigureResult, c: Claim | None, scale: str, meta: dict[str, An
     if c is None:
         return (f"<li class='entry'>{_verdict_html(Verdict.ERROR)} figure {e(r.name)}: "
                 f"<code>{e(_sentence(r.error))}</code>{where}</li>")
-    note = f"<div class='note'>{math_html(_sentence(c.note))}</div>" if c.note else ""
+    note = f"<div class='note'>{math_html(_sentence(_note(c, meta)))}</div>" if c.note else ""
     return (f"<li class='entry'>{_verdict_html(c.verdict)} "
             f"<a href='#{_claim_anchor(r, c)}'><code>{e(c.id)}</code></a>: "
             f"{math_html(_sentence(c.statement))} Prediction: {math_html(_sentence(fmt_value(c.prediction)))} "
@@ -548,7 +559,7 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
                      "<tr><th>id</th><th>paper's statement</th><th>prediction</th>"
                      "<th>measured (± margin)</th><th>verdict</th></tr>")
             for c in _claims(r):
-                note = f"<div class='note'>{math_html(_sentence(c.note))}</div>" if c.note else ""
+                note = f"<div class='note'>{math_html(_sentence(_note(c, meta)))}</div>" if c.note else ""
                 P.append(f"<tr id='{_claim_anchor(r, c)}'><td><code>{_breakable(c.id)}</code></td>"
                          f"<td>{math_html(c.statement)}{note}</td><td>{math_html(fmt_value(c.prediction))}</td>"
                          f"<td>{e(_measured(c))}</td><td>{_verdict_html(c.verdict)}</td></tr>")

@@ -145,7 +145,13 @@ def _guard(res: FigureResult, recipe: Recipe, log: Callable[[str], None], step: 
     except Exception as exc:  # noqa: BLE001 - one broken recipe must not stop the others
         res.status = "error"
         res.error = f"{type(exc).__name__}: {exc}"
-        log(f"{recipe.name}: ERROR {res.error}\n{traceback.format_exc(limit=6)}")
+        if type(exc).__module__.split(".")[0] == "distributed":   # the cluster failed, not the recipe
+            res.error = (f"the dask cluster lost this recipe's tasks (a worker died or left, with a task or the "
+                         f"recipe's shared input; {res.error}); rerun the same command: the recipes that finished "
+                         "are cached")
+            log(f"{recipe.name}: ERROR {res.error}")
+        else:
+            log(f"{recipe.name}: ERROR {res.error}\n{traceback.format_exc(limit=6)}")
     return None
 
 
@@ -301,6 +307,16 @@ def _longest_first(recipes: Sequence[Recipe], scale: str, cache: Cache) -> list[
     return sorted(recipes, key=last, reverse=True)   # stable: file order among equals
 
 
+def _dask_where(pool: TaskPool) -> str:
+    """The dask cluster with its worker count for the run's first line; with none connected, say that the run
+    waits for them (dask queues the tasks until a worker joins, so it would otherwise look like a silent hang)."""
+    n = len(pool.client.scheduler_info().get("workers", {}))
+    if n:
+        return f"the dask cluster ({n} worker(s))"
+    return (f"the dask cluster at {pool.client.scheduler.address}, which has no workers yet: waiting for them "
+            "(start some with `dask worker ADDRESS`; Ctrl-C stops)")
+
+
 def _run_concurrently(recipes: Sequence[Recipe], scale: str, out: Path, common: dict[str, Any]) -> list[FigureResult]:
     """One task graph for the run: every recipe's ``compute`` runs in its own driver thread and all their
     sweeps submit to one :class:`~convergence.experiments.parallel.TaskPool`; claims and plots follow in the
@@ -315,7 +331,7 @@ def _run_concurrently(recipes: Sequence[Recipe], scale: str, out: Path, common: 
     drivers = ThreadPoolExecutor(max_workers=max(1, len(order)), thread_name_prefix="recipe")
     try:
         if log is not None:
-            where = "the dask cluster" if common["backend"] == "dask" else f"{common['jobs']} worker processes"
+            where = _dask_where(pool) if common["backend"] == "dask" else f"{common['jobs']} worker processes"
             log(f"computing {len(order)} recipe(s) concurrently on {where}")
         futures = {drivers.submit(_obtain, r, scale, pool=pool, **common): r for r in order}
         for i, fut in enumerate(as_completed(futures), 1):

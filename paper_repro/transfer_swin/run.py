@@ -47,6 +47,10 @@ def main(argv=None) -> int:
     lines = [f"# Transfer study, scale {args.scale} ({sec:.0f} s)", "",
              f"data: {data['data'][0]} -> {data['data'][1]}; source test accuracy {float(data['source_acc']):.3f}", ""]
     lines += R.summarize(data) + ["", "## Claims (mean ± 2 s.e. over seeds, paired)", ""]
+    if not claims:   # an empty section would read as "nothing to check"
+        seeds = {s: rec.SCALES[s]["seeds"] for s in rec.SCALES}
+        lines.append(f"None at scale {args.scale}: {seeds[args.scale]} seed(s) give no uncertainty, so no verdict "
+                     f"(the claims need 2 or more; seeds per scale: {seeds}).")
     for c in claims:
         lines.append(f"- **{c['id']}** ({c['verdict']}): {c['statement']} — prediction {c['prediction']}; "
                      f"measured {json.dumps(c['measured'])} ± {json.dumps(c['uncertainty'])}")
