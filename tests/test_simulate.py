@@ -451,3 +451,18 @@ def test_bias_sq_needs_two_ok_trials_and_is_what_summary_reports():
     assert abs(b - (w_s - 0.5) ** 2) <= 4 * se + 2 * 0.002 * abs(w_s - 0.5)
     one = _trajectory_of_tail_gradients(np.ones((1, 2)))
     assert all(math.isnan(v) for v in one.bias_sq())
+
+
+def test_squared_mean_is_one_estimator_per_cell_and_the_trajectorys():
+    """squared_mean over a stack of cells (..., n, d) is the per-cell estimate bit for bit, and Trajectory.bias_sq is
+    squared_mean of its ok trials' tail-mean gradients (asgd_floor_grid and the battery read the same numbers)."""
+    from convergence.sim.simulate import squared_mean
+    x = np.random.default_rng(2).normal(0.1, 0.3, size=(3, 4, 25, 2))
+    est, se = squared_mean(x)
+    assert est.shape == se.shape == (3, 4)
+    for i in range(3):
+        for j in range(4):
+            e, s = squared_mean(x[i, j])
+            assert (e, s) == (est[i, j], se[i, j])
+    traj = _trajectory_of_tail_gradients(x[0, 0])
+    assert traj.bias_sq() == (float(est[0, 0]), float(se[0, 0]))

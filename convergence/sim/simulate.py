@@ -39,8 +39,8 @@ STATUS_NONFINITE = -1
 STATUS_OUT_OF_RANGE = -2
 STATUS_NAMES = {STATUS_OK: "ok", STATUS_NONFINITE: "nonfinite", STATUS_OUT_OF_RANGE: "out_of_range"}
 
-__all__ = ["simulate", "Trajectory", "recorded_steps", "recording_bytes", "STATUS_OK", "STATUS_NONFINITE",
-           "STATUS_OUT_OF_RANGE"]
+__all__ = ["simulate", "Trajectory", "squared_mean", "recorded_steps", "recording_bytes", "STATUS_OK",
+           "STATUS_NONFINITE", "STATUS_OUT_OF_RANGE"]
 
 
 @dataclass(frozen=True)
@@ -123,31 +123,14 @@ class Trajectory:
         return float(np.sum(g.mean(axis=0) ** 2)) if g.size else math.nan
 
     def bias_sq(self, trials: slice = slice(None)) -> tuple[float, float]:
-        r"""‖E∇f‖², the squared mean gradient (the bias part of E‖∇f‖², P1 Thm 2's asymptotic floor), estimated
-        from the ok trials among ``trials`` without the plug-in's upward bias, and its standard error.
-
-        With ``m`` the mean over n trials of the per-trial tail-mean gradients and ``s_i`` the standard error of
-        its coordinate i, E‖m‖² = ‖E∇f‖² + Σ Var(m_i), so
-
-        .. math:: \widehat{‖E∇f‖²} = ‖m‖² − Σ_i s_i², \qquad
-                  \mathrm{se} = \sqrt{Σ_i (4 m_i² s_i² + 2 s_i⁴)}
-
-        (the variance of ‖m‖² for Gaussian m_i, 4μ_i²σ_i² + 2σ_i⁴, with m_i for μ_i: E m_i² = μ_i² + σ_i² makes it
-        err on the wide side, by about √3 where the bias is zero (a little more for few trials) and by σ_i²/μ_i²
-        relatively where it is not).
-        Trials are independent, so the error bar holds despite the autocorrelation within a trajectory. The
-        estimate may be slightly negative when the bias is zero (exact algorithms). ``(nan, nan)`` with fewer than
-        2 ok trials.
-        """
+        """‖E∇f‖², the squared mean gradient (the bias part of E‖∇f‖², P1 Thm 2's asymptotic floor), from the
+        per-trial tail-mean gradients of the ok trials among ``trials``: :func:`squared_mean` (the plug-in's
+        upward bias removed) and its standard error. ``(nan, nan)`` with fewer than 2 ok trials."""
         ok = self._ok[trials]
-        gm = self.tail_grad_mean[trials][ok]
-        n = int(ok.sum())
-        if n < 2:
+        if int(ok.sum()) < 2:
             return math.nan, math.nan
-        m = gm.mean(axis=0)
-        se_m = gm.std(axis=0, ddof=1) / math.sqrt(n)
-        bias = float(np.sum(m * m) - np.sum(se_m * se_m))
-        return bias, float(math.sqrt(np.sum(4 * m * m * se_m * se_m + 2 * se_m**4)))
+        bias, se = squared_mean(self.tail_grad_mean[trials][ok])
+        return float(bias), float(se)
 
     def w_mean(self) -> Array:
         """Per-coordinate mean of the presented weights over ok trials and the tail."""
@@ -179,6 +162,27 @@ class Trajectory:
                 "final": {name: float(np.mean(self.final(name)[self._ok])) if self._ok.any() else math.nan
                           for name in self.metrics},
                 "seconds": self.seconds}
+
+
+def squared_mean(x: Array) -> tuple[Array, Array]:
+    r"""‖E X‖² from n ≥ 2 independent samples of a vector X, without the plug-in's upward bias, and its standard
+    error: ``x`` has shape (..., n, d) (samples along axis −2, coordinates along −1); both results have shape (...).
+
+    With ``m`` the sample mean and ``s_i`` the standard error of its coordinate i, E‖m‖² = ‖E X‖² + Σ Var(m_i), so
+
+    .. math:: \widehat{‖E X‖²} = ‖m‖² − Σ_i s_i², \qquad \mathrm{se} = \sqrt{Σ_i (4 m_i² s_i² + 2 s_i⁴)}
+
+    (the variance of ‖m‖² for Gaussian m_i, 4μ_i²σ_i² + 2σ_i⁴, with m_i for μ_i: E m_i² = μ_i² + σ_i² makes it err
+    on the wide side, by about √3 where the mean is zero (a little more for few samples) and by σ_i²/μ_i²
+    relatively where it is not). The estimate may be slightly negative when ‖E X‖² is zero. Used for the squared
+    mean gradient ‖E∇f‖² (independent trials: the error bar holds despite the autocorrelation within a trajectory).
+    """
+    x = np.asarray(x, dtype=float)
+    n = x.shape[-2]
+    m = x.mean(axis=-2)
+    se_m = x.std(axis=-2, ddof=1) / math.sqrt(n)
+    est = np.sum(m * m, axis=-1) - np.sum(se_m * se_m, axis=-1)
+    return est, np.sqrt(np.sum(4 * m * m * se_m * se_m + 2 * se_m**4, axis=-1))
 
 
 def _broadcast_init(w0: Any, trials: int, d: int) -> Array:
