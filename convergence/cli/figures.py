@@ -235,15 +235,10 @@ def _run_figures(args: argparse.Namespace) -> int:
     from convergence.experiments.runner import run_figures
     from convergence.experiments.report import collect_errata, write_report
 
-    jobs = _default_jobs() if args.jobs is None else args.jobs
-    if args.backend == "dask" and not args.scheduler:
-        raise ConfigError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
-    if args.backend == "joblib" and args.scheduler:
-        raise ConfigError("--scheduler is only used with --backend dask")
-    if args.scheduler:   # before the run's first line, which names the scheduler
-        from convergence.experiments.parallel import _check_address
+    from convergence.experiments.parallel import _validate_settings
 
-        _check_address(args.scheduler)
+    jobs = _default_jobs() if args.jobs is None else args.jobs
+    _validate_settings(jobs, args.backend, args.scheduler)   # before the run's first line, which names the scheduler
     root = find_repo_root()
     out = args.out if os.path.isabs(args.out) else os.path.join(root, args.out)
     cache = args.cache or os.path.join(root, "data", "cache")

@@ -93,7 +93,7 @@ def _validate_settings(jobs: int, backend: str, scheduler: str | None) -> None:
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
     if backend == "dask" and not scheduler:
-        raise ConfigError("backend dask needs a scheduler address (--scheduler tcp://host:8786)")
+        raise ConfigError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
     if backend == "joblib" and scheduler:
         raise ConfigError("--scheduler is only used with --backend dask")
     if backend == "dask" and scheduler and scheduler != "client":
