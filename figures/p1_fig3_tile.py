@@ -175,7 +175,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
 
 
 #: the band of the "equals" claims (relative plateau difference), declared with them
-EQUAL_BAND = 0.1
+EQUAL_BAND = C.EQUAL_BAND
 
 
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:

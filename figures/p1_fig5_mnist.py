@@ -120,7 +120,7 @@ _NEED_TAU = {"fcn": C.MIN_FCN_STEPS_ASGD_TAU, "cnn": 2250}
 
 
 #: the band of the "digital best" claim: an analog setting ahead of digital by less than this does not count
-NOT_AHEAD = 0.01
+NOT_AHEAD = C.NEAR_DIGITAL
 
 
 def _band_rule(arch: str) -> Any:

@@ -133,7 +133,7 @@ def _fcn_rule(cfg: dict[str, Any]) -> Any:
 MIN_CNN_STEPS = 60000
 
 #: The band of the ``*_tt_near_digital`` claims (P2 Fig. 4's headline: TT within 1 point of digital SGD).
-NEAR = 0.01
+NEAR = C.NEAR_DIGITAL
 
 
 def _cnn_rule(cfg: dict[str, Any]) -> Any:

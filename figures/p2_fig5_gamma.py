@@ -104,7 +104,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
 
 #: the band of the "not worse" claim, relative to floor(γ = 0): a band claim under the band rule
 #: (recipe_kit.band_verdict), 10 % as the toolkit's other tolerance claims
-NOT_WORSE = 0.1
+NOT_WORSE = C.EQUAL_BAND
 
 
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:

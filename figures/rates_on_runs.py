@@ -166,7 +166,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
 
 #: the band of the "no larger" claim of P2 Corollary 1, relative to the best E_K below γ_c (10 %, as the toolkit's
 #: other tolerance claims)
-NOT_WORSE = 0.1
+NOT_WORSE = C.EQUAL_BAND
 
 
 def _slope_rule(cfg: dict[str, Any]) -> Any:

@@ -40,8 +40,9 @@ from convergence.theory.meanfield import abs_gaussian_mean
 __all__ = ["K_SIGMA", "sub", "parallel_map", "cache_folder",
            "lsq", "TrialGaussian", "mean_se", "paired_diff", "ratio_se",
            "loglog_slope", "lsq_meanfield_stationary", "lsq_meanfield_stationary_device", "digital_lsq_floor",
-           "claim", "band_verdict", "within_verdict", "exceeds_verdict", "deciding_scale", "count_rule",
-           "MIN_FCN_STEPS", "MIN_FCN_STEPS_ASGD_TAU", "sgd_steps",
+           "claim", "EQUAL_BAND", "NEAR_DIGITAL", "band_verdict", "within_verdict", "exceeds_verdict",
+           "deciding_scale", "count_rule", "MIN_BAND_REPEATS", "band_rule", "MIN_FCN_STEPS", "MIN_FCN_STEPS_ASGD_TAU",
+           "sgd_steps",
            "network_rule", "ema", "band", "positive_floor", "curve_stats", "cv_style", "lsq_algorithm",
            "lsq_series", "tau_labels", "plot_accuracy_curves", "markdown_table", "draw_table"]
 
@@ -200,6 +201,14 @@ def claim(id: str, statement: str, prediction: str, measured: Any, uncertainty: 
     if note:
         out["note"] = note
     return out
+
+
+#: The relative band of the recipes' "equals" and "not worse than" claims that have no tolerance of their own
+#: (P1 Fig. 3 tile's rounding/expected vs pulse-train ratios, P2 Fig. 5's and P2 Corollary 1's "not worse"): 10 %.
+EQUAL_BAND = 0.1
+#: The band of "within 1 point of digital SGD" on a network (P2 Fig. 4's headline; also P1 Fig. 5's "no analog
+#: setting ahead of digital"), in accuracy units.
+NEAR_DIGITAL = 0.01
 
 
 def band_verdict(ok: bool, margin: Any, band: float) -> tuple[Any, str]:
