@@ -118,13 +118,15 @@ def test_transfer_estimate_refuses_and_names_a_setting_that_fits(capsys, tmp_pat
 
 
 def test_figures_estimate_refuses_an_uncached_recipe_and_suggests_fewer_jobs(capsys, tmp_path, monkeypatch):
-    from convergence.cli import figures as F
+    from convergence.experiments import costs as K
     monkeypatch.chdir(ROOT)
-    one = F.PROCESS_BYTES + F.NETWORK_BYTES
     args = ["figures", "p1_fig7", "--scale", "quick", "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")]
-    err = _one_line_exit_2(args + ["--jobs", "4", "--max-memory", str(one + 2 * F.PROCESS_BYTES)], capsys,
-                           "--max-memory")
-    assert "use --jobs" in err
+    from convergence.experiments.recipes import discover
+    (r,) = [x for x in discover(ROOT) if x.name == "p1_fig7"]
+    two = int(K.structural_bytes(r.config("quick"), 2))   # what the run needs with two workers
+    assert K.structural_bytes(r.config("quick"), 4) > two
+    err = _one_line_exit_2(args + ["--jobs", "4", "--max-memory", str(two)], capsys, "--max-memory")
+    assert "use --jobs 2" in err
     err = _one_line_exit_2(args + ["--jobs", "1", "--max-memory", "100M"], capsys, "--max-memory")
     assert not (tmp_path / "o").exists() and not (tmp_path / "c").exists()
 

@@ -134,7 +134,8 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
             if est.cpu_hours == est.cpu_hours:   # not NaN
                 cpu_total += est.cpu_hours
                 mem_max = max(mem_max, est.peak_gb)
-                cost = f"~{_hours(est.cpu_hours)} CPU, ~{est.peak_gb:.2g} GB ({est.basis})"
+                mem = f"{'<=' if est.peak_is_bound else '~'}{est.peak_gb:.2g} GB"   # <=: a shared process's peak
+                cost = f"~{_hours(est.cpu_hours)} CPU, {mem} ({est.basis})"
             else:
                 unknown += 1
                 cost = est.basis
@@ -157,53 +158,23 @@ def _hours(h: float) -> str:
     return f"{s:.2g} s" if s < 10 else f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{h:.1f} h"
 
 
-#: resident size of a process that imported numpy, scipy and matplotlib (measured: about 140 MiB)
-PROCESS_BYTES = 160 << 20
-#: a network recipe holds the full MNIST-like set (70000 x 784 bytes) and its float32 copies
-#: (train and test, 4 bytes per pixel) in the main process and a float32 subset in each worker
-NETWORK_BYTES = 70000 * 784 * (1 + 4 + 4)
-
-
-def _network_images(cfg: Any) -> int | None:
-    """The largest ``n_train`` anywhere in a recipe config (None = the full set: 60000), or None if it
-    trains no network."""
-    found: list[int] = []
-
-    def walk(x: Any) -> None:
-        if isinstance(x, dict):
-            for k, v in x.items():
-                if k == "n_train":
-                    found.append(60000 if v is None else int(v))
-                else:
-                    walk(v)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v)
-    walk(cfg)
-    return max(found) if found else None
-
-
-def _bytes(n_images: int | None, jobs: int) -> float:
-    workers = jobs if jobs > 1 else 0
-    data = 0.0 if n_images is None else NETWORK_BYTES + workers * n_images * 784 * 4.0
-    return float(PROCESS_BYTES * (1 + workers)) + data
-
-
 def recipe_bytes(recipe: Any, scale: str, jobs: int) -> float:
-    """Estimated peak bytes of one recipe: the main process plus one per worker, plus the data set of a
-    network recipe (recipes run one after another, so a run's peak is the largest of its recipes)."""
-    return _bytes(_network_images(recipe.config(scale)), jobs)
+    """Estimated peak bytes of one recipe (:func:`convergence.experiments.costs.structural_bytes`)."""
+    from convergence.experiments.costs import structural_bytes
+
+    return structural_bytes(recipe.config(scale), jobs)
 
 
 def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, jobs: int) -> None:
     """Refuse, before any recipe runs, a recipe that is not cached and whose estimate exceeds the limit;
     the message names the option that makes it fit (fewer --jobs, else a smaller --scale)."""
     from convergence.experiments.cache import Cache
+    from convergence.experiments.costs import structural_bytes
     from convergence.experiments.recipes import discover, recipes_for_scale, select
     from convergence.experiments.runner import cache_status
 
     limit = args.max_memory if args.max_memory is not None else available_memory()
-    if _bytes(60000, jobs) <= limit:   # the largest estimate of any recipe fits: skip loading them all
+    if structural_bytes({"cnn": {"n_train": None}}, jobs) <= limit:   # the largest estimate fits: skip the recipes
         return
     recipes = recipes_for_scale(select(discover(root), args.names), args.scale, named=bool(args.names))
     cache = Cache(cache_dir)

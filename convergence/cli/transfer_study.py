@@ -34,10 +34,6 @@ def add_parser(sub: Any) -> None:
                    help="refuse a study estimated to need more than SIZE (e.g. 2G; default: available memory)")
 
 
-#: resident size of the interpreter with numpy and the model code (about 140 MiB on the reference machine)
-PROCESS_BYTES = 160 << 20
-
-
 def study_bytes(cfg: dict[str, Any], synthetic: bool) -> float:
     """Estimated peak bytes of :func:`convergence.swin.runner.run_study` at one scale config.
 
@@ -47,6 +43,7 @@ def study_bytes(cfg: dict[str, Any], synthetic: bool) -> float:
     (batch x tokens x embed x blocks, about 64 floats each for attention, MLP and their gradients) of the widest
     model (the main one or a variant's).
     """
+    from convergence.experiments.costs import MAIN_PROCESS_BYTES
     from convergence.swin.study import _cifar_path
 
     m = cfg["model"]
@@ -64,7 +61,7 @@ def study_bytes(cfg: dict[str, Any], synthetic: bool) -> float:
     for mm in [m] + [v["model"] for v in (cfg.get("variants") or {}).values() if "model" in v]:   # the widest model
         tokens = (int(mm["img"]) // int(mm["patch"])) ** 2
         act = max(act, 4.0 * 64 * batch * tokens * int(mm["embed"]) * sum(mm["depths"]) * 2 ** (len(mm["depths"]) - 1))
-    return float(PROCESS_BYTES) + data + tasks + act
+    return MAIN_PROCESS_BYTES + data + tasks + act
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@ r"""Cost estimates of the figure recipes for ``convergence figures --dry-run`` (
 
 Every computed cache entry records what its recipe cost: ``cpu_seconds`` (CPU time of the recipe's
 driver thread plus its tasks on the workers) and ``peak_rss_bytes`` (the largest resident-set peak
-of a process during one task). Those sidecars are the calibration table: a quick run
+of a process during one task; for a recipe without worker tasks, the main process's peak, an upper bound
+when other recipes ran beside it: ``peak_scope`` "shared"). Those sidecars are the calibration table: a quick run
 (``convergence figures --scale quick``, about a minute) measures every recipe. A scale that was
 not measured is extrapolated from the largest measured one by the ratio of *work units*,
 
@@ -15,6 +16,17 @@ training-set sizes, grid points) and the lengths of its sweep lists (nested part
 architecture, add up), :math:`V` is the largest growth of a count that sizes arrays (trials, data and
 grid sizes, not steps) and :math:`P` the memory of an idle worker process (:data:`PROCESS_BYTES`).
 A recipe may define ``WORK(cfg)`` (a float) when this generic count is a poor model of its cost.
+
+A network recipe (a config that names ``n_train``) holds a data set whose size is known, and the rest of its
+peak (the model, its activations, the evaluation batches) does not grow with the data. Its memory is the
+measured peak plus the growth of the data set,
+
+.. math::  \widehat{\mathrm{mem}}(s) = \mathrm{mem}(m) + D(\mathrm{cfg}_s) - D(\mathrm{cfg}_m),
+
+with :math:`D` = :func:`network_bytes`, instead of a proportional scaling, which read a quick run's imports and
+buffers as if they grew with the data (about 46 GB for P2 Tables 7 and 8 at ``paper``, where a worker holds
+about 1 GB).
+:func:`structural_bytes` is the estimate before anything was measured, which ``figures --max-memory`` checks.
 Checked against the default scale (``make figures``, 2 cores) from the quick scale: within a factor of
 about 10, mostly overestimating, because a quick run is dominated by fixed costs that do not grow;
 with both scales measured, the fit removes most of that. These are order-of-magnitude planning
@@ -30,17 +42,35 @@ from typing import Any
 from convergence.experiments.cache import Cache
 from convergence.experiments.recipes import Recipe
 
-__all__ = ["TIME_KEYS", "SIZE_KEYS", "PROCESS_BYTES", "FULL_DATA", "work_units", "size_units", "Estimate", "estimate",
-           "measured"]
+__all__ = ["TIME_KEYS", "SIZE_KEYS", "PROCESS_BYTES", "MAIN_PROCESS_BYTES", "FULL_DATA", "IMAGE_BYTES", "TRAIN_COPIES",
+           "TEST_COPIES", "RAW_DATA_BYTES", "CNN_BYTES", "EVAL_BATCH", "work_units", "size_units", "network_bytes",
+           "structural_bytes", "Estimate", "estimate", "measured"]
 
 #: config keys counting repetitions in time (steps of a recursion, training epochs, pulses)
 TIME_KEYS = frozenset({"steps", "iters", "epochs", "pulses", "Ks"})
 #: config keys counting things held in memory at once (trials, repeats, data points, grid points)
 SIZE_KEYS = frozenset({"trials", "repeats", "seeds", "sweep_seeds", "n_train", "n_per_class", "n_source", "n_grid"})
-#: resident memory of a worker process before any task (interpreter, NumPy, SciPy, the package)
+#: resident memory of a worker process before any task (interpreter, NumPy, SciPy, the package: 80 MB measured)
 PROCESS_BYTES = 80e6
-#: the size a ``None`` data count means (the whole data set: an MNIST-like training set)
-FULL_DATA = {"n_train": 60000, "n_source": 30000}
+#: resident memory of the main ``convergence`` process before any recipe (NumPy, SciPy, Matplotlib's pyplot and the
+#: runner: 114 MB measured, with room for the report's figures)
+MAIN_PROCESS_BYTES = 160e6
+#: the size a ``None`` data count means (the whole data set: an MNIST-like training or test set)
+FULL_DATA = {"n_train": 60000, "n_test": 10000, "n_source": 30000}
+#: bytes of one MNIST-like image in float32 (28 x 28 pixels of 4 bytes)
+IMAGE_BYTES = 784 * 4
+#: float32 copies of each training and of each test image resident in a process that trains a network on them,
+#: measured with one P2 Fig. 4 CNN run (peak resident memory of one process): 2700 more training images cost
+#: 17 MB more (2.0 copies), 8000 more test images 103 MB more (4.1 copies)
+TRAIN_COPIES, TEST_COPIES = 2, 4
+#: the raw MNIST-like set (70000 images of 784 bytes) the main process loads for a network recipe
+RAW_DATA_BYTES = 70000 * 784
+#: what a process training the CNN (a config part under the key ``cnn``) holds beyond the FCN's: the unfolded
+#: inputs of its convolutions for one evaluation batch of 1000 test images (measured: 0.37 GB more than the FCN at
+#: equal data, P2 Fig. 4's CNN); a smaller test set scales it down
+CNN_BYTES = 0.4e9
+#: test images per evaluation batch (:func:`convergence.nn.training.evaluate_samples`)
+EVAL_BATCH = 1000
 
 
 def _walk(cfg: Any, keys: frozenset[str], lists: bool, key: str = "") -> float:
@@ -92,6 +122,44 @@ def size_units(cfg: dict[str, Any], ref: dict[str, Any]) -> float:
     return max([1.0] + [new[k] / old[k] for k in new if old.get(k, 0) > 0])
 
 
+def network_bytes(cfg: Any) -> float | None:
+    """:math:`D`: the bytes one process holds while it trains a network of this config that grow with the data or
+    depend on the architecture: ``IMAGE_BYTES * (TRAIN_COPIES * n_train + TEST_COPIES * n_test)``, plus
+    :data:`CNN_BYTES` for a CNN, for the part of the config (an architecture, or the whole config) that names
+    ``n_train`` with the largest total (a missing or ``None`` count is the full set: :data:`FULL_DATA`); None when
+    no part names ``n_train`` (the recipe trains no network)."""
+    found: list[float] = []
+
+    def count(part: dict[str, Any], key: str) -> float:
+        v = part.get(key)
+        return float(FULL_DATA[key] if v is None else v)
+
+    def walk(x: Any, key: str) -> None:
+        if isinstance(x, dict):
+            if "n_train" in x:
+                n_test = count(x, "n_test")
+                found.append(IMAGE_BYTES * (TRAIN_COPIES * count(x, "n_train") + TEST_COPIES * n_test)
+                             + (CNN_BYTES * min(1.0, n_test / EVAL_BATCH) if key == "cnn" else 0.0))
+            for k, v in x.items():
+                walk(v, str(k))
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v, key)
+
+    walk(cfg, "")
+    return max(found) if found else None
+
+
+def structural_bytes(cfg: dict[str, Any], jobs: int) -> float:
+    """Peak bytes of a run of one recipe before anything was measured: the main process and, with more than
+    one job, an idle process per worker; for a network recipe also the raw data set in the main process and
+    the data set's :func:`network_bytes` in the main process and in every worker."""
+    workers = jobs if jobs > 1 else 0
+    data = network_bytes(cfg)
+    total = MAIN_PROCESS_BYTES + workers * PROCESS_BYTES
+    return float(total if data is None else total + RAW_DATA_BYTES + (1 + workers) * data)
+
+
 @dataclass(frozen=True)
 class Estimate:
     """Estimated cost of one recipe at one scale."""
@@ -104,6 +172,9 @@ class Estimate:
     """estimated peak resident memory of one worker process, GB (NaN: nothing measured yet)"""
     basis: str
     """where the numbers come from: "measured at <scale>" or "from <scale> x<ratio>", or why there are none"""
+    peak_is_bound: bool = False
+    """the memory was measured as the peak of the main process while other recipes ran in it (a recipe with no
+    worker tasks in a concurrent run), so ``peak_gb`` is an upper bound"""
 
 
 def measured(recipe: Recipe, cache: Cache) -> dict[str, dict[str, Any]]:
@@ -144,5 +215,9 @@ def estimate(recipe: Recipe, scale: str, cache: Cache) -> Estimate:
             basis = f"fit to {ref1} and {ref}"
         vratio = size_units(cfg, m["config"])
     peak = float(m.get("peak_rss_bytes", math.nan))
-    mem = min(peak, PROCESS_BYTES) + max(0.0, peak - PROCESS_BYTES) * vratio
-    return Estimate(recipe.name, scale, cpu / 3600.0, mem / 1e9, basis)
+    data, data_m = network_bytes(cfg), network_bytes(m["config"])
+    if data is not None and data_m is not None:   # a network: the measured peak plus its data set's growth
+        mem = max(min(peak, PROCESS_BYTES), peak + data - data_m)
+    else:
+        mem = min(peak, PROCESS_BYTES) + max(0.0, peak - PROCESS_BYTES) * vratio
+    return Estimate(recipe.name, scale, cpu / 3600.0, mem / 1e9, basis, m.get("peak_scope") == "shared")

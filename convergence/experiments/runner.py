@@ -197,9 +197,11 @@ def _obtain(recipe: Recipe, scale: str, *, cache: Cache, force: bool, jobs: int,
                 data = _check_arrays(recipe.module.compute(cfg, seed), recipe.name)
             res.compute_seconds = res.cached_compute_seconds = time.perf_counter() - t0
             # the cost model of `figures --dry-run`: CPU of this thread plus the pool's tasks, and the peak memory
-            # of a worker during one task (without tasks: this process's peak, an upper bound when concurrent)
+            # of a worker during one task (without tasks: this process's peak, an upper bound when other recipes
+            # ran beside it: scope "shared")
             cost = {"cpu_seconds": time.thread_time() - c0 + meter.cpu_seconds, "tasks": meter.tasks,
-                    "peak_rss_bytes": meter.peak_rss_bytes if meter.tasks else _peak_rss_bytes()}
+                    "peak_rss_bytes": meter.peak_rss_bytes if meter.tasks else _peak_rss_bytes(),
+                    "peak_scope": "task" if meter.tasks else "process" if pool is None else "shared"}
             cache.store(recipe.name, key, data, {
                 "scale": scale, "config": cfg, "seed": {"entropy": recipe.seed, "spawn_key": []},
                 "versions": versions(), "source_sha256": recipe.source_sha256, "recipe": recipe.path.name,
