@@ -120,7 +120,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     res = []
     rel = (mg - d3) / d3
     rel_se = mg_se / d3
-    ok, why = C.band_verdict(bool(np.all(np.abs(rel) <= 0.05 + C.K_SIGMA * rel_se)), C.K_SIGMA * rel_se, 0.05)
+    ok, why = C.band_claim(np.abs(rel), C.K_SIGMA * rel_se, 0.05)
     res.append(C.claim(f"{NAME}.d3_matches", "The stationary mean gradient of Analog SGD matches the mean-field "
                        "floor over the whole (σ, τ) grid", "relative error ≤ 5 % in every cell",
                        [float(np.max(np.abs(rel)))], [float(C.K_SIGMA * rel_se.ravel()[np.argmax(np.abs(rel))])],
@@ -128,7 +128,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     meas, se = C.mean_se(data["grad_sq_trials"])
     pred = d3 + data["d4_floor"]
     rel2 = (meas - pred) / pred
-    ok, why = C.band_verdict(bool(np.all(np.abs(rel2) <= 0.1 + C.K_SIGMA * se / pred)), C.K_SIGMA * se / pred, 0.1)
+    ok, why = C.band_claim(np.abs(rel2), C.K_SIGMA * se / pred, 0.1)
     res.append(C.claim(f"{NAME}.d3_plus_d4",
                        "E‖∇f‖² ≈ mean-field floor + digital fluctuation αLσ²/(2 − αL) in every cell",
                        "relative error ≤ 10 %", [float(np.max(np.abs(rel2)))], [float(np.max(C.K_SIGMA * se / pred))],

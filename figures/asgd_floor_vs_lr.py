@@ -108,8 +108,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     res = []
     m, se = C.mean_se(ft[0])
     rel = m / data["d4_floor"] - 1
-    ok, why = C.band_verdict(bool(np.all(np.abs(rel) <= 0.05 + C.K_SIGMA * se / data["d4_floor"])),
-                             C.K_SIGMA * se / data["d4_floor"], 0.05)
+    ok, why = C.band_claim(np.abs(rel), C.K_SIGMA * se / data["d4_floor"], 0.05)
     res.append(C.claim(f"{NAME}.digital_D4", "Digital SGD's floor equals αLσ²/(2 − αL) and vanishes as α → 0",
                        "relative error ≤ 5 % at every α", rel, C.K_SIGMA * se / data["d4_floor"], ok, "new", note=why))
     i = int(np.argmin(lrs))
@@ -117,8 +116,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     d3 = float(data["d3_floor"])
     pred = d3 + data["d4_floor"]
     small = lrs <= SMALL_LR
-    ok, why = C.band_verdict(bool(np.all(np.abs(ma - pred)[small] <= 0.1 * pred[small] + C.K_SIGMA * sa[small])
-                                  and np.all(ma > d3 - C.K_SIGMA * sa)), (C.K_SIGMA * sa / pred)[small], 0.1)
+    ok, why = C.band_claim((np.abs(ma - pred) / pred)[small], (C.K_SIGMA * sa / pred)[small], 0.1,
+                           also=bool(np.all(ma > d3 - C.K_SIGMA * sa)))
     res.append(C.claim(f"{NAME}.analog_D3", "Analog SGD's floor tends to the positive mean-field floor as α → 0 "
                        "(P1 Thm 2/3): never below it, ≈ floor + αLσ²/(2 − αL) for α ≤ 0.01 (the additive "
                        "approximation overshoots at larger α)",

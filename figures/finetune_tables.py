@@ -202,7 +202,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                 res.append(C.claim(f"{NAME}.{sid}_{h}_not_worse", f"{ref} ({ds}, {arch}, soft bounds τ = {tau:g}): "
                                    f"{h.upper()} is within {effect:g} point of digital SGD (paper: analog ≥ digital on "
                                    f"CIFAR-10); {rule}", f"≥ −{effect:g} pt", d, C.K_SIGMA * se, paper=ref,
-                                   **_decide(C.band_verdict(d >= -effect - C.K_SIGMA * se, C.K_SIGMA * se, effect),
+                                   **_decide(C.band_claim(-d, C.K_SIGMA * se, effect),
                                              converged, cfg)))
             continue
         fam = [FT.HEADS.index(h) for h in ("tt", "ttv2", "rlv2")]

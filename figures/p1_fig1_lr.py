@@ -161,7 +161,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     m, se = C.mean_se(ft[0])
     ratio = m / data["digital_pred"]
     ratio_se = se / data["digital_pred"]
-    ok, why = C.band_verdict(bool(np.all(np.abs(ratio - 1) <= 0.1 + C.K_SIGMA * ratio_se)), C.K_SIGMA * ratio_se, 0.1)
+    ok, why = C.band_claim(np.abs(ratio - 1), C.K_SIGMA * ratio_se, 0.1)
     res.append(C.claim(f"{NAME}.digital_floor_D4", "Digital SGD's error floor decreases linearly with the step size "
                        "(docs/theory/theorems.md#property-checks (property 5); D4 (docs/theory/derivations.md) "
                        "generalised to the Hessian)",
@@ -181,8 +181,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     ma, sea = C.mean_se(ft[1, i])
     md, sed = C.mean_se(ft[0, i])
     pred = float(data["meanfield_floor"]) + float(data["digital_pred"][i])
-    ok, why = C.band_verdict(bool(abs(ma - pred) <= 0.15 * pred + C.K_SIGMA * sea
-                                  and ma - md > C.K_SIGMA * math.hypot(sea, sed)), C.K_SIGMA * sea / pred, 0.15)
+    ok, why = C.band_claim(abs(ma - pred) / pred, C.K_SIGMA * sea / pred, 0.15,
+                           also=bool(ma - md > C.K_SIGMA * math.hypot(sea, sed)))
     res.append(C.claim(f"{NAME}.analog_meanfield_floor", f"At the smallest step size (α = {lrs[i]:g}) the analog "
                        "recursion's error sits at the mean-field floor f(W_s) (+ the digital fluctuation), above "
                        "digital SGD (docs/theory/theorems.md#property-checks (property 5); D2 "

@@ -130,8 +130,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                        bool(np.all(steps_ok)), PAPER))
     # the mean-field prediction f(W_s) + digital fluctuation (D2 + D4 generalised)
     pred = data["meanfield_bias"] + float(data["digital_pred"])
-    ok, why = C.band_verdict(bool(np.all(np.abs(m - pred) <= 0.25 * pred + C.K_SIGMA * se)),
-                             C.K_SIGMA * se / pred, 0.25)
+    ok, why = C.band_claim(np.abs(m - pred) / pred, C.K_SIGMA * se / pred, 0.25)
     res.append(C.claim(f"{NAME}.meanfield_floor", "The analog recursion's floor ≈ f(W_s) (mean-field bias, D2) + "
                        "the digital fluctuation (D4); additive approximation, 25 % tolerance",
                        "predicted " + ", ".join(f"{p:.3g}" for p in pred), m, C.K_SIGMA * se, ok, PAPER, note=why))

@@ -197,8 +197,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         a, p = modes.index("rounding"), modes.index("pulse_train")
         rs = [C.ratio_se(pl[a, i], pl[p, i]) for i in range(len(taus))]
         r, se = np.array([x[0] for x in rs]), np.array([x[1] for x in rs])
-        ok, why = C.band_verdict(bool(np.all(np.abs(r - 1.0) <= EQUAL_BAND + C.K_SIGMA * se)), C.K_SIGMA * se,
-                                 EQUAL_BAND)
+        ok, why = C.band_claim(np.abs(r - 1.0), C.K_SIGMA * se, EQUAL_BAND)
         res.append(C.claim(f"{NAME}.rounding_equals_pulse_train", "Stochastic rounding of per-element counts "
                            "and correlated pulse trains give the same plateau (only the mean pulse count "
                            "matters at this granularity)",
@@ -208,8 +207,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         a, p = modes.index("expected"), modes.index("pulse_train")
         rs = [C.ratio_se(pl[a, i], pl[p, i]) for i in range(len(taus))]
         r, se = np.array([x[0] for x in rs]), np.array([x[1] for x in rs])
-        ok, why = C.band_verdict(bool(np.all(np.abs(r - 1.0) <= EQUAL_BAND + C.K_SIGMA * se)), C.K_SIGMA * se,
-                                 EQUAL_BAND)
+        ok, why = C.band_claim(np.abs(r - 1.0), C.K_SIGMA * se, EQUAL_BAND)
         res.append(C.claim(f"{NAME}.expected_equals_pulse_train", "With the same read noise, the tile's "
                            "expected (dw_min → 0) update reproduces the pulse-train plateau at 300 states "
                            "(docs/theory/device-model.md#paper-pulse-settings: granularity is a higher-order effect)",

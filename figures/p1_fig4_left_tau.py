@@ -119,15 +119,14 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     m, se = C.mean_se(ft[0, -1])
     d, s = C.paired_diff(ft[0, -1], data["digital_trials"])
     md, _ = C.mean_se(data["digital_trials"])
-    ok, why = C.band_verdict(bool(abs(d) / md <= 0.1 + C.K_SIGMA * s / md), C.K_SIGMA * s / md, 0.1)
+    ok, why = C.band_claim(abs(d) / md, C.K_SIGMA * s / md, 0.1)
     res.append(C.claim(f"{NAME}.large_tau_is_digital", f"With τ = {taus[-1]:g} Analog SGD ≈ digital SGD "
                        "(P1 Fig. 4 left; docs/theory/theorems.md#property-checks (property 3))",
                        "relative floor gap ≤ 10 %", d / md, C.K_SIGMA * s / md, ok,
                        PAPER, note=why))
     m, se = C.mean_se(ft[0])
     pred = data["meanfield_bias"] + float(data["digital_pred"])
-    ok, why = C.band_verdict(bool(np.all(np.abs(m - pred) <= 0.25 * pred + C.K_SIGMA * se)),
-                             C.K_SIGMA * se / pred, 0.25)
+    ok, why = C.band_claim(np.abs(m - pred) / pred, C.K_SIGMA * se / pred, 0.25)
     res.append(C.claim(f"{NAME}.meanfield_floor", "Recursion floor ≈ f(W_s) (D2) + digital fluctuation (D4), "
                        "25 % tolerance", "predicted " + ", ".join(f"{p:.3g}" for p in pred), m, C.K_SIGMA * se, ok,
                        PAPER, note=why))

@@ -111,14 +111,13 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                            f"docs/theory/theorems.md#property-checks (property 6))",
                            "floor(σ²) strictly increasing (paired differences > 3 se)", m, C.K_SIGMA * se, ok, PAPER))
     slope, sse = C.loglog_slope(s2, ft[0])
-    ok, why = C.band_verdict(bool(abs(slope - 1.0) <= 0.15 + C.K_SIGMA * sse), C.K_SIGMA * sse, 0.15)
+    ok, why = C.band_claim(abs(slope - 1.0), C.K_SIGMA * sse, 0.15)
     res.append(C.claim(f"{NAME}.floor_proportional_sigma2", "The floor grows ≈ ∝ σ² (P1 Thm 2: 4σ²S_K; D3/D4 are "
                        "both ∝ σ²)", "log-log slope of floor vs σ² = 1 (± 0.15)", slope, C.K_SIGMA * sse, ok, PAPER,
                        note=why))
     m, se = C.mean_se(ft[0])
     pred = data["meanfield_bias"] + data["digital_pred"]
-    ok, why = C.band_verdict(bool(np.all(np.abs(m - pred) <= 0.25 * pred + C.K_SIGMA * se)),
-                             C.K_SIGMA * se / pred, 0.25)
+    ok, why = C.band_claim(np.abs(m - pred) / pred, C.K_SIGMA * se / pred, 0.25)
     res.append(C.claim(f"{NAME}.meanfield_floor", "Recursion floor ≈ f(W_s) (D2) + digital fluctuation (D4), "
                        "25 % tolerance", "predicted " + ", ".join(f"{p:.3g}" for p in pred), m, C.K_SIGMA * se, ok,
                        PAPER, note=why))

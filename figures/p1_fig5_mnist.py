@@ -174,7 +174,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         others = np.arange(1, len(m))
         gaps, ses = E.paired_difference(acc, np.zeros_like(others), others, n, last, cor)
         worst = int(np.argmin(gaps / np.maximum(ses, 1e-12)))
-        ok, why = C.band_verdict(bool(np.all(gaps >= -(NOT_AHEAD + C.K_SIGMA * ses))), C.K_SIGMA * ses, NOT_AHEAD)
+        ok, why = C.band_claim(-gaps, C.K_SIGMA * ses, NOT_AHEAD)
         tt_ahead = bool(gaps[worst] < 0) and 1 + worst >= it and not cfg["columnwise"]
         note = (" — here Tiki-Taka is ahead: with whole-matrix transfer (a scale-down choice) its W follows P like SGD "
                 "with heavy momentum and trains faster than plain SGD early on; the paper's ordering is after 80 "

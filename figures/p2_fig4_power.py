@@ -189,7 +189,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                            "TT − ASGD > 3 s.e. at each τ (paired)", diff.tolist(), unc.tolist(),
                            bool(np.all(diff > unc)), PAPER, **_gate(arch, cfg)))
         gap, se = E.paired_difference(acc, np.zeros_like(it), it, n, last, cor)
-        near, why = C.band_verdict(bool(np.all(gap < NEAR + C.K_SIGMA * se)), C.K_SIGMA * se, NEAR)
+        near, why = C.band_claim(gap, C.K_SIGMA * se, NEAR)
         res.append(C.claim(f"{NAME}.{arch}_tt_near_digital",
                            f"{arch.upper()} on {ds}: Tiki-Taka is within 1 percentage point of digital SGD at every τ "
                            f"(paper Fig. 4 headline, on MNIST; expected to hold only at paper scale; {reps})",

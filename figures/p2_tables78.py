@@ -307,7 +307,7 @@ def _t7_claims(data: dict[str, np.ndarray], cfg: dict[str, Any], arch: str) -> l
         paper = paper_t7[name]
         learned = bool(arr[0] > 0.1 + C.K_SIGMA * E.binomial_se(arr[0], n))     # 10 classes: chance = 0.1
         note = "" if learned else " — not testable here: at σ_c = %g the network stayed at chance" % levels[0]
-        flat, why = C.band_verdict(bool(learned and abs(drop) < 0.02 + unc), unc, 0.02)
+        flat, why = C.band_claim(abs(drop), unc, 0.02, also=learned)
         res.append(C.claim(f"{NAME}.t7_{tag}{name}_flat_in_c2c",
                            f"{arch.upper()} on {ds}: {name.upper()} accuracy barely changes (either way) from "
                            f"σ_c = {levels[0]:g} to "

@@ -200,7 +200,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                        "ΔC(offset) + 3se < −δ and ΔC(offset) − ΔC(0) > 3se [measured: ΔC(offset), difference]",
                        [m1, d], [k * s1, k * dse], decide(ok, rp).value, PAPER))
     d, dse = C.paired_diff(prog[2, j1], prog[2, j0])
-    ok, why = C.band_verdict(bool(abs(d) <= k * dse + dw), k * dse, dw)        # a band claim: the band rule
+    ok, why = C.band_claim(abs(d), k * dse, dw)
     res.append(C.claim(f"{NAME}.agad_exact",
                        f"AGAD is unaffected by the offset {off:g}: its mean progress equals the offset-free one "
                        "(paired difference within 3 se + δ)", "|ΔC(offset) − ΔC(0)| ≤ 3se + δ",

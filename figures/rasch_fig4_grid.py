@@ -235,8 +235,7 @@ def anchor_claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict
         else:
             lo, hi = anchor * (1 - ANCHOR_BAND), anchor * (1 + ANCHOR_BAND)
             # a band claim: decided only when the margin is below the band's half-width (recipe_kit.band_verdict)
-            ok, why = C.band_verdict(bool(lo - C.K_SIGMA * se <= m <= hi + C.K_SIGMA * se), C.K_SIGMA * se,
-                                     anchor * ANCHOR_BAND)
+            ok, why = C.band_claim(abs(m - anchor), C.K_SIGMA * se, anchor * ANCHOR_BAND)
             pred, text = f"{anchor:g} (within {lo:.3g}–{hi:.3g})", f"about {anchor:.0%}"
         res.append(C.claim(f"{NAME}.anchor_{alg.replace('-', '')}",
                            f"{LABELS[alg]}'s programming error at σ_r = {sig[j1]:g} (mean over n_states "

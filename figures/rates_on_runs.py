@@ -221,7 +221,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         unc = C.K_SIGMA * math.hypot(se_g[worst_above], se_g[best_below])
         # "no larger" is a band claim: within NOT_WORSE of the best γ < γ_c, decided only when the margin is below
         # that band (recipe_kit.band_verdict)
-        ok_g, why = C.band_verdict(bool(diff <= NOT_WORSE * m[best_below] + unc), unc / m[best_below], NOT_WORSE)
+        ok_g, why = C.band_claim(diff / m[best_below], unc / m[best_below], NOT_WORSE)
         meas = [float(m[best_below]), float(m[worst_above])]
     else:
         ok_g, why, meas, unc = "inconclusive", "", [math.nan, math.nan], 0.0

@@ -405,6 +405,15 @@ def test_vector_band_claims_are_decided_only_when_the_margin_is_below_the_band(s
         assert c["verdict"] in ("holds", "fails"), cid
 
 
+def test_every_band_claim_states_its_deviation_not_its_outcome():
+    """A recipe states a band claim with recipe_kit.band_claim (deviation, margin, band), which derives the outcome
+    from the same band and margin that decide whether the claim is resolved; a hand-written outcome beside
+    band_verdict could drift from them. At least the 26 band claims of the audit go through it."""
+    sources = {p.name: p.read_text() for p in FIGURES.glob("*.py")}
+    assert not [n for n, t in sources.items() if "band_verdict(" in t]
+    assert sum(t.count("band_claim(") for t in sources.values()) >= 26
+
+
 @pytest.mark.parametrize("spread, lead, verdict", [(0.0, 0.0, "holds"), (0.0, 0.05, "fails"),
                                                    (0.05, 0.0, "inconclusive")])
 def test_p1_fig5_digital_best_is_a_band_claim(spread, lead, verdict):

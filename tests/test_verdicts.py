@@ -255,6 +255,19 @@ def test_a_band_claim_is_decided_only_when_every_margin_is_below_the_band() -> N
         assert verdict == "inconclusive" and "up to 0.01" in note and "0.01 band" in note
 
 
+def test_band_claim_reads_every_deviation_against_band_plus_margin() -> None:
+    """recipe_kit.band_claim: holds when every deviation lies within band + margin, fails when one lies beyond it,
+    stays undecided when a margin reaches the band, and a false side condition fails the claim."""
+    from convergence.experiments import recipe_kit as C
+
+    assert C.band_claim([0.004, 0.012], [0.003, 0.003], 0.01) == (True, "")       # 0.012 <= 0.01 + 0.003
+    assert C.band_claim([0.004, 0.014], [0.003, 0.003], 0.01) == (False, "")      # 0.014 > 0.013
+    assert C.band_claim(-0.5, 0.001, 0.01) == (True, "")                           # one-sided: far on the good side
+    assert C.band_claim(0.004, 0.003, 0.01, also=False) == (False, "")
+    verdict, note = C.band_claim(0.0, 0.01, 0.01)
+    assert verdict == "inconclusive" and "0.01 band" in note
+
+
 @pytest.mark.parametrize("measured, margin, expected", [
     (0.01, 0.03, True),                        # the whole interval inside the band
     (0.10, 0.03, False),                       # shown outside it

@@ -40,7 +40,7 @@ from convergence.theory.meanfield import abs_gaussian_mean
 __all__ = ["K_SIGMA", "sub", "parallel_map", "cache_folder",
            "lsq", "TrialGaussian", "mean_se", "paired_diff", "ratio_se",
            "loglog_slope", "lsq_meanfield_stationary", "lsq_meanfield_stationary_device", "digital_lsq_floor",
-           "claim", "EQUAL_BAND", "NEAR_DIGITAL", "band_verdict", "within_verdict", "exceeds_verdict",
+           "claim", "EQUAL_BAND", "NEAR_DIGITAL", "band_verdict", "band_claim", "within_verdict", "exceeds_verdict",
            "deciding_scale", "count_rule", "MIN_BAND_REPEATS", "band_rule", "MIN_FCN_STEPS", "MIN_FCN_STEPS_ASGD_TAU",
            "sgd_steps",
            "network_rule", "ema", "band", "positive_floor", "curve_stats", "cv_style", "lsq_algorithm",
@@ -220,6 +220,17 @@ def band_verdict(ok: bool, margin: Any, band: float) -> tuple[Any, str]:
         return ok, ""
     return "inconclusive", (f"Undecided: the margin ({K_SIGMA:g} s.e., up to {float(np.max(m)):.3g}) is not below the "
                             f"{band:g} band.")
+
+
+def band_claim(deviation: Any, margin: Any, band: float, *, also: bool = True) -> tuple[Any, str]:
+    """A band claim "deviation ≤ band" under the band rule, in one call: it holds when every
+    ``deviation ≤ band + margin`` (and ``also``, a side condition the claim states besides its band), fails
+    otherwise, and is decided only when every margin is below the band (:func:`band_verdict`). ``deviation`` is
+    |x − prediction| for a two-sided claim and the signed excess for a one-sided one ("not worse than": x − ref;
+    "not ahead of": ref − x), relative to the prediction when the band is; ``margin`` is K_SIGMA standard
+    errors of it, in the same units. Returns the claim's ``holds`` and a note ("" when decided)."""
+    dev, m = np.asarray(deviation, dtype=float), np.asarray(margin, dtype=float)
+    return band_verdict(bool(also and np.all(dev <= band + m)), m, band)
 
 
 def within_verdict(measured: Any, margin: Any, band: float, low: float | None = None) -> tuple[Any, str]:
