@@ -405,6 +405,23 @@ def test_vector_band_claims_are_decided_only_when_the_margin_is_below_the_band(s
         assert c["verdict"] in ("holds", "fails"), cid
 
 
+@pytest.mark.parametrize("gap, spread, verdict", [(0.15, 0.01, "holds"), (0.0, 0.001, "fails"),
+                                                   (0.02, 0.05, "inconclusive"), (-0.1, 0.01, "fails")])
+def test_p1_fig7_wmax_ordering_reads_the_paired_gap_over_repeats(gap, spread, verdict):
+    """P1 Fig. 7's "TT reaches a larger W_max" is an effect claim on the paired gap over repeats (interval rule):
+    a gap of 0.15 τ with a small seed spread holds, no gap (or a negative one) fails, and a gap whose interval
+    reaches both 0 and one histogram bin is undecided."""
+    mod = load("p1_fig7_histograms")
+    cfg = mod.SCALES["default"]
+    rng = np.random.default_rng(3)
+    asgd = 0.06 + 0.01 * rng.standard_normal(cfg["repeats"])
+    tt = asgd + gap + spread * np.array([1.0, -1.0, 1.0, -1.0])
+    data = {"w_absmax": cfg["tau"] * np.stack([asgd + 0.1, asgd, tt]), "dataset": np.array("synthetic")}
+    got = {c["id"]: c for c in mod.claims(data, cfg)}
+    assert got["p1_fig7.tt_wmax_larger"]["verdict"] == verdict
+    assert got["p1_fig7.asgd_bounded"]["verdict"] == "holds"
+
+
 def test_every_band_claim_states_its_deviation_not_its_outcome():
     """A recipe states a band claim with recipe_kit.band_claim (deviation, margin, band), which derives the outcome
     from the same band and margin that decide whether the claim is resolved; a hand-written outcome beside

@@ -182,7 +182,8 @@ def run_grid(settings: list[dict[str, Any]], arrays: tuple[np.ndarray, ...], see
 
     Returns ``acc`` (S, R, E), ``correct`` (S, R, E, n_test) bool (per test image; epochs a diverged
     run did not reach are False, as their accuracy is NaN) and, if ``keep_weights``, ``w``/``sat``/``p``
-    of the first layer of repeat 0 (S, n) (``p`` zeros for algorithms without P)."""
+    of the first layer of repeat 0 (S, n) (``p`` zeros for algorithms without P) and ``w_absmax`` (S, R), the
+    largest |W| of the first layer of every run."""
     items = [(i, r) for i in range(len(settings)) for r in range(repeats)]
     tasks = [(settings[i], np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (r,)))
              for i, r in items]
@@ -200,6 +201,9 @@ def run_grid(settings: list[dict[str, Any]], arrays: tuple[np.ndarray, ...], see
         out["w"] = np.stack([f["w_first"] for f in first])
         out["sat"] = np.stack([f["sat_first"] for f in first])
         out["p"] = np.stack([f.get("p_first", np.zeros_like(f["w_first"])) for f in first])
+        out["w_absmax"] = np.zeros((len(settings), repeats))
+        for (i, r), res in zip(items, results):
+            out["w_absmax"][i, r] = np.max(np.abs(res["w_first"]))
     return out
 
 
