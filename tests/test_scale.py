@@ -258,6 +258,23 @@ def test_network_memory_is_the_measured_peak_plus_the_data_set_growth(tmp_path):
                                                                      + 3136 * (100 * 2 + 50 * 4))
 
 
+def test_damaged_cost_records_are_left_out_of_the_estimates(repo, monkeypatch, capsys):
+    """A sidecar whose costs or config are not numbers (damaged or edited) is skipped, one without a recorded peak
+    gives CPU time without memory; the dry run still prints one line per recipe and exits 0."""
+    (r,) = [x for x in discover(repo) if x.name == "sweep"]
+    cfg = r.config("quick")
+    _sidecar(repo / "cache", "sweep", "quick", cfg, 36.0, "lots", "1")                     # peak not a number
+    _sidecar(repo / "cache", "sweep", "default", {**cfg, "n_train": "all"}, 36.0, 1e8, "2")  # config not numbers
+    assert K.measured(r, Cache(repo / "cache")) == {}
+    _sidecar(repo / "cache", "sweep", "quick", cfg, 36.0, None, "3")                       # no peak recorded
+    est = K.estimate(r, "paper", Cache(repo / "cache"))
+    assert est.cpu_hours > 0 and math.isnan(est.peak_gb)
+    monkeypatch.chdir(repo)
+    assert main(["figures", "sweep", "--scale", "paper", "--dry-run", "--cache", "cache"]) == 0
+    out = capsys.readouterr().out
+    assert "memory not recorded" in out and "nan" not in out
+
+
 def test_dry_run_prints_estimates_for_paper_scale_on_dask(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
     fa.run_figures(("sweep",), scale="quick", root=repo, out_dir=repo / "build", cache_dir=repo / "cache",

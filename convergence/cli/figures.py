@@ -119,7 +119,8 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
     from convergence.experiments.costs import estimate
 
     cache = Cache(cache_dir)
-    cpu_total, mem_max, unknown = 0.0, 0.0, 0
+    cpu_total, unknown = 0.0, 0
+    mem_max: float | None = None
     # the short columns padded to their longest entry; paper and title, of any length, last (so nothing misaligns)
     w_name = max((len(r.name) for r in recipes), default=0)
     w_file = max((len(r.path.name) for r in recipes), default=0)
@@ -133,8 +134,10 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
             est = estimate(r, args.scale, cache)
             if est.cpu_hours == est.cpu_hours:   # not NaN
                 cpu_total += est.cpu_hours
-                mem_max = max(mem_max, est.peak_gb)
-                mem = f"{'<=' if est.peak_is_bound else '~'}{est.peak_gb:.2g} GB"   # <=: a shared process's peak
+                if est.peak_gb == est.peak_gb:   # not NaN
+                    mem_max = est.peak_gb if mem_max is None else max(mem_max, est.peak_gb)
+                mem = ("memory not recorded" if est.peak_gb != est.peak_gb else   # NaN: no peak in the sidecar
+                       f"{'<=' if est.peak_is_bound else '~'}{est.peak_gb:.2g} GB")   # <=: a shared process's peak
                 cost = f"~{_hours(est.cpu_hours)} CPU, {mem} ({est.basis})"
             else:
                 unknown += 1
@@ -145,7 +148,8 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
               "then --dry-run again)")
     elif not args.list:
         print(f"total{f' of the {len(recipes) - unknown} measured' if unknown else ''}: ~{_hours(cpu_total)} CPU "
-              f"(~{cpu_total:.3g} CPU-hours), largest worker ~{mem_max:.2g} GB"
+              f"(~{cpu_total:.3g} CPU-hours), "
+              + ("largest worker: memory not recorded" if mem_max is None else f"largest worker ~{mem_max:.2g} GB")
               + (f"; {unknown} recipe(s) not measured" if unknown else ""))
     return 0
 

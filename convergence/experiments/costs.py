@@ -132,7 +132,11 @@ def network_bytes(cfg: Any) -> float | None:
 
     def count(part: dict[str, Any], key: str) -> float:
         v = part.get(key)
-        return float(FULL_DATA[key] if v is None else v)
+        if v is None:
+            return float(FULL_DATA[key])
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"{key} must be a number or None (got {v!r})")
+        return float(v)
 
     def walk(x: Any, key: str) -> None:
         if isinstance(x, dict):
@@ -178,20 +182,31 @@ class Estimate:
 
 
 def measured(recipe: Recipe, cache: Cache) -> dict[str, dict[str, Any]]:
-    """The newest recorded cost of ``recipe`` per scale: scale -> sidecar (with ``cpu_seconds``)."""
+    """The newest recorded cost of ``recipe`` per scale: scale -> sidecar (with ``cpu_seconds``). A sidecar whose
+    costs or config cannot be read as numbers (damaged or edited by hand) is left out, as an unreadable one is."""
     out: dict[str, dict[str, Any]] = {}
     for side in cache.folder.glob(f"{recipe.name}-*.json"):
         try:
             meta = json.loads(side.read_text())
         except (OSError, ValueError):
             continue
-        if not (isinstance(meta, dict) and meta.get("name") == recipe.name
-                and isinstance(meta.get("cpu_seconds"), (int, float)) and isinstance(meta.get("config"), dict)):
+        if not (isinstance(meta, dict) and meta.get("name") == recipe.name and _number(meta.get("cpu_seconds"))
+                and _number(meta.get("peak_rss_bytes", 0.0), none=True) and isinstance(meta.get("config"), dict)):
+            continue
+        try:
+            work_units(recipe, meta["config"])
+            network_bytes(meta["config"])
+        except (TypeError, ValueError, KeyError):
             continue
         scale = str(meta.get("scale", ""))
         if scale not in out or str(meta.get("created", "")) >= str(out[scale].get("created", "")):
             out[scale] = meta
     return out
+
+
+def _number(x: Any, none: bool = False) -> bool:
+    """``x`` is a real number (not a bool), or None when ``none``."""
+    return (none and x is None) or (isinstance(x, (int, float)) and not isinstance(x, bool))
 
 
 def estimate(recipe: Recipe, scale: str, cache: Cache) -> Estimate:
@@ -214,7 +229,7 @@ def estimate(recipe: Recipe, scale: str, cache: Cache) -> Estimate:
             cpu = max(0.0, t2 - slope * w2) + slope * w
             basis = f"fit to {ref1} and {ref}"
         vratio = size_units(cfg, m["config"])
-    peak = float(m.get("peak_rss_bytes", math.nan))
+    peak = float(m["peak_rss_bytes"]) if m.get("peak_rss_bytes") is not None else math.nan
     data, data_m = network_bytes(cfg), network_bytes(m["config"])
     if data is not None and data_m is not None:   # a network: the measured peak plus its data set's growth
         mem = max(min(peak, PROCESS_BYTES), peak + data - data_m)
