@@ -46,6 +46,21 @@ def test_claims_tell_a_rate_from_a_floor():
     noisy = {**data, "gamma_E": np.outer(1.0 / (1 + g), np.ones(16)) * (1 + 0.5 * rng.standard_normal((g.size, 16)))}
     c = next(c for c in rec.claims(noisy, cfg) if c["id"].endswith("cor1_gamma"))
     assert c["verdict"] == "inconclusive" and "not below the" in c["note"]
+    # the rate constant and Lemma 7 read their intervals: a P_max² estimate whose margin reaches the bound, or a rate
+    # constant whose spread's interval straddles 2, is undecided; one wholly above fails
+    from convergence.theory.bounds import get_bound
+    p_bound = float(get_bound("p1.thm4.p_max_sq")(L=1.0, tau=cfg["tau"], D=int(cfg["d"]),
+                                                    c=float(rec.gaussian_c(int(cfg["d"]))), sigma=0.6))
+    wide = p_bound * (1 + np.array([-1.0, 1.0] * 8))            # mean = the bound, s.e. = bound / 4
+    near = {c["id"].split(".")[1]: c for c in rec.claims({**data, "tt_P_inf_sq": np.tile(wide, (Ks.size, 1))}, cfg)}
+    assert near["lemma7_p_max"]["verdict"] == "inconclusive" and near["lemma7_p_max"]["uncertainty"] > 0
+    over = {**data, "tt_P_inf_sq": np.full((Ks.size, 16), 2.0 * p_bound)}
+    assert next(c for c in rec.claims(over, cfg) if c["id"].endswith("lemma7_p_max"))["verdict"] == "fails"
+    tilt = rate * np.linspace(1.0, 3.0, Ks.size)[:, None]       # rate constant 3x across the K range
+    for spread, verdict in ((0.01, "fails"), (1.0, "inconclusive")):
+        noisy_rate = tilt * (1 + spread * np.array([-1.0, 1.0] * 8))
+        c = next(c for c in rec.claims({**data, "tt_E": noisy_rate}, cfg) if c["id"].endswith("tt_rate_constant"))
+        assert c["verdict"] == verdict, (spread, c)
     # an Analog SGD that converged at the rate would contradict its floor claim
     v_rate = {c["id"].split(".")[1]: c["verdict"] for c in rec.claims({**data, "asgd_E": rate}, cfg)}
     assert v_rate["asgd_floor"] == "fails"
