@@ -125,9 +125,9 @@ def size_units(cfg: dict[str, Any], ref: dict[str, Any]) -> float:
 def network_bytes(cfg: Any) -> float | None:
     """:math:`D`: the bytes one process holds while it trains a network of this config that grow with the data or
     depend on the architecture: ``IMAGE_BYTES * (TRAIN_COPIES * n_train + TEST_COPIES * n_test)``, plus
-    :data:`CNN_BYTES` for a CNN, for the part of the config (an architecture, or the whole config) that names
-    ``n_train`` with the largest total (a missing or ``None`` count is the full set: :data:`FULL_DATA`); None when
-    no part names ``n_train`` (the recipe trains no network)."""
+    ``CNN_BYTES * min(1, n_test / EVAL_BATCH)`` for a CNN (a part under the key ``cnn``), for the part of the config
+    (an architecture, or the whole config) that names ``n_train`` with the largest total (a missing or ``None``
+    count is the full set: :data:`FULL_DATA`); None when no part names ``n_train`` (the recipe trains no network)."""
     found: list[float] = []
 
     def count(part: dict[str, Any], key: str) -> float:
