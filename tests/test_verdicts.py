@@ -244,8 +244,9 @@ def test_p2_fig4_cnn_claims_need_the_long_budget_with_columnwise_transfer() -> N
     assert not mod._cnn_rule({**mod.SCALES["long"], "columnwise": False}).resolvable
 
 
-def test_a_band_claim_is_decided_only_when_every_margin_is_below_the_band() -> None:
-    """recipe_kit.band_verdict: whatever was measured, a margin at or above the band leaves the claim undecided."""
+def test_a_band_claim_holds_only_when_every_margin_is_below_the_band() -> None:
+    """recipe_kit.band_verdict: a margin at or above the band leaves the claim undecided (it could hold on noise
+    alone); band_claim fails a deviation beyond band + margin whatever the margin."""
     from convergence.experiments import recipe_kit as C
 
     for ok in (True, False):
@@ -253,6 +254,9 @@ def test_a_band_claim_is_decided_only_when_every_margin_is_below_the_band() -> N
         assert C.band_verdict(ok, 0.019, 0.02) == (ok, "")
         verdict, note = C.band_verdict(ok, np.array([0.002, 0.01]), 0.01)
         assert verdict == "inconclusive" and "up to 0.01" in note and "0.01 band" in note
+    assert C.band_claim(0.05, 0.02, 0.01) == (False, "")             # 0.05 > 0.01 + 0.02: outside by more than 3 s.e.
+    assert C.band_claim(0.02, 0.02, 0.01)[0] == "inconclusive"       # inside band + margin, margin above the band
+    assert C.band_claim(0.0, 0.02, 0.01, also=False)[0] == "inconclusive"   # a side condition not shown on noise
 
 
 def test_band_claim_reads_every_deviation_against_band_plus_margin() -> None:

@@ -212,9 +212,10 @@ NEAR_DIGITAL = 0.01
 
 
 def band_verdict(ok: bool, margin: Any, band: float) -> tuple[Any, str]:
-    """A band claim's declared rule ("|x| < band + margin"): decided only when every margin (K_SIGMA standard
+    """A band claim's declared rule ("|x| ≤ band + margin", ``ok``): decided only when every margin (K_SIGMA standard
     errors) is below the band, else the claim could hold on noise alone. Returns the claim's ``holds`` (``ok`` or
-    "inconclusive") and a note for the undecided case ("" otherwise)."""
+    "inconclusive") and a note for the undecided case ("" otherwise). :func:`band_claim` adds the case this
+    function cannot see: a deviation beyond band + margin fails the claim whatever the margin."""
     m = np.asarray(margin, dtype=float)
     if bool(np.all(m < band)):
         return ok, ""
@@ -223,14 +224,19 @@ def band_verdict(ok: bool, margin: Any, band: float) -> tuple[Any, str]:
 
 
 def band_claim(deviation: Any, margin: Any, band: float, *, also: bool = True) -> tuple[Any, str]:
-    """A band claim "deviation ≤ band" under the band rule, in one call: it holds when every
-    ``deviation ≤ band + margin`` (and ``also``, a side condition the claim states besides its band), fails
-    otherwise, and is decided only when every margin is below the band (:func:`band_verdict`). ``deviation`` is
-    |x − prediction| for a two-sided claim and the signed excess for a one-sided one ("not worse than": x − ref;
-    "not ahead of": ref − x), relative to the prediction when the band is; ``margin`` is K_SIGMA standard
-    errors of it, in the same units. Returns the claim's ``holds`` and a note ("" when decided)."""
+    """A band claim "deviation ≤ band" under the band rule, in one call. It fails when some deviation lies beyond
+    band + margin (outside the band by more than its margin, however wide the margin is). Otherwise its outcome
+    is ``also`` (a side condition the claim states besides its band, e.g. an ordering shown by 3 s.e.), decided
+    only when every margin is below the band (:func:`band_verdict`): a margin at or above the band leaves it
+    undecided, since the claim could then hold on noise alone, and so does a side condition not shown on such
+    noise. ``deviation`` is |x − prediction| for a two-sided claim and the signed excess for a one-sided one
+    ("not worse than": x − ref; "not ahead of": ref − x), relative to the prediction when the band is;
+    ``margin`` is K_SIGMA standard errors of it, in the same units. Returns the claim's ``holds`` and a note
+    ("" when decided)."""
     dev, m = np.asarray(deviation, dtype=float), np.asarray(margin, dtype=float)
-    return band_verdict(bool(also and np.all(dev <= band + m)), m, band)
+    if not bool(np.all(dev <= band + m)):
+        return False, ""
+    return band_verdict(bool(also), m, band)
 
 
 def within_verdict(measured: Any, margin: Any, band: float, low: float | None = None) -> tuple[Any, str]:
