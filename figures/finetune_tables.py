@@ -95,15 +95,16 @@ def _images(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(-1, 1, 28, 28), dtype=np.float32)
 
 
-def _head_task(item: tuple[Any, ...]) -> np.ndarray:
+def _head_task(item: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray]:
     head, kind, tau, gamma, feats, cfg, seed = item
     f_tr, y_tr, f_te, y_te = feats
     hc = {**cfg, "tau": tau, "dw_min": tau / 600}
-    return FT.train_head(head, _device(kind, tau, gamma), f_tr, y_tr, f_te, y_te, hc, seed)
+    return FT.train_head(head, _device(kind, tau, gamma), f_tr, y_tr, f_te, y_te, hc, seed, record_correct=True)
 
 
 def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
-    """Test accuracy (setting, head, repeat, epoch) of every head; NaN where a setting has no such head."""
+    """Test accuracy ``acc`` (setting, head, repeat, epoch) of every head, NaN where a setting has no such head,
+    and ``correct`` (setting, head, repeat, n_test): the test images each run classifies correctly at the end."""
     name, (x_tr, y_tr, x_te, y_te) = E.load_data(cfg)
     x_tr, x_te = _images(x_tr), _images(x_te)
     xs, ys = FT.split_classes(x_tr, y_tr, cfg["source"])
@@ -125,9 +126,10 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
                 where.append((i, j))
     out = C.parallel_map(_head_task, items)
     acc = np.full((len(SETTINGS), len(FT.HEADS), int(cfg["repeats"]), int(cfg["epochs"])), np.nan)
-    for (i, j), a in zip(where, out):
-        acc[i, j] = a
-    return {"acc": acc, "n_test": np.array(len(yv)), "dataset": np.array(name),
+    correct = np.zeros((len(SETTINGS), len(FT.HEADS), int(cfg["repeats"]), len(yv)), dtype=bool)
+    for (i, j), (a, c) in zip(where, out):
+        acc[i, j], correct[i, j] = a, c
+    return {"acc": acc, "correct": correct, "n_test": np.array(len(yv)), "dataset": np.array(name),
             "n_features": np.array([feats[a][0].shape[1] for a in sorted(feats)])}
 
 
@@ -156,15 +158,13 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     return fig
 
 
-def _paired(acc: np.ndarray, a: Any, b: Any, n_test: int) -> tuple[float, float]:
-    """Mean of acc[a] − acc[b] (final epoch, points) and its standard error: repeats give the paired spread;
-    with one repeat, the binomial error of the two accuracies."""
-    fa, fb = acc[a][..., -1], acc[b][..., -1]
-    diff = 100 * (fa - fb)
-    if diff.size > 1:
-        return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(diff.size))
-    p = np.array([fa.mean(), fb.mean()])
-    return float(diff.mean()), float(100 * math.sqrt(np.sum(p * (1 - p)) / n_test))
+def _paired(acc: np.ndarray, correct: np.ndarray, n_test: int) -> tuple[float, float]:
+    """Mean of the final-epoch accuracy difference of two heads, ``acc`` (2, repeats, epochs), in points, and its
+    standard error from :func:`convergence.experiments.networks.paired_difference`: the repeat-to-repeat spread of
+    the paired difference plus the shared test set's part, paired over the images of ``correct``
+    (2, repeats, n_test), which the repeats alone cannot show (every repeat is tested on the same images)."""
+    d, se = E.paired_difference(acc[..., -1:], 0, 1, n_test, last=1, correct=correct[:, :, None, :])
+    return 100 * float(d), 100 * float(se)
 
 
 def _repeats_rule(cfg: dict[str, Any]) -> Any:
@@ -186,7 +186,7 @@ def _decide(verdict: tuple[Any, str], digital_converged: bool, cfg: dict[str, An
 
 
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    acc, n_test = data["acc"], int(data["n_test"])
+    acc, correct, n_test = data["acc"], data["correct"], int(data["n_test"])
     ds = str(data["dataset"])
     res = []
     for i, (sid, arch, kind, tau, gamma, _heads, ref, effect) in enumerate(SETTINGS):
@@ -198,7 +198,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                                           "effect"))
         if sid == "p1_t2":
             for h in ("asgd", "tt"):
-                d, se = _paired(acc, (i, FT.HEADS.index(h)), (i, FT.HEADS.index("digital")), n_test)
+                pair = [FT.HEADS.index(h), FT.HEADS.index("digital")]
+                d, se = _paired(acc[i, pair], correct[i, pair], n_test)
                 res.append(C.claim(f"{NAME}.{sid}_{h}_not_worse", f"{ref} ({ds}, {arch}, soft bounds τ = {tau:g}): "
                                    f"{h.upper()} is within {effect:g} point of digital SGD (paper: analog ≥ digital on "
                                    f"CIFAR-10); {rule}", f"≥ −{effect:g} pt", d, C.K_SIGMA * se, paper=ref,
@@ -206,8 +207,10 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                                              converged, cfg)))
             continue
         fam = [FT.HEADS.index(h) for h in ("tt", "ttv2", "rlv2")]
+        a = FT.HEADS.index("asgd")
         fa = acc[i, fam].mean(axis=0)                                     # family mean per repeat
-        d, se = _paired(np.stack([fa, acc[i, FT.HEADS.index("asgd")]]), 0, 1, n_test)
+        fc = correct[i, fam].mean(axis=0)                                 # and per test image (fraction of heads)
+        d, se = _paired(np.stack([fa, acc[i, a]]), np.stack([fc, correct[i, a]]), n_test)
         # an effect claim: the interval rule (recipe_kit.exceeds_verdict), with the paper's effect the least that counts
         dev = f"{kind} γ = {gamma:g}, τ = {tau:g}"
         res.append(C.claim(f"{NAME}.{sid}_tt_family_beats_asgd", f"{ref} ({ds}, {arch}, {dev}): the Tiki-Taka "

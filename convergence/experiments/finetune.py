@@ -108,8 +108,11 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 
 def train_head(name: str, device: Any, f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray,
                y_test: np.ndarray, cfg: dict[str, Any], seed: np.random.SeedSequence, *,
-               w0: np.ndarray | None = None, b0: np.ndarray | None = None) -> np.ndarray:
-    """Test accuracy (trials, epochs) of the analog head ``name`` on fixed features, ``cfg["repeats"]`` trials.
+               w0: np.ndarray | None = None, b0: np.ndarray | None = None,
+               record_correct: bool = False) -> Any:
+    """Test accuracy (trials, epochs) of the analog head ``name`` on fixed features, ``cfg["repeats"]`` trials;
+    with ``record_correct`` also which test samples each trial classifies correctly after the last epoch, as
+    ``(acc, correct)`` with ``correct`` (trials, n_test) bool (for errors paired over the shared test set).
 
     ``cfg``: ``lr``, ``lr_digital``, ``fast_lr``, ``gamma_tt``, ``epochs``, ``batch``, ``repeats``,
     ``step_size``/``step_gamma`` (StepLR on the optimizer lr, per epoch), ``tau`` (the device's τ, for the
@@ -139,6 +142,7 @@ def train_head(name: str, device: Any, f_train: np.ndarray, y_train: np.ndarray,
     rng = np.random.default_rng(s_alg)
     onehot = np.eye(C)[y_train]
     acc = np.zeros((T, E))
+    correct = np.zeros((T, len(y_test)), dtype=bool)
 
     def step(k: int, st: Any) -> Any:
         nonlocal bias
@@ -158,9 +162,11 @@ def train_head(name: str, device: Any, f_train: np.ndarray, y_train: np.ndarray,
             return
         w = alg.query(st)
         z = scale * np.einsum("tcf,nf->tnc", w, f_test) + bias[:, None, :]
-        acc[:, k // steps_per_epoch - 1] = (z.argmax(axis=-1) == y_test[None]).mean(axis=1)
+        hit = z.argmax(axis=-1) == y_test[None]
+        acc[:, k // steps_per_epoch - 1] = hit.mean(axis=1)
+        correct[...] = hit                                         # the last observation stays
 
     driver.run(state, step, E * steps_per_epoch, observe=observe, observe_at=range(steps_per_epoch,
                                                                                      E * steps_per_epoch + 1,
                                                                                      steps_per_epoch))
-    return acc
+    return (acc, correct) if record_correct else acc
