@@ -52,7 +52,7 @@ Verdicts (± 3 SE with the test set's part): Tables 1 and 5 family − A-SGD +8.
 Table 6 +9.2 ± 5.1 (holds by the interval rule; it was inconclusive under the band rule); P1 Table 2
 A-SGD − digital −4.4 ± 1.4 (fails) and TT − digital −1.5 ± 1.2 (inconclusive: 5000 test images leave a margin
 above the 1-point band; with the repeats' spread alone it read −1.5 ± 0.8 and held). With 30 epochs Tiki-Taka
-comes within about 1.5 points of digital accuracy in every setting; Analog SGD stays 4–20 points behind.
+comes within 1.6 points of digital accuracy, or passes it, in every setting; Analog SGD stays 4–20 points behind.
 """
 from __future__ import annotations
 
