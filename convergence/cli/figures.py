@@ -170,27 +170,33 @@ def recipe_bytes(recipe: Any, scale: str, jobs: int) -> float:
 
 
 def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, jobs: int) -> None:
-    """Refuse, before any recipe runs, a recipe that is not cached and whose estimate exceeds the limit;
-    the message names the option that makes it fit (fewer --jobs, else a smaller --scale)."""
+    """Refuse, before any recipe runs, the recipes that are not cached and whose estimate exceeds the limit; the
+    message names the largest and the option that makes every one of them fit (the most --jobs with which all fit,
+    else a smaller --scale). On a dask cluster the workers are other processes, so this machine holds the main
+    process alone, whatever --jobs says."""
     from convergence.experiments.cache import Cache
     from convergence.experiments.costs import structural_bytes
     from convergence.experiments.recipes import discover, recipes_for_scale, select
     from convergence.experiments.runner import cache_status
 
+    local = 1 if args.backend == "dask" else jobs   # processes of this run on this machine (1: the main one alone)
     limit = args.max_memory if args.max_memory is not None else available_memory()
-    if structural_bytes({"cnn": {"n_train": None}}, jobs) <= limit:   # the largest estimate fits: skip the recipes
+    if structural_bytes({"cnn": {"n_train": None}}, local) <= limit:   # the largest estimate fits: skip the recipes
         return
     recipes = recipes_for_scale(select(discover(root), args.names), args.scale, named=bool(args.names))
     cache = Cache(cache_dir)
-    for r in recipes:
-        need = recipe_bytes(r, args.scale, jobs)
-        if need <= limit or (not args.force and cache_status(r, args.scale, cache)[1] == "cached"):
-            continue
-        fits = [j for j in range(jobs - 1, 0, -1) if recipe_bytes(r, args.scale, j) <= limit]
-        hint = (f"use --jobs {fits[0]}" if fits else
-                "use a smaller --scale" if args.scale != "quick" else "free memory or raise --max-memory")
-        check_memory(f"figure {r.name} at scale {args.scale} with {jobs} job(s)", need, limit=args.max_memory,
-                     hint=hint)
+    over = [r for r in recipes if recipe_bytes(r, args.scale, local) > limit
+            and (args.force or cache_status(r, args.scale, cache)[1] != "cached")]
+    if not over:
+        return
+    fits = [j for j in range(local - 1, 0, -1) if all(recipe_bytes(r, args.scale, j) <= limit for r in over)]
+    hint = (f"use --jobs {fits[0]}" if fits else
+            "use a smaller --scale" if args.scale != "quick" else "free memory or raise --max-memory")
+    worst = max(over, key=lambda r: recipe_bytes(r, args.scale, local))
+    where = "on this machine (dask workers not counted)" if args.backend == "dask" else f"with {jobs} job(s)"
+    others = f" (and {len(over) - 1} other recipe(s))" if len(over) > 1 else ""
+    check_memory(f"figure {worst.name}{others} at scale {args.scale} {where}", recipe_bytes(worst, args.scale, local),
+                 limit=args.max_memory, hint=hint)
 
 
 def _writable_folder(name: str, path: str) -> None:
