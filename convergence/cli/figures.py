@@ -119,6 +119,8 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
     from convergence.experiments.costs import estimate
 
     cache = Cache(cache_dir)
+    # the calibration run must record its costs in the cache this dry run reads
+    calibrate = "convergence figures --scale quick" + (f" --cache {shlex.quote(args.cache)}" if args.cache else "")
     cpu_total, unknown = 0.0, 0
     mem_max: float | None = None
     # the short columns padded to their longest entry; paper and title, of any length, last (so nothing misaligns)
@@ -131,27 +133,32 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
             key, state = cache_status(r, args.scale, cache)
             todo = "up to date" if state == "cached" and not args.force else \
                 f"would compute ({'--force' if args.force else state})"
-            est = estimate(r, args.scale, cache)
+            est = estimate(r, args.scale, cache, calibrate)
             if est.cpu_hours == est.cpu_hours:   # not NaN
                 cpu_total += est.cpu_hours
                 if est.peak_gb == est.peak_gb:   # not NaN
                     mem_max = est.peak_gb if mem_max is None else max(mem_max, est.peak_gb)
                 mem = ("memory not recorded" if est.peak_gb != est.peak_gb else   # NaN: no peak in the sidecar
                        f"{'<=' if est.peak_is_bound else '~'}{est.peak_gb:.2g} GB")   # <=: a shared process's peak
-                cost = f"~{_hours(est.cpu_hours)} CPU, {mem} ({est.basis})"
+                cost = f"{_about(est.cpu_hours)} CPU, {mem} ({est.basis})"
             else:
                 unknown += 1
                 cost = est.basis
             print(f"{r.name:<28} {args.scale:<8} {key[:16]}  {todo:<28} {cost}")
     if not args.list and unknown == len(recipes):   # a total of 0 s would read as "free"
-        print(f"total: unknown, none of the {unknown} recipe(s) measured yet (run: convergence figures --scale quick, "
-              "then --dry-run again)")
+        print(f"total: unknown, none of the {unknown} recipe(s) measured yet (run: {calibrate}, then --dry-run again)")
     elif not args.list:
-        print(f"total{f' of the {len(recipes) - unknown} measured' if unknown else ''}: ~{_hours(cpu_total)} CPU "
+        print(f"total{f' of the {len(recipes) - unknown} measured' if unknown else ''}: {_about(cpu_total)} CPU "
               f"(~{cpu_total:.3g} CPU-hours), "
               + ("largest worker: memory not recorded" if mem_max is None else f"largest worker ~{mem_max:.2g} GB")
               + (f"; {unknown} recipe(s) not measured" if unknown else ""))
     return 0
+
+
+def _about(h: float) -> str:
+    """An estimated CPU time: ``~`` and :func:`_hours`, or its bound alone ("< 0.01 s", not "~< 0.01 s")."""
+    text = _hours(h)
+    return text if text.startswith("<") else f"~{text}"
 
 
 def _hours(h: float) -> str:
