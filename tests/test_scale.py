@@ -549,3 +549,14 @@ def test_dry_run_cpu_times_read_as_people_write_them():
 
     assert [_hours(s / 3600) for s in (1.8e-4, 0.046, 59, 300, 7199, 3 * 3600)] == [
         "< 0.01 s", "0.046 s", "59 s", "5 min", "120 min", "3.0 h"]
+
+
+def test_backend_dask_without_the_extra_names_an_install_that_works(monkeypatch):
+    """The package is not on PyPI: 'pip install analog-convergence[dask]' (the message before) fails; the extra is
+    installed from a checkout, as docs/scale.md says."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)   # import distributed -> ImportError
+    with pytest.raises(fp.ConfigError, match=r"pip install '\.\[dask\]' in a checkout") as exc:
+        fp._connect("tcp://127.0.0.1:1")
+    assert "analog-convergence[" not in str(exc.value)
