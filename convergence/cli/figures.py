@@ -148,8 +148,8 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
     if not args.list and unknown == len(recipes):   # a total of 0 s would read as "free"
         print(f"total: unknown, none of the {unknown} recipe(s) measured yet (run: {calibrate}, then --dry-run again)")
     elif not args.list:
-        print(f"total{f' of the {len(recipes) - unknown} measured' if unknown else ''}: {_about(cpu_total)} CPU "
-              f"(~{cpu_total:.3g} CPU-hours), "
+        print(f"total{f' of the {len(recipes) - unknown} measured' if unknown else ''}: {_about(cpu_total)} CPU"
+              + (f" (~{cpu_total:.3g} CPU-hours), " if 3600 * cpu_total >= 0.01 else ", ")
               + ("largest worker: memory not recorded" if mem_max is None else f"largest worker ~{mem_max:.2g} GB")
               + (f"; {unknown} recipe(s) not measured" if unknown else ""))
     return 0
