@@ -131,6 +131,36 @@ def test_figures_estimate_refuses_an_uncached_recipe_and_suggests_fewer_jobs(cap
     assert not (tmp_path / "o").exists() and not (tmp_path / "c").exists()
 
 
+def test_figures_memory_hint_makes_every_refused_recipe_fit(capsys, tmp_path, monkeypatch):
+    """The hint was computed for the first refused recipe in file order: at paper with --jobs 4 and 2500M it said
+    --jobs 3 (enough for finetune_tables), and --jobs 3 was then refused for P1 Fig. 5. It now names the most jobs
+    with which every refused recipe fits, checked here by rerunning with it as a dry memory check."""
+    from convergence.cli import figures as F
+    from convergence.experiments.recipes import discover, recipes_for_scale
+    monkeypatch.chdir(ROOT)
+    args = ["figures", "--scale", "paper", "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")]
+    err = _one_line_exit_2(args + ["--jobs", "4", "--max-memory", "2500M"], capsys, "use --jobs")
+    jobs = int(err.split("use --jobs ")[1].split()[0])
+    recipes = recipes_for_scale(discover(ROOT), "paper", named=False)
+    assert all(F.recipe_bytes(r, "paper", jobs) <= 2500 * 2**20 for r in recipes)
+    assert any(F.recipe_bytes(r, "paper", jobs + 1) > 2500 * 2**20 for r in recipes)
+
+
+def test_figures_memory_check_on_dask_counts_no_local_workers(capsys, tmp_path, monkeypatch):
+    """With --backend dask the workers run elsewhere: --jobs (default: the local core count) neither adds local
+    worker processes to the estimate nor is a remedy ('use --jobs 1' changed nothing on the cluster)."""
+    from convergence._validate import format_bytes
+    from convergence.experiments import costs as K
+    from convergence.experiments.recipes import discover
+    monkeypatch.chdir(ROOT)
+    (r,) = [x for x in discover(ROOT) if x.name == "p1_fig5"]
+    main_only = int(K.structural_bytes(r.config("paper"), 1))
+    args = ["figures", "p1_fig5", "--scale", "paper", "--backend", "dask", "--scheduler", "tcp://127.0.0.1:1",
+            "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o"), "--jobs", "8"]
+    err = _one_line_exit_2(args + ["--max-memory", str(main_only - 1)], capsys, "dask workers not counted")
+    assert "--jobs" not in err and "smaller --scale" in err and f"needs about {format_bytes(main_only)} " in err
+
+
 # -- Ctrl-C in a real process ------------------------------------------------------------------
 
 def _interrupt(argv: list[str], cwd: Path, marker: str, env: dict[str, str] | None = None) -> tuple[int, str]:

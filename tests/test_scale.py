@@ -275,6 +275,72 @@ def test_damaged_cost_records_are_left_out_of_the_estimates(repo, monkeypatch, c
     assert "memory not recorded" in out and "nan" not in out
 
 
+@pytest.mark.parametrize("field,value", [
+    ("cpu_seconds", math.nan), ("cpu_seconds", math.inf), ("cpu_seconds", -math.inf), ("cpu_seconds", -5.0),
+    ("peak_rss_bytes", math.inf), ("peak_rss_bytes", -1e9), ("peak_rss_bytes", math.nan),
+    ("trials", math.inf), ("trials", "many")])
+def test_a_cost_record_out_of_range_is_left_out_and_never_printed_as_an_estimate(repo, monkeypatch, capsys, field,
+                                                                                   value):
+    """Costs or config counts that are not finite and non-negative (a damaged or hand-edited sidecar) made the dry
+    run print 'nan', 'inf', negative times or an extrapolation by x0/xinf; such a record is now left out."""
+    (r,) = [x for x in discover(repo) if x.name == "sweep"]
+    cfg, cost = dict(r.config("quick")), {"cpu_seconds": 36.0, "peak_rss_bytes": 180e6}
+    if field in cost:
+        cost[field] = value
+    else:
+        cfg[field] = value
+    _sidecar(repo / "cache", "sweep", "quick", cfg, cost["cpu_seconds"], cost["peak_rss_bytes"], "1")
+    assert K.measured(r, Cache(repo / "cache")) == {}
+    monkeypatch.chdir(repo)
+    assert main(["figures", "sweep", "--scale", "paper", "--dry-run", "--cache", "cache"]) == 0
+    out = capsys.readouterr().out
+    assert "sweep" in out and "not measured" in out, out
+    assert not any(t in out.lower() for t in ("nan", "inf", "-5", "-1", "x0")), out
+
+
+def test_a_recipe_work_model_failing_on_a_damaged_config_is_not_an_internal_error(tmp_path, capsys):
+    """P2 Tables 7-8's WORK(cfg) takes int(repeats): an infinite count in a sidecar raised OverflowError, which ended
+    the dry run in an internal error (exit 1); a zero count divided the estimate by zero work ('x inf')."""
+    (r,) = [x for x in discover() if x.name == "p2_tables78"]
+    cfg = r.config("quick")
+    for value in (math.inf, 0):
+        damaged = {**cfg, "repeats": value, "cnn": {**cfg["cnn"], "repeats": value}}
+        _sidecar(tmp_path, "p2_tables78", "quick", damaged, 5.0, 2e8, "1")
+        assert K.measured(r, Cache(tmp_path)) == {}
+        assert math.isnan(K.estimate(r, "paper", Cache(tmp_path)).cpu_hours)
+    assert main(["figures", "p2_tables78", "--scale", "paper", "--dry-run", "--cache", str(tmp_path)]) == 0
+    assert "not measured" in capsys.readouterr().out
+
+
+def test_a_peak_of_zero_is_not_a_measurement(repo):
+    """A platform without a resident-set peak records 0 bytes (parallel._peak_rss_bytes): that is no measurement,
+    not a worker of '~0 GB'."""
+    (r,) = [x for x in discover(repo) if x.name == "sweep"]
+    _sidecar(repo / "cache", "sweep", "quick", r.config("quick"), 36.0, 0, "1")
+    est = K.estimate(r, "paper", Cache(repo / "cache"))
+    assert est.cpu_hours > 0 and math.isnan(est.peak_gb)
+
+
+def test_estimates_past_the_float_range_are_not_printed(repo, monkeypatch, capsys):
+    (r,) = [x for x in discover(repo) if x.name == "sweep"]
+    _sidecar(repo / "cache", "sweep", "quick", r.config("quick"), 1e308, 180e6, "1")   # finite, x4 at paper
+    assert math.isnan(K.estimate(r, "paper", Cache(repo / "cache")).cpu_hours)
+    monkeypatch.chdir(repo)
+    assert main(["figures", "sweep", "--scale", "paper", "--dry-run", "--cache", "cache"]) == 0
+    out = capsys.readouterr().out
+    assert "out of range" in out and "inf" not in out
+
+
+def test_a_cpu_time_below_the_resolution_is_not_printed_as_about(repo, monkeypatch, capsys):
+    (r,) = [x for x in discover(repo) if x.name == "sweep"]
+    _sidecar(repo / "cache", "sweep", "quick", r.config("quick"), 1e-5, 180e6, "1")
+    monkeypatch.chdir(repo)
+    assert main(["figures", "sweep", "--scale", "quick", "--dry-run", "--cache", "cache"]) == 0
+    out = capsys.readouterr().out
+    assert "< 0.01 s CPU" in out and "~<" not in out
+    assert "CPU-hours" not in out   # nor the total's '~2.8e-09 CPU-hours', a precision the calibration does not have
+
+
 def test_dry_run_prints_estimates_for_paper_scale_on_dask(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
     fa.run_figures(("sweep",), scale="quick", root=repo, out_dir=repo / "build", cache_dir=repo / "cache",
@@ -284,9 +350,11 @@ def test_dry_run_prints_estimates_for_paper_scale_on_dask(repo, monkeypatch, cap
     out = capsys.readouterr().out.splitlines()
     row = next(ln for ln in out if ln.startswith("sweep"))
     assert "CPU" in row and "GB" in row and "from quick x4" in row
+    # the calibration command names this run's --cache, where its costs must be recorded for this dry run to read
     assert next(ln for ln in out if ln.startswith("depend")).endswith("not measured (run: convergence figures "
-                                                                      "--scale quick)")
-    assert out[-1].startswith("total of the 1 measured: ~") and "2 recipe(s) not measured" in out[-1]
+                                                                      "--scale quick --cache cache)")
+    assert out[-1].startswith(("total of the 1 measured: ~", "total of the 1 measured: < 0.01 s CPU, largest"))
+    assert "2 recipe(s) not measured" in out[-1] and "~<" not in out[-1]
 
 
 def test_dry_run_without_any_measurement_gives_no_total(repo, monkeypatch, capsys):
@@ -483,3 +551,14 @@ def test_dry_run_cpu_times_read_as_people_write_them():
 
     assert [_hours(s / 3600) for s in (1.8e-4, 0.046, 59, 300, 7199, 3 * 3600)] == [
         "< 0.01 s", "0.046 s", "59 s", "5 min", "120 min", "3.0 h"]
+
+
+def test_backend_dask_without_the_extra_names_an_install_that_works(monkeypatch):
+    """The package is not on PyPI: 'pip install analog-convergence[dask]' (the message before) fails; the extra is
+    installed from a checkout, as docs/scale.md says."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)   # import distributed -> ImportError
+    with pytest.raises(fp.ConfigError, match=r"pip install '\.\[dask\]' in a checkout") as exc:
+        fp._connect("tcp://127.0.0.1:1")
+    assert "analog-convergence[" not in str(exc.value)

@@ -119,6 +119,8 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
     from convergence.experiments.costs import estimate
 
     cache = Cache(cache_dir)
+    # the calibration run must record its costs in the cache this dry run reads
+    calibrate = "convergence figures --scale quick" + (f" --cache {shlex.quote(args.cache)}" if args.cache else "")
     cpu_total, unknown = 0.0, 0
     mem_max: float | None = None
     # the short columns padded to their longest entry; paper and title, of any length, last (so nothing misaligns)
@@ -131,27 +133,32 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
             key, state = cache_status(r, args.scale, cache)
             todo = "up to date" if state == "cached" and not args.force else \
                 f"would compute ({'--force' if args.force else state})"
-            est = estimate(r, args.scale, cache)
+            est = estimate(r, args.scale, cache, calibrate)
             if est.cpu_hours == est.cpu_hours:   # not NaN
                 cpu_total += est.cpu_hours
                 if est.peak_gb == est.peak_gb:   # not NaN
                     mem_max = est.peak_gb if mem_max is None else max(mem_max, est.peak_gb)
                 mem = ("memory not recorded" if est.peak_gb != est.peak_gb else   # NaN: no peak in the sidecar
                        f"{'<=' if est.peak_is_bound else '~'}{est.peak_gb:.2g} GB")   # <=: a shared process's peak
-                cost = f"~{_hours(est.cpu_hours)} CPU, {mem} ({est.basis})"
+                cost = f"{_about(est.cpu_hours)} CPU, {mem} ({est.basis})"
             else:
                 unknown += 1
                 cost = est.basis
             print(f"{r.name:<28} {args.scale:<8} {key[:16]}  {todo:<28} {cost}")
     if not args.list and unknown == len(recipes):   # a total of 0 s would read as "free"
-        print(f"total: unknown, none of the {unknown} recipe(s) measured yet (run: convergence figures --scale quick, "
-              "then --dry-run again)")
+        print(f"total: unknown, none of the {unknown} recipe(s) measured yet (run: {calibrate}, then --dry-run again)")
     elif not args.list:
-        print(f"total{f' of the {len(recipes) - unknown} measured' if unknown else ''}: ~{_hours(cpu_total)} CPU "
-              f"(~{cpu_total:.3g} CPU-hours), "
+        print(f"total{f' of the {len(recipes) - unknown} measured' if unknown else ''}: {_about(cpu_total)} CPU"
+              + (f" (~{cpu_total:.3g} CPU-hours), " if 3600 * cpu_total >= 0.01 else ", ")
               + ("largest worker: memory not recorded" if mem_max is None else f"largest worker ~{mem_max:.2g} GB")
               + (f"; {unknown} recipe(s) not measured" if unknown else ""))
     return 0
+
+
+def _about(h: float) -> str:
+    """An estimated CPU time: ``~`` and :func:`_hours`, or its bound alone ("< 0.01 s", not "~< 0.01 s")."""
+    text = _hours(h)
+    return text if text.startswith("<") else f"~{text}"
 
 
 def _hours(h: float) -> str:
@@ -170,27 +177,33 @@ def recipe_bytes(recipe: Any, scale: str, jobs: int) -> float:
 
 
 def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, jobs: int) -> None:
-    """Refuse, before any recipe runs, a recipe that is not cached and whose estimate exceeds the limit;
-    the message names the option that makes it fit (fewer --jobs, else a smaller --scale)."""
+    """Refuse, before any recipe runs, the recipes that are not cached and whose estimate exceeds the limit; the
+    message names the largest and the option that makes every one of them fit (the most --jobs with which all fit,
+    else a smaller --scale). On a dask cluster the workers are other processes, so this machine holds the main
+    process alone, whatever --jobs says."""
     from convergence.experiments.cache import Cache
     from convergence.experiments.costs import structural_bytes
     from convergence.experiments.recipes import discover, recipes_for_scale, select
     from convergence.experiments.runner import cache_status
 
+    local = 1 if args.backend == "dask" else jobs   # processes of this run on this machine (1: the main one alone)
     limit = args.max_memory if args.max_memory is not None else available_memory()
-    if structural_bytes({"cnn": {"n_train": None}}, jobs) <= limit:   # the largest estimate fits: skip the recipes
+    if structural_bytes({"cnn": {"n_train": None}}, local) <= limit:   # the largest estimate fits: skip the recipes
         return
     recipes = recipes_for_scale(select(discover(root), args.names), args.scale, named=bool(args.names))
     cache = Cache(cache_dir)
-    for r in recipes:
-        need = recipe_bytes(r, args.scale, jobs)
-        if need <= limit or (not args.force and cache_status(r, args.scale, cache)[1] == "cached"):
-            continue
-        fits = [j for j in range(jobs - 1, 0, -1) if recipe_bytes(r, args.scale, j) <= limit]
-        hint = (f"use --jobs {fits[0]}" if fits else
-                "use a smaller --scale" if args.scale != "quick" else "free memory or raise --max-memory")
-        check_memory(f"figure {r.name} at scale {args.scale} with {jobs} job(s)", need, limit=args.max_memory,
-                     hint=hint)
+    over = [r for r in recipes if recipe_bytes(r, args.scale, local) > limit
+            and (args.force or cache_status(r, args.scale, cache)[1] != "cached")]
+    if not over:
+        return
+    fits = [j for j in range(local - 1, 0, -1) if all(recipe_bytes(r, args.scale, j) <= limit for r in over)]
+    hint = (f"use --jobs {fits[0]}" if fits else
+            "use a smaller --scale" if args.scale != "quick" else "free memory or raise --max-memory")
+    worst = max(over, key=lambda r: recipe_bytes(r, args.scale, local))
+    where = "on this machine (dask workers not counted)" if args.backend == "dask" else f"with {jobs} job(s)"
+    others = f" (and {len(over) - 1} other recipe(s))" if len(over) > 1 else ""
+    check_memory(f"figure {worst.name}{others} at scale {args.scale} {where}", recipe_bytes(worst, args.scale, local),
+                 limit=args.max_memory, hint=hint)
 
 
 def _writable_folder(name: str, path: str) -> None:

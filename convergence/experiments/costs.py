@@ -182,21 +182,16 @@ class Estimate:
 
 
 def measured(recipe: Recipe, cache: Cache) -> dict[str, dict[str, Any]]:
-    """The newest recorded cost of ``recipe`` per scale: scale -> sidecar (with ``cpu_seconds``). A sidecar whose
-    costs or config cannot be read as numbers (damaged or edited by hand) is left out, as an unreadable one is."""
+    """The newest recorded cost of ``recipe`` per scale: scale -> sidecar (with ``cpu_seconds``). A sidecar that
+    cannot be read, or whose costs or config are not usable numbers (damaged or edited by hand: not finite,
+    negative, a config without work or one the recipe's ``WORK`` cannot read), is left out."""
     out: dict[str, dict[str, Any]] = {}
     for side in cache.folder.glob(f"{recipe.name}-*.json"):
         try:
             meta = json.loads(side.read_text())
         except (OSError, ValueError):
             continue
-        if not (isinstance(meta, dict) and meta.get("name") == recipe.name and _number(meta.get("cpu_seconds"))
-                and _number(meta.get("peak_rss_bytes", 0.0), none=True) and isinstance(meta.get("config"), dict)):
-            continue
-        try:
-            work_units(recipe, meta["config"])
-            network_bytes(meta["config"])
-        except (TypeError, ValueError, KeyError):
+        if not (isinstance(meta, dict) and meta.get("name") == recipe.name and _usable(recipe, meta)):
             continue
         scale = str(meta.get("scale", ""))
         if scale not in out or str(meta.get("created", "")) >= str(out[scale].get("created", "")):
@@ -204,17 +199,36 @@ def measured(recipe: Recipe, cache: Cache) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _usable(recipe: Recipe, meta: dict[str, Any]) -> bool:
+    """The sidecar's costs are finite non-negative numbers (the peak may be missing) and its config gives a finite
+    positive work count and finite data sizes, so every estimate made from it is a finite non-negative number."""
+    if not (_number(meta.get("cpu_seconds")) and _number(meta.get("peak_rss_bytes"), none=True)
+            and isinstance(meta.get("config"), dict)):
+        return False
+    cfg = meta["config"]
+    try:
+        work, data = work_units(recipe, cfg), network_bytes(cfg)
+        size_units(cfg, cfg)
+    except Exception:  # noqa: BLE001 - a damaged config can fail a recipe's own WORK(cfg) in any way
+        return False
+    return math.isfinite(work) and work > 0 and (data is None or math.isfinite(data))
+
+
 def _number(x: Any, none: bool = False) -> bool:
-    """``x`` is a real number (not a bool), or None when ``none``."""
-    return (none and x is None) or (isinstance(x, (int, float)) and not isinstance(x, bool))
+    """``x`` is a finite non-negative real number (not a bool), or None when ``none``."""
+    return (none and x is None) or (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                                    and x >= 0)
 
 
-def estimate(recipe: Recipe, scale: str, cache: Cache) -> Estimate:
-    """CPU-hours and peak memory of ``recipe`` at ``scale`` from its recorded costs (see the module docstring)."""
+def estimate(recipe: Recipe, scale: str, cache: Cache, calibrate: str = "convergence figures --scale quick"
+             ) -> Estimate:
+    """CPU-hours and peak memory of ``recipe`` at ``scale`` from its recorded costs (see the module docstring);
+    ``calibrate`` is the command that measures it, named when nothing is measured yet (with the run's ``--cache``,
+    where that run must record its costs)."""
     runs = measured(recipe, cache)
     cfg = recipe.config(scale)
     if not runs:
-        return Estimate(recipe.name, scale, math.nan, math.nan, "not measured (run: convergence figures --scale quick)")
+        return Estimate(recipe.name, scale, math.nan, math.nan, f"not measured (run: {calibrate})")
     if scale in runs and runs[scale].get("config") == cfg:
         m, cpu, vratio, basis = runs[scale], float(runs[scale]["cpu_seconds"]), 1.0, f"measured at {scale}"
     else:   # extrapolate from the measured runs with the most work (closest to the target)
@@ -229,10 +243,14 @@ def estimate(recipe: Recipe, scale: str, cache: Cache) -> Estimate:
             cpu = max(0.0, t2 - slope * w2) + slope * w
             basis = f"fit to {ref1} and {ref}"
         vratio = size_units(cfg, m["config"])
-    peak = float(m["peak_rss_bytes"]) if m.get("peak_rss_bytes") is not None else math.nan
+    # 0: the platform gave no peak (parallel._peak_rss_bytes), as good as none recorded
+    peak = float(m["peak_rss_bytes"]) if m.get("peak_rss_bytes") else math.nan
     data, data_m = network_bytes(cfg), network_bytes(m["config"])
     if data is not None and data_m is not None:   # a network: the measured peak plus its data set's growth
         mem = max(min(peak, PROCESS_BYTES), peak + data - data_m)
     else:
         mem = min(peak, PROCESS_BYTES) + max(0.0, peak - PROCESS_BYTES) * vratio
-    return Estimate(recipe.name, scale, cpu / 3600.0, mem / 1e9, basis, m.get("peak_scope") == "shared")
+    if not math.isfinite(cpu):   # finite records extrapolated past the float range: nothing to plan with
+        return Estimate(recipe.name, scale, math.nan, math.nan, f"recorded costs out of range ({basis})")
+    return Estimate(recipe.name, scale, cpu / 3600.0, mem / 1e9 if math.isfinite(mem) else math.nan, basis,
+                    m.get("peak_scope") == "shared")

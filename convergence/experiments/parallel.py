@@ -120,7 +120,9 @@ def _connect(scheduler: str | None) -> Any:
     try:
         from distributed import Client
     except ImportError:  # pragma: no cover - depends on the optional extra
-        raise ConfigError("backend dask needs the optional extra: pip install 'analog-convergence[dask]'") from None
+        # the package is not on PyPI: the extra is installed from a checkout (docs/scale.md)
+        raise ConfigError("backend dask needs the optional extra: pip install '.[dask]' in a checkout of this "
+                          "repository (docs/scale.md)") from None
     try:
         client = Client(scheduler, set_as_default=False, timeout=30)
     except Exception as exc:  # noqa: BLE001 - connection errors of all kinds
