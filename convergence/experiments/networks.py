@@ -183,7 +183,7 @@ def run_grid(settings: list[dict[str, Any]], arrays: tuple[np.ndarray, ...], see
     Returns ``acc`` (S, R, E), ``correct`` (S, R, E, n_test) bool (per test image; epochs a diverged
     run did not reach are False, as their accuracy is NaN) and, if ``keep_weights``, ``w``/``sat``/``p``
     of the first layer of repeat 0 (S, n) (``p`` zeros for algorithms without P) and ``w_absmax`` (S, R), the
-    largest |W| of the first layer of every run."""
+    largest ``|W|`` of the first layer of every run."""
     items = [(i, r) for i in range(len(settings)) for r in range(repeats)]
     tasks = [(settings[i], np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (r,)))
              for i, r in items]

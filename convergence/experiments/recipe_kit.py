@@ -229,7 +229,7 @@ def band_claim(deviation: Any, margin: Any, band: float, *, also: bool = True) -
     is ``also`` (a side condition the claim states besides its band, e.g. an ordering shown by 3 s.e.), decided
     only when every margin is below the band (:func:`band_verdict`): a margin at or above the band leaves it
     undecided, since the claim could then hold on noise alone, and so does a side condition not shown on such
-    noise. ``deviation`` is |x − prediction| for a two-sided claim and the signed excess for a one-sided one
+    noise. ``deviation`` is ``|x − prediction|`` for a two-sided claim and the signed excess for a one-sided one
     ("not worse than": x − ref; "not ahead of": ref − x), relative to the prediction when the band is;
     ``margin`` is K_SIGMA standard errors of it, in the same units. Returns the claim's ``holds`` and a note
     ("" when decided)."""
