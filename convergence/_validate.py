@@ -179,12 +179,14 @@ def integer(name: str, value: Any, *, minimum: int | None = None, maximum: int |
     return out
 
 
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30,
-               "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40}
+#: size suffixes, all binary (K = KiB = 1024 bytes), so that a size the toolkit prints (format_bytes) reads back
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+               "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40,
+               "tib": 1 << 40}
 
 
 def byte_size(name: str, value: Any) -> int:
-    """Bytes from ``2G``, ``500M``, ``1.5GB`` or a plain number of bytes (> 0)."""
+    """Bytes from ``2G``, ``500M``, ``1.5GB``, ``2 GiB`` or a plain number of bytes (> 0); every suffix is binary."""
     m = re.fullmatch(r"\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
     unit = m.group(2).lower() if m else None
     if m is None or unit not in _SIZE_UNITS:

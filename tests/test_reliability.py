@@ -38,6 +38,9 @@ def test_number_refuses_overflowing_literals_but_allows_spelled_inf_when_asked()
 
 def test_byte_size():
     assert V.byte_size("m", "2G") == 2 << 30 and V.byte_size("m", "500M") == 500 << 20 and V.byte_size("m", "10") == 10
+    # what the toolkit prints (format_bytes) reads back: refusals and --dry-run say "1.5 GiB"
+    for n in (3 << 10, 5 << 20, 3 << 30, 2 << 40):
+        assert V.byte_size("m", V.format_bytes(n)) == n
     for bad in ("0", "-1G", "infG", "2X", ""):
         with pytest.raises(V.ConfigError):
             V.byte_size("m", bad)

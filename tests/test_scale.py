@@ -349,7 +349,7 @@ def test_dry_run_prints_estimates_for_paper_scale_on_dask(repo, monkeypatch, cap
                  "--dry-run", "--cache", "cache"]) == 0     # no connection is made for a dry run
     out = capsys.readouterr().out.splitlines()
     row = next(ln for ln in out if ln.startswith("sweep"))
-    assert "CPU" in row and "GB" in row and "from quick x4" in row
+    assert "CPU" in row and "iB" in row and "from quick x4" in row     # binary units, as --max-memory reads them
     # the calibration command names this run's --cache, where its costs must be recorded for this dry run to read
     assert next(ln for ln in out if ln.startswith("depend")).endswith("not measured (run: convergence figures "
                                                                       "--scale quick --cache cache)")

@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from convergence._validate import ConfigError, available_memory, check_memory, output_dir, output_file
+from convergence._validate import ConfigError, available_memory, check_memory, format_bytes, output_dir, output_file
 from convergence.cli._args import SEED_MAX, float_arg, int_arg, interrupted, path_arg, size_arg
 
 __all__ = ["add_parser", "run"]
@@ -139,7 +139,7 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
                 if est.peak_gb == est.peak_gb:   # not NaN
                     mem_max = est.peak_gb if mem_max is None else max(mem_max, est.peak_gb)
                 mem = ("memory not recorded" if est.peak_gb != est.peak_gb else   # NaN: no peak in the sidecar
-                       f"{'<=' if est.peak_is_bound else '~'}{est.peak_gb:.2g} GB")   # <=: a shared process's peak
+                       f"{'<=' if est.peak_is_bound else '~'}{format_bytes(est.peak_gb * 1e9)}")   # <=: a bound
                 cost = f"{_about(est.cpu_hours)} CPU, {mem} ({est.basis})"
             else:
                 unknown += 1
@@ -150,7 +150,8 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
     elif not args.list:
         print(f"total{f' of the {len(recipes) - unknown} measured' if unknown else ''}: {_about(cpu_total)} CPU"
               + (f" (~{cpu_total:.3g} CPU-hours), " if 3600 * cpu_total >= 0.01 else ", ")
-              + ("largest worker: memory not recorded" if mem_max is None else f"largest worker ~{mem_max:.2g} GB")
+              + ("largest worker: memory not recorded" if mem_max is None
+                 else f"largest worker ~{format_bytes(mem_max * 1e9)}")
               + (f"; {unknown} recipe(s) not measured" if unknown else ""))
     return 0
 
