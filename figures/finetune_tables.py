@@ -42,8 +42,8 @@ spread alone does not show which images two heads disagree on.
 
 Run at ``paper`` (all 30 000 source and target training images of Fashion-MNIST, 5000 test images,
 5 pretraining and 30 fine-tuning epochs, 5 repeats; 2026-12-06, 41 min of compute on 2 cores shared with
-other jobs, and again after the margins gained the test set's part: 12 min on 2 cores, the same accuracies bit
-for bit): final accuracies in percent, mean ± SE over repeats — P1 Table 2 (soft bounds) digital
+other jobs, and again after the margins gained the test set's part: 12 min on 2 cores beside one other job,
+the same accuracies bit for bit): final accuracies in percent, mean ± SE over repeats — P1 Table 2 (soft bounds) digital
 81.8 ± 0.0, A-SGD 77.4 ± 0.1, TT 80.2 ± 0.3; P2 Table 1 (power γ = 3) digital 77.5 ± 0.5, A-SGD
 65.6 ± 0.7, TT 79.9 ± 0.0, TT-v2 72.4 ± 1.8, RL-v2 70.9 ± 1.9; Table 5 (exponential γ = 4) digital
 78.0 ± 0.3, A-SGD 64.3 ± 1.8, TT 79.8 ± 0.1, TT-v2 65.9 ± 3.1, RL-v2 69.0 ± 1.6; Table 6 (MobileNet,
