@@ -93,9 +93,7 @@ def _rule(cfg: dict[str, Any]) -> Any:
     """Declared before the run: the W_max gap needs :data:`MIN_REPEATS` paired repeats for its seed-to-seed
     spread, and where the weights end up says something only once the FCN (batch 10) has left its initial
     plateau (:data:`~convergence.experiments.recipe_kit.MIN_FCN_STEPS`)."""
-    if int(cfg["repeats"]) < MIN_REPEATS:
-        return C.count_rule(int(cfg["repeats"]), MIN_REPEATS, "paired repeats", "to estimate the seed-to-seed spread")
-    return C.network_rule(C.sgd_steps(cfg["n_train"], cfg["epochs"], 10))
+    return C.paired_rule(cfg["repeats"], C.network_rule(C.sgd_steps(cfg["n_train"], cfg["epochs"], 10)), MIN_REPEATS)
 
 
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:

@@ -140,12 +140,10 @@ def _cnn_rule(cfg: dict[str, Any]) -> Any:
     """Declared before the run: the CNN's claims need 2 paired repeats and :data:`MIN_CNN_STEPS` mini-batch steps
     with column-wise TT transfer (Analog SGD's drift caps the CNN only late in training)."""
     c = cfg["cnn"]
-    reps = int(c.get("repeats", cfg["repeats"]))
-    if reps < 2:
-        return C.count_rule(reps, 2, "paired repeats", "to estimate the seed-to-seed spread")
     steps = C.sgd_steps(c.get("n_train"), c["epochs"], _ARCH["cnn"]["batch"]) if cfg["columnwise"] else 0
-    return C.count_rule(steps, MIN_CNN_STEPS, "training steps with column-wise TT transfer",
-                        "for Analog SGD's drift to cap the CNN")
+    return C.paired_rule(c.get("repeats", cfg["repeats"]),
+                         C.count_rule(steps, MIN_CNN_STEPS, "training steps with column-wise TT transfer",
+                                      "for Analog SGD's drift to cap the CNN"), 2)
 
 
 def _fcn_band_rule(cfg: dict[str, Any]) -> Any:

@@ -41,8 +41,8 @@ __all__ = ["K_SIGMA", "sub", "parallel_map", "cache_folder",
            "lsq", "TrialGaussian", "mean_se", "paired_diff", "ratio_se",
            "loglog_slope", "lsq_meanfield_stationary", "lsq_meanfield_stationary_device", "digital_lsq_floor",
            "claim", "EQUAL_BAND", "NEAR_DIGITAL", "band_verdict", "band_claim", "within_verdict", "exceeds_verdict",
-           "deciding_scale", "count_rule", "MIN_BAND_REPEATS", "band_rule", "MIN_FCN_STEPS", "MIN_FCN_STEPS_ASGD_TAU",
-           "sgd_steps",
+           "deciding_scale", "count_rule", "MIN_BAND_REPEATS", "paired_rule", "band_rule", "MIN_FCN_STEPS",
+           "MIN_FCN_STEPS_ASGD_TAU", "sgd_steps",
            "network_rule", "ema", "band", "positive_floor", "curve_stats", "cv_style", "lsq_algorithm",
            "lsq_series", "tau_labels", "plot_accuracy_curves", "markdown_table", "draw_table"]
 
@@ -296,12 +296,18 @@ def count_rule(count: int, need: int, unit: str, purpose: str) -> Any:
 MIN_BAND_REPEATS = 2
 
 
-def band_rule(repeats: int, then: Any) -> Any:
-    """The resolving-power rule of a band claim on a network: :data:`MIN_BAND_REPEATS` paired repeats, then the
-    rule ``then`` (e.g. :func:`network_rule`)."""
-    if int(repeats) < MIN_BAND_REPEATS:
-        return count_rule(int(repeats), MIN_BAND_REPEATS, "paired repeats", "to estimate the seed-to-seed spread")
+def paired_rule(repeats: int, then: Any, need: int = MIN_BAND_REPEATS) -> Any:
+    """The resolving-power rule of a claim read from paired repeats on a network: ``need`` repeats to estimate the
+    seed-to-seed spread, then the rule ``then`` (e.g. :func:`network_rule`)."""
+    if int(repeats) < need:
+        return count_rule(int(repeats), need, "paired repeats", "to estimate the seed-to-seed spread")
     return then
+
+
+def band_rule(repeats: int, then: Any) -> Any:
+    """The resolving-power rule of a band claim on a network: :data:`MIN_BAND_REPEATS` paired repeats
+    (:func:`paired_rule`), then the rule ``then``."""
+    return paired_rule(repeats, then)
 
 
 #: The sigmoid FCN (784-256-128-10, batch 10) of the network figures starts on a plateau at chance accuracy.
