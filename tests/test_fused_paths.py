@@ -132,11 +132,14 @@ def test_affine_pulses_on_float32_weights_are_within_6_float32_ulps_of_the_float
 @pytest.mark.parametrize("device", ["softbounds 1", "softbounds 0.7", "shifted", "clin"])
 @pytest.mark.parametrize("streams", ["blocks of 4", "one block", "generator"])
 @pytest.mark.parametrize("scratch", [False, True])
-def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, streams, scratch):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("pulsing", ["dense", "sparse"])
+def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, streams, scratch, dtype, pulsing):
     """pulsed_update's fused form (_pulsed_symmetric: signs from the sign bit, counts at the 2**32 scale with the
-    raw bits added in place) = pulse_counts then apply_pulses with the same streams, bit for bit, including
-    ±0.0 updates, counts above the cap and a NaN; the devices it does not cover (shifted soft bounds, c_Lin) fall
-    back to that form."""
+    raw bits added in place) = pulse_counts then apply_pulses with the same streams, bit for bit, in float64 and in
+    float32 (the networks' weights), with every element pulsing or few (rⁿ evaluated only where n ≠ 0), including
+    ±0.0 updates, counts above the cap beside a NaN, and a NaN; the devices it does not cover (shifted soft bounds,
+    c_Lin) fall back to that form."""
     from convergence import CLin, Pulsed, SoftBounds
     from convergence.physics.pulses import _pulsed_symmetric, apply_pulses, pulse_counts, pulsed_update
 
@@ -145,12 +148,14 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
     mode = Pulsed(1e-3, bl=40)
     rng = np.random.default_rng(4)
     lo, hi = dev.bounds
-    w = rng.uniform(lo, hi, (9, 7))
-    dw = 0.01 * rng.standard_normal(w.shape)
-    dw[0, :3] = [0.0, -0.0, 1e-320]
+    shape, scale = ((9, 7), 0.01) if pulsing == "dense" else ((12, 600), 1e-6)   # sparse: ~1/200 of them pulse
+    w = rng.uniform(lo, hi, shape).astype(dtype)
+    dw = (scale * rng.standard_normal(w.shape)).astype(dtype)
+    dw[0, :3] = [0.0, -0.0, 1e-320 if dtype == np.float64 else 1e-44]
     w[0, :3] = 0.1                   # (0.1 − w⋆) + w⋆ differs from (0.1 + w⋆) − w⋆: the sign of a zero update matters
     dw[1, :2] = [0.5, -0.5]          # 500 pulses: capped at bl
     dw[2, 0] = np.nan
+    dw[2, 1:4] = [2.5e-3, -1.7e-3, 7e-4]
     w[3, :2] = [0.0, -0.0]
 
     def make():
@@ -160,13 +165,19 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
 
     r_ref = make()
     n = pulse_counts(dw, mode, r_ref)
+    assert np.nanmax(n) == mode.bl
+    if pulsing == "sparse":
+        assert 0 < np.count_nonzero(n) <= n.size / 64
     want = apply_pulses(w, n, dw >= 0, dev, mode.dw_min, rng=r_ref)
+    assert want.dtype == dtype
     d = dw.copy()
     fused = _pulsed_symmetric(w, d, dev, mode, make(), scratch)
     assert (fused is not None) == (device in ("softbounds 1", "softbounds 0.7"))
     got = pulsed_update(w, dw.copy(), dev, mode, make(), scratch=scratch)
+    bits = np.uint64 if dtype == np.float64 else np.uint32
     for out in (got,) if fused is None else (got, fused):
-        np.testing.assert_array_equal(out.view(np.uint64), want.view(np.uint64))
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out.view(bits), want.view(bits))
     if not scratch:
         np.testing.assert_array_equal(d, dw)
 

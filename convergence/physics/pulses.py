@@ -190,7 +190,8 @@ def pulse_counts(dw: Array, mode: Pulsed, rng: Any) -> Array:
         n = np.ceil(x)
     else:
         n = np.floor(x)
-    if n.size and n.max() > mode.bl:   # the cap rarely binds: a reduction is cheaper than the pass
+    # the cap rarely binds: a reduction is cheaper than the pass (fmax: a NaN count must not hide the others)
+    if n.size and np.fmax.reduce(n, axis=None) > mode.bl:
         np.minimum(n, mode.bl, out=n)
     return n
 
@@ -736,10 +737,10 @@ def pulsed_update(w: Array, dw: Array, device: RealizedDevice, mode: Pulsed, rng
 
 
 @functools.lru_cache(maxsize=256)
-def _symmetric_ratio(device: Device, dw_min: float) -> tuple[float, float, Any, float] | None:
-    """``(log r, w⋆, w⋆'s bits as int64, 2³²/δ)`` when n noise-free pulses of the scalar affine ``device`` take
-    :func:`_affine_pulses`'s scalar path (float64) with one ratio ``r`` for both directions, fixed points ``±w⋆``
-    (w⋆ > 0) and no clipping, as for soft bounds symmetric about 0; else None."""
+def _symmetric_ratio(device: Device, dw_min: float) -> tuple[float, float, float] | None:
+    """``(log r, w⋆, 2³²/δ)`` when n noise-free pulses of the scalar affine ``device`` take :func:`_affine_pulses`'s
+    scalar path with one ratio ``r`` for both directions, fixed points ``±w⋆`` (w⋆ > 0) and no clipping, as for
+    soft bounds symmetric about 0; else None."""
     aff = device.affine()
     if aff is None or not all(isinstance(c, float) for c in aff):
         return None
@@ -753,25 +754,31 @@ def _symmetric_ratio(device: Device, dw_min: float) -> tuple[float, float, Any, 
         return None
     if not _fixed_points_are_bounds(fix_up, fix_down, lo, hi, fix_up, fix_down):
         return None
-    return log_up, fix_up, np.float64(fix_up).view(np.int64), (1.0 / dw_min) * 2.0 ** 32
+    return log_up, fix_up, (1.0 / dw_min) * 2.0 ** 32
 
 
-_SIGN = np.int64(np.iinfo(np.int64).min)   # the float64 sign bit, as int64
+#: The sign bit of each float type the fused write takes, as the signed integer of its width.
+_SIGN_BIT = {np.dtype(np.float64): np.int64(np.iinfo(np.int64).min),
+             np.dtype(np.float32): np.int32(np.iinfo(np.int32).min)}
 
 
 def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, scratch: bool) -> Array | None:
     r""":func:`pulse_counts` (stochastic rounding) then :func:`apply_pulses` for a noise-free scalar device with
-    one pulse ratio r and fixed points ±w⋆ (:func:`_symmetric_ratio`), float64 arrays: the same operations on
-    every element, fused (tests/test_fused_paths.py checks it bit for bit against the two-step form).
+    one pulse ratio r and fixed points ±w⋆ (:func:`_symmetric_ratio`), float64 or float32 arrays (the networks'
+    weights are float32, evaluated in float32 as :func:`_affine_pulses` does): the same operations on every element,
+    fused (tests/test_fused_paths.py checks it bit for bit against the two-step form).
 
     ``w_n = F + rⁿ (w − F)`` with ``F = ±w⋆`` by the sign of dW (dW ≥ 0: up) taken from its sign bit (−0.0, the
     one value where sign bit and ``dW ≥ 0`` disagree, is mended), and ``n = ⌊|dW|/δ + k/2³²⌋`` evaluated as
     ``⌊(|dW|·(2³²/δ) + k)·2⁻³²⌋`` (scaling by powers of 2 is exact, so the sum rounds alike) with k the 32-bit
     draws of each trial block's stream (:func:`convergence.rng.bits32_from`, what ``uniform32`` scales) added in
-    one mixed-type addition. Returns None (nothing drawn, ``dw`` untouched) when the fused form does not apply.
+    one mixed-type addition (in float64, then rounded to the weights' type, as ``x += uniform`` does). An element
+    pulses iff that sum reaches 2³² (or is NaN); when at most 1/64 of them do (a network's usual step), rⁿ is
+    evaluated only there, as :func:`_affine_pulses` does. Returns None (nothing drawn, ``dw`` untouched) when the
+    fused form does not apply.
     """
     if (mode.c2c or mode.rounding != "stochastic" or not isinstance(device, Device) or type(w) is not np.ndarray
-            or type(dw) is not np.ndarray or w.dtype != np.float64 or dw.dtype != np.float64 or w.shape != dw.shape
+            or type(dw) is not np.ndarray or w.dtype not in _SIGN_BIT or dw.dtype != w.dtype or w.shape != dw.shape
             or not dw.size):
         return None
     if isinstance(rng, rngmod.TrialStreams):
@@ -788,23 +795,41 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
         return None
     if const is None:
         return None
-    log_r, fix, fix_bits, scale = const
-    fixed = np.bitwise_and(dw.view(np.int64), _SIGN)      # copysign(w⋆, dW) by the sign bit
-    fixed |= fix_bits
-    fixed = fixed.view(np.float64)
+    log_r, fix, scale = const
+    ft = w.dtype.type
+    sign = _SIGN_BIT[w.dtype]
+    f = ft(fix)
+    if not np.isfinite(ft(scale)):
+        return None
+    fixed = np.bitwise_and(dw.view(sign.dtype), sign)      # copysign(w⋆, dW) by the sign bit
+    fixed |= f.view(sign.dtype)
+    fixed = fixed.view(w.dtype)
     x = np.abs(dw, out=dw if scratch else None)
     if not np.minimum.reduce(x, axis=None) > 0.0:    # zeros (−0.0 counts as up) or NaN (its result is NaN whatever F)
-        fixed[x == 0.0] = fix
-    x *= scale      # (1/δ)·2³², as pulse_counts's 1/δ
+        fixed[x == 0.0] = f
+    x *= scale      # (1/δ)·2³² in the weights' type, as pulse_counts's 1/δ
     if len(blocks) == 1:
         bits = rngmod.bits32_from(blocks[0][1], x.size)
     else:    # one mixed-type addition over the whole array costs less than one per block
         per = x.size // x.shape[0]
         bits = np.concatenate([rngmod.bits32_from(gen, (sl.stop - sl.start) * per) for sl, gen in blocks])
     np.add(x, bits.reshape(x.shape), out=x)
+    hits = None
+    if x.size >= _SPARSE_MIN:
+        idle = np.less(x, 2.0 ** 32)     # no pulse: n = 0 (NaN compares False: it "pulses")
+        if 64 * (x.size - np.count_nonzero(idle)) <= x.size:
+            hits = np.flatnonzero(np.logical_not(idle, out=idle))
+    if hits is not None:
+        n = np.floor(x.reshape(-1)[hits] * ft(2.0 ** -32))
+        np.minimum(n, mode.bl, out=n)
+        rn = np.exp(np.multiply(n, log_r, out=n), out=n)
+        out = np.subtract(w, fixed, out=x)
+        out.reshape(-1)[hits] *= rn
+        out += fixed
+        return out
     x *= 2.0 ** -32
     n = np.floor(x, out=x)
-    if np.maximum.reduce(n, axis=None) > mode.bl:
+    if np.fmax.reduce(n, axis=None) > mode.bl:
         np.minimum(n, mode.bl, out=n)
     rn = np.multiply(n, log_r, out=n)
     np.exp(rn, out=rn)
