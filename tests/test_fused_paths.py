@@ -133,28 +133,38 @@ def test_affine_pulses_on_float32_weights_are_within_6_float32_ulps_of_the_float
 @pytest.mark.parametrize("streams", ["blocks of 4", "one block", "generator"])
 @pytest.mark.parametrize("scratch", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("pulsing", ["dense", "sparse"])
-def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, streams, scratch, dtype, pulsing):
+@pytest.mark.parametrize("pulsing", ["dense", "sparse", "sparse with a NaN"])
+def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, streams, scratch, dtype, pulsing,
+                                                                   monkeypatch):
     """pulsed_update's fused form (_pulsed_symmetric: signs from the sign bit, counts at the 2**32 scale with the
     raw bits added in place) = pulse_counts then apply_pulses with the same streams, bit for bit, in float64 and in
     float32 (the networks' weights), with every element pulsing or few (rⁿ evaluated only where n ≠ 0), including
     ±0.0 updates, counts above the cap beside a NaN, and a NaN; the devices it does not cover (shifted soft bounds,
     c_Lin) fall back to that form."""
     from convergence import CLin, Pulsed, SoftBounds
+    from convergence.physics import pulses
     from convergence.physics.pulses import _pulsed_symmetric, apply_pulses, pulse_counts, pulsed_update
+
+    sparse_taken = []
+    def spy(*args, _f=pulses._few_pulses):
+        out = _f(*args)
+        sparse_taken.append(out is not None)
+        return out
+    monkeypatch.setattr(pulses, "_few_pulses", spy)
 
     dev = {"softbounds 1": SoftBounds(1.0), "softbounds 0.7": SoftBounds(0.7), "shifted": SoftBounds(0.8, w_sym=0.2),
            "clin": CLin(1.0, c=0.3)}[device]
     mode = Pulsed(1e-3, bl=40)
     rng = np.random.default_rng(4)
     lo, hi = dev.bounds
-    shape, scale = ((9, 7), 0.01) if pulsing == "dense" else ((12, 600), 1e-6)   # sparse: ~1/200 of them pulse
+    shape, scale = ((9, 7), 0.01) if pulsing == "dense" else ((12, 600), 1e-6)   # sparse: ~1/300 of them pulse
     w = rng.uniform(lo, hi, shape).astype(dtype)
     dw = (scale * rng.standard_normal(w.shape)).astype(dtype)
     dw[0, :3] = [0.0, -0.0, 1e-320 if dtype == np.float64 else 1e-44]
     w[0, :3] = 0.1                   # (0.1 − w⋆) + w⋆ differs from (0.1 + w⋆) − w⋆: the sign of a zero update matters
     dw[1, :2] = [0.5, -0.5]          # 500 pulses: capped at bl
-    dw[2, 0] = np.nan
+    if pulsing != "sparse":
+        dw[2, 0] = np.nan
     dw[2, 1:4] = [2.5e-3, -1.7e-3, 7e-4]
     w[3, :2] = [0.0, -0.0]
 
@@ -166,7 +176,7 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
     r_ref = make()
     n = pulse_counts(dw, mode, r_ref)
     assert np.nanmax(n) == mode.bl
-    if pulsing == "sparse":
+    if pulsing != "dense":
         assert 0 < np.count_nonzero(n) <= n.size / 64
     want = apply_pulses(w, n, dw >= 0, dev, mode.dw_min, rng=r_ref)
     assert want.dtype == dtype
@@ -178,6 +188,8 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
     for out in (got,) if fused is None else (got, fused):
         assert out.dtype == dtype
         np.testing.assert_array_equal(out.view(bits), want.view(bits))
+    if fused is not None:      # the sparse form is float32's, taken exactly when few pulse and none is NaN
+        assert any(sparse_taken) == (pulsing == "sparse" and dtype == np.float32)
     if not scratch:
         np.testing.assert_array_equal(d, dw)
 
@@ -212,3 +224,26 @@ def test_saturation_of_a_bounded_scalar_device_is_the_where_form():
             frac = np.where(w >= sym, (w - sym) / (hi - sym), (sym - w) / (sym - lo))
             want = np.where(np.isfinite(hi - sym) & np.isfinite(sym - lo), frac, 0.0)
         np.testing.assert_array_equal(saturation(dev, w), want)
+
+
+def test_few_pulses_float32_filter_keeps_every_sum_that_rounds_up_to_two_to_the_32():
+    """_few_pulses's float32 candidate filter against the exact rule (float64 sum rounded to float32, ≥ 2**32) on sums
+    crafted at the edge: from 2**32 − 300 to 2**32 + 300, where rounding to float32 (ulp 256 below 2**32) decides."""
+    from convergence.physics.pulses import _few_pulses
+
+    rng = np.random.default_rng(11)
+    size = 64 * 200
+    k = rng.integers(0, 2 ** 32, size, dtype=np.uint64)
+    x = (rng.random(size) * 2.0 ** 20).astype(np.float32)        # idle elements: x + k mostly far below 2**32
+    edge = np.arange(0, 200)
+    target = 2.0 ** 32 + np.linspace(-300.0, 300.0, edge.size)
+    x[edge] = np.float32(rng.random(edge.size) * 3.0 + 0.25)      # fractional x near 1 ...
+    k[edge] = np.floor(target - x[edge].astype(np.float64)).astype(np.uint64)   # ... and k putting x + k at the edge
+    bits = k.astype(np.uint32)
+    exact = np.add(x, bits).astype(np.float32) >= 2.0 ** 32        # the rule, as the dense form evaluates it
+    assert 0 < exact[edge].sum() < edge.size
+    got = _few_pulses(x, bits)
+    assert got is not None
+    idx, y = got
+    np.testing.assert_array_equal(idx, np.flatnonzero(exact))
+    np.testing.assert_array_equal(y, np.add(x, bits).astype(np.float32)[idx])

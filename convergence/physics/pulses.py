@@ -773,9 +773,9 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
     ``⌊(|dW|·(2³²/δ) + k)·2⁻³²⌋`` (scaling by powers of 2 is exact, so the sum rounds alike) with k the 32-bit
     draws of each trial block's stream (:func:`convergence.rng.bits32_from`, what ``uniform32`` scales) added in
     one mixed-type addition (in float64, then rounded to the weights' type, as ``x += uniform`` does). An element
-    pulses iff that sum reaches 2³² (or is NaN); when at most 1/64 of them do (a network's usual step), rⁿ is
-    evaluated only there, as :func:`_affine_pulses` does. Returns None (nothing drawn, ``dw`` untouched) when the
-    fused form does not apply.
+    pulses iff that sum reaches 2³² (or is NaN). On float32 weights, when at most 1/64 of the elements pulse (a
+    network's usual step), the sums and rⁿ are formed only there (:func:`_few_pulses`), as :func:`_affine_pulses`
+    does. Returns None (nothing drawn, ``dw`` untouched) when the fused form does not apply.
     """
     if (mode.c2c or mode.rounding != "stochastic" or not isinstance(device, Device) or type(w) is not np.ndarray
             or type(dw) is not np.ndarray or w.dtype not in _SIGN_BIT or dw.dtype != w.dtype or w.shape != dw.shape
@@ -813,20 +813,18 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
     else:    # one mixed-type addition over the whole array costs less than one per block
         per = x.size // x.shape[0]
         bits = np.concatenate([rngmod.bits32_from(gen, (sl.stop - sl.start) * per) for sl, gen in blocks])
-    np.add(x, bits.reshape(x.shape), out=x)
-    hits = None
-    if x.size >= _SPARSE_MIN:
-        idle = np.less(x, 2.0 ** 32)     # no pulse: n = 0 (NaN compares False: it "pulses")
-        if 64 * (x.size - np.count_nonzero(idle)) <= x.size:
-            hits = np.flatnonzero(np.logical_not(idle, out=idle))
-    if hits is not None:
-        n = np.floor(x.reshape(-1)[hits] * ft(2.0 ** -32))
+    bits = bits.reshape(x.shape)
+    few = _few_pulses(x, bits) if x.size >= _SPARSE_MIN and x.dtype == np.float32 else None
+    if few is not None:        # few elements pulse: their sums only, rⁿ only there
+        hits, y = few
+        n = np.floor(np.multiply(y, ft(2.0 ** -32), out=y), out=y)
         np.minimum(n, mode.bl, out=n)
         rn = np.exp(np.multiply(n, log_r, out=n), out=n)
         out = np.subtract(w, fixed, out=x)
         out.reshape(-1)[hits] *= rn
         out += fixed
         return out
+    np.add(x, bits, out=x)
     x *= 2.0 ** -32
     n = np.floor(x, out=x)
     if np.fmax.reduce(n, axis=None) > mode.bl:
@@ -836,6 +834,27 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
     rn *= np.subtract(w, fixed)      # (w − F) rⁿ + F, in the counts' buffer
     rn += fixed
     return rn
+
+
+def _few_pulses(x: Array, bits: Array) -> tuple[Array, Array] | None:
+    """For :func:`_pulsed_symmetric` on float32 weights (the networks): the flat indices of the elements that pulse,
+    ``x + k ≥ 2³²`` (the sum in float64 rounded to float32, as there), and those sums, when at most 1/64 of the
+    elements do and none is NaN; else None.
+
+    Candidates come from the same sum in float32 (k rounded to float32 is within 2⁷ of k, the sum within 2⁸ more), which
+    a pulsing element passes with room to spare at ``≥ 2³² − 2¹⁰``; the exact sum is formed for the candidates only.
+    """
+    s = bits.astype(np.float32)
+    s += x
+    if np.isnan(np.maximum.reduce(s, axis=None)):
+        return None
+    cand = np.greater_equal(s, np.float32(2.0 ** 32 - 2.0 ** 10))
+    if 64 * np.count_nonzero(cand) > x.size:
+        return None
+    idx = np.flatnonzero(cand)
+    y = np.add(x.reshape(-1)[idx], bits.reshape(-1)[idx], out=np.empty(idx.size, x.dtype))
+    keep = np.greater_equal(y, 2.0 ** 32)
+    return idx[keep], y[keep]
 
 
 def analog_update(w: Array, dw: Array, device: AnyDevice, mode: UpdateMode = EXPECTED, rng: Any = None,
