@@ -155,6 +155,31 @@ def test_pool_meters_each_recipe_and_shared_input_is_unpickled_once(repo):
     assert fp._load_shared(blob) is fp._load_shared(blob)
 
 
+def _leave_freed_heap(mb: int) -> None:
+    """Allocate and free ``mb`` MB in blocks below the raised mmap threshold: glibc keeps them resident."""
+    blocks = [np.ones(2_500_000) for _ in range(mb // 20)]     # 20 MB each
+    del blocks
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's resettable peak (VmHWM)")
+def test_a_tasks_metered_peak_does_not_count_heap_an_earlier_task_freed():
+    """A worker's peak during a task is its live memory plus the task's, not the blocks an earlier task (of another
+    recipe) freed: the raised trim threshold keeps up to 256 MiB of those resident until they are handed back."""
+    import cloudpickle
+
+    from convergence._alloc import tune_allocator
+
+    assert tune_allocator()
+    fp._reset_peak_rss()
+    before = fp._peak_rss_bytes()
+    _leave_freed_heap(160)
+    _, _, peak = fp._call_metered(cloudpickle.dumps((abs, -1.0)))
+    assert peak < before + 40e6, (before, peak)
+    _leave_freed_heap(160)                           # and the same for the serial runner's reset
+    fp._reset_peak_rss()
+    assert fp._peak_rss_bytes() < before + 40e6
+
+
 def test_parallel_map_shared_argument_in_every_mode():
     tasks = list(range(5))
     want = [10 * t for t in tasks]

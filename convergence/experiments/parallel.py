@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from convergence._alloc import release_free_heap
 from convergence._validate import ConfigError
 from convergence.experiments.cache import code_version
 from convergence.experiments.recipes import _BY_VALUE_MODULES, _track_by_value
@@ -327,7 +328,10 @@ def _call_pickled(blob: bytes, shared: bytes | None = None) -> Any:
 
 
 def _reset_peak_rss() -> bool:
-    """Restart this process's resident-set peak (Linux: ``/proc/self/clear_refs``); False where impossible."""
+    """Restart this process's resident-set peak (Linux: ``/proc/self/clear_refs``) from its live memory: the heap
+    blocks earlier work freed are returned first (:func:`convergence._alloc.release_free_heap`), else a worker's
+    peak would count up to 256 MiB that an earlier task of another recipe freed. False where impossible."""
+    release_free_heap()
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
