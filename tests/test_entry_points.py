@@ -131,19 +131,42 @@ def test_figures_estimate_refuses_an_uncached_recipe_and_suggests_fewer_jobs(cap
     assert not (tmp_path / "o").exists() and not (tmp_path / "c").exists()
 
 
-def test_figures_memory_hint_makes_every_refused_recipe_fit(capsys, tmp_path, monkeypatch):
-    """The hint was computed for the first refused recipe in file order: at paper with --jobs 4 and 2500M it said
-    --jobs 3 (enough for finetune_tables), and --jobs 3 was then refused for P1 Fig. 5. It now names the most jobs
-    with which every refused recipe fits, checked here by rerunning with it as a dry memory check."""
-    from convergence.cli import figures as F
+def test_figures_memory_hint_makes_the_whole_run_fit(capsys, tmp_path, monkeypatch):
+    """The hint names the most --jobs with which the run fits, checked here against the run's model: at paper with
+    --jobs 4 and 2500M only the serial run (one recipe's data set at a time) fits."""
+    from convergence.experiments import costs as K
     from convergence.experiments.recipes import discover, recipes_for_scale
     monkeypatch.chdir(ROOT)
     args = ["figures", "--scale", "paper", "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")]
     err = _one_line_exit_2(args + ["--jobs", "4", "--max-memory", "2500M"], capsys, "use --jobs")
     jobs = int(err.split("use --jobs ")[1].split()[0])
-    recipes = recipes_for_scale(discover(ROOT), "paper", named=False)
-    assert all(F.recipe_bytes(r, "paper", jobs) <= 2500 * 2**20 for r in recipes)
-    assert any(F.recipe_bytes(r, "paper", jobs + 1) > 2500 * 2**20 for r in recipes)
+    cfgs = [r.config("paper") for r in recipes_for_scale(discover(ROOT), "paper", named=False)]
+    assert K.run_bytes(cfgs, jobs, concurrent=jobs > 1) <= 2500 * 2**20
+    assert K.run_bytes(cfgs, jobs + 1, concurrent=True) > 2500 * 2**20
+
+
+def test_figures_memory_check_counts_the_network_recipes_of_a_concurrent_run_together(capsys, tmp_path, monkeypatch):
+    """Recipes run concurrently with more than one job, and every network recipe's driver holds its data set in the
+    main process at once: two network recipes that each fit alone can together exceed the limit. The check used to
+    take them one at a time and let such a run start; the serial run (--jobs 1) holds one data set at a time."""
+    from convergence.experiments import costs as K
+    from convergence.experiments.recipes import discover
+    monkeypatch.chdir(ROOT)
+    found = {r.name: r for r in discover(ROOT)}
+    cfgs = [found[n].config("paper") for n in ("p1_fig5", "p2_fig4")]
+    alone = max(K.structural_bytes(c, 2) for c in cfgs)
+    together = K.run_bytes(cfgs, 2, concurrent=True)
+    # hand arithmetic from the documented model: both data sets in the main process, both in each worker's cache
+    data = [K.network_bytes(c) for c in cfgs]
+    assert together == pytest.approx(K.MAIN_PROCESS_BYTES + K.RAW_DATA_BYTES + sum(data)
+                                     + 2 * (K.PROCESS_BYTES + sum(data)), rel=1e-12)
+    assert K.run_bytes(cfgs, 1, concurrent=False) == max(K.structural_bytes(c, 1) for c in cfgs)
+    limit = int((alone + together) / 2)
+    args = ["figures", "p1_fig5", "p2_fig4", "--scale", "paper", "--cache", str(tmp_path / "c"),
+            "--out", str(tmp_path / "o"), "--max-memory", str(limit)]
+    err = _one_line_exit_2(args + ["--jobs", "2"], capsys, "use --jobs 1")
+    assert "with 1 other recipe(s)" in err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "c").exists()
 
 
 def test_figures_memory_check_on_dask_counts_no_local_workers(capsys, tmp_path, monkeypatch):

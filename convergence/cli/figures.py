@@ -178,32 +178,36 @@ def recipe_bytes(recipe: Any, scale: str, jobs: int) -> float:
 
 
 def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, jobs: int) -> None:
-    """Refuse, before any recipe runs, the recipes that are not cached and whose estimate exceeds the limit; the
-    message names the largest and the option that makes every one of them fit (the most --jobs with which all fit,
-    else a smaller --scale). On a dask cluster the workers are other processes, so this machine holds the main
-    process alone, whatever --jobs says."""
+    """Refuse, before any recipe runs, a run whose recipes to compute (not cached) exceed the limit together
+    (:func:`convergence.experiments.costs.run_bytes`: with more than one job they run concurrently, and the main
+    process holds every network recipe's data set at once); the message names the largest recipe and the option
+    that makes the run fit (the most --jobs with which it does, else a smaller --scale). On a dask cluster the
+    workers are other processes, so this machine holds the main process alone, whatever --jobs says."""
     from convergence.experiments.cache import Cache
-    from convergence.experiments.costs import structural_bytes
+    from convergence.experiments.costs import run_bytes
     from convergence.experiments.recipes import discover, recipes_for_scale, select
     from convergence.experiments.runner import cache_status
 
-    local = 1 if args.backend == "dask" else jobs   # processes of this run on this machine (1: the main one alone)
+    dask = args.backend == "dask"
+    local = 1 if dask else jobs   # processes of this run on this machine (1: the main one alone)
     limit = args.max_memory if args.max_memory is not None else available_memory()
-    if structural_bytes({"cnn": {"n_train": None}}, local) <= limit:   # the largest estimate fits: skip the recipes
-        return
     recipes = recipes_for_scale(select(discover(root), args.names), args.scale, named=bool(args.names))
     cache = Cache(cache_dir)
-    over = [r for r in recipes if recipe_bytes(r, args.scale, local) > limit
-            and (args.force or cache_status(r, args.scale, cache)[1] != "cached")]
-    if not over:
+    todo = [r for r in recipes if args.force or cache_status(r, args.scale, cache)[1] != "cached"]
+    cfgs = [r.config(args.scale) for r in todo]
+
+    def need(j: int) -> float:
+        return run_bytes(cfgs, j, concurrent=dask or j > 1)
+
+    if need(local) <= limit:
         return
-    fits = [j for j in range(local - 1, 0, -1) if all(recipe_bytes(r, args.scale, j) <= limit for r in over)]
+    fits = [] if dask else [j for j in range(local - 1, 0, -1) if need(j) <= limit]
     hint = (f"use --jobs {fits[0]}" if fits else
             "use a smaller --scale" if args.scale != "quick" else "free memory or raise --max-memory")
-    worst = max(over, key=lambda r: recipe_bytes(r, args.scale, local))
-    where = "on this machine (dask workers not counted)" if args.backend == "dask" else f"with {jobs} job(s)"
-    others = f" (and {len(over) - 1} other recipe(s))" if len(over) > 1 else ""
-    check_memory(f"figure {worst.name}{others} at scale {args.scale} {where}", recipe_bytes(worst, args.scale, local),
+    worst = max(todo, key=lambda r: recipe_bytes(r, args.scale, local))
+    where = "on this machine (dask workers not counted)" if dask else f"with {jobs} job(s)"
+    others = f" with {len(todo) - 1} other recipe(s)" if len(todo) > 1 else ""
+    check_memory(f"figure {worst.name}{others} at scale {args.scale} {where}", need(local),
                  limit=args.max_memory, hint=hint)
 
 

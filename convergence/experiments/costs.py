@@ -37,14 +37,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from convergence.experiments.cache import Cache
+from convergence.experiments.parallel import SHARED_KEEP
 from convergence.experiments.recipes import Recipe
 
 __all__ = ["TIME_KEYS", "SIZE_KEYS", "PROCESS_BYTES", "MAIN_PROCESS_BYTES", "FULL_DATA", "IMAGE_BYTES", "TRAIN_COPIES",
            "TEST_COPIES", "RAW_DATA_BYTES", "CNN_BYTES", "EVAL_BATCH", "work_units", "size_units", "network_bytes",
-           "structural_bytes", "Estimate", "estimate", "measured"]
+           "structural_bytes", "run_bytes", "Estimate", "estimate", "measured"]
 
 #: config keys counting repetitions in time (steps of a recursion, training epochs, pulses)
 TIME_KEYS = frozenset({"steps", "iters", "epochs", "pulses", "Ks"})
@@ -162,6 +163,22 @@ def structural_bytes(cfg: dict[str, Any], jobs: int) -> float:
     data = network_bytes(cfg)
     total = MAIN_PROCESS_BYTES + workers * PROCESS_BYTES
     return float(total if data is None else total + RAW_DATA_BYTES + (1 + workers) * data)
+
+
+def run_bytes(cfgs: Sequence[dict[str, Any]], jobs: int, *, concurrent: bool) -> float:
+    """Peak bytes of a figures run computing the recipes with configs ``cfgs`` (:func:`structural_bytes`'s model).
+    One after the other (``concurrent`` False: one local job), the largest recipe's. Concurrently (more jobs, or a
+    dask cluster with ``jobs`` = 1: no local workers), every recipe's driver holds its data set in the main process
+    at once, and each worker keeps the shared inputs of up to :data:`~convergence.experiments.parallel.SHARED_KEEP`
+    network recipes: the main process with all data sets, plus per worker an idle process and the largest few."""
+    if not cfgs:
+        return 0.0
+    if not concurrent:
+        return max(structural_bytes(c, jobs) for c in cfgs)
+    workers = jobs if jobs > 1 else 0
+    data = sorted((d for d in map(network_bytes, cfgs) if d is not None), reverse=True)
+    main = MAIN_PROCESS_BYTES + (RAW_DATA_BYTES + sum(data) if data else 0.0)
+    return float(main + workers * (PROCESS_BYTES + sum(data[:SHARED_KEEP])))
 
 
 @dataclass(frozen=True)

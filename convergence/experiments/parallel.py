@@ -300,7 +300,8 @@ def _progress_bar(total: int, settings: ParallelSettings, desc: str | None) -> A
 #: worker-side cache of unpickled shared inputs (digest -> object); a few entries, newest last
 _SHARED: dict[str, Any] = {}
 _SHARED_LOCK = threading.Lock()
-_SHARED_KEEP = 4
+#: how many shared inputs (a network recipe's data set) a worker keeps at once
+SHARED_KEEP = 4
 
 
 def _load_shared(blob: bytes) -> Any:
@@ -314,7 +315,7 @@ def _load_shared(blob: bytes) -> Any:
     obj = cloudpickle.loads(blob)
     with _SHARED_LOCK:
         _SHARED[key] = obj
-        while len(_SHARED) > _SHARED_KEEP:
+        while len(_SHARED) > SHARED_KEEP:
             _SHARED.pop(next(iter(_SHARED)))
     return obj
 
