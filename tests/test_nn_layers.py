@@ -344,6 +344,37 @@ def test_tiki_taka_update_owned_equals_update_and_writes_only_the_transferred_co
             np.testing.assert_array_equal(w_own[..., untouched], before[..., untouched])
 
 
+@pytest.mark.parametrize("family", ["ttv2", "chopped_ttv2", "agad"])
+@pytest.mark.parametrize("mode", [cv.Expected(), cv.Pulsed(0.01)], ids=["expected", "pulsed"])
+def test_ttv2_family_update_owned_equals_update_and_writes_the_buffers_in_place(rng, family, mode):
+    """A TT-v2-family layer on network numerics gets the owned form of its algorithm: update's bits, with the
+    transferred columns of C, of the buffer H and of the pulse counts written into the arrays in place (the
+    copying form copied every one of those matrices at every transfer)."""
+    from convergence.nn.adapters import TransferOptimizer
+    from convergence.tile import transfer_family as tr
+
+    make = {"ttv2": tr.ttv2, "chopped_ttv2": tr.chopped_ttv2, "agad": tr.agad}[family]
+    opt = TransferOptimizer(make(0.5, cv.SoftBounds(0.7), mode=mode, numerics=optim.NETWORK, transfer_every=1,
+                                 granularity=0.01, granularity_fast=0.01, in_chop_prob=0.3)
+                            if family != "ttv2" else
+                            make(0.5, cv.SoftBounds(0.7), mode=mode, numerics=optim.NETWORK, transfer_every=1,
+                                 granularity=0.01, granularity_fast=0.01), lr_ref=0.05)
+    ref = own = opt.init(rng.uniform(-0.3, 0.3, (3, 5)).astype(np.float32))
+    buffers = own["inner"].h
+    wrote = 0
+    for step in range(40):
+        x, d = rng.standard_normal((4, 5)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+        ref = opt.update(ref, x, d, 0.05, np.random.default_rng(step))
+        own = opt.update_owned(own, x, d, 0.05, np.random.default_rng(step))
+        for field in own["inner"]._fields:
+            a, b = getattr(own["inner"], field), getattr(ref["inner"], field)
+            if isinstance(a, np.ndarray):
+                np.testing.assert_array_equal(a, b, err_msg=field)
+        assert own["inner"].h is buffers                                    # no copy of the buffer
+        wrote += int(np.any(own["inner"].pulses))
+    assert wrote > 0                                                         # C was written
+
+
 def test_layer_step_uses_the_owned_update():
     layer = L.Linear(4, 3, optimizer=optim.TikiTakaV1(cv.SoftBounds(1.0), fast_lr=0.1), rng=0)
     w = layer.core.state["inner"].w

@@ -24,6 +24,7 @@ returns a new state and leaves its input unchanged.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -57,6 +58,7 @@ class AlgorithmLayer:
         self.matrix = tuple(getattr(algorithm, "inputs", ("g",))) == ("x", "d")
         self.name = name if name is not None else getattr(algorithm, "name", "algorithm")
         self._shape: tuple[int, ...] | None = None
+        self._owned = _owned_algorithm(algorithm)
 
     def init(self, w0: Array) -> dict:
         w0 = np.asarray(w0)
@@ -79,6 +81,15 @@ class AlgorithmLayer:
             inner = self.algorithm.step(state["inner"], g, rng)
         return {**state, "inner": inner}
 
+    def update_owned(self, state: dict, x: Array, d: Array, lr: float, rng: Any = None) -> dict:
+        """:meth:`update` for a caller that owns ``state`` and drops it (a network layer's step): the same new
+        state, but a transfer-family algorithm on network numerics writes its transferred columns (slow array,
+        buffer, pulse counts) in place, changing ``state`` too, instead of copying the whole matrices."""
+        if self._owned is None:
+            return self.update(state, x, d, lr, rng)
+        inner = self._owned.step(state["inner"], np.asarray(x)[None], np.asarray(d)[None], rng, lr=lr / self.lr_ref)
+        return {**state, "inner": inner}
+
     def arrays(self, state: dict) -> Sequence[tuple[str, Array, Any]]:
         out = []
         for n, a, dev in self.algorithm.analog(state["inner"]):
@@ -88,6 +99,17 @@ class AlgorithmLayer:
 
     def as_dict(self) -> dict[str, Any]:
         return {"optimizer": self.name, "hyper": self.algorithm.as_dict(), "lr_ref": self.lr_ref}
+
+
+def _owned_algorithm(algorithm: Any) -> Any:
+    """The transfer-family ``algorithm`` on the owned form of its numerics (``numerics.owned``), or None."""
+    from convergence.tile.transfer_family import TransferConfig, transfer_algorithm
+
+    cfg = getattr(algorithm, "config", None)
+    owned = getattr(getattr(cfg, "numerics", None), "owned", None)
+    if not isinstance(cfg, TransferConfig) or owned is None or owned is cfg.numerics:
+        return None
+    return transfer_algorithm(dataclasses.replace(cfg, numerics=owned))
 
 
 class TransferOptimizer(AlgorithmLayer):

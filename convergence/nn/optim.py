@@ -173,6 +173,11 @@ class NetworkNumerics(TileNumerics):
     def noise(self, rng: Any, shape: tuple[int, ...], dtype: Any) -> Array:
         return rng.standard_normal(shape).astype(dtype)
 
+    @property
+    def owned(self) -> "OwnedNetworkNumerics":
+        """:data:`NETWORK_OWNED`: these numerics writing transferred columns in place (a layer's step)."""
+        return NETWORK_OWNED
+
     def as_dict(self) -> dict[str, Any]:
         return {"numerics": "network"}
 
@@ -295,8 +300,6 @@ class TikiTakaV1(AlgorithmLayer):
                   gamma=gamma, accumulate=self.accumulate, units_in_mbatch=True, scale_fast_lr=scale_fast_lr,
                   scale_transfer_lr=True)
         self.config = TTv1Config(self.fast_lr, self.device, self.mode, numerics=NETWORK, **kw)
-        # the same algorithm for update_owned: the column transfer writes the slow array in place
-        self._owned = transfer_algorithm(TTv1Config(self.fast_lr, self.device, self.mode, numerics=NETWORK_OWNED, **kw))
         self.transfer_lr, self.transfer_every = self.config.transfer_lr, self.config.transfer_every
         self.n_reads, self.gamma, self.read_noise = positive_int("n_reads", n_reads), self.config.gamma, \
             self.config.read_noise
@@ -309,12 +312,6 @@ class TikiTakaV1(AlgorithmLayer):
             if w.dtype == state["dtype"]:
                 return w
         return super().weights(state)
-
-    def update_owned(self, state: State, x: Array, d: Array, lr: float, rng: Any = None) -> State:
-        """:meth:`update` for a caller that owns ``state`` and drops it (a network layer's step): the same new state,
-        but a column-wise transfer touches only its columns of the slow array, which it changes in ``state`` too."""
-        inner = self._owned.step(state["inner"], np.asarray(x)[None], np.asarray(d)[None], rng, lr=lr / self.lr_ref)
-        return {**state, "inner": inner}
 
 
 ACCUMULATE = ("net", "signs")

@@ -431,6 +431,10 @@ class TileNumerics:
     """Chopped rows ``c_in ⊙ x``, ``c_out ⊙ d`` keep the rows' dtype (exact: the signs are ±1); False: they take
     the result dtype of rows and signs (the network layers' float32 rows times float64 signs: float64)."""
 
+    owned: "TileNumerics | None" = None
+    """The same numerics for a caller that owns the state and drops the old one (a network layer's step), whose
+    :meth:`set_columns` writes the columns into the array in place; None: there is none."""
+
     def weights(self, w0: Any, device: AnyDevice, **rates: Any) -> Array:
         """Validated float64 copy of the initial weights (trials, out, in)."""
         return _as_tile(w0, **rates)
@@ -911,12 +915,12 @@ def _direct_transfer(cfg: TransferConfig, w: Array, sl: slice, read: Array, rate
     return cfg.numerics.set_columns(w, sl, cols)
 
 
-def _agad_reference(ref: Array, switched: Array, mean: Array, sl: slice) -> tuple[Array, Array]:
+def _agad_reference(cfg: TTv2Config, ref: Array, switched: Array, mean: Array, sl: slice) -> tuple[Array, Array]:
     """AGAD: ``p_ref[:, k] ← M[:, k]`` for the columns whose chopper switched since their last read."""
     sw = switched[:, sl]
     if not sw.any():
         return ref, switched
-    ref = _set_columns(ref, sl, np.where(sw[:, None, :], mean[:, :, sl], ref[:, :, sl]))
+    ref = cfg.numerics.set_columns(ref, sl, np.where(sw[:, None, :], mean[:, :, sl], ref[:, :, sl]))
     switched = switched.copy()
     switched[:, sl] = False
     return ref, switched
@@ -936,19 +940,17 @@ def _buffer_columns(cfg: TTv2Config, h: Array, sl: slice, c_in: Array, c_out: Ar
         sign = lam * (c_in[:, None, :] * c_out[:, :, None])
     hk = hk + sign * z
     n, hk = threshold_transfer(hk, cfg.max_pulses, cfg.momentum, cfg.forget_buffer, cfg.buffer_cap)
-    return n, _set_columns(h, sl, hk)
+    return n, cfg.numerics.set_columns(h, sl, hk)
 
 
 def _pulse_columns(cfg: TTv2Config, w: Array, pulses: Array, sl: slice, n: Array, rng: Any) -> tuple[Array, Array]:
     """Write the signed pulse counts ``n`` onto ``C[:, sl]`` and count them."""
     device = cfg.column_device(sl) if isinstance(cfg.mode, Pulsed) else _columns(cfg.device, sl)
-    w = _set_columns(w, sl, _write_pulses(w[:, :, sl], n, device, cfg.mode, cfg.g_slow, rng))
+    w = cfg.numerics.set_columns(w, sl, _write_pulses(w[:, :, sl], n, device, cfg.mode, cfg.g_slow, rng))
     count = np.abs(n).astype(np.int64)
     if count.shape == pulses.shape:                 # every column: one pass, no copy of the old counts
         return w, np.add(pulses, count, out=count)
-    pulses = pulses.copy()
-    pulses[:, :, sl] += count
-    return w, pulses
+    return w, cfg.numerics.set_columns(pulses, sl, np.add(pulses[:, :, sl], count, out=count))
 
 
 def _in_chopper_flips(cfg: TTv2Config, trials: int, r: int, sweep: int, rng: Any) -> Array:
@@ -970,12 +972,12 @@ def _buffered_transfer(cfg: TTv2Config, s: dict[str, Any], t0: int, r: int, read
     agad = isinstance(cfg, AGADConfig)
     z = read
     if agad:
-        s["ref"], s["switched"] = _agad_reference(s["ref"], s["switched"], s["mean"], sl)
+        s["ref"], s["switched"] = _agad_reference(cfg, s["ref"], s["switched"], s["mean"], sl)
         z = read - s["ref"][:, :, sl]
     n, s["h"] = _buffer_columns(cfg, s["h"], sl, s["c_in"][:, sl], s["c_out"], z, n_in)
     if agad:
         beta = cfg.beta_mean                      # type: ignore[attr-defined]
-        s["mean"] = _set_columns(s["mean"], sl, (1.0 - beta) * s["mean"][:, :, sl] + beta * read)
+        s["mean"] = cfg.numerics.set_columns(s["mean"], sl, (1.0 - beta) * s["mean"][:, :, sl] + beta * read)
     if np.any(n) and not (agad and sweep <= cfg.chop_period):   # AGAD: no C writes in the first period
         s["w"], s["pulses"] = _pulse_columns(cfg, s["w"], s["pulses"], sl, n, rng)
     if cfg.chop_period:
