@@ -838,22 +838,20 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
 
 def _few_pulses(x: Array, bits: Array) -> tuple[Array, Array] | None:
     """For :func:`_pulsed_symmetric` on float32 weights (the networks): the flat indices of the elements that pulse,
-    ``x + k ≥ 2³²`` (the sum in float64 rounded to float32, as there), and those sums, when at most 1/64 of the
-    elements do and none is NaN; else None.
+    ``x + k ≥ 2³²`` (the sum in float64 rounded to float32, as there) or NaN, and those sums, when at most 1/64 of
+    the elements do; else None.
 
     Candidates come from the same sum in float32 (k rounded to float32 is within 2⁷ of k, the sum within 2⁸ more), which
     a pulsing element passes with room to spare at ``≥ 2³² − 2¹⁰``; the exact sum is formed for the candidates only.
     """
     s = bits.astype(np.float32)
     s += x
-    if np.isnan(np.maximum.reduce(s, axis=None)):
+    idle = np.less(s, np.float32(2.0 ** 32 - 2.0 ** 10))      # NaN compares False: a candidate, and kept below
+    if 64 * (x.size - np.count_nonzero(idle)) > x.size:
         return None
-    cand = np.greater_equal(s, np.float32(2.0 ** 32 - 2.0 ** 10))
-    if 64 * np.count_nonzero(cand) > x.size:
-        return None
-    idx = np.flatnonzero(cand)
+    idx = np.flatnonzero(np.logical_not(idle, out=idle))
     y = np.add(x.reshape(-1)[idx], bits.reshape(-1)[idx], out=np.empty(idx.size, x.dtype))
-    keep = np.greater_equal(y, 2.0 ** 32)
+    keep = np.logical_not(np.less(y, 2.0 ** 32))      # n ≥ 1, or NaN (whose count and result are NaN, as there)
     return idx[keep], y[keep]
 
 
