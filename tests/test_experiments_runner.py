@@ -566,6 +566,15 @@ def test_unimportable_recipe_is_an_error_row_not_a_crash(repo, monkeypatch, caps
         fr.discover(repo)
 
 
+def test_naming_only_an_unimportable_recipe_runs_no_other(repo):
+    """Naming only recipes that do not import leaves no name to select by, and an empty selection means every
+    recipe: the run computed all the others. It reports the broken file alone."""
+    (repo / "figures" / "zz_broken.py").write_text("NAME = 'zz'\ndef (:\n")
+    results = _run(repo, ["zz_broken"], force=True)
+    assert [(r.name, r.status) for r in results] == [("zz_broken", "error")]
+    assert _calls(repo, "simple") == 0 and _calls(repo, "sweep") == 0
+
+
 def test_optional_scale_selects_the_recipes_that_define_it(repo):
     simple = repo / "figures" / "simple.py"
     simple.write_text(simple.read_text().replace('"paper": {"a": 3.0, "n": 3}}', '"paper": {"a": 3.0, "n": 3}, '

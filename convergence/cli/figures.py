@@ -185,13 +185,12 @@ def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, j
     workers are other processes, so this machine holds the main process alone, whatever --jobs says."""
     from convergence.experiments.cache import Cache
     from convergence.experiments.costs import run_bytes
-    from convergence.experiments.recipes import discover, recipes_for_scale, select
-    from convergence.experiments.runner import cache_status
+    from convergence.experiments.runner import cache_status, selected
 
     dask = args.backend == "dask"
     local = 1 if dask else jobs   # processes of this run on this machine (1: the main one alone)
     limit = args.max_memory if args.max_memory is not None else available_memory()
-    recipes = recipes_for_scale(select(discover(root), args.names), args.scale, named=bool(args.names))
+    recipes = selected(root, args.names, args.scale, {})     # the files that do not import: the run reports them
     cache = Cache(cache_dir)
     todo = [r for r in recipes if args.force or cache_status(r, args.scale, cache)[1] != "cached"]
     cfgs = [r.config(args.scale) for r in todo]

@@ -352,6 +352,17 @@ def _run_concurrently(recipes: Sequence[Recipe], scale: str, out: Path, common: 
     return [done[r.name] for r in recipes]
 
 
+def selected(root: Path, names: Sequence[str], scale: str, broken: dict[str, str]) -> list[Recipe]:
+    """The recipes a run of ``names`` (all when empty) at ``scale`` computes; the files that do not import are
+    added to ``broken`` (stem -> error) instead, for the run to report. Naming only such files selects none (not
+    every recipe, as an empty selection would)."""
+    found = discover(root, broken=broken)
+    kept = [n for n in names if n not in broken]
+    if names and not kept:
+        return []
+    return recipes_for_scale(select(found, kept), scale, named=bool(names))
+
+
 def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str | os.PathLike[str] | None = None,
                 out_dir: str | os.PathLike[str] = "build", cache_dir: str | os.PathLike[str] | None = None,
                 force: bool = False, jobs: int = 1, backend: str = "joblib", scheduler: str | None = None,
@@ -365,9 +376,7 @@ def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str 
     _validate_settings(jobs, backend, scheduler)
     root_p = find_repo_root(root)
     broken: dict[str, str] = {}
-    found = discover(root_p, broken=broken)
-    recipes = select(found, [n for n in names if n not in broken])
-    recipes = recipes_for_scale(recipes, scale, named=bool(names))
+    recipes = selected(root_p, names, scale, broken)
     bad = [stem for stem in broken if not names or stem in names]
     cache = Cache(cache_dir if cache_dir is not None else root_p / "data" / "cache")
     out = Path(out_dir)
