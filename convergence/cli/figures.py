@@ -60,7 +60,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal)")
     p.add_argument("--max-memory", type=size_arg(), default=None, metavar="SIZE",
-                   help="refuse recipes estimated to need more than SIZE (e.g. 2G; default: available memory)")
+                   help="refuse a run whose recipes to compute are estimated to need more than SIZE together (e.g. 2G "
+                        "= 2 GiB; default: the memory available); --dry-run says whether the run fits")
 
     d = sub.add_parser("demo", help="teaching demos (demo bias: the Analog SGD bias in one figure)",
                        description="Teaching demos. 'bias': Analog SGD on a scalar quadratic settles at a biased "
