@@ -240,8 +240,10 @@ def check_memory(what: str, nbytes: float, *, limit: int | None = None, hint: st
     cap = available_memory() if limit is None else limit
     if nbytes > cap:
         source = "--max-memory" if limit is not None else "available memory"
-        raise ConfigError(f"{what} needs about {format_bytes(nbytes)} but {source} is {format_bytes(cap)}"
-                          + (f"; {hint}" if hint else ""))
+        need, have = format_bytes(nbytes), format_bytes(cap)
+        if need == have:   # "needs about 153 MiB but --max-memory is 153 MiB" reads as no reason: the bytes
+            need, have = f"{math.ceil(nbytes)} bytes", f"{int(cap)} bytes"
+        raise ConfigError(f"{what} needs about {need} but {source} is {have}" + (f"; {hint}" if hint else ""))
 
 
 # -- JSON output ----------------------------------------------------------------------------------

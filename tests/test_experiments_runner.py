@@ -575,6 +575,41 @@ def test_naming_only_an_unimportable_recipe_runs_no_other(repo):
     assert _calls(repo, "simple") == 0 and _calls(repo, "sweep") == 0
 
 
+def test_dry_run_and_list_show_a_file_that_does_not_import_as_a_row(repo, monkeypatch, capsys):
+    """--dry-run and --list make the run's selection: a file that does not import is a row of its own, as the run
+    reports it while it computes the others. They used to refuse in one line, so that `--dry-run simple` failed
+    where the run of `simple` (which ignores a broken file it was not asked for) works."""
+    (repo / "figures" / "zz_broken.py").write_text("NAME = 'zz'\ndef (:\n")
+    monkeypatch.chdir(repo)
+    for extra in (["--list"], ["--dry-run", "--scale", "quick", "--cache", "cache"]):
+        assert main(["figures", *extra]) == 0
+        rows = capsys.readouterr().out.splitlines()
+        assert [ln.split()[0] for ln in rows[:3]] == ["simple_fig", "sweep", "zz_broken"]
+        assert "SyntaxError" in rows[2]
+    assert main(["figures", "simple", "--dry-run", "--scale", "quick", "--cache", "cache"]) == 0
+    out = capsys.readouterr().out
+    assert "simple_fig" in out and "zz_broken" not in out                # not named: not part of the run
+    assert main(["figures", "zz_broken", "--dry-run", "--scale", "paper", "--cache", "cache"]) == 0
+    out = capsys.readouterr().out
+    assert "would fail" in out and "total: nothing to compute" in out and "simple_fig" not in out
+    assert _calls(repo, "simple") == 0 and _calls(repo, "sweep") == 0
+
+
+def test_dry_run_says_whether_the_run_would_pass_its_memory_check(repo, monkeypatch, capsys):
+    """--dry-run with --max-memory (or the memory available) makes the check the run makes before it starts and
+    says its outcome; it used to ignore --max-memory, and the plan said nothing of the refusal to come."""
+    monkeypatch.chdir(repo)
+    argv = ["figures", "--dry-run", "--scale", "quick", "--cache", "cache", "--jobs", "1"]
+    assert main(argv + ["--max-memory", "1"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("memory: the run would be refused: ") and "needs about 153 MiB but --max-memory is 1 B" \
+        in last
+    assert main(argv + ["--max-memory", "1G"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == ("memory: the run needs about 153 MiB with 1 job(s) (the model "
+                                                        "--max-memory checks), within --max-memory 1 GiB")
+    assert _calls(repo, "simple") == 0 and not (repo / "build").exists()
+
+
 def test_optional_scale_selects_the_recipes_that_define_it(repo):
     simple = repo / "figures" / "simple.py"
     simple.write_text(simple.read_text().replace('"paper": {"a": 3.0, "n": 3}}', '"paper": {"a": 3.0, "n": 3}, '

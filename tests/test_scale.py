@@ -378,15 +378,19 @@ def test_dry_run_prints_estimates_for_paper_scale_on_dask(repo, monkeypatch, cap
     # the calibration command names this run's --cache, where its costs must be recorded for this dry run to read
     assert next(ln for ln in out if ln.startswith("depend")).endswith("not measured (run: convergence figures "
                                                                       "--scale quick --cache cache)")
-    assert out[-1].startswith(("total of the 1 measured: ~", "total of the 1 measured: < 0.01 s CPU, largest"))
-    assert "2 recipe(s) not measured" in out[-1] and "~<" not in out[-1]
+    total = next(ln for ln in out if ln.startswith("total"))
+    assert total.startswith(("total of the 1 measured: ~", "total of the 1 measured: < 0.01 s CPU, largest"))
+    assert "2 recipe(s) not measured" in total and "~<" not in total
+    # then the run's memory check: the main process alone on this machine (dask workers not counted)
+    assert out[-1].startswith("memory: the run needs about") and "on this machine" in out[-1]
 
 
 def test_dry_run_without_any_measurement_gives_no_total(repo, monkeypatch, capsys):
-    # an empty cache has no costs: the last line says the total is unknown instead of "~0 s CPU, ~0 GB"
+    # an empty cache has no costs: the total says it is unknown instead of "~0 s CPU, ~0 GB" (the memory check,
+    # which needs no measurement, follows it)
     monkeypatch.chdir(repo)
     assert main(["figures", "--scale", "paper", "--dry-run", "--cache", "empty"]) == 0
-    last = capsys.readouterr().out.splitlines()[-1]
+    last = capsys.readouterr().out.splitlines()[-2]
     assert last.startswith("total: unknown") and "3 recipe(s)" in last and "~0" not in last
 
 

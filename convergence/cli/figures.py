@@ -60,7 +60,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal)")
     p.add_argument("--max-memory", type=size_arg(), default=None, metavar="SIZE",
-                   help="refuse recipes estimated to need more than SIZE (e.g. 2G; default: available memory)")
+                   help="refuse a run whose recipes to compute are estimated to need more than SIZE together (e.g. 2G "
+                        "= 2 GiB; default: the memory available); --dry-run says whether the run fits")
 
     d = sub.add_parser("demo", help="teaching demos (demo bias: the Analog SGD bias in one figure)",
                        description="Teaching demos. 'bias': Analog SGD on a scalar quadratic settles at a biased "
@@ -108,14 +109,15 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
+def _list(args: argparse.Namespace, root: Any, cache_dir: str, jobs: int) -> int:
     from convergence.experiments.cache import Cache
-    from convergence.experiments.recipes import discover, recipes_for_scale, select
-    from convergence.experiments.runner import cache_status
+    from convergence.experiments.runner import cache_status, selected
 
-    recipes = select(discover(root), args.names)
-    if not args.list:
-        recipes = recipes_for_scale(recipes, args.scale, named=bool(args.names))
+    # the run's own selection: a file that does not import is a row of its own (the run reports it and computes the
+    # others), not a refusal of the whole listing
+    broken: dict[str, str] = {}
+    recipes = selected(root, args.names, None if args.list else args.scale, broken)
+    bad = [stem for stem in broken if not args.names or stem in args.names]
     from convergence.experiments.costs import estimate
 
     cache = Cache(cache_dir)
@@ -124,8 +126,8 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
     cpu_total, unknown = 0.0, 0
     mem_max: float | None = None
     # the short columns padded to their longest entry; paper and title, of any length, last (so nothing misaligns)
-    w_name = max((len(r.name) for r in recipes), default=0)
-    w_file = max((len(r.path.name) for r in recipes), default=0)
+    w_name = max([len(r.name) for r in recipes] + [len(stem) for stem in bad], default=0)
+    w_file = max([len(r.path.name) for r in recipes] + [len(stem) + 3 for stem in bad], default=0)
     for r in recipes:
         if args.list:
             print(f"{r.name:<{w_name}}  {r.path.name:<{w_file}}  {r.paper} — {r.title}")
@@ -145,7 +147,14 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
                 unknown += 1
                 cost = est.basis
             print(f"{r.name:<28} {args.scale:<8} {key[:16]}  {todo:<28} {cost}")
-    if not args.list and unknown == len(recipes):   # a total of 0 s would read as "free"
+    for stem in bad:
+        if args.list:
+            print(f"{stem:<{w_name}}  {stem + '.py':<{w_file}}  (does not import) {broken[stem]}")
+        else:
+            print(f"{stem:<28} {args.scale:<8} {'-':<16}  {'would fail':<28} {broken[stem]}")
+    if not args.list and not recipes:
+        print("total: nothing to compute")
+    elif not args.list and unknown == len(recipes):   # a total of 0 s would read as "free"
         print(f"total: unknown, none of the {unknown} recipe(s) measured yet (run: {calibrate}, then --dry-run again)")
     elif not args.list:
         print(f"total{f' of the {len(recipes) - unknown} measured' if unknown else ''}: {_about(cpu_total)} CPU"
@@ -153,6 +162,17 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str) -> int:
               + ("largest worker: memory not recorded" if mem_max is None
                  else f"largest worker ~{format_bytes(mem_max * 1e9)}")
               + (f"; {unknown} recipe(s) not measured" if unknown else ""))
+    if not args.list:   # the check a run makes before it starts (--max-memory, else the memory available now)
+        try:
+            need, limit = _check_figures_memory(args, root, cache_dir, jobs)
+        except ConfigError as exc:
+            print(f"memory: the run would be refused: {exc}")
+        else:
+            where = "on this machine" if args.backend == "dask" else f"with {jobs} job(s)"
+            print("memory: nothing to compute" if not need else
+                  f"memory: the run needs about {format_bytes(need)} {where} (the model --max-memory checks), "
+                  f"within {'--max-memory' if args.max_memory is not None else 'available memory'} "
+                  f"{format_bytes(limit)}")
     return 0
 
 
@@ -177,12 +197,13 @@ def recipe_bytes(recipe: Any, scale: str, jobs: int) -> float:
     return structural_bytes(recipe.config(scale), jobs)
 
 
-def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, jobs: int) -> None:
+def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, jobs: int) -> tuple[float, int]:
     """Refuse, before any recipe runs, a run whose recipes to compute (not cached) exceed the limit together
     (:func:`convergence.experiments.costs.run_bytes`: with more than one job they run concurrently, and the main
     process holds every network recipe's data set at once); the message names the largest recipe and the option
     that makes the run fit (the most --jobs with which it does, else a smaller --scale). On a dask cluster the
-    workers are other processes, so this machine holds the main process alone, whatever --jobs says."""
+    workers are other processes, so this machine holds the main process alone, whatever --jobs says. Returns the
+    run's estimated bytes and the limit it fits within."""
     from convergence.experiments.cache import Cache
     from convergence.experiments.costs import run_bytes
     from convergence.experiments.runner import cache_status, selected
@@ -199,7 +220,7 @@ def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, j
         return run_bytes(cfgs, j, concurrent=dask or j > 1)
 
     if need(local) <= limit:
-        return
+        return need(local), limit
     fits = [] if dask else [j for j in range(local - 1, 0, -1) if need(j) <= limit]
     hint = (f"use --jobs {fits[0]}" if fits else
             "use a smaller --scale" if args.scale != "quick" else "free memory or raise --max-memory")
@@ -208,6 +229,7 @@ def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, j
     others = f" with {len(todo) - 1} other recipe(s)" if len(todo) > 1 else ""
     check_memory(f"figure {worst.name}{others} at scale {args.scale} {where}", need(local),
                  limit=args.max_memory, hint=hint)
+    return need(local), available_memory() if args.max_memory is None else args.max_memory   # fit on a 2nd reading
 
 
 def _writable_folder(name: str, path: str) -> None:
@@ -239,7 +261,7 @@ def _run_figures(args: argparse.Namespace) -> int:
         output_dir("--out", out)
         output_dir("--out", os.path.join(out, "figures"))   # where the images go: a file there fails every plot
     if args.list or args.dry_run:
-        return _list(args, root, cache)
+        return _list(args, root, cache, jobs)
     _check_figures_memory(args, root, cache, jobs)
     # made and written to now (after every refusal, which leaves nothing behind), so that a folder the checks above
     # cannot judge (a read-only or special file system, where root passes every permission test) fails here in one

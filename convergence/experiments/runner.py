@@ -352,15 +352,17 @@ def _run_concurrently(recipes: Sequence[Recipe], scale: str, out: Path, common: 
     return [done[r.name] for r in recipes]
 
 
-def selected(root: Path, names: Sequence[str], scale: str, broken: dict[str, str]) -> list[Recipe]:
-    """The recipes a run of ``names`` (all when empty) at ``scale`` computes; the files that do not import are
-    added to ``broken`` (stem -> error) instead, for the run to report. Naming only such files selects none (not
-    every recipe, as an empty selection would)."""
+def selected(root: Path, names: Sequence[str], scale: str | None, broken: dict[str, str]) -> list[Recipe]:
+    """The recipes a run of ``names`` (all when empty) at ``scale`` computes (``None``: whatever scales they
+    define, as ``--list`` shows them); the files that do not import are added to ``broken`` (stem -> error)
+    instead, for the run to report. Naming only such files selects none (not every recipe, as an empty selection
+    would)."""
     found = discover(root, broken=broken)
     kept = [n for n in names if n not in broken]
     if names and not kept:
         return []
-    return recipes_for_scale(select(found, kept), scale, named=bool(names))
+    chosen = select(found, kept)
+    return chosen if scale is None else recipes_for_scale(chosen, scale, named=bool(names))
 
 
 def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str | os.PathLike[str] | None = None,
