@@ -193,7 +193,7 @@ def byte_size(name: str, value: Any) -> int:
         raise ConfigError(f"{name} must be a size like 2G, 500M or 1000000 (got {value!r})")
     out = float(m.group(1)) * _SIZE_UNITS[unit]
     if not 1 <= out <= INT_MAX:
-        raise ConfigError(f"{name} must be a size between 1 byte and 8 EiB (got {value!r})")
+        raise ConfigError(f"{name} must be a size between 1 byte and 8388608 TiB (got {value!r})")
     return int(out)
 
 

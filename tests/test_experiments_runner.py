@@ -570,8 +570,9 @@ def test_naming_only_an_unimportable_recipe_runs_no_other(repo):
     """Naming only recipes that do not import leaves no name to select by, and an empty selection means every
     recipe: the run computed all the others. It reports the broken file alone."""
     (repo / "figures" / "zz_broken.py").write_text("NAME = 'zz'\ndef (:\n")
-    results = _run(repo, ["zz_broken"], force=True)
-    assert [(r.name, r.status) for r in results] == [("zz_broken", "error")]
+    for jobs in (1, 2):      # serial, and concurrent (which then opens no pool: nothing to compute)
+        results = _run(repo, ["zz_broken"], force=True, jobs=jobs)
+        assert [(r.name, r.status) for r in results] == [("zz_broken", "error")]
     assert _calls(repo, "simple") == 0 and _calls(repo, "sweep") == 0
 
 

@@ -394,7 +394,7 @@ def run_figures(names: Sequence[str] = (), *, scale: str = "default", root: str 
             res = run_recipe(r, scale, out_dir=out, **common)
             results.append(res)
             _log_result(log, res)
-    else:
+    elif recipes:        # nothing to compute (only files that do not import were named): no pool to start
         results = _run_concurrently(recipes, scale, out, common)
     for stem in bad:
         if log is not None:
