@@ -232,18 +232,23 @@ def available_memory() -> int:
 
 
 def check_memory(what: str, nbytes: float, *, limit: int | None = None, hint: str = "") -> None:
-    """Refuse (one ConfigError line) a run whose estimated peak ``nbytes`` exceeds ``limit``.
+    """Refuse (one ConfigError line, :func:`memory_refusal`) a run whose estimated peak ``nbytes`` exceeds ``limit``.
 
     ``limit`` defaults to the memory available now (:func:`available_memory`); ``hint`` names the
     option that makes the run fit.
     """
     cap = available_memory() if limit is None else limit
     if nbytes > cap:
-        source = "--max-memory" if limit is not None else "available memory"
-        need, have = format_bytes(nbytes), format_bytes(cap)
-        if need == have:   # "needs about 153 MiB but --max-memory is 153 MiB" reads as no reason: the bytes
-            need, have = f"{math.ceil(nbytes)} bytes", f"{int(cap)} bytes"
-        raise ConfigError(f"{what} needs about {need} but {source} is {have}" + (f"; {hint}" if hint else ""))
+        raise memory_refusal(what, nbytes, cap, "--max-memory" if limit is not None else "available memory", hint)
+
+
+def memory_refusal(what: str, nbytes: float, cap: float, source: str, hint: str = "") -> ConfigError:
+    """The one-line refusal of a run needing ``nbytes`` where ``source`` (the option or the available memory)
+    allows ``cap``: sizes in binary units, or in bytes when the two would print alike."""
+    need, have = format_bytes(nbytes), format_bytes(cap)
+    if need == have:   # "needs about 153 MiB but --max-memory is 153 MiB" reads as no reason: the bytes
+        need, have = f"{math.ceil(nbytes)} bytes", f"{int(cap)} bytes"
+    return ConfigError(f"{what} needs about {need} but {source} is {have}" + (f"; {hint}" if hint else ""))
 
 
 # -- JSON output ----------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ import sys
 import time
 from typing import Any
 
-from convergence._validate import ConfigError, available_memory, check_memory, format_bytes, output_dir, output_file
+from convergence._validate import (ConfigError, available_memory, check_memory, format_bytes, memory_refusal,
+                                   output_dir, output_file)
 from convergence.cli._args import SEED_MAX, float_arg, int_arg, interrupted, path_arg, size_arg
 
 __all__ = ["add_parser", "run"]
@@ -219,17 +220,18 @@ def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, j
     def need(j: int) -> float:
         return run_bytes(cfgs, j, concurrent=dask or j > 1)
 
-    if need(local) <= limit:
-        return need(local), limit
+    total = need(local)
+    if total <= limit:
+        return total, limit
     fits = [] if dask else [j for j in range(local - 1, 0, -1) if need(j) <= limit]
     hint = (f"use --jobs {fits[0]}" if fits else
             "use a smaller --scale" if args.scale != "quick" else "free memory or raise --max-memory")
     worst = max(todo, key=lambda r: recipe_bytes(r, args.scale, local))
     where = "on this machine (dask workers not counted)" if dask else f"with {jobs} job(s)"
     others = f" with {len(todo) - 1} other recipe(s)" if len(todo) > 1 else ""
-    check_memory(f"figure {worst.name}{others} at scale {args.scale} {where}", need(local),
-                 limit=args.max_memory, hint=hint)
-    return need(local), available_memory() if args.max_memory is None else args.max_memory   # fit on a 2nd reading
+    # the limit read once (the available memory, read again, could differ between the decision and the message)
+    raise memory_refusal(f"figure {worst.name}{others} at scale {args.scale} {where}", total, limit,
+                         "--max-memory" if args.max_memory is not None else "available memory", hint)
 
 
 def _writable_folder(name: str, path: str) -> None:

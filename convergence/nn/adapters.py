@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, positive
 from convergence.sim.algorithms import Algorithm
+from convergence.tile.transfer_family import TransferConfig, transfer_algorithm
 
 Array = NDArray[Any]
 
@@ -103,8 +104,6 @@ class AlgorithmLayer:
 
 def _owned_algorithm(algorithm: Any) -> Any:
     """The transfer-family ``algorithm`` on the owned form of its numerics (``numerics.owned``), or None."""
-    from convergence.tile.transfer_family import TransferConfig, transfer_algorithm
-
     cfg = getattr(algorithm, "config", None)
     owned = getattr(getattr(cfg, "numerics", None), "owned", None)
     if not isinstance(cfg, TransferConfig) or owned is None or owned is cfg.numerics:
