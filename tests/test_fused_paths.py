@@ -1,6 +1,8 @@
 """Fused and cached forms of the hot paths against the plain forms they replace (bit for bit)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -133,14 +135,14 @@ def test_affine_pulses_on_float32_weights_are_within_6_float32_ulps_of_the_float
 @pytest.mark.parametrize("streams", ["blocks of 4", "one block", "generator"])
 @pytest.mark.parametrize("scratch", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("pulsing", ["dense", "sparse", "sparse with a NaN"])
+@pytest.mark.parametrize("pulsing", ["dense", "dense with a NaN", "sparse", "sparse with a NaN"])
 def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, streams, scratch, dtype, pulsing,
                                                                    monkeypatch):
     """pulsed_update's fused form (_pulsed_symmetric: signs from the sign bit, counts at the 2**32 scale with the
     raw bits added in place) = pulse_counts then apply_pulses with the same streams, bit for bit, in float64 and in
-    float32 (the networks' weights), with every element pulsing or few (rⁿ evaluated only where n ≠ 0), including
-    ±0.0 updates, counts above the cap beside a NaN, and a NaN; the devices it does not cover (shifted soft bounds,
-    c_Lin) fall back to that form."""
+    float32 (the networks' weights), with every element pulsing (rⁿ looked up, or evaluated where a NaN is among them)
+    or few (rⁿ evaluated only where n ≠ 0), including ±0.0 updates, counts above the cap, and a NaN; the devices it
+    does not cover (shifted soft bounds, c_Lin) fall back to that form."""
     from convergence import CLin, Pulsed, SoftBounds
     from convergence.physics import pulses
     from convergence.physics.pulses import _pulsed_symmetric, apply_pulses, pulse_counts, pulsed_update
@@ -151,6 +153,11 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
         sparse_taken.append(out is not None)
         return out
     monkeypatch.setattr(pulses, "_few_pulses", spy)
+    looked_up = []
+    def spy_table(*args, _f=pulses._powers):
+        looked_up.append(args)
+        return _f(*args)
+    monkeypatch.setattr(pulses, "_powers", spy_table)
 
     # τ = 0.1 rounds up in float32 (w⋆ just outside the range: the two-step form clips there)
     dev = {"softbounds 1": SoftBounds(1.0), "softbounds 0.7": SoftBounds(0.7), "softbounds 0.1": SoftBounds(0.1),
@@ -158,13 +165,14 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
     mode = Pulsed(1e-3, bl=40)
     rng = np.random.default_rng(4)
     lo, hi = dev.bounds
-    shape, scale = ((9, 7), 0.01) if pulsing == "dense" else ((12, 600), 1e-6)   # sparse: ~1/300 of them pulse
+    dense = pulsing.startswith("dense")
+    shape, scale = ((9, 7), 0.01) if dense else ((12, 600), 1e-6)   # sparse: ~1/300 of them pulse
     w = rng.uniform(lo, hi, shape).astype(dtype)
     dw = (scale * rng.standard_normal(w.shape)).astype(dtype)
     dw[0, :3] = [0.0, -0.0, 1e-320 if dtype == np.float64 else 1e-44]
     w[0, :3] = 0.1                   # (0.1 − w⋆) + w⋆ differs from (0.1 + w⋆) − w⋆: the sign of a zero update matters
     dw[1, :2] = [0.5, -0.5]          # 500 pulses: capped at bl
-    if pulsing != "sparse":
+    if pulsing.endswith("NaN"):
         dw[2, 0] = np.nan
     dw[2, 1:4] = [2.5e-3, -1.7e-3, 7e-4]
     w[3, :2] = [0.0, -0.0]
@@ -177,7 +185,7 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
     r_ref = make()
     n = pulse_counts(dw, mode, r_ref)
     assert np.nanmax(n) == mode.bl
-    if pulsing != "dense":
+    if not dense:
         assert 0 < np.count_nonzero(n) <= n.size / 64
     want = apply_pulses(w, n, dw >= 0, dev, mode.dw_min, rng=r_ref)
     assert want.dtype == dtype
@@ -190,9 +198,72 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
         assert out.dtype == dtype
         np.testing.assert_array_equal(out.view(bits), want.view(bits))
     if fused is not None:      # the sparse form is float32's, taken exactly when few pulse (a NaN among them too)
-        assert any(sparse_taken) == (pulsing != "dense" and dtype == np.float32)
+        assert any(sparse_taken) == (not dense and dtype == np.float32)
+        # the dense form looks rⁿ up unless a NaN is among the counts (float64's sparse counts take it too)
+        assert bool(looked_up) == (pulsing == "dense" or (pulsing == "sparse" and dtype == np.float64))
     if not scratch:
         np.testing.assert_array_equal(d, dw)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_power_table_equals_the_exponential_of_every_count_wherever_it_stands(dtype):
+    """_powers(log r, dtype, top)[n] = exp(n · log r) evaluated on an array (the dense pulsed write's two operations),
+    bit for bit, for every count 0 … 4096 at many positions of long arrays (SIMD lanes, loop tails), for the ratios
+    of several soft-bounds devices and pulse sizes."""
+    from convergence.physics.pulses import _TABLE_MAX, _powers
+
+    rng = np.random.default_rng(11)
+    counts = np.tile(np.arange(_TABLE_MAX + 1, dtype=dtype), 5)
+    bits = np.uint64 if dtype == np.float64 else np.uint32
+    for tau, dw_min in [(1.0, 1e-3), (0.7, 1e-3), (0.1, 2e-3), (1.0, 0.3)]:
+        log_r = math.log1p(-dw_min / tau)
+        table = _powers(log_r, dtype, _TABLE_MAX)
+        assert table.dtype == dtype and len(table) > _TABLE_MAX and not table.flags.writeable
+        for n in (counts, rng.permutation(counts), rng.permutation(counts)[:12_345]):
+            want = np.exp(np.multiply(n, log_r))
+            got = table[n.astype(np.intp)]
+            np.testing.assert_array_equal(got.view(bits), want.view(bits))
+
+
+@pytest.mark.parametrize("case", ["counts", "float32 counts", "a fraction", "a NaN", "a negative", "above the table",
+                                  "few elements"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exp_counts_gathers_integer_counts_and_evaluates_everything_else(case, dtype, monkeypatch):
+    """_exp_counts(n, log r, dtype) = exp(n · log r) in dtype bit for bit: a gather from the table when every count is
+    an integer in 0 … _TABLE_MAX (checked), the evaluated form for a fraction, a NaN, a negative count, a count above
+    the table or an array too small to check."""
+    from convergence.physics import pulses
+
+    gathered = []
+    def spy(*args, _f=pulses._powers):
+        gathered.append(args)
+        return _f(*args)
+    monkeypatch.setattr(pulses, "_powers", spy)
+    rng = np.random.default_rng(5)
+    n = np.floor(rng.uniform(0, 40, size=(30, 50)))
+    if case == "float32 counts":
+        n = n.astype(np.float32)
+    elif case == "a fraction":
+        n[7, 3] = 2.5
+    elif case == "a NaN":
+        n[7, 3] = np.nan
+    elif case == "a negative":
+        n[7, 3] = -1.0
+    elif case == "above the table":
+        n[7, 3] = pulses._TABLE_MAX + 1
+    elif case == "few elements":
+        n = n[:2, :10]
+    log_r = dtype(math.log1p(-1e-3 / 0.7))
+    want = np.exp(np.multiply(n, log_r, dtype=dtype))
+    got = pulses._exp_counts(n.copy(), log_r, dtype)
+    assert got.dtype == dtype and got.shape == n.shape
+    bits = np.uint64 if dtype == np.float64 else np.uint32
+    np.testing.assert_array_equal(got.view(bits), want.view(bits))
+    assert bool(gathered) == (case in ("counts", "float32 counts"))
+    scratch = n.copy()
+    if scratch.dtype == dtype:      # written into the counts' buffer when asked
+        assert pulses._exp_counts(scratch, log_r, dtype, out=scratch) is scratch
+        np.testing.assert_array_equal(scratch.view(bits), want.view(bits))
 
 
 def test_device_ratio_with_the_responses_evaluated_once_equals_g_over_root_f():

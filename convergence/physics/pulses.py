@@ -376,8 +376,8 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
         # network step) r^n is evaluated and multiplied only where n ≠ 0, the same numbers with a fraction of the work
         hits = _sparse_hits(n, pick, np.shape(w))
         if hits is None:
-            if log_dn == log_up:     # symmetric responses (b+ = −b-): one ratio for both directions, no gather
-                rn = np.exp(np.multiply(n, ct(log_up), dtype=ct))
+            if log_dn == log_up:     # symmetric responses (b+ = −b-): one ratio for both directions
+                rn = _exp_counts(np.asarray(n), ct(log_up), ct)
             else:
                 log_r = np.array([log_dn, log_up], dtype=ct).take(pick)
                 rn = np.exp(np.multiply(n, log_r, out=log_r, dtype=ct), out=log_r)
@@ -690,34 +690,33 @@ class PulseMap:
         counts of another dtype are copied to float64 first, so ``r^n`` is always evaluated in float64)."""
         if self.noise is not None:
             return self._noisy_pass(self._noisy_pass(w, n_down, False, rng), n_up, True, rng)
-        rn = self._times(n_down, self.log_dn)
-        np.exp(rn, out=rn)
+        rn = self._powers(n_down, self.log_dn)
         out = np.subtract(w, self.fix_dn)
         out *= rn
         out += self.fix_dn
-        rn = self._times(n_up, self.log_up)
-        np.exp(rn, out=rn)
+        rn = self._powers(n_up, self.log_up)
         out -= self.fix_up
         out *= rn
         out += self.fix_up
         return self._finish(out)
 
     @staticmethod
-    def _times(n: Any, log_r: Any) -> Array:
-        """``n · log r`` in float64: into ``n`` when it is a float64 array (scratch), else a new array (a float32
-        count is exact in float64, so the mixed multiply equals casting first, one pass fewer)."""
+    def _powers(n: Any, log_r: Any) -> Array:
+        """``rⁿ = exp(n · log r)`` in float64 (:func:`_exp_counts`): into ``n`` when it is a float64 array (scratch),
+        else a new array (a float32 count is exact in float64, so the mixed multiply equals casting first)."""
         n = np.asarray(n)
-        if n.dtype == np.float64:
-            return np.multiply(n, log_r, out=n)
-        return np.multiply(n, log_r, dtype=np.float64)
+        return _exp_counts(n, log_r, np.float64, out=n if n.dtype == np.float64 else None)
 
     def signed(self, w: Array, n: Array, up: Array, rng: Any = None) -> Array:
         """``n`` pulses of direction ``up`` (bool) per element."""
         if self.noise is not None:
             return self._noisy_pass(w, n, up, rng)
-        log_r = np.where(up, self.log_up, self.log_dn)
         fix = np.where(up, self.fix_up, self.fix_dn)
-        rn = np.exp(np.multiply(n, log_r, out=log_r), out=log_r)
+        if np.ndim(self.log_up) == 0 and self.log_up == self.log_dn:    # one ratio both ways (symmetric responses)
+            rn = _exp_counts(np.asarray(n), self.log_up, np.float64)
+        else:
+            log_r = np.where(up, self.log_up, self.log_dn)
+            rn = np.exp(np.multiply(n, log_r, out=log_r), out=log_r)
         out = np.subtract(w, fix)
         out *= rn
         out += fix
@@ -775,7 +774,8 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
     one mixed-type addition (in float64, then rounded to the weights' type, as ``x += uniform`` does). An element
     pulses iff that sum reaches 2³² (or is NaN). On float32 weights, when at most 1/64 of the elements pulse (a
     network's usual step), the sums and rⁿ are formed only there (:func:`_few_pulses`), as :func:`_affine_pulses`
-    does. Returns None (nothing drawn, ``dw`` untouched) when the fused form does not apply.
+    does; otherwise rⁿ is looked up by count (:func:`_powers`) unless a NaN is among them. Returns None (nothing
+    drawn, ``dw`` untouched) when the fused form does not apply.
     """
     if (mode.c2c or mode.rounding != "stochastic" or not isinstance(device, Device) or type(w) is not np.ndarray
             or type(dw) is not np.ndarray or w.dtype not in _SIGN_BIT or dw.dtype != w.dtype or w.shape != dw.shape
@@ -805,7 +805,8 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
     fixed |= f.view(sign.dtype)
     fixed = fixed.view(w.dtype)
     x = np.abs(dw, out=dw if scratch else None)
-    if not np.minimum.reduce(x, axis=None) > 0.0:    # zeros (−0.0 counts as up) or NaN (its result is NaN whatever F)
+    smallest = np.minimum.reduce(x, axis=None)      # NaN if any element is
+    if not smallest > 0.0:    # zeros (−0.0 counts as up) or NaN (its result is NaN whatever F)
         fixed[x == 0.0] = f
     x *= scale      # (1/δ)·2³² in the weights' type, as pulse_counts's 1/δ
     if len(blocks) == 1:
@@ -826,14 +827,58 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
         return out
     np.add(x, bits, out=x)
     x *= 2.0 ** -32
-    n = np.floor(x, out=x)
-    if np.fmax.reduce(n, axis=None) > mode.bl:
-        np.minimum(n, mode.bl, out=n)
-    rn = np.multiply(n, log_r, out=n)
-    np.exp(rn, out=rn)
+    top = np.fmax.reduce(x, axis=None)     # ⌊top⌋: the largest count (NaN ignored)
+    if top > mode.bl:      # ⌊min(x, bl)⌋ = min(⌊x⌋, bl): the cap
+        np.minimum(x, mode.bl, out=x)
+        top = mode.bl
+    if smallest == smallest and top <= _TABLE_MAX:    # no NaN: the counts ⌊x⌋ (x ≥ 0: truncated) are 0..⌊top⌋
+        rn = np.take(_powers(log_r, w.dtype, int(top)), x.astype(np.int32), out=x, mode="clip")
+    else:
+        n = np.floor(x, out=x)
+        rn = np.multiply(n, log_r, out=n)
+        np.exp(rn, out=rn)
     rn *= np.subtract(w, fixed)      # (w − F) rⁿ + F, in the counts' buffer
     rn += fixed
     return rn
+
+
+#: Largest pulse count whose rⁿ :func:`_pulsed_symmetric` looks up in a table (:func:`_powers`) instead of evaluating.
+_TABLE_MAX = 1 << 12
+
+
+@functools.lru_cache(maxsize=64)
+def _table(log_r: float, dtype: np.dtype, size: int) -> Array:
+    table = np.multiply(np.arange(size, dtype=dtype), log_r)
+    np.exp(table, out=table)
+    table.flags.writeable = False
+    return table
+
+
+def _powers(log_r: float, dtype: np.dtype, top: int) -> Array:
+    """``rⁿ = exp(n · log r)`` for n = 0 … ``top`` (at least): the same two operations in ``dtype`` as on an array of
+    counts (``log r`` a Python float, so it is rounded to ``dtype`` first, as there), so a lookup gives the evaluated
+    numbers bit for bit (tests/test_fused_paths.py checks it wherever a count stands in a long array). A dense pulsed
+    write then takes one gather instead of one exponential per element, its costliest pass where NumPy evaluates the
+    float64 exponential without SIMD (CPUs without AVX-512: about 6 ns per element, three times a uniform draw)."""
+    return _table(log_r, np.dtype(dtype), 1 << max(top, 1).bit_length())
+
+
+#: Fewest elements for which :func:`_exp_counts` checks for integer counts (the check's fixed cost).
+_GATHER_MIN = 256
+
+
+def _exp_counts(n: Array, log_r: Any, dtype: Any, out: Array | None = None) -> Array:
+    """``exp(n · log r)`` in ``dtype``, elementwise (``out`` may be ``n``): for a scalar ``log r`` and counts ``n`` that
+    are all integers in 0 … :data:`_TABLE_MAX` (checked: a NaN or a fraction is evaluated) a gather from
+    :func:`_powers`, the same numbers."""
+    if np.ndim(log_r) == 0 and isinstance(n, np.ndarray) and n.size >= _GATHER_MIN and n.dtype.kind == "f":
+        lo, hi = np.minimum.reduce(n, axis=None), np.maximum.reduce(n, axis=None)     # NaN if any is
+        if lo >= 0 and hi <= _TABLE_MAX:
+            idx = n.astype(np.int32)
+            if np.equal(idx, n).all():
+                return np.take(_powers(float(log_r), dtype, int(hi)), idx, out=out, mode="clip")
+    rn = np.multiply(n, log_r, dtype=dtype, out=out)
+    return np.exp(rn, out=rn)
 
 
 def _few_pulses(x: Array, bits: Array) -> tuple[Array, Array] | None:
