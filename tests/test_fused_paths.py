@@ -266,6 +266,45 @@ def test_exp_counts_gathers_integer_counts_and_evaluates_everything_else(case, d
         np.testing.assert_array_equal(scratch.view(bits), want.view(bits))
 
 
+@pytest.mark.parametrize("counts", ["sparse", "dense", "sparse with a NaN and a fraction", "float32 sparse"])
+@pytest.mark.parametrize("device", ["scalar", "per element"])
+def test_pulse_map_down_up_equals_its_dense_closed_form(counts, device, monkeypatch):
+    """PulseMap.down_up = ((W − F₋)·r₋^n₋ + F₋ − F₊)·r₊^n₊ + F₊ with rⁿ = exp(n·log r) evaluated on every element (the
+    definition, written out here), bit for bit, whether it multiplies only where a count is nonzero (few are), looks
+    rⁿ up (a scalar ratio) or evaluates it everywhere; for a scalar and a realised (per-element) soft-bounds device."""
+    import convergence as cv
+    from convergence.physics import pulses
+    from convergence.physics.pulses import PulseMap
+
+    sparse = []
+    def spy(out, n, log_r, _f=pulses._times_powers):
+        sparse.append(16 * np.count_nonzero(np.asarray(n) != 0) <= np.size(n))
+        return _f(out, n, log_r)
+    monkeypatch.setattr(pulses, "_times_powers", spy)
+    rng = np.random.default_rng(21)
+    shape = (2, 40, 80)
+    dev = cv.SoftBounds(0.8)
+    if device == "per element":
+        dev = cv.realize(dev, cv.Variation(dw_min_dtod=0.3, up_down_dtod=0.05, range_dtod=0.1), shape, rng)
+    pmap = PulseMap.of(dev, 1e-3)
+    lo, hi = dev.bounds
+    w = lo + (hi - lo) * rng.uniform(0.05, 0.95, shape)
+    n_dn, n_up = np.floor(rng.uniform(0, 30, (2,) + shape))
+    if counts != "dense":
+        n_dn[rng.random(shape) > 0.03] = 0.0
+        n_up[rng.random(shape) > 0.03] = 0.0
+    if counts.endswith("fraction"):
+        n_dn[0, 1, 2], n_up[1, 3, 4] = np.nan, 2.5
+    if counts.startswith("float32"):
+        n_dn, n_up = n_dn.astype(np.float32), n_up.astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        want = (w - pmap.fix_dn) * np.exp(np.multiply(n_dn, pmap.log_dn, dtype=np.float64)) + pmap.fix_dn
+        want = (want - pmap.fix_up) * np.exp(np.multiply(n_up, pmap.log_up, dtype=np.float64)) + pmap.fix_up
+        got = pmap.down_up(w, n_dn.copy(), n_up.copy())
+    np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
+    assert all(sparse) == (counts != "dense") and len(sparse) == 2
+
+
 def test_device_ratio_with_the_responses_evaluated_once_equals_g_over_root_f():
     """Device.ratio evaluates q± once for G and F (when the class keeps the default F and G): bit for bit
     G(w)/√F(w), for every scalar device, including points outside the range (NaN where F < 0)."""

@@ -690,22 +690,13 @@ class PulseMap:
         counts of another dtype are copied to float64 first, so ``r^n`` is always evaluated in float64)."""
         if self.noise is not None:
             return self._noisy_pass(self._noisy_pass(w, n_down, False, rng), n_up, True, rng)
-        rn = self._powers(n_down, self.log_dn)
         out = np.subtract(w, self.fix_dn)
-        out *= rn
+        _times_powers(out, n_down, self.log_dn)
         out += self.fix_dn
-        rn = self._powers(n_up, self.log_up)
         out -= self.fix_up
-        out *= rn
+        _times_powers(out, n_up, self.log_up)
         out += self.fix_up
         return self._finish(out)
-
-    @staticmethod
-    def _powers(n: Any, log_r: Any) -> Array:
-        """``rⁿ = exp(n · log r)`` in float64 (:func:`_exp_counts`): into ``n`` when it is a float64 array (scratch),
-        else a new array (a float32 count is exact in float64, so the mixed multiply equals casting first)."""
-        n = np.asarray(n)
-        return _exp_counts(n, log_r, np.float64, out=n if n.dtype == np.float64 else None)
 
     def signed(self, w: Array, n: Array, up: Array, rng: Any = None) -> Array:
         """``n`` pulses of direction ``up`` (bool) per element."""
@@ -879,6 +870,23 @@ def _exp_counts(n: Array, log_r: Any, dtype: Any, out: Array | None = None) -> A
                 return np.take(_powers(float(log_r), dtype, int(hi)), idx, out=out, mode="clip")
     rn = np.multiply(n, log_r, dtype=dtype, out=out)
     return np.exp(rn, out=rn)
+
+
+def _times_powers(out: Array, n: Any, log_r: Any) -> None:
+    """``out *= rⁿ`` in place, ``rⁿ = exp(n · log r)`` in float64 for counts ``n`` (float64 counts are consumed as
+    scratch space; others are exact in float64, so the mixed multiply equals casting first) and a finite ``log r``
+    (scalar or of ``out``'s shape). Where at most 1/16 of the counts are nonzero (a small learning rate's usual write)
+    only those are evaluated and multiplied: elsewhere rⁿ = exp(±0) = 1 exactly, so the product is ``out`` itself
+    and the result the same bits; otherwise rⁿ comes from :func:`_exp_counts`."""
+    n = np.asarray(n)
+    if (n.shape == out.shape and n.size >= _SPARSE_MIN and out.flags.c_contiguous
+            and (np.ndim(log_r) == 0 or (np.shape(log_r) == out.shape and log_r.flags.c_contiguous))):
+        if 16 * np.count_nonzero(n) <= n.size:       # NaN counts as nonzero
+            hits = np.flatnonzero(n)
+            lr = log_r if np.ndim(log_r) == 0 else log_r.reshape(-1)[hits]
+            out.reshape(-1)[hits] *= np.exp(np.multiply(n.reshape(-1)[hits], lr, dtype=np.float64))
+            return
+    out *= _exp_counts(n, log_r, np.float64, out=n if n.dtype == np.float64 else None)
 
 
 def _few_pulses(x: Array, bits: Array) -> tuple[Array, Array] | None:
