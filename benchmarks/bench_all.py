@@ -220,6 +220,25 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def machine() -> str:
+    """The CPU model, its widest SIMD extension NumPy can use, and the NumPy version: ratios depend on them (e.g. NumPy
+    evaluates the float64 exponential with SIMD only on AVX-512)."""
+    model, flags = "", set()
+    try:
+        for ln in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, val = ln.partition(":")
+            if key.strip() == "model name" and not model:
+                model = val.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(val.split())
+    except OSError:
+        import platform
+        model = platform.processor() or platform.machine()
+    simd = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4_2", "SSE4.2"))
+                 if flag in flags), "SIMD unknown")
+    return f"{model or 'unknown CPU'}, {simd}, NumPy {np.__version__}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny workloads: the whole run in a few seconds")
@@ -241,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nratio = time / baseline time, both measured in this run (minimum over repeats); "
           f"{'quick mode, ' if args.quick else ''}{time.perf_counter() - t0:.1f} s; "
           f"load average before/after {load0[0]:.2f} / {load1[0]:.2f} on {os.cpu_count()} cores")
+    print(f"machine: {machine()}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
