@@ -305,6 +305,25 @@ def test_pulse_map_down_up_equals_its_dense_closed_form(counts, device, monkeypa
     assert all(sparse) == (counts != "dense") and len(sparse) == 2
 
 
+def test_pulse_map_signed_with_a_scalar_and_a_per_element_slope():
+    """PulseMap.signed on a device whose up response has scalar coefficients and whose down response has one per
+    element (the one-ratio shortcut must not compare those as a whole): F + exp(n · log r)(W − F) per element."""
+    from convergence.physics.pulses import PulseMap
+
+    class Mixed:
+        bounds = (-1.0, 1.0)
+
+        def affine(self):
+            return 1.0, -1.0, np.full((2, 3), 1.0), np.array([[1.0, 2.0, 4.0], [1.0, 2.0, 4.0]])
+
+    pmap = PulseMap.of(Mixed(), 1e-2)
+    w = np.linspace(-0.5, 0.5, 6).reshape(2, 3)
+    n = np.array([[3.0, 0.0, 7.0], [1.0, 2.0, 5.0]])
+    up = np.array([[True, False, True], [False, True, False]])
+    log_r, fix = np.where(up, pmap.log_up, pmap.log_dn), np.where(up, pmap.fix_up, pmap.fix_dn)
+    np.testing.assert_array_equal(pmap.signed(w, n, up), (w - fix) * np.exp(n * log_r) + fix)
+
+
 def test_device_ratio_with_the_responses_evaluated_once_equals_g_over_root_f():
     """Device.ratio evaluates q± once for G and F (when the class keeps the default F and G): bit for bit
     G(w)/√F(w), for every scalar device, including points outside the range (NaN where F < 0)."""

@@ -703,7 +703,7 @@ class PulseMap:
         if self.noise is not None:
             return self._noisy_pass(w, n, up, rng)
         fix = np.where(up, self.fix_up, self.fix_dn)
-        if np.ndim(self.log_up) == 0 and self.log_up == self.log_dn:    # one ratio both ways (symmetric responses)
+        if np.ndim(self.log_up) == 0 == np.ndim(self.log_dn) and self.log_up == self.log_dn:   # one ratio both ways
             rn = _exp_counts(np.asarray(n), self.log_up, np.float64)
         else:
             log_r = np.where(up, self.log_up, self.log_dn)
