@@ -186,6 +186,36 @@ def test_figures_memory_check_on_dask_counts_no_local_workers(capsys, tmp_path, 
     assert "--jobs" not in err and "smaller --scale" in err and f"needs about {main_only} bytes " in err
 
 
+def test_figures_memory_refusal_on_dask_points_to_the_serial_joblib_run_when_that_fits(capsys, tmp_path, monkeypatch):
+    """On dask the client holds every network recipe's data set at once; a serial joblib run holds one at a time. When
+    that fits the limit, the refusal says so instead of only 'use a smaller --scale'."""
+    from convergence.experiments import costs as K
+    from convergence.experiments.recipes import discover
+    monkeypatch.chdir(ROOT)
+    found = {r.name: r for r in discover(ROOT)}
+    cfgs = [found[n].config("paper") for n in ("p1_fig5", "p2_fig4")]
+    serial = max(K.structural_bytes(c, 1) for c in cfgs)      # hand arithmetic: the larger recipe alone
+    assert K.run_bytes(cfgs, 1, concurrent=False) == serial < K.run_bytes(cfgs, 1, concurrent=True)
+    args = ["figures", "p1_fig5", "p2_fig4", "--scale", "paper", "--backend", "dask", "--scheduler",
+            "tcp://127.0.0.1:1", "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")]
+    err = _one_line_exit_2(args + ["--max-memory", str(int(serial))], capsys, "use --backend joblib --jobs 1")
+    assert "smaller --scale" not in err
+    err = _one_line_exit_2(args + ["--max-memory", str(int(serial) - 1)], capsys, "use a smaller --scale")
+    assert "joblib" not in err
+
+
+def test_figures_memory_refusal_at_quick_asks_for_memory_in_the_terms_of_the_limit(capsys, tmp_path, monkeypatch):
+    """At the smallest scale nothing smaller remains: with --max-memory given the remedy is a larger one (freeing
+    memory changes nothing there); the available memory is the other limit, where freeing memory helps."""
+    monkeypatch.chdir(ROOT)
+    args = ["figures", "p1_fig7", "--scale", "quick", "--jobs", "1", "--cache", str(tmp_path / "c"),
+            "--out", str(tmp_path / "o")]
+    err = _one_line_exit_2(args + ["--max-memory", "1M"], capsys, "raise --max-memory")
+    assert "free memory" not in err
+    monkeypatch.setattr("convergence.cli.figures.available_memory", lambda: 2**20)
+    _one_line_exit_2(args, capsys, "free memory or give a larger --max-memory")
+
+
 def test_figures_memory_limit_at_the_boundary(capsys, tmp_path, monkeypatch):
     """The run fits a --max-memory of exactly its estimate (the dry run makes the run's check) and is refused one byte
     below, with both numbers in bytes, since '153 MiB but --max-memory is 153 MiB' gave no reason."""

@@ -202,9 +202,10 @@ def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, j
     """Refuse, before any recipe runs, a run whose recipes to compute (not cached) exceed the limit together
     (:func:`convergence.experiments.costs.run_bytes`: with more than one job they run concurrently, and the main
     process holds every network recipe's data set at once); the message names the largest recipe and the option
-    that makes the run fit (the most --jobs with which it does, else a smaller --scale). On a dask cluster the
-    workers are other processes, so this machine holds the main process alone, whatever --jobs says. Returns the
-    run's estimated bytes and the limit it fits within."""
+    that makes the run fit (the most --jobs with which it does; on dask, a serial joblib run if that holds less;
+    else a smaller --scale; at quick, more memory). On a dask cluster the workers are other processes, so this
+    machine holds the main process alone, whatever --jobs says. Returns the run's estimated bytes and the limit it
+    fits within."""
     from convergence.experiments.cache import Cache
     from convergence.experiments.costs import run_bytes
     from convergence.experiments.runner import cache_status, selected
@@ -224,8 +225,14 @@ def _check_figures_memory(args: argparse.Namespace, root: Any, cache_dir: str, j
     if total <= limit:
         return total, limit
     fits = [] if dask else [j for j in range(local - 1, 0, -1) if need(j) <= limit]
-    hint = (f"use --jobs {fits[0]}" if fits else
-            "use a smaller --scale" if args.scale != "quick" else "free memory or raise --max-memory")
+    if fits:
+        hint = f"use --jobs {fits[0]}"
+    elif dask and run_bytes(cfgs, 1, concurrent=False) <= limit:   # one recipe at a time: one data set held
+        hint = "use --backend joblib --jobs 1 (the dask client holds every network recipe's data set at once)"
+    elif args.scale != "quick":
+        hint = "use a smaller --scale"
+    else:
+        hint = "raise --max-memory" if args.max_memory is not None else "free memory or give a larger --max-memory"
     worst = max(todo, key=lambda r: recipe_bytes(r, args.scale, local))
     where = "on this machine (dask workers not counted)" if dask else f"with {jobs} job(s)"
     others = f" with {len(todo) - 1} other recipe(s)" if len(todo) > 1 else ""
