@@ -136,7 +136,8 @@ def test_affine_pulses_on_float32_weights_are_within_6_float32_ulps_of_the_float
 @pytest.mark.parametrize("scratch", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("pulsing", ["dense", "dense with a NaN", "sparse", "sparse with a NaN"])
-def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, streams, scratch, dtype, pulsing,
+@pytest.mark.parametrize("gather", [True, False], ids=["gathered", "evaluated"])
+def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, streams, scratch, dtype, pulsing, gather,
                                                                    monkeypatch):
     """pulsed_update's fused form (_pulsed_symmetric: signs from the sign bit, counts at the 2**32 scale with the
     raw bits added in place) = pulse_counts then apply_pulses with the same streams, bit for bit, in float64 and in
@@ -158,6 +159,8 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
         looked_up.append(args)
         return _f(*args)
     monkeypatch.setattr(pulses, "_powers", spy_table)
+    # whether rⁿ is gathered or evaluated is decided per machine by timing; both must give these numbers
+    monkeypatch.setattr(pulses, "_GATHER_PAYS", {np.dtype(np.float64): gather, np.dtype(np.float32): gather})
 
     # τ = 0.1 rounds up in float32 (w⋆ just outside the range: the two-step form clips there)
     dev = {"softbounds 1": SoftBounds(1.0), "softbounds 0.7": SoftBounds(0.7), "softbounds 0.1": SoftBounds(0.1),
@@ -200,7 +203,7 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
     if fused is not None:      # the sparse form is float32's, taken exactly when few pulse (a NaN among them too)
         assert any(sparse_taken) == (not dense and dtype == np.float32)
         # the dense form looks rⁿ up unless a NaN is among the counts (float64's sparse counts take it too)
-        assert bool(looked_up) == (pulsing == "dense" or (pulsing == "sparse" and dtype == np.float64))
+        assert bool(looked_up) == (gather and (pulsing == "dense" or (pulsing == "sparse" and dtype == np.float64)))
     if not scratch:
         np.testing.assert_array_equal(d, dw)
 
@@ -239,6 +242,7 @@ def test_exp_counts_gathers_integer_counts_and_evaluates_everything_else(case, d
         gathered.append(args)
         return _f(*args)
     monkeypatch.setattr(pulses, "_powers", spy)
+    monkeypatch.setattr(pulses, "_GATHER_PAYS", {np.dtype(np.float64): True, np.dtype(np.float32): True})
     rng = np.random.default_rng(5)
     n = np.floor(rng.uniform(0, 40, size=(30, 50)))
     if case == "float32 counts":
@@ -268,7 +272,8 @@ def test_exp_counts_gathers_integer_counts_and_evaluates_everything_else(case, d
 
 @pytest.mark.parametrize("counts", ["sparse", "dense", "sparse with a NaN and a fraction", "float32 sparse"])
 @pytest.mark.parametrize("device", ["scalar", "per element"])
-def test_pulse_map_down_up_equals_its_dense_closed_form(counts, device, monkeypatch):
+@pytest.mark.parametrize("gather", [True, False], ids=["gathered", "evaluated"])
+def test_pulse_map_down_up_equals_its_dense_closed_form(counts, device, gather, monkeypatch):
     """PulseMap.down_up = ((W − F₋)·r₋^n₋ + F₋ − F₊)·r₊^n₊ + F₊ with rⁿ = exp(n·log r) evaluated on every element (the
     definition, written out here), bit for bit, whether it multiplies only where a count is nonzero (few are), looks
     rⁿ up (a scalar ratio) or evaluates it everywhere; for a scalar and a realised (per-element) soft-bounds device."""
@@ -281,6 +286,7 @@ def test_pulse_map_down_up_equals_its_dense_closed_form(counts, device, monkeypa
         sparse.append(16 * np.count_nonzero(np.asarray(n) != 0) <= np.size(n))
         return _f(out, n, log_r)
     monkeypatch.setattr(pulses, "_times_powers", spy)
+    monkeypatch.setattr(pulses, "_GATHER_PAYS", {np.dtype(np.float64): gather})
     rng = np.random.default_rng(21)
     shape = (2, 40, 80)
     dev = cv.SoftBounds(0.8)
@@ -303,6 +309,17 @@ def test_pulse_map_down_up_equals_its_dense_closed_form(counts, device, monkeypa
         got = pmap.down_up(w, n_dn.copy(), n_up.copy())
     np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
     assert all(sparse) == (counts != "dense") and len(sparse) == 2
+
+
+def test_gather_or_evaluate_is_decided_once_per_dtype(monkeypatch):
+    """_gather_pays times both forms once per dtype and keeps the answer (a bool) for the process."""
+    from convergence.physics import pulses
+
+    monkeypatch.setattr(pulses, "_GATHER_PAYS", {})
+    first = pulses._gather_pays(np.float32)
+    assert isinstance(first, bool) and pulses._GATHER_PAYS == {np.dtype(np.float32): first}
+    pulses._GATHER_PAYS[np.dtype(np.float32)] = not first       # a kept answer is not timed again
+    assert pulses._gather_pays(np.dtype(np.float32)) is (not first)
 
 
 def test_pulse_map_signed_with_a_scalar_and_a_per_element_slope():

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -765,8 +766,9 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
     one mixed-type addition (in float64, then rounded to the weights' type, as ``x += uniform`` does). An element
     pulses iff that sum reaches 2³² (or is NaN). On float32 weights, when at most 1/64 of the elements pulse (a
     network's usual step), the sums and rⁿ are formed only there (:func:`_few_pulses`), as :func:`_affine_pulses`
-    does; otherwise rⁿ is looked up by count (:func:`_powers`) unless a NaN is among them. Returns None (nothing
-    drawn, ``dw`` untouched) when the fused form does not apply.
+    does; otherwise rⁿ is looked up by count (:func:`_powers`) unless a NaN is among them or evaluating it is faster
+    on this machine (:func:`_gather_pays`). Returns None (nothing drawn, ``dw`` untouched) when the fused form does
+    not apply.
     """
     if (mode.c2c or mode.rounding != "stochastic" or not isinstance(device, Device) or type(w) is not np.ndarray
             or type(dw) is not np.ndarray or w.dtype not in _SIGN_BIT or dw.dtype != w.dtype or w.shape != dw.shape
@@ -822,7 +824,7 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
     if top > mode.bl:      # ⌊min(x, bl)⌋ = min(⌊x⌋, bl): the cap
         np.minimum(x, mode.bl, out=x)
         top = mode.bl
-    if smallest == smallest and top <= _TABLE_MAX:    # no NaN: the counts ⌊x⌋ (x ≥ 0: truncated) are 0..⌊top⌋
+    if smallest == smallest and top <= _TABLE_MAX and _gather_pays(w.dtype):   # no NaN: the counts ⌊x⌋ are 0..⌊top⌋
         rn = np.take(_powers(log_r, w.dtype, int(top)), x.astype(np.int32), out=x, mode="clip")
     else:
         n = np.floor(x, out=x)
@@ -854,6 +856,40 @@ def _powers(log_r: float, dtype: np.dtype, top: int) -> Array:
     return _table(log_r, np.dtype(dtype), 1 << max(top, 1).bit_length())
 
 
+#: Per float dtype: whether gathering rⁿ beats evaluating it on this machine (:func:`_gather_pays`, decided on first
+#: use; the tests set it to take either form, which give the same numbers).
+_GATHER_PAYS: dict[np.dtype, bool] = {}
+
+
+def _gather_pays(dtype: Any) -> bool:
+    """True when gathering rⁿ from :func:`_powers` (integer cast, take) costs less here than evaluating
+    ``exp(n · log r)`` in ``dtype``: both timed once per process on 16 Ki counts, best of three.
+    NumPy's exponential runs at very different speeds across CPUs (float64: about 1 ns per element with AVX-512,
+    6 ns without), and both forms give the same numbers, so the outcome decides only the speed."""
+    dt = np.dtype(dtype)
+    pays = _GATHER_PAYS.get(dt)
+    if pays is None:
+        n = (np.arange(1 << 14) % 32).astype(dt)
+        table = _powers(-1e-3, dt, 31)
+
+        def gather() -> None:
+            np.take(table, n.astype(np.int32), mode="clip")
+
+        def evaluate() -> None:
+            np.exp(np.multiply(n, -1e-3))
+
+        def best(f: Any) -> float:
+            t = math.inf
+            for _ in range(3):
+                t0 = time.perf_counter()
+                f()
+                t = min(t, time.perf_counter() - t0)
+            return t
+
+        pays = _GATHER_PAYS[dt] = best(gather) < best(evaluate)
+    return pays
+
+
 #: Fewest elements for which :func:`_exp_counts` checks for integer counts (the check's fixed cost).
 _GATHER_MIN = 256
 
@@ -861,8 +897,9 @@ _GATHER_MIN = 256
 def _exp_counts(n: Array, log_r: Any, dtype: Any, out: Array | None = None) -> Array:
     """``exp(n · log r)`` in ``dtype``, elementwise (``out`` may be ``n``): for a scalar ``log r`` and counts ``n`` that
     are all integers in 0 … :data:`_TABLE_MAX` (checked: a NaN or a fraction is evaluated) a gather from
-    :func:`_powers`, the same numbers."""
-    if np.ndim(log_r) == 0 and isinstance(n, np.ndarray) and n.size >= _GATHER_MIN and n.dtype.kind == "f":
+    :func:`_powers`, the same numbers, where that is faster (:func:`_gather_pays`)."""
+    if (np.ndim(log_r) == 0 and isinstance(n, np.ndarray) and n.size >= _GATHER_MIN and n.dtype.kind == "f"
+            and _gather_pays(dtype)):
         lo, hi = np.minimum.reduce(n, axis=None), np.maximum.reduce(n, axis=None)     # NaN if any is
         if lo >= 0 and hi <= _TABLE_MAX:
             idx = n.astype(np.int32)
