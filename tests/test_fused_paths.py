@@ -131,6 +131,20 @@ def test_affine_pulses_on_float32_weights_are_within_6_float32_ulps_of_the_float
     assert np.abs(o32 - o64).max() > 0        # it is the float32 evaluation (not a cast of the float64 one)
 
 
+def _tables_looked_up(monkeypatch, gather: bool) -> list:
+    """Make the pulsed writes gather rⁿ (``gather``) or evaluate it, whatever this machine's timing decided (both give
+    the same numbers), and return the list that records every table the writes ask for."""
+    from convergence.physics import pulses
+
+    calls: list = []
+    def spy(*args, _f=pulses._powers):
+        calls.append(args)
+        return _f(*args)
+    monkeypatch.setattr(pulses, "_powers", spy)
+    monkeypatch.setattr(pulses, "_GATHER_PAYS", {np.dtype(np.float64): gather, np.dtype(np.float32): gather})
+    return calls
+
+
 @pytest.mark.parametrize("device", ["softbounds 1", "softbounds 0.7", "softbounds 0.1", "shifted", "clin"])
 @pytest.mark.parametrize("streams", ["blocks of 4", "one block", "generator"])
 @pytest.mark.parametrize("scratch", [False, True])
@@ -154,13 +168,7 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
         sparse_taken.append(out is not None)
         return out
     monkeypatch.setattr(pulses, "_few_pulses", spy)
-    looked_up = []
-    def spy_table(*args, _f=pulses._powers):
-        looked_up.append(args)
-        return _f(*args)
-    monkeypatch.setattr(pulses, "_powers", spy_table)
-    # whether rⁿ is gathered or evaluated is decided per machine by timing; both must give these numbers
-    monkeypatch.setattr(pulses, "_GATHER_PAYS", {np.dtype(np.float64): gather, np.dtype(np.float32): gather})
+    looked_up = _tables_looked_up(monkeypatch, gather)
 
     # τ = 0.1 rounds up in float32 (w⋆ just outside the range: the two-step form clips there)
     dev = {"softbounds 1": SoftBounds(1.0), "softbounds 0.7": SoftBounds(0.7), "softbounds 0.1": SoftBounds(0.1),
@@ -237,12 +245,7 @@ def test_exp_counts_gathers_integer_counts_and_evaluates_everything_else(case, d
     the table or an array too small to check."""
     from convergence.physics import pulses
 
-    gathered = []
-    def spy(*args, _f=pulses._powers):
-        gathered.append(args)
-        return _f(*args)
-    monkeypatch.setattr(pulses, "_powers", spy)
-    monkeypatch.setattr(pulses, "_GATHER_PAYS", {np.dtype(np.float64): True, np.dtype(np.float32): True})
+    gathered = _tables_looked_up(monkeypatch, True)
     rng = np.random.default_rng(5)
     n = np.floor(rng.uniform(0, 40, size=(30, 50)))
     if case == "float32 counts":
