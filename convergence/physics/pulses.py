@@ -851,8 +851,8 @@ def _powers(log_r: float, dtype: np.dtype, top: int) -> Array:
     """``rⁿ = exp(n · log r)`` for n = 0 … ``top`` (at least): the same two operations in ``dtype`` as on an array of
     counts (``log r`` a Python float, so it is rounded to ``dtype`` first, as there), so a lookup gives the evaluated
     numbers bit for bit (tests/test_fused_paths.py checks it wherever a count stands in a long array). A dense pulsed
-    write then takes one gather instead of one exponential per element, its costliest pass where NumPy evaluates the
-    float64 exponential without SIMD (CPUs without AVX-512: about 6 ns per element, three times a uniform draw)."""
+    write then takes one gather instead of one exponential per element: its costliest pass where NumPy's float64
+    exponential is slow (about 6 ns per element on an AVX2-only AMD EPYC, three times a uniform draw)."""
     return _table(log_r, np.dtype(dtype), 1 << max(top, 1).bit_length())
 
 
@@ -864,8 +864,9 @@ _GATHER_PAYS: dict[np.dtype, bool] = {}
 def _gather_pays(dtype: Any) -> bool:
     """True when gathering rⁿ from :func:`_powers` (integer cast, take) costs less here than evaluating
     ``exp(n · log r)`` in ``dtype``: both timed once per process on 16 Ki counts, best of three.
-    NumPy's exponential runs at very different speeds across CPUs (float64: about 1 ns per element with AVX-512,
-    6 ns without), and both forms give the same numbers, so the outcome decides only the speed."""
+    NumPy picks its exponential's kernel by CPU, and the two forms ranked differently on two machines (the gather
+    twice as fast on an AVX2-only AMD EPYC, slightly slower on an earlier one); both give the same numbers, so the
+    outcome decides only the speed."""
     dt = np.dtype(dtype)
     pays = _GATHER_PAYS.get(dt)
     if pays is None:
