@@ -375,7 +375,7 @@ def _affine_pulses(w: Array, n: Array, up: Array, aff: tuple[Any, ...], dw_min: 
         log_dn, log_up = math.log1p(-dw_min * bm), math.log1p(dw_min * bp)
         # r^n = exp(n log r) is exactly 1 where n = 0 and (w − w⋆)·1 = w − w⋆: with few pulsing elements (the usual
         # network step) r^n is evaluated and multiplied only where n ≠ 0, the same numbers with a fraction of the work
-        hits = _sparse_hits(n, pick, np.shape(w))
+        hits = _sparse_hits(n, np.shape(w)) if pick.shape == np.shape(w) else None
         if hits is None:
             if log_dn == log_up:     # symmetric responses (b+ = −b-): one ratio for both directions
                 rn = _exp_counts(np.asarray(n), ct(log_up), ct)
@@ -435,13 +435,12 @@ def _fixed_points_are_bounds(fix_up: float, fix_down: float, lo: Any, hi: Any, f
 _SPARSE_MIN = 4096
 
 
-def _sparse_hits(n: Any, pick: Array, shape: tuple[int, ...]) -> Array | None:
-    """Flat indices of the nonzero counts ``n`` (NaN included) when at most 1/64 of the elements pulse and the
-    arrays have the weights' shape; None otherwise (then every element is evaluated)."""
-    if not (isinstance(n, np.ndarray) and n.shape == shape and pick.shape == shape and n.size >= _SPARSE_MIN):
+def _sparse_hits(n: Any, shape: tuple[int, ...], share: int = 64) -> Array | None:
+    """Flat indices of the nonzero counts ``n`` (NaN included) when at most 1/``share`` of the elements pulse and the
+    counts have the weights' ``shape``; None otherwise (then every element is evaluated)."""
+    if not (isinstance(n, np.ndarray) and n.shape == shape and n.size >= _SPARSE_MIN):
         return None
-    mask = n != 0
-    return np.flatnonzero(mask) if 64 * np.count_nonzero(mask) <= n.size else None
+    return np.flatnonzero(n) if share * np.count_nonzero(n) <= n.size else None
 
 
 def _trial_blocks(rng: Any, n_trials: int) -> list[tuple[slice, Any]]:
@@ -917,13 +916,13 @@ def _times_powers(out: Array, n: Any, log_r: Any) -> None:
     only those are evaluated and multiplied: elsewhere rⁿ = exp(±0) = 1 exactly, so the product is ``out`` itself
     and the result the same bits; otherwise rⁿ comes from :func:`_exp_counts`."""
     n = np.asarray(n)
-    if (n.shape == out.shape and n.size >= _SPARSE_MIN and out.flags.c_contiguous
-            and (np.ndim(log_r) == 0 or (np.shape(log_r) == out.shape and log_r.flags.c_contiguous))):
-        if 16 * np.count_nonzero(n) <= n.size:       # NaN counts as nonzero
-            hits = np.flatnonzero(n)
-            lr = log_r if np.ndim(log_r) == 0 else log_r.reshape(-1)[hits]
-            out.reshape(-1)[hits] *= np.exp(np.multiply(n.reshape(-1)[hits], lr, dtype=np.float64))
-            return
+    hits = None
+    if out.flags.c_contiguous and (np.ndim(log_r) == 0 or (np.shape(log_r) == out.shape and log_r.flags.c_contiguous)):
+        hits = _sparse_hits(n, out.shape, share=16)
+    if hits is not None:
+        lr = log_r if np.ndim(log_r) == 0 else log_r.reshape(-1)[hits]
+        out.reshape(-1)[hits] *= np.exp(np.multiply(n.reshape(-1)[hits], lr, dtype=np.float64))
+        return
     out *= _exp_counts(n, log_r, np.float64, out=n if n.dtype == np.float64 else None)
 
 
