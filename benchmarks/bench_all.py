@@ -15,8 +15,9 @@ Rows (benchmark: case, then what it is compared with):
 * transfer (``bench_transfer.py``): one 512×512 batch-32 update of each transfer algorithm vs the
   digital update ``W -= lr dᵀx`` of the same tile;
 * fcn (``bench_fcn.py``) and swin (``bench_swin.py``): an analog training step vs the digital step of the
-  same network; NumPy's digital step vs PyTorch CPU's when ``TORCH_PYTHON`` names an interpreter with
-  torch (torch is never a dependency; without it the row says "not measured").
+  same network (the Swin at batch 128, and also as the transfer study fine-tunes: batch 32, one thread);
+  NumPy's digital step vs PyTorch CPU's when ``TORCH_PYTHON`` names an interpreter with torch (torch is never a
+  dependency; without it the row says "not measured").
 
 Times are minima over repeats (robust to a shared machine); the load average is printed with the
 table. ``--quick`` shrinks every workload so the whole run takes a few seconds (a smoke test: its
@@ -198,7 +199,33 @@ def bench_swin(quick: bool) -> list[dict]:
     note = "" if tt is not None else "not measured (set TORCH_PYTHON)"
     rows.append(row("swin", f"NumPy digital step, batch {batch}", dig, "PyTorch CPU step",
                     None if tt is None else tt["min_s"], None, note))
+    if not quick:
+        rows += _swin_study_rows(m, 30)
     return rows
+
+
+def _swin_study_rows(m: ModuleType, steps: int) -> list[dict]:
+    """The analog steps as the transfer study runs them: its fine-tune batch (32 at default) on one thread, as each
+    worker of a figures run has, a fresh class-conditional mini-batch every step (``bench_swin.bench_study``). A
+    write's cost grows with the weights, not the batch, so it weighs about four times more against the digital step
+    here than at batch 128. Median step time over 30 steps, the better of two runs per algorithm."""
+    from convergence.nn._threads import blas_threads
+    from convergence.swin.runner import SCALES
+
+    batch = int(SCALES["default"]["finetune"]["batch"])
+    old = os.environ.get("CONVERGENCE_ELEMENTWISE_THREADS")
+    os.environ["CONVERGENCE_ELEMENTWISE_THREADS"] = "1"
+    try:
+        with blas_threads(1):
+            algs = ("digital", "sgd", "c-ttv2")
+            t = {a: min(m.bench_study(a, steps, batch)["median_s"] for _ in range(2)) for a in algs}
+            return [row("swin", f"{a} step, batch {batch}, 1 thread (the study's fine-tune)", t[a],
+                        "digital step, same", t["digital"], ("<=", 1.3)) for a in algs[1:]]
+    finally:
+        if old is None:
+            del os.environ["CONVERGENCE_ELEMENTWISE_THREADS"]
+        else:
+            os.environ["CONVERGENCE_ELEMENTWISE_THREADS"] = old
 
 
 BENCHES = {"steps": bench_steps, "tile": bench_tile, "transfer": bench_transfer, "fcn": bench_fcn, "swin": bench_swin}

@@ -130,6 +130,31 @@ def bench_numpy(algorithm: str, steps: int, batch: int) -> dict[str, float]:
     return {"median_s": ts[len(ts) // 2], "min_s": ts[0], "params": M.n_params(p)}
 
 
+def bench_study(algorithm: str, steps: int, batch: int) -> dict[str, float]:
+    """One fine-tune epoch's steps as the transfer study takes them: a fresh mini-batch every step from a
+    class-conditional task (the synthetic textures, so no data set is needed), not one batch of noise over and over;
+    the analog write's pulse counts, and so its cost, depend on the gradients. Median and minimum step time after
+    three warm-up steps."""
+    from convergence.swin import model as M, study as S
+    from convergence.swin.analog import AnalogSpec, init_train_state, train_step
+
+    cfg = M.SwinConfig()
+    task = S.synthetic_task(5 * 300, 10, img=cfg.img, classes=(5, 6, 7, 8, 9), seed=1)
+    rng = np.random.default_rng(0)
+    spec = None if algorithm == "digital" else AnalogSpec(algorithm=algorithm)
+    st = init_train_state(M.init(cfg, 0), cfg, spec, None, batch, rng)
+    order = rng.permutation(len(task.y_train))
+    per_epoch = len(order) // batch
+    ts = []
+    for k in range(steps + 3):
+        idx = order[(k % per_epoch) * batch:][:batch]
+        t = CLOCK()
+        train_step(st, task.x_train[idx], task.y_train[idx], 0.1, rng)
+        ts.append(CLOCK() - t)
+    ts = sorted(ts[3:])
+    return {"median_s": ts[len(ts) // 2], "min_s": ts[0]}
+
+
 def main(argv: list[str] | None = None) -> int:
     from convergence._alloc import tune_allocator
 
