@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -592,3 +593,30 @@ def test_backend_dask_without_the_extra_names_an_install_that_works(monkeypatch)
     with pytest.raises(fp.ConfigError, match=r"pip install '\.\[dask\]' in a checkout") as exc:
         fp._connect("tcp://127.0.0.1:1")
     assert "analog-convergence[" not in str(exc.value)
+
+
+def test_bench_swin_study_rows_time_the_study_batch_on_one_thread_and_restore_the_environment(monkeypatch):
+    """The Swin rows at the transfer study's fine-tune batch: each analog step against the digital step timed the
+    same way, at the batch the default scale fine-tunes with, on one elementwise thread, and the thread setting put
+    back afterwards (the rest of ``make bench`` runs with the machine's threads)."""
+    from convergence.nn import _fastmath
+    from convergence.swin.runner import SCALES
+
+    all_ = _bench_module("bench_all")
+    swin = _bench_module("bench_swin")
+    r = swin.bench_study("c-ttv2", 2, 4)
+    assert 0 < r["min_s"] <= r["median_s"]
+    seen = []
+
+    def fake(alg, steps, batch):
+        seen.append((alg, steps, batch, _fastmath._threads()))
+        return {"median_s": {"digital": 2.0, "sgd": 3.0, "c-ttv2": 5.0}[alg], "min_s": 1.0}
+
+    monkeypatch.setattr(swin, "bench_study", fake)
+    monkeypatch.setenv("CONVERGENCE_ELEMENTWISE_THREADS", "3")
+    rows = all_._swin_study_rows(swin, 7)
+    batch = SCALES["default"]["finetune"]["batch"]
+    assert {(a, s, b, t) for a, s, b, t in seen} == {(a, 7, batch, 1) for a in ("digital", "sgd", "c-ttv2")}
+    assert [(r["ratio"], r["verdict"]) for r in rows] == [(1.5, "NOT met"), (2.5, "NOT met")]
+    assert all(f"batch {batch}" in r["case"] for r in rows)
+    assert os.environ["CONVERGENCE_ELEMENTWISE_THREADS"] == "3"
