@@ -59,7 +59,40 @@ def row(bench: str, case: str, t: float | None, baseline: str, t_base: float | N
         op, v = target
         verdict = "met" if (ratio <= v if op == "<=" else ratio >= v) else "NOT met"
     return {"bench": bench, "case": case, "t": t, "baseline": baseline, "t_base": t_base, "ratio": ratio,
-            "target": "" if target is None else f"{target[0]} {target[1]:g}", "verdict": verdict, "note": note}
+            "target": "" if target is None else f"{target[0]} {target[1]:g}", "verdict": verdict, "note": note,
+            "spread": ""}
+
+
+def merge_rounds(rounds: list[list[dict]]) -> list[dict]:
+    """One row per (benchmark, case, baseline) from several rounds of the same benchmarks, run one after another.
+
+    Within a round a ratio's two times are measured back to back, so the ratio is taken per round; the merged row
+    gives the median of the rounds' ratios (and of their times) and their range. Its verdict follows a rule fixed
+    before the run: "met" when every round meets the target, "NOT met" when none does, else "met in k of n rounds"
+    (the machine's noise is larger than the distance to the target)."""
+    if len(rounds) == 1:
+        return rounds[0]
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for rows in rounds:
+        for r in rows:
+            groups.setdefault((r["bench"], r["case"], r["baseline"]), []).append(r)
+    out = []
+    for rs in groups.values():
+        ratios = [r["ratio"] for r in rs]
+        first = dict(rs[0])
+        if any(x is None for x in ratios):
+            first.update(ratio=None, verdict="")
+            out.append(first)
+            continue
+        med = float(np.median(ratios))
+        first.update(t=float(np.median([r["t"] for r in rs])), t_base=float(np.median([r["t_base"] for r in rs])),
+                     ratio=med, spread=f"{min(ratios):.3g}-{max(ratios):.3g}")
+        if first["target"]:
+            met = sum(r["verdict"] == "met" for r in rs)
+            n = len(rs)
+            first["verdict"] = "met" if met == n else "NOT met" if met == 0 else f"met in {met} of {n} rounds"
+        out.append(first)
+    return out
 
 
 def best(fn: Callable[[], Any], repeats: int) -> float:
@@ -236,12 +269,16 @@ def _ms(t: float | None) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("benchmark", "case", "ms", "baseline", "baseline ms", "ratio", "target", "")
+    spread = any(r.get("spread") for r in rows)
+    head = ("benchmark", "case", "ms", "baseline", "baseline ms", "ratio") + (("range",) if spread else ()) + \
+        ("target", "")
     lines = [head] + [(r["bench"], r["case"], _ms(r["t"]), r["baseline"], _ms(r["t_base"]),
-                       "not measured" if r["ratio"] is None else f"{r['ratio']:.3g}", r["target"],
-                       "; ".join(v for v in (r["verdict"], r["note"]) if v)) for r in rows]
+                       "not measured" if r["ratio"] is None else f"{r['ratio']:.3g}")
+                      + ((r.get("spread", ""),) if spread else ())
+                      + (r["target"], "; ".join(v for v in (r["verdict"], r["note"]) if v)) for r in rows]
     widths = [max(len(str(ln[i])) for ln in lines) for i in range(len(head))]
-    fmt = "  ".join(f"{{:{'<' if i in (0, 1, 3, 7) else '>'}{w}}}" for i, w in enumerate(widths))
+    left = {0, 1, 3, len(head) - 1}
+    fmt = "  ".join(f"{{:{'<' if i in left else '>'}{w}}}" for i, w in enumerate(widths))
     out = [fmt.format(*ln).rstrip() for ln in lines]
     out.insert(1, "-" * len(out[0]))
     return "\n".join(out)
@@ -271,20 +308,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny workloads: the whole run in a few seconds")
     ap.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {', '.join(BENCHES)}")
     ap.add_argument("--json", default=None, metavar="FILE", help="also write the rows as JSON")
+    ap.add_argument("--rounds", type=int, default=1, metavar="N",
+                    help="run the benchmarks N times in turn; each row then shows the median ratio, its range, and "
+                         "'met' only when every round meets its target")
     args = ap.parse_args(argv)
+    if args.rounds < 1:
+        ap.error(f"--rounds must be at least 1 (got {args.rounds})")
     from convergence._alloc import tune_allocator
 
     tune_allocator()
     load0 = os.getloadavg()
     t0 = time.perf_counter()
-    rows: list[dict] = []
-    for name in args.only.split(","):
+    names = args.only.split(",")
+    for name in names:
         if name not in BENCHES:
             ap.error(f"unknown benchmark {name!r} (known: {', '.join(BENCHES)})")
-        rows += BENCHES[name](args.quick)
+    rounds = []
+    for _ in range(args.rounds):
+        rounds.append([r for name in names for r in BENCHES[name](args.quick)])
+    rows = merge_rounds(rounds)
     load1 = os.getloadavg()
     print(table(rows))
-    print(f"\nratio = time / baseline time, both measured in this run (minimum over repeats); "
+    how = "minimum over repeats" if args.rounds == 1 else f"per round; median and range over {args.rounds} rounds"
+    print(f"\nratio = time / baseline time, both measured in this run ({how}); "
           f"{'quick mode, ' if args.quick else ''}{time.perf_counter() - t0:.1f} s; "
           f"load average before/after {load0[0]:.2f} / {load1[0]:.2f} on {os.cpu_count()} cores")
     print(f"machine: {machine()}")

@@ -620,3 +620,26 @@ def test_bench_swin_study_rows_time_the_study_batch_on_one_thread_and_restore_th
     assert [(r["ratio"], r["verdict"]) for r in rows] == [(1.5, "NOT met"), (2.5, "NOT met")]
     assert all(f"batch {batch}" in r["case"] for r in rows)
     assert os.environ["CONVERGENCE_ELEMENTWISE_THREADS"] == "3"
+
+
+def test_bench_rounds_merge_into_median_ratio_range_and_a_verdict_over_every_round():
+    """``make bench --rounds N``: per row the median of the rounds' ratios (each round's ratio from times measured
+    back to back), their range, and "met" only when every round meets the target ("met in k of n rounds" when some
+    do); rows not measured stay so; one round is the table as before, without a range column."""
+    all_ = _bench_module("bench_all")
+
+    def rounds(*ratios):
+        return [[all_.row("steps", "x", r, "streaming pass", 1.0, ("<=", 1.3)),
+                 all_.row("fcn", "torch", 2.0, "PyTorch CPU step", None, None, "not measured")] for r in ratios]
+
+    mixed = all_.merge_rounds(rounds(1.2, 1.4, 1.25))
+    assert mixed[0]["ratio"] == 1.25 and mixed[0]["spread"] == "1.2-1.4"
+    assert mixed[0]["verdict"] == "met in 2 of 3 rounds"
+    assert mixed[1]["ratio"] is None and mixed[1]["verdict"] == ""
+    assert all_.merge_rounds(rounds(1.1, 1.3))[0]["verdict"] == "met"
+    assert all_.merge_rounds(rounds(1.31, 1.5, 2.0))[0]["verdict"] == "NOT met"
+    one = all_.merge_rounds(rounds(1.4))
+    assert one[0]["verdict"] == "NOT met" and one[0]["spread"] == ""
+    assert "range" not in all_.table(one).splitlines()[0]
+    text = all_.table(mixed).splitlines()
+    assert "range" in text[0] and "1.2-1.4" in text[2] and text[2].rstrip().endswith("met in 2 of 3 rounds")
