@@ -51,14 +51,15 @@ FORCE:
 figures-long: $(STAMP)
 	$(PY) -m convergence figures --scale long --out build/long
 
-## The test suite (under 15 minutes on 2 cores), one pytest-xdist worker per core: the tests are independent
-## (each writes under its own tmp_path), and on 2 cores this halves the wall time (12 to 6 minutes).
+## The test suite (under 15 minutes on 2 cores), one pytest-xdist worker per core, at most 4 (several tests start
+## worker pools of their own): the tests are independent (each writes under its own tmp_path), and on 2 cores
+## this halves the wall time (12 to 6 minutes).
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -n auto
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4
 
 ## Paper-scale checks (slow marker).
 test-slow: $(STAMP)
-	CONVERGENCE_SLOW=1 $(PY) -m pytest -q -p no:cacheprovider -n auto -m slow
+	CONVERGENCE_SLOW=1 $(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4 -m slow
 
 ## The documentation (Sphinx, furo theme): API reference, tutorials, theory guide, with every notebook
 ## executed; warnings are errors. Output: build/docs/html/index.html.
