@@ -80,13 +80,14 @@ def merge_rounds(rounds: list[list[dict]]) -> list[dict]:
     for rs in groups.values():
         ratios = [r["ratio"] for r in rs]
         first = dict(rs[0])
+        for key in ("t", "t_base"):      # the median of the rounds that measured it
+            times = [r[key] for r in rs if r[key] is not None]
+            first[key] = float(np.median(times)) if times else None
         if any(x is None for x in ratios):
             first.update(ratio=None, verdict="")
             out.append(first)
             continue
-        med = float(np.median(ratios))
-        first.update(t=float(np.median([r["t"] for r in rs])), t_base=float(np.median([r["t_base"] for r in rs])),
-                     ratio=med, spread=f"{min(ratios):.3g}-{max(ratios):.3g}")
+        first.update(ratio=float(np.median(ratios)), spread=f"{min(ratios):.3g}-{max(ratios):.3g}")
         if first["target"]:
             met = sum(r["verdict"] == "met" for r in rs)
             n = len(rs)
@@ -217,11 +218,11 @@ def bench_fcn(quick: bool) -> list[dict]:
 
 def bench_swin(quick: bool) -> list[dict]:
     m = _load("bench_swin")
-    steps, batch = (2, 8) if quick else (10, 128)
+    steps, batch = (2, 8) if quick else (20, 128)
     algs = ("c-ttv2",) if quick else ("sgd", "ttv2", "c-ttv2", "agad")
-    dig = m.bench_numpy("digital", steps, batch)["min_s"]
-    rows = [row("swin", f"{a} step, batch {batch}", m.bench_numpy(a, steps, batch)["min_s"], "digital step", dig,
-                ("<=", 1.3)) for a in algs]
+    t = m.time_interleaved(("digital",) + algs, steps, batch)
+    dig = t["digital"]
+    rows = [row("swin", f"{a} step, batch {batch}", t[a], "digital step", dig, ("<=", 1.3)) for a in algs]
     tp = _torch_python()
     tt = None
     if tp is not None:
@@ -231,7 +232,7 @@ def bench_swin(quick: bool) -> list[dict]:
         tt = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else None
     note = "" if tt is not None else "not measured (set TORCH_PYTHON)"
     rows.append(row("swin", f"NumPy digital step, batch {batch}", dig, "PyTorch CPU step",
-                    None if tt is None else tt["min_s"], None, note))
+                    None if tt is None else tt["median_s"], None, note))
     if not quick:
         rows += _swin_study_rows(m, 30)
     return rows
@@ -239,9 +240,9 @@ def bench_swin(quick: bool) -> list[dict]:
 
 def _swin_study_rows(m: ModuleType, steps: int) -> list[dict]:
     """The analog steps as the transfer study runs them: its fine-tune batch (32 at default) on one thread, as each
-    worker of a figures run has, a fresh class-conditional mini-batch every step (``bench_swin.bench_study``). A
-    write's cost grows with the weights, not the batch, so it weighs about four times more against the digital step
-    here than at batch 128. Median step time over 30 steps, the better of two runs per algorithm."""
+    worker of a figures run has, a fresh class-conditional mini-batch every step (``bench_swin.time_interleaved``
+    with ``data="task"``). A write's cost grows with the weights, not the batch, so it weighs about four times more
+    against the digital step here than at batch 128. Median step time, the algorithms stepping in turn."""
     from convergence.nn._threads import blas_threads
     from convergence.swin.runner import SCALES
 
@@ -251,7 +252,7 @@ def _swin_study_rows(m: ModuleType, steps: int) -> list[dict]:
     try:
         with blas_threads(1):
             algs = ("digital", "sgd", "c-ttv2")
-            t = {a: min(m.bench_study(a, steps, batch)["median_s"] for _ in range(2)) for a in algs}
+            t = m.time_interleaved(algs, steps, batch, data="task")
             return [row("swin", f"{a} step, batch {batch}, 1 thread (the study's fine-tune)", t[a],
                         "digital step, same", t["digital"], ("<=", 1.3)) for a in algs[1:]]
     finally:

@@ -130,29 +130,41 @@ def bench_numpy(algorithm: str, steps: int, batch: int) -> dict[str, float]:
     return {"median_s": ts[len(ts) // 2], "min_s": ts[0], "params": M.n_params(p)}
 
 
-def bench_study(algorithm: str, steps: int, batch: int) -> dict[str, float]:
-    """One fine-tune epoch's steps as the transfer study takes them: a fresh mini-batch every step from a
-    class-conditional task (the synthetic textures, so no data set is needed), not one batch of noise over and over;
-    the analog write's pulse counts, and so its cost, depend on the gradients. Median and minimum step time after
-    three warm-up steps."""
+def time_interleaved(algorithms: tuple[str, ...], steps: int, batch: int, data: str = "noise") -> dict[str, float]:
+    """Median seconds per training step of each algorithm, the algorithms stepping in turn on the same mini-batch at
+    every step (after three warm-up steps each), so a slow spell of the machine hits them alike instead of the ratios.
+
+    ``data="noise"``: one batch of standard-normal images over and over (as :func:`bench_numpy`); ``"task"``: a fresh
+    mini-batch every step from a class-conditional task (the synthetic textures, no data set needed), as a fine-tune
+    takes them; an analog write's pulse counts, and so its cost, depend on the gradients."""
     from convergence.swin import model as M, study as S
     from convergence.swin.analog import AnalogSpec, init_train_state, train_step
 
     cfg = M.SwinConfig()
-    task = S.synthetic_task(5 * 300, 10, img=cfg.img, classes=(5, 6, 7, 8, 9), seed=1)
     rng = np.random.default_rng(0)
-    spec = None if algorithm == "digital" else AnalogSpec(algorithm=algorithm)
-    st = init_train_state(M.init(cfg, 0), cfg, spec, None, batch, rng)
-    order = rng.permutation(len(task.y_train))
+    if data == "task":
+        task = S.synthetic_task(5 * 300, 10, img=cfg.img, classes=(5, 6, 7, 8, 9), seed=1)
+        xs, ys = task.x_train, task.y_train
+    else:
+        xs = rng.standard_normal((batch, cfg.in_ch, cfg.img, cfg.img)).astype(np.float32)
+        ys = rng.integers(0, cfg.n_classes, batch)
+    order = rng.permutation(len(ys))
     per_epoch = len(order) // batch
-    ts = []
+    states, upd = {}, {}
+    for a in algorithms:
+        upd[a] = np.random.default_rng(1)
+        spec = None if a == "digital" else AnalogSpec(algorithm=a)
+        states[a] = init_train_state(M.init(cfg, 0), cfg, spec, None, batch, upd[a])
+    times: dict[str, list[float]] = {a: [] for a in algorithms}
     for k in range(steps + 3):
         idx = order[(k % per_epoch) * batch:][:batch]
-        t = CLOCK()
-        train_step(st, task.x_train[idx], task.y_train[idx], 0.1, rng)
-        ts.append(CLOCK() - t)
-    ts = sorted(ts[3:])
-    return {"median_s": ts[len(ts) // 2], "min_s": ts[0]}
+        x, y = xs[idx], ys[idx]
+        for a in algorithms:
+            t = CLOCK()
+            train_step(states[a], x, y, 0.1, upd[a])
+            if k >= 3:
+                times[a].append(CLOCK() - t)
+    return {a: float(np.median(ts)) for a, ts in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

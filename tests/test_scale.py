@@ -596,27 +596,28 @@ def test_backend_dask_without_the_extra_names_an_install_that_works(monkeypatch)
 
 
 def test_bench_swin_study_rows_time_the_study_batch_on_one_thread_and_restore_the_environment(monkeypatch):
-    """The Swin rows at the transfer study's fine-tune batch: each analog step against the digital step timed the
-    same way, at the batch the default scale fine-tunes with, on one elementwise thread, and the thread setting put
-    back afterwards (the rest of ``make bench`` runs with the machine's threads)."""
+    """The Swin rows at the transfer study's fine-tune batch: each analog step against the digital step, stepping in
+    turn on the same class-conditional mini-batches, at the batch the default scale fine-tunes with, on one elementwise
+    thread, and the thread setting put back afterwards (the rest of ``make bench`` runs with the machine's threads)."""
     from convergence.nn import _fastmath
     from convergence.swin.runner import SCALES
 
     all_ = _bench_module("bench_all")
     swin = _bench_module("bench_swin")
-    r = swin.bench_study("c-ttv2", 2, 4)
-    assert 0 < r["min_s"] <= r["median_s"]
+    for data in ("task", "noise"):
+        t = swin.time_interleaved(("digital", "c-ttv2"), 2, 4, data=data)
+        assert set(t) == {"digital", "c-ttv2"} and min(t.values()) > 0
     seen = []
 
-    def fake(alg, steps, batch):
-        seen.append((alg, steps, batch, _fastmath._threads()))
-        return {"median_s": {"digital": 2.0, "sgd": 3.0, "c-ttv2": 5.0}[alg], "min_s": 1.0}
+    def fake(algs, steps, batch, data="noise"):
+        seen.append((algs, steps, batch, data, _fastmath._threads()))
+        return {"digital": 2.0, "sgd": 3.0, "c-ttv2": 5.0}
 
-    monkeypatch.setattr(swin, "bench_study", fake)
+    monkeypatch.setattr(swin, "time_interleaved", fake)
     monkeypatch.setenv("CONVERGENCE_ELEMENTWISE_THREADS", "3")
     rows = all_._swin_study_rows(swin, 7)
     batch = SCALES["default"]["finetune"]["batch"]
-    assert {(a, s, b, t) for a, s, b, t in seen} == {(a, 7, batch, 1) for a in ("digital", "sgd", "c-ttv2")}
+    assert seen == [(("digital", "sgd", "c-ttv2"), 7, batch, "task", 1)]
     assert [(r["ratio"], r["verdict"]) for r in rows] == [(1.5, "NOT met"), (2.5, "NOT met")]
     assert all(f"batch {batch}" in r["case"] for r in rows)
     assert os.environ["CONVERGENCE_ELEMENTWISE_THREADS"] == "3"
@@ -630,12 +631,13 @@ def test_bench_rounds_merge_into_median_ratio_range_and_a_verdict_over_every_rou
 
     def rounds(*ratios):
         return [[all_.row("steps", "x", r, "streaming pass", 1.0, ("<=", 1.3)),
-                 all_.row("fcn", "torch", 2.0, "PyTorch CPU step", None, None, "not measured")] for r in ratios]
+                 all_.row("fcn", "torch", 2.0 * r, "PyTorch CPU step", None, None, "not measured")] for r in ratios]
 
     mixed = all_.merge_rounds(rounds(1.2, 1.4, 1.25))
     assert mixed[0]["ratio"] == 1.25 and mixed[0]["spread"] == "1.2-1.4"
     assert mixed[0]["verdict"] == "met in 2 of 3 rounds"
     assert mixed[1]["ratio"] is None and mixed[1]["verdict"] == ""
+    assert mixed[1]["t"] == 2.5 and mixed[1]["t_base"] is None      # its time too is the rounds' median
     assert all_.merge_rounds(rounds(1.1, 1.3))[0]["verdict"] == "met"
     assert all_.merge_rounds(rounds(1.31, 1.5, 2.0))[0]["verdict"] == "NOT met"
     one = all_.merge_rounds(rounds(1.4))
