@@ -130,20 +130,30 @@ def bench_numpy(algorithm: str, steps: int, batch: int) -> dict[str, float]:
     return {"median_s": ts[len(ts) // 2], "min_s": ts[0], "params": M.n_params(p)}
 
 
-def time_interleaved(algorithms: tuple[str, ...], steps: int, batch: int, data: str = "noise") -> dict[str, float]:
+#: Images of the synthetic target task of :func:`time_interleaved` (300 per class, as the study's default).
+TASK_IMAGES = 5 * 300
+
+
+def time_interleaved(algorithms: tuple[str, ...], steps: int, batch: int, data: str = "noise",
+                     device: dict | None = None, lr: float = 0.05) -> dict[str, float]:
     """Median seconds per training step of each algorithm, the algorithms stepping in turn on the same mini-batch at
     every step (after three warm-up steps each), so a slow spell of the machine hits them alike instead of the ratios.
 
     ``data="noise"``: one batch of standard-normal images over and over (as :func:`bench_numpy`); ``"task"``: a fresh
     mini-batch every step from a class-conditional task (the synthetic textures, no data set needed), as a fine-tune
-    takes them; an analog write's pulse counts, and so its cost, depend on the gradients."""
+    takes them; an analog write's pulse counts, and so its cost, depend on the gradients. ``device``: AnalogSpec
+    fields (e.g. the study's ``{"n_states": 1000, "lr_fast": 1.0}``; default: AnalogSpec's own)."""
     from convergence.swin import model as M, study as S
     from convergence.swin.analog import AnalogSpec, init_train_state, train_step
 
+    if data not in ("noise", "task"):
+        raise ValueError(f"data must be 'noise' or 'task' (got {data!r})")
+    if data == "task" and not 0 < batch <= TASK_IMAGES:
+        raise ValueError(f"batch must be 1..{TASK_IMAGES} with data='task' (got {batch})")
     cfg = M.SwinConfig()
     rng = np.random.default_rng(0)
     if data == "task":
-        task = S.synthetic_task(5 * 300, 10, img=cfg.img, classes=(5, 6, 7, 8, 9), seed=1)
+        task = S.synthetic_task(TASK_IMAGES, 10, img=cfg.img, classes=(5, 6, 7, 8, 9), seed=1)
         xs, ys = task.x_train, task.y_train
     else:
         xs = rng.standard_normal((batch, cfg.in_ch, cfg.img, cfg.img)).astype(np.float32)
@@ -153,7 +163,7 @@ def time_interleaved(algorithms: tuple[str, ...], steps: int, batch: int, data: 
     states, upd = {}, {}
     for a in algorithms:
         upd[a] = np.random.default_rng(1)
-        spec = None if a == "digital" else AnalogSpec(algorithm=a)
+        spec = None if a == "digital" else AnalogSpec(algorithm=a, **(device or {}))
         states[a] = init_train_state(M.init(cfg, 0), cfg, spec, None, batch, upd[a])
     times: dict[str, list[float]] = {a: [] for a in algorithms}
     for k in range(steps + 3):
@@ -161,7 +171,7 @@ def time_interleaved(algorithms: tuple[str, ...], steps: int, batch: int, data: 
         x, y = xs[idx], ys[idx]
         for a in algorithms:
             t = CLOCK()
-            train_step(states[a], x, y, 0.1, upd[a])
+            train_step(states[a], x, y, lr, upd[a])
             if k >= 3:
                 times[a].append(CLOCK() - t)
     return {a: float(np.median(ts)) for a, ts in times.items()}

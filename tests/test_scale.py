@@ -595,38 +595,49 @@ def test_backend_dask_without_the_extra_names_an_install_that_works(monkeypatch)
     assert "analog-convergence[" not in str(exc.value)
 
 
-def test_bench_swin_study_rows_time_the_study_batch_on_one_thread_and_restore_the_environment(monkeypatch):
-    """The Swin rows at the transfer study's fine-tune batch: each analog step against the digital step, stepping in
-    turn on the same class-conditional mini-batches, at the batch the default scale fine-tunes with, on one elementwise
-    thread, and the thread setting put back afterwards (the rest of ``make bench`` runs with the machine's threads)."""
+@pytest.mark.parametrize("before", [None, "3"])
+def test_bench_swin_study_rows_time_the_study_batch_on_one_thread_and_restore_the_environment(monkeypatch, before):
+    """The Swin rows at the transfer study's fine-tune: each analog step against the digital step, stepping in turn
+    on the same class-conditional mini-batches, at the batch, rate and device the default scale fine-tunes with, on
+    one elementwise thread, and the thread setting put back afterwards, set or unset (the rest of ``make bench``
+    runs with the machine's threads)."""
     from convergence.nn import _fastmath
     from convergence.swin.runner import SCALES
 
     all_ = _bench_module("bench_all")
     swin = _bench_module("bench_swin")
     for data in ("task", "noise"):
-        t = swin.time_interleaved(("digital", "c-ttv2"), 2, 4, data=data)
+        t = swin.time_interleaved(("digital", "c-ttv2"), 2, 4, data=data, device={"n_states": 100})
         assert set(t) == {"digital", "c-ttv2"} and min(t.values()) > 0
+    with pytest.raises(ValueError, match="data must be"):
+        swin.time_interleaved(("digital",), 1, 4, data="mnist")
+    with pytest.raises(ValueError, match="batch must be"):
+        swin.time_interleaved(("digital",), 1, swin.TASK_IMAGES + 1, data="task")
     seen = []
 
-    def fake(algs, steps, batch, data="noise"):
-        seen.append((algs, steps, batch, data, _fastmath._threads()))
+    def fake(algs, steps, batch, data="noise", device=None, lr=0.05):
+        seen.append((algs, steps, batch, data, device, lr, _fastmath._threads()))
         return {"digital": 2.0, "sgd": 3.0, "c-ttv2": 5.0}
 
     monkeypatch.setattr(swin, "time_interleaved", fake)
-    monkeypatch.setenv("CONVERGENCE_ELEMENTWISE_THREADS", "3")
+    if before is None:
+        monkeypatch.delenv("CONVERGENCE_ELEMENTWISE_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("CONVERGENCE_ELEMENTWISE_THREADS", before)
     rows = all_._swin_study_rows(swin, 7)
-    batch = SCALES["default"]["finetune"]["batch"]
-    assert seen == [(("digital", "sgd", "c-ttv2"), 7, batch, "task", 1)]
+    study = SCALES["default"]
+    batch = study["finetune"]["batch"]
+    assert seen == [(("digital", "sgd", "c-ttv2"), 7, batch, "task", study["device"], study["finetune"]["lr"], 1)]
     assert [(r["ratio"], r["verdict"]) for r in rows] == [(1.5, "NOT met"), (2.5, "NOT met")]
     assert all(f"batch {batch}" in r["case"] for r in rows)
-    assert os.environ["CONVERGENCE_ELEMENTWISE_THREADS"] == "3"
+    assert os.environ.get("CONVERGENCE_ELEMENTWISE_THREADS") == before
 
 
 def test_bench_rounds_merge_into_median_ratio_range_and_a_verdict_over_every_round():
     """``make bench --rounds N``: per row the median of the rounds' ratios (each round's ratio from times measured
     back to back), their range, and "met" only when every round meets the target ("met in k of n rounds" when some
-    do); rows not measured stay so; one round is the table as before, without a range column."""
+    do); a row some rounds did not measure counts those rounds as not met and says so; rows never measured stay so;
+    one round is the table as before, without a range column."""
     all_ = _bench_module("bench_all")
 
     def rounds(*ratios):
@@ -636,12 +647,37 @@ def test_bench_rounds_merge_into_median_ratio_range_and_a_verdict_over_every_rou
     mixed = all_.merge_rounds(rounds(1.2, 1.4, 1.25))
     assert mixed[0]["ratio"] == 1.25 and mixed[0]["spread"] == "1.2-1.4"
     assert mixed[0]["verdict"] == "met in 2 of 3 rounds"
-    assert mixed[1]["ratio"] is None and mixed[1]["verdict"] == ""
+    assert mixed[1]["ratio"] is None and mixed[1]["verdict"] == "" and mixed[1]["note"] == "not measured"
     assert mixed[1]["t"] == 2.5 and mixed[1]["t_base"] is None      # its time too is the rounds' median
     assert all_.merge_rounds(rounds(1.1, 1.3))[0]["verdict"] == "met"
     assert all_.merge_rounds(rounds(1.31, 1.5, 2.0))[0]["verdict"] == "NOT met"
+    assert all_.merge_rounds(rounds(1.3014, 1.74))[0]["spread"] == "1.301-1.74"   # 4 digits near a target
+    # a peer row missing from one round (its run failed there): not "met" on two rounds' evidence
+    partial = rounds(1.1, 1.2, 1.0)
+    partial[1][0] = all_.row("steps", "x", None, "streaming pass", 1.0, ("<=", 1.3), "failed")
+    (p, _) = all_.merge_rounds(partial)
+    assert p["ratio"] == 1.05 and p["verdict"] == "met in 2 of 3 rounds" and p["note"] == "measured in 2 of 3 rounds"
+    absent = rounds(1.1, 1.2, 1.0)
+    del absent[2][0]
+    (a, _) = all_.merge_rounds(absent)
+    assert a["verdict"] == "met in 2 of 3 rounds" and a["note"] == "measured in 2 of 3 rounds"
     one = all_.merge_rounds(rounds(1.4))
     assert one[0]["verdict"] == "NOT met" and one[0]["spread"] == ""
     assert "range" not in all_.table(one).splitlines()[0]
     text = all_.table(mixed).splitlines()
     assert "range" in text[0] and "1.2-1.4" in text[2] and text[2].rstrip().endswith("met in 2 of 3 rounds")
+
+
+def test_bench_all_runs_each_named_benchmark_once_per_round(monkeypatch, capsys):
+    """``--only steps,steps`` is one benchmark: its rows are merged over the rounds asked for, not twice as many."""
+    all_ = _bench_module("bench_all")
+    calls = []
+
+    def fake(quick):
+        calls.append(quick)
+        return [all_.row("steps", "x", 1.0 + 0.1 * len(calls), "streaming pass", 1.0, ("<=", 1.15))]
+
+    monkeypatch.setitem(all_.BENCHES, "steps", fake)
+    assert all_.main(["--only", "steps,steps", "--rounds", "2", "--quick"]) == 0
+    assert len(calls) == 2
+    assert "met in 1 of 2 rounds" in capsys.readouterr().out
