@@ -231,7 +231,7 @@ def bench_swin(quick: bool) -> list[dict]:
     m = _load("bench_swin")
     steps, batch = (2, 8) if quick else (20, 128)
     algs = ("c-ttv2",) if quick else ("sgd", "ttv2", "c-ttv2", "agad")
-    t = m.time_interleaved(("digital",) + algs, steps, batch)
+    t = {a: r["median_s"] for a, r in m.time_interleaved(("digital",) + algs, steps, batch).items()}
     dig = t["digital"]
     rows = [row("swin", f"{a} step, batch {batch}", t[a], "digital step", dig, ("<=", 1.3)) for a in algs]
     tp = _torch_python()
@@ -263,8 +263,9 @@ def _swin_study_rows(m: ModuleType, steps: int) -> list[dict]:
     try:
         with blas_threads(1):
             algs = ("digital", "sgd", "c-ttv2")
-            t = m.time_interleaved(algs, steps, batch, data="task", device=study["device"],
-                                   lr=float(study["finetune"]["lr"]))
+            res = m.time_interleaved(algs, steps, batch, data="task", device=study["device"],
+                                     lr=float(study["finetune"]["lr"]))
+            t = {a: r["median_s"] for a, r in res.items()}
             return [row("swin", f"{a} step, batch {batch}, 1 thread (the study's fine-tune)", t[a],
                         "digital step, same", t["digital"], ("<=", 1.3)) for a in algs[1:]]
     finally:

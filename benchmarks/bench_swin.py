@@ -10,7 +10,11 @@ patch merging, SGD update) is timed there in a subprocess with the same thread c
 oversubscribed machine run it with one BLAS thread (``OPENBLAS_NUM_THREADS=1``), where spinning BLAS
 threads would otherwise be counted.
 
-Usage: ``python benchmarks/bench_swin.py [--steps 10] [--threads 2] [--clock cpu] [--algorithms digital,sgd,...]``
+The NumPy models step in turn on the same mini-batch (:func:`time_interleaved`; ``--data task`` gives them a fresh
+class-conditional batch every step, as a fine-tune does).
+
+Usage: ``python benchmarks/bench_swin.py [--steps 10] [--threads 2] [--clock cpu] [--data noise|task]
+[--algorithms digital,sgd,...]``
 """
 from __future__ import annotations
 
@@ -108,38 +112,17 @@ def _torch_python(arg: str | None) -> str | None:
 CLOCK = time.perf_counter
 
 
-def bench_numpy(algorithm: str, steps: int, batch: int) -> dict[str, float]:
-    from convergence.swin import model as M
-    from convergence.swin.analog import AnalogSpec, init_train_state, train_step
-
-    cfg = M.SwinConfig()
-    p = M.init(cfg, 0)
-    rng = np.random.default_rng(0)
-    spec = None if algorithm == "digital" else AnalogSpec(algorithm=algorithm)
-    st = init_train_state(p, cfg, spec, None, batch, rng)
-    x = rng.standard_normal((batch, 1, 32, 32)).astype(np.float32)
-    y = rng.integers(0, 5, batch)
-    for _ in range(2):
-        train_step(st, x, y, 0.05, rng)
-    ts = []
-    for _ in range(steps):
-        t = CLOCK()
-        train_step(st, x, y, 0.05, rng)
-        ts.append(CLOCK() - t)
-    ts.sort()
-    return {"median_s": ts[len(ts) // 2], "min_s": ts[0], "params": M.n_params(p)}
-
-
 #: Images of the synthetic target task of :func:`time_interleaved` (300 per class, as the study's default).
 TASK_IMAGES = 5 * 300
 
 
 def time_interleaved(algorithms: tuple[str, ...], steps: int, batch: int, data: str = "noise",
-                     device: dict | None = None, lr: float = 0.05) -> dict[str, float]:
-    """Median seconds per training step of each algorithm, the algorithms stepping in turn on the same mini-batch at
-    every step (after three warm-up steps each), so a slow spell of the machine hits them alike instead of the ratios.
+                     device: dict | None = None, lr: float = 0.05) -> dict[str, dict[str, float]]:
+    """Seconds per training step of each algorithm (``median_s``, ``min_s``), the algorithms stepping in turn on the
+    same mini-batch at every step (after three warm-up steps each), so a slow spell of the machine hits them alike
+    instead of the ratios; also ``params``, the model's parameter count.
 
-    ``data="noise"``: one batch of standard-normal images over and over (as :func:`bench_numpy`); ``"task"``: a fresh
+    ``data="noise"``: one batch of standard-normal images over and over; ``"task"``: a fresh
     mini-batch every step from a class-conditional task (the synthetic textures, no data set needed), as a fine-tune
     takes them; an analog write's pulse counts, and so its cost, depend on the gradients. ``device``: AnalogSpec
     fields (e.g. the study's ``{"n_states": 1000, "lr_fast": 1.0}``; default: AnalogSpec's own)."""
@@ -174,7 +157,8 @@ def time_interleaved(algorithms: tuple[str, ...], steps: int, batch: int, data: 
             train_step(states[a], x, y, lr, upd[a])
             if k >= 3:
                 times[a].append(CLOCK() - t)
-    return {a: float(np.median(ts)) for a, ts in times.items()}
+    n = M.n_params(M.init(cfg, 0))
+    return {a: {"median_s": float(np.median(ts)), "min_s": float(min(ts)), "params": n} for a, ts in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--torch-python", default=None)
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="wall: time.perf_counter; cpu: time.process_time (this process's CPU time)")
+    ap.add_argument("--data", choices=("noise", "task"), default="noise",
+                    help="noise: one batch of noise over and over; task: a fresh class-conditional batch every step")
     args = ap.parse_args(argv)
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -204,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((f"pytorch {torch_res['torch']} (digital SGD)", torch_res))
         else:
             print("torch run failed:", out.stderr.strip().splitlines()[-1:], file=sys.stderr)
-    for alg in args.algorithms.split(","):
-        rows.append((f"numpy {alg}", bench_numpy(alg, args.steps, args.batch)))
+    algs = tuple(dict.fromkeys(args.algorithms.split(",")))
+    numpy_res = time_interleaved(algs, args.steps, args.batch, data=args.data)   # the models step in turn
+    rows += [(f"numpy {alg}", numpy_res[alg]) for alg in algs]
     print(f"micro-Swin training step, batch {args.batch}, float32, {args.threads} threads requested, "
           f"{args.clock} clock")
     dig = next((r for name, r in rows if name == "numpy digital"), None)
