@@ -144,10 +144,13 @@ def time_interleaved(algorithms: tuple[str, ...], steps: int, batch: int, data: 
     order = rng.permutation(len(ys))
     per_epoch = len(order) // batch
     states, upd = {}, {}
+    n = 0
     for a in algorithms:
         upd[a] = np.random.default_rng(1)
         spec = None if a == "digital" else AnalogSpec(algorithm=a, **(device or {}))
-        states[a] = init_train_state(M.init(cfg, 0), cfg, spec, None, batch, upd[a])
+        params = M.init(cfg, 0)          # each model its own weights: train_step updates them in place
+        n = M.n_params(params)
+        states[a] = init_train_state(params, cfg, spec, None, batch, upd[a])
     times: dict[str, list[float]] = {a: [] for a in algorithms}
     for k in range(steps + 3):
         idx = order[(k % per_epoch) * batch:][:batch]
@@ -157,7 +160,6 @@ def time_interleaved(algorithms: tuple[str, ...], steps: int, batch: int, data: 
             train_step(states[a], x, y, lr, upd[a])
             if k >= 3:
                 times[a].append(CLOCK() - t)
-    n = M.n_params(M.init(cfg, 0))
     return {a: {"median_s": float(np.median(ts)), "min_s": float(min(ts)), "params": n} for a, ts in times.items()}
 
 
