@@ -443,6 +443,29 @@ def test_periphery_output_noise_has_the_stated_std(rng):
     assert abs(sd - 0.1) < 5 * 0.1 / math.sqrt(2 * err.size)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, F64])
+def test_periphery_computes_in_the_layer_dtype(dtype):
+    """A layer's forward and backward MVMs run the periphery in the layer's dtype (float32 networks: float32
+    arithmetic, as aihwkit's), drawing from the layer's generator: the layer's outputs are those of
+    periphery.forward / backward called with that dtype on the same stream."""
+    io = periphery.IOParameters(inp_res=1 / 254, out_res=1 / 254, inp_bound=1.0, out_bound=20.0, out_noise=0.1,
+                                noise_management="abs_max", bound_management="iterative")
+    io_b = periphery.IOParameters(**{**io.as_dict(), "bound_management": "none"})
+    lay = L.Linear(6, 4, rng=np.random.default_rng(3), dtype=dtype, bias=False, io_forward=io, io_backward=io_b)
+    w = lay.core.weight.copy()
+    state = lay.core.rng.bit_generator.state
+    x = np.random.default_rng(4).standard_normal((8, 6)).astype(dtype)
+    dy = np.random.default_rng(5).standard_normal((8, 4)).astype(dtype)
+    y, dx = lay.forward(x), lay.backward(dy)
+    ref = np.random.default_rng()
+    ref.bit_generator.state = state
+    y_ref = periphery.forward(w[None], x[None], io, ref, dtype=dtype)[0]
+    dx_ref = periphery.backward(w[None], dy[None] * lay.core.out_scale, io_b, ref, dtype=dtype)[0]
+    assert y.dtype == dx.dtype == dtype
+    np.testing.assert_array_equal(y, y_ref * lay.core.out_scale)
+    np.testing.assert_array_equal(dx, dx_ref)
+
+
 @pytest.mark.parametrize("device", [cv.Power(0.8, 0.5), cv.Exponential(0.8, 2.0)])
 def test_analog_sgd_nonaffine_shortcut_equals_the_F_G_form(rng, device):
     """W + dW⊙q_sign(dW)(W) (the optimizer's shortcut) = W + dW⊙F − |dW|⊙G (P2 eq 5, core update)."""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from convergence._validate import ConfigError
-from convergence.physics.periphery import IOParameters, backward, discretize, forward
+from convergence.physics.periphery import IOParameters, backward, discretize, forward, mvm
 
 K = 4.0
 
@@ -189,3 +189,54 @@ def test_precomputed_input_norms_change_nothing(io):
         a = forward(w, x, io, np.random.default_rng(9))
         b = forward(w, x, io, np.random.default_rng(9), x_norms=norms)
         assert np.array_equal(a, b)
+
+
+# -- float32 arithmetic (the network layers' dtype) against the float64 reference ---------------------------------
+
+_P1 = IOParameters(inp_res=1 / 254, out_res=1 / 254, inp_bound=1.0, out_bound=20.0, out_noise=0.1,
+                   noise_management="abs_max", bound_management="iterative")
+
+
+def _both(io, transposed, seed=5):
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(-0.3, 0.3, (1, 64, 200)).astype(np.float32)
+    x = (0.5 * rng.standard_normal((1, 2000, 64 if transposed else 200))).astype(np.float32)
+    y64 = mvm(w, x, io, np.random.default_rng(7), transposed=transposed)
+    y32 = mvm(w, x, io, np.random.default_rng(7), transposed=transposed, dtype=np.float32)
+    return w, x, y32, y64
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_float32_periphery_follows_the_float64_reference_up_to_rare_rounding_flips(transposed):
+    """Computed in float32, a quantised MVM differs from the float64 one only where a value lies within float32
+    rounding (relative 6e-8) of a DAC or ADC decision boundary: there the level flips by one step. With 127
+    levels per side such an element occurs with probability of order 1e-5 per quantiser; we allow 1e-3 (a
+    deterministic check on fixed seeds, 128 000 outputs). Every difference is at most one ADC step times the
+    sample's noise-management scale (max |x| ≤ 2.5 here, β = 1 without saturation) plus float32 rounding."""
+    io = _P1 if not transposed else IOParameters(**{**_P1.as_dict(), "bound_management": "none"})
+    w, x, y32, y64 = _both(io, transposed)
+    assert y32.dtype == np.float32 and y64.dtype == np.float64 and y32.shape == y64.shape
+    diff = np.abs(y32.astype(np.float64) - y64)
+    assert np.mean(diff > 1e-5 * (1.0 + np.abs(y64))) < 1e-3
+    scale = np.abs(x).max(axis=-1, keepdims=True).astype(np.float64)     # s_nm per sample
+    assert np.all(diff <= io.out_step * scale + 1e-5 * (1.0 + np.abs(y64)))
+
+
+def test_float32_periphery_draws_the_same_noise():
+    """The noises are the generator's float64 draws in either dtype: without quantisation the two results agree
+    to float32 rounding (other draws would differ by the noise itself, std 0.1)."""
+    io = IOParameters(out_noise=0.1, w_noise=0.05, inp_noise=0.02)
+    w, x, y32, y64 = _both(io, False)
+    np.testing.assert_allclose(y32, y64, rtol=2e-5, atol=2e-5)
+    assert np.std(y64 - mvm(w, x, io, np.random.default_rng(8))) > 0.05     # a different stream: visibly different
+
+
+def test_float64_is_the_default_and_a_non_float_dtype_is_refused():
+    rng = np.random.default_rng(0)
+    w, x = rng.standard_normal((1, 3, 4)), rng.standard_normal((1, 5, 4))
+    io = IOParameters(out_noise=0.1, out_res=0.01, out_bound=10.0)
+    a = forward(w, x, io, np.random.default_rng(1))
+    b = forward(w, x, io, np.random.default_rng(1), dtype=np.float64)
+    assert a.dtype == np.float64 and np.array_equal(a, b)
+    with pytest.raises(ConfigError, match="float dtype"):
+        forward(w, x, io, np.random.default_rng(1), dtype=np.int32)

@@ -202,12 +202,13 @@ def _check_io(io: Any, name: str) -> Any:
 
 
 def _mvm(w: Array, x: Array, io: Any, rng: Any, *, transposed: bool, dtype: Any) -> Array:
-    """``x Wᵀ`` (forward, x (N, in)) or ``x W`` (backward, x (N, out)), exact or through the periphery."""
+    """``x Wᵀ`` (forward, x (N, in)) or ``x W`` (backward, x (N, out)), exact or through the periphery, computed in
+    the layer's ``dtype`` (float32 networks: float32 periphery arithmetic, as aihwkit's)."""
     if io is None:
         return x @ w if transposed else x @ w.T
     from convergence.physics import periphery
     fn = periphery.backward if transposed else periphery.forward
-    return fn(w[None], x[None], io, rng)[0].astype(dtype, copy=False)
+    return fn(w[None], x[None], io, rng, dtype=dtype)[0]
 
 
 def _torch_like_init(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype: Any) -> Array:

@@ -153,11 +153,14 @@ management off, as ``TransferCompound`` sets them for ``transfer_forward``."""
 
 
 def discretize(v: Array, res: float, sto_round: bool = False, rng: Any = None) -> Array:
-    """``res·round(v/res)`` (nearest, or stochastic rounding ``res·floor(v/res + u)``); identity if res = 0."""
+    """``res·round(v/res)`` (nearest, or stochastic rounding ``res·floor(v/res + u)``); identity if res = 0.
+
+    The result has ``v``'s float dtype; stochastic rounding adds the float64 uniform ``u`` in float64 (a float32
+    ``u`` could round up to 1) before the result is cast back."""
     if res <= 0:
         return v
     if sto_round:
-        return res * np.floor(v / res + rng.random(np.shape(v)))
+        return (res * np.floor(v / res + rng.random(np.shape(v)))).astype(v.dtype, copy=False)
     return res * np.round(v / res)
 
 
@@ -206,6 +209,12 @@ class InputNorms:
         return scale
 
 
+def _normal(rng: Any, shape: tuple[int, ...], dtype: Any) -> Array:
+    """Standard normals of ``shape``: the generator's float64 draws (the same stream for every dtype), cast to
+    ``dtype``."""
+    return rng.standard_normal(shape).astype(dtype, copy=False)
+
+
 def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: bool,
                  norms: InputNorms | None = None) -> tuple[Array, Array | None]:
     """One DAC → crossbar → ADC pass for already scaled inputs; returns (output, saturated samples or None).
@@ -228,19 +237,19 @@ def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: boo
     else:
         x, norms = _clip(x, io.inp_bound), None
     if io.inp_noise:
-        x = x + io.inp_noise * rng.standard_normal(x.shape)
+        x = x + io.inp_noise * _normal(rng, x.shape, x.dtype)
     y = _matvec(w, x, transposed)
     if io.w_noise:
         if norms is not None:
-            z = rng.standard_normal(y.shape)
+            z = _normal(rng, y.shape, y.dtype)
             z *= norms.noise_scale(io.w_noise)
             y += z
         else:
             if sq is None:
                 sq = np.einsum("tsi,tsi->ts", x, x)
-            y += io.w_noise * np.sqrt(sq)[..., None] * rng.standard_normal(y.shape)
+            y += io.w_noise * np.sqrt(sq)[..., None] * _normal(rng, y.shape, y.dtype)
     if io.out_noise:
-        y += io.out_noise * rng.standard_normal(y.shape)
+        y += io.out_noise * _normal(rng, y.shape, y.dtype)
     y = discretize(y, io.out_step, io.out_sto_round, rng)
     saturated = None
     if math.isfinite(io.out_bound):
@@ -256,7 +265,7 @@ def _single_pass(w: Array, x: Array, io: IOParameters, rng: Any, transposed: boo
 
 
 def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, transposed: bool = False,
-        x_norms: InputNorms | None = None) -> Array:
+        x_norms: InputNorms | None = None, dtype: Any = np.float64) -> Array:
     """The analog MVM ``W x`` (or ``Wᵀ x``) of every sample through the periphery ``io``.
 
     Args:
@@ -267,12 +276,17 @@ def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, tran
         transposed: compute ``Wᵀ x`` (backward pass; bound management is ignored).
         x_norms: optional :class:`InputNorms` of ``x``, an optimisation for fixed inputs (same results); used
             where the inputs enter the DAC unscaled.
+        dtype: the float dtype of the arithmetic and the result (default float64; the network layers pass their
+            float32, as aihwkit computes). The random draws are the generator's float64 values whatever the dtype.
 
     Returns:
         (trials, samples, out) — or (trials, samples, in) if ``transposed``.
     """
-    w = np.asarray(w, dtype=float)
-    x = np.asarray(x, dtype=float)
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise ConfigError(f"the periphery computes in a float dtype (got {dtype})")
+    w = np.asarray(w, dtype=dtype)
+    x = np.asarray(x, dtype=dtype)
     if io.is_perfect:
         return _matvec(w, x, transposed)
     needs_rng = io.w_noise or io.inp_noise or io.out_noise or io.inp_sto_round or io.out_sto_round
@@ -288,7 +302,7 @@ def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, tran
         s_nm = 1.0
         zero = None
     bm = io.bound_management == "iterative" and not transposed
-    beta = np.ones(x.shape[:2] + (1,)) if bm else 1.0
+    beta = np.ones(x.shape[:2] + (1,), dtype=dtype) if bm else 1.0
     if io.noise_management != "none":
         y, sat = _single_pass(w, x / s_nm, io, rng, transposed)
     else:
@@ -313,11 +327,12 @@ def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, tran
 
 
 def forward(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None,
-            x_norms: InputNorms | None = None) -> Array:
-    """Forward pass ``y = W x`` (aihwkit ``rpu_config.forward``); ``x_norms`` as in :func:`mvm`."""
-    return mvm(w, x, io, rng, x_norms=x_norms)
+            x_norms: InputNorms | None = None, dtype: Any = np.float64) -> Array:
+    """Forward pass ``y = W x`` (aihwkit ``rpu_config.forward``); ``x_norms`` and ``dtype`` as in :func:`mvm`."""
+    return mvm(w, x, io, rng, x_norms=x_norms, dtype=dtype)
 
 
-def backward(w: Array, d: Array, io: IOParameters = PERFECT, rng: Any = None) -> Array:
-    """Backward pass ``z = Wᵀ d`` (aihwkit ``rpu_config.backward``; no bound management)."""
-    return mvm(w, d, io, rng, transposed=True)
+def backward(w: Array, d: Array, io: IOParameters = PERFECT, rng: Any = None, dtype: Any = np.float64) -> Array:
+    """Backward pass ``z = Wᵀ d`` (aihwkit ``rpu_config.backward``; no bound management); ``dtype`` as in
+    :func:`mvm`."""
+    return mvm(w, d, io, rng, transposed=True, dtype=dtype)
