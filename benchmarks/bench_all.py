@@ -41,6 +41,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from convergence._timing import best_time
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -108,12 +110,8 @@ def merge_rounds(rounds: list[list[dict]]) -> list[dict]:
 
 
 def best(fn: Callable[[], Any], repeats: int) -> float:
-    out = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out = min(out, time.perf_counter() - t0)
-    return out
+    """The fastest of ``repeats`` calls (:func:`convergence._timing.best_time`)."""
+    return best_time(fn, repeats)
 
 
 def bench_steps(quick: bool) -> list[dict]:

@@ -31,6 +31,7 @@ import numpy as np
 
 import convergence as cv
 from convergence._alloc import tune_allocator
+from convergence._timing import in_turn
 from convergence.nn import AlgorithmOptimizer, AnalogSGD, DigitalSGD, TikiTakaV1, fcn
 from convergence.nn._threads import blas_threads
 from convergence.experiments.networks import periphery_pair
@@ -83,14 +84,9 @@ def time_interleaved(models: dict, steps: int, repeats: int, seed: int = 0) -> d
     for name, model in models.items():
         for _ in range(20):
             train_step(model, x, y, 0.05, upd[name])
-    best = dict.fromkeys(models, float("inf"))
-    for _ in range(repeats):
-        for name, model in models.items():
-            t0 = CLOCK()
-            for _ in range(steps):
-                train_step(model, x, y, 0.05, upd[name])
-            best[name] = min(best[name], (CLOCK() - t0) / steps)
-    return best
+    calls = {name: (lambda r, m=model, u=upd[name]: train_step(m, x, y, 0.05, u)) for name, model in models.items()}
+    times = in_turn(calls, repeats, steps, clock=CLOCK)
+    return {name: min(ts) for name, ts in times.items()}
 
 
 def configs() -> dict[str, dict]:

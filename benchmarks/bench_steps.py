@@ -24,18 +24,8 @@ import numpy as np
 
 from convergence import Pulsed, SoftBounds, analog_sgd, tiki_taka
 from convergence._alloc import tune_allocator
+from convergence._timing import best_time
 from convergence.rng import TrialStreams
-
-
-def best_time(fn, repeats: int, number: int) -> float:
-    """Minimum over ``repeats`` of the mean time of ``number`` calls."""
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
 
 
 def make(name: str, mode):

@@ -128,6 +128,7 @@ def time_interleaved(algorithms: tuple[str, ...], steps: int, batch: int, data: 
     fields (e.g. the study's ``{"n_states": 1000, "lr_fast": 1.0}``; default: AnalogSpec's own)."""
     from convergence.swin import model as M, study as S
     from convergence.swin.analog import AnalogSpec, init_train_state, train_step
+    from convergence._timing import in_turn
 
     if data not in ("noise", "task"):
         raise ValueError(f"data must be 'noise' or 'task' (got {data!r})")
@@ -151,15 +152,15 @@ def time_interleaved(algorithms: tuple[str, ...], steps: int, batch: int, data: 
         params = M.init(cfg, 0)          # each model its own weights: train_step updates them in place
         n = M.n_params(params)
         states[a] = init_train_state(params, cfg, spec, None, batch, upd[a])
-    times: dict[str, list[float]] = {a: [] for a in algorithms}
-    for k in range(steps + 3):
+    batch_of_round: dict[str, np.ndarray] = {}
+
+    def take(k: int) -> None:
         idx = order[(k % per_epoch) * batch:][:batch]
-        x, y = xs[idx], ys[idx]
-        for a in algorithms:
-            t = CLOCK()
-            train_step(states[a], x, y, lr, upd[a])
-            if k >= 3:
-                times[a].append(CLOCK() - t)
+        batch_of_round["x"], batch_of_round["y"] = xs[idx], ys[idx]
+
+    calls = {a: (lambda k, a=a: train_step(states[a], batch_of_round["x"], batch_of_round["y"], lr, upd[a]))
+             for a in algorithms}
+    times = in_turn(calls, steps, warmup=3, before=take, clock=CLOCK)
     return {a: {"median_s": float(np.median(ts)), "min_s": float(min(ts)), "params": n} for a, ts in times.items()}
 
 

@@ -681,3 +681,28 @@ def test_bench_all_runs_each_named_benchmark_once_per_round(monkeypatch, capsys)
     assert all_.main(["--only", "steps,steps", "--rounds", "2", "--quick"]) == 0
     assert len(calls) == 2
     assert "met in 1 of 2 rounds" in capsys.readouterr().out
+
+
+
+def test_timing_helpers_on_a_fake_clock():
+    """best_time keeps the fastest repeat's mean per call; in_turn alternates the candidates within each round,
+    calls ``before`` first and drops the warm-up rounds (a clock that advances only when a call says so)."""
+    from convergence._timing import best_time, in_turn
+
+    now = [0.0]
+
+    def spend(seconds):
+        now[0] += seconds
+
+    costs = iter([3.0, 1.0, 1.0, 1.0, 5.0, 1.0])           # repeats of two calls: means 2, 1, 3
+    assert best_time(lambda: spend(next(costs)), repeats=3, number=2, clock=lambda: now[0]) == 1.0
+
+    log = []
+    calls = {"a": lambda r: (log.append(("a", r)), spend(1.0 + r)),
+             "b": lambda r: (log.append(("b", r)), spend(10.0 * (r + 1)))}
+    times = in_turn(calls, rounds=2, number=2, warmup=1, before=lambda r: log.append(("before", r)),
+                    clock=lambda: now[0])
+    assert log == [("before", 0), ("a", 0), ("a", 0), ("b", 0), ("b", 0),
+                   ("before", 1), ("a", 1), ("a", 1), ("b", 1), ("b", 1),
+                   ("before", 2), ("a", 2), ("a", 2), ("b", 2), ("b", 2)]
+    assert times == {"a": [2.0, 3.0], "b": [20.0, 30.0]}      # per call, rounds 1 and 2 (round 0 is warm-up)

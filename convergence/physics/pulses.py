@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -34,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convergence import rng as rngmod
+from convergence._timing import best_time
 from convergence._validate import ConfigError, non_negative, positive, positive_int
 from convergence.physics.devices import AnyDevice, Device, RealizedDevice, _affine_F_G
 
@@ -878,15 +878,7 @@ def _gather_pays(dtype: Any) -> bool:
         def evaluate() -> None:
             np.exp(np.multiply(n, -1e-3))
 
-        def best(f: Any) -> float:
-            t = math.inf
-            for _ in range(3):
-                t0 = time.perf_counter()
-                f()
-                t = min(t, time.perf_counter() - t0)
-            return t
-
-        pays = _GATHER_PAYS[dt] = best(gather) < best(evaluate)
+        pays = _GATHER_PAYS[dt] = best_time(gather, 3) < best_time(evaluate, 3)
     return pays
 
 
