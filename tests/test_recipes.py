@@ -387,11 +387,16 @@ def test_vector_band_claims_are_decided_only_when_the_margin_is_below_the_band(s
     the trial spread blown up the claim would hold on its margin alone ("≤ band + 3 s.e."), so it is undecided; with
     the spread shrunk it is decided (holds or fails) on the same means."""
     mod, cfg, data = run(stem)
-    if stem == "asgd_floor_vs_lr":     # quick has no α ≤ 0.01, where analog_D3's band applies: its rule says so
-        assert next(c for c in mod.claims(data, cfg) if c["id"].endswith("analog_D3"))["note"].startswith("Not dec")
+    keys, ids = VECTOR_BAND_CLAIMS[stem]
+    if stem == "asgd_floor_vs_lr":
+        # quick has no α ≤ 0.01, where analog_D3's band applies, and too few trials for digital_D4's margin
+        # (asgd_floor_vs_lr._d4_rule; tests/test_verdicts.py checks that rule): their rules say so
+        notes = {c["id"].split(".")[-1]: c.get("note", "") for c in mod.claims(data, cfg)}
+        for cid in ("analog_D3", "digital_D4"):
+            assert "Not decidable at this scale" in notes[cid], cid
         cfg = {**cfg, "lrs": [0.1, 0.01]}
         data = mod.compute(cfg, np.random.SeedSequence(mod.SEED))
-    keys, ids = VECTOR_BAND_CLAIMS[stem]
+        ids = tuple(i for i in ids if i != "digital_D4")
     ids = {f"{mod.NAME}.{i}" for i in ids}
 
     def verdicts(factor):

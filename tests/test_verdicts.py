@@ -330,6 +330,7 @@ def _recipe(stem: str):
 #: every claim the declared rules gate: (recipe file stem, the rule as a function of the module)
 GATED = {
     "asgd_floor_vs_lr.analog_flat": ("asgd_floor_vs_lr", lambda m: m._flat_rule),
+    "asgd_floor_vs_lr.digital_D4": ("asgd_floor_vs_lr", lambda m: m._d4_rule),
     "p1_fig1.analog_floor_flat": ("p1_fig1_lr", lambda m: m._slope_rule),
     "p1_fig5.fcn orderings": ("p1_fig5_mnist", lambda m: m._rule("fcn", m._NEED)),
     "p1_fig5.fcn_asgd_improves_with_tau": ("p1_fig5_mnist", lambda m: m._rule("fcn", m._NEED_TAU)),
@@ -350,6 +351,19 @@ def test_each_scale_rule_undecides_quick_only_and_default_decides(what) -> None:
     rule = get(mod)
     assert not rule(mod.SCALES["quick"]).resolvable
     assert rule(mod.SCALES["default"]).resolvable and rule(mod.SCALES["paper"]).resolvable
+
+
+def test_the_d4_margin_predicts_the_measured_standard_error() -> None:
+    """asgd_floor_vs_lr's digital_D4 rule predicts, from the AR(1) autocorrelation alone, the relative 3-s.e. margin
+    a run reaches; a run measures it. Over R = 128 trials the sample standard error has a relative spread of about
+    1/√(2R) = 6 %; the prediction must fall within 4 of those (25 %)."""
+    mod = _recipe("asgd_floor_vs_lr")
+    cfg = {**mod.SCALES["default"], "lrs": [0.05, 0.02], "n_mix": 40.0, "trials": 128}
+    ft = mod._run((cfg, 0, np.random.SeedSequence(mod.SEED)))          # digital SGD, (lr, trial)
+    lrs = np.asarray(cfg["lrs"])
+    floor = lrs * cfg["L"] * cfg["sigma"] ** 2 / (2 - lrs * cfg["L"])
+    measured = np.max(3.0 * ft.std(axis=1, ddof=1) / math.sqrt(cfg["trials"]) / floor)
+    assert mod._d4_margin(cfg) == pytest.approx(measured, rel=0.25)
 
 
 def test_the_zero_rule_compares_the_meanfield_bias_with_the_fluctuation_margin() -> None:
