@@ -18,8 +18,8 @@ convolution MVMs cost ~40 ms per CNN step) with 2 repeats; both tested on all 10
 the test-set error of a comparison is paired over the images; TT transfers
 the whole P each step (with column-wise transfer each of fc1's 784 columns would be visited only a few
 times in this budget, so TT would not move; a stated scale-down choice, which also makes TT's W act
-like SGD with heavy momentum — at this budget TT is *ahead of* digital SGD on the FCN: 81.0/80.7/81.0
-vs 77.8 % over 3 paired repeats, TT ahead in every repeat, so the FCN's "digital best" claim cannot hold at
+like SGD with heavy momentum — at this budget TT is *ahead of* digital SGD on the FCN: 80.3/80.6/80.5
+vs 77.8 % over 3 paired repeats (2026-12-07), TT ahead in every repeat, so the FCN's "digital best" claim cannot hold at
 ``default`` and says why). ``quick`` = seconds.
 "Digital best" says no analog setting is more accurate than digital SGD: a band claim (digital − analog ≥ −1 pp,
 the band of P2 Fig. 4's "TT within 1 pp of digital"), decided only when its 3-s.e. margin is below the band and
