@@ -476,6 +476,28 @@ def test_p2_tables78_cnn_claims_read_the_paired_change(shift, n, verdict):
     assert {c["verdict"] for c in mod._t7_claims(_t7_cnn_data(cfg, shift, n), cfg, "cnn")} == {"inconclusive"}
 
 
+def test_p2_tables78_table7_fcn_repeats_are_its_own():
+    """Table 7's FCN half runs ``repeats7`` paired repeats (4 at default), Table 8 ``repeats`` (2): the T7 band
+    rule counts the T7 repeats, each claim's statement names its own table's count, and the cost model counts
+    both."""
+    mod = load("p2_tables78")
+    cfg = mod.SCALES["default"]
+    assert mod._repeats7(cfg) == 4 and int(cfg["repeats"]) == 2 and mod._repeats7(mod.SCALES["quick"]) == 1
+    assert mod._band_rule(cfg).resolvable and not mod._band_rule({**cfg, "repeats7": 1}).resolvable
+    n, e = 1000, int(cfg["epochs"])
+    rng = np.random.default_rng(0)
+    c7 = rng.random((len(mod.settings7(cfg)), 4, e, n)) < 0.7
+    c8 = rng.random((len(mod.settings8(cfg)), 2, e, n)) < 0.7
+    data = {"acc7": c7.mean(-1), "correct7": c7, "acc8": c8.mean(-1), "correct8": c8, "n_test": np.asarray(n),
+            "dataset": np.asarray("fashion-mnist")}
+    got = {c["id"].split(".")[-1]: c["statement"] for c in mod.claims(data, cfg)}
+    assert "4 paired repeats" in got["t7_tt_flat_in_c2c"] and "2 paired repeats" in got["t8_tt_beats_asgd_gamma_ge_1"]
+    per_image = cfg["n_train"] * e
+    work = mod.WORK(cfg) - len(mod.settings7_cnn(cfg)) * cfg["cnn"]["repeats"] * cfg["cnn"]["epochs"] \
+        * cfg["cnn"]["n_train"]
+    assert work == (len(mod.settings7(cfg)) * 4 + len(mod.settings8(cfg)) * 2) * per_image
+
+
 def test_p2_tables78_plot_has_the_cnn_panel():
     from convergence.experiments.plotting import figure_problems, paper_style
     import matplotlib.pyplot as plt
