@@ -124,6 +124,52 @@ def test_closed_form_composition_equals_pulse_by_pulse(monkeypatch):
     assert np.allclose(by_row, batched, rtol=0, atol=4 * np.finfo(float).eps)
 
 
+@pytest.mark.parametrize("S, scale, device", [(1, 4e-4, "reference"), (5, 6e-4, "reference"), (9, 4e-4, "device"),
+                                              (100, 2e-4, "reference"), (140, 2e-4, "device"),
+                                              (300, 2e-4, "reference")])
+def test_sparse_rounding_write_equals_the_dense_composition_bit_for_bit(monkeypatch, S, scale, device):
+    """The rounding write composes only its nonzero counts (_compose_sparse) where few are nonzero; it gives the
+    dense composition's numbers bit for bit (the zero counts add −0.0 and ±0 only) for sample counts on every path
+    of NumPy's summation (fewer than 9 rows, up to 129, more), a realised reference device with device-to-device
+    spread and a toolkit device, pulses in both directions and pulsed-element masks, over several steps."""
+    from convergence.tile import analog_tile
+
+    rng = np.random.default_rng(S)
+    T, n_out, n_in = 3, 2, 5
+    if device == "reference":
+        dev = SoftBoundsReference(dw_min=0.01, w_max=1.0, w_min=-0.8, up_down=0.1, dw_min_dtod=0.2,
+                                  w_max_dtod=0.1).realize((T, n_out, n_in), rng)
+        kw = {}
+    else:
+        dev, kw = cv.SoftBounds(0.9), {"dw_min": np.array([0.01, 0.02, 0.015])}
+    runs, taken = {}, []
+    sparse = analog_tile._compose_sparse
+
+    def spy(*args):
+        out = sparse(*args)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(analog_tile, "_compose_sparse", spy)
+    for share in (analog_tile._SPARSE_SHARE, -1.0):           # -1: every write takes the dense composition
+        monkeypatch.setattr(analog_tile, "_SPARSE_SHARE", share)
+        tile = AnalogTile(dev, (T, n_out, n_in), update=UpdateParameters(mode="rounding"), rng=7, w0=0.3, **kw)
+        assert tile.model.closed_form
+        g = np.random.default_rng(11)
+        masks = []
+        for _ in range(6):
+            x, d = g.standard_normal((T, S, n_in)), g.standard_normal((T, S, n_out))
+            new, mask = analog_tile.tile_update(tile.w, x, d, scale, tile.model, tile.update_parameters, tile.rng,
+                                                want_pulsed=True)
+            tile.w = new
+            masks.append(mask)
+        runs[share] = (tile.w, np.stack(masks))
+    (w_sparse, m_sparse), (w_dense, m_dense) = runs[analog_tile._SPARSE_SHARE], runs[-1.0]
+    assert np.array_equal(m_sparse, m_dense) and m_dense.any()
+    assert w_sparse.tobytes() == w_dense.tobytes()
+    assert sum(taken[:6]) >= 4 and not any(taken[6:])       # the first run wrote sparsely, the second densely
+
+
 @pytest.mark.parametrize("n_out, sparse, max_bits", [(4, False, 1 << 22), (4, False, 1), (1, False, 1 << 22),
                                                      (4, True, 1 << 22), (4, True, 1)])
 def test_dense_counts_are_the_coincidences_of_the_same_trains(n_out, sparse, max_bits):

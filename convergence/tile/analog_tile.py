@@ -727,6 +727,76 @@ def _compose_counts(w: Array, t_idx: Array, counts: Array, sign_of: Callable[[An
     return p
 
 
+#: Most nonzero counts, as a share of all, for which the rounding write composes only the nonzero ones
+#: (:func:`_compose_sparse`); denser count arrays take :func:`_compose_counts`.
+_SPARSE_SHARE = 1 / 16
+
+
+def _running_sums(values: Array, group: Array, pos: Array, n_groups: int) -> Array:
+    """Running sums of ``values`` within each group, each group starting afresh and adding in the given order (the
+    additions of a ``cumsum`` over the group alone). ``group`` and ``pos`` (0, 1, … within the group) place every
+    value in a (groups, longest) table padded with −0.0, whose row-wise ``cumsum`` adds in order (a padded −0.0
+    leaves a sum as it is)."""
+    table = np.full((n_groups, int(pos.max()) + 1), -0.0)
+    table[group, pos] = values
+    np.cumsum(table, axis=1, out=table)
+    return table[group, pos]
+
+
+def _compose_sparse(w: Array, S: int, counts: Array, dw: Array, model: "_PulseModel") -> Array | None:
+    r"""The rounding write's :func:`_compose_counts` (rows: the S samples of every trial in order; an element moves
+    up where ``dw ≥ 0``), then clipped to the range as there, formed on the nonzero counts only; None (nothing done)
+    when more than :data:`_SPARSE_SHARE` of the counts are nonzero.
+
+    A zero count adds ``log α = 0·log r = −0.0`` to the dense form's running sums and a term ``±0`` to its sums over
+    a trial's rows, which leaves every nonzero sum as it is; so the same operations on the nonzero entries give the
+    same numbers (tests/test_tile.py compares the two bit for bit): per element, the running sums ``C_r = Σ log α``
+    over all rows in order (across trials, as the dense ``cumsum`` runs), and per element and trial with a pulse
+    ``e^{C_end − C_start + log α_start} w + Σ_r β_r e^{C_end − C_r}``, where ``C_start`` and ``log α_start`` belong to
+    the trial's first row (the running sum carried over, and −0.0, when that row does not pulse). The sum over the
+    trial's rows is the dense form's own reduction (``np.add.reduceat`` along the rows, whose order of additions
+    NumPy chooses) on a (rows, pulsed groups) table. Elements without a pulse in a trial keep their weight."""
+    T, n_out, n_in = w.shape
+    E = n_out * n_in
+    flat = counts.reshape(T * S, E)
+    nz = np.flatnonzero(flat)
+    if nz.size > _SPARSE_SHARE * flat.size:
+        return None
+    out = np.array(w, dtype=float, copy=True)
+    if nz.size == 0:
+        return out
+    row, elem = np.divmod(nz, E)
+    order = np.argsort(elem, kind="stable")           # element-major, rows (hence trials) in order
+    row, elem = row[order], elem[order]
+    n = flat.reshape(-1)[nz[order]]
+    trial, sample = np.divmod(row, S)
+    up = dw.reshape(T * S, E)[row, elem] >= 0
+    te = trial * E + elem                             # (trial, element) of every entry
+    log_r = np.where(up, np.broadcast_to(model.log_r_up, w.shape).reshape(-1)[te],
+                     np.broadcast_to(model.log_r_dn, w.shape).reshape(-1)[te])
+    log_alpha = n * log_r
+    beta = -np.expm1(log_alpha) * np.where(up, model.hi.reshape(-1)[te], model.lo.reshape(-1)[te])
+    e_starts, _, e_run = _segments(elem)
+    cum = _running_sums(log_alpha, e_run, np.arange(elem.size) - e_starts[e_run], e_starts.size)
+    g_starts, g_ends, g_run = _segments(te)           # (element, trial) groups
+    cum_end = cum[g_ends]
+    first = g_starts
+    at_start = sample[first] == 0                     # the trial's first row pulses
+    carried = np.where(first > e_starts[e_run[first]], cum[np.maximum(first - 1, 0)], -0.0)
+    cum_start = np.where(at_start, cum[first], carried)
+    la_start = np.where(at_start, log_alpha[first], -0.0)
+    table = np.zeros((S, g_starts.size))
+    table[sample, g_run] = beta * np.exp(cum_end[g_run] - cum)
+    tail = np.add.reduceat(table, [0], axis=0)[0]
+    hit = te[first]
+    w_flat = out.reshape(-1)
+    new = np.exp(cum_end - cum_start + la_start) * w_flat[hit] + tail
+    np.minimum(new, model.hi.reshape(-1)[hit], out=new)
+    np.maximum(new, model.lo.reshape(-1)[hit], out=new)
+    w_flat[hit] = new
+    return out
+
+
 def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _PulseModel, up: UpdateParameters,
                 rng: np.random.Generator, want_pulsed: bool = False, x_absmax: Array | None = None
                 ) -> tuple[Array, Array | None]:
@@ -760,6 +830,10 @@ def tile_update(w: Array, x: Array | FixedInput, d: Array, lr: Any, model: _Puls
     if up.mode == "rounding":
         dw = -lr_t * d[:, :, :, None] * x[:, :, None, :]
         n_dense = pulse_counts(dw / model.dw_min[:, None], Pulsed(dw_min=1.0, bl=up.desired_bl), rng)
+        if model.closed_form and w[0].size < _ROW_LOOP_MIN:
+            new = _compose_sparse(w, S, n_dense, dw, model)
+            if new is not None:
+                return new, (np.any(n_dense > 0, axis=1) if want_pulsed else None)
         if model.closed_form:
             rows_dw = dw.reshape((T * S,) + w.shape[1:])
             new = _compose_counts(w, np.repeat(np.arange(T), S), n_dense.reshape(rows_dw.shape),
