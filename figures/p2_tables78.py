@@ -117,8 +117,9 @@ SCALES = {
                 # about a minute more than the FCN tables
                 "cnn": {**_CNN, "c2c": [0.1, 1.2], "n_train": 1500, "n_test": 2000, "epochs": 2, "repeats": 1,
                         "last": 1}},
-    # long (make figures-long): every cell of both tables at the default's per-run budget, 2 paired repeats (and
-    # never fewer test images than the default: a larger scale must not resolve less)
+    # long (make figures-long): every cell of both tables at the default's per-run budget, 2 paired repeats (Table
+    # 7's FCN half 4, as at default; never fewer repeats or test images than the default: a larger scale must not
+    # resolve less)
     "long": {**_BASE, "last": 1, "n_train": 6000, "n_test": 5000, "epochs": 2, "repeats": 2, "repeats7": 4,
              "columnwise": False,
              "c2c": [0.1, 0.3, 0.6, 0.9, 1.2], "gammas": [0.5, 1.0, 2.0], "taus": TAUS8, "pulsed8": False,

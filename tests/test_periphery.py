@@ -211,8 +211,9 @@ def test_float32_periphery_follows_the_float64_reference_up_to_rare_rounding_fli
     """Computed in float32, a quantised MVM differs from the float64 one only where a value lies within float32
     rounding (relative 6e-8) of a DAC or ADC decision boundary: there the level flips by one step. With 127
     levels per side such an element occurs with probability of order 1e-5 per quantiser; we allow 1e-3 (a
-    deterministic check on fixed seeds, 128 000 outputs). Every difference is at most one ADC step times the
-    sample's noise-management scale (max |x| ≤ 2.5 here, β = 1 without saturation) plus float32 rounding."""
+    deterministic check on fixed seeds: 128 000 forward or 400 000 backward outputs). Every difference is at most
+    one ADC step times the sample's noise-management scale (max |x| ≤ 2.5 here, β = 1 without saturation) plus
+    float32 rounding."""
     io = _P1 if not transposed else IOParameters(**{**_P1.as_dict(), "bound_management": "none"})
     w, x, y32, y64 = _both(io, transposed)
     assert y32.dtype == np.float32 and y64.dtype == np.float64 and y32.shape == y64.shape
@@ -240,3 +241,16 @@ def test_float64_is_the_default_and_a_non_float_dtype_is_refused():
     assert a.dtype == np.float64 and np.array_equal(a, b)
     with pytest.raises(ConfigError, match="float dtype"):
         forward(w, x, io, np.random.default_rng(1), dtype=np.int32)
+
+
+def test_float64_input_norms_are_not_mixed_into_a_float32_read():
+    """Precomputed norms (InputNorms, float64 for the tile's inputs) of another dtype than the read's are formed
+    again from the inputs: a float32 read with them equals the same read without them."""
+    from convergence.physics.periphery import InputNorms
+
+    io = IOParameters(w_noise=0.05, out_noise=0.1)
+    rng = np.random.default_rng(4)
+    w, x = rng.uniform(-0.5, 0.5, (1, 6, 9)), rng.uniform(-1, 1, (1, 5, 9))
+    a = mvm(w, x, io, np.random.default_rng(1), x_norms=InputNorms(x), dtype=np.float32)
+    b = mvm(w, x, io, np.random.default_rng(1), dtype=np.float32)
+    assert a.dtype == np.float32 and np.array_equal(a, b)

@@ -160,7 +160,8 @@ def discretize(v: Array, res: float, sto_round: bool = False, rng: Any = None) -
     if res <= 0:
         return v
     if sto_round:
-        return (res * np.floor(v / res + rng.random(np.shape(v)))).astype(v.dtype, copy=False)
+        q = res * np.floor(v / res + rng.random(np.shape(v)))
+        return q.astype(v.dtype, copy=False) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else q
     return res * np.round(v / res)
 
 
@@ -287,6 +288,8 @@ def mvm(w: Array, x: Array, io: IOParameters = PERFECT, rng: Any = None, *, tran
         raise ConfigError(f"the periphery computes in a float dtype (got {dtype})")
     w = np.asarray(w, dtype=dtype)
     x = np.asarray(x, dtype=dtype)
+    if x_norms is not None and x_norms.sq.dtype != dtype:
+        x_norms = None          # norms of the inputs in another dtype: formed again from x, as without them
     if io.is_perfect:
         return _matvec(w, x, transposed)
     needs_rng = io.w_noise or io.inp_noise or io.out_noise or io.inp_sto_round or io.out_sto_round

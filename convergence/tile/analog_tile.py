@@ -603,6 +603,24 @@ def _segments(key: Array, runs: bool = True) -> tuple[Array, Array, Array | None
     return starts, ends, run
 
 
+def _running_sums(values: Array, starts: Array, run: Array) -> Array:
+    """Running sums of ``values`` along axis 0 within each segment of consecutive rows (``starts`` and ``run`` of
+    :func:`_segments`), every segment starting afresh and adding its rows in order: the additions of a ``cumsum``
+    over the segment alone, so that a segment's sums (one trial's, one element's) never depend on other segments'
+    rows (a NaN in one trial stays there). Segments of one length are a reshape; otherwise the rows go into a
+    (segments, longest) table, whose padding after each segment's rows is never read."""
+    n = values.shape[0]
+    lengths = np.diff(np.append(starts, n))
+    longest = int(lengths.max())
+    if np.all(lengths == longest):
+        return np.cumsum(values.reshape((starts.size, longest) + values.shape[1:]), axis=1).reshape(values.shape)
+    pos = np.arange(n) - starts[run]
+    table = np.zeros((starts.size, longest) + values.shape[1:])
+    table[run, pos] = values
+    np.cumsum(table, axis=1, out=table)
+    return table[run, pos]
+
+
 #: pulse groups from which :func:`_compose_pulses` sorts 16-bit keys (radix sort; timsort below, measured)
 _RADIX_MIN = 1024
 
@@ -636,8 +654,8 @@ def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: 
         np.negative(beta, out=beta)
     else:                                            # one pulse per group: β of one pulse, tabulated
         beta = model.beta_tab[idx]
-    starts, ends, _ = _segments(elem, runs=False)
-    cum = log_alpha.cumsum()
+    starts, ends, run = _segments(elem)
+    cum = _running_sums(log_alpha, starts, run)      # per element
     cum_end = cum[ends]
     length = ends - starts
     length += 1
@@ -659,13 +677,14 @@ def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: 
 def _compose(w: Array, t_idx: Array, log_alpha: Array, beta: Array) -> Array:
     r"""Apply per-sample affine maps ``w ← α w + β`` (rows sorted by trial, then sample) in order.
 
-    For the rows of trial t: ``w' = e^{Σ log α} w + Σ_r β_r e^{Σ_{r' > r} log α_{r'}}``.
+    For the rows of trial t: ``w' = e^{Σ log α} w + Σ_r β_r e^{Σ_{r' > r} log α_{r'}}``, with the running sums of
+    ``log α`` over the trial's own rows (:func:`_running_sums`).
     """
     out = np.array(w, dtype=float, copy=True)
     if t_idx.size == 0:
         return out
     starts, ends, run = _segments(t_idx)
-    cum = np.cumsum(log_alpha, axis=0)
+    cum = _running_sums(log_alpha, starts, run)          # per trial
     cum_end = cum[ends]                                  # (n_trials_hit, out, in)
     tail = np.add.reduceat(beta * np.exp(cum_end[run] - cum), starts, axis=0)
     trials = t_idx[starts]
@@ -732,17 +751,6 @@ def _compose_counts(w: Array, t_idx: Array, counts: Array, sign_of: Callable[[An
 _SPARSE_SHARE = 1 / 16
 
 
-def _running_sums(values: Array, group: Array, pos: Array, n_groups: int) -> Array:
-    """Running sums of ``values`` within each group, each group starting afresh and adding in the given order (the
-    additions of a ``cumsum`` over the group alone). ``group`` and ``pos`` (0, 1, … within the group) place every
-    value in a (groups, longest) table padded with −0.0, whose row-wise ``cumsum`` adds in order (a padded −0.0
-    leaves a sum as it is)."""
-    table = np.full((n_groups, int(pos.max()) + 1), -0.0)
-    table[group, pos] = values
-    np.cumsum(table, axis=1, out=table)
-    return table[group, pos]
-
-
 def _compose_sparse(w: Array, S: int, counts: Array, dw: Array, model: "_PulseModel") -> Array | None:
     r"""The rounding write's :func:`_compose_counts` (rows: the S samples of every trial in order; an element moves
     up where ``dw ≥ 0``), then clipped to the range as there, formed on the nonzero counts only; None (nothing done)
@@ -750,50 +758,45 @@ def _compose_sparse(w: Array, S: int, counts: Array, dw: Array, model: "_PulseMo
 
     A zero count adds ``log α = 0·log r = −0.0`` to the dense form's running sums and a term ``±0`` to its sums over
     a trial's rows, which leaves every nonzero sum as it is; so the same operations on the nonzero entries give the
-    same numbers (tests/test_tile.py compares the two bit for bit): per element, the running sums ``C_r = Σ log α``
-    over all rows in order (across trials, as the dense ``cumsum`` runs), and per element and trial with a pulse
-    ``e^{C_end − C_start + log α_start} w + Σ_r β_r e^{C_end − C_r}``, where ``C_start`` and ``log α_start`` belong to
-    the trial's first row (the running sum carried over, and −0.0, when that row does not pulse). The sum over the
-    trial's rows is the dense form's own reduction (``np.add.reduceat`` along the rows, whose order of additions
-    NumPy chooses) on a (rows, pulsed groups) table. Elements without a pulse in a trial keep their weight."""
+    same numbers (tests/test_tile.py compares the two bit for bit): per element and trial with a pulse, the running
+    sums ``C_r = Σ log α`` over the trial's rows in order and ``e^{C_end − C_start + log α_start} w + Σ_r β_r
+    e^{C_end − C_r}``, where ``C_start`` and ``log α_start`` belong to the trial's first row (both −0.0 when that
+    row does not pulse). The sum over the trial's rows is the dense form's own reduction (``np.add.reduceat`` along
+    the rows, whose order of additions NumPy chooses) on a (rows, pulsed groups) table. Elements without a pulse keep
+    their weight; then every element is clipped to the range, as there."""
     T, n_out, n_in = w.shape
     E = n_out * n_in
     flat = counts.reshape(T * S, E)
-    nz = np.flatnonzero(flat)
-    if nz.size > _SPARSE_SHARE * flat.size:
+    if np.count_nonzero(flat) > _SPARSE_SHARE * flat.size:
         return None
+    nz = np.flatnonzero(flat)
     out = np.array(w, dtype=float, copy=True)
-    if nz.size == 0:
-        return out
-    row, elem = np.divmod(nz, E)
-    order = np.argsort(elem, kind="stable")           # element-major, rows (hence trials) in order
-    row, elem = row[order], elem[order]
-    n = flat.reshape(-1)[nz[order]]
-    trial, sample = np.divmod(row, S)
-    up = dw.reshape(T * S, E)[row, elem] >= 0
-    te = trial * E + elem                             # (trial, element) of every entry
-    log_r = np.where(up, np.broadcast_to(model.log_r_up, w.shape).reshape(-1)[te],
-                     np.broadcast_to(model.log_r_dn, w.shape).reshape(-1)[te])
-    log_alpha = n * log_r
-    beta = -np.expm1(log_alpha) * np.where(up, model.hi.reshape(-1)[te], model.lo.reshape(-1)[te])
-    e_starts, _, e_run = _segments(elem)
-    cum = _running_sums(log_alpha, e_run, np.arange(elem.size) - e_starts[e_run], e_starts.size)
-    g_starts, g_ends, g_run = _segments(te)           # (element, trial) groups
-    cum_end = cum[g_ends]
-    first = g_starts
-    at_start = sample[first] == 0                     # the trial's first row pulses
-    carried = np.where(first > e_starts[e_run[first]], cum[np.maximum(first - 1, 0)], -0.0)
-    cum_start = np.where(at_start, cum[first], carried)
-    la_start = np.where(at_start, log_alpha[first], -0.0)
-    table = np.zeros((S, g_starts.size))
-    table[sample, g_run] = beta * np.exp(cum_end[g_run] - cum)
-    tail = np.add.reduceat(table, [0], axis=0)[0]
-    hit = te[first]
-    w_flat = out.reshape(-1)
-    new = np.exp(cum_end - cum_start + la_start) * w_flat[hit] + tail
-    np.minimum(new, model.hi.reshape(-1)[hit], out=new)
-    np.maximum(new, model.lo.reshape(-1)[hit], out=new)
-    w_flat[hit] = new
+    if nz.size:
+        row, elem = np.divmod(nz, E)
+        order = np.argsort(elem, kind="stable")       # element-major, rows (hence trials) in order
+        row, elem = row[order], elem[order]
+        n = flat.reshape(-1)[nz[order]]
+        trial, sample = np.divmod(row, S)
+        up = dw.reshape(T * S, E)[row, elem] >= 0
+        te = trial * E + elem                         # (trial, element) of every entry
+        log_r = np.where(up, np.broadcast_to(model.log_r_up, w.shape).reshape(-1)[te],
+                         np.broadcast_to(model.log_r_dn, w.shape).reshape(-1)[te])
+        log_alpha = n * log_r
+        beta = -np.expm1(log_alpha) * np.where(up, model.hi.reshape(-1)[te], model.lo.reshape(-1)[te])
+        starts, ends, group = _segments(te)           # (trial, element) groups, their rows in order
+        cum = _running_sums(log_alpha, starts, group)
+        cum_end = cum[ends]
+        at_start = sample[starts] == 0                # the trial's first row pulses
+        cum_start = np.where(at_start, cum[starts], -0.0)
+        la_start = np.where(at_start, log_alpha[starts], -0.0)
+        table = np.zeros((S, starts.size))
+        table[sample, group] = beta * np.exp(cum_end[group] - cum)
+        tail = np.add.reduceat(table, [0], axis=0)[0]
+        hit = te[starts]
+        flat_out = out.reshape(-1)
+        flat_out[hit] = np.exp(cum_end - cum_start + la_start) * flat_out[hit] + tail
+    np.minimum(out, model.hi, out=out)
+    np.maximum(out, model.lo, out=out)
     return out
 
 
@@ -975,22 +978,34 @@ def _one_line_write(w: Array, fixed: FixedInput, d: Array, terms: tuple[Array, .
 
 
 def _expected_sequence(w: Array, dw: Array, model: _PulseModel) -> Array:
-    """Per-sample expected updates ``w ← w + dw F(w) − |dw| G(w)`` in sample order, then clipped."""
+    """Per-sample expected updates ``w ← w + dw F(w) − |dw| G(w)`` in sample order, then clipped.
+
+    On an affine device a trial whose per-sample maps ``w ← α w + β`` all have α > 0 is composed in closed form
+    (:func:`_compose`); the others (and every trial on other devices) take the updates one by one. The choice is
+    made per trial, so a trial's result never depends on the other trials' gradients."""
     T, S = dw.shape[:2]
+    out = np.array(w, dtype=float, copy=True)
+    rest = np.arange(T)
     if model.affine is not None:
         ap, bp, am, bm = model.affine
         f0, f1, g0, g1 = 0.5 * (am + ap), 0.5 * (bm + bp), 0.5 * (am - ap), 0.5 * (bm - bp)
         ad = np.abs(dw)
         alpha = 1.0 + f1[:, None] * dw - g1[:, None] * ad
-        if np.all(alpha > 0):
+        closed = np.all((alpha > 0).reshape(T, -1), axis=1)
+        if closed.any():
             beta = f0[:, None] * dw - g0[:, None] * ad
-            t_idx = np.repeat(np.arange(T), S)
-            new = _compose(w, t_idx, np.log(alpha).reshape((T * S,) + w.shape[1:]),
-                           beta.reshape((T * S,) + w.shape[1:]))
-            return np.clip(new, model.lo, model.hi)
-    out = np.array(w, dtype=float, copy=True)
-    for s in range(S):
-        out = np.clip(expected_update(out, dw[:, s], model.device), model.lo, model.hi)
+            done = np.flatnonzero(closed)
+            t_idx = np.repeat(np.arange(done.size), S)
+            rows = (done.size * S,) + w.shape[1:]
+            new = _compose(w[done], t_idx, np.log(alpha[done]).reshape(rows), beta[done].reshape(rows))
+            out[done] = np.clip(new, model.lo[done], model.hi[done])
+        rest = np.flatnonzero(~closed)
+    if rest.size:
+        # elementwise updates on every trial (the device's arrays span all trials), kept for the trials in ``rest``
+        seq = np.array(w, dtype=float, copy=True)
+        for s in range(S):
+            seq = np.clip(expected_update(seq, dw[:, s], model.device), model.lo, model.hi)
+        out[rest] = seq[rest]
     return out
 
 
