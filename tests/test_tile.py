@@ -708,3 +708,23 @@ def test_compose_pulses_radix_and_timsort_orders_agree(monkeypatch):
             outs.append(analog_tile._compose_pulses(tile.w, elem, None, up, tile.model))
         assert np.array_equal(outs[0], outs[1])
         assert not np.array_equal(outs[0], tile.w)
+
+
+def test_a_nan_pulse_count_stays_in_its_element():
+    """The pulse-group composer keeps one running sum over all groups, except when a count is NaN: then the sums
+    restart per element, and only that element's weight becomes NaN (the others as without it, to rounding)."""
+    from convergence.tile.analog_tile import _compose_pulses
+
+    rng = np.random.default_rng(5)
+    dev = SoftBoundsReference(dw_min=0.05, w_max=1.0, w_min=-0.7).realize((3, 2, 4), rng)
+    tile = AnalogTile(dev, (3, 2, 4), rng=4, w0=0.1)
+    elem = np.sort(rng.integers(0, 24, 60))
+    counts = rng.integers(1, 4, 60).astype(float)
+    up = rng.random(60) < 0.5
+    clean = _compose_pulses(tile.w, elem, counts, up, tile.model)
+    bad = counts.copy()
+    bad[np.flatnonzero(elem == elem[10])[0]] = np.nan
+    got = _compose_pulses(tile.w, elem, bad, up, tile.model)
+    nan = np.isnan(got).reshape(-1)
+    assert nan.sum() == 1 and nan[elem[10]]
+    np.testing.assert_allclose(got.reshape(-1)[~nan], clean.reshape(-1)[~nan], rtol=0, atol=1e-14)
