@@ -654,7 +654,7 @@ def _compose_pulses(w: Array, elem: Array, n: Array | None, sign: Array, model: 
         np.negative(beta, out=beta)
     else:                                            # one pulse per group: β of one pulse, tabulated
         beta = model.beta_tab[idx]
-    starts, ends, run = _segments(elem, runs=False)
+    starts, ends, _ = _segments(elem, runs=False)
     # one running sum over all groups: a group's numbers then depend in the last bits on the groups before it (other
     # elements and trials), which a pulse-train write tolerates since its draws span all trials anyway; a NaN or an
     # infinite count would spread to every later group, so then the sums restart per element (_running_sums)
