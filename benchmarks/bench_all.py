@@ -37,7 +37,8 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -109,11 +110,6 @@ def merge_rounds(rounds: list[list[dict]]) -> list[dict]:
     return out
 
 
-def best(fn: Callable[[], Any], repeats: int) -> float:
-    """The fastest of ``repeats`` calls (:func:`convergence._timing.best_time`)."""
-    return best_time(fn, repeats)
-
-
 def bench_steps(quick: bool) -> list[dict]:
     m = _load("bench_steps")
     repeats = 2 if quick else 7
@@ -178,7 +174,7 @@ def _bench_transfer(quick: bool) -> list[dict]:
     def digital() -> None:
         np.subtract(w, m.LR * (d.T @ x), out=w)
 
-    t_dig = best(digital, 5 * repeats)
+    t_dig = best_time(digital, 5 * repeats)
     algs = m.algorithms("signs", np.random.default_rng(1))
     names = ("sgd", "c-ttv2") if quick else tuple(algs)
     rows = []
@@ -256,21 +252,13 @@ def _swin_study_rows(m: ModuleType, steps: int) -> list[dict]:
 
     study = SCALES["default"]
     batch = int(study["finetune"]["batch"])
-    old = os.environ.get("CONVERGENCE_ELEMENTWISE_THREADS")
-    os.environ["CONVERGENCE_ELEMENTWISE_THREADS"] = "1"
-    try:
-        with blas_threads(1):
-            algs = ("digital", "sgd", "c-ttv2")
-            res = m.time_interleaved(algs, steps, batch, data="task", device=study["device"],
-                                     lr=float(study["finetune"]["lr"]))
-            t = {a: r["median_s"] for a, r in res.items()}
-            return [row("swin", f"{a} step, batch {batch}, 1 thread (the study's fine-tune)", t[a],
-                        "digital step, same", t["digital"], ("<=", 1.3)) for a in algs[1:]]
-    finally:
-        if old is None:
-            del os.environ["CONVERGENCE_ELEMENTWISE_THREADS"]
-        else:
-            os.environ["CONVERGENCE_ELEMENTWISE_THREADS"] = old
+    with mock.patch.dict(os.environ, {"CONVERGENCE_ELEMENTWISE_THREADS": "1"}), blas_threads(1):
+        algs = ("digital", "sgd", "c-ttv2")
+        res = m.time_interleaved(algs, steps, batch, data="task", device=study["device"],
+                                 lr=float(study["finetune"]["lr"]))
+    t = {a: r["median_s"] for a, r in res.items()}
+    return [row("swin", f"{a} step, batch {batch}, 1 thread (the study's fine-tune)", t[a],
+                "digital step, same", t["digital"], ("<=", 1.3)) for a in algs[1:]]
 
 
 BENCHES = {"steps": bench_steps, "tile": bench_tile, "transfer": bench_transfer, "fcn": bench_fcn, "swin": bench_swin}

@@ -784,10 +784,9 @@ def _compose_sparse(w: Array, S: int, counts: Array, dw: Array, model: "_PulseMo
         trial, sample = np.divmod(row, S)
         up = dw.reshape(T * S, E)[row, elem] >= 0
         te = trial * E + elem                         # (trial, element) of every entry
-        log_r = np.where(up, np.broadcast_to(model.log_r_up, w.shape).reshape(-1)[te],
-                         np.broadcast_to(model.log_r_dn, w.shape).reshape(-1)[te])
-        log_alpha = n * log_r
-        beta = -np.expm1(log_alpha) * np.where(up, model.hi.reshape(-1)[te], model.lo.reshape(-1)[te])
+        tab = up * model.n_elem + te                  # the model's flat tables: row 0 down, row 1 up
+        log_alpha = n * model.log_r_tab[tab]
+        beta = -np.expm1(log_alpha) * model.bound_tab[tab]
         starts, ends, group = _segments(te)           # (trial, element) groups, their rows in order
         cum = _running_sums(log_alpha, starts, group)
         cum_end = cum[ends]
