@@ -355,3 +355,36 @@ def test_proofs_json_has_a_status(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert main(["proofs", "--only", "d09", "--json"]) == 0
     assert _strict(capsys.readouterr().out)["status"] == "ok"
+
+
+# -- simulate: options the algorithm would ignore, ranges a run cannot start in, diverged runs --------------------
+
+_SIM = ["simulate", "--objective", "quadratic:d=2", "--steps", "50", "--trials", "2"]
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--algorithm", "analog-sgd", "--lr", "0.1", "--gamma", "0.5"], "--gamma: not used by --algorithm analog-sgd"),
+    (["--algorithm", "analog-sgd", "--lr", "0.1", "--lr-fast", "3", "--read-noise", "2"], "--lr-fast, --read-noise"),
+    (["--algorithm", "digital-sgd", "--lr", "0.1", "--device", "softbounds:tau=2"], "--device: not used"),
+    (["--algorithm", "digital-sgd", "--lr", "0.1", "--pulsed", "dw_min=0.01,bl=5"], "--pulsed: not used"),
+    (["--algorithm", "analog-sgd", "--lr", "0.1", "--variation", "sym_skew=5"], "outside the realised range"),
+    (["--algorithm", "analog-sgd", "--lr", "0.1", "--pulsed", "dw_min=5,bl=10"], "dw_min = 5 is too large"),
+    (["--algorithm", "tiki-taka", "--lr", "0.1", "--device", "softbounds:tau=2", "--device-fast",
+      "softbounds:tau=0.5", "--pulsed", "dw_min=0.6,bl=10"], "must be below 0.5"),
+])
+def test_simulate_refuses_what_it_would_ignore_or_cannot_run(extra, needle, capsys):
+    """Options another algorithm reads used to be ignored silently; a variation that moved every trial's range away
+    from the initial weights ran to all-NaN results; a pulse larger than the device's range ran with NaN warnings."""
+    _one_line_exit_2(_SIM + extra, capsys, needle)
+
+
+def test_simulate_reports_a_run_whose_metrics_overflow_as_nonfinite(capsys):
+    """lr 3 on f = w²/2 doubles |w| every step: after 1000 steps the weights are still finite (about 2¹⁰⁰⁰) but
+    f and ‖∇f‖² overflowed; such trials used to count as ok and their inf entered the statistics, with numpy
+    overflow warnings on stderr."""
+    argv = ["simulate", "--algorithm", "digital-sgd", "--objective", "quadratic:d=1,w_star=0.5", "--noise",
+            "gaussian:sigma=0.5", "--lr", "3", "--steps", "1000", "--trials", "8"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "status: ok 0, nonfinite 8" in out and "no trial ended ok (8 nonfinite)" in out, out
+    assert err == ""

@@ -327,7 +327,7 @@ def _recording_step_by_step(alg, obj, noise, w0, steps, trials, seed, record_eve
                        dist_sq=np.einsum("td,td->t", diff, diff), w=x.copy(), k=k)
             for key, v in row.items():
                 rec.setdefault(key, []).append(v)
-            _update_status(status, first_bad, k, x, analog)
+            _update_status(status, first_bad, k, x, analog, (row["loss_gap"], row["grad_norm_sq"], row["dist_sq"]))
             if k >= tail_start:
                 tail_g += grad
                 tail_w += x
@@ -466,3 +466,18 @@ def test_squared_mean_is_one_estimator_per_cell_and_the_trajectorys():
             assert (e, s) == (est[i, j], se[i, j])
     traj = _trajectory_of_tail_gradients(x[0, 0])
     assert traj.bias_sq() == (float(est[0, 0]), float(se[0, 0]))
+
+
+def test_a_trial_whose_metrics_overflow_is_nonfinite_even_with_finite_weights():
+    """Status is decided from the recorded metrics too: |w| doubles per step at lr·L = 3, so ‖x − W*‖² overflows
+    near step 512 while w stays finite until about step 1024; the stable trial is untouched."""
+    import warnings
+    t = simulate(digital_sgd(np.array([3.0, 0.5])), Quadratic(d=1, L=1.0, w_star=0.5), NoNoise(), 1.0, 700,
+                 trials=2, record_every=1)
+    assert np.all(np.isfinite(t.final_state.w)) and not np.isfinite(t.metrics["dist_sq"][-1, 0])
+    assert list(t.status) == [STATUS_NONFINITE, STATUS_OK]
+    assert 500 < t.first_bad_step[0] < 520          # the first recorded step whose ‖x − W*‖² is inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = t.summary()                               # only the ok trial's statistics, no overflow warnings
+    assert s["status"] == {"ok": 1, "nonfinite": 1, "out_of_range": 0} and math.isfinite(s["tail"]["loss"]["mean"])

@@ -58,11 +58,37 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+#: The device of ``simulate``'s analog algorithms when ``--device`` is not given.
+DEFAULT_DEVICE = "softbounds:tau=1"
+
+#: ``simulate`` options that only Tiki-Taka reads, with the value that means "not given".
+_TT_ONLY = {"device_fast": None, "lr_fast": None, "lr_transfer": None, "gamma": 0.0, "transfer_every": 1,
+            "read_noise": 0.0}
+#: ``simulate`` options that only the analog algorithms read.
+_ANALOG_ONLY = {"device": None, "pulsed": None, "variation": None}
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse options the chosen algorithm would ignore (a run must not look as if they had acted), then fill in
+    the default device of the analog algorithms."""
+    unused = dict(_TT_ONLY) if args.algorithm != "tiki-taka" else {}
+    if args.algorithm == "digital-sgd":
+        unused.update(_ANALOG_ONLY)
+    given = [k for k, none in unused.items() if getattr(args, k) != none]
+    if given:
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ConfigError(f"{names}: not used by --algorithm {args.algorithm}"
+                          + (" (Tiki-Taka options)" if all(k in _TT_ONLY for k in given) else ""))
+    if args.device is None and args.algorithm != "digital-sgd":
+        args.device = DEFAULT_DEVICE
+
+
 def _add_simulate(sub: Any) -> None:
     p = sub.add_parser("simulate", help="simulate a training algorithm on an objective",
                        description="Simulate an algorithm on an objective with gradient noise; print tail statistics.")
     p.add_argument("--algorithm", required=True, choices=["digital-sgd", "analog-sgd", "tiki-taka"])
-    p.add_argument("--device", default="softbounds:tau=1", help="device spec, e.g. softbounds:tau=0.8")
+    p.add_argument("--device", default=None,
+                   help=f"device spec, e.g. softbounds:tau=0.8 (analog algorithms; default {DEFAULT_DEVICE})")
     p.add_argument("--device-fast", default=None, help="device of the fast array P (tiki-taka; default: --device)")
     p.add_argument("--objective", required=True, help="objective spec, e.g. quadratic:d=1,L=2,w_star=0.3")
     p.add_argument("--noise", default="none", help="noise spec, e.g. gaussian:sigma=0.4")
@@ -145,19 +171,44 @@ def _require_positive(name: str, value: float | None) -> float:
     return value
 
 
-def build_algorithm(args: argparse.Namespace, shape: tuple[int, int]) -> Any:
-    """Resolve the algorithm from parsed CLI arguments (realising device variation if asked)."""
+def _check_init_in_realized(w0: Any, device: Any, option: str, variation: str) -> None:
+    """Refuse a run in which the device-to-device variation puts the initial weights outside every trial's range
+    (each trial would be flagged out of range at step 0 and its statistics left NaN); warn when it does so for
+    some trials only (those are flagged and left out of the statistics)."""
+    lo, hi = device.bounds
+    w = np.broadcast_to(np.asarray(w0, dtype=float), np.shape(device.shift))
+    outside = np.any((w < lo) | (w > hi), axis=1)
+    if outside.all():
+        i = int(np.argmax((w < lo) | (w > hi)))
+        flat_lo = np.broadcast_to(lo, w.shape).reshape(-1)[i]
+        flat_hi = np.broadcast_to(hi, w.shape).reshape(-1)[i]
+        raise ConfigError(f"--variation {variation}: the initial weight {w.reshape(-1)[i]:g} lies outside the realised "
+                          f"range of {option} in every trial (e.g. [{flat_lo:g}, {flat_hi:g}]): a smaller sym_skew or "
+                          "another --init")
+    if outside.any():
+        print(f"{PROG} simulate: warning: --variation {variation} puts the initial weights outside the realised "
+              f"range of {option} in {int(outside.sum())} of {outside.size} trials; they will end out_of_range",
+              file=sys.stderr, flush=True)
+
+
+def build_algorithm(args: argparse.Namespace, shape: tuple[int, int], w0: Any = None) -> Any:
+    """Resolve the algorithm from parsed CLI arguments (realising device variation if asked; with ``w0``, checking
+    that the initial weights lie in the realised ranges)."""
     mode = parse_pulsed(args.pulsed)
     variation = parse_variation(args.variation)
     if args.algorithm == "digital-sgd":
         return digital_sgd(_require_positive("--lr", args.lr))
 
     def device_of(spec: str, purpose_offset: int) -> Any:
-        dev = parse_device(spec, "--device-fast" if purpose_offset else "--device")
+        option = "--device-fast" if purpose_offset else "--device"
+        dev = parse_device(spec, option)
         if variation.is_zero:
             return dev
         streams = TrialStreams(args.seed, shape[0], purpose=DEVICE + 16 * purpose_offset, block=args.trial_block)
-        return realize(dev, variation, shape, streams)
+        realized = realize(dev, variation, shape, streams)
+        if w0 is not None:
+            _check_init_in_realized(w0, realized, option, args.variation)
+        return realized
 
     device = device_of(args.device, 0)
     if args.algorithm == "analog-sgd":
@@ -225,6 +276,7 @@ def _warn_slow_pulses(args: argparse.Namespace, alg: Any, objective: Any, noise:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    _check_options(args)
     limit = args.max_memory if args.max_memory is not None else available_memory()
     objective = parse_objective(args.objective, max_bytes=limit)
     noise = parse_noise(args.noise)
@@ -240,7 +292,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     w0 = _parse_init(args.init, d)
     if args.algorithm != "digital-sgd":
         _check_init_in_range(w0, parse_device(args.device), args.device)
-    alg = build_algorithm(args, (args.trials, d))
+    alg = build_algorithm(args, (args.trials, d), w0)
     _warn_slow_pulses(args, alg, objective, noise, w0, d)
     seconds = args.steps * (2e-5 + 3e-8 * args.trials * d)
     if seconds > 3600:
@@ -267,16 +319,24 @@ def _format_summary(s: dict[str, Any]) -> str:
     lines = [f"{cfg['algorithm']['name']} on {cfg['objective']['name']} (d={cfg['objective']['d']}), "
              f"{cfg['trials']} trials x {cfg['steps']} steps, seed {cfg['seed']}",
              f"tail (last {cfg['tail']:.0%} of steps, from step {t['start_step']}):"]
-    for key, label in (("grad_norm_sq", "E||grad f||^2"), ("loss", "E f - f*"), ("dist_sq", "E||W - W*||^2")):
+    # the weights every metric is taken at: W, or Tiki-Taka's presented W + γP
+    w = "W + γP" if np.any(np.asarray(cfg["algorithm"].get("gamma") or 0.0, dtype=float) != 0) else "W"
+    for key, label in (("grad_norm_sq", "E||grad f||^2"), ("loss", "E f - f*"), ("dist_sq", f"E||{w} - W*||^2")):
         se = t[key]["stderr"]
         lines.append(f"  {label:<18} {t[key]['mean']:.6g} ± {f'{se:.2g}' if math.isfinite(se) else 'n/a'} (stderr)")
-    if not math.isfinite(t["grad_norm_sq"]["stderr"]):
-        lines.append("  (a standard error needs at least 2 trials that end ok: raise --trials)")
+    ok, trials = s["status"]["ok"], cfg["trials"]
+    bad = ", ".join(f"{v} {k}" for k, v in s["status"].items() if k != "ok" and v)
+    if ok == 0:
+        lines.append(f"  (no trial ended ok ({bad}): the tail statistics are over ok trials only; a smaller --lr, "
+                     "or an --init and device range that fit, may help)")
+    elif ok < 2:
+        lines.append("  (a standard error needs at least 2 trials that end ok: " +
+                     ("raise --trials)" if trials < 2 else f"only 1 of {trials} did ({bad}))"))
     bias = t["bias_sq"]     # ‖E∇f‖² with the mean's sampling variance removed (Trajectory.bias_sq)
     if math.isfinite(bias["stderr"]):
         lines.append(f"  {'||E grad f||^2':<18} {bias['mean']:.6g} ± {bias['stderr']:.2g} (stderr; squared mean "
                      "gradient, its sampling variance removed)")
-    else:
+    elif ok == 1:
         lines.append(f"  {'||E grad f||^2':<18} {t['mean_grad_norm_sq']:.6g} (squared mean gradient of one trial's "
                      "tail, noise included)")
     w_mean, w_se = t["w_mean"], t["w_stderr"]
@@ -284,7 +344,7 @@ def _format_summary(s: dict[str, Any]) -> str:
     shown = ", ".join(f"{v:.5g}" for v in w_mean[:5]) + more
     se = " ± [" + ", ".join(f"{v:.2g}" for v in w_se[:5]) + more + "] (stderr)" \
         if all(math.isfinite(v) for v in w_se[:5]) else ""
-    lines.append(f"  {'mean W':<18} [{shown}]{se}")
+    lines.append(f"  {'mean ' + w:<18} [{shown}]{se}")
     lines.append("status: " + ", ".join(f"{k} {v}" for k, v in s["status"].items()))
     lines.append(f"time: {s['seconds']:.2f} s")
     return "\n".join(lines)

@@ -9,7 +9,8 @@ steps (at the weights the algorithm presents, e.g. W + γP):
 * ``s_k_generic_<a>`` running P2 S_K^{ASGD} = (1/(k+1)) Σ ‖G(A_j)/√F(A_j)‖²∞ (P2 Thm 2)
 
 S_K sums are accumulated at every step, not only at recorded ones. Per-trial
-status: 0 ok, −1 non-finite values appeared, −2 an analog array left its device's
+status: 0 ok, −1 non-finite values appeared (in the weights, or in a recorded metric: a
+diverging trial overflows f and ‖∇f‖² before its weights), −2 an analog array left its device's
 range (finite). The tail (last ``tail`` fraction of the steps) also accumulates
 per-trial means of ∇f(x_k) and x_k for the trial-and-tail mean gradient.
 """
@@ -149,6 +150,10 @@ class Trajectory:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able summary (the CLI's ``--json`` output)."""
+        with np.errstate(over="ignore", invalid="ignore"):     # an overflow gives inf (null in JSON), no warning
+            return self._summary()
+
+    def _summary(self) -> dict[str, Any]:
         def ms(name: str) -> dict[str, float]:
             return {"mean": self.tail_mean(name), "stderr": self.tail_stderr(name)}
         tail = {"grad_norm_sq": ms("grad_norm_sq"), "loss": ms("loss_gap"), "dist_sq": ms("dist_sq"),
@@ -488,12 +493,14 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
                 w_hist[rs] = xs
             rec_steps[rs] = ks
             # the per-step status check, with its shortcut taken for the whole block when it holds for all
-            if not (clean and _all_fine(dist, [(a, None, dev) for a, dev in meta], extremes)):
+            recorded = (metrics["loss_gap"][rs], metrics["grad_norm_sq"][rs], dist)
+            if not (clean and _all_fine(recorded, [(a, None, dev) for a, dev in meta], extremes)):
                 for i, (_, k, p) in enumerate(rows):
                     analog = [(a, buf[p], dev) for (a, dev), buf in zip(meta, blk.arrays)]
                     ext = [None if e is None else (e[0][i], e[1][i]) for e in extremes]
-                    if not (clean and _all_fine(dist[i], analog, ext)):
-                        _update_status(status, first_bad, k, xs[i], analog)
+                    row = tuple(m[i] for m in recorded)
+                    if not (clean and _all_fine(row, analog, ext)):
+                        _update_status(status, first_bad, k, xs[i], analog, row)
                         clean = not status.any()
             i0 = int(np.searchsorted(ks, tail_start))   # the block's recorded tail steps: rows i0..m-1
             if i0 < m:   # the same sequence of additions as one += per recorded step
@@ -595,12 +602,13 @@ def _seed_repr(seed: Any) -> Any:
     return int(seed)
 
 
-def _all_fine(dist_sq: Array, analog: Any, extremes: list[tuple[Array, Array] | None]) -> bool:
-    """True when :func:`_update_status` would change nothing for trials whose status is ok: every presented
-    weight finite (a finite sum of ‖x − W*‖² over trials implies it) and every analog array finite and inside
-    its scalar device's range (from each row's largest and smallest weight; NaN propagates through max, min
-    and sum). A cheap exact shortcut for the usual step; False sends the step through the full check."""
-    if not math.isfinite(float(np.add.reduce(dist_sq, axis=None))):
+def _all_fine(recorded: tuple[Array, ...], analog: Any, extremes: list[tuple[Array, Array] | None]) -> bool:
+    """True when :func:`_update_status` would change nothing for trials whose status is ok: every recorded metric
+    finite (f − f*, ‖∇f‖², ‖x − W*‖²: a finite sum over trials implies it, and a finite ‖x − W*‖² implies finite
+    presented weights) and every analog array finite and inside its scalar device's range (from each row's
+    largest and smallest weight; NaN propagates through max, min and sum). A cheap exact shortcut for the usual
+    step; False sends the step through the full check (also when a sum of finite values overflows)."""
+    if not all(math.isfinite(float(np.add.reduce(m, axis=None))) for m in recorded):
         return False
     for (_, _, dev), ext in zip(analog, extremes):
         if ext is None:
@@ -614,8 +622,15 @@ def _all_fine(dist_sq: Array, analog: Any, extremes: list[tuple[Array, Array] | 
     return True
 
 
-def _update_status(status: Array, first_bad: Array, k: int, x: Array, analog: Any) -> None:
+def _update_status(status: Array, first_bad: Array, k: int, x: Array, analog: Any,
+                   recorded: tuple[Array, ...] = ()) -> None:
+    """Mark the trials that went bad at step ``k``: ``nonfinite`` when a presented weight, an analog weight or a
+    recorded metric of step ``k`` (``recorded``: per-trial arrays, e.g. f − f*, ‖∇f‖², ‖x − W*‖²) is not finite (a
+    diverging run whose weights are still finite overflows its metrics first); ``out_of_range`` when a finite
+    analog weight lies outside its device's range (by more than 1e-9 of the range)."""
     finite = np.all(np.isfinite(x), axis=1)
+    for m in recorded:
+        finite &= np.isfinite(m)
     out_of_range = np.zeros_like(finite)
     for _, arr, dev in analog:
         finite &= np.all(np.isfinite(arr), axis=1)
