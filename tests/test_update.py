@@ -227,3 +227,16 @@ def test_one_direction_pass_equals_the_mixed_pass_elementwise(dev, dtype, direct
     assert one_way.dtype == dtype
     np.testing.assert_array_equal(one_way[keep], ref[keep])
     assert np.any(one_way != w)
+
+
+def test_a_pulse_larger_than_the_device_allows_is_refused():
+    """One soft-bounds pulse multiplies w − (±τ) by 1 − δ/τ: δ ≥ τ would overshoot the bound (a factor ≤ 0)."""
+    from convergence import analog_sgd, tiki_taka
+    from convergence.physics.pulses import check_mode
+    assert check_mode(Pulsed(0.999, bl=5), SoftBounds(1.0)).dw_min == 0.999
+    with pytest.raises(ConfigError, match="must be below 1"):
+        check_mode(Pulsed(1.0, bl=5), SoftBounds(1.0))
+    with pytest.raises(ConfigError, match="too large"):
+        analog_sgd(0.1, SoftBounds(0.5), mode=Pulsed(0.5, bl=5))
+    with pytest.raises(ConfigError, match="must be below 0.3"):          # P's device, in the shared mode
+        tiki_taka(0.1, 0.1, SoftBounds(1.0), device_fast=SoftBounds(0.3), mode=Pulsed(0.4, bl=5))

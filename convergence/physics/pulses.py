@@ -956,9 +956,28 @@ def analog_update(w: Array, dw: Array, device: AnyDevice, mode: UpdateMode = EXP
     return pulsed_update(w, dw, device, mode, rng, scratch)
 
 
-def check_mode(mode: Any) -> UpdateMode:
+def check_mode(mode: Any, device: Any = None) -> UpdateMode:
+    """``mode`` if it is an update mode; with ``device`` (a Device, or a realised array: its nominal device), a
+    :class:`Pulsed` mode's ``dw_min`` is also checked against it: below the range's width, and for an affine device
+    small enough that one pulse moves a weight towards its fixed point without passing it, ``1 + δ b₊ > 0`` and
+    ``1 − δ b₋ > 0`` (the per-pulse factors r of P1 eq 15–16; soft bounds: δ < τ)."""
     if not isinstance(mode, (Expected, Pulsed)):
         raise ConfigError(f"mode must be Expected() or Pulsed(...) (got {mode!r})")
+    nominal = getattr(device, "base", device)
+    if not (isinstance(mode, Pulsed) and isinstance(nominal, Device) and np.ndim(mode.dw_min) == 0):
+        return mode
+    dw = float(mode.dw_min)
+    lo, hi = nominal.bounds
+    limit = hi - lo
+    aff = nominal.affine()
+    if aff is not None:
+        _, bp, _, bm = aff
+        for slope in (-bp, bm):
+            if slope > 0:
+                limit = min(limit, 1.0 / slope)
+    if not dw < limit:
+        raise ConfigError(f"Pulsed dw_min = {dw:g} is too large for the {nominal.name} device: it must be below "
+                          f"{limit:g}, or one pulse would overshoot the range (or the fixed point it moves towards)")
     return mode
 
 

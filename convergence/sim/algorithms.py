@@ -192,7 +192,7 @@ class AnalogSGDConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr", hyperparameter("lr", self.lr))
         _check_device(self.device)
-        object.__setattr__(self, "mode", check_mode(self.mode))
+        object.__setattr__(self, "mode", check_mode(self.mode, self.device))
 
     def as_dict(self) -> dict[str, Any]:
         return {"lr": json_value(self.lr), "device": json_value(self.device), "mode": self.mode.as_dict()}
@@ -250,9 +250,10 @@ class TikiTakaConfig(TwoArrayConfig):
         _check_device(self.device)
         if self.device_fast is not None:
             _check_device(self.device_fast, "device_fast")
-        object.__setattr__(self, "mode", check_mode(self.mode))
+        object.__setattr__(self, "mode", check_mode(self.mode, self.device))
         if self.mode_fast is not None:
             object.__setattr__(self, "mode_fast", check_mode(self.mode_fast))
+        check_mode(self.fast_mode, self.fast_device)        # P's mode (``mode`` unless ``mode_fast``) on P's device
 
     def as_dict(self) -> dict[str, Any]:
         return {"lr_fast": json_value(self.lr_fast), "lr_transfer": json_value(self.lr_transfer),
