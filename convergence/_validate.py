@@ -322,6 +322,8 @@ def output_file(name: str, path: Any, formats: tuple[str, ...] | None = None) ->
                               f"(allowed: {', '.join('.' + f for f in formats)})")
     folder = os.path.dirname(os.path.abspath(text))
     if not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise ConfigError(f"{name}: {folder} is a file, not a folder")
         raise ConfigError(f"{name}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(f"{name}: folder {folder} is not writable")

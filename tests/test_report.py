@@ -423,3 +423,19 @@ def test_the_deciding_scale_command_of_an_undecided_claim_uses_this_runs_out_and
     assert md.count(f"`{want}`") == 2                       # in the attention list and in the figure's table
     assert report.render_html([res], None, scale="quick", meta=meta).count(want) == 2
     assert "`convergence figures slopes --scale default`" in report.render_markdown([res], None, scale="quick")
+
+
+def test_written_files_get_the_permissions_of_a_file_the_user_writes(tmp_path):
+    """Files renamed into place from ``mkstemp`` (cache entries, the report, figures) kept its private 0o600: a report
+    could not be shared or served as written. They now get 0o666 less the umask, as ``open()`` gives."""
+    import os
+    from convergence.experiments.cache import _atomic_write, new_file_mode
+    old = os.umask(0o022)
+    try:
+        assert new_file_mode() == 0o644
+        _atomic_write(tmp_path / "a.txt", lambda f: f.write(b"x"))
+        assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        assert new_file_mode() == 0o600
+    finally:
+        os.umask(old)

@@ -114,14 +114,33 @@ class CacheEntryError(Exception):
     """A cache entry exists but is not valid (corrupt, truncated, incomplete or for another key)."""
 
 
+def new_file_mode() -> int:
+    """The permissions ``open()`` gives a new file here, 0o666 less the process's umask. A temporary file from
+    ``tempfile.mkstemp`` is private (0o600); the files renamed into place from one get these instead, so that a
+    report or figure can be shared as any other file the user writes."""
+    mask = None
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as f:          # Linux: read it without changing it
+            for line in f:
+                if line.startswith("Umask:"):
+                    mask = int(line.split()[1], 8)
+    if mask is None:                                    # elsewhere: set and restore (not thread-safe, but brief)
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write via ``write(fileobj)`` to a temporary file in the same folder, fsync, then ``os.replace``.
+    """Write via ``write(fileobj)`` to a temporary file in the same folder, fsync, then ``os.replace``; the file
+    gets :func:`new_file_mode`'s permissions.
 
     On any exception the temporary file is removed and ``path`` is untouched.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        with contextlib.suppress(OSError):       # a file system without permissions (e.g. FAT) keeps its own
+            os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

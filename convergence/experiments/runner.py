@@ -31,7 +31,7 @@ from convergence._validate import ConfigError
 from convergence.nn.data import DataUnavailable
 from convergence.theory.verdicts import Claim, Verdict, as_claim
 from convergence.experiments.cache import (Cache, CacheEntryError, _atomic_write, _canonical_json, _check_arrays,
-                                           cache_key, code_version, using_folder)
+                                           cache_key, code_version, new_file_mode, using_folder)
 from convergence.experiments.parallel import (Meter, TaskPool, _peak_rss_bytes, _reset_peak_rss, _validate_settings,
                                               parallel_settings)
 from convergence.experiments.recipes import (OPTIONAL_SCALES, SCALES, Recipe, discover, find_repo_root,
@@ -270,6 +270,8 @@ def _plot(recipe: Recipe, data: dict[str, np.ndarray], cfg: dict[str, Any], res:
         try:
             for path in (png, pdf):
                 fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=fig_dir)
+                with contextlib.suppress(OSError):
+                    os.fchmod(fd, new_file_mode())     # as a file the user writes, not mkstemp's private 0o600
                 os.close(fd)
                 try:
                     save_figure(fig, tmp)

@@ -285,10 +285,14 @@ def load_cached_params(path: pathlib.Path, cfg: M.SwinConfig) -> tuple[M.Params 
 def save_cached_params(path: pathlib.Path, params: M.Params) -> None:
     """Write the parameters and their digest atomically (temporary file + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **params, **{_DIGEST_KEY: np.array(_params_digest(params))})
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")   # per process: two runs sharing a cache never mix writes
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **params, **{_DIGEST_KEY: np.array(_params_digest(params))})
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def pretrained(cfg: M.SwinConfig, task: Task, pre: dict[str, Any], data_id: str, *,
