@@ -601,13 +601,16 @@ def test_dry_run_says_whether_the_run_would_pass_its_memory_check(repo, monkeypa
     says its outcome; it used to ignore --max-memory, and the plan said nothing of the refusal to come."""
     monkeypatch.chdir(repo)
     argv = ["figures", "--dry-run", "--scale", "quick", "--cache", "cache", "--jobs", "1"]
-    assert main(argv + ["--max-memory", "1"]) == 0
-    last = capsys.readouterr().out.splitlines()[-1]
+    assert main(argv + ["--max-memory", "1"]) == 2        # the refusal's exit code, as the run would end
+    out, err = capsys.readouterr()
+    last = out.splitlines()[-1]
     assert last.startswith("memory: the run would be refused: ") and "needs about 153 MiB but --max-memory is 1 B" \
         in last
+    assert len(err.splitlines()) == 1 and "error: the run would be refused" in err
     assert main(argv + ["--max-memory", "1G"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == ("memory: the run needs about 153 MiB with 1 job(s) (the model "
-                                                        "--max-memory checks), within --max-memory 1 GiB")
+    assert capsys.readouterr().out.splitlines()[-1] == ("memory: the run needs about 153 MiB with 1 job(s) in all "
+                                                        "processes together (the model --max-memory checks), within "
+                                                        "--max-memory 1 GiB")
     assert _calls(repo, "simple") == 0 and not (repo / "build").exists()
 
 

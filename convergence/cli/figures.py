@@ -160,18 +160,21 @@ def _list(args: argparse.Namespace, root: Any, cache_dir: str, jobs: int) -> int
     elif not args.list:
         print(f"total{f' of the {len(recipes) - unknown} measured' if unknown else ''}: {_about(cpu_total)} CPU"
               + (f" (~{cpu_total:.3g} CPU-hours), " if 3600 * cpu_total >= 0.01 else ", ")
-              + ("largest worker: memory not recorded" if mem_max is None
-                 else f"largest worker ~{format_bytes(mem_max * 1e9)}")
+              + ("largest recipe peak: memory not recorded" if mem_max is None
+                 else f"largest recipe peak ~{format_bytes(mem_max * 1e9)} (one process)")
               + (f"; {unknown} recipe(s) not measured" if unknown else ""))
     if not args.list:   # the check a run makes before it starts (--max-memory, else the memory available now)
         try:
             need, limit = _check_figures_memory(args, root, cache_dir, jobs)
-        except ConfigError as exc:
+        except ConfigError as exc:     # what the run itself would say, with its exit code
             print(f"memory: the run would be refused: {exc}")
+            print(f"convergence figures: error: the run would be refused: {exc}", file=sys.stderr)
+            return 2
         else:
             where = "on this machine" if args.backend == "dask" else f"with {jobs} job(s)"
             print("memory: nothing to compute" if not need else
-                  f"memory: the run needs about {format_bytes(need)} {where} (the model --max-memory checks), "
+                  f"memory: the run needs about {format_bytes(need)} {where} in all processes together (the model "
+                  "--max-memory checks), "
                   f"within {'--max-memory' if args.max_memory is not None else 'available memory'} "
                   f"{format_bytes(limit)}")
     return 0
