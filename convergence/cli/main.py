@@ -69,16 +69,16 @@ _ANALOG_ONLY = {"device": None, "pulsed": None, "variation": None}
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    """Refuse options the chosen algorithm would ignore (a run must not look as if they had acted), then fill in
-    the default device of the analog algorithms."""
+    """Say (one line on stderr) which given options the chosen algorithm does not use, so that a run never looks
+    as if they had acted, then fill in the default device of the analog algorithms. Not an error: one command line
+    looped over the algorithms (as docs/teaching.md does) is the natural comparison."""
     unused = dict(_TT_ONLY) if args.algorithm != "tiki-taka" else {}
     if args.algorithm == "digital-sgd":
         unused.update(_ANALOG_ONLY)
     given = [k for k, none in unused.items() if getattr(args, k) != none]
     if given:
         names = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise ConfigError(f"{names}: not used by --algorithm {args.algorithm}"
-                          + (" (Tiki-Taka options)" if all(k in _TT_ONLY for k in given) else ""))
+        print(f"{PROG} simulate: note: {names}: not used by --algorithm {args.algorithm}", file=sys.stderr, flush=True)
     if args.device is None and args.algorithm != "digital-sgd":
         args.device = DEFAULT_DEVICE
 
