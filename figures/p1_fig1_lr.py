@@ -1,7 +1,7 @@
 r"""P1 Fig. 1 — digital vs Analog SGD over step sizes, and the learning error vs step size.
 
-Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), repo NeurIPS-2024/S1-SGD-diff-lr.py): least squares with
-D = 40, N = 100,
+Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), the authors' script NeurIPS-2024/S1-SGD-diff-lr.py in
+github.com/Zhaoxian-Wu/analog-training): least squares with D = 40, N = 100,
 A ~ N(0, 1), x* ~ N(0, 0.45²), model with a bias weight (``torch.nn.Linear(40, 1)``),
 init 0, MSE loss; step sizes α ∈ {0.2, 0.1, 0.05, 0.03}, 2500 iterations; soft bounds τ = 3.
 

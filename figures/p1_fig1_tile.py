@@ -1,6 +1,7 @@
 r"""P1 Fig. 1 on the aihwkit-like tile with the authors' read-noise set-up: the analog floor does not fall with α.
 
-Set-up of the authors' AIHWKit run (repo NeurIPS-2024/S1-SGD-diff-lr.py; P1 App. I.1): least squares D = 40,
+Set-up of the authors' AIHWKit run (NeurIPS-2024/S1-SGD-diff-lr.py in github.com/Zhaoxian-Wu/analog-training;
+P1 App. I.1): least squares D = 40,
 N = 100, A ~ N(0, 1), x* ~ N(0, 0.45²), ``Linear(40, 1)`` with a digital bias, init 0, full batch, step
 sizes α ∈ {0.2, 0.1, 0.05, 0.03}; soft-bounds reference device τ = 3 (``w_max = −w_min = 3``,
 Δw_min = 1e-4, symmetric point subtracted, no variations), aihwkit pulse trains with ``desired_bl = 800``.

@@ -1,7 +1,7 @@
 r"""P1 Fig. 3 — the analog recursion (eq 3) tracks the device; the digital SGD dynamic (eq 2) does not.
 
-Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), repo NeurIPS-2024/S2-dynamic-verification.py): least
-squares D = 40, N = 100,
+Setup (P1 experiments (docs/theory/theorems.md#p1-experiments); the authors' script
+NeurIPS-2024/S2-dynamic-verification.py in github.com/Zhaoxian-Wu/analog-training): least squares D = 40, N = 100,
 A ~ N(0, 0.5²), x* ~ N(0, 0.3²), model with bias, init 0, MSE loss; α = 0.03, 2500 iterations,
 τ ∈ {1.0, 1.5, 2.0, 2.5}, one panel per τ with three curves:
 

@@ -1,7 +1,7 @@
 r"""P1 Fig. 3 on the aihwkit-faithful tile: eq (3) vs the tile in expected, rounding and pulse-train modes.
 
-Setup (P1 experiments (docs/theory/theorems.md#p1-experiments); repo NeurIPS-2024/S2-dynamic-verification.py,
-``run_AGD``): least squares
+Setup (P1 experiments (docs/theory/theorems.md#p1-experiments); ``run_AGD`` of the authors' script
+NeurIPS-2024/S2-dynamic-verification.py in github.com/Zhaoxian-Wu/analog-training): least squares
 D = 40, N = 100, A ~ N(0, 0.5²), x* ~ 0.3·N(0, I), labels A x*; ``Linear(40, 1)`` with a
 **digital bias**, init 0, loss MSE/2, lr α = 0.03, 2500 iterations, τ ∈ {1, 1.5, 2, 2.5}.
 Device: ``SoftBoundsReference(dw_min = τ/300, w_max = −w_min = τ, subtract_symmetry_point)``,
@@ -31,9 +31,10 @@ granularity is not a higher-order effect here); rounding/pulse-train 0.94 … 1.
 undecided by the band rule below).
 
 "Equals" claims are band claims: ratio = 1 within ``EQUAL_BAND`` (10 %, the tolerance of the toolkit's other
-"≈ equal" claims, e.g. ``p1_fig4_left.large_tau_is_digital``), decided only when every 3-s.e. margin is below the
-band (:func:`~convergence.experiments.recipe_kit.band_verdict`): with no band, "= 1 within 3 s.e." holds whenever
-the run is too noisy to see a difference.
+"≈ equal" claims, e.g. ``p1_fig4_left.large_tau_is_digital``). One holds only when every 3-s.e. margin is below the
+band (with no band, "= 1 within 3 s.e." would hold whenever the run is too noisy to see a difference) and fails
+when a ratio lies beyond band + margin, however wide the margin
+(:func:`~convergence.experiments.recipe_kit.band_claim`); otherwise it is inconclusive.
 """
 from __future__ import annotations
 
@@ -201,7 +202,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         res.append(C.claim(f"{NAME}.rounding_equals_pulse_train", "Stochastic rounding of per-element counts "
                            "and correlated pulse trains give the same plateau (only the mean pulse count "
                            "matters at this granularity)",
-                           f"ratio rounding/pulse-train = 1 within {EQUAL_BAND:g} + 3 s.e.; decided only when "
+                           f"ratio rounding/pulse-train = 1 within {EQUAL_BAND:g} + 3 s.e.; holds only when "
                            f"3 s.e. < {EQUAL_BAND:g}", r, C.K_SIGMA * se, ok, "new", note=why))
     if "expected" in modes and "pulse_train" in modes:
         a, p = modes.index("expected"), modes.index("pulse_train")
@@ -211,6 +212,6 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         res.append(C.claim(f"{NAME}.expected_equals_pulse_train", "With the same read noise, the tile's "
                            "expected (dw_min → 0) update reproduces the pulse-train plateau at 300 states "
                            "(docs/theory/device-model.md#paper-pulse-settings: granularity is a higher-order effect)",
-                           f"ratio expected/pulse-train = 1 within {EQUAL_BAND:g} + 3 s.e.; decided only when "
+                           f"ratio expected/pulse-train = 1 within {EQUAL_BAND:g} + 3 s.e.; holds only when "
                            f"3 s.e. < {EQUAL_BAND:g}", r, C.K_SIGMA * se, ok, PAPER, note=why))
     return res

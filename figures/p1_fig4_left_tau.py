@@ -1,9 +1,9 @@
 r"""P1 Fig. 4 (left) — τ ablation: the Analog SGD error floor decreases as the dynamic range τ grows.
 
-Settings: **RECONSTRUCTION** (P1 experiments (docs/theory/theorems.md#p1-experiments): the repo's S3.1-ablation-tau.py
-duplicates S2, so the
-exact Fig. 4-left settings are not released). We use the S3.2 base setup — least squares D = 50,
-N = 100, A ~ N(0, 1), x* ~ N(0, 0.5²), model with bias, init 0, α = 0.1, 400 iterations (the
+Settings: **RECONSTRUCTION** (P1 experiments (docs/theory/theorems.md#p1-experiments): the authors' script
+NeurIPS-2024/S3.1-ablation-tau.py in github.com/Zhaoxian-Wu/analog-training duplicates their Fig. 3 script S2, so the
+exact Fig. 4-left settings are not released). We use the base setup of their S3.2-ablation-sigma.py — least
+squares D = 50, N = 100, A ~ N(0, 1), x* ~ N(0, 0.5²), model with bias, init 0, α = 0.1, 400 iterations (the
 figure's x-axis) — with τ ∈ {2, 3, 5, 10, 20, 50} plus digital SGD, and a fixed gradient noise of
 std 0.1 per coordinate (σ² = 1e-2, the second value of the Fig. 4-middle sweep; the paper's value
 is unknown). Analog curves: the recursion (P1 eq 3) and a pulsed device (Δw_min = 1e-4, BL 5000,

@@ -1,7 +1,7 @@
 r"""P1 Fig. 4 (middle) — σ ablation: the Analog SGD error floor increases with the noise level.
 
-Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), repo NeurIPS-2024/S3.2-ablation-sigma.py): least squares
-D = 50, N = 100,
+Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), the authors' script NeurIPS-2024/S3.2-ablation-sigma.py
+in github.com/Zhaoxian-Wu/analog-training): least squares D = 50, N = 100,
 A ~ N(0, 1), x* ~ N(0, 0.5²), model with bias, init 0, α = 0.1, 200 iterations, τ = 2; noise
 variance σ² ∈ {1e-3, 1e-2, 1e-1, 1}.
 

@@ -1,6 +1,7 @@
 r"""P1 Fig. 4 (middle) on the aihwkit-like tile with the authors' read-noise set-up: the floor grows with σ².
 
-Set-up of the authors' AIHWKit run (repo NeurIPS-2024/S3.2-ablation-sigma.py): least squares D = 50, N = 100,
+Set-up of the authors' AIHWKit run (NeurIPS-2024/S3.2-ablation-sigma.py in github.com/Zhaoxian-Wu/analog-training):
+least squares D = 50, N = 100,
 A ~ N(0, 1), x* ~ N(0, 0.5²), ``Linear(50, 1)`` with a digital bias, init 0, full batch, α = 0.1, 200
 iterations; soft-bounds reference device τ = 2 (Δw_min = 1e-4, symmetric point subtracted, no variations),
 aihwkit pulse trains with ``desired_bl = 5000``. The noise is **read noise on the tile**: additive weight noise

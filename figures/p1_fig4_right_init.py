@@ -1,7 +1,7 @@
 r"""P1 Fig. 4 (right) — initialisation ablation: all initialisations reach the same error floor.
 
-Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), repo NeurIPS-2024/S3.3-ablation-init.py): least squares
-D = 50, N = 100,
+Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), the authors' script NeurIPS-2024/S3.3-ablation-init.py
+in github.com/Zhaoxian-Wu/analog-training): least squares D = 50, N = 100,
 A ~ N(0, 1), x* ~ N(0, 0.5²), label bias 0.1, model with bias, τ = 1, α = 0.1, noise std
 0.01/√50 per coordinate, Δw_min = 1e-4 and BL 400 for the pulsed device; initialisations:
 constant weights {1e3, 1e2, 1e1, 1, 1e-2} clipped to the device range [−τ, τ] (as AIHWKit does

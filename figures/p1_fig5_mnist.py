@@ -38,7 +38,8 @@ comparison is paired. Paired (6 seeds, 12k images, p1 periphery) the difference 
 3.0 ± 1.6, 7.1 ± 2.1 and 11.5 ± 1.9 pp (s.e.) after 2400, 3600 and 4800 steps, positive for every seed
 from 3600 steps on. On all 60k training images for 6 epochs (two seeds) τ = 0.80 led τ = 0.70 at 11
 of 12 epoch ends (after epoch 6: 77.0 vs 70.2 % and 76.2 vs 73.5 %).
-Table statistic (P1 repo S4.1-plot): mean over the last 5 epochs of the repeat-mean accuracy
+Table statistic (the authors' NeurIPS-2024/S4.1-plot-FCN.py and S4.2-plot-CNN.py in
+github.com/Zhaoxian-Wu/analog-training): mean over the last 5 epochs of the repeat-mean accuracy
 (the last epoch only at the quick/default scales, which train 1–4 epochs).
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 r"""P1 Fig. 7 — weight and saturation histograms of the FCN trained with τ = 0.7.
 
-Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), P1 App. I.3, repo S6-plot-distribution.py): the FCN of
-P1 Fig. 5 trained by
+Setup (P1 experiments (docs/theory/theorems.md#p1-experiments), P1 App. I.3, the authors' script
+NeurIPS-2024/S6-plot-distribution.py in github.com/Zhaoxian-Wu/analog-training): the FCN of P1 Fig. 5 trained by
 digital SGD, Analog SGD and Tiki-Taka on soft bounds τ = 0.7; histograms of the first layer's
 final weights (device units) and of the saturation |W|/τ. Same settings, data rule (MNIST if
 present, else Fashion-MNIST) and scales as :mod:`p1_fig5_mnist` (default: 6k images, 2 epochs,

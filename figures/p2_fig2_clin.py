@@ -1,7 +1,7 @@
 r"""P2 Fig. 2 — Tiki-Taka degrades as the symmetric point of the residual array moves away from 0 (c_Lin).
 
-Setup (P2 experiments (docs/theory/theorems.md#p2-experiments), repo NeurIPS-2025/S1-TT-fails.py): least squares D = 50,
-N = 100, A ~ N(0, 1),
+Setup (P2 experiments (docs/theory/theorems.md#p2-experiments), the authors' script NeurIPS-2025/S1-TT-fails.py in
+github.com/Zhaoxian-Wu/analog-training): least squares D = 50, N = 100, A ~ N(0, 1),
 x* ~ N(0, 0.5²), **no** bias in model or labels, all weights initialised to 1.0; both arrays are the
 c_Lin linear device (soft bounds τ = 3.5 with up/down asymmetry c_Lin ∈ {0, 0.1, 0.2, 0.3}, so
 w⋄ = c·τ and G(0) = −c); Analog SGD vs Tiki-Taka / residual learning with γ = 0.4, transfer of all
@@ -206,8 +206,9 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     res.append(C.claim(f"{NAME}.family_identification",
                        "Which curve family is which: in our runs Tiki-Taka (run_TT) is "
                        "the family that is lowest at c_Lin = 0 and rises most steeply (relatively) with c_Lin, while "
-                       "Analog SGD (run_AGD) is higher at c_Lin = 0 and changes less. The released script styles "
-                       "run_AGD '-'/'*' but its custom legend calls '-'/'*' Tiki-Taka, i.e. the legend is swapped "
+                       "Analog SGD (run_AGD) is higher at c_Lin = 0 and changes less. The authors' script "
+                       "(NeurIPS-2025/S1-TT-fails.py) styles run_AGD '-'/'*' but its custom legend calls '-'/'*' "
+                       "Tiki-Taka, i.e. the legend is swapped "
                        "relative to the data (P2 experiments (docs/theory/theorems.md#p2-experiments); "
                        "docs/theory/errata.md#errata)",
                        "TT: lower floor at c = 0 and larger ratio floor(c_max)/floor(0), by more than 3 s.e. "

@@ -1,7 +1,7 @@
 r"""P2 Fig. 2 on the aihwkit-like tile: Tiki-Taka vs Analog SGD over c_Lin, in three write modes.
 
-Setup (P2 experiments (docs/theory/theorems.md#p2-experiments); repo NeurIPS-2025/S1-TT-fails.py): least squares D = 50,
-N = 100,
+Setup (P2 experiments (docs/theory/theorems.md#p2-experiments); the authors' script NeurIPS-2025/S1-TT-fails.py in
+github.com/Zhaoxian-Wu/analog-training): least squares D = 50, N = 100,
 A ~ N(0, 1), x* ~ 0.5·N(0, I), labels A x*, ``Linear(50, 1, bias=False)``, all weights
 initialised to 1.0, loss MSE/2 on the full batch, 1000 iterations, no gradient noise.
 Device ``SoftBoundsReference(dw_min = 1e-4, w_max = −w_min = 3.5, up_down = c_Lin)``

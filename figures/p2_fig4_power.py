@@ -1,8 +1,8 @@
 r"""P2 Fig. 4 — FCN and CNN on a power-response device: digital SGD vs Analog SGD vs Tiki-Taka.
 
-Setup (P2 experiments (docs/theory/theorems.md#p2-experiments), P2 §6 / App. K.3, repo
-NeurIPS-2025/S2-mnist-FCN/CNN.py): power response
-q±(w) = (1 ∓ w/τ)^{γ_res} with γ_res = 0.5 (paper text; the repo's README commands use soft bounds —
+Setup (P2 experiments (docs/theory/theorems.md#p2-experiments), P2 §6 / App. K.3, the authors' scripts
+NeurIPS-2025/S2-mnist-FCN.py and S2-mnist-CNN.py in github.com/Zhaoxian-Wu/analog-training): power response
+q±(w) = (1 ∓ w/τ)^{γ_res} with γ_res = 0.5 (paper text; the commands of their NeurIPS-2025/README.md use soft bounds —
 a stated discrepancy, we follow the paper), τ ∈ {0.5, 0.6, 0.7} (FCN) / {0.6, 0.7, 0.8} (CNN);
 lr 0.1 digital, 0.05 analog, P rate 0.01; FCN StepLR(15, 0.5), CNN StepLR(35, 0.1); 30 epochs;
 periphery ``p2`` (P2-CR Table 4: 7-bit DAC, 9-bit ADC, bounds 1/12, output noise 0.06).
@@ -22,8 +22,8 @@ the CNN.
 Declared rules (before the run): the CNN's two claims are decided only with 2 paired repeats and at least
 :data:`MIN_CNN_STEPS` steps of column-wise TT transfer (:func:`_cnn_rule`: the ``long`` budget, the least at
 which the ordering below was resolved), so ``default`` leaves them inconclusive; a ``*_tt_near_digital`` claim
-is decided only when its 3-s.e. margin is below the 1-point band
-(:func:`~convergence.experiments.recipe_kit.band_verdict`), else it would hold on noise.
+holds only when its 3-s.e. margin is below the 1-point band, else it would hold on noise, and fails when the gap
+lies beyond band + margin (:func:`~convergence.experiments.recipe_kit.band_claim`).
 
 The CNN's TT > Analog SGD ordering is not resolvable at ``default`` scale, and a larger budget does
 not help within the main job. The paired gap is dominated by the seed: at ``default`` (all 10k test
@@ -191,6 +191,6 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         res.append(C.claim(f"{NAME}.{arch}_tt_near_digital",
                            f"{arch.upper()} on {ds}: Tiki-Taka is within 1 percentage point of digital SGD at every τ "
                            f"(paper Fig. 4 headline, on MNIST; expected to hold only at paper scale; {reps})",
-                           f"digital − TT < {NEAR:g} + 3 s.e. (paired); decided only when 3 s.e. < {NEAR:g}",
+                           f"digital − TT < {NEAR:g} + 3 s.e. (paired); holds only when 3 s.e. < {NEAR:g}",
                            gap.tolist(), (C.K_SIGMA * se).tolist(), near, PAPER, note=why, **_gate(arch, cfg, True)))
     return res

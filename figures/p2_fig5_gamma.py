@@ -116,7 +116,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     ok, why = C.band_claim([d / m[0] for d, _ in diffs], [C.K_SIGMA * s / m[0] for _, s in diffs], NOT_WORSE)
     res.append(C.claim(f"{NAME}.gamma_not_worse", "Residual learning with γ ∈ (0, 0.4] is not worse than γ = 0 "
                        "(P2 Fig. 5; docs/theory/theorems.md#property-checks (property 14))",
-                       f"floor(γ) − floor(0) ≤ {NOT_WORSE:g}·floor(0) + 3 se for every γ > 0; decided only when "
+                       f"floor(γ) − floor(0) ≤ {NOT_WORSE:g}·floor(0) + 3 se for every γ > 0; holds only when "
                        f"3 se < {NOT_WORSE:g}·floor(0)",
                        [d for d, _ in diffs], [C.K_SIGMA * s for _, s in diffs], ok, PAPER, note=why))
     if len(g) >= 3:

@@ -1,4 +1,4 @@
-r"""Erratum (as transcribed) P1 eq (20): the pulsed-vs-continuous error bound of the soft-bounds device.
+r"""Erratum P1 eq (20): the pulsed-vs-continuous error bound of the soft-bounds device.
 
 Claim: n up pulses of size δ from w give w_n = τ − (1 − δ/τ)^n (τ − w) (D9 (docs/theory/derivations.md)), so against the
 continuous update U(w, Δw) = w + Δw (1 − w/τ)
@@ -7,15 +7,14 @@ continuous update U(w, Δw) = w + Δw (1 − w/τ)
 n\delta/\tau\big)\Big],
 
 hence |w_n − U| ≤ ((τ − w)/τ) (|nδ − Δw| + n(n−1)δ²/(2τ)) (Bernoulli). The factor (τ − w)/τ = q₊(w)
-lies in [0, 2]: it exceeds 1 in the fast-reset direction (w < 0 for up pulses). The bound as
-transcribed in docs/theory/device-model.md#pulse-update, δ/τ + Δw²/(2τ), therefore fails — for nearest and for ceiling
-rounding
-of n — and its first term is not even a weight for τ ≠ 1. (The theory guide notes that P1's rounding bracket
-in eq 16 was lost in the text read, so this is recorded against the transcription.)
+lies in [0, 2]: it exceeds 1 in the fast-reset direction (w < 0 for up pulses). The printed bound
+(docs/theory/device-model.md#pulse-update), δ/τ + Δw²/(2τ), therefore fails — for n rounded to nearest and for n
+rounded up (rounding down and stochastic rounding are not checked) — and its first term is not even a weight for
+τ ≠ 1.
 Source: P1 App. B eq (19)–(20); docs/theory/device-model.md#pulse-update, D9.
 
 Method: sympy for the decomposition identity; dense evaluation of the exact closed form over
-200 000 random (τ, w, Δw, δ) for the derived bound and the transcribed one.
+200 000 random (τ, w, Δw, δ) for the derived bound and the printed one.
 """
 from __future__ import annotations
 
@@ -58,17 +57,17 @@ def check_p1_eq20_pulse_error() -> CheckOutcome:
     ok = identity and derived_ok and printed_fails and e1 > p1
     return CheckOutcome(
         name="p1_eq20_pulse_error",
-        claim="|w_n - U(w, dW)| <= ((tau - w)/tau)(|n delta - dW| + n(n-1) delta^2/(2 tau)); the transcribed "
+        claim="|w_n - U(w, dW)| <= ((tau - w)/tau)(|n delta - dW| + n(n-1) delta^2/(2 tau)); the printed "
               "P1 eq 20 bound delta/tau + dW^2/(2 tau) is not valid",
-        source="P1 App. B eq (20) as transcribed in docs/theory/device-model.md#pulse-update; D9",
+        source="P1 App. B eq (20) (docs/theory/device-model.md#pulse-update); D9",
         method="sympy + numeric (dense evaluation)",
         passed=bool(ok),
         details=f"decomposition identity: {identity}; derived bound violations (nearest, ceil): "
-                f"{results['nearest'][0]}, {results['ceil'][0]}; transcribed bound violated in "
+                f"{results['nearest'][0]}, {results['ceil'][0]}; printed bound violated in "
                 f"{results['nearest'][1]:.1%} (nearest) / {results['ceil'][1]:.1%} (ceil) of cases, "
                 f"worst ratio {max(results['nearest'][2], results['ceil'][2]):.3g}; tau=1 counterexample "
-                f"(w=-0.9, delta=0.01, dW=0.001): error {e1:.4g} > transcribed bound {p1:.4g}",
-        erratum=f"printed (as transcribed): delta/tau + dW^2/(2 tau) "
+                f"(w=-0.9, delta=0.01, dW=0.001): error {e1:.4g} > printed bound {p1:.4g}",
+        erratum=f"printed: delta/tau + dW^2/(2 tau) "
                 f"(fails, e.g. error {e1:.4g} vs {p1:.4g} at tau=1) | "
                 f"corrected: ((tau - w)/tau)(|n delta - dW| + n(n-1) delta^2/(2 tau)) (0 violations)",
     )

@@ -49,6 +49,11 @@ class Erratum:
         return Verdict.ERRATUM_CONFIRMED if passed else Verdict.FAILS
 
 
+def _code(path: str) -> str:
+    """A file of the authors' public code (P1's scripts in NeurIPS-2024/, P2's in NeurIPS-2025/)."""
+    return f"the authors' code (github.com/Zhaoxian-Wu/analog-training, {path})"
+
+
 ERRATA: tuple[Erratum, ...] = (
     Erratum("p1-thm3-factor4", "P1 Theorem 3, App. G.2 eq (98)",
             "the lower-bound instance has error 4 sigma^2 S_K + Theta(alpha) (so 4 sigma^2 S_K cannot be improved)",
@@ -62,11 +67,11 @@ ERRATA: tuple[Erratum, ...] = (
             "G(w) = -1/2 (1/tau_max - 1/tau_min)(w - w_sym)",
             "G(w) = (q- - q+)/2 = +1/2 (1/tau_max - 1/tau_min)(w - w_sym) (reduces to w/tau for tau_max = -tau_min)",
             check="p1_linear_step_g_sign"),
-    Erratum("p1-eq20-pulse-error", "P1 App. B eq (20), as transcribed in docs/theory/device-model.md#pulse-update",
+    Erratum("p1-eq20-pulse-error", "P1 App. B eq (20)",
             "|U_p^BL(w, s) - U(w, dW)| <= dw_min/tau + dW^2/(2 tau)",
             "|w_n - U| <= ((tau - w)/tau)(|n dw_min - dW| + n(n-1) dw_min^2/(2 tau)); the factor q+(w) = (tau - w)/tau "
-            "reaches 2 in the fast-reset direction, so the transcribed bound fails for nearest and ceiling rounding "
-            "(the original's rounding bracket could not be read)",
+            "reaches 2 in the fast-reset direction, so the printed bound fails with eq (16)'s pulse count n rounded "
+            "to nearest or up (other rounding rules not checked)",
             check="p1_eq20_pulse_error"),
     Erratum("p1-thm6-min-max", "P1 Theorem 6 (App. D.1)",
             "|w_k| <= min{|w_0|, |w*|}",
@@ -113,16 +118,17 @@ ERRATA: tuple[Erratum, ...] = (
             "E||H_k - P||^2 -> D sigma^2 beta/(2 - beta): the squared radius is O(beta), the radius O(sqrt(beta)) "
             "(0 without read noise)",
             check="p2_rlv2_buffer_tracking"),
-    Erratum("p1-fig1-noise", "P1 App. I.1 vs repo S1-SGD-diff-lr.py",
+    Erratum("p1-fig1-noise", "P1 App. I.1 vs " + _code("NeurIPS-2024/S1-SGD-diff-lr.py"),
             "gradient noise variance (0.01/D)^2", "code: noise std 0.01/sqrt(D)", kind="settings"),
-    Erratum("p1-fig3-settings", "P1 App. I.1 vs repo S2-dynamic-verification.py",
+    Erratum("p1-fig3-settings", "P1 App. I.1 vs " + _code("NeurIPS-2024/S2-dynamic-verification.py"),
             "sigma_g^2 = 0.1, sigma_W*^2 = 0.3, 2 tau / dw_min = 300",
             "code: noise std 0.1, W* std 0.3, tau / dw_min = 300", kind="settings"),
-    Erratum("p1-mnist-lr", "P1 §5.3 vs repo S4.1", "digital lr 0.1", "code: lr 0.05 for FP SGD", kind="settings"),
-    Erratum("p1-s31-duplicate", "P1 repo S3.1-ablation-tau.py",
+    Erratum("p1-mnist-lr", "P1 §5.3 vs " + _code("NeurIPS-2024/S4.1-mnist-FCN.py"),
+            "digital lr 0.1", "code: lr 0.05 for FP SGD", kind="settings"),
+    Erratum("p1-s31-duplicate", "P1, " + _code("NeurIPS-2024/S3.1-ablation-tau.py"),
             "tau ablation of Fig. 4-left", "file duplicates S2 (tau in {1, 1.5, 2, 2.5}); Fig. 4-left settings missing",
             kind="code"),
-    Erratum("p2-s1-legend", "P2 repo NeurIPS-2025/S1-TT-fails.py",
+    Erratum("p2-s1-legend", "P2, " + _code("NeurIPS-2025/S1-TT-fails.py"),
             "legend: '-'/'*' = Tiki-Taka", "the '-'/'*' curves come from run_AGD (legend appears swapped)",
             kind="code"),
     Erratum("p2-tables-identical", "P2 Table 1 vs Table 5 (CR)",
@@ -131,7 +137,7 @@ ERRATA: tuple[Erratum, ...] = (
     Erratum("p2-alpha-beta", "P2 experiments vs recursion (10)-(11)",
             "alpha = 0.05 (rate on P), beta = 0.01 (transfer)",
             "in the code the P rate is 0.01 and the transfer rate 0.05 (P1 notation)", kind="presentation"),
-    Erratum("p2-readme", "P2 README vs paper",
+    Erratum("p2-readme", "P2 vs " + _code("NeurIPS-2025/README.md"),
             "Fig. 4: power response gamma_res = 0.5; ResNet lr 0.075",
             "README commands: default soft-bounds device; lr 0.15", kind="settings"),
     Erratum("p2-v3-vs-cr", "P2-v3 vs CR",
