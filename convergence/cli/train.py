@@ -11,6 +11,7 @@ found or downloads MNIST (pinned hashes).
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -26,41 +27,69 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train the papers' FCN/CNN on MNIST or Fashion-MNIST (digital/analog)",
                        description="Train the FCN 784-256-128-10 or the LeNet-like CNN of P1/P2 with digital SGD, "
                                    "Analog SGD or Tiki-Taka on a device, printing test accuracy per epoch.")
-    p.add_argument("--arch", default="fcn", choices=["fcn", "cnn"])
-    p.add_argument("--alg", default="digital", choices=["digital", "asgd", "tt"])
-    p.add_argument("--device", default="softbounds", choices=["softbounds", "power", "exp"])
-    p.add_argument("--tau", type=float_arg(0.0, strict_min=True), default=0.7, help="dynamic-range radius τ")
+    p.add_argument("--arch", default="fcn", choices=["fcn", "cnn"],
+                   help="network: fcn (784-256-128-10) or cnn (the LeNet-like CNN); default %(default)s")
+    p.add_argument("--alg", default="digital", choices=["digital", "asgd", "tt"],
+                   help="digital (digital SGD), asgd (Analog SGD) or tt (Tiki-Taka); default %(default)s")
+    p.add_argument("--device", default="softbounds", choices=["softbounds", "power", "exp"],
+                   help="response of the analog weights (asgd, tt): softbounds, power or exp; default %(default)s")
+    p.add_argument("--tau", type=float_arg(0.0, strict_min=True), default=0.7,
+                   help="dynamic-range radius τ of the device; default %(default)s")
     p.add_argument("--gamma-res", type=float_arg(0.0, strict_min=True), default=1.0,
-                   help="γ_res of the power/exp response")
-    p.add_argument("--mode", default="expected", choices=["expected", "pulsed"])
-    p.add_argument("--dw-min", type=float_arg(0.0, strict_min=True), default=1e-3)
-    p.add_argument("--bl", type=int_arg(1), default=31)
-    p.add_argument("--c2c", type=float_arg(0.0), default=0.0, help="cycle-to-cycle noise σ_c (pulsed mode)")
+                   help="γ_res of the power/exp response; default %(default)s")
+    p.add_argument("--mode", default="expected", choices=["expected", "pulsed"],
+                   help="analog update: expected (the first-order update) or pulsed (pulse trains); "
+                        "default %(default)s")
+    p.add_argument("--dw-min", type=float_arg(0.0, strict_min=True), default=1e-3,
+                   help="pulse size Δw_min (pulsed mode); default %(default)s")
+    p.add_argument("--bl", type=int_arg(1), default=31,
+                   help="most pulses per weight and update (pulsed mode); default %(default)s")
+    p.add_argument("--c2c", type=float_arg(0.0), default=0.0,
+                   help="cycle-to-cycle noise σ_c (pulsed mode); default %(default)s")
     p.add_argument("--accumulate", default="signs", choices=["signs", "net"],
-                   help="write the batch's up/down requests separately (aihwkit-like drift) or its net step")
-    p.add_argument("--periphery", default="none", choices=["none", "p1", "p2"])
+                   help="write the batch's up/down requests separately (signs, aihwkit-like drift) or its net "
+                        "step (net); default %(default)s")
+    p.add_argument("--periphery", default="none", choices=["none", "p1", "p2"],
+                   help="periphery of the analog matrix-vector products: none (exact), p1 (P1's AIHWKit settings, "
+                        "8-bit) or p2 (P2's Table 4: 7-bit DAC, 9-bit ADC); default %(default)s")
     p.add_argument("--columnwise", action="store_true", help="TT: transfer one column per mini-batch (P1)")
     p.add_argument("--lr", type=float_arg(0.0, strict_min=True), default=None,
-                   help="default 0.1 digital, 0.05 analog (P1)")
-    p.add_argument("--fast-lr", type=float_arg(0.0, strict_min=True), default=0.01, help="TT rate β on P")
-    p.add_argument("--epochs", type=int_arg(1, 10**6), default=1)
-    p.add_argument("--batch", type=int_arg(1), default=None, help="default 10 (FCN) / 8 (CNN)")
-    p.add_argument("--step-size", type=int_arg(1), default=35)
-    p.add_argument("--step-gamma", type=float_arg(0.0, strict_min=True), default=0.1)
-    p.add_argument("--n-train", type=int_arg(1), default=None, help="random subset of the training set")
-    p.add_argument("--n-test", type=int_arg(1), default=None)
-    p.add_argument("--dataset", default="auto", choices=["auto", "mnist", "fashion-mnist"])
+                   help="learning rate α; default 0.1 digital, 0.05 analog (P1)")
+    p.add_argument("--fast-lr", type=float_arg(0.0, strict_min=True), default=0.01,
+                   help="TT rate β on P; default %(default)s")
+    p.add_argument("--epochs", type=int_arg(1, 10**6), default=1,
+                   help="passes over the training images; default %(default)s")
+    p.add_argument("--batch", type=int_arg(1), default=None, help="mini-batch size; default 10 (FCN) / 8 (CNN)")
+    p.add_argument("--step-size", type=int_arg(1), default=35,
+                   help="multiply the learning rate by --step-gamma every this many epochs; default %(default)s")
+    p.add_argument("--step-gamma", type=float_arg(0.0, strict_min=True), default=0.1,
+                   help="factor of that learning-rate decay; default %(default)s")
+    p.add_argument("--n-train", type=int_arg(1), default=None,
+                   help="train on a random subset of this many images; default: all")
+    p.add_argument("--n-test", type=int_arg(1), default=None,
+                   help="test on a random subset of this many images; default: all")
+    p.add_argument("--dataset", default="auto", choices=["auto", "mnist", "fashion-mnist"],
+                   help="auto (MNIST if found, else Fashion-MNIST), mnist or fashion-mnist; default %(default)s")
     p.add_argument("--data-dir", type=path_arg(), default=None,
-                   help="directory with the IDX files (also $CONVERGENCE_DATA)")
+                   help="the only folder to look in for the IDX files (or its mnist/ or fashion-mnist/ "
+                        "subfolder); default: $CONVERGENCE_DATA, the download cache, then Debian's Fashion-MNIST")
     p.add_argument("--checkpoint", type=path_arg(), default=None, metavar="PATH",
                    help="write PATH.npz + PATH.json every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
-    p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=0)
+    p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=0,
+                   help="seed of the initial weights and of the training draws; default %(default)s")
     p.add_argument("--json", action="store_true",
                    help="print the history as JSON (non-finite values as null; status ok or diverged)")
-    q = sub.add_parser("data", help="dataset status, or download MNIST (pinned hashes)")
-    q.add_argument("action", nargs="?", default="status", choices=["status", "fetch-mnist"])
-    q.add_argument("--data-dir", type=path_arg(), default=None)
+    q = sub.add_parser("data", help="dataset status, or download MNIST (pinned hashes)",
+                       description="Show where MNIST and Fashion-MNIST are found (status), or download MNIST "
+                                   "with pinned hashes (fetch-mnist). Fashion-MNIST is not downloaded: install "
+                                   "the Debian package dataset-fashion-mnist.")
+    q.add_argument("action", nargs="?", default="status", choices=["status", "fetch-mnist"],
+                   help="status or fetch-mnist; default %(default)s")
+    q.add_argument("--data-dir", type=path_arg(), default=None,
+                   help="status: the only folder to look in (default: $CONVERGENCE_DATA, the download cache "
+                        "~/.cache/convergence, /usr/share/datasets/fashion-mnist); fetch-mnist: download into "
+                        "its mnist/ subfolder (default: the download cache)")
 
 
 def _setting(args: Any) -> dict[str, Any]:
@@ -80,7 +109,10 @@ def run(args: Any) -> int:
     from convergence.nn import data as _data
     if args.command == "data":
         if args.action == "fetch-mnist":
-            print(_data.fetch_mnist(None if args.data_dir is None else args.data_dir + "/mnist"))
+            if args.data_dir is not None and os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
+                raise ConfigError(f"--data-dir {args.data_dir} is not a folder (fetch-mnist downloads into its "
+                                  "mnist/ subfolder)")
+            print(_data.fetch_mnist(None if args.data_dir is None else os.path.join(args.data_dir, "mnist")))
             return 0
         found = _data.available(args.data_dir)
         for name, where in found.items():

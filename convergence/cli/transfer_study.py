@@ -23,13 +23,15 @@ SEED = 20250516
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("transfer", help="analog transfer-learning study on a NumPy micro Swin",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scale", choices=["quick", "default", "long", "paper"], default="quick")
-    p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=SEED)
-    p.add_argument("--synthetic", action="store_true", help="synthetic gratings instead of Fashion-MNIST/CIFAR")
+                       description=__doc__.replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scale", choices=["quick", "default", "long", "paper"], default="quick",
+                   help="study size: quick, default, long or paper; default %(default)s")
+    p.add_argument("--seed", type=int_arg(0, SEED_MAX), default=SEED, help="root seed; default %(default)s")
+    p.add_argument("--synthetic", action="store_true",
+                   help="synthetic gratings instead of real data (Fashion-MNIST, or CIFAR-10 and CIFAR-100)")
     p.add_argument("--out", type=path_arg(), default=None,
                    help="save the result arrays to this .npz (checked before the study runs)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="print only the results (no first line, no progress on stderr)")
     p.add_argument("--max-memory", type=size_arg(), default=None, metavar="SIZE",
                    help="refuse a study estimated to need more than SIZE (e.g. 2G; default: available memory)")
 
@@ -64,6 +66,22 @@ def study_bytes(cfg: dict[str, Any], synthetic: bool) -> float:
     return MAIN_PROCESS_BYTES + data + tasks + act
 
 
+def _check_data() -> None:
+    """Refuse, in one line, a study whose real data is missing: it needs CIFAR-10 and CIFAR-100 in
+    $CONVERGENCE_DATA, or Fashion-MNIST (as :func:`convergence.swin.study.load_tasks` decides)."""
+    from convergence.nn.data import DEBIAN_FASHION_MNIST, DataUnavailable, find_idx_dir
+    from convergence.swin.study import _cifar_path
+
+    if _cifar_path("cifar-10") is not None and _cifar_path("cifar-100") is not None:
+        return
+    if find_idx_dir("fashion-mnist") is not None:
+        return
+    raise DataUnavailable("transfer needs Fashion-MNIST, or CIFAR-10 and CIFAR-100 in $CONVERGENCE_DATA, and found "
+                          "neither: install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist` (into "
+                          f"{DEBIAN_FASHION_MNIST}), or put its four IDX files into DIR/fashion-mnist and set "
+                          "CONVERGENCE_DATA=DIR, or run with --synthetic")
+
+
 def run(args: argparse.Namespace) -> int:
     from convergence.swin import runner as R
 
@@ -87,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:   # on stdout, like figures' first line: stderr stays one line when the data is refused
         print(f"transfer: scale {args.scale}{' (synthetic data)' if args.synthetic else ''}, estimated peak memory "
               f"{format_bytes(need)}", flush=True)
+    if not args.synthetic:
+        _check_data()
     data = R.run_study(cfg, np.random.SeedSequence(args.seed), synthetic=args.synthetic,
                        progress=say)
     print(f"data: {data['data'][0]} -> {data['data'][1]}; source acc {float(data['source_acc']):.3f}")

@@ -72,6 +72,19 @@ HOW_TO_GET = ("Get one of them: (a) `sudo apt-get install dataset-fashion-mnist`
               f"--data-dir DIR or set {ENV_VAR}=DIR.")
 
 
+def _how_to_get(name: str = "auto") -> str:
+    """How to get ``name``: ``mnist``, ``fashion-mnist``, or ``auto`` (either; :data:`HOW_TO_GET`)."""
+    place = (f"put its four IDX files {{train,t10k}}-{{images-idx3,labels-idx1}}-ubyte[.gz] into DIR/{name} and "
+             f"pass --data-dir DIR or set {ENV_VAR}=DIR")
+    if name == "mnist":
+        return ("Get MNIST: online, `convergence data fetch-mnist` (downloads it with pinned hashes into "
+                f"{cache_dir() / 'mnist'}), or {place}.")
+    if name == "fashion-mnist":
+        return ("Get Fashion-MNIST: `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu; installs it to "
+                f"/usr/share/datasets/fashion-mnist), or {place}.")
+    return HOW_TO_GET
+
+
 class DataUnavailable(ConfigError):
     """The requested dataset is not on this machine (the message says how to get it)."""
 
@@ -214,12 +227,15 @@ def load_mnist_like(name: str = "auto", data_dir: str | os.PathLike[str] | None 
             if y.min() < 0 or y.max() > 9:
                 raise DataError(f"{f}: labels must lie in 0..9 (got {int(y.min())}..{int(y.max())})")
         return ImageData(n, str(d), xtr, ytr.astype(np.int64), xte, yte.astype(np.int64))
-    wanted = "MNIST or Fashion-MNIST" if name == "auto" else name
+    wanted = {"auto": "MNIST or Fashion-MNIST", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}.get(name, name)
+    subfolders = "mnist/ or fashion-mnist/ subfolder" if name == "auto" else f"{name}/ subfolder"
     if data_dir is not None:
-        raise DataUnavailable(f"No {wanted} IDX files in --data-dir {data_dir} (nor in its mnist/ or "
-                              f"fashion-mnist/ subfolder). {HOW_TO_GET}")
-    raise DataUnavailable(f"No {wanted} data found (looked in ${ENV_VAR}, {cache_dir()}, "
-                          f"{DEBIAN_FASHION_MNIST}). {HOW_TO_GET}")
+        raise DataUnavailable(f"No {wanted} IDX files in --data-dir {data_dir} (nor in its {subfolders}). "
+                              f"{_how_to_get(name)}")
+    looked = [f"${ENV_VAR}"] + [str(cache_dir() / n) for n in order]
+    if "fashion-mnist" in order:
+        looked.append(str(DEBIAN_FASHION_MNIST))
+    raise DataUnavailable(f"No {wanted} data found (looked in {', '.join(looked)}). {_how_to_get(name)}")
 
 
 def prepare(data: ImageData, *, n_train: int | None = None, n_test: int | None = None, flatten: bool = True,
@@ -291,6 +307,11 @@ def fetch_mnist(dest: str | os.PathLike[str] | None = None, *, base_url: str = M
     mirrors); both verify the pinned hashes. Files already present with the right hash are kept.
     """
     out = pathlib.Path(dest) if dest is not None else cache_dir() / "mnist"
+    for folder in (out, *out.parents):   # checked before any download: a file in the way cannot hold one
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigError(f"{folder} is not a folder, so MNIST cannot be saved in {out}")
+            break
     for fname, md5 in MNIST_FILES.items():
         target = out / fname
         if target.is_file() and _md5(target) == md5:
