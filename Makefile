@@ -51,9 +51,9 @@ FORCE:
 figures-long: $(STAMP)
 	$(PY) -m convergence figures --scale long --out build/long
 
-## The test suite (under 15 minutes on 2 cores), one pytest-xdist worker per core, at most 4 (several tests start
-## worker pools of their own): the tests are independent (each writes under its own tmp_path), and on 2 cores
-## this halves the wall time (12 to 6 minutes).
+## The test suite, one pytest-xdist worker per core, at most 4 (several tests start worker pools of their own): the
+## tests are independent (each writes under its own tmp_path). About 6 minutes with set-up on a 2-core machine (one
+## worker would take about 12); the budget is under 15 minutes.
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4
 

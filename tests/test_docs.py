@@ -50,11 +50,11 @@ def notebooks() -> list[Path]:
 
 
 @pytest.fixture
-def in_tmp_cwd(tmp_path, monkeypatch):
-    """Examples may write files: run them in a scratch folder, with figures/ reachable via the root."""
+def in_repo_root(monkeypatch):
+    """Run the examples from the repository root, as a user runs the commands they show: some read figures/ or
+    proofs_checks/ from the working directory. Examples that write files write them into temporary folders."""
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    return tmp_path
 
 
 def test_every_public_module_has_an_api_entry_and_an_example():
@@ -69,14 +69,14 @@ def test_every_public_module_has_an_api_entry_and_an_example():
 
 
 @pytest.mark.parametrize("module", public_modules())
-def test_module_example_runs(module, in_tmp_cwd):
+def test_module_example_runs(module, in_repo_root):
     result = doctest.testfile(str(EXAMPLES / f"{module}.txt"), module_relative=False, optionflags=FLAGS,
                               verbose=False, report=False, encoding="utf-8", name=module)
     assert result.attempted > 0
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples of {module} failed (see output)"
 
 
-def test_docstring_examples_of_the_package_run(in_tmp_cwd):
+def test_docstring_examples_of_the_package_run(in_repo_root):
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=FLAGS)
     attempted = 0
     for name in public_modules():
