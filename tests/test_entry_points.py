@@ -398,3 +398,22 @@ def test_simulate_reports_a_run_whose_metrics_overflow_as_nonfinite(capsys):
     out, err = capsys.readouterr()
     assert "status: ok 0, nonfinite 8" in out and "no trial ended ok (8 nonfinite)" in out, out
     assert err == ""
+
+
+def test_resume_of_a_finished_run_says_there_is_nothing_to_train(tmp_path, capsys):
+    """It printed only the header and exited 0, as if a run had happened."""
+    root = _fake_mnist(tmp_path)
+    base = ["train", "--dataset", "mnist", "--data-dir", str(root), "--checkpoint", str(tmp_path / "ck"),
+            "--n-test", "10", "--n-train", "20", "--epochs", "1"]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main(base + ["--resume"]) == 0
+    assert "nothing to train: the checkpoint already holds 1 epoch(s) of --epochs 1" in capsys.readouterr().out
+
+
+def test_version_and_a_device_whose_every_point_is_symmetric(capsys):
+    assert main(["--version"]) == 0 and "0.1.0" in capsys.readouterr().out
+    assert main(["device", "ideal"]) == 0
+    assert "every point symmetric (G = 0" in capsys.readouterr().out      # it printed "symmetric point 0"
+    assert main(["device", "softbounds:tau=1"]) == 0
+    assert "symmetric point 0, F(w_sym) = 1" in capsys.readouterr().out

@@ -318,7 +318,9 @@ def _run_figures(args: argparse.Namespace) -> int:
     n_claims = sum(len(r.claims) for r in results)
     n_fail = sum(c["verdict"] == "fails" for r in results for c in r.claims)
     n_open = sum(c["verdict"] == "inconclusive" for r in results for c in r.claims)
-    print(f"{len(results)} figure(s) in {out}/figures, {n_claims} claim(s) ({n_fail} fail, {n_open} inconclusive at "
+    made = len(results) - len(skipped) - len(failed)
+    not_made = f" ({len(skipped)} skipped)" if skipped else ""
+    print(f"{made} figure(s) in {out}/figures{not_made}, {n_claims} claim(s) ({n_fail} fail, {n_open} inconclusive at "
           f"this scale{'; the quick scale is a smoke test' if args.scale == 'quick' else ''}); "
           f"report {paths['md']} and {paths['html']} ({time.perf_counter() - t0:.1f} s)")
     if skipped:

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from convergence import __version__
 from convergence.cli import figures as cli_figures
 from convergence._alloc import tune_allocator
 from convergence.cli import proofs as cli_proofs
@@ -117,7 +118,8 @@ def _add_simulate(sub: Any) -> None:
     p.add_argument("--max-memory", type=size_arg(), default=None, metavar="SIZE",
                    help="refuse runs estimated to need more than SIZE (e.g. 2G; default: available memory)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar (default: when stderr is a terminal)")
 
 
 def _add_device(sub: Any) -> None:
@@ -130,6 +132,7 @@ def _add_device(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Check analog in-memory training theory against simulation.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__} (analog-convergence)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_simulate(sub)
     _add_device(sub)
@@ -335,7 +338,8 @@ def _format_summary(s: dict[str, Any]) -> str:
     bias = t["bias_sq"]     # ‖E∇f‖² with the mean's sampling variance removed (Trajectory.bias_sq)
     if math.isfinite(bias["stderr"]):
         lines.append(f"  {'||E grad f||^2':<18} {bias['mean']:.6g} ± {bias['stderr']:.2g} (stderr; squared mean "
-                     "gradient, its sampling variance removed)")
+                     "gradient, its sampling variance removed" + ("; an estimate below 0 means a bias too small to "
+                     "see" if bias["mean"] < 0 else "") + ")")
     elif ok == 1:
         lines.append(f"  {'||E grad f||^2':<18} {t['mean_grad_norm_sq']:.6g} (squared mean gradient of one trial's "
                      "tail, noise included)")
@@ -362,8 +366,14 @@ def cmd_device(args: argparse.Namespace) -> int:
     if args.json:
         print(json_text({"status": "ok", **info}))
     else:
-        sym = (f"symmetric point {info['symmetric_point']:.6g}, F(w_sym) = {info['F_at_sym']:.6g}"
-               if math.isfinite(info["symmetric_point"]) else "no symmetric point (G is nonzero in the whole range)")
+        if not math.isfinite(info["symmetric_point"]):
+            sym = "no symmetric point (G is nonzero in the whole range)"
+        elif np.any(dev.G(np.array([w for w in (info["w_min"], info["symmetric_point"] - 0.5,
+                                              info["symmetric_point"] + 0.5, info["w_max"]) if math.isfinite(w)]))):
+            sym = f"symmetric point {info['symmetric_point']:.6g}, F(w_sym) = {info['F_at_sym']:.6g}"
+        else:     # G = 0 everywhere (e.g. ideal, constant steps with up_down 0): every weight is symmetric
+            sym = (f"every point symmetric (G = 0; {info['symmetric_point']:.6g} by convention), "
+                   f"F = {info['F_at_sym']:.6g}")
         print(f"{dev.spec()}\n  {dev.equations}\n  range [{info['w_min']:.6g}, {info['w_max']:.6g}], {sym}"
               + (f"\n  wrote {args.out}" if args.out else ""))
     return 0

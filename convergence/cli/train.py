@@ -145,8 +145,7 @@ def run(args: Any) -> int:
     # what else makes a run: resuming with another seed, data subset or batch size would splice two runs
     run_info = {"seed": args.seed, "dataset": name, "n_train": len(xtr), "n_test": len(xte),
                 "batch": setting["batch"]}
-    if args.resume:
-        _check_resume(args.checkpoint, model, sched, run_info)
+    done = _check_resume(args.checkpoint, model, sched, run_info) if args.resume else 0
 
     def report(epoch: int, row: dict[str, Any]) -> None:
         if not args.json:
@@ -156,6 +155,9 @@ def run(args: Any) -> int:
 
     if not args.json:
         print(f"{args.arch.upper()} / {args.alg} on {name} ({len(xtr)} train, {len(xte)} test images)")
+        if done >= args.epochs:
+            print(f"nothing to train: the checkpoint already holds {done} epoch(s) of --epochs {args.epochs} "
+                  "(raise --epochs to continue)", flush=True)
     with np.errstate(over="ignore", invalid="ignore"):   # a diverging run is reported by its status instead
         hist = train(model, xtr, ytr, xte, yte, epochs=args.epochs, batch_size=setting["batch"], schedule=sched,
                      seed=np.random.SeedSequence(seed.entropy, spawn_key=(1,)), checkpoint=args.checkpoint,
@@ -185,11 +187,12 @@ _RUN_FLAGS = {"seed": "--seed", "dataset": "--dataset/--data-dir", "n_train": "-
               "batch": "--batch"}
 
 
-def _check_resume(path: str, model: Any, sched: Any, run_info: dict[str, Any] | None = None) -> None:
-    """Refuse a resume whose checkpoint is corrupt or was made with another configuration (naming it)."""
+def _check_resume(path: str, model: Any, sched: Any, run_info: dict[str, Any] | None = None) -> int:
+    """Refuse a resume whose checkpoint is corrupt or was made with another configuration (naming it); returns the
+    number of epochs the checkpoint holds (0 without one)."""
     from convergence.nn.checkpoint import checkpoint_exists, read_checkpoint, spec_differences, _jsonable
     if not checkpoint_exists(path):
-        return
+        return 0
     doc, _ = read_checkpoint(path)
     diff = spec_differences(doc["model"], _jsonable(model.as_dict()))
     if diff:
@@ -207,3 +210,4 @@ def _check_resume(path: str, model: Any, sched: Any, run_info: dict[str, Any] | 
         if not np.isclose(float(lr), sched(epoch), rtol=1e-12, atol=0.0):
             raise ConfigError(f"--resume: checkpoint {path} used lr {float(lr):g} in epoch {epoch + 1} but these "
                               f"options give {sched(epoch):g} (--lr/--step-size/--step-gamma differ)")
+    return len(lrs)

@@ -265,6 +265,11 @@ def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: b
     return out
 
 
+def _se_text(se: float) -> str:
+    """A standard error for the table: "n/a" for one seed (as ``convergence simulate`` prints), not "nan"."""
+    return f"{se:.3f}" if np.isfinite(se) else "n/a"
+
+
 def summarize(data: dict[str, np.ndarray]) -> list[str]:
     """Markdown results table: final accuracy mean ± standard error over seeds."""
     lines = ["| algorithm | final test accuracy (mean ± s.e.) | seeds | images/s |", "|---|---|---|---|"]
@@ -272,11 +277,11 @@ def summarize(data: dict[str, np.ndarray]) -> list[str]:
     for ai, alg in enumerate(data["algorithms"]):
         v = main[ai]
         se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-        lines.append(f"| {alg} | {v.mean():.3f} ± {se:.3f} | {len(v)} | {data['main_ips'][ai].mean():.0f} |")
+        lines.append(f"| {alg} | {v.mean():.3f} ± {_se_text(se)} | {len(v)} | {data['main_ips'][ai].mean():.0f} |")
     if "scratch_acc" in data:
         v = data["scratch_acc"][:, -1]
         se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-        lines.append(f"| digital from scratch | {v.mean():.3f} ± {se:.3f} | {len(v)} | |")
+        lines.append(f"| digital from scratch | {v.mean():.3f} ± {_se_text(se)} | {len(v)} | |")
     for sweep in [str(v) for v in data.get("sweeps", SWEEPS)]:
         if f"{sweep}_acc" not in data:
             continue
@@ -288,7 +293,7 @@ def summarize(data: dict[str, np.ndarray]) -> list[str]:
             for vi in range(len(vals)):
                 v = acc[ai, vi]
                 se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-                cells.append(f"{v.mean():.3f} ± {se:.3f}")
+                cells.append(f"{v.mean():.3f} ± {_se_text(se)}")
             lines.append(f"| {alg} | " + " | ".join(cells) + " |")
     for name in [str(v) for v in data.get("variants", [])]:
         sub = {k[len(name) + 1:]: v for k, v in data.items() if k.startswith(name + "_")}
