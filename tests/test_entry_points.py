@@ -417,3 +417,15 @@ def test_version_and_a_device_whose_every_point_is_symmetric(capsys):
     assert "every point symmetric (G = 0" in capsys.readouterr().out      # it printed "symmetric point 0"
     assert main(["device", "softbounds:tau=1"]) == 0
     assert "symmetric point 0, F(w_sym) = 1" in capsys.readouterr().out
+
+
+def test_transfer_without_data_names_what_it_can_use(tmp_path, capsys, monkeypatch):
+    """It suggested `convergence data fetch-mnist`, which cannot help the transfer study (Fashion-MNIST or CIFAR)."""
+    from convergence.nn import data as D
+    monkeypatch.setenv("CONVERGENCE_DATA", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(D, "DEBIAN_FASHION_MNIST", tmp_path / "none")
+    assert main(["transfer", "--scale", "quick", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "fetch-mnist" not in err, err
+    assert "Fashion-MNIST, or CIFAR-10 and CIFAR-100" in err and "--synthetic" in err and "apt-get" in err, err

@@ -66,22 +66,6 @@ def study_bytes(cfg: dict[str, Any], synthetic: bool) -> float:
     return MAIN_PROCESS_BYTES + data + tasks + act
 
 
-def _check_data() -> None:
-    """Refuse, in one line, a study whose real data is missing: it needs CIFAR-10 and CIFAR-100 in
-    $CONVERGENCE_DATA, or Fashion-MNIST (as :func:`convergence.swin.study.load_tasks` decides)."""
-    from convergence.nn.data import DEBIAN_FASHION_MNIST, DataUnavailable, find_idx_dir
-    from convergence.swin.study import _cifar_path
-
-    if _cifar_path("cifar-10") is not None and _cifar_path("cifar-100") is not None:
-        return
-    if find_idx_dir("fashion-mnist") is not None:
-        return
-    raise DataUnavailable("transfer needs Fashion-MNIST, or CIFAR-10 and CIFAR-100 in $CONVERGENCE_DATA, and found "
-                          "neither: install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist` (into "
-                          f"{DEBIAN_FASHION_MNIST}), or put its four IDX files into DIR/fashion-mnist and set "
-                          "CONVERGENCE_DATA=DIR, or run with --synthetic")
-
-
 def run(args: argparse.Namespace) -> int:
     from convergence.swin import runner as R
 
@@ -105,8 +89,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:   # on stdout, like figures' first line: stderr stays one line when the data is refused
         print(f"transfer: scale {args.scale}{' (synthetic data)' if args.synthetic else ''}, estimated peak memory "
               f"{format_bytes(need)}", flush=True)
-    if not args.synthetic:
-        _check_data()
     data = R.run_study(cfg, np.random.SeedSequence(args.seed), synthetic=args.synthetic,
                        progress=say)
     print(f"data: {data['data'][0]} -> {data['data'][1]}; source acc {float(data['source_acc']):.3f}")

@@ -123,7 +123,12 @@ def load_tasks(*, n_per_class: int, n_test: int, n_source: int | None = None, n_
         fine = "0-4" if target_classes is None else _names(classes)
         info = {"source": f"CIFAR-10 ({c10})", "target": f"CIFAR-100 fine classes {fine} ({c100})", "img": 32}
     else:
-        fm = D.load_mnist_like("fashion-mnist")
+        try:
+            fm = D.load_mnist_like("fashion-mnist")
+        except D.DataUnavailable as exc:   # name both sources the study can use, and the synthetic stand-in
+            raise D.DataUnavailable(f"the transfer study needs Fashion-MNIST, or CIFAR-10 and CIFAR-100 in "
+                                    f"${D.ENV_VAR}, and found neither. {exc} Or run it on synthetic gratings "
+                                    "(`convergence transfer --synthetic`).") from None
         src_tr, src_te = fm.y_train < 5, fm.y_test < 5
         xs, ys, xst, yst = fm.x_train[src_tr], fm.y_train[src_tr], fm.x_test[src_te], fm.y_test[src_te]
         if target_classes is None:
