@@ -76,14 +76,14 @@ def hyperparameter(name: str, value: Any, trials: int | None = None, *, allow_ze
     if arr is None:
         out = finite_float(name, value)
         if out < 0 or (out == 0 and not allow_zero):
-            raise ConfigError(f"{name} must be > 0 (got {out!r})")
+            raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'} (got {out:g})")
         return out
     if arr.ndim == 0:
         return hyperparameter(name, float(arr), trials, allow_zero=allow_zero)
     if not np.all(np.isfinite(arr)):
         raise ConfigError(f"{name} must be finite everywhere")
     if np.any(arr < 0) or (not allow_zero and np.any(arr == 0)):
-        raise ConfigError(f"{name} must be > 0 everywhere (min {arr.min()!r})")
+        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'} everywhere (min {float(arr.min()):g})")
     if arr.ndim == 1:
         if trials is not None and arr.shape[0] not in (1, trials):
             raise ConfigError(f"{name} has {arr.shape[0]} values but there are {trials} trials")

@@ -131,7 +131,7 @@ def test_a_device_without_a_symmetric_point_says_so_instead_of_nan(capsys):
     text = capsys.readouterr().out
     assert "nan" not in text and "no symmetric point (G is nonzero in the whole range)" in text
     assert main(["device", "constant:up_down=0"]) == 0
-    assert "symmetric point 0, F(w_sym) = 1" in capsys.readouterr().out
+    assert "every point symmetric (G = 0; 0 by convention), F = 1" in capsys.readouterr().out   # constant steps
 
 
 def test_a_bad_device_spec_names_the_argument_it_came_from(capsys):

@@ -572,10 +572,24 @@ def realize(device: Device, variation: Variation, shape: tuple[int, ...], rng: A
         device: the nominal (scalar) device.
         variation: spreads; zero spreads give constant arrays.
         shape: weight shape ``(trials, *param_shape)``.
-        rng: a Generator or :class:`convergence.rng.TrialStreams` (purpose DEVICE).
+        rng: a Generator or :class:`convergence.rng.TrialStreams` (purpose DEVICE), or a seed for
+            ``numpy.random.default_rng``.
     """
     if not isinstance(device, Device):
         raise ConfigError(f"device must be a convergence Device (got {type(device).__name__})")
+    if not isinstance(variation, Variation):
+        raise ConfigError(f"variation must be a Variation (got {type(variation).__name__})")
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    elif isinstance(shape, list):
+        shape = tuple(shape)
+    if not (isinstance(shape, tuple) and shape and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+                                                       and n > 0 for n in shape)):
+        raise ConfigError(f"shape must be a tuple of positive ints, trials first (got {shape!r})")
+    if isinstance(rng, (int, np.integer, np.random.SeedSequence)) and not isinstance(rng, bool):
+        rng = np.random.default_rng(rng)       # a seed, as simulate and the tile take
+    if not callable(getattr(rng, "standard_normal", None)):
+        raise ConfigError(f"rng must be a numpy Generator, TrialStreams or a seed (got {type(rng).__name__})")
     xi = [rng.standard_normal(shape) for _ in range(4)]
     gain = np.abs(1.0 + variation.dw_min_dtod * xi[0])
     asym = np.clip(variation.up_down_dtod * xi[1], -0.95, 0.95)

@@ -54,7 +54,8 @@ class Expected:
 
 @dataclass(frozen=True)
 class Pulsed:
-    """Pulsed update mode: ``n = round(|ΔW|/δ)`` pulses per element, each with its own noise and clipping."""
+    """Pulsed update mode: ``n = round(|ΔW|/δ)`` pulses per element (``rounding``: stochastic by default, capped at
+    ``bl``), each with its own noise and clipping."""
 
     dw_min: float
     """δ = Δw_min > 0: pulse granularity (P1 eq 15, P2 eq 26; aihwkit ``dw_min``)."""
@@ -951,6 +952,7 @@ def analog_update(w: Array, dw: Array, device: AnyDevice, mode: UpdateMode = EXP
     """
     if isinstance(mode, Expected):
         return expected_update(w, dw, device)
+    check_mode(mode)
     if rng is None and (mode.rounding == "stochastic" or mode.c2c):
         raise ConfigError("pulsed mode with stochastic rounding or c2c noise needs an rng")
     return pulsed_update(w, dw, device, mode, rng, scratch)

@@ -140,8 +140,10 @@ def _check_device(device: Any, name: str = "device") -> AnyDevice:
     return device
 
 
-def _as_weights(w0: Any, *, shape_name: str = "(trials, d)", **hyper: Any) -> Array:
-    """Validate initial weights (``shape_name``: trials first) and that per-trial hyperparameters match."""
+def _as_weights(w0: Any, *, shape_name: str = "(trials, d)", devices: dict[str, Any] | None = None,
+                **hyper: Any) -> Array:
+    """Validate initial weights (``shape_name``: trials first) and that per-trial (or per-element) hyperparameters
+    and realised devices (``devices``: name -> device) fit them: each broadcasts to the weights' shape."""
     w = np.array(w0, dtype=float, copy=True)
     if w.ndim != shape_name.count(",") + 1:
         raise ConfigError(f"initial weights must have shape {shape_name} (got {w.shape})")
@@ -150,7 +152,28 @@ def _as_weights(w0: Any, *, shape_name: str = "(trials, d)", **hyper: Any) -> Ar
     for name, value in hyper.items():
         if np.ndim(value) and np.shape(value)[0] not in (1, w.shape[0]):
             raise ConfigError(f"{name} has {np.shape(value)[0]} values but there are {w.shape[0]} trials")
+        _fits(name, np.shape(value), w.shape, shape_name)
+    for name, dev in (devices or {}).items():
+        if isinstance(dev, DeviceArray):
+            _fits(f"{name} (a realised device)", np.shape(dev.gain), w.shape, shape_name)
     return w
+
+
+def _fits(name: str, shape: tuple[int, ...], w_shape: tuple[int, ...], shape_name: str) -> None:
+    """Refuse a per-trial or per-element parameter whose shape does not broadcast to the weights' ``w_shape``."""
+    try:
+        ok = np.broadcast_shapes(shape, w_shape) == w_shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{name} has shape {shape}, which does not fit the weights' shape {shape_name} = {w_shape}")
+
+
+def _check_grad(g: Any, w: Array) -> None:
+    """A step's gradient must have the weights' shape (a broadcast would silently apply one trial's or one
+    coordinate's gradient to all); one tuple comparison per step."""
+    if getattr(g, "shape", None) != w.shape:
+        raise ConfigError(f"the gradient has shape {np.shape(g)} but the weights have shape {w.shape}")
 
 
 def json_value(x: Any) -> Any:
@@ -313,6 +336,7 @@ def digital_sgd(lr: Any) -> Algorithm:
         return SGDState(_as_weights(w0, lr=lr), 0)
 
     def step(state: SGDState, g: Array, rng: Any = None) -> SGDState:
+        _check_grad(g, state.w)
         return SGDState(state.w - lr * g, state.k + 1)
 
     return Algorithm("digital-sgd", init, lambda s: s.w, step, lambda s: [], cfg)
@@ -336,9 +360,10 @@ def analog_sgd(lr: Any, device: AnyDevice, *, mode: UpdateMode = EXPECTED) -> Al
     kernel = ExpectedMap.build(device, mode)
 
     def init(w0: Any) -> SGDState:
-        return SGDState(_as_weights(w0, lr=lr), 0)
+        return SGDState(_as_weights(w0, lr=lr, devices={"device": device}), 0)
 
     def step(state: SGDState, g: Array, rng: Any = None) -> SGDState:
+        _check_grad(g, state.w)
         return SGDState(sgd_write(state.w, g, lr, device, mode, rng, kernel), state.k + 1)
 
     return Algorithm("analog-sgd", init, lambda s: s.w, step, lambda s: [("w", s.w, device)], cfg)
@@ -381,13 +406,15 @@ def tiki_taka(lr_fast: Any, lr_transfer: Any, device: AnyDevice, *, device_fast:
     kernel_fast = ExpectedMap.build(device_fast, mode_fast)
 
     def init(w0: Any) -> TikiTakaState:
-        w = _as_weights(w0, lr_fast=lr_fast, lr_transfer=lr_transfer, gamma=gamma)
+        w = _as_weights(w0, lr_fast=lr_fast, lr_transfer=lr_transfer, gamma=gamma,
+                        devices={"device": device, "device_fast": device_fast})
         return TikiTakaState(w, np.zeros_like(w), 0)
 
     def query(state: TikiTakaState) -> Array:
         return state.w + gamma * state.p if has_gamma else state.w
 
     def step(state: TikiTakaState, g: Array, rng: Any = None) -> TikiTakaState:
+        _check_grad(g, state.w)
         p = sgd_write(state.p, g, lr_fast, device_fast, mode_fast, rng, kernel_fast)
         k = state.k + 1
         w = state.w

@@ -93,11 +93,14 @@ class Trajectory:
             rows[-1] = True
         return rows
 
-    def per_trial_tail(self, name: str) -> Array:
-        """(trials,) mean of metric ``name`` over the recorded tail steps, per trial."""
+    def _metric(self, name: str) -> Array:
         if name not in self.metrics:
             raise KeyError(f"no metric {name!r}; recorded: {', '.join(sorted(self.metrics))}")
-        return self.metrics[name][self._tail_rows()].mean(axis=0)
+        return self.metrics[name]
+
+    def per_trial_tail(self, name: str) -> Array:
+        """(trials,) mean of metric ``name`` over the recorded tail steps, per trial."""
+        return self._metric(name)[self._tail_rows()].mean(axis=0)
 
     def tail_mean(self, name: str) -> float:
         """Mean over ok trials and the tail window of metric ``name`` (nan if no trial is ok)."""
@@ -115,7 +118,7 @@ class Trajectory:
 
     def final(self, name: str) -> Array:
         """(trials,) last recorded value of ``name``."""
-        return self.metrics[name][-1]
+        return self._metric(name)[-1]
 
     def mean_grad_norm_sq(self) -> float:
         """Squared norm of the trial-and-tail mean of ∇f(x_k) (ok trials): the plug-in ‖m‖², biased up by the
@@ -360,6 +363,20 @@ class _StepBlock:
         return True
 
 
+def _check_parts(algorithm: Any, objective: Any, noise: Any) -> None:
+    """Refuse an algorithm, objective or noise of the wrong kind up front (they would fail deep inside the loop)."""
+    if not isinstance(algorithm, Algorithm):
+        hint = ": call the factory, e.g. analog_sgd(0.01, SoftBounds(1.0))" if callable(algorithm) else \
+            " (e.g. analog_sgd(0.01, SoftBounds(1.0)))"
+        raise ConfigError(f"algorithm must be an Algorithm, got {type(algorithm).__name__}{hint}")
+    if not (callable(getattr(objective, "grad", None)) and hasattr(objective, "w_star")):
+        raise ConfigError(f"objective must be an objective (e.g. Quadratic(d=2), LeastSquares(...)), got "
+                          f"{type(objective).__name__}")
+    if noise is not None and not callable(getattr(noise, "sample", None)):
+        raise ConfigError(f"noise must be a noise model (e.g. Gaussian(0.5), NoNoise()) or None, got "
+                          f"{type(noise).__name__}")
+
+
 def recorded_steps(steps: int, record_every: int) -> int:
     """Number of recorded steps: k = 0, record_every, 2·record_every, … and always the last step."""
     return -(-steps // record_every) + (1 if (steps - 1) % record_every else 0)
@@ -398,6 +415,7 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
         A :class:`Trajectory`.
     """
     tune_allocator()
+    _check_parts(algorithm, objective, noise)
     steps = positive_int("steps", steps)
     record_every = positive_int("record_every", record_every)
     if not (isinstance(tail, (int, float)) and 0.0 < tail <= 1.0):

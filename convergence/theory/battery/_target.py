@@ -194,6 +194,8 @@ def _probe(factory: Factory, label: str, mode: Any) -> None:
                               "in this order; lr is a float64 array of shape (trials, 1), one step size per trial: "
                               "use it by broadcasting, never float(lr))") from None
         raise ConfigError(f"{label} cannot be called as factory(lr, device): {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the user's factory may fail in any way: an unusable target
+        raise ConfigError(f"{label}(lr, device) raised {type(exc).__name__}: {exc}") from None
     if not isinstance(alg, Algorithm) and not all(hasattr(alg, a) for a in ("init", "query", "step", "analog")):
         raise ConfigError(f"{label}(lr, device) returned {type(alg).__name__}, not a convergence Algorithm "
                           "(needs init, query, step, analog)")
@@ -206,6 +208,16 @@ def _probe(factory: Factory, label: str, mode: Any) -> None:
         x_after = np.asarray(alg.query(after))
         arrays = list(alg.analog(after))
         now = _state_arrays(alg, state)
+        # the two trials (lr 0.01, 0.02) start alike and see the same gradients: some state must differ between
+        # them within a few steps, else the factory ignored its per-trial lr (e.g. float(lr.ravel()[0]))
+        probe, seen = after, _state_arrays(alg, after)
+        for _ in range(2):
+            if any(np.ndim(a) >= 1 and len(a) == 2 and not np.array_equal(a[0], a[1], equal_nan=True) for a in seen):
+                break
+            probe = alg.step(probe, np.full(shape, 0.5), rng=np.random.default_rng(0))
+            seen = _state_arrays(alg, probe)
+        per_trial = any(np.ndim(a) >= 1 and len(a) == 2 and not np.array_equal(a[0], a[1], equal_nan=True)
+                        for a in seen)
     except Exception as exc:  # noqa: BLE001 - any failure here is a contract violation
         raise ConfigError(f"{label}: the algorithm does not follow the step API "
                           f"(init/query/step/analog on weights of shape (trials, d)): {type(exc).__name__}: {exc}") \
@@ -213,6 +225,10 @@ def _probe(factory: Factory, label: str, mode: Any) -> None:
     if any(a.shape != b.shape or not np.array_equal(a, b, equal_nan=True) for a, b in zip(kept, now)):
         raise ConfigError(f"{label}: step changed its input state in place; the step API's step returns the new "
                           "state and leaves its input as it was (write w = w - lr * g, not w -= lr * g)")
+    if not per_trial:
+        raise ConfigError(f"{label}: two trials with step sizes 0.01 and 0.02 stayed identical for 3 steps of the same "
+                          "gradient: the algorithm ignores its per-trial lr (a float64 array of shape (trials, 1); "
+                          "use it by broadcasting, never float(lr) or lr[0])")
     for what, got in (("query(state)", x), ("query(step(state, g))", x_after)):
         if got.shape != shape:
             raise ConfigError(f"{label}: {what} returned shape {got.shape}, expected (trials, d) = {shape}")
