@@ -96,4 +96,5 @@ def test_readme_states_the_defaults_the_code_has():
     simulate = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["simulate"]
     tail = float(re.search(r"last `--tail` fraction of the steps \(default ([\d.]+)\)", text).group(1))
     assert tail == simulate.get_default("tail")
-    assert int(re.search(r"Trials are grouped into\s+blocks \(`trial_block`, default (\d+)\)", text).group(1)) == DEFAULT_BLOCK
+    block = re.search(r"Trials are grouped into\s+blocks \(`trial_block`, default (\d+)\)", text)
+    assert int(block.group(1)) == DEFAULT_BLOCK

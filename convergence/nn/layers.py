@@ -36,7 +36,7 @@ from convergence.nn.optim import DigitalSGD, WeightOptimizer, flat_state, load_f
 Array = NDArray[Any]
 
 __all__ = ["Layer", "Linear", "Conv2d", "MaxPool2d", "Flatten", "Sigmoid", "Tanh", "ReLU", "GELU",
-           "LogSoftmax", "LayerNorm", "WeightCore", "im2col", "col2im"]
+           "LogSoftmax", "LayerNorm", "WeightCore", "im2col", "col2im", "CORE_KEYWORDS", "check_keywords"]
 
 
 class Layer:
@@ -63,6 +63,19 @@ class Layer:
 
 
 # -- the weight core shared by Linear and Conv2d ---------------------------------------------
+
+#: the keyword arguments of :class:`WeightCore` that :class:`Linear`, :class:`Conv2d` and the model builders pass on
+CORE_KEYWORDS = ("io_forward", "io_backward", "omega", "columnwise", "learn_out_scale")
+
+
+def check_keywords(where: str, given: Any, allowed: Any) -> None:
+    """Refuse keyword arguments of ``where`` outside ``allowed`` with one ConfigError naming them (instead of
+    Python's TypeError from deep inside a constructor)."""
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{where} got unknown keyword argument{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(map(repr, unknown))} (allowed: {', '.join(sorted(allowed))})")
+
 
 class WeightCore:
     r"""A weight matrix ``W`` (out, in) on a weight optimizer, with output scale, bias and periphery.
@@ -211,6 +224,19 @@ def _mvm(w: Array, x: Array, io: Any, rng: Any, *, transposed: bool, dtype: Any)
     return fn(w[None], x[None], io, rng, dtype=dtype)[0]
 
 
+def _initial_weights(w0: Any, shape: tuple[int, int], dtype: Any) -> Array:
+    """A layer's given initial weights ``w0`` as a finite ``dtype`` matrix of ``shape`` (out, in), else ConfigError."""
+    try:
+        w = np.asarray(w0, dtype)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"w0 must be a numeric matrix of shape (n_out, n_in) = {shape} (got {w0!r})") from None
+    if w.shape != shape:
+        raise ConfigError(f"w0 must have shape (n_out, n_in) = {shape} (got {w.shape})")
+    if not np.isfinite(w).all():        # once, at construction
+        raise ConfigError("w0 must be finite everywhere (it contains NaN or infinity)")
+    return w
+
+
 def _torch_like_init(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype: Any) -> Array:
     """U(−1/√fan_in, 1/√fan_in): PyTorch's default for Linear/Conv weights and biases."""
     bound = 1.0 / math.sqrt(fan_in)
@@ -246,12 +272,17 @@ class Linear(_Weighted):
     def __init__(self, n_in: int, n_out: int, *, bias: bool = True, optimizer: WeightOptimizer | None = None,
                  rng: Any = 0, dtype: Any = np.float32, w0: Array | None = None, **core: Any) -> None:
         self.n_in, self.n_out = positive_int("n_in", n_in), positive_int("n_out", n_out)
+        check_keywords("Linear", core, CORE_KEYWORDS)
+        w = None if w0 is None else _initial_weights(w0, (self.n_out, self.n_in), dtype)
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        w = _torch_like_init(rng, (n_out, n_in), n_in, dtype) if w0 is None else np.asarray(w0, dtype)
+        w = _torch_like_init(rng, (n_out, n_in), n_in, dtype) if w is None else w
         b = _torch_like_init(rng, (n_out,), n_in, dtype) if bias else None
         self.core = WeightCore(w, b, optimizer, rng=rng, dtype=dtype, **core)
 
     def forward(self, x: Array, train: bool = True) -> Array:
+        shape = x.shape if type(x) is np.ndarray else np.shape(x)
+        if not shape or shape[-1] != self.n_in:        # O(1): the MVM would fail deep in matmul (or broadcast)
+            raise ConfigError(f"Linear expects inputs (batch, {self.n_in}) (got shape {shape})")
         return self.core.forward(x)
 
     def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
@@ -351,6 +382,7 @@ class Conv2d(_Weighted):
         self.k = positive_int("kernel", kernel)
         self.stride = positive_int("stride", stride)
         self.padding = int(non_negative("padding", padding))
+        check_keywords("Conv2d", core, CORE_KEYWORDS)
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         fan_in = in_ch * kernel * kernel
         w = _torch_like_init(rng, (out_ch, fan_in), fan_in, dtype)

@@ -20,9 +20,22 @@ __all__ = ["log_softmax", "nll_loss", "cross_entropy", "accuracy"]
 
 
 def _check_labels(z: Array, y: Array) -> Array:
+    """``y`` as int64 class indices for scores ``z`` (batch, classes), else ConfigError.
+
+    Labels are integers (any integer or boolean dtype); float labels are accepted only when every one is a whole
+    number (as :func:`~convergence.nn.training.evaluate` compares them with the arg-max exactly), never
+    truncated. The batch must not be empty (the loss is a mean over it).
+    """
     y = np.asarray(y)
     if z.ndim != 2 or y.shape != (z.shape[0],):
         raise ConfigError(f"expected scores (batch, classes) and labels (batch,) (got {z.shape} and {y.shape})")
+    if y.shape[0] == 0:
+        raise ConfigError("the loss needs a batch of at least one sample (got an empty batch)")
+    if y.dtype.kind not in "iub":                 # integer labels: a dtype check only
+        if y.dtype.kind != "f":
+            raise ConfigError(f"labels must be integer class indices (got dtype {y.dtype})")
+        if not np.array_equal(y, np.trunc(y)):    # NaN is never equal: refused too
+            raise ConfigError("labels must be integer class indices (got fractional or NaN float labels)")
     if y.size and (y.min() < 0 or y.max() >= z.shape[1]):
         raise ConfigError(f"labels must lie in [0, {z.shape[1]}) (got min {y.min()}, max {y.max()})")
     return y.astype(np.int64, copy=False)

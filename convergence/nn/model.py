@@ -18,9 +18,11 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from convergence._validate import ConfigError
-from convergence.nn.layers import (Conv2d, Flatten, Layer, Linear, LogSoftmax, MaxPool2d, Sigmoid, Tanh, _Weighted)
+from convergence._validate import ConfigError, positive_int
+from convergence.nn.layers import (CORE_KEYWORDS, Conv2d, Flatten, Layer, Linear, LogSoftmax, MaxPool2d, Sigmoid, Tanh,
+                                   _Weighted, check_keywords)
 from convergence.nn.optim import WeightOptimizer
+from convergence.rng import as_seed_sequence
 
 Array = NDArray[Any]
 OptimizerFactory = Callable[[str, tuple[int, int]], WeightOptimizer]
@@ -39,8 +41,11 @@ class Sequential(Layer):
             raise ConfigError("layer names must be unique and one per layer")
 
     def forward(self, x: Array, train: bool = True) -> Array:
-        for layer in self.layers:
-            x = layer.forward(x, train)
+        try:
+            for layer in self.layers:
+                x = layer.forward(x, train)
+        except ConfigError as exc:          # name the layer that refused its input (no cost unless raised)
+            raise _in_layer(exc, self.names[self.layers.index(layer)]) from None
         return x
 
     def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
@@ -84,14 +89,44 @@ class Sequential(Layer):
         return {"layer": "Sequential", "layers": [dict(name=n, **l.as_dict()) for n, l in zip(self.names, self.layers)]}
 
 
+def _in_layer(exc: ConfigError, name: str) -> ConfigError:
+    """``exc`` with the name of the layer it came from: ``layer fc1: …`` (nested models: ``layer block1.conv2: …``)."""
+    path = (name,) + getattr(exc, "layer_path", ())
+    base = getattr(exc, "base_message", str(exc))
+    out = ConfigError(f"layer {'.'.join(path)}: {base}")
+    out.layer_path, out.base_message = path, base  # type: ignore[attr-defined]
+    return out
+
+
+#: keywords the builders pass on to every weight layer (:class:`~convergence.nn.layers.WeightCore`'s, and ``bias``)
+BUILDER_KEYWORDS = CORE_KEYWORDS + ("bias",)
+
+
+def _builder_rng(seed: Any) -> np.random.Generator:
+    """The builders' Generator: from a seed (a non-negative int or a SeedSequence, checked by
+    :func:`~convergence.rng.as_seed_sequence`; the same stream as ``default_rng(seed)``) or a Generator itself."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(as_seed_sequence(seed))
+
+
 def _opt(factory: OptimizerFactory | None, name: str, shape: tuple[int, int]) -> WeightOptimizer | None:
     return None if factory is None else factory(name, shape)
 
 
 def fcn(make_optimizer: OptimizerFactory | None = None, *, sizes: Sequence[int] = (784, 256, 128, 10),
         seed: int | np.random.SeedSequence = 0, dtype: Any = np.float32, **analog: Any) -> Sequential:
-    """The papers' FCN (sigmoid hidden layers, log-softmax output). ``analog``: WeightCore keywords."""
-    rng = np.random.default_rng(seed)
+    """The papers' FCN (sigmoid hidden layers, log-softmax output). ``analog``: WeightCore keywords.
+
+    ``sizes``: the layer widths, inputs first and classes last (at least two, every one a positive integer).
+    """
+    check_keywords("fcn", analog, BUILDER_KEYWORDS)
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        raise ConfigError(f"sizes must be a sequence of layer widths, e.g. (784, 256, 128, 10) (got {sizes!r})")
+    if len(sizes) < 2:
+        raise ConfigError(f"sizes must list at least two layer widths, the inputs and the classes (got {sizes!r})")
+    sizes = [positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
+    rng = _builder_rng(seed)
     layers: list[Layer] = []
     names: list[str] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -109,9 +144,21 @@ def fcn(make_optimizer: OptimizerFactory | None = None, *, sizes: Sequence[int] 
 def lenet(make_optimizer: OptimizerFactory | None = None, *, channels: tuple[int, int] = (16, 32),
           hidden: int = 128, n_classes: int = 10, in_hw: int = 28, seed: int | np.random.SeedSequence = 0,
           dtype: Any = np.float32, **analog: Any) -> Sequential:
-    """The papers' LeNet-like CNN on (B, 1, 28, 28) inputs. ``analog``: WeightCore keywords."""
-    rng = np.random.default_rng(seed)
-    c1, c2 = channels
+    """The papers' LeNet-like CNN on (B, 1, 28, 28) inputs. ``analog``: WeightCore keywords.
+
+    ``in_hw``: the input height and width (at least 16: two 5×5 convolutions, each followed by a 2×2 pooling).
+    """
+    check_keywords("lenet", analog, BUILDER_KEYWORDS)
+    if isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__") or len(channels) != 2:
+        raise ConfigError(f"channels must be two channel counts (conv1, conv2) (got {channels!r})")
+    c1, c2 = (positive_int(f"channels[{i}]", c) for i, c in enumerate(channels))
+    hidden, n_classes = positive_int("hidden", hidden), positive_int("n_classes", n_classes)
+    try:
+        in_hw = positive_int("in_hw", in_hw, minimum=16)
+    except ConfigError:
+        raise ConfigError(f"in_hw must be an integer >= 16: smaller inputs leave no pixel after two 5x5 "
+                          f"convolutions, each followed by a 2x2 pooling (got {in_hw!r})") from None
+    rng = _builder_rng(seed)
     hw = ((in_hw - 4) // 2 - 4) // 2
     flat = c2 * hw * hw
 

@@ -11,13 +11,14 @@ All randomness (shuffling, pulses, periphery noise) comes from Generators seeded
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from convergence._alloc import tune_allocator
-from convergence._validate import ConfigError, positive_int
+from convergence._validate import ConfigError, non_negative, positive_int
 from convergence.rng import as_seed_sequence, child
 from convergence.nn.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from convergence.nn.losses import nll_loss
@@ -37,7 +38,15 @@ SHUFFLE, UPDATE = 0, 1
 
 def train_step(model: Any, x: Array, y: Array, lr: float, rng: Any = None,
                loss_fn: Callable[[Array, Array], tuple[float, Array]] = nll_loss) -> float:
-    """One forward/backward/update on a batch; returns the batch loss."""
+    """One forward/backward/update on a batch; returns the batch loss.
+
+    ``lr`` is a finite number >= 0 (0: no update); ``y`` holds integer class labels (see
+    :func:`~convergence.nn.losses.nll_loss`); the batch has at least one sample.
+    """
+    if not (type(lr) is float and 0.0 <= lr < math.inf):    # O(1): the usual float rate passes at once
+        non_negative("lr", lr)
+    if len(x) == 0:
+        raise ConfigError("train_step needs a batch of at least one sample (got an empty batch)")
     out = model.forward(x, True)
     loss, g = loss_fn(out, y)
     g = g.astype(out.dtype, copy=False)
@@ -57,6 +66,9 @@ def evaluate_samples(model: Any, x: Array, y: Array, batch: int = 1000,
     n = len(x)
     if n == 0:
         raise ConfigError("evaluate needs at least one sample")
+    if len(y) != n:
+        raise ConfigError(f"evaluate needs one label per sample (got {n} samples and {len(y)} labels)")
+    batch = positive_int("batch", batch)
     tot_loss = 0.0
     correct = np.empty(n, dtype=bool)
     for i in range(0, n, batch):
@@ -92,6 +104,7 @@ def train(model: Any, x_train: Array, y_train: Array, x_test: Array, y_test: Arr
     """
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
+    eval_batch = positive_int("eval_batch", eval_batch)
     tune_allocator()   # the analog steps' large temporaries: reuse heap blocks instead of fresh mmap pages
     sched = Constant(schedule) if isinstance(schedule, (int, float)) else schedule
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):

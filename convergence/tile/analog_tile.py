@@ -73,6 +73,7 @@ from convergence.physics.periphery import backward as _backward
 from convergence.physics.periphery import forward as _forward
 from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference, apply_device_pulses, write_noise
 from convergence.physics.pulses import PulseMap, PulseNoise, Pulsed, apply_pulses, expected_update, pulse_counts
+from convergence.rng import as_seed_sequence
 
 Array = NDArray[np.float64]
 
@@ -506,7 +507,13 @@ class _PulseModel:
         elif isinstance(device, (Device, DeviceArray)):
             if dw_min is None:
                 raise ConfigError("a toolkit device on a tile needs dw_min")
-            dw = np.asarray(dw_min, float)
+            try:
+                dw = np.asarray(dw_min, float)
+            except (TypeError, ValueError, OverflowError):
+                raise ConfigError(f"dw_min must be a number > 0 or one per trial (got {dw_min!r})") from None
+            if dw.ndim and dw.size not in (1, T):
+                raise ConfigError(f"dw_min must be a number or one value per trial, shape ({T},) "
+                                  f"(got shape {dw.shape})")
             if np.any(~np.isfinite(dw)) or np.any(dw <= 0):
                 raise ConfigError(f"dw_min must be > 0 (got {dw_min!r})")
             self.dw_min = dw.reshape(-1, 1, 1) * np.ones((T, 1, 1)) if dw.ndim else np.full((T, 1, 1), float(dw))
@@ -1053,6 +1060,28 @@ def device_pulses(w: Array, n: Array, up: Array, device: Any, mode: Any, rng: An
 
 # -- the tile -----------------------------------------------------------------------------------
 
+def _broadcast_weights(name: str, w: Array, shape: tuple[int, ...]) -> Array:
+    """``w`` broadcast to the tile ``shape`` (a read-only view), else ConfigError naming ``name``."""
+    try:
+        return np.broadcast_to(w, shape)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number or an array broadcasting to the tile shape {shape} "
+                          f"(got shape {w.shape})") from None
+
+
+def _check_tile_lr(lr: Any, trials: int) -> None:
+    """A tile write's learning rate other than a Python float: a finite number or one finite value per trial
+    (O(trials)); its sign is kept (the direction of the write)."""
+    try:
+        arr = np.asarray(lr, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"lr must be a number or one number per trial (got {lr!r})") from None
+    if arr.size != 1 and (arr.size != trials or max(arr.shape) != arr.size):
+        raise ConfigError(f"lr must be a number or one value per trial, shape ({trials},) (got shape {arr.shape})")
+    if not np.isfinite(arr).all():
+        raise ConfigError(f"lr must be finite (got {lr!r})" if arr.size == 1 else "lr must be finite in every trial")
+
+
 class AnalogTile:
     """A batch of analog tiles (leading trials axis) — the imperative shell around the pure core.
 
@@ -1075,7 +1104,21 @@ class AnalogTile:
         if len(shape) != 3:
             raise ConfigError(f"tile shape must be (trials, out, in) (got {shape!r})")
         self.shape = tuple(positive_int("tile shape", s) for s in shape)
-        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        try:
+            w0_arr = np.asarray(w0, float)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"w0 must be a number or an array of weights (got {w0!r})") from None
+        _broadcast_weights("w0", w0_arr, self.shape)
+        if not np.isfinite(w0_arr).all():           # once, at construction
+            raise ConfigError("w0 must be finite everywhere (it contains NaN or infinity)")
+        if not isinstance(rng, np.random.Generator):
+            # a seed is checked as everywhere in the toolkit (a non-negative int or a SeedSequence; same stream)
+            try:
+                rng = np.random.default_rng(as_seed_sequence(rng))
+            except ConfigError:
+                raise ConfigError(f"rng must be a numpy Generator or a seed, a non-negative integer or a SeedSequence "
+                                  f"(got {rng!r})") from None
+        self.rng = rng
         if isinstance(device, SoftBoundsReference):
             device = device.realize(self.shape, self.rng)
         self.update_parameters = update if update is not None else UpdateParameters()
@@ -1089,12 +1132,12 @@ class AnalogTile:
         self.device = device
         wn = self.model.write_noise
         self._noisy_write = wn is not None and bool(np.any(wn > 0))
-        self.set_weights(w0)
+        self.set_weights(w0_arr)
 
     # state ------------------------------------------------------------------------------------
     def set_weights(self, w: Any) -> None:
         """Set the persistent weights (clipped to the device range); write noise is drawn once."""
-        w = np.broadcast_to(np.asarray(w, float), self.shape)
+        w = _broadcast_weights("weights", np.asarray(w, float), self.shape)
         self.w = np.clip(w, self.model.lo, self.model.hi)
         self._visible = self.w.copy()
         if self._noisy_write:
@@ -1108,19 +1151,30 @@ class AnalogTile:
     # MVMs ---------------------------------------------------------------------------------------
     def forward(self, x: Array | FixedInput) -> Array:
         """``y = W x`` through the forward periphery; x (trials, S, in) or a :class:`FixedInput` -> (trials, S, out)."""
+        T, _, n_in = self.shape
         if isinstance(x, FixedInput):
+            if x.shape[0] != T or x.shape[2] != n_in:
+                raise ConfigError(f"x must have shape ({T}, samples, {n_in}) (got {x.shape})")
             return _forward(self._visible, x.x, self.forward_io, self.rng, x_norms=x.norms)
+        shape = x.shape if type(x) is np.ndarray else np.shape(x)
+        if len(shape) != 3 or shape[0] != T or shape[2] != n_in:
+            raise ConfigError(f"x must have shape ({T}, samples, {n_in}) (got {shape})")
         return _forward(self._visible, x, self.forward_io, self.rng)
 
     def backward(self, d: Array) -> Array:
         """``z = Wᵀ d`` through the backward periphery; d (trials, S, out) -> (trials, S, in)."""
+        T, n_out, _ = self.shape
+        shape = d.shape if type(d) is np.ndarray else np.shape(d)
+        if len(shape) != 3 or shape[0] != T or shape[2] != n_out:
+            raise ConfigError(f"d must have shape ({T}, samples, {n_out}) (got {shape})")
         return _backward(self._visible, d, self.backward_io, self.rng)
 
     def update(self, x: Array | FixedInput, d: Array, lr: Any, *, x_absmax: Array | None = None) -> None:
         """Sequential rank-1 updates ``W ← W − lr d_s x_sᵀ`` for s = 1..S (see module docstring).
 
         ``x`` (trials, S, in) or a :class:`FixedInput` (fixed data: its per-sample quantities are cached);
-        ``x_absmax`` (trials, S) may pass a precomputed ``max_j |x_j|``.
+        ``x_absmax`` (trials, S) may pass a precomputed ``max_j |x_j|``. ``lr``: a finite number (its sign is the
+        direction of the write) or one per trial, shape (trials,).
         """
         if not isinstance(x, FixedInput):
             x = np.asarray(x, float)
@@ -1130,6 +1184,13 @@ class AnalogTile:
             raise ConfigError(f"x must have shape ({T}, samples, {n_in}) (got {x.shape})")
         if d.shape != (T, x.shape[1], n_out):
             raise ConfigError(f"d must have shape ({T}, {x.shape[1]}, {n_out}) (got {d.shape})")
+        if type(lr) is float:                      # O(1) for the usual scalar rate
+            if not math.isfinite(lr):
+                raise ConfigError(f"lr must be finite (got {lr!r})")
+        else:
+            _check_tile_lr(lr, T)
+        if x_absmax is not None and np.shape(x_absmax) != (T, x.shape[1]):
+            raise ConfigError(f"x_absmax must have shape ({T}, {x.shape[1]}) (got {np.shape(x_absmax)})")
         noisy_write = self._noisy_write
         self.w, pulsed = tile_update(self.w, x, d, lr, self.model, self.update_parameters, self.rng,
                                      want_pulsed=noisy_write, x_absmax=x_absmax)
