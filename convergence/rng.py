@@ -95,6 +95,9 @@ class TrialStreams:
                  block: int = DEFAULT_BLOCK, first_trial: int = 0) -> None:
         self.n_trials = positive_int("trials", n_trials)
         self.block = positive_int("trial block", block)
+        if isinstance(first_trial, bool) or not isinstance(first_trial, (int, np.integer)) or first_trial < 0:
+            raise ConfigError(f"first_trial must be an integer >= 0 (got {first_trial!r})")
+        first_trial = int(first_trial)
         if first_trial % self.block:
             raise ConfigError(f"first_trial ({first_trial}) must be a multiple of the trial block ({self.block})")
         first_block = first_trial // self.block

@@ -98,3 +98,12 @@ def test_an_unknown_metric_is_named_with_the_recorded_ones():
     t = cv.simulate(cv.digital_sgd(0.1), Q, None, 0.0, 5)
     with pytest.raises(KeyError, match="recorded: "):
         t.final("nope")
+
+
+def test_w0_first_trial_and_the_trials_of_a_batch_of_instances():
+    with pytest.raises(ConfigError, match="w0 must be a number"):
+        cv.simulate(cv.digital_sgd(0.1), Q, None, "a", 5)
+    with pytest.raises(ConfigError, match="first_trial must be an integer >= 0"):
+        cv.simulate(cv.digital_sgd(0.1), Q, None, 0.0, 5, first_trial=-1)
+    batch = cv.Quadratic(d=2, w_star=np.linspace(0.1, 0.5, 10).reshape(5, 2))   # one instance per trial
+    assert cv.simulate(cv.digital_sgd(0.1), batch, None, 0.0, 5).n_trials == 5  # it said "trials must be 5"

@@ -422,11 +422,14 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
         raise ConfigError(f"tail must be a fraction in (0, 1] (got {tail!r})")
     noise = NoNoise() if noise is None else noise
     d = weight_dim(objective)
-    w0_arr = np.asarray(w0, dtype=float)
-    if trials is None:
-        trials = w0_arr.shape[0] if w0_arr.ndim == 2 else 1
-    trials = positive_int("trials", trials)
+    try:
+        w0_arr = np.asarray(w0, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError(f"w0 must be a number or an array of numbers (got {w0!r:.60})") from None
     batch = getattr(objective, "instances", None)
+    if trials is None:      # from w0's leading axis, else from a batch of objective instances, else 1
+        trials = w0_arr.shape[0] if w0_arr.ndim == 2 else batch if batch is not None else 1
+    trials = positive_int("trials", trials)
     if batch is not None and batch != trials:
         raise ConfigError(f"the objective is a batch of {batch} instances (one per trial); trials must be {batch} "
                           f"(got {trials})")
