@@ -195,3 +195,17 @@ def test_builders_accept_their_analog_keywords_and_minimal_sizes():
     assert model.forward(np.ones((3, 4), np.float32)).shape == (3, 2)
     assert nn.lenet(in_hw=16, channels=(2, 3), hidden=4, n_classes=3).forward(
         np.ones((2, 1, 16, 16), np.float32)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("builder", ["resnet_small", "mobilenet_small"])
+def test_the_resnet_builders_check_seeds_and_widths(builder):
+    from convergence.nn import resnet
+    make = getattr(resnet, builder)
+    for kwargs, needle in (({"seed": -1}, "seed"), ({"seed": "a"}, "seed"), ({"channels": ()}, "channels"),
+                           ({"channels": (8, 0)}, r"channels\[1\]"), ({"n_classes": 0}, "n_classes")):
+        with pytest.raises(ConfigError, match=needle):
+            make(**kwargs)
+    a, b = make(seed=3), make(seed=np.random.SeedSequence(3))     # the same weights as default_rng(3) gave
+    ref = getattr(resnet, builder)(seed=np.random.default_rng(3))
+    for m in (a, b):
+        assert all(np.array_equal(x, y) for x, y in zip(m.state_arrays().values(), ref.state_arrays().values()))

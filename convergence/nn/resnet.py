@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, non_negative, positive_int
 from convergence.nn.layers import Conv2d, Layer, Linear, LogSoftmax, ReLU
-from convergence.nn.model import OptimizerFactory, Sequential
+from convergence.nn.model import OptimizerFactory, Sequential, _builder_rng
 
 Array = NDArray[Any]
 
@@ -171,6 +171,14 @@ def _pooled(layers: list[Layer], names: list[str], cin: int, n_classes: int,
     return Sequential(layers, names)
 
 
+def _widths(channels: Any, n_classes: Any, in_ch: Any) -> tuple[tuple[int, ...], int, int]:
+    """The builders' widths, checked: at least one channel count, every width a positive integer."""
+    if isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__") or not len(channels):
+        raise ConfigError(f"channels must be a non-empty sequence of channel counts, e.g. (8, 16) (got {channels!r})")
+    return (tuple(positive_int(f"channels[{i}]", c) for i, c in enumerate(channels)),
+            positive_int("n_classes", n_classes), positive_int("in_ch", in_ch))
+
+
 def resnet_small(make_optimizer: OptimizerFactory | None = None, *, channels: tuple[int, ...] = (8, 16),
                  n_classes: int = 10, in_ch: int = 1, seed: int | np.random.SeedSequence = 0,
                  dtype: Any = np.float32, head: bool = True) -> Sequential:
@@ -178,7 +186,8 @@ def resnet_small(make_optimizer: OptimizerFactory | None = None, *, channels: tu
     strided, with a 1×1 projection shortcut) → global average pool → linear head → log-softmax.
 
     ``head=False`` stops after the pool (a feature extractor of ``channels[-1]`` features)."""
-    rng = np.random.default_rng(seed)
+    channels, n_classes, in_ch = _widths(channels, n_classes, in_ch)
+    rng = _builder_rng(seed)
 
     def conv(name: str, cin: int, cout: int, k: int, stride: int) -> Conv2d:
         return Conv2d(cin, cout, k, stride=stride, padding=k // 2,
@@ -204,7 +213,8 @@ def mobilenet_small(make_optimizer: OptimizerFactory | None = None, *, channels:
                     dtype: Any = np.float32, head: bool = True) -> Sequential:
     """A small MobileNet-style network: 3×3 stem (stride 2) → depthwise-separable blocks (depthwise 3×3,
     ReLU, pointwise 1×1, ReLU; stride 2 from the second block on) → global average pool → head."""
-    rng = np.random.default_rng(seed)
+    channels, n_classes, in_ch = _widths(channels, n_classes, in_ch)
+    rng = _builder_rng(seed)
     c0 = channels[0]
     layers: list[Layer] = [Conv2d(in_ch, c0, 3, stride=2, padding=1,
                                   optimizer=_opt(make_optimizer, "stem", (c0, in_ch * 9)), rng=rng, dtype=dtype),
