@@ -46,6 +46,14 @@ def as_seed_sequence(seed: int | np.random.SeedSequence | None) -> np.random.See
     return np.random.SeedSequence(as_int)
 
 
+def as_generator(rng: np.random.Generator | int | np.random.SeedSequence) -> np.random.Generator:
+    """``rng`` itself if it is a Generator, else ``numpy.random.default_rng`` of the seed it is (checked by
+    :func:`as_seed_sequence`: a non-negative integer or a SeedSequence; the same stream as ``default_rng(seed)``)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(as_seed_sequence(rng))
+
+
 def child(seed: int | np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
     """The SeedSequence with ``key`` appended to the spawn key of ``seed`` (stable identity)."""
     root = as_seed_sequence(seed)

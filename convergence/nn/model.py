@@ -22,7 +22,7 @@ from convergence._validate import ConfigError, positive_int
 from convergence.nn.layers import (CORE_KEYWORDS, Conv2d, Flatten, Layer, Linear, LogSoftmax, MaxPool2d, Sigmoid, Tanh,
                                    _Weighted, check_keywords)
 from convergence.nn.optim import WeightOptimizer
-from convergence.rng import as_seed_sequence
+from convergence.rng import as_generator
 
 Array = NDArray[Any]
 OptimizerFactory = Callable[[str, tuple[int, int]], WeightOptimizer]
@@ -102,14 +102,6 @@ def _in_layer(exc: ConfigError, name: str) -> ConfigError:
 BUILDER_KEYWORDS = CORE_KEYWORDS + ("bias",)
 
 
-def _builder_rng(seed: Any) -> np.random.Generator:
-    """The builders' Generator: from a seed (a non-negative int or a SeedSequence, checked by
-    :func:`~convergence.rng.as_seed_sequence`; the same stream as ``default_rng(seed)``) or a Generator itself."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(as_seed_sequence(seed))
-
-
 def _opt(factory: OptimizerFactory | None, name: str, shape: tuple[int, int]) -> WeightOptimizer | None:
     return None if factory is None else factory(name, shape)
 
@@ -126,7 +118,7 @@ def fcn(make_optimizer: OptimizerFactory | None = None, *, sizes: Sequence[int] 
     if len(sizes) < 2:
         raise ConfigError(f"sizes must list at least two layer widths, the inputs and the classes (got {sizes!r})")
     sizes = [positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
-    rng = _builder_rng(seed)
+    rng = as_generator(seed)
     layers: list[Layer] = []
     names: list[str] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -158,7 +150,7 @@ def lenet(make_optimizer: OptimizerFactory | None = None, *, channels: tuple[int
     except ConfigError:
         raise ConfigError(f"in_hw must be an integer >= 16: smaller inputs leave no pixel after two 5x5 "
                           f"convolutions, each followed by a 2x2 pooling (got {in_hw!r})") from None
-    rng = _builder_rng(seed)
+    rng = as_generator(seed)
     hw = ((in_hw - 4) // 2 - 4) // 2
     flat = c2 * hw * hw
 

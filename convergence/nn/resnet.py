@@ -24,7 +24,8 @@ from numpy.typing import NDArray
 
 from convergence._validate import ConfigError, non_negative, positive_int
 from convergence.nn.layers import Conv2d, Layer, Linear, LogSoftmax, ReLU
-from convergence.nn.model import OptimizerFactory, Sequential, _builder_rng
+from convergence.nn.model import OptimizerFactory, Sequential
+from convergence.rng import as_generator
 
 Array = NDArray[Any]
 
@@ -187,7 +188,7 @@ def resnet_small(make_optimizer: OptimizerFactory | None = None, *, channels: tu
 
     ``head=False`` stops after the pool (a feature extractor of ``channels[-1]`` features)."""
     channels, n_classes, in_ch = _widths(channels, n_classes, in_ch)
-    rng = _builder_rng(seed)
+    rng = as_generator(seed)
 
     def conv(name: str, cin: int, cout: int, k: int, stride: int) -> Conv2d:
         return Conv2d(cin, cout, k, stride=stride, padding=k // 2,
@@ -214,7 +215,7 @@ def mobilenet_small(make_optimizer: OptimizerFactory | None = None, *, channels:
     """A small MobileNet-style network: 3×3 stem (stride 2) → depthwise-separable blocks (depthwise 3×3,
     ReLU, pointwise 1×1, ReLU; stride 2 from the second block on) → global average pool → head."""
     channels, n_classes, in_ch = _widths(channels, n_classes, in_ch)
-    rng = _builder_rng(seed)
+    rng = as_generator(seed)
     c0 = channels[0]
     layers: list[Layer] = [Conv2d(in_ch, c0, 3, stride=2, padding=1,
                                   optimizer=_opt(make_optimizer, "stem", (c0, in_ch * 9)), rng=rng, dtype=dtype),

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from convergence._validate import ConfigError, finite_float, in_open_interval, non_negative, positive
+from convergence.rng import as_generator
 
 Array = NDArray[np.float64]
 
@@ -587,7 +588,7 @@ def realize(device: Device, variation: Variation, shape: tuple[int, ...], rng: A
                                                        and n > 0 for n in shape)):
         raise ConfigError(f"shape must be a tuple of positive ints, trials first (got {shape!r})")
     if isinstance(rng, (int, np.integer, np.random.SeedSequence)) and not isinstance(rng, bool):
-        rng = np.random.default_rng(rng)       # a seed, as simulate and the tile take
+        rng = as_generator(rng)                # a seed, as simulate and the tile take
     if not callable(getattr(rng, "standard_normal", None)):
         raise ConfigError(f"rng must be a numpy Generator, TrialStreams or a seed (got {type(rng).__name__})")
     xi = [rng.standard_normal(shape) for _ in range(4)]

@@ -73,7 +73,7 @@ from convergence.physics.periphery import backward as _backward
 from convergence.physics.periphery import forward as _forward
 from convergence.physics.reference_device import ReferenceArray, SoftBoundsReference, apply_device_pulses, write_noise
 from convergence.physics.pulses import PulseMap, PulseNoise, Pulsed, apply_pulses, expected_update, pulse_counts
-from convergence.rng import as_seed_sequence
+from convergence.rng import as_generator
 
 Array = NDArray[np.float64]
 
@@ -1111,14 +1111,11 @@ class AnalogTile:
         _broadcast_weights("w0", w0_arr, self.shape)
         if not np.isfinite(w0_arr).all():           # once, at construction
             raise ConfigError("w0 must be finite everywhere (it contains NaN or infinity)")
-        if not isinstance(rng, np.random.Generator):
-            # a seed is checked as everywhere in the toolkit (a non-negative int or a SeedSequence; same stream)
-            try:
-                rng = np.random.default_rng(as_seed_sequence(rng))
-            except ConfigError:
-                raise ConfigError(f"rng must be a numpy Generator or a seed, a non-negative integer or a SeedSequence "
-                                  f"(got {rng!r})") from None
-        self.rng = rng
+        try:
+            self.rng = as_generator(rng)
+        except ConfigError:
+            raise ConfigError(f"rng must be a numpy Generator or a seed, a non-negative integer or a SeedSequence "
+                              f"(got {rng!r})") from None
         if isinstance(device, SoftBoundsReference):
             device = device.realize(self.shape, self.rng)
         self.update_parameters = update if update is not None else UpdateParameters()

@@ -180,6 +180,11 @@ def _state_arrays(alg: Any, state: Any) -> list[np.ndarray]:
     return out
 
 
+def _trials_differ(arrays: list[np.ndarray]) -> bool:
+    """Some array (trials first, two trials) holds different values for its two trials."""
+    return any(np.ndim(a) >= 1 and len(a) == 2 and not np.array_equal(a[0], a[1], equal_nan=True) for a in arrays)
+
+
 def _probe(factory: Factory, label: str, mode: Any) -> None:
     """Build the algorithm once with a per-trial lr array and take one step (contract check)."""
     lr = np.array([[0.01], [0.02]])
@@ -210,14 +215,12 @@ def _probe(factory: Factory, label: str, mode: Any) -> None:
         now = _state_arrays(alg, state)
         # the two trials (lr 0.01, 0.02) start alike and see the same gradients: some state must differ between
         # them within a few steps, else the factory ignored its per-trial lr (e.g. float(lr.ravel()[0]))
-        probe, seen = after, _state_arrays(alg, after)
+        probe, per_trial = after, _trials_differ(_state_arrays(alg, after))
         for _ in range(2):
-            if any(np.ndim(a) >= 1 and len(a) == 2 and not np.array_equal(a[0], a[1], equal_nan=True) for a in seen):
+            if per_trial:
                 break
             probe = alg.step(probe, np.full(shape, 0.5), rng=np.random.default_rng(0))
-            seen = _state_arrays(alg, probe)
-        per_trial = any(np.ndim(a) >= 1 and len(a) == 2 and not np.array_equal(a[0], a[1], equal_nan=True)
-                        for a in seen)
+            per_trial = _trials_differ(_state_arrays(alg, probe))
     except Exception as exc:  # noqa: BLE001 - any failure here is a contract violation
         raise ConfigError(f"{label}: the algorithm does not follow the step API "
                           f"(init/query/step/analog on weights of shape (trials, d)): {type(exc).__name__}: {exc}") \
