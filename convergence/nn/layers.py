@@ -22,6 +22,7 @@ SGD). The backward pass ``dx = MVMᵀ_io(W, s ⊙ dy)`` goes through the backwar
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -63,10 +64,6 @@ class Layer:
 
 
 # -- the weight core shared by Linear and Conv2d ---------------------------------------------
-
-#: the keyword arguments of :class:`WeightCore` that :class:`Linear`, :class:`Conv2d` and the model builders pass on
-CORE_KEYWORDS = ("io_forward", "io_backward", "omega", "columnwise", "learn_out_scale")
-
 
 def check_keywords(where: str, given: Any, allowed: Any) -> None:
     """Refuse keyword arguments of ``where`` outside ``allowed`` with one ConfigError naming them (instead of
@@ -241,6 +238,13 @@ def _torch_like_init(rng: np.random.Generator, shape: tuple[int, ...], fan_in: i
     """U(−1/√fan_in, 1/√fan_in): PyTorch's default for Linear/Conv weights and biases."""
     bound = 1.0 / math.sqrt(fan_in)
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+
+#: the keyword arguments of :class:`WeightCore` that :class:`Linear`, :class:`Conv2d` and the model builders pass on:
+#: its keyword-only parameters but the two the layers set themselves (read from its signature, so never out of date)
+CORE_KEYWORDS = tuple(name for name, p in inspect.signature(WeightCore.__init__).parameters.items()
+                      if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("rng", "dtype"))
 
 
 class _Weighted(Layer):
