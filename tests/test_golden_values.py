@@ -24,6 +24,7 @@ from convergence.nn.data import ImageData, prepare
 from convergence.nn.training import train
 from convergence.physics.devices import Variation, realize
 from convergence.physics.periphery import IOParameters, forward
+from convergence.physics.pulses import PulseNoise, apply_pulses
 from convergence.sim.driver import Minibatches
 from convergence.tile.analog_tile import AnalogTile, UpdateParameters
 
@@ -107,6 +108,22 @@ def test_periphery_noise_stream():
                                atol=1e-15)
     y32 = forward(w.astype(np.float32), x.astype(np.float32), E.P1_IO, np.random.default_rng(SEED), dtype=np.float32)
     np.testing.assert_allclose(y32.ravel(), ref, rtol=1e-6, atol=1e-7)
+
+
+def test_cycle_to_cycle_pulse_noise_stream():
+    """The pulse loop's c2c noise (one normal per applied pulse): a power-law device, additive noise from a
+    Generator and multiplicative noise from per-trial blocks (ALGORITHM purpose, blocks of 1)."""
+    g = np.random.default_rng(4)
+    w = g.uniform(-0.3, 0.3, (2, 3, 4))
+    n = g.integers(0, 3, (2, 3, 4)).astype(float)
+    up = g.random((2, 3, 4)) < 0.5
+    out = apply_pulses(w, n, up, cv.Power(0.6, 0.5), 0.01, c2c=0.8, rng=np.random.default_rng(SEED))
+    np.testing.assert_allclose(out[0, 0], [0.2733307400255134, -0.008129542175003899, 0.28430520095275386,
+                                           -0.2378095753962111], rtol=1e-12)
+    out = apply_pulses(w, n, up, cv.Power(0.6, 0.5), 0.01, c2c=PulseNoise(0.5, 0.5, multiplicative=True),
+                       rng=R.TrialStreams(SEED, 2, block=1, purpose=R.ALGORITHM))
+    np.testing.assert_allclose(out[1, 0], [-0.041702233362352126, 0.178972558597538, 0.2766040688121698,
+                                           -0.076225486090506], rtol=1e-12)
 
 
 def test_pulse_train_tile_stream():

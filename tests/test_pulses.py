@@ -299,3 +299,50 @@ def test_cached_affine_response_gives_the_reference_pulses_exactly():
         assert (got[0] is None) == (want[0] is None)
         if got[0] is not None:
             np.testing.assert_array_equal(got[0], want[0])
+
+
+def _scalar_pulse_loop(w, n, up, dev, dw, noise, gens_of_trials):
+    """Oracle for the pulse loop's definition, one pulse at a time in plain Python: in pass m every element with
+    n > m (C order) takes one normal from its trial's stream and one step clip(w + sδ(q_s(w) + σ_s ξ))."""
+    out = np.array(w, dtype=float)
+    lo, hi = dev.bounds
+    for m in range(int(n.max())):
+        for i in zip(*np.nonzero(n > m)):
+            xi = gens_of_trials[i[0]].standard_normal()
+            s, sigma = (1.0, noise.up) if up[i] else (-1.0, noise.down)
+            q = float(dev.q_plus(out[i]) if up[i] else dev.q_minus(out[i]))
+            q = q * (1.0 + sigma * xi) if noise.multiplicative else q + sigma * xi
+            out[i] = min(max(out[i] + s * dw * q, lo), hi)
+    return out
+
+
+@pytest.mark.parametrize("dev,noise,trials,block", [
+    (Power(0.6, 0.5), PulseNoise(1.2, 0.7), 3, None),
+    (SoftBounds(0.8), PulseNoise(0.4, 0.4, multiplicative=True), 3, None),
+    (Power(0.6, 0.5), PulseNoise(1.2, 1.2), 5, 2),
+], ids=["generator-additive", "generator-multiplicative", "trial-blocks"])
+def test_pulse_loop_draws_one_normal_per_applied_pulse(dev, noise, trials, block):
+    """The pulse loop's stream is its documented definition: each applied pulse draws one normal from its trial
+    block's stream, pass by pass in C order, and elements that do not pulse draw nothing. Checked against a
+    scalar loop on the same streams, on an array large enough for the gathered passes (and one too small)."""
+    g = np.random.default_rng(11)
+    for shape in ((trials, 40, 110), (trials, 2, 3)):
+        lo, hi = dev.bounds
+        w = g.uniform(max(lo, -0.5), min(hi, 0.5), shape)
+        w.reshape(-1)[:4] = hi - 1e-4                     # next to a bound: clipping acts
+        n = np.where(g.random(shape) < 0.1, g.integers(1, 4, shape), 0).astype(float)
+        n[0, 0, :] = 2.0                                   # a trial whose first pass is dense
+        up = g.random(shape) < 0.5
+        if block is None:
+            got = _looped_pulses(w, n, up, dev, 0.01, noise, np.random.default_rng(5))
+            r = np.random.default_rng(5)
+            gens = [r] * trials
+        else:
+            streams = TrialStreams(5, trials, block=block, purpose=1)
+            got = _looped_pulses(w, n, up, dev, 0.01, noise, streams)
+            ref_blocks = TrialStreams(5, trials, block=block, purpose=1).blocks()
+            gens = [next(gen for sl, gen in ref_blocks if sl.start <= t < sl.stop) for t in range(trials)]
+            # a block's draws in pass m come before the next block's: the oracle's C order gives that per pass
+        want = _scalar_pulse_loop(w, n, up, dev, 0.01, noise, gens)
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+        assert np.count_nonzero(got != w) > 0.5 * np.count_nonzero(n)
