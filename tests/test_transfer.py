@@ -483,6 +483,35 @@ def test_deterministic_and_independent_of_trial_split():
     assert full.pulses.sum() > 0 and np.any(full.c_in < 0)       # the run exercised writes and choppers
 
 
+def test_cached_column_kernel_gives_the_numbers_of_a_map_built_per_transfer(monkeypatch):
+    """c-TTv2 with c2c noise on soft bounds: its transfers reuse one noisy pulse map per column range (and the map
+    its gathered coefficients per shape) where apply_pulses built them at every transfer; the same numbers, bit for
+    bit. A narrow range and long pulse trains keep elements near the bounds, so the per-pulse loop runs too."""
+    def run():
+        alg = T.chopped_ttv2(0.2, cv.SoftBounds(0.3), mode=cv.Pulsed(0.02, c2c=0.5), in_chop_prob=0.2,
+                             transfer_lr=0.5, read_noise=0.01)
+        w_t = 0.25 * target(4, 3)
+        g = np.random.default_rng(2)
+        xs = [g.standard_normal((4, 2, 3)) for _ in range(40)]
+        return _streams_run(alg, w_t, xs, [0.1 * g.standard_normal((4, 2, 3)) for _ in range(40)], 5, 0)
+
+    loops, kernels = [], []
+    real_loop, real_kernel = pulses.PulseMap._loop_unsafe, T.TransferConfig.column_kernel
+    monkeypatch.setattr(pulses.PulseMap, "_loop_unsafe", lambda self, *a: loops.append(1) or real_loop(self, *a))
+    monkeypatch.setattr(T.TransferConfig, "column_kernel",
+                        lambda self, sl: kernels.append(real_kernel(self, sl)) or kernels[-1])
+    cached = run()
+    assert loops and cached.pulses.sum() > 0
+    assert all(k is not None for k in kernels) and len(set(map(id, kernels))) < len(kernels)   # reused maps
+    monkeypatch.setattr(T.TransferConfig, "column_kernel", lambda self, sl: None)   # apply_pulses builds a map
+    monkeypatch.setattr(pulses.PulseMap, "_unsafe_coefficients",
+                        lambda self, shape, real=pulses.PulseMap._unsafe_coefficients:
+                        real(pulses.PulseMap(self.device, self.dw_min, self.noise), shape))
+    rebuilt = run()
+    for name in ("w", "a", "h", "pulses"):
+        np.testing.assert_array_equal(getattr(cached, name), getattr(rebuilt, name))
+
+
 def test_per_trial_rates_broadcast():
     # per-trial λ_A of shape (trials,): the A write of trial i is −λ_i d xᵀ (ideal device, Expected mode)
     lrs = np.array([0.05, 0.2])

@@ -669,18 +669,11 @@ class PulseMap:
         """
         shape = out.shape
         idx = np.nonzero(unsafe)
-        ap, bp, am, bm = (np.asarray(c, dtype=float) for c in self.device.affine())  # type: ignore[misc]
         upc = np.broadcast_to(np.asarray(up, dtype=bool), shape)[idx]
-
-        def pick(u: Any, d: Any) -> Array:
-            return np.where(upc, np.broadcast_to(u, shape)[idx], np.broadcast_to(d, shape)[idx])
-
-        a, b = pick(ap, am), pick(bp, bm)
-        noise = self.noise
-        sigma = pick(np.asarray(noise.up, dtype=float), np.asarray(noise.down, dtype=float))  # type: ignore[union-attr]
-        dw = np.broadcast_to(np.asarray(self.dw_min, dtype=float), shape)[idx]
-        step = np.where(upc, dw, -dw)
-        lo, hi = np.broadcast_to(self.lo, shape)[idx], np.broadcast_to(self.hi, shape)[idx]
+        coef_up, coef_dn, lo_hi = self._unsafe_coefficients(shape)
+        sel = (slice(None),) + idx
+        a, b, sigma, step = np.where(upc, coef_up[sel], coef_dn[sel])
+        lo, hi = lo_hi[sel]
         wc = np.array(np.broadcast_to(w, shape)[idx], dtype=float)
         nc = np.broadcast_to(n, shape)[idx]
         streams = _trial_blocks(rng, shape[0])
@@ -701,6 +694,27 @@ class PulseMap:
             np.clip(new, lo, hi, out=new)
             wc = np.where(active, new, wc)
         out[idx] = wc
+
+    def _unsafe_coefficients(self, shape: tuple[int, ...]) -> tuple[Array, Array, Array]:
+        """Per element of an array of ``shape``: ``(a+, b+, σ+, δ)``, ``(a−, b−, σ−, −δ)`` and ``(lo, hi)``, stacked
+        on a leading axis, for :meth:`_loop_unsafe` to gather; kept per shape for arrays up to 2¹⁶ elements (the
+        small tiles whose pulse loop is dominated by this set-up), rebuilt for larger ones."""
+        cache = self.__dict__.setdefault("_coef_by_shape", {})
+        if shape in cache:
+            return cache[shape]
+        ap, bp, am, bm = (np.asarray(c, dtype=float) for c in self.device.affine())  # type: ignore[misc]
+        noise = self.noise
+        dw = np.asarray(self.dw_min, dtype=float)
+
+        def stack(*parts: Any) -> Array:
+            return np.stack([np.broadcast_to(p, shape) for p in parts])
+
+        coefs = (stack(ap, bp, np.asarray(noise.up, dtype=float), dw),          # type: ignore[union-attr]
+                 stack(am, bm, np.asarray(noise.down, dtype=float), -dw),      # type: ignore[union-attr]
+                 stack(self.lo, self.hi))
+        if math.prod(shape) <= 1 << 16:
+            cache[shape] = coefs
+        return coefs
 
     def down_up(self, w: Array, n_down: Array, n_up: Array, rng: Any = None) -> Array:
         """``n_down`` down pulses, then ``n_up`` up pulses (float64 counts are consumed as scratch space;

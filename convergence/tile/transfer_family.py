@@ -378,8 +378,11 @@ def signs_write(a: Array, products: tuple[Array, Array], lr: Any, device: AnyDev
     return apply_pulses(out, n_up, np.ones(a.shape, dtype=bool), device, mode.dw_min, c2c=mode.c2c, rng=rng)
 
 
-def _write_pulses(c: Array, n: Array, device: AnyDevice, mode: UpdateMode, granularity: float, rng: Any) -> Array:
-    """Write integer pulse counts ``n`` (signed) onto ``c``: exact pulses or the expected update.
+def _write_pulses(c: Array, n: Array, device: AnyDevice, mode: UpdateMode, granularity: float, rng: Any,
+                  kernel: PulseKernel | None = None) -> Array:
+    """Write integer pulse counts ``n`` (signed) onto ``c``: exact pulses or the expected update. ``kernel``: the
+    noisy pulse map :func:`~convergence.physics.pulses.apply_pulses` would build for ``device`` and ``mode``
+    (:meth:`TransferConfig.column_kernel`), reused instead of rebuilt: the same numbers.
 
     In TileWrite pulse-train mode this is aihwkit's transfer update with ``x = e_k``, ``d = −n``, BL = 1 and no
     update management (every preset's ``transfer_update``): both lines fire with probability 1, one pulse per
@@ -388,6 +391,8 @@ def _write_pulses(c: Array, n: Array, device: AnyDevice, mode: UpdateMode, granu
         return analog_update(c, n * granularity, device, EXPECTED)
     if isinstance(mode, TileWrite):
         return device_pulses(c, np.abs(n), n > 0, device, mode, rng)
+    if kernel is not None:
+        return kernel.signed(c, np.abs(n), n > 0, rng)
     return apply_pulses(c, np.abs(n), n > 0, device, mode.dw_min, c2c=mode.c2c, rng=rng)
 
 
@@ -660,6 +665,20 @@ class TransferConfig(TwoArrayConfig):
         if dev is None:
             dev = self._column_devices[key] = _FixedDevice(_columns(self.device, sl))
         return dev
+
+    @cached_property
+    def _column_kernels(self) -> dict[tuple[int, int, int], "PulseKernel | None"]:
+        return {}
+
+    def column_kernel(self, sl: slice) -> "PulseKernel | None":
+        """The n-pulse map that :func:`~convergence.physics.pulses.apply_pulses` builds at every noisy transfer
+        onto C's columns ``sl`` (pulsed mode with c2c noise on an affine device), built once per column range;
+        None when a transfer does not use one (no noise, or no map for the device)."""
+        key = (sl.start, sl.stop, sl.step)
+        if key not in self._column_kernels:
+            kernel = PulseKernel.build(self.column_device(sl), self.mode)
+            self._column_kernels[key] = kernel if kernel is not None and kernel.noise is not None else None
+        return self._column_kernels[key]
 
     @property
     def chop_period(self) -> int:
@@ -945,8 +964,10 @@ def _buffer_columns(cfg: TTv2Config, h: Array, sl: slice, c_in: Array, c_out: Ar
 
 def _pulse_columns(cfg: TTv2Config, w: Array, pulses: Array, sl: slice, n: Array, rng: Any) -> tuple[Array, Array]:
     """Write the signed pulse counts ``n`` onto ``C[:, sl]`` and count them."""
-    device = cfg.column_device(sl) if isinstance(cfg.mode, Pulsed) else _columns(cfg.device, sl)
-    w = cfg.numerics.set_columns(w, sl, _write_pulses(w[:, :, sl], n, device, cfg.mode, cfg.g_slow, rng))
+    pulsed = isinstance(cfg.mode, Pulsed)
+    device = cfg.column_device(sl) if pulsed else _columns(cfg.device, sl)
+    kernel = cfg.column_kernel(sl) if pulsed else None
+    w = cfg.numerics.set_columns(w, sl, _write_pulses(w[:, :, sl], n, device, cfg.mode, cfg.g_slow, rng, kernel))
     count = np.abs(n).astype(np.int64)
     if count.shape == pulses.shape:                 # every column: one pass, no copy of the old counts
         return w, np.add(pulses, count, out=count)
