@@ -45,11 +45,12 @@ seed-to-seed spread poorly, so the margin itself moved that much between two suc
 therefore runs 4 paired repeats (``repeats7``; the recipe took 518 CPU-seconds instead of 324): Analog SGD
 20.22 / 22.49 % and TT 75.67 / 77.76 %, paired changes +2.3 ± 1.8 and +2.1 ± 1.3 pp, so both FCN flat claims hold
 (2026-12-07). Later that day the pulse loop began drawing one normal per applied pulse instead of one per element
-and pass (the same noise, another realisation of it, and Table 7 at half the CPU time: 6 instead of 9 CPU-minutes
-by ``--dry-run``). That run gave Analog SGD 20.24 / 23.11 % and TT 75.26 / 77.81 %, paired changes +2.9 ± 2.1 and
-+2.5 ± 1.1 pp: TT's flat claim holds, and Analog SGD's is inconclusive, its margin (2.06 pp) just above the 2-point
-band. Four repeats sit at the edge of resolving it. An earlier long run (2000 test images) and the earlier one-repeat default reported both FCN flat
-claims as holding; with one repeat the margin is the test set's alone, so band claims now need 2 paired repeats
+and pass: the same noise, another realisation of it, and the recipe in 6 instead of 9 CPU-minutes by ``--dry-run``.
+That run gave Analog SGD 20.24 / 23.11 % and TT 75.26 / 77.81 %, paired changes +2.9 ± 2.1 and +2.5 ± 1.1 pp: TT's
+flat claim holds, and Analog SGD's is inconclusive, its margin (2.06 pp) just above the 2-point band. Four repeats
+sit at the edge of resolving it. An earlier long run (2000 test images) and the earlier one-repeat default reported
+both FCN flat claims as holding; with one repeat the margin is the test set's alone, so band claims now need 2
+paired repeats
 (:func:`~convergence.experiments.recipe_kit.band_rule`).
 
 The CNN half alone at ``long`` (2026-12-06, Fashion-MNIST; accuracy = mean of epochs 3–4 and of the 2
