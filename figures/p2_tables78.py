@@ -50,8 +50,7 @@ That run gave Analog SGD 20.24 / 23.11 % and TT 75.26 / 77.81 %, paired changes 
 flat claim holds, and Analog SGD's is inconclusive, its margin (2.06 pp) just above the 2-point band. Four repeats
 sit at the edge of resolving it. An earlier long run (2000 test images) and the earlier one-repeat default reported
 both FCN flat claims as holding; with one repeat the margin is the test set's alone, so band claims now need 2
-paired repeats
-(:func:`~convergence.experiments.recipe_kit.band_rule`).
+paired repeats (:func:`~convergence.experiments.recipe_kit.band_rule`).
 
 The CNN half alone at ``long`` (2026-12-06, Fashion-MNIST; accuracy = mean of epochs 3–4 and of the 2
 repeats, ± s.e. from the repeat spread and the test set): digital SGD 83.9 ± 0.6 %; Analog SGD 70.2 ± 1.3 /
