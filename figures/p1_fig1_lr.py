@@ -118,7 +118,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
                     continue
                 for i, lr in enumerate(lrs):
                     x = data["steps"][i]
-                    y = C.ema(data["curve_mean"][a_i, i], float(cfg["ema"]))
+                    y = C.ema(data["curve_mean"][a_i, i], float(cfg["ema"]), C.record_spacing(x))
                     ax.plot(x, C.positive_floor(y), styles[alg], color=colors[i % len(colors)],
                             label=f"α = {lr:g}" if alg != "pulsed" else None)
             ax.set_yscale("log")

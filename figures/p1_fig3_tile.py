@@ -159,7 +159,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         for i, ax in enumerate(axes.ravel()[:len(taus)]):
             for m_i, mode in enumerate(modes):
                 color, ls = STYLES.get(mode, (None, "-"))
-                y = C.ema(data["curve_mean"][m_i, i], float(cfg["ema"]))
+                y = C.ema(data["curve_mean"][m_i, i], float(cfg["ema"]), C.record_spacing(data["steps"]))
                 ax.plot(data["steps"], C.positive_floor(y), ls, color=color, label=LABELS.get(mode, mode))
             ax.set_yscale("log")
             ax.set_title(f"τ = {taus[i]:g}, $\\Delta w_{{\\min}}$ = τ/{cfg['states']}")

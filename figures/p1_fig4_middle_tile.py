@@ -82,7 +82,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for i, v in enumerate(s2):
             for a_i, ls in enumerate(("-", ":")):
-                y = C.ema(data["curve_mean"][a_i, i], float(cfg["ema"]))
+                y = C.ema(data["curve_mean"][a_i, i], float(cfg["ema"]), C.record_spacing(data["steps"]))
                 ax.plot(data["steps"], C.positive_floor(y), ls, color=colors[i % len(colors)],
                         label=f"$\\sigma^2$ = {v:g}" if a_i == 0 else None)
         ax.set_yscale("log")

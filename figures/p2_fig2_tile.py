@@ -168,7 +168,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         for m_i, ax in enumerate(axes[0]):
             for a_i, alg in enumerate(ALGS):
                 for c_i, c in enumerate(data["cs"]):
-                    y = C.ema(data["curve_mean"][a_i, m_i, c_i], float(cfg["ema"]))
+                    y = C.ema(data["curve_mean"][a_i, m_i, c_i], float(cfg["ema"]), C.record_spacing(data["steps"]))
                     ax.plot(data["steps"], C.positive_floor(y), "-" if alg == "tt" else "--", color=f"C{c_i}",
                             label=f"{ALG_LABELS[alg]}, $c_{{\\mathrm{{Lin}}}}$ = {c:g}")
             ax.set_yscale("log")

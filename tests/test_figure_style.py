@@ -184,3 +184,17 @@ def test_histogram_figure_follows_the_rules(plt):
     cfg = {**mod.SCALES["quick"]}
     fig = mod.plot({"w": rng.normal(0, 0.1, size=(3, 2000)), "dataset": np.array("synthetic")}, cfg)
     assert P.figure_problems(fig) == []
+
+
+def test_plot_ema_follows_the_record_spacing():
+    """The plots' EMA decays by β per *step*: a curve recorded every 10 steps is smoothed with β¹⁰ per record, so a
+    drop between two records shows within a record or two, as in the per-step curve (P1 Fig. 1 had smoothed its
+    records as if they were steps, which drew every step size's curve with the EMA's own memory)."""
+    from convergence.experiments import recipe_kit as C
+    steps = np.arange(0, 2001, 10)
+    assert C.record_spacing(steps) == 10 and C.record_spacing([5]) == 1
+    y = np.where(steps < 100, 1.0, 1e-6)
+    per_record = C.ema(y, 0.9, C.record_spacing(steps))
+    per_step = C.ema(np.where(np.arange(2001) < 100, 1.0, 1e-6), 0.9)[steps]
+    assert per_record[15] < 0.01 and per_step[15] < 0.01   # 50 steps after the drop: 0.9**50 = 0.005 of the old level
+    assert C.ema(y, 0.9)[15] > 0.2                          # β per record would still remember 0.9**6 = 0.53

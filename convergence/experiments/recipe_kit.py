@@ -358,6 +358,12 @@ def ema(y: Any, beta: float, every: int = 1) -> np.ndarray:
     return out
 
 
+def record_spacing(steps: Any) -> int:
+    """Steps between the first two records of a curve (``ema``'s ``every``); 1 with fewer than two records."""
+    s = np.asarray(steps).ravel()
+    return max(1, int(round(float(s[1] - s[0])))) if s.size > 1 else 1
+
+
 def band(ax: Any, x: Any, m: Any, se: Any, k: float = K_SIGMA, **kw: Any) -> Any:
     """Line with a ±k·se shaded band; returns the line."""
     (line,) = ax.plot(x, m, **kw)
