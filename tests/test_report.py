@@ -43,6 +43,8 @@ def claims(data, cfg):
         {"id": "fake.small", "statement": "effect below the margin", "prediction": "0.001",
          "measured": 0.0, "uncertainty": 0.01, "verdict": "inconclusive", "paper": PAPER},
         {"id": "fake.bad", "statement": "no verdict"},
+        {"id": "fake.note", "statement": "a finding beside the claims", "prediction": "-", "measured": 0.5,
+         "uncertainty": None, "verdict": "noted", "paper": PAPER},
     ]
 '''
 
@@ -69,6 +71,9 @@ def test_markdown_report_lists_each_claim_with_verdict_measurement_and_figure(bu
         assert needle in md, needle
     # timing: computed this time, and the summary row says so
     assert re.search(r"\| \[fake_claims\]\(#fig-fake-claims\) \| P1 Fig\. 99 \| computed \| \d+\.\d s \|", md)
+    # the row's counts add up to the figure's six claims: the malformed one counts as failing, the noted finding too
+    row = next(line for line in md.splitlines() if line.startswith("| [fake_claims]"))
+    assert row.endswith("| 1 holds, 2 fails, 1 erratum confirmed, 1 inconclusive at this scale, 1 noted |"), row
     assert "Errata" not in md          # errata=None: no section
     failing = md.split("## Claims that fail or are inconclusive", 1)[1].split("##", 1)[0]
     assert "fake.fails" in failing and "malformed claim" in failing and "fake.holds" not in failing

@@ -39,6 +39,10 @@ from convergence.experiments.cache import _atomic_write, _json_default
 from convergence.experiments.runner import FigureResult, versions
 from convergence.theory.verdicts import VERDICTS, Claim, Verdict, as_claim
 
+#: the summary's per-figure counts: the verdicts proper, then the statuses (noted findings, errors, ...), so that
+#: each row adds up to the figure's claims
+_SUMMARY_ORDER = VERDICTS + tuple(v for v in Verdict if v not in VERDICTS)
+
 __all__ = ["collect_errata", "write_report", "render_markdown", "render_html", "fmt_value", "math_html",
            "rerun_command", "recipe_file", "result_from_dict", "VERDICT_MARK", "ATTENTION", "SMOKE_SCALES"]
 
@@ -354,7 +358,7 @@ def render_markdown(results: Sequence[FigureResult], errata: list[dict[str, Any]
         comp = (f"{_secs(r.cached_compute_seconds)} (cached)" if r.from_cache else _secs(r.compute_seconds))
         plot = "up to date" if r.plot_skipped else _secs(r.plot_seconds)
         v = [c.verdict for c in _claims(r)]
-        cl = ", ".join(f"{v.count(k)} {k.label}" for k in VERDICTS if v.count(k)) or "—"
+        cl = ", ".join(f"{v.count(k)} {k.label}" for k in _SUMMARY_ORDER if v.count(k)) or "—"
         L.append(f"| [{r.name}](#{_anchor(r.name)}) | {_md_cell(r.paper)} | {src} | {comp} | {plot} | {cl} |")
     L += ["", '<a id="figures"></a>', "", "## Claims and figures", ""]
     for r in results:
@@ -534,7 +538,7 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
         src = r.status if r.status != "ok" else ("cache" if r.from_cache else "computed")
         comp = f"{_secs(r.cached_compute_seconds)} (cached)" if r.from_cache else _secs(r.compute_seconds)
         v = [c.verdict for c in _claims(r)]
-        cl = " ".join(f"{v.count(k)}&nbsp;{_verdict_html(k)}" for k in VERDICTS if v.count(k)) or "—"
+        cl = " ".join(f"{v.count(k)}&nbsp;{_verdict_html(k)}" for k in _SUMMARY_ORDER if v.count(k)) or "—"
         P.append(f"<tr><td><a href='#{_anchor(r.name)}'>{e(r.name)}</a></td><td>{e(r.paper)}</td><td>{src}</td>"
                  f"<td>{comp}</td><td>{'up to date' if r.plot_skipped else _secs(r.plot_seconds)}</td>"
                  f"<td>{cl}</td></tr>")
