@@ -94,7 +94,7 @@ def test_html_report_is_self_contained_with_inline_png(built):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == Path(results[0].png).read_bytes()
     data = json.loads(paths["json"].read_text())
     assert [c["verdict"] for c in data["figures"][0]["claims"]] == ["holds", "fails", "erratum confirmed",
-                                                                   "inconclusive", "fails"]
+                                                                   "inconclusive", "fails", "noted"]
     assert all(type(c) is Claim for c in results[0].claims)
     first = data["figures"][0]["claims"][0]
     assert Claim.from_dict({k: v for k, v in first.items() if k != "paper"}) == results[0].claims[0]
