@@ -53,7 +53,7 @@ from convergence.experiments import networks as E
 
 
 NAME = "p1_fig5"
-TITLE = "MNIST FCN/CNN: digital SGD vs Analog SGD vs Tiki-Taka over the dynamic range τ"
+TITLE = "FCN/CNN on MNIST (Fashion-MNIST when MNIST is absent): digital SGD vs Analog SGD vs Tiki-Taka over τ"
 PAPER = "P1 Fig. 5 + tables"
 SEED = 20240605
 
@@ -182,7 +182,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                 "epochs with column-wise transfer (the paper scale)" if tt_ahead else "")
         res.append(C.claim(f"{NAME}.{arch}_digital_best",
                            f"{arch.upper()} on {ds}: digital SGD is at least as accurate as every analog setting "
-                           f"(paper, on MNIST: {tab['digital'][0]} above all analog entries; {reps}; closest: "
+                           f"(paper, on MNIST: {tab['digital'][0]} above all analog entries; {reps}; least resolved: "
                            f"{labels[1 + worst]}){note}",
                            f"digital − analog ≥ −{NOT_AHEAD:g} − 3 s.e. for every analog setting (paired); decided "
                            f"only when 3 s.e. < {NOT_AHEAD:g}", float(gaps[worst]), C.K_SIGMA * float(ses[worst]), ok,

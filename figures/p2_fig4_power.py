@@ -142,7 +142,8 @@ def _cnn_rule(cfg: dict[str, Any]) -> Any:
     c = cfg["cnn"]
     steps = C.sgd_steps(c.get("n_train"), c["epochs"], _ARCH["cnn"]["batch"]) if cfg["columnwise"] else 0
     return C.paired_rule(c.get("repeats", cfg["repeats"]),
-                         C.count_rule(steps, MIN_CNN_STEPS, "training steps with column-wise TT transfer",
+                         C.count_rule(steps, MIN_CNN_STEPS, "training steps with column-wise TT transfer"
+                                      + ("" if cfg["columnwise"] else " (which this scale does not use)"),
                                       "for Analog SGD's drift to cap the CNN"), 2)
 
 

@@ -236,7 +236,9 @@ def anchor_claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict
             lo, hi = anchor * (1 - ANCHOR_BAND), anchor * (1 + ANCHOR_BAND)
             # a band claim: decided only when the margin is below the band's half-width (recipe_kit.band_verdict)
             ok, why = C.band_claim(abs(m - anchor), C.K_SIGMA * se, anchor * ANCHOR_BAND)
-            pred, text = f"{anchor:g} (within {lo:.3g}–{hi:.3g})", f"about {anchor:.0%}"
+            pred = (f"{anchor:g} (within {lo:.3g}–{hi:.3g} + 3 s.e.; holds only when 3 s.e. < "
+                    f"{anchor * ANCHOR_BAND:.3g})")
+            text = f"about {anchor:.0%}"
         res.append(C.claim(f"{NAME}.anchor_{alg.replace('-', '')}",
                            f"{LABELS[alg]}'s programming error at σ_r = {sig[j1]:g} (mean over n_states "
                            f"{int(states.min())}–{int(states.max())}) is {text} of the weight scale (paper's anchor)",

@@ -233,7 +233,8 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     else:
         ok_g, why, meas, unc = "inconclusive", "", [math.nan, math.nan], 0.0
     res.append(C.claim(f"{NAME}.cor1_gamma", f"P2 Corollary 1 (γ large enough): with γ ≥ γ_c = {gc:g} residual "
-                       "learning's E_K is no larger than with any γ < γ_c (worst above vs best below, within 3 SE)",
+                       "learning's E_K is no larger than with any γ < γ_c (measured: E_K of the best γ below γ_c, then "
+                       "of the worst γ at or above it; the ± is the 3-SE margin of their difference)",
                        f"E_K(γ ≥ γ_c) ≤ (1 + {NOT_WORSE:g})·E_K(γ < γ_c) + 3 SE; holds only when 3 SE < "
                        f"{NOT_WORSE:g}·E_K(γ < γ_c)", meas, unc, ok_g, "P2 Cor 1", note=why))
     return res

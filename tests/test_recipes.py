@@ -471,7 +471,7 @@ def test_p2_tables78_cnn_claims_read_the_paired_change(shift, n, verdict):
     claims = mod._t7_claims(_t7_cnn_data(cfg, shift, n), cfg, "cnn")
     assert [c["id"] for c in claims] == ["p2_tables78.t7_cnn_asgd_flat_in_c2c", "p2_tables78.t7_cnn_tt_flat_in_c2c"]
     for c in claims:
-        assert c["measured"] == pytest.approx(shift, abs=1e-12)           # acc(σ_c min) − acc(σ_c max), paired
+        assert c["measured"] == pytest.approx(-shift, abs=1e-12)   # the change acc(σ_c max) − acc(σ_c min), paired
         # no seed spread here, so the margin is the paired test-set error: 3·sd over images / √n
         assert c["uncertainty"] == pytest.approx(3 * math.sqrt(shift * (1 - shift) * n / (n - 1) / n), rel=1e-9)
         assert c["verdict"] == verdict and "CNN" in c["statement"]
