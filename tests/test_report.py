@@ -444,3 +444,18 @@ def test_written_files_get_the_permissions_of_a_file_the_user_writes(tmp_path):
         assert new_file_mode() == 0o600
     finally:
         os.umask(old)
+
+
+def test_formula_cells_of_a_table_are_typeset_in_the_html_report():
+    """A theory table's ``$…$`` cells (sympy's LaTeX) become inline SVG maths in the HTML report, with the TeX as
+    alt text and no raw TeX on the page; a cell mathtext cannot read stays text; the same bytes on every call."""
+    tex = r"$\dfrac{4 \sqrt{L} \sqrt{\Delta_0} \sigma}{\sqrt{K}} \cdot \dfrac{1}{- \dfrac{W_{\max}^{2}}{\tau^{2}} + 1}$"
+    page = report._table_html(f"| bound | rate |\n|---|---|\n| {tex} | 0.5 |\n| $\\notacommand{{x}}$ | 1 |")
+    cells = re.findall(r"<td>(.*?)</td>", page)
+    assert cells[0].startswith('<img class="math" alt="$\\dfrac{4') and "data:image/svg+xml;base64," in cells[0]
+    svg = base64.b64decode(cells[0].split("base64,", 1)[1].split('"', 1)[0])
+    assert svg.lstrip().startswith((b"<?xml", b"<svg")) and b"<metadata>" not in svg
+    assert cells[1] == "0.5" and cells[2] == "$\\notacommand{x}$"
+    first = report._table_html(f"| a |\n|---|\n| {tex} |")
+    report._formula_svg.cache_clear()
+    assert report._table_html(f"| a |\n|---|\n| {tex} |") == first

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import html
 import importlib
@@ -412,7 +413,7 @@ line-height:1.4;overflow-wrap:break-word}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em;max-width:100%}
 td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}
 table.claims,table.errata{width:100%;table-layout:fixed}th{overflow-wrap:normal}
-img{max-width:100%;height:auto;border:1px solid #eee}code{font-size:.9em;overflow-wrap:anywhere}
+img{max-width:100%;height:auto;border:1px solid #eee}img.math{border:0;vertical-align:middle}code{font-size:.9em;overflow-wrap:anywhere}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f8f8f8;padding:.5em}
 .badge{display:inline-block;padding:0 .55em;border-radius:.8em;font-size:.85em;font-weight:600;
 border:1px solid transparent}
@@ -452,15 +453,47 @@ def _breakable(ident: str) -> str:
     return html.escape(ident).replace(".", ".<wbr>").replace("_", "_<wbr>")
 
 
+@functools.lru_cache(maxsize=256)
+def _formula_svg(tex: str) -> str | None:
+    """``tex`` (one ``$…$`` formula) typeset by matplotlib's mathtext as an inline SVG image (base64), or None when
+    mathtext cannot read it. The page needs no script or network; the TeX stays as the image's alt text."""
+    import io
+
+    import matplotlib
+    from matplotlib import mathtext
+
+    buf = io.BytesIO()
+    try:
+        with matplotlib.rc_context({"svg.hashsalt": "report", "svg.fonttype": "path"}):
+            mathtext.math_to_image(tex, buf, format="svg")
+    except Exception:    # noqa: BLE001 - any parse or font error: the cell falls back to its text
+        return None
+    svg = re.sub(rb"<metadata>.*?</metadata>", b"", buf.getvalue(), flags=re.S)   # no date: the same bytes per run
+    data = base64.b64encode(svg).decode("ascii")
+    return f'<img class="math" alt="{html.escape(tex)}" src="data:image/svg+xml;base64,{data}">'
+
+
+def _cell_html(text: str) -> str:
+    """A table cell: a cell that is one ``$…$`` formula (the theory tables' bounds) as typeset maths, any other text
+    escaped."""
+    t = text.strip()
+    if len(t) > 2 and t[0] == t[-1] == "$" and t.count("$") == 2:
+        img = _formula_svg(t)
+        if img is not None:
+            return img
+    return html.escape(t)
+
+
 def _table_html(md: str) -> str:
-    """A recipe's Markdown table (pipe rows; the ``|---|`` rule skipped) as an HTML table, text escaped."""
+    """A recipe's Markdown table (pipe rows; the ``|---|`` rule skipped) as an HTML table, text escaped and
+    formula cells typeset (:func:`_cell_html`)."""
     rows = [ln.strip().strip("|").split("|") for ln in md.splitlines() if ln.strip().startswith("|")]
     rows = [r for r in rows if not all(set(c.strip()) <= set("-: ") for c in r)]
     if not rows:
         return f"<pre>{html.escape(md)}</pre>"
     head, body = rows[0], rows[1:]
-    return ("<table><tr>" + "".join(f"<th>{html.escape(c.strip())}</th>" for c in head) + "</tr>"
-            + "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in body)
+    return ("<table><tr>" + "".join(f"<th>{_cell_html(c)}</th>" for c in head) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{_cell_html(c)}</td>" for c in r) + "</tr>" for r in body)
             + "</table>")
 
 
