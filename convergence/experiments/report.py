@@ -413,7 +413,8 @@ line-height:1.4;overflow-wrap:break-word}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em;max-width:100%}
 td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}
 table.claims,table.errata{width:100%;table-layout:fixed}th{overflow-wrap:normal}
-img{max-width:100%;height:auto;border:1px solid #eee}img.math{border:0;vertical-align:middle}code{font-size:.9em;overflow-wrap:anywhere}
+img{max-width:100%;height:auto;border:1px solid #eee}img.math{border:0;vertical-align:middle}
+code{font-size:.9em;overflow-wrap:anywhere}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f8f8f8;padding:.5em}
 .badge{display:inline-block;padding:0 .55em;border-radius:.8em;font-size:.85em;font-weight:600;
 border:1px solid transparent}
