@@ -575,6 +575,7 @@ class PulseMap:
     def __init__(self, device: RealizedDevice, dw_min: Any, noise: PulseNoise | None = None) -> None:
         ap, bp, am, bm = (np.asarray(c, dtype=float) for c in device.affine())  # type: ignore[misc]
         self.device, self.dw_min = device, dw_min
+        self._coef_by_shape: dict[tuple[int, ...], tuple[Array, Array, Array]] = {}   # see _unsafe_coefficients
         dw = np.asarray(dw_min, dtype=float)
         # elements whose map is a contraction (b+ < 0 < b-, δ|b| < 1); the others (e.g. an extreme
         # device-to-device draw) always take the pulse loop, decided per element so that one trial's
@@ -699,7 +700,7 @@ class PulseMap:
         """Per element of an array of ``shape``: ``(a+, b+, σ+, δ)``, ``(a−, b−, σ−, −δ)`` and ``(lo, hi)``, stacked
         on a leading axis, for :meth:`_loop_unsafe` to gather; kept per shape for arrays up to 2¹⁶ elements (the
         small tiles whose pulse loop is dominated by this set-up), rebuilt for larger ones."""
-        cache = self.__dict__.setdefault("_coef_by_shape", {})
+        cache = self._coef_by_shape
         if shape in cache:
             return cache[shape]
         ap, bp, am, bm = (np.asarray(c, dtype=float) for c in self.device.affine())  # type: ignore[misc]

@@ -1069,6 +1069,13 @@ def _broadcast_weights(name: str, w: Array, shape: tuple[int, ...]) -> Array:
                           f"(got shape {w.shape})") from None
 
 
+def _check_rows(name: str, rows: Any, trials: int, width: int) -> None:
+    """Rows fed to a tile (an array or a :class:`FixedInput`) must have shape (trials, samples, width); O(1)."""
+    shape = rows.shape if type(rows) is np.ndarray or isinstance(rows, FixedInput) else np.shape(rows)
+    if len(shape) != 3 or shape[0] != trials or shape[2] != width:
+        raise ConfigError(f"{name} must have shape ({trials}, samples, {width}) (got {shape})")
+
+
 def _check_tile_lr(lr: Any, trials: int) -> None:
     """A tile write's learning rate other than a Python float: a finite number or one finite value per trial
     (O(trials)); its sign is kept (the direction of the write)."""
@@ -1149,21 +1156,15 @@ class AnalogTile:
     def forward(self, x: Array | FixedInput) -> Array:
         """``y = W x`` through the forward periphery; x (trials, S, in) or a :class:`FixedInput` -> (trials, S, out)."""
         T, _, n_in = self.shape
+        _check_rows("x", x, T, n_in)
         if isinstance(x, FixedInput):
-            if x.shape[0] != T or x.shape[2] != n_in:
-                raise ConfigError(f"x must have shape ({T}, samples, {n_in}) (got {x.shape})")
             return _forward(self._visible, x.x, self.forward_io, self.rng, x_norms=x.norms)
-        shape = x.shape if type(x) is np.ndarray else np.shape(x)
-        if len(shape) != 3 or shape[0] != T or shape[2] != n_in:
-            raise ConfigError(f"x must have shape ({T}, samples, {n_in}) (got {shape})")
         return _forward(self._visible, x, self.forward_io, self.rng)
 
     def backward(self, d: Array) -> Array:
         """``z = Wᵀ d`` through the backward periphery; d (trials, S, out) -> (trials, S, in)."""
         T, n_out, _ = self.shape
-        shape = d.shape if type(d) is np.ndarray else np.shape(d)
-        if len(shape) != 3 or shape[0] != T or shape[2] != n_out:
-            raise ConfigError(f"d must have shape ({T}, samples, {n_out}) (got {shape})")
+        _check_rows("d", d, T, n_out)
         return _backward(self._visible, d, self.backward_io, self.rng)
 
     def update(self, x: Array | FixedInput, d: Array, lr: Any, *, x_absmax: Array | None = None) -> None:
@@ -1177,8 +1178,7 @@ class AnalogTile:
             x = np.asarray(x, float)
         d = np.asarray(d, float)
         T, n_out, n_in = self.shape
-        if len(x.shape) != 3 or x.shape[0] != T or x.shape[2] != n_in:
-            raise ConfigError(f"x must have shape ({T}, samples, {n_in}) (got {x.shape})")
+        _check_rows("x", x, T, n_in)
         if d.shape != (T, x.shape[1], n_out):
             raise ConfigError(f"d must have shape ({T}, {x.shape[1]}, {n_out}) (got {d.shape})")
         if type(lr) is float:                      # O(1) for the usual scalar rate
