@@ -660,6 +660,45 @@ def test_tile_recipes_take_a_users_least_squares_instance(name):
         rec.compute(cfg, seed, problem="lsq")
 
 
+def _expected_soft_bounds_oracle(A, b, lr, tau, iters, bound):
+    """P2 Fig. 2's least squares by the per-sample mean-field recursion, one scalar loop per sample: each
+    iteration reads y = clip(A w, ±bound) (no clip when ``bound`` is None), then for every sample s in order
+    w ← w + Δ − |Δ| w/τ with Δ = −lr (y_s − b_s)/n · a_s (soft bounds with c_Lin = 0: F = 1, G = w/τ), and
+    clips w to [−τ, τ] after the sample loop. Returns the loss MSE/(2D) after each iteration."""
+    n, d = A.shape
+    w, out = np.ones(d), []
+    for _ in range(iters):
+        y = A @ w if bound is None else np.clip(A @ w, -bound, bound)
+        for s in range(n):
+            delta = -lr * (y[s] - b[s]) / n * A[s]
+            w = w + delta - np.abs(delta) * w / tau
+        w = np.clip(w, -tau, tau)
+        r = A @ w - b
+        out.append(0.5 * r @ r / (n * d))
+    return np.array(out)
+
+
+def test_p2_fig2_tile_expected_mode_at_symmetric_c_lin_is_a_two_cycle():
+    """The recipe's expected-mode Analog SGD at c_Lin = 0 equals the scalar recursion above (the recipe records
+    the loss before each step), and what its report notes holds for that recursion: at the script's lr 0.8,
+    without the BL cap, it does not converge. With the ±10 output bound it ends on a period-2 orbit (two
+    alternating losses, equal every second iteration); without the bound its loss grows."""
+    from _recipes import load
+    rec = load("p2_fig2_tile")
+    iters = 400
+    cfg = {**rec.SCALES["default"], "cs": [0.0], "repeats": 1, "iters": iters}
+    tile = rec.run(cfg, "asgd", "expected", np.random.SeedSequence(1))[0, 0]
+    obj = rec.problem(cfg)
+    bounded = _expected_soft_bounds_oracle(obj.A, obj.b, 0.8, cfg["tau"], iters, cfg["io_bound"])
+    np.testing.assert_allclose(tile[1:], bounded[:-1], rtol=1e-12, atol=0)
+    tail = bounded[-100:]
+    np.testing.assert_allclose(tail[2:], tail[:-2], rtol=1e-6, atol=0)        # period 2 ...
+    assert abs(tail[1] - tail[0]) > 0.1 * tail[0]                              # ... and not period 1
+    assert tail.min() > 50 * _expected_soft_bounds_oracle(obj.A, obj.b, 0.4, cfg["tau"], iters, cfg["io_bound"])[-1]
+    free = _expected_soft_bounds_oracle(obj.A, obj.b, 0.8, cfg["tau"], iters, None)
+    assert free[-1] > free[99] > free[9]
+
+
 def test_least_squares_from_data_matches_the_drawn_instance():
     """LeastSquares.from_data(A, b) of a drawn instance's features and labels has the same derived quantities."""
     import convergence as cv
