@@ -353,6 +353,34 @@ def test_each_scale_rule_undecides_quick_only_and_default_decides(what) -> None:
     assert rule(mod.SCALES["default"]).resolvable and rule(mod.SCALES["paper"]).resolvable
 
 
+def test_the_transient_rule_bounds_gradient_descent_from_its_first_principles() -> None:
+    """lsq_transient_steps: noise-free gradient descent (α ≤ 1/L) from w = 0 has fallen below rel × floor where the
+    tail of the returned run length starts (the gap contracts by at least (1 − αμ)² per step); a larger floor or
+    a shorter tail needs fewer steps, and a step size outside (0, 1/μ) or a gap already below the target gives 0."""
+    import convergence as cv
+    from convergence.experiments import recipe_kit as C
+
+    obj = cv.LeastSquares(d=20, n=60, sigma_a=1.0, x_scale=0.5, bias=True, seed=3)
+    lam = np.linalg.eigvalsh(obj.H)
+    lr = 1.0 / lam[-1]
+    gap = lambda w: float(obj.value(w[None])[0] - obj.f_star)           # noqa: E731
+    w = np.zeros(obj.dim)
+    gap0, floor, tail = gap(w), 1e-6 * gap(w), 0.5
+    need = C.lsq_transient_steps(obj, lr, gap0, floor, tail)
+    start = math.ceil((1 - tail) * need)
+    assert start == math.ceil(math.log(gap0 / (0.01 * floor)) / (-2 * math.log1p(-lr * lam[0])))
+    for _ in range(start):
+        w = w - lr * obj.H @ (w - obj.w_star)
+    assert gap(w) <= 0.01 * floor
+    assert C.lsq_transient_steps(obj, lr, gap0, 10 * floor, tail) < need
+    assert C.lsq_transient_steps(obj, lr, gap0, floor, 0.25) < need
+    assert C.lsq_transient_steps(obj, 2.0 / lam[0], gap0, floor, tail) == 0
+    assert C.lsq_transient_steps(obj, lr, 0.001 * floor, floor, tail) == 0
+    mod = _recipe("p1_fig4_middle_sigma")                # its floor claims: the script's 200 iterations are too few
+    cfg = mod.SCALES["default"]
+    assert mod._floor_rule(cfg).resolvable and not mod._floor_rule({**cfg, "steps": 200}).resolvable
+
+
 def test_the_d4_margin_predicts_the_measured_standard_error() -> None:
     """asgd_floor_vs_lr's digital_D4 rule predicts, from the AR(1) autocorrelation alone, the relative 3-s.e. margin
     a run reaches; a run measures it. Over R = 128 trials the sample standard error has a relative spread of about

@@ -426,6 +426,21 @@ def lsq_series(item: tuple[dict[str, Any], dict[str, Any], np.random.SeedSequenc
     return curve_stats(traj, obj.plot_scale * float(spec.get("y_scale", 1.0)))
 
 
+def lsq_transient_steps(obj: cv.LeastSquares, lr: float, gap0: float, floor: float, tail: float,
+                        rel: float = 0.01) -> int:
+    r"""Iterations a least-squares run needs before its last ``tail`` fraction reads a floor: the slowest mode's
+    transient, decaying as :math:`(1 - \alpha\mu)^{2k}` in the loss (gradient descent at step size α on
+    curvature μ = λ_min(H)), must have fallen from the initial gap ``gap0`` to ``rel`` × ``floor`` where the tail
+    starts, :math:`(1 - \text{tail})\,K \ge \ln(\text{gap0}/(\text{rel}\cdot\text{floor})) / (-2\ln(1 - \alpha\mu))`.
+    ``gap0`` and ``floor`` in the same units. A rule of thumb for the recursion near its floor, declared before the
+    run, not a bound."""
+    mu = float(np.linalg.eigvalsh(obj.H)[0])
+    if not 0.0 < lr * mu < 1.0 or floor <= 0.0 or gap0 <= rel * floor:
+        return 0
+    k = math.log(gap0 / (rel * floor)) / (-2.0 * math.log1p(-lr * mu))
+    return int(math.ceil(k / (1.0 - float(tail))))
+
+
 def lsq_meanfield_stationary_device(H: np.ndarray, w_star: np.ndarray, sigma: float, device: Any) -> np.ndarray:
     r"""Mean-field stationary point of Analog SGD for a generic device, N(0, σ²I) noise.
 
