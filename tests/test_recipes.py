@@ -202,13 +202,19 @@ def test_p1_fig4_middle_floor_increases_with_sigma():
 def test_p1_fig4_right_floor_independent_of_init():
     mod, cfg, d = run("p1_fig4_right_init")
     ft = d["floor_trials"]
-    n_init = len(cfg["constants"]) + len(cfg["warm_starts"])
+    n_init = len(cfg["constants"]) + len(cfg["warm_starts"])             # quick: no two constants clip alike
     assert ft.shape == (2, n_init, cfg["trials"]) and d["inits"].shape[0] == n_init
     assert np.all(np.abs(d["inits"]) <= cfg["tau"])           # clipped into the device range
     ref = ft[:, -len(cfg["warm_starts"]) - 1]                 # the init 1e-2 (nearest 0)
     for a in range(2):
         rel = np.abs(ft[a].mean(axis=1) / ref[a].mean() - 1)
         assert np.all(rel < 0.05)
+    # at default the constants 1000, 100, 10 and 1 all clip to τ = 1: one run, labelled so, not four
+    full = mod.SCALES["default"]
+    rows, names = mod.initialisations(full), mod.labels(full)
+    assert rows.shape[0] == len(names) == 5
+    assert all(not np.array_equal(rows[i], rows[j]) for i in range(5) for j in range(i))
+    assert names[0] == "init 1000, 100, 10, 1 (all → 1)" and np.all(rows[0] == full["tau"])
 
 
 def test_p1_responses_identities():
