@@ -11,11 +11,21 @@ no-op off glibc.
 
 The raised trim threshold keeps up to 256 MiB of freed heap resident, so a process's resident-set peak
 also counts what earlier work freed; :func:`release_free_heap` hands it back before a peak is measured.
+
+The same entry points stop NumPy from asking the kernel for transparent huge pages on its large arrays
+(:func:`small_pages`). Blocks above the mmap threshold, such as the 100 MB im2col buffer of a CNN's
+evaluation batch, are still fresh pages every time. On the 2-core machine the docs measure on, a first
+touch of such a buffer in huge pages sometimes took 0.7–1.4 s instead of 0.05 s. A P1 Fig. 5 CNN run
+(Analog SGD, 2250 steps, three evaluations of 10k images) took 26–30 CPU-seconds with huge pages and
+17–21 without (three runs each), the whole P1 Fig. 5 recipe at default 546 and 481 worker CPU-seconds,
+and the Swin steps did not change beyond noise. A user's own ``NUMPY_MADVISE_HUGEPAGE`` setting is left
+alone.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
 _M_TRIM_THRESHOLD = -1
@@ -43,11 +53,29 @@ def release_free_heap() -> bool:
     return True
 
 
+def small_pages() -> bool:
+    """Stop NumPy from advising transparent huge pages for its large arrays (NumPy's ``NUMPY_MADVISE_HUGEPAGE``
+    set to 0 from inside the process), unless the user set that variable. Returns True if applied. Memory
+    layout only: no result changes."""
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return False
+    import numpy as np
+
+    core = getattr(np, "_core", None) or getattr(np, "core", None)
+    setter = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    if setter is None:
+        return False
+    setter(False)
+    return True
+
+
 def tune_allocator(mmap_threshold: int = 64 << 20, trim_threshold: int = 256 << 20) -> bool:
-    """Raise glibc's mmap/trim thresholds once per process. Returns True if applied."""
+    """Raise glibc's mmap/trim thresholds once per process, and keep NumPy's arrays on small pages
+    (:func:`small_pages`). Returns True if the thresholds were applied."""
     global _done
     if _done:
         return True
+    small_pages()
     libc = _libc()
     mallopt = getattr(libc, "mallopt", None)
     if mallopt is None:

@@ -7,6 +7,7 @@ import copy
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +180,28 @@ def test_a_tasks_metered_peak_does_not_count_heap_an_earlier_task_freed():
     _leave_freed_heap(160)                           # and the same for the serial runner's reset
     fp._reset_peak_rss()
     assert fp._peak_rss_bytes() < before + 40e6
+
+
+_HUGEPAGE_PROBE = """
+import numpy as np
+from convergence._alloc import tune_allocator
+core = getattr(np, "_core", None) or np.core
+tune_allocator()
+was = core.multiarray._set_madvise_hugepage(True)   # returns the setting it replaces
+print(was)
+"""
+
+
+@pytest.mark.parametrize("env, want", [(None, "False"), ("1", "True")])
+def test_the_entry_points_keep_numpy_arrays_on_small_pages_unless_the_user_chose(env, want):
+    """tune_allocator turns NumPy's huge-page advice off in its process; a user's NUMPY_MADVISE_HUGEPAGE wins."""
+    import subprocess
+
+    extra = {} if env is None else {"NUMPY_MADVISE_HUGEPAGE": env}
+    base = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    out = subprocess.run([sys.executable, "-c", _HUGEPAGE_PROBE], env={**base, **extra}, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == want
 
 
 def test_parallel_map_shared_argument_in_every_mode():
