@@ -206,10 +206,14 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     from scipy.stats import norm
     k = float(norm.isf(0.01 / max(n, 1)))
     z = (a["measured"][ok] - a["bound"][ok]) / np.maximum(a["stderr"][ok], 1e-300)
-    worst = float(np.max(a["measured"][ok] / a["bound"][ok]))
+    ratios = a["measured"][ok] / a["bound"][ok]
+    w = int(np.argmax(ratios))
     res = [C.claim(f"{NAME}.thm2_not_violated",
-                   f"P1 Theorem 2's bound holds on all {n} searched instances (Bonferroni margin k = {k:.2f} SE)",
-                   "measured ≤ bound + k·SE on every instance", worst, 0.0, bool(np.all(z <= k)), "P1 Thm 2")]
+                   f"P1 Theorem 2's bound holds on all {n} searched instances (Bonferroni margin k = {k:.2f} SE). "
+                   "Measured: the largest ratio measured/bound among them, one noisy evaluation each (the maximum "
+                   "is biased upwards), with k SE of that instance",
+                   "measured ≤ bound + k·SE on every instance", float(ratios[w]),
+                   k * float(a["stderr"][ok][w] / a["bound"][ok][w]), bool(np.all(z <= k)), "P1 Thm 2")]
     best, best_se = (float(x) for x in data["thm2_best"])
     p = data["thm2_best_params"]
     ceiling = float(T.rate_ceiling_p1_thm2(p[1]))
@@ -243,10 +247,13 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     k1 = float(norm.isf(0.01 / max(n1, 1)))
     z1 = (r1["measured"][ok1] - r1["bound"][ok1]) / np.maximum(r1["stderr"][ok1], 1e-300)
     best1, best1_se = (float(x) for x in data["rem1_best"])
+    ratios1 = r1["measured"][ok1] / r1["bound"][ok1]
+    w1 = int(np.argmax(ratios1))
     res.append(C.claim(f"{NAME}.remark1_not_violated", f"P2 Remark 1's bound holds on all {n1} searched instances "
-                       f"on power devices (Bonferroni margin k = {k1:.2f} SE); tightest re-measured {best1:.3f}",
-                       "measured ≤ bound + k·SE on every instance",
-                       float(np.max(r1["measured"][ok1] / r1["bound"][ok1])), 0.0, bool(np.all(z1 <= k1)),
+                       f"on power devices (Bonferroni margin k = {k1:.2f} SE); tightest re-measured {best1:.3f}. "
+                       "Measured: the largest single-evaluation ratio (biased upwards), with k SE of that instance",
+                       "measured ≤ bound + k·SE on every instance", float(ratios1[w1]),
+                       k1 * float(r1["stderr"][ok1][w1] / r1["bound"][ok1][w1]), bool(np.all(z1 <= k1)),
                        "P2 Remark 1"))
     b9, b9_se = (float(x) for x in data["thm9_best"])
     res.append(C.claim(f"{NAME}.thm9_tight", "P1 Theorem 9's bound is attained up to 5 % (one exact analog step from "

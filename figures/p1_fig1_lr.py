@@ -173,7 +173,9 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     ok = s_d[0] - C.K_SIGMA * s_d[1] > 0.8 and s_p[0] + C.K_SIGMA * s_p[1] < 0.5
     res.append(C.claim(f"{NAME}.analog_floor_flat", "Analog SGD's error does not decrease with the step size while "
                        "digital SGD's does (P1 Fig. 1 headline; pulsed device vs digital)",
-                       "log-log slope of floor vs α: digital ≈ 1 (> 0.8), pulsed analog < 0.5",
+                       "log-log slopes of floor vs α [digital, eq-3 recursion, pulsed]: digital ≈ 1 (> 0.8), pulsed "
+                       "< 0.5; the recursion's slope is shown, not tested (its floor reaches f(W_s) only as α → 0, "
+                       "so at these α it still carries part of the ∝ α fluctuation; analog_meanfield_floor checks it)",
                        [s_d[0], s_a[0], s_p[0]], [C.K_SIGMA * s_d[1], C.K_SIGMA * s_a[1], C.K_SIGMA * s_p[1]],
                        ok, PAPER, rule=_slope_rule, cfg=cfg, scales=SCALES))
     # analog recursion tends to the positive mean-field floor (not to zero)

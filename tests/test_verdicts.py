@@ -164,6 +164,10 @@ def test_figure_claim_helper_validates_the_verdict() -> None:
     c = claim("x", "s", "p", np.float64(1.0), 0.1, np.bool_(True), "P1")
     assert c["verdict"] is Verdict.HOLDS and type(c["measured"]) is float
     assert claim("x", "s", "p", 1.0, 0.1, "erratum confirmed", "P1")["verdict"] is Verdict.ERRATUM_CONFIRMED
+    one = claim("x", "s", "p", np.array([0.05]), [0.1], True, "P1")         # a one-element list reads as a number
+    assert (one["measured"], one["uncertainty"]) == (0.05, 0.1)
+    two = claim("x", "s", "p", [0.05, 0.2], [0.1, 0.3], True, "P1")
+    assert (two["measured"], two["uncertainty"]) == ([0.05, 0.2], [0.1, 0.3])
     with pytest.raises(ConfigError, match="verdict"):
         claim("x", "s", "p", 1.0, 0.1, "confirmed", "P1")
 

@@ -196,8 +196,11 @@ def claim(id: str, statement: str, prediction: str, measured: Any, uncertainty: 
         else:
             why = f"Resolving power: {power.describe()}."
         note = f"{note} {why}".strip()
-    out = {"id": id, "statement": statement, "prediction": prediction, "measured": _num(measured),
-           "uncertainty": _num(uncertainty), "verdict": verdict, "paper": paper}
+    value, margin = _num(measured), _num(uncertainty)
+    if isinstance(value, list) and len(value) == 1 and (not isinstance(margin, list) or len(margin) == 1):
+        value, margin = value[0], (margin[0] if isinstance(margin, list) else margin)   # one number reads as one
+    out = {"id": id, "statement": statement, "prediction": prediction, "measured": value,
+           "uncertainty": margin, "verdict": verdict, "paper": paper}
     if note:
         out["note"] = note
     return out
