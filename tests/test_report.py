@@ -298,7 +298,7 @@ def test_no_development_wording_in_the_recipes_the_report_shows():
 # -- the page as a browser shows it -----------------------------------------------------------------
 
 CHROMIUM = Path("/usr/bin/chromium")
-_CHECK_JS = """<script>
+_CHECK_JS = r"""<script>
 window.addEventListener('load', function () {
   var width = document.documentElement.clientWidth, bad = [];
   var imgs = Array.prototype.slice.call(document.images);
@@ -308,6 +308,18 @@ window.addEventListener('load', function () {
     if (r.right > width + 1 || t.scrollWidth > t.clientWidth + 1) bad.push('table ' + i + ' ' + r.right + '>' + width);
   });
   imgs.forEach(function (im) { if (im.getBoundingClientRect().right > width + 1) bad.push('wide image ' + im.alt); });
+  document.querySelectorAll('table.summary td').forEach(function (td) {   // a word drawn on two lines is split
+    var walk = document.createTreeWalker(td, NodeFilter.SHOW_TEXT), node, m;
+    while ((node = walk.nextNode())) {
+      var re = /\S+/g;
+      while ((m = re.exec(node.data))) {
+        var rg = document.createRange();
+        rg.setStart(node, m.index);
+        rg.setEnd(node, m.index + m[0].length);
+        if (rg.getClientRects().length > 1) bad.push('split word ' + m[0]);
+      }
+    }
+  });
   if (document.documentElement.scrollWidth > width + 1) bad.push('page ' + document.documentElement.scrollWidth);
   var out = document.createElement('pre');
   out.id = 'render-check';
@@ -360,9 +372,11 @@ def test_the_rendering_check_sees_a_broken_image_and_an_overflowing_figure(built
     (root / "figures" / "second.py").write_text(SECOND)
     both = fa.run_figures(scale="quick", root=root, out_dir=root / "build", cache_dir=root / "cache", progress=False)
     report.write_report(both, scale="quick", out_dir=root / "build", errata=None, meta={})
+    squeeze = ("<col style='width:13%'><col style='width:13%'>", "<col style='width:3%'><col style='width:13%'>")
     got = _render(paths["html"], tmp_path, 800, lambda t: t.replace("base64,iVBOR", "base64,AAAA", 1)
-                  .replace("img{max-width:100%;", "img{"))
+                  .replace("img{max-width:100%;", "img{").replace(*squeeze))
     assert any(b.startswith("image ") for b in got["bad"]) and any(b.startswith("wide image") for b in got["bad"])
+    assert "split word computed" in got["bad"]              # the data column squeezed below the word's width
 
 
 def test_a_recipe_that_raised_is_listed_first_as_an_error_with_its_rerun_command():

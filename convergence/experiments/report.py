@@ -412,7 +412,7 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto
 line-height:1.4;overflow-wrap:break-word}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em;max-width:100%}
 td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}
-table.claims,table.errata{width:100%;table-layout:fixed}th{overflow-wrap:normal}
+table.claims,table.errata,table.summary{width:100%;table-layout:fixed}th{overflow-wrap:normal}
 img{max-width:100%;height:auto;border:1px solid #eee}img.math{border:0;vertical-align:middle}
 code{font-size:.9em;overflow-wrap:anywhere}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f8f8f8;padding:.5em}
@@ -566,7 +566,11 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
     if skipped:
         P.append(f"<h2 id='skipped'>Figures skipped: data unavailable</h2><p>Get a data set, then rerun: "
                  f"{e(DATA_FIX)}.</p><ul>" + "".join(f"<li>{e(r.name)}</li>" for r in skipped) + "</ul>")
-    P += ["<h2 id='summary'>Summary</h2><table><tr><th>figure</th><th>paper</th><th>data</th><th>compute</th>"
+    # fixed column widths: words wrap at spaces and only a token longer than its column breaks (in an automatic
+    # layout the cells' break-anywhere rule let Chromium shrink the columns until "computed" split)
+    P += ["<h2 id='summary'>Summary</h2><table class='summary'><colgroup><col style='width:22%'>"
+          "<col style='width:17%'><col style='width:13%'><col style='width:13%'><col style='width:10%'>"
+          "<col style='width:25%'></colgroup><tr><th>figure</th><th>paper</th><th>data</th><th>compute</th>"
           "<th>plot</th><th>verdicts</th></tr>"]
     for r in results:
         src = r.status if r.status != "ok" else ("cache" if r.from_cache else "computed")
