@@ -591,3 +591,29 @@ def test_p2_fig5_not_worse_is_a_band_claim(sd, verdict):
             "asgd_trials": np.full(16, 5.0)}
     c = next(c for c in mod.claims(data, cfg) if c["id"].endswith("gamma_not_worse"))
     assert c["verdict"] == verdict
+
+
+@pytest.mark.parametrize("arch", ["fcn", "cnn"])
+def test_p2_fig4_tau_reaches_both_analog_algorithms(arch):
+    """P2 Fig. 4's TT curves over τ nearly coincide; that is the algorithm, not lost wiring: after the same 10 steps
+    on the same batch, each τ gives TT different weights (less different than Analog SGD's, whose drift acts on the
+    visible weights directly; TT's acts on the small fast array and on C through transfers). Weights, not outputs:
+    the FCN's 9-bit ADC hides differences this small in the outputs."""
+    from convergence.experiments import networks as E
+    from convergence.nn.training import train_step
+
+    mod = _load_recipe("p2_fig4_power")
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 1, 28, 28) if arch == "cnn" else (10, 784), dtype=np.float32)
+    y = np.arange(len(x)) % 10
+    spread = {}
+    for alg in ("asgd", "tt"):
+        weights = []
+        for s in (s for s in mod.settings(arch, mod.SCALES["default"]) if s["alg"] == alg):
+            model, u = E.build(s, 1), np.random.default_rng(1)
+            for _ in range(10):
+                train_step(model, x, y, s["lr"], u)
+            weights.append(np.concatenate([layer.core.weight.ravel() for _, layer in model.weighted()]))
+        assert len(weights) == 3
+        spread[alg] = min(float(np.abs(w - weights[0]).max()) for w in weights[1:])
+    assert spread["tt"] > 0 and spread["asgd"] > spread["tt"]

@@ -190,6 +190,11 @@ def test_count_rule_describes_its_unit_and_purpose() -> None:
     rule = C.count_rule(100, 1200, "training steps", "to leave the plateau")
     assert not rule.resolvable and rule.describe() == "100 training steps < 1200 needed to leave the plateau"
     assert C.count_rule(1200, 1200, "training steps", "x").resolvable
+    one = C.count_rule(1, 2, "paired repeats", "for the spread")
+    assert one.describe() == "1 paired repeat < 2 needed for the spread"
+    assert C.count_rule(1, 9, "training steps with column-wise transfer", "").describe() == \
+        "1 training step with column-wise transfer < 9 needed"
+    assert C.count_rule(0, 2, "paired repeats", "").describe() == "0 paired repeats < 2 needed"
     with pytest.raises(ConfigError, match="unit"):
         ResolvingPower(points=1, min_points=1, unit=3)
     # mini-batch steps: ceil(n / batch) per epoch; None is the full 60000-image training set

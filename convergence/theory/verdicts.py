@@ -182,8 +182,20 @@ class ResolvingPower:
             parts.append(f"predicted effect {self.effect:.3g} {rel} margin {self.margin:.3g} at this scale")
         if self.points is not None:
             rel = ">=" if self.points >= self.min_points else "<"
-            parts.append(f"{self.points} {self.unit} {rel} {self.min_points} needed {self.purpose}".rstrip())
+            unit = _singular(self.unit) if self.points == 1 else self.unit
+            parts.append(f"{self.points} {unit} {rel} {self.min_points} needed {self.purpose}".rstrip())
         return "; ".join(parts) or "no resolving-power rule"
+
+
+def _singular(unit: str) -> str:
+    """``unit`` for a count of one: its first plural word loses the "s" ("1 paired repeat", "1 training step with
+    ...")."""
+    words = unit.split(" ")
+    for i, w in enumerate(words):
+        if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+            words[i] = w[:-1]
+            break
+    return " ".join(words)
 
 
 def decide(holds: Any, resolvable: bool | ResolvingPower) -> Verdict:
