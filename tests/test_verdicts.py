@@ -279,6 +279,10 @@ def test_band_claim_reads_every_deviation_against_band_plus_margin() -> None:
     assert C.band_claim(0.004, 0.003, 0.01, also=False) == (False, "")
     verdict, note = C.band_claim(0.0, 0.01, 0.01)
     assert verdict == "inconclusive" and "0.01 band" in note
+    # one-sided, margin wider than the band but the whole interval on the good side: shown
+    assert C.band_claim(-0.068, 0.043, 0.01) == (True, "")                        # -0.025 <= 0.01
+    assert C.band_claim(-0.068, 0.043, 0.01, also=False)[0] == "inconclusive"     # the side condition is not shown
+    assert C.band_claim(-0.02, 0.043, 0.01)[0] == "inconclusive"                   # 0.023 > 0.01: could be outside
 
 
 @pytest.mark.parametrize("measured, margin, expected", [

@@ -228,8 +228,11 @@ def band_verdict(ok: bool, margin: Any, band: float) -> tuple[Any, str]:
 
 def band_claim(deviation: Any, margin: Any, band: float, *, also: bool = True) -> tuple[Any, str]:
     """A band claim "deviation ≤ band" under the band rule, in one call. It fails when some deviation lies beyond
-    band + margin (outside the band by more than its margin, however wide the margin is). Otherwise its outcome
-    is ``also`` (a side condition the claim states besides its band, e.g. an ordering shown by 3 s.e.), decided
+    band + margin (outside the band by more than its margin, however wide the margin is), and holds when every
+    deviation + margin lies below the band (the whole interval inside it, however wide the margin: a two-sided
+    claim needs a margin below the band for that anyway, a one-sided one can lie that far on its good side).
+    Otherwise its outcome is ``also`` (a side condition the claim states besides its band, e.g. an ordering
+    shown by 3 s.e.), decided
     only when every margin is below the band (:func:`band_verdict`): a margin at or above the band leaves it
     undecided, since the claim could then hold on noise alone, and so does a side condition not shown on such
     noise. ``deviation`` is ``|x − prediction|`` for a two-sided claim and the signed excess for a one-sided one
@@ -239,6 +242,8 @@ def band_claim(deviation: Any, margin: Any, band: float, *, also: bool = True) -
     dev, m = np.asarray(deviation, dtype=float), np.asarray(margin, dtype=float)
     if not bool(np.all(dev <= band + m)):
         return False, ""
+    if also and bool(np.all(dev + m < band)):
+        return True, ""          # every interval lies inside the band: shown, however wide the margin
     return band_verdict(bool(also), m, band)
 
 
