@@ -226,9 +226,24 @@ def plot(data: dict[str, np.ndarray], cfg: dict) -> Any:
 def _claim(cid: str, statement: str, prediction: str, measured: Any, margin: Any, verdict: tuple[Any, str],
            source: str, **rule: Any) -> dict:
     """:func:`~convergence.experiments.recipe_kit.claim` with the (holds, note) of an interval rule (module
-    constants: K, CLOSE)."""
+    constants: K, CLOSE), its id under the figure's name like every recipe's."""
     holds, note = verdict
-    return C.claim(cid, statement, prediction, measured, margin, holds, source, note=note, **rule)
+    return C.claim(f"{NAME}.{cid}", statement, prediction, measured, margin, holds, source, note=note, **rule)
+
+
+#: a headline claim -> the diagnostic of this study that measures a likely cause when it fails
+_EXPLAINED_BY = {"ctt_close_to_digital": "chopping_costs_at_this_budget",
+                 "states_matter": "transfer_cap_limits_many_states"}
+
+
+def _cross_reference(out: list[dict]) -> None:
+    """Point a failing headline claim at the diagnostic that measures a likely cause (both in this run)."""
+    by_id = {c["id"]: c for c in out}
+    for claim, diag in _EXPLAINED_BY.items():
+        c, d = by_id.get(f"{NAME}.{claim}"), by_id.get(f"{NAME}.{diag}")
+        if c is not None and d is not None and str(c["verdict"]) == "fails":
+            c["note"] = (c.get("note", "") + f" See {NAME}.{diag} (verdict: {d['verdict']}) for how much of this "
+                         "is the setting it varies.").strip()
 
 
 def claims(data: dict[str, np.ndarray], cfg: dict) -> list[dict]:
@@ -299,6 +314,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict) -> list[dict]:
                               C.exceeds_verdict(d, K * s, CLOSE), source))
     out += _knob_claims(data, cfg)
     out += _variant_claims(data, cfg)
+    _cross_reference(out)
     return out
 
 

@@ -212,8 +212,9 @@ def test_knob_and_variant_claims_follow_the_measurements_and_their_rules():
     rec = _recipe()
     long = rec.SCALES["long"]
     ids = {c[1] for c in rec.KNOB_CLAIMS}
-    big = {c["id"]: c["verdict"] for c in rec.claims(_fake_long(0.3), long)}
-    none = {c["id"]: c["verdict"] for c in rec.claims(_fake_long(0.0), long)}
+    assert all(c["id"].startswith(f"{rec.NAME}.") for c in rec.claims(_fake_long(0.3), long))
+    big = {c["id"].split(".", 1)[1]: c["verdict"] for c in rec.claims(_fake_long(0.3), long)}
+    none = {c["id"].split(".", 1)[1]: c["verdict"] for c in rec.claims(_fake_long(0.0), long)}
     assert ids <= set(big) and {"footwear_ctt_close_to_digital", "footwear_sgd_falls_behind"} <= set(big)
     for _, cid, kind, *_ in rec.KNOB_CLAIMS:
         if kind == "falls":
@@ -223,7 +224,7 @@ def test_knob_and_variant_claims_follow_the_measurements_and_their_rules():
     assert big["footwear_ctt_close_to_digital"] == "holds" and big["footwear_sgd_falls_behind"] == "holds"
     # a scale with one seed per sweep point cannot decide them
     one = {**long, "sweep_seeds": 1, "seeds": 1}
-    few = {c["id"]: c for c in rec.claims(_fake_long(0.3, seeds=2), one)}
+    few = {c["id"].split(".", 1)[1]: c for c in rec.claims(_fake_long(0.3, seeds=2), one)}
     assert all(few[i]["verdict"] == "inconclusive" for i in ids)
     assert "'long' scale decides it" in few["write_noise_hurts"]["note"]
 
