@@ -232,13 +232,12 @@ def band_claim(deviation: Any, margin: Any, band: float, *, also: bool = True) -
     deviation + margin lies below the band (the whole interval inside it, however wide the margin: a two-sided
     claim needs a margin below the band for that anyway, a one-sided one can lie that far on its good side).
     Otherwise its outcome is ``also`` (a side condition the claim states besides its band, e.g. an ordering
-    shown by 3 s.e.), decided
-    only when every margin is below the band (:func:`band_verdict`): a margin at or above the band leaves it
-    undecided, since the claim could then hold on noise alone, and so does a side condition not shown on such
-    noise. ``deviation`` is ``|x − prediction|`` for a two-sided claim and the signed excess for a one-sided one
-    ("not worse than": x − ref; "not ahead of": ref − x), relative to the prediction when the band is;
-    ``margin`` is K_SIGMA standard errors of it, in the same units. Returns the claim's ``holds`` and a note
-    ("" when decided)."""
+    shown by 3 s.e.), decided only when every margin is below the band (:func:`band_verdict`): a margin at or
+    above the band leaves it undecided, since the claim could then hold on noise alone, and so does a side
+    condition not shown on such noise. ``deviation`` is ``|x − prediction|`` for a two-sided claim and the signed
+    excess for a one-sided one ("not worse than": x − ref; "not ahead of": ref − x), relative to the prediction
+    when the band is; ``margin`` is K_SIGMA standard errors of it, in the same units. Returns the claim's
+    ``holds`` and a note ("" when decided)."""
     dev, m = np.asarray(deviation, dtype=float), np.asarray(margin, dtype=float)
     if not bool(np.all(dev <= band + m)):
         return False, ""
