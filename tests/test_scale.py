@@ -204,6 +204,23 @@ def test_the_entry_points_keep_numpy_arrays_on_small_pages_unless_the_user_chose
     assert out.stdout.strip() == want
 
 
+def _huge_pages_advised(_):
+    """In a worker: whether NumPy advises huge pages (reading the setting sets it back to what it was)."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    was = core.multiarray._set_madvise_hugepage(True)
+    core.multiarray._set_madvise_hugepage(was)
+    return was
+
+
+@pytest.mark.skipif("NUMPY_MADVISE_HUGEPAGE" in os.environ, reason="the user's own setting wins")
+def test_a_local_worker_tunes_its_allocator_before_any_task():
+    """The pool's workers are the toolkit's processes: small pages from the first task on, whatever it runs."""
+    with fp.TaskPool(1) as pool, fp.parallel_settings(jobs=1, pool=pool, meter=fp.Meter()):
+        assert fp.parallel_map(_huge_pages_advised, [0]) == [False]
+
+
 def test_parallel_map_shared_argument_in_every_mode():
     tasks = list(range(5))
     want = [10 * t for t in tasks]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from convergence._alloc import release_free_heap
+from convergence._alloc import release_free_heap, tune_allocator
 from convergence._validate import ConfigError
 from convergence.experiments.cache import code_version
 from convergence.experiments.recipes import _BY_VALUE_MODULES, _track_by_value
@@ -365,6 +365,8 @@ def _call_metered(blob: bytes, shared: bytes | None = None, whole_process: bool 
     peak during it."""
     import time
 
+    if whole_process:     # a local worker is the toolkit's own process: its allocator is tuned whatever the task
+        tune_allocator()  # (memory only; a dask worker is the user's and keeps its settings)
     clock = time.process_time if whole_process else time.thread_time
     _reset_peak_rss()
     t0 = clock()
