@@ -435,6 +435,10 @@ def test_p1_fig7_wmax_ordering_reads_the_paired_gap_over_repeats(gap, spread, ve
     got = {c["id"]: c for c in mod.claims(data, cfg)}
     assert got["p1_fig7.tt_wmax_larger"]["verdict"] == verdict
     assert got["p1_fig7.asgd_bounded"]["verdict"] == "holds"
+    # Analog SGD's W_max 0.06 τ = 0.042 is within 25 % of the initial bound 1/28: the note says it barely moved
+    assert "barely moved" in got["p1_fig7.tt_wmax_larger"]["note"]
+    data["w_absmax"] = data["w_absmax"] + 0.2 * cfg["tau"]
+    assert "barely moved" not in {c["id"]: c for c in mod.claims(data, cfg)}["p1_fig7.tt_wmax_larger"].get("note", "")
 
 
 def test_every_band_claim_states_its_deviation_not_its_outcome():
