@@ -150,6 +150,11 @@ def run(cfg: dict[str, Any], alg: str, mode: str, seed: np.random.SeedSequence, 
     return out.T.reshape(len(cfg["cs"]), reps, iters)
 
 
+def _tail_start(cfg: dict[str, Any], iters: int) -> int:
+    """First iteration of the window the claims average over: the last ``tail`` fraction (at least one)."""
+    return iters - max(1, int(math.ceil(float(cfg["tail"]) * iters)))
+
+
 def _run(item: tuple[dict[str, Any], str, str, np.random.SeedSequence, Any]) -> np.ndarray:
     """One task of the sweep: :func:`run` of one algorithm and update mode."""
     return run(*item)
@@ -164,7 +169,7 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence, problem: Any = No
                                 for m_i, mode in enumerate(modes)])
     curves = np.stack(out).reshape(len(ALGS), len(modes), *out[0].shape)  # (alg, mode, c, rep, iter)
     iters = curves.shape[-1]
-    start = iters - max(1, int(math.ceil(float(cfg["tail"]) * iters)))
+    start = _tail_start(cfg, iters)
     return {"cs": np.array(cfg["cs"], float), "steps": np.arange(iters, dtype=float),
             "curve_mean": curves.mean(axis=3), "plateau": curves[..., start:].mean(axis=-1)}
 
@@ -205,7 +210,7 @@ def _expected_two_cycle(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> lis
         return []
     curve = data["curve_mean"][0, modes.index("expected"), cs.index(0.0)]
     iters = curve.size
-    tail = curve[iters - max(2, int(math.ceil(float(cfg["tail"]) * iters))):]
+    tail = curve[min(_tail_start(cfg, iters), iters - 2):]
     even, odd = tail[0::2], tail[1::2]
     jump = float(np.max(np.abs(np.diff(tail)))) / float(np.mean(tail))
     head = ("Finding (panel a): in expected mode, which writes each sample's mean-field update in full (no BL cap), "
@@ -234,7 +239,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     pl = data["plateau"]                          # (alg, mode, c, rep)
     iters = data["curve_mean"].shape[-1]
     # not a plateau: several curves still move at the script's run length, so the claims name the window
-    window = f"mean over iterations {iters - max(1, int(math.ceil(float(cfg['tail']) * iters)))}–{iters - 1}"
+    window = f"mean over iterations {_tail_start(cfg, iters)}–{iters - 1}"
     res = found
     if 0.0 in cs:
         i = cs.index(0.0)
