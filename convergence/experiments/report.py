@@ -568,9 +568,9 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
                  f"{e(DATA_FIX)}.</p><ul>" + "".join(f"<li>{e(r.name)}</li>" for r in skipped) + "</ul>")
     # fixed column widths: words wrap at spaces and only a token longer than its column breaks (in an automatic
     # layout the cells' break-anywhere rule let Chromium shrink the columns until "computed" split)
-    P += ["<h2 id='summary'>Summary</h2><table class='summary'><colgroup><col style='width:22%'>"
-          "<col style='width:17%'><col style='width:13%'><col style='width:13%'><col style='width:10%'>"
-          "<col style='width:25%'></colgroup><tr><th>figure</th><th>paper</th><th>data</th><th>compute</th>"
+    P += ["<h2 id='summary'>Summary</h2><table class='summary'><colgroup><col style='width:25%'>"
+          "<col style='width:20%'><col style='width:13%'><col style='width:11%'><col style='width:9%'>"
+          "<col style='width:22%'></colgroup><tr><th>figure</th><th>paper</th><th>data</th><th>compute</th>"
           "<th>plot</th><th>verdicts</th></tr>"]
     for r in results:
         src = r.status if r.status != "ok" else ("cache" if r.from_cache else "computed")
