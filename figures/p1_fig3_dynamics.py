@@ -81,7 +81,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         nrow = -(-len(taus) // ncol)
         fig, axes = plt.subplots(nrow, ncol, figsize=P.figure_size("full", (0.45 if ncol <= 2 else 0.36) * nrow),
                                  sharey=True, squeeze=False)
-        every = max(1, int(cfg["steps"]) // int(cfg["n_points"]))
+        every = C.record_spacing(data["steps"])   # the spacing the run recorded
         for i, ax in enumerate(axes.ravel()[:len(taus)]):
             for a_i, alg in enumerate(ALGS):
                 y = C.ema(data["curve_mean"][i, a_i], float(cfg["ema"]), every)

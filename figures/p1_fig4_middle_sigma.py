@@ -70,7 +70,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     from convergence.experiments import plotting as P
 
     s2 = data["sigma2s"]
-    every = max(1, int(cfg["steps"]) // int(cfg["n_points"]))
+    every = C.record_spacing(data["steps"])   # the spacing the run recorded
     with C.cv_style() as plt:
         fig, (ax, bx) = plt.subplots(1, 2, figsize=P.figure_size("full", 0.42))
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]

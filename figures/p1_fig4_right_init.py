@@ -115,7 +115,7 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     from convergence.experiments import plotting as P
 
-    every = max(1, int(cfg["steps"]) // int(cfg["n_points"]))
+    every = C.record_spacing(data["steps"])   # the spacing the run recorded
     names = labels(cfg)
     with C.cv_style() as plt:
         fig, axes = plt.subplots(1, 2, figsize=P.figure_size("full", 0.42), sharey=True)

@@ -101,7 +101,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     from convergence.experiments import plotting as P
 
     cs = data["c_lins"]
-    every = max(1, int(cfg["steps"]) // int(cfg["n_points"]))
+    every = C.record_spacing(data["steps"])   # the spacing the run recorded
     names = {"analog-sgd": "Analog SGD", "tiki-taka": "Tiki-Taka"}
     with C.cv_style() as plt:
         fig, (ax, bx) = plt.subplots(1, 2, figsize=P.figure_size("full", 0.45))

@@ -76,7 +76,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     from convergence.experiments import plotting as P
 
     g = data["gammas"]
-    every = max(1, int(cfg["steps"]) // int(cfg["n_points"]))
+    every = C.record_spacing(data["steps"])   # the spacing the run recorded
     with C.cv_style() as plt:
         fig, (ax, bx) = plt.subplots(1, 2, figsize=P.figure_size("full", 0.42))
         for i, gam in enumerate(g):
