@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from convergence.experiments import recipe_kit as C
+from convergence.sim.simulate import tail_start
 from convergence.tile.analog_tile import AnalogTile
 from convergence.tile.programming import lsq_tile, lsq_tile_losses
 
@@ -68,7 +69,7 @@ def _run(item: tuple[dict[str, Any], str, int, np.random.SeedSequence]) -> tuple
     iters = iterations(cfg, lr)
     tile = make_tile(cfg, alg, int(cfg["repeats"]), np.random.default_rng(seed))
     loss = lsq_tile_losses(tile, obj.A[:, :d], obj.b, lr, iters) / (n * d)          # MSE/D, (iters, repeats)
-    start = iters - max(1, int(math.ceil(float(cfg["tail"]) * iters)))
+    start = tail_start(iters, float(cfg["tail"]))
     every = iters // int(cfg["n_points"])
     return loss[::every].mean(axis=1), loss[start:].mean(axis=0)
 

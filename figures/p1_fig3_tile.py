@@ -38,13 +38,13 @@ when a ratio lies beyond band + margin, however wide the margin
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 import convergence as cv
 from convergence.experiments import recipe_kit as C
+from convergence.sim.simulate import tail_start
 from convergence.physics.periphery import IOParameters
 from convergence.tile.analog_tile import AnalogTile, UpdateParameters
 from convergence.tile.programming import lsq_tile_losses
@@ -141,7 +141,7 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence, problem: Any = No
     tiles = list(out)
     curves = np.stack([eq3.pop(0) if mode == "eq3" else tiles.pop(0) for mode in modes])  # (mode, tau, rep, iter)
     iters = curves.shape[-1]
-    start = iters - max(1, int(math.ceil(float(cfg["tail"]) * iters)))
+    start = tail_start(iters, float(cfg["tail"]))
     return {"taus": np.array(taus), "steps": np.arange(iters, dtype=float),
             "curve_mean": curves.mean(axis=2), "plateau": curves[..., start:].mean(axis=-1)}
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from convergence.experiments import recipe_kit as C
+from convergence.sim.simulate import tail_start
 from convergence.tile.analog_tile import AnalogTile
 from convergence.tile.programming import lsq_tile, lsq_tile_losses
 
@@ -59,7 +60,7 @@ def _run(item: tuple[dict[str, Any], str, float, np.random.SeedSequence]) -> tup
     d, n, iters = int(cfg["d"]), int(cfg["n"]), int(cfg["iters"])
     tile = make_tile(cfg, alg, sigma2, np.random.default_rng(seed))
     loss = 0.5 * lsq_tile_losses(tile, obj.A[:, :d], obj.b, float(cfg["lr"]), iters) / (n * d)
-    start = iters - max(1, int(math.ceil(float(cfg["tail"]) * iters)))
+    start = tail_start(iters, float(cfg["tail"]))
     return loss.mean(axis=1), loss[start:].mean(axis=0)
 
 
@@ -123,7 +124,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     slope, sse = C.loglog_slope(s2, ft[0])
     s_dig, se_dig = C.loglog_slope(s2, ft[1])
     iters = data["curve_mean"].shape[-1]
-    tail = data["curve_mean"][1, 0, iters - max(2, int(math.ceil(float(cfg["tail"]) * iters))):]
+    tail = data["curve_mean"][1, 0, min(tail_start(iters, float(cfg["tail"])), iters - 2):]
     first, second = float(tail[:tail.size // 2].mean()), float(tail[tail.size // 2:].mean())
     moving = (f" Digital SGD's curve at σ² = {s2[0]:g} is still falling in the tail (the means of its two halves "
               f"are {first:.3g} and {second:.3g}), so its floor there is too high and its slope too low; "

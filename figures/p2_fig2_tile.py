@@ -43,13 +43,13 @@ lists this as a noted finding (``expected_asgd_two_cycle``).
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 import convergence as cv
 from convergence.experiments import recipe_kit as C
+from convergence.sim.simulate import tail_start
 from convergence.sim import driver
 from convergence.physics.periphery import AIHWKIT_TRANSFER_FORWARD, IOParameters
 from convergence.tile.analog_tile import TileWrite, UpdateParameters
@@ -152,7 +152,7 @@ def run(cfg: dict[str, Any], alg: str, mode: str, seed: np.random.SeedSequence, 
 
 def _tail_start(cfg: dict[str, Any], iters: int) -> int:
     """First iteration of the window the claims average over: the last ``tail`` fraction (at least one)."""
-    return iters - max(1, int(math.ceil(float(cfg["tail"]) * iters)))
+    return tail_start(iters, float(cfg["tail"]))
 
 
 def _run(item: tuple[dict[str, Any], str, str, np.random.SeedSequence, Any]) -> np.ndarray:

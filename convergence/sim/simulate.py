@@ -40,8 +40,8 @@ STATUS_NONFINITE = -1
 STATUS_OUT_OF_RANGE = -2
 STATUS_NAMES = {STATUS_OK: "ok", STATUS_NONFINITE: "nonfinite", STATUS_OUT_OF_RANGE: "out_of_range"}
 
-__all__ = ["simulate", "Trajectory", "squared_mean", "recorded_steps", "recording_bytes", "STATUS_OK",
-           "STATUS_NONFINITE", "STATUS_OUT_OF_RANGE"]
+__all__ = ["simulate", "Trajectory", "squared_mean", "recorded_steps", "recording_bytes", "tail_start",
+           "STATUS_OK", "STATUS_NONFINITE", "STATUS_OUT_OF_RANGE"]
 
 
 @dataclass(frozen=True)
@@ -377,6 +377,12 @@ def _check_parts(algorithm: Any, objective: Any, noise: Any) -> None:
                           f"{type(noise).__name__}")
 
 
+def tail_start(steps: int, tail: float) -> int:
+    """First step of the tail window over which floors are averaged: the last ``tail`` fraction of ``steps``
+    (rounded up, at least one step)."""
+    return steps - max(1, int(math.ceil(tail * steps)))
+
+
 def recorded_steps(steps: int, record_every: int) -> int:
     """Number of recorded steps: k = 0, record_every, 2·record_every, … and always the last step."""
     return -(-steps // record_every) + (1 if (steps - 1) % record_every else 0)
@@ -439,7 +445,7 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
     alg_rng = rngmod.TrialStreams(seed, trials, purpose=rngmod.ALGORITHM, block=trial_block, first_trial=first_trial)
 
     state = algorithm.init(w_init)
-    tail_start = steps - max(1, int(math.ceil(tail * steps)))
+    first_tail = tail_start(steps, tail)
     last = steps - 1
     n_rec = recorded_steps(steps, record_every)
 
@@ -523,7 +529,7 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
                     if not (clean and _all_fine(row, analog, ext)):
                         _update_status(status, first_bad, k, xs[i], analog, row)
                         clean = not status.any()
-            i0 = int(np.searchsorted(ks, tail_start))   # the block's recorded tail steps: rows i0..m-1
+            i0 = int(np.searchsorted(ks, first_tail))   # the block's recorded tail steps: rows i0..m-1
             if i0 < m:   # the same sequence of additions as one += per recorded step
                 _add_rows(tail_g, gs, blk.g_buf, i0, m, blk.direct)
                 _add_rows(tail_w, xs, blk.x_buf, i0, m, blk.direct)
@@ -564,7 +570,7 @@ def simulate(algorithm: Algorithm, objective: Objective, noise: Noise | None, w0
               "seed": _seed_repr(seed), "trial_block": trial_block, "first_trial": first_trial,
               "algorithm": {"name": algorithm.name, **algorithm.as_dict()},
               "objective": objective.as_dict(), "noise": noise.as_dict()}
-    return Trajectory(rec_steps, metrics, status, first_bad, tail_start,
+    return Trajectory(rec_steps, metrics, status, first_bad, first_tail,
                       tail_g / max(n_tail, 1), tail_w / max(n_tail, 1), state, config, w_hist, seconds)
 
 
