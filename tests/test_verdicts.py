@@ -381,10 +381,16 @@ def test_the_transient_rule_bounds_gradient_descent_from_its_first_principles() 
     gap0, floor, tail = gap(w), 1e-6 * gap(w), 0.5
     need = C.lsq_transient_steps(obj, lr, gap0, floor, tail)
     start = math.ceil((1 - tail) * need)
-    assert start == math.ceil(math.log(gap0 / (0.01 * floor)) / (-2 * math.log1p(-lr * lam[0])))
     for _ in range(start):
         w = w - lr * obj.H @ (w - obj.w_star)
     assert gap(w) <= 0.01 * floor
+    # and no shorter run would do for a start on the slowest mode alone (its gap contracts exactly (1 − αμ)²)
+    v = np.linalg.eigh(obj.H)[1][:, 0]
+    u = obj.w_star + math.sqrt(gap0 / gap(obj.w_star + v)) * v          # the slowest mode, with the same gap0
+    assert gap(u) == pytest.approx(gap0, rel=1e-9)
+    for _ in range(start - 1):
+        u = u - lr * obj.H @ (u - obj.w_star)
+    assert gap(u) > 0.01 * floor
     assert C.lsq_transient_steps(obj, lr, gap0, 10 * floor, tail) < need
     assert C.lsq_transient_steps(obj, lr, gap0, floor, 0.25) < need
     assert C.lsq_transient_steps(obj, 2.0 / lam[0], gap0, floor, tail) == 0
