@@ -128,7 +128,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     first, second = float(tail[:tail.size // 2].mean()), float(tail[tail.size // 2:].mean())
     moving = (f" Digital SGD's curve at σ² = {s2[0]:g} is still falling in the tail (the means of its two halves "
               f"are {first:.3g} and {second:.3g}), so its floor there is too high and its slope too low; "
-              "p1_fig4_middle needs 682 iterations on this problem before the tail is free of the transient"
+              "the vector version (p1_fig4_middle) runs longer on this problem for that reason"
               if first > 1.05 * second else "")
     res.append(C.claim(f"{NAME}.floor_vs_sigma2_slope_finding",
                        f"Finding: on the tile the analog floor grows with σ² with log-log slope {slope:.2f} ± "
