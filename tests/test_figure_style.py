@@ -198,3 +198,35 @@ def test_plot_ema_follows_the_record_spacing():
     per_step = C.ema(np.where(np.arange(2001) < 100, 1.0, 1e-6), 0.9)[steps]
     assert per_record[15] < 0.01 and per_step[15] < 0.01   # 50 steps after the drop: 0.9**50 = 0.005 of the old level
     assert C.ema(y, 0.9)[15] > 0.2                          # β per record would still remember 0.9**6 = 0.53
+
+
+def test_checker_catches_a_log_axis_with_one_label(plt):
+    """τ from 2 to 50 on a log axis with its minor labels dropped shows only 10¹ (the checker flags it); ticks_at
+    labels the values."""
+    from matplotlib.ticker import NullFormatter
+
+    taus = [2, 3, 5, 10, 20, 50]
+    fig, ax = plt.subplots(figsize=P.figure_size("half", 0.8))
+    ax.plot(taus, [1.0, 0.8, 0.6, 0.5, 0.45, 0.44], label="floor")
+    ax.set_xscale("log")
+    ax.set_xlabel("τ")
+    ax.set_ylabel("floor")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    fig.canvas.draw()
+    assert any("log x axis" in p for p in P.figure_problems(fig)), P.figure_problems(fig)
+    P.ticks_at(ax, taus)
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(t) for t in taus]
+    assert not any("log x axis" in p for p in P.figure_problems(fig))
+
+
+def test_ticks_at_keeps_decade_ticks_over_three_decades(plt):
+    lrs = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0]
+    fig, ax = plt.subplots(figsize=P.figure_size("half", 0.8))
+    ax.plot(lrs, lrs)
+    ax.set_xscale("log")
+    P.ticks_at(ax, lrs)
+    fig.canvas.draw()
+    lo, hi = sorted(ax.get_xlim())
+    shown = [t.get_text() for t in ax.get_xticklabels() if lo <= t.get_position()[0] <= hi and t.get_text()]
+    assert len(shown) >= 3 and all("10" in s for s in shown), shown

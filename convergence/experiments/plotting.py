@@ -196,17 +196,28 @@ def wrap_text(fig: Any, text: str, width: float, fontsize: float) -> str:
     return "\n".join(lines)
 
 
+#: Fewest labelled decades for which :func:`ticks_at` keeps a log axis's own decade ticks.
+MIN_DECADE_TICKS = 3
+#: Most swept values :func:`ticks_at` labels one by one.
+MAX_VALUE_TICKS = 8
+
+
 def ticks_at(ax: Any, values: Any, axis: str = "x") -> None:
     """Major ticks of ``ax`` at the swept ``values`` with plain labels (``:g``), no minor tick labels: a log
-    axis spanning less than a decade otherwise prints overlapping "2×10⁰ 3×10⁰ ..." labels. Over a decade or
-    more only the minor labels are dropped."""
+    axis spanning less than a decade otherwise prints overlapping "2×10⁰ 3×10⁰ ..." labels, and one spanning a
+    decade or two shows only one or two labelled ticks. A log axis holding :data:`MIN_DECADE_TICKS` decade ticks or
+    more (or more than :data:`MAX_VALUE_TICKS` values) keeps its decade ticks, with the minor labels dropped."""
     from matplotlib.ticker import NullFormatter, NullLocator
 
     v = np.unique(np.asarray(values, dtype=float).ravel())
     a = ax.xaxis if axis == "x" else ax.yaxis
-    if (ax.get_xscale() if axis == "x" else ax.get_yscale()) == "log" and v.size and v.max() >= 10 * v.min():
-        a.set_minor_formatter(NullFormatter())   # a decade or more: the decade ticks read well, labels would crowd
-        return
+    pos = v[v > 0]
+    if (ax.get_xscale() if axis == "x" else ax.get_yscale()) == "log" and pos.size:
+        lo, hi = np.log10(pos.min()), np.log10(pos.max())
+        decades = math.floor(hi + 1e-9) - math.ceil(lo - 1e-9) + 1
+        if decades >= MIN_DECADE_TICKS or v.size > MAX_VALUE_TICKS:
+            a.set_minor_formatter(NullFormatter())   # the decade ticks read well, labels in between would crowd
+            return
     (ax.set_xticks if axis == "x" else ax.set_yticks)(v, [f"{x:g}" for x in v])
     a.set_minor_locator(NullLocator())
     a.set_minor_formatter(NullFormatter())
@@ -255,6 +266,18 @@ def _display_points(artist: Any) -> np.ndarray:
     return np.concatenate(out) if out else np.empty((0, 2))
 
 
+def _shown_tick_labels(axis: Any, lo: float, hi: float) -> int:
+    """Tick labels of ``axis`` (major and minor) with text, drawn, inside the view [``lo``, ``hi``]."""
+    tol = 1e-9 * (abs(lo) + abs(hi))
+    n = 0
+    for which in ("major", "minor"):
+        for tick in axis.get_major_ticks() if which == "major" else axis.get_minor_ticks():
+            label = tick.label1
+            if label.get_visible() and label.get_text().strip() and lo - tol <= tick.get_loc() <= hi + tol:
+                n += 1
+    return n
+
+
 def figure_problems(fig: Any) -> list[str]:
     """What ``fig`` violates of the toolkit's figure rules, one line each (empty: none).
 
@@ -262,7 +285,8 @@ def figure_problems(fig: Any) -> list[str]:
     with a panel that has one) and every colour bar a label; no ``^``/``_`` outside ``$...$`` in any
     text; no legend repeats a label; no legend inside an axes covers or is crossed by its data; every
     text lies inside the figure; panels of a multi-panel figure are titled (a), (b), ... in order;
-    lines are not cut off by explicit axis limits; no error bar reaches ≤ 0 on a log axis."""
+    lines are not cut off by explicit axis limits; no error bar reaches ≤ 0 on a log axis; every log axis of a panel
+    shows at least two tick labels (one lone "10¹" does not say which way the scale runs: :func:`ticks_at`)."""
     import matplotlib.collections as mcoll
     import matplotlib.lines as mlines
     import matplotlib.text as mtext
@@ -324,6 +348,12 @@ def figure_problems(fig: Any) -> list[str]:
             if xy.size and (xy[:, 0].min() < x0 - tol_x or xy[:, 0].max() > x1 + tol_x
                             or xy[:, 1].min() < y0 - tol_y or xy[:, 1].max() > y1 + tol_y):
                 probs.append(f"line {line.get_label()!r} of {name!r} is cut off by the axis limits")
+        for axis, (lo_v, hi_v) in ((ax.xaxis, (x0, x1)), (ax.yaxis, (y0, y1))):
+            # a panel sharing the axis with one that labels it (sharey's inner panels) needs no labels of its own
+            group = (ax.get_shared_x_axes() if axis.axis_name == "x" else ax.get_shared_y_axes()).get_siblings(ax)
+            if axis.get_scale() == "log" and max(_shown_tick_labels(a.xaxis if axis.axis_name == "x" else a.yaxis,
+                                                                    lo_v, hi_v) for a in group) < 2:
+                probs.append(f"the log {axis.axis_name} axis of {name!r} shows fewer than two tick labels")
         if ax.get_yscale() == "log":
             for coll in ax.collections:
                 if isinstance(coll, mcoll.LineCollection) and coll.get_segments():
