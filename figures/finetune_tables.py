@@ -139,6 +139,10 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
             "n_features": np.array([feats[a][0].shape[1] for a in sorted(feats)])}
 
 
+#: the heads' names in the figure, as the report and the docs spell them
+_HEAD_LABELS = {"digital": "digital SGD", "asgd": "Analog SGD", "tt": "TT", "ttv2": "TT-v2", "rlv2": "RL-v2"}
+
+
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     acc = 100 * data["acc"][..., -1]                                  # (setting, head, repeat)
     from convergence.experiments import plotting as P
@@ -151,8 +155,12 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
             m = np.nanmean(acc[i, js], axis=-1)
             se = np.nanstd(acc[i, js], axis=-1, ddof=1) / math.sqrt(acc.shape[-1]) if acc.shape[-1] > 1 \
                 else np.zeros(len(js))
-            ax.bar(range(len(js)), m, yerr=C.K_SIGMA * se, color=[f"C{j}" for j in js], capsize=3)
-            ax.set_xticks(range(len(js)), [h.upper() if h != "digital" else "D-SGD" for h in heads], fontsize=7)
+            # dots and whiskers, not bars: the y-range is zoomed to the results, and a bar's length from a cut
+            # baseline would exaggerate the gaps
+            for x, (j, mj, sj) in enumerate(zip(js, m, se)):
+                ax.errorbar([x], [mj], yerr=[C.K_SIGMA * sj], fmt="o", color=f"C{j}", capsize=3, ms=4)
+            ax.set_xticks(range(len(js)), [_HEAD_LABELS[h] for h in heads], fontsize=7)
+            ax.set_xlim(-0.6, len(js) - 0.4)
             ax.set_xlabel("last-layer algorithm")
             lo = float(np.nanmin(m - C.K_SIGMA * se))
             ax.set_ylim(max(0.0, lo - 5), min(100.0, float(np.nanmax(m + C.K_SIGMA * se)) + 2))
@@ -160,7 +168,9 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
             ax.set_title(f"{ref}: {arch}, {dev}", fontsize=7)
             ax.set_ylabel("test accuracy (%)")
         P.label_panels(axes)
-        fig.suptitle(f"last layer analog, fine-tuned on {data['dataset']} classes 5–9", fontsize=8)
+        n = acc.shape[-1]
+        fig.suptitle(f"last layer analog, fine-tuned on {data['dataset']} classes 5–9; mean ± {C.K_SIGMA:g} s.e. over "
+                     f"{n} repeat{'s' if n != 1 else ''}", fontsize=8)
     return fig
 
 
