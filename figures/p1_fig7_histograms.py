@@ -75,6 +75,9 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     tau = cfg["tau"]
     with P.paper_style():
         fig, axes = plt.subplots(2, 3, figsize=P.figure_size("full", 0.62))
+        # one set of saturation bins and one x range for the three algorithms, so that the panels compare
+        top = max(float(np.abs(data["w"][j]).max()) / tau for j in range(len(LABELS)))
+        sat_bins = np.linspace(0.0, top if top > 0 else 1.0, int(cfg["bins"]) + 1)
         for j, lab in enumerate(LABELS):
             w = data["w"][j]
             axes[0, j].hist(w, bins=cfg["bins"], color=f"C{j}")
@@ -83,7 +86,8 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
             axes[0, j].set_title(f"{lab}: $W$ ($W_{{\\max}}$ = {np.abs(w).max():.3f})")
             axes[0, j].set_xlabel("weight $W$ (dotted: $\\pm\\tau$)")
             axes[0, j].set_ylabel("count")
-            axes[1, j].hist(np.abs(w) / tau, bins=cfg["bins"], color=f"C{j}")
+            axes[1, j].hist(np.abs(w) / tau, bins=sat_bins, color=f"C{j}")
+            axes[1, j].set_xlim(0.0, sat_bins[-1])
             axes[1, j].set_title(f"{lab}: saturation")
             axes[1, j].set_xlabel("saturation $|W|/\\tau$")
             axes[1, j].set_ylabel("count")
