@@ -484,3 +484,16 @@ def test_formula_cells_of_a_table_are_typeset_in_the_html_report():
     first = report._table_html(f"| a |\n|---|\n| {tex} |")
     report._formula_svg.cache_clear()
     assert report._table_html(f"| a |\n|---|\n| {tex} |") == first
+
+
+@pytest.mark.parametrize("m, u, text", [
+    (-0.004062, 0.0083, "−0.0041 ± 0.0083"),     # the value to the margin's decimal place, a true minus sign
+    (0.02161, 0.0004, "0.02161 ± 0.0004"),
+    (2.5432e-5, 1.2e-7, "2.543e−05 ± 1.2e−07"),
+    (94.537, 0.31, "94.54 ± 0.31"),
+    (0.0, 0.5, "0 ± 0.5"),
+    ([1.0, -0.2], [0.05, 0.03], "[1 ± 0.05, −0.2 ± 0.03]"),
+])
+def test_measured_values_follow_their_margins(m, u, text):
+    c = Claim(id="x.y", statement="s", reference="P1", prediction="p", measured=m, uncertainty=u, verdict="holds")
+    assert report._measured(c) == text

@@ -219,7 +219,7 @@ def test_a_rule_makes_the_claim_inconclusive_whatever_it_measured_and_names_the_
     assert "2 points < 3 needed for the slope" in c["note"] and "'default' scale decides it" in c["note"]
     assert "`convergence figures fig --scale default`" in c["note"] and c["note"].endswith(".")
     d = C.claim("fig.slope", "s", "p", 1.0, 0.1, holds, "P1", rule=_n_rule, cfg=_SCALES["default"], scales=_SCALES)
-    assert d["verdict"] is Verdict.from_bool(holds) and d["note"].startswith("Resolving power: 5 points >= 3")
+    assert d["verdict"] is Verdict.from_bool(holds) and d["note"].startswith("Resolving power: 5 points ≥ 3")
     # an erratum check is not a measurement a budget can undecide, and no rule means no note
     e = C.claim("fig.e", "s", "p", 1.0, 0.1, "erratum confirmed", "P1", rule=_n_rule, cfg=_SCALES["quick"],
                 scales=_SCALES)
@@ -238,7 +238,7 @@ def test_a_claim_the_recipe_leaves_undecided_under_a_satisfied_rule_keeps_the_ru
                 scales=_SCALES, note="Undecided: the margin is not below the band.")
     assert c["verdict"] is Verdict.INCONCLUSIVE
     assert c["note"] == ("Undecided: the margin is not below the band. "
-                         "Resolving power: 5 points >= 3 needed for the slope.")
+                         "Resolving power: 5 points ≥ 3 needed for the slope.")
 
 
 def test_p2_fig4_cnn_claims_need_the_long_budget_with_columnwise_transfer() -> None:

@@ -168,7 +168,7 @@ def collect_errata(root: str | os.PathLike[str], cache_dir: str | os.PathLike[st
 # -- formatting -----------------------------------------------------------------------------------
 
 def fmt_value(x: Any, digits: int = 4) -> str:
-    """A number (``4.56e-03``), a list of numbers (``[1, 2]``), a string as is; None as ``—``."""
+    """A number (``4.56e−03``: a true minus sign), a list of numbers (``[1, 2]``), a string as is; None as ``—``."""
     if x is None:
         return "—"
     if isinstance(x, str):
@@ -176,10 +176,26 @@ def fmt_value(x: Any, digits: int = 4) -> str:
     if isinstance(x, bool):
         return str(x)
     if isinstance(x, (int, float)):
-        return f"{x:.{digits}g}" if math.isfinite(float(x)) else str(x)
+        return f"{x:.{digits}g}".replace("-", "−") if math.isfinite(float(x)) else str(x)
     if isinstance(x, (list, tuple)):
         return "[" + ", ".join(fmt_value(v, digits) for v in x) + "]"
     return str(x)
+
+
+#: Significant digits of a margin in the report; the value it qualifies is given to the same decimal place.
+MARGIN_DIGITS = 2
+
+
+def _value_digits(m: Any, u: Any) -> int:
+    """Significant digits that give ``m`` to the decimal place of its margin ``u`` shown with :data:`MARGIN_DIGITS`
+    (at least 1, at most 6; 4 when either is not a finite nonzero number)."""
+    try:
+        m, u = abs(float(m)), abs(float(u))
+    except (TypeError, ValueError):
+        return 4
+    if not (math.isfinite(m) and math.isfinite(u) and m > 0 and u > 0):
+        return 4
+    return max(1, min(6, math.floor(math.log10(m)) - math.floor(math.log10(u)) + MARGIN_DIGITS))
 
 
 def _measured(c: Claim) -> str:
@@ -187,8 +203,9 @@ def _measured(c: Claim) -> str:
     if u is None or (isinstance(u, float) and not math.isfinite(u)):
         return fmt_value(m)
     if isinstance(m, (list, tuple)) and isinstance(u, (list, tuple)) and len(m) == len(u):
-        return "[" + ", ".join(f"{fmt_value(a)} ± {fmt_value(b, 2)}" for a, b in zip(m, u)) + "]"
-    return f"{fmt_value(m)} ± {fmt_value(u, 2)}"
+        return "[" + ", ".join(f"{fmt_value(a, _value_digits(a, b))} ± {fmt_value(b, MARGIN_DIGITS)}"
+                               for a, b in zip(m, u)) + "]"
+    return f"{fmt_value(m, _value_digits(m, u))} ± {fmt_value(u, MARGIN_DIGITS)}"
 
 
 def _secs(x: float) -> str:

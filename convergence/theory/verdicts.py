@@ -175,13 +175,13 @@ class ResolvingPower:
         return bool(ok)
 
     def describe(self) -> str:
-        """One line for a claim's note, e.g. ``predicted effect 0.001 <= margin 0.003 at this scale``."""
+        """One line for a claim's note, e.g. ``predicted effect 0.001 ≤ margin 0.003 at this scale``."""
         parts = []
         if not math.isnan(self.effect):
-            rel = ">" if self.effect > self.margin else "<="
+            rel = ">" if self.effect > self.margin else "≤"
             parts.append(f"predicted effect {self.effect:.3g} {rel} margin {self.margin:.3g} at this scale")
         if self.points is not None:
-            rel = ">=" if self.points >= self.min_points else "<"
+            rel = "≥" if self.points >= self.min_points else "<"
             unit = _singular(self.unit) if self.points == 1 else self.unit
             parts.append(f"{self.points} {unit} {rel} {self.min_points} needed {self.purpose}".rstrip())
         return "; ".join(parts) or "no resolving-power rule"
