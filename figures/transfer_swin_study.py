@@ -176,8 +176,8 @@ def plot(data: dict[str, np.ndarray], cfg: dict) -> Any:
         color = {a: f"C{i % 7}" for i, a in enumerate(algs)}   # one colour per algorithm in every panel
         ax.bar(range(len(algs)), m, yerr=K * se, color=[color[a] for a in algs], capsize=2)
         if "scratch_acc" in data:
+            # in the figure's legend below (a legend beside the panel would push the sweeps away)
             ax.axhline(data["scratch_acc"][:, -1].mean(), color="k", ls=":", label="digital, no pretraining")
-            P.legend_outside(ax, "right")
         ax.set_xticks(range(len(algs)), algs, rotation=30)
         ax.set_xlabel("algorithm")
         ax.set_ylabel("target test accuracy")
@@ -191,6 +191,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict) -> Any:
                 ax.errorbar(vals[order], a.mean(1), yerr=K * s, marker="o", label=str(alg), color=color.get(str(alg)))
             if sweep == "n_states":
                 ax.set_xscale("log")
+                P.ticks_at(ax, vals)
                 cap = "transfer_cap_4000"
                 for ai, alg in enumerate(data.get(f"{cap}_algorithms", [])):
                     a = data[f"{cap}_acc"][ai][-1]
@@ -218,8 +219,12 @@ def plot(data: dict[str, np.ndarray], cfg: dict) -> Any:
         for ax in flat[n:]:
             ax.set_visible(False)
         P.label_panels(flat[:n])
-        if sweeps:
-            P.figure_legend(fig, flat[1:len(sweeps) + 1], ncols=4)
+        if sweeps or "scratch_acc" in data:
+            P.figure_legend(fig, flat[:len(sweeps) + 1], ncols=4)
+        seeds, sweep_seeds = fin.shape[1], int(cfg.get("sweep_seeds", 0))
+        fig.suptitle(f"micro Swin (attention, MLP, head analog): mean ± {K:g} s.e. over {seeds} seed"
+                     + ("s" if seeds != 1 else "") + (f"; sweeps {sweep_seeds} seeds" if sweeps else ""),
+                     fontsize=8)
     return fig
 
 
