@@ -84,6 +84,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         norm = LogNorm(vmin=pos.min(), vmax=pos.max())
         mesh = ax.pcolormesh(taus, sig, pos, norm=norm, shading="nearest", cmap="viridis")
         fig.colorbar(mesh, ax=ax, label="simulated $\\|\\mathbb{E}\\nabla f\\|^2$ (stationary)")
+        fig.get_layout_engine().set(wspace=0.12)   # the colour bar's label apart from (b)'s y label
         levels = np.geomspace(pos.min(), pos.max(), 6)[1:-1]
         if len(taus) > 1 and len(sig) > 1:
             cs = ax.contour(taus, sig, C.positive_floor(data["d3_floor"], 1e-12), levels=levels, colors="w",
