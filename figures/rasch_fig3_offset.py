@@ -12,7 +12,7 @@ should move down too. The reference is read every 25 updates (all columns), the 
 regular intervals (every ``1/in_chop_prob`` reads) for c-TTv2 and AGAD. λ_A = ``lr_fast`` and
 ``transfer_lr`` (H in pulses of C, λ_H = transfer_lr/δ) are our choice (not stated in the caption); the
 traces are A as read (blue), the buffer H (green, threshold ±1 dotted), C (orange), for AGAD the running
-mean p (red) and the frozen reference p_ref (violet); grey dashed lines mark chopper switches.
+mean p (reddish purple) and the frozen reference p_ref (orange); grey dashed lines mark chopper switches.
 
 Claims (over all elements of every trial; trials are independent device/pulse seeds, the paper shows one
 element): without offset all three move C the right way; with the offset TT-v2 breaks down — the
@@ -112,6 +112,8 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
 
 #: colours of the mean-C panels, apart from the trace colours (A C0, C C1, H C2, p C3, p_ref C4)
 _ALG_COLORS = {"ttv2": "C6", "c-ttv2": "C5", "agad": "0.55"}
+#: AGAD's grey is dashed: beside TT-v2's black and the grey bands, colour alone hardly tells them apart
+_ALG_STYLES = {"agad": "--"}
 
 
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
@@ -150,7 +152,8 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
             ax = axes[j][-1]
             for i, alg in enumerate(ALGS):
                 m, se = C.mean_se(data["w_mean"][i, j], axis=1)
-                C.band(ax, data["record_steps"], m, se, color=_ALG_COLORS[alg], label=f"mean C, {LABELS[alg]}")
+                C.band(ax, data["record_steps"], m, se, color=_ALG_COLORS[alg], ls=_ALG_STYLES.get(alg, "-"),
+                       label=f"mean C, {LABELS[alg]}")
             ax.axhline(0.0, color="k", lw=0.6)
             ax.set_title(f"all elements, offset {off:g}")
             ax.set_xlabel("updates")
