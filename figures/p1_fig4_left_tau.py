@@ -32,6 +32,8 @@ SCALES = {
     "paper": {**_BASE, "taus": [2.0, 3.0, 5.0, 10.0, 20.0, 50.0], "trials": 100},
 }
 MODES = ("analog", "pulsed")
+#: the modes as the sibling figures name them (P1 Fig. 1, Fig. 4 middle)
+MODE_LABELS = {"analog": "recursion, eq 3", "pulsed": "pulsed"}
 
 
 def _spec(cfg: dict[str, Any], alg: str, tau: float) -> dict[str, Any]:
@@ -86,7 +88,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         P.legend_outside(ax, "right")
         for m_i, (mode, fmt) in enumerate(zip(MODES, ("o-", "s--"))):
             m, se = C.mean_se(data["floor_trials"][m_i])
-            P.log_errorbar(bx, taus, m, C.K_SIGMA * se, fmt=fmt, label=f"Analog SGD ({mode})")
+            P.log_errorbar(bx, taus, m, C.K_SIGMA * se, fmt=fmt, label=f"Analog SGD ({MODE_LABELS[mode]})")
         md, sd = C.mean_se(data["digital_trials"])
         bx.axhspan(md - C.K_SIGMA * sd, md + C.K_SIGMA * sd, color="k", alpha=0.15, lw=0)
         bx.axhline(md, color="k", lw=1.0, label=f"digital SGD (± {C.K_SIGMA:g} s.e.)")
@@ -113,7 +115,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
         diffs = [C.paired_diff(ft[m_i, i + 1], ft[m_i, i]) for i in range(len(taus) - 1)]
         ok = all(d + C.K_SIGMA * s < 0 for d, s in diffs)
         res.append(C.claim(f"{NAME}.floor_decreases_with_tau.{mode}",
-                           f"The Analog SGD ({mode}) error floor decreases as τ increases "
+                           f"The Analog SGD ({MODE_LABELS[mode]}) error floor decreases as τ increases "
                            "(P1 Fig. 4 left; docs/theory/theorems.md#property-checks (property 6))",
                            "floor(τ) strictly decreasing (paired differences < −3 se)", m, C.K_SIGMA * se, ok, PAPER))
     m, se = C.mean_se(ft[0, -1])

@@ -83,7 +83,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.set_ylabel("$f(W_k)-f^*$ (MSE/2D, EMA)")
         ax.set_title(f"Analog SGD, τ = {cfg['tau']:g} (— recursion, -- pulsed)")
         P.legend_outside(ax, "right")
-        labels = ("Analog SGD (recursion)", "Analog SGD (pulsed)", "digital SGD")
+        labels = ("Analog SGD (recursion, eq 3)", "Analog SGD (pulsed)", "digital SGD")
         for a_i, fmt in enumerate(("o-", "s--", "k^:")):
             m, se = C.mean_se(data["floor_trials"][a_i])
             P.log_errorbar(bx, s2, m, C.K_SIGMA * se, fmt=fmt, label=labels[a_i])

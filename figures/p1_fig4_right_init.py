@@ -41,6 +41,8 @@ SCALES = {
     "paper": {**_BASE, "steps": 50, "trials": 100},
 }
 MODES = ("analog", "pulsed")
+#: the modes as the sibling figures name them (P1 Fig. 1, Fig. 4 middle)
+MODE_LABELS = {"analog": "recursion, eq 3", "pulsed": "pulsed"}
 
 
 def _initialisations(cfg: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
@@ -125,7 +127,7 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
                 ax.plot(data["steps"], C.positive_floor(y), "--" if name.startswith("digital") else "-", label=name)
             ax.set_yscale("log")
             ax.set_xlabel("iteration $k$")
-            ax.set_title(f"Analog SGD ({MODES[m_i]}), τ = {cfg['tau']:g}")
+            ax.set_title(f"Analog SGD ({MODE_LABELS[MODES[m_i]]}), τ = {cfg['tau']:g}")
         axes[0].set_ylabel("$f(W_k)-f^*$ (MSE/D, EMA)")
         P.label_panels(axes)
         P.figure_legend(fig, ncols=4)
@@ -152,7 +154,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
                    f"inside the 5 % band: at this run length the floor moves with the initialisation by up to "
                    f"{100 * float(np.abs(rel).max()):.2g} %.").strip()
         res.append(C.claim(f"{NAME}.floor_independent_of_init.{mode}",
-                           f"Analog SGD ({mode}) reaches the same error floor from every initialisation "
+                           f"Analog SGD ({MODE_LABELS[mode]}) reaches the same error floor from every initialisation "
                            "(P1 Fig. 4 right; docs/theory/theorems.md#property-checks (property 7))",
                            "relative floor difference to the init nearest 0 within 5 % (paired)", rel,
                            C.K_SIGMA * rel_se, ok, PAPER, note=why))
