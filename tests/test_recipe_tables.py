@@ -90,3 +90,30 @@ def test_a_failing_ordering_is_reported_as_failing():
     bad = dict(d, factor_tt=np.where(np.isfinite(d["factor_tt"]), 0.5 * d["factor_rl_ald"], np.nan))
     verdicts = {c["id"]: c["verdict"] for c in mod.claims(bad, cfg)}
     assert verdicts["p2_table2.rl_improves_on_tt"] == "fails"
+
+
+def test_accuracy_cells_by_hand():
+    from convergence.experiments import recipe_kit as C
+
+    acc = np.array([[[0.5, 0.6], [0.7, 0.8]],        # setting 0: runs end at 60 % and 80 %
+                    [[0.1, 0.1], [0.1, 0.1]]])       # setting 1: no spread
+    # per run 60, 80: mean 70, s.e. = sd(60, 80)/√2 = 10, three of them 30
+    assert C.accuracy_cells(acc, 1) == ["70.00 ± 30.00", "10.00 ± 0.00"]
+    assert C.accuracy_cells(acc, 2) == ["65.00 ± 30.00", "10.00 ± 0.00"]   # last two epochs: 55 and 75
+    assert C.accuracy_cells(acc[:, :1], 1) == ["60.00", "10.00"]            # one repeat: no margin
+
+
+@pytest.mark.parametrize("stem, name", [("p1_fig5_mnist", "p1_fig5"), ("p2_fig4_power", "p2_fig4")])
+def test_network_recipes_table_one_row_per_setting(stem, name):
+    """The Markdown table under the figure: a row per network and setting, with the accuracy the claims read."""
+    mod = load(stem)
+    rng = np.random.default_rng(0)
+    n_fcn = len(mod._labels("fcn"))
+    acc = rng.uniform(0.6, 0.9, size=(n_fcn, 2, 3))
+    data = {"dataset": np.array("fashion-mnist"), "acc_fcn": acc}
+    cfg = {**mod.SCALES["default"], "last": 1}
+    cfg["fcn"] = {**cfg["fcn"], "last": 1}
+    lines = mod.table(data, cfg).splitlines()
+    assert len(lines) == 2 + n_fcn
+    per_run = 100 * acc[..., -1]
+    assert f"{per_run[0].mean():.2f} ± " in lines[2] and lines[2].startswith("| FCN | Digital SGD |")

@@ -506,6 +506,19 @@ def plot_accuracy_curves(data: dict[str, np.ndarray], labels: Callable[[str], li
 
 # -- tables (the papers' rate and cost tables) ------------------------------------------------------
 
+def accuracy_cells(acc: np.ndarray, last: int = 1) -> list[str]:
+    """Per setting of ``acc`` (settings, repeats, epochs; fractions): the final test accuracy in % (mean over the last
+    ``last`` epochs per run) as "mean ± K_SIGMA s.e." over the repeats (the repeats' spread only), or the mean alone
+    from one repeat. For the tables of the network recipes."""
+    k = min(max(int(last), 1), acc.shape[-1])
+    per_run = 100 * np.nanmean(acc[..., -k:], axis=-1)                  # (settings, repeats)
+    m, r = per_run.mean(axis=1), per_run.shape[1]
+    if r < 2:
+        return [f"{x:.2f}" for x in m]
+    se = per_run.std(axis=1, ddof=1) / math.sqrt(r)
+    return [f"{x:.2f} ± {K_SIGMA * e:.2f}" for x, e in zip(m, se)]
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A Markdown pipe table (cells as given; ``|`` in a cell escaped) for a recipe's ``table(data, cfg)``."""
     def cell(x: Any) -> str:
