@@ -431,7 +431,8 @@ table{border-collapse:collapse;margin:.6em 0;font-size:.9em;max-width:100%}
 td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}
 table.claims,table.errata,table.summary{width:100%;table-layout:fixed}th{overflow-wrap:normal}
 img{max-width:100%;height:auto;border:1px solid #eee}img.math{border:0;vertical-align:middle}
-code{font-size:.9em;overflow-wrap:anywhere}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;font-size:.9em;
+overflow-wrap:anywhere}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f8f8f8;padding:.5em}
 .badge{display:inline-block;padding:0 .55em;border-radius:.8em;font-size:.85em;font-weight:600;
 border:1px solid transparent}
@@ -633,9 +634,9 @@ def render_html(results: Sequence[FigureResult], errata: list[dict[str, Any]] | 
         P.append(f"<details><summary>config</summary><pre>{e(json.dumps(r.config, sort_keys=True, indent=1))}"
                  "</pre></details>")
     if errata is not None:
-        P.append("<h2 id='errata'>Errata</h2><table class='errata'><colgroup><col style='width:12%'>"
-                 "<col style='width:14%'><col style='width:20%'><col style='width:20%'><col style='width:11%'>"
-                 "<col style='width:23%'></colgroup><tr><th>id</th><th>where</th><th>printed</th><th>corrected</th>"
+        P.append("<h2 id='errata'>Errata</h2><table class='errata'><colgroup><col style='width:11%'>"
+                 "<col style='width:13%'><col style='width:15%'><col style='width:15%'><col style='width:10%'>"
+                 "<col style='width:36%'></colgroup><tr><th>id</th><th>where</th><th>printed</th><th>corrected</th>"
                  "<th>verdict</th><th>evidence</th></tr>")
         for x in errata:
             P.append(f"<tr id='{_erratum_anchor(x['id'])}'><td>{e(x['id'])}</td><td>{math_html(x['source'])}</td>"
