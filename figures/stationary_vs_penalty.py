@@ -110,6 +110,9 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
                            label=name.replace("c_Lin", "$c_{\\mathrm{Lin}}$"))
         ax.axhline(0.0, color="k", lw=0.5)
         ax.axhline(-1.0, color="k", lw=0.5, ls="-.")
+        ax.axhline(1.0, color="0.6", lw=0.5, ls=(0, (1, 3)))   # where the axis turns logarithmic
+        ax.text(0.99, 1.0, "log scale above", transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+                fontsize=6, color="0.4")
         ax.set_xlabel("offset $\\delta = w^* - w_\\diamond$")
         ax.set_ylabel("$(w-w^*)/\\delta$ (0: at $w^*$, −1: at $w_\\diamond$)")
         # symlog: linear on [-1, 1] (between w⋄ and beyond w*), compressed above, so the printed W^S (which
