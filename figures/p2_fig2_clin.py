@@ -117,9 +117,10 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
         ax.set_title("Tiki-Taka (—) and Analog SGD (--)")
         P.span_limits(ax, "y")
         P.legend_outside(ax, "below", ncols=2)
-        for a_i, (alg, fmt) in enumerate(zip(ALGS, ("s--", "o-"))):
+        # (b) in black and grey: in (a) the colours stand for c_Lin, here the line styles of (a) tell the algorithms
+        for a_i, (alg, fmt, col) in enumerate(zip(ALGS, ("s--", "o-"), ("0.45", "k"))):
             m, se = C.mean_se(data["floor_trials"][a_i])
-            P.log_errorbar(bx, cs, m, C.K_SIGMA * se, fmt=fmt, capsize=2, label=names[alg])
+            P.log_errorbar(bx, cs, m, C.K_SIGMA * se, fmt=fmt, color=col, capsize=2, label=names[alg])
         m0, _ = C.mean_se(data["floor_trials"][1, 0])
         bx.plot(cs, m0 + data["tt_excess_pred"], "k:", label="TT: floor at $c_{\\mathrm{Lin}}$ = 0 + D13 bias")
         bx.plot(cs, data["asgd_bias_pred"] + data["digital_pred"], color="0.5", lw=0.8,
