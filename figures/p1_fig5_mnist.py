@@ -145,9 +145,7 @@ def table(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> str:
     margins also count the shared test set), the paper's as its mean ± std on MNIST."""
     rows = []
     ds = str(data["dataset"])
-    for arch in ("fcn", "cnn"):
-        if f"acc_{arch}" not in data:
-            continue
+    for arch in C.networks_run(data):
         acc = data[f"acc_{arch}"]
         ours = C.accuracy_cells(acc, int(cfg["last"]))
         tab = PAPER_TABLE[arch]
@@ -163,9 +161,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     :func:`convergence.experiments.networks.paired_difference`: seed spread + test-set error paired over images)."""
     res = []
     ds = str(data["dataset"])
-    for arch in ("fcn", "cnn"):
-        if f"acc_{arch}" not in data:
-            continue
+    for arch in C.networks_run(data):
         acc = data[f"acc_{arch}"]
         n = int(data[f"n_test_{arch}"])
         cor = data.get(f"correct_{arch}")             # per-image correctness: test error paired over images

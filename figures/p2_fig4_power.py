@@ -171,11 +171,10 @@ def table(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> str:
     """Final test accuracy (%) per network and setting, as the claims read it (the last ``last`` epochs), mean ± 3 s.e.
     over repeats (the repeats' spread only; the claims' paired margins also count the shared test set)."""
     rows = []
-    for arch in ("fcn", "cnn"):
-        if f"acc_{arch}" in data:
-            acc = data[f"acc_{arch}"]
-            cells = C.accuracy_cells(acc, int(cfg[arch].get("last", cfg["last"])))
-            rows += [[arch.upper(), lab, cell, acc.shape[1]] for lab, cell in zip(_labels(arch), cells)]
+    for arch in C.networks_run(data):
+        acc = data[f"acc_{arch}"]
+        cells = C.accuracy_cells(acc, int(cfg[arch].get("last", cfg["last"])))
+        rows += [[arch.upper(), lab, cell, acc.shape[1]] for lab, cell in zip(_labels(arch), cells)]
     return C.markdown_table(["network", "setting", f"ours on {data['dataset']} (%, ± {C.K_SIGMA:g} s.e.)",
                              "repeats"], rows)
 
@@ -183,9 +182,7 @@ def table(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> str:
 def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     res = []
     ds = str(data["dataset"])
-    for arch in ("fcn", "cnn"):
-        if f"acc_{arch}" not in data:
-            continue
+    for arch in C.networks_run(data):
         acc = data[f"acc_{arch}"]
         n = int(data[f"n_test_{arch}"])
         cor = data.get(f"correct_{arch}")             # per-image correctness: test error paired over images

@@ -506,6 +506,11 @@ def plot_accuracy_curves(data: dict[str, np.ndarray], labels: Callable[[str], li
 
 # -- tables (the papers' rate and cost tables) ------------------------------------------------------
 
+def networks_run(data: Mapping[str, Any], archs: Sequence[str] = ("fcn", "cnn")) -> list[str]:
+    """The networks of ``archs`` whose accuracies (``acc_<arch>``) a network recipe's ``data`` holds, in order."""
+    return [a for a in archs if f"acc_{a}" in data]
+
+
 def accuracy_cells(acc: np.ndarray, last: int = 1) -> list[str]:
     """Per setting of ``acc`` (settings, repeats, epochs; fractions): the final test accuracy in % (mean over the last
     ``last`` epochs per run) as "mean ± K_SIGMA s.e." over the repeats (the repeats' spread only), or the mean alone
