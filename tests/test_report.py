@@ -64,7 +64,7 @@ def test_markdown_report_lists_each_claim_with_verdict_measurement_and_figure(bu
     root, results, paths = built
     md = paths["md"].read_text()
     assert "Scale **quick**" in md and "2 job(s), backend joblib" in md and "total 1.5 s" in md
-    for needle in ("the floor equals D3 <tag>", "0.02161 ± 0.0004", "[1 ± 0.05, 0.2 ± 0.03]",
+    for needle in ("the floor equals D3 <tag>", "0.02161 ± 0.00040", "[1.000 ± 0.050, 0.200 ± 0.030]",
                    "| holds |", "**fails**", "| erratum confirmed |", "**inconclusive at this scale**",
                    "malformed claim", "seed 3",
                    "![fake_claims](figures/fake_claims.png)", "numpy", "matplotlib"):
@@ -203,7 +203,7 @@ def test_every_failing_or_inconclusive_entry_has_numbers_figure_recipe_and_rerun
         assert "[fake_claims](#fig-fake-claims)" in line and "figures/fake_claims.png" in line
         assert "recipe `figures/fake.py`" in line and "`convergence figures fake_claims --scale quick`" in line
         assert line.endswith(".")                         # no entry ends mid-sentence
-    assert "Measured: [1 ± 0.05, 0.2 ± 0.03]." in entries[0]
+    assert "Measured: [1.000 ± 0.050, 0.200 ± 0.030]." in entries[0]
     page = paths["html"].read_text()
     attention = page.split("<h2 id='attention'>", 1)[1].split("<h2", 1)[0]
     assert attention.count("<li class='entry'>") == 3 and attention.count("figures/fake.py") == 3
@@ -488,11 +488,16 @@ def test_formula_cells_of_a_table_are_typeset_in_the_html_report():
 
 @pytest.mark.parametrize("m, u, text", [
     (-0.004062, 0.0083, "−0.0041 ± 0.0083"),     # the value to the margin's decimal place, a true minus sign
-    (0.02161, 0.0004, "0.02161 ± 0.0004"),
+    (-6.972, 2.1, "−7.0 ± 2.1"),                 # trailing zeros kept: they say the precision
+    (0.02, 0.071, "0.020 ± 0.071"),
+    (1.74, 0.2, "1.74 ± 0.20"),
+    (0.02161, 0.0004, "0.02161 ± 0.00040"),
     (2.5432e-5, 1.2e-7, "2.543e−05 ± 1.2e−07"),
     (94.537, 0.31, "94.54 ± 0.31"),
-    (0.0, 0.5, "0 ± 0.5"),
-    ([1.0, -0.2], [0.05, 0.03], "[1 ± 0.05, −0.2 ± 0.03]"),
+    (1234.5, 300.0, "1.23e+03 ± 3.0e+02"),
+    (0.0, 0.5, "0 ± 0.50"),
+    (0.98, 0.0, "0.98 ± 0"),                      # an exact value: no margin to take the precision from
+    ([1.0, -0.2], [0.05, 0.03], "[1.000 ± 0.050, −0.200 ± 0.030]"),
 ])
 def test_measured_values_follow_their_margins(m, u, text):
     c = Claim(id="x.y", statement="s", reference="P1", prediction="p", measured=m, uncertainty=u, verdict="holds")

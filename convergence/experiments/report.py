@@ -198,14 +198,32 @@ def _value_digits(m: Any, u: Any) -> int:
     return max(1, min(6, math.floor(math.log10(m)) - math.floor(math.log10(u)) + MARGIN_DIGITS))
 
 
+def _sig(x: Any, digits: int) -> str:
+    """``x`` to ``digits`` significant digits, trailing zeros kept (``7.0``, ``0.20``: the digits say the
+    precision), a true minus sign; zero as ``0``; anything else as :func:`fmt_value` gives it."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
+        return fmt_value(x, digits)
+    if x == 0:
+        return "0"
+    t = f"{float(x):#.{digits}g}".replace(".e", "e")
+    return (t[:-1] if t.endswith(".") else t).replace("-", "−")
+
+
+def _pair(m: Any, u: Any) -> str:
+    """``m ± u`` with ``m`` to the decimal place of ``u`` (an exact ``u`` of 0 implies no precision: ``m`` as
+    :func:`fmt_value` gives it)."""
+    if isinstance(u, (int, float)) and not isinstance(u, bool) and u == 0:
+        return f"{fmt_value(m)} ± 0"
+    return f"{_sig(m, _value_digits(m, u))} ± {_sig(u, MARGIN_DIGITS)}"
+
+
 def _measured(c: Claim) -> str:
     m, u = c.measured, c.uncertainty
     if u is None or (isinstance(u, float) and not math.isfinite(u)):
         return fmt_value(m)
     if isinstance(m, (list, tuple)) and isinstance(u, (list, tuple)) and len(m) == len(u):
-        return "[" + ", ".join(f"{fmt_value(a, _value_digits(a, b))} ± {fmt_value(b, MARGIN_DIGITS)}"
-                               for a, b in zip(m, u)) + "]"
-    return f"{fmt_value(m, _value_digits(m, u))} ± {fmt_value(u, MARGIN_DIGITS)}"
+        return "[" + ", ".join(_pair(a, b) for a, b in zip(m, u)) + "]"
+    return _pair(m, u)
 
 
 def _secs(x: float) -> str:
