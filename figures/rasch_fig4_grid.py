@@ -117,6 +117,14 @@ def compute(cfg: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, np.n
             "init_rms": np.array(float(cfg["target"]) / np.sqrt(3.0))}
 
 
+def _edges(v: np.ndarray) -> np.ndarray:
+    """Cell edges around the increasing grid ``v``: the midpoints, and half a gap beyond each end."""
+    if v.size == 1:
+        return np.array([v[0] - 0.5, v[0] + 0.5])
+    mid = 0.5 * (v[1:] + v[:-1])
+    return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+
+
 def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
     from matplotlib.colors import LogNorm
 
@@ -124,20 +132,22 @@ def plot(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> Any:
 
     mean = data["err"].mean(axis=-1)
     lo, hi = float(mean.min()), float(mean.max())
+    x_edges = _edges(np.asarray(data["sigmas"], dtype=float))
+    y_edges = np.exp(_edges(np.log(np.asarray(data["states"], dtype=float))))
     with C.cv_style() as plt:
         fig, axes = plt.subplots(1, len(ALGS), figsize=P.figure_size("full", 0.36), sharey=True, squeeze=False)
         im = None
         for i, alg in enumerate(ALGS):
             ax = axes[0][i]
-            im = ax.imshow(mean[i], origin="lower", aspect="auto", cmap="viridis", norm=LogNorm(lo, hi))
-            step_x = -(-len(data["sigmas"]) // 4)             # at most 4 σ_r labels, 10 n_states labels
-            step_y = -(-len(data["states"]) // 10)
+            # cells on the true coordinates (σ_r linear, n_states logarithmic): the default grid is uneven
+            # (every other value of the paper's 20, plus its last), which equal-width cells would hide
+            im = ax.pcolormesh(x_edges, y_edges, mean[i], cmap="viridis", norm=LogNorm(lo, hi))
+            ax.set_yscale("log")
             ax.grid(False)
-            ax.set_xticks(range(0, len(data["sigmas"]), step_x), [f"{s:.2g}" for s in data["sigmas"][::step_x]])
-            ax.set_yticks(range(0, len(data["states"]), step_y), [f"{int(s)}" for s in data["states"][::step_y]])
+            P.ticks_at(ax, data["states"], axis="y")
             if mean[i].size <= 36:
                 for (r, c), v in np.ndenumerate(mean[i]):
-                    ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    ax.text(data["sigmas"][c], data["states"][r], f"{v:.2f}", ha="center", va="center", fontsize=6,
                             color="w" if v < np.sqrt(lo * hi) else "k")
             ax.set_title(LABELS[alg])
             ax.set_xlabel("offset spread $\\sigma_r$")

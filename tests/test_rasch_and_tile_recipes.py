@@ -248,3 +248,21 @@ def test_p1_fig3_tile_equals_claims_are_band_claims(spread, shift, verdict):
     plateau[cfg["modes"].index("expected")] *= 1 + shift
     got = {c["id"].split(".")[1]: c["verdict"] for c in mod.claims({"taus": taus, "plateau": plateau}, cfg)}
     assert got["rounding_equals_pulse_train"] == got["expected_equals_pulse_train"] == verdict
+
+
+def test_rasch_fig4_cells_sit_on_the_true_grid():
+    """An uneven grid (the default takes every other value of the paper's 20, plus the last) is drawn with its
+    true spacing: σ_r cells between the midpoints, n_states cells between the geometric midpoints."""
+    import matplotlib.collections as mcoll
+
+    mod = load("rasch_fig4_grid")
+    sig, states = np.array([0.0, 0.4, 0.8, 0.9]), np.array([10.0, 100.0, 1000.0])
+    rng = np.random.default_rng(0)
+    data = {"sigmas": sig, "states": states, "err": rng.uniform(0.01, 0.5, (len(mod.ALGS), 3, 4, 2)),
+            "init_rms": np.array(0.3)}
+    fig = mod.plot(data, dict(mod.SCALES["quick"]))
+    mesh = next(c for c in fig.axes[0].collections if isinstance(c, mcoll.QuadMesh))
+    xy = mesh.get_coordinates()                                 # (rows + 1, cols + 1, 2) cell corners
+    np.testing.assert_allclose(xy[0, :, 0], [-0.2, 0.2, 0.6, 0.85, 0.95], atol=1e-12)
+    np.testing.assert_allclose(xy[:, 0, 1], [10 / 10 ** 0.5, 10 ** 1.5, 10 ** 2.5, 1000 * 10 ** 0.5], rtol=1e-12)
+    assert fig.axes[0].get_yscale() == "log"
