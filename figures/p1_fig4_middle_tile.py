@@ -124,7 +124,7 @@ def claims(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> list[dict[str, A
     slope, sse = C.loglog_slope(s2, ft[0])
     s_dig, se_dig = C.loglog_slope(s2, ft[1])
     iters = data["curve_mean"].shape[-1]
-    tail = data["curve_mean"][1, 0, min(tail_start(iters, float(cfg["tail"])), iters - 2):]
+    tail = data["curve_mean"][1, 0, tail_start(iters, float(cfg["tail"]), least=2):]
     first, second = float(tail[:tail.size // 2].mean()), float(tail[tail.size // 2:].mean())
     moving = (f" Digital SGD's curve at σ² = {s2[0]:g} is still falling in the tail (the means of its two halves "
               f"are {first:.3g} and {second:.3g}), so its floor there is too high and its slope too low; "

@@ -150,9 +150,9 @@ def run(cfg: dict[str, Any], alg: str, mode: str, seed: np.random.SeedSequence, 
     return out.T.reshape(len(cfg["cs"]), reps, iters)
 
 
-def _tail_start(cfg: dict[str, Any], iters: int) -> int:
-    """First iteration of the window the claims average over: the last ``tail`` fraction (at least one)."""
-    return tail_start(iters, float(cfg["tail"]))
+def _tail_start(cfg: dict[str, Any], iters: int, least: int = 1) -> int:
+    """First iteration of the window the claims average over: the last ``tail`` fraction (at least ``least``)."""
+    return tail_start(iters, float(cfg["tail"]), least)
 
 
 def _run(item: tuple[dict[str, Any], str, str, np.random.SeedSequence, Any]) -> np.ndarray:
@@ -210,7 +210,7 @@ def _expected_two_cycle(data: dict[str, np.ndarray], cfg: dict[str, Any]) -> lis
         return []
     curve = data["curve_mean"][0, modes.index("expected"), cs.index(0.0)]
     iters = curve.size
-    tail = curve[min(_tail_start(cfg, iters), iters - 2):]
+    tail = curve[_tail_start(cfg, iters, least=2):]
     even, odd = tail[0::2], tail[1::2]
     jump = float(np.max(np.abs(np.diff(tail)))) / float(np.mean(tail))
     head = ("Finding (panel a): in expected mode, which writes each sample's mean-field update in full (no BL cap), "

@@ -377,10 +377,10 @@ def _check_parts(algorithm: Any, objective: Any, noise: Any) -> None:
                           f"{type(noise).__name__}")
 
 
-def tail_start(steps: int, tail: float) -> int:
+def tail_start(steps: int, tail: float, least: int = 1) -> int:
     """First step of the tail window over which floors are averaged: the last ``tail`` fraction of ``steps``
-    (rounded up, at least one step)."""
-    return steps - max(1, int(math.ceil(tail * steps)))
+    (rounded up, at least ``least`` steps: 2 where the window is split in halves or pairs)."""
+    return steps - max(least, int(math.ceil(tail * steps)))
 
 
 def recorded_steps(steps: int, record_every: int) -> int:
