@@ -269,13 +269,9 @@ def _display_points(artist: Any) -> np.ndarray:
 def _shown_tick_labels(axis: Any, lo: float, hi: float) -> int:
     """Tick labels of ``axis`` (major and minor) with text, drawn, inside the view [``lo``, ``hi``]."""
     tol = 1e-9 * (abs(lo) + abs(hi))
-    n = 0
-    for which in ("major", "minor"):
-        for tick in axis.get_major_ticks() if which == "major" else axis.get_minor_ticks():
-            label = tick.label1
-            if label.get_visible() and label.get_text().strip() and lo - tol <= tick.get_loc() <= hi + tol:
-                n += 1
-    return n
+    return sum(1 for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]
+               if tick.label1.get_visible() and tick.label1.get_text().strip()
+               and lo - tol <= tick.get_loc() <= hi + tol)
 
 
 def figure_problems(fig: Any) -> list[str]:

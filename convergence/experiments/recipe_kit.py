@@ -479,7 +479,7 @@ def plot_accuracy_curves(data: dict[str, np.ndarray], labels: Callable[[str], li
     import matplotlib.pyplot as plt
     from convergence.experiments import plotting as P
 
-    archs = [a for a in ("fcn", "cnn") if f"acc_{a}" in data]
+    archs = networks_run(data)
     with P.paper_style():
         fig, axes = plt.subplots(1, len(archs), figsize=P.figure_size("full" if len(archs) > 1 else "half",
                                                                       0.5 if len(archs) > 1 else 1.2),
@@ -515,8 +515,9 @@ def accuracy_cells(acc: np.ndarray, last: int = 1) -> list[str]:
     """Per setting of ``acc`` (settings, repeats, epochs; fractions): the final test accuracy in % (mean over the last
     ``last`` epochs per run) as "mean ± K_SIGMA s.e." over the repeats (the repeats' spread only), or the mean alone
     from one repeat. For the tables of the network recipes."""
-    k = min(max(int(last), 1), acc.shape[-1])
-    per_run = 100 * np.nanmean(acc[..., -k:], axis=-1)                  # (settings, repeats)
+    from convergence.experiments.networks import tail_accuracy   # the training stack only where it is used
+
+    per_run = 100 * tail_accuracy(acc, last)                            # (settings, repeats)
     m, r = per_run.mean(axis=1), per_run.shape[1]
     if r < 2:
         return [f"{x:.2f}" for x in m]
