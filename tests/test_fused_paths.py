@@ -273,22 +273,30 @@ def test_exp_counts_gathers_integer_counts_and_evaluates_everything_else(case, d
         np.testing.assert_array_equal(scratch.view(bits), want.view(bits))
 
 
-@pytest.mark.parametrize("counts", ["sparse", "dense", "sparse with a NaN and a fraction", "float32 sparse"])
+@pytest.mark.parametrize("counts", ["sparse", "dense", "sparse with a NaN and a fraction", "float32 sparse",
+                                    "mostly 0 or 1", "mostly 0 or 1 with a NaN and a fraction",
+                                    "float32 mostly 0 or 1"])
 @pytest.mark.parametrize("device", ["scalar", "per element"])
 @pytest.mark.parametrize("gather", [True, False], ids=["gathered", "evaluated"])
 def test_pulse_map_down_up_equals_its_dense_closed_form(counts, device, gather, monkeypatch):
     """PulseMap.down_up = ((W − F₋)·r₋^n₋ + F₋ − F₊)·r₊^n₊ + F₊ with rⁿ = exp(n·log r) evaluated on every element (the
     definition, written out here), bit for bit, whether it multiplies only where a count is nonzero (few are), looks
-    rⁿ up (a scalar ratio) or evaluates it everywhere; for a scalar and a realised (per-element) soft-bounds device."""
+    rⁿ up (a scalar ratio), takes 1 + n(r − 1) for the counts 0 and 1 of a per-element ratio (most counts are) or
+    evaluates it everywhere; for a scalar and a realised (per-element) soft-bounds device."""
     import convergence as cv
     from convergence.physics import pulses
     from convergence.physics.pulses import PulseMap
 
-    sparse = []
-    def spy(out, n, log_r, _f=pulses._times_powers):
+    sparse, evaluated = [], []
+    def spy(out, n, log_r, *rest, _f=pulses._times_powers):
         sparse.append(16 * np.count_nonzero(np.asarray(n) != 0) <= np.size(n))
-        return _f(out, n, log_r)
+        return _f(out, n, log_r, *rest)
+
+    def spy_exp(*args, _f=pulses._exp_counts, **kw):
+        evaluated.append(True)
+        return _f(*args, **kw)
     monkeypatch.setattr(pulses, "_times_powers", spy)
+    monkeypatch.setattr(pulses, "_exp_counts", spy_exp)
     monkeypatch.setattr(pulses, "_GATHER_PAYS", {np.dtype(np.float64): gather})
     rng = np.random.default_rng(21)
     shape = (2, 40, 80)
@@ -299,7 +307,9 @@ def test_pulse_map_down_up_equals_its_dense_closed_form(counts, device, gather, 
     lo, hi = dev.bounds
     w = lo + (hi - lo) * rng.uniform(0.05, 0.95, shape)
     n_dn, n_up = np.floor(rng.uniform(0, 30, (2,) + shape))
-    if counts != "dense":
+    if "mostly" in counts:      # 0 or 1 pulse per weight, 5 % of the counts larger
+        n_dn, n_up = (np.where(rng.random(shape) < 0.05, m, rng.integers(0, 2, shape)) for m in (n_dn, n_up))
+    elif counts != "dense":
         n_dn[rng.random(shape) > 0.03] = 0.0
         n_up[rng.random(shape) > 0.03] = 0.0
     if counts.endswith("fraction"):
@@ -311,7 +321,29 @@ def test_pulse_map_down_up_equals_its_dense_closed_form(counts, device, gather, 
         want = (want - pmap.fix_up) * np.exp(np.multiply(n_up, pmap.log_up, dtype=np.float64)) + pmap.fix_up
         got = pmap.down_up(w, n_dn.copy(), n_up.copy())
     np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
-    assert all(sparse) == (counts != "dense") and len(sparse) == 2
+    assert len(sparse) == 2 and all(sparse) == (counts not in ("dense",) and "mostly" not in counts)
+    # the counts 0 and 1 of a per-element ratio skip the exponential of every element
+    assert bool(evaluated) == (not any(sparse) and not ("mostly" in counts and device == "per element"))
+
+
+def test_pulse_map_keeps_r_less_1_only_where_one_plus_it_is_r_exactly():
+    """PulseMap._r_less_1: exp(log r) − 1 per element, kept, when 1 + (r − 1) = r in every element; None for a scalar
+    ratio and for a device whose pulses are so coarse that some r is below 1/2 (r − 1 is then rounded)."""
+    import convergence as cv
+    from convergence.physics.pulses import PulseMap
+
+    rng = np.random.default_rng(3)
+    shape = (1, 30, 40)
+    fine = cv.realize(cv.SoftBounds(0.8), cv.Variation(dw_min_dtod=0.3), shape, rng)
+    pmap = PulseMap.of(fine, 1e-3)
+    for up, log_r in ((True, pmap.log_up), (False, pmap.log_dn)):
+        got = pmap._r_less_1(up)
+        assert got is pmap._r_less_1(up)
+        np.testing.assert_array_equal(got, np.exp(log_r) - 1.0)
+        np.testing.assert_array_equal(got + 1.0, np.exp(log_r))
+    assert PulseMap.of(cv.SoftBounds(0.8), 1e-3)._r_less_1(True) is None
+    coarse = PulseMap.of(cv.realize(cv.SoftBounds(1.0), cv.Variation(dw_min_dtod=0.05), shape, rng), 0.6)
+    assert np.exp(coarse.log_up).min() < 0.5 and coarse._r_less_1(True) is None
 
 
 def test_gather_or_evaluate_is_decided_once_per_dtype(monkeypatch):

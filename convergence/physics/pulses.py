@@ -589,6 +589,7 @@ class PulseMap:
         self.fix_up = -ap / bp
         self.log_dn = np.log1p(-dw * bm)
         self.fix_dn = -am / bm
+        self._r_less_1_cache: dict[bool, Array | None] = {}     # see _r_less_1
         lo, hi = device.bounds
         self.lo, self.hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
         self.noise = noise if noise is not None and noise.active else None
@@ -717,16 +718,31 @@ class PulseMap:
             cache[shape] = coefs
         return coefs
 
+    def _r_less_1(self, up: bool) -> Array | None:
+        """``r − 1`` per element for direction ``up``, ``r = exp(log r)`` the per-pulse factor, when ``1 + (r − 1)``
+        gives r back exactly in every element (so for r in [1/2, 2]); None for a scalar ratio or when it does not.
+        Made on first use and kept, for :func:`_times_powers`."""
+        if up not in self._r_less_1_cache:
+            log_r = self.log_up if up else self.log_dn
+            rl1 = None
+            if np.ndim(log_r) > 0:
+                r = np.exp(log_r)
+                rl1 = r - 1.0
+                if not np.array_equal(rl1 + 1.0, r):
+                    rl1 = None
+            self._r_less_1_cache[up] = rl1
+        return self._r_less_1_cache[up]
+
     def down_up(self, w: Array, n_down: Array, n_up: Array, rng: Any = None) -> Array:
         """``n_down`` down pulses, then ``n_up`` up pulses (float64 counts are consumed as scratch space;
         counts of another dtype are copied to float64 first, so ``r^n`` is always evaluated in float64)."""
         if self.noise is not None:
             return self._noisy_pass(self._noisy_pass(w, n_down, False, rng), n_up, True, rng)
         out = np.subtract(w, self.fix_dn)
-        _times_powers(out, n_down, self.log_dn)
+        _times_powers(out, n_down, self.log_dn, self._r_less_1(False))
         out += self.fix_dn
         out -= self.fix_up
-        _times_powers(out, n_up, self.log_up)
+        _times_powers(out, n_up, self.log_up, self._r_less_1(True))
         out += self.fix_up
         return self._finish(out)
 
@@ -933,20 +949,42 @@ def _exp_counts(n: Array, log_r: Any, dtype: Any, out: Array | None = None) -> A
     return np.exp(rn, out=rn)
 
 
-def _times_powers(out: Array, n: Any, log_r: Any) -> None:
-    """``out *= rⁿ`` in place, ``rⁿ = exp(n · log r)`` in float64 for counts ``n`` (float64 counts are consumed as
+def _times_powers(out: Array, n: Any, log_r: Any, r_less_1: Array | None = None) -> None:
+    """``out *= rⁿ`` in place, ``rⁿ = exp(n · log r)`` in float64 for counts ``n`` (float64 counts may be consumed as
     scratch space; others are exact in float64, so the mixed multiply equals casting first) and a finite ``log r``
     (scalar or of ``out``'s shape). Where at most 1/16 of the counts are nonzero (a small learning rate's usual write)
     only those are evaluated and multiplied: elsewhere rⁿ = exp(±0) = 1 exactly, so the product is ``out`` itself
-    and the result the same bits; otherwise rⁿ comes from :func:`_exp_counts`."""
+    and the result the same bits.
+
+    ``r_less_1``: ``r − 1`` for a per-element ``log r`` (float64, its shape), with ``r = exp(log r)`` and
+    ``1 + (r − 1) = r`` exact in every element (:meth:`PulseMap._r_less_1`). Then counts of 0 and 1 need no
+    exponential: ``1 + n·(r − 1)`` is 1 or r¹ = exp(1 · log r) bit for bit. Where at most 1/8 of the counts are
+    anything else (2 or more, a fraction, NaN) only those are evaluated; this is the usual write of a network with
+    device-to-device spread (mostly 0 or 1 pulse per weight), whose exponential costs 6–10 ns per element here.
+    Otherwise rⁿ comes from :func:`_exp_counts`."""
     n = np.asarray(n)
     hits = None
-    if out.flags.c_contiguous and (np.ndim(log_r) == 0 or (np.shape(log_r) == out.shape and log_r.flags.c_contiguous)):
+    per_element = np.shape(log_r) == out.shape and log_r.flags.c_contiguous
+    if out.flags.c_contiguous and (np.ndim(log_r) == 0 or per_element):
         hits = _sparse_hits(n, out.shape, share=16)
     if hits is not None:
         lr = log_r if np.ndim(log_r) == 0 else log_r.reshape(-1)[hits]
         out.reshape(-1)[hits] *= np.exp(np.multiply(n.reshape(-1)[hits], lr, dtype=np.float64))
         return
+    if (r_less_1 is not None and per_element and out.flags.c_contiguous and n.shape == out.shape
+            and n.dtype in (np.float64, np.float32) and n.flags.c_contiguous and n.size >= _SPARSE_MIN):
+        rest = np.not_equal(n, 0.0)                # counts other than 0 and 1, NaN included
+        rest &= np.not_equal(n, 1.0)
+        idx = np.flatnonzero(rest)
+        if 8 * idx.size <= n.size:
+            flat = n.reshape(-1)
+            powers = np.exp(np.multiply(flat[idx], log_r.reshape(-1)[idx]))
+            # 0 or r − 1 where n is 0 or 1 (float64 counts: their last use, so written over)
+            factor = np.multiply(n, r_less_1, out=n if n.dtype == np.float64 else None)
+            factor += 1.0
+            factor.reshape(-1)[idx] = powers
+            out *= factor
+            return
     out *= _exp_counts(n, log_r, np.float64, out=n if n.dtype == np.float64 else None)
 
 
