@@ -140,12 +140,22 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     return Recipe(str(module.NAME), path.stem, path, module, source_digest(path))
 
 
+#: the resolved folder of each loaded module's file, (module name, file) -> folder: resolving a path costs one stat
+#: per component, and the recipes' discovery asks about every loaded module (a thousand or more) once per recipe
+_MODULE_FOLDERS: dict[tuple[str, str], Path] = {}
+
+
 def _track_by_value(folder: Path) -> None:
     """Remember modules loaded from ``folder`` (recipes and their helpers) for by-value pickling."""
     folder = folder.resolve()
     for name, mod in list(sys.modules.items()):
         f = getattr(mod, "__file__", None)
-        if f and Path(f).resolve().parent == folder:
+        if not f:
+            continue
+        where = _MODULE_FOLDERS.get((name, f))
+        if where is None:
+            where = _MODULE_FOLDERS[(name, f)] = Path(f).resolve().parent
+        if where == folder:
             _BY_VALUE_MODULES.add(name)
 
 
