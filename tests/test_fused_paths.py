@@ -429,3 +429,14 @@ def test_few_pulses_float32_filter_keeps_every_sum_that_rounds_up_to_two_to_the_
     idx, y = got
     np.testing.assert_array_equal(idx, np.flatnonzero(exact))
     np.testing.assert_array_equal(y, np.add(x, bits).astype(np.float32)[idx])
+
+
+@pytest.mark.parametrize("x", [0.5, np.inf, -np.inf, np.nan, np.array([]), np.array([np.inf, 1.0]),
+                               np.array([np.nan, -np.inf]), np.array([[2.0, np.inf], [np.nan, 3.0]]),
+                               np.full((2, 3), np.inf), np.array([np.inf, np.nan, -np.inf])])
+def test_finite_any_answers_as_the_full_scan(x):
+    """_finite_any (a finite first element answers at once) = np.any(np.isfinite(x)) for scalars, empty arrays and
+    arrays whose finite elements come first, later or nowhere."""
+    from convergence.physics.pulses import _finite_any
+
+    assert _finite_any(x) is bool(np.any(np.isfinite(x)))

@@ -285,7 +285,12 @@ def _apply(w: Array, n: Array, up: Array, device: RealizedDevice, dw_min: Any, r
 
 
 def _finite_any(x: Any) -> bool:
-    return bool(np.any(np.isfinite(x)))
+    """Whether any element of ``x`` is finite (a bound that clips); a finite first element answers at once (a
+    per-element bound of a realised device is finite everywhere, and the scan cost two passes per write)."""
+    a = np.asarray(x)
+    if a.size and math.isfinite(a.flat[0]):
+        return True
+    return bool(np.any(np.isfinite(a)))
 
 
 class AffineResponse(tuple):
