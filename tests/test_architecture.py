@@ -90,6 +90,21 @@ def test_every_citation_of_the_theory_guide_resolves():
     assert not bad, "citations of the theory guide that do not resolve:\n" + "\n".join(bad[:40])
 
 
+def test_every_label_of_the_docs_is_also_an_anchor_for_github():
+    # a MyST label `(name)=` becomes an anchor of the built docs only; GitHub's rendering of the page knows the
+    # anchors of headings, so a citation `page.md#name` needs `<a name="name"></a>` there too (a page's own label,
+    # on its first line, is the top of the page either way)
+    bad = []
+    for md in sorted((ROOT / "docs").rglob("*.md")):
+        lines = md.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            m = re.match(r"^\(([\w-]+)\)=\s*$", line)
+            anchor = [f'<a name="{m.group(1)}"></a>', ""] if m else None
+            if m and any(s.strip() for s in lines[:i]) and lines[max(i - 2, 0):i] != anchor:
+                bad.append(f"{md.relative_to(ROOT)}:{i + 1}: ({m.group(1)})=")
+    assert not bad, "labels without an anchor (<a name=...></a> and a blank line before them):\n" + "\n".join(bad[:40])
+
+
 _REPO_PATH = re.compile(r"(?<![\w/.-])((?:convergence|figures|benchmarks|proofs_checks|paper_repro|docs)/[\w./-]*\w"
                         r"\.(?:py|md|rst|toml|txt))\b")
 
