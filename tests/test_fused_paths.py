@@ -440,3 +440,13 @@ def test_finite_any_answers_as_the_full_scan(x):
     from convergence.physics.pulses import _finite_any
 
     assert _finite_any(x) is bool(np.any(np.isfinite(x)))
+
+
+def test_times_powers_takes_a_python_float_ratio_on_a_single_weight():
+    """_times_powers on a 0-d weight with a plain float log r: out · exp(n · log r), the scalar path (a float has no
+    array flags to ask)."""
+    from convergence.physics.pulses import _times_powers
+
+    out = np.array(2.0)
+    _times_powers(out, np.array(3.0), -0.25)
+    assert out == 2.0 * math.exp(3.0 * -0.25)

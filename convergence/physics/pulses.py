@@ -969,7 +969,7 @@ def _times_powers(out: Array, n: Any, log_r: Any, r_less_1: Array | None = None)
     Otherwise rⁿ comes from :func:`_exp_counts`."""
     n = np.asarray(n)
     hits = None
-    per_element = np.shape(log_r) == out.shape and log_r.flags.c_contiguous
+    per_element = np.ndim(log_r) > 0 and np.shape(log_r) == out.shape and log_r.flags.c_contiguous
     if out.flags.c_contiguous and (np.ndim(log_r) == 0 or per_element):
         hits = _sparse_hits(n, out.shape, share=16)
     if hits is not None:
