@@ -321,7 +321,7 @@ def test_pulse_map_down_up_equals_its_dense_closed_form(counts, device, gather, 
         want = (want - pmap.fix_up) * np.exp(np.multiply(n_up, pmap.log_up, dtype=np.float64)) + pmap.fix_up
         got = pmap.down_up(w, n_dn.copy(), n_up.copy())
     np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
-    assert len(sparse) == 2 and all(sparse) == (counts not in ("dense",) and "mostly" not in counts)
+    assert len(sparse) == 2 and all(sparse) == (counts != "dense" and "mostly" not in counts)
     # the counts 0 and 1 of a per-element ratio skip the exponential of every element
     assert bool(evaluated) == (not any(sparse) and not ("mostly" in counts and device == "per element"))
 
