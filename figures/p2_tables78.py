@@ -48,9 +48,16 @@ therefore runs 4 paired repeats (``repeats7``; the recipe took 518 CPU-seconds i
 and pass: the same noise, another realisation of it, and the recipe in 6 instead of 9 CPU-minutes by ``--dry-run``.
 That run gave Analog SGD 20.24 / 23.11 % and TT 75.26 / 77.81 %, paired changes +2.9 ± 2.1 and +2.5 ± 1.1 pp: TT's
 flat claim holds, and Analog SGD's is inconclusive, its margin (2.06 pp) just above the 2-point band. Four repeats
-sit at the edge of resolving it. An earlier long run (2000 test images) and the earlier one-repeat default reported
-both FCN flat claims as holding; with one repeat the margin is the test set's alone, so band claims now need 2
-paired repeats (:func:`~convergence.experiments.recipe_kit.band_rule`).
+sit at the edge of resolving it. On an AVX-512 machine (2026-12-07) OpenBLAS runs another float32 matrix kernel,
+which sums in another order, so a few borderline stochastic roundings go the other way and the runs are another
+realisation of the same experiment. There the default gave Analog SGD 20.00 / 23.18 % and TT 75.61 / 78.15 %, paired
+changes +3.2 ± 1.0 and +2.5 ± 1.9 pp: Analog SGD's flat claim fails (its interval lies above the band) and TT's
+holds. With ``OPENBLAS_CORETYPE=Haswell`` the same machine repeated the numbers of the previous run exactly. Over
+the realisations so far Analog SGD's change was +2.3 to +3.2 pp: at this budget, where Analog SGD is barely off the
+plateau, more cycle-to-cycle noise helps it by about the band's width, and the verdict between "inconclusive" and
+"fails" depends on how well 4 repeats estimate the spread. An earlier long run (2000 test images) and the earlier
+one-repeat default reported both FCN flat claims as holding; with one repeat the margin is the test set's alone, so
+band claims now need 2 paired repeats (:func:`~convergence.experiments.recipe_kit.band_rule`).
 
 The CNN half alone at ``long`` (2026-12-06, Fashion-MNIST; accuracy = mean of epochs 3–4 and of the 2
 repeats, ± s.e. from the repeat spread and the test set): digital SGD 83.9 ± 0.6 %; Analog SGD 70.2 ± 1.3 /
