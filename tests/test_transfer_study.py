@@ -97,6 +97,35 @@ def test_finetune_is_deterministic_given_seed():
     np.testing.assert_array_equal(a["loss"], b["loss"])
 
 
+@pytest.mark.parametrize("spec", [A.AnalogSpec(algorithm="c-ttv2"), A.AnalogSpec(algorithm="sgd", out_noise=0.1)],
+                         ids=["no-periphery", "output-noise"])
+def test_finetune_without_its_curve_gives_the_same_run(spec, monkeypatch):
+    """``curve=False`` skips the test passes before the last epoch, unless a forward periphery draws noise from the
+    stream the training shares (then every pass runs): the final accuracy, the losses and the trained weights are
+    the same bit for bit either way."""
+    task = S.synthetic_task(30, 20, img=16, classes=(5, 6, 7, 8, 9))
+    p = M.init(CFG, 0)
+    ft = S.FinetuneConfig(epochs=3, batch=10, lr=0.05)
+    calls = []
+    evaluate = S.evaluate
+    monkeypatch.setattr(S, "evaluate", lambda *a, **k: calls.append(1) or evaluate(*a, **k))
+    full = S.finetune(p, CFG, task, spec, ft, 7)
+    n_full = len(calls)
+    final = S.finetune(p, CFG, task, spec, ft, 7, curve=False)
+    noisy = spec.forward_io is not None
+    assert (n_full, len(calls) - n_full) == (3, 3 if noisy else 1)
+    assert np.isfinite(full["acc"]).all()
+    if noisy:
+        np.testing.assert_array_equal(final["acc"], full["acc"])
+    else:
+        assert np.isnan(final["acc"][:-1]).all() and final["acc"][-1] == full["acc"][-1]
+    np.testing.assert_array_equal(final["loss"], full["loss"])
+    a, b = A.visible_params(full["state"]), A.visible_params(final["state"])
+    for k in ("head.w", *full["state"].tiles):
+        key = k if k == "head.w" else k + ".w"
+        np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]))
+
+
 def test_digital_finetune_learns_the_synthetic_task():
     """Gratings are separable: digital SGD from scratch must beat chance (0.2) by a wide margin
     (binomial s.e. of accuracy on 200 test images at p = 0.2 is 0.028; margin > 5 s.e.)."""

@@ -130,12 +130,13 @@ def _pretrain_task(item: tuple[M.SwinConfig, S.Task, dict[str, Any]]) -> M.Param
 
 
 def _finetune_task(shared: tuple[M.Params, M.SwinConfig, S.Task, S.FinetuneConfig],
-                   task: tuple[AnalogSpec | None, np.random.SeedSequence, M.Params | None]) -> dict[str, Any]:
+                   task: tuple[AnalogSpec | None, np.random.SeedSequence, M.Params | None, bool]) -> dict[str, Any]:
     """One fine-tune run (a task): the pretrained weights, model, target task and schedule are the map's
-    shared input; the task holds the device spec, the seed and, for a run from scratch, its own weights."""
+    shared input; the task holds the device spec, the seed, for a run from scratch its own weights, and
+    whether its accuracy curve is kept (a sweep point keeps its final accuracy only)."""
     params, mcfg, tgt, ft = shared
-    sp, ss, own = task
-    r = S.finetune(params if own is None else own, mcfg, tgt, sp, ft, ss)
+    sp, ss, own, curve = task
+    r = S.finetune(params if own is None else own, mcfg, tgt, sp, ft, ss, curve=curve)
     return {k: v for k, v in r.items() if k != "state"}
 
 
@@ -185,24 +186,26 @@ def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: b
 
     # the distinct runs, keyed on (algorithm, device spec, seed): a sweep point equal to the nominal
     # device (or to another sweep's point) reuses that run -- same seed, same numbers
+    # device spec, seed and, for a run from scratch, its own weights; last whether the run's accuracy curve is kept:
+    # the main and scratch runs keep theirs (registered first), a sweep point that is not one of them its final value
     runs: dict[tuple[Any, ...], int] = {}
-    tasks: list[tuple[AnalogSpec | None, np.random.SeedSequence, M.Params | None]] = []
+    tasks: list[tuple[AnalogSpec | None, np.random.SeedSequence, M.Params | None, bool]] = []
 
-    def want(alg: str, si: int, **kw: Any) -> int:
+    def want(alg: str, si: int, curve: bool = False, **kw: Any) -> int:
         sp = spec(alg, **kw)
         key = (alg, sp, si)
         if key not in runs:
             runs[key] = len(tasks)
-            tasks.append((sp, _ss(seed, 0, si), None))
+            tasks.append((sp, _ss(seed, 0, si), None, curve))
         return runs[key]
 
     n_seeds = int(cfg["seeds"])
-    main_idx = [[want(alg, si) for si in range(n_seeds)] for alg in algs]
+    main_idx = [[want(alg, si, curve=True) for si in range(n_seeds)] for alg in algs]
     scratch_idx: list[int] = []
     if cfg.get("scratch"):
         fresh = M.init(mcfg, np.random.default_rng(_ss(seed, 9)))
         scratch_idx = list(range(len(tasks), len(tasks) + n_seeds))
-        tasks.extend((None, _ss(seed, 0, si), fresh) for si in range(n_seeds))
+        tasks.extend((None, _ss(seed, 0, si), fresh, True) for si in range(n_seeds))
     nominal = AnalogSpec(**dev)
     n_sw = int(cfg["sweep_seeds"])
     sweeps: list[tuple[str, str, list[Any], list[str], list[list[list[int]]]]] = []
