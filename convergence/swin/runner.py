@@ -185,9 +185,9 @@ def run_study(cfg: dict[str, Any], seed: np.random.SeedSequence, *, synthetic: b
         return None if alg == "digital" else AnalogSpec(algorithm=alg, **{**dev, **kw})
 
     # the distinct runs, keyed on (algorithm, device spec, seed): a sweep point equal to the nominal
-    # device (or to another sweep's point) reuses that run -- same seed, same numbers
-    # device spec, seed and, for a run from scratch, its own weights; last whether the run's accuracy curve is kept:
-    # the main and scratch runs keep theirs (registered first), a sweep point that is not one of them its final value
+    # device (or to another sweep's point) reuses that run -- same seed, same numbers. A task is (device spec, seed,
+    # the own weights of a run from scratch, whether its accuracy curve is kept): the main and scratch runs keep
+    # theirs (registered first); a sweep point that is not one of them keeps its final accuracy only
     runs: dict[tuple[Any, ...], int] = {}
     tasks: list[tuple[AnalogSpec | None, np.random.SeedSequence, M.Params | None, bool]] = []
 
