@@ -10,7 +10,8 @@ Raw generator output (PCG64, SeedSequence, NumPy's uniform and ziggurat normal) 
 is pinned exactly (``float.hex``). Results that pass through floating-point kernels are pinned with a tolerance
 far below what a change of stream would move them: relative 1e-12 for the elementwise vector simulators (libm
 and SIMD paths differ by an ulp between machines), 1e-5 for float32 networks (BLAS summation order differs
-between CPUs; a pulsed network's losses 1e-4, see :data:`NETWORKS`), 1e-6 for the Swin task images (sin/cos).
+between CPUs), 1e-6 for the Swin task images (sin/cos). A pulsed network's losses are pinned at 1e-4, which alone
+would not catch another pulse stream; its weights after training do (:data:`NETWORKS`).
 With ``OPENBLAS_CORETYPE=Haswell`` an AVX-512 machine reproduced the networks' values exactly.
 """
 from __future__ import annotations
@@ -149,8 +150,8 @@ NETWORKS = [
       [0.05764560028910637, 0.07048889249563217, 0.06986387073993683]]),
     # a stochastic-rounding decision whose uniform falls within a float32 rounding of its threshold goes the
     # other way under another BLAS kernel: the losses of AVX-512's kernel differ by 1.1e-5 from AVX2's, so they
-    # are pinned at 1e-4; another pulse stream moves the weights below by whole pulses (dw_min = 1e-3, 2-8 % of
-    # them), which their 1e-5 cannot miss
+    # are pinned at 1e-4 (another pulse stream moved them by 2e-5 to 4e-4); that stream moved the weights below by
+    # 2e-4 to 4e-3 (relative 3e-3 or more; a pulse is dw_min = 1e-3), which their 1e-5 cannot miss
     ({"alg": "asgd", "periphery": "none", "mode": {"mode": "pulsed", "dw_min": 1e-3, "bl": 31}},
      [2.4197924296061197, 2.414760684967041], [2.3291080474853514, 2.3335105895996096], 1e-4,
      [[0.029815375804901123, 0.013716936111450195, -0.01742863655090332],
