@@ -373,15 +373,15 @@ def finetune(params: M.Params, cfg: M.SwinConfig, task: Task, spec: AnalogSpec |
         idx = feed.batch(k)
         return (0.0 if k % nb == 0 else total) + train_step(state, task.x_train[idx], task.y_train[idx], ft.lr, r_upd)
 
-    last = ft.epochs * nb                    # the observation after the final epoch
+    steps = ft.epochs * nb                   # also the observation after the final epoch
     skip = not curve and state.io_rng is None
 
     def end_of_epoch(k: int, total: float) -> None:
         losses.append(total / nb)
-        accs.append(np.nan if skip and k != last else evaluate(visible_params(state), task, ccfg))
+        accs.append(np.nan if skip and k != steps else evaluate(visible_params(state), task, ccfg))
 
     t0 = time.perf_counter()
-    driver.run(0.0, step, ft.epochs * nb, observe=end_of_epoch, observe_at=set(feed.epoch_ends(ft.epochs)),
+    driver.run(0.0, step, steps, observe=end_of_epoch, observe_at=set(feed.epoch_ends(ft.epochs)),
                progress=False)
     sec = time.perf_counter() - t0
     return {"acc": np.asarray(accs), "loss": np.asarray(losses), "seconds": sec,
