@@ -26,6 +26,77 @@ def test_uniform32_fills_each_block_from_its_own_raw_stream(trials, block, shape
     assert got.dtype == np.float64 and got.shape == (trials,) + shape
 
 
+def _plain_counts(dw, mode, rng):
+    """pulse_counts's stochastic rounding in its plain form: ⌊|dW|·(1/δ) + u⌋ with the float64 uniforms u of
+    ``uniform32`` added to dW's dtype, then the cap (the reference the fused forms must equal bit for bit)."""
+    from convergence.physics.pulses import _uniform32
+
+    x = np.abs(dw)
+    x *= 1.0 / mode.dw_min
+    x += _uniform32(rng, np.shape(dw))
+    n = np.floor(x, out=x)
+    if n.size and np.fmax.reduce(n, axis=None) > mode.bl:
+        np.minimum(n, mode.bl, out=n)
+    return n
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("streams", ["generator", "blocks of 5", "one block"])
+@pytest.mark.parametrize("dw_min, bl", [(1e-3, 32), (2 / 1200, 1_000_000), (0.3, 1), (1e-7, 5)])
+def test_fused_pulse_counts_equal_the_plain_stochastic_rounding(dtype, streams, dw_min, bl, monkeypatch):
+    """pulse_counts (the raw 32-bit draws added at the 2**32 scale) = the plain ⌊|dW|/δ + u⌋ with the same streams,
+    bit for bit, in float64 and float32: zeros of both signs, NaN, ±inf, subnormals, values just below and at
+    multiples of δ, counts far above the cap and values whose 2**32-scaled form overflows (both give the cap)."""
+    from convergence import Pulsed
+    from convergence.physics import pulses
+    from convergence.physics.pulses import pulse_counts
+
+    rng = np.random.default_rng(7)
+    mode = Pulsed(dw_min, bl=bl)
+    dw = (dw_min * rng.choice([0.01, 0.7, 3.0, 40.0], (64, 1)) * rng.standard_normal((64, 53))).astype(dtype)
+    tiny = np.finfo(dtype).smallest_subnormal
+    edge = [0.0, -0.0, np.nan, np.inf, -np.inf, tiny, -3 * tiny, np.finfo(dtype).max, 1e30, -1e30, dw_min,
+            -2 * dw_min, dw_min * (1 - 2.0 ** -20), np.nextafter(dtype(dw_min), dtype(0)), 5e-39]
+    dw.reshape(-1)[:len(edge)] = np.array(edge).astype(dtype)
+
+    def make():
+        if streams == "generator":
+            return np.random.default_rng(3)
+        return TrialStreams(3, dw.shape[0], purpose=rngmod.ALGORITHM, block=5 if streams == "blocks of 5" else 64)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = _plain_counts(dw, mode, make())
+    drawn = []
+    monkeypatch.setattr(pulses, "_bits32", lambda *a, _f=pulses._bits32: drawn.append(1) or _f(*a))
+    got = pulse_counts(dw, mode, make())
+    assert drawn == [1]           # the fused form was taken
+    assert got.dtype == want.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    assert np.nanmax(got) == bl and np.isnan(got.reshape(-1)[2])
+
+
+def test_pulse_counts_keep_the_plain_form_where_the_fused_one_does_not_apply():
+    """Another rng (one without raw bits), a TrialStreams subclass with its own uniform32, a cap so large that the
+    2**32 scale could overflow below it, and float16: the plain form's numbers, and the subclass's draws are used."""
+    from convergence import Pulsed
+    from convergence.physics import pulses
+    from convergence.physics.pulses import pulse_counts
+
+    class Halves(TrialStreams):
+        def uniform32(self, size):
+            return np.full(size, 0.5)
+
+    dw = np.array([[0.0, 1.25e-3, 2.75e-3]])
+    assert np.array_equal(pulse_counts(dw, Pulsed(1e-3), Halves(1, 1, purpose=1)), [[0.0, 1.0, 3.0]])
+    huge = Pulsed(1e-3, bl=10 ** 30)
+    assert pulses._count_scale(dw.astype(np.float32), huge) is None
+    assert pulses._count_scale(dw.astype(np.float16), Pulsed(1e-3, bl=1000)) is None
+    assert pulses._bit_blocks(TrialStreams(1, 2, purpose=1), dw.shape) is None      # 2 trials, 1 row: refused
+    for d, mode in [(dw.astype(np.float32), huge), (dw.astype(np.float16), Pulsed(1e-3, bl=1000))]:
+        np.testing.assert_array_equal(pulse_counts(d, mode, np.random.default_rng(1)),
+                                      _plain_counts(d, mode, np.random.default_rng(1)))
+
+
 def _closed_form_by_gathers(w, n, up, aff, dw_min):
     """The scalar closed form w_n = w* + r^n (w − w*) with r^n and w* gathered per element (the plain form), in
     the weights' precision (float32 for float32 weights, else float64)."""
@@ -154,13 +225,13 @@ def _tables_looked_up(monkeypatch, gather: bool) -> list:
 def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, streams, scratch, dtype, pulsing, gather,
                                                                    monkeypatch):
     """pulsed_update's fused form (_pulsed_symmetric: signs from the sign bit, counts at the 2**32 scale with the
-    raw bits added in place) = pulse_counts then apply_pulses with the same streams, bit for bit, in float64 and in
-    float32 (the networks' weights), with every element pulsing (rⁿ looked up, or evaluated where a NaN is among them)
-    or few (rⁿ evaluated only where n ≠ 0), including ±0.0 updates, counts above the cap, and a NaN; the devices it
-    does not cover (shifted soft bounds, c_Lin) fall back to that form."""
+    raw bits added in place) = the plain counts (_plain_counts) then apply_pulses with the same streams, bit for bit,
+    in float64 and in float32 (the networks' weights), with every element pulsing (rⁿ looked up, or evaluated where a
+    NaN is among them) or few (rⁿ evaluated only where n ≠ 0), including ±0.0 updates, counts above the cap, and a
+    NaN; the devices it does not cover (shifted soft bounds, c_Lin) fall back to that form."""
     from convergence import CLin, Pulsed, SoftBounds
     from convergence.physics import pulses
-    from convergence.physics.pulses import _pulsed_symmetric, apply_pulses, pulse_counts, pulsed_update
+    from convergence.physics.pulses import _pulsed_symmetric, apply_pulses, pulsed_update
 
     sparse_taken = []
     def spy(*args, _f=pulses._few_pulses):
@@ -194,7 +265,7 @@ def test_fused_pulsed_write_equals_pulse_counts_then_apply_pulses(device, stream
         return TrialStreams(3, w.shape[0], purpose=rngmod.ALGORITHM, block=4 if streams == "blocks of 4" else 64)
 
     r_ref = make()
-    n = pulse_counts(dw, mode, r_ref)
+    n = _plain_counts(dw, mode, r_ref)
     assert np.nanmax(n) == mode.bl
     if not dense:
         assert 0 < np.count_nonzero(n) <= n.size / 64

@@ -178,24 +178,78 @@ class ExpectedMap:
 
 
 def pulse_counts(dw: Array, mode: Pulsed, rng: Any) -> Array:
-    """Pulse count per element: round(|dW| / dw_min) with ``mode.rounding``, capped at ``mode.bl``."""
+    """Pulse count per element: round(|dW| / dw_min) with ``mode.rounding``, capped at ``mode.bl``.
+
+    Stochastic rounding is ``⌊|dW|/δ + u⌋`` with ``u = k/2³²`` (:func:`_uniform32`). For float32 and float64 ``dW``
+    and the toolkit's streams it is evaluated as ``⌊(|dW|·(2³²/δ) + k)·2⁻³²⌋`` with the raw 32-bit draws k
+    (:func:`_bits32`) added in one mixed-type addition, the form :func:`_pulsed_symmetric` uses: scaling by powers of
+    2 is exact, so the sum rounds alike (in float64, then to dW's type, as ``x += u`` does) and the counts are the
+    same bits, while the float64 uniforms are never formed (tests/test_fused_paths.py checks it against the plain
+    form)."""
     x = np.abs(dw)
-    x *= 1.0 / mode.dw_min
     if mode.rounding == "stochastic":
         # floor(x + u), u ~ U[0, 1): equals floor(x) + 1 with probability frac(x). Uniforms on the
         # 2**-32 grid (32 raw bits each) halve the generator's cost; the rounding bias is < 2.4e-10.
-        x += _uniform32(rng, np.shape(dw))
+        scale = _count_scale(x, mode)
+        blocks = None if scale is None else _bit_blocks(rng, x.shape)
+        if blocks is None:
+            x *= 1.0 / mode.dw_min
+            x += _uniform32(rng, np.shape(dw))
+        else:
+            with np.errstate(over="ignore"):    # beyond the cap both forms give the cap (_count_scale)
+                x *= scale
+            np.add(x, _bits32(blocks, x.shape), out=x)
+            x *= 2.0 ** -32
         n = np.floor(x, out=x)
-    elif mode.rounding == "nearest":
-        n = np.floor(x + 0.5)
-    elif mode.rounding == "ceil":
-        n = np.ceil(x)
     else:
-        n = np.floor(x)
+        x *= 1.0 / mode.dw_min
+        if mode.rounding == "nearest":
+            n = np.floor(x + 0.5)
+        elif mode.rounding == "ceil":
+            n = np.ceil(x)
+        else:
+            n = np.floor(x)
     # the cap rarely binds: a reduction is cheaper than the pass (fmax: a NaN count must not hide the others)
     if n.size and np.fmax.reduce(n, axis=None) > mode.bl:
         np.minimum(n, mode.bl, out=n)
     return n
+
+
+def _count_scale(x: Any, mode: Pulsed) -> Any:
+    """``(1/δ)·2³²`` in the dtype of the array ``x`` (float32 or float64) for :func:`pulse_counts`'s fused stochastic
+    rounding, or None where that form might differ from the plain one: not such an array, a scale outside the normal
+    range, or a cap so large that a count the plain form leaves finite could overflow at the 2³² scale (above the cap
+    both are the cap)."""
+    if type(x) is not np.ndarray or x.dtype not in (np.float32, np.float64):
+        return None
+    info = np.finfo(x.dtype)
+    scale = (1.0 / mode.dw_min) * 2.0 ** 32
+    if not (float(info.tiny) <= scale <= float(info.max) and float(mode.bl) <= float(info.max) * 2.0 ** -33):
+        return None
+    return x.dtype.type(scale)
+
+
+def _bit_blocks(rng: Any, shape: tuple[int, ...]) -> list[tuple[slice, np.random.Generator]] | None:
+    """The (trial rows, Generator) pairs whose raw bits :func:`_uniform32` turns into its draws of ``shape``: a
+    Generator's own, or each trial block's (:class:`~convergence.rng.TrialStreams`, as its ``uniform32`` draws them).
+    None for any other rng (a TrialStreams subclass with its own ``uniform32`` included) and for a shape
+    TrialStreams would refuse; nothing is drawn."""
+    if type(rng) is np.random.Generator:
+        return [(slice(None), rng)]
+    if (isinstance(rng, rngmod.TrialStreams) and type(rng).uniform32 is rngmod.TrialStreams.uniform32
+            and shape and shape[0] == rng.n_trials):
+        return rng.blocks()
+    return None
+
+
+def _bits32(blocks: list[tuple[slice, np.random.Generator]], shape: tuple[int, ...]) -> NDArray[np.uint32]:
+    """The integers k (uint32, ``shape``) behind :func:`_uniform32`'s draws (its uniforms are ``k·2⁻³²``), drawn from
+    ``blocks`` (:func:`_bit_blocks`), each block's rows from its own stream."""
+    size = math.prod(shape)
+    if len(blocks) == 1:
+        return rngmod.bits32_from(blocks[0][1], size).reshape(shape)
+    per = size // shape[0]      # one mixed-type addition over the whole array costs less than one per block
+    return np.concatenate([rngmod.bits32_from(gen, (sl.stop - sl.start) * per) for sl, gen in blocks]).reshape(shape)
 
 
 def _uniform32(rng: Any, shape: tuple[int, ...]) -> Array:
@@ -826,13 +880,8 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
             or type(dw) is not np.ndarray or w.dtype not in _SIGN_BIT or dw.dtype != w.dtype or w.shape != dw.shape
             or not dw.size):
         return None
-    if isinstance(rng, rngmod.TrialStreams):
-        if rng.n_trials != dw.shape[0]:
-            return None
-        blocks = rng.blocks()
-    elif isinstance(rng, np.random.Generator):
-        blocks = [(slice(None), rng)]
-    else:
+    blocks = _bit_blocks(rng, dw.shape)
+    if blocks is None:
         return None
     try:
         const = _symmetric_ratio(device, float(mode.dw_min))
@@ -854,12 +903,7 @@ def _pulsed_symmetric(w: Array, dw: Array, device: Any, mode: Pulsed, rng: Any, 
     if not smallest > 0.0:    # zeros (−0.0 counts as up) or NaN (its result is NaN whatever F)
         fixed[x == 0.0] = f
     x *= scale      # (1/δ)·2³² in the weights' type, as pulse_counts's 1/δ
-    if len(blocks) == 1:
-        bits = rngmod.bits32_from(blocks[0][1], x.size)
-    else:    # one mixed-type addition over the whole array costs less than one per block
-        per = x.size // x.shape[0]
-        bits = np.concatenate([rngmod.bits32_from(gen, (sl.stop - sl.start) * per) for sl, gen in blocks])
-    bits = bits.reshape(x.shape)
+    bits = _bits32(blocks, x.shape)
     few = _few_pulses(x, bits) if x.size >= _SPARSE_MIN and x.dtype == np.float32 else None
     if few is not None:        # few elements pulse: their sums only, rⁿ only there
         hits, y = few
