@@ -97,6 +97,91 @@ def test_pulse_counts_keep_the_plain_form_where_the_fused_one_does_not_apply():
                                       _plain_counts(d, mode, np.random.default_rng(1)))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("coef", [(1.0, 0.0, 0.0, 1.0), (1.0, 0.0, 0.1, 0.8), (0.7, -0.2, 0.05, 1.3),
+                                  (1.0, 0.0, 0.0, 0.0), (0.0, 0.4, 0.0, 0.0)],
+                         ids=["softbounds", "shifted", "all terms", "ideal", "f1 only"])
+@pytest.mark.parametrize("form", ["net", "signs", "into w", "into another"])
+def test_affine_expected_by_blocks_equals_the_whole_array_form(dtype, coef, form, monkeypatch):
+    """_affine_expected above _BLOCK_MIN (its passes block by block, the last block short) = the same passes over the
+    whole arrays, bit for bit, in the net and "signs" forms, written into a new array, into w itself or into another
+    array; a NaN and an infinity among the updates stay where they are; arrays that are not C-contiguous or that
+    overlap ``out`` take the whole-array form."""
+    from convergence.physics import pulses
+
+    rng = np.random.default_rng(12)
+    shape = (37, 211)                       # 7807 elements: 7 blocks of 1024 and one of 639
+    w = rng.uniform(-0.9, 0.9, shape).astype(dtype)
+    dw = (0.05 * rng.standard_normal(shape)).astype(dtype)
+    dw[3, 5], dw[30, 200] = np.nan, np.inf
+    total = None if form == "net" else (np.abs(dw) * dtype(1.7)).astype(dtype)
+
+    def run(blocked):
+        monkeypatch.setattr(pulses, "_BLOCK_MIN", 4096 if blocked else 1 << 40)
+        monkeypatch.setattr(pulses, "_BLOCK", 1024)
+        ww, out = w.copy(), None
+        if form == "into w":
+            out = ww
+        elif form == "into another":
+            out = np.full(shape, 7.0, dtype)
+        with np.errstate(invalid="ignore", over="ignore"):
+            res = pulses._affine_expected(ww, dw.copy(), None if total is None else total.copy(), *coef, out=out)
+        assert out is None or res is out
+        return res
+
+    blocks = []
+    monkeypatch.setattr(pulses, "_affine_block", lambda *a, _f=pulses._affine_block: blocks.append(1) or _f(*a))
+    want, got = run(False), run(True)
+    assert len(blocks) == 1 + 8                     # one whole-array call, then eight blocks
+    assert got.dtype == want.dtype == dtype
+    bits = np.uint64 if dtype == np.float64 else np.uint32
+    np.testing.assert_array_equal(got.view(bits), want.view(bits))
+    blocks.clear()
+    monkeypatch.setattr(pulses, "_BLOCK_MIN", 4096)
+    with np.errstate(invalid="ignore", over="ignore"):
+        pulses._affine_expected(w.T, dw.T, None, *coef)                       # not C-contiguous
+        pulses._affine_expected(w, dw, None, *coef, out=dw)                   # out overlaps an input
+    assert blocks == [1, 1]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("rate", ["python float", "numpy float64", "per trial"])
+@pytest.mark.parametrize("device", ["softbounds 0.8", "shifted"])
+def test_expected_descent_by_blocks_equals_the_map_at_minus_rate_times_grad(dtype, rate, device, monkeypatch):
+    """ExpectedMap.descent (−rate·grad formed block by block beside the map's passes) = the map at
+    np.multiply(−rate, grad), bit for bit, for a Python float rate (blocks), a NumPy float64 rate (float64 blocks; on
+    float32 weights the product is float64, so the whole-array form) and per-trial rates (the whole-array form); and
+    analog_sgd's expected step, which writes through it, equals that composition."""
+    from convergence import Expected, SoftBounds, analog_sgd
+    from convergence.physics import pulses
+
+    dev = SoftBounds(0.8) if device == "softbounds 0.8" else SoftBounds(0.7, w_sym=0.15)
+    rng = np.random.default_rng(13)
+    w = rng.uniform(-0.6, 0.6, (53, 97)).astype(dtype)          # 5141 elements: 5 blocks of 1024 and one of 21
+    grad = rng.standard_normal(w.shape).astype(dtype)
+    grad[7, 7] = np.nan
+    lr = {"python float": 0.03, "numpy float64": np.float64(0.03),
+          "per trial": rng.uniform(0.01, 0.05, (53, 1))}[rate]
+    emap = pulses.ExpectedMap(dev)
+    monkeypatch.setattr(pulses, "_BLOCK", 1024)
+    monkeypatch.setattr(pulses, "_BLOCK_MIN", 1 << 40)
+    with np.errstate(invalid="ignore"):
+        want = emap(w, np.multiply(-lr, grad))
+        monkeypatch.setattr(pulses, "_BLOCK_MIN", 4096)
+        whole = []        # descent's whole-array form calls the map itself
+        monkeypatch.setattr(pulses.ExpectedMap, "__call__",
+                            lambda *a, _f=pulses.ExpectedMap.__call__: whole.append(1) or _f(*a))
+        got = emap.descent(w, grad, lr)
+        assert len(whole) == (0 if rate == "python float" or (rate == "numpy float64" and dtype == np.float64) else 1)
+        step = analog_sgd(lr, dev, mode=Expected()).step
+        via_step = step(analog_sgd(lr, dev, mode=Expected()).init(w.astype(np.float64)), grad.astype(np.float64)).w
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    with np.errstate(invalid="ignore"):
+        ref = emap(w.astype(np.float64), np.multiply(-lr, grad.astype(np.float64)))
+    np.testing.assert_array_equal(via_step, ref)
+
+
 def _closed_form_by_gathers(w, n, up, aff, dw_min):
     """The scalar closed form w_n = w* + r^n (w − w*) with r^n and w* gathered per element (the plain form), in
     the weights' precision (float32 for float32 weights, else float64)."""

@@ -113,11 +113,45 @@ def expected_update(w: Array, dw: Array, device: RealizedDevice, total: Array | 
     return w + 0.5 * ((total + dw) * device.q_plus(w) - (total - dw) * device.q_minus(w))
 
 
+#: Elements from which :func:`_affine_expected` runs its passes block by block (:data:`_BLOCK` elements at a time).
+_BLOCK_MIN = 1 << 17
+#: Elements per block of :func:`_affine_expected`: its temporaries then stay in the core's cache.
+_BLOCK = 1 << 15
+
+
 def _affine_expected(w: Array, dw: Array, total: Array | None, f0: float, f1: float, g0: float, g1: float,
                      out: Array | None = None) -> Array:
     """The fused affine path of :func:`expected_update`, ``W (1 + f1 dW − g1 S) + f0 dW − g0 S`` (``w``, ``dw`` of
     one float dtype), skipping the terms with zero coefficients and the multiplication by a unit ``g1``; written
-    into ``out`` (which may be ``w`` itself: the same operations in the same order) when given."""
+    into ``out`` (which may be ``w`` itself: the same operations in the same order) when given.
+
+    Arrays of at least :data:`_BLOCK_MIN` elements (C-contiguous, of one shape and dtype) take the passes
+    block by block, so that the four or five of them read and write the cache instead of main memory: every
+    element sees the same operations, so the result is the same bits (tests/test_fused_paths.py checks it)."""
+    if w.size >= _BLOCK_MIN and _blockable(w, dw, total, out):
+        res = np.empty_like(w) if out is None else out
+        fw, fd, fr = w.reshape(-1), dw.reshape(-1), res.reshape(-1)
+        ft = None if total is None else total.reshape(-1)
+        for i in range(0, fw.size, _BLOCK):
+            j = i + _BLOCK
+            _affine_block(fw[i:j], fd[i:j], None if ft is None else ft[i:j], f0, f1, g0, g1, fr[i:j])
+        return res
+    return _affine_block(w, dw, total, f0, f1, g0, g1, out)
+
+
+def _blockable(w: Array, dw: Array, total: Array | None, out: Array | None) -> bool:
+    """Whether :func:`_affine_expected` may split its arrays into flat blocks: all C-contiguous arrays of one shape and
+    dtype (``out``, if given, ``w`` itself or an array disjoint from the inputs; ``total`` may be absent)."""
+    arrays = [a for a in (w, dw, total, out) if a is not None]
+    if not all(type(a) is np.ndarray and a.flags.c_contiguous and a.shape == w.shape and a.dtype == w.dtype
+               for a in arrays):
+        return False
+    return out is None or out is w or not any(np.may_share_memory(out, a) for a in (w, dw, total) if a is not None)
+
+
+def _affine_block(w: Array, dw: Array, total: Array | None, f0: float, f1: float, g0: float, g1: float,
+                  out: Array | None = None) -> Array:
+    """:func:`_affine_expected` on one block (or on whole arrays below :data:`_BLOCK_MIN`)."""
     ad = (np.abs(dw) if total is None else total) if (g1 or g0) else None
     if f1 or g1:
         if g1 == 1.0 and total is None and not g0 and not f1:   # 1 − |dW|, exactly (−|dW|)·1 + 1
@@ -175,6 +209,25 @@ class ExpectedMap:
             return _affine_expected(w, dw, None, *self.coef, out=w)
         w[...] = self(w, dw)
         return w
+
+    def descent(self, w: Array, grad: Array, rate: Any) -> Array:
+        """The map at ``dW = −rate·grad`` (the Analog SGD write of
+        :func:`convergence.sim.algorithms.sgd_write`), a new array: ``self(w, np.multiply(-rate, grad))``. For a
+        scalar ``rate`` on arrays of at least :data:`_BLOCK_MIN` elements (C-contiguous, of one shape and dtype)
+        ``dW`` is formed block by block beside the map's passes (:func:`_affine_expected`), the same operation on
+        every element, so the same bits (tests/test_fused_paths.py checks it)."""
+        neg = -rate
+        if (np.ndim(rate) == 0 and type(w) is np.ndarray and w.size >= _BLOCK_MIN and _blockable(w, grad, None, None)
+                and w.dtype.kind == "f" and np.result_type(neg, grad) == w.dtype):
+            res = np.empty_like(w)
+            fw, fg, fr = w.reshape(-1), grad.reshape(-1), res.reshape(-1)
+            dw = np.empty(min(_BLOCK, fw.size), dtype=w.dtype)
+            for i in range(0, fw.size, _BLOCK):
+                j = i + _BLOCK
+                d = np.multiply(neg, fg[i:j], out=dw[:fg[i:j].size])
+                _affine_block(fw[i:j], d, None, *self.coef, fr[i:j])
+            return res
+        return self(w, np.multiply(neg, grad))
 
 
 def pulse_counts(dw: Array, mode: Pulsed, rng: Any) -> Array:

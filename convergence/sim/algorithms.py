@@ -295,8 +295,10 @@ def sgd_write(w: Array, grad: Array, rate: Any, device: AnyDevice, mode: UpdateM
     (:mod:`convergence.tile.transfer_family`) the batch gradient ``Σ_b d_b x_bᵀ`` (net form). ``kernel``
     (a :class:`~convergence.physics.pulses.PulseMap` of ``device`` in a Pulsed ``mode``, or an
     :class:`~convergence.physics.pulses.ExpectedMap` in the Expected mode) is its cached form.
-    ``scratch``: ``grad`` is the caller's temporary and is overwritten (one allocation less).
+    ``scratch``: ``grad`` is the caller's temporary and may be overwritten (one allocation less).
     """
+    if isinstance(kernel, ExpectedMap) and isinstance(mode, Expected) and not scratch:
+        return kernel.descent(w, grad, rate)       # −rate·grad formed inside the map (by blocks when large)
     g = np.multiply(grad, -rate, out=grad) if scratch else np.multiply(-rate, grad)
     if kernel is not None:
         if isinstance(mode, Pulsed) and not isinstance(kernel, ExpectedMap):
