@@ -103,10 +103,10 @@ def test_pulse_counts_keep_the_plain_form_where_the_fused_one_does_not_apply():
                          ids=["softbounds", "shifted", "all terms", "ideal", "f1 only"])
 @pytest.mark.parametrize("form", ["net", "signs", "into w", "into another"])
 def test_affine_expected_by_blocks_equals_the_whole_array_form(dtype, coef, form, monkeypatch):
-    """_affine_expected above _BLOCK_MIN (its passes block by block, the last block short) = the same passes over the
-    whole arrays, bit for bit, in the net and "signs" forms, written into a new array, into w itself or into another
-    array; a NaN and an infinity among the updates stay where they are; arrays that are not C-contiguous or that
-    overlap ``out`` take the whole-array form."""
+    """_affine_expected above _BLOCK_MIN_BYTES (its passes block by block, the last block short) = the same passes
+    over the whole arrays, bit for bit, in the net and "signs" forms, written into a new array, into w itself or
+    into another array; a NaN and an infinity among the updates stay where they are; arrays that are not
+    C-contiguous or that overlap ``out`` take the whole-array form."""
     from convergence.physics import pulses
 
     rng = np.random.default_rng(12)
@@ -117,8 +117,8 @@ def test_affine_expected_by_blocks_equals_the_whole_array_form(dtype, coef, form
     total = None if form == "net" else (np.abs(dw) * dtype(1.7)).astype(dtype)
 
     def run(blocked):
-        monkeypatch.setattr(pulses, "_BLOCK_MIN", 4096 if blocked else 1 << 40)
-        monkeypatch.setattr(pulses, "_BLOCK", 1024)
+        monkeypatch.setattr(pulses, "_BLOCK_MIN_BYTES", 4096 * w.itemsize if blocked else 1 << 40)
+        monkeypatch.setattr(pulses, "_BLOCK_BYTES", 1024 * w.itemsize)
         ww, out = w.copy(), None
         if form == "into w":
             out = ww
@@ -137,7 +137,7 @@ def test_affine_expected_by_blocks_equals_the_whole_array_form(dtype, coef, form
     bits = np.uint64 if dtype == np.float64 else np.uint32
     np.testing.assert_array_equal(got.view(bits), want.view(bits))
     blocks.clear()
-    monkeypatch.setattr(pulses, "_BLOCK_MIN", 4096)
+    monkeypatch.setattr(pulses, "_BLOCK_MIN_BYTES", 4096 * w.itemsize)
     with np.errstate(invalid="ignore", over="ignore"):
         pulses._affine_expected(w.T, dw.T, None, *coef)                       # not C-contiguous
         pulses._affine_expected(w, dw, None, *coef, out=dw)                   # out overlaps an input
@@ -163,11 +163,11 @@ def test_expected_descent_by_blocks_equals_the_map_at_minus_rate_times_grad(dtyp
     lr = {"python float": 0.03, "numpy float64": np.float64(0.03),
           "per trial": rng.uniform(0.01, 0.05, (53, 1))}[rate]
     emap = pulses.ExpectedMap(dev)
-    monkeypatch.setattr(pulses, "_BLOCK", 1024)
-    monkeypatch.setattr(pulses, "_BLOCK_MIN", 1 << 40)
+    monkeypatch.setattr(pulses, "_BLOCK_BYTES", 1024 * w.itemsize)
+    monkeypatch.setattr(pulses, "_BLOCK_MIN_BYTES", 1 << 40)
     with np.errstate(invalid="ignore"):
         want = emap(w, np.multiply(-lr, grad))
-        monkeypatch.setattr(pulses, "_BLOCK_MIN", 4096)
+        monkeypatch.setattr(pulses, "_BLOCK_MIN_BYTES", 4096 * w.itemsize)
         whole = []        # descent's whole-array form calls the map itself
         monkeypatch.setattr(pulses.ExpectedMap, "__call__",
                             lambda *a, _f=pulses.ExpectedMap.__call__: whole.append(1) or _f(*a))
