@@ -220,7 +220,7 @@ class ExpectedMap:
         ``dW`` is formed block by block beside the map's passes (:func:`_affine_expected`), the same operation on
         every element, so the same bits (tests/test_fused_paths.py checks it)."""
         neg = -rate
-        if (np.ndim(rate) == 0 and type(w) is np.ndarray and w.nbytes >= _BLOCK_MIN_BYTES
+        if (type(w) is np.ndarray and w.nbytes >= _BLOCK_MIN_BYTES and np.ndim(rate) == 0     # sizes first: cheap
                 and _blockable(w, grad, None, None) and w.dtype.kind == "f" and np.result_type(neg, grad) == w.dtype):
             res = np.empty_like(w)
             fw, fg, fr = w.reshape(-1), grad.reshape(-1), res.reshape(-1)
