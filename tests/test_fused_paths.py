@@ -82,17 +82,23 @@ def test_pulse_counts_keep_the_plain_form_where_the_fused_one_does_not_apply():
     from convergence.physics import pulses
     from convergence.physics.pulses import pulse_counts
 
-    class Halves(TrialStreams):
+    class ThreeQuarters(TrialStreams):
         def uniform32(self, size):
-            return np.full(size, 0.5)
+            return np.full(size, 0.75)
 
+    # ⌊1.5 + u⌋ is 2 for every u ≥ 0.5: the stream's own 64 draws would give some 1s (all ≥ 0.5 with odds 2⁻⁶⁴)
+    halfway = np.full((1, 64), 1.5e-3)
+    assert np.array_equal(pulse_counts(halfway, Pulsed(1e-3), ThreeQuarters(1, 1, purpose=1)), np.full((1, 64), 2.0))
     dw = np.array([[0.0, 1.25e-3, 2.75e-3]])
-    assert np.array_equal(pulse_counts(dw, Pulsed(1e-3), Halves(1, 1, purpose=1)), [[0.0, 1.0, 3.0]])
     huge = Pulsed(1e-3, bl=10 ** 30)
     assert pulses._count_scale(dw.astype(np.float32), huge) is None
     assert pulses._count_scale(dw.astype(np.float16), Pulsed(1e-3, bl=1000)) is None
+    wide = np.array([[0.3e38, 1.7e38, 2.5e38]])       # with δ = 1e38, 1/δ is subnormal in float32: 2³² is not exact
+    assert pulses._count_scale(wide.astype(np.float32), Pulsed(1e38)) is None
+    assert pulses._count_scale(np.array([[1e308]]), Pulsed(1e308)) is None
     assert pulses._bit_blocks(TrialStreams(1, 2, purpose=1), dw.shape) is None      # 2 trials, 1 row: refused
-    for d, mode in [(dw.astype(np.float32), huge), (dw.astype(np.float16), Pulsed(1e-3, bl=1000))]:
+    for d, mode in [(dw.astype(np.float32), huge), (dw.astype(np.float16), Pulsed(1e-3, bl=1000)),
+                    (wide.astype(np.float32), Pulsed(1e38))]:
         np.testing.assert_array_equal(pulse_counts(d, mode, np.random.default_rng(1)),
                                       _plain_counts(d, mode, np.random.default_rng(1)))
 
@@ -106,7 +112,8 @@ def test_affine_expected_by_blocks_equals_the_whole_array_form(dtype, coef, form
     """_affine_expected above _BLOCK_MIN_BYTES (its passes block by block, the last block short) = the same passes
     over the whole arrays, bit for bit, in the net and "signs" forms, written into a new array, into w itself or
     into another array; a NaN and an infinity among the updates stay where they are; arrays that are not
-    C-contiguous or that overlap ``out`` take the whole-array form."""
+    C-contiguous, or an ``out`` that overlaps another input, take the whole-array form; ``out`` = dW itself keeps
+    the blocks, with the same bits."""
     from convergence.physics import pulses
 
     rng = np.random.default_rng(12)
@@ -138,10 +145,20 @@ def test_affine_expected_by_blocks_equals_the_whole_array_form(dtype, coef, form
     np.testing.assert_array_equal(got.view(bits), want.view(bits))
     blocks.clear()
     monkeypatch.setattr(pulses, "_BLOCK_MIN_BYTES", 4096 * w.itemsize)
+    buf = np.concatenate([w.reshape(-1), [0.5]]).astype(dtype)
     with np.errstate(invalid="ignore", over="ignore"):
         pulses._affine_expected(w.T, dw.T, None, *coef)                       # not C-contiguous
-        pulses._affine_expected(w, dw, None, *coef, out=dw)                   # out overlaps an input
-    assert blocks == [1, 1]
+        head = buf[:-1]
+        pulses._affine_expected(head, buf[1:], None, *coef, out=head)         # w written over a shifted dW
+        assert blocks == [1, 1]
+        # out is dW itself: every pass is elementwise, so the blocks repeat each element's operations exactly
+        whole_dw, block_dw = dw.copy(), dw.copy()
+        monkeypatch.setattr(pulses, "_BLOCK_MIN_BYTES", 1 << 40)
+        pulses._affine_expected(w, whole_dw, None, *coef, out=whole_dw)
+        monkeypatch.setattr(pulses, "_BLOCK_MIN_BYTES", 4096 * w.itemsize)
+        pulses._affine_expected(w, block_dw, None, *coef, out=block_dw)
+    assert len(blocks) == 2 + 1 + 8
+    np.testing.assert_array_equal(block_dw.view(bits), whole_dw.view(bits))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -180,6 +197,23 @@ def test_expected_descent_by_blocks_equals_the_map_at_minus_rate_times_grad(dtyp
     with np.errstate(invalid="ignore"):
         ref = emap(w.astype(np.float64), np.multiply(-lr, grad.astype(np.float64)))
     np.testing.assert_array_equal(via_step, ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_signed_parts_in_place_equal_half_the_sum_and_difference(dtype):
+    """signed_parts (formed in the temporaries of the two products) = 0.5·(S ± ΔW) of those products, bit for bit; 1-D
+    rows, whose products are scalars, take that expression itself."""
+    from convergence.nn.optim import _net_and_total, signed_parts
+
+    rng = np.random.default_rng(14)
+    x, d = rng.standard_normal((10, 37)).astype(dtype), rng.standard_normal((10, 23)).astype(dtype)
+    dw, s = _net_and_total(x, d, 0.05)
+    up, down = signed_parts(x, d, 0.05)
+    bits = np.uint64 if dtype == np.float64 else np.uint32
+    np.testing.assert_array_equal(up.view(bits), (0.5 * (s + dw)).view(bits))
+    np.testing.assert_array_equal(down.view(bits), (0.5 * (s - dw)).view(bits))
+    dw1, s1 = _net_and_total(x[0, :23], d[0], 0.05)
+    assert signed_parts(x[0, :23], d[0], 0.05) == (0.5 * (s1 + dw1), 0.5 * (s1 - dw1))
 
 
 def _closed_form_by_gathers(w, n, up, aff, dw_min):

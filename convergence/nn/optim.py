@@ -326,6 +326,9 @@ def _check_accumulate(value: str) -> str:
 def signed_parts(x: Array, d: Array, lr: float) -> tuple[Array, Array]:
     r"""The batch's total up and down requests ``(U, D)`` with ``ΔW = U − D`` and ``U + D = Σ_b |ΔW_b|``."""
     dw, s = _net_and_total(x, d, lr)
+    if not (type(s) is np.ndarray and s.dtype.kind == "f" and type(dw) is np.ndarray and dw.dtype == s.dtype
+            and dw.shape == s.shape):
+        return 0.5 * (s + dw), 0.5 * (s - dw)
     up = np.add(s, dw)
     up *= 0.5
     down = np.subtract(s, dw, out=s)    # the same operations as 0.5 * (s ± dw), in the temporaries' memory
@@ -357,7 +360,7 @@ def _write(w: Array, x: Array, d: Array, lr: float, device: Any, mode: UpdateMod
         return expected_update(w, dw, device, total=s)
     up, down = signed_parts(x, d, lr)
     w = analog_update(w, up, device, mode, rng, scratch=True)
-    return analog_update(w, np.negative(down, out=down), device, mode, rng, scratch=True)
+    return analog_update(w, -down, device, mode, rng, scratch=True)
 
 
 def _update(w: Array, dw: Array, device: Any, mode: UpdateMode, rng: Any) -> Array:

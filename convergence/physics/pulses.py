@@ -144,12 +144,16 @@ def _affine_expected(w: Array, dw: Array, total: Array | None, f0: float, f1: fl
 
 def _blockable(w: Array, dw: Array, total: Array | None, out: Array | None) -> bool:
     """Whether :func:`_affine_expected` may split its arrays into flat blocks: all C-contiguous arrays of one shape and
-    dtype (``out``, if given, ``w`` itself or an array disjoint from the inputs; ``total`` may be absent)."""
+    dtype (``total`` may be absent), and no array written (``out``, which may be ``w`` itself) sharing memory with an
+    input it does not replace: the whole-array passes would read such an input after the write had changed it, a
+    block only partly."""
     arrays = [a for a in (w, dw, total, out) if a is not None]
     if not all(type(a) is np.ndarray and a.flags.c_contiguous and a.shape == w.shape and a.dtype == w.dtype
                for a in arrays):
         return False
-    return out is None or out is w or not any(np.may_share_memory(out, a) for a in (w, dw, total) if a is not None)
+    if out is None:
+        return True
+    return not any(np.may_share_memory(out, a) for a in (w, dw, total) if a is not None and a is not out)
 
 
 def _affine_block(w: Array, dw: Array, total: Array | None, f0: float, f1: float, g0: float, g1: float,
@@ -216,8 +220,9 @@ class ExpectedMap:
     def descent(self, w: Array, grad: Array, rate: Any) -> Array:
         """The map at ``dW = −rate·grad`` (the Analog SGD write of
         :func:`convergence.sim.algorithms.sgd_write`), a new array: ``self(w, np.multiply(-rate, grad))``. For a
-        scalar ``rate`` on arrays of at least :data:`_BLOCK_MIN_BYTES` (C-contiguous, of one shape and dtype)
-        ``dW`` is formed block by block beside the map's passes (:func:`_affine_expected`), the same operation on
+        scalar ``rate`` on arrays of at least :data:`_BLOCK_MIN_BYTES` (C-contiguous, of one shape and dtype, that
+        dtype also the product's: a NumPy float64 rate on float32 weights is not blocked) ``dW`` is formed block by
+        block beside the map's passes (:func:`_affine_expected`), the same operation on
         every element, so the same bits (tests/test_fused_paths.py checks it)."""
         neg = -rate
         if (type(w) is np.ndarray and w.nbytes >= _BLOCK_MIN_BYTES and np.ndim(rate) == 0     # sizes first: cheap
@@ -274,14 +279,16 @@ def pulse_counts(dw: Array, mode: Pulsed, rng: Any) -> Array:
 
 def _count_scale(x: Any, mode: Pulsed) -> Any:
     """``(1/δ)·2³²`` in the dtype of the array ``x`` (float32 or float64) for :func:`pulse_counts`'s fused stochastic
-    rounding, or None where that form might differ from the plain one: not such an array, a scale outside the normal
-    range, or a cap so large that a count the plain form leaves finite could overflow at the 2³² scale (above the cap
-    both are the cap)."""
+    rounding, or None where that form might differ from the plain one: not such an array, ``1/δ`` or the scale outside
+    the dtype's normal range (then scaling by 2³² is not exact), or a cap so large that a count the plain form leaves
+    finite could overflow at the 2³² scale (above the cap both are the cap; an overflow of ``|dW|/δ`` itself, which the
+    plain form warns about, is silent here)."""
     if type(x) is not np.ndarray or x.dtype not in (np.float32, np.float64):
         return None
     info = np.finfo(x.dtype)
     scale = (1.0 / mode.dw_min) * 2.0 ** 32
-    if not (float(info.tiny) <= scale <= float(info.max) and float(mode.bl) <= float(info.max) * 2.0 ** -33):
+    if not (float(info.tiny) * 2.0 ** 32 <= scale <= float(info.max)
+            and float(mode.bl) <= float(info.max) * 2.0 ** -33):
         return None
     return x.dtype.type(scale)
 
