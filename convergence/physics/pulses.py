@@ -134,12 +134,16 @@ def _affine_expected(w: Array, dw: Array, total: Array | None, f0: float, f1: fl
         res = np.empty_like(w) if out is None else out
         fw, fd, fr = w.reshape(-1), dw.reshape(-1), res.reshape(-1)
         ft = None if total is None else total.reshape(-1)
-        step = max(1, _BLOCK_BYTES // w.itemsize)
-        for i in range(0, fw.size, step):
-            j = i + step
-            _affine_block(fw[i:j], fd[i:j], None if ft is None else ft[i:j], f0, f1, g0, g1, fr[i:j])
+        for b in _flat_blocks(w):
+            _affine_block(fw[b], fd[b], None if ft is None else ft[b], f0, f1, g0, g1, fr[b])
         return res
     return _affine_block(w, dw, total, f0, f1, g0, g1, out)
+
+
+def _flat_blocks(w: Array) -> list[slice]:
+    """The flat slices of :data:`_BLOCK_BYTES` each (the last one shorter) covering ``w``'s elements."""
+    step = max(1, _BLOCK_BYTES // w.itemsize)
+    return [slice(i, min(i + step, w.size)) for i in range(0, w.size, step)]
 
 
 def _blockable(w: Array, dw: Array, total: Array | None, out: Array | None) -> bool:
@@ -229,12 +233,11 @@ class ExpectedMap:
                 and _blockable(w, grad, None, None) and w.dtype.kind == "f" and np.result_type(neg, grad) == w.dtype):
             res = np.empty_like(w)
             fw, fg, fr = w.reshape(-1), grad.reshape(-1), res.reshape(-1)
-            step = max(1, _BLOCK_BYTES // w.itemsize)
-            dw = np.empty(min(step, fw.size), dtype=w.dtype)
-            for i in range(0, fw.size, step):
-                j = i + step
-                d = np.multiply(neg, fg[i:j], out=dw[:fg[i:j].size])
-                _affine_block(fw[i:j], d, None, *self.coef, fr[i:j])
+            blocks = _flat_blocks(w)
+            dw = np.empty(blocks[0].stop - blocks[0].start, dtype=w.dtype)
+            for b in blocks:
+                d = np.multiply(neg, fg[b], out=dw[:b.stop - b.start])
+                _affine_block(fw[b], d, None, *self.coef, fr[b])
             return res
         return self(w, np.multiply(neg, grad))
 
